@@ -1,0 +1,64 @@
+//! Typed identifiers. Every id is a UUIDv7 (time-ordered, so indexes stay compact and cursor
+//! pagination by id follows creation order), stored as text on both backends.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
+        #[$doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// A location (hospital, clinic, care home): issuer of invoices, scope of access.
+    LocationId,
+    /// A payer: insurer, company or public authority.
+    PayerId,
+    /// A patient (beneficiary).
+    PatientId,
+    /// A patient's coverage by a payer.
+    CoverageId,
+    /// An episode of care, the account consumptions are charged to.
+    EpisodeId,
+    /// An item of the service catalog.
+    CatalogItemId,
+    /// A consumption (a service performed, a material used).
+    ConsumptionId,
+    /// An event's CloudEvents id.
+    EventId,
+);

@@ -1,0 +1,16 @@
+//! Carebill's domain: the types and rules every service shares.
+//!
+//! Nothing here performs I/O or knows about HTTP, SQL or a broker. Values are parsed at the
+//! boundary into types that are valid by construction (`Money`, `Currency`, `Code`, typed ids),
+//! and event payloads are versioned types that are part of the public contract.
+
+pub mod accounts;
+pub mod code;
+pub mod events;
+pub mod ids;
+pub mod money;
+pub mod validation;
+
+pub use code::Code;
+pub use money::{Currency, MinorUnits, Money, MoneyError};
+pub use validation::{FieldError, Validation};
