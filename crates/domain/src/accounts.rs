@@ -45,7 +45,6 @@ macro_rules! text_enum {
         }
     };
 }
-pub(crate) use text_enum;
 
 text_enum!(
     /// What kind of organisation pays.
@@ -95,7 +94,11 @@ impl EpisodeStatus {
         use EpisodeStatus::*;
         matches!(
             (self, to),
-            (Open, OnHold) | (OnHold, Open) | (Open | OnHold, Closed) | (Closed, Open) | (Open | OnHold, Cancelled)
+            (Open, OnHold)
+                | (OnHold, Open)
+                | (Open | OnHold, Closed)
+                | (Closed, Open)
+                | (Open | OnHold, Cancelled)
         )
     }
 
@@ -179,7 +182,8 @@ impl From<Quantity> for Decimal {
 
 /// Checks an IANA time-zone name such as `Europe/Madrid`.
 pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| format!("`{name}` is not an IANA time zone"))
+    name.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("`{name}` is not an IANA time zone"))
 }
 
 /// Checks that a service date is plausible: not before 1900 and not more than a day ahead of
@@ -230,7 +234,12 @@ mod tests {
         let err = "surgery".parse::<ServiceKind>().expect_err("unknown");
         assert!(err.contains("procedure"), "{err}");
         assert!(serde_json::from_str::<EpisodeKind>("\"daycare\"").is_err());
-        assert_eq!(serde_json::to_string(&EpisodeKind::LongTermStay).ok().as_deref(), Some("\"long_term_stay\""));
+        assert_eq!(
+            serde_json::to_string(&EpisodeKind::LongTermStay)
+                .ok()
+                .as_deref(),
+            Some("\"long_term_stay\"")
+        );
     }
 
     #[test]
@@ -251,7 +260,10 @@ mod tests {
         assert!(Quantity::new(Decimal::new(-1, 0)).is_err());
         assert!(Quantity::new(Decimal::new(1, 5)).is_err());
         assert!(Quantity::new(Decimal::from(MAX_QUANTITY + 1)).is_err());
-        assert_eq!(Quantity::new(Decimal::new(15000, 4)).map(|q| q.value().to_string()), Ok("1.5".to_owned()));
+        assert_eq!(
+            Quantity::new(Decimal::new(15000, 4)).map(|q| q.value().to_string()),
+            Ok("1.5".to_owned())
+        );
     }
 
     #[test]

@@ -79,8 +79,14 @@ mod tests {
 
     #[test]
     fn accepts_usual_codes_and_rejects_the_rest() {
-        assert_eq!(Code::parse(" LAB-01 ").map(|c| c.0), Ok("LAB-01".to_owned()));
-        assert_eq!(Code::parse("99213/A.1_x").map(|c| c.0), Ok("99213/A.1_x".to_owned()));
+        assert_eq!(
+            Code::parse(" LAB-01 ").map(|c| c.0),
+            Ok("LAB-01".to_owned())
+        );
+        assert_eq!(
+            Code::parse("99213/A.1_x").map(|c| c.0),
+            Ok("99213/A.1_x".to_owned())
+        );
         assert_eq!(Code::parse(""), Err(CodeError::Blank));
         assert_eq!(Code::parse("a b"), Err(CodeError::BadCharacter));
         assert_eq!(Code::parse(&"x".repeat(65)), Err(CodeError::TooLong));

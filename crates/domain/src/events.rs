@@ -92,7 +92,10 @@ impl Envelope {
     /// Reads the payload as `P`, checking the type.
     pub fn payload<P: EventPayload>(&self) -> Result<P, EnvelopeError> {
         if self.event_type != P::TYPE {
-            return Err(EnvelopeError::WrongType { expected: P::TYPE, actual: self.event_type.clone() });
+            return Err(EnvelopeError::WrongType {
+                expected: P::TYPE,
+                actual: self.event_type.clone(),
+            });
         }
         Ok(serde_json::from_value(self.data.clone())?)
     }
@@ -326,8 +329,14 @@ mod tests {
             closed_at: Utc::now(),
             reason: Some("discharged".to_owned()),
         };
-        let env = Envelope::new("accounts", &payload, Utc::now(), Some("req-1".to_owned()), None)
-            .expect("envelope");
+        let env = Envelope::new(
+            "accounts",
+            &payload,
+            Utc::now(),
+            Some("req-1".to_owned()),
+            None,
+        )
+        .expect("envelope");
         let json = serde_json::to_value(&env).expect("json");
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], "carebill.accounts.episode.closed.v1");

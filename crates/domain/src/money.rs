@@ -12,33 +12,166 @@ use serde::{Deserialize, Serialize};
 
 /// Active ISO 4217 currency codes with their minor-unit exponent.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2), ("AUD", 2),
-    ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2), ("BHD", 3), ("BIF", 0),
-    ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2), ("BTN", 2), ("BWP", 2), ("BYN", 2),
-    ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2),
-    ("CUP", 2), ("CVE", 2), ("CZK", 2), ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2),
-    ("ERN", 2), ("ETB", 2), ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2),
-    ("GIP", 2), ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
-    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0), ("JMD", 2),
-    ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0), ("KPW", 2), ("KRW", 0),
-    ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2), ("LKR", 2), ("LRD", 2), ("LSL", 2),
-    ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2), ("MKD", 2), ("MMK", 2), ("MNT", 2), ("MOP", 2),
-    ("MRU", 2), ("MUR", 2), ("MVR", 2), ("MWK", 2), ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2),
-    ("NGN", 2), ("NIO", 2), ("NOK", 2), ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2),
-    ("PGK", 2), ("PHP", 2), ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2),
-    ("RUB", 2), ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2), ("SGD", 2),
-    ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2), ("SVC", 2), ("SYP", 2),
-    ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3), ("TOP", 2), ("TRY", 2), ("TTD", 2),
-    ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0), ("USD", 2), ("UYU", 2), ("UZS", 2), ("VES", 2),
-    ("VND", 0), ("VUV", 0), ("WST", 2), ("XAF", 0), ("XCD", 2), ("XOF", 0), ("XPF", 0), ("YER", 2),
-    ("ZAR", 2), ("ZMW", 2), ("ZWL", 2),
+    ("AED", 2),
+    ("AFN", 2),
+    ("ALL", 2),
+    ("AMD", 2),
+    ("ANG", 2),
+    ("AOA", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AWG", 2),
+    ("AZN", 2),
+    ("BAM", 2),
+    ("BBD", 2),
+    ("BDT", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("BMD", 2),
+    ("BND", 2),
+    ("BOB", 2),
+    ("BRL", 2),
+    ("BSD", 2),
+    ("BTN", 2),
+    ("BWP", 2),
+    ("BYN", 2),
+    ("BZD", 2),
+    ("CAD", 2),
+    ("CDF", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CRC", 2),
+    ("CUP", 2),
+    ("CVE", 2),
+    ("CZK", 2),
+    ("DJF", 0),
+    ("DKK", 2),
+    ("DOP", 2),
+    ("DZD", 2),
+    ("EGP", 2),
+    ("ERN", 2),
+    ("ETB", 2),
+    ("EUR", 2),
+    ("FJD", 2),
+    ("FKP", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("GHS", 2),
+    ("GIP", 2),
+    ("GMD", 2),
+    ("GNF", 0),
+    ("GTQ", 2),
+    ("GYD", 2),
+    ("HKD", 2),
+    ("HNL", 2),
+    ("HTG", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("IRR", 2),
+    ("ISK", 0),
+    ("JMD", 2),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KHR", 2),
+    ("KMF", 0),
+    ("KPW", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KYD", 2),
+    ("KZT", 2),
+    ("LAK", 2),
+    ("LBP", 2),
+    ("LKR", 2),
+    ("LRD", 2),
+    ("LSL", 2),
+    ("LYD", 3),
+    ("MAD", 2),
+    ("MDL", 2),
+    ("MGA", 2),
+    ("MKD", 2),
+    ("MMK", 2),
+    ("MNT", 2),
+    ("MOP", 2),
+    ("MRU", 2),
+    ("MUR", 2),
+    ("MVR", 2),
+    ("MWK", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("MZN", 2),
+    ("NAD", 2),
+    ("NGN", 2),
+    ("NIO", 2),
+    ("NOK", 2),
+    ("NPR", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PAB", 2),
+    ("PEN", 2),
+    ("PGK", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("PYG", 0),
+    ("QAR", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("RWF", 0),
+    ("SAR", 2),
+    ("SBD", 2),
+    ("SCR", 2),
+    ("SDG", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("SHP", 2),
+    ("SLE", 2),
+    ("SOS", 2),
+    ("SRD", 2),
+    ("SSP", 2),
+    ("STN", 2),
+    ("SVC", 2),
+    ("SYP", 2),
+    ("SZL", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TMT", 2),
+    ("TND", 3),
+    ("TOP", 2),
+    ("TRY", 2),
+    ("TTD", 2),
+    ("TWD", 2),
+    ("TZS", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("UYU", 2),
+    ("UZS", 2),
+    ("VES", 2),
+    ("VND", 0),
+    ("VUV", 0),
+    ("WST", 2),
+    ("XAF", 0),
+    ("XCD", 2),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("YER", 2),
+    ("ZAR", 2),
+    ("ZMW", 2),
+    ("ZWL", 2),
 ];
 
 /// An ISO 4217 currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = "EUR"))]
 pub struct Currency {
     code: [u8; 3],
     exponent: u32,
@@ -71,7 +204,10 @@ pub enum MoneyError {
 
 impl Currency {
     /// The euro, the most common currency in the seeds.
-    pub const EUR: Currency = Currency { code: *b"EUR", exponent: 2 };
+    pub const EUR: Currency = Currency {
+        code: *b"EUR",
+        exponent: 2,
+    };
 
     /// Parses an upper-case ISO 4217 code.
     pub fn parse(s: &str) -> Result<Self, MoneyError> {
@@ -80,7 +216,10 @@ impl Currency {
             .find(|(code, _)| *code == s)
             .map(|(code, exponent)| {
                 let b = code.as_bytes();
-                Currency { code: [b[0], b[1], b[2]], exponent: *exponent }
+                Currency {
+                    code: [b[0], b[1], b[2]],
+                    exponent: *exponent,
+                }
             })
             .ok_or_else(|| MoneyError::UnknownCurrency(s.to_owned()))
     }
@@ -117,17 +256,55 @@ impl fmt::Display for Currency {
 }
 
 /// An amount as a whole number of minor units (cents): the storage representation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct MinorUnits(pub i64);
 
 /// An exact amount in a currency. JSON: `{"amount": "123.45", "currency": "EUR"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "MoneyRepr", into = "MoneyRepr")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(as = Money, value_type = MoneyRepr))]
 pub struct Money {
     amount: Decimal,
     currency: Currency,
+}
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    impl PartialSchema for super::Currency {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some("^[A-Z]{3}$"))
+                .description(Some("ISO 4217 currency code"))
+                .examples([serde_json::json!("EUR")])
+                .into()
+        }
+    }
+
+    impl ToSchema for super::Currency {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Currency")
+        }
+    }
+
+    impl PartialSchema for super::Money {
+        fn schema() -> RefOr<Schema> {
+            super::MoneyRepr::schema()
+        }
+    }
+
+    impl ToSchema for super::Money {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Money")
+        }
+    }
 }
 
 /// The wire form of [`Money`].
@@ -154,7 +331,10 @@ impl TryFrom<MoneyRepr> for Money {
 
 impl From<Money> for MoneyRepr {
     fn from(m: Money) -> Self {
-        MoneyRepr { amount: m.amount_string(), currency: m.currency.code().to_owned() }
+        MoneyRepr {
+            amount: m.amount_string(),
+            currency: m.currency.code().to_owned(),
+        }
     }
 }
 
@@ -168,19 +348,28 @@ impl Money {
                 exponent: currency.exponent(),
             });
         }
-        let m = Money { amount: normalized, currency };
+        let m = Money {
+            amount: normalized,
+            currency,
+        };
         m.to_minor()?;
         Ok(m)
     }
 
     /// Zero in `currency`.
     pub fn zero(currency: Currency) -> Self {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     /// Rebuilds an amount from stored minor units.
     pub fn from_minor(minor: MinorUnits, currency: Currency) -> Self {
-        Money { amount: Decimal::new(minor.0, currency.exponent()), currency }
+        Money {
+            amount: Decimal::new(minor.0, currency.exponent()),
+            currency,
+        }
     }
 
     /// Rounds any decimal to the currency's minor unit, half away from zero.
@@ -193,7 +382,9 @@ impl Money {
     /// The storage form.
     pub fn to_minor(&self) -> Result<MinorUnits, MoneyError> {
         let scaled = self.amount * Decimal::from(10_i64.pow(self.currency.exponent()));
-        i64::try_from(scaled.trunc()).map(MinorUnits).map_err(|_| MoneyError::OutOfRange)
+        i64::try_from(scaled.trunc())
+            .map(MinorUnits)
+            .map_err(|_| MoneyError::OutOfRange)
     }
 
     /// The decimal amount.
@@ -221,7 +412,10 @@ impl Money {
                 other.currency.to_string(),
             ));
         }
-        Ok(Money { amount: self.amount + other.amount, currency: self.currency })
+        Ok(Money {
+            amount: self.amount + other.amount,
+            currency: self.currency,
+        })
     }
 }
 
@@ -275,7 +469,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn eur(s: &str) -> Result<Money, MoneyError> {
-        Money::try_from(MoneyRepr { amount: s.to_owned(), currency: "EUR".to_owned() })
+        Money::try_from(MoneyRepr {
+            amount: s.to_owned(),
+            currency: "EUR".to_owned(),
+        })
     }
 
     #[test]
@@ -291,8 +488,14 @@ mod tests {
     fn rejects_sub_cent_amounts_unknown_currencies_and_garbage() {
         assert!(matches!(eur("0.001"), Err(MoneyError::TooPrecise { .. })));
         assert!(matches!(eur("ten"), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(Currency::parse("EURO"), Err(MoneyError::UnknownCurrency(_))));
-        assert!(matches!(Currency::parse("eur"), Err(MoneyError::UnknownCurrency(_))));
+        assert!(matches!(
+            Currency::parse("EURO"),
+            Err(MoneyError::UnknownCurrency(_))
+        ));
+        assert!(matches!(
+            Currency::parse("eur"),
+            Err(MoneyError::UnknownCurrency(_))
+        ));
         let yen = Currency::parse("JPY").expect("yen");
         assert!(Money::new(Decimal::new(105, 1), yen).is_err());
     }
@@ -301,13 +504,22 @@ mod tests {
     fn adding_different_currencies_is_an_error() {
         let a = eur("1").expect("eur");
         let b = Money::zero(Currency::parse("USD").expect("usd"));
-        assert!(matches!(a.checked_add(&b), Err(MoneyError::CurrencyMismatch(..))));
+        assert!(matches!(
+            a.checked_add(&b),
+            Err(MoneyError::CurrencyMismatch(..))
+        ));
     }
 
     #[test]
     fn rounding_is_half_away_from_zero() {
-        assert_eq!(Money::round(Decimal::new(1005, 3), Currency::EUR).amount_string(), "1.01");
-        assert_eq!(Money::round(Decimal::new(-1005, 3), Currency::EUR).amount_string(), "-1.01");
+        assert_eq!(
+            Money::round(Decimal::new(1005, 3), Currency::EUR).amount_string(),
+            "1.01"
+        );
+        assert_eq!(
+            Money::round(Decimal::new(-1005, 3), Currency::EUR).amount_string(),
+            "-1.01"
+        );
     }
 
     #[test]

@@ -58,7 +58,11 @@ impl Validation {
             self.add(field, "required", "must not be blank");
             None
         } else if trimmed.chars().count() > max {
-            self.add(field, "too_long", format!("must be at most {max} characters"));
+            self.add(
+                field,
+                "too_long",
+                format!("must be at most {max} characters"),
+            );
             None
         } else {
             Some(trimmed.to_owned())

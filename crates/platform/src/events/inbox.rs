@@ -1,0 +1,68 @@
+//! The inbox: a consumer records each processed event id in the same transaction as the event's
+//! effect, so a redelivered event has no second effect. Dead letters park events a consumer
+//! could not apply after its retries, with the error, for inspection and re-drive.
+
+use carebill_domain::events::Envelope;
+use diesel::prelude::*;
+
+use crate::db::AnyConnection;
+use crate::schema::{dead_letters, inbox};
+
+/// Applies `effect` for `env` unless `consumer` already did: in one transaction, checks the
+/// inbox, runs the effect and records the event. Returns `None` for a duplicate.
+///
+/// Two deliveries racing through here both see no record; the second to commit fails on the
+/// inbox's primary key and rolls back its effect, and its retry then finds the record.
+pub fn apply_once<T, E>(
+    conn: &mut AnyConnection,
+    consumer: &str,
+    env: &Envelope,
+    effect: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<Option<T>, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let event_id = env.id.to_string();
+    conn.transaction(|conn| {
+        let seen: i64 = inbox::table
+            .filter(inbox::consumer.eq(consumer))
+            .filter(inbox::event_id.eq(&event_id))
+            .count()
+            .get_result(conn)?;
+        if seen > 0 {
+            return Ok(None);
+        }
+        let out = effect(conn)?;
+        diesel::insert_into(inbox::table)
+            .values((
+                inbox::consumer.eq(consumer),
+                inbox::event_id.eq(&event_id),
+                inbox::event_type.eq(&env.event_type),
+                inbox::processed_at.eq(crate::db::now()),
+            ))
+            .execute(conn)?;
+        Ok(Some(out))
+    })
+}
+
+/// Parks an event the consumer could not apply.
+pub fn dead_letter(
+    conn: &mut AnyConnection,
+    consumer: &str,
+    env: &Envelope,
+    error: &str,
+) -> QueryResult<()> {
+    let body = serde_json::to_string(env).unwrap_or_default();
+    diesel::insert_into(dead_letters::table)
+        .values((
+            dead_letters::id.eq(uuid::Uuid::now_v7().to_string()),
+            dead_letters::consumer.eq(consumer),
+            dead_letters::event_id.eq(env.id.to_string()),
+            dead_letters::event_type.eq(&env.event_type),
+            dead_letters::body.eq(body),
+            dead_letters::error.eq(error),
+            dead_letters::failed_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! The RabbitMQ transport (lapin).
+//!
+//! Topology: one durable topic exchange `carebill.events`; per consuming service a durable
+//! quorum queue `carebill.<service>` bound to the event types it consumes, a retry queue
+//! `carebill.<service>.retry` whose messages expire back into the main queue (backoff), and a
+//! dead-letter queue `carebill.<service>.dead`. Every known consumer's queues are declared by
+//! publishers too ([`CONSUMERS`]), so events are kept even while a consumer is not running.
+//!
+//! Publishing: persistent messages, publisher confirms awaited after a pipelined batch.
+//! Consuming: manual acks after the handler committed; a failure goes to the retry queue with a
+//! growing delay, and after [`MAX_RETRIES`] to the dead-letter queue. lapin does not reconnect by
+//! itself, so connections are rebuilt here with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use carebill_domain::events::Envelope;
+use futures::StreamExt as _;
+use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::{Mutex, watch};
+
+use super::{BusError, Subscription};
+use crate::metrics::Metrics;
+
+/// The topic exchange every event goes through.
+pub const EXCHANGE: &str = "carebill.events";
+/// Deliveries of one message before it is parked in the dead-letter queue.
+pub const MAX_RETRIES: i64 = 5;
+/// Unacknowledged deliveries per consumer.
+const PREFETCH: u16 = 64;
+
+/// Which service consumes which event types. Publishers declare these queues so that nothing is
+/// dropped while a consumer is not (yet) running.
+pub const CONSUMERS: &[(&str, &[&str])] = &[
+    ("settlement", &["carebill.accounts.#"]),
+    ("invoicing", &["carebill.settlement.#"]),
+    ("collections", &["carebill.invoicing.#"]),
+];
+
+/// Name of a consumer's main queue.
+pub fn queue_name(consumer: &str) -> String {
+    format!("carebill.{consumer}")
+}
+
+/// A RabbitMQ connection shared by a process's publisher and consumers.
+pub struct RabbitBus {
+    url: String,
+    publisher: Mutex<Option<(Connection, Channel)>>,
+    metrics: Arc<Metrics>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+async fn open(url: &str) -> Result<(Connection, Channel), lapin::Error> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    ch.exchange_declare(
+        EXCHANGE.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await?;
+    Ok((conn, ch))
+}
+
+/// Declares a consumer's main, retry and dead-letter queues and binds the main queue.
+pub async fn declare_consumer(
+    ch: &Channel,
+    consumer: &str,
+    patterns: &[String],
+) -> Result<(), lapin::Error> {
+    let main = queue_name(consumer);
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(main.as_str().into(), durable, quorum.clone())
+        .await?;
+    let mut retry = FieldTable::default();
+    retry.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    retry.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(main.as_str().into()),
+    );
+    ch.queue_declare(format!("{main}.retry").into(), durable, retry)
+        .await?;
+    ch.queue_declare(format!("{main}.dead").into(), durable, quorum)
+        .await?;
+    for p in patterns {
+        ch.queue_bind(
+            main.as_str().into(),
+            EXCHANGE.into(),
+            p.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Declares the exchange and every known consumer's queues (publishers and `carebill migrate`).
+pub async fn declare_topology(url: &str) -> Result<(), BusError> {
+    let (conn, ch) = open(url).await.map_err(unavailable)?;
+    for (consumer, patterns) in CONSUMERS {
+        let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+        declare_consumer(&ch, consumer, &patterns)
+            .await
+            .map_err(unavailable)?;
+    }
+    let _ = conn.close(200, "topology declared".into()).await;
+    Ok(())
+}
+
+impl RabbitBus {
+    /// A bus for the broker at `url` (`amqp://user:pass@host:port/vhost`). Connects lazily.
+    pub fn new(url: &str, metrics: Arc<Metrics>) -> Self {
+        RabbitBus {
+            url: url.to_owned(),
+            publisher: Mutex::new(None),
+            metrics,
+        }
+    }
+
+    async fn publisher_channel(
+        &self,
+        guard: &mut Option<(Connection, Channel)>,
+    ) -> Result<Channel, BusError> {
+        if let Some((conn, ch)) = guard.as_ref()
+            && conn.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        *guard = None;
+        let (conn, ch) = open(&self.url).await.map_err(unavailable)?;
+        for (consumer, patterns) in CONSUMERS {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            declare_consumer(&ch, consumer, &patterns)
+                .await
+                .map_err(unavailable)?;
+        }
+        *guard = Some((conn, ch.clone()));
+        Ok(ch)
+    }
+
+    /// Publishes persistently and waits for every confirm.
+    pub async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
+        let mut guard = self.publisher.lock().await;
+        let ch = self.publisher_channel(&mut guard).await?;
+        let result = publish_on(&ch, events).await;
+        if matches!(result, Err(BusError::Unavailable(_))) {
+            *guard = None;
+        }
+        result
+    }
+
+    /// Checks that the broker is reachable.
+    pub async fn ready(&self) -> Result<(), BusError> {
+        let mut guard = self.publisher.lock().await;
+        self.publisher_channel(&mut guard).await.map(|_| ())
+    }
+
+    /// Starts a supervised consumer for `sub`.
+    pub fn subscribe(self: &Arc<Self>, sub: Subscription, shutdown: watch::Receiver<bool>) {
+        let bus = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            let mut shutdown = shutdown;
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                match bus.consume(&sub, &mut shutdown).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(consumer = %sub.consumer, error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer disconnected");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    }
+
+    async fn consume(
+        &self,
+        sub: &Subscription,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), BusError> {
+        let (conn, ch) = open(&self.url).await.map_err(unavailable)?;
+        declare_consumer(&ch, &sub.consumer, &sub.event_types)
+            .await
+            .map_err(unavailable)?;
+        ch.basic_qos(PREFETCH, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        let main = queue_name(&sub.consumer);
+        let mut consumer = ch
+            .basic_consume(
+                main.as_str().into(),
+                format!("{main}-{}", uuid::Uuid::now_v7()).into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(queue = %main, "consuming");
+        loop {
+            let next = tokio::select! {
+                next = consumer.next() => next,
+                _ = shutdown.changed() => {
+                    // Everything handled so far is acked; unacked prefetched messages return
+                    // to the queue when the channel closes.
+                    let _ = ch.close(200, "shutdown".into()).await;
+                    let _ = conn.close(200, "shutdown".into()).await;
+                    return Ok(());
+                }
+            };
+            let delivery = match next {
+                None => return Err(BusError::Unavailable("consumer stream ended".to_owned())),
+                Some(Err(e)) => return Err(unavailable(e)),
+                Some(Ok(d)) => d,
+            };
+            let retries = retry_count(&delivery.properties);
+            let outcome = match serde_json::from_slice::<Envelope>(&delivery.data) {
+                Err(e) => Err(format!("not a CloudEvents envelope: {e}")),
+                Ok(env) => (sub.handler)(env).await,
+            };
+            match outcome {
+                Ok(()) => {
+                    self.metrics
+                        .events_consumed
+                        .with_label_values(&[&sub.consumer, "ok"])
+                        .inc();
+                }
+                Err(error) => {
+                    let dead = retries + 1 >= MAX_RETRIES
+                        || serde_json::from_slice::<Envelope>(&delivery.data).is_err();
+                    let (target, expiration) = if dead {
+                        (format!("{main}.dead"), None)
+                    } else {
+                        (
+                            format!("{main}.retry"),
+                            Some((500_i64 << retries.clamp(0, 8)).to_string()),
+                        )
+                    };
+                    tracing::warn!(consumer = %sub.consumer, retries, dead, error = %error, "event handler failed");
+                    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+                    headers.insert("x-retry-count".into(), AMQPValue::LongLongInt(retries + 1));
+                    headers.insert(
+                        "x-last-error".into(),
+                        AMQPValue::LongString(LongString::from(error.into_bytes())),
+                    );
+                    let mut props = delivery
+                        .properties
+                        .clone()
+                        .with_headers(headers)
+                        .with_delivery_mode(2);
+                    if let Some(exp) = expiration {
+                        props = props.with_expiration(ShortString::from(exp));
+                    }
+                    let confirm = ch
+                        .basic_publish(
+                            "".into(),
+                            target.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &delivery.data,
+                            props,
+                        )
+                        .await
+                        .map_err(unavailable)?
+                        .await
+                        .map_err(unavailable)?;
+                    if !matches!(confirm, Confirmation::NotRequested | Confirmation::Ack(_)) {
+                        return Err(BusError::Refused("retry/dead-letter publish".to_owned()));
+                    }
+                    let outcome = if dead { "dead" } else { "failed" };
+                    self.metrics
+                        .events_consumed
+                        .with_label_values(&[&sub.consumer, outcome])
+                        .inc();
+                }
+            }
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+}
+
+fn retry_count(props: &BasicProperties) -> i64 {
+    props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-retry-count").cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => Some(n),
+            AMQPValue::LongInt(n) => Some(i64::from(n)),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+async fn publish_on(ch: &Channel, events: &[Envelope]) -> Result<(), BusError> {
+    let mut confirms = Vec::with_capacity(events.len());
+    for env in events {
+        let body = serde_json::to_vec(env).map_err(|e| BusError::Refused(e.to_string()))?;
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(env.id.to_string().into())
+            .with_type(env.event_type.as_str().into())
+            .with_timestamp(u64::try_from(env.time.timestamp()).unwrap_or(0));
+        let confirm = ch
+            .basic_publish(
+                EXCHANGE.into(),
+                env.event_type.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                props,
+            )
+            .await
+            .map_err(unavailable)?;
+        confirms.push((env.id, confirm));
+    }
+    for (id, confirm) in confirms {
+        match confirm.await.map_err(unavailable)? {
+            Confirmation::Ack(_) => {}
+            Confirmation::Nack(_) | Confirmation::NotRequested => {
+                return Err(BusError::Refused(id.to_string()));
+            }
+        }
+    }
+    Ok(())
+}

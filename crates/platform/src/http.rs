@@ -1,0 +1,505 @@
+//! HTTP building blocks shared by every service: request ids and access metrics, the JSON body
+//! extractor with field-level errors, query-string errors, cursor pagination, idempotent POSTs,
+//! and the fallback for unknown routes.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Responder, web};
+use base64::Engine as _;
+use diesel::prelude::*;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
+
+use crate::auth::Principal;
+use crate::db::AnyConnection;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::schema::idempotency_keys;
+
+/// Header carrying the request id in and out.
+pub const REQUEST_ID: &str = "x-request-id";
+/// Default body limit for JSON requests (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// The request id of the current request, in the request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestIdValue(pub String);
+
+/// Middleware: assigns a request id (or keeps a sane incoming one), runs the request in a
+/// tracing span carrying it, records latency by route, and logs one line per request.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let rid = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestIdValue(rid.clone()));
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().to_string();
+    let span = tracing::info_span!("http", request_id = %rid, method = %method, path = %req.path());
+    let start = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(m) = metrics {
+        m.observe_http(&route, &method, status, elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(status, route = %route, elapsed_ms = elapsed.as_millis() as u64, "request")
+    });
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    Ok(res)
+}
+
+/// Fallback for paths no service serves: a problem+json 404.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// Maps query-string parse errors to problem+json 400s.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request("bad_query", format!("invalid query string: {err}")).into()
+    })
+}
+
+/// Maps path parse errors to problem+json 404s (a malformed id names nothing).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found("resource").into())
+}
+
+/// The body size limit for [`ValidJson`], set per scope in app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body parsed into `T`, with problem+json errors that name the offending field, and a
+/// digest of the raw bytes (for idempotency).
+#[derive(Debug)]
+pub struct ValidJson<T> {
+    /// The parsed value.
+    pub value: T,
+    /// SHA-256 of the raw body, hex.
+    pub digest: String,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Unsupported media type",
+                    "the body must be JSON (Content-Type: application/json)",
+                ));
+            }
+            if declared_len.is_some_and(|l| l > limit) {
+                return Err(ApiError::too_large(format!(
+                    "the body must be at most {limit} bytes"
+                )));
+            }
+            let mut body = web::BytesMut::new();
+            use futures::StreamExt as _;
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::too_large(format!(
+                        "the body must be at most {limit} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value = parse_json::<T>(&body)?;
+            let digest = hex(&Sha256::digest(&body));
+            Ok(ValidJson { value, digest })
+        })
+    }
+}
+
+/// Parses JSON, reporting syntax errors as 400 and data errors (wrong type, missing field,
+/// unknown enum value) as 422 naming the field.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("malformed_json", "the body is empty"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::field(&field, "invalid", strip_position(&inner.to_string()))
+            }
+            _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `limit` and `cursor` query parameters.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// A validated page request: at most `limit` items after the id `after`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Items per page.
+    pub limit: i64,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+}
+
+/// Largest page.
+pub const MAX_PAGE: u32 = 500;
+
+impl PageParams {
+    /// Validates the parameters.
+    pub fn parse(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::field(
+                "limit",
+                "out_of_range",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::field("cursor", "invalid", "not a cursor from this API")
+            })?),
+        };
+        Ok(PageRequest {
+            limit: i64::from(limit),
+            after,
+        })
+    }
+}
+
+fn decode_cursor(c: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    let s = String::from_utf8(bytes).ok()?;
+    let id = s.strip_prefix("v1:")?;
+    uuid::Uuid::parse_str(id).ok()?;
+    Some(id.to_owned())
+}
+
+fn encode_cursor(id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items, oldest first.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched in id order.
+    pub fn from_rows(mut rows: Vec<T>, req: &PageRequest, id_of: impl Fn(&T) -> String) -> Page<T> {
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| encode_cursor(&id_of(r)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// Maps the items.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// The `Idempotency-Key` of a POST, scoped to the caller.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    principal: String,
+    key: String,
+    method: String,
+    path: String,
+    digest: String,
+}
+
+impl IdempotencyKey {
+    /// Reads the header; `None` when absent. The key must be 1 to 255 visible ASCII characters.
+    pub fn from_request(
+        req: &HttpRequest,
+        principal: &Principal,
+        digest: &str,
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(v) = req.headers().get("idempotency-key") else {
+            return Ok(None);
+        };
+        let key = v
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })?;
+        Ok(Some(IdempotencyKey {
+            principal: principal.subject.clone(),
+            key: key.to_owned(),
+            method: req.method().to_string(),
+            path: req.path().to_owned(),
+            digest: digest.to_owned(),
+        }))
+    }
+}
+
+/// A JSON reply that may be the replay of an earlier idempotent request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: String,
+    /// True when this replays a stored response.
+    pub replayed: bool,
+}
+
+impl Responder for Reply {
+    type Body = actix_web::body::BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.content_type("application/json");
+        if self.replayed {
+            res.insert_header(("idempotent-replayed", "true"));
+        }
+        res.body(self.body)
+    }
+}
+
+/// Runs a write in one transaction together with its idempotency record: a retry with the same
+/// key and body gets the stored response and changes nothing; the same key with another body
+/// (or on another path) is a 409.
+pub fn idempotent<T: Serialize>(
+    conn: &mut AnyConnection,
+    key: Option<&IdempotencyKey>,
+    status: StatusCode,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, ApiError>,
+) -> Result<Reply, ApiError> {
+    conn.transaction(|conn| {
+        if let Some(k) = key {
+            let stored: Option<(String, String, String, i32, String)> = idempotency_keys::table
+                .filter(idempotency_keys::principal.eq(&k.principal))
+                .filter(idempotency_keys::key.eq(&k.key))
+                .select((
+                    idempotency_keys::method,
+                    idempotency_keys::path,
+                    idempotency_keys::request_hash,
+                    idempotency_keys::status,
+                    idempotency_keys::response_body,
+                ))
+                .first(conn)
+                .optional()?;
+            if let Some((method, path, hash, status, body)) = stored {
+                if method != k.method || path != k.path || hash != k.digest {
+                    return Err(ApiError::conflict(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request",
+                    ));
+                }
+                let status = u16::try_from(status)
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK);
+                return Ok(Reply {
+                    status,
+                    body,
+                    replayed: true,
+                });
+            }
+        }
+        let value = f(conn)?;
+        let body = serde_json::to_string(&value)?;
+        if let Some(k) = key {
+            diesel::insert_into(idempotency_keys::table)
+                .values((
+                    idempotency_keys::principal.eq(&k.principal),
+                    idempotency_keys::key.eq(&k.key),
+                    idempotency_keys::method.eq(&k.method),
+                    idempotency_keys::path.eq(&k.path),
+                    idempotency_keys::request_hash.eq(&k.digest),
+                    idempotency_keys::status.eq(i32::from(status.as_u16())),
+                    idempotency_keys::response_body.eq(&body),
+                    idempotency_keys::created_at.eq(crate::db::now()),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if crate::db::is_unique_violation(&e) {
+                        ApiError::conflict(
+                            "idempotency_key_in_use",
+                            "a request with this Idempotency-Key is in progress; retry",
+                        )
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        Ok(Reply {
+            status,
+            body,
+            replayed: false,
+        })
+    })
+}
+
+/// Parses a path id, answering 404 for anything that is not one.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        quantity: u32,
+        kind: carebill_domain::accounts::ServiceKind,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        items: Vec<Item>,
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_separate_syntax_from_data() {
+        let e = parse_json::<Body>(
+            br#"{"items":[{"quantity":1,"kind":"lab"},{"quantity":"x","kind":"lab"}]}"#,
+        )
+        .expect_err("bad");
+        assert_eq!(e.problem().status, 422);
+        assert_eq!(e.problem().errors[0].field, "items[1].quantity");
+        let e =
+            parse_json::<Body>(br#"{"items":[{"quantity":1,"kind":"surgery"}]}"#).expect_err("bad");
+        assert!(
+            e.problem().errors[0].message.contains("unknown variant"),
+            "{:?}",
+            e.problem()
+        );
+        let e = parse_json::<Body>(br#"{"items":[{"kind":"lab"}]}"#).expect_err("bad");
+        assert!(
+            e.problem().errors[0]
+                .message
+                .contains("missing field `quantity`")
+        );
+        let e = parse_json::<Body>(br#"{"items": [}"#).expect_err("bad");
+        assert_eq!(e.problem().status, 400);
+        assert_eq!(e.code(), "malformed_json");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let params = PageParams {
+            limit: Some(2),
+            cursor: Some(encode_cursor(&id)),
+        };
+        let req = params.parse().expect("valid");
+        assert_eq!(req.after.as_deref(), Some(id.as_str()));
+        assert!(
+            PageParams {
+                limit: Some(0),
+                cursor: None
+            }
+            .parse()
+            .is_err()
+        );
+        assert!(
+            PageParams {
+                limit: None,
+                cursor: Some("bm9wZQ".into())
+            }
+            .parse()
+            .is_err()
+        );
+        let page = Page::from_rows(vec![1, 2, 3], &req, |n| format!("{n}"));
+        assert_eq!(page.items, vec![1, 2]);
+        assert!(page.next_cursor.is_some());
+    }
+}
