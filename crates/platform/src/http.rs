@@ -189,6 +189,11 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// SHA-256 of `bytes`, hex-encoded.
+pub fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -359,6 +364,16 @@ pub fn idempotent<T: Serialize>(
     status: StatusCode,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, ApiError>,
 ) -> Result<Reply, ApiError> {
+    idempotent_with_status(conn, key, |conn| f(conn).map(|v| (status, v)))
+}
+
+/// Like [`idempotent`], for writes whose success status depends on the outcome (201 for a new
+/// record, 200 for one that already existed).
+pub fn idempotent_with_status<T: Serialize>(
+    conn: &mut AnyConnection,
+    key: Option<&IdempotencyKey>,
+    f: impl FnOnce(&mut AnyConnection) -> Result<(StatusCode, T), ApiError>,
+) -> Result<Reply, ApiError> {
     conn.transaction(|conn| {
         if let Some(k) = key {
             let stored: Option<(String, String, String, i32, String)> = idempotency_keys::table
@@ -391,7 +406,7 @@ pub fn idempotent<T: Serialize>(
                 });
             }
         }
-        let value = f(conn)?;
+        let (status, value) = f(conn)?;
         let body = serde_json::to_string(&value)?;
         if let Some(k) = key {
             diesel::insert_into(idempotency_keys::table)

@@ -1,0 +1,9 @@
+DROP TABLE consumptions;
+DROP TABLE catalog_items;
+DROP TABLE episode_status_changes;
+DROP TABLE episodes;
+DROP TABLE coverages;
+DROP TABLE patient_identifiers;
+DROP TABLE patients;
+DROP TABLE payers;
+DROP TABLE locations;

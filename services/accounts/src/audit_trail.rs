@@ -1,0 +1,33 @@
+//! The accounts audit trail over HTTP.
+
+use actix_web::web;
+use carebill_platform::ApiError;
+use carebill_platform::audit::{self, AuditEvent, AuditFilter};
+use carebill_platform::auth::{Principal, Role};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{Page, PageParams};
+
+use crate::AccountsState;
+
+/// Read who changed what in accounts, when and why.
+#[utoipa::path(get, path = "/v1/accounts/audit-events", tag = "audit", params(AuditFilter, PageParams),
+    responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn list_audit_events(
+    state: web::Data<AccountsState>,
+    who: Principal,
+    filter: web::Query<AuditFilter>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+    who.require(&[Role::BillingManager, Role::Auditor])?;
+    let page = page.parse()?;
+    let filter = filter.into_inner();
+    Ok(web::Json(
+        state
+            .db
+            .read(move |conn| audit::list(conn, &filter, &page))
+            .await?,
+    ))
+}

@@ -1,0 +1,144 @@
+//! diesel table definitions of the accounts database (see `migrations/`).
+
+diesel::table! {
+    locations (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        address -> Text,
+        tax_id -> Nullable<Text>,
+        time_zone -> Text,
+        currency -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payers (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        tax_id -> Nullable<Text>,
+        payer_identifier -> Nullable<Text>,
+        identifiers -> Text,
+        address -> Text,
+        contact -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        family_name -> Text,
+        given_name -> Text,
+        birth_date -> Nullable<Date>,
+        sex -> Text,
+        beneficiary_kind -> Text,
+        flags -> Text,
+        identifiers -> Text,
+        address -> Text,
+        contact -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patient_identifiers (system, value) {
+        system -> Text,
+        value -> Text,
+        patient_id -> Text,
+    }
+}
+
+diesel::table! {
+    coverages (id) {
+        id -> Text,
+        patient_id -> Text,
+        payer_id -> Text,
+        policy_number -> Text,
+        plan_code -> Nullable<Text>,
+        priority -> Integer,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    episodes (id) {
+        id -> Text,
+        number -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        kind -> Text,
+        status -> Text,
+        attending_practitioner -> Nullable<Text>,
+        opened_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    episode_status_changes (id) {
+        id -> Text,
+        episode_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    catalog_items (id) {
+        id -> Text,
+        code -> Text,
+        description -> Text,
+        service_group -> Text,
+        kind -> Text,
+        unit -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consumptions (id) {
+        id -> Text,
+        episode_id -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        catalog_item_id -> Text,
+        code -> Text,
+        service_group -> Text,
+        kind -> Text,
+        quantity -> Text,
+        unit -> Text,
+        performed_at -> Timestamp,
+        performed_by -> Nullable<Text>,
+        ordering_practitioner -> Nullable<Text>,
+        attending_practitioner -> Nullable<Text>,
+        source_system -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        attributes -> Text,
+        input_digest -> Text,
+        status -> Text,
+        void_reason -> Nullable<Text>,
+        voided_by -> Nullable<Text>,
+        voided_at -> Nullable<Timestamp>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
