@@ -72,8 +72,8 @@ pub async fn observe(
 }
 
 /// Fallback for paths no service serves: a problem+json 404.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("route")
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("route"))
 }
 
 /// Maps query-string parse errors to problem+json 400s.

@@ -17,5 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod schema;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::ApiError;

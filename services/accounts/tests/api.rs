@@ -1,0 +1,1081 @@
+//! Accounts over HTTP against real databases: every scenario runs on SQLite and on a
+//! throwaway PostgreSQL database. Requests go through the same middleware, extractors and
+//! error mapping as the running suite.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, middleware, test, web};
+use carebill_accounts::AccountsState;
+use carebill_platform::auth::Authenticator;
+use carebill_platform::db::{AnyConnection, Backend, Db, PLATFORM_MIGRATIONS};
+use carebill_platform::http::{self as cbhttp, BodyLimit, DEFAULT_BODY_LIMIT};
+use carebill_platform::metrics::Metrics;
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{PgTestDb, TEST_SECRET, token};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+struct Harness {
+    db: Db,
+    _pg: Option<PgTestDb>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn harness(backend: Backend) -> Harness {
+    let (url, pg, dir) = match backend {
+        Backend::Postgres => {
+            let pg = PgTestDb::create();
+            (pg.url.clone(), Some(pg), None)
+        }
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            (
+                dir.path()
+                    .join("accounts.sqlite")
+                    .to_string_lossy()
+                    .into_owned(),
+                None,
+                Some(dir),
+            )
+        }
+    };
+    let db = Db::connect(&url, 4).expect("connect");
+    db.migrate(&[&PLATFORM_MIGRATIONS, &carebill_accounts::MIGRATIONS])
+        .expect("migrate");
+    Harness {
+        db,
+        _pg: pg,
+        _dir: dir,
+    }
+}
+
+async fn app(
+    h: &Harness,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(AccountsState {
+        db: h.db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test::init_service(
+        App::new()
+            .app_data(web::Data::new(Authenticator::hs256(
+                TEST_SECRET.as_bytes(),
+                "carebill",
+                "carebill",
+            )))
+            .app_data(web::Data::new(Metrics::new().expect("metrics")))
+            .app_data(cbhttp::query_config())
+            .app_data(cbhttp::path_config())
+            .app_data(BodyLimit(DEFAULT_BODY_LIMIT))
+            .wrap(middleware::from_fn(cbhttp::observe))
+            .configure(carebill_accounts::routes(state))
+            .default_service(web::to(cbhttp::not_found)),
+    )
+    .await
+}
+
+async fn call(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    req: test::TestRequest,
+) -> (StatusCode, Value, Option<String>) {
+    let res = test::call_service(app, req.to_request()).await;
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = test::read_body(res).await;
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, value, ctype)
+}
+
+fn post(path: &str, tok: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+        .set_json(body)
+}
+
+fn get(path: &str, tok: &str) -> test::TestRequest {
+    test::TestRequest::get()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+}
+
+fn admin() -> String {
+    token(&["admin"], None)
+}
+
+async fn outbox_types(db: &Db) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = db
+        .read(|c: &mut AnyConnection| {
+            Ok(outbox::table
+                .order(outbox::seq.asc())
+                .select((outbox::event_type, outbox::body))
+                .load(c)?)
+        })
+        .await
+        .expect("outbox");
+    rows.into_iter()
+        .map(|(t, b)| (t, serde_json::from_str(&b).expect("json")))
+        .collect()
+}
+
+async fn count(db: &Db, table: &'static str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.read(move |c: &mut AnyConnection| {
+        Ok(
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<N>(c)?
+                .n,
+        )
+    })
+    .await
+    .expect("count")
+}
+
+/// Master data for a consumption: location H1, payer, patient with coverage, catalog item, open episode.
+struct Fixture {
+    location: String,
+    episode: String,
+    patient: String,
+}
+
+async fn fixture(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    loc_code: &str,
+    number: &str,
+) -> Fixture {
+    let t = admin();
+    let (s, loc, _) = call(
+        app,
+        post(
+            "/v1/locations",
+            &t,
+            &json!({"code": loc_code, "name": "Hospital", "time_zone": "Europe/Madrid"}),
+        ),
+    )
+    .await;
+    let loc = if s == StatusCode::CREATED {
+        loc
+    } else {
+        let (_, list, _) = call(app, get("/v1/locations", &t)).await;
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|l| l["code"] == loc_code)
+            .cloned()
+            .expect("location")
+    };
+    let (_, payer, _) = call(
+        app,
+        post(
+            "/v1/payers",
+            &t,
+            &json!({"code": format!("INS-{number}"), "name": "Insurer", "kind": "insurer"}),
+        ),
+    )
+    .await;
+    let (s, patient, _) = call(
+        app,
+        post("/v1/patients", &t, &json!({"identifiers": [{"system": "mrn", "value": format!("MRN-{number}")}], "family_name": "Garcia", "given_name": "Ana", "birth_date": "1980-04-12", "beneficiary_kind": "INSURED", "flags": ["chronic"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{patient}");
+    let (s, cov, _) = call(app, post("/v1/coverages", &t, &json!({"patient_id": patient["id"], "payer_id": payer["id"], "policy_number": "P-1", "plan_code": "GOLD", "priority": 1}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{cov}");
+    let _ = call(app, post("/v1/catalog-items", &t, &json!({"code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"}))).await;
+    let (s, ep, _) = call(
+        app,
+        post("/v1/episodes", &t, &json!({"number": number, "patient_id": patient["id"], "location_id": loc["id"], "kind": "outpatient", "attending_practitioner": "DR-ROSSI"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{ep}");
+    Fixture {
+        location: loc["id"].as_str().expect("id").to_owned(),
+        episode: ep["id"].as_str().expect("id").to_owned(),
+        patient: patient["id"].as_str().expect("id").to_owned(),
+    }
+}
+
+fn consumption(episode: &str, ext: Option<&str>) -> Value {
+    let mut c = json!({"episode_id": episode, "code": "LAB-HB", "quantity": "2", "performed_at": "2026-11-20T10:00:00Z", "performed_by": "DR-LAB", "attributes": {"urgent": true}});
+    if let Some(e) = ext {
+        c["source_system"] = json!("HIS");
+        c["external_id"] = json!(e);
+    }
+    c
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    recorded_consumption_emits_an_event_carrying_what_settlement_needs,
+    bad_input_gets_problem_json_and_changes_nothing,
+    retries_return_the_original_and_create_nothing,
+    batch_reports_a_result_per_item_and_accepts_a_thousand,
+    auth_rejects_bad_tokens_roles_and_foreign_locations,
+    voiding_needs_a_reason_and_happens_once,
+    lists_filter_and_paginate_with_cursors,
+    episode_status_moves_with_reasons_and_gates_consumptions,
+    every_write_is_in_the_audit_trail,
+);
+
+async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let (s, c, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &admin(),
+            &consumption(&f.episode, Some("o-1")),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(c["quantity"], "2");
+    assert_eq!(
+        c["attending_practitioner"], "DR-ROSSI",
+        "defaults to the episode's"
+    );
+    let events = outbox_types(&h.db).await;
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "carebill.accounts.coverage.changed.v1",
+            "carebill.accounts.episode.opened.v1",
+            "carebill.accounts.consumption.recorded.v1"
+        ]
+    );
+    let env = &events[2].1;
+    assert_eq!(env["specversion"], "1.0");
+    assert_eq!(env["subject"], format!("episode/{}", f.episode));
+    let data = &env["data"];
+    assert_eq!(data["consumption_id"], c["id"]);
+    assert_eq!(data["item"]["service_group"], "LAB");
+    assert_eq!(data["item"]["kind"], "lab");
+    assert_eq!(data["item"]["description"], "Hemoglobin");
+    assert_eq!(data["episode"]["location"]["id"], f.location.as_str());
+    assert_eq!(data["episode"]["location"]["time_zone"], "Europe/Madrid");
+    assert_eq!(data["episode"]["patient"]["beneficiary_kind"], "INSURED");
+    assert_eq!(data["episode"]["patient"]["flags"], json!(["chronic"]));
+    assert_eq!(data["coverages"][0]["plan_code"], "GOLD");
+    assert_eq!(data["coverages"][0]["payer_kind"], "insurer");
+    assert_eq!(data["quantity"], "2");
+    assert_eq!(data["attributes"]["urgent"], true);
+}
+
+async fn bad_input_gets_problem_json_and_changes_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let before = (
+        count(&h.db, "consumptions").await,
+        count(&h.db, "outbox").await,
+    );
+    let malformed = test::TestRequest::post()
+        .uri("/v1/consumptions")
+        .insert_header(("authorization", format!("Bearer {t}")))
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{\"episode_id\": ");
+    let (s, p, ct) = call(&app, malformed).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json"))
+    );
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+
+    let mut cases: Vec<(Value, StatusCode, &str)> = Vec::new();
+    let mut wrong_type = consumption(&f.episode, None);
+    wrong_type["quantity"] = json!({"n": 1});
+    cases.push((wrong_type, StatusCode::UNPROCESSABLE_ENTITY, "quantity"));
+    let mut missing = consumption(&f.episode, None);
+    missing.as_object_mut().expect("obj").remove("performed_at");
+    cases.push((missing, StatusCode::UNPROCESSABLE_ENTITY, "body"));
+    for q in ["0", "-1", "0.00001", "2000000"] {
+        let mut c = consumption(&f.episode, None);
+        c["quantity"] = json!(q);
+        cases.push((c, StatusCode::UNPROCESSABLE_ENTITY, "quantity"));
+    }
+    let mut unknown_code = consumption(&f.episode, None);
+    unknown_code["code"] = json!("NOPE");
+    cases.push((unknown_code, StatusCode::UNPROCESSABLE_ENTITY, "code"));
+    cases.push((
+        consumption(&uuid::Uuid::now_v7().to_string(), None),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "episode_id",
+    ));
+    let mut future = consumption(&f.episode, None);
+    future["performed_at"] = json!("2099-01-01T00:00:00Z");
+    cases.push((future, StatusCode::UNPROCESSABLE_ENTITY, "performed_at"));
+    let mut ancient = consumption(&f.episode, None);
+    ancient["performed_at"] = json!("1850-01-01T00:00:00Z");
+    cases.push((ancient, StatusCode::UNPROCESSABLE_ENTITY, "performed_at"));
+    let mut unknown_field = consumption(&f.episode, None);
+    unknown_field["colour"] = json!("red");
+    cases.push((unknown_field, StatusCode::UNPROCESSABLE_ENTITY, "colour"));
+    let mut half_key = consumption(&f.episode, None);
+    half_key["external_id"] = json!("x");
+    cases.push((half_key, StatusCode::UNPROCESSABLE_ENTITY, "external_id"));
+    let mut wrong_unit = consumption(&f.episode, None);
+    wrong_unit["unit"] = json!("ml");
+    cases.push((wrong_unit, StatusCode::UNPROCESSABLE_ENTITY, "unit"));
+    for (body, status, field) in cases {
+        let (s, p, ct) = call(&app, post("/v1/consumptions", &t, &body)).await;
+        assert_eq!(s, status, "{body} -> {p}");
+        assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        assert!(
+            p["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["field"] == field)),
+            "{field} not named in {p}"
+        );
+    }
+    // Unknown enum values are named too.
+    let (s, p, _) = call(&app, post("/v1/catalog-items", &t, &json!({"code": "X", "description": "x", "service_group": "G", "kind": "surgery", "unit": "u"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown variant")),
+        "{p}"
+    );
+    // Wrong media type.
+    let plain = test::TestRequest::post()
+        .uri("/v1/consumptions")
+        .insert_header(("authorization", format!("Bearer {t}")))
+        .insert_header(("content-type", "text/plain"))
+        .set_payload("hi");
+    assert_eq!(
+        call(&app, plain).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // Oversized body and batch.
+    let big = json!({"episode_id": f.episode, "code": "LAB-HB", "quantity": "1", "performed_at": "2026-11-20T10:00:00Z", "attributes": {"blob": "x".repeat(2 << 20)}});
+    assert_eq!(
+        call(&app, post("/v1/consumptions", &t, &big)).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let many: Vec<Value> = (0..1001).map(|_| json!({})).collect();
+    let (s, p, _) = call(
+        &app,
+        post("/v1/consumptions/batch", &t, &json!({"items": many})),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    // Closed episode.
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("/v1/episodes/{}/status", f.episode),
+            &t,
+            &json!({"status": "closed", "reason": "discharged"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let outbox_after_close = count(&h.db, "outbox").await;
+    let (s, p, _) = call(
+        &app,
+        post("/v1/consumptions", &t, &consumption(&f.episode, None)),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("episode_not_open"))
+    );
+    // Bad query strings and ids.
+    assert_eq!(
+        call(&app, get("/v1/consumptions?limit=0", &t)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(&app, get("/v1/consumptions?cursor=forged", &t))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(&app, get("/v1/consumptions?performed_from=yesterday", &t))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&app, get("/v1/consumptions/not-an-id", &t)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        before.0,
+        count(&h.db, "consumptions").await,
+        "no consumption was written"
+    );
+    assert_eq!(
+        count(&h.db, "outbox").await,
+        outbox_after_close,
+        "no event was written after the close"
+    );
+    assert_eq!(
+        before.1 + 1,
+        outbox_after_close,
+        "only the close emitted an event"
+    );
+}
+
+async fn retries_return_the_original_and_create_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let with_key = |body: &Value, key: &str| {
+        post("/v1/consumptions", &t, body).insert_header(("idempotency-key", key.to_owned()))
+    };
+    let (s1, c1, _) = call(&app, with_key(&consumption(&f.episode, None), "k-1")).await;
+    let (s2, c2, _) = call(&app, with_key(&consumption(&f.episode, None), "k-1")).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(c1, c2, "the replay returns the original response");
+    let mut other = consumption(&f.episode, None);
+    other["quantity"] = json!("5");
+    let (s3, p3, _) = call(&app, with_key(&other, "k-1")).await;
+    assert_eq!(
+        (s3, p3["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    assert_eq!(count(&h.db, "consumptions").await, 1);
+    // The same source system + external id.
+    let (s4, c4, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &t,
+            &consumption(&f.episode, Some("ord-7")),
+        ),
+    )
+    .await;
+    let (s5, c5, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &t,
+            &consumption(&f.episode, Some("ord-7")),
+        ),
+    )
+    .await;
+    assert_eq!((s4, s5), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(c4["id"], c5["id"]);
+    let mut changed = consumption(&f.episode, Some("ord-7"));
+    changed["quantity"] = json!("3");
+    let (s6, p6, _) = call(&app, post("/v1/consumptions", &t, &changed)).await;
+    assert_eq!(
+        (s6, p6["code"].as_str()),
+        (StatusCode::CONFLICT, Some("external_id_reused"))
+    );
+    assert_eq!(count(&h.db, "consumptions").await, 2);
+    let recorded = outbox_types(&h.db)
+        .await
+        .iter()
+        .filter(|(t, _)| t.ends_with("consumption.recorded.v1"))
+        .count();
+    assert_eq!(recorded, 2, "one event per consumption, none for retries");
+}
+
+async fn batch_reports_a_result_per_item_and_accepts_a_thousand(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let mut bad = consumption(&f.episode, None);
+    bad["quantity"] = json!("-3");
+    let items = json!([consumption(&f.episode, Some("a")), bad, consumption(&f.episode, Some("a")), {"episode_id": f.episode}, consumption(&f.episode, Some("b"))]);
+    let (s, r, _) = call(
+        &app,
+        post("/v1/consumptions/batch", &t, &json!({"items": items})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let outcomes: Vec<&str> = r["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["created", "rejected", "duplicate", "rejected", "created"]
+    );
+    assert_eq!(
+        (
+            r["created"].as_u64(),
+            r["duplicates"].as_u64(),
+            r["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(r["results"][1]["problem"]["errors"][0]["field"], "quantity");
+    assert_eq!(
+        r["results"][0]["consumption"]["id"],
+        r["results"][2]["consumption"]["id"]
+    );
+    assert_eq!(count(&h.db, "consumptions").await, 2);
+
+    let thousand: Vec<Value> = (0..1000)
+        .map(|i| consumption(&f.episode, Some(&format!("bulk-{i}"))))
+        .collect();
+    let (s, r, _) = call(
+        &app,
+        post("/v1/consumptions/batch", &t, &json!({"items": thousand})),
+    )
+    .await;
+    assert_eq!((s, r["created"].as_u64()), (StatusCode::OK, Some(1000)));
+    assert_eq!(count(&h.db, "consumptions").await, 1002);
+    let recorded = outbox_types(&h.db)
+        .await
+        .iter()
+        .filter(|(t, _)| t.ends_with("consumption.recorded.v1"))
+        .count();
+    assert_eq!(recorded, 1002);
+    let (s, p, _) = call(
+        &app,
+        post("/v1/consumptions/batch", &t, &json!({"items": []})),
+    )
+    .await;
+    assert_eq!(
+        (s, p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("items"))
+    );
+}
+
+async fn auth_rejects_bad_tokens_roles_and_foreign_locations(b: Backend) {
+    use base64::Engine as _;
+    let h = harness(b);
+    let app = app(&h).await;
+    let h1 = fixture(&app, "H1", "ENC-1").await;
+    let h2 = fixture(&app, "H2", "ENC-2").await;
+    let (s, p, ct) = call(&app, test::TestRequest::get().uri("/v1/episodes")).await;
+    assert_eq!(
+        (s, p["code"].as_str(), ct.as_deref()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("unauthorized"),
+            Some("application/problem+json")
+        )
+    );
+    let now = chrono::Utc::now().timestamp();
+    let claims = |exp: i64, aud: &str| carebill_platform::auth::Claims {
+        sub: "x".into(),
+        iss: "carebill".into(),
+        aud: aud.into(),
+        exp,
+        iat: now,
+        roles: vec!["admin".into()],
+        locations: None,
+        payer: None,
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bad_tokens = vec![
+        carebill_platform::auth::mint_hs256(
+            b"another-secret-another-secret-xx",
+            &claims(now + 60, "carebill"),
+        )
+        .expect("mint"),
+        carebill_platform::auth::mint_hs256(
+            TEST_SECRET.as_bytes(),
+            &claims(now - 3600, "carebill"),
+        )
+        .expect("mint"),
+        carebill_platform::auth::mint_hs256(TEST_SECRET.as_bytes(), &claims(now + 60, "elsewhere"))
+            .expect("mint"),
+        format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none"}"#),
+            b64.encode(serde_json::to_vec(&claims(now + 60, "carebill")).expect("json"))
+        ),
+    ];
+    for bad in bad_tokens {
+        assert_eq!(
+            call(&app, get("/v1/episodes", &bad)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{bad}"
+        );
+    }
+    // Wrong role.
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/locations",
+            &token(&["biller"], None),
+            &json!({"code": "H9", "name": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert_eq!(
+        call(&app, get("/v1/episodes", &token(&["payer"], None)))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // Location scope: H1's biller sees H1, not H2.
+    let h1_biller = token(&["biller"], Some(&["H1"]));
+    assert_eq!(
+        call(
+            &app,
+            get(&format!("/v1/episodes/{}", h1.episode), &h1_biller)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            &app,
+            get(&format!("/v1/episodes/{}", h2.episode), &h1_biller)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            get(&format!("/v1/locations/{}", h2.location), &h1_biller)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, c, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &admin(),
+            &consumption(&h2.episode, None),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        call(
+            &app,
+            get(
+                &format!("/v1/consumptions/{}", c["id"].as_str().expect("id")),
+                &h1_biller
+            )
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list, _) = call(&app, get("/v1/episodes", &h1_biller)).await;
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![h1.episode.as_str()]);
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &h1_biller,
+            &consumption(&h2.episode, None),
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another location's episode is unknown to a scoped user"
+    );
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("/v1/consumptions/{}/void", c["id"].as_str().expect("id")),
+            &h1_biller,
+            &json!({"reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+async fn voiding_needs_a_reason_and_happens_once(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let (_, c, _) = call(
+        &app,
+        post("/v1/consumptions", &t, &consumption(&f.episode, None)),
+    )
+    .await;
+    let url = format!("/v1/consumptions/{}/void", c["id"].as_str().expect("id"));
+    assert_eq!(
+        call(&app, post(&url, &t, &json!({"reason": "  "}))).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(&app, post(&url, &t, &json!({}))).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (s, v, _) = call(
+        &app,
+        post(&url, &t, &json!({"reason": "charged to the wrong episode"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["void_reason"].as_str()),
+        (
+            StatusCode::OK,
+            Some("voided"),
+            Some("charged to the wrong episode")
+        )
+    );
+    let (s, p, _) = call(&app, post(&url, &t, &json!({"reason": "again"}))).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_voided"))
+    );
+    let events = outbox_types(&h.db).await;
+    let voided: Vec<&Value> = events
+        .iter()
+        .filter(|(t, _)| t == "carebill.accounts.consumption.voided.v1")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(voided.len(), 1);
+    assert_eq!(voided[0]["data"]["reason"], "charged to the wrong episode");
+    assert_eq!(
+        count(&h.db, "consumptions").await,
+        1,
+        "voiding never deletes"
+    );
+}
+
+async fn lists_filter_and_paginate_with_cursors(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let g = fixture(&app, "H1", "ENC-2").await;
+    let t = admin();
+    for i in 0..5 {
+        let mut c = consumption(&f.episode, None);
+        c["performed_at"] = json!(format!("2026-11-1{i}T08:00:00Z"));
+        assert_eq!(
+            call(&app, post("/v1/consumptions", &t, &c)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let mut other = consumption(&g.episode, None);
+    other["performed_by"] = json!("DR-OTHER");
+    assert_eq!(
+        call(&app, post("/v1/consumptions", &t, &other)).await.0,
+        StatusCode::CREATED
+    );
+    let mut seen = Vec::new();
+    let mut url = format!("/v1/consumptions?episode_id={}&limit=2", f.episode);
+    loop {
+        let (s, page, _) = call(&app, get(&url, &t)).await;
+        assert_eq!(s, StatusCode::OK);
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["id"].as_str().unwrap_or("").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                url = format!(
+                    "/v1/consumptions?episode_id={}&limit=2&cursor={c}",
+                    f.episode
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "no item twice across pages");
+    let n = |url: String| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            call(app, get(&url, &t)).await.1["items"]
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(
+        n(format!("/v1/consumptions?patient_id={}", g.patient)).await,
+        1
+    );
+    assert_eq!(
+        n("/v1/consumptions?performed_by=DR-OTHER".to_owned()).await,
+        1
+    );
+    assert_eq!(
+        n("/v1/consumptions?service_group=LAB&kind=lab".to_owned()).await,
+        6
+    );
+    assert_eq!(n("/v1/consumptions?kind=imaging".to_owned()).await, 0);
+    assert_eq!(
+        n(format!("/v1/consumptions?location_id={}", f.location)).await,
+        6
+    );
+    assert_eq!(n("/v1/consumptions?performed_from=2026-11-11T00:00:00Z&performed_to=2026-11-13T00:00:00Z".to_owned()).await, 2);
+    assert_eq!(
+        n("/v1/patients?identifier=mrn%7CMRN-ENC-2".to_owned()).await,
+        1
+    );
+    assert_eq!(n("/v1/episodes?status=open".to_owned()).await, 2);
+}
+
+async fn episode_status_moves_with_reasons_and_gates_consumptions(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let url = format!("/v1/episodes/{}/status", f.episode);
+    assert_eq!(
+        call(&app, post(&url, &t, &json!({"status": "closed"})))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(
+            &app,
+            post(&url, &t, &json!({"status": "finished", "reason": "x"}))
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(
+            &app,
+            post(
+                &url,
+                &t,
+                &json!({"status": "on_hold", "reason": "transfer pending"})
+            )
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            &app,
+            post("/v1/consumptions", &t, &consumption(&f.episode, None))
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(
+            &app,
+            post(
+                &url,
+                &t,
+                &json!({"status": "closed", "reason": "discharged"})
+            )
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (s, p, _) = call(
+        &app,
+        post(&url, &t, &json!({"status": "cancelled", "reason": "oops"})),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+    let (s, e, _) = call(
+        &app,
+        post(
+            &url,
+            &t,
+            &json!({"status": "open", "reason": "late lab results"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let history: Vec<(&str, &str)> = e["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|c| {
+            (
+                c["to"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("open", ""),
+            ("on_hold", "transfer pending"),
+            ("closed", "discharged"),
+            ("open", "late lab results")
+        ]
+    );
+    assert_eq!(
+        call(
+            &app,
+            post("/v1/consumptions", &t, &consumption(&f.episode, None))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let events = outbox_types(&h.db).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| t.contains("episode"))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "carebill.accounts.episode.opened.v1",
+            "carebill.accounts.episode.closed.v1",
+            "carebill.accounts.episode.opened.v1"
+        ]
+    );
+    let reopened = events
+        .iter()
+        .rfind(|(t, _)| t.ends_with("episode.opened.v1"))
+        .map(|(_, e)| e)
+        .expect("reopened");
+    assert_eq!(reopened["data"]["reopened"], true);
+    assert_eq!(call(&app, post("/v1/episodes", &t, &json!({"number": "ENC-1", "patient_id": f.patient, "location_id": f.location, "kind": "inpatient"}))).await.0, StatusCode::CONFLICT);
+}
+
+async fn every_write_is_in_the_audit_trail(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let (_, c, _) = call(
+        &app,
+        post("/v1/consumptions", &t, &consumption(&f.episode, None)),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+    let _ = call(
+        &app,
+        post(
+            &format!("/v1/consumptions/{id}/void"),
+            &t,
+            &json!({"reason": "duplicate order"}),
+        ),
+    )
+    .await;
+    let (s, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/accounts/audit-events?entity_type=consumption&entity_id={id}"),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let actions: Vec<(&str, Option<&str>)> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap_or(""), e["reason"].as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![("create", None), ("void", Some("duplicate order"))]
+    );
+    assert_eq!(page["items"][0]["actor"], "test-admin");
+    assert!(
+        page["items"][0]["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let (_, all, _) = call(&app, get("/v1/accounts/audit-events?limit=500", &t)).await;
+    let types: std::collections::BTreeSet<&str> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["entity_type"].as_str())
+        .collect();
+    for expected in [
+        "location",
+        "payer",
+        "patient",
+        "coverage",
+        "catalog_item",
+        "episode",
+        "consumption",
+    ] {
+        assert!(types.contains(expected), "{expected} writes are audited");
+    }
+    assert_eq!(
+        call(
+            &app,
+            get("/v1/accounts/audit-events", &token(&["integration"], None))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+}

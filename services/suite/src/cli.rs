@@ -1,0 +1,202 @@
+//! The `carebill` command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use carebill_platform::auth::{Claims, Role, mint_hs256};
+use carebill_platform::config::{Config, embedded_secret};
+use clap::{Args, Parser, Subcommand};
+
+/// Carebill: healthcare billing back office.
+#[derive(Debug, Parser)]
+#[command(name = "carebill", version, about)]
+pub struct Cli {
+    /// TOML configuration file (settings in README, overridden by CAREBILL_* variables).
+    #[arg(long, global = true, env = "CAREBILL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Data directory of the embedded suite (SQLite files, JWT secret).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded suite, or one service with --service.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Listen address (default 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Run only this service, on PostgreSQL and RabbitMQ.
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Print a signed token (HS256) that the suite on this data directory accepts.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        /// Role(s): admin, billing_manager, biller, auditor, collector, integration, payer.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Limit the token to these location codes (repeatable); default all locations.
+        #[arg(long = "location")]
+        locations: Vec<String>,
+        /// For payer tokens: the payer code.
+        #[arg(long)]
+        payer: Option<String>,
+        /// Lifetime: e.g. 3600, 90s, 30m, 12h, 7d (default 12h).
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+        /// Subject (user or system id).
+        #[arg(long, default_value = "carebill-cli")]
+        subject: String,
+    },
+    /// Apply database migrations (embedded: every service's SQLite file; --service: its PostgreSQL database and broker topology).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// Migrate only this service's PostgreSQL database.
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Print the suite's OpenAPI 3.1 document.
+    Openapi,
+}
+
+/// Parses `3600`, `90s`, `30m`, `12h`, `7d`.
+pub fn parse_ttl(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("bad --ttl `{s}`: use e.g. 3600, 90s, 30m, 12h, 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("bad --ttl `{s}`: use e.g. 3600, 90s, 30m, 12h, 7d"),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        bail!("--ttl must be between 1 second and 366 days");
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn load(
+    config: Option<&PathBuf>,
+    service: Option<&str>,
+    common: &Common,
+) -> anyhow::Result<Config> {
+    let mut cfg = Config::from_process_env(config.map(PathBuf::as_path), service)?;
+    if let Some(d) = &common.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+/// Runs the command line.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", crate::openapi::json());
+            Ok(())
+        }
+        Command::Token {
+            common,
+            roles,
+            locations,
+            payer,
+            ttl,
+            subject,
+        } => {
+            let cfg = load(cli.config.as_ref(), None, &common)?;
+            let roles = roles
+                .iter()
+                .map(|r| r.parse::<Role>().map_err(|e| anyhow!(e)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if roles.contains(&Role::Payer) && payer.is_none() {
+                bail!("a payer token needs --payer CODE");
+            }
+            if cfg.auth.jwks_url.is_some() {
+                bail!("tokens come from your identity provider when CAREBILL_JWKS_URL is set");
+            }
+            let secret = match (&cfg.auth.secret, &cfg.auth.secret_file) {
+                (Some(s), _) => s.expose().to_owned(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .trim()
+                    .to_owned(),
+                (None, None) => embedded_secret(&cfg.data_dir)?.expose().to_owned(),
+            };
+            let now = chrono::Utc::now().timestamp();
+            let ttl = i64::try_from(parse_ttl(&ttl)?.as_secs())?;
+            let claims = Claims {
+                sub: subject,
+                iss: cfg.auth.issuer.clone(),
+                aud: cfg.auth.audience.clone(),
+                exp: now + ttl,
+                iat: now,
+                roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                locations: (!locations.is_empty()).then_some(locations),
+                payer,
+            };
+            println!("{}", mint_hs256(secret.as_bytes(), &claims)?);
+            Ok(())
+        }
+        Command::Migrate { common, service } => {
+            let cfg = load(cli.config.as_ref(), service.as_deref(), &common)?;
+            carebill_platform::telemetry::init(&cfg.log);
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(crate::server::migrate(&cfg, service.as_deref()))?;
+            if report.is_empty() {
+                println!("nothing to migrate: up to date");
+            }
+            for line in report {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Serve {
+            common,
+            bind,
+            service,
+        } => {
+            let mut cfg = load(cli.config.as_ref(), service.as_deref(), &common)?;
+            if let Some(b) = bind {
+                cfg.bind = b;
+            }
+            carebill_platform::telemetry::init(&cfg.log);
+            actix_web::rt::System::new().block_on(async move {
+                match service {
+                    None => crate::server::serve_embedded(cfg, None).await,
+                    Some(s) => crate::server::serve_service(&s, cfg, None).await,
+                }
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("90s").ok().map(|d| d.as_secs()), Some(90));
+        assert_eq!(parse_ttl("12h").ok().map(|d| d.as_secs()), Some(43_200));
+        assert_eq!(parse_ttl("3600").ok().map(|d| d.as_secs()), Some(3600));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("2w").is_err());
+        assert!(parse_ttl("x").is_err());
+    }
+}
