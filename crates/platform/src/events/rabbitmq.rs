@@ -53,6 +53,7 @@ pub struct RabbitBus {
     url: String,
     publisher: Mutex<Option<(Connection, Channel)>>,
     metrics: Arc<Metrics>,
+    retry_base: Duration,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -82,6 +83,16 @@ pub async fn declare_consumer(
     consumer: &str,
     patterns: &[String],
 ) -> Result<(), lapin::Error> {
+    ch.exchange_declare(
+        EXCHANGE.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await?;
     let main = queue_name(consumer);
     let durable = QueueDeclareOptions {
         durable: true,
@@ -140,7 +151,14 @@ impl RabbitBus {
             url: url.to_owned(),
             publisher: Mutex::new(None),
             metrics,
+            retry_base: Duration::from_millis(500),
         }
+    }
+
+    /// Sets the first retry delay (doubled per retry, default 500 ms).
+    pub fn with_retry_base(mut self, base: Duration) -> Self {
+        self.retry_base = base;
+        self
     }
 
     async fn publisher_channel(
@@ -266,7 +284,7 @@ impl RabbitBus {
                     } else {
                         (
                             format!("{main}.retry"),
-                            Some((500_i64 << retries.clamp(0, 8)).to_string()),
+                            Some((self.retry_base.as_millis() << retries.clamp(0, 8)).to_string()),
                         )
                     };
                     tracing::warn!(consumer = %sub.consumer, retries, dead, error = %error, "event handler failed");

@@ -1,0 +1,407 @@
+//! The event guarantees against a real RabbitMQ and real databases: an event committed while
+//! the broker is down is delivered once it is back; a redelivered event has no second effect;
+//! a poison event ends in the dead-letter queue; the in-process bus parks what it cannot apply.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use carebill_domain::events::{Envelope, EpisodeClosedV1};
+use carebill_domain::ids::{EpisodeId, LocationId};
+use carebill_platform::ApiError;
+use carebill_platform::db::{AnyConnection, Db, PLATFORM_MIGRATIONS};
+use carebill_platform::events::inprocess::InProcessBus;
+use carebill_platform::events::outbox::{self, Relay};
+use carebill_platform::events::rabbitmq::{RabbitBus, declare_consumer, queue_name};
+use carebill_platform::events::{EventBus, Handler, Subscription, inbox};
+use carebill_platform::metrics::Metrics;
+use carebill_platform::testing::{PgTestDb, amqp_url};
+use diesel::prelude::*;
+use futures::FutureExt as _;
+use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+
+fn event(kind: &str) -> Envelope {
+    let payload = EpisodeClosedV1 {
+        episode_id: EpisodeId::new(),
+        location_id: LocationId::new(),
+        status: carebill_domain::accounts::EpisodeStatus::Closed,
+        closed_at: chrono::Utc::now(),
+        reason: Some("test".to_owned()),
+    };
+    let mut env =
+        Envelope::new("test", &payload, chrono::Utc::now(), None, None).expect("envelope");
+    env.event_type = kind.to_owned();
+    env
+}
+
+fn pg_db() -> (PgTestDb, Db) {
+    let pg = PgTestDb::create();
+    let db = Db::connect(&pg.url, 4).expect("connect");
+    db.migrate(&[&PLATFORM_MIGRATIONS]).expect("migrate");
+    (pg, db)
+}
+
+async fn channel() -> (lapin::Connection, lapin::Channel) {
+    let url = amqp_url();
+    let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ is required for this test and is not reachable at {url}: {e}. Start it (see README) or set CAREBILL_TEST_AMQP_URL."));
+    let ch = conn.create_channel().await.expect("channel");
+    (conn, ch)
+}
+
+async fn delete_queues(ch: &lapin::Channel, consumer: &str) {
+    let main = queue_name(consumer);
+    for q in [
+        main.clone(),
+        format!("{main}.retry"),
+        format!("{main}.dead"),
+    ] {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+}
+
+async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Forwards connections on `port` to the real broker: the broker "comes back" when this starts.
+async fn start_proxy(port: u16) -> tokio::task::JoinHandle<()> {
+    let target = amqp_url()
+        .split('@')
+        .nth(1)
+        .and_then(|h| h.split('/').next())
+        .unwrap_or("127.0.0.1:5672")
+        .to_owned();
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("proxy bind");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
+async fn eventually<
+    F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>,
+>(
+    what: &str,
+    f: F,
+) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_committed_while_the_broker_is_down_is_delivered_after_it_comes_back() {
+    let (_pg, db) = pg_db();
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let (_conn, ch) = channel().await;
+    declare_consumer(&ch, &consumer, std::slice::from_ref(&kind))
+        .await
+        .expect("declare");
+
+    let env = event(&kind);
+    let committed = env.clone();
+    db.write(move |c| Ok(c.transaction(|c| outbox::enqueue(c, &committed))?))
+        .await
+        .expect("commit");
+
+    let port = free_port().await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus = EventBus::Rabbit(Arc::new(RabbitBus::new(
+        &format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+        metrics.clone(),
+    )));
+    let relay = Relay::new("test", db.clone(), bus, metrics, Arc::new(Notify::new()));
+    assert!(
+        relay.drain().await.is_err(),
+        "the broker is down: publishing fails"
+    );
+    assert_eq!(
+        db.read(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        1,
+        "the event waits in the outbox"
+    );
+
+    let proxy = start_proxy(port).await;
+    relay
+        .drain()
+        .await
+        .expect("the broker is back: publishing succeeds");
+    assert_eq!(
+        db.read(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        0
+    );
+
+    let got = ch
+        .basic_get(
+            queue_name(&consumer).as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .expect("get");
+    let msg = got.expect("the event is in the consumer's queue");
+    let delivered: Envelope = serde_json::from_slice(&msg.delivery.data).expect("envelope");
+    assert_eq!(delivered.id, env.id);
+    assert_eq!(delivered.data, env.data);
+    delete_queues(&ch, &consumer).await;
+    proxy.abort();
+}
+
+fn counting_handler(db: Db, consumer: String, calls: Arc<AtomicUsize>) -> Handler {
+    Arc::new(move |env: Envelope| {
+        let db = db.clone();
+        let consumer = consumer.clone();
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            db.write(move |c: &mut AnyConnection| {
+                inbox::apply_once(c, &consumer, &env, |c| {
+                    diesel::sql_query("INSERT INTO effects (event_id) VALUES ($1)")
+                        .bind::<diesel::sql_types::Text, _>(env.id.to_string())
+                        .execute(c)
+                        .map_err(ApiError::from)
+                })?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
+        }
+        .boxed()
+    })
+}
+
+async fn effects(db: &Db) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.read(|c| {
+        Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM effects")
+            .get_result::<N>(c)?
+            .n)
+    })
+    .await
+    .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_event_has_no_second_effect() {
+    let (_pg, db) = pg_db();
+    db.write(|c| {
+        Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
+    })
+    .await
+    .expect("table");
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let (_conn, ch) = channel().await;
+    declare_consumer(&ch, &consumer, std::slice::from_ref(&kind))
+        .await
+        .expect("declare");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus = Arc::new(RabbitBus::new(&amqp_url(), metrics));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (stop, stop_rx) = watch::channel(false);
+    bus.subscribe(
+        Subscription {
+            consumer: consumer.clone(),
+            event_types: vec![kind.clone()],
+            handler: counting_handler(db.clone(), consumer.clone(), calls.clone()),
+            db: db.clone(),
+        },
+        stop_rx,
+    );
+    let first = event(&kind);
+    let second = event(&kind);
+    // The relay crashed after publishing `first` and before marking it: it is published again.
+    bus.publish(&[first.clone()]).await.expect("publish");
+    bus.publish(&[first.clone(), second])
+        .await
+        .expect("publish again");
+    let c = calls.clone();
+    eventually("three deliveries", move || {
+        let c = c.clone();
+        async move { c.load(Ordering::SeqCst) >= 3 }.boxed()
+    })
+    .await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the broker delivered the first event twice"
+    );
+    assert_eq!(effects(&db).await, 2, "but it took effect once");
+    let _ = stop.send(true);
+    delete_queues(&ch, &consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
+    let (_pg, db) = pg_db();
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let (_conn, ch) = channel().await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus = Arc::new(
+        RabbitBus::new(&amqp_url(), metrics.clone()).with_retry_base(Duration::from_millis(20)),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let handler: Handler = Arc::new(move |_env| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async { Err("this event cannot be applied".to_owned()) }.boxed()
+    });
+    declare_consumer(&ch, &consumer, std::slice::from_ref(&kind))
+        .await
+        .expect("declare");
+    let (stop, stop_rx) = watch::channel(false);
+    bus.subscribe(
+        Subscription {
+            consumer: consumer.clone(),
+            event_types: vec![kind.clone()],
+            handler,
+            db,
+        },
+        stop_rx,
+    );
+    let poison = event(&kind);
+    bus.publish(&[poison.clone()]).await.expect("publish");
+    let dead = format!("{}.dead", queue_name(&consumer));
+    let start = Instant::now();
+    let msg = loop {
+        if let Some(m) = ch
+            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing reached {dead}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let parked: Envelope = serde_json::from_slice(&msg.delivery.data).expect("envelope");
+    assert_eq!(parked.id, poison.id);
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "tried MAX_RETRIES times");
+    let error = msg
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-last-error").cloned());
+    assert!(
+        format!("{error:?}").contains("cannot be applied"),
+        "{error:?}"
+    );
+    let _ = stop.send(true);
+    delete_queues(&ch, &consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_process_bus_applies_each_event_once_and_parks_what_fails() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let producer = Db::connect(&dir.path().join("p.sqlite").to_string_lossy(), 2).expect("db");
+    producer.migrate(&[&PLATFORM_MIGRATIONS]).expect("migrate");
+    let consumer_db = Db::connect(&dir.path().join("c.sqlite").to_string_lossy(), 2).expect("db");
+    consumer_db
+        .migrate(&[&PLATFORM_MIGRATIONS])
+        .expect("migrate");
+    consumer_db
+        .write(|c| {
+            Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
+        })
+        .await
+        .expect("table");
+
+    let bus = Arc::new(InProcessBus::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let inner = counting_handler(consumer_db.clone(), "c".to_owned(), calls.clone());
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        let inner = inner.clone();
+        let tx = tx.clone();
+        async move {
+            if env.event_type.ends_with("poison.v1") {
+                return Err("cannot apply".to_owned());
+            }
+            let r = inner(env).await;
+            let _ = tx.send(());
+            r
+        }
+        .boxed()
+    });
+    bus.subscribe(Subscription {
+        consumer: "c".to_owned(),
+        event_types: vec!["carebill.test.#".to_owned()],
+        handler,
+        db: consumer_db.clone(),
+    });
+    let good = event("carebill.test.good.v1");
+    let poison = event("carebill.test.poison.v1");
+    let (g, p, again) = (good.clone(), poison.clone(), good.clone());
+    producer
+        .write(move |c| {
+            c.transaction(|c| {
+                outbox::enqueue(c, &g)?;
+                outbox::enqueue(c, &p)
+            })
+        })
+        .await
+        .expect("commit");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let relay = Relay::new(
+        "p",
+        producer.clone(),
+        EventBus::InProcess(bus.clone()),
+        metrics,
+        Arc::new(Notify::new()),
+    );
+    relay.drain().await.expect("drain");
+    assert_eq!(
+        producer
+            .read(|c| Ok(outbox::pending(c)?))
+            .await
+            .expect("pending"),
+        0
+    );
+    bus.publish(&[again]).await.expect("redeliver");
+    assert!(rx.recv().await.is_some());
+    assert_eq!(
+        effects(&consumer_db).await,
+        1,
+        "applied once despite two deliveries"
+    );
+    let parked: Vec<(String, String)> = consumer_db
+        .read(|c| {
+            use carebill_platform::schema::dead_letters::dsl::*;
+            Ok(dead_letters.select((event_id, error)).load(c)?)
+        })
+        .await
+        .expect("dead letters");
+    assert_eq!(
+        parked,
+        vec![(poison.id.to_string(), "cannot apply".to_owned())]
+    );
+}
