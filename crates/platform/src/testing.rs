@@ -84,3 +84,67 @@ pub fn token(roles: &[&str], locations: Option<&[&str]>) -> String {
     };
     mint_hs256(TEST_SECRET.as_bytes(), &claims).unwrap_or_default()
 }
+
+/// A RabbitMQ virtual host created for one test (with `rabbitmqctl`) and deleted on drop, so
+/// queues a test fills (every known consumer's, declared by publishers) do not outlive it.
+pub struct TestVhost {
+    /// AMQP URL of the virtual host.
+    pub url: String,
+    name: String,
+}
+
+impl TestVhost {
+    /// Creates the virtual host and grants the URL's user every permission on it.
+    ///
+    /// # Panics
+    /// When `rabbitmqctl` is missing or fails: these tests need a local broker.
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a missing broker must fail the test loudly"
+    )]
+    pub fn create() -> TestVhost {
+        let base = amqp_url();
+        let name = format!("carebill-test-{}", uuid::Uuid::now_v7().simple());
+        let user = base
+            .strip_prefix("amqp://")
+            .and_then(|r| r.split_once('@'))
+            .and_then(|(cred, _)| cred.split(':').next())
+            .unwrap_or("guest")
+            .to_owned();
+        for args in [
+            vec!["add_vhost", name.as_str()],
+            vec![
+                "set_permissions",
+                "-p",
+                name.as_str(),
+                user.as_str(),
+                ".*",
+                ".*",
+                ".*",
+            ],
+        ] {
+            let out = std::process::Command::new("rabbitmqctl").args(&args).output().unwrap_or_else(|e| {
+                panic!("rabbitmqctl is needed to give this test its own RabbitMQ virtual host ({e}); install rabbitmq-server (see README)")
+            });
+            if !out.status.success() {
+                panic!(
+                    "rabbitmqctl {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        let prefix = base.rsplit_once('/').map_or(base.as_str(), |(p, _)| p);
+        TestVhost {
+            url: format!("{prefix}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
+    }
+}

@@ -1,0 +1,361 @@
+//! End to end: the `carebill` binary as a user runs it.
+//!
+//! - the embedded suite (`carebill serve`) on a fresh data directory, with a token from
+//!   `carebill token`, walked through the accounts path, stopped with SIGTERM and restarted;
+//! - the accounts service alone (`carebill serve --service accounts`) on PostgreSQL and
+//!   RabbitMQ, with a test consumer reading its events off the broker;
+//! - the committed OpenAPI document is what `carebill openapi` prints.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use carebill_platform::events::rabbitmq::{declare_consumer, queue_name};
+use carebill_platform::testing::{PgTestDb, TestVhost};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carebill");
+
+/// A running `carebill serve`, killed on drop if the test did not stop it.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .args(args)
+            .args(["--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn carebill");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("carebill printed where it listens");
+        let base = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected banner: {first}"))
+            .to_owned();
+        let server = Server { child, base };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if reqwest::blocking::get(format!("{}/health/ready", server.base))
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("carebill never became ready");
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                assert!(s.success(), "carebill exited with {s} after SIGTERM");
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "carebill did not stop within 40 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn carebill(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run carebill");
+    assert!(
+        out.status.success(),
+        "carebill {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn token(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = carebill(&[&["token"], args].concat(), envs);
+    out.lines()
+        .last()
+        .expect("a token on the last line")
+        .trim()
+        .to_owned()
+}
+
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+    fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+}
+
+/// The accounts walk of the README: master data, an episode, consumptions. Returns the episode id.
+fn walk(c: &Client) -> String {
+    let (s, loc) = c.post("/v1/locations", &json!({"code": "H1", "name": "Hospital Central", "time_zone": "Europe/Madrid", "tax_id": "ESB12345678"}));
+    assert_eq!(s, 201, "{loc}");
+    let (s, payer) = c.post(
+        "/v1/payers",
+        &json!({"code": "SANITAS", "name": "Sanitas Seguros", "kind": "insurer"}),
+    );
+    assert_eq!(s, 201, "{payer}");
+    let (s, patient) = c.post(
+        "/v1/patients",
+        &json!({"identifiers": [{"system": "mrn", "value": "H1-000123"}], "family_name": "García López", "given_name": "Ana", "birth_date": "1980-04-12", "beneficiary_kind": "INSURED"}),
+    );
+    assert_eq!(s, 201, "{patient}");
+    let (s, cov) = c.post("/v1/coverages", &json!({"patient_id": patient["id"], "payer_id": payer["id"], "policy_number": "POL-778812", "priority": 1}));
+    assert_eq!(s, 201, "{cov}");
+    let (s, item) = c.post("/v1/catalog-items", &json!({"code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"}));
+    assert_eq!(s, 201, "{item}");
+    let (s, ep) = c.post("/v1/episodes", &json!({"number": "ENC-2026-0001", "patient_id": patient["id"], "location_id": loc["id"], "kind": "outpatient"}));
+    assert_eq!(s, 201, "{ep}");
+    let episode = ep["id"].as_str().expect("id").to_owned();
+    let items: Vec<Value> = (0..3)
+        .map(|i| json!({"episode_id": episode, "code": "LAB-HB", "quantity": "1", "performed_at": "2026-11-20T09:30:00Z", "source_system": "HIS", "external_id": format!("ORD-{i}")}))
+        .collect();
+    let (s, batch) = c.post("/v1/consumptions/batch", &json!({"items": items}));
+    assert_eq!((s, batch["created"].as_u64()), (200, Some(3)), "{batch}");
+    let (s, page) = c.get(&format!("/v1/consumptions?episode_id={episode}"));
+    assert_eq!((s, page["items"].as_array().map(Vec::len)), (200, Some(3)));
+    episode
+}
+
+#[test]
+fn the_embedded_suite_runs_from_one_command_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let server = Server::start(&["--data-dir", data], &[]);
+    let tok = token(&["--role", "admin", "--data-dir", data], &[]);
+    let c = Client {
+        base: server.base.clone(),
+        token: tok.clone(),
+        http: reqwest::blocking::Client::new(),
+    };
+    let episode = walk(&c);
+
+    // The served document is the one `carebill openapi` prints, and the docs page needs no internet.
+    let served: Value = reqwest::blocking::get(format!("{}/openapi.json", server.base))
+        .expect("get")
+        .json()
+        .expect("json");
+    let printed: Value = serde_json::from_str(&carebill(&["openapi"], &[])).expect("json");
+    assert_eq!(served, printed);
+    let docs = reqwest::blocking::get(format!("{}/docs/", server.base))
+        .expect("docs")
+        .text()
+        .expect("text");
+    assert!(
+        docs.contains("swagger-ui") && !docs.contains("https://"),
+        "the API docs page loads nothing from the internet"
+    );
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.base))
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(metrics.contains("carebill_http_request_duration_seconds_bucket"));
+    assert!(
+        metrics.contains("carebill_events_published_total")
+            || metrics.contains("carebill_outbox_backlog")
+    );
+    // A scoped token from the CLI is enforced.
+    let other = Client {
+        token: token(
+            &["--role", "biller", "--location", "H2", "--data-dir", data],
+            &[],
+        ),
+        ..c
+    };
+    assert_eq!(other.get(&format!("/v1/episodes/{episode}")).0, 404);
+    server.stop();
+
+    // Restarted on the same directory: the data and the signing secret are still there.
+    let server = Server::start(&["--data-dir", data], &[]);
+    let c = Client {
+        base: server.base.clone(),
+        token: tok,
+        http: reqwest::blocking::Client::new(),
+    };
+    let (s, ep) = c.get(&format!("/v1/episodes/{episode}"));
+    assert_eq!((s, ep["number"].as_str()), (200, Some("ENC-2026-0001")));
+    server.stop();
+    assert!(Path::new(data).join("accounts.sqlite").exists());
+}
+
+#[test]
+fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
+    let pg = PgTestDb::create();
+    let vhost = TestVhost::create();
+    let secret = "e2e-secret-0123456789abcdef0123456789";
+    let envs = [
+        ("CAREBILL_DATABASE_URL", pg.url.as_str()),
+        ("CAREBILL_AMQP_URL", vhost.url.as_str()),
+        ("CAREBILL_JWT_SECRET", secret),
+    ];
+    let migrated = carebill(&["migrate", "--service", "accounts"], &envs);
+    assert!(
+        migrated.contains("accounts: applied") && migrated.contains("broker: topology declared"),
+        "{migrated}"
+    );
+
+    // A test consumer with its own queue, bound before anything is published.
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let conn = rt
+        .block_on(lapin::Connection::connect(
+            &vhost.url,
+            lapin::ConnectionProperties::default(),
+        ))
+        .expect("amqp");
+    let ch = rt.block_on(conn.create_channel()).expect("channel");
+    rt.block_on(declare_consumer(
+        &ch,
+        "e2e",
+        &["carebill.accounts.#".to_owned()],
+    ))
+    .expect("declare");
+
+    let server = Server::start(&["--service", "accounts"], &envs);
+    let tok = token(&["--role", "integration"], &envs);
+    let c = Client {
+        base: server.base.clone(),
+        token: tok,
+        http: reqwest::blocking::Client::new(),
+    };
+    let admin = Client {
+        base: c.base.clone(),
+        token: token(&["--role", "admin"], &envs),
+        http: c.http.clone(),
+    };
+    let episode = walk(&admin);
+
+    let mut events: Vec<Value> = Vec::new();
+    let start = Instant::now();
+    while events.len() < 5 && start.elapsed() < Duration::from_secs(30) {
+        match rt
+            .block_on(ch.basic_get(
+                queue_name("e2e").as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            ))
+            .expect("get")
+        {
+            Some(m) => events.push(serde_json::from_slice(&m.delivery.data).expect("cloudevent")),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "carebill.accounts.coverage.changed.v1",
+            "carebill.accounts.episode.opened.v1",
+            "carebill.accounts.consumption.recorded.v1",
+            "carebill.accounts.consumption.recorded.v1",
+            "carebill.accounts.consumption.recorded.v1",
+        ]
+    );
+    let recorded = &events[2];
+    assert_eq!(recorded["subject"], format!("episode/{episode}"));
+    assert_eq!(recorded["data"]["item"]["code"], "LAB-HB");
+    assert_eq!(
+        recorded["data"]["episode"]["patient"]["beneficiary_kind"],
+        "INSURED"
+    );
+    assert_eq!(recorded["data"]["episode"]["location"]["code"], "H1");
+    assert_eq!(recorded["data"]["coverages"][0]["payer_code"], "SANITAS");
+    assert!(
+        recorded["correlationid"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "events carry the request id"
+    );
+
+    // The integration role may push but not configure.
+    assert_eq!(
+        c.post("/v1/locations", &json!({"code": "H2", "name": "x"}))
+            .0,
+        403
+    );
+    server.stop();
+    drop(conn);
+}
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/carebill.json"
+    ))
+    .unwrap_or_default();
+    let printed = carebill(&["openapi"], &[]);
+    assert!(
+        committed == printed,
+        "openapi/carebill.json is stale: run `cargo run -p carebill -- openapi > openapi/carebill.json` and commit it"
+    );
+    let doc: Value = serde_json::from_str(&printed).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/v1/consumptions",
+        "/v1/consumptions/batch",
+        "/v1/episodes/{id}/status",
+        "/v1/accounts/audit-events",
+        "/health/ready",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+}
