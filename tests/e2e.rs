@@ -6,6 +6,8 @@
 //!   RabbitMQ, with a test consumer reading its events off the broker;
 //! - the committed OpenAPI document is what `carebill openapi` prints.
 
+#![allow(clippy::expect_used, clippy::panic, reason = "a test fails loudly on any broken step")]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -367,12 +367,15 @@ struct Context {
     scope: Option<Vec<String>>,
 }
 
+/// The outcome of one input of [`record_many`].
+type ItemRecord = Result<(ItemOutcome, Consumption), ApiError>;
+
 /// Records validated consumptions in the caller's transaction; one result per input.
 fn record_many(
     conn: &mut AnyConnection,
     who: &Principal,
     inputs: Vec<Result<Valid, ApiError>>,
-) -> Result<Vec<Result<(ItemOutcome, Consumption), ApiError>>, ApiError> {
+) -> Result<Vec<ItemRecord>, ApiError> {
     let mut ctx = Context {
         scope: scoped_location_ids(conn, who)?,
         ..Context::default()
