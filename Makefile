@@ -1,0 +1,21 @@
+# Carebill: the commands a developer and CI use. See README.md.
+.PHONY: run test check fmt openapi bench
+
+run:            ## the embedded suite on 127.0.0.1:8080, data in ./carebill-data
+	cargo run --release -p carebill -- serve
+
+test:           ## every test, real PostgreSQL + RabbitMQ + SQLite, then the validators
+	scripts/test.sh
+
+check:          ## formatting and lints as CI runs them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+openapi:        ## regenerate the committed OpenAPI document
+	cargo run -q -p carebill -- openapi > openapi/carebill.json
+
+bench:          ## the load program (see BENCHMARKS.md)
+	scripts/bench.sh

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: every test of the workspace against real PostgreSQL, SQLite and RabbitMQ,
+# then the outside validators. See README, "Running the tests".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services.sh
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+scripts/validators.sh
