@@ -6,7 +6,11 @@
 //!   RabbitMQ, with a test consumer reading its events off the broker;
 //! - the committed OpenAPI document is what `carebill openapi` prints.
 
-#![allow(clippy::expect_used, clippy::panic, reason = "a test fails loudly on any broken step")]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -360,4 +364,72 @@ fn the_committed_openapi_document_is_current() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
+}
+
+/// The shell blocks of the README between `<!-- walk:start -->` and `<!-- walk:end -->`, then
+/// the first block after it (the bad-input example).
+fn readme_walk() -> (String, String) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let (_, rest) = readme
+        .split_once("<!-- walk:start -->")
+        .expect("walk start marker");
+    let (walk, after) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("walk end marker");
+    let blocks = |text: &str, fence: &str| -> Vec<String> {
+        text.split(fence)
+            .skip(1)
+            .filter_map(|b| b.split_once("```").map(|(code, _)| code.to_owned()))
+            .collect()
+    };
+    let walk = blocks(walk, "```bash\n").join("\n");
+    let bad = blocks(after, "```sh\n")
+        .into_iter()
+        .next()
+        .expect("a bad-input example after the walk");
+    (walk, bad)
+}
+
+#[test]
+fn the_readme_walk_works_as_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("carebill-data");
+    let server = Server::start(&["--data-dir", data.to_str().expect("utf8")], &[]);
+    let (walk, bad) = readme_walk();
+    let bin_dir = Path::new(BIN).parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!("set -euo pipefail\n{walk}\necho '--- bad input'\n{bad}\n");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("CAREBILL", &server.base)
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the README walk failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"problem\": \"quantity: must be greater than zero\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"void_reason\": \"charged to the wrong episode\""),
+        "{stdout}"
+    );
+    let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
+    assert!(
+        after_bad.contains("\"code\":\"episode_not_open\""),
+        "{after_bad}"
+    );
+    server.stop();
 }

@@ -2,7 +2,11 @@
 //! the broker is down is delivered once it is back; a redelivered event has no second effect;
 //! a poison event ends in the dead-letter queue; the in-process bus parks what it cannot apply.
 
-#![allow(clippy::expect_used, clippy::panic, reason = "a test fails loudly on any broken step")]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -237,7 +241,9 @@ async fn a_redelivered_event_has_no_second_effect() {
     let first = event(&kind);
     let second = event(&kind);
     // The relay crashed after publishing `first` and before marking it: it is published again.
-    bus.publish(std::slice::from_ref(&first)).await.expect("publish");
+    bus.publish(std::slice::from_ref(&first))
+        .await
+        .expect("publish");
     bus.publish(&[first.clone(), second])
         .await
         .expect("publish again");
@@ -287,7 +293,9 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
         stop_rx,
     );
     let poison = event(&kind);
-    bus.publish(std::slice::from_ref(&poison)).await.expect("publish");
+    bus.publish(std::slice::from_ref(&poison))
+        .await
+        .expect("publish");
     let dead = format!("{}.dead", queue_name(&consumer));
     let start = Instant::now();
     let msg = loop {

@@ -2,7 +2,11 @@
 //! throwaway PostgreSQL database. Requests go through the same middleware, extractors and
 //! error mapping as the running suite.
 
-#![allow(clippy::expect_used, clippy::panic, reason = "a test fails loudly on any broken step")]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
 
 use std::sync::Arc;
 
