@@ -82,7 +82,20 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
 
 /// Registers the three endpoints.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+    use crate::http::allow;
+    cfg.service(
+        web::resource("/health/live")
+            .route(web::get().to(live))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(ready))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(allow("GET")),
+    );
 }

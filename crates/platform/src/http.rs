@@ -76,6 +76,23 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
 }
 
+/// The fallback of a resource for methods it does not serve: 405 with an `Allow` header.
+pub fn allow(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let problem = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("this resource allows {methods}"),
+        )
+        .problem();
+        HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, methods))
+            .content_type("application/problem+json")
+            .json(problem)
+    })
+}
+
 /// Maps query-string parse errors to problem+json 400s.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
@@ -162,11 +179,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Parses JSON, reporting syntax errors as 400 and data errors (wrong type, missing field,
-/// unknown enum value) as 422 naming the field.
+/// Parses a JSON object, reporting syntax errors as 400 and data errors (not an object, wrong
+/// type, missing field, unknown enum value) as 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("malformed_json", "the body is empty"));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad_request("malformed_json", "the body is empty")),
+        // serde's derived structs also accept arrays, positionally; requests are objects.
+        Some(b'[') => return Err(ApiError::field("body", "invalid", "must be a JSON object")),
+        Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -180,6 +200,43 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {inner}")),
         }
     })
+}
+
+/// `deserialize_with` for a nested object field: accepts only a JSON object (serde's derive
+/// would also take an array and fill the fields by position).
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error as _;
+    let v = serde_json::Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(D::Error::custom("must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| D::Error::custom(strip_position(&e.to_string())))
+}
+
+/// `deserialize_with` for a list of nested objects (see [`object`]).
+pub fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error as _;
+    let items = Vec::<serde_json::Value>::deserialize(d)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if !v.is_object() {
+                return Err(D::Error::custom(format!("item {i} must be a JSON object")));
+            }
+            serde_json::from_value(v).map_err(|e| {
+                D::Error::custom(format!("item {i}: {}", strip_position(&e.to_string())))
+            })
+        })
+        .collect()
 }
 
 fn strip_position(msg: &str) -> String {
@@ -203,6 +260,7 @@ fn hex(bytes: &[u8]) -> String {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -483,6 +541,9 @@ mod tests {
                 .message
                 .contains("missing field `quantity`")
         );
+        let e = parse_json::<Body>(br#"[[{"quantity":1,"kind":"lab"}]]"#)
+            .expect_err("arrays are not objects");
+        assert_eq!(e.problem().errors[0].field, "body");
         let e = parse_json::<Body>(br#"{"items": [}"#).expect_err("bad");
         assert_eq!(e.problem().status, 400);
         assert_eq!(e.code(), "malformed_json");

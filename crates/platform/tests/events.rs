@@ -416,3 +416,62 @@ async fn the_in_process_bus_applies_each_event_once_and_parks_what_fails() {
         vec![(poison.id.to_string(), "cannot apply".to_owned())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_relays_on_one_database_publish_each_event_once() {
+    let (_pg, db) = pg_db();
+    let events: Vec<Envelope> = (0..2000).map(|_| event("carebill.test.relay.v1")).collect();
+    let batch = events.clone();
+    db.write(move |c| {
+        c.transaction(|c| {
+            for e in &batch {
+                outbox::enqueue(c, e)?;
+            }
+            Ok(())
+        })
+    })
+    .await
+    .expect("commit");
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        usize,
+    >::new()));
+    let counter = seen.clone();
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        if let Ok(mut m) = counter.lock() {
+            *m.entry(env.id.to_string()).or_default() += 1;
+        }
+        async { Ok(()) }.boxed()
+    });
+    let bus = Arc::new(InProcessBus::new());
+    bus.subscribe(Subscription {
+        consumer: "c".to_owned(),
+        event_types: vec!["#".to_owned()],
+        handler,
+        db: db.clone(),
+    });
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let relay = |name: &str| {
+        Relay::new(
+            name,
+            db.clone(),
+            EventBus::InProcess(bus.clone()),
+            metrics.clone(),
+            Arc::new(Notify::new()),
+        )
+    };
+    let (a, b) = (relay("replica-a"), relay("replica-b"));
+    let (ra, rb) = tokio::join!(a.drain(), b.drain());
+    ra.expect("replica a");
+    rb.expect("replica b");
+    assert_eq!(
+        db.read(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        0
+    );
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), events.len(), "every event was published");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "no event was published twice"
+    );
+}

@@ -54,17 +54,21 @@ pub struct CatalogItem {
 pub struct CatalogItemInput {
     /// Unique code; cannot change later.
     #[schema(example = "CONS-GP")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub code: String,
     /// Description.
     #[schema(example = "General practitioner consultation")]
+    #[schema(pattern = r"\S", max_length = 300)]
     pub description: String,
     /// Service group code.
     #[schema(example = "CONSULTATIONS")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub service_group: String,
     /// Kind.
     pub kind: ServiceKind,
     /// Unit of measure (`unit`, `visit`, `day`, `hour`, `ml`, ...).
     #[schema(example = "visit")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub unit: String,
     /// Default true.
     pub active: Option<bool>,

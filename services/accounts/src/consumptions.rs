@@ -108,9 +108,11 @@ pub struct Consumption {
 #[serde(deny_unknown_fields)]
 pub struct ConsumptionInput {
     /// The episode to charge; must be open.
+    #[schema(format = Uuid)]
     pub episode_id: String,
     /// Catalog code.
     #[schema(example = "LAB-HB")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub code: String,
     /// Positive, at most 4 decimals; a string or a number.
     #[schema(value_type = String, example = "1")]
@@ -145,6 +147,7 @@ pub struct ConsumptionInput {
 pub struct BatchInput {
     /// 1 to 1,000 consumptions; each is checked on its own.
     #[schema(value_type = Vec<ConsumptionInput>)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<Value>,
 }
 
@@ -192,6 +195,7 @@ pub struct BatchResult {
 pub struct VoidInput {
     /// Why (required).
     #[schema(example = "charged to the wrong episode")]
+    #[schema(pattern = r"\S", max_length = 500)]
     pub reason: String,
 }
 

@@ -59,17 +59,21 @@ pub struct Coverage {
 #[serde(deny_unknown_fields)]
 pub struct CoverageInput {
     /// The insured patient.
+    #[schema(format = Uuid)]
     pub patient_id: String,
     /// The paying organisation.
+    #[schema(format = Uuid)]
     pub payer_id: String,
     /// Policy or member number.
     #[schema(example = "POL-778812")]
+    #[schema(pattern = r"\S", max_length = 80)]
     pub policy_number: String,
     /// Plan code.
     #[schema(example = "GOLD")]
     pub plan_code: Option<String>,
     /// 1 to 9; 1 pays first.
     #[schema(example = 1)]
+    #[schema(minimum = 1, maximum = 9)]
     pub priority: i32,
     /// First covered day.
     pub valid_from: Option<NaiveDate>,

@@ -76,10 +76,13 @@ pub struct Episode {
 pub struct EpisodeInput {
     /// Encounter or account number, unique per location.
     #[schema(example = "ENC-2026-0001")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub number: String,
     /// The patient.
+    #[schema(format = Uuid)]
     pub patient_id: String,
     /// The location.
+    #[schema(format = Uuid)]
     pub location_id: String,
     /// Kind of care.
     pub kind: EpisodeKind,
@@ -98,6 +101,7 @@ pub struct StatusInput {
     pub status: EpisodeStatus,
     /// Why (required).
     #[schema(example = "patient discharged")]
+    #[schema(pattern = r"\S", max_length = 500)]
     pub reason: String,
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use carebill_platform::db::{Db, MigrationSet};
-use carebill_platform::http::BodyLimit;
+use carebill_platform::http::{BodyLimit, allow};
 use tokio::sync::Notify;
 
 /// The accounts database migrations (the platform's tables come first, separately).
@@ -49,84 +49,105 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
             .service(
                 web::resource("/v1/locations")
                     .route(web::get().to(locations::list_locations))
-                    .route(web::post().to(locations::create_location)),
+                    .route(web::post().to(locations::create_location))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/locations/{id}")
                     .route(web::get().to(locations::get_location))
-                    .route(web::put().to(locations::replace_location)),
+                    .route(web::put().to(locations::replace_location))
+                    .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/payers")
                     .route(web::get().to(payers::list_payers))
-                    .route(web::post().to(payers::create_payer)),
+                    .route(web::post().to(payers::create_payer))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/payers/{id}")
                     .route(web::get().to(payers::get_payer))
-                    .route(web::put().to(payers::replace_payer)),
+                    .route(web::put().to(payers::replace_payer))
+                    .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/patients")
                     .route(web::get().to(patients::list_patients))
-                    .route(web::post().to(patients::create_patient)),
+                    .route(web::post().to(patients::create_patient))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/patients/{id}")
                     .route(web::get().to(patients::get_patient))
-                    .route(web::put().to(patients::replace_patient)),
+                    .route(web::put().to(patients::replace_patient))
+                    .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/coverages")
                     .route(web::get().to(coverages::list_coverages))
-                    .route(web::post().to(coverages::create_coverage)),
+                    .route(web::post().to(coverages::create_coverage))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/coverages/{id}")
                     .route(web::get().to(coverages::get_coverage))
-                    .route(web::put().to(coverages::replace_coverage)),
+                    .route(web::put().to(coverages::replace_coverage))
+                    .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/episodes")
                     .route(web::get().to(episodes::list_episodes))
-                    .route(web::post().to(episodes::create_episode)),
+                    .route(web::post().to(episodes::create_episode))
+                    .default_service(allow("GET, POST")),
             )
-            .service(web::resource("/v1/episodes/{id}").route(web::get().to(episodes::get_episode)))
+            .service(
+                web::resource("/v1/episodes/{id}")
+                    .route(web::get().to(episodes::get_episode))
+                    .default_service(allow("GET")),
+            )
             .service(
                 web::resource("/v1/episodes/{id}/status")
-                    .route(web::post().to(episodes::change_episode_status)),
+                    .route(web::post().to(episodes::change_episode_status))
+                    .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/catalog-items")
                     .route(web::get().to(catalog::list_catalog_items))
-                    .route(web::post().to(catalog::create_catalog_item)),
+                    .route(web::post().to(catalog::create_catalog_item))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/catalog-items/{id}")
                     .route(web::get().to(catalog::get_catalog_item))
-                    .route(web::put().to(catalog::replace_catalog_item)),
+                    .route(web::put().to(catalog::replace_catalog_item))
+                    .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/consumptions")
                     .route(web::get().to(consumptions::list_consumptions))
-                    .route(web::post().to(consumptions::create_consumption)),
+                    .route(web::post().to(consumptions::create_consumption))
+                    .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/consumptions/batch")
                     .app_data(BodyLimit(BATCH_BODY_LIMIT))
-                    .route(web::post().to(consumptions::push_batch)),
+                    .route(web::post().to(consumptions::push_batch))
+                    .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/consumptions/{id}")
-                    .route(web::get().to(consumptions::get_consumption)),
+                    .route(web::get().to(consumptions::get_consumption))
+                    .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/consumptions/{id}/void")
-                    .route(web::post().to(consumptions::void_consumption)),
+                    .route(web::post().to(consumptions::void_consumption))
+                    .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/accounts/audit-events")
-                    .route(web::get().to(audit_trail::list_audit_events)),
+                    .route(web::get().to(audit_trail::list_audit_events))
+                    .default_service(allow("GET")),
             );
     }
 }

@@ -10,7 +10,7 @@ use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, parse_id,
 };
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -57,12 +57,14 @@ pub struct Location {
 pub struct LocationInput {
     /// Unique code (letters, digits, `. _ - /`); cannot change later.
     #[schema(example = "H1")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub code: String,
     /// Name.
     #[schema(example = "Hospital Central")]
+    #[schema(pattern = r"\S", max_length = 200)]
     pub name: String,
     /// Postal address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub address: Address,
     /// Tax id.
     #[schema(example = "ESB12345678")]

@@ -13,7 +13,8 @@ use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, objects,
+    parse_id,
 };
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -94,12 +95,16 @@ pub struct Patient {
 #[serde(deny_unknown_fields)]
 pub struct PatientInput {
     /// At least one identifier.
+    #[serde(deserialize_with = "objects")]
+    #[schema(min_items = 1, max_items = 10)]
     pub identifiers: Vec<Identifier>,
     /// Family name.
     #[schema(example = "García López")]
+    #[schema(pattern = r"\S", max_length = 100)]
     pub family_name: String,
     /// Given name.
     #[schema(example = "Ana")]
+    #[schema(pattern = r"\S", max_length = 100)]
     pub given_name: String,
     /// Birth date (`YYYY-MM-DD`).
     #[schema(example = "1980-04-12")]
@@ -108,15 +113,16 @@ pub struct PatientInput {
     pub sex: Option<Sex>,
     /// Beneficiary kind code.
     #[schema(example = "INSURED")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub beneficiary_kind: String,
     /// Flags (codes).
     #[serde(default)]
     pub flags: Vec<String>,
     /// Address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub address: Address,
     /// Contact.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub contact: Contact,
 }
 

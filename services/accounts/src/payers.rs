@@ -10,7 +10,8 @@ use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, objects,
+    parse_id,
 };
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -58,9 +59,11 @@ pub struct Payer {
 pub struct PayerInput {
     /// Unique code; cannot change later.
     #[schema(example = "SANITAS")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub code: String,
     /// Name.
     #[schema(example = "Sanitas Seguros")]
+    #[schema(pattern = r"\S", max_length = 200)]
     pub name: String,
     /// Kind.
     pub kind: PayerKind,
@@ -69,13 +72,13 @@ pub struct PayerInput {
     /// Payer id for electronic claims.
     pub payer_identifier: Option<String>,
     /// Other identifiers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub identifiers: Vec<Identifier>,
     /// Address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub address: Address,
     /// Billing contact.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub contact: Contact,
     /// Default true.
     pub active: Option<bool>,

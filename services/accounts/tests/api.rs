@@ -377,6 +377,23 @@ async fn bad_input_gets_problem_json_and_changes_nothing(b: Backend) {
             "{field} not named in {p}"
         );
     }
+    // Nested objects must be objects: serde would otherwise fill a struct from an array.
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/payers",
+            &t,
+            &json!({"code": "X1", "name": "x", "kind": "insurer", "contact": [null, null]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("contact")),
+        "{p}"
+    );
+    let (s, _, _) = call(&app, post("/v1/locations", &t, &json!(["H9", "Hospital"]))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     // Unknown enum values are named too.
     let (s, p, _) = call(&app, post("/v1/catalog-items", &t, &json!({"code": "X", "description": "x", "service_group": "G", "kind": "surgery", "unit": "u"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);

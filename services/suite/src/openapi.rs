@@ -41,7 +41,76 @@ pub fn document() -> OpenApi {
         ),
     );
     doc.components = Some(components);
+    document_standard_problems(&mut doc);
     doc
+}
+
+/// Adds the problem responses every operation can give, so that clients (and schemathesis)
+/// see the whole contract: 400 malformed request, 401/403 for secured operations, 404 for paths
+/// with an id, 413/415 for request bodies, 422 validation, 503 a dependency down.
+fn document_standard_problems(doc: &mut OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let ops: [&mut Option<Operation>; 4] = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = op.request_body.is_some();
+            let mut wanted = vec![
+                ("400", "Malformed request or query string"),
+                ("422", "Invalid fields; `errors` names each one"),
+                (
+                    "503",
+                    "A database or the broker is unavailable; retry later",
+                ),
+            ];
+            if secured {
+                wanted.push(("401", "No token, or an invalid, expired or foreign one"));
+                wanted.push(("403", "The token's roles do not allow this"));
+            }
+            if path.contains('{') {
+                wanted.push(("404", "No such record in your scope"));
+            }
+            let idempotent = op
+                .parameters
+                .as_ref()
+                .is_some_and(|ps| ps.iter().any(|p| p.name == "Idempotency-Key"));
+            if idempotent {
+                wanted.push(("409", "Conflicts with the current state, or the Idempotency-Key was used with another request"));
+            }
+            if has_body {
+                wanted.push(("413", "The body is too large"));
+                wanted.push(("415", "The body is not JSON"));
+            }
+            for (code, description) in wanted {
+                op.responses
+                    .responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| problem(description));
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline, exactly as committed.
