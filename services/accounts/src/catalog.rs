@@ -313,11 +313,7 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Created", body = CatalogItem),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_catalog_item(
     state: web::Data<AccountsState>,
@@ -342,8 +338,7 @@ pub async fn create_catalog_item(
 #[utoipa::path(put, path = "/v1/catalog-items/{id}", tag = "catalog", request_body = CatalogItemInput,
     params(("id" = String, Path, description = "Catalog item id")),
     responses((status = 200, description = "Updated", body = CatalogItem),
-        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn replace_catalog_item(
     state: web::Data<AccountsState>,
@@ -385,8 +380,7 @@ pub async fn get_catalog_item(
 
 /// List catalog items.
 #[utoipa::path(get, path = "/v1/catalog-items", tag = "catalog", params(CatalogFilter, PageParams),
-    responses((status = 200, description = "A page of catalog items", body = Page<CatalogItem>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of catalog items", body = Page<CatalogItem>)),
     security(("bearer" = [])))]
 pub async fn list_catalog_items(
     state: web::Data<AccountsState>,

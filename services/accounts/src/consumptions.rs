@@ -849,9 +849,6 @@ const READERS: &[Role] = &[
     responses(
         (status = 201, description = "Recorded; emits consumption.recorded", body = Consumption),
         (status = 200, description = "Already recorded with the same source_system, external_id and content", body = Consumption),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Episode not open; external id or Idempotency-Key reused with other content", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown episode or catalog code", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -890,10 +887,6 @@ pub async fn create_consumption(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 200, description = "One result per item: created, duplicate or rejected with a problem", body = BatchResult),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "More than 1,000 items or a body over 4 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No items", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn push_batch(
@@ -1015,8 +1008,7 @@ pub async fn get_consumption(
 
 /// List consumptions in your scope, with filters.
 #[utoipa::path(get, path = "/v1/consumptions", tag = "consumptions", params(ConsumptionFilter, PageParams),
-    responses((status = 200, description = "A page of consumptions", body = Page<Consumption>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of consumptions", body = Page<Consumption>)),
     security(("bearer" = [])))]
 pub async fn list_consumptions(
     state: web::Data<AccountsState>,

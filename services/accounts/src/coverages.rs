@@ -411,9 +411,6 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Created; emits coverage.changed", body = Coverage),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown patient or payer, priority taken", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -442,8 +439,7 @@ pub async fn create_coverage(
 #[utoipa::path(put, path = "/v1/coverages/{id}", tag = "coverages", request_body = CoverageInput,
     params(("id" = String, Path, description = "Coverage id")),
     responses((status = 200, description = "Updated; emits coverage.changed", body = Coverage),
-        (status = 404, description = "No such coverage", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 404, description = "No such coverage", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn replace_coverage(
     state: web::Data<AccountsState>,
@@ -485,8 +481,7 @@ pub async fn get_coverage(
 
 /// List coverages.
 #[utoipa::path(get, path = "/v1/coverages", tag = "coverages", params(CoverageFilter, PageParams),
-    responses((status = 200, description = "A page of coverages", body = Page<Coverage>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of coverages", body = Page<Coverage>)),
     security(("bearer" = [])))]
 pub async fn list_coverages(
     state: web::Data<AccountsState>,

@@ -487,9 +487,6 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Opened; emits episode.opened", body = Episode),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Number taken at this location, or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown patient or location", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -571,8 +568,7 @@ pub async fn get_episode(
 
 /// List episodes in your scope.
 #[utoipa::path(get, path = "/v1/episodes", tag = "episodes", params(EpisodeFilter, PageParams),
-    responses((status = 200, description = "A page of episodes", body = Page<Episode>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of episodes", body = Page<Episode>)),
     security(("bearer" = [])))]
 pub async fn list_episodes(
     state: web::Data<AccountsState>,

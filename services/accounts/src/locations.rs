@@ -298,11 +298,7 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Created", body = Location),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_location(
     state: web::Data<AccountsState>,
@@ -328,8 +324,7 @@ pub async fn create_location(
     params(("id" = String, Path, description = "Location id")),
     responses(
         (status = 200, description = "Updated", body = Location),
-        (status = 404, description = "No such location in your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 404, description = "No such location in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn replace_location(
     state: web::Data<AccountsState>,
@@ -370,8 +365,7 @@ pub async fn get_location(
 
 /// List the locations in your scope.
 #[utoipa::path(get, path = "/v1/locations", tag = "locations", params(PageParams),
-    responses((status = 200, description = "A page of locations", body = Page<Location>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of locations", body = Page<Location>)),
     security(("bearer" = [])))]
 pub async fn list_locations(
     state: web::Data<AccountsState>,

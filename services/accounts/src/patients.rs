@@ -423,11 +423,7 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Created", body = Patient),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An identifier belongs to another patient, or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "An identifier belongs to another patient, or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_patient(
     state: web::Data<AccountsState>,
@@ -453,8 +449,7 @@ pub async fn create_patient(
     params(("id" = String, Path, description = "Patient id")),
     responses((status = 200, description = "Updated", body = Patient),
         (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An identifier belongs to another patient", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "An identifier belongs to another patient", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn replace_patient(
     state: web::Data<AccountsState>,
@@ -496,8 +491,7 @@ pub async fn get_patient(
 
 /// Find patients.
 #[utoipa::path(get, path = "/v1/patients", tag = "patients", params(PatientFilter, PageParams),
-    responses((status = 200, description = "A page of patients", body = Page<Patient>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of patients", body = Page<Patient>)),
     security(("bearer" = [])))]
 pub async fn list_patients(
     state: web::Data<AccountsState>,

@@ -293,11 +293,7 @@ const READERS: &[Role] = &[
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
         (status = 201, description = "Created", body = Payer),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_payer(
     state: web::Data<AccountsState>,
@@ -322,8 +318,7 @@ pub async fn create_payer(
 #[utoipa::path(put, path = "/v1/payers/{id}", tag = "payers", request_body = PayerInput,
     params(("id" = String, Path, description = "Payer id")),
     responses((status = 200, description = "Updated", body = Payer),
-        (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")),
+        (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn replace_payer(
     state: web::Data<AccountsState>,
@@ -365,8 +360,7 @@ pub async fn get_payer(
 
 /// List payers.
 #[utoipa::path(get, path = "/v1/payers", tag = "payers", params(PayerFilter, PageParams),
-    responses((status = 200, description = "A page of payers", body = Page<Payer>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of payers", body = Page<Payer>)),
     security(("bearer" = [])))]
 pub async fn list_payers(
     state: web::Data<AccountsState>,
