@@ -213,6 +213,17 @@ pub fn check_birth_date(date: NaiveDate, today: NaiveDate) -> Result<(), String>
     }
 }
 
+/// Checks that a calendar date is plausible for billing data: 1900-01-01 to 2999-12-31.
+pub fn check_date(date: NaiveDate) -> Result<(), String> {
+    let lo = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+    let hi = NaiveDate::from_ymd_opt(2999, 12, 31).unwrap_or(NaiveDate::MAX);
+    if date < lo || date > hi {
+        Err("must be between 1900-01-01 and 2999-12-31".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a validity range: `from` must not be after `to`.
 pub fn check_validity(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), String> {
     match (from, to) {
@@ -275,6 +286,10 @@ mod tests {
         assert!(check_birth_date(today + Duration::days(1), today).is_err());
         assert!(check_validity(Some(today), Some(today - Duration::days(1))).is_err());
         assert!(parse_time_zone("Europe/Madrid").is_ok());
+        assert!(
+            check_date(NaiveDate::from_ymd_opt(-5000, 1, 1).unwrap_or(NaiveDate::MIN)).is_err()
+        );
+        assert!(check_date(today).is_ok());
         assert!(parse_time_zone("Mars/Olympus").is_err());
     }
 

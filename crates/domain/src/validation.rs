@@ -57,6 +57,12 @@ impl Validation {
         if trimmed.is_empty() {
             self.add(field, "required", "must not be blank");
             None
+        } else if trimmed
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            self.add(field, "invalid", "must not contain control characters");
+            None
         } else if trimmed.chars().count() > max {
             self.add(
                 field,
@@ -115,10 +121,16 @@ mod tests {
         assert_eq!(v.text("name", "  Ana  ", 10), Some("Ana".to_owned()));
         assert_eq!(v.text("name", "   ", 10), None);
         assert_eq!(v.text("code", "abcdefghijk", 10), None);
+        assert_eq!(v.text("name", "nul\u{0}byte", 20), None);
+        assert_eq!(
+            v.text("reason", "two\nlines", 20),
+            Some("two\nlines".to_owned())
+        );
         let errors = v.finish().expect_err("two errors");
-        assert_eq!(errors.len(), 2);
+        assert_eq!(errors.len(), 3);
         assert_eq!(errors[0].code, "required");
         assert_eq!(errors[1].code, "too_long");
+        assert_eq!(errors[2].code, "invalid");
     }
 
     #[test]

@@ -14,7 +14,83 @@ use crate::error::ApiError;
 use crate::http::{Page, PageRequest};
 use crate::schema::audit_log;
 
-/// Records one change. `changes` says what changed (typically `{"before": .., "after": ..}`).
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// What was done: `create`, `update`, `void`, `status_change`, ...
+    pub action: &'a str,
+    /// Kind of record.
+    pub entity_type: &'a str,
+    /// Its id.
+    pub entity_id: &'a str,
+    /// The location the record belongs to, for scoped readers; `None` for organisation-wide data.
+    pub location_id: Option<&'a str>,
+    /// What changed (typically `{"before": .., "after": ..}`).
+    pub changes: Value,
+    /// Why, when a reason was given.
+    pub reason: Option<&'a str>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewRow<'a> {
+    id: String,
+    at: chrono::NaiveDateTime,
+    actor: &'a str,
+    roles: String,
+    action: &'a str,
+    entity_type: &'a str,
+    entity_id: &'a str,
+    changes: String,
+    reason: Option<&'a str>,
+    request_id: Option<&'a str>,
+    location_id: Option<&'a str>,
+}
+
+/// Records changes made by `who`, in the caller's transaction (multi-row on PostgreSQL).
+pub fn record_many(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    changes: &[Change<'_>],
+) -> QueryResult<()> {
+    let at = crate::db::now();
+    let roles = who.roles_text();
+    let rows: Vec<NewRow<'_>> = changes
+        .iter()
+        .map(|c| NewRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            at,
+            actor: &who.subject,
+            roles: roles.clone(),
+            action: c.action,
+            entity_type: c.entity_type,
+            entity_id: c.entity_id,
+            changes: c.changes.to_string(),
+            reason: c.reason,
+            request_id: who.request_id.as_deref(),
+            location_id: c.location_id,
+        })
+        .collect();
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        AnyConnection::Sqlite(lite) => {
+            for row in &rows {
+                diesel::insert_into(audit_log::table)
+                    .values(row)
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records one change of organisation-wide data.
 pub fn record(
     conn: &mut AnyConnection,
     who: &Principal,
@@ -24,21 +100,47 @@ pub fn record(
     changes: Value,
     reason: Option<&str>,
 ) -> QueryResult<()> {
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
-            audit_log::at.eq(crate::db::now()),
-            audit_log::actor.eq(&who.subject),
-            audit_log::roles.eq(who.roles_text()),
-            audit_log::action.eq(action),
-            audit_log::entity_type.eq(entity_type),
-            audit_log::entity_id.eq(entity_id),
-            audit_log::changes.eq(changes.to_string()),
-            audit_log::reason.eq(reason),
-            audit_log::request_id.eq(who.request_id.as_deref()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    record_many(
+        conn,
+        who,
+        &[Change {
+            action,
+            entity_type,
+            entity_id,
+            location_id: None,
+            changes,
+            reason,
+        }],
+    )
+}
+
+/// Records one change of a record that belongs to a location.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors record() with the location"
+)]
+pub fn record_at(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    location_id: &str,
+    action: &str,
+    entity_type: &str,
+    entity_id: &str,
+    changes: Value,
+    reason: Option<&str>,
+) -> QueryResult<()> {
+    record_many(
+        conn,
+        who,
+        &[Change {
+            action,
+            entity_type,
+            entity_id,
+            location_id: Some(location_id),
+            changes,
+            reason,
+        }],
+    )
 }
 
 /// One audit entry as the API shows it.
@@ -92,12 +194,19 @@ type Row = (
 );
 
 /// Lists audit entries, oldest first.
+///
+/// With `scope` (location ids) only entries of those locations are listed; organisation-wide
+/// entries are for unscoped readers.
 pub fn list(
     conn: &mut AnyConnection,
     filter: &AuditFilter,
+    scope: Option<Vec<String>>,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ApiError> {
     let mut q = audit_log::table.into_boxed();
+    if let Some(ids) = scope {
+        q = q.filter(audit_log::location_id.eq_any(ids));
+    }
     if let Some(t) = &filter.entity_type {
         q = q.filter(audit_log::entity_type.eq(t.clone()));
     }

@@ -88,10 +88,12 @@ pub struct Claims {
     /// Issuer.
     pub iss: String,
     /// Audience.
+    #[serde(deserialize_with = "one_audience")]
     pub aud: String,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
     /// Issued at.
+    #[serde(default)]
     pub iat: i64,
     /// Roles; unknown names are ignored.
     #[serde(default)]
@@ -102,6 +104,24 @@ pub struct Claims {
     /// For payer tokens: the payer code the user acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
+}
+
+/// Reads `aud` as a string or, as many identity providers send it, a list (whose membership
+/// the verifier has already checked); keeps the first.
+fn one_audience<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Aud {
+        One(String),
+        Many(Vec<String>),
+    }
+    match Aud::deserialize(d)? {
+        Aud::One(a) => Ok(a),
+        Aud::Many(v) => v
+            .into_iter()
+            .next()
+            .ok_or_else(|| serde::de::Error::custom("empty aud")),
+    }
 }
 
 /// The authenticated caller.
@@ -170,6 +190,7 @@ enum KeySource {
 struct JwksCache {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     fetched: Option<Instant>,
+    attempted: Option<Instant>,
 }
 
 /// How long fetched JWKS keys are trusted before a refetch.
@@ -226,6 +247,7 @@ impl Authenticator {
                 cache: RwLock::new(JwksCache {
                     keys: HashMap::new(),
                     fetched: None,
+                    attempted: None,
                 }),
             },
         })
@@ -257,6 +279,7 @@ impl Authenticator {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
         let c = data.claims;
@@ -270,6 +293,19 @@ impl Authenticator {
     }
 }
 
+fn lookup(c: &JwksCache, kid: &str, alg: Algorithm) -> Result<DecodingKey, ApiError> {
+    match c.keys.get(kid) {
+        Some((key, key_alg)) if *key_alg == alg => Ok(key.clone()),
+        Some(_) => Err(ApiError::unauthorized(
+            "token algorithm does not match its key",
+        )),
+        None => Err(ApiError::unauthorized("unknown key id")),
+    }
+}
+
+/// The key for `kid`: from the cache while fresh; otherwise refetched, by one request at a
+/// time and at most every [`JWKS_MIN_REFRESH`]. When the identity provider cannot be reached
+/// the keys already known stay in use, so an outage of the provider is not an outage here.
 async fn jwks_key(
     url: &str,
     client: &reqwest::Client,
@@ -280,54 +316,53 @@ async fn jwks_key(
     {
         let c = cache.read().await;
         let fresh = c.fetched.is_some_and(|t| t.elapsed() < JWKS_TTL);
-        if let Some((key, key_alg)) = c.keys.get(kid)
-            && fresh
-        {
-            return if *key_alg == alg {
-                Ok(key.clone())
-            } else {
-                Err(ApiError::unauthorized(
-                    "token algorithm does not match its key",
-                ))
-            };
-        }
-        if c.fetched.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH) && !c.keys.contains_key(kid) {
-            return Err(ApiError::unauthorized("unknown key id"));
+        let tried_recently = c.attempted.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
+        if (fresh && c.keys.contains_key(kid)) || tried_recently {
+            return lookup(&c, kid, alg);
         }
     }
     let mut c = cache.write().await;
-    let set: JwkSet = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| ApiError::unavailable(&e))?
-        .json()
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    c.keys.clear();
-    for jwk in &set.keys {
-        let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) else {
-            continue;
-        };
-        let key_alg = jwk
-            .common
-            .key_algorithm
-            .and_then(|a| Algorithm::from_str(&a.to_string()).ok())
-            .unwrap_or(match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                _ => Algorithm::RS256,
-            });
-        c.keys.insert(id, (key, key_alg));
+    // Another request may have refreshed while this one waited for the lock.
+    if c.attempted.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH) {
+        return lookup(&c, kid, alg);
     }
-    c.fetched = Some(Instant::now());
-    match c.keys.get(kid) {
-        Some((key, key_alg)) if *key_alg == alg => Ok(key.clone()),
-        Some(_) => Err(ApiError::unauthorized(
-            "token algorithm does not match its key",
-        )),
-        None => Err(ApiError::unauthorized("unknown key id")),
+    c.attempted = Some(Instant::now());
+    let fetched: Result<JwkSet, reqwest::Error> = async {
+        client
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
     }
+    .await;
+    match fetched {
+        Ok(set) => {
+            c.keys.clear();
+            for jwk in &set.keys {
+                let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+                else {
+                    continue;
+                };
+                let key_alg = jwk
+                    .common
+                    .key_algorithm
+                    .and_then(|a| Algorithm::from_str(&a.to_string()).ok())
+                    .unwrap_or(match &jwk.algorithm {
+                        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
+                            Algorithm::ES256
+                        }
+                        _ => Algorithm::RS256,
+                    });
+                c.keys.insert(id, (key, key_alg));
+            }
+            c.fetched = Some(Instant::now());
+        }
+        Err(e) if c.keys.is_empty() => return Err(ApiError::unavailable(&e)),
+        Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys already known"),
+    }
+    lookup(&c, kid, alg)
 }
 
 /// Mints an HS256 token (the `carebill token` command and tests).

@@ -264,20 +264,27 @@ pub fn embedded_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    // Written whole to a private temporary file, then linked into place: another process
+    // never reads a half-written secret, and a crash never leaves an empty one.
+    let tmp = data_dir.join(format!(".jwt-secret.{}.tmp", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
     use std::io::Write as _;
-    match opts.open(&path) {
-        Ok(mut f) => {
-            f.write_all(secret.as_bytes())
-                .map_err(|e| ConfigError(format!("writing {}: {e}", path.display())))?;
-            Ok(Secret(secret))
-        }
+    opts.open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(secret.as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(|e| ConfigError(format!("writing {}: {e}", tmp.display())))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(Secret(secret)),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => embedded_secret(data_dir),
         Err(e) => Err(ConfigError(format!("creating {}: {e}", path.display()))),

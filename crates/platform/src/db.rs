@@ -287,3 +287,19 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+/// Locks a row until the end of the transaction on PostgreSQL (`SELECT … FOR UPDATE`), so that
+/// a check-then-write on data hanging off it cannot interleave with another transaction's.
+/// SQLite serialises writers, so there is nothing to do there. `table` is a trusted identifier.
+pub fn lock_row(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    id: &str,
+) -> diesel::QueryResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(pg)?;
+    }
+    Ok(())
+}

@@ -9,7 +9,9 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Responder, web};
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError as _, web,
+};
 use base64::Engine as _;
 use diesel::prelude::*;
 use futures::future::LocalBoxFuture;
@@ -37,7 +39,7 @@ pub struct RequestIdValue(pub String);
 /// tracing span carrying it, records latency by route, and logs one line per request.
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let rid = req
         .headers()
@@ -47,11 +49,27 @@ pub async fn observe(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestIdValue(rid.clone()));
+    // A NUL byte names nothing and PostgreSQL refuses it in text: answer before any handler.
+    let raw = format!("{}?{}", req.path(), req.query_string()).to_ascii_lowercase();
+    if raw.contains("%00") || raw.contains('\0') {
+        let res = ApiError::bad_request("bad_query", "the URL must not contain NUL bytes")
+            .error_response();
+        let mut res = req.into_response(res).map_into_right_body();
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID), v);
+        }
+        return Ok(res);
+    }
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
     let span = tracing::info_span!("http", request_id = %rid, method = %method, path = %req.path());
     let start = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_left_body();
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
     let route = res
@@ -189,7 +207,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
@@ -199,7 +217,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             }
             _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {inner}")),
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 /// `deserialize_with` for a nested object field: accepts only a JSON object (serde's derive
@@ -381,7 +402,19 @@ impl IdempotencyKey {
                 )
             })?;
         Ok(Some(IdempotencyKey {
-            principal: principal.subject.clone(),
+            // Keys belong to a caller *with its scope*: two tokens of one subject with other
+            // roles or locations never see each other's stored responses.
+            principal: format!(
+                "{}|{}|{}|{}",
+                principal.subject,
+                principal.roles_text(),
+                principal
+                    .locations
+                    .as_ref()
+                    .map(|l| l.join(","))
+                    .unwrap_or_else(|| "*".to_owned()),
+                principal.payer.as_deref().unwrap_or("")
+            ),
             key: key.to_owned(),
             method: req.method().to_string(),
             path: req.path().to_owned(),
@@ -544,6 +577,8 @@ mod tests {
         let e = parse_json::<Body>(br#"[[{"quantity":1,"kind":"lab"}]]"#)
             .expect_err("arrays are not objects");
         assert_eq!(e.problem().errors[0].field, "body");
+        let e = parse_json::<Body>(br#"{"items": []} trailing"#).expect_err("trailing data");
+        assert_eq!(e.code(), "malformed_json");
         let e = parse_json::<Body>(br#"{"items": [}"#).expect_err("bad");
         assert_eq!(e.problem().status, 400);
         assert_eq!(e.code(), "malformed_json");

@@ -63,5 +63,6 @@ diesel::table! {
         changes -> Text,
         reason -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        location_id -> Nullable<Text>,
     }
 }

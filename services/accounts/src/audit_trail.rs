@@ -24,7 +24,10 @@ pub async fn list_audit_events(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| audit::list(conn, &filter, &page))
+            .read(move |conn| {
+                let scope = crate::common::scoped_location_ids(conn, &who)?;
+                audit::list(conn, &filter, scope, &page)
+            })
             .await?,
     ))
 }

@@ -172,19 +172,33 @@ pub fn scoped_location_ids(
     }
 }
 
-/// Writes an event for `payload` to the outbox, correlated with the caller's request.
-pub fn emit<P: EventPayload>(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    payload: &P,
-) -> Result<(), ApiError> {
-    let env = Envelope::new(
+/// The event for `payload`, correlated with the caller's request.
+pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelope, ApiError> {
+    Envelope::new(
         SERVICE,
         payload,
         chrono::Utc::now(),
         who.request_id.clone(),
         who.request_id.clone(),
     )
-    .map_err(|e| ApiError::internal(&e))?;
-    outbox::enqueue(conn, &env)
+    .map_err(|e| ApiError::internal(&e))
+}
+
+/// Writes an event for `payload` to the outbox, correlated with the caller's request.
+pub fn emit<P: EventPayload>(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    payload: &P,
+) -> Result<(), ApiError> {
+    outbox::enqueue(conn, &envelope(who, payload)?)
+}
+
+/// Turns a "not found" from a lookup of a referenced record into a 422 on the field that
+/// referenced it; any other failure (a database outage) stays what it is.
+pub fn unknown_as_field(e: ApiError, field: &str, code: &str, message: &str) -> ApiError {
+    if e.code() == "not_found" {
+        ApiError::field(field, code, message)
+    } else {
+        e
+    }
 }

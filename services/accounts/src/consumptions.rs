@@ -7,11 +7,12 @@
 //! Idempotency: a record pushed with `source_system` + `external_id` is unique on that pair; a
 //! retry with the same content returns the original, with other content it is a 409.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::{MAX_BATCH, Quantity, ServiceKind, check_performed_at};
+use carebill_domain::events::Envelope;
 use carebill_domain::events::{
     ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, EpisodeRef,
 };
@@ -20,6 +21,7 @@ use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
+use carebill_platform::events::outbox;
 use carebill_platform::http::{
     IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, digest, idempotent,
     idempotent_with_status, parse_id, parse_json,
@@ -32,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::AccountsState;
-use crate::common::{emit, scoped_location_ids};
+use crate::common::{emit, envelope, scoped_location_ids};
 use crate::schema::{consumptions, episodes as episodes_table};
 use crate::{catalog, coverages, episodes};
 
@@ -364,42 +366,137 @@ impl From<Row> for Consumption {
 /// Per-batch caches of what events carry, so a batch of 1,000 on one episode loads it once.
 #[derive(Default)]
 struct Context {
-    episodes: HashMap<String, Option<episodes::Row>>,
+    /// Episodes of the batch that the caller may see.
+    episodes: HashMap<String, episodes::Row>,
     episode_refs: HashMap<String, EpisodeRef>,
     coverages: HashMap<String, Vec<CoverageRef>>,
     items: HashMap<String, catalog::Row>,
-    scope: Option<Vec<String>>,
 }
 
 /// The outcome of one input of [`record_many`].
 type ItemRecord = Result<(ItemOutcome, Consumption), ApiError>;
 
-/// Records validated consumptions in the caller's transaction; one result per input.
+/// A consumption ready to be written, with its event.
+struct Prepared {
+    row: NewRow,
+    view: Consumption,
+    event: Envelope,
+}
+
+/// Where an input stands while its batch is written.
+enum Slot {
+    Done(Box<ItemRecord>),
+    /// Prepared as `prepared[i]`.
+    Prepared(usize),
+    /// The same `(source_system, external_id)` as `prepared[i]` earlier in the batch; `bool`:
+    /// with the same content.
+    SameKeyAs(usize, bool),
+}
+
+/// The columns written when a consumption is recorded.
+#[derive(Insertable)]
+#[diesel(table_name = consumptions)]
+struct NewRow {
+    id: String,
+    episode_id: String,
+    patient_id: String,
+    location_id: String,
+    catalog_item_id: String,
+    code: String,
+    service_group: String,
+    kind: String,
+    quantity: String,
+    unit: String,
+    performed_at: NaiveDateTime,
+    performed_by: Option<String>,
+    ordering_practitioner: Option<String>,
+    attending_practitioner: Option<String>,
+    source_system: Option<String>,
+    external_id: Option<String>,
+    attributes: String,
+    input_digest: String,
+    status: String,
+    recorded_by: String,
+    recorded_at: NaiveDateTime,
+}
+
+/// Takes a share lock on the episodes of a batch (PostgreSQL), so that a concurrent status
+/// change waits for the batch and a consumption never lands in an episode closed meanwhile.
+/// SQLite serialises writers, so there is nothing to do there.
+fn lock_episodes(conn: &mut AnyConnection, ids: &[String]) -> Result<(), ApiError> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT id FROM episodes WHERE id = ANY($1) ORDER BY id FOR SHARE")
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Inserts the rows; returns the ids actually inserted. On PostgreSQL a row whose
+/// `(source_system, external_id)` a concurrent request stored first is skipped, not an error.
+fn insert_rows(conn: &mut AnyConnection, rows: &[&NewRow]) -> Result<HashSet<String>, ApiError> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1000) {
+                let ids: Vec<String> = diesel::insert_into(consumptions::table)
+                    .values(chunk.to_vec())
+                    .on_conflict((consumptions::source_system, consumptions::external_id))
+                    .do_nothing()
+                    .returning(consumptions::id)
+                    .get_results(pg)?;
+                inserted.extend(ids);
+            }
+        }
+        AnyConnection::Sqlite(lite) => {
+            for row in rows {
+                diesel::insert_into(consumptions::table)
+                    .values(*row)
+                    .execute(lite)?;
+                inserted.insert(row.id.clone());
+            }
+        }
+    }
+    Ok(inserted)
+}
+
+fn find_by_key(
+    conn: &mut AnyConnection,
+    source: &str,
+    external_id: &str,
+) -> Result<Option<Row>, ApiError> {
+    Ok(consumptions::table
+        .filter(consumptions::source_system.eq(source))
+        .filter(consumptions::external_id.eq(external_id))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records validated consumptions in the caller's transaction; one result per input, in order.
+/// Rows, events and audit entries are written with multi-row inserts on PostgreSQL.
 fn record_many(
     conn: &mut AnyConnection,
     who: &Principal,
     inputs: Vec<Result<Valid, ApiError>>,
 ) -> Result<Vec<ItemRecord>, ApiError> {
-    let mut ctx = Context {
-        scope: scoped_location_ids(conn, who)?,
-        ..Context::default()
-    };
+    let scope = scoped_location_ids(conn, who)?;
+    let mut ctx = Context::default();
     let valid: Vec<&Valid> = inputs.iter().filter_map(|i| i.as_ref().ok()).collect();
 
     let mut episode_ids: Vec<String> = valid.iter().map(|v| v.episode_id.clone()).collect();
     episode_ids.sort();
     episode_ids.dedup();
+    lock_episodes(conn, &episode_ids)?;
     for chunk in episode_ids.chunks(500) {
         let rows: Vec<episodes::Row> = episodes_table::table
             .filter(episodes_table::id.eq_any(chunk))
             .select(episodes::Row::as_select())
             .load(conn)?;
         for r in rows {
-            let visible = ctx
-                .scope
-                .as_ref()
-                .is_none_or(|s| s.contains(&r.location_id));
-            ctx.episodes.insert(r.id.clone(), visible.then_some(r));
+            if scope.as_ref().is_none_or(|s| s.contains(&r.location_id)) {
+                ctx.episodes.insert(r.id.clone(), r);
+            }
         }
     }
     let mut codes: Vec<String> = valid.iter().map(|v| v.code.to_string()).collect();
@@ -427,48 +524,107 @@ fn record_many(
     }
 
     let now = db::now();
-    let mut results = Vec::with_capacity(inputs.len());
-    let mut created_in_batch: HashMap<(String, String), (String, Consumption)> = HashMap::new();
+    let mut slots = Vec::with_capacity(inputs.len());
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut keys_in_batch: HashMap<(String, String), usize> = HashMap::new();
     for input in inputs {
         let v = match input {
             Ok(v) => v,
             Err(e) => {
-                results.push(Err(e));
+                slots.push(Slot::Done(Box::new(Err(e))));
                 continue;
             }
         };
+        // Scope first: nothing about another location's records is revealed.
+        let Some(episode) = ctx.episodes.get(&v.episode_id).cloned() else {
+            slots.push(Slot::Done(Box::new(Err(ApiError::field(
+                "episode_id",
+                "unknown",
+                "no such episode",
+            )))));
+            continue;
+        };
         let digest = v.digest();
-        if let (Some(s), Some(e)) = (&v.source_system, &v.external_id) {
-            let key = (s.to_string(), e.clone());
-            if let Some(r) = existing.get(&key) {
-                results.push(if r.input_digest == digest {
+        let key = match (&v.source_system, &v.external_id) {
+            (Some(s), Some(e)) => Some((s.to_string(), e.clone())),
+            _ => None,
+        };
+        if let Some(key) = &key {
+            if let Some(r) = existing.get(key) {
+                slots.push(Slot::Done(Box::new(if r.input_digest == digest {
                     Ok((ItemOutcome::Duplicate, Consumption::from(clone_row(r))))
                 } else {
-                    Err(conflicting_push(s.as_str(), e))
-                });
+                    Err(conflicting_push(&key.0, &key.1))
+                })));
                 continue;
             }
-            if let Some((d, c)) = created_in_batch.get(&key) {
-                results.push(if *d == digest {
-                    Ok((ItemOutcome::Duplicate, c.clone()))
-                } else {
-                    Err(conflicting_push(s.as_str(), e))
-                });
+            if let Some(i) = keys_in_batch.get(key) {
+                slots.push(Slot::SameKeyAs(*i, prepared[*i].row.input_digest == digest));
                 continue;
             }
         }
-        match record_one(conn, who, &mut ctx, &v, &digest, now) {
-            Ok(c) => {
-                if let (Some(s), Some(e)) = (&v.source_system, &v.external_id) {
-                    created_in_batch.insert((s.to_string(), e.clone()), (digest, c.clone()));
+        match prepare(conn, who, &mut ctx, &episode, &v, digest, now) {
+            Ok(p) => {
+                if let Some(key) = key {
+                    keys_in_batch.insert(key, prepared.len());
                 }
-                results.push(Ok((ItemOutcome::Created, c)));
+                slots.push(Slot::Prepared(prepared.len()));
+                prepared.push(p);
             }
-            Err(Rejection::Item(e)) => results.push(Err(e)),
+            Err(Rejection::Item(e)) => slots.push(Slot::Done(Box::new(Err(e)))),
             Err(Rejection::Fatal(e)) => return Err(e),
         }
     }
-    Ok(results)
+
+    let inserted = insert_rows(conn, &prepared.iter().map(|p| &p.row).collect::<Vec<_>>())?;
+    let mut outcomes: Vec<ItemRecord> = Vec::with_capacity(prepared.len());
+    let mut events = Vec::with_capacity(prepared.len());
+    let mut changes = Vec::with_capacity(prepared.len());
+    for p in &prepared {
+        if inserted.contains(&p.row.id) {
+            events.push(p.event.clone());
+            changes.push(audit::Change {
+                action: "create",
+                entity_type: "consumption",
+                entity_id: &p.row.id,
+                location_id: Some(&p.row.location_id),
+                changes: serde_json::json!({ "after": p.view }),
+                reason: None,
+            });
+            outcomes.push(Ok((ItemOutcome::Created, p.view.clone())));
+        } else {
+            // A concurrent push of the same record won the race: answer as to a retry.
+            let (source, external_id) = (
+                p.row.source_system.as_deref().unwrap_or(""),
+                p.row.external_id.as_deref().unwrap_or(""),
+            );
+            outcomes.push(match find_by_key(conn, source, external_id)? {
+                Some(r) if r.input_digest == p.row.input_digest => {
+                    Ok((ItemOutcome::Duplicate, Consumption::from(r)))
+                }
+                _ => Err(conflicting_push(source, external_id)),
+            });
+        }
+    }
+    outbox::enqueue_many(conn, &events)?;
+    audit::record_many(conn, who, &changes)?;
+    Ok(slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::Done(r) => *r,
+            Slot::Prepared(i) => outcomes[i].clone(),
+            Slot::SameKeyAs(i, same) => match (&outcomes[i], same) {
+                (Ok((_, c)), true) => Ok((ItemOutcome::Duplicate, c.clone())),
+                _ => {
+                    let row = &prepared[i].row;
+                    Err(conflicting_push(
+                        row.source_system.as_deref().unwrap_or(""),
+                        row.external_id.as_deref().unwrap_or(""),
+                    ))
+                }
+            },
+        })
+        .collect())
 }
 
 fn conflicting_push(source: &str, external_id: &str) -> ApiError {
@@ -524,24 +680,16 @@ impl From<diesel::result::Error> for Rejection {
     }
 }
 
-fn record_one(
+/// Checks one consumption against its episode and the catalog and builds its row and event.
+fn prepare(
     conn: &mut AnyConnection,
     who: &Principal,
     ctx: &mut Context,
+    episode: &episodes::Row,
     v: &Valid,
-    digest: &str,
+    digest: String,
     now: NaiveDateTime,
-) -> Result<Consumption, Rejection> {
-    let episode = match ctx.episodes.get(&v.episode_id) {
-        Some(Some(e)) => e.clone(),
-        _ => {
-            return Err(Rejection::Item(ApiError::field(
-                "episode_id",
-                "unknown",
-                "no such episode",
-            )));
-        }
-    };
+) -> Result<Prepared, Rejection> {
     if !episode.status().accepts_consumptions() {
         return Err(Rejection::Item(ApiError::conflict(
             "episode_not_open",
@@ -577,7 +725,7 @@ fn record_one(
     let episode_ref = match ctx.episode_refs.get(&episode.id) {
         Some(r) => r.clone(),
         None => {
-            let r = episodes::to_ref(conn, &episode)?;
+            let r = episodes::to_ref(conn, episode)?;
             ctx.episode_refs.insert(episode.id.clone(), r.clone());
             r
         }
@@ -595,17 +743,17 @@ fn record_one(
         .clone()
         .or_else(|| episode_ref.attending_practitioner.clone());
     let id = uuid::Uuid::now_v7().to_string();
-    let quantity = v.quantity.value().to_string();
     let attributes = Value::Object(v.attributes.clone());
-    let row = Row {
+    let row = NewRow {
         id: id.clone(),
         episode_id: episode.id.clone(),
         patient_id: episode.patient_id.clone(),
         location_id: episode.location_id.clone(),
+        catalog_item_id: item.id.clone(),
         code: item.code.clone(),
         service_group: item.service_group.clone(),
         kind: item.kind().as_str().to_owned(),
-        quantity: quantity.clone(),
+        quantity: v.quantity.value().to_string(),
         unit: item.unit.clone(),
         performed_at: v.performed_at,
         performed_by: v.performed_by.clone(),
@@ -614,39 +762,35 @@ fn record_one(
         source_system: v.source_system.as_ref().map(ToString::to_string),
         external_id: v.external_id.clone(),
         attributes: attributes.to_string(),
-        input_digest: digest.to_owned(),
+        input_digest: digest,
         status: "active".to_owned(),
+        recorded_by: who.subject.clone(),
+        recorded_at: now,
+    };
+    let view = Consumption {
+        id: id.clone(),
+        episode_id: row.episode_id.clone(),
+        patient_id: row.patient_id.clone(),
+        location_id: row.location_id.clone(),
+        code: row.code.clone(),
+        service_group: row.service_group.clone(),
+        kind: item.kind(),
+        quantity: v.quantity.value(),
+        unit: row.unit.clone(),
+        performed_at: v.performed_at.and_utc(),
+        performed_by: row.performed_by.clone(),
+        ordering_practitioner: row.ordering_practitioner.clone(),
+        attending_practitioner: attending.clone(),
+        source_system: row.source_system.clone(),
+        external_id: row.external_id.clone(),
+        attributes: attributes.clone(),
+        status: ConsumptionStatus::Active,
         void_reason: None,
         voided_by: None,
         voided_at: None,
         recorded_by: who.subject.clone(),
-        recorded_at: now,
+        recorded_at: now.and_utc(),
     };
-    diesel::insert_into(consumptions::table)
-        .values((
-            consumptions::id.eq(&row.id),
-            consumptions::episode_id.eq(&row.episode_id),
-            consumptions::patient_id.eq(&row.patient_id),
-            consumptions::location_id.eq(&row.location_id),
-            consumptions::catalog_item_id.eq(&item.id),
-            consumptions::code.eq(&row.code),
-            consumptions::service_group.eq(&row.service_group),
-            consumptions::kind.eq(&row.kind),
-            consumptions::quantity.eq(&row.quantity),
-            consumptions::unit.eq(&row.unit),
-            consumptions::performed_at.eq(row.performed_at),
-            consumptions::performed_by.eq(&row.performed_by),
-            consumptions::ordering_practitioner.eq(&row.ordering_practitioner),
-            consumptions::attending_practitioner.eq(&row.attending_practitioner),
-            consumptions::source_system.eq(&row.source_system),
-            consumptions::external_id.eq(&row.external_id),
-            consumptions::attributes.eq(&row.attributes),
-            consumptions::input_digest.eq(&row.input_digest),
-            consumptions::status.eq(&row.status),
-            consumptions::recorded_by.eq(&row.recorded_by),
-            consumptions::recorded_at.eq(row.recorded_at),
-        ))
-        .execute(conn)?;
     let payload = ConsumptionRecordedV1 {
         consumption_id: id.parse().map_err(|e| ApiError::internal(&e))?,
         episode: episode_ref,
@@ -663,18 +807,8 @@ fn record_one(
         coverages: coverage_refs,
         recorded_at: now.and_utc(),
     };
-    emit(conn, who, &payload)?;
-    let view = Consumption::from(row);
-    audit::record(
-        conn,
-        who,
-        "create",
-        "consumption",
-        &id,
-        serde_json::json!({ "after": view }),
-        None,
-    )?;
-    Ok(view)
+    let event = envelope(who, &payload)?;
+    Ok(Prepared { row, view, event })
 }
 
 fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Consumption, ApiError> {
@@ -706,14 +840,24 @@ fn void(
         ));
     }
     let now = db::now();
-    diesel::update(consumptions::table.find(id))
-        .set((
-            consumptions::status.eq("voided"),
-            consumptions::void_reason.eq(reason),
-            consumptions::voided_by.eq(&who.subject),
-            consumptions::voided_at.eq(now),
-        ))
-        .execute(conn)?;
+    let changed = diesel::update(
+        consumptions::table
+            .find(id)
+            .filter(consumptions::status.eq("active")),
+    )
+    .set((
+        consumptions::status.eq("voided"),
+        consumptions::void_reason.eq(reason),
+        consumptions::voided_by.eq(&who.subject),
+        consumptions::voided_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(ApiError::conflict(
+            "already_voided",
+            "this consumption is already voided",
+        ));
+    }
     emit(
         conn,
         who,
@@ -732,9 +876,10 @@ fn void(
             voided_at: now.and_utc(),
         },
     )?;
-    audit::record(
+    audit::record_at(
         conn,
         who,
+        &before.location_id,
         "void",
         "consumption",
         id,
@@ -780,6 +925,15 @@ fn list(
     f: &ConsumptionFilter,
     page: &PageRequest,
 ) -> Result<Page<Consumption>, ApiError> {
+    for (field, at) in [
+        ("performed_from", f.performed_from),
+        ("performed_to", f.performed_to),
+    ] {
+        if let Some(at) = at {
+            carebill_domain::accounts::check_date(at.date_naive())
+                .map_err(|m| ApiError::field(field, "out_of_range", m))?;
+        }
+    }
     let mut q = consumptions::table.select(Row::as_select()).into_boxed();
     if let Some(ids) = scoped_location_ids(conn, who)? {
         q = q.filter(consumptions::location_id.eq_any(ids));

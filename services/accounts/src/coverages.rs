@@ -22,7 +22,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::common::emit;
+use crate::common::{emit, unknown_as_field};
 use crate::schema::{coverages, payers};
 use crate::{patients, payers as payer_resource};
 
@@ -106,6 +106,15 @@ impl CoverageInput {
         };
         if !(1..=9).contains(&self.priority) {
             v.add("priority", "out_of_range", "must be between 1 and 9");
+        }
+        for (field, date) in [("valid_from", self.valid_from), ("valid_to", self.valid_to)] {
+            if let Some(d) = date {
+                v.check(
+                    field,
+                    "out_of_range",
+                    carebill_domain::accounts::check_date(d),
+                );
+            }
         }
         v.check(
             "valid_to",
@@ -225,6 +234,7 @@ fn check_priority_free(
     c: &NewCoverage,
     except: Option<&str>,
 ) -> Result<(), ApiError> {
+    db::lock_row(conn, "patients", &c.input.patient_id)?;
     let others: Vec<Row> = coverages::table
         .filter(coverages::patient_id.eq(&c.input.patient_id))
         .filter(coverages::priority.eq(c.input.priority))
@@ -273,9 +283,9 @@ fn announce(
 
 fn create(conn: &mut AnyConnection, who: &Principal, c: NewCoverage) -> Result<Coverage, ApiError> {
     patients::get(conn, &c.input.patient_id)
-        .map_err(|_| ApiError::field("patient_id", "unknown", "no such patient"))?;
+        .map_err(|e| unknown_as_field(e, "patient_id", "unknown", "no such patient"))?;
     let payer = payer_resource::get(conn, &c.input.payer_id)
-        .map_err(|_| ApiError::field("payer_id", "unknown", "no such payer"))?;
+        .map_err(|e| unknown_as_field(e, "payer_id", "unknown", "no such payer"))?;
     if !payer.active {
         return Err(ApiError::field(
             "payer_id",

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::common::{emit, scoped_location_ids};
+use crate::common::{emit, scoped_location_ids, unknown_as_field};
 use crate::schema::{episode_status_changes, episodes};
 use crate::{coverages, locations, patients};
 
@@ -285,7 +285,7 @@ fn record_change(
 
 fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Episode, ApiError> {
     let location = locations::get(conn, who, &e.input.location_id)
-        .map_err(|_| ApiError::field("location_id", "unknown", "no such location"))?;
+        .map_err(|e| unknown_as_field(e, "location_id", "unknown", "no such location"))?;
     if !location.active {
         return Err(ApiError::field(
             "location_id",
@@ -294,7 +294,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Ep
         ));
     }
     patients::get(conn, &e.input.patient_id)
-        .map_err(|_| ApiError::field("patient_id", "unknown", "no such patient"))?;
+        .map_err(|e| unknown_as_field(e, "patient_id", "unknown", "no such patient"))?;
     let taken: i64 = episodes::table
         .filter(episodes::location_id.eq(&e.input.location_id))
         .filter(episodes::number.eq(e.number.as_str()))
@@ -333,9 +333,10 @@ fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Ep
     };
     emit(conn, who, &payload)?;
     let view = to_view(conn, row)?;
-    audit::record(
+    audit::record_at(
         conn,
         who,
+        &view.location_id,
         "create",
         "episode",
         &id,
@@ -365,13 +366,25 @@ fn change_status(
         EpisodeStatus::Closed | EpisodeStatus::Cancelled => Some(now),
         _ => None,
     };
-    diesel::update(episodes::table.find(id))
-        .set((
-            episodes::status.eq(to.as_str()),
-            episodes::closed_at.eq(closed_at),
-            episodes::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    // Only if nobody changed the status since we read it: two concurrent transitions cannot
+    // both succeed (the loser's UPDATE waits for the winner, then matches no row).
+    let changed = diesel::update(
+        episodes::table
+            .find(id)
+            .filter(episodes::status.eq(from.as_str())),
+    )
+    .set((
+        episodes::status.eq(to.as_str()),
+        episodes::closed_at.eq(closed_at),
+        episodes::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(ApiError::conflict(
+            "concurrent_update",
+            "the episode's status changed meanwhile; read it again",
+        ));
+    }
     record_change(conn, who, id, Some(from), to, Some(reason))?;
     let row = find(conn, who, id)?;
     match to {
@@ -401,9 +414,10 @@ fn change_status(
         }
         _ => {}
     }
-    audit::record(
+    audit::record_at(
         conn,
         who,
+        &row.location_id,
         "status_change",
         "episode",
         id,

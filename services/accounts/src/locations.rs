@@ -207,9 +207,10 @@ fn create(
         ))
         .execute(conn)?;
     let created = get(conn, who, &id)?;
-    audit::record(
+    audit::record_at(
         conn,
         who,
+        &id,
         "create",
         "location",
         &id,
@@ -245,9 +246,10 @@ fn replace(
         ))
         .execute(conn)?;
     let after = get(conn, who, id)?;
-    audit::record(
+    audit::record_at(
         conn,
         who,
+        id,
         "update",
         "location",
         id,

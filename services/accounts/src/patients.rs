@@ -378,6 +378,10 @@ fn list(
     f: &PatientFilter,
     page: &PageRequest,
 ) -> Result<Page<Patient>, ApiError> {
+    if let Some(b) = f.birth_date {
+        carebill_domain::accounts::check_date(b)
+            .map_err(|m| ApiError::field("birth_date", "out_of_range", m))?;
+    }
     let mut q = patients::table.select(Row::as_select()).into_boxed();
     if let Some(ident) = &f.identifier {
         let (system, value) = ident

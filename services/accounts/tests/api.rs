@@ -261,7 +261,156 @@ both_backends!(
     lists_filter_and_paginate_with_cursors,
     episode_status_moves_with_reasons_and_gates_consumptions,
     every_write_is_in_the_audit_trail,
+    concurrent_retries_and_voids_take_effect_once,
+    hostile_input_is_refused_without_touching_the_database,
 );
+
+async fn concurrent_retries_and_voids_take_effect_once(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    // The HIS times out and retries while the first push is still in flight.
+    let push = || {
+        call(
+            &app,
+            post(
+                "/v1/consumptions",
+                &t,
+                &consumption(&f.episode, Some("race-1")),
+            ),
+        )
+    };
+    let ((s1, c1, _), (s2, c2, _)) = futures::join!(push(), push());
+    let mut statuses = [s1.as_u16(), s2.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 201], "{c1} {c2}");
+    assert_eq!(c1["id"], c2["id"]);
+    assert_eq!(count(&h.db, "consumptions").await, 1);
+    // Two clerks void the same consumption at once.
+    let url = format!("/v1/consumptions/{}/void", c1["id"].as_str().expect("id"));
+    let void = || call(&app, post(&url, &t, &json!({"reason": "duplicate"})));
+    let ((v1, _, _), (v2, _, _)) = futures::join!(void(), void());
+    let mut statuses = [v1.as_u16(), v2.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let voided = outbox_types(&h.db)
+        .await
+        .iter()
+        .filter(|(t, _)| t.ends_with("consumption.voided.v1"))
+        .count();
+    assert_eq!(voided, 1, "one void, one event");
+    // Close and cancel at once: one wins.
+    let status = format!("/v1/episodes/{}/status", f.episode);
+    let close = call(
+        &app,
+        post(
+            &status,
+            &t,
+            &json!({"status": "closed", "reason": "discharged"}),
+        ),
+    );
+    let cancel = call(
+        &app,
+        post(
+            &status,
+            &t,
+            &json!({"status": "cancelled", "reason": "opened by mistake"}),
+        ),
+    );
+    let ((a, _, _), (b2, _, _)) = futures::join!(close, cancel);
+    let mut statuses = [a.as_u16(), b2.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let closed = outbox_types(&h.db)
+        .await
+        .iter()
+        .filter(|(t, _)| t.ends_with("episode.closed.v1"))
+        .count();
+    assert_eq!(closed, 1);
+}
+
+async fn hostile_input_is_refused_without_touching_the_database(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let t = admin();
+    let before = count(&h.db, "audit_log").await;
+    let (s, p, _) = call(&app, get("/v1/patients?family_name=%00", &t)).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_query"))
+    );
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/payers",
+            &t,
+            &json!({"code": "NUL", "name": "bad\u{0}name", "kind": "insurer"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name")),
+        "{p}"
+    );
+    let trailing = test::TestRequest::post()
+        .uri("/v1/payers")
+        .insert_header(("authorization", format!("Bearer {t}")))
+        .insert_header(("content-type", "application/json"))
+        .set_payload(r#"{"code": "T1", "name": "x", "kind": "insurer"} and more"#);
+    assert_eq!(call(&app, trailing).await.0, StatusCode::BAD_REQUEST);
+    let (s, p, _) = call(&app, post("/v1/coverages", &t, &json!({"patient_id": f.patient, "payer_id": f.patient, "policy_number": "P", "priority": 2, "valid_from": "-5000-01-01"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(
+        p["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["field"] == "valid_from")),
+        "{p}"
+    );
+    assert_eq!(
+        call(
+            &app,
+            get("/v1/consumptions?performed_from=-5000-01-01T00:00:00Z", &t)
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        count(&h.db, "audit_log").await,
+        before,
+        "nothing was written"
+    );
+    // A scoped auditor reads the audit trail of its locations only.
+    let other = fixture(&app, "H2", "ENC-2").await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            "/v1/accounts/audit-events?limit=500",
+            &token(&["auditor"], Some(&["H2"])),
+        ),
+    )
+    .await;
+    let items = page["items"].as_array().expect("items");
+    assert!(!items.is_empty());
+    assert!(
+        items
+            .iter()
+            .all(|e| e["entity_type"] != "payer" && e["entity_type"] != "patient"),
+        "organisation-wide entries are for unscoped readers"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|e| e["entity_id"] == other.episode.as_str())
+    );
+    assert!(
+        items.iter().all(|e| e["entity_id"] != f.episode.as_str()),
+        "H1's records stay hidden"
+    );
+}
 
 async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: Backend) {
     let h = harness(b);

@@ -78,13 +78,14 @@ pub fn parse_ttl(s: &str) -> anyhow::Result<Duration> {
     let n: u64 = num
         .parse()
         .map_err(|_| anyhow!("bad --ttl `{s}`: use e.g. 3600, 90s, 30m, 12h, 7d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => bail!("bad --ttl `{s}`: use e.g. 3600, 90s, 30m, 12h, 7d"),
     };
+    let secs = n.saturating_mul(unit_secs);
     if secs == 0 || secs > 366 * 86_400 {
         bail!("--ttl must be between 1 second and 366 days");
     }
@@ -198,5 +199,6 @@ mod tests {
         assert!(parse_ttl("0").is_err());
         assert!(parse_ttl("2w").is_err());
         assert!(parse_ttl("x").is_err());
+        assert!(parse_ttl("99999999999999999d").is_err());
     }
 }

@@ -15,30 +15,69 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use tokio::sync::{Notify, watch};
 
-use super::EventBus;
+use super::{BusError, EventBus};
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::schema::outbox;
 
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewRow<'a> {
+    id: String,
+    event_type: &'a str,
+    subject: &'a str,
+    body: String,
+    created_at: NaiveDateTime,
+    attempts: i32,
+}
+
 /// Writes `env` to the outbox in the current transaction.
 pub fn enqueue(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
-    let body = serde_json::to_string(env)?;
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(env.id.to_string()),
-            outbox::event_type.eq(&env.event_type),
-            outbox::subject.eq(&env.subject),
-            outbox::body.eq(body),
-            outbox::created_at.eq(crate::db::now()),
-            outbox::attempts.eq(0),
-        ))
-        .execute(conn)?;
+    enqueue_many(conn, std::slice::from_ref(env))
+}
+
+/// Writes events to the outbox in the current transaction, in order (multi-row on PostgreSQL).
+pub fn enqueue_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<(), ApiError> {
+    let now = crate::db::now();
+    let rows = envs
+        .iter()
+        .map(|env| {
+            Ok(NewRow {
+                id: env.id.to_string(),
+                event_type: &env.event_type,
+                subject: &env.subject,
+                body: serde_json::to_string(env)?,
+                created_at: now,
+                attempts: 0,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(outbox::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        AnyConnection::Sqlite(lite) => {
+            for row in &rows {
+                diesel::insert_into(outbox::table)
+                    .values(row)
+                    .execute(lite)?;
+            }
+        }
+    }
     Ok(())
 }
 
 /// How long a claim protects rows from other relays.
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// Longest wait for the bus to take a batch; shorter than [`LEASE`].
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Refusals after which a row is parked (kept, not retried); the claim queries skip it.
+const PARKED_AFTER: i32 = 20;
 /// Published rows are kept this long for inspection, then deleted.
 const RETENTION: chrono::Duration = chrono::Duration::days(7);
 
@@ -51,13 +90,14 @@ struct Claimed {
 }
 
 /// Claims up to `limit` unpublished rows in sequence order.
-fn claim(conn: &mut AnyConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
+/// Returns the claimed rows and the lease they carry (to release exactly our claim later).
+fn claim(conn: &mut AnyConnection, limit: i64) -> QueryResult<(Vec<Claimed>, NaiveDateTime)> {
     let now = crate::db::now();
     let until = now + LEASE;
     let mut rows = match conn {
         AnyConnection::Postgresql(pg) => diesel::sql_query(
-            "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE seq IN (\
-               SELECT seq FROM outbox WHERE published_at IS NULL \
+            "UPDATE outbox SET claimed_until = $1 WHERE seq IN (\
+               SELECT seq FROM outbox WHERE published_at IS NULL AND attempts < 20 \
                AND (claimed_until IS NULL OR claimed_until < $2) \
                ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq, body",
         )
@@ -66,8 +106,8 @@ fn claim(conn: &mut AnyConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
         .bind::<BigInt, _>(limit)
         .load::<Claimed>(pg)?,
         AnyConnection::Sqlite(lite) => diesel::sql_query(
-            "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE seq IN (\
-               SELECT seq FROM outbox WHERE published_at IS NULL \
+            "UPDATE outbox SET claimed_until = ? WHERE seq IN (\
+               SELECT seq FROM outbox WHERE published_at IS NULL AND attempts < 20 \
                AND (claimed_until IS NULL OR claimed_until < ?) \
                ORDER BY seq LIMIT ?) RETURNING seq, body",
         )
@@ -77,7 +117,7 @@ fn claim(conn: &mut AnyConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
         .load::<Claimed>(lite)?,
     };
     rows.sort_by_key(|r| r.seq);
-    Ok(rows)
+    Ok((rows, until))
 }
 
 /// Publishes the outbox of one service.
@@ -151,7 +191,7 @@ impl Relay {
     pub async fn drain(&self) -> Result<(), String> {
         loop {
             let batch = self.batch;
-            let claimed = self
+            let (claimed, lease) = self
                 .db
                 .write(move |conn| Ok(claim(conn, batch)?))
                 .await
@@ -159,17 +199,34 @@ impl Relay {
             if claimed.is_empty() {
                 return Ok(());
             }
-            let seqs: Vec<i64> = claimed.iter().map(|c| c.seq).collect();
+            let mut seqs = Vec::with_capacity(claimed.len());
+            let mut unreadable = Vec::new();
             let mut events = Vec::with_capacity(claimed.len());
             for c in &claimed {
                 match serde_json::from_str::<Envelope>(&c.body) {
-                    Ok(env) => events.push(env),
+                    Ok(env) => {
+                        seqs.push(c.seq);
+                        events.push(env);
+                    }
                     Err(e) => {
-                        tracing::error!(seq = c.seq, error = %e, "unreadable outbox row skipped")
+                        tracing::error!(seq = c.seq, error = %e, "unreadable outbox row parked");
+                        unreadable.push(c.seq);
                     }
                 }
             }
-            match self.bus.publish(&events).await {
+            if !unreadable.is_empty() {
+                self.park(unreadable, "unreadable event body".to_owned())
+                    .await?;
+            }
+            // A publish that hangs (a blocked broker) must give up before the lease runs out.
+            let outcome =
+                match tokio::time::timeout(PUBLISH_TIMEOUT, self.bus.publish(&events)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(BusError::Unavailable(format!(
+                        "no confirm within {PUBLISH_TIMEOUT:?}"
+                    ))),
+                };
+            match outcome {
                 Ok(()) => {
                     let now = crate::db::now();
                     self.db
@@ -194,16 +251,25 @@ impl Relay {
                 Err(e) => {
                     let msg = e.to_string();
                     let release = msg.clone();
-                    // Release the claim so the next attempt (ours or another replica's) can retry.
+                    // A refusal is about these messages: count it, and park them after 20.
+                    // An unavailable broker is nobody's fault: no count.
+                    let count = i32::from(matches!(e, BusError::Refused(_)));
+                    // Release our claim (only ours: another replica may hold a newer one) so the
+                    // next attempt can retry.
                     let _ = self
                         .db
                         .write(move |conn| {
-                            diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
-                                .set((
-                                    outbox::claimed_until.eq(None::<NaiveDateTime>),
-                                    outbox::last_error.eq(Some(release)),
-                                ))
-                                .execute(conn)?;
+                            diesel::update(
+                                outbox::table
+                                    .filter(outbox::seq.eq_any(&seqs))
+                                    .filter(outbox::claimed_until.eq(lease)),
+                            )
+                            .set((
+                                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                                outbox::attempts.eq(outbox::attempts + count),
+                                outbox::last_error.eq(Some(release)),
+                            ))
+                            .execute(conn)?;
                             Ok(())
                         })
                         .await;
@@ -211,6 +277,23 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// Takes rows out of the relay's way for good (they stay, with the reason, for inspection).
+    async fn park(&self, seqs: Vec<i64>, reason: String) -> Result<(), String> {
+        self.db
+            .write(move |conn| {
+                diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
+                    .set((
+                        outbox::attempts.eq(PARKED_AFTER),
+                        outbox::claimed_until.eq(None::<NaiveDateTime>),
+                        outbox::last_error.eq(Some(reason)),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn housekeeping(&self) {

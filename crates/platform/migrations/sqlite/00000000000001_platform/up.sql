@@ -55,6 +55,8 @@ CREATE TABLE audit_log (
     entity_id TEXT NOT NULL,
     changes TEXT NOT NULL,
     reason TEXT,
-    request_id TEXT
+    request_id TEXT,
+    location_id TEXT
 );
 CREATE INDEX audit_log_entity ON audit_log (entity_type, entity_id, id);
+CREATE INDEX audit_log_location ON audit_log (location_id, id);
