@@ -508,17 +508,26 @@ fn record_many(
         }
     }
     let mut existing: HashMap<(String, String), Row> = HashMap::new();
-    let mut keyed: Vec<String> = valid.iter().filter_map(|v| v.external_id.clone()).collect();
-    keyed.sort();
-    keyed.dedup();
-    for chunk in keyed.chunks(500) {
-        let rows: Vec<Row> = consumptions::table
-            .filter(consumptions::external_id.eq_any(chunk))
-            .select(Row::as_select())
-            .load(conn)?;
-        for r in rows {
-            if let (Some(s), Some(e)) = (r.source_system.clone(), r.external_id.clone()) {
-                existing.insert((s, e), r);
+    // Looked up by (source_system, external_id), the unique index's column order.
+    let mut keyed: HashMap<String, Vec<String>> = HashMap::new();
+    for v in &valid {
+        if let (Some(s), Some(e)) = (&v.source_system, &v.external_id) {
+            keyed.entry(s.to_string()).or_default().push(e.clone());
+        }
+    }
+    for (source, mut ids) in keyed {
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<Row> = consumptions::table
+                .filter(consumptions::source_system.eq(&source))
+                .filter(consumptions::external_id.eq_any(chunk))
+                .select(Row::as_select())
+                .load(conn)?;
+            for r in rows {
+                if let Some(e) = r.external_id.clone() {
+                    existing.insert((source.clone(), e), r);
+                }
             }
         }
     }
