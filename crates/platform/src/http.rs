@@ -223,6 +223,23 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Like [`parse_json`] for a value already parsed (a batch item): must be an object; data
+/// errors name the field.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::field("body", "invalid", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::field(
+            &field,
+            "invalid",
+            strip_position(&e.into_inner().to_string()),
+        )
+    })
+}
+
 /// `deserialize_with` for a nested object field: accepts only a JSON object (serde's derive
 /// would also take an array and fill the fields by position).
 pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>

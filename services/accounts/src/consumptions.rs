@@ -23,8 +23,8 @@ use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::events::outbox;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, digest, idempotent,
-    idempotent_with_status, parse_id, parse_json,
+    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, digest, from_json_value,
+    idempotent, idempotent_with_status, parse_id,
 };
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -290,8 +290,7 @@ impl ConsumptionInput {
     }
 
     fn parse_item(value: Value, now: DateTime<Utc>) -> Result<Valid, ApiError> {
-        let bytes = serde_json::to_vec(&value)?;
-        let input: ConsumptionInput = parse_json(&bytes)?;
+        let input: ConsumptionInput = from_json_value(value)?;
         input.validate(now).map_err(ApiError::validation)
     }
 }
