@@ -2,14 +2,14 @@
 # The consumption-push benchmark, in both run modes, with release builds:
 #   1. the embedded suite (SQLite, in-process bus) on a fresh data directory;
 #   2. the accounts service alone on PostgreSQL (a fresh database) and RabbitMQ (a fresh vhost).
-# Settings: CONSUMPTIONS (default 100000), BATCH (1000), CONCURRENCY (4), EPISODES (100).
+# Settings: CONSUMPTIONS (default 100000), BATCH (1000), CONCURRENCY (8), EPISODES (100).
 # PostgreSQL and RabbitMQ as for the tests (scripts/services.sh); needs psql and rabbitmqctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONSUMPTIONS=${CONSUMPTIONS:-100000}
 BATCH=${BATCH:-1000}
-CONCURRENCY=${CONCURRENCY:-4}
+CONCURRENCY=${CONCURRENCY:-8}
 EPISODES=${EPISODES:-100}
 PG_ADMIN=${CAREBILL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 AMQP_BASE=${CAREBILL_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}

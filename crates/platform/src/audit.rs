@@ -25,10 +25,28 @@ pub struct Change<'a> {
     pub entity_id: &'a str,
     /// The location the record belongs to, for scoped readers; `None` for organisation-wide data.
     pub location_id: Option<&'a str>,
-    /// What changed (typically `{"before": .., "after": ..}`).
-    pub changes: Value,
+    /// What changed.
+    pub changes: Snapshot<'a>,
     /// Why, when a reason was given.
     pub reason: Option<&'a str>,
+}
+
+/// What changed, as stored.
+#[derive(Debug, Clone)]
+pub enum Snapshot<'a> {
+    /// Any JSON, typically `{"before": .., "after": ..}`.
+    Json(Value),
+    /// A created record, already serialised as JSON: stored as `{"after": <it>}`.
+    After(&'a str),
+}
+
+impl Snapshot<'_> {
+    fn to_text(&self) -> String {
+        match self {
+            Snapshot::Json(v) => v.to_string(),
+            Snapshot::After(json) => format!("{{\"after\":{json}}}"),
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -65,7 +83,7 @@ pub fn record_many(
             action: c.action,
             entity_type: c.entity_type,
             entity_id: c.entity_id,
-            changes: c.changes.to_string(),
+            changes: c.changes.to_text(),
             reason: c.reason,
             request_id: who.request_id.as_deref(),
             location_id: c.location_id,
@@ -108,7 +126,7 @@ pub fn record(
             entity_type,
             entity_id,
             location_id: None,
-            changes,
+            changes: Snapshot::Json(changes),
             reason,
         }],
     )
@@ -137,7 +155,7 @@ pub fn record_at(
             entity_type,
             entity_id,
             location_id: Some(location_id),
-            changes,
+            changes: Snapshot::Json(changes),
             reason,
         }],
     )

@@ -379,7 +379,8 @@ type ItemRecord = Result<(ItemOutcome, Consumption), ApiError>;
 struct Prepared {
     row: NewRow,
     view: Consumption,
-    event: Envelope,
+    /// Taken when the row is written.
+    event: Option<Envelope>,
 }
 
 /// Where an input stands while its batch is written.
@@ -585,44 +586,56 @@ fn record_many(
     }
 
     let inserted = insert_rows(conn, &prepared.iter().map(|p| &p.row).collect::<Vec<_>>())?;
-    let mut outcomes: Vec<ItemRecord> = Vec::with_capacity(prepared.len());
+    let mut outcomes: Vec<Option<ItemRecord>> = Vec::with_capacity(prepared.len());
     let mut events = Vec::with_capacity(prepared.len());
     let mut changes = Vec::with_capacity(prepared.len());
-    for p in &prepared {
+    let mut snapshots = Vec::with_capacity(prepared.len());
+    for p in &mut prepared {
         if inserted.contains(&p.row.id) {
-            events.push(p.event.clone());
-            changes.push(audit::Change {
-                action: "create",
-                entity_type: "consumption",
-                entity_id: &p.row.id,
-                location_id: Some(&p.row.location_id),
-                changes: serde_json::json!({ "after": p.view }),
-                reason: None,
-            });
-            outcomes.push(Ok((ItemOutcome::Created, p.view.clone())));
+            if let Some(event) = p.event.take() {
+                events.push(event);
+            }
+            snapshots.push(serde_json::to_string(&p.view)?);
+            outcomes.push(Some(Ok((ItemOutcome::Created, p.view.clone()))));
         } else {
             // A concurrent push of the same record won the race: answer as to a retry.
             let (source, external_id) = (
                 p.row.source_system.as_deref().unwrap_or(""),
                 p.row.external_id.as_deref().unwrap_or(""),
             );
-            outcomes.push(match find_by_key(conn, source, external_id)? {
+            outcomes.push(Some(match find_by_key(conn, source, external_id)? {
                 Some(r) if r.input_digest == p.row.input_digest => {
                     Ok((ItemOutcome::Duplicate, Consumption::from(r)))
                 }
                 _ => Err(conflicting_push(source, external_id)),
-            });
+            }));
         }
+    }
+    let mut snapshot = snapshots.iter();
+    for p in prepared.iter().filter(|p| inserted.contains(&p.row.id)) {
+        changes.push(audit::Change {
+            action: "create",
+            entity_type: "consumption",
+            entity_id: &p.row.id,
+            location_id: Some(&p.row.location_id),
+            changes: audit::Snapshot::After(snapshot.next().map_or("null", String::as_str)),
+            reason: None,
+        });
     }
     outbox::enqueue_many(conn, &events)?;
     audit::record_many(conn, who, &changes)?;
-    Ok(slots
+    // Walk backwards: an item repeating an earlier one's key copies that one's outcome before
+    // the earlier one takes it.
+    let mut results: Vec<ItemRecord> = slots
         .into_iter()
+        .rev()
         .map(|slot| match slot {
             Slot::Done(r) => *r,
-            Slot::Prepared(i) => outcomes[i].clone(),
+            Slot::Prepared(i) => outcomes[i]
+                .take()
+                .unwrap_or_else(|| Err(ApiError::internal(&"batch item answered twice"))),
             Slot::SameKeyAs(i, same) => match (&outcomes[i], same) {
-                (Ok((_, c)), true) => Ok((ItemOutcome::Duplicate, c.clone())),
+                (Some(Ok((_, c))), true) => Ok((ItemOutcome::Duplicate, c.clone())),
                 _ => {
                     let row = &prepared[i].row;
                     Err(conflicting_push(
@@ -632,7 +645,9 @@ fn record_many(
                 }
             },
         })
-        .collect())
+        .collect();
+    results.reverse();
+    Ok(results)
 }
 
 fn conflicting_push(source: &str, external_id: &str) -> ApiError {
@@ -816,7 +831,11 @@ fn prepare(
         recorded_at: now.and_utc(),
     };
     let event = envelope(who, &payload)?;
-    Ok(Prepared { row, view, event })
+    Ok(Prepared {
+        row,
+        view,
+        event: Some(event),
+    })
 }
 
 fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Consumption, ApiError> {
