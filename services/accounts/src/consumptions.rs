@@ -172,7 +172,10 @@ pub struct ItemResult {
     pub index: usize,
     /// Outcome.
     pub outcome: ItemOutcome,
-    /// The consumption, unless rejected.
+    /// The consumption's id, unless rejected.
+    pub id: Option<String>,
+    /// The consumption, unless rejected or the request said `Prefer: return=minimal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consumption: Option<Consumption>,
     /// Why it was rejected.
     pub problem: Option<Problem>,
@@ -1065,7 +1068,8 @@ pub async fn create_consumption(
 
 /// Push up to 1,000 consumptions; each item gets its own result.
 #[utoipa::path(post, path = "/v1/consumptions/batch", tag = "consumptions", request_body = BatchInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result"),
+        ("Prefer" = Option<String>, Header, description = "`return=minimal`: results carry the ids, not the whole consumptions (RFC 7240)")),
     responses(
         (status = 200, description = "One result per item: created, duplicate or rejected with a problem", body = BatchResult),
         (status = 422, description = "No items", body = Problem, content_type = "application/problem+json")),
@@ -1078,6 +1082,12 @@ pub async fn push_batch(
 ) -> Result<Reply, ApiError> {
     who.require(WRITERS)?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let minimal = req
+        .headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"));
     let items = body.value.items;
     if items.is_empty() {
         return Err(ApiError::field("items", "required", "at least one item"));
@@ -1115,7 +1125,8 @@ pub async fn push_batch(
                             ItemResult {
                                 index,
                                 outcome,
-                                consumption: Some(c),
+                                id: Some(c.id.clone()),
+                                consumption: (!minimal).then_some(c),
                                 problem: None,
                             }
                         }
@@ -1124,6 +1135,7 @@ pub async fn push_batch(
                             ItemResult {
                                 index,
                                 outcome: ItemOutcome::Rejected,
+                                id: None,
                                 consumption: None,
                                 problem: Some(e.problem()),
                             }
