@@ -475,3 +475,88 @@ async fn two_relays_on_one_database_publish_each_event_once() {
         "no event was published twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_can_be_inspected_and_re_driven_once_the_cause_is_fixed() {
+    use carebill_platform::events::rabbitmq::{dead_letters, redrive};
+    let (_pg, db) = pg_db();
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let (_conn, ch) = channel().await;
+    declare_consumer(&ch, &consumer, std::slice::from_ref(&kind))
+        .await
+        .expect("declare");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus =
+        Arc::new(RabbitBus::new(&amqp_url(), metrics).with_retry_base(Duration::from_millis(20)));
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let applied = Arc::new(AtomicUsize::new(0));
+    let (f, a) = (fixed.clone(), applied.clone());
+    let handler: Handler = Arc::new(move |_env| {
+        let ok = f.load(Ordering::SeqCst);
+        if ok {
+            a.fetch_add(1, Ordering::SeqCst);
+        }
+        async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("price list missing".to_owned())
+            }
+        }
+        .boxed()
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    bus.subscribe(
+        Subscription {
+            consumer: consumer.clone(),
+            event_types: vec![kind.clone()],
+            handler,
+            db,
+        },
+        stop_rx,
+    );
+    let env = event(&kind);
+    bus.publish(std::slice::from_ref(&env))
+        .await
+        .expect("publish");
+    let url = amqp_url();
+    let start = Instant::now();
+    let parked = loop {
+        let dl = dead_letters(&url, &consumer, 10).await.expect("list");
+        if !dl.is_empty() {
+            break dl;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing was dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].event_id, env.id.to_string());
+    assert_eq!(parked[0].last_error, "price list missing");
+    assert_eq!(parked[0].attempts, 5);
+    assert_eq!(
+        dead_letters(&url, &consumer, 10).await.expect("list").len(),
+        1,
+        "listing removes nothing"
+    );
+
+    fixed.store(true, Ordering::SeqCst);
+    assert_eq!(redrive(&url, &consumer, 10).await.expect("redrive"), 1);
+    let a = applied.clone();
+    eventually("the re-driven event is applied", move || {
+        let a = a.clone();
+        async move { a.load(Ordering::SeqCst) == 1 }.boxed()
+    })
+    .await;
+    assert!(
+        dead_letters(&url, &consumer, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let _ = stop.send(true);
+    delete_queues(&ch, &consumer).await;
+}

@@ -69,6 +69,21 @@ enum Command {
     },
     /// Print the suite's OpenAPI 3.1 document.
     Openapi,
+    /// List the events a service's consumer could not apply (one JSON line each), or re-drive
+    /// them to its queue once the cause is fixed (RabbitMQ; needs CAREBILL_AMQP_URL).
+    DeadLetters {
+        #[command(flatten)]
+        common: Common,
+        /// The consuming service.
+        #[arg(long)]
+        service: String,
+        /// Move them back to the service's queue instead of listing them.
+        #[arg(long)]
+        redrive: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 /// Parses `3600`, `90s`, `30m`, `12h`, `7d`.
@@ -164,6 +179,43 @@ pub fn main() -> anyhow::Result<()> {
             }
             for line in report {
                 println!("{line}");
+            }
+            Ok(())
+        }
+        Command::DeadLetters {
+            common,
+            service,
+            redrive,
+            limit,
+        } => {
+            let cfg = load(cli.config.as_ref(), Some(&service), &common)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            match &cfg.broker.url {
+                Some(url) if redrive => {
+                    let n = rt
+                        .block_on(carebill_platform::events::rabbitmq::redrive(
+                            url.expose(),
+                            &service,
+                            limit,
+                        ))
+                        .map_err(|e| anyhow!(e))?;
+                    println!("re-driven: {n}");
+                }
+                Some(url) => {
+                    for dl in rt
+                        .block_on(carebill_platform::events::rabbitmq::dead_letters(
+                            url.expose(),
+                            &service,
+                            limit,
+                        ))
+                        .map_err(|e| anyhow!(e))?
+                    {
+                        println!("{}", serde_json::to_string(&dl)?);
+                    }
+                }
+                None => bail!(
+                    "dead letters live in RabbitMQ: set CAREBILL_AMQP_URL (the embedded suite has no consumers yet)"
+                ),
             }
             Ok(())
         }

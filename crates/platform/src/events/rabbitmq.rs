@@ -378,3 +378,124 @@ async fn publish_on(ch: &Channel, events: &[Envelope]) -> Result<(), BusError> {
     }
     Ok(())
 }
+
+/// An event parked in a consumer's dead-letter queue.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// The event id.
+    pub event_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The aggregate.
+    pub subject: String,
+    /// How often the consumer tried.
+    pub attempts: i64,
+    /// The consumer's last error.
+    pub last_error: String,
+}
+
+fn last_error(props: &BasicProperties) -> String {
+    match props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-last-error").cloned())
+    {
+        Some(AMQPValue::LongString(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Lists up to `limit` dead letters of `consumer` without removing them (they are read
+/// unacknowledged and return to the queue when the channel closes).
+pub async fn dead_letters(
+    url: &str,
+    consumer: &str,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, BusError> {
+    let (conn, ch) = open(url).await.map_err(unavailable)?;
+    let dead = format!("{}.dead", queue_name(consumer));
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(msg) = ch
+            .basic_get(
+                dead.as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: false },
+            )
+            .await
+            .map_err(unavailable)?
+        else {
+            break;
+        };
+        let env: Option<Envelope> = serde_json::from_slice(&msg.delivery.data).ok();
+        out.push(DeadLetter {
+            event_id: env.as_ref().map(|e| e.id.to_string()).unwrap_or_default(),
+            event_type: env
+                .as_ref()
+                .map(|e| e.event_type.clone())
+                .unwrap_or_default(),
+            subject: env.as_ref().map(|e| e.subject.clone()).unwrap_or_default(),
+            attempts: retry_count(&msg.delivery.properties),
+            last_error: last_error(&msg.delivery.properties),
+        });
+    }
+    let _ = ch.close(200, "listed".into()).await;
+    let _ = conn.close(200, "listed".into()).await;
+    Ok(out)
+}
+
+/// Moves up to `limit` dead letters of `consumer` back to its queue with a fresh retry count
+/// (after the cause was fixed). Each is acknowledged only once the broker confirmed its copy.
+pub async fn redrive(url: &str, consumer: &str, limit: usize) -> Result<usize, BusError> {
+    let (conn, ch) = open(url).await.map_err(unavailable)?;
+    let main = queue_name(consumer);
+    let dead = format!("{main}.dead");
+    let mut moved = 0;
+    while moved < limit {
+        let Some(msg) = ch
+            .basic_get(
+                dead.as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: false },
+            )
+            .await
+            .map_err(unavailable)?
+        else {
+            break;
+        };
+        let mut headers = msg
+            .delivery
+            .properties
+            .headers()
+            .clone()
+            .unwrap_or_default();
+        headers.insert("x-retry-count".into(), AMQPValue::LongLongInt(0));
+        let props = msg
+            .delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                main.as_str().into(),
+                BasicPublishOptions::default(),
+                &msg.delivery.data,
+                props,
+            )
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        if !matches!(confirm, Confirmation::Ack(_)) {
+            return Err(BusError::Refused("re-driven message".to_owned()));
+        }
+        msg.delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(unavailable)?;
+        moved += 1;
+    }
+    let _ = conn.close(200, "re-driven".into()).await;
+    Ok(moved)
+}
