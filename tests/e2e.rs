@@ -331,6 +331,17 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
         "events carry the request id"
     );
 
+    // Nothing failed downstream: the settlement queue holds the events, its dead letters none.
+    let dead = carebill(&["dead-letters", "--service", "settlement"], &envs);
+    assert!(dead.trim().is_empty(), "{dead}");
+    assert!(
+        carebill(
+            &["dead-letters", "--service", "settlement", "--redrive"],
+            &envs
+        )
+        .contains("re-driven: 0")
+    );
+
     // The integration role may push but not configure.
     assert_eq!(
         c.post("/v1/locations", &json!({"code": "H2", "name": "x"}))
