@@ -147,10 +147,11 @@ pub struct ConsumptionInput {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
-    /// 1 to 1,000 consumptions; each is checked on its own.
-    #[schema(value_type = Vec<ConsumptionInput>)]
+    /// 1 to 1,000 JSON objects, each a `ConsumptionInput`. Each is checked on its own: an
+    /// invalid one is rejected in its result and does not stop the others.
+    #[schema(value_type = Vec<Object>)]
     #[schema(min_items = 1, max_items = 1000)]
-    pub items: Vec<Value>,
+    pub items: Vec<Map<String, Value>>,
 }
 
 /// What happened to one batch item.
@@ -292,8 +293,8 @@ impl ConsumptionInput {
         }
     }
 
-    fn parse_item(value: Value, now: DateTime<Utc>) -> Result<Valid, ApiError> {
-        let input: ConsumptionInput = from_json_value(value)?;
+    fn parse_item(item: Map<String, Value>, now: DateTime<Utc>) -> Result<Valid, ApiError> {
+        let input: ConsumptionInput = from_json_value(Value::Object(item))?;
         input.validate(now).map_err(ApiError::validation)
     }
 }

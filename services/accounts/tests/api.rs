@@ -753,6 +753,16 @@ async fn batch_reports_a_result_per_item_and_accepts_a_thousand(b: Backend) {
     assert_eq!(recorded, 1002);
     let (s, p, _) = call(
         &app,
+        post("/v1/consumptions/batch", &t, &json!({"items": [{}, 7]})),
+    )
+    .await;
+    assert_eq!(
+        (s, p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("items[1]")),
+        "{p}"
+    );
+    let (s, p, _) = call(
+        &app,
         post("/v1/consumptions/batch", &t, &json!({"items": []})),
     )
     .await;
