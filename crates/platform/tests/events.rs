@@ -560,3 +560,49 @@ async fn dead_letters_can_be_inspected_and_re_driven_once_the_cause_is_fixed() {
     let _ = stop.send(true);
     delete_queues(&ch, &consumer).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_handler_is_a_failure_not_a_dead_consumer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::connect(&dir.path().join("c.sqlite").to_string_lossy(), 2).expect("db");
+    db.migrate(&[&PLATFORM_MIGRATIONS]).expect("migrate");
+    let handled = Arc::new(AtomicUsize::new(0));
+    let seen = handled.clone();
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        let seen = seen.clone();
+        async move {
+            if env.event_type.ends_with("poison.v1") {
+                panic!("a bug in the handler");
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        .boxed()
+    });
+    let bus = InProcessBus::new();
+    bus.subscribe(Subscription {
+        consumer: "c".to_owned(),
+        event_types: vec!["#".to_owned()],
+        handler,
+        db: db.clone(),
+    });
+    bus.publish(&[
+        event("carebill.test.poison.v1"),
+        event("carebill.test.good.v1"),
+    ])
+    .await
+    .expect("publish");
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        1,
+        "the next event is still handled"
+    );
+    let errors: Vec<String> = db
+        .read(|c| {
+            use carebill_platform::schema::dead_letters::dsl::*;
+            Ok(dead_letters.select(error).load(c)?)
+        })
+        .await
+        .expect("dead letters");
+    assert_eq!(errors, vec!["the event handler panicked".to_owned()]);
+}

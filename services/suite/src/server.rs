@@ -240,7 +240,7 @@ async fn run(
             metrics.clone().into_inner(),
             svc.wake.clone(),
         );
-        relays.push(tokio::spawn(relay.run(stop_rx.clone())));
+        relays.push(tokio::spawn(relay.supervise(stop_rx.clone())));
     }
     let readiness = web::Data::new(Readiness {
         databases: running

@@ -54,7 +54,7 @@ impl InProcessBus {
 async fn deliver(sub: &Subscription, env: &Envelope) -> Result<(), BusError> {
     let mut last_error = String::new();
     for attempt in 0..ATTEMPTS {
-        match (sub.handler)(env.clone()).await {
+        match super::run_handler(&sub.handler, env.clone()).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::warn!(consumer = %sub.consumer, event_id = %env.id, attempt, error = %e, "event handler failed");

@@ -35,6 +35,19 @@ pub enum BusError {
 /// An `Err` means "try again later"; after the retries it goes to the dead letters.
 pub type Handler = Arc<dyn Fn(Envelope) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// Runs a handler, turning a panic into an ordinary failure (retried, then dead-lettered) so
+/// that one bad event cannot stop a consumer.
+pub async fn run_handler(handler: &Handler, env: Envelope) -> Result<(), String> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(handler(env))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => Err("the event handler panicked".to_owned()),
+    }
+}
+
 /// What a consuming service listens to.
 #[derive(Clone)]
 pub struct Subscription {

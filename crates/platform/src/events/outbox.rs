@@ -121,6 +121,7 @@ fn claim(conn: &mut AnyConnection, limit: i64) -> QueryResult<(Vec<Claimed>, Nai
 }
 
 /// Publishes the outbox of one service.
+#[derive(Clone)]
 pub struct Relay {
     service: String,
     db: Db,
@@ -183,6 +184,21 @@ impl Relay {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Runs [`Relay::run`] and starts it again should it ever panic, so that a bug in one batch
+    /// cannot silently stop a service's events.
+    pub async fn supervise(self, shutdown: watch::Receiver<bool>) {
+        loop {
+            let attempt = tokio::spawn(self.clone().run(shutdown.clone()));
+            match attempt.await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(service = %self.service, error = %e, "outbox relay crashed; restarting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }

@@ -267,7 +267,7 @@ impl RabbitBus {
             let retries = retry_count(&delivery.properties);
             let outcome = match serde_json::from_slice::<Envelope>(&delivery.data) {
                 Err(e) => Err(format!("not a CloudEvents envelope: {e}")),
-                Ok(env) => (sub.handler)(env).await,
+                Ok(env) => super::run_handler(&sub.handler, env).await,
             };
             match outcome {
                 Ok(()) => {
