@@ -444,3 +444,52 @@ fn the_readme_walk_works_as_written() {
     );
     server.stop();
 }
+
+#[test]
+fn the_readme_configuration_example_is_a_valid_configuration() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let (_, rest) = readme
+        .split_once("Example file:\n\n```toml\n")
+        .expect("the example");
+    let (toml, _) = rest.split_once("```").expect("its end");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("carebill.toml");
+    std::fs::write(&file, toml).expect("write");
+    let cfg = carebill_platform::config::Config::load(Some(&file), Some("accounts"), &|_| None)
+        .expect("the README's example loads");
+    assert_eq!(cfg.bind, "0.0.0.0:8080");
+    assert_eq!(cfg.database.pool_size, 20);
+    assert_eq!(cfg.auth.algorithms, vec!["RS256".to_owned()]);
+    assert!(cfg.auth.jwks_url.is_some());
+}
+
+#[test]
+fn the_token_command_refuses_what_it_cannot_sign() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().to_str().expect("utf8");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("token")
+            .args(args)
+            .args(["--data-dir", data])
+            .output()
+            .expect("run")
+    };
+    let unknown = run(&["--role", "astronaut"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown role"));
+    let payer = run(&["--role", "payer"]);
+    assert!(!payer.status.success());
+    assert!(String::from_utf8_lossy(&payer.stderr).contains("--payer"));
+    let ttl = run(&["--role", "admin", "--ttl", "soon"]);
+    assert!(!ttl.status.success());
+    let ok = run(&["--role", "payer", "--payer", "SANITAS", "--ttl", "30m"]);
+    assert!(ok.status.success());
+    let token = String::from_utf8_lossy(&ok.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT alone on the last line");
+}
