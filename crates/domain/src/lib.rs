@@ -9,6 +9,7 @@ pub mod code;
 pub mod events;
 pub mod ids;
 pub mod money;
+pub mod settlement;
 pub mod validation;
 
 pub use code::Code;

@@ -1,0 +1,435 @@
+//! Pricing and the split of a priced line between payers and the patient: the pure core that the
+//! settlement service will run on every consumption. No I/O; deterministic.
+//!
+//! - [`select_price`]: the price in force at the service date, the most specific first
+//!   (location and payer, then payer, then location, then the general list).
+//! - [`split_episode`]: applies each coverage's terms in priority order — excluded service
+//!   groups, a covered percentage, a copay per line or per episode — and gives what remains to
+//!   the patient. Every share is rounded to the currency's minor unit and the shares of a line
+//!   always add up to the line amount exactly; every share carries its reason.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Currency, MinorUnits, Money};
+
+/// One entry of a price list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceEntry {
+    /// Catalog code priced.
+    pub code: String,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// First day in force.
+    pub valid_from: NaiveDate,
+    /// Last day in force (open-ended when absent).
+    pub valid_to: Option<NaiveDate>,
+    /// Only at this location (code), if set.
+    pub location: Option<String>,
+    /// Only for this payer (code), if set.
+    pub payer: Option<String>,
+}
+
+impl PriceEntry {
+    fn in_force(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && self.valid_to.is_none_or(|to| day <= to)
+    }
+
+    /// 3 for location and payer, 2 for payer, 1 for location, 0 for the general list.
+    fn specificity(&self) -> u8 {
+        match (&self.location, &self.payer) {
+            (Some(_), Some(_)) => 3,
+            (None, Some(_)) => 2,
+            (Some(_), None) => 1,
+            (None, None) => 0,
+        }
+    }
+}
+
+/// The entry that prices `code` on `day` at `location` for `payer`: among the entries in force
+/// whose location and payer are unset or equal, the most specific; among equals, the one that
+/// started last.
+pub fn select_price<'a>(
+    entries: &'a [PriceEntry],
+    code: &str,
+    day: NaiveDate,
+    location: &str,
+    payer: Option<&str>,
+) -> Option<&'a PriceEntry> {
+    entries
+        .iter()
+        .filter(|e| e.code == code && e.in_force(day))
+        .filter(|e| e.location.as_deref().is_none_or(|l| l == location))
+        .filter(|e| e.payer.as_deref().is_none_or(|p| Some(p) == payer))
+        .max_by_key(|e| (e.specificity(), e.valid_from))
+}
+
+/// How much of a line a coverage pays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageTerms {
+    /// The payer (code).
+    pub payer: String,
+    /// Percentage of what is left (after the copay) the payer covers, 0 to 100.
+    pub covered_percent: Decimal,
+    /// Fixed amount the patient pays on every line before this payer covers the rest.
+    pub copay_per_line: Option<Money>,
+    /// Fixed amount the patient pays once per episode, taken from the first lines.
+    pub copay_per_episode: Option<Money>,
+    /// Service groups this payer does not cover at all.
+    pub excluded_groups: Vec<String>,
+}
+
+/// A line to split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    /// Its amount (unit price × quantity, already rounded).
+    pub amount: Money,
+    /// Its service group.
+    pub service_group: String,
+}
+
+/// Why a share is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Reason {
+    /// The payer covers a percentage of what was left after the copay.
+    Covered {
+        /// The percentage.
+        percent: Decimal,
+    },
+    /// The payer excludes the line's service group.
+    ExcludedGroup,
+    /// Nothing was left for this payer.
+    NothingLeft,
+    /// The patient pays what the payers did not (including copays).
+    Remainder,
+}
+
+/// One party's share of a line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    /// The payer's code, or `None` for the patient.
+    pub payer: Option<String>,
+    /// The amount.
+    pub amount: Money,
+    /// Copay charged to the patient on this line because of this payer's terms.
+    pub copay: Money,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Why a split cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    /// Lines and terms mix currencies.
+    #[error("currency mismatch: {0}")]
+    Currency(String),
+    /// A percentage outside 0..=100.
+    #[error("covered_percent of {0} must be between 0 and 100")]
+    Percent(String),
+    /// An amount too large to store.
+    #[error("amount out of range")]
+    OutOfRange,
+}
+
+fn minor(m: &Money) -> Result<i64, SplitError> {
+    m.to_minor()
+        .map(|u| u.0)
+        .map_err(|_| SplitError::OutOfRange)
+}
+
+/// Splits each line of an episode between the coverages (in priority order) and the patient.
+/// Per-episode copays are taken from the first lines until used up. For each line the payer
+/// shares and the patient share add up to the line amount exactly.
+pub fn split_episode(
+    lines: &[Line],
+    coverages: &[CoverageTerms],
+) -> Result<Vec<Vec<Share>>, SplitError> {
+    let Some(currency) = lines.first().map(|l| l.amount.currency()) else {
+        return Ok(Vec::new());
+    };
+    let check = |m: &Money| -> Result<(), SplitError> {
+        if m.currency() == currency {
+            Ok(())
+        } else {
+            Err(SplitError::Currency(format!(
+                "{} and {}",
+                currency,
+                m.currency()
+            )))
+        }
+    };
+    for l in lines {
+        check(&l.amount)?;
+    }
+    for c in coverages {
+        if c.covered_percent < Decimal::ZERO || c.covered_percent > Decimal::ONE_HUNDRED {
+            return Err(SplitError::Percent(c.covered_percent.to_string()));
+        }
+        for m in c.copay_per_line.iter().chain(c.copay_per_episode.iter()) {
+            check(m)?;
+        }
+    }
+    // What is left of each coverage's per-episode copay, in minor units.
+    let mut episode_copay_left: Vec<i64> = coverages
+        .iter()
+        .map(|c| c.copay_per_episode.as_ref().map_or(Ok(0), minor))
+        .collect::<Result<_, _>>()?;
+    let money = |units: i64| Money::from_minor(MinorUnits(units), currency);
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let mut remaining = minor(&line.amount)?;
+        let mut patient_copay = 0_i64;
+        let mut shares = Vec::with_capacity(coverages.len() + 1);
+        for (i, terms) in coverages.iter().enumerate() {
+            if terms.excluded_groups.contains(&line.service_group) {
+                shares.push(Share {
+                    payer: Some(terms.payer.clone()),
+                    amount: money(0),
+                    copay: money(0),
+                    reason: Reason::ExcludedGroup,
+                });
+                continue;
+            }
+            if remaining <= 0 {
+                shares.push(Share {
+                    payer: Some(terms.payer.clone()),
+                    amount: money(0),
+                    copay: money(0),
+                    reason: Reason::NothingLeft,
+                });
+                continue;
+            }
+            let per_line = terms.copay_per_line.as_ref().map_or(Ok(0), minor)?.max(0);
+            let per_episode = episode_copay_left[i].max(0);
+            let copay = (per_line + per_episode).min(remaining);
+            // The per-line part is charged first; what is left of the copay comes off the episode's.
+            episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
+            let base = remaining - copay;
+            let covered = round_share(base, terms.covered_percent, currency)
+                .min(base)
+                .max(0);
+            remaining -= covered;
+            patient_copay += copay;
+            shares.push(Share {
+                payer: Some(terms.payer.clone()),
+                amount: money(covered),
+                copay: money(copay),
+                reason: Reason::Covered {
+                    percent: terms.covered_percent,
+                },
+            });
+        }
+        shares.push(Share {
+            payer: None,
+            amount: money(remaining),
+            copay: money(patient_copay.min(remaining)),
+            reason: Reason::Remainder,
+        });
+        out.push(shares);
+    }
+    Ok(out)
+}
+
+/// `percent` of `units` minor units, rounded half away from zero to a whole minor unit.
+fn round_share(units: i64, percent: Decimal, currency: Currency) -> i64 {
+    let exact = Decimal::from(units) * percent / Decimal::ONE_HUNDRED;
+    let rounded = Money::round(
+        exact / Decimal::from(10_i64.pow(currency.exponent())),
+        currency,
+    );
+    rounded.to_minor().map_or(0, |m| m.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn eur(units: i64) -> Money {
+        Money::from_minor(MinorUnits(units), Currency::EUR)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap_or(NaiveDate::MIN)
+    }
+
+    fn entry(
+        price: i64,
+        from: &str,
+        to: Option<&str>,
+        location: Option<&str>,
+        payer: Option<&str>,
+    ) -> PriceEntry {
+        PriceEntry {
+            code: "LAB-HB".into(),
+            unit_price: eur(price),
+            valid_from: day(from),
+            valid_to: to.map(day),
+            location: location.map(Into::into),
+            payer: payer.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_price_in_force_wins() {
+        let list = vec![
+            entry(1000, "2026-01-01", None, None, None),
+            entry(1100, "2026-07-01", None, None, None),
+            entry(900, "2026-01-01", None, Some("H1"), None),
+            entry(800, "2026-01-01", None, None, Some("SANITAS")),
+            entry(
+                700,
+                "2026-01-01",
+                Some("2026-06-30"),
+                Some("H1"),
+                Some("SANITAS"),
+            ),
+        ];
+        let price = |d: &str, loc: &str, payer: Option<&str>| {
+            select_price(&list, "LAB-HB", day(d), loc, payer)
+                .map(|e| minor(&e.unit_price).unwrap_or(0))
+        };
+        assert_eq!(price("2026-03-01", "H2", None), Some(1000));
+        assert_eq!(
+            price("2026-08-01", "H2", None),
+            Some(1100),
+            "the newer general price"
+        );
+        assert_eq!(price("2026-03-01", "H1", None), Some(900));
+        assert_eq!(price("2026-03-01", "H2", Some("SANITAS")), Some(800));
+        assert_eq!(price("2026-03-01", "H1", Some("SANITAS")), Some(700));
+        assert_eq!(
+            price("2026-08-01", "H1", Some("SANITAS")),
+            Some(800),
+            "the location+payer price ended"
+        );
+        assert_eq!(
+            price("2025-12-31", "H1", None),
+            None,
+            "nothing in force yet"
+        );
+        assert!(select_price(&list, "OTHER", day("2026-03-01"), "H1", None).is_none());
+    }
+
+    fn terms(payer: &str, pct: i64) -> CoverageTerms {
+        CoverageTerms {
+            payer: payer.into(),
+            covered_percent: Decimal::from(pct),
+            copay_per_line: None,
+            copay_per_episode: None,
+            excluded_groups: vec![],
+        }
+    }
+
+    fn amounts(shares: &[Share]) -> Vec<i64> {
+        shares
+            .iter()
+            .map(|s| minor(&s.amount).unwrap_or(-1))
+            .collect()
+    }
+
+    #[test]
+    fn two_payers_in_priority_order_and_the_patient_pays_the_rest() {
+        let lines = vec![Line {
+            amount: eur(10_000),
+            service_group: "LAB".into(),
+        }];
+        let split =
+            split_episode(&lines, &[terms("SANITAS", 80), terms("MUTUA", 50)]).unwrap_or_default();
+        assert_eq!(amounts(&split[0]), vec![8_000, 1_000, 1_000]);
+        assert_eq!(split[0][2].payer, None);
+    }
+
+    #[test]
+    fn copays_and_exclusions_are_applied_with_reasons() {
+        let mut primary = terms("SANITAS", 100);
+        primary.copay_per_line = Some(eur(500));
+        primary.excluded_groups = vec!["DENTAL".into()];
+        let lines = vec![
+            Line {
+                amount: eur(3_000),
+                service_group: "LAB".into(),
+            },
+            Line {
+                amount: eur(2_000),
+                service_group: "DENTAL".into(),
+            },
+        ];
+        let split = split_episode(&lines, &[primary]).unwrap_or_default();
+        assert_eq!(amounts(&split[0]), vec![2_500, 500]);
+        assert_eq!(minor(&split[0][0].copay).unwrap_or(0), 500);
+        assert_eq!(amounts(&split[1]), vec![0, 2_000]);
+        assert_eq!(split[1][0].reason, Reason::ExcludedGroup);
+    }
+
+    #[test]
+    fn a_per_episode_copay_is_taken_once_from_the_first_lines() {
+        let mut t = terms("SANITAS", 100);
+        t.copay_per_episode = Some(eur(1_500));
+        let lines: Vec<Line> = (0..3)
+            .map(|_| Line {
+                amount: eur(1_000),
+                service_group: "LAB".into(),
+            })
+            .collect();
+        let split = split_episode(&lines, &[t]).unwrap_or_default();
+        let patient: Vec<i64> = split
+            .iter()
+            .map(|s| minor(&s[1].amount).unwrap_or(0))
+            .collect();
+        assert_eq!(patient, vec![1_000, 500, 0]);
+    }
+
+    #[test]
+    fn bad_terms_are_errors() {
+        let lines = vec![Line {
+            amount: eur(100),
+            service_group: "LAB".into(),
+        }];
+        assert!(matches!(
+            split_episode(&lines, &[terms("X", 101)]),
+            Err(SplitError::Percent(_))
+        ));
+        let mut usd = terms("X", 50);
+        usd.copay_per_line = Some(Money::zero(Currency::parse("USD").unwrap_or(Currency::EUR)));
+        assert!(matches!(
+            split_episode(&lines, &[usd]),
+            Err(SplitError::Currency(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn shares_always_add_up_to_the_line_to_the_cent(
+            amounts_in in proptest::collection::vec(0i64..5_000_000, 1..20),
+            payers in proptest::collection::vec((0u32..=10_000, 0i64..5_000, 0i64..20_000, any::<bool>()), 0..4),
+        ) {
+            let lines: Vec<Line> = amounts_in.iter().enumerate()
+                .map(|(i, a)| Line { amount: eur(*a), service_group: if i % 3 == 0 { "DENTAL".into() } else { "LAB".into() } })
+                .collect();
+            let coverages: Vec<CoverageTerms> = payers.iter().enumerate().map(|(i, (pct, per_line, per_episode, excl))| CoverageTerms {
+                payer: format!("P{i}"),
+                covered_percent: Decimal::new(i64::from(*pct), 2),
+                copay_per_line: Some(eur(*per_line)),
+                copay_per_episode: Some(eur(*per_episode)),
+                excluded_groups: if *excl { vec!["DENTAL".into()] } else { vec![] },
+            }).collect();
+            let split = split_episode(&lines, &coverages).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(split.len(), lines.len());
+            for (line, shares) in lines.iter().zip(&split) {
+                prop_assert_eq!(shares.len(), coverages.len() + 1);
+                let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
+                prop_assert_eq!(total, minor(&line.amount).unwrap_or(0));
+                prop_assert!(shares.iter().all(|s| minor(&s.amount).unwrap_or(-1) >= 0));
+            }
+            // A per-episode copay is charged at most once across the episode: beyond the
+            // per-line copay of each line, the extra never adds up to more than it.
+            for (i, (_, per_line, per_episode, _)) in payers.iter().enumerate() {
+                let extra: i64 = split.iter().map(|s| (minor(&s[i].copay).unwrap_or(0) - per_line).max(0)).sum();
+                prop_assert!(extra <= *per_episode, "payer {i}: {extra} > {per_episode}");
+            }
+        }
+    }
+}
