@@ -303,3 +303,15 @@ pub fn lock_row(
     }
     Ok(())
 }
+
+/// Serialises transactions that check-then-write under the same `key` on PostgreSQL (a
+/// transaction-scoped advisory lock), e.g. "no two overlapping prices for one code". SQLite
+/// serialises writers already.
+pub fn lock_key(conn: &mut AnyConnection, key: &str) -> diesel::QueryResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}

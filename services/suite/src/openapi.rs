@@ -17,6 +17,7 @@ struct Operations;
 pub fn document() -> OpenApi {
     let mut doc = Operations::openapi();
     doc.merge(carebill_accounts::ApiDoc::openapi());
+    doc.merge(carebill_settlement::ApiDoc::openapi());
     doc.info = InfoBuilder::new()
         .title("Carebill")
         .version(env!("CARGO_PKG_VERSION"))

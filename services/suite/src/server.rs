@@ -21,12 +21,13 @@ use tokio::sync::{Notify, watch};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The services this build contains.
-pub const SERVICES: &[&str] = &["accounts"];
+pub const SERVICES: &[&str] = &["accounts", "settlement"];
 
 /// The migrations of a service.
 pub fn migrations(service: &str) -> anyhow::Result<&'static MigrationSet> {
     match service {
         "accounts" => Ok(&carebill_accounts::MIGRATIONS),
+        "settlement" => Ok(&carebill_settlement::MIGRATIONS),
         other => bail!(
             "unknown service `{other}`; this build has: {}",
             SERVICES.join(", ")
@@ -255,6 +256,12 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let settlement = running.iter().find(|s| s.name == "settlement").map(|s| {
+        web::Data::new(carebill_settlement::SettlementState {
+            db: s.db.clone(),
+            wake: s.wake.clone(),
+        })
+    });
     let doc = crate::openapi::document();
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -269,6 +276,9 @@ async fn run(
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()));
         if let Some(state) = &accounts {
             app = app.configure(carebill_accounts::routes(state.clone()));
+        }
+        if let Some(state) = &settlement {
+            app = app.configure(carebill_settlement::routes(state.clone()));
         }
         app.default_service(web::to(cbhttp::not_found))
     })

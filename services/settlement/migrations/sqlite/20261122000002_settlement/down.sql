@@ -1,0 +1,2 @@
+DROP TABLE coverage_terms;
+DROP TABLE prices;

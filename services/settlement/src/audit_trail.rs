@@ -1,0 +1,34 @@
+//! The settlement audit trail over HTTP. Prices and terms are organisation-wide, so a reader
+//! limited to some locations sees none of it.
+
+use actix_web::web;
+use carebill_platform::ApiError;
+use carebill_platform::audit::{self, AuditEvent, AuditFilter};
+use carebill_platform::auth::{Principal, Role};
+use carebill_platform::http::{Page, PageParams};
+
+use crate::SettlementState;
+
+/// Read who changed what in settlement (prices, coverage terms), when and why.
+#[utoipa::path(get, path = "/v1/settlement/audit-events", tag = "audit", params(AuditFilter, PageParams),
+    responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>)),
+    security(("bearer" = [])))]
+pub async fn list_audit_events(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    filter: web::Query<AuditFilter>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+    who.require(&[Role::BillingManager, Role::Auditor])?;
+    let page = page.parse()?;
+    let filter = filter.into_inner();
+    Ok(web::Json(
+        state
+            .db
+            .read(move |conn| {
+                let scope = who.locations.as_ref().map(|_| Vec::new());
+                audit::list(conn, &filter, scope, &page)
+            })
+            .await?,
+    ))
+}

@@ -1,0 +1,91 @@
+//! The settlement service: what care costs and who pays it.
+//!
+//! First scope: the configuration settlements are computed from — price lists (`/v1/prices`) and
+//! coverage terms (`/v1/coverage-terms`) — with this service's audit trail. Settlements
+//! themselves (built from `carebill.accounts.*` events, reviewed, audited, approved) come next.
+
+pub mod audit_trail;
+pub mod coverage_terms;
+pub mod prices;
+pub mod schema;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use carebill_platform::db::{Db, MigrationSet};
+use carebill_platform::http::allow;
+use tokio::sync::Notify;
+
+/// The settlement database migrations (after the platform's).
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// What the handlers share.
+pub struct SettlementState {
+    /// The settlement database.
+    pub db: Db,
+    /// Wakes the outbox relay after a commit.
+    pub wake: Arc<Notify>,
+}
+
+/// Registers every settlement route.
+pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state)
+            .service(
+                web::resource("/v1/prices")
+                    .route(web::get().to(prices::list_prices))
+                    .route(web::post().to(prices::create_price))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/prices/resolve")
+                    .route(web::get().to(prices::resolve_price))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/prices/{id}")
+                    .route(web::get().to(prices::get_price))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/prices/{id}/end")
+                    .route(web::post().to(prices::end_price))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/coverage-terms")
+                    .route(web::get().to(coverage_terms::list_terms))
+                    .route(web::post().to(coverage_terms::create_terms))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/coverage-terms/{id}")
+                    .route(web::get().to(coverage_terms::get_terms))
+                    .route(web::put().to(coverage_terms::replace_terms))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/settlement/audit-events")
+                    .route(web::get().to(audit_trail::list_audit_events))
+                    .default_service(allow("GET")),
+            );
+    }
+}
+
+/// The settlement part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        prices::create_price, prices::list_prices, prices::get_price, prices::end_price, prices::resolve_price,
+        coverage_terms::create_terms, coverage_terms::list_terms, coverage_terms::get_terms, coverage_terms::replace_terms,
+        audit_trail::list_audit_events,
+    ),
+    tags(
+        (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
+        (name = "coverage terms", description = "What each payer (and plan) covers"),
+    )
+)]
+pub struct ApiDoc;
