@@ -437,6 +437,10 @@ fn the_readme_walk_works_as_written() {
         stdout.contains("\"void_reason\": \"charged to the wrong episode\""),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("\"amount\": \"38.50\""),
+        "the payer's price resolves: {stdout}"
+    );
     let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
     assert!(
         after_bad.contains("\"code\":\"episode_not_open\""),
@@ -492,4 +496,37 @@ fn the_token_command_refuses_what_it_cannot_sign() {
         .unwrap_or_default()
         .to_owned();
     assert_eq!(token.split('.').count(), 3, "a JWT alone on the last line");
+}
+
+#[test]
+fn the_settlement_service_runs_alone_on_postgresql() {
+    let pg = PgTestDb::create();
+    let vhost = TestVhost::create();
+    let secret = "e2e-secret-0123456789abcdef0123456789";
+    let envs = [
+        ("CAREBILL_SETTLEMENT_DATABASE_URL", pg.url.as_str()),
+        ("CAREBILL_AMQP_URL", vhost.url.as_str()),
+        ("CAREBILL_JWT_SECRET", secret),
+    ];
+    let migrated = carebill(&["migrate", "--service", "settlement"], &envs);
+    assert!(migrated.contains("settlement: applied"), "{migrated}");
+    let server = Server::start(&["--service", "settlement"], &envs);
+    let c = Client {
+        base: server.base.clone(),
+        token: token(&["--role", "billing_manager"], &envs),
+        http: reqwest::blocking::Client::new(),
+    };
+    let (s, p) = c.post("/v1/prices", &json!({"code": "CONS-GP", "unit_price": {"amount": "45.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    assert_eq!(s, 201, "{p}");
+    let (s, r) = c.get("/v1/prices/resolve?code=CONS-GP&on=2026-11-20&location_code=H1");
+    assert_eq!(
+        (s, r["unit_price"]["amount"].as_str()),
+        (200, Some("45.00"))
+    );
+    assert_eq!(
+        c.get("/v1/consumptions").0,
+        404,
+        "accounts routes are not served by settlement"
+    );
+    server.stop();
 }

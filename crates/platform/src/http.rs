@@ -553,6 +553,20 @@ pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiErr
     raw.parse().map_err(|_| ApiError::not_found(what))
 }
 
+/// OpenAPI schema of a decimal input: a decimal string (`"1.5"`) or a JSON number (`1.5`).
+pub fn decimal_input() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Number)))
+        .description(Some("A decimal: a string such as \"1.5\" or a JSON number"))
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use carebill_platform::http::{Page, PageParams};
 use crate::AccountsState;
 
 /// Read who changed what in accounts, when and why.
-#[utoipa::path(get, path = "/v1/accounts/audit-events", tag = "audit", params(AuditFilter, PageParams),
+#[utoipa::path(get, path = "/v1/accounts/audit-events", tag = "audit", operation_id = "list_accounts_audit_events", params(AuditFilter, PageParams),
     responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>)),
     security(("bearer" = [])))]
 pub async fn list_audit_events(

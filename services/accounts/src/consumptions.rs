@@ -117,7 +117,7 @@ pub struct ConsumptionInput {
     #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     pub code: String,
     /// Positive, at most 4 decimals; a string or a number.
-    #[schema(value_type = String, example = "1")]
+    #[schema(schema_with = carebill_platform::http::decimal_input)]
     pub quantity: Decimal,
     /// Unit; if given it must be the catalog item's unit.
     #[schema(example = "test")]

@@ -62,7 +62,7 @@ pub struct TermsInput {
     #[schema(example = "GOLD")]
     pub plan_code: Option<String>,
     /// 0 to 100, at most 4 decimals.
-    #[schema(value_type = String, example = "80")]
+    #[schema(schema_with = carebill_platform::http::decimal_input)]
     pub covered_percent: Decimal,
     /// Currency of the copays (default EUR).
     #[schema(example = "EUR")]
