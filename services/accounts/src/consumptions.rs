@@ -1153,7 +1153,8 @@ pub async fn push_batch(
 
 /// Void a consumption with a reason; it stays visible as voided.
 #[utoipa::path(post, path = "/v1/consumptions/{id}/void", tag = "consumptions", request_body = VoidInput,
-    params(("id" = String, Path, description = "Consumption id")),
+    params(("id" = String, Path, description = "Consumption id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried void return the first result")),
     responses((status = 200, description = "Voided; emits consumption.voided", body = Consumption),
         (status = 404, description = "No such consumption in your scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already voided", body = Problem, content_type = "application/problem+json"),
@@ -1161,22 +1162,28 @@ pub async fn push_batch(
     security(("bearer" = [])))]
 pub async fn void_consumption(
     state: web::Data<AccountsState>,
+    req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
     body: ValidJson<VoidInput>,
-) -> Result<web::Json<Consumption>, ApiError> {
+) -> Result<Reply, ApiError> {
     who.require(WRITERS)?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
     v.finish().map_err(ApiError::validation)?;
     let reason = reason.unwrap_or_default();
     let id: uuid::Uuid = parse_id(&id, "consumption")?;
-    let c = state
+    let reply = state
         .db
-        .write(move |conn| conn.transaction(|conn| void(conn, &who, &id.to_string(), &reason)))
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::OK, |conn| {
+                void(conn, &who, &id.to_string(), &reason)
+            })
+        })
         .await?;
     state.wake.notify_one();
-    Ok(web::Json(c))
+    Ok(reply)
 }
 
 /// Get a consumption.

@@ -962,6 +962,24 @@ async fn voiding_needs_a_reason_and_happens_once(b: Backend) {
             Some("charged to the wrong episode")
         )
     );
+    // A void retried with its Idempotency-Key gets the first answer, not a 409.
+    let (_, other, _) = call(
+        &app,
+        post("/v1/consumptions", &t, &consumption(&f.episode, None)),
+    )
+    .await;
+    let other_url = format!(
+        "/v1/consumptions/{}/void",
+        other["id"].as_str().expect("id")
+    );
+    let keyed = || {
+        post(&other_url, &t, &json!({"reason": "wrong patient"}))
+            .insert_header(("idempotency-key", "void-1"))
+    };
+    let (s1, v1, _) = call(&app, keyed()).await;
+    let (s2, v2, _) = call(&app, keyed()).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(v1, v2);
     let (s, p, _) = call(&app, post(&url, &t, &json!({"reason": "again"}))).await;
     assert_eq!(
         (s, p["code"].as_str()),
@@ -973,11 +991,12 @@ async fn voiding_needs_a_reason_and_happens_once(b: Backend) {
         .filter(|(t, _)| t == "carebill.accounts.consumption.voided.v1")
         .map(|(_, e)| e)
         .collect();
-    assert_eq!(voided.len(), 1);
+    assert_eq!(voided.len(), 2, "one event per void, none for the replay");
     assert_eq!(voided[0]["data"]["reason"], "charged to the wrong episode");
+    assert_eq!(voided[1]["data"]["reason"], "wrong patient");
     assert_eq!(
         count(&h.db, "consumptions").await,
-        1,
+        2,
         "voiding never deletes"
     );
 }
