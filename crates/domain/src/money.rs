@@ -381,7 +381,10 @@ impl Money {
 
     /// The storage form.
     pub fn to_minor(&self) -> Result<MinorUnits, MoneyError> {
-        let scaled = self.amount * Decimal::from(10_i64.pow(self.currency.exponent()));
+        let scaled = self
+            .amount
+            .checked_mul(Decimal::from(10_i64.pow(self.currency.exponent())))
+            .ok_or(MoneyError::OutOfRange)?;
         i64::try_from(scaled.trunc())
             .map(MinorUnits)
             .map_err(|_| MoneyError::OutOfRange)
@@ -488,6 +491,14 @@ mod tests {
     fn rejects_sub_cent_amounts_unknown_currencies_and_garbage() {
         assert!(matches!(eur("0.001"), Err(MoneyError::TooPrecise { .. })));
         assert!(matches!(eur("ten"), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(
+            eur("79228162514264337593543950335"),
+            Err(MoneyError::OutOfRange)
+        ));
+        assert!(matches!(
+            eur("92233720368547758.08"),
+            Err(MoneyError::OutOfRange)
+        ));
         assert!(matches!(
             Currency::parse("EURO"),
             Err(MoneyError::UnknownCurrency(_))

@@ -128,6 +128,9 @@ pub enum SplitError {
     /// A percentage outside 0..=100.
     #[error("covered_percent of {0} must be between 0 and 100")]
     Percent(String),
+    /// A negative line (credits are made by credit notes, not negative lines).
+    #[error("line amount {0} is negative")]
+    Negative(String),
     /// An amount too large to store.
     #[error("amount out of range")]
     OutOfRange,
@@ -142,6 +145,11 @@ fn minor(m: &Money) -> Result<i64, SplitError> {
 /// Splits each line of an episode between the coverages (in priority order) and the patient.
 /// Per-episode copays are taken from the first lines until used up. For each line the payer
 /// shares and the patient share add up to the line amount exactly.
+///
+/// A payer's copay is the part of what reaches it that it withholds and leaves to those after
+/// it; the same patient money can therefore satisfy the copays of several payers (a secondary
+/// payer's copay is not charged on top of the primary's). `Share::copay` reports what each
+/// payer withheld; the patient's share is simply what no payer covered.
 pub fn split_episode(
     lines: &[Line],
     coverages: &[CoverageTerms],
@@ -162,6 +170,9 @@ pub fn split_episode(
     };
     for l in lines {
         check(&l.amount)?;
+        if l.amount.amount().is_sign_negative() {
+            return Err(SplitError::Negative(l.amount.to_string()));
+        }
     }
     for c in coverages {
         if c.covered_percent < Decimal::ZERO || c.covered_percent > Decimal::ONE_HUNDRED {
@@ -203,7 +214,7 @@ pub fn split_episode(
             }
             let per_line = terms.copay_per_line.as_ref().map_or(Ok(0), minor)?.max(0);
             let per_episode = episode_copay_left[i].max(0);
-            let copay = (per_line + per_episode).min(remaining);
+            let copay = per_line.saturating_add(per_episode).min(remaining);
             // The per-line part is charged first; what is left of the copay comes off the episode's.
             episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
             let base = remaining - copay;

@@ -302,6 +302,14 @@ fn end(
     valid_to: NaiveDate,
     reason: &str,
 ) -> Result<Price, ApiError> {
+    let code = prices::table
+        .find(id)
+        .select(prices::code)
+        .first::<String>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("price"))?;
+    // Same lock as creation: an end and a create of the same code never interleave.
+    db::lock_key(conn, &format!("price:{code}"))?;
     let before = get(conn, id)?;
     if !scope_allows(who, before.location_code.as_deref()) {
         return Err(ApiError::forbidden(
@@ -404,8 +412,23 @@ pub struct ResolveQuery {
 fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, ApiError> {
     carebill_domain::accounts::check_date(q.on)
         .map_err(|m| ApiError::field("on", "out_of_range", m))?;
+    let mut v = Validation::new();
+    let code = v.check("code", "invalid", Code::parse(&q.code));
+    let location = v.check("location_code", "invalid", Code::parse(&q.location_code));
+    let payer = optional_code(&mut v, "payer_code", q.payer_code.as_deref());
+    v.finish().map_err(ApiError::validation)?;
+    let (Some(code), Some(location)) = (code, location) else {
+        return Err(ApiError::internal(&"validation passed without values"));
+    };
+    let q = ResolveQuery {
+        code: code.to_string(),
+        on: q.on,
+        location_code: location.to_string(),
+        payer_code: payer.map(|p| p.to_string()),
+    };
     let rows: Vec<Row> = prices::table
         .filter(prices::code.eq(&q.code))
+        .order(prices::id.asc())
         .select(Row::as_select())
         .load(conn)?;
     let entries: Vec<PriceEntry> = rows.iter().map(Row::entry).collect();

@@ -335,6 +335,49 @@ async fn bad_prices_and_terms_are_refused_and_change_nothing(b: Backend) {
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/prices",
+            &t,
+            &price(
+                "LAB-HB",
+                "79228162514264337593543950335",
+                "2026-01-01",
+                None,
+                None,
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an amount beyond storage is refused: {p}"
+    );
+    assert_eq!(
+        call(
+            &app,
+            get(
+                "/v1/prices/resolve?code=LAB%20HB&on=2026-01-01&location_code=H1",
+                &t
+            )
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let scoped = token(&["billing_manager"], Some(&["H1"]));
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/coverage-terms",
+            &scoped,
+            &json!({"payer_code": "SANITAS", "covered_percent": "80"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "terms are organisation-wide");
     let cases = [
         (
             price("LAB-HB", "-1.00", "2026-01-01", None, None),
