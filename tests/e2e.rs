@@ -70,6 +70,12 @@ impl Server {
         panic!("carebill never became ready");
     }
 
+    /// Kills the process outright (SIGKILL): no shutdown, no draining.
+    fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     fn stop(mut self) {
         let status = Command::new("kill")
@@ -529,4 +535,138 @@ fn the_settlement_service_runs_alone_on_postgresql() {
         "accounts routes are not served by settlement"
     );
     server.stop();
+}
+
+#[test]
+fn a_crash_loses_no_committed_consumption_and_no_event() {
+    let pg = PgTestDb::create();
+    let vhost = TestVhost::create();
+    let secret = "e2e-secret-0123456789abcdef0123456789";
+    let envs = [
+        ("CAREBILL_DATABASE_URL", pg.url.as_str()),
+        ("CAREBILL_AMQP_URL", vhost.url.as_str()),
+        ("CAREBILL_JWT_SECRET", secret),
+    ];
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let conn = rt
+        .block_on(lapin::Connection::connect(
+            &vhost.url,
+            lapin::ConnectionProperties::default(),
+        ))
+        .expect("amqp");
+    let ch = rt.block_on(conn.create_channel()).expect("channel");
+    rt.block_on(declare_consumer(
+        &ch,
+        "crash",
+        &["carebill.accounts.consumption.#".to_owned()],
+    ))
+    .expect("declare");
+
+    let server = Server::start(&["--service", "accounts"], &envs);
+    let admin = Client {
+        base: server.base.clone(),
+        token: token(&["--role", "admin"], &envs),
+        http: reqwest::blocking::Client::new(),
+    };
+    let episode = walk(&admin);
+    // Push batches from another thread and kill the service while they flow.
+    let pusher = {
+        let base = server.base.clone();
+        let tok = admin.token.clone();
+        let episode = episode.clone();
+        std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            for b in 0..40 {
+                let items: Vec<Value> = (0..100)
+                    .map(|i| json!({"episode_id": episode, "code": "LAB-HB", "quantity": "1", "performed_at": "2026-11-20T09:30:00Z", "source_system": "CRASH", "external_id": format!("{b}-{i}")}))
+                    .collect();
+                if http
+                    .post(format!("{base}/v1/consumptions/batch"))
+                    .bearer_auth(&tok)
+                    .json(&json!({"items": items}))
+                    .send()
+                    .is_err()
+                {
+                    return b;
+                }
+            }
+            40
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    server.crash();
+    let reached = pusher.join().expect("pusher");
+    assert!(
+        reached < 40,
+        "the crash happened while batches were flowing ({reached} sent)"
+    );
+
+    // Restarted, the HIS retries everything: what was committed comes back as duplicates.
+    let server = Server::start(&["--service", "accounts"], &envs);
+    let c = Client {
+        base: server.base.clone(),
+        token: admin.token.clone(),
+        http: reqwest::blocking::Client::new(),
+    };
+    for b in 0..40 {
+        let items: Vec<Value> = (0..100)
+            .map(|i| json!({"episode_id": episode, "code": "LAB-HB", "quantity": "1", "performed_at": "2026-11-20T09:30:00Z", "source_system": "CRASH", "external_id": format!("{b}-{i}")}))
+            .collect();
+        let (s, r) = c.post("/v1/consumptions/batch", &json!({"items": items}));
+        assert_eq!((s, r["rejected"].as_u64()), (200, Some(0)), "{r}");
+    }
+    let mut stored = std::collections::BTreeSet::new();
+    let mut url = format!("/v1/consumptions?episode_id={episode}&source_system=CRASH&limit=500");
+    loop {
+        let (_, page) = c.get(&url);
+        for item in page["items"].as_array().expect("items") {
+            stored.insert(item["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cur) => {
+                url = format!(
+                    "/v1/consumptions?episode_id={episode}&source_system=CRASH&limit=500&cursor={cur}"
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(stored.len(), 4000, "every consumption stored once");
+
+    // Every stored consumption's event reaches the broker; none twice under different ids.
+    let mut event_of: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while event_of.len() < stored.len() && Instant::now() < deadline {
+        match rt
+            .block_on(ch.basic_get(
+                queue_name("crash").as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            ))
+            .expect("get")
+        {
+            Some(m) => {
+                let e: Value = serde_json::from_slice(&m.delivery.data).expect("event");
+                if e["data"]["source_system"] != "CRASH" {
+                    continue;
+                }
+                let consumption = e["data"]["consumption_id"].as_str().expect("id").to_owned();
+                let id = e["id"].as_str().expect("event id").to_owned();
+                if let Some(previous) = event_of.insert(consumption.clone(), id.clone()) {
+                    assert_eq!(
+                        previous, id,
+                        "a redelivery repeats the same event id, never a new event"
+                    );
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let published: std::collections::BTreeSet<String> = event_of.keys().cloned().collect();
+    assert_eq!(
+        published, stored,
+        "exactly the stored consumptions have events"
+    );
+    server.stop();
+    drop(conn);
 }
