@@ -3,9 +3,17 @@
 //! broker named by `CAREBILL_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`),
 //! and tokens. A missing server is a test failure with a clear message, never a skip.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, middleware, test, web};
 use diesel::{Connection as _, PgConnection, RunQueryDsl};
+use serde_json::Value;
 
-use crate::auth::{Claims, mint_hs256};
+use crate::auth::{Authenticator, Claims, mint_hs256};
+use crate::db::{Backend, Db, MigrationSet, PLATFORM_MIGRATIONS};
+use crate::http::{self as cbhttp, BodyLimit, DEFAULT_BODY_LIMIT};
+use crate::metrics::Metrics;
 
 /// The server tests create their databases on.
 pub fn postgres_admin_url() -> String {
@@ -147,4 +155,137 @@ impl Drop for TestVhost {
             .args(["delete_vhost", &self.name])
             .output();
     }
+}
+
+/// A migrated service database for one test: a SQLite file in a temporary directory or a
+/// throwaway PostgreSQL database, removed when this value is dropped.
+pub struct TestDb {
+    /// The database, with the platform's and `migrations` applied.
+    pub db: Db,
+    _pg: Option<PgTestDb>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates and migrates a database on `backend`.
+    ///
+    /// # Panics
+    /// When the database cannot be created or migrated.
+    #[expect(
+        clippy::expect_used,
+        reason = "test helper: a broken database must fail the test loudly"
+    )]
+    pub fn new(backend: Backend, migrations: &MigrationSet) -> TestDb {
+        let (url, pg, dir) = match backend {
+            Backend::Postgres => {
+                let pg = PgTestDb::create();
+                (pg.url.clone(), Some(pg), None)
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                (
+                    dir.path()
+                        .join("service.sqlite")
+                        .to_string_lossy()
+                        .into_owned(),
+                    None,
+                    Some(dir),
+                )
+            }
+        };
+        let db = Db::connect(&url, 4).expect("connect");
+        db.migrate(&[&PLATFORM_MIGRATIONS, migrations])
+            .expect("migrate");
+        TestDb {
+            db,
+            _pg: pg,
+            _dir: dir,
+        }
+    }
+}
+
+/// The service's routes behind the same middleware, extractors, auth ([`TEST_SECRET`]) and
+/// fallbacks as the running suite, as an in-process test service.
+#[expect(clippy::expect_used, reason = "test helper")]
+pub async fn test_app(
+    routes: impl FnOnce(&mut web::ServiceConfig),
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(
+        App::new()
+            .app_data(web::Data::new(Authenticator::hs256(
+                TEST_SECRET.as_bytes(),
+                "carebill",
+                "carebill",
+            )))
+            .app_data(web::Data::new(Metrics::new().expect("metrics")))
+            .app_data(cbhttp::query_config())
+            .app_data(cbhttp::path_config())
+            .app_data(BodyLimit(DEFAULT_BODY_LIMIT))
+            .wrap(middleware::from_fn(cbhttp::observe))
+            .configure(routes)
+            .default_service(web::to(cbhttp::not_found)),
+    )
+    .await
+}
+
+/// Sends a request; returns the status, the JSON body (`null` if none) and the content type.
+pub async fn call(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    req: test::TestRequest,
+) -> (StatusCode, Value, Option<String>) {
+    let res = test::call_service(app, req.to_request()).await;
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = test::read_body(res).await;
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, value, ctype)
+}
+
+/// A POST of `body` as JSON with a bearer token.
+pub fn post(path: &str, tok: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+        .set_json(body)
+}
+
+/// A GET with a bearer token.
+pub fn get(path: &str, tok: &str) -> test::TestRequest {
+    test::TestRequest::get()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+}
+
+/// A token with the admin role.
+pub fn admin() -> String {
+    token(&["admin"], None)
+}
+
+/// Runs each named `async fn(Backend)` scenario twice: `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::db::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name($crate::db::Backend::Postgres).await
+            }
+        }
+    )*};
 }

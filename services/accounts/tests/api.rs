@@ -13,49 +13,25 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{App, middleware, test, web};
+use actix_web::{test, web};
 use carebill_accounts::AccountsState;
-use carebill_platform::auth::Authenticator;
-use carebill_platform::db::{AnyConnection, Backend, Db, PLATFORM_MIGRATIONS};
-use carebill_platform::http::{self as cbhttp, BodyLimit, DEFAULT_BODY_LIMIT};
-use carebill_platform::metrics::Metrics;
+use carebill_platform::db::{AnyConnection, Backend, Db};
 use carebill_platform::schema::outbox;
-use carebill_platform::testing::{PgTestDb, TEST_SECRET, token};
+use carebill_platform::testing::{TEST_SECRET, TestDb, admin, call, get, post, test_app, token};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 struct Harness {
     db: Db,
-    _pg: Option<PgTestDb>,
-    _dir: Option<tempfile::TempDir>,
+    _guard: TestDb,
 }
 
 fn harness(backend: Backend) -> Harness {
-    let (url, pg, dir) = match backend {
-        Backend::Postgres => {
-            let pg = PgTestDb::create();
-            (pg.url.clone(), Some(pg), None)
-        }
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            (
-                dir.path()
-                    .join("accounts.sqlite")
-                    .to_string_lossy()
-                    .into_owned(),
-                None,
-                Some(dir),
-            )
-        }
-    };
-    let db = Db::connect(&url, 4).expect("connect");
-    db.migrate(&[&PLATFORM_MIGRATIONS, &carebill_accounts::MIGRATIONS])
-        .expect("migrate");
+    let t = TestDb::new(backend, &carebill_accounts::MIGRATIONS);
     Harness {
-        db,
-        _pg: pg,
-        _dir: dir,
+        db: t.db.clone(),
+        _guard: t,
     }
 }
 
@@ -70,59 +46,7 @@ async fn app(
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
     });
-    test::init_service(
-        App::new()
-            .app_data(web::Data::new(Authenticator::hs256(
-                TEST_SECRET.as_bytes(),
-                "carebill",
-                "carebill",
-            )))
-            .app_data(web::Data::new(Metrics::new().expect("metrics")))
-            .app_data(cbhttp::query_config())
-            .app_data(cbhttp::path_config())
-            .app_data(BodyLimit(DEFAULT_BODY_LIMIT))
-            .wrap(middleware::from_fn(cbhttp::observe))
-            .configure(carebill_accounts::routes(state))
-            .default_service(web::to(cbhttp::not_found)),
-    )
-    .await
-}
-
-async fn call(
-    app: &impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    >,
-    req: test::TestRequest,
-) -> (StatusCode, Value, Option<String>) {
-    let res = test::call_service(app, req.to_request()).await;
-    let status = res.status();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = test::read_body(res).await;
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, value, ctype)
-}
-
-fn post(path: &str, tok: &str, body: &Value) -> test::TestRequest {
-    test::TestRequest::post()
-        .uri(path)
-        .insert_header(("authorization", format!("Bearer {tok}")))
-        .set_json(body)
-}
-
-fn get(path: &str, tok: &str) -> test::TestRequest {
-    test::TestRequest::get()
-        .uri(path)
-        .insert_header(("authorization", format!("Bearer {tok}")))
-}
-
-fn admin() -> String {
-    token(&["admin"], None)
+    test_app(carebill_accounts::routes(state)).await
 }
 
 async fn outbox_types(db: &Db) -> Vec<(String, Value)> {
@@ -235,21 +159,7 @@ fn consumption(episode: &str, ext: Option<&str>) -> Value {
     c
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name(Backend::Sqlite).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                super::$name(Backend::Postgres).await
-            }
-        }
-    )*};
-}
+use carebill_platform::both_backends;
 
 both_backends!(
     recorded_consumption_emits_an_event_carrying_what_settlement_needs,
