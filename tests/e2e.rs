@@ -671,3 +671,28 @@ fn a_crash_loses_no_committed_consumption_and_no_event() {
     server.stop();
     drop(conn);
 }
+
+#[test]
+fn the_dead_letters_command_says_what_it_needs() {
+    let out = Command::new(BIN)
+        .args(["dead-letters", "--service", "settlement"])
+        .env_remove("CAREBILL_AMQP_URL")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CAREBILL_AMQP_URL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["dead-letters"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "--service is required");
+    let out = Command::new(BIN)
+        .args(["dead-letters", "--service", "settlement", "--limit", "many"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "--limit is a number");
+}
