@@ -224,6 +224,25 @@ pub fn check_date(date: NaiveDate) -> Result<(), String> {
     }
 }
 
+/// Whether two validity periods share a day; an absent bound is open-ended, and both ends
+/// are inclusive.
+pub fn periods_overlap(
+    a_from: Option<NaiveDate>,
+    a_to: Option<NaiveDate>,
+    b_from: Option<NaiveDate>,
+    b_to: Option<NaiveDate>,
+) -> bool {
+    let a_starts_in_time = match (a_from, b_to) {
+        (Some(f), Some(t)) => f <= t,
+        _ => true,
+    };
+    let b_starts_in_time = match (b_from, a_to) {
+        (Some(f), Some(t)) => f <= t,
+        _ => true,
+    };
+    a_starts_in_time && b_starts_in_time
+}
+
 /// Checks a validity range: `from` must not be after `to`.
 pub fn check_validity(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), String> {
     match (from, to) {
@@ -291,6 +310,29 @@ mod tests {
         );
         assert!(check_date(today).is_ok());
         assert!(parse_time_zone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn open_ended_and_touching_periods_overlap() {
+        let d = |s: &str| s.parse::<NaiveDate>().ok();
+        assert!(periods_overlap(
+            None,
+            None,
+            d("2026-01-01"),
+            d("2026-12-31")
+        ));
+        assert!(periods_overlap(
+            d("2026-01-01"),
+            d("2026-06-30"),
+            d("2026-06-30"),
+            None
+        ));
+        assert!(!periods_overlap(
+            d("2026-01-01"),
+            d("2026-06-29"),
+            d("2026-06-30"),
+            None
+        ));
     }
 
     proptest! {

@@ -211,23 +211,6 @@ pub fn refs_for_patient(
         .collect()
 }
 
-fn overlaps(
-    a_from: Option<NaiveDate>,
-    a_to: Option<NaiveDate>,
-    b_from: Option<NaiveDate>,
-    b_to: Option<NaiveDate>,
-) -> bool {
-    let starts_before_b_ends = match (a_from, b_to) {
-        (Some(f), Some(t)) => f <= t,
-        _ => true,
-    };
-    let b_starts_before_a_ends = match (b_from, a_to) {
-        (Some(f), Some(t)) => f <= t,
-        _ => true,
-    };
-    starts_before_b_ends && b_starts_before_a_ends
-}
-
 /// Two coverages of one patient with the same priority must not overlap in time.
 fn check_priority_free(
     conn: &mut AnyConnection,
@@ -244,7 +227,7 @@ fn check_priority_free(
         .iter()
         .filter(|o| Some(o.id.as_str()) != except)
         .find(|o| {
-            overlaps(
+            carebill_domain::accounts::periods_overlap(
                 o.valid_from,
                 o.valid_to,
                 c.input.valid_from,
@@ -508,31 +491,4 @@ pub async fn list_coverages(
             .read(move |conn| list(conn, &filter, &page))
             .await?,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::overlaps;
-    use chrono::NaiveDate;
-
-    fn d(s: &str) -> Option<NaiveDate> {
-        s.parse().ok()
-    }
-
-    #[test]
-    fn open_ended_and_touching_periods_overlap() {
-        assert!(overlaps(None, None, d("2026-01-01"), d("2026-12-31")));
-        assert!(overlaps(
-            d("2026-01-01"),
-            d("2026-06-30"),
-            d("2026-06-30"),
-            None
-        ));
-        assert!(!overlaps(
-            d("2026-01-01"),
-            d("2026-06-29"),
-            d("2026-06-30"),
-            None
-        ));
-    }
 }

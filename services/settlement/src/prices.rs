@@ -183,15 +183,6 @@ impl From<Row> for Price {
     }
 }
 
-fn overlaps(
-    a_from: NaiveDate,
-    a_to: Option<NaiveDate>,
-    b_from: NaiveDate,
-    b_to: Option<NaiveDate>,
-) -> bool {
-    a_to.is_none_or(|t| b_from <= t) && b_to.is_none_or(|t| a_from <= t)
-}
-
 /// Entries of the same code, location and payer (except `except`) that overlap the period.
 fn clash(
     conn: &mut AnyConnection,
@@ -210,7 +201,14 @@ fn clash(
         .into_iter()
         .filter(|r| Some(r.id.as_str()) != except)
         .filter(|r| r.location_code.as_deref() == location && r.payer_code.as_deref() == payer)
-        .find(|r| overlaps(r.valid_from, r.valid_to, from, to))
+        .find(|r| {
+            carebill_domain::accounts::periods_overlap(
+                Some(r.valid_from),
+                r.valid_to,
+                Some(from),
+                to,
+            )
+        })
         .map(|r| r.id))
 }
 
