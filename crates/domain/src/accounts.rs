@@ -1,8 +1,6 @@
 //! The accounts vocabulary: kinds of payers, episodes and catalog items, episode status
 //! transitions, quantities, time zones and the limits on what a clinical system may push.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -25,7 +23,7 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
+        impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
@@ -45,6 +43,8 @@ macro_rules! text_enum {
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(
     /// What kind of organisation pays.

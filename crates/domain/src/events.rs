@@ -11,8 +11,11 @@ use serde_json::Value;
 
 use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
-    CatalogItemId, ConsumptionId, CoverageId, EpisodeId, EventId, LocationId, PatientId, PayerId,
+    CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, EventId, InvoiceId,
+    LocationId, PatientId, PayerId, PaymentId, SettlementId,
 };
+use crate::money::{Currency, Money};
+use crate::settlement::SettlementKind;
 
 /// A CloudEvents 1.0 structured-mode JSON event with Carebill's correlation extensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -313,6 +316,272 @@ impl EventPayload for CoverageChangedV1 {
     const TYPE: &'static str = "carebill.accounts.coverage.changed.v1";
     fn subject(&self) -> String {
         format!("patient/{}", self.patient_id)
+    }
+}
+
+crate::accounts::text_enum!(
+    /// Who a share, an invoice or a payment belongs to.
+    PartyKind {
+        /// A payer (insurer, company, public authority).
+        Payer = "payer",
+        /// The patient.
+        Patient = "patient",
+    }
+);
+
+/// A party that pays: a payer through one of the patient's coverages, or the patient.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartyRef {
+    /// Payer or patient.
+    pub kind: PartyKind,
+    /// The payer's id or the patient's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: uuid::Uuid,
+    /// The payer's code (payers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_code: Option<String>,
+    /// The payer's kind (payers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_kind: Option<PayerKind>,
+    /// The coverage the payer pays through (payers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_id: Option<CoverageId>,
+    /// The policy or member number (payers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_number: Option<String>,
+}
+
+impl PartyRef {
+    /// The patient as a party.
+    pub fn patient(id: PatientId) -> Self {
+        PartyRef {
+            kind: PartyKind::Patient,
+            id: id.0,
+            payer_code: None,
+            payer_kind: None,
+            coverage_id: None,
+            policy_number: None,
+        }
+    }
+
+    /// A payer, paying through `coverage`.
+    pub fn payer(coverage: &CoverageRef) -> Self {
+        PartyRef {
+            kind: PartyKind::Payer,
+            id: coverage.payer_id.0,
+            payer_code: Some(coverage.payer_code.clone()),
+            payer_kind: Some(coverage.payer_kind),
+            coverage_id: Some(coverage.id),
+            policy_number: Some(coverage.policy_number.clone()),
+        }
+    }
+
+    /// `payer:<id>` or `patient:<id>`: the key balances and shares are kept under.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id)
+    }
+}
+
+/// One party's share of a settled line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettledShare {
+    /// The party's key (`PartyRef::key`), one of the settlement's `parties`.
+    pub party: String,
+    /// The amount; the shares of a line add up to its amount.
+    pub amount: Money,
+}
+
+/// A line of an approved settlement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettledLine {
+    /// The consumption it prices (one line per consumption).
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// Service group.
+    pub service_group: String,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit of measure.
+    pub unit: String,
+    /// When it was performed.
+    pub performed_at: DateTime<Utc>,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Line amount (unit price × quantity, rounded to the currency).
+    pub amount: Money,
+    /// Who pays what of it (zero shares left out).
+    pub shares: Vec<SettledShare>,
+}
+
+/// `carebill.settlement.settlement.approved.v1`: medical audit approved a settlement version;
+/// everything invoicing needs to issue one invoice per paying party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettlementApprovedV1 {
+    /// The settlement.
+    pub settlement_id: SettlementId,
+    /// Its number (the episode number with a sequence).
+    pub number: String,
+    /// Regular, or supplementary (late consumptions after invoicing).
+    pub kind: SettlementKind,
+    /// For a supplementary settlement, the one it supplements.
+    pub parent_settlement_id: Option<SettlementId>,
+    /// The approved version.
+    pub version: i32,
+    /// The episode with its location and patient.
+    pub episode: EpisodeRef,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// The paying parties, patient last.
+    pub parties: Vec<PartyRef>,
+    /// The lines with their shares.
+    pub lines: Vec<SettledLine>,
+    /// Sum of the line amounts.
+    pub total: Money,
+    /// The auditor.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: DateTime<Utc>,
+}
+
+impl EventPayload for SettlementApprovedV1 {
+    const TYPE: &'static str = "carebill.settlement.settlement.approved.v1";
+    fn subject(&self) -> String {
+        format!("settlement/{}", self.settlement_id)
+    }
+}
+
+/// A line of an issued invoice, as other services see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoicedLine {
+    /// The consumption billed.
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// The amount billed to the recipient.
+    pub amount: Money,
+}
+
+/// `carebill.invoicing.invoice.issued.v1`: an invoice got its number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceIssuedV1 {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number, unique in its series.
+    pub number: String,
+    /// The issuing location.
+    pub location: LocationRef,
+    /// Who is billed.
+    pub recipient: PartyRef,
+    /// The patient the care was for.
+    pub patient_id: PatientId,
+    /// The episode.
+    pub episode_id: EpisodeId,
+    /// The settlement and version it bills.
+    pub settlement_id: SettlementId,
+    /// The settlement version.
+    pub settlement_version: i32,
+    /// Lines billed.
+    pub lines: Vec<InvoicedLine>,
+    /// Total to pay.
+    pub total: Money,
+    /// Issue date (the location's calendar day).
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl EventPayload for InvoiceIssuedV1 {
+    const TYPE: &'static str = "carebill.invoicing.invoice.issued.v1";
+    fn subject(&self) -> String {
+        format!("invoice/{}", self.invoice_id)
+    }
+}
+
+/// `carebill.invoicing.credit_note.issued.v1`: an invoice was cancelled by a full credit note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditNoteIssuedV1 {
+    /// The credit note.
+    pub credit_note_id: CreditNoteId,
+    /// Its number, in the location's credit-note series.
+    pub number: String,
+    /// The cancelled invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number.
+    pub invoice_number: String,
+    /// The issuing location.
+    pub location_id: LocationId,
+    /// Who the invoice was for.
+    pub recipient: PartyRef,
+    /// The settlement the invoice billed.
+    pub settlement_id: SettlementId,
+    /// The consumptions no longer billed to this recipient.
+    pub consumption_ids: Vec<ConsumptionId>,
+    /// Amount credited: the invoice's total.
+    pub total: Money,
+    /// Why.
+    pub reason: String,
+    /// Whether the settlement is to be corrected and invoiced again.
+    pub reissue: bool,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Who.
+    pub issued_by: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl EventPayload for CreditNoteIssuedV1 {
+    const TYPE: &'static str = "carebill.invoicing.credit_note.issued.v1";
+    fn subject(&self) -> String {
+        format!("invoice/{}", self.invoice_id)
+    }
+}
+
+/// Part of a payment applied to one invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AllocationRef {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number.
+    pub invoice_number: String,
+    /// Amount applied.
+    pub amount: Money,
+}
+
+/// `carebill.collections.payment.recorded.v1`: money was received (and perhaps allocated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRecordedV1 {
+    /// The payment.
+    pub payment_id: PaymentId,
+    /// Who paid.
+    pub party: PartyRef,
+    /// Amount received.
+    pub amount: Money,
+    /// Method (transfer, card, cash, ...).
+    pub method: String,
+    /// Day received.
+    pub received_on: NaiveDate,
+    /// The payer's reference.
+    pub reference: Option<String>,
+    /// Where it went.
+    pub allocations: Vec<AllocationRef>,
+    /// What stays as a credit on the party's balance.
+    pub unallocated: Money,
+    /// When recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventPayload for PaymentRecordedV1 {
+    const TYPE: &'static str = "carebill.collections.payment.recorded.v1";
+    fn subject(&self) -> String {
+        format!("payment/{}", self.payment_id)
     }
 }
 

@@ -61,4 +61,14 @@ id_type!(
     ConsumptionId,
     /// An event's CloudEvents id.
     EventId,
+    /// A settlement: an episode's priced lines split between payers and the patient.
+    SettlementId,
+    /// An invoice.
+    InvoiceId,
+    /// A credit note.
+    CreditNoteId,
+    /// A receivable: what is owed on one invoice.
+    ReceivableId,
+    /// A payment received.
+    PaymentId,
 );

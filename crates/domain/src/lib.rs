@@ -6,8 +6,10 @@
 
 pub mod accounts;
 pub mod code;
+pub mod collections;
 pub mod events;
 pub mod ids;
+pub mod invoicing;
 pub mod money;
 pub mod settlement;
 pub mod validation;

@@ -14,6 +14,64 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, MinorUnits, Money};
 
+crate::accounts::text_enum!(
+    /// Regular, or supplementary: late consumptions after the regular one was invoiced.
+    SettlementKind {
+        /// The episode's settlement.
+        Regular = "regular",
+        /// Late consumptions after the episode's settlement was invoiced.
+        Supplementary = "supplementary",
+    }
+);
+
+crate::accounts::text_enum!(
+    /// Where a settlement is in its workflow.
+    SettlementStatus {
+        /// Being built from consumptions; nobody has taken it yet.
+        Draft = "draft",
+        /// A biller is reviewing it.
+        InReview = "in_review",
+        /// Medical audit sent it back with observations.
+        Observed = "observed",
+        /// Waiting for medical audit.
+        InAudit = "in_audit",
+        /// Approved by audit; invoicing issues the invoices.
+        Approved = "approved",
+        /// Invoiced.
+        Invoiced = "invoiced",
+        /// The episode was cancelled; nothing to bill.
+        Cancelled = "cancelled",
+    }
+);
+
+impl SettlementStatus {
+    /// Whether a person may move a settlement from `self` to `to`. (`invoiced` and `cancelled`
+    /// are reached through events, never by hand.)
+    pub fn can_move_to(self, to: SettlementStatus) -> bool {
+        use SettlementStatus::*;
+        matches!(
+            (self, to),
+            (Draft, InReview)
+                | (Observed, InReview)
+                | (InReview, InAudit)
+                | (InAudit, Observed)
+                | (InAudit, Approved)
+                | (InReview, Draft)
+        )
+    }
+
+    /// Whether lines may still change (by events or by hand) without a supplementary settlement.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            SettlementStatus::Draft
+                | SettlementStatus::InReview
+                | SettlementStatus::Observed
+                | SettlementStatus::InAudit
+        )
+    }
+}
+
 /// One entry of a price list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceEntry {

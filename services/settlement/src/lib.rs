@@ -8,11 +8,13 @@ pub mod audit_trail;
 pub mod coverage_terms;
 pub mod prices;
 pub mod schema;
+pub mod settlements;
 
 use std::sync::Arc;
 
 use actix_web::web;
 use carebill_platform::db::{Db, MigrationSet};
+use carebill_platform::events::{Subscription, subscription};
 use carebill_platform::http::allow;
 use tokio::sync::Notify;
 
@@ -28,6 +30,17 @@ pub struct SettlementState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
+}
+
+/// The events this service consumes, applied once each (see [`settlements::apply_event`]).
+pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
+    subscription(
+        "settlement",
+        &["carebill.accounts.#", "carebill.invoicing.#"],
+        db,
+        wake,
+        settlements::apply_event,
+    )
 }
 
 /// Registers every settlement route.

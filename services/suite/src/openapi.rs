@@ -18,6 +18,8 @@ pub fn document() -> OpenApi {
     let mut doc = Operations::openapi();
     doc.merge(carebill_accounts::ApiDoc::openapi());
     doc.merge(carebill_settlement::ApiDoc::openapi());
+    doc.merge(carebill_invoicing::ApiDoc::openapi());
+    doc.merge(carebill_collections::ApiDoc::openapi());
     doc.info = InfoBuilder::new()
         .title("Carebill")
         .version(env!("CARGO_PKG_VERSION"))

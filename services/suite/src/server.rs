@@ -21,13 +21,15 @@ use tokio::sync::{Notify, watch};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The services this build contains.
-pub const SERVICES: &[&str] = &["accounts", "settlement"];
+pub const SERVICES: &[&str] = &["accounts", "settlement", "invoicing", "collections"];
 
 /// The migrations of a service.
 pub fn migrations(service: &str) -> anyhow::Result<&'static MigrationSet> {
     match service {
         "accounts" => Ok(&carebill_accounts::MIGRATIONS),
         "settlement" => Ok(&carebill_settlement::MIGRATIONS),
+        "invoicing" => Ok(&carebill_invoicing::MIGRATIONS),
+        "collections" => Ok(&carebill_collections::MIGRATIONS),
         other => bail!(
             "unknown service `{other}`; this build has: {}",
             SERVICES.join(", ")
@@ -48,11 +50,18 @@ fn open_service(name: &'static str, url: &str, pool_size: u32) -> anyhow::Result
         Db::connect(url, pool_size).with_context(|| format!("connecting the {name} database"))?;
     db.migrate(&[&PLATFORM_MIGRATIONS, migrations(name)?])
         .with_context(|| format!("migrating the {name} database"))?;
+    let wake = Arc::new(Notify::new());
+    let subscriptions = match name {
+        "settlement" => vec![carebill_settlement::events(db.clone(), wake.clone())],
+        "invoicing" => vec![carebill_invoicing::events(db.clone(), wake.clone())],
+        "collections" => vec![carebill_collections::events(db.clone(), wake.clone())],
+        _ => Vec::new(),
+    };
     Ok(Running {
         name,
         db,
-        wake: Arc::new(Notify::new()),
-        subscriptions: Vec::new(),
+        wake,
+        subscriptions,
     })
 }
 
@@ -262,6 +271,18 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let invoicing = running.iter().find(|s| s.name == "invoicing").map(|s| {
+        web::Data::new(carebill_invoicing::InvoicingState {
+            db: s.db.clone(),
+            wake: s.wake.clone(),
+        })
+    });
+    let collections = running.iter().find(|s| s.name == "collections").map(|s| {
+        web::Data::new(carebill_collections::CollectionsState {
+            db: s.db.clone(),
+            wake: s.wake.clone(),
+        })
+    });
     let doc = crate::openapi::document();
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -279,6 +300,12 @@ async fn run(
         }
         if let Some(state) = &settlement {
             app = app.configure(carebill_settlement::routes(state.clone()));
+        }
+        if let Some(state) = &invoicing {
+            app = app.configure(carebill_invoicing::routes(state.clone()));
+        }
+        if let Some(state) = &collections {
+            app = app.configure(carebill_collections::routes(state.clone()));
         }
         app.default_service(web::to(cbhttp::not_found))
     })

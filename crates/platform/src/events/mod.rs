@@ -61,6 +61,53 @@ pub struct Subscription {
     pub db: Db,
 }
 
+/// A subscription whose handler applies each event exactly once: in one transaction on `db` it
+/// checks the inbox, runs `apply` and records the event id (see [`inbox::apply_once`]); after a
+/// commit that applied something, `wake` is notified so the service's relay publishes whatever
+/// `apply` put in the outbox. `apply` ignores event types it does not care about.
+pub fn subscription<F>(
+    consumer: &'static str,
+    event_types: &[&str],
+    db: Db,
+    wake: Arc<tokio::sync::Notify>,
+    apply: F,
+) -> Subscription
+where
+    F: Fn(&mut crate::db::AnyConnection, &Envelope) -> Result<(), crate::ApiError>
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures::FutureExt as _;
+    let apply = Arc::new(apply);
+    let handler_db = db.clone();
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        let db = handler_db.clone();
+        let apply = apply.clone();
+        let wake = wake.clone();
+        async move {
+            let outcome = db
+                .write(move |conn| inbox::apply_once(conn, consumer, &env, |c| apply(c, &env)))
+                .await;
+            match outcome {
+                Ok(Some(())) => {
+                    wake.notify_one();
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(format!("{}: {}", e.code(), e.problem().detail)),
+            }
+        }
+        .boxed()
+    });
+    Subscription {
+        consumer: consumer.to_owned(),
+        event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
+        handler,
+        db,
+    }
+}
+
 /// The event transport of a process.
 #[derive(Clone)]
 pub enum EventBus {

@@ -38,7 +38,10 @@ const PREFETCH: u16 = 64;
 /// Which service consumes which event types. Publishers declare these queues so that nothing is
 /// dropped while a consumer is not (yet) running.
 pub const CONSUMERS: &[(&str, &[&str])] = &[
-    ("settlement", &["carebill.accounts.#"]),
+    (
+        "settlement",
+        &["carebill.accounts.#", "carebill.invoicing.#"],
+    ),
     ("invoicing", &["carebill.settlement.#"]),
     ("collections", &["carebill.invoicing.#"]),
 ];
