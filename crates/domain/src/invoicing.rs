@@ -1,2 +1,637 @@
 //! Invoicing: building invoices from approved settlements and cancelling them with credit notes.
 //! Pure; no I/O.
+//!
+//! An approved settlement becomes one invoice per paying party ([`plan_invoices`]): each party
+//! is billed its share of every line that is not already on one of its active invoices, so a
+//! re-approval after a correction, or a supplementary settlement, bills only what is new. A full
+//! credit note ([`credit_note_for`]) mirrors its invoice line by line and cancels it to the cent.
+//! Document numbers follow one gapless series per location, document kind and year
+//! ([`document_number`]); the service allocates the sequence in the issuing transaction.
+//!
+//! Health care is exempt from VAT in the EU (Art. 132(1)(b) of Directive 2006/112/EC), so every
+//! line carries tax category `E` with the matching exemption reason and the tax total is zero.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::events::{PartyRef, SettlementApprovedV1};
+use crate::ids::ConsumptionId;
+use crate::money::{Currency, MinorUnits, Money, MoneyError};
+
+/// Days between the issue date and the due date. One fixed term for every recipient for now;
+/// terms per payer (contracts often say 60 or 90 days) are a later configuration.
+pub const PAYMENT_TERMS_DAYS: u64 = 30;
+
+/// UNCL5305 tax category of every line: exempt from tax.
+pub const TAX_CATEGORY_EXEMPT: &str = "E";
+/// CEF VATEX code of the exemption: hospital and medical care.
+pub const TAX_EXEMPTION_REASON_CODE: &str = "VATEX-EU-132-1B";
+/// The exemption reason as printed on the invoice.
+pub const TAX_EXEMPTION_REASON: &str =
+    "Exempt: hospital and medical care, Art. 132(1)(b) Directive 2006/112/EC";
+
+crate::accounts::text_enum!(
+    /// The kind of a numbered document; each has its own series.
+    DocumentKind {
+        /// An invoice.
+        Invoice = "invoice",
+        /// A credit note cancelling an invoice.
+        CreditNote = "credit_note",
+    }
+);
+
+impl DocumentKind {
+    /// The part of the number that names the kind: `INV` or `CN`.
+    pub fn number_prefix(&self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "INV",
+            DocumentKind::CreditNote => "CN",
+        }
+    }
+}
+
+crate::accounts::text_enum!(
+    /// Where an invoice stands.
+    InvoiceStatus {
+        /// Issued and numbered; owed.
+        Issued = "issued",
+        /// Cancelled by a full credit note.
+        Cancelled = "cancelled",
+    }
+);
+
+/// The number of the `sequence`-th document of a series: `H1-INV-2026-000001`. The sequence is
+/// zero-padded to six digits (and simply grows wider past 999999).
+pub fn document_number(
+    location_code: &str,
+    kind: DocumentKind,
+    year: i32,
+    sequence: i64,
+) -> String {
+    format!(
+        "{location_code}-{}-{year}-{sequence:06}",
+        kind.number_prefix()
+    )
+}
+
+/// The issue date of a document issued at `at` by a location in `time_zone`: the location's
+/// calendar day, not UTC's.
+pub fn issue_date(at: DateTime<Utc>, time_zone: &str) -> Result<NaiveDate, PlanError> {
+    let tz = crate::accounts::parse_time_zone(time_zone)
+        .map_err(|_| PlanError::TimeZone(time_zone.to_owned()))?;
+    Ok(at.with_timezone(&tz).date_naive())
+}
+
+/// The due date of a document issued on `issued_on`: [`PAYMENT_TERMS_DAYS`] later.
+pub fn due_date(issued_on: NaiveDate) -> NaiveDate {
+    issued_on
+        .checked_add_days(Days::new(PAYMENT_TERMS_DAYS))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// One line of an invoice or credit note: a service, its whole amount, and the part billed to
+/// the document's recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentLine {
+    /// The consumption billed.
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// Service group.
+    pub service_group: String,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit of measure.
+    pub unit: String,
+    /// When the service was performed.
+    pub performed_at: DateTime<Utc>,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Amount of the whole service (every party's share).
+    pub line_amount: Money,
+    /// The part of it billed to this recipient.
+    pub amount: Money,
+}
+
+impl DocumentLine {
+    /// Tax category of the line (always exempt: see the module documentation).
+    pub fn tax_category(&self) -> &'static str {
+        TAX_CATEGORY_EXEMPT
+    }
+}
+
+/// An invoice to issue: who is billed, for which lines, how much in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoicePlan {
+    /// Who is billed.
+    pub recipient: PartyRef,
+    /// The lines billed, in the settlement's order.
+    pub lines: Vec<DocumentLine>,
+    /// Sum of the lines' billed amounts; never zero.
+    pub total: Money,
+    /// Tax total (zero: exempt).
+    pub tax_total: Money,
+}
+
+/// A credit note to issue against an invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditNotePlan {
+    /// Who the cancelled invoice was for.
+    pub recipient: PartyRef,
+    /// The invoice's lines, unchanged.
+    pub lines: Vec<DocumentLine>,
+    /// The invoice's total.
+    pub total: Money,
+    /// Tax total (the invoice's: zero).
+    pub tax_total: Money,
+}
+
+/// Why an approved settlement (or an invoice) cannot be turned into documents. Each one means
+/// the producer broke the contract; nothing is issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An amount is in another currency, too large, or sums overflow.
+    #[error("amount: {0}")]
+    Money(#[from] MoneyError),
+    /// A line's amounts are not in the settlement's currency.
+    #[error("line {0} is not in the settlement's currency")]
+    Currency(ConsumptionId),
+    /// A share names a party that is not among the settlement's parties.
+    #[error("line {consumption}: share for unknown party {party}")]
+    UnknownParty {
+        /// The line.
+        consumption: ConsumptionId,
+        /// The party key.
+        party: String,
+    },
+    /// A line has two shares for one party.
+    #[error("line {consumption}: two shares for party {party}")]
+    DuplicateShare {
+        /// The line.
+        consumption: ConsumptionId,
+        /// The party key.
+        party: String,
+    },
+    /// Two lines price the same consumption.
+    #[error("consumption {0} appears on two lines")]
+    DuplicateLine(ConsumptionId),
+    /// A share or line amount is negative.
+    #[error("line {0} has a negative amount")]
+    Negative(ConsumptionId),
+    /// The shares of a line do not add up to its amount.
+    #[error("the shares of line {0} do not add up to its amount")]
+    SharesDoNotAddUp(ConsumptionId),
+    /// The same party is listed twice.
+    #[error("party {0} is listed twice")]
+    DuplicateParty(String),
+    /// The location's time zone is not an IANA name.
+    #[error("`{0}` is not an IANA time zone")]
+    TimeZone(String),
+    /// An invoice's lines do not add up to its total.
+    #[error("the lines do not add up to the total")]
+    TotalMismatch,
+}
+
+fn minor(m: &Money, currency: Currency, line: ConsumptionId) -> Result<i64, PlanError> {
+    if m.currency() != currency {
+        return Err(PlanError::Currency(line));
+    }
+    let v = m.to_minor()?.0;
+    if v < 0 {
+        return Err(PlanError::Negative(line));
+    }
+    Ok(v)
+}
+
+/// Sums the billed amounts of `lines` in `currency`.
+pub fn sum_lines(lines: &[DocumentLine], currency: Currency) -> Result<Money, PlanError> {
+    lines.iter().try_fold(Money::zero(currency), |acc, l| {
+        acc.checked_add(&l.amount).map_err(PlanError::from)
+    })
+}
+
+/// The invoices an approved settlement gives: one per party (in the settlement's order, patient
+/// last) with a non-zero amount to bill. A party is billed its share of each line where that
+/// share is non-zero and `is_billed(consumption, party key)` is false (the pair is not on an
+/// active invoice already).
+///
+/// The approval is checked first: one currency, one line per consumption, non-negative amounts,
+/// shares only for listed parties and adding up to their line.
+pub fn plan_invoices(
+    approval: &SettlementApprovedV1,
+    is_billed: impl Fn(ConsumptionId, &str) -> bool,
+) -> Result<Vec<InvoicePlan>, PlanError> {
+    let currency = approval.currency;
+    let keys: Vec<String> = approval.parties.iter().map(PartyRef::key).collect();
+    let mut seen_keys = HashSet::new();
+    for k in &keys {
+        if !seen_keys.insert(k.as_str()) {
+            return Err(PlanError::DuplicateParty(k.clone()));
+        }
+    }
+    let mut seen_lines = HashSet::new();
+    for line in &approval.lines {
+        let id = line.consumption_id;
+        if !seen_lines.insert(id) {
+            return Err(PlanError::DuplicateLine(id));
+        }
+        minor(&line.unit_price, currency, id)?;
+        let amount = minor(&line.amount, currency, id)?;
+        let mut parties = HashSet::new();
+        let mut shares: i64 = 0;
+        for s in &line.shares {
+            if !seen_keys.contains(s.party.as_str()) {
+                return Err(PlanError::UnknownParty {
+                    consumption: id,
+                    party: s.party.clone(),
+                });
+            }
+            if !parties.insert(s.party.as_str()) {
+                return Err(PlanError::DuplicateShare {
+                    consumption: id,
+                    party: s.party.clone(),
+                });
+            }
+            shares = shares
+                .checked_add(minor(&s.amount, currency, id)?)
+                .ok_or(MoneyError::OutOfRange)?;
+        }
+        if shares != amount {
+            return Err(PlanError::SharesDoNotAddUp(id));
+        }
+    }
+
+    let mut plans = Vec::new();
+    for (party, key) in approval.parties.iter().zip(&keys) {
+        let mut lines = Vec::new();
+        for line in &approval.lines {
+            let Some(share) = line.shares.iter().find(|s| &s.party == key) else {
+                continue;
+            };
+            if share.amount.amount().is_zero() || is_billed(line.consumption_id, key) {
+                continue;
+            }
+            lines.push(DocumentLine {
+                consumption_id: line.consumption_id,
+                code: line.code.clone(),
+                description: line.description.clone(),
+                service_group: line.service_group.clone(),
+                quantity: line.quantity,
+                unit: line.unit.clone(),
+                performed_at: line.performed_at,
+                unit_price: line.unit_price,
+                line_amount: line.amount,
+                amount: share.amount,
+            });
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let total = sum_lines(&lines, currency)?;
+        if total.amount().is_zero() {
+            continue;
+        }
+        plans.push(InvoicePlan {
+            recipient: party.clone(),
+            lines,
+            total,
+            tax_total: Money::zero(currency),
+        });
+    }
+    Ok(plans)
+}
+
+/// The full credit note of an invoice with these `lines` and `total`: the same lines and the
+/// same total, so that invoice and credit note cancel to the cent. Refuses an invoice whose lines
+/// do not add up to its total (it could not be cancelled exactly).
+pub fn credit_note_for(
+    recipient: &PartyRef,
+    lines: &[DocumentLine],
+    total: Money,
+) -> Result<CreditNotePlan, PlanError> {
+    if sum_lines(lines, total.currency())? != total {
+        return Err(PlanError::TotalMismatch);
+    }
+    Ok(CreditNotePlan {
+        recipient: recipient.clone(),
+        lines: lines.to_vec(),
+        total,
+        tax_total: Money::zero(total.currency()),
+    })
+}
+
+/// A stored amount in `currency` (for readers of minor units).
+pub fn money(minor: i64, currency: Currency) -> Money {
+    Money::from_minor(MinorUnits(minor), currency)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use chrono::TimeZone as _;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::accounts::{EpisodeKind, PayerKind};
+    use crate::events::{
+        CoverageRef, EpisodeRef, LocationRef, PatientRef, SettledLine, SettledShare,
+    };
+    use crate::ids::{CoverageId, EpisodeId, LocationId, PatientId, PayerId, SettlementId};
+    use crate::settlement::SettlementKind;
+
+    fn eur(minor: i64) -> Money {
+        money(minor, Currency::EUR)
+    }
+
+    fn payer(code: &str) -> PartyRef {
+        PartyRef::payer(&CoverageRef {
+            id: CoverageId::new(),
+            payer_id: PayerId::new(),
+            payer_code: code.to_owned(),
+            payer_kind: PayerKind::Insurer,
+            policy_number: "P-1".to_owned(),
+            plan_code: None,
+            priority: 1,
+            valid_from: None,
+            valid_to: None,
+        })
+    }
+
+    fn approval(parties: Vec<PartyRef>, lines: Vec<(i64, Vec<i64>)>) -> SettlementApprovedV1 {
+        let patient = PatientId::new();
+        let keys: Vec<String> = parties.iter().map(PartyRef::key).collect();
+        let lines: Vec<SettledLine> = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, (amount, shares))| SettledLine {
+                consumption_id: ConsumptionId::new(),
+                code: format!("C{i}"),
+                description: format!("service {i}"),
+                service_group: "LAB".to_owned(),
+                quantity: Decimal::ONE,
+                unit: "unit".to_owned(),
+                performed_at: Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap(),
+                unit_price: eur(amount),
+                amount: eur(amount),
+                shares: shares
+                    .into_iter()
+                    .zip(&keys)
+                    .filter(|(s, _)| *s != 0)
+                    .map(|(s, k)| SettledShare {
+                        party: k.clone(),
+                        amount: eur(s),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let total = lines.iter().map(|l| l.amount.to_minor().unwrap().0).sum();
+        SettlementApprovedV1 {
+            settlement_id: SettlementId::new(),
+            number: "EP-1-1".to_owned(),
+            kind: SettlementKind::Regular,
+            parent_settlement_id: None,
+            version: 1,
+            episode: EpisodeRef {
+                id: EpisodeId::new(),
+                number: "EP-1".to_owned(),
+                kind: EpisodeKind::Outpatient,
+                location: LocationRef {
+                    id: LocationId::new(),
+                    code: "H1".to_owned(),
+                    name: "Hospital One".to_owned(),
+                    time_zone: "Europe/Madrid".to_owned(),
+                    tax_id: Some("ESB00000000".to_owned()),
+                },
+                patient: PatientRef {
+                    id: patient,
+                    beneficiary_kind: "general".to_owned(),
+                    birth_date: None,
+                    flags: vec![],
+                },
+                attending_practitioner: None,
+            },
+            currency: Currency::EUR,
+            parties,
+            lines,
+            total: eur(total),
+            approved_by: "auditor".to_owned(),
+            approved_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn numbers_are_location_kind_year_and_six_digits() {
+        assert_eq!(
+            document_number("H1", DocumentKind::Invoice, 2026, 1),
+            "H1-INV-2026-000001"
+        );
+        assert_eq!(
+            document_number("H1", DocumentKind::CreditNote, 2027, 123_456),
+            "H1-CN-2027-123456"
+        );
+    }
+
+    #[test]
+    fn the_issue_date_is_the_locations_day_and_payment_is_due_thirty_days_later() {
+        // 23:30 UTC on 31 December is already 1 January in Madrid.
+        let at = Utc.with_ymd_and_hms(2026, 12, 31, 23, 30, 0).unwrap();
+        let day = issue_date(at, "Europe/Madrid").unwrap();
+        assert_eq!(day, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        assert_eq!(
+            issue_date(at, "America/New_York").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+        );
+        assert_eq!(due_date(day), NaiveDate::from_ymd_opt(2027, 1, 31).unwrap());
+        assert!(matches!(
+            issue_date(at, "Mars/Olympus"),
+            Err(PlanError::TimeZone(_))
+        ));
+    }
+
+    #[test]
+    fn one_invoice_per_party_with_its_shares_and_none_for_a_party_owing_nothing() {
+        let insurer = payer("SANITAS");
+        let other = payer("ADESLAS");
+        let a = approval(
+            vec![
+                insurer.clone(),
+                other.clone(),
+                PartyRef::patient(PatientId::new()),
+            ],
+            vec![(10_000, vec![8_000, 0, 2_000]), (1_050, vec![1_000, 0, 50])],
+        );
+        let plans = plan_invoices(&a, |_, _| false).unwrap();
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[0].recipient, insurer);
+        assert_eq!(plans[0].total, eur(9_000));
+        assert_eq!(plans[1].total, eur(2_050));
+        assert_eq!(plans[1].lines[1].amount, eur(50));
+        assert_eq!(plans[1].lines[1].line_amount, eur(1_050));
+        assert_eq!(plans[0].tax_total, eur(0));
+        assert_eq!(plans[0].lines[0].tax_category(), "E");
+    }
+
+    #[test]
+    fn lines_already_billed_to_a_party_are_not_billed_again() {
+        let insurer = payer("SANITAS");
+        let patient = PartyRef::patient(PatientId::new());
+        let a = approval(
+            vec![insurer.clone(), patient.clone()],
+            vec![(10_000, vec![8_000, 2_000]), (500, vec![0, 500])],
+        );
+        let first = a.lines[0].consumption_id;
+        let plans = plan_invoices(&a, |c, p| c == first && p == insurer.key()).unwrap();
+        assert_eq!(plans.len(), 1, "the insurer has nothing left to bill");
+        assert_eq!(plans[0].recipient, patient);
+        assert_eq!(plans[0].total, eur(2_500));
+        assert!(plan_invoices(&a, |_, _| true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn broken_approvals_are_refused() {
+        let insurer = payer("SANITAS");
+        let patient = PartyRef::patient(PatientId::new());
+        let mut a = approval(
+            vec![insurer.clone(), patient.clone()],
+            vec![(10_000, vec![8_000, 2_000])],
+        );
+        a.lines[0].shares[1].amount = eur(1_999);
+        assert!(matches!(
+            plan_invoices(&a, |_, _| false),
+            Err(PlanError::SharesDoNotAddUp(_))
+        ));
+        a.lines[0].shares[1].party = "payer:nobody".to_owned();
+        assert!(matches!(
+            plan_invoices(&a, |_, _| false),
+            Err(PlanError::UnknownParty { .. })
+        ));
+        let mut b = approval(vec![insurer.clone()], vec![(100, vec![100])]);
+        b.lines.push(b.lines[0].clone());
+        assert!(matches!(
+            plan_invoices(&b, |_, _| false),
+            Err(PlanError::DuplicateLine(_))
+        ));
+        let mut c = approval(vec![insurer], vec![(100, vec![100])]);
+        c.lines[0].amount = money(100, Currency::parse("USD").unwrap());
+        assert!(matches!(
+            plan_invoices(&c, |_, _| false),
+            Err(PlanError::Currency(_))
+        ));
+    }
+
+    #[test]
+    fn a_credit_note_refuses_an_invoice_that_does_not_add_up() {
+        let a = approval(vec![payer("X")], vec![(100, vec![100])]);
+        let plan = plan_invoices(&a, |_, _| false).unwrap().remove(0);
+        assert_eq!(
+            credit_note_for(&plan.recipient, &plan.lines, eur(99)),
+            Err(PlanError::TotalMismatch)
+        );
+    }
+
+    /// Lines as (amount, shares per party), the shares cut from the amount at random points
+    /// (so some are zero), for 1 to 3 payers and the patient.
+    fn arb_approval() -> impl Strategy<Value = SettlementApprovedV1> {
+        (1usize..=3).prop_flat_map(|payers| {
+            let parties = payers + 1;
+            prop::collection::vec(
+                (0i64..2_000_000, prop::collection::vec(0u32..=100, parties)),
+                0..8,
+            )
+            .prop_map(move |raw| {
+                let mut ps: Vec<PartyRef> = (0..payers).map(|i| payer(&format!("P{i}"))).collect();
+                ps.push(PartyRef::patient(PatientId::new()));
+                let lines = raw
+                    .into_iter()
+                    .map(|(amount, weights)| {
+                        let w: Vec<Decimal> = weights.into_iter().map(Decimal::from).collect();
+                        let shares = crate::money::allocate(MinorUnits(amount), &w)
+                            .into_iter()
+                            .map(|m| m.0)
+                            .collect();
+                        (amount, shares)
+                    })
+                    .collect();
+                approval(ps, lines)
+            })
+        })
+    }
+
+    fn non_zero_shares(a: &SettlementApprovedV1) -> HashMap<(ConsumptionId, String), Money> {
+        a.lines
+            .iter()
+            .flat_map(|l| {
+                l.shares
+                    .iter()
+                    .filter(|s| !s.amount.amount().is_zero())
+                    .map(move |s| ((l.consumption_id, s.party.clone()), s.amount))
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn invoice_lines_add_up_to_the_total_and_no_pair_is_billed_twice(
+            a in arb_approval(),
+            billed_mask in prop::collection::vec(any::<bool>(), 32),
+        ) {
+            let shares: Vec<(ConsumptionId, String)> = non_zero_shares(&a).into_keys().collect();
+            let billed: HashSet<(ConsumptionId, String)> = shares
+                .iter()
+                .zip(billed_mask.iter().cycle())
+                .filter(|(_, b)| **b)
+                .map(|(p, _)| p.clone())
+                .collect();
+            let plans = plan_invoices(&a, |c, p| billed.contains(&(c, p.to_owned()))).unwrap();
+            let mut pairs = HashSet::new();
+            for plan in &plans {
+                prop_assert!(!plan.total.amount().is_zero());
+                prop_assert_eq!(sum_lines(&plan.lines, a.currency).unwrap(), plan.total);
+                for l in &plan.lines {
+                    prop_assert!(pairs.insert((l.consumption_id, plan.recipient.key())));
+                    prop_assert!(!billed.contains(&(l.consumption_id, plan.recipient.key())));
+                }
+            }
+            // What is billed now plus what was billed before is every non-zero share.
+            let expected: HashSet<_> = shares.into_iter().filter(|p| !billed.contains(p)).collect();
+            prop_assert_eq!(pairs, expected);
+        }
+
+        #[test]
+        fn a_fresh_approval_bills_every_non_zero_share_exactly_once(a in arb_approval()) {
+            let plans = plan_invoices(&a, |_, _| false).unwrap();
+            let mut billed = HashMap::new();
+            for plan in &plans {
+                for l in &plan.lines {
+                    let prev = billed.insert((l.consumption_id, plan.recipient.key()), l.amount);
+                    prop_assert!(prev.is_none());
+                }
+            }
+            prop_assert_eq!(&billed, &non_zero_shares(&a));
+            let all = plans
+                .iter()
+                .try_fold(Money::zero(a.currency), |acc, p| acc.checked_add(&p.total))
+                .unwrap();
+            prop_assert_eq!(all, a.total);
+        }
+
+        #[test]
+        fn a_credit_note_cancels_its_invoice_to_the_cent(a in arb_approval()) {
+            for plan in plan_invoices(&a, |_, _| false).unwrap() {
+                let cn = credit_note_for(&plan.recipient, &plan.lines, plan.total).unwrap();
+                prop_assert_eq!(&cn.lines, &plan.lines);
+                prop_assert_eq!(cn.total, plan.total);
+                prop_assert_eq!(&cn.recipient, &plan.recipient);
+                prop_assert_eq!(sum_lines(&cn.lines, a.currency).unwrap(), cn.total);
+                let net = plan.total.to_minor().unwrap().0 - cn.total.to_minor().unwrap().0;
+                prop_assert_eq!(net, 0);
+            }
+        }
+    }
+}
