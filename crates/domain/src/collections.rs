@@ -1,1 +1,519 @@
 //! Collections: what is owed on invoices and how payments are applied. Pure; no I/O.
+//!
+//! A receivable is what is owed on one issued invoice. Its status follows from its total, the
+//! money allocated to it, whether a credit note cancelled it, and — for `overdue` — the day it
+//! is in the issuing location's time zone. Only the *base* status (everything but `overdue`) is
+//! stored; `overdue` depends on today's date and is computed when read.
+//!
+//! A payment is applied to invoices by [`plan_allocations`]: it checks every requested
+//! allocation against what the receivable still owes and returns the plan with the remainder
+//! that stays on the party's balance as credit. Amounts are exact: allocations plus remainder
+//! equal the payment to the minor unit.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::InvoiceId;
+use crate::money::{Currency, MinorUnits, Money};
+
+crate::accounts::text_enum!(
+    /// Where a receivable stands.
+    ReceivableStatus {
+        /// Nothing paid yet, not past its due date.
+        Open = "open",
+        /// Part paid, not past its due date.
+        PartiallyPaid = "partially_paid",
+        /// Fully paid.
+        Paid = "paid",
+        /// Past its due date (in the location's time zone) and not fully paid.
+        Overdue = "overdue",
+        /// Cancelled by a credit note; nothing is owed and allocated money went back to credit.
+        Cancelled = "cancelled",
+    }
+);
+
+impl ReceivableStatus {
+    /// Whether money is still owed (open, partially paid or overdue).
+    pub fn is_owing(self) -> bool {
+        matches!(
+            self,
+            ReceivableStatus::Open | ReceivableStatus::PartiallyPaid | ReceivableStatus::Overdue
+        )
+    }
+}
+
+/// What is still owed: `total - paid`, never negative, and nothing once cancelled.
+pub fn outstanding(total: MinorUnits, paid: MinorUnits, cancelled: bool) -> MinorUnits {
+    if cancelled {
+        MinorUnits(0)
+    } else {
+        MinorUnits(total.0.saturating_sub(paid.0).max(0))
+    }
+}
+
+/// The stored status: everything but `overdue`, which depends on the day it is read.
+pub fn base_status(total: MinorUnits, paid: MinorUnits, cancelled: bool) -> ReceivableStatus {
+    if cancelled {
+        ReceivableStatus::Cancelled
+    } else if paid.0 >= total.0 {
+        ReceivableStatus::Paid
+    } else if paid.0 > 0 {
+        ReceivableStatus::PartiallyPaid
+    } else {
+        ReceivableStatus::Open
+    }
+}
+
+/// The status as seen on `today` (the location's calendar day): `overdue` once the due date has
+/// passed while money is still owed.
+pub fn receivable_status(
+    total: MinorUnits,
+    paid: MinorUnits,
+    cancelled: bool,
+    due_date: NaiveDate,
+    today: NaiveDate,
+) -> ReceivableStatus {
+    let base = base_status(total, paid, cancelled);
+    if base.is_owing() && due_date < today {
+        ReceivableStatus::Overdue
+    } else {
+        base
+    }
+}
+
+/// The calendar day at `now` in an IANA time zone; an unknown zone counts as UTC (the zone
+/// comes from an event and was validated by its producer).
+pub fn local_today(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
+    match time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
+/// What the planner needs to know about an invoice a payment is to be applied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocationTarget {
+    /// The receivable's currency.
+    pub currency: Currency,
+    /// What it still owes.
+    pub outstanding: MinorUnits,
+    /// Whether a credit note cancelled it.
+    pub cancelled: bool,
+    /// Whether it is owed by the paying party.
+    pub same_party: bool,
+}
+
+/// One allocation asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedAllocation {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// How much of the payment to apply to it.
+    pub amount: Money,
+}
+
+/// What is wrong with one requested allocation, or with all of them together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocationProblem {
+    /// The amount is zero or negative.
+    #[error("must be greater than zero")]
+    NotPositive {
+        /// Position in the request.
+        index: usize,
+    },
+    /// The invoice was already listed earlier in the request.
+    #[error("invoice already listed at allocations.{first}")]
+    Duplicate {
+        /// Position in the request.
+        index: usize,
+        /// Where it was first listed.
+        first: usize,
+    },
+    /// No receivable for the invoice (its issue event may not have arrived yet).
+    #[error("invoice not known to collections (yet)")]
+    Unknown {
+        /// Position in the request.
+        index: usize,
+    },
+    /// The invoice is owed by another party than the one paying.
+    #[error("the invoice is owed by another party")]
+    OtherParty {
+        /// Position in the request.
+        index: usize,
+    },
+    /// The amount or the invoice is in another currency than the payment.
+    #[error("{found} does not match the payment's currency {expected}")]
+    CurrencyMismatch {
+        /// Position in the request.
+        index: usize,
+        /// Whether the invoice (rather than the amount) is in the other currency.
+        on_invoice: bool,
+        /// The payment's currency.
+        expected: Currency,
+        /// The other currency.
+        found: Currency,
+    },
+    /// The invoice was cancelled by a credit note.
+    #[error("the invoice was cancelled by a credit note")]
+    Cancelled {
+        /// Position in the request.
+        index: usize,
+    },
+    /// More than the invoice still owes.
+    #[error("exceeds the outstanding {outstanding}")]
+    ExceedsOutstanding {
+        /// Position in the request.
+        index: usize,
+        /// What it still owes.
+        outstanding: Money,
+    },
+    /// The allocations add up to more than the money available.
+    #[error("allocations add up to {requested}, more than the {available} available")]
+    OverAllocated {
+        /// Their sum (saturated at the storage range).
+        requested: Money,
+        /// The payment's amount, or its unallocated remainder.
+        available: Money,
+    },
+}
+
+impl AllocationProblem {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AllocationProblem::NotPositive { .. } => "not_positive",
+            AllocationProblem::Duplicate { .. } => "duplicate_invoice",
+            AllocationProblem::Unknown { .. } => "unknown_invoice",
+            AllocationProblem::OtherParty { .. } => "other_party",
+            AllocationProblem::CurrencyMismatch { .. } => "currency_mismatch",
+            AllocationProblem::Cancelled { .. } => "invoice_cancelled",
+            AllocationProblem::ExceedsOutstanding { .. } => "exceeds_outstanding",
+            AllocationProblem::OverAllocated { .. } => "over_allocated",
+        }
+    }
+
+    /// The dotted path of the offending input field.
+    pub fn field(&self) -> String {
+        match self {
+            AllocationProblem::NotPositive { index }
+            | AllocationProblem::ExceedsOutstanding { index, .. } => {
+                format!("allocations.{index}.amount")
+            }
+            AllocationProblem::CurrencyMismatch {
+                index, on_invoice, ..
+            } => {
+                if *on_invoice {
+                    format!("allocations.{index}.invoice_id")
+                } else {
+                    format!("allocations.{index}.amount.currency")
+                }
+            }
+            AllocationProblem::Duplicate { index, .. }
+            | AllocationProblem::Unknown { index }
+            | AllocationProblem::OtherParty { index }
+            | AllocationProblem::Cancelled { index } => format!("allocations.{index}.invoice_id"),
+            AllocationProblem::OverAllocated { .. } => "allocations".to_owned(),
+        }
+    }
+
+    /// True for the one problem that is about the invoice's state rather than the input (a
+    /// conflict, 409), false for input problems (422).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, AllocationProblem::Cancelled { .. })
+    }
+}
+
+/// Why a set of allocations cannot be made: every problem found, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} allocation problem(s)", problems.len())]
+pub struct AllocationError {
+    /// The problems.
+    pub problems: Vec<AllocationProblem>,
+}
+
+/// A checked plan: what goes to each invoice, and what stays as credit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationPlan {
+    /// The allocations, in request order.
+    pub allocations: Vec<RequestedAllocation>,
+    /// What is left of the available money; never negative.
+    pub remainder: Money,
+}
+
+/// Checks `requested` allocations of `available` money (a payment's amount, or what is left of
+/// it) against each invoice's receivable as `lookup` describes it.
+///
+/// Each allocation must be positive, in the money's currency, to a distinct invoice known to
+/// collections, owed by the paying party, not cancelled and not beyond what it still owes;
+/// together they must not exceed `available`. Either every allocation is made or none.
+pub fn plan_allocations(
+    available: Money,
+    requested: &[RequestedAllocation],
+    lookup: impl Fn(&InvoiceId) -> Option<AllocationTarget>,
+) -> Result<AllocationPlan, AllocationError> {
+    let currency = available.currency();
+    let available_minor = available.to_minor().unwrap_or(MinorUnits(i64::MAX)).0;
+    let mut problems = Vec::new();
+    let mut first_seen: HashMap<InvoiceId, usize> = HashMap::new();
+    let mut sum: i64 = 0;
+    let mut overflow = false;
+    for (index, r) in requested.iter().enumerate() {
+        let amount = r.amount.to_minor().unwrap_or(MinorUnits(i64::MAX)).0;
+        if let Some(first) = first_seen.get(&r.invoice_id) {
+            problems.push(AllocationProblem::Duplicate {
+                index,
+                first: *first,
+            });
+            continue;
+        }
+        first_seen.insert(r.invoice_id, index);
+        if r.amount.currency() != currency {
+            problems.push(AllocationProblem::CurrencyMismatch {
+                index,
+                on_invoice: false,
+                expected: currency,
+                found: r.amount.currency(),
+            });
+            continue;
+        }
+        if amount <= 0 {
+            problems.push(AllocationProblem::NotPositive { index });
+            continue;
+        }
+        match sum.checked_add(amount) {
+            Some(s) => sum = s,
+            None => overflow = true,
+        }
+        let Some(target) = lookup(&r.invoice_id) else {
+            problems.push(AllocationProblem::Unknown { index });
+            continue;
+        };
+        if !target.same_party {
+            problems.push(AllocationProblem::OtherParty { index });
+        } else if target.currency != currency {
+            problems.push(AllocationProblem::CurrencyMismatch {
+                index,
+                on_invoice: true,
+                expected: currency,
+                found: target.currency,
+            });
+        } else if target.cancelled {
+            problems.push(AllocationProblem::Cancelled { index });
+        } else if amount > target.outstanding.0 {
+            problems.push(AllocationProblem::ExceedsOutstanding {
+                index,
+                outstanding: Money::from_minor(target.outstanding, currency),
+            });
+        }
+    }
+    if overflow || sum > available_minor {
+        let requested = if overflow { i64::MAX } else { sum };
+        problems.push(AllocationProblem::OverAllocated {
+            requested: Money::from_minor(MinorUnits(requested), currency),
+            available,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(AllocationError { problems });
+    }
+    Ok(AllocationPlan {
+        allocations: requested.to_vec(),
+        remainder: Money::from_minor(MinorUnits(available_minor - sum), currency),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn eur(cents: i64) -> Money {
+        Money::from_minor(MinorUnits(cents), Currency::EUR)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap_or(NaiveDate::MIN)
+    }
+
+    fn target(outstanding: i64) -> AllocationTarget {
+        AllocationTarget {
+            currency: Currency::EUR,
+            outstanding: MinorUnits(outstanding),
+            cancelled: false,
+            same_party: true,
+        }
+    }
+
+    #[test]
+    fn status_follows_payments_cancellation_and_the_due_date() {
+        let (t, due) = (MinorUnits(10_000), day("2026-03-31"));
+        let before = day("2026-03-31");
+        let after = day("2026-04-01");
+        let s = |paid: i64, cancelled: bool, today| {
+            receivable_status(t, MinorUnits(paid), cancelled, due, today)
+        };
+        assert_eq!(s(0, false, before), ReceivableStatus::Open);
+        assert_eq!(s(1, false, before), ReceivableStatus::PartiallyPaid);
+        assert_eq!(s(10_000, false, before), ReceivableStatus::Paid);
+        assert_eq!(s(0, false, after), ReceivableStatus::Overdue);
+        assert_eq!(s(9_999, false, after), ReceivableStatus::Overdue);
+        assert_eq!(s(10_000, false, after), ReceivableStatus::Paid);
+        assert_eq!(s(0, true, after), ReceivableStatus::Cancelled);
+        assert_eq!(outstanding(t, MinorUnits(2_500), false), MinorUnits(7_500));
+        assert_eq!(outstanding(t, MinorUnits(2_500), true), MinorUnits(0));
+        assert_eq!(
+            "overdue".parse::<ReceivableStatus>(),
+            Ok(ReceivableStatus::Overdue)
+        );
+        assert!("late".parse::<ReceivableStatus>().is_err());
+    }
+
+    #[test]
+    fn today_is_the_locations_calendar_day() {
+        let now = "2026-03-31T23:30:00Z"
+            .parse::<DateTime<Utc>>()
+            .unwrap_or_default();
+        assert_eq!(local_today("Europe/Madrid", now), day("2026-04-01"));
+        assert_eq!(local_today("America/New_York", now), day("2026-03-31"));
+        assert_eq!(local_today("Not/AZone", now), day("2026-03-31"));
+    }
+
+    #[test]
+    fn a_valid_plan_leaves_the_rest_as_credit() {
+        let (a, b) = (InvoiceId::new(), InvoiceId::new());
+        let plan = plan_allocations(
+            eur(10_000),
+            &[
+                RequestedAllocation {
+                    invoice_id: a,
+                    amount: eur(6_000),
+                },
+                RequestedAllocation {
+                    invoice_id: b,
+                    amount: eur(1_550),
+                },
+            ],
+            |_| Some(target(6_000)),
+        )
+        .expect("valid");
+        assert_eq!(plan.allocations.len(), 2);
+        assert_eq!(plan.remainder, eur(2_450));
+    }
+
+    #[test]
+    fn every_bad_allocation_is_named_with_its_code() {
+        let usd = Currency::parse("USD").expect("usd");
+        let ids: Vec<InvoiceId> = (0..8).map(|_| InvoiceId::new()).collect();
+        let lookup = |id: &InvoiceId| {
+            let i = ids.iter().position(|x| x == id)?;
+            match i {
+                1 => None,
+                2 => Some(AllocationTarget {
+                    same_party: false,
+                    ..target(100)
+                }),
+                3 => Some(AllocationTarget {
+                    currency: usd,
+                    ..target(100)
+                }),
+                4 => Some(AllocationTarget {
+                    cancelled: true,
+                    ..target(100)
+                }),
+                _ => Some(target(100)),
+            }
+        };
+        let req = |i: usize, amount: Money| RequestedAllocation {
+            invoice_id: ids[i],
+            amount,
+        };
+        let err = plan_allocations(
+            eur(300),
+            &[
+                req(0, eur(0)),
+                req(1, eur(10)),
+                req(2, eur(10)),
+                req(3, eur(10)),
+                req(4, eur(10)),
+                req(5, eur(101)),
+                req(5, eur(1)),
+                req(6, Money::from_minor(MinorUnits(10), usd)),
+                req(7, eur(200)),
+            ],
+            lookup,
+        )
+        .expect_err("invalid");
+        let codes: Vec<(&str, String)> =
+            err.problems.iter().map(|p| (p.code(), p.field())).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("not_positive", "allocations.0.amount".to_owned()),
+                ("unknown_invoice", "allocations.1.invoice_id".to_owned()),
+                ("other_party", "allocations.2.invoice_id".to_owned()),
+                ("currency_mismatch", "allocations.3.invoice_id".to_owned()),
+                ("invoice_cancelled", "allocations.4.invoice_id".to_owned()),
+                ("exceeds_outstanding", "allocations.5.amount".to_owned()),
+                ("duplicate_invoice", "allocations.6.invoice_id".to_owned()),
+                (
+                    "currency_mismatch",
+                    "allocations.7.amount.currency".to_owned()
+                ),
+                ("exceeds_outstanding", "allocations.8.amount".to_owned()),
+                ("over_allocated", "allocations".to_owned()),
+            ]
+        );
+        assert!(err.problems[4].is_conflict());
+        assert!(!err.problems[0].is_conflict());
+    }
+
+    proptest! {
+        #[test]
+        fn paid_and_outstanding_make_the_total(total in 0i64..10_000_000, paid in 0i64..10_000_000) {
+            let (t, p) = (MinorUnits(total), MinorUnits(paid.min(total)));
+            prop_assert_eq!(outstanding(t, p, false).0 + p.0, total);
+            prop_assert_eq!(base_status(t, p, false) == ReceivableStatus::Paid, p.0 == total);
+            prop_assert_eq!(outstanding(t, p, true).0, 0);
+        }
+
+        #[test]
+        fn a_plan_accounts_for_every_cent_and_never_overpays(
+            payment in 1i64..1_000_000,
+            owed in proptest::collection::vec(0i64..500_000, 1..8),
+            asks in proptest::collection::vec((0usize..8, -100i64..600_000), 0..8),
+        ) {
+            let ids: Vec<InvoiceId> = owed.iter().map(|_| InvoiceId::new()).collect();
+            let requested: Vec<RequestedAllocation> = asks
+                .iter()
+                .map(|(i, a)| RequestedAllocation { invoice_id: ids[i % ids.len()], amount: eur(*a) })
+                .collect();
+            let lookup = |id: &InvoiceId| ids.iter().position(|x| x == id).map(|i| target(owed[i]));
+            let all_valid = {
+                let mut seen = std::collections::HashSet::new();
+                requested.iter().all(|r| seen.insert(r.invoice_id))
+                    && asks.iter().all(|(i, a)| *a > 0 && *a <= owed[i % owed.len()])
+                    && asks.iter().map(|(_, a)| *a).sum::<i64>() <= payment
+            };
+            match plan_allocations(eur(payment), &requested, lookup) {
+                Ok(plan) => {
+                    prop_assert!(all_valid);
+                    let allocated: i64 = plan.allocations.iter().map(|a| a.amount.to_minor().map(|m| m.0).unwrap_or(0)).sum();
+                    let remainder = plan.remainder.to_minor().map(|m| m.0).unwrap_or(-1);
+                    prop_assert!(remainder >= 0);
+                    prop_assert_eq!(allocated + remainder, payment);
+                    for a in &plan.allocations {
+                        let owes = lookup(&a.invoice_id).map(|t| t.outstanding.0).unwrap_or(0);
+                        let m = a.amount.to_minor().map(|m| m.0).unwrap_or(-1);
+                        prop_assert!(m > 0 && m <= owes);
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(!all_valid);
+                    prop_assert!(!e.problems.is_empty());
+                }
+            }
+        }
+    }
+}
