@@ -150,10 +150,12 @@ pub struct Line {
 /// Why a share is what it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Reason {
     /// The payer covers a percentage of what was left after the copay.
     Covered {
         /// The percentage.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         percent: Decimal,
     },
     /// The payer excludes the line's service group.

@@ -77,6 +77,12 @@ impl ApiError {
         }
     }
 
+    /// The same problem with field-level details.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// 422 for a single field.
     pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError {

@@ -1,13 +1,17 @@
 //! The settlement service: what care costs and who pays it.
 //!
-//! First scope: the configuration settlements are computed from — price lists (`/v1/prices`) and
-//! coverage terms (`/v1/coverage-terms`) — with this service's audit trail. Settlements
-//! themselves (built from `carebill.accounts.*` events, reviewed, audited, approved) come next.
+//! - Configuration: price lists (`/v1/prices`) and coverage terms (`/v1/coverage-terms`).
+//! - Settlements (`/v1/settlements`): built from `carebill.accounts.*` events, reviewed by a
+//!   biller, observed or approved by medical audit; approval emits
+//!   `carebill.settlement.settlement.approved.v1` for invoicing. Invoicing's events mark them
+//!   invoiced, or reopen them after a credit note with reissue.
+//! - The service's audit trail.
 
 pub mod audit_trail;
 pub mod coverage_terms;
 pub mod prices;
 pub mod schema;
+pub mod settlement_api;
 pub mod settlements;
 
 use std::sync::Arc;
@@ -81,6 +85,46 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET, PUT")),
             )
             .service(
+                web::resource("/v1/settlements")
+                    .route(web::get().to(settlement_api::list_settlements))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}")
+                    .route(web::get().to(settlement_api::get_settlement))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/versions")
+                    .route(web::get().to(settlement_api::list_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/versions/{version}")
+                    .route(web::get().to(settlement_api::get_version))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/diff")
+                    .route(web::get().to(settlement_api::diff_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/transitions")
+                    .route(web::post().to(settlement_api::transition_settlement))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/lines/{consumption_id}")
+                    .route(web::put().to(settlement_api::correct_settlement_line))
+                    .default_service(allow("PUT")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/recompute")
+                    .route(web::post().to(settlement_api::recompute_settlement))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/settlement/audit-events")
                     .route(web::get().to(audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -94,11 +138,15 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
     paths(
         prices::create_price, prices::list_prices, prices::get_price, prices::end_price, prices::resolve_price,
         coverage_terms::create_terms, coverage_terms::list_terms, coverage_terms::get_terms, coverage_terms::replace_terms,
+        settlement_api::list_settlements, settlement_api::get_settlement, settlement_api::list_versions,
+        settlement_api::get_version, settlement_api::diff_versions, settlement_api::transition_settlement,
+        settlement_api::correct_settlement_line, settlement_api::recompute_settlement,
         audit_trail::list_audit_events,
     ),
     tags(
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
+        (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),
     )
 )]
 pub struct ApiDoc;

@@ -30,3 +30,97 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    settlements (id) {
+        id -> Text,
+        number -> Text,
+        episode_id -> Text,
+        kind -> Text,
+        parent_id -> Nullable<Text>,
+        status -> Text,
+        version -> Integer,
+        revision -> Integer,
+        location_id -> Text,
+        location_code -> Text,
+        patient_id -> Text,
+        episode -> Text,
+        coverages -> Text,
+        coverages_at -> Timestamp,
+        currency -> Nullable<Text>,
+        total_minor -> BigInt,
+        line_count -> Integer,
+        issue_count -> Integer,
+        pending_voids -> Integer,
+        approved_version -> Nullable<Integer>,
+        invoiced_version -> Nullable<Integer>,
+        assigned_to -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settlement_versions (settlement_id, version) {
+        settlement_id -> Text,
+        version -> Integer,
+        cause -> Text,
+        reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        currency -> Nullable<Text>,
+        total_minor -> BigInt,
+        line_count -> Integer,
+        issue_count -> Integer,
+    }
+}
+
+diesel::table! {
+    settlement_lines (settlement_id, consumption_id, from_version) {
+        settlement_id -> Text,
+        consumption_id -> Text,
+        from_version -> Integer,
+        to_version -> Nullable<Integer>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    settlement_inputs (consumption_id) {
+        consumption_id -> Text,
+        settlement_id -> Text,
+        performed_at -> Timestamp,
+        payload -> Text,
+        voided -> Bool,
+        manual_unit_price_minor -> Nullable<BigInt>,
+        manual_currency -> Nullable<Text>,
+        excluded -> Bool,
+        override_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    settlement_status_changes (id) {
+        id -> Text,
+        settlement_id -> Text,
+        from_status -> Text,
+        to_status -> Text,
+        version -> Integer,
+        reason -> Nullable<Text>,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settlement_observations (id) {
+        id -> Text,
+        settlement_id -> Text,
+        version -> Integer,
+        consumption_id -> Nullable<Text>,
+        text -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        resolved_version -> Nullable<Integer>,
+    }
+}

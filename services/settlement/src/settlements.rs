@@ -1,10 +1,1128 @@
-//! Settlements: an episode's consumptions priced and split between payers and the patient.
+//! Settlements: an episode's consumptions priced and split between payers and the patient, kept
+//! up to date from accounts' events and taken through review and medical audit.
+//!
+//! - Every change of lines (a consumption recorded or voided, coverages changed, a recompute, a
+//!   biller's correction) makes a new version. Line revisions are stored once and are valid from
+//!   the version that made them until the version that replaced them, so any version reads back
+//!   and two versions compare without copying unchanged lines.
+//! - A consumption that cannot be priced is kept, flagged with an issue; a settlement with issues
+//!   cannot be approved.
+//! - Late consumptions reopen an approved settlement that is not invoiced yet; once invoiced they
+//!   start a supplementary settlement. Invoicing bills each (consumption, party) once, so an
+//!   approval racing a late consumption never bills a line twice.
+//! - Work on one episode is serialised: an advisory lock per episode for event handling, the
+//!   settlement row's lock for every change.
 
-use carebill_domain::events::Envelope;
+use std::collections::{BTreeMap, HashMap};
+
+use carebill_domain::events::{
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CoverageRef, CreditNoteIssuedV1,
+    Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1, PartyRef, SettledLine, SettledShare,
+    SettlementApprovedV1,
+};
+use carebill_domain::settlement::{
+    CoverageTerms, Line, PriceEntry, Reason, SettlementKind, SettlementStatus, select_price,
+    split_episode,
+};
+use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
-use carebill_platform::db::AnyConnection;
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::events::outbox;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
-/// Applies one event from accounts or invoicing to the settlements.
-pub fn apply_event(_conn: &mut AnyConnection, _env: &Envelope) -> Result<(), ApiError> {
+use crate::schema::{
+    coverage_terms, prices, settlement_inputs, settlement_lines, settlement_status_changes,
+    settlement_versions, settlements,
+};
+
+/// The actor recorded for changes made by events.
+pub const SYSTEM: &str = "system";
+
+/// A problem on a line that blocks approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineIssue {
+    /// `no_price`, `no_coverage_terms`, `currency_mismatch` or `split_failed`.
+    #[schema(example = "no_price")]
+    pub code: String,
+    /// What to do about it.
+    pub message: String,
+}
+
+/// One party's share of a line, with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineShare {
+    /// Who pays it.
+    pub party: PartyRef,
+    /// How much.
+    pub amount: Money,
+    /// The copay this payer left to those after it (zero for the patient's own share).
+    pub copay: Money,
+    /// Why.
+    pub reason: Reason,
+    /// The coverage terms applied (payers only).
+    pub terms_id: Option<String>,
+}
+
+/// A priced line of a settlement version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SettlementLine {
+    /// The consumption it prices.
+    pub consumption_id: String,
+    /// Catalog code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// Service group.
+    pub service_group: String,
+    /// Quantity.
+    #[schema(value_type = String, example = "2")]
+    pub quantity: Decimal,
+    /// Unit.
+    pub unit: String,
+    /// When it was performed.
+    pub performed_at: DateTime<Utc>,
+    /// Performing practitioner.
+    pub performed_by: Option<String>,
+    /// Price of one unit; absent when no price applies.
+    pub unit_price: Option<Money>,
+    /// Unit price × quantity, rounded to the currency; absent when unpriced.
+    pub amount: Option<Money>,
+    /// `price_list` (see `price_id`), `manual` (a biller's price) or `none`.
+    pub price_source: String,
+    /// The price-list entry applied.
+    pub price_id: Option<String>,
+    /// A biller excluded the line from billing.
+    pub excluded: bool,
+    /// Why a biller changed the line.
+    pub override_reason: Option<String>,
+    /// Each party's share; they add up to `amount`.
+    pub shares: Vec<LineShare>,
+    /// Problems that block approval.
+    pub issues: Vec<LineIssue>,
+}
+
+/// What a line is computed from.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The consumption as accounts recorded it.
+    pub consumption: ConsumptionRecordedV1,
+    /// A biller's unit price.
+    pub manual_price: Option<Money>,
+    /// A biller excluded it.
+    pub excluded: bool,
+    /// Why the biller changed it.
+    pub override_reason: Option<String>,
+}
+
+/// Price-list entries with their ids.
+pub type Prices = Vec<(String, PriceEntry)>;
+
+/// Coverage terms by (payer code, plan code or ""), with their ids.
+pub type TermsBook = HashMap<(String, String), (String, CoverageTerms)>;
+
+fn issue(code: &str, message: impl Into<String>) -> LineIssue {
+    LineIssue {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The service day of a consumption in its location's time zone.
+fn service_day(episode: &EpisodeRef, at: DateTime<Utc>) -> NaiveDate {
+    match carebill_domain::accounts::parse_time_zone(&episode.location.time_zone) {
+        Ok(tz) => at.with_timezone(&tz).date_naive(),
+        Err(_) => at.date_naive(),
+    }
+}
+
+fn covers(c: &CoverageRef, day: NaiveDate) -> bool {
+    c.valid_from.is_none_or(|f| f <= day) && c.valid_to.is_none_or(|t| day <= t)
+}
+
+/// Prices and splits the lines of a settlement. Pure: everything it needs is passed in.
+pub fn compute(
+    episode: &EpisodeRef,
+    coverages: &[CoverageRef],
+    inputs: &[Input],
+    prices: &Prices,
+    terms: &TermsBook,
+) -> Vec<SettlementLine> {
+    let entries: Vec<PriceEntry> = prices.iter().map(|(_, e)| e.clone()).collect();
+    let mut ordered: Vec<&Input> = inputs.iter().collect();
+    ordered.sort_by(|a, b| {
+        (a.consumption.performed_at, a.consumption.consumption_id)
+            .cmp(&(b.consumption.performed_at, b.consumption.consumption_id))
+    });
+    let mut currency: Option<Currency> = None;
+    let mut lines = Vec::with_capacity(ordered.len());
+    // The coverages applying to each line, in priority order (indexes into `coverages`).
+    let mut applying: Vec<Vec<usize>> = Vec::with_capacity(ordered.len());
+    for input in &ordered {
+        let c = &input.consumption;
+        let day = service_day(episode, c.performed_at);
+        let mut mine: Vec<usize> = (0..coverages.len())
+            .filter(|i| covers(&coverages[*i], day))
+            .collect();
+        mine.sort_by_key(|i| (coverages[*i].priority, coverages[*i].id));
+        let primary = mine.first().map(|i| coverages[*i].payer_code.as_str());
+        let mut issues = Vec::new();
+        let (unit_price, source, price_id) = match &input.manual_price {
+            Some(m) => (Some(*m), "manual", None),
+            None => {
+                match select_price(&entries, &c.item.code, day, &episode.location.code, primary) {
+                    Some(e) => {
+                        let id = prices
+                            .iter()
+                            .find(|(_, p)| p == e)
+                            .map(|(id, _)| id.clone());
+                        (Some(e.unit_price), "price_list", id)
+                    }
+                    None => {
+                        issues.push(issue(
+                        "no_price",
+                        format!(
+                            "no price for {} on {day} at {}; add one to the price list and recompute, or set a manual price",
+                            c.item.code, episode.location.code
+                        ),
+                    ));
+                        (None, "none", None)
+                    }
+                }
+            }
+        };
+        let amount = unit_price.map(|p| Money::round(p.amount() * c.quantity, p.currency()));
+        if let Some(a) = &amount {
+            match currency {
+                None if !input.excluded => currency = Some(a.currency()),
+                Some(cur) if cur != a.currency() && !input.excluded => issues.push(issue(
+                    "currency_mismatch",
+                    format!("priced in {} but the settlement is in {cur}", a.currency()),
+                )),
+                _ => {}
+            }
+        }
+        for i in &mine {
+            let cov = &coverages[*i];
+            if terms_for(terms, cov).is_none() {
+                issues.push(issue(
+                    "no_coverage_terms",
+                    format!(
+                        "no coverage terms for payer {}{}; create them and recompute",
+                        cov.payer_code,
+                        cov.plan_code
+                            .as_deref()
+                            .map(|p| format!(" (plan {p})"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        lines.push(SettlementLine {
+            consumption_id: c.consumption_id.to_string(),
+            code: c.item.code.clone(),
+            description: c.item.description.clone(),
+            service_group: c.item.service_group.clone(),
+            quantity: c.quantity,
+            unit: c.unit.clone(),
+            performed_at: c.performed_at,
+            performed_by: c.performed_by.clone(),
+            unit_price,
+            amount,
+            price_source: source.to_owned(),
+            price_id,
+            excluded: input.excluded,
+            override_reason: input.override_reason.clone(),
+            shares: Vec::new(),
+            issues,
+        });
+        applying.push(mine);
+    }
+    // Split the billable lines, grouped by the coverages that apply to them.
+    let mut groups: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
+    for (n, line) in lines.iter().enumerate() {
+        if line.excluded || !line.issues.is_empty() || line.amount.is_none() {
+            continue;
+        }
+        groups.entry(applying[n].clone()).or_default().push(n);
+    }
+    for (covs, members) in groups {
+        let book: Vec<(&CoverageRef, &(String, CoverageTerms))> = covs
+            .iter()
+            .filter_map(|i| terms_for(terms, &coverages[*i]).map(|t| (&coverages[*i], t)))
+            .collect();
+        let split_terms: Vec<CoverageTerms> = book.iter().map(|(_, (_, t))| t.clone()).collect();
+        let split_lines: Vec<Line> = members
+            .iter()
+            .filter_map(|n| {
+                lines[*n].amount.map(|amount| Line {
+                    amount,
+                    service_group: lines[*n].service_group.clone(),
+                })
+            })
+            .collect();
+        match split_episode(&split_lines, &split_terms) {
+            Ok(split) => {
+                for (n, shares) in members.iter().zip(split) {
+                    let patient = PartyRef::patient(episode.patient.id);
+                    lines[*n].shares = shares
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, s)| LineShare {
+                            party: book
+                                .get(k)
+                                .filter(|_| s.payer.is_some())
+                                .map_or_else(|| patient.clone(), |(c, _)| PartyRef::payer(c)),
+                            terms_id: book
+                                .get(k)
+                                .filter(|_| s.payer.is_some())
+                                .map(|(_, (id, _))| id.clone()),
+                            amount: s.amount,
+                            copay: s.copay,
+                            reason: s.reason,
+                        })
+                        .collect();
+                }
+            }
+            Err(e) => {
+                for n in &members {
+                    lines[*n]
+                        .issues
+                        .push(issue("split_failed", format!("cannot split: {e}")));
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn terms_for<'a>(book: &'a TermsBook, c: &CoverageRef) -> Option<&'a (String, CoverageTerms)> {
+    let plan = c.plan_code.clone().unwrap_or_default();
+    book.get(&(c.payer_code.clone(), plan))
+        .or_else(|| book.get(&(c.payer_code.clone(), String::new())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage.
+
+/// A settlement header row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = settlements)]
+pub struct Row {
+    pub id: String,
+    pub number: String,
+    pub episode_id: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub status: String,
+    pub version: i32,
+    pub revision: i32,
+    pub location_id: String,
+    pub location_code: String,
+    pub patient_id: String,
+    pub episode: String,
+    pub coverages: String,
+    pub coverages_at: NaiveDateTime,
+    pub currency: Option<String>,
+    pub total_minor: i64,
+    pub line_count: i32,
+    pub issue_count: i32,
+    pub pending_voids: i32,
+    pub approved_version: Option<i32>,
+    pub invoiced_version: Option<i32>,
+    pub assigned_to: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Row {
+    /// The workflow status.
+    pub fn status(&self) -> SettlementStatus {
+        self.status.parse().unwrap_or(SettlementStatus::Draft)
+    }
+
+    /// The episode as last reported.
+    pub fn episode(&self) -> Result<EpisodeRef, ApiError> {
+        Ok(serde_json::from_str(&self.episode)?)
+    }
+
+    /// The patient's coverages as last reported.
+    pub fn coverages(&self) -> Result<Vec<CoverageRef>, ApiError> {
+        Ok(serde_json::from_str(&self.coverages)?)
+    }
+
+    /// The optimistic-concurrency tag.
+    pub fn etag(&self) -> String {
+        format!("\"r{}\"", self.revision)
+    }
+}
+
+/// Reads a settlement.
+pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+    Ok(settlements::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Reads a settlement for a change, locking its row until the transaction ends.
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+    db::lock_row(conn, "settlements", id)?;
+    find(conn, id)
+}
+
+/// The lines of a version (the current one when `version` is the settlement's).
+pub fn lines_at(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i32,
+) -> Result<Vec<SettlementLine>, ApiError> {
+    let rows: Vec<String> = settlement_lines::table
+        .filter(settlement_lines::settlement_id.eq(id))
+        .filter(settlement_lines::from_version.le(version))
+        .filter(
+            settlement_lines::to_version
+                .is_null()
+                .or(settlement_lines::to_version.gt(version)),
+        )
+        .select(settlement_lines::data)
+        .load(conn)?;
+    let mut lines = rows
+        .iter()
+        .map(|d| serde_json::from_str::<SettlementLine>(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    lines.sort_by(|a, b| {
+        (a.performed_at, &a.consumption_id).cmp(&(b.performed_at, &b.consumption_id))
+    });
+    Ok(lines)
+}
+
+fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, ApiError> {
+    type InputRow = (String, Option<i64>, Option<String>, bool, Option<String>);
+    let rows: Vec<InputRow> = settlement_inputs::table
+        .filter(settlement_inputs::settlement_id.eq(id))
+        .filter(settlement_inputs::voided.eq(false))
+        .select((
+            settlement_inputs::payload,
+            settlement_inputs::manual_unit_price_minor,
+            settlement_inputs::manual_currency,
+            settlement_inputs::excluded,
+            settlement_inputs::override_reason,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(payload, minor, currency, excluded, reason)| {
+            let manual_price = match (minor, currency) {
+                (Some(m), Some(c)) => Some(Money::from_minor(
+                    MinorUnits(m),
+                    Currency::parse(&c).map_err(|e| ApiError::internal(&e))?,
+                )),
+                _ => None,
+            };
+            Ok(Input {
+                consumption: serde_json::from_str(&payload)?,
+                manual_price,
+                excluded,
+                override_reason: reason,
+            })
+        })
+        .collect()
+}
+
+fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, ApiError> {
+    type PriceRow = (
+        String,
+        String,
+        i64,
+        String,
+        NaiveDate,
+        Option<NaiveDate>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<PriceRow> = prices::table
+        .filter(prices::code.eq_any(codes))
+        .select((
+            prices::id,
+            prices::code,
+            prices::unit_price_minor,
+            prices::currency,
+            prices::valid_from,
+            prices::valid_to,
+            prices::location_code,
+            prices::payer_code,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, code, minor, currency, from, to, location, payer)| {
+            let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+            Ok((
+                id,
+                PriceEntry {
+                    code,
+                    unit_price: Money::from_minor(MinorUnits(minor), currency),
+                    valid_from: from,
+                    valid_to: to,
+                    location,
+                    payer,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, ApiError> {
+    type TermsRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        String,
+    );
+    let rows: Vec<TermsRow> = coverage_terms::table
+        .filter(coverage_terms::payer_code.eq_any(payers))
+        .select((
+            coverage_terms::id,
+            coverage_terms::payer_code,
+            coverage_terms::plan_code,
+            coverage_terms::covered_percent,
+            coverage_terms::currency,
+            coverage_terms::copay_per_line_minor,
+            coverage_terms::copay_per_episode_minor,
+            coverage_terms::excluded_service_groups,
+        ))
+        .load(conn)?;
+    let mut book = TermsBook::new();
+    for (id, payer, plan, percent, currency, per_line, per_episode, excluded) in rows {
+        let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+        let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
+        book.insert(
+            (payer.clone(), plan),
+            (
+                id,
+                CoverageTerms {
+                    payer,
+                    covered_percent: percent.parse().unwrap_or_default(),
+                    copay_per_line: money(per_line),
+                    copay_per_episode: money(per_episode),
+                    excluded_groups: serde_json::from_str(&excluded).unwrap_or_default(),
+                },
+            ),
+        );
+    }
+    Ok(book)
+}
+
+/// What made a new version.
+pub struct Cause<'a> {
+    /// `consumption_recorded`, `consumption_voided`, `coverage_changed`, `recomputed`,
+    /// `line_corrected`, `reopened_after_credit`.
+    pub kind: &'a str,
+    /// Why (for people's changes).
+    pub reason: Option<&'a str>,
+    /// Who.
+    pub by: &'a str,
+}
+
+/// Recomputes a settlement's lines from its inputs and the configuration in force; when anything
+/// changed, stores a new version and updates `row`. Returns whether a version was made.
+pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<bool, ApiError> {
+    let episode = row.episode()?;
+    let coverages = row.coverages()?;
+    let inputs = load_inputs(conn, &row.id)?;
+    let mut codes: Vec<String> = inputs
+        .iter()
+        .map(|i| i.consumption.item.code.clone())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
+    let prices = load_prices(conn, &codes)?;
+    let terms = load_terms(conn, &payers)?;
+    let lines = compute(&episode, &coverages, &inputs, &prices, &terms);
+
+    let current: Vec<(String, String)> = settlement_lines::table
+        .filter(settlement_lines::settlement_id.eq(&row.id))
+        .filter(settlement_lines::to_version.is_null())
+        .select((settlement_lines::consumption_id, settlement_lines::data))
+        .load(conn)?;
+    let mut current: HashMap<String, String> = current.into_iter().collect();
+    let mut changed: Vec<(String, String)> = Vec::new();
+    for line in &lines {
+        let data = serde_json::to_string(line)?;
+        match current.remove(&line.consumption_id) {
+            Some(old) if old == data => {}
+            _ => changed.push((line.consumption_id.clone(), data)),
+        }
+    }
+    let removed: Vec<String> = current.into_keys().collect();
+    if changed.is_empty() && removed.is_empty() {
+        return Ok(false);
+    }
+    let version = row.version + 1;
+    let closing: Vec<&String> = changed.iter().map(|(id, _)| id).chain(&removed).collect();
+    diesel::update(
+        settlement_lines::table
+            .filter(settlement_lines::settlement_id.eq(&row.id))
+            .filter(settlement_lines::to_version.is_null())
+            .filter(settlement_lines::consumption_id.eq_any(closing)),
+    )
+    .set(settlement_lines::to_version.eq(Some(version)))
+    .execute(conn)?;
+    // One row at a time: diesel's MultiConnection has no multi-row INSERT for SQLite, and an
+    // event usually changes one line.
+    for (consumption, data) in &changed {
+        diesel::insert_into(settlement_lines::table)
+            .values((
+                settlement_lines::settlement_id.eq(&row.id),
+                settlement_lines::consumption_id.eq(consumption),
+                settlement_lines::from_version.eq(version),
+                settlement_lines::data.eq(data),
+            ))
+            .execute(conn)?;
+    }
+    let currency = lines
+        .iter()
+        .filter(|l| !l.excluded && l.issues.is_empty())
+        .find_map(|l| l.amount.map(|a| a.currency().to_string()));
+    let total: i64 = lines
+        .iter()
+        .filter(|l| !l.excluded && l.issues.is_empty())
+        .filter_map(|l| l.amount.and_then(|a| a.to_minor().ok()))
+        .map(|m| m.0)
+        .sum();
+    let line_count = i32::try_from(lines.len()).unwrap_or(i32::MAX);
+    let issue_count =
+        i32::try_from(lines.iter().filter(|l| !l.issues.is_empty()).count()).unwrap_or(i32::MAX);
+    let now = db::now();
+    diesel::insert_into(settlement_versions::table)
+        .values((
+            settlement_versions::settlement_id.eq(&row.id),
+            settlement_versions::version.eq(version),
+            settlement_versions::cause.eq(cause.kind),
+            settlement_versions::reason.eq(cause.reason),
+            settlement_versions::created_by.eq(cause.by),
+            settlement_versions::created_at.eq(now),
+            settlement_versions::currency.eq(&currency),
+            settlement_versions::total_minor.eq(total),
+            settlement_versions::line_count.eq(line_count),
+            settlement_versions::issue_count.eq(issue_count),
+        ))
+        .execute(conn)?;
+    row.version = version;
+    row.revision += 1;
+    row.currency = currency;
+    row.total_minor = total;
+    row.line_count = line_count;
+    row.issue_count = issue_count;
+    row.updated_at = now;
+    save(conn, row)?;
+    Ok(true)
+}
+
+/// Writes the mutable header fields of `row`.
+pub fn save(conn: &mut AnyConnection, row: &Row) -> Result<(), ApiError> {
+    diesel::update(settlements::table.find(&row.id))
+        .set((
+            settlements::status.eq(&row.status),
+            settlements::version.eq(row.version),
+            settlements::revision.eq(row.revision),
+            settlements::episode.eq(&row.episode),
+            settlements::coverages.eq(&row.coverages),
+            settlements::coverages_at.eq(row.coverages_at),
+            settlements::currency.eq(&row.currency),
+            settlements::total_minor.eq(row.total_minor),
+            settlements::line_count.eq(row.line_count),
+            settlements::issue_count.eq(row.issue_count),
+            settlements::pending_voids.eq(row.pending_voids),
+            settlements::approved_version.eq(row.approved_version),
+            settlements::invoiced_version.eq(row.invoiced_version),
+            settlements::assigned_to.eq(&row.assigned_to),
+            settlements::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
     Ok(())
+}
+
+/// Moves a settlement to `to`, recording who and why (the caller saves the row).
+pub fn change_status(
+    conn: &mut AnyConnection,
+    row: &mut Row,
+    to: SettlementStatus,
+    reason: Option<&str>,
+    by: &str,
+) -> Result<(), ApiError> {
+    let now = db::now();
+    diesel::insert_into(settlement_status_changes::table)
+        .values((
+            settlement_status_changes::id.eq(uuid::Uuid::now_v7().to_string()),
+            settlement_status_changes::settlement_id.eq(&row.id),
+            settlement_status_changes::from_status.eq(&row.status),
+            settlement_status_changes::to_status.eq(to.as_str()),
+            settlement_status_changes::version.eq(row.version),
+            settlement_status_changes::reason.eq(reason),
+            settlement_status_changes::changed_by.eq(by),
+            settlement_status_changes::changed_at.eq(now),
+        ))
+        .execute(conn)?;
+    to.as_str().clone_into(&mut row.status);
+    row.revision += 1;
+    row.updated_at = now;
+    Ok(())
+}
+
+/// The `settlement.approved` event of the current version.
+pub fn approved_event(
+    conn: &mut AnyConnection,
+    row: &Row,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<SettlementApprovedV1, ApiError> {
+    let episode = row.episode()?;
+    let lines = lines_at(conn, &row.id, row.version)?;
+    let currency = row
+        .currency
+        .as_deref()
+        .map(Currency::parse)
+        .transpose()
+        .map_err(|e| ApiError::internal(&e))?
+        .unwrap_or(Currency::EUR);
+    let mut parties: Vec<PartyRef> = Vec::new();
+    let mut settled = Vec::new();
+    for l in lines.iter().filter(|l| !l.excluded) {
+        let (Some(unit_price), Some(amount)) = (l.unit_price, l.amount) else {
+            continue;
+        };
+        let mut shares = Vec::new();
+        for s in &l.shares {
+            if s.amount.amount().is_zero() {
+                continue;
+            }
+            if !parties.iter().any(|p| p.key() == s.party.key()) {
+                parties.push(s.party.clone());
+            }
+            shares.push(SettledShare {
+                party: s.party.key(),
+                amount: s.amount,
+            });
+        }
+        settled.push(SettledLine {
+            consumption_id: l
+                .consumption_id
+                .parse()
+                .map_err(|e| ApiError::internal(&e))?,
+            code: l.code.clone(),
+            description: l.description.clone(),
+            service_group: l.service_group.clone(),
+            quantity: l.quantity,
+            unit: l.unit.clone(),
+            performed_at: l.performed_at,
+            unit_price,
+            amount,
+            shares,
+        });
+    }
+    // Payers first, the patient last.
+    parties.sort_by_key(|p| p.kind == carebill_domain::events::PartyKind::Patient);
+    Ok(SettlementApprovedV1 {
+        settlement_id: row.id.parse().map_err(|e| ApiError::internal(&e))?,
+        number: row.number.clone(),
+        kind: row.kind.parse().unwrap_or(SettlementKind::Regular),
+        parent_settlement_id: row
+            .parent_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| ApiError::internal(&e))?,
+        version: row.version,
+        episode,
+        currency,
+        parties,
+        lines: settled,
+        total: Money::from_minor(MinorUnits(row.total_minor), currency),
+        approved_by: by.to_owned(),
+        approved_at: at,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+
+/// Applies one event from accounts or invoicing (inside the inbox transaction).
+pub fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
+    let bad = |e: carebill_domain::events::EnvelopeError| {
+        ApiError::bad_request("bad_event", e.to_string())
+    };
+    match env.event_type.as_str() {
+        ConsumptionRecordedV1::TYPE => on_consumption(
+            conn,
+            env,
+            &env.payload::<ConsumptionRecordedV1>().map_err(bad)?,
+        ),
+        ConsumptionVoidedV1::TYPE => {
+            on_void(conn, &env.payload::<ConsumptionVoidedV1>().map_err(bad)?)
+        }
+        CoverageChangedV1::TYPE => {
+            on_coverage(conn, &env.payload::<CoverageChangedV1>().map_err(bad)?)
+        }
+        EpisodeClosedV1::TYPE => {
+            on_episode_closed(conn, &env.payload::<EpisodeClosedV1>().map_err(bad)?)
+        }
+        InvoiceIssuedV1::TYPE => on_invoice(conn, &env.payload::<InvoiceIssuedV1>().map_err(bad)?),
+        CreditNoteIssuedV1::TYPE => {
+            on_credit_note(conn, &env.payload::<CreditNoteIssuedV1>().map_err(bad)?)
+        }
+        _ => Ok(()),
+    }
+}
+
+use carebill_domain::events::EventPayload as _;
+
+/// The settlement a new consumption of `episode` goes to: the open one; the approved one,
+/// reopened; or a new one (regular, or supplementary after an invoiced one).
+fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Result<Row, ApiError> {
+    let episode_id = c.episode.id.to_string();
+    let existing: Vec<Row> = settlements::table
+        .filter(settlements::episode_id.eq(&episode_id))
+        .select(Row::as_select())
+        .order(settlements::id.desc())
+        .load(conn)?;
+    if let Some(latest) = existing.first() {
+        let mut latest = latest.clone();
+        db::lock_row(conn, "settlements", &latest.id)?;
+        match latest.status() {
+            s if s.is_open() => return Ok(latest),
+            SettlementStatus::Approved => {
+                change_status(
+                    conn,
+                    &mut latest,
+                    SettlementStatus::Draft,
+                    Some(&format!(
+                        "late consumption {} after approval",
+                        c.consumption_id
+                    )),
+                    SYSTEM,
+                )?;
+                save(conn, &latest)?;
+                return Ok(latest);
+            }
+            _ => {}
+        }
+    }
+    let regular = existing
+        .iter()
+        .rfind(|r| r.kind == SettlementKind::Regular.as_str() && r.status != "cancelled");
+    let (kind, parent) = match regular {
+        Some(r) if r.status == SettlementStatus::Invoiced.as_str() => {
+            (SettlementKind::Supplementary, Some(r.id.clone()))
+        }
+        _ => (SettlementKind::Regular, None),
+    };
+    let now = db::now();
+    let row = Row {
+        id: uuid::Uuid::now_v7().to_string(),
+        number: format!(
+            "{}/{}/{}",
+            c.episode.location.code,
+            c.episode.number,
+            existing.len() + 1
+        ),
+        episode_id,
+        kind: kind.as_str().to_owned(),
+        parent_id: parent,
+        status: SettlementStatus::Draft.as_str().to_owned(),
+        version: 0,
+        revision: 0,
+        location_id: c.episode.location.id.to_string(),
+        location_code: c.episode.location.code.clone(),
+        patient_id: c.episode.patient.id.to_string(),
+        episode: serde_json::to_string(&c.episode)?,
+        coverages: serde_json::to_string(&c.coverages)?,
+        coverages_at: c.recorded_at.naive_utc(),
+        currency: None,
+        total_minor: 0,
+        line_count: 0,
+        issue_count: 0,
+        pending_voids: 0,
+        approved_version: None,
+        invoiced_version: None,
+        assigned_to: None,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(settlements::table)
+        .values((
+            settlements::id.eq(&row.id),
+            settlements::number.eq(&row.number),
+            settlements::episode_id.eq(&row.episode_id),
+            settlements::kind.eq(&row.kind),
+            settlements::parent_id.eq(&row.parent_id),
+            settlements::status.eq(&row.status),
+            settlements::version.eq(0),
+            settlements::revision.eq(0),
+            settlements::location_id.eq(&row.location_id),
+            settlements::location_code.eq(&row.location_code),
+            settlements::patient_id.eq(&row.patient_id),
+            settlements::episode.eq(&row.episode),
+            settlements::coverages.eq(&row.coverages),
+            settlements::coverages_at.eq(row.coverages_at),
+            settlements::total_minor.eq(0_i64),
+            settlements::line_count.eq(0),
+            settlements::issue_count.eq(0),
+            settlements::pending_voids.eq(0),
+            settlements::created_at.eq(now),
+            settlements::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(row)
+}
+
+fn on_consumption(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    c: &ConsumptionRecordedV1,
+) -> Result<(), ApiError> {
+    db::lock_key(conn, &format!("episode:{}", c.episode.id))?;
+    let id = c.consumption_id.to_string();
+    let known: i64 = settlement_inputs::table
+        .filter(settlement_inputs::consumption_id.eq(&id))
+        .count()
+        .get_result(conn)?;
+    if known > 0 {
+        return Ok(());
+    }
+    let mut row = target_settlement(conn, c)?;
+    let payload = serde_json::to_string(c)?;
+    diesel::insert_into(settlement_inputs::table)
+        .values((
+            settlement_inputs::consumption_id.eq(&id),
+            settlement_inputs::settlement_id.eq(&row.id),
+            settlement_inputs::performed_at.eq(c.performed_at.naive_utc()),
+            settlement_inputs::payload.eq(&payload),
+            settlement_inputs::voided.eq(false),
+            settlement_inputs::excluded.eq(false),
+        ))
+        .execute(conn)?;
+    // The freshest view of the episode and the patient's coverages wins.
+    let at = c.recorded_at.naive_utc();
+    if at >= row.coverages_at {
+        row.coverages = serde_json::to_string(&c.coverages)?;
+        row.coverages_at = at;
+        row.episode = serde_json::to_string(&c.episode)?;
+    }
+    let _ = env;
+    recompute(
+        conn,
+        &mut row,
+        &Cause {
+            kind: "consumption_recorded",
+            reason: None,
+            by: SYSTEM,
+        },
+    )?;
+    Ok(())
+}
+
+fn on_void(conn: &mut AnyConnection, v: &ConsumptionVoidedV1) -> Result<(), ApiError> {
+    db::lock_key(conn, &format!("episode:{}", v.episode_id))?;
+    let id = v.consumption_id.to_string();
+    let known: Option<(String, bool)> = settlement_inputs::table
+        .filter(settlement_inputs::consumption_id.eq(&id))
+        .select((settlement_inputs::settlement_id, settlement_inputs::voided))
+        .first(conn)
+        .optional()?;
+    let settlement = match known {
+        Some((_, true)) => return Ok(()),
+        Some((settlement, false)) => settlement,
+        None => {
+            // The void overtook the recording: a voided tombstone makes the late `recorded`
+            // event a no-op.
+            diesel::insert_into(settlement_inputs::table)
+                .values((
+                    settlement_inputs::consumption_id.eq(&id),
+                    settlement_inputs::settlement_id.eq(""),
+                    settlement_inputs::performed_at.eq(v.voided_at.naive_utc()),
+                    settlement_inputs::payload.eq("{}"),
+                    settlement_inputs::voided.eq(true),
+                    settlement_inputs::excluded.eq(false),
+                ))
+                .execute(conn)?;
+            return Ok(());
+        }
+    };
+    diesel::update(settlement_inputs::table.find(&id))
+        .set(settlement_inputs::voided.eq(true))
+        .execute(conn)?;
+    let Some(mut row) = find_for_update(conn, &settlement)? else {
+        return Ok(());
+    };
+    if row.status().is_open() {
+        recompute(
+            conn,
+            &mut row,
+            &Cause {
+                kind: "consumption_voided",
+                reason: Some(&v.reason),
+                by: &v.voided_by,
+            },
+        )?;
+    } else {
+        // Approved or invoiced: the line stays billed until a credit note with reissue reopens
+        // the settlement, when the recompute drops it.
+        row.pending_voids += 1;
+        row.revision += 1;
+        row.updated_at = db::now();
+        save(conn, &row)?;
+    }
+    Ok(())
+}
+
+fn on_coverage(conn: &mut AnyConnection, c: &CoverageChangedV1) -> Result<(), ApiError> {
+    let ids: Vec<String> = settlements::table
+        .filter(settlements::patient_id.eq(c.patient_id.to_string()))
+        .filter(
+            settlements::status.eq_any(
+                [
+                    SettlementStatus::Draft,
+                    SettlementStatus::InReview,
+                    SettlementStatus::Observed,
+                    SettlementStatus::InAudit,
+                ]
+                .map(|s| s.as_str()),
+            ),
+        )
+        .select(settlements::id)
+        .load(conn)?;
+    let at = c.changed_at.naive_utc();
+    for id in ids {
+        let Some(mut row) = find_for_update(conn, &id)? else {
+            continue;
+        };
+        if at < row.coverages_at || !row.status().is_open() {
+            continue;
+        }
+        row.coverages = serde_json::to_string(&c.coverages)?;
+        row.coverages_at = at;
+        if !recompute(
+            conn,
+            &mut row,
+            &Cause {
+                kind: "coverage_changed",
+                reason: Some(&c.change),
+                by: SYSTEM,
+            },
+        )? {
+            save(conn, &row)?;
+        }
+    }
+    Ok(())
+}
+
+fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<(), ApiError> {
+    if e.status != carebill_domain::accounts::EpisodeStatus::Cancelled {
+        return Ok(());
+    }
+    db::lock_key(conn, &format!("episode:{}", e.episode_id))?;
+    let ids: Vec<String> = settlements::table
+        .filter(settlements::episode_id.eq(e.episode_id.to_string()))
+        .select(settlements::id)
+        .load(conn)?;
+    for id in ids {
+        let Some(mut row) = find_for_update(conn, &id)? else {
+            continue;
+        };
+        if row.status().is_open() {
+            change_status(
+                conn,
+                &mut row,
+                SettlementStatus::Cancelled,
+                Some(e.reason.as_deref().unwrap_or("episode cancelled")),
+                SYSTEM,
+            )?;
+            save(conn, &row)?;
+        }
+    }
+    Ok(())
+}
+
+fn on_invoice(conn: &mut AnyConnection, i: &InvoiceIssuedV1) -> Result<(), ApiError> {
+    let Some(mut row) = find_for_update(conn, &i.settlement_id.to_string())? else {
+        return Ok(());
+    };
+    row.invoiced_version = Some(
+        row.invoiced_version
+            .map_or(i.settlement_version, |v| v.max(i.settlement_version)),
+    );
+    row.revision += 1;
+    row.updated_at = db::now();
+    if row.status() == SettlementStatus::Approved
+        && row.approved_version == Some(i.settlement_version)
+    {
+        change_status(
+            conn,
+            &mut row,
+            SettlementStatus::Invoiced,
+            Some(&format!("invoice {} issued", i.number)),
+            SYSTEM,
+        )?;
+    }
+    save(conn, &row)
+}
+
+fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<(), ApiError> {
+    if !c.reissue {
+        return Ok(());
+    }
+    let Some(mut row) = find_for_update(conn, &c.settlement_id.to_string())? else {
+        return Ok(());
+    };
+    if matches!(
+        row.status(),
+        SettlementStatus::Approved | SettlementStatus::Invoiced
+    ) {
+        let reason = format!(
+            "credit note {} for invoice {}: {}",
+            c.number, c.invoice_number, c.reason
+        );
+        change_status(
+            conn,
+            &mut row,
+            SettlementStatus::Draft,
+            Some(&reason),
+            SYSTEM,
+        )?;
+        row.pending_voids = 0;
+        if !recompute(
+            conn,
+            &mut row,
+            &Cause {
+                kind: "reopened_after_credit",
+                reason: Some(&reason),
+                by: &c.issued_by,
+            },
+        )? {
+            save(conn, &row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Enqueues the approval event of `row`'s current version.
+pub fn enqueue_approval(
+    conn: &mut AnyConnection,
+    row: &Row,
+    by: &str,
+    correlation: Option<String>,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let payload = approved_event(conn, row, by, now)?;
+    let env = Envelope::new("settlement", &payload, now, correlation, None)
+        .map_err(|e| ApiError::internal(&e))?;
+    outbox::enqueue(conn, &env)
 }

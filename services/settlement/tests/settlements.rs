@@ -1,0 +1,752 @@
+//! Settlements built from accounts' events and taken through review and audit, against real
+//! databases: every scenario runs on SQLite and on a throwaway PostgreSQL database. Events go
+//! through the service's own subscription handler (inbox included), as the bus would deliver them.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{test, web};
+use carebill_domain::accounts::{EpisodeKind, PayerKind, ServiceKind};
+use carebill_domain::events::{
+    CatalogItemRef, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, CreditNoteIssuedV1,
+    Envelope, EpisodeRef, EventPayload, InvoiceIssuedV1, LocationRef, PartyRef, PatientRef,
+    SettlementApprovedV1,
+};
+use carebill_domain::ids::{
+    CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId,
+    PatientId, PayerId,
+};
+use carebill_domain::{Currency, Money};
+use carebill_platform::both_backends;
+use carebill_platform::db::{AnyConnection, Backend, Db};
+use carebill_platform::events::{Subscription, run_handler};
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{TestDb, admin, call, get, post, test_app, token};
+use carebill_settlement::SettlementState;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+struct Harness {
+    db: Db,
+    events: Subscription,
+    _guard: TestDb,
+}
+
+fn harness(backend: Backend) -> Harness {
+    let t = TestDb::new(backend, &carebill_settlement::MIGRATIONS);
+    Harness {
+        db: t.db.clone(),
+        events: carebill_settlement::events(t.db.clone(), Arc::new(Notify::new())),
+        _guard: t,
+    }
+}
+
+async fn app(
+    h: &Harness,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(SettlementState {
+        db: h.db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test_app(carebill_settlement::routes(state)).await
+}
+
+both_backends!(
+    consumptions_are_priced_split_reviewed_observed_corrected_and_approved,
+    late_consumptions_reopen_or_start_a_supplementary_settlement,
+    voids_credit_notes_and_coverage_changes_make_new_versions,
+);
+
+struct World {
+    episode: EpisodeRef,
+    coverages: Vec<CoverageRef>,
+}
+
+fn world() -> World {
+    let patient = PatientId::new();
+    let coverage = |code: &str, priority: i32| CoverageRef {
+        id: CoverageId::new(),
+        payer_id: PayerId::new(),
+        payer_code: code.to_owned(),
+        payer_kind: PayerKind::Insurer,
+        policy_number: format!("{code}-1"),
+        plan_code: None,
+        priority,
+        valid_from: None,
+        valid_to: None,
+    };
+    World {
+        episode: EpisodeRef {
+            id: EpisodeId::new(),
+            number: "ENC-1".to_owned(),
+            kind: EpisodeKind::Inpatient,
+            location: LocationRef {
+                id: LocationId::new(),
+                code: "H1".to_owned(),
+                name: "Hospital One".to_owned(),
+                time_zone: "Europe/Madrid".to_owned(),
+                tax_id: None,
+            },
+            patient: PatientRef {
+                id: patient,
+                beneficiary_kind: "private".to_owned(),
+                birth_date: None,
+                flags: vec![],
+            },
+            attending_practitioner: None,
+        },
+        coverages: vec![coverage("SANITAS", 1), coverage("MUTUA", 2)],
+    }
+}
+
+fn consumption(w: &World, code: &str, quantity: i64, at: &str) -> ConsumptionRecordedV1 {
+    let at: DateTime<Utc> = at.parse().expect("time");
+    ConsumptionRecordedV1 {
+        consumption_id: ConsumptionId::new(),
+        episode: w.episode.clone(),
+        item: CatalogItemRef {
+            id: CatalogItemId::new(),
+            code: code.to_owned(),
+            description: format!("{code} description"),
+            service_group: "LAB".to_owned(),
+            kind: ServiceKind::Lab,
+            unit: "unit".to_owned(),
+        },
+        quantity: Decimal::from(quantity),
+        unit: "unit".to_owned(),
+        performed_at: at,
+        performed_by: None,
+        ordering_practitioner: None,
+        attending_practitioner: None,
+        source_system: None,
+        external_id: None,
+        attributes: json!({}),
+        coverages: w.coverages.clone(),
+        recorded_at: at,
+    }
+}
+
+async fn deliver<P: EventPayload>(h: &Harness, service: &str, payload: &P) -> Envelope {
+    let env = Envelope::new(service, payload, Utc::now(), None, None).expect("envelope");
+    run_handler(&h.events.handler, env.clone())
+        .await
+        .expect("applied");
+    env
+}
+
+async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = db
+        .read(|c: &mut AnyConnection| {
+            Ok(outbox::table
+                .order(outbox::seq.asc())
+                .select((outbox::event_type, outbox::body))
+                .load(c)?)
+        })
+        .await
+        .expect("outbox");
+    rows.into_iter()
+        .map(|(t, b)| (t, serde_json::from_str(&b).expect("json")))
+        .collect()
+}
+
+async fn configure(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
+    let t = admin();
+    for (code, price) in [("LAB-HB", "10.00"), ("CONS", "50.00")] {
+        let (s, b, _) = call(
+            app,
+            post(
+                "/v1/prices",
+                &t,
+                &json!({"code": code, "unit_price": {"amount": price, "currency": "EUR"}, "valid_from": "2026-01-01"}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    for terms in [
+        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR", "copay_per_line": {"amount": "1.00", "currency": "EUR"}}),
+        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
+    ] {
+        let (s, b, _) = call(app, post("/v1/coverage-terms", &t, &terms)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+}
+
+fn with_etag(req: test::TestRequest, etag: &str) -> test::TestRequest {
+    req.insert_header(("if-match", etag.to_owned()))
+}
+
+fn share(line: &Value, party_code: Option<&str>) -> String {
+    line["shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .find(|s| s["party"]["payer_code"].as_str() == party_code)
+        .map(|s| s["amount"]["amount"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
+fn line<'a>(doc: &'a Value, code: &str) -> &'a Value {
+    doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} line in {doc}"))
+}
+
+async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let w = world();
+    let hb = consumption(&w, "LAB-HB", 2, "2026-11-02T09:00:00Z");
+    let env = deliver(&h, "accounts", &hb).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    let xray = consumption(&w, "XRAY", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &xray).await;
+    // The same event again (a redelivery) changes nothing.
+    run_handler(&h.events.handler, env)
+        .await
+        .expect("redelivered");
+
+    let biller = token(&["biller"], None);
+    let auditor = token(&["auditor"], None);
+    let (s, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &biller,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+    let (_, doc, _) = call(&app, get(&url, &biller)).await;
+    assert_eq!(doc["version"], 3, "one version per consumption: {doc}");
+    assert_eq!(doc["status"], "draft");
+    assert_eq!(doc["number"], "H1/ENC-1/1");
+    assert_eq!(doc["issue_count"], 1);
+    assert_eq!(line(&doc, "XRAY")["issues"][0]["code"], "no_price");
+    // 2 × 10.00 = 20.00: SANITAS keeps a 1.00 copay and pays 80 % of 19.00 = 15.20; MUTUA pays
+    // 50 % of the 4.80 left = 2.40; the patient pays 2.40.
+    let l = line(&doc, "LAB-HB");
+    assert_eq!(l["amount"]["amount"], "20.00");
+    assert_eq!(share(l, Some("SANITAS")), "15.20");
+    assert_eq!(share(l, Some("MUTUA")), "2.40");
+    assert_eq!(share(l, None), "2.40");
+    assert_eq!(l["price_source"], "price_list");
+    assert_eq!(
+        doc["total"]["amount"], "70.00",
+        "unpriced lines are not in the total"
+    );
+
+    // Review and audit; approval is refused while a line has no price.
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let step = |to: &str| json!({"to": to});
+    let (s, body, _) = call(
+        &app,
+        post(&format!("{url}/transitions"), &biller, &step("in_review")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "{body}");
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("in_review")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["assigned_to"], "test-biller");
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("in_audit")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "a stale ETag: {body}");
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("in_audit")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("approved")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only auditors approve: {body}");
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &admin(), &step("approved")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "not even an admin: {body}");
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &auditor, &step("approved")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "unresolved_lines");
+    assert_eq!(body["errors"][0]["code"], "no_price");
+    let (_, unchanged, _) = call(&app, get(&url, &biller)).await;
+    assert_eq!(unchanged["status"], "in_audit");
+    assert_eq!(
+        unchanged["etag"],
+        etag.as_str(),
+        "a refused approval changes nothing"
+    );
+
+    // Audit observes the unpriced line; the biller prices it by hand.
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &auditor,
+                &json!({"to": "observed", "reason": "unpriced X-ray", "observations": []}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "observations are required: {body}"
+    );
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &auditor,
+                &json!({"to": "observed", "reason": "unpriced X-ray", "observations": [{"consumption_id": xray.consumption_id.to_string(), "text": "price per the radiology agreement"}]}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["status"], "observed");
+    assert_eq!(doc["observations"][0]["resolved_version"], Value::Null);
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("in_review")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let line_url = format!("{url}/lines/{}", xray.consumption_id);
+    let correction = json!({"unit_price": {"amount": "30.00", "currency": "EUR"}, "reason": "radiology agreement 2026"});
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            test::TestRequest::put()
+                .uri(&line_url)
+                .insert_header(("authorization", format!("Bearer {biller}")))
+                .set_json(&correction),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["version"], 4);
+    assert_eq!(doc["issue_count"], 0);
+    assert_eq!(line(&doc, "XRAY")["price_source"], "manual");
+    assert_eq!(doc["observations"][0]["resolved_version"], 4);
+    assert_eq!(doc["total"]["amount"], "100.00");
+
+    // Versions stay readable and compare line by line.
+    let (_, versions, _) = call(&app, get(&format!("{url}/versions"), &biller)).await;
+    let causes: Vec<&str> = versions
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["cause"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "consumption_recorded",
+            "consumption_recorded",
+            "consumption_recorded",
+            "line_corrected"
+        ]
+    );
+    let (_, v2, _) = call(&app, get(&format!("{url}/versions/2"), &biller)).await;
+    assert_eq!(v2["lines"].as_array().map(Vec::len), Some(2), "{v2}");
+    let (_, diff, _) = call(&app, get(&format!("{url}/diff?from=3&to=4"), &biller)).await;
+    assert_eq!(diff["changed"].as_array().map(Vec::len), Some(1), "{diff}");
+    assert_eq!(diff["changed"][0]["before"]["unit_price"], Value::Null);
+    assert_eq!(diff["changed"][0]["after"]["unit_price"]["amount"], "30.00");
+    assert_eq!(diff["total_before"]["amount"], "70.00");
+    let (s, _, _) = call(&app, get(&format!("{url}/versions/9"), &biller)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Audit approves: one event with everything invoicing needs; shares add up to every line.
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &biller, &step("in_audit")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &auditor, &step("approved")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["status"], "approved");
+    assert_eq!(doc["approved_version"], 4);
+    let approvals: Vec<Value> = outbox_events(&h.db)
+        .await
+        .into_iter()
+        .filter(|(t, _)| t == SettlementApprovedV1::TYPE)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(approvals.len(), 1);
+    let event: SettlementApprovedV1 =
+        serde_json::from_value(approvals[0]["data"].clone()).expect("payload");
+    assert_eq!(event.version, 4);
+    assert_eq!(event.lines.len(), 3);
+    assert_eq!(event.parties.len(), 3, "two payers and the patient");
+    assert_eq!(
+        event.parties[2].kind,
+        carebill_domain::events::PartyKind::Patient
+    );
+    let eur = |s: &str| Money::new(s.parse().expect("decimal"), Currency::EUR).expect("money");
+    assert_eq!(event.total, eur("100.00"));
+    for l in &event.lines {
+        let sum = l
+            .shares
+            .iter()
+            .try_fold(Money::zero(Currency::EUR), |a, s| a.checked_add(&s.amount))
+            .expect("sum");
+        assert_eq!(sum, l.amount, "shares add up to line {}", l.code);
+    }
+    // A second approval is not a transition from `approved`.
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, _, _) = call(
+        &app,
+        with_etag(
+            post(&format!("{url}/transitions"), &auditor, &step("approved")),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Out of scope is 404.
+    let (s, _, _) = call(&app, get(&url, &token(&["biller"], Some(&["H2"])))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+async fn approve(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    id: &str,
+) -> Value {
+    let url = format!("/v1/settlements/{id}");
+    let (_, mut doc, _) = call(app, get(&url, &admin())).await;
+    for (to, who) in [
+        ("in_review", "biller"),
+        ("in_audit", "biller"),
+        ("approved", "auditor"),
+    ] {
+        let etag = doc["etag"].as_str().expect("etag").to_owned();
+        let (s, next, _) = call(
+            app,
+            with_etag(
+                post(
+                    &format!("{url}/transitions"),
+                    &token(&[who], None),
+                    &json!({"to": to}),
+                ),
+                &etag,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{to}: {next}");
+        doc = next;
+    }
+    doc
+}
+
+fn invoice(w: &World, settlement: &str, version: i32) -> InvoiceIssuedV1 {
+    InvoiceIssuedV1 {
+        invoice_id: InvoiceId::new(),
+        number: "H1-INV-2026-000001".to_owned(),
+        location: w.episode.location.clone(),
+        recipient: PartyRef::patient(w.episode.patient.id),
+        patient_id: w.episode.patient.id,
+        episode_id: w.episode.id,
+        settlement_id: settlement.parse().expect("id"),
+        settlement_version: version,
+        lines: vec![],
+        total: Money::zero(Currency::EUR),
+        issue_date: "2026-11-03".parse().expect("date"),
+        due_date: "2026-12-03".parse().expect("date"),
+        issued_at: Utc::now(),
+    }
+}
+
+async fn late_consumptions_reopen_or_start_a_supplementary_settlement(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let w = world();
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+    approve(&app, &id).await;
+
+    // Approved, not invoiced: a late consumption reopens it.
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "LAB-HB", 1, "2026-11-02T12:00:00Z"),
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "draft", "{doc}");
+    assert_eq!(doc["version"], 2);
+    assert_eq!(doc["approved_version"], 1);
+    let history = doc["status_history"].as_array().expect("history");
+    assert!(
+        history.last().expect("change")["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("late consumption"),
+        "{doc}"
+    );
+    // Invoicing had already issued version 1: the settlement records it and stays open.
+    deliver(&h, "invoicing", &invoice(&w, &id, 1)).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "draft");
+    assert_eq!(doc["invoiced_version"], 1);
+    // Approved again and invoiced: now it is closed for good.
+    approve(&app, &id).await;
+    deliver(&h, "invoicing", &invoice(&w, &id, 2)).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "invoiced", "{doc}");
+
+    // After invoicing, a late consumption starts a supplementary settlement.
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "LAB-HB", 3, "2026-11-03T08:00:00Z"),
+    )
+    .await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{page}");
+    let sup = &items[1];
+    assert_eq!(sup["kind"], "supplementary");
+    assert_eq!(sup["parent_id"], id.as_str());
+    assert_eq!(sup["number"], "H1/ENC-1/2");
+    assert_eq!(sup["total"]["amount"], "30.00");
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "invoiced");
+    assert_eq!(
+        doc["line_count"], 2,
+        "the invoiced settlement keeps its lines"
+    );
+}
+
+async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let mut w = world();
+    let first = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    deliver(&h, "accounts", &first).await;
+    let second = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &second).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+
+    // A void while open removes the line in a new version.
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: second.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "entered twice".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["version"], 3);
+    assert_eq!(doc["line_count"], 1);
+    let (_, diff, _) = call(&app, get(&format!("{url}/diff?from=2"), &admin())).await;
+    assert_eq!(diff["removed"][0]["code"], "LAB-HB", "{diff}");
+
+    // A void that overtakes its recording: the late recording is ignored.
+    let ghost = consumption(&w, "LAB-HB", 5, "2026-11-02T12:00:00Z");
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: ghost.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "wrong patient".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    deliver(&h, "accounts", &ghost).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["line_count"], 1, "{doc}");
+
+    // The patient loses the second coverage: the open settlement is split again.
+    w.coverages.truncate(1);
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::CoverageChangedV1 {
+            patient_id: w.episode.patient.id,
+            coverage_id: CoverageId::new(),
+            change: "ended".to_owned(),
+            coverages: w.coverages.clone(),
+            changed_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["version"], 4);
+    let l = line(&doc, "CONS");
+    assert_eq!(share(l, Some("SANITAS")), "39.20");
+    assert_eq!(share(l, Some("MUTUA")), "");
+    assert_eq!(share(l, None), "10.80");
+
+    // Approved and invoiced; a credit note with reissue reopens it for correction.
+    approve(&app, &id).await;
+    deliver(&h, "invoicing", &invoice(&w, &id, 4)).await;
+    let credit = CreditNoteIssuedV1 {
+        credit_note_id: CreditNoteId::new(),
+        number: "H1-CN-2026-000001".to_owned(),
+        invoice_id: InvoiceId::new(),
+        invoice_number: "H1-INV-2026-000001".to_owned(),
+        location_id: w.episode.location.id,
+        recipient: PartyRef::patient(w.episode.patient.id),
+        settlement_id: id.parse().expect("id"),
+        consumption_ids: vec![first.consumption_id],
+        total: Money::zero(Currency::EUR),
+        reason: "wrong copay".to_owned(),
+        reissue: true,
+        issue_date: "2026-11-04".parse().expect("date"),
+        issued_by: "manager".to_owned(),
+        issued_at: Utc::now(),
+    };
+    deliver(&h, "invoicing", &credit).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "draft", "{doc}");
+    assert!(
+        doc["status_history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|c| c["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("H1-CN-2026-000001")),
+        "{doc}"
+    );
+}
