@@ -1,10 +1,26 @@
-//! The collections service.
+//! The collections service: the money.
+//!
+//! First scope: a receivable per issued invoice (`carebill.invoicing.invoice.issued.v1`),
+//! cancelled by its credit note (`carebill.invoicing.credit_note.issued.v1`, which may arrive
+//! first); payments from payers and patients applied to their invoices now or later
+//! (`/v1/payments`, announcing `carebill.collections.payment.recorded.v1`), the rest kept as the
+//! party's credit; receivables (`/v1/receivables`) with status and payment history; a party's
+//! balance (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
+
+pub mod access;
+pub mod audit_trail;
+pub mod balances;
+pub mod payments;
+pub mod receivables;
+pub mod schema;
 
 use std::sync::Arc;
 
 use actix_web::web;
+use carebill_domain::events::{CreditNoteIssuedV1, EventPayload as _, InvoiceIssuedV1};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, subscription};
+use carebill_platform::http::allow;
 use tokio::sync::Notify;
 
 /// The collections database migrations (after the platform's).
@@ -21,19 +37,73 @@ pub struct CollectionsState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each.
+/// The events this service consumes, applied once each (see [`receivables::apply_event`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    subscription("collections", &[], db, wake, |_conn, _env| Ok(()))
+    subscription(
+        "collections",
+        &[InvoiceIssuedV1::TYPE, CreditNoteIssuedV1::TYPE],
+        db,
+        wake,
+        receivables::apply_event,
+    )
 }
 
 /// Registers every collections route.
 pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state);
+        cfg.app_data(state)
+            .service(
+                web::resource("/v1/payments")
+                    .route(web::get().to(payments::list_payments))
+                    .route(web::post().to(payments::create_payment))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/payments/{id}")
+                    .route(web::get().to(payments::get_payment))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/payments/{id}/allocations")
+                    .route(web::post().to(payments::allocate_payment))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/receivables")
+                    .route(web::get().to(receivables::list_receivables))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}")
+                    .route(web::get().to(receivables::get_receivable))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/balances/{party_kind}/{party_id}")
+                    .route(web::get().to(balances::get_balance))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/collections/audit-events")
+                    .route(web::get().to(audit_trail::list_audit_events))
+                    .default_service(allow("GET")),
+            );
     }
 }
 
 /// The collections part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(
+        payments::create_payment, payments::list_payments, payments::get_payment, payments::allocate_payment,
+        receivables::list_receivables, receivables::get_receivable,
+        balances::get_balance,
+        audit_trail::list_audit_events,
+    ),
+    tags(
+        (name = "payments", description = "Money received from payers and patients, and where it went"),
+        (name = "receivables", description = "What is owed on each issued invoice"),
+        (name = "balances", description = "A party's invoiced, paid, outstanding and overdue amounts and credit"),
+    )
+)]
 pub struct ApiDoc;

@@ -1,1 +1,4 @@
-DROP TABLE collections_placeholder;
+DROP TABLE early_credit_notes;
+DROP TABLE allocations;
+DROP TABLE payments;
+DROP TABLE receivables;

@@ -1,0 +1,75 @@
+//! diesel table definitions of the collections database (see `migrations/`).
+
+diesel::table! {
+    receivables (id) {
+        id -> Text,
+        invoice_id -> Text,
+        invoice_number -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        location_time_zone -> Text,
+        party_kind -> Text,
+        party_id -> Text,
+        payer_code -> Nullable<Text>,
+        party -> Text,
+        patient_id -> Text,
+        currency -> Text,
+        total_minor -> BigInt,
+        paid_minor -> BigInt,
+        due_date -> Date,
+        issue_date -> Date,
+        status -> Text,
+        credit_note_id -> Nullable<Text>,
+        credit_note_number -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        issued_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        party_kind -> Text,
+        party_id -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        allocated_minor -> BigInt,
+        method -> Text,
+        received_on -> Date,
+        reference -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    allocations (id) {
+        id -> Text,
+        payment_id -> Text,
+        receivable_id -> Text,
+        amount_minor -> BigInt,
+        allocated_by -> Text,
+        allocated_at -> Timestamp,
+        reversed_at -> Nullable<Timestamp>,
+        reversed_by_credit_note_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    early_credit_notes (invoice_id) {
+        invoice_id -> Text,
+        credit_note_id -> Text,
+        credit_note_number -> Text,
+        reason -> Text,
+        received_at -> Timestamp,
+        applied_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(allocations -> payments (payment_id));
+diesel::joinable!(allocations -> receivables (receivable_id));
+diesel::allow_tables_to_appear_in_same_query!(receivables, payments, allocations, early_credit_notes);
