@@ -626,6 +626,30 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     Ok(true)
 }
 
+/// Stores a new version with the same lines (e.g. a reopening) and saves `row`.
+pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<(), ApiError> {
+    let version = row.version + 1;
+    let now = db::now();
+    diesel::insert_into(settlement_versions::table)
+        .values((
+            settlement_versions::settlement_id.eq(&row.id),
+            settlement_versions::version.eq(version),
+            settlement_versions::cause.eq(cause.kind),
+            settlement_versions::reason.eq(cause.reason),
+            settlement_versions::created_by.eq(cause.by),
+            settlement_versions::created_at.eq(now),
+            settlement_versions::currency.eq(&row.currency),
+            settlement_versions::total_minor.eq(row.total_minor),
+            settlement_versions::line_count.eq(row.line_count),
+            settlement_versions::issue_count.eq(row.issue_count),
+        ))
+        .execute(conn)?;
+    row.version = version;
+    row.revision += 1;
+    row.updated_at = now;
+    save(conn, row)
+}
+
 /// Writes the mutable header fields of `row`.
 pub fn save(conn: &mut AnyConnection, row: &Row) -> Result<(), ApiError> {
     diesel::update(settlements::table.find(&row.id))
@@ -1082,10 +1106,13 @@ fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<()
     let Some(mut row) = find_for_update(conn, &c.settlement_id.to_string())? else {
         return Ok(());
     };
-    if matches!(
-        row.status(),
-        SettlementStatus::Approved | SettlementStatus::Invoiced
-    ) {
+    // A credit note reopens an invoiced settlement, or an approved one whose approved version
+    // was invoiced; a stale credit note never reopens a version approved after it.
+    let invoiced = row.status() == SettlementStatus::Invoiced
+        || (row.status() == SettlementStatus::Approved
+            && row.approved_version.is_some()
+            && row.approved_version <= row.invoiced_version);
+    if invoiced {
         let reason = format!(
             "credit note {} for invoice {}: {}",
             c.number, c.invoice_number, c.reason
@@ -1098,16 +1125,14 @@ fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<()
             SYSTEM,
         )?;
         row.pending_voids = 0;
-        if !recompute(
-            conn,
-            &mut row,
-            &Cause {
-                kind: "reopened_after_credit",
-                reason: Some(&reason),
-                by: &c.issued_by,
-            },
-        )? {
-            save(conn, &row)?;
+        let cause = Cause {
+            kind: "reopened_after_credit",
+            reason: Some(&reason),
+            by: &c.issued_by,
+        };
+        // The corrected invoice comes from a new version, even when nothing changed (yet).
+        if !recompute(conn, &mut row, &cause)? {
+            new_version(conn, &mut row, &cause)?;
         }
     }
     Ok(())

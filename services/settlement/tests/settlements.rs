@@ -738,6 +738,22 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     deliver(&h, "invoicing", &credit).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["status"], "draft", "{doc}");
+    assert_eq!(
+        doc["version"], 5,
+        "the corrected invoice comes from a new version"
+    );
+    // The same credit note's twin for another party finds it open already: nothing more.
+    deliver(
+        &h,
+        "invoicing",
+        &CreditNoteIssuedV1 {
+            credit_note_id: CreditNoteId::new(),
+            ..credit.clone()
+        },
+    )
+    .await;
+    let (_, again, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(again["version"], 5);
     assert!(
         doc["status_history"]
             .as_array()
