@@ -1,10 +1,29 @@
-//! The invoicing service.
+//! The invoicing service: the legal documents.
+//!
+//! First scope: when medical audit approves a settlement (`carebill.settlement.settlement.
+//! approved.v1`), one invoice per paying party is issued and numbered at once ([`issuing`],
+//! [`numbering`]) and announced (`carebill.invoicing.invoice.issued.v1`); an invoice is cancelled
+//! only by a full credit note (`POST /v1/invoices/{id}/credit-notes`, [`credit_notes`]), which
+//! makes its lines billable again and is announced (`carebill.invoicing.credit_note.issued.v1`).
+//! Invoices, credit notes and this service's audit trail are read over `/v1/invoices`,
+//! `/v1/credit-notes` and `/v1/invoicing/audit-events`. Batches, e-invoices (UBL), claim files,
+//! layouts and the payer portal come next.
+
+pub mod audit_trail;
+pub mod credit_notes;
+pub mod documents;
+pub mod invoices;
+pub mod issuing;
+pub mod numbering;
+pub mod schema;
 
 use std::sync::Arc;
 
 use actix_web::web;
+use carebill_domain::events::{EventPayload as _, SettlementApprovedV1};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, subscription};
+use carebill_platform::http::allow;
 use tokio::sync::Notify;
 
 /// The invoicing database migrations (after the platform's).
@@ -21,19 +40,66 @@ pub struct InvoicingState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each.
+/// The events this service consumes, applied once each: approved settlements are invoiced
+/// (see [`issuing::apply_event`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    subscription("invoicing", &[], db, wake, |_conn, _env| Ok(()))
+    subscription(
+        documents::SERVICE,
+        &[SettlementApprovedV1::TYPE],
+        db,
+        wake,
+        issuing::apply_event,
+    )
 }
 
 /// Registers every invoicing route.
 pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state);
+        cfg.app_data(state)
+            .service(
+                web::resource("/v1/invoices")
+                    .route(web::get().to(invoices::list_invoices))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoices/{id}")
+                    .route(web::get().to(invoices::get_invoice))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoices/{id}/credit-notes")
+                    .route(web::post().to(credit_notes::credit_invoice))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/credit-notes")
+                    .route(web::get().to(credit_notes::list_credit_notes))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/credit-notes/{id}")
+                    .route(web::get().to(credit_notes::get_credit_note))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoicing/audit-events")
+                    .route(web::get().to(audit_trail::list_audit_events))
+                    .default_service(allow("GET")),
+            );
     }
 }
 
 /// The invoicing part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(
+        invoices::list_invoices, invoices::get_invoice,
+        credit_notes::credit_invoice, credit_notes::list_credit_notes, credit_notes::get_credit_note,
+        audit_trail::list_audit_events,
+    ),
+    tags(
+        (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
+        (name = "credit notes", description = "Full credit notes cancelling invoices"),
+    )
+)]
 pub struct ApiDoc;

@@ -1,0 +1,116 @@
+//! diesel table definitions of the invoicing database (see `migrations/`).
+
+diesel::table! {
+    invoice_series (id) {
+        id -> Text,
+        location_id -> Text,
+        kind -> Text,
+        year -> Integer,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoiced_settlements (settlement_id, version) {
+        settlement_id -> Text,
+        version -> Integer,
+        event_id -> Text,
+        invoices -> Integer,
+        processed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        number -> Text,
+        status -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        location_name -> Text,
+        location_tax_id -> Nullable<Text>,
+        location_time_zone -> Text,
+        recipient_kind -> Text,
+        recipient_id -> Text,
+        payer_code -> Nullable<Text>,
+        payer_kind -> Nullable<Text>,
+        coverage_id -> Nullable<Text>,
+        policy_number -> Nullable<Text>,
+        patient_id -> Text,
+        episode_id -> Text,
+        episode_number -> Text,
+        settlement_id -> Text,
+        settlement_number -> Text,
+        settlement_version -> Integer,
+        currency -> Text,
+        total_minor -> BigInt,
+        tax_total_minor -> BigInt,
+        issue_date -> Date,
+        due_date -> Date,
+        created_at -> Timestamp,
+        issued_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        credit_note_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    credit_notes (id) {
+        id -> Text,
+        number -> Text,
+        invoice_id -> Text,
+        invoice_number -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        recipient_kind -> Text,
+        payer_code -> Nullable<Text>,
+        patient_id -> Text,
+        settlement_id -> Text,
+        currency -> Text,
+        total_minor -> BigInt,
+        tax_total_minor -> BigInt,
+        reason -> Text,
+        reissue -> Bool,
+        issue_date -> Date,
+        issued_by -> Text,
+        created_at -> Timestamp,
+        issued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    document_lines (document_id, position) {
+        document_id -> Text,
+        position -> Integer,
+        consumption_id -> Text,
+        code -> Text,
+        description -> Text,
+        service_group -> Text,
+        quantity -> Text,
+        unit -> Text,
+        performed_at -> Timestamp,
+        currency -> Text,
+        unit_price_minor -> BigInt,
+        line_amount_minor -> BigInt,
+        amount_minor -> BigInt,
+        tax_category -> Text,
+        tax_exemption_reason_code -> Text,
+        tax_exemption_reason -> Text,
+    }
+}
+
+diesel::table! {
+    billed_consumptions (invoice_id, consumption_id) {
+        invoice_id -> Text,
+        consumption_id -> Text,
+        party_key -> Text,
+        active -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    invoices,
+    credit_notes,
+    document_lines,
+    billed_consumptions
+);

@@ -1,0 +1,782 @@
+#![allow(clippy::expect_used, clippy::panic, reason = "tests")]
+//! Invoicing against real databases: approved settlements are delivered to the service's event
+//! handler as the bus would deliver them, and the result is read over HTTP. Every scenario runs
+//! on SQLite and on a throwaway PostgreSQL database; numbering under two replicas runs on
+//! PostgreSQL.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{test, web};
+use carebill_domain::accounts::{EpisodeKind, PayerKind};
+use carebill_domain::events::{
+    CoverageRef, Envelope, EpisodeRef, LocationRef, PartyRef, PatientRef, SettledLine,
+    SettledShare, SettlementApprovedV1,
+};
+use carebill_domain::ids::{
+    ConsumptionId, CoverageId, EpisodeId, LocationId, PatientId, PayerId, SettlementId,
+};
+use carebill_domain::settlement::SettlementKind;
+use carebill_domain::{Currency, MinorUnits, Money};
+use carebill_invoicing::InvoicingState;
+use carebill_platform::auth::{Claims, mint_hs256};
+use carebill_platform::both_backends;
+use carebill_platform::db::{Backend, Db, PLATFORM_MIGRATIONS};
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{
+    PgTestDb, TEST_SECRET, TestDb, admin, call, get, post, test_app, token,
+};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+struct Harness {
+    db: Db,
+    _guard: TestDb,
+}
+
+fn harness(backend: Backend) -> Harness {
+    let t = TestDb::new(backend, &carebill_invoicing::MIGRATIONS);
+    Harness {
+        db: t.db.clone(),
+        _guard: t,
+    }
+}
+
+async fn app(
+    db: &Db,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(InvoicingState {
+        db: db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test_app(carebill_invoicing::routes(state)).await
+}
+
+/// A hospital, a patient and two insurers covering them.
+struct World {
+    location: LocationRef,
+    patient: PatientRef,
+    episode: EpisodeRef,
+    sanitas: PartyRef,
+    adeslas: PartyRef,
+}
+
+fn coverage(code: &str) -> CoverageRef {
+    CoverageRef {
+        id: CoverageId::new(),
+        payer_id: PayerId::new(),
+        payer_code: code.to_owned(),
+        payer_kind: PayerKind::Insurer,
+        policy_number: format!("{code}-POL-1"),
+        plan_code: None,
+        priority: 1,
+        valid_from: None,
+        valid_to: None,
+    }
+}
+
+fn world(location_code: &str) -> World {
+    let location = LocationRef {
+        id: LocationId::new(),
+        code: location_code.to_owned(),
+        name: format!("Hospital {location_code}"),
+        time_zone: "Europe/Madrid".to_owned(),
+        tax_id: Some("ESB12345678".to_owned()),
+    };
+    let patient = PatientRef {
+        id: PatientId::new(),
+        beneficiary_kind: "general".to_owned(),
+        birth_date: None,
+        flags: vec![],
+    };
+    let episode = EpisodeRef {
+        id: EpisodeId::new(),
+        number: "ENC-0001".to_owned(),
+        kind: EpisodeKind::Outpatient,
+        location: location.clone(),
+        patient: patient.clone(),
+        attending_practitioner: None,
+    };
+    World {
+        location,
+        patient,
+        episode,
+        sanitas: PartyRef::payer(&coverage("SANITAS")),
+        adeslas: PartyRef::payer(&coverage("ADESLAS")),
+    }
+}
+
+fn eur(cents: i64) -> Money {
+    Money::from_minor(MinorUnits(cents), Currency::EUR)
+}
+
+/// A line of `cents`, split as given (zero shares left out, as settlement sends them).
+fn line(id: ConsumptionId, code: &str, cents: i64, shares: &[(&PartyRef, i64)]) -> SettledLine {
+    SettledLine {
+        consumption_id: id,
+        code: code.to_owned(),
+        description: format!("{code} description"),
+        service_group: "LAB".to_owned(),
+        quantity: Decimal::new(2, 0),
+        unit: "unit".to_owned(),
+        performed_at: chrono::Utc::now() - chrono::Duration::days(1),
+        unit_price: eur(cents / 2),
+        amount: eur(cents),
+        shares: shares
+            .iter()
+            .filter(|(_, c)| *c != 0)
+            .map(|(p, c)| SettledShare {
+                party: p.key(),
+                amount: eur(*c),
+            })
+            .collect(),
+    }
+}
+
+fn approval(
+    w: &World,
+    settlement: SettlementId,
+    version: i32,
+    lines: Vec<SettledLine>,
+) -> SettlementApprovedV1 {
+    let total = lines
+        .iter()
+        .map(|l| l.amount.to_minor().expect("minor").0)
+        .sum();
+    let mut episode = w.episode.clone();
+    episode.location = w.location.clone();
+    episode.patient = w.patient.clone();
+    SettlementApprovedV1 {
+        settlement_id: settlement,
+        number: format!("{}-1", w.episode.number),
+        kind: SettlementKind::Regular,
+        parent_settlement_id: None,
+        version,
+        episode,
+        currency: Currency::EUR,
+        parties: vec![
+            w.sanitas.clone(),
+            w.adeslas.clone(),
+            PartyRef::patient(w.patient.id),
+        ],
+        lines,
+        total: eur(total),
+        approved_by: "dr-audit".to_owned(),
+        approved_at: chrono::Utc::now(),
+    }
+}
+
+fn envelope(a: &SettlementApprovedV1) -> Envelope {
+    Envelope::new(
+        "settlement",
+        a,
+        chrono::Utc::now(),
+        Some("corr-1".to_owned()),
+        None,
+    )
+    .expect("envelope")
+}
+
+/// Delivers an event to the invoicing consumer as the bus does.
+async fn deliver(db: &Db, env: Envelope) -> Result<(), String> {
+    let sub = carebill_invoicing::events(db.clone(), Arc::new(Notify::new()));
+    (sub.handler)(env).await
+}
+
+async fn outbox_bodies(db: &Db, event_type: &'static str) -> Vec<Value> {
+    db.read(move |conn| {
+        Ok(outbox::table
+            .filter(outbox::event_type.eq(event_type))
+            .order(outbox::seq.asc())
+            .select(outbox::body)
+            .load::<String>(conn)?)
+    })
+    .await
+    .expect("outbox")
+    .into_iter()
+    .map(|b| serde_json::from_str(&b).expect("json"))
+    .collect()
+}
+
+fn payer_token(payer: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("portal-{payer}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: vec!["payer".to_owned()],
+            locations: None,
+            payer: Some(payer.to_owned()),
+        },
+    )
+    .expect("token")
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    v["items"].as_array().expect("items").clone()
+}
+
+fn year_of(invoice: &Value) -> String {
+    invoice["issue_date"].as_str().expect("issue date")[..4].to_owned()
+}
+
+const INVOICE_ISSUED: &str = "carebill.invoicing.invoice.issued.v1";
+const CREDIT_NOTE_ISSUED: &str = "carebill.invoicing.credit_note.issued.v1";
+
+both_backends!(
+    an_approval_issues_one_numbered_invoice_per_party_to_the_cent,
+    a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_credited_party,
+    a_later_version_bills_only_what_is_not_billed_yet,
+    documents_out_of_scope_are_not_found_and_bad_requests_are_refused,
+);
+
+async fn an_approval_issues_one_numbered_invoice_per_party_to_the_cent(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let w = world("H1");
+    let settlement = SettlementId::new();
+    let (c1, c2) = (ConsumptionId::new(), ConsumptionId::new());
+    let pat = PartyRef::patient(w.patient.id);
+    let a = approval(
+        &w,
+        settlement,
+        1,
+        vec![
+            line(c1, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]),
+            line(c2, "RX-01", 1_051, &[(&w.sanitas, 1_000), (&pat, 51)]),
+        ],
+    );
+    let env = envelope(&a);
+    deliver(&h.db, env.clone()).await.expect("applied");
+    // The same event again, and another event for the same version: nothing new.
+    deliver(&h.db, env).await.expect("duplicate ignored");
+    deliver(&h.db, envelope(&a))
+        .await
+        .expect("version seen ignored");
+
+    let (s, list, _) = call(
+        &app,
+        get(&format!("/v1/invoices?settlement_id={settlement}"), &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let invoices = items(&list);
+    assert_eq!(invoices.len(), 2, "ADESLAS owes nothing: {list}");
+    let year = year_of(&invoices[0]);
+    let payer = &invoices[0];
+    let patient = &invoices[1];
+    assert_eq!(payer["number"], format!("H1-INV-{year}-000001"));
+    assert_eq!(patient["number"], format!("H1-INV-{year}-000002"));
+    assert_eq!(payer["recipient"]["payer_code"], "SANITAS");
+    assert_eq!(payer["recipient"]["kind"], "payer");
+    assert_eq!(patient["recipient"]["kind"], "patient");
+    assert_eq!(patient["recipient"]["id"], w.patient.id.to_string());
+    assert_eq!(
+        payer["total"],
+        json!({"amount": "90.00", "currency": "EUR"})
+    );
+    assert_eq!(
+        patient["total"],
+        json!({"amount": "20.51", "currency": "EUR"})
+    );
+    assert_eq!(payer["tax_total"]["amount"], "0.00");
+    assert_eq!(payer["status"], "issued");
+    assert!(payer.get("lines").is_none(), "lists show headers only");
+
+    let (s, full, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoices/{}", patient["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{full}");
+    assert_eq!(full["issuer"]["code"], "H1");
+    assert_eq!(full["issuer"]["tax_id"], "ESB12345678");
+    assert_eq!(full["episode"]["number"], "ENC-0001");
+    assert_eq!(full["settlement"]["version"], 1);
+    let lines = full["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["consumption_id"], c1.to_string());
+    assert_eq!(lines[0]["line_amount"]["amount"], "100.00");
+    assert_eq!(lines[0]["amount"]["amount"], "20.00");
+    assert_eq!(lines[1]["amount"]["amount"], "0.51");
+    assert_eq!(lines[1]["unit_price"]["amount"], "5.25");
+    assert_eq!(lines[1]["quantity"], "2");
+    assert_eq!(lines[0]["tax"]["category"], "E");
+    assert_eq!(lines[0]["tax"]["exemption_reason_code"], "VATEX-EU-132-1B");
+    let issued =
+        chrono::NaiveDate::parse_from_str(full["issue_date"].as_str().expect("date"), "%Y-%m-%d")
+            .expect("date");
+    assert_eq!(
+        full["due_date"],
+        (issued + chrono::Duration::days(30)).to_string()
+    );
+
+    let events = outbox_bodies(&h.db, INVOICE_ISSUED).await;
+    assert_eq!(events.len(), 2, "one invoice.issued per invoice");
+    assert_eq!(events[0]["data"]["number"], payer["number"]);
+    assert_eq!(events[0]["data"]["total"]["amount"], "90.00");
+    assert_eq!(events[1]["data"]["lines"][1]["amount"]["amount"], "0.51");
+    assert_eq!(events[1]["correlationid"], "corr-1");
+
+    let (s, trail, _) = call(
+        &app,
+        get("/v1/invoicing/audit-events?entity_type=invoice", &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{trail}");
+    let trail = items(&trail);
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[0]["action"], "issue");
+    assert_eq!(trail[0]["actor"], "system:invoicing");
+}
+
+async fn credit(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    tok: &str,
+    invoice: &str,
+    body: Value,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = post(&format!("/v1/invoices/{invoice}/credit-notes"), tok, &body);
+    if let Some(k) = key {
+        req = req.insert_header(("idempotency-key", k));
+    }
+    let (s, v, _) = call(app, req).await;
+    (s, v)
+}
+
+async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_credited_party(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["billing_manager"], None);
+    let w = world("H1");
+    let settlement = SettlementId::new();
+    let (c1, c2) = (ConsumptionId::new(), ConsumptionId::new());
+    let pat = PartyRef::patient(w.patient.id);
+    let lines = vec![
+        line(c1, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]),
+        line(c2, "RX-01", 3_333, &[(&w.sanitas, 3_333)]),
+    ];
+    deliver(&h.db, envelope(&approval(&w, settlement, 1, lines.clone())))
+        .await
+        .expect("v1");
+    let (_, list, _) = call(&app, get("/v1/invoices", &t)).await;
+    let invoices = items(&list);
+    assert_eq!(invoices.len(), 2);
+    let year = year_of(&invoices[0]);
+    let payer_invoice = invoices[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(invoices[0]["total"]["amount"], "113.33");
+
+    let body = json!({"reason": "policy had ended", "reissue": true});
+    let (s, cn) = credit(&app, &t, &payer_invoice, body.clone(), Some("k-1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    assert_eq!(cn["number"], format!("H1-CN-{year}-000001"));
+    assert_eq!(cn["invoice"]["id"], payer_invoice);
+    assert_eq!(cn["total"], invoices[0]["total"]);
+    assert_eq!(cn["reason"], "policy had ended");
+    assert_eq!(cn["reissue"], true);
+    assert_eq!(cn["recipient"]["payer_code"], "SANITAS");
+    let (_, inv, _) = call(&app, get(&format!("/v1/invoices/{payer_invoice}"), &t)).await;
+    assert_eq!(inv["status"], "cancelled");
+    assert_eq!(inv["credit_note_id"], cn["id"]);
+    // The credit note's lines mirror the invoice's exactly.
+    let strip = |lines: &Value| -> Vec<Value> {
+        lines
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| {
+                json!([
+                    l["consumption_id"],
+                    l["amount"],
+                    l["line_amount"],
+                    l["quantity"],
+                    l["tax"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(strip(&cn["lines"]), strip(&inv["lines"]));
+
+    // A retry with the same key replays; a second credit is refused and changes nothing.
+    let (s, replay) = credit(&app, &t, &payer_invoice, body.clone(), Some("k-1")).await;
+    assert_eq!((s, &replay["id"]), (StatusCode::CREATED, &cn["id"]));
+    let (s, again) = credit(&app, &t, &payer_invoice, body, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["code"], "already_credited");
+    let (_, notes, _) = call(&app, get("/v1/credit-notes", &t)).await;
+    assert_eq!(items(&notes).len(), 1);
+    let (s, one, _) = call(
+        &app,
+        get(
+            &format!("/v1/credit-notes/{}", cn["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!((s, &one["number"]), (StatusCode::OK, &cn["number"]));
+    let credited = outbox_bodies(&h.db, CREDIT_NOTE_ISSUED).await;
+    assert_eq!(credited.len(), 1);
+    assert_eq!(credited[0]["data"]["reissue"], true);
+    assert_eq!(credited[0]["data"]["total"]["amount"], "113.33");
+    assert_eq!(
+        credited[0]["data"]["consumption_ids"],
+        json!([c1.to_string(), c2.to_string()])
+    );
+    let (_, trail, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoicing/audit-events?entity_type=invoice&entity_id={payer_invoice}"),
+            &t,
+        ),
+    )
+    .await;
+    let credit_entry = items(&trail)
+        .into_iter()
+        .find(|e| e["action"] == "credit")
+        .expect("credit audited");
+    assert_eq!(credit_entry["reason"], "policy had ended");
+
+    // Settlement reopens and approves version 2: only SANITAS is invoiced again.
+    deliver(&h.db, envelope(&approval(&w, settlement, 2, lines)))
+        .await
+        .expect("v2");
+    let (_, list, _) = call(&app, get("/v1/invoices?status=issued", &t)).await;
+    let issued = items(&list);
+    assert_eq!(issued.len(), 2, "{list}");
+    let new = issued.last().expect("new invoice");
+    assert_eq!(new["number"], format!("H1-INV-{year}-000003"));
+    assert_eq!(new["recipient"]["payer_code"], "SANITAS");
+    assert_eq!(new["settlement"]["version"], 2);
+    assert_eq!(new["total"]["amount"], "113.33");
+    assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 3);
+    let (_, cancelled, _) = call(&app, get("/v1/invoices?status=cancelled", &t)).await;
+    assert_eq!(items(&cancelled).len(), 1);
+}
+
+async fn a_later_version_bills_only_what_is_not_billed_yet(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let w = world("H1");
+    let settlement = SettlementId::new();
+    let pat = PartyRef::patient(w.patient.id);
+    let (c1, c2) = (ConsumptionId::new(), ConsumptionId::new());
+    let first = line(c1, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]);
+    deliver(
+        &h.db,
+        envelope(&approval(&w, settlement, 1, vec![first.clone()])),
+    )
+    .await
+    .expect("v1");
+    // A late consumption: version 2 carries both lines; only the new one is billed.
+    let late = line(c2, "RX-01", 700, &[(&w.adeslas, 500), (&pat, 200)]);
+    deliver(
+        &h.db,
+        envelope(&approval(&w, settlement, 2, vec![first.clone(), late])),
+    )
+    .await
+    .expect("v2");
+    let (_, list, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoices?settlement_id={settlement}&limit=500"),
+            &t,
+        ),
+    )
+    .await;
+    let invoices = items(&list);
+    let totals: Vec<(String, String)> = invoices
+        .iter()
+        .map(|i| {
+            (
+                i["recipient"]["kind"].as_str().expect("kind").to_owned()
+                    + i["recipient"]["payer_code"].as_str().unwrap_or(""),
+                i["total"]["amount"].as_str().expect("amount").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        vec![
+            ("payerSANITAS".to_owned(), "80.00".to_owned()),
+            ("patient".to_owned(), "20.00".to_owned()),
+            ("payerADESLAS".to_owned(), "5.00".to_owned()),
+            ("patient".to_owned(), "2.00".to_owned()),
+        ]
+    );
+    // Filters.
+    let (_, mine, _) = call(
+        &app,
+        get("/v1/invoices?recipient_kind=payer&payer_code=ADESLAS", &t),
+    )
+    .await;
+    assert_eq!(items(&mine).len(), 1);
+    let (_, page, _) = call(&app, get("/v1/invoices?limit=3", &t)).await;
+    let cursor = page["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, rest, _) = call(
+        &app,
+        get(&format!("/v1/invoices?limit=3&cursor={cursor}"), &t),
+    )
+    .await;
+    assert_eq!(items(&rest).len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    let number = invoices[2]["number"].as_str().expect("number");
+    let (_, by_number, _) = call(&app, get(&format!("/v1/invoices?number={number}"), &t)).await;
+    assert_eq!(items(&by_number)[0]["id"], invoices[2]["id"]);
+    let day = invoices[0]["issue_date"].as_str().expect("day");
+    let (_, that_day, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoices?issued_from={day}&issued_to={day}"),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(items(&that_day).len(), 4);
+    let (_, before, _) = call(&app, get("/v1/invoices?issued_to=2001-01-01", &t)).await;
+    assert!(items(&before).is_empty());
+
+    // Everything already billed: a version 3 issues nothing.
+    deliver(&h.db, envelope(&approval(&w, settlement, 3, vec![first])))
+        .await
+        .expect("v3");
+    assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 4);
+
+    // An approval whose shares do not add up is refused (and dead-lettered by the bus).
+    let mut broken = line(ConsumptionId::new(), "X", 1_000, &[(&w.sanitas, 900)]);
+    broken.shares[0].amount = eur(900);
+    let err = deliver(
+        &h.db,
+        envelope(&approval(&w, SettlementId::new(), 1, vec![broken])),
+    )
+    .await
+    .expect_err("refused");
+    assert!(err.contains("invalid_event"), "{err}");
+    assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 4);
+}
+
+async fn documents_out_of_scope_are_not_found_and_bad_requests_are_refused(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    deliver(
+        &h.db,
+        envelope(&approval(
+            &w,
+            SettlementId::new(),
+            1,
+            vec![line(
+                ConsumptionId::new(),
+                "LAB-HB",
+                10_000,
+                &[(&w.sanitas, 8_000), (&pat, 2_000)],
+            )],
+        )),
+    )
+    .await
+    .expect("approved");
+    let (_, list, _) = call(&app, get("/v1/invoices", &admin())).await;
+    let invoices = items(&list);
+    let payer_invoice = invoices[0]["id"].as_str().expect("id").to_owned();
+    let patient_invoice = invoices[1]["id"].as_str().expect("id").to_owned();
+
+    // Location scope.
+    let h1 = token(&["biller"], Some(&["H1"]));
+    let h2 = token(&["billing_manager"], Some(&["H2"]));
+    let path = format!("/v1/invoices/{payer_invoice}");
+    assert_eq!(call(&app, get(&path, &h1)).await.0, StatusCode::OK);
+    assert_eq!(call(&app, get(&path, &h2)).await.0, StatusCode::NOT_FOUND);
+    let (_, none, _) = call(&app, get("/v1/invoices", &h2)).await;
+    assert!(items(&none).is_empty());
+    let reason = json!({"reason": "wrong", "reissue": false});
+    let (s, _) = credit(&app, &h2, &payer_invoice, reason.clone(), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, still, _) = call(&app, get(&path, &admin())).await;
+    assert_eq!(still["status"], "issued");
+
+    // Payer scope.
+    let sanitas = payer_token("SANITAS");
+    let adeslas = payer_token("ADESLAS");
+    assert_eq!(call(&app, get(&path, &sanitas)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, get(&path, &adeslas)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            get(&format!("/v1/invoices/{patient_invoice}"), &sanitas)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, theirs, _) = call(&app, get("/v1/invoices", &sanitas)).await;
+    assert_eq!(items(&theirs).len(), 1);
+    let (_, theirs, _) = call(&app, get("/v1/invoices", &adeslas)).await;
+    assert!(items(&theirs).is_empty());
+
+    // Roles.
+    let his = token(&["integration"], None);
+    assert_eq!(call(&app, get(&path, &his)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&app, get("/v1/credit-notes", &his)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, p) = credit(&app, &h1, &payer_invoice, reason.clone(), None).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (s, _) = credit(&app, &sanitas, &payer_invoice, reason, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&app, get("/v1/invoicing/audit-events", &sanitas))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Bad bodies: 422 naming the field, nothing credited.
+    let t = admin();
+    for (body, field) in [
+        (json!({"reason": "   ", "reissue": false}), "reason"),
+        (
+            json!({"reason": "x".repeat(501), "reissue": false}),
+            "reason",
+        ),
+        (json!({"reason": "why"}), "body"),
+        (json!({"reason": "why", "reissue": "yes"}), "reissue"),
+        (
+            json!({"reason": "why", "reissue": false, "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (s, p) = credit(&app, &t, &payer_invoice, body.clone(), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert_eq!(p["errors"][0]["field"], field, "{body}: {p}");
+    }
+    let (_, still, _) = call(&app, get(&path, &t)).await;
+    assert_eq!(still["status"], "issued");
+    let (s, _) = credit(
+        &app,
+        &t,
+        &uuid::Uuid::now_v7().to_string(),
+        json!({"reason": "why", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Bad queries: 400 or 422 problem+json, never 500.
+    for (q, status) in [
+        ("/v1/invoices?status=paid", StatusCode::BAD_REQUEST),
+        ("/v1/invoices?colour=red", StatusCode::BAD_REQUEST),
+        ("/v1/invoices?patient_id=nope", StatusCode::BAD_REQUEST),
+        (
+            "/v1/invoices?issued_from=2026-13-01",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/v1/invoices?recipient_kind=robot", StatusCode::BAD_REQUEST),
+        ("/v1/invoices?limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/v1/invoices?limit=-1", StatusCode::BAD_REQUEST),
+        ("/v1/invoices?cursor=abc", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/v1/invoices?issued_from=2026-02-01&issued_to=2026-01-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/invoices?issued_from=0001-01-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/credit-notes?invoice_id=nope", StatusCode::BAD_REQUEST),
+        ("/v1/credit-notes?status=issued", StatusCode::BAD_REQUEST),
+        ("/v1/invoices/not-an-id", StatusCode::NOT_FOUND),
+        ("/v1/credit-notes/not-an-id", StatusCode::NOT_FOUND),
+    ] {
+        let (s, p, ctype) = call(&app, get(q, &t)).await;
+        assert_eq!(s, status, "{q}: {p}");
+        assert_eq!(ctype.as_deref(), Some("application/problem+json"), "{q}");
+    }
+    let req = test::TestRequest::get().uri("/v1/invoices");
+    assert_eq!(call(&app, req).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Two replicas (two connection pools) on one PostgreSQL database invoice 40 settlements each
+/// at the same time, for one location: the numbers are 1..N, no gap, no duplicate.
+#[actix_web::test]
+async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
+    let pg = PgTestDb::create();
+    let replica_a = Db::connect(&pg.url, 6).expect("replica a");
+    replica_a
+        .migrate(&[&PLATFORM_MIGRATIONS, &carebill_invoicing::MIGRATIONS])
+        .expect("migrate");
+    let replica_b = Db::connect(&pg.url, 6).expect("replica b");
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    let approvals: Vec<Envelope> = (0..80)
+        .map(|i| {
+            let mut a = approval(
+                &w,
+                SettlementId::new(),
+                1,
+                vec![line(
+                    ConsumptionId::new(),
+                    "LAB-HB",
+                    1_000 + i,
+                    &[(&w.sanitas, 700), (&pat, 300 + i)],
+                )],
+            );
+            a.number = format!("S-{i}");
+            envelope(&a)
+        })
+        .collect();
+    let (left, right) = approvals.split_at(40);
+    // Every approval on its own task: both replicas' pools work at once.
+    let mut tasks = Vec::new();
+    for (db, envs) in [(&replica_a, left), (&replica_b, right)] {
+        let sub = carebill_invoicing::events(db.clone(), Arc::new(Notify::new()));
+        for env in envs {
+            tasks.push(tokio::spawn((sub.handler)(env.clone())));
+        }
+    }
+    for t in tasks {
+        t.await.expect("task").expect("applied");
+    }
+    let app = app(&replica_b).await;
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &admin())).await;
+    let invoices = items(&list);
+    assert_eq!(invoices.len(), 160);
+    let year = year_of(&invoices[0]);
+    let mut numbers: Vec<String> = invoices
+        .iter()
+        .map(|i| i["number"].as_str().expect("number").to_owned())
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=160).map(|n| format!("H1-INV-{year}-{n:06}")).collect();
+    assert_eq!(numbers, expected);
+}
