@@ -240,8 +240,19 @@ fn views(
         .iter()
         .map(|r| (r.id.clone(), r.currency.clone()))
         .collect();
-    for (payment_id, id, receivable_id, invoice_id, invoice_number, amount, at, by, rev_at, rev_by, _) in
-        q.load::<AllocationRow>(conn)?
+    for (
+        payment_id,
+        id,
+        receivable_id,
+        invoice_id,
+        invoice_number,
+        amount,
+        at,
+        by,
+        rev_at,
+        rev_by,
+        _,
+    ) in q.load::<AllocationRow>(conn)?
     {
         let currency = currencies.get(&payment_id).cloned().unwrap_or_default();
         by_payment
@@ -283,7 +294,11 @@ fn views(
 
 /// Payments a reader may see: all of them, or for a payer-only reader those of the payer ids
 /// its payer code is known under.
-fn visible(scope: &Scope) -> Box<dyn BoxableExpression<payments::table, receivables::Backend, SqlType = diesel::sql_types::Bool>> {
+fn visible(
+    scope: &Scope,
+) -> Box<
+    dyn BoxableExpression<payments::table, receivables::Backend, SqlType = diesel::sql_types::Bool>,
+> {
     match &scope.payer_code {
         None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1")),
         Some(code) => Box::new(
@@ -353,7 +368,8 @@ impl PaymentInput {
             );
         }
         v.finish().map_err(ApiError::validation)?;
-        let method = method.ok_or_else(|| ApiError::internal(&"validation passed without a method"))?;
+        let method =
+            method.ok_or_else(|| ApiError::internal(&"validation passed without a method"))?;
         Ok(NewPayment {
             allocations: requested(&self.allocations),
             party: self.party,
@@ -535,7 +551,14 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayment) -> Result<Pa
         .map_err(|e| ApiError::field("amount.amount", "out_of_range", e.to_string()))?
         .0;
     let rows = lock_receivables(conn, &p.allocations)?;
-    let planned = plan(who, &rows, kind.as_str(), &party_id, p.amount, &p.allocations)?;
+    let planned = plan(
+        who,
+        &rows,
+        kind.as_str(),
+        &party_id,
+        p.amount,
+        &p.allocations,
+    )?;
     let id = PaymentId::new();
     let id_text = id.to_string();
     let now = db::now();
@@ -612,7 +635,10 @@ fn allocate(
         .find(id)
         .select(Row::as_select())
         .first(conn)?;
-    let available = money(payment.amount_minor - payment.allocated_minor, &payment.currency);
+    let available = money(
+        payment.amount_minor - payment.allocated_minor,
+        &payment.currency,
+    );
     let planned = plan(
         who,
         &rows,
@@ -669,7 +695,10 @@ pub(crate) fn list(
     page: &PageRequest,
 ) -> Result<Page<Payment>, ApiError> {
     let party_id = receivables::uuid_param("party_id", f.party_id.as_deref())?;
-    for (field, d) in [("received_from", f.received_from), ("received_to", f.received_to)] {
+    for (field, d) in [
+        ("received_from", f.received_from),
+        ("received_to", f.received_to),
+    ] {
         if let Some(d) = d {
             carebill_domain::accounts::check_date(d)
                 .map_err(|m| ApiError::field(field, "out_of_range", m))?;

@@ -30,8 +30,7 @@ use crate::schema::{allocations, early_credit_notes, payments, receivables};
 /// The backend of [`AnyConnection`], for boxed expressions.
 pub(crate) type Backend = <AnyConnection as diesel::Connection>::Backend;
 /// A boolean condition on receivables.
-pub(crate) type Condition =
-    Box<dyn BoxableExpression<receivables::table, Backend, SqlType = Bool>>;
+pub(crate) type Condition = Box<dyn BoxableExpression<receivables::table, Backend, SqlType = Bool>>;
 
 /// Statuses stored for receivables that still owe money.
 pub(crate) const OWING: [&str; 2] = ["open", "partially_paid"];
@@ -238,9 +237,11 @@ pub(crate) fn day_passed(conn: &mut AnyConnection, now: DateTime<Utc>) -> QueryR
     }
     let mut cond: Condition = Box::new(diesel::dsl::sql::<Bool>("1 = 0"));
     for (today, zones) in by_day {
-        cond = Box::new(cond.or(receivables::location_time_zone
-            .eq_any(zones)
-            .and(receivables::due_date.lt(today))));
+        cond = Box::new(
+            cond.or(receivables::location_time_zone
+                .eq_any(zones)
+                .and(receivables::due_date.lt(today))),
+        );
     }
     Ok(cond)
 }

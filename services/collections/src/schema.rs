@@ -72,4 +72,9 @@ diesel::table! {
 
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
-diesel::allow_tables_to_appear_in_same_query!(receivables, payments, allocations, early_credit_notes);
+diesel::allow_tables_to_appear_in_same_query!(
+    receivables,
+    payments,
+    allocations,
+    early_credit_notes
+);
