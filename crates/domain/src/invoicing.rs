@@ -192,7 +192,7 @@ pub enum PlanError {
     /// The location's time zone is not an IANA name.
     #[error("`{0}` is not an IANA time zone")]
     TimeZone(String),
-    /// An invoice's lines do not add up to its total.
+    /// The lines do not add up to the settlement's or invoice's total.
     #[error("the lines do not add up to the total")]
     TotalMismatch,
 }
@@ -221,7 +221,7 @@ pub fn sum_lines(lines: &[DocumentLine], currency: Currency) -> Result<Money, Pl
 /// active invoice already).
 ///
 /// The approval is checked first: one currency, one line per consumption, non-negative amounts,
-/// shares only for listed parties and adding up to their line.
+/// shares only for listed parties and adding up to their line, lines adding up to the total.
 pub fn plan_invoices(
     approval: &SettlementApprovedV1,
     is_billed: impl Fn(ConsumptionId, &str) -> bool,
@@ -235,6 +235,7 @@ pub fn plan_invoices(
         }
     }
     let mut seen_lines = HashSet::new();
+    let mut lines_total: i64 = 0;
     for line in &approval.lines {
         let id = line.consumption_id;
         if !seen_lines.insert(id) {
@@ -264,6 +265,12 @@ pub fn plan_invoices(
         if shares != amount {
             return Err(PlanError::SharesDoNotAddUp(id));
         }
+        lines_total = lines_total
+            .checked_add(amount)
+            .ok_or(MoneyError::OutOfRange)?;
+    }
+    if approval.total.currency() != currency || approval.total.to_minor()?.0 != lines_total {
+        return Err(PlanError::TotalMismatch);
     }
 
     let mut plans = Vec::new();
@@ -517,6 +524,12 @@ mod tests {
             plan_invoices(&b, |_, _| false),
             Err(PlanError::DuplicateLine(_))
         ));
+        let mut t = approval(vec![insurer.clone()], vec![(100, vec![100])]);
+        t.total = eur(101);
+        assert_eq!(
+            plan_invoices(&t, |_, _| false),
+            Err(PlanError::TotalMismatch)
+        );
         let mut c = approval(vec![insurer], vec![(100, vec![100])]);
         c.lines[0].amount = money(100, Currency::parse("USD").unwrap());
         assert!(matches!(

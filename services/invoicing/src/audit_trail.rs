@@ -8,19 +8,37 @@ use carebill_platform::audit::{self, AuditEvent, AuditFilter};
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::http::{Page, PageParams};
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use crate::InvoicingState;
 use crate::schema::invoices;
 
+/// Filters and paging of the audit trail. Unknown parameters are refused.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Kind of record: `invoice` or `credit_note`.
+    pub entity_type: Option<String>,
+    /// Id of the record.
+    pub entity_id: Option<String>,
+    /// Token subject of the actor (`system:invoicing` for invoices issued on an approval).
+    pub actor: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
 /// Read who issued or cancelled which invoice, when and why.
-#[utoipa::path(get, path = "/v1/invoicing/audit-events", tag = "audit", operation_id = "list_invoicing_audit_events", params(AuditFilter, PageParams),
+#[utoipa::path(get, path = "/v1/invoicing/audit-events", tag = "audit", operation_id = "list_invoicing_audit_events", params(AuditQuery),
     responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>)),
     security(("bearer" = [])))]
 pub async fn list_audit_events(
     state: web::Data<InvoicingState>,
     who: Principal,
-    filter: web::Query<AuditFilter>,
-    page: web::Query<PageParams>,
+    query: web::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     who.require(&[
         Role::BillingManager,
@@ -28,8 +46,17 @@ pub async fn list_audit_events(
         Role::Auditor,
         Role::Collector,
     ])?;
-    let page = page.parse()?;
-    let filter = filter.into_inner();
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    let filter = AuditFilter {
+        entity_type: query.entity_type,
+        entity_id: query.entity_id,
+        actor: query.actor,
+    };
     Ok(web::Json(
         state
             .db

@@ -3,7 +3,8 @@
 //!
 //! In the event's transaction (with the inbox record): the settlement is locked against other
 //! replicas handling another of its versions, a version seen before is ignored, the domain plans
-//! one invoice per party with something left to bill, and each invoice is numbered, stored with
+//! one invoice per party with something left to bill (a version at or below one already invoiced
+//! is ignored), and each invoice is numbered, stored with
 //! its lines and billed pairs, audited and announced (`carebill.invoicing.invoice.issued.v1`)
 //! through the outbox. An approval that breaks the contract (shares not adding up, an unknown
 //! party, ...) fails and, after the retries, waits in the dead letters; nothing is issued.
@@ -52,13 +53,14 @@ pub fn issue_invoices(
 ) -> Result<Vec<InvoiceId>, ApiError> {
     let settlement_id = approval.settlement_id.to_string();
     db::lock_key(conn, &format!("settlement:{settlement_id}"))?;
-    let seen: i64 = invoiced_settlements::table
+    // A version already invoiced, or older than one invoiced (a late redelivery, a re-driven
+    // dead letter), is superseded: billing it could bill lines a correction removed.
+    let latest: Option<i32> = invoiced_settlements::table
         .filter(invoiced_settlements::settlement_id.eq(&settlement_id))
-        .filter(invoiced_settlements::version.eq(approval.version))
-        .count()
-        .get_result(conn)?;
-    if seen > 0 {
-        tracing::info!(settlement = %settlement_id, version = approval.version, "settlement version already invoiced");
+        .select(diesel::dsl::max(invoiced_settlements::version))
+        .first(conn)?;
+    if latest.is_some_and(|v| v >= approval.version) {
+        tracing::info!(settlement = %settlement_id, version = approval.version, latest = ?latest, "settlement version already invoiced or superseded");
         return Ok(Vec::new());
     }
     let billed = billed_pairs(

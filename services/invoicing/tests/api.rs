@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{test, web};
+use actix_web::web;
 use carebill_domain::accounts::{EpisodeKind, PayerKind};
 use carebill_domain::events::{
     CoverageRef, Envelope, EpisodeRef, LocationRef, PartyRef, PatientRef, SettledLine,
@@ -565,6 +565,14 @@ async fn a_later_version_bills_only_what_is_not_billed_yet(b: Backend) {
         .expect("v3");
     assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 4);
 
+    // A late redelivery of an older version (here with a line since corrected away) is
+    // superseded by the versions invoiced after it.
+    let stale = line(ConsumptionId::new(), "GONE", 4_000, &[(&w.sanitas, 4_000)]);
+    deliver(&h.db, envelope(&approval(&w, settlement, 1, vec![stale])))
+        .await
+        .expect("stale version ignored");
+    assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 4);
+
     // An approval whose shares do not add up is refused (and dead-lettered by the bus).
     let mut broken = line(ConsumptionId::new(), "X", 1_000, &[(&w.sanitas, 900)]);
     broken.shares[0].amount = eur(900);
@@ -639,6 +647,18 @@ async fn documents_out_of_scope_are_not_found_and_bad_requests_are_refused(b: Ba
     assert_eq!(items(&theirs).len(), 1);
     let (_, theirs, _) = call(&app, get("/v1/invoices", &adeslas)).await;
     assert!(items(&theirs).is_empty());
+
+    let unnamed = token(&["payer"], None);
+    let (_, theirs, _) = call(&app, get("/v1/invoices", &unnamed)).await;
+    assert!(
+        items(&theirs).is_empty(),
+        "a payer token without a payer sees nothing"
+    );
+    let (_, trail, _) = call(&app, get("/v1/invoicing/audit-events", &h1)).await;
+    assert_eq!(items(&trail).len(), 2);
+    let auditor_h2 = token(&["auditor"], Some(&["H2"]));
+    let (_, trail, _) = call(&app, get("/v1/invoicing/audit-events", &auditor_h2)).await;
+    assert!(items(&trail).is_empty());
 
     // Roles.
     let his = token(&["integration"], None);
@@ -715,6 +735,11 @@ async fn documents_out_of_scope_are_not_found_and_bad_requests_are_refused(b: Ba
         ),
         ("/v1/credit-notes?invoice_id=nope", StatusCode::BAD_REQUEST),
         ("/v1/credit-notes?status=issued", StatusCode::BAD_REQUEST),
+        ("/v1/invoicing/audit-events?who=me", StatusCode::BAD_REQUEST),
+        (
+            "/v1/invoicing/audit-events?limit=501",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("/v1/invoices/not-an-id", StatusCode::NOT_FOUND),
         ("/v1/credit-notes/not-an-id", StatusCode::NOT_FOUND),
     ] {
@@ -722,7 +747,7 @@ async fn documents_out_of_scope_are_not_found_and_bad_requests_are_refused(b: Ba
         assert_eq!(s, status, "{q}: {p}");
         assert_eq!(ctype.as_deref(), Some("application/problem+json"), "{q}");
     }
-    let req = test::TestRequest::get().uri("/v1/invoices");
+    let req = actix_web::test::TestRequest::get().uri("/v1/invoices");
     assert_eq!(call(&app, req).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -779,4 +804,37 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
     numbers.sort();
     let expected: Vec<String> = (1..=160).map(|n| format!("H1-INV-{year}-{n:06}")).collect();
     assert_eq!(numbers, expected);
+}
+
+/// The OpenAPI part lists every route with a unique operation id, and every schema it refers to
+/// is in its components.
+#[test]
+fn the_openapi_document_describes_every_route_and_resolves_its_references() {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(carebill_invoicing::ApiDoc::openapi()).expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut ops = Vec::new();
+    for (path, methods) in [
+        ("/v1/invoices", &["get"][..]),
+        ("/v1/invoices/{id}", &["get"]),
+        ("/v1/invoices/{id}/credit-notes", &["post"]),
+        ("/v1/credit-notes", &["get"]),
+        ("/v1/credit-notes/{id}", &["get"]),
+        ("/v1/invoicing/audit-events", &["get"]),
+    ] {
+        for m in methods {
+            let op = &paths[path][*m];
+            ops.push(op["operationId"].as_str().expect("operation id").to_owned());
+        }
+    }
+    assert!(ops.contains(&"list_invoicing_audit_events".to_owned()));
+    let unique: std::collections::HashSet<_> = ops.iter().collect();
+    assert_eq!(unique.len(), ops.len(), "{ops:?}");
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().expect("name");
+        assert!(schemas.contains_key(name), "unresolved schema {name}");
+    }
+    assert!(schemas.contains_key("Invoice") && schemas.contains_key("CreditNote"));
 }
