@@ -234,6 +234,7 @@ async fn a_redelivered_event_has_no_second_effect() {
             consumer: consumer.clone(),
             event_types: vec![kind.clone()],
             handler: counting_handler(db.clone(), consumer.clone(), calls.clone()),
+            batch: None,
             db: db.clone(),
         },
         stop_rx,
@@ -288,6 +289,7 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
             consumer: consumer.clone(),
             event_types: vec![kind.clone()],
             handler,
+            batch: None,
             db,
         },
         stop_rx,
@@ -367,6 +369,7 @@ async fn the_in_process_bus_applies_each_event_once_and_parks_what_fails() {
         consumer: "c".to_owned(),
         event_types: vec!["carebill.test.#".to_owned()],
         handler,
+        batch: None,
         db: consumer_db.clone(),
     });
     let good = event("carebill.test.good.v1");
@@ -448,6 +451,7 @@ async fn two_relays_on_one_database_publish_each_event_once() {
         consumer: "c".to_owned(),
         event_types: vec!["#".to_owned()],
         handler,
+        batch: None,
         db: db.clone(),
     });
     let metrics = Arc::new(Metrics::new().expect("metrics"));
@@ -512,6 +516,7 @@ async fn dead_letters_can_be_inspected_and_re_driven_once_the_cause_is_fixed() {
             consumer: consumer.clone(),
             event_types: vec![kind.clone()],
             handler,
+            batch: None,
             db,
         },
         stop_rx,
@@ -584,6 +589,7 @@ async fn a_panicking_handler_is_a_failure_not_a_dead_consumer() {
         consumer: "c".to_owned(),
         event_types: vec!["#".to_owned()],
         handler,
+        batch: None,
         db: db.clone(),
     });
     bus.publish(&[

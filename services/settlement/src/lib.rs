@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use carebill_platform::db::{Db, MigrationSet};
-use carebill_platform::events::{Subscription, subscription};
+use carebill_platform::events::{Subscription, batched_subscription};
 use carebill_platform::http::allow;
 use tokio::sync::Notify;
 
@@ -36,14 +36,15 @@ pub struct SettlementState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each (see [`settlements::apply_event`]).
+/// The events this service consumes, applied once each, in batches (see
+/// [`settlements::apply_events`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    subscription(
+    batched_subscription(
         "settlement",
         &["carebill.accounts.#", "carebill.invoicing.#"],
         db,
         wake,
-        settlements::apply_event,
+        settlements::apply_events,
     )
 }
 

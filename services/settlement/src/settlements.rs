@@ -778,23 +778,82 @@ pub fn approved_event(
 // ---------------------------------------------------------------------------------------------
 // Events.
 
-/// Applies one event from accounts or invoicing (inside the inbox transaction).
-pub fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
+/// Settlements whose lines must be recomputed at the end of a batch, with what caused it.
+type Dirty = BTreeMap<String, (String, Option<String>, String)>;
+
+fn mark(dirty: &mut Dirty, id: &str, kind: &str, reason: Option<&str>, by: &str) {
+    dirty
+        .entry(id.to_owned())
+        .and_modify(|c| {
+            if c.0 != kind {
+                "events".clone_into(&mut c.0);
+                c.1 = None;
+            }
+        })
+        .or_insert_with(|| (kind.to_owned(), reason.map(str::to_owned), by.to_owned()));
+}
+
+/// The episode an accounts event is about, for locking.
+fn episode_of(env: &Envelope) -> Option<String> {
+    env.subject
+        .strip_prefix("episode/")
+        .map(|id| format!("episode:{id}"))
+}
+
+/// Applies a batch of events from accounts and invoicing (inside the inbox transaction): each
+/// event's effect in order, then one recomputation (one new version) per touched settlement.
+/// The episodes' locks are taken first, in a fixed order, so two replicas never deadlock.
+pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), ApiError> {
+    let mut keys: Vec<String> = envs.iter().filter_map(|e| episode_of(e)).collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        db::lock_key(conn, key)?;
+    }
+    let mut dirty = Dirty::new();
+    for env in envs {
+        apply_event(conn, env, &mut dirty)?;
+    }
+    for (id, (kind, reason, by)) in dirty {
+        let Some(mut row) = find_for_update(conn, &id)? else {
+            continue;
+        };
+        let cause = Cause {
+            kind: &kind,
+            reason: reason.as_deref(),
+            by: &by,
+        };
+        if !recompute(conn, &mut row, &cause)? {
+            save(conn, &row)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_event(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
     let bad = |e: carebill_domain::events::EnvelopeError| {
         ApiError::bad_request("bad_event", e.to_string())
     };
     match env.event_type.as_str() {
         ConsumptionRecordedV1::TYPE => on_consumption(
             conn,
-            env,
             &env.payload::<ConsumptionRecordedV1>().map_err(bad)?,
+            dirty,
         ),
-        ConsumptionVoidedV1::TYPE => {
-            on_void(conn, &env.payload::<ConsumptionVoidedV1>().map_err(bad)?)
-        }
-        CoverageChangedV1::TYPE => {
-            on_coverage(conn, &env.payload::<CoverageChangedV1>().map_err(bad)?)
-        }
+        ConsumptionVoidedV1::TYPE => on_void(
+            conn,
+            &env.payload::<ConsumptionVoidedV1>().map_err(bad)?,
+            dirty,
+        ),
+        CoverageChangedV1::TYPE => on_coverage(
+            conn,
+            &env.payload::<CoverageChangedV1>().map_err(bad)?,
+            dirty,
+        ),
         EpisodeClosedV1::TYPE => {
             on_episode_closed(conn, &env.payload::<EpisodeClosedV1>().map_err(bad)?)
         }
@@ -909,8 +968,8 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
 
 fn on_consumption(
     conn: &mut AnyConnection,
-    env: &Envelope,
     c: &ConsumptionRecordedV1,
+    dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
     db::lock_key(conn, &format!("episode:{}", c.episode.id))?;
     let id = c.consumption_id.to_string();
@@ -939,21 +998,17 @@ fn on_consumption(
         row.coverages = serde_json::to_string(&c.coverages)?;
         row.coverages_at = at;
         row.episode = serde_json::to_string(&c.episode)?;
+        save(conn, &row)?;
     }
-    let _ = env;
-    recompute(
-        conn,
-        &mut row,
-        &Cause {
-            kind: "consumption_recorded",
-            reason: None,
-            by: SYSTEM,
-        },
-    )?;
+    mark(dirty, &row.id, "consumption_recorded", None, SYSTEM);
     Ok(())
 }
 
-fn on_void(conn: &mut AnyConnection, v: &ConsumptionVoidedV1) -> Result<(), ApiError> {
+fn on_void(
+    conn: &mut AnyConnection,
+    v: &ConsumptionVoidedV1,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
     db::lock_key(conn, &format!("episode:{}", v.episode_id))?;
     let id = v.consumption_id.to_string();
     let known: Option<(String, bool)> = settlement_inputs::table
@@ -987,15 +1042,13 @@ fn on_void(conn: &mut AnyConnection, v: &ConsumptionVoidedV1) -> Result<(), ApiE
         return Ok(());
     };
     if row.status().is_open() {
-        recompute(
-            conn,
-            &mut row,
-            &Cause {
-                kind: "consumption_voided",
-                reason: Some(&v.reason),
-                by: &v.voided_by,
-            },
-        )?;
+        mark(
+            dirty,
+            &row.id,
+            "consumption_voided",
+            Some(&v.reason),
+            &v.voided_by,
+        );
     } else {
         // Approved or invoiced: the line stays billed until a credit note with reissue reopens
         // the settlement, when the recompute drops it.
@@ -1007,7 +1060,11 @@ fn on_void(conn: &mut AnyConnection, v: &ConsumptionVoidedV1) -> Result<(), ApiE
     Ok(())
 }
 
-fn on_coverage(conn: &mut AnyConnection, c: &CoverageChangedV1) -> Result<(), ApiError> {
+fn on_coverage(
+    conn: &mut AnyConnection,
+    c: &CoverageChangedV1,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
     let ids: Vec<String> = settlements::table
         .filter(settlements::patient_id.eq(c.patient_id.to_string()))
         .filter(
@@ -1033,17 +1090,8 @@ fn on_coverage(conn: &mut AnyConnection, c: &CoverageChangedV1) -> Result<(), Ap
         }
         row.coverages = serde_json::to_string(&c.coverages)?;
         row.coverages_at = at;
-        if !recompute(
-            conn,
-            &mut row,
-            &Cause {
-                kind: "coverage_changed",
-                reason: Some(&c.change),
-                by: SYSTEM,
-            },
-        )? {
-            save(conn, &row)?;
-        }
+        save(conn, &row)?;
+        mark(dirty, &row.id, "coverage_changed", Some(&c.change), SYSTEM);
     }
     Ok(())
 }

@@ -70,6 +70,7 @@ both_backends!(
     consumptions_are_priced_split_reviewed_observed_corrected_and_approved,
     late_consumptions_reopen_or_start_a_supplementary_settlement,
     voids_credit_notes_and_coverage_changes_make_new_versions,
+    a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count_once,
 );
 
 struct World {
@@ -765,4 +766,42 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
                 .contains("H1-CN-2026-000001")),
         "{doc}"
     );
+}
+
+async fn a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count_once(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let (w1, mut w2) = (world(), world());
+    "ENC-2".clone_into(&mut w2.episode.number);
+    let mut envs = Vec::new();
+    for n in 0..5 {
+        for w in [&w1, &w2] {
+            let c = consumption(w, "LAB-HB", 1, &format!("2026-11-02T0{n}:00:00Z"));
+            envs.push(Envelope::new("accounts", &c, Utc::now(), None, None).expect("envelope"));
+        }
+    }
+    envs.push(envs[0].clone());
+    let batch = h.events.batch.clone().expect("settlement applies batches");
+    carebill_platform::events::run_batch_handler(&batch, envs.clone())
+        .await
+        .expect("batch");
+    // Delivered again (the broker redelivers after a crash before the ack): nothing changes.
+    carebill_platform::events::run_batch_handler(&batch, envs)
+        .await
+        .expect("again");
+    for w in [&w1, &w2] {
+        let (_, page, _) = call(
+            &app,
+            get(
+                &format!("/v1/settlements?episode_id={}", w.episode.id),
+                &admin(),
+            ),
+        )
+        .await;
+        let s = &page["items"][0];
+        assert_eq!(s["line_count"], 5, "{page}");
+        assert_eq!(s["version"], 1, "one version for the whole batch: {page}");
+        assert_eq!(s["total"]["amount"], "50.00");
+    }
 }

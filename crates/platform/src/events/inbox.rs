@@ -45,6 +45,54 @@ where
     })
 }
 
+/// Applies a batch of events in one transaction: the events `consumer` has not seen yet (each
+/// once, even if delivered twice within the batch) are handed to `effect` together and recorded
+/// in the inbox. Returns how many were applied. One commit for the whole batch is what makes a
+/// busy consumer fast; if anything fails, nothing of the batch is applied.
+pub fn apply_batch_once<E>(
+    conn: &mut AnyConnection,
+    consumer: &str,
+    envs: &[Envelope],
+    effect: impl FnOnce(&mut AnyConnection, &[&Envelope]) -> Result<(), E>,
+) -> Result<usize, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        let ids: Vec<String> = envs.iter().map(|e| e.id.to_string()).collect();
+        let seen: std::collections::HashSet<String> = inbox::table
+            .filter(inbox::consumer.eq(consumer))
+            .filter(inbox::event_id.eq_any(&ids))
+            .select(inbox::event_id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        let mut taken = std::collections::HashSet::new();
+        let fresh: Vec<&Envelope> = envs
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !seen.contains(*id) && taken.insert((*id).clone()))
+            .map(|(e, _)| e)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        effect(conn, &fresh)?;
+        let now = crate::db::now();
+        for env in &fresh {
+            diesel::insert_into(inbox::table)
+                .values((
+                    inbox::consumer.eq(consumer),
+                    inbox::event_id.eq(env.id.to_string()),
+                    inbox::event_type.eq(&env.event_type),
+                    inbox::processed_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(fresh.len())
+    })
+}
+
 /// Parks an event the consumer could not apply.
 pub fn dead_letter(
     conn: &mut AnyConnection,

@@ -38,12 +38,32 @@ impl InProcessBus {
             .read()
             .map(|s| s.clone())
             .unwrap_or_default();
-        for env in events {
-            for sub in subs.iter().filter(|s| {
-                s.event_types
-                    .iter()
-                    .any(|p| topic_matches(p, &env.event_type))
-            }) {
+        // Each subscriber gets its events as one batch (one transaction); if the batch fails,
+        // one by one, so that only a poison event is retried and parked.
+        for sub in &subs {
+            let mine: Vec<Envelope> = events
+                .iter()
+                .filter(|env| {
+                    sub.event_types
+                        .iter()
+                        .any(|p| topic_matches(p, &env.event_type))
+                })
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            if mine.len() > 1
+                && let Some(batch) = &sub.batch
+            {
+                match super::run_batch_handler(batch, mine.clone()).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        tracing::warn!(consumer = %sub.consumer, events = mine.len(), error = %e, "batch failed; applying one by one");
+                    }
+                }
+            }
+            for env in &mine {
                 deliver(sub, env).await?;
             }
         }

@@ -35,6 +35,24 @@ pub enum BusError {
 /// An `Err` means "try again later"; after the retries it goes to the dead letters.
 pub type Handler = Arc<dyn Fn(Envelope) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// A consumer's handler for several events at once, applied in one transaction (all or none).
+/// An `Err` makes the bus fall back to the events one by one through [`Handler`], so that a
+/// poison event is retried and dead-lettered alone.
+pub type BatchHandler =
+    Arc<dyn Fn(Vec<Envelope>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Runs a batch handler, turning a panic into an ordinary failure.
+pub async fn run_batch_handler(handler: &BatchHandler, envs: Vec<Envelope>) -> Result<(), String> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(handler(envs))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => Err("the batch handler panicked".to_owned()),
+    }
+}
+
 /// Runs a handler, turning a panic into an ordinary failure (retried, then dead-lettered) so
 /// that one bad event cannot stop a consumer.
 pub async fn run_handler(handler: &Handler, env: Envelope) -> Result<(), String> {
@@ -57,6 +75,8 @@ pub struct Subscription {
     pub event_types: Vec<String>,
     /// The handler.
     pub handler: Handler,
+    /// Applies several events in one transaction, when the consumer can.
+    pub batch: Option<BatchHandler>,
     /// The consumer's database, where in-process dead letters are kept.
     pub db: Db,
 }
@@ -64,7 +84,8 @@ pub struct Subscription {
 /// A subscription whose handler applies each event exactly once: in one transaction on `db` it
 /// checks the inbox, runs `apply` and records the event id (see [`inbox::apply_once`]); after a
 /// commit that applied something, `wake` is notified so the service's relay publishes whatever
-/// `apply` put in the outbox. `apply` ignores event types it does not care about.
+/// `apply` put in the outbox. `apply` ignores event types it does not care about. Batches of
+/// events run `apply` for each in one transaction.
 pub fn subscription<F>(
     consumer: &'static str,
     event_types: &[&str],
@@ -78,32 +99,58 @@ where
         + Sync
         + 'static,
 {
+    batched_subscription(consumer, event_types, db, wake, move |conn, envs| {
+        envs.iter().try_for_each(|env| apply(conn, env))
+    })
+}
+
+/// Like [`subscription`], but `apply` receives every fresh event of a batch at once (in delivery
+/// order, duplicates removed), so it can do per-aggregate work once per batch.
+pub fn batched_subscription<F>(
+    consumer: &'static str,
+    event_types: &[&str],
+    db: Db,
+    wake: Arc<tokio::sync::Notify>,
+    apply: F,
+) -> Subscription
+where
+    F: Fn(&mut crate::db::AnyConnection, &[&Envelope]) -> Result<(), crate::ApiError>
+        + Send
+        + Sync
+        + 'static,
+{
     use futures::FutureExt as _;
     let apply = Arc::new(apply);
-    let handler_db = db.clone();
-    let handler: Handler = Arc::new(move |env: Envelope| {
-        let db = handler_db.clone();
+    let batch_db = db.clone();
+    let batch: BatchHandler = Arc::new(move |envs: Vec<Envelope>| {
+        let db = batch_db.clone();
         let apply = apply.clone();
         let wake = wake.clone();
         async move {
             let outcome = db
-                .write(move |conn| inbox::apply_once(conn, consumer, &env, |c| apply(c, &env)))
+                .write(move |conn| {
+                    inbox::apply_batch_once(conn, consumer, &envs, |c, fresh| apply(c, fresh))
+                })
                 .await;
             match outcome {
-                Ok(Some(())) => {
-                    wake.notify_one();
+                Ok(applied) => {
+                    if applied > 0 {
+                        wake.notify_one();
+                    }
                     Ok(())
                 }
-                Ok(None) => Ok(()),
                 Err(e) => Err(format!("{}: {}", e.code(), e.problem().detail)),
             }
         }
         .boxed()
     });
+    let single = batch.clone();
+    let handler: Handler = Arc::new(move |env: Envelope| single(vec![env]));
     Subscription {
         consumer: consumer.to_owned(),
         event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
         handler,
+        batch: Some(batch),
         db,
     }
 }

@@ -262,11 +262,79 @@ impl RabbitBus {
                     return Ok(());
                 }
             };
-            let delivery = match next {
+            let first = match next {
                 None => return Err(BusError::Unavailable("consumer stream ended".to_owned())),
                 Some(Err(e)) => return Err(unavailable(e)),
                 Some(Ok(d)) => d,
             };
+            // Take whatever else is already prefetched, to apply it in one transaction.
+            let mut deliveries = vec![first];
+            let mut broken = None;
+            while deliveries.len() < usize::from(PREFETCH) {
+                match futures::FutureExt::now_or_never(consumer.next()) {
+                    Some(Some(Ok(d))) => deliveries.push(d),
+                    Some(Some(Err(e))) => {
+                        broken = Some(unavailable(e));
+                        break;
+                    }
+                    Some(None) => {
+                        broken = Some(BusError::Unavailable("consumer stream ended".to_owned()));
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let batch_done = match (&sub.batch, deliveries.len()) {
+                (Some(batch), n) if n > 1 => {
+                    let envs: Option<Vec<Envelope>> = deliveries
+                        .iter()
+                        .map(|d| serde_json::from_slice::<Envelope>(&d.data).ok())
+                        .collect();
+                    match envs {
+                        Some(envs) => match super::run_batch_handler(batch, envs).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!(consumer = %sub.consumer, events = n, error = %e, "batch failed; applying one by one");
+                                false
+                            }
+                        },
+                        None => false,
+                    }
+                }
+                _ => false,
+            };
+            if batch_done {
+                self.metrics
+                    .events_consumed
+                    .with_label_values(&[&sub.consumer, "ok"])
+                    .inc_by(deliveries.len() as u64);
+                if let Some(last) = deliveries.last() {
+                    last.acker
+                        .ack(BasicAckOptions { multiple: true })
+                        .await
+                        .map_err(unavailable)?;
+                }
+            } else {
+                for delivery in deliveries {
+                    self.handle_one(&ch, sub, &main, delivery).await?;
+                }
+            }
+            if let Some(e) = broken {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Applies one delivery; a failure goes to the retry queue, or after the retries to the
+    /// dead-letter queue. Acks it either way once it is handled.
+    async fn handle_one(
+        &self,
+        ch: &Channel,
+        sub: &Subscription,
+        main: &str,
+        delivery: lapin::message::Delivery,
+    ) -> Result<(), BusError> {
+        {
             let retries = retry_count(&delivery.properties);
             let outcome = match serde_json::from_slice::<Envelope>(&delivery.data) {
                 Err(e) => Err(format!("not a CloudEvents envelope: {e}")),
@@ -333,6 +401,7 @@ impl RabbitBus {
                 .await
                 .map_err(unavailable)?;
         }
+        Ok(())
     }
 }
 
