@@ -272,9 +272,17 @@ fn views(
             });
     }
     let mut out = Vec::with_capacity(rows.len());
+    let mut payer_codes: HashMap<String, Option<String>> = HashMap::new();
     for r in rows {
         let kind = r.party_kind.parse().unwrap_or(PartyKind::Patient);
-        let payer_code = known_payer_code(conn, kind, &r.party_id)?;
+        let payer_code = match payer_codes.get(&r.party_id) {
+            Some(code) => code.clone(),
+            None => {
+                let code = known_payer_code(conn, kind, &r.party_id)?;
+                payer_codes.insert(r.party_id.clone(), code.clone());
+                code
+            }
+        };
         out.push(Payment {
             party: party_ref(kind, r.party_id.parse().unwrap_or_default(), payer_code),
             amount: money(r.amount_minor, &r.currency),

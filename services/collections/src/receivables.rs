@@ -512,7 +512,8 @@ fn credit_note_issued(
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReceivableFilter {
-    /// Status today; `overdue` means past the due date in the location's time zone and not paid.
+    /// Status as shown today: `overdue` means past the due date in the location's time zone and
+    /// not fully paid; `open` and `partially_paid` then leave overdue receivables out.
     pub status: Option<ReceivableStatus>,
     /// Payer or patient.
     pub party_kind: Option<PartyKind>,

@@ -66,6 +66,7 @@ both_backends!(
     a_credit_note_before_its_invoice_cancels_it_when_it_arrives,
     bad_payments_and_allocations_are_refused_and_change_nothing,
     readers_see_only_their_payer_and_locations_and_roles_are_checked,
+    racing_payments_never_pay_an_invoice_twice,
 );
 
 // ---- builders ----
@@ -964,4 +965,66 @@ async fn readers_see_only_their_payer_and_locations_and_roles_are_checked(b: Bac
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _, _) = call(&app, get("/v1/receivables", "not-a-token")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_openapi_document_names_every_collections_operation() {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(carebill_collections::ApiDoc::openapi()).expect("json");
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().into_iter().flat_map(|o| o.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        vec![
+            "allocate_payment",
+            "create_payment",
+            "get_balance",
+            "get_payment",
+            "get_receivable",
+            "list_collections_audit_events",
+            "list_payments",
+            "list_receivables",
+        ]
+    );
+    let detail = &doc["components"]["schemas"]["ReceivableDetail"];
+    assert!(detail.to_string().contains("payments"), "{detail}");
+}
+
+async fn racing_payments_never_pay_an_invoice_twice(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = token(&["collector"], None);
+    let party = payer("SANITAS");
+    let inv = invoice(
+        &party,
+        &location("H1", "Europe/Madrid"),
+        "H1-30",
+        eur("100.00"),
+        today() + Duration::days(5),
+    );
+    feed(&h, &envelope(&inv)).await;
+    let body = payment(&party, eur("100.00"), &[(&inv, eur("100.00"))]);
+    let (one, two) = tokio::join!(
+        call(&app, post("/v1/payments", &t, &body)),
+        call(&app, post("/v1/payments", &t, &body)),
+    );
+    let mut statuses = vec![one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY],
+        "{} / {}",
+        one.1,
+        two.1
+    );
+    let (_, bal, _) = call(&app, get(&balance_path(&party), &t)).await;
+    assert_eq!(amount(&bal["currencies"][0]["paid"]), "100.00");
+    assert_eq!(amount(&bal["currencies"][0]["unallocated_credit"]), "0.00");
+    assert_eq!(recorded_events(&h).await.len(), 1);
 }
