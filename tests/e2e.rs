@@ -696,3 +696,499 @@ fn the_dead_letters_command_says_what_it_needs() {
         .expect("run");
     assert!(!out.status.success(), "--limit is a number");
 }
+
+/// The suite as a client sees it: one base URL per service (all the same in embedded mode) and
+/// a token per role.
+struct Suite {
+    bases: Vec<(&'static str, String)>,
+    tokens: std::collections::HashMap<&'static str, String>,
+    http: reqwest::blocking::Client,
+}
+
+/// Which service owns a path (what an ingress routes on).
+fn owner(path: &str) -> &'static str {
+    const ROUTES: &[(&str, &str)] = &[
+        ("/v1/prices", "settlement"),
+        ("/v1/coverage-terms", "settlement"),
+        ("/v1/settlements", "settlement"),
+        ("/v1/invoices", "invoicing"),
+        ("/v1/credit-notes", "invoicing"),
+        ("/v1/payments", "collections"),
+        ("/v1/receivables", "collections"),
+        ("/v1/balances", "collections"),
+    ];
+    ROUTES
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map_or("accounts", |(_, svc)| svc)
+}
+
+impl Suite {
+    fn url(&self, path: &str) -> String {
+        let svc = owner(path);
+        let base = self
+            .bases
+            .iter()
+            .find(|(s, _)| *s == svc || *s == "*")
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no {svc} service running"));
+        format!("{base}{path}")
+    }
+
+    fn send(&self, role: &str, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+        let r = req.bearer_auth(&self.tokens[role]).send().expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn post(&self, role: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(role, self.http.post(self.url(path)).json(body))
+    }
+
+    fn get(&self, role: &str, path: &str) -> (u16, Value) {
+        self.send(role, self.http.get(self.url(path)))
+    }
+
+    fn created(&self, path: &str, body: &Value) -> Value {
+        let (s, v) = self.post("admin", path, body);
+        assert_eq!(s, 201, "POST {path}: {v}");
+        v
+    }
+
+    /// Moves a settlement with If-Match, as a person with `role`.
+    fn step(&self, role: &str, id: &str, body: &Value) -> (u16, Value) {
+        let (s, doc) = self.get(role, &format!("/v1/settlements/{id}"));
+        assert_eq!(s, 200, "{doc}");
+        let etag = doc["etag"].as_str().expect("etag").to_owned();
+        self.send(
+            role,
+            self.http
+                .post(self.url(&format!("/v1/settlements/{id}/transitions")))
+                .header("if-match", etag)
+                .json(body),
+        )
+    }
+
+    fn approve(&self, id: &str) {
+        for (role, to) in [
+            ("biller", "in_review"),
+            ("biller", "in_audit"),
+            ("auditor", "approved"),
+        ] {
+            let (s, doc) = self.step(role, id, &json!({"to": to}));
+            assert_eq!(s, 200, "{to}: {doc}");
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to 60 s.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn amount(v: &Value) -> &str {
+    v["amount"].as_str().unwrap_or("?")
+}
+
+/// The money path: a patient with two coverages, consumptions, settlement, audit approval,
+/// invoices per payer and patient to the cent, a void after invoicing, credit notes with reissue,
+/// corrected invoices, partial and full payments, statuses and balances.
+fn money_path(c: &Suite) {
+    let loc = c.created("/v1/locations", &json!({"code": "H1", "name": "Hospital Central", "time_zone": "Europe/Madrid", "tax_id": "ESB12345678"}));
+    let sanitas = c.created(
+        "/v1/payers",
+        &json!({"code": "SANITAS", "name": "Sanitas Seguros", "kind": "insurer"}),
+    );
+    let mutua = c.created(
+        "/v1/payers",
+        &json!({"code": "MUTUA", "name": "Mutua Complementaria", "kind": "insurer"}),
+    );
+    let patient = c.created("/v1/patients", &json!({"identifiers": [{"system": "mrn", "value": "H1-000777"}], "family_name": "Ruiz", "given_name": "Marta", "birth_date": "1975-02-03", "beneficiary_kind": "INSURED"}));
+    c.created("/v1/coverages", &json!({"patient_id": patient["id"], "payer_id": sanitas["id"], "policy_number": "S-1", "priority": 1}));
+    c.created("/v1/coverages", &json!({"patient_id": patient["id"], "payer_id": mutua["id"], "policy_number": "M-1", "priority": 2}));
+    c.created("/v1/catalog-items", &json!({"code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"}));
+    c.created("/v1/catalog-items", &json!({"code": "CONS", "description": "Specialist consultation", "service_group": "CONSULT", "kind": "consultation", "unit": "visit"}));
+    c.created("/v1/prices", &json!({"code": "LAB-HB", "unit_price": {"amount": "12.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    c.created("/v1/prices", &json!({"code": "CONS", "unit_price": {"amount": "50.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    c.created("/v1/coverage-terms", &json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR", "copay_per_line": {"amount": "1.00", "currency": "EUR"}}));
+    c.created(
+        "/v1/coverage-terms",
+        &json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
+    );
+    let ep = c.created("/v1/episodes", &json!({"number": "ENC-9", "patient_id": patient["id"], "location_id": loc["id"], "kind": "outpatient"}));
+    let episode = ep["id"].as_str().expect("id").to_owned();
+    let items: Vec<Value> = ["LAB-HB", "LAB-HB", "LAB-HB", "CONS"]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| json!({"episode_id": episode, "code": code, "quantity": "1", "performed_at": "2026-11-20T09:30:00Z", "source_system": "HIS", "external_id": format!("MP-{i}")}))
+        .collect();
+    let (s, batch) = c.post(
+        "integration",
+        "/v1/consumptions/batch",
+        &json!({"items": items}),
+    );
+    assert_eq!((s, batch["created"].as_u64()), (200, Some(4)), "{batch}");
+
+    // The settlement follows the consumptions.
+    let settlement = eventually("the settlement with four lines", || {
+        let (_, page) = c.get("biller", &format!("/v1/settlements?episode_id={episode}"));
+        let s = page["items"].get(0)?.clone();
+        (s["line_count"] == 4).then_some(s)
+    });
+    let id = settlement["id"].as_str().expect("id").to_owned();
+    assert_eq!(amount(&settlement["total"]), "86.00");
+    let (s, denied) = c.step("biller", &id, &json!({"to": "approved"}));
+    assert_eq!(s, 409, "draft cannot jump to approved: {denied}");
+    c.approve(&id);
+
+    // One invoice per payer and one for the patient. LAB-HB 12.00: SANITAS keeps a 1.00 copay
+    // and pays 80 % of 11.00 = 8.80, MUTUA 50 % of the 3.20 left = 1.60, the patient 1.60.
+    // CONS 50.00: 39.20, 5.40, 5.40.
+    let invoices_of = |status: &str| {
+        let (_, page) = c.get(
+            "billing_manager",
+            &format!("/v1/invoices?settlement_id={id}&status={status}"),
+        );
+        page["items"].as_array().cloned().unwrap_or_default()
+    };
+    let issued = eventually("three invoices", || {
+        let v = invoices_of("issued");
+        (v.len() == 3).then_some(v)
+    });
+    let by_party = |invoices: &[Value], code: Option<&str>| -> Value {
+        invoices
+            .iter()
+            .find(|i| i["recipient"]["payer_code"].as_str() == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no invoice for {code:?} in {invoices:?}"))
+    };
+    let totals: Vec<&str> = [Some("SANITAS"), Some("MUTUA"), None]
+        .iter()
+        .map(|p| {
+            issued
+                .iter()
+                .find(|i| i["recipient"]["payer_code"].as_str() == *p)
+                .map_or("missing", |i| amount(&i["total"]))
+        })
+        .collect();
+    assert_eq!(totals, ["65.60", "10.20", "10.20"]);
+    let mut numbers: Vec<&str> = issued.iter().filter_map(|i| i["number"].as_str()).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        [
+            "H1-INV-2026-000001",
+            "H1-INV-2026-000002",
+            "H1-INV-2026-000003"
+        ]
+    );
+    let patient_invoice = by_party(&issued, None);
+    let (_, full) = c.get(
+        "billing_manager",
+        &format!(
+            "/v1/invoices/{}",
+            patient_invoice["id"].as_str().expect("id")
+        ),
+    );
+    assert_eq!(full["lines"].as_array().map(Vec::len), Some(4), "{full}");
+    assert_eq!(full["lines"][0]["tax"]["category"], "E");
+    eventually("the settlement marked invoiced", || {
+        let (_, doc) = c.get("biller", &format!("/v1/settlements/{id}"));
+        (doc["status"] == "invoiced").then_some(())
+    });
+    let receivables = eventually("three receivables", || {
+        let (_, page) = c.get(
+            "collector",
+            &format!(
+                "/v1/receivables?party_kind=patient&party_id={}",
+                patient["id"].as_str().unwrap_or("")
+            ),
+        );
+        let items = page["items"].as_array()?.clone();
+        (items.len() == 1).then_some(items)
+    });
+    assert_eq!(receivables[0]["status"], "open");
+    assert_eq!(amount(&receivables[0]["outstanding"]), "10.20");
+
+    // A test was entered twice: the HIS voids it after invoicing. The billing manager credits
+    // the three invoices with reissue; settlement reopens, drops the voided line, and audit
+    // approves the correction, which is invoiced again.
+    let (_, page) = c.get("biller", &format!("/v1/consumptions?episode_id={episode}"));
+    let twice = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["external_id"] == "MP-2")
+        .expect("MP-2")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (s, v) = c.post(
+        "admin",
+        &format!("/v1/consumptions/{twice}/void"),
+        &json!({"reason": "entered twice"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    eventually("the void noted on the invoiced settlement", || {
+        let (_, doc) = c.get("biller", &format!("/v1/settlements/{id}"));
+        (doc["pending_voids"] == 1).then_some(())
+    });
+    let (s, refused) = c.post(
+        "billing_manager",
+        &format!(
+            "/v1/invoices/{}/credit-notes",
+            patient_invoice["id"].as_str().expect("id")
+        ),
+        &json!({"reason": " "}),
+    );
+    assert!(
+        s == 400 || s == 422,
+        "a credit note needs a reason: {s} {refused}"
+    );
+    for inv in &issued {
+        let (s, cn) = c.post(
+            "billing_manager",
+            &format!(
+                "/v1/invoices/{}/credit-notes",
+                inv["id"].as_str().expect("id")
+            ),
+            &json!({"reason": "consumption MP-2 entered twice", "reissue": true}),
+        );
+        assert_eq!(s, 201, "{cn}");
+        assert_eq!(
+            cn["total"], inv["total"],
+            "a credit note cancels its invoice exactly"
+        );
+    }
+    let (s, twice_credited) = c.post(
+        "billing_manager",
+        &format!(
+            "/v1/invoices/{}/credit-notes",
+            patient_invoice["id"].as_str().expect("id")
+        ),
+        &json!({"reason": "again", "reissue": false}),
+    );
+    assert_eq!(s, 409, "{twice_credited}");
+    assert_eq!(invoices_of("cancelled").len(), 3);
+    let reopened = eventually("the settlement reopened without the voided line", || {
+        let (_, doc) = c.get("biller", &format!("/v1/settlements/{id}"));
+        (doc["status"] == "draft" && doc["line_count"] == 3).then_some(doc)
+    });
+    assert_eq!(amount(&reopened["total"]), "74.00");
+    c.approve(&id);
+    let corrected = eventually("three corrected invoices", || {
+        let v = invoices_of("issued");
+        (v.len() == 3).then_some(v)
+    });
+    let corrected_totals: Vec<String> = [Some("SANITAS"), Some("MUTUA"), None]
+        .iter()
+        .map(|p| amount(&by_party(&corrected, *p)["total"]).to_owned())
+        .collect();
+    assert_eq!(corrected_totals, ["56.80", "8.60", "8.60"]);
+
+    // Payments: SANITAS pays in two parts; the patient pays too much and keeps a credit.
+    let sanitas_invoice = by_party(&corrected, Some("SANITAS"));
+    let patient_invoice = by_party(&corrected, None);
+    let receivable_of = |invoice: &Value| {
+        let inv = invoice["id"].as_str().unwrap_or("").to_owned();
+        eventually("the receivable", || {
+            let (_, page) = c.get("collector", &format!("/v1/receivables?invoice_id={inv}"));
+            page["items"].get(0).cloned()
+        })
+    };
+    receivable_of(&sanitas_invoice);
+    receivable_of(&patient_invoice);
+    let pay = |party_kind: &str, party: &Value, total: &str, invoice: &Value, allocated: &str| {
+        c.post(
+            "collector",
+            "/v1/payments",
+            &json!({"party": {"kind": party_kind, "id": party["id"]}, "amount": {"amount": total, "currency": "EUR"}, "method": "transfer", "received_on": "2026-11-21",
+                    "allocations": [{"invoice_id": invoice["id"], "amount": {"amount": allocated, "currency": "EUR"}}]}),
+        )
+    };
+    let (s, err) = pay("payer", &sanitas, "10.00", &sanitas_invoice, "20.00");
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (422, Some("over_allocated")),
+        "{err}"
+    );
+    let (s, err) = pay("payer", &sanitas, "100.00", &sanitas_invoice, "60.00");
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (422, Some("exceeds_outstanding")),
+        "{err}"
+    );
+    let (s, err) = pay("payer", &sanitas, "10.00", &issued[0], "10.00");
+    assert_eq!(s, 409, "a cancelled invoice is not paid: {err}");
+    let (s, p) = pay("payer", &sanitas, "50.00", &sanitas_invoice, "50.00");
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(receivable_of(&sanitas_invoice)["status"], "partially_paid");
+    let (s, p) = pay("payer", &sanitas, "6.80", &sanitas_invoice, "6.80");
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(receivable_of(&sanitas_invoice)["status"], "paid");
+    let (s, p) = pay("patient", &patient, "10.00", &patient_invoice, "8.60");
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(receivable_of(&patient_invoice)["status"], "paid");
+    let (s, balance) = c.get(
+        "collector",
+        &format!(
+            "/v1/balances/patient/{}",
+            patient["id"].as_str().expect("id")
+        ),
+    );
+    assert_eq!(s, 200, "{balance}");
+    let eur = &balance["currencies"][0];
+    assert_eq!(amount(&eur["outstanding"]), "0.00", "{balance}");
+    assert_eq!(amount(&eur["unallocated_credit"]), "1.40", "{balance}");
+    assert_eq!(amount(&eur["cancelled"]), "10.20", "{balance}");
+    let (_, balance) = c.get(
+        "collector",
+        &format!("/v1/balances/payer/{}", mutua["id"].as_str().expect("id")),
+    );
+    assert_eq!(
+        amount(&balance["currencies"][0]["outstanding"]),
+        "8.60",
+        "{balance}"
+    );
+}
+
+fn role_tokens(mint: impl Fn(&str) -> String) -> std::collections::HashMap<&'static str, String> {
+    [
+        "admin",
+        "billing_manager",
+        "biller",
+        "auditor",
+        "collector",
+        "integration",
+    ]
+    .into_iter()
+    .map(|r| (r, mint(r)))
+    .collect()
+}
+
+#[test]
+fn the_money_path_runs_in_the_embedded_suite() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let server = Server::start(&["--data-dir", data], &[]);
+    let suite = Suite {
+        bases: vec![("*", server.base.clone())],
+        tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
+        http: reqwest::blocking::Client::new(),
+    };
+    money_path(&suite);
+    server.stop();
+}
+
+/// Four service processes, each on its own PostgreSQL database, events through RabbitMQ.
+struct Distributed {
+    servers: Vec<(&'static str, Server)>,
+    envs: Vec<Vec<(String, String)>>,
+    _dbs: Vec<PgTestDb>,
+    _vhost: TestVhost,
+}
+
+const SECRET: &str = "e2e-secret-0123456789abcdef0123456789";
+
+impl Distributed {
+    fn start() -> Distributed {
+        let vhost = TestVhost::create();
+        let mut dbs = Vec::new();
+        let mut envs = Vec::new();
+        let mut servers = Vec::new();
+        for svc in ["accounts", "settlement", "invoicing", "collections"] {
+            let db = PgTestDb::create();
+            let env = vec![
+                ("CAREBILL_DATABASE_URL".to_owned(), db.url.clone()),
+                ("CAREBILL_AMQP_URL".to_owned(), vhost.url.clone()),
+                ("CAREBILL_JWT_SECRET".to_owned(), SECRET.to_owned()),
+            ];
+            let pairs: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            carebill(&["migrate", "--service", svc], &pairs);
+            servers.push((svc, Server::start(&["--service", svc], &pairs)));
+            dbs.push(db);
+            envs.push(env);
+        }
+        Distributed {
+            servers,
+            envs,
+            _dbs: dbs,
+            _vhost: vhost,
+        }
+    }
+
+    fn env(&self, svc: &str) -> Vec<(&str, &str)> {
+        let i = self
+            .servers
+            .iter()
+            .position(|(s, _)| *s == svc)
+            .expect("service");
+        self.envs[i]
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn suite(&self) -> Suite {
+        let env = self.env("accounts");
+        Suite {
+            bases: self
+                .servers
+                .iter()
+                .map(|(s, srv)| (*s, srv.base.clone()))
+                .collect(),
+            tokens: role_tokens(|r| token(&["--role", r], &env)),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// kill -9 a service and start it again (on a new port).
+    fn crash_and_restart(&mut self, svc: &str) {
+        let i = self
+            .servers
+            .iter()
+            .position(|(s, _)| *s == svc)
+            .expect("service");
+        let env: Vec<(String, String)> = self.envs[i].clone();
+        let (_, old) = self.servers.remove(i);
+        old.crash();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.servers.insert(
+            i,
+            (svc_name(svc), Server::start(&["--service", svc], &pairs)),
+        );
+    }
+}
+
+fn svc_name(svc: &str) -> &'static str {
+    match svc {
+        "accounts" => "accounts",
+        "settlement" => "settlement",
+        "invoicing" => "invoicing",
+        _ => "collections",
+    }
+}
+
+#[test]
+fn the_money_path_runs_across_four_services_on_postgresql_and_rabbitmq() {
+    let d = Distributed::start();
+    money_path(&d.suite());
+    for (svc, _) in &d.servers {
+        let dead = carebill(&["dead-letters", "--service", svc], &d.env(svc));
+        assert!(dead.trim().is_empty(), "{svc} dead letters: {dead}");
+    }
+    for (_, server) in d.servers {
+        server.stop();
+    }
+}

@@ -503,6 +503,27 @@ impl EventPayload for InvoiceIssuedV1 {
     }
 }
 
+/// `carebill.invoicing.settlement.invoiced.v1`: invoicing is done with a settlement version;
+/// lists the invoices issued for it (none when every line was already billed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettlementInvoicedV1 {
+    /// The settlement.
+    pub settlement_id: SettlementId,
+    /// The version invoiced.
+    pub settlement_version: i32,
+    /// The invoices issued for it.
+    pub invoice_ids: Vec<InvoiceId>,
+    /// When.
+    pub invoiced_at: DateTime<Utc>,
+}
+
+impl EventPayload for SettlementInvoicedV1 {
+    const TYPE: &'static str = "carebill.invoicing.settlement.invoiced.v1";
+    fn subject(&self) -> String {
+        format!("settlement/{}", self.settlement_id)
+    }
+}
+
 /// `carebill.invoicing.credit_note.issued.v1`: an invoice was cancelled by a full credit note.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreditNoteIssuedV1 {

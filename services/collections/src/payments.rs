@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::collections::{
-    AllocationError, AllocationTarget, RequestedAllocation, plan_allocations,
+    AllocationError, AllocationProblem, AllocationTarget, RequestedAllocation, plan_allocations,
 };
 use carebill_domain::events::{AllocationRef, Envelope, PartyKind, PartyRef, PaymentRecordedV1};
 use carebill_domain::ids::{InvoiceId, PaymentId};
@@ -402,16 +402,32 @@ fn allocation_problem(e: AllocationError) -> ApiError {
             ),
         );
     }
-    ApiError::validation(
-        e.problems
-            .iter()
-            .map(|p| FieldError {
-                field: p.field(),
-                code: p.code().to_owned(),
-                message: p.to_string(),
-            })
-            .collect(),
-    )
+    let errors: Vec<FieldError> = e
+        .problems
+        .iter()
+        .map(|p| FieldError {
+            field: p.field(),
+            code: p.code().to_owned(),
+            message: p.to_string(),
+        })
+        .collect();
+    // One kind of problem is named at the top (`over_allocated`, `currency_mismatch`, ...), so a
+    // client can branch on `code`; a mix is a plain validation failure. Either way every item
+    // is in `errors`.
+    match e.problems.first().map(AllocationProblem::code) {
+        Some(code) if e.problems.iter().all(|p| p.code() == code) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            "Allocation refused",
+            errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .with_errors(errors),
+        _ => ApiError::validation(errors),
+    }
 }
 
 /// Locks and loads the receivables of the requested invoices, in id order.

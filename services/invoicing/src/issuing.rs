@@ -13,6 +13,7 @@ use std::collections::HashSet;
 
 use carebill_domain::events::{
     Envelope, EventPayload, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1,
+    SettlementInvoicedV1,
 };
 use carebill_domain::ids::{ConsumptionId, InvoiceId};
 use carebill_domain::invoicing::{
@@ -152,6 +153,23 @@ pub fn issue_invoices(
         ));
         ids.push(id);
     }
+    // Settlement learns that this version is done with, even when nothing was left to bill.
+    let done = SettlementInvoicedV1 {
+        settlement_id: approval.settlement_id,
+        settlement_version: approval.version,
+        invoice_ids: ids.clone(),
+        invoiced_at: now.and_utc(),
+    };
+    events.push(
+        Envelope::new(
+            SERVICE,
+            &done,
+            now.and_utc(),
+            env.correlationid.clone(),
+            Some(env.id.to_string()),
+        )
+        .map_err(|e| ApiError::internal(&e))?,
+    );
     outbox::enqueue_many(conn, &events)?;
     let system = Principal {
         subject: SYSTEM_ACTOR.to_owned(),

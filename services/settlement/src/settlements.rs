@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use carebill_domain::events::{
     ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CoverageRef, CreditNoteIssuedV1,
-    Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1, PartyRef, SettledLine, SettledShare,
-    SettlementApprovedV1,
+    Envelope, EpisodeClosedV1, EpisodeRef, PartyRef, SettledLine, SettledShare,
+    SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::settlement::{
     CoverageTerms, Line, PriceEntry, Reason, SettlementKind, SettlementStatus, select_price,
@@ -857,7 +857,9 @@ fn apply_event(
         EpisodeClosedV1::TYPE => {
             on_episode_closed(conn, &env.payload::<EpisodeClosedV1>().map_err(bad)?)
         }
-        InvoiceIssuedV1::TYPE => on_invoice(conn, &env.payload::<InvoiceIssuedV1>().map_err(bad)?),
+        SettlementInvoicedV1::TYPE => {
+            on_invoiced(conn, &env.payload::<SettlementInvoicedV1>().map_err(bad)?)
+        }
         CreditNoteIssuedV1::TYPE => {
             on_credit_note(conn, &env.payload::<CreditNoteIssuedV1>().map_err(bad)?)
         }
@@ -1123,7 +1125,7 @@ fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<()
     Ok(())
 }
 
-fn on_invoice(conn: &mut AnyConnection, i: &InvoiceIssuedV1) -> Result<(), ApiError> {
+fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(), ApiError> {
     let Some(mut row) = find_for_update(conn, &i.settlement_id.to_string())? else {
         return Ok(());
     };
@@ -1140,7 +1142,7 @@ fn on_invoice(conn: &mut AnyConnection, i: &InvoiceIssuedV1) -> Result<(), ApiEr
             conn,
             &mut row,
             SettlementStatus::Invoiced,
-            Some(&format!("invoice {} issued", i.number)),
+            Some(&format!("{} invoice(s) issued", i.invoice_ids.len())),
             SYSTEM,
         )?;
     }

@@ -17,8 +17,8 @@ use actix_web::{test, web};
 use carebill_domain::accounts::{EpisodeKind, PayerKind, ServiceKind};
 use carebill_domain::events::{
     CatalogItemRef, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, CreditNoteIssuedV1,
-    Envelope, EpisodeRef, EventPayload, InvoiceIssuedV1, LocationRef, PartyRef, PatientRef,
-    SettlementApprovedV1,
+    Envelope, EpisodeRef, EventPayload, LocationRef, PartyRef, PatientRef, SettlementApprovedV1,
+    SettlementInvoicedV1,
 };
 use carebill_domain::ids::{
     CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId,
@@ -536,21 +536,12 @@ async fn approve(
     doc
 }
 
-fn invoice(w: &World, settlement: &str, version: i32) -> InvoiceIssuedV1 {
-    InvoiceIssuedV1 {
-        invoice_id: InvoiceId::new(),
-        number: "H1-INV-2026-000001".to_owned(),
-        location: w.episode.location.clone(),
-        recipient: PartyRef::patient(w.episode.patient.id),
-        patient_id: w.episode.patient.id,
-        episode_id: w.episode.id,
+fn invoice(settlement: &str, version: i32) -> SettlementInvoicedV1 {
+    SettlementInvoicedV1 {
         settlement_id: settlement.parse().expect("id"),
         settlement_version: version,
-        lines: vec![],
-        total: Money::zero(Currency::EUR),
-        issue_date: "2026-11-03".parse().expect("date"),
-        due_date: "2026-12-03".parse().expect("date"),
-        issued_at: Utc::now(),
+        invoice_ids: vec![InvoiceId::new()],
+        invoiced_at: Utc::now(),
     }
 }
 
@@ -597,13 +588,13 @@ async fn late_consumptions_reopen_or_start_a_supplementary_settlement(b: Backend
         "{doc}"
     );
     // Invoicing had already issued version 1: the settlement records it and stays open.
-    deliver(&h, "invoicing", &invoice(&w, &id, 1)).await;
+    deliver(&h, "invoicing", &invoice(&id, 1)).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["status"], "draft");
     assert_eq!(doc["invoiced_version"], 1);
     // Approved again and invoiced: now it is closed for good.
     approve(&app, &id).await;
-    deliver(&h, "invoicing", &invoice(&w, &id, 2)).await;
+    deliver(&h, "invoicing", &invoice(&id, 2)).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["status"], "invoiced", "{doc}");
 
@@ -719,7 +710,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
 
     // Approved and invoiced; a credit note with reissue reopens it for correction.
     approve(&app, &id).await;
-    deliver(&h, "invoicing", &invoice(&w, &id, 4)).await;
+    deliver(&h, "invoicing", &invoice(&id, 4)).await;
     let credit = CreditNoteIssuedV1 {
         credit_note_id: CreditNoteId::new(),
         number: "H1-CN-2026-000001".to_owned(),
