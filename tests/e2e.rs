@@ -17,8 +17,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use carebill_platform::db::Db;
 use carebill_platform::events::rabbitmq::{declare_consumer, queue_name};
+use carebill_platform::schema::{dead_letters, outbox};
 use carebill_platform::testing::{PgTestDb, TestVhost};
+use diesel::prelude::*;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_carebill");
@@ -1088,6 +1091,126 @@ fn the_money_path_runs_in_the_embedded_suite() {
     };
     money_path(&suite);
     server.stop();
+
+    // An event the settlement consumer had parked is applied when re-driven: a consumption
+    // event (a fresh one, made from one accounts published) put in settlement's dead letters.
+    let dead = carebill(
+        &[
+            "dead-letters",
+            "--service",
+            "settlement",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(dead.trim().is_empty(), "nothing failed: {dead}");
+    let accounts = Db::connect(&format!("{data}/accounts.sqlite"), 1).expect("accounts db");
+    let settlement = Db::connect(&format!("{data}/settlement.sqlite"), 1).expect("settlement db");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let body: String = rt
+        .block_on(accounts.read(|c| {
+            Ok(outbox::table
+                .filter(outbox::event_type.eq("carebill.accounts.consumption.recorded.v1"))
+                .select(outbox::body)
+                .first(c)?)
+        }))
+        .expect("a published consumption");
+    let mut env: Value = serde_json::from_str(&body).expect("json");
+    let event_id = uuid::Uuid::now_v7().to_string();
+    env["id"] = json!(event_id);
+    env["data"]["consumption_id"] = json!(uuid::Uuid::now_v7().to_string());
+    let (episode, parked) = (
+        env["data"]["episode"]["id"]
+            .as_str()
+            .expect("episode")
+            .to_owned(),
+        env.to_string(),
+    );
+    let id = event_id.clone();
+    rt.block_on(settlement.write(move |c| {
+        diesel::insert_into(dead_letters::table)
+            .values((
+                dead_letters::id.eq(&id),
+                dead_letters::consumer.eq("settlement"),
+                dead_letters::event_id.eq(&id),
+                dead_letters::event_type.eq("carebill.accounts.consumption.recorded.v1"),
+                dead_letters::body.eq(&parked),
+                dead_letters::error.eq("simulated: price list locked"),
+                dead_letters::failed_at.eq(chrono::Utc::now().naive_utc()),
+            ))
+            .execute(c)?;
+        Ok(())
+    }))
+    .expect("park");
+    let listed = carebill(
+        &[
+            "dead-letters",
+            "--service",
+            "settlement",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(
+        listed.contains(&event_id) && listed.contains("price list locked"),
+        "{listed}"
+    );
+    let redriven = carebill(
+        &[
+            "dead-letters",
+            "--service",
+            "settlement",
+            "--redrive",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(redriven.contains("re-driven: 1"), "{redriven}");
+    let again = carebill(
+        &[
+            "dead-letters",
+            "--service",
+            "settlement",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert!(
+        again.trim().is_empty(),
+        "re-driven events leave the list: {again}"
+    );
+    // The late consumption arrived after invoicing: a supplementary settlement.
+    let server = Server::start(&["--data-dir", data], &[]);
+    let (s, page) =
+        suite_with(&suite, &server).get("biller", &format!("/v1/settlements?episode_id={episode}"));
+    assert_eq!(s, 200, "{page}");
+    let kinds: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|s| s["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["regular", "supplementary"], "{page}");
+    server.stop();
+    let out = Command::new(BIN)
+        .args(["dead-letters", "--service", "accounts", "--data-dir", data])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("consumes no events"));
+}
+
+/// The same tokens against a restarted server.
+fn suite_with(s: &Suite, server: &Server) -> Suite {
+    Suite {
+        bases: vec![("*", server.base.clone())],
+        tokens: s.tokens.clone(),
+        http: s.http.clone(),
+    }
 }
 
 /// Four service processes, each on its own PostgreSQL database, events through RabbitMQ.
@@ -1184,7 +1307,7 @@ fn svc_name(svc: &str) -> &'static str {
 fn the_money_path_runs_across_four_services_on_postgresql_and_rabbitmq() {
     let d = Distributed::start();
     money_path(&d.suite());
-    for (svc, _) in &d.servers {
+    for svc in ["settlement", "invoicing", "collections"] {
         let dead = carebill(&["dead-letters", "--service", svc], &d.env(svc));
         assert!(dead.trim().is_empty(), "{svc} dead letters: {dead}");
     }

@@ -70,7 +70,8 @@ enum Command {
     /// Print the suite's OpenAPI 3.1 document.
     Openapi,
     /// List the events a service's consumer could not apply (one JSON line each), or re-drive
-    /// them to its queue once the cause is fixed (RabbitMQ; needs CAREBILL_AMQP_URL).
+    /// them once the cause is fixed: back to its RabbitMQ queue (with CAREBILL_AMQP_URL), or in
+    /// the embedded suite applied again from the service's SQLite file (with --data-dir).
     DeadLetters {
         #[command(flatten)]
         common: Common,
@@ -190,6 +191,12 @@ pub fn main() -> anyhow::Result<()> {
         } => {
             let cfg = load(cli.config.as_ref(), Some(&service), &common)?;
             let rt = tokio::runtime::Runtime::new()?;
+            if !carebill_platform::events::rabbitmq::CONSUMERS
+                .iter()
+                .any(|(c, _)| *c == service)
+            {
+                bail!("`{service}` consumes no events, so it has no dead letters");
+            }
             match &cfg.broker.url {
                 Some(url) if redrive => {
                     let n = rt
@@ -213,9 +220,15 @@ pub fn main() -> anyhow::Result<()> {
                         println!("{}", serde_json::to_string(&dl)?);
                     }
                 }
-                None => bail!(
-                    "dead letters live in RabbitMQ: set CAREBILL_AMQP_URL (the embedded suite has no consumers yet)"
-                ),
+                None => {
+                    // Embedded: parked in the consumer's own SQLite file.
+                    let count = rt.block_on(crate::server::embedded_dead_letters(
+                        &cfg, &service, redrive, limit,
+                    ))?;
+                    if redrive {
+                        println!("re-driven: {count}");
+                    }
+                }
             }
             Ok(())
         }

@@ -37,6 +37,83 @@ pub fn migrations(service: &str) -> anyhow::Result<&'static MigrationSet> {
     }
 }
 
+/// The event subscription of a consuming service.
+fn subscription_for(name: &str, db: &Db, wake: &Arc<Notify>) -> Option<Subscription> {
+    match name {
+        "settlement" => Some(carebill_settlement::events(db.clone(), wake.clone())),
+        "invoicing" => Some(carebill_invoicing::events(db.clone(), wake.clone())),
+        "collections" => Some(carebill_collections::events(db.clone(), wake.clone())),
+        _ => None,
+    }
+}
+
+/// Lists (printing one JSON line each) or re-drives the events parked by an embedded service's
+/// consumer. Re-driving applies each again through the consumer (exactly once, thanks to the
+/// inbox); what it emits waits in the outbox for the suite's relay. Returns how many were
+/// re-driven.
+pub async fn embedded_dead_letters(
+    cfg: &Config,
+    service: &str,
+    redrive: bool,
+    limit: usize,
+) -> anyhow::Result<usize> {
+    let name = SERVICES
+        .iter()
+        .copied()
+        .find(|s| *s == service)
+        .ok_or_else(|| {
+            anyhow!(
+                "unknown service `{service}`; this build has: {}",
+                SERVICES.join(", ")
+            )
+        })?;
+    let path = sqlite_path(&cfg.data_dir, name);
+    if !Path::new(&path).exists() {
+        bail!("no embedded data for {name} in {}", cfg.data_dir.display());
+    }
+    let db = Db::connect(&path, 1)?;
+    let wake = Arc::new(Notify::new());
+    let Some(sub) = subscription_for(name, &db, &wake) else {
+        bail!("{name} consumes no events, so it has no dead letters");
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let consumer = sub.consumer.clone();
+    let parked = db
+        .read(move |conn| {
+            Ok(carebill_platform::events::inbox::parked(
+                conn, &consumer, limit,
+            )?)
+        })
+        .await
+        .map_err(|e| anyhow!("{}", e.problem().detail))?;
+    let mut redriven = 0;
+    for (id, event, env) in parked {
+        if !redrive {
+            println!("{}", serde_json::to_string(&event)?);
+            continue;
+        }
+        let Some(env) = env else {
+            eprintln!(
+                "{}: not a CloudEvents envelope; left parked",
+                event.event_id
+            );
+            continue;
+        };
+        match carebill_platform::events::run_handler(&sub.handler, env).await {
+            Ok(()) => {
+                db.write(move |conn| {
+                    Ok(carebill_platform::events::inbox::mark_redriven(conn, &id)?)
+                })
+                .await
+                .map_err(|e| anyhow!("{}", e.problem().detail))?;
+                redriven += 1;
+            }
+            Err(e) => eprintln!("{}: still failing: {e}; left parked", event.event_id),
+        }
+    }
+    Ok(redriven)
+}
+
 /// A service's running parts.
 struct Running {
     name: &'static str,
@@ -51,12 +128,7 @@ fn open_service(name: &'static str, url: &str, pool_size: u32) -> anyhow::Result
     db.migrate(&[&PLATFORM_MIGRATIONS, migrations(name)?])
         .with_context(|| format!("migrating the {name} database"))?;
     let wake = Arc::new(Notify::new());
-    let subscriptions = match name {
-        "settlement" => vec![carebill_settlement::events(db.clone(), wake.clone())],
-        "invoicing" => vec![carebill_invoicing::events(db.clone(), wake.clone())],
-        "collections" => vec![carebill_collections::events(db.clone(), wake.clone())],
-        _ => Vec::new(),
-    };
+    let subscriptions = subscription_for(name, &db, &wake).into_iter().collect();
     Ok(Running {
         name,
         db,

@@ -114,3 +114,69 @@ pub fn dead_letter(
         .execute(conn)?;
     Ok(())
 }
+
+/// A dead letter parked in a consumer's database (embedded mode), as listed to operators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParkedEvent {
+    /// The event id.
+    pub event_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The aggregate.
+    pub subject: String,
+    /// The consumer's last error.
+    pub last_error: String,
+    /// When it was parked.
+    pub failed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The events parked for `consumer` and not re-driven yet, oldest first, with their envelopes.
+pub fn parked(
+    conn: &mut AnyConnection,
+    consumer: &str,
+    limit: i64,
+) -> QueryResult<Vec<(String, ParkedEvent, Option<Envelope>)>> {
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        String,
+        String,
+        chrono::NaiveDateTime,
+    )> = dead_letters::table
+        .filter(dead_letters::consumer.eq(consumer))
+        .filter(dead_letters::redriven_at.is_null())
+        .order(dead_letters::id.asc())
+        .limit(limit)
+        .select((
+            dead_letters::id,
+            dead_letters::event_id,
+            dead_letters::event_type,
+            dead_letters::body,
+            dead_letters::error,
+            dead_letters::failed_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, event_id, event_type, body, error, at)| {
+            let env = serde_json::from_str::<Envelope>(&body).ok();
+            let parked = ParkedEvent {
+                event_id,
+                event_type,
+                subject: env.as_ref().map(|e| e.subject.clone()).unwrap_or_default(),
+                last_error: error,
+                failed_at: at.and_utc(),
+            };
+            (id, parked, env)
+        })
+        .collect())
+}
+
+/// Marks a parked event as re-driven (applied again successfully).
+pub fn mark_redriven(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::update(dead_letters::table.find(id))
+        .set(dead_letters::redriven_at.eq(Some(crate::db::now())))
+        .execute(conn)?;
+    Ok(())
+}
