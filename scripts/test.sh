@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/services.sh
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
+  # Tests that restart the shared local broker run alone, after everything else.
+  cargo nextest run -p carebill --test e2e --run-ignored only --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
+  cargo test -p carebill --test e2e -- --ignored
 fi
 scripts/validators.sh
