@@ -1,5 +1,5 @@
 # Carebill: the commands a developer and CI use. See README.md.
-.PHONY: run test check fmt openapi bench
+.PHONY: run test check fmt openapi bench bench-money-path
 
 run:            ## the embedded suite on 127.0.0.1:8080, data in ./carebill-data
 	cargo run --release -p carebill -- serve
@@ -19,3 +19,6 @@ openapi:        ## regenerate the committed OpenAPI document
 
 bench:          ## the load program (see BENCHMARKS.md)
 	scripts/bench.sh
+
+bench-money-path: ## the money path end to end under load (see BENCHMARKS.md)
+	scripts/bench-money-path.sh

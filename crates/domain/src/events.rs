@@ -541,6 +541,8 @@ pub struct CreditNoteIssuedV1 {
     pub recipient: PartyRef,
     /// The settlement the invoice billed.
     pub settlement_id: SettlementId,
+    /// The settlement version the invoice billed.
+    pub settlement_version: i32,
     /// The consumptions no longer billed to this recipient.
     pub consumption_ids: Vec<ConsumptionId>,
     /// Amount credited: the invoice's total.

@@ -46,7 +46,8 @@ crate::accounts::text_enum!(
 
 impl SettlementStatus {
     /// Whether a person may move a settlement from `self` to `to`. (`invoiced` and `cancelled`
-    /// are reached through events, never by hand.)
+    /// are reached through events, never by hand; `approved` → `in_review` withdraws an approval
+    /// that invoicing has not acted on.)
     pub fn can_move_to(self, to: SettlementStatus) -> bool {
         use SettlementStatus::*;
         matches!(
@@ -57,6 +58,7 @@ impl SettlementStatus {
                 | (InAudit, Observed)
                 | (InAudit, Approved)
                 | (InReview, Draft)
+                | (Approved, InReview)
         )
     }
 

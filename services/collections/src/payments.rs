@@ -421,7 +421,7 @@ fn allocation_problem(e: AllocationError) -> ApiError {
             "Allocation refused",
             errors
                 .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
+                .map(|f| f.message.clone())
                 .collect::<Vec<_>>()
                 .join("; "),
         )

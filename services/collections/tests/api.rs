@@ -137,6 +137,7 @@ fn credit_note(inv: &InvoiceIssuedV1) -> CreditNoteIssuedV1 {
         location_id: inv.location.id,
         recipient: inv.recipient.clone(),
         settlement_id: inv.settlement_id,
+        settlement_version: 1,
         consumption_ids: vec![ConsumptionId::new()],
         total: inv.total,
         reason: "billed to the wrong payer".to_owned(),

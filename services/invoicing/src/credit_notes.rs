@@ -261,6 +261,7 @@ fn credit(
         location_id: stored("location id", &invoice.location_id)?,
         recipient,
         settlement_id: stored("settlement id", &invoice.settlement_id)?,
+        settlement_version: invoice.settlement_version,
         consumption_ids: plan.lines.iter().map(|l| l.consumption_id).collect(),
         total: plan.total,
         reason: reason.to_owned(),

@@ -124,3 +124,18 @@ diesel::table! {
         resolved_version -> Nullable<Integer>,
     }
 }
+
+diesel::table! {
+    settlement_billing (invoice_id, consumption_id) {
+        invoice_id -> Text,
+        consumption_id -> Text,
+        settlement_id -> Text,
+        party_key -> Text,
+        invoice_number -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        active -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(settlement_inputs, settlement_billing);

@@ -707,15 +707,9 @@ fn transition(
     reason: Option<&str>,
 ) -> Result<(SettlementDoc, String), ApiError> {
     let mut row = visible(who, settlements::find_for_update(conn, id)?)?;
-    check_etag(&row, etag)?;
-    let from = row.status();
     let to = input.to;
-    if !from.can_move_to(to) {
-        return Err(ApiError::conflict(
-            "invalid_transition",
-            format!("a settlement in {from} cannot move to {to}"),
-        ));
-    }
+    // Who may do it first, then whether it is still what they saw, then whether it is a step
+    // the workflow allows.
     match to {
         SettlementStatus::Observed | SettlementStatus::Approved => {
             // Only medical audit observes and approves; not even an admin stands in for it.
@@ -726,6 +720,61 @@ fn transition(
             }
         }
         _ => who.require(BILLERS)?,
+    }
+    check_etag(&row, etag)?;
+    let from = row.status();
+    if !from.can_move_to(to) {
+        return Err(ApiError::conflict(
+            "invalid_transition",
+            format!("a settlement in {from} cannot move to {to}"),
+        ));
+    }
+    if from == SettlementStatus::Approved {
+        // Withdrawing an approval is the billing manager's, and only before invoicing acted.
+        if !who.has_any(&[Role::BillingManager]) {
+            return Err(ApiError::forbidden(
+                "only a billing manager may withdraw an approval",
+            ));
+        }
+        if reason.is_none() {
+            return Err(ApiError::field(
+                "reason",
+                "required",
+                "say why the approval is withdrawn",
+            ));
+        }
+        if row.invoiced_version >= row.approved_version {
+            return Err(ApiError::conflict(
+                "already_invoiced",
+                "invoicing has issued this version; credit its invoices (with reissue) instead",
+            ));
+        }
+    }
+    if to == SettlementStatus::Approved {
+        // Segregation of duties: who sent it to audit does not approve it.
+        let sent_by: Option<String> = settlement_status_changes::table
+            .filter(settlement_status_changes::settlement_id.eq(&row.id))
+            .filter(settlement_status_changes::to_status.eq(SettlementStatus::InAudit.as_str()))
+            .order(settlement_status_changes::id.desc())
+            .select(settlement_status_changes::changed_by)
+            .first(conn)
+            .optional()?;
+        if sent_by.as_deref() == Some(who.subject.as_str()) {
+            return Err(ApiError::forbidden(
+                "the person who sent a settlement to audit cannot approve it",
+            ));
+        }
+        if row.pending_voids > 0 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "voided_lines_billed",
+                "Voided lines still billed",
+                format!(
+                    "{} voided consumption(s) are still on active invoices; credit those invoices (with reissue) first",
+                    row.pending_voids
+                ),
+            ));
+        }
     }
     if to == SettlementStatus::Approved {
         if row.line_count == 0 || row.currency.is_none() {

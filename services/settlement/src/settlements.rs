@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use carebill_domain::events::{
     ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CoverageRef, CreditNoteIssuedV1,
-    Envelope, EpisodeClosedV1, EpisodeRef, PartyRef, SettledLine, SettledShare,
+    Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1, PartyRef, SettledLine, SettledShare,
     SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::settlement::{
@@ -34,8 +34,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    coverage_terms, prices, settlement_inputs, settlement_lines, settlement_status_changes,
-    settlement_versions, settlements,
+    coverage_terms, prices, settlement_billing, settlement_inputs, settlement_lines,
+    settlement_status_changes, settlement_versions, settlements,
 };
 
 /// The actor recorded for changes made by events.
@@ -167,6 +167,14 @@ pub fn compute(
             .filter(|i| covers(&coverages[*i], day))
             .collect();
         mine.sort_by_key(|i| (coverages[*i].priority, coverages[*i].id));
+        // One share per payer: a second coverage with the same payer adds nothing.
+        let mut payers_seen = Vec::new();
+        mine.retain(|i| {
+            let payer = coverages[*i].payer_id;
+            let first = !payers_seen.contains(&payer);
+            payers_seen.push(payer);
+            first
+        });
         let primary = mine.first().map(|i| coverages[*i].payer_code.as_str());
         let mut issues = Vec::new();
         let (unit_price, source, price_id) = match &input.manual_price {
@@ -545,7 +553,13 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
     let prices = load_prices(conn, &codes)?;
     let terms = load_terms(conn, &payers)?;
-    let lines = compute(&episode, &coverages, &inputs, &prices, &terms);
+    let mut lines = compute(&episode, &coverages, &inputs, &prices, &terms);
+    check_billing(conn, &row.id, &mut lines)?;
+    let voids = billed_voids(conn, &row.id)?;
+    if voids != row.pending_voids {
+        row.pending_voids = voids;
+        row.revision += 1;
+    }
 
     let current: Vec<(String, String)> = settlement_lines::table
         .filter(settlement_lines::settlement_id.eq(&row.id))
@@ -860,9 +874,14 @@ fn apply_event(
         SettlementInvoicedV1::TYPE => {
             on_invoiced(conn, &env.payload::<SettlementInvoicedV1>().map_err(bad)?)
         }
-        CreditNoteIssuedV1::TYPE => {
-            on_credit_note(conn, &env.payload::<CreditNoteIssuedV1>().map_err(bad)?)
+        InvoiceIssuedV1::TYPE => {
+            on_invoice_issued(conn, &env.payload::<InvoiceIssuedV1>().map_err(bad)?, dirty)
         }
+        CreditNoteIssuedV1::TYPE => on_credit_note(
+            conn,
+            &env.payload::<CreditNoteIssuedV1>().map_err(bad)?,
+            dirty,
+        ),
         _ => Ok(()),
     }
 }
@@ -873,32 +892,41 @@ use carebill_domain::events::EventPayload as _;
 /// reopened; or a new one (regular, or supplementary after an invoiced one).
 fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Result<Row, ApiError> {
     let episode_id = c.episode.id.to_string();
+    // Lock every settlement of the episode before reading them: the API and invoicing's events
+    // change them under the row lock alone.
+    let ids: Vec<String> = settlements::table
+        .filter(settlements::episode_id.eq(&episode_id))
+        .select(settlements::id)
+        .order(settlements::id.asc())
+        .load(conn)?;
+    for id in &ids {
+        db::lock_row(conn, "settlements", id)?;
+    }
     let existing: Vec<Row> = settlements::table
         .filter(settlements::episode_id.eq(&episode_id))
         .select(Row::as_select())
         .order(settlements::id.desc())
         .load(conn)?;
-    if let Some(latest) = existing.first() {
-        let mut latest = latest.clone();
-        db::lock_row(conn, "settlements", &latest.id)?;
-        match latest.status() {
-            s if s.is_open() => return Ok(latest),
-            SettlementStatus::Approved => {
-                change_status(
-                    conn,
-                    &mut latest,
-                    SettlementStatus::Draft,
-                    Some(&format!(
-                        "late consumption {} after approval",
-                        c.consumption_id
-                    )),
-                    SYSTEM,
-                )?;
-                save(conn, &latest)?;
-                return Ok(latest);
-            }
-            _ => {}
-        }
+    if let Some(open) = existing.iter().find(|r| r.status().is_open()) {
+        return Ok(open.clone());
+    }
+    if let Some(approved) = existing
+        .iter()
+        .find(|r| r.status() == SettlementStatus::Approved)
+    {
+        let mut approved = approved.clone();
+        change_status(
+            conn,
+            &mut approved,
+            SettlementStatus::Draft,
+            Some(&format!(
+                "late consumption {} after approval",
+                c.consumption_id
+            )),
+            SYSTEM,
+        )?;
+        save(conn, &approved)?;
+        return Ok(approved);
     }
     let regular = existing
         .iter()
@@ -1043,6 +1071,20 @@ fn on_void(
     let Some(mut row) = find_for_update(conn, &settlement)? else {
         return Ok(());
     };
+    if row.status() == SettlementStatus::Approved {
+        // Approved but not invoiced: back to draft, as for a late consumption.
+        change_status(
+            conn,
+            &mut row,
+            SettlementStatus::Draft,
+            Some(&format!(
+                "consumption {} voided after approval",
+                v.consumption_id
+            )),
+            SYSTEM,
+        )?;
+        save(conn, &row)?;
+    }
     if row.status().is_open() {
         mark(
             dirty,
@@ -1052,9 +1094,9 @@ fn on_void(
             &v.voided_by,
         );
     } else {
-        // Approved or invoiced: the line stays billed until a credit note with reissue reopens
-        // the settlement, when the recompute drops it.
-        row.pending_voids += 1;
+        // Invoiced: the line stays billed until its invoices are credited with reissue, which
+        // reopens the settlement; until then it counts as a billed void.
+        row.pending_voids = billed_voids(conn, &row.id)?;
         row.revision += 1;
         row.updated_at = db::now();
         save(conn, &row)?;
@@ -1067,19 +1109,11 @@ fn on_coverage(
     c: &CoverageChangedV1,
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
+    // Every settlement of the patient keeps the latest coverages (so that one reopened after a
+    // credit note is split with them); the open ones are split again now.
     let ids: Vec<String> = settlements::table
         .filter(settlements::patient_id.eq(c.patient_id.to_string()))
-        .filter(
-            settlements::status.eq_any(
-                [
-                    SettlementStatus::Draft,
-                    SettlementStatus::InReview,
-                    SettlementStatus::Observed,
-                    SettlementStatus::InAudit,
-                ]
-                .map(|s| s.as_str()),
-            ),
-        )
+        .filter(settlements::status.ne(SettlementStatus::Cancelled.as_str()))
         .select(settlements::id)
         .load(conn)?;
     let at = c.changed_at.naive_utc();
@@ -1087,13 +1121,15 @@ fn on_coverage(
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
         };
-        if at < row.coverages_at || !row.status().is_open() {
+        if at < row.coverages_at {
             continue;
         }
         row.coverages = serde_json::to_string(&c.coverages)?;
         row.coverages_at = at;
         save(conn, &row)?;
-        mark(dirty, &row.id, "coverage_changed", Some(&c.change), SYSTEM);
+        if row.status().is_open() {
+            mark(dirty, &row.id, "coverage_changed", Some(&c.change), SYSTEM);
+        }
     }
     Ok(())
 }
@@ -1149,20 +1185,89 @@ fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(),
     save(conn, &row)
 }
 
-fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<(), ApiError> {
-    if !c.reissue {
+fn on_invoice_issued(
+    conn: &mut AnyConnection,
+    i: &InvoiceIssuedV1,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
+    let invoice = i.invoice_id.to_string();
+    let known: i64 = settlement_billing::table
+        .filter(settlement_billing::invoice_id.eq(&invoice))
+        .count()
+        .get_result(conn)?;
+    if known > 0 {
         return Ok(());
     }
-    let Some(mut row) = find_for_update(conn, &c.settlement_id.to_string())? else {
+    let party = i.recipient.key();
+    for l in &i.lines {
+        diesel::insert_into(settlement_billing::table)
+            .values((
+                settlement_billing::invoice_id.eq(&invoice),
+                settlement_billing::consumption_id.eq(l.consumption_id.to_string()),
+                settlement_billing::settlement_id.eq(i.settlement_id.to_string()),
+                settlement_billing::party_key.eq(&party),
+                settlement_billing::invoice_number.eq(&i.number),
+                settlement_billing::amount_minor.eq(l
+                    .amount
+                    .to_minor()
+                    .map_err(|e| ApiError::internal(&e))?
+                    .0),
+                settlement_billing::currency.eq(l.amount.currency().to_string()),
+                settlement_billing::active.eq(true),
+            ))
+            .execute(conn)?;
+    }
+    billing_changed(conn, &i.settlement_id.to_string(), dirty)
+}
+
+/// After invoicing billed or credited something: the open settlement checks its lines against
+/// it again; any settlement recounts its billed voids.
+fn billing_changed(conn: &mut AnyConnection, id: &str, dirty: &mut Dirty) -> Result<(), ApiError> {
+    let Some(mut row) = find_for_update(conn, id)? else {
         return Ok(());
     };
-    // A credit note reopens an invoiced settlement, or an approved one whose approved version
-    // was invoiced; a stale credit note never reopens a version approved after it.
-    let invoiced = row.status() == SettlementStatus::Invoiced
+    if row.status().is_open() {
+        mark(dirty, &row.id, "billing_changed", None, SYSTEM);
+    } else {
+        let voids = billed_voids(conn, &row.id)?;
+        if voids != row.pending_voids {
+            row.pending_voids = voids;
+            row.revision += 1;
+            row.updated_at = db::now();
+            save(conn, &row)?;
+        }
+    }
+    Ok(())
+}
+
+fn on_credit_note(
+    conn: &mut AnyConnection,
+    c: &CreditNoteIssuedV1,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
+    diesel::update(
+        settlement_billing::table
+            .filter(settlement_billing::invoice_id.eq(c.invoice_id.to_string())),
+    )
+    .set(settlement_billing::active.eq(false))
+    .execute(conn)?;
+    let id = c.settlement_id.to_string();
+    if !c.reissue {
+        return billing_changed(conn, &id, dirty);
+    }
+    let Some(mut row) = find_for_update(conn, &id)? else {
+        return Ok(());
+    };
+    // The credited invoice proves its version was invoiced, even if invoicing's own report of
+    // it has not arrived yet. A settlement approved again after that version is left alone:
+    // its approval bills the credited lines again by itself.
+    row.invoiced_version = row.invoiced_version.max(Some(c.settlement_version));
+    let reopen = row.status() == SettlementStatus::Invoiced
         || (row.status() == SettlementStatus::Approved
-            && row.approved_version.is_some()
-            && row.approved_version <= row.invoiced_version);
-    if invoiced {
+            && row
+                .approved_version
+                .is_some_and(|v| v <= c.settlement_version));
+    if reopen {
         let reason = format!(
             "credit note {} for invoice {}: {}",
             c.number, c.invoice_number, c.reason
@@ -1174,7 +1279,6 @@ fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<()
             Some(&reason),
             SYSTEM,
         )?;
-        row.pending_voids = 0;
         let cause = Cause {
             kind: "reopened_after_credit",
             reason: Some(&reason),
@@ -1183,6 +1287,90 @@ fn on_credit_note(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<()
         // The corrected invoice comes from a new version, even when nothing changed (yet).
         if !recompute(conn, &mut row, &cause)? {
             new_version(conn, &mut row, &cause)?;
+        }
+    } else if row.status().is_open() {
+        save(conn, &row)?;
+        mark(dirty, &row.id, "billing_changed", None, SYSTEM);
+    } else {
+        row.pending_voids = billed_voids(conn, &row.id)?;
+        row.revision += 1;
+        row.updated_at = db::now();
+        save(conn, &row)?;
+    }
+    Ok(())
+}
+
+/// Voided consumptions of a settlement that an active invoice still bills.
+pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, ApiError> {
+    let n: i64 = settlement_inputs::table
+        .filter(settlement_inputs::settlement_id.eq(id))
+        .filter(settlement_inputs::voided.eq(true))
+        .filter(
+            settlement_inputs::consumption_id.eq_any(
+                settlement_billing::table
+                    .filter(settlement_billing::active.eq(true))
+                    .filter(settlement_billing::settlement_id.eq(id))
+                    .select(settlement_billing::consumption_id),
+            ),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// Flags lines whose shares differ from what an active invoice bills for them.
+fn check_billing(
+    conn: &mut AnyConnection,
+    id: &str,
+    lines: &mut [SettlementLine],
+) -> Result<(), ApiError> {
+    let billed: Vec<(String, String, String, i64, String)> = settlement_billing::table
+        .filter(settlement_billing::settlement_id.eq(id))
+        .filter(settlement_billing::active.eq(true))
+        .select((
+            settlement_billing::consumption_id,
+            settlement_billing::party_key,
+            settlement_billing::invoice_number,
+            settlement_billing::amount_minor,
+            settlement_billing::currency,
+        ))
+        .load(conn)?;
+    if billed.is_empty() {
+        return Ok(());
+    }
+    let mut by_line: HashMap<&str, Vec<&(String, String, String, i64, String)>> = HashMap::new();
+    for b in &billed {
+        by_line.entry(b.0.as_str()).or_default().push(b);
+    }
+    for line in lines.iter_mut() {
+        if !line.issues.is_empty() {
+            continue;
+        }
+        let Some(bills) = by_line.get(line.consumption_id.as_str()) else {
+            continue;
+        };
+        for (_, party, number, amount, currency) in bills.iter().copied() {
+            let now: i64 = if line.excluded {
+                0
+            } else {
+                line.shares
+                    .iter()
+                    .filter(|s| &s.party.key() == party)
+                    .filter_map(|s| s.amount.to_minor().ok())
+                    .map(|m| m.0)
+                    .sum()
+            };
+            if now != *amount {
+                let billed = Currency::parse(currency)
+                    .map(|c| Money::from_minor(MinorUnits(*amount), c).to_string())
+                    .unwrap_or_else(|_| amount.to_string());
+                line.issues.push(issue(
+                    "billed_differently",
+                    format!(
+                        "invoice {number} bills {billed} of this line to {party}, which it would no longer pay as computed now; credit that invoice (with reissue) before approving"
+                    ),
+                ));
+            }
         }
     }
     Ok(())

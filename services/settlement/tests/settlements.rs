@@ -71,6 +71,7 @@ both_backends!(
     late_consumptions_reopen_or_start_a_supplementary_settlement,
     voids_credit_notes_and_coverage_changes_make_new_versions,
     a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count_once,
+    what_invoices_bill_guards_corrections_voids_and_approvals,
 );
 
 struct World {
@@ -708,9 +709,30 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     assert_eq!(share(l, Some("MUTUA")), "");
     assert_eq!(share(l, None), "10.80");
 
-    // Approved and invoiced; a credit note with reissue reopens it for correction.
+    // Approved and invoiced; the second coverage turns out to have been valid after all, and a
+    // credit note with reissue reopens the settlement for correction, split with it again.
     approve(&app, &id).await;
     deliver(&h, "invoicing", &invoice(&id, 4)).await;
+    let restored = world().coverages[1].clone();
+    w.coverages.push(restored);
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::CoverageChangedV1 {
+            patient_id: w.episode.patient.id,
+            coverage_id: CoverageId::new(),
+            change: "created".to_owned(),
+            coverages: w.coverages.clone(),
+            changed_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(
+        (doc["status"].as_str(), doc["version"].as_u64()),
+        (Some("invoiced"), Some(4)),
+        "an invoiced settlement is not split again by itself"
+    );
     let credit = CreditNoteIssuedV1 {
         credit_note_id: CreditNoteId::new(),
         number: "H1-CN-2026-000001".to_owned(),
@@ -719,6 +741,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
         location_id: w.episode.location.id,
         recipient: PartyRef::patient(w.episode.patient.id),
         settlement_id: id.parse().expect("id"),
+        settlement_version: 4,
         consumption_ids: vec![first.consumption_id],
         total: Money::zero(Currency::EUR),
         reason: "wrong copay".to_owned(),
@@ -733,6 +756,16 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     assert_eq!(
         doc["version"], 5,
         "the corrected invoice comes from a new version"
+    );
+    let l = line(&doc, "CONS");
+    assert_eq!(
+        (
+            share(l, Some("SANITAS")),
+            share(l, Some("MUTUA")),
+            share(l, None)
+        ),
+        ("39.20".to_owned(), "5.40".to_owned(), "5.40".to_owned()),
+        "split with the coverages known now"
     );
     // The same credit note's twin for another party finds it open already: nothing more.
     deliver(
@@ -795,4 +828,332 @@ async fn a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count
         assert_eq!(s["version"], 1, "one version for the whole batch: {page}");
         assert_eq!(s["total"]["amount"], "50.00");
     }
+}
+
+fn issued(
+    w: &World,
+    settlement: &str,
+    version: i32,
+    recipient: PartyRef,
+    lines: &[(&ConsumptionRecordedV1, &str)],
+) -> carebill_domain::events::InvoiceIssuedV1 {
+    let eur = |a: &str| Money::new(a.parse().expect("decimal"), Currency::EUR).expect("money");
+    carebill_domain::events::InvoiceIssuedV1 {
+        invoice_id: InvoiceId::new(),
+        number: format!("H1-INV-2026-{:06}", lines.len()),
+        location: w.episode.location.clone(),
+        recipient,
+        patient_id: w.episode.patient.id,
+        episode_id: w.episode.id,
+        settlement_id: settlement.parse().expect("id"),
+        settlement_version: version,
+        lines: lines
+            .iter()
+            .map(|(c, a)| carebill_domain::events::InvoicedLine {
+                consumption_id: c.consumption_id,
+                code: c.item.code.clone(),
+                amount: eur(a),
+            })
+            .collect(),
+        total: eur("0.00"),
+        issue_date: "2026-11-03".parse().expect("date"),
+        due_date: "2026-12-03".parse().expect("date"),
+        issued_at: Utc::now(),
+    }
+}
+
+fn credit(
+    w: &World,
+    settlement: &str,
+    invoice: &carebill_domain::events::InvoiceIssuedV1,
+) -> CreditNoteIssuedV1 {
+    CreditNoteIssuedV1 {
+        credit_note_id: CreditNoteId::new(),
+        number: "H1-CN-2026-000001".to_owned(),
+        invoice_id: invoice.invoice_id,
+        invoice_number: invoice.number.clone(),
+        location_id: w.episode.location.id,
+        recipient: invoice.recipient.clone(),
+        settlement_id: settlement.parse().expect("id"),
+        settlement_version: invoice.settlement_version,
+        consumption_ids: invoice.lines.iter().map(|l| l.consumption_id).collect(),
+        total: invoice.total,
+        reason: "correction".to_owned(),
+        reissue: true,
+        issue_date: "2026-11-04".parse().expect("date"),
+        issued_by: "manager".to_owned(),
+        issued_at: Utc::now(),
+    }
+}
+
+async fn what_invoices_bill_guards_corrections_voids_and_approvals(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let mut w = world();
+    w.coverages.truncate(1);
+    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &cons).await;
+    deliver(&h, "accounts", &lab).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+
+    // Segregation of duties: whoever sent it to audit does not approve it.
+    let both = token(&["biller", "auditor"], None);
+    for to in ["in_review", "in_audit"] {
+        let (_, doc, _) = call(&app, get(&url, &both)).await;
+        let (s, body, _) = call(
+            &app,
+            with_etag(
+                post(&format!("{url}/transitions"), &both, &json!({"to": to})),
+                doc["etag"].as_str().expect("etag"),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, doc, _) = call(&app, get(&url, &both)).await;
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &both,
+                &json!({"to": "approved"}),
+            ),
+            doc["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["auditor"], None),
+                &json!({"to": "approved"}),
+            ),
+            doc["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // A billing manager may withdraw an approval invoicing has not acted on (with a reason).
+    let manager = token(&["billing_manager"], None);
+    let etag = body["etag"].as_str().expect("etag").to_owned();
+    let (s, _, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["biller"], None),
+                &json!({"to": "in_review", "reason": "wrong"}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &manager,
+                &json!({"to": "in_review"}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a reason is needed: {body}"
+    );
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &manager,
+                &json!({"to": "in_review", "reason": "check the consultation"}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let etag = body["etag"].as_str().expect("etag").to_owned();
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["biller"], None),
+                &json!({"to": "in_audit"}),
+            ),
+            &etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["auditor"], None),
+                &json!({"to": "approved"}),
+            ),
+            body["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let version = body["version"].as_i64().expect("version") as i32;
+
+    // Invoicing bills it: CONS 50.00 → SANITAS 39.20, patient 10.80; LAB-HB 10.00 → 7.20, 2.80.
+    let payer = PartyRef::payer(&w.coverages[0]);
+    let patient = PartyRef::patient(w.episode.patient.id);
+    let payer_invoice = issued(&w, &id, version, payer, &[(&cons, "39.20"), (&lab, "7.20")]);
+    let patient_invoice = issued(
+        &w,
+        &id,
+        version,
+        patient,
+        &[(&cons, "10.80"), (&lab, "2.80")],
+    );
+    deliver(&h, "invoicing", &payer_invoice).await;
+    deliver(&h, "invoicing", &patient_invoice).await;
+    deliver(&h, "invoicing", &invoice(&id, version)).await;
+    // Withdrawing is too late now.
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "invoiced");
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &manager,
+                &json!({"to": "in_review", "reason": "late"}),
+            ),
+            doc["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+
+    // The test is voided after invoicing: a billed void.
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: lab.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "not performed".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["pending_voids"], 1, "{doc}");
+
+    // Only the patient's invoice is credited: the payer's still bills the voided test.
+    deliver(&h, "invoicing", &credit(&w, &id, &patient_invoice)).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "draft", "{doc}");
+    assert_eq!(
+        doc["line_count"], 1,
+        "the voided line is gone from the settlement"
+    );
+    assert_eq!(
+        doc["pending_voids"], 1,
+        "but SANITAS's invoice still bills it: {doc}"
+    );
+    // A correction of the consultation would change what SANITAS's invoice bills: flagged.
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, doc, _) = call(&app, with_etag(
+        test::TestRequest::put()
+            .uri(&format!("{url}/lines/{}", cons.consumption_id))
+            .insert_header(("authorization", format!("Bearer {}", token(&["biller"], None))))
+            .set_json(json!({"unit_price": {"amount": "40.00", "currency": "EUR"}, "reason": "agreed price"})),
+        &etag,
+    )).await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(
+        line(&doc, "CONS")["issues"][0]["code"],
+        "billed_differently",
+        "{doc}"
+    );
+    // Approval is refused twice over until SANITAS's invoice is credited too.
+    for (to, who) in [("in_review", "biller"), ("in_audit", "biller")] {
+        let (_, d, _) = call(&app, get(&url, &admin())).await;
+        let (s, body, _) = call(
+            &app,
+            with_etag(
+                post(
+                    &format!("{url}/transitions"),
+                    &token(&[who], None),
+                    &json!({"to": to}),
+                ),
+                d["etag"].as_str().expect("etag"),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{to}: {body}");
+    }
+    let (_, d, _) = call(&app, get(&url, &admin())).await;
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["auditor"], None),
+                &json!({"to": "approved"}),
+            ),
+            d["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["code"] == "unresolved_lines" || body["code"] == "voided_lines_billed",
+        "{body}"
+    );
+    deliver(&h, "invoicing", &credit(&w, &id, &payer_invoice)).await;
+    let (_, d, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(
+        (d["pending_voids"].as_i64(), d["issue_count"].as_i64()),
+        (Some(0), Some(0)),
+        "{d}"
+    );
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            post(
+                &format!("{url}/transitions"),
+                &token(&["auditor"], None),
+                &json!({"to": "approved"}),
+            ),
+            d["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["total"]["amount"], "40.00");
 }

@@ -1,9 +1,15 @@
-//! `carebill-load`: the load program. Pushes consumptions through the batch endpoint of a running
-//! suite or accounts service and reports accepted consumptions per second, batch latency
-//! percentiles, and how long the outbox took to publish everything.
+//! `carebill-load`: the load program.
+//!
+//! - Push (default): consumptions through the batch endpoint of a running suite or accounts
+//!   service; reports accepted consumptions per second, batch latency percentiles, and how long
+//!   the outbox took to publish everything.
+//! - `--money-path`: N episodes × M consumptions pushed, settled, approved (biller and auditor
+//!   steps, as people would) and invoiced; reports end-to-end consumptions/s and invoices/s from
+//!   the first push to the last settlement invoiced.
 //!
 //! ```sh
 //! carebill-load --url http://127.0.0.1:8080 --token "$TOKEN" --consumptions 100000 --batch 1000 --concurrency 4
+//! carebill-load --money-path --url http://127.0.0.1:8080 --token "$ADMIN" --auditor-token "$AUDITOR" --episodes 10000 --per-episode 20
 //! ```
 //! See BENCHMARKS.md for the figures and `scripts/bench.sh` for the full runs.
 
@@ -38,6 +44,18 @@ struct Args {
     /// A label printed with the results.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Run the whole money path instead of the push alone.
+    #[arg(long)]
+    money_path: bool,
+    /// Money path: consumptions per episode.
+    #[arg(long, default_value_t = 20)]
+    per_episode: usize,
+    /// Money path: the settlement service, when it is not at `--url`.
+    #[arg(long)]
+    settlement_url: Option<String>,
+    /// Money path: a token with the auditor role (approvals are the auditor's alone).
+    #[arg(long, env = "CAREBILL_AUDITOR_TOKEN")]
+    auditor_token: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -89,6 +107,34 @@ impl Api {
         Ok(body)
     }
 
+    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+        let res = req.bearer_auth(&self.token).send().await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{what}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.url)), path)
+            .await
+    }
+
+    /// Moves a settlement one step with If-Match; returns the new document.
+    async fn step(&self, id: &str, etag: &str, to: &str) -> anyhow::Result<Value> {
+        let path = format!("/v1/settlements/{id}/transitions");
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .header("if-match", etag)
+                .json(&json!({ "to": to })),
+            &path,
+        )
+        .await
+    }
+
     async fn backlog(&self) -> anyhow::Result<f64> {
         let text = self
             .http
@@ -116,6 +162,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.money_path {
+        return money_path(&args).await;
+    }
     if args.batch == 0 || args.batch > 1000 || args.concurrency == 0 || args.episodes == 0 {
         bail!("--batch must be 1..=1000, --concurrency and --episodes at least 1");
     }
@@ -232,6 +281,243 @@ async fn main() -> anyhow::Result<()> {
         "outbox drained (all events published) after {:.2} s: {:.0} events/s end to end",
         published.as_secs_f64(),
         accepted as f64 / published.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs `f` over `items` with at most `concurrency` in flight.
+async fn for_each_concurrent<T, F, Fut>(
+    items: Vec<T>,
+    concurrency: usize,
+    f: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use futures::StreamExt as _;
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(items.into_iter().map(f))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// The money path under load: see the module documentation.
+async fn money_path(args: &Args) -> anyhow::Result<()> {
+    let Some(auditor_token) = args.auditor_token.clone() else {
+        bail!("--money-path needs --auditor-token (a token with the auditor role)");
+    };
+    if args.per_episode == 0 || args.per_episode > 1000 {
+        bail!("--per-episode must be 1..=1000");
+    }
+    let http = reqwest::Client::new();
+    let url = args.url.trim_end_matches('/').to_owned();
+    let settlement_url = args
+        .settlement_url
+        .as_deref()
+        .unwrap_or(&url)
+        .trim_end_matches('/')
+        .to_owned();
+    let accounts = std::sync::Arc::new(Api {
+        http: http.clone(),
+        url: url.clone(),
+        token: args.token.clone(),
+    });
+    let biller = std::sync::Arc::new(Api {
+        http: http.clone(),
+        url: settlement_url.clone(),
+        token: args.token.clone(),
+    });
+    let auditor = std::sync::Arc::new(Api {
+        http: http.clone(),
+        url: settlement_url,
+        token: auditor_token,
+    });
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let tag = run[run.len() - 8..].to_owned();
+    let code = format!("C{tag}");
+
+    // Configuration and master data (not timed): a location, a payer covering 80 % after a
+    // 1.00 copay per line, a priced item, up to 100 patients with a coverage, the episodes.
+    let loc = accounts
+        .post(
+            "/v1/locations",
+            &json!({"code": format!("L{tag}"), "name": "Load test", "time_zone": "Europe/Madrid"}),
+        )
+        .await?;
+    let payer = accounts
+        .post(
+            "/v1/payers",
+            &json!({"code": format!("P{tag}"), "name": "Load insurer", "kind": "insurer"}),
+        )
+        .await?;
+    accounts.post("/v1/catalog-items", &json!({"code": code, "description": "Load item", "service_group": "LOAD", "kind": "procedure", "unit": "unit"})).await?;
+    biller.post("/v1/prices", &json!({"code": code, "unit_price": {"amount": "12.34", "currency": "EUR"}, "valid_from": "2026-01-01"})).await?;
+    biller.post("/v1/coverage-terms", &json!({"payer_code": format!("P{tag}"), "covered_percent": "80", "currency": "EUR", "copay_per_line": {"amount": "1.00", "currency": "EUR"}})).await?;
+    let mut patients = Vec::new();
+    for i in 0..args.episodes.min(100) {
+        let patient = accounts
+            .post("/v1/patients", &json!({"identifiers": [{"system": "load", "value": format!("{tag}-{i}")}], "family_name": "Load", "given_name": format!("P{i}"), "beneficiary_kind": "INSURED"}))
+            .await?;
+        accounts.post("/v1/coverages", &json!({"patient_id": patient["id"], "payer_id": payer["id"], "policy_number": format!("POL-{i}"), "priority": 1})).await?;
+        patients.push(patient["id"].clone());
+    }
+    let episodes = std::sync::Arc::new(tokio::sync::Mutex::new(vec![String::new(); args.episodes]));
+    let setup = Instant::now();
+    for_each_concurrent((0..args.episodes).collect(), args.concurrency, |i| {
+        let accounts = accounts.clone();
+        let episodes = episodes.clone();
+        let patient = patients[i % patients.len()].clone();
+        let body = json!({"number": format!("E{tag}-{i}"), "patient_id": patient, "location_id": loc["id"], "kind": "outpatient"});
+        async move {
+            let ep = accounts.post("/v1/episodes", &body).await?;
+            episodes.lock().await[i] = ep["id"].as_str().context("episode id")?.to_owned();
+            Ok(())
+        }
+    })
+    .await?;
+    let episodes = episodes.lock().await.clone();
+    eprintln!(
+        "setup: {} episodes in {:.1} s",
+        episodes.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Timed from here: consumptions pushed episode by episode (as a HIS sends an encounter's
+    // charges), 1,000 per batch.
+    let total = args.episodes * args.per_episode;
+    let batches: Vec<Value> = (0..total.div_ceil(1000))
+        .map(|b| {
+            let items: Vec<Value> = (b * 1000..total.min((b + 1) * 1000))
+                .map(|k| json!({"episode_id": episodes[k / args.per_episode], "code": code, "quantity": "1",
+                                "performed_at": "2026-11-01T10:00:00Z", "source_system": "LOAD", "external_id": format!("{tag}-{k}")}))
+                .collect();
+            json!({"items": items})
+        })
+        .collect();
+    let start = Instant::now();
+    let pusher = {
+        let accounts = accounts.clone();
+        let concurrency = args.concurrency;
+        tokio::spawn(async move {
+            for_each_concurrent(batches, concurrency, |b| {
+                let accounts = accounts.clone();
+                async move {
+                    let r = accounts.push(&b).await?;
+                    if r.rejected > 0 {
+                        bail!("{} items were rejected", r.rejected);
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        })
+    };
+
+    // Approve each settlement once all its lines are in: review and audit, three steps.
+    let mut approved = std::collections::HashSet::new();
+    let mut pushed_at = None;
+    while approved.len() < args.episodes {
+        if pushed_at.is_none() && pusher.is_finished() {
+            pushed_at = Some(start.elapsed());
+        }
+        let mut ready = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!(
+                    "/v1/settlements?status=draft&location_code=L{tag}&limit=500&cursor={c}"
+                ),
+                None => format!("/v1/settlements?status=draft&location_code=L{tag}&limit=500"),
+            };
+            let page = biller.get(&path).await?;
+            for s in page["items"].as_array().into_iter().flatten() {
+                let id = s["id"].as_str().unwrap_or_default().to_owned();
+                if s["line_count"].as_u64() == Some(args.per_episode as u64)
+                    && !approved.contains(&id)
+                {
+                    ready.push(id);
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        if ready.is_empty() {
+            if start.elapsed() > Duration::from_secs(1800) {
+                bail!(
+                    "settlements did not complete within 30 minutes ({} approved)",
+                    approved.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        approved.extend(ready.iter().cloned());
+        let steps = Instant::now();
+        let n = ready.len();
+        for_each_concurrent(ready, args.concurrency, |id| {
+            let biller = biller.clone();
+            let auditor = auditor.clone();
+            async move {
+                let doc = biller.get(&format!("/v1/settlements/{id}")).await?;
+                let mut etag = doc["etag"].as_str().context("etag")?.to_owned();
+                for to in ["in_review", "in_audit"] {
+                    let doc = biller.step(&id, &etag, to).await?;
+                    etag = doc["etag"].as_str().context("etag")?.to_owned();
+                }
+                auditor.step(&id, &etag, "approved").await?;
+                Ok(())
+            }
+        })
+        .await?;
+        if std::env::var_os("CAREBILL_LOAD_TRACE").is_some() {
+            eprintln!(
+                "{:>7.1} s: {n} settlements approved in {:.2} s ({} of {})",
+                start.elapsed().as_secs_f64(),
+                steps.elapsed().as_secs_f64(),
+                approved.len(),
+                args.episodes
+            );
+        }
+    }
+    pusher.await??;
+    let pushed_at = pushed_at.unwrap_or_else(|| start.elapsed());
+    let approved_at = start.elapsed();
+    // Invoiced: no settlement of the run is left approved (invoicing reports back each one).
+    loop {
+        let page = biller
+            .get(&format!(
+                "/v1/settlements?status=approved&location_code=L{tag}&limit=1"
+            ))
+            .await?;
+        if page["items"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(1800) {
+            bail!("invoicing did not finish within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = start.elapsed();
+    let invoices = 2 * args.episodes;
+    println!("label: {}", args.label);
+    println!(
+        "money path: {} episodes x {} consumptions = {total} consumptions, {invoices} invoices (payer and patient per settlement)",
+        args.episodes, args.per_episode
+    );
+    println!(
+        "pushed after {:.1} s; all settlements approved after {:.1} s; all invoiced after {:.1} s",
+        pushed_at.as_secs_f64(),
+        approved_at.as_secs_f64(),
+        done.as_secs_f64()
+    );
+    println!(
+        "end to end: {:.0} consumptions/s, {:.0} invoices/s",
+        total as f64 / done.as_secs_f64(),
+        invoices as f64 / done.as_secs_f64()
     );
     Ok(())
 }

@@ -92,3 +92,20 @@ CREATE TABLE settlement_observations (
     resolved_version INTEGER
 );
 CREATE INDEX settlement_observations_settlement ON settlement_observations (settlement_id);
+
+-- What invoicing billed, per consumption and party (from its events): a correction may not
+-- approve a share that differs from what an active invoice bills, and a voided line still on an
+-- active invoice blocks approval until that invoice is credited.
+CREATE TABLE settlement_billing (
+    invoice_id TEXT NOT NULL,
+    consumption_id TEXT NOT NULL,
+    settlement_id TEXT NOT NULL,
+    party_key TEXT NOT NULL,
+    invoice_number TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    PRIMARY KEY (invoice_id, consumption_id)
+);
+CREATE INDEX settlement_billing_settlement ON settlement_billing (settlement_id);
+CREATE INDEX settlement_billing_consumption ON settlement_billing (consumption_id);

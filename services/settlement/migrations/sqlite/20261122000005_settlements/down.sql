@@ -1,3 +1,4 @@
+DROP TABLE settlement_billing;
 DROP TABLE settlement_observations;
 DROP TABLE settlement_status_changes;
 DROP TABLE settlement_inputs;
