@@ -1318,13 +1318,16 @@ pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, ApiError>
     Ok(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
+/// An active invoice line: consumption, party key, invoice number, amount (minor), currency.
+type Billed = (String, String, String, i64, String);
+
 /// Flags lines whose shares differ from what an active invoice bills for them.
 fn check_billing(
     conn: &mut AnyConnection,
     id: &str,
     lines: &mut [SettlementLine],
 ) -> Result<(), ApiError> {
-    let billed: Vec<(String, String, String, i64, String)> = settlement_billing::table
+    let billed: Vec<Billed> = settlement_billing::table
         .filter(settlement_billing::settlement_id.eq(id))
         .filter(settlement_billing::active.eq(true))
         .select((
@@ -1338,7 +1341,7 @@ fn check_billing(
     if billed.is_empty() {
         return Ok(());
     }
-    let mut by_line: HashMap<&str, Vec<&(String, String, String, i64, String)>> = HashMap::new();
+    let mut by_line: HashMap<&str, Vec<&Billed>> = HashMap::new();
     for b in &billed {
         by_line.entry(b.0.as_str()).or_default().push(b);
     }
