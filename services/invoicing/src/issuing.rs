@@ -212,7 +212,7 @@ fn billed_pairs(
     let mut pairs = HashSet::new();
     for chunk in ids.chunks(500) {
         let rows: Vec<(String, String)> = billed_consumptions::table
-            .filter(billed_consumptions::active.eq(true))
+            .filter(billed_consumptions::active) // a literal predicate, so the partial index applies
             .filter(billed_consumptions::consumption_id.eq_any(chunk))
             .select((
                 billed_consumptions::consumption_id,

@@ -527,6 +527,48 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
     Ok(book)
 }
 
+/// A line revision to store.
+#[derive(Insertable)]
+#[diesel(table_name = settlement_lines)]
+struct NewLine<'a> {
+    settlement_id: &'a str,
+    consumption_id: &'a str,
+    from_version: i32,
+    data: &'a str,
+}
+
+/// A consumption to store as a settlement input.
+#[derive(Insertable)]
+#[diesel(table_name = settlement_inputs)]
+struct NewInput<'a> {
+    consumption_id: String,
+    settlement_id: &'a str,
+    performed_at: NaiveDateTime,
+    payload: String,
+    voided: bool,
+    excluded: bool,
+}
+
+/// Inserts rows in one statement on PostgreSQL (diesel's MultiConnection has no multi-row
+/// INSERT for SQLite, which takes them one by one — cheap there, it is in-process).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        match $conn {
+            AnyConnection::Postgresql(pg) => {
+                for chunk in rows.chunks(1000) {
+                    diesel::insert_into($table).values(chunk).execute(pg)?;
+                }
+            }
+            AnyConnection::Sqlite(lite) => {
+                for row in rows.iter() {
+                    diesel::insert_into($table).values(row).execute(lite)?;
+                }
+            }
+        }
+    }};
+}
+
 /// What made a new version.
 pub struct Cause<'a> {
     /// `consumption_recorded`, `consumption_voided`, `coverage_changed`, `recomputed`,
@@ -589,18 +631,16 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     )
     .set(settlement_lines::to_version.eq(Some(version)))
     .execute(conn)?;
-    // One row at a time: diesel's MultiConnection has no multi-row INSERT for SQLite, and an
-    // event usually changes one line.
-    for (consumption, data) in &changed {
-        diesel::insert_into(settlement_lines::table)
-            .values((
-                settlement_lines::settlement_id.eq(&row.id),
-                settlement_lines::consumption_id.eq(consumption),
-                settlement_lines::from_version.eq(version),
-                settlement_lines::data.eq(data),
-            ))
-            .execute(conn)?;
-    }
+    let new_rows: Vec<NewLine<'_>> = changed
+        .iter()
+        .map(|(consumption, data)| NewLine {
+            settlement_id: &row.id,
+            consumption_id: consumption,
+            from_version: version,
+            data,
+        })
+        .collect();
+    insert_all!(conn, settlement_lines::table, new_rows);
     let currency = lines
         .iter()
         .filter(|l| !l.excluded && l.issues.is_empty())
@@ -825,9 +865,21 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         db::lock_key(conn, key)?;
     }
     let mut dirty = Dirty::new();
+    // Consecutive consumptions are stored together, per episode; anything else in between is
+    // applied in its place, so the order of events is kept.
+    let mut recorded: Vec<ConsumptionRecordedV1> = Vec::new();
     for env in envs {
+        if env.event_type == ConsumptionRecordedV1::TYPE {
+            recorded.push(
+                env.payload()
+                    .map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?,
+            );
+            continue;
+        }
+        on_consumptions(conn, &std::mem::take(&mut recorded), &mut dirty)?;
         apply_event(conn, env, &mut dirty)?;
     }
+    on_consumptions(conn, &recorded, &mut dirty)?;
     for (id, (kind, reason, by)) in dirty {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
@@ -853,9 +905,9 @@ fn apply_event(
         ApiError::bad_request("bad_event", e.to_string())
     };
     match env.event_type.as_str() {
-        ConsumptionRecordedV1::TYPE => on_consumption(
+        ConsumptionRecordedV1::TYPE => on_consumptions(
             conn,
-            &env.payload::<ConsumptionRecordedV1>().map_err(bad)?,
+            &[env.payload::<ConsumptionRecordedV1>().map_err(bad)?],
             dirty,
         ),
         ConsumptionVoidedV1::TYPE => on_void(
@@ -996,41 +1048,70 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
     Ok(row)
 }
 
-fn on_consumption(
+/// Stores new consumptions as inputs of their episodes' settlements (grouped per episode: one
+/// lookup, one insert, one recomputation later).
+fn on_consumptions(
     conn: &mut AnyConnection,
-    c: &ConsumptionRecordedV1,
+    recorded: &[ConsumptionRecordedV1],
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
-    db::lock_key(conn, &format!("episode:{}", c.episode.id))?;
-    let id = c.consumption_id.to_string();
-    let known: i64 = settlement_inputs::table
-        .filter(settlement_inputs::consumption_id.eq(&id))
-        .count()
-        .get_result(conn)?;
-    if known > 0 {
+    if recorded.is_empty() {
         return Ok(());
     }
-    let mut row = target_settlement(conn, c)?;
-    let payload = serde_json::to_string(c)?;
-    diesel::insert_into(settlement_inputs::table)
-        .values((
-            settlement_inputs::consumption_id.eq(&id),
-            settlement_inputs::settlement_id.eq(&row.id),
-            settlement_inputs::performed_at.eq(c.performed_at.naive_utc()),
-            settlement_inputs::payload.eq(&payload),
-            settlement_inputs::voided.eq(false),
-            settlement_inputs::excluded.eq(false),
-        ))
-        .execute(conn)?;
-    // The freshest view of the episode and the patient's coverages wins.
-    let at = c.recorded_at.naive_utc();
-    if at >= row.coverages_at {
-        row.coverages = serde_json::to_string(&c.coverages)?;
-        row.coverages_at = at;
-        row.episode = serde_json::to_string(&c.episode)?;
-        save(conn, &row)?;
+    let mut by_episode: BTreeMap<String, Vec<&ConsumptionRecordedV1>> = BTreeMap::new();
+    for c in recorded {
+        by_episode
+            .entry(c.episode.id.to_string())
+            .or_default()
+            .push(c);
     }
-    mark(dirty, &row.id, "consumption_recorded", None, SYSTEM);
+    for (episode, all) in by_episode {
+        db::lock_key(conn, &format!("episode:{episode}"))?;
+        let ids: Vec<String> = all.iter().map(|c| c.consumption_id.to_string()).collect();
+        let known: std::collections::HashSet<String> = settlement_inputs::table
+            .filter(settlement_inputs::consumption_id.eq_any(&ids))
+            .select(settlement_inputs::consumption_id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        let mut taken = std::collections::HashSet::new();
+        let fresh: Vec<&ConsumptionRecordedV1> = all
+            .into_iter()
+            .filter(|c| {
+                let id = c.consumption_id.to_string();
+                !known.contains(&id) && taken.insert(id)
+            })
+            .collect();
+        let Some(first) = fresh.first() else {
+            continue;
+        };
+        let mut row = target_settlement(conn, first)?;
+        let rows = fresh
+            .iter()
+            .map(|c| {
+                Ok(NewInput {
+                    consumption_id: c.consumption_id.to_string(),
+                    settlement_id: &row.id,
+                    performed_at: c.performed_at.naive_utc(),
+                    payload: serde_json::to_string(c)?,
+                    voided: false,
+                    excluded: false,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        insert_all!(conn, settlement_inputs::table, rows);
+        // The freshest view of the episode and the patient's coverages wins.
+        if let Some(newest) = fresh.iter().max_by_key(|c| c.recorded_at) {
+            let at = newest.recorded_at.naive_utc();
+            if at >= row.coverages_at {
+                row.coverages = serde_json::to_string(&newest.coverages)?;
+                row.coverages_at = at;
+                row.episode = serde_json::to_string(&newest.episode)?;
+                save(conn, &row)?;
+            }
+        }
+        mark(dirty, &row.id, "consumption_recorded", None, SYSTEM);
+    }
     Ok(())
 }
 

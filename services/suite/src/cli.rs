@@ -55,9 +55,10 @@ enum Command {
         /// Lifetime: e.g. 3600, 90s, 30m, 12h, 7d (default 12h).
         #[arg(long, default_value = "12h")]
         ttl: String,
-        /// Subject (user or system id).
-        #[arg(long, default_value = "carebill-cli")]
-        subject: String,
+        /// Subject (user or system id); default `carebill-cli/<roles>`, so that tokens of
+        /// different roles stand for different people (the sender to audit cannot approve).
+        #[arg(long)]
+        subject: Option<String>,
     },
     /// Apply database migrations (embedded: every service's SQLite file; --service: its PostgreSQL database and broker topology).
     Migrate {
@@ -157,6 +158,10 @@ pub fn main() -> anyhow::Result<()> {
             };
             let now = chrono::Utc::now().timestamp();
             let ttl = i64::try_from(parse_ttl(&ttl)?.as_secs())?;
+            let subject = subject.unwrap_or_else(|| {
+                let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
+                format!("carebill-cli/{}", names.join("+"))
+            });
             let claims = Claims {
                 sub: subject,
                 iss: cfg.auth.issuer.clone(),

@@ -79,15 +79,34 @@ where
         }
         effect(conn, &fresh)?;
         let now = crate::db::now();
-        for env in &fresh {
-            diesel::insert_into(inbox::table)
-                .values((
+        let rows: Vec<_> = fresh
+            .iter()
+            .map(|env| {
+                (
                     inbox::consumer.eq(consumer),
                     inbox::event_id.eq(env.id.to_string()),
-                    inbox::event_type.eq(&env.event_type),
+                    inbox::event_type.eq(env.event_type.as_str()),
                     inbox::processed_at.eq(now),
-                ))
-                .execute(conn)?;
+                )
+            })
+            .collect();
+        // One statement on PostgreSQL; SQLite (no multi-row INSERT through MultiConnection)
+        // takes them one by one.
+        match conn {
+            AnyConnection::Postgresql(pg) => {
+                for chunk in rows.chunks(1000) {
+                    diesel::insert_into(inbox::table)
+                        .values(chunk)
+                        .execute(pg)?;
+                }
+            }
+            AnyConnection::Sqlite(lite) => {
+                for row in rows {
+                    diesel::insert_into(inbox::table)
+                        .values(row)
+                        .execute(lite)?;
+                }
+            }
         }
         Ok(fresh.len())
     })

@@ -127,11 +127,19 @@ where
         let apply = apply.clone();
         let wake = wake.clone();
         async move {
+            let started = std::time::Instant::now();
+            let events = envs.len();
             let outcome = db
                 .write(move |conn| {
                     inbox::apply_batch_once(conn, consumer, &envs, |c, fresh| apply(c, fresh))
                 })
                 .await;
+            tracing::debug!(
+                consumer,
+                events,
+                ms = started.elapsed().as_millis() as u64,
+                "batch applied"
+            );
             match outcome {
                 Ok(applied) => {
                     if applied > 0 {

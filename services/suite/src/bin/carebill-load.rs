@@ -452,7 +452,8 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
                     approved.len()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Like a work queue a person refreshes: every half second.
+            tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         }
         approved.extend(ready.iter().cloned());
