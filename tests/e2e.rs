@@ -855,6 +855,8 @@ fn money_path(c: &Suite) {
     let id = settlement["id"].as_str().expect("id").to_owned();
     assert_eq!(amount(&settlement["total"]), "86.00");
     let (s, denied) = c.step("biller", &id, &json!({"to": "approved"}));
+    assert_eq!(s, 403, "a biller never approves: {denied}");
+    let (s, denied) = c.step("auditor", &id, &json!({"to": "approved"}));
     assert_eq!(s, 409, "draft cannot jump to approved: {denied}");
     c.approve(&id);
 

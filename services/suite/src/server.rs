@@ -69,7 +69,10 @@ pub async fn embedded_dead_letters(
         })?;
     let path = sqlite_path(&cfg.data_dir, name);
     if !Path::new(&path).exists() {
-        bail!("no embedded data for {name} in {}", cfg.data_dir.display());
+        bail!(
+            "no embedded data for {name} in {} (give --data-dir; for a service on RabbitMQ set CAREBILL_AMQP_URL)",
+            cfg.data_dir.display()
+        );
     }
     let db = Db::connect(&path, 1)?;
     let wake = Arc::new(Notify::new());
