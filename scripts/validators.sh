@@ -5,7 +5,9 @@
 #   - schemathesis against a live embedded suite: no 5xx for any generated input, every status
 #     and content type documented, responses matching their schemas, 405 with Allow for
 #     undeclared methods, schema-violating input rejected. (`positive_data_acceptance` is left
-#     out: a schema-valid consumption for an episode that does not exist is rightly refused.)
+#     out: a schema-valid consumption for an episode that does not exist is rightly refused.
+#     `filter_too_much` is a health check of the generator, not of the API: with many
+#     operations, hypothesis sometimes discards too many candidate path ids for one of them.)
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +31,5 @@ token=$("$bin" token --role admin --data-dir "$work/data" | tail -n 1)
 (cd "$work" && "$venv/bin/schemathesis" run "$OLDPWD/openapi/carebill.json" \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
   --checks all --exclude-checks positive_data_acceptance \
+  --suppress-health-check=filter_too_much \
   --max-examples "${CAREBILL_SCHEMATHESIS_EXAMPLES:-30}" --workers 1 --seed 1 --no-color)
