@@ -15,7 +15,7 @@ use carebill_domain::events::{
     Envelope, EventPayload, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1,
     SettlementInvoicedV1,
 };
-use carebill_domain::ids::{ConsumptionId, InvoiceId};
+use carebill_domain::ids::InvoiceId;
 use carebill_domain::invoicing::{
     DocumentKind, InvoicePlan, InvoiceStatus, due_date, issue_date, plan_invoices,
 };
@@ -64,10 +64,7 @@ pub fn issue_invoices(
         tracing::info!(settlement = %settlement_id, version = approval.version, latest = ?latest, "settlement version already invoiced or superseded");
         return Ok(Vec::new());
     }
-    let billed = billed_pairs(
-        conn,
-        approval.lines.iter().map(|l| l.consumption_id).collect(),
-    )?;
+    let billed = billed_pairs(conn, &settlement_id)?;
     let plans = plan_invoices(approval, |c, party| {
         billed.contains(&(c.to_string(), party.to_owned()))
     })
@@ -101,6 +98,7 @@ pub fn issue_invoices(
                     billed_consumptions::invoice_id.eq(&row.id),
                     billed_consumptions::consumption_id.eq(line.consumption_id.to_string()),
                     billed_consumptions::party_key.eq(&key),
+                    billed_consumptions::settlement_id.eq(&settlement_id),
                     billed_consumptions::active.eq(true),
                 ))
                 .execute(conn)?;
@@ -203,25 +201,22 @@ pub fn issue_invoices(
     Ok(ids)
 }
 
-/// The (consumption, party key) pairs among `consumptions` that are on an active invoice.
+/// The (consumption, party key) pairs of a settlement that are on an active invoice. Looked up by
+/// the settlement (an indexed equality; every consumption belongs to one settlement), not by a
+/// list of consumption ids, whose plan PostgreSQL may cache from when the table was empty.
 fn billed_pairs(
     conn: &mut AnyConnection,
-    consumptions: Vec<ConsumptionId>,
+    settlement_id: &str,
 ) -> Result<HashSet<(String, String)>, ApiError> {
-    let ids: Vec<String> = consumptions.iter().map(ToString::to_string).collect();
-    let mut pairs = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String)> = billed_consumptions::table
-            .filter(billed_consumptions::active) // a literal predicate, so the partial index applies
-            .filter(billed_consumptions::consumption_id.eq_any(chunk))
-            .select((
-                billed_consumptions::consumption_id,
-                billed_consumptions::party_key,
-            ))
-            .load(conn)?;
-        pairs.extend(rows);
-    }
-    Ok(pairs)
+    let rows: Vec<(String, String)> = billed_consumptions::table
+        .filter(billed_consumptions::settlement_id.eq(settlement_id))
+        .filter(billed_consumptions::active)
+        .select((
+            billed_consumptions::consumption_id,
+            billed_consumptions::party_key,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }
 
 fn invoice_row(

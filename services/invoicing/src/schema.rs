@@ -104,6 +104,7 @@ diesel::table! {
         invoice_id -> Text,
         consumption_id -> Text,
         party_key -> Text,
+        settlement_id -> Text,
         active -> Bool,
     }
 }

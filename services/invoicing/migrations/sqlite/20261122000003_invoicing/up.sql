@@ -113,7 +113,10 @@ CREATE TABLE billed_consumptions (
     invoice_id TEXT NOT NULL REFERENCES invoices (id),
     consumption_id TEXT NOT NULL,
     party_key TEXT NOT NULL,
+    settlement_id TEXT NOT NULL,
     active BOOLEAN NOT NULL,
     PRIMARY KEY (invoice_id, consumption_id)
 );
+-- An approval looks up what is billed already by its settlement (a consumption belongs to one).
+CREATE INDEX billed_consumptions_settlement ON billed_consumptions (settlement_id);
 CREATE UNIQUE INDEX billed_consumptions_active ON billed_consumptions (consumption_id, party_key) WHERE active;
