@@ -72,6 +72,7 @@ both_backends!(
     voids_credit_notes_and_coverage_changes_make_new_versions,
     a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count_once,
     what_invoices_bill_guards_corrections_voids_and_approvals,
+    corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing,
 );
 
 struct World {
@@ -1156,4 +1157,168 @@ async fn what_invoices_bill_guards_corrections_voids_and_approvals(b: Backend) {
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["total"]["amount"], "40.00");
+}
+
+/// A request with the settlement's current ETag as If-Match (read just before).
+async fn with_current_etag(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    url: &str,
+    req: test::TestRequest,
+) -> (StatusCode, Value) {
+    let (_, doc, _) = call(app, get(url, &admin())).await;
+    let (s, body, _) = call(app, with_etag(req, doc["etag"].as_str().expect("etag"))).await;
+    (s, body)
+}
+
+async fn corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let w = world();
+    let xray = consumption(&w, "XRAY", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &xray).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+    let biller = token(&["biller"], None);
+    let recompute = |body: Value| post(&format!("{url}/recompute"), &biller, &body);
+    let correct = |line: &str, body: Value| {
+        test::TestRequest::put()
+            .uri(&format!("{url}/lines/{line}"))
+            .insert_header(("authorization", format!("Bearer {biller}")))
+            .set_json(body)
+    };
+    let (_, before, _) = call(&app, get(&url, &admin())).await;
+
+    // Refused, each leaving the settlement as it was.
+    let (s, body, _) = call(&app, recompute(json!({"reason": "price added"}))).await;
+    assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "{body}");
+    let (s, body) = with_current_etag(&app, &url, recompute(json!({"reason": "  "}))).await;
+    assert_eq!(
+        (s, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")),
+        "{body}"
+    );
+    let (s, body) = with_current_etag(
+        &app,
+        &url,
+        post(
+            &format!("{url}/recompute"),
+            &token(&["auditor"], None),
+            &json!({"reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let line = xray.consumption_id.to_string();
+    let (s, body) = with_current_etag(
+        &app,
+        &url,
+        correct(
+            &line,
+            json!({"unit_price": {"amount": "-1.00", "currency": "EUR"}, "reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a negative price: {body}"
+    );
+    let (s, body) = with_current_etag(&app, &url, correct(&line, json!({"excluded": true}))).await;
+    assert!(
+        s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
+        "no reason: {s} {body}"
+    );
+    let (s, body) = with_current_etag(
+        &app,
+        &url,
+        correct(
+            &ConsumptionId::new().to_string(),
+            json!({"excluded": true, "reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "not a line of this settlement: {body}"
+    );
+    let (s, body, _) = call(
+        &app,
+        with_etag(
+            correct(&line, json!({"excluded": true, "reason": "x"})),
+            "\"r999\"",
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{body}");
+    let (s, body, _) = call(&app, get(&format!("{url}/diff?from=7"), &admin())).await;
+    assert_eq!(
+        (s, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("from")),
+        "{body}"
+    );
+    let (_, after, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(
+        after["etag"], before["etag"],
+        "nothing refused changed the settlement"
+    );
+
+    // Once the price exists, a recompute prices the line in a new version; a second one has
+    // nothing to change and makes no version.
+    let (s, body, _) = call(&app, post("/v1/prices", &admin(), &json!({"code": "XRAY", "unit_price": {"amount": "30.00", "currency": "EUR"}, "valid_from": "2026-01-01"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, doc) = with_current_etag(
+        &app,
+        &url,
+        recompute(json!({"reason": "price for XRAY added"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(
+        (doc["version"].as_i64(), doc["issue_count"].as_i64()),
+        (Some(2), Some(0)),
+        "{doc}"
+    );
+    assert_eq!(doc["total"]["amount"], "30.00");
+    let (s, doc) = with_current_etag(&app, &url, recompute(json!({"reason": "again"}))).await;
+    assert_eq!(
+        (s, doc["version"].as_i64()),
+        (StatusCode::OK, Some(2)),
+        "{doc}"
+    );
+    let (_, versions, _) = call(&app, get(&format!("{url}/versions"), &admin())).await;
+    assert_eq!(versions[1]["cause"], "recomputed");
+
+    // An approved settlement is neither corrected nor recomputed.
+    approve(&app, &id).await;
+    let (s, body) = with_current_etag(&app, &url, recompute(json!({"reason": "late"}))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_editable")),
+        "{body}"
+    );
+    let (s, body) = with_current_etag(
+        &app,
+        &url,
+        correct(&line, json!({"excluded": true, "reason": "late"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_editable")),
+        "{body}"
+    );
 }
