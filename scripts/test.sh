@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 scripts/services.sh
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
-  # Tests that restart the shared local broker run alone, after everything else.
-  cargo nextest run -p carebill --test e2e --run-ignored only --no-fail-fast
+  # Tests that restart the shared local broker, and the release build as the Dockerfile does
+  # it, run alone, one at a time, after everything else.
+  cargo nextest run -p carebill --test e2e --run-ignored only --no-fail-fast --test-threads 1
 else
   cargo test --workspace --no-fail-fast
-  cargo test -p carebill --test e2e -- --ignored
+  cargo test -p carebill --test e2e -- --ignored --test-threads 1
 fi
 scripts/validators.sh

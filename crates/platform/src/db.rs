@@ -179,9 +179,30 @@ impl Db {
             .write
             .get()
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        // Replicas starting together must not race on the same migration: on PostgreSQL the
+        // first takes a session lock, the others wait and then find nothing pending.
+        let locked = self.backend == Backend::Postgres;
+        if locked {
+            diesel::sql_query("SELECT pg_advisory_lock(hashtext('carebill:migrations'))")
+                .execute(&mut conn)
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+        }
+        let result = Self::apply(&mut conn, self.backend, sets);
+        if locked {
+            let _ = diesel::sql_query("SELECT pg_advisory_unlock(hashtext('carebill:migrations'))")
+                .execute(&mut conn);
+        }
+        result
+    }
+
+    fn apply(
+        conn: &mut AnyConnection,
+        backend: Backend,
+        sets: &[&MigrationSet],
+    ) -> Result<Vec<String>, DbError> {
         let mut applied = Vec::new();
         for set in sets {
-            let source = match self.backend {
+            let source = match backend {
                 Backend::Postgres => &set.postgres,
                 Backend::Sqlite => &set.sqlite,
             };

@@ -48,14 +48,20 @@ pub async fn live() -> HttpResponse {
     (status = 503, description = "A dependency is unavailable", body = HealthReport)))]
 pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     let mut checks = Vec::new();
+    // A probe answers within its own deadline: a database that hangs is as unavailable as one
+    // that refuses.
+    let deadline = std::time::Duration::from_secs(2);
     for (name, db) in &readiness.databases {
-        let ok = db.ping().await.is_ok();
+        let ok = matches!(tokio::time::timeout(deadline, db.ping()).await, Ok(Ok(())));
         checks.push(Check {
             name: format!("database:{name}"),
             status: if ok { "ok" } else { "unavailable" }.to_owned(),
         });
     }
-    let bus_ok = readiness.bus.ready().await.is_ok();
+    let bus_ok = matches!(
+        tokio::time::timeout(deadline, readiness.bus.ready()).await,
+        Ok(Ok(()))
+    );
     checks.push(Check {
         name: "broker".to_owned(),
         status: if bus_ok { "ok" } else { "unavailable" }.to_owned(),

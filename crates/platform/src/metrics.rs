@@ -20,6 +20,10 @@ pub struct Metrics {
     pub outbox_oldest_age: GaugeVec,
     /// Database pool connections, by service and state (`open`, `idle`).
     pub db_pool: IntGaugeVec,
+    /// Events waiting in a consumer's broker queue (ready, not yet delivered), by consumer.
+    pub consumer_lag: IntGaugeVec,
+    /// Events a consumer could not apply and parked, not yet re-driven, by consumer.
+    pub dead_letters: IntGaugeVec,
 }
 
 impl Metrics {
@@ -65,6 +69,22 @@ impl Metrics {
             Opts::new("carebill_db_pool_connections", "Database pool connections"),
             &["service", "state"],
         )?;
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "carebill_consumer_lag_messages",
+                "Events waiting in the consumer's queue",
+            ),
+            &["consumer"],
+        )?;
+        let dead_letters = IntGaugeVec::new(
+            Opts::new(
+                "carebill_dead_letters",
+                "Events parked by the consumer, not yet re-driven",
+            ),
+            &["consumer"],
+        )?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        registry.register(Box::new(dead_letters.clone()))?;
         registry.register(Box::new(http.clone()))?;
         registry.register(Box::new(events_published.clone()))?;
         registry.register(Box::new(events_consumed.clone()))?;
@@ -79,6 +99,8 @@ impl Metrics {
             outbox_backlog,
             outbox_oldest_age,
             db_pool,
+            consumer_lag,
+            dead_letters,
         })
     }
 

@@ -62,6 +62,38 @@ impl PgTestDb {
     }
 }
 
+impl PgTestDb {
+    /// Takes the database away from its clients (new connections refused, open ones
+    /// terminated), or gives it back: the database "gone" and "back" without stopping the
+    /// server other tests share.
+    ///
+    /// # Panics
+    /// When PostgreSQL refuses the change.
+    #[expect(clippy::panic, reason = "test helper: fails the test loudly")]
+    pub fn set_reachable(&self, reachable: bool) {
+        let mut conn = PgConnection::establish(&self.admin)
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.admin));
+        let run = |conn: &mut PgConnection, sql: String| {
+            if let Err(e) = diesel::sql_query(&sql).execute(conn) {
+                panic!("{sql}: {e}");
+            }
+        };
+        run(
+            &mut conn,
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS {reachable}", self.name),
+        );
+        if !reachable {
+            run(
+                &mut conn,
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                    self.name
+                ),
+            );
+        }
+    }
+}
+
 impl Drop for PgTestDb {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&self.admin) {

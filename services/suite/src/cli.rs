@@ -70,6 +70,16 @@ enum Command {
     },
     /// Print the suite's OpenAPI 3.1 document.
     Openapi,
+    /// Ask a running service whether it is ready (exit status 0) or not (1): a health check
+    /// for container runtimes without curl in the image.
+    Probe {
+        /// host:port to ask; default the configured listen address (0.0.0.0 asked as 127.0.0.1).
+        #[arg(long)]
+        address: Option<String>,
+        /// Path to ask.
+        #[arg(long, default_value = "/health/ready")]
+        path: String,
+    },
     /// List the events a service's consumer could not apply (one JSON line each), or re-drive
     /// them once the cause is fixed: back to its RabbitMQ queue (with CAREBILL_AMQP_URL), or in
     /// the embedded suite applied again from the service's SQLite file (with --data-dir).
@@ -109,6 +119,33 @@ pub fn parse_ttl(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
+/// One plain HTTP/1.1 GET; returns the status code.
+fn probe(address: &str, path: &str) -> anyhow::Result<u16> {
+    use std::io::{Read as _, Write as _};
+    use std::net::ToSocketAddrs as _;
+    let timeout = Duration::from_secs(3);
+    let addr = address
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {address}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{address} resolves to nothing"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head)?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow!("{address} did not answer HTTP"))
+}
+
 fn load(
     config: Option<&PathBuf>,
     service: Option<&str>,
@@ -127,6 +164,21 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             print!("{}", crate::openapi::json());
+            Ok(())
+        }
+        Command::Probe { address, path } => {
+            let address = match address {
+                Some(a) => a,
+                None => load(cli.config.as_ref(), None, &Common { data_dir: None })?
+                    .bind
+                    .replace("0.0.0.0", "127.0.0.1")
+                    .replace("[::]", "[::1]"),
+            };
+            let status = probe(&address, &path)?;
+            println!("{address}{path}: {status}");
+            if status != 200 {
+                bail!("not ready (HTTP {status})");
+            }
             Ok(())
         }
         Command::Token {

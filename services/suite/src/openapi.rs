@@ -13,6 +13,21 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi};
 )]
 struct Operations;
 
+/// Each service's paths, as its own OpenAPI document declares them (what a gateway must route
+/// to it).
+pub fn paths_by_service() -> Vec<(&'static str, Vec<String>)> {
+    let paths = |doc: OpenApi| doc.paths.paths.keys().cloned().collect::<Vec<_>>();
+    vec![
+        ("accounts", paths(carebill_accounts::ApiDoc::openapi())),
+        ("settlement", paths(carebill_settlement::ApiDoc::openapi())),
+        ("invoicing", paths(carebill_invoicing::ApiDoc::openapi())),
+        (
+            "collections",
+            paths(carebill_collections::ApiDoc::openapi()),
+        ),
+    ]
+}
+
 /// The merged document of the whole suite.
 pub fn document() -> OpenApi {
     let mut doc = Operations::openapi();

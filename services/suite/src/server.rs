@@ -327,6 +327,14 @@ async fn run(
         );
         relays.push(tokio::spawn(relay.supervise(stop_rx.clone())));
     }
+    bus.watch_consumers(
+        running
+            .iter()
+            .flat_map(|s| s.subscriptions.iter().cloned())
+            .collect(),
+        metrics.clone().into_inner(),
+        stop_rx.clone(),
+    );
     let readiness = web::Data::new(Readiness {
         databases: running
             .iter()

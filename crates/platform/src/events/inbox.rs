@@ -149,6 +149,15 @@ pub struct ParkedEvent {
     pub failed_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// How many events are parked for `consumer` and not re-driven yet.
+pub fn parked_count(conn: &mut AnyConnection, consumer: &str) -> QueryResult<i64> {
+    dead_letters::table
+        .filter(dead_letters::consumer.eq(consumer))
+        .filter(dead_letters::redriven_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
 /// The events parked for `consumer` and not re-driven yet, oldest first, with their envelopes.
 pub fn parked(
     conn: &mut AnyConnection,

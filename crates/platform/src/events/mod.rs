@@ -44,8 +44,19 @@ pub type BatchHandler =
 /// Runs a batch handler, turning a panic into an ordinary failure.
 pub async fn run_batch_handler(handler: &BatchHandler, envs: Vec<Envelope>) -> Result<(), String> {
     use futures::FutureExt as _;
+    use tracing::Instrument as _;
+    // The batch's log lines carry the correlation ids (requests) that caused its events.
+    let mut correlation: Vec<&str> = envs
+        .iter()
+        .filter_map(|e| e.correlationid.as_deref())
+        .collect();
+    correlation.sort_unstable();
+    correlation.dedup();
+    correlation.truncate(16);
+    let span = tracing::info_span!("events", events = envs.len(), correlation_ids = %correlation.join(","));
     match std::panic::AssertUnwindSafe(handler(envs))
         .catch_unwind()
+        .instrument(span)
         .await
     {
         Ok(result) => result,
@@ -57,11 +68,27 @@ pub async fn run_batch_handler(handler: &BatchHandler, envs: Vec<Envelope>) -> R
 /// that one bad event cannot stop a consumer.
 pub async fn run_handler(handler: &Handler, env: Envelope) -> Result<(), String> {
     use futures::FutureExt as _;
+    use tracing::Instrument as _;
+    // Every log line of the handler carries the event and the request that caused it.
+    let span = tracing::info_span!(
+        "event",
+        event_id = %env.id,
+        event_type = %env.event_type,
+        correlation_id = env.correlationid.as_deref().unwrap_or(""),
+    );
+    let entered = span.clone();
     match std::panic::AssertUnwindSafe(handler(env))
         .catch_unwind()
+        .instrument(span)
         .await
     {
-        Ok(result) => result,
+        Ok(result) => {
+            entered.in_scope(|| match &result {
+                Ok(()) => tracing::debug!("event applied"),
+                Err(e) => tracing::debug!(error = %e, "event not applied"),
+            });
+            result
+        }
         Err(_) => Err("the event handler panicked".to_owned()),
     }
 }
@@ -187,6 +214,62 @@ impl EventBus {
         match self {
             EventBus::InProcess(b) => b.subscribe(sub),
             EventBus::Rabbit(b) => b.subscribe(sub, shutdown),
+        }
+    }
+
+    /// Samples every few seconds, until shutdown, what the consumers of `subs` have waiting
+    /// (RabbitMQ: messages ready in the queue) and parked (RabbitMQ: the dead-letter queue;
+    /// embedded: the service's dead-letter table) into `metrics`.
+    pub fn watch_consumers(
+        &self,
+        subs: Vec<Subscription>,
+        metrics: Arc<crate::metrics::Metrics>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                for sub in &subs {
+                    bus.sample_consumer(sub, &metrics).await;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+
+    async fn sample_consumer(&self, sub: &Subscription, metrics: &crate::metrics::Metrics) {
+        match self {
+            EventBus::Rabbit(b) => match b.queue_depths(&sub.consumer).await {
+                Ok((lag, dead)) => {
+                    metrics
+                        .consumer_lag
+                        .with_label_values(&[&sub.consumer])
+                        .set(i64::from(lag));
+                    metrics
+                        .dead_letters
+                        .with_label_values(&[&sub.consumer])
+                        .set(i64::from(dead));
+                }
+                Err(e) => {
+                    tracing::debug!(consumer = %sub.consumer, error = %e, "queue depths unavailable")
+                }
+            },
+            EventBus::InProcess(_) => {
+                let consumer = sub.consumer.clone();
+                let parked = sub
+                    .db
+                    .read(move |conn| Ok(inbox::parked_count(conn, &consumer)?))
+                    .await;
+                if let Ok(n) = parked {
+                    metrics
+                        .dead_letters
+                        .with_label_values(&[&sub.consumer])
+                        .set(n);
+                }
+            }
         }
     }
 

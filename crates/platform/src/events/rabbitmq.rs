@@ -203,6 +203,38 @@ impl RabbitBus {
         self.publisher_channel(&mut guard).await.map(|_| ())
     }
 
+    /// Messages ready in `consumer`'s main queue and in its dead-letter queue (passive
+    /// declarations: nothing is created or changed).
+    pub async fn queue_depths(&self, consumer: &str) -> Result<(u32, u32), BusError> {
+        let mut guard = self.publisher.lock().await;
+        let ch = self.publisher_channel(&mut guard).await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let main = queue_name(consumer);
+        let depth = |q: String| {
+            let ch = ch.clone();
+            async move {
+                ch.queue_declare(q.as_str().into(), passive, FieldTable::default())
+                    .await
+                    .map(|q| q.message_count())
+                    .map_err(unavailable)
+            }
+        };
+        let result = async {
+            Ok((
+                depth(main.clone()).await?,
+                depth(format!("{main}.dead")).await?,
+            ))
+        }
+        .await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
     /// Starts a supervised consumer for `sub`.
     pub fn subscribe(self: &Arc<Self>, sub: Subscription, shutdown: watch::Receiver<bool>) {
         let bus = Arc::clone(self);
