@@ -284,20 +284,26 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
         .await
         .expect("declare");
     let (stop, stop_rx) = watch::channel(false);
-    bus.subscribe(
-        Subscription {
-            consumer: consumer.clone(),
-            event_types: vec![kind.clone()],
-            handler,
-            batch: None,
-            db,
-        },
-        stop_rx,
-    );
+    let sub = Subscription {
+        consumer: consumer.clone(),
+        event_types: vec![kind.clone()],
+        handler,
+        batch: None,
+        db,
+    };
+    bus.subscribe(sub.clone(), stop_rx.clone());
+    EventBus::Rabbit(bus.clone()).watch_consumers(vec![sub], metrics.clone(), stop_rx);
     let poison = event(&kind);
     bus.publish(std::slice::from_ref(&poison))
         .await
         .expect("publish");
+    // The parked event shows in the metrics before anyone looks at the queue.
+    let parked_gauge = metrics.dead_letters.with_label_values(&[&consumer]);
+    eventually("carebill_dead_letters counts the parked event", || {
+        let g = parked_gauge.clone();
+        Box::pin(async move { g.get() == 1 })
+    })
+    .await;
     let dead = format!("{}.dead", queue_name(&consumer));
     let start = Instant::now();
     let msg = loop {
@@ -418,6 +424,26 @@ async fn the_in_process_bus_applies_each_event_once_and_parks_what_fails() {
         parked,
         vec![(poison.id.to_string(), "cannot apply".to_owned())]
     );
+    // ... and counted in the metrics.
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let (_stop, stop_rx) = watch::channel(false);
+    EventBus::InProcess(bus.clone()).watch_consumers(
+        vec![Subscription {
+            consumer: "c".to_owned(),
+            event_types: Vec::new(),
+            handler: Arc::new(|_| async { Ok(()) }.boxed()),
+            batch: None,
+            db: consumer_db.clone(),
+        }],
+        metrics.clone(),
+        stop_rx,
+    );
+    let gauge = metrics.dead_letters.with_label_values(&["c"]);
+    eventually("carebill_dead_letters counts the parked event", || {
+        let g = gauge.clone();
+        Box::pin(async move { g.get() == 1 })
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -611,4 +637,47 @@ async fn a_panicking_handler_is_a_failure_not_a_dead_consumer() {
         .await
         .expect("dead letters");
     assert_eq!(errors, vec!["the event handler panicked".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_lag_counts_what_waits_in_the_queue() {
+    let (_pg, db) = pg_db();
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let (_conn, ch) = channel().await;
+    declare_consumer(&ch, &consumer, std::slice::from_ref(&kind))
+        .await
+        .expect("declare");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus = Arc::new(RabbitBus::new(&amqp_url(), metrics.clone()));
+    // Three events wait: the consumer is not running.
+    bus.publish(&[event(&kind), event(&kind), event(&kind)])
+        .await
+        .expect("publish");
+    let (_stop, stop_rx) = watch::channel(false);
+    let handler: Handler = Arc::new(|_| async { Ok(()) }.boxed());
+    EventBus::Rabbit(bus).watch_consumers(
+        vec![Subscription {
+            consumer: consumer.clone(),
+            event_types: vec![kind],
+            handler,
+            batch: None,
+            db,
+        }],
+        metrics.clone(),
+        stop_rx,
+    );
+    let lag = metrics.consumer_lag.with_label_values(&[&consumer]);
+    eventually(
+        "carebill_consumer_lag_messages counts the waiting events",
+        || {
+            let g = lag.clone();
+            Box::pin(async move { g.get() == 3 })
+        },
+    )
+    .await;
+    assert!(metrics.render().contains(&format!(
+        "carebill_consumer_lag_messages{{consumer=\"{consumer}\"}} 3"
+    )));
+    delete_queues(&ch, &consumer).await;
 }
