@@ -192,6 +192,32 @@ fn the_compose_file_uses_only_known_images_settings_and_files() {
     }
 }
 
+#[test]
+fn the_example_configuration_is_valid_and_names_every_setting() {
+    let path = root().join("deploy/carebill.example.toml");
+    let cfg = Config::load(Some(&path), Some("accounts"), &|_| None)
+        .unwrap_or_else(|e| panic!("deploy/carebill.example.toml: {e}"));
+    assert_eq!(cfg.bind, "0.0.0.0:8080");
+    let text = read("deploy/carebill.example.toml");
+    for setting in known_settings() {
+        assert!(
+            text.contains(&setting),
+            "deploy/carebill.example.toml does not document {setting}"
+        );
+    }
+    // ... and the README's configuration table names every one of them too.
+    let readme = read("README.md");
+    for setting in known_settings()
+        .iter()
+        .filter(|s| !s.ends_with("_DATABASE_URL") || *s == "CAREBILL_DATABASE_URL")
+    {
+        assert!(
+            readme.contains(setting.as_str()),
+            "README does not document {setting}"
+        );
+    }
+}
+
 /// The request path an OpenAPI path template stands for (`{id}` → `x`).
 fn concrete(template: &str) -> String {
     let mut out = String::new();

@@ -479,7 +479,7 @@ fn the_readme_configuration_example_is_a_valid_configuration() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README");
     let (_, rest) = readme
-        .split_once("Example file:\n\n```toml\n")
+        .split_once("example file:\n\n```toml\n")
         .expect("the example");
     let (toml, _) = rest.split_once("```").expect("its end");
     let dir = tempfile::tempdir().expect("tmp");
