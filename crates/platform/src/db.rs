@@ -81,9 +81,19 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.backend {
-            Backend::Postgres => diesel::PgConnection::establish(&self.url)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.url)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // diesel prepares every statement once per connection, and after five runs
+                // PostgreSQL may keep a generic plan made while a table was still empty; a
+                // look-up of many ids (`= ANY($1)`) then scans what an index would find (50 ms
+                // instead of 0.1 ms once a table holds 40,000 rows). Planning each execution
+                // with its parameters and the current statistics costs a fraction of that.
+                diesel::sql_query("SET plan_cache_mode = force_custom_plan")
+                    .execute(&mut conn)
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(self.sqlite_path())
                     .map_err(r2d2::Error::ConnectionError)?;
