@@ -1578,6 +1578,19 @@ fn crashes_of_settlement_and_invoicing_lose_and_double_nothing() {
     d.stop();
 }
 
+/// Runs `rabbitmqctl <arg>` against the local broker (tests that restart it run alone).
+fn rabbitmqctl(arg: &str) {
+    let out = Command::new("rabbitmqctl")
+        .arg(arg)
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A real restart of the broker (`rabbitmqctl stop_app` / `start_app`) while consumptions stream
 /// in: nothing lost, nothing doubled. It disturbs every other user of the shared local broker, so
 /// it is ignored in the parallel run and `scripts/test.sh` runs it alone afterwards.
@@ -1595,20 +1608,9 @@ fn a_broker_restart_during_the_flow_loses_and_doubles_nothing() {
             !pusher.is_finished(),
             "the broker restarts while the stream flows"
         );
-        let ctl = |arg: &str| {
-            let out = Command::new("rabbitmqctl")
-                .arg(arg)
-                .output()
-                .expect("rabbitmqctl");
-            assert!(
-                out.status.success(),
-                "rabbitmqctl {arg}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        ctl("stop_app");
+        rabbitmqctl("stop_app");
         std::thread::sleep(Duration::from_secs(2));
-        ctl("start_app");
+        rabbitmqctl("start_app");
         let ids = pusher.join().expect("pusher");
         stream_settle_and_verify(&c, &ids, per_episode);
     });
@@ -1742,8 +1744,8 @@ fn check_status<'a>(report: &'a Value, name: &str) -> &'a str {
         .unwrap_or("missing")
 }
 
-#[test]
-fn readiness_turns_false_while_the_database_is_gone_and_true_when_it_returns() {
+/// One service on a fresh database and virtual host.
+fn service_alone(service: &str) -> (PgTestDb, TestVhost, Server) {
     let db = PgTestDb::create();
     let vhost = TestVhost::create();
     let env = [
@@ -1751,7 +1753,13 @@ fn readiness_turns_false_while_the_database_is_gone_and_true_when_it_returns() {
         ("CAREBILL_AMQP_URL", vhost.url.as_str()),
         ("CAREBILL_JWT_SECRET", SECRET),
     ];
-    let server = Server::start(&["--service", "settlement"], &env);
+    let server = Server::start(&["--service", service], &env);
+    (db, vhost, server)
+}
+
+#[test]
+fn readiness_turns_false_while_the_database_is_gone_and_true_when_it_returns() {
+    let (db, _vhost, server) = service_alone("settlement");
     let ok = ready_becomes(&server.base, 200);
     assert_eq!(check_status(&ok, "database:settlement"), "ok");
     db.set_reachable(false);
@@ -1771,29 +1779,11 @@ fn readiness_turns_false_while_the_database_is_gone_and_true_when_it_returns() {
 #[test]
 #[ignore = "restarts the shared local broker: run alone (scripts/test.sh does)"]
 fn readiness_turns_false_while_the_broker_is_gone_and_true_when_it_returns() {
-    let db = PgTestDb::create();
-    let vhost = TestVhost::create();
-    let env = [
-        ("CAREBILL_DATABASE_URL", db.url.as_str()),
-        ("CAREBILL_AMQP_URL", vhost.url.as_str()),
-        ("CAREBILL_JWT_SECRET", SECRET),
-    ];
-    let server = Server::start(&["--service", "accounts"], &env);
+    let (_db, _vhost, server) = service_alone("accounts");
     ready_becomes(&server.base, 200);
-    let ctl = |arg: &str| {
-        let out = Command::new("rabbitmqctl")
-            .arg(arg)
-            .output()
-            .expect("rabbitmqctl");
-        assert!(
-            out.status.success(),
-            "rabbitmqctl {arg}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ctl("stop_app");
+    rabbitmqctl("stop_app");
     let down = ready_becomes(&server.base, 503);
-    ctl("start_app");
+    rabbitmqctl("start_app");
     assert_eq!(check_status(&down, "broker"), "unavailable");
     assert_eq!(check_status(&down, "database:accounts"), "ok");
     let back = ready_becomes(&server.base, 200);
