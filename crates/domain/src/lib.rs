@@ -11,6 +11,7 @@ pub mod events;
 pub mod ids;
 pub mod invoicing;
 pub mod money;
+pub mod rules;
 pub mod settlement;
 pub mod validation;
 
