@@ -466,6 +466,12 @@ fn the_readme_walk_works_as_written() {
         stdout.contains("\"amount\": \"38.50\""),
         "the payer's price resolves: {stdout}"
     );
+    assert!(
+        stdout.contains(
+            r#"{"version":2,"rounding_precision":"0.10","reason":"round to 10 cents from now on"}"#
+        ) && stdout.contains(r#"{"location_code":"H1","rule_code":"CARE-L","enabled":true}"#),
+        "the invoicing rules step: {stdout}"
+    );
     let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
     assert!(
         after_bad.contains("\"code\":\"episode_not_open\""),
@@ -730,6 +736,9 @@ fn owner(path: &str) -> &'static str {
         ("/v1/prices", "settlement"),
         ("/v1/coverage-terms", "settlement"),
         ("/v1/settlements", "settlement"),
+        ("/v1/invoicing-rules", "settlement"),
+        ("/v1/invoicing-rule-activations", "settlement"),
+        ("/v1/invoice-contexts", "settlement"),
         ("/v1/invoices", "invoicing"),
         ("/v1/credit-notes", "invoicing"),
         ("/v1/payments", "collections"),

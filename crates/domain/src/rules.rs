@@ -122,6 +122,7 @@ pub enum LinkOperation {
 
 /// The same entry billed into another invoice context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkedRule {
     /// The invoice context the entry goes to.
@@ -132,6 +133,7 @@ pub struct LinkedRule {
 
 /// One invoicing rule as configured (seed 003, every field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleDefinition {
     /// Rule number.

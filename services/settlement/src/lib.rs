@@ -5,10 +5,14 @@
 //!   biller, observed or approved by medical audit; approval emits
 //!   `carebill.settlement.settlement.approved.v1` for invoicing. Invoicing's events mark them
 //!   invoiced, or reopen them after a credit note with reissue.
+//! - Invoicing rules (`/v1/invoicing-rules`, versioned), the invoice contexts they bill
+//!   (`/v1/invoice-contexts`) and their activation per location
+//!   (`/v1/invoicing-rule-activations`).
 //! - The service's audit trail.
 
 pub mod audit_trail;
 pub mod coverage_terms;
+pub mod invoicing_rules;
 pub mod prices;
 pub mod schema;
 pub mod settlement_api;
@@ -126,6 +130,44 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/invoicing-rules")
+                    .route(web::get().to(invoicing_rules::list_rules))
+                    .route(web::post().to(invoicing_rules::create_rule))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/invoicing-rules/{code}")
+                    .route(web::get().to(invoicing_rules::get_rule))
+                    .route(web::put().to(invoicing_rules::change_rule))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/invoicing-rules/{code}/versions")
+                    .route(web::get().to(invoicing_rules::list_rule_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoicing-rules/{code}/versions/{version}")
+                    .route(web::get().to(invoicing_rules::get_rule_version))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoice-contexts")
+                    .route(web::get().to(invoicing_rules::list_contexts))
+                    .route(web::post().to(invoicing_rules::create_context))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/invoicing-rule-activations")
+                    .route(web::get().to(invoicing_rules::list_activations))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoicing-rule-activations/{location_code}/{rule_code}")
+                    .route(web::put().to(invoicing_rules::set_activation))
+                    .default_service(allow("PUT")),
+            )
+            .service(
                 web::resource("/v1/settlement/audit-events")
                     .route(web::get().to(audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -142,11 +184,16 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         settlement_api::list_settlements, settlement_api::get_settlement, settlement_api::list_versions,
         settlement_api::get_version, settlement_api::diff_versions, settlement_api::transition_settlement,
         settlement_api::correct_settlement_line, settlement_api::recompute_settlement,
+        invoicing_rules::create_rule, invoicing_rules::list_rules, invoicing_rules::get_rule,
+        invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
+        invoicing_rules::list_contexts, invoicing_rules::create_context,
+        invoicing_rules::list_activations, invoicing_rules::set_activation,
         audit_trail::list_audit_events,
     ),
     tags(
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
+        (name = "invoicing rules", description = "Rules that turn stays, absences, contracts and evaluations into lines (seed 003): versions, invoice contexts, activation per location"),
         (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),
     )
 )]

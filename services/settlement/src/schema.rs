@@ -139,3 +139,41 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(settlement_inputs, settlement_billing);
+
+diesel::table! {
+    invoice_contexts (code) {
+        code -> Text,
+        name -> Text,
+        party -> Text,
+        payer_code -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoicing_rules (code, version) {
+        rule_id -> Text,
+        code -> Text,
+        version -> Integer,
+        current -> Bool,
+        definition -> Text,
+        source -> Text,
+        invoice_context -> Text,
+        service_group -> Nullable<Text>,
+        active_from -> Date,
+        inactive_from -> Nullable<Date>,
+        reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoicing_rule_activations (location_code, rule_code) {
+        location_code -> Text,
+        rule_code -> Text,
+        enabled -> Bool,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE invoicing_rule_activations;
+DROP TABLE invoicing_rules;
+DROP TABLE invoice_contexts;
