@@ -7,44 +7,14 @@
     reason = "a test fails loudly on any broken step"
 )]
 
-use std::sync::Arc;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{test, web};
-use carebill_platform::db::{Backend, Db};
-use carebill_platform::testing::{TestDb, admin, call, get, post, test_app, token};
-use carebill_settlement::SettlementState;
+use actix_web::test;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
-struct Harness {
-    db: Db,
-    _guard: TestDb,
-}
-
-fn harness(backend: Backend) -> Harness {
-    let t = TestDb::new(backend, &carebill_settlement::MIGRATIONS);
-    Harness {
-        db: t.db.clone(),
-        _guard: t,
-    }
-}
-
-async fn app(
-    h: &Harness,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let state = web::Data::new(SettlementState {
-        db: h.db.clone(),
-        wake: Arc::new(Notify::new()),
-    });
-    test_app(carebill_settlement::routes(state)).await
-}
+mod common;
+use common::{app, harness};
 
 use carebill_platform::both_backends;
 

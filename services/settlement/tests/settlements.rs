@@ -8,12 +8,10 @@
     reason = "a test fails loudly on any broken step"
 )]
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{test, web};
+use actix_web::test;
 use carebill_domain::accounts::{EpisodeKind, PayerKind, ServiceKind};
 use carebill_domain::events::{
     CatalogItemRef, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, CreditNoteIssuedV1,
@@ -27,44 +25,16 @@ use carebill_domain::ids::{
 use carebill_domain::{Currency, Money};
 use carebill_platform::both_backends;
 use carebill_platform::db::{AnyConnection, Backend, Db};
-use carebill_platform::events::{Subscription, run_handler};
+use carebill_platform::events::run_handler;
 use carebill_platform::schema::outbox;
-use carebill_platform::testing::{TestDb, admin, call, get, post, test_app, token};
-use carebill_settlement::SettlementState;
+use carebill_platform::testing::{admin, call, get, post, token};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
-struct Harness {
-    db: Db,
-    events: Subscription,
-    _guard: TestDb,
-}
-
-fn harness(backend: Backend) -> Harness {
-    let t = TestDb::new(backend, &carebill_settlement::MIGRATIONS);
-    Harness {
-        db: t.db.clone(),
-        events: carebill_settlement::events(t.db.clone(), Arc::new(Notify::new())),
-        _guard: t,
-    }
-}
-
-async fn app(
-    h: &Harness,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let state = web::Data::new(SettlementState {
-        db: h.db.clone(),
-        wake: Arc::new(Notify::new()),
-    });
-    test_app(carebill_settlement::routes(state)).await
-}
+mod common;
+use common::{Harness, app, harness};
 
 both_backends!(
     consumptions_are_priced_split_reviewed_observed_corrected_and_approved,
