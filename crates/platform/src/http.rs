@@ -31,6 +31,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Default body limit for JSON requests (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
+/// Whether the request asked for a minimal answer (`Prefer: return=minimal`, RFC 7240).
+pub fn prefers_minimal(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+}
+
 /// The request id of the current request, in the request extensions.
 #[derive(Debug, Clone)]
 pub struct RequestIdValue(pub String);

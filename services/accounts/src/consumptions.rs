@@ -1083,12 +1083,7 @@ pub async fn push_batch(
 ) -> Result<Reply, ApiError> {
     who.require(WRITERS)?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
-    let minimal = req
-        .headers()
-        .get_all("prefer")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"));
+    let minimal = carebill_platform::http::prefers_minimal(&req);
     let items = body.value.items;
     if items.is_empty() {
         return Err(ApiError::field("items", "required", "at least one item"));

@@ -705,7 +705,8 @@ fn transition(
     etag: &str,
     input: &TransitionInput,
     reason: Option<&str>,
-) -> Result<(SettlementDoc, String), ApiError> {
+    minimal: bool,
+) -> Result<(Option<SettlementDoc>, String), ApiError> {
     let mut row = visible(who, settlements::find_for_update(conn, id)?)?;
     let to = input.to;
     // Who may do it first, then whether it is still what they saw, then whether it is a step
@@ -854,7 +855,12 @@ fn transition(
         reason,
     )?;
     let etag = row.etag();
-    Ok((document(conn, row)?, etag))
+    let doc = if minimal {
+        None
+    } else {
+        Some(document(conn, row)?)
+    };
+    Ok((doc, etag))
 }
 
 /// Move a settlement through its workflow: draft → in_review (biller) → in_audit → approved
@@ -862,8 +868,11 @@ fn transition(
 /// `carebill.settlement.settlement.approved.v1`, from which invoicing issues the invoices.
 #[utoipa::path(post, path = "/v1/settlements/{id}/transitions", tag = "settlements", request_body = TransitionInput,
     params(("id" = String, Path, description = "Settlement id"),
-        ("If-Match" = String, Header, description = "The settlement's ETag")),
+        ("If-Match" = String, Header, description = "The settlement's ETag"),
+        ("Prefer" = Option<String>, Header, description = "`return=minimal`: answer 204 with the new ETag only, without the settlement (RFC 7240)")),
     responses((status = 200, description = "Moved", body = SettlementDoc),
+        (status = 204, description = "Moved (with `Prefer: return=minimal`); the new ETag is in the header",
+            headers(("ETag" = String, description = "Send as If-Match for the next step"))),
         (status = 409, description = "Not allowed from the current status", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The settlement changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
@@ -906,6 +915,7 @@ pub async fn transition_settlement(
     }
     v.finish().map_err(ApiError::validation)?;
     let etag = if_match(&req)?;
+    let minimal = carebill_platform::http::prefers_minimal(&req);
     let (doc, etag) = state
         .db
         .write(move |conn| {
@@ -917,12 +927,18 @@ pub async fn transition_settlement(
                     &etag,
                     &input,
                     reason.as_deref(),
+                    minimal,
                 )
             })
         })
         .await?;
     state.wake.notify_one();
-    Ok(with_etag(&doc, &etag, StatusCode::OK))
+    Ok(match doc {
+        Some(doc) => with_etag(&doc, &etag, StatusCode::OK),
+        None => HttpResponse::NoContent()
+            .insert_header(("ETag", etag))
+            .finish(),
+    })
 }
 
 /// A biller's correction of one line.
