@@ -732,23 +732,23 @@ struct Suite {
 
 /// Which service owns a path (what an ingress routes on).
 fn owner(path: &str) -> &'static str {
-    const ROUTES: &[(&str, &str)] = &[
-        ("/v1/prices", "settlement"),
-        ("/v1/coverage-terms", "settlement"),
-        ("/v1/settlements", "settlement"),
-        ("/v1/invoicing-rules", "settlement"),
-        ("/v1/invoicing-rule-activations", "settlement"),
-        ("/v1/invoice-contexts", "settlement"),
-        ("/v1/invoices", "invoicing"),
-        ("/v1/credit-notes", "invoicing"),
-        ("/v1/payments", "collections"),
-        ("/v1/receivables", "collections"),
-        ("/v1/balances", "collections"),
-    ];
-    ROUTES
+    // Each service's own OpenAPI paths say which one answers (as the gateway test checks).
+    static OWNED: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let owned = OWNED.get_or_init(carebill_suite::openapi::paths_by_service);
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let matches = |template: &str| {
+        let t: Vec<&str> = template.split('/').collect();
+        t.len() == segments.len()
+            && t.iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || t.starts_with('{'))
+    };
+    owned
         .iter()
-        .find(|(prefix, _)| path.starts_with(prefix))
-        .map_or("accounts", |(_, svc)| svc)
+        .find(|(_, templates)| templates.iter().any(|t| matches(t)))
+        .map_or("accounts", |(service, _)| service)
 }
 
 impl Suite {
