@@ -160,6 +160,17 @@ impl Principal {
         }
     }
 
+    /// Refuses a caller limited to some locations: for what is organisation-wide (`what`
+    /// names it, e.g. "coverage terms are organisation-wide").
+    pub fn require_unscoped(&self, what: &str) -> Result<(), ApiError> {
+        if self.locations.is_some() {
+            return Err(ApiError::forbidden(format!(
+                "{what}; a user limited to some locations cannot change them"
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether a location code is in the caller's scope.
     pub fn sees_location(&self, code: &str) -> bool {
         self.locations

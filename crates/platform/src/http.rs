@@ -31,6 +31,36 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Default body limit for JSON requests (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
+/// The `If-Match` value the caller sent (weak prefix dropped), if any.
+pub fn if_match_value(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.trim_start_matches("W/").to_owned())
+}
+
+/// 428: a change needs `If-Match`; `hint` says where the ETag comes from.
+pub fn precondition_required(hint: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition_required",
+        "Precondition required",
+        format!("send If-Match with the ETag {hint}"),
+    )
+}
+
+/// 412: what the caller read has changed since.
+pub fn precondition_failed(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "Precondition failed",
+        detail,
+    )
+}
+
 /// Whether the request asked for a minimal answer (`Prefer: return=minimal`, RFC 7240).
 pub fn prefers_minimal(req: &HttpRequest) -> bool {
     req.headers()

@@ -204,18 +204,8 @@ fn get(conn: &mut AnyConnection, id: &str) -> Result<Terms, ApiError> {
         .ok_or_else(|| ApiError::not_found("coverage terms"))
 }
 
-/// Terms are organisation-wide: a user limited to some locations cannot change them.
-fn require_unscoped(who: &Principal) -> Result<(), ApiError> {
-    if who.locations.is_some() {
-        return Err(ApiError::forbidden(
-            "coverage terms are organisation-wide; a user limited to some locations cannot change them",
-        ));
-    }
-    Ok(())
-}
-
 fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Terms, ApiError> {
-    require_unscoped(who)?;
+    who.require_unscoped("coverage terms are organisation-wide")?;
     let taken: i64 = coverage_terms::table
         .filter(coverage_terms::payer_code.eq(t.payer.as_str()))
         .filter(coverage_terms::plan_code.eq(&t.plan))
@@ -262,7 +252,7 @@ fn replace(
     id: &str,
     t: NewTerms,
 ) -> Result<Terms, ApiError> {
-    require_unscoped(who)?;
+    who.require_unscoped("coverage terms are organisation-wide")?;
     let before = get(conn, id)?;
     if before.payer_code != t.payer.as_str()
         || before.plan_code.clone().unwrap_or_default() != t.plan

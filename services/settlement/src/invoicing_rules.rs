@@ -158,16 +158,6 @@ fn with_etag(rule: &Rule, status: StatusCode) -> HttpResponse {
         .json(rule)
 }
 
-/// Rules are organisation-wide: a user limited to some locations cannot change them.
-fn require_unscoped(who: &Principal) -> Result<(), ApiError> {
-    if who.locations.is_some() {
-        return Err(ApiError::forbidden(
-            "invoicing rules are organisation-wide; a user limited to some locations cannot change them",
-        ));
-    }
-    Ok(())
-}
-
 fn parse_code(raw: &str, what: &str) -> Result<Code, ApiError> {
     Code::parse(raw).map_err(|_| ApiError::not_found(what))
 }
@@ -257,7 +247,7 @@ fn create(
     who: &Principal,
     rule: RuleDefinition,
 ) -> Result<Rule, ApiError> {
-    require_unscoped(who)?;
+    who.require_unscoped("invoicing rules are organisation-wide")?;
     validate(conn, &rule, "")?;
     db::lock_key(conn, &format!("invoicing_rule:{}", rule.code))?;
     let taken: i64 = invoicing_rules::table
@@ -300,28 +290,20 @@ fn change(
     expected: Option<String>,
     input: RuleChange,
 ) -> Result<Changed, ApiError> {
-    require_unscoped(who)?;
+    who.require_unscoped("invoicing rules are organisation-wide")?;
     db::lock_key(conn, &format!("invoicing_rule:{code}"))?;
     // An unknown rule is a 404 before the precondition is asked for.
     let before = current(conn, code)?;
     let expected = expected.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
-            "Precondition required",
-            "send If-Match with the rule's ETag (from GET /v1/invoicing-rules/{code})",
+        carebill_platform::http::precondition_required(
+            "of the rule (from GET /v1/invoicing-rules/{code})",
         )
     })?;
     if before.etag != expected {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "Precondition failed",
-            format!(
-                "the rule changed since you read it (now {}); read it again",
-                before.etag
-            ),
-        ));
+        return Err(carebill_platform::http::precondition_failed(format!(
+            "the rule changed since you read it (now {}); read it again",
+            before.etag
+        )));
     }
     let mut v = Validation::new();
     let reason = v.text("reason", &input.reason, 500);
@@ -475,12 +457,7 @@ pub async fn change_rule(
 ) -> Result<HttpResponse, ApiError> {
     who.require(WRITERS)?;
     let code = parse_code(&code, "invoicing rule")?.to_string();
-    let expected = req
-        .headers()
-        .get("if-match")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_start_matches("W/").to_owned())
-        .filter(|v| !v.is_empty());
+    let expected = carebill_platform::http::if_match_value(&req);
     let input = body.value;
     let outcome = state
         .db
@@ -660,7 +637,7 @@ pub async fn create_context(
         .db
         .write(move |conn| {
             conn.transaction(|conn| {
-                require_unscoped(&who)?;
+                who.require_unscoped("invoice contexts are organisation-wide")?;
                 let taken: i64 = invoice_contexts::table
                     .filter(invoice_contexts::code.eq(code.as_str()))
                     .count()

@@ -352,36 +352,21 @@ fn with_etag(doc: &SettlementDoc, etag: &str, status: StatusCode) -> HttpRespons
 
 /// The `If-Match` the caller sent: required for every change.
 fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
-    let value = req
-        .headers()
-        .get("if-match")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "precondition_required",
-                "Precondition required",
-                "send If-Match with the settlement's ETag (from GET /v1/settlements/{id})",
-            )
-        })?;
-    Ok(value.trim_start_matches("W/").to_owned())
+    carebill_platform::http::if_match_value(req).ok_or_else(|| {
+        carebill_platform::http::precondition_required(
+            "of the settlement (from GET /v1/settlements/{id})",
+        )
+    })
 }
 
 fn check_etag(row: &Row, expected: &str) -> Result<(), ApiError> {
     if row.etag() == expected {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "Precondition failed",
-            format!(
-                "the settlement changed (ETag is now {}); read it again before changing it",
-                row.etag()
-            ),
-        ))
+        Err(carebill_platform::http::precondition_failed(format!(
+            "the settlement changed (ETag is now {}); read it again before changing it",
+            row.etag()
+        )))
     }
 }
 

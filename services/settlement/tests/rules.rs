@@ -393,6 +393,24 @@ async fn contexts_and_the_activation_matrix(b: Backend) {
         call(&app, set("H1", "NOPE", true, &t)).await.0,
         StatusCode::NOT_FOUND
     );
+    // Not a boolean, or a field that does not exist: 422 naming it, nothing stored.
+    for body in [
+        json!({"enabled": "yes"}),
+        json!({"enabled": true, "from": "2026-01-01"}),
+    ] {
+        let (s, p, _) = call(
+            &app,
+            put("/v1/invoicing-rule-activations/H9/CARE-L", &t, None, &body),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+    }
+    let (_, h9, _) = call(
+        &app,
+        get("/v1/invoicing-rule-activations?location_code=H9", &t),
+    )
+    .await;
+    assert_eq!(h9, json!([]));
     // A manager of H2 only cannot switch rules at H1.
     let h2 = token(&["billing_manager"], Some(&["H2"]));
     assert_eq!(
