@@ -253,6 +253,28 @@ impl EventPayload for ConsumptionVoidedV1 {
     }
 }
 
+/// `carebill.accounts.care_record.changed.v1`: a care record (stay, absence, contract, manual
+/// entry, evaluation, gastro or ambulatory line) was recorded, changed or cancelled. It carries
+/// the whole current version: consumers keep the highest version they saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CareRecordChangedV1 {
+    /// The record as it now is.
+    pub record: crate::sources::CareRecord,
+    /// Why it changed (none for the first version).
+    pub reason: Option<String>,
+    /// Who changed it.
+    pub changed_by: String,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for CareRecordChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.care_record.changed.v1";
+    fn subject(&self) -> String {
+        format!("care_record/{}", self.record.id)
+    }
+}
+
 /// `carebill.accounts.episode.opened.v1` (also sent when an episode is reopened).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeOpenedV1 {

@@ -13,6 +13,7 @@ pub mod invoicing;
 pub mod money;
 pub mod rules;
 pub mod settlement;
+pub mod sources;
 pub mod validation;
 
 pub use code::Code;
