@@ -231,29 +231,40 @@ impl RuleDefinition {
                 "a positive increment with at most 4 decimals, e.g. 0.05 or 1",
             );
         }
-        let manual_only = matches!(
+        // Records that carry a quantity, a price and a text of their own.
+        let entered = matches!(
             self.source,
-            InvoicingSource::Contract | InvoicingSource::ManualEntry
+            InvoicingSource::Contract
+                | InvoicingSource::ManualEntry
+                | InvoicingSource::Gastro
+                | InvoicingSource::Ambulatory
         );
-        if !manual_only && self.quantity_method == QuantityMethod::Manual {
+        if !entered && self.quantity_method == QuantityMethod::Manual {
             v.add(
                 "quantity_method",
                 "needs_manual_source",
-                "manual quantities come from contracts and manual entries",
+                "manual quantities come from contracts, manual entries, gastro and ambulatory lines",
             );
         }
-        if !manual_only && self.price_method == PriceMethod::Manual {
+        if !entered && self.price_method == PriceMethod::Manual {
             v.add(
                 "price_method",
                 "needs_manual_source",
-                "manual prices come from contracts and manual entries",
+                "manual prices come from contracts, manual entries and gastro lines",
             );
         }
-        if !manual_only && self.description_method == DescriptionMethod::Manual {
+        if self.source == InvoicingSource::Ambulatory && self.price_method == PriceMethod::Manual {
+            v.add(
+                "price_method",
+                "needs_manual_source",
+                "ambulatory entries carry no price: use the service price",
+            );
+        }
+        if !entered && self.description_method == DescriptionMethod::Manual {
             v.add(
                 "description_method",
                 "needs_manual_source",
-                "manual descriptions come from contracts and manual entries",
+                "manual descriptions come from contracts, manual entries, gastro and ambulatory lines",
             );
         }
         let counts_days = matches!(
@@ -530,15 +541,47 @@ pub fn count_days(
     absences: &[OpenSpan],
     rule: &RuleDefinition,
 ) -> DayCount {
+    let flagged: Vec<AbsenceDays> = absences
+        .iter()
+        .map(|a| AbsenceDays {
+            span: *a,
+            start_full_day: rule.absence_start_full_day,
+            end_full_day: rule.absence_end_full_day,
+        })
+        .collect();
+    count_absent_days(
+        window,
+        span,
+        &flagged,
+        rule.absence_threshold_days.unwrap_or(0),
+    )
+}
+
+/// An absence with the full-day flags that apply to it (the rule's, or the record's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbsenceDays {
+    /// As recorded: first day away, day of return.
+    pub span: OpenSpan,
+    /// The first day counts as present.
+    pub start_full_day: bool,
+    /// The return day counts as absent.
+    pub end_full_day: bool,
+}
+
+/// [`count_days`] with the full-day flags given per absence.
+pub fn count_absent_days(
+    window: DateSpan,
+    span: OpenSpan,
+    absences: &[AbsenceDays],
+    threshold: u32,
+) -> DayCount {
     let Some(counted) = span.until(window.to).and_then(|s| s.intersect(window)) else {
         return DayCount::default();
     };
-    let threshold = rule.absence_threshold_days.unwrap_or(0);
     let mut all = std::collections::BTreeSet::new();
     let mut considered = std::collections::BTreeSet::new();
     for a in absences {
-        let Some(days) = absent_days(*a, rule.absence_start_full_day, rule.absence_end_full_day)
-        else {
+        let Some(days) = absent_days(a.span, a.start_full_day, a.end_full_day) else {
             continue;
         };
         let Some(whole) = days.until(window.to.max(days.to.unwrap_or(window.to))) else {
