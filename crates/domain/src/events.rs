@@ -260,6 +260,9 @@ impl EventPayload for ConsumptionVoidedV1 {
 pub struct CareRecordChangedV1 {
     /// The record as it now is.
     pub record: crate::sources::CareRecord,
+    /// The code of its location (`record.location_id`), what settlement's prices, rule
+    /// activations and billing runs name institutions by.
+    pub location_code: String,
     /// Why it changed (none for the first version).
     pub reason: Option<String>,
     /// Who changed it.
