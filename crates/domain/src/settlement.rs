@@ -89,6 +89,37 @@ pub struct PriceEntry {
     pub location: Option<String>,
     /// Only for this payer (code), if set.
     pub payer: Option<String>,
+    /// Only for service prices of invoicing rules with these attributes.
+    #[serde(default)]
+    pub qualifiers: PriceQualifiers,
+}
+
+/// What a service price of an invoicing rule may be limited to (seed 003: "find price from the
+/// Service Price according to constraints like start date, beneficiary kind"). An entry with
+/// any of them set prices only billing-run lines that match; consumptions use unqualified
+/// entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceQualifiers {
+    /// The beneficiary kind.
+    pub beneficiary_kind: Option<String>,
+    /// The room's object type.
+    pub object_type: Option<String>,
+    /// The care level (evaluations).
+    pub level: Option<String>,
+}
+
+impl PriceQualifiers {
+    /// None set.
+    pub fn is_empty(&self) -> bool {
+        self.beneficiary_kind.is_none() && self.object_type.is_none() && self.level.is_none()
+    }
+
+    /// How specific: a level weighs more than an object type, which weighs more than a kind.
+    fn weight(&self) -> u8 {
+        u8::from(self.beneficiary_kind.is_some())
+            + 2 * u8::from(self.object_type.is_some())
+            + 4 * u8::from(self.level.is_some())
+    }
 }
 
 impl PriceEntry {
@@ -119,10 +150,33 @@ pub fn select_price<'a>(
 ) -> Option<&'a PriceEntry> {
     entries
         .iter()
-        .filter(|e| e.code == code && e.in_force(day))
+        .filter(|e| e.code == code && e.in_force(day) && e.qualifiers.is_empty())
         .filter(|e| e.location.as_deref().is_none_or(|l| l == location))
         .filter(|e| e.payer.as_deref().is_none_or(|p| Some(p) == payer))
         .max_by_key(|e| (e.specificity(), e.valid_from))
+}
+
+/// The entry that prices a billing-run line: `service_group` on `day` at `location`, among
+/// entries without a payer whose qualifiers are unset or equal to the line's; the most specific
+/// (location first, then level, object type, beneficiary kind), among equals the one that started last.
+pub fn select_service_price<'a>(
+    entries: &'a [PriceEntry],
+    q: &crate::billing::PriceQuery<'_>,
+    location: &str,
+) -> Option<&'a PriceEntry> {
+    let matches = |want: Option<&str>, have: Option<&str>| want.is_none_or(|w| Some(w) == have);
+    entries
+        .iter()
+        .filter(|e| e.code == q.service_group && e.in_force(q.day) && e.payer.is_none())
+        .filter(|e| e.location.as_deref().is_none_or(|l| l == location))
+        .filter(|e| {
+            matches(
+                e.qualifiers.beneficiary_kind.as_deref(),
+                Some(q.beneficiary_kind),
+            ) && matches(e.qualifiers.object_type.as_deref(), q.object_type)
+                && matches(e.qualifiers.level.as_deref(), q.level)
+        })
+        .max_by_key(|e| (e.location.is_some(), e.qualifiers.weight(), e.valid_from))
 }
 
 /// How much of a line a coverage pays.
@@ -342,7 +396,63 @@ mod tests {
             valid_to: to.map(day),
             location: location.map(Into::into),
             payer: payer.map(Into::into),
+            qualifiers: PriceQualifiers::default(),
         }
+    }
+
+    #[test]
+    fn service_prices_match_their_qualifiers_and_never_price_consumptions() {
+        let q = |kind: Option<&str>, object: Option<&str>, level: Option<&str>, price: i64| {
+            PriceEntry {
+                code: "ROOM".into(),
+                qualifiers: PriceQualifiers {
+                    beneficiary_kind: kind.map(Into::into),
+                    object_type: object.map(Into::into),
+                    level: level.map(Into::into),
+                },
+                ..entry(price, "2026-01-01", None, None, None)
+            }
+        };
+        let list = vec![
+            q(None, None, None, 5000),
+            q(Some("LTC"), None, None, 9000),
+            q(Some("LTC"), Some("SINGLE"), None, 12000),
+            q(None, Some("DOUBLE"), None, 8000),
+            PriceEntry {
+                location: Some("H1".into()),
+                ..q(None, None, None, 4000)
+            },
+        ];
+        let price = |kind: &str, object: Option<&str>, loc: &str| {
+            let query = crate::billing::PriceQuery {
+                service_group: "ROOM",
+                day: day("2026-10-01"),
+                beneficiary_kind: kind,
+                object_type: object,
+                level: None,
+            };
+            select_service_price(&list, &query, loc).map(|e| minor(&e.unit_price).unwrap_or(0))
+        };
+        assert_eq!(price("LTC", Some("SINGLE"), "H2"), Some(12000));
+        assert_eq!(price("LTC", None, "H2"), Some(9000));
+        assert_eq!(
+            price("LTC", Some("DOUBLE"), "H2"),
+            Some(8000),
+            "object type over kind"
+        );
+        assert_eq!(price("SHORT", Some("DOUBLE"), "H2"), Some(8000));
+        assert_eq!(price("SHORT", None, "H2"), Some(5000));
+        assert_eq!(
+            price("LTC", Some("SINGLE"), "H1"),
+            Some(4000),
+            "location first"
+        );
+        // A consumption of ROOM is priced by the unqualified entries only.
+        let consumption = select_price(&list, "ROOM", day("2026-10-01"), "H2", None);
+        assert_eq!(
+            consumption.map(|e| minor(&e.unit_price).unwrap_or(0)),
+            Some(5000)
+        );
     }
 
     #[test]
