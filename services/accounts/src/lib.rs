@@ -1,13 +1,15 @@
 //! The accounts service: who was treated, where, under which coverage, and what was done.
 //!
 //! Resources under `/v1`: locations, payers, patients, coverages, episodes (accounts), the
-//! service catalog and consumptions, plus this service's audit trail. Writes that other services
+//! service catalog, consumptions and care records (stays, absences, contracts and the other
+//! invoicing sources), plus this service's audit trail. Writes that other services
 //! care about emit `carebill.accounts.*` events through the outbox.
 //!
 //! The library is composed by the `carebill` binary, alone (`--service accounts`) or with the
 //! other services (embedded suite).
 
 pub mod audit_trail;
+pub mod care_records;
 pub mod catalog;
 pub mod common;
 pub mod consumptions;
@@ -145,6 +147,28 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/care-records")
+                    .route(web::get().to(care_records::list_care_records))
+                    .route(web::post().to(care_records::create_care_record))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/care-records/{id}")
+                    .route(web::get().to(care_records::get_care_record))
+                    .route(web::put().to(care_records::change_care_record))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/care-records/{id}/cancel")
+                    .route(web::post().to(care_records::cancel_care_record))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/care-records/{id}/versions")
+                    .route(web::get().to(care_records::list_care_record_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/accounts/audit-events")
                     .route(web::get().to(audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -164,6 +188,8 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         catalog::create_catalog_item, catalog::list_catalog_items, catalog::get_catalog_item, catalog::replace_catalog_item,
         consumptions::create_consumption, consumptions::push_batch, consumptions::list_consumptions,
         consumptions::get_consumption, consumptions::void_consumption,
+        care_records::create_care_record, care_records::list_care_records, care_records::get_care_record,
+        care_records::change_care_record, care_records::cancel_care_record, care_records::list_care_record_versions,
         audit_trail::list_audit_events,
     ),
     tags(
@@ -174,6 +200,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         (name = "episodes", description = "Episodes of care: the accounts consumptions are charged to"),
         (name = "catalog", description = "The service catalog"),
         (name = "consumptions", description = "What was done for a patient, pushed by clinical systems"),
+        (name = "care-records", description = "Stays, absences, contracts, manual entries, evaluations, gastro and ambulatory lines: the sources invoicing rules bill, kept with every version"),
         (name = "audit", description = "Who changed what, when and why"),
     )
 )]

@@ -142,3 +142,31 @@ diesel::table! {
         recorded_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    care_records (id) {
+        id -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        kind -> Text,
+        version -> BigInt,
+        cancelled -> Bool,
+        details -> Text,
+        start_date -> Date,
+        end_date -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    care_record_versions (record_id, version) {
+        record_id -> Text,
+        version -> BigInt,
+        details -> Text,
+        cancelled -> Bool,
+        reason -> Nullable<Text>,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+    }
+}

@@ -8,78 +8,16 @@
     reason = "a test fails loudly on any broken step"
 )]
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{test, web};
-use carebill_accounts::AccountsState;
-use carebill_platform::db::{AnyConnection, Backend, Db};
-use carebill_platform::schema::outbox;
-use carebill_platform::testing::{TEST_SECRET, TestDb, admin, call, get, post, test_app, token};
-use diesel::prelude::*;
+use actix_web::test;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{TEST_SECRET, admin, call, get, post, token};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
-struct Harness {
-    db: Db,
-    _guard: TestDb,
-}
-
-fn harness(backend: Backend) -> Harness {
-    let t = TestDb::new(backend, &carebill_accounts::MIGRATIONS);
-    Harness {
-        db: t.db.clone(),
-        _guard: t,
-    }
-}
-
-async fn app(
-    h: &Harness,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let state = web::Data::new(AccountsState {
-        db: h.db.clone(),
-        wake: Arc::new(Notify::new()),
-    });
-    test_app(carebill_accounts::routes(state)).await
-}
-
-async fn outbox_types(db: &Db) -> Vec<(String, Value)> {
-    let rows: Vec<(String, String)> = db
-        .read(|c: &mut AnyConnection| {
-            Ok(outbox::table
-                .order(outbox::seq.asc())
-                .select((outbox::event_type, outbox::body))
-                .load(c)?)
-        })
-        .await
-        .expect("outbox");
-    rows.into_iter()
-        .map(|(t, b)| (t, serde_json::from_str(&b).expect("json")))
-        .collect()
-}
-
-async fn count(db: &Db, table: &'static str) -> i64 {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    db.read(move |c: &mut AnyConnection| {
-        Ok(
-            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-                .get_result::<N>(c)?
-                .n,
-        )
-    })
-    .await
-    .expect("count")
-}
+mod common;
+use common::{app, count, harness, outbox_types};
 
 /// Master data for a consumption: location H1, payer, patient with coverage, catalog item, open episode.
 struct Fixture {

@@ -1,0 +1,2 @@
+DROP TABLE care_record_versions;
+DROP TABLE care_records;

@@ -1,0 +1,86 @@
+//! What every accounts test file needs: a fresh database on either backend, the HTTP app over
+//! it, and a look at what was written (the outbox, row counts).
+
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    reason = "each test file uses part of it; a broken step fails the test loudly"
+)]
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::web;
+use carebill_accounts::AccountsState;
+use carebill_platform::db::{AnyConnection, Backend, Db};
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{TestDb, test_app};
+use diesel::prelude::*;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// A fresh accounts database, dropped with the harness.
+pub struct Harness {
+    /// The database, migrated.
+    pub db: Db,
+    _guard: TestDb,
+}
+
+/// A migrated database on `backend`.
+pub fn harness(backend: Backend) -> Harness {
+    let t = TestDb::new(backend, &carebill_accounts::MIGRATIONS);
+    Harness {
+        db: t.db.clone(),
+        _guard: t,
+    }
+}
+
+/// The accounts routes over the harness's database.
+pub async fn app(
+    h: &Harness,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(AccountsState {
+        db: h.db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test_app(carebill_accounts::routes(state)).await
+}
+
+/// Every event in the outbox, oldest first: its type and body.
+pub async fn outbox_types(db: &Db) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = db
+        .read(|c: &mut AnyConnection| {
+            Ok(outbox::table
+                .order(outbox::seq.asc())
+                .select((outbox::event_type, outbox::body))
+                .load(c)?)
+        })
+        .await
+        .expect("outbox");
+    rows.into_iter()
+        .map(|(t, b)| (t, serde_json::from_str(&b).expect("json")))
+        .collect()
+}
+
+/// Rows in `table` (a trusted name).
+pub async fn count(db: &Db, table: &'static str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.read(move |c: &mut AnyConnection| {
+        Ok(
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<N>(c)?
+                .n,
+        )
+    })
+    .await
+    .expect("count")
+}
