@@ -8,9 +8,32 @@
 //! - Invoicing rules (`/v1/invoicing-rules`, versioned), the invoice contexts they bill
 //!   (`/v1/invoice-contexts`) and their activation per location
 //!   (`/v1/invoicing-rule-activations`).
+//! - Billing runs (`/v1/billing-runs`): periodic billing per location and month from the care
+//!   records accounts sends (`carebill.accounts.care_record.changed.v1`), previewed or committed.
 //! - The service's audit trail.
 
+/// Inserts rows in one statement on PostgreSQL (diesel's MultiConnection has no multi-row
+/// INSERT for SQLite, which takes them one by one — cheap there, it is in-process).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        match $conn {
+            AnyConnection::Postgresql(pg) => {
+                for chunk in rows.chunks(1000) {
+                    diesel::insert_into($table).values(chunk).execute(pg)?;
+                }
+            }
+            AnyConnection::Sqlite(lite) => {
+                for row in rows.iter() {
+                    diesel::insert_into($table).values(row).execute(lite)?;
+                }
+            }
+        }
+    }};
+}
+
 pub mod audit_trail;
+pub mod billing_runs;
 pub mod coverage_terms;
 pub mod invoicing_rules;
 pub mod prices;
@@ -168,6 +191,22 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("PUT")),
             )
             .service(
+                web::resource("/v1/billing-runs")
+                    .route(web::get().to(billing_runs::list_runs))
+                    .route(web::post().to(billing_runs::create_run))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/billing-runs/{id}")
+                    .route(web::get().to(billing_runs::get_run))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/billing-runs/{id}/lines")
+                    .route(web::get().to(billing_runs::list_run_lines))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/settlement/audit-events")
                     .route(web::get().to(audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -188,12 +227,14 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,
         invoicing_rules::list_activations, invoicing_rules::set_activation,
+        billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         audit_trail::list_audit_events,
     ),
     tags(
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
         (name = "invoicing rules", description = "Rules that turn stays, absences, contracts and evaluations into lines (seed 003): versions, invoice contexts, activation per location"),
+        (name = "billing runs", description = "Periodic billing per location and month: the lines active invoicing rules give for care records (stays, absences, contracts, evaluations, entries), with corrections of earlier months; preview or commit"),
         (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),
     )
 )]

@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::settlement::{PriceEntry, select_price};
+use carebill_domain::settlement::{PriceEntry, PriceQualifiers, select_price};
 use carebill_domain::{Code, Currency, Money, Validation};
 use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
@@ -40,6 +40,12 @@ pub struct Price {
     pub location_code: Option<String>,
     /// Only for this payer, if set.
     pub payer_code: Option<String>,
+    /// A service price for invoicing rules: only for this beneficiary kind.
+    pub beneficiary_kind: Option<String>,
+    /// A service price for invoicing rules: only for rooms of this object type.
+    pub object_type: Option<String>,
+    /// A service price for invoicing rules: only for this care level.
+    pub care_level: Option<String>,
     /// Who created it.
     pub created_by: String,
     /// Created.
@@ -65,6 +71,16 @@ pub struct PriceInput {
     /// Only for this payer (code).
     #[schema(example = "SANITAS")]
     pub payer_code: Option<String>,
+    /// Makes it a service price of invoicing rules (the code is then a service group): only
+    /// for this beneficiary kind. Qualified prices never price consumptions.
+    #[schema(example = "LTC")]
+    pub beneficiary_kind: Option<String>,
+    /// Service price: only for rooms of this object type.
+    #[schema(example = "SINGLE")]
+    pub object_type: Option<String>,
+    /// Service price: only for this care level (evaluations).
+    #[schema(example = "L3")]
+    pub care_level: Option<String>,
 }
 
 /// Ends a price.
@@ -82,6 +98,7 @@ struct NewPrice {
     code: Code,
     location: Option<Code>,
     payer: Option<Code>,
+    qualifiers: PriceQualifiers,
     input: PriceInput,
 }
 
@@ -118,12 +135,32 @@ impl PriceInput {
         }
         let location = optional_code(&mut v, "location_code", self.location_code.as_deref());
         let payer = optional_code(&mut v, "payer_code", self.payer_code.as_deref());
+        let qualifiers = PriceQualifiers {
+            beneficiary_kind: optional_code(
+                &mut v,
+                "beneficiary_kind",
+                self.beneficiary_kind.as_deref(),
+            )
+            .map(|c| c.to_string()),
+            object_type: optional_code(&mut v, "object_type", self.object_type.as_deref())
+                .map(|c| c.to_string()),
+            level: optional_code(&mut v, "care_level", self.care_level.as_deref())
+                .map(|c| c.to_string()),
+        };
+        if payer.is_some() && !qualifiers.is_empty() {
+            v.add(
+                "payer_code",
+                "not_with_qualifiers",
+                "a service price for invoicing rules is not payer-specific: invoice contexts say who pays",
+            );
+        }
         v.finish().map_err(ApiError::validation)?;
         let code = code.ok_or_else(|| ApiError::internal(&"validation passed without a code"))?;
         Ok(NewPrice {
             code,
             location,
             payer,
+            qualifiers,
             input: self,
         })
     }
@@ -147,6 +184,9 @@ struct Row {
         reason = "selected with the row; changes show in the audit trail"
     )]
     updated_at: NaiveDateTime,
+    beneficiary_kind: Option<String>,
+    object_type: Option<String>,
+    care_level: Option<String>,
 }
 
 impl Row {
@@ -163,6 +203,15 @@ impl Row {
             valid_to: self.valid_to,
             location: self.location_code.clone(),
             payer: self.payer_code.clone(),
+            qualifiers: self.qualifiers(),
+        }
+    }
+
+    fn qualifiers(&self) -> PriceQualifiers {
+        PriceQualifiers {
+            beneficiary_kind: self.beneficiary_kind.clone(),
+            object_type: self.object_type.clone(),
+            level: self.care_level.clone(),
         }
     }
 }
@@ -177,18 +226,24 @@ impl From<Row> for Price {
             valid_to: r.valid_to,
             location_code: r.location_code,
             payer_code: r.payer_code,
+            beneficiary_kind: r.beneficiary_kind,
+            object_type: r.object_type,
+            care_level: r.care_level,
             created_by: r.created_by,
             created_at: r.created_at.and_utc(),
         }
     }
 }
 
-/// Entries of the same code, location and payer (except `except`) that overlap the period.
+/// Entries of the same code, location, payer and qualifiers (except `except`) that overlap the
+/// period.
+#[allow(clippy::too_many_arguments)]
 fn clash(
     conn: &mut AnyConnection,
     code: &str,
     location: Option<&str>,
     payer: Option<&str>,
+    qualifiers: &PriceQualifiers,
     from: NaiveDate,
     to: Option<NaiveDate>,
     except: Option<&str>,
@@ -201,6 +256,7 @@ fn clash(
         .into_iter()
         .filter(|r| Some(r.id.as_str()) != except)
         .filter(|r| r.location_code.as_deref() == location && r.payer_code.as_deref() == payer)
+        .filter(|r| r.qualifiers() == *qualifiers)
         .find(|r| {
             carebill_domain::accounts::periods_overlap(
                 Some(r.valid_from),
@@ -244,6 +300,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
         p.code.as_str(),
         location,
         payer,
+        &p.qualifiers,
         p.input.valid_from,
         p.input.valid_to,
         None,
@@ -251,7 +308,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
         return Err(ApiError::conflict(
             "price_overlap",
             format!(
-                "price {other} for the same code, location and payer is in force in this period; end it first"
+                "price {other} for the same code, location, payer and qualifiers is in force in this period; end it first"
             ),
         ));
     }
@@ -272,6 +329,9 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
             prices::valid_to.eq(p.input.valid_to),
             prices::location_code.eq(location),
             prices::payer_code.eq(payer),
+            prices::beneficiary_kind.eq(&p.qualifiers.beneficiary_kind),
+            prices::object_type.eq(&p.qualifiers.object_type),
+            prices::care_level.eq(&p.qualifiers.level),
             prices::created_by.eq(&who.subject),
             prices::created_at.eq(now),
             prices::updated_at.eq(now),

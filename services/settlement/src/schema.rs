@@ -13,6 +13,9 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        beneficiary_kind -> Nullable<Text>,
+        object_type -> Nullable<Text>,
+        care_level -> Nullable<Text>,
     }
 }
 
@@ -177,3 +180,50 @@ diesel::table! {
         changed_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    care_records (id) {
+        id -> Text,
+        patient_id -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        kind -> Text,
+        version -> BigInt,
+        cancelled -> Bool,
+        details -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    billing_runs (id) {
+        id -> Text,
+        location_code -> Text,
+        period -> Text,
+        beneficiaries -> Integer,
+        line_count -> Integer,
+        totals -> Text,
+        problems -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    billing_run_lines (run_id, line_no) {
+        run_id -> Text,
+        line_no -> Integer,
+        location_code -> Text,
+        period -> Text,
+        patient_id -> Text,
+        rule_code -> Text,
+        context -> Text,
+        correction -> Bool,
+        amount_minor -> BigInt,
+        currency -> Text,
+        line -> Text,
+    }
+}
+
+diesel::joinable!(billing_run_lines -> billing_runs (run_id));
+diesel::allow_tables_to_appear_in_same_query!(billing_runs, billing_run_lines);

@@ -16,13 +16,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use carebill_domain::events::{
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CoverageRef, CreditNoteIssuedV1,
-    Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1, PartyRef, SettledLine, SettledShare,
-    SettlementApprovedV1, SettlementInvoicedV1,
+    CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
+    CoverageRef, CreditNoteIssuedV1, Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1,
+    PartyRef, SettledLine, SettledShare, SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::settlement::{
-    CoverageTerms, Line, PriceEntry, Reason, SettlementKind, SettlementStatus, select_price,
-    split_episode,
+    CoverageTerms, Line, PriceEntry, PriceQualifiers, Reason, SettlementKind, SettlementStatus,
+    select_price, split_episode,
 };
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
@@ -451,8 +451,12 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
         Option<String>,
         Option<String>,
     );
+    // Service prices qualified for invoicing rules never price a consumption.
     let rows: Vec<PriceRow> = prices::table
         .filter(prices::code.eq_any(codes))
+        .filter(prices::beneficiary_kind.is_null())
+        .filter(prices::object_type.is_null())
+        .filter(prices::care_level.is_null())
         .select((
             prices::id,
             prices::code,
@@ -476,6 +480,7 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
                     valid_to: to,
                     location,
                     payer,
+                    qualifiers: PriceQualifiers::default(),
                 },
             ))
         })
@@ -547,26 +552,6 @@ struct NewInput<'a> {
     payload: String,
     voided: bool,
     excluded: bool,
-}
-
-/// Inserts rows in one statement on PostgreSQL (diesel's MultiConnection has no multi-row
-/// INSERT for SQLite, which takes them one by one — cheap there, it is in-process).
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        let rows = $rows;
-        match $conn {
-            AnyConnection::Postgresql(pg) => {
-                for chunk in rows.chunks(1000) {
-                    diesel::insert_into($table).values(chunk).execute(pg)?;
-                }
-            }
-            AnyConnection::Sqlite(lite) => {
-                for row in rows.iter() {
-                    diesel::insert_into($table).values(row).execute(lite)?;
-                }
-            }
-        }
-    }};
 }
 
 /// What made a new version.
@@ -929,6 +914,10 @@ fn apply_event(
         InvoiceIssuedV1::TYPE => {
             on_invoice_issued(conn, &env.payload::<InvoiceIssuedV1>().map_err(bad)?, dirty)
         }
+        CareRecordChangedV1::TYPE => crate::billing_runs::on_care_record(
+            conn,
+            &env.payload::<CareRecordChangedV1>().map_err(bad)?,
+        ),
         CreditNoteIssuedV1::TYPE => on_credit_note(
             conn,
             &env.payload::<CreditNoteIssuedV1>().map_err(bad)?,

@@ -1,0 +1,50 @@
+-- Periodic billing (issue 4): service prices qualified for invoicing rules, settlement's copy of
+-- accounts' care records, and committed billing runs with their lines.
+ALTER TABLE prices ADD COLUMN beneficiary_kind TEXT;
+ALTER TABLE prices ADD COLUMN object_type TEXT;
+ALTER TABLE prices ADD COLUMN care_level TEXT;
+
+-- The highest version seen of each care record (carebill.accounts.care_record.changed.v1).
+CREATE TABLE care_records (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    location_id TEXT NOT NULL,
+    location_code TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    cancelled BOOLEAN NOT NULL,
+    details TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX care_records_location ON care_records (location_code, patient_id);
+
+-- One committed run per location and month; its lines are final (later changes come as
+-- correction lines of later runs).
+CREATE TABLE billing_runs (
+    id TEXT PRIMARY KEY,
+    location_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    beneficiaries INTEGER NOT NULL,
+    line_count INTEGER NOT NULL,
+    totals TEXT NOT NULL,
+    problems TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (location_code, period)
+);
+
+CREATE TABLE billing_run_lines (
+    run_id TEXT NOT NULL REFERENCES billing_runs (id),
+    line_no INTEGER NOT NULL,
+    location_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    rule_code TEXT NOT NULL,
+    context TEXT NOT NULL,
+    correction BOOLEAN NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (run_id, line_no)
+);
+CREATE INDEX billing_run_lines_patient ON billing_run_lines (location_code, patient_id);

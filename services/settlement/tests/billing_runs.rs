@@ -1,0 +1,511 @@
+//! Billing runs against real databases (SQLite and a throwaway PostgreSQL), with amounts
+//! computed by hand: a long-term-care month with a hospital absence over the month's edge and
+//! care linked into three contexts, a late absence corrected by the next month's run, a rule
+//! inactive at one institution, runs that are previews or idempotent, and bad input refused
+//! without changing anything.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use carebill_domain::events::{CareRecordChangedV1, Envelope};
+use carebill_domain::sources::{AbsenceKind, CareRecord, CareRecordDetails};
+use carebill_platform::both_backends;
+use carebill_platform::db::Backend;
+use carebill_platform::events::run_handler;
+use carebill_platform::testing::{admin, call, get, post};
+use chrono::{NaiveDate, Utc};
+use serde_json::{Value, json};
+
+mod common;
+use common::{Harness, app, harness};
+
+both_backends!(
+    a_care_home_month_is_billed_and_corrected_the_month_after,
+    bad_runs_are_refused_and_change_nothing,
+);
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+fn rule(code: &str, source: &str, group: &str, extra: Value) -> Value {
+    let mut r = json!({
+        "code": code, "description": code, "beneficiary_kind": "LTC",
+        "invoice_context": "beneficiary", "source": source, "service_group": group,
+        "description_method": "service", "quantity_method": "days", "price_method": "service",
+        "time_horizon": "subsequent", "active_from": "2026-01-01"
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        r[k] = v.clone();
+    }
+    r
+}
+
+fn hotel() -> Value {
+    rule(
+        "HOTEL",
+        "stay",
+        "ROOM",
+        json!({"object_type": "SINGLE", "absence_threshold_days": 3, "quantity_method": "days_minus_absences"}),
+    )
+}
+
+fn care() -> Value {
+    rule(
+        "CARE",
+        "evaluation",
+        "CARE",
+        json!({"quantity_method": "effective_days", "linked_rules": [
+            {"context": "insurance", "operation": "negate"},
+            {"context": "public_authority", "operation": "negate"}
+        ]}),
+    )
+}
+
+async fn deliver(
+    h: &Harness,
+    id: &str,
+    patient: &str,
+    location: &str,
+    version: i64,
+    details: CareRecordDetails,
+) {
+    let payload = CareRecordChangedV1 {
+        record: CareRecord {
+            id: id.to_owned(),
+            patient_id: patient.to_owned(),
+            location_id: format!("00000000-0000-7000-8000-00000000000{}", &location[1..]),
+            version,
+            cancelled: false,
+            details,
+        },
+        location_code: location.to_owned(),
+        reason: None,
+        changed_by: "test".to_owned(),
+        changed_at: Utc::now(),
+    };
+    let env = Envelope::new("accounts", &payload, Utc::now(), None, None).expect("envelope");
+    run_handler(&h.events.handler, env).await.expect("applied");
+}
+
+fn stay(from: &str) -> CareRecordDetails {
+    CareRecordDetails::Stay {
+        beneficiary_kind: "LTC".to_owned(),
+        object_type: Some("SINGLE".to_owned()),
+        room: Some("B-204".to_owned()),
+        entry_date: d(from),
+        leaving_date: None,
+    }
+}
+
+fn absence(from: &str, to: &str, reason: AbsenceKind) -> CareRecordDetails {
+    CareRecordDetails::Absence {
+        reason,
+        from: d(from),
+        to: Some(d(to)),
+        start_full_day: None,
+        end_full_day: None,
+    }
+}
+
+const P1: &str = "019a0000-0000-7000-8000-000000000001";
+const P2: &str = "019a0000-0000-7000-8000-000000000002";
+
+/// Rules HOTEL and CARE at H1, only HOTEL at H2; room 120.00 (130.00 from 16 November), care
+/// level L3 85.50; resident P1 at H1 from 15 September, level L3, in hospital from 28 October
+/// to 6 November; resident P2 at H2 from 1 September.
+async fn setup(
+    h: &Harness,
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
+    let t = admin();
+    for r in [hotel(), care()] {
+        let (s, body, _) = call(app, post("/v1/invoicing-rules", &t, &r)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    for (loc, code) in [("H1", "HOTEL"), ("H1", "CARE"), ("H2", "HOTEL")] {
+        let (s, body, _) = call(
+            app,
+            test::TestRequest::put()
+                .uri(&format!("/v1/invoicing-rule-activations/{loc}/{code}"))
+                .insert_header(("authorization", format!("Bearer {t}")))
+                .set_json(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    for p in [
+        json!({"code": "ROOM", "unit_price": {"amount": "120.00", "currency": "CHF"}, "valid_from": "2026-01-01", "valid_to": "2026-11-15", "beneficiary_kind": "LTC", "object_type": "SINGLE"}),
+        json!({"code": "ROOM", "unit_price": {"amount": "130.00", "currency": "CHF"}, "valid_from": "2026-11-16", "beneficiary_kind": "LTC", "object_type": "SINGLE"}),
+        json!({"code": "CARE", "unit_price": {"amount": "85.50", "currency": "CHF"}, "valid_from": "2026-01-01", "care_level": "L3"}),
+        // An unqualified ROOM price of the consumption list never prices a billing run.
+        json!({"code": "ROOM", "unit_price": {"amount": "1.00", "currency": "CHF"}, "valid_from": "2026-01-01"}),
+    ] {
+        let (s, body, _) = call(app, post("/v1/prices", &t, &p)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    deliver(h, "stay-1", P1, "H1", 1, stay("2026-09-15")).await;
+    deliver(
+        h,
+        "eval-1",
+        P1,
+        "H1",
+        1,
+        CareRecordDetails::Evaluation {
+            level: "L3".to_owned(),
+            valid_from: d("2026-09-15"),
+            valid_to: None,
+        },
+    )
+    .await;
+    deliver(
+        h,
+        "abs-1",
+        P1,
+        "H1",
+        1,
+        absence("2026-10-28", "2026-11-06", AbsenceKind::Hospital),
+    )
+    .await;
+    deliver(h, "stay-2", P2, "H2", 1, stay("2026-09-01")).await;
+}
+
+fn lines_summary(lines: &Value) -> Vec<String> {
+    lines
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}/{} {}..{} {} {}{}",
+                &l["patient_id"].as_str().expect("patient")[34..],
+                l["rule_code"].as_str().expect("rule"),
+                l["context"].as_str().expect("context"),
+                l["days"]["from"].as_str().expect("from"),
+                l["days"]["to"].as_str().expect("to"),
+                l["quantity"].as_str().expect("quantity"),
+                l["amount"]["amount"].as_str().expect("amount"),
+                if l["correction"] == json!(true) {
+                    " correction"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect()
+}
+
+fn totals(run: &Value) -> Vec<String> {
+    run["totals"]
+        .as_array()
+        .expect("totals")
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["context"].as_str().expect("context"),
+                t["amount"]["amount"].as_str().expect("amount")
+            )
+        })
+        .collect()
+}
+
+async fn a_care_home_month_is_billed_and_corrected_the_month_after(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let t = admin();
+    setup(&h, &app).await;
+
+    // Preview October at H1: 4 absent days in October (28-31; 9 in all, over the threshold).
+    // Hotel 31 - 4 = 27 x 120.00; care 27 presence days x 85.50 = 2308.50, deducted from the
+    // insurance and public authority contexts.
+    let (s, preview, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-10", "preview": true}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    assert_eq!(preview["preview"], json!(true));
+    assert_eq!(
+        lines_summary(&preview["lines"]),
+        [
+            "01 CARE/beneficiary 2026-10-01..2026-10-31 27 2308.50",
+            "01 CARE/insurance 2026-10-01..2026-10-31 -27 -2308.50",
+            "01 CARE/public_authority 2026-10-01..2026-10-31 -27 -2308.50",
+            "01 HOTEL/beneficiary 2026-10-01..2026-10-31 27 3240.00",
+        ]
+    );
+    let hotel_line = &preview["lines"][3];
+    assert_eq!(
+        hotel_line["explanation"]["considered_absent_days"],
+        json!(4)
+    );
+    assert!(
+        hotel_line["explanation"]["price_source"]
+            .as_str()
+            .expect("source")
+            .contains("object type SINGLE"),
+        "{hotel_line}"
+    );
+    let (_, listed, _) = call(&app, get("/v1/billing-runs", &t)).await;
+    assert_eq!(listed["items"], json!([]), "a preview stores nothing");
+
+    // Commit; again with nothing changed: the same run.
+    let commit = json!({"location_code": "H1", "period": "2026-10"});
+    let (s, october, _) = call(&app, post("/v1/billing-runs", &t, &commit)).await;
+    assert_eq!(s, StatusCode::CREATED, "{october}");
+    assert_eq!(
+        totals(&october),
+        [
+            "beneficiary 5548.50",
+            "insurance -2308.50",
+            "public_authority -2308.50"
+        ]
+    );
+    let (s, again, _) = call(&app, post("/v1/billing-runs", &t, &commit)).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], october["id"]);
+    let id = october["id"].as_str().expect("id");
+    let (s, lines, _) = call(
+        &app,
+        get(&format!("/v1/billing-runs/{id}/lines?limit=2"), &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(lines["items"].as_array().expect("items").len(), 2);
+    let cursor = lines["next_cursor"].as_str().expect("more");
+    let (_, rest, _) = call(
+        &app,
+        get(&format!("/v1/billing-runs/{id}/lines?cursor={cursor}"), &t),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().expect("items").len(), 2);
+
+    // H2 bills the hotel only: CARE is not active there. P2: 31 x 120.00.
+    let (s, h2, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H2", "period": "2026-10"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{h2}");
+    assert_eq!(totals(&h2), ["beneficiary 3720.00"]);
+
+    // A holiday from 10 to 13 October is recorded late. October stays as billed ...
+    deliver(
+        &h,
+        "abs-2",
+        P1,
+        "H1",
+        1,
+        absence("2026-10-10", "2026-10-13", AbsenceKind::Holiday),
+    )
+    .await;
+    let (s, refused, _) = call(&app, post("/v1/billing-runs", &t, &commit)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["code"], json!("period_already_billed"));
+    let (_, still, _) = call(&app, get(&format!("/v1/billing-runs/{id}"), &t)).await;
+    assert_eq!(still["line_count"], json!(4));
+    // ... and November corrects it: 3 more absent days (over the threshold): -3 x 120.00,
+    // -3 x 85.50 and its links; November itself: 1-5 absent, room 10 x 120.00 to the 15th and
+    // 15 x 130.00 from the 16th; care 25 x 85.50.
+    let (s, november, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-11"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{november}");
+    let nid = november["id"].as_str().expect("id");
+    let (_, lines, _) = call(&app, get(&format!("/v1/billing-runs/{nid}/lines"), &t)).await;
+    assert_eq!(
+        lines_summary(&lines["items"]),
+        [
+            "01 CARE/beneficiary 2026-10-01..2026-10-31 -3 -256.50 correction",
+            "01 CARE/insurance 2026-10-01..2026-10-31 3 256.50 correction",
+            "01 CARE/public_authority 2026-10-01..2026-10-31 3 256.50 correction",
+            "01 HOTEL/beneficiary 2026-10-01..2026-10-31 -3 -360.00 correction",
+            "01 CARE/beneficiary 2026-11-01..2026-11-30 25 2137.50",
+            "01 CARE/insurance 2026-11-01..2026-11-30 -25 -2137.50",
+            "01 CARE/public_authority 2026-11-01..2026-11-30 -25 -2137.50",
+            "01 HOTEL/beneficiary 2026-11-01..2026-11-15 10 1200.00",
+            "01 HOTEL/beneficiary 2026-11-16..2026-11-30 15 1950.00",
+        ]
+    );
+    assert_eq!(
+        lines["items"][3]["explanation"]["corrects"]["billed_amount"]["amount"],
+        json!("3240.00")
+    );
+    // Now October cannot be run again at all: November is billed.
+    let (s, _, _) = call(&app, post("/v1/billing-runs", &t, &commit)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // An older version of a record arriving late changes nothing.
+    deliver(
+        &h,
+        "abs-2",
+        P1,
+        "H1",
+        2,
+        absence("2026-10-10", "2026-10-11", AbsenceKind::Holiday),
+    )
+    .await;
+    deliver(
+        &h,
+        "abs-2",
+        P1,
+        "H1",
+        1,
+        absence("2026-10-10", "2026-10-20", AbsenceKind::Holiday),
+    )
+    .await;
+    let (_, preview, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-11", "preview": true, "patient_id": P1}),
+        ),
+    )
+    .await;
+    // The preview shows what November would bill today, against October as billed: version 2
+    // (one day away, under the hotel's threshold) counts, not the late version 1 (ten days):
+    // care corrects one presence day, the hotel nothing.
+    let fixes: Vec<String> = lines_summary(&preview["lines"])
+        .into_iter()
+        .filter(|l| l.contains("2026-10-01"))
+        .collect();
+    assert_eq!(
+        fixes,
+        [
+            "01 CARE/beneficiary 2026-10-01..2026-10-31 -1 -85.50 correction",
+            "01 CARE/insurance 2026-10-01..2026-10-31 1 85.50 correction",
+            "01 CARE/public_authority 2026-10-01..2026-10-31 1 85.50 correction",
+        ]
+    );
+    let (_, dec, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-11", "preview": true, "patient_id": P2}),
+        ),
+    )
+    .await;
+    assert_eq!(dec["lines"], json!([]), "P2 lives at H2");
+}
+
+async fn bad_runs_are_refused_and_change_nothing(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let t = admin();
+    setup(&h, &app).await;
+    for (body, field, code) in [
+        (
+            json!({"location_code": "H1", "period": "2099-01"}),
+            "period",
+            "in_future",
+        ),
+        (
+            json!({"location_code": "H1", "period": "2026-13"}),
+            "period",
+            "invalid",
+        ),
+        (
+            json!({"location_code": "H 1", "period": "2026-10"}),
+            "location_code",
+            "invalid",
+        ),
+        (
+            json!({"location_code": "H1", "period": "2026-10", "patient_id": P1}),
+            "patient_id",
+            "preview_only",
+        ),
+    ] {
+        let (s, problem, ctype) = call(&app, post("/v1/billing-runs", &t, &body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} {problem}");
+        assert_eq!(ctype.as_deref(), Some("application/problem+json"));
+        assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
+        assert_eq!(problem["errors"][0]["code"], json!(code), "{problem}");
+    }
+    let (s, _, _) = call(
+        &app,
+        post("/v1/billing-runs", &t, &json!({"location_code": "H1"})),
+    )
+    .await;
+    assert!(s.is_client_error());
+    // A user of H2 cannot run H1.
+    let h2_only = carebill_platform::testing::token(&["billing_manager"], Some(&["H2"]));
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &h2_only,
+            &json!({"location_code": "H1", "period": "2026-10"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Two rules for the same slot active at H2: the run names them and bills nothing.
+    let twin = rule(
+        "HOTEL-B",
+        "stay",
+        "ROOM",
+        json!({"object_type": "SINGLE", "quantity_method": "days"}),
+    );
+    let (s, body, _) = call(&app, post("/v1/invoicing-rules", &t, &twin)).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, _, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/v1/invoicing-rule-activations/H2/HOTEL-B")
+            .insert_header(("authorization", format!("Bearer {t}")))
+            .set_json(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H2", "period": "2026-10"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], json!("conflicting_rules"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("HOTEL-B")
+    );
+    let (_, listed, _) = call(&app, get("/v1/billing-runs", &t)).await;
+    assert_eq!(listed["items"], json!([]), "nothing committed");
+    let (s, _, _) = call(
+        &app,
+        get("/v1/billing-runs/019a0000-0000-7000-8000-0000000000ff", &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
