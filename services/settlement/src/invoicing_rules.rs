@@ -319,6 +319,15 @@ fn change(
     if input.rule == before.rule {
         return Ok(Changed::Same(before));
     }
+    // The new version must not compete with another rule where this one is enabled.
+    let locations: Vec<String> = invoicing_rule_activations::table
+        .filter(invoicing_rule_activations::rule_code.eq(code))
+        .filter(invoicing_rule_activations::enabled.eq(true))
+        .select(invoicing_rule_activations::location_code)
+        .load(conn)?;
+    for location in &locations {
+        refuse_conflicts(conn, location, &input.rule)?;
+    }
     diesel::update(
         invoicing_rules::table
             .filter(invoicing_rules::code.eq(code))
@@ -744,12 +753,46 @@ pub async fn list_activations(
     Ok(web::Json(rows.into_iter().map(Into::into).collect()))
 }
 
+/// Refuses to enable `rule` at `location` when another rule enabled there bills the same slot
+/// (beneficiary kind, context, source, service group, object type) on common days.
+fn refuse_conflicts(
+    conn: &mut AnyConnection,
+    location: &str,
+    rule: &RuleDefinition,
+) -> Result<(), ApiError> {
+    let enabled: Vec<String> = invoicing_rule_activations::table
+        .filter(invoicing_rule_activations::location_code.eq(location))
+        .filter(invoicing_rule_activations::enabled.eq(true))
+        .filter(invoicing_rule_activations::rule_code.ne(&rule.code))
+        .select(invoicing_rule_activations::rule_code)
+        .load(conn)?;
+    let others: Vec<String> = invoicing_rules::table
+        .filter(invoicing_rules::code.eq_any(&enabled))
+        .filter(invoicing_rules::current.eq(true))
+        .select(invoicing_rules::definition)
+        .load(conn)?;
+    for definition in others {
+        let other: RuleDefinition = serde_json::from_str(&definition)?;
+        if !carebill_domain::billing::conflicts(&[rule.clone(), other.clone()]).is_empty() {
+            return Err(ApiError::conflict(
+                "conflicting_rules",
+                format!(
+                    "rule {} is enabled at {location} for the same beneficiary kind, context, source, service group and object type on common days; disable it there or change the dates first",
+                    other.code
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Enable or disable a rule at a location (the rule's own dates still apply).
 #[utoipa::path(put, path = "/v1/invoicing-rule-activations/{location_code}/{rule_code}", tag = "invoicing rules",
     request_body = ActivationInput,
     params(("location_code" = String, Path, description = "Location (institution) code"),
         ("rule_code" = String, Path, description = "Rule code")),
-    responses((status = 200, description = "The entry", body = Activation)),
+    responses((status = 200, description = "The entry", body = Activation),
+        (status = 409, description = "Another rule enabled at the location bills the same slot on common days", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn set_activation(
     state: web::Data<SettlementState>,
@@ -776,7 +819,10 @@ pub async fn set_activation(
         .db
         .write(move |conn| {
             conn.transaction(|conn| {
-                current(conn, &rule)?;
+                let this = current(conn, &rule)?;
+                if enabled {
+                    refuse_conflicts(conn, &location, &this.rule)?;
+                }
                 let now = db::now();
                 let before: Option<bool> = invoicing_rule_activations::table
                     .find((&location, &rule))

@@ -465,31 +465,33 @@ async fn bad_runs_are_refused_and_change_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    // Two rules for the same slot active at H2: the run names them and bills nothing.
+    // Two rules for the same slot at one institution: refused when a new version of a rule
+    // would take another's slot, and when enabling the second.
     let twin = rule(
         "HOTEL-B",
         "stay",
         "ROOM",
-        json!({"object_type": "SINGLE", "quantity_method": "days"}),
+        json!({"object_type": "DOUBLE", "quantity_method": "days"}),
     );
     let (s, body, _) = call(&app, post("/v1/invoicing-rules", &t, &twin)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
-    let (s, _, _) = call(
-        &app,
+    let enable = |loc: &str| {
         test::TestRequest::put()
-            .uri("/v1/invoicing-rule-activations/H2/HOTEL-B")
+            .uri(&format!("/v1/invoicing-rule-activations/{loc}/HOTEL-B"))
             .insert_header(("authorization", format!("Bearer {t}")))
-            .set_json(json!({"enabled": true})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK);
+            .set_json(json!({"enabled": true}))
+    };
+    let (s, body, _) = call(&app, enable("H2")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let mut overlapping = twin.clone();
+    overlapping["object_type"] = json!("SINGLE");
     let (s, problem, _) = call(
         &app,
-        post(
-            "/v1/billing-runs",
-            &t,
-            &json!({"location_code": "H2", "period": "2026-10"}),
-        ),
+        test::TestRequest::put()
+            .uri("/v1/invoicing-rules/HOTEL-B")
+            .insert_header(("authorization", format!("Bearer {t}")))
+            .insert_header(("if-match", "\"v1\""))
+            .set_json(json!({"reason": "single rooms too", "rule": overlapping})),
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{problem}");
@@ -498,7 +500,36 @@ async fn bad_runs_are_refused_and_change_nothing(backend: Backend) {
         problem["detail"]
             .as_str()
             .expect("detail")
-            .contains("HOTEL-B")
+            .contains("HOTEL")
+    );
+    let (_, kept, _) = call(&app, get("/v1/invoicing-rules/HOTEL-B", &t)).await;
+    assert_eq!(kept["version"], json!(1), "{kept}");
+    // Enabling at H1 an overlapping rule: refused, the matrix unchanged.
+    let early = rule(
+        "HOTEL-C",
+        "stay",
+        "ROOM",
+        json!({"object_type": "SINGLE", "quantity_method": "days"}),
+    );
+    let (s, _, _) = call(&app, post("/v1/invoicing-rules", &t, &early)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, problem, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/v1/invoicing-rule-activations/H1/HOTEL-C")
+            .insert_header(("authorization", format!("Bearer {t}")))
+            .set_json(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    let (_, matrix, _) = call(
+        &app,
+        get("/v1/invoicing-rule-activations?location_code=H1", &t),
+    )
+    .await;
+    assert!(
+        !matrix.to_string().contains("HOTEL-C"),
+        "nothing half-applied: {matrix}"
     );
     let (_, listed, _) = call(&app, get("/v1/billing-runs", &t)).await;
     assert_eq!(listed["items"], json!([]), "nothing committed");
