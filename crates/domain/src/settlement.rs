@@ -156,6 +156,29 @@ pub fn select_price<'a>(
         .max_by_key(|e| (e.specificity(), e.valid_from))
 }
 
+/// Service prices grouped by code, for billing runs that ask many times.
+#[derive(Debug, Clone, Default)]
+pub struct ServicePrices {
+    by_code: std::collections::HashMap<String, Vec<PriceEntry>>,
+}
+
+impl ServicePrices {
+    /// Groups `entries` by code (entries with a payer are left out: they never price a run).
+    pub fn new(entries: Vec<PriceEntry>) -> Self {
+        let mut by_code: std::collections::HashMap<String, Vec<PriceEntry>> =
+            std::collections::HashMap::new();
+        for e in entries.into_iter().filter(|e| e.payer.is_none()) {
+            by_code.entry(e.code.clone()).or_default().push(e);
+        }
+        ServicePrices { by_code }
+    }
+
+    /// [`select_service_price`] among the entries of the query's service group.
+    pub fn find(&self, q: &crate::billing::PriceQuery<'_>, location: &str) -> Option<&PriceEntry> {
+        select_service_price(self.by_code.get(q.service_group)?, q, location)
+    }
+}
+
 /// The entry that prices a billing-run line: `service_group` on `day` at `location`, among
 /// entries without a payer whose qualifiers are unset or equal to the line's; the most specific
 /// (location first, then level, object type, beneficiary kind), among equals the one that started last.

@@ -18,7 +18,7 @@ use carebill_domain::billing::{
 };
 use carebill_domain::events::CareRecordChangedV1;
 use carebill_domain::rules::{InvoicingSource, Period, RuleDefinition};
-use carebill_domain::settlement::{PriceEntry, PriceQualifiers, select_service_price};
+use carebill_domain::settlement::{PriceEntry, PriceQualifiers, ServicePrices};
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
 use carebill_domain::{Code, Currency, MinorUnits, Money, Validation};
 use carebill_platform::ApiError;
@@ -340,9 +340,9 @@ fn compute(
             .or_default()
             .push(serde_json::from_str(&line)?);
     }
-    let entries = service_prices(conn)?;
+    let book = ServicePrices::new(service_prices(conn)?);
     let price = |q: &PriceQuery<'_>| {
-        select_service_price(&entries, q, location).map(|e| PriceFound {
+        book.find(q, location).map(|e| PriceFound {
             unit_price: e.unit_price,
             source: describe_price(e),
         })
