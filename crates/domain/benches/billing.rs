@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::str::FromStr as _;
 
-use carebill_domain::billing::{PriceFound, PriceQuery, RuleInForce, bill_beneficiary};
+use carebill_domain::billing::{PriceQuery, RuleInForce, bill_beneficiary};
 use carebill_domain::rules::{
     DescriptionMethod, InvoicingSource, LinkOperation, LinkedRule, Period, PriceMethod,
     QuantityMethod, RuleDefinition, TimeHorizon,
@@ -226,12 +226,7 @@ fn bench(c: &mut Criterion) {
     let rules = rules();
     let records = records();
     let book = prices();
-    let price = |q: &PriceQuery<'_>| {
-        book.find(q, "H1").map(|e| PriceFound {
-            unit_price: e.unit_price,
-            source: String::new(),
-        })
-    };
+    let price = |q: &PriceQuery<'_>| book.find(q, "H1");
     let october = Period::month(2026, 10).expect("month");
     let first = bill_beneficiary(october, &rules, &records, &[], &price);
     assert!(first.problems.is_empty(), "{:?}", first.problems);

@@ -49,14 +49,14 @@ pub struct PriceQuery<'a> {
     pub level: Option<&'a str>,
 }
 
-/// A unit price found, with where it came from (for the explanation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A unit price found, with where it came from (for the explanation). The source is shared:
+/// a run asks for prices day by day and must not build the text each time.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceFound {
     /// The price of one unit.
     pub unit_price: Money,
     /// Which price entry or record gave it.
-    pub source: String,
+    pub source: std::sync::Arc<str>,
 }
 
 /// Why a number on a billing line is what it is.
@@ -134,12 +134,12 @@ pub struct RunLine {
 }
 
 impl RunLine {
-    fn key(&self) -> LineKey {
+    fn key(&self) -> LineKey<'_> {
         LineKey {
-            rule_code: self.rule_code.clone(),
-            context: self.context.clone(),
-            record_id: self.record_id.clone(),
-            service_group: self.service_group.clone(),
+            rule_code: &self.rule_code,
+            context: &self.context,
+            record_id: &self.record_id,
+            service_group: &self.service_group,
             window: self.window,
         }
     }
@@ -170,12 +170,13 @@ pub struct BeneficiaryRun {
     pub problems: Vec<RunProblem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct LineKey {
-    rule_code: String,
-    context: String,
-    record_id: String,
-    service_group: String,
+/// What corrections compare: one rule's entry in one context for one record and window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct LineKey<'a> {
+    rule_code: &'a str,
+    context: &'a str,
+    record_id: &'a str,
+    service_group: &'a str,
     window: DateSpan,
 }
 
@@ -538,7 +539,7 @@ where
                 let found = match rule.price_method {
                     PriceMethod::Manual => entered_price.map(|p| PriceFound {
                         unit_price: p,
-                        source: format!("entered on record {}", e.id),
+                        source: format!("entered on record {}", e.id).into(),
                     }),
                     PriceMethod::Service => price(&PriceQuery {
                         service_group: group,
@@ -597,7 +598,7 @@ fn count_contract_service<P>(
     let manual_price = || {
         service.unit_price.map(|p| PriceFound {
             unit_price: p,
-            source: format!("contract {}", contract.id),
+            source: format!("contract {}", contract.id).into(),
         })
     };
     let text = describe(rule, Some(&service.description), None);
@@ -710,7 +711,7 @@ where
                     }
                 };
                 let explanation = LineExplanation {
-                    price_source: Some(found.source.clone()),
+                    price_source: Some(found.source.to_string()),
                     rounding_precision: rule.rounding_precision,
                     negative_sign: rule.negative_sign,
                     ..c.explanation
@@ -753,21 +754,30 @@ fn scaled(m: &Money, sign: Decimal) -> Money {
     Money::round(m.amount() * sign, m.currency())
 }
 
-/// Sums of quantity and amount per key and unit price.
-type Totals = BTreeMap<(LineKey, String, Decimal), (Decimal, Decimal, Currency)>;
+/// Quantity and amount per key, currency and unit price.
+type Totals<'a> = BTreeMap<(LineKey<'a>, Currency, Decimal), Sum<'a>>;
 
-fn totals<'a>(lines: impl Iterator<Item = &'a RunLine>) -> Totals {
-    let mut out: Totals = BTreeMap::new();
+struct Sum<'a> {
+    quantity: Decimal,
+    amount: Decimal,
+    currency: Currency,
+    /// The first line of the key, for its text and explanation.
+    first: &'a RunLine,
+}
+
+fn totals<'a>(lines: impl Iterator<Item = &'a RunLine>) -> Totals<'a> {
+    let mut out: Totals<'a> = BTreeMap::new();
     for l in lines {
         let e = out
-            .entry((
-                l.key(),
-                l.unit_price.currency().to_string(),
-                l.unit_price.amount(),
-            ))
-            .or_insert((Decimal::ZERO, Decimal::ZERO, l.unit_price.currency()));
-        e.0 += l.quantity;
-        e.1 += l.amount.amount();
+            .entry((l.key(), l.unit_price.currency(), l.unit_price.amount()))
+            .or_insert(Sum {
+                quantity: Decimal::ZERO,
+                amount: Decimal::ZERO,
+                currency: l.unit_price.currency(),
+                first: l,
+            });
+        e.quantity += l.quantity;
+        e.amount += l.amount.amount();
     }
     out
 }
@@ -803,74 +813,68 @@ where
         ws.dedup();
     }
     let (now, problems) = evaluate(rules, &records, &windows, price);
-    let version_of: BTreeMap<&str, i64> = rules
-        .iter()
-        .map(|r| (r.rule.code.as_str(), r.version))
-        .collect();
-    let no_correction: BTreeMap<&str, bool> = rules
-        .iter()
-        .map(|r| (r.rule.code.as_str(), r.rule.no_correction))
-        .collect();
+    if billed.is_empty() {
+        return BeneficiaryRun {
+            lines: sorted(now),
+            problems,
+        };
+    }
+    let in_force: BTreeMap<&str, &RuleInForce> =
+        rules.iter().map(|r| (r.rule.code.as_str(), r)).collect();
     // Windows a "no correction" rule billed are left alone, whatever changed.
-    let closed: std::collections::BTreeSet<(String, DateSpan)> = billed
+    let closed: std::collections::HashSet<(&str, DateSpan)> = billed
         .iter()
-        .filter(|b| no_correction.get(b.rule_code.as_str()) == Some(&true))
-        .map(|b| (b.rule_code.clone(), b.window))
+        .filter(|b| {
+            in_force
+                .get(b.rule_code.as_str())
+                .is_some_and(|r| r.rule.no_correction)
+        })
+        .map(|b| (b.rule_code.as_str(), b.window))
         .collect();
-    let billed_keys: std::collections::BTreeSet<LineKey> = billed
+    let billed_keys: std::collections::HashSet<LineKey<'_>> = billed
         .iter()
-        .filter(|b| version_of.contains_key(b.rule_code.as_str()))
+        .filter(|b| in_force.contains_key(b.rule_code.as_str()))
         .map(RunLine::key)
         .collect();
+    let is_closed = |k: &LineKey<'_>| closed.contains(&(k.rule_code, k.window));
     let mut lines = Vec::new();
     // Keys never billed: the lines as they are (split by price, one per part).
     for l in &now {
-        if closed.contains(&(l.rule_code.clone(), l.window)) || billed_keys.contains(&l.key()) {
-            continue;
+        let k = l.key();
+        if !is_closed(&k) && !billed_keys.contains(&k) {
+            lines.push(l.clone());
         }
-        lines.push(l.clone());
     }
     // Keys billed before: the difference, per unit price.
     let before = totals(billed.iter().filter(|b| billed_keys.contains(&b.key())));
     let after = totals(now.iter().filter(|l| billed_keys.contains(&l.key())));
-    let mut keys: Vec<&(LineKey, String, Decimal)> = before.keys().chain(after.keys()).collect();
+    let mut keys: Vec<&(LineKey<'_>, Currency, Decimal)> =
+        before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
     for k in keys {
         let (key, _, unit) = k;
-        if closed.contains(&(key.rule_code.clone(), key.window)) {
+        if is_closed(key) {
             continue;
         }
-        let Some(currency) = before.get(k).or_else(|| after.get(k)).map(|t| t.2) else {
-            continue;
-        };
-        let (bq, ba, _) =
-            before
-                .get(k)
-                .copied()
-                .unwrap_or((Decimal::ZERO, Decimal::ZERO, currency));
-        let (nq, na, _) = after
-            .get(k)
-            .copied()
-            .unwrap_or((Decimal::ZERO, Decimal::ZERO, currency));
+        let (was, is) = (before.get(k), after.get(k));
+        let Some(any) = is.or(was) else { continue };
+        let currency = any.currency;
+        let (bq, ba) = was.map_or((Decimal::ZERO, Decimal::ZERO), |s| (s.quantity, s.amount));
+        let (nq, na) = is.map_or((Decimal::ZERO, Decimal::ZERO), |s| (s.quantity, s.amount));
         if bq == nq && ba == na {
             continue;
         }
-        let template = now
-            .iter()
-            .find(|l| l.key() == *key)
-            .or_else(|| billed.iter().find(|b| b.key() == *key));
-        let Some(t) = template else { continue };
+        let t = any.first;
         let money = |a: Decimal| Money::round(a, currency);
         lines.push(RunLine {
-            rule_code: key.rule_code.clone(),
-            rule_version: version_of
-                .get(key.rule_code.as_str())
-                .copied()
-                .unwrap_or(t.rule_version),
-            context: key.context.clone(),
-            record_id: key.record_id.clone(),
-            service_group: key.service_group.clone(),
+            rule_code: key.rule_code.to_owned(),
+            rule_version: in_force
+                .get(key.rule_code)
+                .map_or(t.rule_version, |r| r.version),
+            context: key.context.to_owned(),
+            record_id: key.record_id.to_owned(),
+            service_group: key.service_group.to_owned(),
             window: key.window,
             days: key.window,
             description: t.description.clone(),
@@ -894,25 +898,32 @@ where
             },
         });
     }
+    BeneficiaryRun {
+        lines: sorted(lines),
+        problems,
+    }
+}
+
+fn sorted(mut lines: Vec<RunLine>) -> Vec<RunLine> {
     lines.sort_by(|a, b| {
         (
-            &a.window,
+            a.window,
             &a.rule_code,
             &a.context,
             &a.record_id,
-            &a.days.from,
+            a.days.from,
             a.correction,
         )
             .cmp(&(
-                &b.window,
+                b.window,
                 &b.rule_code,
                 &b.context,
                 &b.record_id,
-                &b.days.from,
+                b.days.from,
                 b.correction,
             ))
     });
-    BeneficiaryRun { lines, problems }
+    lines
 }
 
 /// Two rules compete for the same slot when they bill the same beneficiary kind, context,
@@ -1085,7 +1096,7 @@ mod tests {
         };
         Some(PriceFound {
             unit_price: chf(amount),
-            source: format!("{} {amount}", q.service_group),
+            source: format!("{} {amount}", q.service_group).into(),
         })
     }
 
@@ -1503,7 +1514,7 @@ mod tests {
         let priced = |q: &PriceQuery<'_>| {
             (q.service_group == "ROOM").then(|| PriceFound {
                 unit_price: chf("99.00"),
-                source: "ROOM DOUBLE".to_owned(),
+                source: "ROOM DOUBLE".into(),
             })
         };
         let next = bill_beneficiary(oct().next(), &rules, &records, &run.lines, &priced);
@@ -1640,7 +1651,7 @@ mod tests {
                 entry_date: d("2026-10-01"), leaving_date: Some(leave),
             })];
             let unit = Money::new(Decimal::new(i64::from(price), 2), Currency::parse("CHF").expect("CHF")).expect("money");
-            let run = bill_beneficiary(oct(), &in_force(vec![rule]), &records, &[], &|_: &PriceQuery<'_>| Some(PriceFound { unit_price: unit, source: String::new() }));
+            let run = bill_beneficiary(oct(), &in_force(vec![rule]), &records, &[], &|_: &PriceQuery<'_>| Some(PriceFound { unit_price: unit, source: "".into() }));
             prop_assert_eq!(run.lines.len(), 2);
             let net: Decimal = run.lines.iter().map(|l| l.amount.amount()).sum();
             prop_assert_eq!(net, Decimal::ZERO);

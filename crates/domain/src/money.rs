@@ -170,7 +170,7 @@ const CURRENCIES: &[(&str, u32)] = &[
 ];
 
 /// An ISO 4217 currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency {
     code: [u8; 3],

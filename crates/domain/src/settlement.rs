@@ -156,26 +156,65 @@ pub fn select_price<'a>(
         .max_by_key(|e| (e.specificity(), e.valid_from))
 }
 
-/// Service prices grouped by code, for billing runs that ask many times.
+/// Service prices grouped by code, each described once, for billing runs that ask many times.
 #[derive(Debug, Clone, Default)]
 pub struct ServicePrices {
-    by_code: std::collections::HashMap<String, Vec<PriceEntry>>,
+    by_code: std::collections::HashMap<String, (Vec<PriceEntry>, Vec<std::sync::Arc<str>>)>,
 }
 
 impl ServicePrices {
     /// Groups `entries` by code (entries with a payer are left out: they never price a run).
     pub fn new(entries: Vec<PriceEntry>) -> Self {
-        let mut by_code: std::collections::HashMap<String, Vec<PriceEntry>> =
+        let mut by_code: std::collections::HashMap<String, (Vec<PriceEntry>, Vec<_>)> =
             std::collections::HashMap::new();
         for e in entries.into_iter().filter(|e| e.payer.is_none()) {
-            by_code.entry(e.code.clone()).or_default().push(e);
+            let group = by_code.entry(e.code.clone()).or_default();
+            group.1.push(e.describe().into());
+            group.0.push(e);
         }
         ServicePrices { by_code }
     }
 
-    /// [`select_service_price`] among the entries of the query's service group.
-    pub fn find(&self, q: &crate::billing::PriceQuery<'_>, location: &str) -> Option<&PriceEntry> {
-        select_service_price(self.by_code.get(q.service_group)?, q, location)
+    /// [`select_service_price`] among the entries of the query's service group, as a price
+    /// found with its description.
+    pub fn find(
+        &self,
+        q: &crate::billing::PriceQuery<'_>,
+        location: &str,
+    ) -> Option<crate::billing::PriceFound> {
+        let (entries, texts) = self.by_code.get(q.service_group)?;
+        let chosen = select_service_price(entries, q, location)?;
+        let i = entries.iter().position(|e| std::ptr::eq(e, chosen))?;
+        Some(crate::billing::PriceFound {
+            unit_price: chosen.unit_price,
+            source: texts.get(i)?.clone(),
+        })
+    }
+}
+
+impl PriceEntry {
+    /// In words: code, price, start and what it is limited to.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!(
+            "service price {} {} {} from {}",
+            self.code,
+            self.unit_price.amount_string(),
+            self.unit_price.currency(),
+            self.valid_from
+        )];
+        if let Some(l) = &self.location {
+            parts.push(format!("location {l}"));
+        }
+        if let Some(k) = &self.qualifiers.beneficiary_kind {
+            parts.push(format!("beneficiary kind {k}"));
+        }
+        if let Some(o) = &self.qualifiers.object_type {
+            parts.push(format!("object type {o}"));
+        }
+        if let Some(l) = &self.qualifiers.level {
+            parts.push(format!("care level {l}"));
+        }
+        parts.join(", ")
     }
 }
 

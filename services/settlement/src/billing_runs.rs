@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use carebill_domain::billing::{
-    BeneficiaryRun, PriceFound, PriceQuery, RuleInForce, RunLine, RunProblem, bill_beneficiary,
-    conflicts,
+    BeneficiaryRun, PriceQuery, RuleInForce, RunLine, RunProblem, bill_beneficiary, conflicts,
 };
 use carebill_domain::events::CareRecordChangedV1;
 use carebill_domain::rules::{InvoicingSource, Period, RuleDefinition};
@@ -341,12 +340,7 @@ fn compute(
             .push(serde_json::from_str(&line)?);
     }
     let book = ServicePrices::new(service_prices(conn)?);
-    let price = |q: &PriceQuery<'_>| {
-        book.find(q, location).map(|e| PriceFound {
-            unit_price: e.unit_price,
-            source: describe_price(e),
-        })
-    };
+    let price = |q: &PriceQuery<'_>| book.find(q, location);
     let mut patients: Vec<&String> = records.keys().chain(billed.keys()).collect();
     patients.sort();
     patients.dedup();
@@ -374,28 +368,6 @@ fn compute(
             }));
     }
     Ok(out)
-}
-
-fn describe_price(e: &PriceEntry) -> String {
-    let mut parts = vec![format!(
-        "service price {} {} from {}",
-        e.code,
-        e.unit_price.amount_string(),
-        e.valid_from
-    )];
-    if let Some(l) = &e.location {
-        parts.push(format!("location {l}"));
-    }
-    if let Some(k) = &e.qualifiers.beneficiary_kind {
-        parts.push(format!("beneficiary kind {k}"));
-    }
-    if let Some(o) = &e.qualifiers.object_type {
-        parts.push(format!("object type {o}"));
-    }
-    if let Some(l) = &e.qualifiers.level {
-        parts.push(format!("care level {l}"));
-    }
-    parts.join(", ")
 }
 
 #[derive(Queryable, Selectable)]
