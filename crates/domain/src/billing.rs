@@ -57,6 +57,9 @@ pub struct PriceFound {
     pub unit_price: Money,
     /// Which price entry or record gave it.
     pub source: std::sync::Arc<str>,
+    /// The last day the same answer is sure to hold (none: only the day asked). Lets a run ask
+    /// once per price period instead of once per day.
+    pub holds_until: Option<NaiveDate>,
 }
 
 /// Why a number on a billing line is what it is.
@@ -244,13 +247,27 @@ impl<'a> Records<'a> {
             .collect()
     }
 
-    /// The care level in force on `day`: the latest evaluation started by then and not ended.
-    fn level_on(&self, day: NaiveDate) -> Option<&'a str> {
-        self.evaluations
+    /// The care level in force on `day` (the latest evaluation started by then and not ended)
+    /// and the last day that answer holds.
+    fn level_on(&self, day: NaiveDate) -> (Option<&'a str>, NaiveDate) {
+        let level = self
+            .evaluations
             .iter()
             .rev()
-            .find(|(span, _)| span.from <= day && span.to.is_none_or(|to| day <= to))
-            .map(|(_, level)| *level)
+            .find(|(span, _)| span.from <= day && span.to.is_none_or(|to| day <= to));
+        // The answer changes when an evaluation starts, or the day after one ends.
+        let mut until = NaiveDate::MAX;
+        for (span, _) in &self.evaluations {
+            if span.from > day {
+                until = until.min(span.from.pred_opt().unwrap_or(day));
+            }
+            if let Some(to) = span.to
+                && to >= day
+            {
+                until = until.min(to);
+            }
+        }
+        (level.map(|(_, l)| *l), until)
     }
 
     /// The beneficiary kind on `day`: the stay's, else a contract's.
@@ -291,6 +308,41 @@ impl<'a> Records<'a> {
             .find(|s| s.from <= end && near.from <= s.to.unwrap_or(NaiveDate::MAX))
             .or_else(|| self.stays.first().map(|(s, _, _)| s.details.span()))
     }
+}
+
+/// Splits `days` where the value changes. `value_from(day)` gives the value on `day` and the
+/// last day it is sure to hold, so a month with one price asks once, not thirty times.
+fn runs<T: PartialEq>(
+    days: DateSpan,
+    value_from: impl Fn(NaiveDate) -> (T, NaiveDate),
+) -> Vec<(DateSpan, T)> {
+    let mut out: Vec<(DateSpan, T)> = Vec::new();
+    let mut day = days.from;
+    loop {
+        let (value, holds) = value_from(day);
+        let end = holds.max(day).min(days.to);
+        match out.last_mut() {
+            Some((span, last)) if *last == value => span.to = end,
+            _ => out.push((DateSpan { from: day, to: end }, value)),
+        }
+        match end.succ_opt() {
+            Some(next) if end < days.to => day = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A price's answer and how long it holds.
+fn priced(found: Option<PriceFound>, day: NaiveDate) -> (Option<PriceFound>, NaiveDate) {
+    let holds = found.as_ref().and_then(|f| f.holds_until).unwrap_or(day);
+    (
+        found.map(|f| PriceFound {
+            holds_until: None,
+            ..f
+        }),
+        holds,
+    )
 }
 
 /// A line before amounts: what was counted and priced.
@@ -351,7 +403,7 @@ fn count_span<P>(
     let threshold = rule.absence_threshold_days.unwrap_or(0);
     if rule.quantity_method == QuantityMethod::None {
         // A flat fee per record and window, at the price of its first day.
-        let level = levels.and_then(|r| r.level_on(days.from));
+        let level = levels.and_then(|r| r.level_on(days.from).0);
         if levels.is_some() && level.is_none() {
             return;
         }
@@ -376,20 +428,25 @@ fn count_span<P>(
         });
         return;
     }
-    let parts = crate::rules::segments(days, |day| {
-        let level = levels.and_then(|r| r.level_on(day));
-        let found = if levels.is_some() && level.is_none() {
-            None
-        } else {
+    let parts = runs(days, |day| {
+        let (level, level_until) = match levels {
+            Some(r) => r.level_on(day),
+            None => (None, NaiveDate::MAX),
+        };
+        if levels.is_some() && level.is_none() {
+            return ((level, None), level_until);
+        }
+        let (found, price_until) = priced(
             price(&PriceQuery {
                 service_group: group,
                 day,
                 beneficiary_kind: kind,
                 object_type,
                 level,
-            })
-        };
-        (level, found)
+            }),
+            day,
+        );
+        ((level, found), level_until.min(price_until))
     });
     for (part, (level, found)) in parts {
         if levels.is_some() && level.is_none() {
@@ -539,6 +596,7 @@ where
                 let found = match rule.price_method {
                     PriceMethod::Manual => entered_price.map(|p| PriceFound {
                         unit_price: p,
+                        holds_until: None,
                         source: format!("entered on record {}", e.id).into(),
                     }),
                     PriceMethod::Service => price(&PriceQuery {
@@ -598,6 +656,7 @@ fn count_contract_service<P>(
     let manual_price = || {
         service.unit_price.map(|p| PriceFound {
             unit_price: p,
+            holds_until: None,
             source: format!("contract {}", contract.id).into(),
         })
     };
@@ -634,15 +693,18 @@ fn count_contract_service<P>(
         }
         method => {
             let threshold = rule.absence_threshold_days.unwrap_or(0);
-            let parts = crate::rules::segments(days, |day| match rule.price_method {
-                PriceMethod::Manual => manual_price(),
-                PriceMethod::Service => price(&PriceQuery {
-                    service_group: &service.service_group,
+            let parts = runs(days, |day| match rule.price_method {
+                PriceMethod::Manual => (manual_price(), NaiveDate::MAX),
+                PriceMethod::Service => priced(
+                    price(&PriceQuery {
+                        service_group: &service.service_group,
+                        day,
+                        beneficiary_kind: &rule.beneficiary_kind,
+                        object_type: rule.object_type.as_deref(),
+                        level: None,
+                    }),
                     day,
-                    beneficiary_kind: &rule.beneficiary_kind,
-                    object_type: rule.object_type.as_deref(),
-                    level: None,
-                }),
+                ),
             });
             for (part, found) in parts {
                 let count = count_absent_days(part, span, absences, threshold);
@@ -1094,8 +1156,16 @@ mod tests {
             ("LAUNDRY", _, _) => "2.50",
             _ => return None,
         };
+        // Tells how long the answer holds, as the service's price book does: the room's price
+        // changes on 16 November.
+        let holds_until = if q.service_group == "ROOM" && q.day < d("2026-11-16") {
+            Some(d("2026-11-15"))
+        } else {
+            Some(NaiveDate::MAX)
+        };
         Some(PriceFound {
             unit_price: chf(amount),
+            holds_until,
             source: format!("{} {amount}", q.service_group).into(),
         })
     }
@@ -1514,6 +1584,7 @@ mod tests {
         let priced = |q: &PriceQuery<'_>| {
             (q.service_group == "ROOM").then(|| PriceFound {
                 unit_price: chf("99.00"),
+                holds_until: None,
                 source: "ROOM DOUBLE".into(),
             })
         };
@@ -1634,6 +1705,24 @@ mod tests {
             prop_assert_eq!(again, second);
         }
 
+        /// Asking once per price period splits a window exactly as asking every day does.
+        #[test]
+        fn runs_split_as_day_by_day_segments(cuts in proptest::collection::vec(0u64..60, 0..6), hint_short in any::<bool>()) {
+            let start = d("2026-10-01");
+            let mut changes: Vec<NaiveDate> = cuts.iter().map(|c| crate::rules::plus_days(start, *c)).collect();
+            changes.sort();
+            changes.dedup();
+            // The value on a day: how many change points have passed (pairs alternate back).
+            let value = |day: NaiveDate| changes.iter().filter(|c| **c <= day).count() % 3;
+            let window = DateSpan { from: d("2026-10-05"), to: d("2026-11-20") };
+            let by_runs = runs(window, |day| {
+                let next = changes.iter().find(|c| **c > day).and_then(|c| c.pred_opt());
+                let holds = if hint_short { day } else { next.unwrap_or(NaiveDate::MAX) };
+                (value(day), holds)
+            });
+            prop_assert_eq!(by_runs, crate::rules::segments(window, value));
+        }
+
         /// A link that copies and one that negates net the entry to zero across contexts.
         #[test]
         fn a_copy_and_a_negation_net_to_zero(days in 1u32..31, price in 1u32..100_000) {
@@ -1651,7 +1740,7 @@ mod tests {
                 entry_date: d("2026-10-01"), leaving_date: Some(leave),
             })];
             let unit = Money::new(Decimal::new(i64::from(price), 2), Currency::parse("CHF").expect("CHF")).expect("money");
-            let run = bill_beneficiary(oct(), &in_force(vec![rule]), &records, &[], &|_: &PriceQuery<'_>| Some(PriceFound { unit_price: unit, source: "".into() }));
+            let run = bill_beneficiary(oct(), &in_force(vec![rule]), &records, &[], &|_: &PriceQuery<'_>| Some(PriceFound { unit_price: unit, source: "".into(), holds_until: Some(NaiveDate::MAX) }));
             prop_assert_eq!(run.lines.len(), 2);
             let net: Decimal = run.lines.iter().map(|l| l.amount.amount()).sum();
             prop_assert_eq!(net, Decimal::ZERO);

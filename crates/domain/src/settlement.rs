@@ -185,9 +185,17 @@ impl ServicePrices {
         let (entries, texts) = self.by_code.get(q.service_group)?;
         let chosen = select_service_price(entries, q, location)?;
         let i = entries.iter().position(|e| std::ptr::eq(e, chosen))?;
+        // The answer holds until the chosen entry ends or another entry starts.
+        let mut until = chosen.valid_to.unwrap_or(NaiveDate::MAX);
+        for e in entries {
+            if e.valid_from > q.day {
+                until = until.min(e.valid_from.pred_opt().unwrap_or(q.day));
+            }
+        }
         Some(crate::billing::PriceFound {
             unit_price: chosen.unit_price,
             source: texts.get(i)?.clone(),
+            holds_until: Some(until),
         })
     }
 }
@@ -508,6 +516,28 @@ mod tests {
             price("LTC", Some("SINGLE"), "H1"),
             Some(4000),
             "location first"
+        );
+        // The price book says how long an answer holds: until the entry ends or another starts.
+        let mut later = list.clone();
+        later.push(PriceEntry {
+            valid_from: day("2026-10-16"),
+            ..q(Some("LTC"), Some("SINGLE"), Some("L9"), 1)
+        });
+        let book = ServicePrices::new(later);
+        let query = crate::billing::PriceQuery {
+            service_group: "ROOM",
+            day: day("2026-10-01"),
+            beneficiary_kind: "LTC",
+            object_type: Some("SINGLE"),
+            level: None,
+        };
+        let found = book.find(&query, "H2").expect("priced");
+        assert_eq!(found.unit_price, eur(12000));
+        assert_eq!(found.holds_until, Some(day("2026-10-15")));
+        assert!(
+            found.source.contains("object type SINGLE"),
+            "{}",
+            found.source
         );
         // A consumption of ROOM is priced by the unqualified entries only.
         let consumption = select_price(&list, "ROOM", day("2026-10-01"), "H2", None);
