@@ -5,6 +5,8 @@
 #   2. four service processes, each on a fresh PostgreSQL database, events through RabbitMQ
 #      (a fresh vhost).
 # MODES="embedded distributed" picks the runs; CONCURRENCY (8) requests in flight.
+# BENCH=billing-run times billing runs of a care home of RESIDENTS (10000) instead (see
+# carebill-load --billing-run).
 # PostgreSQL and RabbitMQ as for the tests (scripts/services.sh); needs psql and rabbitmqctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,11 @@ wait_ready() {
 }
 
 load() { # accounts-url settlement-url admin-token auditor-token label
+  if [ "${BENCH:-money-path}" = billing-run ]; then
+    "$bin/carebill-load" --billing-run --url "$1" --settlement-url "$2" --token "$3" \
+      --residents "${RESIDENTS:-10000}" --concurrency "$CONCURRENCY" --label "$5"
+    return
+  fi
   "$bin/carebill-load" --money-path --url "$1" --settlement-url "$2" --token "$3" --auditor-token "$4" \
     --episodes "$EPISODES" --per-episode "$PER_EPISODE" --concurrency "$CONCURRENCY" --label "$5"
 }

@@ -7,7 +7,12 @@
 //!   steps, as people would) and invoiced; reports end-to-end consumptions/s and invoices/s from
 //!   the first push to the last settlement invoiced.
 //!
+//! - `--billing-run`: N residents of a care home (a stay, a care level, every fifth with a hospital
+//!   absence over the month's edge) recorded through accounts; then the billing run of a month is
+//!   committed and timed, and the next month's, with late absences to correct, too.
+//!
 //! ```sh
+//! carebill-load --billing-run --url http://127.0.0.1:8080 --token "$ADMIN" --residents 10000
 //! carebill-load --url http://127.0.0.1:8080 --token "$TOKEN" --consumptions 100000 --batch 1000 --concurrency 4
 //! carebill-load --money-path --url http://127.0.0.1:8080 --token "$ADMIN" --auditor-token "$AUDITOR" --episodes 10000 --per-episode 20
 //! ```
@@ -56,6 +61,12 @@ struct Args {
     /// Money path: a token with the auditor role (approvals are the auditor's alone).
     #[arg(long, env = "CAREBILL_AUDITOR_TOKEN")]
     auditor_token: Option<String>,
+    /// Time billing runs of a care home instead (settlement at `--settlement-url`).
+    #[arg(long)]
+    billing_run: bool,
+    /// Billing run: residents of the care home.
+    #[arg(long, default_value_t = 10_000)]
+    residents: usize,
 }
 
 #[derive(serde::Deserialize)]
@@ -177,6 +188,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.money_path {
         return money_path(&args).await;
+    }
+    if args.billing_run {
+        return billing_run(&args).await;
     }
     if args.batch == 0 || args.batch > 1000 || args.concurrency == 0 || args.episodes == 0 {
         bail!("--batch must be 1..=1000, --concurrency and --episodes at least 1");
@@ -532,5 +546,229 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
         total as f64 / done.as_secs_f64(),
         invoices as f64 / done.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Billing runs of a care home under load: see the module documentation.
+async fn billing_run(args: &Args) -> anyhow::Result<()> {
+    if args.residents == 0 {
+        bail!("--residents must be at least 1");
+    }
+    let http = reqwest::Client::new();
+    let url = args.url.trim_end_matches('/').to_owned();
+    let accounts = std::sync::Arc::new(Api {
+        http: http.clone(),
+        url: url.clone(),
+        token: args.token.clone(),
+    });
+    let settlement = Api {
+        http,
+        url: args
+            .settlement_url
+            .as_deref()
+            .unwrap_or(&url)
+            .trim_end_matches('/')
+            .to_owned(),
+        token: args.token.clone(),
+    };
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let tag = run[run.len() - 8..].to_owned();
+    let location_code = format!("L{tag}");
+
+    // The rules (each its own slot): hotel by room type on days minus absences of 3 days or
+    // more, care by level on presence days deducted from insurance and public authority.
+    let rule = |code: &str, source: &str, group: &str, extra: Value| {
+        let mut r = json!({
+            "code": format!("{code}-{tag}"), "description": code, "beneficiary_kind": "LTC",
+            "invoice_context": "beneficiary", "source": source, "service_group": group,
+            "description_method": "service", "quantity_method": "days", "price_method": "service",
+            "time_horizon": "subsequent", "active_from": "2026-01-01", "rounding_precision": "0.05",
+            "absence_threshold_days": 3
+        });
+        if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+            r.extend(extra.clone());
+        }
+        r
+    };
+    let rules = [
+        rule(
+            "HOTEL-S",
+            "stay",
+            "ROOM",
+            json!({"object_type": "SINGLE", "quantity_method": "days_minus_absences"}),
+        ),
+        rule(
+            "HOTEL-D",
+            "stay",
+            "ROOM",
+            json!({"object_type": "DOUBLE", "quantity_method": "days_minus_absences"}),
+        ),
+        rule(
+            "CARE",
+            "evaluation",
+            "CARE",
+            json!({"quantity_method": "effective_days", "linked_rules": [
+            {"context": "insurance", "operation": "negate"}, {"context": "public_authority", "operation": "negate"}]}),
+        ),
+    ];
+    for r in &rules {
+        settlement.post("/v1/invoicing-rules", r).await?;
+        let path = format!(
+            "/v1/invoicing-rule-activations/{location_code}/{}",
+            r["code"].as_str().context("code")?
+        );
+        settlement
+            .send(
+                settlement
+                    .http
+                    .put(format!("{}{path}", settlement.url))
+                    .json(&json!({"enabled": true})),
+                &path,
+            )
+            .await?;
+    }
+    for (qualifier, value, amount) in [
+        ("object_type", "SINGLE", "142.00"),
+        ("object_type", "DOUBLE", "118.50"),
+        ("care_level", "L1", "23.10"),
+        ("care_level", "L2", "46.20"),
+        ("care_level", "L3", "69.30"),
+        ("care_level", "L4", "92.40"),
+    ] {
+        let code = if qualifier == "object_type" {
+            "ROOM"
+        } else {
+            "CARE"
+        };
+        let mut body = json!({"code": code, "unit_price": {"amount": amount, "currency": "CHF"},
+            "valid_from": "2026-01-01", "location_code": location_code, "beneficiary_kind": "LTC"});
+        body[qualifier] = json!(value);
+        settlement.post("/v1/prices", &body).await?;
+    }
+
+    // The residents (not timed).
+    let loc = accounts
+        .post(
+            "/v1/locations",
+            &json!({"code": location_code, "name": "Load care home", "time_zone": "Europe/Zurich"}),
+        )
+        .await?;
+    let setup = Instant::now();
+    let last = std::sync::Arc::new(tokio::sync::Mutex::new(String::new()));
+    for_each_concurrent((0..args.residents).collect(), args.concurrency, |i| {
+        let accounts = accounts.clone();
+        let loc = loc["id"].clone();
+        let tag = tag.clone();
+        let last = last.clone();
+        async move {
+            let patient = accounts
+                .post("/v1/patients", &json!({"identifiers": [{"system": "load", "value": format!("{tag}-{i}")}],
+                    "family_name": "Resident", "given_name": format!("R{i}"), "beneficiary_kind": "LTC"}))
+                .await?;
+            let record = |details: Value| json!({"patient_id": patient["id"], "location_id": loc, "details": details});
+            let room = if i % 3 == 0 { "DOUBLE" } else { "SINGLE" };
+            accounts.post("/v1/care-records", &record(json!({"kind": "stay", "beneficiary_kind": "LTC",
+                "object_type": room, "entry_date": "2026-03-01"}))).await?;
+            accounts.post("/v1/care-records", &record(json!({"kind": "evaluation",
+                "level": format!("L{}", 1 + i % 4), "valid_from": "2026-03-01"}))).await?;
+            if i % 5 == 0 {
+                accounts.post("/v1/care-records", &record(json!({"kind": "absence", "reason": "hospital",
+                    "from": "2026-10-27", "to": "2026-11-04"}))).await?;
+            }
+            let mut l = last.lock().await;
+            if l.is_empty() || i + 1 == args.residents {
+                *l = patient["id"].as_str().unwrap_or_default().to_owned();
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    eprintln!(
+        "setup: {} residents recorded in {:.1} s",
+        args.residents,
+        setup.elapsed().as_secs_f64()
+    );
+    // Wait until settlement has them: every resident's records reach it through events.
+    let expect_lines = |preview: &Value| preview["line_count"].as_u64().unwrap_or(0);
+    let wait = Instant::now();
+    loop {
+        let preview = settlement
+            .post(
+                "/v1/billing-runs",
+                &json!({"location_code": location_code, "period": "2026-10", "preview": true}),
+            )
+            .await?;
+        if preview["beneficiaries"].as_u64() == Some(args.residents as u64)
+            && expect_lines(&preview) >= 4 * args.residents as u64
+        {
+            break;
+        }
+        if wait.elapsed() > Duration::from_secs(600) {
+            bail!("settlement did not receive every care record within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Timed: the October run committed.
+    let start = Instant::now();
+    let october = settlement
+        .post(
+            "/v1/billing-runs",
+            &json!({"location_code": location_code, "period": "2026-10"}),
+        )
+        .await?;
+    let first = start.elapsed();
+    let lines = october["line_count"].as_u64().unwrap_or(0);
+    // Late absences for every seventh resident, then November: its lines and October's
+    // corrections.
+    let patients = settlement
+        .get(&format!(
+            "/v1/billing-runs/{}/lines?limit=500",
+            october["id"].as_str().context("run id")?
+        ))
+        .await?;
+    let sample: Vec<String> = patients["items"]
+        .as_array()
+        .context("lines")?
+        .iter()
+        .filter_map(|l| l["patient_id"].as_str().map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for p in &sample {
+        accounts
+            .post(
+                "/v1/care-records",
+                &json!({"patient_id": p, "location_id": loc["id"], "details":
+            {"kind": "absence", "reason": "holiday", "from": "2026-10-10", "to": "2026-10-14"}}),
+            )
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let november = settlement
+        .post(
+            "/v1/billing-runs",
+            &json!({"location_code": location_code, "period": "2026-11"}),
+        )
+        .await?;
+    let second = start.elapsed();
+    println!(
+        "{label}: billing run of {residents} residents: October {lines} lines committed in {a:.2} s ({lps:.0} lines/s); November {nl} lines ({late} residents with late absences corrected) in {b:.2} s",
+        label = args.label,
+        residents = args.residents,
+        a = first.as_secs_f64(),
+        lps = lines as f64 / first.as_secs_f64(),
+        nl = november["line_count"].as_u64().unwrap_or(0),
+        late = sample.len(),
+        b = second.as_secs_f64(),
+    );
+    for t in october["totals"].as_array().into_iter().flatten() {
+        println!(
+            "  October {}: {}",
+            t["context"].as_str().unwrap_or(""),
+            t["amount"]["amount"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }
