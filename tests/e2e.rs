@@ -472,6 +472,19 @@ fn the_readme_walk_works_as_written() {
         ) && stdout.contains(r#"{"location_code":"H1","rule_code":"CARE-L","enabled":true}"#),
         "the invoicing rules step: {stdout}"
     );
+    // The billing run step: the October preview, the committed totals, November's corrections.
+    for expected in [
+        r#"["CARE-L","beneficiary","28","2394.00",3]"#,
+        r#"["CARE-L","public_authority","-28","-2394.00",3]"#,
+        r#"["HOTEL","beneficiary","27","3240.00",4]"#,
+        r#"{"same":true,"line_count":4,"totals":[{"context":"beneficiary","amount":"5634.00"},{"context":"insurance","amount":"-2394.00"},{"context":"public_authority","amount":"-2394.00"}]}"#,
+        r#"["CARE-L","beneficiary","-3","-256.50"]"#,
+        r#"["CARE-L","insurance","3","256.50"]"#,
+        r#"["HOTEL","beneficiary","-3","-360.00"]"#,
+        r#"{"kind":"stay","version":1,"etag":"\"v1\""}"#,
+    ] {
+        assert!(stdout.contains(expected), "billing run step, {expected}: {stdout}");
+    }
     let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
     assert!(
         after_bad.contains("\"code\":\"episode_not_open\""),
