@@ -483,7 +483,10 @@ fn the_readme_walk_works_as_written() {
         r#"["HOTEL","beneficiary","-3","-360.00"]"#,
         r#"{"kind":"stay","version":1,"etag":"\"v1\""}"#,
     ] {
-        assert!(stdout.contains(expected), "billing run step, {expected}: {stdout}");
+        assert!(
+            stdout.contains(expected),
+            "billing run step, {expected}: {stdout}"
+        );
     }
     let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
     assert!(
@@ -1360,6 +1363,149 @@ fn the_money_path_runs_across_four_services_on_postgresql_and_rabbitmq() {
         let dead = carebill(&["dead-letters", "--service", svc], &d.env(svc));
         assert!(dead.trim().is_empty(), "{svc} dead letters: {dead}");
     }
+    d.stop();
+}
+
+/// A care home's month through every part that carries it: care records recorded in accounts
+/// reach settlement as events; the October run is previewed, committed and committed again
+/// (same run); a late absence makes October a 409 and November corrects it. Amounts by hand:
+/// room 120.00 on days minus absences of 3+ days, care L2 60.00 on presence days linked
+/// negated into insurance; in hospital from 29 October to 3 November (return day present).
+fn care_home_month(c: &Suite) {
+    let loc = c.created("/v1/locations", &json!({"code": "CH1", "name": "Residencia Sol", "time_zone": "Europe/Madrid", "currency": "EUR"}));
+    let resident = c.created("/v1/patients", &json!({"identifiers": [{"system": "mrn", "value": "CH1-1"}], "family_name": "Sol", "given_name": "Rosa", "beneficiary_kind": "LTC"}));
+    for rule in [
+        json!({"code": "ROOM-CH", "description": "Room", "beneficiary_kind": "LTC", "invoice_context": "beneficiary",
+               "source": "stay", "service_group": "ROOM", "absence_threshold_days": 3, "description_method": "service",
+               "quantity_method": "days_minus_absences", "price_method": "service", "active_from": "2026-01-01"}),
+        json!({"code": "CARE-CH", "description": "Care", "beneficiary_kind": "LTC", "invoice_context": "beneficiary",
+               "source": "evaluation", "service_group": "CARE", "description_method": "service",
+               "quantity_method": "effective_days", "price_method": "service", "active_from": "2026-01-01",
+               "linked_rules": [{"context": "insurance", "operation": "negate"}]}),
+    ] {
+        c.created("/v1/invoicing-rules", &rule);
+        let code = rule["code"].as_str().expect("code");
+        let (s, v) = c.send(
+            "billing_manager",
+            c.http
+                .put(c.url(&format!("/v1/invoicing-rule-activations/CH1/{code}")))
+                .json(&json!({"enabled": true})),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    c.created("/v1/prices", &json!({"code": "ROOM", "beneficiary_kind": "LTC", "unit_price": {"amount": "120.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    c.created("/v1/prices", &json!({"code": "CARE", "care_level": "L2", "unit_price": {"amount": "60.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    let record = |details: Value| {
+        let (s, v) = c.post(
+            "integration",
+            "/v1/care-records",
+            &json!({"patient_id": resident["id"], "location_id": loc["id"], "details": details}),
+        );
+        assert_eq!(s, 201, "{v}");
+    };
+    record(json!({"kind": "stay", "beneficiary_kind": "LTC", "entry_date": "2026-10-06"}));
+    record(json!({"kind": "evaluation", "level": "L2", "valid_from": "2026-10-06"}));
+    record(
+        json!({"kind": "absence", "reason": "hospital", "from": "2026-10-29", "to": "2026-11-03"}),
+    );
+    let run = |period: &str, preview: bool| {
+        c.post(
+            "billing_manager",
+            "/v1/billing-runs",
+            &json!({"location_code": "CH1", "period": period, "preview": preview}),
+        )
+    };
+    let lines = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}/{} {} {}",
+                    l["rule_code"].as_str().expect("rule"),
+                    l["context"].as_str().expect("context"),
+                    l["quantity"].as_str().expect("quantity"),
+                    amount(&l["amount"])
+                )
+            })
+            .collect()
+    };
+    // From the 6th: 26 days; away 29-31 (3 of 5 days, over the threshold).
+    let preview = eventually("the care records reach settlement", || {
+        let (s, v) = run("2026-10", true);
+        assert_eq!(s, 200, "{v}");
+        (v["care_records"] == json!(3)).then_some(v)
+    });
+    assert_eq!(
+        lines(&preview["lines"]),
+        [
+            "CARE-CH/beneficiary 23 1380.00",
+            "CARE-CH/insurance -23 -1380.00",
+            "ROOM-CH/beneficiary 23 2760.00",
+        ]
+    );
+    let (s, october) = run("2026-10", false);
+    assert_eq!(s, 201, "{october}");
+    let (s, again) = run("2026-10", false);
+    assert_eq!((s, &again["id"]), (200, &october["id"]), "{again}");
+    // Late: away 15-16 October (2 days: under the room's threshold, not for care).
+    record(
+        json!({"kind": "absence", "reason": "holiday", "from": "2026-10-15", "to": "2026-10-17"}),
+    );
+    eventually("October now differs from what was billed", || {
+        let (s, v) = run("2026-10", false);
+        match s {
+            200 => None,
+            409 => Some(assert_eq!(v["code"], json!("period_already_billed"), "{v}")),
+            other => panic!("{other}: {v}"),
+        }
+    });
+    let (s, november) = run("2026-11", false);
+    assert_eq!(s, 201, "{november}");
+    let (_, page) = c.get(
+        "biller",
+        &format!(
+            "/v1/billing-runs/{}/lines",
+            november["id"].as_str().expect("id")
+        ),
+    );
+    // November: away 1-2 (the 3rd is the return): 28 days each; October's care loses 2 days.
+    assert_eq!(
+        lines(&page["items"]),
+        [
+            "CARE-CH/beneficiary -2 -120.00",
+            "CARE-CH/insurance 2 120.00",
+            "CARE-CH/beneficiary 28 1680.00",
+            "CARE-CH/insurance -28 -1680.00",
+            "ROOM-CH/beneficiary 28 3360.00",
+        ]
+    );
+}
+
+#[test]
+fn a_care_home_month_is_billed_in_the_embedded_suite() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let server = Server::start(&["--data-dir", data], &[]);
+    let suite = Suite {
+        bases: vec![("*", server.base.clone())],
+        tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
+        http: reqwest::blocking::Client::new(),
+    };
+    care_home_month(&suite);
+    server.stop();
+}
+
+#[test]
+fn a_care_home_month_is_billed_across_four_services() {
+    let d = Distributed::start();
+    care_home_month(&d.suite());
+    let dead = carebill(
+        &["dead-letters", "--service", "settlement"],
+        &d.env("settlement"),
+    );
+    assert!(dead.trim().is_empty(), "settlement dead letters: {dead}");
     d.stop();
 }
 

@@ -144,6 +144,8 @@ pub struct BillingRun {
     pub preview: bool,
     /// Beneficiaries with records or earlier lines at the location.
     pub beneficiaries: usize,
+    /// Care records the run read (settlement's copy, as far as accounts' events have arrived).
+    pub care_records: usize,
     /// Lines billed (new and corrections).
     pub line_count: usize,
     /// Totals per context.
@@ -161,6 +163,7 @@ pub struct BillingRun {
 
 struct Computed {
     beneficiaries: usize,
+    care_records: usize,
     lines: Vec<BillingLine>,
     problems: Vec<BillingProblem>,
 }
@@ -309,6 +312,7 @@ fn compute(
         q = q.filter(care_records::patient_id.eq(p.to_owned()));
     }
     let rows: Vec<(String, String, String, i64, String)> = q.load(conn)?;
+    let care_records = rows.len();
     let mut records: BTreeMap<String, Vec<CareRecord>> = BTreeMap::new();
     for (id, patient_id, location_id, version, details) in rows {
         let details: CareRecordDetails = serde_json::from_str(&details)?;
@@ -346,6 +350,7 @@ fn compute(
     patients.dedup();
     let mut out = Computed {
         beneficiaries: patients.len(),
+        care_records,
         lines: Vec::new(),
         problems: Vec::new(),
     };
@@ -377,6 +382,7 @@ struct RunRow {
     location_code: String,
     period: String,
     beneficiaries: i32,
+    care_records: i32,
     line_count: i32,
     totals: String,
     problems: String,
@@ -392,6 +398,7 @@ impl RunRow {
             period: self.period,
             preview: false,
             beneficiaries: usize::try_from(self.beneficiaries).unwrap_or(0),
+            care_records: usize::try_from(self.care_records).unwrap_or(0),
             line_count: usize::try_from(self.line_count).unwrap_or(0),
             totals: serde_json::from_str(&self.totals)?,
             problems: serde_json::from_str(&self.problems)?,
@@ -478,6 +485,8 @@ fn commit(
             billing_runs::period.eq(period.to_string()),
             billing_runs::beneficiaries
                 .eq(i32::try_from(computed.beneficiaries).unwrap_or(i32::MAX)),
+            billing_runs::care_records
+                .eq(i32::try_from(computed.care_records).unwrap_or(i32::MAX)),
             billing_runs::line_count.eq(i32::try_from(computed.lines.len()).unwrap_or(i32::MAX)),
             billing_runs::totals.eq(serde_json::to_string(&totals)?),
             billing_runs::problems.eq(serde_json::to_string(&computed.problems)?),
@@ -616,6 +625,7 @@ pub async fn create_run(
             period: period.to_string(),
             preview: true,
             beneficiaries: computed.beneficiaries,
+            care_records: computed.care_records,
             line_count: computed.lines.len(),
             totals: computed.totals(),
             problems: computed.problems,

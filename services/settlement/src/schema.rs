@@ -201,6 +201,7 @@ diesel::table! {
         location_code -> Text,
         period -> Text,
         beneficiaries -> Integer,
+        care_records -> Integer,
         line_count -> Integer,
         totals -> Text,
         problems -> Text,

@@ -25,6 +25,7 @@ CREATE TABLE billing_runs (
     location_code TEXT NOT NULL,
     period TEXT NOT NULL,
     beneficiaries INTEGER NOT NULL,
+    care_records INTEGER NOT NULL,
     line_count INTEGER NOT NULL,
     totals TEXT NOT NULL,
     problems TEXT NOT NULL,
