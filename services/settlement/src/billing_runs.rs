@@ -485,8 +485,7 @@ fn commit(
             billing_runs::period.eq(period.to_string()),
             billing_runs::beneficiaries
                 .eq(i32::try_from(computed.beneficiaries).unwrap_or(i32::MAX)),
-            billing_runs::care_records
-                .eq(i32::try_from(computed.care_records).unwrap_or(i32::MAX)),
+            billing_runs::care_records.eq(i32::try_from(computed.care_records).unwrap_or(i32::MAX)),
             billing_runs::line_count.eq(i32::try_from(computed.lines.len()).unwrap_or(i32::MAX)),
             billing_runs::totals.eq(serde_json::to_string(&totals)?),
             billing_runs::problems.eq(serde_json::to_string(&computed.problems)?),
