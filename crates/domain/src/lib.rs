@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod billing;
 pub mod code;
 pub mod collections;
+pub mod conditions;
 pub mod events;
 pub mod ids;
 pub mod invoicing;

@@ -1,0 +1,939 @@
+//! Business conditions (seed 000): per-line rules for the special cases of a health centre —
+//! an after-hours surcharge, a discount for low-income patients, a fee line for emergencies, a
+//! service billed privately — written as CEL expressions over the line's facts, with an action.
+//!
+//! A condition set is compiled once (per version) and validated when saved: an expression that
+//! does not parse, names an unknown variable or does not give a boolean on a sample line is
+//! refused with the condition and the position of the error. Evaluation is pure: the facts of a
+//! line in, the matching conditions out, in priority order; [`apply`] turns their price actions
+//! into the line's amount with every step explained.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, Timelike as _};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::code::Code;
+use crate::money::Money;
+use crate::validation::Validation;
+
+/// What a condition does to the lines it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ConditionAction {
+    /// Adds a percentage of the amount, or a fixed amount.
+    Surcharge {
+        /// Percent of the amount so far.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "25"))]
+        percent: Option<Decimal>,
+        /// A fixed amount per line.
+        amount: Option<Money>,
+    },
+    /// Takes off a percentage of the amount, or a fixed amount (never below zero).
+    Discount {
+        /// Percent of the amount so far.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10"))]
+        percent: Option<Decimal>,
+        /// A fixed amount per line.
+        amount: Option<Money>,
+    },
+    /// Replaces the unit price.
+    PriceOverride {
+        /// The price of one unit.
+        unit_price: Money,
+    },
+    /// Adds a line of its own (e.g. an after-hours fee item), billed like the line it follows.
+    ExtraLine {
+        /// Its catalog code.
+        #[cfg_attr(feature = "openapi", schema(example = "FEE-NIGHT"))]
+        code: String,
+        /// Its text.
+        #[cfg_attr(feature = "openapi", schema(example = "After-hours fee"))]
+        description: String,
+        /// Its quantity.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1"))]
+        quantity: Decimal,
+        /// Its unit price.
+        unit_price: Money,
+    },
+    /// Bills the line to one party: a payer among the patient's coverages, or (no payer) the
+    /// patient alone — private billing.
+    ChangePayer {
+        /// The payer's code; absent: the patient pays the line.
+        #[cfg_attr(feature = "openapi", schema(example = "MUTUA"))]
+        payer_code: Option<String>,
+    },
+    /// Leaves the line out of billing.
+    Exclude,
+}
+
+/// One business condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConditionDefinition {
+    /// Code, unique in the set.
+    #[cfg_attr(feature = "openapi", schema(example = "NIGHT"))]
+    pub code: String,
+    /// What it is for.
+    #[cfg_attr(feature = "openapi", schema(example = "After-hours surcharge"))]
+    pub description: String,
+    /// Lower runs first; among equals, by code.
+    #[serde(default)]
+    pub priority: i32,
+    /// First day it applies (service day).
+    pub active_from: NaiveDate,
+    /// First day it no longer applies.
+    #[serde(default)]
+    pub inactive_from: Option<NaiveDate>,
+    /// A CEL expression over the line's facts that gives true when the condition applies.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "time.after_hours && line.service_group == 'EMERG'")
+    )]
+    pub when: String,
+    /// What it does.
+    pub action: ConditionAction,
+}
+
+/// A location's working calendar: what "after hours" and "holiday" mean there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Calendar {
+    /// Opening time (local); before it is after hours. Default 08:00.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "08:00:00"))]
+    pub opens: Option<NaiveTime>,
+    /// Closing time (local); from it on is after hours. Default 20:00.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "20:00:00"))]
+    pub closes: Option<NaiveTime>,
+    /// Public holidays.
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+}
+
+/// A whole condition set: the conditions and the calendars of the locations.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConditionSet {
+    /// The conditions.
+    #[serde(default)]
+    pub conditions: Vec<ConditionDefinition>,
+    /// Calendars by location code.
+    #[serde(default)]
+    pub calendars: BTreeMap<String, Calendar>,
+}
+
+/// What a condition may look at about one line. Strings are empty when unknown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineFacts {
+    /// The line: `code`, `service_group`, `kind`, `quantity`, `unit`, `unit_price` (null when
+    /// unpriced), `attributes` (what the clinical system sent).
+    pub line: LineFact,
+    /// When: `date`, `hour`, `minute`, `weekday` (1 Monday … 7 Sunday), `weekend`, `holiday`,
+    /// `after_hours` (before opening, from closing, weekends and holidays).
+    pub time: TimeFact,
+    /// The patient: `age` (years on the service day; -1 unknown), `beneficiary_kind`, `sex`,
+    /// `flags`.
+    pub patient: PatientFact,
+    /// Practitioners: `attending`, `performing`, `ordering`.
+    pub practitioner: PractitionerFact,
+    /// The first payer: `code`, `plan` (empty: self-pay).
+    pub payer: PayerFact,
+    /// The location: `code`.
+    pub location: LocationFact,
+    /// The episode: `kind`.
+    pub episode: EpisodeFact,
+}
+
+/// See [`LineFacts::line`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct LineFact {
+    pub code: String,
+    pub service_group: String,
+    pub kind: String,
+    pub quantity: f64,
+    pub unit: String,
+    pub unit_price: Option<f64>,
+    pub attributes: serde_json::Value,
+}
+
+/// See [`LineFacts::time`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct TimeFact {
+    pub date: String,
+    pub hour: i64,
+    pub minute: i64,
+    pub weekday: i64,
+    pub weekend: bool,
+    pub holiday: bool,
+    pub after_hours: bool,
+}
+
+/// See [`LineFacts::patient`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct PatientFact {
+    pub age: i64,
+    pub beneficiary_kind: String,
+    pub sex: String,
+    pub flags: Vec<String>,
+}
+
+/// See [`LineFacts::practitioner`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct PractitionerFact {
+    pub attending: String,
+    pub performing: String,
+    pub ordering: String,
+}
+
+/// See [`LineFacts::payer`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct PayerFact {
+    pub code: String,
+    pub plan: String,
+}
+
+/// See [`LineFacts::location`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct LocationFact {
+    pub code: String,
+}
+
+/// See [`LineFacts::episode`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct EpisodeFact {
+    pub kind: String,
+}
+
+/// The variables an expression may use.
+pub const VARIABLES: [&str; 7] = [
+    "line",
+    "time",
+    "patient",
+    "practitioner",
+    "payer",
+    "location",
+    "episode",
+];
+
+impl TimeFact {
+    /// The facts of a local service time under a location's calendar.
+    pub fn at(local: NaiveDateTime, calendar: Option<&Calendar>) -> TimeFact {
+        let opens = calendar
+            .and_then(|c| c.opens)
+            .unwrap_or(NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN));
+        let closes = calendar
+            .and_then(|c| c.closes)
+            .unwrap_or(NaiveTime::from_hms_opt(20, 0, 0).unwrap_or(NaiveTime::MIN));
+        let date = local.date();
+        let weekday = i64::from(date.weekday().number_from_monday());
+        let weekend = weekday >= 6;
+        let holiday = calendar.is_some_and(|c| c.holidays.contains(&date));
+        let t = local.time();
+        TimeFact {
+            date: date.to_string(),
+            hour: i64::from(t.hour()),
+            minute: i64::from(t.minute()),
+            weekday,
+            weekend,
+            holiday,
+            after_hours: weekend || holiday || t < opens || t >= closes,
+        }
+    }
+}
+
+/// Full years from `birth` to `day`; -1 when unknown.
+pub fn age_on(birth: Option<NaiveDate>, day: NaiveDate) -> i64 {
+    birth.and_then(|b| day.years_since(b)).map_or(-1, i64::from)
+}
+
+/// A condition set ready to evaluate.
+pub struct CompiledSet {
+    conditions: Vec<(ConditionDefinition, Arc<cel::Program>)>,
+    calendars: BTreeMap<String, Calendar>,
+}
+
+impl std::fmt::Debug for CompiledSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledSet")
+            .field("conditions", &self.conditions.len())
+            .finish()
+    }
+}
+
+/// A sample line a new expression is tried on when it is saved.
+fn sample() -> LineFacts {
+    LineFacts {
+        line: LineFact {
+            code: "SAMPLE".to_owned(),
+            service_group: "SAMPLE".to_owned(),
+            kind: "procedure".to_owned(),
+            quantity: 1.0,
+            unit: "unit".to_owned(),
+            unit_price: Some(10.0),
+            attributes: serde_json::json!({}),
+        },
+        time: TimeFact {
+            date: "2026-01-05".to_owned(),
+            hour: 10,
+            minute: 0,
+            weekday: 1,
+            weekend: false,
+            holiday: false,
+            after_hours: false,
+        },
+        patient: PatientFact {
+            age: 40,
+            beneficiary_kind: "INSURED".to_owned(),
+            sex: "female".to_owned(),
+            flags: Vec::new(),
+        },
+        practitioner: PractitionerFact {
+            attending: String::new(),
+            performing: String::new(),
+            ordering: String::new(),
+        },
+        payer: PayerFact {
+            code: String::new(),
+            plan: String::new(),
+        },
+        location: LocationFact {
+            code: "H1".to_owned(),
+        },
+        episode: EpisodeFact {
+            kind: "outpatient".to_owned(),
+        },
+    }
+}
+
+/// Why a condition could not be evaluated on a line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("condition {code}: {message}")]
+pub struct EvalError {
+    /// The condition.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn context(facts: &LineFacts) -> Result<cel::Context<'static, 'static>, String> {
+    let mut ctx = cel::Context::default();
+    let map = |v: &dyn erased::Ser| v.value();
+    ctx.add_variable_from_value("line", map(&facts.line)?);
+    ctx.add_variable_from_value("time", map(&facts.time)?);
+    ctx.add_variable_from_value("patient", map(&facts.patient)?);
+    ctx.add_variable_from_value("practitioner", map(&facts.practitioner)?);
+    ctx.add_variable_from_value("payer", map(&facts.payer)?);
+    ctx.add_variable_from_value("location", map(&facts.location)?);
+    ctx.add_variable_from_value("episode", map(&facts.episode)?);
+    Ok(ctx)
+}
+
+/// Serialize-to-CEL for the fact structs (one place for the conversion error).
+mod erased {
+    pub trait Ser {
+        fn value(&self) -> Result<cel::Value, String>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> Result<cel::Value, String> {
+            cel::to_value(self).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn run(program: &cel::Program, ctx: &cel::Context<'_, '_>) -> Result<bool, String> {
+    match program.execute(ctx) {
+        Ok(cel::Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("gives {other:?}, not true or false")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn check_amount(v: &mut Validation, field: &str, percent: Option<Decimal>, amount: Option<&Money>) {
+    match (percent, amount) {
+        (Some(p), None) if p <= Decimal::ZERO || p > Decimal::from(1000) || p.scale() > 4 => {
+            v.add(
+                format!("{field}.percent"),
+                "invalid",
+                "a percentage above 0, at most 1000",
+            );
+        }
+        (None, Some(a)) if a.amount() <= Decimal::ZERO => {
+            v.add(format!("{field}.amount"), "invalid", "a positive amount");
+        }
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => v.add(
+            field,
+            "percent_or_amount",
+            "give either a percent or an amount",
+        ),
+    }
+}
+
+impl ConditionSet {
+    /// Checks every field and compiles every expression; errors name the field
+    /// (`conditions.<i>.when`) and, for expressions, the position.
+    pub fn compile(&self) -> Result<CompiledSet, Validation> {
+        let mut v = Validation::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut compiled = Vec::new();
+        let sample = context(&sample()).map_err(|e| {
+            let mut v = Validation::new();
+            v.add("conditions", "internal", e);
+            v
+        })?;
+        if self.conditions.len() > 500 {
+            v.add("conditions", "too_many", "at most 500 conditions");
+        }
+        for (i, c) in self.conditions.iter().enumerate() {
+            let field = |f: &str| format!("conditions.{i}.{f}");
+            if v.check(&field("code"), "invalid", Code::parse(&c.code))
+                .is_some()
+                && !seen.insert(c.code.as_str())
+            {
+                v.add(field("code"), "duplicate", "codes are unique in the set");
+            }
+            v.text(&field("description"), &c.description, 200);
+            if c.inactive_from.is_some_and(|end| end <= c.active_from) {
+                v.add(
+                    field("inactive_from"),
+                    "before_start",
+                    "inactive_from must come after active_from",
+                );
+            }
+            match &c.action {
+                ConditionAction::Surcharge { percent, amount }
+                | ConditionAction::Discount { percent, amount } => {
+                    check_amount(&mut v, &field("action"), *percent, amount.as_ref());
+                }
+                ConditionAction::PriceOverride { unit_price } => {
+                    if unit_price.amount() < Decimal::ZERO {
+                        v.add(field("action.unit_price"), "negative", "not negative");
+                    }
+                }
+                ConditionAction::ExtraLine {
+                    code,
+                    description,
+                    quantity,
+                    unit_price,
+                } => {
+                    v.check(&field("action.code"), "invalid", Code::parse(code));
+                    v.text(&field("action.description"), description, 200);
+                    if *quantity <= Decimal::ZERO || quantity.scale() > 4 {
+                        v.add(field("action.quantity"), "invalid", "a positive quantity");
+                    }
+                    if unit_price.amount() < Decimal::ZERO {
+                        v.add(field("action.unit_price"), "negative", "not negative");
+                    }
+                }
+                ConditionAction::ChangePayer { payer_code } => {
+                    if let Some(p) = payer_code {
+                        v.check(&field("action.payer_code"), "invalid", Code::parse(p));
+                    }
+                }
+                ConditionAction::Exclude => {}
+            }
+            if c.when.trim().is_empty() || c.when.len() > 2000 {
+                v.add(
+                    field("when"),
+                    "invalid",
+                    "an expression of 1 to 2000 characters",
+                );
+                continue;
+            }
+            let program = match cel::Program::compile(&c.when) {
+                Ok(p) => p,
+                Err(e) => {
+                    v.add(field("when"), "syntax", e.to_string());
+                    continue;
+                }
+            };
+            let unknown: Vec<String> = program
+                .references()
+                .variables()
+                .into_iter()
+                .filter(|name| !VARIABLES.contains(name))
+                .map(str::to_owned)
+                .collect();
+            if !unknown.is_empty() {
+                v.add(
+                    field("when"),
+                    "unknown_variable",
+                    format!(
+                        "unknown {}: {}; an expression may use {}",
+                        if unknown.len() == 1 {
+                            "variable"
+                        } else {
+                            "variables"
+                        },
+                        unknown.join(", "),
+                        VARIABLES.join(", ")
+                    ),
+                );
+                continue;
+            }
+            // Tried on a sample line: it must give a boolean. A missing key of the free
+            // `line.attributes` is not an error of the expression (guard it with `has()`).
+            match program.execute(&sample) {
+                Ok(cel::Value::Bool(_)) => {}
+                Ok(other) => v.add(
+                    field("when"),
+                    "not_boolean",
+                    format!("gives {other:?} on a sample line, not true or false"),
+                ),
+                Err(cel::ExecutionError::NoSuchKey(_)) => {}
+                Err(e) => v.add(field("when"), "evaluation", e.to_string()),
+            }
+            compiled.push((c.clone(), Arc::new(program)));
+        }
+        for (loc, cal) in &self.calendars {
+            let field = format!("calendars.{loc}");
+            v.check(&field, "invalid", Code::parse(loc));
+            if let (Some(o), Some(c)) = (cal.opens, cal.closes)
+                && c <= o
+            {
+                v.add(
+                    format!("{field}.closes"),
+                    "before_opening",
+                    "closes after it opens",
+                );
+            }
+            if cal.holidays.len() > 400 {
+                v.add(format!("{field}.holidays"), "too_many", "at most 400 days");
+            }
+        }
+        if !v.is_ok() {
+            return Err(v);
+        }
+        compiled.sort_by(|a, b| (a.0.priority, &a.0.code).cmp(&(b.0.priority, &b.0.code)));
+        Ok(CompiledSet {
+            conditions: compiled,
+            calendars: self.calendars.clone(),
+        })
+    }
+}
+
+impl CompiledSet {
+    /// No conditions at all.
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+    }
+
+    /// The calendar of a location.
+    pub fn calendar(&self, location: &str) -> Option<&Calendar> {
+        self.calendars.get(location)
+    }
+
+    /// The conditions in force on `day` that match the line, in the order they apply; or the
+    /// first that could not be evaluated.
+    pub fn matching(
+        &self,
+        facts: &LineFacts,
+        day: NaiveDate,
+    ) -> Result<Vec<&ConditionDefinition>, EvalError> {
+        let mut active = self
+            .conditions
+            .iter()
+            .filter(|(c, _)| day >= c.active_from && c.inactive_from.is_none_or(|end| day < end))
+            .peekable();
+        if active.peek().is_none() {
+            return Ok(Vec::new());
+        }
+        let ctx = context(facts).map_err(|message| EvalError {
+            code: String::new(),
+            message,
+        })?;
+        let mut out = Vec::new();
+        for (c, program) in active {
+            match run(program, &ctx) {
+                Ok(true) => out.push(c),
+                Ok(false) => {}
+                Err(message) => {
+                    return Err(EvalError {
+                        code: c.code.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One step from the list price to the line's amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Adjustment {
+    /// The condition.
+    pub condition: String,
+    /// `surcharge`, `discount`, `price_override`.
+    pub kind: String,
+    /// The change of the amount (negative for discounts).
+    pub change: Money,
+    /// The amount after it.
+    pub amount_after: Money,
+}
+
+/// What the matching conditions do to a line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// The unit price after any override.
+    pub unit_price: Option<Money>,
+    /// The amount after every adjustment.
+    pub amount: Option<Money>,
+    /// Each price step.
+    pub adjustments: Vec<Adjustment>,
+    /// Extra lines to add: (condition, code, description, quantity, unit price).
+    pub extra_lines: Vec<(String, String, String, Decimal, Money)>,
+    /// The party the line goes to: `Some(Some(payer))`, `Some(None)` for the patient alone.
+    pub payer: Option<(String, Option<String>)>,
+    /// Excluded by this condition.
+    pub excluded_by: Option<String>,
+}
+
+fn round(amount: Decimal, like: &Money) -> Money {
+    let exp = like.currency().exponent();
+    Money::round(
+        amount.round_dp_with_strategy(exp, RoundingStrategy::MidpointAwayFromZero),
+        like.currency(),
+    )
+}
+
+/// Applies `matching` (in order) to a line of `quantity` at `unit_price`. Percentages apply to
+/// the amount so far and are rounded to the currency at each step; a discount never takes the
+/// amount below zero; amounts in another currency than the line's are skipped (they cannot be
+/// saved: the set's validation does not know the line's currency).
+pub fn apply(
+    matching: &[&ConditionDefinition],
+    quantity: Decimal,
+    unit_price: Option<Money>,
+) -> Outcome {
+    let mut out = Outcome {
+        unit_price,
+        amount: unit_price.map(|p| round(p.amount() * quantity, &p)),
+        ..Outcome::default()
+    };
+    for c in matching {
+        match &c.action {
+            ConditionAction::PriceOverride { unit_price } => {
+                let before = out.amount;
+                let after = round(unit_price.amount() * quantity, unit_price);
+                out.unit_price = Some(*unit_price);
+                out.amount = Some(after);
+                out.adjustments.push(Adjustment {
+                    condition: c.code.clone(),
+                    kind: "price_override".to_owned(),
+                    change: round(
+                        after.amount() - before.map_or(Decimal::ZERO, |b| b.amount()),
+                        &after,
+                    ),
+                    amount_after: after,
+                });
+            }
+            ConditionAction::Surcharge { percent, amount }
+            | ConditionAction::Discount { percent, amount } => {
+                let Some(current) = out.amount else { continue };
+                let sign = if matches!(c.action, ConditionAction::Discount { .. }) {
+                    Decimal::NEGATIVE_ONE
+                } else {
+                    Decimal::ONE
+                };
+                let raw = match (percent, amount) {
+                    (Some(p), _) => current.amount() * p / Decimal::from(100),
+                    (None, Some(a)) if a.currency() == current.currency() => a.amount(),
+                    _ => continue,
+                };
+                let mut change = round(raw * sign, &current).amount();
+                if current.amount() + change < Decimal::ZERO {
+                    change = -current.amount();
+                }
+                let after = round(current.amount() + change, &current);
+                out.amount = Some(after);
+                out.adjustments.push(Adjustment {
+                    condition: c.code.clone(),
+                    kind: if sign.is_sign_negative() {
+                        "discount"
+                    } else {
+                        "surcharge"
+                    }
+                    .to_owned(),
+                    change: round(change, &current),
+                    amount_after: after,
+                });
+            }
+            ConditionAction::ExtraLine {
+                code,
+                description,
+                quantity,
+                unit_price,
+            } => out.extra_lines.push((
+                c.code.clone(),
+                code.clone(),
+                description.clone(),
+                *quantity,
+                *unit_price,
+            )),
+            ConditionAction::ChangePayer { payer_code } => {
+                out.payer = Some((c.code.clone(), payer_code.clone()));
+            }
+            ConditionAction::Exclude => out.excluded_by = Some(c.code.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+    use proptest::prelude::*;
+    use std::str::FromStr as _;
+
+    fn eur(s: &str) -> Money {
+        Money::new(Decimal::from_str(s).expect("dec"), Currency::EUR).expect("money")
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::from_str(s).expect("date")
+    }
+
+    fn condition(code: &str, when: &str, action: ConditionAction) -> ConditionDefinition {
+        ConditionDefinition {
+            code: code.to_owned(),
+            description: code.to_owned(),
+            priority: 0,
+            active_from: d("2026-01-01"),
+            inactive_from: None,
+            when: when.to_owned(),
+            action,
+        }
+    }
+
+    fn facts(local: &str, group: &str) -> LineFacts {
+        let mut f = sample();
+        f.line.service_group = group.to_owned();
+        f.time = TimeFact::at(
+            NaiveDateTime::from_str(local).expect("time"),
+            Some(&Calendar {
+                opens: None,
+                closes: None,
+                holidays: vec![d("2026-12-25")],
+            }),
+        );
+        f
+    }
+
+    #[test]
+    fn time_facts_know_after_hours_weekends_and_holidays() {
+        let at = |s: &str| facts(s, "X").time;
+        assert!(!at("2026-11-23T10:00:00").after_hours, "a Monday morning");
+        assert!(at("2026-11-23T20:00:00").after_hours, "closing time");
+        assert!(at("2026-11-23T07:59:00").after_hours);
+        assert!(at("2026-11-22T11:00:00").weekend, "a Sunday");
+        let xmas = at("2026-12-25T11:00:00");
+        assert!(xmas.holiday && xmas.after_hours && !xmas.weekend);
+        assert_eq!(age_on(Some(d("1980-04-12")), d("2026-04-11")), 45);
+        assert_eq!(age_on(Some(d("1980-04-12")), d("2026-04-12")), 46);
+        assert_eq!(age_on(None, d("2026-04-12")), -1);
+    }
+
+    #[test]
+    fn bad_expressions_are_refused_with_the_condition_and_the_reason() {
+        let set = ConditionSet {
+            conditions: vec![
+                condition("A", "line.quantity >", ConditionAction::Exclude),
+                condition("B", "weather == 'rain'", ConditionAction::Exclude),
+                condition("C", "line.quantity * 2.0", ConditionAction::Exclude),
+                condition("E", "line.code + 1 == 'x'", ConditionAction::Exclude),
+                condition(
+                    "D",
+                    "has(line.attributes.urgent) && line.attributes.urgent",
+                    ConditionAction::Exclude,
+                ),
+                condition(
+                    "D",
+                    "true",
+                    ConditionAction::Surcharge {
+                        percent: None,
+                        amount: None,
+                    },
+                ),
+            ],
+            calendars: BTreeMap::new(),
+        };
+        let errors = set
+            .compile()
+            .expect_err("invalid")
+            .finish()
+            .expect_err("errors");
+        let got: Vec<(String, String)> = errors
+            .iter()
+            .map(|e| (e.field.clone(), e.code.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("conditions.0.when".to_owned(), "syntax".to_owned()),
+                (
+                    "conditions.1.when".to_owned(),
+                    "unknown_variable".to_owned()
+                ),
+                ("conditions.2.when".to_owned(), "not_boolean".to_owned()),
+                ("conditions.3.when".to_owned(), "evaluation".to_owned()),
+                ("conditions.5.code".to_owned(), "duplicate".to_owned()),
+                (
+                    "conditions.5.action".to_owned(),
+                    "percent_or_amount".to_owned()
+                ),
+            ]
+        );
+        assert!(
+            errors[0].message.contains("1:"),
+            "points at the error: {}",
+            errors[0].message
+        );
+        assert!(
+            errors[1].message.contains("weather"),
+            "{}",
+            errors[1].message
+        );
+    }
+
+    #[test]
+    fn an_after_hours_emergency_gets_a_surcharge_and_a_fee_line() {
+        let set = ConditionSet {
+            conditions: vec![
+                ConditionDefinition {
+                    priority: 1,
+                    ..condition(
+                        "NIGHT",
+                        "time.after_hours && line.service_group == 'EMERG'",
+                        ConditionAction::Surcharge {
+                            percent: Some(Decimal::from(25)),
+                            amount: None,
+                        },
+                    )
+                },
+                ConditionDefinition {
+                    priority: 2,
+                    ..condition(
+                        "FEE",
+                        "time.after_hours && line.service_group == 'EMERG'",
+                        ConditionAction::ExtraLine {
+                            code: "FEE-NIGHT".to_owned(),
+                            description: "After-hours fee".to_owned(),
+                            quantity: Decimal::ONE,
+                            unit_price: eur("15.00"),
+                        },
+                    )
+                },
+                ConditionDefinition {
+                    priority: 3,
+                    ..condition(
+                        "LOWINC",
+                        "'low_income' in patient.flags",
+                        ConditionAction::Discount {
+                            percent: Some(Decimal::from(10)),
+                            amount: None,
+                        },
+                    )
+                },
+            ],
+            calendars: BTreeMap::new(),
+        }
+        .compile()
+        .expect("valid");
+        let mut night = facts("2026-11-23T22:30:00", "EMERG");
+        night.patient.flags = vec!["low_income".to_owned()];
+        let matching = set.matching(&night, d("2026-11-23")).expect("evaluates");
+        assert_eq!(
+            matching.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+            ["NIGHT", "FEE", "LOWINC"]
+        );
+        // 2 x 60.01 = 120.02; +25 % = 30.005 → 30.01: 150.03; -10 % = 15.003 → 15.00: 135.03.
+        let out = apply(&matching, Decimal::from(2), Some(eur("60.01")));
+        assert_eq!(out.amount, Some(eur("135.03")));
+        assert_eq!(
+            out.adjustments
+                .iter()
+                .map(|a| (a.condition.as_str(), a.change.amount_string()))
+                .collect::<Vec<_>>(),
+            [
+                ("NIGHT", "30.01".to_owned()),
+                ("LOWINC", "-15.00".to_owned())
+            ]
+        );
+        assert_eq!(out.extra_lines.len(), 1);
+        let day = facts("2026-11-23T10:30:00", "EMERG");
+        assert!(
+            set.matching(&day, d("2026-11-23"))
+                .expect("evaluates")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_failing_expression_names_its_condition() {
+        let set = ConditionSet {
+            conditions: vec![condition(
+                "URGENT",
+                "line.attributes.urgent == true",
+                ConditionAction::Exclude,
+            )],
+            calendars: BTreeMap::new(),
+        }
+        .compile()
+        .expect("a missing attribute on the sample is not an error of the expression");
+        let err = set
+            .matching(&facts("2026-11-23T10:00:00", "X"), d("2026-11-23"))
+            .expect_err("no such key on the line");
+        assert_eq!(err.code, "URGENT");
+        let mut urgent = facts("2026-11-23T10:00:00", "X");
+        urgent.line.attributes = serde_json::json!({"urgent": true});
+        assert_eq!(set.matching(&urgent, d("2026-11-23")).expect("ok").len(), 1);
+    }
+
+    proptest! {
+        /// Surcharges and discounts in any order keep the amount exact to the cent and never
+        /// below zero; the adjustments add up to the change.
+        #[test]
+        fn adjustments_add_up_and_never_go_below_zero(
+            cents in 0i64..10_000_000,
+            steps in proptest::collection::vec((any::<bool>(), 1u32..200, any::<bool>()), 0..6),
+        ) {
+            let conditions: Vec<ConditionDefinition> = steps.iter().enumerate().map(|(i, (up, n, pct))| {
+                let (percent, amount) = if *pct {
+                    (Some(Decimal::from(*n)), None)
+                } else {
+                    (None, Some(Money::from_minor(crate::MinorUnits(i64::from(*n) * 37), Currency::EUR)))
+                };
+                let action = if *up {
+                    ConditionAction::Surcharge { percent, amount }
+                } else {
+                    ConditionAction::Discount { percent, amount }
+                };
+                condition(&format!("C{i}"), "true", action)
+            }).collect();
+            let refs: Vec<&ConditionDefinition> = conditions.iter().collect();
+            let price = Money::from_minor(crate::MinorUnits(cents), Currency::EUR);
+            let out = apply(&refs, Decimal::ONE, Some(price));
+            let amount = out.amount.expect("priced");
+            prop_assert!(amount.amount() >= Decimal::ZERO);
+            prop_assert_eq!(amount.amount().scale() <= 2, true);
+            let changes: Decimal = out.adjustments.iter().map(|a| a.change.amount()).sum();
+            prop_assert_eq!(price.amount() + changes, amount.amount());
+        }
+    }
+}
