@@ -34,6 +34,7 @@ macro_rules! insert_all {
 
 pub mod audit_trail;
 pub mod billing_runs;
+pub mod business_conditions;
 pub mod coverage_terms;
 pub mod invoicing_rules;
 pub mod prices;
@@ -191,6 +192,17 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("PUT")),
             )
             .service(
+                web::resource("/v1/business-conditions")
+                    .route(web::get().to(business_conditions::get_conditions))
+                    .route(web::put().to(business_conditions::change_conditions))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/business-conditions/versions")
+                    .route(web::get().to(business_conditions::list_condition_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/billing-runs")
                     .route(web::get().to(billing_runs::list_runs))
                     .route(web::post().to(billing_runs::create_run))
@@ -227,6 +239,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,
         invoicing_rules::list_activations, invoicing_rules::set_activation,
+        business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions,
         billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         audit_trail::list_audit_events,
     ),
@@ -234,6 +247,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
         (name = "invoicing rules", description = "Rules that turn stays, absences, contracts and evaluations into lines (seed 003): versions, invoice contexts, activation per location"),
+        (name = "business conditions", description = "Per-line conditions in CEL (seed 000): surcharges, discounts, price overrides, extra lines, another paying party, exclusion; one versioned set with location calendars"),
         (name = "billing runs", description = "Periodic billing per location and month: the lines active invoicing rules give for care records (stays, absences, contracts, evaluations, entries), with corrections of earlier months; preview or commit"),
         (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),
     )

@@ -228,3 +228,13 @@ diesel::table! {
 
 diesel::joinable!(billing_run_lines -> billing_runs (run_id));
 diesel::allow_tables_to_appear_in_same_query!(billing_runs, billing_run_lines);
+
+diesel::table! {
+    condition_sets (version) {
+        version -> Integer,
+        definition -> Text,
+        reason -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -15,6 +15,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use carebill_domain::conditions::{
+    Adjustment, Calendar, CompiledSet, EpisodeFact, LineFact, LineFacts, LocationFact, PatientFact,
+    PayerFact, PractitionerFact, TimeFact, age_on, apply as apply_conditions,
+};
 use carebill_domain::events::{
     CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
     CoverageRef, CreditNoteIssuedV1, Envelope, EpisodeClosedV1, EpisodeRef, InvoiceIssuedV1,
@@ -31,6 +35,7 @@ use carebill_platform::events::outbox;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
@@ -102,6 +107,18 @@ pub struct SettlementLine {
     pub shares: Vec<LineShare>,
     /// Problems that block approval.
     pub issues: Vec<LineIssue>,
+    /// Business conditions that matched the line, in the order they applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+    /// How the conditions changed the amount, step by step (from the list price's amount).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<Adjustment>,
+    /// A line a condition added: the consumption it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_of: Option<String>,
+    /// The condition that sent the line to one party (a payer, or the patient alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_by_condition: Option<String>,
 }
 
 /// What a line is computed from.
@@ -142,13 +159,63 @@ fn covers(c: &CoverageRef, day: NaiveDate) -> bool {
     c.valid_from.is_none_or(|f| f <= day) && c.valid_to.is_none_or(|t| day <= t)
 }
 
-/// Prices and splits the lines of a settlement. Pure: everything it needs is passed in.
+/// The facts business conditions see about a consumption.
+fn facts(
+    episode: &EpisodeRef,
+    c: &ConsumptionRecordedV1,
+    payer: Option<&CoverageRef>,
+    unit_price: Option<Money>,
+    calendar: Option<&Calendar>,
+) -> LineFacts {
+    let local = match carebill_domain::accounts::parse_time_zone(&episode.location.time_zone) {
+        Ok(tz) => c.performed_at.with_timezone(&tz).naive_local(),
+        Err(_) => c.performed_at.naive_utc(),
+    };
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    LineFacts {
+        line: LineFact {
+            code: c.item.code.clone(),
+            service_group: c.item.service_group.clone(),
+            kind: c.item.kind.as_str().to_owned(),
+            quantity: c.quantity.to_f64().unwrap_or(0.0),
+            unit: c.unit.clone(),
+            unit_price: unit_price.and_then(|p| p.amount().to_f64()),
+            attributes: c.attributes.clone(),
+        },
+        time: TimeFact::at(local, calendar),
+        patient: PatientFact {
+            age: age_on(episode.patient.birth_date, local.date()),
+            beneficiary_kind: episode.patient.beneficiary_kind.clone(),
+            sex: String::new(),
+            flags: episode.patient.flags.clone(),
+        },
+        practitioner: PractitionerFact {
+            attending: text(&c.attending_practitioner),
+            performing: text(&c.performed_by),
+            ordering: text(&c.ordering_practitioner),
+        },
+        payer: PayerFact {
+            code: payer.map(|p| p.payer_code.clone()).unwrap_or_default(),
+            plan: payer.and_then(|p| p.plan_code.clone()).unwrap_or_default(),
+        },
+        location: LocationFact {
+            code: episode.location.code.clone(),
+        },
+        episode: EpisodeFact {
+            kind: episode.kind.as_str().to_owned(),
+        },
+    }
+}
+
+/// Prices and splits the lines of a settlement, applying the business conditions in force.
+/// Pure: everything it needs is passed in.
 pub fn compute(
     episode: &EpisodeRef,
     coverages: &[CoverageRef],
     inputs: &[Input],
     prices: &Prices,
     terms: &TermsBook,
+    conditions: Option<&CompiledSet>,
 ) -> Vec<SettlementLine> {
     let entries: Vec<PriceEntry> = prices.iter().map(|(_, e)| e.clone()).collect();
     let mut ordered: Vec<&Input> = inputs.iter().collect();
@@ -201,7 +268,58 @@ pub fn compute(
                 }
             }
         };
-        let amount = unit_price.map(|p| Money::round(p.amount() * c.quantity, p.currency()));
+        let mut amount = unit_price.map(|p| Money::round(p.amount() * c.quantity, p.currency()));
+        let mut unit_price = unit_price;
+        let mut excluded = input.excluded;
+        let mut override_reason = input.override_reason.clone();
+        let mut applied = Vec::new();
+        let mut adjustments = Vec::new();
+        let mut extras = Vec::new();
+        let mut party_by_condition = None;
+        // A biller's manual price is final: conditions apply to list-priced lines.
+        if let Some(set) = conditions.filter(|_| input.manual_price.is_none()) {
+            let payer = mine.first().map(|i| &coverages[*i]);
+            let f = facts(
+                episode,
+                c,
+                payer,
+                unit_price,
+                set.calendar(&episode.location.code),
+            );
+            match set.matching(&f, day) {
+                Err(e) => issues.push(issue(
+                    "condition_failed",
+                    format!("{e}; fix the condition (guard optional attributes with has()) or set a manual price"),
+                )),
+                Ok(matching) => {
+                    let out = apply_conditions(&matching, c.quantity, unit_price);
+                    applied = matching.iter().map(|m| m.code.clone()).collect();
+                    unit_price = out.unit_price;
+                    amount = out.amount;
+                    adjustments = out.adjustments;
+                    extras = out.extra_lines;
+                    if let Some(by) = out.excluded_by {
+                        excluded = true;
+                        override_reason = Some(format!("excluded by business condition {by}"));
+                    }
+                    if let Some((by, payer)) = out.payer {
+                        match payer {
+                            None => mine.clear(),
+                            Some(code) => {
+                                mine.retain(|i| coverages[*i].payer_code == code);
+                                if mine.is_empty() {
+                                    issues.push(issue(
+                                        "payer_not_covering",
+                                        format!("business condition {by} bills {code}, which does not cover the patient on {day}"),
+                                    ));
+                                }
+                            }
+                        }
+                        party_by_condition = Some(by);
+                    }
+                }
+            }
+        }
         if let Some(a) = &amount {
             match currency {
                 None if !input.excluded => currency = Some(a.currency()),
@@ -241,12 +359,42 @@ pub fn compute(
             amount,
             price_source: source.to_owned(),
             price_id,
-            excluded: input.excluded,
-            override_reason: input.override_reason.clone(),
+            excluded,
+            override_reason,
             shares: Vec::new(),
             issues,
+            conditions: applied,
+            adjustments,
+            extra_of: None,
+            party_by_condition,
         });
-        applying.push(mine);
+        applying.push(mine.clone());
+        for (by, code, description, quantity, price) in extras {
+            let id = uuid::Uuid::new_v5(&c.consumption_id.0, by.as_bytes());
+            lines.push(SettlementLine {
+                consumption_id: id.to_string(),
+                code,
+                description,
+                service_group: c.item.service_group.clone(),
+                quantity,
+                unit: "unit".to_owned(),
+                performed_at: c.performed_at,
+                performed_by: c.performed_by.clone(),
+                unit_price: Some(price),
+                amount: Some(Money::round(price.amount() * quantity, price.currency())),
+                price_source: "condition".to_owned(),
+                price_id: None,
+                excluded,
+                override_reason: None,
+                shares: Vec::new(),
+                issues: Vec::new(),
+                conditions: vec![by],
+                adjustments: Vec::new(),
+                extra_of: Some(c.consumption_id.to_string()),
+                party_by_condition: None,
+            });
+            applying.push(mine.clone());
+        }
     }
     // Split the billable lines, grouped by the coverages that apply to them.
     let mut groups: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
@@ -580,7 +728,15 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
     let prices = load_prices(conn, &codes)?;
     let terms = load_terms(conn, &payers)?;
-    let mut lines = compute(&episode, &coverages, &inputs, &prices, &terms);
+    let conditions = crate::business_conditions::compiled(conn)?;
+    let mut lines = compute(
+        &episode,
+        &coverages,
+        &inputs,
+        &prices,
+        &terms,
+        conditions.as_ref().map(|(_, set)| set.as_ref()),
+    );
     check_billing(conn, &row.id, &mut lines)?;
     let voids = billed_voids(conn, &row.id)?;
     if voids != row.pending_voids {

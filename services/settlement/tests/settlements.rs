@@ -12,29 +12,23 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test;
-use carebill_domain::accounts::{EpisodeKind, PayerKind, ServiceKind};
 use carebill_domain::events::{
-    CatalogItemRef, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, CreditNoteIssuedV1,
-    Envelope, EpisodeRef, EventPayload, LocationRef, PartyRef, PatientRef, SettlementApprovedV1,
-    SettlementInvoicedV1,
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CreditNoteIssuedV1, Envelope, EventPayload,
+    PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
 };
-use carebill_domain::ids::{
-    CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId,
-    PatientId, PayerId,
-};
+use carebill_domain::ids::{ConsumptionId, CoverageId, CreditNoteId, InvoiceId};
 use carebill_domain::{Currency, Money};
 use carebill_platform::both_backends;
 use carebill_platform::db::{AnyConnection, Backend, Db};
 use carebill_platform::events::run_handler;
 use carebill_platform::schema::outbox;
 use carebill_platform::testing::{admin, call, get, post, token};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 mod common;
-use common::{Harness, app, harness};
+use common::{World, app, configure, consumption, deliver, harness, line, share, world};
 
 both_backends!(
     consumptions_are_priced_split_reviewed_observed_corrected_and_approved,
@@ -44,83 +38,6 @@ both_backends!(
     what_invoices_bill_guards_corrections_voids_and_approvals,
     corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing,
 );
-
-struct World {
-    episode: EpisodeRef,
-    coverages: Vec<CoverageRef>,
-}
-
-fn world() -> World {
-    let patient = PatientId::new();
-    let coverage = |code: &str, priority: i32| CoverageRef {
-        id: CoverageId::new(),
-        payer_id: PayerId::new(),
-        payer_code: code.to_owned(),
-        payer_kind: PayerKind::Insurer,
-        policy_number: format!("{code}-1"),
-        plan_code: None,
-        priority,
-        valid_from: None,
-        valid_to: None,
-    };
-    World {
-        episode: EpisodeRef {
-            id: EpisodeId::new(),
-            number: "ENC-1".to_owned(),
-            kind: EpisodeKind::Inpatient,
-            location: LocationRef {
-                id: LocationId::new(),
-                code: "H1".to_owned(),
-                name: "Hospital One".to_owned(),
-                time_zone: "Europe/Madrid".to_owned(),
-                tax_id: None,
-            },
-            patient: PatientRef {
-                id: patient,
-                beneficiary_kind: "private".to_owned(),
-                birth_date: None,
-                flags: vec![],
-            },
-            attending_practitioner: None,
-        },
-        coverages: vec![coverage("SANITAS", 1), coverage("MUTUA", 2)],
-    }
-}
-
-fn consumption(w: &World, code: &str, quantity: i64, at: &str) -> ConsumptionRecordedV1 {
-    let at: DateTime<Utc> = at.parse().expect("time");
-    ConsumptionRecordedV1 {
-        consumption_id: ConsumptionId::new(),
-        episode: w.episode.clone(),
-        item: CatalogItemRef {
-            id: CatalogItemId::new(),
-            code: code.to_owned(),
-            description: format!("{code} description"),
-            service_group: "LAB".to_owned(),
-            kind: ServiceKind::Lab,
-            unit: "unit".to_owned(),
-        },
-        quantity: Decimal::from(quantity),
-        unit: "unit".to_owned(),
-        performed_at: at,
-        performed_by: None,
-        ordering_practitioner: None,
-        attending_practitioner: None,
-        source_system: None,
-        external_id: None,
-        attributes: json!({}),
-        coverages: w.coverages.clone(),
-        recorded_at: at,
-    }
-}
-
-async fn deliver<P: EventPayload>(h: &Harness, service: &str, payload: &P) -> Envelope {
-    let env = Envelope::new(service, payload, Utc::now(), None, None).expect("envelope");
-    run_handler(&h.events.handler, env.clone())
-        .await
-        .expect("applied");
-    env
-}
 
 async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
     let rows: Vec<(String, String)> = db
@@ -137,56 +54,8 @@ async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn configure(
-    app: &impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
-    let t = admin();
-    for (code, price) in [("LAB-HB", "10.00"), ("CONS", "50.00")] {
-        let (s, b, _) = call(
-            app,
-            post(
-                "/v1/prices",
-                &t,
-                &json!({"code": code, "unit_price": {"amount": price, "currency": "EUR"}, "valid_from": "2026-01-01"}),
-            ),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-    }
-    for terms in [
-        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR", "copay_per_line": {"amount": "1.00", "currency": "EUR"}}),
-        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
-    ] {
-        let (s, b, _) = call(app, post("/v1/coverage-terms", &t, &terms)).await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-    }
-}
-
 fn with_etag(req: test::TestRequest, etag: &str) -> test::TestRequest {
     req.insert_header(("if-match", etag.to_owned()))
-}
-
-fn share(line: &Value, party_code: Option<&str>) -> String {
-    line["shares"]
-        .as_array()
-        .expect("shares")
-        .iter()
-        .find(|s| s["party"]["payer_code"].as_str() == party_code)
-        .map(|s| s["amount"]["amount"].as_str().unwrap_or("").to_owned())
-        .unwrap_or_default()
-}
-
-fn line<'a>(doc: &'a Value, code: &str) -> &'a Value {
-    doc["lines"]
-        .as_array()
-        .expect("lines")
-        .iter()
-        .find(|l| l["code"] == code)
-        .unwrap_or_else(|| panic!("no {code} line in {doc}"))
 }
 
 async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(b: Backend) {

@@ -49,3 +49,12 @@ CREATE TABLE billing_run_lines (
     PRIMARY KEY (run_id, line_no)
 );
 CREATE INDEX billing_run_lines_patient ON billing_run_lines (location_code, patient_id);
+
+-- Business conditions (seed 000): the organisation's condition set, one row per version.
+CREATE TABLE condition_sets (
+    version INTEGER PRIMARY KEY,
+    definition TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);

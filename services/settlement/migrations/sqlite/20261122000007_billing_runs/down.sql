@@ -1,3 +1,4 @@
+DROP TABLE condition_sets;
 DROP TABLE billing_run_lines;
 DROP TABLE billing_runs;
 DROP TABLE care_records;

@@ -1,0 +1,275 @@
+//! Business conditions (seed 000) as configuration: one organisation-wide condition set kept as
+//! versions. A change sends the whole set with a reason and `If-Match`, is compiled and tried
+//! before it is stored (a bad expression is a 422 naming the condition and the error), and makes
+//! the next version; settlements computed after it use it. The compiled set is kept in memory
+//! per version, so it is compiled once per version and process.
+//!
+//! What the conditions mean is [`carebill_domain::conditions`]; settlements apply them per line
+//! ([`crate::settlements::compute`]).
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use carebill_domain::Validation;
+use carebill_domain::conditions::{CompiledSet, ConditionSet};
+use carebill_platform::ApiError;
+use carebill_platform::audit;
+use carebill_platform::auth::{Principal, Role};
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::error::Problem;
+use carebill_platform::http::ValidJson;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::SettlementState;
+use crate::schema::condition_sets;
+
+const WRITERS: &[Role] = &[Role::BillingManager];
+const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
+
+/// One version of the condition set.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConditionSetVersion {
+    /// Version, from 1 (0: no conditions were ever saved).
+    pub version: i32,
+    /// Why this version was made.
+    pub reason: Option<String>,
+    /// Who made it.
+    pub created_by: Option<String>,
+    /// When.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Send as `If-Match` to change the set (also the `ETag` header); `"v0"` before the first.
+    #[schema(example = "\"v1\"")]
+    pub etag: String,
+    /// The conditions and calendars of this version.
+    #[serde(flatten)]
+    pub set: ConditionSet,
+}
+
+/// A new version of the whole set and why.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSetChange {
+    /// Why (required; kept with the version).
+    #[schema(example = "after-hours surcharge for emergencies from December")]
+    pub reason: String,
+    /// The conditions, in any order (they apply by priority, then code).
+    #[serde(default)]
+    pub conditions: Vec<carebill_domain::conditions::ConditionDefinition>,
+    /// Working calendars by location code.
+    #[serde(default)]
+    pub calendars: std::collections::BTreeMap<String, carebill_domain::conditions::Calendar>,
+}
+
+fn etag(version: i32) -> String {
+    format!("\"v{version}\"")
+}
+
+fn with_etag(v: &ConditionSetVersion) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("ETag", v.etag.clone()))
+        .json(v)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = condition_sets)]
+struct Row {
+    version: i32,
+    definition: String,
+    reason: String,
+    created_by: String,
+    created_at: NaiveDateTime,
+}
+
+impl Row {
+    fn into_view(self) -> Result<ConditionSetVersion, ApiError> {
+        Ok(ConditionSetVersion {
+            etag: etag(self.version),
+            version: self.version,
+            reason: Some(self.reason),
+            created_by: Some(self.created_by),
+            created_at: Some(self.created_at.and_utc()),
+            set: serde_json::from_str(&self.definition)?,
+        })
+    }
+}
+
+fn empty() -> ConditionSetVersion {
+    ConditionSetVersion {
+        version: 0,
+        reason: None,
+        created_by: None,
+        created_at: None,
+        etag: etag(0),
+        set: ConditionSet::default(),
+    }
+}
+
+fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, ApiError> {
+    match condition_sets::table
+        .order(condition_sets::version.desc())
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+    {
+        Some(row) => row.into_view(),
+        None => Ok(empty()),
+    }
+}
+
+/// The compiled set of the latest version (none when there are no conditions), compiled once
+/// per version and process (the cache is keyed by the stored definition itself, so processes
+/// serving several databases — the tests — never mix them up).
+pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet>)>, ApiError> {
+    static CACHE: Mutex<Option<(String, Arc<CompiledSet>)>> = Mutex::new(None);
+    let Some((version, definition)) = condition_sets::table
+        .order(condition_sets::version.desc())
+        .select((condition_sets::version, condition_sets::definition))
+        .first::<(i32, String)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if let Ok(cache) = CACHE.lock()
+        && let Some((d, set)) = cache.as_ref()
+        && *d == definition
+    {
+        return Ok((!set.is_empty()).then(|| (version, set.clone())));
+    }
+    let set: ConditionSet = serde_json::from_str(&definition)?;
+    let set = Arc::new(set.compile().map_err(|v| {
+        ApiError::internal(&format!(
+            "stored condition set v{version} does not compile: {:?}",
+            v.errors()
+        ))
+    })?);
+    if let Ok(mut cache) = CACHE.lock() {
+        *cache = Some((definition, set.clone()));
+    }
+    Ok((!set.is_empty()).then_some((version, set)))
+}
+
+fn change(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    expected: Option<String>,
+    input: ConditionSetChange,
+) -> Result<ConditionSetVersion, ApiError> {
+    who.require_unscoped("business conditions are organisation-wide")?;
+    db::lock_key(conn, "condition_set")?;
+    let before = latest(conn)?;
+    let expected = expected.ok_or_else(|| {
+        carebill_platform::http::precondition_required(
+            "of the condition set (from GET /v1/business-conditions; \"v0\" before the first)",
+        )
+    })?;
+    if before.etag != expected {
+        return Err(carebill_platform::http::precondition_failed(format!(
+            "the condition set changed since you read it (now {}); read it again",
+            before.etag
+        )));
+    }
+    let mut v = Validation::new();
+    let reason = v.text("reason", &input.reason, 500);
+    let set = ConditionSet {
+        conditions: input.conditions,
+        calendars: input.calendars,
+    };
+    if let Err(errors) = set.compile() {
+        for e in errors.errors() {
+            v.add(&e.field, &e.code, e.message.clone());
+        }
+    }
+    v.finish().map_err(ApiError::validation)?;
+    if set == before.set && before.version > 0 {
+        return Ok(before);
+    }
+    let version = before.version + 1;
+    diesel::insert_into(condition_sets::table)
+        .values((
+            condition_sets::version.eq(version),
+            condition_sets::definition.eq(serde_json::to_string(&set)?),
+            condition_sets::reason.eq(reason.as_deref().unwrap_or_default()),
+            condition_sets::created_by.eq(&who.subject),
+            condition_sets::created_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    let after = latest(conn)?;
+    audit::record(
+        conn,
+        who,
+        "update",
+        "condition_set",
+        &format!("v{version}"),
+        serde_json::json!({ "before": before.set, "after": after.set }),
+        reason.as_deref(),
+    )?;
+    Ok(after)
+}
+
+/// The condition set in force (its latest version; version 0 and no conditions before the
+/// first).
+#[utoipa::path(get, path = "/v1/business-conditions", tag = "business conditions",
+    responses((status = 200, description = "The current version", body = ConditionSetVersion,
+        headers(("ETag" = String, description = "Send as If-Match to change it")))),
+    security(("bearer" = [])))]
+pub async fn get_conditions(
+    state: web::Data<SettlementState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
+    who.require(READERS)?;
+    let v = state.db.read(latest).await?;
+    Ok(with_etag(&v))
+}
+
+/// Replace the condition set: the whole new set with a reason, `If-Match` with the current
+/// `ETag` (`"v0"` before the first). Every expression is compiled and tried on a sample line
+/// first; sending the current set again changes nothing.
+#[utoipa::path(put, path = "/v1/business-conditions", tag = "business conditions", request_body = ConditionSetChange,
+    params(("If-Match" = String, Header, description = "The set's ETag")),
+    responses((status = 200, description = "The new version (or the current one, unchanged)", body = ConditionSetVersion,
+            headers(("ETag" = String, description = "Send as If-Match to change it"))),
+        (status = 412, description = "The set changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field or an expression is wrong: the error names `conditions.<i>.when` and says where", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn change_conditions(
+    state: web::Data<SettlementState>,
+    req: HttpRequest,
+    who: Principal,
+    body: ValidJson<ConditionSetChange>,
+) -> Result<HttpResponse, ApiError> {
+    who.require(WRITERS)?;
+    let expected = carebill_platform::http::if_match_value(&req);
+    let input = body.value;
+    let v = state
+        .db
+        .write(move |conn| conn.transaction(|conn| change(conn, &who, expected, input)))
+        .await?;
+    Ok(with_etag(&v))
+}
+
+/// Every version of the condition set, oldest first.
+#[utoipa::path(get, path = "/v1/business-conditions/versions", tag = "business conditions",
+    responses((status = 200, description = "Its versions", body = Vec<ConditionSetVersion>)),
+    security(("bearer" = [])))]
+pub async fn list_condition_versions(
+    state: web::Data<SettlementState>,
+    who: Principal,
+) -> Result<web::Json<Vec<ConditionSetVersion>>, ApiError> {
+    who.require(READERS)?;
+    let rows = state
+        .db
+        .read(|conn| {
+            condition_sets::table
+                .order(condition_sets::version.asc())
+                .select(Row::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(Row::into_view)
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    Ok(web::Json(rows))
+}

@@ -1,0 +1,311 @@
+//! Business conditions (seed 000) against real databases (SQLite and a throwaway PostgreSQL):
+//! one versioned condition set, refused with the condition and the error when an expression is
+//! wrong, applied to every line settled after it — an after-hours emergency surcharged and given
+//! a fee line, both split between two payers with a copay; a service billed privately; one
+//! excluded; a practitioner's price — each line explaining which conditions changed it.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use carebill_platform::both_backends;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, get, post};
+use serde_json::{Value, json};
+
+mod common;
+use common::{app, configure, consumption, deliver, harness, line, share, world};
+
+both_backends!(
+    conditions_change_prices_parties_and_lines_and_explain_it,
+    a_bad_condition_set_is_refused_and_changes_nothing,
+);
+
+fn put(etag: Option<&str>, body: &Value) -> test::TestRequest {
+    let mut req = test::TestRequest::put()
+        .uri("/v1/business-conditions")
+        .insert_header(("authorization", format!("Bearer {}", admin())))
+        .set_json(body);
+    if let Some(e) = etag {
+        req = req.insert_header(("if-match", e.to_owned()));
+    }
+    req
+}
+
+fn conditions() -> Value {
+    json!({
+        "reason": "seed 000: the centre's special cases",
+        "calendars": {"H1": {"opens": "08:00:00", "closes": "20:00:00", "holidays": ["2026-12-25"]}},
+        "conditions": [
+            {"code": "NIGHT", "description": "After-hours emergencies +25 %", "priority": 1,
+             "active_from": "2026-01-01", "when": "time.after_hours && line.service_group == 'EMERG'",
+             "action": {"kind": "surcharge", "percent": "25"}},
+            {"code": "NIGHT-FEE", "description": "After-hours fee", "priority": 2,
+             "active_from": "2026-01-01", "when": "time.after_hours && line.service_group == 'EMERG'",
+             "action": {"kind": "extra_line", "code": "FEE-NIGHT", "description": "After-hours fee",
+                        "quantity": "1", "unit_price": {"amount": "15.00", "currency": "EUR"}}},
+            {"code": "PRIVATE", "description": "Cosmetic care is billed to the patient",
+             "active_from": "2026-01-01", "when": "line.code == 'COSMETIC'",
+             "action": {"kind": "change_payer"}},
+            {"code": "FREE", "description": "Check-ups are not billed",
+             "active_from": "2026-01-01", "when": "line.code == 'CHECKUP'", "action": {"kind": "exclude"}},
+            {"code": "DR-SMITH", "description": "Dr Smith's consultation price",
+             "active_from": "2026-01-01", "when": "practitioner.performing == 'DR-SMITH' && line.code == 'CONS'",
+             "action": {"kind": "price_override", "unit_price": {"amount": "70.00", "currency": "EUR"}}}
+        ]
+    })
+}
+
+async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let t = admin();
+    for (code, price) in [
+        ("EMERG", "120.00"),
+        ("COSMETIC", "80.00"),
+        ("CHECKUP", "30.00"),
+    ] {
+        let (s, body, _) = call(
+            &app,
+            post("/v1/prices", &t, &json!({"code": code, "unit_price": {"amount": price, "currency": "EUR"}, "valid_from": "2026-01-01"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let (s, set, _) = call(&app, put(Some("\"v0\""), &conditions())).await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    assert_eq!(set["version"], json!(1));
+
+    let w = world();
+    // 21:30 UTC is 22:30 in Madrid: after hours. 10:00 UTC on a Monday is not; on Christmas it is.
+    let emergency = |at: &str| {
+        let mut c = consumption(&w, "EMERG", 1, at);
+        c.item.service_group = "EMERG".to_owned();
+        c
+    };
+    let night = emergency("2026-11-23T21:30:00Z");
+    deliver(&h, "accounts", &night).await;
+    deliver(&h, "accounts", &emergency("2026-11-23T10:00:00Z")).await;
+    deliver(&h, "accounts", &emergency("2026-12-25T10:00:00Z")).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "COSMETIC", 1, "2026-11-23T11:00:00Z"),
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CHECKUP", 1, "2026-11-23T11:10:00Z"),
+    )
+    .await;
+    let mut smith = consumption(&w, "CONS", 1, "2026-11-23T11:20:00Z");
+    smith.performed_by = Some("DR-SMITH".to_owned());
+    deliver(&h, "accounts", &smith).await;
+
+    let (_, page, _) = call(
+        &app,
+        get(&format!("/v1/settlements?episode_id={}", w.episode.id), &t),
+    )
+    .await;
+    let url = format!(
+        "/v1/settlements/{}",
+        page["items"][0]["id"].as_str().expect("id")
+    );
+    let (_, doc, _) = call(&app, get(&url, &t)).await;
+    let lines = doc["lines"].as_array().expect("lines");
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["consumption_id"] == id)
+            .unwrap_or_else(|| panic!("no line {id}: {doc}"))
+    };
+    // 120.00 + 25 % = 150.00. SANITAS: 1.00 copay, 80 % of 149.00 = 119.20; MUTUA 50 % of the
+    // 30.80 left = 15.40; the patient 15.40 (the copay included).
+    let n = by_id(&night.consumption_id.to_string());
+    assert_eq!(n["amount"]["amount"], json!("150.00"), "{n}");
+    assert_eq!(n["conditions"], json!(["NIGHT", "NIGHT-FEE"]));
+    assert_eq!(n["adjustments"][0]["change"]["amount"], json!("30.00"));
+    assert_eq!(
+        (
+            share(n, Some("SANITAS")),
+            share(n, Some("MUTUA")),
+            share(n, None)
+        ),
+        ("119.20".to_owned(), "15.40".to_owned(), "15.40".to_owned())
+    );
+    // Its fee line: 15.00 — SANITAS 80 % of 14.00 = 11.20; MUTUA 1.90; the patient 1.90.
+    let fee = lines
+        .iter()
+        .find(|l| l["extra_of"] == json!(night.consumption_id.to_string()))
+        .unwrap_or_else(|| panic!("no fee line: {doc}"));
+    assert_eq!(
+        (fee["code"].as_str(), fee["amount"]["amount"].as_str()),
+        (Some("FEE-NIGHT"), Some("15.00"))
+    );
+    assert_eq!(
+        (
+            share(fee, Some("SANITAS")),
+            share(fee, Some("MUTUA")),
+            share(fee, None)
+        ),
+        ("11.20".to_owned(), "1.90".to_owned(), "1.90".to_owned())
+    );
+    let emerg: Vec<&Value> = lines.iter().filter(|l| l["code"] == "EMERG").collect();
+    let amounts: Vec<&str> = emerg
+        .iter()
+        .map(|l| l["amount"]["amount"].as_str().expect("amount"))
+        .collect();
+    assert_eq!(
+        amounts,
+        ["120.00", "150.00", "150.00"],
+        "the day visit is not surcharged, Christmas is"
+    );
+    assert_eq!(lines.iter().filter(|l| l["code"] == "FEE-NIGHT").count(), 2);
+    // Private: the patient pays it all.
+    let cosmetic = line(&doc, "COSMETIC");
+    assert_eq!(cosmetic["party_by_condition"], json!("PRIVATE"));
+    assert_eq!(
+        (share(cosmetic, None), share(cosmetic, Some("SANITAS"))),
+        ("80.00".to_owned(), String::new())
+    );
+    // Excluded, with the condition named.
+    let checkup = line(&doc, "CHECKUP");
+    assert_eq!(checkup["excluded"], json!(true));
+    assert!(
+        checkup["override_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("FREE"),
+        "{checkup}"
+    );
+    // The practitioner's price: 70.00 instead of 50.00.
+    let cons = line(&doc, "CONS");
+    assert_eq!(
+        (
+            cons["unit_price"]["amount"].as_str(),
+            cons["amount"]["amount"].as_str()
+        ),
+        (Some("70.00"), Some("70.00"))
+    );
+    assert_eq!(cons["adjustments"][0]["kind"], json!("price_override"));
+
+    // A new version of the set applies from the next computation: without NIGHT, a recompute
+    // bills the night emergency at 120.00 (the fee stays).
+    let mut next = conditions();
+    next["conditions"].as_array_mut().expect("list").remove(0);
+    next["reason"] = json!("no surcharge from now on");
+    let (s, set, _) = call(&app, put(Some("\"v1\""), &next)).await;
+    assert_eq!((s, &set["version"]), (StatusCode::OK, &json!(2)), "{set}");
+    let (_, before, _) = call(&app, get(&url, &t)).await;
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!("{url}/recompute"),
+            &t,
+            &json!({"reason": "conditions v2"}),
+        )
+        .insert_header(("if-match", before["etag"].as_str().expect("etag").to_owned())),
+    )
+    .await;
+    assert!(s.is_success(), "{body}");
+    let (_, doc, _) = call(&app, get(&url, &t)).await;
+    let n = doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["consumption_id"] == json!(night.consumption_id.to_string()))
+        .expect("line");
+    assert_eq!(n["amount"]["amount"], json!("120.00"), "{n}");
+    assert_eq!(n["conditions"], json!(["NIGHT-FEE"]));
+    let (_, versions, _) = call(&app, get("/v1/business-conditions/versions", &t)).await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        versions[0]["conditions"][0]["code"],
+        json!("NIGHT"),
+        "version 1 stays readable"
+    );
+}
+
+async fn a_bad_condition_set_is_refused_and_changes_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let (s, empty, _) = call(&app, get("/v1/business-conditions", &t)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (&empty["version"], &empty["etag"]),
+        (&json!(0), &json!("\"v0\""))
+    );
+
+    let (s, problem, _) = call(&app, put(None, &conditions())).await;
+    assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "{problem}");
+    let mut bad = conditions();
+    bad["conditions"][0]["when"] = json!("time.after_hours &&");
+    bad["conditions"][2]["when"] = json!("weather == 'rain'");
+    bad["conditions"][3]["action"] = json!({"kind": "surcharge"});
+    let (s, problem, ctype) = call(&app, put(Some("\"v0\""), &bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(ctype.as_deref(), Some("application/problem+json"));
+    let fields: Vec<(&str, &str)> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().expect("field"),
+                e["code"].as_str().expect("code"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("conditions.0.when", "syntax"),
+            ("conditions.2.when", "unknown_variable"),
+            ("conditions.3.action", "percent_or_amount"),
+        ]
+    );
+    assert!(
+        problem["errors"][1]["message"]
+            .as_str()
+            .expect("message")
+            .contains("weather")
+    );
+    let mut unknown_field = conditions();
+    unknown_field["conditions"][0]["colour"] = json!("red");
+    let (s, _, _) = call(&app, put(Some("\"v0\""), &unknown_field)).await;
+    assert!(s.is_client_error());
+    let (_, still, _) = call(&app, get("/v1/business-conditions", &t)).await;
+    assert_eq!(still["version"], json!(0), "nothing stored: {still}");
+
+    let (s, _, _) = call(&app, put(Some("\"v0\""), &conditions())).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, problem, _) = call(&app, put(Some("\"v0\""), &conditions())).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{problem}");
+    let (s, same, _) = call(&app, put(Some("\"v1\""), &conditions())).await;
+    assert_eq!(
+        (s, &same["version"]),
+        (StatusCode::OK, &json!(1)),
+        "the same set again: no version"
+    );
+    // A biller may read but not change it.
+    let biller = carebill_platform::testing::token(&["biller"], None);
+    let (s, _, _) = call(&app, get("/v1/business-conditions", &biller)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/v1/business-conditions")
+            .insert_header(("authorization", format!("Bearer {biller}")))
+            .insert_header(("if-match", "\"v1\""))
+            .set_json(conditions()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
