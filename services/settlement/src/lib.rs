@@ -149,6 +149,11 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("PUT")),
             )
             .service(
+                web::resource("/v1/settlements/{id}/simulate")
+                    .route(web::post().to(settlement_api::simulate_settlement))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/settlements/{id}/recompute")
                     .route(web::post().to(settlement_api::recompute_settlement))
                     .default_service(allow("POST")),
@@ -234,7 +239,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         coverage_terms::create_terms, coverage_terms::list_terms, coverage_terms::get_terms, coverage_terms::replace_terms,
         settlement_api::list_settlements, settlement_api::get_settlement, settlement_api::list_versions,
         settlement_api::get_version, settlement_api::diff_versions, settlement_api::transition_settlement,
-        settlement_api::correct_settlement_line, settlement_api::recompute_settlement,
+        settlement_api::correct_settlement_line, settlement_api::recompute_settlement, settlement_api::simulate_settlement,
         invoicing_rules::create_rule, invoicing_rules::list_rules, invoicing_rules::get_rule,
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,

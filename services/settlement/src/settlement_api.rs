@@ -621,32 +621,131 @@ pub async fn diff_versions(
                     .map_err(|_| ApiError::field("from", "unknown_version", "no such version"))?;
                 let after = version_doc(conn, &row, to)
                     .map_err(|_| ApiError::field("to", "unknown_version", "no such version"))?;
-                let mut old: BTreeMap<String, SettlementLine> = before
-                    .lines
-                    .into_iter()
-                    .map(|l| (l.consumption_id.clone(), l))
-                    .collect();
-                let mut added = Vec::new();
-                let mut changed = Vec::new();
-                for line in after.lines {
-                    match old.remove(&line.consumption_id) {
-                        None => added.push(line),
-                        Some(prev) if prev != line => changed.push(LineChange {
-                            consumption_id: line.consumption_id.clone(),
-                            before: prev,
-                            after: line,
-                        }),
-                        Some(_) => {}
-                    }
-                }
+                let (added, removed, changed) = diff_lines(before.lines, after.lines);
                 Ok(VersionDiff {
                     from: q.from,
                     to,
                     added,
-                    removed: old.into_values().collect(),
+                    removed,
                     changed,
                     total_before: before.info.total,
                     total_after: after.info.total,
+                })
+            })
+            .await?,
+    ))
+}
+
+/// Lines only in `after`, lines only in `before`, and lines in both that differ.
+fn diff_lines(
+    before: Vec<SettlementLine>,
+    after: Vec<SettlementLine>,
+) -> (Vec<SettlementLine>, Vec<SettlementLine>, Vec<LineChange>) {
+    let mut old: BTreeMap<String, SettlementLine> = before
+        .into_iter()
+        .map(|l| (l.consumption_id.clone(), l))
+        .collect();
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for line in after {
+        match old.remove(&line.consumption_id) {
+            None => added.push(line),
+            Some(prev) if prev != line => changed.push(LineChange {
+                consumption_id: line.consumption_id.clone(),
+                before: prev,
+                after: line,
+            }),
+            Some(_) => {}
+        }
+    }
+    (added, old.into_values().collect(), changed)
+}
+
+/// What to try on a settlement.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationInput {
+    /// A draft condition set (the whole set, as `PUT /v1/business-conditions` takes it).
+    pub conditions: carebill_domain::conditions::ConditionSet,
+}
+
+/// A settlement computed now under the conditions in force and under a draft, and how they
+/// differ. Nothing is stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Simulation {
+    /// The version of the condition set in force (0: none).
+    pub conditions_version: i32,
+    /// Lines the draft adds (e.g. fee lines).
+    pub added: Vec<SettlementLine>,
+    /// Lines only the set in force gives.
+    pub removed: Vec<SettlementLine>,
+    /// Lines that differ.
+    pub changed: Vec<LineChange>,
+    /// Billable total under the set in force.
+    pub total_in_force: Option<Money>,
+    /// Billable total under the draft.
+    pub total_draft: Option<Money>,
+}
+
+fn billable_total(lines: &[SettlementLine]) -> Option<Money> {
+    let mut total: Option<Money> = None;
+    for amount in lines
+        .iter()
+        .filter(|l| !l.excluded && l.issues.is_empty())
+        .filter_map(|l| l.amount)
+    {
+        total = Some(match total {
+            None => amount,
+            Some(t) => t.checked_add(&amount).unwrap_or(t),
+        });
+    }
+    total
+}
+
+/// Try a draft condition set on a settlement: its lines computed now under the set in force and
+/// under the draft, and the difference. Nothing is stored; a draft that does not compile is a
+/// 422 as on saving.
+#[utoipa::path(post, path = "/v1/settlements/{id}/simulate", tag = "settlements", request_body = SimulationInput,
+    params(("id" = String, Path, description = "Settlement id")),
+    responses((status = 200, description = "Both computations and their difference", body = Simulation),
+        (status = 404, description = "No such settlement in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The draft does not compile: the error names `conditions.<i>.when`", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn simulate_settlement(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    id: web::Path<String>,
+    body: ValidJson<SimulationInput>,
+) -> Result<web::Json<Simulation>, ApiError> {
+    who.require(READERS)?;
+    let id: uuid::Uuid = parse_id(&id, "settlement")?;
+    let draft = body.value.conditions.compile().map_err(|v| {
+        let errors = v.errors().to_vec();
+        ApiError::validation(errors)
+    })?;
+    Ok(web::Json(
+        state
+            .db
+            .read(move |conn| {
+                let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
+                let in_force = crate::business_conditions::compiled(conn)?;
+                let version = in_force.as_ref().map_or(0, |(v, _)| *v);
+                let now = settlements::lines_now(
+                    conn,
+                    &row,
+                    in_force.as_ref().map(|(_, set)| set.as_ref()),
+                )?;
+                let tried =
+                    settlements::lines_now(conn, &row, (!draft.is_empty()).then_some(&draft))?;
+                let (total_in_force, total_draft) = (billable_total(&now), billable_total(&tried));
+                let (added, removed, changed) = diff_lines(now, tried);
+                Ok(Simulation {
+                    conditions_version: version,
+                    added,
+                    removed,
+                    changed,
+                    total_in_force,
+                    total_draft,
                 })
             })
             .await?,

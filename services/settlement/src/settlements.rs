@@ -716,27 +716,8 @@ pub struct Cause<'a> {
 /// Recomputes a settlement's lines from its inputs and the configuration in force; when anything
 /// changed, stores a new version and updates `row`. Returns whether a version was made.
 pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<bool, ApiError> {
-    let episode = row.episode()?;
-    let coverages = row.coverages()?;
-    let inputs = load_inputs(conn, &row.id)?;
-    let mut codes: Vec<String> = inputs
-        .iter()
-        .map(|i| i.consumption.item.code.clone())
-        .collect();
-    codes.sort();
-    codes.dedup();
-    let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
-    let prices = load_prices(conn, &codes)?;
-    let terms = load_terms(conn, &payers)?;
     let conditions = crate::business_conditions::compiled(conn)?;
-    let mut lines = compute(
-        &episode,
-        &coverages,
-        &inputs,
-        &prices,
-        &terms,
-        conditions.as_ref().map(|(_, set)| set.as_ref()),
-    );
+    let mut lines = lines_now(conn, row, conditions.as_ref().map(|(_, set)| set.as_ref()))?;
     check_billing(conn, &row.id, &mut lines)?;
     let voids = billed_voids(conn, &row.id)?;
     if voids != row.pending_voids {
@@ -819,6 +800,30 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     row.updated_at = now;
     save(conn, row)?;
     Ok(true)
+}
+
+/// The lines of a settlement computed now from its inputs, the prices and terms in force and
+/// `conditions` (the set in force, or a draft being tried). Stores nothing.
+pub fn lines_now(
+    conn: &mut AnyConnection,
+    row: &Row,
+    conditions: Option<&CompiledSet>,
+) -> Result<Vec<SettlementLine>, ApiError> {
+    let episode = row.episode()?;
+    let coverages = row.coverages()?;
+    let inputs = load_inputs(conn, &row.id)?;
+    let mut codes: Vec<String> = inputs
+        .iter()
+        .map(|i| i.consumption.item.code.clone())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
+    let prices = load_prices(conn, &codes)?;
+    let terms = load_terms(conn, &payers)?;
+    Ok(compute(
+        &episode, &coverages, &inputs, &prices, &terms, conditions,
+    ))
 }
 
 /// Stores a new version with the same lines (e.g. a reopening) and saves `row`.

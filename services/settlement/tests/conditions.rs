@@ -200,6 +200,72 @@ async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
     let mut next = conditions();
     next["conditions"].as_array_mut().expect("list").remove(0);
     next["reason"] = json!("no surcharge from now on");
+    // Tried first on the settlement, storing nothing: the draft changes the two surcharged
+    // emergencies (150.00 -> 120.00 each, 60.00 less in all) and nothing else.
+    let (_, before_sim, _) = call(&app, get(&url, &t)).await;
+    let draft = json!({"conditions": next["conditions"], "calendars": next["calendars"]});
+    let (s, sim, _) = call(
+        &app,
+        post(
+            &format!("{url}/simulate"),
+            &t,
+            &json!({"conditions": draft}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{sim}");
+    assert_eq!(sim["conditions_version"], json!(1));
+    let changed: Vec<(&str, &str)> = sim["changed"]
+        .as_array()
+        .expect("changed")
+        .iter()
+        .map(|c| {
+            (
+                c["before"]["amount"]["amount"].as_str().expect("before"),
+                c["after"]["amount"]["amount"].as_str().expect("after"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [("150.00", "120.00"), ("150.00", "120.00")],
+        "{sim}"
+    );
+    assert_eq!(
+        (
+            sim["added"].as_array().map(Vec::len),
+            sim["removed"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    let total = |v: &Value| {
+        v["amount"]
+            .as_str()
+            .expect("total")
+            .parse::<f64>()
+            .expect("number")
+    };
+    assert!(
+        (total(&sim["total_in_force"]) - total(&sim["total_draft"]) - 60.0).abs() < 1e-9,
+        "{sim}"
+    );
+    let mut broken = draft.clone();
+    broken["conditions"][0]["when"] = json!("line.code ==");
+    let (s, problem, _) = call(
+        &app,
+        post(
+            &format!("{url}/simulate"),
+            &t,
+            &json!({"conditions": broken}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (_, after_sim, _) = call(&app, get(&url, &t)).await;
+    assert_eq!(
+        after_sim["version"], before_sim["version"],
+        "a simulation stores nothing"
+    );
     let (s, set, _) = call(&app, put(Some("\"v1\""), &next)).await;
     assert_eq!((s, &set["version"]), (StatusCode::OK, &json!(2)), "{set}");
     let (_, before, _) = call(&app, get(&url, &t)).await;
@@ -210,7 +276,10 @@ async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
             &t,
             &json!({"reason": "conditions v2"}),
         )
-        .insert_header(("if-match", before["etag"].as_str().expect("etag").to_owned())),
+        .insert_header((
+            "if-match",
+            before["etag"].as_str().expect("etag").to_owned(),
+        )),
     )
     .await;
     assert!(s.is_success(), "{body}");
