@@ -98,6 +98,71 @@ pub struct BillingRunInput {
     pub preview: bool,
     /// Preview only: one beneficiary (patient id).
     pub patient_id: Option<String>,
+    /// Preview only: draft rules tried in the place of the rules of their codes (or added, as
+    /// if enabled here); the answer then compares with the rules in force (`comparison`).
+    #[serde(default)]
+    pub draft_rules: Vec<RuleDefinition>,
+}
+
+/// A preview with draft rules against the rules in force.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RunComparison {
+    /// Totals per context under the rules in force.
+    pub totals_in_force: Vec<ContextTotal>,
+    /// Per beneficiary, rule and context: the amounts that differ.
+    pub differences: Vec<RunDifference>,
+}
+
+/// One difference between the rules in force and the drafts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RunDifference {
+    /// The beneficiary.
+    pub patient_id: String,
+    /// The rule.
+    pub rule_code: String,
+    /// The context.
+    pub context: String,
+    /// Under the rules in force (none: no line).
+    pub in_force: Option<Money>,
+    /// Under the drafts (none: no line).
+    pub draft: Option<Money>,
+}
+
+fn compare(in_force: &Computed, draft: &Computed) -> RunComparison {
+    let sums = |c: &Computed| {
+        let mut m: BTreeMap<(String, String, String), Money> = BTreeMap::new();
+        for l in &c.lines {
+            let key = (
+                l.patient_id.clone(),
+                l.line.rule_code.clone(),
+                l.line.context.clone(),
+            );
+            let amount = l.line.amount;
+            m.entry(key)
+                .and_modify(|t| *t = t.checked_add(&amount).unwrap_or(*t))
+                .or_insert(amount);
+        }
+        m
+    };
+    let (a, b) = (sums(in_force), sums(draft));
+    let mut keys: Vec<&(String, String, String)> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let differences = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| RunDifference {
+            patient_id: k.0.clone(),
+            rule_code: k.1.clone(),
+            context: k.2.clone(),
+            in_force: a.get(k).copied(),
+            draft: b.get(k).copied(),
+        })
+        .collect();
+    RunComparison {
+        totals_in_force: in_force.totals(),
+        differences,
+    }
 }
 
 /// The total of one invoice context.
@@ -155,6 +220,9 @@ pub struct BillingRun {
     /// The lines (previews only; a committed run's lines are at `/v1/billing-runs/{id}/lines`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<BillingLine>>,
+    /// A preview with draft rules: how it differs from the rules in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<RunComparison>,
     /// Who committed it.
     pub created_by: Option<String>,
     /// When.
@@ -206,8 +274,13 @@ fn parse_period(raw: &str, today: NaiveDate) -> Result<Period, (&'static str, St
     Ok(period)
 }
 
-/// The current version of every rule enabled at the location that bills from care records.
-fn rules_in_force(conn: &mut AnyConnection, location: &str) -> Result<Vec<RuleInForce>, ApiError> {
+/// The current version of every rule enabled at the location that bills from care records; with
+/// `drafts`, each draft takes the place of the rule of its code (or is added, as if enabled).
+fn rules_in_force(
+    conn: &mut AnyConnection,
+    location: &str,
+    drafts: &[RuleDefinition],
+) -> Result<Vec<RuleInForce>, ApiError> {
     let enabled: Vec<String> = invoicing_rule_activations::table
         .filter(invoicing_rule_activations::location_code.eq(location))
         .filter(invoicing_rule_activations::enabled.eq(true))
@@ -226,6 +299,16 @@ fn rules_in_force(conn: &mut AnyConnection, location: &str) -> Result<Vec<RuleIn
             out.push(RuleInForce {
                 version: i64::from(version),
                 rule,
+            });
+        }
+    }
+    for draft in drafts {
+        // A draft is version 0: the rule as it would be, not a stored version.
+        out.retain(|r| r.rule.code != draft.code);
+        if draft.source != InvoicingSource::Consumption {
+            out.push(RuleInForce {
+                version: 0,
+                rule: draft.clone(),
             });
         }
     }
@@ -295,8 +378,9 @@ fn compute(
     location: &str,
     period: Period,
     patient: Option<&str>,
+    drafts: &[RuleDefinition],
 ) -> Result<Computed, ApiError> {
-    let rules = rules_in_force(conn, location)?;
+    let rules = rules_in_force(conn, location, drafts)?;
     let mut q = care_records::table
         .filter(care_records::location_code.eq(location))
         .filter(care_records::cancelled.eq(false))
@@ -403,6 +487,7 @@ impl RunRow {
             totals: serde_json::from_str(&self.totals)?,
             problems: serde_json::from_str(&self.problems)?,
             lines: None,
+            comparison: None,
             created_by: Some(self.created_by),
             created_at: Some(self.created_at.and_utc()),
         })
@@ -453,7 +538,7 @@ fn commit(
         .select(RunRow::as_select())
         .first(conn)
         .optional()?;
-    let computed = compute(conn, location, period, None)?;
+    let computed = compute(conn, location, period, None, &[])?;
     if let Some(run) = existing {
         if same_lines(&stored_lines(conn, &run.id)?, &computed.lines) {
             return Ok((run.into_view()?, false));
@@ -592,6 +677,22 @@ pub async fn create_run(
             None
         }
     };
+    if !input.draft_rules.is_empty() && !input.preview {
+        v.add(
+            "draft_rules",
+            "preview_only",
+            "draft rules are tried in a preview; save them as rule versions to bill with them",
+        );
+    }
+    for (i, r) in input.draft_rules.iter().enumerate() {
+        for e in r.validate().errors() {
+            v.add(
+                format!("draft_rules.{i}.{}", e.field),
+                &e.code,
+                e.message.clone(),
+            );
+        }
+    }
     if let Some(p) = &input.patient_id {
         if !input.preview {
             v.add(
@@ -611,13 +712,23 @@ pub async fn create_run(
     location_in_scope(&who, &location)?;
     if input.preview {
         let patient = input.patient_id;
-        let computed = state
+        let drafts = input.draft_rules;
+        let (computed, comparison, location) = state
             .db
             .read(move |conn| {
-                compute(conn, &location, period, patient.as_deref()).map(|c| (c, location))
+                for (i, r) in drafts.iter().enumerate() {
+                    crate::invoicing_rules::validate(conn, r, &format!("draft_rules.{i}"))?;
+                }
+                let computed = compute(conn, &location, period, patient.as_deref(), &drafts)?;
+                let comparison = if drafts.is_empty() {
+                    None
+                } else {
+                    let in_force = compute(conn, &location, period, patient.as_deref(), &[])?;
+                    Some(compare(&in_force, &computed))
+                };
+                Ok::<_, ApiError>((computed, comparison, location))
             })
             .await?;
-        let (computed, location) = computed;
         let run = BillingRun {
             id: None,
             location_code: location,
@@ -629,6 +740,7 @@ pub async fn create_run(
             totals: computed.totals(),
             problems: computed.problems,
             lines: Some(computed.lines),
+            comparison,
             created_by: None,
             created_at: None,
         };

@@ -164,7 +164,11 @@ fn parse_code(raw: &str, what: &str) -> Result<Code, ApiError> {
 
 /// The field checks of the domain plus what only the database knows: the invoice contexts
 /// exist. `prefix` is where the rule sits in the body (`rule` in a change).
-fn validate(conn: &mut AnyConnection, rule: &RuleDefinition, prefix: &str) -> Result<(), ApiError> {
+pub(crate) fn validate(
+    conn: &mut AnyConnection,
+    rule: &RuleDefinition,
+    prefix: &str,
+) -> Result<(), ApiError> {
     let path = |field: &str| {
         if prefix.is_empty() {
             field.to_owned()

@@ -260,6 +260,43 @@ async fn a_care_home_month_is_billed_and_corrected_the_month_after(backend: Back
             .contains("object type SINGLE"),
         "{hotel_line}"
     );
+    // A draft of the hotel rule tried before it is saved: absences count only from 10 days, so
+    // the 9-day hospital stay no longer reduces the room: 31 x 120.00 = 3720.00 instead of
+    // 3240.00. Nothing else changes.
+    let mut draft = hotel();
+    draft["absence_threshold_days"] = json!(10);
+    let (s, tried, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-10", "preview": true, "draft_rules": [draft]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{tried}");
+    assert_eq!(
+        tried["comparison"]["differences"],
+        json!([{"patient_id": P1, "rule_code": "HOTEL", "context": "beneficiary",
+                "in_force": {"amount": "3240.00", "currency": "CHF"},
+                "draft": {"amount": "3720.00", "currency": "CHF"}}])
+    );
+    let mut bad = hotel();
+    bad["invoice_context"] = json!("nobody");
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-10", "preview": true, "draft_rules": [bad]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        json!("draft_rules.0.invoice_context")
+    );
     let (_, listed, _) = call(&app, get("/v1/billing-runs", &t)).await;
     assert_eq!(listed["items"], json!([]), "a preview stores nothing");
 
