@@ -32,6 +32,7 @@ macro_rules! insert_all {
     }};
 }
 
+pub mod assignment;
 pub mod audit_trail;
 pub mod billing_runs;
 pub mod business_conditions;
@@ -197,6 +198,32 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("PUT")),
             )
             .service(
+                web::resource("/v1/billers")
+                    .route(web::get().to(assignment::list_billers))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/billers/{subject}")
+                    .route(web::put().to(assignment::put_biller))
+                    .default_service(allow("PUT")),
+            )
+            .service(
+                web::resource("/v1/settlement-assignment")
+                    .route(web::get().to(assignment::get_policy))
+                    .route(web::put().to(assignment::put_policy))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/settlement-workload")
+                    .route(web::get().to(assignment::workload))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/settlements/{id}/assignment")
+                    .route(web::post().to(assignment::reassign))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/business-conditions")
                     .route(web::get().to(business_conditions::get_conditions))
                     .route(web::put().to(business_conditions::change_conditions))
@@ -244,6 +271,8 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,
         invoicing_rules::list_activations, invoicing_rules::set_activation,
+        assignment::put_biller, assignment::list_billers, assignment::get_policy, assignment::put_policy,
+        assignment::reassign, assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions,
         billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         audit_trail::list_audit_events,
@@ -252,6 +281,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
         (name = "invoicing rules", description = "Rules that turn stays, absences, contracts and evaluations into lines (seed 003): versions, invoice contexts, activation per location"),
+        (name = "settlement management", description = "Billers and their skills, automatic assignment of new settlements (least loaded or round robin), reassignment, who works on what"),
         (name = "business conditions", description = "Per-line conditions in CEL (seed 000): surcharges, discounts, price overrides, extra lines, another paying party, exclusion; one versioned set with location calendars"),
         (name = "billing runs", description = "Periodic billing per location and month: the lines active invoicing rules give for care records (stays, absences, contracts, evaluations, entries), with corrections of earlier months; preview or commit"),
         (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),

@@ -238,3 +238,22 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    billers (subject) {
+        subject -> Text,
+        name -> Text,
+        active -> Bool,
+        locations -> Text,
+        payers -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assignment_policy (id) {
+        id -> Integer,
+        mode -> Text,
+        last_assigned -> Nullable<Text>,
+    }
+}

@@ -1171,9 +1171,12 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
         created_at: now,
         updated_at: now,
     };
+    let mut row = row;
+    row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
     diesel::insert_into(settlements::table)
         .values((
             settlements::id.eq(&row.id),
+            settlements::assigned_to.eq(&row.assigned_to),
             settlements::number.eq(&row.number),
             settlements::episode_id.eq(&row.episode_id),
             settlements::kind.eq(&row.kind),

@@ -58,3 +58,20 @@ CREATE TABLE condition_sets (
     created_by TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
+
+-- Settlement management (seed 000): billers with their skills, and how new settlements are
+-- assigned (one row).
+CREATE TABLE billers (
+    subject TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    locations TEXT NOT NULL,
+    payers TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE assignment_policy (
+    id INTEGER PRIMARY KEY,
+    mode TEXT NOT NULL,
+    last_assigned TEXT
+);
+CREATE INDEX settlements_assigned ON settlements (assigned_to, status);

@@ -1,3 +1,6 @@
+DROP INDEX settlements_assigned;
+DROP TABLE assignment_policy;
+DROP TABLE billers;
 DROP TABLE condition_sets;
 DROP TABLE billing_run_lines;
 DROP TABLE billing_runs;

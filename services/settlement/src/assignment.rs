@@ -1,0 +1,583 @@
+//! Settlement management (seed 000): who works on which settlement. Billers are registered with
+//! their skills (the locations and payers they bill; none listed: all); a new settlement is
+//! assigned automatically to an eligible biller — the least loaded, or in turn (round robin) —
+//! unless assignment is switched off; a billing manager reassigns with a reason; the workload
+//! view shows, per biller, how many settlements wait at each stage.
+
+use std::collections::BTreeMap;
+
+use actix_web::web;
+use carebill_domain::settlement::SettlementStatus;
+use carebill_domain::{Code, Validation};
+use carebill_platform::ApiError;
+use carebill_platform::audit;
+use carebill_platform::auth::{Principal, Role};
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{ValidJson, parse_id};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::SettlementState;
+use crate::schema::{assignment_policy, billers, settlements};
+use crate::settlements::Row;
+
+const MANAGERS: &[Role] = &[Role::BillingManager];
+const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
+
+/// The statuses in which a settlement is someone's work.
+const OPEN: [SettlementStatus; 4] = [
+    SettlementStatus::Draft,
+    SettlementStatus::InReview,
+    SettlementStatus::Observed,
+    SettlementStatus::InAudit,
+];
+
+/// How new settlements are assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentMode {
+    /// To the eligible biller with the fewest open settlements (ties: by subject).
+    LeastLoaded,
+    /// To the eligible billers in turn.
+    RoundRobin,
+    /// Not automatically: the biller who takes a settlement into review gets it.
+    Off,
+}
+
+impl AssignmentMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            AssignmentMode::LeastLoaded => "least_loaded",
+            AssignmentMode::RoundRobin => "round_robin",
+            AssignmentMode::Off => "off",
+        }
+    }
+
+    fn parse(s: &str) -> AssignmentMode {
+        match s {
+            "round_robin" => AssignmentMode::RoundRobin,
+            "off" => AssignmentMode::Off,
+            _ => AssignmentMode::LeastLoaded,
+        }
+    }
+}
+
+/// The assignment policy.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// How new settlements are assigned (default `least_loaded`).
+    pub mode: AssignmentMode,
+}
+
+/// A biller and their skills.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Biller {
+    /// The token subject the biller signs in with.
+    #[schema(example = "lucia")]
+    pub subject: String,
+    /// Name.
+    pub name: String,
+    /// Receives new settlements.
+    pub active: bool,
+    /// Locations billed (codes); empty: all.
+    pub locations: Vec<String>,
+    /// Payers billed (codes; `SELF` for self-paying patients); empty: all.
+    pub payers: Vec<String>,
+    /// Open settlements assigned, by status.
+    pub open: BTreeMap<String, i64>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a billing manager says about a biller.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillerInput {
+    /// Name.
+    #[schema(example = "Lucía Pérez")]
+    pub name: String,
+    /// Receives new settlements (default true).
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Locations billed (codes); empty: all.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// Payers billed (codes; `SELF` for self-paying patients); empty: all.
+    #[serde(default)]
+    pub payers: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A reassignment.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignInput {
+    /// The biller (subject) who takes it over.
+    #[schema(example = "marco")]
+    pub assigned_to: String,
+    /// Why.
+    #[schema(example = "Lucía is on holiday")]
+    pub reason: String,
+}
+
+/// One biller's (or nobody's) open work.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Workload {
+    /// The biller (subject); none: unassigned.
+    pub assigned_to: Option<String>,
+    /// Open settlements by status.
+    pub by_status: BTreeMap<String, i64>,
+    /// All open settlements.
+    pub total: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = billers)]
+struct BillerRow {
+    subject: String,
+    name: String,
+    active: bool,
+    locations: String,
+    payers: String,
+    updated_at: NaiveDateTime,
+}
+
+impl BillerRow {
+    fn skills(&self) -> (Vec<String>, Vec<String>) {
+        (
+            serde_json::from_str(&self.locations).unwrap_or_default(),
+            serde_json::from_str(&self.payers).unwrap_or_default(),
+        )
+    }
+}
+
+fn open_counts(conn: &mut AnyConnection) -> Result<Vec<(Option<String>, String, i64)>, ApiError> {
+    let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
+    Ok(settlements::table
+        .filter(settlements::status.eq_any(open))
+        .group_by((settlements::assigned_to, settlements::status))
+        .select((
+            settlements::assigned_to,
+            settlements::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?)
+}
+
+fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), ApiError> {
+    let row: Option<(String, Option<String>)> = assignment_policy::table
+        .select((assignment_policy::mode, assignment_policy::last_assigned))
+        .first(conn)
+        .optional()?;
+    Ok(
+        row.map_or((AssignmentMode::LeastLoaded, None), |(m, last)| {
+            (AssignmentMode::parse(&m), last)
+        }),
+    )
+}
+
+fn set_policy(
+    conn: &mut AnyConnection,
+    mode: AssignmentMode,
+    last: Option<&str>,
+) -> Result<(), ApiError> {
+    let exists: i64 = assignment_policy::table.count().get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(assignment_policy::table)
+            .values((
+                assignment_policy::id.eq(1),
+                assignment_policy::mode.eq(mode.as_str()),
+                assignment_policy::last_assigned.eq(last),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(assignment_policy::table)
+            .set((
+                assignment_policy::mode.eq(mode.as_str()),
+                assignment_policy::last_assigned.eq(last),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The first payer of a settlement, or `SELF`.
+fn primary_payer(row: &Row) -> String {
+    row.coverages()
+        .ok()
+        .and_then(|mut c| {
+            c.sort_by_key(|c| c.priority);
+            c.into_iter().next()
+        })
+        .map_or_else(|| "SELF".to_owned(), |c| c.payer_code)
+}
+
+/// Picks the biller for a new settlement under the policy; none when assignment is off or no
+/// biller is eligible.
+pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, ApiError> {
+    let candidates: Vec<BillerRow> = billers::table
+        .filter(billers::active.eq(true))
+        .order(billers::subject.asc())
+        .select(BillerRow::as_select())
+        .load(conn)?;
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let (mode, last) = mode(conn)?;
+    if mode == AssignmentMode::Off {
+        return Ok(None);
+    }
+    let payer = primary_payer(row);
+    let eligible: Vec<String> = candidates
+        .iter()
+        .filter(|b| {
+            let (locations, payers) = b.skills();
+            (locations.is_empty() || locations.contains(&row.location_code))
+                && (payers.is_empty() || payers.contains(&payer))
+        })
+        .map(|b| b.subject.clone())
+        .collect();
+    if eligible.is_empty() {
+        return Ok(None);
+    }
+    // Serialises assignments: two new settlements never both see the same load.
+    db::lock_key(conn, "settlement_assignment")?;
+    let chosen = match mode {
+        AssignmentMode::RoundRobin => {
+            let next = last
+                .as_ref()
+                .and_then(|l| eligible.iter().find(|s| *s > l))
+                .unwrap_or(&eligible[0])
+                .clone();
+            set_policy(conn, mode, Some(&next))?;
+            next
+        }
+        _ => {
+            let mut load: BTreeMap<String, i64> = BTreeMap::new();
+            for (who, _, n) in open_counts(conn)? {
+                if let Some(w) = who {
+                    *load.entry(w).or_default() += n;
+                }
+            }
+            eligible
+                .iter()
+                .min_by_key(|s| (load.get(*s).copied().unwrap_or(0), (*s).clone()))
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    Ok(Some(chosen))
+}
+
+fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Biller {
+    let (locations, payers) = r.skills();
+    let open = counts
+        .iter()
+        .filter(|(who, _, _)| who.as_deref() == Some(r.subject.as_str()))
+        .map(|(_, status, n)| (status.clone(), *n))
+        .collect();
+    Biller {
+        subject: r.subject,
+        name: r.name,
+        active: r.active,
+        locations,
+        payers,
+        open,
+        updated_at: r.updated_at.and_utc(),
+    }
+}
+
+fn codes(v: &mut Validation, field: &str, list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            v.check(&format!("{field}.{i}"), "invalid", Code::parse(c))
+                .map(|c| c.to_string())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Register or change a biller (their name, whether they receive new settlements, their
+/// location and payer skills).
+#[utoipa::path(put, path = "/v1/billers/{subject}", tag = "settlement management", request_body = BillerInput,
+    params(("subject" = String, Path, description = "The biller's token subject")),
+    responses((status = 200, description = "The biller", body = Biller),
+        (status = 422, description = "A bad code", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn put_biller(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    subject: web::Path<String>,
+    body: ValidJson<BillerInput>,
+) -> Result<web::Json<Biller>, ApiError> {
+    who.require(MANAGERS)?;
+    let subject = subject.into_inner();
+    let input = body.value;
+    let mut v = Validation::new();
+    if subject.trim().is_empty() || subject.len() > 100 || subject.chars().any(char::is_whitespace)
+    {
+        v.add(
+            "subject",
+            "invalid",
+            "a token subject without spaces, at most 100 characters",
+        );
+    }
+    let name = v.text("name", &input.name, 200);
+    let locations = codes(&mut v, "locations", &input.locations);
+    let payers = codes(&mut v, "payers", &input.payers);
+    v.finish().map_err(ApiError::validation)?;
+    let name = name.unwrap_or_default();
+    let active = input.active;
+    let view = state
+        .db
+        .write(move |conn| {
+            conn.transaction(|conn| {
+                let now = db::now();
+                let (locations, payers) = (
+                    serde_json::to_string(&locations)?,
+                    serde_json::to_string(&payers)?,
+                );
+                let exists: i64 = billers::table
+                    .filter(billers::subject.eq(&subject))
+                    .count()
+                    .get_result(conn)?;
+                if exists == 0 {
+                    diesel::insert_into(billers::table)
+                        .values((
+                            billers::subject.eq(&subject),
+                            billers::name.eq(&name),
+                            billers::active.eq(active),
+                            billers::locations.eq(&locations),
+                            billers::payers.eq(&payers),
+                            billers::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                } else {
+                    diesel::update(billers::table.find(&subject))
+                        .set((
+                            billers::name.eq(&name),
+                            billers::active.eq(active),
+                            billers::locations.eq(&locations),
+                            billers::payers.eq(&payers),
+                            billers::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
+                audit::record(
+                    conn,
+                    &who,
+                    "update",
+                    "biller",
+                    &subject,
+                    serde_json::json!({ "name": name, "active": active, "locations": locations, "payers": payers }),
+                    None,
+                )?;
+                let row: BillerRow = billers::table
+                    .find(&subject)
+                    .select(BillerRow::as_select())
+                    .first(conn)?;
+                Ok::<_, ApiError>(biller_view(row, &open_counts(conn)?))
+            })
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// The billers with their skills and open work.
+#[utoipa::path(get, path = "/v1/billers", tag = "settlement management",
+    responses((status = 200, description = "Every biller", body = Vec<Biller>)),
+    security(("bearer" = [])))]
+pub async fn list_billers(
+    state: web::Data<SettlementState>,
+    who: Principal,
+) -> Result<web::Json<Vec<Biller>>, ApiError> {
+    who.require(READERS)?;
+    Ok(web::Json(
+        state
+            .db
+            .read(|conn| {
+                let counts = open_counts(conn)?;
+                Ok::<_, ApiError>(
+                    billers::table
+                        .order(billers::subject.asc())
+                        .select(BillerRow::as_select())
+                        .load(conn)?
+                        .into_iter()
+                        .map(|r| biller_view(r, &counts))
+                        .collect(),
+                )
+            })
+            .await?,
+    ))
+}
+
+/// The assignment policy.
+#[utoipa::path(get, path = "/v1/settlement-assignment", tag = "settlement management",
+    responses((status = 200, description = "The policy", body = Policy)),
+    security(("bearer" = [])))]
+pub async fn get_policy(
+    state: web::Data<SettlementState>,
+    who: Principal,
+) -> Result<web::Json<Policy>, ApiError> {
+    who.require(READERS)?;
+    let (mode, _) = state.db.read(mode).await?;
+    Ok(web::Json(Policy { mode }))
+}
+
+/// Change how new settlements are assigned.
+#[utoipa::path(put, path = "/v1/settlement-assignment", tag = "settlement management", request_body = Policy,
+    responses((status = 200, description = "The policy", body = Policy)),
+    security(("bearer" = [])))]
+pub async fn put_policy(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    body: ValidJson<Policy>,
+) -> Result<web::Json<Policy>, ApiError> {
+    who.require(MANAGERS)?;
+    let new = body.value.mode;
+    state
+        .db
+        .write(move |conn| {
+            conn.transaction(|conn| {
+                let (before, last) = mode(conn)?;
+                set_policy(conn, new, last.as_deref())?;
+                audit::record(
+                    conn,
+                    &who,
+                    "update",
+                    "assignment_policy",
+                    "settlements",
+                    serde_json::json!({ "before": before, "after": new }),
+                    None,
+                )?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await?;
+    Ok(web::Json(Policy { mode: new }))
+}
+
+/// Reassign a settlement to another (active) biller, with a reason.
+#[utoipa::path(post, path = "/v1/settlements/{id}/assignment", tag = "settlement management", request_body = ReassignInput,
+    params(("id" = String, Path, description = "Settlement id")),
+    responses((status = 200, description = "Reassigned", body = Workload),
+        (status = 404, description = "No such settlement in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The settlement is no longer open", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an active biller, or no reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn reassign(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    id: web::Path<String>,
+    body: ValidJson<ReassignInput>,
+) -> Result<web::Json<Workload>, ApiError> {
+    who.require(MANAGERS)?;
+    let id: uuid::Uuid = parse_id(&id, "settlement")?;
+    let input = body.value;
+    let mut v = Validation::new();
+    let reason = v.text("reason", &input.reason, 500);
+    v.finish().map_err(ApiError::validation)?;
+    let reason = reason.unwrap_or_default();
+    let to = input.assigned_to;
+    let view = state
+        .db
+        .write(move |conn| {
+            conn.transaction(|conn| {
+                let mut row = crate::settlements::find_for_update(conn, &id.to_string())?
+                    .filter(|r| {
+                        who.locations
+                            .as_ref()
+                            .is_none_or(|l| l.contains(&r.location_code))
+                    })
+                    .ok_or_else(|| ApiError::not_found("settlement"))?;
+                if !OPEN.contains(&row.status()) {
+                    return Err(ApiError::conflict(
+                        "not_open",
+                        format!("a settlement in {} is no one's work", row.status()),
+                    ));
+                }
+                let active: i64 = billers::table
+                    .filter(billers::subject.eq(&to))
+                    .filter(billers::active.eq(true))
+                    .count()
+                    .get_result(conn)?;
+                if active == 0 {
+                    return Err(ApiError::field(
+                        "assigned_to",
+                        "not_a_biller",
+                        format!("{to} is not an active biller (PUT /v1/billers/{to})"),
+                    ));
+                }
+                let before = row.assigned_to.replace(to.clone());
+                crate::settlements::save(conn, &row)?;
+                audit::record_at(
+                    conn,
+                    &who,
+                    &row.location_id,
+                    "reassign",
+                    "settlement",
+                    &row.id,
+                    serde_json::json!({ "before": before, "after": to }),
+                    Some(&reason),
+                )?;
+                workload_of(conn, Some(&to))
+            })
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+fn workload_of(conn: &mut AnyConnection, who: Option<&str>) -> Result<Workload, ApiError> {
+    let mut by_status = BTreeMap::new();
+    for (assignee, status, n) in open_counts(conn)? {
+        if assignee.as_deref() == who {
+            by_status.insert(status, n);
+        }
+    }
+    Ok(Workload {
+        assigned_to: who.map(str::to_owned),
+        total: by_status.values().sum(),
+        by_status,
+    })
+}
+
+/// Who works on what: open settlements per biller (and unassigned) and status.
+#[utoipa::path(get, path = "/v1/settlement-workload", tag = "settlement management",
+    responses((status = 200, description = "Per biller and unassigned", body = Vec<Workload>)),
+    security(("bearer" = [])))]
+pub async fn workload(
+    state: web::Data<SettlementState>,
+    who: Principal,
+) -> Result<web::Json<Vec<Workload>>, ApiError> {
+    who.require(READERS)?;
+    Ok(web::Json(
+        state
+            .db
+            .read(|conn| {
+                let mut map: BTreeMap<Option<String>, BTreeMap<String, i64>> = BTreeMap::new();
+                for (assignee, status, n) in open_counts(conn)? {
+                    map.entry(assignee).or_default().insert(status, n);
+                }
+                Ok::<_, ApiError>(
+                    map.into_iter()
+                        .map(|(assigned_to, by_status)| Workload {
+                            assigned_to,
+                            total: by_status.values().sum(),
+                            by_status,
+                        })
+                        .collect(),
+                )
+            })
+            .await?,
+    ))
+}
