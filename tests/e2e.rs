@@ -482,6 +482,14 @@ fn the_readme_walk_works_as_written() {
         r#"["CARE-L","insurance","3","256.50"]"#,
         r#"["HOTEL","beneficiary","-3","-360.00"]"#,
         r#"{"kind":"stay","version":1,"etag":"\"v1\""}"#,
+        // Business conditions: the refused set, the stored one, the after-hours lines.
+        r#"{"field":"conditions.0.when","code":"syntax"}"#,
+        r#"{"version":1,"conditions":["NIGHT","NIGHT-FEE"]}"#,
+        r#"{"code":"CONS-GP","amount":"46.20","conditions":["NIGHT","NIGHT-FEE"],"shares":["32.96","6.62","6.62"]}"#,
+        r#"{"code":"FEE-NIGHT","amount":"10.00","conditions":["NIGHT-FEE"],"shares":["4.00","3.00","3.00"]}"#,
+        r#"{"conditions_version":1,"total_in_force":"56.20","total_draft":"48.50","changed":[{"code":"CONS-GP","before":"46.20","after":"38.50"}]}"#,
+        r#"{"subject":"lucia","active":true,"locations":["H1"],"payers":[]}"#,
+        r#"{"assigned_to":"lucia","by_status":{"draft":1},"total":1}"#,
     ] {
         assert!(
             stdout.contains(expected),
