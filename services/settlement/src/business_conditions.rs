@@ -42,9 +42,19 @@ pub struct ConditionSetVersion {
     /// Send as `If-Match` to change the set (also the `ETag` header); `"v0"` before the first.
     #[schema(example = "\"v1\"")]
     pub etag: String,
-    /// The conditions and calendars of this version.
-    #[serde(flatten)]
-    pub set: ConditionSet,
+    /// The conditions of this version, in the order they were given.
+    pub conditions: Vec<carebill_domain::conditions::ConditionDefinition>,
+    /// Working calendars by location code.
+    pub calendars: std::collections::BTreeMap<String, carebill_domain::conditions::Calendar>,
+}
+
+impl ConditionSetVersion {
+    fn set(&self) -> ConditionSet {
+        ConditionSet {
+            conditions: self.conditions.clone(),
+            calendars: self.calendars.clone(),
+        }
+    }
 }
 
 /// A new version of the whole set and why.
@@ -84,13 +94,15 @@ struct Row {
 
 impl Row {
     fn into_view(self) -> Result<ConditionSetVersion, ApiError> {
+        let set: ConditionSet = serde_json::from_str(&self.definition)?;
         Ok(ConditionSetVersion {
             etag: etag(self.version),
             version: self.version,
             reason: Some(self.reason),
             created_by: Some(self.created_by),
             created_at: Some(self.created_at.and_utc()),
-            set: serde_json::from_str(&self.definition)?,
+            conditions: set.conditions,
+            calendars: set.calendars,
         })
     }
 }
@@ -102,7 +114,8 @@ fn empty() -> ConditionSetVersion {
         created_by: None,
         created_at: None,
         etag: etag(0),
-        set: ConditionSet::default(),
+        conditions: Vec::new(),
+        calendars: std::collections::BTreeMap::new(),
     }
 }
 
@@ -182,7 +195,7 @@ fn change(
         }
     }
     v.finish().map_err(ApiError::validation)?;
-    if set == before.set && before.version > 0 {
+    if set == before.set() && before.version > 0 {
         return Ok(before);
     }
     let version = before.version + 1;
@@ -202,7 +215,7 @@ fn change(
         "update",
         "condition_set",
         &format!("v{version}"),
-        serde_json::json!({ "before": before.set, "after": after.set }),
+        serde_json::json!({ "before": before.set(), "after": after.set() }),
         reason.as_deref(),
     )?;
     Ok(after)
@@ -227,7 +240,7 @@ pub async fn get_conditions(
 /// `ETag` (`"v0"` before the first). Every expression is compiled and tried on a sample line
 /// first; sending the current set again changes nothing.
 #[utoipa::path(put, path = "/v1/business-conditions", tag = "business conditions", request_body = ConditionSetChange,
-    params(("If-Match" = String, Header, description = "The set's ETag")),
+    params(("If-Match" = Option<String>, Header, description = "The set's ETag; required (without it: 428)")),
     responses((status = 200, description = "The new version (or the current one, unchanged)", body = ConditionSetVersion,
             headers(("ETag" = String, description = "Send as If-Match to change it"))),
         (status = 412, description = "The set changed since it was read", body = Problem, content_type = "application/problem+json"),
