@@ -262,6 +262,13 @@ pub struct CoverageTerms {
     pub copay_per_episode: Option<Money>,
     /// Service groups this payer does not cover at all.
     pub excluded_groups: Vec<String>,
+    /// The most this payer pays in one episode (its shares stop there; the rest moves on).
+    #[serde(default)]
+    pub cap_per_episode: Option<Money>,
+    /// Service groups paid only with a pre-authorization (checked before the split: a line
+    /// without one is flagged, not split).
+    #[serde(default)]
+    pub preauthorization_groups: Vec<String>,
 }
 
 /// A line to split.
@@ -288,6 +295,8 @@ pub enum Reason {
     ExcludedGroup,
     /// Nothing was left for this payer.
     NothingLeft,
+    /// The payer's cap per episode is reached: it pays what was left under the cap.
+    CapReached,
     /// The patient pays what the payers did not (including copays).
     Remainder,
 }
@@ -373,6 +382,11 @@ pub fn split_episode(
         .iter()
         .map(|c| c.copay_per_episode.as_ref().map_or(Ok(0), minor))
         .collect::<Result<_, _>>()?;
+    // What is left of each coverage's cap per episode, in minor units (none: no cap).
+    let mut cap_left: Vec<Option<i64>> = coverages
+        .iter()
+        .map(|c| c.cap_per_episode.as_ref().map(minor).transpose())
+        .collect::<Result<_, _>>()?;
     let money = |units: i64| Money::from_minor(MinorUnits(units), currency);
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
@@ -404,18 +418,26 @@ pub fn split_episode(
             // The per-line part is charged first; what is left of the copay comes off the episode's.
             episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
             let base = remaining - copay;
-            let covered = round_share(base, terms.covered_percent, currency)
+            let mut covered = round_share(base, terms.covered_percent, currency)
                 .min(base)
                 .max(0);
+            let mut reason = Reason::Covered {
+                percent: terms.covered_percent,
+            };
+            if let Some(left) = cap_left[i].as_mut() {
+                if covered >= *left {
+                    covered = (*left).max(0);
+                    reason = Reason::CapReached;
+                }
+                *left -= covered;
+            }
             remaining -= covered;
             patient_copay += copay;
             shares.push(Share {
                 payer: Some(terms.payer.clone()),
                 amount: money(covered),
                 copay: money(copay),
-                reason: Reason::Covered {
-                    percent: terms.covered_percent,
-                },
+                reason,
             });
         }
         shares.push(Share {
@@ -595,6 +617,8 @@ mod tests {
             copay_per_line: None,
             copay_per_episode: None,
             excluded_groups: vec![],
+            cap_per_episode: None,
+            preauthorization_groups: vec![],
         }
     }
 
@@ -658,6 +682,29 @@ mod tests {
     }
 
     #[test]
+    fn a_cap_per_episode_stops_the_payer_and_the_next_party_takes_the_rest() {
+        // SANITAS 80 % capped at 100.00 per episode, MUTUA 50 % behind it. Lines of 100.00 and
+        // 50.00: SANITAS pays 80.00, then only the 20.00 left under its cap (of 40.00); MUTUA
+        // half of what is left each time, the patient the rest.
+        let mut sanitas = terms("SANITAS", 80);
+        sanitas.cap_per_episode = Some(eur(10_000));
+        let lines = vec![
+            Line {
+                amount: eur(10_000),
+                service_group: "LAB".into(),
+            },
+            Line {
+                amount: eur(5_000),
+                service_group: "LAB".into(),
+            },
+        ];
+        let split = split_episode(&lines, &[sanitas, terms("MUTUA", 50)]).expect("split");
+        assert_eq!(amounts(&split[0]), [8_000, 1_000, 1_000]);
+        assert_eq!(amounts(&split[1]), [2_000, 1_500, 1_500]);
+        assert_eq!(split[1][0].reason, Reason::CapReached);
+    }
+
+    #[test]
     fn bad_terms_are_errors() {
         let lines = vec![Line {
             amount: eur(100),
@@ -679,20 +726,29 @@ mod tests {
         #[test]
         fn shares_always_add_up_to_the_line_to_the_cent(
             amounts_in in proptest::collection::vec(0i64..5_000_000, 1..20),
-            payers in proptest::collection::vec((0u32..=10_000, 0i64..5_000, 0i64..20_000, any::<bool>()), 0..4),
+            payers in proptest::collection::vec((0u32..=10_000, 0i64..5_000, 0i64..20_000, any::<bool>(), proptest::option::of(0i64..50_000)), 0..4),
         ) {
             let lines: Vec<Line> = amounts_in.iter().enumerate()
                 .map(|(i, a)| Line { amount: eur(*a), service_group: if i % 3 == 0 { "DENTAL".into() } else { "LAB".into() } })
                 .collect();
-            let coverages: Vec<CoverageTerms> = payers.iter().enumerate().map(|(i, (pct, per_line, per_episode, excl))| CoverageTerms {
+            let coverages: Vec<CoverageTerms> = payers.iter().enumerate().map(|(i, (pct, per_line, per_episode, excl, cap))| CoverageTerms {
                 payer: format!("P{i}"),
                 covered_percent: Decimal::new(i64::from(*pct), 2),
                 copay_per_line: Some(eur(*per_line)),
                 copay_per_episode: Some(eur(*per_episode)),
                 excluded_groups: if *excl { vec!["DENTAL".into()] } else { vec![] },
+                cap_per_episode: cap.map(eur),
+                preauthorization_groups: vec![],
             }).collect();
             let split = split_episode(&lines, &coverages).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(split.len(), lines.len());
+            // No payer pays more than its cap over the episode.
+            for (i, c) in coverages.iter().enumerate() {
+                if let Some(cap) = &c.cap_per_episode {
+                    let paid: i64 = split.iter().map(|shares| minor(&shares[i].amount).unwrap_or(0)).sum();
+                    prop_assert!(paid <= minor(cap).unwrap_or(0), "{} paid {} over its cap {}", c.payer, paid, cap);
+                }
+            }
             for (line, shares) in lines.iter().zip(&split) {
                 prop_assert_eq!(shares.len(), coverages.len() + 1);
                 let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
@@ -701,7 +757,7 @@ mod tests {
             }
             // A per-episode copay is charged at most once across the episode: beyond the
             // per-line copay of each line, the extra never adds up to more than it.
-            for (i, (_, per_line, per_episode, _)) in payers.iter().enumerate() {
+            for (i, (_, per_line, per_episode, _, _)) in payers.iter().enumerate() {
                 let extra: i64 = split.iter().map(|s| (minor(&s[i].copay).unwrap_or(0) - per_line).max(0)).sum();
                 prop_assert!(extra <= *per_episode, "payer {i}: {extra} > {per_episode}");
             }

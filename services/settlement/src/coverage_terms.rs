@@ -45,6 +45,11 @@ pub struct Terms {
     pub copay_per_episode: Option<Money>,
     /// Service groups the payer does not cover.
     pub excluded_service_groups: Vec<String>,
+    /// The most the payer pays in one episode.
+    pub cap_per_episode: Option<Money>,
+    /// Service groups the payer pays only with a pre-authorization: a line without an
+    /// `authorization_number` attribute is flagged (`authorization_missing`), not paid.
+    pub preauthorization_service_groups: Vec<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -74,6 +79,11 @@ pub struct TermsInput {
     /// Service groups not covered.
     #[serde(default)]
     pub excluded_service_groups: Vec<String>,
+    /// The most the payer pays in one episode, in `currency`.
+    pub cap_per_episode: Option<Money>,
+    /// Service groups paid only with a pre-authorization number on the line.
+    #[serde(default)]
+    pub preauthorization_service_groups: Vec<String>,
 }
 
 struct NewTerms {
@@ -84,6 +94,8 @@ struct NewTerms {
     copay_per_episode: Option<i64>,
     groups: Vec<String>,
     percent: Decimal,
+    cap: Option<i64>,
+    preauth: Vec<String>,
 }
 
 impl TermsInput {
@@ -131,18 +143,23 @@ impl TermsInput {
         };
         let copay_per_line = copay("copay_per_line", &self.copay_per_line);
         let copay_per_episode = copay("copay_per_episode", &self.copay_per_episode);
-        let mut groups = Vec::new();
-        for (i, g) in self.excluded_service_groups.iter().enumerate() {
-            if let Some(c) = v.check(
-                &format!("excluded_service_groups.{i}"),
-                "invalid",
-                Code::parse(g),
-            ) {
-                groups.push(c.to_string());
+        let cap = copay("cap_per_episode", &self.cap_per_episode);
+        let mut codes = |field: &str, list: &[String]| {
+            let mut out = Vec::new();
+            for (i, g) in list.iter().enumerate() {
+                if let Some(c) = v.check(&format!("{field}.{i}"), "invalid", Code::parse(g)) {
+                    out.push(c.to_string());
+                }
             }
-        }
-        groups.sort();
-        groups.dedup();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let groups = codes("excluded_service_groups", &self.excluded_service_groups);
+        let preauth = codes(
+            "preauthorization_service_groups",
+            &self.preauthorization_service_groups,
+        );
         v.finish().map_err(ApiError::validation)?;
         match (payer, plan, currency) {
             (Some(payer), Some(plan), Some(currency)) => Ok(NewTerms {
@@ -153,6 +170,8 @@ impl TermsInput {
                 copay_per_episode,
                 groups,
                 percent,
+                cap,
+                preauth,
             }),
             _ => Err(ApiError::internal(&"validation passed without values")),
         }
@@ -172,6 +191,8 @@ struct Row {
     excluded_service_groups: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    cap_per_episode_minor: Option<i64>,
+    preauthorization_groups: String,
 }
 
 impl From<Row> for Terms {
@@ -187,6 +208,9 @@ impl From<Row> for Terms {
             copay_per_line: money(r.copay_per_line_minor),
             copay_per_episode: money(r.copay_per_episode_minor),
             excluded_service_groups: serde_json::from_str(&r.excluded_service_groups)
+                .unwrap_or_default(),
+            cap_per_episode: money(r.cap_per_episode_minor),
+            preauthorization_service_groups: serde_json::from_str(&r.preauthorization_groups)
                 .unwrap_or_default(),
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
@@ -229,6 +253,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Term
             coverage_terms::copay_per_line_minor.eq(t.copay_per_line),
             coverage_terms::copay_per_episode_minor.eq(t.copay_per_episode),
             coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
+            coverage_terms::cap_per_episode_minor.eq(t.cap),
+            coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
             coverage_terms::created_at.eq(now),
             coverage_terms::updated_at.eq(now),
         ))
@@ -270,6 +296,8 @@ fn replace(
             coverage_terms::copay_per_line_minor.eq(t.copay_per_line),
             coverage_terms::copay_per_episode_minor.eq(t.copay_per_episode),
             coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
+            coverage_terms::cap_per_episode_minor.eq(t.cap),
+            coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
             coverage_terms::updated_at.eq(db::now()),
         ))
         .execute(conn)?;

@@ -31,6 +31,8 @@ diesel::table! {
         excluded_service_groups -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        cap_per_episode_minor -> Nullable<BigInt>,
+        preauthorization_groups -> Text,
     }
 }
 

@@ -332,6 +332,24 @@ pub fn compute(
         }
         for i in &mine {
             let cov = &coverages[*i];
+            let authorized = c
+                .attributes
+                .get("authorization_number")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|a| !a.trim().is_empty());
+            if let Some((_, t)) = terms_for(terms, cov)
+                && t.preauthorization_groups.contains(&c.item.service_group)
+                && !authorized
+                && !excluded
+            {
+                issues.push(issue(
+                    "authorization_missing",
+                    format!(
+                        "{} pays {} only with a pre-authorization: send the consumption's authorization_number attribute (or exclude the line)",
+                        cov.payer_code, c.item.service_group
+                    ),
+                ));
+            }
             if terms_for(terms, cov).is_none() {
                 issues.push(issue(
                     "no_coverage_terms",
@@ -645,6 +663,8 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
         Option<i64>,
         Option<i64>,
         String,
+        Option<i64>,
+        String,
     );
     let rows: Vec<TermsRow> = coverage_terms::table
         .filter(coverage_terms::payer_code.eq_any(payers))
@@ -657,10 +677,13 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
             coverage_terms::copay_per_line_minor,
             coverage_terms::copay_per_episode_minor,
             coverage_terms::excluded_service_groups,
+            coverage_terms::cap_per_episode_minor,
+            coverage_terms::preauthorization_groups,
         ))
         .load(conn)?;
     let mut book = TermsBook::new();
-    for (id, payer, plan, percent, currency, per_line, per_episode, excluded) in rows {
+    for (id, payer, plan, percent, currency, per_line, per_episode, excluded, cap, preauth) in rows
+    {
         let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
         let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
         book.insert(
@@ -673,6 +696,8 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
                     copay_per_line: money(per_line),
                     copay_per_episode: money(per_episode),
                     excluded_groups: serde_json::from_str(&excluded).unwrap_or_default(),
+                    cap_per_episode: money(cap),
+                    preauthorization_groups: serde_json::from_str(&preauth).unwrap_or_default(),
                 },
             ),
         );

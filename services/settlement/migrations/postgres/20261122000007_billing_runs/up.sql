@@ -75,3 +75,8 @@ CREATE TABLE assignment_policy (
     last_assigned TEXT
 );
 CREATE INDEX settlements_assigned ON settlements (assigned_to, status);
+
+-- Coverage terms, widened: a cap per episode and the service groups that need a
+-- pre-authorization.
+ALTER TABLE coverage_terms ADD COLUMN cap_per_episode_minor BIGINT;
+ALTER TABLE coverage_terms ADD COLUMN preauthorization_groups TEXT NOT NULL DEFAULT '[]';

@@ -1,3 +1,5 @@
+ALTER TABLE coverage_terms DROP COLUMN preauthorization_groups;
+ALTER TABLE coverage_terms DROP COLUMN cap_per_episode_minor;
 DROP INDEX settlements_assigned;
 DROP TABLE assignment_policy;
 DROP TABLE billers;

@@ -1,0 +1,140 @@
+//! Coverage terms widened, against real databases (SQLite and a throwaway PostgreSQL): a payer's
+//! cap per episode (its shares stop there and the next payer and the patient take the rest) and
+//! service groups it pays only with a pre-authorization (a line without one is flagged, never
+//! silently paid). Amounts computed by hand.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on any broken step"
+)]
+
+use actix_web::http::StatusCode;
+use carebill_platform::both_backends;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, get, post};
+use serde_json::{Value, json};
+
+mod common;
+use common::{app, consumption, deliver, harness, share, world};
+
+both_backends!(a_cap_per_episode_and_pre_authorization_shape_the_split);
+
+async fn a_cap_per_episode_and_pre_authorization_shape_the_split(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for body in [
+        json!({"code": "CONS", "unit_price": {"amount": "100.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        json!({"code": "MRI", "unit_price": {"amount": "200.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR",
+               "copay_per_line": {"amount": "1.00", "currency": "EUR"},
+               "cap_per_episode": {"amount": "100.00", "currency": "EUR"},
+               "preauthorization_service_groups": ["IMAGING"]}),
+        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
+    ] {
+        let path = if body.get("payer_code").is_some() {
+            "/v1/coverage-terms"
+        } else {
+            "/v1/prices"
+        };
+        let (s, v, _) = call(&app, post(path, &t, &body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, problem, _) = call(
+        &app,
+        post("/v1/coverage-terms", &t, &json!({"payer_code": "OTHER", "covered_percent": "50",
+            "cap_per_episode": {"amount": "-1.00", "currency": "EUR"}, "preauthorization_service_groups": ["a b"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"].as_array().map(Vec::len),
+        Some(2),
+        "{problem}"
+    );
+
+    let w = world();
+    let mri = |at: &str, authorization: Option<&str>| {
+        let mut c = consumption(&w, "MRI", 1, at);
+        c.item.service_group = "IMAGING".to_owned();
+        if let Some(a) = authorization {
+            c.attributes = json!({"authorization_number": a});
+        }
+        c
+    };
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T09:00:00Z"),
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    let authorized = mri("2026-11-02T11:00:00Z", Some("AUTH-778"));
+    let unauthorized = mri("2026-11-02T12:00:00Z", None);
+    deliver(&h, "accounts", &authorized).await;
+    deliver(&h, "accounts", &unauthorized).await;
+
+    let (_, page, _) = call(
+        &app,
+        get(&format!("/v1/settlements?episode_id={}", w.episode.id), &t),
+    )
+    .await;
+    let (_, doc, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/settlements/{}",
+                page["items"][0]["id"].as_str().expect("id")
+            ),
+            &t,
+        ),
+    )
+    .await;
+    let lines: Vec<&Value> = doc["lines"].as_array().expect("lines").iter().collect();
+    let split = |l: &Value| {
+        (
+            share(l, Some("SANITAS")),
+            share(l, Some("MUTUA")),
+            share(l, None),
+        )
+    };
+    let s3 = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    // First consultation: SANITAS 80 % of 99.00 = 79.20 (20.80 left under its 100.00 cap);
+    // MUTUA half of 20.80; the patient the other half.
+    assert_eq!(split(lines[0]), s3("79.20", "10.40", "10.40"), "{doc}");
+    // Second: SANITAS would pay 79.20 but only 20.80 is left under the cap.
+    assert_eq!(split(lines[1]), s3("20.80", "39.60", "39.60"));
+    let reason = lines[1]["shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .find(|s| s["party"]["payer_code"] == "SANITAS")
+        .expect("SANITAS")["reason"]["kind"]
+        .clone();
+    assert_eq!(reason, json!("cap_reached"));
+    // The authorized MRI: SANITAS's cap is spent; MUTUA half; the patient the rest.
+    assert_eq!(split(lines[2]), s3("0.00", "100.00", "100.00"));
+    // The MRI without authorization is flagged, not paid, and blocks approval.
+    let flagged = lines
+        .iter()
+        .find(|l| l["consumption_id"] == json!(unauthorized.consumption_id.to_string()))
+        .expect("line");
+    assert_eq!(
+        flagged["issues"][0]["code"],
+        json!("authorization_missing"),
+        "{flagged}"
+    );
+    assert_eq!(flagged["shares"], json!([]));
+    assert_eq!(doc["issue_count"], json!(1));
+    assert_eq!(
+        doc["total"]["amount"],
+        json!("400.00"),
+        "the flagged line is not in the total"
+    );
+}
