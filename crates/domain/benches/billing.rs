@@ -206,6 +206,7 @@ fn prices() -> ServicePrices {
                 object_type: None,
                 level: level.map(Into::into),
             },
+            components: Vec::new(),
         };
         match i % 4 {
             0 => {

@@ -92,6 +92,10 @@ pub struct PriceEntry {
     /// Only for service prices of invoicing rules with these attributes.
     #[serde(default)]
     pub qualifiers: PriceQualifiers,
+    /// A package: the codes it includes. When the package is billed in a settlement, these
+    /// codes are priced at zero there (kept visible, with the package named).
+    #[serde(default)]
+    pub components: Vec<String>,
 }
 
 /// What a service price of an invoicing rule may be limited to (seed 003: "find price from the
@@ -489,6 +493,7 @@ mod tests {
             location: location.map(Into::into),
             payer: payer.map(Into::into),
             qualifiers: PriceQualifiers::default(),
+            components: Vec::new(),
         }
     }
 

@@ -366,6 +366,7 @@ fn service_prices(conn: &mut AnyConnection) -> Result<Vec<PriceEntry>, ApiError>
                         object_type: object,
                         level,
                     },
+                    components: Vec::new(),
                 })
             },
         )

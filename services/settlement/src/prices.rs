@@ -46,6 +46,8 @@ pub struct Price {
     pub object_type: Option<String>,
     /// A service price for invoicing rules: only for this care level.
     pub care_level: Option<String>,
+    /// A package price: the codes it includes (priced at zero where the package is billed).
+    pub components: Vec<String>,
     /// Who created it.
     pub created_by: String,
     /// Created.
@@ -81,6 +83,11 @@ pub struct PriceInput {
     /// Service price: only for this care level (evaluations).
     #[schema(example = "L3")]
     pub care_level: Option<String>,
+    /// Makes it a package price: the codes the package includes. Where the package is billed
+    /// in a settlement, these are priced at zero (kept visible, the package named).
+    #[serde(default)]
+    #[schema(example = json!(["LAB-HB", "LAB-GLU"]))]
+    pub components: Vec<String>,
 }
 
 /// Ends a price.
@@ -99,6 +106,7 @@ struct NewPrice {
     location: Option<Code>,
     payer: Option<Code>,
     qualifiers: PriceQualifiers,
+    components: Vec<String>,
     input: PriceInput,
 }
 
@@ -147,6 +155,31 @@ impl PriceInput {
             level: optional_code(&mut v, "care_level", self.care_level.as_deref())
                 .map(|c| c.to_string()),
         };
+        let mut components: Vec<String> = Vec::new();
+        for (i, c) in self.components.iter().enumerate() {
+            if let Some(c) = v.check(&format!("components.{i}"), "invalid", Code::parse(c)) {
+                if c.as_str() == self.code.trim() {
+                    v.add(
+                        format!("components.{i}"),
+                        "self",
+                        "a package does not include itself",
+                    );
+                }
+                components.push(c.to_string());
+            }
+        }
+        components.sort();
+        components.dedup();
+        if !components.is_empty() && !qualifiers.is_empty() {
+            v.add(
+                "components",
+                "not_with_qualifiers",
+                "packages price consumptions; service prices of rules have no components",
+            );
+        }
+        if self.components.len() > 100 {
+            v.add("components", "too_many", "at most 100 components");
+        }
         if payer.is_some() && !qualifiers.is_empty() {
             v.add(
                 "payer_code",
@@ -161,6 +194,7 @@ impl PriceInput {
             location,
             payer,
             qualifiers,
+            components,
             input: self,
         })
     }
@@ -187,6 +221,7 @@ struct Row {
     beneficiary_kind: Option<String>,
     object_type: Option<String>,
     care_level: Option<String>,
+    components: String,
 }
 
 impl Row {
@@ -204,6 +239,7 @@ impl Row {
             location: self.location_code.clone(),
             payer: self.payer_code.clone(),
             qualifiers: self.qualifiers(),
+            components: serde_json::from_str(&self.components).unwrap_or_default(),
         }
     }
 
@@ -229,6 +265,7 @@ impl From<Row> for Price {
             beneficiary_kind: r.beneficiary_kind,
             object_type: r.object_type,
             care_level: r.care_level,
+            components: serde_json::from_str(&r.components).unwrap_or_default(),
             created_by: r.created_by,
             created_at: r.created_at.and_utc(),
         }
@@ -332,6 +369,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
             prices::beneficiary_kind.eq(&p.qualifiers.beneficiary_kind),
             prices::object_type.eq(&p.qualifiers.object_type),
             prices::care_level.eq(&p.qualifiers.level),
+            prices::components.eq(serde_json::to_string(&p.components)?),
             prices::created_by.eq(&who.subject),
             prices::created_at.eq(now),
             prices::updated_at.eq(now),

@@ -16,6 +16,7 @@ diesel::table! {
         beneficiary_kind -> Nullable<Text>,
         object_type -> Nullable<Text>,
         care_level -> Nullable<Text>,
+        components -> Text,
     }
 }
 

@@ -95,7 +95,8 @@ pub struct SettlementLine {
     pub unit_price: Option<Money>,
     /// Unit price × quantity, rounded to the currency; absent when unpriced.
     pub amount: Option<Money>,
-    /// `price_list` (see `price_id`), `manual` (a biller's price) or `none`.
+    /// `price_list` (see `price_id`), `manual` (a biller's price), `package` (included in a
+    /// package billed here: zero), `condition` (a line a condition added) or `none`.
     pub price_source: String,
     /// The price-list entry applied.
     pub price_id: Option<String>,
@@ -119,6 +120,10 @@ pub struct SettlementLine {
     /// The condition that sent the line to one party (a payer, or the patient alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub party_by_condition: Option<String>,
+    /// The package (code) billed in this settlement that includes this line: it is priced at
+    /// zero here, the package's own line carries the price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// What a line is computed from.
@@ -223,6 +228,25 @@ pub fn compute(
         (a.consumption.performed_at, a.consumption.consumption_id)
             .cmp(&(b.consumption.performed_at, b.consumption.consumption_id))
     });
+    // Packages billed here (not excluded): each component code → the package and its currency.
+    let mut in_package: HashMap<String, (String, Currency)> = HashMap::new();
+    for input in ordered.iter().filter(|i| !i.excluded) {
+        let c = &input.consumption;
+        let day = service_day(episode, c.performed_at);
+        let primary = coverages
+            .iter()
+            .filter(|cv| covers(cv, day))
+            .min_by_key(|cv| (cv.priority, cv.id))
+            .map(|cv| cv.payer_code.as_str());
+        if let Some(e) = select_price(&entries, &c.item.code, day, &episode.location.code, primary)
+        {
+            for component in &e.components {
+                in_package
+                    .entry(component.clone())
+                    .or_insert_with(|| (c.item.code.clone(), e.unit_price.currency()));
+            }
+        }
+    }
     let mut currency: Option<Currency> = None;
     let mut lines = Vec::with_capacity(ordered.len());
     // The coverages applying to each line, in priority order (indexes into `coverages`).
@@ -244,9 +268,13 @@ pub fn compute(
         });
         let primary = mine.first().map(|i| coverages[*i].payer_code.as_str());
         let mut issues = Vec::new();
-        let (unit_price, source, price_id) = match &input.manual_price {
-            Some(m) => (Some(*m), "manual", None),
-            None => {
+        let package = in_package
+            .get(&c.item.code)
+            .filter(|_| input.manual_price.is_none());
+        let (unit_price, source, price_id) = match (&input.manual_price, package) {
+            (Some(m), _) => (Some(*m), "manual", None),
+            (None, Some((_, cur))) => (Some(Money::zero(*cur)), "package", None),
+            (None, None) => {
                 match select_price(&entries, &c.item.code, day, &episode.location.code, primary) {
                     Some(e) => {
                         let id = prices
@@ -385,6 +413,7 @@ pub fn compute(
             adjustments,
             extra_of: None,
             party_by_condition,
+            package: package.map(|(p, _)| p.clone()),
         });
         applying.push(mine.clone());
         for (by, code, description, quantity, price) in extras {
@@ -410,6 +439,7 @@ pub fn compute(
                 adjustments: Vec::new(),
                 extra_of: Some(c.consumption_id.to_string()),
                 party_by_condition: None,
+                package: None,
             });
             applying.push(mine.clone());
         }
@@ -616,6 +646,7 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
         Option<NaiveDate>,
         Option<String>,
         Option<String>,
+        String,
     );
     // Service prices qualified for invoicing rules never price a consumption.
     let rows: Vec<PriceRow> = prices::table
@@ -632,24 +663,28 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
             prices::valid_to,
             prices::location_code,
             prices::payer_code,
+            prices::components,
         ))
         .load(conn)?;
     rows.into_iter()
-        .map(|(id, code, minor, currency, from, to, location, payer)| {
-            let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
-            Ok((
-                id,
-                PriceEntry {
-                    code,
-                    unit_price: Money::from_minor(MinorUnits(minor), currency),
-                    valid_from: from,
-                    valid_to: to,
-                    location,
-                    payer,
-                    qualifiers: PriceQualifiers::default(),
-                },
-            ))
-        })
+        .map(
+            |(id, code, minor, currency, from, to, location, payer, components)| {
+                let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+                Ok((
+                    id,
+                    PriceEntry {
+                        code,
+                        unit_price: Money::from_minor(MinorUnits(minor), currency),
+                        valid_from: from,
+                        valid_to: to,
+                        location,
+                        payer,
+                        qualifiers: PriceQualifiers::default(),
+                        components: serde_json::from_str(&components).unwrap_or_default(),
+                    },
+                ))
+            },
+        )
         .collect()
 }
 

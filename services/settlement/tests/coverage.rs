@@ -1,7 +1,8 @@
-//! Coverage terms widened, against real databases (SQLite and a throwaway PostgreSQL): a payer's
+//! Prices and coverage terms widened, against real databases (SQLite and a throwaway PostgreSQL): a payer's
 //! cap per episode (its shares stop there and the next payer and the patient take the rest) and
 //! service groups it pays only with a pre-authorization (a line without one is flagged, never
-//! silently paid). Amounts computed by hand.
+//! silently paid); package prices (a bundle priced as a whole, its components at zero but
+//! visible). Amounts computed by hand.
 
 #![allow(
     clippy::expect_used,
@@ -18,7 +19,115 @@ use serde_json::{Value, json};
 mod common;
 use common::{app, consumption, deliver, harness, share, world};
 
-both_backends!(a_cap_per_episode_and_pre_authorization_shape_the_split);
+both_backends!(
+    a_cap_per_episode_and_pre_authorization_shape_the_split,
+    a_package_is_priced_whole_and_its_components_at_zero,
+);
+
+async fn a_package_is_priced_whole_and_its_components_at_zero(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for body in [
+        json!({"code": "CHECKUP-PKG", "unit_price": {"amount": "150.00", "currency": "EUR"}, "valid_from": "2026-01-01",
+               "components": ["LAB-HB", "LAB-GLU"]}),
+        json!({"code": "LAB-HB", "unit_price": {"amount": "10.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        json!({"code": "LAB-GLU", "unit_price": {"amount": "8.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR"}),
+        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
+    ] {
+        let path = if body.get("payer_code").is_some() {
+            "/v1/coverage-terms"
+        } else {
+            "/v1/prices"
+        };
+        let (s, v, _) = call(&app, post(path, &t, &body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    for (bad, field) in [
+        (
+            json!({"code": "P2", "unit_price": {"amount": "1.00", "currency": "EUR"}, "valid_from": "2026-01-01", "components": ["P2"]}),
+            "components.0",
+        ),
+        (
+            json!({"code": "P3", "unit_price": {"amount": "1.00", "currency": "EUR"}, "valid_from": "2026-01-01", "components": ["X"], "beneficiary_kind": "LTC"}),
+            "components",
+        ),
+    ] {
+        let (s, problem, _) = call(&app, post("/v1/prices", &t, &bad)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
+    }
+    // With the package: 150.00 for it, the two tests at zero (kept visible, the package named).
+    let w = world();
+    for code in ["CHECKUP-PKG", "LAB-HB", "LAB-GLU"] {
+        deliver(
+            &h,
+            "accounts",
+            &consumption(&w, code, 1, "2026-11-02T09:00:00Z"),
+        )
+        .await;
+    }
+    // Without it, elsewhere, a test costs what it costs.
+    let mut other = world();
+    other.episode.number = "ENC-2".to_owned();
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&other, "LAB-HB", 1, "2026-11-02T09:00:00Z"),
+    )
+    .await;
+    let doc_of = |episode: String| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            let (_, page, _) = call(
+                app,
+                get(&format!("/v1/settlements?episode_id={episode}"), &t),
+            )
+            .await;
+            let (_, doc, _) = call(
+                app,
+                get(
+                    &format!(
+                        "/v1/settlements/{}",
+                        page["items"][0]["id"].as_str().expect("id")
+                    ),
+                    &t,
+                ),
+            )
+            .await;
+            doc
+        }
+    };
+    let doc = doc_of(w.episode.id.to_string()).await;
+    let line = |code: &str| {
+        doc["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["code"] == code)
+            .cloned()
+            .expect("line")
+    };
+    assert_eq!(line("CHECKUP-PKG")["amount"]["amount"], json!("150.00"));
+    for code in ["LAB-HB", "LAB-GLU"] {
+        let l = line(code);
+        assert_eq!(
+            (
+                l["amount"]["amount"].as_str(),
+                l["price_source"].as_str(),
+                l["package"].as_str()
+            ),
+            (Some("0.00"), Some("package"), Some("CHECKUP-PKG")),
+            "{l}"
+        );
+    }
+    assert_eq!(doc["total"]["amount"], json!("150.00"));
+    assert_eq!(doc["issue_count"], json!(0));
+    let alone = doc_of(other.episode.id.to_string()).await;
+    assert_eq!(alone["total"]["amount"], json!("10.00"), "{alone}");
+}
 
 async fn a_cap_per_episode_and_pre_authorization_shape_the_split(b: Backend) {
     let h = harness(b);

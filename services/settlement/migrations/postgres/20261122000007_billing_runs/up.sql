@@ -3,6 +3,8 @@
 ALTER TABLE prices ADD COLUMN beneficiary_kind TEXT;
 ALTER TABLE prices ADD COLUMN object_type TEXT;
 ALTER TABLE prices ADD COLUMN care_level TEXT;
+-- A package price: the codes it includes (JSON list), priced at zero where the package is billed.
+ALTER TABLE prices ADD COLUMN components TEXT NOT NULL DEFAULT '[]';
 
 -- The highest version seen of each care record (carebill.accounts.care_record.changed.v1).
 CREATE TABLE care_records (
