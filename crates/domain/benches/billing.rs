@@ -259,5 +259,88 @@ fn bench(c: &mut Criterion) {
     eprintln!("lines per resident-month: {lines}");
 }
 
-criterion_group!(benches, bench);
+/// 200 business conditions (seed 000) on one consumption line: after-hours surcharges per
+/// service group, practitioner prices, patient flags and ages, payer plans; a handful match.
+fn conditions(c: &mut Criterion) {
+    use carebill_domain::conditions::{
+        ConditionAction, ConditionDefinition, ConditionSet, EpisodeFact, LineFact, LineFacts,
+        LocationFact, PatientFact, PayerFact, PractitionerFact, TimeFact, apply,
+    };
+    let whens = [
+        "time.after_hours && line.service_group == 'G{i}'",
+        "practitioner.performing == 'DR-{i}' && line.code == 'C{i}'",
+        "'low_income' in patient.flags && patient.age >= {i}",
+        "payer.code == 'P{i}' && payer.plan == 'GOLD'",
+        "has(line.attributes.urgent) && line.attributes.urgent && line.quantity > {i}.0",
+    ];
+    let set = ConditionSet {
+        conditions: (0..200)
+            .map(|i| ConditionDefinition {
+                code: format!("C{i:03}"),
+                description: format!("condition {i}"),
+                priority: i,
+                active_from: d("2026-01-01"),
+                inactive_from: None,
+                when: whens[usize::try_from(i).unwrap_or(0) % whens.len()]
+                    .replace("{i}", &(i % 40).to_string()),
+                action: ConditionAction::Surcharge {
+                    percent: Some(Decimal::from(1 + i % 5)),
+                    amount: None,
+                },
+            })
+            .collect(),
+        calendars: Default::default(),
+    }
+    .compile()
+    .expect("compiles");
+    let facts = LineFacts {
+        line: LineFact {
+            code: "C7".into(),
+            service_group: "G7".into(),
+            kind: "procedure".into(),
+            quantity: 1.0,
+            unit: "unit".into(),
+            unit_price: Some(60.0),
+            attributes: serde_json::json!({"urgent": true}),
+        },
+        time: TimeFact::at(
+            chrono::NaiveDateTime::parse_from_str("2026-11-23 22:30", "%Y-%m-%d %H:%M")
+                .expect("time"),
+            None,
+        ),
+        patient: PatientFact {
+            age: 71,
+            beneficiary_kind: "INSURED".into(),
+            sex: String::new(),
+            flags: vec!["low_income".into()],
+        },
+        practitioner: PractitionerFact {
+            attending: String::new(),
+            performing: "DR-7".into(),
+            ordering: String::new(),
+        },
+        payer: PayerFact {
+            code: "P7".into(),
+            plan: "GOLD".into(),
+        },
+        location: LocationFact { code: "H1".into() },
+        episode: EpisodeFact {
+            kind: "outpatient".into(),
+        },
+    };
+    let day = d("2026-11-23");
+    let matched = set.matching(&facts, day).expect("evaluates").len();
+    let mut group = c.benchmark_group("conditions");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("a line under 200 conditions (lines/s)", |b| {
+        b.iter(|| {
+            let m = set.matching(black_box(&facts), day).expect("evaluates");
+            apply(&m, Decimal::ONE, Some(chf(6000)))
+        })
+    });
+    group.finish();
+    eprintln!("conditions matching the line: {matched}");
+}
+
+criterion_group!(benches, bench, conditions);
 criterion_main!(benches);
