@@ -345,6 +345,12 @@ fn priced(found: Option<PriceFound>, day: NaiveDate) -> (Option<PriceFound>, Nai
     )
 }
 
+/// The days of `span` in `window` on which `rule` is active.
+fn billed_days(rule: &RuleDefinition, window: DateSpan, span: OpenSpan) -> Option<DateSpan> {
+    let active = rule.active_part(window)?;
+    span.until(active.to).and_then(|s| s.intersect(active))
+}
+
 /// A line before amounts: what was counted and priced.
 struct Counted {
     record_id: String,
@@ -393,10 +399,7 @@ fn count_span<P>(
 ) where
     P: Fn(&PriceQuery<'_>) -> Option<PriceFound>,
 {
-    let Some(active) = rule.active_part(window) else {
-        return;
-    };
-    let Some(days) = span.until(active.to).and_then(|s| s.intersect(active)) else {
+    let Some(days) = billed_days(rule, window, span) else {
         return;
     };
     let group = rule.service_group.as_deref().unwrap_or(&rule.code);
@@ -647,10 +650,7 @@ fn count_contract_service<P>(
 ) where
     P: Fn(&PriceQuery<'_>) -> Option<PriceFound>,
 {
-    let Some(active) = rule.active_part(window) else {
-        return;
-    };
-    let Some(days) = span.until(active.to).and_then(|s| s.intersect(active)) else {
+    let Some(days) = billed_days(rule, window, span) else {
         return;
     };
     let manual_price = || {
