@@ -261,8 +261,64 @@ pub fn age_on(birth: Option<NaiveDate>, day: NaiveDate) -> i64 {
 
 /// A condition set ready to evaluate.
 pub struct CompiledSet {
-    conditions: Vec<(ConditionDefinition, Arc<cel::Program>)>,
+    conditions: Vec<Compiled>,
     calendars: BTreeMap<String, Calendar>,
+}
+
+/// One condition compiled, with the literal string facts its expression requires (its
+/// top-level `fact == 'literal'` conjuncts): a line whose facts differ is not a candidate, so
+/// its expression is not even run.
+struct Compiled {
+    definition: ConditionDefinition,
+    program: Arc<cel::Program>,
+    requires: Vec<(String, String, String)>,
+}
+
+/// The string facts a condition can be indexed on.
+fn string_fact<'a>(facts: &'a LineFacts, var: &str, field: &str) -> Option<&'a str> {
+    Some(match (var, field) {
+        ("line", "code") => &facts.line.code,
+        ("line", "service_group") => &facts.line.service_group,
+        ("line", "kind") => &facts.line.kind,
+        ("line", "unit") => &facts.line.unit,
+        ("patient", "beneficiary_kind") => &facts.patient.beneficiary_kind,
+        ("patient", "sex") => &facts.patient.sex,
+        ("practitioner", "attending") => &facts.practitioner.attending,
+        ("practitioner", "performing") => &facts.practitioner.performing,
+        ("practitioner", "ordering") => &facts.practitioner.ordering,
+        ("payer", "code") => &facts.payer.code,
+        ("payer", "plan") => &facts.payer.plan,
+        ("location", "code") => &facts.location.code,
+        ("episode", "kind") => &facts.episode.kind,
+        ("time", "date") => &facts.time.date,
+        _ => return None,
+    })
+}
+
+/// The `variable.field == 'literal'` tests among an expression's top-level `&&` conjuncts. A
+/// false conjunct makes a CEL `&&` false whatever the others give (errors included), so a line
+/// failing one of them cannot match.
+fn required_literals(e: &cel::parser::Expression, out: &mut Vec<(String, String, String)>) {
+    use cel::common::ast::{Expr, LiteralValue};
+    let Expr::Call(call) = &e.expr else { return };
+    if call.target.is_some() || call.args.len() != 2 {
+        return;
+    }
+    if call.func_name == "_&&_" {
+        for a in &call.args {
+            required_literals(a, out);
+        }
+    } else if call.func_name == "_==_" {
+        let (a, b) = (&call.args[0].expr, &call.args[1].expr);
+        for (x, y) in [(a, b), (b, a)] {
+            if let (Expr::Select(sel), Expr::Literal(LiteralValue::String(lit))) = (x, y)
+                && !sel.test
+                && let Expr::Ident(var) = &sel.operand.expr
+            {
+                out.push((var.clone(), sel.field.clone(), (**lit).to_owned()));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for CompiledSet {
@@ -328,8 +384,16 @@ pub struct EvalError {
     pub message: String,
 }
 
+/// CEL's standard library, built once: building it is most of what a fresh context costs.
+fn stdlib() -> Arc<cel::Env> {
+    static STDLIB: std::sync::OnceLock<Arc<cel::Env>> = std::sync::OnceLock::new();
+    STDLIB
+        .get_or_init(|| Arc::new(cel::Env::stdlib()))
+        .clone()
+}
+
 fn context(facts: &LineFacts) -> Result<cel::Context<'static, 'static>, String> {
-    let mut ctx = cel::Context::default();
+    let mut ctx = cel::Context::with_env(stdlib());
     let map = |v: &dyn erased::Ser| v.value();
     ctx.add_variable_from_value("line", map(&facts.line)?);
     ctx.add_variable_from_value("time", map(&facts.time)?);
@@ -496,7 +560,13 @@ impl ConditionSet {
                 Err(cel::ExecutionError::NoSuchKey(_)) => {}
                 Err(e) => v.add(field("when"), "evaluation", e.to_string()),
             }
-            compiled.push((c.clone(), Arc::new(program)));
+            let mut requires = Vec::new();
+            required_literals(program.expression(), &mut requires);
+            compiled.push(Compiled {
+                definition: c.clone(),
+                program: Arc::new(program),
+                requires,
+            });
         }
         for (loc, cal) in &self.calendars {
             let field = format!("calendars.{loc}");
@@ -517,7 +587,10 @@ impl ConditionSet {
         if !v.is_ok() {
             return Err(v);
         }
-        compiled.sort_by(|a, b| (a.0.priority, &a.0.code).cmp(&(b.0.priority, &b.0.code)));
+        compiled.sort_by(|a, b| {
+            (a.definition.priority, &a.definition.code)
+                .cmp(&(b.definition.priority, &b.definition.code))
+        });
         Ok(CompiledSet {
             conditions: compiled,
             calendars: self.calendars.clone(),
@@ -543,12 +616,20 @@ impl CompiledSet {
         facts: &LineFacts,
         day: NaiveDate,
     ) -> Result<Vec<&ConditionDefinition>, EvalError> {
-        let mut active = self
+        let mut candidates = self
             .conditions
             .iter()
-            .filter(|(c, _)| day >= c.active_from && c.inactive_from.is_none_or(|end| day < end))
+            .filter(|c| {
+                let d = &c.definition;
+                day >= d.active_from && d.inactive_from.is_none_or(|end| day < end)
+            })
+            .filter(|c| {
+                c.requires.iter().all(|(var, field, literal)| {
+                    string_fact(facts, var, field).is_none_or(|have| have == literal)
+                })
+            })
             .peekable();
-        if active.peek().is_none() {
+        if candidates.peek().is_none() {
             return Ok(Vec::new());
         }
         let ctx = context(facts).map_err(|message| EvalError {
@@ -556,7 +637,12 @@ impl CompiledSet {
             message,
         })?;
         let mut out = Vec::new();
-        for (c, program) in active {
+        for Compiled {
+            definition: c,
+            program,
+            ..
+        } in candidates
+        {
             match run(program, &ctx) {
                 Ok(true) => out.push(c),
                 Ok(false) => {}
@@ -882,6 +968,69 @@ mod tests {
                 .expect("evaluates")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn conditions_indexed_on_literal_facts_match_exactly_as_evaluated() {
+        let whens = [
+            "line.service_group == 'EMERG' && time.after_hours",
+            "'EMERG' == line.service_group || line.code == 'X'",
+            "line.code == 'X' && (payer.code == 'P1' || patient.age > 60)",
+            "payer.code == 'P1' && payer.plan == 'GOLD' && line.quantity >= 1.0",
+            "!(line.service_group == 'EMERG') && true",
+            "line.attributes.room == 'ICU' && line.service_group == 'EMERG'",
+        ];
+        let set = ConditionSet {
+            conditions: whens
+                .iter()
+                .enumerate()
+                .map(|(i, w)| condition(&format!("C{i}"), w, ConditionAction::Exclude))
+                .collect(),
+            calendars: BTreeMap::new(),
+        }
+        .compile()
+        .expect("valid");
+        assert_eq!(
+            set.conditions[0].requires,
+            [(
+                "line".to_owned(),
+                "service_group".to_owned(),
+                "EMERG".to_owned()
+            )]
+        );
+        assert!(
+            set.conditions[1].requires.is_empty(),
+            "an || is not indexed"
+        );
+        assert_eq!(set.conditions[3].requires.len(), 2);
+        // Every combination: the indexed answer equals evaluating every expression.
+        for group in ["EMERG", "LAB"] {
+            for code in ["X", "Y"] {
+                for payer in ["P1", "P2"] {
+                    for hour in ["10", "23"] {
+                        let mut f = facts(&format!("2026-11-23T{hour}:00:00"), group);
+                        f.line.code = code.to_owned();
+                        f.payer.code = payer.to_owned();
+                        f.payer.plan = "GOLD".to_owned();
+                        f.line.attributes = serde_json::json!({"room": "ICU"});
+                        let fast: Vec<&str> = set
+                            .matching(&f, d("2026-11-23"))
+                            .expect("evaluates")
+                            .iter()
+                            .map(|c| c.code.as_str())
+                            .collect();
+                        let ctx = context(&f).expect("context");
+                        let full: Vec<&str> = set
+                            .conditions
+                            .iter()
+                            .filter(|c| run(&c.program, &ctx).unwrap_or(false))
+                            .map(|c| c.definition.code.as_str())
+                            .collect();
+                        assert_eq!(fast, full, "{group} {code} {payer} {hour}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
