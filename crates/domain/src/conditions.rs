@@ -387,9 +387,7 @@ pub struct EvalError {
 /// CEL's standard library, built once: building it is most of what a fresh context costs.
 fn stdlib() -> Arc<cel::Env> {
     static STDLIB: std::sync::OnceLock<Arc<cel::Env>> = std::sync::OnceLock::new();
-    STDLIB
-        .get_or_init(|| Arc::new(cel::Env::stdlib()))
-        .clone()
+    STDLIB.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
 }
 
 fn context(facts: &LineFacts) -> Result<cel::Context<'static, 'static>, String> {
