@@ -286,3 +286,274 @@ pub async fn list_condition_versions(
         .await?;
     Ok(web::Json(rows))
 }
+
+/// A line to try the conditions on: what a consumption would be, without recording one.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryInput {
+    /// A draft set to try next to the set in force.
+    pub draft: Option<ConditionSet>,
+    /// Catalog code.
+    #[schema(example = "CONS-GP")]
+    pub code: String,
+    /// Service group.
+    #[schema(example = "CONSULTATIONS")]
+    pub service_group: String,
+    /// Kind of service (default `procedure`).
+    pub kind: Option<String>,
+    /// Quantity.
+    #[schema(value_type = String, example = "1")]
+    pub quantity: rust_decimal::Decimal,
+    /// Unit of measure (default `unit`).
+    pub unit: Option<String>,
+    /// The list price of one unit.
+    pub unit_price: carebill_domain::Money,
+    /// Local date and time of service at the location.
+    #[schema(value_type = String, example = "2026-11-20T22:15:00")]
+    pub performed_at: NaiveDateTime,
+    /// Location code (its calendar decides after hours and holidays).
+    #[schema(example = "H1")]
+    pub location_code: String,
+    /// Attributes as a clinical system would send them.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The patient's age (default unknown, -1).
+    pub patient_age: Option<i64>,
+    /// The patient's beneficiary kind.
+    pub beneficiary_kind: Option<String>,
+    /// The patient's flags.
+    #[serde(default)]
+    pub patient_flags: Vec<String>,
+    /// Attending practitioner.
+    pub attending_practitioner: Option<String>,
+    /// Performing practitioner.
+    pub performed_by: Option<String>,
+    /// Ordering practitioner.
+    pub ordering_practitioner: Option<String>,
+    /// The first payer (absent: self-pay).
+    pub payer_code: Option<String>,
+    /// Its plan.
+    pub plan_code: Option<String>,
+    /// Kind of episode (default `outpatient`).
+    pub episode_kind: Option<String>,
+}
+
+/// A line a condition would add.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TriedExtraLine {
+    /// The condition.
+    pub condition: String,
+    /// Its code.
+    pub code: String,
+    /// Its text.
+    pub description: String,
+    /// Its quantity.
+    #[schema(value_type = String)]
+    pub quantity: rust_decimal::Decimal,
+    /// Its unit price.
+    pub unit_price: carebill_domain::Money,
+}
+
+/// A condition sending the line to one party.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PartyChange {
+    /// The condition.
+    pub condition: String,
+    /// The payer (absent: the patient alone).
+    pub payer_code: Option<String>,
+}
+
+/// What one condition set does to the line.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TriedOutcome {
+    /// The set's version (0: none saved; absent for a draft).
+    pub version: Option<i32>,
+    /// The conditions that match, in the order they apply.
+    pub matched: Vec<String>,
+    /// The unit price after any override.
+    pub unit_price: Option<carebill_domain::Money>,
+    /// The line's amount after every adjustment.
+    pub amount: Option<carebill_domain::Money>,
+    /// Each step.
+    pub adjustments: Vec<carebill_domain::conditions::Adjustment>,
+    /// Lines the conditions would add.
+    pub extra_lines: Vec<TriedExtraLine>,
+    /// The party the line would go to.
+    pub party: Option<PartyChange>,
+    /// The condition that would leave it out of billing.
+    pub excluded_by: Option<String>,
+    /// A condition that could not be evaluated on this line.
+    pub error: Option<String>,
+}
+
+/// The line under the set in force and, when given, under the draft.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TryResult {
+    /// Under the set in force.
+    pub in_force: TriedOutcome,
+    /// Under the draft.
+    pub draft: Option<TriedOutcome>,
+}
+
+fn outcome(set: Option<&CompiledSet>, version: Option<i32>, input: &TryInput) -> TriedOutcome {
+    use carebill_domain::conditions::{
+        EpisodeFact, LineFact, LineFacts, LocationFact, PatientFact, PayerFact, PractitionerFact,
+        TimeFact, apply,
+    };
+    use rust_decimal::prelude::ToPrimitive as _;
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    let facts = LineFacts {
+        line: LineFact {
+            code: input.code.clone(),
+            service_group: input.service_group.clone(),
+            kind: input.kind.clone().unwrap_or_else(|| "procedure".to_owned()),
+            quantity: input.quantity.to_f64().unwrap_or(0.0),
+            unit: input.unit.clone().unwrap_or_else(|| "unit".to_owned()),
+            unit_price: input.unit_price.amount().to_f64(),
+            attributes: serde_json::Value::Object(input.attributes.clone()),
+        },
+        time: TimeFact::at(
+            input.performed_at,
+            set.and_then(|s| s.calendar(&input.location_code)),
+        ),
+        patient: PatientFact {
+            age: input.patient_age.unwrap_or(-1),
+            beneficiary_kind: text(&input.beneficiary_kind),
+            sex: String::new(),
+            flags: input.patient_flags.clone(),
+        },
+        practitioner: PractitionerFact {
+            attending: text(&input.attending_practitioner),
+            performing: text(&input.performed_by),
+            ordering: text(&input.ordering_practitioner),
+        },
+        payer: PayerFact {
+            code: text(&input.payer_code),
+            plan: text(&input.plan_code),
+        },
+        location: LocationFact {
+            code: input.location_code.clone(),
+        },
+        episode: EpisodeFact {
+            kind: input
+                .episode_kind
+                .clone()
+                .unwrap_or_else(|| "outpatient".to_owned()),
+        },
+    };
+    let none = TriedOutcome {
+        version,
+        matched: Vec::new(),
+        unit_price: Some(input.unit_price),
+        amount: Some(carebill_domain::Money::round(
+            input.unit_price.amount() * input.quantity,
+            input.unit_price.currency(),
+        )),
+        adjustments: Vec::new(),
+        extra_lines: Vec::new(),
+        party: None,
+        excluded_by: None,
+        error: None,
+    };
+    let Some(set) = set else { return none };
+    match set.matching(&facts, input.performed_at.date()) {
+        Err(e) => TriedOutcome {
+            error: Some(e.to_string()),
+            ..none
+        },
+        Ok(matching) => {
+            let out = apply(&matching, input.quantity, Some(input.unit_price));
+            TriedOutcome {
+                version,
+                matched: matching.iter().map(|c| c.code.clone()).collect(),
+                unit_price: out.unit_price,
+                amount: out.amount,
+                adjustments: out.adjustments,
+                extra_lines: out
+                    .extra_lines
+                    .into_iter()
+                    .map(
+                        |(condition, code, description, quantity, unit_price)| TriedExtraLine {
+                            condition,
+                            code,
+                            description,
+                            quantity,
+                            unit_price,
+                        },
+                    )
+                    .collect(),
+                party: out.payer.map(|(condition, payer_code)| PartyChange {
+                    condition,
+                    payer_code,
+                }),
+                excluded_by: out.excluded_by,
+                error: None,
+            }
+        }
+    }
+}
+
+/// Try the conditions on a line given here (no consumption recorded, nothing stored): what the
+/// set in force does to it and, with `draft`, what the draft would do.
+#[utoipa::path(post, path = "/v1/business-conditions/try", tag = "business conditions", request_body = TryInput,
+    responses((status = 200, description = "What each set does to the line", body = TryResult),
+        (status = 422, description = "A bad field, or a draft that does not compile", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn try_conditions(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    body: ValidJson<TryInput>,
+) -> Result<web::Json<TryResult>, ApiError> {
+    who.require(READERS)?;
+    let input = body.value;
+    let mut v = Validation::new();
+    v.check("code", "invalid", carebill_domain::Code::parse(&input.code));
+    v.check(
+        "service_group",
+        "invalid",
+        carebill_domain::Code::parse(&input.service_group),
+    );
+    v.check(
+        "location_code",
+        "invalid",
+        carebill_domain::Code::parse(&input.location_code),
+    );
+    if input.quantity <= rust_decimal::Decimal::ZERO || input.quantity.scale() > 4 {
+        v.add(
+            "quantity",
+            "invalid",
+            "a positive quantity with at most 4 decimals",
+        );
+    }
+    if input.unit_price.amount() < rust_decimal::Decimal::ZERO {
+        v.add("unit_price.amount", "negative", "must not be negative");
+    }
+    let draft = match &input.draft {
+        None => None,
+        Some(set) => match set.compile() {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                for e in errors.errors() {
+                    v.add(format!("draft.{}", e.field), &e.code, e.message.clone());
+                }
+                None
+            }
+        },
+    };
+    v.finish().map_err(ApiError::validation)?;
+    let (version, in_force) = state
+        .db
+        .read(|conn| {
+            let version = latest(conn)?.version;
+            Ok::<_, ApiError>((version, compiled(conn)?))
+        })
+        .await?;
+    Ok(web::Json(TryResult {
+        in_force: outcome(
+            in_force.as_ref().map(|(_, s)| s.as_ref()),
+            Some(version),
+            &input,
+        ),
+        draft: draft.map(|d| outcome(Some(&d), None, &input)),
+    }))
+}

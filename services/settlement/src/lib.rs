@@ -230,6 +230,11 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET, PUT")),
             )
             .service(
+                web::resource("/v1/business-conditions/try")
+                    .route(web::post().to(business_conditions::try_conditions))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/business-conditions/versions")
                     .route(web::get().to(business_conditions::list_condition_versions))
                     .default_service(allow("GET")),
@@ -273,7 +278,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::list_activations, invoicing_rules::set_activation,
         assignment::put_biller, assignment::list_billers, assignment::get_policy, assignment::put_policy,
         assignment::reassign, assignment::workload,
-        business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions,
+        business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         audit_trail::list_audit_events,
     ),

@@ -195,6 +195,44 @@ async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
     );
     assert_eq!(cons["adjustments"][0]["kind"], json!("price_override"));
 
+    // The same conditions tried on a line given here, nothing recorded: the set in force and a
+    // draft without NIGHT.
+    let line = json!({"code": "EMERG", "service_group": "EMERG", "quantity": "1",
+        "unit_price": {"amount": "120.00", "currency": "EUR"}, "performed_at": "2026-11-23T22:30:00",
+        "location_code": "H1", "payer_code": "SANITAS"});
+    let mut with_draft = line.clone();
+    with_draft["draft"] = json!({"conditions": conditions()["conditions"].as_array().expect("list")[1..], "calendars": conditions()["calendars"]});
+    let (s, tried, _) = call(&app, post("/v1/business-conditions/try", &t, &with_draft)).await;
+    assert_eq!(s, StatusCode::OK, "{tried}");
+    assert_eq!(tried["in_force"]["matched"], json!(["NIGHT", "NIGHT-FEE"]));
+    assert_eq!(tried["in_force"]["amount"]["amount"], json!("150.00"));
+    assert_eq!(
+        tried["in_force"]["extra_lines"][0]["code"],
+        json!("FEE-NIGHT")
+    );
+    assert_eq!(tried["draft"]["matched"], json!(["NIGHT-FEE"]));
+    assert_eq!(tried["draft"]["amount"]["amount"], json!("120.00"));
+    let mut morning = line.clone();
+    morning["performed_at"] = json!("2026-11-23T10:00:00");
+    let (_, tried, _) = call(&app, post("/v1/business-conditions/try", &t, &morning)).await;
+    assert_eq!(
+        (tried["in_force"]["matched"].clone(), tried["draft"].clone()),
+        (json!([]), Value::Null)
+    );
+    let mut bad = line.clone();
+    bad["quantity"] = json!("0");
+    bad["draft"] = json!({"conditions": [{"code": "X", "description": "x", "active_from": "2026-01-01",
+        "when": "line.code ==", "action": {"kind": "exclude"}}]});
+    let (s, problem, _) = call(&app, post("/v1/business-conditions/try", &t, &bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(fields, ["quantity", "draft.conditions.0.when"]);
+
     // A new version of the set applies from the next computation: without NIGHT, a recompute
     // bills the night emergency at 120.00 (the fee stays).
     let mut next = conditions();
