@@ -157,17 +157,32 @@ impl BillerRow {
     }
 }
 
-fn open_counts(conn: &mut AnyConnection) -> Result<Vec<(Option<String>, String, i64)>, ApiError> {
+/// Open settlements per assignee and status; with `scope`, only those of these locations (what a
+/// user limited to some locations may see).
+fn open_counts(
+    conn: &mut AnyConnection,
+    scope: Option<&Vec<String>>,
+) -> Result<Vec<(Option<String>, String, i64)>, ApiError> {
     let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
-    Ok(settlements::table
-        .filter(settlements::status.eq_any(open))
-        .group_by((settlements::assigned_to, settlements::status))
-        .select((
-            settlements::assigned_to,
-            settlements::status,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?)
+    let select = (
+        settlements::assigned_to,
+        settlements::status,
+        diesel::dsl::count_star(),
+    );
+    let group = (settlements::assigned_to, settlements::status);
+    Ok(match scope {
+        Some(locations) => settlements::table
+            .filter(settlements::status.eq_any(open))
+            .filter(settlements::location_code.eq_any(locations))
+            .group_by(group)
+            .select(select)
+            .load(conn)?,
+        None => settlements::table
+            .filter(settlements::status.eq_any(open))
+            .group_by(group)
+            .select(select)
+            .load(conn)?,
+    })
 }
 
 fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), ApiError> {
@@ -260,7 +275,7 @@ pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>
         }
         _ => {
             let mut load: BTreeMap<String, i64> = BTreeMap::new();
-            for (who, _, n) in open_counts(conn)? {
+            for (who, _, n) in open_counts(conn, None)? {
                 if let Some(w) = who {
                     *load.entry(w).or_default() += n;
                 }
@@ -386,7 +401,7 @@ pub async fn put_biller(
                     .find(&subject)
                     .select(BillerRow::as_select())
                     .first(conn)?;
-                Ok::<_, ApiError>(biller_view(row, &open_counts(conn)?))
+                Ok::<_, ApiError>(biller_view(row, &open_counts(conn, who.locations.as_ref())?))
             })
         })
         .await?;
@@ -405,8 +420,8 @@ pub async fn list_billers(
     Ok(web::Json(
         state
             .db
-            .read(|conn| {
-                let counts = open_counts(conn)?;
+            .read(move |conn| {
+                let counts = open_counts(conn, who.locations.as_ref())?;
                 Ok::<_, ApiError>(
                     billers::table
                         .order(billers::subject.asc())
@@ -530,16 +545,20 @@ pub async fn reassign(
                     serde_json::json!({ "before": before, "after": to }),
                     Some(&reason),
                 )?;
-                workload_of(conn, Some(&to))
+                workload_of(conn, Some(&to), who.locations.as_ref())
             })
         })
         .await?;
     Ok(web::Json(view))
 }
 
-fn workload_of(conn: &mut AnyConnection, who: Option<&str>) -> Result<Workload, ApiError> {
+fn workload_of(
+    conn: &mut AnyConnection,
+    who: Option<&str>,
+    scope: Option<&Vec<String>>,
+) -> Result<Workload, ApiError> {
     let mut by_status = BTreeMap::new();
-    for (assignee, status, n) in open_counts(conn)? {
+    for (assignee, status, n) in open_counts(conn, scope)? {
         if assignee.as_deref() == who {
             by_status.insert(status, n);
         }
@@ -551,7 +570,8 @@ fn workload_of(conn: &mut AnyConnection, who: Option<&str>) -> Result<Workload, 
     })
 }
 
-/// Who works on what: open settlements per biller (and unassigned) and status.
+/// Who works on what: open settlements per biller (and unassigned) and status — of the
+/// caller's locations when the token is limited to some.
 #[utoipa::path(get, path = "/v1/settlement-workload", tag = "settlement management",
     responses((status = 200, description = "Per biller and unassigned", body = Vec<Workload>)),
     security(("bearer" = [])))]
@@ -563,9 +583,9 @@ pub async fn workload(
     Ok(web::Json(
         state
             .db
-            .read(|conn| {
+            .read(move |conn| {
                 let mut map: BTreeMap<Option<String>, BTreeMap<String, i64>> = BTreeMap::new();
-                for (assignee, status, n) in open_counts(conn)? {
+                for (assignee, status, n) in open_counts(conn, who.locations.as_ref())? {
                     map.entry(assignee).or_default().insert(status, n);
                 }
                 Ok::<_, ApiError>(

@@ -350,8 +350,8 @@ pub fn compute(
         }
         if let Some(a) = &amount {
             match currency {
-                None if !input.excluded => currency = Some(a.currency()),
-                Some(cur) if cur != a.currency() && !input.excluded => issues.push(issue(
+                None if !excluded => currency = Some(a.currency()),
+                Some(cur) if cur != a.currency() && !excluded => issues.push(issue(
                     "currency_mismatch",
                     format!("priced in {} but the settlement is in {cur}", a.currency()),
                 )),

@@ -182,4 +182,43 @@ async fn new_settlements_go_to_eligible_billers_and_can_be_reassigned(b: Backend
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = call(
+        &app,
+        put(
+            "/v1/billers/x",
+            &t,
+            &json!({"name": "X", "locations": ["a b"]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = call(
+        &app,
+        put(
+            "/v1/settlement-assignment",
+            &t,
+            &json!({"mode": "sometimes"}),
+        ),
+    )
+    .await;
+    assert!(s.is_client_error(), "an unknown mode: {s}");
+    let (_, policy, _) = call(&app, get("/v1/settlement-assignment", &t)).await;
+    assert_eq!(policy["mode"], json!("off"), "unchanged");
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/settlements/019a0000-0000-7000-8000-0000000000ff/assignment",
+            &t,
+            &json!({"assigned_to": "marco", "reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A user limited to H2 sees the work of H2 only: marco's one settlement there.
+    let h2 = token(&["biller"], Some(&["H2"]));
+    let (_, work, _) = call(&app, get("/v1/settlement-workload", &h2)).await;
+    assert_eq!(
+        work,
+        json!([{"assigned_to": "marco", "by_status": {"draft": 1}, "total": 1}])
+    );
 }

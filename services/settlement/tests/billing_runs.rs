@@ -330,6 +330,11 @@ async fn a_care_home_month_is_billed_and_corrected_the_month_after(backend: Back
     )
     .await;
     assert_eq!(rest["items"].as_array().expect("items").len(), 2);
+    for bad in ["cursor=garbage", "limit=0"] {
+        let (s, problem, _) =
+            call(&app, get(&format!("/v1/billing-runs/{id}/lines?{bad}"), &t)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+    }
 
     // H2 bills the hotel only: CARE is not active there. P2: 31 x 120.00.
     let (s, h2, _) = call(
