@@ -150,16 +150,9 @@ pub enum CareRecordDetails {
     },
 }
 
-const MAX_QUANTITY: i64 = 1_000_000;
-
+/// The same quantity rule as consumptions (positive, at most 1,000,000, 4 decimals).
 fn quantity(v: &mut Validation, field: &str, q: Decimal) {
-    if q <= Decimal::ZERO || q > Decimal::from(MAX_QUANTITY) || q.scale() > 4 {
-        v.add(
-            field,
-            "invalid",
-            "a positive quantity with at most 4 decimals",
-        );
-    }
+    v.check(field, "invalid", crate::accounts::Quantity::new(q));
 }
 
 fn price(v: &mut Validation, field: &str, p: Option<&Money>) {

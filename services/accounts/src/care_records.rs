@@ -119,15 +119,7 @@ pub struct CancelInput {
 
 /// The `kind` tag of details, as stored and filtered on.
 fn kind_of(details: &CareRecordDetails) -> &'static str {
-    match details {
-        CareRecordDetails::Stay { .. } => "stay",
-        CareRecordDetails::Absence { .. } => "absence",
-        CareRecordDetails::Contract { .. } => "contract",
-        CareRecordDetails::ManualEntry { .. } => "manual_entry",
-        CareRecordDetails::Evaluation { .. } => "evaluation",
-        CareRecordDetails::Gastro { .. } => "gastro",
-        CareRecordDetails::Ambulatory { .. } => "ambulatory",
-    }
+    source_kind(details.source()).unwrap_or("consumption")
 }
 
 /// The stored `kind` of a source, or none for one that is not a care record.
@@ -889,7 +881,8 @@ pub async fn list_care_record_versions(
 #[utoipa::path(get, path = "/v1/care-records", tag = "care-records", params(CareRecordFilter, PageParams),
     responses(
         (status = 200, description = "A page of care records", body = Page<CareRecordView>),
-        (status = 422, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json")),
+        (status = 400, description = "A query string that cannot be read (e.g. an unknown kind)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad limit or cursor, or kind=consumption", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_care_records(
     state: web::Data<AccountsState>,

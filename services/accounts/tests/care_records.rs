@@ -829,6 +829,20 @@ async fn lists_filter_by_patient_location_and_kind(b: Backend) {
         (s, p["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("kind"))
     );
+    for (query, status) in [
+        ("kind=visit", StatusCode::BAD_REQUEST),
+        ("include_cancelled=maybe", StatusCode::BAD_REQUEST),
+        ("limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("cursor=garbage", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (s, p, ctype) = call(&app, get(&format!("/v1/care-records?{query}"), &t)).await;
+        assert_eq!(s, status, "{query}: {p}");
+        assert_eq!(
+            ctype.as_deref(),
+            Some("application/problem+json"),
+            "{query}"
+        );
+    }
     // Pages of 8 walk all 21 once, in order.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
