@@ -968,6 +968,129 @@ mod tests {
         );
     }
 
+    /// Issue 4's worked scenario: an after-hours emergency visit with a surcharge, split across
+    /// two payers with a yearly deductible and copays. Every number below is computed by hand.
+    #[test]
+    fn an_after_hours_emergency_is_surcharged_and_split_with_deductible_and_copays() {
+        use crate::settlement::{CoverageTerms, Line, Reason, YearToDate, split_episode_with};
+        let set = ConditionSet {
+            conditions: vec![
+                ConditionDefinition {
+                    priority: 1,
+                    ..condition(
+                        "NIGHT",
+                        "time.after_hours && line.service_group == 'EMERG'",
+                        ConditionAction::Surcharge {
+                            percent: Some(Decimal::from(25)),
+                            amount: None,
+                        },
+                    )
+                },
+                ConditionDefinition {
+                    priority: 2,
+                    ..condition(
+                        "FEE",
+                        "time.after_hours && line.service_group == 'EMERG'",
+                        ConditionAction::ExtraLine {
+                            code: "FEE-NIGHT".to_owned(),
+                            description: "After-hours fee".to_owned(),
+                            quantity: Decimal::ONE,
+                            unit_price: eur("15.00"),
+                        },
+                    )
+                },
+            ],
+            calendars: BTreeMap::new(),
+        }
+        .compile()
+        .expect("valid");
+        // Saturday 2026-11-21 at 23:10: a weekend night.
+        let visit = facts("2026-11-21T23:10:00", "EMERG");
+        let matching = set.matching(&visit, d("2026-11-21")).expect("evaluates");
+        // 2 x 60.01 = 120.02; +25 % = 30.005 → 30.01: 150.03. Plus the 15.00 fee line.
+        let out = apply(&matching, Decimal::from(2), Some(eur("60.01")));
+        assert_eq!(out.amount, Some(eur("150.03")));
+        assert_eq!(out.extra_lines.len(), 1);
+        let (by, code, _, quantity, unit_price) = &out.extra_lines[0];
+        let fee_amount = eur("15.00");
+        assert_eq!(
+            (by.as_str(), code.as_str(), *quantity, *unit_price),
+            ("FEE", "FEE-NIGHT", Decimal::ONE, fee_amount)
+        );
+        let terms = |payer: &str, pct: i64, copay: &str, deductible: Option<&str>| CoverageTerms {
+            payer: payer.to_owned(),
+            covered_percent: Decimal::from(pct),
+            copay_per_line: Some(eur(copay)),
+            copay_per_episode: None,
+            excluded_groups: vec![],
+            cap_per_episode: None,
+            preauthorization_groups: vec![],
+            deductible_per_year: deductible.map(eur),
+            cap_per_year: None,
+        };
+        // SANITAS 80 %, copay 5.00 a line, deductible 50.00 a year of which an earlier visit
+        // this year used 20.00; MUTUA 50 % of what SANITAS leaves, copay 2.00 a line.
+        let payers = [
+            terms("SANITAS", 80, "5.00", Some("50.00")),
+            terms("MUTUA", 50, "2.00", None),
+        ];
+        let mut before = YearToDate::default();
+        before.add("SANITAS", 2026, 2_000, 4_000);
+        let lines: Vec<Line> = [out.amount.expect("priced"), fee_amount]
+            .into_iter()
+            .map(|amount| Line {
+                amount,
+                service_group: "EMERG".to_owned(),
+                year: 2026,
+            })
+            .collect();
+        let split = split_episode_with(&lines, &payers, &before).expect("split");
+        let show = |i: usize| -> Vec<(String, String, String)> {
+            split[i]
+                .iter()
+                .map(|s| {
+                    (
+                        s.amount.amount_string(),
+                        s.copay.amount_string(),
+                        s.deductible.amount_string(),
+                    )
+                })
+                .collect()
+        };
+        let t = |a: &str, c: &str, d: &str| (a.to_owned(), c.to_owned(), d.to_owned());
+        // Visit 150.03. SANITAS: copay 5.00, the 30.00 left of the deductible, 80 % of 115.03
+        // = 92.024 → 92.02; 58.01 left. MUTUA: copay 2.00, 50 % of 56.01 = 28.005 → 28.01.
+        // The patient: the 30.00 left, of which 7.00 copays and 23.00 deductible (MUTUA covered
+        // part of what SANITAS withheld).
+        assert_eq!(
+            show(0),
+            [
+                t("92.02", "5.00", "30.00"),
+                t("28.01", "2.00", "0.00"),
+                t("30.00", "7.00", "23.00")
+            ]
+        );
+        // Fee 15.00, deductible met: SANITAS 80 % of 10.00 = 8.00; MUTUA 50 % of 5.00 = 2.50;
+        // the patient 4.50, all of it copay.
+        assert_eq!(
+            show(1),
+            [
+                t("8.00", "5.00", "0.00"),
+                t("2.50", "2.00", "0.00"),
+                t("4.50", "4.50", "0.00")
+            ]
+        );
+        assert_eq!(
+            split[0][0].reason,
+            Reason::Covered {
+                percent: Decimal::from(80)
+            }
+        );
+        // Everyone together pays the visit and the fee, to the cent: 165.03.
+        let total: Decimal = split.iter().flatten().map(|s| s.amount.amount()).sum();
+        assert_eq!(total, Decimal::from_str("165.03").expect("dec"));
+    }
+
     #[test]
     fn conditions_indexed_on_literal_facts_match_exactly_as_evaluated() {
         let whens = [

@@ -273,6 +273,55 @@ pub struct CoverageTerms {
     /// without one is flagged, not split).
     #[serde(default)]
     pub preauthorization_groups: Vec<String>,
+    /// What the patient pays each calendar year (of the lines' service dates), across all their
+    /// episodes, before this payer pays anything; taken after the copay.
+    #[serde(default)]
+    pub deductible_per_year: Option<Money>,
+    /// The most this payer pays for the patient in one calendar year, across all episodes.
+    #[serde(default)]
+    pub cap_per_year: Option<Money>,
+}
+
+impl CoverageTerms {
+    /// Whether the terms count across episodes (a yearly deductible or cap), so that splitting
+    /// one episode needs what the patient's other episodes already used.
+    pub fn spans_episodes(&self) -> bool {
+        self.deductible_per_year.is_some() || self.cap_per_year.is_some()
+    }
+}
+
+/// What a patient's other episodes already used of each payer's yearly allowances, in minor
+/// units, by payer code and calendar year.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct YearToDate {
+    used: std::collections::HashMap<(String, i32), Used>,
+}
+
+/// One payer's yearly use for one patient, in minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Used {
+    /// Deductible the patient already paid.
+    pub deductible: i64,
+    /// What the payer already paid.
+    pub paid: i64,
+}
+
+impl YearToDate {
+    /// Adds a share of another episode: `deductible` the patient paid because of `payer`'s
+    /// terms, `paid` what `payer` paid, on a line of `year`.
+    pub fn add(&mut self, payer: &str, year: i32, deductible: i64, paid: i64) {
+        let u = self.used.entry((payer.to_owned(), year)).or_default();
+        u.deductible = u.deductible.saturating_add(deductible);
+        u.paid = u.paid.saturating_add(paid);
+    }
+
+    /// What was used of `payer`'s allowances in `year`.
+    pub fn get(&self, payer: &str, year: i32) -> Used {
+        self.used
+            .get(&(payer.to_owned(), year))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// A line to split.
@@ -282,6 +331,9 @@ pub struct Line {
     pub amount: Money,
     /// Its service group.
     pub service_group: String,
+    /// The calendar year of its service date (yearly deductibles and caps count by it).
+    #[serde(default)]
+    pub year: i32,
 }
 
 /// Why a share is what it is.
@@ -301,6 +353,10 @@ pub enum Reason {
     NothingLeft,
     /// The payer's cap per episode is reached: it pays what was left under the cap.
     CapReached,
+    /// The payer's cap per calendar year (across the patient's episodes) is reached.
+    YearCapReached,
+    /// The patient's yearly deductible with this payer took all that reached it.
+    DeductibleNotMet,
     /// The patient pays what the payers did not (including copays).
     Remainder,
 }
@@ -314,6 +370,8 @@ pub struct Share {
     pub amount: Money,
     /// Copay charged to the patient on this line because of this payer's terms.
     pub copay: Money,
+    /// Deductible withheld on this line because of this payer's yearly deductible.
+    pub deductible: Money,
     /// Why.
     pub reason: Reason,
 }
@@ -349,9 +407,24 @@ fn minor(m: &Money) -> Result<i64, SplitError> {
 /// it; the same patient money can therefore satisfy the copays of several payers (a secondary
 /// payer's copay is not charged on top of the primary's). `Share::copay` reports what each
 /// payer withheld; the patient's share is simply what no payer covered.
+///
+/// Yearly deductibles and caps start from nothing; see [`split_episode_with`].
 pub fn split_episode(
     lines: &[Line],
     coverages: &[CoverageTerms],
+) -> Result<Vec<Vec<Share>>, SplitError> {
+    split_episode_with(lines, coverages, &YearToDate::default())
+}
+
+/// [`split_episode`], with what the patient's other episodes already used of each payer's
+/// yearly deductible and cap (`before`). Per payer and line: the copay is withheld first, then
+/// what is left of the yearly deductible, then the payer covers its percentage of the rest, up
+/// to what is left under its episode and yearly caps. Withheld amounts (copay, deductible) and
+/// what a payer does not cover pass on to the next payer, and finally to the patient.
+pub fn split_episode_with(
+    lines: &[Line],
+    coverages: &[CoverageTerms],
+    before: &YearToDate,
 ) -> Result<Vec<Vec<Share>>, SplitError> {
     let Some(currency) = lines.first().map(|l| l.amount.currency()) else {
         return Ok(Vec::new());
@@ -377,7 +450,14 @@ pub fn split_episode(
         if c.covered_percent < Decimal::ZERO || c.covered_percent > Decimal::ONE_HUNDRED {
             return Err(SplitError::Percent(c.covered_percent.to_string()));
         }
-        for m in c.copay_per_line.iter().chain(c.copay_per_episode.iter()) {
+        for m in c
+            .copay_per_line
+            .iter()
+            .chain(c.copay_per_episode.iter())
+            .chain(c.cap_per_episode.iter())
+            .chain(c.deductible_per_year.iter())
+            .chain(c.cap_per_year.iter())
+        {
             check(m)?;
         }
     }
@@ -391,29 +471,37 @@ pub fn split_episode(
         .iter()
         .map(|c| c.cap_per_episode.as_ref().map(minor).transpose())
         .collect::<Result<_, _>>()?;
+    let deductibles: Vec<Option<i64>> = coverages
+        .iter()
+        .map(|c| c.deductible_per_year.as_ref().map(minor).transpose())
+        .collect::<Result<_, _>>()?;
+    let year_caps: Vec<Option<i64>> = coverages
+        .iter()
+        .map(|c| c.cap_per_year.as_ref().map(minor).transpose())
+        .collect::<Result<_, _>>()?;
+    // What this episode uses, on top of `before`.
+    let mut now = YearToDate::default();
     let money = |units: i64| Money::from_minor(MinorUnits(units), currency);
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         let mut remaining = minor(&line.amount)?;
         let mut patient_copay = 0_i64;
+        let mut patient_deductible = 0_i64;
         let mut shares = Vec::with_capacity(coverages.len() + 1);
         for (i, terms) in coverages.iter().enumerate() {
+            let nothing = |reason| Share {
+                payer: Some(terms.payer.clone()),
+                amount: money(0),
+                copay: money(0),
+                deductible: money(0),
+                reason,
+            };
             if terms.excluded_groups.contains(&line.service_group) {
-                shares.push(Share {
-                    payer: Some(terms.payer.clone()),
-                    amount: money(0),
-                    copay: money(0),
-                    reason: Reason::ExcludedGroup,
-                });
+                shares.push(nothing(Reason::ExcludedGroup));
                 continue;
             }
             if remaining <= 0 {
-                shares.push(Share {
-                    payer: Some(terms.payer.clone()),
-                    amount: money(0),
-                    copay: money(0),
-                    reason: Reason::NothingLeft,
-                });
+                shares.push(nothing(Reason::NothingLeft));
                 continue;
             }
             let per_line = terms.copay_per_line.as_ref().map_or(Ok(0), minor)?.max(0);
@@ -421,12 +509,22 @@ pub fn split_episode(
             let copay = per_line.saturating_add(per_episode).min(remaining);
             // The per-line part is charged first; what is left of the copay comes off the episode's.
             episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
-            let base = remaining - copay;
+            let mut base = remaining - copay;
+            let used = before.get(&terms.payer, line.year);
+            let mine = now.get(&terms.payer, line.year);
+            let deductible = deductibles[i].map_or(0, |d| {
+                (d - used.deductible - mine.deductible).clamp(0, base.max(0))
+            });
+            base -= deductible;
             let mut covered = round_share(base, terms.covered_percent, currency)
                 .min(base)
                 .max(0);
-            let mut reason = Reason::Covered {
-                percent: terms.covered_percent,
+            let mut reason = if deductible > 0 && covered == 0 {
+                Reason::DeductibleNotMet
+            } else {
+                Reason::Covered {
+                    percent: terms.covered_percent,
+                }
             };
             if let Some(left) = cap_left[i].as_mut() {
                 if covered >= *left {
@@ -435,19 +533,33 @@ pub fn split_episode(
                 }
                 *left -= covered;
             }
+            if let Some(cap) = year_caps[i] {
+                let left = (cap - used.paid - mine.paid).max(0);
+                if covered >= left {
+                    covered = left;
+                    reason = Reason::YearCapReached;
+                }
+            }
+            now.add(&terms.payer, line.year, deductible, covered);
             remaining -= covered;
             patient_copay += copay;
+            patient_deductible += deductible;
             shares.push(Share {
                 payer: Some(terms.payer.clone()),
                 amount: money(covered),
                 copay: money(copay),
+                deductible: money(deductible),
                 reason,
             });
         }
+        // What of the patient's share is copay, then deductible (a later payer may have
+        // covered part of them).
+        let copay = patient_copay.min(remaining);
         shares.push(Share {
             payer: None,
             amount: money(remaining),
-            copay: money(patient_copay.min(remaining)),
+            copay: money(copay),
+            deductible: money(patient_deductible.min(remaining - copay)),
             reason: Reason::Remainder,
         });
         out.push(shares);
@@ -624,6 +736,8 @@ mod tests {
             excluded_groups: vec![],
             cap_per_episode: None,
             preauthorization_groups: vec![],
+            deductible_per_year: None,
+            cap_per_year: None,
         }
     }
 
@@ -639,6 +753,7 @@ mod tests {
         let lines = vec![Line {
             amount: eur(10_000),
             service_group: "LAB".into(),
+            year: 2026,
         }];
         let split =
             split_episode(&lines, &[terms("SANITAS", 80), terms("MUTUA", 50)]).unwrap_or_default();
@@ -655,10 +770,12 @@ mod tests {
             Line {
                 amount: eur(3_000),
                 service_group: "LAB".into(),
+                year: 2026,
             },
             Line {
                 amount: eur(2_000),
                 service_group: "DENTAL".into(),
+                year: 2026,
             },
         ];
         let split = split_episode(&lines, &[primary]).unwrap_or_default();
@@ -676,6 +793,7 @@ mod tests {
             .map(|_| Line {
                 amount: eur(1_000),
                 service_group: "LAB".into(),
+                year: 2026,
             })
             .collect();
         let split = split_episode(&lines, &[t]).unwrap_or_default();
@@ -697,10 +815,12 @@ mod tests {
             Line {
                 amount: eur(10_000),
                 service_group: "LAB".into(),
+                year: 2026,
             },
             Line {
                 amount: eur(5_000),
                 service_group: "LAB".into(),
+                year: 2026,
             },
         ];
         let split = split_episode(&lines, &[sanitas, terms("MUTUA", 50)]).expect("split");
@@ -710,10 +830,67 @@ mod tests {
     }
 
     #[test]
+    fn a_yearly_deductible_and_cap_count_across_episodes_and_restart_each_year() {
+        // SANITAS 80 %, deductible 100.00 and cap 500.00 a year. An earlier episode this year
+        // already used 60.00 of the deductible and 450.00 of the cap.
+        let mut sanitas = terms("SANITAS", 80);
+        sanitas.deductible_per_year = Some(eur(10_000));
+        sanitas.cap_per_year = Some(eur(50_000));
+        let mut before = YearToDate::default();
+        before.add("SANITAS", 2026, 6_000, 45_000);
+        let line = |amount, year| Line {
+            amount: eur(amount),
+            service_group: "LAB".into(),
+            year,
+        };
+        let lines = vec![
+            line(3_000, 2026),
+            line(5_000, 2026),
+            line(20_000, 2026),
+            line(5_000, 2027),
+        ];
+        let split = split_episode_with(&lines, &[sanitas.clone()], &before).expect("split");
+        // 30.00: all of it goes to the 40.00 left of the deductible.
+        assert_eq!(amounts(&split[0]), [0, 3_000]);
+        assert_eq!(split[0][0].reason, Reason::DeductibleNotMet);
+        assert_eq!(minor(&split[0][0].deductible).unwrap_or(0), 3_000);
+        // 50.00: 10.00 ends the deductible, 80 % of 40.00 = 32.00.
+        assert_eq!(amounts(&split[1]), [3_200, 1_800]);
+        assert_eq!(minor(&split[1][0].deductible).unwrap_or(0), 1_000);
+        // 200.00: 80 % = 160.00, but only 500 - 450 - 32 = 18.00 is left under the cap.
+        assert_eq!(amounts(&split[2]), [1_800, 18_200]);
+        assert_eq!(split[2][0].reason, Reason::YearCapReached);
+        // 2027 starts again: 50.00 all deductible.
+        assert_eq!(amounts(&split[3]), [0, 5_000]);
+        // Without the other episode, this one alone meets the deductible on its first two lines.
+        let alone = split_episode(&lines, &[sanitas]).expect("split");
+        assert_eq!(amounts(&alone[0]), [0, 3_000]);
+        assert_eq!(amounts(&alone[1]), [0, 5_000]);
+        assert_eq!(minor(&alone[1][0].deductible).unwrap_or(0), 5_000);
+        // 200.00: 20.00 ends the deductible; 80 % of 180.00 = 144.00.
+        assert_eq!(amounts(&alone[2]), [14_400, 5_600]);
+    }
+
+    #[test]
+    fn a_secondary_payer_may_cover_the_primary_deductible() {
+        let mut sanitas = terms("SANITAS", 100);
+        sanitas.deductible_per_year = Some(eur(5_000));
+        let lines = vec![Line {
+            amount: eur(8_000),
+            service_group: "LAB".into(),
+            year: 2026,
+        }];
+        let split = split_episode(&lines, &[sanitas, terms("MUTUA", 50)]).expect("split");
+        // SANITAS: 50.00 deductible, 30.00 covered; MUTUA half of the 50.00 passed on.
+        assert_eq!(amounts(&split[0]), [3_000, 2_500, 2_500]);
+    }
+
+    #[test]
     fn bad_terms_are_errors() {
         let lines = vec![Line {
             amount: eur(100),
             service_group: "LAB".into(),
+            year: 2026,
         }];
         assert!(matches!(
             split_episode(&lines, &[terms("X", 101)]),
@@ -729,12 +906,45 @@ mod tests {
 
     proptest! {
         #[test]
+        fn yearly_allowances_are_never_exceeded_across_episodes(
+            episodes in proptest::collection::vec(proptest::collection::vec((0i64..200_000, 2026i32..2028), 1..8), 1..5),
+            pct in 0u32..=100,
+            deductible in 0i64..50_000,
+            cap in 0i64..300_000,
+        ) {
+            let mut t = terms("P", i64::from(pct));
+            t.deductible_per_year = Some(eur(deductible));
+            t.cap_per_year = Some(eur(cap));
+            let mut before = YearToDate::default();
+            for lines in &episodes {
+                let lines: Vec<Line> = lines.iter().map(|(a, y)| Line { amount: eur(*a), service_group: "LAB".into(), year: *y }).collect();
+                let split = split_episode_with(&lines, std::slice::from_ref(&t), &before).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                for (line, shares) in lines.iter().zip(&split) {
+                    let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
+                    prop_assert_eq!(total, minor(&line.amount).unwrap_or(0));
+                    before.add("P", line.year, minor(&shares[0].deductible).unwrap_or(0), minor(&shares[0].amount).unwrap_or(0));
+                }
+            }
+            for year in 2026..2028 {
+                let used = before.get("P", year);
+                prop_assert!(used.deductible <= deductible);
+                prop_assert!(used.paid <= cap, "{} paid over the cap {}", used.paid, cap);
+                // The payer pays nothing in a year before its deductible is met.
+                if used.paid > 0 {
+                    prop_assert_eq!(used.deductible, deductible);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
         fn shares_always_add_up_to_the_line_to_the_cent(
             amounts_in in proptest::collection::vec(0i64..5_000_000, 1..20),
             payers in proptest::collection::vec((0u32..=10_000, 0i64..5_000, 0i64..20_000, any::<bool>(), proptest::option::of(0i64..50_000)), 0..4),
         ) {
             let lines: Vec<Line> = amounts_in.iter().enumerate()
-                .map(|(i, a)| Line { amount: eur(*a), service_group: if i % 3 == 0 { "DENTAL".into() } else { "LAB".into() } })
+                .map(|(i, a)| Line { amount: eur(*a), service_group: if i % 3 == 0 { "DENTAL".into() } else { "LAB".into() }, year: 2026 })
                 .collect();
             let coverages: Vec<CoverageTerms> = payers.iter().enumerate().map(|(i, (pct, per_line, per_episode, excl, cap))| CoverageTerms {
                 payer: format!("P{i}"),
@@ -744,6 +954,8 @@ mod tests {
                 excluded_groups: if *excl { vec!["DENTAL".into()] } else { vec![] },
                 cap_per_episode: cap.map(eur),
                 preauthorization_groups: vec![],
+                deductible_per_year: None,
+                cap_per_year: None,
             }).collect();
             let split = split_episode(&lines, &coverages).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(split.len(), lines.len());

@@ -1,6 +1,7 @@
 //! Coverage terms: what a payer (optionally for one plan) pays of a line — a covered percentage
-//! of what is left after the copay, a fixed copay per line and/or per episode, and service
-//! groups it does not cover. One set of terms per payer and plan; a set without a plan applies
+//! of what is left after the copay (and the yearly deductible), a fixed copay per line and/or
+//! per episode, caps per episode and per year, pre-authorizations, and service groups it does
+//! not cover. One set of terms per payer and plan; a set without a plan applies
 //! to every plan of that payer that has none of its own.
 
 use actix_web::http::StatusCode;
@@ -50,6 +51,11 @@ pub struct Terms {
     /// Service groups the payer pays only with a pre-authorization: a line without an
     /// `authorization_number` attribute is flagged (`authorization_missing`), not paid.
     pub preauthorization_service_groups: Vec<String>,
+    /// What the patient pays each calendar year before the payer pays anything, counted across
+    /// all the patient's episodes (after the copay).
+    pub deductible_per_year: Option<Money>,
+    /// The most the payer pays for a patient in one calendar year, across all episodes.
+    pub cap_per_year: Option<Money>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -84,6 +90,10 @@ pub struct TermsInput {
     /// Service groups paid only with a pre-authorization number on the line.
     #[serde(default)]
     pub preauthorization_service_groups: Vec<String>,
+    /// Yearly deductible per patient, in `currency`.
+    pub deductible_per_year: Option<Money>,
+    /// Yearly cap per patient, in `currency`.
+    pub cap_per_year: Option<Money>,
 }
 
 struct NewTerms {
@@ -96,6 +106,8 @@ struct NewTerms {
     percent: Decimal,
     cap: Option<i64>,
     preauth: Vec<String>,
+    deductible_per_year: Option<i64>,
+    cap_per_year: Option<i64>,
 }
 
 impl TermsInput {
@@ -144,6 +156,8 @@ impl TermsInput {
         let copay_per_line = copay("copay_per_line", &self.copay_per_line);
         let copay_per_episode = copay("copay_per_episode", &self.copay_per_episode);
         let cap = copay("cap_per_episode", &self.cap_per_episode);
+        let deductible_per_year = copay("deductible_per_year", &self.deductible_per_year);
+        let cap_per_year = copay("cap_per_year", &self.cap_per_year);
         let mut codes = |field: &str, list: &[String]| {
             let mut out = Vec::new();
             for (i, g) in list.iter().enumerate() {
@@ -172,6 +186,8 @@ impl TermsInput {
                 percent,
                 cap,
                 preauth,
+                deductible_per_year,
+                cap_per_year,
             }),
             _ => Err(ApiError::internal(&"validation passed without values")),
         }
@@ -193,6 +209,8 @@ struct Row {
     updated_at: NaiveDateTime,
     cap_per_episode_minor: Option<i64>,
     preauthorization_groups: String,
+    deductible_per_year_minor: Option<i64>,
+    cap_per_year_minor: Option<i64>,
 }
 
 impl From<Row> for Terms {
@@ -212,6 +230,8 @@ impl From<Row> for Terms {
             cap_per_episode: money(r.cap_per_episode_minor),
             preauthorization_service_groups: serde_json::from_str(&r.preauthorization_groups)
                 .unwrap_or_default(),
+            deductible_per_year: money(r.deductible_per_year_minor),
+            cap_per_year: money(r.cap_per_year_minor),
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         }
@@ -255,6 +275,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Term
             coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
             coverage_terms::cap_per_episode_minor.eq(t.cap),
             coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
+            coverage_terms::deductible_per_year_minor.eq(t.deductible_per_year),
+            coverage_terms::cap_per_year_minor.eq(t.cap_per_year),
             coverage_terms::created_at.eq(now),
             coverage_terms::updated_at.eq(now),
         ))
@@ -298,6 +320,8 @@ fn replace(
             coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
             coverage_terms::cap_per_episode_minor.eq(t.cap),
             coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
+            coverage_terms::deductible_per_year_minor.eq(t.deductible_per_year),
+            coverage_terms::cap_per_year_minor.eq(t.cap_per_year),
             coverage_terms::updated_at.eq(db::now()),
         ))
         .execute(conn)?;

@@ -34,6 +34,8 @@ diesel::table! {
         updated_at -> Timestamp,
         cap_per_episode_minor -> Nullable<BigInt>,
         preauthorization_groups -> Text,
+        deductible_per_year_minor -> Nullable<BigInt>,
+        cap_per_year_minor -> Nullable<BigInt>,
     }
 }
 

@@ -26,13 +26,13 @@ use carebill_domain::events::{
 };
 use carebill_domain::settlement::{
     CoverageTerms, Line, PriceEntry, PriceQualifiers, Reason, SettlementKind, SettlementStatus,
-    select_price, split_episode,
+    YearToDate, select_price, split_episode_with,
 };
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
@@ -63,8 +63,13 @@ pub struct LineShare {
     pub party: PartyRef,
     /// How much.
     pub amount: Money,
-    /// The copay this payer left to those after it (zero for the patient's own share).
+    /// The copay this payer left to those after it (for the patient: the part of the share
+    /// that is copay).
     pub copay: Money,
+    /// The yearly deductible this payer left to those after it (for the patient: the part of
+    /// the share that is deductible); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deductible: Option<Money>,
     /// Why.
     pub reason: Reason,
     /// The coverage terms applied (payers only).
@@ -221,6 +226,7 @@ pub fn compute(
     prices: &Prices,
     terms: &TermsBook,
     conditions: Option<&CompiledSet>,
+    before: &YearToDate,
 ) -> Vec<SettlementLine> {
     let entries: Vec<PriceEntry> = prices.iter().map(|(_, e)| e.clone()).collect();
     let mut ordered: Vec<&Input> = inputs.iter().collect();
@@ -464,10 +470,11 @@ pub fn compute(
                 lines[*n].amount.map(|amount| Line {
                     amount,
                     service_group: lines[*n].service_group.clone(),
+                    year: service_day(episode, lines[*n].performed_at).year(),
                 })
             })
             .collect();
-        match split_episode(&split_lines, &split_terms) {
+        match split_episode_with(&split_lines, &split_terms, before) {
             Ok(split) => {
                 for (n, shares) in members.iter().zip(split) {
                     let patient = PartyRef::patient(episode.patient.id);
@@ -485,6 +492,7 @@ pub fn compute(
                                 .map(|(_, (id, _))| id.clone()),
                             amount: s.amount,
                             copay: s.copay,
+                            deductible: (!s.deductible.amount().is_zero()).then_some(s.deductible),
                             reason: s.reason,
                         })
                         .collect();
@@ -700,6 +708,8 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
         String,
         Option<i64>,
         String,
+        Option<i64>,
+        Option<i64>,
     );
     let rows: Vec<TermsRow> = coverage_terms::table
         .filter(coverage_terms::payer_code.eq_any(payers))
@@ -714,10 +724,25 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
             coverage_terms::excluded_service_groups,
             coverage_terms::cap_per_episode_minor,
             coverage_terms::preauthorization_groups,
+            coverage_terms::deductible_per_year_minor,
+            coverage_terms::cap_per_year_minor,
         ))
         .load(conn)?;
     let mut book = TermsBook::new();
-    for (id, payer, plan, percent, currency, per_line, per_episode, excluded, cap, preauth) in rows
+    for (
+        id,
+        payer,
+        plan,
+        percent,
+        currency,
+        per_line,
+        per_episode,
+        excluded,
+        cap,
+        preauth,
+        deductible_year,
+        cap_year,
+    ) in rows
     {
         let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
         let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
@@ -733,6 +758,8 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
                     excluded_groups: serde_json::from_str(&excluded).unwrap_or_default(),
                     cap_per_episode: money(cap),
                     preauthorization_groups: serde_json::from_str(&preauth).unwrap_or_default(),
+                    deductible_per_year: money(deductible_year),
+                    cap_per_year: money(cap_year),
                 },
             ),
         );
@@ -881,9 +908,58 @@ pub fn lines_now(
     let payers: Vec<String> = coverages.iter().map(|c| c.payer_code.clone()).collect();
     let prices = load_prices(conn, &codes)?;
     let terms = load_terms(conn, &payers)?;
+    let before = if terms.values().any(|(_, t)| t.spans_episodes()) {
+        year_to_date(conn, row)?
+    } else {
+        YearToDate::default()
+    };
     Ok(compute(
-        &episode, &coverages, &inputs, &prices, &terms, conditions,
+        &episode, &coverages, &inputs, &prices, &terms, conditions, &before,
     ))
+}
+
+/// What the patient's other settlements (their current lines) already used of each payer's
+/// yearly deductible and cap. Takes the patient's lock first (PostgreSQL), so that two of their
+/// episodes recomputed at once cannot both use the same deductible: first come, first served.
+fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiError> {
+    db::lock_key(conn, &format!("patient-allowances:{}", row.patient_id))?;
+    let others: Vec<(String, String)> = settlements::table
+        .filter(settlements::patient_id.eq(&row.patient_id))
+        .filter(settlements::id.ne(&row.id))
+        .select((settlements::id, settlements::episode))
+        .load(conn)?;
+    let mut used = YearToDate::default();
+    if others.is_empty() {
+        return Ok(used);
+    }
+    let episodes: HashMap<String, EpisodeRef> = others
+        .iter()
+        .map(|(id, e)| Ok((id.clone(), serde_json::from_str(e)?)))
+        .collect::<Result<_, ApiError>>()?;
+    let rows: Vec<(String, String)> = settlement_lines::table
+        .filter(settlement_lines::settlement_id.eq_any(episodes.keys()))
+        .filter(settlement_lines::to_version.is_null())
+        .select((settlement_lines::settlement_id, settlement_lines::data))
+        .load(conn)?;
+    for (settlement, data) in rows {
+        let line: SettlementLine = serde_json::from_str(&data)?;
+        let Some(episode) = episodes.get(&settlement) else {
+            continue;
+        };
+        let year = service_day(episode, line.performed_at).year();
+        for share in &line.shares {
+            if let Some(payer) = &share.party.payer_code {
+                let minor = |m: &Money| m.to_minor().map_or(0, |u| u.0);
+                used.add(
+                    payer,
+                    year,
+                    share.deductible.as_ref().map_or(0, minor),
+                    minor(&share.amount),
+                );
+            }
+        }
+    }
+    Ok(used)
 }
 
 /// Stores a new version with the same lines (e.g. a reopening) and saves `row`.

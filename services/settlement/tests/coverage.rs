@@ -2,7 +2,8 @@
 //! cap per episode (its shares stop there and the next payer and the patient take the rest) and
 //! service groups it pays only with a pre-authorization (a line without one is flagged, never
 //! silently paid); package prices (a bundle priced as a whole, its components at zero but
-//! visible). Amounts computed by hand.
+//! visible); a yearly deductible and cap counted across all of a patient's episodes. Amounts
+//! computed by hand.
 
 #![allow(
     clippy::expect_used,
@@ -20,6 +21,7 @@ mod common;
 use common::{app, consumption, deliver, harness, share, world};
 
 both_backends!(
+    a_yearly_deductible_and_cap_count_across_the_patients_episodes,
     a_cap_per_episode_and_pre_authorization_shape_the_split,
     a_package_is_priced_whole_and_its_components_at_zero,
 );
@@ -245,5 +247,149 @@ async fn a_cap_per_episode_and_pre_authorization_shape_the_split(b: Backend) {
         doc["total"]["amount"],
         json!("400.00"),
         "the flagged line is not in the total"
+    );
+}
+
+async fn a_yearly_deductible_and_cap_count_across_the_patients_episodes(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for (path, body) in [
+        (
+            "/v1/prices",
+            json!({"code": "CONS", "unit_price": {"amount": "100.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        ),
+        (
+            "/v1/coverage-terms",
+            json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR",
+            "deductible_per_year": {"amount": "150.00", "currency": "EUR"},
+            "cap_per_year": {"amount": "200.00", "currency": "EUR"}}),
+        ),
+    ] {
+        let (s, v, _) = call(&app, post(path, &t, &body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        if path == "/v1/coverage-terms" {
+            assert_eq!(v["deductible_per_year"]["amount"], json!("150.00"), "{v}");
+            assert_eq!(v["cap_per_year"]["amount"], json!("200.00"), "{v}");
+        }
+    }
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/coverage-terms",
+            &t,
+            &json!({"payer_code": "OTHER", "covered_percent": "50", "currency": "EUR",
+            "deductible_per_year": {"amount": "-1.00", "currency": "EUR"},
+            "cap_per_year": {"amount": "10.00", "currency": "USD"}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["deductible_per_year.amount", "cap_per_year.currency"],
+        "{problem}"
+    );
+
+    // Four episodes of one patient covered by SANITAS alone, one after another.
+    let first = {
+        let mut w = world();
+        w.coverages.truncate(1);
+        w
+    };
+    let episode = |number: &str| {
+        let mut w = world();
+        w.episode.number = number.to_owned();
+        w.episode.patient = first.episode.patient.clone();
+        w.coverages = first.coverages.clone();
+        w
+    };
+    let settled = |w: &common::World, quantity: i64, at: &str| {
+        let c = consumption(w, "CONS", quantity, at);
+        let episode = w.episode.id;
+        let (h, app, t) = (&h, &app, t.clone());
+        async move {
+            deliver(h, "accounts", &c).await;
+            let (_, page, _) = call(
+                app,
+                get(&format!("/v1/settlements?episode_id={episode}"), &t),
+            )
+            .await;
+            let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+            let (_, doc, _) = call(app, get(&format!("/v1/settlements/{id}"), &t)).await;
+            doc["lines"][0].clone()
+        }
+    };
+    let deductible = |line: &Value, payer: Option<&str>| {
+        line["shares"]
+            .as_array()
+            .expect("shares")
+            .iter()
+            .find(|s| s["party"]["payer_code"].as_str() == payer)
+            .and_then(|s| s["deductible"]["amount"].as_str())
+            .unwrap_or("none")
+            .to_owned()
+    };
+    // March: 100.00, all of it deductible.
+    let march = settled(&first, 1, "2026-03-02T09:00:00Z").await;
+    assert_eq!(
+        (share(&march, Some("SANITAS")), share(&march, None)),
+        ("0.00".into(), "100.00".into()),
+        "{march}"
+    );
+    assert_eq!(
+        march["shares"][0]["reason"]["kind"],
+        json!("deductible_not_met")
+    );
+    assert_eq!(deductible(&march, Some("SANITAS")), "100.00");
+    // May, another episode: 200.00; 50.00 ends the deductible, 80 % of 150.00 = 120.00.
+    let may = settled(&episode("ENC-2"), 2, "2026-05-02T09:00:00Z").await;
+    assert_eq!(
+        (share(&may, Some("SANITAS")), share(&may, None)),
+        ("120.00".into(), "80.00".into()),
+        "{may}"
+    );
+    assert_eq!(deductible(&may, Some("SANITAS")), "50.00");
+    assert_eq!(
+        deductible(&may, None),
+        "50.00",
+        "the patient's share names its deductible part"
+    );
+    // July: 200.00 would give 160.00, but only 80.00 is left under the yearly cap.
+    let july = settled(&episode("ENC-3"), 2, "2026-07-01T09:00:00Z").await;
+    assert_eq!(
+        (share(&july, Some("SANITAS")), share(&july, None)),
+        ("80.00".into(), "120.00".into()),
+        "{july}"
+    );
+    assert_eq!(
+        july["shares"][0]["reason"]["kind"],
+        json!("year_cap_reached")
+    );
+    // January 2027: a new year, a new deductible.
+    let january = settled(&episode("ENC-4"), 1, "2027-01-10T09:00:00Z").await;
+    assert_eq!(
+        (share(&january, Some("SANITAS")), share(&january, None)),
+        ("0.00".into(), "100.00".into()),
+        "{january}"
+    );
+    // Another patient starts from nothing.
+    let stranger = {
+        let mut w = world();
+        w.episode.number = "ENC-9".to_owned();
+        w.coverages.truncate(1);
+        w
+    };
+    let theirs = settled(&stranger, 2, "2026-07-01T09:00:00Z").await;
+    assert_eq!(
+        (share(&theirs, Some("SANITAS")), share(&theirs, None)),
+        ("40.00".into(), "160.00".into()),
+        "{theirs}"
     );
 }
