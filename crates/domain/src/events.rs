@@ -263,6 +263,16 @@ pub struct CareRecordChangedV1 {
     /// The code of its location (`record.location_id`), what settlement's prices, rule
     /// activations and billing runs name institutions by.
     pub location_code: String,
+    /// The location as invoices name their issuer (absent in events of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationRef>,
+    /// The beneficiary as invoices name the patient (absent in events of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientRef>,
+    /// The beneficiary's coverages when the record changed, by priority: the payers the
+    /// insurance and public-authority contexts of billing runs are billed to.
+    #[serde(default)]
+    pub coverages: Vec<CoverageRef>,
     /// Why it changed (none for the first version).
     pub reason: Option<String>,
     /// Who changed it.

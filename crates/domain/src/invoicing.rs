@@ -180,9 +180,9 @@ pub enum PlanError {
     /// Two lines price the same consumption.
     #[error("consumption {0} appears on two lines")]
     DuplicateLine(ConsumptionId),
-    /// A share or line amount is negative.
-    #[error("line {0} has a negative amount")]
-    Negative(ConsumptionId),
+    /// What a party is billed adds up to less than zero (a deduction larger than the charges).
+    #[error("party {0} would be billed a negative total")]
+    NegativeTotal(String),
     /// The shares of a line do not add up to its amount.
     #[error("the shares of line {0} do not add up to its amount")]
     SharesDoNotAddUp(ConsumptionId),
@@ -201,11 +201,7 @@ fn minor(m: &Money, currency: Currency, line: ConsumptionId) -> Result<i64, Plan
     if m.currency() != currency {
         return Err(PlanError::Currency(line));
     }
-    let v = m.to_minor()?.0;
-    if v < 0 {
-        return Err(PlanError::Negative(line));
-    }
-    Ok(v)
+    Ok(m.to_minor()?.0)
 }
 
 /// Sums the billed amounts of `lines` in `currency`.
@@ -220,8 +216,10 @@ pub fn sum_lines(lines: &[DocumentLine], currency: Currency) -> Result<Money, Pl
 /// share is non-zero and `is_billed(consumption, party key)` is false (the pair is not on an
 /// active invoice already).
 ///
-/// The approval is checked first: one currency, one line per consumption, non-negative amounts,
-/// shares only for listed parties and adding up to their line, lines adding up to the total.
+/// The approval is checked first: one currency, one line per consumption, shares only for listed
+/// parties and adding up to their line, lines adding up to the total. A line may be negative (a
+/// deduction or a correction of a periodic bill, EN 16931 allows it) but what a party is billed
+/// must not add up to less than zero.
 pub fn plan_invoices(
     approval: &SettlementApprovedV1,
     is_billed: impl Fn(ConsumptionId, &str) -> bool,
@@ -302,6 +300,9 @@ pub fn plan_invoices(
         let total = sum_lines(&lines, currency)?;
         if total.amount().is_zero() {
             continue;
+        }
+        if total.amount().is_sign_negative() {
+            return Err(PlanError::NegativeTotal(key.clone()));
         }
         plans.push(InvoicePlan {
             recipient: party.clone(),
@@ -498,6 +499,33 @@ mod tests {
         assert_eq!(plans[0].recipient, patient);
         assert_eq!(plans[0].total, eur(2_500));
         assert!(plan_invoices(&a, |_, _| true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn deductions_are_lines_of_an_invoice_but_a_negative_total_is_refused() {
+        // A periodic bill: the insurer is billed care 1,000.00 less the resident's part 300.00.
+        let insurer = payer("SANITAS");
+        let patient = PartyRef::patient(PatientId::new());
+        let a = approval(
+            vec![insurer.clone(), patient.clone()],
+            vec![
+                (100_000, vec![100_000, 0]),
+                (-30_000, vec![-30_000, 0]),
+                (30_000, vec![0, 30_000]),
+            ],
+        );
+        let plans = plan_invoices(&a, |_, _| false).unwrap();
+        assert_eq!(plans[0].recipient, insurer);
+        assert_eq!(plans[0].lines.len(), 2);
+        assert_eq!(plans[0].lines[1].amount, eur(-30_000));
+        assert_eq!(plans[0].total, eur(70_000));
+        assert_eq!(plans[1].total, eur(30_000));
+        // Once the charge is billed, the deduction alone would bill the insurer -300.00.
+        let charge = a.lines[0].consumption_id;
+        assert_eq!(
+            plan_invoices(&a, |c, _| c == charge),
+            Err(PlanError::NegativeTotal(insurer.key()))
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ crate::accounts::text_enum!(
         Regular = "regular",
         /// Late consumptions after the episode's settlement was invoiced.
         Supplementary = "supplementary",
+        /// A beneficiary's lines of a committed billing run (periodic billing).
+        Periodic = "periodic",
     }
 );
 
@@ -359,6 +361,11 @@ pub enum Reason {
     DeductibleNotMet,
     /// The patient pays what the payers did not (including copays).
     Remainder,
+    /// A billing run's line is billed whole to the party of its invoice context.
+    InvoiceContext {
+        /// The context.
+        context: String,
+    },
 }
 
 /// One party's share of a line.

@@ -15,7 +15,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
 use carebill_domain::Validation;
-use carebill_domain::events::CareRecordChangedV1;
+use carebill_domain::events::{CareRecordChangedV1, LocationRef};
 use carebill_domain::money::Money;
 use carebill_domain::rules::InvoicingSource;
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
 use crate::common::{emit, scoped_location_ids, unknown_as_field};
-use crate::schema::{care_record_versions, care_records, locations as locations_table};
+use crate::schema::{care_record_versions, care_records};
 use crate::{locations, patients};
 
 /// A care record as the API shows it: its current version.
@@ -399,10 +399,24 @@ fn announce(
     view: &CareRecordView,
     reason: Option<&str>,
 ) -> Result<(), ApiError> {
-    let location_code: String = locations_table::table
-        .find(&view.location_id)
-        .select(locations_table::code)
-        .first(conn)?;
+    let unscoped = Principal {
+        subject: String::new(),
+        roles: Vec::new(),
+        locations: None,
+        payer: None,
+        request_id: None,
+    };
+    let loc = locations::get(conn, &unscoped, &view.location_id)?;
+    let patient = patients::get(conn, &view.patient_id)?.to_ref()?;
+    let coverages = crate::coverages::refs_for_patient(conn, &view.patient_id)?;
+    let location_code = loc.code.clone();
+    let location = LocationRef {
+        id: loc.id.parse().map_err(|e| ApiError::internal(&e))?,
+        code: loc.code,
+        name: loc.name,
+        time_zone: loc.time_zone,
+        tax_id: loc.tax_id,
+    };
     emit(
         conn,
         who,
@@ -416,6 +430,9 @@ fn announce(
                 details: view.details.clone(),
             },
             location_code,
+            location: Some(location),
+            patient: Some(patient),
+            coverages,
             reason: reason.map(str::to_owned),
             changed_by: who.subject.clone(),
             changed_at: view.updated_at,

@@ -49,6 +49,9 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
         .unwrap_or_default()
         .to_owned();
     let details = serde_json::to_string(&r.details)?;
+    let patient = e.patient.as_ref().map(serde_json::to_string).transpose()?;
+    let location = e.location.as_ref().map(serde_json::to_string).transpose()?;
+    let coverages = serde_json::to_string(&e.coverages)?;
     let now = db::now();
     match stored {
         Some(v) if v >= r.version => {}
@@ -60,6 +63,9 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
                     care_records::details.eq(&details),
                     care_records::location_code.eq(&e.location_code),
                     care_records::updated_at.eq(now),
+                    care_records::patient.eq(&patient),
+                    care_records::location.eq(&location),
+                    care_records::coverages.eq(&coverages),
                 ))
                 .execute(conn)?;
         }
@@ -75,6 +81,9 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
                     care_records::cancelled.eq(r.cancelled),
                     care_records::details.eq(&details),
                     care_records::updated_at.eq(now),
+                    care_records::patient.eq(&patient),
+                    care_records::location.eq(&location),
+                    care_records::coverages.eq(&coverages),
                 ))
                 .execute(conn)?;
         }
@@ -601,6 +610,7 @@ fn commit(
         });
     }
     insert_all!(conn, billing_run_lines::table, rows);
+    crate::periodic::create_for_run(conn, &who.subject, &id, location, period)?;
     audit::record(
         conn,
         who,

@@ -38,6 +38,7 @@ pub mod billing_runs;
 pub mod business_conditions;
 pub mod coverage_terms;
 pub mod invoicing_rules;
+pub mod periodic;
 pub mod prices;
 pub mod schema;
 pub mod settlement_api;

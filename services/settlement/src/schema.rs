@@ -65,6 +65,7 @@ diesel::table! {
         assigned_to -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        billing_run_id -> Nullable<Text>,
     }
 }
 
@@ -197,6 +198,9 @@ diesel::table! {
         cancelled -> Bool,
         details -> Text,
         updated_at -> Timestamp,
+        patient -> Nullable<Text>,
+        location -> Nullable<Text>,
+        coverages -> Text,
     }
 }
 

@@ -82,10 +82,13 @@ pub struct SettlementSummary {
     /// Number: location code / episode number / sequence.
     #[schema(example = "H1/ENC-1001/1")]
     pub number: String,
-    /// `regular`, or `supplementary` for late consumptions after invoicing.
+    /// `regular`, `supplementary` for late consumptions after invoicing, or `periodic` for a
+    /// beneficiary's lines of a committed billing run.
     pub kind: String,
     /// The settlement a supplementary one follows.
     pub parent_id: Option<String>,
+    /// The billing run a periodic settlement bills.
+    pub billing_run_id: Option<String>,
     /// Workflow status.
     pub status: SettlementStatus,
     /// Current version.
@@ -215,6 +218,7 @@ fn summary(r: &Row) -> SettlementSummary {
         number: r.number.clone(),
         kind: r.kind.clone(),
         parent_id: r.parent_id.clone(),
+        billing_run_id: r.billing_run_id.clone(),
         status: r.status(),
         version: r.version,
         episode_id: r.episode_id.clone(),
@@ -386,6 +390,8 @@ pub struct SettlementFilter {
     pub has_issues: Option<bool>,
     /// Assigned biller (subject).
     pub assigned_to: Option<String>,
+    /// The periodic settlements a committed billing run made.
+    pub billing_run_id: Option<uuid::Uuid>,
 }
 
 fn list(
@@ -403,6 +409,9 @@ fn list(
     }
     if let Some(p) = f.patient_id {
         q = q.filter(table::patient_id.eq(p.to_string()));
+    }
+    if let Some(r) = f.billing_run_id {
+        q = q.filter(table::billing_run_id.eq(r.to_string()));
     }
     if let Some(l) = &f.location_code {
         q = q.filter(table::location_code.eq(l.clone()));

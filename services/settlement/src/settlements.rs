@@ -129,6 +129,10 @@ pub struct SettlementLine {
     /// zero here, the package's own line carries the price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
+    /// A periodic settlement's line: the billing run's line it bills (rule, context, care
+    /// record, window, correction, explanation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_line: Option<carebill_domain::billing::RunLine>,
 }
 
 /// What a line is computed from.
@@ -420,6 +424,7 @@ pub fn compute(
             extra_of: None,
             party_by_condition,
             package: package.map(|(p, _)| p.clone()),
+            run_line: None,
         });
         applying.push(mine.clone());
         for (by, code, description, quantity, price) in extras {
@@ -446,6 +451,7 @@ pub fn compute(
                 extra_of: Some(c.consumption_id.to_string()),
                 party_by_condition: None,
                 package: None,
+                run_line: None,
             });
             applying.push(mine.clone());
         }
@@ -547,6 +553,7 @@ pub struct Row {
     pub assigned_to: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub billing_run_id: Option<String>,
 }
 
 impl Row {
@@ -896,6 +903,9 @@ pub fn lines_now(
     row: &Row,
     conditions: Option<&CompiledSet>,
 ) -> Result<Vec<SettlementLine>, ApiError> {
+    if let Some(run) = &row.billing_run_id {
+        return crate::periodic::lines(conn, row, run);
+    }
     let episode = row.episode()?;
     let coverages = row.coverages()?;
     let inputs = load_inputs(conn, &row.id)?;
@@ -1306,9 +1316,16 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
         assigned_to: None,
         created_at: now,
         updated_at: now,
+        billing_run_id: None,
     };
     let mut row = row;
     row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
+    insert(conn, &row)?;
+    Ok(row)
+}
+
+/// Stores a new settlement header (version 0, no lines yet).
+pub fn insert(conn: &mut AnyConnection, row: &Row) -> Result<(), ApiError> {
     diesel::insert_into(settlements::table)
         .values((
             settlements::id.eq(&row.id),
@@ -1330,11 +1347,12 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
             settlements::line_count.eq(0),
             settlements::issue_count.eq(0),
             settlements::pending_voids.eq(0),
-            settlements::created_at.eq(now),
-            settlements::updated_at.eq(now),
+            settlements::created_at.eq(row.created_at),
+            settlements::updated_at.eq(row.updated_at),
+            settlements::billing_run_id.eq(&row.billing_run_id),
         ))
         .execute(conn)?;
-    Ok(row)
+    Ok(())
 }
 
 /// Stores new consumptions as inputs of their episodes' settlements (grouped per episode: one

@@ -12,13 +12,20 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test;
-use carebill_domain::events::{CareRecordChangedV1, Envelope};
+use carebill_domain::accounts::PayerKind;
+use carebill_domain::events::{
+    CareRecordChangedV1, CoverageRef, Envelope, LocationRef, PatientRef,
+};
+use carebill_domain::ids::{CoverageId, PayerId};
 use carebill_domain::sources::{AbsenceKind, CareRecord, CareRecordDetails};
 use carebill_platform::both_backends;
+use carebill_platform::db::AnyConnection;
 use carebill_platform::db::Backend;
 use carebill_platform::events::run_handler;
-use carebill_platform::testing::{admin, call, get, post};
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{admin, call, get, post, token};
 use chrono::{NaiveDate, Utc};
+use diesel::prelude::*;
 use serde_json::{Value, json};
 
 mod common;
@@ -26,6 +33,7 @@ use common::{Harness, app, harness};
 
 both_backends!(
     a_care_home_month_is_billed_and_corrected_the_month_after,
+    a_committed_run_feeds_periodic_settlements_invoiced_per_party,
     bad_runs_are_refused_and_change_nothing,
 );
 
@@ -75,16 +83,31 @@ async fn deliver(
     version: i64,
     details: CareRecordDetails,
 ) {
+    let location_id = format!("00000000-0000-7000-8000-00000000000{}", &location[1..]);
     let payload = CareRecordChangedV1 {
         record: CareRecord {
             id: id.to_owned(),
             patient_id: patient.to_owned(),
-            location_id: format!("00000000-0000-7000-8000-00000000000{}", &location[1..]),
+            location_id: location_id.clone(),
             version,
             cancelled: false,
             details,
         },
         location_code: location.to_owned(),
+        location: Some(LocationRef {
+            id: location_id.parse().expect("location id"),
+            code: location.to_owned(),
+            name: format!("Care home {location}"),
+            time_zone: "Europe/Zurich".to_owned(),
+            tax_id: Some("CHE-123.456.789".to_owned()),
+        }),
+        patient: Some(PatientRef {
+            id: patient.parse().expect("patient id"),
+            beneficiary_kind: "LTC".to_owned(),
+            birth_date: None,
+            flags: vec![],
+        }),
+        coverages: coverages(patient),
         reason: None,
         changed_by: "test".to_owned(),
         changed_at: Utc::now(),
@@ -111,6 +134,33 @@ fn absence(from: &str, to: &str, reason: AbsenceKind) -> CareRecordDetails {
         start_full_day: None,
         end_full_day: None,
     }
+}
+
+/// Every resident's insurer (CSS) and public authority (the canton), with ids of their own.
+fn coverages(patient: &str) -> Vec<CoverageRef> {
+    [
+        ("CSS", PayerKind::Insurer, 1),
+        ("CANTON-ZH", PayerKind::PublicAuthority, 2),
+    ]
+    .into_iter()
+    .map(|(code, kind, priority)| CoverageRef {
+        id: CoverageId(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{patient}/{code}").as_bytes(),
+        )),
+        payer_id: PayerId(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            code.as_bytes(),
+        )),
+        payer_code: code.to_owned(),
+        payer_kind: kind,
+        policy_number: format!("{code}-{}", &patient[30..]),
+        plan_code: None,
+        priority,
+        valid_from: None,
+        valid_to: None,
+    })
+    .collect()
 }
 
 const P1: &str = "019a0000-0000-7000-8000-000000000001";
@@ -316,6 +366,35 @@ async fn a_care_home_month_is_billed_and_corrected_the_month_after(backend: Back
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(again["id"], october["id"]);
     let id = october["id"].as_str().expect("id");
+    // The run fed one periodic settlement, for P1. Nothing charges the insurance and public
+    // authority contexts here, so the care deducted from them would bill them less than
+    // nothing: those lines are flagged and the settlement cannot be approved as it is.
+    let (_, fed, _) = call(
+        &app,
+        get(&format!("/v1/settlements?billing_run_id={id}"), &t),
+    )
+    .await;
+    assert_eq!(fed["items"].as_array().map(Vec::len), Some(1), "{fed}");
+    assert_eq!(fed["items"][0]["kind"], json!("periodic"));
+    assert_eq!(fed["items"][0]["issue_count"], json!(2), "{fed}");
+    let (_, doc, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/settlements/{}",
+                fed["items"][0]["id"].as_str().expect("id")
+            ),
+            &t,
+        ),
+    )
+    .await;
+    let flagged: Vec<&str> = doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|l| l["issues"][0]["code"].as_str())
+        .collect();
+    assert_eq!(flagged, ["negative_total", "negative_total"], "{doc}");
     let (s, lines, _) = call(
         &app,
         get(&format!("/v1/billing-runs/{id}/lines?limit=2"), &t),
@@ -454,6 +533,189 @@ async fn a_care_home_month_is_billed_and_corrected_the_month_after(backend: Back
     )
     .await;
     assert_eq!(dec["lines"], json!([]), "P2 lives at H2");
+}
+
+/// A committed run becomes one periodic settlement per beneficiary, approved like any other;
+/// its approval bills each context's party: the care deducted from the insurer's and the
+/// canton's own care tariffs, the rest to the resident.
+async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let t = admin();
+    setup(&h, &app).await;
+    // The insurer's (110.00) and the canton's (95.50) care tariffs at level L3, each billed into
+    // its own context.
+    for (code, context, price) in [
+        ("CARE-KVG", "insurance", "110.00"),
+        ("CARE-REST", "public_authority", "95.50"),
+    ] {
+        let r = rule(
+            code,
+            "evaluation",
+            code,
+            json!({"invoice_context": context, "quantity_method": "effective_days"}),
+        );
+        let (s, body, _) = call(&app, post("/v1/invoicing-rules", &t, &r)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (s, body, _) = call(
+            &app,
+            test::TestRequest::put()
+                .uri(&format!("/v1/invoicing-rule-activations/H1/{code}"))
+                .insert_header(("authorization", format!("Bearer {t}")))
+                .set_json(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let p = json!({"code": code, "unit_price": {"amount": price, "currency": "CHF"}, "valid_from": "2026-01-01", "care_level": "L3"});
+        let (s, body, _) = call(&app, post("/v1/prices", &t, &p)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    // October, 27 presence days: resident 3240.00 room + 2308.50 care = 5548.50; insurer
+    // 27 x 110.00 = 2970.00 less 2308.50 = 661.50; canton 27 x 95.50 = 2578.50 less 2308.50 =
+    // 270.00. In all 6480.00.
+    let (s, run, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs",
+            &t,
+            &json!({"location_code": "H1", "period": "2026-10"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{run}");
+    assert_eq!(
+        totals(&run),
+        [
+            "beneficiary 5548.50",
+            "insurance 661.50",
+            "public_authority 270.00"
+        ]
+    );
+    let run_id = run["id"].as_str().expect("id");
+    let (_, fed, _) = call(
+        &app,
+        get(&format!("/v1/settlements?billing_run_id={run_id}"), &t),
+    )
+    .await;
+    let summary = &fed["items"][0];
+    assert_eq!(fed["items"].as_array().map(Vec::len), Some(1), "{fed}");
+    assert_eq!(
+        (
+            summary["kind"].as_str(),
+            summary["number"].as_str(),
+            summary["patient_id"].as_str(),
+            summary["total"]["amount"].as_str(),
+            summary["issue_count"].as_i64(),
+            summary["line_count"].as_i64()
+        ),
+        (
+            Some("periodic"),
+            Some("H1/2026-10/1"),
+            Some(P1),
+            Some("6480.00"),
+            Some(0),
+            Some(6)
+        ),
+        "{summary}"
+    );
+    let url = format!("/v1/settlements/{}", summary["id"].as_str().expect("id"));
+    let (_, doc, _) = call(&app, get(&url, &t)).await;
+    let mut parties: Vec<(String, String)> = doc["parties"]
+        .as_array()
+        .expect("parties")
+        .iter()
+        .map(|p| {
+            (
+                p["party"]["payer_code"]
+                    .as_str()
+                    .unwrap_or("resident")
+                    .to_owned(),
+                p["amount"]["amount"].as_str().expect("amount").to_owned(),
+            )
+        })
+        .collect();
+    parties.sort();
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        parties,
+        [
+            pair("CANTON-ZH", "270.00"),
+            pair("CSS", "661.50"),
+            pair("resident", "5548.50")
+        ],
+        "{doc}"
+    );
+    let deduction = doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["run_line"]["rule_code"] == "CARE" && l["run_line"]["context"] == "insurance")
+        .expect("the deduction from the insurer");
+    assert_eq!(deduction["amount"]["amount"], json!("-2308.50"));
+    assert_eq!(
+        deduction["shares"][0]["reason"],
+        json!({"kind": "invoice_context", "context": "insurance"})
+    );
+
+    // Review, audit, approval: the approval carries the lines invoicing bills, and invoicing's
+    // plan gives one invoice per party with the deduction as a negative line.
+    let mut etag = doc["etag"].as_str().expect("etag").to_owned();
+    for (to, who) in [
+        ("in_review", "biller"),
+        ("in_audit", "biller"),
+        ("approved", "auditor"),
+    ] {
+        let (s, next, _) = call(
+            &app,
+            post(
+                &format!("{url}/transitions"),
+                &token(&[who], None),
+                &json!({"to": to}),
+            )
+            .insert_header(("if-match", etag.clone())),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{to}: {next}");
+        etag = next["etag"].as_str().expect("etag").to_owned();
+    }
+    let bodies: Vec<String> =
+        h.db.read(|c: &mut AnyConnection| {
+            Ok(outbox::table
+                .filter(outbox::event_type.eq("carebill.settlement.settlement.approved.v1"))
+                .select(outbox::body)
+                .load(c)?)
+        })
+        .await
+        .expect("outbox");
+    assert_eq!(bodies.len(), 1);
+    let envelope: Envelope = serde_json::from_str(&bodies[0]).expect("envelope");
+    let approval: carebill_domain::events::SettlementApprovedV1 =
+        envelope.payload().expect("approval");
+    assert_eq!(approval.kind.as_str(), "periodic");
+    assert_eq!(approval.episode.location.name, "Care home H1");
+    let plans = carebill_domain::invoicing::plan_invoices(&approval, |_, _| false).expect("plans");
+    let mut billed: Vec<(String, usize, String)> = plans
+        .iter()
+        .map(|p| {
+            (
+                p.recipient
+                    .payer_code
+                    .clone()
+                    .unwrap_or_else(|| "resident".to_owned()),
+                p.lines.len(),
+                p.total.amount_string(),
+            )
+        })
+        .collect();
+    billed.sort();
+    assert_eq!(
+        billed,
+        [
+            ("CANTON-ZH".to_owned(), 2, "270.00".to_owned()),
+            ("CSS".to_owned(), 2, "661.50".to_owned()),
+            ("resident".to_owned(), 2, "5548.50".to_owned())
+        ]
+    );
 }
 
 async fn bad_runs_are_refused_and_change_nothing(backend: Backend) {
