@@ -1382,6 +1382,11 @@ fn the_money_path_runs_across_four_services_on_postgresql_and_rabbitmq() {
 fn care_home_month(c: &Suite) {
     let loc = c.created("/v1/locations", &json!({"code": "CH1", "name": "Residencia Sol", "time_zone": "Europe/Madrid", "currency": "EUR"}));
     let resident = c.created("/v1/patients", &json!({"identifiers": [{"system": "mrn", "value": "CH1-1"}], "family_name": "Sol", "given_name": "Rosa", "beneficiary_kind": "LTC"}));
+    let insurer = c.created(
+        "/v1/payers",
+        &json!({"code": "ASISA-LTC", "name": "Asisa Dependencia", "kind": "insurer"}),
+    );
+    c.created("/v1/coverages", &json!({"patient_id": resident["id"], "payer_id": insurer["id"], "policy_number": "AL-1", "priority": 1}));
     for rule in [
         json!({"code": "ROOM-CH", "description": "Room", "beneficiary_kind": "LTC", "invoice_context": "beneficiary",
                "source": "stay", "service_group": "ROOM", "absence_threshold_days": 3, "description_method": "service",
@@ -1390,6 +1395,10 @@ fn care_home_month(c: &Suite) {
                "source": "evaluation", "service_group": "CARE", "description_method": "service",
                "quantity_method": "effective_days", "price_method": "service", "active_from": "2026-01-01",
                "linked_rules": [{"context": "insurance", "operation": "negate"}]}),
+        // The insurer's own care tariff, from which the resident's part is deducted.
+        json!({"code": "CARE-INS", "description": "Care (insurer)", "beneficiary_kind": "LTC", "invoice_context": "insurance",
+               "source": "evaluation", "service_group": "CARE-INS", "description_method": "service",
+               "quantity_method": "effective_days", "price_method": "service", "active_from": "2026-01-01"}),
     ] {
         c.created("/v1/invoicing-rules", &rule);
         let code = rule["code"].as_str().expect("code");
@@ -1403,6 +1412,7 @@ fn care_home_month(c: &Suite) {
     }
     c.created("/v1/prices", &json!({"code": "ROOM", "beneficiary_kind": "LTC", "unit_price": {"amount": "120.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
     c.created("/v1/prices", &json!({"code": "CARE", "care_level": "L2", "unit_price": {"amount": "60.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
+    c.created("/v1/prices", &json!({"code": "CARE-INS", "care_level": "L2", "unit_price": {"amount": "90.00", "currency": "EUR"}, "valid_from": "2026-01-01"}));
     let record = |details: Value| {
         let (s, v) = c.post(
             "integration",
@@ -1449,6 +1459,7 @@ fn care_home_month(c: &Suite) {
         [
             "CARE-CH/beneficiary 23 1380.00",
             "CARE-CH/insurance -23 -1380.00",
+            "CARE-INS/insurance 23 2070.00",
             "ROOM-CH/beneficiary 23 2760.00",
         ]
     );
@@ -1456,6 +1467,71 @@ fn care_home_month(c: &Suite) {
     assert_eq!(s, 201, "{october}");
     let (s, again) = run("2026-10", false);
     assert_eq!((s, &again["id"]), (200, &october["id"]), "{again}");
+    // The run fed the resident's periodic settlement; approved, it is invoiced per party: the
+    // resident 1380.00 care + 2760.00 room = 4140.00; the insurer 2070.00 less the resident's
+    // care 1380.00 = 690.00, the deduction a negative line of its invoice.
+    let (_, fed) = c.get(
+        "biller",
+        &format!(
+            "/v1/settlements?billing_run_id={}",
+            october["id"].as_str().expect("id")
+        ),
+    );
+    assert_eq!(fed["items"].as_array().map(Vec::len), Some(1), "{fed}");
+    let settlement = fed["items"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        (&fed["items"][0]["kind"], amount(&fed["items"][0]["total"])),
+        (&json!("periodic"), "4830.00"),
+        "{fed}"
+    );
+    c.approve(&settlement);
+    let invoices = eventually("the month's two invoices", || {
+        let (_, page) = c.get(
+            "billing_manager",
+            &format!("/v1/invoices?settlement_id={settlement}"),
+        );
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then_some(items)
+    });
+    let mut billed: Vec<(String, String)> = invoices
+        .iter()
+        .map(|i| {
+            (
+                i["recipient"]["payer_code"]
+                    .as_str()
+                    .unwrap_or("resident")
+                    .to_owned(),
+                amount(&i["total"]).to_owned(),
+            )
+        })
+        .collect();
+    billed.sort();
+    assert_eq!(
+        billed,
+        [
+            ("ASISA-LTC".to_owned(), "690.00".to_owned()),
+            ("resident".to_owned(), "4140.00".to_owned())
+        ]
+    );
+    let insurer_invoice = invoices
+        .iter()
+        .find(|i| i["recipient"]["payer_code"] == "ASISA-LTC")
+        .expect("the insurer's invoice");
+    let (_, full) = c.get(
+        "billing_manager",
+        &format!(
+            "/v1/invoices/{}",
+            insurer_invoice["id"].as_str().expect("id")
+        ),
+    );
+    let mut line_amounts: Vec<&str> = full["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| amount(&l["amount"]))
+        .collect();
+    line_amounts.sort_unstable();
+    assert_eq!(line_amounts, ["-1380.00", "2070.00"], "{full}");
     // Late: away 15-16 October (2 days: under the room's threshold, not for care).
     record(
         json!({"kind": "absence", "reason": "holiday", "from": "2026-10-15", "to": "2026-10-17"}),
@@ -1484,8 +1560,10 @@ fn care_home_month(c: &Suite) {
         [
             "CARE-CH/beneficiary -2 -120.00",
             "CARE-CH/insurance 2 120.00",
+            "CARE-INS/insurance -2 -180.00",
             "CARE-CH/beneficiary 28 1680.00",
             "CARE-CH/insurance -28 -1680.00",
+            "CARE-INS/insurance 28 2520.00",
             "ROOM-CH/beneficiary 28 3360.00",
         ]
     );

@@ -1505,6 +1505,13 @@ fn on_coverage(
         .select(settlements::id)
         .load(conn)?;
     let at = c.changed_at.naive_utc();
+    // Billing runs bill the insurance and public-authority contexts to the coverages they know.
+    diesel::update(
+        crate::schema::care_records::table
+            .filter(crate::schema::care_records::patient_id.eq(c.patient_id.to_string())),
+    )
+    .set(crate::schema::care_records::coverages.eq(serde_json::to_string(&c.coverages)?))
+    .execute(conn)?;
     for id in ids {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
