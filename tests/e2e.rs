@@ -496,6 +496,10 @@ fn the_readme_walk_works_as_written() {
         r#"{"conditions_version":1,"total_in_force":"56.20","total_draft":"48.50","changed":[{"code":"CONS-GP","before":"46.20","after":"38.50"}]}"#,
         r#"{"subject":"lucia","active":true,"locations":["H1"],"payers":[]}"#,
         r#"{"assigned_to":"lucia","by_status":{"draft":1},"total":1}"#,
+        // The prepaid bundle.
+        r#"{"code":"PHYSIO","quantity":"2","amount":"0.00","prepaid":"2","left":"3"}"#,
+        r#"{"code":"PHYSIO","quantity":"4","amount":"45.00","prepaid":"3","left":"0"}"#,
+        r#"{"offer":"PHYSIO-5-SPRING","bought_on":"2026-11-19","valid_until":"2027-02-16","units":"5","used":"5","remaining":"0"}"#,
     ] {
         assert!(
             stdout.contains(expected),

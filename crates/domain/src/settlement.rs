@@ -584,6 +584,135 @@ fn round_share(units: i64, percent: Decimal, currency: Currency) -> i64 {
     rounded.to_minor().map_or(0, |m| m.0)
 }
 
+/// A promotional offer: buying its bundle (a catalog code priced like any other, e.g. ten
+/// physiotherapy sessions at a discount) prepays `units` of its services for the patient, used
+/// up by their later consumptions of those services in any episode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The offer's code.
+    pub code: String,
+    /// The catalog code whose consumption is the purchase.
+    pub bundle_code: String,
+    /// The catalog codes the prepaid units pay for.
+    pub service_codes: Vec<String>,
+    /// Units prepaid per bundle bought.
+    pub units: Decimal,
+    /// Days the units can be used from the day of purchase (none: no limit).
+    pub valid_days: Option<u32>,
+}
+
+/// A bundle a patient bought: the prepaid units of one offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchase {
+    /// The purchase (the bundle consumption's id).
+    pub id: String,
+    /// The offer.
+    pub offer: String,
+    /// The codes its units pay for.
+    pub service_codes: Vec<String>,
+    /// Units bought.
+    pub units: Decimal,
+    /// Units used elsewhere already (other settlements).
+    pub used: Decimal,
+    /// The day of purchase: usable from it.
+    pub from: NaiveDate,
+    /// The last day it is usable.
+    pub until: Option<NaiveDate>,
+}
+
+impl Purchase {
+    /// The purchase of `bundles` bundles of `offer` on `day`.
+    pub fn of(offer: &Offer, id: String, bundles: Decimal, day: NaiveDate) -> Purchase {
+        Purchase {
+            id,
+            offer: offer.code.clone(),
+            service_codes: offer.service_codes.clone(),
+            units: offer.units * bundles,
+            used: Decimal::ZERO,
+            from: day,
+            until: offer.valid_days.and_then(|d| {
+                day.checked_add_days(chrono::Days::new(u64::from(d.saturating_sub(1))))
+            }),
+        }
+    }
+
+    /// Units still free.
+    pub fn remaining(&self) -> Decimal {
+        (self.units - self.used).max(Decimal::ZERO)
+    }
+}
+
+/// What a line took from a purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfferUse {
+    /// The offer.
+    pub offer: String,
+    /// The purchase (the bundle consumption's id).
+    pub purchase: String,
+    /// Units of the line it paid (at zero); the rest of the line is priced as usual.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub units: Decimal,
+    /// Units of the purchase left after this line.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub remaining: Decimal,
+}
+
+/// A patient's purchases, used up line by line: each line takes from the purchase that ends
+/// first (then the oldest) among those valid on its day and paying for its code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfferBook {
+    purchases: Vec<Purchase>,
+}
+
+impl OfferBook {
+    /// The book of `purchases`.
+    pub fn new(mut purchases: Vec<Purchase>) -> Self {
+        purchases.sort_by(|a, b| {
+            (a.until.unwrap_or(NaiveDate::MAX), a.from, &a.id).cmp(&(
+                b.until.unwrap_or(NaiveDate::MAX),
+                b.from,
+                &b.id,
+            ))
+        });
+        OfferBook { purchases }
+    }
+
+    /// Whether any purchase pays for `code`.
+    pub fn covers(&self, code: &str) -> bool {
+        self.purchases
+            .iter()
+            .any(|p| p.service_codes.iter().any(|c| c == code))
+    }
+
+    /// Takes up to `quantity` units for a line of `code` on `day` (the line's own purchase
+    /// `except`, never: a bundle does not pay for itself).
+    pub fn take(&mut self, code: &str, day: NaiveDate, quantity: Decimal) -> Option<OfferUse> {
+        if quantity <= Decimal::ZERO {
+            return None;
+        }
+        let p = self.purchases.iter_mut().find(|p| {
+            p.service_codes.iter().any(|c| c == code)
+                && p.from <= day
+                && p.until.is_none_or(|u| day <= u)
+                && p.remaining() > Decimal::ZERO
+        })?;
+        let units = quantity.min(p.remaining());
+        p.used += units;
+        Some(OfferUse {
+            offer: p.offer.clone(),
+            purchase: p.id.clone(),
+            units,
+            remaining: p.remaining(),
+        })
+    }
+
+    /// The purchases with what is used now.
+    pub fn purchases(&self) -> &[Purchase] {
+        &self.purchases
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,6 +1019,70 @@ mod tests {
         let split = split_episode(&lines, &[sanitas, terms("MUTUA", 50)]).expect("split");
         // SANITAS: 50.00 deductible, 30.00 covered; MUTUA half of the 50.00 passed on.
         assert_eq!(amounts(&split[0]), [3_000, 2_500, 2_500]);
+    }
+
+    #[test]
+    fn prepaid_units_are_used_up_by_validity_then_age_and_never_beyond() {
+        let offer = |code: &str, days| Offer {
+            code: code.into(),
+            bundle_code: format!("{code}-BUNDLE"),
+            service_codes: vec!["PHYSIO".into()],
+            units: Decimal::from(10),
+            valid_days: days,
+        };
+        // Five left of an open-ended bundle bought in January; ten of a 30-day one from March.
+        let mut old = Purchase::of(
+            &offer("OPEN", None),
+            "p1".into(),
+            Decimal::ONE,
+            day("2026-01-10"),
+        );
+        old.used = Decimal::from(5);
+        let short = Purchase::of(
+            &offer("MARCH", Some(30)),
+            "p2".into(),
+            Decimal::ONE,
+            day("2026-03-01"),
+        );
+        assert_eq!(short.until, Some(day("2026-03-30")));
+        let mut book = OfferBook::new(vec![old, short]);
+        let take = |book: &mut OfferBook, on: &str, q: i64| {
+            book.take("PHYSIO", day(on), Decimal::from(q))
+                .map(|u| (u.purchase, u.units.to_string(), u.remaining.to_string()))
+        };
+        assert_eq!(
+            take(&mut book, "2026-02-01", 2),
+            Some(("p1".into(), "2".into(), "3".into()))
+        );
+        // In March the bundle that ends first is used first.
+        assert_eq!(
+            take(&mut book, "2026-03-05", 4),
+            Some(("p2".into(), "4".into(), "6".into()))
+        );
+        assert_eq!(
+            take(&mut book, "2026-03-06", 8),
+            Some(("p2".into(), "6".into(), "0".into()))
+        );
+        // After March the open one again; it pays what it has left and no more.
+        assert_eq!(
+            take(&mut book, "2026-04-01", 5),
+            Some(("p1".into(), "3".into(), "0".into()))
+        );
+        assert_eq!(take(&mut book, "2026-04-02", 1), None);
+        assert_eq!(book.take("OTHER", day("2026-02-01"), Decimal::ONE), None);
+        assert_eq!(take(&mut OfferBook::default(), "2026-02-01", 1), None);
+        // Nothing before the purchase.
+        let mut later = OfferBook::new(vec![Purchase::of(
+            &offer("X", None),
+            "p3".into(),
+            Decimal::from(2),
+            day("2026-05-01"),
+        )]);
+        assert_eq!(take(&mut later, "2026-04-30", 1), None);
+        assert_eq!(
+            take(&mut later, "2026-05-01", 25),
+            Some(("p3".into(), "20".into(), "0".into()))
+        );
     }
 
     #[test]

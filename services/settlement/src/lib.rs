@@ -10,6 +10,7 @@
 //!   (`/v1/invoicing-rule-activations`).
 //! - Billing runs (`/v1/billing-runs`): periodic billing per location and month from the care
 //!   records accounts sends (`carebill.accounts.care_record.changed.v1`), previewed or committed.
+//! - Promotional offers (`/v1/offers`, `/v1/offer-balances`): prepaid bundles.
 //! - The service's audit trail.
 
 /// Inserts rows in one statement on PostgreSQL (diesel's MultiConnection has no multi-row
@@ -38,6 +39,7 @@ pub mod billing_runs;
 pub mod business_conditions;
 pub mod coverage_terms;
 pub mod invoicing_rules;
+pub mod offers;
 pub mod periodic;
 pub mod prices;
 pub mod schema;
@@ -257,6 +259,22 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/offers")
+                    .route(web::get().to(offers::list_offers))
+                    .route(web::post().to(offers::create_offer))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/offers/{code}")
+                    .route(web::get().to(offers::get_offer))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/offer-balances")
+                    .route(web::get().to(offers::list_balances))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/settlement/audit-events")
                     .route(web::get().to(audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -281,6 +299,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         assignment::reassign, assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
+        offers::create_offer, offers::list_offers, offers::get_offer, offers::list_balances,
         audit_trail::list_audit_events,
     ),
     tags(
@@ -290,6 +309,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         (name = "settlement management", description = "Billers and their skills, automatic assignment of new settlements (least loaded or round robin), reassignment, who works on what"),
         (name = "business conditions", description = "Per-line conditions in CEL (seed 000): surcharges, discounts, price overrides, extra lines, another paying party, exclusion; one versioned set with location calendars"),
         (name = "billing runs", description = "Periodic billing per location and month: the lines active invoicing rules give for care records (stays, absences, contracts, evaluations, entries), with corrections of earlier months; preview or commit"),
+        (name = "offers", description = "Promotional offers: prepaid bundles whose units the patient's later consumptions use up, with balances"),
         (name = "settlements", description = "An episode's consumptions priced and split between payers and the patient; review, medical audit, approval; versions"),
     )
 )]

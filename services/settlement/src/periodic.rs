@@ -135,6 +135,7 @@ pub fn lines(
             party_by_condition: None,
             package: None,
             run_line: Some(l),
+            offer: None,
         });
     }
     // What each party is billed must not be negative.

@@ -266,3 +266,18 @@ diesel::table! {
         last_assigned -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    offers (code) {
+        code -> Text,
+        description -> Text,
+        bundle_code -> Text,
+        service_codes -> Text,
+        units -> Text,
+        valid_days -> Nullable<Integer>,
+        active_from -> Date,
+        inactive_from -> Nullable<Date>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}

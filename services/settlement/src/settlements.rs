@@ -25,8 +25,8 @@ use carebill_domain::events::{
     PartyRef, SettledLine, SettledShare, SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::settlement::{
-    CoverageTerms, Line, PriceEntry, PriceQualifiers, Reason, SettlementKind, SettlementStatus,
-    YearToDate, select_price, split_episode_with,
+    CoverageTerms, Line, OfferBook, OfferUse, PriceEntry, PriceQualifiers, Reason, SettlementKind,
+    SettlementStatus, YearToDate, select_price, split_episode_with,
 };
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
@@ -133,6 +133,10 @@ pub struct SettlementLine {
     /// record, window, correction, explanation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_line: Option<carebill_domain::billing::RunLine>,
+    /// Units of a prepaid bundle (promotional offer) this line used: they are priced at zero,
+    /// the rest of the quantity as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<OfferUse>,
 }
 
 /// What a line is computed from.
@@ -146,6 +150,16 @@ pub struct Input {
     pub excluded: bool,
     /// Why the biller changed it.
     pub override_reason: Option<String>,
+}
+
+/// What the patient's other settlements already used of what spans episodes: yearly deductibles
+/// and caps, prepaid bundles.
+#[derive(Debug, Clone, Default)]
+pub struct Allowances {
+    /// Of each payer's yearly deductible and cap.
+    pub year: YearToDate,
+    /// The patient's bundles, with the units used elsewhere.
+    pub offers: OfferBook,
 }
 
 /// Price-list entries with their ids.
@@ -230,8 +244,12 @@ pub fn compute(
     prices: &Prices,
     terms: &TermsBook,
     conditions: Option<&CompiledSet>,
-    before: &YearToDate,
+    allowances: Allowances,
 ) -> Vec<SettlementLine> {
+    let Allowances {
+        year: before,
+        mut offers,
+    } = allowances;
     let entries: Vec<PriceEntry> = prices.iter().map(|(_, e)| e.clone()).collect();
     let mut ordered: Vec<&Input> = inputs.iter().collect();
     ordered.sort_by(|a, b| {
@@ -306,7 +324,15 @@ pub fn compute(
                 }
             }
         };
-        let mut amount = unit_price.map(|p| Money::round(p.amount() * c.quantity, p.currency()));
+        // Prepaid units (a bundle bought earlier) pay for as much of the line as they can.
+        let offer = match (&input.manual_price, package, unit_price) {
+            (None, None, Some(_)) if !input.excluded && offers.covers(&c.item.code) => {
+                offers.take(&c.item.code, day, c.quantity)
+            }
+            _ => None,
+        };
+        let billable = c.quantity - offer.as_ref().map_or(Decimal::ZERO, |o| o.units);
+        let mut amount = unit_price.map(|p| Money::round(p.amount() * billable, p.currency()));
         let mut unit_price = unit_price;
         let mut excluded = input.excluded;
         let mut override_reason = input.override_reason.clone();
@@ -330,7 +356,7 @@ pub fn compute(
                     format!("{e}; fix the condition (guard optional attributes with has()) or set a manual price"),
                 )),
                 Ok(matching) => {
-                    let out = apply_conditions(&matching, c.quantity, unit_price);
+                    let out = apply_conditions(&matching, billable, unit_price);
                     applied = matching.iter().map(|m| m.code.clone()).collect();
                     unit_price = out.unit_price;
                     amount = out.amount;
@@ -425,6 +451,7 @@ pub fn compute(
             party_by_condition,
             package: package.map(|(p, _)| p.clone()),
             run_line: None,
+            offer,
         });
         applying.push(mine.clone());
         for (by, code, description, quantity, price) in extras {
@@ -452,6 +479,7 @@ pub fn compute(
                 party_by_condition: None,
                 package: None,
                 run_line: None,
+                offer: None,
             });
             applying.push(mine.clone());
         }
@@ -480,7 +508,7 @@ pub fn compute(
                 })
             })
             .collect();
-        match split_episode_with(&split_lines, &split_terms, before) {
+        match split_episode_with(&split_lines, &split_terms, &before) {
             Ok(split) => {
                 for (n, shares) in members.iter().zip(split) {
                     let patient = PartyRef::patient(episode.patient.id);
@@ -923,8 +951,18 @@ pub fn lines_now(
     } else {
         YearToDate::default()
     };
+    let offers = crate::offers::book_for(conn, &row.patient_id, Some(&row.id), &codes)?;
     Ok(compute(
-        &episode, &coverages, &inputs, &prices, &terms, conditions, &before,
+        &episode,
+        &coverages,
+        &inputs,
+        &prices,
+        &terms,
+        conditions,
+        Allowances {
+            year: before,
+            offers,
+        },
     ))
 }
 

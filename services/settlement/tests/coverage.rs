@@ -2,7 +2,7 @@
 //! cap per episode (its shares stop there and the next payer and the patient take the rest) and
 //! service groups it pays only with a pre-authorization (a line without one is flagged, never
 //! silently paid); package prices (a bundle priced as a whole, its components at zero but
-//! visible); a yearly deductible and cap counted across all of a patient's episodes. Amounts
+//! visible); promotional offers (prepaid bundles used up across episodes); a yearly deductible and cap counted across all of a patient's episodes. Amounts
 //! computed by hand.
 
 #![allow(
@@ -21,6 +21,7 @@ mod common;
 use common::{app, consumption, deliver, harness, share, world};
 
 both_backends!(
+    a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up,
     a_yearly_deductible_and_cap_count_across_the_patients_episodes,
     a_cap_per_episode_and_pre_authorization_shape_the_split,
     a_package_is_priced_whole_and_its_components_at_zero,
@@ -392,4 +393,175 @@ async fn a_yearly_deductible_and_cap_count_across_the_patients_episodes(b: Backe
         ("40.00".into(), "160.00".into()),
         "{theirs}"
     );
+}
+
+async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for (path, body) in [
+        (
+            "/v1/prices",
+            json!({"code": "PHYSIO", "unit_price": {"amount": "50.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        ),
+        (
+            "/v1/prices",
+            json!({"code": "PHYSIO-5", "unit_price": {"amount": "200.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        ),
+        (
+            "/v1/offers",
+            json!({"code": "PHYSIO-5-SPRING", "description": "Five physiotherapy sessions for the price of four",
+            "bundle_code": "PHYSIO-5", "service_codes": ["PHYSIO"], "units": "5", "valid_days": 90, "active_from": "2026-01-01"}),
+        ),
+    ] {
+        let (s, v, _) = call(&app, post(path, &t, &body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, problem, _) = call(
+        &app,
+        post("/v1/offers", &t, &json!({"code": "BAD", "description": "x", "bundle_code": "PHYSIO-5",
+            "service_codes": ["PHYSIO-5", "not a code"], "units": "0", "valid_days": 0, "active_from": "2026-01-01"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["service_codes.0", "service_codes.1", "units", "valid_days"],
+        "{problem}"
+    );
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/offers",
+            &t,
+            &json!({"code": "PHYSIO-5-SPRING", "description": "again", "bundle_code": "X",
+            "service_codes": ["PHYSIO"], "units": "1", "active_from": "2026-01-01"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    let (_, listed, _) = call(&app, get("/v1/offers", &t)).await;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "nothing half-made: {listed}"
+    );
+
+    // The patient pays privately (no coverages). Bought on 1 March (usable to 29 May).
+    let first = {
+        let mut w = world();
+        w.coverages.clear();
+        w
+    };
+    let mut second = world();
+    second.episode.number = "ENC-2".to_owned();
+    second.episode.patient = first.episode.patient.clone();
+    second.coverages.clear();
+    let lines_of = |w: &common::World| {
+        let episode = w.episode.id;
+        let (app, t) = (&app, t.clone());
+        async move {
+            let (_, page, _) = call(
+                app,
+                get(&format!("/v1/settlements?episode_id={episode}"), &t),
+            )
+            .await;
+            let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+            let (_, doc, _) = call(app, get(&format!("/v1/settlements/{id}"), &t)).await;
+            doc["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} x{} {} {}",
+                        l["code"].as_str().unwrap_or("?"),
+                        l["quantity"].as_str().unwrap_or("?"),
+                        l["amount"]["amount"].as_str().unwrap_or("?"),
+                        l["offer"].as_object().map_or_else(String::new, |o| format!(
+                            "offer {} units {} left {}",
+                            o["offer"].as_str().unwrap_or("?"),
+                            o["units"].as_str().unwrap_or("?"),
+                            o["remaining"].as_str().unwrap_or("?")
+                        ))
+                    )
+                    .trim_end()
+                    .to_owned()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&first, "PHYSIO", 1, "2026-02-27T09:00:00Z"),
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&first, "PHYSIO-5", 1, "2026-03-01T09:00:00Z"),
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&first, "PHYSIO", 2, "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    // Before the purchase a session costs what it costs; after it, the bundle pays.
+    assert_eq!(
+        lines_of(&first).await,
+        [
+            "PHYSIO x1 50.00",
+            "PHYSIO-5 x1 200.00",
+            "PHYSIO x2 0.00 offer PHYSIO-5-SPRING units 2 left 3"
+        ]
+    );
+    // Another episode uses the three left; the fourth session is billed.
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&second, "PHYSIO", 4, "2026-03-10T09:00:00Z"),
+    )
+    .await;
+    assert_eq!(
+        lines_of(&second).await,
+        ["PHYSIO x4 50.00 offer PHYSIO-5-SPRING units 3 left 0"]
+    );
+    let (s, balances, _) = call(
+        &app,
+        get(
+            &format!("/v1/offer-balances?patient_id={}", first.episode.patient.id),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{balances}");
+    assert_eq!(balances[0]["offer"], json!("PHYSIO-5-SPRING"));
+    assert_eq!(
+        (
+            &balances[0]["bought_on"],
+            &balances[0]["valid_until"],
+            &balances[0]["units"],
+            &balances[0]["used"],
+            &balances[0]["remaining"]
+        ),
+        (
+            &json!("2026-03-01"),
+            &json!("2026-05-29"),
+            &json!("5"),
+            &json!("5"),
+            &json!("0")
+        ),
+        "{balances}"
+    );
+    let (s, _, _) = call(&app, get("/v1/offer-balances?patient_id=nope", &t)).await;
+    assert!(s.is_client_error());
 }

@@ -1,0 +1,484 @@
+//! Promotional offers: prepaid bundles. An offer says that buying its bundle (a catalog code,
+//! priced on the price list like any other — e.g. ten physiotherapy sessions at a discount)
+//! prepays a number of units of some services. The purchase is the bundle's consumption, billed
+//! in its settlement as usual; the patient's later consumptions of those services, in any
+//! episode, take units from it and are priced at zero for the units taken (`offer` on the line
+//! says which purchase and how many units are left) until it is used up or expires.
+//!
+//! An offer is not changed once created (units already sold stay as sold): new terms are a new
+//! offer, and `inactive_from` ends the sale of the old one.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use carebill_domain::events::{ConsumptionRecordedV1, EpisodeRef};
+use carebill_domain::settlement::{Offer, OfferBook, Purchase};
+use carebill_domain::{Code, Validation};
+use carebill_platform::ApiError;
+use carebill_platform::audit;
+use carebill_platform::auth::{Principal, Role};
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{
+    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent,
+};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::SettlementState;
+use crate::schema::{offers, settlement_inputs, settlement_lines, settlements};
+use crate::settlements::SettlementLine;
+
+/// An offer as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OfferView {
+    /// Code.
+    #[schema(example = "PHYSIO-10")]
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// The catalog code whose consumption is the purchase (priced on the price list).
+    #[schema(example = "PHYSIO-BUNDLE-10")]
+    pub bundle_code: String,
+    /// The catalog codes the prepaid units pay for.
+    pub service_codes: Vec<String>,
+    /// Units prepaid per bundle bought, a decimal string.
+    #[schema(value_type = String, example = "10")]
+    pub units: Decimal,
+    /// Days the units can be used from the day of purchase (none: no limit).
+    pub valid_days: Option<u32>,
+    /// Bundles bought from this day count.
+    pub active_from: NaiveDate,
+    /// Bundles bought from this day on do not.
+    pub inactive_from: Option<NaiveDate>,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a billing manager sends to create an offer.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferInput {
+    /// Code.
+    #[schema(example = "PHYSIO-10")]
+    pub code: String,
+    /// Description.
+    #[schema(example = "Ten physiotherapy sessions")]
+    pub description: String,
+    /// The bundle's catalog code.
+    #[schema(example = "PHYSIO-BUNDLE-10")]
+    pub bundle_code: String,
+    /// The codes its units pay for (not the bundle's own).
+    pub service_codes: Vec<String>,
+    /// Units per bundle, more than zero, at most 4 decimals.
+    #[schema(schema_with = carebill_platform::http::decimal_input)]
+    pub units: Decimal,
+    /// Days of validity from the purchase, 1 to 3650.
+    pub valid_days: Option<u32>,
+    /// First day of sale.
+    pub active_from: NaiveDate,
+    /// End of sale.
+    pub inactive_from: Option<NaiveDate>,
+}
+
+struct Valid {
+    offer: Offer,
+    description: String,
+    active_from: NaiveDate,
+    inactive_from: Option<NaiveDate>,
+}
+
+impl OfferInput {
+    fn validate(self) -> Result<Valid, ApiError> {
+        let mut v = Validation::new();
+        let code = v.check("code", "invalid", Code::parse(&self.code));
+        v.text("description", &self.description, 200);
+        let bundle = v.check("bundle_code", "invalid", Code::parse(&self.bundle_code));
+        let mut services = Vec::new();
+        for (i, c) in self.service_codes.iter().enumerate() {
+            let field = format!("service_codes.{i}");
+            if let Some(c) = v.check(&field, "invalid", Code::parse(c)) {
+                if bundle.as_ref().is_some_and(|b| b.as_str() == c.as_str()) {
+                    v.add(&field, "bundle_itself", "a bundle does not pay for itself");
+                }
+                services.push(c.to_string());
+            }
+        }
+        services.sort();
+        services.dedup();
+        if self.service_codes.is_empty() {
+            v.add(
+                "service_codes",
+                "required",
+                "name at least one service code",
+            );
+        }
+        let units = self.units.normalize();
+        if units <= Decimal::ZERO || units.scale() > 4 || units > Decimal::from(100_000) {
+            v.add(
+                "units",
+                "out_of_range",
+                "more than 0, at most 100000, at most 4 decimals",
+            );
+        }
+        if let Some(d) = self.valid_days
+            && !(1..=3650).contains(&d)
+        {
+            v.add("valid_days", "out_of_range", "1 to 3650 days");
+        }
+        if let Some(end) = self.inactive_from
+            && end <= self.active_from
+        {
+            v.add(
+                "inactive_from",
+                "before_start",
+                "must come after active_from",
+            );
+        }
+        v.finish().map_err(ApiError::validation)?;
+        match (code, bundle) {
+            (Some(code), Some(bundle)) => Ok(Valid {
+                offer: Offer {
+                    code: code.to_string(),
+                    bundle_code: bundle.to_string(),
+                    service_codes: services,
+                    units,
+                    valid_days: self.valid_days,
+                },
+                description: self.description.trim().to_owned(),
+                active_from: self.active_from,
+                inactive_from: self.inactive_from,
+            }),
+            _ => Err(ApiError::internal(&"validation passed without values")),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = offers)]
+struct Row {
+    code: String,
+    description: String,
+    bundle_code: String,
+    service_codes: String,
+    units: String,
+    valid_days: Option<i32>,
+    active_from: NaiveDate,
+    inactive_from: Option<NaiveDate>,
+    created_by: String,
+    created_at: NaiveDateTime,
+}
+
+impl Row {
+    fn offer(&self) -> Offer {
+        Offer {
+            code: self.code.clone(),
+            bundle_code: self.bundle_code.clone(),
+            service_codes: serde_json::from_str(&self.service_codes).unwrap_or_default(),
+            units: self.units.parse().unwrap_or_default(),
+            valid_days: self.valid_days.and_then(|d| u32::try_from(d).ok()),
+        }
+    }
+
+    fn view(self) -> OfferView {
+        let offer = self.offer();
+        OfferView {
+            code: offer.code,
+            description: self.description,
+            bundle_code: offer.bundle_code,
+            service_codes: offer.service_codes,
+            units: offer.units,
+            valid_days: offer.valid_days,
+            active_from: self.active_from,
+            inactive_from: self.inactive_from,
+            created_by: self.created_by,
+            created_at: self.created_at.and_utc(),
+        }
+    }
+
+    fn on_sale(&self, day: NaiveDate) -> bool {
+        self.active_from <= day && self.inactive_from.is_none_or(|end| day < end)
+    }
+}
+
+fn get(conn: &mut AnyConnection, code: &str) -> Result<OfferView, ApiError> {
+    offers::table
+        .find(code)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Row::view)
+        .ok_or_else(|| ApiError::not_found("offer"))
+}
+
+fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferView, ApiError> {
+    who.require_unscoped("offers are organisation-wide")?;
+    let taken: i64 = offers::table
+        .filter(offers::code.eq(&o.offer.code))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Err(ApiError::conflict(
+            "already_exists",
+            "an offer with this code exists; offers are not changed once sold, create one with a new code",
+        ));
+    }
+    diesel::insert_into(offers::table)
+        .values((
+            offers::code.eq(&o.offer.code),
+            offers::description.eq(&o.description),
+            offers::bundle_code.eq(&o.offer.bundle_code),
+            offers::service_codes.eq(serde_json::to_string(&o.offer.service_codes)?),
+            offers::units.eq(o.offer.units.to_string()),
+            offers::valid_days.eq(o.offer.valid_days.and_then(|d| i32::try_from(d).ok())),
+            offers::active_from.eq(o.active_from),
+            offers::inactive_from.eq(o.inactive_from),
+            offers::created_by.eq(&who.subject),
+            offers::created_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    let created = get(conn, &o.offer.code)?;
+    audit::record(
+        conn,
+        who,
+        "create",
+        "offer",
+        &created.code,
+        serde_json::json!({ "after": created }),
+        None,
+    )?;
+    Ok(created)
+}
+
+/// A patient's purchases of offers, from the bundles consumed (not voided, not excluded) in any
+/// of their settlements, with the units their other settlements (all but `except`) already used.
+/// Empty when no offer pays for any of `codes` (nothing to look up).
+pub fn book_for(
+    conn: &mut AnyConnection,
+    patient_id: &str,
+    except: Option<&str>,
+    codes: &[String],
+) -> Result<OfferBook, ApiError> {
+    let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
+    if !rows
+        .iter()
+        .any(|r| r.offer().service_codes.iter().any(|c| codes.contains(c)))
+    {
+        return Ok(OfferBook::default());
+    }
+    // First come, first served across the patient's settlements (PostgreSQL: serialised).
+    db::lock_key(conn, &format!("patient-allowances:{patient_id}"))?;
+    Ok(OfferBook::new(purchases(conn, patient_id, except, &rows)?))
+}
+
+fn purchases(
+    conn: &mut AnyConnection,
+    patient_id: &str,
+    except: Option<&str>,
+    rows: &[Row],
+) -> Result<Vec<Purchase>, ApiError> {
+    let by_bundle: HashMap<&str, &Row> = rows.iter().map(|r| (r.bundle_code.as_str(), r)).collect();
+    let theirs: Vec<(String, String)> = settlements::table
+        .filter(settlements::patient_id.eq(patient_id))
+        .select((settlements::id, settlements::episode))
+        .load(conn)?;
+    let ids: Vec<&String> = theirs.iter().map(|(id, _)| id).collect();
+    let inputs: Vec<String> = settlement_inputs::table
+        .filter(settlement_inputs::settlement_id.eq_any(&ids))
+        .filter(settlement_inputs::voided.eq(false))
+        .filter(settlement_inputs::excluded.eq(false))
+        .select(settlement_inputs::payload)
+        .load(conn)?;
+    let mut out = Vec::new();
+    for payload in inputs {
+        let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
+        let Some(row) = by_bundle.get(c.item.code.as_str()) else {
+            continue;
+        };
+        let day = local_day(&c.episode, c.performed_at);
+        if row.on_sale(day) {
+            out.push(Purchase::of(
+                &row.offer(),
+                c.consumption_id.to_string(),
+                c.quantity,
+                day,
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    // Units the other settlements' current lines took.
+    let others: Vec<&String> = ids
+        .into_iter()
+        .filter(|id| Some(id.as_str()) != except)
+        .collect();
+    let lines: Vec<String> = settlement_lines::table
+        .filter(settlement_lines::settlement_id.eq_any(others))
+        .filter(settlement_lines::to_version.is_null())
+        .select(settlement_lines::data)
+        .load(conn)?;
+    let mut used: HashMap<String, Decimal> = HashMap::new();
+    for data in lines {
+        let line: SettlementLine = serde_json::from_str(&data)?;
+        if let Some(u) = line.offer {
+            *used.entry(u.purchase).or_default() += u.units;
+        }
+    }
+    for p in &mut out {
+        p.used = used.get(&p.id).copied().unwrap_or_default();
+    }
+    Ok(out)
+}
+
+fn local_day(episode: &EpisodeRef, at: DateTime<Utc>) -> NaiveDate {
+    match carebill_domain::accounts::parse_time_zone(&episode.location.time_zone) {
+        Ok(tz) => at.with_timezone(&tz).date_naive(),
+        Err(_) => at.date_naive(),
+    }
+}
+
+/// A purchase and what is left of it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Balance {
+    /// The offer.
+    pub offer: String,
+    /// The purchase: the bundle consumption's id.
+    pub purchase: String,
+    /// Bought on.
+    pub bought_on: NaiveDate,
+    /// Usable until (none: no limit).
+    pub valid_until: Option<NaiveDate>,
+    /// Units bought.
+    #[schema(value_type = String)]
+    pub units: Decimal,
+    /// Units used by the patient's settlements as they stand.
+    #[schema(value_type = String)]
+    pub used: Decimal,
+    /// Units left.
+    #[schema(value_type = String)]
+    pub remaining: Decimal,
+}
+
+/// Whose balances.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BalanceFilter {
+    /// The patient.
+    pub patient_id: uuid::Uuid,
+}
+
+const WRITERS: &[Role] = &[Role::BillingManager];
+const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
+
+/// Create an offer (a prepaid bundle).
+#[utoipa::path(post, path = "/v1/offers", tag = "offers", request_body = OfferInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    responses((status = 201, description = "Created", body = OfferView),
+        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn create_offer(
+    state: web::Data<SettlementState>,
+    req: HttpRequest,
+    who: Principal,
+    body: ValidJson<OfferInput>,
+) -> Result<Reply, ApiError> {
+    who.require(WRITERS)?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let input = body.value.validate()?;
+    state
+        .db
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
+                create(conn, &who, input)
+            })
+        })
+        .await
+}
+
+/// Get an offer.
+#[utoipa::path(get, path = "/v1/offers/{code}", tag = "offers",
+    params(("code" = String, Path, description = "Offer code")),
+    responses((status = 200, description = "The offer", body = OfferView),
+        (status = 404, description = "No such offer", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn get_offer(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    code: web::Path<String>,
+) -> Result<web::Json<OfferView>, ApiError> {
+    who.require(READERS)?;
+    let code = code.into_inner();
+    Ok(web::Json(
+        state.db.read(move |conn| get(conn, &code)).await?,
+    ))
+}
+
+/// List offers, by code.
+#[utoipa::path(get, path = "/v1/offers", tag = "offers", params(PageParams),
+    responses((status = 200, description = "A page of offers", body = Page<OfferView>)),
+    security(("bearer" = [])))]
+pub async fn list_offers(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<OfferView>>, ApiError> {
+    who.require(READERS)?;
+    let page: PageRequest = page.parse()?;
+    Ok(web::Json(
+        state
+            .db
+            .read(move |conn| {
+                let mut q = offers::table.select(Row::as_select()).into_boxed();
+                if let Some(after) = &page.after {
+                    q = q.filter(offers::code.gt(after.clone()));
+                }
+                let rows = q
+                    .order(offers::code.asc())
+                    .limit(page.limit + 1)
+                    .load::<Row>(conn)?;
+                Ok(Page::from_rows(rows, &page, |r| r.code.clone()).map(Row::view))
+            })
+            .await?,
+    ))
+}
+
+/// A patient's prepaid bundles: units bought, used and left.
+#[utoipa::path(get, path = "/v1/offer-balances", tag = "offers", params(BalanceFilter),
+    responses((status = 200, description = "The patient's purchases, oldest first", body = Vec<Balance>)),
+    security(("bearer" = [])))]
+pub async fn list_balances(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    filter: web::Query<BalanceFilter>,
+) -> Result<web::Json<Vec<Balance>>, ApiError> {
+    who.require(READERS)?;
+    let patient = filter.patient_id.to_string();
+    Ok(web::Json(
+        state
+            .db
+            .read(move |conn| {
+                let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
+                let mut bought = purchases(conn, &patient, None, &rows)?;
+                bought.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
+                Ok(bought
+                    .into_iter()
+                    .map(|p| Balance {
+                        remaining: p.remaining(),
+                        offer: p.offer,
+                        purchase: p.id,
+                        bought_on: p.from,
+                        valid_until: p.until,
+                        units: p.units,
+                        used: p.used,
+                    })
+                    .collect())
+            })
+            .await?,
+    ))
+}
