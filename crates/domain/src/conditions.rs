@@ -19,6 +19,8 @@ use crate::code::Code;
 use crate::money::Money;
 use crate::validation::Validation;
 
+mod native;
+
 /// What a condition does to the lines it matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -272,6 +274,8 @@ struct Compiled {
     definition: ConditionDefinition,
     program: Arc<cel::Program>,
     requires: Vec<(String, String, String)>,
+    /// The expression compiled to native code, when it is in the subset [`native`] covers.
+    native: Option<Arc<native::Cond>>,
 }
 
 /// The string facts a condition can be indexed on.
@@ -560,10 +564,12 @@ impl ConditionSet {
             }
             let mut requires = Vec::new();
             required_literals(program.expression(), &mut requires);
+            let native = native::compile(program.expression()).map(Arc::new);
             compiled.push(Compiled {
                 definition: c.clone(),
                 program: Arc::new(program),
                 requires,
+                native,
             });
         }
         for (loc, cal) in &self.calendars {
@@ -630,18 +636,30 @@ impl CompiledSet {
         if candidates.peek().is_none() {
             return Ok(Vec::new());
         }
-        let ctx = context(facts).map_err(|message| EvalError {
-            code: String::new(),
-            message,
-        })?;
+        // The interpreter's context is built only if a condition needs it.
+        let mut ctx = None;
         let mut out = Vec::new();
         for Compiled {
             definition: c,
             program,
+            native,
             ..
         } in candidates
         {
-            match run(program, &ctx) {
+            if let Some(decided) = native.as_ref().and_then(|n| n.eval(facts)) {
+                if decided {
+                    out.push(c);
+                }
+                continue;
+            }
+            if ctx.is_none() {
+                ctx = Some(context(facts).map_err(|message| EvalError {
+                    code: String::new(),
+                    message,
+                })?);
+            }
+            let Some(ctx) = ctx.as_ref() else { continue };
+            match run(program, ctx) {
                 Ok(true) => out.push(c),
                 Ok(false) => {}
                 Err(message) => {
@@ -1089,6 +1107,119 @@ mod tests {
         // Everyone together pays the visit and the fee, to the cent: 165.03.
         let total: Decimal = split.iter().flatten().map(|s| s.amount.amount()).sum();
         assert_eq!(total, Decimal::from_str("165.03").expect("dec"));
+    }
+
+    const NATIVE_CORPUS: [&str; 15] = [
+        "time.after_hours && line.service_group == 'EMERG'",
+        "'low_income' in patient.flags && patient.age >= 40",
+        "has(line.attributes.urgent) && line.attributes.urgent && line.quantity > 1.0",
+        "line.attributes.urgent || payer.code == 'P1'",
+        "line.attributes.room == 'ICU'",
+        "!(line.code == 'C1') || time.hour < 8",
+        "line.code in ['C1', 'C2'] && patient.age != -1",
+        "time.weekend ? line.quantity >= 3.0 : patient.age > 65",
+        "payer.plan != 'GOLD' && time.minute <= 30",
+        "time.holiday == true",
+        "line.service_group < 'M'",
+        "patient.age >= -1 && line.quantity != -0.5",
+        "false || line.attributes.urgent",
+        "time.date == '2026-11-23' && time.weekday == 1",
+        "'ICU' == line.attributes.room && !time.after_hours",
+    ];
+
+    fn arb_facts() -> impl Strategy<Value = LineFacts> {
+        let attributes = prop_oneof![
+            Just(serde_json::json!({})),
+            Just(serde_json::json!({"urgent": true})),
+            Just(serde_json::json!({"urgent": false})),
+            Just(serde_json::json!({"urgent": "yes"})),
+            Just(serde_json::json!({"room": "ICU"})),
+            Just(serde_json::json!({"room": 5})),
+        ];
+        (
+            (
+                prop::sample::select(vec!["C1", "C2", ""]),
+                prop::sample::select(vec!["EMERG", "LAB", "ZOO"]),
+                prop::sample::select(vec![0.5, 1.0, 3.0, -0.5]),
+                attributes,
+            ),
+            (
+                prop::sample::select(vec![-1_i64, 17, 40, 80]),
+                prop::sample::subsequence(vec!["low_income", "chronic"], 0..=2),
+                0_u32..24,
+                0_u32..60,
+                0_u32..14,
+            ),
+            (
+                prop::sample::select(vec!["", "P1"]),
+                prop::sample::select(vec!["", "GOLD"]),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (code, group, quantity, attributes),
+                    (age, flags, hour, minute, day),
+                    (payer, plan, holiday),
+                )| {
+                    let mut f = sample();
+                    f.line.code = code.to_owned();
+                    f.line.service_group = group.to_owned();
+                    f.line.quantity = quantity;
+                    f.line.attributes = attributes;
+                    f.patient.age = age;
+                    f.patient.flags = flags.into_iter().map(str::to_owned).collect();
+                    let local = d("2026-11-16")
+                        .checked_add_days(chrono::Days::new(u64::from(day)))
+                        .and_then(|d| d.and_hms_opt(hour, minute, 0))
+                        .expect("a time");
+                    let holidays = if holiday { vec![local.date()] } else { vec![] };
+                    f.time = TimeFact::at(
+                        local,
+                        Some(&Calendar {
+                            opens: None,
+                            closes: None,
+                            holidays,
+                        }),
+                    );
+                    f.payer.code = payer.to_owned();
+                    f.payer.plan = plan.to_owned();
+                    f
+                },
+            )
+    }
+
+    #[test]
+    fn the_native_subset_covers_the_usual_conditions_and_leaves_the_rest_to_cel() {
+        for when in NATIVE_CORPUS {
+            let program = cel::Program::compile(when).expect("parses");
+            assert!(native::compile(program.expression()).is_some(), "{when}");
+        }
+        for when in [
+            "line.quantity * 2.0 > 3.0",
+            "patient.age > 40.0",
+            "line.unit_price > 10.0",
+            "patient.flags.exists(f, f == 'x')",
+            "size(line.code) > 2",
+        ] {
+            let program = cel::Program::compile(when).expect("parses");
+            assert!(native::compile(program.expression()).is_none(), "{when}");
+        }
+    }
+
+    proptest! {
+        /// Whatever the native form decides, CEL's interpreter decides the same.
+        #[test]
+        fn native_conditions_decide_exactly_as_the_interpreter(facts in arb_facts()) {
+            let ctx = context(&facts).map_err(TestCaseError::fail)?;
+            for when in NATIVE_CORPUS {
+                let program = cel::Program::compile(when).expect("parses");
+                let fast = native::compile(program.expression()).expect("native");
+                if let Some(b) = fast.eval(&facts) {
+                    prop_assert_eq!(run(&program, &ctx), Ok(b), "{} on {:?}", when, facts);
+                }
+            }
+        }
     }
 
     #[test]

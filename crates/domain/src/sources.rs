@@ -171,7 +171,31 @@ fn dates(v: &mut Validation, field: &str, from: NaiveDate, to: Option<NaiveDate>
     }
 }
 
+/// Every string of a JSON value with its surrounding blanks removed.
+fn trim_strings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            let t = s.trim();
+            if t.len() != s.len() {
+                *s = t.to_owned();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(trim_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(trim_strings),
+        _ => {}
+    }
+}
+
 impl CareRecordDetails {
+    /// The same record with every text trimmed (what is stored and compared).
+    pub fn trimmed(self) -> Self {
+        let Ok(mut v) = serde_json::to_value(&self) else {
+            return self;
+        };
+        trim_strings(&mut v);
+        serde_json::from_value(v).unwrap_or(self)
+    }
+
     /// The invoicing source a rule names to read this kind.
     pub fn source(&self) -> InvoicingSource {
         match self {
@@ -344,6 +368,32 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::from_str(s).expect("date")
+    }
+
+    #[test]
+    fn texts_are_trimmed() {
+        let stay: CareRecordDetails = serde_json::from_value(serde_json::json!({
+            "kind": "stay", "beneficiary_kind": " LTC ", "object_type": "SINGLE\t",
+            "room": "  B-204", "entry_date": "2026-09-10", "leaving_date": null
+        }))
+        .expect("stay");
+        let CareRecordDetails::Stay {
+            beneficiary_kind,
+            object_type,
+            room,
+            ..
+        } = stay.trimmed()
+        else {
+            panic!("a stay stays a stay");
+        };
+        assert_eq!(
+            (
+                beneficiary_kind.as_str(),
+                object_type.as_deref(),
+                room.as_deref()
+            ),
+            ("LTC", Some("SINGLE"), Some("B-204"))
+        );
     }
 
     #[test]

@@ -41,6 +41,18 @@ pub fn if_match_value(req: &HttpRequest) -> Option<String> {
         .map(|v| v.trim_start_matches("W/").to_owned())
 }
 
+/// Whether an `If-Match` value admits the resource's `current` entity tag (RFC 9110 §13.1.1):
+/// `*` admits any, otherwise one of a comma-separated list of tags must equal it. Weak tags
+/// (`W/"…"`) compare by their opaque part.
+pub fn if_match_admits(header: &str, current: &str) -> bool {
+    let strong = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let header = header.trim();
+    header == "*"
+        || header
+            .split(',')
+            .any(|t| !t.trim().is_empty() && strong(t) == strong(current))
+}
+
 /// 428: a change needs `If-Match`; `hint` says where the ETag comes from.
 pub fn precondition_required(hint: &str) -> ApiError {
     ApiError::new(
@@ -608,6 +620,17 @@ pub fn decimal_input() -> utoipa::openapi::schema::Schema {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn if_match_admits_star_lists_and_weak_tags() {
+        assert!(super::if_match_admits("*", "\"r3\""));
+        assert!(super::if_match_admits("\"r3\"", "\"r3\""));
+        assert!(super::if_match_admits("\"r1\", \"r3\"", "\"r3\""));
+        assert!(super::if_match_admits("W/\"r3\"", "\"r3\""));
+        assert!(!super::if_match_admits("\"r2\"", "\"r3\""));
+        assert!(!super::if_match_admits("\"r1\", \"r2\"", "\"r3\""));
+        assert!(!super::if_match_admits(",", "\"r3\""));
+    }
+
     use super::*;
 
     #[derive(Debug, Deserialize)]

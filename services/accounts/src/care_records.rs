@@ -212,7 +212,8 @@ fn check_reason(reason: &str) -> Result<String, ApiError> {
 
 impl CareRecordInput {
     /// Validates what can be checked without the database.
-    pub fn validate(self) -> Result<CareRecordInput, ApiError> {
+    pub fn validate(mut self) -> Result<CareRecordInput, ApiError> {
+        self.details = self.details.trimmed();
         let mut v = Validation::new();
         if uuid::Uuid::parse_str(&self.patient_id).is_err() {
             v.add("patient_id", "invalid", "must be a patient id");
@@ -510,15 +511,16 @@ fn change(
     who: &Principal,
     id: &str,
     expected: Option<String>,
-    input: CareRecordChange,
+    mut input: CareRecordChange,
 ) -> Result<Changed, ApiError> {
+    input.details = input.details.trimmed();
     db::lock_row(conn, "care_records", id)?;
     // An unknown record is a 404 before the precondition is asked for.
     let before = find(conn, who, id)?;
     let expected = expected.ok_or_else(|| {
         precondition_required("of the care record (from GET /v1/care-records/{id})")
     })?;
-    if etag(before.version) != expected {
+    if !carebill_platform::http::if_match_admits(&expected, &etag(before.version)) {
         return Err(precondition_failed(format!(
             "the care record changed since you read it (now {}); read it again",
             etag(before.version)
@@ -549,6 +551,12 @@ fn change(
         return Ok(Changed::Same(before.into_view()?));
     }
     let location = locations::get(conn, who, &before.location_id)?;
+    if !location.active {
+        return Err(ApiError::conflict(
+            "location_inactive",
+            "the record's location is inactive: its records no longer change (a wrong one can still be cancelled)",
+        ));
+    }
     check_currency(&input.details, &location.currency)?;
     check_overlap(
         conn,
@@ -786,7 +794,7 @@ pub async fn create_care_record(
         (status = 200, description = "The new version (emits care_record.changed), or the current one when nothing changed", body = CareRecordView,
             headers(("ETag" = String, description = "Send as If-Match to change it"))),
         (status = 404, description = "No such care record in your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The record is cancelled (`cancelled`), or the change overlaps another stay or evaluation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The record is cancelled (`cancelled`), its location is inactive (`location_inactive`), or the change overlaps another stay or evaluation", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The record changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, missing reason, or another kind (`kind_changed`)", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
@@ -822,7 +830,8 @@ pub async fn change_care_record(
     params(("id" = String, Path, description = "Care record id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses(
-        (status = 200, description = "Cancelled; emits care_record.changed with `cancelled` true", body = CareRecordView),
+        (status = 200, description = "Cancelled; emits care_record.changed with `cancelled` true", body = CareRecordView,
+            headers(("ETag" = String, description = "The cancelled version's tag"))),
         (status = 404, description = "No such care record in your scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already cancelled (`already_cancelled`), or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json")),
@@ -833,11 +842,11 @@ pub async fn cancel_care_record(
     who: Principal,
     id: web::Path<String>,
     body: ValidJson<CancelInput>,
-) -> Result<Reply, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     who.require(WRITERS)?;
+    let id: uuid::Uuid = parse_id(&id, "care record")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let reason = check_reason(&body.value.reason)?;
-    let id: uuid::Uuid = parse_id(&id, "care record")?;
     let reply = state
         .db
         .write(move |conn| {
@@ -847,7 +856,15 @@ pub async fn cancel_care_record(
         })
         .await?;
     state.wake.notify_one();
-    Ok(reply)
+    // The new version's ETag in the header too, as every read and change of a record gives it.
+    let etag = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v["etag"].as_str().map(str::to_owned));
+    let mut res = reply.respond_to(&req);
+    if let Some(value) = etag.and_then(|e| header::HeaderValue::from_str(&e).ok()) {
+        res.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(res)
 }
 
 /// Get a care record's current version.

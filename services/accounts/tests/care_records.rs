@@ -247,6 +247,15 @@ async fn bad_input_names_the_field_and_stores_nothing(b: Backend) {
             "currency_mismatch",
         ),
         (
+            record(
+                &pat,
+                &loc,
+                json!({"kind": "manual_entry", "date": "2026-10-07", "service_group": "HAIRDRESSER", "description": "x".repeat(201), "quantity": "1", "unit_price": null}),
+            ),
+            "details.description",
+            "too_long",
+        ),
+        (
             record(unknown, &loc, stay("2026-09-10", None)),
             "patient_id",
             "unknown",
@@ -695,6 +704,70 @@ async fn changes_need_if_match_and_make_new_versions(b: Backend) {
     )
     .await;
     assert_eq!((s, &v3["version"]), (StatusCode::OK, &json!(3)), "{v3}");
+    // If-Match takes a list of tags or `*` (RFC 9110); texts are stored trimmed.
+    let mut padded = stay("2026-01-05", Some("2026-02-27"));
+    padded["room"] = json!("  A-101 ");
+    let (s, v4, _) = send(
+        &app,
+        put(&path, &t, Some("\"v1\", \"v3\""), &change(padded)),
+    )
+    .await;
+    assert_eq!(
+        (s, &v4["version"], &v4["details"]["room"]),
+        (StatusCode::OK, &json!(4), &json!("A-101")),
+        "{v4}"
+    );
+    let (s, v5, _) = send(
+        &app,
+        put(
+            &path,
+            &t,
+            Some("*"),
+            &change(stay("2026-01-05", Some("2026-02-26"))),
+        ),
+    )
+    .await;
+    assert_eq!((s, &v5["version"]), (StatusCode::OK, &json!(5)), "{v5}");
+    // The records of an inactive location no longer change (they can still be cancelled).
+    let (_, l, _) = call(&app, get(&format!("/v1/locations/{loc}"), &admin())).await;
+    let (s, _, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&format!("/v1/locations/{loc}"))
+            .insert_header(("authorization", format!("Bearer {}", admin())))
+            .set_json(json!({"code": l["code"], "name": l["name"], "time_zone": l["time_zone"], "currency": l["currency"], "active": false})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, p, _) = send(
+        &app,
+        put(
+            &path,
+            &t,
+            Some("\"v5\""),
+            &change(stay("2026-01-05", Some("2026-02-25"))),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("location_inactive")),
+        "{p}"
+    );
+    let (s, cancelled, etag) = send(
+        &app,
+        post(
+            &format!("{path}/cancel"),
+            &t,
+            &json!({"reason": "home closed"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, &cancelled["version"], etag.as_deref()),
+        (StatusCode::OK, &json!(6), Some("\"v6\"")),
+        "{cancelled}"
+    );
 }
 
 async fn cancelling_is_a_version_and_happens_once(b: Backend) {
@@ -714,17 +787,51 @@ async fn cancelling_is_a_version_and_happens_once(b: Backend) {
     .await;
     let id = r["id"].as_str().expect("id").to_owned();
     let cancel = format!("/v1/care-records/{id}/cancel");
+    // A bad id is answered as such before the body is looked at.
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/care-records/not-an-id/cancel",
+            &t,
+            &json!({"reason": ""}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, p, _) = call(&app, post(&cancel, &t, &json!({"reason": ""}))).await;
     assert_eq!(
         (s, p["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
     );
-    let (s, c, _) = call(
+    let (s, c, etag) = send(
         &app,
-        post(&cancel, &t, &json!({"reason": "assessed in error"})),
+        post(&cancel, &t, &json!({"reason": "assessed in error"}))
+            .insert_header(("idempotency-key", "cancel-eval-1")),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(
+        (s, etag.as_deref()),
+        (StatusCode::OK, Some("\"v2\"")),
+        "{c}"
+    );
+    // The same key again replays the answer; with another body it is refused.
+    let (s, replay, etag) = send(
+        &app,
+        post(&cancel, &t, &json!({"reason": "assessed in error"}))
+            .insert_header(("idempotency-key", "cancel-eval-1")),
+    )
+    .await;
+    assert_eq!(
+        (s, etag.as_deref(), &replay),
+        (StatusCode::OK, Some("\"v2\""), &c)
+    );
+    let (s, p, _) = call(
+        &app,
+        post(&cancel, &t, &json!({"reason": "something else"}))
+            .insert_header(("idempotency-key", "cancel-eval-1")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
     assert_eq!(
         (&c["cancelled"], &c["version"], &c["etag"]),
         (&json!(true), &json!(2), &json!("\"v2\""))

@@ -438,6 +438,28 @@ fn compute(
             .push(serde_json::from_str(&line)?);
     }
     let book = ServicePrices::new(service_prices(conn)?);
+    Ok(bill(
+        period,
+        location,
+        &rules,
+        &records,
+        &billed,
+        &book,
+        care_records,
+    ))
+}
+
+/// Bills each beneficiary of `records` (and of `billed`, earlier runs' lines) for `period` with
+/// `rules`. Pure.
+fn bill(
+    period: Period,
+    location: &str,
+    rules: &[RuleInForce],
+    records: &BTreeMap<String, Vec<CareRecord>>,
+    billed: &BTreeMap<String, Vec<RunLine>>,
+    book: &ServicePrices,
+    care_records: usize,
+) -> Computed {
     let price = |q: &PriceQuery<'_>| book.find(q, location);
     let mut patients: Vec<&String> = records.keys().chain(billed.keys()).collect();
     patients.sort();
@@ -451,7 +473,7 @@ fn compute(
     for p in patients {
         let BeneficiaryRun { lines, problems } = bill_beneficiary(
             period,
-            &rules,
+            rules,
             records.get(p).map_or(&[][..], Vec::as_slice),
             billed.get(p).map_or(&[][..], Vec::as_slice),
             &price,
@@ -466,7 +488,7 @@ fn compute(
                 problem,
             }));
     }
-    Ok(out)
+    out
 }
 
 #[derive(Queryable, Selectable)]
@@ -641,6 +663,177 @@ struct NewLine<'a> {
     amount_minor: i64,
     currency: String,
     line: String,
+}
+
+/// A care record given in a simulation.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GivenRecord {
+    /// An id for the lines to name (default `given-<n>`, from 1).
+    pub id: Option<String>,
+    /// The record, as `POST /v1/care-records` takes it.
+    #[schema(value_type = Object)]
+    pub details: CareRecordDetails,
+}
+
+/// Rules tried on care records given in the request: nothing is read from accounts' records,
+/// nothing is stored.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryRulesInput {
+    /// The location whose enabled rules and prices apply.
+    #[schema(example = "H1")]
+    pub location_code: String,
+    /// The month billed, `YYYY-MM` (any month from 2000-01: it is hypothetical).
+    #[schema(example = "2026-10", pattern = r"^\d{4}-\d{2}$")]
+    pub period: String,
+    /// One beneficiary's care records (1 to 200).
+    pub care_records: Vec<GivenRecord>,
+    /// Draft rules tried in the place of the rules of their codes (or added, as if enabled);
+    /// none: the rules in force alone.
+    #[serde(default)]
+    pub draft_rules: Vec<RuleDefinition>,
+}
+
+/// What rules make of given records.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TriedRules {
+    /// The location.
+    pub location_code: String,
+    /// The month.
+    pub period: String,
+    /// Lines under the rules in force (the beneficiary is `given`).
+    pub lines: Vec<BillingLine>,
+    /// Their totals per context.
+    pub totals: Vec<ContextTotal>,
+    /// What they could not bill.
+    pub problems: Vec<BillingProblem>,
+    /// With draft rules: the lines under the drafts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_lines: Option<Vec<BillingLine>>,
+    /// With draft rules: their totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_totals: Option<Vec<ContextTotal>>,
+    /// With draft rules: what they could not bill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_problems: Option<Vec<BillingProblem>>,
+    /// With draft rules: how they differ from the rules in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<RunComparison>,
+}
+
+/// Try the rules in force, and drafts, on care records given in the request.
+#[utoipa::path(post, path = "/v1/billing-runs/try", tag = "billing runs", request_body = TryRulesInput,
+    responses(
+        (status = 200, description = "The lines under the rules in force and under the drafts; nothing stored", body = TriedRules),
+        (status = 403, description = "The location is outside your token's scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Two active rules (with the drafts) compete for the same slot", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad location code, period, record or draft rule", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn try_rules(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    body: ValidJson<TryRulesInput>,
+) -> Result<web::Json<TriedRules>, ApiError> {
+    who.require(WRITERS)?;
+    let input = body.value;
+    let mut v = Validation::new();
+    let location = v.check(
+        "location_code",
+        "invalid",
+        Code::parse(&input.location_code),
+    );
+    let period = Period::parse(input.period.trim()).filter(|p| {
+        *p >= Period::month(2000, 1).unwrap_or(*p) && *p <= Period::month(2100, 12).unwrap_or(*p)
+    });
+    if period.is_none() {
+        v.add(
+            "period",
+            "invalid",
+            "a month as YYYY-MM, from 2000-01 to 2100-12",
+        );
+    }
+    if input.care_records.is_empty() || input.care_records.len() > 200 {
+        v.add("care_records", "count", "give 1 to 200 care records");
+    }
+    let mut records = Vec::with_capacity(input.care_records.len());
+    for (i, r) in input.care_records.into_iter().enumerate() {
+        v.nest(&format!("care_records.{i}.details"), r.details.validate());
+        let id =
+            r.id.map_or_else(|| format!("given-{}", i + 1), |id| id.trim().to_owned());
+        if id.is_empty() || id.len() > 64 {
+            v.add(
+                &format!("care_records.{i}.id"),
+                "invalid",
+                "1 to 64 characters",
+            );
+        }
+        records.push(CareRecord {
+            id,
+            patient_id: "given".to_owned(),
+            location_id: String::new(),
+            version: 1,
+            cancelled: false,
+            details: r.details,
+        });
+    }
+    for (i, r) in input.draft_rules.iter().enumerate() {
+        for e in r.validate().errors() {
+            v.add(
+                format!("draft_rules.{i}.{}", e.field),
+                &e.code,
+                e.message.clone(),
+            );
+        }
+    }
+    v.finish().map_err(ApiError::validation)?;
+    let (Some(location), Some(period)) = (location, period) else {
+        return Err(ApiError::internal(&"validation passed without values"));
+    };
+    let location = location.to_string();
+    location_in_scope(&who, &location)?;
+    let drafts = input.draft_rules;
+    let tried = state
+        .db
+        .read(move |conn| {
+            for (i, r) in drafts.iter().enumerate() {
+                crate::invoicing_rules::validate(conn, r, &format!("draft_rules.{i}"))?;
+            }
+            let count = records.len();
+            let given = BTreeMap::from([("given".to_owned(), records)]);
+            let book = ServicePrices::new(service_prices(conn)?);
+            let none = BTreeMap::new();
+            let in_force_rules = rules_in_force(conn, &location, &[])?;
+            let in_force = bill(
+                period,
+                &location,
+                &in_force_rules,
+                &given,
+                &none,
+                &book,
+                count,
+            );
+            let draft = if drafts.is_empty() {
+                None
+            } else {
+                let rules = rules_in_force(conn, &location, &drafts)?;
+                Some(bill(period, &location, &rules, &given, &none, &book, count))
+            };
+            let comparison = draft.as_ref().map(|d| compare(&in_force, d));
+            Ok::<_, ApiError>(TriedRules {
+                location_code: location,
+                period: period.to_string(),
+                totals: in_force.totals(),
+                draft_totals: draft.as_ref().map(Computed::totals),
+                lines: in_force.lines,
+                problems: in_force.problems,
+                draft_lines: draft.as_ref().map(|d| d.lines.clone()),
+                draft_problems: draft.map(|d| d.problems),
+                comparison,
+            })
+        })
+        .await?;
+    Ok(web::Json(tried))
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager, Role::Biller];

@@ -177,7 +177,7 @@ fn change(
             "of the condition set (from GET /v1/business-conditions; \"v0\" before the first)",
         )
     })?;
-    if before.etag != expected {
+    if !carebill_platform::http::if_match_admits(&expected, &before.etag) {
         return Err(carebill_platform::http::precondition_failed(format!(
             "the condition set changed since you read it (now {}); read it again",
             before.etag

@@ -303,7 +303,7 @@ fn change(
             "of the rule (from GET /v1/invoicing-rules/{code})",
         )
     })?;
-    if before.etag != expected {
+    if !carebill_platform::http::if_match_admits(&expected, &before.etag) {
         return Err(carebill_platform::http::precondition_failed(format!(
             "the rule changed since you read it (now {}); read it again",
             before.etag

@@ -249,6 +249,11 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET, POST")),
             )
             .service(
+                web::resource("/v1/billing-runs/try")
+                    .route(web::post().to(billing_runs::try_rules))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/billing-runs/{id}")
                     .route(web::get().to(billing_runs::get_run))
                     .default_service(allow("GET")),
@@ -298,7 +303,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         assignment::put_biller, assignment::list_billers, assignment::get_policy, assignment::put_policy,
         assignment::reassign, assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
-        billing_runs::create_run, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
+        billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         offers::create_offer, offers::list_offers, offers::get_offer, offers::list_balances,
         audit_trail::list_audit_events,
     ),

@@ -364,7 +364,7 @@ fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 fn check_etag(row: &Row, expected: &str) -> Result<(), ApiError> {
-    if row.etag() == expected {
+    if carebill_platform::http::if_match_admits(expected, &row.etag()) {
         Ok(())
     } else {
         Err(carebill_platform::http::precondition_failed(format!(

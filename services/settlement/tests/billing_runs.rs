@@ -34,6 +34,7 @@ use common::{Harness, app, harness};
 both_backends!(
     a_care_home_month_is_billed_and_corrected_the_month_after,
     a_committed_run_feeds_periodic_settlements_invoiced_per_party,
+    rules_are_tried_on_given_care_records_and_nothing_is_stored,
     bad_runs_are_refused_and_change_nothing,
 );
 
@@ -843,4 +844,113 @@ async fn bad_runs_are_refused_and_change_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Draft rules tried on care records given in the request (a resident who does not exist yet):
+/// the lines under the rules in force and under the drafts, compared; nothing is stored.
+async fn rules_are_tried_on_given_care_records_and_nothing_is_stored(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let t = admin();
+    setup(&h, &app).await;
+    // A resident from 11 October in a single room, away from the 20th, back on the 22nd: two
+    // days away, under the hotel's threshold of three. The draft counts absences from one day.
+    let mut draft = hotel();
+    draft["absence_threshold_days"] = json!(1);
+    let body = json!({
+        "location_code": "H1", "period": "2026-10",
+        "care_records": [
+            {"id": "stay", "details": {"kind": "stay", "beneficiary_kind": "LTC", "object_type": "SINGLE", "entry_date": "2026-10-11"}},
+            {"details": {"kind": "absence", "reason": "hospital", "from": "2026-10-20", "to": "2026-10-22"}}
+        ],
+        "draft_rules": [draft]
+    });
+    let (s, tried, _) = call(&app, post("/v1/billing-runs/try", &t, &body)).await;
+    assert_eq!(s, StatusCode::OK, "{tried}");
+    let hotel_of = |lines: &Value| -> Vec<String> {
+        lines
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter(|l| l["rule_code"] == "HOTEL")
+            .map(|l| {
+                format!(
+                    "{} {}/{} {}..{} {} {}",
+                    l["patient_id"].as_str().unwrap_or("?"),
+                    l["rule_code"].as_str().unwrap_or("?"),
+                    l["context"].as_str().unwrap_or("?"),
+                    l["days"]["from"].as_str().unwrap_or("?"),
+                    l["days"]["to"].as_str().unwrap_or("?"),
+                    l["quantity"].as_str().unwrap_or("?"),
+                    l["amount"]["amount"].as_str().unwrap_or("?"),
+                )
+            })
+            .collect()
+    };
+    // In force: 21 days x 120.00; the draft: 21 - 2 = 19 days.
+    assert_eq!(
+        hotel_of(&tried["lines"]),
+        ["given HOTEL/beneficiary 2026-10-11..2026-10-31 21 2520.00"],
+        "{tried}"
+    );
+    assert_eq!(
+        hotel_of(&tried["draft_lines"]),
+        ["given HOTEL/beneficiary 2026-10-11..2026-10-31 19 2280.00"]
+    );
+    assert_eq!(tried["lines"][0]["record_id"], json!("stay"));
+    assert_eq!(
+        tried["comparison"]["differences"],
+        json!([{"patient_id": "given", "rule_code": "HOTEL", "context": "beneficiary",
+                "in_force": {"amount": "2520.00", "currency": "CHF"},
+                "draft": {"amount": "2280.00", "currency": "CHF"}}])
+    );
+    // Nothing was stored: no run, no settlement; the real records bill as before.
+    let (_, runs, _) = call(&app, get("/v1/billing-runs", &t)).await;
+    assert_eq!(runs["items"], json!([]));
+    let (_, fed, _) = call(&app, get("/v1/settlements", &t)).await;
+    assert_eq!(fed["items"], json!([]));
+
+    for (bad, field) in [
+        (
+            json!({"location_code": "H1", "period": "2026-13", "care_records": body["care_records"]}),
+            "period",
+        ),
+        (
+            json!({"location_code": "H1", "period": "2026-10", "care_records": []}),
+            "care_records",
+        ),
+        (
+            json!({"location_code": "H1", "period": "2026-10", "care_records": [
+            {"details": {"kind": "stay", "beneficiary_kind": "LTC", "entry_date": "2026-10-11", "leaving_date": "2026-10-01"}}]}),
+            "care_records.0.details.leaving_date",
+        ),
+        (
+            json!({"location_code": "H 1", "period": "2026-10", "care_records": body["care_records"]}),
+            "location_code",
+        ),
+    ] {
+        let (s, problem, _) = call(&app, post("/v1/billing-runs/try", &t, &bad)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
+    }
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/billing-runs/try",
+            &token(&["biller"], Some(&["H2"])),
+            &body,
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "another location's rules stay unseen"
+    );
+    let (s, _, _) = call(
+        &app,
+        post("/v1/billing-runs/try", &token(&["auditor"], None), &body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }
