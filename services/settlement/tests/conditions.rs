@@ -2,7 +2,9 @@
 //! one versioned condition set, refused with the condition and the error when an expression is
 //! wrong, applied to every line settled after it — an after-hours emergency surcharged and given
 //! a fee line, both split between two payers with a copay; a service billed privately; one
-//! excluded; a practitioner's price — each line explaining which conditions changed it.
+//! excluded; a practitioner's price — each line explaining which conditions changed it; and
+//! issue 4's worked scenario: an after-hours emergency surcharged, split across two payers with
+//! a yearly deductible partly used by an earlier episode and copays.
 
 #![allow(
     clippy::expect_used,
@@ -22,6 +24,7 @@ use common::{app, configure, consumption, deliver, harness, line, share, world};
 
 both_backends!(
     conditions_change_prices_parties_and_lines_and_explain_it,
+    an_after_hours_emergency_with_a_yearly_deductible_is_split_to_the_cent,
     a_bad_condition_set_is_refused_and_changes_nothing,
 );
 
@@ -415,4 +418,114 @@ async fn a_bad_condition_set_is_refused_and_changes_nothing(b: Backend) {
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Issue 4's worked scenario, end to end through settlement (the same numbers as the domain's
+/// pure test): an after-hours emergency visit surcharged 25 % with a 15.00 fee line, split
+/// between SANITAS (80 %, copay 5.00 a line, deductible 50.00 a year) and MUTUA (50 %, copay
+/// 2.00 a line); an earlier episode this year used 20.00 of the deductible.
+async fn an_after_hours_emergency_with_a_yearly_deductible_is_split_to_the_cent(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for (path, body) in [
+        (
+            "/v1/prices",
+            json!({"code": "EMERG", "unit_price": {"amount": "60.01", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        ),
+        (
+            "/v1/prices",
+            json!({"code": "LAB-X", "unit_price": {"amount": "25.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
+        ),
+        (
+            "/v1/coverage-terms",
+            json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR",
+            "copay_per_line": {"amount": "5.00", "currency": "EUR"},
+            "deductible_per_year": {"amount": "50.00", "currency": "EUR"}}),
+        ),
+        (
+            "/v1/coverage-terms",
+            json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR",
+            "copay_per_line": {"amount": "2.00", "currency": "EUR"}}),
+        ),
+    ] {
+        let (s, v, _) = call(&app, post(path, &t, &body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, set, _) = call(&app, put(Some("\"v0\""), &conditions())).await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    let doc_of = |episode: String| {
+        let (app, t) = (&app, t.clone());
+        async move {
+            let (_, page, _) = call(
+                app,
+                get(&format!("/v1/settlements?episode_id={episode}"), &t),
+            )
+            .await;
+            let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+            let (_, doc, _) = call(app, get(&format!("/v1/settlements/{id}"), &t)).await;
+            doc
+        }
+    };
+    let shares = |l: &Value| {
+        (
+            share(l, Some("SANITAS")),
+            share(l, Some("MUTUA")),
+            share(l, None),
+        )
+    };
+    let three = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+
+    // In March a lab test of 25.00: SANITAS withholds its 5.00 copay, the deductible takes the
+    // other 20.00; MUTUA: 2.00 copay, 50 % of 23.00 = 11.50; the patient 13.50.
+    let earlier = world();
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&earlier, "LAB-X", 1, "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    let doc = doc_of(earlier.episode.id.to_string()).await;
+    let lab = line(&doc, "LAB-X");
+    assert_eq!(shares(lab), three("0.00", "11.50", "13.50"), "{lab}");
+    assert_eq!(
+        lab["shares"][0]["reason"]["kind"],
+        json!("deductible_not_met")
+    );
+
+    // Saturday 21 November, 23:10 in Madrid, the same patient: 2 x 60.01 = 120.02, +25 % =
+    // 150.03, and the 15.00 fee line.
+    let mut w = world();
+    w.episode.number = "ENC-2".to_owned();
+    w.episode.patient = earlier.episode.patient.clone();
+    w.coverages = earlier.coverages.clone();
+    let mut visit = consumption(&w, "EMERG", 2, "2026-11-21T22:10:00Z");
+    visit.item.service_group = "EMERG".to_owned();
+    deliver(&h, "accounts", &visit).await;
+    let doc = doc_of(w.episode.id.to_string()).await;
+    let emergency = line(&doc, "EMERG");
+    assert_eq!(
+        emergency["amount"]["amount"],
+        json!("150.03"),
+        "{emergency}"
+    );
+    // SANITAS: copay 5.00, the 30.00 left of the deductible, 80 % of 115.03 = 92.02; MUTUA:
+    // copay 2.00, 50 % of 56.01 = 28.01 (half a cent up); the patient 30.00.
+    assert_eq!(
+        shares(emergency),
+        three("92.02", "28.01", "30.00"),
+        "{emergency}"
+    );
+    assert_eq!(
+        emergency["shares"][0]["deductible"]["amount"],
+        json!("30.00")
+    );
+    assert_eq!(
+        emergency["shares"][2]["deductible"]["amount"],
+        json!("23.00")
+    );
+    // The fee, the deductible met: SANITAS 80 % of 10.00 = 8.00, MUTUA 50 % of 5.00 = 2.50.
+    let fee = line(&doc, "FEE-NIGHT");
+    assert_eq!(shares(fee), three("8.00", "2.50", "4.50"), "{fee}");
+    assert_eq!(doc["total"]["amount"], json!("165.03"));
 }
