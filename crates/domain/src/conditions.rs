@@ -219,6 +219,91 @@ pub struct EpisodeFact {
     pub kind: String,
 }
 
+/// What a line's facts are made of: the service as a clinical system sent it, its price, its
+/// local time, the patient and who pays.
+#[derive(Debug, Clone)]
+pub struct FactInputs<'a> {
+    /// Catalog code.
+    pub code: &'a str,
+    /// Service group.
+    pub service_group: &'a str,
+    /// Kind of service.
+    pub kind: &'a str,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit of measure.
+    pub unit: &'a str,
+    /// The list price of one unit (none: unpriced).
+    pub unit_price: Option<Money>,
+    /// The consumption's attributes.
+    pub attributes: serde_json::Value,
+    /// Local date and time of service.
+    pub local_time: NaiveDateTime,
+    /// The location's calendar.
+    pub calendar: Option<&'a Calendar>,
+    /// The patient's age in full years (-1: unknown).
+    pub age: i64,
+    /// The patient's beneficiary kind.
+    pub beneficiary_kind: &'a str,
+    /// The patient's flags.
+    pub flags: &'a [String],
+    /// Attending practitioner.
+    pub attending: Option<&'a str>,
+    /// Performing practitioner.
+    pub performing: Option<&'a str>,
+    /// Ordering practitioner.
+    pub ordering: Option<&'a str>,
+    /// The first payer (none: self-pay).
+    pub payer_code: Option<&'a str>,
+    /// Its plan.
+    pub plan_code: Option<&'a str>,
+    /// The location's code.
+    pub location_code: &'a str,
+    /// The kind of episode.
+    pub episode_kind: &'a str,
+}
+
+impl LineFacts {
+    /// The facts of a line, the one way they are built.
+    pub fn of(i: FactInputs<'_>) -> LineFacts {
+        use rust_decimal::prelude::ToPrimitive as _;
+        let text = |s: Option<&str>| s.unwrap_or_default().to_owned();
+        LineFacts {
+            line: LineFact {
+                code: i.code.to_owned(),
+                service_group: i.service_group.to_owned(),
+                kind: i.kind.to_owned(),
+                quantity: i.quantity.to_f64().unwrap_or(0.0),
+                unit: i.unit.to_owned(),
+                unit_price: i.unit_price.and_then(|p| p.amount().to_f64()),
+                attributes: i.attributes,
+            },
+            time: TimeFact::at(i.local_time, i.calendar),
+            patient: PatientFact {
+                age: i.age,
+                beneficiary_kind: i.beneficiary_kind.to_owned(),
+                sex: String::new(),
+                flags: i.flags.to_vec(),
+            },
+            practitioner: PractitionerFact {
+                attending: text(i.attending),
+                performing: text(i.performing),
+                ordering: text(i.ordering),
+            },
+            payer: PayerFact {
+                code: text(i.payer_code),
+                plan: text(i.plan_code),
+            },
+            location: LocationFact {
+                code: i.location_code.to_owned(),
+            },
+            episode: EpisodeFact {
+                kind: i.episode_kind.to_owned(),
+            },
+        }
+    }
+}
+
 /// The variables an expression may use.
 pub const VARIABLES: [&str; 7] = [
     "line",

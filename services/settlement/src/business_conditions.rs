@@ -396,51 +396,28 @@ pub struct TryResult {
 }
 
 fn outcome(set: Option<&CompiledSet>, version: Option<i32>, input: &TryInput) -> TriedOutcome {
-    use carebill_domain::conditions::{
-        EpisodeFact, LineFact, LineFacts, LocationFact, PatientFact, PayerFact, PractitionerFact,
-        TimeFact, apply,
-    };
-    use rust_decimal::prelude::ToPrimitive as _;
-    let text = |s: &Option<String>| s.clone().unwrap_or_default();
-    let facts = LineFacts {
-        line: LineFact {
-            code: input.code.clone(),
-            service_group: input.service_group.clone(),
-            kind: input.kind.clone().unwrap_or_else(|| "procedure".to_owned()),
-            quantity: input.quantity.to_f64().unwrap_or(0.0),
-            unit: input.unit.clone().unwrap_or_else(|| "unit".to_owned()),
-            unit_price: input.unit_price.amount().to_f64(),
-            attributes: serde_json::Value::Object(input.attributes.clone()),
-        },
-        time: TimeFact::at(
-            input.performed_at,
-            set.and_then(|s| s.calendar(&input.location_code)),
-        ),
-        patient: PatientFact {
-            age: input.patient_age.unwrap_or(-1),
-            beneficiary_kind: text(&input.beneficiary_kind),
-            sex: String::new(),
-            flags: input.patient_flags.clone(),
-        },
-        practitioner: PractitionerFact {
-            attending: text(&input.attending_practitioner),
-            performing: text(&input.performed_by),
-            ordering: text(&input.ordering_practitioner),
-        },
-        payer: PayerFact {
-            code: text(&input.payer_code),
-            plan: text(&input.plan_code),
-        },
-        location: LocationFact {
-            code: input.location_code.clone(),
-        },
-        episode: EpisodeFact {
-            kind: input
-                .episode_kind
-                .clone()
-                .unwrap_or_else(|| "outpatient".to_owned()),
-        },
-    };
+    use carebill_domain::conditions::{FactInputs, LineFacts, apply};
+    let facts = LineFacts::of(FactInputs {
+        code: &input.code,
+        service_group: &input.service_group,
+        kind: input.kind.as_deref().unwrap_or("procedure"),
+        quantity: input.quantity,
+        unit: input.unit.as_deref().unwrap_or("unit"),
+        unit_price: Some(input.unit_price),
+        attributes: serde_json::Value::Object(input.attributes.clone()),
+        local_time: input.performed_at,
+        calendar: set.and_then(|s| s.calendar(&input.location_code)),
+        age: input.patient_age.unwrap_or(-1),
+        beneficiary_kind: input.beneficiary_kind.as_deref().unwrap_or_default(),
+        flags: &input.patient_flags,
+        attending: input.attending_practitioner.as_deref(),
+        performing: input.performed_by.as_deref(),
+        ordering: input.ordering_practitioner.as_deref(),
+        payer_code: input.payer_code.as_deref(),
+        plan_code: input.plan_code.as_deref(),
+        location_code: &input.location_code,
+        episode_kind: input.episode_kind.as_deref().unwrap_or("outpatient"),
+    });
     let none = TriedOutcome {
         version,
         matched: Vec::new(),

@@ -16,8 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use carebill_domain::conditions::{
-    Adjustment, Calendar, CompiledSet, EpisodeFact, LineFact, LineFacts, LocationFact, PatientFact,
-    PayerFact, PractitionerFact, TimeFact, age_on, apply as apply_conditions,
+    Adjustment, Calendar, CompiledSet, FactInputs, LineFacts, age_on, apply as apply_conditions,
 };
 use carebill_domain::events::{
     CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
@@ -35,7 +34,6 @@ use carebill_platform::events::outbox;
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive as _;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
@@ -199,40 +197,27 @@ fn facts(
         Ok(tz) => c.performed_at.with_timezone(&tz).naive_local(),
         Err(_) => c.performed_at.naive_utc(),
     };
-    let text = |s: &Option<String>| s.clone().unwrap_or_default();
-    LineFacts {
-        line: LineFact {
-            code: c.item.code.clone(),
-            service_group: c.item.service_group.clone(),
-            kind: c.item.kind.as_str().to_owned(),
-            quantity: c.quantity.to_f64().unwrap_or(0.0),
-            unit: c.unit.clone(),
-            unit_price: unit_price.and_then(|p| p.amount().to_f64()),
-            attributes: c.attributes.clone(),
-        },
-        time: TimeFact::at(local, calendar),
-        patient: PatientFact {
-            age: age_on(episode.patient.birth_date, local.date()),
-            beneficiary_kind: episode.patient.beneficiary_kind.clone(),
-            sex: String::new(),
-            flags: episode.patient.flags.clone(),
-        },
-        practitioner: PractitionerFact {
-            attending: text(&c.attending_practitioner),
-            performing: text(&c.performed_by),
-            ordering: text(&c.ordering_practitioner),
-        },
-        payer: PayerFact {
-            code: payer.map(|p| p.payer_code.clone()).unwrap_or_default(),
-            plan: payer.and_then(|p| p.plan_code.clone()).unwrap_or_default(),
-        },
-        location: LocationFact {
-            code: episode.location.code.clone(),
-        },
-        episode: EpisodeFact {
-            kind: episode.kind.as_str().to_owned(),
-        },
-    }
+    LineFacts::of(FactInputs {
+        code: &c.item.code,
+        service_group: &c.item.service_group,
+        kind: c.item.kind.as_str(),
+        quantity: c.quantity,
+        unit: &c.unit,
+        unit_price,
+        attributes: c.attributes.clone(),
+        local_time: local,
+        calendar,
+        age: age_on(episode.patient.birth_date, local.date()),
+        beneficiary_kind: &episode.patient.beneficiary_kind,
+        flags: &episode.patient.flags,
+        attending: c.attending_practitioner.as_deref(),
+        performing: c.performed_by.as_deref(),
+        ordering: c.ordering_practitioner.as_deref(),
+        payer_code: payer.map(|p| p.payer_code.as_str()),
+        plan_code: payer.and_then(|p| p.plan_code.as_deref()),
+        location_code: &episode.location.code,
+        episode_kind: episode.kind.as_str(),
+    })
 }
 
 /// Prices and splits the lines of a settlement, applying the business conditions in force.
