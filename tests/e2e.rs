@@ -494,6 +494,7 @@ fn the_readme_walk_works_as_written() {
         r#"{"code":"CONS-GP","amount":"46.20","conditions":["NIGHT","NIGHT-FEE"],"shares":["32.96","6.62","6.62"]}"#,
         r#"{"code":"FEE-NIGHT","amount":"10.00","conditions":["NIGHT-FEE"],"shares":["4.00","3.00","3.00"]}"#,
         r#"{"conditions_version":1,"total_in_force":"56.20","total_draft":"48.50","changed":[{"code":"CONS-GP","before":"46.20","after":"38.50"}]}"#,
+        r#"{"totals":[{"context":"beneficiary","amount":"4315.50"},{"context":"insurance","amount":"514.50"},{"context":"public_authority","amount":"210.00"}],"differences":[{"rule_code":"CARE-L","context":"beneficiary","in_force":"1795.50","draft":"1796.00"},{"rule_code":"CARE-L","context":"insurance","in_force":"-1795.50","draft":"-1796.00"},{"rule_code":"CARE-L","context":"public_authority","in_force":"-1795.50","draft":"-1796.00"}]}"#,
         r#"{"subject":"lucia","active":true,"locations":["H1"],"payers":[]}"#,
         r#"{"assigned_to":"lucia","by_status":{"draft":1},"total":1}"#,
         // The prepaid bundle.

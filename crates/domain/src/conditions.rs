@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, Timelike as _};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
@@ -350,7 +350,19 @@ pub fn age_on(birth: Option<NaiveDate>, day: NaiveDate) -> i64 {
 pub struct CompiledSet {
     conditions: Vec<Compiled>,
     calendars: BTreeMap<String, Calendar>,
+    /// Conditions (positions, in order) without a literal requirement: candidates for every line.
+    unindexed: Vec<usize>,
+    /// Conditions by their first literal requirement: fact (variable, field) → literal →
+    /// positions. A line is a candidate only for the literals its facts have.
+    by_literal: Vec<((String, String), Positions)>,
+    /// Conditions without a literal requirement, by a patient flag they need.
+    by_flag: Positions,
+    /// Conditions without a literal requirement or flag, by a line attribute they need.
+    by_attribute: Positions,
 }
+
+/// Positions of conditions by a value.
+type Positions = std::collections::HashMap<String, Vec<usize>>;
 
 /// One condition compiled, with the literal string facts its expression requires (its
 /// top-level `fact == 'literal'` conjuncts): a line whose facts differ is not a candidate, so
@@ -359,8 +371,50 @@ struct Compiled {
     definition: ConditionDefinition,
     program: Arc<cel::Program>,
     requires: Vec<(String, String, String)>,
+    /// Its top-level `'flag' in patient.flags` and `has(line.attributes.key)` conjuncts: a
+    /// line without that flag, or that attribute, cannot match either.
+    needs: Vec<Need>,
     /// The expression compiled to native code, when it is in the subset [`native`] covers.
     native: Option<Arc<native::Cond>>,
+}
+
+/// A patient flag or a line attribute an expression cannot match without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Need {
+    Flag(String),
+    Attribute(String),
+}
+
+/// The flags and attributes among an expression's top-level `&&` conjuncts.
+fn needs(e: &cel::parser::Expression, out: &mut Vec<Need>) {
+    use cel::common::ast::{Expr, LiteralValue};
+    match &e.expr {
+        Expr::Call(call) if call.target.is_none() && call.args.len() == 2 => {
+            if call.func_name == "_&&_" {
+                for a in &call.args {
+                    needs(a, out);
+                }
+            } else if call.func_name == "@in"
+                && let Expr::Literal(LiteralValue::String(flag)) = &call.args[0].expr
+                && let Expr::Select(sel) = &call.args[1].expr
+                && !sel.test
+                && sel.field == "flags"
+                && matches!(&sel.operand.expr, Expr::Ident(v) if v == "patient")
+            {
+                out.push(Need::Flag((**flag).to_owned()));
+            }
+        }
+        Expr::Select(sel) if sel.test => {
+            if let Expr::Select(inner) = &sel.operand.expr
+                && !inner.test
+                && inner.field == "attributes"
+                && matches!(&inner.operand.expr, Expr::Ident(v) if v == "line")
+            {
+                out.push(Need::Attribute(sel.field.clone()));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The string facts a condition can be indexed on.
@@ -649,11 +703,14 @@ impl ConditionSet {
             }
             let mut requires = Vec::new();
             required_literals(program.expression(), &mut requires);
+            let mut need = Vec::new();
+            needs(program.expression(), &mut need);
             let native = native::compile(program.expression()).map(Arc::new);
             compiled.push(Compiled {
                 definition: c.clone(),
                 program: Arc::new(program),
                 requires,
+                needs: need,
                 native,
             });
         }
@@ -680,9 +737,54 @@ impl ConditionSet {
             (a.definition.priority, &a.definition.code)
                 .cmp(&(b.definition.priority, &b.definition.code))
         });
+        let mut unindexed = Vec::new();
+        let mut by_literal: Vec<((String, String), Positions)> = Vec::new();
+        let mut by_flag = Positions::new();
+        let mut by_attribute = Positions::new();
+        let known = self::sample();
+        for (n, c) in compiled.iter().enumerate() {
+            // Only facts a line always has can index (the others are checked when evaluated).
+            let first = c
+                .requires
+                .iter()
+                .find(|(var, field, _)| string_fact(&known, var, field).is_some());
+            let Some((var, field, literal)) = first else {
+                let flag = c.needs.iter().find_map(|n| match n {
+                    Need::Flag(f) => Some(f),
+                    Need::Attribute(_) => None,
+                });
+                let attribute = c.needs.iter().find_map(|n| match n {
+                    Need::Attribute(a) => Some(a),
+                    Need::Flag(_) => None,
+                });
+                match (flag, attribute) {
+                    (Some(f), _) => by_flag.entry(f.clone()).or_default().push(n),
+                    (None, Some(a)) => by_attribute.entry(a.clone()).or_default().push(n),
+                    (None, None) => unindexed.push(n),
+                }
+                continue;
+            };
+            let key = (var.clone(), field.clone());
+            let pos = match by_literal.iter().position(|(k, _)| *k == key) {
+                Some(p) => p,
+                None => {
+                    by_literal.push((key, Positions::new()));
+                    by_literal.len() - 1
+                }
+            };
+            by_literal[pos]
+                .1
+                .entry(literal.clone())
+                .or_default()
+                .push(n);
+        }
         Ok(CompiledSet {
             conditions: compiled,
             calendars: self.calendars.clone(),
+            unindexed,
+            by_literal,
+            by_flag,
+            by_attribute,
         })
     }
 }
@@ -705,9 +807,60 @@ impl CompiledSet {
         facts: &LineFacts,
         day: NaiveDate,
     ) -> Result<Vec<&ConditionDefinition>, EvalError> {
-        let mut candidates = self
-            .conditions
-            .iter()
+        // The candidates: the unindexed conditions and those indexed under the line's own
+        // literals, in the set's order.
+        let mut found: Vec<usize> = Vec::new();
+        for ((var, field), literals) in &self.by_literal {
+            if let Some(hit) = string_fact(facts, var, field).and_then(|v| literals.get(v)) {
+                found.extend_from_slice(hit);
+            }
+        }
+        if !self.by_flag.is_empty() {
+            for flag in &facts.patient.flags {
+                if let Some(hit) = self.by_flag.get(flag) {
+                    found.extend_from_slice(hit);
+                }
+            }
+            // The same flag twice on a patient must not make a condition a candidate twice.
+            found.sort_unstable();
+            found.dedup();
+        }
+        if !self.by_attribute.is_empty() {
+            match facts.line.attributes.as_object() {
+                Some(attributes) => {
+                    for key in attributes.keys() {
+                        if let Some(hit) = self.by_attribute.get(key) {
+                            found.extend_from_slice(hit);
+                        }
+                    }
+                }
+                // Not an object: nothing is known, every such condition is evaluated.
+                None => found.extend(self.by_attribute.values().flatten()),
+            }
+        }
+        found.sort_unstable();
+        // Both lists are in order: merged, they give the candidates in order.
+        let (mut i, mut j) = (0, 0);
+        let positions = std::iter::from_fn(|| {
+            let next = match (self.unindexed.get(i), found.get(j)) {
+                (Some(&a), Some(&b)) if a <= b => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => return None,
+            };
+            Some(next)
+        });
+        let mut candidates = positions
+            .filter_map(|n| self.conditions.get(n))
             .filter(|c| {
                 let d = &c.definition;
                 day >= d.active_from && d.inactive_from.is_none_or(|end| day < end)
@@ -791,11 +944,7 @@ pub struct Outcome {
 }
 
 fn round(amount: Decimal, like: &Money) -> Money {
-    let exp = like.currency().exponent();
-    Money::round(
-        amount.round_dp_with_strategy(exp, RoundingStrategy::MidpointAwayFromZero),
-        like.currency(),
-    )
+    Money::round(amount, like.currency())
 }
 
 /// Applies `matching` (in order) to a line of `quantity` at `unit_price`. Percentages apply to
@@ -838,15 +987,17 @@ pub fn apply(
                     Decimal::ONE
                 };
                 let raw = match (percent, amount) {
-                    (Some(p), _) => current.amount() * p / Decimal::from(100),
+                    // × 0.01 is ÷ 100 exactly, and cheaper.
+                    (Some(p), _) => current.amount() * p * Decimal::new(1, 2),
                     (None, Some(a)) if a.currency() == current.currency() => a.amount(),
                     _ => continue,
                 };
-                let mut change = round(raw * sign, &current).amount();
-                if current.amount() + change < Decimal::ZERO {
-                    change = -current.amount();
+                let mut change = round(raw * sign, &current);
+                if current.amount() + change.amount() < Decimal::ZERO {
+                    change = round(-current.amount(), &current);
                 }
-                let after = round(current.amount() + change, &current);
+                // Both are whole minor units already: their sum is too.
+                let after = Money::round(current.amount() + change.amount(), current.currency());
                 out.amount = Some(after);
                 out.adjustments.push(Adjustment {
                     condition: c.code.clone(),
@@ -856,7 +1007,7 @@ pub fn apply(
                         "surcharge"
                     }
                     .to_owned(),
-                    change: round(change, &current),
+                    change,
                     amount_after: after,
                 });
             }
@@ -1316,6 +1467,9 @@ mod tests {
             "payer.code == 'P1' && payer.plan == 'GOLD' && line.quantity >= 1.0",
             "!(line.service_group == 'EMERG') && true",
             "line.attributes.room == 'ICU' && line.service_group == 'EMERG'",
+            "'low_income' in patient.flags && patient.age >= 18",
+            "has(line.attributes.urgent) && line.attributes.urgent",
+            "has(line.attributes.urgent) || 'chronic' in patient.flags",
         ];
         let set = ConditionSet {
             conditions: whens
@@ -1349,7 +1503,16 @@ mod tests {
                         f.line.code = code.to_owned();
                         f.payer.code = payer.to_owned();
                         f.payer.plan = "GOLD".to_owned();
-                        f.line.attributes = serde_json::json!({"room": "ICU"});
+                        f.line.attributes = if hour == "10" {
+                            serde_json::json!({"room": "ICU"})
+                        } else {
+                            serde_json::json!({"room": "WARD", "urgent": true})
+                        };
+                        f.patient.flags = if payer == "P1" {
+                            vec!["low_income".to_owned(), "low_income".to_owned()]
+                        } else {
+                            vec!["chronic".to_owned()]
+                        };
                         let fast: Vec<&str> = set
                             .matching(&f, d("2026-11-23"))
                             .expect("evaluates")

@@ -135,15 +135,21 @@ impl Cond {
             Cond::AttrBool(key) => f.line.attributes.get(key)?.as_bool()?,
             Cond::HasAttr(key) => f.line.attributes.as_object()?.contains_key(key),
             Cond::Not(c) => !c.eval(f)?,
-            Cond::And(a, b) => match (a.eval(f), b.eval(f)) {
-                (Some(false), _) | (_, Some(false)) => false,
-                (Some(true), Some(true)) => true,
-                _ => return None,
+            Cond::And(a, b) => match a.eval(f) {
+                Some(false) => false,
+                Some(true) => b.eval(f)?,
+                None => match b.eval(f) {
+                    Some(false) => false,
+                    _ => return None,
+                },
             },
-            Cond::Or(a, b) => match (a.eval(f), b.eval(f)) {
-                (Some(true), _) | (_, Some(true)) => true,
-                (Some(false), Some(false)) => false,
-                _ => return None,
+            Cond::Or(a, b) => match a.eval(f) {
+                Some(true) => true,
+                Some(false) => b.eval(f)?,
+                None => match b.eval(f) {
+                    Some(true) => true,
+                    _ => return None,
+                },
             },
             Cond::If(c, a, b) => {
                 if c.eval(f)? {
