@@ -763,7 +763,7 @@ pub async fn try_rules(
             r.id.map_or_else(|| format!("given-{}", i + 1), |id| id.trim().to_owned());
         if id.is_empty() || id.len() > 64 {
             v.add(
-                &format!("care_records.{i}.id"),
+                format!("care_records.{i}.id"),
                 "invalid",
                 "1 to 64 characters",
             );
