@@ -1059,6 +1059,38 @@ mod tests {
         }
     }
 
+    /// After-hours emergencies: +25 %.
+    fn night() -> ConditionDefinition {
+        ConditionDefinition {
+            priority: 1,
+            ..condition(
+                "NIGHT",
+                "time.after_hours && line.service_group == 'EMERG'",
+                ConditionAction::Surcharge {
+                    percent: Some(Decimal::from(25)),
+                    amount: None,
+                },
+            )
+        }
+    }
+
+    /// After-hours emergencies: a 15.00 fee line.
+    fn night_fee() -> ConditionDefinition {
+        ConditionDefinition {
+            priority: 2,
+            ..condition(
+                "FEE",
+                "time.after_hours && line.service_group == 'EMERG'",
+                ConditionAction::ExtraLine {
+                    code: "FEE-NIGHT".to_owned(),
+                    description: "After-hours fee".to_owned(),
+                    quantity: Decimal::ONE,
+                    unit_price: eur("15.00"),
+                },
+            )
+        }
+    }
+
     fn facts(local: &str, group: &str) -> LineFacts {
         let mut f = sample();
         f.line.service_group = group.to_owned();
@@ -1153,30 +1185,8 @@ mod tests {
     fn an_after_hours_emergency_gets_a_surcharge_and_a_fee_line() {
         let set = ConditionSet {
             conditions: vec![
-                ConditionDefinition {
-                    priority: 1,
-                    ..condition(
-                        "NIGHT",
-                        "time.after_hours && line.service_group == 'EMERG'",
-                        ConditionAction::Surcharge {
-                            percent: Some(Decimal::from(25)),
-                            amount: None,
-                        },
-                    )
-                },
-                ConditionDefinition {
-                    priority: 2,
-                    ..condition(
-                        "FEE",
-                        "time.after_hours && line.service_group == 'EMERG'",
-                        ConditionAction::ExtraLine {
-                            code: "FEE-NIGHT".to_owned(),
-                            description: "After-hours fee".to_owned(),
-                            quantity: Decimal::ONE,
-                            unit_price: eur("15.00"),
-                        },
-                    )
-                },
+                night(),
+                night_fee(),
                 ConditionDefinition {
                     priority: 3,
                     ..condition(
@@ -1228,32 +1238,7 @@ mod tests {
     fn an_after_hours_emergency_is_surcharged_and_split_with_deductible_and_copays() {
         use crate::settlement::{CoverageTerms, Line, Reason, YearToDate, split_episode_with};
         let set = ConditionSet {
-            conditions: vec![
-                ConditionDefinition {
-                    priority: 1,
-                    ..condition(
-                        "NIGHT",
-                        "time.after_hours && line.service_group == 'EMERG'",
-                        ConditionAction::Surcharge {
-                            percent: Some(Decimal::from(25)),
-                            amount: None,
-                        },
-                    )
-                },
-                ConditionDefinition {
-                    priority: 2,
-                    ..condition(
-                        "FEE",
-                        "time.after_hours && line.service_group == 'EMERG'",
-                        ConditionAction::ExtraLine {
-                            code: "FEE-NIGHT".to_owned(),
-                            description: "After-hours fee".to_owned(),
-                            quantity: Decimal::ONE,
-                            unit_price: eur("15.00"),
-                        },
-                    )
-                },
-            ],
+            conditions: vec![night(), night_fee()],
             calendars: BTreeMap::new(),
         }
         .compile()

@@ -15,7 +15,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
 use carebill_domain::Validation;
-use carebill_domain::events::{CareRecordChangedV1, LocationRef};
+use carebill_domain::events::CareRecordChangedV1;
 use carebill_domain::money::Money;
 use carebill_domain::rules::InvoicingSource;
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
@@ -410,14 +410,8 @@ fn announce(
     let loc = locations::get(conn, &unscoped, &view.location_id)?;
     let patient = patients::get(conn, &view.patient_id)?.to_ref()?;
     let coverages = crate::coverages::refs_for_patient(conn, &view.patient_id)?;
-    let location_code = loc.code.clone();
-    let location = LocationRef {
-        id: loc.id.parse().map_err(|e| ApiError::internal(&e))?,
-        code: loc.code,
-        name: loc.name,
-        time_zone: loc.time_zone,
-        tax_id: loc.tax_id,
-    };
+    let location = loc.to_ref()?;
+    let location_code = location.code.clone();
     emit(
         conn,
         who,

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::{EpisodeKind, EpisodeStatus};
-use carebill_domain::events::{EpisodeClosedV1, EpisodeOpenedV1, EpisodeRef, LocationRef};
+use carebill_domain::events::{EpisodeClosedV1, EpisodeOpenedV1, EpisodeRef};
 use carebill_domain::{Code, Validation};
 use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
@@ -249,13 +249,7 @@ pub fn to_ref(conn: &mut AnyConnection, r: &Row) -> Result<EpisodeRef, ApiError>
         id: r.id.parse().map_err(|e| ApiError::internal(&e))?,
         number: r.number.clone(),
         kind: r.kind.parse().unwrap_or(EpisodeKind::Outpatient),
-        location: LocationRef {
-            id: loc.id.parse().map_err(|e| ApiError::internal(&e))?,
-            code: loc.code,
-            name: loc.name,
-            time_zone: loc.time_zone,
-            tax_id: loc.tax_id,
-        },
+        location: loc.to_ref()?,
         patient: patient.to_ref()?,
         attending_practitioner: r.attending_practitioner.clone(),
     })

@@ -51,6 +51,19 @@ pub struct Location {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Location {
+    /// The location as events and invoices name it.
+    pub fn to_ref(&self) -> Result<carebill_domain::events::LocationRef, ApiError> {
+        Ok(carebill_domain::events::LocationRef {
+            id: self.id.parse().map_err(|e| ApiError::internal(&e))?,
+            code: self.code.clone(),
+            name: self.name.clone(),
+            time_zone: self.time_zone.clone(),
+            tax_id: self.tax_id.clone(),
+        })
+    }
+}
+
 /// What a client sends to create or replace a location.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

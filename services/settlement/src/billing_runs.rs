@@ -777,15 +777,7 @@ pub async fn try_rules(
             details: r.details,
         });
     }
-    for (i, r) in input.draft_rules.iter().enumerate() {
-        for e in r.validate().errors() {
-            v.add(
-                format!("draft_rules.{i}.{}", e.field),
-                &e.code,
-                e.message.clone(),
-            );
-        }
-    }
+    check_drafts(&mut v, &input.draft_rules);
     v.finish().map_err(ApiError::validation)?;
     let (Some(location), Some(period)) = (location, period) else {
         return Err(ApiError::internal(&"validation passed without values"));
@@ -834,6 +826,19 @@ pub async fn try_rules(
         })
         .await?;
     Ok(web::Json(tried))
+}
+
+/// What can be checked of draft rules without the database, named `draft_rules.<i>.<field>`.
+fn check_drafts(v: &mut Validation, drafts: &[RuleDefinition]) {
+    for (i, r) in drafts.iter().enumerate() {
+        for e in r.validate().errors() {
+            v.add(
+                format!("draft_rules.{i}.{}", e.field),
+                &e.code,
+                e.message.clone(),
+            );
+        }
+    }
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager, Role::Biller];
@@ -888,15 +893,7 @@ pub async fn create_run(
             "draft rules are tried in a preview; save them as rule versions to bill with them",
         );
     }
-    for (i, r) in input.draft_rules.iter().enumerate() {
-        for e in r.validate().errors() {
-            v.add(
-                format!("draft_rules.{i}.{}", e.field),
-                &e.code,
-                e.message.clone(),
-            );
-        }
-    }
+    check_drafts(&mut v, &input.draft_rules);
     if let Some(p) = &input.patient_id {
         if !input.preview {
             v.add(

@@ -17,7 +17,7 @@ use carebill_domain::billing::RunLine;
 use carebill_domain::events::{CoverageRef, EpisodeRef, LocationRef, PartyRef, PatientRef};
 use carebill_domain::ids::{EpisodeId, LocationId, PatientId};
 use carebill_domain::rules::Period;
-use carebill_domain::settlement::{Reason, SettlementKind, SettlementStatus};
+use carebill_domain::settlement::{Reason, SettlementKind};
 use carebill_domain::{MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
@@ -249,34 +249,15 @@ pub fn create_for_run(
             patient,
             attending_practitioner: None,
         };
-        let now = db::now();
-        let mut row = Row {
-            id: uuid::Uuid::new_v5(&run, patient_id.as_bytes()).to_string(),
-            number: format!("{location_code}/{period}/{}", n + 1),
-            episode_id: episode.id.to_string(),
-            kind: SettlementKind::Periodic.as_str().to_owned(),
-            parent_id: None,
-            status: SettlementStatus::Draft.as_str().to_owned(),
-            version: 0,
-            revision: 0,
-            location_id: episode.location.id.to_string(),
-            location_code: location_code.to_owned(),
-            patient_id,
-            episode: serde_json::to_string(&episode)?,
-            coverages: serde_json::to_string(&coverages)?,
-            coverages_at: now,
-            currency: None,
-            total_minor: 0,
-            line_count: 0,
-            issue_count: 0,
-            pending_voids: 0,
-            approved_version: None,
-            invoiced_version: None,
-            assigned_to: None,
-            created_at: now,
-            updated_at: now,
-            billing_run_id: Some(run_id.to_owned()),
-        };
+        let mut row = Row::draft(
+            uuid::Uuid::new_v5(&run, patient_id.as_bytes()).to_string(),
+            format!("{location_code}/{period}/{}", n + 1),
+            SettlementKind::Periodic,
+            &episode,
+            &coverages,
+            db::now(),
+        )?;
+        row.billing_run_id = Some(run_id.to_owned());
         row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
         settlements::insert(conn, &row)?;
         settlements::recompute(

@@ -570,6 +570,45 @@ pub struct Row {
 }
 
 impl Row {
+    /// A new draft settlement of `episode` (version 0, no lines, nobody assigned yet).
+    pub fn draft(
+        id: String,
+        number: String,
+        kind: SettlementKind,
+        episode: &EpisodeRef,
+        coverages: &[CoverageRef],
+        coverages_at: NaiveDateTime,
+    ) -> Result<Row, ApiError> {
+        let now = db::now();
+        Ok(Row {
+            id,
+            number,
+            episode_id: episode.id.to_string(),
+            kind: kind.as_str().to_owned(),
+            parent_id: None,
+            status: SettlementStatus::Draft.as_str().to_owned(),
+            version: 0,
+            revision: 0,
+            location_id: episode.location.id.to_string(),
+            location_code: episode.location.code.clone(),
+            patient_id: episode.patient.id.to_string(),
+            episode: serde_json::to_string(episode)?,
+            coverages: serde_json::to_string(coverages)?,
+            coverages_at,
+            currency: None,
+            total_minor: 0,
+            line_count: 0,
+            issue_count: 0,
+            pending_voids: 0,
+            approved_version: None,
+            invoiced_version: None,
+            assigned_to: None,
+            created_at: now,
+            updated_at: now,
+            billing_run_id: None,
+        })
+    }
+
     /// The workflow status.
     pub fn status(&self) -> SettlementStatus {
         self.status.parse().unwrap_or(SettlementStatus::Draft)
@@ -1308,40 +1347,20 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
         }
         _ => (SettlementKind::Regular, None),
     };
-    let now = db::now();
-    let row = Row {
-        id: uuid::Uuid::now_v7().to_string(),
-        number: format!(
+    let mut row = Row::draft(
+        uuid::Uuid::now_v7().to_string(),
+        format!(
             "{}/{}/{}",
             c.episode.location.code,
             c.episode.number,
             existing.len() + 1
         ),
-        episode_id,
-        kind: kind.as_str().to_owned(),
-        parent_id: parent,
-        status: SettlementStatus::Draft.as_str().to_owned(),
-        version: 0,
-        revision: 0,
-        location_id: c.episode.location.id.to_string(),
-        location_code: c.episode.location.code.clone(),
-        patient_id: c.episode.patient.id.to_string(),
-        episode: serde_json::to_string(&c.episode)?,
-        coverages: serde_json::to_string(&c.coverages)?,
-        coverages_at: c.recorded_at.naive_utc(),
-        currency: None,
-        total_minor: 0,
-        line_count: 0,
-        issue_count: 0,
-        pending_voids: 0,
-        approved_version: None,
-        invoiced_version: None,
-        assigned_to: None,
-        created_at: now,
-        updated_at: now,
-        billing_run_id: None,
-    };
-    let mut row = row;
+        kind,
+        &c.episode,
+        &c.coverages,
+        c.recorded_at.naive_utc(),
+    )?;
+    row.parent_id = parent;
     row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
     insert(conn, &row)?;
     Ok(row)
