@@ -1283,7 +1283,7 @@ mod tests {
                 year: 2026,
             })
             .collect();
-        let split = split_episode_with(&lines, &payers, &before).expect("split");
+        let split = split_episode_with(&lines, &payers, &mut before).expect("split");
         let show = |i: usize| -> Vec<(String, String, String)> {
             split[i]
                 .iter()

@@ -420,18 +420,19 @@ pub fn split_episode(
     lines: &[Line],
     coverages: &[CoverageTerms],
 ) -> Result<Vec<Vec<Share>>, SplitError> {
-    split_episode_with(lines, coverages, &YearToDate::default())
+    split_episode_with(lines, coverages, &mut YearToDate::default())
 }
 
-/// [`split_episode`], with what the patient's other episodes already used of each payer's
-/// yearly deductible and cap (`before`). Per payer and line: the copay is withheld first, then
+/// [`split_episode`], with what the patient's other episodes (and earlier splits of this one)
+/// already used of each payer's yearly deductible and cap (`used`); what this split uses is
+/// added to it, so that the next split of the patient's lines sees it. Per payer and line: the copay is withheld first, then
 /// what is left of the yearly deductible, then the payer covers its percentage of the rest, up
 /// to what is left under its episode and yearly caps. Withheld amounts (copay, deductible) and
 /// what a payer does not cover pass on to the next payer, and finally to the patient.
 pub fn split_episode_with(
     lines: &[Line],
     coverages: &[CoverageTerms],
-    before: &YearToDate,
+    used: &mut YearToDate,
 ) -> Result<Vec<Vec<Share>>, SplitError> {
     let Some(currency) = lines.first().map(|l| l.amount.currency()) else {
         return Ok(Vec::new());
@@ -486,8 +487,6 @@ pub fn split_episode_with(
         .iter()
         .map(|c| c.cap_per_year.as_ref().map(minor).transpose())
         .collect::<Result<_, _>>()?;
-    // What this episode uses, on top of `before`.
-    let mut now = YearToDate::default();
     let money = |units: i64| Money::from_minor(MinorUnits(units), currency);
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
@@ -517,11 +516,9 @@ pub fn split_episode_with(
             // The per-line part is charged first; what is left of the copay comes off the episode's.
             episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
             let mut base = remaining - copay;
-            let used = before.get(&terms.payer, line.year);
-            let mine = now.get(&terms.payer, line.year);
-            let deductible = deductibles[i].map_or(0, |d| {
-                (d - used.deductible - mine.deductible).clamp(0, base.max(0))
-            });
+            let so_far = used.get(&terms.payer, line.year);
+            let deductible =
+                deductibles[i].map_or(0, |d| (d - so_far.deductible).clamp(0, base.max(0)));
             base -= deductible;
             let mut covered = round_share(base, terms.covered_percent, currency)
                 .min(base)
@@ -533,21 +530,25 @@ pub fn split_episode_with(
                     percent: terms.covered_percent,
                 }
             };
-            if let Some(left) = cap_left[i].as_mut() {
-                if covered >= *left {
-                    covered = (*left).max(0);
-                    reason = Reason::CapReached;
-                }
-                *left -= covered;
+            // The tighter cap decides (the yearly one when both bind); the episode's cap then
+            // counts only what the payer really pays.
+            if let Some(left) = cap_left[i]
+                && covered >= left
+            {
+                covered = left.max(0);
+                reason = Reason::CapReached;
             }
             if let Some(cap) = year_caps[i] {
-                let left = (cap - used.paid - mine.paid).max(0);
+                let left = (cap - so_far.paid).max(0);
                 if covered >= left {
                     covered = left;
                     reason = Reason::YearCapReached;
                 }
             }
-            now.add(&terms.payer, line.year, deductible, covered);
+            if let Some(left) = cap_left[i].as_mut() {
+                *left -= covered;
+            }
+            used.add(&terms.payer, line.year, deductible, covered);
             remaining -= covered;
             patient_copay += copay;
             patient_deductible += deductible;
@@ -705,6 +706,13 @@ impl OfferBook {
             units,
             remaining: p.remaining(),
         })
+    }
+
+    /// Returns what `used` took (its line is not billed after all).
+    pub fn give_back(&mut self, used: &OfferUse) {
+        if let Some(p) = self.purchases.iter_mut().find(|p| p.id == used.purchase) {
+            p.used = (p.used - used.units).max(Decimal::ZERO);
+        }
     }
 
     /// The purchases with what is used now.
@@ -985,7 +993,8 @@ mod tests {
             line(20_000, 2026),
             line(5_000, 2027),
         ];
-        let split = split_episode_with(&lines, &[sanitas.clone()], &before).expect("split");
+        let split =
+            split_episode_with(&lines, &[sanitas.clone()], &mut before.clone()).expect("split");
         // 30.00: all of it goes to the 40.00 left of the deductible.
         assert_eq!(amounts(&split[0]), [0, 3_000]);
         assert_eq!(split[0][0].reason, Reason::DeductibleNotMet);
@@ -1005,6 +1014,38 @@ mod tests {
         assert_eq!(minor(&alone[1][0].deductible).unwrap_or(0), 5_000);
         // 200.00: 20.00 ends the deductible; 80 % of 180.00 = 144.00.
         assert_eq!(amounts(&alone[2]), [14_400, 5_600]);
+    }
+
+    #[test]
+    fn the_episode_cap_counts_only_what_the_payer_paid_under_the_yearly_cap() {
+        // A stay over the new year: the 2026 cap is used up elsewhere, so the December line
+        // pays nothing — and leaves the whole 60.00 episode cap to January.
+        let mut sanitas = terms("SANITAS", 100);
+        sanitas.cap_per_episode = Some(eur(6_000));
+        sanitas.cap_per_year = Some(eur(100_000));
+        let mut used = YearToDate::default();
+        used.add("SANITAS", 2026, 0, 100_000);
+        let line = |amount, year| Line {
+            amount: eur(amount),
+            service_group: "LAB".into(),
+            year,
+        };
+        let split = split_episode_with(
+            &[line(5_000, 2026), line(5_000, 2027), line(5_000, 2027)],
+            &[sanitas],
+            &mut used,
+        )
+        .expect("split");
+        assert_eq!(amounts(&split[0]), [0, 5_000]);
+        assert_eq!(split[0][0].reason, Reason::YearCapReached);
+        assert_eq!(amounts(&split[1]), [5_000, 0]);
+        assert_eq!(amounts(&split[2]), [1_000, 4_000]);
+        assert_eq!(split[2][0].reason, Reason::CapReached);
+        assert_eq!(
+            used.get("SANITAS", 2027).paid,
+            6_000,
+            "what this split used is counted"
+        );
     }
 
     #[test]
@@ -1116,17 +1157,23 @@ mod tests {
             t.deductible_per_year = Some(eur(deductible));
             t.cap_per_year = Some(eur(cap));
             let mut before = YearToDate::default();
+            // What the shares say, added up independently of the split's own count.
+            let mut paid = YearToDate::default();
             for lines in &episodes {
                 let lines: Vec<Line> = lines.iter().map(|(a, y)| Line { amount: eur(*a), service_group: "LAB".into(), year: *y }).collect();
-                let split = split_episode_with(&lines, std::slice::from_ref(&t), &before).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                for (line, shares) in lines.iter().zip(&split) {
-                    let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
-                    prop_assert_eq!(total, minor(&line.amount).unwrap_or(0));
-                    before.add("P", line.year, minor(&shares[0].deductible).unwrap_or(0), minor(&shares[0].amount).unwrap_or(0));
+                // The lines of one episode may be split in several groups (other coverages).
+                for group in lines.chunks(3) {
+                    let split = split_episode_with(group, std::slice::from_ref(&t), &mut before).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    for (line, shares) in group.iter().zip(&split) {
+                        let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
+                        prop_assert_eq!(total, minor(&line.amount).unwrap_or(0));
+                        paid.add("P", line.year, minor(&shares[0].deductible).unwrap_or(0), minor(&shares[0].amount).unwrap_or(0));
+                    }
                 }
             }
+            prop_assert_eq!(&paid, &before);
             for year in 2026..2028 {
-                let used = before.get("P", year);
+                let used = paid.get("P", year);
                 prop_assert!(used.deductible <= deductible);
                 prop_assert!(used.paid <= cap, "{} paid over the cap {}", used.paid, cap);
                 // The payer pays nothing in a year before its deductible is met.

@@ -216,6 +216,11 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::conflict("concurrent_update", "a concurrent change interfered; retry")
             }
+            // PostgreSQL broke a lock cycle by rolling this transaction back: nothing was
+            // changed, and the same request succeeds when sent again.
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                ApiError::conflict("concurrent_update", "a concurrent change interfered; retry")
+            }
             _ => ApiError::internal(&e),
         }
     }

@@ -758,7 +758,8 @@ pub async fn try_rules(
     }
     let mut records = Vec::with_capacity(input.care_records.len());
     for (i, r) in input.care_records.into_iter().enumerate() {
-        v.nest(&format!("care_records.{i}.details"), r.details.validate());
+        let details = r.details.trimmed();
+        v.nest(&format!("care_records.{i}.details"), details.validate());
         let id =
             r.id.map_or_else(|| format!("given-{}", i + 1), |id| id.trim().to_owned());
         if id.is_empty() || id.len() > 64 {
@@ -774,7 +775,7 @@ pub async fn try_rules(
             location_id: String::new(),
             version: 1,
             cancelled: false,
-            details: r.details,
+            details,
         });
     }
     check_drafts(&mut v, &input.draft_rules);

@@ -275,6 +275,11 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/offers/{code}/end")
+                    .route(web::post().to(offers::end_offer))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/offer-balances")
                     .route(web::get().to(offers::list_balances))
                     .default_service(allow("GET")),
@@ -304,7 +309,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         assignment::reassign, assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
-        offers::create_offer, offers::list_offers, offers::get_offer, offers::list_balances,
+        offers::create_offer, offers::list_offers, offers::get_offer, offers::end_offer, offers::list_balances,
         audit_trail::list_audit_events,
     ),
     tags(

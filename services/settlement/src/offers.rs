@@ -227,6 +227,23 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
             "an offer with this code exists; offers are not changed once sold, create one with a new code",
         ));
     }
+    // One offer on sale per bundle on any day: a purchase must say which units it bought.
+    let same_bundle: Vec<Row> = offers::table
+        .filter(offers::bundle_code.eq(&o.offer.bundle_code))
+        .select(Row::as_select())
+        .load(conn)?;
+    if let Some(other) = same_bundle.iter().find(|r| {
+        r.active_from < o.inactive_from.unwrap_or(NaiveDate::MAX)
+            && o.active_from < r.inactive_from.unwrap_or(NaiveDate::MAX)
+    }) {
+        return Err(ApiError::conflict(
+            "overlapping_offer",
+            format!(
+                "offer {} sells bundle {} on days this one would too; end its sale first (POST /v1/offers/{}/end)",
+                other.code, o.offer.bundle_code, other.code
+            ),
+        ));
+    }
     diesel::insert_into(offers::table)
         .values((
             offers::code.eq(&o.offer.code),
@@ -271,8 +288,10 @@ pub fn book_for(
         return Ok(OfferBook::default());
     }
     // First come, first served across the patient's settlements (PostgreSQL: serialised).
-    db::lock_key(conn, &format!("patient-allowances:{patient_id}"))?;
-    Ok(OfferBook::new(purchases(conn, patient_id, except, &rows)?))
+    crate::settlements::lock_patient(conn, patient_id)?;
+    Ok(OfferBook::new(purchases(
+        conn, patient_id, except, &rows, None,
+    )?))
 }
 
 fn purchases(
@@ -280,12 +299,23 @@ fn purchases(
     patient_id: &str,
     except: Option<&str>,
     rows: &[Row],
+    scope: Option<&[String]>,
 ) -> Result<Vec<Purchase>, ApiError> {
-    let by_bundle: HashMap<&str, &Row> = rows.iter().map(|r| (r.bundle_code.as_str(), r)).collect();
-    let theirs: Vec<(String, String)> = settlements::table
+    let mut by_bundle: HashMap<&str, Vec<&Row>> = HashMap::new();
+    for r in rows {
+        by_bundle.entry(r.bundle_code.as_str()).or_default().push(r);
+    }
+    // Cancelled settlements neither sell bundles nor use them.
+    let mut q = settlements::table
         .filter(settlements::patient_id.eq(patient_id))
+        .filter(settlements::status.ne("cancelled"))
         .select((settlements::id, settlements::episode))
-        .load(conn)?;
+        .into_boxed();
+    // A user limited to some locations sees what was bought and used there.
+    if let Some(locations) = scope {
+        q = q.filter(settlements::location_code.eq_any(locations.to_vec()));
+    }
+    let theirs: Vec<(String, String)> = q.load(conn)?;
     let ids: Vec<&String> = theirs.iter().map(|(id, _)| id).collect();
     let inputs: Vec<String> = settlement_inputs::table
         .filter(settlement_inputs::settlement_id.eq_any(&ids))
@@ -296,18 +326,20 @@ fn purchases(
     let mut out = Vec::new();
     for payload in inputs {
         let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
-        let Some(row) = by_bundle.get(c.item.code.as_str()) else {
+        let day = local_day(&c.episode, c.performed_at);
+        // The offer of this bundle on sale that day (sale periods of one bundle never overlap).
+        let Some(row) = by_bundle
+            .get(c.item.code.as_str())
+            .and_then(|offers| offers.iter().find(|r| r.on_sale(day)))
+        else {
             continue;
         };
-        let day = local_day(&c.episode, c.performed_at);
-        if row.on_sale(day) {
-            out.push(Purchase::of(
-                &row.offer(),
-                c.consumption_id.to_string(),
-                c.quantity,
-                day,
-            ));
-        }
+        out.push(Purchase::of(
+            &row.offer(),
+            c.consumption_id.to_string(),
+            c.quantity,
+            day,
+        ));
     }
     if out.is_empty() {
         return Ok(out);
@@ -401,6 +433,86 @@ pub async fn create_offer(
         .await
 }
 
+/// Ends the sale of an offer.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndInput {
+    /// Bundles bought from this day on no longer count as this offer's (units already bought
+    /// stay usable until they expire).
+    pub inactive_from: NaiveDate,
+    /// Why.
+    pub reason: String,
+}
+
+fn end(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    code: &str,
+    input: EndInput,
+) -> Result<OfferView, ApiError> {
+    who.require_unscoped("offers are organisation-wide")?;
+    db::lock_key(conn, &format!("offer:{code}"))?;
+    let before = get(conn, code)?;
+    let mut v = Validation::new();
+    let reason = v.text("reason", &input.reason, 500);
+    if input.inactive_from <= before.active_from {
+        v.add(
+            "inactive_from",
+            "before_start",
+            "must come after the offer's active_from",
+        );
+    }
+    if before
+        .inactive_from
+        .is_some_and(|end| end <= input.inactive_from)
+    {
+        v.add(
+            "inactive_from",
+            "later",
+            "the sale already ends on or before this day",
+        );
+    }
+    v.finish().map_err(ApiError::validation)?;
+    diesel::update(offers::table.find(code))
+        .set(offers::inactive_from.eq(Some(input.inactive_from)))
+        .execute(conn)?;
+    let after = get(conn, code)?;
+    audit::record(
+        conn,
+        who,
+        "end",
+        "offer",
+        code,
+        serde_json::json!({ "inactive_from": { "before": before.inactive_from, "after": after.inactive_from } }),
+        reason.as_deref(),
+    )?;
+    Ok(after)
+}
+
+/// End the sale of an offer from a day (units already sold stay usable).
+#[utoipa::path(post, path = "/v1/offers/{code}/end", tag = "offers", request_body = EndInput,
+    params(("code" = String, Path, description = "Offer code")),
+    responses((status = 200, description = "The offer with its end of sale", body = OfferView),
+        (status = 404, description = "No such offer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A day before the start, one after the current end, or no reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn end_offer(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    code: web::Path<String>,
+    body: ValidJson<EndInput>,
+) -> Result<web::Json<OfferView>, ApiError> {
+    who.require(WRITERS)?;
+    let code = code.into_inner();
+    let input = body.value;
+    Ok(web::Json(
+        state
+            .db
+            .write(move |conn| conn.transaction(|conn| end(conn, &who, &code, input)))
+            .await?,
+    ))
+}
+
 /// Get an offer.
 #[utoipa::path(get, path = "/v1/offers/{code}", tag = "offers",
     params(("code" = String, Path, description = "Offer code")),
@@ -464,7 +576,7 @@ pub async fn list_balances(
             .db
             .read(move |conn| {
                 let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
-                let mut bought = purchases(conn, &patient, None, &rows)?;
+                let mut bought = purchases(conn, &patient, None, &rows, who.locations.as_deref())?;
                 bought.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
                 Ok(bought
                     .into_iter()

@@ -76,7 +76,19 @@ pub fn lines(
         .select((billing_run_lines::line_no, billing_run_lines::line))
         .load(conn)?;
     let coverages = row.coverages()?;
-    let patient = row.episode()?.patient.id;
+    let episode = row.episode()?;
+    let patient = episode.patient.id;
+    let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone).ok();
+    // A line is dated at the start of its first day in the location's time zone, so that its
+    // service date (and year) is the day billed wherever the location is.
+    let start_of = |day: NaiveDate| {
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        tz.and_then(|tz| {
+            use chrono::TimeZone as _;
+            tz.from_local_datetime(&midnight).earliest()
+        })
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
+    };
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
     let mut lines = Vec::with_capacity(rows.len());
     for (line_no, data) in rows {
@@ -119,7 +131,7 @@ pub fn lines(
             service_group: l.service_group.clone(),
             quantity: l.quantity,
             unit: "day".to_owned(),
-            performed_at: day.and_time(chrono::NaiveTime::MIN).and_utc(),
+            performed_at: start_of(day),
             performed_by: None,
             unit_price: Some(l.unit_price),
             amount: Some(l.amount),

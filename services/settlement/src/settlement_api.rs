@@ -1060,7 +1060,7 @@ fn correct_line(
     input: &LineCorrection,
     reason: &str,
 ) -> Result<(SettlementDoc, String), ApiError> {
-    let mut row = visible(who, settlements::find_for_update(conn, id)?)?;
+    let mut row = visible(who, settlements::find_for_recompute(conn, id)?)?;
     check_etag(&row, etag)?;
     if !matches!(
         row.status(),
@@ -1218,7 +1218,10 @@ pub async fn recompute_settlement(
         .db
         .write(move |conn| {
             conn.transaction(|conn| {
-                let mut row = visible(&who, settlements::find_for_update(conn, &id.to_string())?)?;
+                let mut row = visible(
+                    &who,
+                    settlements::find_for_recompute(conn, &id.to_string())?,
+                )?;
                 check_etag(&row, &etag)?;
                 if !row.status().is_open() {
                     return Err(ApiError::conflict(

@@ -232,7 +232,7 @@ pub fn compute(
     allowances: Allowances,
 ) -> Vec<SettlementLine> {
     let Allowances {
-        year: before,
+        year: mut before,
         mut offers,
     } = allowances;
     let entries: Vec<PriceEntry> = prices.iter().map(|(_, e)| e.clone()).collect();
@@ -310,7 +310,7 @@ pub fn compute(
             }
         };
         // Prepaid units (a bundle bought earlier) pay for as much of the line as they can.
-        let offer = match (&input.manual_price, package, unit_price) {
+        let mut offer = match (&input.manual_price, package, unit_price) {
             (None, None, Some(_)) if !input.excluded && offers.covers(&c.item.code) => {
                 offers.take(&c.item.code, day, c.quantity)
             }
@@ -368,6 +368,10 @@ pub fn compute(
                     }
                 }
             }
+        }
+        // A line a condition leaves out of billing uses no prepaid units.
+        if excluded && let Some(used) = offer.take() {
+            offers.give_back(&used);
         }
         if let Some(a) = &amount {
             match currency {
@@ -493,7 +497,9 @@ pub fn compute(
                 })
             })
             .collect();
-        match split_episode_with(&split_lines, &split_terms, &before) {
+        // One running count across the groups: a payer's yearly deductible and cap are the
+        // patient's, whichever coverages a line has.
+        match split_episode_with(&split_lines, &split_terms, &mut before) {
             Ok(split) => {
                 for (n, shares) in members.iter().zip(split) {
                     let patient = PartyRef::patient(episode.patient.id);
@@ -637,6 +643,29 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError>
         .select(Row::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Serialises, on PostgreSQL, the transactions that use what spans a patient's episodes (their
+/// yearly deductibles and caps, their prepaid bundles). Taken before a settlement's row lock
+/// wherever a transaction knows it will recompute (re-taking it later is free).
+pub fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<(), ApiError> {
+    Ok(db::lock_key(
+        conn,
+        &format!("patient-allowances:{patient_id}"),
+    )?)
+}
+
+/// [`find_for_update`] for a recomputation: the patient's lock first, then the row's.
+pub fn find_for_recompute(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+    let patient: Option<String> = settlements::table
+        .find(id)
+        .select(settlements::patient_id)
+        .first(conn)
+        .optional()?;
+    if let Some(p) = patient {
+        lock_patient(conn, &p)?;
+    }
+    find_for_update(conn, id)
 }
 
 /// Reads a settlement for a change, locking its row until the transaction ends.
@@ -994,10 +1023,14 @@ pub fn lines_now(
 /// yearly deductible and cap. Takes the patient's lock first (PostgreSQL), so that two of their
 /// episodes recomputed at once cannot both use the same deductible: first come, first served.
 fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiError> {
-    db::lock_key(conn, &format!("patient-allowances:{}", row.patient_id))?;
+    lock_patient(conn, &row.patient_id)?;
+    // Cancelled settlements bill nothing; periodic ones bill by invoicing rules, not by
+    // coverage terms.
     let others: Vec<(String, String)> = settlements::table
         .filter(settlements::patient_id.eq(&row.patient_id))
         .filter(settlements::id.ne(&row.id))
+        .filter(settlements::status.ne(SettlementStatus::Cancelled.as_str()))
+        .filter(settlements::billing_run_id.is_null())
         .select((settlements::id, settlements::episode))
         .load(conn)?;
     let mut used = YearToDate::default();
@@ -1019,7 +1052,7 @@ fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiEr
             continue;
         };
         let year = service_day(episode, line.performed_at).year();
-        for share in &line.shares {
+        for share in line.shares.iter().filter(|s| s.terms_id.is_some()) {
             if let Some(payer) = &share.party.payer_code {
                 let minor = |m: &Money| m.to_minor().map_or(0, |u| u.0);
                 used.add(
@@ -1234,6 +1267,19 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         apply_event(conn, env, &mut dirty)?;
     }
     on_consumptions(conn, &recorded, &mut dirty)?;
+    // Recomputing takes each patient's lock (what spans their episodes: yearly deductibles and
+    // caps, prepaid bundles); take them all first, in order, so two replicas never wait on
+    // each other's.
+    let ids: Vec<&String> = dirty.keys().collect();
+    let mut patients: Vec<String> = settlements::table
+        .filter(settlements::id.eq_any(ids))
+        .select(settlements::patient_id)
+        .distinct()
+        .load(conn)?;
+    patients.sort();
+    for p in &patients {
+        lock_patient(conn, p)?;
+    }
     for (id, (kind, reason, by)) in dirty {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;

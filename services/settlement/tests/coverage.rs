@@ -564,4 +564,92 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     );
     let (s, _, _) = call(&app, get("/v1/offer-balances?patient_id=nope", &t)).await;
     assert!(s.is_client_error());
+
+    // New terms are a new offer: one bundle is sold by one offer on any day, so the old sale
+    // ends first; bundles bought from then on carry the new offer's units.
+    let summer = json!({"code": "PHYSIO-5-SUMMER", "description": "Six sessions for the price of four",
+        "bundle_code": "PHYSIO-5", "service_codes": ["PHYSIO"], "units": "6", "active_from": "2026-06-01"});
+    let (s, problem, _) = call(&app, post("/v1/offers", &t, &summer)).await;
+    assert_eq!(
+        (s, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("overlapping_offer")),
+        "{problem}"
+    );
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/offers/PHYSIO-5-SPRING/end",
+            &t,
+            &json!({"inactive_from": "2025-12-01", "reason": "summer terms"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (s, ended, _) = call(
+        &app,
+        post(
+            "/v1/offers/PHYSIO-5-SPRING/end",
+            &t,
+            &json!({"inactive_from": "2026-06-01", "reason": "summer terms"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, &ended["inactive_from"]),
+        (StatusCode::OK, &json!("2026-06-01")),
+        "{ended}"
+    );
+    let (s, created, _) = call(&app, post("/v1/offers", &t, &summer)).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&second, "PHYSIO-5", 1, "2026-06-10T09:00:00Z"),
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&second, "PHYSIO", 1, "2026-06-11T09:00:00Z"),
+    )
+    .await;
+    let (_, balances, _) = call(
+        &app,
+        get(
+            &format!("/v1/offer-balances?patient_id={}", first.episode.patient.id),
+            &t,
+        ),
+    )
+    .await;
+    let summary: Vec<(String, String, String)> = balances
+        .as_array()
+        .expect("balances")
+        .iter()
+        .map(|b| {
+            (
+                b["offer"].as_str().unwrap_or("?").to_owned(),
+                b["units"].as_str().unwrap_or("?").to_owned(),
+                b["remaining"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    let three = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        summary,
+        [
+            three("PHYSIO-5-SPRING", "5", "0"),
+            three("PHYSIO-5-SUMMER", "6", "5")
+        ],
+        "{balances}"
+    );
+    // Someone limited to another location sees nothing of it.
+    let (_, theirs, _) = call(
+        &app,
+        get(
+            &format!("/v1/offer-balances?patient_id={}", first.episode.patient.id),
+            &carebill_platform::testing::token(&["biller"], Some(&["H9"])),
+        ),
+    )
+    .await;
+    assert_eq!(theirs, json!([]));
 }

@@ -5,3 +5,5 @@ CREATE INDEX settlements_billing_run ON settlements (billing_run_id);
 ALTER TABLE care_records ADD COLUMN patient TEXT;
 ALTER TABLE care_records ADD COLUMN location TEXT;
 ALTER TABLE care_records ADD COLUMN coverages TEXT NOT NULL DEFAULT '[]';
+-- A periodic settlement reads its beneficiary's lines of the run.
+CREATE INDEX billing_run_lines_run_patient ON billing_run_lines (run_id, patient_id, line_no);

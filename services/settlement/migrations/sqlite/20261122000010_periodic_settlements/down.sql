@@ -1,3 +1,4 @@
+DROP INDEX billing_run_lines_run_patient;
 ALTER TABLE care_records DROP COLUMN coverages;
 ALTER TABLE care_records DROP COLUMN location;
 ALTER TABLE care_records DROP COLUMN patient;
