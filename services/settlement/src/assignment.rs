@@ -290,6 +290,72 @@ pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>
     Ok(Some(chosen))
 }
 
+/// Assigns many new settlements at once (a committed billing run's), as [`auto_assign`] would
+/// one after another: the load counts what this batch assigned too.
+pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), ApiError> {
+    let candidates: Vec<BillerRow> = billers::table
+        .filter(billers::active.eq(true))
+        .order(billers::subject.asc())
+        .select(BillerRow::as_select())
+        .load(conn)?;
+    if candidates.is_empty() || rows.is_empty() {
+        return Ok(());
+    }
+    let (mode, mut last) = mode(conn)?;
+    if mode == AssignmentMode::Off {
+        return Ok(());
+    }
+    db::lock_key(conn, "settlement_assignment")?;
+    let mut load: BTreeMap<String, i64> = BTreeMap::new();
+    if mode != AssignmentMode::RoundRobin {
+        for (who, _, n) in open_counts(conn, None)? {
+            if let Some(w) = who {
+                *load.entry(w).or_default() += n;
+            }
+        }
+    }
+    let skills: Vec<(String, Vec<String>, Vec<String>)> = candidates
+        .into_iter()
+        .map(|b| {
+            let (locations, payers) = b.skills();
+            (b.subject, locations, payers)
+        })
+        .collect();
+    for row in rows.iter_mut() {
+        let payer = primary_payer(row);
+        let eligible: Vec<&String> = skills
+            .iter()
+            .filter(|(_, locations, payers)| {
+                (locations.is_empty() || locations.contains(&row.location_code))
+                    && (payers.is_empty() || payers.contains(&payer))
+            })
+            .map(|(subject, _, _)| subject)
+            .collect();
+        let Some(first) = eligible.first() else {
+            continue;
+        };
+        let chosen = if mode == AssignmentMode::RoundRobin {
+            let next = last
+                .as_ref()
+                .and_then(|l| eligible.iter().find(|s| **s > l))
+                .unwrap_or(first);
+            (*next).clone()
+        } else {
+            eligible
+                .iter()
+                .min_by_key(|s| (load.get(**s).copied().unwrap_or(0), (**s).clone()))
+                .map_or_else(|| (*first).clone(), |s| (*s).clone())
+        };
+        *load.entry(chosen.clone()).or_default() += 1;
+        last = Some(chosen.clone());
+        row.assigned_to = Some(chosen);
+    }
+    if mode == AssignmentMode::RoundRobin {
+        set_policy(conn, mode, last.as_deref())?;
+    }
+    Ok(())
+}
+
 fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Biller {
     let (locations, payers) = r.skills();
     let open = counts

@@ -632,7 +632,7 @@ fn commit(
         });
     }
     insert_all!(conn, billing_run_lines::table, rows);
-    crate::periodic::create_for_run(conn, &who.subject, &id, location, period)?;
+    crate::periodic::create_for_run(conn, &who.subject, &id, location, period, &computed.lines)?;
     audit::record(
         conn,
         who,

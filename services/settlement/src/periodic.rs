@@ -24,6 +24,7 @@ use carebill_platform::db::{self, AnyConnection};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
+use crate::billing_runs::BillingLine;
 use crate::schema::{billing_run_lines, care_records};
 use crate::settlements::{self, Cause, LineIssue, LineShare, Row, SettlementLine};
 
@@ -75,8 +76,21 @@ pub fn lines(
         .order(billing_run_lines::line_no.asc())
         .select((billing_run_lines::line_no, billing_run_lines::line))
         .load(conn)?;
-    let coverages = row.coverages()?;
-    let episode = row.episode()?;
+    let run_lines = rows
+        .into_iter()
+        .map(|(n, data)| Ok((n, serde_json::from_str(&data)?)))
+        .collect::<Result<Vec<(i32, RunLine)>, ApiError>>()?;
+    let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
+    Ok(lines_of(run, run_lines, &row.episode()?, &row.coverages()?))
+}
+
+/// [`lines`] from the run's lines given (numbered in the run). Pure.
+fn lines_of(
+    run: uuid::Uuid,
+    run_lines: Vec<(i32, RunLine)>,
+    episode: &EpisodeRef,
+    coverages: &[CoverageRef],
+) -> Vec<SettlementLine> {
     let patient = episode.patient.id;
     let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone).ok();
     // A line is dated at the start of its first day in the location's time zone, so that its
@@ -89,12 +103,10 @@ pub fn lines(
         })
         .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
     };
-    let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for (line_no, data) in rows {
-        let l: RunLine = serde_json::from_str(&data)?;
+    let mut lines = Vec::with_capacity(run_lines.len());
+    for (line_no, l) in run_lines {
         let day = l.days.from;
-        let party = party_for(&l.context, patient, &coverages, day);
+        let party = party_for(&l.context, patient, coverages, day);
         let mut issues = Vec::new();
         let shares = match &party {
             Some(p) => vec![LineShare {
@@ -178,78 +190,95 @@ pub fn lines(
             ));
         }
     }
-    Ok(lines)
+    lines
 }
 
-/// What a beneficiary's invoices name: the patient and location accounts sent with their newest
-/// care record at the location, and their coverages.
-fn beneficiary(
+type Refs = (PatientRef, LocationRef, Vec<CoverageRef>);
+
+/// What the beneficiaries' invoices name: the patient and location accounts sent with each
+/// one's newest care record at the location, and their coverages.
+fn beneficiaries(
     conn: &mut AnyConnection,
-    patient_id: &str,
     location_code: &str,
-) -> Result<(PatientRef, LocationRef, Vec<CoverageRef>), ApiError> {
-    type Refs = (String, Option<String>, Option<String>, String);
-    let newest: Option<Refs> = care_records::table
-        .filter(care_records::patient_id.eq(patient_id))
+) -> Result<HashMap<String, Refs>, ApiError> {
+    type Stored = (String, String, Option<String>, Option<String>, String);
+    let rows: Vec<Stored> = care_records::table
         .filter(care_records::location_code.eq(location_code))
-        .order(care_records::updated_at.desc())
+        .order(care_records::updated_at.asc())
         .select((
+            care_records::patient_id,
             care_records::location_id,
             care_records::patient,
             care_records::location,
             care_records::coverages,
         ))
-        .first(conn)
-        .optional()?;
-    let (location_id, patient, location, coverages) =
-        newest.ok_or_else(|| ApiError::internal(&"a billed beneficiary without care records"))?;
-    let id: PatientId = patient_id.parse().map_err(|e| ApiError::internal(&e))?;
-    let patient = match patient {
-        Some(p) => serde_json::from_str(&p)?,
-        None => PatientRef {
-            id,
-            beneficiary_kind: String::new(),
-            birth_date: None,
-            flags: Vec::new(),
-        },
-    };
-    let location = match location {
-        Some(l) => serde_json::from_str(&l)?,
-        None => LocationRef {
-            id: location_id
-                .parse::<LocationId>()
-                .map_err(|e| ApiError::internal(&e))?,
-            code: location_code.to_owned(),
-            name: location_code.to_owned(),
-            time_zone: "UTC".to_owned(),
-            tax_id: None,
-        },
-    };
-    Ok((patient, location, serde_json::from_str(&coverages)?))
+        .load(conn)?;
+    let mut newest: HashMap<String, Stored> = HashMap::new();
+    for r in rows {
+        newest.insert(r.0.clone(), r);
+    }
+    newest
+        .into_iter()
+        .map(
+            |(patient_id, (_, location_id, patient, location, coverages))| {
+                let id: PatientId = patient_id.parse().map_err(|e| ApiError::internal(&e))?;
+                let patient = match patient {
+                    Some(p) => serde_json::from_str(&p)?,
+                    None => PatientRef {
+                        id,
+                        beneficiary_kind: String::new(),
+                        birth_date: None,
+                        flags: Vec::new(),
+                    },
+                };
+                let location = match location {
+                    Some(l) => serde_json::from_str(&l)?,
+                    None => LocationRef {
+                        id: location_id
+                            .parse::<LocationId>()
+                            .map_err(|e| ApiError::internal(&e))?,
+                        code: location_code.to_owned(),
+                        name: location_code.to_owned(),
+                        time_zone: "UTC".to_owned(),
+                        tax_id: None,
+                    },
+                };
+                Ok((
+                    patient_id,
+                    (patient, location, serde_json::from_str(&coverages)?),
+                ))
+            },
+        )
+        .collect()
 }
 
-/// Makes the periodic settlements of a committed run: one per beneficiary with lines, numbered
-/// `<location>/<period>/<n>`, assigned like any new settlement and computed at once.
+/// Makes the periodic settlements of a committed run from its `lines` (in run order): one per
+/// beneficiary, numbered `<location>/<period>/<n>` in order of their first line, assigned like
+/// any new settlement, stored with their first version at once.
 pub fn create_for_run(
     conn: &mut AnyConnection,
     by: &str,
     run_id: &str,
     location_code: &str,
     period: Period,
+    lines: &[BillingLine],
 ) -> Result<Vec<String>, ApiError> {
-    let mut patients: Vec<(i32, String)> = billing_run_lines::table
-        .filter(billing_run_lines::run_id.eq(run_id))
-        .group_by(billing_run_lines::patient_id)
-        .select((
-            diesel::dsl::min(billing_run_lines::line_no).assume_not_null(),
-            billing_run_lines::patient_id,
-        ))
-        .load(conn)?;
-    patients.sort();
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_patient: HashMap<&str, Vec<(i32, RunLine)>> = HashMap::new();
+    for (n, l) in lines.iter().enumerate() {
+        let entry = by_patient.entry(&l.patient_id).or_insert_with(|| {
+            order.push(&l.patient_id);
+            Vec::new()
+        });
+        entry.push((i32::try_from(n).unwrap_or(i32::MAX), l.line.clone()));
+    }
+    let mut refs = beneficiaries(conn, location_code)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
-    let mut ids = Vec::with_capacity(patients.len());
-    for (n, (_, patient_id)) in patients.into_iter().enumerate() {
-        let (patient, location, coverages) = beneficiary(conn, &patient_id, location_code)?;
+    let mut made = Vec::with_capacity(order.len());
+    for (n, patient_id) in order.into_iter().enumerate() {
+        let (patient, location, coverages) = refs
+            .remove(patient_id)
+            .ok_or_else(|| ApiError::internal(&"a billed beneficiary without care records"))?;
         let episode = EpisodeRef {
             id: EpisodeId(uuid::Uuid::new_v5(
                 &NAMESPACE,
@@ -270,20 +299,29 @@ pub fn create_for_run(
             db::now(),
         )?;
         row.billing_run_id = Some(run_id.to_owned());
-        row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
-        settlements::insert(conn, &row)?;
-        settlements::recompute(
-            conn,
-            &mut row,
-            &Cause {
-                kind: "billing_run",
-                reason: Some(&format!("billing run {run_id} of {period}")),
-                by,
-            },
-        )?;
-        ids.push(row.id);
+        let settlement_lines = lines_of(
+            run,
+            by_patient.remove(patient_id).unwrap_or_default(),
+            &episode,
+            &coverages,
+        );
+        made.push((row, settlement_lines));
     }
-    Ok(ids)
+    let mut rows: Vec<Row> = made.iter().map(|(r, _)| r.clone()).collect();
+    crate::assignment::assign_many(conn, &mut rows)?;
+    for ((row, _), assigned) in made.iter_mut().zip(rows) {
+        row.assigned_to = assigned.assigned_to;
+    }
+    settlements::store_new(
+        conn,
+        &mut made,
+        &Cause {
+            kind: "billing_run",
+            reason: Some(&format!("billing run {run_id} of {period}")),
+            by,
+        },
+    )?;
+    Ok(made.into_iter().map(|(r, _)| r.id).collect())
 }
 
 #[cfg(test)]

@@ -855,6 +855,152 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
     Ok(book)
 }
 
+/// A settlement header to store.
+#[derive(Insertable)]
+#[diesel(table_name = settlements)]
+struct NewSettlement<'a> {
+    id: &'a str,
+    number: &'a str,
+    episode_id: &'a str,
+    kind: &'a str,
+    parent_id: Option<&'a str>,
+    status: &'a str,
+    version: i32,
+    revision: i32,
+    location_id: &'a str,
+    location_code: &'a str,
+    patient_id: &'a str,
+    episode: &'a str,
+    coverages: &'a str,
+    coverages_at: NaiveDateTime,
+    currency: Option<&'a str>,
+    total_minor: i64,
+    line_count: i32,
+    issue_count: i32,
+    pending_voids: i32,
+    assigned_to: Option<&'a str>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    billing_run_id: Option<&'a str>,
+}
+
+/// A version to store.
+#[derive(Insertable)]
+#[diesel(table_name = settlement_versions)]
+struct NewVersion<'a> {
+    settlement_id: &'a str,
+    version: i32,
+    cause: &'a str,
+    reason: Option<&'a str>,
+    created_by: &'a str,
+    created_at: NaiveDateTime,
+    currency: Option<&'a str>,
+    total_minor: i64,
+    line_count: i32,
+    issue_count: i32,
+}
+
+/// The currency, total, line and issue counts of a version's lines (billable: neither
+/// excluded nor with an issue).
+fn figures(lines: &[SettlementLine]) -> (Option<String>, i64, i32, i32) {
+    let billable = || lines.iter().filter(|l| !l.excluded && l.issues.is_empty());
+    let currency = billable().find_map(|l| l.amount.map(|a| a.currency().to_string()));
+    let total = billable()
+        .filter_map(|l| l.amount.and_then(|a| a.to_minor().ok()))
+        .map(|m| m.0)
+        .sum();
+    let line_count = i32::try_from(lines.len()).unwrap_or(i32::MAX);
+    let issue_count =
+        i32::try_from(lines.iter().filter(|l| !l.issues.is_empty()).count()).unwrap_or(i32::MAX);
+    (currency, total, line_count, issue_count)
+}
+
+/// Stores new settlements with their first version's lines at once (multi-row inserts): what a
+/// committed billing run makes for thousands of beneficiaries.
+pub fn store_new(
+    conn: &mut AnyConnection,
+    made: &mut [(Row, Vec<SettlementLine>)],
+    cause: &Cause,
+) -> Result<(), ApiError> {
+    let now = db::now();
+    let mut data: Vec<Vec<String>> = Vec::with_capacity(made.len());
+    for (row, lines) in made.iter_mut() {
+        let (currency, total, line_count, issue_count) = figures(lines);
+        row.version = 1;
+        row.revision = 1;
+        row.currency = currency;
+        row.total_minor = total;
+        row.line_count = line_count;
+        row.issue_count = issue_count;
+        row.updated_at = now;
+        data.push(
+            lines
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    let headers: Vec<NewSettlement<'_>> = made
+        .iter()
+        .map(|(r, _)| NewSettlement {
+            id: &r.id,
+            number: &r.number,
+            episode_id: &r.episode_id,
+            kind: &r.kind,
+            parent_id: r.parent_id.as_deref(),
+            status: &r.status,
+            version: r.version,
+            revision: r.revision,
+            location_id: &r.location_id,
+            location_code: &r.location_code,
+            patient_id: &r.patient_id,
+            episode: &r.episode,
+            coverages: &r.coverages,
+            coverages_at: r.coverages_at,
+            currency: r.currency.as_deref(),
+            total_minor: r.total_minor,
+            line_count: r.line_count,
+            issue_count: r.issue_count,
+            pending_voids: 0,
+            assigned_to: r.assigned_to.as_deref(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            billing_run_id: r.billing_run_id.as_deref(),
+        })
+        .collect();
+    insert_all!(conn, settlements::table, headers);
+    let versions: Vec<NewVersion<'_>> = made
+        .iter()
+        .map(|(r, _)| NewVersion {
+            settlement_id: &r.id,
+            version: 1,
+            cause: cause.kind,
+            reason: cause.reason,
+            created_by: cause.by,
+            created_at: now,
+            currency: r.currency.as_deref(),
+            total_minor: r.total_minor,
+            line_count: r.line_count,
+            issue_count: r.issue_count,
+        })
+        .collect();
+    insert_all!(conn, settlement_versions::table, versions);
+    let line_rows: Vec<NewLine<'_>> = made
+        .iter()
+        .zip(&data)
+        .flat_map(|((r, lines), data)| {
+            lines.iter().zip(data).map(|(l, d)| NewLine {
+                settlement_id: &r.id,
+                consumption_id: &l.consumption_id,
+                from_version: 1,
+                data: d,
+            })
+        })
+        .collect();
+    insert_all!(conn, settlement_lines::table, line_rows);
+    Ok(())
+}
+
 /// A line revision to store.
 #[derive(Insertable)]
 #[diesel(table_name = settlement_lines)]
@@ -938,19 +1084,7 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
         })
         .collect();
     insert_all!(conn, settlement_lines::table, new_rows);
-    let currency = lines
-        .iter()
-        .filter(|l| !l.excluded && l.issues.is_empty())
-        .find_map(|l| l.amount.map(|a| a.currency().to_string()));
-    let total: i64 = lines
-        .iter()
-        .filter(|l| !l.excluded && l.issues.is_empty())
-        .filter_map(|l| l.amount.and_then(|a| a.to_minor().ok()))
-        .map(|m| m.0)
-        .sum();
-    let line_count = i32::try_from(lines.len()).unwrap_or(i32::MAX);
-    let issue_count =
-        i32::try_from(lines.iter().filter(|l| !l.issues.is_empty()).count()).unwrap_or(i32::MAX);
+    let (currency, total, line_count, issue_count) = figures(&lines);
     let now = db::now();
     diesel::insert_into(settlement_versions::table)
         .values((

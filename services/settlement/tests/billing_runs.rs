@@ -571,6 +571,16 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         let (s, body, _) = call(&app, post("/v1/prices", &t, &p)).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
     }
+    // A biller for H1: the run's settlements are assigned like any new one.
+    let (s, body, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/v1/billers/lucia")
+            .insert_header(("authorization", format!("Bearer {t}")))
+            .set_json(json!({"name": "Lucía Pérez", "locations": ["H1"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     // October, 27 presence days: resident 3240.00 room + 2308.50 care = 5548.50; insurer
     // 27 x 110.00 = 2970.00 less 2308.50 = 661.50; canton 27 x 95.50 = 2578.50 less 2308.50 =
     // 270.00. In all 6480.00.
@@ -607,7 +617,9 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
             summary["patient_id"].as_str(),
             summary["total"]["amount"].as_str(),
             summary["issue_count"].as_i64(),
-            summary["line_count"].as_i64()
+            summary["line_count"].as_i64(),
+            summary["assigned_to"].as_str(),
+            summary["version"].as_i64()
         ),
         (
             Some("periodic"),
@@ -615,7 +627,9 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
             Some(P1),
             Some("6480.00"),
             Some(0),
-            Some(6)
+            Some(6),
+            Some("lucia"),
+            Some(1)
         ),
         "{summary}"
     );
