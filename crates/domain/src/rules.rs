@@ -194,7 +194,8 @@ pub struct RuleDefinition {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "0.05"))]
     pub rounding_precision: Option<Decimal>,
-    /// The rule may be used on manual entries.
+    /// Its lines may be corrected by hand in the periodic settlement they bill (a manual unit
+    /// price or their exclusion, with a reason); the seed: "can be used on the Manual Entry".
     #[serde(default)]
     pub manual_correction: bool,
 }

@@ -17,15 +17,16 @@ use carebill_domain::billing::RunLine;
 use carebill_domain::events::{CoverageRef, EpisodeRef, LocationRef, PartyRef, PatientRef};
 use carebill_domain::ids::{EpisodeId, LocationId, PatientId};
 use carebill_domain::rules::Period;
+use carebill_domain::rules::RuleDefinition;
 use carebill_domain::settlement::{Reason, SettlementKind};
-use carebill_domain::{MinorUnits, Money};
+use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use crate::billing_runs::BillingLine;
-use crate::schema::{billing_run_lines, care_records};
+use crate::schema::{billing_run_lines, care_records, invoicing_rules, periodic_corrections};
 use crate::settlements::{self, Cause, LineIssue, LineShare, Row, SettlementLine};
 
 /// The namespace of the ids of periodic lines and episodes (UUIDv5 of the run and line).
@@ -81,7 +82,128 @@ pub fn lines(
         .map(|(n, data)| Ok((n, serde_json::from_str(&data)?)))
         .collect::<Result<Vec<(i32, RunLine)>, ApiError>>()?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
-    Ok(lines_of(run, run_lines, &row.episode()?, &row.coverages()?))
+    let corrections = corrections(conn, &row.id)?;
+    Ok(lines_of(
+        run,
+        run_lines,
+        &row.episode()?,
+        &row.coverages()?,
+        &corrections,
+    ))
+}
+
+/// A biller's correction of one periodic line: a manual unit price and/or its exclusion.
+#[derive(Debug, Clone)]
+struct Correction {
+    unit_price: Option<Money>,
+    excluded: bool,
+    reason: String,
+}
+
+fn corrections(
+    conn: &mut AnyConnection,
+    settlement_id: &str,
+) -> Result<HashMap<String, Correction>, ApiError> {
+    type Stored = (String, Option<i64>, Option<String>, bool, String);
+    let rows: Vec<Stored> = periodic_corrections::table
+        .filter(periodic_corrections::settlement_id.eq(settlement_id))
+        .select((
+            periodic_corrections::line_id,
+            periodic_corrections::unit_price_minor,
+            periodic_corrections::currency,
+            periodic_corrections::excluded,
+            periodic_corrections::reason,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(line, minor, currency, excluded, reason)| {
+            let unit_price = match (minor, currency) {
+                (Some(m), Some(c)) => Some(Money::from_minor(
+                    MinorUnits(m),
+                    Currency::parse(&c).map_err(|e| ApiError::internal(&e))?,
+                )),
+                _ => None,
+            };
+            Ok((
+                line,
+                Correction {
+                    unit_price,
+                    excluded,
+                    reason,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Corrects a line of a periodic settlement — if the invoicing rule that made it allows manual
+/// correction (seed 003's `manual_correction`). The caller recomputes.
+pub fn correct(
+    conn: &mut AnyConnection,
+    row: &Row,
+    line_id: &str,
+    unit_price: Option<Money>,
+    excluded: bool,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let lines = settlements::lines_at(conn, &row.id, row.version)?;
+    let line = lines
+        .iter()
+        .find(|l| l.consumption_id == line_id)
+        .ok_or_else(|| ApiError::not_found("settlement line"))?;
+    let Some(run_line) = &line.run_line else {
+        return Err(ApiError::not_found("settlement line"));
+    };
+    let definition: Option<String> = invoicing_rules::table
+        .filter(invoicing_rules::code.eq(&run_line.rule_code))
+        .filter(invoicing_rules::version.eq(i32::try_from(run_line.rule_version).unwrap_or(0)))
+        .select(invoicing_rules::definition)
+        .first(conn)
+        .optional()?;
+    let allowed = definition
+        .map(|d| serde_json::from_str::<RuleDefinition>(&d))
+        .transpose()?
+        .is_some_and(|r| r.manual_correction);
+    if !allowed {
+        return Err(ApiError::conflict(
+            "manual_correction_not_allowed",
+            format!(
+                "rule {} (version {}) does not allow manual correction of its lines; correct its records or the rule (a new version), and the next run corrects the month",
+                run_line.rule_code, run_line.rule_version
+            ),
+        ));
+    }
+    if let Some(p) = &unit_price
+        && p.currency() != run_line.unit_price.currency()
+    {
+        return Err(ApiError::field(
+            "unit_price.currency",
+            "mismatch",
+            format!("the line is in {}", run_line.unit_price.currency()),
+        ));
+    }
+    diesel::delete(
+        periodic_corrections::table
+            .filter(periodic_corrections::settlement_id.eq(&row.id))
+            .filter(periodic_corrections::line_id.eq(line_id)),
+    )
+    .execute(conn)?;
+    let minor = unit_price
+        .as_ref()
+        .map(|p| p.to_minor().map(|m| m.0))
+        .transpose()
+        .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))?;
+    diesel::insert_into(periodic_corrections::table)
+        .values((
+            periodic_corrections::settlement_id.eq(&row.id),
+            periodic_corrections::line_id.eq(line_id),
+            periodic_corrections::unit_price_minor.eq(minor),
+            periodic_corrections::currency.eq(unit_price.map(|p| p.currency().to_string())),
+            periodic_corrections::excluded.eq(excluded),
+            periodic_corrections::reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// [`lines`] from the run's lines given (numbered in the run). Pure.
@@ -90,6 +212,7 @@ fn lines_of(
     run_lines: Vec<(i32, RunLine)>,
     episode: &EpisodeRef,
     coverages: &[CoverageRef],
+    corrections: &HashMap<String, Correction>,
 ) -> Vec<SettlementLine> {
     let patient = episode.patient.id;
     let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone).ok();
@@ -106,19 +229,32 @@ fn lines_of(
     let mut lines = Vec::with_capacity(run_lines.len());
     for (line_no, l) in run_lines {
         let day = l.days.from;
-        let party = party_for(&l.context, patient, coverages, day);
+        let id = uuid::Uuid::new_v5(&run, &line_no.to_be_bytes()).to_string();
+        // A biller's correction (where the rule allows it) takes the place of the run's price.
+        let correction = corrections.get(&id);
+        let (unit_price, amount, source) = match correction.and_then(|c| c.unit_price) {
+            Some(p) => (
+                p,
+                Money::round(p.amount() * l.quantity, p.currency()),
+                "manual",
+            ),
+            None => (l.unit_price, l.amount, "billing_run"),
+        };
+        let excluded = correction.is_some_and(|c| c.excluded);
+        let party = party_for(&l.context, patient, coverages, day).filter(|_| !excluded);
         let mut issues = Vec::new();
         let shares = match &party {
             Some(p) => vec![LineShare {
                 party: p.clone(),
-                amount: l.amount,
-                copay: Money::zero(l.amount.currency()),
+                amount,
+                copay: Money::zero(amount.currency()),
                 deductible: None,
                 reason: Reason::InvoiceContext {
                     context: l.context.clone(),
                 },
                 terms_id: None,
             }],
+            None if excluded => Vec::new(),
             None => {
                 issues.push(issue(
                     "no_party_for_context",
@@ -135,9 +271,8 @@ fn lines_of(
                 Vec::new()
             }
         };
-        let id = uuid::Uuid::new_v5(&run, &line_no.to_be_bytes());
         lines.push(SettlementLine {
-            consumption_id: id.to_string(),
+            consumption_id: id,
             code: l.service_group.clone(),
             description: l.description.clone(),
             service_group: l.service_group.clone(),
@@ -145,12 +280,12 @@ fn lines_of(
             unit: "day".to_owned(),
             performed_at: start_of(day),
             performed_by: None,
-            unit_price: Some(l.unit_price),
-            amount: Some(l.amount),
-            price_source: "billing_run".to_owned(),
+            unit_price: Some(unit_price),
+            amount: Some(amount),
+            price_source: source.to_owned(),
             price_id: None,
-            excluded: false,
-            override_reason: None,
+            excluded,
+            override_reason: correction.map(|c| c.reason.clone()),
             shares,
             issues,
             conditions: Vec::new(),
@@ -304,6 +439,7 @@ pub fn create_for_run(
             by_patient.remove(patient_id).unwrap_or_default(),
             &episode,
             &coverages,
+            &HashMap::new(),
         );
         made.push((row, settlement_lines));
     }

@@ -281,3 +281,14 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    periodic_corrections (settlement_id, line_id) {
+        settlement_id -> Text,
+        line_id -> Text,
+        unit_price_minor -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        excluded -> Bool,
+        reason -> Text,
+    }
+}

@@ -550,11 +550,13 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         ("CARE-KVG", "insurance", "110.00"),
         ("CARE-REST", "public_authority", "95.50"),
     ] {
+        // The insurer's tariff may be corrected by hand in the settlement; the others not.
         let r = rule(
             code,
             "evaluation",
             code,
-            json!({"invoice_context": context, "quantity_method": "effective_days"}),
+            json!({"invoice_context": context, "quantity_method": "effective_days",
+                   "manual_correction": context == "insurance"}),
         );
         let (s, body, _) = call(&app, post("/v1/invoicing-rules", &t, &r)).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -672,6 +674,81 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         json!({"kind": "invoice_context", "context": "insurance"})
     );
 
+    // A biller corrects the insurer's tariff line to the 100.00 a day agreed by letter (its
+    // rule allows manual correction): 27 x 100.00 = 2700.00, the insurer now 391.50. The
+    // room's rule does not allow it.
+    let line_of = |rule: &str| {
+        doc["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["run_line"]["rule_code"] == rule)
+            .and_then(|l| l["consumption_id"].as_str())
+            .expect("a line of the rule")
+            .to_owned()
+    };
+    let correct = |line: String, body: Value, etag: String| {
+        test::TestRequest::put()
+            .uri(&format!("{url}/lines/{line}"))
+            .insert_header((
+                "authorization",
+                format!("Bearer {}", token(&["biller"], None)),
+            ))
+            .insert_header(("if-match", etag))
+            .set_json(body)
+    };
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, problem, _) = call(
+        &app,
+        correct(
+            line_of("HOTEL"),
+            json!({"unit_price": {"amount": "100.00", "currency": "CHF"}, "reason": "discount"}),
+            etag.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("manual_correction_not_allowed")),
+        "{problem}"
+    );
+    let (s, problem, _) = call(
+        &app,
+        correct(
+            line_of("CARE-KVG"),
+            json!({"unit_price": {"amount": "100.00", "currency": "EUR"}, "reason": "letter"}),
+            etag.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (s, doc, _) = call(
+        &app,
+        correct(
+            line_of("CARE-KVG"),
+            json!({"unit_price": {"amount": "100.00", "currency": "CHF"}, "reason": "tariff agreed by letter of 2 November"}),
+            etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let corrected = doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["run_line"]["rule_code"] == "CARE-KVG")
+        .expect("the tariff line");
+    assert_eq!(
+        (
+            corrected["amount"]["amount"].as_str(),
+            corrected["price_source"].as_str(),
+            corrected["shares"][0]["amount"]["amount"].as_str()
+        ),
+        (Some("2700.00"), Some("manual"), Some("2700.00")),
+        "{corrected}"
+    );
+    assert_eq!(doc["total"]["amount"], json!("6210.00"));
+
     // Review, audit, approval: the approval carries the lines invoicing bills, and invoicing's
     // plan gives one invoice per party with the deduction as a negative line.
     let mut etag = doc["etag"].as_str().expect("etag").to_owned();
@@ -727,7 +804,7 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         billed,
         [
             ("CANTON-ZH".to_owned(), 2, "270.00".to_owned()),
-            ("CSS".to_owned(), 2, "661.50".to_owned()),
+            ("CSS".to_owned(), 2, "391.50".to_owned()),
             ("resident".to_owned(), 2, "5548.50".to_owned())
         ]
     );
