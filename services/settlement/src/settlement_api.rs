@@ -1148,7 +1148,7 @@ fn correct_line(
         ("consumption_id" = String, Path, description = "The line's consumption id"),
         ("If-Match" = String, Header, description = "The settlement's ETag")),
     responses((status = 200, description = "Corrected", body = SettlementDoc),
-        (status = 409, description = "Not editable in its status", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not editable in its status, or a periodic line whose rule does not allow manual correction (`manual_correction_not_allowed`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The settlement changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
