@@ -20,7 +20,7 @@ use carebill_platform::testing::{admin, call, get, post};
 use serde_json::{Value, json};
 
 mod common;
-use common::{app, configure, consumption, deliver, harness, line, share, world};
+use common::{app, configure, consumption, create_all, deliver, harness, line, share, world};
 
 both_backends!(
     conditions_change_prices_parties_and_lines_and_explain_it,
@@ -428,7 +428,9 @@ async fn an_after_hours_emergency_with_a_yearly_deductible_is_split_to_the_cent(
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
-    for (path, body) in [
+    create_all(
+        &app,
+        &[
         (
             "/v1/prices",
             json!({"code": "EMERG", "unit_price": {"amount": "60.01", "currency": "EUR"}, "valid_from": "2026-01-01"}),
@@ -448,10 +450,9 @@ async fn an_after_hours_emergency_with_a_yearly_deductible_is_split_to_the_cent(
             json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR",
             "copay_per_line": {"amount": "2.00", "currency": "EUR"}}),
         ),
-    ] {
-        let (s, v, _) = call(&app, post(path, &t, &body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
+        ],
+    )
+    .await;
     let (s, set, _) = call(&app, put(Some("\"v0\""), &conditions())).await;
     assert_eq!(s, StatusCode::OK, "{set}");
     let doc_of = |episode: String| {

@@ -18,7 +18,7 @@ use carebill_platform::testing::{admin, call, get, post};
 use serde_json::{Value, json};
 
 mod common;
-use common::{app, consumption, deliver, harness, share, world};
+use common::{app, consumption, create_all, deliver, harness, share, world};
 
 both_backends!(
     a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up,
@@ -31,22 +31,18 @@ async fn a_package_is_priced_whole_and_its_components_at_zero(b: Backend) {
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
-    for body in [
-        json!({"code": "CHECKUP-PKG", "unit_price": {"amount": "150.00", "currency": "EUR"}, "valid_from": "2026-01-01",
-               "components": ["LAB-HB", "LAB-GLU"]}),
-        json!({"code": "LAB-HB", "unit_price": {"amount": "10.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
-        json!({"code": "LAB-GLU", "unit_price": {"amount": "8.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
-        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR"}),
-        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
-    ] {
-        let path = if body.get("payer_code").is_some() {
-            "/v1/coverage-terms"
-        } else {
-            "/v1/prices"
-        };
-        let (s, v, _) = call(&app, post(path, &t, &body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
+    create_all(
+        &app,
+        &[
+            ("/v1/prices", json!({"code": "CHECKUP-PKG", "unit_price": {"amount": "150.00", "currency": "EUR"}, "valid_from": "2026-01-01",
+               "components": ["LAB-HB", "LAB-GLU"]})),
+            ("/v1/prices", json!({"code": "LAB-HB", "unit_price": {"amount": "10.00", "currency": "EUR"}, "valid_from": "2026-01-01"})),
+            ("/v1/prices", json!({"code": "LAB-GLU", "unit_price": {"amount": "8.00", "currency": "EUR"}, "valid_from": "2026-01-01"})),
+            ("/v1/coverage-terms", json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR"})),
+            ("/v1/coverage-terms", json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"})),
+        ],
+    )
+    .await;
     for (bad, field) in [
         (
             json!({"code": "P2", "unit_price": {"amount": "1.00", "currency": "EUR"}, "valid_from": "2026-01-01", "components": ["P2"]}),
@@ -136,23 +132,19 @@ async fn a_cap_per_episode_and_pre_authorization_shape_the_split(b: Backend) {
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
-    for body in [
-        json!({"code": "CONS", "unit_price": {"amount": "100.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
-        json!({"code": "MRI", "unit_price": {"amount": "200.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
-        json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR",
+    create_all(
+        &app,
+        &[
+            ("/v1/prices", json!({"code": "CONS", "unit_price": {"amount": "100.00", "currency": "EUR"}, "valid_from": "2026-01-01"})),
+            ("/v1/prices", json!({"code": "MRI", "unit_price": {"amount": "200.00", "currency": "EUR"}, "valid_from": "2026-01-01"})),
+            ("/v1/coverage-terms", json!({"payer_code": "SANITAS", "covered_percent": "80", "currency": "EUR",
                "copay_per_line": {"amount": "1.00", "currency": "EUR"},
                "cap_per_episode": {"amount": "100.00", "currency": "EUR"},
-               "preauthorization_service_groups": ["IMAGING"]}),
-        json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"}),
-    ] {
-        let path = if body.get("payer_code").is_some() {
-            "/v1/coverage-terms"
-        } else {
-            "/v1/prices"
-        };
-        let (s, v, _) = call(&app, post(path, &t, &body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
+               "preauthorization_service_groups": ["IMAGING"]})),
+            ("/v1/coverage-terms", json!({"payer_code": "MUTUA", "covered_percent": "50", "currency": "EUR"})),
+        ],
+    )
+    .await;
     let (s, problem, _) = call(
         &app,
         post("/v1/coverage-terms", &t, &json!({"payer_code": "OTHER", "covered_percent": "50",
@@ -255,7 +247,9 @@ async fn a_yearly_deductible_and_cap_count_across_the_patients_episodes(b: Backe
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
-    for (path, body) in [
+    let made = create_all(
+        &app,
+        &[
         (
             "/v1/prices",
             json!({"code": "CONS", "unit_price": {"amount": "100.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
@@ -266,14 +260,16 @@ async fn a_yearly_deductible_and_cap_count_across_the_patients_episodes(b: Backe
             "deductible_per_year": {"amount": "150.00", "currency": "EUR"},
             "cap_per_year": {"amount": "200.00", "currency": "EUR"}}),
         ),
-    ] {
-        let (s, v, _) = call(&app, post(path, &t, &body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        if path == "/v1/coverage-terms" {
-            assert_eq!(v["deductible_per_year"]["amount"], json!("150.00"), "{v}");
-            assert_eq!(v["cap_per_year"]["amount"], json!("200.00"), "{v}");
-        }
-    }
+        ],
+    )
+    .await;
+    let terms = &made[1];
+    assert_eq!(
+        terms["deductible_per_year"]["amount"],
+        json!("150.00"),
+        "{terms}"
+    );
+    assert_eq!(terms["cap_per_year"]["amount"], json!("200.00"), "{terms}");
     let (s, problem, _) = call(
         &app,
         post(
@@ -399,7 +395,9 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     let h = harness(b);
     let app = app(&h).await;
     let t = admin();
-    for (path, body) in [
+    create_all(
+        &app,
+        &[
         (
             "/v1/prices",
             json!({"code": "PHYSIO", "unit_price": {"amount": "50.00", "currency": "EUR"}, "valid_from": "2026-01-01"}),
@@ -413,10 +411,9 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
             json!({"code": "PHYSIO-5-SPRING", "description": "Five physiotherapy sessions for the price of four",
             "bundle_code": "PHYSIO-5", "service_codes": ["PHYSIO"], "units": "5", "valid_days": 90, "active_from": "2026-01-01"}),
         ),
-    ] {
-        let (s, v, _) = call(&app, post(path, &t, &body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
+        ],
+    )
+    .await;
     let (s, problem, _) = call(
         &app,
         post("/v1/offers", &t, &json!({"code": "BAD", "description": "x", "bundle_code": "PHYSIO-5",

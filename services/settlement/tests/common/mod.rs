@@ -138,6 +138,26 @@ pub async fn deliver<P: EventPayload>(h: &Harness, service: &str, payload: &P) -
     env
 }
 
+/// Creates each `(path, body)` in turn as an admin (prices, coverage terms, offers …), asserting
+/// 201 for every one; returns the created documents.
+pub async fn create_all(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    items: &[(&str, Value)],
+) -> Vec<Value> {
+    let t = admin();
+    let mut out = Vec::with_capacity(items.len());
+    for (path, body) in items {
+        let (s, v, _) = call(app, post(path, &t, body)).await;
+        assert_eq!(s, StatusCode::CREATED, "POST {path}: {v}");
+        out.push(v);
+    }
+    out
+}
+
 pub async fn configure(
     app: &impl Service<
         actix_http::Request,
