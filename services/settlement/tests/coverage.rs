@@ -443,6 +443,18 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    let (s, _, _) = call(&app, get("/v1/offers/NOPE", &t)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/offers/NOPE/end",
+            &t,
+            &json!({"inactive_from": "2026-06-01", "reason": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, listed, _) = call(&app, get("/v1/offers", &t)).await;
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
