@@ -130,6 +130,10 @@ pub struct PatientRef {
     pub birth_date: Option<NaiveDate>,
     /// Free flags such as `chronic` or `low_income`.
     pub flags: Vec<String>,
+    /// Administrative sex (`female`, `male`, `other`, `unknown`); absent in events of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
 }
 
 /// A coverage as consumers see it.

@@ -421,6 +421,7 @@ mod tests {
                     beneficiary_kind: "general".to_owned(),
                     birth_date: None,
                     flags: vec![],
+                    sex: None,
                 },
                 attending_practitioner: None,
             },

@@ -686,8 +686,8 @@ impl OfferBook {
             .any(|p| p.service_codes.iter().any(|c| c == code))
     }
 
-    /// Takes up to `quantity` units for a line of `code` on `day` (the line's own purchase
-    /// `except`, never: a bundle does not pay for itself).
+    /// Takes up to `quantity` units for a line of `code` on `day`, from the first purchase (in
+    /// the book's order) that pays for the code, is valid that day and has units left.
     pub fn take(&mut self, code: &str, day: NaiveDate, quantity: Decimal) -> Option<OfferUse> {
         if quantity <= Decimal::ZERO {
             return None;
@@ -713,11 +713,6 @@ impl OfferBook {
         if let Some(p) = self.purchases.iter_mut().find(|p| p.id == used.purchase) {
             p.used = (p.used - used.units).max(Decimal::ZERO);
         }
-    }
-
-    /// The purchases with what is used now.
-    pub fn purchases(&self) -> &[Purchase] {
-        &self.purchases
     }
 }
 

@@ -235,6 +235,7 @@ impl Patient {
             beneficiary_kind: self.beneficiary_kind.clone(),
             birth_date: self.birth_date,
             flags: self.flags.clone(),
+            sex: Some(self.sex.as_str().to_owned()),
         })
     }
 }

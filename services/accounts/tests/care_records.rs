@@ -189,6 +189,26 @@ async fn every_kind_is_recorded_as_version_one_and_announced(b: Backend) {
         assert_eq!(record["cancelled"], json!(false));
         assert_eq!(record["details"]["kind"], *kind);
         assert_eq!(e["data"]["location_code"], json!("CH1"));
+        // What periodic settlements bill: the location, the patient and their coverages.
+        assert_eq!(
+            (
+                &e["data"]["location"]["code"],
+                &e["data"]["location"]["time_zone"],
+                &e["data"]["patient"]["id"],
+                &e["data"]["patient"]["beneficiary_kind"],
+                &e["data"]["patient"]["sex"],
+                &e["data"]["coverages"],
+            ),
+            (
+                &json!("CH1"),
+                &json!("Europe/Zurich"),
+                &json!(pat),
+                &json!("LTC"),
+                &json!("unknown"),
+                &json!([])
+            ),
+            "{e}"
+        );
         assert_eq!(e["data"]["reason"], Value::Null);
         assert_eq!(e["subject"], json!(format!("care_record/{id}")));
     }

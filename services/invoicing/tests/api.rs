@@ -96,6 +96,7 @@ fn world(location_code: &str) -> World {
         beneficiary_kind: "general".to_owned(),
         birth_date: None,
         flags: vec![],
+        sex: None,
     };
     let episode = EpisodeRef {
         id: EpisodeId::new(),

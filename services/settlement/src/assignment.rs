@@ -236,58 +236,10 @@ fn primary_payer(row: &Row) -> String {
 /// Picks the biller for a new settlement under the policy; none when assignment is off or no
 /// biller is eligible.
 pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, ApiError> {
-    let candidates: Vec<BillerRow> = billers::table
-        .filter(billers::active.eq(true))
-        .order(billers::subject.asc())
-        .select(BillerRow::as_select())
-        .load(conn)?;
-    if candidates.is_empty() {
-        return Ok(None);
-    }
-    let (mode, last) = mode(conn)?;
-    if mode == AssignmentMode::Off {
-        return Ok(None);
-    }
-    let payer = primary_payer(row);
-    let eligible: Vec<String> = candidates
-        .iter()
-        .filter(|b| {
-            let (locations, payers) = b.skills();
-            (locations.is_empty() || locations.contains(&row.location_code))
-                && (payers.is_empty() || payers.contains(&payer))
-        })
-        .map(|b| b.subject.clone())
-        .collect();
-    if eligible.is_empty() {
-        return Ok(None);
-    }
-    // Serialises assignments: two new settlements never both see the same load.
-    db::lock_key(conn, "settlement_assignment")?;
-    let chosen = match mode {
-        AssignmentMode::RoundRobin => {
-            let next = last
-                .as_ref()
-                .and_then(|l| eligible.iter().find(|s| *s > l))
-                .unwrap_or(&eligible[0])
-                .clone();
-            set_policy(conn, mode, Some(&next))?;
-            next
-        }
-        _ => {
-            let mut load: BTreeMap<String, i64> = BTreeMap::new();
-            for (who, _, n) in open_counts(conn, None)? {
-                if let Some(w) = who {
-                    *load.entry(w).or_default() += n;
-                }
-            }
-            eligible
-                .iter()
-                .min_by_key(|s| (load.get(*s).copied().unwrap_or(0), (*s).clone()))
-                .cloned()
-                .unwrap_or_default()
-        }
-    };
-    Ok(Some(chosen))
+    let mut one = [row.clone()];
+    assign_many(conn, &mut one)?;
+    let [assigned] = one;
+    Ok(assigned.assigned_to)
 }
 
 /// Assigns many new settlements at once (a committed billing run's), as [`auto_assign`] would
@@ -301,11 +253,13 @@ pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), Api
     if candidates.is_empty() || rows.is_empty() {
         return Ok(());
     }
+    // Serialises assignments before reading the policy's last biller and the loads: two new
+    // settlements never both see the same ones.
+    db::lock_key(conn, "settlement_assignment")?;
     let (mode, mut last) = mode(conn)?;
     if mode == AssignmentMode::Off {
         return Ok(());
     }
-    db::lock_key(conn, "settlement_assignment")?;
     let mut load: BTreeMap<String, i64> = BTreeMap::new();
     if mode != AssignmentMode::RoundRobin {
         for (who, _, n) in open_counts(conn, None)? {
@@ -424,7 +378,7 @@ pub async fn put_biller(
         .write(move |conn| {
             conn.transaction(|conn| {
                 let now = db::now();
-                let (locations, payers) = (
+                let (locations_text, payers_text) = (
                     serde_json::to_string(&locations)?,
                     serde_json::to_string(&payers)?,
                 );
@@ -438,8 +392,8 @@ pub async fn put_biller(
                             billers::subject.eq(&subject),
                             billers::name.eq(&name),
                             billers::active.eq(active),
-                            billers::locations.eq(&locations),
-                            billers::payers.eq(&payers),
+                            billers::locations.eq(&locations_text),
+                            billers::payers.eq(&payers_text),
                             billers::updated_at.eq(now),
                         ))
                         .execute(conn)?;
@@ -448,8 +402,8 @@ pub async fn put_biller(
                         .set((
                             billers::name.eq(&name),
                             billers::active.eq(active),
-                            billers::locations.eq(&locations),
-                            billers::payers.eq(&payers),
+                            billers::locations.eq(&locations_text),
+                            billers::payers.eq(&payers_text),
                             billers::updated_at.eq(now),
                         ))
                         .execute(conn)?;

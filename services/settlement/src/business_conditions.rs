@@ -324,6 +324,8 @@ pub struct TryInput {
     /// The patient's flags.
     #[serde(default)]
     pub patient_flags: Vec<String>,
+    /// The patient's administrative sex (`female`, `male`, `other`, `unknown`).
+    pub patient_sex: Option<String>,
     /// Attending practitioner.
     pub attending_practitioner: Option<String>,
     /// Performing practitioner.
@@ -410,6 +412,7 @@ fn outcome(set: Option<&CompiledSet>, version: Option<i32>, input: &TryInput) ->
         age: input.patient_age.unwrap_or(-1),
         beneficiary_kind: input.beneficiary_kind.as_deref().unwrap_or_default(),
         flags: &input.patient_flags,
+        sex: input.patient_sex.as_deref().unwrap_or_default(),
         attending: input.attending_practitioner.as_deref(),
         performing: input.performed_by.as_deref(),
         ordering: input.ordering_practitioner.as_deref(),

@@ -10,7 +10,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::events::{ConsumptionRecordedV1, EpisodeRef};
+use carebill_domain::events::ConsumptionRecordedV1;
 use carebill_domain::settlement::{Offer, OfferBook, Purchase};
 use carebill_domain::{Code, Validation};
 use carebill_platform::ApiError;
@@ -228,6 +228,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
         ));
     }
     // One offer on sale per bundle on any day: a purchase must say which units it bought.
+    db::lock_key(conn, &format!("offer-bundle:{}", o.offer.bundle_code))?;
     let same_bundle: Vec<Row> = offers::table
         .filter(offers::bundle_code.eq(&o.offer.bundle_code))
         .select(Row::as_select())
@@ -326,7 +327,7 @@ fn purchases(
     let mut out = Vec::new();
     for payload in inputs {
         let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
-        let day = local_day(&c.episode, c.performed_at);
+        let day = crate::settlements::service_day(&c.episode, c.performed_at);
         // The offer of this bundle on sale that day (sale periods of one bundle never overlap).
         let Some(row) = by_bundle
             .get(c.item.code.as_str())
@@ -365,13 +366,6 @@ fn purchases(
         p.used = used.get(&p.id).copied().unwrap_or_default();
     }
     Ok(out)
-}
-
-fn local_day(episode: &EpisodeRef, at: DateTime<Utc>) -> NaiveDate {
-    match carebill_domain::accounts::parse_time_zone(&episode.location.time_zone) {
-        Ok(tz) => at.with_timezone(&tz).date_naive(),
-        Err(_) => at.date_naive(),
-    }
 }
 
 /// A purchase and what is left of it.

@@ -364,6 +364,7 @@ fn beneficiaries(
                         beneficiary_kind: String::new(),
                         birth_date: None,
                         flags: Vec::new(),
+                        sex: None,
                     },
                 };
                 let location = match location {

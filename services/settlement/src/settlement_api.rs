@@ -1083,29 +1083,32 @@ fn correct_line(
             input.excluded,
             reason,
         )?;
-        1
+        // It answers 404 itself for a line the settlement does not have.
+        None
     } else {
-        diesel::update(
-            settlement_inputs::table
-                .filter(settlement_inputs::consumption_id.eq(consumption))
-                .filter(settlement_inputs::settlement_id.eq(&row.id))
-                .filter(settlement_inputs::voided.eq(false)),
+        Some(
+            diesel::update(
+                settlement_inputs::table
+                    .filter(settlement_inputs::consumption_id.eq(consumption))
+                    .filter(settlement_inputs::settlement_id.eq(&row.id))
+                    .filter(settlement_inputs::voided.eq(false)),
+            )
+            .set((
+                settlement_inputs::manual_unit_price_minor.eq(input
+                    .unit_price
+                    .as_ref()
+                    .map(|m| m.to_minor().map(|u| u.0))
+                    .transpose()
+                    .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))?),
+                settlement_inputs::manual_currency
+                    .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
+                settlement_inputs::excluded.eq(input.excluded),
+                settlement_inputs::override_reason.eq(reason),
+            ))
+            .execute(conn)?,
         )
-        .set((
-            settlement_inputs::manual_unit_price_minor.eq(input
-                .unit_price
-                .as_ref()
-                .map(|m| m.to_minor().map(|u| u.0))
-                .transpose()
-                .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))?),
-            settlement_inputs::manual_currency
-                .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
-            settlement_inputs::excluded.eq(input.excluded),
-            settlement_inputs::override_reason.eq(reason),
-        ))
-        .execute(conn)?
     };
-    if updated == 0 {
+    if updated == Some(0) {
         return Err(ApiError::not_found("settlement line"));
     }
     let made = settlements::recompute(

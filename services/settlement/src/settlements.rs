@@ -174,7 +174,7 @@ fn issue(code: &str, message: impl Into<String>) -> LineIssue {
 }
 
 /// The service day of a consumption in its location's time zone.
-fn service_day(episode: &EpisodeRef, at: DateTime<Utc>) -> NaiveDate {
+pub(crate) fn service_day(episode: &EpisodeRef, at: DateTime<Utc>) -> NaiveDate {
     match carebill_domain::accounts::parse_time_zone(&episode.location.time_zone) {
         Ok(tz) => at.with_timezone(&tz).date_naive(),
         Err(_) => at.date_naive(),
@@ -210,6 +210,7 @@ fn facts(
         age: age_on(episode.patient.birth_date, local.date()),
         beneficiary_kind: &episode.patient.beneficiary_kind,
         flags: &episode.patient.flags,
+        sex: episode.patient.sex.as_deref().unwrap_or_default(),
         attending: c.attending_practitioner.as_deref(),
         performing: c.performed_by.as_deref(),
         ordering: c.ordering_practitioner.as_deref(),

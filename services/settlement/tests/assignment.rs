@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 mod common;
 use common::{Harness, app, configure, consumption, deliver, harness, world};
 
-both_backends!(new_settlements_go_to_eligible_billers_and_can_be_reassigned);
+both_backends!(
+    new_settlements_go_to_eligible_billers_and_can_be_reassigned,
+    reads_refuse_other_roles_and_bad_pages,
+);
 
 fn put(path: &str, tok: &str, body: &Value) -> test::TestRequest {
     test::TestRequest::put()
@@ -221,4 +224,48 @@ async fn new_settlements_go_to_eligible_billers_and_can_be_reassigned(b: Backend
         work,
         json!([{"assigned_to": "marco", "by_status": {"draft": 1}, "total": 1}])
     );
+}
+
+/// The read side of settlement management, business conditions and offers: those without the
+/// role get 403, a bad page request 422, and nothing is answered from a wrong token.
+async fn reads_refuse_other_roles_and_bad_pages(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let collector = token(&["collector"], None);
+    for path in [
+        "/v1/billers",
+        "/v1/settlement-assignment",
+        "/v1/settlement-workload",
+        "/v1/business-conditions",
+        "/v1/business-conditions/versions",
+        "/v1/offers",
+        "/v1/offer-balances?patient_id=019a0000-0000-7000-8000-000000000001",
+    ] {
+        let (s, problem, _) = call(&app, get(path, &collector)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {problem}");
+        assert_eq!(problem["code"], json!("forbidden"), "{path}");
+    }
+    let t = admin();
+    for path in ["/v1/offers?limit=0", "/v1/offers?cursor=%00"] {
+        let (s, problem, _) = call(&app, get(path, &t)).await;
+        assert!(
+            s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST,
+            "{path}: {s} {problem}"
+        );
+        assert_eq!(
+            problem["status"],
+            json!(s.as_u16()),
+            "{path}: a problem document"
+        );
+    }
+    // The same reads as a biller answer.
+    for path in [
+        "/v1/billers",
+        "/v1/settlement-assignment",
+        "/v1/business-conditions",
+        "/v1/offers",
+    ] {
+        let (s, body, _) = call(&app, get(path, &token(&["biller"], None))).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+    }
 }

@@ -107,6 +107,7 @@ async fn deliver(
             beneficiary_kind: "LTC".to_owned(),
             birth_date: None,
             flags: vec![],
+            sex: None,
         }),
         coverages: coverages(patient),
         reason: None,

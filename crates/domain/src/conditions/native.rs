@@ -49,7 +49,7 @@ impl Cmp {
     }
 }
 
-type StrFact = for<'a> fn(&'a LineFacts) -> &'a str;
+pub(super) type StrFact = for<'a> fn(&'a LineFacts) -> &'a str;
 
 /// A string operand.
 #[derive(Debug, Clone)]
@@ -195,7 +195,7 @@ fn attribute(e: &Expr, test: bool) -> Option<String> {
     (fact_path(&sel.operand.expr)? == ("line", "attributes")).then(|| sel.field.clone())
 }
 
-fn str_fact(var: &str, field: &str) -> Option<StrFact> {
+pub(super) fn str_fact(var: &str, field: &str) -> Option<StrFact> {
     Some(match (var, field) {
         ("line", "code") => |f| &f.line.code,
         ("line", "service_group") => |f| &f.line.service_group,

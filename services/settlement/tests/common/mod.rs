@@ -96,6 +96,7 @@ pub fn world() -> World {
                 beneficiary_kind: "private".to_owned(),
                 birth_date: None,
                 flags: vec![],
+                sex: None,
             },
             attending_practitioner: None,
         },
