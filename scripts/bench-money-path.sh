@@ -75,7 +75,7 @@ for mode in $MODES; do
       db="carebill_bench_${svc}_$stamp"
       dbs+=("$db")
       psql -q "$PG_ADMIN" -c "CREATE DATABASE $db" >/dev/null
-      CAREBILL_DATABASE_URL="${PG_ADMIN%/*}/$db" CAREBILL_LOG=warn \
+      CAREBILL_DATABASE_URL="${PG_ADMIN%/*}/$db${PG_URL_OPTIONS:+?$PG_URL_OPTIONS}" CAREBILL_LOG=warn \
         "$bin/carebill" serve --service "$svc" --bind "127.0.0.1:$port" >/dev/null 2>"$work/$svc.log" &
       pids+=($!)
       wait_ready "http://127.0.0.1:$port"

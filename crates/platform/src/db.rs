@@ -319,6 +319,35 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+/// Inserts `rows` (a slice or `Vec` of insertable values) into `table` in as few statements as
+/// possible: multi-row INSERTs of up to 1,000 rows on PostgreSQL; one by one on SQLite, whose
+/// diesel MultiConnection backend has no multi-row INSERT (cheap there: it is in-process).
+/// Propagates diesel's error with `?`.
+#[macro_export]
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = &$rows[..];
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                for chunk in rows.chunks(1000) {
+                    ::diesel::RunQueryDsl::execute(
+                        ::diesel::insert_into($table).values(chunk),
+                        pg,
+                    )?;
+                }
+            }
+            $crate::db::AnyConnection::Sqlite(lite) => {
+                for row in rows {
+                    ::diesel::RunQueryDsl::execute(
+                        ::diesel::insert_into($table).values(row),
+                        lite,
+                    )?;
+                }
+            }
+        }
+    }};
+}
+
 /// Locks a row until the end of the transaction on PostgreSQL (`SELECT … FOR UPDATE`), so that
 /// a check-then-write on data hanging off it cannot interleave with another transaction's.
 /// SQLite serialises writers, so there is nothing to do there. `table` is a trusted identifier.

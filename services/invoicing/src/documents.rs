@@ -196,22 +196,7 @@ pub fn insert_lines(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            for chunk in rows.chunks(1000) {
-                diesel::insert_into(document_lines::table)
-                    .values(chunk)
-                    .execute(pg)?;
-            }
-        }
-        AnyConnection::Sqlite(lite) => {
-            for row in &rows {
-                diesel::insert_into(document_lines::table)
-                    .values(row)
-                    .execute(lite)?;
-            }
-        }
-    }
+    carebill_platform::insert_all!(conn, document_lines::table, rows);
     Ok(())
 }
 

@@ -92,17 +92,20 @@ pub fn issue_invoices(
             .execute(conn)?;
         insert_lines(conn, &row.id, &plan.lines)?;
         let key = plan.recipient.key();
-        for line in &plan.lines {
-            diesel::insert_into(billed_consumptions::table)
-                .values((
+        let billed: Vec<_> = plan
+            .lines
+            .iter()
+            .map(|line| {
+                (
                     billed_consumptions::invoice_id.eq(&row.id),
                     billed_consumptions::consumption_id.eq(line.consumption_id.to_string()),
                     billed_consumptions::party_key.eq(&key),
                     billed_consumptions::settlement_id.eq(&settlement_id),
                     billed_consumptions::active.eq(true),
-                ))
-                .execute(conn)?;
-        }
+                )
+            })
+            .collect();
+        carebill_platform::insert_all!(conn, billed_consumptions::table, billed);
         let issued = InvoiceIssuedV1 {
             invoice_id: id,
             number: number.clone(),

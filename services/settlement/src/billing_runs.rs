@@ -26,6 +26,7 @@ use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{Page, PageParams, PageRequest, ValidJson, parse_id};
+use carebill_platform::insert_all;
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -13,26 +13,6 @@
 //! - Promotional offers (`/v1/offers`, `/v1/offer-balances`): prepaid bundles.
 //! - The service's audit trail.
 
-/// Inserts rows in one statement on PostgreSQL (diesel's MultiConnection has no multi-row
-/// INSERT for SQLite, which takes them one by one — cheap there, it is in-process).
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        let rows = $rows;
-        match $conn {
-            AnyConnection::Postgresql(pg) => {
-                for chunk in rows.chunks(1000) {
-                    diesel::insert_into($table).values(chunk).execute(pg)?;
-                }
-            }
-            AnyConnection::Sqlite(lite) => {
-                for row in rows.iter() {
-                    diesel::insert_into($table).values(row).execute(lite)?;
-                }
-            }
-        }
-    }};
-}
-
 pub mod assignment;
 pub mod audit_trail;
 pub mod billing_runs;

@@ -31,6 +31,7 @@ use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
+use carebill_platform::insert_all;
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -671,8 +672,17 @@ pub fn find_for_recompute(conn: &mut AnyConnection, id: &str) -> Result<Option<R
 
 /// Reads a settlement for a change, locking its row until the transaction ends.
 pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
-    db::lock_row(conn, "settlements", id)?;
-    find(conn, id)
+    match conn {
+        // One statement: the row, locked.
+        AnyConnection::Postgresql(pg) => Ok(settlements::table
+            .find(id)
+            .select(Row::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?),
+        // SQLite serialises writers: the transaction holds the database already.
+        AnyConnection::Sqlite(_) => find(conn, id),
+    }
 }
 
 /// The lines of a version (the current one when `version` is the settlement's).
@@ -1817,12 +1827,15 @@ fn on_invoice_issued(
         return Ok(());
     }
     let party = i.recipient.key();
-    for l in &i.lines {
-        diesel::insert_into(settlement_billing::table)
-            .values((
+    let settlement = i.settlement_id.to_string();
+    let rows = i
+        .lines
+        .iter()
+        .map(|l| {
+            Ok((
                 settlement_billing::invoice_id.eq(&invoice),
                 settlement_billing::consumption_id.eq(l.consumption_id.to_string()),
-                settlement_billing::settlement_id.eq(i.settlement_id.to_string()),
+                settlement_billing::settlement_id.eq(&settlement),
                 settlement_billing::party_key.eq(&party),
                 settlement_billing::invoice_number.eq(&i.number),
                 settlement_billing::amount_minor.eq(l
@@ -1833,8 +1846,9 @@ fn on_invoice_issued(
                 settlement_billing::currency.eq(l.amount.currency().to_string()),
                 settlement_billing::active.eq(true),
             ))
-            .execute(conn)?;
-    }
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    insert_all!(conn, settlement_billing::table, rows);
     billing_changed(conn, &i.settlement_id.to_string(), dirty)
 }
 
