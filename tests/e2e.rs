@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use carebill_platform::db::Db;
-use carebill_platform::events::rabbitmq::{declare_consumer, queue_name};
+use carebill_platform::events::rabbitmq::{declare_consumer, decode_message, queue_name};
 use carebill_platform::schema::{dead_letters, outbox};
 use carebill_platform::testing::{PgTestDb, TestVhost};
 use diesel::prelude::*;
@@ -325,7 +325,13 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
             ))
             .expect("get")
         {
-            Some(m) => events.push(serde_json::from_slice(&m.delivery.data).expect("cloudevent")),
+            // A message carries one event, or a run of events of one type (batch format).
+            Some(m) => events.extend(
+                decode_message(&m.delivery.data)
+                    .expect("cloudevents")
+                    .into_iter()
+                    .map(|e| serde_json::to_value(e).expect("json")),
+            ),
             None => std::thread::sleep(Duration::from_millis(50)),
         }
     }
@@ -707,17 +713,19 @@ fn a_crash_loses_no_committed_consumption_and_no_event() {
             .expect("get")
         {
             Some(m) => {
-                let e: Value = serde_json::from_slice(&m.delivery.data).expect("event");
-                if e["data"]["source_system"] != "CRASH" {
-                    continue;
-                }
-                let consumption = e["data"]["consumption_id"].as_str().expect("id").to_owned();
-                let id = e["id"].as_str().expect("event id").to_owned();
-                if let Some(previous) = event_of.insert(consumption.clone(), id.clone()) {
-                    assert_eq!(
-                        previous, id,
-                        "a redelivery repeats the same event id, never a new event"
-                    );
+                for env in decode_message(&m.delivery.data).expect("events") {
+                    let e = serde_json::to_value(env).expect("json");
+                    if e["data"]["source_system"] != "CRASH" {
+                        continue;
+                    }
+                    let consumption = e["data"]["consumption_id"].as_str().expect("id").to_owned();
+                    let id = e["id"].as_str().expect("event id").to_owned();
+                    if let Some(previous) = event_of.insert(consumption.clone(), id.clone()) {
+                        assert_eq!(
+                            previous, id,
+                            "a redelivery repeats the same event id, never a new event"
+                        );
+                    }
                 }
             }
             None => std::thread::sleep(Duration::from_millis(20)),

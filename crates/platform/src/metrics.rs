@@ -72,7 +72,7 @@ impl Metrics {
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "carebill_consumer_lag_messages",
-                "Events waiting in the consumer's queue",
+                "Messages waiting in the consumer's queue (a message carries one event or a run of events of one type)",
             ),
             &["consumer"],
         )?;

@@ -18,8 +18,11 @@ use carebill_platform::ApiError;
 use carebill_platform::db::{AnyConnection, Db, PLATFORM_MIGRATIONS};
 use carebill_platform::events::inprocess::InProcessBus;
 use carebill_platform::events::outbox::{self, Relay};
-use carebill_platform::events::rabbitmq::{RabbitBus, declare_consumer, queue_name};
-use carebill_platform::events::{EventBus, Handler, Subscription, inbox};
+use carebill_platform::events::rabbitmq::{
+    BATCH_CONTENT_TYPE, RabbitBus, SINGLE_CONTENT_TYPE, declare_consumer, decode_message,
+    queue_name,
+};
+use carebill_platform::events::{BatchHandler, EventBus, Handler, Subscription, inbox};
 use carebill_platform::metrics::Metrics;
 use carebill_platform::testing::{PgTestDb, amqp_url};
 use diesel::prelude::*;
@@ -339,6 +342,159 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_events_of_one_type_is_one_message_and_a_poison_one_among_them_is_parked_alone() {
+    let (_pg, db) = pg_db();
+    db.write(|c| {
+        Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
+    })
+    .await
+    .expect("table");
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let kind = format!("carebill.test.{consumer}.happened.v1");
+    let other = format!("carebill.test.{consumer}.other.v1");
+    let (_conn, ch) = channel().await;
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let bus = Arc::new(
+        RabbitBus::new(&amqp_url(), metrics.clone())
+            .with_retry_base(Duration::from_millis(20))
+            .with_events_per_message(3),
+    );
+    declare_consumer(&ch, &consumer, &[kind.clone(), other.clone()])
+        .await
+        .expect("declare");
+    // Four of one type, one of another, two more of the first: runs of up to three events of
+    // one type per message, in order.
+    let mut events: Vec<Envelope> = (0..4).map(|_| event(&kind)).collect();
+    events.push(event(&other));
+    events.extend((0..2).map(|_| event(&kind)));
+    bus.publish(&events).await.expect("publish");
+    let main = queue_name(&consumer);
+    let mut messages = Vec::new();
+    while messages.len() < 4 {
+        match ch
+            .basic_get(main.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            Some(m) => messages.push(m.delivery),
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let sizes: Vec<usize> = messages
+        .iter()
+        .map(|m| decode_message(&m.data).expect("events").len())
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![3, 1, 1, 2],
+        "runs of one type, at most 3 per message"
+    );
+    let types: Vec<Option<String>> = messages
+        .iter()
+        .map(|m| m.properties.content_type().as_ref().map(|c| c.to_string()))
+        .collect();
+    assert_eq!(types[0].as_deref(), Some(BATCH_CONTENT_TYPE));
+    assert_eq!(
+        types[1].as_deref(),
+        Some(SINGLE_CONTENT_TYPE),
+        "a lone event is an ordinary CloudEvent"
+    );
+    let ids: Vec<_> = messages
+        .iter()
+        .flat_map(|m| decode_message(&m.data).expect("events"))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        ids,
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "order kept"
+    );
+
+    // Consumed (published again): the batch transaction fails on the poison event, so the
+    // events are applied one by one; the poison one is retried and parked by itself, and every
+    // other event takes effect once.
+    let poison = events[1].id;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let inner = counting_handler(db.clone(), consumer.clone(), calls.clone());
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        if env.id == poison {
+            async { Err("this event cannot be applied".to_owned()) }.boxed()
+        } else {
+            inner(env)
+        }
+    });
+    let each = handler.clone();
+    let batch: BatchHandler = Arc::new(move |envs: Vec<Envelope>| {
+        let each = each.clone();
+        async move {
+            if envs.iter().any(|e| e.id == poison) {
+                return Err("the batch holds the poison event".to_owned());
+            }
+            for env in envs {
+                each(env).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    bus.subscribe(
+        Subscription {
+            consumer: consumer.clone(),
+            event_types: vec![kind.clone(), other.clone()],
+            handler,
+            batch: Some(batch),
+            db: db.clone(),
+        },
+        stop_rx,
+    );
+    bus.publish(&events).await.expect("publish again");
+    let dead = format!("{main}.dead");
+    let start = Instant::now();
+    let parked = loop {
+        if let Some(m) = ch
+            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            break m.delivery;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing reached {dead}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let env: Envelope = serde_json::from_slice(&parked.data).expect("a single envelope");
+    assert_eq!(env.id, poison);
+    assert_eq!(
+        parked
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|c| c.to_string())
+            .as_deref(),
+        Some(SINGLE_CONTENT_TYPE)
+    );
+    eventually("every other event takes effect", || {
+        let db = db.clone();
+        Box::pin(async move { effects(&db).await == 6 })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(effects(&db).await, 6, "each once");
+    assert!(
+        ch.basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+            .is_none(),
+        "only the poison event is parked"
+    );
+    let _ = stop.send(true);
+    delete_queues(&ch, &consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_in_process_bus_applies_each_event_once_and_parks_what_fails() {
     let dir = tempfile::tempdir().expect("tmp");
     let producer = Db::connect(&dir.path().join("p.sqlite").to_string_lossy(), 2).expect("db");
@@ -649,7 +805,9 @@ async fn consumer_lag_counts_what_waits_in_the_queue() {
         .await
         .expect("declare");
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let bus = Arc::new(RabbitBus::new(&amqp_url(), metrics.clone()));
+    // One event per message here: the lag counts messages, and a run of events of one type
+    // would otherwise travel as one.
+    let bus = Arc::new(RabbitBus::new(&amqp_url(), metrics.clone()).with_events_per_message(1));
     // Three events wait: the consumer is not running.
     bus.publish(&[event(&kind), event(&kind), event(&kind)])
         .await

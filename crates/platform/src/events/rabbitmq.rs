@@ -6,10 +6,15 @@
 //! dead-letter queue `carebill.<service>.dead`. Every known consumer's queues are declared by
 //! publishers too ([`CONSUMERS`]), so events are kept even while a consumer is not running.
 //!
-//! Publishing: persistent messages, publisher confirms awaited after a pipelined batch.
-//! Consuming: manual acks after the handler committed; a failure goes to the retry queue with a
-//! growing delay, and after [`MAX_RETRIES`] to the dead-letter queue. lapin does not reconnect by
-//! itself, so connections are rebuilt here with backoff.
+//! Publishing: persistent messages, publisher confirms awaited after a pipelined batch. A run of
+//! consecutive events of one type (an encounter's charges, say) travels as one message of up to
+//! [`RabbitBus::with_events_per_message`] events (default 100) in the CloudEvents JSON batch
+//! format (`application/cloudevents-batch+json`: a JSON array of envelopes); a lone event as one
+//! `application/cloudevents+json` message. The broker's work is per message, so this divides it.
+//! Consuming: manual acks after the handler committed; either format is read. A failure goes to
+//! the retry queue with a growing delay, and after [`MAX_RETRIES`] to the dead-letter queue —
+//! always as single events, so that one poison event of a batch is retried and parked alone.
+//! lapin does not reconnect by itself, so connections are rebuilt here with backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,9 +37,28 @@ use crate::metrics::Metrics;
 pub const EXCHANGE: &str = "carebill.events";
 /// Deliveries of one message before it is parked in the dead-letter queue.
 pub const MAX_RETRIES: i64 = 5;
-/// Unacknowledged deliveries per consumer, and the most events applied in one transaction
-/// (an encounter's charges usually arrive together; see BENCHMARKS.md).
+/// Unacknowledged deliveries (messages) per consumer.
 const PREFETCH: u16 = 256;
+/// The most events applied in one transaction: the prefetched messages are taken until they
+/// hold this many (an encounter's charges usually arrive together; see BENCHMARKS.md).
+const EVENTS_PER_TRANSACTION: usize = 256;
+/// Content type of one event.
+pub const SINGLE_CONTENT_TYPE: &str = "application/cloudevents+json";
+/// Content type of several events in one message (CloudEvents JSON batch format).
+pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
+
+/// The events a message carries: one envelope, or a JSON array of them (the batch format).
+pub fn decode_message(data: &[u8]) -> Result<Vec<Envelope>, serde_json::Error> {
+    let batch = data
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[');
+    if batch {
+        serde_json::from_slice(data)
+    } else {
+        serde_json::from_slice(data).map(|env| vec![env])
+    }
+}
 
 /// Which service consumes which event types. Publishers declare these queues so that nothing is
 /// dropped while a consumer is not (yet) running.
@@ -58,6 +82,7 @@ pub struct RabbitBus {
     publisher: Mutex<Option<(Connection, Channel)>>,
     metrics: Arc<Metrics>,
     retry_base: Duration,
+    events_per_message: usize,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -156,7 +181,15 @@ impl RabbitBus {
             publisher: Mutex::new(None),
             metrics,
             retry_base: Duration::from_millis(500),
+            events_per_message: 100,
         }
+    }
+
+    /// Sets the most events one published message carries (default 100; 1 publishes every
+    /// event as its own message, for subscribers that read only single events).
+    pub fn with_events_per_message(mut self, n: usize) -> Self {
+        self.events_per_message = n.max(1);
+        self
     }
 
     /// Sets the first retry delay (doubled per retry, default 500 ms).
@@ -191,7 +224,7 @@ impl RabbitBus {
     pub async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
         let mut guard = self.publisher.lock().await;
         let ch = self.publisher_channel(&mut guard).await?;
-        let result = publish_on(&ch, events).await;
+        let result = publish_on(&ch, events, self.events_per_message).await;
         if matches!(result, Err(BusError::Unavailable(_))) {
             *guard = None;
         }
@@ -301,11 +334,15 @@ impl RabbitBus {
                 Some(Ok(d)) => d,
             };
             // Take whatever else is already prefetched, to apply it in one transaction.
+            let mut events = decode_message(&first.data).map_or(1, |e| e.len());
             let mut deliveries = vec![first];
             let mut broken = None;
-            while deliveries.len() < usize::from(PREFETCH) {
+            while events < EVENTS_PER_TRANSACTION {
                 match futures::FutureExt::now_or_never(consumer.next()) {
-                    Some(Some(Ok(d))) => deliveries.push(d),
+                    Some(Some(Ok(d))) => {
+                        events += decode_message(&d.data).map_or(1, |e| e.len());
+                        deliveries.push(d);
+                    }
                     Some(Some(Err(e))) => {
                         broken = Some(unavailable(e));
                         break;
@@ -317,12 +354,13 @@ impl RabbitBus {
                     None => break,
                 }
             }
-            let batch_done = match (&sub.batch, deliveries.len()) {
+            let batch_done = match (&sub.batch, events) {
                 (Some(batch), n) if n > 1 => {
                     let envs: Option<Vec<Envelope>> = deliveries
                         .iter()
-                        .map(|d| serde_json::from_slice::<Envelope>(&d.data).ok())
-                        .collect();
+                        .map(|d| decode_message(&d.data).ok())
+                        .collect::<Option<Vec<_>>>()
+                        .map(|all| all.into_iter().flatten().collect());
                     match envs {
                         Some(envs) => match super::run_batch_handler(batch, envs).await {
                             Ok(()) => true,
@@ -340,7 +378,7 @@ impl RabbitBus {
                 self.metrics
                     .events_consumed
                     .with_label_values(&[&sub.consumer, "ok"])
-                    .inc_by(deliveries.len() as u64);
+                    .inc_by(events as u64);
                 if let Some(last) = deliveries.last() {
                     last.acker
                         .ack(BasicAckOptions { multiple: true })
@@ -358,8 +396,9 @@ impl RabbitBus {
         }
     }
 
-    /// Applies one delivery; a failure goes to the retry queue, or after the retries to the
-    /// dead-letter queue. Acks it either way once it is handled.
+    /// Applies the events of one delivery one by one; a failed event goes to the retry queue
+    /// (alone, as a single-event message), or after the retries to the dead-letter queue. Acks
+    /// the delivery once each of its events is handled.
     async fn handle_one(
         &self,
         ch: &Channel,
@@ -367,73 +406,127 @@ impl RabbitBus {
         main: &str,
         delivery: lapin::message::Delivery,
     ) -> Result<(), BusError> {
-        {
-            let retries = retry_count(&delivery.properties);
-            let outcome = match serde_json::from_slice::<Envelope>(&delivery.data) {
-                Err(e) => Err(format!("not a CloudEvents envelope: {e}")),
-                Ok(env) => super::run_handler(&sub.handler, env).await,
-            };
-            match outcome {
-                Ok(()) => {
-                    self.metrics
-                        .events_consumed
-                        .with_label_values(&[&sub.consumer, "ok"])
-                        .inc();
-                }
-                Err(error) => {
-                    let dead = retries + 1 >= MAX_RETRIES
-                        || serde_json::from_slice::<Envelope>(&delivery.data).is_err();
-                    let (target, expiration) = if dead {
-                        (format!("{main}.dead"), None)
+        let retries = retry_count(&delivery.properties);
+        match decode_message(&delivery.data) {
+            Err(e) => {
+                let error = format!("not a CloudEvents envelope: {e}");
+                self.reroute(
+                    ch,
+                    sub,
+                    main,
+                    &delivery,
+                    &delivery.data,
+                    None,
+                    retries,
+                    error,
+                    true,
+                )
+                .await?;
+            }
+            Ok(envs) => {
+                let batch = envs.len() > 1 || delivery.data.first() == Some(&b'[');
+                for env in envs {
+                    let body = if batch {
+                        Some(
+                            serde_json::to_vec(&env)
+                                .map_err(|e| BusError::Delivery(e.to_string()))?,
+                        )
                     } else {
-                        (
-                            format!("{main}.retry"),
-                            Some((self.retry_base.as_millis() << retries.clamp(0, 8)).to_string()),
-                        )
+                        None
                     };
-                    tracing::warn!(consumer = %sub.consumer, retries, dead, error = %error, "event handler failed");
-                    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-                    headers.insert("x-retry-count".into(), AMQPValue::LongLongInt(retries + 1));
-                    headers.insert(
-                        "x-last-error".into(),
-                        AMQPValue::LongString(LongString::from(error.into_bytes())),
-                    );
-                    let mut props = delivery
-                        .properties
-                        .clone()
-                        .with_headers(headers)
-                        .with_delivery_mode(2);
-                    if let Some(exp) = expiration {
-                        props = props.with_expiration(ShortString::from(exp));
+                    let id = env.id.to_string();
+                    match super::run_handler(&sub.handler, env).await {
+                        Ok(()) => {
+                            self.metrics
+                                .events_consumed
+                                .with_label_values(&[&sub.consumer, "ok"])
+                                .inc();
+                        }
+                        Err(error) => {
+                            let data = body.as_deref().unwrap_or(&delivery.data);
+                            let single = body.as_ref().map(|_| id.as_str());
+                            let dead = retries + 1 >= MAX_RETRIES;
+                            self.reroute(
+                                ch, sub, main, &delivery, data, single, retries, error, dead,
+                            )
+                            .await?;
+                        }
                     }
-                    let confirm = ch
-                        .basic_publish(
-                            "".into(),
-                            target.as_str().into(),
-                            BasicPublishOptions::default(),
-                            &delivery.data,
-                            props,
-                        )
-                        .await
-                        .map_err(unavailable)?
-                        .await
-                        .map_err(unavailable)?;
-                    if !matches!(confirm, Confirmation::NotRequested | Confirmation::Ack(_)) {
-                        return Err(BusError::Refused("retry/dead-letter publish".to_owned()));
-                    }
-                    let outcome = if dead { "dead" } else { "failed" };
-                    self.metrics
-                        .events_consumed
-                        .with_label_values(&[&sub.consumer, outcome])
-                        .inc();
                 }
             }
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(unavailable)?;
         }
+        delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Publishes a failed event (`data`) to the retry queue with its delay, or to the
+    /// dead-letter queue when `dead`, with the retry count and the error in its headers.
+    /// `single` is the event id when the event came out of a batch message.
+    #[allow(clippy::too_many_arguments)]
+    async fn reroute(
+        &self,
+        ch: &Channel,
+        sub: &Subscription,
+        main: &str,
+        delivery: &lapin::message::Delivery,
+        data: &[u8],
+        single: Option<&str>,
+        retries: i64,
+        error: String,
+        dead: bool,
+    ) -> Result<(), BusError> {
+        let (target, expiration) = if dead {
+            (format!("{main}.dead"), None)
+        } else {
+            (
+                format!("{main}.retry"),
+                Some((self.retry_base.as_millis() << retries.clamp(0, 8)).to_string()),
+            )
+        };
+        tracing::warn!(consumer = %sub.consumer, retries, dead, error = %error, "event handler failed");
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert("x-retry-count".into(), AMQPValue::LongLongInt(retries + 1));
+        headers.insert(
+            "x-last-error".into(),
+            AMQPValue::LongString(LongString::from(error.into_bytes())),
+        );
+        let mut props = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        if let Some(id) = single {
+            props = props
+                .with_content_type(SINGLE_CONTENT_TYPE.into())
+                .with_message_id(id.into());
+        }
+        if let Some(exp) = expiration {
+            props = props.with_expiration(ShortString::from(exp));
+        }
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                target.as_str().into(),
+                BasicPublishOptions::default(),
+                data,
+                props,
+            )
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        if !matches!(confirm, Confirmation::NotRequested | Confirmation::Ack(_)) {
+            return Err(BusError::Refused("retry/dead-letter publish".to_owned()));
+        }
+        let outcome = if dead { "dead" } else { "failed" };
+        self.metrics
+            .events_consumed
+            .with_label_values(&[&sub.consumer, outcome])
+            .inc();
         Ok(())
     }
 }
@@ -451,27 +544,42 @@ fn retry_count(props: &BasicProperties) -> i64 {
         .unwrap_or(0)
 }
 
-async fn publish_on(ch: &Channel, events: &[Envelope]) -> Result<(), BusError> {
+/// Publishes `events` in order: each run of consecutive events of one type in messages of up to
+/// `per_message` events, then awaits every confirm.
+async fn publish_on(ch: &Channel, events: &[Envelope], per_message: usize) -> Result<(), BusError> {
     let mut confirms = Vec::with_capacity(events.len());
-    for env in events {
-        let body = serde_json::to_vec(env).map_err(|e| BusError::Refused(e.to_string()))?;
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let run = rest
+            .iter()
+            .take(per_message)
+            .take_while(|e| e.event_type == first.event_type)
+            .count();
+        let (chunk, tail) = rest.split_at(run);
+        rest = tail;
+        let (body, content_type) = if let [one] = chunk {
+            (serde_json::to_vec(one), SINGLE_CONTENT_TYPE)
+        } else {
+            (serde_json::to_vec(chunk), BATCH_CONTENT_TYPE)
+        };
+        let body = body.map_err(|e| BusError::Refused(e.to_string()))?;
         let props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type("application/cloudevents+json".into())
-            .with_message_id(env.id.to_string().into())
-            .with_type(env.event_type.as_str().into())
-            .with_timestamp(u64::try_from(env.time.timestamp()).unwrap_or(0));
+            .with_content_type(content_type.into())
+            .with_message_id(first.id.to_string().into())
+            .with_type(first.event_type.as_str().into())
+            .with_timestamp(u64::try_from(first.time.timestamp()).unwrap_or(0));
         let confirm = ch
             .basic_publish(
                 EXCHANGE.into(),
-                env.event_type.as_str().into(),
+                first.event_type.as_str().into(),
                 BasicPublishOptions::default(),
                 &body,
                 props,
             )
             .await
             .map_err(unavailable)?;
-        confirms.push((env.id, confirm));
+        confirms.push((first.id, confirm));
     }
     for (id, confirm) in confirms {
         match confirm.await.map_err(unavailable)? {
