@@ -1493,21 +1493,22 @@ use carebill_domain::events::EventPayload as _;
 /// reopened; or a new one (regular, or supplementary after an invoiced one).
 fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Result<Row, ApiError> {
     let episode_id = c.episode.id.to_string();
-    // Lock every settlement of the episode before reading them: the API and invoicing's events
-    // change them under the row lock alone.
-    let ids: Vec<String> = settlements::table
-        .filter(settlements::episode_id.eq(&episode_id))
-        .select(settlements::id)
-        .order(settlements::id.asc())
-        .load(conn)?;
-    for id in &ids {
-        db::lock_row(conn, "settlements", id)?;
-    }
-    let existing: Vec<Row> = settlements::table
-        .filter(settlements::episode_id.eq(&episode_id))
-        .select(Row::as_select())
-        .order(settlements::id.desc())
-        .load(conn)?;
+    // Lock every settlement of the episode while reading them (in id order, one statement): the
+    // API and invoicing's events change them under the row lock alone.
+    let mut existing: Vec<Row> = match conn {
+        AnyConnection::Postgresql(pg) => settlements::table
+            .filter(settlements::episode_id.eq(&episode_id))
+            .select(Row::as_select())
+            .order(settlements::id.asc())
+            .for_update()
+            .load(pg)?,
+        AnyConnection::Sqlite(_) => settlements::table
+            .filter(settlements::episode_id.eq(&episode_id))
+            .select(Row::as_select())
+            .order(settlements::id.asc())
+            .load(conn)?,
+    };
+    existing.reverse();
     if let Some(open) = existing.iter().find(|r| r.status().is_open()) {
         return Ok(open.clone());
     }
@@ -1605,8 +1606,8 @@ fn on_consumptions(
             .or_default()
             .push(c);
     }
-    for (episode, all) in by_episode {
-        db::lock_key(conn, &format!("episode:{episode}"))?;
+    // The episodes are locked already (apply_events).
+    for (_, all) in by_episode {
         let ids: Vec<String> = all.iter().map(|c| c.consumption_id.to_string()).collect();
         let known: std::collections::HashSet<String> = settlement_inputs::table
             .filter(settlement_inputs::consumption_id.eq_any(&ids))

@@ -83,6 +83,7 @@ pub struct RabbitBus {
     metrics: Arc<Metrics>,
     retry_base: Duration,
     events_per_message: usize,
+    consumers: usize,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -182,7 +183,16 @@ impl RabbitBus {
             metrics,
             retry_base: Duration::from_millis(500),
             events_per_message: 100,
+            consumers: 2,
         }
+    }
+
+    /// Sets how many consumers (channels, each with its own transactions) a subscription runs
+    /// in this process (default 2): like replicas, they share the queue, and while one waits on
+    /// the database another applies its batch.
+    pub fn with_consumers(mut self, n: usize) -> Self {
+        self.consumers = n.max(1);
+        self
     }
 
     /// Sets the most events one published message carries (default 100; 1 publishes every
@@ -269,29 +279,33 @@ impl RabbitBus {
         result
     }
 
-    /// Starts a supervised consumer for `sub`.
+    /// Starts the supervised consumers of `sub` (see [`RabbitBus::with_consumers`]).
     pub fn subscribe(self: &Arc<Self>, sub: Subscription, shutdown: watch::Receiver<bool>) {
-        let bus = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
-            let mut shutdown = shutdown;
-            loop {
-                if *shutdown.borrow() {
-                    return;
-                }
-                match bus.consume(&sub, &mut shutdown).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(consumer = %sub.consumer, error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer disconnected");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = shutdown.changed() => {}
+        for _ in 0..self.consumers {
+            let bus = Arc::clone(self);
+            let sub = sub.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let mut backoff = Duration::from_millis(200);
+                let mut shutdown = shutdown;
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    match bus.consume(&sub, &mut shutdown).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::warn!(consumer = %sub.consumer, error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer disconnected");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = shutdown.changed() => {}
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(10));
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
                 }
-            }
-        });
+            });
+        }
     }
 
     async fn consume(
