@@ -5,6 +5,8 @@
 #   2. four service processes, each on a fresh PostgreSQL database, events through RabbitMQ
 #      (a fresh vhost).
 # MODES="embedded distributed" picks the runs; CONCURRENCY (8) requests in flight.
+# PG_URL_OPTIONS is appended to each service's database URL (e.g. sslmode=disable); KEEP_DBS=1
+# keeps the databases for inspection, KEEP_LOGS=1 the services' logs.
 # BENCH=billing-run times billing runs of a care home of RESIDENTS (10000) instead (see
 # carebill-load --billing-run).
 # PostgreSQL and RabbitMQ as for the tests (scripts/services.sh); needs psql and rabbitmqctl.
@@ -28,7 +30,11 @@ stamp=$(date +%s)
 vhost="carebill-bench-mp-$stamp"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for d in "${dbs[@]}"; do psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+  if [ -n "${KEEP_DBS:-}" ]; then
+    echo "databases kept: ${dbs[*]}" >&2
+  else
+    for d in "${dbs[@]}"; do psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+  fi
   rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
   if [ -n "${KEEP_LOGS:-}" ]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }

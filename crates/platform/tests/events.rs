@@ -663,6 +663,87 @@ async fn two_relays_on_one_database_publish_each_event_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_event_left_below_what_the_relay_published_is_still_published() {
+    // The relay claims after the highest sequence number it published; an older row that
+    // becomes claimable later (another replica's claim released or expired, or a transaction
+    // that committed late) must still go out.
+    let (_pg, db) = pg_db();
+    let first = event("carebill.test.mark.v1");
+    let later: Vec<Envelope> = (0..3).map(|_| event("carebill.test.mark.v1")).collect();
+    let all: Vec<Envelope> = std::iter::once(first.clone())
+        .chain(later.clone())
+        .collect();
+    db.write(move |c| c.transaction(|c| outbox::enqueue_many(c, &all)))
+        .await
+        .expect("commit");
+    // Another replica holds the oldest row.
+    let held = first.id.to_string();
+    db.write(move |c| {
+        Ok(diesel::sql_query(
+            "UPDATE outbox SET claimed_until = now() + interval '1 hour' WHERE id = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(held)
+        .execute(c)?)
+    })
+    .await
+    .expect("hold");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let counter = seen.clone();
+    let handler: Handler = Arc::new(move |env: Envelope| {
+        if let Ok(mut m) = counter.lock() {
+            m.push(env.id.to_string());
+        }
+        async { Ok(()) }.boxed()
+    });
+    let bus = Arc::new(InProcessBus::new());
+    bus.subscribe(Subscription {
+        consumer: "c".to_owned(),
+        event_types: vec!["#".to_owned()],
+        handler,
+        batch: None,
+        db: db.clone(),
+    });
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let relay = Relay::new(
+        "test",
+        db.clone(),
+        EventBus::InProcess(bus.clone()),
+        metrics,
+        Arc::new(Notify::new()),
+    );
+    relay.drain().await.expect("drain");
+    assert_eq!(
+        db.read(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        1,
+        "the held row waits"
+    );
+    // The other replica gives its claim up: the row lies below what this relay published.
+    let held = first.id.to_string();
+    db.write(move |c| {
+        Ok(
+            diesel::sql_query("UPDATE outbox SET claimed_until = NULL WHERE id = $1")
+                .bind::<diesel::sql_types::Text, _>(held)
+                .execute(c)?,
+        )
+    })
+    .await
+    .expect("release");
+    relay.drain().await.expect("drain again");
+    assert_eq!(
+        db.read(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        0
+    );
+    let mut got = seen.lock().expect("lock").clone();
+    got.sort();
+    let mut want: Vec<String> = std::iter::once(&first)
+        .chain(&later)
+        .map(|e| e.id.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "every event published once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_can_be_inspected_and_re_driven_once_the_cause_is_fixed() {
     use carebill_platform::events::rabbitmq::{dead_letters, redrive};
     let (_pg, db) = pg_db();

@@ -512,7 +512,8 @@ fn record_many(
         }
     }
     let mut existing: HashMap<(String, String), Row> = HashMap::new();
-    // Looked up by (source_system, external_id), the unique index's column order.
+    // Looked up by the full key, which the unique index (external_id, source_system) serves on
+    // PostgreSQL even before the table has statistics (see migration 20261123000013).
     let mut keyed: HashMap<String, Vec<String>> = HashMap::new();
     for v in &valid {
         if let (Some(s), Some(e)) = (&v.source_system, &v.external_id) {
