@@ -195,7 +195,7 @@ impl Relay {
                     last_prune = Instant::now();
                 }
             }
-            match self.drain().await {
+            match self.drain_from_mark().await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(service = %self.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");
@@ -238,11 +238,21 @@ impl Relay {
 
     /// Publishes everything claimable now.
     pub async fn drain(&self) -> Result<(), String> {
+        self.drain_with(true).await
+    }
+
+    /// Publishes what is claimable after the mark, looking from the start too once the last
+    /// such look is older than [`FULL_CLAIM_EVERY`]: what the running relay does on every
+    /// wake-up. A row left below the mark waits at most that long.
+    async fn drain_from_mark(&self) -> Result<(), String> {
+        self.drain_with(false).await
+    }
+
+    /// `thorough`: the first claim looks from the start, and so does one more once the claims
+    /// after the mark find nothing, so that the drain ends only when nothing is claimable.
+    async fn drain_with(&self, thorough: bool) -> Result<(), String> {
         use std::sync::atomic::Ordering;
-        // The first claim of a drain looks from the start; later ones after the mark, and from
-        // the start again once they find nothing (so a drain ends only when nothing is left) or
-        // when the last look from the start is older than FULL_CLAIM_EVERY.
-        let mut full = true;
+        let mut full = thorough;
         loop {
             let batch = self.batch;
             {
@@ -265,7 +275,7 @@ impl Relay {
                 .await
                 .map_err(|e| e.to_string())?;
             if claimed.is_empty() {
-                if full {
+                if full || !thorough {
                     return Ok(());
                 }
                 full = true;
