@@ -8,6 +8,8 @@
 //! | database URL (distributed) | `database.url` | `CAREBILL_<SERVICE>_DATABASE_URL`, then `CAREBILL_DATABASE_URL` | none |
 //! | pool size | `database.pool_size` | `CAREBILL_DATABASE_POOL_SIZE` | 10 |
 //! | RabbitMQ URL (distributed) | `broker.url` | `CAREBILL_AMQP_URL` | none |
+//! | events per published message | `broker.events_per_message` | `CAREBILL_AMQP_EVENTS_PER_MESSAGE` | 100 |
+//! | consumers per queue and process | `broker.consumers` | `CAREBILL_AMQP_CONSUMERS` | 1 |
 //! | JWT issuer / audience | `auth.issuer`, `auth.audience` | `CAREBILL_JWT_ISSUER`, `CAREBILL_JWT_AUDIENCE` | `carebill` |
 //! | HS256 secret | `auth.secret`, `auth.secret_file` | `CAREBILL_JWT_SECRET`, `CAREBILL_JWT_SECRET_FILE` | embedded: `<data_dir>/jwt-secret` |
 //! | JWKS URL / algorithms | `auth.jwks_url`, `auth.algorithms` | `CAREBILL_JWKS_URL`, `CAREBILL_JWT_ALGORITHMS` | none / `RS256,ES256` |
@@ -59,11 +61,27 @@ impl Default for DatabaseConfig {
 }
 
 /// Broker settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub url: Option<Secret>,
+    /// The most events one published message carries (a run of consecutive events of one
+    /// type); 1 publishes each event alone, e.g. while consumers of an older version still run.
+    pub events_per_message: usize,
+    /// Consumers per queue in one process (each its own channel and transactions), like
+    /// replicas.
+    pub consumers: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            url: None,
+            events_per_message: 100,
+            consumers: 1,
+        }
+    }
 }
 
 /// Token verification settings.
@@ -190,6 +208,18 @@ impl Config {
         if let Some(v) = env("CAREBILL_AMQP_URL") {
             cfg.broker.url = Some(Secret(v));
         }
+        if let Some(v) = env("CAREBILL_AMQP_EVENTS_PER_MESSAGE") {
+            cfg.broker.events_per_message = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "CAREBILL_AMQP_EVENTS_PER_MESSAGE: `{v}` is not a number"
+                ))
+            })?;
+        }
+        if let Some(v) = env("CAREBILL_AMQP_CONSUMERS") {
+            cfg.broker.consumers = v.parse().map_err(|_| {
+                ConfigError(format!("CAREBILL_AMQP_CONSUMERS: `{v}` is not a number"))
+            })?;
+        }
         if let Some(v) = env("CAREBILL_JWT_ISSUER") {
             cfg.auth.issuer = v;
         }
@@ -221,6 +251,16 @@ impl Config {
         if cfg.database.pool_size == 0 {
             return Err(ConfigError(
                 "database.pool_size must be at least 1".to_owned(),
+            ));
+        }
+        if !(1..=1000).contains(&cfg.broker.events_per_message) {
+            return Err(ConfigError(
+                "broker.events_per_message must be between 1 and 1000".to_owned(),
+            ));
+        }
+        if !(1..=16).contains(&cfg.broker.consumers) {
+            return Err(ConfigError(
+                "broker.consumers must be between 1 and 16".to_owned(),
             ));
         }
         if !matches!(cfg.log.format.as_str(), "json" | "pretty") {
@@ -309,6 +349,7 @@ mod tests {
             ("CAREBILL_DATABASE_URL", "postgres://generic/db"),
             ("CAREBILL_ACCOUNTS_DATABASE_URL", "postgres://accounts/db"),
             ("CAREBILL_AMQP_URL", "amqp://broker"),
+            ("CAREBILL_AMQP_EVENTS_PER_MESSAGE", "1"),
         ]);
         let cfg = Config::load(Some(&file), Some("accounts"), &|k| {
             env.get(k).map(|v| (*v).to_owned())
@@ -324,6 +365,8 @@ mod tests {
             cfg.broker.url.as_ref().map(Secret::expose),
             Some("amqp://broker")
         );
+        assert_eq!(cfg.broker.events_per_message, 1);
+        assert_eq!(cfg.broker.consumers, 1, "the default");
         assert!(
             !format!("{cfg:?}").contains("postgres://accounts"),
             "secrets must not print"
@@ -341,6 +384,16 @@ mod tests {
                 .then(|| "xml".to_owned()))
             .is_err()
         );
+        for (key, value) in [
+            ("CAREBILL_AMQP_EVENTS_PER_MESSAGE", "0"),
+            ("CAREBILL_AMQP_EVENTS_PER_MESSAGE", "many"),
+            ("CAREBILL_AMQP_CONSUMERS", "17"),
+        ] {
+            assert!(
+                Config::load(None, None, &|k| (k == key).then(|| value.to_owned())).is_err(),
+                "{key}={value} is refused"
+            );
+        }
     }
 
     #[test]

@@ -516,6 +516,45 @@ async fn a_run_of_events_of_one_type_is_one_message_and_a_poison_one_among_them_
             .is_none(),
         "only the poison event is parked"
     );
+
+    // A batch with an element that is no envelope at all: the element is parked alone, as it
+    // was; the event beside it takes effect.
+    let good = event(&kind);
+    let body =
+        serde_json::to_vec(&serde_json::json!([good, {"not": "an envelope"}])).expect("json");
+    ch.basic_publish(
+        "".into(),
+        main.as_str().into(),
+        lapin::options::BasicPublishOptions::default(),
+        &body,
+        lapin::BasicProperties::default().with_content_type(BATCH_CONTENT_TYPE.into()),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm");
+    eventually("the readable event takes effect", || {
+        let db = db.clone();
+        Box::pin(async move { effects(&db).await == 7 })
+    })
+    .await;
+    let start = Instant::now();
+    let unreadable = loop {
+        if let Some(m) = ch
+            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            break m.delivery;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the unreadable element was not parked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let parked: serde_json::Value = serde_json::from_slice(&unreadable.data).expect("json");
+    assert_eq!(parked, serde_json::json!({"not": "an envelope"}));
     let _ = stop.send(true);
     delete_queues(&ch, &consumer).await;
 }

@@ -257,10 +257,11 @@ pub async fn serve_service(
     let auth = authenticator(&cfg, false)?;
     let running = vec![open_service(name, &url, cfg.database.pool_size)?];
     let metrics = web::Data::new(Metrics::new()?);
-    let bus = EventBus::Rabbit(Arc::new(RabbitBus::new(
-        &amqp,
-        metrics.clone().into_inner(),
-    )));
+    let bus = EventBus::Rabbit(Arc::new(
+        RabbitBus::new(&amqp, metrics.clone().into_inner())
+            .with_events_per_message(cfg.broker.events_per_message)
+            .with_consumers(cfg.broker.consumers),
+    ));
     let banner =
         format!("Carebill {name} service listening on http://{{addr}} (PostgreSQL, RabbitMQ)");
     run(cfg, auth, metrics, running, bus, listener, banner).await

@@ -195,7 +195,13 @@ impl Relay {
                     last_prune = Instant::now();
                 }
             }
-            match self.drain_from_mark().await {
+            // The last drain before stopping is thorough: nothing claimable stays behind.
+            let drained = if *shutdown.borrow() {
+                self.drain().await
+            } else {
+                self.drain_from_mark().await
+            };
+            match drained {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(service = %self.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");

@@ -47,6 +47,62 @@ pub const SINGLE_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Content type of several events in one message (CloudEvents JSON batch format).
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 
+/// One event of a message, decoded on its own so that an unreadable element of a batch does not
+/// spoil the others.
+enum Part {
+    /// An event; `body` is its own JSON when it came out of a batch.
+    Event {
+        env: Box<Envelope>,
+        body: Option<Vec<u8>>,
+    },
+    /// Not an envelope; `body` as for `Event` (`None`: the whole message).
+    Unreadable {
+        body: Option<Vec<u8>>,
+        error: String,
+    },
+}
+
+fn message_parts(data: &[u8]) -> Vec<Part> {
+    let batch = data
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[');
+    if !batch {
+        return vec![match serde_json::from_slice::<Envelope>(data) {
+            Ok(env) => Part::Event {
+                env: Box::new(env),
+                body: None,
+            },
+            Err(e) => Part::Unreadable {
+                body: None,
+                error: e.to_string(),
+            },
+        }];
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(data) {
+        Err(e) => vec![Part::Unreadable {
+            body: None,
+            error: e.to_string(),
+        }],
+        Ok(values) => values
+            .into_iter()
+            .map(|v| {
+                let body = serde_json::to_vec(&v).unwrap_or_default();
+                match serde_json::from_value::<Envelope>(v) {
+                    Ok(env) => Part::Event {
+                        env: Box::new(env),
+                        body: Some(body),
+                    },
+                    Err(e) => Part::Unreadable {
+                        body: Some(body),
+                        error: e.to_string(),
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
 /// The events a message carries: one envelope, or a JSON array of them (the batch format).
 pub fn decode_message(data: &[u8]) -> Result<Vec<Envelope>, serde_json::Error> {
     let batch = data
@@ -183,13 +239,14 @@ impl RabbitBus {
             metrics,
             retry_base: Duration::from_millis(500),
             events_per_message: 100,
-            consumers: 2,
+            consumers: 1,
         }
     }
 
     /// Sets how many consumers (channels, each with its own transactions) a subscription runs
-    /// in this process (default 2): like replicas, they share the queue, and while one waits on
-    /// the database another applies its batch.
+    /// in this process (default 1). Like replicas, they share the queue: while one waits on the
+    /// database another applies its batch, but events of one subject may then be applied out
+    /// of order, which not every consumer tolerates yet.
     pub fn with_consumers(mut self, n: usize) -> Self {
         self.consumers = n.max(1);
         self
@@ -421,35 +478,18 @@ impl RabbitBus {
         delivery: lapin::message::Delivery,
     ) -> Result<(), BusError> {
         let retries = retry_count(&delivery.properties);
-        match decode_message(&delivery.data) {
-            Err(e) => {
-                let error = format!("not a CloudEvents envelope: {e}");
-                self.reroute(
-                    ch,
-                    sub,
-                    main,
-                    &delivery,
-                    &delivery.data,
-                    None,
-                    retries,
-                    error,
-                    true,
-                )
-                .await?;
-            }
-            Ok(envs) => {
-                let batch = envs.len() > 1 || delivery.data.first() == Some(&b'[');
-                for env in envs {
-                    let body = if batch {
-                        Some(
-                            serde_json::to_vec(&env)
-                                .map_err(|e| BusError::Delivery(e.to_string()))?,
-                        )
-                    } else {
-                        None
-                    };
+        for part in message_parts(&delivery.data) {
+            match part {
+                Part::Unreadable { body, error } => {
+                    let error = format!("not a CloudEvents envelope: {error}");
+                    let data = body.as_deref().unwrap_or(&delivery.data);
+                    let alone = body.as_ref().map(|_| "");
+                    self.reroute(ch, sub, main, &delivery, data, alone, retries, error, true)
+                        .await?;
+                }
+                Part::Event { env, body } => {
                     let id = env.id.to_string();
-                    match super::run_handler(&sub.handler, env).await {
+                    match super::run_handler(&sub.handler, *env).await {
                         Ok(()) => {
                             self.metrics
                                 .events_consumed
@@ -458,10 +498,10 @@ impl RabbitBus {
                         }
                         Err(error) => {
                             let data = body.as_deref().unwrap_or(&delivery.data);
-                            let single = body.as_ref().map(|_| id.as_str());
+                            let alone = body.as_ref().map(|_| id.as_str());
                             let dead = retries + 1 >= MAX_RETRIES;
                             self.reroute(
-                                ch, sub, main, &delivery, data, single, retries, error, dead,
+                                ch, sub, main, &delivery, data, alone, retries, error, dead,
                             )
                             .await?;
                         }
@@ -479,7 +519,8 @@ impl RabbitBus {
 
     /// Publishes a failed event (`data`) to the retry queue with its delay, or to the
     /// dead-letter queue when `dead`, with the retry count and the error in its headers.
-    /// `single` is the event id when the event came out of a batch message.
+    /// `single` is the event's id when it came out of a batch message (empty when unreadable):
+    /// it then travels as a single-event message.
     #[allow(clippy::too_many_arguments)]
     async fn reroute(
         &self,
@@ -514,9 +555,10 @@ impl RabbitBus {
             .with_headers(headers)
             .with_delivery_mode(2);
         if let Some(id) = single {
-            props = props
-                .with_content_type(SINGLE_CONTENT_TYPE.into())
-                .with_message_id(id.into());
+            props = props.with_content_type(SINGLE_CONTENT_TYPE.into());
+            if !id.is_empty() {
+                props = props.with_message_id(id.into());
+            }
         }
         if let Some(exp) = expiration {
             props = props.with_expiration(ShortString::from(exp));
@@ -653,17 +695,23 @@ pub async fn dead_letters(
         else {
             break;
         };
-        let env: Option<Envelope> = serde_json::from_slice(&msg.delivery.data).ok();
-        out.push(DeadLetter {
-            event_id: env.as_ref().map(|e| e.id.to_string()).unwrap_or_default(),
-            event_type: env
-                .as_ref()
-                .map(|e| e.event_type.clone())
-                .unwrap_or_default(),
-            subject: env.as_ref().map(|e| e.subject.clone()).unwrap_or_default(),
-            attempts: retry_count(&msg.delivery.properties),
-            last_error: last_error(&msg.delivery.properties),
-        });
+        // Parked events travel alone; a whole batch message is listed event by event.
+        for part in message_parts(&msg.delivery.data) {
+            let env = match part {
+                Part::Event { env, .. } => Some(*env),
+                Part::Unreadable { .. } => None,
+            };
+            out.push(DeadLetter {
+                event_id: env.as_ref().map(|e| e.id.to_string()).unwrap_or_default(),
+                event_type: env
+                    .as_ref()
+                    .map(|e| e.event_type.clone())
+                    .unwrap_or_default(),
+                subject: env.as_ref().map(|e| e.subject.clone()).unwrap_or_default(),
+                attempts: retry_count(&msg.delivery.properties),
+                last_error: last_error(&msg.delivery.properties),
+            });
+        }
     }
     let _ = ch.close(200, "listed".into()).await;
     let _ = conn.close(200, "listed".into()).await;
