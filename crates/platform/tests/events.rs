@@ -225,6 +225,25 @@ fn counting_bus(
     (bus, seen)
 }
 
+/// The next message of `queue`, waiting up to 30 s for one.
+async fn next_message(ch: &lapin::Channel, queue: &str) -> lapin::message::Delivery {
+    let start = Instant::now();
+    loop {
+        if let Some(m) = ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            return m.delivery;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing reached {queue}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn effects(db: &Db) -> i64 {
     #[derive(QueryableByName)]
     struct N {
@@ -334,26 +353,11 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
     })
     .await;
     let dead = format!("{}.dead", queue_name(&consumer));
-    let start = Instant::now();
-    let msg = loop {
-        if let Some(m) = ch
-            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "nothing reached {dead}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let parked: Envelope = serde_json::from_slice(&msg.delivery.data).expect("envelope");
+    let msg = next_message(&ch, &dead).await;
+    let parked: Envelope = serde_json::from_slice(&msg.data).expect("envelope");
     assert_eq!(parked.id, poison.id);
     assert_eq!(calls.load(Ordering::SeqCst), 5, "tried MAX_RETRIES times");
     let error = msg
-        .delivery
         .properties
         .headers()
         .as_ref()
@@ -476,21 +480,7 @@ async fn a_run_of_events_of_one_type_is_one_message_and_a_poison_one_among_them_
     );
     bus.publish(&events).await.expect("publish again");
     let dead = format!("{main}.dead");
-    let start = Instant::now();
-    let parked = loop {
-        if let Some(m) = ch
-            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            break m.delivery;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "nothing reached {dead}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let parked = next_message(&ch, &dead).await;
     let env: Envelope = serde_json::from_slice(&parked.data).expect("a single envelope");
     assert_eq!(env.id, poison);
     assert_eq!(
@@ -538,21 +528,7 @@ async fn a_run_of_events_of_one_type_is_one_message_and_a_poison_one_among_them_
         Box::pin(async move { effects(&db).await == 7 })
     })
     .await;
-    let start = Instant::now();
-    let unreadable = loop {
-        if let Some(m) = ch
-            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            break m.delivery;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the unreadable element was not parked"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let unreadable = next_message(&ch, &dead).await;
     let parked: serde_json::Value = serde_json::from_slice(&unreadable.data).expect("json");
     assert_eq!(parked, serde_json::json!({"not": "an envelope"}));
     let _ = stop.send(true);
