@@ -52,6 +52,17 @@ fn pg_db() -> (PgTestDb, Db) {
     (pg, db)
 }
 
+/// [`pg_db`] with the `effects` table the counting handler writes.
+async fn pg_db_with_effects() -> (PgTestDb, Db) {
+    let (pg, db) = pg_db();
+    db.write(|c| {
+        Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
+    })
+    .await
+    .expect("table");
+    (pg, db)
+}
+
 async fn channel() -> (lapin::Connection, lapin::Channel) {
     let url = amqp_url();
     let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
@@ -261,12 +272,7 @@ async fn effects(db: &Db) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redelivered_event_has_no_second_effect() {
-    let (_pg, db) = pg_db();
-    db.write(|c| {
-        Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
-    })
-    .await
-    .expect("table");
+    let (_pg, db) = pg_db_with_effects().await;
     let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
     let kind = format!("carebill.test.{consumer}.happened.v1");
     let (_conn, ch) = channel().await;
@@ -373,12 +379,7 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_after_retries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_of_events_of_one_type_is_one_message_and_a_poison_one_among_them_is_parked_alone() {
-    let (_pg, db) = pg_db();
-    db.write(|c| {
-        Ok(diesel::sql_query("CREATE TABLE effects (event_id TEXT NOT NULL)").execute(c)?)
-    })
-    .await
-    .expect("table");
+    let (_pg, db) = pg_db_with_effects().await;
     let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
     let kind = format!("carebill.test.{consumer}.happened.v1");
     let other = format!("carebill.test.{consumer}.other.v1");

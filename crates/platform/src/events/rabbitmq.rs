@@ -47,6 +47,20 @@ pub const SINGLE_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Content type of several events in one message (CloudEvents JSON batch format).
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 
+/// An event a consumer could not apply, on its way to the retry or dead-letter queue.
+struct Failed<'a> {
+    /// It came out of a batch message and travels on alone (single-event content type).
+    alone: bool,
+    /// Its body: the event's own JSON, or the whole message's.
+    data: &'a [u8],
+    /// Its id, when it was readable.
+    id: Option<&'a str>,
+    /// Why.
+    error: String,
+    /// Straight to the dead-letter queue (retries used up, or unreadable).
+    dead: bool,
+}
+
 /// One event of a message, decoded on its own so that an unreadable element of a batch does not
 /// spoil the others.
 enum Part {
@@ -62,12 +76,15 @@ enum Part {
     },
 }
 
-fn message_parts(data: &[u8]) -> Vec<Part> {
-    let batch = data
-        .iter()
+/// Whether a message body is in the batch format (a JSON array).
+fn is_batch(data: &[u8]) -> bool {
+    data.iter()
         .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'[');
-    if !batch {
+        .is_some_and(|b| *b == b'[')
+}
+
+fn message_parts(data: &[u8]) -> Vec<Part> {
+    if !is_batch(data) {
         return vec![match serde_json::from_slice::<Envelope>(data) {
             Ok(env) => Part::Event {
                 env: Box::new(env),
@@ -105,11 +122,7 @@ fn message_parts(data: &[u8]) -> Vec<Part> {
 
 /// The events a message carries: one envelope, or a JSON array of them (the batch format).
 pub fn decode_message(data: &[u8]) -> Result<Vec<Envelope>, serde_json::Error> {
-    let batch = data
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'[');
-    if batch {
+    if is_batch(data) {
         serde_json::from_slice(data)
     } else {
         serde_json::from_slice(data).map(|env| vec![env])
@@ -405,13 +418,18 @@ impl RabbitBus {
                 Some(Ok(d)) => d,
             };
             // Take whatever else is already prefetched, to apply it in one transaction.
-            let mut events = decode_message(&first.data).map_or(1, |e| e.len());
+            // Each body is decoded once; one that does not decode counts as one event and is
+            // handled alone below.
+            let mut decoded = vec![decode_message(&first.data)];
+            let mut events = decoded[0].as_ref().map_or(1, Vec::len);
             let mut deliveries = vec![first];
             let mut broken = None;
             while events < EVENTS_PER_TRANSACTION {
                 match futures::FutureExt::now_or_never(consumer.next()) {
                     Some(Some(Ok(d))) => {
-                        events += decode_message(&d.data).map_or(1, |e| e.len());
+                        let envs = decode_message(&d.data);
+                        events += envs.as_ref().map_or(1, Vec::len);
+                        decoded.push(envs);
                         deliveries.push(d);
                     }
                     Some(Some(Err(e))) => {
@@ -427,9 +445,9 @@ impl RabbitBus {
             }
             let batch_done = match (&sub.batch, events) {
                 (Some(batch), n) if n > 1 => {
-                    let envs: Option<Vec<Envelope>> = deliveries
-                        .iter()
-                        .map(|d| decode_message(&d.data).ok())
+                    let envs: Option<Vec<Envelope>> = decoded
+                        .into_iter()
+                        .map(Result::ok)
                         .collect::<Option<Vec<_>>>()
                         .map(|all| all.into_iter().flatten().collect());
                     match envs {
@@ -481,11 +499,14 @@ impl RabbitBus {
         for part in message_parts(&delivery.data) {
             match part {
                 Part::Unreadable { body, error } => {
-                    let error = format!("not a CloudEvents envelope: {error}");
-                    let data = body.as_deref().unwrap_or(&delivery.data);
-                    let alone = body.as_ref().map(|_| "");
-                    self.reroute(ch, sub, main, &delivery, data, alone, retries, error, true)
-                        .await?;
+                    let failed = Failed {
+                        alone: body.is_some(),
+                        data: body.as_deref().unwrap_or(&delivery.data),
+                        id: None,
+                        error: format!("not a CloudEvents envelope: {error}"),
+                        dead: true,
+                    };
+                    self.reroute(ch, sub, main, &delivery, failed).await?;
                 }
                 Part::Event { env, body } => {
                     let id = env.id.to_string();
@@ -497,13 +518,14 @@ impl RabbitBus {
                                 .inc();
                         }
                         Err(error) => {
-                            let data = body.as_deref().unwrap_or(&delivery.data);
-                            let alone = body.as_ref().map(|_| id.as_str());
-                            let dead = retries + 1 >= MAX_RETRIES;
-                            self.reroute(
-                                ch, sub, main, &delivery, data, alone, retries, error, dead,
-                            )
-                            .await?;
+                            let failed = Failed {
+                                alone: body.is_some(),
+                                data: body.as_deref().unwrap_or(&delivery.data),
+                                id: Some(&id),
+                                error,
+                                dead: retries + 1 >= MAX_RETRIES,
+                            };
+                            self.reroute(ch, sub, main, &delivery, failed).await?;
                         }
                     }
                 }
@@ -517,23 +539,24 @@ impl RabbitBus {
         Ok(())
     }
 
-    /// Publishes a failed event (`data`) to the retry queue with its delay, or to the
-    /// dead-letter queue when `dead`, with the retry count and the error in its headers.
-    /// `single` is the event's id when it came out of a batch message (empty when unreadable):
-    /// it then travels as a single-event message.
-    #[allow(clippy::too_many_arguments)]
+    /// Publishes a failed event to the retry queue with its delay, or to the dead-letter queue,
+    /// with the retry count (the delivery's, plus one) and the error in its headers.
     async fn reroute(
         &self,
         ch: &Channel,
         sub: &Subscription,
         main: &str,
         delivery: &lapin::message::Delivery,
-        data: &[u8],
-        single: Option<&str>,
-        retries: i64,
-        error: String,
-        dead: bool,
+        failed: Failed<'_>,
     ) -> Result<(), BusError> {
+        let Failed {
+            alone,
+            data,
+            id,
+            error,
+            dead,
+        } = failed;
+        let retries = retry_count(&delivery.properties);
         let (target, expiration) = if dead {
             (format!("{main}.dead"), None)
         } else {
@@ -554,9 +577,9 @@ impl RabbitBus {
             .clone()
             .with_headers(headers)
             .with_delivery_mode(2);
-        if let Some(id) = single {
+        if alone {
             props = props.with_content_type(SINGLE_CONTENT_TYPE.into());
-            if !id.is_empty() {
+            if let Some(id) = id {
                 props = props.with_message_id(id.into());
             }
         }
