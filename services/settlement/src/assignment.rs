@@ -298,7 +298,8 @@ pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), Api
             eligible
                 .iter()
                 .min_by_key(|s| (load.get(**s).copied().unwrap_or(0), (**s).clone()))
-                .map_or_else(|| (*first).clone(), |s| (*s).clone())
+                .unwrap_or(first)
+                .to_string()
         };
         *load.entry(chosen.clone()).or_default() += 1;
         last = Some(chosen.clone());

@@ -473,6 +473,9 @@ fn outcome(set: Option<&CompiledSet>, version: Option<i32>, input: &TryInput) ->
     }
 }
 
+/// The administrative sexes accounts records (FHIR AdministrativeGender).
+const PATIENT_SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
+
 /// Try the conditions on a line given here (no consumption recorded, nothing stored): what the
 /// set in force does to it and, with `draft`, what the draft would do.
 #[utoipa::path(post, path = "/v1/business-conditions/try", tag = "business conditions", request_body = TryInput,
@@ -498,11 +501,18 @@ pub async fn try_conditions(
         "invalid",
         carebill_domain::Code::parse(&input.location_code),
     );
-    if input.quantity <= rust_decimal::Decimal::ZERO || input.quantity.scale() > 4 {
+    v.check(
+        "quantity",
+        "invalid",
+        carebill_domain::accounts::Quantity::new(input.quantity),
+    );
+    if let Some(sex) = &input.patient_sex
+        && !PATIENT_SEXES.contains(&sex.as_str())
+    {
         v.add(
-            "quantity",
+            "patient_sex",
             "invalid",
-            "a positive quantity with at most 4 decimals",
+            format!("one of {}", PATIENT_SEXES.join(", ")),
         );
     }
     if input.unit_price.amount() < rust_decimal::Decimal::ZERO {

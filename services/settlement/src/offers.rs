@@ -233,9 +233,15 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
         .filter(offers::bundle_code.eq(&o.offer.bundle_code))
         .select(Row::as_select())
         .load(conn)?;
+    // Sale periods end the day before `inactive_from`.
+    let last_day = |end: Option<NaiveDate>| end.and_then(|d| d.pred_opt());
     if let Some(other) = same_bundle.iter().find(|r| {
-        r.active_from < o.inactive_from.unwrap_or(NaiveDate::MAX)
-            && o.active_from < r.inactive_from.unwrap_or(NaiveDate::MAX)
+        carebill_domain::accounts::periods_overlap(
+            Some(r.active_from),
+            last_day(r.inactive_from),
+            Some(o.active_from),
+            last_day(o.inactive_from),
+        )
     }) {
         return Err(ApiError::conflict(
             "overlapping_offer",
@@ -405,7 +411,7 @@ const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
 #[utoipa::path(post, path = "/v1/offers", tag = "offers", request_body = OfferInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses((status = 201, description = "Created", body = OfferView),
-        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken (`already_exists`), or another offer sells the same bundle on some of these days (`overlapping_offer`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_offer(
@@ -438,6 +444,46 @@ pub struct EndInput {
     pub reason: String,
 }
 
+/// The last day a bundle was bought under `offer` (any patient; cancelled settlements, voided
+/// and excluded consumptions do not count, as for balances).
+fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<NaiveDate>, ApiError> {
+    // The payload holds the item's code as `"code":"<bundle>"`; the match narrows the scan,
+    // the parsed payload decides.
+    let pattern = format!(
+        "%\"code\":\"{}\"%",
+        offer
+            .bundle_code
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let payloads: Vec<String> = settlement_inputs::table
+        .filter(
+            settlement_inputs::settlement_id.eq_any(
+                settlements::table
+                    .filter(settlements::status.ne("cancelled"))
+                    .select(settlements::id),
+            ),
+        )
+        .filter(settlement_inputs::voided.eq(false))
+        .filter(settlement_inputs::excluded.eq(false))
+        .filter(settlement_inputs::payload.like(pattern).escape('\\'))
+        .select(settlement_inputs::payload)
+        .load(conn)?;
+    let mut last = None;
+    for payload in payloads {
+        let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
+        let day = crate::settlements::service_day(&c.episode, c.performed_at);
+        if c.item.code.as_str() == offer.bundle_code
+            && offer.on_sale(day)
+            && last.is_none_or(|l| day > l)
+        {
+            last = Some(day);
+        }
+    }
+    Ok(last)
+}
+
 fn end(
     conn: &mut AnyConnection,
     who: &Principal,
@@ -466,6 +512,24 @@ fn end(
             "the sale already ends on or before this day",
         );
     }
+    // What was sold stays sold: a purchase counts as this offer's by its day, so the sale may
+    // not end on or before a day it already sold a bundle.
+    let row: Row = offers::table
+        .find(code)
+        .select(Row::as_select())
+        .first(conn)?;
+    if let Some(day) = last_purchase_day(conn, &row)?
+        && input.inactive_from <= day
+    {
+        v.add(
+            "inactive_from",
+            "sold_after",
+            format!(
+                "bundle {} was bought under this offer on {day}; the sale can end from the day after",
+                before.bundle_code
+            ),
+        );
+    }
     v.finish().map_err(ApiError::validation)?;
     diesel::update(offers::table.find(code))
         .set(offers::inactive_from.eq(Some(input.inactive_from)))
@@ -488,7 +552,7 @@ fn end(
     params(("code" = String, Path, description = "Offer code")),
     responses((status = 200, description = "The offer with its end of sale", body = OfferView),
         (status = 404, description = "No such offer", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A day before the start, one after the current end, or no reason", body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "A day before the start, one after the current end, one on or before a day the offer sold a bundle (`sold_after`: what was sold stays sold), or no reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn end_offer(
     state: web::Data<SettlementState>,

@@ -148,6 +148,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(settlement_inputs, settlement_billing);
+diesel::allow_tables_to_appear_in_same_query!(settlement_inputs, settlements);
 
 diesel::table! {
     invoice_contexts (code) {

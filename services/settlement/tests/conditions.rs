@@ -224,6 +224,7 @@ async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
     );
     let mut bad = line.clone();
     bad["quantity"] = json!("0");
+    bad["patient_sex"] = json!("f");
     bad["draft"] = json!({"conditions": [{"code": "X", "description": "x", "active_from": "2026-01-01",
         "when": "line.code ==", "action": {"kind": "exclude"}}]});
     let (s, problem, _) = call(&app, post("/v1/business-conditions/try", &t, &bad)).await;
@@ -234,7 +235,10 @@ async fn conditions_change_prices_parties_and_lines_and_explain_it(b: Backend) {
         .iter()
         .map(|e| e["field"].as_str().expect("field"))
         .collect();
-    assert_eq!(fields, ["quantity", "draft.conditions.0.when"]);
+    assert_eq!(
+        fields,
+        ["quantity", "patient_sex", "draft.conditions.0.when"]
+    );
 
     // A new version of the set applies from the next computation: without NIGHT, a recompute
     // bills the night emergency at 120.00 (the fee stays).

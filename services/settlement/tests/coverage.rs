@@ -594,6 +594,28 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // What was sold stays sold: the sale cannot end on or before a day it sold a bundle (the
+    // first patient's, on 2026-03-01), which would take those units away.
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/offers/PHYSIO-5-SPRING/end",
+            &t,
+            &json!({"inactive_from": "2026-03-01", "reason": "back-dated"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["errors"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sold_after")),
+        "{problem}"
+    );
+    let (_, still, _) = call(&app, get("/v1/offers/PHYSIO-5-SPRING", &t)).await;
+    assert_eq!(
+        still["inactive_from"],
+        json!(null),
+        "nothing changed: {still}"
+    );
     let (s, ended, _) = call(
         &app,
         post(
