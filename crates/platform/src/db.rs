@@ -348,6 +348,31 @@ macro_rules! insert_all {
     }};
 }
 
+/// Inserts one row into `table` unless a row with its key (or another unique value) exists
+/// already: `INSERT … ON CONFLICT DO NOTHING` on either database. diesel's MultiConnection has
+/// no ON CONFLICT, hence the match. Evaluates to the number of rows inserted (0 or 1); propagates
+/// diesel's error with `?`.
+#[macro_export]
+macro_rules! insert_new {
+    ($conn:expr, $table:expr, $row:expr) => {{
+        let row = $row;
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => ::diesel::RunQueryDsl::execute(
+                ::diesel::insert_into($table)
+                    .values(row)
+                    .on_conflict_do_nothing(),
+                pg,
+            )?,
+            $crate::db::AnyConnection::Sqlite(lite) => ::diesel::RunQueryDsl::execute(
+                ::diesel::insert_into($table)
+                    .values(row)
+                    .on_conflict_do_nothing(),
+                lite,
+            )?,
+        }
+    }};
+}
+
 /// Locks a row until the end of the transaction on PostgreSQL (`SELECT … FOR UPDATE`), so that
 /// a check-then-write on data hanging off it cannot interleave with another transaction's.
 /// SQLite serialises writers, so there is nothing to do there. `table` is a trusted identifier.

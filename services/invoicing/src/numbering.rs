@@ -30,16 +30,7 @@ pub fn next_number(
         invoice_series::year.eq(year),
         invoice_series::last_number.eq(0_i64),
     );
-    match conn {
-        AnyConnection::Postgresql(pg) => diesel::insert_into(invoice_series::table)
-            .values(new)
-            .on_conflict_do_nothing()
-            .execute(pg)?,
-        AnyConnection::Sqlite(lite) => diesel::insert_into(invoice_series::table)
-            .values(new)
-            .on_conflict_do_nothing()
-            .execute(lite)?,
-    };
+    carebill_platform::insert_new!(conn, invoice_series::table, new);
     db::lock_row(conn, "invoice_series", &id)?;
     let last: i64 = invoice_series::table
         .find(&id)

@@ -66,7 +66,6 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
                     care_records::updated_at.eq(now),
                     care_records::patient.eq(&patient),
                     care_records::location.eq(&location),
-                    care_records::coverages.eq(&coverages),
                 ))
                 .execute(conn)?;
         }
@@ -85,10 +84,51 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
                     care_records::patient.eq(&patient),
                     care_records::location.eq(&location),
                     care_records::coverages.eq(&coverages),
+                    care_records::coverages_at.eq(Some(e.changed_at.naive_utc())),
                 ))
                 .execute(conn)?;
+            return Ok(());
         }
     }
+    if stored.is_some_and(|v| v < r.version) {
+        update_coverages(
+            conn,
+            &r.patient_id,
+            Some(&r.id),
+            &coverages,
+            e.changed_at.naive_utc(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets the coverages of the patient's care records (or of one of them) to `coverages`, current
+/// at `at`, except where they hold coverages of a later moment: events can be applied out of
+/// order (two consumers, replicas, a retry).
+pub fn update_coverages(
+    conn: &mut AnyConnection,
+    patient_id: &str,
+    record: Option<&str>,
+    coverages: &str,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let older = care_records::table
+        .filter(care_records::patient_id.eq(patient_id))
+        .filter(
+            care_records::coverages_at
+                .is_null()
+                .or(care_records::coverages_at.le(at)),
+        );
+    let set = (
+        care_records::coverages.eq(coverages),
+        care_records::coverages_at.eq(Some(at)),
+    );
+    match record {
+        Some(id) => diesel::update(older.filter(care_records::id.eq(id)))
+            .set(set)
+            .execute(conn)?,
+        None => diesel::update(older).set(set).execute(conn)?,
+    };
     Ok(())
 }
 

@@ -202,6 +202,7 @@ diesel::table! {
         patient -> Nullable<Text>,
         location -> Nullable<Text>,
         coverages -> Text,
+        coverages_at -> Nullable<Timestamp>,
     }
 }
 
@@ -291,5 +292,22 @@ diesel::table! {
         currency -> Nullable<Text>,
         excluded -> Bool,
         reason -> Text,
+    }
+}
+
+diesel::table! {
+    credited_invoices (invoice_id) {
+        invoice_id -> Text,
+        credit_note_id -> Text,
+        settlement_id -> Text,
+        credited_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cancelled_episodes (episode_id) {
+        episode_id -> Text,
+        reason -> Nullable<Text>,
+        cancelled_at -> Timestamp,
     }
 }

@@ -31,15 +31,16 @@ use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
-use carebill_platform::insert_all;
+use carebill_platform::{insert_all, insert_new};
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    coverage_terms, prices, settlement_billing, settlement_inputs, settlement_lines,
-    settlement_status_changes, settlement_versions, settlements,
+    cancelled_episodes, coverage_terms, credited_invoices, prices, settlement_billing,
+    settlement_inputs, settlement_lines, settlement_status_changes, settlement_versions,
+    settlements,
 };
 
 /// The actor recorded for changes made by events.
@@ -1509,6 +1510,32 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
             .load(conn)?,
     };
     existing.reverse();
+    // The episode's cancellation was applied first (two consumers, replicas or a retry): the
+    // consumption is kept, in the newest cancelled settlement or a new one born cancelled, and
+    // nothing approved is reopened for it.
+    let cancelled: Option<Option<String>> = cancelled_episodes::table
+        .find(&episode_id)
+        .select(cancelled_episodes::reason)
+        .first(conn)
+        .optional()?;
+    if let Some(reason) = &cancelled {
+        if let Some(row) = existing
+            .iter()
+            .find(|r| r.status() == SettlementStatus::Cancelled)
+        {
+            return Ok(row.clone());
+        }
+        let mut row = new_target(conn, c, &existing)?;
+        change_status(
+            conn,
+            &mut row,
+            SettlementStatus::Cancelled,
+            Some(reason.as_deref().unwrap_or("episode cancelled")),
+            SYSTEM,
+        )?;
+        save(conn, &row)?;
+        return Ok(row);
+    }
     if let Some(open) = existing.iter().find(|r| r.status().is_open()) {
         return Ok(open.clone());
     }
@@ -1530,6 +1557,16 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
         save(conn, &approved)?;
         return Ok(approved);
     }
+    new_target(conn, c, &existing)
+}
+
+/// A new draft settlement of `c`'s episode, stored: regular, or supplementary after an invoiced
+/// regular one. `existing` are the episode's settlements, newest first.
+fn new_target(
+    conn: &mut AnyConnection,
+    c: &ConsumptionRecordedV1,
+    existing: &[Row],
+) -> Result<Row, ApiError> {
     let regular = existing
         .iter()
         .rfind(|r| r.kind == SettlementKind::Regular.as_str() && r.status != "cancelled");
@@ -1740,12 +1777,13 @@ fn on_coverage(
         .load(conn)?;
     let at = c.changed_at.naive_utc();
     // Billing runs bill the insurance and public-authority contexts to the coverages they know.
-    diesel::update(
-        crate::schema::care_records::table
-            .filter(crate::schema::care_records::patient_id.eq(c.patient_id.to_string())),
-    )
-    .set(crate::schema::care_records::coverages.eq(serde_json::to_string(&c.coverages)?))
-    .execute(conn)?;
+    crate::billing_runs::update_coverages(
+        conn,
+        &c.patient_id.to_string(),
+        None,
+        &serde_json::to_string(&c.coverages)?,
+        at,
+    )?;
     for id in ids {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
@@ -1768,6 +1806,17 @@ fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<()
         return Ok(());
     }
     db::lock_key(conn, &format!("episode:{}", e.episode_id))?;
+    // Cancelled is final: consumptions of the episode applied from now on (recorded before the
+    // cancellation, applied after it) are kept in a cancelled settlement.
+    insert_new!(
+        conn,
+        cancelled_episodes::table,
+        (
+            cancelled_episodes::episode_id.eq(e.episode_id.to_string()),
+            cancelled_episodes::reason.eq(&e.reason),
+            cancelled_episodes::cancelled_at.eq(e.closed_at.naive_utc()),
+        )
+    );
     let ids: Vec<String> = settlements::table
         .filter(settlements::episode_id.eq(e.episode_id.to_string()))
         .select(settlements::id)
@@ -1820,6 +1869,10 @@ fn on_invoice_issued(
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
     let invoice = i.invoice_id.to_string();
+    let settlement = i.settlement_id.to_string();
+    // The settlement's row lock orders this after (or before) a credit note of the invoice
+    // applied concurrently, so one of the two sees the other's effect.
+    let row = find_for_update(conn, &settlement)?;
     let known: i64 = settlement_billing::table
         .filter(settlement_billing::invoice_id.eq(&invoice))
         .count()
@@ -1827,8 +1880,12 @@ fn on_invoice_issued(
     if known > 0 {
         return Ok(());
     }
+    // A credit note that overtook this event: its lines are stored as no longer billed.
+    let credited: i64 = credited_invoices::table
+        .find(&invoice)
+        .count()
+        .get_result(conn)?;
     let party = i.recipient.key();
-    let settlement = i.settlement_id.to_string();
     let rows = i
         .lines
         .iter()
@@ -1845,18 +1902,22 @@ fn on_invoice_issued(
                     .map_err(|e| ApiError::internal(&e))?
                     .0),
                 settlement_billing::currency.eq(l.amount.currency().to_string()),
-                settlement_billing::active.eq(true),
+                settlement_billing::active.eq(credited == 0),
             ))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     insert_all!(conn, settlement_billing::table, rows);
-    billing_changed(conn, &i.settlement_id.to_string(), dirty)
+    billing_changed(conn, row, dirty)
 }
 
 /// After invoicing billed or credited something: the open settlement checks its lines against
 /// it again; any settlement recounts its billed voids.
-fn billing_changed(conn: &mut AnyConnection, id: &str, dirty: &mut Dirty) -> Result<(), ApiError> {
-    let Some(mut row) = find_for_update(conn, id)? else {
+fn billing_changed(
+    conn: &mut AnyConnection,
+    row: Option<Row>,
+    dirty: &mut Dirty,
+) -> Result<(), ApiError> {
+    let Some(mut row) = row else {
         return Ok(());
     };
     if row.status().is_open() {
@@ -1878,17 +1939,27 @@ fn on_credit_note(
     c: &CreditNoteIssuedV1,
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
-    diesel::update(
-        settlement_billing::table
-            .filter(settlement_billing::invoice_id.eq(c.invoice_id.to_string())),
-    )
-    .set(settlement_billing::active.eq(false))
-    .execute(conn)?;
     let id = c.settlement_id.to_string();
+    // Locked first, as `invoice.issued` does: whichever of the two comes second sees the other.
+    let row = find_for_update(conn, &id)?;
+    let invoice = c.invoice_id.to_string();
+    insert_new!(
+        conn,
+        credited_invoices::table,
+        (
+            credited_invoices::invoice_id.eq(&invoice),
+            credited_invoices::credit_note_id.eq(c.credit_note_id.to_string()),
+            credited_invoices::settlement_id.eq(&id),
+            credited_invoices::credited_at.eq(c.issued_at.naive_utc()),
+        )
+    );
+    diesel::update(settlement_billing::table.filter(settlement_billing::invoice_id.eq(&invoice)))
+        .set(settlement_billing::active.eq(false))
+        .execute(conn)?;
     if !c.reissue {
-        return billing_changed(conn, &id, dirty);
+        return billing_changed(conn, row, dirty);
     }
-    let Some(mut row) = find_for_update(conn, &id)? else {
+    let Some(mut row) = row else {
         return Ok(());
     };
     // The credited invoice proves its version was invoiced, even if invoicing's own report of

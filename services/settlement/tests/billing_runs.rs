@@ -14,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_domain::accounts::PayerKind;
 use carebill_domain::events::{
-    CareRecordChangedV1, CoverageRef, Envelope, LocationRef, PatientRef,
+    CareRecordChangedV1, CoverageChangedV1, CoverageRef, Envelope, LocationRef, PatientRef,
 };
 use carebill_domain::ids::{CoverageId, PayerId};
 use carebill_domain::sources::{AbsenceKind, CareRecord, CareRecordDetails};
@@ -36,6 +36,7 @@ both_backends!(
     a_committed_run_feeds_periodic_settlements_invoiced_per_party,
     rules_are_tried_on_given_care_records_and_nothing_is_stored,
     bad_runs_are_refused_and_change_nothing,
+    care_records_keep_the_newest_coverages_whatever_order_events_come_in,
 );
 
 fn d(s: &str) -> NaiveDate {
@@ -1045,4 +1046,81 @@ async fn rules_are_tried_on_given_care_records_and_nothing_is_stored(backend: Ba
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Coverages reach care records from two kinds of events, which two consumers or replicas may
+/// apply out of order: the payers a billing run bills are those of the newest event.
+async fn care_records_keep_the_newest_coverages_whatever_order_events_come_in(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    setup(&h, &app).await;
+    let changed = |code: &str, at: chrono::DateTime<Utc>| {
+        let mut coverages = coverages(P1);
+        code.clone_into(&mut coverages[0].payer_code);
+        CoverageChangedV1 {
+            patient_id: P1.parse().expect("patient id"),
+            coverage_id: coverages[0].id,
+            change: "updated".to_owned(),
+            coverages,
+            changed_at: at,
+        }
+    };
+    let apply = |payload: CoverageChangedV1| {
+        let env = Envelope::new("accounts", &payload, Utc::now(), None, None).expect("envelope");
+        run_handler(&h.events.handler, env)
+    };
+    let insurers = || async {
+        let mut found: Vec<(String, String)> =
+            h.db.read(|c: &mut AnyConnection| {
+                use carebill_settlement::schema::care_records;
+                Ok(care_records::table
+                    .filter(care_records::patient_id.eq(P1))
+                    .select((care_records::id, care_records::coverages))
+                    .load::<(String, String)>(c)?)
+            })
+            .await
+            .expect("care records")
+            .into_iter()
+            .map(|(id, c)| {
+                let c: Vec<CoverageRef> = serde_json::from_str(&c).expect("coverages");
+                (id, c[0].payer_code.clone())
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let all = |code: &str| {
+        ["abs-1", "eval-1", "stay-1"]
+            .map(|id| (id.to_owned(), code.to_owned()))
+            .to_vec()
+    };
+    assert_eq!(insurers().await, all("CSS"));
+    // The insurer changes an hour from now (as accounts stamps it); then a new version of a
+    // record, stamped now, carrying the coverages accounts had when it was written.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    apply(changed("HELSANA", later)).await.expect("applied");
+    deliver(
+        &h,
+        "eval-1",
+        P1,
+        "H1",
+        2,
+        CareRecordDetails::Evaluation {
+            level: "L3".to_owned(),
+            valid_from: d("2026-09-15"),
+            valid_to: None,
+        },
+    )
+    .await;
+    assert_eq!(insurers().await, all("HELSANA"));
+    // A coverage change older than what the records hold is applied late: nothing moves back.
+    apply(changed("OLD", later - chrono::Duration::minutes(30)))
+        .await
+        .expect("applied");
+    assert_eq!(insurers().await, all("HELSANA"));
+    // A newer one still applies.
+    apply(changed("SWICA", later + chrono::Duration::minutes(1)))
+        .await
+        .expect("applied");
+    assert_eq!(insurers().await, all("SWICA"));
 }

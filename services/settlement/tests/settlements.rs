@@ -13,8 +13,8 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_domain::events::{
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CreditNoteIssuedV1, Envelope, EventPayload,
-    PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CreditNoteIssuedV1, Envelope, EpisodeClosedV1,
+    EventPayload, PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::ids::{ConsumptionId, CoverageId, CreditNoteId, InvoiceId};
 use carebill_domain::{Currency, Money};
@@ -37,6 +37,8 @@ both_backends!(
     a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count_once,
     what_invoices_bill_guards_corrections_voids_and_approvals,
     corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing,
+    credit_notes_before_their_invoices_leave_nothing_billed,
+    consumptions_applied_after_their_episodes_cancellation_stay_cancelled,
 );
 
 async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
@@ -1176,4 +1178,210 @@ async fn corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing(b:
         (StatusCode::CONFLICT, Some("not_editable")),
         "{body}"
     );
+}
+
+/// Two consumers (or replicas) apply invoicing's events concurrently, so a credit note can be
+/// applied before its invoice's `invoice.issued`: the invoice's lines must then be stored as no
+/// longer billed, or a later void counts as billed by an invoice that was cancelled.
+async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let mut w = world();
+    w.coverages.truncate(1);
+    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &cons).await;
+    deliver(&h, "accounts", &lab).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/settlements/{id}");
+    let version = approve(&app, &id).await["version"]
+        .as_i64()
+        .expect("version") as i32;
+    let payer = PartyRef::payer(&w.coverages[0]);
+    let patient = PartyRef::patient(w.episode.patient.id);
+    let payer_invoice = issued(&w, &id, version, payer, &[(&cons, "39.20"), (&lab, "7.20")]);
+    let patient_invoice = issued(
+        &w,
+        &id,
+        version,
+        patient,
+        &[(&cons, "10.80"), (&lab, "2.80")],
+    );
+    // Both invoices are credited (without reissue) before settlement hears they were issued.
+    for inv in [&payer_invoice, &patient_invoice] {
+        let mut c = credit(&w, &id, inv);
+        c.reissue = false;
+        deliver(&h, "invoicing", &c).await;
+    }
+    deliver(&h, "invoicing", &payer_invoice).await;
+    deliver(&h, "invoicing", &patient_invoice).await;
+    deliver(&h, "invoicing", &invoice(&id, version)).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "invoiced", "{doc}");
+    // The test is voided: no active invoice bills it any more, so it is no billed void.
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: lab.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "not performed".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["pending_voids"], 0, "{doc}");
+
+    // The same with a credit note that asks for a corrected invoice: the settlement reopens, and
+    // the late `invoice.issued` does not make its lines billed again, so a correction of the
+    // consultation is not flagged as differing from a cancelled invoice.
+    let w2 = {
+        let mut w2 = world();
+        w2.coverages.truncate(1);
+        "ENC-2".clone_into(&mut w2.episode.number);
+        w2
+    };
+    let cons2 = consumption(&w2, "CONS", 1, "2026-11-02T10:00:00Z");
+    deliver(&h, "accounts", &cons2).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/settlements?episode_id={}", w2.episode.id),
+            &admin(),
+        ),
+    )
+    .await;
+    let id2 = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let url2 = format!("/v1/settlements/{id2}");
+    let version2 = approve(&app, &id2).await["version"]
+        .as_i64()
+        .expect("version") as i32;
+    let payer_invoice2 = issued(
+        &w2,
+        &id2,
+        version2,
+        PartyRef::payer(&w2.coverages[0]),
+        &[(&cons2, "39.20")],
+    );
+    deliver(&h, "invoicing", &credit(&w2, &id2, &payer_invoice2)).await;
+    deliver(&h, "invoicing", &payer_invoice2).await;
+    let (_, doc, _) = call(&app, get(&url2, &admin())).await;
+    assert_eq!(doc["status"], "draft", "{doc}");
+    let (s, doc, _) = call(
+        &app,
+        with_etag(
+            test::TestRequest::put()
+                .uri(&format!("{url2}/lines/{}", cons2.consumption_id))
+                .insert_header((
+                    "authorization",
+                    format!("Bearer {}", token(&["biller"], None)),
+                ))
+                .set_json(json!({"unit_price": {"amount": "40.00", "currency": "EUR"}, "reason": "agreed price"})),
+            doc["etag"].as_str().expect("etag"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(line(&doc, "CONS")["issues"], json!([]), "{doc}");
+}
+
+/// A consumption recorded before its episode was cancelled but applied after the cancellation
+/// (two consumers, replicas, a retry) is kept in a cancelled settlement: it opens no new draft
+/// and reopens nothing.
+async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let cancel = |w: &World| EpisodeClosedV1 {
+        episode_id: w.episode.id,
+        location_id: w.episode.location.id,
+        status: carebill_domain::accounts::EpisodeStatus::Cancelled,
+        closed_at: Utc::now(),
+        reason: Some("registered twice".to_owned()),
+    };
+    let settlements_of = |w: &World| format!("/v1/settlements?episode_id={}", w.episode.id);
+
+    // A draft exists when the cancellation comes; a later consumption joins it, cancelled.
+    let w = world();
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    deliver(&h, "accounts", &cancel(&w)).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z"),
+    )
+    .await;
+    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["status"], "cancelled", "{page}");
+    assert_eq!(items[0]["line_count"], 2, "{page}");
+
+    // The cancellation comes before any consumption: the settlement is born cancelled.
+    let mut w = world();
+    "ENC-2".clone_into(&mut w.episode.number);
+    deliver(&h, "accounts", &cancel(&w)).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["status"], "cancelled", "{page}");
+    assert_eq!(items[0]["line_count"], 1, "{page}");
+    let url = format!("/v1/settlements/{}", items[0]["id"].as_str().expect("id"));
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    let history = doc["status_history"].as_array().expect("history");
+    assert_eq!(
+        history.last().expect("change")["reason"],
+        "registered twice",
+        "{doc}"
+    );
+
+    // An approved settlement is not reopened for a consumption of a cancelled episode.
+    let mut w = world();
+    "ENC-3".clone_into(&mut w.episode.number);
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
+    )
+    .await;
+    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    approve(&app, &id).await;
+    deliver(&h, "accounts", &cancel(&w)).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z"),
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&format!("/v1/settlements/{id}"), &admin())).await;
+    assert_eq!(doc["status"], "approved", "{doc}");
+    assert_eq!(doc["line_count"], 1, "{doc}");
+    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{page}");
+    assert_eq!(items[1]["status"], "cancelled", "{page}");
 }
