@@ -9,7 +9,7 @@
 //! | pool size | `database.pool_size` | `CAREBILL_DATABASE_POOL_SIZE` | 10 |
 //! | RabbitMQ URL (distributed) | `broker.url` | `CAREBILL_AMQP_URL` | none |
 //! | events per published message | `broker.events_per_message` | `CAREBILL_AMQP_EVENTS_PER_MESSAGE` | 100 |
-//! | consumers per queue and process | `broker.consumers` | `CAREBILL_AMQP_CONSUMERS` | 1 |
+//! | consumers per queue and process | `broker.consumers` | `CAREBILL_AMQP_CONSUMERS` | 2 |
 //! | JWT issuer / audience | `auth.issuer`, `auth.audience` | `CAREBILL_JWT_ISSUER`, `CAREBILL_JWT_AUDIENCE` | `carebill` |
 //! | HS256 secret | `auth.secret`, `auth.secret_file` | `CAREBILL_JWT_SECRET`, `CAREBILL_JWT_SECRET_FILE` | embedded: `<data_dir>/jwt-secret` |
 //! | JWKS URL / algorithms | `auth.jwks_url`, `auth.algorithms` | `CAREBILL_JWKS_URL`, `CAREBILL_JWT_ALGORITHMS` | none / `RS256,ES256` |
@@ -70,7 +70,8 @@ pub struct BrokerConfig {
     /// type); 1 publishes each event alone, e.g. while consumers of an older version still run.
     pub events_per_message: usize,
     /// Consumers per queue in one process (each its own channel and transactions), like
-    /// replicas.
+    /// replicas: one applies its batch while another waits on the database. Events of one
+    /// subject may then be applied out of order, which every consumer tolerates.
     pub consumers: usize,
 }
 
@@ -79,7 +80,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             url: None,
             events_per_message: 100,
-            consumers: 1,
+            consumers: 2,
         }
     }
 }
@@ -366,7 +367,7 @@ mod tests {
             Some("amqp://broker")
         );
         assert_eq!(cfg.broker.events_per_message, 1);
-        assert_eq!(cfg.broker.consumers, 1, "the default");
+        assert_eq!(cfg.broker.consumers, 2, "the default");
         assert!(
             !format!("{cfg:?}").contains("postgres://accounts"),
             "secrets must not print"
