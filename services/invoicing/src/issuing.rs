@@ -4,12 +4,15 @@
 //! In the event's transaction (with the inbox record): the settlement is locked against other
 //! replicas handling another of its versions, a version seen before is ignored, the domain plans
 //! one invoice per party with something left to bill (a version at or below one already invoiced
-//! is ignored), and each invoice is numbered, stored with
-//! its lines and billed pairs, audited and announced (`carebill.invoicing.invoice.issued.v1`)
-//! through the outbox. An approval that breaks the contract (shares not adding up, an unknown
-//! party, ...) fails and, after the retries, waits in the dead letters; nothing is issued.
+//! is ignored), and each invoice is stored with its lines and billed pairs under a provisional
+//! number. At the end of the batch's transaction every invoice of the batch is numbered (one lock
+//! and one increment per series, series in a fixed order), audited and announced
+//! (`carebill.invoicing.invoice.issued.v1`) through the outbox, so a series stays locked only
+//! from then to the commit and replicas issue side by side. An approval that breaks the contract
+//! (shares not adding up, an unknown party, ...) fails and, after the retries, waits in the dead
+//! letters; nothing is issued.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use carebill_domain::events::{
     Envelope, EventPayload, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1,
@@ -28,30 +31,50 @@ use chrono::Datelike as _;
 use diesel::prelude::*;
 
 use crate::documents::{InvoiceRow, SERVICE, insert_lines, invalid_event, to_minor};
-use crate::numbering::next_number;
+use crate::numbering::take_numbers;
 use crate::schema::{billed_consumptions, invoiced_settlements, invoices};
 
 /// The actor the audit trail names for invoices issued on an approval.
 pub const SYSTEM_ACTOR: &str = "system:invoicing";
 
-/// Applies one consumed event: issues the invoices of an approved settlement; other types are
-/// ignored.
-pub fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
-    if env.event_type != SettlementApprovedV1::TYPE {
-        return Ok(());
-    }
-    let approval: SettlementApprovedV1 =
-        env.payload().map_err(|e| invalid_event(&e.to_string()))?;
-    issue_invoices(conn, env, &approval).map(|_| ())
+/// An invoice stored under a provisional number, waiting for its number at the end of the
+/// transaction.
+struct Unnumbered {
+    /// Its announcement, complete but for the number.
+    event: InvoiceIssuedV1,
+    /// Its audit record's `after`, complete but for the number.
+    audit: serde_json::Value,
 }
 
-/// Issues the invoices of `approval` (see the module documentation); returns their ids, none
-/// when the version was already invoiced or nothing is left to bill.
-pub fn issue_invoices(
+/// What one approval issued: its invoices, and the report to settlement.
+struct Issued<'e> {
+    env: &'e Envelope,
+    invoices: Vec<Unnumbered>,
+    done: SettlementInvoicedV1,
+}
+
+/// Applies a batch of consumed events in one transaction: issues the invoices of each approved
+/// settlement, then numbers and announces them all (other types are ignored).
+pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), ApiError> {
+    let mut issued = Vec::new();
+    for env in envs {
+        if env.event_type != SettlementApprovedV1::TYPE {
+            continue;
+        }
+        let approval: SettlementApprovedV1 =
+            env.payload().map_err(|e| invalid_event(&e.to_string()))?;
+        issued.extend(issue_invoices(conn, env, &approval)?);
+    }
+    number_and_announce(conn, issued)
+}
+
+/// Issues the invoices of `approval` under provisional numbers (see the module documentation);
+/// none when the version was already invoiced (then there is nothing to report either).
+fn issue_invoices<'e>(
     conn: &mut AnyConnection,
-    env: &Envelope,
+    env: &'e Envelope,
     approval: &SettlementApprovedV1,
-) -> Result<Vec<InvoiceId>, ApiError> {
+) -> Result<Option<Issued<'e>>, ApiError> {
     let settlement_id = approval.settlement_id.to_string();
     db::lock_key(conn, &format!("settlement:{settlement_id}"))?;
     // A version already invoiced, or older than one invoiced (a late redelivery, a re-driven
@@ -62,7 +85,7 @@ pub fn issue_invoices(
         .first(conn)?;
     if latest.is_some_and(|v| v >= approval.version) {
         tracing::info!(settlement = %settlement_id, version = approval.version, latest = ?latest, "settlement version already invoiced or superseded");
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let billed = billed_pairs(conn, &settlement_id)?;
     let plans = plan_invoices(approval, |c, party| {
@@ -74,19 +97,10 @@ pub fn issue_invoices(
     let location = &approval.episode.location;
     let issued_on = issue_date(now.and_utc(), &location.time_zone)
         .map_err(|e| invalid_event(&e.to_string()))?;
-    let mut ids = Vec::with_capacity(plans.len());
-    let mut events = Vec::with_capacity(plans.len());
-    let mut audited = Vec::with_capacity(plans.len());
+    let mut invoices = Vec::with_capacity(plans.len());
     for plan in &plans {
         let id = InvoiceId::new();
-        let number = next_number(
-            conn,
-            &location.id.to_string(),
-            &location.code,
-            DocumentKind::Invoice,
-            issued_on.year(),
-        )?;
-        let row = invoice_row(approval, plan, &id, &number, issued_on, now)?;
+        let row = invoice_row(approval, plan, &id, &provisional(&id), issued_on, now)?;
         diesel::insert_into(invoices::table)
             .values(&row)
             .execute(conn)?;
@@ -106,9 +120,9 @@ pub fn issue_invoices(
             })
             .collect();
         carebill_platform::insert_all!(conn, billed_consumptions::table, billed);
-        let issued = InvoiceIssuedV1 {
+        let event = InvoiceIssuedV1 {
             invoice_id: id,
-            number: number.clone(),
+            number: row.number.clone(),
             location: location.clone(),
             recipient: plan.recipient.clone(),
             patient_id: approval.episode.patient.id,
@@ -129,69 +143,19 @@ pub fn issue_invoices(
             due_date: row.due_date,
             issued_at: now.and_utc(),
         };
-        events.push(
-            Envelope::new(
-                SERVICE,
-                &issued,
-                now.and_utc(),
-                env.correlationid.clone(),
-                Some(env.id.to_string()),
-            )
-            .map_err(|e| ApiError::internal(&e))?,
-        );
-        audited.push((
-            row.id.clone(),
-            serde_json::json!({ "after": {
-                "number": number,
-                "status": InvoiceStatus::Issued,
-                "recipient": plan.recipient,
-                "total": plan.total,
-                "settlement_id": approval.settlement_id,
-                "settlement_version": approval.version,
-                "approved_by": approval.approved_by,
-                "event_id": env.id,
-            }}),
-        ));
-        ids.push(id);
+        let audit = serde_json::json!({ "after": {
+            "number": row.number,
+            "status": InvoiceStatus::Issued,
+            "recipient": plan.recipient,
+            "total": plan.total,
+            "settlement_id": approval.settlement_id,
+            "settlement_version": approval.version,
+            "approved_by": approval.approved_by,
+            "event_id": env.id,
+        }});
+        invoices.push(Unnumbered { event, audit });
     }
-    // Settlement learns that this version is done with, even when nothing was left to bill.
-    let done = SettlementInvoicedV1 {
-        settlement_id: approval.settlement_id,
-        settlement_version: approval.version,
-        invoice_ids: ids.clone(),
-        invoiced_at: now.and_utc(),
-    };
-    events.push(
-        Envelope::new(
-            SERVICE,
-            &done,
-            now.and_utc(),
-            env.correlationid.clone(),
-            Some(env.id.to_string()),
-        )
-        .map_err(|e| ApiError::internal(&e))?,
-    );
-    outbox::enqueue_many(conn, &events)?;
-    let system = Principal {
-        subject: SYSTEM_ACTOR.to_owned(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        request_id: env.correlationid.clone(),
-    };
-    let location_id = location.id.to_string();
-    let changes: Vec<Change<'_>> = audited
-        .iter()
-        .map(|(id, after)| Change {
-            action: "issue",
-            entity_type: "invoice",
-            entity_id: id,
-            location_id: Some(&location_id),
-            changes: Snapshot::Json(after.clone()),
-            reason: None,
-        })
-        .collect();
-    audit::record_many(conn, &system, &changes)?;
+    let ids: Vec<InvoiceId> = invoices.iter().map(|i| i.event.invoice_id).collect();
     diesel::insert_into(invoiced_settlements::table)
         .values((
             invoiced_settlements::settlement_id.eq(&settlement_id),
@@ -201,7 +165,113 @@ pub fn issue_invoices(
             invoiced_settlements::processed_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(ids)
+    // Settlement learns that this version is done with, even when nothing was left to bill.
+    let done = SettlementInvoicedV1 {
+        settlement_id: approval.settlement_id,
+        settlement_version: approval.version,
+        invoice_ids: ids,
+        invoiced_at: now.and_utc(),
+    };
+    Ok(Some(Issued {
+        env,
+        invoices,
+        done,
+    }))
+}
+
+/// The number an invoice holds inside the transaction that issues it, until
+/// [`number_and_announce`] gives it its own; never committed.
+fn provisional(id: &InvoiceId) -> String {
+    format!("provisional:{id}")
+}
+
+/// Numbers the invoices of a batch, in the order they were issued: each series is locked once
+/// (series in id order, so replicas never wait on each other in a cycle) and takes all its
+/// numbers at once. Then the invoices, their audit records and their announcements get them, and
+/// each approval's report to settlement follows its invoices into the outbox.
+fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Result<(), ApiError> {
+    let mut wanted: BTreeMap<(String, i32), (String, usize)> = BTreeMap::new();
+    for invoice in issued.iter().flat_map(|i| &i.invoices) {
+        let e = &invoice.event;
+        wanted
+            .entry((e.location.id.to_string(), e.issue_date.year()))
+            .or_insert_with(|| (e.location.code.clone(), 0))
+            .1 += 1;
+    }
+    let mut numbers: BTreeMap<(String, i32), std::vec::IntoIter<String>> = BTreeMap::new();
+    for ((location_id, year), (code, n)) in wanted {
+        let taken = take_numbers(conn, &location_id, &code, DocumentKind::Invoice, year, n)?;
+        numbers.insert((location_id, year), taken.into_iter());
+    }
+    let mut events = Vec::new();
+    for Issued {
+        env,
+        mut invoices,
+        done,
+    } in issued
+    {
+        for invoice in &mut invoices {
+            let e = &mut invoice.event;
+            let number = numbers
+                .get_mut(&(e.location.id.to_string(), e.issue_date.year()))
+                .and_then(Iterator::next)
+                .ok_or_else(|| ApiError::internal(&"a series gave too few numbers"))?;
+            diesel::update(invoices::table.find(e.invoice_id.to_string()))
+                .set(invoices::number.eq(&number))
+                .execute(conn)?;
+            invoice.audit["after"]["number"] = serde_json::Value::String(number.clone());
+            e.number = number;
+            events.push(
+                Envelope::new(
+                    SERVICE,
+                    &invoice.event,
+                    invoice.event.issued_at,
+                    env.correlationid.clone(),
+                    Some(env.id.to_string()),
+                )
+                .map_err(|e| ApiError::internal(&e))?,
+            );
+        }
+        events.push(
+            Envelope::new(
+                SERVICE,
+                &done,
+                done.invoiced_at,
+                env.correlationid.clone(),
+                Some(env.id.to_string()),
+            )
+            .map_err(|e| ApiError::internal(&e))?,
+        );
+        let system = Principal {
+            subject: SYSTEM_ACTOR.to_owned(),
+            roles: Vec::new(),
+            locations: None,
+            payer: None,
+            request_id: env.correlationid.clone(),
+        };
+        let ids: Vec<String> = invoices
+            .iter()
+            .map(|i| i.event.invoice_id.to_string())
+            .collect();
+        let location_ids: Vec<String> = invoices
+            .iter()
+            .map(|i| i.event.location.id.to_string())
+            .collect();
+        let changes: Vec<Change<'_>> = invoices
+            .iter()
+            .zip(ids.iter().zip(&location_ids))
+            .map(|(i, (id, location_id))| Change {
+                action: "issue",
+                entity_type: "invoice",
+                entity_id: id,
+                location_id: Some(location_id),
+                changes: Snapshot::Json(i.audit.clone()),
+                reason: None,
+            })
+            .collect();
+        audit::record_many(conn, &system, &changes)?;
+    }
+    outbox::enqueue_many(conn, &events)
 }
 
 /// The (consumption, party key) pairs of a settlement that are on an active invoice. Looked up by

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix_web::web;
 use carebill_domain::events::{EventPayload as _, SettlementApprovedV1};
 use carebill_platform::db::{Db, MigrationSet};
-use carebill_platform::events::{Subscription, subscription};
+use carebill_platform::events::{Subscription, batched_subscription};
 use carebill_platform::http::allow;
 use tokio::sync::Notify;
 
@@ -40,15 +40,15 @@ pub struct InvoicingState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each: approved settlements are invoiced
-/// (see [`issuing::apply_event`]).
+/// The events this service consumes, applied once each, in batches: approved settlements are
+/// invoiced (see [`issuing::apply_events`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    subscription(
+    batched_subscription(
         documents::SERVICE,
         &[SettlementApprovedV1::TYPE],
         db,
         wake,
-        issuing::apply_event,
+        issuing::apply_events,
     )
 }
 

@@ -4,7 +4,9 @@
 //! missing (`INSERT … ON CONFLICT DO NOTHING`, so two first documents of a year do not collide),
 //! locked (`SELECT … FOR UPDATE` on PostgreSQL; SQLite has a single writer), incremented, and
 //! committed with the document. A rolled-back transaction gives its number back, so numbers have
-//! no gaps, and two replicas on one database never hand out the same one.
+//! no gaps, and two replicas on one database never hand out the same one. The invoices of a batch
+//! of approvals take their numbers together at the end of its transaction, so the series stays
+//! locked only from then to the commit.
 
 use carebill_domain::invoicing::{DocumentKind, document_number};
 use carebill_platform::ApiError;
@@ -22,6 +24,22 @@ pub fn next_number(
     kind: DocumentKind,
     year: i32,
 ) -> Result<String, ApiError> {
+    let mut numbers = take_numbers(conn, location_id, location_code, kind, year, 1)?;
+    numbers
+        .pop()
+        .ok_or_else(|| ApiError::internal(&"a series gave no number"))
+}
+
+/// Takes the next `n` numbers of the series of `kind` at the location in `year`, in order: one
+/// lock and one increment for all of them. The series stays locked until the transaction ends.
+pub fn take_numbers(
+    conn: &mut AnyConnection,
+    location_id: &str,
+    location_code: &str,
+    kind: DocumentKind,
+    year: i32,
+    n: usize,
+) -> Result<Vec<String>, ApiError> {
     let id = format!("{location_id}:{kind}:{year}");
     let new = (
         invoice_series::id.eq(&id),
@@ -36,9 +54,11 @@ pub fn next_number(
         .find(&id)
         .select(invoice_series::last_number)
         .first(conn)?;
-    let next = last + 1;
+    let count = i64::try_from(n).map_err(|e| ApiError::internal(&e))?;
     diesel::update(invoice_series::table.find(&id))
-        .set(invoice_series::last_number.eq(next))
+        .set(invoice_series::last_number.eq(last + count))
         .execute(conn)?;
-    Ok(document_number(location_code, kind, year, next))
+    Ok((last + 1..=last + count)
+        .map(|k| document_number(location_code, kind, year, k))
+        .collect())
 }

@@ -762,12 +762,14 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
         .migrate(&[&PLATFORM_MIGRATIONS, &carebill_invoicing::MIGRATIONS])
         .expect("migrate");
     let replica_b = Db::connect(&pg.url, 6).expect("replica b");
-    let w = world("H1");
-    let pat = PartyRef::patient(w.patient.id);
-    let approvals: Vec<Envelope> = (0..80)
+    // Approvals of two hospitals, interleaved: a batch numbers invoices of both series.
+    let worlds = [world("H1"), world("H2")];
+    let approvals: Vec<Envelope> = (0..120)
         .map(|i| {
+            let w = &worlds[usize::try_from(i % 2).expect("index")];
+            let pat = PartyRef::patient(w.patient.id);
             let mut a = approval(
-                &w,
+                w,
                 SettlementId::new(),
                 1,
                 vec![line(
@@ -781,13 +783,19 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
             envelope(&a)
         })
         .collect();
-    let (left, right) = approvals.split_at(40);
-    // Every approval on its own task: both replicas' pools work at once.
+    let (left, right) = approvals.split_at(60);
+    // Both replicas' pools work at once: every approval of the first 20 on its own task, the
+    // rest in batches of 8 (one transaction each, as the broker's consumers apply them).
     let mut tasks = Vec::new();
     for (db, envs) in [(&replica_a, left), (&replica_b, right)] {
         let sub = carebill_invoicing::events(db.clone(), Arc::new(Notify::new()));
-        for env in envs {
+        let (alone, batched) = envs.split_at(20);
+        for env in alone {
             tasks.push(tokio::spawn((sub.handler)(env.clone())));
+        }
+        let batch = sub.batch.clone().expect("a batch handler");
+        for chunk in batched.chunks(8) {
+            tasks.push(tokio::spawn(batch(chunk.to_vec())));
         }
     }
     for t in tasks {
@@ -796,15 +804,87 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
     let app = app(&replica_b).await;
     let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &admin())).await;
     let invoices = items(&list);
-    assert_eq!(invoices.len(), 160);
+    assert_eq!(invoices.len(), 240);
     let year = year_of(&invoices[0]);
-    let mut numbers: Vec<String> = invoices
+    for code in ["H1", "H2"] {
+        let mut numbers: Vec<String> = invoices
+            .iter()
+            .filter_map(|i| i["number"].as_str())
+            .filter(|n| n.starts_with(code))
+            .map(str::to_owned)
+            .collect();
+        numbers.sort();
+        let expected: Vec<String> = (1..=120)
+            .map(|n| format!("{code}-INV-{year}-{n:06}"))
+            .collect();
+        assert_eq!(numbers, expected, "{code}");
+    }
+    // Each announcement carries its invoice's number, and each approval's report to settlement
+    // comes after its invoices' announcements.
+    let stored: std::collections::HashMap<&str, &str> = invoices
         .iter()
-        .map(|i| i["number"].as_str().expect("number").to_owned())
+        .map(|i| {
+            (
+                i["id"].as_str().expect("id"),
+                i["number"].as_str().expect("number"),
+            )
+        })
         .collect();
-    numbers.sort();
-    let expected: Vec<String> = (1..=160).map(|n| format!("H1-INV-{year}-{n:06}")).collect();
-    assert_eq!(numbers, expected);
+    let events: Vec<(String, Value)> = replica_a
+        .read(|conn| {
+            Ok(outbox::table
+                .order(outbox::seq.asc())
+                .select((outbox::event_type, outbox::body))
+                .load::<(String, String)>(conn)?)
+        })
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|(t, b)| (t, serde_json::from_str(&b).expect("json")))
+        .collect();
+    let mut announced = std::collections::HashSet::new();
+    for (kind, body) in &events {
+        let data = &body["data"];
+        if kind == INVOICE_ISSUED {
+            let id = data["invoice_id"].as_str().expect("id");
+            assert_eq!(
+                Some(&data["number"].as_str().expect("number")),
+                stored.get(id)
+            );
+            announced.insert(id.to_owned());
+        } else {
+            for id in data["invoice_ids"].as_array().expect("ids") {
+                assert!(
+                    announced.contains(id.as_str().expect("id")),
+                    "settlement.invoiced before its invoice: {body}"
+                );
+            }
+        }
+    }
+    assert_eq!(announced.len(), 240);
+    // The audit trail records the numbers too, not the provisional ones.
+    let (_, trail, _) = call(
+        &app,
+        get(
+            "/v1/invoicing/audit-events?entity_type=invoice&limit=500",
+            &admin(),
+        ),
+    )
+    .await;
+    let trail = items(&trail);
+    assert_eq!(trail.len(), 240);
+    for record in &trail {
+        let id = record["entity_id"].as_str().expect("id");
+        assert_eq!(
+            Some(
+                &record["changes"]["after"]["number"]
+                    .as_str()
+                    .expect("number")
+            ),
+            stored.get(id),
+            "{record}"
+        );
+    }
 }
 
 /// The OpenAPI part lists every route with a unique operation id, and every schema it refers to
