@@ -2004,22 +2004,26 @@ fn on_credit_note(
     Ok(())
 }
 
-/// Voided consumptions of a settlement that an active invoice still bills.
+/// Voided consumptions of a settlement that an active invoice still bills. Most settlements
+/// have no voided consumption: one plain look-up tells, and only voids are checked against the
+/// invoices.
 pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, ApiError> {
-    let n: i64 = settlement_inputs::table
+    let voided: Vec<String> = settlement_inputs::table
         .filter(settlement_inputs::settlement_id.eq(id))
         .filter(settlement_inputs::voided.eq(true))
-        .filter(
-            settlement_inputs::consumption_id.eq_any(
-                settlement_billing::table
-                    .filter(settlement_billing::active.eq(true))
-                    .filter(settlement_billing::settlement_id.eq(id))
-                    .select(settlement_billing::consumption_id),
-            ),
-        )
-        .count()
-        .get_result(conn)?;
-    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        .select(settlement_inputs::consumption_id)
+        .load(conn)?;
+    if voided.is_empty() {
+        return Ok(0);
+    }
+    let billed: Vec<String> = settlement_billing::table
+        .filter(settlement_billing::settlement_id.eq(id))
+        .filter(settlement_billing::active.eq(true))
+        .filter(settlement_billing::consumption_id.eq_any(&voided))
+        .select(settlement_billing::consumption_id)
+        .distinct()
+        .load(conn)?;
+    Ok(i32::try_from(billed.len()).unwrap_or(i32::MAX))
 }
 
 /// An active invoice line: consumption, party key, invoice number, amount (minor), currency.
