@@ -28,7 +28,10 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 mod common;
-use common::{World, app, configure, consumption, deliver, harness, line, share, world};
+use common::{
+    World, app, configure, consumption, deliver, first_settlement, harness, line, settlements_of,
+    share, world,
+};
 
 both_backends!(
     consumptions_are_priced_split_reviewed_observed_corrected_and_approved,
@@ -415,15 +418,7 @@ async fn late_consumptions_reopen_or_start_a_supplementary_settlement(b: Backend
         &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
     )
     .await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     let url = format!("/v1/settlements/{id}");
     approve(&app, &id).await;
 
@@ -464,14 +459,7 @@ async fn late_consumptions_reopen_or_start_a_supplementary_settlement(b: Backend
         &consumption(&w, "LAB-HB", 3, "2026-11-03T08:00:00Z"),
     )
     .await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
+    let page = settlements_of(&app, &w).await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 2, "{page}");
     let sup = &items[1];
@@ -496,15 +484,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     deliver(&h, "accounts", &first).await;
     let second = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
     deliver(&h, "accounts", &second).await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     let url = format!("/v1/settlements/{id}");
 
     // A void while open removes the line in a new version.
@@ -673,14 +653,7 @@ async fn a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count
         .await
         .expect("again");
     for w in [&w1, &w2] {
-        let (_, page, _) = call(
-            &app,
-            get(
-                &format!("/v1/settlements?episode_id={}", w.episode.id),
-                &admin(),
-            ),
-        )
-        .await;
+        let page = settlements_of(&app, &w).await;
         let s = &page["items"][0];
         assert_eq!(s["line_count"], 5, "{page}");
         assert_eq!(s["version"], 1, "one version for the whole batch: {page}");
@@ -754,15 +727,7 @@ async fn what_invoices_bill_guards_corrections_voids_and_approvals(b: Backend) {
     let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
     deliver(&h, "accounts", &cons).await;
     deliver(&h, "accounts", &lab).await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     let url = format!("/v1/settlements/{id}");
 
     // Segregation of duties: whoever sent it to audit does not approve it.
@@ -1038,15 +1003,7 @@ async fn corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing(b:
     let w = world();
     let xray = consumption(&w, "XRAY", 1, "2026-11-02T11:00:00Z");
     deliver(&h, "accounts", &xray).await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     let url = format!("/v1/settlements/{id}");
     let biller = token(&["biller"], None);
     let recompute = |body: Value| post(&format!("{url}/recompute"), &biller, &body);
@@ -1193,15 +1150,7 @@ async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
     let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
     deliver(&h, "accounts", &cons).await;
     deliver(&h, "accounts", &lab).await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     let url = format!("/v1/settlements/{id}");
     let version = approve(&app, &id).await["version"]
         .as_i64()
@@ -1255,15 +1204,7 @@ async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
     };
     let cons2 = consumption(&w2, "CONS", 1, "2026-11-02T10:00:00Z");
     deliver(&h, "accounts", &cons2).await;
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/settlements?episode_id={}", w2.episode.id),
-            &admin(),
-        ),
-    )
-    .await;
-    let id2 = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id2 = first_settlement(&app, &w2).await;
     let url2 = format!("/v1/settlements/{id2}");
     let version2 = approve(&app, &id2).await["version"]
         .as_i64()
@@ -1311,7 +1252,6 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
         closed_at: Utc::now(),
         reason: Some("registered twice".to_owned()),
     };
-    let settlements_of = |w: &World| format!("/v1/settlements?episode_id={}", w.episode.id);
 
     // A draft exists when the cancellation comes; a later consumption joins it, cancelled.
     let w = world();
@@ -1328,7 +1268,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
         &consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z"),
     )
     .await;
-    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let page = settlements_of(&app, &w).await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["status"], "cancelled", "{page}");
@@ -1344,7 +1284,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
         &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
     )
     .await;
-    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let page = settlements_of(&app, &w).await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["status"], "cancelled", "{page}");
@@ -1367,8 +1307,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
         &consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z"),
     )
     .await;
-    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
-    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let id = first_settlement(&app, &w).await;
     approve(&app, &id).await;
     deliver(&h, "accounts", &cancel(&w)).await;
     deliver(
@@ -1380,7 +1319,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     let (_, doc, _) = call(&app, get(&format!("/v1/settlements/{id}"), &admin())).await;
     assert_eq!(doc["status"], "approved", "{doc}");
     assert_eq!(doc["line_count"], 1, "{doc}");
-    let (_, page, _) = call(&app, get(&settlements_of(&w), &admin())).await;
+    let page = settlements_of(&app, &w).await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 2, "{page}");
     assert_eq!(items[1]["status"], "cancelled", "{page}");

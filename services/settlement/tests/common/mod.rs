@@ -15,7 +15,7 @@ use carebill_domain::ids::{
     CatalogItemId, ConsumptionId, CoverageId, EpisodeId, LocationId, PatientId, PayerId,
 };
 use carebill_platform::events::run_handler;
-use carebill_platform::testing::{admin, call, post};
+use carebill_platform::testing::{admin, call, get, post};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -186,6 +186,37 @@ pub async fn configure(
         let (s, b, _) = call(app, post("/v1/coverage-terms", &t, &terms)).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
+}
+
+/// The settlements of `w`'s episode (a page, as an admin sees it), oldest first.
+pub async fn settlements_of(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    w: &World,
+) -> Value {
+    let url = format!("/v1/settlements?episode_id={}", w.episode.id);
+    let (s, page, _) = call(app, get(&url, &admin())).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page
+}
+
+/// The id of the first settlement of `w`'s episode.
+pub async fn first_settlement(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    w: &World,
+) -> String {
+    let page = settlements_of(app, w).await;
+    page["items"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no settlement: {page}"))
+        .to_owned()
 }
 
 pub fn share(line: &Value, party_code: Option<&str>) -> String {
