@@ -653,7 +653,7 @@ async fn a_batch_of_events_makes_one_version_per_settlement_and_duplicates_count
         .await
         .expect("again");
     for w in [&w1, &w2] {
-        let page = settlements_of(&app, &w).await;
+        let page = settlements_of(&app, w).await;
         let s = &page["items"][0];
         assert_eq!(s["line_count"], 5, "{page}");
         assert_eq!(s["version"], 1, "one version for the whole batch: {page}");
