@@ -19,7 +19,7 @@ use carebill_domain::ids::{EpisodeId, LocationId, PatientId};
 use carebill_domain::rules::Period;
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::settlement::{Reason, SettlementKind};
-use carebill_domain::{Currency, MinorUnits, Money};
+use carebill_domain::{MinorUnits, Money};
 use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use chrono::NaiveDate;
@@ -117,17 +117,10 @@ fn corrections(
         .load(conn)?;
     rows.into_iter()
         .map(|(line, minor, currency, excluded, reason)| {
-            let unit_price = match (minor, currency) {
-                (Some(m), Some(c)) => Some(Money::from_minor(
-                    MinorUnits(m),
-                    Currency::parse(&c).map_err(|e| ApiError::internal(&e))?,
-                )),
-                _ => None,
-            };
             Ok((
                 line,
                 Correction {
-                    unit_price,
+                    unit_price: settlements::stored_manual_price(minor, currency.as_deref())?,
                     excluded,
                     reason,
                 },
@@ -188,11 +181,7 @@ pub fn correct(
             .filter(periodic_corrections::line_id.eq(line_id)),
     )
     .execute(conn)?;
-    let minor = unit_price
-        .as_ref()
-        .map(|p| p.to_minor().map(|m| m.0))
-        .transpose()
-        .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))?;
+    let minor = settlements::manual_price_minor(unit_price.as_ref())?;
     diesel::insert_into(periodic_corrections::table)
         .values((
             periodic_corrections::settlement_id.eq(&row.id),

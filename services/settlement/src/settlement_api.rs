@@ -1074,7 +1074,9 @@ fn correct_line(
             ),
         ));
     }
-    let updated = if row.billing_run_id.is_some() {
+    if row.billing_run_id.is_some() {
+        // A periodic settlement's lines come from its billing run: the correction is kept beside
+        // them (404 for a line the settlement does not have).
         crate::periodic::correct(
             conn,
             &row,
@@ -1083,33 +1085,25 @@ fn correct_line(
             input.excluded,
             reason,
         )?;
-        // It answers 404 itself for a line the settlement does not have.
-        None
     } else {
-        Some(
-            diesel::update(
-                settlement_inputs::table
-                    .filter(settlement_inputs::consumption_id.eq(consumption))
-                    .filter(settlement_inputs::settlement_id.eq(&row.id))
-                    .filter(settlement_inputs::voided.eq(false)),
-            )
-            .set((
-                settlement_inputs::manual_unit_price_minor.eq(input
-                    .unit_price
-                    .as_ref()
-                    .map(|m| m.to_minor().map(|u| u.0))
-                    .transpose()
-                    .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))?),
-                settlement_inputs::manual_currency
-                    .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
-                settlement_inputs::excluded.eq(input.excluded),
-                settlement_inputs::override_reason.eq(reason),
-            ))
-            .execute(conn)?,
+        let updated = diesel::update(
+            settlement_inputs::table
+                .filter(settlement_inputs::consumption_id.eq(consumption))
+                .filter(settlement_inputs::settlement_id.eq(&row.id))
+                .filter(settlement_inputs::voided.eq(false)),
         )
-    };
-    if updated == Some(0) {
-        return Err(ApiError::not_found("settlement line"));
+        .set((
+            settlement_inputs::manual_unit_price_minor
+                .eq(settlements::manual_price_minor(input.unit_price.as_ref())?),
+            settlement_inputs::manual_currency
+                .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
+            settlement_inputs::excluded.eq(input.excluded),
+            settlement_inputs::override_reason.eq(reason),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(ApiError::not_found("settlement line"));
+        }
     }
     let made = settlements::recompute(
         conn,

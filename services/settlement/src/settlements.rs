@@ -727,16 +727,9 @@ fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, ApiErro
         .load(conn)?;
     rows.into_iter()
         .map(|(payload, minor, currency, excluded, reason)| {
-            let manual_price = match (minor, currency) {
-                (Some(m), Some(c)) => Some(Money::from_minor(
-                    MinorUnits(m),
-                    Currency::parse(&c).map_err(|e| ApiError::internal(&e))?,
-                )),
-                _ => None,
-            };
             Ok(Input {
                 consumption: serde_json::from_str(&payload)?,
-                manual_price,
+                manual_price: stored_manual_price(minor, currency.as_deref())?,
                 excluded,
                 override_reason: reason,
             })
@@ -2002,6 +1995,28 @@ fn on_credit_note(
         save(conn, &row)?;
     }
     Ok(())
+}
+
+/// A biller's stored unit price back as money (none: the price list's).
+pub fn stored_manual_price(
+    minor: Option<i64>,
+    currency: Option<&str>,
+) -> Result<Option<Money>, ApiError> {
+    match (minor, currency) {
+        (Some(m), Some(c)) => Ok(Some(Money::from_minor(
+            MinorUnits(m),
+            Currency::parse(c).map_err(|e| ApiError::internal(&e))?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// A biller's unit price in minor units, as corrections store it (none: the price list's).
+pub fn manual_price_minor(unit_price: Option<&Money>) -> Result<Option<i64>, ApiError> {
+    unit_price
+        .map(|p| p.to_minor().map(|m| m.0))
+        .transpose()
+        .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))
 }
 
 /// Voided consumptions of a settlement that an active invoice still bills. Most settlements

@@ -750,6 +750,112 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         "{corrected}"
     );
     assert_eq!(doc["total"]["amount"], json!("6210.00"));
+    // A line the settlement does not have: 404, nothing changes.
+    let etag = doc["etag"].as_str().expect("etag").to_owned();
+    let (s, problem, _) = call(
+        &app,
+        correct(
+            "no-such-line".to_owned(),
+            json!({"excluded": true, "reason": "typo"}),
+            etag.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{problem}");
+    // Excluding the tariff line takes it off the insurer's bill; including it again with the
+    // agreed price brings the corrected line back.
+    let (s, doc, _) = call(
+        &app,
+        correct(
+            line_of("CARE-KVG"),
+            json!({"excluded": true, "reason": "insurer disputes the month"}),
+            etag,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let tariff = |doc: &Value| {
+        doc["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["run_line"]["rule_code"] == "CARE-KVG")
+            .expect("the tariff line")
+            .clone()
+    };
+    assert_eq!(tariff(&doc)["excluded"], json!(true), "{doc}");
+    assert_eq!(tariff(&doc)["shares"], json!([]), "{doc}");
+    // Without its tariff the insurer would be billed the deduction alone: flagged, so the
+    // settlement cannot be approved like this.
+    let css = doc["parties"]
+        .as_array()
+        .expect("parties")
+        .iter()
+        .find(|p| p["party"]["payer_code"] == "CSS")
+        .expect("the insurer");
+    assert_eq!(css["amount"]["amount"], json!("-2308.50"), "{doc}");
+    assert_eq!(doc["issue_count"], json!(1), "{doc}");
+    let flagged: Vec<&Value> = doc["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["issues"] != json!([]))
+        .collect();
+    assert_eq!(
+        (
+            flagged.len(),
+            flagged[0]["run_line"]["context"].as_str(),
+            flagged[0]["issues"][0]["code"].as_str()
+        ),
+        (1, Some("insurance"), Some("negative_total")),
+        "{doc}"
+    );
+    let (s, doc, _) = call(
+        &app,
+        correct(
+            line_of("CARE-KVG"),
+            json!({"unit_price": {"amount": "100.00", "currency": "CHF"}, "reason": "tariff agreed by letter of 2 November"}),
+            doc["etag"].as_str().expect("etag").to_owned(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(
+        (doc["total"]["amount"].as_str(), doc["issue_count"].as_i64()),
+        (Some("6210.00"), Some(0)),
+        "{doc}"
+    );
+    // A recomputation (the insurer's policy number changed: a new version) keeps the correction.
+    let version = doc["version"].as_i64().expect("version");
+    let mut renewed = coverages(P1);
+    "CSS-RENEWED".clone_into(&mut renewed[0].policy_number);
+    let changed = CoverageChangedV1 {
+        patient_id: P1.parse().expect("patient id"),
+        coverage_id: renewed[0].id,
+        change: "updated".to_owned(),
+        coverages: renewed,
+        changed_at: Utc::now(),
+    };
+    let env = Envelope::new("accounts", &changed, Utc::now(), None, None).expect("envelope");
+    run_handler(&h.events.handler, env).await.expect("applied");
+    let (_, doc, _) = call(&app, get(&url, &t)).await;
+    assert_eq!(
+        (
+            tariff(&doc)["amount"]["amount"].as_str(),
+            tariff(&doc)["price_source"].as_str(),
+            doc["total"]["amount"].as_str()
+        ),
+        (Some("2700.00"), Some("manual"), Some("6210.00")),
+        "{doc}"
+    );
+    assert_eq!(
+        (
+            doc["version"].as_i64(),
+            tariff(&doc)["shares"][0]["party"]["policy_number"].as_str()
+        ),
+        (Some(version + 1), Some("CSS-RENEWED")),
+        "{doc}"
+    );
 
     // Review, audit, approval: the approval carries the lines invoicing bills, and invoicing's
     // plan gives one invoice per party with the deduction as a negative line.
