@@ -130,14 +130,24 @@ impl OfferInput {
         {
             v.add("valid_days", "out_of_range", "1 to 3650 days");
         }
-        if let Some(end) = self.inactive_from
-            && end <= self.active_from
-        {
-            v.add(
+        v.check(
+            "active_from",
+            "out_of_range",
+            carebill_domain::accounts::check_date(self.active_from),
+        );
+        if let Some(end) = self.inactive_from {
+            v.check(
                 "inactive_from",
-                "before_start",
-                "must come after active_from",
+                "out_of_range",
+                carebill_domain::accounts::check_date(end),
             );
+            if end <= self.active_from {
+                v.add(
+                    "inactive_from",
+                    "before_start",
+                    "must come after active_from",
+                );
+            }
         }
         v.finish().map_err(ApiError::validation)?;
         match (code, bundle) {
@@ -495,6 +505,11 @@ fn end(
     let before = get(conn, code)?;
     let mut v = Validation::new();
     let reason = v.text("reason", &input.reason, 500);
+    v.check(
+        "inactive_from",
+        "out_of_range",
+        carebill_domain::accounts::check_date(input.inactive_from),
+    );
     if input.inactive_from <= before.active_from {
         v.add(
             "inactive_from",

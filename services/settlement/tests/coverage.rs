@@ -14,7 +14,7 @@
 use actix_web::http::StatusCode;
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
-use carebill_platform::testing::{admin, call, get, post};
+use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
 mod common;
@@ -610,6 +610,44 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
         (StatusCode::UNPROCESSABLE_ENTITY, Some("sold_after")),
         "{problem}"
     );
+    // No reason, a day out of range, a location-scoped manager (offers are organisation-wide):
+    // refused the same way, nothing changed.
+    for (body, who, status, field, code) in [
+        (
+            json!({"inactive_from": "2026-06-01", "reason": " "}),
+            t.clone(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason",
+            "required",
+        ),
+        (
+            json!({"inactive_from": "3026-06-01", "reason": "far away"}),
+            t.clone(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "inactive_from",
+            "out_of_range",
+        ),
+        (
+            json!({"inactive_from": "2026-06-01", "reason": "summer terms"}),
+            token(&["billing_manager"], Some(&["H1"])),
+            StatusCode::FORBIDDEN,
+            "",
+            "",
+        ),
+    ] {
+        let (s, problem, _) = call(&app, post("/v1/offers/PHYSIO-5-SPRING/end", &who, &body)).await;
+        assert_eq!(s, status, "{body}: {problem}");
+        if !field.is_empty() {
+            assert_eq!(
+                (
+                    problem["errors"][0]["field"].as_str(),
+                    problem["errors"][0]["code"].as_str()
+                ),
+                (Some(field), Some(code)),
+                "{problem}"
+            );
+        }
+    }
     let (_, still, _) = call(&app, get("/v1/offers/PHYSIO-5-SPRING", &t)).await;
     assert_eq!(
         still["inactive_from"],
@@ -629,6 +667,21 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
         (s, &ended["inactive_from"]),
         (StatusCode::OK, &json!("2026-06-01")),
         "{ended}"
+    );
+    // Ending it again later than it already ends would prolong the sale: refused.
+    let (s, problem, _) = call(
+        &app,
+        post(
+            "/v1/offers/PHYSIO-5-SPRING/end",
+            &t,
+            &json!({"inactive_from": "2026-07-01", "reason": "longer"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["errors"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("later")),
+        "{problem}"
     );
     let (s, created, _) = call(&app, post("/v1/offers", &t, &summer)).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
