@@ -1506,19 +1506,14 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
     // The episode's cancellation was applied first (two consumers, replicas or a retry): the
     // consumption is kept, in the newest cancelled settlement or a new one born cancelled, and
     // nothing approved is reopened for it.
-    let cancelled: Option<Option<String>> = cancelled_episodes::table
-        .find(&episode_id)
-        .select(cancelled_episodes::reason)
-        .first(conn)
-        .optional()?;
-    if let Some(reason) = &cancelled {
+    if let Some(reason) = &cancellation(conn, &episode_id)? {
         if let Some(row) = existing
             .iter()
             .find(|r| r.status() == SettlementStatus::Cancelled)
         {
             return Ok(row.clone());
         }
-        let mut row = new_target(conn, c, &existing)?;
+        let mut row = new_target(conn, c, &existing, false)?;
         change_status(
             conn,
             &mut row,
@@ -1550,15 +1545,30 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
         save(conn, &approved)?;
         return Ok(approved);
     }
-    new_target(conn, c, &existing)
+    new_target(conn, c, &existing, true)
+}
+
+/// Whether accounts cancelled the episode (and why): `Some(reason)` once its cancellation was
+/// applied.
+fn cancellation(
+    conn: &mut AnyConnection,
+    episode_id: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    Ok(cancelled_episodes::table
+        .find(episode_id)
+        .select(cancelled_episodes::reason)
+        .first(conn)
+        .optional()?)
 }
 
 /// A new draft settlement of `c`'s episode, stored: regular, or supplementary after an invoiced
-/// regular one. `existing` are the episode's settlements, newest first.
+/// regular one. `existing` are the episode's settlements, newest first. `assign`: to a biller
+/// (not a settlement that is born cancelled).
 fn new_target(
     conn: &mut AnyConnection,
     c: &ConsumptionRecordedV1,
     existing: &[Row],
+    assign: bool,
 ) -> Result<Row, ApiError> {
     let regular = existing
         .iter()
@@ -1583,7 +1593,9 @@ fn new_target(
         c.recorded_at.naive_utc(),
     )?;
     row.parent_id = parent;
-    row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
+    if assign {
+        row.assigned_to = crate::assignment::auto_assign(conn, &row)?;
+    }
     insert(conn, &row)?;
     Ok(row)
 }
@@ -1724,17 +1736,37 @@ fn on_void(
         return Ok(());
     };
     if row.status() == SettlementStatus::Approved {
-        // Approved but not invoiced: back to draft, as for a late consumption.
-        change_status(
-            conn,
-            &mut row,
-            SettlementStatus::Draft,
-            Some(&format!(
-                "consumption {} voided after approval",
-                v.consumption_id
-            )),
-            SYSTEM,
-        )?;
+        // Approved but not invoiced: back to draft, as for a late consumption; or, when the
+        // episode's cancellation was applied first, cancelled, as the cancellation would have
+        // left it after the void.
+        match cancellation(conn, &row.episode_id)? {
+            Some(reason) => {
+                change_status(
+                    conn,
+                    &mut row,
+                    SettlementStatus::Cancelled,
+                    Some(reason.as_deref().unwrap_or("episode cancelled")),
+                    SYSTEM,
+                )?;
+                mark(
+                    &mut *dirty,
+                    &row.id,
+                    "consumption_voided",
+                    Some(&v.reason),
+                    &v.voided_by,
+                );
+            }
+            None => change_status(
+                conn,
+                &mut row,
+                SettlementStatus::Draft,
+                Some(&format!(
+                    "consumption {} voided after approval",
+                    v.consumption_id
+                )),
+                SYSTEM,
+            )?,
+        }
         save(conn, &row)?;
     }
     if row.status().is_open() {

@@ -1245,6 +1245,16 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     let h = harness(b);
     let app = app(&h).await;
     configure(&app).await;
+    // A biller for H1: new settlements are assigned to her, except those born cancelled.
+    let (st, body, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/v1/billers/lucia")
+            .insert_header(("authorization", format!("Bearer {}", admin())))
+            .set_json(json!({"name": "Lucía Pérez", "locations": ["H1"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
     let cancel = |w: &World| EpisodeClosedV1 {
         episode_id: w.episode.id,
         location_id: w.episode.location.id,
@@ -1273,6 +1283,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["status"], "cancelled", "{page}");
     assert_eq!(items[0]["line_count"], 2, "{page}");
+    assert_eq!(items[0]["assigned_to"], "lucia", "made as a draft: {page}");
 
     // The cancellation comes before any consumption: the settlement is born cancelled.
     let mut w = world();
@@ -1289,6 +1300,11 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["status"], "cancelled", "{page}");
     assert_eq!(items[0]["line_count"], 1, "{page}");
+    assert_eq!(
+        items[0]["assigned_to"],
+        json!(null),
+        "nobody works on it: {page}"
+    );
     let url = format!("/v1/settlements/{}", items[0]["id"].as_str().expect("id"));
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     let history = doc["status_history"].as_array().expect("history");
@@ -1323,4 +1339,47 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 2, "{page}");
     assert_eq!(items[1]["status"], "cancelled", "{page}");
+
+    // A void applied after the cancellation does not reopen the approval (in order, the void
+    // would have reopened it and the cancellation cancelled it): cancelled, without the line.
+    let mut w = world();
+    "ENC-4".clone_into(&mut w.episode.number);
+    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    deliver(&h, "accounts", &cons).await;
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z"),
+    )
+    .await;
+    let id = first_settlement(&app, &w).await;
+    approve(&app, &id).await;
+    deliver(&h, "accounts", &cancel(&w)).await;
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: cons.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "charged twice".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, doc, _) = call(&app, get(&format!("/v1/settlements/{id}"), &admin())).await;
+    assert_eq!(
+        (doc["status"].as_str(), doc["line_count"].as_i64()),
+        (Some("cancelled"), Some(1)),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["status_history"]
+            .as_array()
+            .and_then(|h| h.last())
+            .map(|c| c["reason"].clone()),
+        Some(json!("registered twice")),
+        "{doc}"
+    );
 }

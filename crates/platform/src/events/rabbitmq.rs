@@ -257,9 +257,10 @@ impl RabbitBus {
     }
 
     /// Sets how many consumers (channels, each with its own transactions) a subscription runs
-    /// in this process (default 1). Like replicas, they share the queue: while one waits on the
-    /// database another applies its batch, but events of one subject may then be applied out
-    /// of order, which not every consumer tolerates yet.
+    /// in this process (default 1 here; the services take `broker.consumers`, default 2). Like
+    /// replicas, they share the queue: while one waits on the database another applies its
+    /// batch, and events of one subject may be applied out of order, which every consumer of
+    /// this project tolerates.
     pub fn with_consumers(mut self, n: usize) -> Self {
         self.consumers = n.max(1);
         self
