@@ -12,7 +12,7 @@
 //! (shares not adding up, an unknown party, ...) fails and, after the retries, waits in the dead
 //! letters; nothing is issued.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use carebill_domain::events::{
     Envelope, EventPayload, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1,
@@ -31,7 +31,7 @@ use chrono::Datelike as _;
 use diesel::prelude::*;
 
 use crate::documents::{InvoiceRow, SERVICE, insert_lines, invalid_event, to_minor};
-use crate::numbering::take_numbers;
+use crate::numbering::{lock_series, take_numbers};
 use crate::schema::{billed_consumptions, invoiced_settlements, invoices};
 
 /// The actor the audit trail names for invoices issued on an approval.
@@ -56,14 +56,29 @@ struct Issued<'e> {
 /// Applies a batch of consumed events in one transaction: issues the invoices of each approved
 /// settlement, then numbers and announces them all (other types are ignored).
 pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), ApiError> {
-    let mut issued = Vec::new();
+    let mut approvals = Vec::new();
     for env in envs {
         if env.event_type != SettlementApprovedV1::TYPE {
             continue;
         }
         let approval: SettlementApprovedV1 =
             env.payload().map_err(|e| invalid_event(&e.to_string()))?;
-        issued.extend(issue_invoices(conn, env, &approval)?);
+        approvals.push((*env, approval));
+    }
+    // Each settlement is locked against another replica's batch handling another of its
+    // versions; all of them first, in order, so two batches never wait on each other in a cycle.
+    let mut keys: Vec<String> = approvals
+        .iter()
+        .map(|(_, a)| format!("settlement:{}", a.settlement_id))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        db::lock_key(conn, key)?;
+    }
+    let mut issued = Vec::new();
+    for (env, approval) in &approvals {
+        issued.extend(issue_invoices(conn, env, approval)?);
     }
     number_and_announce(conn, issued)
 }
@@ -76,7 +91,6 @@ fn issue_invoices<'e>(
     approval: &SettlementApprovedV1,
 ) -> Result<Option<Issued<'e>>, ApiError> {
     let settlement_id = approval.settlement_id.to_string();
-    db::lock_key(conn, &format!("settlement:{settlement_id}"))?;
     // A version already invoiced, or older than one invoiced (a late redelivery, a re-driven
     // dead letter), is superseded: billing it could bill lines a correction removed.
     let latest: Option<i32> = invoiced_settlements::table
@@ -185,23 +199,52 @@ fn provisional(id: &InvoiceId) -> String {
     format!("provisional:{id}")
 }
 
-/// Numbers the invoices of a batch, in the order they were issued: each series is locked once
-/// (series in id order, so replicas never wait on each other in a cycle) and takes all its
-/// numbers at once. Then the invoices, their audit records and their announcements get them, and
-/// each approval's report to settlement follows its invoices into the outbox.
+/// Numbers the invoices of a batch, in the order they were issued. The series they take are
+/// locked first (in id order, so replicas never wait on each other in a cycle), then the clock is
+/// read: numbers follow issue dates, even across midnight. Each series takes all its numbers at
+/// once. Then the invoices (number, issue and due date), their audit records and their
+/// announcements get them, and each approval's report to settlement follows its invoices into the
+/// outbox.
 fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Result<(), ApiError> {
-    let mut wanted: BTreeMap<(String, i32), (String, usize)> = BTreeMap::new();
+    if issued.is_empty() {
+        return Ok(());
+    }
+    let dated = |at: chrono::NaiveDateTime, e: &InvoiceIssuedV1| {
+        issue_date(at.and_utc(), &e.location.time_zone).map_err(|x| invalid_event(&x.to_string()))
+    };
+    let mut locked: BTreeSet<(String, i32)> = BTreeSet::new();
+    let mut now = db::now();
+    loop {
+        let mut wanted = BTreeSet::new();
+        for invoice in issued.iter().flat_map(|i| &i.invoices) {
+            let e = &invoice.event;
+            wanted.insert((e.location.id.to_string(), dated(now, e)?.year()));
+        }
+        let missing: Vec<(String, i32)> = wanted.difference(&locked).cloned().collect();
+        if missing.is_empty() {
+            break;
+        }
+        // A year turned between two reads of the clock: lock the new series too, read again.
+        for (location_id, year) in missing {
+            lock_series(conn, &location_id, DocumentKind::Invoice, year)?;
+            locked.insert((location_id, year));
+        }
+        now = db::now();
+    }
+    let mut wanted: BTreeMap<(String, i32, String), usize> = BTreeMap::new();
     for invoice in issued.iter().flat_map(|i| &i.invoices) {
         let e = &invoice.event;
-        wanted
-            .entry((e.location.id.to_string(), e.issue_date.year()))
-            .or_insert_with(|| (e.location.code.clone(), 0))
-            .1 += 1;
+        let key = (
+            e.location.id.to_string(),
+            dated(now, e)?.year(),
+            e.location.code.clone(),
+        );
+        *wanted.entry(key).or_insert(0) += 1;
     }
-    let mut numbers: BTreeMap<(String, i32), std::vec::IntoIter<String>> = BTreeMap::new();
-    for ((location_id, year), (code, n)) in wanted {
+    let mut numbers: BTreeMap<(String, i32, String), std::vec::IntoIter<String>> = BTreeMap::new();
+    for ((location_id, year, code), n) in wanted {
         let taken = take_numbers(conn, &location_id, &code, DocumentKind::Invoice, year, n)?;
-        numbers.insert((location_id, year), taken.into_iter());
+        numbers.insert((location_id, year, code), taken.into_iter());
     }
     let mut events = Vec::new();
     for Issued {
@@ -212,12 +255,25 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
     {
         for invoice in &mut invoices {
             let e = &mut invoice.event;
+            let issued_on = dated(now, e)?;
             let number = numbers
-                .get_mut(&(e.location.id.to_string(), e.issue_date.year()))
+                .get_mut(&(
+                    e.location.id.to_string(),
+                    issued_on.year(),
+                    e.location.code.clone(),
+                ))
                 .and_then(Iterator::next)
                 .ok_or_else(|| ApiError::internal(&"a series gave too few numbers"))?;
+            e.issue_date = issued_on;
+            e.due_date = due_date(issued_on);
+            e.issued_at = now.and_utc();
             diesel::update(invoices::table.find(e.invoice_id.to_string()))
-                .set(invoices::number.eq(&number))
+                .set((
+                    invoices::number.eq(&number),
+                    invoices::issue_date.eq(e.issue_date),
+                    invoices::due_date.eq(e.due_date),
+                    invoices::issued_at.eq(now),
+                ))
                 .execute(conn)?;
             invoice.audit["after"]["number"] = serde_json::Value::String(number.clone());
             e.number = number;
@@ -232,6 +288,10 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
                 .map_err(|e| ApiError::internal(&e))?,
             );
         }
+        let done = SettlementInvoicedV1 {
+            invoiced_at: now.and_utc(),
+            ..done
+        };
         events.push(
             Envelope::new(
                 SERVICE,

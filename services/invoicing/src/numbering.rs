@@ -40,16 +40,7 @@ pub fn take_numbers(
     year: i32,
     n: usize,
 ) -> Result<Vec<String>, ApiError> {
-    let id = format!("{location_id}:{kind}:{year}");
-    let new = (
-        invoice_series::id.eq(&id),
-        invoice_series::location_id.eq(location_id),
-        invoice_series::kind.eq(kind.as_str()),
-        invoice_series::year.eq(year),
-        invoice_series::last_number.eq(0_i64),
-    );
-    carebill_platform::insert_new!(conn, invoice_series::table, new);
-    db::lock_row(conn, "invoice_series", &id)?;
+    let id = lock_series(conn, location_id, kind, year)?;
     let last: i64 = invoice_series::table
         .find(&id)
         .select(invoice_series::last_number)
@@ -61,4 +52,25 @@ pub fn take_numbers(
     Ok((last + 1..=last + count)
         .map(|k| document_number(location_code, kind, year, k))
         .collect())
+}
+
+/// Creates the series of `kind` at the location in `year` if missing and locks it until the
+/// transaction ends; returns its id.
+pub fn lock_series(
+    conn: &mut AnyConnection,
+    location_id: &str,
+    kind: DocumentKind,
+    year: i32,
+) -> Result<String, ApiError> {
+    let id = format!("{location_id}:{kind}:{year}");
+    let new = (
+        invoice_series::id.eq(&id),
+        invoice_series::location_id.eq(location_id),
+        invoice_series::kind.eq(kind.as_str()),
+        invoice_series::year.eq(year),
+        invoice_series::last_number.eq(0_i64),
+    );
+    carebill_platform::insert_new!(conn, invoice_series::table, new);
+    db::lock_row(conn, "invoice_series", &id)?;
+    Ok(id)
 }

@@ -818,6 +818,24 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
             .map(|n| format!("{code}-INV-{year}-{n:06}"))
             .collect();
         assert_eq!(numbers, expected, "{code}");
+        // Numbers follow the moments of issue: a later number is never issued earlier.
+        let mut by_number: Vec<(&str, chrono::DateTime<chrono::Utc>)> = invoices
+            .iter()
+            .filter(|i| i["number"].as_str().is_some_and(|n| n.starts_with(code)))
+            .map(|i| {
+                (
+                    i["number"].as_str().expect("number"),
+                    i["issued_at"]
+                        .as_str()
+                        .and_then(|t| t.parse().ok())
+                        .expect("issued_at"),
+                )
+            })
+            .collect();
+        by_number.sort();
+        for pair in by_number.windows(2) {
+            assert!(pair[0].1 <= pair[1].1, "{pair:?}");
+        }
     }
     // Each announcement carries its invoice's number, and each approval's report to settlement
     // comes after its invoices' announcements.
