@@ -52,7 +52,16 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
     let details = serde_json::to_string(&r.details)?;
     let patient = e.patient.as_ref().map(serde_json::to_string).transpose()?;
     let location = e.location.as_ref().map(serde_json::to_string).transpose()?;
-    let coverages = serde_json::to_string(&e.coverages)?;
+    let mut coverages = serde_json::to_string(&e.coverages)?;
+    let mut coverages_at = e.changed_at.naive_utc();
+    // A record written before a coverage change but applied after it takes the newer coverages.
+    if let Some((newer, at)) =
+        crate::settlements::newest_coverages(conn, &[r.patient_id.clone()])?.remove(&r.patient_id)
+        && at > coverages_at
+    {
+        coverages = newer;
+        coverages_at = at;
+    }
     let now = db::now();
     match stored {
         Some(v) if v >= r.version => {}
@@ -84,20 +93,14 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
                     care_records::patient.eq(&patient),
                     care_records::location.eq(&location),
                     care_records::coverages.eq(&coverages),
-                    care_records::coverages_at.eq(Some(e.changed_at.naive_utc())),
+                    care_records::coverages_at.eq(Some(coverages_at)),
                 ))
                 .execute(conn)?;
             return Ok(());
         }
     }
     if stored.is_some_and(|v| v < r.version) {
-        update_coverages(
-            conn,
-            &r.patient_id,
-            Some(&r.id),
-            &coverages,
-            e.changed_at.naive_utc(),
-        )?;
+        update_coverages(conn, &r.patient_id, Some(&r.id), &coverages, coverages_at)?;
     }
     Ok(())
 }

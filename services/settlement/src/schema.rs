@@ -311,3 +311,11 @@ diesel::table! {
         cancelled_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    patient_coverages (patient_id) {
+        patient_id -> Text,
+        coverages -> Text,
+        coverages_at -> Timestamp,
+    }
+}

@@ -38,9 +38,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    cancelled_episodes, coverage_terms, credited_invoices, prices, settlement_billing,
-    settlement_inputs, settlement_lines, settlement_status_changes, settlement_versions,
-    settlements,
+    cancelled_episodes, coverage_terms, credited_invoices, patient_coverages, prices,
+    settlement_billing, settlement_inputs, settlement_lines, settlement_status_changes,
+    settlement_versions, settlements,
 };
 
 /// The actor recorded for changes made by events.
@@ -1419,10 +1419,19 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
     for p in &patients {
         lock_patient(conn, p)?;
     }
+    // A settlement made from a consumption written before a coverage change, but applied after
+    // it, takes the newer coverages (read under the patients' locks, which coverage events take).
+    let newest = newest_coverages(conn, &patients)?;
     for (id, (kind, reason, by)) in dirty {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
         };
+        if let Some((coverages, at)) = newest.get(&row.patient_id)
+            && *at > row.coverages_at
+        {
+            coverages.clone_into(&mut row.coverages);
+            row.coverages_at = *at;
+        }
         let cause = Cause {
             kind: &kind,
             reason: reason.as_deref(),
@@ -1788,27 +1797,71 @@ fn on_void(
     Ok(())
 }
 
+/// Each patient's newest coverages as coverage events told them (JSON), with their time.
+pub fn newest_coverages(
+    conn: &mut AnyConnection,
+    patient_ids: &[String],
+) -> Result<HashMap<String, (String, NaiveDateTime)>, ApiError> {
+    if patient_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, NaiveDateTime)> = patient_coverages::table
+        .filter(patient_coverages::patient_id.eq_any(patient_ids))
+        .select((
+            patient_coverages::patient_id,
+            patient_coverages::coverages,
+            patient_coverages::coverages_at,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(p, c, at)| (p, (c, at))).collect())
+}
+
 fn on_coverage(
     conn: &mut AnyConnection,
     c: &CoverageChangedV1,
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
+    // The patient's lock orders this with the settlements and care records being made for the
+    // patient, which read what is kept here.
+    let patient = c.patient_id.to_string();
+    lock_patient(conn, &patient)?;
+    let at = c.changed_at.naive_utc();
+    let json = serde_json::to_string(&c.coverages)?;
+    let known: Option<NaiveDateTime> = patient_coverages::table
+        .find(&patient)
+        .select(patient_coverages::coverages_at)
+        .first(conn)
+        .optional()?;
+    match known {
+        None => {
+            diesel::insert_into(patient_coverages::table)
+                .values((
+                    patient_coverages::patient_id.eq(&patient),
+                    patient_coverages::coverages.eq(&json),
+                    patient_coverages::coverages_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(known) if known < at => {
+            diesel::update(patient_coverages::table.find(&patient))
+                .set((
+                    patient_coverages::coverages.eq(&json),
+                    patient_coverages::coverages_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(_) => {}
+    }
     // Every settlement of the patient keeps the latest coverages (so that one reopened after a
     // credit note is split with them); the open ones are split again now.
     let ids: Vec<String> = settlements::table
-        .filter(settlements::patient_id.eq(c.patient_id.to_string()))
+        .filter(settlements::patient_id.eq(&patient))
         .filter(settlements::status.ne(SettlementStatus::Cancelled.as_str()))
         .select(settlements::id)
+        .order(settlements::id.asc())
         .load(conn)?;
-    let at = c.changed_at.naive_utc();
     // Billing runs bill the insurance and public-authority contexts to the coverages they know.
-    crate::billing_runs::update_coverages(
-        conn,
-        &c.patient_id.to_string(),
-        None,
-        &serde_json::to_string(&c.coverages)?,
-        at,
-    )?;
+    crate::billing_runs::update_coverages(conn, &patient, None, &json, at)?;
     for id in ids {
         let Some(mut row) = find_for_update(conn, &id)? else {
             continue;
@@ -1816,7 +1869,7 @@ fn on_coverage(
         if at < row.coverages_at {
             continue;
         }
-        row.coverages = serde_json::to_string(&c.coverages)?;
+        row.coverages.clone_from(&json);
         row.coverages_at = at;
         save(conn, &row)?;
         if row.status().is_open() {

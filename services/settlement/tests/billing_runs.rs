@@ -1229,4 +1229,18 @@ async fn care_records_keep_the_newest_coverages_whatever_order_events_come_in(ba
         .await
         .expect("applied");
     assert_eq!(insurers().await, all("SWICA"));
+    // A new record written before that change (stamped now, with the coverages accounts had
+    // then) but applied after it takes the newer coverages.
+    deliver(
+        &h,
+        "abs-2",
+        P1,
+        "H1",
+        1,
+        absence("2026-11-20", "2026-11-22", AbsenceKind::Holiday),
+    )
+    .await;
+    let mut expected = all("SWICA");
+    expected.insert(1, ("abs-2".to_owned(), "SWICA".to_owned()));
+    assert_eq!(insurers().await, expected);
 }

@@ -13,8 +13,8 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_domain::events::{
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CreditNoteIssuedV1, Envelope, EpisodeClosedV1,
-    EventPayload, PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, Envelope,
+    EpisodeClosedV1, EventPayload, PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::ids::{ConsumptionId, CoverageId, CreditNoteId, InvoiceId};
 use carebill_domain::{Currency, Money};
@@ -41,6 +41,7 @@ both_backends!(
     what_invoices_bill_guards_corrections_voids_and_approvals,
     corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing,
     credit_notes_before_their_invoices_leave_nothing_billed,
+    a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_newer_coverages,
     consumptions_applied_after_their_episodes_cancellation_stay_cancelled,
 );
 
@@ -1380,6 +1381,46 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
             .and_then(|h| h.last())
             .map(|c| c["reason"].clone()),
         Some(json!("registered twice")),
+        "{doc}"
+    );
+}
+
+/// A consumption written while the patient had two coverages, applied after a later change that
+/// ended the first (two consumers, replicas, a retry): the new settlement is split with the
+/// coverages of the change, the newer ones.
+async fn a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_newer_coverages(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let w = world();
+    deliver(
+        &h,
+        "accounts",
+        &CoverageChangedV1 {
+            patient_id: w.episode.patient.id,
+            coverage_id: w.coverages[0].id,
+            change: "ended".to_owned(),
+            coverages: vec![w.coverages[1].clone()],
+            changed_at: "2026-11-02T12:00:00Z".parse().expect("time"),
+        },
+    )
+    .await;
+    // Recorded at 10:00 with SANITAS and MUTUA.
+    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    deliver(&h, "accounts", &cons).await;
+    let id = first_settlement(&app, &w).await;
+    let (_, doc, _) = call(&app, get(&format!("/v1/settlements/{id}"), &admin())).await;
+    let l = line(&doc, "CONS");
+    // MUTUA covers 50 % of 50.00; SANITAS, ended, nothing.
+    assert_eq!(
+        (
+            share(l, Some("SANITAS")),
+            share(l, Some("MUTUA")),
+            share(l, None)
+        ),
+        (String::new(), "25.00".to_owned(), "25.00".to_owned()),
         "{doc}"
     );
 }

@@ -21,3 +21,11 @@ CREATE TABLE cancelled_episodes (
 -- When the coverages a care record bills to were current (the event that brought them): an older
 -- coverage or care-record event applied late does not overwrite newer coverages.
 ALTER TABLE care_records ADD COLUMN coverages_at TIMESTAMP;
+
+-- Each patient's newest coverages as coverage events told them: a settlement or care record
+-- made from an event written before a coverage change, but applied after it, takes these.
+CREATE TABLE patient_coverages (
+    patient_id TEXT PRIMARY KEY,
+    coverages TEXT NOT NULL,
+    coverages_at TIMESTAMP NOT NULL
+);
