@@ -56,7 +56,8 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
     let mut coverages_at = e.changed_at.naive_utc();
     // A record written before a coverage change but applied after it takes the newer coverages.
     if let Some((newer, at)) =
-        crate::settlements::newest_coverages(conn, &[r.patient_id.clone()])?.remove(&r.patient_id)
+        crate::settlements::newest_coverages(conn, std::slice::from_ref(&r.patient_id))?
+            .remove(&r.patient_id)
         && at > coverages_at
     {
         coverages = newer;
