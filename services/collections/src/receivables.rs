@@ -423,21 +423,17 @@ fn credit_note_issued(
     let now = db::now();
     let Some(row) = row else {
         // The invoice's issue event has not arrived yet: keep the cancellation for it.
-        let known: i64 = early_credit_notes::table
-            .find(&invoice_id)
-            .count()
-            .get_result(conn)?;
-        if known == 0 {
-            diesel::insert_into(early_credit_notes::table)
-                .values((
-                    early_credit_notes::invoice_id.eq(&invoice_id),
-                    early_credit_notes::credit_note_id.eq(e.credit_note_id.to_string()),
-                    early_credit_notes::credit_note_number.eq(&e.number),
-                    early_credit_notes::reason.eq(&e.reason),
-                    early_credit_notes::received_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
+        carebill_platform::insert_new!(
+            conn,
+            early_credit_notes::table,
+            (
+                early_credit_notes::invoice_id.eq(&invoice_id),
+                early_credit_notes::credit_note_id.eq(e.credit_note_id.to_string()),
+                early_credit_notes::credit_note_number.eq(&e.number),
+                early_credit_notes::reason.eq(&e.reason),
+                early_credit_notes::received_at.eq(now),
+            )
+        );
         return Ok(());
     };
     if row.cancelled() {
