@@ -30,6 +30,9 @@ stamp=$(date +%s)
 vhost="carebill-bench-mp-$stamp"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Let them drain and stop while their databases still exist, so that none lingers into the
+  # next run (a service whose database is gone takes about a minute to give up).
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "${KEEP_DBS:-}" ]; then
     echo "databases kept: ${dbs[*]}" >&2
   else
