@@ -30,7 +30,7 @@ use crate::documents::{
     api_lines, currency, domain_lines, insert_lines, invoice_row, to_minor,
 };
 use crate::invoices::check_range;
-use crate::numbering::next_number;
+use crate::numbering::{lock_series, next_number};
 use crate::schema::{billed_consumptions, credit_notes, invoices};
 
 /// The invoice a credit note cancels.
@@ -207,6 +207,12 @@ fn credit(
     let lines = domain_lines(conn, id)?;
     let plan = credit_note_for(&recipient, &lines, invoice.total()?)
         .map_err(|e| ApiError::internal(&e))?;
+    // The series is locked before the clock is read, so numbers follow issue times (a year
+    // turning meanwhile: the new year's series is locked too, below).
+    let year = issue_date(db::now().and_utc(), &invoice.location_time_zone)
+        .map_err(|e| ApiError::internal(&e))?
+        .year();
+    lock_series(conn, &invoice.location_id, DocumentKind::CreditNote, year)?;
     let now = db::now();
     let issued_on = issue_date(now.and_utc(), &invoice.location_time_zone)
         .map_err(|e| ApiError::internal(&e))?;

@@ -225,6 +225,8 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
             break;
         }
         // A year turned between two reads of the clock: lock the new series too, read again.
+        // (Out of id order then; PostgreSQL breaks the rare cycle this could make on New Year's
+        // night, and the batch is applied again.)
         for (location_id, year) in missing {
             lock_series(conn, &location_id, DocumentKind::Invoice, year)?;
             locked.insert((location_id, year));

@@ -58,7 +58,7 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
     if let Some((newer, at)) =
         crate::settlements::newest_coverages(conn, std::slice::from_ref(&r.patient_id))?
             .remove(&r.patient_id)
-        && at > coverages_at
+        && at >= coverages_at
     {
         coverages = newer;
         coverages_at = at;

@@ -1390,6 +1390,12 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
     for key in &keys {
         db::lock_key(conn, key)?;
     }
+    // Then every patient the batch can touch (what spans their episodes: yearly deductibles and
+    // caps, prepaid bundles, their newest coverages), in order, before any settlement row: the
+    // API takes a patient's lock before a row's too, so nobody waits on anybody in a cycle.
+    for p in &patients_of(conn, envs)? {
+        lock_patient(conn, p)?;
+    }
     let mut dirty = Dirty::new();
     // Consecutive consumptions are stored together, per episode; anything else in between is
     // applied in its place, so the order of events is kept.
@@ -1406,9 +1412,7 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         apply_event(conn, env, &mut dirty)?;
     }
     on_consumptions(conn, &recorded, &mut dirty)?;
-    // Recomputing takes each patient's lock (what spans their episodes: yearly deductibles and
-    // caps, prepaid bundles); take them all first, in order, so two replicas never wait on
-    // each other's.
+    // The patients of the settlements to recompute, locked above already.
     let ids: Vec<&String> = dirty.keys().collect();
     let mut patients: Vec<String> = settlements::table
         .filter(settlements::id.eq_any(ids))
@@ -1427,7 +1431,7 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
             continue;
         };
         if let Some((coverages, at)) = newest.get(&row.patient_id)
-            && *at > row.coverages_at
+            && *at >= row.coverages_at
         {
             coverages.clone_into(&mut row.coverages);
             row.coverages_at = *at;
@@ -1442,6 +1446,47 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The patients whose settlements, care records or coverages a batch of events can change,
+/// sorted: named by the event (consumptions, coverage changes, care records, invoices), or those
+/// of the settlements and episodes it names (voids, credit notes, invoicing reports).
+fn patients_of(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<Vec<String>, ApiError> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let mut patients = std::collections::BTreeSet::new();
+    let mut settlement_ids = Vec::new();
+    let mut episode_ids = Vec::new();
+    for env in envs {
+        let d = &env.data;
+        let named = match env.event_type.as_str() {
+            ConsumptionRecordedV1::TYPE => text(&d["episode"]["patient"]["id"]),
+            CoverageChangedV1::TYPE | InvoiceIssuedV1::TYPE => text(&d["patient_id"]),
+            CareRecordChangedV1::TYPE => text(&d["record"]["patient_id"]),
+            ConsumptionVoidedV1::TYPE => {
+                episode_ids.extend(text(&d["episode_id"]));
+                None
+            }
+            CreditNoteIssuedV1::TYPE | SettlementInvoicedV1::TYPE => {
+                settlement_ids.extend(text(&d["settlement_id"]));
+                None
+            }
+            _ => None,
+        };
+        patients.extend(named);
+    }
+    if !settlement_ids.is_empty() || !episode_ids.is_empty() {
+        let known: Vec<String> = settlements::table
+            .filter(
+                settlements::id
+                    .eq_any(&settlement_ids)
+                    .or(settlements::episode_id.eq_any(&episode_ids)),
+            )
+            .select(settlements::patient_id)
+            .distinct()
+            .load(conn)?;
+        patients.extend(known);
+    }
+    Ok(patients.into_iter().collect())
 }
 
 fn apply_event(
@@ -1747,7 +1792,7 @@ fn on_void(
     if row.status() == SettlementStatus::Approved {
         // Approved but not invoiced: back to draft, as for a late consumption; or, when the
         // episode's cancellation was applied first, cancelled, as the cancellation would have
-        // left it after the void.
+        // left it after the void (without the line: recomputed below).
         match cancellation(conn, &row.episode_id)? {
             Some(reason) => {
                 change_status(
@@ -1757,13 +1802,6 @@ fn on_void(
                     Some(reason.as_deref().unwrap_or("episode cancelled")),
                     SYSTEM,
                 )?;
-                mark(
-                    &mut *dirty,
-                    &row.id,
-                    "consumption_voided",
-                    Some(&v.reason),
-                    &v.voided_by,
-                );
             }
             None => change_status(
                 conn,
@@ -1778,7 +1816,8 @@ fn on_void(
         }
         save(conn, &row)?;
     }
-    if row.status().is_open() {
+    if row.status().is_open() || row.status() == SettlementStatus::Cancelled {
+        // A cancelled settlement loses the line too, whichever came first, void or cancellation.
         mark(
             dirty,
             &row.id,
@@ -1821,10 +1860,9 @@ fn on_coverage(
     c: &CoverageChangedV1,
     dirty: &mut Dirty,
 ) -> Result<(), ApiError> {
-    // The patient's lock orders this with the settlements and care records being made for the
-    // patient, which read what is kept here.
+    // The patient's lock (taken with the batch's, up front) orders this with the settlements and
+    // care records being made for the patient, which read what is kept here.
     let patient = c.patient_id.to_string();
-    lock_patient(conn, &patient)?;
     let at = c.changed_at.naive_utc();
     let json = serde_json::to_string(&c.coverages)?;
     let known: Option<NaiveDateTime> = patient_coverages::table
@@ -1842,7 +1880,7 @@ fn on_coverage(
                 ))
                 .execute(conn)?;
         }
-        Some(known) if known < at => {
+        Some(known) if known <= at => {
             diesel::update(patient_coverages::table.find(&patient))
                 .set((
                     patient_coverages::coverages.eq(&json),

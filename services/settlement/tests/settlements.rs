@@ -1273,18 +1273,38 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     )
     .await;
     deliver(&h, "accounts", &cancel(&w)).await;
-    deliver(
-        &h,
-        "accounts",
-        &consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z"),
-    )
-    .await;
+    let late = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
+    deliver(&h, "accounts", &late).await;
     let page = settlements_of(&app, &w).await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["status"], "cancelled", "{page}");
     assert_eq!(items[0]["line_count"], 2, "{page}");
     assert_eq!(items[0]["assigned_to"], "lucia", "made as a draft: {page}");
+    // A void after the cancellation takes its line out of the cancelled settlement, as it would
+    // have before it.
+    deliver(
+        &h,
+        "accounts",
+        &ConsumptionVoidedV1 {
+            consumption_id: late.consumption_id,
+            episode_id: w.episode.id,
+            location_id: w.episode.location.id,
+            reason: "not performed".to_owned(),
+            voided_by: "his".to_owned(),
+            voided_at: Utc::now(),
+        },
+    )
+    .await;
+    let page = settlements_of(&app, &w).await;
+    assert_eq!(
+        (
+            page["items"][0]["status"].as_str(),
+            page["items"][0]["line_count"].as_i64()
+        ),
+        (Some("cancelled"), Some(1)),
+        "{page}"
+    );
 
     // The cancellation comes before any consumption: the settlement is born cancelled.
     let mut w = world();
