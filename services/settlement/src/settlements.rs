@@ -1393,7 +1393,8 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
     // Then every patient the batch can touch (what spans their episodes: yearly deductibles and
     // caps, prepaid bundles, their newest coverages), in order, before any settlement row: the
     // API takes a patient's lock before a row's too, so nobody waits on anybody in a cycle.
-    for p in &patients_of(conn, envs)? {
+    let locked = patients_of(conn, envs)?;
+    for p in &locked {
         lock_patient(conn, p)?;
     }
     let mut dirty = Dirty::new();
@@ -1412,7 +1413,8 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         apply_event(conn, env, &mut dirty)?;
     }
     on_consumptions(conn, &recorded, &mut dirty)?;
-    // The patients of the settlements to recompute, locked above already.
+    // The patients of the settlements to recompute, locked above already (any other would be
+    // locked now, in order, but out of order with the rows: none is expected).
     let ids: Vec<&String> = dirty.keys().collect();
     let mut patients: Vec<String> = settlements::table
         .filter(settlements::id.eq_any(ids))
@@ -1420,7 +1422,7 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         .distinct()
         .load(conn)?;
     patients.sort();
-    for p in &patients {
+    for p in patients.iter().filter(|p| locked.binary_search(p).is_err()) {
         lock_patient(conn, p)?;
     }
     // A settlement made from a consumption written before a coverage change, but applied after
