@@ -1476,15 +1476,18 @@ fn patients_of(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<Vec<Strin
         };
         patients.extend(named);
     }
-    if !settlement_ids.is_empty() || !episode_ids.is_empty() {
+    // Two look-ups, each by its own index (an OR of the two scans the table on SQLite).
+    if !settlement_ids.is_empty() {
         let known: Vec<String> = settlements::table
-            .filter(
-                settlements::id
-                    .eq_any(&settlement_ids)
-                    .or(settlements::episode_id.eq_any(&episode_ids)),
-            )
+            .filter(settlements::id.eq_any(&settlement_ids))
             .select(settlements::patient_id)
-            .distinct()
+            .load(conn)?;
+        patients.extend(known);
+    }
+    if !episode_ids.is_empty() {
+        let known: Vec<String> = settlements::table
+            .filter(settlements::episode_id.eq_any(&episode_ids))
+            .select(settlements::patient_id)
             .load(conn)?;
         patients.extend(known);
     }
