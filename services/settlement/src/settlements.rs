@@ -1551,13 +1551,7 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
             return Ok(row.clone());
         }
         let mut row = new_target(conn, c, &existing, false)?;
-        change_status(
-            conn,
-            &mut row,
-            SettlementStatus::Cancelled,
-            Some(reason.as_deref().unwrap_or("episode cancelled")),
-            SYSTEM,
-        )?;
+        cancel_with_episode(conn, &mut row, reason.as_deref())?;
         save(conn, &row)?;
         return Ok(row);
     }
@@ -1777,15 +1771,7 @@ fn on_void(
         // episode's cancellation was applied first, cancelled, as the cancellation would have
         // left it after the void (without the line: recomputed below).
         match cancellation(conn, &row.episode_id)? {
-            Some(reason) => {
-                change_status(
-                    conn,
-                    &mut row,
-                    SettlementStatus::Cancelled,
-                    Some(reason.as_deref().unwrap_or("episode cancelled")),
-                    SYSTEM,
-                )?;
-            }
+            Some(reason) => cancel_with_episode(conn, &mut row, reason.as_deref())?,
             None => change_status(
                 conn,
                 &mut row,
@@ -1925,17 +1911,27 @@ fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<()
             continue;
         };
         if row.status().is_open() {
-            change_status(
-                conn,
-                &mut row,
-                SettlementStatus::Cancelled,
-                Some(e.reason.as_deref().unwrap_or("episode cancelled")),
-                SYSTEM,
-            )?;
+            cancel_with_episode(conn, &mut row, e.reason.as_deref())?;
             save(conn, &row)?;
         }
     }
     Ok(())
+}
+
+/// Cancels `row` because accounts cancelled its episode, with the cancellation's reason (the
+/// caller saves it).
+fn cancel_with_episode(
+    conn: &mut AnyConnection,
+    row: &mut Row,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    change_status(
+        conn,
+        row,
+        SettlementStatus::Cancelled,
+        Some(reason.unwrap_or("episode cancelled")),
+        SYSTEM,
+    )
 }
 
 fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(), ApiError> {

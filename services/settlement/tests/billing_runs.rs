@@ -734,12 +734,16 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{doc}");
-    let corrected = doc["lines"]
-        .as_array()
-        .expect("lines")
-        .iter()
-        .find(|l| l["run_line"]["rule_code"] == "CARE-KVG")
-        .expect("the tariff line");
+    let tariff = |doc: &Value| {
+        doc["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .find(|l| l["run_line"]["rule_code"] == "CARE-KVG")
+            .expect("the tariff line")
+            .clone()
+    };
+    let corrected = tariff(&doc);
     assert_eq!(
         (
             corrected["amount"]["amount"].as_str(),
@@ -774,15 +778,6 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{doc}");
-    let tariff = |doc: &Value| {
-        doc["lines"]
-            .as_array()
-            .expect("lines")
-            .iter()
-            .find(|l| l["run_line"]["rule_code"] == "CARE-KVG")
-            .expect("the tariff line")
-            .clone()
-    };
     assert_eq!(tariff(&doc)["excluded"], json!(true), "{doc}");
     assert_eq!(tariff(&doc)["shares"], json!([]), "{doc}");
     // Without its tariff the insurer would be billed the deduction alone: flagged, so the

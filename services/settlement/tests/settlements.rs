@@ -489,19 +489,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     let url = format!("/v1/settlements/{id}");
 
     // A void while open removes the line in a new version.
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: second.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "entered twice".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &second, "entered twice")).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["version"], 3);
     assert_eq!(doc["line_count"], 1);
@@ -510,19 +498,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
 
     // A void that overtakes its recording: the late recording is ignored.
     let ghost = consumption(&w, "LAB-HB", 5, "2026-11-02T12:00:00Z");
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: ghost.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "wrong patient".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &ghost, "wrong patient")).await;
     deliver(&h, "accounts", &ghost).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["line_count"], 1, "{doc}");
@@ -881,19 +857,7 @@ async fn what_invoices_bill_guards_corrections_voids_and_approvals(b: Backend) {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
 
     // The test is voided after invoicing: a billed void.
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: lab.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "not performed".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &lab, "not performed")).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["pending_voids"], 1, "{doc}");
 
@@ -1178,19 +1142,7 @@ async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["status"], "invoiced", "{doc}");
     // The test is voided: no active invoice bills it any more, so it is no billed void.
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: lab.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "not performed".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &lab, "not performed")).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["pending_voids"], 0, "{doc}");
 
@@ -1283,19 +1235,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     assert_eq!(items[0]["assigned_to"], "lucia", "made as a draft: {page}");
     // A void after the cancellation takes its line out of the cancelled settlement, as it would
     // have before it.
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: late.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "not performed".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &late, "not performed")).await;
     let page = settlements_of(&app, &w).await;
     assert_eq!(
         (
@@ -1376,19 +1316,7 @@ async fn consumptions_applied_after_their_episodes_cancellation_stay_cancelled(b
     let id = first_settlement(&app, &w).await;
     approve(&app, &id).await;
     deliver(&h, "accounts", &cancel(&w)).await;
-    deliver(
-        &h,
-        "accounts",
-        &ConsumptionVoidedV1 {
-            consumption_id: cons.consumption_id,
-            episode_id: w.episode.id,
-            location_id: w.episode.location.id,
-            reason: "charged twice".to_owned(),
-            voided_by: "his".to_owned(),
-            voided_at: Utc::now(),
-        },
-    )
-    .await;
+    deliver(&h, "accounts", &voided(&w, &cons, "charged twice")).await;
     let (_, doc, _) = call(&app, get(&format!("/v1/settlements/{id}"), &admin())).await;
     assert_eq!(
         (doc["status"].as_str(), doc["line_count"].as_i64()),
@@ -1443,4 +1371,16 @@ async fn a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_n
         (String::new(), "25.00".to_owned(), "25.00".to_owned()),
         "{doc}"
     );
+}
+
+/// The HIS voids consumption `c` of `w`'s episode, now.
+fn voided(w: &World, c: &ConsumptionRecordedV1, reason: &str) -> ConsumptionVoidedV1 {
+    ConsumptionVoidedV1 {
+        consumption_id: c.consumption_id,
+        episode_id: w.episode.id,
+        location_id: w.episode.location.id,
+        reason: reason.to_owned(),
+        voided_by: "his".to_owned(),
+        voided_at: Utc::now(),
+    }
 }
