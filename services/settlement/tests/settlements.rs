@@ -698,13 +698,7 @@ async fn what_invoices_bill_guards_corrections_voids_and_approvals(b: Backend) {
     let h = harness(b);
     let app = app(&h).await;
     configure(&app).await;
-    let mut w = world();
-    w.coverages.truncate(1);
-    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
-    let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
-    deliver(&h, "accounts", &cons).await;
-    deliver(&h, "accounts", &lab).await;
-    let id = first_settlement(&app, &w).await;
+    let (w, cons, lab, id) = one_payer_two_lines(&h, &app).await;
     let url = format!("/v1/settlements/{id}");
 
     // Segregation of duties: whoever sent it to audit does not approve it.
@@ -1109,13 +1103,7 @@ async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
     let h = harness(b);
     let app = app(&h).await;
     configure(&app).await;
-    let mut w = world();
-    w.coverages.truncate(1);
-    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
-    let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
-    deliver(&h, "accounts", &cons).await;
-    deliver(&h, "accounts", &lab).await;
-    let id = first_settlement(&app, &w).await;
+    let (w, cons, lab, id) = one_payer_two_lines(&h, &app).await;
     let url = format!("/v1/settlements/{id}");
     let version = approve(&app, &id).await["version"]
         .as_i64()
@@ -1383,4 +1371,24 @@ fn voided(w: &World, c: &ConsumptionRecordedV1, reason: &str) -> ConsumptionVoid
         voided_by: "his".to_owned(),
         voided_at: Utc::now(),
     }
+}
+
+/// A patient covered by SANITAS alone, and a consultation and a lab test of one episode,
+/// delivered: the world, the two consumptions and their settlement's id.
+async fn one_payer_two_lines(
+    h: &common::Harness,
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+) -> (World, ConsumptionRecordedV1, ConsumptionRecordedV1, String) {
+    let mut w = world();
+    w.coverages.truncate(1);
+    let cons = consumption(&w, "CONS", 1, "2026-11-02T10:00:00Z");
+    let lab = consumption(&w, "LAB-HB", 1, "2026-11-02T11:00:00Z");
+    deliver(h, "accounts", &cons).await;
+    deliver(h, "accounts", &lab).await;
+    let id = first_settlement(app, &w).await;
+    (w, cons, lab, id)
 }
