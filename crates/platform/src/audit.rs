@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::db::AnyConnection;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::http::{Page, PageRequest};
 use crate::schema::audit_log;
 
@@ -220,7 +220,7 @@ pub fn list(
     filter: &AuditFilter,
     scope: Option<Vec<String>>,
     page: &PageRequest,
-) -> Result<Page<AuditEvent>, ApiError> {
+) -> Result<Page<AuditEvent>, Error> {
     let mut q = audit_log::table.into_boxed();
     if let Some(ids) = scope {
         q = q.filter(audit_log::location_id.eq_any(ids));

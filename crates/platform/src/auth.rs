@@ -21,7 +21,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// What a user may do. A token may carry several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -148,12 +148,12 @@ impl Principal {
     }
 
     /// 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
         if self.has_any(roles) {
             Ok(())
         } else {
             let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
-            Err(ApiError::forbidden(format!(
+            Err(Error::forbidden(format!(
                 "requires one of the roles: admin, {}",
                 names.join(", ")
             )))
@@ -162,9 +162,9 @@ impl Principal {
 
     /// Refuses a caller limited to some locations: for what is organisation-wide (`what`
     /// names it, e.g. "coverage terms are organisation-wide").
-    pub fn require_unscoped(&self, what: &str) -> Result<(), ApiError> {
+    pub fn require_unscoped(&self, what: &str) -> Result<(), Error> {
         if self.locations.is_some() {
-            return Err(ApiError::forbidden(format!(
+            return Err(Error::forbidden(format!(
                 "{what}; a user limited to some locations cannot change them"
             )));
         }
@@ -265,11 +265,11 @@ impl Authenticator {
     }
 
     /// Verifies a compact JWT and returns its caller.
-    pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+    pub async fn verify(&self, token: &str) -> Result<Principal, Error> {
         let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| ApiError::unauthorized(format!("malformed token: {e}")))?;
+            .map_err(|e| Error::unauthorized(format!("malformed token: {e}")))?;
         if !self.algorithms.contains(&header.alg) {
-            return Err(ApiError::unauthorized(format!(
+            return Err(Error::unauthorized(format!(
                 "algorithm {:?} is not accepted",
                 header.alg
             )));
@@ -280,7 +280,7 @@ impl Authenticator {
                 let kid = header
                     .kid
                     .clone()
-                    .ok_or_else(|| ApiError::unauthorized("token has no key id (kid)"))?;
+                    .ok_or_else(|| Error::unauthorized("token has no key id (kid)"))?;
                 jwks_key(url, client, cache, &kid, header.alg).await?
             }
         };
@@ -292,7 +292,7 @@ impl Authenticator {
         validation.leeway = 30;
         validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+            .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         let c = data.claims;
         Ok(Principal {
             subject: c.sub,
@@ -304,13 +304,13 @@ impl Authenticator {
     }
 }
 
-fn lookup(c: &JwksCache, kid: &str, alg: Algorithm) -> Result<DecodingKey, ApiError> {
+fn lookup(c: &JwksCache, kid: &str, alg: Algorithm) -> Result<DecodingKey, Error> {
     match c.keys.get(kid) {
         Some((key, key_alg)) if *key_alg == alg => Ok(key.clone()),
-        Some(_) => Err(ApiError::unauthorized(
+        Some(_) => Err(Error::unauthorized(
             "token algorithm does not match its key",
         )),
-        None => Err(ApiError::unauthorized("unknown key id")),
+        None => Err(Error::unauthorized("unknown key id")),
     }
 }
 
@@ -323,7 +323,7 @@ async fn jwks_key(
     cache: &RwLock<JwksCache>,
     kid: &str,
     alg: Algorithm,
-) -> Result<DecodingKey, ApiError> {
+) -> Result<DecodingKey, Error> {
     {
         let c = cache.read().await;
         let fresh = c.fetched.is_some_and(|t| t.elapsed() < JWKS_TTL);
@@ -370,7 +370,7 @@ async fn jwks_key(
             }
             c.fetched = Some(Instant::now());
         }
-        Err(e) if c.keys.is_empty() => return Err(ApiError::unavailable(&e)),
+        Err(e) if c.keys.is_empty() => return Err(Error::unavailable(&e)),
         Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys already known"),
     }
     lookup(&c, kid, alg)
@@ -393,7 +393,7 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
 }
 
 impl FromRequest for Principal {
-    type Error = ApiError;
+    type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -406,13 +406,13 @@ impl FromRequest for Principal {
         let request_id = request_id(req);
         Box::pin(async move {
             let auth: Arc<Authenticator> = auth
-                .ok_or_else(|| ApiError::internal(&"authenticator not configured"))?
+                .ok_or_else(|| Error::internal(&"authenticator not configured"))?
                 .into_inner();
-            let header = header.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            let header = header.ok_or_else(|| Error::unauthorized("missing bearer token"))?;
             let token = header
                 .strip_prefix("Bearer ")
                 .or_else(|| header.strip_prefix("bearer "))
-                .ok_or_else(|| ApiError::unauthorized("authorization must be a bearer token"))?;
+                .ok_or_else(|| Error::unauthorized("authorization must be a bearer token"))?;
             let mut principal = auth.verify(token.trim()).await?;
             principal.request_id = request_id;
             Ok(principal)

@@ -17,7 +17,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection as _, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
@@ -225,38 +225,38 @@ impl Db {
     }
 
     /// Runs `f` with a read connection on a blocking thread.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
         Self::run(self.read.clone(), f).await
     }
 
     /// Runs `f` with the write connection on a blocking thread. `f` opens its own transaction.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn write<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
         Self::run(self.write.clone(), f).await
     }
 
-    async fn run<T, F>(pool: Pool, f: F) -> Result<T, ApiError>
+    async fn run<T, F>(pool: Pool, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| ApiError::unavailable(&e))?;
+            let mut conn = pool.get().map_err(|e| Error::unavailable(&e))?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| Error::internal(&e))?
     }
 
     /// Checks that the database answers (readiness).
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), Error> {
         self.read(|conn| {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())

@@ -1,13 +1,240 @@
-//! The one API error: rendered as RFC 9457 `application/problem+json` with a stable `code`.
+//! The one error of every layer below HTTP, and the vocabulary of stable error codes.
 //!
-//! Internal causes are logged once, here, and never shown to the caller. Database errors map by
-//! kind: not found → 404, unique violation → 409, lost connection → 503, the rest → 500.
+//! An [`Error`] carries an [`ErrorCode`] (which fixes its HTTP status and title), a detail for
+//! the caller, field-level problems for validation failures, and — for failures that are not
+//! the caller's fault — its cause chain. Store functions, service functions, event consumers
+//! and the outbox all return it; nothing here knows HTTP. The edge ([`crate::http`]) renders it
+//! as RFC 9457 `application/problem+json` and logs the cause of a 5xx once; a consumer that
+//! gives up on an event parks it with the whole chain ([`Error`]'s `Display`).
+//!
+//! Database errors map by kind: not found → 404, unique violation → 409, lost connection → 503,
+//! serialization failure or deadlock → 409 `concurrent_update`, the rest → 500.
+//!
+//! The error reference in `docs/reference/errors.md` is generated from [`ErrorCode::ALL`]
+//! (`carebill errors`); a test keeps it current.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use std::sync::Arc;
+
 use carebill_domain::FieldError;
 use serde::Serialize;
+
+/// What kind of failure an error is; the HTTP status follows from the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request cannot be read (400, 413, 415).
+    BadRequest,
+    /// The request is readable but its values are not acceptable (422).
+    Invalid,
+    /// No or bad credentials (401).
+    Unauthenticated,
+    /// Authenticated, not allowed (403).
+    Forbidden,
+    /// Nothing there in the caller's scope (404).
+    NotFound,
+    /// The method does not apply to the resource (405).
+    NotAllowed,
+    /// The request conflicts with the current state (409).
+    Conflict,
+    /// A precondition (`If-Match`) is missing or failed (412, 428).
+    Precondition,
+    /// A dependency (database, broker, identity provider) is unavailable (503).
+    Unavailable,
+    /// A bug or an unexpected failure (500).
+    Internal,
+}
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $title:literal, $meaning:literal), )*) => {
+        /// Every stable error code Carebill answers with. The code, its status and its title
+        /// never change once released; new codes may be added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the reference.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The wire form (`code` of a problem).
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// The problem's title.
+            pub const fn title(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $title,)* }
+            }
+
+            /// What the code means and what the caller can do, for the reference.
+            pub const fn meaning(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $meaning,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Field-level validation failed.
+    ValidationFailed = ("validation_failed", 422, "Validation failed", "One or more values are not acceptable; `errors` names each field, its code and why."),
+    /// The query string cannot be read.
+    BadQuery = ("bad_query", 400, "Bad request", "The query string has an unknown parameter or a value of the wrong type, or the URL contains a NUL byte."),
+    /// The body is not JSON.
+    MalformedJson = ("malformed_json", 400, "Bad request", "The body is empty, is not JSON, or has trailing data."),
+    /// The body could not be read.
+    BadBody = ("bad_body", 400, "Bad request", "The connection broke while the body was read; send it again."),
+    /// A malformed `Idempotency-Key`.
+    BadIdempotencyKey = ("bad_idempotency_key", 400, "Bad request", "`Idempotency-Key` must be 1 to 255 visible ASCII characters."),
+    /// Not JSON.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "Unsupported media type", "The body must be sent as `Content-Type: application/json`."),
+    /// Too big.
+    PayloadTooLarge = ("payload_too_large", 413, "Payload too large", "The body or the batch is larger than the endpoint accepts; split it."),
+    /// No or bad credentials.
+    Unauthorized = ("unauthorized", 401, "Unauthorized", "No bearer token, or one that is malformed, expired, for another audience or issuer, or not signed by a trusted key."),
+    /// Authenticated, not allowed.
+    Forbidden = ("forbidden", 403, "Forbidden", "The token's roles or location scope do not allow this operation, whatever the body."),
+    /// Nothing there.
+    NotFound = ("not_found", 404, "Not found", "No such resource in the caller's scope (records of other locations or payers answer the same)."),
+    /// Wrong method.
+    MethodNotAllowed = ("method_not_allowed", 405, "Method not allowed", "The resource does not serve this method; `Allow` lists those it does."),
+    /// A duplicate.
+    AlreadyExists = ("already_exists", 409, "Conflict", "A record with these identifying values (code, number, period) already exists."),
+    /// A concurrent change.
+    ConcurrentUpdate = ("concurrent_update", 409, "Conflict", "A concurrent change interfered and nothing was changed; read again and retry."),
+    /// A key reused for another request.
+    IdempotencyKeyReused = ("idempotency_key_reused", 409, "Conflict", "This `Idempotency-Key` was already used for a different request (method, path or body)."),
+    /// A key still in flight.
+    IdempotencyKeyInUse = ("idempotency_key_in_use", 409, "Conflict", "A request with this `Idempotency-Key` is still in progress; retry shortly."),
+    /// `If-Match` missing.
+    PreconditionRequired = ("precondition_required", 428, "Precondition required", "The change needs `If-Match` with the resource's current `ETag`."),
+    /// `If-Match` stale.
+    PreconditionFailed = ("precondition_failed", 412, "Precondition failed", "The resource changed since the `ETag` sent in `If-Match`; read it again."),
+    /// A dependency is down.
+    Unavailable = ("unavailable", 503, "Service unavailable", "The database, the broker or the identity provider is unavailable; retry later."),
+    /// A bug.
+    Internal = ("internal", 500, "Internal error", "An unexpected failure; its cause is logged with the request id, never shown."),
+    /// An incoming event breaks its contract.
+    InvalidEvent = ("invalid_event", 422, "Invalid event", "An event a consumer received does not carry what its schema promises; it is retried, then parked as a dead letter."),
+    /// Identifier taken by another record.
+    IdentifierTaken = ("identifier_taken", 409, "Conflict", "The patient identifier (scheme and value) already belongs to another patient."),
+    /// An external id reused with other content.
+    ExternalIdReused = ("external_id_reused", 409, "Conflict", "The source system's external id was already recorded with different content."),
+    /// The location is inactive.
+    LocationInactive = ("location_inactive", 409, "Conflict", "The record's location is inactive: its records no longer change."),
+    /// The episode does not take consumptions.
+    EpisodeNotOpen = ("episode_not_open", 409, "Conflict", "The episode is closed or cancelled; consumptions need an open episode."),
+    /// Voided already.
+    AlreadyVoided = ("already_voided", 409, "Conflict", "The consumption is already voided."),
+    /// Cancelled already.
+    AlreadyCancelled = ("already_cancelled", 409, "Conflict", "The record is already cancelled."),
+    /// A cancelled record.
+    Cancelled = ("cancelled", 409, "Conflict", "A cancelled record cannot change."),
+    /// A workflow step that does not apply.
+    InvalidTransition = ("invalid_transition", 409, "Conflict", "The settlement or document is not in a status from which this step is allowed."),
+    /// Not editable in its status.
+    NotEditable = ("not_editable", 409, "Conflict", "The record is not editable in its current status."),
+    /// Not open.
+    NotOpen = ("not_open", 409, "Conflict", "The record is not open for this change."),
+    /// Already invoiced.
+    AlreadyInvoiced = ("already_invoiced", 409, "Conflict", "Invoicing has issued this version; credit its invoices (with reissue) instead."),
+    /// Already credited.
+    AlreadyCredited = ("already_credited", 409, "Conflict", "The invoice is already cancelled by a credit note."),
+    /// An invoice cancelled by a credit note.
+    InvoiceCancelled = ("invoice_cancelled", 409, "Conflict", "The invoice was cancelled by a credit note; nothing can be allocated to it."),
+    /// Rules that contradict each other.
+    ConflictingRules = ("conflicting_rules", 409, "Conflict", "Enabled invoicing rules contradict each other for the same scope."),
+    /// Overlapping prices.
+    PriceOverlap = ("price_overlap", 409, "Conflict", "Another price of the same item, list and scope is valid on some of these days."),
+    /// Overlapping offers.
+    OverlappingOffer = ("overlapping_offer", 409, "Conflict", "Another offer for the same bundle is valid on some of these days."),
+    /// Overlapping stays.
+    OverlappingStay = ("overlapping_stay", 409, "Conflict", "Another stay of the patient at the location covers some of these days."),
+    /// Overlapping evaluations.
+    OverlappingEvaluation = ("overlapping_evaluation", 409, "Conflict", "Another evaluation of the patient at the location covers some of these days."),
+    /// A period billed already.
+    PeriodAlreadyBilled = ("period_already_billed", 409, "Conflict", "A committed billing run already covers this period."),
+    /// A later run exists.
+    LaterRunExists = ("later_run_exists", 409, "Conflict", "A later billing run exists; correct through it instead."),
+    /// A manual correction where none is allowed.
+    ManualCorrectionNotAllowed = ("manual_correction_not_allowed", 409, "Conflict", "The rule does not allow manual corrections of its lines."),
+    /// Nothing approvable.
+    NothingToApprove = ("nothing_to_approve", 422, "Nothing to approve", "The settlement has no billable line."),
+    /// Lines left unresolved.
+    UnresolvedLines = ("unresolved_lines", 422, "Unresolved lines", "Some lines have no price or paying party; resolve them first."),
+    /// Voided lines still billed.
+    VoidedLinesBilled = ("voided_lines_billed", 422, "Voided lines still billed", "Voided consumptions are still on issued invoices; credit them first."),
+    /// An allocation of nothing.
+    NotPositive = ("not_positive", 422, "Allocation refused", "An allocation must be greater than zero."),
+    /// The same invoice twice.
+    DuplicateInvoice = ("duplicate_invoice", 422, "Allocation refused", "The same invoice appears twice among the allocations."),
+    /// An invoice with no receivable.
+    UnknownInvoice = ("unknown_invoice", 422, "Allocation refused", "No receivable exists for this invoice in the caller's scope."),
+    /// Someone else's invoice.
+    OtherParty = ("other_party", 422, "Allocation refused", "The invoice is addressed to another party than the payment's."),
+    /// Another currency.
+    CurrencyMismatch = ("currency_mismatch", 422, "Allocation refused", "The invoice or amount is in another currency than the payment."),
+    /// More than owed.
+    ExceedsOutstanding = ("exceeds_outstanding", 422, "Allocation refused", "The allocation is more than the invoice still owes."),
+    /// More than available.
+    OverAllocated = ("over_allocated", 422, "Allocation refused", "The allocations add up to more than the payment (or its unallocated remainder)."),
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ErrorCode {
+    /// The kind of failure.
+    pub const fn kind(self) -> ErrorKind {
+        match self.status() {
+            401 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::Forbidden,
+            404 => ErrorKind::NotFound,
+            405 => ErrorKind::NotAllowed,
+            409 => ErrorKind::Conflict,
+            412 | 428 => ErrorKind::Precondition,
+            422 => ErrorKind::Invalid,
+            503 => ErrorKind::Unavailable,
+            500 => ErrorKind::Internal,
+            _ => ErrorKind::BadRequest,
+        }
+    }
+
+    /// The code with this wire form.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+
+    /// The error reference (`docs/reference/errors.md`), as Markdown.
+    pub fn reference() -> String {
+        let mut out = String::from(
+            "# Error codes\n\n\
+             Every error is an RFC 9457 `application/problem+json` body whose `code` is one of \
+             these, with the status and title given here; `type` is `urn:carebill:problem:<code>`. \
+             Validation failures (and the allocation codes) list each field in `errors`, each \
+             with its own field-level code (`invalid`, `required`, `out_of_range`, ...).\n\n\
+             Generated by `carebill errors` from the code; a test fails when this page is stale.\n\n\
+             | code | status | title | meaning |\n|---|---|---|---|\n",
+        );
+        for c in ErrorCode::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                c.as_str(),
+                c.status(),
+                c.title(),
+                c.meaning()
+            ));
+        }
+        out
+    }
+}
 
 /// A problem detail as sent to the caller.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -25,7 +252,7 @@ pub struct Problem {
     /// What went wrong in this occurrence.
     #[schema(example = "2 fields are invalid")]
     pub detail: String,
-    /// Stable machine-readable code.
+    /// Stable machine-readable code (see the error reference).
     #[schema(example = "validation_failed")]
     pub code: String,
     /// Field-level problems, for validation failures.
@@ -33,30 +260,38 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
-/// An error returned by a handler.
+/// The cause of an error: kept for the logs and the dead letters, never shown to a caller.
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error of any layer: a stable code, a detail for the caller, field errors, and the cause.
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
+pub struct Error {
+    code: ErrorCode,
     detail: String,
     errors: Vec<FieldError>,
+    source: Option<Source>,
 }
 
-impl ApiError {
-    /// A problem with any status, code and detail.
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
-        ApiError {
-            status,
+/// A cause known only by its text (a panic message, a foreign error without a type).
+#[derive(Debug)]
+struct Message(String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+impl Error {
+    /// An error with this code and detail.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Error {
             code,
-            title,
             detail: detail.into(),
             errors: Vec::new(),
+            source: None,
         }
     }
 
@@ -66,20 +301,21 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        ApiError {
+        Error {
             errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "Validation failed",
-                detail,
-            )
+            ..Self::new(ErrorCode::ValidationFailed, detail)
         }
     }
 
     /// The same problem with field-level details.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    /// The same problem with its cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -92,151 +328,224 @@ impl ApiError {
         }])
     }
 
-    /// 400: the request cannot be read (malformed JSON, bad query string).
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)
-    }
-
     /// 404 for a resource kind.
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Not found",
-            format!("{what} not found"),
-        )
-    }
-
-    /// 409: the request conflicts with the current state.
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, "Conflict", detail)
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// 401: no or bad credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            detail,
-        )
+        Self::new(ErrorCode::Unauthorized, detail)
     }
 
     /// 403: authenticated but not allowed.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+        Self::new(ErrorCode::Forbidden, detail)
     }
 
     /// 413: the body or batch is too large.
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "Payload too large",
-            detail,
-        )
+        Self::new(ErrorCode::PayloadTooLarge, detail)
     }
 
-    /// 503: a dependency is unavailable; the cause is logged.
+    /// 503: a dependency is unavailable; the cause is kept for the log.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, "dependency unavailable");
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
+            ErrorCode::Unavailable,
             "a dependency is unavailable; retry later",
         )
+        .with_source(Message(cause.to_string()))
     }
 
-    /// 500: a bug or unexpected failure; the cause is logged, not shown.
+    /// 500: a bug or unexpected failure; the cause is kept for the log, never shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "an internal error occurred",
-        )
+        Self::new(ErrorCode::Internal, "an internal error occurred")
+            .with_source(Message(cause.to_string()))
+    }
+
+    /// A stored value that cannot be read: a 500 naming what and where.
+    pub fn stored(what: &str, value: &str, why: impl std::fmt::Display) -> Self {
+        Self::internal(&format!("stored {what} `{value}` cannot be read: {why}"))
+    }
+
+    /// An incoming event that breaks its contract: retried, then dead-lettered.
+    pub fn invalid_event(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidEvent, detail)
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.code.kind()
+    }
+
+    /// The detail shown to the caller.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The field-level problems.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The cause chain, outermost first, as text (empty when the caller is at fault).
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
     }
 
     /// The problem body.
     pub fn problem(&self) -> Problem {
         Problem {
-            problem_type: format!("urn:carebill:problem:{}", self.code),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
+            problem_type: format!("urn:carebill:problem:{}", self.code.as_str()),
+            title: self.code.title().to_owned(),
+            status: self.code.status(),
             detail: self.detail.clone(),
-            code: self.code.to_owned(),
+            code: self.code.as_str().to_owned(),
             errors: self.errors.clone(),
         }
     }
 }
 
-impl std::fmt::Display for ApiError {
+/// `code: detail`, then `: cause` for each cause in the chain: what logs and dead letters keep.
+impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        res.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
-        if self.status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        write!(f, "{}: {}", self.code.as_str(), self.detail)?;
+        for cause in self.causes() {
+            write!(f, ": {cause}")?;
         }
-        res.json(self.problem())
+        Ok(())
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match &e {
-            Error::NotFound => ApiError::not_found("resource"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::conflict(
-                "already_exists",
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        let error = match &e {
+            Diesel::NotFound => Error::not_found("resource"),
+            Diesel::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Error::new(
+                ErrorCode::AlreadyExists,
                 "a record with these identifying values already exists",
             ),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                ApiError::unavailable(&e)
-            }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                ApiError::conflict("concurrent_update", "a concurrent change interfered; retry")
-            }
+            Diesel::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Error::new(
+                ErrorCode::Unavailable,
+                "a dependency is unavailable; retry later",
+            ),
+            Diesel::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Error::new(
+                ErrorCode::ConcurrentUpdate,
+                "a concurrent change interfered; retry",
+            ),
             // PostgreSQL broke a lock cycle by rolling this transaction back: nothing was
             // changed, and the same request succeeds when sent again.
-            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
-                ApiError::conflict("concurrent_update", "a concurrent change interfered; retry")
+            Diesel::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                Error::new(
+                    ErrorCode::ConcurrentUpdate,
+                    "a concurrent change interfered; retry",
+                )
             }
-            _ => ApiError::internal(&e),
-        }
+            _ => Error::new(ErrorCode::Internal, "an internal error occurred"),
+        };
+        error.with_source(e)
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
+impl From<crate::db::DbError> for Error {
     fn from(e: crate::db::DbError) -> Self {
         match e {
             crate::db::DbError::Query(q) => q.into(),
-            other => ApiError::unavailable(&other),
+            other => Error::new(
+                ErrorCode::Unavailable,
+                "a dependency is unavailable; retry later",
+            )
+            .with_source(other),
         }
     }
 }
 
-impl From<serde_json::Error> for ApiError {
+impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        ApiError::internal(&e)
+        Error::new(ErrorCode::Internal, "an internal error occurred").with_source(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_map_to_their_kind() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(*c));
+            assert!(!c.meaning().is_empty(), "{c} has no meaning");
+        }
+        assert_eq!(ErrorCode::NotFound.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            ErrorCode::PreconditionRequired.kind(),
+            ErrorKind::Precondition
+        );
+        assert_eq!(ErrorCode::MalformedJson.kind(), ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn the_cause_chain_is_kept_for_logs_but_never_shown() {
+        let db = diesel::result::Error::DeserializationError("a bad column".into());
+        let e = Error::from(db);
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert_eq!(e.problem().detail, "an internal error occurred");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("internal: an internal error occurred: "),
+            "{text}"
+        );
+        assert!(text.contains("a bad column"), "{text}");
+        let stored = Error::stored("currency", "XXY", "unknown ISO 4217 code");
+        assert!(stored.to_string().contains("stored currency `XXY`"));
+        assert!(
+            !serde_json::to_string(&stored.problem())
+                .unwrap_or_default()
+                .contains("XXY")
+        );
+    }
+
+    #[test]
+    fn the_error_reference_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/reference/errors.md"
+        );
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == ErrorCode::reference(),
+            "docs/reference/errors.md is stale: run `cargo run -q -p carebill -- errors > docs/reference/errors.md` and commit it"
+        );
     }
 }

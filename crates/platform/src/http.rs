@@ -22,7 +22,7 @@ use tracing::Instrument as _;
 
 use crate::auth::Principal;
 use crate::db::AnyConnection;
-use crate::error::ApiError;
+use crate::error::{Error, ErrorCode};
 use crate::metrics::Metrics;
 use crate::schema::idempotency_keys;
 
@@ -54,23 +54,16 @@ pub fn if_match_admits(header: &str, current: &str) -> bool {
 }
 
 /// 428: a change needs `If-Match`; `hint` says where the ETag comes from.
-pub fn precondition_required(hint: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_REQUIRED,
-        "precondition_required",
-        "Precondition required",
+pub fn precondition_required(hint: &str) -> Error {
+    Error::new(
+        ErrorCode::PreconditionRequired,
         format!("send If-Match with the ETag {hint}"),
     )
 }
 
 /// 412: what the caller read has changed since.
-pub fn precondition_failed(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        "Precondition failed",
-        detail,
-    )
+pub fn precondition_failed(detail: impl Into<String>) -> Error {
+    Error::new(ErrorCode::PreconditionFailed, detail)
 }
 
 /// Whether the request asked for a minimal answer (`Prefer: return=minimal`, RFC 7240).
@@ -103,8 +96,8 @@ pub async fn observe(
     // A NUL byte names nothing and PostgreSQL refuses it in text: answer before any handler.
     let raw = format!("{}?{}", req.path(), req.query_string()).to_ascii_lowercase();
     if raw.contains("%00") || raw.contains('\0') {
-        let res = ApiError::bad_request("bad_query", "the URL must not contain NUL bytes")
-            .error_response();
+        let res =
+            Error::new(ErrorCode::BadQuery, "the URL must not contain NUL bytes").error_response();
         let mut res = req.into_response(res).map_into_right_body();
         if let Ok(v) = HeaderValue::from_str(&rid) {
             res.headers_mut()
@@ -140,18 +133,44 @@ pub async fn observe(
     Ok(res)
 }
 
+/// The edge: an [`Error`] leaves as `application/problem+json`. The cause of a 5xx is logged
+/// here, once, with its chain; the caller sees only the code and the detail.
+impl actix_web::ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self.kind() {
+            crate::ErrorKind::Internal => tracing::error!(error = %self, "internal error"),
+            crate::ErrorKind::Unavailable => {
+                tracing::warn!(error = %self, "dependency unavailable")
+            }
+            _ => {}
+        }
+        let mut res = HttpResponse::build(status);
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        res.json(self.problem())
+    }
+}
+
 /// Fallback for paths no service serves: a problem+json 404.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("route"))
+pub async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::not_found("route"))
 }
 
 /// The fallback of a resource for methods it does not serve: 405 with an `Allow` header.
 pub fn allow(methods: &'static str) -> actix_web::Route {
     web::to(move || async move {
-        let problem = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
+        let problem = Error::new(
+            ErrorCode::MethodNotAllowed,
             format!("this resource allows {methods}"),
         )
         .problem();
@@ -165,21 +184,20 @@ pub fn allow(methods: &'static str) -> actix_web::Route {
 /// Maps query-string parse errors to problem+json 400s.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request("bad_query", format!("invalid query string: {err}")).into()
+        Error::new(ErrorCode::BadQuery, format!("invalid query string: {err}")).into()
     })
 }
 
 /// Maps path parse errors to problem+json 404s (a malformed id names nothing).
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found("resource").into())
+    web::PathConfig::default().error_handler(|_err, _req| Error::not_found("resource").into())
 }
 
-/// The body size limit for [`ValidJson`], set per scope in app data.
+/// The body size limit for [`JsonBody`], set per scope in app data.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A JSON body parsed into `T`, with problem+json errors that name the offending field, and a
-/// digest of the raw bytes (for idempotency).
+/// A JSON body parsed into `T`, and a digest of the raw bytes (for idempotency).
 #[derive(Debug)]
 pub struct ValidJson<T> {
     /// The parsed value.
@@ -188,73 +206,104 @@ pub struct ValidJson<T> {
     pub digest: String,
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+/// A request body read but not yet parsed. Extracting it never fails: a handler authorises
+/// first and only then calls [`JsonBody::parse`], so that a caller without the role gets 403
+/// whatever it sent, and 415, 413, 400 or 422 (naming the field) only when it may ask.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    raw: Result<web::Bytes, Error>,
+    _into: std::marker::PhantomData<fn() -> T>,
+}
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let content_type_ok = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !content_type_ok {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Unsupported media type",
-                    "the body must be JSON (Content-Type: application/json)",
-                ));
-            }
-            if declared_len.is_some_and(|l| l > limit) {
-                return Err(ApiError::too_large(format!(
-                    "the body must be at most {limit} bytes"
-                )));
-            }
-            let mut body = web::BytesMut::new();
-            use futures::StreamExt as _;
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::too_large(format!(
-                        "the body must be at most {limit} bytes"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let value = parse_json::<T>(&body)?;
-            let digest = hex(&Sha256::digest(&body));
-            Ok(ValidJson { value, digest })
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Parses the body: JSON only, within the size limit, every data error naming its field.
+    pub fn parse(self) -> Result<ValidJson<T>, Error> {
+        let body = self.raw?;
+        let value = parse_json::<T>(&body)?;
+        Ok(ValidJson {
+            value,
+            digest: hex(&Sha256::digest(&body)),
         })
     }
 }
 
+impl<T: 'static> FromRequest for JsonBody<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_body(req, payload);
+        Box::pin(async move {
+            Ok(JsonBody {
+                raw: read.await,
+                _into: std::marker::PhantomData,
+            })
+        })
+    }
+}
+
+/// Reads a JSON request's bytes: the media type must be JSON and the size within the limit.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<web::Bytes, Error>> {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+    let content_type_ok = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if !content_type_ok {
+            return Err(Error::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        if declared_len.is_some_and(|l| l > limit) {
+            return Err(Error::too_large(format!(
+                "the body must be at most {limit} bytes"
+            )));
+        }
+        let mut body = web::BytesMut::new();
+        use futures::StreamExt as _;
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::new(ErrorCode::BadBody, format!("could not read the body: {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(Error::too_large(format!(
+                    "the body must be at most {limit} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    })
+}
+
 /// Parses a JSON object, reporting syntax errors as 400 and data errors (not an object, wrong
 /// type, missing field, unknown enum value) as 422 naming the field.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(ApiError::bad_request("malformed_json", "the body is empty")),
+        None => return Err(Error::new(ErrorCode::MalformedJson, "the body is empty")),
         // serde's derived structs also accept arrays, positionally; requests are objects.
-        Some(b'[') => return Err(ApiError::field("body", "invalid", "must be a JSON object")),
+        Some(b'[') => return Err(Error::field("body", "invalid", "must be a JSON object")),
         Some(_) => {}
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
@@ -264,26 +313,26 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::field(&field, "invalid", strip_position(&inner.to_string()))
+                Error::field(&field, "invalid", strip_position(&inner.to_string()))
             }
-            _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {inner}")),
+            _ => Error::new(ErrorCode::MalformedJson, format!("malformed JSON: {inner}")),
         }
     })?;
     de.end()
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+        .map_err(|e| Error::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
 /// Like [`parse_json`] for a value already parsed (a batch item): must be an object; data
 /// errors name the field.
-pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     if !value.is_object() {
-        return Err(ApiError::field("body", "invalid", "must be a JSON object"));
+        return Err(Error::field("body", "invalid", "must be a JSON object"));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::field(
+        Error::field(
             &field,
             "invalid",
             strip_position(&e.into_inner().to_string()),
@@ -369,21 +418,22 @@ pub const MAX_PAGE: u32 = 500;
 
 impl PageParams {
     /// Validates the parameters.
-    pub fn parse(&self) -> Result<PageRequest, ApiError> {
+    pub fn parse(&self) -> Result<PageRequest, Error> {
         let limit = self.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::field(
+            return Err(Error::field(
                 "limit",
                 "out_of_range",
                 format!("must be between 1 and {MAX_PAGE}"),
             ));
         }
-        let after = match &self.cursor {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::field("cursor", "invalid", "not a cursor from this API")
-            })?),
-        };
+        let after =
+            match &self.cursor {
+                None => None,
+                Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                    Error::field("cursor", "invalid", "not a cursor from this API")
+                })?),
+            };
         Ok(PageRequest {
             limit: i64::from(limit),
             after,
@@ -455,7 +505,7 @@ impl IdempotencyKey {
         req: &HttpRequest,
         principal: &Principal,
         digest: &str,
-    ) -> Result<Option<Self>, ApiError> {
+    ) -> Result<Option<Self>, Error> {
         let Some(v) = req.headers().get("idempotency-key") else {
             return Ok(None);
         };
@@ -464,8 +514,8 @@ impl IdempotencyKey {
             .ok()
             .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_idempotency_key",
+                Error::new(
+                    ErrorCode::BadIdempotencyKey,
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 )
             })?;
@@ -521,8 +571,8 @@ pub fn idempotent<T: Serialize>(
     conn: &mut AnyConnection,
     key: Option<&IdempotencyKey>,
     status: StatusCode,
-    f: impl FnOnce(&mut AnyConnection) -> Result<T, ApiError>,
-) -> Result<Reply, ApiError> {
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, Error>,
+) -> Result<Reply, Error> {
     idempotent_with_status(conn, key, |conn| f(conn).map(|v| (status, v)))
 }
 
@@ -531,8 +581,8 @@ pub fn idempotent<T: Serialize>(
 pub fn idempotent_with_status<T: Serialize>(
     conn: &mut AnyConnection,
     key: Option<&IdempotencyKey>,
-    f: impl FnOnce(&mut AnyConnection) -> Result<(StatusCode, T), ApiError>,
-) -> Result<Reply, ApiError> {
+    f: impl FnOnce(&mut AnyConnection) -> Result<(StatusCode, T), Error>,
+) -> Result<Reply, Error> {
     conn.transaction(|conn| {
         if let Some(k) = key {
             let stored: Option<(String, String, String, i32, String)> = idempotency_keys::table
@@ -549,8 +599,8 @@ pub fn idempotent_with_status<T: Serialize>(
                 .optional()?;
             if let Some((method, path, hash, status, body)) = stored {
                 if method != k.method || path != k.path || hash != k.digest {
-                    return Err(ApiError::conflict(
-                        "idempotency_key_reused",
+                    return Err(Error::new(
+                        ErrorCode::IdempotencyKeyReused,
                         "this Idempotency-Key was already used with a different request",
                     ));
                 }
@@ -582,8 +632,8 @@ pub fn idempotent_with_status<T: Serialize>(
                 .execute(conn)
                 .map_err(|e| {
                     if crate::db::is_unique_violation(&e) {
-                        ApiError::conflict(
-                            "idempotency_key_in_use",
+                        Error::new(
+                            ErrorCode::IdempotencyKeyInUse,
                             "a request with this Idempotency-Key is in progress; retry",
                         )
                     } else {
@@ -600,8 +650,8 @@ pub fn idempotent_with_status<T: Serialize>(
 }
 
 /// Parses a path id, answering 404 for anything that is not one.
-pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(what))
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Error> {
+    raw.parse().map_err(|_| Error::not_found(what))
 }
 
 /// OpenAPI schema of a decimal input: a decimal string (`"1.5"`) or a JSON number (`1.5`).
@@ -671,10 +721,10 @@ mod tests {
             .expect_err("arrays are not objects");
         assert_eq!(e.problem().errors[0].field, "body");
         let e = parse_json::<Body>(br#"{"items": []} trailing"#).expect_err("trailing data");
-        assert_eq!(e.code(), "malformed_json");
+        assert_eq!(e.code(), ErrorCode::MalformedJson);
         let e = parse_json::<Body>(br#"{"items": [}"#).expect_err("bad");
         assert_eq!(e.problem().status, 400);
-        assert_eq!(e.code(), "malformed_json");
+        assert_eq!(e.code(), ErrorCode::MalformedJson);
     }
 
     #[test]

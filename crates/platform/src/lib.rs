@@ -20,4 +20,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::ApiError;
+pub use error::{Error, ErrorCode, ErrorKind};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use carebill_domain::events::{Envelope, EpisodeClosedV1};
 use carebill_domain::ids::{EpisodeId, LocationId};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::db::{AnyConnection, Db, PLATFORM_MIGRATIONS};
 use carebill_platform::events::inprocess::InProcessBus;
 use carebill_platform::events::outbox::{self, Relay};
@@ -67,7 +67,7 @@ async fn channel() -> (lapin::Connection, lapin::Channel) {
     let url = amqp_url();
     let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
         .await
-        .unwrap_or_else(|e| panic!("RabbitMQ is required for this test and is not reachable at {url}: {e}. Start it (see README) or set CAREBILL_TEST_AMQP_URL."));
+        .unwrap_or_else(|e| panic!("RabbitMQ is required for this test and is not reachable at {url}: {e}. Start it (see docs/development/testing.md) or set CAREBILL_TEST_AMQP_URL."));
     let ch = conn.create_channel().await.expect("channel");
     (conn, ch)
 }
@@ -199,7 +199,7 @@ fn counting_handler(db: Db, consumer: String, calls: Arc<AtomicUsize>) -> Handle
                     diesel::sql_query("INSERT INTO effects (event_id) VALUES ($1)")
                         .bind::<diesel::sql_types::Text, _>(env.id.to_string())
                         .execute(c)
-                        .map_err(ApiError::from)
+                        .map_err(Error::from)
                 })?;
                 Ok(())
             })

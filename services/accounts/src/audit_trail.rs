@@ -1,7 +1,7 @@
 //! The accounts audit trail over HTTP.
 
 use actix_web::web;
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::http::{Page, PageParams};
@@ -17,7 +17,7 @@ pub async fn list_audit_events(
     who: Principal,
     filter: web::Query<AuditFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+) -> Result<web::Json<Page<AuditEvent>>, Error> {
     who.require(&[Role::BillingManager, Role::Auditor])?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -19,14 +19,14 @@ use carebill_domain::events::CareRecordChangedV1;
 use carebill_domain::money::Money;
 use carebill_domain::rules::InvoicingSource;
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, if_match_value,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, if_match_value,
     parse_id, precondition_failed, precondition_required,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -189,7 +189,7 @@ fn check_details(details: &CareRecordDetails, v: &mut Validation) {
 }
 
 /// Prices must be in the location's invoicing currency.
-fn check_currency(details: &CareRecordDetails, currency: &str) -> Result<(), ApiError> {
+fn check_currency(details: &CareRecordDetails, currency: &str) -> Result<(), Error> {
     let mut v = Validation::new();
     for (field, price) in prices(details) {
         if price.currency().code() != currency {
@@ -200,19 +200,19 @@ fn check_currency(details: &CareRecordDetails, currency: &str) -> Result<(), Api
             );
         }
     }
-    v.finish().map_err(ApiError::validation)
+    v.finish().map_err(Error::validation)
 }
 
-fn check_reason(reason: &str) -> Result<String, ApiError> {
+fn check_reason(reason: &str) -> Result<String, Error> {
     let mut v = Validation::new();
     let reason = v.text("reason", reason, 500);
-    v.finish().map_err(ApiError::validation)?;
-    reason.ok_or_else(|| ApiError::internal(&"validation passed without a reason"))
+    v.finish().map_err(Error::validation)?;
+    reason.ok_or_else(|| Error::internal(&"validation passed without a reason"))
 }
 
 impl CareRecordInput {
     /// Validates what can be checked without the database.
-    pub fn validate(mut self) -> Result<CareRecordInput, ApiError> {
+    pub fn validate(mut self) -> Result<CareRecordInput, Error> {
         self.details = self.details.trimmed();
         let mut v = Validation::new();
         if uuid::Uuid::parse_str(&self.patient_id).is_err() {
@@ -222,7 +222,7 @@ impl CareRecordInput {
             v.add("location_id", "invalid", "must be a location id");
         }
         check_details(&self.details, &mut v);
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         Ok(self)
     }
 }
@@ -241,11 +241,11 @@ struct Row {
 }
 
 impl Row {
-    fn details(&self) -> Result<CareRecordDetails, ApiError> {
+    fn details(&self) -> Result<CareRecordDetails, Error> {
         Ok(serde_json::from_str(&self.details)?)
     }
 
-    fn into_view(self) -> Result<CareRecordView, ApiError> {
+    fn into_view(self) -> Result<CareRecordView, Error> {
         let details = self.details()?;
         Ok(CareRecordView {
             kind: details.source(),
@@ -273,15 +273,15 @@ fn with_etag(view: &CareRecordView, status: StatusCode) -> HttpResponse {
 }
 
 /// Loads a care record the caller may see.
-fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Row, ApiError> {
+fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Row, Error> {
     let row: Row = care_records::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("care record"))?;
+        .ok_or_else(|| Error::not_found("care record"))?;
     if !locations::in_scope(conn, who, &row.location_id)? {
-        return Err(ApiError::not_found("care record"));
+        return Err(Error::not_found("care record"));
     }
     Ok(row)
 }
@@ -294,10 +294,10 @@ fn check_overlap(
     location_id: &str,
     details: &CareRecordDetails,
     except: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let (code, what) = match details {
-        CareRecordDetails::Stay { .. } => ("overlapping_stay", "stay"),
-        CareRecordDetails::Evaluation { .. } => ("overlapping_evaluation", "evaluation"),
+        CareRecordDetails::Stay { .. } => (ErrorCode::OverlappingStay, "stay"),
+        CareRecordDetails::Evaluation { .. } => (ErrorCode::OverlappingEvaluation, "evaluation"),
         _ => return Ok(()),
     };
     // Two writers checking the same patient at once would each miss the other's new record.
@@ -355,7 +355,7 @@ fn check_overlap(
         .optional()?;
     match clash {
         None => Ok(()),
-        Some((id, from, to)) => Err(ApiError::conflict(
+        Some((id, from, to)) => Err(Error::new(
             code,
             format!(
                 "overlaps {what} {id} ({from} to {}) of this patient at this location",
@@ -378,7 +378,7 @@ fn insert_version(
     cancelled: bool,
     reason: Option<&str>,
     at: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     diesel::insert_into(care_record_versions::table)
         .values((
             care_record_versions::record_id.eq(id),
@@ -399,7 +399,7 @@ fn announce(
     who: &Principal,
     view: &CareRecordView,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let unscoped = Principal {
         subject: String::new(),
         roles: Vec::new(),
@@ -439,11 +439,11 @@ fn create(
     conn: &mut AnyConnection,
     who: &Principal,
     input: CareRecordInput,
-) -> Result<CareRecordView, ApiError> {
+) -> Result<CareRecordView, Error> {
     let location = locations::get(conn, who, &input.location_id)
         .map_err(|e| unknown_as_field(e, "location_id", "unknown", "no such location"))?;
     if !location.active {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "location_id",
             "inactive",
             "the location is inactive",
@@ -506,7 +506,7 @@ fn change(
     id: &str,
     expected: Option<String>,
     mut input: CareRecordChange,
-) -> Result<Changed, ApiError> {
+) -> Result<Changed, Error> {
     input.details = input.details.trimmed();
     db::lock_row(conn, "care_records", id)?;
     // An unknown record is a 404 before the precondition is asked for.
@@ -534,10 +534,10 @@ fn change(
             ),
         );
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     if before.cancelled {
-        return Err(ApiError::conflict(
-            "cancelled",
+        return Err(Error::new(
+            ErrorCode::Cancelled,
             "a cancelled care record cannot change",
         ));
     }
@@ -546,8 +546,8 @@ fn change(
     }
     let location = locations::get(conn, who, &before.location_id)?;
     if !location.active {
-        return Err(ApiError::conflict(
-            "location_inactive",
+        return Err(Error::new(
+            ErrorCode::LocationInactive,
             "the record's location is inactive: its records no longer change (a wrong one can still be cancelled)",
         ));
     }
@@ -602,12 +602,12 @@ fn cancel(
     who: &Principal,
     id: &str,
     reason: &str,
-) -> Result<CareRecordView, ApiError> {
+) -> Result<CareRecordView, Error> {
     db::lock_row(conn, "care_records", id)?;
     let before = find(conn, who, id)?;
     if before.cancelled {
-        return Err(ApiError::conflict(
-            "already_cancelled",
+        return Err(Error::new(
+            ErrorCode::AlreadyCancelled,
             "this care record is already cancelled",
         ));
     }
@@ -649,7 +649,7 @@ fn versions(
     conn: &mut AnyConnection,
     who: &Principal,
     id: &str,
-) -> Result<Vec<CareRecordVersion>, ApiError> {
+) -> Result<Vec<CareRecordVersion>, Error> {
     find(conn, who, id)?;
     care_record_versions::table
         .filter(care_record_versions::record_id.eq(id))
@@ -696,7 +696,7 @@ fn list(
     who: &Principal,
     f: &CareRecordFilter,
     page: &PageRequest,
-) -> Result<Page<CareRecordView>, ApiError> {
+) -> Result<Page<CareRecordView>, Error> {
     let mut q = care_records::table.select(Row::as_select()).into_boxed();
     if let Some(ids) = scoped_location_ids(conn, who)? {
         q = q.filter(care_records::location_id.eq_any(ids));
@@ -708,9 +708,8 @@ fn list(
         q = q.filter(care_records::location_id.eq(l.clone()));
     }
     if let Some(k) = f.kind {
-        let kind = source_kind(k).ok_or_else(|| {
-            ApiError::field("kind", "invalid", "consumptions are not care records")
-        })?;
+        let kind = source_kind(k)
+            .ok_or_else(|| Error::field("kind", "invalid", "consumptions are not care records"))?;
         q = q.filter(care_records::kind.eq(kind));
     }
     if !f.include_cancelled.unwrap_or(false) {
@@ -757,9 +756,10 @@ pub async fn create_care_record(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<CareRecordInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<CareRecordInput>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     let reply: Reply = state
@@ -798,9 +798,10 @@ pub async fn change_care_record(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<CareRecordChange>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<CareRecordChange>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "care record")?;
     let expected = if_match_value(&req);
     let input = body.value;
@@ -835,9 +836,10 @@ pub async fn cancel_care_record(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<CancelInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<CancelInput>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "care record")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let reason = check_reason(&body.value.reason)?;
@@ -873,7 +875,7 @@ pub async fn get_care_record(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "care record")?;
     let view = state
@@ -894,7 +896,7 @@ pub async fn list_care_record_versions(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Vec<CareRecordVersion>>, ApiError> {
+) -> Result<web::Json<Vec<CareRecordVersion>>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "care record")?;
     Ok(web::Json(
@@ -917,7 +919,7 @@ pub async fn list_care_records(
     who: Principal,
     filter: web::Query<CareRecordFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<CareRecordView>>, ApiError> {
+) -> Result<web::Json<Page<CareRecordView>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -6,13 +6,13 @@ use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::ServiceKind;
 use carebill_domain::events::CatalogItemRef;
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -87,13 +87,13 @@ pub struct NewItem {
 
 impl CatalogItemInput {
     /// Validates every field.
-    pub fn validate(self) -> Result<NewItem, ApiError> {
+    pub fn validate(self) -> Result<NewItem, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         let description = v.text("description", &self.description, 300);
         let service_group = v.check("service_group", "invalid", Code::parse(&self.service_group));
         let unit = v.check("unit", "invalid", Code::parse(&self.unit));
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match (code, description, service_group, unit) {
             (Some(code), Some(description), Some(service_group), Some(unit)) => Ok(NewItem {
                 code,
@@ -103,7 +103,7 @@ impl CatalogItemInput {
                 kind: self.kind,
                 active: self.active.unwrap_or(true),
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -135,9 +135,9 @@ impl Row {
     }
 
     /// The item as event consumers see it.
-    pub fn to_ref(&self) -> Result<CatalogItemRef, ApiError> {
+    pub fn to_ref(&self) -> Result<CatalogItemRef, Error> {
         Ok(CatalogItemRef {
-            id: self.id.parse().map_err(|e| ApiError::internal(&e))?,
+            id: self.id.parse().map_err(|e| Error::internal(&e))?,
             code: self.code.clone(),
             description: self.description.clone(),
             service_group: self.service_group.clone(),
@@ -164,31 +164,31 @@ impl From<Row> for CatalogItem {
 }
 
 /// Loads items by code.
-pub fn by_codes(conn: &mut AnyConnection, codes: &[String]) -> Result<Vec<Row>, ApiError> {
+pub fn by_codes(conn: &mut AnyConnection, codes: &[String]) -> Result<Vec<Row>, Error> {
     Ok(catalog_items::table
         .filter(catalog_items::code.eq_any(codes))
         .select(Row::as_select())
         .load(conn)?)
 }
 
-fn get(conn: &mut AnyConnection, id: &str) -> Result<CatalogItem, ApiError> {
+fn get(conn: &mut AnyConnection, id: &str) -> Result<CatalogItem, Error> {
     catalog_items::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(CatalogItem::from)
-        .ok_or_else(|| ApiError::not_found("catalog item"))
+        .ok_or_else(|| Error::not_found("catalog item"))
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, i: NewItem) -> Result<CatalogItem, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, i: NewItem) -> Result<CatalogItem, Error> {
     let taken: i64 = catalog_items::table
         .filter(catalog_items::code.eq(i.code.as_str()))
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             format!("a catalog item with code {} already exists", i.code),
         ));
     }
@@ -225,10 +225,10 @@ fn replace(
     who: &Principal,
     id: &str,
     i: NewItem,
-) -> Result<CatalogItem, ApiError> {
+) -> Result<CatalogItem, Error> {
     let before = get(conn, id)?;
     if before.code != i.code.as_str() {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "code",
             "immutable",
             "a catalog item's code cannot change",
@@ -275,7 +275,7 @@ fn list(
     conn: &mut AnyConnection,
     f: &CatalogFilter,
     page: &PageRequest,
-) -> Result<Page<CatalogItem>, ApiError> {
+) -> Result<Page<CatalogItem>, Error> {
     let mut q = catalog_items::table.select(Row::as_select()).into_boxed();
     if let Some(g) = &f.service_group {
         q = q.filter(catalog_items::service_group.eq(g.clone()));
@@ -319,9 +319,10 @@ pub async fn create_catalog_item(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<CatalogItemInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<CatalogItemInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -344,9 +345,10 @@ pub async fn replace_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<CatalogItemInput>,
-) -> Result<web::Json<CatalogItem>, ApiError> {
+    body: JsonBody<CatalogItemInput>,
+) -> Result<web::Json<CatalogItem>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id = id.into_inner();
     Ok(web::Json(
@@ -367,7 +369,7 @@ pub async fn get_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<CatalogItem>, ApiError> {
+) -> Result<web::Json<CatalogItem>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "catalog item")?;
     Ok(web::Json(
@@ -387,7 +389,7 @@ pub async fn list_catalog_items(
     who: Principal,
     filter: web::Query<CatalogFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<CatalogItem>>, ApiError> {
+) -> Result<web::Json<Page<CatalogItem>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

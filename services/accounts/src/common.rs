@@ -3,10 +3,10 @@
 
 use carebill_domain::Validation;
 use carebill_domain::events::{Envelope, EventPayload};
-use carebill_platform::ApiError;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
+use carebill_platform::{Error, ErrorCode};
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -159,7 +159,7 @@ pub fn from_text<T: DeserializeOwned + Default>(text: &str) -> T {
 pub fn scoped_location_ids(
     conn: &mut AnyConnection,
     who: &Principal,
-) -> Result<Option<Vec<String>>, ApiError> {
+) -> Result<Option<Vec<String>>, Error> {
     match &who.locations {
         None => Ok(None),
         Some(codes) => {
@@ -173,7 +173,7 @@ pub fn scoped_location_ids(
 }
 
 /// The event for `payload`, correlated with the caller's request.
-pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelope, ApiError> {
+pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelope, Error> {
     Envelope::new(
         SERVICE,
         payload,
@@ -181,7 +181,7 @@ pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelop
         who.request_id.clone(),
         who.request_id.clone(),
     )
-    .map_err(|e| ApiError::internal(&e))
+    .map_err(|e| Error::internal(&e))
 }
 
 /// Writes an event for `payload` to the outbox, correlated with the caller's request.
@@ -189,15 +189,15 @@ pub fn emit<P: EventPayload>(
     conn: &mut AnyConnection,
     who: &Principal,
     payload: &P,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     outbox::enqueue(conn, &envelope(who, payload)?)
 }
 
 /// Turns a "not found" from a lookup of a referenced record into a 422 on the field that
 /// referenced it; any other failure (a database outage) stays what it is.
-pub fn unknown_as_field(e: ApiError, field: &str, code: &str, message: &str) -> ApiError {
-    if e.code() == "not_found" {
-        ApiError::field(field, code, message)
+pub fn unknown_as_field(e: Error, field: &str, code: &str, message: &str) -> Error {
+    if e.code() == ErrorCode::NotFound {
+        Error::field(field, code, message)
     } else {
         e
     }

@@ -17,15 +17,15 @@ use carebill_domain::events::{
     ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, EpisodeRef,
 };
 use carebill_domain::{Code, FieldError, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::events::outbox;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, digest, from_json_value,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, digest, from_json_value,
     idempotent, idempotent_with_status, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -293,9 +293,9 @@ impl ConsumptionInput {
         }
     }
 
-    fn parse_item(item: Map<String, Value>, now: DateTime<Utc>) -> Result<Valid, ApiError> {
+    fn parse_item(item: Map<String, Value>, now: DateTime<Utc>) -> Result<Valid, Error> {
         let input: ConsumptionInput = from_json_value(Value::Object(item))?;
-        input.validate(now).map_err(ApiError::validation)
+        input.validate(now).map_err(Error::validation)
     }
 }
 
@@ -377,7 +377,7 @@ struct Context {
 }
 
 /// The outcome of one input of [`record_many`].
-type ItemRecord = Result<(ItemOutcome, Consumption), ApiError>;
+type ItemRecord = Result<(ItemOutcome, Consumption), Error>;
 
 /// A consumption ready to be written, with its event.
 struct Prepared {
@@ -427,7 +427,7 @@ struct NewRow {
 /// Takes a share lock on the episodes of a batch (PostgreSQL), so that a concurrent status
 /// change waits for the batch and a consumption never lands in an episode closed meanwhile.
 /// SQLite serialises writers, so there is nothing to do there.
-fn lock_episodes(conn: &mut AnyConnection, ids: &[String]) -> Result<(), ApiError> {
+fn lock_episodes(conn: &mut AnyConnection, ids: &[String]) -> Result<(), Error> {
     if let AnyConnection::Postgresql(pg) = conn {
         diesel::sql_query("SELECT id FROM episodes WHERE id = ANY($1) ORDER BY id FOR SHARE")
             .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
@@ -438,7 +438,7 @@ fn lock_episodes(conn: &mut AnyConnection, ids: &[String]) -> Result<(), ApiErro
 
 /// Inserts the rows; returns the ids actually inserted. On PostgreSQL a row whose
 /// `(source_system, external_id)` a concurrent request stored first is skipped, not an error.
-fn insert_rows(conn: &mut AnyConnection, rows: &[&NewRow]) -> Result<HashSet<String>, ApiError> {
+fn insert_rows(conn: &mut AnyConnection, rows: &[&NewRow]) -> Result<HashSet<String>, Error> {
     let mut inserted = HashSet::with_capacity(rows.len());
     match conn {
         AnyConnection::Postgresql(pg) => {
@@ -468,7 +468,7 @@ fn find_by_key(
     conn: &mut AnyConnection,
     source: &str,
     external_id: &str,
-) -> Result<Option<Row>, ApiError> {
+) -> Result<Option<Row>, Error> {
     Ok(consumptions::table
         .filter(consumptions::source_system.eq(source))
         .filter(consumptions::external_id.eq(external_id))
@@ -482,8 +482,8 @@ fn find_by_key(
 fn record_many(
     conn: &mut AnyConnection,
     who: &Principal,
-    inputs: Vec<Result<Valid, ApiError>>,
-) -> Result<Vec<ItemRecord>, ApiError> {
+    inputs: Vec<Result<Valid, Error>>,
+) -> Result<Vec<ItemRecord>, Error> {
     let scope = scoped_location_ids(conn, who)?;
     let mut ctx = Context::default();
     let valid: Vec<&Valid> = inputs.iter().filter_map(|i| i.as_ref().ok()).collect();
@@ -551,7 +551,7 @@ fn record_many(
         };
         // Scope first: nothing about another location's records is revealed.
         let Some(episode) = ctx.episodes.get(&v.episode_id).cloned() else {
-            slots.push(Slot::Done(Box::new(Err(ApiError::field(
+            slots.push(Slot::Done(Box::new(Err(Error::field(
                 "episode_id",
                 "unknown",
                 "no such episode",
@@ -638,7 +638,7 @@ fn record_many(
             Slot::Done(r) => *r,
             Slot::Prepared(i) => outcomes[i]
                 .take()
-                .unwrap_or_else(|| Err(ApiError::internal(&"batch item answered twice"))),
+                .unwrap_or_else(|| Err(Error::internal(&"batch item answered twice"))),
             Slot::SameKeyAs(i, same) => match (&outcomes[i], same) {
                 (Some(Ok((_, c))), true) => Ok((ItemOutcome::Duplicate, c.clone())),
                 _ => {
@@ -655,9 +655,9 @@ fn record_many(
     Ok(results)
 }
 
-fn conflicting_push(source: &str, external_id: &str) -> ApiError {
-    ApiError::conflict(
-        "external_id_reused",
+fn conflicting_push(source: &str, external_id: &str) -> Error {
+    Error::new(
+        ErrorCode::ExternalIdReused,
         format!("{source}/{external_id} was already recorded with different content"),
     )
 }
@@ -692,12 +692,12 @@ fn clone_row(r: &Row) -> Row {
 
 /// An item-level rejection (the batch goes on) or a failure that aborts the transaction.
 enum Rejection {
-    Item(ApiError),
-    Fatal(ApiError),
+    Item(Error),
+    Fatal(Error),
 }
 
-impl From<ApiError> for Rejection {
-    fn from(e: ApiError) -> Self {
+impl From<Error> for Rejection {
+    fn from(e: Error) -> Self {
         Rejection::Fatal(e)
     }
 }
@@ -719,8 +719,8 @@ fn prepare(
     now: NaiveDateTime,
 ) -> Result<Prepared, Rejection> {
     if !episode.status().accepts_consumptions() {
-        return Err(Rejection::Item(ApiError::conflict(
-            "episode_not_open",
+        return Err(Rejection::Item(Error::new(
+            ErrorCode::EpisodeNotOpen,
             format!(
                 "episode is {}; consumptions need an open episode",
                 episode.status()
@@ -728,14 +728,14 @@ fn prepare(
         )));
     }
     let Some(item) = ctx.items.get(v.code.as_str()).cloned() else {
-        return Err(Rejection::Item(ApiError::field(
+        return Err(Rejection::Item(Error::field(
             "code",
             "unknown",
             format!("no catalog item with code {}", v.code),
         )));
     };
     if !item.active {
-        return Err(Rejection::Item(ApiError::field(
+        return Err(Rejection::Item(Error::field(
             "code",
             "inactive",
             format!("catalog item {} is inactive", v.code),
@@ -744,7 +744,7 @@ fn prepare(
     if let Some(u) = &v.unit
         && u.as_str() != item.unit
     {
-        return Err(Rejection::Item(ApiError::field(
+        return Err(Rejection::Item(Error::field(
             "unit",
             "mismatch",
             format!("catalog item {} is measured in {}", v.code, item.unit),
@@ -820,7 +820,7 @@ fn prepare(
         recorded_at: now.and_utc(),
     };
     let payload = ConsumptionRecordedV1 {
-        consumption_id: id.parse().map_err(|e| ApiError::internal(&e))?,
+        consumption_id: id.parse().map_err(|e| Error::internal(&e))?,
         episode: episode_ref,
         item: item.to_ref()?,
         quantity: v.quantity.value(),
@@ -843,17 +843,17 @@ fn prepare(
     })
 }
 
-fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Consumption, ApiError> {
+fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Consumption, Error> {
     let row: Row = consumptions::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("consumption"))?;
+        .ok_or_else(|| Error::not_found("consumption"))?;
     if let Some(scope) = scoped_location_ids(conn, who)?
         && !scope.contains(&row.location_id)
     {
-        return Err(ApiError::not_found("consumption"));
+        return Err(Error::not_found("consumption"));
     }
     Ok(row.into())
 }
@@ -863,11 +863,11 @@ fn void(
     who: &Principal,
     id: &str,
     reason: &str,
-) -> Result<Consumption, ApiError> {
+) -> Result<Consumption, Error> {
     let before = get(conn, who, id)?;
     if before.status == ConsumptionStatus::Voided {
-        return Err(ApiError::conflict(
-            "already_voided",
+        return Err(Error::new(
+            ErrorCode::AlreadyVoided,
             "this consumption is already voided",
         ));
     }
@@ -885,8 +885,8 @@ fn void(
     ))
     .execute(conn)?;
     if changed == 0 {
-        return Err(ApiError::conflict(
-            "already_voided",
+        return Err(Error::new(
+            ErrorCode::AlreadyVoided,
             "this consumption is already voided",
         ));
     }
@@ -894,15 +894,12 @@ fn void(
         conn,
         who,
         &ConsumptionVoidedV1 {
-            consumption_id: id.parse().map_err(|e| ApiError::internal(&e))?,
-            episode_id: before
-                .episode_id
-                .parse()
-                .map_err(|e| ApiError::internal(&e))?,
+            consumption_id: id.parse().map_err(|e| Error::internal(&e))?,
+            episode_id: before.episode_id.parse().map_err(|e| Error::internal(&e))?,
             location_id: before
                 .location_id
                 .parse()
-                .map_err(|e| ApiError::internal(&e))?,
+                .map_err(|e| Error::internal(&e))?,
             reason: reason.to_owned(),
             voided_by: who.subject.clone(),
             voided_at: now.and_utc(),
@@ -956,14 +953,14 @@ fn list(
     who: &Principal,
     f: &ConsumptionFilter,
     page: &PageRequest,
-) -> Result<Page<Consumption>, ApiError> {
+) -> Result<Page<Consumption>, Error> {
     for (field, at) in [
         ("performed_from", f.performed_from),
         ("performed_to", f.performed_to),
     ] {
         if let Some(at) = at {
             carebill_domain::accounts::check_date(at.date_naive())
-                .map_err(|m| ApiError::field(field, "out_of_range", m))?;
+                .map_err(|m| Error::field(field, "out_of_range", m))?;
         }
     }
     let mut q = consumptions::table.select(Row::as_select()).into_boxed();
@@ -1042,14 +1039,12 @@ pub async fn create_consumption(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<ConsumptionInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<ConsumptionInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
-    let input = body
-        .value
-        .validate(Utc::now())
-        .map_err(ApiError::validation)?;
+    let input = body.value.validate(Utc::now()).map_err(Error::validation)?;
     let reply = state
         .db
         .write(move |conn| {
@@ -1059,7 +1054,7 @@ pub async fn create_consumption(
                     Some(Ok((ItemOutcome::Created, c))) => Ok((StatusCode::CREATED, c)),
                     Some(Ok((_, c))) => Ok((StatusCode::OK, c)),
                     Some(Err(e)) => Err(e),
-                    None => Err(ApiError::internal(&"no result for the consumption")),
+                    None => Err(Error::internal(&"no result for the consumption")),
                 }
             })
         })
@@ -1080,23 +1075,24 @@ pub async fn push_batch(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<BatchInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<BatchInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let minimal = carebill_platform::http::prefers_minimal(&req);
     let items = body.value.items;
     if items.is_empty() {
-        return Err(ApiError::field("items", "required", "at least one item"));
+        return Err(Error::field("items", "required", "at least one item"));
     }
     if items.len() > MAX_BATCH {
-        return Err(ApiError::too_large(format!(
+        return Err(Error::too_large(format!(
             "a batch holds at most {MAX_BATCH} items, this one has {}",
             items.len()
         )));
     }
     let now = Utc::now();
-    let parsed: Vec<Result<Valid, ApiError>> = items
+    let parsed: Vec<Result<Valid, Error>> = items
         .into_iter()
         .map(|v| ConsumptionInput::parse_item(v, now))
         .collect();
@@ -1161,13 +1157,14 @@ pub async fn void_consumption(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<VoidInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<VoidInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let id: uuid::Uuid = parse_id(&id, "consumption")?;
     let reply = state
@@ -1192,7 +1189,7 @@ pub async fn get_consumption(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Consumption>, ApiError> {
+) -> Result<web::Json<Consumption>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "consumption")?;
     Ok(web::Json(
@@ -1212,7 +1209,7 @@ pub async fn list_consumptions(
     who: Principal,
     filter: web::Query<ConsumptionFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Consumption>>, ApiError> {
+) -> Result<web::Json<Page<Consumption>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

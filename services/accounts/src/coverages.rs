@@ -9,12 +9,12 @@ use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::{PayerKind, check_validity};
 use carebill_domain::events::{CoverageChangedV1, CoverageRef};
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -91,7 +91,7 @@ pub struct NewCoverage {
 
 impl CoverageInput {
     /// Validates every field.
-    pub fn validate(self) -> Result<NewCoverage, ApiError> {
+    pub fn validate(self) -> Result<NewCoverage, Error> {
         let mut v = Validation::new();
         if uuid::Uuid::parse_str(&self.patient_id).is_err() {
             v.add("patient_id", "invalid", "must be a patient id");
@@ -121,14 +121,14 @@ impl CoverageInput {
             "invalid",
             check_validity(self.valid_from, self.valid_to),
         );
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match policy_number {
             Some(policy_number) => Ok(NewCoverage {
                 policy_number,
                 plan_code,
                 input: self,
             }),
-            None => Err(ApiError::internal(&"validation passed without values")),
+            None => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -165,21 +165,21 @@ impl From<Row> for Coverage {
     }
 }
 
-fn get(conn: &mut AnyConnection, id: &str) -> Result<Coverage, ApiError> {
+fn get(conn: &mut AnyConnection, id: &str) -> Result<Coverage, Error> {
     coverages::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Coverage::from)
-        .ok_or_else(|| ApiError::not_found("coverage"))
+        .ok_or_else(|| Error::not_found("coverage"))
 }
 
 /// All of a patient's coverages as event consumers see them, by priority.
 pub fn refs_for_patient(
     conn: &mut AnyConnection,
     patient_id: &str,
-) -> Result<Vec<CoverageRef>, ApiError> {
+) -> Result<Vec<CoverageRef>, Error> {
     let rows: Vec<Row> = coverages::table
         .filter(coverages::patient_id.eq(patient_id))
         .order((coverages::priority.asc(), coverages::id.asc()))
@@ -197,8 +197,8 @@ pub fn refs_for_patient(
         .map(|r| {
             let (code, kind) = payer_info.get(&r.payer_id).cloned().unwrap_or_default();
             Ok(CoverageRef {
-                id: r.id.parse().map_err(|e| ApiError::internal(&e))?,
-                payer_id: r.payer_id.parse().map_err(|e| ApiError::internal(&e))?,
+                id: r.id.parse().map_err(|e| Error::internal(&e))?,
+                payer_id: r.payer_id.parse().map_err(|e| Error::internal(&e))?,
                 payer_code: code,
                 payer_kind: kind.parse().unwrap_or(PayerKind::Other),
                 policy_number: r.policy_number,
@@ -216,7 +216,7 @@ fn check_priority_free(
     conn: &mut AnyConnection,
     c: &NewCoverage,
     except: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     db::lock_row(conn, "patients", &c.input.patient_id)?;
     let others: Vec<Row> = coverages::table
         .filter(coverages::patient_id.eq(&c.input.patient_id))
@@ -235,7 +235,7 @@ fn check_priority_free(
             )
         });
     match clash {
-        Some(o) => Err(ApiError::field(
+        Some(o) => Err(Error::field(
             "priority",
             "taken",
             format!(
@@ -253,10 +253,10 @@ fn announce(
     patient_id: &str,
     coverage_id: &str,
     change: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let payload = CoverageChangedV1 {
-        patient_id: patient_id.parse().map_err(|e| ApiError::internal(&e))?,
-        coverage_id: coverage_id.parse().map_err(|e| ApiError::internal(&e))?,
+        patient_id: patient_id.parse().map_err(|e| Error::internal(&e))?,
+        coverage_id: coverage_id.parse().map_err(|e| Error::internal(&e))?,
         change: change.to_owned(),
         coverages: refs_for_patient(conn, patient_id)?,
         changed_at: Utc::now(),
@@ -264,13 +264,13 @@ fn announce(
     emit(conn, who, &payload)
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, c: NewCoverage) -> Result<Coverage, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, c: NewCoverage) -> Result<Coverage, Error> {
     patients::get(conn, &c.input.patient_id)
         .map_err(|e| unknown_as_field(e, "patient_id", "unknown", "no such patient"))?;
     let payer = payer_resource::get(conn, &c.input.payer_id)
         .map_err(|e| unknown_as_field(e, "payer_id", "unknown", "no such payer"))?;
     if !payer.active {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "payer_id",
             "inactive",
             "the payer is inactive",
@@ -312,17 +312,17 @@ fn replace(
     who: &Principal,
     id: &str,
     c: NewCoverage,
-) -> Result<Coverage, ApiError> {
+) -> Result<Coverage, Error> {
     let before = get(conn, id)?;
     if before.patient_id != c.input.patient_id {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "patient_id",
             "immutable",
             "a coverage's patient cannot change",
         ));
     }
     if before.payer_id != c.input.payer_id {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "payer_id",
             "immutable",
             "a coverage's payer cannot change; end it and create another",
@@ -372,7 +372,7 @@ fn list(
     conn: &mut AnyConnection,
     f: &CoverageFilter,
     page: &PageRequest,
-) -> Result<Page<Coverage>, ApiError> {
+) -> Result<Page<Coverage>, Error> {
     let mut q = coverages::table.select(Row::as_select()).into_boxed();
     if let Some(p) = &f.patient_id {
         q = q.filter(coverages::patient_id.eq(p.clone()));
@@ -411,9 +411,10 @@ pub async fn create_coverage(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<CoverageInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<CoverageInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     let reply = state
@@ -438,9 +439,10 @@ pub async fn replace_coverage(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<CoverageInput>,
-) -> Result<web::Json<Coverage>, ApiError> {
+    body: JsonBody<CoverageInput>,
+) -> Result<web::Json<Coverage>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id = id.into_inner();
     let c = state
@@ -461,7 +463,7 @@ pub async fn get_coverage(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Coverage>, ApiError> {
+) -> Result<web::Json<Coverage>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "coverage")?;
     Ok(web::Json(
@@ -481,7 +483,7 @@ pub async fn list_coverages(
     who: Principal,
     filter: web::Query<CoverageFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Coverage>>, ApiError> {
+) -> Result<web::Json<Page<Coverage>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -7,13 +7,13 @@ use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::{EpisodeKind, EpisodeStatus};
 use carebill_domain::events::{EpisodeClosedV1, EpisodeOpenedV1, EpisodeRef};
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -116,7 +116,7 @@ pub struct NewEpisode {
 
 impl EpisodeInput {
     /// Validates every field.
-    pub fn validate(self) -> Result<NewEpisode, ApiError> {
+    pub fn validate(self) -> Result<NewEpisode, Error> {
         let mut v = Validation::new();
         let number = v.check("number", "invalid", Code::parse(&self.number));
         if uuid::Uuid::parse_str(&self.patient_id).is_err() {
@@ -137,7 +137,7 @@ impl EpisodeInput {
             "out_of_range",
             carebill_domain::accounts::check_performed_at(opened_at, now),
         );
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match number {
             Some(number) => Ok(NewEpisode {
                 number,
@@ -145,7 +145,7 @@ impl EpisodeInput {
                 opened_at: db::truncate_micros(opened_at.naive_utc()),
                 input: self,
             }),
-            None => Err(ApiError::internal(&"validation passed without values")),
+            None => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -178,20 +178,20 @@ impl Row {
 }
 
 /// Loads an episode row the caller may see.
-pub fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Row, ApiError> {
+pub fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Row, Error> {
     let row: Row = episodes::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("episode"))?;
+        .ok_or_else(|| Error::not_found("episode"))?;
     if !locations::in_scope(conn, who, &row.location_id)? {
-        return Err(ApiError::not_found("episode"));
+        return Err(Error::not_found("episode"));
     }
     Ok(row)
 }
 
-fn to_view(conn: &mut AnyConnection, r: Row) -> Result<Episode, ApiError> {
+fn to_view(conn: &mut AnyConnection, r: Row) -> Result<Episode, Error> {
     let history = episode_status_changes::table
         .filter(episode_status_changes::episode_id.eq(&r.id))
         .order(episode_status_changes::id.asc())
@@ -235,7 +235,7 @@ fn to_view(conn: &mut AnyConnection, r: Row) -> Result<Episode, ApiError> {
 }
 
 /// The episode as event consumers see it: with its location and patient.
-pub fn to_ref(conn: &mut AnyConnection, r: &Row) -> Result<EpisodeRef, ApiError> {
+pub fn to_ref(conn: &mut AnyConnection, r: &Row) -> Result<EpisodeRef, Error> {
     let unscoped = Principal {
         subject: String::new(),
         roles: Vec::new(),
@@ -246,7 +246,7 @@ pub fn to_ref(conn: &mut AnyConnection, r: &Row) -> Result<EpisodeRef, ApiError>
     let loc = locations::get(conn, &unscoped, &r.location_id)?;
     let patient = patients::get(conn, &r.patient_id)?;
     Ok(EpisodeRef {
-        id: r.id.parse().map_err(|e| ApiError::internal(&e))?,
+        id: r.id.parse().map_err(|e| Error::internal(&e))?,
         number: r.number.clone(),
         kind: r.kind.parse().unwrap_or(EpisodeKind::Outpatient),
         location: loc.to_ref()?,
@@ -262,7 +262,7 @@ fn record_change(
     from: Option<EpisodeStatus>,
     to: EpisodeStatus,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     diesel::insert_into(episode_status_changes::table)
         .values((
             episode_status_changes::id.eq(uuid::Uuid::now_v7().to_string()),
@@ -277,11 +277,11 @@ fn record_change(
     Ok(())
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Episode, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Episode, Error> {
     let location = locations::get(conn, who, &e.input.location_id)
         .map_err(|e| unknown_as_field(e, "location_id", "unknown", "no such location"))?;
     if !location.active {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "location_id",
             "inactive",
             "the location is inactive",
@@ -295,8 +295,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Result<Ep
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             format!("episode {} already exists at {}", e.number, location.code),
         ));
     }
@@ -346,12 +346,12 @@ fn change_status(
     id: &str,
     to: EpisodeStatus,
     reason: &str,
-) -> Result<Episode, ApiError> {
+) -> Result<Episode, Error> {
     let row = find(conn, who, id)?;
     let from = row.status();
     if !from.can_become(to) {
-        return Err(ApiError::conflict(
-            "invalid_transition",
+        return Err(Error::new(
+            ErrorCode::InvalidTransition,
             format!("an episode cannot go from {from} to {to}"),
         ));
     }
@@ -374,8 +374,8 @@ fn change_status(
     ))
     .execute(conn)?;
     if changed == 0 {
-        return Err(ApiError::conflict(
-            "concurrent_update",
+        return Err(Error::new(
+            ErrorCode::ConcurrentUpdate,
             "the episode's status changed meanwhile; read it again",
         ));
     }
@@ -386,11 +386,8 @@ fn change_status(
             conn,
             who,
             &EpisodeClosedV1 {
-                episode_id: id.parse().map_err(|e| ApiError::internal(&e))?,
-                location_id: row
-                    .location_id
-                    .parse()
-                    .map_err(|e| ApiError::internal(&e))?,
+                episode_id: id.parse().map_err(|e| Error::internal(&e))?,
+                location_id: row.location_id.parse().map_err(|e| Error::internal(&e))?,
                 status: to,
                 closed_at: now.and_utc(),
                 reason: Some(reason.to_owned()),
@@ -442,7 +439,7 @@ fn list(
     who: &Principal,
     f: &EpisodeFilter,
     page: &PageRequest,
-) -> Result<Page<Episode>, ApiError> {
+) -> Result<Page<Episode>, Error> {
     let mut q = episodes::table.select(Row::as_select()).into_boxed();
     if let Some(ids) = scoped_location_ids(conn, who)? {
         q = q.filter(episodes::location_id.eq_any(ids));
@@ -502,9 +499,10 @@ pub async fn create_episode(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<EpisodeInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<EpisodeInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     let reply = state
@@ -531,12 +529,13 @@ pub async fn change_episode_status(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<StatusInput>,
-) -> Result<web::Json<Episode>, ApiError> {
+    body: JsonBody<StatusInput>,
+) -> Result<web::Json<Episode>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let to = body.value.status;
     let id: uuid::Uuid = parse_id(&id, "episode")?;
@@ -560,7 +559,7 @@ pub async fn get_episode(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Episode>, ApiError> {
+) -> Result<web::Json<Episode>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "episode")?;
     Ok(web::Json(
@@ -583,7 +582,7 @@ pub async fn list_episodes(
     who: Principal,
     filter: web::Query<EpisodeFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Episode>>, ApiError> {
+) -> Result<web::Json<Page<Episode>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

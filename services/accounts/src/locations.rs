@@ -5,13 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::parse_time_zone;
 use carebill_domain::{Code, Currency, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, object, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -53,9 +53,9 @@ pub struct Location {
 
 impl Location {
     /// The location as events and invoices name it.
-    pub fn to_ref(&self) -> Result<carebill_domain::events::LocationRef, ApiError> {
+    pub fn to_ref(&self) -> Result<carebill_domain::events::LocationRef, Error> {
         Ok(carebill_domain::events::LocationRef {
-            id: self.id.parse().map_err(|e| ApiError::internal(&e))?,
+            id: self.id.parse().map_err(|e| Error::internal(&e))?,
             code: self.code.clone(),
             name: self.name.clone(),
             time_zone: self.time_zone.clone(),
@@ -106,7 +106,7 @@ pub struct NewLocation {
 
 impl LocationInput {
     /// Validates every field, reporting all problems at once.
-    pub fn validate(self) -> Result<NewLocation, ApiError> {
+    pub fn validate(self) -> Result<NewLocation, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         let name = v.text("name", &self.name, 200);
@@ -121,7 +121,7 @@ impl LocationInput {
             "invalid",
             Currency::parse(self.currency.as_deref().unwrap_or("EUR")),
         );
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match (code, name, time_zone, currency) {
             (Some(code), Some(name), Some(time_zone), Some(currency)) => Ok(NewLocation {
                 code,
@@ -132,7 +132,7 @@ impl LocationInput {
                 currency,
                 active: self.active.unwrap_or(true),
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -170,15 +170,15 @@ impl From<Row> for Location {
 }
 
 /// Loads a location the caller may see.
-pub fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Location, ApiError> {
+pub fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Location, Error> {
     let row: Row = locations::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("location"))?;
+        .ok_or_else(|| Error::not_found("location"))?;
     if !who.sees_location(&row.code) {
-        return Err(ApiError::not_found("location"));
+        return Err(Error::not_found("location"));
     }
     Ok(row.into())
 }
@@ -187,9 +187,9 @@ fn create(
     conn: &mut AnyConnection,
     who: &Principal,
     input: NewLocation,
-) -> Result<Location, ApiError> {
+) -> Result<Location, Error> {
     if who.locations.is_some() {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             "a user limited to some locations cannot create locations",
         ));
     }
@@ -198,8 +198,8 @@ fn create(
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             format!("a location with code {} already exists", input.code),
         ));
     }
@@ -238,10 +238,10 @@ fn replace(
     who: &Principal,
     id: &str,
     input: NewLocation,
-) -> Result<Location, ApiError> {
+) -> Result<Location, Error> {
     let before = get(conn, who, id)?;
     if before.code != input.code.as_str() {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "code",
             "immutable",
             "a location's code cannot change",
@@ -276,7 +276,7 @@ fn list(
     conn: &mut AnyConnection,
     who: &Principal,
     page: &PageRequest,
-) -> Result<Page<Location>, ApiError> {
+) -> Result<Page<Location>, Error> {
     let mut q = locations::table.select(Row::as_select()).into_boxed();
     if let Some(codes) = &who.locations {
         q = q.filter(locations::code.eq_any(codes.clone()));
@@ -292,7 +292,7 @@ fn list(
 }
 
 /// Whether the caller may see the location with this id (used by other resources).
-pub fn in_scope(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<bool, ApiError> {
+pub fn in_scope(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<bool, Error> {
     Ok(match scoped_location_ids(conn, who)? {
         None => true,
         Some(ids) => ids.iter().any(|i| i == id),
@@ -319,9 +319,10 @@ pub async fn create_location(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<LocationInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<LocationInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -345,9 +346,10 @@ pub async fn replace_location(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<LocationInput>,
-) -> Result<web::Json<Location>, ApiError> {
+    body: JsonBody<LocationInput>,
+) -> Result<web::Json<Location>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id = id.into_inner();
     let loc = state
@@ -367,7 +369,7 @@ pub async fn get_location(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Location>, ApiError> {
+) -> Result<web::Json<Location>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "location")?;
     Ok(web::Json(
@@ -386,7 +388,7 @@ pub async fn list_locations(
     state: web::Data<AccountsState>,
     who: Principal,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Location>>, ApiError> {
+) -> Result<web::Json<Page<Location>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     Ok(web::Json(

@@ -8,14 +8,14 @@ use carebill_domain::accounts::check_birth_date;
 use carebill_domain::events::PatientRef;
 use carebill_domain::ids::PatientId;
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, objects,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, object, objects,
     parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -138,7 +138,7 @@ pub struct NewPatient {
 
 impl PatientInput {
     /// Validates every field.
-    pub fn validate(self) -> Result<NewPatient, ApiError> {
+    pub fn validate(self) -> Result<NewPatient, Error> {
         let mut v = Validation::new();
         if self.identifiers.is_empty() {
             v.add("identifiers", "required", "at least one identifier");
@@ -166,7 +166,7 @@ impl PatientInput {
         }
         self.address.validate("address", &mut v);
         self.contact.validate("contact", &mut v);
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         let identifiers = self
             .identifiers
             .iter()
@@ -183,7 +183,7 @@ impl PatientInput {
                 identifiers,
                 input: self,
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -226,12 +226,12 @@ impl From<Row> for Patient {
 
 impl Patient {
     /// The patient as event consumers see it.
-    pub fn to_ref(&self) -> Result<PatientRef, ApiError> {
+    pub fn to_ref(&self) -> Result<PatientRef, Error> {
         Ok(PatientRef {
             id: self
                 .id
                 .parse::<PatientId>()
-                .map_err(|e| ApiError::internal(&e))?,
+                .map_err(|e| Error::internal(&e))?,
             beneficiary_kind: self.beneficiary_kind.clone(),
             birth_date: self.birth_date,
             flags: self.flags.clone(),
@@ -241,14 +241,14 @@ impl Patient {
 }
 
 /// Loads a patient.
-pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Patient, ApiError> {
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Patient, Error> {
     patients::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Patient::from)
-        .ok_or_else(|| ApiError::not_found("patient"))
+        .ok_or_else(|| Error::not_found("patient"))
 }
 
 /// Claims the identifiers for `patient_id`, failing with 409 when another patient has one.
@@ -256,7 +256,7 @@ fn claim_identifiers(
     conn: &mut AnyConnection,
     patient_id: &str,
     ids: &[Identifier],
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     for id in ids {
         let owner: Option<String> = patient_identifiers::table
             .find((&id.system, &id.value))
@@ -266,8 +266,8 @@ fn claim_identifiers(
         match owner {
             Some(o) if o == patient_id => {}
             Some(o) => {
-                return Err(ApiError::conflict(
-                    "identifier_taken",
+                return Err(Error::new(
+                    ErrorCode::IdentifierTaken,
                     format!(
                         "identifier {}|{} belongs to patient {o}",
                         id.system, id.value
@@ -288,7 +288,7 @@ fn claim_identifiers(
     Ok(())
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, p: NewPatient) -> Result<Patient, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, p: NewPatient) -> Result<Patient, Error> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
     let i = &p.input;
@@ -327,7 +327,7 @@ fn replace(
     who: &Principal,
     id: &str,
     p: NewPatient,
-) -> Result<Patient, ApiError> {
+) -> Result<Patient, Error> {
     let before = get(conn, id)?;
     let i = &p.input;
     diesel::delete(patient_identifiers::table.filter(patient_identifiers::patient_id.eq(id)))
@@ -378,16 +378,16 @@ fn list(
     conn: &mut AnyConnection,
     f: &PatientFilter,
     page: &PageRequest,
-) -> Result<Page<Patient>, ApiError> {
+) -> Result<Page<Patient>, Error> {
     if let Some(b) = f.birth_date {
         carebill_domain::accounts::check_date(b)
-            .map_err(|m| ApiError::field("birth_date", "out_of_range", m))?;
+            .map_err(|m| Error::field("birth_date", "out_of_range", m))?;
     }
     let mut q = patients::table.select(Row::as_select()).into_boxed();
     if let Some(ident) = &f.identifier {
         let (system, value) = ident
             .split_once('|')
-            .ok_or_else(|| ApiError::field("identifier", "invalid", "use system|value"))?;
+            .ok_or_else(|| Error::field("identifier", "invalid", "use system|value"))?;
         let owner: Vec<String> = patient_identifiers::table
             .filter(patient_identifiers::system.eq(system))
             .filter(patient_identifiers::value.eq(value))
@@ -434,9 +434,10 @@ pub async fn create_patient(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<PatientInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<PatientInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -460,9 +461,10 @@ pub async fn replace_patient(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<PatientInput>,
-) -> Result<web::Json<Patient>, ApiError> {
+    body: JsonBody<PatientInput>,
+) -> Result<web::Json<Patient>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id = id.into_inner();
     Ok(web::Json(
@@ -483,7 +485,7 @@ pub async fn get_patient(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Patient>, ApiError> {
+) -> Result<web::Json<Patient>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "patient")?;
     Ok(web::Json(
@@ -503,7 +505,7 @@ pub async fn list_patients(
     who: Principal,
     filter: web::Query<PatientFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Patient>>, ApiError> {
+) -> Result<web::Json<Page<Patient>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

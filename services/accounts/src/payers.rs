@@ -5,14 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::PayerKind;
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, object, objects,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, object, objects,
     parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -94,7 +94,7 @@ pub struct NewPayer {
 
 impl PayerInput {
     /// Validates every field.
-    pub fn validate(mut self) -> Result<NewPayer, ApiError> {
+    pub fn validate(mut self) -> Result<NewPayer, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         let name = v.text("name", &self.name, 200);
@@ -104,14 +104,14 @@ impl PayerInput {
         validate_identifiers(&self.identifiers, "identifiers", &mut v);
         self.address.validate("address", &mut v);
         self.contact.validate("contact", &mut v);
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match (code, name) {
             (Some(code), Some(name)) => Ok(NewPayer {
                 code,
                 name,
                 input: self,
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -153,24 +153,24 @@ impl From<Row> for Payer {
 }
 
 /// Loads a payer.
-pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Payer, ApiError> {
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Payer, Error> {
     payers::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Payer::from)
-        .ok_or_else(|| ApiError::not_found("payer"))
+        .ok_or_else(|| Error::not_found("payer"))
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayer) -> Result<Payer, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayer) -> Result<Payer, Error> {
     let taken: i64 = payers::table
         .filter(payers::code.eq(p.code.as_str()))
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             format!("a payer with code {} already exists", p.code),
         ));
     }
@@ -211,10 +211,10 @@ fn replace(
     who: &Principal,
     id: &str,
     p: NewPayer,
-) -> Result<Payer, ApiError> {
+) -> Result<Payer, Error> {
     let before = get(conn, id)?;
     if before.code != p.code.as_str() {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "code",
             "immutable",
             "a payer's code cannot change",
@@ -261,7 +261,7 @@ fn list(
     conn: &mut AnyConnection,
     filter: &PayerFilter,
     page: &PageRequest,
-) -> Result<Page<Payer>, ApiError> {
+) -> Result<Page<Payer>, Error> {
     let mut q = payers::table.select(Row::as_select()).into_boxed();
     if let Some(k) = filter.kind {
         q = q.filter(payers::kind.eq(k.as_str()));
@@ -299,9 +299,10 @@ pub async fn create_payer(
     state: web::Data<AccountsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<PayerInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<PayerInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -324,9 +325,10 @@ pub async fn replace_payer(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<PayerInput>,
-) -> Result<web::Json<Payer>, ApiError> {
+    body: JsonBody<PayerInput>,
+) -> Result<web::Json<Payer>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id = id.into_inner();
     Ok(web::Json(
@@ -347,7 +349,7 @@ pub async fn get_payer(
     state: web::Data<AccountsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Payer>, ApiError> {
+) -> Result<web::Json<Payer>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "payer")?;
     Ok(web::Json(
@@ -367,7 +369,7 @@ pub async fn list_payers(
     who: Principal,
     filter: web::Query<PayerFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Payer>>, ApiError> {
+) -> Result<web::Json<Page<Payer>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

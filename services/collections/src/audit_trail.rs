@@ -3,7 +3,7 @@
 //! some locations sees only its locations' receivable entries.
 
 use actix_web::web;
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
 use carebill_platform::auth::Principal;
 use carebill_platform::http::{Page, PageParams};
@@ -22,7 +22,7 @@ pub async fn list_audit_events(
     who: Principal,
     filter: web::Query<AuditFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+) -> Result<web::Json<Page<AuditEvent>>, Error> {
     who.require(AUDIT_READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -8,7 +8,7 @@ use actix_web::web;
 use carebill_domain::Money;
 use carebill_domain::collections::ReceivableStatus;
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use chrono::{DateTime, Utc};
@@ -87,7 +87,7 @@ fn balance(
     kind: PartyKind,
     party_id: &str,
     now: DateTime<Utc>,
-) -> Result<Balance, ApiError> {
+) -> Result<Balance, Error> {
     if let Some(code) = &scope.payer_code {
         let known: i64 = receivables::table
             .filter(receivables::party_kind.eq(PartyKind::Payer.as_str()))
@@ -96,7 +96,7 @@ fn balance(
             .count()
             .get_result(conn)?;
         if kind != PartyKind::Payer || known == 0 {
-            return Err(ApiError::not_found("party"));
+            return Err(Error::not_found("party"));
         }
     }
     let mut by_currency: BTreeMap<String, Sums> = BTreeMap::new();
@@ -140,7 +140,7 @@ fn balance(
         by_currency.entry(currency).or_default().credit = left;
     }
     if by_currency.is_empty() {
-        return Err(ApiError::not_found("party"));
+        return Err(Error::not_found("party"));
     }
     let payer_code = if kind == PartyKind::Payer {
         receivables::table
@@ -190,11 +190,11 @@ pub async fn get_balance(
     state: web::Data<CollectionsState>,
     who: Principal,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<Balance>, ApiError> {
+) -> Result<web::Json<Balance>, Error> {
     who.require(READERS)?;
     let (kind, id) = path.into_inner();
-    let kind: PartyKind = kind.parse().map_err(|_| ApiError::not_found("party"))?;
-    let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found("party"))?;
+    let kind: PartyKind = kind.parse().map_err(|_| Error::not_found("party"))?;
+    let id: uuid::Uuid = id.parse().map_err(|_| Error::not_found("party"))?;
     let scope = Scope::of(&who);
     let now = Utc::now();
     Ok(web::Json(

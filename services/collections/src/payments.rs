@@ -20,15 +20,15 @@ use carebill_domain::collections::{
 use carebill_domain::events::{AllocationRef, Envelope, PartyKind, PartyRef, PaymentRecordedV1};
 use carebill_domain::ids::{InvoiceId, PaymentId};
 use carebill_domain::{Code, FieldError, MinorUnits, Money, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::events::outbox;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -208,11 +208,7 @@ type AllocationRow = (
 );
 
 /// Turns payment rows into views, loading their allocations in one query.
-fn views(
-    conn: &mut AnyConnection,
-    scope: &Scope,
-    rows: Vec<Row>,
-) -> Result<Vec<Payment>, ApiError> {
+fn views(conn: &mut AnyConnection, scope: &Scope, rows: Vec<Row>) -> Result<Vec<Payment>, Error> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut q = allocations::table
         .inner_join(rtable::table)
@@ -322,17 +318,17 @@ fn visible(
     }
 }
 
-pub(crate) fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
+pub(crate) fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Payment, Error> {
     let row: Row = payments::table
         .find(id)
         .filter(visible(scope))
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("payment"))?;
+        .ok_or_else(|| Error::not_found("payment"))?;
     views(conn, scope, vec![row])?
         .pop()
-        .ok_or_else(|| ApiError::not_found("payment"))
+        .ok_or_else(|| Error::not_found("payment"))
 }
 
 /// A checked payment, ready to be stored.
@@ -356,7 +352,7 @@ fn requested(items: &[AllocationInput]) -> Vec<RequestedAllocation> {
 }
 
 impl PaymentInput {
-    fn validate(self, today: NaiveDate) -> Result<NewPayment, ApiError> {
+    fn validate(self, today: NaiveDate) -> Result<NewPayment, Error> {
         let mut v = Validation::new();
         if self.amount.amount() <= rust_decimal::Decimal::ZERO {
             v.add("amount.amount", "not_positive", "must be greater than zero");
@@ -375,9 +371,9 @@ impl PaymentInput {
                 format!("at most {MAX_ALLOCATIONS} allocations per request"),
             );
         }
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         let method =
-            method.ok_or_else(|| ApiError::internal(&"validation passed without a method"))?;
+            method.ok_or_else(|| Error::internal(&"validation passed without a method"))?;
         Ok(NewPayment {
             allocations: requested(&self.allocations),
             party: self.party,
@@ -391,11 +387,11 @@ impl PaymentInput {
 
 /// The problem+json answer for allocations that cannot be made: 409 when the only problem is
 /// a cancelled invoice, 422 naming every offending item otherwise.
-fn allocation_problem(e: AllocationError) -> ApiError {
+fn allocation_problem(e: AllocationError) -> Error {
     if e.problems.iter().all(|p| p.is_conflict()) {
         let fields: Vec<String> = e.problems.iter().map(|p| p.field()).collect();
-        return ApiError::conflict(
-            "invoice_cancelled",
+        return Error::new(
+            ErrorCode::InvoiceCancelled,
             format!(
                 "cancelled by a credit note, nothing can be allocated to it: {}",
                 fields.join(", ")
@@ -415,10 +411,8 @@ fn allocation_problem(e: AllocationError) -> ApiError {
     // client can branch on `code`; a mix is a plain validation failure. Either way every item
     // is in `errors`.
     match e.problems.first().map(AllocationProblem::code) {
-        Some(code) if e.problems.iter().all(|p| p.code() == code) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            "Allocation refused",
+        Some(code) if e.problems.iter().all(|p| p.code() == code) => Error::new(
+            allocation_code(code),
             errors
                 .iter()
                 .map(|f| f.message.clone())
@@ -426,15 +420,20 @@ fn allocation_problem(e: AllocationError) -> ApiError {
                 .join("; "),
         )
         .with_errors(errors),
-        _ => ApiError::validation(errors),
+        _ => Error::validation(errors),
     }
+}
+
+/// The stable code of an allocation problem (the domain names them; the API owns the codes).
+fn allocation_code(code: &str) -> ErrorCode {
+    ErrorCode::parse(code).unwrap_or(ErrorCode::ValidationFailed)
 }
 
 /// Locks and loads the receivables of the requested invoices, in id order.
 fn lock_receivables(
     conn: &mut AnyConnection,
     requested: &[RequestedAllocation],
-) -> Result<Vec<ReceivableRow>, ApiError> {
+) -> Result<Vec<ReceivableRow>, Error> {
     let invoice_ids: Vec<String> = requested.iter().map(|r| r.invoice_id.to_string()).collect();
     if invoice_ids.is_empty() {
         return Ok(Vec::new());
@@ -462,7 +461,7 @@ fn plan(
     party_id: &str,
     available: Money,
     requested: &[RequestedAllocation],
-) -> Result<Vec<(RequestedAllocation, ReceivableRow)>, ApiError> {
+) -> Result<Vec<(RequestedAllocation, ReceivableRow)>, Error> {
     let scope = Scope::of(who);
     let by_invoice: HashMap<String, &ReceivableRow> = rows
         .iter()
@@ -484,7 +483,7 @@ fn plan(
             by_invoice
                 .get(&a.invoice_id.to_string())
                 .map(|r| (a, (*r).clone()))
-                .ok_or_else(|| ApiError::internal(&"planned allocation without its receivable"))
+                .ok_or_else(|| Error::internal(&"planned allocation without its receivable"))
         })
         .collect()
 }
@@ -496,14 +495,14 @@ fn store_allocations(
     who: &Principal,
     payment_id: &str,
     planned: &[(RequestedAllocation, ReceivableRow)],
-) -> Result<Vec<AllocationRef>, ApiError> {
+) -> Result<Vec<AllocationRef>, Error> {
     let now = db::now();
     let mut refs = Vec::with_capacity(planned.len());
     for (a, r) in planned {
         let amount = a
             .amount
             .to_minor()
-            .map_err(|e| ApiError::field("allocations", "out_of_range", e.to_string()))?
+            .map_err(|e| Error::field("allocations", "out_of_range", e.to_string()))?
             .0;
         let allocation_id = uuid::Uuid::now_v7().to_string();
         diesel::insert_into(allocations::table)
@@ -556,23 +555,23 @@ fn store_allocations(
     Ok(refs)
 }
 
-fn sum_minor(refs: &[AllocationRef]) -> Result<i64, ApiError> {
+fn sum_minor(refs: &[AllocationRef]) -> Result<i64, Error> {
     refs.iter().try_fold(0_i64, |acc, a| {
         a.amount
             .to_minor()
             .ok()
             .and_then(|m| acc.checked_add(m.0))
-            .ok_or_else(|| ApiError::field("allocations", "out_of_range", "sum out of range"))
+            .ok_or_else(|| Error::field("allocations", "out_of_range", "sum out of range"))
     })
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayment) -> Result<Payment, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayment) -> Result<Payment, Error> {
     let party_id = p.party.id.to_string();
     let kind = p.party.kind;
     let amount_minor = p
         .amount
         .to_minor()
-        .map_err(|e| ApiError::field("amount.amount", "out_of_range", e.to_string()))?
+        .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?
         .0;
     let rows = lock_receivables(conn, &p.allocations)?;
     let planned = plan(
@@ -627,7 +626,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayment) -> Result<Pa
         who.request_id.clone(),
         None,
     )
-    .map_err(|e| ApiError::internal(&e))?;
+    .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)?;
     let created = get(conn, &Scope::default(), &id_text)?;
     audit::record(
@@ -647,10 +646,10 @@ fn allocate(
     who: &Principal,
     id: &str,
     requested: Vec<RequestedAllocation>,
-) -> Result<Payment, ApiError> {
+) -> Result<Payment, Error> {
     let exists: i64 = payments::table.find(id).count().get_result(conn)?;
     if exists == 0 {
-        return Err(ApiError::not_found("payment"));
+        return Err(Error::not_found("payment"));
     }
     // Receivables first, then the payment: the same order as everywhere else.
     let rows = lock_receivables(conn, &requested)?;
@@ -717,7 +716,7 @@ pub(crate) fn list(
     scope: &Scope,
     f: &PaymentFilter,
     page: &PageRequest,
-) -> Result<Page<Payment>, ApiError> {
+) -> Result<Page<Payment>, Error> {
     let party_id = receivables::uuid_param("party_id", f.party_id.as_deref())?;
     for (field, d) in [
         ("received_from", f.received_from),
@@ -725,7 +724,7 @@ pub(crate) fn list(
     ] {
         if let Some(d) = d {
             carebill_domain::accounts::check_date(d)
-                .map_err(|m| ApiError::field(field, "out_of_range", m))?;
+                .map_err(|m| Error::field(field, "out_of_range", m))?;
         }
     }
     let mut q = payments::table
@@ -768,7 +767,7 @@ pub(crate) fn recent(
     kind: PartyKind,
     party_id: &str,
     limit: i64,
-) -> Result<Vec<Payment>, ApiError> {
+) -> Result<Vec<Payment>, Error> {
     let rows = payments::table
         .filter(payments::party_kind.eq(kind.as_str()))
         .filter(payments::party_id.eq(party_id))
@@ -790,9 +789,10 @@ pub async fn create_payment(
     state: web::Data<CollectionsState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<PaymentInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<PaymentInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate(Utc::now().date_naive())?;
     let reply = state
@@ -820,21 +820,22 @@ pub async fn allocate_payment(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<AllocateInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<AllocateInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "payment")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let items = body.value.allocations;
     if items.is_empty() {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "allocations",
             "required",
             "must list at least one allocation",
         ));
     }
     if items.len() > MAX_ALLOCATIONS {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "allocations",
             "too_many",
             format!("at most {MAX_ALLOCATIONS} allocations per request"),
@@ -860,7 +861,7 @@ pub async fn get_payment(
     state: web::Data<CollectionsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Payment>, ApiError> {
+) -> Result<web::Json<Payment>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "payment")?;
     let scope = Scope::of(&who);
@@ -881,7 +882,7 @@ pub async fn list_payments(
     who: Principal,
     filter: web::Query<PaymentFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Payment>>, ApiError> {
+) -> Result<web::Json<Page<Payment>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -13,11 +13,11 @@ use carebill_domain::events::{
     CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1, PartyKind, PartyRef,
 };
 use carebill_domain::{Currency, MinorUnits, Money};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::http::{Page, PageParams, PageRequest, parse_id};
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -300,35 +300,35 @@ fn event_actor(env: &Envelope) -> Principal {
 /// Applies one event from invoicing (other types are ignored). Runs in the inbox's transaction,
 /// serialised per invoice, so concurrent and out-of-order deliveries of one invoice's events
 /// give the same result as in-order ones.
-pub fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
+pub fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), Error> {
     match env.event_type.as_str() {
         InvoiceIssuedV1::TYPE => {
             let e: InvoiceIssuedV1 = env
                 .payload()
-                .map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?;
+                .map_err(|e| Error::new(ErrorCode::InvalidEvent, e.to_string()))?;
             invoice_issued(conn, env, &e)
         }
         CreditNoteIssuedV1::TYPE => {
             let e: CreditNoteIssuedV1 = env
                 .payload()
-                .map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?;
+                .map_err(|e| Error::new(ErrorCode::InvalidEvent, e.to_string()))?;
             credit_note_issued(conn, env, &e)
         }
         _ => Ok(()),
     }
 }
 
-fn minor(m: &Money, what: &str) -> Result<i64, ApiError> {
+fn minor(m: &Money, what: &str) -> Result<i64, Error> {
     m.to_minor()
         .map(|m| m.0)
-        .map_err(|e| ApiError::bad_request("bad_event", format!("{what}: {e}")))
+        .map_err(|e| Error::new(ErrorCode::InvalidEvent, format!("{what}: {e}")))
 }
 
 fn invoice_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
     e: &InvoiceIssuedV1,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let invoice_id = e.invoice_id.to_string();
     db::lock_key(conn, &format!("invoice:{invoice_id}"))?;
     let exists: i64 = receivables::table
@@ -412,7 +412,7 @@ fn credit_note_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
     e: &CreditNoteIssuedV1,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let invoice_id = e.invoice_id.to_string();
     db::lock_key(conn, &format!("invoice:{invoice_id}"))?;
     let row: Option<Row> = receivables::table
@@ -526,12 +526,12 @@ pub struct ReceivableFilter {
 }
 
 /// Parses an optional uuid query value, naming the parameter when it is not one.
-pub(crate) fn uuid_param(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(crate) fn uuid_param(field: &str, value: Option<&str>) -> Result<Option<String>, Error> {
     value
         .map(|v| {
             uuid::Uuid::parse_str(v.trim())
                 .map(|u| u.to_string())
-                .map_err(|_| ApiError::field(field, "invalid", "must be a UUID"))
+                .map_err(|_| Error::field(field, "invalid", "must be a UUID"))
         })
         .transpose()
 }
@@ -542,12 +542,12 @@ fn list(
     f: &ReceivableFilter,
     page: &PageRequest,
     now: DateTime<Utc>,
-) -> Result<Page<Receivable>, ApiError> {
+) -> Result<Page<Receivable>, Error> {
     let party_id = uuid_param("party_id", f.party_id.as_deref())?;
     let invoice_id = uuid_param("invoice_id", f.invoice_id.as_deref())?;
     if let Some(d) = f.due_before {
         carebill_domain::accounts::check_date(d)
-            .map_err(|m| ApiError::field("due_before", "out_of_range", m))?;
+            .map_err(|m| Error::field("due_before", "out_of_range", m))?;
     }
     let mut q = receivables::table
         .select(Row::as_select())
@@ -600,14 +600,14 @@ fn get(
     scope: &Scope,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<ReceivableDetail, ApiError> {
+) -> Result<ReceivableDetail, Error> {
     let row: Row = receivables::table
         .find(id)
         .filter(in_scope(scope))
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("receivable"))?;
+        .ok_or_else(|| Error::not_found("receivable"))?;
     let history: Vec<HistoryRow> = allocations::table
         .inner_join(payments::table)
         .filter(allocations::receivable_id.eq(id))
@@ -656,7 +656,7 @@ pub async fn list_receivables(
     who: Principal,
     filter: web::Query<ReceivableFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Receivable>>, ApiError> {
+) -> Result<web::Json<Page<Receivable>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();
@@ -679,7 +679,7 @@ pub async fn get_receivable(
     state: web::Data<CollectionsState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<ReceivableDetail>, ApiError> {
+) -> Result<web::Json<ReceivableDetail>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "receivable")?;
     let scope = Scope::of(&who);

@@ -3,7 +3,7 @@
 //! theirs. Payers' portal users do not read the trail.
 
 use actix_web::web;
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::http::{Page, PageParams};
@@ -39,7 +39,7 @@ pub async fn list_audit_events(
     state: web::Data<InvoicingState>,
     who: Principal,
     query: web::Query<AuditQuery>,
-) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+) -> Result<web::Json<Page<AuditEvent>>, Error> {
     who.require(&[
         Role::BillingManager,
         Role::Biller,

@@ -11,15 +11,15 @@ use carebill_domain::events::{CreditNoteIssuedV1, Envelope, PartyKind, PartyRef}
 use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId, SettlementId};
 use carebill_domain::invoicing::{DocumentKind, InvoiceStatus, credit_note_for, issue_date, money};
 use carebill_domain::{Currency, Money};
-use carebill_platform::ApiError;
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::events::outbox;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -133,12 +133,12 @@ struct Row {
     issued_at: NaiveDateTime,
 }
 
-fn stored<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, ApiError> {
+fn stored<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, Error> {
     text.parse()
-        .map_err(|_| ApiError::internal(&format!("stored {what} `{text}` does not parse")))
+        .map_err(|_| Error::internal(&format!("stored {what} `{text}` does not parse")))
 }
 
-fn summary(row: &Row, invoice: &InvoiceRow) -> Result<CreditNoteSummary, ApiError> {
+fn summary(row: &Row, invoice: &InvoiceRow) -> Result<CreditNoteSummary, Error> {
     let c = currency(&row.currency)?;
     Ok(CreditNoteSummary {
         id: stored("credit note id", &row.id)?,
@@ -164,16 +164,16 @@ fn summary(row: &Row, invoice: &InvoiceRow) -> Result<CreditNoteSummary, ApiErro
     })
 }
 
-fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<CreditNote, ApiError> {
+fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<CreditNote, Error> {
     let row = credit_notes::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .filter(|r| scope.allows(&r.location_code, r.payer_code.as_deref()))
-        .ok_or_else(|| ApiError::not_found("credit note"))?;
+        .ok_or_else(|| Error::not_found("credit note"))?;
     let invoice = invoice_row(conn, &row.invoice_id)?
-        .ok_or_else(|| ApiError::internal(&"credit note without its invoice"))?;
+        .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
     Ok(CreditNote {
         summary: summary(&row, &invoice)?,
         lines: api_lines(conn, &row.id)?,
@@ -187,16 +187,16 @@ fn credit(
     id: &str,
     reason: &str,
     reissue: bool,
-) -> Result<CreditNote, ApiError> {
+) -> Result<CreditNote, Error> {
     let scope = Scope::of(who);
     // Two credits of one invoice never both pass the status check.
     db::lock_row(conn, "invoices", id)?;
     let invoice = invoice_row(conn, id)?
         .filter(|r| scope.allows(&r.location_code, r.payer_code.as_deref()))
-        .ok_or_else(|| ApiError::not_found("invoice"))?;
+        .ok_or_else(|| Error::not_found("invoice"))?;
     if invoice.status != InvoiceStatus::Issued.as_str() {
-        return Err(ApiError::conflict(
-            "already_credited",
+        return Err(Error::new(
+            ErrorCode::AlreadyCredited,
             format!(
                 "invoice {} is already cancelled by a credit note",
                 invoice.number
@@ -205,17 +205,17 @@ fn credit(
     }
     let recipient = invoice.recipient()?;
     let lines = domain_lines(conn, id)?;
-    let plan = credit_note_for(&recipient, &lines, invoice.total()?)
-        .map_err(|e| ApiError::internal(&e))?;
+    let plan =
+        credit_note_for(&recipient, &lines, invoice.total()?).map_err(|e| Error::internal(&e))?;
     // The series is locked before the clock is read, so numbers follow issue times (a year
     // turning meanwhile: the new year's series is locked too, below).
     let year = issue_date(db::now().and_utc(), &invoice.location_time_zone)
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| Error::internal(&e))?
         .year();
     lock_series(conn, &invoice.location_id, DocumentKind::CreditNote, year)?;
     let now = db::now();
-    let issued_on = issue_date(now.and_utc(), &invoice.location_time_zone)
-        .map_err(|e| ApiError::internal(&e))?;
+    let issued_on =
+        issue_date(now.and_utc(), &invoice.location_time_zone).map_err(|e| Error::internal(&e))?;
     let number = next_number(
         conn,
         &invoice.location_id,
@@ -283,7 +283,7 @@ fn credit(
         who.request_id.clone(),
         who.request_id.clone(),
     )
-    .map_err(|e| ApiError::internal(&e))?;
+    .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)?;
     audit::record_many(
         conn,
@@ -335,14 +335,15 @@ pub async fn credit_invoice(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<CreditInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<CreditInput>,
+) -> Result<Reply, Error> {
     who.require(CREDITORS)?;
+    let body = body.parse()?;
     let id: InvoiceId = parse_id(&id, "invoice")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let reissue = body.value.reissue;
     state
@@ -390,7 +391,7 @@ fn list(
     scope: &Scope,
     f: &CreditNoteQuery,
     page: &PageRequest,
-) -> Result<Page<CreditNoteSummary>, ApiError> {
+) -> Result<Page<CreditNoteSummary>, Error> {
     check_range(f.issued_from, f.issued_to)?;
     let mut q = credit_notes::table.select(Row::as_select()).into_boxed();
     if let Some(codes) = &scope.locations {
@@ -446,7 +447,7 @@ fn list(
             let invoice = invoices
                 .iter()
                 .find(|i| i.id == r.invoice_id)
-                .ok_or_else(|| ApiError::internal(&"credit note without its invoice"))?;
+                .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
             summary(r, invoice)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -466,7 +467,7 @@ pub async fn list_credit_notes(
     state: web::Data<InvoicingState>,
     who: Principal,
     query: web::Query<CreditNoteQuery>,
-) -> Result<web::Json<Page<CreditNoteSummary>>, ApiError> {
+) -> Result<web::Json<Page<CreditNoteSummary>>, Error> {
     who.require(READERS)?;
     let query = query.into_inner();
     let page = PageParams {
@@ -493,7 +494,7 @@ pub async fn get_credit_note(
     state: web::Data<InvoicingState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<CreditNote>, ApiError> {
+) -> Result<web::Json<CreditNote>, Error> {
     who.require(READERS)?;
     let id: CreditNoteId = parse_id(&id, "credit note")?;
     let scope = Scope::of(&who);

@@ -10,9 +10,9 @@ use carebill_domain::invoicing::{
     DocumentLine, TAX_EXEMPTION_REASON, TAX_EXEMPTION_REASON_CODE, money,
 };
 use carebill_domain::{Currency, Money};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::AnyConnection;
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -140,30 +140,25 @@ struct LineRow {
 }
 
 /// An amount as stored, refusing what does not fit the column.
-pub fn to_minor(m: &Money) -> Result<i64, ApiError> {
+pub fn to_minor(m: &Money) -> Result<i64, Error> {
     m.to_minor()
         .map(|v| v.0)
         .map_err(|e| invalid_event(&format!("amount {m}: {e}")))
 }
 
 /// A contract breach in an incoming event: retried, then dead-lettered for a person to look at.
-pub fn invalid_event(detail: &str) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_event",
-        "Invalid event",
-        detail.to_owned(),
-    )
+pub fn invalid_event(detail: &str) -> Error {
+    Error::new(ErrorCode::InvalidEvent, detail.to_owned())
 }
 
 /// A stored currency; anything unreadable is a bug, not bad input.
-pub fn currency(code: &str) -> Result<Currency, ApiError> {
-    Currency::parse(code).map_err(|e| ApiError::internal(&e))
+pub fn currency(code: &str) -> Result<Currency, Error> {
+    Currency::parse(code).map_err(|e| Error::internal(&e))
 }
 
-fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, ApiError> {
+fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, Error> {
     text.parse()
-        .map_err(|_| ApiError::internal(&format!("stored {what} `{text}` does not parse")))
+        .map_err(|_| Error::internal(&format!("stored {what} `{text}` does not parse")))
 }
 
 /// Stores the lines of a document, in order, in the caller's transaction.
@@ -171,14 +166,14 @@ pub fn insert_lines(
     conn: &mut AnyConnection,
     document_id: &str,
     lines: &[DocumentLine],
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let rows = lines
         .iter()
         .enumerate()
         .map(|(i, l)| {
             Ok(LineRow {
                 document_id: document_id.to_owned(),
-                position: i32::try_from(i + 1).map_err(|e| ApiError::internal(&e))?,
+                position: i32::try_from(i + 1).map_err(|e| Error::internal(&e))?,
                 consumption_id: l.consumption_id.to_string(),
                 code: l.code.clone(),
                 description: l.description.clone(),
@@ -195,13 +190,13 @@ pub fn insert_lines(
                 tax_exemption_reason: TAX_EXEMPTION_REASON.to_owned(),
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     carebill_platform::insert_all!(conn, document_lines::table, rows);
     Ok(())
 }
 
 impl LineRow {
-    fn domain(&self) -> Result<DocumentLine, ApiError> {
+    fn domain(&self) -> Result<DocumentLine, Error> {
         let c = currency(&self.currency)?;
         Ok(DocumentLine {
             consumption_id: parse_stored("consumption id", &self.consumption_id)?,
@@ -217,7 +212,7 @@ impl LineRow {
         })
     }
 
-    fn api(&self) -> Result<Line, ApiError> {
+    fn api(&self) -> Result<Line, Error> {
         let d = self.domain()?;
         Ok(Line {
             position: self.position,
@@ -240,7 +235,7 @@ impl LineRow {
     }
 }
 
-fn line_rows(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<LineRow>, ApiError> {
+fn line_rows(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<LineRow>, Error> {
     Ok(document_lines::table
         .filter(document_lines::document_id.eq(document_id))
         .order(document_lines::position.asc())
@@ -252,7 +247,7 @@ fn line_rows(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<LineRow>
 pub fn domain_lines(
     conn: &mut AnyConnection,
     document_id: &str,
-) -> Result<Vec<DocumentLine>, ApiError> {
+) -> Result<Vec<DocumentLine>, Error> {
     line_rows(conn, document_id)?
         .iter()
         .map(LineRow::domain)
@@ -260,7 +255,7 @@ pub fn domain_lines(
 }
 
 /// The lines of a document as the API shows them.
-pub fn api_lines(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<Line>, ApiError> {
+pub fn api_lines(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<Line>, Error> {
     line_rows(conn, document_id)?
         .iter()
         .map(LineRow::api)
@@ -304,7 +299,7 @@ pub(crate) struct InvoiceRow {
 
 impl InvoiceRow {
     /// Who the invoice is for.
-    pub fn recipient(&self) -> Result<PartyRef, ApiError> {
+    pub fn recipient(&self) -> Result<PartyRef, Error> {
         Ok(PartyRef {
             kind: parse_stored::<PartyKind>("recipient kind", &self.recipient_kind)?,
             id: parse_stored("recipient id", &self.recipient_id)?,
@@ -324,12 +319,12 @@ impl InvoiceRow {
     }
 
     /// The total to pay.
-    pub fn total(&self) -> Result<Money, ApiError> {
+    pub fn total(&self) -> Result<Money, Error> {
         Ok(money(self.total_minor, currency(&self.currency)?))
     }
 
     /// The issuer.
-    pub fn issuer(&self) -> Result<Issuer, ApiError> {
+    pub fn issuer(&self) -> Result<Issuer, Error> {
         Ok(Issuer {
             location_id: parse_stored("location id", &self.location_id)?,
             code: self.location_code.clone(),
@@ -339,7 +334,7 @@ impl InvoiceRow {
     }
 
     /// The episode billed.
-    pub fn episode(&self) -> Result<EpisodeLink, ApiError> {
+    pub fn episode(&self) -> Result<EpisodeLink, Error> {
         Ok(EpisodeLink {
             id: parse_stored("episode id", &self.episode_id)?,
             number: self.episode_number.clone(),
@@ -347,7 +342,7 @@ impl InvoiceRow {
     }
 
     /// The settlement version billed.
-    pub fn settlement(&self) -> Result<SettlementLink, ApiError> {
+    pub fn settlement(&self) -> Result<SettlementLink, Error> {
         Ok(SettlementLink {
             id: parse_stored("settlement id", &self.settlement_id)?,
             number: self.settlement_number.clone(),
@@ -357,10 +352,7 @@ impl InvoiceRow {
 }
 
 /// Loads an invoice row.
-pub(crate) fn invoice_row(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<InvoiceRow>, ApiError> {
+pub(crate) fn invoice_row(conn: &mut AnyConnection, id: &str) -> Result<Option<InvoiceRow>, Error> {
     Ok(invoices::table
         .find(id)
         .select(InvoiceRow::as_select())

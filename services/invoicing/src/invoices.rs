@@ -6,7 +6,7 @@ use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
 use carebill_domain::invoicing::{InvoiceStatus, money};
 use carebill_domain::{Currency, Money};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
@@ -74,24 +74,24 @@ pub struct Invoice {
 
 impl InvoiceRow {
     /// The invoice header as the API shows it.
-    pub(crate) fn summary(&self) -> Result<InvoiceSummary, ApiError> {
+    pub(crate) fn summary(&self) -> Result<InvoiceSummary, Error> {
         let c = currency(&self.currency)?;
         Ok(InvoiceSummary {
             id: self
                 .id
                 .parse()
-                .map_err(|e| ApiError::internal(&format!("stored invoice id: {e}")))?,
+                .map_err(|e| Error::internal(&format!("stored invoice id: {e}")))?,
             number: self.number.clone(),
             status: self
                 .status
                 .parse()
-                .map_err(|e: String| ApiError::internal(&e))?,
+                .map_err(|e: String| Error::internal(&e))?,
             issuer: self.issuer()?,
             recipient: self.recipient()?,
             patient_id: self
                 .patient_id
                 .parse()
-                .map_err(|e| ApiError::internal(&format!("stored patient id: {e}")))?,
+                .map_err(|e| Error::internal(&format!("stored patient id: {e}")))?,
             episode: self.episode()?,
             settlement: self.settlement()?,
             currency: c,
@@ -107,16 +107,16 @@ impl InvoiceRow {
                 .as_deref()
                 .map(str::parse)
                 .transpose()
-                .map_err(|e| ApiError::internal(&format!("stored credit note id: {e}")))?,
+                .map_err(|e| Error::internal(&format!("stored credit note id: {e}")))?,
         })
     }
 }
 
 /// An invoice in the caller's scope, with its lines; 404 otherwise.
-pub(crate) fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Invoice, ApiError> {
+pub(crate) fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Invoice, Error> {
     let row = invoice_row(conn, id)?
         .filter(|r| scope.allows(&r.location_code, r.payer_code.as_deref()))
-        .ok_or_else(|| ApiError::not_found("invoice"))?;
+        .ok_or_else(|| Error::not_found("invoice"))?;
     Ok(Invoice {
         summary: row.summary()?,
         lines: api_lines(conn, &row.id)?,
@@ -156,7 +156,7 @@ pub struct InvoiceQuery {
 }
 
 /// Checks an issue-date range: plausible days, `from` not after `to`.
-pub(crate) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ApiError> {
+pub(crate) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), Error> {
     let mut v = carebill_domain::Validation::new();
     for (field, day) in [("issued_from", from), ("issued_to", to)] {
         if let Some(d) = day {
@@ -172,7 +172,7 @@ pub(crate) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Res
     {
         v.add("issued_to", "invalid", "must not be before issued_from");
     }
-    v.finish().map_err(ApiError::validation)
+    v.finish().map_err(Error::validation)
 }
 
 fn list(
@@ -180,7 +180,7 @@ fn list(
     scope: &Scope,
     f: &InvoiceQuery,
     page: &PageRequest,
-) -> Result<Page<InvoiceSummary>, ApiError> {
+) -> Result<Page<InvoiceSummary>, Error> {
     check_range(f.issued_from, f.issued_to)?;
     let mut q = invoices::table.select(InvoiceRow::as_select()).into_boxed();
     if let Some(codes) = &scope.locations {
@@ -248,7 +248,7 @@ pub async fn list_invoices(
     state: web::Data<InvoicingState>,
     who: Principal,
     query: web::Query<InvoiceQuery>,
-) -> Result<web::Json<Page<InvoiceSummary>>, ApiError> {
+) -> Result<web::Json<Page<InvoiceSummary>>, Error> {
     who.require(READERS)?;
     let query = query.into_inner();
     let page = PageParams {
@@ -275,7 +275,7 @@ pub async fn get_invoice(
     state: web::Data<InvoicingState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Invoice>, ApiError> {
+) -> Result<web::Json<Invoice>, Error> {
     who.require(READERS)?;
     let id: InvoiceId = parse_id(&id, "invoice")?;
     let scope = Scope::of(&who);

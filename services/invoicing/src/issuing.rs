@@ -22,7 +22,7 @@ use carebill_domain::ids::InvoiceId;
 use carebill_domain::invoicing::{
     DocumentKind, InvoicePlan, InvoiceStatus, due_date, issue_date, plan_invoices,
 };
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::{self, AnyConnection};
@@ -55,7 +55,7 @@ struct Issued<'e> {
 
 /// Applies a batch of consumed events in one transaction: issues the invoices of each approved
 /// settlement, then numbers and announces them all (other types are ignored).
-pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), ApiError> {
+pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), Error> {
     let mut approvals = Vec::new();
     for env in envs {
         if env.event_type != SettlementApprovedV1::TYPE {
@@ -89,7 +89,7 @@ fn issue_invoices<'e>(
     conn: &mut AnyConnection,
     env: &'e Envelope,
     approval: &SettlementApprovedV1,
-) -> Result<Option<Issued<'e>>, ApiError> {
+) -> Result<Option<Issued<'e>>, Error> {
     let settlement_id = approval.settlement_id.to_string();
     // A version already invoiced, or older than one invoiced (a late redelivery, a re-driven
     // dead letter), is superseded: billing it could bill lines a correction removed.
@@ -205,7 +205,7 @@ fn provisional(id: &InvoiceId) -> String {
 /// once. Then the invoices (number, issue and due date), their audit records and their
 /// announcements get them, and each approval's report to settlement follows its invoices into the
 /// outbox.
-fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Result<(), ApiError> {
+fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Result<(), Error> {
     if issued.is_empty() {
         return Ok(());
     }
@@ -265,7 +265,7 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
                     e.location.code.clone(),
                 ))
                 .and_then(Iterator::next)
-                .ok_or_else(|| ApiError::internal(&"a series gave too few numbers"))?;
+                .ok_or_else(|| Error::internal(&"a series gave too few numbers"))?;
             e.issue_date = issued_on;
             e.due_date = due_date(issued_on);
             e.issued_at = now.and_utc();
@@ -287,7 +287,7 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
                     env.correlationid.clone(),
                     Some(env.id.to_string()),
                 )
-                .map_err(|e| ApiError::internal(&e))?,
+                .map_err(|e| Error::internal(&e))?,
             );
         }
         let done = SettlementInvoicedV1 {
@@ -302,7 +302,7 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
                 env.correlationid.clone(),
                 Some(env.id.to_string()),
             )
-            .map_err(|e| ApiError::internal(&e))?,
+            .map_err(|e| Error::internal(&e))?,
         );
         let system = Principal {
             subject: SYSTEM_ACTOR.to_owned(),
@@ -342,7 +342,7 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
 fn billed_pairs(
     conn: &mut AnyConnection,
     settlement_id: &str,
-) -> Result<HashSet<(String, String)>, ApiError> {
+) -> Result<HashSet<(String, String)>, Error> {
     let rows: Vec<(String, String)> = billed_consumptions::table
         .filter(billed_consumptions::settlement_id.eq(settlement_id))
         .filter(billed_consumptions::active)
@@ -361,7 +361,7 @@ fn invoice_row(
     number: &str,
     issued_on: chrono::NaiveDate,
     now: chrono::NaiveDateTime,
-) -> Result<InvoiceRow, ApiError> {
+) -> Result<InvoiceRow, Error> {
     let location = &approval.episode.location;
     let r = &plan.recipient;
     Ok(InvoiceRow {

@@ -9,7 +9,7 @@
 //! locked only from then to the commit.
 
 use carebill_domain::invoicing::{DocumentKind, document_number};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::db::{self, AnyConnection};
 use diesel::prelude::*;
 
@@ -23,11 +23,11 @@ pub fn next_number(
     location_code: &str,
     kind: DocumentKind,
     year: i32,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let mut numbers = take_numbers(conn, location_id, location_code, kind, year, 1)?;
     numbers
         .pop()
-        .ok_or_else(|| ApiError::internal(&"a series gave no number"))
+        .ok_or_else(|| Error::internal(&"a series gave no number"))
 }
 
 /// Takes the next `n` numbers of the series of `kind` at the location in `year`, in order: one
@@ -39,13 +39,13 @@ pub fn take_numbers(
     kind: DocumentKind,
     year: i32,
     n: usize,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     let id = lock_series(conn, location_id, kind, year)?;
     let last: i64 = invoice_series::table
         .find(&id)
         .select(invoice_series::last_number)
         .first(conn)?;
-    let count = i64::try_from(n).map_err(|e| ApiError::internal(&e))?;
+    let count = i64::try_from(n).map_err(|e| Error::internal(&e))?;
     diesel::update(invoice_series::table.find(&id))
         .set(invoice_series::last_number.eq(last + count))
         .execute(conn)?;
@@ -61,7 +61,7 @@ pub fn lock_series(
     location_id: &str,
     kind: DocumentKind,
     year: i32,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let id = format!("{location_id}:{kind}:{year}");
     let new = (
         invoice_series::id.eq(&id),

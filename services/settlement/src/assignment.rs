@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use actix_web::web;
 use carebill_domain::settlement::SettlementStatus;
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{ValidJson, parse_id};
+use carebill_platform::http::{JsonBody, parse_id};
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,7 @@ impl BillerRow {
 fn open_counts(
     conn: &mut AnyConnection,
     scope: Option<&Vec<String>>,
-) -> Result<Vec<(Option<String>, String, i64)>, ApiError> {
+) -> Result<Vec<(Option<String>, String, i64)>, Error> {
     let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
     let select = (
         settlements::assigned_to,
@@ -185,7 +185,7 @@ fn open_counts(
     })
 }
 
-fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), ApiError> {
+fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), Error> {
     let row: Option<(String, Option<String>)> = assignment_policy::table
         .select((assignment_policy::mode, assignment_policy::last_assigned))
         .first(conn)
@@ -201,7 +201,7 @@ fn set_policy(
     conn: &mut AnyConnection,
     mode: AssignmentMode,
     last: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let exists: i64 = assignment_policy::table.count().get_result(conn)?;
     if exists == 0 {
         diesel::insert_into(assignment_policy::table)
@@ -235,7 +235,7 @@ fn primary_payer(row: &Row) -> String {
 
 /// Picks the biller for a new settlement under the policy; none when assignment is off or no
 /// biller is eligible.
-pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, ApiError> {
+pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, Error> {
     let mut one = [row.clone()];
     assign_many(conn, &mut one)?;
     let [assigned] = one;
@@ -244,7 +244,7 @@ pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>
 
 /// Assigns many new settlements at once (a committed billing run's), as [`auto_assign`] would
 /// one after another: the load counts what this batch assigned too.
-pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), ApiError> {
+pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), Error> {
     let candidates: Vec<BillerRow> = billers::table
         .filter(billers::active.eq(true))
         .order(billers::subject.asc())
@@ -354,9 +354,10 @@ pub async fn put_biller(
     state: web::Data<SettlementState>,
     who: Principal,
     subject: web::Path<String>,
-    body: ValidJson<BillerInput>,
-) -> Result<web::Json<Biller>, ApiError> {
+    body: JsonBody<BillerInput>,
+) -> Result<web::Json<Biller>, Error> {
     who.require(MANAGERS)?;
+    let body = body.parse()?;
     let subject = subject.into_inner();
     let input = body.value;
     let mut v = Validation::new();
@@ -371,7 +372,7 @@ pub async fn put_biller(
     let name = v.text("name", &input.name, 200);
     let locations = codes(&mut v, "locations", &input.locations);
     let payers = codes(&mut v, "payers", &input.payers);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let name = name.unwrap_or_default();
     let active = input.active;
     let view = state
@@ -422,7 +423,7 @@ pub async fn put_biller(
                     .find(&subject)
                     .select(BillerRow::as_select())
                     .first(conn)?;
-                Ok::<_, ApiError>(biller_view(row, &open_counts(conn, who.locations.as_ref())?))
+                Ok::<_, Error>(biller_view(row, &open_counts(conn, who.locations.as_ref())?))
             })
         })
         .await?;
@@ -436,14 +437,14 @@ pub async fn put_biller(
 pub async fn list_billers(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<web::Json<Vec<Biller>>, ApiError> {
+) -> Result<web::Json<Vec<Biller>>, Error> {
     who.require(READERS)?;
     Ok(web::Json(
         state
             .db
             .read(move |conn| {
                 let counts = open_counts(conn, who.locations.as_ref())?;
-                Ok::<_, ApiError>(
+                Ok::<_, Error>(
                     billers::table
                         .order(billers::subject.asc())
                         .select(BillerRow::as_select())
@@ -464,7 +465,7 @@ pub async fn list_billers(
 pub async fn get_policy(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<web::Json<Policy>, ApiError> {
+) -> Result<web::Json<Policy>, Error> {
     who.require(READERS)?;
     let (mode, _) = state.db.read(mode).await?;
     Ok(web::Json(Policy { mode }))
@@ -477,9 +478,10 @@ pub async fn get_policy(
 pub async fn put_policy(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<Policy>,
-) -> Result<web::Json<Policy>, ApiError> {
+    body: JsonBody<Policy>,
+) -> Result<web::Json<Policy>, Error> {
     who.require(MANAGERS)?;
+    let body = body.parse()?;
     let new = body.value.mode;
     state
         .db
@@ -496,7 +498,7 @@ pub async fn put_policy(
                     serde_json::json!({ "before": before, "after": new }),
                     None,
                 )?;
-                Ok::<_, ApiError>(())
+                Ok::<_, Error>(())
             })
         })
         .await?;
@@ -515,14 +517,15 @@ pub async fn reassign(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<ReassignInput>,
-) -> Result<web::Json<Workload>, ApiError> {
+    body: JsonBody<ReassignInput>,
+) -> Result<web::Json<Workload>, Error> {
     who.require(MANAGERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let input = body.value;
     let mut v = Validation::new();
     let reason = v.text("reason", &input.reason, 500);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let to = input.assigned_to;
     let view = state
@@ -535,10 +538,10 @@ pub async fn reassign(
                             .as_ref()
                             .is_none_or(|l| l.contains(&r.location_code))
                     })
-                    .ok_or_else(|| ApiError::not_found("settlement"))?;
+                    .ok_or_else(|| Error::not_found("settlement"))?;
                 if !OPEN.contains(&row.status()) {
-                    return Err(ApiError::conflict(
-                        "not_open",
+                    return Err(Error::new(
+                        ErrorCode::NotOpen,
                         format!("a settlement in {} is no one's work", row.status()),
                     ));
                 }
@@ -548,7 +551,7 @@ pub async fn reassign(
                     .count()
                     .get_result(conn)?;
                 if active == 0 {
-                    return Err(ApiError::field(
+                    return Err(Error::field(
                         "assigned_to",
                         "not_a_biller",
                         format!("{to} is not an active biller (PUT /v1/billers/{to})"),
@@ -577,7 +580,7 @@ fn workload_of(
     conn: &mut AnyConnection,
     who: Option<&str>,
     scope: Option<&Vec<String>>,
-) -> Result<Workload, ApiError> {
+) -> Result<Workload, Error> {
     let mut by_status = BTreeMap::new();
     for (assignee, status, n) in open_counts(conn, scope)? {
         if assignee.as_deref() == who {
@@ -599,7 +602,7 @@ fn workload_of(
 pub async fn workload(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<web::Json<Vec<Workload>>, ApiError> {
+) -> Result<web::Json<Vec<Workload>>, Error> {
     who.require(READERS)?;
     Ok(web::Json(
         state
@@ -609,7 +612,7 @@ pub async fn workload(
                 for (assignee, status, n) in open_counts(conn, who.locations.as_ref())? {
                     map.entry(assignee).or_default().insert(status, n);
                 }
-                Ok::<_, ApiError>(
+                Ok::<_, Error>(
                     map.into_iter()
                         .map(|(assigned_to, by_status)| Workload {
                             assigned_to,

@@ -20,13 +20,13 @@ use carebill_domain::rules::{InvoicingSource, Period, RuleDefinition};
 use carebill_domain::settlement::{PriceEntry, PriceQualifiers, ServicePrices};
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
 use carebill_domain::{Code, Currency, MinorUnits, Money, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{Page, PageParams, PageRequest, ValidJson, parse_id};
+use carebill_platform::http::{JsonBody, Page, PageParams, PageRequest, parse_id};
 use carebill_platform::insert_all;
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ use crate::schema::{
 };
 
 /// Keeps the newest version of a care record (older or repeated versions change nothing).
-pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Result<(), ApiError> {
+pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Result<(), Error> {
     let r = &e.record;
     let stored: Option<i64> = care_records::table
         .find(&r.id)
@@ -115,7 +115,7 @@ pub fn update_coverages(
     record: Option<&str>,
     coverages: &str,
     at: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let older = care_records::table
         .filter(care_records::patient_id.eq(patient_id))
         .filter(
@@ -334,7 +334,7 @@ fn rules_in_force(
     conn: &mut AnyConnection,
     location: &str,
     drafts: &[RuleDefinition],
-) -> Result<Vec<RuleInForce>, ApiError> {
+) -> Result<Vec<RuleInForce>, Error> {
     let enabled: Vec<String> = invoicing_rule_activations::table
         .filter(invoicing_rule_activations::location_code.eq(location))
         .filter(invoicing_rule_activations::enabled.eq(true))
@@ -368,8 +368,8 @@ fn rules_in_force(
     }
     let definitions: Vec<RuleDefinition> = out.iter().map(|r| r.rule.clone()).collect();
     if let Some((a, b)) = conflicts(&definitions).into_iter().next() {
-        return Err(ApiError::conflict(
-            "conflicting_rules",
+        return Err(Error::new(
+            ErrorCode::ConflictingRules,
             format!(
                 "rules {a} and {b} are both active at {location} for the same beneficiary kind, context, source, service group and object type on common days; disable one at this location or end one of them"
             ),
@@ -378,7 +378,7 @@ fn rules_in_force(
     Ok(out)
 }
 
-fn service_prices(conn: &mut AnyConnection) -> Result<Vec<PriceEntry>, ApiError> {
+fn service_prices(conn: &mut AnyConnection) -> Result<Vec<PriceEntry>, Error> {
     type Row = (
         String,
         i64,
@@ -407,7 +407,7 @@ fn service_prices(conn: &mut AnyConnection) -> Result<Vec<PriceEntry>, ApiError>
     rows.into_iter()
         .map(
             |(code, minor, currency, from, to, location, kind, object, level)| {
-                let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+                let currency = Currency::parse(&currency).map_err(|e| Error::internal(&e))?;
                 Ok(PriceEntry {
                     code,
                     unit_price: Money::from_minor(MinorUnits(minor), currency),
@@ -434,7 +434,7 @@ fn compute(
     period: Period,
     patient: Option<&str>,
     drafts: &[RuleDefinition],
-) -> Result<Computed, ApiError> {
+) -> Result<Computed, Error> {
     let rules = rules_in_force(conn, location, drafts)?;
     let mut q = care_records::table
         .filter(care_records::location_code.eq(location))
@@ -552,7 +552,7 @@ struct RunRow {
 }
 
 impl RunRow {
-    fn into_view(self) -> Result<BillingRun, ApiError> {
+    fn into_view(self) -> Result<BillingRun, Error> {
         Ok(BillingRun {
             id: Some(self.id),
             location_code: self.location_code,
@@ -571,7 +571,7 @@ impl RunRow {
     }
 }
 
-fn stored_lines(conn: &mut AnyConnection, run_id: &str) -> Result<Vec<BillingLine>, ApiError> {
+fn stored_lines(conn: &mut AnyConnection, run_id: &str) -> Result<Vec<BillingLine>, Error> {
     let rows: Vec<(String, String)> = billing_run_lines::table
         .filter(billing_run_lines::run_id.eq(run_id))
         .order(billing_run_lines::line_no.asc())
@@ -600,7 +600,7 @@ fn commit(
     who: &Principal,
     location: &str,
     period: Period,
-) -> Result<(BillingRun, bool), ApiError> {
+) -> Result<(BillingRun, bool), Error> {
     db::lock_key(conn, &format!("billing-run:{location}"))?;
     let later: Option<String> = billing_runs::table
         .filter(billing_runs::location_code.eq(location))
@@ -620,8 +620,8 @@ fn commit(
         if same_lines(&stored_lines(conn, &run.id)?, &computed.lines) {
             return Ok((run.into_view()?, false));
         }
-        return Err(ApiError::conflict(
-            "period_already_billed",
+        return Err(Error::new(
+            ErrorCode::PeriodAlreadyBilled,
             format!(
                 "{period} at {location} was billed by run {}; what changed since is billed as corrections by the run of {}",
                 run.id,
@@ -630,8 +630,8 @@ fn commit(
         ));
     }
     if let Some(later) = later {
-        return Err(ApiError::conflict(
-            "later_run_exists",
+        return Err(Error::new(
+            ErrorCode::LaterRunExists,
             format!(
                 "{later} at {location} is already billed; a run for an earlier month would bill behind it — its changes are corrected by the next run"
             ),
@@ -657,11 +657,7 @@ fn commit(
         .execute(conn)?;
     let mut rows = Vec::with_capacity(computed.lines.len());
     for (i, l) in computed.lines.iter().enumerate() {
-        let minor = l
-            .line
-            .amount
-            .to_minor()
-            .map_err(|e| ApiError::internal(&e))?;
+        let minor = l.line.amount.to_minor().map_err(|e| Error::internal(&e))?;
         rows.push(NewLine {
             run_id: &id,
             line_no: i32::try_from(i).unwrap_or(i32::MAX),
@@ -778,9 +774,10 @@ pub struct TriedRules {
 pub async fn try_rules(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<TryRulesInput>,
-) -> Result<web::Json<TriedRules>, ApiError> {
+    body: JsonBody<TryRulesInput>,
+) -> Result<web::Json<TriedRules>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value;
     let mut v = Validation::new();
     let location = v.check(
@@ -824,9 +821,9 @@ pub async fn try_rules(
         });
     }
     check_drafts(&mut v, &input.draft_rules);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let (Some(location), Some(period)) = (location, period) else {
-        return Err(ApiError::internal(&"validation passed without values"));
+        return Err(Error::internal(&"validation passed without values"));
     };
     let location = location.to_string();
     location_in_scope(&who, &location)?;
@@ -858,7 +855,7 @@ pub async fn try_rules(
                 Some(bill(period, &location, &rules, &given, &none, &book, count))
             };
             let comparison = draft.as_ref().map(|d| compare(&in_force, d));
-            Ok::<_, ApiError>(TriedRules {
+            Ok::<_, Error>(TriedRules {
                 location_code: location,
                 period: period.to_string(),
                 totals: in_force.totals(),
@@ -890,13 +887,13 @@ fn check_drafts(v: &mut Validation, drafts: &[RuleDefinition]) {
 const WRITERS: &[Role] = &[Role::BillingManager, Role::Biller];
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
 
-fn location_in_scope(who: &Principal, location: &str) -> Result<(), ApiError> {
+fn location_in_scope(who: &Principal, location: &str) -> Result<(), Error> {
     if who
         .locations
         .as_ref()
         .is_some_and(|allowed| !allowed.iter().any(|l| l == location))
     {
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "your token does not cover location {location}"
         )));
     }
@@ -915,9 +912,10 @@ fn location_in_scope(who: &Principal, location: &str) -> Result<(), ApiError> {
 pub async fn create_run(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<BillingRunInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<BillingRunInput>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value;
     let mut v = Validation::new();
     let location = v.check(
@@ -951,9 +949,9 @@ pub async fn create_run(
             v.add("patient_id", "invalid", "must be a patient id");
         }
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let (Some(location), Some(period)) = (location, period) else {
-        return Err(ApiError::internal(&"validation passed without values"));
+        return Err(Error::internal(&"validation passed without values"));
     };
     let location = location.to_string();
     location_in_scope(&who, &location)?;
@@ -973,7 +971,7 @@ pub async fn create_run(
                     let in_force = compute(conn, &location, period, patient.as_deref(), &[])?;
                     Some(compare(&in_force, &computed))
                 };
-                Ok::<_, ApiError>((computed, comparison, location))
+                Ok::<_, Error>((computed, comparison, location))
             })
             .await?;
         let run = BillingRun {
@@ -1020,7 +1018,7 @@ fn list(
     who: &Principal,
     f: &RunFilter,
     page: &PageRequest,
-) -> Result<Page<BillingRun>, ApiError> {
+) -> Result<Page<BillingRun>, Error> {
     let mut q = billing_runs::table.select(RunRow::as_select()).into_boxed();
     if let Some(allowed) = &who.locations {
         q = q.filter(billing_runs::location_code.eq_any(allowed.clone()));
@@ -1049,15 +1047,15 @@ fn list(
     })
 }
 
-fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<RunRow, ApiError> {
+fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<RunRow, Error> {
     let run: RunRow = billing_runs::table
         .find(id)
         .select(RunRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("billing run"))?;
+        .ok_or_else(|| Error::not_found("billing run"))?;
     if location_in_scope(who, &run.location_code).is_err() {
-        return Err(ApiError::not_found("billing run"));
+        return Err(Error::not_found("billing run"));
     }
     Ok(run)
 }
@@ -1071,7 +1069,7 @@ pub async fn list_runs(
     who: Principal,
     filter: web::Query<RunFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<BillingRun>>, ApiError> {
+) -> Result<web::Json<Page<BillingRun>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();
@@ -1093,7 +1091,7 @@ pub async fn get_run(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<BillingRun>, ApiError> {
+) -> Result<web::Json<BillingRun>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "billing run")?;
     Ok(web::Json(
@@ -1136,7 +1134,7 @@ pub async fn list_run_lines(
     id: web::Path<String>,
     filter: web::Query<LineFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<BillingLine>>, ApiError> {
+) -> Result<web::Json<Page<BillingLine>>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "billing run")?;
     let page = page.parse()?;
@@ -1145,7 +1143,7 @@ pub async fn list_run_lines(
         None => None,
         Some(a) => Some(
             line_no_of(a)
-                .ok_or_else(|| ApiError::field("cursor", "invalid", "not a cursor of this list"))?,
+                .ok_or_else(|| Error::field("cursor", "invalid", "not a cursor of this list"))?,
         ),
     };
     Ok(web::Json(
@@ -1172,7 +1170,7 @@ pub async fn list_run_lines(
                     .limit(page.limit + 1)
                     .load(conn)?;
                 let page = Page::from_rows(rows, &page, |r| line_cursor(r.0));
-                Ok::<_, ApiError>(Page {
+                Ok::<_, Error>(Page {
                     items: page
                         .items
                         .into_iter()
@@ -1182,7 +1180,7 @@ pub async fn list_run_lines(
                                 line: serde_json::from_str(&line)?,
                             })
                         })
-                        .collect::<Result<_, ApiError>>()?,
+                        .collect::<Result<_, Error>>()?,
                     next_cursor: page.next_cursor,
                 })
             })

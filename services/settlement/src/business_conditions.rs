@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::conditions::{CompiledSet, ConditionSet};
-use carebill_platform::ApiError;
+use carebill_platform::Error;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
-use carebill_platform::http::ValidJson;
+use carebill_platform::http::JsonBody;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,7 @@ struct Row {
 }
 
 impl Row {
-    fn into_view(self) -> Result<ConditionSetVersion, ApiError> {
+    fn into_view(self) -> Result<ConditionSetVersion, Error> {
         let set: ConditionSet = serde_json::from_str(&self.definition)?;
         Ok(ConditionSetVersion {
             etag: etag(self.version),
@@ -119,7 +119,7 @@ fn empty() -> ConditionSetVersion {
     }
 }
 
-fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, ApiError> {
+fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, Error> {
     match condition_sets::table
         .order(condition_sets::version.desc())
         .select(Row::as_select())
@@ -134,7 +134,7 @@ fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, ApiError> {
 /// The compiled set of the latest version (none when there are no conditions), compiled once
 /// per version and process (the cache is keyed by the stored definition itself, so processes
 /// serving several databases — the tests — never mix them up).
-pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet>)>, ApiError> {
+pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet>)>, Error> {
     static CACHE: Mutex<Option<(String, Arc<CompiledSet>)>> = Mutex::new(None);
     let Some((version, definition)) = condition_sets::table
         .order(condition_sets::version.desc())
@@ -152,7 +152,7 @@ pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet
     }
     let set: ConditionSet = serde_json::from_str(&definition)?;
     let set = Arc::new(set.compile().map_err(|v| {
-        ApiError::internal(&format!(
+        Error::internal(&format!(
             "stored condition set v{version} does not compile: {:?}",
             v.errors()
         ))
@@ -168,7 +168,7 @@ fn change(
     who: &Principal,
     expected: Option<String>,
     input: ConditionSetChange,
-) -> Result<ConditionSetVersion, ApiError> {
+) -> Result<ConditionSetVersion, Error> {
     who.require_unscoped("business conditions are organisation-wide")?;
     db::lock_key(conn, "condition_set")?;
     let before = latest(conn)?;
@@ -194,7 +194,7 @@ fn change(
             v.add(&e.field, &e.code, e.message.clone());
         }
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     if set == before.set() && before.version > 0 {
         return Ok(before);
     }
@@ -230,7 +230,7 @@ fn change(
 pub async fn get_conditions(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let v = state.db.read(latest).await?;
     Ok(with_etag(&v))
@@ -251,9 +251,10 @@ pub async fn change_conditions(
     state: web::Data<SettlementState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<ConditionSetChange>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<ConditionSetChange>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let expected = carebill_platform::http::if_match_value(&req);
     let input = body.value;
     let v = state
@@ -270,7 +271,7 @@ pub async fn change_conditions(
 pub async fn list_condition_versions(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<web::Json<Vec<ConditionSetVersion>>, ApiError> {
+) -> Result<web::Json<Vec<ConditionSetVersion>>, Error> {
     who.require(READERS)?;
     let rows = state
         .db
@@ -281,7 +282,7 @@ pub async fn list_condition_versions(
                 .load(conn)?
                 .into_iter()
                 .map(Row::into_view)
-                .collect::<Result<Vec<_>, ApiError>>()
+                .collect::<Result<Vec<_>, Error>>()
         })
         .await?;
     Ok(web::Json(rows))
@@ -485,9 +486,10 @@ const PATIENT_SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
 pub async fn try_conditions(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<TryInput>,
-) -> Result<web::Json<TryResult>, ApiError> {
+    body: JsonBody<TryInput>,
+) -> Result<web::Json<TryResult>, Error> {
     who.require(READERS)?;
+    let body = body.parse()?;
     let input = body.value;
     let mut v = Validation::new();
     v.check("code", "invalid", carebill_domain::Code::parse(&input.code));
@@ -530,12 +532,12 @@ pub async fn try_conditions(
             }
         },
     };
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let (version, in_force) = state
         .db
         .read(|conn| {
             let version = latest(conn)?.version;
-            Ok::<_, ApiError>((version, compiled(conn)?))
+            Ok::<_, Error>((version, compiled(conn)?))
         })
         .await?;
     Ok(web::Json(TryResult {

@@ -7,14 +7,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::{Code, Currency, MinorUnits, Money, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -111,7 +111,7 @@ struct NewTerms {
 }
 
 impl TermsInput {
-    fn validate(self) -> Result<NewTerms, ApiError> {
+    fn validate(self) -> Result<NewTerms, Error> {
         let mut v = Validation::new();
         let payer = v.check("payer_code", "invalid", Code::parse(&self.payer_code));
         let plan = match self.plan_code.as_deref().map(str::trim) {
@@ -174,7 +174,7 @@ impl TermsInput {
             "preauthorization_service_groups",
             &self.preauthorization_service_groups,
         );
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match (payer, plan, currency) {
             (Some(payer), Some(plan), Some(currency)) => Ok(NewTerms {
                 payer,
@@ -189,7 +189,7 @@ impl TermsInput {
                 deductible_per_year,
                 cap_per_year,
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -238,17 +238,17 @@ impl From<Row> for Terms {
     }
 }
 
-fn get(conn: &mut AnyConnection, id: &str) -> Result<Terms, ApiError> {
+fn get(conn: &mut AnyConnection, id: &str) -> Result<Terms, Error> {
     coverage_terms::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Terms::from)
-        .ok_or_else(|| ApiError::not_found("coverage terms"))
+        .ok_or_else(|| Error::not_found("coverage terms"))
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Terms, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Terms, Error> {
     who.require_unscoped("coverage terms are organisation-wide")?;
     let taken: i64 = coverage_terms::table
         .filter(coverage_terms::payer_code.eq(t.payer.as_str()))
@@ -256,8 +256,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Term
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             "terms for this payer and plan exist; change them instead",
         ));
     }
@@ -299,13 +299,13 @@ fn replace(
     who: &Principal,
     id: &str,
     t: NewTerms,
-) -> Result<Terms, ApiError> {
+) -> Result<Terms, Error> {
     who.require_unscoped("coverage terms are organisation-wide")?;
     let before = get(conn, id)?;
     if before.payer_code != t.payer.as_str()
         || before.plan_code.clone().unwrap_or_default() != t.plan
     {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "payer_code",
             "immutable",
             "payer and plan of terms cannot change",
@@ -350,7 +350,7 @@ fn list(
     conn: &mut AnyConnection,
     f: &TermsFilter,
     page: &PageRequest,
-) -> Result<Page<Terms>, ApiError> {
+) -> Result<Page<Terms>, Error> {
     let mut q = coverage_terms::table.select(Row::as_select()).into_boxed();
     if let Some(p) = &f.payer_code {
         q = q.filter(coverage_terms::payer_code.eq(p.clone()));
@@ -378,9 +378,10 @@ pub async fn create_terms(
     state: web::Data<SettlementState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<TermsInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<TermsInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -402,9 +403,10 @@ pub async fn replace_terms(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<TermsInput>,
-) -> Result<web::Json<Terms>, ApiError> {
+    body: JsonBody<TermsInput>,
+) -> Result<web::Json<Terms>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value.validate()?;
     let id: uuid::Uuid = parse_id(&id, "coverage terms")?;
     Ok(web::Json(
@@ -424,7 +426,7 @@ pub async fn get_terms(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Terms>, ApiError> {
+) -> Result<web::Json<Terms>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "coverage terms")?;
     Ok(web::Json(
@@ -444,7 +446,7 @@ pub async fn list_terms(
     who: Principal,
     filter: web::Query<TermsFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Terms>>, ApiError> {
+) -> Result<web::Json<Page<Terms>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();

@@ -8,12 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{Page, PageParams, PageRequest, ValidJson};
+use carebill_platform::http::{JsonBody, Page, PageParams, PageRequest};
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -131,7 +131,7 @@ struct RuleRow {
 }
 
 impl RuleRow {
-    fn into_rule(self) -> Result<Rule, ApiError> {
+    fn into_rule(self) -> Result<Rule, Error> {
         let definition: RuleDefinition = serde_json::from_str(&self.definition)?;
         Ok(Rule {
             id: self.rule_id,
@@ -158,8 +158,8 @@ fn with_etag(rule: &Rule, status: StatusCode) -> HttpResponse {
         .json(rule)
 }
 
-fn parse_code(raw: &str, what: &str) -> Result<Code, ApiError> {
-    Code::parse(raw).map_err(|_| ApiError::not_found(what))
+fn parse_code(raw: &str, what: &str) -> Result<Code, Error> {
+    Code::parse(raw).map_err(|_| Error::not_found(what))
 }
 
 /// The field checks of the domain plus what only the database knows: the invoice contexts
@@ -168,7 +168,7 @@ pub(crate) fn validate(
     conn: &mut AnyConnection,
     rule: &RuleDefinition,
     prefix: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let path = |field: &str| {
         if prefix.is_empty() {
             field.to_owned()
@@ -201,17 +201,17 @@ pub(crate) fn validate(
             );
         }
     }
-    v.finish().map_err(ApiError::validation)
+    v.finish().map_err(Error::validation)
 }
 
-fn current(conn: &mut AnyConnection, code: &str) -> Result<Rule, ApiError> {
+fn current(conn: &mut AnyConnection, code: &str) -> Result<Rule, Error> {
     invoicing_rules::table
         .filter(invoicing_rules::code.eq(code))
         .filter(invoicing_rules::current.eq(true))
         .select(RuleRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("invoicing rule"))?
+        .ok_or_else(|| Error::not_found("invoicing rule"))?
         .into_rule()
 }
 
@@ -222,7 +222,7 @@ fn insert_version(
     rule: &RuleDefinition,
     version: i32,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     diesel::insert_into(invoicing_rules::table)
         .values((
             invoicing_rules::rule_id.eq(id),
@@ -246,11 +246,7 @@ fn insert_version(
     Ok(())
 }
 
-fn create(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    rule: RuleDefinition,
-) -> Result<Rule, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, rule: RuleDefinition) -> Result<Rule, Error> {
     who.require_unscoped("invoicing rules are organisation-wide")?;
     validate(conn, &rule, "")?;
     db::lock_key(conn, &format!("invoicing_rule:{}", rule.code))?;
@@ -259,8 +255,8 @@ fn create(
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             format!(
                 "rule {} exists; change it with PUT /v1/invoicing-rules/{}",
                 rule.code, rule.code
@@ -293,7 +289,7 @@ fn change(
     code: &str,
     expected: Option<String>,
     input: RuleChange,
-) -> Result<Changed, ApiError> {
+) -> Result<Changed, Error> {
     who.require_unscoped("invoicing rules are organisation-wide")?;
     db::lock_key(conn, &format!("invoicing_rule:{code}"))?;
     // An unknown rule is a 404 before the precondition is asked for.
@@ -318,7 +314,7 @@ fn change(
             "a rule keeps its code; create a new rule instead",
         );
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     validate(conn, &input.rule, "rule")?;
     if input.rule == before.rule {
         return Ok(Changed::Same(before));
@@ -374,11 +370,7 @@ pub struct RuleFilter {
     pub active_on: Option<NaiveDate>,
 }
 
-fn list(
-    conn: &mut AnyConnection,
-    f: &RuleFilter,
-    page: &PageRequest,
-) -> Result<Page<Rule>, ApiError> {
+fn list(conn: &mut AnyConnection, f: &RuleFilter, page: &PageRequest) -> Result<Page<Rule>, Error> {
     let mut q = invoicing_rules::table
         .filter(invoicing_rules::current.eq(true))
         .select((invoicing_rules::rule_id, RuleRow::as_select()))
@@ -418,14 +410,14 @@ fn list(
     })
 }
 
-fn versions(conn: &mut AnyConnection, code: &str) -> Result<Vec<Rule>, ApiError> {
+fn versions(conn: &mut AnyConnection, code: &str) -> Result<Vec<Rule>, Error> {
     let rows: Vec<RuleRow> = invoicing_rules::table
         .filter(invoicing_rules::code.eq(code))
         .order(invoicing_rules::version.asc())
         .select(RuleRow::as_select())
         .load(conn)?;
     if rows.is_empty() {
-        return Err(ApiError::not_found("invoicing rule"));
+        return Err(Error::not_found("invoicing rule"));
     }
     rows.into_iter().map(RuleRow::into_rule).collect()
 }
@@ -440,9 +432,10 @@ fn versions(conn: &mut AnyConnection, code: &str) -> Result<Vec<Rule>, ApiError>
 pub async fn create_rule(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<RuleDefinition>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<RuleDefinition>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let rule = body.value;
     let created = state
         .db
@@ -466,9 +459,10 @@ pub async fn change_rule(
     req: HttpRequest,
     who: Principal,
     code: web::Path<String>,
-    body: ValidJson<RuleChange>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<RuleChange>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let code = parse_code(&code, "invoicing rule")?.to_string();
     let expected = carebill_platform::http::if_match_value(&req);
     let input = body.value;
@@ -491,7 +485,7 @@ pub async fn get_rule(
     state: web::Data<SettlementState>,
     who: Principal,
     code: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let code = parse_code(&code, "invoicing rule")?.to_string();
     let rule = state.db.read(move |conn| current(conn, &code)).await?;
@@ -507,7 +501,7 @@ pub async fn list_rule_versions(
     state: web::Data<SettlementState>,
     who: Principal,
     code: web::Path<String>,
-) -> Result<web::Json<Vec<Rule>>, ApiError> {
+) -> Result<web::Json<Vec<Rule>>, Error> {
     who.require(READERS)?;
     let code = parse_code(&code, "invoicing rule")?.to_string();
     Ok(web::Json(
@@ -525,13 +519,13 @@ pub async fn get_rule_version(
     state: web::Data<SettlementState>,
     who: Principal,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<Rule>, ApiError> {
+) -> Result<web::Json<Rule>, Error> {
     who.require(READERS)?;
     let (code, version) = path.into_inner();
     let code = parse_code(&code, "invoicing rule")?.to_string();
     let version: i32 = version
         .parse()
-        .map_err(|_| ApiError::not_found("rule version"))?;
+        .map_err(|_| Error::not_found("rule version"))?;
     let rule = state
         .db
         .read(move |conn| {
@@ -541,7 +535,7 @@ pub async fn get_rule_version(
                 .select(RuleRow::as_select())
                 .first(conn)
                 .optional()?
-                .ok_or_else(|| ApiError::not_found("rule version"))?
+                .ok_or_else(|| Error::not_found("rule version"))?
                 .into_rule()
         })
         .await?;
@@ -557,7 +551,7 @@ pub async fn list_rules(
     who: Principal,
     filter: web::Query<RuleFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Rule>>, ApiError> {
+) -> Result<web::Json<Page<Rule>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();
@@ -598,7 +592,7 @@ impl From<ContextRow> for InvoiceContext {
 pub async fn list_contexts(
     state: web::Data<SettlementState>,
     who: Principal,
-) -> Result<web::Json<Vec<InvoiceContext>>, ApiError> {
+) -> Result<web::Json<Vec<InvoiceContext>>, Error> {
     who.require(READERS)?;
     let rows: Vec<ContextRow> = state
         .db
@@ -620,9 +614,10 @@ pub async fn list_contexts(
 pub async fn create_context(
     state: web::Data<SettlementState>,
     who: Principal,
-    body: ValidJson<InvoiceContextInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<InvoiceContextInput>,
+) -> Result<HttpResponse, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let input = body.value;
     let mut v = Validation::new();
     let code = v.check("code", "invalid", Code::parse(&input.code));
@@ -642,9 +637,9 @@ pub async fn create_context(
         }
         Some(p) => v.check("payer_code", "invalid", Code::parse(p)),
     };
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let (Some(code), Some(name)) = (code, name) else {
-        return Err(ApiError::internal(&"validation passed without values"));
+        return Err(Error::internal(&"validation passed without values"));
     };
     let created = state
         .db
@@ -656,8 +651,8 @@ pub async fn create_context(
                     .count()
                     .get_result(conn)?;
                 if taken > 0 {
-                    return Err(ApiError::conflict(
-                        "already_exists",
+                    return Err(Error::new(
+                        ErrorCode::AlreadyExists,
                         format!("invoice context {code} exists"),
                     ));
                 }
@@ -732,7 +727,7 @@ pub async fn list_activations(
     state: web::Data<SettlementState>,
     who: Principal,
     filter: web::Query<ActivationFilter>,
-) -> Result<web::Json<Vec<Activation>>, ApiError> {
+) -> Result<web::Json<Vec<Activation>>, Error> {
     who.require(READERS)?;
     let f = filter.into_inner();
     let rows: Vec<ActivationRow> = state
@@ -763,7 +758,7 @@ fn refuse_conflicts(
     conn: &mut AnyConnection,
     location: &str,
     rule: &RuleDefinition,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let enabled: Vec<String> = invoicing_rule_activations::table
         .filter(invoicing_rule_activations::location_code.eq(location))
         .filter(invoicing_rule_activations::enabled.eq(true))
@@ -778,8 +773,8 @@ fn refuse_conflicts(
     for definition in others {
         let other: RuleDefinition = serde_json::from_str(&definition)?;
         if !carebill_domain::billing::conflicts(&[rule.clone(), other.clone()]).is_empty() {
-            return Err(ApiError::conflict(
-                "conflicting_rules",
+            return Err(Error::new(
+                ErrorCode::ConflictingRules,
                 format!(
                     "rule {} is enabled at {location} for the same beneficiary kind, context, source, service group and object type on common days; disable it there or change the dates first",
                     other.code
@@ -802,9 +797,10 @@ pub async fn set_activation(
     state: web::Data<SettlementState>,
     who: Principal,
     path: web::Path<(String, String)>,
-    body: ValidJson<ActivationInput>,
-) -> Result<web::Json<Activation>, ApiError> {
+    body: JsonBody<ActivationInput>,
+) -> Result<web::Json<Activation>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let (location, rule) = path.into_inner();
     let location = parse_code(&location, "location")?.to_string();
     let rule = parse_code(&rule, "invoicing rule")?.to_string();
@@ -814,7 +810,7 @@ pub async fn set_activation(
         .as_ref()
         .is_some_and(|allowed| !allowed.contains(&location))
     {
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "your token does not cover location {location}"
         )));
     }

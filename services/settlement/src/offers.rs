@@ -13,14 +13,14 @@ use actix_web::{HttpRequest, web};
 use carebill_domain::events::ConsumptionRecordedV1;
 use carebill_domain::settlement::{Offer, OfferBook, Purchase};
 use carebill_domain::{Code, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent,
 };
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -93,7 +93,7 @@ struct Valid {
 }
 
 impl OfferInput {
-    fn validate(self) -> Result<Valid, ApiError> {
+    fn validate(self) -> Result<Valid, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         v.text("description", &self.description, 200);
@@ -149,7 +149,7 @@ impl OfferInput {
                 );
             }
         }
-        v.finish().map_err(ApiError::validation)?;
+        v.finish().map_err(Error::validation)?;
         match (code, bundle) {
             (Some(code), Some(bundle)) => Ok(Valid {
                 offer: Offer {
@@ -163,7 +163,7 @@ impl OfferInput {
                 active_from: self.active_from,
                 inactive_from: self.inactive_from,
             }),
-            _ => Err(ApiError::internal(&"validation passed without values")),
+            _ => Err(Error::internal(&"validation passed without values")),
         }
     }
 }
@@ -215,25 +215,25 @@ impl Row {
     }
 }
 
-fn get(conn: &mut AnyConnection, code: &str) -> Result<OfferView, ApiError> {
+fn get(conn: &mut AnyConnection, code: &str) -> Result<OfferView, Error> {
     offers::table
         .find(code)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Row::view)
-        .ok_or_else(|| ApiError::not_found("offer"))
+        .ok_or_else(|| Error::not_found("offer"))
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferView, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferView, Error> {
     who.require_unscoped("offers are organisation-wide")?;
     let taken: i64 = offers::table
         .filter(offers::code.eq(&o.offer.code))
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "already_exists",
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
             "an offer with this code exists; offers are not changed once sold, create one with a new code",
         ));
     }
@@ -253,8 +253,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
             last_day(o.inactive_from),
         )
     }) {
-        return Err(ApiError::conflict(
-            "overlapping_offer",
+        return Err(Error::new(
+            ErrorCode::OverlappingOffer,
             format!(
                 "offer {} sells bundle {} on days this one would too; end its sale first (POST /v1/offers/{}/end)",
                 other.code, o.offer.bundle_code, other.code
@@ -296,7 +296,7 @@ pub fn book_for(
     patient_id: &str,
     except: Option<&str>,
     codes: &[String],
-) -> Result<OfferBook, ApiError> {
+) -> Result<OfferBook, Error> {
     let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
     if !rows
         .iter()
@@ -317,7 +317,7 @@ fn purchases(
     except: Option<&str>,
     rows: &[Row],
     scope: Option<&[String]>,
-) -> Result<Vec<Purchase>, ApiError> {
+) -> Result<Vec<Purchase>, Error> {
     let mut by_bundle: HashMap<&str, Vec<&Row>> = HashMap::new();
     for r in rows {
         by_bundle.entry(r.bundle_code.as_str()).or_default().push(r);
@@ -428,9 +428,10 @@ pub async fn create_offer(
     state: web::Data<SettlementState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<OfferInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<OfferInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -456,7 +457,7 @@ pub struct EndInput {
 
 /// The last day a bundle was bought under `offer` (any patient; cancelled settlements, voided
 /// and excluded consumptions do not count, as for balances).
-fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<NaiveDate>, ApiError> {
+fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<NaiveDate>, Error> {
     // The payload holds the item's code as `"code":"<bundle>"`; the match narrows the scan,
     // the parsed payload decides.
     let pattern = format!(
@@ -499,7 +500,7 @@ fn end(
     who: &Principal,
     code: &str,
     input: EndInput,
-) -> Result<OfferView, ApiError> {
+) -> Result<OfferView, Error> {
     who.require_unscoped("offers are organisation-wide")?;
     db::lock_key(conn, &format!("offer:{code}"))?;
     let before = get(conn, code)?;
@@ -545,7 +546,7 @@ fn end(
             ),
         );
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     diesel::update(offers::table.find(code))
         .set(offers::inactive_from.eq(Some(input.inactive_from)))
         .execute(conn)?;
@@ -573,9 +574,10 @@ pub async fn end_offer(
     state: web::Data<SettlementState>,
     who: Principal,
     code: web::Path<String>,
-    body: ValidJson<EndInput>,
-) -> Result<web::Json<OfferView>, ApiError> {
+    body: JsonBody<EndInput>,
+) -> Result<web::Json<OfferView>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let code = code.into_inner();
     let input = body.value;
     Ok(web::Json(
@@ -596,7 +598,7 @@ pub async fn get_offer(
     state: web::Data<SettlementState>,
     who: Principal,
     code: web::Path<String>,
-) -> Result<web::Json<OfferView>, ApiError> {
+) -> Result<web::Json<OfferView>, Error> {
     who.require(READERS)?;
     let code = code.into_inner();
     Ok(web::Json(
@@ -612,7 +614,7 @@ pub async fn list_offers(
     state: web::Data<SettlementState>,
     who: Principal,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<OfferView>>, ApiError> {
+) -> Result<web::Json<Page<OfferView>>, Error> {
     who.require(READERS)?;
     let page: PageRequest = page.parse()?;
     Ok(web::Json(
@@ -641,7 +643,7 @@ pub async fn list_balances(
     state: web::Data<SettlementState>,
     who: Principal,
     filter: web::Query<BalanceFilter>,
-) -> Result<web::Json<Vec<Balance>>, ApiError> {
+) -> Result<web::Json<Vec<Balance>>, Error> {
     who.require(READERS)?;
     let patient = filter.patient_id.to_string();
     Ok(web::Json(

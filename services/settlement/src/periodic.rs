@@ -20,8 +20,8 @@ use carebill_domain::rules::Period;
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::settlement::{Reason, SettlementKind};
 use carebill_domain::{MinorUnits, Money};
-use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::{Error, ErrorCode};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
@@ -70,7 +70,7 @@ pub fn lines(
     conn: &mut AnyConnection,
     row: &Row,
     run_id: &str,
-) -> Result<Vec<SettlementLine>, ApiError> {
+) -> Result<Vec<SettlementLine>, Error> {
     let rows: Vec<(i32, String)> = billing_run_lines::table
         .filter(billing_run_lines::run_id.eq(run_id))
         .filter(billing_run_lines::patient_id.eq(&row.patient_id))
@@ -80,8 +80,8 @@ pub fn lines(
     let run_lines = rows
         .into_iter()
         .map(|(n, data)| Ok((n, serde_json::from_str(&data)?)))
-        .collect::<Result<Vec<(i32, RunLine)>, ApiError>>()?;
-    let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
+        .collect::<Result<Vec<(i32, RunLine)>, Error>>()?;
+    let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
     let corrections = corrections(conn, &row.id)?;
     Ok(lines_of(
         run,
@@ -103,7 +103,7 @@ struct Correction {
 fn corrections(
     conn: &mut AnyConnection,
     settlement_id: &str,
-) -> Result<HashMap<String, Correction>, ApiError> {
+) -> Result<HashMap<String, Correction>, Error> {
     type Stored = (String, Option<i64>, Option<String>, bool, String);
     let rows: Vec<Stored> = periodic_corrections::table
         .filter(periodic_corrections::settlement_id.eq(settlement_id))
@@ -138,14 +138,14 @@ pub fn correct(
     unit_price: Option<Money>,
     excluded: bool,
     reason: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let lines = settlements::lines_at(conn, &row.id, row.version)?;
     let line = lines
         .iter()
         .find(|l| l.consumption_id == line_id)
-        .ok_or_else(|| ApiError::not_found("settlement line"))?;
+        .ok_or_else(|| Error::not_found("settlement line"))?;
     let Some(run_line) = &line.run_line else {
-        return Err(ApiError::not_found("settlement line"));
+        return Err(Error::not_found("settlement line"));
     };
     let definition: Option<String> = invoicing_rules::table
         .filter(invoicing_rules::code.eq(&run_line.rule_code))
@@ -158,8 +158,8 @@ pub fn correct(
         .transpose()?
         .is_some_and(|r| r.manual_correction);
     if !allowed {
-        return Err(ApiError::conflict(
-            "manual_correction_not_allowed",
+        return Err(Error::new(
+            ErrorCode::ManualCorrectionNotAllowed,
             format!(
                 "rule {} (version {}) does not allow manual correction of its lines; correct its records or the rule (a new version), and the next run corrects the month",
                 run_line.rule_code, run_line.rule_version
@@ -169,7 +169,7 @@ pub fn correct(
     if let Some(p) = &unit_price
         && p.currency() != run_line.unit_price.currency()
     {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "unit_price.currency",
             "mismatch",
             format!("the line is in {}", run_line.unit_price.currency()),
@@ -324,7 +324,7 @@ type Refs = (PatientRef, LocationRef, Vec<CoverageRef>);
 fn beneficiaries(
     conn: &mut AnyConnection,
     location_code: &str,
-) -> Result<HashMap<String, Refs>, ApiError> {
+) -> Result<HashMap<String, Refs>, Error> {
     type Stored = (String, String, Option<String>, Option<String>, String);
     let rows: Vec<Stored> = care_records::table
         .filter(care_records::location_code.eq(location_code))
@@ -345,7 +345,7 @@ fn beneficiaries(
         .into_iter()
         .map(
             |(patient_id, (_, location_id, patient, location, coverages))| {
-                let id: PatientId = patient_id.parse().map_err(|e| ApiError::internal(&e))?;
+                let id: PatientId = patient_id.parse().map_err(|e| Error::internal(&e))?;
                 let patient = match patient {
                     Some(p) => serde_json::from_str(&p)?,
                     None => PatientRef {
@@ -361,7 +361,7 @@ fn beneficiaries(
                     None => LocationRef {
                         id: location_id
                             .parse::<LocationId>()
-                            .map_err(|e| ApiError::internal(&e))?,
+                            .map_err(|e| Error::internal(&e))?,
                         code: location_code.to_owned(),
                         name: location_code.to_owned(),
                         time_zone: "UTC".to_owned(),
@@ -387,7 +387,7 @@ pub fn create_for_run(
     location_code: &str,
     period: Period,
     lines: &[BillingLine],
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     let mut order: Vec<&str> = Vec::new();
     let mut by_patient: HashMap<&str, Vec<(i32, RunLine)>> = HashMap::new();
     for (n, l) in lines.iter().enumerate() {
@@ -398,12 +398,12 @@ pub fn create_for_run(
         entry.push((i32::try_from(n).unwrap_or(i32::MAX), l.line.clone()));
     }
     let mut refs = beneficiaries(conn, location_code)?;
-    let run = uuid::Uuid::parse_str(run_id).map_err(|e| ApiError::internal(&e))?;
+    let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
     let mut made = Vec::with_capacity(order.len());
     for (n, patient_id) in order.into_iter().enumerate() {
         let (patient, location, coverages) = refs
             .remove(patient_id)
-            .ok_or_else(|| ApiError::internal(&"a billed beneficiary without care records"))?;
+            .ok_or_else(|| Error::internal(&"a billed beneficiary without care records"))?;
         let episode = EpisodeRef {
             id: EpisodeId(uuid::Uuid::new_v5(
                 &NAMESPACE,

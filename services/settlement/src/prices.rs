@@ -7,13 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::settlement::{PriceEntry, PriceQualifiers, select_price};
 use carebill_domain::{Code, Currency, Money, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, PageRequest, Reply, ValidJson, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
 };
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{audit, audit::Change, audit::Snapshot};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -118,7 +118,7 @@ fn optional_code(v: &mut Validation, field: &str, value: Option<&str>) -> Option
 }
 
 impl PriceInput {
-    fn validate(self) -> Result<NewPrice, ApiError> {
+    fn validate(self) -> Result<NewPrice, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         if self.unit_price.amount().is_sign_negative() {
@@ -187,8 +187,8 @@ impl PriceInput {
                 "a service price for invoicing rules is not payer-specific: invoice contexts say who pays",
             );
         }
-        v.finish().map_err(ApiError::validation)?;
-        let code = code.ok_or_else(|| ApiError::internal(&"validation passed without a code"))?;
+        v.finish().map_err(Error::validation)?;
+        let code = code.ok_or_else(|| Error::internal(&"validation passed without a code"))?;
         Ok(NewPrice {
             code,
             location,
@@ -284,7 +284,7 @@ fn clash(
     from: NaiveDate,
     to: Option<NaiveDate>,
     except: Option<&str>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     let rows: Vec<Row> = prices::table
         .filter(prices::code.eq(code))
         .select(Row::as_select())
@@ -313,21 +313,21 @@ fn scope_allows(who: &Principal, location: Option<&str>) -> bool {
     }
 }
 
-fn get(conn: &mut AnyConnection, id: &str) -> Result<Price, ApiError> {
+fn get(conn: &mut AnyConnection, id: &str) -> Result<Price, Error> {
     prices::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .optional()?
         .map(Price::from)
-        .ok_or_else(|| ApiError::not_found("price"))
+        .ok_or_else(|| Error::not_found("price"))
 }
 
-fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Price, ApiError> {
+fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Price, Error> {
     let location = p.location.as_ref().map(Code::as_str);
     let payer = p.payer.as_ref().map(Code::as_str);
     if !scope_allows(who, location) {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             "a user limited to some locations may only price for those locations",
         ));
     }
@@ -342,8 +342,8 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
         p.input.valid_to,
         None,
     )? {
-        return Err(ApiError::conflict(
-            "price_overlap",
+        return Err(Error::new(
+            ErrorCode::PriceOverlap,
             format!(
                 "price {other} for the same code, location, payer and qualifiers is in force in this period; end it first"
             ),
@@ -355,7 +355,7 @@ fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Pric
         .input
         .unit_price
         .to_minor()
-        .map_err(|e| ApiError::field("unit_price.amount", "out_of_range", e.to_string()))?;
+        .map_err(|e| Error::field("unit_price.amount", "out_of_range", e.to_string()))?;
     diesel::insert_into(prices::table)
         .values((
             prices::id.eq(&id),
@@ -397,30 +397,30 @@ fn end(
     id: &str,
     valid_to: NaiveDate,
     reason: &str,
-) -> Result<Price, ApiError> {
+) -> Result<Price, Error> {
     let code = prices::table
         .find(id)
         .select(prices::code)
         .first::<String>(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("price"))?;
+        .ok_or_else(|| Error::not_found("price"))?;
     // Same lock as creation: an end and a create of the same code never interleave.
     db::lock_key(conn, &format!("price:{code}"))?;
     let before = get(conn, id)?;
     if !scope_allows(who, before.location_code.as_deref()) {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             "a user limited to some locations may only change prices of those locations",
         ));
     }
     if valid_to < before.valid_from {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "valid_to",
             "invalid",
             "must not be before the price's valid_from",
         ));
     }
     if before.valid_to.is_some_and(|t| valid_to > t) {
-        return Err(ApiError::field(
+        return Err(Error::field(
             "valid_to",
             "invalid",
             "an end can only be brought forward",
@@ -463,7 +463,7 @@ fn list(
     conn: &mut AnyConnection,
     f: &PriceFilter,
     page: &PageRequest,
-) -> Result<Page<Price>, ApiError> {
+) -> Result<Page<Price>, Error> {
     let mut q = prices::table.select(Row::as_select()).into_boxed();
     if let Some(c) = &f.code {
         q = q.filter(prices::code.eq(c.clone()));
@@ -476,7 +476,7 @@ fn list(
     }
     if let Some(d) = f.in_force_on {
         carebill_domain::accounts::check_date(d)
-            .map_err(|m| ApiError::field("in_force_on", "out_of_range", m))?;
+            .map_err(|m| Error::field("in_force_on", "out_of_range", m))?;
         q = q
             .filter(prices::valid_from.le(d))
             .filter(prices::valid_to.is_null().or(prices::valid_to.ge(d)));
@@ -505,16 +505,16 @@ pub struct ResolveQuery {
     pub payer_code: Option<String>,
 }
 
-fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, ApiError> {
+fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, Error> {
     carebill_domain::accounts::check_date(q.on)
-        .map_err(|m| ApiError::field("on", "out_of_range", m))?;
+        .map_err(|m| Error::field("on", "out_of_range", m))?;
     let mut v = Validation::new();
     let code = v.check("code", "invalid", Code::parse(&q.code));
     let location = v.check("location_code", "invalid", Code::parse(&q.location_code));
     let payer = optional_code(&mut v, "payer_code", q.payer_code.as_deref());
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let (Some(code), Some(location)) = (code, location) else {
-        return Err(ApiError::internal(&"validation passed without values"));
+        return Err(Error::internal(&"validation passed without values"));
     };
     let q = ResolveQuery {
         code: code.to_string(),
@@ -541,7 +541,7 @@ fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, ApiError
             .find(|(_, x)| std::ptr::eq(*x, e))
             .map(|(r, _)| r.clone())
     })
-    .ok_or_else(|| ApiError::not_found("price in force for this code, day, location and payer"))?;
+    .ok_or_else(|| Error::not_found("price in force for this code, day, location and payer"))?;
     Ok(chosen.into())
 }
 
@@ -558,9 +558,10 @@ pub async fn create_price(
     state: web::Data<SettlementState>,
     req: HttpRequest,
     who: Principal,
-    body: ValidJson<PriceInput>,
-) -> Result<Reply, ApiError> {
+    body: JsonBody<PriceInput>,
+) -> Result<Reply, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
     state
@@ -582,9 +583,10 @@ pub async fn end_price(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<EndInput>,
-) -> Result<web::Json<Price>, ApiError> {
+    body: JsonBody<EndInput>,
+) -> Result<web::Json<Price>, Error> {
     who.require(WRITERS)?;
+    let body = body.parse()?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
     v.check(
@@ -592,7 +594,7 @@ pub async fn end_price(
         "out_of_range",
         carebill_domain::accounts::check_date(body.value.valid_to),
     );
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let valid_to = body.value.valid_to;
     let id: uuid::Uuid = parse_id(&id, "price")?;
@@ -615,7 +617,7 @@ pub async fn get_price(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Price>, ApiError> {
+) -> Result<web::Json<Price>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "price")?;
     Ok(web::Json(
@@ -635,7 +637,7 @@ pub async fn list_prices(
     who: Principal,
     filter: web::Query<PriceFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Price>>, ApiError> {
+) -> Result<web::Json<Page<Price>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();
@@ -657,7 +659,7 @@ pub async fn resolve_price(
     state: web::Data<SettlementState>,
     who: Principal,
     q: web::Query<ResolveQuery>,
-) -> Result<web::Json<Price>, ApiError> {
+) -> Result<web::Json<Price>, Error> {
     who.require(READERS)?;
     let q = q.into_inner();
     Ok(web::Json(

@@ -9,12 +9,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::events::PartyRef;
 use carebill_domain::settlement::SettlementStatus;
 use carebill_domain::{Currency, MinorUnits, Money, Validation};
-use carebill_platform::ApiError;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{Page, PageParams, PageRequest, ValidJson, parse_id};
+use carebill_platform::http::{JsonBody, Page, PageParams, PageRequest, parse_id};
+use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -268,12 +268,12 @@ pub fn party_totals(lines: &[SettlementLine]) -> Vec<PartyTotal> {
 }
 
 /// 404 unless the caller may see the settlement.
-fn visible(who: &Principal, row: Option<Row>) -> Result<Row, ApiError> {
+fn visible(who: &Principal, row: Option<Row>) -> Result<Row, Error> {
     row.filter(|r| who.sees_location(&r.location_code))
-        .ok_or_else(|| ApiError::not_found("settlement"))
+        .ok_or_else(|| Error::not_found("settlement"))
 }
 
-fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, ApiError> {
+fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> {
     let lines = settlements::lines_at(conn, &row.id, row.version)?;
     type ObsRow = (
         String,
@@ -355,7 +355,7 @@ fn with_etag(doc: &SettlementDoc, etag: &str, status: StatusCode) -> HttpRespons
 }
 
 /// The `If-Match` the caller sent: required for every change.
-fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
+fn if_match(req: &HttpRequest) -> Result<String, Error> {
     carebill_platform::http::if_match_value(req).ok_or_else(|| {
         carebill_platform::http::precondition_required(
             "of the settlement (from GET /v1/settlements/{id})",
@@ -363,7 +363,7 @@ fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
     })
 }
 
-fn check_etag(row: &Row, expected: &str) -> Result<(), ApiError> {
+fn check_etag(row: &Row, expected: &str) -> Result<(), Error> {
     if carebill_platform::http::if_match_admits(expected, &row.etag()) {
         Ok(())
     } else {
@@ -399,7 +399,7 @@ fn list(
     who: &Principal,
     f: &SettlementFilter,
     page: &PageRequest,
-) -> Result<Page<SettlementSummary>, ApiError> {
+) -> Result<Page<SettlementSummary>, Error> {
     let mut q = table::table.select(Row::as_select()).into_boxed();
     if let Some(s) = f.status {
         q = q.filter(table::status.eq(s.as_str()));
@@ -446,7 +446,7 @@ pub async fn list_settlements(
     who: Principal,
     filter: web::Query<SettlementFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<SettlementSummary>>, ApiError> {
+) -> Result<web::Json<Page<SettlementSummary>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner();
@@ -469,7 +469,7 @@ pub async fn get_settlement(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let (doc, etag) = state
@@ -487,7 +487,7 @@ fn version_info(
     conn: &mut AnyConnection,
     id: &str,
     only: Option<i32>,
-) -> Result<Vec<VersionInfo>, ApiError> {
+) -> Result<Vec<VersionInfo>, Error> {
     type VRow = (
         i32,
         String,
@@ -543,7 +543,7 @@ pub async fn list_versions(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Vec<VersionInfo>>, ApiError> {
+) -> Result<web::Json<Vec<VersionInfo>>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     Ok(web::Json(
@@ -557,10 +557,10 @@ pub async fn list_versions(
     ))
 }
 
-fn version_doc(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<VersionDoc, ApiError> {
+fn version_doc(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<VersionDoc, Error> {
     let info = version_info(conn, &row.id, Some(version))?
         .pop()
-        .ok_or_else(|| ApiError::not_found("settlement version"))?;
+        .ok_or_else(|| Error::not_found("settlement version"))?;
     let lines = settlements::lines_at(conn, &row.id, version)?;
     Ok(VersionDoc {
         info,
@@ -578,13 +578,13 @@ pub async fn get_version(
     state: web::Data<SettlementState>,
     who: Principal,
     path: web::Path<(String, String)>,
-) -> Result<web::Json<VersionDoc>, ApiError> {
+) -> Result<web::Json<VersionDoc>, Error> {
     who.require(READERS)?;
     let (id, version) = path.into_inner();
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let version: i32 = version
         .parse()
-        .map_err(|_| ApiError::not_found("settlement version"))?;
+        .map_err(|_| Error::not_found("settlement version"))?;
     Ok(web::Json(
         state
             .db
@@ -616,7 +616,7 @@ pub async fn diff_versions(
     who: Principal,
     id: web::Path<String>,
     q: web::Query<DiffQuery>,
-) -> Result<web::Json<VersionDiff>, ApiError> {
+) -> Result<web::Json<VersionDiff>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let q = q.into_inner();
@@ -627,9 +627,9 @@ pub async fn diff_versions(
                 let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
                 let to = q.to.unwrap_or(row.version);
                 let before = version_doc(conn, &row, q.from)
-                    .map_err(|_| ApiError::field("from", "unknown_version", "no such version"))?;
+                    .map_err(|_| Error::field("from", "unknown_version", "no such version"))?;
                 let after = version_doc(conn, &row, to)
-                    .map_err(|_| ApiError::field("to", "unknown_version", "no such version"))?;
+                    .map_err(|_| Error::field("to", "unknown_version", "no such version"))?;
                 let (added, removed, changed) = diff_lines(before.lines, after.lines);
                 Ok(VersionDiff {
                     from: q.from,
@@ -724,13 +724,14 @@ pub async fn simulate_settlement(
     state: web::Data<SettlementState>,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<SimulationInput>,
-) -> Result<web::Json<Simulation>, ApiError> {
+    body: JsonBody<SimulationInput>,
+) -> Result<web::Json<Simulation>, Error> {
     who.require(READERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let draft = body.value.conditions.compile().map_err(|v| {
         let errors = v.errors().to_vec();
-        ApiError::validation(errors)
+        Error::validation(errors)
     })?;
     Ok(web::Json(
         state
@@ -799,7 +800,7 @@ fn transition(
     input: &TransitionInput,
     reason: Option<&str>,
     minimal: bool,
-) -> Result<(Option<SettlementDoc>, String), ApiError> {
+) -> Result<(Option<SettlementDoc>, String), Error> {
     let mut row = visible(who, settlements::find_for_update(conn, id)?)?;
     let to = input.to;
     // Who may do it first, then whether it is still what they saw, then whether it is a step
@@ -808,7 +809,7 @@ fn transition(
         SettlementStatus::Observed | SettlementStatus::Approved => {
             // Only medical audit observes and approves; not even an admin stands in for it.
             if !who.roles.contains(&Role::Auditor) {
-                return Err(ApiError::forbidden(format!(
+                return Err(Error::forbidden(format!(
                     "only the auditor role may move a settlement to {to}"
                 )));
             }
@@ -818,28 +819,28 @@ fn transition(
     check_etag(&row, etag)?;
     let from = row.status();
     if !from.can_move_to(to) {
-        return Err(ApiError::conflict(
-            "invalid_transition",
+        return Err(Error::new(
+            ErrorCode::InvalidTransition,
             format!("a settlement in {from} cannot move to {to}"),
         ));
     }
     if from == SettlementStatus::Approved {
         // Withdrawing an approval is the billing manager's, and only before invoicing acted.
         if !who.has_any(&[Role::BillingManager]) {
-            return Err(ApiError::forbidden(
+            return Err(Error::forbidden(
                 "only a billing manager may withdraw an approval",
             ));
         }
         if reason.is_none() {
-            return Err(ApiError::field(
+            return Err(Error::field(
                 "reason",
                 "required",
                 "say why the approval is withdrawn",
             ));
         }
         if row.invoiced_version >= row.approved_version {
-            return Err(ApiError::conflict(
-                "already_invoiced",
+            return Err(Error::new(
+                ErrorCode::AlreadyInvoiced,
                 "invoicing has issued this version; credit its invoices (with reissue) instead",
             ));
         }
@@ -854,15 +855,13 @@ fn transition(
             .first(conn)
             .optional()?;
         if sent_by.as_deref() == Some(who.subject.as_str()) {
-            return Err(ApiError::forbidden(
+            return Err(Error::forbidden(
                 "the person who sent a settlement to audit cannot approve it",
             ));
         }
         if row.pending_voids > 0 {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "voided_lines_billed",
-                "Voided lines still billed",
+            return Err(Error::new(
+                ErrorCode::VoidedLinesBilled,
                 format!(
                     "{} voided consumption(s) are still on active invoices; credit those invoices (with reissue) first",
                     row.pending_voids
@@ -872,10 +871,8 @@ fn transition(
     }
     if to == SettlementStatus::Approved {
         if row.line_count == 0 || row.currency.is_none() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "nothing_to_approve",
-                "Nothing to approve",
+            return Err(Error::new(
+                ErrorCode::NothingToApprove,
                 "the settlement has no priced lines",
             ));
         }
@@ -890,11 +887,7 @@ fn transition(
                     message: l.issues[0].message.clone(),
                 })
                 .collect::<Vec<_>>();
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unresolved_lines",
-                "Unresolved lines",
-                format!(
+            return Err(Error::new(ErrorCode::UnresolvedLines, format!(
                     "{} line(s) cannot be billed as they are (no price, no coverage terms...); fix them first",
                     row.issue_count
                 ),
@@ -909,7 +902,7 @@ fn transition(
             if let Some(c) = &o.consumption_id
                 && !current.iter().any(|l| &l.consumption_id == c)
             {
-                return Err(ApiError::field(
+                return Err(Error::field(
                     &format!("observations[{n}].consumption_id"),
                     "unknown_line",
                     "not a line of the current version",
@@ -975,9 +968,10 @@ pub async fn transition_settlement(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<TransitionInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<TransitionInput>,
+) -> Result<HttpResponse, Error> {
     who.require(&[Role::BillingManager, Role::Biller, Role::Auditor])?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let input = body.value;
     let mut v = Validation::new();
@@ -1006,7 +1000,7 @@ pub async fn transition_settlement(
     for (n, o) in input.observations.iter().enumerate() {
         v.text(&format!("observations[{n}].text"), &o.text, 2000);
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let etag = if_match(&req)?;
     let minimal = carebill_platform::http::prefers_minimal(&req);
     let (doc, etag) = state
@@ -1059,15 +1053,15 @@ fn correct_line(
     etag: &str,
     input: &LineCorrection,
     reason: &str,
-) -> Result<(SettlementDoc, String), ApiError> {
+) -> Result<(SettlementDoc, String), Error> {
     let mut row = visible(who, settlements::find_for_recompute(conn, id)?)?;
     check_etag(&row, etag)?;
     if !matches!(
         row.status(),
         SettlementStatus::Draft | SettlementStatus::InReview | SettlementStatus::Observed
     ) {
-        return Err(ApiError::conflict(
-            "not_editable",
+        return Err(Error::new(
+            ErrorCode::NotEditable,
             format!(
                 "a settlement in {} cannot be corrected; lines change in draft, in_review or observed",
                 row.status()
@@ -1102,7 +1096,7 @@ fn correct_line(
         ))
         .execute(conn)?;
         if updated == 0 {
-            return Err(ApiError::not_found("settlement line"));
+            return Err(Error::not_found("settlement line"));
         }
     }
     let made = settlements::recompute(
@@ -1154,9 +1148,10 @@ pub async fn correct_settlement_line(
     req: HttpRequest,
     who: Principal,
     path: web::Path<(String, String)>,
-    body: ValidJson<LineCorrection>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<LineCorrection>,
+) -> Result<HttpResponse, Error> {
     who.require(BILLERS)?;
+    let body = body.parse()?;
     let (id, consumption) = path.into_inner();
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let consumption: uuid::Uuid = parse_id(&consumption, "settlement line")?;
@@ -1168,7 +1163,7 @@ pub async fn correct_settlement_line(
     {
         v.add("unit_price", "negative", "must not be negative");
     }
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let etag = if_match(&req)?;
     let (doc, etag) = state
@@ -1214,13 +1209,14 @@ pub async fn recompute_settlement(
     req: HttpRequest,
     who: Principal,
     id: web::Path<String>,
-    body: ValidJson<RecomputeInput>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonBody<RecomputeInput>,
+) -> Result<HttpResponse, Error> {
     who.require(BILLERS)?;
+    let body = body.parse()?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
-    v.finish().map_err(ApiError::validation)?;
+    v.finish().map_err(Error::validation)?;
     let reason = reason.unwrap_or_default();
     let etag = if_match(&req)?;
     let (doc, etag) = state
@@ -1233,8 +1229,8 @@ pub async fn recompute_settlement(
                 )?;
                 check_etag(&row, &etag)?;
                 if !row.status().is_open() {
-                    return Err(ApiError::conflict(
-                        "not_editable",
+                    return Err(Error::new(
+                        ErrorCode::NotEditable,
                         format!("a settlement in {} is not recomputed", row.status()),
                     ));
                 }

@@ -28,9 +28,9 @@ use carebill_domain::settlement::{
     SettlementStatus, YearToDate, select_price, split_episode_with,
 };
 use carebill_domain::{Currency, MinorUnits, Money};
-use carebill_platform::ApiError;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
+use carebill_platform::{Error, ErrorCode};
 use carebill_platform::{insert_all, insert_new};
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -587,7 +587,7 @@ impl Row {
         episode: &EpisodeRef,
         coverages: &[CoverageRef],
         coverages_at: NaiveDateTime,
-    ) -> Result<Row, ApiError> {
+    ) -> Result<Row, Error> {
         let now = db::now();
         Ok(Row {
             id,
@@ -624,12 +624,12 @@ impl Row {
     }
 
     /// The episode as last reported.
-    pub fn episode(&self) -> Result<EpisodeRef, ApiError> {
+    pub fn episode(&self) -> Result<EpisodeRef, Error> {
         Ok(serde_json::from_str(&self.episode)?)
     }
 
     /// The patient's coverages as last reported.
-    pub fn coverages(&self) -> Result<Vec<CoverageRef>, ApiError> {
+    pub fn coverages(&self) -> Result<Vec<CoverageRef>, Error> {
         Ok(serde_json::from_str(&self.coverages)?)
     }
 
@@ -640,7 +640,7 @@ impl Row {
 }
 
 /// Reads a settlement.
-pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, Error> {
     Ok(settlements::table
         .find(id)
         .select(Row::as_select())
@@ -651,7 +651,7 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError>
 /// Serialises, on PostgreSQL, the transactions that use what spans a patient's episodes (their
 /// yearly deductibles and caps, their prepaid bundles). Taken before a settlement's row lock
 /// wherever a transaction knows it will recompute (re-taking it later is free).
-pub fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<(), ApiError> {
+pub fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<(), Error> {
     Ok(db::lock_key(
         conn,
         &format!("patient-allowances:{patient_id}"),
@@ -659,7 +659,7 @@ pub fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<(), Ap
 }
 
 /// [`find_for_update`] for a recomputation: the patient's lock first, then the row's.
-pub fn find_for_recompute(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+pub fn find_for_recompute(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, Error> {
     let patient: Option<String> = settlements::table
         .find(id)
         .select(settlements::patient_id)
@@ -672,7 +672,7 @@ pub fn find_for_recompute(conn: &mut AnyConnection, id: &str) -> Result<Option<R
 }
 
 /// Reads a settlement for a change, locking its row until the transaction ends.
-pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, ApiError> {
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option<Row>, Error> {
     match conn {
         // One statement: the row, locked.
         AnyConnection::Postgresql(pg) => Ok(settlements::table
@@ -691,7 +691,7 @@ pub fn lines_at(
     conn: &mut AnyConnection,
     id: &str,
     version: i32,
-) -> Result<Vec<SettlementLine>, ApiError> {
+) -> Result<Vec<SettlementLine>, Error> {
     let rows: Vec<String> = settlement_lines::table
         .filter(settlement_lines::settlement_id.eq(id))
         .filter(settlement_lines::from_version.le(version))
@@ -712,7 +712,7 @@ pub fn lines_at(
     Ok(lines)
 }
 
-fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, ApiError> {
+fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, Error> {
     type InputRow = (String, Option<i64>, Option<String>, bool, Option<String>);
     let rows: Vec<InputRow> = settlement_inputs::table
         .filter(settlement_inputs::settlement_id.eq(id))
@@ -737,7 +737,7 @@ fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, ApiErro
         .collect()
 }
 
-fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, ApiError> {
+fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Error> {
     type PriceRow = (
         String,
         String,
@@ -770,7 +770,7 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
     rows.into_iter()
         .map(
             |(id, code, minor, currency, from, to, location, payer, components)| {
-                let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+                let currency = Currency::parse(&currency).map_err(|e| Error::internal(&e))?;
                 Ok((
                     id,
                     PriceEntry {
@@ -789,7 +789,7 @@ fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices, Api
         .collect()
 }
 
-fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, ApiError> {
+fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, Error> {
     type TermsRow = (
         String,
         String,
@@ -837,7 +837,7 @@ fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBook, 
         cap_year,
     ) in rows
     {
-        let currency = Currency::parse(&currency).map_err(|e| ApiError::internal(&e))?;
+        let currency = Currency::parse(&currency).map_err(|e| Error::internal(&e))?;
         let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
         book.insert(
             (payer.clone(), plan),
@@ -926,7 +926,7 @@ pub fn store_new(
     conn: &mut AnyConnection,
     made: &mut [(Row, Vec<SettlementLine>)],
     cause: &Cause,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = db::now();
     let mut data: Vec<Vec<String>> = Vec::with_capacity(made.len());
     for (row, lines) in made.iter_mut() {
@@ -1041,7 +1041,7 @@ pub struct Cause<'a> {
 
 /// Recomputes a settlement's lines from its inputs and the configuration in force; when anything
 /// changed, stores a new version and updates `row`. Returns whether a version was made.
-pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<bool, ApiError> {
+pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<bool, Error> {
     let conditions = crate::business_conditions::compiled(conn)?;
     let mut lines = lines_now(conn, row, conditions.as_ref().map(|(_, set)| set.as_ref()))?;
     check_billing(conn, &row.id, &mut lines)?;
@@ -1122,7 +1122,7 @@ pub fn lines_now(
     conn: &mut AnyConnection,
     row: &Row,
     conditions: Option<&CompiledSet>,
-) -> Result<Vec<SettlementLine>, ApiError> {
+) -> Result<Vec<SettlementLine>, Error> {
     if let Some(run) = &row.billing_run_id {
         return crate::periodic::lines(conn, row, run);
     }
@@ -1161,7 +1161,7 @@ pub fn lines_now(
 /// What the patient's other settlements (their current lines) already used of each payer's
 /// yearly deductible and cap. Takes the patient's lock first (PostgreSQL), so that two of their
 /// episodes recomputed at once cannot both use the same deductible: first come, first served.
-fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiError> {
+fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, Error> {
     lock_patient(conn, &row.patient_id)?;
     // Cancelled settlements bill nothing; periodic ones bill by invoicing rules, not by
     // coverage terms.
@@ -1179,7 +1179,7 @@ fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiEr
     let episodes: HashMap<String, EpisodeRef> = others
         .iter()
         .map(|(id, e)| Ok((id.clone(), serde_json::from_str(e)?)))
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, Error>>()?;
     let rows: Vec<(String, String)> = settlement_lines::table
         .filter(settlement_lines::settlement_id.eq_any(episodes.keys()))
         .filter(settlement_lines::to_version.is_null())
@@ -1207,7 +1207,7 @@ fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, ApiEr
 }
 
 /// Stores a new version with the same lines (e.g. a reopening) and saves `row`.
-pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<(), ApiError> {
+pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<(), Error> {
     let version = row.version + 1;
     let now = db::now();
     diesel::insert_into(settlement_versions::table)
@@ -1231,7 +1231,7 @@ pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Re
 }
 
 /// Writes the mutable header fields of `row`.
-pub fn save(conn: &mut AnyConnection, row: &Row) -> Result<(), ApiError> {
+pub fn save(conn: &mut AnyConnection, row: &Row) -> Result<(), Error> {
     diesel::update(settlements::table.find(&row.id))
         .set((
             settlements::status.eq(&row.status),
@@ -1261,7 +1261,7 @@ pub fn change_status(
     to: SettlementStatus,
     reason: Option<&str>,
     by: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = db::now();
     diesel::insert_into(settlement_status_changes::table)
         .values((
@@ -1287,7 +1287,7 @@ pub fn approved_event(
     row: &Row,
     by: &str,
     at: DateTime<Utc>,
-) -> Result<SettlementApprovedV1, ApiError> {
+) -> Result<SettlementApprovedV1, Error> {
     let episode = row.episode()?;
     let lines = lines_at(conn, &row.id, row.version)?;
     let currency = row
@@ -1295,7 +1295,7 @@ pub fn approved_event(
         .as_deref()
         .map(Currency::parse)
         .transpose()
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| Error::internal(&e))?
         .unwrap_or(Currency::EUR);
     let mut parties: Vec<PartyRef> = Vec::new();
     let mut settled = Vec::new();
@@ -1317,10 +1317,7 @@ pub fn approved_event(
             });
         }
         settled.push(SettledLine {
-            consumption_id: l
-                .consumption_id
-                .parse()
-                .map_err(|e| ApiError::internal(&e))?,
+            consumption_id: l.consumption_id.parse().map_err(|e| Error::internal(&e))?,
             code: l.code.clone(),
             description: l.description.clone(),
             service_group: l.service_group.clone(),
@@ -1335,7 +1332,7 @@ pub fn approved_event(
     // Payers first, the patient last.
     parties.sort_by_key(|p| p.kind == carebill_domain::events::PartyKind::Patient);
     Ok(SettlementApprovedV1 {
-        settlement_id: row.id.parse().map_err(|e| ApiError::internal(&e))?,
+        settlement_id: row.id.parse().map_err(|e| Error::internal(&e))?,
         number: row.number.clone(),
         kind: row.kind.parse().unwrap_or(SettlementKind::Regular),
         parent_settlement_id: row
@@ -1343,7 +1340,7 @@ pub fn approved_event(
             .as_deref()
             .map(str::parse)
             .transpose()
-            .map_err(|e| ApiError::internal(&e))?,
+            .map_err(|e| Error::internal(&e))?,
         version: row.version,
         episode,
         currency,
@@ -1383,7 +1380,7 @@ fn episode_of(env: &Envelope) -> Option<String> {
 /// Applies a batch of events from accounts and invoicing (inside the inbox transaction): each
 /// event's effect in order, then one recomputation (one new version) per touched settlement.
 /// The episodes' locks are taken first, in a fixed order, so two replicas never deadlock.
-pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), ApiError> {
+pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), Error> {
     let mut keys: Vec<String> = envs.iter().filter_map(|e| episode_of(e)).collect();
     keys.sort();
     keys.dedup();
@@ -1405,7 +1402,7 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
         if env.event_type == ConsumptionRecordedV1::TYPE {
             recorded.push(
                 env.payload()
-                    .map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?,
+                    .map_err(|e| Error::new(ErrorCode::InvalidEvent, e.to_string()))?,
             );
             continue;
         }
@@ -1472,13 +1469,9 @@ fn patients_of(envs: &[&Envelope]) -> Vec<String> {
     patients.into_iter().collect()
 }
 
-fn apply_event(
-    conn: &mut AnyConnection,
-    env: &Envelope,
-    dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+fn apply_event(conn: &mut AnyConnection, env: &Envelope, dirty: &mut Dirty) -> Result<(), Error> {
     let bad = |e: carebill_domain::events::EnvelopeError| {
-        ApiError::bad_request("bad_event", e.to_string())
+        Error::new(ErrorCode::InvalidEvent, e.to_string())
     };
     match env.event_type.as_str() {
         ConsumptionRecordedV1::TYPE => on_consumptions(
@@ -1522,7 +1515,7 @@ use carebill_domain::events::EventPayload as _;
 
 /// The settlement a new consumption of `episode` goes to: the open one; the approved one,
 /// reopened; or a new one (regular, or supplementary after an invoiced one).
-fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Result<Row, ApiError> {
+fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Result<Row, Error> {
     let episode_id = c.episode.id.to_string();
     // Lock every settlement of the episode while reading them (in id order, one statement): the
     // API and invoicing's events change them under the row lock alone.
@@ -1584,7 +1577,7 @@ fn target_settlement(conn: &mut AnyConnection, c: &ConsumptionRecordedV1) -> Res
 fn cancellation(
     conn: &mut AnyConnection,
     episode_id: &str,
-) -> Result<Option<Option<String>>, ApiError> {
+) -> Result<Option<Option<String>>, Error> {
     Ok(cancelled_episodes::table
         .find(episode_id)
         .select(cancelled_episodes::reason)
@@ -1600,7 +1593,7 @@ fn new_target(
     c: &ConsumptionRecordedV1,
     existing: &[Row],
     assign: bool,
-) -> Result<Row, ApiError> {
+) -> Result<Row, Error> {
     let regular = existing
         .iter()
         .rfind(|r| r.kind == SettlementKind::Regular.as_str() && r.status != "cancelled");
@@ -1632,7 +1625,7 @@ fn new_target(
 }
 
 /// Stores a new settlement header (version 0, no lines yet).
-pub fn insert(conn: &mut AnyConnection, row: &Row) -> Result<(), ApiError> {
+pub fn insert(conn: &mut AnyConnection, row: &Row) -> Result<(), Error> {
     diesel::insert_into(settlements::table)
         .values((
             settlements::id.eq(&row.id),
@@ -1668,7 +1661,7 @@ fn on_consumptions(
     conn: &mut AnyConnection,
     recorded: &[ConsumptionRecordedV1],
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     if recorded.is_empty() {
         return Ok(());
     }
@@ -1712,7 +1705,7 @@ fn on_consumptions(
                     excluded: false,
                 })
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         insert_all!(conn, settlement_inputs::table, rows);
         // The freshest view of the episode and the patient's coverages wins.
         if let Some(newest) = fresh.iter().max_by_key(|c| c.recorded_at) {
@@ -1733,7 +1726,7 @@ fn on_void(
     conn: &mut AnyConnection,
     v: &ConsumptionVoidedV1,
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     db::lock_key(conn, &format!("episode:{}", v.episode_id))?;
     let id = v.consumption_id.to_string();
     let known: Option<(String, bool)> = settlement_inputs::table
@@ -1809,7 +1802,7 @@ fn on_void(
 pub fn newest_coverages(
     conn: &mut AnyConnection,
     patient_ids: &[String],
-) -> Result<HashMap<String, (String, NaiveDateTime)>, ApiError> {
+) -> Result<HashMap<String, (String, NaiveDateTime)>, Error> {
     if patient_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -1828,7 +1821,7 @@ fn on_coverage(
     conn: &mut AnyConnection,
     c: &CoverageChangedV1,
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     // The patient's lock (taken with the batch's, up front) orders this with the settlements and
     // care records being made for the patient, which read what is kept here.
     let patient = c.patient_id.to_string();
@@ -1886,7 +1879,7 @@ fn on_coverage(
     Ok(())
 }
 
-fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<(), ApiError> {
+fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<(), Error> {
     if e.status != carebill_domain::accounts::EpisodeStatus::Cancelled {
         return Ok(());
     }
@@ -1924,7 +1917,7 @@ fn cancel_with_episode(
     conn: &mut AnyConnection,
     row: &mut Row,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     change_status(
         conn,
         row,
@@ -1934,7 +1927,7 @@ fn cancel_with_episode(
     )
 }
 
-fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(), ApiError> {
+fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(), Error> {
     let Some(mut row) = find_for_update(conn, &i.settlement_id.to_string())? else {
         return Ok(());
     };
@@ -1962,7 +1955,7 @@ fn on_invoice_issued(
     conn: &mut AnyConnection,
     i: &InvoiceIssuedV1,
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let invoice = i.invoice_id.to_string();
     let settlement = i.settlement_id.to_string();
     // The settlement's row lock orders this after (or before) a credit note of the invoice
@@ -1994,13 +1987,13 @@ fn on_invoice_issued(
                 settlement_billing::amount_minor.eq(l
                     .amount
                     .to_minor()
-                    .map_err(|e| ApiError::internal(&e))?
+                    .map_err(|e| Error::internal(&e))?
                     .0),
                 settlement_billing::currency.eq(l.amount.currency().to_string()),
                 settlement_billing::active.eq(credited == 0),
             ))
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     insert_all!(conn, settlement_billing::table, rows);
     billing_changed(conn, row, dirty)
 }
@@ -2011,7 +2004,7 @@ fn billing_changed(
     conn: &mut AnyConnection,
     row: Option<Row>,
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let Some(mut row) = row else {
         return Ok(());
     };
@@ -2033,7 +2026,7 @@ fn on_credit_note(
     conn: &mut AnyConnection,
     c: &CreditNoteIssuedV1,
     dirty: &mut Dirty,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let id = c.settlement_id.to_string();
     // Locked first, as `invoice.issued` does: whichever of the two comes second sees the other.
     let row = find_for_update(conn, &id)?;
@@ -2103,28 +2096,28 @@ fn on_credit_note(
 pub fn stored_manual_price(
     minor: Option<i64>,
     currency: Option<&str>,
-) -> Result<Option<Money>, ApiError> {
+) -> Result<Option<Money>, Error> {
     match (minor, currency) {
         (Some(m), Some(c)) => Ok(Some(Money::from_minor(
             MinorUnits(m),
-            Currency::parse(c).map_err(|e| ApiError::internal(&e))?,
+            Currency::parse(c).map_err(|e| Error::internal(&e))?,
         ))),
         _ => Ok(None),
     }
 }
 
 /// A biller's unit price in minor units, as corrections store it (none: the price list's).
-pub fn manual_price_minor(unit_price: Option<&Money>) -> Result<Option<i64>, ApiError> {
+pub fn manual_price_minor(unit_price: Option<&Money>) -> Result<Option<i64>, Error> {
     unit_price
         .map(|p| p.to_minor().map(|m| m.0))
         .transpose()
-        .map_err(|_| ApiError::field("unit_price", "out_of_range", "too large"))
+        .map_err(|_| Error::field("unit_price", "out_of_range", "too large"))
 }
 
 /// Voided consumptions of a settlement that an active invoice still bills. Most settlements
 /// have no voided consumption: one plain look-up tells, and only voids are checked against the
 /// invoices.
-pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, ApiError> {
+pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, Error> {
     let voided: Vec<String> = settlement_inputs::table
         .filter(settlement_inputs::settlement_id.eq(id))
         .filter(settlement_inputs::voided.eq(true))
@@ -2151,7 +2144,7 @@ fn check_billing(
     conn: &mut AnyConnection,
     id: &str,
     lines: &mut [SettlementLine],
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let billed: Vec<Billed> = settlement_billing::table
         .filter(settlement_billing::settlement_id.eq(id))
         .filter(settlement_billing::active.eq(true))
@@ -2210,10 +2203,10 @@ pub fn enqueue_approval(
     row: &Row,
     by: &str,
     correlation: Option<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     let payload = approved_event(conn, row, by, now)?;
     let env = Envelope::new("settlement", &payload, now, correlation, None)
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)
 }

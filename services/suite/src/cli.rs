@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "carebill", version, about)]
 pub struct Cli {
-    /// TOML configuration file (settings in README, overridden by CAREBILL_* variables).
+    /// TOML configuration file (settings in docs/operations/configuration.md, overridden by
+    /// CAREBILL_* variables).
     #[arg(long, global = true, env = "CAREBILL_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -70,6 +71,8 @@ enum Command {
     },
     /// Print the suite's OpenAPI 3.1 document.
     Openapi,
+    /// Print the error reference (every stable error code with its status), as Markdown.
+    Errors,
     /// Ask a running service whether it is ready (exit status 0) or not (1): a health check
     /// for container runtimes without curl in the image.
     Probe {
@@ -164,6 +167,10 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             print!("{}", crate::openapi::json());
+            Ok(())
+        }
+        Command::Errors => {
+            print!("{}", carebill_platform::ErrorCode::reference());
             Ok(())
         }
         Command::Probe { address, path } => {

@@ -121,7 +121,7 @@ pub fn subscription<F>(
     apply: F,
 ) -> Subscription
 where
-    F: Fn(&mut crate::db::AnyConnection, &Envelope) -> Result<(), crate::ApiError>
+    F: Fn(&mut crate::db::AnyConnection, &Envelope) -> Result<(), crate::Error>
         + Send
         + Sync
         + 'static,
@@ -141,7 +141,7 @@ pub fn batched_subscription<F>(
     apply: F,
 ) -> Subscription
 where
-    F: Fn(&mut crate::db::AnyConnection, &[&Envelope]) -> Result<(), crate::ApiError>
+    F: Fn(&mut crate::db::AnyConnection, &[&Envelope]) -> Result<(), crate::Error>
         + Send
         + Sync
         + 'static,
@@ -174,7 +174,7 @@ where
                     }
                     Ok(())
                 }
-                Err(e) => Err(format!("{}: {}", e.code(), e.problem().detail)),
+                Err(e) => Err(e.to_string()),
             }
         }
         .boxed()

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{BusError, EventBus};
 use crate::db::{AnyConnection, Db};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::schema::outbox;
 
@@ -33,12 +33,12 @@ struct NewRow<'a> {
 }
 
 /// Writes `env` to the outbox in the current transaction.
-pub fn enqueue(conn: &mut AnyConnection, env: &Envelope) -> Result<(), ApiError> {
+pub fn enqueue(conn: &mut AnyConnection, env: &Envelope) -> Result<(), Error> {
     enqueue_many(conn, std::slice::from_ref(env))
 }
 
 /// Writes events to the outbox in the current transaction, in order (multi-row on PostgreSQL).
-pub fn enqueue_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<(), ApiError> {
+pub fn enqueue_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<(), Error> {
     let now = crate::db::now();
     let rows = envs
         .iter()
@@ -52,7 +52,7 @@ pub fn enqueue_many(conn: &mut AnyConnection, envs: &[Envelope]) -> Result<(), A
                 attempts: 0,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     match conn {
         AnyConnection::Postgresql(pg) => {
             for chunk in rows.chunks(1000) {
@@ -410,7 +410,7 @@ impl Relay {
                         .filter(outbox::published_at.is_null())
                         .select(diesel::dsl::min(outbox::created_at))
                         .first(conn)?;
-                    Ok::<_, crate::ApiError>((pending, oldest))
+                    Ok::<_, crate::Error>((pending, oldest))
                 })
             })
             .await;

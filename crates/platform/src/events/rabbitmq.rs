@@ -40,7 +40,8 @@ pub const MAX_RETRIES: i64 = 5;
 /// Unacknowledged deliveries (messages) per consumer.
 const PREFETCH: u16 = 256;
 /// The most events applied in one transaction: the prefetched messages are taken until they
-/// hold this many (an encounter's charges usually arrive together; see BENCHMARKS.md).
+/// hold this many (an encounter's charges usually arrive together; see
+/// docs/development/benchmarks.md).
 const EVENTS_PER_TRANSACTION: usize = 256;
 /// Content type of one event.
 pub const SINGLE_CONTENT_TYPE: &str = "application/cloudevents+json";
