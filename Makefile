@@ -17,8 +17,8 @@ fmt:
 openapi:        ## regenerate the committed OpenAPI document
 	cargo run -q -p carebill -- openapi > openapi/carebill.json
 
-bench:          ## the load program (see BENCHMARKS.md)
+bench:          ## the load program (see docs/development/benchmarks.md)
 	scripts/bench.sh
 
-bench-money-path: ## the money path end to end under load (see BENCHMARKS.md)
+bench-money-path: ## the money path end to end under load (see docs/development/benchmarks.md)
 	scripts/bench-money-path.sh

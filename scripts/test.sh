@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: every test of the workspace against real PostgreSQL, SQLite and RabbitMQ,
-# then the outside validators. See README, "Running the tests".
+# then the outside validators. See docs/development/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -205,15 +205,15 @@ fn the_example_configuration_is_valid_and_names_every_setting() {
             "deploy/carebill.example.toml does not document {setting}"
         );
     }
-    // ... and the README's configuration table names every one of them too.
-    let readme = read("README.md");
+    // ... and the configuration page's table names every one of them too.
+    let page = read("docs/operations/configuration.md");
     for setting in known_settings()
         .iter()
         .filter(|s| !s.ends_with("_DATABASE_URL") || *s == "CAREBILL_DATABASE_URL")
     {
         assert!(
-            readme.contains(setting.as_str()),
-            "README does not document {setting}"
+            page.contains(setting.as_str()),
+            "docs/operations/configuration.md does not document {setting}"
         );
     }
 }
@@ -591,6 +591,126 @@ fn nothing_in_k8s_is_decorative() {
             used,
             "k8s/{} is not used by any kustomization",
             rel.display()
+        );
+    }
+}
+
+/// The relative link targets of a Markdown text, without their `#anchor`: inline links and
+/// images (`[text](target)`) and reference definitions (`[label]: target`), outside fenced code
+/// blocks and code spans. Web and mail links, and links to an anchor of the same page, are left
+/// out.
+fn relative_links(markdown: &str) -> Vec<String> {
+    let mut prose = String::new();
+    let mut fenced = false;
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    // Code spans may wrap over lines: drop every other stretch between backticks.
+    let prose: String = prose.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+    let mut targets = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(i) = rest.find("](") {
+        rest = &rest[i + 2..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        targets.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    for line in prose.lines() {
+        let line = line.trim_start();
+        if line.starts_with('[')
+            && let Some((_, target)) = line.split_once("]: ")
+        {
+            targets.push(target);
+        }
+    }
+    targets
+        .into_iter()
+        .filter_map(|t| t.split_whitespace().next())
+        .map(|t| t.trim_start_matches('<').trim_end_matches('>'))
+        .filter(|t| {
+            !["http://", "https://", "mailto:"]
+                .iter()
+                .any(|s| t.starts_with(s))
+        })
+        .map(|t| t.split_once('#').map_or(t, |(path, _)| path).to_owned())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The README is a front door: short, and pointing into docs/, whose pages (listed in
+/// docs/README.md) link only to files that exist.
+#[test]
+fn the_readme_is_a_front_door() {
+    let readme = read("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 260,
+        "README.md has {lines} lines; it stays at most 260: the manual goes under docs/"
+    );
+
+    fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("docs/").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                markdown_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                out.push(p);
+            }
+        }
+    }
+    let mut pages = Vec::new();
+    markdown_files(&root().join("docs"), &mut pages);
+    pages.sort();
+    assert!(pages.len() >= 2, "docs/ holds the manual: {pages:?}");
+
+    let mut broken = Vec::new();
+    let mut linked = BTreeSet::new();
+    for file in std::iter::once(root().join("README.md")).chain(pages.iter().cloned()) {
+        let text = std::fs::read_to_string(&file).expect("a Markdown file");
+        let dir = file.parent().expect("parent");
+        let name = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for target in relative_links(&text) {
+            let path = dir.join(&target);
+            match path.canonicalize() {
+                Ok(path) => {
+                    linked.insert((name.clone(), path));
+                }
+                Err(_) => broken.push(format!("{name}: {target}")),
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to files that do not exist:\n{}",
+        broken.join("\n")
+    );
+
+    // The README links into docs/, and the index, docs/README.md, names every page.
+    let docs_readme = root()
+        .join("docs/README.md")
+        .canonicalize()
+        .expect("docs/README.md");
+    assert!(
+        linked.contains(&("README.md".to_owned(), docs_readme)),
+        "README.md links to docs/README.md"
+    );
+    let index = read("docs/README.md");
+    let docs = root().join("docs");
+    for page in &pages {
+        let page = page.strip_prefix(&docs).expect("under docs/");
+        let page = page.to_string_lossy();
+        assert!(
+            page == "README.md" || index.contains(page.as_ref()),
+            "docs/README.md does not list docs/{page}"
         );
     }
 }

@@ -176,7 +176,7 @@ impl Client {
     }
 }
 
-/// The accounts walk of the README: master data, an episode, consumptions. Returns the episode id.
+/// The accounts walk of the tutorial: master data, an episode, consumptions. Returns the episode id.
 fn walk(c: &Client) -> String {
     let (s, loc) = c.post("/v1/locations", &json!({"code": "H1", "name": "Hospital Central", "time_zone": "Europe/Madrid", "tax_id": "ESB12345678"}));
     assert_eq!(s, 201, "{loc}");
@@ -408,12 +408,15 @@ fn the_committed_openapi_document_is_current() {
     }
 }
 
-/// The shell blocks of the README between `<!-- walk:start -->` and `<!-- walk:end -->`, then
-/// the first block after it (the bad-input example).
-fn readme_walk() -> (String, String) {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
-    let (_, rest) = readme
+/// The shell blocks of the tutorial (docs/tutorial/money-path.md) between `<!-- walk:start -->`
+/// and `<!-- walk:end -->`, then the first block after it (the bad-input example).
+fn tutorial_walk() -> (String, String) {
+    let tutorial = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/money-path.md"
+    ))
+    .expect("the tutorial");
+    let (_, rest) = tutorial
         .split_once("<!-- walk:start -->")
         .expect("walk start marker");
     let (walk, after) = rest
@@ -434,11 +437,11 @@ fn readme_walk() -> (String, String) {
 }
 
 #[test]
-fn the_readme_walk_works_as_written() {
+fn the_tutorial_works_as_written() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("carebill-data");
     let server = Server::start(&["--data-dir", data.to_str().expect("utf8")], &[]);
-    let (walk, bad) = readme_walk();
+    let (walk, bad) = tutorial_walk();
     let bin_dir = Path::new(BIN).parent().expect("bin dir");
     let path = format!(
         "{}:{}",
@@ -457,7 +460,7 @@ fn the_readme_walk_works_as_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "the README walk failed:\n{stdout}\n{}",
+        "the tutorial's walk failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
@@ -522,10 +525,13 @@ fn the_readme_walk_works_as_written() {
 }
 
 #[test]
-fn the_readme_configuration_example_is_a_valid_configuration() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
-    let (_, rest) = readme
+fn the_documented_configuration_example_is_a_valid_configuration() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/operations/configuration.md"
+    ))
+    .expect("docs/operations/configuration.md");
+    let (_, rest) = page
         .split_once("example file:\n\n```toml\n")
         .expect("the example");
     let (toml, _) = rest.split_once("```").expect("its end");
@@ -533,7 +539,7 @@ fn the_readme_configuration_example_is_a_valid_configuration() {
     let file = dir.path().join("carebill.toml");
     std::fs::write(&file, toml).expect("write");
     let cfg = carebill_platform::config::Config::load(Some(&file), Some("accounts"), &|_| None)
-        .expect("the README's example loads");
+        .expect("the example of docs/operations/configuration.md loads");
     assert_eq!(cfg.bind, "0.0.0.0:8080");
     assert_eq!(cfg.database.pool_size, 20);
     assert_eq!(cfg.auth.algorithms, vec!["RS256".to_owned()]);
@@ -2246,15 +2252,16 @@ fn a_request_id_follows_its_events_into_the_next_service_logs() {
 fn the_release_binary_built_as_the_dockerfile_builds_it_starts_and_answers_ready() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).expect("Dockerfile");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let deployment = std::fs::read_to_string(root.join("docs/operations/deployment.md"))
+        .expect("docs/operations/deployment.md");
     let build = dockerfile
         .lines()
         .find_map(|l| l.strip_prefix("RUN cargo build"))
         .map(|rest| format!("cargo build{rest}"))
         .expect("the Dockerfile builds with cargo");
     assert!(
-        readme.contains(&build),
-        "README does not document `{build}`"
+        deployment.contains(&build),
+        "docs/operations/deployment.md does not document `{build}`"
     );
     assert!(
         dockerfile

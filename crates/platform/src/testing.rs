@@ -47,7 +47,7 @@ impl PgTestDb {
     pub fn create() -> PgTestDb {
         let admin = postgres_admin_url();
         let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
-            panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}. Start it (see README, 'Running the tests') or set CAREBILL_TEST_DATABASE_URL.")
+            panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}. Start it (see docs/development/testing.md) or set CAREBILL_TEST_DATABASE_URL.")
         });
         let name = format!("carebill_test_{}", uuid::Uuid::now_v7().simple());
         if let Err(e) = diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn) {
@@ -164,7 +164,7 @@ impl TestVhost {
             ],
         ] {
             let out = std::process::Command::new("rabbitmqctl").args(&args).output().unwrap_or_else(|e| {
-                panic!("rabbitmqctl is needed to give this test its own RabbitMQ virtual host ({e}); install rabbitmq-server (see README)")
+                panic!("rabbitmqctl is needed to give this test its own RabbitMQ virtual host ({e}); install rabbitmq-server (see docs/development/testing.md)")
             });
             if !out.status.success() {
                 panic!(

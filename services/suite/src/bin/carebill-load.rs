@@ -16,7 +16,7 @@
 //! carebill-load --url http://127.0.0.1:8080 --token "$TOKEN" --consumptions 100000 --batch 1000 --concurrency 4
 //! carebill-load --money-path --url http://127.0.0.1:8080 --token "$ADMIN" --auditor-token "$AUDITOR" --episodes 10000 --per-episode 20
 //! ```
-//! See BENCHMARKS.md for the figures and `scripts/bench.sh` for the full runs.
+//! See docs/development/benchmarks.md for the figures and `scripts/bench.sh` for the full runs.
 
 use std::time::{Duration, Instant};
 
