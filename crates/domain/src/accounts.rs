@@ -41,6 +41,20 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        /// Storage: kept as its text.
+        impl TryFrom<String> for $name {
+            type Error = $crate::stored::Unreadable;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse().map_err(|e: String| $crate::stored::Unreadable::new(stringify!($name), s, e))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_owned()
+            }
+        }
     };
 }
 

@@ -7,6 +7,26 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// `InvoiceId` → `invoice id`, for error messages.
+fn id_name(type_name: &'static str) -> &'static str {
+    match type_name {
+        "LocationId" => "location id",
+        "PayerId" => "payer id",
+        "PatientId" => "patient id",
+        "CoverageId" => "coverage id",
+        "EpisodeId" => "episode id",
+        "CatalogItemId" => "catalog item id",
+        "ConsumptionId" => "consumption id",
+        "SettlementId" => "settlement id",
+        "InvoiceId" => "invoice id",
+        "CreditNoteId" => "credit note id",
+        "PaymentId" => "payment id",
+        "ReceivableId" => "receivable id",
+        "EventId" => "event id",
+        other => other,
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
         #[$doc]
@@ -39,6 +59,22 @@ macro_rules! id_type {
             type Err = uuid::Error;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        /// Storage: ids are kept as text.
+        impl TryFrom<String> for $name {
+            type Error = crate::stored::Unreadable;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Uuid::parse_str(&s)
+                    .map(Self)
+                    .map_err(|e| crate::stored::Unreadable::new(id_name(stringify!($name)), s, e))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
             }
         }
     )*};

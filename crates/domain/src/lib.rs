@@ -16,6 +16,7 @@ pub mod money;
 pub mod rules;
 pub mod settlement;
 pub mod sources;
+pub mod stored;
 pub mod validation;
 
 pub use code::Code;

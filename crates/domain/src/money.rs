@@ -261,6 +261,19 @@ impl fmt::Display for Currency {
 )]
 pub struct MinorUnits(pub i64);
 
+/// Storage: minor units are kept as BIGINT.
+impl From<i64> for MinorUnits {
+    fn from(v: i64) -> Self {
+        MinorUnits(v)
+    }
+}
+
+impl From<MinorUnits> for i64 {
+    fn from(v: MinorUnits) -> Self {
+        v.0
+    }
+}
+
 /// An exact amount in a currency. JSON: `{"amount": "123.45", "currency": "EUR"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "MoneyRepr", into = "MoneyRepr")]

@@ -188,6 +188,88 @@ impl Principal {
     }
 }
 
+/// What records a caller may see: the one scope filter of every list and get.
+///
+/// A caller limited to some locations sees only their records. A caller with the `payer` role
+/// or a `payer` claim (a payer's portal user), unless admin, sees only records addressed to its
+/// payer, and nothing without a payer claim. Anything outside the scope is answered as if it did
+/// not exist (404, or absent from a list). Store queries apply it with [`crate::scoped!`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Location codes; `None` for every location.
+    pub locations: Option<Vec<String>>,
+    /// The payer code records must be addressed to; `None` for every recipient. Never empty
+    /// text for a real payer, so a payer user without a claim matches nothing.
+    pub payer: Option<String>,
+}
+
+impl Scope {
+    /// Everything: for the service's own work (event consumers), never for a caller.
+    pub fn everything() -> Scope {
+        Scope::default()
+    }
+
+    /// The caller's scope.
+    pub fn of(who: &Principal) -> Scope {
+        let is_admin = who.roles.contains(&Role::Admin);
+        let payer = (!is_admin && (who.roles.contains(&Role::Payer) || who.payer.is_some()))
+            .then(|| who.payer.clone().unwrap_or_default());
+        Scope {
+            locations: who.locations.clone(),
+            payer,
+        }
+    }
+
+    /// Whether a location code is in scope.
+    pub fn allows_location(&self, code: &str) -> bool {
+        self.locations
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|c| c == code))
+    }
+
+    /// Whether a record of this location, addressed to this payer (or to none), is visible.
+    pub fn allows(&self, location_code: &str, payer_code: Option<&str>) -> bool {
+        let payer_ok = self.payer.as_deref().is_none_or(|p| payer_code == Some(p));
+        self.allows_location(location_code) && payer_ok
+    }
+
+    /// Whether the caller is limited to one payer's records.
+    pub fn is_payer_limited(&self) -> bool {
+        self.payer.is_some()
+    }
+}
+
+/// Filters a boxed diesel query by a [`Scope`]: `scoped!(query, scope, location_code_column)`
+/// for records of a location, `scoped!(query, scope, location_code_column, payer_code_column)`
+/// for records that are also addressed to a payer. Records without a payer column are invisible
+/// to a payer-limited caller.
+#[macro_export]
+macro_rules! scoped {
+    ($query:expr, $scope:expr, $location:expr) => {{
+        let scope: &$crate::auth::Scope = $scope;
+        let mut q = $query;
+        if let Some(codes) = &scope.locations {
+            q = q.filter($location.eq_any(codes.clone()));
+        }
+        if scope.is_payer_limited() {
+            // A record of no payer is never a payer's.
+            q = q.filter($location.ne($location));
+        }
+        q
+    }};
+    ($query:expr, $scope:expr, $location:expr, $payer:expr) => {{
+        let scope: &$crate::auth::Scope = $scope;
+        let mut q = $query;
+        if let Some(codes) = &scope.locations {
+            q = q.filter($location.eq_any(codes.clone()));
+        }
+        if let Some(p) = &scope.payer {
+            q = q.filter($payer.eq(p.clone()));
+        }
+        q
+    }};
+}
+
 /// Where verification keys come from.
 enum KeySource {
     Secret(DecodingKey),

@@ -348,6 +348,33 @@ macro_rules! insert_all {
     }};
 }
 
+/// Like [`insert_all!`] for rows taken by value: rows whose typed fields convert on the way in
+/// (`#[diesel(serialize_as = String)]` on an id or an enum) can only be inserted owned.
+/// PostgreSQL gets multi-row INSERTs of up to 1,000 rows; SQLite one row at a time.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut rows: ::std::vec::Vec<_> = $rows;
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                while !rows.is_empty() {
+                    let rest = rows.split_off(rows.len().min(1000));
+                    ::diesel::RunQueryDsl::execute(::diesel::insert_into($table).values(rows), pg)?;
+                    rows = rest;
+                }
+            }
+            $crate::db::AnyConnection::Sqlite(lite) => {
+                for row in rows {
+                    ::diesel::RunQueryDsl::execute(
+                        ::diesel::insert_into($table).values(row),
+                        lite,
+                    )?;
+                }
+            }
+        }
+    }};
+}
+
 /// Inserts one row into `table` unless a row with its key (or another unique value) exists
 /// already: `INSERT … ON CONFLICT DO NOTHING` on either database. diesel's MultiConnection has
 /// no ON CONFLICT, hence the match. Evaluates to the number of rows inserted (0 or 1); propagates
