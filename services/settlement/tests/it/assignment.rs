@@ -2,12 +2,6 @@
 //! with location and payer skills, new settlements assigned to the least loaded eligible biller
 //! or in turn, reassignment with a reason, and the workload view.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_platform::both_backends;
@@ -15,8 +9,7 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
-mod common;
-use common::{Harness, app, configure, consumption, deliver, harness, world};
+use crate::common::{Harness, app, configure, consumption, deliver, harness, world};
 
 both_backends!(
     new_settlements_go_to_eligible_billers_and_can_be_reassigned,

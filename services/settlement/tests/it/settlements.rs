@@ -2,12 +2,6 @@
 //! databases: every scenario runs on SQLite and on a throwaway PostgreSQL database. Events go
 //! through the service's own subscription handler (inbox included), as the bus would deliver them.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -27,8 +21,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-mod common;
-use common::{
+use crate::common::{
     World, app, configure, consumption, deliver, first_settlement, harness, line, settlements_of,
     share, world,
 };
@@ -1376,7 +1369,7 @@ fn voided(w: &World, c: &ConsumptionRecordedV1, reason: &str) -> ConsumptionVoid
 /// A patient covered by SANITAS alone, and a consultation and a lab test of one episode,
 /// delivered: the world, the two consumptions and their settlement's id.
 async fn one_payer_two_lines(
-    h: &common::Harness,
+    h: &crate::common::Harness,
     app: &impl Service<
         actix_http::Request,
         Response = ServiceResponse<impl MessageBody>,

@@ -1,20 +1,13 @@
 //! Settlement configuration over HTTP against real databases: every scenario runs on SQLite and
 //! on a throwaway PostgreSQL database.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
-mod common;
-use common::{app, harness};
+use crate::common::{app, harness};
 
 use carebill_platform::both_backends;
 

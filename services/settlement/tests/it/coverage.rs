@@ -5,20 +5,13 @@
 //! visible); promotional offers (prepaid bundles used up across episodes); a yearly deductible and cap counted across all of a patient's episodes. Amounts
 //! computed by hand.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
-mod common;
-use common::{app, consumption, create_all, deliver, harness, share, world};
+use crate::common::{app, consumption, create_all, deliver, harness, share, world};
 
 both_backends!(
     a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up,
@@ -307,7 +300,7 @@ async fn a_yearly_deductible_and_cap_count_across_the_patients_episodes(b: Backe
         w.coverages = first.coverages.clone();
         w
     };
-    let settled = |w: &common::World, quantity: i64, at: &str| {
+    let settled = |w: &crate::common::World, quantity: i64, at: &str| {
         let c = consumption(w, "CONS", quantity, at);
         let episode = w.episode.id;
         let (h, app, t) = (&h, &app, t.clone());
@@ -472,7 +465,7 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     second.episode.number = "ENC-2".to_owned();
     second.episode.patient = first.episode.patient.clone();
     second.coverages.clear();
-    let lines_of = |w: &common::World| {
+    let lines_of = |w: &crate::common::World| {
         let episode = w.episode.id;
         let (app, t) = (&app, t.clone());
         async move {

@@ -4,12 +4,6 @@
 //! inactive at one institution, runs that are previews or idempotent, and bad input refused
 //! without changing anything.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_domain::accounts::PayerKind;
@@ -28,8 +22,7 @@ use chrono::{NaiveDate, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-mod common;
-use common::{Harness, app, harness};
+use crate::common::{Harness, app, harness};
 
 both_backends!(
     a_care_home_month_is_billed_and_corrected_the_month_after,

@@ -6,12 +6,6 @@
 //! issue 4's worked scenario: an after-hours emergency surcharged, split across two payers with
 //! a yearly deductible partly used by an earlier episode and copays.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_platform::both_backends;
@@ -19,8 +13,9 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post};
 use serde_json::{Value, json};
 
-mod common;
-use common::{app, configure, consumption, create_all, deliver, harness, line, share, world};
+use crate::common::{
+    app, configure, consumption, create_all, deliver, harness, line, share, world,
+};
 
 both_backends!(
     conditions_change_prices_parties_and_lines_and_explain_it,

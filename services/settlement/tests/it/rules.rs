@@ -2,12 +2,6 @@
 //! field of seed 003 kept, versions never edited in place, invoice contexts, the institution ×
 //! rule matrix, and bad input refused with every problem named.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_platform::both_backends;
@@ -15,8 +9,7 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
-mod common;
-use common::{app, harness};
+use crate::common::{app, harness};
 
 both_backends!(
     a_rule_keeps_every_field_and_changes_only_as_a_new_version,
