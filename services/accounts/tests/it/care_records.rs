@@ -3,12 +3,6 @@
 //! would overlap refused, changes only with `If-Match` and as new versions, cancellation once,
 //! list filters, and location scope.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -18,8 +12,7 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, token};
 use serde_json::{Value, json};
 
-mod common;
-use common::{app, count, harness, outbox_types};
+use crate::common::{app, count, harness, outbox_types};
 
 both_backends!(
     every_kind_is_recorded_as_version_one_and_announced,

@@ -1,11 +1,5 @@
-//! What every accounts test file needs: a fresh database on either backend, the HTTP app over
+//! What every accounts test module needs: a fresh database on either backend, the HTTP app over
 //! it, and a look at what was written (the outbox, row counts).
-
-#![allow(
-    dead_code,
-    clippy::expect_used,
-    reason = "each test file uses part of it; a broken step fails the test loudly"
-)]
 
 use std::sync::Arc;
 
@@ -19,6 +13,8 @@ use carebill_platform::testing::{TestDb, test_app};
 use diesel::prelude::*;
 use serde_json::Value;
 use tokio::sync::Notify;
+
+pub mod fixtures;
 
 /// A fresh accounts database, dropped with the harness.
 pub struct Harness {

@@ -1,0 +1,12 @@
+//! The accounts service's one integration-test binary: every scenario runs over HTTP against
+//! real databases (SQLite and a throwaway PostgreSQL), through the same middleware, extractors
+//! and error mapping as the running suite; one module per resource.
+
+#![expect(clippy::expect_used, reason = "a test fails loudly on any broken step")]
+
+mod common;
+
+mod audit_trail;
+mod care_records;
+mod consumptions;
+mod episodes;
