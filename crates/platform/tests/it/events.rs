@@ -2,11 +2,6 @@
 //! the broker is down is delivered once it is back; a redelivered event has no second effect;
 //! a poison event ends in the dead-letter queue; the in-process bus parks what it cannot apply.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
