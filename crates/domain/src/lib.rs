@@ -13,6 +13,7 @@ pub mod events;
 pub mod ids;
 pub mod invoicing;
 pub mod money;
+pub mod pricing;
 pub mod rules;
 pub mod settlement;
 pub mod sources;
