@@ -1,26 +1,27 @@
 //! The invoicing service: the legal documents.
 //!
 //! First scope: when medical audit approves a settlement (`carebill.settlement.settlement.
-//! approved.v1`), one invoice per paying party is issued and numbered at once ([`issuing`],
-//! [`numbering`]) and announced (`carebill.invoicing.invoice.issued.v1`); an invoice is cancelled
-//! only by a full credit note (`POST /v1/invoices/{id}/credit-notes`, [`credit_notes`]), which
-//! makes its lines billable again and is announced (`carebill.invoicing.credit_note.issued.v1`).
-//! Invoices, credit notes and this service's audit trail are read over `/v1/invoices`,
-//! `/v1/credit-notes` and `/v1/invoicing/audit-events`. Batches, e-invoices (UBL), claim files,
-//! layouts and the payer portal come next.
+//! approved.v1`), one invoice per paying party is issued and numbered at once
+//! ([`service::issuing`], [`store::series`]) and announced (`carebill.invoicing.invoice.issued.v1`);
+//! an invoice is cancelled only by a full credit note (`POST /v1/invoices/{id}/credit-notes`,
+//! [`service::credit_notes`]), which makes its lines billable again and is announced
+//! (`carebill.invoicing.credit_note.issued.v1`). Invoices, credit notes and this service's audit
+//! trail are read over `/v1/invoices`, `/v1/credit-notes` and `/v1/invoicing/audit-events`.
+//! Batches, e-invoices (UBL), claim files, layouts and the payer portal come next.
+//!
+//! Four layers, arrows pointing down: [`api`] (handlers and API types) → [`service`] (use cases:
+//! decisions, audit, outbox) → [`store`] (typed rows and queries); [`consumer`] maps consumed
+//! events to use cases.
 
-pub mod audit_trail;
-pub mod credit_notes;
-pub mod documents;
-pub mod invoices;
-pub mod issuing;
-pub mod numbering;
-pub mod schema;
+mod api;
+mod consumer;
+mod schema;
+mod service;
+mod store;
 
 use std::sync::Arc;
 
 use actix_web::web;
-use carebill_domain::events::{EventPayload as _, SettlementApprovedV1};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, batched_subscription};
 use carebill_platform::http::allow;
@@ -32,6 +33,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
 };
 
+/// The service name: event source and consumer queue.
+pub(crate) const SERVICE: &str = "invoicing";
+
 /// What the handlers share.
 pub struct InvoicingState {
     /// The invoicing database.
@@ -41,15 +45,9 @@ pub struct InvoicingState {
 }
 
 /// The events this service consumes, applied once each, in batches: approved settlements are
-/// invoiced (see [`issuing::apply_events`]).
+/// invoiced (see [`consumer`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    batched_subscription(
-        documents::SERVICE,
-        &[SettlementApprovedV1::TYPE],
-        db,
-        wake,
-        issuing::apply_events,
-    )
+    batched_subscription(SERVICE, consumer::TYPES, db, wake, consumer::apply_events)
 }
 
 /// Registers every invoicing route.
@@ -58,32 +56,32 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         cfg.app_data(state)
             .service(
                 web::resource("/v1/invoices")
-                    .route(web::get().to(invoices::list_invoices))
+                    .route(web::get().to(api::invoices::list_invoices))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoices/{id}")
-                    .route(web::get().to(invoices::get_invoice))
+                    .route(web::get().to(api::invoices::get_invoice))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoices/{id}/credit-notes")
-                    .route(web::post().to(credit_notes::credit_invoice))
+                    .route(web::post().to(api::credit_notes::credit_invoice))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/credit-notes")
-                    .route(web::get().to(credit_notes::list_credit_notes))
+                    .route(web::get().to(api::credit_notes::list_credit_notes))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/credit-notes/{id}")
-                    .route(web::get().to(credit_notes::get_credit_note))
+                    .route(web::get().to(api::credit_notes::get_credit_note))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoicing/audit-events")
-                    .route(web::get().to(audit_trail::list_audit_events))
+                    .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
             );
     }
@@ -93,9 +91,10 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        invoices::list_invoices, invoices::get_invoice,
-        credit_notes::credit_invoice, credit_notes::list_credit_notes, credit_notes::get_credit_note,
-        audit_trail::list_audit_events,
+        api::invoices::list_invoices, api::invoices::get_invoice,
+        api::credit_notes::credit_invoice, api::credit_notes::list_credit_notes,
+        api::credit_notes::get_credit_note,
+        api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),

@@ -12,13 +12,12 @@
 //! (shares not adding up, an unknown party, ...) fails and, after the retries, waits in the dead
 //! letters; nothing is issued.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use carebill_domain::events::{
-    Envelope, EventPayload, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1,
-    SettlementInvoicedV1,
+    Envelope, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1, SettlementInvoicedV1,
 };
-use carebill_domain::ids::InvoiceId;
+use carebill_domain::ids::{InvoiceId, LocationId, SettlementId};
 use carebill_domain::invoicing::{
     DocumentKind, InvoicePlan, InvoiceStatus, due_date, issue_date, plan_invoices,
 };
@@ -28,14 +27,14 @@ use carebill_platform::auth::Principal;
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
 use chrono::Datelike as _;
-use diesel::prelude::*;
 
-use crate::documents::{InvoiceRow, SERVICE, insert_lines, invalid_event, to_minor};
-use crate::numbering::{lock_series, take_numbers};
-use crate::schema::{billed_consumptions, invoiced_settlements, invoices};
+use crate::SERVICE;
+use crate::store::billed::{self, BilledRow, InvoicedSettlementRow};
+use crate::store::invoices::{self, InvoiceRow};
+use crate::store::{lines, series, to_minor};
 
 /// The actor the audit trail names for invoices issued on an approval.
-pub const SYSTEM_ACTOR: &str = "system:invoicing";
+pub(crate) const SYSTEM_ACTOR: &str = "system:invoicing";
 
 /// An invoice stored under a provisional number, waiting for its number at the end of the
 /// transaction.
@@ -47,96 +46,75 @@ struct Unnumbered {
 }
 
 /// What one approval issued: its invoices, and the report to settlement.
-struct Issued<'e> {
+pub(crate) struct Issued<'e> {
     env: &'e Envelope,
     invoices: Vec<Unnumbered>,
     done: SettlementInvoicedV1,
 }
 
-/// Applies a batch of consumed events in one transaction: issues the invoices of each approved
-/// settlement, then numbers and announces them all (other types are ignored).
-pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), Error> {
-    let mut approvals = Vec::new();
-    for env in envs {
-        if env.event_type != SettlementApprovedV1::TYPE {
-            continue;
-        }
-        let approval: SettlementApprovedV1 =
-            env.payload().map_err(|e| invalid_event(&e.to_string()))?;
-        approvals.push((*env, approval));
+/// Locks the settlements of a batch, in the order given, until the transaction ends: another
+/// replica's batch handling another of their versions waits (see [`crate::consumer`] for the
+/// order).
+#[tracing::instrument(skip_all)]
+pub(crate) fn lock_settlements(
+    conn: &mut AnyConnection,
+    ids: &[SettlementId],
+) -> Result<(), Error> {
+    for id in ids {
+        billed::lock_settlement(conn, *id)?;
     }
-    // Each settlement is locked against another replica's batch handling another of its
-    // versions; all of them first, in order, so two batches never wait on each other in a cycle.
-    let mut keys: Vec<String> = approvals
-        .iter()
-        .map(|(_, a)| format!("settlement:{}", a.settlement_id))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    for key in &keys {
-        db::lock_key(conn, key)?;
-    }
-    let mut issued = Vec::new();
-    for (env, approval) in &approvals {
-        issued.extend(issue_invoices(conn, env, approval)?);
-    }
-    number_and_announce(conn, issued)
+    Ok(())
 }
 
 /// Issues the invoices of `approval` under provisional numbers (see the module documentation);
 /// none when the version was already invoiced (then there is nothing to report either).
-fn issue_invoices<'e>(
+#[tracing::instrument(skip_all, fields(settlement_id = %approval.settlement_id, version = approval.version))]
+pub(crate) fn issue_invoices<'e>(
     conn: &mut AnyConnection,
     env: &'e Envelope,
     approval: &SettlementApprovedV1,
 ) -> Result<Option<Issued<'e>>, Error> {
-    let settlement_id = approval.settlement_id.to_string();
+    let settlement_id = approval.settlement_id;
     // A version already invoiced, or older than one invoiced (a late redelivery, a re-driven
     // dead letter), is superseded: billing it could bill lines a correction removed.
-    let latest: Option<i32> = invoiced_settlements::table
-        .filter(invoiced_settlements::settlement_id.eq(&settlement_id))
-        .select(diesel::dsl::max(invoiced_settlements::version))
-        .first(conn)?;
+    let latest = billed::latest_invoiced_version(conn, settlement_id)?;
     if latest.is_some_and(|v| v >= approval.version) {
         tracing::info!(settlement = %settlement_id, version = approval.version, latest = ?latest, "settlement version already invoiced or superseded");
         return Ok(None);
     }
-    let billed = billed_pairs(conn, &settlement_id)?;
+    let billed = billed::active_pairs(conn, settlement_id)?;
     let plans = plan_invoices(approval, |c, party| {
         billed.contains(&(c.to_string(), party.to_owned()))
     })
-    .map_err(|e| invalid_event(&e.to_string()))?;
+    .map_err(|e| Error::invalid_event(e.to_string()))?;
 
     let now = db::now();
     let location = &approval.episode.location;
     let issued_on = issue_date(now.and_utc(), &location.time_zone)
-        .map_err(|e| invalid_event(&e.to_string()))?;
-    let mut invoices = Vec::with_capacity(plans.len());
+        .map_err(|e| Error::invalid_event(e.to_string()))?;
+    let mut issued = Vec::with_capacity(plans.len());
     for plan in &plans {
         let id = InvoiceId::new();
-        let row = invoice_row(approval, plan, &id, &provisional(&id), issued_on, now)?;
-        diesel::insert_into(invoices::table)
-            .values(&row)
-            .execute(conn)?;
-        insert_lines(conn, &row.id, &plan.lines)?;
+        let row = invoice_row(approval, plan, id, &provisional(&id), issued_on, now)?;
+        let (number, due) = (row.number.clone(), row.due_date);
+        invoices::insert(conn, row)?;
+        lines::insert(conn, &id.to_string(), &plan.lines)?;
         let key = plan.recipient.key();
-        let billed: Vec<_> = plan
+        let pairs = plan
             .lines
             .iter()
-            .map(|line| {
-                (
-                    billed_consumptions::invoice_id.eq(&row.id),
-                    billed_consumptions::consumption_id.eq(line.consumption_id.to_string()),
-                    billed_consumptions::party_key.eq(&key),
-                    billed_consumptions::settlement_id.eq(&settlement_id),
-                    billed_consumptions::active.eq(true),
-                )
+            .map(|line| BilledRow {
+                invoice_id: id,
+                consumption_id: line.consumption_id,
+                party_key: key.clone(),
+                settlement_id,
+                active: true,
             })
             .collect();
-        carebill_platform::insert_all!(conn, billed_consumptions::table, billed);
+        billed::insert(conn, pairs)?;
         let event = InvoiceIssuedV1 {
             invoice_id: id,
-            number: row.number.clone(),
+            number: number.clone(),
             location: location.clone(),
             recipient: plan.recipient.clone(),
             patient_id: approval.episode.patient.id,
@@ -154,11 +132,11 @@ fn issue_invoices<'e>(
                 .collect(),
             total: plan.total,
             issue_date: issued_on,
-            due_date: row.due_date,
+            due_date: due,
             issued_at: now.and_utc(),
         };
         let audit = serde_json::json!({ "after": {
-            "number": row.number,
+            "number": number,
             "status": InvoiceStatus::Issued,
             "recipient": plan.recipient,
             "total": plan.total,
@@ -167,18 +145,19 @@ fn issue_invoices<'e>(
             "approved_by": approval.approved_by,
             "event_id": env.id,
         }});
-        invoices.push(Unnumbered { event, audit });
+        issued.push(Unnumbered { event, audit });
     }
-    let ids: Vec<InvoiceId> = invoices.iter().map(|i| i.event.invoice_id).collect();
-    diesel::insert_into(invoiced_settlements::table)
-        .values((
-            invoiced_settlements::settlement_id.eq(&settlement_id),
-            invoiced_settlements::version.eq(approval.version),
-            invoiced_settlements::event_id.eq(env.id.to_string()),
-            invoiced_settlements::invoices.eq(i32::try_from(ids.len()).unwrap_or(i32::MAX)),
-            invoiced_settlements::processed_at.eq(now),
-        ))
-        .execute(conn)?;
+    let ids: Vec<InvoiceId> = issued.iter().map(|i| i.event.invoice_id).collect();
+    billed::record_invoiced(
+        conn,
+        InvoicedSettlementRow {
+            settlement_id,
+            version: approval.version,
+            event_id: env.id.to_string(),
+            invoices: i32::try_from(ids.len()).map_err(|e| Error::internal(&e))?,
+            processed_at: now,
+        },
+    )?;
     // Settlement learns that this version is done with, even when nothing was left to bill.
     let done = SettlementInvoicedV1 {
         settlement_id: approval.settlement_id,
@@ -188,7 +167,7 @@ fn issue_invoices<'e>(
     };
     Ok(Some(Issued {
         env,
-        invoices,
+        invoices: issued,
         done,
     }))
 }
@@ -205,22 +184,28 @@ fn provisional(id: &InvoiceId) -> String {
 /// once. Then the invoices (number, issue and due date), their audit records and their
 /// announcements get them, and each approval's report to settlement follows its invoices into the
 /// outbox.
-fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Result<(), Error> {
+#[tracing::instrument(skip_all)]
+pub(crate) fn number_and_announce(
+    conn: &mut AnyConnection,
+    issued: Vec<Issued<'_>>,
+) -> Result<(), Error> {
     if issued.is_empty() {
         return Ok(());
     }
     let dated = |at: chrono::NaiveDateTime, e: &InvoiceIssuedV1| {
-        issue_date(at.and_utc(), &e.location.time_zone).map_err(|x| invalid_event(&x.to_string()))
+        issue_date(at.and_utc(), &e.location.time_zone)
+            .map_err(|x| Error::invalid_event(x.to_string()))
     };
-    let mut locked: BTreeSet<(String, i32)> = BTreeSet::new();
+    // Location ids order as their text does (a UUID's bytes), the order the series are locked in.
+    let mut locked: BTreeSet<(LocationId, i32)> = BTreeSet::new();
     let mut now = db::now();
     loop {
         let mut wanted = BTreeSet::new();
         for invoice in issued.iter().flat_map(|i| &i.invoices) {
             let e = &invoice.event;
-            wanted.insert((e.location.id.to_string(), dated(now, e)?.year()));
+            wanted.insert((e.location.id, dated(now, e)?.year()));
         }
-        let missing: Vec<(String, i32)> = wanted.difference(&locked).cloned().collect();
+        let missing: Vec<(LocationId, i32)> = wanted.difference(&locked).cloned().collect();
         if missing.is_empty() {
             break;
         }
@@ -228,24 +213,25 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
         // (Out of id order then; PostgreSQL breaks the rare cycle this could make on New Year's
         // night, and the batch is applied again.)
         for (location_id, year) in missing {
-            lock_series(conn, &location_id, DocumentKind::Invoice, year)?;
+            series::lock_series(conn, location_id, DocumentKind::Invoice, year)?;
             locked.insert((location_id, year));
         }
         now = db::now();
     }
-    let mut wanted: BTreeMap<(String, i32, String), usize> = BTreeMap::new();
+    let mut wanted: BTreeMap<(LocationId, i32, String), usize> = BTreeMap::new();
     for invoice in issued.iter().flat_map(|i| &i.invoices) {
         let e = &invoice.event;
         let key = (
-            e.location.id.to_string(),
+            e.location.id,
             dated(now, e)?.year(),
             e.location.code.clone(),
         );
         *wanted.entry(key).or_insert(0) += 1;
     }
-    let mut numbers: BTreeMap<(String, i32, String), std::vec::IntoIter<String>> = BTreeMap::new();
+    let mut numbers: BTreeMap<(LocationId, i32, String), std::vec::IntoIter<String>> =
+        BTreeMap::new();
     for ((location_id, year, code), n) in wanted {
-        let taken = take_numbers(conn, &location_id, &code, DocumentKind::Invoice, year, n)?;
+        let taken = series::take_numbers(conn, location_id, &code, DocumentKind::Invoice, year, n)?;
         numbers.insert((location_id, year, code), taken.into_iter());
     }
     let mut events = Vec::new();
@@ -259,24 +245,13 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
             let e = &mut invoice.event;
             let issued_on = dated(now, e)?;
             let number = numbers
-                .get_mut(&(
-                    e.location.id.to_string(),
-                    issued_on.year(),
-                    e.location.code.clone(),
-                ))
+                .get_mut(&(e.location.id, issued_on.year(), e.location.code.clone()))
                 .and_then(Iterator::next)
                 .ok_or_else(|| Error::internal(&"a series gave too few numbers"))?;
             e.issue_date = issued_on;
             e.due_date = due_date(issued_on);
             e.issued_at = now.and_utc();
-            diesel::update(invoices::table.find(e.invoice_id.to_string()))
-                .set((
-                    invoices::number.eq(&number),
-                    invoices::issue_date.eq(e.issue_date),
-                    invoices::due_date.eq(e.due_date),
-                    invoices::issued_at.eq(now),
-                ))
-                .execute(conn)?;
+            invoices::set_number(conn, e.invoice_id, &number, e.issue_date, e.due_date, now)?;
             invoice.audit["after"]["number"] = serde_json::Value::String(number.clone());
             e.number = number;
             events.push(
@@ -336,28 +311,10 @@ fn number_and_announce(conn: &mut AnyConnection, issued: Vec<Issued<'_>>) -> Res
     outbox::enqueue_many(conn, &events)
 }
 
-/// The (consumption, party key) pairs of a settlement that are on an active invoice. Looked up by
-/// the settlement (an indexed equality; every consumption belongs to one settlement), not by a
-/// list of consumption ids, whose plan PostgreSQL may cache from when the table was empty.
-fn billed_pairs(
-    conn: &mut AnyConnection,
-    settlement_id: &str,
-) -> Result<HashSet<(String, String)>, Error> {
-    let rows: Vec<(String, String)> = billed_consumptions::table
-        .filter(billed_consumptions::settlement_id.eq(settlement_id))
-        .filter(billed_consumptions::active)
-        .select((
-            billed_consumptions::consumption_id,
-            billed_consumptions::party_key,
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
-}
-
 fn invoice_row(
     approval: &SettlementApprovedV1,
     plan: &InvoicePlan,
-    id: &InvoiceId,
+    id: InvoiceId,
     number: &str,
     issued_on: chrono::NaiveDate,
     now: chrono::NaiveDateTime,
@@ -365,27 +322,27 @@ fn invoice_row(
     let location = &approval.episode.location;
     let r = &plan.recipient;
     Ok(InvoiceRow {
-        id: id.to_string(),
+        id,
         number: number.to_owned(),
-        status: InvoiceStatus::Issued.as_str().to_owned(),
-        location_id: location.id.to_string(),
+        status: InvoiceStatus::Issued,
+        location_id: location.id,
         location_code: location.code.clone(),
         location_name: location.name.clone(),
         location_tax_id: location.tax_id.clone(),
         location_time_zone: location.time_zone.clone(),
-        recipient_kind: r.kind.as_str().to_owned(),
+        recipient_kind: r.kind,
         recipient_id: r.id.to_string(),
         payer_code: r.payer_code.clone(),
         payer_kind: r.payer_kind.map(|k| k.as_str().to_owned()),
         coverage_id: r.coverage_id.map(|c| c.to_string()),
         policy_number: r.policy_number.clone(),
-        patient_id: approval.episode.patient.id.to_string(),
-        episode_id: approval.episode.id.to_string(),
+        patient_id: approval.episode.patient.id,
+        episode_id: approval.episode.id,
         episode_number: approval.episode.number.clone(),
-        settlement_id: approval.settlement_id.to_string(),
+        settlement_id: approval.settlement_id,
         settlement_number: approval.number.clone(),
         settlement_version: approval.version,
-        currency: approval.currency.code().to_owned(),
+        currency: approval.currency,
         total_minor: to_minor(&plan.total)?,
         tax_total_minor: to_minor(&plan.tax_total)?,
         issue_date: issued_on,

@@ -4,14 +4,14 @@
 
 use actix_web::web;
 use carebill_platform::Error;
-use carebill_platform::audit::{self, AuditEvent, AuditFilter};
-use carebill_platform::auth::{Principal, Role};
+use carebill_platform::audit::{AuditEvent, AuditFilter};
+use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::http::{Page, PageParams};
-use diesel::prelude::*;
 use serde::Deserialize;
 
+use super::AUDIT_READERS;
 use crate::InvoicingState;
-use crate::schema::invoices;
+use crate::service::audit_trail;
 
 /// Filters and paging of the audit trail. Unknown parameters are refused.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -35,17 +35,13 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/v1/invoicing/audit-events", tag = "audit", operation_id = "list_invoicing_audit_events", params(AuditQuery),
     responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_audit_events(
     state: web::Data<InvoicingState>,
     who: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, Error> {
-    who.require(&[
-        Role::BillingManager,
-        Role::Biller,
-        Role::Auditor,
-        Role::Collector,
-    ])?;
+    who.require(AUDIT_READERS)?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -57,23 +53,11 @@ pub async fn list_audit_events(
         entity_id: query.entity_id,
         actor: query.actor,
     };
+    let scope = Scope::of(&who);
     Ok(web::Json(
         state
             .db
-            .read(move |conn| {
-                // The location ids behind the caller's location codes, from the documents here.
-                let scope = match &who.locations {
-                    None => None,
-                    Some(codes) => Some(
-                        invoices::table
-                            .filter(invoices::location_code.eq_any(codes))
-                            .select(invoices::location_id)
-                            .distinct()
-                            .load::<String>(conn)?,
-                    ),
-                };
-                audit::list(conn, &filter, scope, &page)
-            })
+            .read(move |conn| audit_trail::events(conn, &scope, &filter, &page))
             .await?,
     ))
 }

@@ -1,13 +1,12 @@
-//! Document numbers: one gapless series per location, document kind and year.
+//! Document number series: one gapless series per location, document kind and year.
 //!
 //! A number is taken in the transaction that stores the document: the series row is created if
 //! missing (`INSERT … ON CONFLICT DO NOTHING`, so two first documents of a year do not collide),
 //! locked (`SELECT … FOR UPDATE` on PostgreSQL; SQLite has a single writer), incremented, and
 //! committed with the document. A rolled-back transaction gives its number back, so numbers have
-//! no gaps, and two replicas on one database never hand out the same one. The invoices of a batch
-//! of approvals take their numbers together at the end of its transaction, so the series stays
-//! locked only from then to the commit.
+//! no gaps, and two replicas on one database never hand out the same one.
 
+use carebill_domain::ids::LocationId;
 use carebill_domain::invoicing::{DocumentKind, document_number};
 use carebill_platform::Error;
 use carebill_platform::db::{self, AnyConnection};
@@ -17,9 +16,9 @@ use crate::schema::invoice_series;
 
 /// Takes the next number of the series of `kind` at the location in `year`, e.g.
 /// `H1-INV-2026-000001`.
-pub fn next_number(
+pub(crate) fn next_number(
     conn: &mut AnyConnection,
-    location_id: &str,
+    location_id: LocationId,
     location_code: &str,
     kind: DocumentKind,
     year: i32,
@@ -32,9 +31,9 @@ pub fn next_number(
 
 /// Takes the next `n` numbers of the series of `kind` at the location in `year`, in order: one
 /// lock and one increment for all of them. The series stays locked until the transaction ends.
-pub fn take_numbers(
+pub(crate) fn take_numbers(
     conn: &mut AnyConnection,
-    location_id: &str,
+    location_id: LocationId,
     location_code: &str,
     kind: DocumentKind,
     year: i32,
@@ -56,16 +55,17 @@ pub fn take_numbers(
 
 /// Creates the series of `kind` at the location in `year` if missing and locks it until the
 /// transaction ends; returns its id.
-pub fn lock_series(
+pub(crate) fn lock_series(
     conn: &mut AnyConnection,
-    location_id: &str,
+    location_id: LocationId,
     kind: DocumentKind,
     year: i32,
 ) -> Result<String, Error> {
+    let location_id = location_id.to_string();
     let id = format!("{location_id}:{kind}:{year}");
     let new = (
         invoice_series::id.eq(&id),
-        invoice_series::location_id.eq(location_id),
+        invoice_series::location_id.eq(&location_id),
         invoice_series::kind.eq(kind.as_str()),
         invoice_series::year.eq(year),
         invoice_series::last_number.eq(0_i64),

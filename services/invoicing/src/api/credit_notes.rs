@@ -1,0 +1,276 @@
+//! Credit notes over HTTP: cancelling an invoice with a full credit note
+//! ([`crate::service::credit_notes`]), a list with filters and one credit note with its lines.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use carebill_domain::Validation;
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId, SettlementId};
+use carebill_domain::invoicing::money;
+use carebill_domain::{Currency, Money};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
+use super::{CREDITORS, READERS, show_page};
+use crate::InvoicingState;
+use crate::service::credit_notes;
+use crate::service::documents::{self, CreditNoteDocument, CreditNoteHeader};
+use crate::store::credit_notes::CreditNoteFilter;
+
+/// The invoice a credit note cancels.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceLink {
+    /// Id.
+    pub id: InvoiceId,
+    /// Number.
+    #[schema(example = "H1-INV-2026-000001")]
+    pub number: String,
+}
+
+/// A credit note without its lines, as lists show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreditNoteSummary {
+    /// Id.
+    pub id: CreditNoteId,
+    /// Number, unique in the location's credit-note series of the year.
+    #[schema(example = "H1-CN-2026-000001")]
+    pub number: String,
+    /// The invoice it cancels.
+    pub invoice: InvoiceLink,
+    /// The issuing location (the invoice's).
+    pub issuer: Issuer,
+    /// Who the invoice was for.
+    pub recipient: PartyRef,
+    /// The patient the care was for.
+    pub patient_id: PatientId,
+    /// The episode of care.
+    pub episode: EpisodeLink,
+    /// The settlement version the invoice billed.
+    pub settlement: SettlementLink,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// Amount credited: the invoice's total.
+    pub total: Money,
+    /// Tax total (zero).
+    pub tax_total: Money,
+    /// Why.
+    pub reason: String,
+    /// Whether the settlement is to be corrected and invoiced again.
+    pub reissue: bool,
+    /// Issue date, the location's calendar day.
+    pub issue_date: NaiveDate,
+    /// Who issued it.
+    pub issued_by: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Issued (numbered).
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A credit note with its lines (the invoice's, unchanged).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreditNote {
+    /// The header.
+    #[serde(flatten)]
+    pub summary: CreditNoteSummary,
+    /// The lines credited.
+    pub lines: Vec<Line>,
+}
+
+/// What a client sends to cancel an invoice.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditInput {
+    /// Why the invoice is cancelled.
+    #[schema(
+        example = "wrong coverage: the patient's policy had ended",
+        pattern = r"\S",
+        max_length = 500
+    )]
+    pub reason: String,
+    /// True when the settlement is to be corrected and invoiced again (settlement reopens it);
+    /// false when the invoice is simply withdrawn.
+    pub reissue: bool,
+}
+
+impl CreditNoteSummary {
+    /// A credit note header as the API shows it (issuer, recipient, episode and settlement are
+    /// its invoice's).
+    pub(crate) fn of(h: &CreditNoteHeader) -> Result<CreditNoteSummary, Error> {
+        let (row, invoice) = (&h.credit_note, &h.invoice);
+        let c = row.currency;
+        Ok(CreditNoteSummary {
+            id: row.id,
+            number: row.number.clone(),
+            invoice: InvoiceLink {
+                id: row.invoice_id,
+                number: row.invoice_number.clone(),
+            },
+            issuer: Issuer::of(invoice),
+            recipient: invoice.recipient()?,
+            patient_id: row.patient_id,
+            episode: EpisodeLink::of(invoice),
+            settlement: SettlementLink::of(invoice),
+            currency: c,
+            total: money(row.total_minor, c),
+            tax_total: money(row.tax_total_minor, c),
+            reason: row.reason.clone(),
+            reissue: row.reissue,
+            issue_date: row.issue_date,
+            issued_by: row.issued_by.clone(),
+            created_at: row.created_at.and_utc(),
+            issued_at: row.issued_at.and_utc(),
+        })
+    }
+}
+
+impl CreditNote {
+    /// A credit note with its lines as the API shows it.
+    pub(crate) fn of(doc: &CreditNoteDocument) -> Result<CreditNote, Error> {
+        Ok(CreditNote {
+            summary: CreditNoteSummary::of(&doc.header)?,
+            lines: doc.lines.iter().map(Line::of).collect(),
+        })
+    }
+}
+
+/// Cancel an invoice with a full credit note (reason required). With `reissue`, settlement
+/// reopens the settlement for correction and the corrected version is invoiced again.
+#[utoipa::path(post, path = "/v1/invoices/{id}/credit-notes", tag = "credit notes", request_body = CreditInput,
+    params(("id" = String, Path, description = "Invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    responses((status = 201, description = "Credit note issued; the invoice is cancelled", body = CreditNote),
+        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The invoice is already credited (`already_credited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(invoice_id = %id))]
+pub async fn credit_invoice(
+    state: web::Data<InvoicingState>,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+    body: JsonBody<CreditInput>,
+) -> Result<Reply, Error> {
+    who.require(CREDITORS)?;
+    let body = body.parse()?;
+    let id: InvoiceId = parse_id(&id, "invoice")?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let mut v = Validation::new();
+    let reason = v.text("reason", &body.value.reason, 500);
+    v.finish().map_err(Error::validation)?;
+    let reason = reason.unwrap_or_default();
+    let reissue = body.value.reissue;
+    state
+        .db
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
+                CreditNote::of(&credit_notes::credit(conn, &who, id, &reason, reissue)?)
+            })
+        })
+        .await
+}
+
+/// Filters and paging of the credit-note list. Unknown parameters are refused.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CreditNoteQuery {
+    /// Issued by this location.
+    pub location_code: Option<String>,
+    /// Cancelling invoices addressed to a payer or to the patient.
+    pub recipient_kind: Option<PartyKind>,
+    /// Cancelling invoices addressed to this payer.
+    pub payer_code: Option<String>,
+    /// For this patient's care.
+    pub patient_id: Option<PatientId>,
+    /// Cancelling this invoice.
+    pub invoice_id: Option<InvoiceId>,
+    /// Of this settlement.
+    pub settlement_id: Option<SettlementId>,
+    /// Issued on or after this day.
+    pub issued_from: Option<NaiveDate>,
+    /// Issued on or before this day.
+    pub issued_to: Option<NaiveDate>,
+    /// With this number.
+    pub number: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl CreditNoteQuery {
+    /// The filters of the query.
+    fn filter(&self) -> CreditNoteFilter {
+        CreditNoteFilter {
+            location_code: self.location_code.clone(),
+            recipient_kind: self.recipient_kind,
+            payer_code: self.payer_code.clone(),
+            patient_id: self.patient_id,
+            invoice_id: self.invoice_id,
+            settlement_id: self.settlement_id,
+            issued_from: self.issued_from,
+            issued_to: self.issued_to,
+            number: self.number.clone(),
+        }
+    }
+}
+
+/// List the credit notes in your scope, oldest first.
+#[utoipa::path(get, path = "/v1/credit-notes", tag = "credit notes", params(CreditNoteQuery),
+    responses((status = 200, description = "A page of credit notes", body = Page<CreditNoteSummary>),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_credit_notes(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    query: web::Query<CreditNoteQuery>,
+) -> Result<web::Json<Page<CreditNoteSummary>>, Error> {
+    who.require(READERS)?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let scope = Scope::of(&who);
+    let filter = query.filter();
+    let page = state
+        .db
+        .read(move |conn| documents::credit_notes(conn, &scope, &filter, &page))
+        .await?;
+    Ok(web::Json(show_page(page, CreditNoteSummary::of)?))
+}
+
+/// Get a credit note with its lines.
+#[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "credit notes",
+    params(("id" = String, Path, description = "Credit note id")),
+    responses((status = 200, description = "The credit note", body = CreditNote),
+        (status = 404, description = "No such credit note in your scope", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(credit_note_id = %id))]
+pub async fn get_credit_note(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<CreditNote>, Error> {
+    who.require(READERS)?;
+    let id: CreditNoteId = parse_id(&id, "credit note")?;
+    let scope = Scope::of(&who);
+    let doc = state
+        .db
+        .read(move |conn| documents::credit_note(conn, &scope, id))
+        .await?;
+    Ok(web::Json(CreditNote::of(&doc)?))
+}

@@ -1,0 +1,207 @@
+//! Invoices over HTTP: a list with filters and one invoice with its lines. Invoices are made
+//! by [`crate::service::issuing`] and cancelled by [`crate::service::credit_notes`]; nobody edits
+//! them.
+
+use actix_web::web;
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
+use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::{Currency, Money};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{Page, PageParams, parse_id};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
+use super::{READERS, show_page};
+use crate::InvoicingState;
+use crate::service::documents::{self, InvoiceDocument};
+use crate::store::invoices::{InvoiceFilter, InvoiceRow};
+
+/// An invoice without its lines, as lists show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceSummary {
+    /// Id.
+    pub id: InvoiceId,
+    /// Number, unique in the location's invoice series of the year.
+    #[schema(example = "H1-INV-2026-000001")]
+    pub number: String,
+    /// `issued`, or `cancelled` by a credit note.
+    pub status: InvoiceStatus,
+    /// The issuing location.
+    pub issuer: Issuer,
+    /// Who is billed: a payer (through a coverage) or the patient.
+    pub recipient: PartyRef,
+    /// The patient the care was for.
+    pub patient_id: PatientId,
+    /// The episode of care.
+    pub episode: EpisodeLink,
+    /// The settlement version billed.
+    pub settlement: SettlementLink,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// Total to pay: the sum of the lines' billed amounts.
+    pub total: Money,
+    /// Tax total (zero: health care is VAT-exempt).
+    pub tax_total: Money,
+    /// Issue date, the location's calendar day.
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Issued (numbered).
+    pub issued_at: DateTime<Utc>,
+    /// When a credit note cancelled it.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// The credit note that cancelled it.
+    pub credit_note_id: Option<CreditNoteId>,
+}
+
+/// An invoice with its lines.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Invoice {
+    /// The header.
+    #[serde(flatten)]
+    pub summary: InvoiceSummary,
+    /// The lines, in the settlement's order.
+    pub lines: Vec<Line>,
+}
+
+impl InvoiceSummary {
+    /// The invoice header as the API shows it.
+    pub(crate) fn of(row: &InvoiceRow) -> Result<InvoiceSummary, Error> {
+        let c = row.currency;
+        Ok(InvoiceSummary {
+            id: row.id,
+            number: row.number.clone(),
+            status: row.status,
+            issuer: Issuer::of(row),
+            recipient: row.recipient()?,
+            patient_id: row.patient_id,
+            episode: EpisodeLink::of(row),
+            settlement: SettlementLink::of(row),
+            currency: c,
+            total: money(row.total_minor, c),
+            tax_total: money(row.tax_total_minor, c),
+            issue_date: row.issue_date,
+            due_date: row.due_date,
+            created_at: row.created_at.and_utc(),
+            issued_at: row.issued_at.and_utc(),
+            cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
+            credit_note_id: row.credit_note()?,
+        })
+    }
+}
+
+impl Invoice {
+    /// An invoice with its lines as the API shows it.
+    pub(crate) fn of(doc: &InvoiceDocument) -> Result<Invoice, Error> {
+        Ok(Invoice {
+            summary: InvoiceSummary::of(&doc.invoice)?,
+            lines: doc.lines.iter().map(Line::of).collect(),
+        })
+    }
+}
+
+/// Filters and paging of the invoice list. Unknown parameters are refused.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceQuery {
+    /// `issued` or `cancelled`.
+    pub status: Option<InvoiceStatus>,
+    /// Issued by this location.
+    pub location_code: Option<String>,
+    /// Addressed to a payer or to the patient.
+    pub recipient_kind: Option<PartyKind>,
+    /// Addressed to this payer.
+    pub payer_code: Option<String>,
+    /// For this patient's care.
+    pub patient_id: Option<PatientId>,
+    /// Of this episode.
+    pub episode_id: Option<EpisodeId>,
+    /// Of this settlement.
+    pub settlement_id: Option<SettlementId>,
+    /// Issued on or after this day.
+    pub issued_from: Option<NaiveDate>,
+    /// Issued on or before this day.
+    pub issued_to: Option<NaiveDate>,
+    /// With this number.
+    pub number: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl InvoiceQuery {
+    /// The filters of the query.
+    fn filter(&self) -> InvoiceFilter {
+        InvoiceFilter {
+            status: self.status,
+            location_code: self.location_code.clone(),
+            recipient_kind: self.recipient_kind,
+            payer_code: self.payer_code.clone(),
+            patient_id: self.patient_id,
+            episode_id: self.episode_id,
+            settlement_id: self.settlement_id,
+            issued_from: self.issued_from,
+            issued_to: self.issued_to,
+            number: self.number.clone(),
+        }
+    }
+}
+
+/// List the invoices in your scope, oldest first.
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(InvoiceQuery),
+    responses((status = 200, description = "A page of invoices", body = Page<InvoiceSummary>),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_invoices(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    query: web::Query<InvoiceQuery>,
+) -> Result<web::Json<Page<InvoiceSummary>>, Error> {
+    who.require(READERS)?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let scope = Scope::of(&who);
+    let filter = query.filter();
+    let page = state
+        .db
+        .read(move |conn| documents::invoices(conn, &scope, &filter, &page))
+        .await?;
+    Ok(web::Json(show_page(page, InvoiceSummary::of)?))
+}
+
+/// Get an invoice with its lines.
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "The invoice", body = Invoice),
+        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(invoice_id = %id))]
+pub async fn get_invoice(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<Invoice>, Error> {
+    who.require(READERS)?;
+    let id: InvoiceId = parse_id(&id, "invoice")?;
+    let scope = Scope::of(&who);
+    let doc = state
+        .db
+        .read(move |conn| documents::invoice(conn, &scope, id))
+        .await?;
+    Ok(web::Json(Invoice::of(&doc)?))
+}

@@ -1,0 +1,44 @@
+//! The events invoicing consumes, each to its use case, in batches applied in one transaction.
+//!
+//! `carebill.settlement.settlement.approved.v1` → [`crate::service::issuing`]. Other types are ignored.
+//!
+//! The batch locking order, so that two replicas' batches never wait on each other in a cycle:
+//! 1. every settlement of the batch (its advisory key), sorted by id, before anything is read;
+//! 2. at the end of the batch, the invoice series it takes numbers from, sorted by location id
+//!    and year ([`crate::service::issuing::number_and_announce`]).
+
+use carebill_domain::events::{Envelope, EventPayload as _, SettlementApprovedV1};
+use carebill_domain::ids::SettlementId;
+use carebill_platform::Error;
+use carebill_platform::db::AnyConnection;
+
+use crate::service::issuing;
+
+/// The event types consumed.
+pub(crate) const TYPES: &[&str] = &[SettlementApprovedV1::TYPE];
+
+/// Applies a batch of consumed events in one transaction: issues the invoices of each approved
+/// settlement, then numbers and announces them all.
+#[tracing::instrument(skip_all, fields(events = envs.len()))]
+pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), Error> {
+    let mut approvals = Vec::new();
+    for env in envs {
+        if env.event_type != SettlementApprovedV1::TYPE {
+            continue;
+        }
+        let approval: SettlementApprovedV1 = env
+            .payload()
+            .map_err(|e| Error::invalid_event(e.to_string()))?;
+        approvals.push((*env, approval));
+    }
+    let mut settlements: Vec<SettlementId> =
+        approvals.iter().map(|(_, a)| a.settlement_id).collect();
+    settlements.sort();
+    settlements.dedup();
+    issuing::lock_settlements(conn, &settlements)?;
+    let mut issued = Vec::new();
+    for (env, approval) in &approvals {
+        issued.extend(issuing::issue_invoices(conn, env, approval)?);
+    }
+    issuing::number_and_announce(conn, issued)
+}

@@ -1,0 +1,294 @@
+//! Stored invoices: the row, its lookups (always through the caller's [`Scope`] when a caller
+//! reads), the list with its filters, and the writes that number and cancel an invoice.
+
+use carebill_domain::accounts::PayerKind;
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::{
+    CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
+};
+use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::{Currency, Money, stored};
+use carebill_platform::Error;
+use carebill_platform::auth::Scope;
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::http::PageRequest;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::unreadable;
+use crate::schema::invoices;
+
+/// A stored invoice.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invoices)]
+pub(crate) struct InvoiceRow {
+    /// Id.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: InvoiceId,
+    /// Number (provisional until the end of the issuing transaction).
+    pub number: String,
+    /// Issued or cancelled.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: InvoiceStatus,
+    /// Issuing location.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub location_id: LocationId,
+    /// Its code.
+    pub location_code: String,
+    /// Its name.
+    pub location_name: String,
+    /// Its tax id.
+    pub location_tax_id: Option<String>,
+    /// Its time zone.
+    pub location_time_zone: String,
+    /// Payer or patient.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub recipient_kind: PartyKind,
+    /// The payer's or the patient's id.
+    pub recipient_id: String,
+    /// The payer's code (payers only).
+    pub payer_code: Option<String>,
+    /// The payer's kind (payers only).
+    pub payer_kind: Option<String>,
+    /// The coverage (payers only).
+    pub coverage_id: Option<String>,
+    /// The policy number (payers only).
+    pub policy_number: Option<String>,
+    /// The patient.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub patient_id: PatientId,
+    /// The episode.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub episode_id: EpisodeId,
+    /// The episode's number.
+    pub episode_number: String,
+    /// The settlement.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub settlement_id: SettlementId,
+    /// The settlement's number.
+    pub settlement_number: String,
+    /// The settlement version billed.
+    pub settlement_version: i32,
+    /// Currency of every amount.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub currency: Currency,
+    /// Total, in minor units.
+    pub total_minor: i64,
+    /// Tax total, in minor units.
+    pub tax_total_minor: i64,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Issued (numbered).
+    pub issued_at: NaiveDateTime,
+    /// Cancelled by a credit note.
+    pub cancelled_at: Option<NaiveDateTime>,
+    /// The credit note that cancelled it.
+    pub credit_note_id: Option<String>,
+}
+
+impl InvoiceRow {
+    /// Who the invoice is for.
+    pub(crate) fn recipient(&self) -> Result<PartyRef, Error> {
+        Ok(PartyRef {
+            kind: self.recipient_kind,
+            id: stored::parse("recipient id", &self.recipient_id).map_err(unreadable)?,
+            payer_code: self.payer_code.clone(),
+            payer_kind: self
+                .payer_kind
+                .as_deref()
+                .map(|k| stored::parse::<PayerKind>("payer kind", k))
+                .transpose()
+                .map_err(unreadable)?,
+            coverage_id: self
+                .coverage_id
+                .as_deref()
+                .map(|c| stored::parse::<CoverageId>("coverage id", c))
+                .transpose()
+                .map_err(unreadable)?,
+            policy_number: self.policy_number.clone(),
+        })
+    }
+
+    /// The credit note that cancelled it.
+    pub(crate) fn credit_note(&self) -> Result<Option<CreditNoteId>, Error> {
+        self.credit_note_id
+            .as_deref()
+            .map(|c| stored::parse::<CreditNoteId>("credit note id", c))
+            .transpose()
+            .map_err(unreadable)
+    }
+
+    /// The total to pay.
+    pub(crate) fn total(&self) -> Money {
+        money(self.total_minor, self.currency)
+    }
+}
+
+/// What the invoice list can be filtered by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InvoiceFilter {
+    /// Status.
+    pub status: Option<InvoiceStatus>,
+    /// Issuing location code.
+    pub location_code: Option<String>,
+    /// Payer or patient.
+    pub recipient_kind: Option<PartyKind>,
+    /// Payer code.
+    pub payer_code: Option<String>,
+    /// Patient.
+    pub patient_id: Option<PatientId>,
+    /// Episode.
+    pub episode_id: Option<EpisodeId>,
+    /// Settlement.
+    pub settlement_id: Option<SettlementId>,
+    /// Issued on or after.
+    pub issued_from: Option<NaiveDate>,
+    /// Issued on or before.
+    pub issued_to: Option<NaiveDate>,
+    /// Number.
+    pub number: Option<String>,
+}
+
+/// Stores a new invoice.
+pub(crate) fn insert(conn: &mut AnyConnection, row: InvoiceRow) -> Result<(), Error> {
+    diesel::insert_into(invoices::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Locks an invoice until the transaction ends.
+pub(crate) fn lock(conn: &mut AnyConnection, id: InvoiceId) -> Result<(), Error> {
+    Ok(db::lock_row(conn, "invoices", &id.to_string())?)
+}
+
+/// An invoice, whoever may see it (for a document that refers to it).
+pub(crate) fn find(conn: &mut AnyConnection, id: InvoiceId) -> Result<Option<InvoiceRow>, Error> {
+    Ok(invoices::table
+        .find(id.to_string())
+        .select(InvoiceRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// An invoice in the caller's scope.
+pub(crate) fn find_in_scope(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: InvoiceId,
+) -> Result<Option<InvoiceRow>, Error> {
+    let q = invoices::table
+        .filter(invoices::id.eq(id.to_string()))
+        .select(InvoiceRow::as_select())
+        .into_boxed();
+    let q = carebill_platform::scoped!(q, scope, invoices::location_code, invoices::payer_code);
+    Ok(q.first(conn).optional()?)
+}
+
+/// The invoices with these ids.
+pub(crate) fn by_ids(conn: &mut AnyConnection, ids: Vec<String>) -> Result<Vec<InvoiceRow>, Error> {
+    Ok(invoices::table
+        .filter(invoices::id.eq_any(ids))
+        .select(InvoiceRow::as_select())
+        .load(conn)?)
+}
+
+/// Up to `page.limit + 1` invoices in the caller's scope matching `f`, in id order.
+pub(crate) fn list(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    f: &InvoiceFilter,
+    page: &PageRequest,
+) -> Result<Vec<InvoiceRow>, Error> {
+    let q = invoices::table.select(InvoiceRow::as_select()).into_boxed();
+    let mut q = carebill_platform::scoped!(q, scope, invoices::location_code, invoices::payer_code);
+    if let Some(s) = f.status {
+        q = q.filter(invoices::status.eq(s.as_str()));
+    }
+    if let Some(l) = &f.location_code {
+        q = q.filter(invoices::location_code.eq(l.clone()));
+    }
+    if let Some(k) = f.recipient_kind {
+        q = q.filter(invoices::recipient_kind.eq(k.as_str()));
+    }
+    if let Some(p) = &f.payer_code {
+        q = q.filter(invoices::payer_code.eq(p.clone()));
+    }
+    if let Some(p) = f.patient_id {
+        q = q.filter(invoices::patient_id.eq(p.to_string()));
+    }
+    if let Some(e) = f.episode_id {
+        q = q.filter(invoices::episode_id.eq(e.to_string()));
+    }
+    if let Some(s) = f.settlement_id {
+        q = q.filter(invoices::settlement_id.eq(s.to_string()));
+    }
+    if let Some(d) = f.issued_from {
+        q = q.filter(invoices::issue_date.ge(d));
+    }
+    if let Some(d) = f.issued_to {
+        q = q.filter(invoices::issue_date.le(d));
+    }
+    if let Some(n) = &f.number {
+        q = q.filter(invoices::number.eq(n.clone()));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(invoices::id.gt(after.clone()));
+    }
+    Ok(q.order(invoices::id.asc())
+        .limit(page.limit + 1)
+        .load(conn)?)
+}
+
+/// Gives an issued invoice its number and dates.
+pub(crate) fn set_number(
+    conn: &mut AnyConnection,
+    id: InvoiceId,
+    number: &str,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    issued_at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(invoices::table.find(id.to_string()))
+        .set((
+            invoices::number.eq(number),
+            invoices::issue_date.eq(issue_date),
+            invoices::due_date.eq(due_date),
+            invoices::issued_at.eq(issued_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks an invoice cancelled by a credit note.
+pub(crate) fn cancel(
+    conn: &mut AnyConnection,
+    id: InvoiceId,
+    credit_note_id: CreditNoteId,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(invoices::table.find(id.to_string()))
+        .set((
+            invoices::status.eq(InvoiceStatus::Cancelled.as_str()),
+            invoices::cancelled_at.eq(Some(at)),
+            invoices::credit_note_id.eq(Some(credit_note_id.to_string())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The ids of the locations behind these codes, as the invoices here know them.
+pub(crate) fn location_ids(
+    conn: &mut AnyConnection,
+    codes: &[String],
+) -> Result<Vec<String>, Error> {
+    Ok(invoices::table
+        .filter(invoices::location_code.eq_any(codes))
+        .select(invoices::location_id)
+        .distinct()
+        .load::<String>(conn)?)
+}

@@ -1,0 +1,123 @@
+//! Document lines: one `document_lines` table for invoices and credit notes, kept by the id of
+//! the document they belong to.
+
+use carebill_domain::Currency;
+use carebill_domain::ids::ConsumptionId;
+use carebill_domain::invoicing::{
+    DocumentLine, TAX_EXEMPTION_REASON, TAX_EXEMPTION_REASON_CODE, money,
+};
+use carebill_domain::stored;
+use carebill_platform::Error;
+use carebill_platform::db::{AnyConnection, truncate_micros};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::{to_minor, unreadable};
+use crate::schema::document_lines;
+
+/// A stored line of an invoice or a credit note.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = document_lines)]
+pub(crate) struct LineRow {
+    /// The invoice or credit note.
+    pub document_id: String,
+    /// 1-based position on the document.
+    pub position: i32,
+    /// The consumption billed.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// Service group.
+    pub service_group: String,
+    /// Quantity, a normalised decimal string.
+    pub quantity: String,
+    /// Unit of measure.
+    pub unit: String,
+    /// When the service was performed (UTC).
+    pub performed_at: NaiveDateTime,
+    /// Currency of every amount.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub currency: Currency,
+    /// Price of one unit, in minor units.
+    pub unit_price_minor: i64,
+    /// Amount of the whole service, in minor units.
+    pub line_amount_minor: i64,
+    /// The part billed to the document's recipient, in minor units.
+    pub amount_minor: i64,
+    /// UNCL5305 tax category.
+    pub tax_category: String,
+    /// VATEX exemption reason code.
+    pub tax_exemption_reason_code: String,
+    /// Exemption reason text.
+    pub tax_exemption_reason: String,
+}
+
+impl LineRow {
+    /// The line as the domain sees it.
+    pub(crate) fn domain(&self) -> Result<DocumentLine, Error> {
+        let c = self.currency;
+        Ok(DocumentLine {
+            consumption_id: self.consumption_id,
+            code: self.code.clone(),
+            description: self.description.clone(),
+            service_group: self.service_group.clone(),
+            quantity: stored::parse::<Decimal>("line quantity", &self.quantity)
+                .map_err(unreadable)?,
+            unit: self.unit.clone(),
+            performed_at: self.performed_at.and_utc(),
+            unit_price: money(self.unit_price_minor, c),
+            line_amount: money(self.line_amount_minor, c),
+            amount: money(self.amount_minor, c),
+        })
+    }
+}
+
+/// Stores the lines of a document, in order, in the caller's transaction.
+pub(crate) fn insert(
+    conn: &mut AnyConnection,
+    document_id: &str,
+    lines: &[DocumentLine],
+) -> Result<(), Error> {
+    let rows = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Ok(LineRow {
+                document_id: document_id.to_owned(),
+                position: i32::try_from(i + 1).map_err(|e| Error::internal(&e))?,
+                consumption_id: l.consumption_id,
+                code: l.code.clone(),
+                description: l.description.clone(),
+                service_group: l.service_group.clone(),
+                quantity: l.quantity.normalize().to_string(),
+                unit: l.unit.clone(),
+                performed_at: truncate_micros(l.performed_at.naive_utc()),
+                currency: l.amount.currency(),
+                unit_price_minor: to_minor(&l.unit_price)?,
+                line_amount_minor: to_minor(&l.line_amount)?,
+                amount_minor: to_minor(&l.amount)?,
+                tax_category: l.tax_category().to_owned(),
+                tax_exemption_reason_code: TAX_EXEMPTION_REASON_CODE.to_owned(),
+                tax_exemption_reason: TAX_EXEMPTION_REASON.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    carebill_platform::insert_rows!(conn, document_lines::table, rows);
+    Ok(())
+}
+
+/// The lines of a document, in order.
+pub(crate) fn of_document(
+    conn: &mut AnyConnection,
+    document_id: &str,
+) -> Result<Vec<LineRow>, Error> {
+    Ok(document_lines::table
+        .filter(document_lines::document_id.eq(document_id))
+        .order(document_lines::position.asc())
+        .select(LineRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,256 @@
+//! What every invoicing scenario shares: a database of either backend, the app over it, a
+//! world of a hospital, a patient and two insurers, approvals delivered as the bus delivers
+//! them, and a few readers of responses and of the outbox.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::web;
+use carebill_domain::accounts::{EpisodeKind, PayerKind};
+use carebill_domain::events::{
+    CoverageRef, Envelope, EpisodeRef, LocationRef, PartyRef, PatientRef, SettledLine,
+    SettledShare, SettlementApprovedV1,
+};
+use carebill_domain::ids::{
+    ConsumptionId, CoverageId, EpisodeId, LocationId, PatientId, PayerId, SettlementId,
+};
+use carebill_domain::settlement::SettlementKind;
+use carebill_domain::{Currency, MinorUnits, Money};
+use carebill_invoicing::InvoicingState;
+use carebill_platform::auth::{Claims, mint_hs256};
+use carebill_platform::db::{Backend, Db};
+use carebill_platform::schema::outbox;
+use carebill_platform::testing::{TEST_SECRET, TestDb, call, post, test_app};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub(crate) struct Harness {
+    pub(crate) db: Db,
+    _guard: TestDb,
+}
+
+pub(crate) fn harness(backend: Backend) -> Harness {
+    let t = TestDb::new(backend, &carebill_invoicing::MIGRATIONS);
+    Harness {
+        db: t.db.clone(),
+        _guard: t,
+    }
+}
+
+pub(crate) async fn app(
+    db: &Db,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(InvoicingState {
+        db: db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test_app(carebill_invoicing::routes(state)).await
+}
+
+/// A hospital, a patient and two insurers covering them.
+pub(crate) struct World {
+    pub(crate) location: LocationRef,
+    pub(crate) patient: PatientRef,
+    pub(crate) episode: EpisodeRef,
+    pub(crate) sanitas: PartyRef,
+    pub(crate) adeslas: PartyRef,
+}
+
+pub(crate) fn coverage(code: &str) -> CoverageRef {
+    CoverageRef {
+        id: CoverageId::new(),
+        payer_id: PayerId::new(),
+        payer_code: code.to_owned(),
+        payer_kind: PayerKind::Insurer,
+        policy_number: format!("{code}-POL-1"),
+        plan_code: None,
+        priority: 1,
+        valid_from: None,
+        valid_to: None,
+    }
+}
+
+pub(crate) fn world(location_code: &str) -> World {
+    let location = LocationRef {
+        id: LocationId::new(),
+        code: location_code.to_owned(),
+        name: format!("Hospital {location_code}"),
+        time_zone: "Europe/Madrid".to_owned(),
+        tax_id: Some("ESB12345678".to_owned()),
+    };
+    let patient = PatientRef {
+        id: PatientId::new(),
+        beneficiary_kind: "general".to_owned(),
+        birth_date: None,
+        flags: vec![],
+        sex: None,
+    };
+    let episode = EpisodeRef {
+        id: EpisodeId::new(),
+        number: "ENC-0001".to_owned(),
+        kind: EpisodeKind::Outpatient,
+        location: location.clone(),
+        patient: patient.clone(),
+        attending_practitioner: None,
+    };
+    World {
+        location,
+        patient,
+        episode,
+        sanitas: PartyRef::payer(&coverage("SANITAS")),
+        adeslas: PartyRef::payer(&coverage("ADESLAS")),
+    }
+}
+
+pub(crate) fn eur(cents: i64) -> Money {
+    Money::from_minor(MinorUnits(cents), Currency::EUR)
+}
+
+/// A line of `cents`, split as given (zero shares left out, as settlement sends them).
+pub(crate) fn line(
+    id: ConsumptionId,
+    code: &str,
+    cents: i64,
+    shares: &[(&PartyRef, i64)],
+) -> SettledLine {
+    SettledLine {
+        consumption_id: id,
+        code: code.to_owned(),
+        description: format!("{code} description"),
+        service_group: "LAB".to_owned(),
+        quantity: Decimal::new(2, 0),
+        unit: "unit".to_owned(),
+        performed_at: chrono::Utc::now() - chrono::Duration::days(1),
+        unit_price: eur(cents / 2),
+        amount: eur(cents),
+        shares: shares
+            .iter()
+            .filter(|(_, c)| *c != 0)
+            .map(|(p, c)| SettledShare {
+                party: p.key(),
+                amount: eur(*c),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn approval(
+    w: &World,
+    settlement: SettlementId,
+    version: i32,
+    lines: Vec<SettledLine>,
+) -> SettlementApprovedV1 {
+    let total = lines
+        .iter()
+        .map(|l| l.amount.to_minor().expect("minor").0)
+        .sum();
+    let mut episode = w.episode.clone();
+    episode.location = w.location.clone();
+    episode.patient = w.patient.clone();
+    SettlementApprovedV1 {
+        settlement_id: settlement,
+        number: format!("{}-1", w.episode.number),
+        kind: SettlementKind::Regular,
+        parent_settlement_id: None,
+        version,
+        episode,
+        currency: Currency::EUR,
+        parties: vec![
+            w.sanitas.clone(),
+            w.adeslas.clone(),
+            PartyRef::patient(w.patient.id),
+        ],
+        lines,
+        total: eur(total),
+        approved_by: "dr-audit".to_owned(),
+        approved_at: chrono::Utc::now(),
+    }
+}
+
+pub(crate) fn envelope(a: &SettlementApprovedV1) -> Envelope {
+    Envelope::new(
+        "settlement",
+        a,
+        chrono::Utc::now(),
+        Some("corr-1".to_owned()),
+        None,
+    )
+    .expect("envelope")
+}
+
+/// Delivers an event to the invoicing consumer as the bus does.
+pub(crate) async fn deliver(db: &Db, env: Envelope) -> Result<(), String> {
+    let sub = carebill_invoicing::events(db.clone(), Arc::new(Notify::new()));
+    (sub.handler)(env).await
+}
+
+pub(crate) async fn outbox_bodies(db: &Db, event_type: &'static str) -> Vec<Value> {
+    db.read(move |conn| {
+        Ok(outbox::table
+            .filter(outbox::event_type.eq(event_type))
+            .order(outbox::seq.asc())
+            .select(outbox::body)
+            .load::<String>(conn)?)
+    })
+    .await
+    .expect("outbox")
+    .into_iter()
+    .map(|b| serde_json::from_str(&b).expect("json"))
+    .collect()
+}
+
+pub(crate) fn payer_token(payer: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("portal-{payer}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: vec!["payer".to_owned()],
+            locations: None,
+            payer: Some(payer.to_owned()),
+        },
+    )
+    .expect("token")
+}
+
+pub(crate) fn items(v: &Value) -> Vec<Value> {
+    v["items"].as_array().expect("items").clone()
+}
+
+pub(crate) fn year_of(invoice: &Value) -> String {
+    invoice["issue_date"].as_str().expect("issue date")[..4].to_owned()
+}
+
+pub(crate) const INVOICE_ISSUED: &str = "carebill.invoicing.invoice.issued.v1";
+pub(crate) const CREDIT_NOTE_ISSUED: &str = "carebill.invoicing.credit_note.issued.v1";
+
+pub(crate) async fn credit(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    tok: &str,
+    invoice: &str,
+    body: Value,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = post(&format!("/v1/invoices/{invoice}/credit-notes"), tok, &body);
+    if let Some(k) = key {
+        req = req.insert_header(("idempotency-key", k));
+    }
+    let (s, v, _) = call(app, req).await;
+    (s, v)
+}

@@ -1,0 +1,10 @@
+#![expect(clippy::expect_used, reason = "tests")]
+//! Invoicing against real databases: approved settlements are delivered to the service's event
+//! handler as the bus would deliver them, and the result is read over HTTP. Every scenario runs
+//! on SQLite and on a throwaway PostgreSQL database; numbering under two replicas runs on
+//! PostgreSQL.
+
+mod common;
+mod credit_notes;
+mod invoices;
+mod openapi;
