@@ -2,7 +2,6 @@
 //! the broker is down is delivered once it is back; a redelivered event has no second effect;
 //! a poison event ends in the dead-letter queue; the in-process bus parks what it cannot apply.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -921,4 +920,42 @@ async fn consumer_lag_counts_what_waits_in_the_queue() {
         "carebill_consumer_lag_messages{{consumer=\"{consumer}\"}} 3"
     )));
     delete_queues(&ch, &consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_keeps_the_cause_of_the_failure() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::connect(&dir.path().join("c.sqlite").to_string_lossy(), 2).expect("db");
+    db.migrate(&[&PLATFORM_MIGRATIONS]).expect("migrate");
+    // A consumer whose effect fails in the database: what the operator reads in the dead
+    // letter is the database's own words, not "an internal error occurred".
+    let sub = carebill_platform::events::subscription(
+        "c",
+        &["#"],
+        db.clone(),
+        Arc::new(Notify::new()),
+        |conn, _env| {
+            diesel::sql_query("UPDATE no_such_table SET x = 1").execute(conn)?;
+            Ok(())
+        },
+    );
+    let bus = InProcessBus::new();
+    bus.subscribe(sub);
+    bus.publish(&[event("carebill.test.any.v1")])
+        .await
+        .expect("publish");
+    let errors: Vec<String> = db
+        .read(|c| {
+            use carebill_platform::schema::dead_letters::dsl::*;
+            Ok(dead_letters.select(error).load(c)?)
+        })
+        .await
+        .expect("dead letters");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("internal: an internal error occurred: ")
+            && errors[0].contains("no such table: no_such_table"),
+        "{}",
+        errors[0]
+    );
 }
