@@ -5,7 +5,7 @@
 //! per version, so it is compiled once per version and process.
 //!
 //! What the conditions mean is [`carebill_domain::conditions`]; settlements apply them per line
-//! ([`crate::settlements::compute`]).
+//! ([`carebill_domain::pricing::compute`]).
 
 use std::sync::{Arc, Mutex};
 

@@ -13,6 +13,7 @@
 //! - Promotional offers (`/v1/offers`, `/v1/offer-balances`): prepaid bundles.
 //! - The service's audit trail.
 
+mod api;
 pub mod assignment;
 pub mod audit_trail;
 pub mod billing_runs;
@@ -25,6 +26,7 @@ pub mod prices;
 pub mod schema;
 pub mod settlement_api;
 pub mod settlements;
+mod store;
 
 use std::sync::Arc;
 

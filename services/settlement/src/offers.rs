@@ -29,7 +29,6 @@ use std::collections::HashMap;
 
 use crate::SettlementState;
 use crate::schema::{offers, settlement_inputs, settlement_lines, settlements};
-use crate::settlements::SettlementLine;
 
 /// An offer as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -343,7 +342,7 @@ fn purchases(
     let mut out = Vec::new();
     for payload in inputs {
         let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
-        let day = crate::settlements::service_day(&c.episode, c.performed_at);
+        let day = carebill_domain::pricing::service_day(&c.episode, c.performed_at);
         // The offer of this bundle on sale that day (sale periods of one bundle never overlap).
         let Some(row) = by_bundle
             .get(c.item.code.as_str())
@@ -373,7 +372,7 @@ fn purchases(
         .load(conn)?;
     let mut used: HashMap<String, Decimal> = HashMap::new();
     for data in lines {
-        let line: SettlementLine = serde_json::from_str(&data)?;
+        let line = crate::store::lines::read_line(&data)?;
         if let Some(u) = line.offer {
             *used.entry(u.purchase).or_default() += u.units;
         }
@@ -484,7 +483,7 @@ fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<Nai
     let mut last = None;
     for payload in payloads {
         let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
-        let day = crate::settlements::service_day(&c.episode, c.performed_at);
+        let day = carebill_domain::pricing::service_day(&c.episode, c.performed_at);
         if c.item.code.as_str() == offer.bundle_code
             && offer.on_sale(day)
             && last.is_none_or(|l| day > l)

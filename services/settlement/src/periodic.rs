@@ -27,7 +27,8 @@ use diesel::prelude::*;
 
 use crate::billing_runs::BillingLine;
 use crate::schema::{billing_run_lines, care_records, invoicing_rules, periodic_corrections};
-use crate::settlements::{self, Cause, LineIssue, LineShare, Row, SettlementLine};
+use crate::settlements::{self, Cause, Row};
+use carebill_domain::pricing::{LineShare, PricedLine, issue};
 
 /// The namespace of the ids of periodic lines and episodes (UUIDv5 of the run and line).
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x0199_c0de_ca5e_7000_8000_0000_6e11_0d1c);
@@ -57,20 +58,9 @@ pub fn party_for(
     coverage.map(PartyRef::payer)
 }
 
-fn issue(code: &str, message: String) -> LineIssue {
-    LineIssue {
-        code: code.to_owned(),
-        message,
-    }
-}
-
 /// The lines of a periodic settlement: its beneficiary's lines of the run, each billed to the
 /// party of its context with the coverages the settlement has now.
-pub fn lines(
-    conn: &mut AnyConnection,
-    row: &Row,
-    run_id: &str,
-) -> Result<Vec<SettlementLine>, Error> {
+pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<PricedLine>, Error> {
     let rows: Vec<(i32, String)> = billing_run_lines::table
         .filter(billing_run_lines::run_id.eq(run_id))
         .filter(billing_run_lines::patient_id.eq(&row.patient_id))
@@ -202,7 +192,7 @@ fn lines_of(
     episode: &EpisodeRef,
     coverages: &[CoverageRef],
     corrections: &HashMap<String, Correction>,
-) -> Vec<SettlementLine> {
+) -> Vec<PricedLine> {
     let patient = episode.patient.id;
     let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone).ok();
     // A line is dated at the start of its first day in the location's time zone, so that its
@@ -260,7 +250,7 @@ fn lines_of(
                 Vec::new()
             }
         };
-        lines.push(SettlementLine {
+        lines.push(PricedLine {
             consumption_id: id,
             code: l.service_group.clone(),
             description: l.description.clone(),

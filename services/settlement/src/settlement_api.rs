@@ -20,11 +20,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
+use crate::api::lines::{SettlementLine, shown};
 use crate::schema::{
     settlement_inputs, settlement_observations, settlement_status_changes, settlement_versions,
     settlements as table,
 };
-use crate::settlements::{self, Cause, Row, SettlementLine};
+use crate::settlements::{self, Cause, Row};
+use carebill_domain::pricing::PricedLine;
 
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
 const BILLERS: &[Role] = &[Role::BillingManager, Role::Biller];
@@ -238,7 +240,7 @@ fn summary(r: &Row) -> SettlementSummary {
 }
 
 /// Each party's total over `lines` (payers in order of appearance, the patient last).
-pub fn party_totals(lines: &[SettlementLine]) -> Vec<PartyTotal> {
+pub fn party_totals(lines: &[PricedLine]) -> Vec<PartyTotal> {
     let mut order: Vec<PartyRef> = Vec::new();
     let mut sums: BTreeMap<String, Money> = BTreeMap::new();
     for s in lines.iter().flat_map(|l| &l.shares) {
@@ -321,7 +323,7 @@ fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> 
         etag: row.etag(),
         summary: summary(&row),
         parties: party_totals(&lines),
-        lines,
+        lines: shown(lines),
         observations: observations
             .into_iter()
             .map(|o| Observation {
@@ -565,7 +567,7 @@ fn version_doc(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<Vers
     Ok(VersionDoc {
         info,
         parties: party_totals(&lines),
-        lines,
+        lines: shown(lines),
     })
 }
 
@@ -696,7 +698,7 @@ pub struct Simulation {
     pub total_draft: Option<Money>,
 }
 
-fn billable_total(lines: &[SettlementLine]) -> Option<Money> {
+fn billable_total(lines: &[PricedLine]) -> Option<Money> {
     let mut total: Option<Money> = None;
     for amount in lines
         .iter()
@@ -748,7 +750,7 @@ pub async fn simulate_settlement(
                 let tried =
                     settlements::lines_now(conn, &row, (!draft.is_empty()).then_some(&draft))?;
                 let (total_in_force, total_draft) = (billable_total(&now), billable_total(&tried));
-                let (added, removed, changed) = diff_lines(now, tried);
+                let (added, removed, changed) = diff_lines(shown(now), shown(tried));
                 Ok(Simulation {
                     conditions_version: version,
                     added,

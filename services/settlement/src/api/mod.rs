@@ -1,0 +1,3 @@
+//! The settlement service over HTTP: handlers and the request and response types.
+
+pub mod lines;
