@@ -6,18 +6,20 @@
 //! (`/v1/payments`, announcing `carebill.collections.payment.recorded.v1`), the rest kept as the
 //! party's credit; receivables (`/v1/receivables`) with status and payment history; a party's
 //! balance (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
+//!
+//! Four layers, arrows pointing down: [`api`] (handlers and API types) → [`service`] (use cases:
+//! decisions, audit, outbox) → [`store`] (typed rows and queries); [`consumer`] maps consumed
+//! events to use cases.
 
-pub mod access;
-pub mod audit_trail;
-pub mod balances;
-pub mod payments;
-pub mod receivables;
-pub mod schema;
+mod api;
+mod consumer;
+mod schema;
+mod service;
+mod store;
 
 use std::sync::Arc;
 
 use actix_web::web;
-use carebill_domain::events::{CreditNoteIssuedV1, EventPayload as _, InvoiceIssuedV1};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, subscription};
 use carebill_platform::http::allow;
@@ -29,6 +31,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
 };
 
+/// The service name: event source and consumer queue.
+pub(crate) const SERVICE: &str = "collections";
+
 /// What the handlers share.
 pub struct CollectionsState {
     /// The collections database.
@@ -37,15 +42,9 @@ pub struct CollectionsState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each (see [`receivables::apply_event`]).
+/// The events this service consumes, applied once each (see [`consumer`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
-    subscription(
-        "collections",
-        &[InvoiceIssuedV1::TYPE, CreditNoteIssuedV1::TYPE],
-        db,
-        wake,
-        receivables::apply_event,
-    )
+    subscription(SERVICE, consumer::TYPES, db, wake, consumer::apply_event)
 }
 
 /// Registers every collections route.
@@ -54,38 +53,38 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         cfg.app_data(state)
             .service(
                 web::resource("/v1/payments")
-                    .route(web::get().to(payments::list_payments))
-                    .route(web::post().to(payments::create_payment))
+                    .route(web::get().to(api::payments::list_payments))
+                    .route(web::post().to(api::payments::create_payment))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/payments/{id}")
-                    .route(web::get().to(payments::get_payment))
+                    .route(web::get().to(api::payments::get_payment))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/payments/{id}/allocations")
-                    .route(web::post().to(payments::allocate_payment))
+                    .route(web::post().to(api::payments::allocate_payment))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/receivables")
-                    .route(web::get().to(receivables::list_receivables))
+                    .route(web::get().to(api::receivables::list_receivables))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/receivables/{id}")
-                    .route(web::get().to(receivables::get_receivable))
+                    .route(web::get().to(api::receivables::get_receivable))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/balances/{party_kind}/{party_id}")
-                    .route(web::get().to(balances::get_balance))
+                    .route(web::get().to(api::balances::get_balance))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/collections/audit-events")
-                    .route(web::get().to(audit_trail::list_audit_events))
+                    .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
             );
     }
@@ -95,10 +94,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        payments::create_payment, payments::list_payments, payments::get_payment, payments::allocate_payment,
-        receivables::list_receivables, receivables::get_receivable,
-        balances::get_balance,
-        audit_trail::list_audit_events,
+        api::payments::create_payment, api::payments::list_payments, api::payments::get_payment,
+        api::payments::allocate_payment,
+        api::receivables::list_receivables, api::receivables::get_receivable,
+        api::balances::get_balance,
+        api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),

@@ -1,0 +1,98 @@
+//! A party's balance over HTTP ([`crate::service::balances`]).
+
+use actix_web::web;
+use carebill_domain::Money;
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Scope};
+use chrono::Utc;
+use serde::Serialize;
+
+use super::READERS;
+use super::payments::Payment;
+use crate::CollectionsState;
+use crate::service::balances::{self, BalanceView};
+use crate::service::receivables::money;
+
+/// A party's figures in one currency.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CurrencyBalance {
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Total of every invoice issued to the party (cancelled ones included).
+    pub invoiced: Money,
+    /// Total of the invoices cancelled by credit notes.
+    pub cancelled: Money,
+    /// Paid on invoices that stand (invoiced − cancelled = paid + outstanding).
+    pub paid: Money,
+    /// Still owed.
+    pub outstanding: Money,
+    /// Of the outstanding, what is past its due date.
+    pub overdue: Money,
+    /// Money received and not allocated (or returned by credit notes): the party's credit.
+    pub unallocated_credit: Money,
+    /// Receivables still owing (open, partially paid or overdue).
+    pub open_receivables: i64,
+}
+
+/// A party's balance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Balance {
+    /// The party.
+    pub party: PartyRef,
+    /// Figures per currency, by currency code.
+    pub currencies: Vec<CurrencyBalance>,
+    /// The party's latest payments, newest first.
+    pub recent_payments: Vec<Payment>,
+}
+
+impl Balance {
+    /// A balance as the API shows it.
+    pub(crate) fn of(b: &BalanceView) -> Balance {
+        Balance {
+            party: b.party.clone(),
+            currencies: b
+                .currencies
+                .iter()
+                .map(|(c, s)| CurrencyBalance {
+                    currency: c.code().to_owned(),
+                    invoiced: money(s.invoiced, *c),
+                    cancelled: money(s.cancelled, *c),
+                    paid: money(s.paid, *c),
+                    outstanding: money(s.outstanding, *c),
+                    overdue: money(s.overdue, *c),
+                    unallocated_credit: money(s.credit, *c),
+                    open_receivables: s.open,
+                })
+                .collect(),
+            recent_payments: b.recent_payments.iter().map(Payment::of).collect(),
+        }
+    }
+}
+
+/// A payer's or a patient's balance per currency, with its latest payments.
+#[utoipa::path(get, path = "/v1/balances/{party_kind}/{party_id}", tag = "balances",
+    params(("party_kind" = PartyKind, Path, description = "payer or patient"),
+        ("party_id" = String, Path, description = "The payer's or patient's id")),
+    responses((status = 200, description = "The balance", body = Balance),
+        (status = 404, description = "Nothing known about this party (or not visible to the caller)")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn get_balance(
+    state: web::Data<CollectionsState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<Balance>, Error> {
+    who.require(READERS)?;
+    let (kind, id) = path.into_inner();
+    let kind: PartyKind = kind.parse().map_err(|_| Error::not_found("party"))?;
+    let id: uuid::Uuid = id.parse().map_err(|_| Error::not_found("party"))?;
+    let scope = Scope::of(&who);
+    let now = Utc::now();
+    let balance = state
+        .db
+        .read(move |conn| balances::balance(conn, &scope, kind, id, now))
+        .await?;
+    Ok(web::Json(Balance::of(&balance)))
+}

@@ -1,0 +1,43 @@
+//! The collections HTTP API: handlers and their request and response types. Each handler
+//! authorises, parses, calls one use case in [`crate::service`] on a connection, and shows the
+//! result as its API type.
+//!
+//! Readers: admin, billing_manager, collector, biller, auditor, and payer. A payer's portal user
+//! (the `payer` role or a `payer` claim, unless admin: the platform [`Scope`]) sees only
+//! receivables, payments and balances of its own payer code; anything else answers 404. A token
+//! limited to some locations sees only those locations' receivables (and only the allocations
+//! to them); payments and credit belong to a party, not to a location.
+//!
+//! [`Scope`]: carebill_platform::auth::Scope
+
+pub(crate) mod audit_trail;
+pub(crate) mod balances;
+pub(crate) mod payments;
+pub(crate) mod receivables;
+
+use carebill_platform::Error;
+use carebill_platform::auth::Role;
+
+/// Roles that record and allocate payments.
+pub(crate) const WRITERS: &[Role] = &[Role::BillingManager, Role::Collector];
+/// Roles that read collections.
+pub(crate) const READERS: &[Role] = &[
+    Role::BillingManager,
+    Role::Collector,
+    Role::Biller,
+    Role::Auditor,
+    Role::Payer,
+];
+/// Roles that read the audit trail.
+pub(crate) const AUDIT_READERS: &[Role] = &[Role::BillingManager, Role::Auditor, Role::Collector];
+
+/// Parses an optional uuid query value, naming the parameter when it is not one.
+pub(crate) fn uuid_param(field: &str, value: Option<&str>) -> Result<Option<String>, Error> {
+    value
+        .map(|v| {
+            uuid::Uuid::parse_str(v.trim())
+                .map(|u| u.to_string())
+                .map_err(|_| Error::field(field, "invalid", "must be a UUID"))
+        })
+        .transpose()
+}

@@ -1,0 +1,266 @@
+//! Receivables over HTTP: a list with filters and one receivable with its payment history
+//! ([`crate::service::receivables`]).
+
+use actix_web::web;
+use carebill_domain::Money;
+use carebill_domain::collections::ReceivableStatus;
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::http::{Page, PageParams, parse_id};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{READERS, uuid_param};
+use crate::CollectionsState;
+use crate::service::receivables::{self, ReceivableView, money};
+use crate::store::receivables::ReceivableFilter as Filter;
+
+/// Where the invoice was issued.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LocationView {
+    /// Id.
+    pub id: String,
+    /// Code.
+    pub code: String,
+    /// IANA time zone: a receivable becomes overdue after its due date in this zone.
+    pub time_zone: String,
+}
+
+/// The credit note that cancelled a receivable.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Cancellation {
+    /// Credit note id.
+    pub credit_note_id: String,
+    /// Credit note number.
+    pub credit_note_number: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When collections applied it.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// What is owed on one invoice.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Receivable {
+    /// Id.
+    pub id: String,
+    /// The invoice.
+    pub invoice_id: String,
+    /// Its number.
+    pub invoice_number: String,
+    /// The issuing location.
+    pub location: LocationView,
+    /// Who owes it.
+    pub party: PartyRef,
+    /// The payer's code (payers only).
+    pub payer_code: Option<String>,
+    /// The patient the care was for.
+    pub patient_id: String,
+    /// The invoice total.
+    pub total: Money,
+    /// Sum of the (not reversed) allocations to it.
+    pub paid: Money,
+    /// What is still owed (zero once paid or cancelled).
+    pub outstanding: Money,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Status today (in the location's time zone).
+    pub status: ReceivableStatus,
+    /// The credit note that cancelled it.
+    pub cancellation: Option<Cancellation>,
+    /// When the invoice was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// One allocation of a payment to a receivable, as the receivable's history shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceivablePayment {
+    /// The allocation.
+    pub allocation_id: String,
+    /// The payment.
+    pub payment_id: String,
+    /// Day the payment was received.
+    pub received_on: NaiveDate,
+    /// Payment method.
+    pub method: String,
+    /// Amount applied to this receivable.
+    pub amount: Money,
+    /// When it was applied.
+    pub allocated_at: DateTime<Utc>,
+    /// True when a credit note returned it to the payer's credit.
+    pub reversed: bool,
+    /// When it was reversed.
+    pub reversed_at: Option<DateTime<Utc>>,
+    /// The credit note that reversed it.
+    pub reversed_by_credit_note_id: Option<String>,
+}
+
+/// A receivable with its payment history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceivableDetail {
+    /// The receivable.
+    #[serde(flatten)]
+    pub receivable: Receivable,
+    /// Allocations to it, oldest first, reversed ones included.
+    pub payments: Vec<ReceivablePayment>,
+}
+
+impl Receivable {
+    /// A receivable as the API shows it.
+    pub(crate) fn of(v: &ReceivableView) -> Result<Receivable, Error> {
+        let r = &v.row;
+        let c = r.currency;
+        let cancellation = match &r.credit_note_id {
+            None => None,
+            Some(credit_note_id) => Some(Cancellation {
+                credit_note_id: credit_note_id.clone(),
+                credit_note_number: r.credit_note_number.clone().ok_or_else(|| {
+                    Error::stored(
+                        "credit note number",
+                        "NULL",
+                        "missing beside its credit note",
+                    )
+                })?,
+                reason: r.cancel_reason.clone(),
+                cancelled_at: r.cancelled_at.map(|t| t.and_utc()),
+            }),
+        };
+        Ok(Receivable {
+            id: r.id.to_string(),
+            invoice_id: r.invoice_id.to_string(),
+            invoice_number: r.invoice_number.clone(),
+            location: LocationView {
+                id: r.location_id.to_string(),
+                code: r.location_code.clone(),
+                time_zone: r.location_time_zone.clone(),
+            },
+            party: v.party.clone(),
+            payer_code: r.payer_code.clone(),
+            patient_id: r.patient_id.to_string(),
+            total: money(r.total_minor, c),
+            paid: money(r.paid_minor, c),
+            outstanding: money(r.outstanding().0, c),
+            due_date: r.due_date,
+            issue_date: r.issue_date,
+            status: v.status,
+            cancellation,
+            issued_at: r.issued_at.and_utc(),
+        })
+    }
+}
+
+impl ReceivableDetail {
+    /// A receivable with its payment history as the API shows it.
+    pub(crate) fn of(d: &receivables::ReceivableDetail) -> Result<ReceivableDetail, Error> {
+        let c = d.receivable.row.currency;
+        Ok(ReceivableDetail {
+            receivable: Receivable::of(&d.receivable)?,
+            payments: d
+                .payments
+                .iter()
+                .map(|a| ReceivablePayment {
+                    allocation_id: a.id.clone(),
+                    payment_id: a.payment_id.clone(),
+                    received_on: a.received_on,
+                    method: a.method.clone(),
+                    amount: money(a.amount_minor, c),
+                    allocated_at: a.allocated_at.and_utc(),
+                    reversed: a.reversed_at.is_some(),
+                    reversed_at: a.reversed_at.map(|t| t.and_utc()),
+                    reversed_by_credit_note_id: a.reversed_by_credit_note_id.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Filters for the receivable list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReceivableFilter {
+    /// Status as shown today: `overdue` means past the due date in the location's time zone and
+    /// not fully paid; `open` and `partially_paid` then leave overdue receivables out.
+    pub status: Option<ReceivableStatus>,
+    /// Payer or patient.
+    pub party_kind: Option<PartyKind>,
+    /// The payer's or patient's id.
+    pub party_id: Option<String>,
+    /// The payer's code.
+    pub payer_code: Option<String>,
+    /// The issuing location's code.
+    pub location_code: Option<String>,
+    /// The invoice.
+    pub invoice_id: Option<String>,
+    /// Due before this day.
+    pub due_before: Option<NaiveDate>,
+}
+
+impl ReceivableFilter {
+    /// The filters as the store takes them; ids must be UUIDs.
+    fn parse(self) -> Result<Filter, Error> {
+        Ok(Filter {
+            party_id: uuid_param("party_id", self.party_id.as_deref())?,
+            invoice_id: uuid_param("invoice_id", self.invoice_id.as_deref())?,
+            status: self.status,
+            party_kind: self.party_kind,
+            payer_code: self.payer_code.map(|c| c.trim().to_owned()),
+            location_code: self.location_code.map(|c| c.trim().to_owned()),
+            due_before: self.due_before,
+        })
+    }
+}
+
+/// List receivables, oldest first.
+#[utoipa::path(get, path = "/v1/receivables", tag = "receivables", params(ReceivableFilter, PageParams),
+    responses((status = 200, description = "A page of receivables", body = Page<Receivable>)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_receivables(
+    state: web::Data<CollectionsState>,
+    who: Principal,
+    filter: web::Query<ReceivableFilter>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<Receivable>>, Error> {
+    who.require(READERS)?;
+    let page = page.parse()?;
+    let filter = filter.into_inner().parse()?;
+    let scope = Scope::of(&who);
+    let now = Utc::now();
+    let page = state
+        .db
+        .read(move |conn| receivables::receivables(conn, &scope, &filter, &page, now))
+        .await?;
+    Ok(web::Json(Page {
+        items: page
+            .items
+            .iter()
+            .map(Receivable::of)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Get a receivable with its payment history.
+#[utoipa::path(get, path = "/v1/receivables/{id}", tag = "receivables",
+    params(("id" = String, Path, description = "Receivable id")),
+    responses((status = 200, description = "The receivable", body = ReceivableDetail)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(receivable_id = %id))]
+pub async fn get_receivable(
+    state: web::Data<CollectionsState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<ReceivableDetail>, Error> {
+    who.require(READERS)?;
+    let id: uuid::Uuid = parse_id(&id, "receivable")?;
+    let scope = Scope::of(&who);
+    let now = Utc::now();
+    let detail = state
+        .db
+        .read(move |conn| receivables::receivable(conn, &scope, &id.to_string(), now))
+        .await?;
+    Ok(web::Json(ReceivableDetail::of(&detail)?))
+}

@@ -1,0 +1,41 @@
+//! The events collections consumes, each to its use case, one at a time in the inbox's
+//! transaction:
+//! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`];
+//! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`].
+//!
+//! Other types are ignored.
+//!
+//! The locking order, the same as the payment writers': the invoice's key first (so concurrent
+//! and out-of-order deliveries of one invoice's events give the same result as in-order ones),
+//! then its receivable, then the payments allocated to it in id order.
+
+use carebill_domain::events::{CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1};
+use carebill_platform::Error;
+use carebill_platform::db::AnyConnection;
+
+use crate::service::receivables;
+
+/// The event types consumed.
+pub(crate) const TYPES: &[&str] = &[InvoiceIssuedV1::TYPE, CreditNoteIssuedV1::TYPE];
+
+/// Applies one event from invoicing (other types are ignored).
+#[tracing::instrument(skip_all, fields(event_type = %env.event_type))]
+pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<(), Error> {
+    match env.event_type.as_str() {
+        InvoiceIssuedV1::TYPE => {
+            let e: InvoiceIssuedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            receivables::lock_invoice(conn, e.invoice_id)?;
+            receivables::invoice_issued(conn, env, &e)
+        }
+        CreditNoteIssuedV1::TYPE => {
+            let e: CreditNoteIssuedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            receivables::lock_invoice(conn, e.invoice_id)?;
+            receivables::credit_note_issued(conn, env, &e)
+        }
+        _ => Ok(()),
+    }
+}

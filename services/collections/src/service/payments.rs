@@ -1,0 +1,515 @@
+//! Payments: money received from a payer or a patient, applied to that party's invoices now or
+//! later. What is not applied stays on the party's balance as credit.
+//!
+//! Recording a payment and allocating it are each one transaction: the receivables involved are
+//! locked (in id order, always before any payment row, so writers never deadlock), every
+//! allocation is checked by [`plan_allocations`], and either all are made or none.
+//!
+//! Events: recording a payment enqueues `carebill.collections.payment.recorded.v1` with the
+//! allocations made then. Allocating the remainder later enqueues nothing (a second
+//! `payment.recorded` would announce money received twice); it is in the audit trail, and a
+//! `payment.allocated` event is for when a consumer needs it.
+
+use std::collections::HashMap;
+
+use carebill_domain::collections::{
+    AllocationError, AllocationProblem, AllocationTarget, RequestedAllocation, plan_allocations,
+};
+use carebill_domain::events::{AllocationRef, Envelope, PartyKind, PartyRef, PaymentRecordedV1};
+use carebill_domain::ids::PaymentId;
+use carebill_domain::{Code, FieldError, MinorUnits, Money, stored};
+use carebill_platform::audit::{self, Change, Snapshot};
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::events::outbox;
+use carebill_platform::http::{Page, PageRequest};
+use carebill_platform::{Error, ErrorCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::receivables::money;
+use crate::store::allocations::{self, NewAllocationRow};
+use crate::store::payments::{self, PaymentFilter, PaymentRow};
+use crate::store::receivables::{self, ReceivableRow};
+use crate::store::unreadable;
+
+/// One allocation of a payment, as a payment is read and audited.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AllocationRecord {
+    /// Id.
+    pub id: String,
+    /// The receivable.
+    pub receivable_id: String,
+    /// Its invoice.
+    pub invoice_id: String,
+    /// The invoice number.
+    pub invoice_number: String,
+    /// Amount applied.
+    pub amount: Money,
+    /// When.
+    pub allocated_at: DateTime<Utc>,
+    /// Who.
+    pub allocated_by: String,
+    /// True when a credit note returned it to credit.
+    pub reversed: bool,
+    /// When it was reversed.
+    pub reversed_at: Option<DateTime<Utc>>,
+    /// The credit note that reversed it.
+    pub reversed_by_credit_note_id: Option<String>,
+}
+
+/// A payment with its allocations, as it is read and as the audit trail keeps it when recorded.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PaymentRecord {
+    /// Id.
+    pub id: String,
+    /// Who paid.
+    pub party: PartyRef,
+    /// Amount received.
+    pub amount: Money,
+    /// Sum of the allocations not reversed.
+    pub allocated: Money,
+    /// What stays as the party's credit.
+    pub unallocated: Money,
+    /// Method.
+    pub method: String,
+    /// Day received.
+    pub received_on: NaiveDate,
+    /// The payer's reference.
+    pub reference: Option<String>,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+    /// Its allocations, oldest first, reversed ones included (for a reader limited to some
+    /// locations, only those to its locations' receivables).
+    pub allocations: Vec<AllocationRecord>,
+}
+
+/// Who pays.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Payer {
+    /// Payer or patient.
+    pub kind: PartyKind,
+    /// The payer's or the patient's id.
+    pub id: uuid::Uuid,
+}
+
+/// A checked payment, ready to be stored.
+#[derive(Debug, Clone)]
+pub(crate) struct NewPayment {
+    /// Who paid.
+    pub party: Payer,
+    /// Amount received; positive.
+    pub amount: Money,
+    /// Method code.
+    pub method: Code,
+    /// Day received.
+    pub received_on: NaiveDate,
+    /// The payer's reference.
+    pub reference: Option<String>,
+    /// Invoices to apply it to.
+    pub allocations: Vec<RequestedAllocation>,
+}
+
+fn party_ref(kind: PartyKind, id: uuid::Uuid, payer_code: Option<String>) -> PartyRef {
+    PartyRef {
+        kind,
+        id,
+        payer_code,
+        payer_kind: None,
+        coverage_id: None,
+        policy_number: None,
+    }
+}
+
+/// Turns payment rows into records, loading their allocations in one query.
+fn records(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    rows: Vec<PaymentRow>,
+) -> Result<Vec<PaymentRecord>, Error> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+    let currencies: HashMap<String, carebill_domain::Currency> = rows
+        .iter()
+        .map(|r| (r.id.to_string(), r.currency))
+        .collect();
+    let mut by_payment: HashMap<String, Vec<AllocationRecord>> = HashMap::new();
+    for a in allocations::of_payments(conn, ids, scope.locations.as_deref())? {
+        let currency = *currencies
+            .get(&a.payment_id)
+            .ok_or_else(|| Error::internal(&"an allocation of another payment"))?;
+        by_payment
+            .entry(a.payment_id)
+            .or_default()
+            .push(AllocationRecord {
+                id: a.id,
+                receivable_id: a.receivable_id,
+                invoice_id: a.invoice_id,
+                invoice_number: a.invoice_number,
+                amount: money(a.amount_minor, currency),
+                allocated_at: a.allocated_at.and_utc(),
+                allocated_by: a.allocated_by,
+                reversed: a.reversed_at.is_some(),
+                reversed_at: a.reversed_at.map(|t| t.and_utc()),
+                reversed_by_credit_note_id: a.reversed_by_credit_note_id,
+            });
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    let mut payer_codes: HashMap<String, Option<String>> = HashMap::new();
+    for r in rows {
+        let payer_code = match payer_codes.get(&r.party_id) {
+            Some(code) => code.clone(),
+            None => {
+                let code = receivables::known_payer_code(conn, r.party_kind, &r.party_id)?;
+                payer_codes.insert(r.party_id.clone(), code.clone());
+                code
+            }
+        };
+        let party_id = stored::parse("payment party id", &r.party_id).map_err(unreadable)?;
+        let id = r.id.to_string();
+        out.push(PaymentRecord {
+            party: party_ref(r.party_kind, party_id, payer_code),
+            amount: money(r.amount_minor, r.currency),
+            allocated: money(r.allocated_minor, r.currency),
+            unallocated: money(r.amount_minor - r.allocated_minor, r.currency),
+            allocations: by_payment.remove(&id).unwrap_or_default(), // not stored: no allocation
+            id,
+            method: r.method,
+            received_on: r.received_on,
+            reference: r.reference,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at.and_utc(),
+        });
+    }
+    Ok(out)
+}
+
+/// A payment the caller may see, with its allocations; not found otherwise.
+#[tracing::instrument(skip_all, fields(payment_id = %id))]
+pub(crate) fn payment(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &str,
+) -> Result<PaymentRecord, Error> {
+    let row =
+        payments::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("payment"))?;
+    records(conn, scope, vec![row])?
+        .pop()
+        .ok_or_else(|| Error::not_found("payment"))
+}
+
+/// Checks the days of a payment list's filter.
+pub(crate) fn check_received(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), Error> {
+    for (field, d) in [("received_from", from), ("received_to", to)] {
+        if let Some(d) = d {
+            carebill_domain::accounts::check_date(d)
+                .map_err(|m| Error::field(field, "out_of_range", m))?;
+        }
+    }
+    Ok(())
+}
+
+/// A page of the payments the caller may see matching `filter`, oldest first.
+#[tracing::instrument(skip_all)]
+pub(crate) fn payments(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    filter: &PaymentFilter,
+    page: &PageRequest,
+) -> Result<Page<PaymentRecord>, Error> {
+    check_received(filter.received_from, filter.received_to)?;
+    let rows = payments::list(conn, scope, filter, page)?;
+    let page = Page::from_rows(rows, page, |r| r.id.to_string());
+    Ok(Page {
+        items: records(conn, scope, page.items)?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// The latest payments of a party, newest first.
+pub(crate) fn recent(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    kind: PartyKind,
+    party_id: &str,
+    limit: i64,
+) -> Result<Vec<PaymentRecord>, Error> {
+    let rows = payments::recent(conn, kind, party_id, limit)?;
+    records(conn, scope, rows)
+}
+
+/// The error for allocations that cannot be made: `invoice_cancelled` (409) when the only
+/// problem is a cancelled invoice, 422 naming every offending item otherwise.
+fn allocation_problem(e: AllocationError) -> Error {
+    if e.problems.iter().all(|p| p.is_conflict()) {
+        let fields: Vec<String> = e.problems.iter().map(|p| p.field()).collect();
+        return Error::new(
+            ErrorCode::InvoiceCancelled,
+            format!(
+                "cancelled by a credit note, nothing can be allocated to it: {}",
+                fields.join(", ")
+            ),
+        );
+    }
+    let errors: Vec<FieldError> = e
+        .problems
+        .iter()
+        .map(|p| FieldError {
+            field: p.field(),
+            code: p.code().to_owned(),
+            message: p.to_string(),
+        })
+        .collect();
+    // One kind of problem is named at the top (`over_allocated`, `currency_mismatch`, ...), so a
+    // client can branch on `code`; a mix is a plain validation failure. Either way every item
+    // is in `errors`.
+    match e.problems.first().map(AllocationProblem::code) {
+        Some(code) if e.problems.iter().all(|p| p.code() == code) => Error::new(
+            allocation_code(code),
+            errors
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .with_errors(errors),
+        _ => Error::validation(errors),
+    }
+}
+
+/// The stable code of an allocation problem (the domain names them; the API owns the codes).
+fn allocation_code(code: &str) -> ErrorCode {
+    ErrorCode::parse(code).unwrap_or(ErrorCode::ValidationFailed) // not stored: a domain code
+}
+
+/// Plans `requested` against the locked receivables, for `party` and `available` money.
+fn plan(
+    who: &Principal,
+    rows: &[ReceivableRow],
+    party_kind: PartyKind,
+    party_id: &str,
+    available: Money,
+    requested: &[RequestedAllocation],
+) -> Result<Vec<(RequestedAllocation, ReceivableRow)>, Error> {
+    let scope = Scope::of(who);
+    let by_invoice: HashMap<String, &ReceivableRow> = rows
+        .iter()
+        .filter(|r| scope.allows(&r.location_code, r.payer_code.as_deref()))
+        .map(|r| (r.invoice_id.to_string(), r))
+        .collect();
+    let plan = plan_allocations(available, requested, |id| {
+        by_invoice.get(&id.to_string()).map(|r| AllocationTarget {
+            currency: r.currency,
+            outstanding: r.outstanding(),
+            cancelled: r.cancelled(),
+            same_party: r.party_kind == party_kind && r.party_id == party_id,
+        })
+    })
+    .map_err(allocation_problem)?;
+    plan.allocations
+        .into_iter()
+        .map(|a| {
+            by_invoice
+                .get(&a.invoice_id.to_string())
+                .map(|r| (a, (*r).clone()))
+                .ok_or_else(|| Error::internal(&"planned allocation without its receivable"))
+        })
+        .collect()
+}
+
+/// Stores planned allocations of `payment_id`: allocation rows, receivables' paid amounts and
+/// statuses, and one audit entry per receivable.
+fn store_allocations(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    payment_id: &str,
+    planned: &[(RequestedAllocation, ReceivableRow)],
+) -> Result<Vec<AllocationRef>, Error> {
+    let now = db::now();
+    let mut refs = Vec::with_capacity(planned.len());
+    for (a, r) in planned {
+        let amount = a
+            .amount
+            .to_minor()
+            .map_err(|e| Error::field("allocations", "out_of_range", e.to_string()))?
+            .0;
+        let allocation_id = uuid::Uuid::now_v7().to_string();
+        allocations::insert(
+            conn,
+            NewAllocationRow {
+                id: allocation_id.clone(),
+                payment_id: payment_id.to_owned(),
+                receivable_id: r.id,
+                amount_minor: amount,
+                allocated_by: who.subject.clone(),
+                allocated_at: now,
+            },
+        )?;
+        let paid = r.paid_minor + amount;
+        let status = carebill_domain::collections::base_status(
+            MinorUnits(r.total_minor),
+            MinorUnits(paid),
+            false,
+        );
+        receivables::set_paid(conn, r.id, paid, status, now)?;
+        let (receivable_id, location_id) = (r.id.to_string(), r.location_id.to_string());
+        audit::record_many(
+            conn,
+            who,
+            &[Change {
+                action: "allocate",
+                entity_type: "receivable",
+                entity_id: &receivable_id,
+                location_id: Some(&location_id),
+                changes: Snapshot::Json(serde_json::json!({
+                    "payment_id": payment_id,
+                    "allocation_id": allocation_id,
+                    "amount": a.amount,
+                    "paid": { "before": money(r.paid_minor, r.currency), "after": money(paid, r.currency) },
+                    "status": { "before": r.status, "after": status },
+                })),
+                reason: None,
+            }],
+        )?;
+        refs.push(AllocationRef {
+            invoice_id: a.invoice_id,
+            invoice_number: r.invoice_number.clone(),
+            amount: a.amount,
+        });
+    }
+    Ok(refs)
+}
+
+fn sum_minor(refs: &[AllocationRef]) -> Result<i64, Error> {
+    refs.iter().try_fold(0_i64, |acc, a| {
+        a.amount
+            .to_minor()
+            .ok()
+            .and_then(|m| acc.checked_add(m.0))
+            .ok_or_else(|| Error::field("allocations", "out_of_range", "sum out of range"))
+    })
+}
+
+/// Records a payment and the allocations asked for, in the caller's transaction; announces it
+/// (`payment.recorded`) and audits it.
+#[tracing::instrument(skip_all)]
+pub(crate) fn record(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    p: NewPayment,
+) -> Result<PaymentRecord, Error> {
+    let party_id = p.party.id.to_string();
+    let kind = p.party.kind;
+    let amount_minor = p
+        .amount
+        .to_minor()
+        .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?
+        .0;
+    let invoice_ids: Vec<_> = p.allocations.iter().map(|a| a.invoice_id).collect();
+    let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
+    let planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
+    let id = PaymentId::new();
+    let id_text = id.to_string();
+    let now = db::now();
+    payments::insert(
+        conn,
+        PaymentRow {
+            id,
+            party_kind: kind,
+            party_id: party_id.clone(),
+            currency: p.amount.currency(),
+            amount_minor,
+            allocated_minor: 0,
+            method: p.method.as_str().to_owned(),
+            received_on: p.received_on,
+            reference: p.reference.clone(),
+            recorded_by: who.subject.clone(),
+            recorded_at: now,
+            updated_at: now,
+        },
+    )?;
+    let refs = store_allocations(conn, who, &id_text, &planned)?;
+    let allocated = sum_minor(&refs)?;
+    payments::set_allocated(conn, &id_text, allocated, None)?;
+    let currency = p.amount.currency();
+    let payer_code = receivables::known_payer_code(conn, kind, &party_id)?;
+    let event = PaymentRecordedV1 {
+        payment_id: id,
+        party: party_ref(kind, p.party.id, payer_code),
+        amount: p.amount,
+        method: p.method.to_string(),
+        received_on: p.received_on,
+        reference: p.reference.clone(),
+        allocations: refs,
+        unallocated: Money::from_minor(MinorUnits(amount_minor - allocated), currency),
+        recorded_at: now.and_utc(),
+    };
+    let env = Envelope::new(
+        crate::SERVICE,
+        &event,
+        now.and_utc(),
+        who.request_id.clone(),
+        None,
+    )
+    .map_err(|e| Error::internal(&e))?;
+    outbox::enqueue(conn, &env)?;
+    let created = payment(conn, &Scope::everything(), &id_text)?;
+    audit::record(
+        conn,
+        who,
+        "create",
+        "payment",
+        &id_text,
+        serde_json::json!({ "after": created }),
+        None,
+    )?;
+    Ok(created)
+}
+
+/// Applies part of payment `id`'s unallocated remainder to invoices, in the caller's
+/// transaction, and audits it.
+#[tracing::instrument(skip_all, fields(payment_id = %id))]
+pub(crate) fn allocate(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+    requested: Vec<RequestedAllocation>,
+) -> Result<PaymentRecord, Error> {
+    if !payments::exists(conn, id)? {
+        return Err(Error::not_found("payment"));
+    }
+    // Receivables first, then the payment: the same order as everywhere else.
+    let invoice_ids: Vec<_> = requested.iter().map(|a| a.invoice_id).collect();
+    let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
+    payments::lock(conn, id)?;
+    let row = payments::get(conn, id)?;
+    let c = row.currency;
+    let available = money(row.amount_minor - row.allocated_minor, c);
+    let planned = plan(
+        who,
+        &rows,
+        row.party_kind,
+        &row.party_id,
+        available,
+        &requested,
+    )?;
+    let refs = store_allocations(conn, who, id, &planned)?;
+    let added = sum_minor(&refs)?;
+    let after = row.allocated_minor + added;
+    payments::set_allocated(conn, id, after, Some(db::now()))?;
+    audit::record(
+        conn,
+        who,
+        "allocate",
+        "payment",
+        id,
+        serde_json::json!({
+            "allocations": refs,
+            "allocated": { "before": money(row.allocated_minor, c), "after": money(after, c) },
+            "unallocated": { "before": available, "after": money(row.amount_minor - after, c) },
+        }),
+        None,
+    )?;
+    payment(conn, &Scope::everything(), id)
+}

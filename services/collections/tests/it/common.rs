@@ -1,0 +1,219 @@
+//! What every collections scenario shares: a database of either backend with the service's
+//! event handler and the app over it, builders of invoicing's events, payments and tokens, and
+//! readers of responses and of the outbox.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::web;
+use carebill_collections::CollectionsState;
+use carebill_domain::Money;
+use carebill_domain::events::{
+    CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, LocationRef, PartyKind, PartyRef,
+    PaymentRecordedV1,
+};
+use carebill_domain::ids::{
+    ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
+};
+use carebill_platform::auth::{Claims, mint_hs256};
+use carebill_platform::db::{Backend, Db};
+use carebill_platform::events::Handler;
+use carebill_platform::testing::{TEST_SECRET, TestDb, test_app};
+use chrono::{Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+pub(crate) struct Harness {
+    pub(crate) db: Db,
+    pub(crate) handler: Handler,
+    _guard: TestDb,
+}
+
+pub(crate) fn harness(backend: Backend) -> Harness {
+    let t = TestDb::new(backend, &carebill_collections::MIGRATIONS);
+    let handler = carebill_collections::events(t.db.clone(), Arc::new(Notify::new())).handler;
+    Harness {
+        db: t.db.clone(),
+        handler,
+        _guard: t,
+    }
+}
+
+pub(crate) async fn app(
+    h: &Harness,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = web::Data::new(CollectionsState {
+        db: h.db.clone(),
+        wake: Arc::new(Notify::new()),
+    });
+    test_app(carebill_collections::routes(state)).await
+}
+
+// ---- builders ----
+
+pub(crate) fn eur(amount: &str) -> Money {
+    serde_json::from_value(json!({"amount": amount, "currency": "EUR"})).expect("money")
+}
+
+pub(crate) fn money_in(amount: &str, currency: &str) -> Money {
+    serde_json::from_value(json!({"amount": amount, "currency": currency})).expect("money")
+}
+
+pub(crate) fn payer(code: &str) -> PartyRef {
+    PartyRef {
+        kind: PartyKind::Payer,
+        id: uuid::Uuid::now_v7(),
+        payer_code: Some(code.to_owned()),
+        payer_kind: None,
+        coverage_id: None,
+        policy_number: None,
+    }
+}
+
+pub(crate) fn location(code: &str, time_zone: &str) -> LocationRef {
+    LocationRef {
+        id: LocationId::new(),
+        code: code.to_owned(),
+        name: format!("Hospital {code}"),
+        time_zone: time_zone.to_owned(),
+        tax_id: None,
+    }
+}
+
+pub(crate) fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+pub(crate) fn invoice(
+    to: &PartyRef,
+    at: &LocationRef,
+    number: &str,
+    total: Money,
+    due_date: NaiveDate,
+) -> InvoiceIssuedV1 {
+    InvoiceIssuedV1 {
+        invoice_id: InvoiceId::new(),
+        number: number.to_owned(),
+        location: at.clone(),
+        recipient: to.clone(),
+        patient_id: PatientId::new(),
+        episode_id: EpisodeId::new(),
+        settlement_id: SettlementId::new(),
+        settlement_version: 1,
+        lines: Vec::new(),
+        total,
+        issue_date: due_date - Duration::days(30),
+        due_date,
+        issued_at: Utc::now(),
+    }
+}
+
+pub(crate) fn credit_note(inv: &InvoiceIssuedV1) -> CreditNoteIssuedV1 {
+    CreditNoteIssuedV1 {
+        credit_note_id: CreditNoteId::new(),
+        number: format!("CN-{}", inv.number),
+        invoice_id: inv.invoice_id,
+        invoice_number: inv.number.clone(),
+        location_id: inv.location.id,
+        recipient: inv.recipient.clone(),
+        settlement_id: inv.settlement_id,
+        settlement_version: 1,
+        consumption_ids: vec![ConsumptionId::new()],
+        total: inv.total,
+        reason: "billed to the wrong payer".to_owned(),
+        reissue: true,
+        issue_date: today(),
+        issued_by: "biller-1".to_owned(),
+        issued_at: Utc::now(),
+    }
+}
+
+pub(crate) fn envelope<P: carebill_domain::events::EventPayload>(payload: &P) -> Envelope {
+    Envelope::new("invoicing", payload, Utc::now(), None, None).expect("envelope")
+}
+
+pub(crate) async fn feed(h: &Harness, env: &Envelope) {
+    (h.handler)(env.clone()).await.expect("event applied");
+}
+
+pub(crate) fn payer_token(code: &str) -> String {
+    let now = Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("portal-{code}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: vec!["payer".to_owned()],
+            locations: None,
+            payer: Some(code.to_owned()),
+        },
+    )
+    .expect("token")
+}
+
+pub(crate) fn payment(
+    party: &PartyRef,
+    amount: Money,
+    allocations: &[(&InvoiceIssuedV1, Money)],
+) -> Value {
+    json!({
+        "party": {"kind": party.kind, "id": party.id},
+        "amount": amount,
+        "method": "transfer",
+        "received_on": today(),
+        "reference": "BANK-REF-1",
+        "allocations": allocations
+            .iter()
+            .map(|(i, a)| json!({"invoice_id": i.invoice_id, "amount": a}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn allocations(items: &[(&InvoiceIssuedV1, Money)]) -> Value {
+    json!({"allocations": items
+        .iter()
+        .map(|(i, a)| json!({"invoice_id": i.invoice_id, "amount": a}))
+        .collect::<Vec<_>>()})
+}
+
+/// The PaymentRecorded events in the outbox.
+pub(crate) async fn recorded_events(h: &Harness) -> Vec<PaymentRecordedV1> {
+    use carebill_platform::schema::outbox;
+    let bodies: Vec<String> =
+        h.db.read(|conn| {
+            Ok(outbox::table
+                .filter(outbox::event_type.eq("carebill.collections.payment.recorded.v1"))
+                .order(outbox::seq.asc())
+                .select(outbox::body)
+                .load(conn)?)
+        })
+        .await
+        .expect("outbox");
+    bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Envelope>(b)
+                .expect("envelope")
+                .payload()
+                .expect("payload")
+        })
+        .collect()
+}
+
+pub(crate) fn amount(v: &Value) -> &str {
+    v["amount"].as_str().unwrap_or("?")
+}
+
+pub(crate) fn balance_path(p: &PartyRef) -> String {
+    format!("/v1/balances/{}/{}", p.kind, p.id)
+}
+
+// ---- scenarios ----

@@ -1,0 +1,10 @@
+#![expect(clippy::expect_used, reason = "tests")]
+//! Collections against real databases: invoicing's events go through the service's own event
+//! handler, then payments, receivables and balances over HTTP. Every scenario runs on SQLite and
+//! on a throwaway PostgreSQL database.
+
+mod access;
+mod common;
+mod openapi;
+mod payments;
+mod receivables;

@@ -1,0 +1,30 @@
+//! The collections part of the OpenAPI document.
+
+#[test]
+fn the_openapi_document_names_every_collections_operation() {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(carebill_collections::ApiDoc::openapi()).expect("json");
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().into_iter().flat_map(|o| o.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        vec![
+            "allocate_payment",
+            "create_payment",
+            "get_balance",
+            "get_payment",
+            "get_receivable",
+            "list_collections_audit_events",
+            "list_payments",
+            "list_receivables",
+        ]
+    );
+    let detail = &doc["components"]["schemas"]["ReceivableDetail"];
+    assert!(detail.to_string().contains("payments"), "{detail}");
+}

@@ -1,0 +1,252 @@
+//! Receivables: overdue follows the location's day; a credit note cancels its invoice (also
+//! when it arrives first) and returns allocated money to credit.
+
+use crate::common::*;
+use actix_web::http::StatusCode;
+use carebill_domain::events::PartyRef;
+use carebill_domain::ids::PatientId;
+use carebill_platform::both_backends;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, get, post, token};
+use chrono::{Duration, Utc};
+use serde_json::Value;
+
+both_backends!(
+    overdue_follows_the_due_date_in_the_locations_day,
+    a_credit_note_cancels_its_invoice_and_returns_allocated_money_to_credit,
+    a_credit_note_before_its_invoice_cancels_it_when_it_arrives,
+);
+
+async fn overdue_follows_the_due_date_in_the_locations_day(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let dkv = payer("DKV");
+    let h1 = location("H1", "Europe/Madrid");
+    let h2 = location("H2", "Pacific/Kiritimati");
+    let late = invoice(&dkv, &h1, "H1-1", eur("20.00"), today() - Duration::days(2));
+    let late_part = invoice(&dkv, &h1, "H1-2", eur("20.00"), today() - Duration::days(2));
+    let late_paid = invoice(&dkv, &h1, "H1-3", eur("20.00"), today() - Duration::days(2));
+    let on_time = invoice(&dkv, &h1, "H1-4", eur("20.00"), today() + Duration::days(2));
+    // UTC+14: its day is already past a due date of today (UTC) whenever UTC is after 10:00,
+    // and never before; the status must agree with the location's own day.
+    let kiribati = invoice(&dkv, &h2, "H2-1", eur("20.00"), today());
+    for inv in [&late, &late_part, &late_paid, &on_time, &kiribati] {
+        feed(&h, &envelope(inv)).await;
+    }
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(
+                &dkv,
+                eur("25.00"),
+                &[(&late_part, eur("5.00")), (&late_paid, eur("20.00"))],
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let kiribati_overdue =
+        carebill_domain::collections::local_today("Pacific/Kiritimati", Utc::now()) > today();
+    let numbers = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|r| r["invoice_number"].as_str().map(str::to_owned))
+            .collect();
+        n.sort();
+        n
+    };
+    let (s, overdue, _) = call(&app, get("/v1/receivables?status=overdue", &t)).await;
+    assert_eq!(s, StatusCode::OK, "{overdue}");
+    let mut expected = vec!["H1-1".to_owned(), "H1-2".to_owned()];
+    if kiribati_overdue {
+        expected.push("H2-1".to_owned());
+    }
+    assert_eq!(numbers(&overdue), expected);
+    for r in overdue["items"].as_array().expect("items") {
+        assert_eq!(r["status"], "overdue");
+    }
+    let (_, open, _) = call(&app, get("/v1/receivables?status=open", &t)).await;
+    let mut expected_open = vec!["H1-4".to_owned()];
+    if !kiribati_overdue {
+        expected_open.push("H2-1".to_owned());
+    }
+    assert_eq!(numbers(&open), expected_open);
+    let (_, part, _) = call(&app, get("/v1/receivables?status=partially_paid", &t)).await;
+    assert_eq!(numbers(&part), Vec::<String>::new());
+    let (_, paid, _) = call(&app, get("/v1/receivables?status=paid", &t)).await;
+    assert_eq!(numbers(&paid), vec!["H1-3".to_owned()]);
+    let (_, due, _) = call(
+        &app,
+        get(
+            &format!("/v1/receivables?due_before={}&location_code=H1", today()),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(due["items"].as_array().map(Vec::len), Some(3));
+    let (_, bal, _) = call(&app, get(&balance_path(&dkv), &t)).await;
+    let owed_overdue = if kiribati_overdue { "55.00" } else { "35.00" };
+    assert_eq!(amount(&bal["currencies"][0]["overdue"]), owed_overdue);
+    assert_eq!(amount(&bal["currencies"][0]["outstanding"]), "75.00");
+    assert_eq!(bal["currencies"][0]["open_receivables"], 4);
+    // Bad filter values are problems, not crashes.
+    let (s, _, ctype) = call(&app, get("/v1/receivables?status=late", &t)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(ctype.as_deref(), Some("application/problem+json"));
+    let (s, e, _) = call(&app, get("/v1/receivables?party_id=nope", &t)).await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("party_id"))
+    );
+    let (s, _, _) = call(&app, get("/v1/receivables?due_before=2026-13-01", &t)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = call(&app, get("/v1/payments?received_from=yesterday", &t)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = call(&app, get("/v1/receivables/not-a-uuid", &t)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(&app, get(&format!("/v1/balances/insurer/{}", dkv.id), &t)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+async fn a_credit_note_cancels_its_invoice_and_returns_allocated_money_to_credit(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = token(&["billing_manager"], None);
+    let patient = PartyRef::patient(PatientId::new());
+    let h1 = location("H1", "Europe/Madrid");
+    let inv = invoice(
+        &patient,
+        &h1,
+        "H1-P-1",
+        eur("100.00"),
+        today() + Duration::days(10),
+    );
+    feed(&h, &envelope(&inv)).await;
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&patient, eur("60.00"), &[(&inv, eur("60.00"))]),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let cn = envelope(&credit_note(&inv));
+    feed(&h, &cn).await;
+    feed(&h, &cn).await; // redelivered: no second effect
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/receivables?invoice_id={}", inv.invoice_id),
+            &t,
+        ),
+    )
+    .await;
+    let r = &page["items"][0];
+    assert_eq!(r["status"], "cancelled");
+    assert_eq!(amount(&r["paid"]), "0.00");
+    assert_eq!(amount(&r["outstanding"]), "0.00");
+    assert_eq!(r["cancellation"]["credit_note_number"], "CN-H1-P-1");
+    let (_, detail, _) = call(
+        &app,
+        get(
+            &format!("/v1/receivables/{}", r["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(detail["payments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(detail["payments"][0]["reversed"], true);
+    assert_eq!(amount(&detail["payments"][0]["amount"]), "60.00");
+    let (_, pay, _) = call(
+        &app,
+        get(
+            &format!("/v1/payments/{}", p["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(amount(&pay["unallocated"]), "60.00");
+    assert_eq!(pay["allocations"][0]["reversed"], true);
+    let (_, bal, _) = call(&app, get(&balance_path(&patient), &t)).await;
+    let e = &bal["currencies"][0];
+    assert_eq!(amount(&e["invoiced"]), "100.00");
+    assert_eq!(amount(&e["cancelled"]), "100.00");
+    assert_eq!(amount(&e["paid"]), "0.00");
+    assert_eq!(amount(&e["outstanding"]), "0.00");
+    assert_eq!(amount(&e["unallocated_credit"]), "60.00");
+    assert_eq!(e["open_receivables"], 0);
+    // Nothing can be allocated to a cancelled invoice.
+    let (s, err, _) = call(
+        &app,
+        post(
+            &format!("/v1/payments/{}/allocations", p["id"].as_str().expect("id")),
+            &t,
+            &allocations(&[(&inv, eur("1.00"))]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invoice_cancelled"))
+    );
+    let (_, audit, _) = call(
+        &app,
+        get("/v1/collections/audit-events?entity_type=receivable", &t),
+    )
+    .await;
+    let cancels = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "cancel")
+        .count();
+    assert_eq!(cancels, 1);
+}
+
+async fn a_credit_note_before_its_invoice_cancels_it_when_it_arrives(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let asisa = payer("ASISA");
+    let inv = invoice(
+        &asisa,
+        &location("H1", "Europe/Madrid"),
+        "H1-9",
+        eur("12.34"),
+        today(),
+    );
+    feed(&h, &envelope(&credit_note(&inv))).await;
+    let (_, none, _) = call(&app, get("/v1/receivables", &t)).await;
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(0));
+    feed(&h, &envelope(&inv)).await;
+    let (_, page, _) = call(&app, get("/v1/receivables", &t)).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["items"][0]["status"], "cancelled");
+    assert_eq!(
+        page["items"][0]["cancellation"]["credit_note_number"],
+        "CN-H1-9"
+    );
+    let (s, err, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&asisa, eur("12.34"), &[(&inv, eur("12.34"))]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invoice_cancelled"))
+    );
+    let (_, bal, _) = call(&app, get(&balance_path(&asisa), &t)).await;
+    assert_eq!(amount(&bal["currencies"][0]["cancelled"]), "12.34");
+    assert_eq!(amount(&bal["currencies"][0]["outstanding"]), "0.00");
+}
