@@ -7,8 +7,8 @@
 //! party's credit; receivables (`/v1/receivables`) with status and payment history; a party's
 //! balance (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
 //!
-//! Four layers, arrows pointing down: [`api`] (handlers and API types) → [`service`] (use cases:
-//! decisions, audit, outbox) → [`store`] (typed rows and queries); [`consumer`] maps consumed
+//! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
+//! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
 //! events to use cases.
 
 mod api;
@@ -42,7 +42,7 @@ pub struct CollectionsState {
     pub wake: Arc<Notify>,
 }
 
-/// The events this service consumes, applied once each (see [`consumer`]).
+/// The events this service consumes, applied once each (see `consumer`).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
     subscription(SERVICE, consumer::TYPES, db, wake, consumer::apply_event)
 }

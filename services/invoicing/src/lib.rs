@@ -2,15 +2,15 @@
 //!
 //! First scope: when medical audit approves a settlement (`carebill.settlement.settlement.
 //! approved.v1`), one invoice per paying party is issued and numbered at once
-//! ([`service::issuing`], [`store::series`]) and announced (`carebill.invoicing.invoice.issued.v1`);
+//! (`service::issuing`, `store::series`) and announced (`carebill.invoicing.invoice.issued.v1`);
 //! an invoice is cancelled only by a full credit note (`POST /v1/invoices/{id}/credit-notes`,
-//! [`service::credit_notes`]), which makes its lines billable again and is announced
+//! `service::credit_notes`), which makes its lines billable again and is announced
 //! (`carebill.invoicing.credit_note.issued.v1`). Invoices, credit notes and this service's audit
 //! trail are read over `/v1/invoices`, `/v1/credit-notes` and `/v1/invoicing/audit-events`.
 //! Batches, e-invoices (UBL), claim files, layouts and the payer portal come next.
 //!
-//! Four layers, arrows pointing down: [`api`] (handlers and API types) → [`service`] (use cases:
-//! decisions, audit, outbox) → [`store`] (typed rows and queries); [`consumer`] maps consumed
+//! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
+//! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
 //! events to use cases.
 
 mod api;
@@ -45,7 +45,7 @@ pub struct InvoicingState {
 }
 
 /// The events this service consumes, applied once each, in batches: approved settlements are
-/// invoiced (see [`consumer`]).
+/// invoiced (see `consumer`).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
     batched_subscription(SERVICE, consumer::TYPES, db, wake, consumer::apply_events)
 }

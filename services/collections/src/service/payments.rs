@@ -134,7 +134,9 @@ fn records(
         .iter()
         .map(|r| (r.id.to_string(), r.currency))
         .collect();
-    let mut by_payment: HashMap<String, Vec<AllocationRecord>> = HashMap::new();
+    // Every payment has a list, empty when nothing is allocated.
+    let mut by_payment: HashMap<String, Vec<AllocationRecord>> =
+        ids.iter().map(|id| (id.clone(), Vec::new())).collect();
     for a in allocations::of_payments(conn, ids, scope.locations.as_deref())? {
         let currency = *currencies
             .get(&a.payment_id)
@@ -173,7 +175,9 @@ fn records(
             amount: money(r.amount_minor, r.currency),
             allocated: money(r.allocated_minor, r.currency),
             unallocated: money(r.amount_minor - r.allocated_minor, r.currency),
-            allocations: by_payment.remove(&id).unwrap_or_default(), // not stored: no allocation
+            allocations: by_payment
+                .remove(&id)
+                .ok_or_else(|| Error::internal(&"a payment without its allocation list"))?,
             id,
             method: r.method,
             received_on: r.received_on,
@@ -228,6 +232,7 @@ pub(crate) fn payments(
 }
 
 /// The latest payments of a party, newest first.
+#[tracing::instrument(skip_all, fields(party_kind = %kind, party_id = %party_id))]
 pub(crate) fn recent(
     conn: &mut AnyConnection,
     scope: &Scope,
@@ -280,7 +285,8 @@ fn allocation_problem(e: AllocationError) -> Error {
 
 /// The stable code of an allocation problem (the domain names them; the API owns the codes).
 fn allocation_code(code: &str) -> ErrorCode {
-    ErrorCode::parse(code).unwrap_or(ErrorCode::ValidationFailed) // not stored: a domain code
+    // A problem the API has no code of its own for is a plain validation failure.
+    ErrorCode::parse(code).map_or(ErrorCode::ValidationFailed, std::convert::identity)
 }
 
 /// Plans `requested` against the locked receivables, for `party` and `available` money.
@@ -383,11 +389,9 @@ fn store_allocations(
 
 fn sum_minor(refs: &[AllocationRef]) -> Result<i64, Error> {
     refs.iter().try_fold(0_i64, |acc, a| {
-        a.amount
-            .to_minor()
-            .ok()
-            .and_then(|m| acc.checked_add(m.0))
-            .ok_or_else(|| Error::field("allocations", "out_of_range", "sum out of range"))
+        let out_of_range = || Error::field("allocations", "out_of_range", "sum out of range");
+        let m = a.amount.to_minor().map_err(|_| out_of_range())?;
+        acc.checked_add(m.0).ok_or_else(out_of_range)
     })
 }
 
