@@ -33,9 +33,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::common::{emit, scoped_location_ids, unknown_as_field};
 use crate::schema::{care_record_versions, care_records};
-use crate::{locations, patients};
+use crate::service::{coverages, patients};
+use crate::service::{emit, locations, unknown_as_field};
 
 /// A care record as the API shows it: its current version.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -280,7 +280,11 @@ fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Row, Erro
         .first(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("care record"))?;
-    if !locations::in_scope(conn, who, &row.location_id)? {
+    if !crate::store::locations::allows(
+        conn,
+        &carebill_platform::auth::Scope::of(who),
+        &row.location_id,
+    )? {
         return Err(Error::not_found("care record"));
     }
     Ok(row)
@@ -400,17 +404,14 @@ fn announce(
     view: &CareRecordView,
     reason: Option<&str>,
 ) -> Result<(), Error> {
-    let unscoped = Principal {
-        subject: String::new(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        request_id: None,
-    };
-    let loc = locations::get(conn, &unscoped, &view.location_id)?;
-    let patient = patients::get(conn, &view.patient_id)?.to_ref()?;
-    let coverages = crate::coverages::refs_for_patient(conn, &view.patient_id)?;
-    let location = loc.to_ref()?;
+    let loc = locations::get(
+        conn,
+        &carebill_platform::auth::Scope::everything(),
+        &view.location_id,
+    )?;
+    let patient = patients::get(conn, &view.patient_id)?.to_ref();
+    let coverages = coverages::refs_for_patient(conn, &view.patient_id)?;
+    let location = loc.to_ref();
     let location_code = location.code.clone();
     emit(
         conn,
@@ -440,8 +441,12 @@ fn create(
     who: &Principal,
     input: CareRecordInput,
 ) -> Result<CareRecordView, Error> {
-    let location = locations::get(conn, who, &input.location_id)
-        .map_err(|e| unknown_as_field(e, "location_id", "unknown", "no such location"))?;
+    let location = locations::get(
+        conn,
+        &carebill_platform::auth::Scope::of(who),
+        &input.location_id,
+    )
+    .map_err(|e| unknown_as_field(e, "location_id", "unknown", "no such location"))?;
     if !location.active {
         return Err(Error::field(
             "location_id",
@@ -451,7 +456,7 @@ fn create(
     }
     patients::get(conn, &input.patient_id)
         .map_err(|e| unknown_as_field(e, "patient_id", "unknown", "no such patient"))?;
-    check_currency(&input.details, &location.currency)?;
+    check_currency(&input.details, location.currency.code())?;
     check_overlap(
         conn,
         &input.patient_id,
@@ -544,14 +549,18 @@ fn change(
     if input.details == old {
         return Ok(Changed::Same(before.into_view()?));
     }
-    let location = locations::get(conn, who, &before.location_id)?;
+    let location = locations::get(
+        conn,
+        &carebill_platform::auth::Scope::of(who),
+        &before.location_id,
+    )?;
     if !location.active {
         return Err(Error::new(
             ErrorCode::LocationInactive,
             "the record's location is inactive: its records no longer change (a wrong one can still be cancelled)",
         ));
     }
-    check_currency(&input.details, &location.currency)?;
+    check_currency(&input.details, location.currency.code())?;
     check_overlap(
         conn,
         &before.patient_id,
@@ -698,7 +707,9 @@ fn list(
     page: &PageRequest,
 ) -> Result<Page<CareRecordView>, Error> {
     let mut q = care_records::table.select(Row::as_select()).into_boxed();
-    if let Some(ids) = scoped_location_ids(conn, who)? {
+    if let Some(ids) =
+        crate::store::locations::allowed_ids(conn, &carebill_platform::auth::Scope::of(who))?
+    {
         q = q.filter(care_records::location_id.eq_any(ids));
     }
     if let Some(p) = &f.patient_id {

@@ -8,17 +8,11 @@
 //! The library is composed by the `carebill` binary, alone (`--service accounts`) or with the
 //! other services (embedded suite).
 
-pub mod audit_trail;
-pub mod care_records;
-pub mod catalog;
-pub mod common;
-pub mod consumptions;
-pub mod coverages;
-pub mod episodes;
-pub mod locations;
-pub mod patients;
-pub mod payers;
-pub mod schema;
+mod api;
+mod care_records;
+mod schema;
+mod service;
+mod store;
 
 use std::sync::Arc;
 
@@ -50,100 +44,100 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         cfg.app_data(state)
             .service(
                 web::resource("/v1/locations")
-                    .route(web::get().to(locations::list_locations))
-                    .route(web::post().to(locations::create_location))
+                    .route(web::get().to(api::locations::list_locations))
+                    .route(web::post().to(api::locations::create_location))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/locations/{id}")
-                    .route(web::get().to(locations::get_location))
-                    .route(web::put().to(locations::replace_location))
+                    .route(web::get().to(api::locations::get_location))
+                    .route(web::put().to(api::locations::replace_location))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/payers")
-                    .route(web::get().to(payers::list_payers))
-                    .route(web::post().to(payers::create_payer))
+                    .route(web::get().to(api::payers::list_payers))
+                    .route(web::post().to(api::payers::create_payer))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/payers/{id}")
-                    .route(web::get().to(payers::get_payer))
-                    .route(web::put().to(payers::replace_payer))
+                    .route(web::get().to(api::payers::get_payer))
+                    .route(web::put().to(api::payers::replace_payer))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/patients")
-                    .route(web::get().to(patients::list_patients))
-                    .route(web::post().to(patients::create_patient))
+                    .route(web::get().to(api::patients::list_patients))
+                    .route(web::post().to(api::patients::create_patient))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/patients/{id}")
-                    .route(web::get().to(patients::get_patient))
-                    .route(web::put().to(patients::replace_patient))
+                    .route(web::get().to(api::patients::get_patient))
+                    .route(web::put().to(api::patients::replace_patient))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/coverages")
-                    .route(web::get().to(coverages::list_coverages))
-                    .route(web::post().to(coverages::create_coverage))
+                    .route(web::get().to(api::coverages::list_coverages))
+                    .route(web::post().to(api::coverages::create_coverage))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/coverages/{id}")
-                    .route(web::get().to(coverages::get_coverage))
-                    .route(web::put().to(coverages::replace_coverage))
+                    .route(web::get().to(api::coverages::get_coverage))
+                    .route(web::put().to(api::coverages::replace_coverage))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/episodes")
-                    .route(web::get().to(episodes::list_episodes))
-                    .route(web::post().to(episodes::create_episode))
+                    .route(web::get().to(api::episodes::list_episodes))
+                    .route(web::post().to(api::episodes::create_episode))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/episodes/{id}")
-                    .route(web::get().to(episodes::get_episode))
+                    .route(web::get().to(api::episodes::get_episode))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/episodes/{id}/status")
-                    .route(web::post().to(episodes::change_episode_status))
+                    .route(web::post().to(api::episodes::change_episode_status))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/catalog-items")
-                    .route(web::get().to(catalog::list_catalog_items))
-                    .route(web::post().to(catalog::create_catalog_item))
+                    .route(web::get().to(api::catalog::list_catalog_items))
+                    .route(web::post().to(api::catalog::create_catalog_item))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/catalog-items/{id}")
-                    .route(web::get().to(catalog::get_catalog_item))
-                    .route(web::put().to(catalog::replace_catalog_item))
+                    .route(web::get().to(api::catalog::get_catalog_item))
+                    .route(web::put().to(api::catalog::replace_catalog_item))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/consumptions")
-                    .route(web::get().to(consumptions::list_consumptions))
-                    .route(web::post().to(consumptions::create_consumption))
+                    .route(web::get().to(api::consumptions::list_consumptions))
+                    .route(web::post().to(api::consumptions::create_consumption))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/consumptions/batch")
                     .app_data(BodyLimit(BATCH_BODY_LIMIT))
-                    .route(web::post().to(consumptions::push_batch))
+                    .route(web::post().to(api::consumptions::push_batch))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/consumptions/{id}")
-                    .route(web::get().to(consumptions::get_consumption))
+                    .route(web::get().to(api::consumptions::get_consumption))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/consumptions/{id}/void")
-                    .route(web::post().to(consumptions::void_consumption))
+                    .route(web::post().to(api::consumptions::void_consumption))
                     .default_service(allow("POST")),
             )
             .service(
@@ -170,7 +164,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
             )
             .service(
                 web::resource("/v1/accounts/audit-events")
-                    .route(web::get().to(audit_trail::list_audit_events))
+                    .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
             );
     }
@@ -180,17 +174,17 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        locations::create_location, locations::list_locations, locations::get_location, locations::replace_location,
-        payers::create_payer, payers::list_payers, payers::get_payer, payers::replace_payer,
-        patients::create_patient, patients::list_patients, patients::get_patient, patients::replace_patient,
-        coverages::create_coverage, coverages::list_coverages, coverages::get_coverage, coverages::replace_coverage,
-        episodes::create_episode, episodes::list_episodes, episodes::get_episode, episodes::change_episode_status,
-        catalog::create_catalog_item, catalog::list_catalog_items, catalog::get_catalog_item, catalog::replace_catalog_item,
-        consumptions::create_consumption, consumptions::push_batch, consumptions::list_consumptions,
-        consumptions::get_consumption, consumptions::void_consumption,
+        api::locations::create_location, api::locations::list_locations, api::locations::get_location, api::locations::replace_location,
+        api::payers::create_payer, api::payers::list_payers, api::payers::get_payer, api::payers::replace_payer,
+        api::patients::create_patient, api::patients::list_patients, api::patients::get_patient, api::patients::replace_patient,
+        api::coverages::create_coverage, api::coverages::list_coverages, api::coverages::get_coverage, api::coverages::replace_coverage,
+        api::episodes::create_episode, api::episodes::list_episodes, api::episodes::get_episode, api::episodes::change_episode_status,
+        api::catalog::create_catalog_item, api::catalog::list_catalog_items, api::catalog::get_catalog_item, api::catalog::replace_catalog_item,
+        api::consumptions::create_consumption, api::consumptions::push_batch, api::consumptions::list_consumptions,
+        api::consumptions::get_consumption, api::consumptions::void_consumption,
         care_records::create_care_record, care_records::list_care_records, care_records::get_care_record,
         care_records::change_care_record, care_records::cancel_care_record, care_records::list_care_record_versions,
-        audit_trail::list_audit_events,
+        api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "locations", description = "Hospitals, clinics and care homes: invoice issuers and the unit of access scope"),

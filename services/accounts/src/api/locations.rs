@@ -1,25 +1,22 @@
-//! Locations: the hospitals, clinics and care homes of the organisation. Each is an invoice
-//! issuer (its own invoice series later), has a time zone and a currency, and scopes access.
+//! Locations over HTTP: the hospitals, clinics and care homes of the organisation. Each is an
+//! invoice issuer, has a time zone and a currency, and scopes access.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::parse_time_zone;
 use carebill_domain::{Code, Currency, Validation};
-use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::AnyConnection;
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, object, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, object, parse_id,
 };
-use carebill_platform::{Error, ErrorCode};
-use carebill_platform::{audit, db};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::common::{Address, from_text, scoped_location_ids, to_text};
-use crate::schema::locations;
+use crate::api::Address;
+use crate::service::locations::{self as service, NewLocation};
 
 /// A location as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -51,16 +48,20 @@ pub struct Location {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Location {
-    /// The location as events and invoices name it.
-    pub fn to_ref(&self) -> Result<carebill_domain::events::LocationRef, Error> {
-        Ok(carebill_domain::events::LocationRef {
-            id: self.id.parse().map_err(|e| Error::internal(&e))?,
-            code: self.code.clone(),
-            name: self.name.clone(),
-            time_zone: self.time_zone.clone(),
-            tax_id: self.tax_id.clone(),
-        })
+impl From<service::Location> for Location {
+    fn from(l: service::Location) -> Self {
+        Location {
+            id: l.id.to_string(),
+            code: l.code,
+            name: l.name,
+            address: l.address.into(),
+            tax_id: l.tax_id,
+            time_zone: l.time_zone,
+            currency: l.currency.code().to_owned(),
+            active: l.active,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+        }
     }
 }
 
@@ -92,18 +93,6 @@ pub struct LocationInput {
     pub active: Option<bool>,
 }
 
-/// A validated location input.
-#[derive(Debug, Clone)]
-pub struct NewLocation {
-    code: Code,
-    name: String,
-    address: Address,
-    tax_id: Option<String>,
-    time_zone: String,
-    currency: Currency,
-    active: bool,
-}
-
 impl LocationInput {
     /// Validates every field, reporting all problems at once.
     pub fn validate(self) -> Result<NewLocation, Error> {
@@ -126,7 +115,7 @@ impl LocationInput {
             (Some(code), Some(name), Some(time_zone), Some(currency)) => Ok(NewLocation {
                 code,
                 name,
-                address: self.address,
+                address: self.address.into(),
                 tax_id,
                 time_zone,
                 currency,
@@ -135,168 +124,6 @@ impl LocationInput {
             _ => Err(Error::internal(&"validation passed without values")),
         }
     }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = locations)]
-struct Row {
-    id: String,
-    code: String,
-    name: String,
-    address: String,
-    tax_id: Option<String>,
-    time_zone: String,
-    currency: String,
-    active: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl From<Row> for Location {
-    fn from(r: Row) -> Self {
-        Location {
-            id: r.id,
-            code: r.code,
-            name: r.name,
-            address: from_text(&r.address),
-            tax_id: r.tax_id,
-            time_zone: r.time_zone,
-            currency: r.currency,
-            active: r.active,
-            created_at: r.created_at.and_utc(),
-            updated_at: r.updated_at.and_utc(),
-        }
-    }
-}
-
-/// Loads a location the caller may see.
-pub fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Location, Error> {
-    let row: Row = locations::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| Error::not_found("location"))?;
-    if !who.sees_location(&row.code) {
-        return Err(Error::not_found("location"));
-    }
-    Ok(row.into())
-}
-
-fn create(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    input: NewLocation,
-) -> Result<Location, Error> {
-    if who.locations.is_some() {
-        return Err(Error::forbidden(
-            "a user limited to some locations cannot create locations",
-        ));
-    }
-    let taken: i64 = locations::table
-        .filter(locations::code.eq(input.code.as_str()))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            format!("a location with code {} already exists", input.code),
-        ));
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = db::now();
-    diesel::insert_into(locations::table)
-        .values((
-            locations::id.eq(&id),
-            locations::code.eq(input.code.as_str()),
-            locations::name.eq(&input.name),
-            locations::address.eq(to_text(&input.address)),
-            locations::tax_id.eq(&input.tax_id),
-            locations::time_zone.eq(&input.time_zone),
-            locations::currency.eq(input.currency.code()),
-            locations::active.eq(input.active),
-            locations::created_at.eq(now),
-            locations::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let created = get(conn, who, &id)?;
-    audit::record_at(
-        conn,
-        who,
-        &id,
-        "create",
-        "location",
-        &id,
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
-}
-
-fn replace(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    input: NewLocation,
-) -> Result<Location, Error> {
-    let before = get(conn, who, id)?;
-    if before.code != input.code.as_str() {
-        return Err(Error::field(
-            "code",
-            "immutable",
-            "a location's code cannot change",
-        ));
-    }
-    diesel::update(locations::table.find(id))
-        .set((
-            locations::name.eq(&input.name),
-            locations::address.eq(to_text(&input.address)),
-            locations::tax_id.eq(&input.tax_id),
-            locations::time_zone.eq(&input.time_zone),
-            locations::currency.eq(input.currency.code()),
-            locations::active.eq(input.active),
-            locations::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let after = get(conn, who, id)?;
-    audit::record_at(
-        conn,
-        who,
-        id,
-        "update",
-        "location",
-        id,
-        serde_json::json!({ "before": before, "after": after }),
-        None,
-    )?;
-    Ok(after)
-}
-
-fn list(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    page: &PageRequest,
-) -> Result<Page<Location>, Error> {
-    let mut q = locations::table.select(Row::as_select()).into_boxed();
-    if let Some(codes) = &who.locations {
-        q = q.filter(locations::code.eq_any(codes.clone()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(locations::id.gt(after.clone()));
-    }
-    let rows = q
-        .order(locations::id.asc())
-        .limit(page.limit + 1)
-        .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(Location::from))
-}
-
-/// Whether the caller may see the location with this id (used by other resources).
-pub fn in_scope(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<bool, Error> {
-    Ok(match scoped_location_ids(conn, who)? {
-        None => true,
-        Some(ids) => ids.iter().any(|i| i == id),
-    })
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];
@@ -329,7 +156,7 @@ pub async fn create_location(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                create(conn, &who, input)
+                service::create(conn, &who, input).map(Location::from)
             })
         })
         .await
@@ -354,9 +181,9 @@ pub async fn replace_location(
     let id = id.into_inner();
     let loc = state
         .db
-        .write(move |conn| conn.transaction(|conn| replace(conn, &who, &id, input)))
+        .write(move |conn| service::replace(conn, &who, &id, input))
         .await?;
-    Ok(web::Json(loc))
+    Ok(web::Json(loc.into()))
 }
 
 /// Get a location.
@@ -375,8 +202,9 @@ pub async fn get_location(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| get(conn, &who, &id.to_string()))
-            .await?,
+            .read(move |conn| service::get(conn, &Scope::of(&who), &id.to_string()))
+            .await?
+            .into(),
     ))
 }
 
@@ -392,6 +220,10 @@ pub async fn list_locations(
     who.require(READERS)?;
     let page = page.parse()?;
     Ok(web::Json(
-        state.db.read(move |conn| list(conn, &who, &page)).await?,
+        state
+            .db
+            .read(move |conn| service::list(conn, &Scope::of(&who), &page))
+            .await?
+            .map(Location::from),
     ))
 }

@@ -1,26 +1,22 @@
-//! Payers: insurers, companies and public authorities that pay for care, with their
+//! Payers over HTTP: insurers, companies and public authorities that pay for care, with their
 //! identifiers (tax id, payer id for electronic claims, others).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::PayerKind;
 use carebill_domain::{Code, Validation};
+use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, object, objects,
-    parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, object, objects, parse_id,
 };
-use carebill_platform::{Error, ErrorCode};
-use carebill_platform::{audit, db};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::common::{Address, Contact, Identifier, from_text, to_text, validate_identifiers};
-use crate::schema::payers;
+use crate::api::{Address, Contact, Identifier, validate_identifiers};
+use crate::service::payers::{self as service, NewPayer};
 
 /// A payer as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -84,12 +80,23 @@ pub struct PayerInput {
     pub active: Option<bool>,
 }
 
-/// A validated payer.
-#[derive(Debug, Clone)]
-pub struct NewPayer {
-    code: Code,
-    name: String,
-    input: PayerInput,
+impl From<service::Payer> for Payer {
+    fn from(p: service::Payer) -> Self {
+        Payer {
+            id: p.id.to_string(),
+            code: p.code,
+            name: p.name,
+            kind: p.kind,
+            tax_id: p.tax_id,
+            payer_identifier: p.payer_identifier,
+            identifiers: p.identifiers.into_iter().map(Into::into).collect(),
+            address: p.address.into(),
+            contact: p.contact.into(),
+            active: p.active,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 impl PayerInput {
@@ -109,142 +116,17 @@ impl PayerInput {
             (Some(code), Some(name)) => Ok(NewPayer {
                 code,
                 name,
-                input: self,
+                kind: self.kind,
+                tax_id: self.tax_id,
+                payer_identifier: self.payer_identifier,
+                identifiers: self.identifiers.into_iter().map(Into::into).collect(),
+                address: self.address.into(),
+                contact: self.contact.into(),
+                active: self.active.unwrap_or(true),
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }
     }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = payers)]
-struct Row {
-    id: String,
-    code: String,
-    name: String,
-    kind: String,
-    tax_id: Option<String>,
-    payer_identifier: Option<String>,
-    identifiers: String,
-    address: String,
-    contact: String,
-    active: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl From<Row> for Payer {
-    fn from(r: Row) -> Self {
-        Payer {
-            id: r.id,
-            code: r.code,
-            name: r.name,
-            kind: r.kind.parse().unwrap_or(PayerKind::Other),
-            tax_id: r.tax_id,
-            payer_identifier: r.payer_identifier,
-            identifiers: from_text(&r.identifiers),
-            address: from_text(&r.address),
-            contact: from_text(&r.contact),
-            active: r.active,
-            created_at: r.created_at.and_utc(),
-            updated_at: r.updated_at.and_utc(),
-        }
-    }
-}
-
-/// Loads a payer.
-pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Payer, Error> {
-    payers::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(Payer::from)
-        .ok_or_else(|| Error::not_found("payer"))
-}
-
-fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayer) -> Result<Payer, Error> {
-    let taken: i64 = payers::table
-        .filter(payers::code.eq(p.code.as_str()))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            format!("a payer with code {} already exists", p.code),
-        ));
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = db::now();
-    let i = &p.input;
-    diesel::insert_into(payers::table)
-        .values((
-            payers::id.eq(&id),
-            payers::code.eq(p.code.as_str()),
-            payers::name.eq(&p.name),
-            payers::kind.eq(i.kind.as_str()),
-            payers::tax_id.eq(&i.tax_id),
-            payers::payer_identifier.eq(&i.payer_identifier),
-            payers::identifiers.eq(to_text(&i.identifiers)),
-            payers::address.eq(to_text(&i.address)),
-            payers::contact.eq(to_text(&i.contact)),
-            payers::active.eq(i.active.unwrap_or(true)),
-            payers::created_at.eq(now),
-            payers::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let created = get(conn, &id)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "payer",
-        &id,
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
-}
-
-fn replace(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    p: NewPayer,
-) -> Result<Payer, Error> {
-    let before = get(conn, id)?;
-    if before.code != p.code.as_str() {
-        return Err(Error::field(
-            "code",
-            "immutable",
-            "a payer's code cannot change",
-        ));
-    }
-    let i = &p.input;
-    diesel::update(payers::table.find(id))
-        .set((
-            payers::name.eq(&p.name),
-            payers::kind.eq(i.kind.as_str()),
-            payers::tax_id.eq(&i.tax_id),
-            payers::payer_identifier.eq(&i.payer_identifier),
-            payers::identifiers.eq(to_text(&i.identifiers)),
-            payers::address.eq(to_text(&i.address)),
-            payers::contact.eq(to_text(&i.contact)),
-            payers::active.eq(i.active.unwrap_or(true)),
-            payers::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let after = get(conn, id)?;
-    audit::record(
-        conn,
-        who,
-        "update",
-        "payer",
-        id,
-        serde_json::json!({ "before": before, "after": after }),
-        None,
-    )?;
-    Ok(after)
 }
 
 /// Filters for the payer list.
@@ -257,26 +139,13 @@ pub struct PayerFilter {
     pub code: Option<String>,
 }
 
-fn list(
-    conn: &mut AnyConnection,
-    filter: &PayerFilter,
-    page: &PageRequest,
-) -> Result<Page<Payer>, Error> {
-    let mut q = payers::table.select(Row::as_select()).into_boxed();
-    if let Some(k) = filter.kind {
-        q = q.filter(payers::kind.eq(k.as_str()));
+impl From<PayerFilter> for service::PayerFilter {
+    fn from(f: PayerFilter) -> Self {
+        service::PayerFilter {
+            kind: f.kind,
+            code: f.code,
+        }
     }
-    if let Some(c) = &filter.code {
-        q = q.filter(payers::code.eq(c.clone()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(payers::id.gt(after.clone()));
-    }
-    let rows = q
-        .order(payers::id.asc())
-        .limit(page.limit + 1)
-        .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(Payer::from))
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];
@@ -295,6 +164,7 @@ const READERS: &[Role] = &[
         (status = 201, description = "Created", body = Payer),
         (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_payer(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -309,7 +179,7 @@ pub async fn create_payer(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                create(conn, &who, input)
+                service::create(conn, &who, input).map(Payer::from)
             })
         })
         .await
@@ -321,6 +191,7 @@ pub async fn create_payer(
     responses((status = 200, description = "Updated", body = Payer),
         (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn replace_payer(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -334,8 +205,9 @@ pub async fn replace_payer(
     Ok(web::Json(
         state
             .db
-            .write(move |conn| conn.transaction(|conn| replace(conn, &who, &id, input)))
-            .await?,
+            .write(move |conn| service::replace(conn, &who, &id, input))
+            .await?
+            .into(),
     ))
 }
 
@@ -345,6 +217,7 @@ pub async fn replace_payer(
     responses((status = 200, description = "The payer", body = Payer),
         (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_payer(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -355,8 +228,9 @@ pub async fn get_payer(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| get(conn, &id.to_string()))
-            .await?,
+            .read(move |conn| service::get(conn, &id.to_string()))
+            .await?
+            .into(),
     ))
 }
 
@@ -364,6 +238,7 @@ pub async fn get_payer(
 #[utoipa::path(get, path = "/v1/payers", tag = "payers", params(PayerFilter, PageParams),
     responses((status = 200, description = "A page of payers", body = Page<Payer>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_payers(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -376,7 +251,8 @@ pub async fn list_payers(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| list(conn, &filter, &page))
-            .await?,
+            .read(move |conn| service::list(conn, &filter.into(), &page))
+            .await?
+            .map(Payer::from),
     ))
 }

@@ -1,25 +1,21 @@
-//! The service catalog: every billable thing (procedures, consultations, lab tests, imaging,
-//! materials, medication, stay days, care hours) with its service group and unit of measure.
+//! The service catalog over HTTP: every billable thing (procedures, consultations, lab tests,
+//! imaging, materials, medication, stay days, care hours) with its service group and unit.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::ServiceKind;
-use carebill_domain::events::CatalogItemRef;
 use carebill_domain::{Code, Validation};
+use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::AnyConnection;
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
 };
-use carebill_platform::{Error, ErrorCode};
-use carebill_platform::{audit, db};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::schema::catalog_items;
+use crate::service::catalog::{self as service, NewItem};
 
 /// A catalog item as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -74,15 +70,20 @@ pub struct CatalogItemInput {
     pub active: Option<bool>,
 }
 
-/// A validated catalog item.
-#[derive(Debug, Clone)]
-pub struct NewItem {
-    code: Code,
-    description: String,
-    service_group: Code,
-    unit: Code,
-    kind: ServiceKind,
-    active: bool,
+impl From<service::CatalogItem> for CatalogItem {
+    fn from(i: service::CatalogItem) -> Self {
+        CatalogItem {
+            id: i.id.to_string(),
+            code: i.code,
+            description: i.description,
+            service_group: i.service_group,
+            kind: i.kind,
+            unit: i.unit,
+            active: i.active,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
 }
 
 impl CatalogItemInput {
@@ -109,154 +110,6 @@ impl CatalogItemInput {
 }
 
 /// A catalog row.
-#[derive(Queryable, Selectable, Clone)]
-#[diesel(table_name = catalog_items)]
-pub struct Row {
-    /// Id.
-    pub id: String,
-    /// Code.
-    pub code: String,
-    description: String,
-    /// Service group.
-    pub service_group: String,
-    kind: String,
-    /// Unit.
-    pub unit: String,
-    /// Active.
-    pub active: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl Row {
-    /// The kind.
-    pub fn kind(&self) -> ServiceKind {
-        self.kind.parse().unwrap_or(ServiceKind::Other)
-    }
-
-    /// The item as event consumers see it.
-    pub fn to_ref(&self) -> Result<CatalogItemRef, Error> {
-        Ok(CatalogItemRef {
-            id: self.id.parse().map_err(|e| Error::internal(&e))?,
-            code: self.code.clone(),
-            description: self.description.clone(),
-            service_group: self.service_group.clone(),
-            kind: self.kind(),
-            unit: self.unit.clone(),
-        })
-    }
-}
-
-impl From<Row> for CatalogItem {
-    fn from(r: Row) -> Self {
-        CatalogItem {
-            kind: r.kind(),
-            id: r.id,
-            code: r.code,
-            description: r.description,
-            service_group: r.service_group,
-            unit: r.unit,
-            active: r.active,
-            created_at: r.created_at.and_utc(),
-            updated_at: r.updated_at.and_utc(),
-        }
-    }
-}
-
-/// Loads items by code.
-pub fn by_codes(conn: &mut AnyConnection, codes: &[String]) -> Result<Vec<Row>, Error> {
-    Ok(catalog_items::table
-        .filter(catalog_items::code.eq_any(codes))
-        .select(Row::as_select())
-        .load(conn)?)
-}
-
-fn get(conn: &mut AnyConnection, id: &str) -> Result<CatalogItem, Error> {
-    catalog_items::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(CatalogItem::from)
-        .ok_or_else(|| Error::not_found("catalog item"))
-}
-
-fn create(conn: &mut AnyConnection, who: &Principal, i: NewItem) -> Result<CatalogItem, Error> {
-    let taken: i64 = catalog_items::table
-        .filter(catalog_items::code.eq(i.code.as_str()))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            format!("a catalog item with code {} already exists", i.code),
-        ));
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = db::now();
-    diesel::insert_into(catalog_items::table)
-        .values((
-            catalog_items::id.eq(&id),
-            catalog_items::code.eq(i.code.as_str()),
-            catalog_items::description.eq(&i.description),
-            catalog_items::service_group.eq(i.service_group.as_str()),
-            catalog_items::kind.eq(i.kind.as_str()),
-            catalog_items::unit.eq(i.unit.as_str()),
-            catalog_items::active.eq(i.active),
-            catalog_items::created_at.eq(now),
-            catalog_items::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let created = get(conn, &id)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "catalog_item",
-        &id,
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
-}
-
-fn replace(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    i: NewItem,
-) -> Result<CatalogItem, Error> {
-    let before = get(conn, id)?;
-    if before.code != i.code.as_str() {
-        return Err(Error::field(
-            "code",
-            "immutable",
-            "a catalog item's code cannot change",
-        ));
-    }
-    diesel::update(catalog_items::table.find(id))
-        .set((
-            catalog_items::description.eq(&i.description),
-            catalog_items::service_group.eq(i.service_group.as_str()),
-            catalog_items::kind.eq(i.kind.as_str()),
-            catalog_items::unit.eq(i.unit.as_str()),
-            catalog_items::active.eq(i.active),
-            catalog_items::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let after = get(conn, id)?;
-    audit::record(
-        conn,
-        who,
-        "update",
-        "catalog_item",
-        id,
-        serde_json::json!({ "before": before, "after": after }),
-        None,
-    )?;
-    Ok(after)
-}
-
 /// Filters for the catalog list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -271,32 +124,15 @@ pub struct CatalogFilter {
     pub active: Option<bool>,
 }
 
-fn list(
-    conn: &mut AnyConnection,
-    f: &CatalogFilter,
-    page: &PageRequest,
-) -> Result<Page<CatalogItem>, Error> {
-    let mut q = catalog_items::table.select(Row::as_select()).into_boxed();
-    if let Some(g) = &f.service_group {
-        q = q.filter(catalog_items::service_group.eq(g.clone()));
+impl From<CatalogFilter> for service::CatalogFilter {
+    fn from(f: CatalogFilter) -> Self {
+        service::CatalogFilter {
+            service_group: f.service_group,
+            kind: f.kind,
+            code: f.code,
+            active: f.active,
+        }
     }
-    if let Some(k) = f.kind {
-        q = q.filter(catalog_items::kind.eq(k.as_str()));
-    }
-    if let Some(c) = &f.code {
-        q = q.filter(catalog_items::code.eq(c.clone()));
-    }
-    if let Some(a) = f.active {
-        q = q.filter(catalog_items::active.eq(a));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(catalog_items::id.gt(after.clone()));
-    }
-    let rows = q
-        .order(catalog_items::id.asc())
-        .limit(page.limit + 1)
-        .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(CatalogItem::from))
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];
@@ -315,6 +151,7 @@ const READERS: &[Role] = &[
         (status = 201, description = "Created", body = CatalogItem),
         (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_catalog_item(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -329,7 +166,7 @@ pub async fn create_catalog_item(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                create(conn, &who, input)
+                service::create(conn, &who, input).map(CatalogItem::from)
             })
         })
         .await
@@ -341,6 +178,7 @@ pub async fn create_catalog_item(
     responses((status = 200, description = "Updated", body = CatalogItem),
         (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn replace_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -354,8 +192,9 @@ pub async fn replace_catalog_item(
     Ok(web::Json(
         state
             .db
-            .write(move |conn| conn.transaction(|conn| replace(conn, &who, &id, input)))
-            .await?,
+            .write(move |conn| service::replace(conn, &who, &id, input))
+            .await?
+            .into(),
     ))
 }
 
@@ -365,6 +204,7 @@ pub async fn replace_catalog_item(
     responses((status = 200, description = "The item", body = CatalogItem),
         (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -375,8 +215,9 @@ pub async fn get_catalog_item(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| get(conn, &id.to_string()))
-            .await?,
+            .read(move |conn| service::get(conn, &id.to_string()))
+            .await?
+            .into(),
     ))
 }
 
@@ -384,6 +225,7 @@ pub async fn get_catalog_item(
 #[utoipa::path(get, path = "/v1/catalog-items", tag = "catalog", params(CatalogFilter, PageParams),
     responses((status = 200, description = "A page of catalog items", body = Page<CatalogItem>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_catalog_items(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -396,7 +238,8 @@ pub async fn list_catalog_items(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| list(conn, &filter, &page))
-            .await?,
+            .read(move |conn| service::list(conn, &filter.into(), &page))
+            .await?
+            .map(CatalogItem::from),
     ))
 }

@@ -1,20 +1,23 @@
-//! Pieces every accounts resource uses: addresses, contacts and identifiers as the API shows
-//! them, JSON-in-TEXT columns, location scope, and emitting events through the outbox.
+//! The accounts HTTP API, one module per resource: handlers and the request and response types
+//! (with their OpenAPI schemas). A handler authorises first, then parses the body, then calls
+//! one `crate::service` function and maps its result to the API type. No SQL here.
+//!
+//! This module holds the value types several resources show: addresses, contacts and
+//! identifiers, and their conversions to and from the stored forms.
+
+pub mod audit_trail;
+pub mod catalog;
+pub mod consumptions;
+pub mod coverages;
+pub mod episodes;
+pub mod locations;
+pub mod patients;
+pub mod payers;
 
 use carebill_domain::Validation;
-use carebill_domain::events::{Envelope, EventPayload};
-use carebill_platform::auth::Principal;
-use carebill_platform::db::AnyConnection;
-use carebill_platform::events::outbox;
-use carebill_platform::{Error, ErrorCode};
-use diesel::prelude::*;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::locations;
-
-/// The service name: event source, queue and audit context.
-pub const SERVICE: &str = "accounts";
+use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
 
 /// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -145,60 +148,62 @@ pub fn validate_identifiers(ids: &[Identifier], field: &str, v: &mut Validation)
     }
 }
 
-/// Serialises a value for a JSON-in-TEXT column.
-pub fn to_text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-/// Reads a JSON-in-TEXT column, falling back to the default for unreadable content.
-pub fn from_text<T: DeserializeOwned + Default>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-/// The location ids the caller may see; `None` means every location.
-pub fn scoped_location_ids(
-    conn: &mut AnyConnection,
-    who: &Principal,
-) -> Result<Option<Vec<String>>, Error> {
-    match &who.locations {
-        None => Ok(None),
-        Some(codes) => {
-            let ids = locations::table
-                .filter(locations::code.eq_any(codes))
-                .select(locations::id)
-                .load::<String>(conn)?;
-            Ok(Some(ids))
+impl From<Address> for StoredAddress {
+    fn from(a: Address) -> Self {
+        StoredAddress {
+            lines: a.lines,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
         }
     }
 }
 
-/// The event for `payload`, correlated with the caller's request.
-pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelope, Error> {
-    Envelope::new(
-        SERVICE,
-        payload,
-        chrono::Utc::now(),
-        who.request_id.clone(),
-        who.request_id.clone(),
-    )
-    .map_err(|e| Error::internal(&e))
+impl From<StoredAddress> for Address {
+    fn from(a: StoredAddress) -> Self {
+        Address {
+            lines: a.lines,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
+        }
+    }
 }
 
-/// Writes an event for `payload` to the outbox, correlated with the caller's request.
-pub fn emit<P: EventPayload>(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    payload: &P,
-) -> Result<(), Error> {
-    outbox::enqueue(conn, &envelope(who, payload)?)
+impl From<Contact> for StoredContact {
+    fn from(c: Contact) -> Self {
+        StoredContact {
+            phone: c.phone,
+            email: c.email,
+        }
+    }
 }
 
-/// Turns a "not found" from a lookup of a referenced record into a 422 on the field that
-/// referenced it; any other failure (a database outage) stays what it is.
-pub fn unknown_as_field(e: Error, field: &str, code: &str, message: &str) -> Error {
-    if e.code() == ErrorCode::NotFound {
-        Error::field(field, code, message)
-    } else {
-        e
+impl From<StoredContact> for Contact {
+    fn from(c: StoredContact) -> Self {
+        Contact {
+            phone: c.phone,
+            email: c.email,
+        }
+    }
+}
+
+impl From<Identifier> for StoredIdentifier {
+    fn from(i: Identifier) -> Self {
+        StoredIdentifier {
+            system: i.system,
+            value: i.value,
+        }
+    }
+}
+
+impl From<StoredIdentifier> for Identifier {
+    fn from(i: StoredIdentifier) -> Self {
+        Identifier {
+            system: i.system,
+            value: i.value,
+        }
     }
 }

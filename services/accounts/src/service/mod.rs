@@ -1,0 +1,54 @@
+//! The accounts use cases, one module per resource: each function takes a connection or a
+//! transaction, makes the business decision, writes through `crate::store`, and records the
+//! audit trail and the outbox events in the same transaction. Modules call each other in one
+//! direction only: consumptions and care records use episodes, coverages, patients, catalog and
+//! locations; episodes use coverages, patients and locations; nothing calls back up.
+
+pub mod audit_trail;
+pub mod catalog;
+pub mod consumptions;
+pub mod coverages;
+pub mod episodes;
+pub mod locations;
+pub mod patients;
+pub mod payers;
+
+use carebill_domain::events::{Envelope, EventPayload};
+use carebill_platform::auth::Principal;
+use carebill_platform::db::AnyConnection;
+use carebill_platform::events::outbox;
+use carebill_platform::{Error, ErrorCode};
+
+/// The service name: event source, queue and audit context.
+pub const SERVICE: &str = "accounts";
+
+/// The event for `payload`, correlated with the caller's request.
+pub fn envelope<P: EventPayload>(who: &Principal, payload: &P) -> Result<Envelope, Error> {
+    Envelope::new(
+        SERVICE,
+        payload,
+        chrono::Utc::now(),
+        who.request_id.clone(),
+        who.request_id.clone(),
+    )
+    .map_err(|e| Error::internal(&e))
+}
+
+/// Writes an event for `payload` to the outbox, correlated with the caller's request.
+pub fn emit<P: EventPayload>(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    payload: &P,
+) -> Result<(), Error> {
+    outbox::enqueue(conn, &envelope(who, payload)?)
+}
+
+/// Turns a "not found" from a lookup of a referenced record into a 422 on the field that
+/// referenced it; any other failure (a database outage) stays what it is.
+pub fn unknown_as_field(e: Error, field: &str, code: &str, message: &str) -> Error {
+    if e.code() == ErrorCode::NotFound {
+        Error::field(field, code, message)
+    } else {
+        e
+    }
+}
