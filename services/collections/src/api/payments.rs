@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::collections::RequestedAllocation;
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::InvoiceId;
+use carebill_domain::ids::{InvoiceId, PaymentId};
 use carebill_domain::{Code, Money, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -287,7 +287,7 @@ pub async fn allocate_payment(
 ) -> Result<Reply, Error> {
     who.require(WRITERS)?;
     let body = body.parse()?;
-    let id: uuid::Uuid = parse_id(&id, "payment")?;
+    let id: PaymentId = parse_id(&id, "payment")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let items = body.value.allocations;
     if items.is_empty() {
@@ -309,7 +309,7 @@ pub async fn allocate_payment(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::OK, |conn| {
-                payments::allocate(conn, &who, &id.to_string(), requested).map(|p| Payment::of(&p))
+                payments::allocate(conn, &who, id, requested).map(|p| Payment::of(&p))
             })
         })
         .await
@@ -327,11 +327,11 @@ pub async fn get_payment(
     id: web::Path<String>,
 ) -> Result<web::Json<Payment>, Error> {
     who.require(READERS)?;
-    let id: uuid::Uuid = parse_id(&id, "payment")?;
+    let id: PaymentId = parse_id(&id, "payment")?;
     let scope = Scope::of(&who);
     let payment = state
         .db
-        .read(move |conn| payments::payment(conn, &scope, &id.to_string()))
+        .read(move |conn| payments::payment(conn, &scope, id))
         .await?;
     Ok(web::Json(Payment::of(&payment)))
 }

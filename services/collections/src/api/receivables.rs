@@ -5,6 +5,7 @@ use actix_web::web;
 use carebill_domain::Money;
 use carebill_domain::collections::ReceivableStatus;
 use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::ReceivableId;
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::http::{Page, PageParams, parse_id};
@@ -255,12 +256,12 @@ pub async fn get_receivable(
     id: web::Path<String>,
 ) -> Result<web::Json<ReceivableDetail>, Error> {
     who.require(READERS)?;
-    let id: uuid::Uuid = parse_id(&id, "receivable")?;
+    let id: ReceivableId = parse_id(&id, "receivable")?;
     let scope = Scope::of(&who);
     let now = Utc::now();
     let detail = state
         .db
-        .read(move |conn| receivables::receivable(conn, &scope, &id.to_string(), now))
+        .read(move |conn| receivables::receivable(conn, &scope, id, now))
         .await?;
     Ok(web::Json(ReceivableDetail::of(&detail)?))
 }

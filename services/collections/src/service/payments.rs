@@ -194,7 +194,7 @@ fn records(
 pub(crate) fn payment(
     conn: &mut AnyConnection,
     scope: &Scope,
-    id: &str,
+    id: PaymentId,
 ) -> Result<PaymentRecord, Error> {
     let row =
         payments::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("payment"))?;
@@ -329,7 +329,7 @@ fn plan(
 fn store_allocations(
     conn: &mut AnyConnection,
     who: &Principal,
-    payment_id: &str,
+    payment_id: PaymentId,
     planned: &[(RequestedAllocation, ReceivableRow)],
 ) -> Result<Vec<AllocationRef>, Error> {
     let now = db::now();
@@ -345,7 +345,7 @@ fn store_allocations(
             conn,
             NewAllocationRow {
                 id: allocation_id.clone(),
-                payment_id: payment_id.to_owned(),
+                payment_id,
                 receivable_id: r.id,
                 amount_minor: amount,
                 allocated_by: who.subject.clone(),
@@ -414,7 +414,6 @@ pub(crate) fn record(
     let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
     let planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
     let id = PaymentId::new();
-    let id_text = id.to_string();
     let now = db::now();
     payments::insert(
         conn,
@@ -433,9 +432,9 @@ pub(crate) fn record(
             updated_at: now,
         },
     )?;
-    let refs = store_allocations(conn, who, &id_text, &planned)?;
+    let refs = store_allocations(conn, who, id, &planned)?;
     let allocated = sum_minor(&refs)?;
-    payments::set_allocated(conn, &id_text, allocated, None)?;
+    payments::set_allocated(conn, id, allocated, None)?;
     let currency = p.amount.currency();
     let payer_code = receivables::known_payer_code(conn, kind, &party_id)?;
     let event = PaymentRecordedV1 {
@@ -458,13 +457,13 @@ pub(crate) fn record(
     )
     .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)?;
-    let created = payment(conn, &Scope::everything(), &id_text)?;
+    let created = payment(conn, &Scope::everything(), id)?;
     audit::record(
         conn,
         who,
         "create",
         "payment",
-        &id_text,
+        &id.to_string(),
         serde_json::json!({ "after": created }),
         None,
     )?;
@@ -477,7 +476,7 @@ pub(crate) fn record(
 pub(crate) fn allocate(
     conn: &mut AnyConnection,
     who: &Principal,
-    id: &str,
+    id: PaymentId,
     requested: Vec<RequestedAllocation>,
 ) -> Result<PaymentRecord, Error> {
     if !payments::exists(conn, id)? {
@@ -507,7 +506,7 @@ pub(crate) fn allocate(
         who,
         "allocate",
         "payment",
-        id,
+        &id.to_string(),
         serde_json::json!({
             "allocations": refs,
             "allocated": { "before": money(row.allocated_minor, c), "after": money(after, c) },

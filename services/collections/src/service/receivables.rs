@@ -194,8 +194,8 @@ pub(crate) fn credit_note_issued(
     receivables::lock(conn, row.id)?;
     let active = allocations::active_for(conn, row.id)?;
     for a in &active {
-        payments::lock(conn, &a.payment_id)?;
-        payments::give_back(conn, &a.payment_id, a.amount_minor, now)?;
+        payments::lock(conn, a.payment_id)?;
+        payments::give_back(conn, a.payment_id, a.amount_minor, now)?;
         allocations::reverse(conn, &a.id, e.credit_note_id, now)?;
     }
     receivables::cancel(conn, row.id, e.credit_note_id, &e.number, &e.reason, now)?;
@@ -227,7 +227,7 @@ pub(crate) fn credit_note_issued(
 pub(crate) fn receivable(
     conn: &mut AnyConnection,
     scope: &Scope,
-    id: &str,
+    id: ReceivableId,
     now: DateTime<Utc>,
 ) -> Result<ReceivableDetail, Error> {
     let row = receivables::find_in_scope(conn, scope, id)?

@@ -1,7 +1,7 @@
 //! Stored allocations of payments to receivables: made, reversed by a credit note, and read as
 //! a payment's or a receivable's history.
 
-use carebill_domain::ids::{CreditNoteId, ReceivableId};
+use carebill_domain::ids::{CreditNoteId, PaymentId, ReceivableId};
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -16,7 +16,8 @@ pub(crate) struct NewAllocationRow {
     /// Id (a UUIDv7).
     pub id: String,
     /// The payment.
-    pub payment_id: String,
+    #[diesel(serialize_as = String)]
+    pub payment_id: PaymentId,
     /// The receivable.
     #[diesel(serialize_as = String)]
     pub receivable_id: ReceivableId,
@@ -35,7 +36,8 @@ pub(crate) struct ActiveAllocation {
     /// Id.
     pub id: String,
     /// The payment.
-    pub payment_id: String,
+    #[diesel(deserialize_as = String)]
+    pub payment_id: PaymentId,
     /// Amount, in minor units.
     pub amount_minor: i64,
 }

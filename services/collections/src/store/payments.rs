@@ -92,20 +92,23 @@ pub(crate) fn insert(conn: &mut AnyConnection, row: PaymentRow) -> Result<(), Er
 }
 
 /// Whether the payment exists.
-pub(crate) fn exists(conn: &mut AnyConnection, id: &str) -> Result<bool, Error> {
-    let n: i64 = payments::table.find(id).count().get_result(conn)?;
+pub(crate) fn exists(conn: &mut AnyConnection, id: PaymentId) -> Result<bool, Error> {
+    let n: i64 = payments::table
+        .find(id.to_string())
+        .count()
+        .get_result(conn)?;
     Ok(n > 0)
 }
 
 /// Locks a payment until the transaction ends.
-pub(crate) fn lock(conn: &mut AnyConnection, id: &str) -> Result<(), Error> {
-    Ok(db::lock_row(conn, "payments", id)?)
+pub(crate) fn lock(conn: &mut AnyConnection, id: PaymentId) -> Result<(), Error> {
+    Ok(db::lock_row(conn, "payments", &id.to_string())?)
 }
 
 /// A payment, whoever may see it.
-pub(crate) fn get(conn: &mut AnyConnection, id: &str) -> Result<PaymentRow, Error> {
+pub(crate) fn get(conn: &mut AnyConnection, id: PaymentId) -> Result<PaymentRow, Error> {
     Ok(payments::table
-        .find(id)
+        .find(id.to_string())
         .select(PaymentRow::as_select())
         .first(conn)?)
 }
@@ -114,10 +117,10 @@ pub(crate) fn get(conn: &mut AnyConnection, id: &str) -> Result<PaymentRow, Erro
 pub(crate) fn find_in_scope(
     conn: &mut AnyConnection,
     scope: &Scope,
-    id: &str,
+    id: PaymentId,
 ) -> Result<Option<PaymentRow>, Error> {
     Ok(payments::table
-        .find(id)
+        .find(id.to_string())
         .filter(visible(scope))
         .select(PaymentRow::as_select())
         .first(conn)
@@ -177,18 +180,18 @@ pub(crate) fn recent(
 /// Sets the allocated sum of a payment.
 pub(crate) fn set_allocated(
     conn: &mut AnyConnection,
-    id: &str,
+    id: PaymentId,
     allocated_minor: i64,
     at: Option<NaiveDateTime>,
 ) -> Result<(), Error> {
     match at {
-        Some(at) => diesel::update(payments::table.find(id))
+        Some(at) => diesel::update(payments::table.find(id.to_string()))
             .set((
                 payments::allocated_minor.eq(allocated_minor),
                 payments::updated_at.eq(at),
             ))
             .execute(conn)?,
-        None => diesel::update(payments::table.find(id))
+        None => diesel::update(payments::table.find(id.to_string()))
             .set(payments::allocated_minor.eq(allocated_minor))
             .execute(conn)?,
     };
@@ -198,11 +201,11 @@ pub(crate) fn set_allocated(
 /// Gives `amount_minor` back to a payment's unallocated remainder.
 pub(crate) fn give_back(
     conn: &mut AnyConnection,
-    id: &str,
+    id: PaymentId,
     amount_minor: i64,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    diesel::update(payments::table.find(id))
+    diesel::update(payments::table.find(id.to_string()))
         .set((
             payments::allocated_minor.eq(payments::allocated_minor - amount_minor),
             payments::updated_at.eq(at),

@@ -397,10 +397,10 @@ pub(crate) fn cancel(
 pub(crate) fn find_in_scope(
     conn: &mut AnyConnection,
     scope: &Scope,
-    id: &str,
+    id: ReceivableId,
 ) -> Result<Option<ReceivableRow>, Error> {
     let q = receivables::table
-        .filter(receivables::id.eq(id.to_owned()))
+        .filter(receivables::id.eq(id.to_string()))
         .select(ReceivableRow::as_select())
         .into_boxed();
     let q = carebill_platform::scoped!(
