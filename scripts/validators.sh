@@ -8,6 +8,10 @@
 #     out: a schema-valid consumption for an episode that does not exist is rightly refused.
 #     `filter_too_much` is a health check of the generator, not of the API: with many
 #     operations, hypothesis sometimes discards too many candidate path ids for one of them.)
+#   - jsonschema over the committed event schemas (event-schemas/, each a valid 2020-12 schema)
+#     and over every event the suite wrote to its outboxes while the tutorial's walk
+#     (docs/tutorial/money-path.md) and schemathesis ran against it: each must match its type's
+#     schema, and the walk's event types must all be there.
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,13 +27,59 @@ cargo build -q -p carebill --bin carebill
 bin="${CARGO_TARGET_DIR:-target}/debug/carebill"
 work=$(mktemp -d)
 port=${CAREBILL_SCHEMATHESIS_PORT:-18479}
-CAREBILL_LOG=warn "$bin" serve --data-dir "$work/data" --bind "127.0.0.1:$port" >/dev/null 2>"$work/suite.log" &
+CAREBILL_LOG=warn "$bin" serve --data-dir "$work/carebill-data" --bind "127.0.0.1:$port" >/dev/null 2>"$work/suite.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.2; done
-token=$("$bin" token --role admin --data-dir "$work/data" | tail -n 1)
+token=$("$bin" token --role admin --data-dir "$work/carebill-data" | tail -n 1)
+
+# The tutorial's walk, as written, against this suite: the money path's events end in the outboxes.
+python3 - docs/tutorial/money-path.md >"$work/walk.sh" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+walk = text.split("<!-- walk:start -->", 1)[1].split("<!-- walk:end -->", 1)[0]
+print("\n".join(b.split("```", 1)[0] for b in walk.split("```bash\n")[1:]))
+PY
+(cd "$work" && PATH="$(cd "$(dirname "$bin")" && pwd):$PATH" CAREBILL="http://127.0.0.1:$port" \
+  bash -euo pipefail walk.sh >"$work/walk.log" 2>&1) || { cat "$work/walk.log"; exit 1; }
 (cd "$work" && "$venv/bin/schemathesis" run "$OLDPWD/openapi/carebill.json" \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
   --checks all --exclude-checks positive_data_acceptance \
   --suppress-health-check=filter_too_much \
   --max-examples "${CAREBILL_SCHEMATHESIS_EXAMPLES:-30}" --workers 1 --seed 1 --no-color)
+
+# Every event written, against the committed schema of its type.
+"$venv/bin/python" - event-schemas "$work/carebill-data" <<'PY'
+import collections, glob, json, os, sqlite3, sys
+from jsonschema import Draft202012Validator, FormatChecker
+schemas = {}
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    schema = json.load(open(path))
+    Draft202012Validator.check_schema(schema)
+    schemas[schema["title"]] = Draft202012Validator(schema, format_checker=FormatChecker())
+seen = collections.Counter()
+bad = []
+for db in sorted(glob.glob(os.path.join(sys.argv[2], "*.sqlite"))):
+    for event_type, body in sqlite3.connect(db).execute("SELECT event_type, body FROM outbox"):
+        seen[event_type] += 1
+        validator = schemas.get(event_type)
+        if validator is None:
+            bad.append(f"{event_type}: no committed schema")
+            continue
+        for e in validator.iter_errors(json.loads(body)):
+            bad.append(f"{event_type} at {'/'.join(map(str, e.absolute_path))}: {e.message}")
+walk_types = [
+    "carebill.accounts.consumption.recorded.v1", "carebill.accounts.consumption.voided.v1",
+    "carebill.accounts.care_record.changed.v1", "carebill.accounts.coverage.changed.v1",
+    "carebill.settlement.settlement.approved.v1", "carebill.invoicing.invoice.issued.v1",
+    "carebill.invoicing.settlement.invoiced.v1", "carebill.invoicing.credit_note.issued.v1",
+    "carebill.collections.payment.recorded.v1",
+]
+bad += [f"{t}: the walk wrote none" for t in walk_types if not seen[t]]
+for t, n in sorted(seen.items()):
+    print(f"{n:6} {t}")
+if bad:
+    print("\n".join(bad[:50]), file=sys.stderr)
+    sys.exit(f"{len(bad)} event(s) do not match their schema")
+print(f"{sum(seen.values())} events match their schemas ({len(schemas)} schemas)")
+PY

@@ -8,12 +8,6 @@
 //! - every kustomize overlay renders and validates offline (`scripts/check-k8s.sh`), and the
 //!   rendered Deployments, Jobs and NetworkPolicies give each service its own database only.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,12 +6,6 @@
 //!   RabbitMQ, with a test consumer reading its events off the broker;
 //! - the committed OpenAPI document is what `carebill openapi` prints.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails loudly on any broken step"
-)]
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -406,6 +400,36 @@ fn the_committed_openapi_document_is_current() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
+}
+
+#[test]
+fn the_committed_event_schemas_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../event-schemas");
+    let generated = carebill_suite::event_schemas::files();
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .expect("event-schemas/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    committed.sort();
+    let names: Vec<String> = generated.keys().cloned().collect();
+    assert_eq!(
+        committed, names,
+        "event-schemas/ holds other files than the event types: run `cargo run -p carebill -- event-schemas` and commit"
+    );
+    for (name, text) in &generated {
+        let on_disk = std::fs::read_to_string(dir.join(name)).expect("schema");
+        assert!(
+            &on_disk == text,
+            "event-schemas/{name} is stale: run `cargo run -p carebill -- event-schemas` and commit it"
+        );
+        let schema: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(
+            schema["properties"]["type"]["const"],
+            name.trim_end_matches(".json")
+        );
+        assert!(schema["$defs"].as_object().is_some_and(|d| !d.is_empty()));
+    }
+    assert_eq!(generated.len(), carebill_suite::event_schemas::EVENTS.len());
 }
 
 /// The shell blocks of the tutorial (docs/tutorial/money-path.md) between `<!-- walk:start -->`

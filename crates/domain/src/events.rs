@@ -19,6 +19,7 @@ use crate::settlement::SettlementKind;
 
 /// A CloudEvents 1.0 structured-mode JSON event with Carebill's correlation extensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope {
     /// Always `"1.0"`.
     pub specversion: String,
@@ -106,6 +107,7 @@ impl Envelope {
 
 /// A location as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LocationRef {
     /// Id.
     pub id: LocationId,
@@ -121,6 +123,7 @@ pub struct LocationRef {
 
 /// A patient as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatientRef {
     /// Id.
     pub id: PatientId,
@@ -138,6 +141,7 @@ pub struct PatientRef {
 
 /// A coverage as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CoverageRef {
     /// Id.
     pub id: CoverageId,
@@ -161,6 +165,7 @@ pub struct CoverageRef {
 
 /// An episode as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EpisodeRef {
     /// Id.
     pub id: EpisodeId,
@@ -178,6 +183,7 @@ pub struct EpisodeRef {
 
 /// A catalog item as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogItemRef {
     /// Id.
     pub id: CatalogItemId,
@@ -195,6 +201,7 @@ pub struct CatalogItemRef {
 
 /// `carebill.accounts.consumption.recorded.v1`: a service was performed or a material used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumptionRecordedV1 {
     /// Id.
     pub consumption_id: ConsumptionId,
@@ -235,6 +242,7 @@ impl EventPayload for ConsumptionRecordedV1 {
 
 /// `carebill.accounts.consumption.voided.v1`: a consumption no longer counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumptionVoidedV1 {
     /// Id.
     pub consumption_id: ConsumptionId,
@@ -261,6 +269,7 @@ impl EventPayload for ConsumptionVoidedV1 {
 /// entry, evaluation, gastro or ambulatory line) was recorded, changed or cancelled. It carries
 /// the whole current version: consumers keep the highest version they saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CareRecordChangedV1 {
     /// The record as it now is.
     pub record: crate::sources::CareRecord,
@@ -294,6 +303,7 @@ impl EventPayload for CareRecordChangedV1 {
 
 /// `carebill.accounts.episode.opened.v1` (also sent when an episode is reopened).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EpisodeOpenedV1 {
     /// The episode with location and patient.
     pub episode: EpisodeRef,
@@ -316,6 +326,7 @@ impl EventPayload for EpisodeOpenedV1 {
 
 /// `carebill.accounts.episode.closed.v1` (also sent when an episode is cancelled).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EpisodeClosedV1 {
     /// The episode.
     pub episode_id: EpisodeId,
@@ -338,6 +349,7 @@ impl EventPayload for EpisodeClosedV1 {
 
 /// `carebill.accounts.coverage.changed.v1`: a patient's coverages changed; carries all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CoverageChangedV1 {
     /// The patient.
     pub patient_id: PatientId,
@@ -424,6 +436,7 @@ impl PartyRef {
 
 /// One party's share of a settled line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettledShare {
     /// The party's key (`PartyRef::key`), one of the settlement's `parties`.
     pub party: String,
@@ -433,6 +446,7 @@ pub struct SettledShare {
 
 /// A line of an approved settlement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettledLine {
     /// The consumption it prices (one line per consumption).
     pub consumption_id: ConsumptionId,
@@ -459,6 +473,7 @@ pub struct SettledLine {
 /// `carebill.settlement.settlement.approved.v1`: medical audit approved a settlement version;
 /// everything invoicing needs to issue one invoice per paying party.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettlementApprovedV1 {
     /// The settlement.
     pub settlement_id: SettlementId,
@@ -495,6 +510,7 @@ impl EventPayload for SettlementApprovedV1 {
 
 /// A line of an issued invoice, as other services see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoicedLine {
     /// The consumption billed.
     pub consumption_id: ConsumptionId,
@@ -506,6 +522,7 @@ pub struct InvoicedLine {
 
 /// `carebill.invoicing.invoice.issued.v1`: an invoice got its number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceIssuedV1 {
     /// The invoice.
     pub invoice_id: InvoiceId,
@@ -545,6 +562,7 @@ impl EventPayload for InvoiceIssuedV1 {
 /// `carebill.invoicing.settlement.invoiced.v1`: invoicing is done with a settlement version;
 /// lists the invoices issued for it (none when every line was already billed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettlementInvoicedV1 {
     /// The settlement.
     pub settlement_id: SettlementId,
@@ -565,6 +583,7 @@ impl EventPayload for SettlementInvoicedV1 {
 
 /// `carebill.invoicing.credit_note.issued.v1`: an invoice was cancelled by a full credit note.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditNoteIssuedV1 {
     /// The credit note.
     pub credit_note_id: CreditNoteId,
@@ -619,6 +638,7 @@ pub struct AllocationRef {
 
 /// `carebill.collections.payment.recorded.v1`: money was received (and perhaps allocated).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRecordedV1 {
     /// The payment.
     pub payment_id: PaymentId,

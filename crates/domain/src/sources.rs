@@ -346,6 +346,7 @@ impl CareRecordDetails {
 
 /// A care record as billing sees it: the current version of one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CareRecord {
     /// Id.
     pub id: String,

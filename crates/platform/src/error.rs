@@ -253,11 +253,22 @@ pub struct Problem {
     #[schema(example = "2 fields are invalid")]
     pub detail: String,
     /// Stable machine-readable code (see the error reference).
-    #[schema(example = "validation_failed")]
+    #[schema(example = "validation_failed", schema_with = error_code_schema)]
     pub code: String,
     /// Field-level problems, for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+}
+
+/// The OpenAPI schema of a problem's `code`: one of the stable codes.
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .description(Some("Stable machine-readable code (see the error reference)."))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .examples([serde_json::json!("validation_failed")])
+        .build()
 }
 
 /// The cause of an error: kept for the logs and the dead letters, never shown to a caller.

@@ -73,6 +73,12 @@ enum Command {
     Openapi,
     /// Print the error reference (every stable error code with its status), as Markdown.
     Errors,
+    /// Write one JSON Schema per event type into a directory (the events' contract).
+    EventSchemas {
+        /// Where to write them (created if missing; existing schemas are replaced).
+        #[arg(default_value = "event-schemas")]
+        dir: PathBuf,
+    },
     /// Ask a running service whether it is ready (exit status 0) or not (1): a health check
     /// for container runtimes without curl in the image.
     Probe {
@@ -167,6 +173,16 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             print!("{}", crate::openapi::json());
+            Ok(())
+        }
+        Command::EventSchemas { dir } => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, text) in crate::event_schemas::files() {
+                let path = dir.join(&name);
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             Ok(())
         }
         Command::Errors => {

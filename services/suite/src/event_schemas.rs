@@ -1,0 +1,190 @@
+//! The events' contract: one JSON Schema (2020-12) per event type, for integrators as the
+//! OpenAPI document is for the HTTP API. Each schema describes the whole CloudEvent: the
+//! envelope attributes, the fixed `type`, and the payload in `data`, with every nested type in
+//! `$defs`. `carebill event-schemas <dir>` writes them; `event-schemas/` holds them committed,
+//! and a test fails when they are stale.
+
+use std::collections::BTreeMap;
+
+use carebill_domain::events::{
+    CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
+    CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload, InvoiceIssuedV1,
+    PaymentRecordedV1, SettlementApprovedV1, SettlementInvoicedV1,
+};
+use serde_json::{Value, json};
+use utoipa::OpenApi as _;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    ConsumptionRecordedV1,
+    ConsumptionVoidedV1,
+    CareRecordChangedV1,
+    EpisodeOpenedV1,
+    EpisodeClosedV1,
+    CoverageChangedV1,
+    SettlementApprovedV1,
+    InvoiceIssuedV1,
+    SettlementInvoicedV1,
+    CreditNoteIssuedV1,
+    PaymentRecordedV1,
+)))]
+struct Payloads;
+
+/// Every event type producers emit, with its payload's schema name and what it announces.
+pub const EVENTS: &[(&str, &str, &str)] = &[
+    (
+        ConsumptionRecordedV1::TYPE,
+        "ConsumptionRecordedV1",
+        "A service was performed or a material used (accounts).",
+    ),
+    (
+        ConsumptionVoidedV1::TYPE,
+        "ConsumptionVoidedV1",
+        "A consumption no longer counts (accounts).",
+    ),
+    (
+        CareRecordChangedV1::TYPE,
+        "CareRecordChangedV1",
+        "A care record was recorded, changed or cancelled (accounts).",
+    ),
+    (
+        EpisodeOpenedV1::TYPE,
+        "EpisodeOpenedV1",
+        "An episode was opened or reopened (accounts).",
+    ),
+    (
+        EpisodeClosedV1::TYPE,
+        "EpisodeClosedV1",
+        "An episode was closed or cancelled (accounts).",
+    ),
+    (
+        CoverageChangedV1::TYPE,
+        "CoverageChangedV1",
+        "A patient's coverages changed (accounts).",
+    ),
+    (
+        SettlementApprovedV1::TYPE,
+        "SettlementApprovedV1",
+        "Medical audit approved a settlement version: what to invoice to whom (settlement).",
+    ),
+    (
+        InvoiceIssuedV1::TYPE,
+        "InvoiceIssuedV1",
+        "An invoice was issued and numbered (invoicing).",
+    ),
+    (
+        SettlementInvoicedV1::TYPE,
+        "SettlementInvoicedV1",
+        "Every invoice of an approved settlement version was issued (invoicing).",
+    ),
+    (
+        CreditNoteIssuedV1::TYPE,
+        "CreditNoteIssuedV1",
+        "A credit note cancelled an invoice (invoicing).",
+    ),
+    (
+        PaymentRecordedV1::TYPE,
+        "PaymentRecordedV1",
+        "A payment was recorded and allocated (collections).",
+    ),
+];
+
+/// The schemas, by file name (`<event type>.json`), as pretty JSON with a trailing newline.
+pub fn files() -> BTreeMap<String, String> {
+    let components = Payloads::openapi()
+        .components
+        .map(|c| c.schemas)
+        .unwrap_or_default();
+    let all: BTreeMap<String, Value> = components
+        .into_iter()
+        .map(|(name, schema)| {
+            let value = serde_json::to_value(schema).unwrap_or(Value::Null);
+            (name, rewrite_refs(value))
+        })
+        .collect();
+    EVENTS
+        .iter()
+        .map(|(event_type, payload, description)| {
+            let mut defs = BTreeMap::new();
+            collect(payload, &all, &mut defs);
+            let schema = json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": format!("urn:carebill:event:{event_type}"),
+                "title": event_type,
+                "description": format!("{description} A CloudEvents 1.0 structured-mode JSON event; the payload is `data`."),
+                "type": "object",
+                "required": ["specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"],
+                "properties": {
+                    "specversion": { "const": "1.0" },
+                    "id": { "type": "string", "format": "uuid", "description": "Unique id (UUIDv7); consumers deduplicate on it." },
+                    "source": { "type": "string", "pattern": "^/carebill/[a-z]+$", "description": "The producing service." },
+                    "type": { "const": event_type },
+                    "time": { "type": "string", "format": "date-time", "description": "When the state change happened." },
+                    "subject": { "type": "string", "description": "The aggregate whose events are applied in order, e.g. `episode/<id>`." },
+                    "datacontenttype": { "const": "application/json" },
+                    "correlationid": { "type": "string", "description": "The request or flow this event belongs to." },
+                    "causationid": { "type": "string", "description": "The event or request that caused this one." },
+                    "data": { "$ref": format!("#/$defs/{payload}") }
+                },
+                "$defs": defs,
+            });
+            let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            text.push('\n');
+            (format!("{event_type}.json"), text)
+        })
+        .collect()
+}
+
+/// `#/components/schemas/X` (OpenAPI) → `#/$defs/X` (a standalone JSON Schema).
+fn rewrite_refs(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => {
+                            Value::String(r.replace("#/components/schemas/", "#/$defs/"))
+                        }
+                        (_, v) => rewrite_refs(v),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(rewrite_refs).collect()),
+        other => other,
+    }
+}
+
+/// `name` and every schema it refers to, transitively.
+fn collect(name: &str, all: &BTreeMap<String, Value>, into: &mut BTreeMap<String, Value>) {
+    if into.contains_key(name) {
+        return;
+    }
+    let Some(schema) = all.get(name) else { return };
+    into.insert(name.to_owned(), schema.clone());
+    let mut refs = Vec::new();
+    refs_in(schema, &mut refs);
+    for r in refs {
+        collect(&r, all, into);
+    }
+}
+
+fn refs_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => {
+                        if let Some(name) = r.strip_prefix("#/$defs/") {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    _ => refs_in(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs_in(v, out)),
+        _ => {}
+    }
+}
