@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p carebill-domain --bench billing`
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "a benchmark fails loudly on broken setup"
 )]

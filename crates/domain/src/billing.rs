@@ -384,7 +384,7 @@ fn describe(rule: &RuleDefinition, entered: Option<&str>, detail: Option<&str>) 
 
 /// Counts a span day by day: splits it where the price (and level) changes, then counts each
 /// part. `key_on` gives what a day is priced by; days it gives none for are not billed.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per input of the evaluation; a struct would only repeat them")]
 fn count_span<P>(
     rule: &RuleDefinition,
     record_id: &str,
@@ -637,7 +637,7 @@ where
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per input of the evaluation; a struct would only repeat them")]
 fn count_contract_service<P>(
     rule: &RuleDefinition,
     contract: &CareRecord,

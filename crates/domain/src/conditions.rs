@@ -154,7 +154,6 @@ pub struct LineFacts {
 
 /// See [`LineFacts::line`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct LineFact {
     pub code: String,
     pub service_group: String,
@@ -167,7 +166,6 @@ pub struct LineFact {
 
 /// See [`LineFacts::time`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct TimeFact {
     pub date: String,
     pub hour: i64,
@@ -180,7 +178,6 @@ pub struct TimeFact {
 
 /// See [`LineFacts::patient`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct PatientFact {
     pub age: i64,
     pub beneficiary_kind: String,
@@ -190,7 +187,6 @@ pub struct PatientFact {
 
 /// See [`LineFacts::practitioner`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct PractitionerFact {
     pub attending: String,
     pub performing: String,
@@ -199,7 +195,6 @@ pub struct PractitionerFact {
 
 /// See [`LineFacts::payer`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct PayerFact {
     pub code: String,
     pub plan: String,
@@ -207,14 +202,12 @@ pub struct PayerFact {
 
 /// See [`LineFacts::location`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct LocationFact {
     pub code: String,
 }
 
 /// See [`LineFacts::episode`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct EpisodeFact {
     pub kind: String,
 }

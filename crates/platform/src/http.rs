@@ -684,14 +684,14 @@ mod tests {
     use super::*;
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "the fields exist to be parsed")]
     struct Item {
         quantity: u32,
         kind: carebill_domain::accounts::ServiceKind,
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "the fields exist to be parsed")]
     struct Body {
         items: Vec<Item>,
     }
