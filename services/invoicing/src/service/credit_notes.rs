@@ -22,7 +22,7 @@ use crate::store::{billed, invoices, lines, series, to_minor};
 /// Cancels invoice `id` with a full credit note, in the caller's transaction: numbered,
 /// stored with its lines, the invoice cancelled and its consumptions released, audited and
 /// announced. Not found outside the caller's scope; `already_credited` when cancelled already.
-#[tracing::instrument(skip_all, fields(invoice_id = %id, reissue))]
+#[tracing::instrument(skip_all, fields(invoice_id = %id))]
 pub(crate) fn credit(
     conn: &mut AnyConnection,
     who: &Principal,
