@@ -9,7 +9,6 @@
 //! other services (embedded suite).
 
 mod api;
-mod care_records;
 mod schema;
 mod service;
 mod store;
@@ -142,24 +141,24 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
             )
             .service(
                 web::resource("/v1/care-records")
-                    .route(web::get().to(care_records::list_care_records))
-                    .route(web::post().to(care_records::create_care_record))
+                    .route(web::get().to(api::care_records::list_care_records))
+                    .route(web::post().to(api::care_records::create_care_record))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/care-records/{id}")
-                    .route(web::get().to(care_records::get_care_record))
-                    .route(web::put().to(care_records::change_care_record))
+                    .route(web::get().to(api::care_records::get_care_record))
+                    .route(web::put().to(api::care_records::change_care_record))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/care-records/{id}/cancel")
-                    .route(web::post().to(care_records::cancel_care_record))
+                    .route(web::post().to(api::care_records::cancel_care_record))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/care-records/{id}/versions")
-                    .route(web::get().to(care_records::list_care_record_versions))
+                    .route(web::get().to(api::care_records::list_care_record_versions))
                     .default_service(allow("GET")),
             )
             .service(
@@ -182,8 +181,8 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         api::catalog::create_catalog_item, api::catalog::list_catalog_items, api::catalog::get_catalog_item, api::catalog::replace_catalog_item,
         api::consumptions::create_consumption, api::consumptions::push_batch, api::consumptions::list_consumptions,
         api::consumptions::get_consumption, api::consumptions::void_consumption,
-        care_records::create_care_record, care_records::list_care_records, care_records::get_care_record,
-        care_records::change_care_record, care_records::cancel_care_record, care_records::list_care_record_versions,
+        api::care_records::create_care_record, api::care_records::list_care_records, api::care_records::get_care_record,
+        api::care_records::change_care_record, api::care_records::cancel_care_record, api::care_records::list_care_record_versions,
         api::audit_trail::list_audit_events,
     ),
     tags(

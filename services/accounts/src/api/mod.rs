@@ -6,6 +6,7 @@
 //! identifiers, and their conversions to and from the stored forms.
 
 pub mod audit_trail;
+pub mod care_records;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;

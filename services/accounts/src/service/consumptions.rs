@@ -484,7 +484,7 @@ pub fn record_many(
     who: &Principal,
     inputs: Vec<Result<NewConsumption, Error>>,
 ) -> Result<Vec<ItemRecord>, Error> {
-    let valid: Vec<&NewConsumption> = inputs.iter().filter_map(|i| i.as_ref().ok()).collect();
+    let valid: Vec<&NewConsumption> = inputs.iter().flatten().collect();
     let lookups = Lookups::load(conn, &Scope::of(who), &valid)?;
 
     let mut slots = Vec::with_capacity(inputs.len());

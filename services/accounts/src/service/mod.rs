@@ -5,6 +5,7 @@
 //! locations; episodes use coverages, patients and locations; nothing calls back up.
 
 pub mod audit_trail;
+pub mod care_records;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;

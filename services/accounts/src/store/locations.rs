@@ -86,11 +86,6 @@ pub fn allowed_ids(conn: &mut AnyConnection, scope: &Scope) -> Result<Option<Vec
     }
 }
 
-/// Whether a scope allows the location with this id.
-pub fn allows(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<bool, Error> {
-    Ok(allowed_ids(conn, scope)?.is_none_or(|ids| ids.iter().any(|i| i == id)))
-}
-
 /// The location with this id, if the scope allows it.
 pub fn find(
     conn: &mut AnyConnection,
