@@ -255,7 +255,7 @@ pub async fn create_care_record(
         (status = 422, description = "Invalid fields, missing reason, or another kind (`kind_changed`)", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn change_care_record(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -295,7 +295,7 @@ pub async fn change_care_record(
         (status = 409, description = "Already cancelled (`already_cancelled`), or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn cancel_care_record(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -336,7 +336,7 @@ pub async fn cancel_care_record(
             headers(("ETag" = String, description = "Send as If-Match to change it"))),
         (status = 404, description = "No such care record in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_care_record(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -358,7 +358,7 @@ pub async fn get_care_record(
         (status = 200, description = "Its versions, oldest first", body = Vec<CareRecordVersion>),
         (status = 404, description = "No such care record in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn list_care_record_versions(
     state: web::Data<AccountsState>,
     who: Principal,

@@ -178,7 +178,7 @@ pub async fn create_catalog_item(
     responses((status = 200, description = "Updated", body = CatalogItem),
         (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn replace_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -204,7 +204,7 @@ pub async fn replace_catalog_item(
     responses((status = 200, description = "The item", body = CatalogItem),
         (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_catalog_item(
     state: web::Data<AccountsState>,
     who: Principal,

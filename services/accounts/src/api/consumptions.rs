@@ -523,7 +523,7 @@ pub async fn push_batch(
         (status = 409, description = "Already voided", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn void_consumption(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -557,7 +557,7 @@ pub async fn void_consumption(
     responses((status = 200, description = "The consumption", body = Consumption),
         (status = 404, description = "No such consumption in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_consumption(
     state: web::Data<AccountsState>,
     who: Principal,

@@ -202,7 +202,7 @@ pub async fn create_coverage(
     responses((status = 200, description = "Updated; emits coverage.changed", body = Coverage),
         (status = 404, description = "No such coverage", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn replace_coverage(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -227,7 +227,7 @@ pub async fn replace_coverage(
     responses((status = 200, description = "The coverage", body = Coverage),
         (status = 404, description = "No such coverage", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_coverage(
     state: web::Data<AccountsState>,
     who: Principal,

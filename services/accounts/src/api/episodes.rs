@@ -244,7 +244,7 @@ pub async fn create_episode(
         (status = 409, description = "Transition not allowed from the current status", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing reason or unknown status", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn change_episode_status(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -273,7 +273,7 @@ pub async fn change_episode_status(
     responses((status = 200, description = "The episode", body = Episode),
         (status = 404, description = "No such episode in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_episode(
     state: web::Data<AccountsState>,
     who: Principal,

@@ -142,6 +142,7 @@ const READERS: &[Role] = &[
         (status = 201, description = "Created", body = Location),
         (status = 409, description = "Code taken or Idempotency-Key reused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_location(
     state: web::Data<AccountsState>,
     req: HttpRequest,
@@ -169,6 +170,7 @@ pub async fn create_location(
         (status = 200, description = "Updated", body = Location),
         (status = 404, description = "No such location in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn replace_location(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -192,6 +194,7 @@ pub async fn replace_location(
     responses((status = 200, description = "The location", body = Location),
         (status = 404, description = "No such location in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_location(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -212,6 +215,7 @@ pub async fn get_location(
 #[utoipa::path(get, path = "/v1/locations", tag = "locations", params(PageParams),
     responses((status = 200, description = "A page of locations", body = Page<Location>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_locations(
     state: web::Data<AccountsState>,
     who: Principal,

@@ -281,7 +281,7 @@ pub async fn create_patient(
         (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An identifier belongs to another patient", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn replace_patient(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -307,7 +307,7 @@ pub async fn replace_patient(
     responses((status = 200, description = "The patient", body = Patient),
         (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_patient(
     state: web::Data<AccountsState>,
     who: Principal,

@@ -191,7 +191,7 @@ pub async fn create_payer(
     responses((status = 200, description = "Updated", body = Payer),
         (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn replace_payer(
     state: web::Data<AccountsState>,
     who: Principal,
@@ -217,7 +217,7 @@ pub async fn replace_payer(
     responses((status = 200, description = "The payer", body = Payer),
         (status = 404, description = "No such payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub async fn get_payer(
     state: web::Data<AccountsState>,
     who: Principal,
