@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use actix_web::web;
-use carebill_domain::settlement::SettlementStatus;
 use carebill_domain::{Code, Validation};
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
@@ -15,24 +14,16 @@ use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{JsonBody, parse_id};
 use carebill_platform::{Error, ErrorCode};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
-use crate::schema::{assignment_policy, billers, settlements};
-use crate::settlements::Row;
+use crate::schema::billers;
+use crate::store::assignment::{self as store, BillerRow, Mode, OPEN, open_counts};
 
 const MANAGERS: &[Role] = &[Role::BillingManager];
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
-
-/// The statuses in which a settlement is someone's work.
-const OPEN: [SettlementStatus; 4] = [
-    SettlementStatus::Draft,
-    SettlementStatus::InReview,
-    SettlementStatus::Observed,
-    SettlementStatus::InAudit,
-];
 
 /// How new settlements are assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -46,22 +37,30 @@ pub enum AssignmentMode {
     Off,
 }
 
-impl AssignmentMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            AssignmentMode::LeastLoaded => "least_loaded",
-            AssignmentMode::RoundRobin => "round_robin",
-            AssignmentMode::Off => "off",
+impl From<Mode> for AssignmentMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::LeastLoaded => AssignmentMode::LeastLoaded,
+            Mode::RoundRobin => AssignmentMode::RoundRobin,
+            Mode::Off => AssignmentMode::Off,
         }
     }
+}
 
-    fn parse(s: &str) -> AssignmentMode {
-        match s {
-            "round_robin" => AssignmentMode::RoundRobin,
-            "off" => AssignmentMode::Off,
-            _ => AssignmentMode::LeastLoaded,
+impl From<AssignmentMode> for Mode {
+    fn from(m: AssignmentMode) -> Self {
+        match m {
+            AssignmentMode::LeastLoaded => Mode::LeastLoaded,
+            AssignmentMode::RoundRobin => Mode::RoundRobin,
+            AssignmentMode::Off => Mode::Off,
         }
     }
+}
+
+/// The policy: its mode as the API says it, and the biller assigned last.
+fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), Error> {
+    let (m, last) = store::policy(conn)?;
+    Ok((m.into(), last))
 }
 
 /// The assignment policy.
@@ -137,188 +136,14 @@ pub struct Workload {
     pub total: i64,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = billers)]
-struct BillerRow {
-    subject: String,
-    name: String,
-    active: bool,
-    locations: String,
-    payers: String,
-    updated_at: NaiveDateTime,
-}
-
-impl BillerRow {
-    fn skills(&self) -> (Vec<String>, Vec<String>) {
-        (
-            serde_json::from_str(&self.locations).unwrap_or_default(),
-            serde_json::from_str(&self.payers).unwrap_or_default(),
-        )
-    }
-}
-
-/// Open settlements per assignee and status; with `scope`, only those of these locations (what a
-/// user limited to some locations may see).
-fn open_counts(
-    conn: &mut AnyConnection,
-    scope: Option<&Vec<String>>,
-) -> Result<Vec<(Option<String>, String, i64)>, Error> {
-    let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
-    let select = (
-        settlements::assigned_to,
-        settlements::status,
-        diesel::dsl::count_star(),
-    );
-    let group = (settlements::assigned_to, settlements::status);
-    Ok(match scope {
-        Some(locations) => settlements::table
-            .filter(settlements::status.eq_any(open))
-            .filter(settlements::location_code.eq_any(locations))
-            .group_by(group)
-            .select(select)
-            .load(conn)?,
-        None => settlements::table
-            .filter(settlements::status.eq_any(open))
-            .group_by(group)
-            .select(select)
-            .load(conn)?,
-    })
-}
-
-fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), Error> {
-    let row: Option<(String, Option<String>)> = assignment_policy::table
-        .select((assignment_policy::mode, assignment_policy::last_assigned))
-        .first(conn)
-        .optional()?;
-    Ok(
-        row.map_or((AssignmentMode::LeastLoaded, None), |(m, last)| {
-            (AssignmentMode::parse(&m), last)
-        }),
-    )
-}
-
-fn set_policy(
-    conn: &mut AnyConnection,
-    mode: AssignmentMode,
-    last: Option<&str>,
-) -> Result<(), Error> {
-    let exists: i64 = assignment_policy::table.count().get_result(conn)?;
-    if exists == 0 {
-        diesel::insert_into(assignment_policy::table)
-            .values((
-                assignment_policy::id.eq(1),
-                assignment_policy::mode.eq(mode.as_str()),
-                assignment_policy::last_assigned.eq(last),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::update(assignment_policy::table)
-            .set((
-                assignment_policy::mode.eq(mode.as_str()),
-                assignment_policy::last_assigned.eq(last),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// The first payer of a settlement, or `SELF`.
-fn primary_payer(row: &Row) -> String {
-    row.coverages()
-        .ok()
-        .and_then(|mut c| {
-            c.sort_by_key(|c| c.priority);
-            c.into_iter().next()
-        })
-        .map_or_else(|| "SELF".to_owned(), |c| c.payer_code)
-}
-
-/// Picks the biller for a new settlement under the policy; none when assignment is off or no
-/// biller is eligible.
-pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, Error> {
-    let mut one = [row.clone()];
-    assign_many(conn, &mut one)?;
-    let [assigned] = one;
-    Ok(assigned.assigned_to)
-}
-
-/// Assigns many new settlements at once (a committed billing run's), as [`auto_assign`] would
-/// one after another: the load counts what this batch assigned too.
-pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), Error> {
-    let candidates: Vec<BillerRow> = billers::table
-        .filter(billers::active.eq(true))
-        .order(billers::subject.asc())
-        .select(BillerRow::as_select())
-        .load(conn)?;
-    if candidates.is_empty() || rows.is_empty() {
-        return Ok(());
-    }
-    // Serialises assignments before reading the policy's last biller and the loads: two new
-    // settlements never both see the same ones.
-    db::lock_key(conn, "settlement_assignment")?;
-    let (mode, mut last) = mode(conn)?;
-    if mode == AssignmentMode::Off {
-        return Ok(());
-    }
-    let mut load: BTreeMap<String, i64> = BTreeMap::new();
-    if mode != AssignmentMode::RoundRobin {
-        for (who, _, n) in open_counts(conn, None)? {
-            if let Some(w) = who {
-                *load.entry(w).or_default() += n;
-            }
-        }
-    }
-    let skills: Vec<(String, Vec<String>, Vec<String>)> = candidates
-        .into_iter()
-        .map(|b| {
-            let (locations, payers) = b.skills();
-            (b.subject, locations, payers)
-        })
-        .collect();
-    for row in rows.iter_mut() {
-        let payer = primary_payer(row);
-        let eligible: Vec<&String> = skills
-            .iter()
-            .filter(|(_, locations, payers)| {
-                (locations.is_empty() || locations.contains(&row.location_code))
-                    && (payers.is_empty() || payers.contains(&payer))
-            })
-            .map(|(subject, _, _)| subject)
-            .collect();
-        let Some(first) = eligible.first() else {
-            continue;
-        };
-        let chosen = if mode == AssignmentMode::RoundRobin {
-            let next = last
-                .as_ref()
-                .and_then(|l| eligible.iter().find(|s| **s > l))
-                .unwrap_or(first);
-            (*next).clone()
-        } else {
-            eligible
-                .iter()
-                .min_by_key(|s| (load.get(**s).copied().unwrap_or(0), (**s).clone()))
-                .unwrap_or(first)
-                .to_string()
-        };
-        *load.entry(chosen.clone()).or_default() += 1;
-        last = Some(chosen.clone());
-        row.assigned_to = Some(chosen);
-    }
-    if mode == AssignmentMode::RoundRobin {
-        set_policy(conn, mode, last.as_deref())?;
-    }
-    Ok(())
-}
-
-fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Biller {
-    let (locations, payers) = r.skills();
+fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Result<Biller, Error> {
+    let (locations, payers) = r.skills()?;
     let open = counts
         .iter()
         .filter(|(who, _, _)| who.as_deref() == Some(r.subject.as_str()))
         .map(|(_, status, n)| (status.clone(), *n))
         .collect();
-    Biller {
+    Ok(Biller {
         subject: r.subject,
         name: r.name,
         active: r.active,
@@ -326,7 +151,7 @@ fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Biller
         payers,
         open,
         updated_at: r.updated_at.and_utc(),
-    }
+    })
 }
 
 fn codes(v: &mut Validation, field: &str, list: &[String]) -> Vec<String> {
@@ -423,7 +248,7 @@ pub async fn put_biller(
                     .find(&subject)
                     .select(BillerRow::as_select())
                     .first(conn)?;
-                Ok::<_, Error>(biller_view(row, &open_counts(conn, who.locations.as_ref())?))
+                biller_view(row, &open_counts(conn, who.locations.as_ref())?)
             })
         })
         .await?;
@@ -444,15 +269,13 @@ pub async fn list_billers(
             .db
             .read(move |conn| {
                 let counts = open_counts(conn, who.locations.as_ref())?;
-                Ok::<_, Error>(
-                    billers::table
-                        .order(billers::subject.asc())
-                        .select(BillerRow::as_select())
-                        .load(conn)?
-                        .into_iter()
-                        .map(|r| biller_view(r, &counts))
-                        .collect(),
-                )
+                billers::table
+                    .order(billers::subject.asc())
+                    .select(BillerRow::as_select())
+                    .load(conn)?
+                    .into_iter()
+                    .map(|r| biller_view(r, &counts))
+                    .collect::<Result<Vec<_>, Error>>()
             })
             .await?,
     ))
@@ -488,7 +311,7 @@ pub async fn put_policy(
         .write(move |conn| {
             conn.transaction(|conn| {
                 let (before, last) = mode(conn)?;
-                set_policy(conn, new, last.as_deref())?;
+                store::set_policy(conn, new.into(), last.as_deref())?;
                 audit::record(
                     conn,
                     &who,
@@ -532,7 +355,7 @@ pub async fn reassign(
         .db
         .write(move |conn| {
             conn.transaction(|conn| {
-                let mut row = crate::settlements::find_for_update(conn, &id.to_string())?
+                let mut row = crate::store::settlements::find_for_update(conn, &id.to_string())?
                     .filter(|r| {
                         who.locations
                             .as_ref()
@@ -558,7 +381,7 @@ pub async fn reassign(
                     ));
                 }
                 let before = row.assigned_to.replace(to.clone());
-                crate::settlements::save(conn, &row)?;
+                crate::store::settlements::save(conn, &row)?;
                 audit::record_at(
                     conn,
                     &who,

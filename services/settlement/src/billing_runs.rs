@@ -15,7 +15,6 @@ use actix_web::{HttpResponse, web};
 use carebill_domain::billing::{
     BeneficiaryRun, PriceQuery, RuleInForce, RunLine, RunProblem, bill_beneficiary, conflicts,
 };
-use carebill_domain::events::CareRecordChangedV1;
 use carebill_domain::rules::{InvoicingSource, Period, RuleDefinition};
 use carebill_domain::settlement::{PriceEntry, PriceQualifiers, ServicePrices};
 use carebill_domain::sources::{CareRecord, CareRecordDetails};
@@ -36,105 +35,6 @@ use crate::schema::{
     billing_run_lines, billing_runs, care_records, invoicing_rule_activations, invoicing_rules,
     prices,
 };
-
-/// Keeps the newest version of a care record (older or repeated versions change nothing).
-pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Result<(), Error> {
-    let r = &e.record;
-    let stored: Option<i64> = care_records::table
-        .find(&r.id)
-        .select(care_records::version)
-        .first(conn)
-        .optional()?;
-    let kind = serde_json::to_value(r.details.source())?
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let details = serde_json::to_string(&r.details)?;
-    let patient = e.patient.as_ref().map(serde_json::to_string).transpose()?;
-    let location = e.location.as_ref().map(serde_json::to_string).transpose()?;
-    let mut coverages = serde_json::to_string(&e.coverages)?;
-    let mut coverages_at = e.changed_at.naive_utc();
-    // A record written before a coverage change but applied after it takes the newer coverages.
-    if let Some((newer, at)) =
-        crate::settlements::newest_coverages(conn, std::slice::from_ref(&r.patient_id))?
-            .remove(&r.patient_id)
-        && at >= coverages_at
-    {
-        coverages = newer;
-        coverages_at = at;
-    }
-    let now = db::now();
-    match stored {
-        Some(v) if v >= r.version => {}
-        Some(_) => {
-            diesel::update(care_records::table.find(&r.id))
-                .set((
-                    care_records::version.eq(r.version),
-                    care_records::cancelled.eq(r.cancelled),
-                    care_records::details.eq(&details),
-                    care_records::location_code.eq(&e.location_code),
-                    care_records::updated_at.eq(now),
-                    care_records::patient.eq(&patient),
-                    care_records::location.eq(&location),
-                ))
-                .execute(conn)?;
-        }
-        None => {
-            diesel::insert_into(care_records::table)
-                .values((
-                    care_records::id.eq(&r.id),
-                    care_records::patient_id.eq(&r.patient_id),
-                    care_records::location_id.eq(&r.location_id),
-                    care_records::location_code.eq(&e.location_code),
-                    care_records::kind.eq(kind),
-                    care_records::version.eq(r.version),
-                    care_records::cancelled.eq(r.cancelled),
-                    care_records::details.eq(&details),
-                    care_records::updated_at.eq(now),
-                    care_records::patient.eq(&patient),
-                    care_records::location.eq(&location),
-                    care_records::coverages.eq(&coverages),
-                    care_records::coverages_at.eq(Some(coverages_at)),
-                ))
-                .execute(conn)?;
-            return Ok(());
-        }
-    }
-    if stored.is_some_and(|v| v < r.version) {
-        update_coverages(conn, &r.patient_id, Some(&r.id), &coverages, coverages_at)?;
-    }
-    Ok(())
-}
-
-/// Sets the coverages of the patient's care records (or of one of them) to `coverages`, current
-/// at `at`, except where they hold coverages of a later moment: events can be applied out of
-/// order (two consumers, replicas, a retry).
-pub fn update_coverages(
-    conn: &mut AnyConnection,
-    patient_id: &str,
-    record: Option<&str>,
-    coverages: &str,
-    at: NaiveDateTime,
-) -> Result<(), Error> {
-    let older = care_records::table
-        .filter(care_records::patient_id.eq(patient_id))
-        .filter(
-            care_records::coverages_at
-                .is_null()
-                .or(care_records::coverages_at.le(at)),
-        );
-    let set = (
-        care_records::coverages.eq(coverages),
-        care_records::coverages_at.eq(Some(at)),
-    );
-    match record {
-        Some(id) => diesel::update(older.filter(care_records::id.eq(id)))
-            .set(set)
-            .execute(conn)?,
-        None => diesel::update(older).set(set).execute(conn)?,
-    };
-    Ok(())
-}
 
 /// Asks for a billing run.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -673,7 +573,12 @@ fn commit(
         });
     }
     insert_all!(conn, billing_run_lines::table, rows);
-    crate::periodic::create_for_run(conn, &who.subject, &id, location, period, &computed.lines)?;
+    let lines: Vec<(&str, &RunLine)> = computed
+        .lines
+        .iter()
+        .map(|l| (l.patient_id.as_str(), &l.line))
+        .collect();
+    crate::service::periodic::create_for_run(conn, &who.subject, &id, location, period, &lines)?;
     audit::record(
         conn,
         who,

@@ -7,8 +7,6 @@
 //! What the conditions mean is [`carebill_domain::conditions`]; settlements apply them per line
 //! ([`carebill_domain::pricing::compute`]).
 
-use std::sync::{Arc, Mutex};
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::conditions::{CompiledSet, ConditionSet};
@@ -129,38 +127,6 @@ fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, Error> {
         Some(row) => row.into_view(),
         None => Ok(empty()),
     }
-}
-
-/// The compiled set of the latest version (none when there are no conditions), compiled once
-/// per version and process (the cache is keyed by the stored definition itself, so processes
-/// serving several databases — the tests — never mix them up).
-pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet>)>, Error> {
-    static CACHE: Mutex<Option<(String, Arc<CompiledSet>)>> = Mutex::new(None);
-    let Some((version, definition)) = condition_sets::table
-        .order(condition_sets::version.desc())
-        .select((condition_sets::version, condition_sets::definition))
-        .first::<(i32, String)>(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    if let Ok(cache) = CACHE.lock()
-        && let Some((d, set)) = cache.as_ref()
-        && *d == definition
-    {
-        return Ok((!set.is_empty()).then(|| (version, set.clone())));
-    }
-    let set: ConditionSet = serde_json::from_str(&definition)?;
-    let set = Arc::new(set.compile().map_err(|v| {
-        Error::internal(&format!(
-            "stored condition set v{version} does not compile: {:?}",
-            v.errors()
-        ))
-    })?);
-    if let Ok(mut cache) = CACHE.lock() {
-        *cache = Some((definition, set.clone()));
-    }
-    Ok((!set.is_empty()).then_some((version, set)))
 }
 
 fn change(
@@ -537,7 +503,7 @@ pub async fn try_conditions(
         .db
         .read(|conn| {
             let version = latest(conn)?.version;
-            Ok::<_, Error>((version, compiled(conn)?))
+            Ok::<_, Error>((version, crate::service::conditions::compiled(conn)?))
         })
         .await?;
     Ok(web::Json(TryResult {

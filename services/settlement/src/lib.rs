@@ -18,14 +18,14 @@ pub mod assignment;
 pub mod audit_trail;
 pub mod billing_runs;
 pub mod business_conditions;
+mod consumer;
 pub mod coverage_terms;
 pub mod invoicing_rules;
 pub mod offers;
-pub mod periodic;
 pub mod prices;
 pub mod schema;
+mod service;
 pub mod settlement_api;
-pub mod settlements;
 mod store;
 
 use std::sync::Arc;
@@ -51,14 +51,14 @@ pub struct SettlementState {
 }
 
 /// The events this service consumes, applied once each, in batches (see
-/// [`settlements::apply_events`]).
+/// [`consumer::apply_events`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {
     batched_subscription(
         "settlement",
         &["carebill.accounts.#", "carebill.invoicing.#"],
         db,
         wake,
-        settlements::apply_events,
+        consumer::apply_events,
     )
 }
 

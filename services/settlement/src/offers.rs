@@ -11,7 +11,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::events::ConsumptionRecordedV1;
-use carebill_domain::settlement::{Offer, OfferBook, Purchase};
+use carebill_domain::settlement::Offer;
+use carebill_domain::stored::json;
 use carebill_domain::{Code, Validation};
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
@@ -21,14 +22,15 @@ use carebill_platform::http::{
     IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent,
 };
 use carebill_platform::{Error, ErrorCode};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 use crate::SettlementState;
-use crate::schema::{offers, settlement_inputs, settlement_lines, settlements};
+use crate::schema::{offers, settlement_inputs, settlements};
+use crate::service::offers::purchases;
+use crate::store::offers::OfferRow;
 
 /// An offer as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -167,61 +169,14 @@ impl OfferInput {
     }
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = offers)]
-struct Row {
-    code: String,
-    description: String,
-    bundle_code: String,
-    service_codes: String,
-    units: String,
-    valid_days: Option<i32>,
-    active_from: NaiveDate,
-    inactive_from: Option<NaiveDate>,
-    created_by: String,
-    created_at: NaiveDateTime,
-}
-
-impl Row {
-    fn offer(&self) -> Offer {
-        Offer {
-            code: self.code.clone(),
-            bundle_code: self.bundle_code.clone(),
-            service_codes: serde_json::from_str(&self.service_codes).unwrap_or_default(),
-            units: self.units.parse().unwrap_or_default(),
-            valid_days: self.valid_days.and_then(|d| u32::try_from(d).ok()),
-        }
-    }
-
-    fn view(self) -> OfferView {
-        let offer = self.offer();
-        OfferView {
-            code: offer.code,
-            description: self.description,
-            bundle_code: offer.bundle_code,
-            service_codes: offer.service_codes,
-            units: offer.units,
-            valid_days: offer.valid_days,
-            active_from: self.active_from,
-            inactive_from: self.inactive_from,
-            created_by: self.created_by,
-            created_at: self.created_at.and_utc(),
-        }
-    }
-
-    fn on_sale(&self, day: NaiveDate) -> bool {
-        self.active_from <= day && self.inactive_from.is_none_or(|end| day < end)
-    }
-}
-
 fn get(conn: &mut AnyConnection, code: &str) -> Result<OfferView, Error> {
     offers::table
         .find(code)
-        .select(Row::as_select())
+        .select(OfferRow::as_select())
         .first(conn)
         .optional()?
-        .map(Row::view)
-        .ok_or_else(|| Error::not_found("offer"))
+        .map(view)
+        .ok_or_else(|| Error::not_found("offer"))?
 }
 
 fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferView, Error> {
@@ -238,9 +193,9 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
     }
     // One offer on sale per bundle on any day: a purchase must say which units it bought.
     db::lock_key(conn, &format!("offer-bundle:{}", o.offer.bundle_code))?;
-    let same_bundle: Vec<Row> = offers::table
+    let same_bundle: Vec<OfferRow> = offers::table
         .filter(offers::bundle_code.eq(&o.offer.bundle_code))
-        .select(Row::as_select())
+        .select(OfferRow::as_select())
         .load(conn)?;
     // Sale periods end the day before `inactive_from`.
     let last_day = |end: Option<NaiveDate>| end.and_then(|d| d.pred_opt());
@@ -287,100 +242,21 @@ fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferVi
     Ok(created)
 }
 
-/// A patient's purchases of offers, from the bundles consumed (not voided, not excluded) in any
-/// of their settlements, with the units their other settlements (all but `except`) already used.
-/// Empty when no offer pays for any of `codes` (nothing to look up).
-pub fn book_for(
-    conn: &mut AnyConnection,
-    patient_id: &str,
-    except: Option<&str>,
-    codes: &[String],
-) -> Result<OfferBook, Error> {
-    let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
-    if !rows
-        .iter()
-        .any(|r| r.offer().service_codes.iter().any(|c| codes.contains(c)))
-    {
-        return Ok(OfferBook::default());
-    }
-    // First come, first served across the patient's settlements (PostgreSQL: serialised).
-    crate::settlements::lock_patient(conn, patient_id)?;
-    Ok(OfferBook::new(purchases(
-        conn, patient_id, except, &rows, None,
-    )?))
-}
-
-fn purchases(
-    conn: &mut AnyConnection,
-    patient_id: &str,
-    except: Option<&str>,
-    rows: &[Row],
-    scope: Option<&[String]>,
-) -> Result<Vec<Purchase>, Error> {
-    let mut by_bundle: HashMap<&str, Vec<&Row>> = HashMap::new();
-    for r in rows {
-        by_bundle.entry(r.bundle_code.as_str()).or_default().push(r);
-    }
-    // Cancelled settlements neither sell bundles nor use them.
-    let mut q = settlements::table
-        .filter(settlements::patient_id.eq(patient_id))
-        .filter(settlements::status.ne("cancelled"))
-        .select((settlements::id, settlements::episode))
-        .into_boxed();
-    // A user limited to some locations sees what was bought and used there.
-    if let Some(locations) = scope {
-        q = q.filter(settlements::location_code.eq_any(locations.to_vec()));
-    }
-    let theirs: Vec<(String, String)> = q.load(conn)?;
-    let ids: Vec<&String> = theirs.iter().map(|(id, _)| id).collect();
-    let inputs: Vec<String> = settlement_inputs::table
-        .filter(settlement_inputs::settlement_id.eq_any(&ids))
-        .filter(settlement_inputs::voided.eq(false))
-        .filter(settlement_inputs::excluded.eq(false))
-        .select(settlement_inputs::payload)
-        .load(conn)?;
-    let mut out = Vec::new();
-    for payload in inputs {
-        let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
-        let day = carebill_domain::pricing::service_day(&c.episode, c.performed_at);
-        // The offer of this bundle on sale that day (sale periods of one bundle never overlap).
-        let Some(row) = by_bundle
-            .get(c.item.code.as_str())
-            .and_then(|offers| offers.iter().find(|r| r.on_sale(day)))
-        else {
-            continue;
-        };
-        out.push(Purchase::of(
-            &row.offer(),
-            c.consumption_id.to_string(),
-            c.quantity,
-            day,
-        ));
-    }
-    if out.is_empty() {
-        return Ok(out);
-    }
-    // Units the other settlements' current lines took.
-    let others: Vec<&String> = ids
-        .into_iter()
-        .filter(|id| Some(id.as_str()) != except)
-        .collect();
-    let lines: Vec<String> = settlement_lines::table
-        .filter(settlement_lines::settlement_id.eq_any(others))
-        .filter(settlement_lines::to_version.is_null())
-        .select(settlement_lines::data)
-        .load(conn)?;
-    let mut used: HashMap<String, Decimal> = HashMap::new();
-    for data in lines {
-        let line = crate::store::lines::read_line(&data)?;
-        if let Some(u) = line.offer {
-            *used.entry(u.purchase).or_default() += u.units;
-        }
-    }
-    for p in &mut out {
-        p.used = used.get(&p.id).copied().unwrap_or_default();
-    }
-    Ok(out)
+/// An offer as the API shows it, from its row.
+fn view(r: OfferRow) -> Result<OfferView, Error> {
+    let offer = r.offer()?;
+    Ok(OfferView {
+        code: offer.code,
+        description: r.description,
+        bundle_code: offer.bundle_code,
+        service_codes: offer.service_codes,
+        units: offer.units,
+        valid_days: offer.valid_days,
+        active_from: r.active_from,
+        inactive_from: r.inactive_from,
+        created_by: r.created_by,
+        created_at: r.created_at.and_utc(),
+    })
 }
 
 /// A purchase and what is left of it.
@@ -456,7 +332,10 @@ pub struct EndInput {
 
 /// The last day a bundle was bought under `offer` (any patient; cancelled settlements, voided
 /// and excluded consumptions do not count, as for balances).
-fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<NaiveDate>, Error> {
+fn last_purchase_day(
+    conn: &mut AnyConnection,
+    offer: &OfferRow,
+) -> Result<Option<NaiveDate>, Error> {
     // The payload holds the item's code as `"code":"<bundle>"`; the match narrows the scan,
     // the parsed payload decides.
     let pattern = format!(
@@ -482,7 +361,8 @@ fn last_purchase_day(conn: &mut AnyConnection, offer: &Row) -> Result<Option<Nai
         .load(conn)?;
     let mut last = None;
     for payload in payloads {
-        let c: ConsumptionRecordedV1 = serde_json::from_str(&payload)?;
+        let c: ConsumptionRecordedV1 =
+            json("settlement input", &payload).map_err(crate::store::unreadable)?;
         let day = carebill_domain::pricing::service_day(&c.episode, c.performed_at);
         if c.item.code.as_str() == offer.bundle_code
             && offer.on_sale(day)
@@ -529,9 +409,9 @@ fn end(
     }
     // What was sold stays sold: a purchase counts as this offer's by its day, so the sale may
     // not end on or before a day it already sold a bundle.
-    let row: Row = offers::table
+    let row: OfferRow = offers::table
         .find(code)
-        .select(Row::as_select())
+        .select(OfferRow::as_select())
         .first(conn)?;
     if let Some(day) = last_purchase_day(conn, &row)?
         && input.inactive_from <= day
@@ -620,15 +500,16 @@ pub async fn list_offers(
         state
             .db
             .read(move |conn| {
-                let mut q = offers::table.select(Row::as_select()).into_boxed();
+                let mut q = offers::table.select(OfferRow::as_select()).into_boxed();
                 if let Some(after) = &page.after {
                     q = q.filter(offers::code.gt(after.clone()));
                 }
                 let rows = q
                     .order(offers::code.asc())
                     .limit(page.limit + 1)
-                    .load::<Row>(conn)?;
-                Ok(Page::from_rows(rows, &page, |r| r.code.clone()).map(Row::view))
+                    .load::<OfferRow>(conn)?;
+                let views = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+                Ok(Page::from_rows(views, &page, |v| v.code.clone()))
             })
             .await?,
     ))
@@ -649,7 +530,7 @@ pub async fn list_balances(
         state
             .db
             .read(move |conn| {
-                let rows: Vec<Row> = offers::table.select(Row::as_select()).load(conn)?;
+                let rows: Vec<OfferRow> = offers::table.select(OfferRow::as_select()).load(conn)?;
                 let mut bought = purchases(conn, &patient, None, &rows, who.locations.as_deref())?;
                 bought.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
                 Ok(bought

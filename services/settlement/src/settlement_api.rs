@@ -25,7 +25,8 @@ use crate::schema::{
     settlement_inputs, settlement_observations, settlement_status_changes, settlement_versions,
     settlements as table,
 };
-use crate::settlements::{self, Cause, Row};
+use crate::service::settlements;
+use crate::store::settlements::{self as store, Cause, Row};
 use carebill_domain::pricing::PricedLine;
 
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
@@ -218,7 +219,7 @@ fn summary(r: &Row) -> SettlementSummary {
     SettlementSummary {
         id: r.id.clone(),
         number: r.number.clone(),
-        kind: r.kind.clone(),
+        kind: r.kind.as_str().to_owned(),
         parent_id: r.parent_id.clone(),
         billing_run_id: r.billing_run_id.clone(),
         status: r.status(),
@@ -276,7 +277,7 @@ fn visible(who: &Principal, row: Option<Row>) -> Result<Row, Error> {
 }
 
 fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> {
-    let lines = settlements::lines_at(conn, &row.id, row.version)?;
+    let lines = store::lines_at(conn, &row.id, row.version)?;
     type ObsRow = (
         String,
         i32,
@@ -477,7 +478,7 @@ pub async fn get_settlement(
     let (doc, etag) = state
         .db
         .read(move |conn| {
-            let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
+            let row = visible(&who, store::find(conn, &id.to_string())?)?;
             let etag = row.etag();
             Ok((document(conn, row)?, etag))
         })
@@ -552,7 +553,7 @@ pub async fn list_versions(
         state
             .db
             .read(move |conn| {
-                let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
+                let row = visible(&who, store::find(conn, &id.to_string())?)?;
                 version_info(conn, &row.id, None)
             })
             .await?,
@@ -563,7 +564,7 @@ fn version_doc(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<Vers
     let info = version_info(conn, &row.id, Some(version))?
         .pop()
         .ok_or_else(|| Error::not_found("settlement version"))?;
-    let lines = settlements::lines_at(conn, &row.id, version)?;
+    let lines = store::lines_at(conn, &row.id, version)?;
     Ok(VersionDoc {
         info,
         parties: party_totals(&lines),
@@ -591,7 +592,7 @@ pub async fn get_version(
         state
             .db
             .read(move |conn| {
-                let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
+                let row = visible(&who, store::find(conn, &id.to_string())?)?;
                 version_doc(conn, &row, version)
             })
             .await?,
@@ -626,7 +627,7 @@ pub async fn diff_versions(
         state
             .db
             .read(move |conn| {
-                let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
+                let row = visible(&who, store::find(conn, &id.to_string())?)?;
                 let to = q.to.unwrap_or(row.version);
                 let before = version_doc(conn, &row, q.from)
                     .map_err(|_| Error::field("from", "unknown_version", "no such version"))?;
@@ -739,8 +740,8 @@ pub async fn simulate_settlement(
         state
             .db
             .read(move |conn| {
-                let row = visible(&who, settlements::find(conn, &id.to_string())?)?;
-                let in_force = crate::business_conditions::compiled(conn)?;
+                let row = visible(&who, store::find(conn, &id.to_string())?)?;
+                let in_force = crate::service::conditions::compiled(conn)?;
                 let version = in_force.as_ref().map_or(0, |(v, _)| *v);
                 let now = settlements::lines_now(
                     conn,
@@ -803,7 +804,7 @@ fn transition(
     reason: Option<&str>,
     minimal: bool,
 ) -> Result<(Option<SettlementDoc>, String), Error> {
-    let mut row = visible(who, settlements::find_for_update(conn, id)?)?;
+    let mut row = visible(who, store::find_for_update(conn, id)?)?;
     let to = input.to;
     // Who may do it first, then whether it is still what they saw, then whether it is a step
     // the workflow allows.
@@ -879,7 +880,7 @@ fn transition(
             ));
         }
         if row.issue_count > 0 {
-            let lines = settlements::lines_at(conn, &row.id, row.version)?;
+            let lines = store::lines_at(conn, &row.id, row.version)?;
             let errors = lines
                 .iter()
                 .filter(|l| !l.issues.is_empty())
@@ -898,7 +899,7 @@ fn transition(
         }
     }
     if to == SettlementStatus::Observed {
-        let current = settlements::lines_at(conn, &row.id, row.version)?;
+        let current = store::lines_at(conn, &row.id, row.version)?;
         let now = db::now();
         for (n, o) in input.observations.iter().enumerate() {
             if let Some(c) = &o.consumption_id
@@ -931,7 +932,7 @@ fn transition(
         row.approved_version = Some(row.version);
         settlements::enqueue_approval(conn, &row, &who.subject, who.request_id.clone())?;
     }
-    settlements::save(conn, &row)?;
+    store::save(conn, &row)?;
     audit::record_at(
         conn,
         who,
@@ -1056,7 +1057,7 @@ fn correct_line(
     input: &LineCorrection,
     reason: &str,
 ) -> Result<(SettlementDoc, String), Error> {
-    let mut row = visible(who, settlements::find_for_recompute(conn, id)?)?;
+    let mut row = visible(who, store::find_for_recompute(conn, id)?)?;
     check_etag(&row, etag)?;
     if !matches!(
         row.status(),
@@ -1073,7 +1074,7 @@ fn correct_line(
     if row.billing_run_id.is_some() {
         // A periodic settlement's lines come from its billing run: the correction is kept beside
         // them (404 for a line the settlement does not have).
-        crate::periodic::correct(
+        crate::service::periodic::correct(
             conn,
             &row,
             consumption,
@@ -1090,7 +1091,7 @@ fn correct_line(
         )
         .set((
             settlement_inputs::manual_unit_price_minor
-                .eq(settlements::manual_price_minor(input.unit_price.as_ref())?),
+                .eq(store::manual_price_minor(input.unit_price.as_ref())?),
             settlement_inputs::manual_currency
                 .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
             settlement_inputs::excluded.eq(input.excluded),
@@ -1225,10 +1226,7 @@ pub async fn recompute_settlement(
         .db
         .write(move |conn| {
             conn.transaction(|conn| {
-                let mut row = visible(
-                    &who,
-                    settlements::find_for_recompute(conn, &id.to_string())?,
-                )?;
+                let mut row = visible(&who, store::find_for_recompute(conn, &id.to_string())?)?;
                 check_etag(&row, &etag)?;
                 if !row.status().is_open() {
                     return Err(Error::new(

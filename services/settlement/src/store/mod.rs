@@ -1,4 +1,24 @@
 //! The settlement service's storage: typed rows and their queries, and the locks. No business
 //! decisions here; nothing here imports the service or API layers.
 
+pub mod assignment;
+pub mod care_records;
+pub mod conditions;
 pub mod lines;
+pub mod offers;
+pub mod periodic;
+pub mod pricing;
+pub mod settlements;
+
+use carebill_domain::stored::Unreadable;
+use carebill_platform::Error;
+
+/// A stored value that does not read back: an internal error naming what and which value.
+pub fn unreadable(e: Unreadable) -> Error {
+    Error::internal(&e)
+}
+
+/// A count as stored (INTEGER); beyond `i32::MAX` it stays there.
+pub fn count(n: usize) -> i32 {
+    i32::try_from(n).map_or(i32::MAX, |n| n)
+}

@@ -14,20 +14,19 @@ use std::collections::HashMap;
 
 use carebill_domain::accounts::{EpisodeKind, PayerKind};
 use carebill_domain::billing::RunLine;
-use carebill_domain::events::{CoverageRef, EpisodeRef, LocationRef, PartyRef, PatientRef};
-use carebill_domain::ids::{EpisodeId, LocationId, PatientId};
+use carebill_domain::events::{CoverageRef, EpisodeRef, PartyRef};
+use carebill_domain::ids::{EpisodeId, PatientId};
 use carebill_domain::rules::Period;
-use carebill_domain::rules::RuleDefinition;
 use carebill_domain::settlement::{Reason, SettlementKind};
 use carebill_domain::{MinorUnits, Money};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::{Error, ErrorCode};
 use chrono::NaiveDate;
-use diesel::prelude::*;
 
-use crate::billing_runs::BillingLine;
-use crate::schema::{billing_run_lines, care_records, invoicing_rules, periodic_corrections};
-use crate::settlements::{self, Cause, Row};
+use crate::service::assignment;
+use crate::store::count;
+use crate::store::periodic::{self as store, Correction};
+use crate::store::settlements::{self, Cause, Row};
 use carebill_domain::pricing::{LineShare, PricedLine, issue};
 
 /// The namespace of the ids of periodic lines and episodes (UUIDv5 of the run and line).
@@ -61,18 +60,9 @@ pub fn party_for(
 /// The lines of a periodic settlement: its beneficiary's lines of the run, each billed to the
 /// party of its context with the coverages the settlement has now.
 pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<PricedLine>, Error> {
-    let rows: Vec<(i32, String)> = billing_run_lines::table
-        .filter(billing_run_lines::run_id.eq(run_id))
-        .filter(billing_run_lines::patient_id.eq(&row.patient_id))
-        .order(billing_run_lines::line_no.asc())
-        .select((billing_run_lines::line_no, billing_run_lines::line))
-        .load(conn)?;
-    let run_lines = rows
-        .into_iter()
-        .map(|(n, data)| Ok((n, serde_json::from_str(&data)?)))
-        .collect::<Result<Vec<(i32, RunLine)>, Error>>()?;
+    let run_lines = store::run_lines_of(conn, run_id, &row.patient_id)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
-    let corrections = corrections(conn, &row.id)?;
+    let corrections = store::corrections(conn, &row.id)?;
     Ok(lines_of(
         run,
         run_lines,
@@ -80,43 +70,6 @@ pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<Pr
         &row.coverages()?,
         &corrections,
     ))
-}
-
-/// A biller's correction of one periodic line: a manual unit price and/or its exclusion.
-#[derive(Debug, Clone)]
-struct Correction {
-    unit_price: Option<Money>,
-    excluded: bool,
-    reason: String,
-}
-
-fn corrections(
-    conn: &mut AnyConnection,
-    settlement_id: &str,
-) -> Result<HashMap<String, Correction>, Error> {
-    type Stored = (String, Option<i64>, Option<String>, bool, String);
-    let rows: Vec<Stored> = periodic_corrections::table
-        .filter(periodic_corrections::settlement_id.eq(settlement_id))
-        .select((
-            periodic_corrections::line_id,
-            periodic_corrections::unit_price_minor,
-            periodic_corrections::currency,
-            periodic_corrections::excluded,
-            periodic_corrections::reason,
-        ))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(line, minor, currency, excluded, reason)| {
-            Ok((
-                line,
-                Correction {
-                    unit_price: settlements::stored_manual_price(minor, currency.as_deref())?,
-                    excluded,
-                    reason,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// Corrects a line of a periodic settlement — if the invoicing rule that made it allows manual
@@ -137,15 +90,7 @@ pub fn correct(
     let Some(run_line) = &line.run_line else {
         return Err(Error::not_found("settlement line"));
     };
-    let definition: Option<String> = invoicing_rules::table
-        .filter(invoicing_rules::code.eq(&run_line.rule_code))
-        .filter(invoicing_rules::version.eq(i32::try_from(run_line.rule_version).unwrap_or(0)))
-        .select(invoicing_rules::definition)
-        .first(conn)
-        .optional()?;
-    let allowed = definition
-        .map(|d| serde_json::from_str::<RuleDefinition>(&d))
-        .transpose()?
+    let allowed = store::rule_version(conn, &run_line.rule_code, run_line.rule_version)?
         .is_some_and(|r| r.manual_correction);
     if !allowed {
         return Err(Error::new(
@@ -165,24 +110,16 @@ pub fn correct(
             format!("the line is in {}", run_line.unit_price.currency()),
         ));
     }
-    diesel::delete(
-        periodic_corrections::table
-            .filter(periodic_corrections::settlement_id.eq(&row.id))
-            .filter(periodic_corrections::line_id.eq(line_id)),
-    )
-    .execute(conn)?;
     let minor = settlements::manual_price_minor(unit_price.as_ref())?;
-    diesel::insert_into(periodic_corrections::table)
-        .values((
-            periodic_corrections::settlement_id.eq(&row.id),
-            periodic_corrections::line_id.eq(line_id),
-            periodic_corrections::unit_price_minor.eq(minor),
-            periodic_corrections::currency.eq(unit_price.map(|p| p.currency().to_string())),
-            periodic_corrections::excluded.eq(excluded),
-            periodic_corrections::reason.eq(reason),
-        ))
-        .execute(conn)?;
-    Ok(())
+    store::put_correction(
+        conn,
+        &row.id,
+        line_id,
+        minor,
+        unit_price.map(|p| p.currency().to_string()),
+        excluded,
+        reason,
+    )
 }
 
 /// [`lines`] from the run's lines given (numbered in the run). Pure.
@@ -283,10 +220,10 @@ fn lines_of(
             let t = totals.entry(s.party.key()).or_insert_with(|| {
                 (
                     0,
-                    s.party
-                        .payer_code
-                        .clone()
-                        .unwrap_or_else(|| "the beneficiary".to_owned()),
+                    match &s.party.payer_code {
+                        Some(code) => code.clone(),
+                        None => "the beneficiary".to_owned(),
+                    },
                 )
             });
             t.0 += s.amount.to_minor().map_or(0, |m| m.0);
@@ -307,66 +244,6 @@ fn lines_of(
     lines
 }
 
-type Refs = (PatientRef, LocationRef, Vec<CoverageRef>);
-
-/// What the beneficiaries' invoices name: the patient and location accounts sent with each
-/// one's newest care record at the location, and their coverages.
-fn beneficiaries(
-    conn: &mut AnyConnection,
-    location_code: &str,
-) -> Result<HashMap<String, Refs>, Error> {
-    type Stored = (String, String, Option<String>, Option<String>, String);
-    let rows: Vec<Stored> = care_records::table
-        .filter(care_records::location_code.eq(location_code))
-        .order(care_records::updated_at.asc())
-        .select((
-            care_records::patient_id,
-            care_records::location_id,
-            care_records::patient,
-            care_records::location,
-            care_records::coverages,
-        ))
-        .load(conn)?;
-    let mut newest: HashMap<String, Stored> = HashMap::new();
-    for r in rows {
-        newest.insert(r.0.clone(), r);
-    }
-    newest
-        .into_iter()
-        .map(
-            |(patient_id, (_, location_id, patient, location, coverages))| {
-                let id: PatientId = patient_id.parse().map_err(|e| Error::internal(&e))?;
-                let patient = match patient {
-                    Some(p) => serde_json::from_str(&p)?,
-                    None => PatientRef {
-                        id,
-                        beneficiary_kind: String::new(),
-                        birth_date: None,
-                        flags: Vec::new(),
-                        sex: None,
-                    },
-                };
-                let location = match location {
-                    Some(l) => serde_json::from_str(&l)?,
-                    None => LocationRef {
-                        id: location_id
-                            .parse::<LocationId>()
-                            .map_err(|e| Error::internal(&e))?,
-                        code: location_code.to_owned(),
-                        name: location_code.to_owned(),
-                        time_zone: "UTC".to_owned(),
-                        tax_id: None,
-                    },
-                };
-                Ok((
-                    patient_id,
-                    (patient, location, serde_json::from_str(&coverages)?),
-                ))
-            },
-        )
-        .collect()
-}
-
 /// Makes the periodic settlements of a committed run from its `lines` (in run order): one per
 /// beneficiary, numbered `<location>/<period>/<n>` in order of their first line, assigned like
 /// any new settlement, stored with their first version at once.
@@ -376,18 +253,18 @@ pub fn create_for_run(
     run_id: &str,
     location_code: &str,
     period: Period,
-    lines: &[BillingLine],
+    lines: &[(&str, &RunLine)],
 ) -> Result<Vec<String>, Error> {
     let mut order: Vec<&str> = Vec::new();
     let mut by_patient: HashMap<&str, Vec<(i32, RunLine)>> = HashMap::new();
-    for (n, l) in lines.iter().enumerate() {
-        let entry = by_patient.entry(&l.patient_id).or_insert_with(|| {
-            order.push(&l.patient_id);
+    for (n, (patient_id, line)) in lines.iter().enumerate() {
+        let entry = by_patient.entry(patient_id).or_insert_with(|| {
+            order.push(patient_id);
             Vec::new()
         });
-        entry.push((i32::try_from(n).unwrap_or(i32::MAX), l.line.clone()));
+        entry.push((count(n), (*line).clone()));
     }
-    let mut refs = beneficiaries(conn, location_code)?;
+    let mut refs = store::beneficiaries(conn, location_code)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
     let mut made = Vec::with_capacity(order.len());
     for (n, patient_id) in order.into_iter().enumerate() {
@@ -416,7 +293,9 @@ pub fn create_for_run(
         row.billing_run_id = Some(run_id.to_owned());
         let settlement_lines = lines_of(
             run,
-            by_patient.remove(patient_id).unwrap_or_default(),
+            by_patient
+                .remove(patient_id)
+                .ok_or_else(|| Error::internal(&"a beneficiary in order without lines"))?,
             &episode,
             &coverages,
             &HashMap::new(),
@@ -424,7 +303,7 @@ pub fn create_for_run(
         made.push((row, settlement_lines));
     }
     let mut rows: Vec<Row> = made.iter().map(|(r, _)| r.clone()).collect();
-    crate::assignment::assign_many(conn, &mut rows)?;
+    assignment::assign_many(conn, &mut rows)?;
     for ((row, _), assigned) in made.iter_mut().zip(rows) {
         row.assigned_to = assigned.assigned_to;
     }
@@ -468,10 +347,12 @@ mod tests {
             coverage("CANTON-ZH", PayerKind::PublicAuthority, 3, None),
             coverage("FOUNDATION", PayerKind::Other, 4, None),
         ];
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap_or(NaiveDate::MIN);
+        let day = |s: &str| s.parse::<NaiveDate>().expect("a date");
         let code = |context: &str, on: &str| {
-            party_for(context, patient, &covs, day(on))
-                .map(|p| p.payer_code.unwrap_or_else(|| "patient".to_owned()))
+            party_for(context, patient, &covs, day(on)).map(|p| match p.payer_code {
+                Some(c) => c,
+                None => "patient".to_owned(),
+            })
         };
         assert_eq!(
             code("beneficiary", "2026-11-01").as_deref(),

@@ -1,0 +1,12 @@
+//! The settlement service's use cases, on a connection or transaction: the business decisions,
+//! audit records and outbox events. They call one another downward only:
+//! `intake` → `settlements` → `periodic` → `assignment`; `settlements` → `offers`,
+//! `conditions`; `intake` → `care_records`. Below them all, `store`.
+
+pub mod assignment;
+pub mod care_records;
+pub mod conditions;
+pub mod intake;
+pub mod offers;
+pub mod periodic;
+pub mod settlements;

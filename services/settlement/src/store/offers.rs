@@ -1,0 +1,103 @@
+//! Promotional offers as stored, and what their balances read: the patient's settlements and
+//! their bundle consumptions.
+
+use carebill_domain::events::ConsumptionRecordedV1;
+use carebill_domain::settlement::Offer;
+use carebill_domain::stored::{json, parse};
+use carebill_platform::Error;
+use carebill_platform::db::AnyConnection;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::schema::{offers, settlement_inputs, settlements};
+use crate::store::unreadable;
+
+/// An offer row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = offers)]
+pub struct OfferRow {
+    /// Code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// The bundle's catalog code.
+    pub bundle_code: String,
+    /// The services it prepays (JSON list of codes).
+    pub service_codes: String,
+    /// Units it prepays (decimal text).
+    pub units: String,
+    /// Days the units last.
+    pub valid_days: Option<i32>,
+    /// On sale from.
+    pub active_from: NaiveDate,
+    /// On sale until (exclusive).
+    pub inactive_from: Option<NaiveDate>,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+}
+
+impl OfferRow {
+    /// The offer's terms; a stored value that does not read is an error naming it.
+    pub fn offer(&self) -> Result<Offer, Error> {
+        Ok(Offer {
+            code: self.code.clone(),
+            bundle_code: self.bundle_code.clone(),
+            service_codes: json("offer service codes", &self.service_codes).map_err(unreadable)?,
+            units: parse("offer units", &self.units).map_err(unreadable)?,
+            valid_days: self
+                .valid_days
+                .map(|d| {
+                    u32::try_from(d)
+                        .map_err(|e| Error::stored("offer valid days", &d.to_string(), e))
+                })
+                .transpose()?,
+        })
+    }
+
+    /// On sale on `day`.
+    pub fn on_sale(&self, day: NaiveDate) -> bool {
+        self.active_from <= day && self.inactive_from.is_none_or(|end| day < end)
+    }
+}
+
+/// Every offer.
+pub fn all(conn: &mut AnyConnection) -> Result<Vec<OfferRow>, Error> {
+    Ok(offers::table.select(OfferRow::as_select()).load(conn)?)
+}
+
+/// A patient's settlements that are not cancelled (with `scope`, only those of these
+/// locations): their ids.
+pub fn patient_settlements(
+    conn: &mut AnyConnection,
+    patient_id: &str,
+    scope: Option<&[String]>,
+) -> Result<Vec<String>, Error> {
+    let mut q = settlements::table
+        .filter(settlements::patient_id.eq(patient_id))
+        .filter(settlements::status.ne("cancelled"))
+        .select(settlements::id)
+        .into_boxed();
+    if let Some(locations) = scope {
+        q = q.filter(settlements::location_code.eq_any(locations.to_vec()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// The consumptions of these settlements that are neither voided nor excluded.
+pub fn billed_consumptions(
+    conn: &mut AnyConnection,
+    ids: &[&String],
+) -> Result<Vec<ConsumptionRecordedV1>, Error> {
+    let inputs: Vec<String> = settlement_inputs::table
+        .filter(settlement_inputs::settlement_id.eq_any(ids))
+        .filter(settlement_inputs::voided.eq(false))
+        .filter(settlement_inputs::excluded.eq(false))
+        .select(settlement_inputs::payload)
+        .load(conn)?;
+    inputs
+        .iter()
+        .map(|p| json("settlement input", p).map_err(unreadable))
+        .collect()
+}
