@@ -494,6 +494,14 @@ impl From<crate::db::DbError> for Error {
     }
 }
 
+/// A stored value that does not read back: a bug or a damaged row (500), its text kept for the
+/// log.
+impl From<carebill_domain::stored::Unreadable> for Error {
+    fn from(e: carebill_domain::stored::Unreadable) -> Self {
+        Error::new(ErrorCode::Internal, "an internal error occurred").with_source(e)
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::new(ErrorCode::Internal, "an internal error occurred").with_source(e)
