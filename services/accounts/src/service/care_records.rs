@@ -31,7 +31,7 @@ use crate::store::care_records::{
     self as store, CareRecordRow, NewCareRecordRow, OverlapQuery, VersionRow, kind_of,
 };
 pub use crate::store::care_records::{CareRecordFilter, source_kind};
-use crate::store::{locations as location_store, write_json};
+use crate::store::locations as location_store;
 
 /// A care record's current version, as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -325,7 +325,7 @@ pub fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
     let span = input.details.span();
-    let details = write_json("care record details", &input.details)?;
+    let details = store::details_json(&input.details)?;
     store::insert(
         conn,
         &NewCareRecordRow {
@@ -424,7 +424,7 @@ pub fn change(
         let version = before.version + 1;
         let now = db::now();
         let span = input.details.span();
-        let details = write_json("care record details", &input.details)?;
+        let details = store::details_json(&input.details)?;
         store::update_details(conn, id, version, &details, (span.from, span.to), now)?;
         let after = CareRecordView::read(find(conn, &scope, id)?)?;
         keep_version(conn, who, &after, details, reason.as_deref())?;

@@ -11,7 +11,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{care_record_versions, care_records};
-use crate::store::read_json;
+use crate::store::care_record_details::StoredDetails;
+use crate::store::{read_json, write_json};
 
 /// The stored `kind` of a source, or none for one that is not a care record.
 pub fn source_kind(source: InvoicingSource) -> Option<&'static str> {
@@ -33,6 +34,11 @@ pub fn kind_of(details: &CareRecordDetails) -> &'static str {
         Some(kind) => kind,
         None => "consumption",
     }
+}
+
+/// The stored JSON of details.
+pub fn details_json(details: &CareRecordDetails) -> Result<String, Error> {
+    write_json("care record details", &StoredDetails::from(details.clone()))
 }
 
 /// A care record's current version, as stored.
@@ -62,7 +68,7 @@ pub struct CareRecordRow {
 impl CareRecordRow {
     /// The stored details.
     pub fn details(&self) -> Result<CareRecordDetails, Error> {
-        read_json("care record details", &self.details)
+        read_json::<StoredDetails>("care record details", &self.details).map(Into::into)
     }
 }
 
@@ -89,7 +95,7 @@ pub struct VersionRow {
 impl VersionRow {
     /// The stored details of this version.
     pub fn details(&self) -> Result<CareRecordDetails, Error> {
-        read_json("care record version details", &self.details)
+        read_json::<StoredDetails>("care record version details", &self.details).map(Into::into)
     }
 }
 

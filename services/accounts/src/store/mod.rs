@@ -2,6 +2,7 @@
 //! decides anything: the use cases in `crate::service` do. Values that do not read back (an
 //! unknown status, unreadable JSON in a TEXT column) are errors naming what and which value.
 
+pub mod care_record_details;
 pub mod care_records;
 pub mod catalog;
 pub mod consumptions;
