@@ -1,7 +1,6 @@
 //! Production token verification: RS256 and ES256 tokens checked against keys fetched from an
 //! identity provider's JWKS URL. A local HTTP server stands in for the identity provider.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
