@@ -7,6 +7,11 @@
 //!
 //! The library is composed by the `carebill` binary, alone (`--service accounts`) or with the
 //! other services (embedded suite).
+//!
+//! Inside, three layers, arrows pointing down: `api` (handlers and the request and response
+//! types: authorise, parse, call one use case), `service` (the use cases on a connection or
+//! transaction: decisions, audit trail, outbox events) and `store` (typed rows and queries over
+//! `schema`). The service consumes no events, so it has no consumer.
 
 mod api;
 mod schema;
