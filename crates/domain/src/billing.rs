@@ -384,7 +384,10 @@ fn describe(rule: &RuleDefinition, entered: Option<&str>, detail: Option<&str>) 
 
 /// Counts a span day by day: splits it where the price (and level) changes, then counts each
 /// part. `key_on` gives what a day is priced by; days it gives none for are not billed.
-#[expect(clippy::too_many_arguments, reason = "one argument per input of the evaluation; a struct would only repeat them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per input of the evaluation; a struct would only repeat them"
+)]
 fn count_span<P>(
     rule: &RuleDefinition,
     record_id: &str,
@@ -637,7 +640,10 @@ where
     out
 }
 
-#[expect(clippy::too_many_arguments, reason = "one argument per input of the evaluation; a struct would only repeat them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per input of the evaluation; a struct would only repeat them"
+)]
 fn count_contract_service<P>(
     rule: &RuleDefinition,
     contract: &CareRecord,

@@ -265,7 +265,9 @@ fn error_code_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
-        .description(Some("Stable machine-readable code (see the error reference)."))
+        .description(Some(
+            "Stable machine-readable code (see the error reference).",
+        ))
         .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
         .examples([serde_json::json!("validation_failed")])
         .build()
