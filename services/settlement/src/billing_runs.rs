@@ -35,6 +35,8 @@ use crate::schema::{
     billing_run_lines, billing_runs, care_records, invoicing_rule_activations, invoicing_rules,
     prices,
 };
+use crate::store::unreadable;
+use carebill_domain::stored::json;
 
 /// Asks for a billing run.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -451,6 +453,11 @@ struct RunRow {
     created_at: NaiveDateTime,
 }
 
+/// A stored count read back.
+fn stored_count(what: &str, n: i32) -> Result<usize, Error> {
+    usize::try_from(n).map_err(|e| Error::stored(what, &n.to_string(), e))
+}
+
 impl RunRow {
     fn into_view(self) -> Result<BillingRun, Error> {
         Ok(BillingRun {
@@ -458,11 +465,11 @@ impl RunRow {
             location_code: self.location_code,
             period: self.period,
             preview: false,
-            beneficiaries: usize::try_from(self.beneficiaries).unwrap_or(0),
-            care_records: usize::try_from(self.care_records).unwrap_or(0),
-            line_count: usize::try_from(self.line_count).unwrap_or(0),
-            totals: serde_json::from_str(&self.totals)?,
-            problems: serde_json::from_str(&self.problems)?,
+            beneficiaries: stored_count("billing run beneficiaries", self.beneficiaries)?,
+            care_records: stored_count("billing run care records", self.care_records)?,
+            line_count: stored_count("billing run line count", self.line_count)?,
+            totals: json("billing run totals", &self.totals).map_err(unreadable)?,
+            problems: json("billing run problems", &self.problems).map_err(unreadable)?,
             lines: None,
             comparison: None,
             created_by: Some(self.created_by),

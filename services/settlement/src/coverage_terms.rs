@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
 use crate::schema::coverage_terms;
+use crate::store::unreadable;
+use carebill_domain::stored::{json, parse};
 
 /// Coverage terms as the API shows them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -213,28 +215,38 @@ struct Row {
     cap_per_year_minor: Option<i64>,
 }
 
-impl From<Row> for Terms {
-    fn from(r: Row) -> Self {
-        let currency = Currency::parse(&r.currency).unwrap_or(Currency::EUR);
+impl TryFrom<Row> for Terms {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self, Error> {
+        let currency = Currency::parse(&r.currency)
+            .map_err(|e| Error::stored("coverage terms currency", &r.currency, e))?;
         let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
-        Terms {
+        Ok(Terms {
             id: r.id,
             payer_code: r.payer_code,
             plan_code: (!r.plan_code.is_empty()).then_some(r.plan_code),
-            covered_percent: r.covered_percent.parse().unwrap_or_default(),
+            covered_percent: parse("coverage terms covered percent", &r.covered_percent)
+                .map_err(unreadable)?,
             currency: r.currency,
             copay_per_line: money(r.copay_per_line_minor),
             copay_per_episode: money(r.copay_per_episode_minor),
-            excluded_service_groups: serde_json::from_str(&r.excluded_service_groups)
-                .unwrap_or_default(),
+            excluded_service_groups: json(
+                "coverage terms excluded groups",
+                &r.excluded_service_groups,
+            )
+            .map_err(unreadable)?,
             cap_per_episode: money(r.cap_per_episode_minor),
-            preauthorization_service_groups: serde_json::from_str(&r.preauthorization_groups)
-                .unwrap_or_default(),
+            preauthorization_service_groups: json(
+                "coverage terms preauthorization groups",
+                &r.preauthorization_groups,
+            )
+            .map_err(unreadable)?,
             deductible_per_year: money(r.deductible_per_year_minor),
             cap_per_year: money(r.cap_per_year_minor),
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -244,8 +256,8 @@ fn get(conn: &mut AnyConnection, id: &str) -> Result<Terms, Error> {
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .map(Terms::from)
-        .ok_or_else(|| Error::not_found("coverage terms"))
+        .map(Terms::try_from)
+        .ok_or_else(|| Error::not_found("coverage terms"))?
 }
 
 fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Terms, Error> {
@@ -362,7 +374,11 @@ fn list(
         .order(coverage_terms::id.asc())
         .limit(page.limit + 1)
         .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(Terms::from))
+    let terms = rows
+        .into_iter()
+        .map(Terms::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(terms, page, |t| t.id.clone()))
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];

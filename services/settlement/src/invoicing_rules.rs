@@ -232,7 +232,7 @@ fn insert_version(
             invoicing_rules::definition.eq(serde_json::to_string(rule)?),
             invoicing_rules::source.eq(serde_json::to_value(rule.source)?
                 .as_str()
-                .unwrap_or_default()
+                .ok_or_else(|| Error::internal(&"an invoicing source that is not a text"))?
                 .to_owned()),
             invoicing_rules::invoice_context.eq(&rule.invoice_context),
             invoicing_rules::service_group.eq(&rule.service_group),

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
 use crate::schema::prices;
+use crate::store::unreadable;
+use carebill_domain::stored::json;
 
 /// A price as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -225,22 +227,30 @@ struct Row {
 }
 
 impl Row {
-    fn money(&self) -> Money {
-        let currency = Currency::parse(&self.currency).unwrap_or(Currency::EUR);
-        Money::from_minor(carebill_domain::MinorUnits(self.unit_price_minor), currency)
+    fn money(&self) -> Result<Money, Error> {
+        let currency = Currency::parse(&self.currency)
+            .map_err(|e| Error::stored("price currency", &self.currency, e))?;
+        Ok(Money::from_minor(
+            carebill_domain::MinorUnits(self.unit_price_minor),
+            currency,
+        ))
     }
 
-    fn entry(&self) -> PriceEntry {
-        PriceEntry {
+    fn components(&self) -> Result<Vec<String>, Error> {
+        json("price components", &self.components).map_err(unreadable)
+    }
+
+    fn entry(&self) -> Result<PriceEntry, Error> {
+        Ok(PriceEntry {
             code: self.code.clone(),
-            unit_price: self.money(),
+            unit_price: self.money()?,
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             location: self.location_code.clone(),
             payer: self.payer_code.clone(),
             qualifiers: self.qualifiers(),
-            components: serde_json::from_str(&self.components).unwrap_or_default(),
-        }
+            components: self.components()?,
+        })
     }
 
     fn qualifiers(&self) -> PriceQualifiers {
@@ -252,10 +262,13 @@ impl Row {
     }
 }
 
-impl From<Row> for Price {
-    fn from(r: Row) -> Self {
-        Price {
-            unit_price: r.money(),
+impl TryFrom<Row> for Price {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self, Error> {
+        Ok(Price {
+            unit_price: r.money()?,
+            components: r.components()?,
             id: r.id,
             code: r.code,
             valid_from: r.valid_from,
@@ -265,10 +278,9 @@ impl From<Row> for Price {
             beneficiary_kind: r.beneficiary_kind,
             object_type: r.object_type,
             care_level: r.care_level,
-            components: serde_json::from_str(&r.components).unwrap_or_default(),
             created_by: r.created_by,
             created_at: r.created_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -319,8 +331,8 @@ fn get(conn: &mut AnyConnection, id: &str) -> Result<Price, Error> {
         .select(Row::as_select())
         .first(conn)
         .optional()?
-        .map(Price::from)
-        .ok_or_else(|| Error::not_found("price"))
+        .map(Price::try_from)
+        .ok_or_else(|| Error::not_found("price"))?
 }
 
 fn create(conn: &mut AnyConnection, who: &Principal, p: NewPrice) -> Result<Price, Error> {
@@ -488,7 +500,11 @@ fn list(
         .order(prices::id.asc())
         .limit(page.limit + 1)
         .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(Price::from))
+    let prices = rows
+        .into_iter()
+        .map(Price::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(prices, page, |p| p.id.clone()))
 }
 
 /// The question "what does this cost here, then, for this payer?".
@@ -527,7 +543,7 @@ fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, Error> {
         .order(prices::id.asc())
         .select(Row::as_select())
         .load(conn)?;
-    let entries: Vec<PriceEntry> = rows.iter().map(Row::entry).collect();
+    let entries: Vec<PriceEntry> = rows.iter().map(Row::entry).collect::<Result<_, _>>()?;
     let chosen = select_price(
         &entries,
         &q.code,
@@ -542,7 +558,7 @@ fn resolve(conn: &mut AnyConnection, q: &ResolveQuery) -> Result<Price, Error> {
             .map(|(r, _)| r.clone())
     })
     .ok_or_else(|| Error::not_found("price in force for this code, day, location and payer"))?;
-    Ok(chosen.into())
+    chosen.try_into()
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];

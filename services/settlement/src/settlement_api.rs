@@ -27,7 +27,9 @@ use crate::schema::{
 };
 use crate::service::settlements;
 use crate::store::settlements::{self as store, Cause, Row};
+use crate::store::unreadable;
 use carebill_domain::pricing::PricedLine;
+use carebill_domain::stored::parse;
 
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
 const BILLERS: &[Role] = &[Role::BillingManager, Role::Biller];
@@ -208,15 +210,20 @@ pub struct VersionDiff {
     pub total_after: Option<Money>,
 }
 
-fn money(minor: i64, currency: Option<&str>) -> Option<Money> {
+/// An amount stored in minor units with its currency (none: nothing priced yet).
+fn money(minor: i64, currency: Option<&str>) -> Result<Option<Money>, Error> {
     currency
-        .and_then(|c| Currency::parse(c).ok())
-        .map(|c| Money::from_minor(MinorUnits(minor), c))
+        .map(|c| {
+            Currency::parse(c)
+                .map(|c| Money::from_minor(MinorUnits(minor), c))
+                .map_err(|e| Error::stored("settlement currency", c, e))
+        })
+        .transpose()
 }
 
-fn summary(r: &Row) -> SettlementSummary {
-    let episode_number = r.episode().map(|e| e.number).unwrap_or_default();
-    SettlementSummary {
+fn summary(r: &Row) -> Result<SettlementSummary, Error> {
+    let episode_number = r.episode()?.number;
+    Ok(SettlementSummary {
         id: r.id.clone(),
         number: r.number.clone(),
         kind: r.kind.as_str().to_owned(),
@@ -228,7 +235,7 @@ fn summary(r: &Row) -> SettlementSummary {
         episode_number,
         location_code: r.location_code.clone(),
         patient_id: r.patient_id.clone(),
-        total: money(r.total_minor, r.currency.as_deref()),
+        total: money(r.total_minor, r.currency.as_deref())?,
         line_count: r.line_count,
         issue_count: r.issue_count,
         pending_voids: r.pending_voids,
@@ -237,7 +244,7 @@ fn summary(r: &Row) -> SettlementSummary {
         assigned_to: r.assigned_to.clone(),
         created_at: r.created_at.and_utc(),
         updated_at: r.updated_at.and_utc(),
-    }
+    })
 }
 
 /// Each party's total over `lines` (payers in order of appearance, the patient last).
@@ -322,7 +329,7 @@ fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> 
         .load(conn)?;
     Ok(SettlementDoc {
         etag: row.etag(),
-        summary: summary(&row),
+        summary: summary(&row)?,
         parties: party_totals(&lines),
         lines: shown(lines),
         observations: observations
@@ -339,15 +346,17 @@ fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> 
             .collect(),
         status_history: changes
             .into_iter()
-            .map(|c| StatusChange {
-                from: c.0.parse().unwrap_or(SettlementStatus::Draft),
-                to: c.1.parse().unwrap_or(SettlementStatus::Draft),
-                version: c.2,
-                reason: c.3,
-                changed_by: c.4,
-                changed_at: c.5.and_utc(),
+            .map(|c| {
+                Ok(StatusChange {
+                    from: parse("settlement status", &c.0).map_err(unreadable)?,
+                    to: parse("settlement status", &c.1).map_err(unreadable)?,
+                    version: c.2,
+                    reason: c.3,
+                    changed_by: c.4,
+                    changed_at: c.5.and_utc(),
+                })
             })
-            .collect(),
+            .collect::<Result<_, Error>>()?,
     })
 }
 
@@ -437,7 +446,8 @@ fn list(
         .order(table::id.asc())
         .limit(page.limit + 1)
         .load::<Row>(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(|r| summary(&r)))
+    let summaries = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(summaries, page, |s| s.id.clone()))
 }
 
 /// List settlements.
@@ -522,19 +532,20 @@ fn version_info(
             settlement_versions::issue_count,
         ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| VersionInfo {
-            version: r.0,
-            cause: r.1,
-            reason: r.2,
-            created_by: r.3,
-            created_at: r.4.and_utc(),
-            total: money(r.6, r.5.as_deref()),
-            line_count: r.7,
-            issue_count: r.8,
+    rows.into_iter()
+        .map(|r| {
+            Ok(VersionInfo {
+                version: r.0,
+                cause: r.1,
+                reason: r.2,
+                created_by: r.3,
+                created_at: r.4.and_utc(),
+                total: money(r.6, r.5.as_deref())?,
+                line_count: r.7,
+                issue_count: r.8,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// List a settlement's versions, oldest first.
