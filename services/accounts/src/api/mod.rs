@@ -18,7 +18,7 @@ pub mod payers;
 use carebill_domain::Validation;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
+use crate::service::{StoredAddress, StoredContact, StoredIdentifier};
 
 /// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
 use crate::api::{Address, Contact, Identifier, validate_identifiers};
+use crate::service::StoredIdentifier;
 use crate::service::patients::{self as service, NewPatient};
-use crate::store::StoredIdentifier;
 
 /// Administrative sex, as FHIR's AdministrativeGender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

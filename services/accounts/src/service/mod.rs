@@ -15,6 +15,9 @@ pub mod patients;
 pub mod payers;
 
 use carebill_domain::events::{Envelope, EventPayload};
+
+/// The stored forms of addresses, contacts and identifiers are the values the use cases take.
+pub use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
