@@ -16,12 +16,13 @@ pub mod payers;
 
 use carebill_domain::events::{Envelope, EventPayload};
 
-/// The stored forms of addresses, contacts and identifiers are the values the use cases take.
-pub use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
 use carebill_platform::{Error, ErrorCode};
+
+/// The stored forms of addresses, contacts and identifiers are the values the use cases take.
+pub use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
 
 /// The service name: event source, queue and audit context.
 pub const SERVICE: &str = "accounts";
