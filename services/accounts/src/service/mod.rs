@@ -15,7 +15,6 @@ pub mod patients;
 pub mod payers;
 
 use carebill_domain::events::{Envelope, EventPayload};
-
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
