@@ -25,7 +25,6 @@ pub mod offers;
 pub mod prices;
 pub mod schema;
 mod service;
-pub mod settlement_api;
 mod store;
 
 use std::sync::Arc;
@@ -101,47 +100,47 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/settlements")
-                    .route(web::get().to(settlement_api::list_settlements))
+                    .route(web::get().to(api::settlements::list_settlements))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}")
-                    .route(web::get().to(settlement_api::get_settlement))
+                    .route(web::get().to(api::settlements::get_settlement))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/versions")
-                    .route(web::get().to(settlement_api::list_versions))
+                    .route(web::get().to(api::settlements::list_versions))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/versions/{version}")
-                    .route(web::get().to(settlement_api::get_version))
+                    .route(web::get().to(api::settlements::get_version))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/diff")
-                    .route(web::get().to(settlement_api::diff_versions))
+                    .route(web::get().to(api::settlements::diff_versions))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/transitions")
-                    .route(web::post().to(settlement_api::transition_settlement))
+                    .route(web::post().to(api::settlements::transition_settlement))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/lines/{consumption_id}")
-                    .route(web::put().to(settlement_api::correct_settlement_line))
+                    .route(web::put().to(api::settlements::correct_settlement_line))
                     .default_service(allow("PUT")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/simulate")
-                    .route(web::post().to(settlement_api::simulate_settlement))
+                    .route(web::post().to(api::settlements::simulate_settlement))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/recompute")
-                    .route(web::post().to(settlement_api::recompute_settlement))
+                    .route(web::post().to(api::settlements::recompute_settlement))
                     .default_service(allow("POST")),
             )
             .service(
@@ -280,9 +279,9 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
     paths(
         prices::create_price, prices::list_prices, prices::get_price, prices::end_price, prices::resolve_price,
         coverage_terms::create_terms, coverage_terms::list_terms, coverage_terms::get_terms, coverage_terms::replace_terms,
-        settlement_api::list_settlements, settlement_api::get_settlement, settlement_api::list_versions,
-        settlement_api::get_version, settlement_api::diff_versions, settlement_api::transition_settlement,
-        settlement_api::correct_settlement_line, settlement_api::recompute_settlement, settlement_api::simulate_settlement,
+        api::settlements::list_settlements, api::settlements::get_settlement, api::settlements::list_versions,
+        api::settlements::get_version, api::settlements::diff_versions, api::settlements::transition_settlement,
+        api::settlements::correct_settlement_line, api::settlements::recompute_settlement, api::settlements::simulate_settlement,
         invoicing_rules::create_rule, invoicing_rules::list_rules, invoicing_rules::get_rule,
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,

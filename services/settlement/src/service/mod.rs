@@ -1,6 +1,6 @@
 //! The settlement service's use cases, on a connection or transaction: the business decisions,
 //! audit records and outbox events. They call one another downward only:
-//! `intake` → `settlements` → `periodic` → `assignment`; `settlements` → `offers`,
+//! `review`, `intake` → `settlements` → `periodic` → `assignment`; `settlements` → `offers`,
 //! `conditions`; `intake` → `care_records`. Below them all, `store`.
 
 pub mod assignment;
@@ -9,4 +9,5 @@ pub mod conditions;
 pub mod intake;
 pub mod offers;
 pub mod periodic;
+pub mod review;
 pub mod settlements;

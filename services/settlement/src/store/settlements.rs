@@ -13,15 +13,16 @@ use carebill_domain::pricing::{Input, PricedLine};
 use carebill_domain::settlement::{SettlementKind, SettlementStatus};
 use carebill_domain::stored::json;
 use carebill_domain::{Currency, MinorUnits, Money};
+use carebill_platform::auth::Scope;
 use carebill_platform::db::{self, AnyConnection};
-use carebill_platform::{Error, insert_all, insert_new};
+use carebill_platform::{Error, insert_all, insert_new, scoped};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{
     cancelled_episodes, credited_invoices, patient_coverages, settlement_billing,
-    settlement_inputs, settlement_lines, settlement_status_changes, settlement_versions,
-    settlements,
+    settlement_inputs, settlement_lines, settlement_observations, settlement_status_changes,
+    settlement_versions, settlements,
 };
 use crate::store::lines::{line_data, read_line};
 use crate::store::{count, unreadable};
@@ -968,4 +969,267 @@ pub fn active_billing(conn: &mut AnyConnection, id: &str) -> Result<Vec<Billed>,
         .filter(settlement_billing::active.eq(true))
         .select(Billed::as_select())
         .load(conn)?)
+}
+
+/// What the settlement list filters on (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Workflow status.
+    pub status: Option<SettlementStatus>,
+    /// Episode id.
+    pub episode_id: Option<String>,
+    /// Patient id.
+    pub patient_id: Option<String>,
+    /// Location code.
+    pub location_code: Option<String>,
+    /// Only with (or without) lines that block approval.
+    pub has_issues: Option<bool>,
+    /// Assigned biller.
+    pub assigned_to: Option<String>,
+    /// Made by this billing run.
+    pub billing_run_id: Option<String>,
+}
+
+/// A page of settlements in the caller's scope, in id order after `after` (at most `limit`).
+pub fn list(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    f: &ListFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Row>, Error> {
+    let mut q = settlements::table.select(Row::as_select()).into_boxed();
+    if let Some(s) = f.status {
+        q = q.filter(settlements::status.eq(s.as_str()));
+    }
+    if let Some(e) = &f.episode_id {
+        q = q.filter(settlements::episode_id.eq(e.clone()));
+    }
+    if let Some(p) = &f.patient_id {
+        q = q.filter(settlements::patient_id.eq(p.clone()));
+    }
+    if let Some(r) = &f.billing_run_id {
+        q = q.filter(settlements::billing_run_id.eq(r.clone()));
+    }
+    if let Some(l) = &f.location_code {
+        q = q.filter(settlements::location_code.eq(l.clone()));
+    }
+    // A settlement is no one payer's: a payer-limited caller sees none.
+    q = scoped!(q, scope, settlements::location_code);
+    match f.has_issues {
+        Some(true) => q = q.filter(settlements::issue_count.gt(0)),
+        Some(false) => q = q.filter(settlements::issue_count.eq(0)),
+        None => {}
+    }
+    if let Some(a) = &f.assigned_to {
+        q = q.filter(settlements::assigned_to.eq(a.clone()));
+    }
+    if let Some(after) = after {
+        q = q.filter(settlements::id.gt(after.to_owned()));
+    }
+    Ok(q.order(settlements::id.asc())
+        .limit(limit)
+        .load::<Row>(conn)?)
+}
+
+/// An observation of medical audit.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = settlement_observations)]
+pub struct ObservationRow {
+    /// Id.
+    pub id: String,
+    /// The version observed.
+    pub version: i32,
+    /// The line observed; none for the settlement as a whole.
+    pub consumption_id: Option<String>,
+    /// What the auditor asks.
+    pub text: String,
+    /// The auditor.
+    pub created_by: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+    /// The version that corrected the observed line.
+    pub resolved_version: Option<i32>,
+}
+
+/// A settlement's observations, oldest first.
+pub fn observations(conn: &mut AnyConnection, id: &str) -> Result<Vec<ObservationRow>, Error> {
+    Ok(settlement_observations::table
+        .filter(settlement_observations::settlement_id.eq(id))
+        .order(settlement_observations::id.asc())
+        .select(ObservationRow::as_select())
+        .load(conn)?)
+}
+
+/// Stores an observation of `row`'s current version.
+pub fn insert_observation(
+    conn: &mut AnyConnection,
+    row: &Row,
+    consumption_id: Option<&str>,
+    text: &str,
+    by: &str,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::insert_into(settlement_observations::table)
+        .values((
+            settlement_observations::id.eq(uuid::Uuid::now_v7().to_string()),
+            settlement_observations::settlement_id.eq(&row.id),
+            settlement_observations::version.eq(row.version),
+            settlement_observations::consumption_id.eq(consumption_id),
+            settlement_observations::text.eq(text),
+            settlement_observations::created_by.eq(by),
+            settlement_observations::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the open observations of a line resolved by `version`.
+pub fn resolve_observations(
+    conn: &mut AnyConnection,
+    id: &str,
+    consumption_id: &str,
+    version: i32,
+) -> Result<(), Error> {
+    diesel::update(
+        settlement_observations::table
+            .filter(settlement_observations::settlement_id.eq(id))
+            .filter(settlement_observations::consumption_id.eq(consumption_id))
+            .filter(settlement_observations::resolved_version.is_null()),
+    )
+    .set(settlement_observations::resolved_version.eq(Some(version)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A status change.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = settlement_status_changes)]
+pub struct StatusChangeRow {
+    /// From.
+    #[diesel(deserialize_as = String)]
+    pub from_status: SettlementStatus,
+    /// To.
+    #[diesel(deserialize_as = String)]
+    pub to_status: SettlementStatus,
+    /// The version it happened at.
+    pub version: i32,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who.
+    pub changed_by: String,
+    /// When.
+    pub changed_at: NaiveDateTime,
+}
+
+/// A settlement's status changes, oldest first.
+pub fn status_changes(conn: &mut AnyConnection, id: &str) -> Result<Vec<StatusChangeRow>, Error> {
+    Ok(settlement_status_changes::table
+        .filter(settlement_status_changes::settlement_id.eq(id))
+        .order(settlement_status_changes::id.asc())
+        .select(StatusChangeRow::as_select())
+        .load(conn)?)
+}
+
+/// Who last sent a settlement to medical audit.
+pub fn sent_to_audit_by(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, Error> {
+    Ok(settlement_status_changes::table
+        .filter(settlement_status_changes::settlement_id.eq(id))
+        .filter(settlement_status_changes::to_status.eq(SettlementStatus::InAudit.as_str()))
+        .order(settlement_status_changes::id.desc())
+        .select(settlement_status_changes::changed_by)
+        .first(conn)
+        .optional()?)
+}
+
+/// A version of a settlement.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = settlement_versions)]
+pub struct VersionRow {
+    /// Number, from 1.
+    pub version: i32,
+    /// What made it.
+    pub cause: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who.
+    pub created_by: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+    /// The currency of its billable lines.
+    pub currency: Option<String>,
+    /// Their total, in minor units.
+    pub total_minor: i64,
+    /// Lines.
+    pub line_count: i32,
+    /// Lines with issues.
+    pub issue_count: i32,
+}
+
+impl VersionRow {
+    /// The total of its billable lines (none: nothing priced).
+    pub fn total(&self) -> Result<Option<Money>, Error> {
+        stored_money(self.total_minor, self.currency.as_deref())
+    }
+}
+
+impl Row {
+    /// The total of its billable lines (none: nothing priced).
+    pub fn total(&self) -> Result<Option<Money>, Error> {
+        stored_money(self.total_minor, self.currency.as_deref())
+    }
+}
+
+/// An amount stored in minor units with its currency (none: no currency, nothing priced).
+fn stored_money(minor: i64, currency: Option<&str>) -> Result<Option<Money>, Error> {
+    currency
+        .map(|c| {
+            Currency::parse(c)
+                .map(|c| Money::from_minor(MinorUnits(minor), c))
+                .map_err(|e| Error::stored("settlement currency", c, e))
+        })
+        .transpose()
+}
+
+/// A settlement's versions (or only `only`), oldest first.
+pub fn versions(
+    conn: &mut AnyConnection,
+    id: &str,
+    only: Option<i32>,
+) -> Result<Vec<VersionRow>, Error> {
+    let mut q = settlement_versions::table
+        .filter(settlement_versions::settlement_id.eq(id))
+        .into_boxed();
+    if let Some(v) = only {
+        q = q.filter(settlement_versions::version.eq(v));
+    }
+    Ok(q.order(settlement_versions::version.asc())
+        .select(VersionRow::as_select())
+        .load(conn)?)
+}
+
+/// A biller's correction of an input (a consumption not voided) of settlement `id`; false when
+/// it has no such input.
+pub fn correct_input(
+    conn: &mut AnyConnection,
+    id: &str,
+    consumption_id: &str,
+    unit_price: Option<&Money>,
+    excluded: bool,
+    reason: &str,
+) -> Result<bool, Error> {
+    let updated = diesel::update(
+        settlement_inputs::table
+            .filter(settlement_inputs::consumption_id.eq(consumption_id))
+            .filter(settlement_inputs::settlement_id.eq(id))
+            .filter(settlement_inputs::voided.eq(false)),
+    )
+    .set((
+        settlement_inputs::manual_unit_price_minor.eq(manual_price_minor(unit_price)?),
+        settlement_inputs::manual_currency.eq(unit_price.map(|m| m.currency().to_string())),
+        settlement_inputs::excluded.eq(excluded),
+        settlement_inputs::override_reason.eq(reason),
+    ))
+    .execute(conn)?;
+    Ok(updated > 0)
 }

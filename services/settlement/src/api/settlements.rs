@@ -7,32 +7,23 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::events::PartyRef;
+use carebill_domain::pricing::PricedLine;
 use carebill_domain::settlement::SettlementStatus;
-use carebill_domain::{Currency, MinorUnits, Money, Validation};
-use carebill_platform::audit;
-use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::{self, AnyConnection};
+use carebill_domain::{Money, Validation};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{JsonBody, Page, PageParams, PageRequest, parse_id};
-use carebill_platform::{Error, ErrorCode};
+use carebill_platform::http::{JsonBody, Page, PageParams, parse_id};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
 use crate::api::lines::{SettlementLine, shown};
-use crate::schema::{
-    settlement_inputs, settlement_observations, settlement_status_changes, settlement_versions,
-    settlements as table,
+use crate::service::review::{
+    self, BILLERS, ListFilter, Row, SettlementView, VersionRow, VersionView,
 };
-use crate::service::settlements;
-use crate::store::settlements::{self as store, Cause, Row};
-use crate::store::unreadable;
-use carebill_domain::pricing::PricedLine;
-use carebill_domain::stored::parse;
 
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
-const BILLERS: &[Role] = &[Role::BillingManager, Role::Biller];
 
 /// A party's total in a settlement version.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -210,19 +201,7 @@ pub struct VersionDiff {
     pub total_after: Option<Money>,
 }
 
-/// An amount stored in minor units with its currency (none: nothing priced yet).
-fn money(minor: i64, currency: Option<&str>) -> Result<Option<Money>, Error> {
-    currency
-        .map(|c| {
-            Currency::parse(c)
-                .map(|c| Money::from_minor(MinorUnits(minor), c))
-                .map_err(|e| Error::stored("settlement currency", c, e))
-        })
-        .transpose()
-}
-
 fn summary(r: &Row) -> Result<SettlementSummary, Error> {
-    let episode_number = r.episode()?.number;
     Ok(SettlementSummary {
         id: r.id.clone(),
         number: r.number.clone(),
@@ -232,10 +211,10 @@ fn summary(r: &Row) -> Result<SettlementSummary, Error> {
         status: r.status(),
         version: r.version,
         episode_id: r.episode_id.clone(),
-        episode_number,
+        episode_number: r.episode()?.number,
         location_code: r.location_code.clone(),
         patient_id: r.patient_id.clone(),
-        total: money(r.total_minor, r.currency.as_deref())?,
+        total: r.total()?,
         line_count: r.line_count,
         issue_count: r.issue_count,
         pending_voids: r.pending_voids,
@@ -244,6 +223,64 @@ fn summary(r: &Row) -> Result<SettlementSummary, Error> {
         assigned_to: r.assigned_to.clone(),
         created_at: r.created_at.and_utc(),
         updated_at: r.updated_at.and_utc(),
+    })
+}
+
+/// The API document of a settlement, and its `ETag`.
+fn document(v: SettlementView) -> Result<(SettlementDoc, String), Error> {
+    let etag = v.row.etag();
+    let doc = SettlementDoc {
+        etag: etag.clone(),
+        summary: summary(&v.row)?,
+        parties: party_totals(&v.lines),
+        lines: shown(v.lines),
+        observations: v
+            .observations
+            .into_iter()
+            .map(|o| Observation {
+                id: o.id,
+                version: o.version,
+                consumption_id: o.consumption_id,
+                text: o.text,
+                created_by: o.created_by,
+                created_at: o.created_at.and_utc(),
+                resolved_version: o.resolved_version,
+            })
+            .collect(),
+        status_history: v
+            .changes
+            .into_iter()
+            .map(|c| StatusChange {
+                from: c.from_status,
+                to: c.to_status,
+                version: c.version,
+                reason: c.reason,
+                changed_by: c.changed_by,
+                changed_at: c.changed_at.and_utc(),
+            })
+            .collect(),
+    };
+    Ok((doc, etag))
+}
+
+fn version_info(r: &VersionRow) -> Result<VersionInfo, Error> {
+    Ok(VersionInfo {
+        version: r.version,
+        cause: r.cause.clone(),
+        reason: r.reason.clone(),
+        created_by: r.created_by.clone(),
+        created_at: r.created_at.and_utc(),
+        total: r.total()?,
+        line_count: r.line_count,
+        issue_count: r.issue_count,
+    })
+}
+
+fn version_doc(v: VersionView) -> Result<VersionDoc, Error> {
+    Ok(VersionDoc {
+        info: version_info(&v.info)?,
+        parties: party_totals(&v.lines),
+        lines: shown(v.lines),
     })
 }
 
@@ -277,89 +314,6 @@ pub fn party_totals(lines: &[PricedLine]) -> Vec<PartyTotal> {
         .collect()
 }
 
-/// 404 unless the caller may see the settlement.
-fn visible(who: &Principal, row: Option<Row>) -> Result<Row, Error> {
-    row.filter(|r| who.sees_location(&r.location_code))
-        .ok_or_else(|| Error::not_found("settlement"))
-}
-
-fn document(conn: &mut AnyConnection, row: Row) -> Result<SettlementDoc, Error> {
-    let lines = store::lines_at(conn, &row.id, row.version)?;
-    type ObsRow = (
-        String,
-        i32,
-        Option<String>,
-        String,
-        String,
-        chrono::NaiveDateTime,
-        Option<i32>,
-    );
-    let observations: Vec<ObsRow> = settlement_observations::table
-        .filter(settlement_observations::settlement_id.eq(&row.id))
-        .order(settlement_observations::id.asc())
-        .select((
-            settlement_observations::id,
-            settlement_observations::version,
-            settlement_observations::consumption_id,
-            settlement_observations::text,
-            settlement_observations::created_by,
-            settlement_observations::created_at,
-            settlement_observations::resolved_version,
-        ))
-        .load(conn)?;
-    type ChangeRow = (
-        String,
-        String,
-        i32,
-        Option<String>,
-        String,
-        chrono::NaiveDateTime,
-    );
-    let changes: Vec<ChangeRow> = settlement_status_changes::table
-        .filter(settlement_status_changes::settlement_id.eq(&row.id))
-        .order(settlement_status_changes::id.asc())
-        .select((
-            settlement_status_changes::from_status,
-            settlement_status_changes::to_status,
-            settlement_status_changes::version,
-            settlement_status_changes::reason,
-            settlement_status_changes::changed_by,
-            settlement_status_changes::changed_at,
-        ))
-        .load(conn)?;
-    Ok(SettlementDoc {
-        etag: row.etag(),
-        summary: summary(&row)?,
-        parties: party_totals(&lines),
-        lines: shown(lines),
-        observations: observations
-            .into_iter()
-            .map(|o| Observation {
-                id: o.0,
-                version: o.1,
-                consumption_id: o.2,
-                text: o.3,
-                created_by: o.4,
-                created_at: o.5.and_utc(),
-                resolved_version: o.6,
-            })
-            .collect(),
-        status_history: changes
-            .into_iter()
-            .map(|c| {
-                Ok(StatusChange {
-                    from: parse("settlement status", &c.0).map_err(unreadable)?,
-                    to: parse("settlement status", &c.1).map_err(unreadable)?,
-                    version: c.2,
-                    reason: c.3,
-                    changed_by: c.4,
-                    changed_at: c.5.and_utc(),
-                })
-            })
-            .collect::<Result<_, Error>>()?,
-    })
-}
-
 fn with_etag(doc: &SettlementDoc, etag: &str, status: StatusCode) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(("ETag", etag.to_owned()))
@@ -373,17 +327,6 @@ fn if_match(req: &HttpRequest) -> Result<String, Error> {
             "of the settlement (from GET /v1/settlements/{id})",
         )
     })
-}
-
-fn check_etag(row: &Row, expected: &str) -> Result<(), Error> {
-    if carebill_platform::http::if_match_admits(expected, &row.etag()) {
-        Ok(())
-    } else {
-        Err(carebill_platform::http::precondition_failed(format!(
-            "the settlement changed (ETag is now {}); read it again before changing it",
-            row.etag()
-        )))
-    }
 }
 
 /// Filters for the settlement list.
@@ -406,50 +349,6 @@ pub struct SettlementFilter {
     pub billing_run_id: Option<uuid::Uuid>,
 }
 
-fn list(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    f: &SettlementFilter,
-    page: &PageRequest,
-) -> Result<Page<SettlementSummary>, Error> {
-    let mut q = table::table.select(Row::as_select()).into_boxed();
-    if let Some(s) = f.status {
-        q = q.filter(table::status.eq(s.as_str()));
-    }
-    if let Some(e) = f.episode_id {
-        q = q.filter(table::episode_id.eq(e.to_string()));
-    }
-    if let Some(p) = f.patient_id {
-        q = q.filter(table::patient_id.eq(p.to_string()));
-    }
-    if let Some(r) = f.billing_run_id {
-        q = q.filter(table::billing_run_id.eq(r.to_string()));
-    }
-    if let Some(l) = &f.location_code {
-        q = q.filter(table::location_code.eq(l.clone()));
-    }
-    if let Some(scope) = &who.locations {
-        q = q.filter(table::location_code.eq_any(scope.clone()));
-    }
-    match f.has_issues {
-        Some(true) => q = q.filter(table::issue_count.gt(0)),
-        Some(false) => q = q.filter(table::issue_count.eq(0)),
-        None => {}
-    }
-    if let Some(a) = &f.assigned_to {
-        q = q.filter(table::assigned_to.eq(a.clone()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(table::id.gt(after.clone()));
-    }
-    let rows = q
-        .order(table::id.asc())
-        .limit(page.limit + 1)
-        .load::<Row>(conn)?;
-    let summaries = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_rows(summaries, page, |s| s.id.clone()))
-}
-
 /// List settlements.
 #[utoipa::path(get, path = "/v1/settlements", tag = "settlements", params(SettlementFilter, PageParams),
     responses((status = 200, description = "A page of settlements", body = Page<SettlementSummary>)),
@@ -462,13 +361,29 @@ pub async fn list_settlements(
 ) -> Result<web::Json<Page<SettlementSummary>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
-    let filter = filter.into_inner();
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| list(conn, &who, &filter, &page))
-            .await?,
-    ))
+    let f = filter.into_inner();
+    let filter = ListFilter {
+        status: f.status,
+        episode_id: f.episode_id.map(|e| e.to_string()),
+        patient_id: f.patient_id.map(|p| p.to_string()),
+        location_code: f.location_code,
+        has_issues: f.has_issues,
+        assigned_to: f.assigned_to,
+        billing_run_id: f.billing_run_id.map(|r| r.to_string()),
+    };
+    let scope = Scope::of(&who);
+    let rows = state
+        .db
+        .read(move |conn| {
+            review::list(conn, &scope, &filter, page.after.as_deref(), page.limit + 1)
+                .map(|rows| (rows, page))
+        })
+        .await?;
+    let (rows, page) = rows;
+    let summaries = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(Page::from_rows(summaries, &page, |s| {
+        s.id.clone()
+    })))
 }
 
 /// Get a settlement: its current lines with shares and reasons, party totals, observations
@@ -485,67 +400,13 @@ pub async fn get_settlement(
 ) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
-    let (doc, etag) = state
+    let scope = Scope::of(&who);
+    let view = state
         .db
-        .read(move |conn| {
-            let row = visible(&who, store::find(conn, &id.to_string())?)?;
-            let etag = row.etag();
-            Ok((document(conn, row)?, etag))
-        })
+        .read(move |conn| review::get(conn, &scope, &id.to_string()))
         .await?;
+    let (doc, etag) = document(view)?;
     Ok(with_etag(&doc, &etag, StatusCode::OK))
-}
-
-fn version_info(
-    conn: &mut AnyConnection,
-    id: &str,
-    only: Option<i32>,
-) -> Result<Vec<VersionInfo>, Error> {
-    type VRow = (
-        i32,
-        String,
-        Option<String>,
-        String,
-        chrono::NaiveDateTime,
-        Option<String>,
-        i64,
-        i32,
-        i32,
-    );
-    let mut q = settlement_versions::table
-        .filter(settlement_versions::settlement_id.eq(id))
-        .into_boxed();
-    if let Some(v) = only {
-        q = q.filter(settlement_versions::version.eq(v));
-    }
-    let rows: Vec<VRow> = q
-        .order(settlement_versions::version.asc())
-        .select((
-            settlement_versions::version,
-            settlement_versions::cause,
-            settlement_versions::reason,
-            settlement_versions::created_by,
-            settlement_versions::created_at,
-            settlement_versions::currency,
-            settlement_versions::total_minor,
-            settlement_versions::line_count,
-            settlement_versions::issue_count,
-        ))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(VersionInfo {
-                version: r.0,
-                cause: r.1,
-                reason: r.2,
-                created_by: r.3,
-                created_at: r.4.and_utc(),
-                total: money(r.6, r.5.as_deref())?,
-                line_count: r.7,
-                issue_count: r.8,
-            })
-        })
-        .collect()
 }
 
 /// List a settlement's versions, oldest first.
@@ -560,27 +421,17 @@ pub async fn list_versions(
 ) -> Result<web::Json<Vec<VersionInfo>>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
+    let scope = Scope::of(&who);
+    let versions = state
+        .db
+        .read(move |conn| review::versions(conn, &scope, &id.to_string()))
+        .await?;
     Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let row = visible(&who, store::find(conn, &id.to_string())?)?;
-                version_info(conn, &row.id, None)
-            })
-            .await?,
+        versions
+            .iter()
+            .map(version_info)
+            .collect::<Result<_, _>>()?,
     ))
-}
-
-fn version_doc(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<VersionDoc, Error> {
-    let info = version_info(conn, &row.id, Some(version))?
-        .pop()
-        .ok_or_else(|| Error::not_found("settlement version"))?;
-    let lines = store::lines_at(conn, &row.id, version)?;
-    Ok(VersionDoc {
-        info,
-        parties: party_totals(&lines),
-        lines: shown(lines),
-    })
 }
 
 /// Read one version of a settlement as it was.
@@ -599,15 +450,12 @@ pub async fn get_version(
     let version: i32 = version
         .parse()
         .map_err(|_| Error::not_found("settlement version"))?;
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let row = visible(&who, store::find(conn, &id.to_string())?)?;
-                version_doc(conn, &row, version)
-            })
-            .await?,
-    ))
+    let scope = Scope::of(&who);
+    let v = state
+        .db
+        .read(move |conn| review::version(conn, &scope, &id.to_string(), version))
+        .await?;
+    Ok(web::Json(version_doc(v)?))
 }
 
 /// Which versions to compare.
@@ -634,29 +482,23 @@ pub async fn diff_versions(
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "settlement")?;
     let q = q.into_inner();
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let row = visible(&who, store::find(conn, &id.to_string())?)?;
-                let to = q.to.unwrap_or(row.version);
-                let before = version_doc(conn, &row, q.from)
-                    .map_err(|_| Error::field("from", "unknown_version", "no such version"))?;
-                let after = version_doc(conn, &row, to)
-                    .map_err(|_| Error::field("to", "unknown_version", "no such version"))?;
-                let (added, removed, changed) = diff_lines(before.lines, after.lines);
-                Ok(VersionDiff {
-                    from: q.from,
-                    to,
-                    added,
-                    removed,
-                    changed,
-                    total_before: before.info.total,
-                    total_after: after.info.total,
-                })
-            })
-            .await?,
-    ))
+    let scope = Scope::of(&who);
+    let (before, after) = state
+        .db
+        .read(move |conn| review::versions_to_compare(conn, &scope, &id.to_string(), q.from, q.to))
+        .await?;
+    let (before, after) = (version_doc(before)?, version_doc(after)?);
+    let (from, to) = (before.info.version, after.info.version);
+    let (added, removed, changed) = diff_lines(before.lines, after.lines);
+    Ok(web::Json(VersionDiff {
+        from,
+        to,
+        added,
+        removed,
+        changed,
+        total_before: before.info.total,
+        total_after: after.info.total,
+    }))
 }
 
 /// Lines only in `after`, lines only in `before`, and lines in both that differ.
@@ -747,33 +589,21 @@ pub async fn simulate_settlement(
         let errors = v.errors().to_vec();
         Error::validation(errors)
     })?;
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let row = visible(&who, store::find(conn, &id.to_string())?)?;
-                let in_force = crate::service::conditions::compiled(conn)?;
-                let version = in_force.as_ref().map_or(0, |(v, _)| *v);
-                let now = settlements::lines_now(
-                    conn,
-                    &row,
-                    in_force.as_ref().map(|(_, set)| set.as_ref()),
-                )?;
-                let tried =
-                    settlements::lines_now(conn, &row, (!draft.is_empty()).then_some(&draft))?;
-                let (total_in_force, total_draft) = (billable_total(&now), billable_total(&tried));
-                let (added, removed, changed) = diff_lines(shown(now), shown(tried));
-                Ok(Simulation {
-                    conditions_version: version,
-                    added,
-                    removed,
-                    changed,
-                    total_in_force,
-                    total_draft,
-                })
-            })
-            .await?,
-    ))
+    let scope = Scope::of(&who);
+    let sim = state
+        .db
+        .read(move |conn| review::simulate(conn, &scope, &id.to_string(), &draft))
+        .await?;
+    let (total_in_force, total_draft) = (billable_total(&sim.in_force), billable_total(&sim.draft));
+    let (added, removed, changed) = diff_lines(shown(sim.in_force), shown(sim.draft));
+    Ok(web::Json(Simulation {
+        conditions_version: sim.conditions_version,
+        added,
+        removed,
+        changed,
+        total_in_force,
+        total_draft,
+    }))
 }
 
 /// An observation on a line (or on the whole settlement).
@@ -804,163 +634,6 @@ pub struct TransitionInput {
     /// Observations, required for `observed`.
     #[serde(default)]
     pub observations: Vec<ObservationInput>,
-}
-
-fn transition(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    etag: &str,
-    input: &TransitionInput,
-    reason: Option<&str>,
-    minimal: bool,
-) -> Result<(Option<SettlementDoc>, String), Error> {
-    let mut row = visible(who, store::find_for_update(conn, id)?)?;
-    let to = input.to;
-    // Who may do it first, then whether it is still what they saw, then whether it is a step
-    // the workflow allows.
-    match to {
-        SettlementStatus::Observed | SettlementStatus::Approved => {
-            // Only medical audit observes and approves; not even an admin stands in for it.
-            if !who.roles.contains(&Role::Auditor) {
-                return Err(Error::forbidden(format!(
-                    "only the auditor role may move a settlement to {to}"
-                )));
-            }
-        }
-        _ => who.require(BILLERS)?,
-    }
-    check_etag(&row, etag)?;
-    let from = row.status();
-    if !from.can_move_to(to) {
-        return Err(Error::new(
-            ErrorCode::InvalidTransition,
-            format!("a settlement in {from} cannot move to {to}"),
-        ));
-    }
-    if from == SettlementStatus::Approved {
-        // Withdrawing an approval is the billing manager's, and only before invoicing acted.
-        if !who.has_any(&[Role::BillingManager]) {
-            return Err(Error::forbidden(
-                "only a billing manager may withdraw an approval",
-            ));
-        }
-        if reason.is_none() {
-            return Err(Error::field(
-                "reason",
-                "required",
-                "say why the approval is withdrawn",
-            ));
-        }
-        if row.invoiced_version >= row.approved_version {
-            return Err(Error::new(
-                ErrorCode::AlreadyInvoiced,
-                "invoicing has issued this version; credit its invoices (with reissue) instead",
-            ));
-        }
-    }
-    if to == SettlementStatus::Approved {
-        // Segregation of duties: who sent it to audit does not approve it.
-        let sent_by: Option<String> = settlement_status_changes::table
-            .filter(settlement_status_changes::settlement_id.eq(&row.id))
-            .filter(settlement_status_changes::to_status.eq(SettlementStatus::InAudit.as_str()))
-            .order(settlement_status_changes::id.desc())
-            .select(settlement_status_changes::changed_by)
-            .first(conn)
-            .optional()?;
-        if sent_by.as_deref() == Some(who.subject.as_str()) {
-            return Err(Error::forbidden(
-                "the person who sent a settlement to audit cannot approve it",
-            ));
-        }
-        if row.pending_voids > 0 {
-            return Err(Error::new(
-                ErrorCode::VoidedLinesBilled,
-                format!(
-                    "{} voided consumption(s) are still on active invoices; credit those invoices (with reissue) first",
-                    row.pending_voids
-                ),
-            ));
-        }
-    }
-    if to == SettlementStatus::Approved {
-        if row.line_count == 0 || row.currency.is_none() {
-            return Err(Error::new(
-                ErrorCode::NothingToApprove,
-                "the settlement has no priced lines",
-            ));
-        }
-        if row.issue_count > 0 {
-            let lines = store::lines_at(conn, &row.id, row.version)?;
-            let errors = lines
-                .iter()
-                .filter(|l| !l.issues.is_empty())
-                .map(|l| carebill_domain::FieldError {
-                    field: format!("lines[{}]", l.consumption_id),
-                    code: l.issues[0].code.clone(),
-                    message: l.issues[0].message.clone(),
-                })
-                .collect::<Vec<_>>();
-            return Err(Error::new(ErrorCode::UnresolvedLines, format!(
-                    "{} line(s) cannot be billed as they are (no price, no coverage terms...); fix them first",
-                    row.issue_count
-                ),
-            )
-            .with_errors(errors));
-        }
-    }
-    if to == SettlementStatus::Observed {
-        let current = store::lines_at(conn, &row.id, row.version)?;
-        let now = db::now();
-        for (n, o) in input.observations.iter().enumerate() {
-            if let Some(c) = &o.consumption_id
-                && !current.iter().any(|l| &l.consumption_id == c)
-            {
-                return Err(Error::field(
-                    &format!("observations[{n}].consumption_id"),
-                    "unknown_line",
-                    "not a line of the current version",
-                ));
-            }
-            diesel::insert_into(settlement_observations::table)
-                .values((
-                    settlement_observations::id.eq(uuid::Uuid::now_v7().to_string()),
-                    settlement_observations::settlement_id.eq(&row.id),
-                    settlement_observations::version.eq(row.version),
-                    settlement_observations::consumption_id.eq(&o.consumption_id),
-                    settlement_observations::text.eq(o.text.trim()),
-                    settlement_observations::created_by.eq(&who.subject),
-                    settlement_observations::created_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-    }
-    if to == SettlementStatus::InReview && row.assigned_to.is_none() {
-        row.assigned_to = Some(who.subject.clone());
-    }
-    settlements::change_status(conn, &mut row, to, reason, &who.subject)?;
-    if to == SettlementStatus::Approved {
-        row.approved_version = Some(row.version);
-        settlements::enqueue_approval(conn, &row, &who.subject, who.request_id.clone())?;
-    }
-    store::save(conn, &row)?;
-    audit::record_at(
-        conn,
-        who,
-        &row.location_id,
-        "transition",
-        "settlement",
-        &row.id,
-        serde_json::json!({ "status": { "before": from, "after": to }, "version": row.version }),
-        reason,
-    )?;
-    let etag = row.etag();
-    let doc = if minimal {
-        None
-    } else {
-        Some(document(conn, row)?)
-    };
-    Ok((doc, etag))
 }
 
 /// Move a settlement through its workflow: draft → in_review (biller) → in_audit → approved
@@ -1017,27 +690,27 @@ pub async fn transition_settlement(
     v.finish().map_err(Error::validation)?;
     let etag = if_match(&req)?;
     let minimal = carebill_platform::http::prefers_minimal(&req);
-    let (doc, etag) = state
+    let step = review::Transition {
+        to: input.to,
+        reason,
+        observations: input
+            .observations
+            .into_iter()
+            .map(|o| (o.consumption_id, o.text))
+            .collect(),
+    };
+    let (row, view) = state
         .db
-        .write(move |conn| {
-            conn.transaction(|conn| {
-                transition(
-                    conn,
-                    &who,
-                    &id.to_string(),
-                    &etag,
-                    &input,
-                    reason.as_deref(),
-                    minimal,
-                )
-            })
-        })
+        .write(move |conn| review::transition(conn, &who, &id.to_string(), &etag, &step, minimal))
         .await?;
     state.wake.notify_one();
-    Ok(match doc {
-        Some(doc) => with_etag(&doc, &etag, StatusCode::OK),
+    Ok(match view {
+        Some(view) => {
+            let (doc, etag) = document(view)?;
+            with_etag(&doc, &etag, StatusCode::OK)
+        }
         None => HttpResponse::NoContent()
-            .insert_header(("ETag", etag))
+            .insert_header(("ETag", row.etag()))
             .finish(),
     })
 }
@@ -1057,93 +730,6 @@ pub struct LineCorrection {
         max_length = 500
     )]
     pub reason: String,
-}
-
-fn correct_line(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    consumption: &str,
-    etag: &str,
-    input: &LineCorrection,
-    reason: &str,
-) -> Result<(SettlementDoc, String), Error> {
-    let mut row = visible(who, store::find_for_recompute(conn, id)?)?;
-    check_etag(&row, etag)?;
-    if !matches!(
-        row.status(),
-        SettlementStatus::Draft | SettlementStatus::InReview | SettlementStatus::Observed
-    ) {
-        return Err(Error::new(
-            ErrorCode::NotEditable,
-            format!(
-                "a settlement in {} cannot be corrected; lines change in draft, in_review or observed",
-                row.status()
-            ),
-        ));
-    }
-    if row.billing_run_id.is_some() {
-        // A periodic settlement's lines come from its billing run: the correction is kept beside
-        // them (404 for a line the settlement does not have).
-        crate::service::periodic::correct(
-            conn,
-            &row,
-            consumption,
-            input.unit_price,
-            input.excluded,
-            reason,
-        )?;
-    } else {
-        let updated = diesel::update(
-            settlement_inputs::table
-                .filter(settlement_inputs::consumption_id.eq(consumption))
-                .filter(settlement_inputs::settlement_id.eq(&row.id))
-                .filter(settlement_inputs::voided.eq(false)),
-        )
-        .set((
-            settlement_inputs::manual_unit_price_minor
-                .eq(store::manual_price_minor(input.unit_price.as_ref())?),
-            settlement_inputs::manual_currency
-                .eq(input.unit_price.as_ref().map(|m| m.currency().to_string())),
-            settlement_inputs::excluded.eq(input.excluded),
-            settlement_inputs::override_reason.eq(reason),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
-            return Err(Error::not_found("settlement line"));
-        }
-    }
-    let made = settlements::recompute(
-        conn,
-        &mut row,
-        &Cause {
-            kind: "line_corrected",
-            reason: Some(reason),
-            by: &who.subject,
-        },
-    )?;
-    if made {
-        diesel::update(
-            settlement_observations::table
-                .filter(settlement_observations::settlement_id.eq(&row.id))
-                .filter(settlement_observations::consumption_id.eq(consumption))
-                .filter(settlement_observations::resolved_version.is_null()),
-        )
-        .set(settlement_observations::resolved_version.eq(Some(row.version)))
-        .execute(conn)?;
-    }
-    audit::record_at(
-        conn,
-        who,
-        &row.location_id,
-        "correct_line",
-        "settlement",
-        &row.id,
-        serde_json::json!({ "consumption_id": consumption, "unit_price": input.unit_price, "excluded": input.excluded, "version": row.version }),
-        Some(reason),
-    )?;
-    let etag = row.etag();
-    Ok((document(conn, row)?, etag))
 }
 
 /// Correct a line: a manual unit price (e.g. for a code without a price) or its exclusion from
@@ -1178,24 +764,29 @@ pub async fn correct_settlement_line(
         v.add("unit_price", "negative", "must not be negative");
     }
     v.finish().map_err(Error::validation)?;
-    let reason = reason.unwrap_or_default();
+    let Some(reason) = reason else {
+        return Err(Error::internal(&"validation passed without a reason"));
+    };
     let etag = if_match(&req)?;
-    let (doc, etag) = state
+    let correction = review::LineCorrection {
+        unit_price: input.unit_price,
+        excluded: input.excluded,
+        reason,
+    };
+    let view = state
         .db
         .write(move |conn| {
-            conn.transaction(|conn| {
-                correct_line(
-                    conn,
-                    &who,
-                    &id.to_string(),
-                    &consumption.to_string(),
-                    &etag,
-                    &input,
-                    &reason,
-                )
-            })
+            review::correct_line(
+                conn,
+                &who,
+                &id.to_string(),
+                &consumption.to_string(),
+                &etag,
+                &correction,
+            )
         })
         .await?;
+    let (doc, etag) = document(view)?;
     Ok(with_etag(&doc, &etag, StatusCode::OK))
 }
 
@@ -1231,43 +822,14 @@ pub async fn recompute_settlement(
     let mut v = Validation::new();
     let reason = v.text("reason", &body.value.reason, 500);
     v.finish().map_err(Error::validation)?;
-    let reason = reason.unwrap_or_default();
+    let Some(reason) = reason else {
+        return Err(Error::internal(&"validation passed without a reason"));
+    };
     let etag = if_match(&req)?;
-    let (doc, etag) = state
+    let view = state
         .db
-        .write(move |conn| {
-            conn.transaction(|conn| {
-                let mut row = visible(&who, store::find_for_recompute(conn, &id.to_string())?)?;
-                check_etag(&row, &etag)?;
-                if !row.status().is_open() {
-                    return Err(Error::new(
-                        ErrorCode::NotEditable,
-                        format!("a settlement in {} is not recomputed", row.status()),
-                    ));
-                }
-                settlements::recompute(
-                    conn,
-                    &mut row,
-                    &Cause {
-                        kind: "recomputed",
-                        reason: Some(&reason),
-                        by: &who.subject,
-                    },
-                )?;
-                audit::record_at(
-                    conn,
-                    &who,
-                    &row.location_id,
-                    "recompute",
-                    "settlement",
-                    &row.id,
-                    serde_json::json!({ "version": row.version }),
-                    Some(&reason),
-                )?;
-                let etag = row.etag();
-                Ok((document(conn, row)?, etag))
-            })
-        })
+        .write(move |conn| review::recompute_now(conn, &who, &id.to_string(), &etag, &reason))
         .await?;
+    let (doc, etag) = document(view)?;
     Ok(with_etag(&doc, &etag, StatusCode::OK))
 }
