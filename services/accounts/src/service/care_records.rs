@@ -238,6 +238,13 @@ fn find(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<CareRecordR
     store::find(conn, allowed.as_deref(), id)?.ok_or_else(|| Error::not_found("care record"))
 }
 
+/// A record this use case has just checked or written (in scope by then).
+fn reread(conn: &mut AnyConnection, id: &str) -> Result<CareRecordView, Error> {
+    CareRecordView::read(
+        store::find(conn, None, id)?.ok_or_else(|| Error::not_found("care record"))?,
+    )
+}
+
 fn keep_version(
     conn: &mut AnyConnection,
     who: &Principal,
@@ -339,7 +346,7 @@ pub fn create(
             at: now,
         },
     )?;
-    let view = CareRecordView::read(find(conn, &scope, &id)?)?;
+    let view = reread(conn, &id)?;
     keep_version(conn, who, &view, details, None)?;
     announce(conn, who, &view, None)?;
     audit::record_at(
@@ -426,7 +433,7 @@ pub fn change(
         let span = input.details.span();
         let details = store::details_json(&input.details)?;
         store::update_details(conn, id, version, &details, (span.from, span.to), now)?;
-        let after = CareRecordView::read(find(conn, &scope, id)?)?;
+        let after = reread(conn, id)?;
         keep_version(conn, who, &after, details, reason.as_deref())?;
         announce(conn, who, &after, reason.as_deref())?;
         audit::record_at(
@@ -462,7 +469,7 @@ pub fn cancel(
     }
     let version = before.version + 1;
     store::mark_cancelled(conn, id, version, db::now())?;
-    let after = CareRecordView::read(find(conn, &scope, id)?)?;
+    let after = reread(conn, id)?;
     keep_version(conn, who, &after, before.details, Some(reason))?;
     announce(conn, who, &after, Some(reason))?;
     audit::record_at(

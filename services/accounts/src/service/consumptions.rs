@@ -629,7 +629,9 @@ pub fn void(
         serde_json::json!({ "status": { "before": "active", "after": "voided" } }),
         Some(reason),
     )?;
-    get(conn, &scope, id)
+    // Just voided, so in scope: read back by id.
+    let row = store::find(conn, None, id)?.ok_or_else(|| Error::not_found("consumption"))?;
+    Consumption::read(row)
 }
 
 /// A page of the consumptions in `scope`.

@@ -125,6 +125,11 @@ pub fn find(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Episode
     store::find(conn, allowed.as_deref(), id)?.ok_or_else(|| Error::not_found("episode"))
 }
 
+/// An episode this use case has just checked or written (in scope by then).
+fn reread(conn: &mut AnyConnection, id: &str) -> Result<EpisodeRow, Error> {
+    store::find(conn, None, id)?.ok_or_else(|| Error::not_found("episode"))
+}
+
 /// The episode with its history, if at a location `scope` allows.
 #[tracing::instrument(skip_all, fields(episode_id = %id))]
 pub fn get(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<Episode, Error> {
@@ -247,7 +252,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, e: NewEpisode) -> Resul
     )?;
     let id = id.to_string();
     record_change(conn, who, &id, None, EpisodeStatus::Open, None)?;
-    let row = find(conn, &scope, &id)?;
+    let row = reread(conn, &id)?;
     let payload = EpisodeOpenedV1 {
         episode: make_ref(&row, &location, &patient),
         opened_at: row.opened_at.and_utc(),
@@ -302,7 +307,7 @@ pub fn change_status(
             ));
         }
         record_change(conn, who, id, Some(from), to, Some(reason))?;
-        let row = find(conn, &scope, id)?;
+        let row = reread(conn, id)?;
         match to {
             EpisodeStatus::Closed | EpisodeStatus::Cancelled => emit(
                 conn,
