@@ -3,7 +3,8 @@
 
 - every service crate has src/api/, src/service/, src/store/, and src/consumer.rs if it consumes
   events;
-- nothing under api/ mentions diesel; nothing under service/ or store/ mentions actix_web;
+- nothing under api/ mentions diesel or reaches into store/ (a handler calls a service function,
+  which calls the store); nothing under service/ or store/ mentions actix_web;
 - nothing under store/ imports service/ or api/, nothing under service/ imports api/;
 - consumer.rs runs no SQL (no diesel);
 - no `unwrap_or` (any flavour) under store/ or service/: a stored value that cannot be read is
@@ -78,6 +79,8 @@ def check(service):
                 breaches.append(f"{where}: actix_web under {layer}/: {line.strip()}")
             if layer == "store" and re.search(r"\bcrate::(service|api)\b", code):
                 breaches.append(f"{where}: store/ imports an upper layer: {line.strip()}")
+            if layer == "api" and re.search(r"\bcrate::store\b", code):
+                breaches.append(f"{where}: api/ skips service/ (handler -> service -> store): {line.strip()}")
             if layer == "service" and re.search(r"\bcrate::api\b", code):
                 breaches.append(f"{where}: service/ imports api/: {line.strip()}")
             if module == "consumer" and re.search(r"\bdiesel\b", code):
