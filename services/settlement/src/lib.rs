@@ -19,10 +19,8 @@ pub mod audit_trail;
 pub mod billing_runs;
 pub mod business_conditions;
 mod consumer;
-pub mod coverage_terms;
 pub mod invoicing_rules;
 pub mod offers;
-pub mod prices;
 pub mod schema;
 mod service;
 mod store;
@@ -67,35 +65,35 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         cfg.app_data(state)
             .service(
                 web::resource("/v1/prices")
-                    .route(web::get().to(prices::list_prices))
-                    .route(web::post().to(prices::create_price))
+                    .route(web::get().to(api::prices::list_prices))
+                    .route(web::post().to(api::prices::create_price))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/prices/resolve")
-                    .route(web::get().to(prices::resolve_price))
+                    .route(web::get().to(api::prices::resolve_price))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/prices/{id}")
-                    .route(web::get().to(prices::get_price))
+                    .route(web::get().to(api::prices::get_price))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/prices/{id}/end")
-                    .route(web::post().to(prices::end_price))
+                    .route(web::post().to(api::prices::end_price))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/coverage-terms")
-                    .route(web::get().to(coverage_terms::list_terms))
-                    .route(web::post().to(coverage_terms::create_terms))
+                    .route(web::get().to(api::coverage_terms::list_terms))
+                    .route(web::post().to(api::coverage_terms::create_terms))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/coverage-terms/{id}")
-                    .route(web::get().to(coverage_terms::get_terms))
-                    .route(web::put().to(coverage_terms::replace_terms))
+                    .route(web::get().to(api::coverage_terms::get_terms))
+                    .route(web::put().to(api::coverage_terms::replace_terms))
                     .default_service(allow("GET, PUT")),
             )
             .service(
@@ -277,8 +275,8 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        prices::create_price, prices::list_prices, prices::get_price, prices::end_price, prices::resolve_price,
-        coverage_terms::create_terms, coverage_terms::list_terms, coverage_terms::get_terms, coverage_terms::replace_terms,
+        api::prices::create_price, api::prices::list_prices, api::prices::get_price, api::prices::end_price, api::prices::resolve_price,
+        api::coverage_terms::create_terms, api::coverage_terms::list_terms, api::coverage_terms::get_terms, api::coverage_terms::replace_terms,
         api::settlements::list_settlements, api::settlements::get_settlement, api::settlements::list_versions,
         api::settlements::get_version, api::settlements::diff_versions, api::settlements::transition_settlement,
         api::settlements::correct_settlement_line, api::settlements::recompute_settlement, api::settlements::simulate_settlement,

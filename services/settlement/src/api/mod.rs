@@ -1,4 +1,6 @@
 //! The settlement service over HTTP: handlers and the request and response types.
 
+pub mod coverage_terms;
 pub mod lines;
+pub mod prices;
 pub mod settlements;

@@ -9,5 +9,7 @@ pub mod conditions;
 pub mod intake;
 pub mod offers;
 pub mod periodic;
+pub mod prices;
 pub mod review;
 pub mod settlements;
+pub mod terms;

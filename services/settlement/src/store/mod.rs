@@ -7,8 +7,10 @@ pub mod conditions;
 pub mod lines;
 pub mod offers;
 pub mod periodic;
+pub mod prices;
 pub mod pricing;
 pub mod settlements;
+pub mod terms;
 
 use carebill_domain::stored::Unreadable;
 use carebill_platform::Error;

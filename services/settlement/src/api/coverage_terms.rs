@@ -6,24 +6,40 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::{Code, Currency, MinorUnits, Money, Validation};
-use carebill_platform::audit;
+use carebill_domain::{Code, Currency, Money, Validation};
+use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
 };
-use carebill_platform::{Error, ErrorCode};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
-use crate::schema::coverage_terms;
-use crate::store::unreadable;
-use carebill_domain::stored::{json, parse};
+use crate::service::terms::{self, NewTerms, TermsRecord};
+
+impl From<TermsRecord> for Terms {
+    fn from(t: TermsRecord) -> Self {
+        Terms {
+            id: t.id,
+            payer_code: t.payer_code,
+            plan_code: t.plan_code,
+            covered_percent: t.covered_percent,
+            currency: t.currency,
+            copay_per_line: t.copay_per_line,
+            copay_per_episode: t.copay_per_episode,
+            excluded_service_groups: t.excluded_service_groups,
+            cap_per_episode: t.cap_per_episode,
+            preauthorization_service_groups: t.preauthorization_service_groups,
+            deductible_per_year: t.deductible_per_year,
+            cap_per_year: t.cap_per_year,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
 
 /// Coverage terms as the API shows them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -96,20 +112,6 @@ pub struct TermsInput {
     pub deductible_per_year: Option<Money>,
     /// Yearly cap per patient, in `currency`.
     pub cap_per_year: Option<Money>,
-}
-
-struct NewTerms {
-    payer: Code,
-    plan: String,
-    currency: Currency,
-    copay_per_line: Option<i64>,
-    copay_per_episode: Option<i64>,
-    groups: Vec<String>,
-    percent: Decimal,
-    cap: Option<i64>,
-    preauth: Vec<String>,
-    deductible_per_year: Option<i64>,
-    cap_per_year: Option<i64>,
 }
 
 impl TermsInput {
@@ -196,189 +198,12 @@ impl TermsInput {
     }
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = coverage_terms)]
-struct Row {
-    id: String,
-    payer_code: String,
-    plan_code: String,
-    covered_percent: String,
-    currency: String,
-    copay_per_line_minor: Option<i64>,
-    copay_per_episode_minor: Option<i64>,
-    excluded_service_groups: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    cap_per_episode_minor: Option<i64>,
-    preauthorization_groups: String,
-    deductible_per_year_minor: Option<i64>,
-    cap_per_year_minor: Option<i64>,
-}
-
-impl TryFrom<Row> for Terms {
-    type Error = Error;
-
-    fn try_from(r: Row) -> Result<Self, Error> {
-        let currency = Currency::parse(&r.currency)
-            .map_err(|e| Error::stored("coverage terms currency", &r.currency, e))?;
-        let money = |m: Option<i64>| m.map(|u| Money::from_minor(MinorUnits(u), currency));
-        Ok(Terms {
-            id: r.id,
-            payer_code: r.payer_code,
-            plan_code: (!r.plan_code.is_empty()).then_some(r.plan_code),
-            covered_percent: parse("coverage terms covered percent", &r.covered_percent)
-                .map_err(unreadable)?,
-            currency: r.currency,
-            copay_per_line: money(r.copay_per_line_minor),
-            copay_per_episode: money(r.copay_per_episode_minor),
-            excluded_service_groups: json(
-                "coverage terms excluded groups",
-                &r.excluded_service_groups,
-            )
-            .map_err(unreadable)?,
-            cap_per_episode: money(r.cap_per_episode_minor),
-            preauthorization_service_groups: json(
-                "coverage terms preauthorization groups",
-                &r.preauthorization_groups,
-            )
-            .map_err(unreadable)?,
-            deductible_per_year: money(r.deductible_per_year_minor),
-            cap_per_year: money(r.cap_per_year_minor),
-            created_at: r.created_at.and_utc(),
-            updated_at: r.updated_at.and_utc(),
-        })
-    }
-}
-
-fn get(conn: &mut AnyConnection, id: &str) -> Result<Terms, Error> {
-    coverage_terms::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(Terms::try_from)
-        .ok_or_else(|| Error::not_found("coverage terms"))?
-}
-
-fn create(conn: &mut AnyConnection, who: &Principal, t: NewTerms) -> Result<Terms, Error> {
-    who.require_unscoped("coverage terms are organisation-wide")?;
-    let taken: i64 = coverage_terms::table
-        .filter(coverage_terms::payer_code.eq(t.payer.as_str()))
-        .filter(coverage_terms::plan_code.eq(&t.plan))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            "terms for this payer and plan exist; change them instead",
-        ));
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = db::now();
-    diesel::insert_into(coverage_terms::table)
-        .values((
-            coverage_terms::id.eq(&id),
-            coverage_terms::payer_code.eq(t.payer.as_str()),
-            coverage_terms::plan_code.eq(&t.plan),
-            coverage_terms::covered_percent.eq(t.percent.to_string()),
-            coverage_terms::currency.eq(t.currency.code()),
-            coverage_terms::copay_per_line_minor.eq(t.copay_per_line),
-            coverage_terms::copay_per_episode_minor.eq(t.copay_per_episode),
-            coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
-            coverage_terms::cap_per_episode_minor.eq(t.cap),
-            coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
-            coverage_terms::deductible_per_year_minor.eq(t.deductible_per_year),
-            coverage_terms::cap_per_year_minor.eq(t.cap_per_year),
-            coverage_terms::created_at.eq(now),
-            coverage_terms::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let created = get(conn, &id)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "coverage_terms",
-        &id,
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
-}
-
-fn replace(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    t: NewTerms,
-) -> Result<Terms, Error> {
-    who.require_unscoped("coverage terms are organisation-wide")?;
-    let before = get(conn, id)?;
-    if before.payer_code != t.payer.as_str()
-        || before.plan_code.clone().unwrap_or_default() != t.plan
-    {
-        return Err(Error::field(
-            "payer_code",
-            "immutable",
-            "payer and plan of terms cannot change",
-        ));
-    }
-    diesel::update(coverage_terms::table.find(id))
-        .set((
-            coverage_terms::covered_percent.eq(t.percent.to_string()),
-            coverage_terms::currency.eq(t.currency.code()),
-            coverage_terms::copay_per_line_minor.eq(t.copay_per_line),
-            coverage_terms::copay_per_episode_minor.eq(t.copay_per_episode),
-            coverage_terms::excluded_service_groups.eq(serde_json::to_string(&t.groups)?),
-            coverage_terms::cap_per_episode_minor.eq(t.cap),
-            coverage_terms::preauthorization_groups.eq(serde_json::to_string(&t.preauth)?),
-            coverage_terms::deductible_per_year_minor.eq(t.deductible_per_year),
-            coverage_terms::cap_per_year_minor.eq(t.cap_per_year),
-            coverage_terms::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let after = get(conn, id)?;
-    audit::record(
-        conn,
-        who,
-        "update",
-        "coverage_terms",
-        id,
-        serde_json::json!({ "before": before, "after": after }),
-        None,
-    )?;
-    Ok(after)
-}
-
 /// Filters for the terms list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TermsFilter {
     /// Terms of this payer.
     pub payer_code: Option<String>,
-}
-
-fn list(
-    conn: &mut AnyConnection,
-    f: &TermsFilter,
-    page: &PageRequest,
-) -> Result<Page<Terms>, Error> {
-    let mut q = coverage_terms::table.select(Row::as_select()).into_boxed();
-    if let Some(p) = &f.payer_code {
-        q = q.filter(coverage_terms::payer_code.eq(p.clone()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(coverage_terms::id.gt(after.clone()));
-    }
-    let rows = q
-        .order(coverage_terms::id.asc())
-        .limit(page.limit + 1)
-        .load::<Row>(conn)?;
-    let terms = rows
-        .into_iter()
-        .map(Terms::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_rows(terms, page, |t| t.id.clone()))
 }
 
 const WRITERS: &[Role] = &[Role::BillingManager];
@@ -404,7 +229,7 @@ pub async fn create_terms(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                create(conn, &who, input)
+                terms::create(conn, &who, input).map(Terms::from)
             })
         })
         .await
@@ -425,12 +250,11 @@ pub async fn replace_terms(
     let body = body.parse()?;
     let input = body.value.validate()?;
     let id: uuid::Uuid = parse_id(&id, "coverage terms")?;
-    Ok(web::Json(
-        state
-            .db
-            .write(move |conn| conn.transaction(|conn| replace(conn, &who, &id.to_string(), input)))
-            .await?,
-    ))
+    let replaced = state
+        .db
+        .write(move |conn| terms::replace(conn, &who, &id.to_string(), input))
+        .await?;
+    Ok(web::Json(replaced.into()))
 }
 
 /// Get coverage terms.
@@ -445,12 +269,11 @@ pub async fn get_terms(
 ) -> Result<web::Json<Terms>, Error> {
     who.require(READERS)?;
     let id: uuid::Uuid = parse_id(&id, "coverage terms")?;
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| get(conn, &id.to_string()))
-            .await?,
-    ))
+    let found = state
+        .db
+        .read(move |conn| terms::get(conn, &id.to_string()))
+        .await?;
+    Ok(web::Json(found.into()))
 }
 
 /// List coverage terms.
@@ -465,11 +288,19 @@ pub async fn list_terms(
 ) -> Result<web::Json<Page<Terms>>, Error> {
     who.require(READERS)?;
     let page = page.parse()?;
-    let filter = filter.into_inner();
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| list(conn, &filter, &page))
-            .await?,
-    ))
+    let payer = filter.into_inner().payer_code;
+    let (found, page) = state
+        .db
+        .read(move |conn| {
+            terms::list(
+                conn,
+                payer.as_deref(),
+                page.after.as_deref(),
+                page.limit + 1,
+            )
+            .map(|t| (t, page))
+        })
+        .await?;
+    let found: Vec<Terms> = found.into_iter().map(Terms::from).collect();
+    Ok(web::Json(Page::from_rows(found, &page, |t| t.id.clone())))
 }
