@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{READERS, WRITERS, uuid_param};
 use crate::CollectionsState;
-use crate::service::payments::{self, NewPayment, Payer, PaymentRecord};
-use crate::store::payments::PaymentFilter as Filter;
+use crate::service::payments::{self, NewPayment, Payer, PaymentFilter as Filter, PaymentRecord};
 
 /// Most allocations in one request.
 const MAX_ALLOCATIONS: usize = 500;
@@ -196,6 +195,11 @@ impl PaymentInput {
         v.finish().map_err(Error::validation)?;
         let method =
             method.ok_or_else(|| Error::internal(&"validation passed without a method"))?;
+        let amount_minor = self
+            .amount
+            .to_minor()
+            .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?
+            .0;
         Ok(NewPayment {
             allocations: requested(&self.allocations),
             party: Payer {
@@ -203,6 +207,7 @@ impl PaymentInput {
                 id: self.party.id,
             },
             amount: self.amount,
+            amount_minor,
             method,
             received_on: self.received_on,
             reference,
@@ -227,10 +232,20 @@ pub struct PaymentFilter {
 }
 
 impl PaymentFilter {
-    /// The filters as the store takes them; the party id must be a UUID.
+    /// The filters as the service takes them: the party id must be a UUID, the days plausible.
     fn parse(self) -> Result<Filter, Error> {
+        let party_id = uuid_param("party_id", self.party_id.as_deref())?;
+        for (field, d) in [
+            ("received_from", self.received_from),
+            ("received_to", self.received_to),
+        ] {
+            if let Some(d) = d {
+                carebill_domain::accounts::check_date(d)
+                    .map_err(|m| Error::field(field, "out_of_range", m))?;
+            }
+        }
         Ok(Filter {
-            party_id: uuid_param("party_id", self.party_id.as_deref())?,
+            party_id,
             party_kind: self.party_kind,
             received_from: self.received_from,
             received_to: self.received_to,

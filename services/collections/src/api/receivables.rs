@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{READERS, uuid_param};
 use crate::CollectionsState;
-use crate::service::receivables::{self, ReceivableView, money};
-use crate::store::receivables::ReceivableFilter as Filter;
+use crate::service::receivables::{self, ReceivableFilter as Filter, ReceivableView};
 
 /// Where the invoice was issued.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -111,70 +110,57 @@ pub struct ReceivableDetail {
 
 impl Receivable {
     /// A receivable as the API shows it.
-    pub(crate) fn of(v: &ReceivableView) -> Result<Receivable, Error> {
-        let r = &v.row;
-        let c = r.currency;
-        let cancellation = match &r.credit_note_id {
-            None => None,
-            Some(credit_note_id) => Some(Cancellation {
-                credit_note_id: credit_note_id.clone(),
-                credit_note_number: r.credit_note_number.clone().ok_or_else(|| {
-                    Error::stored(
-                        "credit note number",
-                        "NULL",
-                        "missing beside its credit note",
-                    )
-                })?,
-                reason: r.cancel_reason.clone(),
-                cancelled_at: r.cancelled_at.map(|t| t.and_utc()),
-            }),
-        };
-        Ok(Receivable {
-            id: r.id.to_string(),
-            invoice_id: r.invoice_id.to_string(),
-            invoice_number: r.invoice_number.clone(),
+    pub(crate) fn of(v: &ReceivableView) -> Receivable {
+        Receivable {
+            id: v.id.to_string(),
+            invoice_id: v.invoice_id.to_string(),
+            invoice_number: v.invoice_number.clone(),
             location: LocationView {
-                id: r.location_id.to_string(),
-                code: r.location_code.clone(),
-                time_zone: r.location_time_zone.clone(),
+                id: v.location.id.to_string(),
+                code: v.location.code.clone(),
+                time_zone: v.location.time_zone.clone(),
             },
             party: v.party.clone(),
-            payer_code: r.payer_code.clone(),
-            patient_id: r.patient_id.to_string(),
-            total: money(r.total_minor, c),
-            paid: money(r.paid_minor, c),
-            outstanding: money(r.outstanding().0, c),
-            due_date: r.due_date,
-            issue_date: r.issue_date,
+            payer_code: v.payer_code.clone(),
+            patient_id: v.patient_id.to_string(),
+            total: v.total,
+            paid: v.paid,
+            outstanding: v.outstanding,
+            due_date: v.due_date,
+            issue_date: v.issue_date,
             status: v.status,
-            cancellation,
-            issued_at: r.issued_at.and_utc(),
-        })
+            cancellation: v.cancellation.as_ref().map(|c| Cancellation {
+                credit_note_id: c.credit_note_id.clone(),
+                credit_note_number: c.credit_note_number.clone(),
+                reason: c.reason.clone(),
+                cancelled_at: c.cancelled_at,
+            }),
+            issued_at: v.issued_at,
+        }
     }
 }
 
 impl ReceivableDetail {
     /// A receivable with its payment history as the API shows it.
-    pub(crate) fn of(d: &receivables::ReceivableDetail) -> Result<ReceivableDetail, Error> {
-        let c = d.receivable.row.currency;
-        Ok(ReceivableDetail {
-            receivable: Receivable::of(&d.receivable)?,
+    pub(crate) fn of(d: &receivables::ReceivableDetail) -> ReceivableDetail {
+        ReceivableDetail {
+            receivable: Receivable::of(&d.receivable),
             payments: d
                 .payments
                 .iter()
                 .map(|a| ReceivablePayment {
-                    allocation_id: a.id.clone(),
+                    allocation_id: a.allocation_id.clone(),
                     payment_id: a.payment_id.clone(),
                     received_on: a.received_on,
                     method: a.method.clone(),
-                    amount: money(a.amount_minor, c),
-                    allocated_at: a.allocated_at.and_utc(),
+                    amount: a.amount,
+                    allocated_at: a.allocated_at,
                     reversed: a.reversed_at.is_some(),
-                    reversed_at: a.reversed_at.map(|t| t.and_utc()),
+                    reversed_at: a.reversed_at,
                     reversed_by_credit_note_id: a.reversed_by_credit_note_id.clone(),
                 })
                 .collect(),
-        })
+        }
     }
 }
 
@@ -200,11 +186,17 @@ pub struct ReceivableFilter {
 }
 
 impl ReceivableFilter {
-    /// The filters as the store takes them; ids must be UUIDs.
+    /// The filters as the service takes them: ids must be UUIDs, the day plausible.
     fn parse(self) -> Result<Filter, Error> {
+        let party_id = uuid_param("party_id", self.party_id.as_deref())?;
+        let invoice_id = uuid_param("invoice_id", self.invoice_id.as_deref())?;
+        if let Some(d) = self.due_before {
+            carebill_domain::accounts::check_date(d)
+                .map_err(|m| Error::field("due_before", "out_of_range", m))?;
+        }
         Ok(Filter {
-            party_id: uuid_param("party_id", self.party_id.as_deref())?,
-            invoice_id: uuid_param("invoice_id", self.invoice_id.as_deref())?,
+            party_id,
+            invoice_id,
             status: self.status,
             party_kind: self.party_kind,
             payer_code: self.payer_code.map(|c| c.trim().to_owned()),
@@ -235,11 +227,7 @@ pub async fn list_receivables(
         .read(move |conn| receivables::receivables(conn, &scope, &filter, &page, now))
         .await?;
     Ok(web::Json(Page {
-        items: page
-            .items
-            .iter()
-            .map(Receivable::of)
-            .collect::<Result<_, _>>()?,
+        items: page.items.iter().map(Receivable::of).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -263,5 +251,5 @@ pub async fn get_receivable(
         .db
         .read(move |conn| receivables::receivable(conn, &scope, id, now))
         .await?;
-    Ok(web::Json(ReceivableDetail::of(&detail)?))
+    Ok(web::Json(ReceivableDetail::of(&detail)))
 }

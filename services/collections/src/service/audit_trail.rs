@@ -1,6 +1,6 @@
 //! Reading the collections audit trail: payments recorded and allocated (organisation-wide) and
 //! receivables created, allocated to and cancelled (per location). A reader limited to some
-//! locations sees only its locations' receivable entries.
+//! locations sees only its locations' receivable entries; a payer-limited reader sees none.
 
 use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
@@ -18,6 +18,13 @@ pub(crate) fn events(
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, Error> {
+    // No audit entry is addressed to a payer: a payer-limited caller sees none.
+    if scope.is_payer_limited() {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    }
     let locations = match &scope.locations {
         None => None,
         Some(codes) => Some(receivables::location_ids(conn, codes)?),

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::receivables::money;
 use crate::store::allocations::{self, NewAllocationRow};
-use crate::store::payments::{self, PaymentFilter, PaymentRow};
+use crate::store::payments::{self, PaymentFilter as StoredFilter, PaymentRow};
 use crate::store::receivables::{self, ReceivableRow};
 use crate::store::unreadable;
 
@@ -102,6 +102,8 @@ pub(crate) struct NewPayment {
     pub party: Payer,
     /// Amount received; positive.
     pub amount: Money,
+    /// The same amount in minor units (it fits the column).
+    pub amount_minor: i64,
     /// Method code.
     pub method: Code,
     /// Day received.
@@ -203,15 +205,33 @@ pub(crate) fn payment(
         .ok_or_else(|| Error::not_found("payment"))
 }
 
-/// Checks the days of a payment list's filter.
-pub(crate) fn check_received(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), Error> {
-    for (field, d) in [("received_from", from), ("received_to", to)] {
-        if let Some(d) = d {
-            carebill_domain::accounts::check_date(d)
-                .map_err(|m| Error::field(field, "out_of_range", m))?;
+/// What the payment list can be filtered by: valid values (the party id a normalised UUID,
+/// plausible days, the method trimmed).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PaymentFilter {
+    /// Payer or patient.
+    pub party_kind: Option<PartyKind>,
+    /// The party's id (a normalised UUID).
+    pub party_id: Option<String>,
+    /// Received on or after.
+    pub received_from: Option<NaiveDate>,
+    /// Received on or before.
+    pub received_to: Option<NaiveDate>,
+    /// Method code.
+    pub method: Option<String>,
+}
+
+impl PaymentFilter {
+    /// The filter as the store takes it.
+    fn stored(&self) -> StoredFilter {
+        StoredFilter {
+            party_kind: self.party_kind,
+            party_id: self.party_id.clone(),
+            received_from: self.received_from,
+            received_to: self.received_to,
+            method: self.method.clone(),
         }
     }
-    Ok(())
 }
 
 /// A page of the payments the caller may see matching `filter`, oldest first.
@@ -222,8 +242,7 @@ pub(crate) fn payments(
     filter: &PaymentFilter,
     page: &PageRequest,
 ) -> Result<Page<PaymentRecord>, Error> {
-    check_received(filter.received_from, filter.received_to)?;
-    let rows = payments::list(conn, scope, filter, page)?;
+    let rows = payments::list(conn, scope, &filter.stored(), page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     Ok(Page {
         items: records(conn, scope, page.items)?,
@@ -269,24 +288,39 @@ fn allocation_problem(e: AllocationError) -> Error {
     // One kind of problem is named at the top (`over_allocated`, `currency_mismatch`, ...), so a
     // client can branch on `code`; a mix is a plain validation failure. Either way every item
     // is in `errors`.
-    match e.problems.first().map(AllocationProblem::code) {
-        Some(code) if e.problems.iter().all(|p| p.code() == code) => Error::new(
-            allocation_code(code),
-            errors
+    match e.problems.first() {
+        Some(first)
+            if e.problems
                 .iter()
-                .map(|f| f.message.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-        .with_errors(errors),
+                .all(|p| std::mem::discriminant(p) == std::mem::discriminant(first)) =>
+        {
+            Error::new(
+                allocation_code(first),
+                errors
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+            .with_errors(errors)
+        }
         _ => Error::validation(errors),
     }
 }
 
-/// The stable code of an allocation problem (the domain names them; the API owns the codes).
-fn allocation_code(code: &str) -> ErrorCode {
-    // A problem the API has no code of its own for is a plain validation failure.
-    ErrorCode::parse(code).map_or(ErrorCode::ValidationFailed, std::convert::identity)
+/// The stable code of an allocation problem (the domain names the kinds; the API owns the
+/// codes).
+fn allocation_code(p: &AllocationProblem) -> ErrorCode {
+    match p {
+        AllocationProblem::NotPositive { .. } => ErrorCode::NotPositive,
+        AllocationProblem::Duplicate { .. } => ErrorCode::DuplicateInvoice,
+        AllocationProblem::Unknown { .. } => ErrorCode::UnknownInvoice,
+        AllocationProblem::OtherParty { .. } => ErrorCode::OtherParty,
+        AllocationProblem::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
+        AllocationProblem::Cancelled { .. } => ErrorCode::InvoiceCancelled,
+        AllocationProblem::ExceedsOutstanding { .. } => ErrorCode::ExceedsOutstanding,
+        AllocationProblem::OverAllocated { .. } => ErrorCode::OverAllocated,
+    }
 }
 
 /// Plans `requested` against the locked receivables, for `party` and `available` money.
@@ -405,11 +439,7 @@ pub(crate) fn record(
 ) -> Result<PaymentRecord, Error> {
     let party_id = p.party.id.to_string();
     let kind = p.party.kind;
-    let amount_minor = p
-        .amount
-        .to_minor()
-        .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?
-        .0;
+    let amount_minor = p.amount_minor;
     let invoice_ids: Vec<_> = p.allocations.iter().map(|a| a.invoice_id).collect();
     let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
     let planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
@@ -479,7 +509,9 @@ pub(crate) fn allocate(
     id: PaymentId,
     requested: Vec<RequestedAllocation>,
 ) -> Result<PaymentRecord, Error> {
-    if !payments::exists(conn, id)? {
+    // The payment is looked up in the caller's scope, as reading it is: outside it, not found.
+    let scope = Scope::of(who);
+    if payments::find_in_scope(conn, &scope, id)?.is_none() {
         return Err(Error::not_found("payment"));
     }
     // Receivables first, then the payment: the same order as everywhere else.
@@ -514,5 +546,6 @@ pub(crate) fn allocate(
         }),
         None,
     )?;
-    payment(conn, &Scope::everything(), id)
+    // The answer shows what the caller may read: only the allocations to its locations.
+    payment(conn, &scope, id)
 }

@@ -6,8 +6,8 @@
 //! in SQL for filters and sums and in Rust for each row shown.
 
 use carebill_domain::collections::{self as rules, ReceivableStatus};
-use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyRef};
-use carebill_domain::ids::ReceivableId;
+use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
+use carebill_domain::ids::{InvoiceId, LocationId, PatientId, ReceivableId};
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::Error;
 use carebill_platform::audit;
@@ -20,7 +20,7 @@ use crate::store::allocations::{self, ReceivableAllocationRow};
 use crate::store::early_credit_notes::{self, EarlyCreditNoteRow};
 use crate::store::payments;
 use crate::store::receivables::{
-    self, NewReceivableRow, ReceivableFilter, ReceivableRow, StoredParty,
+    self, NewReceivableRow, ReceivableFilter as StoredFilter, ReceivableRow, StoredParty,
 };
 
 /// Money from stored minor units.
@@ -28,15 +28,86 @@ pub(crate) fn money(minor: i64, currency: Currency) -> Money {
     Money::from_minor(MinorUnits(minor), currency)
 }
 
+/// Where the invoice was issued.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivableLocation {
+    /// Id.
+    pub id: LocationId,
+    /// Code.
+    pub code: String,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+/// The credit note that cancelled a receivable.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivableCancellation {
+    /// Credit note id.
+    pub credit_note_id: String,
+    /// Credit note number.
+    pub credit_note_number: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When collections applied it.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
 /// A receivable as read at a given time.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceivableView {
-    /// The stored receivable.
-    pub row: ReceivableRow,
+    /// Id.
+    pub id: ReceivableId,
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number.
+    pub invoice_number: String,
+    /// The issuing location.
+    pub location: ReceivableLocation,
     /// The party owed.
     pub party: PartyRef,
+    /// The payer's code (payers only).
+    pub payer_code: Option<String>,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// The invoice total.
+    pub total: Money,
+    /// Sum of the (not reversed) allocations to it.
+    pub paid: Money,
+    /// What is still owed.
+    pub outstanding: Money,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// Issue date.
+    pub issue_date: NaiveDate,
     /// Its status at the time it was read (in the location's time zone).
     pub status: ReceivableStatus,
+    /// The credit note that cancelled it.
+    pub cancellation: Option<ReceivableCancellation>,
+    /// When the invoice was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// One allocation of a payment to a receivable, as the receivable's history shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivablePayment {
+    /// The allocation.
+    pub allocation_id: String,
+    /// The payment.
+    pub payment_id: String,
+    /// Day the payment was received.
+    pub received_on: NaiveDate,
+    /// Payment method.
+    pub method: String,
+    /// Amount applied to this receivable.
+    pub amount: Money,
+    /// When it was applied.
+    pub allocated_at: DateTime<Utc>,
+    /// When it was reversed.
+    pub reversed_at: Option<DateTime<Utc>>,
+    /// The credit note that reversed it.
+    pub reversed_by_credit_note_id: Option<String>,
 }
 
 /// A receivable with its payment history.
@@ -45,7 +116,42 @@ pub(crate) struct ReceivableDetail {
     /// The receivable.
     pub receivable: ReceivableView,
     /// Allocations to it, oldest first, reversed ones included.
-    pub payments: Vec<ReceivableAllocationRow>,
+    pub payments: Vec<ReceivablePayment>,
+}
+
+/// What the receivable list can be filtered by: valid values (ids normalised UUIDs, codes
+/// trimmed, a plausible day).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReceivableFilter {
+    /// Status as shown at the time of the query.
+    pub status: Option<ReceivableStatus>,
+    /// Payer or patient.
+    pub party_kind: Option<PartyKind>,
+    /// The party's id (a normalised UUID).
+    pub party_id: Option<String>,
+    /// The payer's code.
+    pub payer_code: Option<String>,
+    /// The location's code.
+    pub location_code: Option<String>,
+    /// The invoice (a normalised UUID).
+    pub invoice_id: Option<String>,
+    /// Due before this day.
+    pub due_before: Option<NaiveDate>,
+}
+
+impl ReceivableFilter {
+    /// The filter as the store takes it.
+    fn stored(&self) -> StoredFilter {
+        StoredFilter {
+            status: self.status,
+            party_kind: self.party_kind,
+            party_id: self.party_id.clone(),
+            payer_code: self.payer_code.clone(),
+            location_code: self.location_code.clone(),
+            invoice_id: self.invoice_id.clone(),
+            due_before: self.due_before,
+        }
+    }
 }
 
 impl ReceivableView {
@@ -58,19 +164,66 @@ impl ReceivableView {
             row.due_date,
             today,
         );
+        let party = row.party()?;
+        let outstanding = row.outstanding();
+        let c = row.currency;
+        let cancellation = match row.credit_note_id {
+            None => None,
+            Some(credit_note_id) => Some(ReceivableCancellation {
+                credit_note_id,
+                credit_note_number: row.credit_note_number.ok_or_else(|| {
+                    Error::stored(
+                        "credit note number",
+                        "NULL",
+                        "missing beside its credit note",
+                    )
+                })?,
+                reason: row.cancel_reason,
+                cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
+            }),
+        };
         Ok(ReceivableView {
-            party: row.party()?,
-            row,
+            id: row.id,
+            invoice_id: row.invoice_id,
+            invoice_number: row.invoice_number,
+            location: ReceivableLocation {
+                id: row.location_id,
+                code: row.location_code,
+                time_zone: row.location_time_zone,
+            },
+            party,
+            payer_code: row.payer_code,
+            patient_id: row.patient_id,
+            currency: c,
+            total: money(row.total_minor, c),
+            paid: money(row.paid_minor, c),
+            outstanding: money(outstanding.0, c),
+            due_date: row.due_date,
+            issue_date: row.issue_date,
             status,
+            cancellation,
+            issued_at: row.issued_at.and_utc(),
         })
     }
 }
 
+impl ReceivablePayment {
+    fn of(a: ReceivableAllocationRow, currency: Currency) -> ReceivablePayment {
+        ReceivablePayment {
+            allocation_id: a.id,
+            payment_id: a.payment_id,
+            received_on: a.received_on,
+            method: a.method,
+            amount: money(a.amount_minor, currency),
+            allocated_at: a.allocated_at.and_utc(),
+            reversed_at: a.reversed_at.map(|t| t.and_utc()),
+            reversed_by_credit_note_id: a.reversed_by_credit_note_id,
+        }
+    }
+}
+
 /// Serialises the events of one invoice until the transaction ends (see [`crate::consumer`]).
-pub(crate) fn lock_invoice(
-    conn: &mut AnyConnection,
-    invoice_id: carebill_domain::ids::InvoiceId,
-) -> Result<(), Error> {
+pub(crate) fn lock_invoice(conn: &mut AnyConnection, invoice_id: InvoiceId) -> Result<(), Error> {
     receivables::lock_invoice(conn, invoice_id)
 }
 
@@ -233,19 +386,15 @@ pub(crate) fn receivable(
     let row = receivables::find_in_scope(conn, scope, id)?
         .ok_or_else(|| Error::not_found("receivable"))?;
     let payments = allocations::of_receivable(conn, row.id)?;
+    let receivable = ReceivableView::of(row, now)?;
+    let c = receivable.currency;
     Ok(ReceivableDetail {
-        receivable: ReceivableView::of(row, now)?,
-        payments,
+        receivable,
+        payments: payments
+            .into_iter()
+            .map(|a| ReceivablePayment::of(a, c))
+            .collect(),
     })
-}
-
-/// Checks a due-date filter day.
-pub(crate) fn check_due_before(day: Option<NaiveDate>) -> Result<(), Error> {
-    if let Some(d) = day {
-        carebill_domain::accounts::check_date(d)
-            .map_err(|m| Error::field("due_before", "out_of_range", m))?;
-    }
-    Ok(())
 }
 
 /// A page of the receivables in the caller's scope matching `filter` at `now`, oldest first.
@@ -257,8 +406,7 @@ pub(crate) fn receivables(
     page: &PageRequest,
     now: DateTime<Utc>,
 ) -> Result<Page<ReceivableView>, Error> {
-    check_due_before(filter.due_before)?;
-    let rows = receivables::list(conn, scope, filter, page, now)?;
+    let rows = receivables::list(conn, scope, &filter.stored(), page, now)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     Ok(Page {
         items: page

@@ -91,15 +91,6 @@ pub(crate) fn insert(conn: &mut AnyConnection, row: PaymentRow) -> Result<(), Er
     Ok(())
 }
 
-/// Whether the payment exists.
-pub(crate) fn exists(conn: &mut AnyConnection, id: PaymentId) -> Result<bool, Error> {
-    let n: i64 = payments::table
-        .find(id.to_string())
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
-}
-
 /// Locks a payment until the transaction ends.
 pub(crate) fn lock(conn: &mut AnyConnection, id: PaymentId) -> Result<(), Error> {
     Ok(db::lock_row(conn, "payments", &id.to_string())?)

@@ -159,6 +159,26 @@ pub(crate) fn payer_token(code: &str) -> String {
     .expect("token")
 }
 
+/// A staff token for `roles`, optionally limited to locations, with a `payer` claim: the
+/// platform scope limits it to that payer's records.
+pub(crate) fn staff_payer_token(roles: &[&str], locations: Option<&[&str]>, code: &str) -> String {
+    let now = Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("staff-{code}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            locations: locations.map(|l| l.iter().map(|c| (*c).to_owned()).collect()),
+            payer: Some(code.to_owned()),
+        },
+    )
+    .expect("token")
+}
+
 pub(crate) fn payment(
     party: &PartyRef,
     amount: Money,
