@@ -14,8 +14,6 @@
 //! - The service's audit trail.
 
 mod api;
-pub mod assignment;
-pub mod audit_trail;
 pub mod billing_runs;
 pub mod business_conditions;
 mod consumer;
@@ -181,28 +179,28 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/billers")
-                    .route(web::get().to(assignment::list_billers))
+                    .route(web::get().to(api::assignment::list_billers))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/billers/{subject}")
-                    .route(web::put().to(assignment::put_biller))
+                    .route(web::put().to(api::assignment::put_biller))
                     .default_service(allow("PUT")),
             )
             .service(
                 web::resource("/v1/settlement-assignment")
-                    .route(web::get().to(assignment::get_policy))
-                    .route(web::put().to(assignment::put_policy))
+                    .route(web::get().to(api::assignment::get_policy))
+                    .route(web::put().to(api::assignment::put_policy))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/settlement-workload")
-                    .route(web::get().to(assignment::workload))
+                    .route(web::get().to(api::assignment::workload))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/settlements/{id}/assignment")
-                    .route(web::post().to(assignment::reassign))
+                    .route(web::post().to(api::assignment::reassign))
                     .default_service(allow("POST")),
             )
             .service(
@@ -265,7 +263,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/settlement/audit-events")
-                    .route(web::get().to(audit_trail::list_audit_events))
+                    .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
             );
     }
@@ -284,12 +282,12 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
         invoicing_rules::list_contexts, invoicing_rules::create_context,
         invoicing_rules::list_activations, invoicing_rules::set_activation,
-        assignment::put_biller, assignment::list_billers, assignment::get_policy, assignment::put_policy,
-        assignment::reassign, assignment::workload,
+        api::assignment::put_biller, api::assignment::list_billers, api::assignment::get_policy, api::assignment::put_policy,
+        api::assignment::reassign, api::assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         offers::create_offer, offers::list_offers, offers::get_offer, offers::end_offer, offers::list_balances,
-        audit_trail::list_audit_events,
+        api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),

@@ -1,5 +1,7 @@
 //! The settlement service over HTTP: handlers and the request and response types.
 
+pub mod assignment;
+pub mod audit_trail;
 pub mod coverage_terms;
 pub mod lines;
 pub mod prices;

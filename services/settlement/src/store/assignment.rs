@@ -4,6 +4,7 @@
 use carebill_domain::settlement::SettlementStatus;
 use carebill_domain::stored::json;
 use carebill_platform::Error;
+use carebill_platform::auth::Scope;
 use carebill_platform::db::{self, AnyConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -82,8 +83,12 @@ impl BillerRow {
 /// user limited to some locations may see).
 pub fn open_counts(
     conn: &mut AnyConnection,
-    scope: Option<&Vec<String>>,
+    scope: &Scope,
 ) -> Result<Vec<(Option<String>, String, i64)>, Error> {
+    // A settlement is no one payer's: a payer-limited caller counts none.
+    if scope.is_payer_limited() {
+        return Ok(Vec::new());
+    }
     let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
     let select = (
         settlements::assigned_to,
@@ -91,7 +96,7 @@ pub fn open_counts(
         diesel::dsl::count_star(),
     );
     let group = (settlements::assigned_to, settlements::status);
-    Ok(match scope {
+    Ok(match &scope.locations {
         Some(locations) => settlements::table
             .filter(settlements::status.eq_any(open))
             .filter(settlements::location_code.eq_any(locations))
@@ -152,4 +157,69 @@ pub fn active_billers(conn: &mut AnyConnection) -> Result<Vec<BillerRow>, Error>
 /// Serialises assignments (PostgreSQL) until the transaction ends.
 pub fn lock_assignment(conn: &mut AnyConnection) -> Result<(), Error> {
     Ok(db::lock_key(conn, "settlement_assignment")?)
+}
+
+/// Registers or changes a biller (skills as JSON lists).
+pub fn put_biller(
+    conn: &mut AnyConnection,
+    subject: &str,
+    name: &str,
+    active: bool,
+    locations: &str,
+    payers: &str,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let exists: i64 = billers::table
+        .filter(billers::subject.eq(subject))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(billers::table)
+            .values((
+                billers::subject.eq(subject),
+                billers::name.eq(name),
+                billers::active.eq(active),
+                billers::locations.eq(locations),
+                billers::payers.eq(payers),
+                billers::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(billers::table.find(subject))
+            .set((
+                billers::name.eq(name),
+                billers::active.eq(active),
+                billers::locations.eq(locations),
+                billers::payers.eq(payers),
+                billers::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A biller.
+pub fn biller(conn: &mut AnyConnection, subject: &str) -> Result<BillerRow, Error> {
+    Ok(billers::table
+        .find(subject)
+        .select(BillerRow::as_select())
+        .first(conn)?)
+}
+
+/// Every biller, by subject.
+pub fn all_billers(conn: &mut AnyConnection) -> Result<Vec<BillerRow>, Error> {
+    Ok(billers::table
+        .order(billers::subject.asc())
+        .select(BillerRow::as_select())
+        .load(conn)?)
+}
+
+/// Whether `subject` is an active biller.
+pub fn is_active_biller(conn: &mut AnyConnection, subject: &str) -> Result<bool, Error> {
+    let active: i64 = billers::table
+        .filter(billers::subject.eq(subject))
+        .filter(billers::active.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(active > 0)
 }

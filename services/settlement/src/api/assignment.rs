@@ -8,19 +8,15 @@ use std::collections::BTreeMap;
 
 use actix_web::web;
 use carebill_domain::{Code, Validation};
-use carebill_platform::audit;
-use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{JsonBody, parse_id};
-use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
-use crate::schema::billers;
-use crate::store::assignment::{self as store, BillerRow, Mode, OPEN, open_counts};
+use crate::service::assignment::{self, BillerRow, Counts, Mode};
 
 const MANAGERS: &[Role] = &[Role::BillingManager];
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
@@ -55,12 +51,6 @@ impl From<AssignmentMode> for Mode {
             AssignmentMode::Off => Mode::Off,
         }
     }
-}
-
-/// The policy: its mode as the API says it, and the biller assigned last.
-fn mode(conn: &mut AnyConnection) -> Result<(AssignmentMode, Option<String>), Error> {
-    let (m, last) = store::policy(conn)?;
-    Ok((m.into(), last))
 }
 
 /// The assignment policy.
@@ -136,7 +126,7 @@ pub struct Workload {
     pub total: i64,
 }
 
-fn biller_view(r: BillerRow, counts: &[(Option<String>, String, i64)]) -> Result<Biller, Error> {
+fn biller_view(r: BillerRow, counts: &Counts) -> Result<Biller, Error> {
     let (locations, payers) = r.skills()?;
     let open = counts
         .iter()
@@ -198,61 +188,17 @@ pub async fn put_biller(
     let locations = codes(&mut v, "locations", &input.locations);
     let payers = codes(&mut v, "payers", &input.payers);
     v.finish().map_err(Error::validation)?;
-    let name = name.unwrap_or_default();
+    let Some(name) = name else {
+        return Err(Error::internal(&"validation passed without a name"));
+    };
     let active = input.active;
-    let view = state
+    let (row, counts) = state
         .db
         .write(move |conn| {
-            conn.transaction(|conn| {
-                let now = db::now();
-                let (locations_text, payers_text) = (
-                    serde_json::to_string(&locations)?,
-                    serde_json::to_string(&payers)?,
-                );
-                let exists: i64 = billers::table
-                    .filter(billers::subject.eq(&subject))
-                    .count()
-                    .get_result(conn)?;
-                if exists == 0 {
-                    diesel::insert_into(billers::table)
-                        .values((
-                            billers::subject.eq(&subject),
-                            billers::name.eq(&name),
-                            billers::active.eq(active),
-                            billers::locations.eq(&locations_text),
-                            billers::payers.eq(&payers_text),
-                            billers::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
-                } else {
-                    diesel::update(billers::table.find(&subject))
-                        .set((
-                            billers::name.eq(&name),
-                            billers::active.eq(active),
-                            billers::locations.eq(&locations_text),
-                            billers::payers.eq(&payers_text),
-                            billers::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
-                }
-                audit::record(
-                    conn,
-                    &who,
-                    "update",
-                    "biller",
-                    &subject,
-                    serde_json::json!({ "name": name, "active": active, "locations": locations, "payers": payers }),
-                    None,
-                )?;
-                let row: BillerRow = billers::table
-                    .find(&subject)
-                    .select(BillerRow::as_select())
-                    .first(conn)?;
-                biller_view(row, &open_counts(conn, who.locations.as_ref())?)
-            })
+            assignment::put_biller(conn, &who, &subject, &name, active, &locations, &payers)
         })
         .await?;
-    Ok(web::Json(view))
+    Ok(web::Json(biller_view(row, &counts)?))
 }
 
 /// The billers with their skills and open work.
@@ -264,20 +210,15 @@ pub async fn list_billers(
     who: Principal,
 ) -> Result<web::Json<Vec<Biller>>, Error> {
     who.require(READERS)?;
+    let scope = Scope::of(&who);
+    let (rows, counts) = state
+        .db
+        .read(move |conn| assignment::billers(conn, &scope))
+        .await?;
     Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let counts = open_counts(conn, who.locations.as_ref())?;
-                billers::table
-                    .order(billers::subject.asc())
-                    .select(BillerRow::as_select())
-                    .load(conn)?
-                    .into_iter()
-                    .map(|r| biller_view(r, &counts))
-                    .collect::<Result<Vec<_>, Error>>()
-            })
-            .await?,
+        rows.into_iter()
+            .map(|r| biller_view(r, &counts))
+            .collect::<Result<Vec<_>, Error>>()?,
     ))
 }
 
@@ -290,8 +231,8 @@ pub async fn get_policy(
     who: Principal,
 ) -> Result<web::Json<Policy>, Error> {
     who.require(READERS)?;
-    let (mode, _) = state.db.read(mode).await?;
-    Ok(web::Json(Policy { mode }))
+    let mode = state.db.read(assignment::mode).await?;
+    Ok(web::Json(Policy { mode: mode.into() }))
 }
 
 /// Change how new settlements are assigned.
@@ -308,22 +249,7 @@ pub async fn put_policy(
     let new = body.value.mode;
     state
         .db
-        .write(move |conn| {
-            conn.transaction(|conn| {
-                let (before, last) = mode(conn)?;
-                store::set_policy(conn, new.into(), last.as_deref())?;
-                audit::record(
-                    conn,
-                    &who,
-                    "update",
-                    "assignment_policy",
-                    "settlements",
-                    serde_json::json!({ "before": before, "after": new }),
-                    None,
-                )?;
-                Ok::<_, Error>(())
-            })
-        })
+        .write(move |conn| assignment::set_mode(conn, &who, new.into()))
         .await?;
     Ok(web::Json(Policy { mode: new }))
 }
@@ -349,72 +275,32 @@ pub async fn reassign(
     let mut v = Validation::new();
     let reason = v.text("reason", &input.reason, 500);
     v.finish().map_err(Error::validation)?;
-    let reason = reason.unwrap_or_default();
+    let Some(reason) = reason else {
+        return Err(Error::internal(&"validation passed without a reason"));
+    };
     let to = input.assigned_to;
-    let view = state
-        .db
-        .write(move |conn| {
-            conn.transaction(|conn| {
-                let mut row = crate::store::settlements::find_for_update(conn, &id.to_string())?
-                    .filter(|r| {
-                        who.locations
-                            .as_ref()
-                            .is_none_or(|l| l.contains(&r.location_code))
-                    })
-                    .ok_or_else(|| Error::not_found("settlement"))?;
-                if !OPEN.contains(&row.status()) {
-                    return Err(Error::new(
-                        ErrorCode::NotOpen,
-                        format!("a settlement in {} is no one's work", row.status()),
-                    ));
-                }
-                let active: i64 = billers::table
-                    .filter(billers::subject.eq(&to))
-                    .filter(billers::active.eq(true))
-                    .count()
-                    .get_result(conn)?;
-                if active == 0 {
-                    return Err(Error::field(
-                        "assigned_to",
-                        "not_a_biller",
-                        format!("{to} is not an active biller (PUT /v1/billers/{to})"),
-                    ));
-                }
-                let before = row.assigned_to.replace(to.clone());
-                crate::store::settlements::save(conn, &row)?;
-                audit::record_at(
-                    conn,
-                    &who,
-                    &row.location_id,
-                    "reassign",
-                    "settlement",
-                    &row.id,
-                    serde_json::json!({ "before": before, "after": to }),
-                    Some(&reason),
-                )?;
-                workload_of(conn, Some(&to), who.locations.as_ref())
-            })
-        })
-        .await?;
-    Ok(web::Json(view))
+    let counts = {
+        let to = to.clone();
+        state
+            .db
+            .write(move |conn| assignment::reassign(conn, &who, &id.to_string(), &to, &reason))
+            .await?
+    };
+    Ok(web::Json(workload_of(&counts, Some(&to))))
 }
 
-fn workload_of(
-    conn: &mut AnyConnection,
-    who: Option<&str>,
-    scope: Option<&Vec<String>>,
-) -> Result<Workload, Error> {
+fn workload_of(counts: &Counts, who: Option<&str>) -> Workload {
     let mut by_status = BTreeMap::new();
-    for (assignee, status, n) in open_counts(conn, scope)? {
+    for (assignee, status, n) in counts {
         if assignee.as_deref() == who {
-            by_status.insert(status, n);
+            by_status.insert(status.clone(), *n);
         }
     }
-    Ok(Workload {
+    Workload {
         assigned_to: who.map(str::to_owned),
         total: by_status.values().sum(),
         by_status,
-    })
+    }
 }
 
 /// Who works on what: open settlements per biller (and unassigned) and status — of the
@@ -427,24 +313,22 @@ pub async fn workload(
     who: Principal,
 ) -> Result<web::Json<Vec<Workload>>, Error> {
     who.require(READERS)?;
+    let scope = Scope::of(&who);
+    let counts = state
+        .db
+        .read(move |conn| assignment::workload(conn, &scope))
+        .await?;
+    let mut map: BTreeMap<Option<String>, BTreeMap<String, i64>> = BTreeMap::new();
+    for (assignee, status, n) in counts {
+        map.entry(assignee).or_default().insert(status, n);
+    }
     Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let mut map: BTreeMap<Option<String>, BTreeMap<String, i64>> = BTreeMap::new();
-                for (assignee, status, n) in open_counts(conn, who.locations.as_ref())? {
-                    map.entry(assignee).or_default().insert(status, n);
-                }
-                Ok::<_, Error>(
-                    map.into_iter()
-                        .map(|(assigned_to, by_status)| Workload {
-                            assigned_to,
-                            total: by_status.values().sum(),
-                            by_status,
-                        })
-                        .collect(),
-                )
+        map.into_iter()
+            .map(|(assigned_to, by_status)| Workload {
+                assigned_to,
+                total: by_status.values().sum(),
+                by_status,
             })
-            .await?,
+            .collect(),
     ))
 }
