@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, web};
 use carebill_domain::Validation;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId, SettlementId};
-use carebill_domain::invoicing::money;
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -18,11 +17,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
-use super::{CREDITORS, READERS, show_page};
+use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
 use crate::service::credit_notes;
-use crate::service::documents::{self, CreditNoteDocument, CreditNoteHeader};
-use crate::store::credit_notes::CreditNoteFilter;
+use crate::service::documents::{self, CreditNoteDocument, CreditNoteFilter, CreditNoteHeader};
 
 /// The invoice a credit note cancels.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -103,41 +101,39 @@ pub struct CreditInput {
 impl CreditNoteSummary {
     /// A credit note header as the API shows it (issuer, recipient, episode and settlement are
     /// its invoice's).
-    pub(crate) fn of(h: &CreditNoteHeader) -> Result<CreditNoteSummary, Error> {
-        let (row, invoice) = (&h.credit_note, &h.invoice);
-        let c = row.currency;
-        Ok(CreditNoteSummary {
-            id: row.id,
-            number: row.number.clone(),
+    pub(crate) fn of(h: &CreditNoteHeader) -> CreditNoteSummary {
+        CreditNoteSummary {
+            id: h.id,
+            number: h.number.clone(),
             invoice: InvoiceLink {
-                id: row.invoice_id,
-                number: row.invoice_number.clone(),
+                id: h.invoice_id,
+                number: h.invoice_number.clone(),
             },
-            issuer: Issuer::of(invoice),
-            recipient: invoice.recipient()?,
-            patient_id: row.patient_id,
-            episode: EpisodeLink::of(invoice),
-            settlement: SettlementLink::of(invoice),
-            currency: c,
-            total: money(row.total_minor, c),
-            tax_total: money(row.tax_total_minor, c),
-            reason: row.reason.clone(),
-            reissue: row.reissue,
-            issue_date: row.issue_date,
-            issued_by: row.issued_by.clone(),
-            created_at: row.created_at.and_utc(),
-            issued_at: row.issued_at.and_utc(),
-        })
+            issuer: Issuer::of(&h.issuer),
+            recipient: h.recipient.clone(),
+            patient_id: h.patient_id,
+            episode: EpisodeLink::of(&h.episode),
+            settlement: SettlementLink::of(&h.settlement),
+            currency: h.currency,
+            total: h.total,
+            tax_total: h.tax_total,
+            reason: h.reason.clone(),
+            reissue: h.reissue,
+            issue_date: h.issue_date,
+            issued_by: h.issued_by.clone(),
+            created_at: h.created_at,
+            issued_at: h.issued_at,
+        }
     }
 }
 
 impl CreditNote {
     /// A credit note with its lines as the API shows it.
-    pub(crate) fn of(doc: &CreditNoteDocument) -> Result<CreditNote, Error> {
-        Ok(CreditNote {
-            summary: CreditNoteSummary::of(&doc.header)?,
+    pub(crate) fn of(doc: &CreditNoteDocument) -> CreditNote {
+        CreditNote {
+            summary: CreditNoteSummary::of(&doc.header),
             lines: doc.lines.iter().map(Line::of).collect(),
-        })
+        }
     }
 }
 
@@ -172,7 +168,9 @@ pub async fn credit_invoice(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                CreditNote::of(&credit_notes::credit(conn, &who, id, &reason, reissue)?)
+                Ok(CreditNote::of(&credit_notes::credit(
+                    conn, &who, id, &reason, reissue,
+                )?))
             })
         })
         .await
@@ -209,9 +207,10 @@ pub struct CreditNoteQuery {
 }
 
 impl CreditNoteQuery {
-    /// The filters of the query.
-    fn filter(&self) -> CreditNoteFilter {
-        CreditNoteFilter {
+    /// The filters of the query, checked: plausible days, `issued_from` not after `issued_to`.
+    fn filter(&self) -> Result<CreditNoteFilter, Error> {
+        check_range(self.issued_from, self.issued_to)?;
+        Ok(CreditNoteFilter {
             location_code: self.location_code.clone(),
             recipient_kind: self.recipient_kind,
             payer_code: self.payer_code.clone(),
@@ -221,7 +220,7 @@ impl CreditNoteQuery {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
-        }
+        })
     }
 }
 
@@ -245,12 +244,12 @@ pub async fn list_credit_notes(
     }
     .parse()?;
     let scope = Scope::of(&who);
-    let filter = query.filter();
+    let filter = query.filter()?;
     let page = state
         .db
         .read(move |conn| documents::credit_notes(conn, &scope, &filter, &page))
         .await?;
-    Ok(web::Json(show_page(page, CreditNoteSummary::of)?))
+    Ok(web::Json(page.map(|h| CreditNoteSummary::of(&h))))
 }
 
 /// Get a credit note with its lines.
@@ -272,5 +271,5 @@ pub async fn get_credit_note(
         .db
         .read(move |conn| documents::credit_note(conn, &scope, id))
         .await?;
-    Ok(web::Json(CreditNote::of(&doc)?))
+    Ok(web::Json(CreditNote::of(&doc)))
 }

@@ -1,14 +1,12 @@
 //! What invoices and credit notes both show: the issuer, the episode and settlement billed, and
-//! their lines, as the API shows them, made from the stored rows.
+//! their lines, as the API shows them, made from the service's read models.
 
 use carebill_domain::Money;
 use carebill_domain::ids::{ConsumptionId, EpisodeId, LocationId, SettlementId};
-use carebill_domain::invoicing::money;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::invoices::InvoiceRow;
-use crate::store::lines::LineRow;
+use crate::service::documents as read;
 
 /// The issuing location as printed on a document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -94,58 +92,57 @@ pub struct Line {
 }
 
 impl Issuer {
-    /// The invoice's issuer.
-    pub(crate) fn of(row: &InvoiceRow) -> Issuer {
+    /// A document's issuer as the API shows it.
+    pub(crate) fn of(i: &read::Issuer) -> Issuer {
         Issuer {
-            location_id: row.location_id,
-            code: row.location_code.clone(),
-            name: row.location_name.clone(),
-            tax_id: row.location_tax_id.clone(),
+            location_id: i.location_id,
+            code: i.code.clone(),
+            name: i.name.clone(),
+            tax_id: i.tax_id.clone(),
         }
     }
 }
 
 impl EpisodeLink {
-    /// The episode the invoice bills.
-    pub(crate) fn of(row: &InvoiceRow) -> EpisodeLink {
+    /// The episode billed as the API shows it.
+    pub(crate) fn of(e: &read::EpisodeLink) -> EpisodeLink {
         EpisodeLink {
-            id: row.episode_id,
-            number: row.episode_number.clone(),
+            id: e.id,
+            number: e.number.clone(),
         }
     }
 }
 
 impl SettlementLink {
-    /// The settlement version the invoice bills.
-    pub(crate) fn of(row: &InvoiceRow) -> SettlementLink {
+    /// The settlement version billed as the API shows it.
+    pub(crate) fn of(s: &read::SettlementLink) -> SettlementLink {
         SettlementLink {
-            id: row.settlement_id,
-            number: row.settlement_number.clone(),
-            version: row.settlement_version,
+            id: s.id,
+            number: s.number.clone(),
+            version: s.version,
         }
     }
 }
 
 impl Line {
-    /// A stored line as the API shows it.
-    pub(crate) fn of(row: &LineRow) -> Line {
-        let c = row.currency;
+    /// A line as the API shows it.
+    pub(crate) fn of(l: &read::Line) -> Line {
         Line {
-            position: row.position,
-            consumption_id: row.consumption_id,
-            code: row.code.clone(),
-            description: row.description.clone(),
-            service_group: row.service_group.clone(),
-            quantity: row.quantity.clone(),
-            unit: row.unit.clone(),
-            performed_at: row.performed_at.and_utc(),
-            unit_price: money(row.unit_price_minor, c),
-            line_amount: money(row.line_amount_minor, c),
-            amount: money(row.amount_minor, c),
+            position: l.position,
+            consumption_id: l.consumption_id,
+            code: l.code.clone(),
+            description: l.description.clone(),
+            service_group: l.service_group.clone(),
+            quantity: l.quantity.to_string(),
+            unit: l.unit.clone(),
+            performed_at: l.performed_at,
+            unit_price: l.unit_price,
+            line_amount: l.line_amount,
+            amount: l.amount,
             tax: LineTax {
-                category: row.tax_category.clone(),
-                exemption_reason_code: row.tax_exemption_reason_code.clone(),
-                exemption_reason: row.tax_exemption_reason.clone(),
+                category: l.tax_category.clone(),
+                exemption_reason_code: l.tax_exemption_reason_code.clone(),
+                exemption_reason: l.tax_exemption_reason.clone(),
             },
         }
     }

@@ -5,7 +5,7 @@
 use actix_web::web;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
-use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::invoicing::InvoiceStatus;
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -15,10 +15,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
-use super::{READERS, show_page};
+use super::{READERS, check_range};
 use crate::InvoicingState;
-use crate::service::documents::{self, InvoiceDocument};
-use crate::store::invoices::{InvoiceFilter, InvoiceRow};
+use crate::service::documents::{self, InvoiceDocument, InvoiceFilter, InvoiceHeader};
 
 /// An invoice without its lines, as lists show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -72,37 +71,36 @@ pub struct Invoice {
 
 impl InvoiceSummary {
     /// The invoice header as the API shows it.
-    pub(crate) fn of(row: &InvoiceRow) -> Result<InvoiceSummary, Error> {
-        let c = row.currency;
-        Ok(InvoiceSummary {
-            id: row.id,
-            number: row.number.clone(),
-            status: row.status,
-            issuer: Issuer::of(row),
-            recipient: row.recipient()?,
-            patient_id: row.patient_id,
-            episode: EpisodeLink::of(row),
-            settlement: SettlementLink::of(row),
-            currency: c,
-            total: money(row.total_minor, c),
-            tax_total: money(row.tax_total_minor, c),
-            issue_date: row.issue_date,
-            due_date: row.due_date,
-            created_at: row.created_at.and_utc(),
-            issued_at: row.issued_at.and_utc(),
-            cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
-            credit_note_id: row.credit_note()?,
-        })
+    pub(crate) fn of(h: &InvoiceHeader) -> InvoiceSummary {
+        InvoiceSummary {
+            id: h.id,
+            number: h.number.clone(),
+            status: h.status,
+            issuer: Issuer::of(&h.issuer),
+            recipient: h.recipient.clone(),
+            patient_id: h.patient_id,
+            episode: EpisodeLink::of(&h.episode),
+            settlement: SettlementLink::of(&h.settlement),
+            currency: h.currency,
+            total: h.total,
+            tax_total: h.tax_total,
+            issue_date: h.issue_date,
+            due_date: h.due_date,
+            created_at: h.created_at,
+            issued_at: h.issued_at,
+            cancelled_at: h.cancelled_at,
+            credit_note_id: h.credit_note_id,
+        }
     }
 }
 
 impl Invoice {
     /// An invoice with its lines as the API shows it.
-    pub(crate) fn of(doc: &InvoiceDocument) -> Result<Invoice, Error> {
-        Ok(Invoice {
-            summary: InvoiceSummary::of(&doc.invoice)?,
+    pub(crate) fn of(doc: &InvoiceDocument) -> Invoice {
+        Invoice {
+            summary: InvoiceSummary::of(&doc.invoice),
             lines: doc.lines.iter().map(Line::of).collect(),
-        })
+        }
     }
 }
 
@@ -139,9 +137,10 @@ pub struct InvoiceQuery {
 }
 
 impl InvoiceQuery {
-    /// The filters of the query.
-    fn filter(&self) -> InvoiceFilter {
-        InvoiceFilter {
+    /// The filters of the query, checked: plausible days, `issued_from` not after `issued_to`.
+    fn filter(&self) -> Result<InvoiceFilter, Error> {
+        check_range(self.issued_from, self.issued_to)?;
+        Ok(InvoiceFilter {
             status: self.status,
             location_code: self.location_code.clone(),
             recipient_kind: self.recipient_kind,
@@ -152,7 +151,7 @@ impl InvoiceQuery {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
-        }
+        })
     }
 }
 
@@ -176,12 +175,12 @@ pub async fn list_invoices(
     }
     .parse()?;
     let scope = Scope::of(&who);
-    let filter = query.filter();
+    let filter = query.filter()?;
     let page = state
         .db
         .read(move |conn| documents::invoices(conn, &scope, &filter, &page))
         .await?;
-    Ok(web::Json(show_page(page, InvoiceSummary::of)?))
+    Ok(web::Json(page.map(|h| InvoiceSummary::of(&h))))
 }
 
 /// Get an invoice with its lines.
@@ -203,5 +202,5 @@ pub async fn get_invoice(
         .db
         .read(move |conn| documents::invoice(conn, &scope, id))
         .await?;
-    Ok(web::Json(Invoice::of(&doc)?))
+    Ok(web::Json(Invoice::of(&doc)))
 }

@@ -29,13 +29,26 @@ pub(crate) const AUDIT_READERS: &[Role] = &[
     Role::Collector,
 ];
 
-/// Shows each item of a page as its API type.
-pub(crate) fn show_page<T, U>(
-    page: carebill_platform::http::Page<T>,
-    show: impl Fn(&T) -> Result<U, carebill_platform::Error>,
-) -> Result<carebill_platform::http::Page<U>, carebill_platform::Error> {
-    Ok(carebill_platform::http::Page {
-        items: page.items.iter().map(show).collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+/// Checks an issue-date range of a list's query: plausible days, `issued_from` not after
+/// `issued_to`.
+pub(crate) fn check_range(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Result<(), carebill_platform::Error> {
+    let mut v = carebill_domain::Validation::new();
+    for (field, day) in [("issued_from", from), ("issued_to", to)] {
+        if let Some(d) = day {
+            v.check(
+                field,
+                "out_of_range",
+                carebill_domain::accounts::check_date(d),
+            );
+        }
+    }
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        v.add("issued_to", "invalid", "must not be before issued_from");
+    }
+    v.finish().map_err(carebill_platform::Error::validation)
 }

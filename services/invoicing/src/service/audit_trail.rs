@@ -1,5 +1,5 @@
 //! Reading the invoicing audit trail: every entry belongs to the issuing location, and a reader
-//! limited to some locations sees only theirs.
+//! limited to some locations sees only theirs; a payer-limited reader sees none.
 
 use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
@@ -17,6 +17,13 @@ pub(crate) fn events(
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, Error> {
+    // No audit entry is addressed to a payer: a payer-limited caller sees none.
+    if scope.is_payer_limited() {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    }
     // The location ids behind the caller's location codes, from the documents here.
     let locations = match &scope.locations {
         None => None,

@@ -31,7 +31,11 @@ pub(crate) fn credit(
     reissue: bool,
 ) -> Result<CreditNoteDocument, Error> {
     let scope = Scope::of(who);
-    // Two credits of one invoice never both pass the status check.
+    // The scope first, with a plain read: an invoice outside it is not found, and not locked.
+    if invoices::find_in_scope(conn, &scope, id)?.is_none() {
+        return Err(Error::not_found("invoice"));
+    }
+    // Two credits of one invoice never both pass the status check: lock, then read it again.
     invoices::lock(conn, id)?;
     let invoice =
         invoices::find_in_scope(conn, &scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;

@@ -1,62 +1,388 @@
 //! Reading invoices and credit notes in the caller's scope: a document with its lines, or a
-//! page of headers. Anything outside the scope is not found.
+//! page of headers, as read models made from the stored rows (every stored value read back and
+//! checked). Anything outside the scope is not found.
 
-use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::{
+    ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
+};
+use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::http::{Page, PageRequest};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 
-use crate::store::credit_notes::{self, CreditNoteFilter, CreditNoteRow};
-use crate::store::invoices::{self, InvoiceFilter, InvoiceRow};
+use crate::store::credit_notes::{self, CreditNoteFilter as StoredCreditNoteFilter, CreditNoteRow};
+use crate::store::invoices::{self, InvoiceFilter as StoredInvoiceFilter, InvoiceRow};
 use crate::store::lines::{self, LineRow};
+
+/// The issuing location as printed on a document.
+#[derive(Debug, Clone)]
+pub(crate) struct Issuer {
+    /// Location id.
+    pub location_id: LocationId,
+    /// Location code (the prefix of the document numbers).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Tax id of the issuing entity.
+    pub tax_id: Option<String>,
+}
+
+/// The episode of care billed.
+#[derive(Debug, Clone)]
+pub(crate) struct EpisodeLink {
+    /// Id.
+    pub id: EpisodeId,
+    /// The HIS's account or encounter number.
+    pub number: String,
+}
+
+/// The settlement version billed.
+#[derive(Debug, Clone)]
+pub(crate) struct SettlementLink {
+    /// Id.
+    pub id: SettlementId,
+    /// Number.
+    pub number: String,
+    /// The approved version invoiced.
+    pub version: i32,
+}
+
+/// A line of an invoice or credit note, read back and checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Line {
+    /// 1-based position on the document.
+    pub position: i32,
+    /// The consumption billed.
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// Description.
+    pub description: String,
+    /// Service group.
+    pub service_group: String,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit of measure.
+    pub unit: String,
+    /// When the service was performed.
+    pub performed_at: DateTime<Utc>,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Amount of the whole service (every party's share).
+    pub line_amount: Money,
+    /// The part billed to the document's recipient.
+    pub amount: Money,
+    /// UNCL5305 tax category.
+    pub tax_category: String,
+    /// VATEX exemption reason code.
+    pub tax_exemption_reason_code: String,
+    /// Exemption reason text.
+    pub tax_exemption_reason: String,
+}
+
+/// An invoice's header, as read in a caller's scope.
+#[derive(Debug, Clone)]
+pub(crate) struct InvoiceHeader {
+    /// Id.
+    pub id: InvoiceId,
+    /// Number.
+    pub number: String,
+    /// Issued or cancelled.
+    pub status: InvoiceStatus,
+    /// The issuing location.
+    pub issuer: Issuer,
+    /// Who is billed.
+    pub recipient: PartyRef,
+    /// The patient the care was for.
+    pub patient_id: PatientId,
+    /// The episode of care.
+    pub episode: EpisodeLink,
+    /// The settlement version billed.
+    pub settlement: SettlementLink,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// Total to pay.
+    pub total: Money,
+    /// Tax total.
+    pub tax_total: Money,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Issued (numbered).
+    pub issued_at: DateTime<Utc>,
+    /// When a credit note cancelled it.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// The credit note that cancelled it.
+    pub credit_note_id: Option<CreditNoteId>,
+}
 
 /// An invoice with its lines.
 #[derive(Debug, Clone)]
 pub(crate) struct InvoiceDocument {
     /// The header.
-    pub invoice: InvoiceRow,
+    pub invoice: InvoiceHeader,
     /// The lines, in order.
-    pub lines: Vec<LineRow>,
+    pub lines: Vec<Line>,
 }
 
-/// A credit note with the invoice it cancels.
+/// A credit note's header: its own fields and, from the invoice it cancels, the issuer,
+/// recipient, episode and settlement.
 #[derive(Debug, Clone)]
 pub(crate) struct CreditNoteHeader {
-    /// The credit note.
-    pub credit_note: CreditNoteRow,
-    /// The invoice it cancels (issuer, recipient, episode and settlement come from it).
-    pub invoice: InvoiceRow,
+    /// Id.
+    pub id: CreditNoteId,
+    /// Number.
+    pub number: String,
+    /// The invoice it cancels.
+    pub invoice_id: InvoiceId,
+    /// That invoice's number.
+    pub invoice_number: String,
+    /// The issuing location (the invoice's).
+    pub issuer: Issuer,
+    /// Who the invoice was for.
+    pub recipient: PartyRef,
+    /// The patient the care was for.
+    pub patient_id: PatientId,
+    /// The episode of care.
+    pub episode: EpisodeLink,
+    /// The settlement version the invoice billed.
+    pub settlement: SettlementLink,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// Amount credited.
+    pub total: Money,
+    /// Tax total.
+    pub tax_total: Money,
+    /// Why.
+    pub reason: String,
+    /// Whether the settlement is to be invoiced again.
+    pub reissue: bool,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Who issued it.
+    pub issued_by: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Issued (numbered).
+    pub issued_at: DateTime<Utc>,
 }
 
 /// A credit note with its invoice and its lines.
 #[derive(Debug, Clone)]
 pub(crate) struct CreditNoteDocument {
-    /// The credit note and its invoice.
+    /// The credit note and what it shows of its invoice.
     pub header: CreditNoteHeader,
     /// The lines credited, in order.
-    pub lines: Vec<LineRow>,
+    pub lines: Vec<Line>,
 }
 
-/// Checks an issue-date range: plausible days, `from` not after `to`.
-pub(crate) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), Error> {
-    let mut v = carebill_domain::Validation::new();
-    for (field, day) in [("issued_from", from), ("issued_to", to)] {
-        if let Some(d) = day {
-            v.check(
-                field,
-                "out_of_range",
-                carebill_domain::accounts::check_date(d),
-            );
+/// What the invoice list can be filtered by: valid values (a plausible issue-date range).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InvoiceFilter {
+    /// Status.
+    pub status: Option<InvoiceStatus>,
+    /// Issuing location code.
+    pub location_code: Option<String>,
+    /// Payer or patient.
+    pub recipient_kind: Option<PartyKind>,
+    /// Payer code.
+    pub payer_code: Option<String>,
+    /// Patient.
+    pub patient_id: Option<PatientId>,
+    /// Episode.
+    pub episode_id: Option<EpisodeId>,
+    /// Settlement.
+    pub settlement_id: Option<SettlementId>,
+    /// Issued on or after.
+    pub issued_from: Option<NaiveDate>,
+    /// Issued on or before.
+    pub issued_to: Option<NaiveDate>,
+    /// Number.
+    pub number: Option<String>,
+}
+
+/// What the credit-note list can be filtered by: valid values (a plausible issue-date range).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CreditNoteFilter {
+    /// Issuing location code.
+    pub location_code: Option<String>,
+    /// Payer or patient.
+    pub recipient_kind: Option<PartyKind>,
+    /// Payer code.
+    pub payer_code: Option<String>,
+    /// Patient.
+    pub patient_id: Option<PatientId>,
+    /// The invoice cancelled.
+    pub invoice_id: Option<InvoiceId>,
+    /// Settlement.
+    pub settlement_id: Option<SettlementId>,
+    /// Issued on or after.
+    pub issued_from: Option<NaiveDate>,
+    /// Issued on or before.
+    pub issued_to: Option<NaiveDate>,
+    /// Number.
+    pub number: Option<String>,
+}
+
+impl InvoiceFilter {
+    /// The filter as the store takes it.
+    fn stored(&self) -> StoredInvoiceFilter {
+        StoredInvoiceFilter {
+            status: self.status,
+            location_code: self.location_code.clone(),
+            recipient_kind: self.recipient_kind,
+            payer_code: self.payer_code.clone(),
+            patient_id: self.patient_id,
+            episode_id: self.episode_id,
+            settlement_id: self.settlement_id,
+            issued_from: self.issued_from,
+            issued_to: self.issued_to,
+            number: self.number.clone(),
         }
     }
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        v.add("issued_to", "invalid", "must not be before issued_from");
+}
+
+impl CreditNoteFilter {
+    /// The filter as the store takes it.
+    fn stored(&self) -> StoredCreditNoteFilter {
+        StoredCreditNoteFilter {
+            location_code: self.location_code.clone(),
+            recipient_kind: self.recipient_kind,
+            payer_code: self.payer_code.clone(),
+            patient_id: self.patient_id,
+            invoice_id: self.invoice_id,
+            settlement_id: self.settlement_id,
+            issued_from: self.issued_from,
+            issued_to: self.issued_to,
+            number: self.number.clone(),
+        }
     }
-    v.finish().map_err(Error::validation)
+}
+
+impl Issuer {
+    /// The invoice's issuer.
+    fn of(row: &InvoiceRow) -> Issuer {
+        Issuer {
+            location_id: row.location_id,
+            code: row.location_code.clone(),
+            name: row.location_name.clone(),
+            tax_id: row.location_tax_id.clone(),
+        }
+    }
+}
+
+impl EpisodeLink {
+    /// The episode the invoice bills.
+    fn of(row: &InvoiceRow) -> EpisodeLink {
+        EpisodeLink {
+            id: row.episode_id,
+            number: row.episode_number.clone(),
+        }
+    }
+}
+
+impl SettlementLink {
+    /// The settlement version the invoice bills.
+    fn of(row: &InvoiceRow) -> SettlementLink {
+        SettlementLink {
+            id: row.settlement_id,
+            number: row.settlement_number.clone(),
+            version: row.settlement_version,
+        }
+    }
+}
+
+impl Line {
+    /// A stored line read back: its quantity must read as a decimal (an error naming it
+    /// otherwise), as every other stored value.
+    fn of(row: &LineRow) -> Result<Line, Error> {
+        let d = row.domain()?;
+        Ok(Line {
+            position: row.position,
+            consumption_id: d.consumption_id,
+            code: d.code,
+            description: d.description,
+            service_group: d.service_group,
+            quantity: d.quantity,
+            unit: d.unit,
+            performed_at: d.performed_at,
+            unit_price: d.unit_price,
+            line_amount: d.line_amount,
+            amount: d.amount,
+            tax_category: row.tax_category.clone(),
+            tax_exemption_reason_code: row.tax_exemption_reason_code.clone(),
+            tax_exemption_reason: row.tax_exemption_reason.clone(),
+        })
+    }
+
+    /// The lines of a document, in order.
+    fn of_document(conn: &mut AnyConnection, document_id: &str) -> Result<Vec<Line>, Error> {
+        lines::of_document(conn, document_id)?
+            .iter()
+            .map(Line::of)
+            .collect()
+    }
+}
+
+impl InvoiceHeader {
+    /// A stored invoice's header.
+    fn of(row: &InvoiceRow) -> Result<InvoiceHeader, Error> {
+        let c = row.currency;
+        Ok(InvoiceHeader {
+            id: row.id,
+            number: row.number.clone(),
+            status: row.status,
+            issuer: Issuer::of(row),
+            recipient: row.recipient()?,
+            patient_id: row.patient_id,
+            episode: EpisodeLink::of(row),
+            settlement: SettlementLink::of(row),
+            currency: c,
+            total: money(row.total_minor, c),
+            tax_total: money(row.tax_total_minor, c),
+            issue_date: row.issue_date,
+            due_date: row.due_date,
+            created_at: row.created_at.and_utc(),
+            issued_at: row.issued_at.and_utc(),
+            cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
+            credit_note_id: row.credit_note()?,
+        })
+    }
+}
+
+impl CreditNoteHeader {
+    /// A stored credit note's header, with what it shows of its invoice.
+    fn of(row: &CreditNoteRow, invoice: &InvoiceRow) -> Result<CreditNoteHeader, Error> {
+        let c = row.currency;
+        Ok(CreditNoteHeader {
+            id: row.id,
+            number: row.number.clone(),
+            invoice_id: row.invoice_id,
+            invoice_number: row.invoice_number.clone(),
+            issuer: Issuer::of(invoice),
+            recipient: invoice.recipient()?,
+            patient_id: row.patient_id,
+            episode: EpisodeLink::of(invoice),
+            settlement: SettlementLink::of(invoice),
+            currency: c,
+            total: money(row.total_minor, c),
+            tax_total: money(row.tax_total_minor, c),
+            reason: row.reason.clone(),
+            reissue: row.reissue,
+            issue_date: row.issue_date,
+            issued_by: row.issued_by.clone(),
+            created_at: row.created_at.and_utc(),
+            issued_at: row.issued_at.and_utc(),
+        })
+    }
 }
 
 /// An invoice in the caller's scope, with its lines; not found otherwise.
@@ -68,8 +394,11 @@ pub(crate) fn invoice(
 ) -> Result<InvoiceDocument, Error> {
     let invoice =
         invoices::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
-    let lines = lines::of_document(conn, &invoice.id.to_string())?;
-    Ok(InvoiceDocument { invoice, lines })
+    let lines = Line::of_document(conn, &invoice.id.to_string())?;
+    Ok(InvoiceDocument {
+        invoice: InvoiceHeader::of(&invoice)?,
+        lines,
+    })
 }
 
 /// A page of the invoices in the caller's scope matching `filter`, oldest first.
@@ -79,10 +408,17 @@ pub(crate) fn invoices(
     scope: &Scope,
     filter: &InvoiceFilter,
     page: &PageRequest,
-) -> Result<Page<InvoiceRow>, Error> {
-    check_range(filter.issued_from, filter.issued_to)?;
-    let rows = invoices::list(conn, scope, filter, page)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.to_string()))
+) -> Result<Page<InvoiceHeader>, Error> {
+    let rows = invoices::list(conn, scope, &filter.stored(), page)?;
+    let page = Page::from_rows(rows, page, |r| r.id.to_string());
+    Ok(Page {
+        items: page
+            .items
+            .iter()
+            .map(InvoiceHeader::of)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// A credit note in the caller's scope, with its invoice and lines; not found otherwise.
@@ -96,12 +432,9 @@ pub(crate) fn credit_note(
         .ok_or_else(|| Error::not_found("credit note"))?;
     let invoice = invoices::find(conn, credit_note.invoice_id)?
         .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
-    let lines = lines::of_document(conn, &credit_note.id.to_string())?;
+    let lines = Line::of_document(conn, &credit_note.id.to_string())?;
     Ok(CreditNoteDocument {
-        header: CreditNoteHeader {
-            credit_note,
-            invoice,
-        },
+        header: CreditNoteHeader::of(&credit_note, &invoice)?,
         lines,
     })
 }
@@ -115,8 +448,7 @@ pub(crate) fn credit_notes(
     filter: &CreditNoteFilter,
     page: &PageRequest,
 ) -> Result<Page<CreditNoteHeader>, Error> {
-    check_range(filter.issued_from, filter.issued_to)?;
-    let rows = credit_notes::list(conn, scope, filter, page)?;
+    let rows = credit_notes::list(conn, scope, &filter.stored(), page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     let ids = page
         .items
@@ -131,12 +463,8 @@ pub(crate) fn credit_notes(
             let invoice = invoices
                 .iter()
                 .find(|i| i.id == credit_note.invoice_id)
-                .cloned()
                 .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
-            Ok(CreditNoteHeader {
-                credit_note,
-                invoice,
-            })
+            CreditNoteHeader::of(&credit_note, invoice)
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Page {

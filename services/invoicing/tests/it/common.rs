@@ -225,6 +225,26 @@ pub(crate) fn payer_token(payer: &str) -> String {
     .expect("token")
 }
 
+/// A staff token for `roles` with a `payer` claim: the platform scope limits it to that payer's
+/// records.
+pub(crate) fn staff_payer_token(roles: &[&str], payer: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("staff-{payer}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            locations: None,
+            payer: Some(payer.to_owned()),
+        },
+    )
+    .expect("token")
+}
+
 pub(crate) fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().expect("items").clone()
 }

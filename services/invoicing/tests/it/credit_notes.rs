@@ -1,5 +1,5 @@
 //! Credit notes: a full credit note cancels its invoice once; a reissue bills only the credited
-//! party again.
+//! party again; a caller out of scope is refused before the invoice is locked.
 
 use actix_web::http::StatusCode;
 use carebill_domain::events::PartyRef;
@@ -7,6 +7,7 @@ use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{call, get, token};
+use diesel::Connection as _;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -122,4 +123,68 @@ async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_cre
     assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 3);
     let (_, cancelled, _) = call(&app, get("/v1/invoices?status=cancelled", &t)).await;
     assert_eq!(items(&cancelled).len(), 1);
+}
+
+/// A credit by a caller out of the invoice's scope is refused at once, even while another
+/// transaction holds the invoice's lock: the scope is checked with a plain read before locking.
+/// (PostgreSQL only: SQLite has no row locks.)
+#[actix_web::test]
+async fn a_credit_out_of_scope_is_refused_without_waiting_on_the_invoice_lock() {
+    let h = harness(Backend::Postgres);
+    let app = app(&h.db).await;
+    let w = world("H1");
+    deliver(
+        &h.db,
+        envelope(&approval(
+            &w,
+            SettlementId::new(),
+            1,
+            vec![line(
+                ConsumptionId::new(),
+                "LAB-HB",
+                10_000,
+                &[(&w.sanitas, 10_000)],
+            )],
+        )),
+    )
+    .await
+    .expect("approved");
+    let (_, list, _) = call(&app, get("/v1/invoices", &token(&["biller"], None))).await;
+    let invoice = items(&list)[0]["id"].as_str().expect("id").to_owned();
+
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let (db, id) = (h.db.clone(), invoice.clone());
+        tokio::spawn(async move {
+            db.write(move |conn| {
+                conn.transaction::<_, carebill_platform::Error, _>(|conn| {
+                    carebill_platform::db::lock_row(conn, "invoices", &id)?;
+                    let _ = locked_tx.send(());
+                    let _ = release_rx.recv_timeout(std::time::Duration::from_secs(20));
+                    Ok(())
+                })
+            })
+            .await
+        })
+    };
+    locked_rx.await.expect("the invoice is locked");
+    let body = json!({"reason": "wrong payer", "reissue": false});
+    let h2 = token(&["billing_manager"], Some(&["H2"]));
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        credit(&app, &h2, &invoice, body.clone(), None),
+    )
+    .await;
+    let _ = release_tx.send(());
+    holder
+        .await
+        .expect("joined")
+        .expect("lock held and released");
+    let (s, problem) = answer.expect("refused without waiting on the lock");
+    assert_eq!(s, StatusCode::NOT_FOUND, "{problem}");
+    // In scope, once the lock is released, it is credited.
+    let h1 = token(&["billing_manager"], Some(&["H1"]));
+    let (s, note) = credit(&app, &h1, &invoice, body, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{note}");
 }

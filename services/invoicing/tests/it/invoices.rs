@@ -1,5 +1,6 @@
 //! Invoices: issued on an approval, one per party, numbered without gaps; a later version bills
-//! only what is not billed yet; documents out of scope are not found.
+//! only what is not billed yet; documents out of scope are not found, and neither is the audit
+//! trail for a payer-limited reader; stored lines are checked when read.
 
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ both_backends!(
     an_approval_issues_one_numbered_invoice_per_party_to_the_cent,
     a_later_version_bills_only_what_is_not_billed_yet,
     documents_out_of_scope_are_not_found_and_bad_requests_are_refused,
+    a_payer_limited_reader_sees_no_audit_entries,
+    a_stored_line_quantity_that_is_not_a_decimal_is_an_error,
 );
 
 async fn an_approval_issues_one_numbered_invoice_per_party_to_the_cent(b: Backend) {
@@ -550,6 +553,90 @@ async fn two_replicas_number_invoices_without_gaps_or_duplicates() {
             ),
             stored.get(id),
             "{record}"
+        );
+    }
+}
+
+/// One invoice to SANITAS and one to the patient, from one approval at H1.
+async fn two_invoices(db: &Db) {
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    deliver(
+        db,
+        envelope(&approval(
+            &w,
+            SettlementId::new(),
+            1,
+            vec![line(
+                ConsumptionId::new(),
+                "LAB-HB",
+                10_000,
+                &[(&w.sanitas, 8_000), (&pat, 2_000)],
+            )],
+        )),
+    )
+    .await
+    .expect("approved");
+}
+
+async fn a_payer_limited_reader_sees_no_audit_entries(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    two_invoices(&h.db).await;
+    let (s, trail, _) = call(
+        &app,
+        get("/v1/invoicing/audit-events", &token(&["auditor"], None)),
+    )
+    .await;
+    assert_eq!((s, items(&trail).len()), (StatusCode::OK, 2), "{trail}");
+    // A staff token with a payer claim (its own payer's invoice is among them) reads none.
+    for roles in [&["auditor"][..], &["billing_manager", "collector"][..]] {
+        let (s, trail, _) = call(
+            &app,
+            get(
+                "/v1/invoicing/audit-events",
+                &staff_payer_token(roles, "SANITAS"),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{trail}");
+        assert!(items(&trail).is_empty(), "{roles:?}: {trail}");
+    }
+}
+
+async fn a_stored_line_quantity_that_is_not_a_decimal_is_an_error(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    two_invoices(&h.db).await;
+    let (_, list, _) = call(&app, get("/v1/invoices", &admin())).await;
+    let invoice = items(&list)[0]["id"].as_str().expect("id").to_owned();
+    let (s, note) = credit(
+        &app,
+        &admin(),
+        &invoice,
+        json!({"reason": "wrong payer", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{note}");
+    let note_path = format!("/v1/credit-notes/{}", note["id"].as_str().expect("id"));
+    let invoice_path = format!("/v1/invoices/{invoice}");
+    for path in [&invoice_path, &note_path] {
+        let (s, doc, _) = call(&app, get(path, &admin())).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {doc}");
+        assert_eq!(doc["lines"][0]["quantity"], "2", "{path}: {doc}");
+    }
+    h.db.write(|conn| {
+        Ok(diesel::sql_query("UPDATE document_lines SET quantity = 'several'").execute(conn)?)
+    })
+    .await
+    .expect("quantities spoiled");
+    for path in [&invoice_path, &note_path] {
+        let (s, problem, _) = call(&app, get(path, &admin())).await;
+        assert_eq!(
+            (s, problem["code"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")),
+            "{path}: {problem}"
         );
     }
 }
