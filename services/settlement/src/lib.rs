@@ -18,7 +18,6 @@ pub mod billing_runs;
 pub mod business_conditions;
 mod consumer;
 pub mod invoicing_rules;
-pub mod offers;
 pub mod schema;
 mod service;
 mod store;
@@ -242,23 +241,23 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/offers")
-                    .route(web::get().to(offers::list_offers))
-                    .route(web::post().to(offers::create_offer))
+                    .route(web::get().to(api::offers::list_offers))
+                    .route(web::post().to(api::offers::create_offer))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/offers/{code}")
-                    .route(web::get().to(offers::get_offer))
+                    .route(web::get().to(api::offers::get_offer))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/offers/{code}/end")
-                    .route(web::post().to(offers::end_offer))
+                    .route(web::post().to(api::offers::end_offer))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/offer-balances")
-                    .route(web::get().to(offers::list_balances))
+                    .route(web::get().to(api::offers::list_balances))
                     .default_service(allow("GET")),
             )
             .service(
@@ -286,7 +285,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         api::assignment::reassign, api::assignment::workload,
         business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
-        offers::create_offer, offers::list_offers, offers::get_offer, offers::end_offer, offers::list_balances,
+        api::offers::create_offer, api::offers::list_offers, api::offers::get_offer, api::offers::end_offer, api::offers::list_balances,
         api::audit_trail::list_audit_events,
     ),
     tags(

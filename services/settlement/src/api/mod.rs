@@ -4,5 +4,6 @@ pub mod assignment;
 pub mod audit_trail;
 pub mod coverage_terms;
 pub mod lines;
+pub mod offers;
 pub mod prices;
 pub mod settlements;

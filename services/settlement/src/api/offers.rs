@@ -10,27 +10,37 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::events::ConsumptionRecordedV1;
 use carebill_domain::settlement::Offer;
-use carebill_domain::stored::json;
 use carebill_domain::{Code, Validation};
-use carebill_platform::audit;
-use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::Error;
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
     IdempotencyKey, JsonBody, Page, PageParams, PageRequest, Reply, idempotent,
 };
-use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
-use crate::schema::{offers, settlement_inputs, settlements};
-use crate::service::offers::purchases;
-use crate::store::offers::OfferRow;
+use crate::service::offers::{self, NewOffer, OfferRecord};
+
+impl From<OfferRecord> for OfferView {
+    fn from(o: OfferRecord) -> Self {
+        OfferView {
+            code: o.code,
+            description: o.description,
+            bundle_code: o.bundle_code,
+            service_codes: o.service_codes,
+            units: o.units,
+            valid_days: o.valid_days,
+            active_from: o.active_from,
+            inactive_from: o.inactive_from,
+            created_by: o.created_by,
+            created_at: o.created_at,
+        }
+    }
+}
 
 /// An offer as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -86,15 +96,8 @@ pub struct OfferInput {
     pub inactive_from: Option<NaiveDate>,
 }
 
-struct Valid {
-    offer: Offer,
-    description: String,
-    active_from: NaiveDate,
-    inactive_from: Option<NaiveDate>,
-}
-
 impl OfferInput {
-    fn validate(self) -> Result<Valid, Error> {
+    fn validate(self) -> Result<NewOffer, Error> {
         let mut v = Validation::new();
         let code = v.check("code", "invalid", Code::parse(&self.code));
         v.text("description", &self.description, 200);
@@ -152,7 +155,7 @@ impl OfferInput {
         }
         v.finish().map_err(Error::validation)?;
         match (code, bundle) {
-            (Some(code), Some(bundle)) => Ok(Valid {
+            (Some(code), Some(bundle)) => Ok(NewOffer {
                 offer: Offer {
                     code: code.to_string(),
                     bundle_code: bundle.to_string(),
@@ -167,96 +170,6 @@ impl OfferInput {
             _ => Err(Error::internal(&"validation passed without values")),
         }
     }
-}
-
-fn get(conn: &mut AnyConnection, code: &str) -> Result<OfferView, Error> {
-    offers::table
-        .find(code)
-        .select(OfferRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(view)
-        .ok_or_else(|| Error::not_found("offer"))?
-}
-
-fn create(conn: &mut AnyConnection, who: &Principal, o: Valid) -> Result<OfferView, Error> {
-    who.require_unscoped("offers are organisation-wide")?;
-    let taken: i64 = offers::table
-        .filter(offers::code.eq(&o.offer.code))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            "an offer with this code exists; offers are not changed once sold, create one with a new code",
-        ));
-    }
-    // One offer on sale per bundle on any day: a purchase must say which units it bought.
-    db::lock_key(conn, &format!("offer-bundle:{}", o.offer.bundle_code))?;
-    let same_bundle: Vec<OfferRow> = offers::table
-        .filter(offers::bundle_code.eq(&o.offer.bundle_code))
-        .select(OfferRow::as_select())
-        .load(conn)?;
-    // Sale periods end the day before `inactive_from`.
-    let last_day = |end: Option<NaiveDate>| end.and_then(|d| d.pred_opt());
-    if let Some(other) = same_bundle.iter().find(|r| {
-        carebill_domain::accounts::periods_overlap(
-            Some(r.active_from),
-            last_day(r.inactive_from),
-            Some(o.active_from),
-            last_day(o.inactive_from),
-        )
-    }) {
-        return Err(Error::new(
-            ErrorCode::OverlappingOffer,
-            format!(
-                "offer {} sells bundle {} on days this one would too; end its sale first (POST /v1/offers/{}/end)",
-                other.code, o.offer.bundle_code, other.code
-            ),
-        ));
-    }
-    diesel::insert_into(offers::table)
-        .values((
-            offers::code.eq(&o.offer.code),
-            offers::description.eq(&o.description),
-            offers::bundle_code.eq(&o.offer.bundle_code),
-            offers::service_codes.eq(serde_json::to_string(&o.offer.service_codes)?),
-            offers::units.eq(o.offer.units.to_string()),
-            offers::valid_days.eq(o.offer.valid_days.and_then(|d| i32::try_from(d).ok())),
-            offers::active_from.eq(o.active_from),
-            offers::inactive_from.eq(o.inactive_from),
-            offers::created_by.eq(&who.subject),
-            offers::created_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let created = get(conn, &o.offer.code)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "offer",
-        &created.code,
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
-}
-
-/// An offer as the API shows it, from its row.
-fn view(r: OfferRow) -> Result<OfferView, Error> {
-    let offer = r.offer()?;
-    Ok(OfferView {
-        code: offer.code,
-        description: r.description,
-        bundle_code: offer.bundle_code,
-        service_codes: offer.service_codes,
-        units: offer.units,
-        valid_days: offer.valid_days,
-        active_from: r.active_from,
-        inactive_from: r.inactive_from,
-        created_by: r.created_by,
-        created_at: r.created_at.and_utc(),
-    })
 }
 
 /// A purchase and what is left of it.
@@ -313,7 +226,7 @@ pub async fn create_offer(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                create(conn, &who, input)
+                offers::create(conn, &who, input).map(OfferView::from)
             })
         })
         .await
@@ -328,118 +241,6 @@ pub struct EndInput {
     pub inactive_from: NaiveDate,
     /// Why.
     pub reason: String,
-}
-
-/// The last day a bundle was bought under `offer` (any patient; cancelled settlements, voided
-/// and excluded consumptions do not count, as for balances).
-fn last_purchase_day(
-    conn: &mut AnyConnection,
-    offer: &OfferRow,
-) -> Result<Option<NaiveDate>, Error> {
-    // The payload holds the item's code as `"code":"<bundle>"`; the match narrows the scan,
-    // the parsed payload decides.
-    let pattern = format!(
-        "%\"code\":\"{}\"%",
-        offer
-            .bundle_code
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let payloads: Vec<String> = settlement_inputs::table
-        .filter(
-            settlement_inputs::settlement_id.eq_any(
-                settlements::table
-                    .filter(settlements::status.ne("cancelled"))
-                    .select(settlements::id),
-            ),
-        )
-        .filter(settlement_inputs::voided.eq(false))
-        .filter(settlement_inputs::excluded.eq(false))
-        .filter(settlement_inputs::payload.like(pattern).escape('\\'))
-        .select(settlement_inputs::payload)
-        .load(conn)?;
-    let mut last = None;
-    for payload in payloads {
-        let c: ConsumptionRecordedV1 =
-            json("settlement input", &payload).map_err(crate::store::unreadable)?;
-        let day = carebill_domain::pricing::service_day(&c.episode, c.performed_at);
-        if c.item.code.as_str() == offer.bundle_code
-            && offer.on_sale(day)
-            && last.is_none_or(|l| day > l)
-        {
-            last = Some(day);
-        }
-    }
-    Ok(last)
-}
-
-fn end(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    code: &str,
-    input: EndInput,
-) -> Result<OfferView, Error> {
-    who.require_unscoped("offers are organisation-wide")?;
-    db::lock_key(conn, &format!("offer:{code}"))?;
-    let before = get(conn, code)?;
-    let mut v = Validation::new();
-    let reason = v.text("reason", &input.reason, 500);
-    v.check(
-        "inactive_from",
-        "out_of_range",
-        carebill_domain::accounts::check_date(input.inactive_from),
-    );
-    if input.inactive_from <= before.active_from {
-        v.add(
-            "inactive_from",
-            "before_start",
-            "must come after the offer's active_from",
-        );
-    }
-    if before
-        .inactive_from
-        .is_some_and(|end| end <= input.inactive_from)
-    {
-        v.add(
-            "inactive_from",
-            "later",
-            "the sale already ends on or before this day",
-        );
-    }
-    // What was sold stays sold: a purchase counts as this offer's by its day, so the sale may
-    // not end on or before a day it already sold a bundle.
-    let row: OfferRow = offers::table
-        .find(code)
-        .select(OfferRow::as_select())
-        .first(conn)?;
-    if let Some(day) = last_purchase_day(conn, &row)?
-        && input.inactive_from <= day
-    {
-        v.add(
-            "inactive_from",
-            "sold_after",
-            format!(
-                "bundle {} was bought under this offer on {day}; the sale can end from the day after",
-                before.bundle_code
-            ),
-        );
-    }
-    v.finish().map_err(Error::validation)?;
-    diesel::update(offers::table.find(code))
-        .set(offers::inactive_from.eq(Some(input.inactive_from)))
-        .execute(conn)?;
-    let after = get(conn, code)?;
-    audit::record(
-        conn,
-        who,
-        "end",
-        "offer",
-        code,
-        serde_json::json!({ "inactive_from": { "before": before.inactive_from, "after": after.inactive_from } }),
-        reason.as_deref(),
-    )?;
-    Ok(after)
 }
 
 /// End the sale of an offer from a day (units already sold stay usable).
@@ -459,12 +260,11 @@ pub async fn end_offer(
     let body = body.parse()?;
     let code = code.into_inner();
     let input = body.value;
-    Ok(web::Json(
-        state
-            .db
-            .write(move |conn| conn.transaction(|conn| end(conn, &who, &code, input)))
-            .await?,
-    ))
+    let ended = state
+        .db
+        .write(move |conn| offers::end(conn, &who, &code, input.inactive_from, &input.reason))
+        .await?;
+    Ok(web::Json(ended.into()))
 }
 
 /// Get an offer.
@@ -480,9 +280,8 @@ pub async fn get_offer(
 ) -> Result<web::Json<OfferView>, Error> {
     who.require(READERS)?;
     let code = code.into_inner();
-    Ok(web::Json(
-        state.db.read(move |conn| get(conn, &code)).await?,
-    ))
+    let found = state.db.read(move |conn| offers::get(conn, &code)).await?;
+    Ok(web::Json(found.into()))
 }
 
 /// List offers, by code.
@@ -496,23 +295,14 @@ pub async fn list_offers(
 ) -> Result<web::Json<Page<OfferView>>, Error> {
     who.require(READERS)?;
     let page: PageRequest = page.parse()?;
-    Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let mut q = offers::table.select(OfferRow::as_select()).into_boxed();
-                if let Some(after) = &page.after {
-                    q = q.filter(offers::code.gt(after.clone()));
-                }
-                let rows = q
-                    .order(offers::code.asc())
-                    .limit(page.limit + 1)
-                    .load::<OfferRow>(conn)?;
-                let views = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::from_rows(views, &page, |v| v.code.clone()))
-            })
-            .await?,
-    ))
+    let (found, page) = state
+        .db
+        .read(move |conn| {
+            offers::list(conn, page.after.as_deref(), page.limit + 1).map(|o| (o, page))
+        })
+        .await?;
+    let views: Vec<OfferView> = found.into_iter().map(OfferView::from).collect();
+    Ok(web::Json(Page::from_rows(views, &page, |v| v.code.clone())))
 }
 
 /// A patient's prepaid bundles: units bought, used and left.
@@ -526,26 +316,23 @@ pub async fn list_balances(
 ) -> Result<web::Json<Vec<Balance>>, Error> {
     who.require(READERS)?;
     let patient = filter.patient_id.to_string();
+    let scope = Scope::of(&who);
+    let bought = state
+        .db
+        .read(move |conn| offers::balances(conn, &scope, &patient))
+        .await?;
     Ok(web::Json(
-        state
-            .db
-            .read(move |conn| {
-                let rows: Vec<OfferRow> = offers::table.select(OfferRow::as_select()).load(conn)?;
-                let mut bought = purchases(conn, &patient, None, &rows, who.locations.as_deref())?;
-                bought.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
-                Ok(bought
-                    .into_iter()
-                    .map(|p| Balance {
-                        remaining: p.remaining(),
-                        offer: p.offer,
-                        purchase: p.id,
-                        bought_on: p.from,
-                        valid_until: p.until,
-                        units: p.units,
-                        used: p.used,
-                    })
-                    .collect())
+        bought
+            .into_iter()
+            .map(|p| Balance {
+                remaining: p.remaining(),
+                offer: p.offer,
+                purchase: p.id,
+                bought_on: p.from,
+                valid_until: p.until,
+                units: p.units,
+                used: p.used,
             })
-            .await?,
+            .collect(),
     ))
 }
