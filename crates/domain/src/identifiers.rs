@@ -401,19 +401,23 @@ impl fmt::Display for VatId {
     }
 }
 
-/// The electronic address schemes (CEF EAS code list, used by BT-34/BT-49 and by Peppol
-/// participant ids) Carebill accepts; most are ISO 6523 ICD codes, the 99xx ones national VAT
-/// and registration numbers, `EM` an e-mail address.
-const EAS: &[&str] = &[
+/// The electronic address schemes (EAS) Peppol BIS Billing 3.0 routes on (its CL008 list);
+/// most are ISO 6523 ICD codes, the 99xx ones national VAT and registration numbers.
+const PEPPOL_EAS: &[&str] = &[
     "0002", "0007", "0009", "0037", "0060", "0088", "0096", "0097", "0106", "0130", "0135", "0142",
-    "0147", "0151", "0154", "0158", "0170", "0177", "0183", "0184", "0188", "0190", "0191", "0192",
-    "0193", "0195", "0196", "0198", "0199", "0200", "0201", "0202", "0203", "0204", "0205", "0208",
-    "0209", "0210", "0211", "0212", "0213", "0215", "0216", "0218", "0221", "0230", "9901", "9906",
-    "9910", "9913", "9914", "9915", "9918", "9919", "9920", "9922", "9923", "9924", "9925", "9926",
-    "9927", "9928", "9929", "9930", "9931", "9932", "9933", "9934", "9935", "9936", "9937", "9938",
-    "9939", "9940", "9941", "9942", "9943", "9944", "9945", "9946", "9947", "9948", "9949", "9950",
-    "9951", "9952", "9953", "9957", "9959", "EM",
+    "0151", "0183", "0184", "0188", "0190", "0191", "0192", "0193", "0195", "0196", "0198", "0199",
+    "0200", "0201", "0202", "0204", "0208", "0209", "0210", "0211", "0212", "0213", "0215", "0216",
+    "0218", "0221", "0230", "9901", "9910", "9913", "9914", "9915", "9918", "9919", "9920", "9922",
+    "9923", "9924", "9925", "9926", "9927", "9928", "9929", "9930", "9931", "9932", "9933", "9934",
+    "9935", "9936", "9937", "9938", "9939", "9940", "9941", "9942", "9943", "9944", "9945", "9946",
+    "9947", "9948", "9949", "9950", "9951", "9952", "9953", "9957", "9959",
 ];
+
+/// Codes EN 16931 still accepts that Peppol no longer routes on: `9906` (Italian VAT, replaced
+/// by 0211 in Peppol) and `EM` (an e-mail address; how a patient is reached). Accepted as
+/// identifiers; as an electronic address [`Document::missing`](crate::document::Document::missing)
+/// reports them, because a Peppol document needs a routable one.
+const OTHER_EAS: &[&str] = &["9906", "EM"];
 
 /// An electronic address scheme (EAS) or ISO 6523 ICD code, e.g. `0088` (GLN), `0208`
 /// (Belgian enterprise number), `9925` (Belgian VAT).
@@ -429,7 +433,9 @@ impl Scheme {
     /// Parses a scheme code from the accepted list.
     pub fn parse(s: &str) -> Result<Self, IdentifierError> {
         let code = compact(s);
-        EAS.iter()
+        PEPPOL_EAS
+            .iter()
+            .chain(OTHER_EAS)
             .find(|c| **c == code)
             .map(|c| Scheme(c))
             .ok_or_else(|| IdentifierError::UnknownScheme(s.to_owned()))
@@ -438,6 +444,12 @@ impl Scheme {
     /// The code as written in `schemeID`.
     pub fn code(&self) -> &'static str {
         self.0
+    }
+
+    /// Whether Peppol BIS Billing 3.0 accepts this scheme for an electronic address
+    /// (PEPPOL-EN16931-CL008).
+    pub fn is_peppol_endpoint(&self) -> bool {
+        PEPPOL_EAS.contains(&self.0)
     }
 }
 
@@ -686,6 +698,9 @@ mod tests {
             Scheme::parse("1234").unwrap_err().to_string(),
             "`1234` is not an electronic address scheme (EAS) or ISO 6523 ICD code Carebill accepts"
         );
+        assert!(Scheme::GLN.is_peppol_endpoint());
+        assert!(!Scheme::EMAIL.is_peppol_endpoint());
+        assert!(!Scheme::parse("9906").unwrap().is_peppol_endpoint());
         assert!(SchemeId::parse(Scheme::GLN, "4000001000005").is_ok());
         assert!(matches!(
             SchemeId::parse(Scheme::GLN, "4000001000006").unwrap_err(),
