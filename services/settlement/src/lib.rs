@@ -15,7 +15,6 @@
 
 mod api;
 pub mod billing_runs;
-pub mod business_conditions;
 mod consumer;
 pub mod invoicing_rules;
 pub mod schema;
@@ -204,18 +203,18 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/business-conditions")
-                    .route(web::get().to(business_conditions::get_conditions))
-                    .route(web::put().to(business_conditions::change_conditions))
+                    .route(web::get().to(api::business_conditions::get_conditions))
+                    .route(web::put().to(api::business_conditions::change_conditions))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/business-conditions/try")
-                    .route(web::post().to(business_conditions::try_conditions))
+                    .route(web::post().to(api::business_conditions::try_conditions))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/business-conditions/versions")
-                    .route(web::get().to(business_conditions::list_condition_versions))
+                    .route(web::get().to(api::business_conditions::list_condition_versions))
                     .default_service(allow("GET")),
             )
             .service(
@@ -283,7 +282,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         invoicing_rules::list_activations, invoicing_rules::set_activation,
         api::assignment::put_biller, api::assignment::list_billers, api::assignment::get_policy, api::assignment::put_policy,
         api::assignment::reassign, api::assignment::workload,
-        business_conditions::get_conditions, business_conditions::change_conditions, business_conditions::list_condition_versions, business_conditions::try_conditions,
+        api::business_conditions::get_conditions, api::business_conditions::change_conditions, api::business_conditions::list_condition_versions, api::business_conditions::try_conditions,
         billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
         api::offers::create_offer, api::offers::list_offers, api::offers::get_offer, api::offers::end_offer, api::offers::list_balances,
         api::audit_trail::list_audit_events,

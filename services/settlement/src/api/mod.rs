@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod audit_trail;
+pub mod business_conditions;
 pub mod coverage_terms;
 pub mod lines;
 pub mod offers;

@@ -11,17 +11,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::conditions::{CompiledSet, ConditionSet};
 use carebill_platform::Error;
-use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Role};
-use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::error::Problem;
 use carebill_platform::http::JsonBody;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::SettlementState;
-use crate::schema::condition_sets;
+use crate::service::conditions::{self, ConditionSetRecord};
 
 const WRITERS: &[Role] = &[Role::BillingManager];
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
@@ -46,11 +43,16 @@ pub struct ConditionSetVersion {
     pub calendars: std::collections::BTreeMap<String, carebill_domain::conditions::Calendar>,
 }
 
-impl ConditionSetVersion {
-    fn set(&self) -> ConditionSet {
-        ConditionSet {
-            conditions: self.conditions.clone(),
-            calendars: self.calendars.clone(),
+impl From<ConditionSetRecord> for ConditionSetVersion {
+    fn from(r: ConditionSetRecord) -> Self {
+        ConditionSetVersion {
+            etag: r.etag(),
+            version: r.version,
+            reason: r.reason,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            conditions: r.set.conditions,
+            calendars: r.set.calendars,
         }
     }
 }
@@ -70,121 +72,10 @@ pub struct ConditionSetChange {
     pub calendars: std::collections::BTreeMap<String, carebill_domain::conditions::Calendar>,
 }
 
-fn etag(version: i32) -> String {
-    format!("\"v{version}\"")
-}
-
 fn with_etag(v: &ConditionSetVersion) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("ETag", v.etag.clone()))
         .json(v)
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = condition_sets)]
-struct Row {
-    version: i32,
-    definition: String,
-    reason: String,
-    created_by: String,
-    created_at: NaiveDateTime,
-}
-
-impl Row {
-    fn into_view(self) -> Result<ConditionSetVersion, Error> {
-        let set: ConditionSet = serde_json::from_str(&self.definition)?;
-        Ok(ConditionSetVersion {
-            etag: etag(self.version),
-            version: self.version,
-            reason: Some(self.reason),
-            created_by: Some(self.created_by),
-            created_at: Some(self.created_at.and_utc()),
-            conditions: set.conditions,
-            calendars: set.calendars,
-        })
-    }
-}
-
-fn empty() -> ConditionSetVersion {
-    ConditionSetVersion {
-        version: 0,
-        reason: None,
-        created_by: None,
-        created_at: None,
-        etag: etag(0),
-        conditions: Vec::new(),
-        calendars: std::collections::BTreeMap::new(),
-    }
-}
-
-fn latest(conn: &mut AnyConnection) -> Result<ConditionSetVersion, Error> {
-    match condition_sets::table
-        .order(condition_sets::version.desc())
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-    {
-        Some(row) => row.into_view(),
-        None => Ok(empty()),
-    }
-}
-
-fn change(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    expected: Option<String>,
-    input: ConditionSetChange,
-) -> Result<ConditionSetVersion, Error> {
-    who.require_unscoped("business conditions are organisation-wide")?;
-    db::lock_key(conn, "condition_set")?;
-    let before = latest(conn)?;
-    let expected = expected.ok_or_else(|| {
-        carebill_platform::http::precondition_required(
-            "of the condition set (from GET /v1/business-conditions; \"v0\" before the first)",
-        )
-    })?;
-    if !carebill_platform::http::if_match_admits(&expected, &before.etag) {
-        return Err(carebill_platform::http::precondition_failed(format!(
-            "the condition set changed since you read it (now {}); read it again",
-            before.etag
-        )));
-    }
-    let mut v = Validation::new();
-    let reason = v.text("reason", &input.reason, 500);
-    let set = ConditionSet {
-        conditions: input.conditions,
-        calendars: input.calendars,
-    };
-    if let Err(errors) = set.compile() {
-        for e in errors.errors() {
-            v.add(&e.field, &e.code, e.message.clone());
-        }
-    }
-    v.finish().map_err(Error::validation)?;
-    if set == before.set() && before.version > 0 {
-        return Ok(before);
-    }
-    let version = before.version + 1;
-    diesel::insert_into(condition_sets::table)
-        .values((
-            condition_sets::version.eq(version),
-            condition_sets::definition.eq(serde_json::to_string(&set)?),
-            condition_sets::reason.eq(reason.as_deref().unwrap_or_default()),
-            condition_sets::created_by.eq(&who.subject),
-            condition_sets::created_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    let after = latest(conn)?;
-    audit::record(
-        conn,
-        who,
-        "update",
-        "condition_set",
-        &format!("v{version}"),
-        serde_json::json!({ "before": before.set(), "after": after.set() }),
-        reason.as_deref(),
-    )?;
-    Ok(after)
 }
 
 /// The condition set in force (its latest version; version 0 and no conditions before the
@@ -198,8 +89,8 @@ pub async fn get_conditions(
     who: Principal,
 ) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
-    let v = state.db.read(latest).await?;
-    Ok(with_etag(&v))
+    let v = state.db.read(conditions::latest).await?;
+    Ok(with_etag(&v.into()))
 }
 
 /// Replace the condition set: the whole new set with a reason, `If-Match` with the current
@@ -223,11 +114,16 @@ pub async fn change_conditions(
     let body = body.parse()?;
     let expected = carebill_platform::http::if_match_value(&req);
     let input = body.value;
+    let set = ConditionSet {
+        conditions: input.conditions,
+        calendars: input.calendars,
+    };
+    let reason = input.reason;
     let v = state
         .db
-        .write(move |conn| conn.transaction(|conn| change(conn, &who, expected, input)))
+        .write(move |conn| conditions::change(conn, &who, expected, &reason, set))
         .await?;
-    Ok(with_etag(&v))
+    Ok(with_etag(&v.into()))
 }
 
 /// Every version of the condition set, oldest first.
@@ -239,19 +135,13 @@ pub async fn list_condition_versions(
     who: Principal,
 ) -> Result<web::Json<Vec<ConditionSetVersion>>, Error> {
     who.require(READERS)?;
-    let rows = state
-        .db
-        .read(|conn| {
-            condition_sets::table
-                .order(condition_sets::version.asc())
-                .select(Row::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(Row::into_view)
-                .collect::<Result<Vec<_>, Error>>()
-        })
-        .await?;
-    Ok(web::Json(rows))
+    let versions = state.db.read(conditions::versions).await?;
+    Ok(web::Json(
+        versions
+            .into_iter()
+            .map(ConditionSetVersion::from)
+            .collect(),
+    ))
 }
 
 /// A line to try the conditions on: what a consumption would be, without recording one.
@@ -499,13 +389,7 @@ pub async fn try_conditions(
         },
     };
     v.finish().map_err(Error::validation)?;
-    let (version, in_force) = state
-        .db
-        .read(|conn| {
-            let version = latest(conn)?.version;
-            Ok::<_, Error>((version, crate::service::conditions::compiled(conn)?))
-        })
-        .await?;
+    let (version, in_force) = state.db.read(conditions::in_force).await?;
     Ok(web::Json(TryResult {
         in_force: outcome(
             in_force.as_ref().map(|(_, s)| s.as_ref()),
