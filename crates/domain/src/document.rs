@@ -262,6 +262,23 @@ pub enum DocumentError {
     /// An amount too large to compute with.
     #[error("{0}: amount out of range")]
     OutOfRange(String),
+    /// A negative price or allowance/charge amount: EN 16931 wants them positive (BR-27,
+    /// BR-31, BR-36); a reduction is an allowance, a return a negative quantity.
+    #[error("{what}: {term} must not be negative, not {amount}")]
+    Negative {
+        /// Which line, allowance or charge.
+        what: String,
+        /// The business term, e.g. `BT-146 Item net price`.
+        term: &'static str,
+        /// The amount given.
+        amount: Decimal,
+    },
+    /// Amounts outside the scope of VAT (O) mixed with taxed, zero-rated or exempt ones: a
+    /// document is either wholly outside the scope of VAT or not at all (BR-O-11..14).
+    #[error(
+        "a document with amounts outside the scope of VAT (O) cannot have other VAT categories"
+    )]
+    OutsideScopeMixed,
 }
 
 /// An invoice or credit note line (BG-25). The net amount is computed from quantity and
@@ -318,6 +335,13 @@ impl Line {
         vat: VatCategory,
     ) -> Result<Line, DocumentError> {
         check_rate(&vat, || format!("line {id}"))?;
+        if net_price < Decimal::ZERO {
+            return Err(DocumentError::Negative {
+                what: format!("line {id}"),
+                term: "BT-146 Item net price",
+                amount: net_price,
+            });
+        }
         let exact = quantity
             .checked_mul(net_price)
             .ok_or_else(|| DocumentError::OutOfRange(format!("line {id}")))?;
@@ -499,6 +523,17 @@ impl Document {
                 });
             }
             check_rate(&ac.vat, what)?;
+            if ac.amount.amount() < Decimal::ZERO {
+                return Err(DocumentError::Negative {
+                    what: what(),
+                    term: if ac.is_charge {
+                        "BT-99 Document level charge amount"
+                    } else {
+                        "BT-92 Document level allowance amount"
+                    },
+                    amount: ac.amount.amount(),
+                });
+            }
             let amount = Money::round(ac.amount.amount(), currency).amount();
             if ac.is_charge {
                 charges = charges
@@ -513,6 +548,13 @@ impl Document {
             }
         }
 
+        let outside = groups
+            .iter()
+            .filter(|(c, _)| matches!(c, VatCategory::OutsideScope(_)))
+            .count();
+        if outside > 0 && groups.len() > outside {
+            return Err(DocumentError::OutsideScopeMixed);
+        }
         let mut breakdown = Vec::with_capacity(groups.len());
         let mut vat = Decimal::ZERO;
         for (category, taxable) in groups {
@@ -564,13 +606,16 @@ impl Document {
     }
 
     /// The credit note that cancels `invoice` in full: the same parties, lines, allowances and
-    /// charges, hence the same breakdown and totals, referring to the invoice (BG-3).
+    /// charges, hence the same breakdown and totals, referring to the invoice (BG-3). The
+    /// invoice's payment instructions are not carried over: they say where the buyer pays,
+    /// and a credit note is paid, if at all, the other way.
     pub fn credit_note_for(invoice: &Document, number: &str, issue_date: NaiveDate) -> Document {
         let kind = match invoice.header.kind {
             DocumentKind::SelfBilledInvoice => DocumentKind::SelfBilledCreditNote,
             _ => DocumentKind::CreditNote,
         };
         let mut credit = invoice.clone();
+        credit.payment = None;
         credit.header = Header {
             kind,
             number: number.to_owned(),
@@ -614,6 +659,14 @@ impl Document {
     /// The totals (BG-22).
     pub fn totals(&self) -> &Totals {
         &self.totals
+    }
+
+    /// Whether the document is outside the scope of VAT (category O). Such a document
+    /// carries no VAT identifiers at all (BR-O-02..04): writers leave the parties' out.
+    pub fn is_outside_vat_scope(&self) -> bool {
+        self.breakdown
+            .iter()
+            .any(|b| matches!(b.category, VatCategory::OutsideScope(_)))
     }
 
     /// Each business term a valid EN 16931 / Peppol BIS 3.0 document needs and this one
@@ -1103,6 +1156,25 @@ mod tests {
             Err(DocumentError::InvalidRate { .. })
         ));
         assert!(matches!(
+            Line::new("1", Decimal::ONE, "C62", eur("-1.00"), "Item", exempt()),
+            Err(DocumentError::Negative { .. })
+        ));
+        let o = VatCategory::OutsideScope(ExemptionReason::code("VATEX-EU-O"));
+        assert_eq!(
+            Document::new(
+                header(DocumentKind::CommercialInvoice),
+                Currency::EUR,
+                Party::default(),
+                Party::default(),
+                vec![
+                    Line::new("1", Decimal::ONE, "C62", eur("1.00"), "Fee", o).unwrap(),
+                    Line::new("2", Decimal::ONE, "C62", eur("1.00"), "Care", exempt()).unwrap(),
+                ],
+                vec![]
+            ),
+            Err(DocumentError::OutsideScopeMixed)
+        );
+        assert!(matches!(
             Line::with_price(
                 "1",
                 Decimal::MAX,
@@ -1116,39 +1188,45 @@ mod tests {
         ));
     }
 
+    fn outside_scope() -> VatCategory {
+        VatCategory::OutsideScope(ExemptionReason::code("VATEX-EU-O"))
+    }
+
     fn category() -> impl Strategy<Value = VatCategory> {
         prop_oneof![
             Just(exempt()),
             Just(VatCategory::ZeroRated),
-            Just(VatCategory::OutsideScope(ExemptionReason::code(
-                "VATEX-EU-O"
-            ))),
             prop::sample::select(vec!["21", "9", "8.1", "2.6", "19", "7.7", "5.5"])
                 .prop_map(|r| VatCategory::Standard(Decimal::from_str(r).unwrap())),
         ]
     }
 
+    /// Random lines (returns, with negative quantities, included); one document in eight is
+    /// wholly outside the scope of VAT, the only way O may appear.
     fn lines() -> impl Strategy<Value = Vec<Line>> {
-        prop::collection::vec((1i64..1_000, 0i64..10_000_000, 0u32..5, category()), 1..25).prop_map(
-            |specs| {
-                specs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (qty, price, scale, vat))| {
-                        Line::with_price(
-                            &(i + 1).to_string(),
-                            Decimal::new(qty, 1),
-                            "C62",
-                            Decimal::new(price, scale),
-                            Currency::EUR,
-                            "Item",
-                            vat,
-                        )
-                        .unwrap()
-                    })
-                    .collect()
-            },
-        )
+        let specs = prop::collection::vec(
+            (-1_000i64..10_000, 0i64..10_000_000, 0u32..5, category()),
+            1..25,
+        );
+        (specs, prop::bool::weighted(0.125)).prop_map(|(specs, outside)| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (qty, price, scale, vat))| {
+                    let vat = if outside { outside_scope() } else { vat };
+                    Line::with_price(
+                        &(i + 1).to_string(),
+                        Decimal::new(qty, 1),
+                        "C62",
+                        Decimal::new(price, scale),
+                        Currency::EUR,
+                        "Item",
+                        vat,
+                    )
+                    .unwrap()
+                })
+                .collect()
+        })
     }
 
     proptest! {

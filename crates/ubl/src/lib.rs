@@ -139,11 +139,13 @@ impl Ubl {
             self.end("cac:InvoiceDocumentReference")?;
             self.end("cac:BillingReference")?;
         }
+        // BR-O-02..04: a document outside the scope of VAT names no VAT identifiers.
+        let vat_ids = !doc.is_outside_vat_scope();
         self.start("cac:AccountingSupplierParty", &[])?;
-        self.party(&doc.seller)?;
+        self.party(&doc.seller, vat_ids)?;
         self.end("cac:AccountingSupplierParty")?;
         self.start("cac:AccountingCustomerParty", &[])?;
-        self.party(&doc.buyer)?;
+        self.party(&doc.buyer, vat_ids)?;
         self.end("cac:AccountingCustomerParty")?;
         if let Some(payee) = &doc.payee {
             self.payee(payee)?;
@@ -174,7 +176,7 @@ impl Ubl {
         self.end(root)
     }
 
-    fn party(&mut self, party: &Party) -> io::Result<()> {
+    fn party(&mut self, party: &Party, vat_id: bool) -> io::Result<()> {
         self.start("cac:Party", &[])?;
         if let Some(endpoint) = &party.endpoint {
             self.leaf(
@@ -207,7 +209,7 @@ impl Ubl {
             self.end("cac:Country")?;
             self.end("cac:PostalAddress")?;
         }
-        if let Some(vat) = &party.vat_id {
+        if let Some(vat) = party.vat_id.as_ref().filter(|_| vat_id) {
             self.start("cac:PartyTaxScheme", &[])?;
             self.text("cbc:CompanyID", vat.as_str())?;
             self.tax_scheme()?;

@@ -117,7 +117,7 @@ fn write(doc: &Document) -> Parsed {
 #[test]
 fn every_sample_carries_the_totals_of_its_document() {
     let samples = samples::all();
-    assert_eq!(samples.len(), 6);
+    assert_eq!(samples.len(), 7);
     for sample in samples {
         let doc = &sample.document;
         let credit = doc.header.kind.is_credit_note();

@@ -214,8 +214,8 @@ pub fn all() -> Vec<Sample> {
         }],
     );
 
-    let mut credit = Document::credit_note_for(&rounding_edge, "CN-2026-0001", date(2026, 12, 8));
-    credit.payment = payment("CN-2026-0001");
+    let credit = Document::credit_note_for(&rounding_edge, "CN-2026-0001", date(2026, 12, 8));
+    assert!(credit.missing().is_empty(), "{:?}", credit.missing());
 
     let patient_invoice = build(
         header("INV-2026-1004", "EP-2026-0650"),
@@ -266,6 +266,22 @@ pub fn all() -> Vec<Sample> {
         vec![],
     );
 
+    // A medical report an insurer asks for is not a supply of care: outside the scope of
+    // VAT here, so no VAT identifiers on the document at all.
+    let outside_scope = build(
+        header("INV-2026-1006", "EP-2026-0650"),
+        insurer(),
+        vec![line(
+            "1",
+            "1",
+            "C62",
+            "25.00",
+            "Medical report for the insurer",
+            VatCategory::OutsideScope(ExemptionReason::code("VATEX-EU-O")),
+        )],
+        vec![],
+    );
+
     vec![
         Sample {
             file: "exempt-healthcare-invoice.xml",
@@ -302,6 +318,12 @@ pub fn all() -> Vec<Sample> {
             document: payer_invoice,
             expected_vat: "0.00",
             expected_due: "398.80",
+        },
+        Sample {
+            file: "outside-scope-invoice.xml",
+            document: outside_scope,
+            expected_vat: "0.00",
+            expected_due: "25.00",
         },
     ]
 }
