@@ -165,6 +165,7 @@ fn codes(v: &mut Validation, field: &str, list: &[String]) -> Vec<String> {
     responses((status = 200, description = "The biller", body = Biller),
         (status = 422, description = "A bad code", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn put_biller(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -205,6 +206,7 @@ pub async fn put_biller(
 #[utoipa::path(get, path = "/v1/billers", tag = "settlement management",
     responses((status = 200, description = "Every biller", body = Vec<Biller>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_billers(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -226,6 +228,7 @@ pub async fn list_billers(
 #[utoipa::path(get, path = "/v1/settlement-assignment", tag = "settlement management",
     responses((status = 200, description = "The policy", body = Policy)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_policy(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -239,6 +242,7 @@ pub async fn get_policy(
 #[utoipa::path(put, path = "/v1/settlement-assignment", tag = "settlement management", request_body = Policy,
     responses((status = 200, description = "The policy", body = Policy)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn put_policy(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -262,6 +266,7 @@ pub async fn put_policy(
         (status = 409, description = "The settlement is no longer open", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not an active biller, or no reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn reassign(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -308,6 +313,7 @@ fn workload_of(counts: &Counts, who: Option<&str>) -> Workload {
 #[utoipa::path(get, path = "/v1/settlement-workload", tag = "settlement management",
     responses((status = 200, description = "Per biller and unassigned", body = Vec<Workload>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn workload(
     state: web::Data<SettlementState>,
     who: Principal,

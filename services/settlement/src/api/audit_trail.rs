@@ -13,6 +13,7 @@ use crate::SettlementState;
 #[utoipa::path(get, path = "/v1/settlement/audit-events", tag = "audit", operation_id = "list_settlement_audit_events", params(AuditFilter, PageParams),
     responses((status = 200, description = "A page of audit events, oldest first", body = Page<AuditEvent>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_audit_events(
     state: web::Data<SettlementState>,
     who: Principal,

@@ -84,6 +84,7 @@ fn with_etag(v: &ConditionSetVersion) -> HttpResponse {
     responses((status = 200, description = "The current version", body = ConditionSetVersion,
         headers(("ETag" = String, description = "Send as If-Match to change it")))),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_conditions(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -104,6 +105,7 @@ pub async fn get_conditions(
         (status = 422, description = "A field or an expression is wrong: the error names `conditions.<i>.when` and says where", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn change_conditions(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -130,6 +132,7 @@ pub async fn change_conditions(
 #[utoipa::path(get, path = "/v1/business-conditions/versions", tag = "business conditions",
     responses((status = 200, description = "Its versions", body = Vec<ConditionSetVersion>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_condition_versions(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -339,6 +342,7 @@ const PATIENT_SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
     responses((status = 200, description = "What each set does to the line", body = TryResult),
         (status = 422, description = "A bad field, or a draft that does not compile", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn try_conditions(
     state: web::Data<SettlementState>,
     who: Principal,

@@ -215,6 +215,7 @@ const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
     responses((status = 201, description = "Created", body = Terms),
         (status = 409, description = "Terms for this payer and plan exist", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_terms(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -240,6 +241,7 @@ pub async fn create_terms(
     params(("id" = String, Path, description = "Terms id")),
     responses((status = 200, description = "Updated", body = Terms)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn replace_terms(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -262,6 +264,7 @@ pub async fn replace_terms(
     params(("id" = String, Path, description = "Terms id")),
     responses((status = 200, description = "The terms", body = Terms)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_terms(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -280,6 +283,7 @@ pub async fn get_terms(
 #[utoipa::path(get, path = "/v1/coverage-terms", tag = "coverage terms", params(TermsFilter, PageParams),
     responses((status = 200, description = "A page of terms", body = Page<Terms>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_terms(
     state: web::Data<SettlementState>,
     who: Principal,

@@ -212,6 +212,7 @@ const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
         (status = 409, description = "The code is taken (`already_exists`), or another offer sells the same bundle on some of these days (`overlapping_offer`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_offer(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -250,6 +251,7 @@ pub struct EndInput {
         (status = 404, description = "No such offer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A day before the start, one after the current end, one on or before a day the offer sold a bundle (`sold_after`: what was sold stays sold), or no reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn end_offer(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -273,6 +275,7 @@ pub async fn end_offer(
     responses((status = 200, description = "The offer", body = OfferView),
         (status = 404, description = "No such offer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_offer(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -288,6 +291,7 @@ pub async fn get_offer(
 #[utoipa::path(get, path = "/v1/offers", tag = "offers", params(PageParams),
     responses((status = 200, description = "A page of offers", body = Page<OfferView>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_offers(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -309,6 +313,7 @@ pub async fn list_offers(
 #[utoipa::path(get, path = "/v1/offer-balances", tag = "offers", params(BalanceFilter),
     responses((status = 200, description = "The patient's purchases, oldest first", body = Vec<Balance>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_balances(
     state: web::Data<SettlementState>,
     who: Principal,

@@ -247,6 +247,7 @@ const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
     responses((status = 201, description = "Created", body = Price),
         (status = 409, description = "Overlaps a price of the same code, location and payer", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_price(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -272,6 +273,7 @@ pub async fn create_price(
     params(("id" = String, Path, description = "Price id")),
     responses((status = 200, description = "Ended", body = Price)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn end_price(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -305,6 +307,7 @@ pub async fn end_price(
     params(("id" = String, Path, description = "Price id")),
     responses((status = 200, description = "The price", body = Price)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_price(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -323,6 +326,7 @@ pub async fn get_price(
 #[utoipa::path(get, path = "/v1/prices", tag = "prices", params(PriceFilter, PageParams),
     responses((status = 200, description = "A page of prices", body = Page<Price>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_prices(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -354,6 +358,7 @@ pub async fn list_prices(
     responses((status = 200, description = "The price in force", body = Price),
         (status = 404, description = "No price in force", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn resolve_price(
     state: web::Data<SettlementState>,
     who: Principal,

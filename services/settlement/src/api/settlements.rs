@@ -353,6 +353,7 @@ pub struct SettlementFilter {
 #[utoipa::path(get, path = "/v1/settlements", tag = "settlements", params(SettlementFilter, PageParams),
     responses((status = 200, description = "A page of settlements", body = Page<SettlementSummary>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_settlements(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -393,6 +394,7 @@ pub async fn list_settlements(
     responses((status = 200, description = "The settlement", body = SettlementDoc,
         headers(("ETag" = String, description = "Send as If-Match to change it")))),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_settlement(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -414,6 +416,7 @@ pub async fn get_settlement(
     params(("id" = String, Path, description = "Settlement id")),
     responses((status = 200, description = "Its versions", body = Vec<VersionInfo>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_versions(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -439,6 +442,7 @@ pub async fn list_versions(
     params(("id" = String, Path, description = "Settlement id"), ("version" = i32, Path, description = "Version number")),
     responses((status = 200, description = "The version", body = VersionDoc)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_version(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -473,6 +477,7 @@ pub struct DiffQuery {
     params(("id" = String, Path, description = "Settlement id"), DiffQuery),
     responses((status = 200, description = "The differences", body = VersionDiff)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn diff_versions(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -576,6 +581,7 @@ fn billable_total(lines: &[PricedLine]) -> Option<Money> {
         (status = 404, description = "No such settlement in your scope", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The draft does not compile: the error names `conditions.<i>.when`", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn simulate_settlement(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -650,6 +656,7 @@ pub struct TransitionInput {
         (status = 412, description = "The settlement changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn transition_settlement(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -743,6 +750,7 @@ pub struct LineCorrection {
         (status = 412, description = "The settlement changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn correct_settlement_line(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -809,6 +817,7 @@ pub struct RecomputeInput {
         (status = 412, description = "The settlement changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn recompute_settlement(
     state: web::Data<SettlementState>,
     req: HttpRequest,

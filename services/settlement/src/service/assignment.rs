@@ -27,6 +27,7 @@ fn primary_payer(row: &Row) -> Result<String, Error> {
 
 /// Picks the biller for a new settlement under the policy; none when assignment is off or no
 /// biller is eligible.
+#[tracing::instrument(skip_all)]
 pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>, Error> {
     let mut one = [row.clone()];
     assign_many(conn, &mut one)?;
@@ -36,6 +37,7 @@ pub fn auto_assign(conn: &mut AnyConnection, row: &Row) -> Result<Option<String>
 
 /// Assigns many new settlements at once (a committed billing run's), as [`auto_assign`] would
 /// one after another: the load counts what this batch assigned too.
+#[tracing::instrument(skip_all)]
 pub fn assign_many(conn: &mut AnyConnection, rows: &mut [Row]) -> Result<(), Error> {
     let candidates = store::active_billers(conn)?;
     if candidates.is_empty() || rows.is_empty() {

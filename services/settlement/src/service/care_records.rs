@@ -10,6 +10,7 @@ use crate::store::care_records::{self as store, NewRecord};
 use crate::store::settlements::newest_coverages;
 
 /// Keeps the newest version of a care record (older or repeated versions change nothing).
+#[tracing::instrument(skip_all)]
 pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Result<(), Error> {
     let r = &e.record;
     let stored = store::version_of(conn, &r.id)?;
@@ -59,6 +60,7 @@ pub fn on_care_record(conn: &mut AnyConnection, e: &CareRecordChangedV1) -> Resu
 /// Sets the coverages of the patient's care records (or of one of them) to `coverages`, current
 /// at `at`, except where they hold coverages of a later moment: events can be applied out of
 /// order (two consumers, replicas, a retry).
+#[tracing::instrument(skip_all)]
 pub fn update_coverages(
     conn: &mut AnyConnection,
     patient_id: &str,

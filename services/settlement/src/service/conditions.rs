@@ -20,6 +20,7 @@ use crate::store::unreadable;
 /// The compiled set of the latest version (none when there are no conditions), compiled once
 /// per version and process (the cache is keyed by the stored definition itself, so processes
 /// serving several databases — the tests — never mix them up).
+#[tracing::instrument(skip_all)]
 pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet>)>, Error> {
     static CACHE: Mutex<Option<(String, Arc<CompiledSet>)>> = Mutex::new(None);
     let Some((version, definition)) = store::latest_definition(conn)? else {
@@ -70,6 +71,7 @@ impl ConditionSetRecord {
 }
 
 /// The `ETag` of a version (`"v0"` before the first).
+#[tracing::instrument(skip_all)]
 pub fn etag(version: i32) -> String {
     format!("\"v{version}\"")
 }

@@ -27,6 +27,7 @@ pub type Dirty = BTreeMap<String, (String, Option<String>, String)>;
 
 /// Marks settlement `id` for recomputation at the end of the batch, with what caused it (two
 /// different causes make `events`).
+#[tracing::instrument(skip_all)]
 pub fn mark(dirty: &mut Dirty, id: &str, kind: &str, reason: Option<&str>, by: &str) {
     dirty
         .entry(id.to_owned())
@@ -41,6 +42,7 @@ pub fn mark(dirty: &mut Dirty, id: &str, kind: &str, reason: Option<&str>, by: &
 
 /// Stores new consumptions as inputs of their episodes' settlements (grouped per episode: one
 /// lookup, one insert, one recomputation later).
+#[tracing::instrument(skip_all)]
 pub fn on_consumptions(
     conn: &mut AnyConnection,
     recorded: &[ConsumptionRecordedV1],
@@ -175,6 +177,7 @@ fn new_target(
 
 /// A consumption voided: its settlement loses the line (a draft again if it was approved, a
 /// billed void while invoiced).
+#[tracing::instrument(skip_all)]
 pub fn on_void(
     conn: &mut AnyConnection,
     v: &ConsumptionVoidedV1,
@@ -238,6 +241,7 @@ pub fn on_void(
 
 /// A patient's coverages changed: kept, told to billing runs, and given to every settlement of
 /// the patient; the open ones are split again.
+#[tracing::instrument(skip_all)]
 pub fn on_coverage(
     conn: &mut AnyConnection,
     c: &CoverageChangedV1,
@@ -279,6 +283,7 @@ pub fn on_coverage(
 
 /// An episode closed: when accounts cancelled it, its open settlements are cancelled, and so is
 /// whatever of it arrives later.
+#[tracing::instrument(skip_all)]
 pub fn on_episode_closed(conn: &mut AnyConnection, e: &EpisodeClosedV1) -> Result<(), Error> {
     if e.status != carebill_domain::accounts::EpisodeStatus::Cancelled {
         return Ok(());
@@ -327,6 +332,7 @@ fn cancel_with_episode(
 
 /// Invoicing invoiced a version: recorded, and an approved settlement of that version is
 /// invoiced.
+#[tracing::instrument(skip_all)]
 pub fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result<(), Error> {
     let Some(mut row) = store::find_for_update(conn, &i.settlement_id.to_string())? else {
         return Ok(());
@@ -353,6 +359,7 @@ pub fn on_invoiced(conn: &mut AnyConnection, i: &SettlementInvoicedV1) -> Result
 
 /// An invoice issued: what it bills of each line is kept (once), and the settlement checks its
 /// lines against it.
+#[tracing::instrument(skip_all)]
 pub fn on_invoice_issued(
     conn: &mut AnyConnection,
     i: &InvoiceIssuedV1,
@@ -398,6 +405,7 @@ fn billing_changed(
 
 /// A credit note issued: the invoice's lines are no longer billed; with reissue, the settlement
 /// is reopened with a new version.
+#[tracing::instrument(skip_all)]
 pub fn on_credit_note(
     conn: &mut AnyConnection,
     c: &CreditNoteIssuedV1,
@@ -456,16 +464,19 @@ pub fn on_credit_note(
 }
 
 /// Takes the lock of the work on one episode.
+#[tracing::instrument(skip_all)]
 pub fn lock_episode(conn: &mut AnyConnection, episode_id: &str) -> Result<(), Error> {
     store::lock_episode(conn, episode_id)
 }
 
 /// Takes the lock of what spans a patient's episodes.
+#[tracing::instrument(skip_all)]
 pub fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<(), Error> {
     store::lock_patient(conn, patient_id)
 }
 
 /// The patients of the marked settlements, sorted.
+#[tracing::instrument(skip_all)]
 pub fn patients_of_marked(conn: &mut AnyConnection, dirty: &Dirty) -> Result<Vec<String>, Error> {
     let ids: Vec<&String> = dirty.keys().collect();
     store::patients_of_settlements(conn, &ids)
@@ -475,6 +486,7 @@ pub fn patients_of_marked(conn: &mut AnyConnection, dirty: &Dirty) -> Result<Vec
 /// version when its lines changed. Its patient's lock must be held (`patients`: theirs). A
 /// settlement made from a consumption written before a coverage change, but applied after it,
 /// takes the newer coverages (read under the patients' locks, which coverage events take).
+#[tracing::instrument(skip_all)]
 pub fn recompute_marked(
     conn: &mut AnyConnection,
     dirty: Dirty,

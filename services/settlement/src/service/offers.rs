@@ -19,6 +19,7 @@ use crate::store::settlements;
 /// A patient's purchases of offers, from the bundles consumed (not voided, not excluded) in any
 /// of their settlements, with the units their other settlements (all but `except`) already used.
 /// Empty when no offer pays for any of `codes` (nothing to look up).
+#[tracing::instrument(skip_all)]
 pub fn book_for(
     conn: &mut AnyConnection,
     patient_id: &str,
@@ -42,6 +43,7 @@ pub fn book_for(
 
 /// The patient's purchases of `rows` (with `scope`, those bought and used at these
 /// locations), with the units their settlements other than `except` used.
+#[tracing::instrument(skip_all)]
 pub fn purchases(
     conn: &mut AnyConnection,
     patient_id: &str,

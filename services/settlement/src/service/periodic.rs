@@ -33,6 +33,7 @@ use carebill_domain::pricing::{LineShare, PricedLine, issue};
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x0199_c0de_ca5e_7000_8000_0000_6e11_0d1c);
 
 /// The party an invoice context bills, among the beneficiary's coverages on `day`.
+#[tracing::instrument(skip_all)]
 pub fn party_for(
     context: &str,
     patient: PatientId,
@@ -59,6 +60,7 @@ pub fn party_for(
 
 /// The lines of a periodic settlement: its beneficiary's lines of the run, each billed to the
 /// party of its context with the coverages the settlement has now.
+#[tracing::instrument(skip_all)]
 pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<PricedLine>, Error> {
     let run_lines = store::run_lines_of(conn, run_id, &row.patient_id)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
@@ -74,6 +76,7 @@ pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<Pr
 
 /// Corrects a line of a periodic settlement — if the invoicing rule that made it allows manual
 /// correction (seed 003's `manual_correction`). The caller recomputes.
+#[tracing::instrument(skip_all)]
 pub fn correct(
     conn: &mut AnyConnection,
     row: &Row,
@@ -247,6 +250,7 @@ fn lines_of(
 /// Makes the periodic settlements of a committed run from its `lines` (in run order): one per
 /// beneficiary, numbered `<location>/<period>/<n>` in order of their first line, assigned like
 /// any new settlement, stored with their first version at once.
+#[tracing::instrument(skip_all)]
 pub fn create_for_run(
     conn: &mut AnyConnection,
     by: &str,

@@ -31,6 +31,7 @@ pub const SYSTEM: &str = "system";
 
 /// Recomputes a settlement's lines from its inputs and the configuration in force; when anything
 /// changed, stores a new version and updates `row`. Returns whether a version was made.
+#[tracing::instrument(skip_all)]
 pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<bool, Error> {
     let conditions = conditions::compiled(conn)?;
     let mut lines = lines_now(conn, row, conditions.as_ref().map(|(_, set)| set.as_ref()))?;
@@ -73,6 +74,7 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
 
 /// The lines of a settlement computed now from its inputs, the prices and terms in force and
 /// `conditions` (the set in force, or a draft being tried). Stores nothing.
+#[tracing::instrument(skip_all)]
 pub fn lines_now(
     conn: &mut AnyConnection,
     row: &Row,
@@ -147,6 +149,7 @@ fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, Error
 }
 
 /// Stores a new version with the same lines (e.g. a reopening) and saves `row`.
+#[tracing::instrument(skip_all)]
 pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Result<(), Error> {
     let version = row.version + 1;
     let now = db::now();
@@ -164,6 +167,7 @@ pub fn new_version(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Re
 }
 
 /// Moves a settlement to `to`, recording who and why (the caller saves the row).
+#[tracing::instrument(skip_all)]
 pub fn change_status(
     conn: &mut AnyConnection,
     row: &mut Row,
@@ -180,6 +184,7 @@ pub fn change_status(
 }
 
 /// The `settlement.approved` event of the current version.
+#[tracing::instrument(skip_all)]
 pub fn approved_event(
     conn: &mut AnyConnection,
     row: &Row,
@@ -302,6 +307,7 @@ fn check_billing(
 }
 
 /// Enqueues the approval event of `row`'s current version.
+#[tracing::instrument(skip_all)]
 pub fn enqueue_approval(
     conn: &mut AnyConnection,
     row: &Row,
