@@ -17,7 +17,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::identifiers::{Bic, Country, Iban, SchemeId, VatId};
+use crate::identifiers::{Bic, CodeList, Country, Iban, SchemeId, VatId};
 use crate::money::{Currency, Money};
 
 /// The document type (BT-3, UNTDID 1001).
@@ -672,11 +672,9 @@ impl Document {
     /// Each business term a valid EN 16931 / Peppol BIS 3.0 document needs and this one
     /// lacks, in document order. Empty when the document can be sent.
     pub fn missing(&self) -> Vec<MissingTerm> {
-        let mut out = Vec::new();
+        let mut report = Report::default();
         let mut need = |present: bool, term: &'static str, name: &'static str, at: Part| {
-            if !present {
-                out.push(MissingTerm { term, name, at });
-            }
+            report.need(present, term, name, at);
         };
         let h = &self.header;
         need(
@@ -863,7 +861,95 @@ impl Document {
                 },
             );
         }
-        out
+        // Codes the receiver checks against EN 16931's code lists (BR-CL-16/19/20/22/23).
+        if let Some(payment) = &self.payment {
+            report.code(
+                Some(&payment.means_code),
+                CodeList::PaymentMeans,
+                ("BT-81", "Payment means type code"),
+                Part::Payment,
+            );
+        }
+        for line in &self.lines {
+            let at = || Part::Line(line.id.clone());
+            report.code(
+                Some(&line.unit_code),
+                CodeList::UnitOfMeasure,
+                ("BT-130", "Invoiced quantity unit of measure code"),
+                at(),
+            );
+            report.code(
+                line.vat.exemption().and_then(|r| r.code.as_deref()),
+                CodeList::VatExemptionReason,
+                ("BT-121", "VAT exemption reason code"),
+                at(),
+            );
+        }
+        for (i, ac) in self.allowances_charges.iter().enumerate() {
+            let (list, term, at) = if ac.is_charge {
+                (
+                    CodeList::ChargeReason,
+                    ("BT-105", "Document level charge reason code"),
+                    Part::Charge(i + 1),
+                )
+            } else {
+                (
+                    CodeList::AllowanceReason,
+                    ("BT-98", "Document level allowance reason code"),
+                    Part::Allowance(i + 1),
+                )
+            };
+            report.code(ac.reason_code.as_deref(), list, term, at.clone());
+            report.code(
+                ac.vat.exemption().and_then(|r| r.code.as_deref()),
+                CodeList::VatExemptionReason,
+                ("BT-121", "VAT exemption reason code"),
+                at,
+            );
+        }
+        report.out
+    }
+}
+
+/// Collects the gaps [`Document::missing`] finds.
+#[derive(Default)]
+struct Report {
+    out: Vec<MissingTerm>,
+}
+
+impl Report {
+    fn need(&mut self, present: bool, term: &'static str, name: &'static str, at: Part) {
+        if !present {
+            self.out.push(MissingTerm {
+                term,
+                name,
+                at,
+                gap: Gap::Absent,
+            });
+        }
+    }
+
+    /// A code that is given but not on its list; an absent one is `need`'s business.
+    fn code(
+        &mut self,
+        code: Option<&str>,
+        list: CodeList,
+        (term, name): (&'static str, &'static str),
+        at: Part,
+    ) {
+        if let Some(code) = code.map(str::trim).filter(|c| !c.is_empty())
+            && !list.contains(code)
+        {
+            self.out.push(MissingTerm {
+                term,
+                name,
+                at,
+                gap: Gap::NotOnList {
+                    value: code.to_owned(),
+                    list,
+                },
+            });
+        }
     }
 }
 
@@ -892,7 +978,8 @@ pub enum Part {
     Charge(usize),
 }
 
-/// A business term a valid document needs and this one lacks.
+/// A business term a valid document needs and this one lacks, or has only with a code the
+/// standard's code list does not know (which the receiver treats the same).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingTerm {
     /// Its EN 16931 number, e.g. `BT-31` (or `BG-5` for a whole group).
@@ -901,6 +988,22 @@ pub struct MissingTerm {
     pub name: &'static str,
     /// Where it belongs.
     pub at: Part,
+    /// Absent, or present with an unknown code.
+    pub gap: Gap,
+}
+
+/// What is wrong with a business term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gap {
+    /// Not there at all.
+    Absent,
+    /// There, but not a code of its list.
+    NotOnList {
+        /// The value given.
+        value: String,
+        /// The list it should come from.
+        list: CodeList,
+    },
 }
 
 impl fmt::Display for MissingTerm {
@@ -911,6 +1014,12 @@ impl fmt::Display for MissingTerm {
             Part::Allowance(n) => write!(f, " (allowance {n})"),
             Part::Charge(n) => write!(f, " (charge {n})"),
             _ => Ok(()),
+        }?;
+        match &self.gap {
+            Gap::Absent => Ok(()),
+            Gap::NotOnList { value, list } => {
+                write!(f, ": `{value}` is not a {}", list.name())
+            }
         }
     }
 }
@@ -1117,6 +1226,36 @@ mod tests {
         );
         assert_eq!(d.missing()[3].at, Part::Seller);
         assert_eq!(d.missing()[7].at, Part::Buyer);
+
+        // Codes the lists do not know are reported with the value given.
+        let mut coded = doc(vec![
+            Line::new("1", Decimal::ONE, "PCS", eur("1.00"), "Gauze", exempt()).unwrap(),
+            Line::new(
+                "2",
+                Decimal::ONE,
+                "C62",
+                eur("1.00"),
+                "Care",
+                VatCategory::Exempt(ExemptionReason::code("VATEX-EU-999")),
+            )
+            .unwrap(),
+        ]);
+        coded.payment = Some(PaymentInstructions {
+            means_code: "71".into(),
+            remittance: None,
+            iban: None,
+            account_name: None,
+            bic: None,
+        });
+        let coded: Vec<String> = coded.missing().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            coded,
+            [
+                "BT-81 Payment means type code: `71` is not a UNTDID 4461 payment means code",
+                "BT-130 Invoiced quantity unit of measure code (line 1): `PCS` is not a UN/ECE Recommendation 20 unit",
+                "BT-121 VAT exemption reason code (line 2): `VATEX-EU-999` is not a VATEX exemption reason code",
+            ]
+        );
 
         // A patient reachable only by e-mail has no address Peppol can route to.
         d.buyer = complete_party("Patient");
