@@ -14,7 +14,8 @@ use std::io;
 
 use carebill_domain::Money;
 use carebill_domain::document::{
-    AllowanceCharge, Document, Line, Party, PaymentInstructions, VatBreakdown, VatCategory,
+    AllowanceCharge, Document, DocumentKind, Line, Party, PaymentInstructions, VatBreakdown,
+    VatCategory,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
@@ -25,6 +26,12 @@ pub const CUSTOMIZATION_ID: &str =
     "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0";
 /// Peppol's billing business process (BT-23).
 pub const PROFILE_ID: &str = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0";
+/// Peppol BIS Self-Billing 3.0's specification identifier, for types 389 and 261: the
+/// Billing profile refuses them (PEPPOL-EN16931-P0100/P0101).
+pub const SELF_BILLING_CUSTOMIZATION_ID: &str =
+    "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:selfbilling:3.0";
+/// Peppol's self-billing business process.
+pub const SELF_BILLING_PROFILE_ID: &str = "urn:fdc:peppol.eu:2017:poacc:selfbilling:01:1.0";
 
 const NS_INVOICE: &str = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2";
 const NS_CREDIT_NOTE: &str = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2";
@@ -116,8 +123,17 @@ impl Ubl {
             root,
             &[("xmlns", ns), ("xmlns:cac", NS_CAC), ("xmlns:cbc", NS_CBC)],
         )?;
-        self.text("cbc:CustomizationID", CUSTOMIZATION_ID)?;
-        self.text("cbc:ProfileID", PROFILE_ID)?;
+        let self_billed = matches!(
+            h.kind,
+            DocumentKind::SelfBilledInvoice | DocumentKind::SelfBilledCreditNote
+        );
+        let (customization, profile) = if self_billed {
+            (SELF_BILLING_CUSTOMIZATION_ID, SELF_BILLING_PROFILE_ID)
+        } else {
+            (CUSTOMIZATION_ID, PROFILE_ID)
+        };
+        self.text("cbc:CustomizationID", customization)?;
+        self.text("cbc:ProfileID", profile)?;
         self.text("cbc:ID", &h.number)?;
         self.text("cbc:IssueDate", &h.issue_date.to_string())?;
         // A UBL 2.1 CreditNote has no DueDate at the top; its BT-9 sits in PaymentMeans.
@@ -216,10 +232,9 @@ impl Ubl {
             self.end("cac:PartyTaxScheme")?;
         }
         self.start("cac:PartyLegalEntity", &[])?;
-        self.text(
-            "cbc:RegistrationName",
-            party.legal_name.as_deref().unwrap_or_default(),
-        )?;
+        // Absent only in a document `missing()` refuses; an empty element would add a
+        // second complaint (PEPPOL-EN16931-R008) to the real one (BR-06/BR-07).
+        self.opt("cbc:RegistrationName", party.legal_name.as_deref())?;
         if let Some(reg) = &party.legal_registration {
             self.leaf(
                 "cbc:CompanyID",

@@ -264,3 +264,27 @@ fn text_is_escaped_and_reads_back_unchanged() {
     assert_eq!(xml.one("Invoice/cbc:Note"), "Dupont & Fils <care> \"ward\"");
     assert_eq!(xml.one("Invoice/cbc:InvoiceTypeCode"), "384");
 }
+
+#[test]
+fn self_billed_documents_declare_the_self_billing_profile() {
+    let mut samples = samples::all();
+    let mut invoice = samples.remove(5).document;
+    invoice.header.kind = DocumentKind::SelfBilledInvoice;
+    let xml = write(&invoice);
+    assert_eq!(xml.one("Invoice/cbc:InvoiceTypeCode"), "389");
+    assert_eq!(
+        xml.one("Invoice/cbc:CustomizationID"),
+        carebill_ubl::SELF_BILLING_CUSTOMIZATION_ID
+    );
+    assert_eq!(
+        xml.one("Invoice/cbc:ProfileID"),
+        carebill_ubl::SELF_BILLING_PROFILE_ID
+    );
+    let credit = Document::credit_note_for(&invoice, "SB-CN-1", invoice.header.issue_date);
+    let xml = write(&credit);
+    assert_eq!(xml.one("CreditNote/cbc:CreditNoteTypeCode"), "261");
+    assert_eq!(
+        xml.one("CreditNote/cbc:ProfileID"),
+        carebill_ubl::SELF_BILLING_PROFILE_ID
+    );
+}
