@@ -744,7 +744,7 @@ pub async fn try_rules(
         .db
         .read(move |conn| {
             for (i, r) in drafts.iter().enumerate() {
-                crate::invoicing_rules::validate(conn, r, &format!("draft_rules.{i}"))?;
+                crate::service::rules::validate(conn, r, &format!("draft_rules.{i}"))?;
             }
             let count = records.len();
             let given = BTreeMap::from([("given".to_owned(), records)]);
@@ -874,7 +874,7 @@ pub async fn create_run(
             .db
             .read(move |conn| {
                 for (i, r) in drafts.iter().enumerate() {
-                    crate::invoicing_rules::validate(conn, r, &format!("draft_rules.{i}"))?;
+                    crate::service::rules::validate(conn, r, &format!("draft_rules.{i}"))?;
                 }
                 let computed = compute(conn, &location, period, patient.as_deref(), &drafts)?;
                 let comparison = if drafts.is_empty() {

@@ -16,7 +16,6 @@
 mod api;
 pub mod billing_runs;
 mod consumer;
-pub mod invoicing_rules;
 pub mod schema;
 mod service;
 mod store;
@@ -139,40 +138,40 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/invoicing-rules")
-                    .route(web::get().to(invoicing_rules::list_rules))
-                    .route(web::post().to(invoicing_rules::create_rule))
+                    .route(web::get().to(api::invoicing_rules::list_rules))
+                    .route(web::post().to(api::invoicing_rules::create_rule))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/invoicing-rules/{code}")
-                    .route(web::get().to(invoicing_rules::get_rule))
-                    .route(web::put().to(invoicing_rules::change_rule))
+                    .route(web::get().to(api::invoicing_rules::get_rule))
+                    .route(web::put().to(api::invoicing_rules::change_rule))
                     .default_service(allow("GET, PUT")),
             )
             .service(
                 web::resource("/v1/invoicing-rules/{code}/versions")
-                    .route(web::get().to(invoicing_rules::list_rule_versions))
+                    .route(web::get().to(api::invoicing_rules::list_rule_versions))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoicing-rules/{code}/versions/{version}")
-                    .route(web::get().to(invoicing_rules::get_rule_version))
+                    .route(web::get().to(api::invoicing_rules::get_rule_version))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoice-contexts")
-                    .route(web::get().to(invoicing_rules::list_contexts))
-                    .route(web::post().to(invoicing_rules::create_context))
+                    .route(web::get().to(api::invoicing_rules::list_contexts))
+                    .route(web::post().to(api::invoicing_rules::create_context))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/invoicing-rule-activations")
-                    .route(web::get().to(invoicing_rules::list_activations))
+                    .route(web::get().to(api::invoicing_rules::list_activations))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/invoicing-rule-activations/{location_code}/{rule_code}")
-                    .route(web::put().to(invoicing_rules::set_activation))
+                    .route(web::put().to(api::invoicing_rules::set_activation))
                     .default_service(allow("PUT")),
             )
             .service(
@@ -276,10 +275,10 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         api::settlements::list_settlements, api::settlements::get_settlement, api::settlements::list_versions,
         api::settlements::get_version, api::settlements::diff_versions, api::settlements::transition_settlement,
         api::settlements::correct_settlement_line, api::settlements::recompute_settlement, api::settlements::simulate_settlement,
-        invoicing_rules::create_rule, invoicing_rules::list_rules, invoicing_rules::get_rule,
-        invoicing_rules::change_rule, invoicing_rules::list_rule_versions, invoicing_rules::get_rule_version,
-        invoicing_rules::list_contexts, invoicing_rules::create_context,
-        invoicing_rules::list_activations, invoicing_rules::set_activation,
+        api::invoicing_rules::create_rule, api::invoicing_rules::list_rules, api::invoicing_rules::get_rule,
+        api::invoicing_rules::change_rule, api::invoicing_rules::list_rule_versions, api::invoicing_rules::get_rule_version,
+        api::invoicing_rules::list_contexts, api::invoicing_rules::create_context,
+        api::invoicing_rules::list_activations, api::invoicing_rules::set_activation,
         api::assignment::put_biller, api::assignment::list_billers, api::assignment::get_policy, api::assignment::put_policy,
         api::assignment::reassign, api::assignment::workload,
         api::business_conditions::get_conditions, api::business_conditions::change_conditions, api::business_conditions::list_condition_versions, api::business_conditions::try_conditions,

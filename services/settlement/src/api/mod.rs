@@ -4,6 +4,7 @@ pub mod assignment;
 pub mod audit_trail;
 pub mod business_conditions;
 pub mod coverage_terms;
+pub mod invoicing_rules;
 pub mod lines;
 pub mod offers;
 pub mod prices;

@@ -11,5 +11,6 @@ pub mod offers;
 pub mod periodic;
 pub mod prices;
 pub mod review;
+pub mod rules;
 pub mod settlements;
 pub mod terms;

@@ -9,6 +9,7 @@ pub mod offers;
 pub mod periodic;
 pub mod prices;
 pub mod pricing;
+pub mod rules;
 pub mod settlements;
 pub mod terms;
 
