@@ -100,6 +100,8 @@ error_codes! {
     Forbidden = ("forbidden", 403, "Forbidden", "The token's roles or location scope do not allow this operation, whatever the body."),
     /// Nothing there.
     NotFound = ("not_found", 404, "Not found", "No such resource in the caller's scope (records of other locations or payers answer the same)."),
+    /// No representation the caller accepts.
+    NotAcceptable = ("not_acceptable", 406, "Not acceptable", "The resource has no representation in the media types of `Accept`; the detail lists those it has."),
     /// Wrong method.
     MethodNotAllowed = ("method_not_allowed", 405, "Method not allowed", "The resource does not serve this method; `Allow` lists those it does."),
     /// A duplicate.
@@ -146,6 +148,8 @@ error_codes! {
     AlreadyCredited = ("already_credited", 409, "Conflict", "The invoice is already cancelled by a credit note."),
     /// An invoice cancelled by a credit note.
     InvoiceCancelled = ("invoice_cancelled", 409, "Conflict", "The invoice was cancelled by a credit note; nothing can be allocated to it."),
+    /// A document that would not be valid.
+    DocumentIncomplete = ("document_incomplete", 409, "Document incomplete", "The document would not be valid in the standard asked for; `missing` lists each business term it lacks (BT number, name) and the resource to complete (`href`)."),
     /// Rules that contradict each other.
     ConflictingRules = ("conflicting_rules", 409, "Conflict", "Enabled invoicing rules contradict each other for the same scope."),
     /// Overlapping prices.

@@ -7,7 +7,9 @@
 //! `service::credit_notes`), which makes its lines billable again and is announced
 //! (`carebill.invoicing.credit_note.issued.v1`). Invoices, credit notes and this service's audit
 //! trail are read over `/v1/invoices`, `/v1/credit-notes` and `/v1/invoicing/audit-events`.
-//! Batches, e-invoices (UBL), claim files, layouts and the payer portal come next.
+//! Each invoice and credit note is also an EN 16931 e-invoice in UBL 2.1 (Peppol BIS Billing
+//! 3.0): `GET .../{id}/ubl` or `Accept: application/xml` (`service::e_invoices`), or a 409
+//! naming what the document lacks. Batches, claim files, layouts and the payer portal come next.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -65,6 +67,11 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/invoices/{id}/ubl")
+                    .route(web::get().to(api::e_invoices::get_invoice_ubl))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/invoices/{id}/credit-notes")
                     .route(web::post().to(api::credit_notes::credit_invoice))
                     .default_service(allow("POST")),
@@ -77,6 +84,11 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
             .service(
                 web::resource("/v1/credit-notes/{id}")
                     .route(web::get().to(api::credit_notes::get_credit_note))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/credit-notes/{id}/ubl")
+                    .route(web::get().to(api::e_invoices::get_credit_note_ubl))
                     .default_service(allow("GET")),
             )
             .service(
@@ -94,6 +106,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::invoices::list_invoices, api::invoices::get_invoice,
         api::credit_notes::credit_invoice, api::credit_notes::list_credit_notes,
         api::credit_notes::get_credit_note,
+        api::e_invoices::get_invoice_ubl, api::e_invoices::get_credit_note_ubl,
         api::audit_trail::list_audit_events,
     ),
     tags(

@@ -1,8 +1,8 @@
 //! Credit notes over HTTP: cancelling an invoice with a full credit note
 //! ([`crate::service::credit_notes`]), a list with filters and one credit note with its lines.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId, SettlementId};
@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
+use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
 use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
 use crate::service::credit_notes;
@@ -255,21 +256,30 @@ pub async fn list_credit_notes(
 /// Get a credit note with its lines.
 #[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "credit notes",
     params(("id" = String, Path, description = "Credit note id")),
-    responses((status = 200, description = "The credit note", body = CreditNote),
-        (status = 404, description = "No such credit note in your scope", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The credit note: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`", content((CreditNote = "application/json"), (String = "application/xml"))),
+        (status = 404, description = "No such credit note in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows neither `application/json` nor `application/xml`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "UBL asked for, and the document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(credit_note_id = %id))]
 pub async fn get_credit_note(
     state: web::Data<InvoicingState>,
     who: Principal,
+    req: HttpRequest,
     id: web::Path<String>,
-) -> Result<web::Json<CreditNote>, Error> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: CreditNoteId = parse_id(&id, "credit note")?;
+    let format = negotiate(&req, DOCUMENT_FORMATS)?;
     let scope = Scope::of(&who);
+    if format == Format::Ubl {
+        return e_invoices::credit_note_ubl(&state, scope, id).await;
+    }
     let doc = state
         .db
         .read(move |conn| documents::credit_note(conn, &scope, id))
         .await?;
-    Ok(web::Json(CreditNote::of(&doc)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept"))
+        .json(CreditNote::of(&doc)))
 }

@@ -2,7 +2,8 @@
 //! by [`crate::service::issuing`] and cancelled by [`crate::service::credit_notes`]; nobody edits
 //! them.
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
 use carebill_domain::invoicing::InvoiceStatus;
@@ -15,6 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
+use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
 use super::{READERS, check_range};
 use crate::InvoicingState;
 use crate::service::documents::{self, InvoiceDocument, InvoiceFilter, InvoiceHeader};
@@ -186,21 +188,30 @@ pub async fn list_invoices(
 /// Get an invoice with its lines.
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices",
     params(("id" = String, Path, description = "Invoice id")),
-    responses((status = 200, description = "The invoice", body = Invoice),
-        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The invoice: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`", content((Invoice = "application/json"), (String = "application/xml"))),
+        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows neither `application/json` nor `application/xml`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "UBL asked for, and the document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(invoice_id = %id))]
 pub async fn get_invoice(
     state: web::Data<InvoicingState>,
     who: Principal,
+    req: HttpRequest,
     id: web::Path<String>,
-) -> Result<web::Json<Invoice>, Error> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: InvoiceId = parse_id(&id, "invoice")?;
+    let format = negotiate(&req, DOCUMENT_FORMATS)?;
     let scope = Scope::of(&who);
+    if format == Format::Ubl {
+        return e_invoices::invoice_ubl(&state, scope, id).await;
+    }
     let doc = state
         .db
         .read(move |conn| documents::invoice(conn, &scope, id))
         .await?;
-    Ok(web::Json(Invoice::of(&doc)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept"))
+        .json(Invoice::of(&doc)))
 }

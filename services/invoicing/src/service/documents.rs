@@ -145,6 +145,8 @@ pub(crate) struct CreditNoteHeader {
     pub invoice_id: InvoiceId,
     /// That invoice's number.
     pub invoice_number: String,
+    /// That invoice's issue date.
+    pub invoice_issue_date: NaiveDate,
     /// The issuing location (the invoice's).
     pub issuer: Issuer,
     /// Who the invoice was for.
@@ -367,6 +369,7 @@ impl CreditNoteHeader {
             number: row.number.clone(),
             invoice_id: row.invoice_id,
             invoice_number: row.invoice_number.clone(),
+            invoice_issue_date: invoice.issue_date,
             issuer: Issuer::of(invoice),
             recipient: invoice.recipient()?,
             patient_id: row.patient_id,

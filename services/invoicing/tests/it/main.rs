@@ -6,5 +6,6 @@
 
 mod common;
 mod credit_notes;
+mod e_invoices;
 mod invoices;
 mod openapi;

@@ -14,6 +14,8 @@ fn the_openapi_document_describes_every_route_and_resolves_its_references() {
         ("/v1/invoices/{id}/credit-notes", &["post"]),
         ("/v1/credit-notes", &["get"]),
         ("/v1/credit-notes/{id}", &["get"]),
+        ("/v1/invoices/{id}/ubl", &["get"]),
+        ("/v1/credit-notes/{id}/ubl", &["get"]),
         ("/v1/invoicing/audit-events", &["get"]),
     ] {
         for m in methods {

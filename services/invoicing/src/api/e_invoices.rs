@@ -1,0 +1,240 @@
+//! E-invoices over HTTP: an invoice or credit note as UBL 2.1 (Peppol BIS Billing 3.0, EN 16931)
+//! at its `/ubl` sub-resource or at the document itself with `Accept: application/xml`; JSON
+//! stays the default there. A document that would not be valid answers 409
+//! `document_incomplete` listing each missing business term and the resource to complete; an
+//! `Accept` the resource cannot give answers 406 listing what it can give.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::error::Problem;
+use carebill_platform::http::parse_id;
+use carebill_platform::{Error, ErrorCode};
+use serde::Serialize;
+
+use super::READERS;
+use crate::InvoicingState;
+use crate::service::e_invoices::{self, Gap, Rendered};
+
+/// The media type of UBL documents.
+pub(crate) const XML: &str = "application/xml";
+/// The media type of the JSON representation.
+pub(crate) const JSON: &str = "application/json";
+
+/// A representation a document resource can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The JSON record.
+    Json,
+    /// UBL 2.1.
+    Ubl,
+}
+
+/// What the document resources give, in the order preferred when `Accept` leaves the choice.
+pub(crate) const DOCUMENT_FORMATS: &[(&str, Format)] = &[(JSON, Format::Json), (XML, Format::Ubl)];
+/// What the `/ubl` sub-resources give.
+const UBL_FORMATS: &[(&str, Format)] = &[(XML, Format::Ubl)];
+
+/// The representation the request's `Accept` prefers among `offered` (no `Accept`: the first);
+/// 406 listing the offered media types when it allows none.
+pub(crate) fn negotiate(req: &HttpRequest, offered: &[(&str, Format)]) -> Result<Format, Error> {
+    let ranges: Vec<(String, f32)> = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(media_range)
+        .collect();
+    if ranges.is_empty()
+        && let Some((_, f)) = offered.first()
+    {
+        return Ok(*f);
+    }
+    let mut best: Option<(f32, Format)> = None;
+    for (media, format) in offered {
+        // The most specific range that matches decides the quality of this media type.
+        let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+        let quality = ranges
+            .iter()
+            .filter_map(|(range, q)| {
+                let specificity = if range == media {
+                    3
+                } else if range.strip_suffix("/*") == Some(kind) {
+                    2
+                } else if range == "*/*" {
+                    1
+                } else {
+                    return None;
+                };
+                Some((specificity, *q))
+            })
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, q)| q);
+        if let Some(q) = quality
+            && q > 0.0
+            && best.is_none_or(|(b, _)| q > b)
+        {
+            best = Some((q, *format));
+        }
+    }
+    best.map(|(_, f)| f).ok_or_else(|| {
+        let media: Vec<&str> = offered.iter().map(|(m, _)| *m).collect();
+        Error::new(
+            ErrorCode::NotAcceptable,
+            format!(
+                "this resource is available as {}; `Accept` allows none of them",
+                media.join(", ")
+            ),
+        )
+    })
+}
+
+/// One media range of `Accept`, lower-cased, with its quality (1 unless `q` says otherwise;
+/// an unreadable `q` counts as 0, i.e. not acceptable).
+fn media_range(item: &str) -> Option<(String, f32)> {
+    let mut parts = item.split(';');
+    let media = parts.next()?.trim().to_ascii_lowercase();
+    if media.is_empty() {
+        return None;
+    }
+    let mut q = 1.0;
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("q")
+        {
+            q = v.trim().parse::<f32>().map_or(0.0, |q| q.clamp(0.0, 1.0));
+        }
+    }
+    Some((media, q))
+}
+
+/// A business term the document lacks.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MissingTerm {
+    /// Its EN 16931 number (`BG-` for a whole group).
+    #[schema(example = "BT-31")]
+    pub term: String,
+    /// Its EN 16931 name.
+    #[schema(example = "Seller VAT identifier")]
+    pub name: String,
+    /// The resource to complete.
+    #[schema(example = "/v1/locations/0199c0de-0000-7000-8000-000000000001")]
+    pub href: String,
+}
+
+/// The 409 `document_incomplete` problem: a problem detail with each missing term.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IncompleteDocument {
+    /// The problem.
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// Each business term a valid document needs and this one lacks, in document order.
+    pub missing: Vec<MissingTerm>,
+}
+
+/// The response for a rendered document: the UBL, or the 409 naming what it lacks.
+pub(crate) fn respond(rendered: Rendered) -> HttpResponse {
+    match rendered {
+        Rendered::Ubl(bytes) => HttpResponse::Ok()
+            .content_type(XML)
+            .insert_header((header::VARY, "Accept"))
+            .body(bytes),
+        Rendered::Incomplete(gaps) => {
+            let terms: Vec<&str> = gaps.iter().map(|g| g.term).collect();
+            let problem = Error::new(
+                ErrorCode::DocumentIncomplete,
+                format!(
+                    "the EN 16931 document lacks {}: complete the resources named in `missing`",
+                    terms.join(", ")
+                ),
+            )
+            .problem();
+            HttpResponse::Conflict()
+                .content_type("application/problem+json")
+                .json(IncompleteDocument {
+                    problem,
+                    missing: gaps.into_iter().map(MissingTerm::of).collect(),
+                })
+        }
+    }
+}
+
+impl MissingTerm {
+    fn of(g: Gap) -> MissingTerm {
+        MissingTerm {
+            term: g.term.to_owned(),
+            name: g.name,
+            href: g.href,
+        }
+    }
+}
+
+/// The invoice as UBL, for the handlers that answer it.
+pub(crate) async fn invoice_ubl(
+    state: &web::Data<InvoicingState>,
+    scope: Scope,
+    id: InvoiceId,
+) -> Result<HttpResponse, Error> {
+    let rendered = state
+        .db
+        .read(move |conn| e_invoices::invoice_ubl(conn, &scope, id))
+        .await?;
+    Ok(respond(rendered))
+}
+
+/// The credit note as UBL, for the handlers that answer it.
+pub(crate) async fn credit_note_ubl(
+    state: &web::Data<InvoicingState>,
+    scope: Scope,
+    id: CreditNoteId,
+) -> Result<HttpResponse, Error> {
+    let rendered = state
+        .db
+        .read(move |conn| e_invoices::credit_note_ubl(conn, &scope, id))
+        .await?;
+    Ok(respond(rendered))
+}
+
+/// Get an invoice as a UBL 2.1 Invoice (Peppol BIS Billing 3.0, type 380).
+#[utoipa::path(get, path = "/v1/invoices/{id}/ubl", tag = "invoices",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "The invoice as UBL 2.1 (EN 16931, Peppol BIS Billing 3.0)", body = String, content_type = "application/xml"),
+        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows no representation of the resource; the detail lists them", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(invoice_id = %id))]
+pub async fn get_invoice_ubl(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    who.require(READERS)?;
+    let id: InvoiceId = parse_id(&id, "invoice")?;
+    negotiate(&req, UBL_FORMATS)?;
+    invoice_ubl(&state, Scope::of(&who), id).await
+}
+
+/// Get a credit note as a UBL 2.1 CreditNote (Peppol BIS Billing 3.0, type 381, referring to
+/// the invoice it cancels).
+#[utoipa::path(get, path = "/v1/credit-notes/{id}/ubl", tag = "credit notes",
+    params(("id" = String, Path, description = "Credit note id")),
+    responses((status = 200, description = "The credit note as UBL 2.1 (EN 16931, Peppol BIS Billing 3.0)", body = String, content_type = "application/xml"),
+        (status = 404, description = "No such credit note in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows no representation of the resource; the detail lists them", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(credit_note_id = %id))]
+pub async fn get_credit_note_ubl(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    who.require(READERS)?;
+    let id: CreditNoteId = parse_id(&id, "credit note")?;
+    negotiate(&req, UBL_FORMATS)?;
+    credit_note_ubl(&state, Scope::of(&who), id).await
+}

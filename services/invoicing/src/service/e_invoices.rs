@@ -1,0 +1,302 @@
+//! The EN 16931 document of an invoice or credit note, and its UBL (Peppol BIS Billing 3.0).
+//!
+//! Built from what invoicing stored when it issued the document (the issuing location and the
+//! recipient as the approval carried them, the lines with their stored tax), never from master
+//! data read later, so an issued document renders the same tomorrow. What a valid document
+//! still lacks is not a 500 and not a silent invalid file: [`Rendered::Incomplete`] lists each
+//! missing business term with the resource a person completes to fix it.
+//!
+//! Decisions of this first version: the buyer reference (BT-10) is the policy number for a
+//! payer and the episode number for the patient; the payment terms (BT-20) are a fixed text
+//! naming the stored due date (configurable terms come later); a catalog unit that is not a
+//! measure (visit, test, session ...) is counted (UN/ECE Rec 20 `C62`, "one").
+
+use carebill_domain::Money;
+use carebill_domain::document::{
+    Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm, Part,
+    Party, PrecedingInvoice, VatCategory,
+};
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::identifiers::VatId;
+use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_platform::Error;
+use carebill_platform::auth::Scope;
+use carebill_platform::db::AnyConnection;
+use chrono::NaiveDate;
+
+use super::documents::{self, EpisodeLink, Issuer, Line};
+
+/// A business term the document lacks, and where to complete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// Its EN 16931 number, e.g. `BT-31` (or `BG-5` for a whole group).
+    pub term: &'static str,
+    /// Its EN 16931 name, with the line it belongs to when it is a line's.
+    pub name: String,
+    /// The resource to complete, e.g. `/v1/locations/{id}` for the seller.
+    pub href: String,
+}
+
+/// A document as UBL, or what it lacks to be valid.
+#[derive(Debug, Clone)]
+pub(crate) enum Rendered {
+    /// A UBL 2.1 Invoice or CreditNote that passes EN 16931 and Peppol BIS 3.0.
+    Ubl(Vec<u8>),
+    /// Each missing business term, in document order.
+    Incomplete(Vec<Gap>),
+}
+
+/// The invoice in the caller's scope as UBL (type 380); not found outside it.
+#[tracing::instrument(skip_all, fields(invoice_id = %id))]
+pub(crate) fn invoice_ubl(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: InvoiceId,
+) -> Result<Rendered, Error> {
+    let doc = documents::invoice(conn, scope, id)?;
+    let h = &doc.invoice;
+    let header = Header {
+        kind: DocumentKind::CommercialInvoice,
+        number: h.number.clone(),
+        issue_date: h.issue_date,
+        due_date: Some(h.due_date),
+        buyer_reference: Some(buyer_reference(&h.recipient, &h.episode)),
+        preceding: None,
+        payment_terms: Some(payment_terms(h.due_date)),
+        note: None,
+    };
+    let parties = Parties {
+        issuer: &h.issuer,
+        recipient: &h.recipient,
+        this: format!("/v1/invoices/{id}"),
+    };
+    render(header, &parties, h.total, &doc.lines)
+}
+
+/// The credit note in the caller's scope as UBL (type 381, referring to the invoice it
+/// cancels); not found outside it.
+#[tracing::instrument(skip_all, fields(credit_note_id = %id))]
+pub(crate) fn credit_note_ubl(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: CreditNoteId,
+) -> Result<Rendered, Error> {
+    let doc = documents::credit_note(conn, scope, id)?;
+    let h = &doc.header;
+    let header = Header {
+        kind: DocumentKind::CreditNote,
+        number: h.number.clone(),
+        issue_date: h.issue_date,
+        due_date: None,
+        buyer_reference: Some(buyer_reference(&h.recipient, &h.episode)),
+        preceding: Some(PrecedingInvoice {
+            number: h.invoice_number.clone(),
+            issue_date: Some(h.invoice_issue_date),
+        }),
+        // BR-CO-25 wants terms for any positive amount due, credit notes included.
+        payment_terms: Some(format!("Credits invoice {} in full.", h.invoice_number)),
+        note: Some(h.reason.clone()).filter(|r| !r.trim().is_empty()),
+    };
+    let parties = Parties {
+        issuer: &h.issuer,
+        recipient: &h.recipient,
+        this: format!("/v1/credit-notes/{id}"),
+    };
+    render(header, &parties, h.total, &doc.lines)
+}
+
+/// Who issues, who is billed, and the document's own resource.
+struct Parties<'a> {
+    issuer: &'a Issuer,
+    recipient: &'a PartyRef,
+    this: String,
+}
+
+impl Parties<'_> {
+    /// The resource that holds a missing term.
+    fn href(&self, part: &Part) -> String {
+        match part {
+            Part::Seller | Part::Payee | Part::Payment => {
+                format!("/v1/locations/{}", self.issuer.location_id)
+            }
+            Part::Buyer => match self.recipient.kind {
+                PartyKind::Payer => format!("/v1/payers/{}", self.recipient.id),
+                PartyKind::Patient => format!("/v1/patients/{}", self.recipient.id),
+            },
+            Part::Document | Part::Line(_) | Part::Allowance(_) | Part::Charge(_) => {
+                self.this.clone()
+            }
+        }
+    }
+
+    /// The seller as the invoice stored it: the location's name and, when it is one, its VAT
+    /// identifier (a tax id that is not a VAT identifier is reported as a missing BT-31).
+    fn seller(&self) -> Party {
+        let vat_id = match self.issuer.tax_id.as_deref().map(VatId::parse) {
+            Some(Ok(vat)) => Some(vat),
+            Some(Err(_)) | None => None,
+        };
+        Party {
+            legal_name: Some(self.issuer.name.clone()),
+            vat_id,
+            ..Party::default()
+        }
+    }
+
+    /// The buyer as the invoice stored it: the recipient's reference only, until the approval
+    /// carries the payer's and the patient's billing data.
+    fn buyer(&self) -> Party {
+        Party::default()
+    }
+}
+
+/// The buyer reference (BT-10) Peppol needs: the policy number a payer knows the care by, or
+/// the episode number for the patient.
+fn buyer_reference(recipient: &PartyRef, episode: &EpisodeLink) -> String {
+    match (&recipient.kind, &recipient.policy_number) {
+        (PartyKind::Payer, Some(policy)) if !policy.trim().is_empty() => policy.clone(),
+        _ => episode.number.clone(),
+    }
+}
+
+/// The payment terms text (BT-20): fixed for now, naming the due date.
+fn payment_terms(due: NaiveDate) -> String {
+    format!("Payment due by {due}.")
+}
+
+/// The document of `header` over the stored lines, as UBL when it is complete.
+fn render(
+    header: Header,
+    parties: &Parties<'_>,
+    total: Money,
+    lines: &[Line],
+) -> Result<Rendered, Error> {
+    let currency = total.currency();
+    let lines = lines
+        .iter()
+        .map(document_line)
+        .collect::<Result<Vec<_>, Error>>()?;
+    let doc = Document::new(
+        header,
+        currency,
+        parties.seller(),
+        parties.buyer(),
+        lines,
+        Vec::new(),
+    )
+    .map_err(|e| Error::internal(&e))?;
+    if doc.totals().due != total {
+        return Err(Error::internal(&format!(
+            "the document's amount due {} differs from the stored total {total}",
+            doc.totals().due
+        )));
+    }
+    let missing = doc.missing();
+    if !missing.is_empty() {
+        return Ok(Rendered::Incomplete(
+            missing.iter().map(|m| gap(m, parties)).collect(),
+        ));
+    }
+    let ubl = carebill_ubl::to_ubl(&doc).map_err(|e| Error::internal(&e))?;
+    Ok(Rendered::Ubl(ubl))
+}
+
+fn gap(m: &MissingTerm, parties: &Parties<'_>) -> Gap {
+    let name = match &m.at {
+        Part::Line(id) => format!("{} (line {id})", m.name),
+        _ => m.name.to_owned(),
+    };
+    Gap {
+        term: m.term,
+        name,
+        href: parties.href(&m.at),
+    }
+}
+
+/// A stored line as a document line: the part billed to this recipient, at the net price that
+/// makes quantity × price equal to it to the cent.
+fn document_line(line: &Line) -> Result<DocumentLine, Error> {
+    let what = || format!("line {}", line.position);
+    let amount = line.amount.amount();
+    let price = if line.amount == line.line_amount {
+        line.unit_price.amount()
+    } else {
+        amount
+            .checked_div(line.quantity)
+            .ok_or_else(|| Error::internal(&format!("{}: quantity {}", what(), line.quantity)))?
+            .normalize()
+    };
+    let doc_line = DocumentLine::with_price(
+        &line.position.to_string(),
+        line.quantity,
+        unit_code(&line.unit),
+        price,
+        line.amount.currency(),
+        &line.description,
+        vat(line)?,
+    )
+    .map_err(|e| Error::internal(&e))?;
+    if doc_line.net_amount() != line.amount {
+        return Err(Error::internal(&format!(
+            "{}: {} × {price} is not the billed {}",
+            what(),
+            line.quantity,
+            line.amount
+        )));
+    }
+    Ok(doc_line.described(&format!(
+        "{} ({}, per {})",
+        line.code, line.service_group, line.unit
+    )))
+}
+
+/// The stored tax of a line as its VAT category.
+fn vat(line: &Line) -> Result<VatCategory, Error> {
+    let filled = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
+    let reason = ExemptionReason {
+        code: filled(&line.tax_exemption_reason_code),
+        text: filled(&line.tax_exemption_reason),
+    };
+    match line.tax_category.as_str() {
+        "E" => Ok(VatCategory::Exempt(reason)),
+        "O" => Ok(VatCategory::OutsideScope(reason)),
+        "Z" => Ok(VatCategory::ZeroRated),
+        other => Err(Error::stored(
+            "line tax category",
+            other,
+            "lines are stored without a rate: only E, O and Z are readable",
+        )),
+    }
+}
+
+/// The UN/ECE Recommendation 20 code of a catalog unit: measures by their code, anything
+/// counted (visit, test, session, unit ...) as `C62` ("one").
+fn unit_code(unit: &str) -> &'static str {
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "hour" | "hours" | "h" | "hr" | "hur" => "HUR",
+        "minute" | "minutes" | "min" => "MIN",
+        "day" | "days" | "night" | "nights" | "bed-day" | "bed_day" => "DAY",
+        "week" | "weeks" | "wee" => "WEE",
+        "month" | "months" | "mon" => "MON",
+        "ml" | "mlt" | "millilitre" | "milliliter" => "MLT",
+        "l" | "ltr" | "litre" | "liter" => "LTR",
+        "mg" | "mgm" | "milligram" => "MGM",
+        "g" | "grm" | "gram" => "GRM",
+        "kg" | "kgm" | "kilogram" => "KGM",
+        "km" | "kmt" | "kilometre" | "kilometer" => "KMT",
+        _ => "C62",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_code;
+
+    #[test]
+    fn measures_keep_their_unit_and_counts_are_ones() {
+        assert_eq!(unit_code("Hour"), "HUR");
+        assert_eq!(unit_code("ml"), "MLT");
+        assert_eq!(unit_code("visit"), "C62");
+        assert_eq!(unit_code("session"), "C62");
+    }
+}
