@@ -339,8 +339,9 @@ fn gs1_check_digit_ok(digits: &str) -> bool {
 }
 
 /// A VAT identifier (BT-31, BT-48): the ISO 3166 country prefix (Greece writes `EL`) followed
-/// by 2 to 13 letters, digits or the `+` and `*` some countries use. Country-specific checksums
-/// are left to the tax authorities' services; this catches what is plainly not a VAT id.
+/// by 2 to 14 letters, digits or the `+` and `*` some countries use (14: the Swiss
+/// `CHE123456789MWST`). Country-specific checksums are left to the tax authorities'
+/// services; this catches what is plainly not a VAT id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VatId(String);
 
@@ -362,12 +363,12 @@ impl VatId {
                 allowed: "letters, digits, `+` and `*`",
             });
         }
-        if !(4..=15).contains(&vat.len()) {
+        if !(4..=16).contains(&vat.len()) {
             return Err(IdentifierError::Length {
                 kind: KIND,
                 value: s.to_owned(),
                 actual: vat.len(),
-                expected: "a VAT identifier has a two-letter country prefix and 2 to 13 more"
+                expected: "a VAT identifier has a two-letter country prefix and 2 to 14 more"
                     .to_owned(),
             });
         }
@@ -837,6 +838,7 @@ mod tests {
             "EL094014201",
             "FR40303265045",
             "CHE-123.456.788",
+            "CHE-123.456.788 MWST",
             "IE6388047V",
         ] {
             assert!(VatId::parse(good).is_ok(), "{good}");
