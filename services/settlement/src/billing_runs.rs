@@ -250,7 +250,8 @@ fn rules_in_force(
         .load(conn)?;
     let mut out = Vec::new();
     for (version, definition) in rows {
-        let rule: RuleDefinition = serde_json::from_str(&definition)?;
+        let rule: RuleDefinition =
+            json("invoicing rule definition", &definition).map_err(unreadable)?;
         if rule.source != InvoicingSource::Consumption {
             out.push(RuleInForce {
                 version: i64::from(version),
@@ -309,7 +310,8 @@ fn service_prices(conn: &mut AnyConnection) -> Result<Vec<PriceEntry>, Error> {
     rows.into_iter()
         .map(
             |(code, minor, currency, from, to, location, kind, object, level)| {
-                let currency = Currency::parse(&currency).map_err(|e| Error::internal(&e))?;
+                let currency = Currency::parse(&currency)
+                    .map_err(|e| Error::stored("price currency", &currency, e))?;
                 Ok(PriceEntry {
                     code,
                     unit_price: Money::from_minor(MinorUnits(minor), currency),
@@ -356,7 +358,8 @@ fn compute(
     let care_records = rows.len();
     let mut records: BTreeMap<String, Vec<CareRecord>> = BTreeMap::new();
     for (id, patient_id, location_id, version, details) in rows {
-        let details: CareRecordDetails = serde_json::from_str(&details)?;
+        let details: CareRecordDetails =
+            json("care record details", &details).map_err(unreadable)?;
         records
             .entry(patient_id.clone())
             .or_default()
@@ -382,7 +385,7 @@ fn compute(
         billed
             .entry(patient_id)
             .or_default()
-            .push(serde_json::from_str(&line)?);
+            .push(json("billing run line", &line).map_err(unreadable)?);
     }
     let book = ServicePrices::new(service_prices(conn)?);
     Ok(bill(
@@ -488,7 +491,7 @@ fn stored_lines(conn: &mut AnyConnection, run_id: &str) -> Result<Vec<BillingLin
         .map(|(patient_id, line)| {
             Ok(BillingLine {
                 patient_id,
-                line: serde_json::from_str(&line)?,
+                line: json("billing run line", &line).map_err(unreadable)?,
             })
         })
         .collect()
@@ -1089,7 +1092,7 @@ pub async fn list_run_lines(
                         .map(|(_, patient_id, line)| {
                             Ok(BillingLine {
                                 patient_id,
-                                line: serde_json::from_str(&line)?,
+                                line: json("billing run line", &line).map_err(unreadable)?,
                             })
                         })
                         .collect::<Result<_, Error>>()?,

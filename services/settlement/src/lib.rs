@@ -12,9 +12,16 @@
 //!   records accounts sends (`carebill.accounts.care_record.changed.v1`), previewed or committed.
 //! - Promotional offers (`/v1/offers`, `/v1/offer-balances`): prepaid bundles.
 //! - The service's audit trail.
+//!
+//! Inside, four layers with arrows pointing down: `api/` (handlers and the API types; no
+//! diesel) → `service/` (use cases on a connection or transaction: decisions, audit, outbox; no
+//! actix) → `store/` (typed rows, queries, locks); `consumer.rs` maps accounts' and invoicing's
+//! events to `service/` and writes down the batch locking order. Pricing itself is the domain's
+//! [`carebill_domain::pricing`]. `billing_runs.rs` (billing runs over HTTP) is not split into the
+//! layers yet: its handlers still query the database themselves.
 
 mod api;
-pub mod billing_runs;
+mod billing_runs;
 mod consumer;
 pub mod schema;
 mod service;
