@@ -14,8 +14,9 @@
 #     schema, and the walk's event types must all be there.
 #   - the UBL invoices and credit notes of crates/ubl (its `samples` example: exempt healthcare
 #     lines, a standard-rated line, a rounding edge, a credit note, a patient and a payer
-#     invoice) against the UBL 2.1 XSD, the CEN EN 16931 schematron and OpenPeppol's BIS 3.0
-#     rules (scripts/validate-ubl.py), and a deliberately broken one that must be refused.
+#     invoice, an invoice outside the scope of VAT, and ${CAREBILL_UBL_RANDOM:-200} random ones)
+#     against the UBL 2.1 XSD, the CEN EN 16931 schematron and OpenPeppol's BIS 3.0 rules
+#     (scripts/validate-ubl.py), and a deliberately broken one that must be refused.
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators};
 # the UBL validators in their own, ${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl} (their
 # pins conflict with the others'). `scripts/validators.sh ubl` runs the UBL section alone.
@@ -37,8 +38,13 @@ PY
   fi
   local dir
   dir=$(mktemp -d)
-  cargo run -q -p carebill-ubl --example samples -- "$dir" >/dev/null
-  "$venv/bin/python" scripts/validate-ubl.py "$dir"/*.xml
+  # The hand-written samples, and random documents (every category mix, returns, allowances
+  # and charges, credit notes) that exercise the rounding rules beyond them.
+  cargo run -q -p carebill-ubl --example samples -- "$dir" --random "${CAREBILL_UBL_RANDOM:-200}" >/dev/null
+  "$venv/bin/python" scripts/validate-ubl.py "$dir"/*.xml >"$dir/samples.log" ||
+    { grep -v ': OK (' "$dir/samples.log"; rm -rf "$dir"; return 1; }
+  grep -v '^.*/random-[0-9]*-.*: OK (' "$dir/samples.log"
+  echo "$(grep -c ': OK (' "$dir/samples.log") UBL documents pass the XSD, the CEN and the Peppol rules"
   # The validators must see a broken document: a wrong amount due, no buyer reference.
   sed -e 's|<cbc:PayableAmount currencyID="EUR">1623.50<|<cbc:PayableAmount currencyID="EUR">1623.51<|' \
       -e '/<cbc:BuyerReference>/d' "$dir/exempt-healthcare-invoice.xml" >"$dir/broken.xml"

@@ -288,3 +288,32 @@ fn self_billed_documents_declare_the_self_billing_profile() {
         carebill_ubl::SELF_BILLING_PROFILE_ID
     );
 }
+
+#[test]
+fn random_documents_carry_their_totals_and_one_subtotal_per_group() {
+    for (file, doc) in samples::random(200, 11) {
+        let root = if doc.header.kind.is_credit_note() {
+            "CreditNote"
+        } else {
+            "Invoice"
+        };
+        let xml = write(&doc);
+        let t = doc.totals();
+        assert_eq!(
+            xml.one(&format!("{root}/cac:LegalMonetaryTotal/cbc:PayableAmount")),
+            t.due.amount_string(),
+            "{file}"
+        );
+        assert_eq!(
+            xml.one(&format!("{root}/cac:TaxTotal/cbc:TaxAmount")),
+            t.vat.amount_string(),
+            "{file}"
+        );
+        assert_eq!(
+            xml.all(&format!("{root}/cac:TaxTotal/cac:TaxSubtotal"))
+                .len(),
+            doc.breakdown().len(),
+            "{file}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use carebill_domain::{Currency, Money};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-/// A sample: its file name, the document, and the amount due it must show.
+/// A sample: its file name, the document, and the amounts it must show.
 pub struct Sample {
     /// File name, e.g. `exempt-healthcare-invoice.xml`.
     pub file: &'static str,
@@ -326,4 +326,90 @@ pub fn all() -> Vec<Sample> {
             expected_due: "25.00",
         },
     ]
+}
+
+/// `n` random documents from `seed`, for the validators to try what hand-written samples do
+/// not: many lines, every category and rate mix, prices with up to four decimals, returned
+/// quantities, allowances and charges, invoices and credit notes. The same seed always gives
+/// the same documents, so a failure can be replayed.
+pub fn random(n: usize, seed: u64) -> Vec<(String, Document)> {
+    let mut rng = XorShift(seed.max(1));
+    (0..n)
+        .map(|i| {
+            let outside = rng.below(10) == 0;
+            let vat = |rng: &mut XorShift| {
+                if outside {
+                    return VatCategory::OutsideScope(ExemptionReason::code("VATEX-EU-O"));
+                }
+                match rng.below(6) {
+                    0 | 1 => exempt(),
+                    2 => standard(),
+                    3 => VatCategory::Standard(dec("6")),
+                    4 => VatCategory::Standard(dec("12")),
+                    _ => VatCategory::ZeroRated,
+                }
+            };
+            let lines = (0..1 + rng.below(12))
+                .map(|l| {
+                    let scale = rng.below(5) as u32;
+                    let price = Decimal::new(rng.below(5_000_000) as i64, scale);
+                    let mut qty = Decimal::new(1 + rng.below(400) as i64, rng.below(3) as u32);
+                    if rng.below(8) == 0 {
+                        qty = -qty;
+                    }
+                    let unit = ["C62", "HUR", "DAY", "MIN", "H87"][rng.below(5)];
+                    let vat = vat(&mut rng);
+                    Line::with_price(
+                        &(l + 1).to_string(),
+                        qty,
+                        unit,
+                        price,
+                        Currency::EUR,
+                        "Care item",
+                        vat,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let ac = (0..rng.below(3))
+                .map(|_| {
+                    let is_charge = rng.below(2) == 0;
+                    AllowanceCharge {
+                        is_charge,
+                        amount: Money::new(Decimal::new(rng.below(5_000) as i64, 2), Currency::EUR)
+                            .unwrap(),
+                        reason: Some(if is_charge { "Transport" } else { "Discount" }.into()),
+                        reason_code: Some(if is_charge { "FC" } else { "95" }.into()),
+                        vat: vat(&mut rng),
+                    }
+                })
+                .collect();
+            let number = format!("RND-{seed}-{i}");
+            let buyer = if rng.below(2) == 0 {
+                insurer()
+            } else {
+                patient()
+            };
+            let invoice = build(header(&number, "EP-RANDOM"), buyer, lines, ac);
+            if rng.below(3) == 0 {
+                let credit =
+                    Document::credit_note_for(&invoice, &format!("CN-{number}"), date(2026, 12, 9));
+                (format!("random-{i:03}-credit-note.xml"), credit)
+            } else {
+                (format!("random-{i:03}-invoice.xml"), invoice)
+            }
+        })
+        .collect()
+}
+
+/// xorshift64: enough randomness for test data, no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
 }
