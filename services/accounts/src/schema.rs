@@ -12,6 +12,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        billing -> Nullable<Text>,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        billing -> Nullable<Text>,
     }
 }
 

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::api::Address;
+use crate::api::{
+    Address, BankAccount, SchemeIdentifier, check_bank_account, check_email, check_vat_id,
+};
+use crate::service::StoredBilling;
 use crate::service::locations::{self as service, NewLocation};
 
 /// A location as the API shows it.
@@ -42,6 +45,21 @@ pub struct Location {
     pub currency: String,
     /// Whether new episodes may be opened here.
     pub active: bool,
+    /// Legal name of the issuing entity, as e-invoices name the seller (BT-27).
+    #[schema(example = "Hospital Central S.L.")]
+    pub legal_name: Option<String>,
+    /// VAT identifier with its country prefix (BT-31).
+    #[schema(example = "ESB12345678")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier with its ISO 6523 ICD scheme (BT-30).
+    pub legal_registration: Option<SchemeIdentifier>,
+    /// Electronic address e-invoices are routed by, with its EAS scheme (BT-34).
+    pub endpoint: Option<SchemeIdentifier>,
+    /// Where payers pay to (BT-84, BT-86).
+    pub bank_account: Option<BankAccount>,
+    /// Billing contact e-mail (BT-43).
+    #[schema(example = "billing@hospital.example")]
+    pub contact_email: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -59,6 +77,15 @@ impl From<service::Location> for Location {
             time_zone: l.time_zone,
             currency: l.currency.code().to_owned(),
             active: l.active,
+            legal_name: l.billing.legal_name,
+            vat_id: l.billing.vat_id,
+            legal_registration: l.billing.legal_registration.map(Into::into),
+            endpoint: l.billing.endpoint.map(Into::into),
+            bank_account: l.billing.iban.map(|iban| BankAccount {
+                iban,
+                bic: l.billing.bic,
+            }),
+            contact_email: l.billing.contact_email,
             created_at: l.created_at,
             updated_at: l.updated_at,
         }
@@ -91,6 +118,21 @@ pub struct LocationInput {
     pub currency: Option<String>,
     /// Default true.
     pub active: Option<bool>,
+    /// Legal name of the issuing entity (BT-27).
+    #[schema(example = "Hospital Central S.L.")]
+    pub legal_name: Option<String>,
+    /// VAT identifier with its country prefix (BT-31).
+    #[schema(example = "ESB12345678")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier with its ISO 6523 ICD scheme (BT-30).
+    pub legal_registration: Option<SchemeIdentifier>,
+    /// Electronic address with its EAS scheme (BT-34), e.g. `0088` and the location's GLN.
+    pub endpoint: Option<SchemeIdentifier>,
+    /// Where payers pay to: IBAN (check digits checked) and BIC.
+    pub bank_account: Option<BankAccount>,
+    /// Billing contact e-mail (BT-43).
+    #[schema(example = "billing@hospital.example")]
+    pub contact_email: Option<String>,
 }
 
 impl LocationInput {
@@ -110,6 +152,23 @@ impl LocationInput {
             "invalid",
             Currency::parse(self.currency.as_deref().unwrap_or("EUR")),
         );
+        let (iban, bic) = check_bank_account("bank_account", self.bank_account.as_ref(), &mut v);
+        let billing = StoredBilling {
+            legal_name: v.opt_text("legal_name", self.legal_name.as_deref(), 200),
+            vat_id: check_vat_id("vat_id", self.vat_id.as_deref(), &mut v),
+            legal_registration: self
+                .legal_registration
+                .as_ref()
+                .and_then(|r| r.check("legal_registration", &mut v)),
+            endpoint: self
+                .endpoint
+                .as_ref()
+                .and_then(|e| e.check("endpoint", &mut v)),
+            iban,
+            bic,
+            contact_email: check_email("contact_email", self.contact_email.as_deref(), &mut v),
+            buyer_reference: None,
+        };
         v.finish().map_err(Error::validation)?;
         match (code, name, time_zone, currency) {
             (Some(code), Some(name), Some(time_zone), Some(currency)) => Ok(NewLocation {
@@ -120,6 +179,7 @@ impl LocationInput {
                 time_zone,
                 currency,
                 active: self.active.unwrap_or(true),
+                billing,
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }

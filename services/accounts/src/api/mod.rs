@@ -3,7 +3,8 @@
 //! one `crate::service` function and maps its result to the API type. No SQL here.
 //!
 //! This module holds the value types several resources show: addresses, contacts and
-//! identifiers, and their conversions to and from the stored forms.
+//! identifiers (among them what e-invoices need: scheme identifiers, bank accounts, VAT ids),
+//! their checks and their conversions to and from the stored forms.
 
 pub mod audit_trail;
 pub mod care_records;
@@ -18,7 +19,9 @@ pub mod payers;
 use carebill_domain::Validation;
 use serde::{Deserialize, Serialize};
 
-use crate::service::{StoredAddress, StoredContact, StoredIdentifier};
+use carebill_domain::identifiers::{Bic, Country, Iban, Scheme, SchemeId, VatId};
+
+use crate::service::{StoredAddress, StoredContact, StoredIdentifier, StoredSchemeId};
 
 /// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,7 +73,9 @@ impl Address {
             }
         }
         if let Some(c) = &self.country
-            && (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+            && (c.len() != 2
+                || !c.bytes().all(|b| b.is_ascii_uppercase())
+                || Country::parse(c).is_err())
         {
             v.add(
                 format!("{field}.country"),
@@ -207,4 +212,99 @@ impl From<StoredIdentifier> for Identifier {
             value: i.value,
         }
     }
+}
+
+/// An identifier within a scheme: an electronic address under its EAS code, or a legal
+/// registration identifier under its ISO 6523 ICD code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeIdentifier {
+    /// The scheme code, e.g. `0088` (GS1 GLN), `9920` (Spanish VAT number), `0208` (Belgian
+    /// enterprise number).
+    #[schema(example = "0088")]
+    pub scheme: String,
+    /// The identifier within the scheme; a GLN (0088) must have a valid check digit.
+    #[schema(example = "4000001000005")]
+    pub id: String,
+}
+
+impl SchemeIdentifier {
+    /// Checks the scheme code and the identifier under it; errors go under `field.scheme` and
+    /// `field.id`.
+    pub(crate) fn check(&self, field: &str, v: &mut Validation) -> Option<StoredSchemeId> {
+        let scheme = v.check(
+            &format!("{field}.scheme"),
+            "invalid",
+            Scheme::parse(&self.scheme),
+        )?;
+        let id = v.check(
+            &format!("{field}.id"),
+            "invalid",
+            SchemeId::parse(scheme, &self.id),
+        )?;
+        Some(StoredSchemeId {
+            scheme: id.scheme().code().to_owned(),
+            id: id.value().to_owned(),
+        })
+    }
+}
+
+impl From<StoredSchemeId> for SchemeIdentifier {
+    fn from(s: StoredSchemeId) -> Self {
+        SchemeIdentifier {
+            scheme: s.scheme,
+            id: s.id,
+        }
+    }
+}
+
+/// A bank account that payments go to (credit transfer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccount {
+    /// IBAN; its check digits are checked.
+    #[schema(example = "ES9121000418450200051332")]
+    pub iban: String,
+    /// BIC of the bank.
+    #[schema(example = "CAIXESBBXXX")]
+    pub bic: Option<String>,
+}
+
+/// Checks a VAT identifier (country prefix and number); the normalised form, or an error
+/// under `field`.
+pub(crate) fn check_vat_id(field: &str, value: Option<&str>, v: &mut Validation) -> Option<String> {
+    let value = value?;
+    v.check(field, "invalid", VatId::parse(value))
+        .map(|vat| vat.as_str().to_owned())
+}
+
+/// Checks a bank account; the normalised IBAN and BIC, errors under `field.iban` and
+/// `field.bic`.
+pub(crate) fn check_bank_account(
+    field: &str,
+    account: Option<&BankAccount>,
+    v: &mut Validation,
+) -> (Option<String>, Option<String>) {
+    let Some(account) = account else {
+        return (None, None);
+    };
+    let iban = v
+        .check(
+            &format!("{field}.iban"),
+            "invalid",
+            Iban::parse(&account.iban),
+        )
+        .map(|i| i.as_str().to_owned());
+    let bic = account.bic.as_deref().and_then(|b| {
+        v.check(&format!("{field}.bic"), "invalid", Bic::parse(b))
+            .map(|b| b.as_str().to_owned())
+    });
+    (iban, bic)
+}
+
+/// Checks an e-mail address's shape; the trimmed address, or an error under `field`.
+pub(crate) fn check_email(field: &str, value: Option<&str>, v: &mut Validation) -> Option<String> {
+    let value = value?;
+    v.check(field, "invalid", SchemeId::parse(Scheme::EMAIL, value))
+        .map(|e| e.value().to_owned())
 }

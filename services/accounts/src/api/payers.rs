@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::api::{Address, Contact, Identifier, validate_identifiers};
+use crate::api::{
+    Address, Contact, Identifier, SchemeIdentifier, check_vat_id, validate_identifiers,
+};
+use crate::service::StoredBilling;
 use crate::service::payers::{self as service, NewPayer};
 
 /// A payer as the API shows it.
@@ -43,6 +46,19 @@ pub struct Payer {
     pub contact: Contact,
     /// Inactive payers get no new coverages.
     pub active: bool,
+    /// Legal name, as e-invoices name the buyer (BT-44).
+    #[schema(example = "Sanitas S.A. de Seguros")]
+    pub legal_name: Option<String>,
+    /// VAT identifier with its country prefix (BT-48).
+    #[schema(example = "ESA28037042")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier with its ISO 6523 ICD scheme (BT-47).
+    pub legal_registration: Option<SchemeIdentifier>,
+    /// Electronic address e-invoices are sent to, with its EAS scheme (BT-49).
+    pub endpoint: Option<SchemeIdentifier>,
+    /// The buyer reference (BT-10) the payer wants on its invoices; Peppol needs one.
+    #[schema(example = "SANITAS-HOSP")]
+    pub buyer_reference: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -78,6 +94,19 @@ pub struct PayerInput {
     pub contact: Contact,
     /// Default true.
     pub active: Option<bool>,
+    /// Legal name (BT-44).
+    #[schema(example = "Sanitas S.A. de Seguros")]
+    pub legal_name: Option<String>,
+    /// VAT identifier with its country prefix (BT-48).
+    #[schema(example = "ESA28037042")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier with its ISO 6523 ICD scheme (BT-47).
+    pub legal_registration: Option<SchemeIdentifier>,
+    /// Electronic address with its EAS scheme (BT-49), e.g. `0088` and the payer's GLN.
+    pub endpoint: Option<SchemeIdentifier>,
+    /// The buyer reference (BT-10) to put on the payer's invoices.
+    #[schema(example = "SANITAS-HOSP")]
+    pub buyer_reference: Option<String>,
 }
 
 impl From<service::Payer> for Payer {
@@ -93,6 +122,11 @@ impl From<service::Payer> for Payer {
             address: p.address.into(),
             contact: p.contact.into(),
             active: p.active,
+            legal_name: p.billing.legal_name,
+            vat_id: p.billing.vat_id,
+            legal_registration: p.billing.legal_registration.map(Into::into),
+            endpoint: p.billing.endpoint.map(Into::into),
+            buyer_reference: p.billing.buyer_reference,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -111,6 +145,20 @@ impl PayerInput {
         validate_identifiers(&self.identifiers, "identifiers", &mut v);
         self.address.validate("address", &mut v);
         self.contact.validate("contact", &mut v);
+        let billing = StoredBilling {
+            legal_name: v.opt_text("legal_name", self.legal_name.as_deref(), 200),
+            vat_id: check_vat_id("vat_id", self.vat_id.as_deref(), &mut v),
+            legal_registration: self
+                .legal_registration
+                .as_ref()
+                .and_then(|r| r.check("legal_registration", &mut v)),
+            endpoint: self
+                .endpoint
+                .as_ref()
+                .and_then(|e| e.check("endpoint", &mut v)),
+            buyer_reference: v.opt_text("buyer_reference", self.buyer_reference.as_deref(), 200),
+            ..StoredBilling::default()
+        };
         v.finish().map_err(Error::validation)?;
         match (code, name) {
             (Some(code), Some(name)) => Ok(NewPayer {
@@ -123,6 +171,7 @@ impl PayerInput {
                 address: self.address.into(),
                 contact: self.contact.into(),
                 active: self.active.unwrap_or(true),
+                billing,
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }

@@ -13,7 +13,7 @@ use diesel::Connection;
 use serde::Serialize;
 
 use crate::store::locations::{self as store, LocationChanges, LocationRow};
-use crate::store::{StoredAddress, write_json};
+use crate::store::{StoredAddress, StoredBilling, write_json};
 
 /// A location as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +34,8 @@ pub struct Location {
     pub currency: Currency,
     /// Whether new episodes may be opened here.
     pub active: bool,
+    /// What e-invoices need of the location as seller.
+    pub billing: StoredBilling,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -56,6 +58,7 @@ impl Location {
     pub(crate) fn read(r: LocationRow) -> Result<Location, Error> {
         Ok(Location {
             address: r.address()?,
+            billing: r.billing()?,
             id: r.id,
             code: r.code,
             name: r.name,
@@ -86,6 +89,8 @@ pub struct NewLocation {
     pub currency: Currency,
     /// Active.
     pub active: bool,
+    /// E-invoicing data, checked.
+    pub billing: StoredBilling,
 }
 
 /// The location with this id, if `scope` allows it.
@@ -128,6 +133,7 @@ pub fn create(
             active: input.active,
             created_at: now,
             updated_at: now,
+            billing: Some(write_json("location billing", &input.billing)?),
         },
     )?;
     let id = id.to_string();
@@ -174,6 +180,7 @@ pub fn replace(
                 currency: input.currency.code().to_owned(),
                 active: input.active,
                 updated_at: db::now(),
+                billing: Some(write_json("location billing", &input.billing)?),
             },
         )?;
         let after = get(conn, &scope, id)?;

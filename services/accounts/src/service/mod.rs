@@ -21,7 +21,9 @@ use carebill_platform::events::outbox;
 use carebill_platform::{Error, ErrorCode};
 
 /// The stored forms of addresses, contacts and identifiers are the values the use cases take.
-pub use crate::store::{StoredAddress, StoredContact, StoredIdentifier};
+pub use crate::store::{
+    StoredAddress, StoredBilling, StoredContact, StoredIdentifier, StoredSchemeId,
+};
 
 /// The service name: event source, queue and audit context.
 pub const SERVICE: &str = "accounts";

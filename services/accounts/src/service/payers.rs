@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use crate::store::payers::PayerFilter;
 use crate::store::payers::{self as store, PayerChanges, PayerRow};
-use crate::store::{StoredAddress, StoredContact, StoredIdentifier, write_json};
+use crate::store::{StoredAddress, StoredBilling, StoredContact, StoredIdentifier, write_json};
 
 /// A payer as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +39,8 @@ pub struct Payer {
     pub contact: StoredContact,
     /// Inactive payers get no new coverages.
     pub active: bool,
+    /// What e-invoices need of the payer as buyer.
+    pub billing: StoredBilling,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -52,6 +54,7 @@ impl Payer {
             identifiers: r.identifiers()?,
             address: r.address()?,
             contact: r.contact()?,
+            billing: r.billing()?,
             id: r.id,
             code: r.code,
             name: r.name,
@@ -86,6 +89,8 @@ pub struct NewPayer {
     pub contact: StoredContact,
     /// Active.
     pub active: bool,
+    /// E-invoicing data, checked.
+    pub billing: StoredBilling,
 }
 
 /// The payer with this id.
@@ -120,6 +125,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayer) -> Result<
             active: p.active,
             created_at: now,
             updated_at: now,
+            billing: Some(write_json("payer billing", &p.billing)?),
         },
     )?;
     let id = id.to_string();
@@ -166,6 +172,7 @@ pub fn replace(
                 contact: write_json("payer contact", &p.contact)?,
                 active: p.active,
                 updated_at: db::now(),
+                billing: Some(write_json("payer billing", &p.billing)?),
             },
         )?;
         let after = get(conn, id)?;

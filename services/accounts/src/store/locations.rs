@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::locations;
-use crate::store::{StoredAddress, read_json};
+use crate::store::{StoredAddress, StoredBilling, read_billing, read_json};
 
 /// A location as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -39,9 +39,16 @@ pub struct LocationRow {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// E-invoicing data, JSON (see [`LocationRow::billing`]).
+    pub billing: Option<String>,
 }
 
 impl LocationRow {
+    /// The stored e-invoicing data (none given while the column is NULL).
+    pub fn billing(&self) -> Result<StoredBilling, Error> {
+        read_billing("location billing", self.billing.as_deref())
+    }
+
     /// The stored address.
     pub fn address(&self) -> Result<StoredAddress, Error> {
         read_json("location address", &self.address)
@@ -66,6 +73,8 @@ pub struct LocationChanges {
     pub active: bool,
     /// Now.
     pub updated_at: NaiveDateTime,
+    /// E-invoicing data JSON.
+    pub billing: Option<String>,
 }
 
 /// The location ids a scope allows; `None` for every location. Tables that carry location ids

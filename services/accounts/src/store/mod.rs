@@ -66,3 +66,50 @@ pub struct StoredIdentifier {
     /// The value in that namespace.
     pub value: String,
 }
+
+/// An identifier within a scheme (an EAS or ISO 6523 ICD code), as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSchemeId {
+    /// The scheme code, e.g. `0088` (GLN).
+    pub scheme: String,
+    /// The identifier within it.
+    pub id: String,
+}
+
+/// What an EN 16931 document needs of a seller (a location) or a buyer (a payer), as stored
+/// (JSON in the nullable `billing` column; checked when written). Absent parts were not given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredBilling {
+    /// Legal name (BT-27 / BT-44).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_name: Option<String>,
+    /// VAT identifier with its country prefix (BT-31 / BT-48).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier with its ICD scheme (BT-30 / BT-47).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_registration: Option<StoredSchemeId>,
+    /// Electronic address with its EAS scheme (BT-34 / BT-49).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<StoredSchemeId>,
+    /// IBAN to pay to (BT-84; locations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    /// BIC of that account (BT-86; locations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+    /// Contact e-mail (BT-43; locations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// The buyer reference (BT-10) a payer wants on its invoices (payers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_reference: Option<String>,
+}
+
+/// Reads a nullable `billing` column: NULL is a party whose billing data was never given.
+pub fn read_billing(what: &'static str, text: Option<&str>) -> Result<StoredBilling, Error> {
+    match text {
+        Some(json) => read_json(what, json),
+        None => Ok(StoredBilling::default()),
+    }
+}

@@ -9,7 +9,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::payers;
-use crate::store::{StoredAddress, StoredContact, StoredIdentifier, read_json};
+use crate::store::{
+    StoredAddress, StoredBilling, StoredContact, StoredIdentifier, read_billing, read_json,
+};
 
 /// A payer as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -41,9 +43,16 @@ pub struct PayerRow {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// E-invoicing data, JSON (see [`PayerRow::billing`]).
+    pub billing: Option<String>,
 }
 
 impl PayerRow {
+    /// The stored e-invoicing data (none given while the column is NULL).
+    pub fn billing(&self) -> Result<StoredBilling, Error> {
+        read_billing("payer billing", self.billing.as_deref())
+    }
+
     /// The stored identifiers.
     pub fn identifiers(&self) -> Result<Vec<StoredIdentifier>, Error> {
         read_json("payer identifiers", &self.identifiers)
@@ -82,6 +91,8 @@ pub struct PayerChanges {
     pub active: bool,
     /// Now.
     pub updated_at: NaiveDateTime,
+    /// E-invoicing data JSON.
+    pub billing: Option<String>,
 }
 
 /// Filters of the payer list.

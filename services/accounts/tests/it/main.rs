@@ -10,3 +10,5 @@ mod audit_trail;
 mod care_records;
 mod consumptions;
 mod episodes;
+mod locations;
+mod payers;

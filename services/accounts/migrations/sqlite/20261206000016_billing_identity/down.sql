@@ -1,0 +1,2 @@
+ALTER TABLE payers DROP COLUMN billing;
+ALTER TABLE locations DROP COLUMN billing;
