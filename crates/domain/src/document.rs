@@ -282,13 +282,11 @@ pub enum DocumentError {
 }
 
 /// An invoice or credit note line (BG-25). The net amount is computed from quantity and
-/// price, so it cannot disagree with them.
+/// price, so it cannot disagree with them (PEPPOL-EN16931-R120).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// Line identifier (BT-126).
     pub id: String,
-    /// Invoiced quantity (BT-129).
-    pub quantity: Decimal,
     /// Unit of measure, UN/ECE Recommendation 20 code (BT-130), e.g. `C62` (one), `HUR`
     /// (hour), `DAY`.
     pub unit_code: String,
@@ -298,6 +296,8 @@ pub struct Line {
     pub item_description: Option<String>,
     /// VAT category and rate of the item (BT-151, BT-152).
     pub vat: VatCategory,
+    // Quantity and price make the net amount: private, so they cannot drift apart.
+    quantity: Decimal,
     net_price: Decimal,
     net_amount: Money,
 }
@@ -361,6 +361,11 @@ impl Line {
     pub fn described(mut self, description: &str) -> Line {
         self.item_description = Some(description.to_owned());
         self
+    }
+
+    /// Invoiced quantity (BT-129); negative for a return.
+    pub fn quantity(&self) -> Decimal {
+        self.quantity
     }
 
     /// Item net price (BT-146).

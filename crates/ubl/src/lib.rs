@@ -366,7 +366,7 @@ impl Ubl {
         self.leaf(
             quantity,
             &[("unitCode", &line.unit_code)],
-            &line.quantity.normalize().to_string(),
+            &line.quantity().normalize().to_string(),
         )?;
         self.amount("cbc:LineExtensionAmount", line.net_amount())?;
         self.start("cac:Item", &[])?;
