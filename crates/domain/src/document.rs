@@ -675,7 +675,8 @@ impl Document {
     }
 
     /// Each business term a valid EN 16931 / Peppol BIS 3.0 document needs and this one
-    /// lacks, in document order. Empty when the document can be sent.
+    /// lacks (in document order), then each code its code list does not know. Empty when the
+    /// document can be sent.
     pub fn missing(&self) -> Vec<MissingTerm> {
         let mut report = Report::default();
         let mut need = |present: bool, term: &'static str, name: &'static str, at: Part| {
