@@ -17,11 +17,9 @@
 //! diesel) → `service/` (use cases on a connection or transaction: decisions, audit, outbox; no
 //! actix) → `store/` (typed rows, queries, locks); `consumer.rs` maps accounts' and invoicing's
 //! events to `service/` and writes down the batch locking order. Pricing itself is the domain's
-//! [`carebill_domain::pricing`]. `billing_runs.rs` (billing runs over HTTP) is not split into the
-//! layers yet: its handlers still query the database themselves.
+//! [`carebill_domain::pricing`].
 
 mod api;
-mod billing_runs;
 mod consumer;
 pub mod schema;
 mod service;
@@ -225,23 +223,23 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
             )
             .service(
                 web::resource("/v1/billing-runs")
-                    .route(web::get().to(billing_runs::list_runs))
-                    .route(web::post().to(billing_runs::create_run))
+                    .route(web::get().to(api::billing_runs::list_runs))
+                    .route(web::post().to(api::billing_runs::create_run))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/billing-runs/try")
-                    .route(web::post().to(billing_runs::try_rules))
+                    .route(web::post().to(api::billing_runs::try_rules))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/billing-runs/{id}")
-                    .route(web::get().to(billing_runs::get_run))
+                    .route(web::get().to(api::billing_runs::get_run))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/billing-runs/{id}/lines")
-                    .route(web::get().to(billing_runs::list_run_lines))
+                    .route(web::get().to(api::billing_runs::list_run_lines))
                     .default_service(allow("GET")),
             )
             .service(
@@ -289,7 +287,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         api::assignment::put_biller, api::assignment::list_billers, api::assignment::get_policy, api::assignment::put_policy,
         api::assignment::reassign, api::assignment::workload,
         api::business_conditions::get_conditions, api::business_conditions::change_conditions, api::business_conditions::list_condition_versions, api::business_conditions::try_conditions,
-        billing_runs::create_run, billing_runs::try_rules, billing_runs::list_runs, billing_runs::get_run, billing_runs::list_run_lines,
+        api::billing_runs::create_run, api::billing_runs::try_rules, api::billing_runs::list_runs, api::billing_runs::get_run, api::billing_runs::list_run_lines,
         api::offers::create_offer, api::offers::list_offers, api::offers::get_offer, api::offers::end_offer, api::offers::list_balances,
         api::audit_trail::list_audit_events,
     ),

@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod audit_trail;
+pub mod billing_runs;
 pub mod business_conditions;
 pub mod coverage_terms;
 pub mod invoicing_rules;

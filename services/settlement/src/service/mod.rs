@@ -4,6 +4,7 @@
 //! `conditions`; `intake` → `care_records`. Below them all, `store`.
 
 pub mod assignment;
+pub mod billing_runs;
 pub mod care_records;
 pub mod conditions;
 pub mod intake;

@@ -2,6 +2,7 @@
 //! decisions here; nothing here imports the service or API layers.
 
 pub mod assignment;
+pub mod billing_runs;
 pub mod care_records;
 pub mod conditions;
 pub mod lines;
