@@ -1,7 +1,9 @@
 //! The settlement service's use cases, on a connection or transaction: the business decisions,
-//! audit records and outbox events. They call one another downward only:
-//! `review`, `intake` → `settlements` → `periodic` → `assignment`; `settlements` → `offers`,
-//! `conditions`; `intake` → `care_records`. Below them all, `store`.
+//! audit records and outbox events. They return domain types, their own read models or store
+//! rows, never API types, and call one another downward only: `review` and `intake` →
+//! `settlements` → `periodic` → `assignment`; `settlements` → `offers`, `conditions`; `intake` →
+//! `care_records`, `assignment`; `billing_runs` → `periodic`, `rules`; `prices` and `terms` stand
+//! alone. Below them all, `store`.
 
 pub mod assignment;
 pub mod billing_runs;
