@@ -7,9 +7,10 @@ run:            ## the embedded suite on 127.0.0.1:8080, data in ./carebill-data
 test:           ## every test, real PostgreSQL + RabbitMQ + SQLite, then the validators
 	scripts/test.sh
 
-check:          ## formatting and lints as CI runs them
+check:          ## formatting, lints and the services' layers, as CI runs them
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-layers.py
 
 fmt:
 	cargo fmt --all
