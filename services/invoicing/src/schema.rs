@@ -51,6 +51,8 @@ diesel::table! {
         issued_at -> Timestamp,
         cancelled_at -> Nullable<Timestamp>,
         credit_note_id -> Nullable<Text>,
+        seller -> Nullable<Text>,
+        buyer -> Nullable<Text>,
     }
 }
 

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::store::credit_notes::{self, CreditNoteFilter as StoredCreditNoteFilter, CreditNoteRow};
-use crate::store::invoices::{self, InvoiceFilter as StoredInvoiceFilter, InvoiceRow};
+use crate::store::invoices::{self, InvoiceFilter as StoredInvoiceFilter, InvoiceRow, StoredParty};
 use crate::store::lines::{self, LineRow};
 
 /// The issuing location as printed on a document.
@@ -122,6 +122,10 @@ pub(crate) struct InvoiceHeader {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// The credit note that cancelled it.
     pub credit_note_id: Option<CreditNoteId>,
+    /// The seller as issued (none on invoices issued before snapshots were kept).
+    pub seller: Option<StoredParty>,
+    /// The buyer as issued (none as `seller`).
+    pub buyer: Option<StoredParty>,
 }
 
 /// An invoice with its lines.
@@ -175,6 +179,10 @@ pub(crate) struct CreditNoteHeader {
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
     pub issued_at: DateTime<Utc>,
+    /// The seller as the invoice was issued.
+    pub seller: Option<StoredParty>,
+    /// The buyer as the invoice was issued.
+    pub buyer: Option<StoredParty>,
 }
 
 /// A credit note with its invoice and its lines.
@@ -356,6 +364,8 @@ impl InvoiceHeader {
             issued_at: row.issued_at.and_utc(),
             cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
             credit_note_id: row.credit_note()?,
+            seller: row.seller()?,
+            buyer: row.buyer()?,
         })
     }
 }
@@ -384,6 +394,8 @@ impl CreditNoteHeader {
             issued_by: row.issued_by.clone(),
             created_at: row.created_at.and_utc(),
             issued_at: row.issued_at.and_utc(),
+            seller: invoice.seller()?,
+            buyer: invoice.buyer()?,
         })
     }
 }

@@ -13,11 +13,11 @@
 
 use carebill_domain::Money;
 use carebill_domain::document::{
-    Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm, Part,
-    Party, PrecedingInvoice, VatCategory,
+    Contact, Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm,
+    Part, Party, PaymentInstructions, PostalAddress, PrecedingInvoice, VatCategory,
 };
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::identifiers::VatId;
+use carebill_domain::identifiers::{Bic, Country, Iban, Scheme, SchemeId, VatId};
 use carebill_domain::ids::{CreditNoteId, InvoiceId};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -25,6 +25,7 @@ use carebill_platform::db::AnyConnection;
 use chrono::NaiveDate;
 
 use super::documents::{self, EpisodeLink, Issuer, Line};
+use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
 
 /// A business term the document lacks, and where to complete it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub(crate) fn invoice_ubl(
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: Some(h.due_date),
-        buyer_reference: Some(buyer_reference(&h.recipient, &h.episode)),
+        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
         preceding: None,
         payment_terms: Some(payment_terms(h.due_date)),
         note: None,
@@ -68,6 +69,8 @@ pub(crate) fn invoice_ubl(
     let parties = Parties {
         issuer: &h.issuer,
         recipient: &h.recipient,
+        seller: h.seller.as_ref(),
+        buyer: h.buyer.as_ref(),
         this: format!("/v1/invoices/{id}"),
     };
     render(header, &parties, h.total, &doc.lines)
@@ -88,7 +91,7 @@ pub(crate) fn credit_note_ubl(
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: None,
-        buyer_reference: Some(buyer_reference(&h.recipient, &h.episode)),
+        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
         preceding: Some(PrecedingInvoice {
             number: h.invoice_number.clone(),
             issue_date: Some(h.invoice_issue_date),
@@ -100,15 +103,19 @@ pub(crate) fn credit_note_ubl(
     let parties = Parties {
         issuer: &h.issuer,
         recipient: &h.recipient,
+        seller: h.seller.as_ref(),
+        buyer: h.buyer.as_ref(),
         this: format!("/v1/credit-notes/{id}"),
     };
     render(header, &parties, h.total, &doc.lines)
 }
 
-/// Who issues, who is billed, and the document's own resource.
+/// Who issues, who is billed, as the invoice was issued, and the document's own resource.
 struct Parties<'a> {
     issuer: &'a Issuer,
     recipient: &'a PartyRef,
+    seller: Option<&'a StoredParty>,
+    buyer: Option<&'a StoredParty>,
     this: String,
 }
 
@@ -129,30 +136,115 @@ impl Parties<'_> {
         }
     }
 
-    /// The seller as the invoice stored it: the location's name and, when it is one, its VAT
-    /// identifier (a tax id that is not a VAT identifier is reported as a missing BT-31).
-    fn seller(&self) -> Party {
-        let vat_id = match self.issuer.tax_id.as_deref().map(VatId::parse) {
-            Some(Ok(vat)) => Some(vat),
-            Some(Err(_)) | None => None,
-        };
-        Party {
-            legal_name: Some(self.issuer.name.clone()),
-            vat_id,
-            ..Party::default()
+    /// The seller as the invoice was issued; for invoices issued before snapshots were kept,
+    /// the location's name and tax id kept beside.
+    fn seller(&self) -> Result<Party, Error> {
+        match self.seller {
+            Some(p) => party(p, "invoice seller"),
+            None => Ok(Party {
+                legal_name: Some(self.issuer.name.clone()),
+                vat_id: vat_id(self.issuer.tax_id.as_deref()),
+                ..Party::default()
+            }),
         }
     }
 
-    /// The buyer as the invoice stored it: the recipient's reference only, until the approval
-    /// carries the payer's and the patient's billing data.
-    fn buyer(&self) -> Party {
-        Party::default()
+    /// The buyer as the invoice was issued (nothing for invoices issued before snapshots).
+    fn buyer(&self) -> Result<Party, Error> {
+        match self.buyer {
+            Some(p) => party(p, "invoice buyer"),
+            None => Ok(Party::default()),
+        }
+    }
+
+    /// The payment instructions: a credit transfer to the seller's account, when it gave one.
+    fn payment(&self, number: &str) -> Result<Option<PaymentInstructions>, Error> {
+        let Some(seller) = self.seller else {
+            return Ok(None);
+        };
+        let Some(iban) = seller.iban.as_deref() else {
+            return Ok(None);
+        };
+        Ok(Some(PaymentInstructions {
+            means_code: "30".to_owned(),
+            remittance: Some(number.to_owned()),
+            iban: Some(Iban::parse(iban).map_err(|e| Error::stored("seller IBAN", iban, e))?),
+            account_name: seller.legal_name.clone(),
+            bic: seller
+                .bic
+                .as_deref()
+                .map(|b| Bic::parse(b).map_err(|e| Error::stored("seller BIC", b, e)))
+                .transpose()?,
+        }))
     }
 }
 
-/// The buyer reference (BT-10) Peppol needs: the policy number a payer knows the care by, or
-/// the episode number for the patient.
-fn buyer_reference(recipient: &PartyRef, episode: &EpisodeLink) -> String {
+/// A VAT identifier as given; a tax id that is not one is no VAT identifier, and the document
+/// reports BT-31 (BT-48) missing for the resource to fix.
+fn vat_id(given: Option<&str>) -> Option<VatId> {
+    match given.map(VatId::parse) {
+        Some(Ok(vat)) => Some(vat),
+        Some(Err(_)) | None => None,
+    }
+}
+
+/// A party kept on the invoice as the document's party. Identifiers were checked when master
+/// data was written: one that no longer reads is an error naming it.
+fn party(p: &StoredParty, what: &'static str) -> Result<Party, Error> {
+    let scheme_id = |s: &StoredSchemeId| -> Result<SchemeId, Error> {
+        let scheme = Scheme::parse(&s.scheme).map_err(|e| Error::stored(what, &s.scheme, e))?;
+        SchemeId::parse(scheme, &s.id).map_err(|e| Error::stored(what, &s.id, e))
+    };
+    Ok(Party {
+        legal_name: p.legal_name.clone(),
+        trading_name: None,
+        vat_id: vat_id(p.vat_id.as_deref()),
+        legal_registration: p.legal_registration.as_ref().map(scheme_id).transpose()?,
+        endpoint: p.endpoint.as_ref().map(scheme_id).transpose()?,
+        address: match &p.address {
+            Some(a) => postal_address(a, what)?,
+            None => None,
+        },
+        contact: p.contact_email.as_ref().map(|email| Contact {
+            email: Some(email.clone()),
+            ..Contact::default()
+        }),
+    })
+}
+
+/// A kept address as a postal address; one without a country is none (the document reports
+/// the address missing).
+fn postal_address(
+    a: &StoredPostalAddress,
+    what: &'static str,
+) -> Result<Option<PostalAddress>, Error> {
+    let Some(code) = a.country.as_deref() else {
+        return Ok(None);
+    };
+    let country = Country::parse(code).map_err(|e| Error::stored(what, code, e))?;
+    let mut lines = a.lines.iter().filter(|l| !l.trim().is_empty()).cloned();
+    Ok(Some(PostalAddress {
+        street: lines.next(),
+        additional_street: lines.next(),
+        city: a.city.clone(),
+        postal_code: a.postal_code.clone(),
+        subdivision: a.region.clone(),
+        country,
+    }))
+}
+
+/// The buyer reference (BT-10) Peppol needs: the one the buyer asked for, else the policy
+/// number a payer knows the care by, else the episode number.
+fn buyer_reference(
+    buyer: Option<&StoredParty>,
+    recipient: &PartyRef,
+    episode: &EpisodeLink,
+) -> String {
+    if let Some(asked) = buyer.and_then(|b| b.buyer_reference.as_deref())
+        && !asked.trim().is_empty()
+    {
+        return asked.to_owned();
+    }
     match (&recipient.kind, &recipient.policy_number) {
         (PartyKind::Payer, Some(policy)) if !policy.trim().is_empty() => policy.clone(),
         _ => episode.number.clone(),
@@ -176,15 +268,17 @@ fn render(
         .iter()
         .map(document_line)
         .collect::<Result<Vec<_>, Error>>()?;
-    let doc = Document::new(
+    let number = header.number.clone();
+    let mut doc = Document::new(
         header,
         currency,
-        parties.seller(),
-        parties.buyer(),
+        parties.seller()?,
+        parties.buyer()?,
         lines,
         Vec::new(),
     )
     .map_err(|e| Error::internal(&e))?;
+    doc.payment = parties.payment(&number)?;
     if doc.totals().due != total {
         return Err(Error::internal(&format!(
             "the document's amount due {} differs from the stored total {total}",

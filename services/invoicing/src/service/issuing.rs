@@ -15,7 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use carebill_domain::events::{
-    Envelope, InvoiceIssuedV1, InvoicedLine, SettlementApprovedV1, SettlementInvoicedV1,
+    Envelope, InvoiceIssuedV1, InvoicedLine, LocationRef, PartyRef, SettlementApprovedV1,
+    SettlementInvoicedV1,
 };
 use carebill_domain::ids::{InvoiceId, LocationId, SettlementId};
 use carebill_domain::invoicing::{
@@ -30,7 +31,7 @@ use chrono::Datelike as _;
 
 use crate::SERVICE;
 use crate::store::billed::{self, BilledRow, InvoicedSettlementRow};
-use crate::store::invoices::{self, InvoiceRow};
+use crate::store::invoices::{self, InvoiceRow, StoredParty};
 use crate::store::{lines, series, to_minor};
 
 /// The actor the audit trail names for invoices issued on an approval.
@@ -351,5 +352,23 @@ fn invoice_row(
         issued_at: now,
         cancelled_at: None,
         credit_note_id: None,
+        seller: Some(serde_json::to_string(&seller_as_issued(location))?),
+        buyer: Some(serde_json::to_string(&buyer_as_issued(r))?),
     })
+}
+
+/// The seller as the approval names it, kept on the invoice: the location's name and tax id.
+/// (The location's e-invoicing data joins it once the approval carries it.)
+fn seller_as_issued(location: &LocationRef) -> StoredParty {
+    StoredParty {
+        legal_name: Some(location.name.clone()),
+        vat_id: location.tax_id.clone(),
+        ..StoredParty::default()
+    }
+}
+
+/// The buyer as the approval names it, kept on the invoice: nothing beyond the reference kept
+/// beside, until the approval carries the payer's and the patient's billing data.
+fn buyer_as_issued(_recipient: &PartyRef) -> StoredParty {
+    StoredParty::default()
 }

@@ -14,6 +14,7 @@ use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::http::PageRequest;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::unreadable;
 use crate::schema::invoices;
@@ -88,6 +89,75 @@ pub(crate) struct InvoiceRow {
     pub cancelled_at: Option<NaiveDateTime>,
     /// The credit note that cancelled it.
     pub credit_note_id: Option<String>,
+    /// The seller as issued, JSON ([`StoredParty`]); NULL on invoices issued before
+    /// snapshots were kept.
+    pub seller: Option<String>,
+    /// The buyer as issued, JSON ([`StoredParty`]); NULL as `seller`.
+    pub buyer: Option<String>,
+}
+
+/// An identifier within a scheme (EAS or ISO 6523 ICD), as kept on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredSchemeId {
+    /// Scheme code, e.g. `0088`.
+    pub scheme: String,
+    /// Identifier within the scheme.
+    pub id: String,
+}
+
+/// A postal address, as kept on an invoice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredPostalAddress {
+    /// Street lines.
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country.
+    pub country: Option<String>,
+}
+
+/// A party of the invoice (seller or buyer) as it was when the invoice was issued: what an
+/// EN 16931 document shows of it. Absent parts were not known at issue time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredParty {
+    /// Legal name.
+    #[serde(default)]
+    pub legal_name: Option<String>,
+    /// VAT identifier (or the tax id the location gave).
+    #[serde(default)]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier.
+    #[serde(default)]
+    pub legal_registration: Option<StoredSchemeId>,
+    /// Electronic address.
+    #[serde(default)]
+    pub endpoint: Option<StoredSchemeId>,
+    /// Postal address.
+    #[serde(default)]
+    pub address: Option<StoredPostalAddress>,
+    /// Contact e-mail.
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    /// IBAN to pay to (seller).
+    #[serde(default)]
+    pub iban: Option<String>,
+    /// BIC of that account (seller).
+    #[serde(default)]
+    pub bic: Option<String>,
+    /// The buyer reference the buyer asked for (buyer).
+    #[serde(default)]
+    pub buyer_reference: Option<String>,
+}
+
+/// Reads a party snapshot column: `None` for invoices issued before snapshots were kept.
+fn read_party(what: &'static str, text: Option<&str>) -> Result<Option<StoredParty>, Error> {
+    text.map(|t| stored::json(what, t).map_err(unreadable))
+        .transpose()
 }
 
 impl InvoiceRow {
@@ -120,6 +190,16 @@ impl InvoiceRow {
             .map(|c| stored::parse::<CreditNoteId>("credit note id", c))
             .transpose()
             .map_err(unreadable)
+    }
+
+    /// The seller as issued (`None` before snapshots were kept).
+    pub(crate) fn seller(&self) -> Result<Option<StoredParty>, Error> {
+        read_party("invoice seller", self.seller.as_deref())
+    }
+
+    /// The buyer as issued (`None` before snapshots were kept).
+    pub(crate) fn buyer(&self) -> Result<Option<StoredParty>, Error> {
+        read_party("invoice buyer", self.buyer.as_deref())
     }
 
     /// The total to pay.

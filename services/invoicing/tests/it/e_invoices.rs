@@ -1,18 +1,24 @@
-//! E-invoices: an invoice or credit note asked for as UBL answers 409 `document_incomplete`
-//! naming each missing business term and the resource to complete; JSON stays the default; an
-//! `Accept` the resource cannot give is 406; another location's or payer's document is 404.
+//! E-invoices: an invoice or credit note whose parties are complete answers UBL (written to
+//! `$CAREBILL_UBL_OUT` when set, for `scripts/validators.sh` to check with the UBL XSD, the CEN
+//! schematron and OpenPeppol's rules); one asked for as UBL that is not complete answers 409
+//! `document_incomplete` naming each missing business term and the resource to complete; JSON
+//! stays the default; an `Accept` the resource cannot give is 406; another location's or
+//! payer's document is 404.
 
 use actix_web::http::StatusCode;
+use actix_web::test::{call_service, read_body};
 use carebill_domain::events::PartyRef;
 use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, token};
+use diesel::RunQueryDsl as _;
 use serde_json::{Value, json};
 
 use crate::common::*;
 
 both_backends!(
+    complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accept,
     an_invoice_whose_location_lacks_its_vat_id_names_bt_31_and_the_location,
     json_stays_the_default_and_an_accept_nobody_gives_is_406,
     a_credit_note_as_ubl_names_what_its_parties_lack_and_scope_holds,
@@ -273,4 +279,178 @@ async fn a_credit_note_as_ubl_names_what_its_parties_lack_and_scope_holds(b: Bac
         call(&app, get(&path, &sanitas)).await.0,
         StatusCode::CONFLICT
     );
+}
+
+/// The seller and buyer an invoice keeps, written straight into the stored invoice: the
+/// approval does not carry master data's e-invoicing fields yet (see the module docs of
+/// `service::e_invoices`).
+async fn complete_parties(h: &Harness, invoice: &str, buyer: &str) {
+    let seller = r#"{"legal_name":"Hospital Central S.L.","vat_id":"ESB12345678","legal_registration":{"scheme":"0088","id":"4000001000005"},"endpoint":{"scheme":"0088","id":"4000001000005"},"address":{"lines":["Calle Mayor 1"],"city":"Madrid","postal_code":"28013","country":"ES"},"contact_email":"billing@hospital.example","iban":"ES9121000418450200051332","bic":"CAIXESBBXXX"}"#;
+    let sql = format!(
+        "UPDATE invoices SET seller = '{seller}', buyer = '{buyer}' WHERE id = '{invoice}'"
+    );
+    h.db.write(move |conn| Ok(diesel::sql_query(sql).execute(conn)?))
+        .await
+        .expect("parties kept");
+}
+
+/// GETs `path` as UBL: 200 `application/xml`; written to `$CAREBILL_UBL_OUT/<name>.xml` when set.
+async fn ubl(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    path: &str,
+    accept: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut req = get(path, &admin());
+    if let Some(a) = accept {
+        req = req.insert_header(("accept", a));
+    }
+    let res = call_service(app, req.to_request()).await;
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = String::from_utf8(read_body(res).await.to_vec()).expect("utf-8");
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    assert_eq!(ctype.as_deref(), Some("application/xml"), "{path}");
+    assert!(body.starts_with("<?xml"), "{body}");
+    if let (Some(name), Ok(dir)) = (name, std::env::var("CAREBILL_UBL_OUT")) {
+        std::fs::create_dir_all(&dir).expect("UBL output directory");
+        std::fs::write(format!("{dir}/{name}.xml"), &body).expect("UBL written");
+    }
+    body
+}
+
+async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accept(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    // Two lines, shared: the patient's 0.51 over a quantity of 2 is a price of 0.255.
+    deliver(
+        &h.db,
+        envelope(&approval(
+            &w,
+            SettlementId::new(),
+            1,
+            vec![
+                line(
+                    ConsumptionId::new(),
+                    "LAB-HB",
+                    10_000,
+                    &[(&w.sanitas, 8_000), (&pat, 2_000)],
+                ),
+                line(
+                    ConsumptionId::new(),
+                    "RX-01",
+                    1_051,
+                    &[(&w.sanitas, 1_000), (&pat, 51)],
+                ),
+            ],
+        )),
+    )
+    .await
+    .expect("approved");
+    let (_, list, _) = call(&app, get("/v1/invoices", &t)).await;
+    let invoices = items(&list);
+    let payer_invoice = invoices[0]["id"].as_str().expect("id").to_owned();
+    let patient_invoice = invoices[1]["id"].as_str().expect("id").to_owned();
+    assert_eq!(invoices[1]["recipient"]["kind"], "patient");
+    complete_parties(
+        &h,
+        &payer_invoice,
+        r#"{"legal_name":"Sanitas S.A. de Seguros","vat_id":"ESA28037042","endpoint":{"scheme":"9920","id":"ESA28037042"},"address":{"lines":["Calle Ribera del Loira 52"],"city":"Madrid","postal_code":"28042","country":"ES"},"buyer_reference":"SANITAS-HOSP"}"#,
+    )
+    .await;
+    complete_parties(
+        &h,
+        &patient_invoice,
+        r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
+    )
+    .await;
+    let backend = format!("{b:?}").to_lowercase();
+
+    let payer = ubl(
+        &app,
+        &format!("/v1/invoices/{payer_invoice}/ubl"),
+        None,
+        Some(&format!("payer-invoice-{backend}")),
+    )
+    .await;
+    assert!(payer.contains("<Invoice "), "{payer}");
+    assert!(
+        payer.contains("<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>"),
+        "{payer}"
+    );
+    assert!(payer.contains("<cbc:BuyerReference>SANITAS-HOSP</cbc:BuyerReference>"));
+    assert!(payer.contains("VATEX-EU-132-1B"));
+    assert!(payer.contains("ES9121000418450200051332"));
+    assert!(
+        payer.contains(">90.00<"),
+        "the payer's share of both lines: {payer}"
+    );
+    // The same document at the invoice itself with `Accept: application/xml`.
+    let same = ubl(
+        &app,
+        &format!("/v1/invoices/{payer_invoice}"),
+        Some("application/xml"),
+        None,
+    )
+    .await;
+    assert_eq!(same, payer);
+
+    let patient = ubl(
+        &app,
+        &format!("/v1/invoices/{patient_invoice}/ubl"),
+        None,
+        Some(&format!("patient-invoice-{backend}")),
+    )
+    .await;
+    assert!(patient.contains(">20.51<"), "{patient}");
+    assert!(patient.contains(">0.255<"), "{patient}");
+    assert!(
+        patient.contains("<cbc:BuyerReference>ENC-0001</cbc:BuyerReference>"),
+        "the episode number when the patient asked for none: {patient}"
+    );
+
+    let (s, cn) = credit(
+        &app,
+        &t,
+        &payer_invoice,
+        json!({"reason": "policy had ended", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let number = cn["invoice"]["number"].as_str().expect("number").to_owned();
+    let note = ubl(
+        &app,
+        &format!("/v1/credit-notes/{}/ubl", cn["id"].as_str().expect("id")),
+        None,
+        Some(&format!("credit-note-{backend}")),
+    )
+    .await;
+    assert!(note.contains("<CreditNote "), "{note}");
+    assert!(note.contains("<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>"));
+    assert!(note.contains("<cac:BillingReference>"), "{note}");
+    assert!(
+        note.contains(&format!("<cbc:ID>{number}</cbc:ID>")),
+        "{note}"
+    );
+    // The cancelled invoice still renders as it was issued.
+    let again = ubl(
+        &app,
+        &format!("/v1/invoices/{payer_invoice}/ubl"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(again, payer);
 }

@@ -1,0 +1,2 @@
+ALTER TABLE invoices DROP COLUMN buyer;
+ALTER TABLE invoices DROP COLUMN seller;
