@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::{Code, Validation};
 use carebill_platform::Error;
-use carebill_platform::auth::{Principal, Role};
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{JsonBody, Page, PageParams};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -403,10 +403,16 @@ pub async fn list_activations(
 ) -> Result<web::Json<Vec<Activation>>, Error> {
     who.require(READERS)?;
     let f = filter.into_inner();
+    let scope = Scope::of(&who);
     let rows = state
         .db
         .read(move |conn| {
-            rules::activations(conn, f.location_code.as_deref(), f.rule_code.as_deref())
+            rules::activations(
+                conn,
+                &scope,
+                f.location_code.as_deref(),
+                f.rule_code.as_deref(),
+            )
         })
         .await?;
     Ok(web::Json(rows.into_iter().map(Into::into).collect()))

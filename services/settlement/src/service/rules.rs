@@ -337,14 +337,15 @@ pub fn create_context(
     })
 }
 
-/// The activation matrix (of one location, of one rule).
+/// The activation matrix in the caller's scope (of one location, of one rule).
 #[tracing::instrument(skip_all)]
 pub fn activations(
     conn: &mut AnyConnection,
+    scope: &Scope,
     location: Option<&str>,
     rule: Option<&str>,
 ) -> Result<Vec<ActivationRow>, Error> {
-    store::activations(conn, location, rule)
+    store::activations(conn, scope, location, rule)
 }
 
 /// Refuses to enable `rule` at `location` when another rule enabled there bills the same slot

@@ -3,8 +3,9 @@
 
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::stored::json;
-use carebill_platform::Error;
+use carebill_platform::auth::Scope;
 use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::{Error, scoped};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -269,15 +270,18 @@ pub struct ActivationRow {
     pub changed_at: NaiveDateTime,
 }
 
-/// The entries (of one location, of one rule), by location and rule.
+/// The entries in the caller's scope (of one location, of one rule), by location and rule.
 pub fn activations(
     conn: &mut AnyConnection,
+    scope: &Scope,
     location: Option<&str>,
     rule: Option<&str>,
 ) -> Result<Vec<ActivationRow>, Error> {
     let mut q = invoicing_rule_activations::table
         .select(ActivationRow::as_select())
         .into_boxed();
+    // An entry is no one payer's: a payer-limited caller sees none.
+    q = scoped!(q, scope, invoicing_rule_activations::location_code);
     if let Some(l) = location {
         q = q.filter(invoicing_rule_activations::location_code.eq(l.to_owned()));
     }
