@@ -142,6 +142,19 @@ async fn an_invoice_whose_location_lacks_its_vat_id_names_bt_31_and_the_location
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert!(missing(&body).contains(&("BT-31".to_owned(), location)));
 
+    // An invoice issued before parties were kept renders from the location's name and tax id
+    // kept beside: the same gaps.
+    let payer_path = format!("/v1/invoices/{payer_invoice}/ubl");
+    let (_, kept, _) = call(&app, get(&payer_path, &t)).await;
+    h.db.write(|conn| {
+        Ok(diesel::sql_query("UPDATE invoices SET seller = NULL, buyer = NULL").execute(conn)?)
+    })
+    .await
+    .expect("snapshots removed");
+    let (s, legacy, _) = call(&app, get(&payer_path, &t)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{legacy}");
+    assert_eq!(legacy["missing"], kept["missing"]);
+
     // With a VAT id, BT-31 is no longer missing; the document needs nothing of its own.
     let w = world("H2");
     let (payer_invoice, _) = two_invoices(&h, &w).await;
