@@ -402,6 +402,37 @@ fn the_committed_openapi_document_is_current() {
     }
 }
 
+/// Each service names its OpenAPI schemas on its own; merged into one document, two different
+/// schemas of one name would silently become one (a client would read one resource by the other's
+/// schema).
+#[test]
+fn no_two_services_give_one_schema_name_to_different_schemas() {
+    use utoipa::OpenApi as _;
+    let docs = [
+        ("accounts", carebill_accounts::ApiDoc::openapi()),
+        ("settlement", carebill_settlement::ApiDoc::openapi()),
+        ("invoicing", carebill_invoicing::ApiDoc::openapi()),
+        ("collections", carebill_collections::ApiDoc::openapi()),
+    ];
+    let mut seen: std::collections::BTreeMap<String, (&str, Value)> = Default::default();
+    let mut clashes = Vec::new();
+    for (service, doc) in docs {
+        for (name, schema) in doc.components.map(|c| c.schemas).unwrap_or_default() {
+            let schema = serde_json::to_value(schema).expect("schema");
+            match seen.get(&name) {
+                Some((other, earlier)) if *earlier != schema => {
+                    clashes.push(format!("{name}: {other} and {service}"))
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(name, (service, schema));
+                }
+            }
+        }
+    }
+    assert!(clashes.is_empty(), "one name, two schemas: {clashes:?}");
+}
+
 #[test]
 fn the_committed_event_schemas_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../event-schemas");
@@ -2330,4 +2361,222 @@ fn the_release_binary_built_as_the_dockerfile_builds_it_starts_and_answers_ready
         !down.status.success(),
         "the probe fails once the service is gone"
     );
+}
+
+/// The OpenAPI operations of the suite: (method, path template).
+fn operations() -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(&carebill(&["openapi"], &[])).expect("json");
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                ops.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Concrete paths for a template, with ids and codes an admin can see: `{x}` segments are
+/// replaced by every `id` (or `code`) of the list at the path before them, and a nested id by
+/// the first list item's nested list (`/v1/settlements/{id}/lines/{consumption_id}` takes the
+/// settlement's first line). At most `limit` paths.
+fn instances(s: &Suite, template: &str, limit: usize) -> Vec<String> {
+    let mut paths = vec![String::new()];
+    for segment in template.trim_start_matches('/').split('/') {
+        let mut next = Vec::new();
+        for prefix in &paths {
+            if segment.starts_with('{') {
+                let (status, page) = s.get("admin", prefix);
+                if status != 200 {
+                    continue;
+                }
+                let items = page["items"]
+                    .as_array()
+                    .or_else(|| page["lines"].as_array())
+                    .or_else(|| page.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                let key = if segment.contains("code") {
+                    "code"
+                } else {
+                    "id"
+                };
+                for item in items.iter().take(limit) {
+                    let value = item
+                        .get(key)
+                        .or_else(|| item.get("consumption_id"))
+                        .and_then(Value::as_str);
+                    if let Some(v) = value {
+                        next.push(format!("{prefix}/{v}"));
+                    }
+                }
+            } else {
+                next.push(format!("{prefix}/{segment}"));
+            }
+        }
+        paths = next;
+    }
+    paths.truncate(limit);
+    paths
+}
+
+/// Every GET of the OpenAPI document, called with a token limited to another location and with
+/// another payer's portal token, shows none of the money path's records; every write answers
+/// 403 to a role that may not use it, whatever the body (before 415, 413, 400 or 422).
+#[test]
+fn every_operation_keeps_to_its_scope_and_refuses_roles_before_reading_the_body() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let server = Server::start(&["--data-dir", data], &[]);
+    let mut tokens = role_tokens(|r| token(&["--role", r, "--data-dir", data], &[]));
+    // Someone with every staff role, limited to a location with nothing in it.
+    let staff = [
+        "billing_manager",
+        "biller",
+        "auditor",
+        "collector",
+        "integration",
+    ];
+    let mut args = vec![
+        "--data-dir",
+        data,
+        "--location",
+        "ZZ",
+        "--subject",
+        "elsewhere",
+    ];
+    for r in staff {
+        args.extend(["--role", r]);
+    }
+    tokens.insert("elsewhere", token(&args, &[]));
+    // Another payer's portal user.
+    tokens.insert(
+        "other_payer",
+        token(
+            &["--data-dir", data, "--role", "payer", "--payer", "OTHER"],
+            &[],
+        ),
+    );
+    let suite = Suite {
+        bases: vec![("*", server.base.clone())],
+        tokens,
+        http: reqwest::blocking::Client::new(),
+    };
+    money_path(&suite);
+    care_home_month(&suite);
+    suite.created(
+        "/v1/payers",
+        &json!({"code": "OTHER", "name": "Another insurer", "kind": "insurer"}),
+    );
+    // What gives a record away: the id or code of a location (for the token limited to ZZ) or
+    // of a payer (for OTHER's portal user), as a JSON value.
+    let marks = |path: &str, skip: &str| -> Vec<String> {
+        let (_, page) = suite.get("admin", path);
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|x| x["code"] != skip)
+            .flat_map(|x| {
+                [
+                    x["id"].as_str().unwrap_or("?").to_owned(),
+                    format!("\"{}\"", x["code"].as_str().unwrap_or("?")),
+                ]
+            })
+            .collect()
+    };
+    let location_marks = marks("/v1/locations", "ZZ");
+    let payer_marks = marks("/v1/payers", "OTHER");
+    assert!(location_marks.len() >= 4 && payer_marks.len() >= 6);
+
+    let mut leaks = Vec::new();
+    let mut checked = 0;
+    for (method, template) in operations() {
+        if method != "get" {
+            continue;
+        }
+        let paths = if template.contains('{') {
+            instances(&suite, &template, 5)
+        } else {
+            vec![template.clone()]
+        };
+        for path in paths {
+            for (who, marks) in [
+                ("elsewhere", &location_marks[..]),
+                ("other_payer", &payer_marks[..]),
+            ] {
+                let r = suite
+                    .http
+                    .get(suite.url(&path))
+                    .bearer_auth(&suite.tokens[who])
+                    .send()
+                    .expect("request");
+                let status = r.status().as_u16();
+                let body = r.text().unwrap_or_default();
+                checked += 1;
+                if let Some(mark) = marks.iter().find(|m| body.contains(m.as_str())) {
+                    leaks.push(format!("GET {path} as {who}: {status} shows {mark}"));
+                }
+                assert_ne!(status, 500, "GET {path} as {who}: {body}");
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} reads were checked");
+    assert!(
+        leaks.is_empty(),
+        "records outside the scope:\n{}",
+        leaks.join("\n")
+    );
+
+    // Writes: the payer portal may write nothing; whatever the body, the answer is 403.
+    let mut wrong = Vec::new();
+    for (method, template) in operations() {
+        if method == "get" {
+            continue;
+        }
+        let path = template.replace("{id}", "0190aaaa-0000-7000-8000-000000000000");
+        let path = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "X" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (content_type, body) in [
+            ("application/json", "{\"nonsense\": true}"),
+            ("application/json", "[1, 2"),
+            ("text/plain", "hello"),
+        ] {
+            let req = match method.as_str() {
+                "post" => suite.http.post(suite.url(&path)),
+                "put" => suite.http.put(suite.url(&path)),
+                "patch" => suite.http.patch(suite.url(&path)),
+                _ => suite.http.delete(suite.url(&path)),
+            };
+            let r = req
+                .bearer_auth(&suite.tokens["other_payer"])
+                .header("content-type", content_type)
+                .header("if-match", "\"v1\"")
+                .body(body)
+                .send()
+                .expect("request");
+            let status = r.status().as_u16();
+            if status != 403 {
+                wrong.push(format!(
+                    "{} {path} ({content_type}): {status} {}",
+                    method.to_uppercase(),
+                    r.text().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "writes not refused first:\n{}",
+        wrong.join("\n")
+    );
+    server.stop();
 }

@@ -172,8 +172,10 @@ impl OfferInput {
     }
 }
 
-/// A purchase and what is left of it.
+/// A purchase and what is left of it. (Named `OfferBalance` in the OpenAPI document: collections'
+/// `Balance` is a party's balance.)
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = OfferBalance)]
 pub struct Balance {
     /// The offer.
     pub offer: String,

@@ -53,8 +53,10 @@ pub struct Observation {
     pub resolved_version: Option<i32>,
 }
 
-/// A status change.
+/// A status change in a settlement's history. (Named `SettlementStatusChange` in the OpenAPI
+/// document: accounts' `StatusChange` is an episode's.)
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SettlementStatusChange)]
 pub struct StatusChange {
     /// From.
     pub from: SettlementStatus,
