@@ -269,6 +269,9 @@ fn render(
         .map(document_line)
         .collect::<Result<Vec<_>, Error>>()?;
     let number = header.number.clone();
+    // A credit note pays nothing to the seller's account: like the domain's full credit note,
+    // it carries no payment instructions.
+    let credit = header.kind.is_credit_note();
     let mut doc = Document::new(
         header,
         currency,
@@ -278,7 +281,9 @@ fn render(
         Vec::new(),
     )
     .map_err(|e| Error::internal(&e))?;
-    doc.payment = parties.payment(&number)?;
+    if !credit {
+        doc.payment = parties.payment(&number)?;
+    }
     if doc.totals().due != total {
         return Err(Error::internal(&format!(
             "the document's amount due {} differs from the stored total {total}",

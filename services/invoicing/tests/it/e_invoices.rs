@@ -454,6 +454,10 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     assert!(note.contains("<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>"));
     assert!(note.contains("<cac:BillingReference>"), "{note}");
     assert!(
+        !note.contains("PaymentMeans"),
+        "a credit note pays nothing in: {note}"
+    );
+    assert!(
         note.contains(&format!("<cbc:ID>{number}</cbc:ID>")),
         "{note}"
     );
