@@ -211,6 +211,31 @@ type Row = (
     Option<String>,
 );
 
+/// Lists the audit entries a caller in `scope` may read, oldest first: none for a payer-limited
+/// caller (no entry is addressed to a payer), every one for a caller of every location, and for a
+/// caller limited to some locations the entries of those locations only (`location_ids` turns the
+/// caller's location codes into the ids the service's entries carry). The one rule of every
+/// service's audit trail.
+pub fn list_in_scope(
+    conn: &mut AnyConnection,
+    scope: &crate::auth::Scope,
+    filter: &AuditFilter,
+    page: &PageRequest,
+    location_ids: impl FnOnce(&mut AnyConnection, &[String]) -> Result<Vec<String>, Error>,
+) -> Result<Page<AuditEvent>, Error> {
+    if scope.is_payer_limited() {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let allowed = match &scope.locations {
+        None => None,
+        Some(codes) => Some(location_ids(conn, codes)?),
+    };
+    list(conn, filter, allowed, page)
+}
+
 /// Lists audit entries, oldest first.
 ///
 /// With `scope` (location ids) only entries of those locations are listed; organisation-wide

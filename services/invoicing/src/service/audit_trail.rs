@@ -17,17 +17,8 @@ pub(crate) fn events(
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, Error> {
-    // No audit entry is addressed to a payer: a payer-limited caller sees none.
-    if scope.is_payer_limited() {
-        return Ok(Page {
-            items: Vec::new(),
-            next_cursor: None,
-        });
-    }
     // The location ids behind the caller's location codes, from the documents here.
-    let locations = match &scope.locations {
-        None => None,
-        Some(codes) => Some(invoices::location_ids(conn, codes)?),
-    };
-    audit::list(conn, filter, locations, page)
+    audit::list_in_scope(conn, scope, filter, page, |conn, codes| {
+        invoices::location_ids(conn, codes)
+    })
 }

@@ -1,10 +1,10 @@
 //! The settlement audit trail over HTTP. Prices and terms are organisation-wide, so a reader
-//! limited to some locations sees none of it.
+//! limited to some locations sees none of it, nor does a payer-limited one.
 
 use actix_web::web;
 use carebill_platform::Error;
 use carebill_platform::audit::{self, AuditEvent, AuditFilter};
-use carebill_platform::auth::{Principal, Role};
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::http::{Page, PageParams};
 
 use crate::SettlementState;
@@ -27,8 +27,14 @@ pub async fn list_audit_events(
         state
             .db
             .read(move |conn| {
-                let scope = who.locations.as_ref().map(|_| Vec::new());
-                audit::list(conn, &filter, scope, &page)
+                // Organisation-wide entries: a caller limited to locations sees none of them.
+                audit::list_in_scope(
+                    conn,
+                    &Scope::of(&who),
+                    &filter,
+                    &page,
+                    |_, _| Ok(Vec::new()),
+                )
             })
             .await?,
     ))
