@@ -2527,6 +2527,44 @@ fn every_operation_keeps_to_its_scope_and_refuses_roles_before_reading_the_body(
         }
     }
     assert!(checked > 100, "only {checked} reads were checked");
+
+    // Staff with a payer claim read as that payer: no audit trail shows them anything, while the
+    // same roles without the claim see the money path's entries.
+    let roles = [
+        "--role",
+        "billing_manager",
+        "--role",
+        "auditor",
+        "--role",
+        "collector",
+    ];
+    let claimed = token(
+        &[&["--data-dir", data, "--payer", "OTHER"], &roles[..]].concat(),
+        &[],
+    );
+    let staff = token(&[&["--data-dir", data], &roles[..]].concat(), &[]);
+    for service in ["accounts", "settlement", "invoicing", "collections"] {
+        let path = format!("/v1/{service}/audit-events");
+        let read = |token: &str| -> Value {
+            let r = suite
+                .http
+                .get(suite.url(&path))
+                .bearer_auth(token)
+                .send()
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 200, "GET {path}");
+            r.json().expect("json")
+        };
+        assert!(
+            !read(&staff)["items"].as_array().expect("items").is_empty(),
+            "{path}"
+        );
+        assert_eq!(
+            read(&claimed)["items"],
+            json!([]),
+            "{path} as a payer-limited reader"
+        );
+    }
     assert!(
         leaks.is_empty(),
         "records outside the scope:\n{}",
