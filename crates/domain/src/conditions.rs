@@ -1246,6 +1246,8 @@ mod tests {
             preauthorization_groups: vec![],
             deductible_per_year: deductible.map(eur),
             cap_per_year: None,
+            coordination: Default::default(),
+            supplemental_parts: vec![],
         };
         // SANITAS 80 %, copay 5.00 a line, deductible 50.00 a year of which an earlier visit
         // this year used 20.00; MUTUA 50 % of what SANITAS leaves, copay 2.00 a line.

@@ -282,6 +282,78 @@ pub struct CoverageTerms {
     /// The most this payer pays for the patient in one calendar year, across all episodes.
     #[serde(default)]
     pub cap_per_year: Option<Money>,
+    /// How this payer pays when it is not the first payer of a line (coordination of
+    /// benefits); `sequential` when absent, as before.
+    #[serde(default)]
+    pub coordination: Coordination,
+    /// For `supplemental`: the parts of the patient responsibility left by the payers before
+    /// it that this plan pays (any of `copay`, `deductible`, `coinsurance`).
+    #[serde(default)]
+    pub supplemental_parts: Vec<PartKind>,
+}
+
+crate::accounts::text_enum!(
+    /// How a payer that is not the first payer of a line pays (coordination of benefits).
+    Coordination {
+        /// It applies its own copay, deductible and percentage to what the payers before it
+        /// left (their withheld amounts pass on to it).
+        Sequential = "sequential",
+        /// It pays the lesser of what it would pay as the only payer and what is still open.
+        Standard = "standard",
+        /// It pays what it would pay as the only payer less what the payers before it paid,
+        /// never below zero.
+        NonDuplication = "non_duplication",
+        /// It pays the patient responsibility the payers before it left, limited to the parts
+        /// its plan names (its covered percentage of each) and to its own caps.
+        Supplemental = "supplemental",
+    }
+);
+
+#[expect(
+    clippy::derivable_impls,
+    reason = "the enum comes from text_enum!, which derives no Default"
+)]
+impl Default for Coordination {
+    fn default() -> Self {
+        Coordination::Sequential
+    }
+}
+
+crate::accounts::text_enum!(
+    /// What a part of a share is.
+    PartKind {
+        /// What a payer covers under its own terms (the first payer of the line).
+        Covered = "covered",
+        /// A copay withheld by a payer.
+        Copay = "copay",
+        /// A yearly deductible withheld by a payer.
+        Deductible = "deductible",
+        /// What the payer's percentage leaves.
+        Coinsurance = "coinsurance",
+        /// No payer covers it (no coverage applied).
+        NotCovered = "not_covered",
+        /// The payers exclude the line's service group.
+        Excluded = "excluded",
+        /// A payer's cap (per episode or per year) kept it from paying.
+        CapReached = "cap_reached",
+    }
+);
+
+/// One part of a share: what kind of money and how much. The parts of a share add up to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// What it is.
+    pub kind: PartKind,
+    /// How much.
+    pub amount: Money,
+}
+
+/// The open parts of a line (what no payer has paid yet), by kind, in minor units, in the order
+/// of [`PartKind::ALL`].
+const KINDS: usize = 7;
+
+fn kind_index(k: PartKind) -> usize {
+    PartKind::ALL.iter().position(|x| *x == k).unwrap_or(0)
 }
 
 impl CoverageTerms {
@@ -289,6 +361,34 @@ impl CoverageTerms {
     /// one episode needs what the patient's other episodes already used.
     pub fn spans_episodes(&self) -> bool {
         self.deductible_per_year.is_some() || self.cap_per_year.is_some()
+    }
+
+    /// What is wrong with the coordination settings, if anything: `supplemental` naming no
+    /// part, or naming a part other than copay, deductible or coinsurance; parts named for
+    /// another method.
+    pub fn coordination_problem(&self) -> Option<String> {
+        let allowed = [PartKind::Copay, PartKind::Deductible, PartKind::Coinsurance];
+        match self.coordination {
+            Coordination::Supplemental if self.supplemental_parts.is_empty() => Some(
+                "supplemental coverage must name the parts it pays: any of copay, deductible, coinsurance"
+                    .into(),
+            ),
+            Coordination::Supplemental => self
+                .supplemental_parts
+                .iter()
+                .find(|p| !allowed.contains(p))
+                .map(|p| {
+                    format!(
+                        "`{}` is not a part a supplemental plan pays: any of copay, deductible, coinsurance",
+                        p.as_str()
+                    )
+                }),
+            _ if !self.supplemental_parts.is_empty() => Some(format!(
+                "supplemental_parts are only for the supplemental method (this one is {})",
+                self.coordination.as_str()
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -381,6 +481,14 @@ pub struct Share {
     pub deductible: Money,
     /// Why.
     pub reason: Reason,
+    /// What the share is made of; the parts add up to the share. A payer's parts are what it
+    /// covers (the first payer) or the open parts it took over (those after it); the patient's
+    /// are what is left open, each withheld amount counted once.
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    /// The coordination method used (every payer share after the first).
+    #[serde(default)]
+    pub method: Option<Coordination>,
 }
 
 /// Why a split cannot be made.
@@ -490,19 +598,41 @@ pub fn split_episode_with(
     let money = |units: i64| Money::from_minor(MinorUnits(units), currency);
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        let mut remaining = minor(&line.amount)?;
+        let line_units = minor(&line.amount)?;
+        let mut remaining = line_units;
         let mut patient_copay = 0_i64;
         let mut patient_deductible = 0_i64;
+        // The open parts of the line once a payer has explained it (the first payer that
+        // applies its terms); their sum is always `remaining`.
+        let mut open = [0_i64; KINDS];
+        let mut explained = false;
+        let mut any_excluded = false;
+        let mut paid_before = 0_i64;
         let mut shares = Vec::with_capacity(coverages.len() + 1);
+        let to_parts = |units: &[i64; KINDS]| -> Vec<Part> {
+            PartKind::ALL
+                .iter()
+                .zip(units)
+                .filter(|(_, u)| **u != 0)
+                .map(|(k, u)| Part {
+                    kind: *k,
+                    amount: money(*u),
+                })
+                .collect()
+        };
         for (i, terms) in coverages.iter().enumerate() {
+            let method = (i > 0).then_some(terms.coordination);
             let nothing = |reason| Share {
                 payer: Some(terms.payer.clone()),
                 amount: money(0),
                 copay: money(0),
                 deductible: money(0),
                 reason,
+                parts: Vec::new(),
+                method,
             };
             if terms.excluded_groups.contains(&line.service_group) {
+                any_excluded = true;
                 shares.push(nothing(Reason::ExcludedGroup));
                 continue;
             }
@@ -510,19 +640,105 @@ pub fn split_episode_with(
                 shares.push(nothing(Reason::NothingLeft));
                 continue;
             }
+            let so_far = used.get(&terms.payer, line.year);
+            // What is left under the payer's caps (episode, year): the tighter one decides.
+            let limit = |cap_left: &[Option<i64>]| -> (Option<i64>, Option<Reason>) {
+                let mut limit: Option<(i64, Reason)> = None;
+                if let Some(left) = cap_left[i] {
+                    limit = Some((left.max(0), Reason::CapReached));
+                }
+                if let Some(cap) = year_caps[i] {
+                    let left = (cap - so_far.paid).max(0);
+                    if limit.as_ref().is_none_or(|(l, _)| left <= *l) {
+                        limit = Some((left, Reason::YearCapReached));
+                    }
+                }
+                match limit {
+                    Some((l, r)) => (Some(l), Some(r)),
+                    None => (None, None),
+                }
+            };
+            if method == Some(Coordination::Supplemental) {
+                // The named parts of what the payers before it left open, its percentage of
+                // each, up to its caps. Its own copay and deductible do not apply.
+                if !explained {
+                    shares.push(nothing(Reason::NothingLeft));
+                    continue;
+                }
+                // Its percentage of the named parts together (rounded once), taken from them
+                // in their order.
+                let named: i64 = terms
+                    .supplemental_parts
+                    .iter()
+                    .map(|k| open[kind_index(*k)].max(0))
+                    .sum();
+                let mut left = round_share(named, terms.covered_percent, currency)
+                    .min(named)
+                    .max(0);
+                let mut pay = [0_i64; KINDS];
+                for k in PartKind::ALL {
+                    if terms.supplemental_parts.contains(k) {
+                        let j = kind_index(*k);
+                        pay[j] = open[j].min(left).max(0);
+                        left -= pay[j];
+                    }
+                }
+                let mut total: i64 = pay.iter().sum();
+                let mut reason = Reason::Covered {
+                    percent: terms.covered_percent,
+                };
+                if let (Some(l), Some(r)) = limit(&cap_left)
+                    && total >= l
+                    && total > 0
+                {
+                    reduce_from_end(&mut pay, total - l);
+                    total = l;
+                    reason = r;
+                }
+                if total == 0 && !matches!(reason, Reason::CapReached | Reason::YearCapReached) {
+                    reason = Reason::NothingLeft;
+                }
+                for (o, p) in open.iter_mut().zip(&pay) {
+                    *o -= p;
+                }
+                if let Some(left) = cap_left[i].as_mut() {
+                    *left -= total;
+                }
+                used.add(&terms.payer, line.year, 0, total);
+                remaining -= total;
+                paid_before += total;
+                shares.push(Share {
+                    payer: Some(terms.payer.clone()),
+                    amount: money(total),
+                    copay: money(0),
+                    deductible: money(0),
+                    reason,
+                    parts: to_parts(&pay),
+                    method,
+                });
+                continue;
+            }
+            // `standard` and `non_duplication` compute what the payer would pay as the only
+            // payer; `sequential` (and the payer that first explains the line) what reaches it.
+            let alone = explained
+                && matches!(
+                    method,
+                    Some(Coordination::Standard | Coordination::NonDuplication)
+                );
+            let reaching = if alone { line_units } else { remaining };
             let per_line = terms.copay_per_line.as_ref().map_or(Ok(0), minor)?.max(0);
             let per_episode = episode_copay_left[i].max(0);
-            let copay = per_line.saturating_add(per_episode).min(remaining);
+            let copay = per_line.saturating_add(per_episode).min(reaching);
             // The per-line part is charged first; what is left of the copay comes off the episode's.
             episode_copay_left[i] -= (copay - per_line.min(copay)).max(0);
-            let mut base = remaining - copay;
-            let so_far = used.get(&terms.payer, line.year);
+            let mut base = reaching - copay;
             let deductible =
                 deductibles[i].map_or(0, |d| (d - so_far.deductible).clamp(0, base.max(0)));
             base -= deductible;
-            let mut covered = round_share(base, terms.covered_percent, currency)
+            let uncapped = round_share(base, terms.covered_percent, currency)
                 .min(base)
                 .max(0);
+            let mut covered = uncapped;
             let mut reason = if deductible > 0 && covered == 0 {
                 Reason::DeductibleNotMet
             } else {
@@ -532,33 +748,67 @@ pub fn split_episode_with(
             };
             // The tighter cap decides (the yearly one when both bind); the episode's cap then
             // counts only what the payer really pays.
-            if let Some(left) = cap_left[i]
-                && covered >= left
+            if let (Some(l), Some(r)) = limit(&cap_left)
+                && covered >= l
             {
-                covered = left.max(0);
-                reason = Reason::CapReached;
+                covered = l;
+                reason = r;
             }
-            if let Some(cap) = year_caps[i] {
-                let left = (cap - so_far.paid).max(0);
-                if covered >= left {
-                    covered = left;
-                    reason = Reason::YearCapReached;
+            let pays = match method {
+                Some(Coordination::Standard) if alone => covered.min(remaining),
+                Some(Coordination::NonDuplication) if alone => {
+                    (covered - paid_before).clamp(0, remaining)
                 }
+                _ => covered,
+            };
+            if pays == 0 && covered > 0 {
+                reason = Reason::NothingLeft;
             }
             if let Some(left) = cap_left[i].as_mut() {
-                *left -= covered;
+                *left -= pays;
             }
-            used.add(&terms.payer, line.year, deductible, covered);
-            remaining -= covered;
+            used.add(&terms.payer, line.year, deductible, pays);
+            let parts = if explained {
+                let mut took = [0_i64; KINDS];
+                let mut left = pays;
+                for j in (0..KINDS).rev() {
+                    let t = open[j].min(left).max(0);
+                    open[j] -= t;
+                    took[j] = t;
+                    left -= t;
+                }
+                to_parts(&took)
+            } else {
+                explained = true;
+                open[kind_index(PartKind::Copay)] = copay;
+                open[kind_index(PartKind::Deductible)] = deductible;
+                open[kind_index(PartKind::Coinsurance)] = base - uncapped;
+                open[kind_index(PartKind::CapReached)] = uncapped - covered;
+                let mut mine = [0_i64; KINDS];
+                mine[kind_index(PartKind::Covered)] = pays;
+                to_parts(&mine)
+            };
+            remaining -= pays;
+            paid_before += pays;
             patient_copay += copay;
             patient_deductible += deductible;
             shares.push(Share {
                 payer: Some(terms.payer.clone()),
-                amount: money(covered),
+                amount: money(pays),
                 copay: money(copay),
                 deductible: money(deductible),
                 reason,
+                parts,
+                method,
             });
+        }
+        if !explained {
+            let kind = if any_excluded {
+                PartKind::Excluded
+            } else {
+                PartKind::NotCovered
+            };
+            open[kind_index(kind)] = remaining;
         }
         // What of the patient's share is copay, then deductible (a later payer may have
         // covered part of them).
@@ -569,10 +819,21 @@ pub fn split_episode_with(
             copay: money(copay),
             deductible: money(patient_deductible.min(remaining - copay)),
             reason: Reason::Remainder,
+            parts: to_parts(&open),
+            method: None,
         });
         out.push(shares);
     }
     Ok(out)
+}
+
+/// Takes `excess` off `units`, from the last kind backwards.
+fn reduce_from_end(units: &mut [i64; KINDS], mut excess: i64) {
+    for u in units.iter_mut().rev() {
+        let t = (*u).min(excess).max(0);
+        *u -= t;
+        excess -= t;
+    }
 }
 
 /// `percent` of `units` minor units, rounded half away from zero to a whole minor unit.
@@ -877,6 +1138,8 @@ mod tests {
             preauthorization_groups: vec![],
             deductible_per_year: None,
             cap_per_year: None,
+            coordination: Coordination::Sequential,
+            supplemental_parts: vec![],
         }
     }
 
@@ -1198,6 +1461,8 @@ mod tests {
                 preauthorization_groups: vec![],
                 deductible_per_year: None,
                 cap_per_year: None,
+                coordination: Coordination::Sequential,
+                supplemental_parts: vec![],
             }).collect();
             let split = split_episode(&lines, &coverages).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(split.len(), lines.len());
@@ -1219,6 +1484,267 @@ mod tests {
             for (i, (_, per_line, per_episode, _, _)) in payers.iter().enumerate() {
                 let extra: i64 = split.iter().map(|s| (minor(&s[i].copay).unwrap_or(0) - per_line).max(0)).sum();
                 prop_assert!(extra <= *per_episode, "payer {i}: {extra} > {per_episode}");
+            }
+        }
+    }
+
+    /// Payer A of the issue: 10.00 copay per episode, 50.00 yearly deductible, then 90 %.
+    fn payer_a() -> CoverageTerms {
+        let mut a = terms("A", 90);
+        a.copay_per_episode = Some(eur(1_000));
+        a.deductible_per_year = Some(eur(5_000));
+        a
+    }
+
+    fn with(mut t: CoverageTerms, method: Coordination, parts: &[PartKind]) -> CoverageTerms {
+        t.coordination = method;
+        t.supplemental_parts = parts.to_vec();
+        t
+    }
+
+    fn parts(share: &Share) -> Vec<(PartKind, i64)> {
+        share
+            .parts
+            .iter()
+            .map(|p| (p.kind, minor(&p.amount).unwrap_or(-1)))
+            .collect()
+    }
+
+    fn one_line(b: CoverageTerms) -> Vec<Share> {
+        let lines = [Line {
+            amount: eur(18_750),
+            service_group: "LAB".into(),
+            year: 2026,
+        }];
+        split_episode(&lines, &[payer_a(), b])
+            .expect("split")
+            .remove(0)
+    }
+
+    #[test]
+    fn the_issue_example_a_supplemental_plan_pays_only_the_coinsurance() {
+        let b = with(
+            terms("B", 100),
+            Coordination::Supplemental,
+            &[PartKind::Coinsurance],
+        );
+        let s = one_line(b);
+        assert_eq!(amounts(&s), [11_475, 1_275, 6_000]);
+        assert_eq!(parts(&s[0]), [(PartKind::Covered, 11_475)]);
+        assert_eq!(s[0].method, None);
+        assert_eq!(parts(&s[1]), [(PartKind::Coinsurance, 1_275)]);
+        assert_eq!(s[1].method, Some(Coordination::Supplemental));
+        assert_eq!(
+            parts(&s[2]),
+            [(PartKind::Copay, 1_000), (PartKind::Deductible, 5_000)]
+        );
+    }
+
+    #[test]
+    fn sequential_passes_the_withheld_amounts_on_as_before() {
+        let s = one_line(terms("B", 100));
+        assert_eq!(amounts(&s), [11_475, 7_275, 0]);
+        assert_eq!(s[1].method, Some(Coordination::Sequential));
+        assert_eq!(
+            parts(&s[1]),
+            [
+                (PartKind::Copay, 1_000),
+                (PartKind::Deductible, 5_000),
+                (PartKind::Coinsurance, 1_275)
+            ]
+        );
+        assert!(s[2].parts.is_empty());
+        // Giving B A's copay and deductible: the patient's 60.00 is copay 10.00 and
+        // deductible 50.00, each counted once.
+        let mut b = terms("B", 100);
+        b.copay_per_episode = Some(eur(1_000));
+        b.deductible_per_year = Some(eur(5_000));
+        let s = one_line(b);
+        assert_eq!(amounts(&s), [11_475, 1_275, 6_000]);
+        assert_eq!(
+            parts(&s[2]),
+            [(PartKind::Copay, 1_000), (PartKind::Deductible, 5_000)]
+        );
+    }
+
+    #[test]
+    fn standard_pays_the_lesser_of_alone_and_what_is_open() {
+        // B alone: 20.00 copay, 40 % of 167.50 = 67.00; open after A: 72.75.
+        let mut b = with(terms("B", 40), Coordination::Standard, &[]);
+        b.copay_per_line = Some(eur(2_000));
+        let s = one_line(b);
+        assert_eq!(amounts(&s), [11_475, 6_700, 575]);
+        assert_eq!(
+            parts(&s[1]),
+            [
+                (PartKind::Copay, 425),
+                (PartKind::Deductible, 5_000),
+                (PartKind::Coinsurance, 1_275)
+            ]
+        );
+        assert_eq!(parts(&s[2]), [(PartKind::Copay, 575)]);
+        // At 100 % alone it would pay 167.50: only the 72.75 still open.
+        let s = one_line(with(terms("B", 100), Coordination::Standard, &[]));
+        assert_eq!(amounts(&s), [11_475, 7_275, 0]);
+    }
+
+    #[test]
+    fn non_duplication_pays_alone_less_what_was_paid() {
+        // B alone 80 % of 187.50 = 150.00, less A's 114.75 = 35.25.
+        let s = one_line(with(terms("B", 80), Coordination::NonDuplication, &[]));
+        assert_eq!(amounts(&s), [11_475, 3_525, 3_750]);
+        assert_eq!(
+            parts(&s[1]),
+            [
+                (PartKind::Deductible, 2_250),
+                (PartKind::Coinsurance, 1_275)
+            ]
+        );
+        assert_eq!(
+            parts(&s[2]),
+            [(PartKind::Copay, 1_000), (PartKind::Deductible, 2_750)]
+        );
+        // Never below zero: B alone at 50 % (93.75) pays nothing behind A's 114.75.
+        let s = one_line(with(terms("B", 50), Coordination::NonDuplication, &[]));
+        assert_eq!(amounts(&s), [11_475, 0, 7_275]);
+        assert_eq!(s[1].reason, Reason::NothingLeft);
+    }
+
+    #[test]
+    fn supplemental_pays_the_parts_it_names_up_to_its_caps() {
+        let b = with(
+            terms("B", 100),
+            Coordination::Supplemental,
+            &[PartKind::Copay, PartKind::Deductible],
+        );
+        let s = one_line(b.clone());
+        assert_eq!(amounts(&s), [11_475, 6_000, 1_275]);
+        assert_eq!(
+            parts(&s[1]),
+            [(PartKind::Copay, 1_000), (PartKind::Deductible, 5_000)]
+        );
+        assert_eq!(parts(&s[2]), [(PartKind::Coinsurance, 1_275)]);
+        // Capped at 25.00 an episode: the copay first, then 15.00 of the deductible.
+        let mut capped = b;
+        capped.cap_per_episode = Some(eur(2_500));
+        let s = one_line(capped);
+        assert_eq!(amounts(&s), [11_475, 2_500, 4_775]);
+        assert_eq!(s[1].reason, Reason::CapReached);
+        assert_eq!(
+            parts(&s[1]),
+            [(PartKind::Copay, 1_000), (PartKind::Deductible, 1_500)]
+        );
+        // An excluded group: nothing.
+        let mut excl = with(
+            terms("B", 100),
+            Coordination::Supplemental,
+            &[PartKind::Copay],
+        );
+        excl.excluded_groups = vec!["LAB".into()];
+        let s = one_line(excl);
+        assert_eq!(amounts(&s), [11_475, 0, 7_275]);
+        assert_eq!(s[1].reason, Reason::ExcludedGroup);
+    }
+
+    #[test]
+    fn coordination_problems_are_named() {
+        assert!(terms("A", 50).coordination_problem().is_none());
+        assert!(
+            with(terms("A", 50), Coordination::Supplemental, &[])
+                .coordination_problem()
+                .is_some()
+        );
+        assert!(
+            with(
+                terms("A", 50),
+                Coordination::Supplemental,
+                &[PartKind::Covered]
+            )
+            .coordination_problem()
+            .is_some()
+        );
+        assert!(
+            with(terms("A", 50), Coordination::Standard, &[PartKind::Copay])
+                .coordination_problem()
+                .is_some()
+        );
+        // Stored terms without a method read as sequential.
+        let old = r#"{"payer":"A","covered_percent":"50","copay_per_line":null,"copay_per_episode":null,"excluded_groups":[]}"#;
+        let t: CoverageTerms = serde_json::from_str(old).expect("reads");
+        assert_eq!(t.coordination, Coordination::Sequential);
+    }
+
+    fn method_of(n: u8) -> Coordination {
+        Coordination::ALL[usize::from(n) % Coordination::ALL.len()]
+    }
+
+    proptest! {
+        #[test]
+        fn coordinated_shares_and_their_parts_add_up(
+            amounts_in in proptest::collection::vec(0i64..2_000_000, 1..8),
+            payers in proptest::collection::vec((0u32..=100, 0i64..3_000, 0i64..10_000, any::<bool>(), proptest::option::of(0i64..50_000), 0u8..4, 1u8..8, proptest::option::of(0i64..20_000)), 0..4),
+        ) {
+            let lines: Vec<Line> = amounts_in.iter().enumerate()
+                .map(|(i, a)| Line { amount: eur(*a), service_group: if i % 3 == 0 { "DENTAL".into() } else { "LAB".into() }, year: 2026 })
+                .collect();
+            let named = |mask: u8| -> Vec<PartKind> {
+                [PartKind::Copay, PartKind::Deductible, PartKind::Coinsurance].into_iter().enumerate()
+                    .filter(|(j, _)| mask & (1 << j) != 0).map(|(_, k)| k).collect()
+            };
+            let coverages: Vec<CoverageTerms> = payers.iter().enumerate().map(|(i, (pct, per_line, per_episode, excl, cap, m, mask, ded))| {
+                let method = method_of(*m);
+                CoverageTerms {
+                    payer: format!("P{i}"),
+                    covered_percent: Decimal::from(*pct),
+                    copay_per_line: Some(eur(*per_line)),
+                    copay_per_episode: Some(eur(*per_episode)),
+                    excluded_groups: if *excl { vec!["DENTAL".into()] } else { vec![] },
+                    cap_per_episode: cap.map(eur),
+                    preauthorization_groups: vec![],
+                    deductible_per_year: ded.map(eur),
+                    cap_per_year: None,
+                    coordination: method,
+                    supplemental_parts: if method == Coordination::Supplemental { named(*mask) } else { vec![] },
+                }
+            }).collect();
+            let split = split_episode(&lines, &coverages).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (i, c) in coverages.iter().enumerate() {
+                if let Some(cap) = &c.cap_per_episode {
+                    let paid: i64 = split.iter().map(|shares| minor(&shares[i].amount).unwrap_or(0)).sum();
+                    prop_assert!(paid <= minor(cap).unwrap_or(0));
+                }
+            }
+            for (line, shares) in lines.iter().zip(&split) {
+                let line_units = minor(&line.amount).unwrap_or(0);
+                let total: i64 = shares.iter().map(|s| minor(&s.amount).unwrap_or(i64::MIN)).sum();
+                prop_assert_eq!(total, line_units);
+                for (j, s) in shares.iter().enumerate() {
+                    let amount = minor(&s.amount).unwrap_or(-1);
+                    prop_assert!(amount >= 0);
+                    let sum: i64 = s.parts.iter().map(|p| minor(&p.amount).unwrap_or(i64::MIN)).sum();
+                    prop_assert_eq!(sum, amount, "parts of share {} of {:?}", j, shares);
+                    prop_assert!(s.parts.iter().all(|p| minor(&p.amount).unwrap_or(-1) > 0));
+                    if let Some(c) = coverages.get(j) {
+                        prop_assert_eq!(s.method.is_some(), j > 0);
+                        prop_assert!(amount <= line_units);
+                        // Never more than its percentage of the line.
+                        prop_assert!(amount <= round_share(line_units, c.covered_percent, Currency::EUR));
+                        if c.excluded_groups.contains(&line.service_group) {
+                            prop_assert_eq!(amount, 0);
+                        }
+                    }
+                }
+                // The patient never pays a part a full supplemental plan (100 %, no cap) covers.
+                let patient = &shares[coverages.len()];
+                for (j, c) in coverages.iter().enumerate() {
+                    if j > 0 && c.coordination == Coordination::Supplemental && c.covered_percent == Decimal::ONE_HUNDRED
+                        && c.cap_per_episode.is_none() && !c.excluded_groups.contains(&line.service_group)
+                    {
+                        for p in &patient.parts {
+                            prop_assert!(!c.supplemental_parts.contains(&p.kind), "patient pays {:?} covered by {}: {:?}", p, c.payer, shares);
+                        }
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! consumptions and payers, as the domain's [`Prices`] and [`TermsBook`].
 
 use carebill_domain::pricing::{Prices, TermsBook};
-use carebill_domain::settlement::{CoverageTerms, PriceEntry, PriceQualifiers};
+use carebill_domain::settlement::{Coordination, CoverageTerms, PriceEntry, PriceQualifiers};
 use carebill_domain::stored::{json, parse};
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::Error;
@@ -140,6 +140,9 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
                     .map_err(unreadable)?,
                     deductible_per_year: money(deductible_year),
                     cap_per_year: money(cap_year),
+                    // Not stored yet: every stored payer is sequential.
+                    coordination: Coordination::Sequential,
+                    supplemental_parts: Vec::new(),
                 },
             ),
         );
