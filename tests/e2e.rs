@@ -2565,6 +2565,36 @@ fn every_operation_keeps_to_its_scope_and_refuses_roles_before_reading_the_body(
             "{path} as a payer-limited reader"
         );
     }
+    // ... nor a location's billing runs; and an auditor of H1 reads the settlement entries of H1
+    // (the workflow of the money path's settlement), while organisation-wide ones stay hidden.
+    let runs = |token: &str| -> Value {
+        let r = suite
+            .http
+            .get(suite.url("/v1/billing-runs"))
+            .bearer_auth(token)
+            .send()
+            .expect("runs");
+        r.json().expect("json")
+    };
+    assert!(!runs(&staff)["items"].as_array().expect("items").is_empty());
+    assert_eq!(runs(&claimed)["items"], json!([]));
+    let h1_auditor = token(
+        &["--data-dir", data, "--role", "auditor", "--location", "H1"],
+        &[],
+    );
+    let r = suite
+        .http
+        .get(suite.url("/v1/settlement/audit-events"))
+        .bearer_auth(&h1_auditor)
+        .send()
+        .expect("audit");
+    let entries: Value = r.json().expect("json");
+    let entries = entries["items"].as_array().expect("items");
+    assert!(!entries.is_empty(), "H1's settlement entries");
+    assert!(
+        entries.iter().all(|e| e["entity_type"] == "settlement"),
+        "only a settlement's own entries: {entries:?}"
+    );
     assert!(
         leaks.is_empty(),
         "records outside the scope:\n{}",

@@ -1,13 +1,15 @@
-//! The settlement audit trail over HTTP. Prices and terms are organisation-wide, so a reader
-//! limited to some locations sees none of it, nor does a payer-limited one.
+//! The settlement audit trail over HTTP ([`crate::service::audit_trail`]): organisation-wide
+//! entries for unscoped readers, a settlement's entries for readers of its location, nothing for
+//! a payer-limited reader.
 
 use actix_web::web;
 use carebill_platform::Error;
-use carebill_platform::audit::{self, AuditEvent, AuditFilter};
+use carebill_platform::audit::{AuditEvent, AuditFilter};
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::http::{Page, PageParams};
 
 use crate::SettlementState;
+use crate::service::audit_trail;
 
 /// Read who changed what in settlement (prices, coverage terms), when and why.
 #[utoipa::path(get, path = "/v1/settlement/audit-events", tag = "audit", operation_id = "list_settlement_audit_events", params(AuditFilter, PageParams),
@@ -26,16 +28,7 @@ pub async fn list_audit_events(
     Ok(web::Json(
         state
             .db
-            .read(move |conn| {
-                // Organisation-wide entries: a caller limited to locations sees none of them.
-                audit::list_in_scope(
-                    conn,
-                    &Scope::of(&who),
-                    &filter,
-                    &page,
-                    |_, _| Ok(Vec::new()),
-                )
-            })
+            .read(move |conn| audit_trail::events(conn, &Scope::of(&who), &filter, &page))
             .await?,
     ))
 }

@@ -388,7 +388,13 @@ const WRITERS: &[Role] = &[Role::BillingManager, Role::Biller];
 const READERS: &[Role] = &[Role::BillingManager, Role::Biller, Role::Auditor];
 
 fn location_in_scope(who: &Principal, location: &str) -> Result<(), Error> {
-    if !Scope::of(who).allows_location(location) {
+    let scope = Scope::of(who);
+    if scope.is_payer_limited() {
+        return Err(Error::forbidden(
+            "a token limited to a payer does not run a location's billing",
+        ));
+    }
+    if !scope.allows_location(location) {
         return Err(Error::forbidden(format!(
             "your token does not cover location {location}"
         )));

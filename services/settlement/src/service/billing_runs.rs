@@ -533,7 +533,7 @@ pub fn list(
 
 fn find_row(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<RunRow, Error> {
     store::find(conn, id)?
-        .filter(|r| scope.allows_location(&r.location_code))
+        .filter(|r| !scope.is_payer_limited() && scope.allows_location(&r.location_code))
         .ok_or_else(|| Error::not_found("billing run"))
 }
 

@@ -6,6 +6,7 @@
 //! alone. Below them all, `store`.
 
 pub mod assignment;
+pub mod audit_trail;
 pub mod billing_runs;
 pub mod care_records;
 pub mod conditions;

@@ -183,6 +183,10 @@ pub fn balances(
     scope: &Scope,
     patient_id: &str,
 ) -> Result<Vec<Purchase>, Error> {
+    // A patient's bundles are the patient's, never a payer's: a payer-limited caller sees none.
+    if scope.is_payer_limited() {
+        return Ok(Vec::new());
+    }
     let rows = store::all(conn)?;
     let mut bought = purchases(conn, patient_id, None, &rows, scope.locations.as_deref())?;
     bought.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));

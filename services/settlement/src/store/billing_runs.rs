@@ -368,10 +368,12 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<RunRow>, Error> {
-    let mut q = billing_runs::table.select(RunRow::as_select()).into_boxed();
-    if let Some(codes) = &scope.locations {
-        q = q.filter(billing_runs::location_code.eq_any(codes.clone()));
-    }
+    // A run is a location's; a payer-limited caller sees none.
+    let mut q = carebill_platform::scoped!(
+        billing_runs::table.select(RunRow::as_select()).into_boxed(),
+        scope,
+        billing_runs::location_code
+    );
     if let Some(l) = location {
         q = q.filter(billing_runs::location_code.eq(l.to_owned()));
     }

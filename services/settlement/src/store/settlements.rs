@@ -1233,3 +1233,13 @@ pub fn correct_input(
     .execute(conn)?;
     Ok(updated > 0)
 }
+
+/// The location ids behind location codes, from the settlements kept here (what the audit
+/// entries of settlements carry).
+pub fn location_ids(conn: &mut AnyConnection, codes: &[String]) -> Result<Vec<String>, Error> {
+    Ok(settlements::table
+        .filter(settlements::location_code.eq_any(codes))
+        .select(settlements::location_id)
+        .distinct()
+        .load::<String>(conn)?)
+}
