@@ -36,6 +36,8 @@ diesel::table! {
         preauthorization_groups -> Text,
         deductible_per_year_minor -> Nullable<BigInt>,
         cap_per_year_minor -> Nullable<BigInt>,
+        coordination -> Text,
+        supplemental_parts -> Text,
     }
 }
 

@@ -6,6 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
+use carebill_domain::settlement::{Coordination, PartKind};
 use carebill_domain::{Code, Currency, Money, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
@@ -35,6 +36,8 @@ impl From<TermsRecord> for Terms {
             preauthorization_service_groups: t.preauthorization_service_groups,
             deductible_per_year: t.deductible_per_year,
             cap_per_year: t.cap_per_year,
+            coordination: t.coordination,
+            supplemental_parts: t.supplemental_parts,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -74,6 +77,13 @@ pub struct Terms {
     pub deductible_per_year: Option<Money>,
     /// The most the payer pays for a patient in one calendar year, across all episodes.
     pub cap_per_year: Option<Money>,
+    /// How the payer pays when it is not the first payer of a line (coordination of benefits):
+    /// `sequential` (its own terms on what reaches it), `standard`, `non_duplication` or
+    /// `supplemental`. See docs/reference/coordination-of-benefits.md.
+    pub coordination: Coordination,
+    /// For `supplemental`: the parts of the patient responsibility left by the payers before it
+    /// that the plan pays (its covered percentage of them, up to its caps).
+    pub supplemental_parts: Vec<PartKind>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -112,6 +122,16 @@ pub struct TermsInput {
     pub deductible_per_year: Option<Money>,
     /// Yearly cap per patient, in `currency`.
     pub cap_per_year: Option<Money>,
+    /// How the payer pays when it is not the first payer of a line: `sequential` (the
+    /// default), `standard`, `non_duplication` or `supplemental`. A payer's default terms must
+    /// use the method of its plan terms.
+    #[schema(example = "supplemental")]
+    pub coordination: Option<String>,
+    /// For `supplemental` (and only for it), at least one of `copay`, `deductible`,
+    /// `coinsurance`.
+    #[serde(default)]
+    #[schema(example = json!(["coinsurance"]))]
+    pub supplemental_parts: Vec<String>,
 }
 
 impl TermsInput {
@@ -178,9 +198,42 @@ impl TermsInput {
             "preauthorization_service_groups",
             &self.preauthorization_service_groups,
         );
+        let coordination = match self.coordination.as_deref().map(str::trim) {
+            None | Some("") => Some(Coordination::Sequential),
+            Some(m) => v.check("coordination", "unknown", m.parse::<Coordination>()),
+        };
+        let allowed = [PartKind::Copay, PartKind::Deductible, PartKind::Coinsurance];
+        let mut supplemental_parts = Vec::new();
+        for (i, p) in self.supplemental_parts.iter().enumerate() {
+            match p.trim().parse::<PartKind>() {
+                Ok(k) if allowed.contains(&k) => supplemental_parts.push(k),
+                _ => v.add(
+                    format!("supplemental_parts.{i}"),
+                    "unknown",
+                    "must be one of copay, deductible, coinsurance",
+                ),
+            }
+        }
+        supplemental_parts.sort_by_key(|k| k.as_str());
+        supplemental_parts.dedup();
+        match coordination {
+            Some(Coordination::Supplemental) if self.supplemental_parts.is_empty() => v.add(
+                "supplemental_parts",
+                "required",
+                "a supplemental plan must name the parts it pays: any of copay, deductible, coinsurance",
+            ),
+            Some(m) if m != Coordination::Supplemental && !self.supplemental_parts.is_empty() => {
+                v.add(
+                    "supplemental_parts",
+                    "not_supplemental",
+                    "parts are named only with the supplemental method",
+                )
+            }
+            _ => {}
+        }
         v.finish().map_err(Error::validation)?;
-        match (payer, plan, currency) {
-            (Some(payer), Some(plan), Some(currency)) => Ok(NewTerms {
+        match (payer, plan, currency, coordination) {
+            (Some(payer), Some(plan), Some(currency), Some(coordination)) => Ok(NewTerms {
                 payer,
                 plan,
                 currency,
@@ -192,6 +245,8 @@ impl TermsInput {
                 preauth,
                 deductible_per_year,
                 cap_per_year,
+                coordination,
+                supplemental_parts,
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }

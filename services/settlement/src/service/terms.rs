@@ -4,6 +4,7 @@
 //! not cover. One set of terms per payer and plan; a set without a plan applies
 //! to every plan of that payer that has none of its own.
 
+use carebill_domain::settlement::{Coordination, PartKind};
 use carebill_domain::stored::{json, parse};
 use carebill_domain::{Code, Currency, MinorUnits, Money};
 use carebill_platform::auth::Principal;
@@ -46,6 +47,10 @@ pub struct TermsRecord {
     pub deductible_per_year: Option<Money>,
     /// The most the payer pays for a patient in one calendar year, across all episodes.
     pub cap_per_year: Option<Money>,
+    /// How the payer pays when it is not the first payer of a line.
+    pub coordination: Coordination,
+    /// The parts a supplemental plan pays.
+    pub supplemental_parts: Vec<PartKind>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -81,6 +86,9 @@ impl TryFrom<TermsRow> for TermsRecord {
             .map_err(unreadable)?,
             deductible_per_year: money(r.deductible_per_year_minor),
             cap_per_year: money(r.cap_per_year_minor),
+            coordination: r.coordination,
+            supplemental_parts: json("coverage terms supplemental parts", &r.supplemental_parts)
+                .map_err(unreadable)?,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         })
@@ -111,6 +119,10 @@ pub struct NewTerms {
     pub deductible_per_year: Option<i64>,
     /// `cap_per_year`.
     pub cap_per_year: Option<i64>,
+    /// `coordination`.
+    pub coordination: Coordination,
+    /// `supplemental_parts`.
+    pub supplemental_parts: Vec<PartKind>,
 }
 
 /// The stored values of validated terms.
@@ -125,6 +137,8 @@ fn values(t: &NewTerms) -> Result<TermsValues, Error> {
         preauthorization_groups: serde_json::to_string(&t.preauth)?,
         deductible_per_year_minor: t.deductible_per_year,
         cap_per_year_minor: t.cap_per_year,
+        coordination: t.coordination.into(),
+        supplemental_parts: serde_json::to_string(&t.supplemental_parts)?,
     })
 }
 
@@ -151,6 +165,7 @@ pub fn create(
             "terms for this payer and plan exist; change them instead",
         ));
     }
+    agrees_with_plans(conn, &t)?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = db::now();
     store::insert(conn, &id, t.payer.as_str(), &t.plan, &values(&t)?, now)?;
@@ -195,6 +210,7 @@ fn replace_in(
             "payer and plan of terms cannot change",
         ));
     }
+    agrees_with_plans(conn, &t)?;
     store::update(conn, id, &values(&t)?)?;
     let after = get(conn, id)?;
     audit::record(
@@ -207,6 +223,31 @@ fn replace_in(
         None,
     )?;
     Ok(after)
+}
+
+/// A payer's default terms (no plan) may not name a coordination method that contradicts the
+/// method of its plan terms: a payer is first or not the same way whatever the plan, and a
+/// default that says otherwise would silently apply to plans added later.
+fn agrees_with_plans(conn: &mut AnyConnection, t: &NewTerms) -> Result<(), Error> {
+    if !t.plan.is_empty() {
+        return Ok(());
+    }
+    for plan in store::plans_of(conn, t.payer.as_str())? {
+        let method = Coordination::try_from(plan.coordination).map_err(unreadable)?;
+        if method != t.coordination {
+            return Err(Error::field(
+                "coordination",
+                "contradicts_plan_terms",
+                format!(
+                    "the payer's terms for plan {} use {}; its default terms cannot use {}",
+                    plan.plan_code,
+                    method.as_str(),
+                    t.coordination.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A page of terms (of one payer).

@@ -83,6 +83,8 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
         String,
         Option<i64>,
         Option<i64>,
+        String,
+        String,
     );
     let rows: Vec<TermsRow> = coverage_terms::table
         .filter(coverage_terms::payer_code.eq_any(payers))
@@ -99,6 +101,8 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
             coverage_terms::preauthorization_groups,
             coverage_terms::deductible_per_year_minor,
             coverage_terms::cap_per_year_minor,
+            coverage_terms::coordination,
+            coverage_terms::supplemental_parts,
         ))
         .load(conn)?;
     let mut book = TermsBook::new();
@@ -115,6 +119,8 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
         preauth,
         deductible_year,
         cap_year,
+        coordination,
+        supplemental,
     ) in rows
     {
         let currency = Currency::parse(&currency)
@@ -140,9 +146,9 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
                     .map_err(unreadable)?,
                     deductible_per_year: money(deductible_year),
                     cap_per_year: money(cap_year),
-                    // Not stored yet: every stored payer is sequential.
-                    coordination: Coordination::Sequential,
-                    supplemental_parts: Vec::new(),
+                    coordination: Coordination::try_from(coordination).map_err(unreadable)?,
+                    supplemental_parts: json("coverage terms supplemental parts", &supplemental)
+                        .map_err(unreadable)?,
                 },
             ),
         );

@@ -1,6 +1,7 @@
 //! Coverage terms as stored: one row per payer and plan (empty plan: the payer's default),
 //! money in minor units of the terms' currency, groups as JSON lists.
 
+use carebill_domain::settlement::Coordination;
 use carebill_platform::Error;
 use carebill_platform::db::{self, AnyConnection};
 use chrono::NaiveDateTime;
@@ -40,6 +41,11 @@ pub struct TermsRow {
     pub deductible_per_year_minor: Option<i64>,
     /// Column `cap_per_year_minor`.
     pub cap_per_year_minor: Option<i64>,
+    /// Column `coordination`.
+    #[diesel(deserialize_as = String)]
+    pub coordination: Coordination,
+    /// Column `supplemental_parts` (JSON list).
+    pub supplemental_parts: String,
 }
 
 /// The values of a set of terms, as stored.
@@ -65,6 +71,10 @@ pub struct TermsValues {
     pub deductible_per_year_minor: Option<i64>,
     /// Yearly cap, minor units.
     pub cap_per_year_minor: Option<i64>,
+    /// Coordination method.
+    pub coordination: String,
+    /// Parts a supplemental plan pays (JSON).
+    pub supplemental_parts: String,
 }
 
 /// A set of terms.
@@ -84,6 +94,31 @@ pub fn exists(conn: &mut AnyConnection, payer: &str, plan: &str) -> Result<bool,
         .count()
         .get_result(conn)?;
     Ok(taken > 0)
+}
+
+/// A payer's plan and coordination method, of each of its plan terms.
+pub struct PlanMethod {
+    /// The plan (code).
+    pub plan_code: String,
+    /// Its coordination method, as stored.
+    pub coordination: String,
+}
+
+/// The plans (with their methods) of a payer's plan terms (not its default).
+pub fn plans_of(conn: &mut AnyConnection, payer: &str) -> Result<Vec<PlanMethod>, Error> {
+    let rows: Vec<(String, String)> = coverage_terms::table
+        .filter(coverage_terms::payer_code.eq(payer))
+        .filter(coverage_terms::plan_code.ne(""))
+        .select((coverage_terms::plan_code, coverage_terms::coordination))
+        .order(coverage_terms::plan_code.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(plan_code, coordination)| PlanMethod {
+            plan_code,
+            coordination,
+        })
+        .collect())
 }
 
 /// Stores new terms.

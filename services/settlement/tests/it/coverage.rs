@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use crate::common::{app, consumption, create_all, deliver, harness, share, world};
 
 both_backends!(
+    a_second_payer_pays_by_its_coordination_method,
+    a_bad_coordination_method_is_refused_naming_the_field,
     a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up,
     a_yearly_deductible_and_cap_count_across_the_patients_episodes,
     a_cap_per_episode_and_pre_authorization_shape_the_split,
@@ -729,4 +731,210 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     )
     .await;
     assert_eq!(theirs, json!([]));
+}
+
+/// A PUT of `body` as JSON with a bearer token.
+fn put(path: &str, tok: &str, body: &Value) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::put()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+        .set_json(body)
+}
+
+/// Coordination of benefits (issue 22). SANITAS first: 10.00 copay per episode, 50.00 yearly
+/// deductible, then 90 %. MUTUA second, under each method in turn; a 187.50 line each time,
+/// for a new patient (so the deductible starts from nothing). Amounts computed by hand.
+async fn a_second_payer_pays_by_its_coordination_method(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let made = create_all(
+        &app,
+        &[
+            ("/v1/prices", json!({"code": "CONS", "unit_price": {"amount": "187.50", "currency": "EUR"}, "valid_from": "2026-01-01"})),
+            ("/v1/coverage-terms", json!({"payer_code": "SANITAS", "covered_percent": "90", "currency": "EUR",
+                "copay_per_episode": {"amount": "10.00", "currency": "EUR"},
+                "deductible_per_year": {"amount": "50.00", "currency": "EUR"}})),
+            ("/v1/coverage-terms", json!({"payer_code": "MUTUA", "covered_percent": "100", "currency": "EUR",
+                "coordination": "supplemental", "supplemental_parts": ["coinsurance"]})),
+        ],
+    )
+    .await;
+    assert_eq!(made[1]["coordination"], json!("sequential"), "the default");
+    assert_eq!(made[2]["coordination"], json!("supplemental"));
+    assert_eq!(made[2]["supplemental_parts"], json!(["coinsurance"]));
+    let mutua = format!("/v1/coverage-terms/{}", made[2]["id"].as_str().expect("id"));
+    let settle = |number: &'static str| {
+        let (h, app, t) = (&h, &app, t.clone());
+        async move {
+            let mut w = world();
+            w.episode.number = number.to_owned();
+            deliver(
+                h,
+                "accounts",
+                &consumption(&w, "CONS", 1, "2026-11-02T09:00:00Z"),
+            )
+            .await;
+            let (_, page, _) = call(
+                app,
+                get(&format!("/v1/settlements?episode_id={}", w.episode.id), &t),
+            )
+            .await;
+            let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+            let (_, doc, _) = call(app, get(&format!("/v1/settlements/{id}"), &t)).await;
+            (id, doc)
+        }
+    };
+    let split = |doc: &Value| {
+        let line = &doc["lines"][0];
+        (
+            share(line, Some("SANITAS")),
+            share(line, Some("MUTUA")),
+            share(line, None),
+        )
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    // The issue's example: MUTUA pays only the coinsurance SANITAS leaves.
+    let (first, doc) = settle("ENC-1").await;
+    assert_eq!(split(&doc), s("114.75", "12.75", "60.00"), "{doc}");
+    // Each other method, one line each.
+    for (terms, expected) in [
+        (
+            json!({"covered_percent": "100"}),
+            s("114.75", "72.75", "0.00"),
+        ),
+        (
+            json!({"covered_percent": "40", "coordination": "standard",
+                "copay_per_line": {"amount": "20.00", "currency": "EUR"}}),
+            s("114.75", "67.00", "5.75"),
+        ),
+        (
+            json!({"covered_percent": "80", "coordination": "non_duplication"}),
+            s("114.75", "35.25", "37.50"),
+        ),
+        (
+            json!({"covered_percent": "100", "coordination": "supplemental",
+                "supplemental_parts": ["copay", "deductible"]}),
+            s("114.75", "60.00", "12.75"),
+        ),
+    ] {
+        let mut body = terms.clone();
+        body["payer_code"] = json!("MUTUA");
+        body["currency"] = json!("EUR");
+        let (st, replaced, _) = call(&app, put(&mutua, &t, &body)).await;
+        assert_eq!(st, StatusCode::OK, "{replaced}");
+        let number: &'static str = match terms["coordination"].as_str() {
+            None => "ENC-SEQ",
+            Some("standard") => "ENC-STD",
+            Some("non_duplication") => "ENC-NOD",
+            _ => "ENC-SUP",
+        };
+        let (_, doc) = settle(number).await;
+        assert_eq!(split(&doc), expected, "{terms}: {doc}");
+    }
+    // The change of method is in the audit trail like any change of terms.
+    let (_, trail, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/settlement/audit-events?entity_type=coverage_terms&limit=100&entity_id={}",
+                made[2]["id"].as_str().expect("id")
+            ),
+            &t,
+        ),
+    )
+    .await;
+    assert!(trail.to_string().contains("non_duplication"), "{trail}");
+    // The first settlement is still open: recomputed on request, MUTUA now pays the copay and
+    // deductible, and the diff shows the shift.
+    let url = format!("/v1/settlements/{first}");
+    let (_, before, _) = call(&app, get(&url, &t)).await;
+    let (st, body, _) = call(
+        &app,
+        post(
+            &format!("{url}/recompute"),
+            &t,
+            &json!({"reason": "MUTUA is supplemental of copay and deductible"}),
+        )
+        .insert_header((
+            "if-match",
+            before["etag"].as_str().expect("etag").to_owned(),
+        )),
+    )
+    .await;
+    assert!(st.is_success(), "{body}");
+    let (_, after, _) = call(&app, get(&url, &t)).await;
+    assert_eq!(split(&after), s("114.75", "60.00", "12.75"), "{after}");
+    let (st, diff, _) = call(
+        &app,
+        get(
+            &format!(
+                "{url}/diff?from={}&to={}",
+                before["version"], after["version"]
+            ),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{diff}");
+    let changed = &diff["changed"][0];
+    assert_eq!(share(&changed["before"], Some("MUTUA")), "12.75", "{diff}");
+    assert_eq!(share(&changed["after"], Some("MUTUA")), "60.00", "{diff}");
+}
+
+/// An unknown method, `supplemental` naming no part, and a payer's default terms whose method
+/// contradicts its plan terms: 422 naming the field, nothing stored.
+async fn a_bad_coordination_method_is_refused_naming_the_field(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    create_all(
+        &app,
+        &[(
+            "/v1/coverage-terms",
+            json!({"payer_code": "OTHER", "plan_code": "GOLD", "covered_percent": "50",
+            "currency": "EUR", "coordination": "standard"}),
+        )],
+    )
+    .await;
+    for (bad, field) in [
+        (
+            json!({"payer_code": "X", "covered_percent": "50", "coordination": "first_come"}),
+            "coordination",
+        ),
+        (
+            json!({"payer_code": "X", "covered_percent": "50", "coordination": "supplemental"}),
+            "supplemental_parts",
+        ),
+        (
+            json!({"payer_code": "X", "covered_percent": "50", "coordination": "supplemental",
+                "supplemental_parts": ["excluded"]}),
+            "supplemental_parts.0",
+        ),
+        (
+            json!({"payer_code": "X", "covered_percent": "50", "supplemental_parts": ["copay"]}),
+            "supplemental_parts",
+        ),
+        (
+            json!({"payer_code": "OTHER", "covered_percent": "50", "coordination": "supplemental",
+                "supplemental_parts": ["copay"]}),
+            "coordination",
+        ),
+    ] {
+        let (st, problem, _) = call(&app, post("/v1/coverage-terms", &t, &bad)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
+    }
+    let (_, page, _) = call(&app, get("/v1/coverage-terms", &t)).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    // The same method as its plans is fine.
+    create_all(
+        &app,
+        &[(
+            "/v1/coverage-terms",
+            json!({"payer_code": "OTHER", "covered_percent": "50", "currency": "EUR",
+            "coordination": "standard"}),
+        )],
+    )
+    .await;
 }
