@@ -318,13 +318,18 @@ pub async fn cancel_care_record(
         .await?;
     state.wake.notify_one();
     // The new version's ETag in the header too, as every read and change of a record gives it.
-    let etag = serde_json::from_str::<serde_json::Value>(&reply.body)
-        .ok()
-        .and_then(|v| v["etag"].as_str().map(str::to_owned));
+    // The reply (new or replayed from the idempotency record) is always a care record: one that
+    // does not read back, or names no usable ETag, is an internal error naming it.
+    let stored = |why: &dyn std::fmt::Display| {
+        Error::stored("care record cancellation reply", &reply.body, why)
+    };
+    let doc: serde_json::Value = serde_json::from_str(&reply.body).map_err(|e| stored(&e))?;
+    let etag = doc["etag"]
+        .as_str()
+        .ok_or_else(|| stored(&"it has no `etag`"))?;
+    let etag = header::HeaderValue::from_str(etag).map_err(|e| stored(&e))?;
     let mut res = reply.respond_to(&req);
-    if let Some(value) = etag.and_then(|e| header::HeaderValue::from_str(&e).ok()) {
-        res.headers_mut().insert(header::ETAG, value);
-    }
+    res.headers_mut().insert(header::ETAG, etag);
     Ok(res)
 }
 
