@@ -133,11 +133,21 @@ pub fn versions(
 }
 
 fn version_of(conn: &mut AnyConnection, row: &Row, version: i32) -> Result<VersionView, Error> {
-    let info = store::versions(conn, &row.id, Some(version))?
-        .pop()
-        .ok_or_else(|| Error::not_found("settlement version"))?;
+    version_if_any(conn, row, version)?.ok_or_else(|| Error::not_found("settlement version"))
+}
+
+/// A version of `row` as it was (none: no such version); a line that does not read back, or
+/// the database failing, is an error as it is.
+fn version_if_any(
+    conn: &mut AnyConnection,
+    row: &Row,
+    version: i32,
+) -> Result<Option<VersionView>, Error> {
+    let Some(info) = store::versions(conn, &row.id, Some(version))?.pop() else {
+        return Ok(None);
+    };
     let lines = store::lines_at(conn, &row.id, version)?;
-    Ok(VersionView { info, lines })
+    Ok(Some(VersionView { info, lines }))
 }
 
 /// One version of a settlement as it was.
@@ -152,7 +162,9 @@ pub fn version(
     version_of(conn, &row, version)
 }
 
-/// Two versions of a settlement to compare: `from`, and `to` (default: the current one).
+/// Two versions of a settlement to compare: `from`, and `to` (default: the current one). A
+/// version that does not exist is a 422 `unknown_version` on its field; any other error (a
+/// stored line that does not read, the database) is returned as it is.
 #[tracing::instrument(skip_all, fields(settlement = id, from))]
 pub fn versions_to_compare(
     conn: &mut AnyConnection,
@@ -166,10 +178,10 @@ pub fn versions_to_compare(
         Some(v) => v,
         None => row.version,
     };
-    let before = version_of(conn, &row, from)
-        .map_err(|_| Error::field("from", "unknown_version", "no such version"))?;
-    let after = version_of(conn, &row, to)
-        .map_err(|_| Error::field("to", "unknown_version", "no such version"))?;
+    let before = version_if_any(conn, &row, from)?
+        .ok_or_else(|| Error::field("from", "unknown_version", "no such version"))?;
+    let after = version_if_any(conn, &row, to)?
+        .ok_or_else(|| Error::field("to", "unknown_version", "no such version"))?;
     Ok((before, after))
 }
 

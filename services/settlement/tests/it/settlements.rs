@@ -36,6 +36,7 @@ both_backends!(
     credit_notes_before_their_invoices_leave_nothing_billed,
     a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_newer_coverages,
     consumptions_applied_after_their_episodes_cancellation_stay_cancelled,
+    a_diff_over_an_unreadable_stored_line_is_an_internal_error_not_an_unknown_version,
 );
 
 async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
@@ -1384,4 +1385,40 @@ async fn one_payer_two_lines(
     deliver(h, "accounts", &lab).await;
     let id = first_settlement(app, &w).await;
     (w, cons, lab, id)
+}
+
+/// Only a version that does not exist is a 422 `unknown_version` on a diff: a stored line that
+/// does not read back is an internal error (it was reported as an unknown version).
+async fn a_diff_over_an_unreadable_stored_line_is_an_internal_error_not_an_unknown_version(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let w = world();
+    deliver(
+        &h,
+        "accounts",
+        &consumption(&w, "XRAY", 1, "2026-11-02T11:00:00Z"),
+    )
+    .await;
+    let id = first_settlement(&app, &w).await;
+    let url = format!("/v1/settlements/{id}");
+    let (s, body, _) = call(&app, get(&format!("{url}/diff?from=1"), &admin())).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body, _) = call(&app, get(&format!("{url}/diff?from=9"), &admin())).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["code"], "unknown_version", "{body}");
+
+    h.db.write(|c: &mut AnyConnection| {
+        diesel::sql_query("UPDATE settlement_lines SET data = 'not a line'").execute(c)?;
+        Ok(())
+    })
+    .await
+    .expect("corrupt the stored lines");
+    let (s, body, _) = call(&app, get(&format!("{url}/diff?from=1"), &admin())).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    // A version that does not exist stays a 422, whatever the lines of the others.
+    let (s, body, _) = call(&app, get(&format!("{url}/diff?from=9"), &admin())).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
