@@ -197,8 +197,8 @@ impl From<RunRecord> for BillingRun {
     }
 }
 
-fn totals(c: &Computed) -> Vec<ContextTotal> {
-    c.totals().into_iter().map(Into::into).collect()
+fn totals(c: &Computed) -> Result<Vec<ContextTotal>, Error> {
+    Ok(c.totals()?.into_iter().map(Into::into).collect())
 }
 
 fn lines(c: &Computed) -> Vec<BillingLine> {
@@ -361,8 +361,8 @@ pub async fn try_rules(
     Ok(web::Json(TriedRules {
         location_code: location,
         period: period.to_string(),
-        totals: totals(&in_force),
-        draft_totals: draft.as_ref().map(totals),
+        totals: totals(&in_force)?,
+        draft_totals: draft.as_ref().map(totals).transpose()?,
         lines: lines(&in_force),
         problems: problems(&in_force),
         draft_lines: draft.as_ref().map(lines),
@@ -475,7 +475,7 @@ pub async fn create_run(
             beneficiaries: computed.beneficiaries,
             care_records: computed.care_records,
             line_count: computed.lines.len(),
-            totals: totals(&computed),
+            totals: totals(&computed)?,
             problems: problems(&computed),
             lines: Some(lines(&computed)),
             comparison: comparison.map(RunComparison::from),

@@ -234,7 +234,7 @@ fn document(v: SettlementView) -> Result<(SettlementDoc, String), Error> {
     let doc = SettlementDoc {
         etag: etag.clone(),
         summary: summary(&v.row)?,
-        parties: party_totals(&v.lines),
+        parties: party_totals(&v.lines)?,
         lines: shown(v.lines),
         observations: v
             .observations
@@ -281,22 +281,25 @@ fn version_info(r: &VersionRow) -> Result<VersionInfo, Error> {
 fn version_doc(v: VersionView) -> Result<VersionDoc, Error> {
     Ok(VersionDoc {
         info: version_info(&v.info)?,
-        parties: party_totals(&v.lines),
+        parties: party_totals(&v.lines)?,
         lines: shown(v.lines),
     })
 }
 
-/// Each party's total over `lines` (payers in order of appearance, the patient last).
-pub fn party_totals(lines: &[PricedLine]) -> Vec<PartyTotal> {
+/// Each party's total over `lines` (payers in order of appearance, the patient last); a total
+/// that cannot be represented is an internal error naming the party.
+pub fn party_totals(lines: &[PricedLine]) -> Result<Vec<PartyTotal>, Error> {
     let mut order: Vec<PartyRef> = Vec::new();
     let mut sums: BTreeMap<String, Money> = BTreeMap::new();
     for s in lines.iter().flat_map(|l| &l.shares) {
         let key = s.party.key();
         match sums.get_mut(&key) {
             Some(sum) => {
-                if let Ok(total) = sum.checked_add(&s.amount) {
-                    *sum = total;
-                }
+                *sum = sum.checked_add(&s.amount).map_err(|e| {
+                    Error::internal(&format!(
+                        "the total billed to {key} cannot be represented: {e}"
+                    ))
+                })?;
             }
             None => {
                 sums.insert(key, s.amount);
@@ -305,7 +308,7 @@ pub fn party_totals(lines: &[PricedLine]) -> Vec<PartyTotal> {
         }
     }
     order.sort_by_key(|p| p.kind == carebill_domain::events::PartyKind::Patient);
-    order
+    Ok(order
         .into_iter()
         .filter_map(|party| {
             sums.get(&party.key()).map(|amount| PartyTotal {
@@ -313,7 +316,7 @@ pub fn party_totals(lines: &[PricedLine]) -> Vec<PartyTotal> {
                 amount: *amount,
             })
         })
-        .collect()
+        .collect())
 }
 
 fn with_etag(doc: &SettlementDoc, etag: &str, status: StatusCode) -> HttpResponse {
@@ -559,7 +562,9 @@ pub struct Simulation {
     pub total_draft: Option<Money>,
 }
 
-fn billable_total(lines: &[PricedLine]) -> Option<Money> {
+/// The total of the billable lines (none: no billable line with an amount); a total that cannot
+/// be represented is an internal error.
+fn billable_total(lines: &[PricedLine]) -> Result<Option<Money>, Error> {
     let mut total: Option<Money> = None;
     for amount in lines
         .iter()
@@ -568,10 +573,12 @@ fn billable_total(lines: &[PricedLine]) -> Option<Money> {
     {
         total = Some(match total {
             None => amount,
-            Some(t) => t.checked_add(&amount).unwrap_or(t),
+            Some(t) => t.checked_add(&amount).map_err(|e| {
+                Error::internal(&format!("the billable total cannot be represented: {e}"))
+            })?,
         });
     }
-    total
+    Ok(total)
 }
 
 /// Try a draft condition set on a settlement: its lines computed now under the set in force and
@@ -602,7 +609,8 @@ pub async fn simulate_settlement(
         .db
         .read(move |conn| review::simulate(conn, &scope, &id.to_string(), &draft))
         .await?;
-    let (total_in_force, total_draft) = (billable_total(&sim.in_force), billable_total(&sim.draft));
+    let (total_in_force, total_draft) =
+        (billable_total(&sim.in_force)?, billable_total(&sim.draft)?);
     let (added, removed, changed) = diff_lines(shown(sim.in_force), shown(sim.draft));
     Ok(web::Json(Simulation {
         conditions_version: sim.conditions_version,

@@ -95,8 +95,9 @@ pub struct Computed {
 }
 
 impl Computed {
-    /// Totals per context (and currency).
-    pub fn totals(&self) -> Vec<Total> {
+    /// Totals per context (and currency); a total that cannot be represented is an internal
+    /// error naming the context.
+    pub fn totals(&self) -> Result<Vec<Total>, Error> {
         let mut out: BTreeMap<(String, String), Total> = BTreeMap::new();
         for l in &self.lines {
             let amount = l.line.amount;
@@ -106,12 +107,15 @@ impl Computed {
                 amount: Money::zero(amount.currency()),
                 lines: 0,
             });
-            if let Ok(sum) = t.amount.checked_add(&amount) {
-                t.amount = sum;
-            }
+            t.amount = t.amount.checked_add(&amount).map_err(|e| {
+                Error::internal(&format!(
+                    "the total of context {} cannot be represented: {e}",
+                    l.line.context
+                ))
+            })?;
             t.lines += 1;
         }
-        out.into_values().collect()
+        Ok(out.into_values().collect())
     }
 }
 
@@ -179,8 +183,9 @@ impl TryFrom<RunRow> for RunRecord {
     }
 }
 
-/// How drafts differ from the rules in force, per beneficiary, rule and context.
-pub fn compare(in_force: &Computed, draft: &Computed) -> Comparison {
+/// How drafts differ from the rules in force, per beneficiary, rule and context; a sum that
+/// cannot be represented is an internal error.
+pub fn compare(in_force: &Computed, draft: &Computed) -> Result<Comparison, Error> {
     let sums = |c: &Computed| {
         let mut m: BTreeMap<(String, String, String), Money> = BTreeMap::new();
         for l in &c.lines {
@@ -190,17 +195,23 @@ pub fn compare(in_force: &Computed, draft: &Computed) -> Comparison {
                 l.line.context.clone(),
             );
             let amount = l.line.amount;
-            m.entry(key)
-                .and_modify(|t| {
-                    if let Ok(sum) = t.checked_add(&amount) {
-                        *t = sum;
-                    }
-                })
-                .or_insert(amount);
+            match m.get_mut(&key) {
+                Some(t) => {
+                    *t = t.checked_add(&amount).map_err(|e| {
+                        Error::internal(&format!(
+                            "the sum of rule {} in context {} for beneficiary {} cannot be represented: {e}",
+                            key.1, key.2, key.0
+                        ))
+                    })?;
+                }
+                None => {
+                    m.insert(key, amount);
+                }
+            }
         }
-        m
+        Ok::<_, Error>(m)
     };
-    let (a, b) = (sums(in_force), sums(draft));
+    let (a, b) = (sums(in_force)?, sums(draft)?);
     let mut keys: Vec<&(String, String, String)> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -215,10 +226,10 @@ pub fn compare(in_force: &Computed, draft: &Computed) -> Comparison {
             draft: b.get(k).copied(),
         })
         .collect();
-    Comparison {
-        totals_in_force: in_force.totals(),
+    Ok(Comparison {
+        totals_in_force: in_force.totals()?,
         differences,
-    }
+    })
 }
 
 /// The current version of every rule enabled at the location that bills from care records; with
@@ -350,7 +361,7 @@ pub fn preview(
         None
     } else {
         let in_force = compute(conn, location, period, patient, &[])?;
-        Some(compare(&in_force, &computed))
+        Some(compare(&in_force, &computed)?)
     };
     Ok((computed, comparison))
 }
@@ -388,7 +399,7 @@ pub fn try_on(
         let rules = rules_in_force(conn, location, drafts)?;
         Some(bill(period, location, &rules, &given, &none, &book, count))
     };
-    let comparison = draft.as_ref().map(|d| compare(&in_force, d));
+    let comparison = draft.as_ref().map(|d| compare(&in_force, d)).transpose()?;
     Ok((in_force, draft, comparison))
 }
 
@@ -445,7 +456,7 @@ fn commit_in(
         ));
     }
     let id = uuid::Uuid::now_v7().to_string();
-    let totals = computed.totals();
+    let totals = computed.totals()?;
     let stored_totals: Vec<StoredTotal> = totals
         .iter()
         .map(|t| StoredTotal {
@@ -467,7 +478,7 @@ fn commit_in(
         let minor = l.line.amount.to_minor().map_err(|e| Error::internal(&e))?;
         rows.push(NewLine {
             run_id: &id,
-            line_no: count(i),
+            line_no: count("billing run line number", i)?,
             location_code: location,
             period: period.to_string(),
             patient_id: &l.patient_id,
@@ -485,9 +496,9 @@ fn commit_in(
             id: &id,
             location_code: location,
             period: period.to_string(),
-            beneficiaries: count(computed.beneficiaries),
-            care_records: count(computed.care_records),
-            line_count: count(computed.lines.len()),
+            beneficiaries: count("billing run beneficiaries", computed.beneficiaries)?,
+            care_records: count("billing run care records", computed.care_records)?,
+            line_count: count("billing run lines", computed.lines.len())?,
             totals: &stored_totals,
             problems: &stored_problems,
             created_by: &who.subject,

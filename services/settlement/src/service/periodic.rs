@@ -65,13 +65,13 @@ pub fn lines(conn: &mut AnyConnection, row: &Row, run_id: &str) -> Result<Vec<Pr
     let run_lines = store::run_lines_of(conn, run_id, &row.patient_id)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
     let corrections = store::corrections(conn, &row.id)?;
-    Ok(lines_of(
+    lines_of(
         run,
         run_lines,
         &row.episode()?,
         &row.coverages()?,
         &corrections,
-    ))
+    )
 }
 
 /// Corrects a line of a periodic settlement — if the invoicing rule that made it allows manual
@@ -125,25 +125,26 @@ pub fn correct(
     )
 }
 
-/// [`lines`] from the run's lines given (numbered in the run). Pure.
+/// [`lines`] from the run's lines given (numbered in the run). Pure; a location time zone that
+/// does not read or an amount that cannot be represented is an internal error naming it.
 fn lines_of(
     run: uuid::Uuid,
     run_lines: Vec<(i32, RunLine)>,
     episode: &EpisodeRef,
     coverages: &[CoverageRef],
     corrections: &HashMap<String, Correction>,
-) -> Vec<PricedLine> {
+) -> Result<Vec<PricedLine>, Error> {
     let patient = episode.patient.id;
-    let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone).ok();
+    let tz = carebill_domain::accounts::parse_time_zone(&episode.location.time_zone)
+        .map_err(|why| Error::stored("location time zone", &episode.location.time_zone, why))?;
     // A line is dated at the start of its first day in the location's time zone, so that its
     // service date (and year) is the day billed wherever the location is.
     let start_of = |day: NaiveDate| {
         let midnight = day.and_time(chrono::NaiveTime::MIN);
-        tz.and_then(|tz| {
-            use chrono::TimeZone as _;
-            tz.from_local_datetime(&midnight).earliest()
-        })
-        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
+        use chrono::TimeZone as _;
+        tz.from_local_datetime(&midnight)
+            .earliest()
+            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
     };
     let mut lines = Vec::with_capacity(run_lines.len());
     for (line_no, l) in run_lines {
@@ -229,7 +230,15 @@ fn lines_of(
                     },
                 )
             });
-            t.0 += s.amount.to_minor().map_or(0, |m| m.0);
+            let minor = s.amount.to_minor().map_err(|e| {
+                Error::internal(&format!(
+                    "share of {} on line {} ({}) cannot be represented: {e}",
+                    t.1, l.consumption_id, s.amount
+                ))
+            })?;
+            t.0 = t.0.checked_add(minor.0).ok_or_else(|| {
+                Error::internal(&format!("the total billed to {} overflows", t.1))
+            })?;
         }
     }
     for l in &mut lines {
@@ -244,7 +253,7 @@ fn lines_of(
             ));
         }
     }
-    lines
+    Ok(lines)
 }
 
 /// Makes the periodic settlements of a committed run from its `lines` (in run order): one per
@@ -266,7 +275,7 @@ pub fn create_for_run(
             order.push(patient_id);
             Vec::new()
         });
-        entry.push((count(n), (*line).clone()));
+        entry.push((count("run line number", n)?, (*line).clone()));
     }
     let mut refs = store::beneficiaries(conn, location_code)?;
     let run = uuid::Uuid::parse_str(run_id).map_err(|e| Error::internal(&e))?;
@@ -303,7 +312,7 @@ pub fn create_for_run(
             &episode,
             &coverages,
             &HashMap::new(),
-        );
+        )?;
         made.push((row, settlement_lines));
     }
     let mut rows: Vec<Row> = made.iter().map(|(r, _)| r.clone()).collect();

@@ -58,7 +58,7 @@ pub fn recompute(conn: &mut AnyConnection, row: &mut Row, cause: &Cause) -> Resu
     let version = row.version + 1;
     let closing: Vec<&String> = changed.iter().map(|(id, _)| id).chain(&removed).collect();
     store::replace_lines(conn, &row.id, version, &closing, &changed)?;
-    let f = store::figures(&lines);
+    let f = store::figures(&lines)?;
     let now = db::now();
     store::insert_version(conn, &row.id, version, cause, now, &f)?;
     row.version = version;
@@ -135,12 +135,20 @@ fn year_to_date(conn: &mut AnyConnection, row: &Row) -> Result<YearToDate, Error
         let year = service_day(episode, line.performed_at).year();
         for share in line.shares.iter().filter(|s| s.terms_id.is_some()) {
             if let Some(payer) = &share.party.payer_code {
-                let minor = |m: &Money| m.to_minor().map_or(0, |u| u.0);
+                let minor = |what: &str, m: &Money| {
+                    m.to_minor()
+                        .map(|u| u.0)
+                        .map_err(|e| Error::stored(what, &m.to_string(), e))
+                };
+                let deductible = match &share.deductible {
+                    Some(d) => minor("share deductible", d)?,
+                    None => 0,
+                };
                 used.add(
                     payer,
                     year,
-                    share.deductible.as_ref().map_or(0, minor),
-                    minor(&share.amount),
+                    deductible,
+                    minor("share amount", &share.amount)?,
                 );
             }
         }
@@ -284,12 +292,22 @@ fn check_billing(
             let now: i64 = if line.excluded {
                 0
             } else {
-                line.shares
-                    .iter()
-                    .filter(|s| &s.party.key() == party)
-                    .filter_map(|s| s.amount.to_minor().ok())
-                    .map(|m| m.0)
-                    .sum()
+                let mut sum: i64 = 0;
+                for s in line.shares.iter().filter(|s| &s.party.key() == party) {
+                    let minor = s.amount.to_minor().map_err(|e| {
+                        Error::internal(&format!(
+                            "share of {party} on line {} ({}) cannot be represented: {e}",
+                            line.consumption_id, s.amount
+                        ))
+                    })?;
+                    sum = sum.checked_add(minor.0).ok_or_else(|| {
+                        Error::internal(&format!(
+                            "the shares of {party} on line {} overflow",
+                            line.consumption_id
+                        ))
+                    })?;
+                }
+                sum
             };
             if now != b.amount_minor {
                 let billed = b.amount();

@@ -22,7 +22,9 @@ pub fn unreadable(e: Unreadable) -> Error {
     Error::internal(&e)
 }
 
-/// A count as stored (INTEGER); beyond `i32::MAX` it stays there.
-pub fn count(n: usize) -> i32 {
-    i32::try_from(n).map_or(i32::MAX, |n| n)
+/// A count as stored (INTEGER): beyond `i32::MAX` it cannot be stored, an internal error naming
+/// what was counted.
+pub fn count(what: &str, n: usize) -> Result<i32, Error> {
+    i32::try_from(n)
+        .map_err(|_| Error::internal(&format!("{what} ({n}) does not fit in a stored count")))
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use carebill_domain::Money;
 use carebill_domain::billing::RunLine;
 use carebill_domain::events::{CoverageRef, LocationRef, PatientRef};
-use carebill_domain::ids::{LocationId, PatientId};
+use carebill_domain::ids::PatientId;
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::stored::json;
 use carebill_platform::Error;
@@ -104,15 +104,18 @@ pub fn put_correction(
     Ok(())
 }
 
-/// An invoicing rule's version (none: no such version).
+/// An invoicing rule's version (none: no such version); a version beyond what is stored
+/// (INTEGER) is an internal error naming it.
 pub fn rule_version(
     conn: &mut AnyConnection,
     code: &str,
     version: i64,
 ) -> Result<Option<RuleDefinition>, Error> {
-    let Ok(version) = i32::try_from(version) else {
-        return Ok(None);
-    };
+    let version = i32::try_from(version).map_err(|e| {
+        Error::internal(&format!(
+            "version {version} of invoicing rule {code} is beyond a stored version: {e}"
+        ))
+    })?;
     let definition: Option<String> = invoicing_rules::table
         .filter(invoicing_rules::code.eq(code))
         .filter(invoicing_rules::version.eq(version))
@@ -154,27 +157,25 @@ pub fn beneficiaries(
         .map(
             |(patient_id, (_, location_id, patient, location, coverages))| {
                 let id: PatientId = patient_id.parse().map_err(|e| Error::internal(&e))?;
-                let patient = match patient {
+                let patient: PatientRef = match patient {
                     Some(p) => json("care record patient", &p).map_err(unreadable)?,
-                    None => PatientRef {
-                        id,
-                        beneficiary_kind: String::new(),
-                        birth_date: None,
-                        flags: Vec::new(),
-                        sex: None,
-                    },
+                    None => {
+                        return Err(Error::stored(
+                            "care record patient",
+                            "NULL",
+                            format!("the newest care record of patient {id} at {location_code} names no patient account"),
+                        ));
+                    }
                 };
-                let location = match location {
+                let location: LocationRef = match location {
                     Some(l) => json("care record location", &l).map_err(unreadable)?,
-                    None => LocationRef {
-                        id: location_id
-                            .parse::<LocationId>()
-                            .map_err(|e| Error::internal(&e))?,
-                        code: location_code.to_owned(),
-                        name: location_code.to_owned(),
-                        time_zone: "UTC".to_owned(),
-                        tax_id: None,
-                    },
+                    None => {
+                        return Err(Error::stored(
+                            "care record location",
+                            "NULL",
+                            format!("the newest care record of patient {id} at {location_code} (location {location_id}) names no location account"),
+                        ));
+                    }
                 };
                 Ok((
                     patient_id,

@@ -268,19 +268,34 @@ struct NewVersion<'a> {
 
 /// The figures of a version's lines: the currency and total of the billable ones (neither
 /// excluded nor with an issue), the line and issue counts.
-pub fn figures(lines: &[PricedLine]) -> Figures {
+pub fn figures(lines: &[PricedLine]) -> Result<Figures, Error> {
     let billable = || lines.iter().filter(|l| !l.excluded && l.issues.is_empty());
     let currency = billable().find_map(|l| l.amount.map(|a| a.currency().to_string()));
-    let total_minor = billable()
-        .filter_map(|l| l.amount.and_then(|a| a.to_minor().ok()))
-        .map(|m| m.0)
-        .sum();
-    Figures {
+    let mut total_minor: i64 = 0;
+    for l in billable() {
+        let Some(amount) = l.amount else { continue };
+        let minor = amount.to_minor().map_err(|e| {
+            Error::internal(&format!(
+                "amount {amount} of line {} cannot be represented: {e}",
+                l.consumption_id
+            ))
+        })?;
+        total_minor = total_minor.checked_add(minor.0).ok_or_else(|| {
+            Error::internal(&format!(
+                "the total of the billable lines overflows at line {}",
+                l.consumption_id
+            ))
+        })?;
+    }
+    Ok(Figures {
         currency,
         total_minor,
-        line_count: count(lines.len()),
-        issue_count: count(lines.iter().filter(|l| !l.issues.is_empty()).count()),
-    }
+        line_count: count("settlement lines", lines.len())?,
+        issue_count: count(
+            "settlement lines with issues",
+            lines.iter().filter(|l| !l.issues.is_empty()).count(),
+        )?,
+    })
 }
 
 /// Stores new settlements with their first version's lines at once (multi-row inserts): what a
@@ -293,7 +308,7 @@ pub fn store_new(
     let now = db::now();
     let mut data: Vec<Vec<String>> = Vec::with_capacity(made.len());
     for (row, lines) in made.iter_mut() {
-        let f = figures(lines);
+        let f = figures(lines)?;
         row.version = 1;
         row.revision = 1;
         row.currency = f.currency;
@@ -525,7 +540,7 @@ pub fn billed_voids(conn: &mut AnyConnection, id: &str) -> Result<i32, Error> {
         .select(settlement_billing::consumption_id)
         .distinct()
         .load(conn)?;
-    Ok(count(billed.len()))
+    count("billed voided consumptions", billed.len())
 }
 
 /// Takes an advisory lock (PostgreSQL; SQLite serialises writers) until the transaction ends:
