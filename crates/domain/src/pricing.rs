@@ -16,8 +16,8 @@ use crate::conditions::{
 use crate::events::{ConsumptionRecordedV1, CoverageRef, EpisodeRef, PartyRef};
 use crate::money::{Currency, Money};
 use crate::settlement::{
-    CoverageTerms, Line, OfferBook, OfferUse, PriceEntry, Reason, YearToDate, select_price,
-    split_episode_with,
+    Coordination, CoverageTerms, Line, OfferBook, OfferUse, Part, PriceEntry, Reason, YearToDate,
+    select_price, split_episode_with,
 };
 
 /// A problem on a line that blocks approval.
@@ -46,6 +46,10 @@ pub struct LineShare {
     pub reason: Reason,
     /// The coverage terms applied (payers only).
     pub terms_id: Option<String>,
+    /// What the share is made of (they add up to it); see [`crate::settlement::Share::parts`].
+    pub parts: Vec<Part>,
+    /// The coordination method used (payer shares after the first).
+    pub method: Option<Coordination>,
 }
 
 /// A priced line of a settlement version (what [`compute`] gives; the service stores it and
@@ -488,6 +492,8 @@ pub fn compute(
                             copay: s.copay,
                             deductible: (!s.deductible.amount().is_zero()).then_some(s.deductible),
                             reason: s.reason,
+                            parts: s.parts,
+                            method: s.method,
                         })
                         .collect();
                 }

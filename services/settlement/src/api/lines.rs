@@ -7,7 +7,7 @@ use carebill_domain::billing::RunLine;
 use carebill_domain::conditions::Adjustment;
 use carebill_domain::events::PartyRef;
 use carebill_domain::pricing::PricedLine;
-use carebill_domain::settlement::{OfferUse, Reason};
+use carebill_domain::settlement::{Coordination, OfferUse, PartKind, Reason};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -20,6 +20,15 @@ pub struct LineIssue {
     pub code: String,
     /// What to do about it.
     pub message: String,
+}
+
+/// A part of a share.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SharePart {
+    /// What it is.
+    pub kind: PartKind,
+    /// How much.
+    pub amount: Money,
 }
 
 /// One party's share of a line, with its reason.
@@ -38,6 +47,15 @@ pub struct LineShare {
     pub deductible: Option<Money>,
     /// Why.
     pub reason: Reason,
+    /// What the share is made of; the parts add up to the share. The first payer's part is
+    /// `covered`; a later payer's parts are the open parts it took over (`copay`,
+    /// `deductible`, `coinsurance`, `cap_reached`); the patient's are what is left open, each
+    /// withheld amount counted once (`not_covered` or `excluded` when no payer applies).
+    /// Empty on lines computed before coordination of benefits.
+    pub parts: Vec<SharePart>,
+    /// The coordination method used: on every payer share after the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Coordination>,
     /// The coverage terms applied (payers only).
     pub terms_id: Option<String>,
 }
@@ -132,6 +150,15 @@ impl From<PricedLine> for SettlementLine {
                     deductible: s.deductible,
                     reason: s.reason,
                     terms_id: s.terms_id,
+                    parts: s
+                        .parts
+                        .into_iter()
+                        .map(|p| SharePart {
+                            kind: p.kind,
+                            amount: p.amount,
+                        })
+                        .collect(),
+                    method: s.method,
                 })
                 .collect(),
             issues: l

@@ -173,6 +173,8 @@ fn lines_of(
                     context: l.context.clone(),
                 },
                 terms_id: None,
+                parts: Vec::new(),
+                method: None,
             }],
             None if excluded => Vec::new(),
             None => {

@@ -7,7 +7,7 @@ use carebill_domain::billing::RunLine;
 use carebill_domain::conditions::Adjustment;
 use carebill_domain::events::PartyRef;
 use carebill_domain::pricing::{LineIssue, LineShare, PricedLine};
-use carebill_domain::settlement::{OfferUse, Reason};
+use carebill_domain::settlement::{Coordination, OfferUse, Part, PartKind, Reason};
 use carebill_platform::Error;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -40,6 +40,21 @@ pub struct StoredShare {
     pub reason: Reason,
     /// The coverage terms applied (payers only).
     pub terms_id: Option<String>,
+    /// What the share is made of (absent in lines stored before coordination of benefits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<StoredPart>,
+    /// The coordination method used (payer shares after the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Coordination>,
+}
+
+/// A part of a share as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPart {
+    /// What it is.
+    pub kind: PartKind,
+    /// How much.
+    pub amount: Money,
 }
 
 /// A line revision as stored (`settlement_lines.data`). Its JSON is what existing databases
@@ -132,6 +147,15 @@ impl From<&PricedLine> for StoredLine {
                     deductible: s.deductible,
                     reason: s.reason.clone(),
                     terms_id: s.terms_id.clone(),
+                    parts: s
+                        .parts
+                        .iter()
+                        .map(|p| StoredPart {
+                            kind: p.kind,
+                            amount: p.amount,
+                        })
+                        .collect(),
+                    method: s.method,
                 })
                 .collect(),
             issues: l
@@ -180,6 +204,15 @@ impl From<StoredLine> for PricedLine {
                     deductible: s.deductible,
                     reason: s.reason,
                     terms_id: s.terms_id,
+                    parts: s
+                        .parts
+                        .into_iter()
+                        .map(|p| Part {
+                            kind: p.kind,
+                            amount: p.amount,
+                        })
+                        .collect(),
+                    method: s.method,
                 })
                 .collect(),
             issues: l

@@ -797,6 +797,31 @@ async fn a_second_payer_pays_by_its_coordination_method(b: Backend) {
     // The example: MUTUA pays only the coinsurance SANITAS leaves.
     let (first, doc) = settle("ENC-1").await;
     assert_eq!(split(&doc), s("114.75", "12.75", "60.00"), "{doc}");
+    // Each share explains itself: parts that add up to it, the method on the second payer's.
+    let shares = &doc["lines"][0]["shares"];
+    let parts = |i: usize| -> Vec<(String, String)> {
+        shares[i]["parts"]
+            .as_array()
+            .expect("parts")
+            .iter()
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap_or("").to_owned(),
+                    p["amount"]["amount"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let p = |k: &str, a: &str| (k.to_owned(), a.to_owned());
+    assert_eq!(parts(0), [p("covered", "114.75")], "{shares}");
+    assert_eq!(shares[0].get("method"), None, "{shares}");
+    assert_eq!(parts(1), [p("coinsurance", "12.75")], "{shares}");
+    assert_eq!(shares[1]["method"], json!("supplemental"), "{shares}");
+    assert_eq!(
+        parts(2),
+        [p("copay", "10.00"), p("deductible", "50.00")],
+        "{shares}"
+    );
     // Each other method, one line each.
     for (terms, expected) in [
         (
