@@ -607,7 +607,13 @@ pub fn idempotent_with_status<T: Serialize>(
                 let status = u16::try_from(status)
                     .ok()
                     .and_then(|s| StatusCode::from_u16(s).ok())
-                    .unwrap_or(StatusCode::OK);
+                    .ok_or_else(|| {
+                        Error::stored(
+                            "idempotent reply status",
+                            &status.to_string(),
+                            "not an HTTP status",
+                        )
+                    })?;
                 return Ok(Reply {
                     status,
                     body,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use carebill_domain::Money;
 use carebill_domain::billing::RunLine;
 use carebill_domain::events::{CoverageRef, LocationRef, PatientRef};
-use carebill_domain::ids::PatientId;
+use carebill_domain::ids::{LocationId, PatientId};
 use carebill_domain::rules::RuleDefinition;
 use carebill_domain::stored::json;
 use carebill_platform::Error;
@@ -159,23 +159,30 @@ pub fn beneficiaries(
                 let id: PatientId = patient_id.parse().map_err(|e| Error::internal(&e))?;
                 let patient: PatientRef = match patient {
                     Some(p) => json("care record patient", &p).map_err(unreadable)?,
-                    None => {
-                        return Err(Error::stored(
-                            "care record patient",
-                            "NULL",
-                            format!("the newest care record of patient {id} at {location_code} names no patient account"),
-                        ));
-                    }
+                    // Absent by contract in care-record events older than the field (see
+                    // `CareRecordChangedV1::patient`): what is known of the patient, its id.
+                    None => PatientRef {
+                        id,
+                        beneficiary_kind: String::new(),
+                        birth_date: None,
+                        flags: Vec::new(),
+                        sex: None,
+                    },
                 };
                 let location: LocationRef = match location {
                     Some(l) => json("care record location", &l).map_err(unreadable)?,
-                    None => {
-                        return Err(Error::stored(
-                            "care record location",
-                            "NULL",
-                            format!("the newest care record of patient {id} at {location_code} (location {location_id}) names no location account"),
-                        ));
-                    }
+                    // Absent by contract in events older than the field (see
+                    // `CareRecordChangedV1::location`): the location as the record names it,
+                    // its code standing for its name, in UTC.
+                    None => LocationRef {
+                        id: location_id
+                            .parse::<LocationId>()
+                            .map_err(|e| Error::stored("location id", &location_id, e))?,
+                        code: location_code.to_owned(),
+                        name: location_code.to_owned(),
+                        time_zone: "UTC".to_owned(),
+                        tax_id: None,
+                    },
                 };
                 Ok((
                     patient_id,
