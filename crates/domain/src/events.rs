@@ -442,6 +442,14 @@ pub struct SettledShare {
     pub party: String,
     /// The amount; the shares of a line add up to its amount.
     pub amount: Money,
+    /// What the share is made of (covered, copay, deductible, coinsurance, not covered,
+    /// excluded, cap reached); the parts add up to the share. Absent in events written before
+    /// coordination of benefits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<crate::settlement::Part>,
+    /// The coordination method the payer paid by (payer shares after the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<crate::settlement::Coordination>,
 }
 
 /// A line of an approved settlement.

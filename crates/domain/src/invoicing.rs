@@ -394,6 +394,8 @@ mod tests {
                     .map(|(s, k)| SettledShare {
                         party: k.clone(),
                         amount: eur(s),
+                        parts: Vec::new(),
+                        method: None,
                     })
                     .collect(),
             })

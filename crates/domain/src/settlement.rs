@@ -341,6 +341,7 @@ crate::accounts::text_enum!(
 
 /// One part of a share: what kind of money and how much. The parts of a share add up to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Part {
     /// What it is.
     pub kind: PartKind,

@@ -137,6 +137,8 @@ pub(crate) fn line(
             .map(|(p, c)| SettledShare {
                 party: p.key(),
                 amount: eur(*c),
+                parts: Vec::new(),
+                method: None,
             })
             .collect(),
     }

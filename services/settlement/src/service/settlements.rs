@@ -225,6 +225,8 @@ pub fn approved_event(
             shares.push(SettledShare {
                 party: s.party.key(),
                 amount: s.amount,
+                parts: s.parts.clone(),
+                method: s.method,
             });
         }
         settled.push(SettledLine {

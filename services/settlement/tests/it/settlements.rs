@@ -326,6 +326,22 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
             .try_fold(Money::zero(Currency::EUR), |a, s| a.checked_add(&s.amount))
             .expect("sum");
         assert_eq!(sum, l.amount, "shares add up to line {}", l.code);
+        // Each share explains itself: its parts add up to it, and the payer after the first
+        // names its coordination method.
+        for (i, share) in l.shares.iter().enumerate() {
+            let parts = share
+                .parts
+                .iter()
+                .try_fold(Money::zero(Currency::EUR), |a, p| a.checked_add(&p.amount))
+                .expect("sum");
+            assert_eq!(
+                parts, share.amount,
+                "parts of {} on {}",
+                share.party, l.code
+            );
+            let second_payer = i > 0 && share.party.starts_with("payer");
+            assert_eq!(share.method.is_some(), second_payer, "{share:?}");
+        }
     }
     // A second approval is not a transition from `approved`.
     let etag = doc["etag"].as_str().expect("etag").to_owned();
