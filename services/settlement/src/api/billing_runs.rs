@@ -294,6 +294,7 @@ pub struct TriedRules {
         (status = 409, description = "Two active rules (with the drafts) compete for the same slot", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad location code, period, record or draft rule", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn try_rules(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -411,6 +412,7 @@ fn location_in_scope(who: &Principal, location: &str) -> Result<(), Error> {
         (status = 409, description = "The month was billed and something changed since (corrections go to the next run), a later month is billed, or two active rules compete for the same slot", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad location code or period, a period that has not begun", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_run(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -510,6 +512,7 @@ pub struct RunFilter {
 #[utoipa::path(get, path = "/v1/billing-runs", tag = "billing runs", params(RunFilter, PageParams),
     responses((status = 200, description = "A page of runs", body = Page<BillingRun>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_runs(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -545,6 +548,7 @@ pub async fn list_runs(
     responses((status = 200, description = "The run", body = BillingRun),
         (status = 404, description = "No such run in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_run(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -586,6 +590,7 @@ pub struct LineFilter {
     responses((status = 200, description = "A page of lines", body = Page<BillingLine>),
         (status = 404, description = "No such run in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_run_lines(
     state: web::Data<SettlementState>,
     who: Principal,

@@ -188,6 +188,7 @@ pub struct RuleFilter {
             headers(("ETag" = String, description = "Send as If-Match to change it"))),
         (status = 409, description = "A rule with this code exists", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_rule(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -213,6 +214,7 @@ pub async fn create_rule(
         (status = 412, description = "The rule changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn change_rule(
     state: web::Data<SettlementState>,
     req: HttpRequest,
@@ -238,6 +240,7 @@ pub async fn change_rule(
     responses((status = 200, description = "The rule's current version", body = Rule,
         headers(("ETag" = String, description = "Send as If-Match to change it")))),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_rule(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -257,6 +260,7 @@ pub async fn get_rule(
     params(("code" = String, Path, description = "Rule code")),
     responses((status = 200, description = "Its versions", body = Vec<Rule>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_rule_versions(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -277,6 +281,7 @@ pub async fn list_rule_versions(
         ("version" = i32, Path, description = "Version, from 1")),
     responses((status = 200, description = "That version", body = Rule)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn get_rule_version(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -299,6 +304,7 @@ pub async fn get_rule_version(
 #[utoipa::path(get, path = "/v1/invoicing-rules", tag = "invoicing rules", params(RuleFilter, PageParams),
     responses((status = 200, description = "A page of rules", body = Page<Rule>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_rules(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -328,6 +334,7 @@ pub async fn list_rules(
 #[utoipa::path(get, path = "/v1/invoice-contexts", tag = "invoicing rules",
     responses((status = 200, description = "Every context", body = Vec<InvoiceContext>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_contexts(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -342,6 +349,7 @@ pub async fn list_contexts(
     responses((status = 201, description = "Created", body = InvoiceContext),
         (status = 409, description = "A context with this code exists", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn create_context(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -396,6 +404,7 @@ pub struct ActivationFilter {
 #[utoipa::path(get, path = "/v1/invoicing-rule-activations", tag = "invoicing rules", params(ActivationFilter),
     responses((status = 200, description = "The entries", body = Vec<Activation>)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn list_activations(
     state: web::Data<SettlementState>,
     who: Principal,
@@ -426,6 +435,7 @@ pub async fn list_activations(
     responses((status = 200, description = "The entry", body = Activation),
         (status = 409, description = "Another rule enabled at the location bills the same slot on common days", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub async fn set_activation(
     state: web::Data<SettlementState>,
     who: Principal,
