@@ -51,6 +51,18 @@ pub fn on_consumptions(
     if recorded.is_empty() {
         return Ok(());
     }
+    // Pricing reads service days and hours in the location's time zone; accounts only sends
+    // zones it checked, so one that does not parse breaks the contract: the batch is refused
+    // (retried, then parked for a person), never priced as if the location were in UTC.
+    for c in recorded {
+        let zone = &c.episode.location.time_zone;
+        carebill_domain::accounts::parse_time_zone(zone).map_err(|e| {
+            Error::invalid_event(format!(
+                "consumption {}: the location's time zone `{zone}` is not one: {e}",
+                c.consumption_id
+            ))
+        })?;
+    }
     let mut by_episode: BTreeMap<String, Vec<&ConsumptionRecordedV1>> = BTreeMap::new();
     for c in recorded {
         by_episode

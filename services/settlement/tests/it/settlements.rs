@@ -37,6 +37,7 @@ both_backends!(
     a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_newer_coverages,
     consumptions_applied_after_their_episodes_cancellation_stay_cancelled,
     a_diff_over_an_unreadable_stored_line_is_an_internal_error_not_an_unknown_version,
+    a_consumption_whose_location_time_zone_is_not_one_is_refused_not_priced_in_utc,
 );
 
 async fn outbox_events(db: &Db) -> Vec<(String, Value)> {
@@ -1437,4 +1438,32 @@ async fn a_diff_over_an_unreadable_stored_line_is_an_internal_error_not_an_unkno
     // A version that does not exist stays a 422, whatever the lines of the others.
     let (s, body, _) = call(&app, get(&format!("{url}/diff?from=9"), &admin())).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+/// A consumption event whose location names no real time zone breaks the contract (accounts
+/// sends only zones it checked): it is refused with what is wrong, and nothing is stored or
+/// priced — before, its days and hours were read in UTC without a word.
+async fn a_consumption_whose_location_time_zone_is_not_one_is_refused_not_priced_in_utc(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let mut w = world();
+    w.episode.location.time_zone = "Mars/Olympus".to_owned();
+    let bad = consumption(&w, "LAB-HB", 1, "2026-11-02T23:30:00Z");
+    let env = carebill_domain::events::Envelope::new("accounts", &bad, Utc::now(), None, None)
+        .expect("envelope");
+    let error = run_handler(&h.events.handler, env)
+        .await
+        .expect_err("refused");
+    assert!(
+        error.starts_with("invalid_event: ") && error.contains("Mars/Olympus"),
+        "{error}"
+    );
+    assert_eq!(
+        settlements_of(&app, &w).await["items"],
+        json!([]),
+        "nothing stored"
+    );
 }
