@@ -1,5 +1,5 @@
 //! The accounts tables: typed rows, queries and locks, one module per resource. Nothing here
-//! decides anything: the use cases in `crate::service` do. Values that do not read back (an
+//! decides anything: the use cases one layer up do. Values that do not read back (an
 //! unknown status, unreadable JSON in a TEXT column) are errors naming what and which value.
 
 pub mod care_record_details;

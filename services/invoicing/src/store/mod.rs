@@ -1,5 +1,5 @@
 //! The invoicing database: typed rows and the queries over them, and the locks the use cases
-//! take. No business decision is made here; [`crate::service`] makes them.
+//! take. No business decision is made here: the use cases one layer up make them.
 
 pub(crate) mod billed;
 pub(crate) mod credit_notes;
