@@ -21,7 +21,7 @@ use crate::service::patients::Patient;
 use crate::service::{coverages, emit, locations, patients, unknown_as_field};
 pub use crate::store::episodes::EpisodeFilter;
 use crate::store::episodes::{self as store, EpisodeRow, StatusChangeRow};
-use crate::store::{locations as location_store, patients as patient_store, unreadable};
+use crate::store::{locations as location_store, patients as patient_store};
 
 /// A status change in an episode's history.
 #[derive(Debug, Clone, Serialize)]
@@ -90,8 +90,8 @@ fn status_change(r: StatusChangeRow) -> Result<StatusChange, Error> {
             .from_status
             .map(EpisodeStatus::try_from)
             .transpose()
-            .map_err(unreadable)?,
-        to: EpisodeStatus::try_from(r.to_status).map_err(unreadable)?,
+            .map_err(Error::from)?,
+        to: EpisodeStatus::try_from(r.to_status).map_err(Error::from)?,
         reason: r.reason,
         actor: r.actor,
         at: r.at.and_utc(),

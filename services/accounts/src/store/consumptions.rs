@@ -117,8 +117,7 @@ pub struct ConsumptionRow {
 impl ConsumptionRow {
     /// The stored quantity.
     pub fn quantity(&self) -> Result<rust_decimal::Decimal, Error> {
-        carebill_domain::stored::parse("consumption quantity", &self.quantity)
-            .map_err(crate::store::unreadable)
+        carebill_domain::stored::parse("consumption quantity", &self.quantity).map_err(Error::from)
     }
 
     /// The stored attributes.

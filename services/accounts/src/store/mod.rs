@@ -12,19 +12,13 @@ pub mod locations;
 pub mod patients;
 pub mod payers;
 
-use carebill_domain::stored::Unreadable;
 use carebill_platform::Error;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A stored value that does not read back, as the platform error (a 500 naming it).
-pub fn unreadable(e: Unreadable) -> Error {
-    Error::stored(e.what, &e.value, e.why)
-}
-
 /// Reads a JSON-in-TEXT column; unreadable content is an error naming the column.
 pub fn read_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, Error> {
-    carebill_domain::stored::json(what, text).map_err(unreadable)
+    carebill_domain::stored::json(what, text).map_err(Error::from)
 }
 
 /// Writes a value for a JSON-in-TEXT column.

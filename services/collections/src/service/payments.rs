@@ -31,7 +31,6 @@ use super::receivables::money;
 use crate::store::allocations::{self, NewAllocationRow};
 use crate::store::payments::{self, PaymentFilter as StoredFilter, PaymentRow};
 use crate::store::receivables::{self, ReceivableRow};
-use crate::store::unreadable;
 
 /// One allocation of a payment, as a payment is read and audited.
 #[derive(Debug, Clone, Serialize)]
@@ -170,7 +169,7 @@ fn records(
                 code
             }
         };
-        let party_id = stored::parse("payment party id", &r.party_id).map_err(unreadable)?;
+        let party_id = stored::parse("payment party id", &r.party_id).map_err(Error::from)?;
         let id = r.id.to_string();
         out.push(PaymentRecord {
             party: party_ref(r.party_kind, party_id, payer_code),

@@ -10,14 +10,7 @@ pub(crate) mod early_credit_notes;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 
-use carebill_domain::stored::Unreadable;
-use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
 /// The backend of [`AnyConnection`], for boxed expressions.
 pub(crate) type Backend = <AnyConnection as diesel::Connection>::Backend;
-
-/// A stored value that does not read back: a 500 naming what and which value.
-pub(crate) fn unreadable(e: Unreadable) -> Error {
-    Error::internal(&e)
-}

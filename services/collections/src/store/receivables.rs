@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, unreadable};
+use super::Backend;
 use crate::schema::receivables;
 
 /// A boolean condition on receivables.
@@ -153,7 +153,7 @@ impl ReceivableRow {
     pub(crate) fn party(&self) -> Result<PartyRef, Error> {
         stored::json::<StoredParty>("receivable party", &self.party)
             .map(PartyRef::from)
-            .map_err(unreadable)
+            .map_err(Error::from)
     }
 }
 

@@ -16,7 +16,6 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::unreadable;
 use crate::schema::invoices;
 
 /// A stored invoice.
@@ -156,7 +155,7 @@ pub(crate) struct StoredParty {
 
 /// Reads a party snapshot column: `None` for invoices issued before snapshots were kept.
 fn read_party(what: &'static str, text: Option<&str>) -> Result<Option<StoredParty>, Error> {
-    text.map(|t| stored::json(what, t).map_err(unreadable))
+    text.map(|t| stored::json(what, t).map_err(Error::from))
         .transpose()
 }
 
@@ -165,20 +164,20 @@ impl InvoiceRow {
     pub(crate) fn recipient(&self) -> Result<PartyRef, Error> {
         Ok(PartyRef {
             kind: self.recipient_kind,
-            id: stored::parse("recipient id", &self.recipient_id).map_err(unreadable)?,
+            id: stored::parse("recipient id", &self.recipient_id).map_err(Error::from)?,
             payer_code: self.payer_code.clone(),
             payer_kind: self
                 .payer_kind
                 .as_deref()
                 .map(|k| stored::parse::<PayerKind>("payer kind", k))
                 .transpose()
-                .map_err(unreadable)?,
+                .map_err(Error::from)?,
             coverage_id: self
                 .coverage_id
                 .as_deref()
                 .map(|c| stored::parse::<CoverageId>("coverage id", c))
                 .transpose()
-                .map_err(unreadable)?,
+                .map_err(Error::from)?,
             policy_number: self.policy_number.clone(),
         })
     }
@@ -189,7 +188,7 @@ impl InvoiceRow {
             .as_deref()
             .map(|c| stored::parse::<CreditNoteId>("credit note id", c))
             .transpose()
-            .map_err(unreadable)
+            .map_err(Error::from)
     }
 
     /// The seller as issued (`None` before snapshots were kept).

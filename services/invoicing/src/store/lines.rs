@@ -13,7 +13,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::{to_minor, unreadable};
+use super::to_minor;
 use crate::schema::document_lines;
 
 /// A stored line of an invoice or a credit note.
@@ -66,7 +66,7 @@ impl LineRow {
             description: self.description.clone(),
             service_group: self.service_group.clone(),
             quantity: stored::parse::<Decimal>("line quantity", &self.quantity)
-                .map_err(unreadable)?,
+                .map_err(Error::from)?,
             unit: self.unit.clone(),
             performed_at: self.performed_at.and_utc(),
             unit_price: money(self.unit_price_minor, c),

@@ -8,7 +8,6 @@ pub(crate) mod lines;
 pub(crate) mod series;
 
 use carebill_domain::Money;
-use carebill_domain::stored::Unreadable;
 use carebill_platform::Error;
 
 /// An amount as stored (integer minor units), refusing what does not fit the column.
@@ -16,9 +15,4 @@ pub(crate) fn to_minor(m: &Money) -> Result<i64, Error> {
     m.to_minor()
         .map(|v| v.0)
         .map_err(|e| Error::invalid_event(format!("amount {m}: {e}")))
-}
-
-/// A stored value that does not read back: a 500 naming what and which value.
-pub(crate) fn unreadable(e: Unreadable) -> Error {
-    Error::internal(&e)
 }

@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use diesel::Connection as _;
 
 use crate::store::conditions::{self as store, ConditionSetRow};
-use crate::store::unreadable;
 
 /// The compiled set of the latest version (none when there are no conditions), compiled once
 /// per version and process (the cache is keyed by the stored definition itself, so processes
@@ -32,7 +31,7 @@ pub fn compiled(conn: &mut AnyConnection) -> Result<Option<(i32, Arc<CompiledSet
     {
         return Ok((!set.is_empty()).then(|| (version, set.clone())));
     }
-    let set: ConditionSet = json("condition set", &definition).map_err(unreadable)?;
+    let set: ConditionSet = json("condition set", &definition).map_err(Error::from)?;
     let set = Arc::new(set.compile().map_err(|v| {
         Error::internal(&format!(
             "stored condition set v{version} does not compile: {:?}",

@@ -16,7 +16,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::store::terms::{self as store, TermsRow, TermsValues};
-use crate::store::unreadable;
 
 /// Coverage terms as the service keeps them (and records them in the audit trail).
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +68,7 @@ impl TryFrom<TermsRow> for TermsRecord {
             payer_code: r.payer_code,
             plan_code: (!r.plan_code.is_empty()).then_some(r.plan_code),
             covered_percent: parse("coverage terms covered percent", &r.covered_percent)
-                .map_err(unreadable)?,
+                .map_err(Error::from)?,
             currency: r.currency,
             copay_per_line: money(r.copay_per_line_minor),
             copay_per_episode: money(r.copay_per_episode_minor),
@@ -77,18 +76,18 @@ impl TryFrom<TermsRow> for TermsRecord {
                 "coverage terms excluded groups",
                 &r.excluded_service_groups,
             )
-            .map_err(unreadable)?,
+            .map_err(Error::from)?,
             cap_per_episode: money(r.cap_per_episode_minor),
             preauthorization_service_groups: json(
                 "coverage terms preauthorization groups",
                 &r.preauthorization_groups,
             )
-            .map_err(unreadable)?,
+            .map_err(Error::from)?,
             deductible_per_year: money(r.deductible_per_year_minor),
             cap_per_year: money(r.cap_per_year_minor),
             coordination: r.coordination,
             supplemental_parts: json("coverage terms supplemental parts", &r.supplemental_parts)
-                .map_err(unreadable)?,
+                .map_err(Error::from)?,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         })
@@ -233,7 +232,7 @@ fn agrees_with_plans(conn: &mut AnyConnection, t: &NewTerms) -> Result<(), Error
         return Ok(());
     }
     for plan in store::plans_of(conn, t.payer.as_str())? {
-        let method = Coordination::try_from(plan.coordination).map_err(unreadable)?;
+        let method = Coordination::try_from(plan.coordination).map_err(Error::from)?;
         if method != t.coordination {
             return Err(Error::field(
                 "coordination",

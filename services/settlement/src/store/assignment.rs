@@ -10,7 +10,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{assignment_policy, billers, settlements};
-use crate::store::unreadable;
 
 /// The statuses in which a settlement is someone's work.
 pub const OPEN: [SettlementStatus; 4] = [
@@ -73,8 +72,8 @@ impl BillerRow {
     /// The locations and payers the biller bills (empty: all).
     pub fn skills(&self) -> Result<(Vec<String>, Vec<String>), Error> {
         Ok((
-            json("biller locations", &self.locations).map_err(unreadable)?,
-            json("biller payers", &self.payers).map_err(unreadable)?,
+            json("biller locations", &self.locations).map_err(Error::from)?,
+            json("biller payers", &self.payers).map_err(Error::from)?,
         ))
     }
 }

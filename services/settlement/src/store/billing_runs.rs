@@ -20,7 +20,6 @@ use crate::schema::{
     billing_run_lines, billing_runs, care_records, invoicing_rule_activations, invoicing_rules,
     prices,
 };
-use crate::store::unreadable;
 
 /// A committed run.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -51,12 +50,12 @@ pub struct RunRow {
 impl RunRow {
     /// Its totals.
     pub fn totals(&self) -> Result<Vec<StoredTotal>, Error> {
-        json("billing run totals", &self.totals).map_err(unreadable)
+        json("billing run totals", &self.totals).map_err(Error::from)
     }
 
     /// Its problems.
     pub fn problems(&self) -> Result<Vec<StoredProblem>, Error> {
-        json("billing run problems", &self.problems).map_err(unreadable)
+        json("billing run problems", &self.problems).map_err(Error::from)
     }
 }
 
@@ -151,7 +150,7 @@ pub fn rules_enabled_at(
         .load(conn)?;
     rows.into_iter()
         .map(|(version, definition)| {
-            let rule = json("invoicing rule definition", &definition).map_err(unreadable)?;
+            let rule = json("invoicing rule definition", &definition).map_err(Error::from)?;
             Ok((version, rule))
         })
         .collect()
@@ -232,7 +231,7 @@ pub fn care_records_at(
     rows.into_iter()
         .map(|(id, patient_id, location_id, version, details)| {
             let details: CareRecordDetails =
-                json("care record details", &details).map_err(unreadable)?;
+                json("care record details", &details).map_err(Error::from)?;
             Ok(CareRecord {
                 id,
                 patient_id,
@@ -266,7 +265,7 @@ pub fn earlier_lines(
         .map(|(patient_id, line)| {
             Ok((
                 patient_id,
-                json("billing run line", &line).map_err(unreadable)?,
+                json("billing run line", &line).map_err(Error::from)?,
             ))
         })
         .collect()
@@ -320,7 +319,7 @@ pub fn lines_of_run(
         .map(|(patient_id, line)| {
             Ok((
                 patient_id,
-                json("billing run line", &line).map_err(unreadable)?,
+                json("billing run line", &line).map_err(Error::from)?,
             ))
         })
         .collect()
@@ -419,7 +418,7 @@ pub fn line_page(
             Ok((
                 n,
                 patient_id,
-                json("billing run line", &line).map_err(unreadable)?,
+                json("billing run line", &line).map_err(Error::from)?,
             ))
         })
         .collect()

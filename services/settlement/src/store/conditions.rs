@@ -8,7 +8,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::condition_sets;
-use crate::store::unreadable;
 
 /// The latest version of the condition set and its definition (JSON); none before the first.
 pub fn latest_definition(conn: &mut AnyConnection) -> Result<Option<(i32, String)>, Error> {
@@ -38,7 +37,7 @@ pub struct ConditionSetRow {
 impl ConditionSetRow {
     /// The set; unreadable JSON is an error naming it.
     pub fn set(&self) -> Result<ConditionSet, Error> {
-        json("condition set", &self.definition).map_err(unreadable)
+        json("condition set", &self.definition).map_err(Error::from)
     }
 }
 

@@ -14,13 +14,7 @@ pub mod rules;
 pub mod settlements;
 pub mod terms;
 
-use carebill_domain::stored::Unreadable;
 use carebill_platform::Error;
-
-/// A stored value that does not read back: an internal error naming what and which value.
-pub fn unreadable(e: Unreadable) -> Error {
-    Error::internal(&e)
-}
 
 /// A count as stored (INTEGER): beyond `i32::MAX` it cannot be stored, an internal error naming
 /// what was counted.

@@ -10,7 +10,6 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{offers, settlement_inputs, settlements};
-use crate::store::unreadable;
 
 /// An offer row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -44,8 +43,8 @@ impl OfferRow {
         Ok(Offer {
             code: self.code.clone(),
             bundle_code: self.bundle_code.clone(),
-            service_codes: json("offer service codes", &self.service_codes).map_err(unreadable)?,
-            units: parse("offer units", &self.units).map_err(unreadable)?,
+            service_codes: json("offer service codes", &self.service_codes).map_err(Error::from)?,
+            units: parse("offer units", &self.units).map_err(Error::from)?,
             valid_days: self
                 .valid_days
                 .map(|d| {
@@ -98,7 +97,7 @@ pub fn billed_consumptions(
         .load(conn)?;
     inputs
         .iter()
-        .map(|p| json("settlement input", p).map_err(unreadable))
+        .map(|p| json("settlement input", p).map_err(Error::from))
         .collect()
 }
 
@@ -209,6 +208,6 @@ pub fn bundle_purchases(
         .load(conn)?;
     payloads
         .iter()
-        .map(|p| json("settlement input", p).map_err(unreadable))
+        .map(|p| json("settlement input", p).map_err(Error::from))
         .collect()
 }

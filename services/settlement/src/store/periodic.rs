@@ -15,7 +15,6 @@ use diesel::prelude::*;
 
 use crate::schema::{billing_run_lines, care_records, invoicing_rules, periodic_corrections};
 use crate::store::settlements::stored_manual_price;
-use crate::store::unreadable;
 
 /// A beneficiary's lines of a run, with their numbers in the run.
 pub fn run_lines_of(
@@ -30,7 +29,7 @@ pub fn run_lines_of(
         .select((billing_run_lines::line_no, billing_run_lines::line))
         .load(conn)?;
     rows.into_iter()
-        .map(|(n, data)| Ok((n, json("billing run line", &data).map_err(unreadable)?)))
+        .map(|(n, data)| Ok((n, json("billing run line", &data).map_err(Error::from)?)))
         .collect()
 }
 
@@ -123,7 +122,7 @@ pub fn rule_version(
         .first(conn)
         .optional()?;
     definition
-        .map(|d| json("invoicing rule definition", &d).map_err(unreadable))
+        .map(|d| json("invoicing rule definition", &d).map_err(Error::from))
         .transpose()
 }
 
@@ -158,7 +157,7 @@ pub fn beneficiaries(
             |(patient_id, (_, location_id, patient, location, coverages))| {
                 let id: PatientId = patient_id.parse().map_err(|e| Error::internal(&e))?;
                 let patient: PatientRef = match patient {
-                    Some(p) => json("care record patient", &p).map_err(unreadable)?,
+                    Some(p) => json("care record patient", &p).map_err(Error::from)?,
                     // Absent by contract in care-record events older than the field (see
                     // `CareRecordChangedV1::patient`): what is known of the patient, its id.
                     None => PatientRef {
@@ -170,7 +169,7 @@ pub fn beneficiaries(
                     },
                 };
                 let location: LocationRef = match location {
-                    Some(l) => json("care record location", &l).map_err(unreadable)?,
+                    Some(l) => json("care record location", &l).map_err(Error::from)?,
                     // Absent by contract in events older than the field (see
                     // `CareRecordChangedV1::location`): the location as the record names it,
                     // its code standing for its name, in UTC.
@@ -189,7 +188,7 @@ pub fn beneficiaries(
                     (
                         patient,
                         location,
-                        json("care record coverages", &coverages).map_err(unreadable)?,
+                        json("care record coverages", &coverages).map_err(Error::from)?,
                     ),
                 ))
             },

@@ -10,7 +10,6 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::prices;
-use crate::store::unreadable;
 
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = prices)]
@@ -65,7 +64,7 @@ impl PriceRow {
 
     /// The package components.
     pub fn components(&self) -> Result<Vec<String>, Error> {
-        json("price components", &self.components).map_err(unreadable)
+        json("price components", &self.components).map_err(Error::from)
     }
 
     /// The entry as pricing reads it.

@@ -11,7 +11,6 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use crate::schema::{coverage_terms, prices};
-use crate::store::unreadable;
 
 /// The price-list entries of these codes that price consumptions (not the service prices
 /// qualified for invoicing rules), with their ids.
@@ -60,7 +59,7 @@ pub fn load_prices(conn: &mut AnyConnection, codes: &[String]) -> Result<Prices,
                         location,
                         payer,
                         qualifiers: PriceQualifiers::default(),
-                        components: json("price components", &components).map_err(unreadable)?,
+                        components: json("price components", &components).map_err(Error::from)?,
                     },
                 ))
             },
@@ -133,22 +132,22 @@ pub fn load_terms(conn: &mut AnyConnection, payers: &[String]) -> Result<TermsBo
                 CoverageTerms {
                     payer,
                     covered_percent: parse("coverage terms covered percent", &percent)
-                        .map_err(unreadable)?,
+                        .map_err(Error::from)?,
                     copay_per_line: money(per_line),
                     copay_per_episode: money(per_episode),
                     excluded_groups: json("coverage terms excluded groups", &excluded)
-                        .map_err(unreadable)?,
+                        .map_err(Error::from)?,
                     cap_per_episode: money(cap),
                     preauthorization_groups: json(
                         "coverage terms preauthorization groups",
                         &preauth,
                     )
-                    .map_err(unreadable)?,
+                    .map_err(Error::from)?,
                     deductible_per_year: money(deductible_year),
                     cap_per_year: money(cap_year),
-                    coordination: Coordination::try_from(coordination).map_err(unreadable)?,
+                    coordination: Coordination::try_from(coordination).map_err(Error::from)?,
                     supplemental_parts: json("coverage terms supplemental parts", &supplemental)
-                        .map_err(unreadable)?,
+                        .map_err(Error::from)?,
                 },
             ),
         );

@@ -10,7 +10,6 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{invoice_contexts, invoicing_rule_activations, invoicing_rules};
-use crate::store::unreadable;
 
 /// A version of a rule.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -35,7 +34,7 @@ pub struct RuleRow {
 impl RuleRow {
     /// The definition; unreadable JSON is an error naming it.
     pub fn rule(&self) -> Result<RuleDefinition, Error> {
-        json("invoicing rule definition", &self.definition).map_err(unreadable)
+        json("invoicing rule definition", &self.definition).map_err(Error::from)
     }
 }
 
@@ -190,7 +189,7 @@ pub fn current_definitions(
         .load(conn)?;
     others
         .iter()
-        .map(|d| json("invoicing rule definition", d).map_err(unreadable))
+        .map(|d| json("invoicing rule definition", d).map_err(Error::from))
         .collect()
 }
 

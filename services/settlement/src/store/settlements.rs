@@ -24,8 +24,8 @@ use crate::schema::{
     settlement_inputs, settlement_lines, settlement_observations, settlement_status_changes,
     settlement_versions, settlements,
 };
+use crate::store::count;
 use crate::store::lines::{line_data, read_line};
-use crate::store::{count, unreadable};
 
 /// A settlement header row. `episode` and `coverages` are the JSON accounts' events carried
 /// (read with [`Row::episode`] and [`Row::coverages`]).
@@ -108,12 +108,12 @@ impl Row {
 
     /// The episode as last reported.
     pub fn episode(&self) -> Result<EpisodeRef, Error> {
-        json("settlement episode", &self.episode).map_err(unreadable)
+        json("settlement episode", &self.episode).map_err(Error::from)
     }
 
     /// The patient's coverages as last reported.
     pub fn coverages(&self) -> Result<Vec<CoverageRef>, Error> {
-        json("settlement coverages", &self.coverages).map_err(unreadable)
+        json("settlement coverages", &self.coverages).map_err(Error::from)
     }
 
     /// The optimistic-concurrency tag.
@@ -212,7 +212,7 @@ pub fn load_inputs(conn: &mut AnyConnection, id: &str) -> Result<Vec<Input>, Err
     rows.into_iter()
         .map(|(payload, minor, currency, excluded, reason)| {
             Ok(Input {
-                consumption: json("settlement input", &payload).map_err(unreadable)?,
+                consumption: json("settlement input", &payload).map_err(Error::from)?,
                 manual_price: stored_manual_price(minor, currency.as_deref())?,
                 excluded,
                 override_reason: reason,
@@ -626,7 +626,7 @@ pub fn patient_other_episodes(
     others
         .into_iter()
         .map(|(id, e)| {
-            let episode = json("settlement episode", &e).map_err(unreadable)?;
+            let episode = json("settlement episode", &e).map_err(Error::from)?;
             Ok((id, episode))
         })
         .collect()
