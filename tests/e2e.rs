@@ -433,6 +433,40 @@ fn no_two_services_give_one_schema_name_to_different_schemas() {
     assert!(clashes.is_empty(), "one name, two schemas: {clashes:?}");
 }
 
+/// `carebill event-schemas` into a place it cannot write fails with a message naming it, and
+/// writes nothing; `carebill errors` prints the committed reference.
+#[test]
+fn the_reference_commands_say_what_they_cannot_do() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").expect("write");
+    let out = Command::new(BIN)
+        .args(["event-schemas", file.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot create") && err.contains("a-file"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        "not a directory"
+    );
+    let into = dir.path().join("schemas");
+    carebill(&["event-schemas", into.to_str().expect("utf8")], &[]);
+    assert_eq!(
+        std::fs::read_dir(&into).expect("dir").count(),
+        carebill_suite::event_schemas::EVENTS.len()
+    );
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reference/errors.md"),
+    )
+    .expect("errors.md");
+    assert_eq!(carebill(&["errors"], &[]), reference);
+}
+
 #[test]
 fn the_committed_event_schemas_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../event-schemas");
