@@ -44,7 +44,8 @@ def locate():
     }
     for what, path in paths.items():
         if not os.path.exists(path):
-            sys.exit(f"validate-ubl: {what} not found at {path}")
+            print(f"validate-ubl: {what} not found at {path}", file=sys.stderr)
+            sys.exit(2)
     return paths
 
 

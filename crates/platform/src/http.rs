@@ -487,6 +487,15 @@ impl<T> Page<T> {
             next_cursor: self.next_cursor,
         }
     }
+
+    /// Maps the items with a conversion that can fail (a stored row read back): the first error
+    /// is the page's.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, E>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
 }
 
 /// The `Idempotency-Key` of a POST, scoped to the caller.

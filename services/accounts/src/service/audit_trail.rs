@@ -17,6 +17,5 @@ pub fn list(
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, Error> {
-    let allowed = location_store::allowed_ids(conn, scope)?;
-    audit::list(conn, filter, allowed, page)
+    audit::list_in_scope(conn, scope, filter, page, location_store::ids_of)
 }

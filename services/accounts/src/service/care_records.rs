@@ -525,12 +525,5 @@ pub fn list(
     let allowed = location_store::allowed_ids(conn, scope)?;
     let rows = store::page(conn, allowed.as_deref(), f, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.clone());
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(CareRecordView::read)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(CareRecordView::read)
 }

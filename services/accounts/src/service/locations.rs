@@ -207,12 +207,5 @@ pub fn list(
 ) -> Result<Page<Location>, Error> {
     let rows = store::page(conn, scope, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(Location::read)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(Location::read)
 }

@@ -217,12 +217,5 @@ pub fn list(
 ) -> Result<Page<Patient>, Error> {
     let rows = store::page(conn, f, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(Patient::read)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(Patient::read)
 }

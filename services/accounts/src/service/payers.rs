@@ -198,12 +198,5 @@ pub fn list(
 ) -> Result<Page<Payer>, Error> {
     let rows = store::page(conn, f, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(Payer::read)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(Payer::read)
 }

@@ -86,13 +86,16 @@ pub fn allowed_ids(conn: &mut AnyConnection, scope: &Scope) -> Result<Option<Vec
     }
     match &scope.locations {
         None => Ok(None),
-        Some(codes) => Ok(Some(
-            locations::table
-                .filter(locations::code.eq_any(codes))
-                .select(locations::id)
-                .load::<String>(conn)?,
-        )),
+        Some(codes) => Ok(Some(ids_of(conn, codes)?)),
     }
+}
+
+/// The ids of the locations with these codes.
+pub fn ids_of(conn: &mut AnyConnection, codes: &[String]) -> Result<Vec<String>, Error> {
+    Ok(locations::table
+        .filter(locations::code.eq_any(codes))
+        .select(locations::id)
+        .load::<String>(conn)?)
 }
 
 /// The location with this id, if the scope allows it.

@@ -408,12 +408,5 @@ pub(crate) fn receivables(
 ) -> Result<Page<ReceivableView>, Error> {
     let rows = receivables::list(conn, scope, &filter.stored(), page, now)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(|r| ReceivableView::of(r, now))
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(|r| ReceivableView::of(r, now))
 }

@@ -426,14 +426,7 @@ pub(crate) fn invoices(
 ) -> Result<Page<InvoiceHeader>, Error> {
     let rows = invoices::list(conn, scope, &filter.stored(), page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    Ok(Page {
-        items: page
-            .items
-            .iter()
-            .map(InvoiceHeader::of)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    })
+    page.try_map(|r| InvoiceHeader::of(&r))
 }
 
 /// A credit note in the caller's scope, with its invoice and lines; not found otherwise.

@@ -625,12 +625,5 @@ pub async fn list_run_lines(
         })
         .await?;
     let page = Page::from_rows(found, &page, |(n, _)| line_cursor(*n));
-    Ok(web::Json(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(|(_, l)| BillingLine::from(l))
-            .collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(web::Json(page.map(|(_, l)| BillingLine::from(l))))
 }

@@ -185,7 +185,7 @@ pub fn reassign(
     conn.transaction(|conn| {
         let scope = Scope::of(who);
         let mut row = settlements::find_for_update(conn, id)?
-            .filter(|r| !scope.is_payer_limited() && scope.allows_location(&r.location_code))
+            .filter(|r| scope.allows(&r.location_code, None))
             .ok_or_else(|| Error::not_found("settlement"))?;
         if !OPEN.contains(&row.status()) {
             return Err(Error::new(

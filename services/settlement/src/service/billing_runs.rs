@@ -544,7 +544,7 @@ pub fn list(
 
 fn find_row(conn: &mut AnyConnection, scope: &Scope, id: &str) -> Result<RunRow, Error> {
     store::find(conn, id)?
-        .filter(|r| !scope.is_payer_limited() && scope.allows_location(&r.location_code))
+        .filter(|r| scope.allows(&r.location_code, None))
         .ok_or_else(|| Error::not_found("billing run"))
 }
 

@@ -75,7 +75,7 @@ pub struct LineCorrection {
 /// The settlement if the caller's scope holds it; not found otherwise. A settlement is no one
 /// payer's: a payer-limited caller sees none.
 fn visible(scope: &Scope, row: Option<Row>) -> Result<Row, Error> {
-    row.filter(|r| !scope.is_payer_limited() && scope.allows_location(&r.location_code))
+    row.filter(|r| scope.allows(&r.location_code, None))
         .ok_or_else(|| Error::not_found("settlement"))
 }
 
