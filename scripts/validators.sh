@@ -18,7 +18,8 @@
 #     against the UBL 2.1 XSD, the CEN EN 16931 schematron and OpenPeppol's BIS 3.0 rules
 #     (scripts/validate-ubl.py), and a deliberately broken one that must be refused; then the
 #     same three over the documents the invoicing service answers in its tests (payer and
-#     patient invoices, a credit note; both backends), written to $CAREBILL_UBL_OUT.
+#     patient invoices, a credit note; both backends), written to $CAREBILL_UBL_OUT, and over
+#     the invoice the tutorial's walk saved (docs/tutorial/e-invoices.md).
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators};
 # the UBL validators in their own, ${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl} (their
 # pins conflict with the others'). `scripts/validators.sh ubl` runs the UBL section alone.
@@ -75,6 +76,11 @@ PY
     { rm -rf "$dir"; return 1; }
   echo "$written UBL documents of the invoicing service pass the XSD, the CEN and the Peppol rules"
   rm -rf "$dir"
+  # The documents the tutorial's walk saved (given as arguments), as a user gets them.
+  if [ $# -gt 0 ]; then
+    "$venv/bin/python" scripts/validate-ubl.py "$@" || return 1
+    echo "$# UBL document(s) of the tutorial's walk pass the XSD, the CEN and the Peppol rules"
+  fi
 }
 if [ "${1:-}" = ubl ]; then
   validate_ubl
@@ -98,12 +104,14 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.2; done
 token=$("$bin" token --role admin --data-dir "$work/carebill-data" | tail -n 1)
 
-# The tutorial's walk, as written, against this suite: the money path's events end in the outboxes.
-python3 - docs/tutorial/money-path.md >"$work/walk.sh" <<'PY'
+# The tutorial's walk, as written, against this suite: the money path's events end in the
+# outboxes, and the e-invoices page (which continues it) saves the UBL of an invoice.
+python3 - docs/tutorial/money-path.md docs/tutorial/e-invoices.md >"$work/walk.sh" <<'PY'
 import sys
-text = open(sys.argv[1]).read()
-walk = text.split("<!-- walk:start -->", 1)[1].split("<!-- walk:end -->", 1)[0]
-print("\n".join(b.split("```", 1)[0] for b in walk.split("```bash\n")[1:]))
+for page in sys.argv[1:]:
+    text = open(page).read()
+    walk = text.split("<!-- walk:start -->", 1)[1].split("<!-- walk:end -->", 1)[0]
+    print("\n".join(b.split("```", 1)[0] for b in walk.split("```bash\n")[1:]))
 PY
 (cd "$work" && PATH="$(cd "$(dirname "$bin")" && pwd):$PATH" CAREBILL="http://127.0.0.1:$port" \
   bash -euo pipefail walk.sh >"$work/walk.log" 2>&1) || { cat "$work/walk.log"; exit 1; }
@@ -149,4 +157,4 @@ if bad:
 print(f"{sum(seen.values())} events match their schemas ({len(schemas)} schemas)")
 PY
 
-validate_ubl
+validate_ubl "$work/sanitas-invoice.xml"

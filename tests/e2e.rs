@@ -517,7 +517,21 @@ fn tutorial_walk() -> (String, String) {
             .filter_map(|b| b.split_once("```").map(|(code, _)| code.to_owned()))
             .collect()
     };
-    let walk = blocks(walk, "```bash\n").join("\n");
+    // The e-invoices page continues the money path's walk, in the same shell.
+    let e_invoices = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/e-invoices.md"
+    ))
+    .expect("the e-invoices page");
+    let (_, rest) = e_invoices
+        .split_once("<!-- walk:start -->")
+        .expect("e-invoices walk start marker");
+    let (continued, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("e-invoices walk end marker");
+    let walk = [blocks(walk, "```bash\n"), blocks(continued, "```bash\n")]
+        .concat()
+        .join("\n");
     let bad = blocks(after, "```sh\n")
         .into_iter()
         .next()
@@ -599,12 +613,22 @@ fn the_tutorial_works_as_written() {
         r#"{"code":"PHYSIO","quantity":"2","amount":"0.00","prepaid":"2","left":"3"}"#,
         r#"{"code":"PHYSIO","quantity":"4","amount":"45.00","prepaid":"3","left":"0"}"#,
         r#"{"offer":"PHYSIO-5-SPRING","bought_on":"2026-11-19","valid_until":"2027-02-16","units":"5","used":"5","remaining":"0"}"#,
+        // E-invoices: the payer's UBL, MUTUA's gaps, MUTUA completed.
+        "<cbc:InvoiceTypeCode>380\n<cbc:BuyerReference>SANITAS-HOSP\n<cbc:PayableAmount currencyID=\"EUR\">42.00\n",
+        "\"document_incomplete\"\n[\"BT-49\",\"Buyer electronic address\",\"/v1/payers/\u{2026}\"]\n[\"BG-8\",\"Buyer postal address\",\"/v1/payers/\u{2026}\"]\n",
+        r#"{"legal_name":null,"endpoint":{"scheme":"9920","id":"ESG28000001"},"buyer_reference":"MUTUA-HOSP"}"#,
     ] {
         assert!(
             stdout.contains(expected),
             "billing run step, {expected}: {stdout}"
         );
     }
+    let ubl = std::fs::read_to_string(dir.path().join("sanitas-invoice.xml")).expect("saved UBL");
+    assert!(
+        ubl.contains("<cbc:EndpointID schemeID=\"9920\">ESA28037042</cbc:EndpointID>")
+            && ubl.contains("<cbc:ID>ES9121000418450200051332</cbc:ID>"),
+        "the invoice names its buyer and the account to pay to, as master data gave them: {ubl}"
+    );
     let (_, after_bad) = stdout.split_once("--- bad input").expect("marker");
     assert!(
         after_bad.contains("\"code\":\"episode_not_open\""),

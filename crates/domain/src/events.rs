@@ -105,6 +105,73 @@ impl Envelope {
     }
 }
 
+/// What an invoice needs to name a party: its legal name, identifiers, electronic address,
+/// postal address and (for a seller) the account to pay to. Accounts fills it from the party's
+/// master data (a location's or payer's `billing`, a patient's name and address) on every event
+/// that names the party; absent in events of older versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartyBilling {
+    /// Legal name (BT-27 / BT-44): the registered name, else the party's name.
+    pub legal_name: String,
+    /// VAT identifier with its country prefix (BT-31 / BT-48).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_id: Option<String>,
+    /// Legal registration identifier (BT-30 / BT-47).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_registration: Option<SchemeIdentifier>,
+    /// Electronic address (BT-34 / BT-49).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<SchemeIdentifier>,
+    /// Postal address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PostalAddressRef>,
+    /// Contact e-mail (BT-43; sellers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// IBAN to pay to (BT-84; sellers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    /// BIC of that account (BT-86; sellers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+    /// The buyer reference (BT-10) the party wants on invoices to it (payers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_reference: Option<String>,
+}
+
+/// An identifier within a scheme: an EAS code for electronic addresses, an ISO 6523 ICD code for
+/// registrations (e.g. `0088`, GLN).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchemeIdentifier {
+    /// The scheme code.
+    pub scheme: String,
+    /// The identifier within it.
+    pub id: String,
+}
+
+/// A postal address as events carry it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostalAddressRef {
+    /// Street lines.
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Region, province or state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
 /// A location as consumers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -119,6 +186,9 @@ pub struct LocationRef {
     pub time_zone: String,
     /// Tax id of the issuing entity.
     pub tax_id: Option<String>,
+    /// What invoices name the location by as seller; absent in events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<PartyBilling>,
 }
 
 /// A patient as consumers see it.
@@ -137,6 +207,10 @@ pub struct PatientRef {
     /// versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<String>,
+    /// What invoices to the patient name them by (name and address); absent in events of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<PartyBilling>,
 }
 
 /// A coverage as consumers see it.
@@ -161,6 +235,9 @@ pub struct CoverageRef {
     pub valid_from: Option<NaiveDate>,
     /// Last day covered.
     pub valid_to: Option<NaiveDate>,
+    /// What invoices to the payer name it by; absent in events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_billing: Option<PartyBilling>,
 }
 
 /// An episode as consumers see it.
@@ -401,6 +478,10 @@ pub struct PartyRef {
     /// The policy or member number (payers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_number: Option<String>,
+    /// What an invoice to the party names it by: carried by approvals
+    /// (`settlement.approved`), as accounts last reported it; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<PartyBilling>,
 }
 
 impl PartyRef {
@@ -413,6 +494,7 @@ impl PartyRef {
             payer_kind: None,
             coverage_id: None,
             policy_number: None,
+            billing: None,
         }
     }
 
@@ -425,6 +507,7 @@ impl PartyRef {
             payer_kind: Some(coverage.payer_kind),
             coverage_id: Some(coverage.id),
             policy_number: Some(coverage.policy_number.clone()),
+            billing: None,
         }
     }
 

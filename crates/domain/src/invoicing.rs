@@ -368,6 +368,7 @@ mod tests {
             priority: 1,
             valid_from: None,
             valid_to: None,
+            payer_billing: None,
         })
     }
 
@@ -417,6 +418,7 @@ mod tests {
                     name: "Hospital One".to_owned(),
                     time_zone: "Europe/Madrid".to_owned(),
                     tax_id: Some("ESB00000000".to_owned()),
+                    billing: None,
                 },
                 patient: PatientRef {
                     id: patient,
@@ -424,6 +426,7 @@ mod tests {
                     birth_date: None,
                     flags: vec![],
                     sex: None,
+                    billing: None,
                 },
                 attending_practitioner: None,
             },

@@ -293,6 +293,14 @@ pub fn post(path: &str, tok: &str, body: &Value) -> test::TestRequest {
         .set_json(body)
 }
 
+/// A PUT of `body` as JSON with a bearer token.
+pub fn put(path: &str, tok: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::put()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+        .set_json(body)
+}
+
 /// A GET with a bearer token.
 pub fn get(path: &str, tok: &str) -> test::TestRequest {
     test::TestRequest::get()

@@ -122,6 +122,11 @@ pub fn refs_for_patients(
                 priority: r.priority,
                 valid_from: r.valid_from,
                 valid_to: r.valid_to,
+                payer_billing: Some(super::party_billing(
+                    &payer.name,
+                    &payer.address()?,
+                    &payer.billing()?,
+                )),
             });
     }
     Ok(out)

@@ -51,6 +51,11 @@ impl Location {
             name: self.name.clone(),
             time_zone: self.time_zone.clone(),
             tax_id: self.tax_id.clone(),
+            billing: Some(super::party_billing(
+                &self.name,
+                &self.address,
+                &self.billing,
+            )),
         }
     }
 

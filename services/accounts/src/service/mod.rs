@@ -14,7 +14,9 @@ pub mod locations;
 pub mod patients;
 pub mod payers;
 
-use carebill_domain::events::{Envelope, EventPayload};
+use carebill_domain::events::{
+    Envelope, EventPayload, PartyBilling, PostalAddressRef, SchemeIdentifier,
+};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
@@ -24,6 +26,41 @@ use carebill_platform::{Error, ErrorCode};
 pub use crate::store::{
     StoredAddress, StoredBilling, StoredContact, StoredIdentifier, StoredSchemeId,
 };
+
+/// What invoices name a party by, as events carry it: the registered name (else `name`), the
+/// party's address and its e-invoicing data. A party without an address carries none.
+pub(crate) fn party_billing(
+    name: &str,
+    address: &StoredAddress,
+    billing: &StoredBilling,
+) -> PartyBilling {
+    let scheme = |s: &StoredSchemeId| SchemeIdentifier {
+        scheme: s.scheme.clone(),
+        id: s.id.clone(),
+    };
+    let address = (address != &StoredAddress::default()).then(|| PostalAddressRef {
+        lines: address.lines.clone(),
+        city: address.city.clone(),
+        postal_code: address.postal_code.clone(),
+        region: address.region.clone(),
+        country: address.country.clone(),
+    });
+    PartyBilling {
+        // A party that gave no registered name is invoiced under the name it goes by.
+        legal_name: match &billing.legal_name {
+            Some(registered) => registered.clone(),
+            None => name.to_owned(),
+        },
+        vat_id: billing.vat_id.clone(),
+        legal_registration: billing.legal_registration.as_ref().map(scheme),
+        endpoint: billing.endpoint.as_ref().map(scheme),
+        address,
+        contact_email: billing.contact_email.clone(),
+        iban: billing.iban.clone(),
+        bic: billing.bic.clone(),
+        buyer_reference: billing.buyer_reference.clone(),
+    }
+}
 
 /// The service name: event source, queue and audit context.
 pub const SERVICE: &str = "accounts";

@@ -54,6 +54,13 @@ impl Patient {
             birth_date: self.birth_date,
             flags: self.flags.clone(),
             sex: Some(self.sex.as_str().to_owned()),
+            // The patient's name and address travel because an invoice to the patient must
+            // name them (EN 16931 BT-44, BT-55) and invoicing reads no other service's tables.
+            billing: Some(super::party_billing(
+                &format!("{} {}", self.given_name, self.family_name),
+                &self.address,
+                &crate::store::StoredBilling::default(),
+            )),
         }
     }
 

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_platform::db::Backend;
-use carebill_platform::testing::{TEST_SECRET, admin, call, get, post, token};
+use carebill_platform::testing::{TEST_SECRET, admin, call, get, post, put, token};
 use serde_json::{Value, json};
 
 use crate::common::fixtures::{consumption, fixture};
@@ -216,6 +216,58 @@ async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: B
     assert_eq!(data["coverages"][0]["payer_kind"], "insurer");
     assert_eq!(data["quantity"], "2");
     assert_eq!(data["attributes"]["urgent"], true);
+    // What invoices name the parties by: without e-invoicing data, their names.
+    assert_eq!(
+        data["episode"]["location"]["billing"],
+        json!({"legal_name": "Hospital"})
+    );
+    assert_eq!(
+        data["episode"]["patient"]["billing"],
+        json!({"legal_name": "Ana Garcia"})
+    );
+    assert_eq!(
+        data["coverages"][0]["payer_billing"],
+        json!({"legal_name": "Insurer"})
+    );
+
+    // With e-invoicing data in master data, the next consumption carries it.
+    let (_, payers, _) = call(&app, get("/v1/payers", &admin())).await;
+    let payer = payers["items"][0]["id"].as_str().expect("payer").to_owned();
+    let (s, body, _) = call(
+        &app,
+        put(
+            &format!("/v1/payers/{payer}"),
+            &admin(),
+            &json!({"code": "INS-ENC-1", "name": "Insurer", "kind": "insurer",
+                "address": {"lines": ["Calle Ribera del Loira 52"], "city": "Madrid", "country": "ES"},
+                "legal_name": "Insurer S.A.", "vat_id": "ESA28037042",
+                "endpoint": {"scheme": "9920", "id": "ESA28037042"}, "buyer_reference": "INS-HOSP"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, c, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &admin(),
+            &consumption(&f.episode, Some("o-2")),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let events = outbox_types(&h.db).await;
+    let (_, env) = events
+        .iter()
+        .rfind(|(t, _)| t == "carebill.accounts.consumption.recorded.v1")
+        .expect("recorded");
+    assert_eq!(
+        env["data"]["coverages"][0]["payer_billing"],
+        json!({"legal_name": "Insurer S.A.", "vat_id": "ESA28037042",
+            "endpoint": {"scheme": "9920", "id": "ESA28037042"},
+            "address": {"lines": ["Calle Ribera del Loira 52"], "city": "Madrid", "country": "ES"},
+            "buyer_reference": "INS-HOSP"})
+    );
 }
 
 async fn bad_input_gets_problem_json_and_changes_nothing(b: Backend) {

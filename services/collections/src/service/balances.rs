@@ -95,6 +95,7 @@ pub(crate) fn balance(
             payer_kind: None,
             coverage_id: None,
             policy_number: None,
+            billing: None,
         },
         currencies,
         recent_payments: payments::recent(conn, scope, kind, &id, RECENT_PAYMENTS)?,

@@ -121,6 +121,7 @@ fn party_ref(kind: PartyKind, id: uuid::Uuid, payer_code: Option<String>) -> Par
         payer_kind: None,
         coverage_id: None,
         policy_number: None,
+        billing: None,
     }
 }
 

@@ -73,6 +73,7 @@ impl From<StoredParty> for PartyRef {
             payer_kind: p.payer_kind,
             coverage_id: p.coverage_id,
             policy_number: p.policy_number,
+            billing: None,
         }
     }
 }

@@ -72,6 +72,7 @@ pub(crate) fn payer(code: &str) -> PartyRef {
         payer_kind: None,
         coverage_id: None,
         policy_number: None,
+        billing: None,
     }
 }
 
@@ -82,6 +83,7 @@ pub(crate) fn location(code: &str, time_zone: &str) -> LocationRef {
         name: format!("Hospital {code}"),
         time_zone: time_zone.to_owned(),
         tax_id: None,
+        billing: None,
     }
 }
 

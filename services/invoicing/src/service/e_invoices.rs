@@ -2,7 +2,8 @@
 //!
 //! Built from what invoicing stored when it issued the document (the issuing location and the
 //! recipient as the approval carried them, the lines with their stored tax), never from master
-//! data read later, so an issued document renders the same tomorrow. What a valid document
+//! data read later, so an issued document renders the same tomorrow (the approval carries the
+//! parties' billing data as accounts reported it; see `service::issuing`). What a valid document
 //! still lacks is not a 500 and not a silent invalid file: [`Rendered::Incomplete`] lists each
 //! missing business term with the resource a person completes to fix it.
 //!

@@ -357,18 +357,24 @@ fn invoice_row(
     })
 }
 
-/// The seller as the approval names it, kept on the invoice: the location's name and tax id.
-/// (The location's e-invoicing data joins it once the approval carries it.)
+/// The seller as the approval names it, kept on the invoice: the location's billing data, or
+/// for an approval of an older version that carries none, its name and tax id.
 fn seller_as_issued(location: &LocationRef) -> StoredParty {
-    StoredParty {
-        legal_name: Some(location.name.clone()),
-        vat_id: location.tax_id.clone(),
-        ..StoredParty::default()
+    match &location.billing {
+        Some(billing) => StoredParty::from(billing),
+        None => StoredParty {
+            legal_name: Some(location.name.clone()),
+            vat_id: location.tax_id.clone(),
+            ..StoredParty::default()
+        },
     }
 }
 
-/// The buyer as the approval names it, kept on the invoice: nothing beyond the reference kept
-/// beside, until the approval carries the payer's and the patient's billing data.
-fn buyer_as_issued(_recipient: &PartyRef) -> StoredParty {
-    StoredParty::default()
+/// The buyer as the approval names it, kept on the invoice: the payer's or the patient's
+/// billing data (nothing for an approval of an older version that carries none).
+fn buyer_as_issued(recipient: &PartyRef) -> StoredParty {
+    match &recipient.billing {
+        Some(billing) => StoredParty::from(billing),
+        None => StoredParty::default(),
+    }
 }

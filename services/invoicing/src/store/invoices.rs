@@ -2,7 +2,7 @@
 //! reads), the list with its filters, and the writes that number and cancel an invoice.
 
 use carebill_domain::accounts::PayerKind;
-use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::events::{PartyBilling, PartyKind, PartyRef, SchemeIdentifier};
 use carebill_domain::ids::{
     CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
@@ -153,6 +153,32 @@ pub(crate) struct StoredParty {
     pub buyer_reference: Option<String>,
 }
 
+impl From<&PartyBilling> for StoredParty {
+    fn from(b: &PartyBilling) -> Self {
+        let scheme = |s: &SchemeIdentifier| StoredSchemeId {
+            scheme: s.scheme.clone(),
+            id: s.id.clone(),
+        };
+        StoredParty {
+            legal_name: Some(b.legal_name.clone()),
+            vat_id: b.vat_id.clone(),
+            legal_registration: b.legal_registration.as_ref().map(scheme),
+            endpoint: b.endpoint.as_ref().map(scheme),
+            address: b.address.as_ref().map(|a| StoredPostalAddress {
+                lines: a.lines.clone(),
+                city: a.city.clone(),
+                postal_code: a.postal_code.clone(),
+                region: a.region.clone(),
+                country: a.country.clone(),
+            }),
+            contact_email: b.contact_email.clone(),
+            iban: b.iban.clone(),
+            bic: b.bic.clone(),
+            buyer_reference: b.buyer_reference.clone(),
+        }
+    }
+}
+
 /// Reads a party snapshot column: `None` for invoices issued before snapshots were kept.
 fn read_party(what: &'static str, text: Option<&str>) -> Result<Option<StoredParty>, Error> {
     text.map(|t| stored::json(what, t).map_err(Error::from))
@@ -179,6 +205,7 @@ impl InvoiceRow {
                 .transpose()
                 .map_err(Error::from)?,
             policy_number: self.policy_number.clone(),
+            billing: None,
         })
     }
 

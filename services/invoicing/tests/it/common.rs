@@ -75,6 +75,7 @@ pub(crate) fn coverage(code: &str) -> CoverageRef {
         priority: 1,
         valid_from: None,
         valid_to: None,
+        payer_billing: None,
     }
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn world(location_code: &str) -> World {
         name: format!("Hospital {location_code}"),
         time_zone: "Europe/Madrid".to_owned(),
         tax_id: Some("ESB12345678".to_owned()),
+        billing: None,
     };
     let patient = PatientRef {
         id: PatientId::new(),
@@ -92,6 +94,7 @@ pub(crate) fn world(location_code: &str) -> World {
         birth_date: None,
         flags: vec![],
         sex: None,
+        billing: None,
     };
     let episode = EpisodeRef {
         id: EpisodeId::new(),
@@ -168,7 +171,11 @@ pub(crate) fn approval(
         parties: vec![
             w.sanitas.clone(),
             w.adeslas.clone(),
-            PartyRef::patient(w.patient.id),
+            // The patient as settlement names it: with the billing data the episode carries.
+            PartyRef {
+                billing: w.patient.billing.clone(),
+                ..PartyRef::patient(w.patient.id)
+            },
         ],
         lines,
         total: eur(total),

@@ -7,7 +7,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test::{call_service, read_body};
-use carebill_domain::events::PartyRef;
+use carebill_domain::events::{PartyBilling, PartyRef};
 use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
@@ -294,17 +294,22 @@ async fn a_credit_note_as_ubl_names_what_its_parties_lack_and_scope_holds(b: Bac
     );
 }
 
-/// The seller and buyer an invoice keeps, written straight into the stored invoice: the
-/// approval does not carry master data's e-invoicing fields yet (see the module docs of
-/// `service::e_invoices`).
-async fn complete_parties(h: &Harness, invoice: &str, buyer: &str) {
-    let seller = r#"{"legal_name":"Hospital Central S.L.","vat_id":"ESB12345678","legal_registration":{"scheme":"0088","id":"4000001000005"},"endpoint":{"scheme":"0088","id":"4000001000005"},"address":{"lines":["Calle Mayor 1"],"city":"Madrid","postal_code":"28013","country":"ES"},"contact_email":"billing@hospital.example","iban":"ES9121000418450200051332","bic":"CAIXESBBXXX"}"#;
-    let sql = format!(
-        "UPDATE invoices SET seller = '{seller}', buyer = '{buyer}' WHERE id = '{invoice}'"
+/// The world with what master data gives an invoice's parties, as accounts puts it on its
+/// events and settlement on the approval: a complete seller, payer and patient.
+fn complete(w: &mut World) {
+    let billing = |json: &str| -> Option<PartyBilling> {
+        Some(serde_json::from_str(json).expect("billing data"))
+    };
+    w.location.billing = billing(
+        r#"{"legal_name":"Hospital Central S.L.","vat_id":"ESB12345678","legal_registration":{"scheme":"0088","id":"4000001000005"},"endpoint":{"scheme":"0088","id":"4000001000005"},"address":{"lines":["Calle Mayor 1"],"city":"Madrid","postal_code":"28013","country":"ES"},"contact_email":"billing@hospital.example","iban":"ES9121000418450200051332","bic":"CAIXESBBXXX"}"#,
     );
-    h.db.write(move |conn| Ok(diesel::sql_query(sql).execute(conn)?))
-        .await
-        .expect("parties kept");
+    w.sanitas.billing = billing(
+        r#"{"legal_name":"Sanitas S.A. de Seguros","vat_id":"ESA28037042","endpoint":{"scheme":"9920","id":"ESA28037042"},"address":{"lines":["Calle Ribera del Loira 52"],"city":"Madrid","postal_code":"28042","country":"ES"},"buyer_reference":"SANITAS-HOSP"}"#,
+    );
+    // A patient reachable on Peppol (as consumers are in some countries): a GLN.
+    w.patient.billing = billing(
+        r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
+    );
 }
 
 /// GETs `path` as UBL: 200 `application/xml`; written to `$CAREBILL_UBL_OUT/<name>.xml` when set.
@@ -344,7 +349,8 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     let h = harness(b);
     let app = app(&h.db).await;
     let t = admin();
-    let w = world("H1");
+    let mut w = world("H1");
+    complete(&mut w);
     let pat = PartyRef::patient(w.patient.id);
     // Two lines, shared: the patient's 0.51 over a quantity of 2 is a price of 0.255.
     deliver(
@@ -376,18 +382,6 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     let payer_invoice = invoices[0]["id"].as_str().expect("id").to_owned();
     let patient_invoice = invoices[1]["id"].as_str().expect("id").to_owned();
     assert_eq!(invoices[1]["recipient"]["kind"], "patient");
-    complete_parties(
-        &h,
-        &payer_invoice,
-        r#"{"legal_name":"Sanitas S.A. de Seguros","vat_id":"ESA28037042","endpoint":{"scheme":"9920","id":"ESA28037042"},"address":{"lines":["Calle Ribera del Loira 52"],"city":"Madrid","postal_code":"28042","country":"ES"},"buyer_reference":"SANITAS-HOSP"}"#,
-    )
-    .await;
-    complete_parties(
-        &h,
-        &patient_invoice,
-        r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
-    )
-    .await;
     let backend = format!("{b:?}").to_lowercase();
 
     let payer = ubl(

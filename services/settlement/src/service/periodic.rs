@@ -350,6 +350,7 @@ mod tests {
             priority,
             valid_from: None,
             valid_to: to.and_then(|t| t.parse().ok()),
+            payer_billing: None,
         }
     }
 

@@ -244,6 +244,18 @@ pub fn approved_event(
     }
     // Payers first, the patient last.
     parties.sort_by_key(|p| p.kind == carebill_domain::events::PartyKind::Patient);
+    // Each party with what its invoice names it by, as accounts last reported it: a payer's from
+    // the coverage it pays through, the patient's from the episode.
+    let coverages = row.coverages()?;
+    for party in &mut parties {
+        party.billing = match party.coverage_id {
+            Some(coverage_id) => coverages
+                .iter()
+                .find(|c| c.id == coverage_id)
+                .and_then(|c| c.payer_billing.clone()),
+            None => episode.patient.billing.clone(),
+        };
+    }
     Ok(SettlementApprovedV1 {
         settlement_id: row.id.parse().map_err(|e| Error::internal(&e))?,
         number: row.number.clone(),

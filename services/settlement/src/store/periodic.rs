@@ -166,6 +166,7 @@ pub fn beneficiaries(
                         birth_date: None,
                         flags: Vec::new(),
                         sex: None,
+                        billing: None,
                     },
                 };
                 let location: LocationRef = match location {
@@ -181,6 +182,7 @@ pub fn beneficiaries(
                         name: location_code.to_owned(),
                         time_zone: "UTC".to_owned(),
                         tax_id: None,
+                        billing: None,
                     },
                 };
                 Ok((

@@ -95,6 +95,7 @@ async fn deliver(
             name: format!("Care home {location}"),
             time_zone: "Europe/Zurich".to_owned(),
             tax_id: Some("CHE-123.456.789".to_owned()),
+            billing: None,
         }),
         patient: Some(PatientRef {
             id: patient.parse().expect("patient id"),
@@ -102,6 +103,7 @@ async fn deliver(
             birth_date: None,
             flags: vec![],
             sex: None,
+            billing: None,
         }),
         coverages: coverages(patient),
         reason: None,
@@ -155,6 +157,7 @@ fn coverages(patient: &str) -> Vec<CoverageRef> {
         priority,
         valid_from: None,
         valid_to: None,
+        payer_billing: None,
     })
     .collect()
 }

@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
-use carebill_platform::testing::{admin, call, get, post, token};
+use carebill_platform::testing::{admin, call, get, post, put, token};
 use serde_json::{Value, json};
 
 use crate::common::{app, consumption, create_all, deliver, harness, share, world};
@@ -731,14 +731,6 @@ async fn a_prepaid_bundle_pays_for_later_sessions_until_it_is_used_up(b: Backend
     )
     .await;
     assert_eq!(theirs, json!([]));
-}
-
-/// A PUT of `body` as JSON with a bearer token.
-fn put(path: &str, tok: &str, body: &Value) -> actix_web::test::TestRequest {
-    actix_web::test::TestRequest::put()
-        .uri(path)
-        .insert_header(("authorization", format!("Bearer {tok}")))
-        .set_json(body)
 }
 
 /// Coordination of benefits (issue 22). SANITAS first: 10.00 copay per episode, 50.00 yearly

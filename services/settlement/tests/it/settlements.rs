@@ -63,7 +63,18 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     let h = harness(b);
     let app = app(&h).await;
     configure(&app).await;
-    let w = world();
+    let mut w = world();
+    // What accounts puts on its events for invoices to name the parties by.
+    let billing = |name: &str| {
+        Some(carebill_domain::events::PartyBilling {
+            legal_name: name.to_owned(),
+            ..Default::default()
+        })
+    };
+    w.episode.location.billing = billing("Hospital One S.L.");
+    w.episode.patient.billing = billing("Ana Garcia");
+    w.coverages[0].payer_billing = billing("Sanitas S.A.");
+    w.coverages[1].payer_billing = billing("Mutua S.A.");
     let hb = consumption(&w, "LAB-HB", 2, "2026-11-02T09:00:00Z");
     let env = deliver(&h, "accounts", &hb).await;
     deliver(
@@ -317,6 +328,21 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     assert_eq!(
         event.parties[2].kind,
         carebill_domain::events::PartyKind::Patient
+    );
+    // Each party with what its invoice names it by: the payers' from their coverages, the
+    // patient's from the episode; the location's travels in the episode.
+    let names: Vec<Option<&str>> = event
+        .parties
+        .iter()
+        .map(|p| p.billing.as_ref().map(|b| b.legal_name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [Some("Sanitas S.A."), Some("Mutua S.A."), Some("Ana Garcia")]
+    );
+    assert_eq!(
+        event.episode.location.billing.map(|b| b.legal_name),
+        Some("Hospital One S.L.".to_owned())
     );
     let eur = |s: &str| Money::new(s.parse().expect("decimal"), Currency::EUR).expect("money");
     assert_eq!(event.total, eur("100.00"));

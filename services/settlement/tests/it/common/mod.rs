@@ -78,6 +78,7 @@ pub fn world() -> World {
         priority,
         valid_from: None,
         valid_to: None,
+        payer_billing: None,
     };
     World {
         episode: EpisodeRef {
@@ -90,6 +91,7 @@ pub fn world() -> World {
                 name: "Hospital One".to_owned(),
                 time_zone: "Europe/Madrid".to_owned(),
                 tax_id: None,
+                billing: None,
             },
             patient: PatientRef {
                 id: patient,
@@ -97,6 +99,7 @@ pub fn world() -> World {
                 birth_date: None,
                 flags: vec![],
                 sex: None,
+                billing: None,
             },
             attending_practitioner: None,
         },
