@@ -616,7 +616,7 @@ fn the_tutorial_works_as_written() {
         // E-invoices: the payer's UBL, MUTUA's gaps, MUTUA completed.
         "<cbc:InvoiceTypeCode>380\n<cbc:BuyerReference>SANITAS-HOSP\n<cbc:PayableAmount currencyID=\"EUR\">42.00\n",
         "\"document_incomplete\"\n[\"BT-49\",\"Buyer electronic address\",\"/v1/payers/\u{2026}\"]\n[\"BG-8\",\"Buyer postal address\",\"/v1/payers/\u{2026}\"]\n",
-        r#"{"legal_name":null,"endpoint":{"scheme":"9920","id":"ESG28000001"},"buyer_reference":"MUTUA-HOSP"}"#,
+        r#"{"legal_name":null,"endpoint":{"scheme":"9920","id":"ESG28000001"},"buyer_reference":"MUTUA-HOSP","payment_terms":{"days":60,"end_of_month":true,"text":null}}"#,
     ] {
         assert!(
             stdout.contains(expected),

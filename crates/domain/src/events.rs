@@ -138,6 +138,9 @@ pub struct PartyBilling {
     /// The buyer reference (BT-10) the party wants on invoices to it (payers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_reference: Option<String>,
+    /// Its payment terms: a payer's apply to invoices to it, a location's to the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<crate::invoicing::PaymentTerms>,
 }
 
 /// An identifier within a scheme: an EAS code for electronic addresses, an ISO 6523 ICD code for

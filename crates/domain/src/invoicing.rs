@@ -21,9 +21,97 @@ use crate::events::{PartyRef, SettlementApprovedV1};
 use crate::ids::ConsumptionId;
 use crate::money::{Currency, MinorUnits, Money, MoneyError};
 
-/// Days between the issue date and the due date. One fixed term for every recipient for now;
-/// terms per payer (contracts often say 60 or 90 days) are a later configuration.
-pub const PAYMENT_TERMS_DAYS: u64 = 30;
+/// Days between the issue date and the due date when neither the payer nor the location set
+/// payment terms.
+pub const PAYMENT_TERMS_DAYS: u16 = 30;
+
+/// The longest payment term accepted, in days.
+pub const PAYMENT_TERMS_MAX_DAYS: u16 = 365;
+
+/// How long the recipient of an invoice has to pay: a number of days counted from the invoice
+/// date or, with `end_of_month`, from the last day of the invoice's month ("60 days end of
+/// month"), and the text the document shows (EN 16931 BT-20). Set per payer and per location;
+/// an invoice to a payer follows the payer's terms, else the location's, else 30 days net.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PaymentTerms {
+    /// Days to pay, 0 (on receipt) to 365.
+    pub days: u16,
+    /// Count from the end of the invoice's month instead of the invoice date.
+    #[serde(default)]
+    pub end_of_month: bool,
+    /// The terms as the document states them; absent, a sentence made from the terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl Default for PaymentTerms {
+    fn default() -> Self {
+        PaymentTerms {
+            days: PAYMENT_TERMS_DAYS,
+            end_of_month: false,
+            text: None,
+        }
+    }
+}
+
+impl PaymentTerms {
+    /// Checks the terms: at most [`PAYMENT_TERMS_MAX_DAYS`] days, a text that says something.
+    pub fn check(&self) -> Result<(), String> {
+        if self.days > PAYMENT_TERMS_MAX_DAYS {
+            return Err(format!(
+                "{} days is more than the {PAYMENT_TERMS_MAX_DAYS} days payment terms may give",
+                self.days
+            ));
+        }
+        if let Some(text) = &self.text
+            && (text.trim().is_empty() || text.chars().count() > 300)
+        {
+            return Err("the terms text must say something, in at most 300 characters".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The due date of an invoice dated `issued_on`.
+    pub fn due_date(&self, issued_on: NaiveDate) -> NaiveDate {
+        let from = if self.end_of_month {
+            last_day_of_month(issued_on)
+        } else {
+            issued_on
+        };
+        from.checked_add_days(Days::new(u64::from(self.days)))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The text the document shows (BT-20): the one given, else a sentence naming the terms and
+    /// the due date.
+    pub fn describe(&self, due: NaiveDate) -> String {
+        if let Some(text) = &self.text {
+            return text.trim().to_owned();
+        }
+        match (self.days, self.end_of_month) {
+            (0, false) => format!("Payment due on receipt, by {due}."),
+            (0, true) => format!("Payment due at the end of the invoice month, by {due}."),
+            (days, false) => format!("Payment within {days} days of the invoice date, by {due}."),
+            (days, true) => {
+                format!("Payment within {days} days of the end of the invoice month, by {due}.")
+            }
+        }
+    }
+}
+
+/// The last day of `day`'s month.
+fn last_day_of_month(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike as _;
+    let (year, month) = if day.month() == 12 {
+        (day.year() + 1, 1)
+    } else {
+        (day.year(), day.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(year, month, 1)
+        .and_then(|first| first.pred_opt())
+        .unwrap_or(day)
+}
 
 /// UNCL5305 tax category of every line: exempt from tax.
 pub const TAX_CATEGORY_EXEMPT: &str = "E";
@@ -83,13 +171,6 @@ pub fn issue_date(at: DateTime<Utc>, time_zone: &str) -> Result<NaiveDate, PlanE
     let tz = crate::accounts::parse_time_zone(time_zone)
         .map_err(|_| PlanError::TimeZone(time_zone.to_owned()))?;
     Ok(at.with_timezone(&tz).date_naive())
-}
-
-/// The due date of a document issued on `issued_on`: [`PAYMENT_TERMS_DAYS`] later.
-pub fn due_date(issued_on: NaiveDate) -> NaiveDate {
-    issued_on
-        .checked_add_days(Days::new(PAYMENT_TERMS_DAYS))
-        .unwrap_or(NaiveDate::MAX)
 }
 
 /// One line of an invoice or credit note: a service, its whole amount, and the part billed to
@@ -461,11 +542,54 @@ mod tests {
             issue_date(at, "America/New_York").unwrap(),
             NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
         );
-        assert_eq!(due_date(day), NaiveDate::from_ymd_opt(2027, 1, 31).unwrap());
+        assert_eq!(
+            PaymentTerms::default().due_date(day),
+            NaiveDate::from_ymd_opt(2027, 1, 31).unwrap()
+        );
         assert!(matches!(
             issue_date(at, "Mars/Olympus"),
             Err(PlanError::TimeZone(_))
         ));
+    }
+
+    #[test]
+    fn payment_terms_count_from_the_invoice_date_or_the_end_of_its_month() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let terms = |days, end_of_month| PaymentTerms {
+            days,
+            end_of_month,
+            text: None,
+        };
+        assert_eq!(terms(60, false).due_date(d(2026, 12, 6)), d(2027, 2, 4));
+        // 60 days end of month: from 31 December.
+        assert_eq!(terms(60, true).due_date(d(2026, 12, 6)), d(2027, 3, 1));
+        // February's end in a leap year and in another.
+        assert_eq!(terms(0, true).due_date(d(2028, 2, 10)), d(2028, 2, 29));
+        assert_eq!(terms(30, true).due_date(d(2027, 2, 10)), d(2027, 3, 30));
+        assert_eq!(terms(0, false).due_date(d(2027, 2, 10)), d(2027, 2, 10));
+        assert_eq!(
+            terms(60, true).describe(d(2027, 3, 1)),
+            "Payment within 60 days of the end of the invoice month, by 2027-03-01."
+        );
+        assert_eq!(
+            terms(0, false).describe(d(2027, 2, 10)),
+            "Payment due on receipt, by 2027-02-10."
+        );
+        let worded = PaymentTerms {
+            text: Some("  Net 60 days; 2 % late interest per month. ".to_owned()),
+            ..terms(60, false)
+        };
+        assert_eq!(
+            worded.describe(d(2027, 2, 4)),
+            "Net 60 days; 2 % late interest per month."
+        );
+        assert!(worded.check().is_ok());
+        assert!(terms(366, false).check().unwrap_err().contains("366 days"));
+        let blank = PaymentTerms {
+            text: Some("  ".to_owned()),
+            ..terms(30, false)
+        };
+        assert!(blank.check().is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ diesel::table! {
         credit_note_id -> Nullable<Text>,
         seller -> Nullable<Text>,
         buyer -> Nullable<Text>,
+        payment_terms -> Nullable<Text>,
     }
 }
 

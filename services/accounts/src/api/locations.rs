@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
 use crate::api::{
-    Address, BankAccount, SchemeIdentifier, check_bank_account, check_email, check_vat_id,
+    Address, BankAccount, PaymentTerms, SchemeIdentifier, check_bank_account, check_email,
+    check_payment_terms, check_vat_id,
 };
 use crate::service::StoredBilling;
 use crate::service::locations::{self as service, NewLocation};
@@ -60,6 +61,8 @@ pub struct Location {
     /// Billing contact e-mail (BT-43).
     #[schema(example = "billing@hospital.example")]
     pub contact_email: Option<String>,
+    /// Payment terms of the location's invoices, unless the payer has its own.
+    pub payment_terms: Option<PaymentTerms>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -86,6 +89,7 @@ impl From<service::Location> for Location {
                 bic: l.billing.bic,
             }),
             contact_email: l.billing.contact_email,
+            payment_terms: l.billing.payment_terms.map(Into::into),
             created_at: l.created_at,
             updated_at: l.updated_at,
         }
@@ -133,6 +137,9 @@ pub struct LocationInput {
     /// Billing contact e-mail (BT-43).
     #[schema(example = "billing@hospital.example")]
     pub contact_email: Option<String>,
+    /// Payment terms of the location's invoices, unless the payer has its own (default 30 days
+    /// net).
+    pub payment_terms: Option<PaymentTerms>,
 }
 
 impl LocationInput {
@@ -168,6 +175,11 @@ impl LocationInput {
             bic,
             contact_email: check_email("contact_email", self.contact_email.as_deref(), &mut v),
             buyer_reference: None,
+            payment_terms: check_payment_terms(
+                "payment_terms",
+                self.payment_terms.as_ref(),
+                &mut v,
+            ),
         };
         v.finish().map_err(Error::validation)?;
         match (code, name, time_zone, currency) {

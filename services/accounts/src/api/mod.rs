@@ -20,8 +20,11 @@ use carebill_domain::Validation;
 use serde::{Deserialize, Serialize};
 
 use carebill_domain::identifiers::{Bic, Country, Iban, Scheme, SchemeId, VatId};
+use carebill_domain::invoicing::PAYMENT_TERMS_MAX_DAYS;
 
-use crate::service::{StoredAddress, StoredContact, StoredIdentifier, StoredSchemeId};
+use crate::service::{
+    StoredAddress, StoredContact, StoredIdentifier, StoredPaymentTerms, StoredSchemeId,
+};
 
 /// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -268,6 +271,56 @@ pub struct BankAccount {
     /// BIC of the bank.
     #[schema(example = "CAIXESBBXXX")]
     pub bic: Option<String>,
+}
+
+/// How long the recipients of invoices have to pay (EN 16931 BT-9, BT-20): a payer's terms
+/// apply to invoices to it, a location's to its other invoices; without either, 30 days net.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentTerms {
+    /// Days to pay, 0 (on receipt) to 365.
+    #[schema(example = 60, minimum = 0, maximum = 365)]
+    pub days: i64,
+    /// Count the days from the end of the invoice's month ("60 days end of month").
+    #[serde(default)]
+    pub end_of_month: bool,
+    /// The terms as documents state them (at most 300 characters); absent, a sentence made from
+    /// the terms and the due date.
+    #[schema(example = "Net 60 days end of month. Late payments bear statutory interest.")]
+    pub text: Option<String>,
+}
+
+impl From<StoredPaymentTerms> for PaymentTerms {
+    fn from(t: StoredPaymentTerms) -> Self {
+        PaymentTerms {
+            days: i64::from(t.days),
+            end_of_month: t.end_of_month,
+            text: t.text,
+        }
+    }
+}
+
+/// Checks payment terms; the stored form, or errors under `field.days` and `field.text`.
+pub(crate) fn check_payment_terms(
+    field: &str,
+    terms: Option<&PaymentTerms>,
+    v: &mut Validation,
+) -> Option<StoredPaymentTerms> {
+    let terms = terms?;
+    let days = v.check(
+        &format!("{field}.days"),
+        "invalid",
+        u16::try_from(terms.days)
+            .ok()
+            .filter(|d| *d <= PAYMENT_TERMS_MAX_DAYS)
+            .ok_or_else(|| format!("must be between 0 and {PAYMENT_TERMS_MAX_DAYS} days")),
+    );
+    let text = v.opt_text(&format!("{field}.text"), terms.text.as_deref(), 300);
+    days.map(|days| StoredPaymentTerms {
+        days,
+        end_of_month: terms.end_of_month,
+        text,
+    })
 }
 
 /// Checks a VAT identifier (country prefix and number); the normalised form, or an error

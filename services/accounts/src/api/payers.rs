@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
 use crate::api::{
-    Address, Contact, Identifier, SchemeIdentifier, check_vat_id, validate_identifiers,
+    Address, Contact, Identifier, PaymentTerms, SchemeIdentifier, check_payment_terms,
+    check_vat_id, validate_identifiers,
 };
 use crate::service::StoredBilling;
 use crate::service::payers::{self as service, NewPayer};
@@ -59,6 +60,8 @@ pub struct Payer {
     /// The buyer reference (BT-10) the payer wants on its invoices; Peppol needs one.
     #[schema(example = "SANITAS-HOSP")]
     pub buyer_reference: Option<String>,
+    /// Payment terms of invoices to the payer (else the issuing location's).
+    pub payment_terms: Option<PaymentTerms>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -107,6 +110,9 @@ pub struct PayerInput {
     /// The buyer reference (BT-10) to put on the payer's invoices.
     #[schema(example = "SANITAS-HOSP")]
     pub buyer_reference: Option<String>,
+    /// Payment terms of invoices to the payer, as its contract says (else the issuing
+    /// location's).
+    pub payment_terms: Option<PaymentTerms>,
 }
 
 impl From<service::Payer> for Payer {
@@ -127,6 +133,7 @@ impl From<service::Payer> for Payer {
             legal_registration: p.billing.legal_registration.map(Into::into),
             endpoint: p.billing.endpoint.map(Into::into),
             buyer_reference: p.billing.buyer_reference,
+            payment_terms: p.billing.payment_terms.map(Into::into),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -157,6 +164,11 @@ impl PayerInput {
                 .as_ref()
                 .and_then(|e| e.check("endpoint", &mut v)),
             buyer_reference: v.opt_text("buyer_reference", self.buyer_reference.as_deref(), 200),
+            payment_terms: check_payment_terms(
+                "payment_terms",
+                self.payment_terms.as_ref(),
+                &mut v,
+            ),
             ..StoredBilling::default()
         };
         v.finish().map_err(Error::validation)?;

@@ -17,6 +17,7 @@ pub mod payers;
 use carebill_domain::events::{
     Envelope, EventPayload, PartyBilling, PostalAddressRef, SchemeIdentifier,
 };
+use carebill_domain::invoicing::PaymentTerms;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
@@ -24,7 +25,8 @@ use carebill_platform::{Error, ErrorCode};
 
 /// The stored forms of addresses, contacts and identifiers are the values the use cases take.
 pub use crate::store::{
-    StoredAddress, StoredBilling, StoredContact, StoredIdentifier, StoredSchemeId,
+    StoredAddress, StoredBilling, StoredContact, StoredIdentifier, StoredPaymentTerms,
+    StoredSchemeId,
 };
 
 /// What invoices name a party by, as events carry it: the registered name (else `name`), the
@@ -59,6 +61,11 @@ pub(crate) fn party_billing(
         iban: billing.iban.clone(),
         bic: billing.bic.clone(),
         buyer_reference: billing.buyer_reference.clone(),
+        payment_terms: billing.payment_terms.as_ref().map(|t| PaymentTerms {
+            days: t.days,
+            end_of_month: t.end_of_month,
+            text: t.text.clone(),
+        }),
     }
 }
 

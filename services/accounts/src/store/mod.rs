@@ -98,6 +98,22 @@ pub struct StoredBilling {
     /// The buyer reference (BT-10) a payer wants on its invoices (payers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_reference: Option<String>,
+    /// Payment terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<StoredPaymentTerms>,
+}
+
+/// Payment terms as stored (inside `billing`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPaymentTerms {
+    /// Days to pay.
+    pub days: u16,
+    /// Counted from the end of the invoice's month.
+    #[serde(default)]
+    pub end_of_month: bool,
+    /// The text the document shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// Reads a nullable `billing` column: NULL is a party whose billing data was never given.

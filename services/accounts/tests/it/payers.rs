@@ -33,7 +33,8 @@ async fn a_payer_keeps_its_e_invoicing_data_and_refuses_malformed_identifiers(b:
         "vat_id": "ESA28037042",
         "endpoint": {"scheme": "9920", "id": "ESA28037042"},
         "legal_registration": {"scheme": "0088", "id": "4000001000005"},
-        "buyer_reference": "SANITAS-HOSP"
+        "buyer_reference": "SANITAS-HOSP",
+        "payment_terms": {"days": 60, "end_of_month": true}
     });
     let (s, payer, _) = call(&app, post("/v1/payers", &t, &complete)).await;
     assert_eq!(s, StatusCode::CREATED, "{payer}");
@@ -44,6 +45,10 @@ async fn a_payer_keeps_its_e_invoicing_data_and_refuses_malformed_identifiers(b:
         json!({"scheme": "9920", "id": "ESA28037042"})
     );
     assert_eq!(payer["buyer_reference"], "SANITAS-HOSP");
+    assert_eq!(
+        payer["payment_terms"],
+        json!({"days": 60, "end_of_month": true, "text": null})
+    );
     let id = payer["id"].as_str().expect("id");
     let (_, again, _) = call(&app, get(&format!("/v1/payers/{id}"), &t)).await;
     assert_eq!(again, payer);
@@ -53,10 +58,16 @@ async fn a_payer_keeps_its_e_invoicing_data_and_refuses_malformed_identifiers(b:
     bad["endpoint"] = json!({"scheme": "0088", "id": "4000001000006"});
     bad["legal_registration"]["scheme"] = json!("1234");
     bad["vat_id"] = json!("ZZ");
+    bad["payment_terms"] = json!({"days": 400, "text": " "});
     let (s, problem, _) = call(&app, post("/v1/payers", &t, &bad)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let named = fields(&problem);
-    for field in ["endpoint.id", "legal_registration.scheme", "vat_id"] {
+    for field in [
+        "endpoint.id",
+        "legal_registration.scheme",
+        "vat_id",
+        "payment_terms.days",
+    ] {
         assert!(named.iter().any(|f| f == field), "{field}: {problem}");
     }
     let (_, list, _) = call(&app, get("/v1/payers", &t)).await;

@@ -49,8 +49,12 @@ pub struct InvoiceSummary {
     pub tax_total: Money,
     /// Issue date, the location's calendar day.
     pub issue_date: NaiveDate,
-    /// Due date.
+    /// Due date, as the payment terms give it.
     pub due_date: NaiveDate,
+    /// The payment terms as the document states them (EN 16931 BT-20): the payer's, else the
+    /// location's, else 30 days net.
+    #[schema(example = "Payment within 30 days of the invoice date, by 2027-01-05.")]
+    pub payment_terms: String,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -88,6 +92,7 @@ impl InvoiceSummary {
             tax_total: h.tax_total,
             issue_date: h.issue_date,
             due_date: h.due_date,
+            payment_terms: h.payment_terms.clone(),
             created_at: h.created_at,
             issued_at: h.issued_at,
             cancelled_at: h.cancelled_at,

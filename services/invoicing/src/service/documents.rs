@@ -6,7 +6,7 @@ use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{
     ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
-use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::invoicing::{InvoiceStatus, PaymentTerms, money};
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -114,6 +114,8 @@ pub(crate) struct InvoiceHeader {
     pub issue_date: NaiveDate,
     /// Due date.
     pub due_date: NaiveDate,
+    /// The payment terms as the document states them (BT-20).
+    pub payment_terms: String,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -360,6 +362,11 @@ impl InvoiceHeader {
             tax_total: money(row.tax_total_minor, c),
             issue_date: row.issue_date,
             due_date: row.due_date,
+            // Invoices issued before terms were kept were all 30 days net.
+            payment_terms: match row.payment_terms()? {
+                Some(terms) => terms.describe(row.due_date),
+                None => PaymentTerms::default().describe(row.due_date),
+            },
             created_at: row.created_at.and_utc(),
             issued_at: row.issued_at.and_utc(),
             cancelled_at: row.cancelled_at.map(|t| t.and_utc()),

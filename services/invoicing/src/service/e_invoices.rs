@@ -8,8 +8,8 @@
 //! missing business term with the resource a person completes to fix it.
 //!
 //! Decisions of this first version: the buyer reference (BT-10) is the policy number for a
-//! payer and the episode number for the patient; the payment terms (BT-20) are a fixed text
-//! naming the stored due date (configurable terms come later); a catalog unit that is not a
+//! payer and the episode number for the patient; the payment terms (BT-20) are the text of the
+//! terms the invoice was issued under (the payer's, else the location's); a catalog unit that is not a
 //! measure (visit, test, session ...) is counted (UN/ECE Rec 20 `C62`, "one").
 
 use carebill_domain::Money;
@@ -23,7 +23,6 @@ use carebill_domain::ids::{CreditNoteId, InvoiceId};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
-use chrono::NaiveDate;
 
 use super::documents::{self, EpisodeLink, Issuer, Line};
 use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
@@ -64,7 +63,7 @@ pub(crate) fn invoice_ubl(
         due_date: Some(h.due_date),
         buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
         preceding: None,
-        payment_terms: Some(payment_terms(h.due_date)),
+        payment_terms: Some(h.payment_terms.clone()),
         note: None,
     };
     let parties = Parties {
@@ -250,11 +249,6 @@ fn buyer_reference(
         (PartyKind::Payer, Some(policy)) if !policy.trim().is_empty() => policy.clone(),
         _ => episode.number.clone(),
     }
-}
-
-/// The payment terms text (BT-20): fixed for now, naming the due date.
-fn payment_terms(due: NaiveDate) -> String {
-    format!("Payment due by {due}.")
 }
 
 /// The document of `header` over the stored lines, as UBL when it is complete.

@@ -20,7 +20,7 @@ use carebill_domain::events::{
 };
 use carebill_domain::ids::{InvoiceId, LocationId, SettlementId};
 use carebill_domain::invoicing::{
-    DocumentKind, InvoicePlan, InvoiceStatus, due_date, issue_date, plan_invoices,
+    DocumentKind, InvoicePlan, InvoiceStatus, PaymentTerms, issue_date, plan_invoices,
 };
 use carebill_platform::Error;
 use carebill_platform::audit::{self, Change, Snapshot};
@@ -44,6 +44,8 @@ struct Unnumbered {
     event: InvoiceIssuedV1,
     /// Its audit record's `after`, complete but for the number.
     audit: serde_json::Value,
+    /// The payment terms its due date follows.
+    terms: PaymentTerms,
 }
 
 /// What one approval issued: its invoices, and the report to settlement.
@@ -96,7 +98,16 @@ pub(crate) fn issue_invoices<'e>(
     let mut issued = Vec::with_capacity(plans.len());
     for plan in &plans {
         let id = InvoiceId::new();
-        let row = invoice_row(approval, plan, id, &provisional(&id), issued_on, now)?;
+        let terms = payment_terms(location, &plan.recipient);
+        let row = invoice_row(
+            approval,
+            plan,
+            id,
+            &provisional(&id),
+            issued_on,
+            &terms,
+            now,
+        )?;
         let (number, due) = (row.number.clone(), row.due_date);
         invoices::insert(conn, row)?;
         lines::insert(conn, &id.to_string(), &plan.lines)?;
@@ -146,7 +157,11 @@ pub(crate) fn issue_invoices<'e>(
             "approved_by": approval.approved_by,
             "event_id": env.id,
         }});
-        issued.push(Unnumbered { event, audit });
+        issued.push(Unnumbered {
+            event,
+            audit,
+            terms,
+        });
     }
     let ids: Vec<InvoiceId> = issued.iter().map(|i| i.event.invoice_id).collect();
     billed::record_invoiced(
@@ -250,7 +265,7 @@ pub(crate) fn number_and_announce(
                 .and_then(Iterator::next)
                 .ok_or_else(|| Error::internal(&"a series gave too few numbers"))?;
             e.issue_date = issued_on;
-            e.due_date = due_date(issued_on);
+            e.due_date = invoice.terms.due_date(issued_on);
             e.issued_at = now.and_utc();
             invoices::set_number(conn, e.invoice_id, &number, e.issue_date, e.due_date, now)?;
             invoice.audit["after"]["number"] = serde_json::Value::String(number.clone());
@@ -318,6 +333,7 @@ fn invoice_row(
     id: InvoiceId,
     number: &str,
     issued_on: chrono::NaiveDate,
+    terms: &PaymentTerms,
     now: chrono::NaiveDateTime,
 ) -> Result<InvoiceRow, Error> {
     let location = &approval.episode.location;
@@ -347,14 +363,25 @@ fn invoice_row(
         total_minor: to_minor(&plan.total)?,
         tax_total_minor: to_minor(&plan.tax_total)?,
         issue_date: issued_on,
-        due_date: due_date(issued_on),
+        due_date: terms.due_date(issued_on),
         created_at: now,
         issued_at: now,
         cancelled_at: None,
         credit_note_id: None,
         seller: Some(serde_json::to_string(&seller_as_issued(location))?),
         buyer: Some(serde_json::to_string(&buyer_as_issued(r))?),
+        payment_terms: Some(serde_json::to_string(terms)?),
     })
+}
+
+/// The payment terms of an invoice to `recipient`: a payer's own, else the issuing location's,
+/// else 30 days net. (A patient has none of their own.)
+fn payment_terms(location: &LocationRef, recipient: &PartyRef) -> PaymentTerms {
+    [&recipient.billing, &location.billing]
+        .into_iter()
+        .flatten()
+        .find_map(|b| b.payment_terms.clone())
+        .unwrap_or_default() // not stored: neither party set terms, 30 days net applies
 }
 
 /// The seller as the approval names it, kept on the invoice: the location's billing data, or

@@ -6,7 +6,7 @@ use carebill_domain::events::{PartyBilling, PartyKind, PartyRef, SchemeIdentifie
 use carebill_domain::ids::{
     CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
-use carebill_domain::invoicing::{InvoiceStatus, money};
+use carebill_domain::invoicing::{InvoiceStatus, PaymentTerms, money};
 use carebill_domain::{Currency, Money, stored};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -93,6 +93,9 @@ pub(crate) struct InvoiceRow {
     pub seller: Option<String>,
     /// The buyer as issued, JSON ([`StoredParty`]); NULL as `seller`.
     pub buyer: Option<String>,
+    /// The payment terms it was issued under, JSON (the domain's `PaymentTerms`, as events
+    /// carry them); NULL on invoices issued before terms were kept: 30 days net.
+    pub payment_terms: Option<String>,
 }
 
 /// An identifier within a scheme (EAS or ISO 6523 ICD), as kept on an invoice.
@@ -226,6 +229,14 @@ impl InvoiceRow {
     /// The buyer as issued (`None` before snapshots were kept).
     pub(crate) fn buyer(&self) -> Result<Option<StoredParty>, Error> {
         read_party("invoice buyer", self.buyer.as_deref())
+    }
+
+    /// The payment terms it was issued under (`None` before terms were kept).
+    pub(crate) fn payment_terms(&self) -> Result<Option<PaymentTerms>, Error> {
+        self.payment_terms
+            .as_deref()
+            .map(|t| stored::json("invoice payment terms", t).map_err(Error::from))
+            .transpose()
     }
 
     /// The total to pay.

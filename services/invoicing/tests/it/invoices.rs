@@ -11,6 +11,7 @@ use carebill_platform::both_backends;
 use carebill_platform::db::{Backend, Db, PLATFORM_MIGRATIONS};
 use carebill_platform::schema::outbox;
 use carebill_platform::testing::{PgTestDb, admin, call, get, token};
+use chrono::Datelike as _;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -23,6 +24,7 @@ both_backends!(
     documents_out_of_scope_are_not_found_and_bad_requests_are_refused,
     a_payer_limited_reader_sees_no_audit_entries,
     a_stored_line_quantity_that_is_not_a_decimal_is_an_error,
+    the_due_date_follows_the_payers_terms_else_the_locations,
 );
 
 async fn an_approval_issues_one_numbered_invoice_per_party_to_the_cent(b: Backend) {
@@ -639,4 +641,86 @@ async fn a_stored_line_quantity_that_is_not_a_decimal_is_an_error(b: Backend) {
             "{path}: {problem}"
         );
     }
+}
+
+/// Payment terms: an invoice to a payer follows the payer's terms (60 days end of month), the
+/// patient's follows the location's (15 days, its own words); the invoice states them (BT-20),
+/// and collections learns the due date from the event.
+async fn the_due_date_follows_the_payers_terms_else_the_locations(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let mut w = world("H1");
+    let terms = |json: Value| -> Option<carebill_domain::events::PartyBilling> {
+        Some(serde_json::from_value(json).expect("billing"))
+    };
+    w.location.billing = terms(json!({"legal_name": "Hospital Central S.L.",
+        "payment_terms": {"days": 15, "text": "Pay within 15 days to the account below."}}));
+    w.sanitas.billing = terms(json!({"legal_name": "Sanitas S.A.",
+        "payment_terms": {"days": 60, "end_of_month": true}}));
+    let settlement = SettlementId::new();
+    let pat = PartyRef::patient(w.patient.id);
+    deliver(
+        &h.db,
+        envelope(&approval(
+            &w,
+            settlement,
+            1,
+            vec![line(
+                ConsumptionId::new(),
+                "LAB-HB",
+                10_000,
+                &[(&w.sanitas, 8_000), (&pat, 2_000)],
+            )],
+        )),
+    )
+    .await
+    .expect("applied");
+    let (_, list, _) = call(
+        &app,
+        get(&format!("/v1/invoices?settlement_id={settlement}"), &t),
+    )
+    .await;
+    let invoices = items(&list);
+    let date =
+        |v: &Value| -> chrono::NaiveDate { v.as_str().expect("date").parse().expect("date") };
+    let (payer, patient) = (&invoices[0], &invoices[1]);
+    let issued = date(&payer["issue_date"]);
+    let end_of_month = chrono::NaiveDate::from_ymd_opt(
+        if issued.month() == 12 {
+            issued.year() + 1
+        } else {
+            issued.year()
+        },
+        if issued.month() == 12 {
+            1
+        } else {
+            issued.month() + 1
+        },
+        1,
+    )
+    .and_then(|d| d.pred_opt())
+    .expect("end of month");
+    let payer_due = end_of_month + chrono::Days::new(60);
+    assert_eq!(date(&payer["due_date"]), payer_due, "{payer}");
+    assert_eq!(
+        payer["payment_terms"],
+        format!("Payment within 60 days of the end of the invoice month, by {payer_due}.")
+    );
+    assert_eq!(
+        date(&patient["due_date"]),
+        issued + chrono::Days::new(15),
+        "{patient}"
+    );
+    assert_eq!(
+        patient["payment_terms"],
+        "Pay within 15 days to the account below."
+    );
+    // The event collections opens the receivable from carries the same due date.
+    let issued_events = outbox_bodies(&h.db, "carebill.invoicing.invoice.issued.v1").await;
+    let event = issued_events
+        .iter()
+        .find(|e| e["data"]["invoice_id"] == payer["id"])
+        .expect("the payer's invoice event");
+    assert_eq!(event["data"]["due_date"], payer_due.to_string());
 }
