@@ -146,6 +146,7 @@ diesel::table! {
         amount_minor -> BigInt,
         currency -> Text,
         active -> Bool,
+        credited_minor -> BigInt,
     }
 }
 
@@ -303,6 +304,16 @@ diesel::table! {
         credit_note_id -> Text,
         settlement_id -> Text,
         credited_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    partial_credit_lines (credit_note_id, consumption_id) {
+        credit_note_id -> Text,
+        consumption_id -> Text,
+        invoice_id -> Text,
+        remaining_minor -> BigInt,
+        currency -> Text,
     }
 }
 

@@ -1,8 +1,9 @@
 //! What accounts' and invoicing's events do to settlements, one use case per event: consumptions
 //! stored as inputs of their episode's settlement (the open one; the approved one, reopened; or a
 //! new one, supplementary after an invoiced one), voids, coverage changes, episode cancellations,
-//! invoices and credit notes. Settlements to recompute are marked ([`Dirty`]) and recomputed once
-//! per batch ([`recompute_marked`]); the batch's locks are taken by `consumer.rs`, in its order.
+//! invoices and credit notes (full ones cancel an invoice's lines, partial ones reduce them).
+//! Settlements to recompute are marked ([`Dirty`]) and recomputed once per batch
+//! ([`recompute_marked`]); the batch's locks are taken by `consumer.rs`, in its order.
 //!
 //! Late consumptions reopen an approved settlement that is not invoiced yet; once invoiced they
 //! start a supplementary settlement. Invoicing bills each (consumption, party) once, so an
@@ -385,9 +386,12 @@ pub fn on_invoice_issued(
     if store::invoice_known(conn, &invoice)? {
         return Ok(());
     }
-    // A credit note that overtook this event: its lines are stored as no longer billed.
+    // A credit note that overtook this event: its lines are stored as no longer billed, and
+    // what partial ones took back is applied now.
     let credited = store::invoice_credited(conn, &invoice)?;
     store::insert_billing(conn, i, !credited)?;
+    let partial = store::partial_credit_lines_of(conn, &invoice)?;
+    apply_partial_credits(conn, &invoice, &partial)?;
     billing_changed(conn, row, dirty)
 }
 
@@ -415,8 +419,10 @@ fn billing_changed(
     Ok(())
 }
 
-/// A credit note issued: the invoice's lines are no longer billed; with reissue, the settlement
-/// is reopened with a new version.
+/// A credit note issued. A full one: the invoice's lines are no longer billed; with reissue, the
+/// settlement is reopened with a new version. A partial one reduces the invoice: its lines stay
+/// billed, each for what the credit note left it billing ([`apply_partial_credits`]), and nothing
+/// reopens (a partial credit note with reissue is an invalid event).
 #[tracing::instrument(skip_all)]
 pub fn on_credit_note(
     conn: &mut AnyConnection,
@@ -426,6 +432,9 @@ pub fn on_credit_note(
     let id = c.settlement_id.to_string();
     // Locked first, as `invoice.issued` does: whichever of the two comes second sees the other.
     let row = store::find_for_update(conn, &id)?;
+    if c.partial {
+        return on_partial_credit(conn, c);
+    }
     store::credit_invoice(conn, c)?;
     if !c.reissue {
         return billing_changed(conn, row, dirty);
@@ -471,6 +480,102 @@ pub fn on_credit_note(
         row.revision += 1;
         row.updated_at = db::now();
         store::save(conn, &row)?;
+    }
+    Ok(())
+}
+
+/// A partial credit note: its lines are recorded (for an invoice whose `invoice.issued` comes
+/// later) and applied to the invoice's stored lines. The settlement is left as it is: what
+/// corrections compare with is what was invoiced, which a partial credit does not change (the
+/// invoices and the settlement still agree line by line), and only a full credit note with
+/// reissue reopens a settlement.
+fn on_partial_credit(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<(), Error> {
+    if c.reissue {
+        return Err(Error::invalid_event(format!(
+            "credit note {} is partial and asks for a reissue: only a full credit note reissues",
+            c.number
+        )));
+    }
+    let invoice = c.invoice_id.to_string();
+    let lines = c
+        .lines
+        .iter()
+        .map(|l| {
+            let remaining = l.remaining.to_minor().map_err(|e| {
+                Error::invalid_event(format!(
+                    "credit note {}: what line {} still bills ({}) cannot be represented: {e}",
+                    c.number, l.consumption_id, l.remaining
+                ))
+            })?;
+            Ok(store::PartialCreditLine {
+                credit_note_id: c.credit_note_id.to_string(),
+                consumption_id: l.consumption_id.to_string(),
+                invoice_id: invoice.clone(),
+                remaining_minor: remaining.0,
+                currency: l.remaining.currency().to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    store::insert_partial_credit_lines(conn, &lines)?;
+    apply_partial_credits(conn, &invoice, &lines)
+}
+
+/// Sets what partial credit notes took back of each stored line of `invoice`: what it invoiced
+/// less the least any of `credits` left it billing. Credit notes only take back, so the least
+/// is the newest credit note's whatever order they are applied in; the value is set, never
+/// added to, and never lowered, so applying a credit note again (or an older one late) changes
+/// nothing. Nothing is stored yet for an invoice whose `invoice.issued` has not come: that event
+/// applies the recorded credits.
+fn apply_partial_credits(
+    conn: &mut AnyConnection,
+    invoice: &str,
+    credits: &[store::PartialCreditLine],
+) -> Result<(), Error> {
+    if credits.is_empty() {
+        return Ok(());
+    }
+    let billed = store::invoice_billing(conn, invoice)?;
+    if billed.is_empty() {
+        return Ok(());
+    }
+    for c in credits {
+        let Some(b) = billed.iter().find(|b| b.consumption_id == c.consumption_id) else {
+            return Err(Error::invalid_event(format!(
+                "credit note {} credits consumption {}, which invoice {invoice} does not bill",
+                c.credit_note_id, c.consumption_id
+            )));
+        };
+        if c.currency != b.currency.to_string() {
+            return Err(Error::invalid_event(format!(
+                "credit note {} leaves consumption {} billing in {}, invoiced in {}",
+                c.credit_note_id, c.consumption_id, c.currency, b.currency
+            )));
+        }
+        if c.remaining_minor < 0 || c.remaining_minor > b.amount_minor {
+            return Err(Error::invalid_event(format!(
+                "credit note {} leaves consumption {} billing {} minor units of the {} invoice {} bills",
+                c.credit_note_id,
+                c.consumption_id,
+                c.remaining_minor,
+                b.amount_minor,
+                b.invoice_number
+            )));
+        }
+    }
+    for b in &billed {
+        let least = credits
+            .iter()
+            .filter(|c| c.consumption_id == b.consumption_id)
+            .map(|c| c.remaining_minor)
+            .min();
+        let Some(remaining) = least else {
+            continue;
+        };
+        // Within [0, amount_minor] by the checks above.
+        let credited = (b.amount_minor - remaining).max(b.credited_minor);
+        if credited != b.credited_minor {
+            store::set_credited(conn, invoice, &b.consumption_id, credited)?;
+        }
     }
     Ok(())
 }

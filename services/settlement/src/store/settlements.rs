@@ -20,9 +20,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{
-    cancelled_episodes, credited_invoices, patient_coverages, settlement_billing,
-    settlement_inputs, settlement_lines, settlement_observations, settlement_status_changes,
-    settlement_versions, settlements,
+    cancelled_episodes, credited_invoices, partial_credit_lines, patient_coverages,
+    settlement_billing, settlement_inputs, settlement_lines, settlement_observations,
+    settlement_status_changes, settlement_versions, settlements,
 };
 use crate::store::count;
 use crate::store::lines::{line_data, read_line};
@@ -934,7 +934,8 @@ pub fn insert_billing(
     Ok(())
 }
 
-/// Records a credit note of an invoice (once) and marks the invoice's lines no longer billed.
+/// Records a full credit note of an invoice (once) and marks the invoice's lines no longer
+/// billed (a partial one keeps them billed: [`set_credited`]).
 pub fn credit_invoice(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Result<(), Error> {
     let invoice = c.invoice_id.to_string();
     insert_new!(
@@ -953,7 +954,69 @@ pub fn credit_invoice(conn: &mut AnyConnection, c: &CreditNoteIssuedV1) -> Resul
     Ok(())
 }
 
-/// An active invoice line.
+/// What a partial credit note left one invoice line billing, as the event said.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = partial_credit_lines)]
+pub struct PartialCreditLine {
+    /// The credit note.
+    pub credit_note_id: String,
+    /// The consumption the invoice line bills.
+    pub consumption_id: String,
+    /// The invoice.
+    pub invoice_id: String,
+    /// What the invoice line still bills after the credit note, in minor units of `currency`.
+    pub remaining_minor: i64,
+    /// The currency.
+    pub currency: String,
+}
+
+/// Records the lines of a partial credit note (once each: a replay inserts nothing).
+pub fn insert_partial_credit_lines(
+    conn: &mut AnyConnection,
+    lines: &[PartialCreditLine],
+) -> Result<(), Error> {
+    for l in lines {
+        insert_new!(
+            conn,
+            partial_credit_lines::table,
+            (
+                partial_credit_lines::credit_note_id.eq(&l.credit_note_id),
+                partial_credit_lines::consumption_id.eq(&l.consumption_id),
+                partial_credit_lines::invoice_id.eq(&l.invoice_id),
+                partial_credit_lines::remaining_minor.eq(l.remaining_minor),
+                partial_credit_lines::currency.eq(&l.currency),
+            )
+        );
+    }
+    Ok(())
+}
+
+/// The lines of every partial credit note of an invoice recorded so far.
+pub fn partial_credit_lines_of(
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+) -> Result<Vec<PartialCreditLine>, Error> {
+    Ok(partial_credit_lines::table
+        .filter(partial_credit_lines::invoice_id.eq(invoice_id))
+        .select(PartialCreditLine::as_select())
+        .load(conn)?)
+}
+
+/// Sets how much of an invoice line partial credit notes took back (an absolute value, so that
+/// applying the same credit note again changes nothing).
+pub fn set_credited(
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+    consumption_id: &str,
+    credited_minor: i64,
+) -> Result<(), Error> {
+    diesel::update(settlement_billing::table.find((invoice_id, consumption_id)))
+        .set(settlement_billing::credited_minor.eq(credited_minor))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An invoice line as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = settlement_billing)]
 pub struct Billed {
@@ -963,18 +1026,28 @@ pub struct Billed {
     pub party_key: String,
     /// The invoice's number.
     pub invoice_number: String,
-    /// What it bills, in minor units of `currency`.
+    /// What it invoiced, in minor units of `currency`.
     pub amount_minor: i64,
     /// The currency.
     #[diesel(deserialize_as = String)]
     pub currency: Currency,
+    /// How much of it partial credit notes took back, in minor units of `currency`.
+    pub credited_minor: i64,
 }
 
 impl Billed {
-    /// What it bills.
+    /// What it invoiced.
     pub fn amount(&self) -> Money {
         Money::from_minor(MinorUnits(self.amount_minor), self.currency)
     }
+}
+
+/// The lines of one invoice as stored (none: its `invoice.issued` has not been applied yet).
+pub fn invoice_billing(conn: &mut AnyConnection, invoice_id: &str) -> Result<Vec<Billed>, Error> {
+    Ok(settlement_billing::table
+        .filter(settlement_billing::invoice_id.eq(invoice_id))
+        .select(Billed::as_select())
+        .load(conn)?)
 }
 
 /// What active invoices bill of a settlement's lines.

@@ -7,8 +7,9 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test;
 use carebill_domain::events::{
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, Envelope,
-    EpisodeClosedV1, EventPayload, PartyRef, SettlementApprovedV1, SettlementInvoicedV1,
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1,
+    CreditedLine, Envelope, EpisodeClosedV1, EventPayload, InvoiceIssuedV1, PartyRef,
+    SettlementApprovedV1, SettlementInvoicedV1,
 };
 use carebill_domain::ids::{ConsumptionId, CoverageId, CreditNoteId, InvoiceId};
 use carebill_domain::{Currency, Money};
@@ -34,6 +35,7 @@ both_backends!(
     what_invoices_bill_guards_corrections_voids_and_approvals,
     corrections_recomputes_and_diffs_refuse_bad_input_and_change_nothing,
     credit_notes_before_their_invoices_leave_nothing_billed,
+    partial_credit_notes_reduce_what_invoices_bill_and_reopen_nothing,
     a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_newer_coverages,
     consumptions_applied_after_their_episodes_cancellation_stay_cancelled,
     a_diff_over_an_unreadable_stored_line_is_an_internal_error_not_an_unknown_version,
@@ -601,6 +603,9 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
         issue_date: "2026-11-04".parse().expect("date"),
         issued_by: "manager".to_owned(),
         issued_at: Utc::now(),
+        partial: false,
+        lines: vec![],
+        invoice_remaining: None,
     };
     deliver(&h, "invoicing", &credit).await;
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
@@ -728,6 +733,9 @@ fn credit(
         issue_date: "2026-11-04".parse().expect("date"),
         issued_by: "manager".to_owned(),
         issued_at: Utc::now(),
+        partial: false,
+        lines: vec![],
+        invoice_remaining: None,
     }
 }
 
@@ -1214,6 +1222,167 @@ async fn credit_notes_before_their_invoices_leave_nothing_billed(b: Backend) {
     .await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     assert_eq!(line(&doc, "CONS")["issues"], json!([]), "{doc}");
+}
+
+/// A partial credit note of `invoice`: `(consumption, credited, what its line still bills)`.
+fn partial_credit(
+    w: &World,
+    settlement: &str,
+    invoice: &InvoiceIssuedV1,
+    lines: &[(&ConsumptionRecordedV1, &str, &str)],
+    total: &str,
+    invoice_remaining: &str,
+) -> CreditNoteIssuedV1 {
+    let eur = |a: &str| Money::new(a.parse().expect("decimal"), Currency::EUR).expect("money");
+    CreditNoteIssuedV1 {
+        credit_note_id: CreditNoteId::new(),
+        consumption_ids: vec![],
+        total: eur(total),
+        partial: true,
+        lines: lines
+            .iter()
+            .map(|(c, amount, remaining)| CreditedLine {
+                consumption_id: c.consumption_id,
+                code: c.item.code.clone(),
+                amount: eur(amount),
+                remaining: eur(remaining),
+            })
+            .collect(),
+        invoice_remaining: Some(eur(invoice_remaining)),
+        reissue: false,
+        ..credit(w, settlement, invoice)
+    }
+}
+
+/// What settlement keeps of one line of an invoice: (active, invoiced, credited) in cents.
+async fn billed(
+    h: &crate::common::Harness,
+    invoice: &InvoiceIssuedV1,
+    c: &ConsumptionRecordedV1,
+) -> (bool, i64, i64) {
+    use carebill_settlement::schema::settlement_billing as sb;
+    let key = (invoice.invoice_id.to_string(), c.consumption_id.to_string());
+    h.db.read(move |conn: &mut AnyConnection| {
+        Ok(sb::table
+            .find(key)
+            .select((sb::active, sb::amount_minor, sb::credited_minor))
+            .first(conn)?)
+    })
+    .await
+    .expect("billing row")
+}
+
+/// A partial credit note reduces what an invoice bills line by line without cancelling it: the
+/// lines stay billed, nothing reopens, a correction is compared with what was invoiced (not
+/// flagged as billed differently), replays and late older credit notes change nothing, and a
+/// full credit note after partial ones cancels the invoice as before.
+async fn partial_credit_notes_reduce_what_invoices_bill_and_reopen_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    configure(&app).await;
+    let (w, cons, lab, id) = one_payer_two_lines(&h, &app).await;
+    let url = format!("/v1/settlements/{id}");
+    let version = approve(&app, &id).await["version"]
+        .as_i64()
+        .expect("version") as i32;
+    let payer = PartyRef::payer(&w.coverages[0]);
+    let patient = PartyRef::patient(w.episode.patient.id);
+    let payer_invoice = issued(&w, &id, version, payer, &[(&cons, "39.20"), (&lab, "7.20")]);
+    let patient_invoice = issued(
+        &w,
+        &id,
+        version,
+        patient,
+        &[(&cons, "10.80"), (&lab, "2.80")],
+    );
+    // A partial credit of the patient's test overtakes the patient's invoice: applied when the
+    // invoice's lines come.
+    let early = partial_credit(
+        &w,
+        &id,
+        &patient_invoice,
+        &[(&lab, "2.80", "0.00")],
+        "2.80",
+        "10.80",
+    );
+    deliver(&h, "invoicing", &early).await;
+    deliver(&h, "invoicing", &payer_invoice).await;
+    deliver(&h, "invoicing", &patient_invoice).await;
+    deliver(&h, "invoicing", &invoice(&id, version)).await;
+    assert_eq!(billed(&h, &patient_invoice, &lab).await, (true, 280, 280));
+    assert_eq!(billed(&h, &patient_invoice, &cons).await, (true, 1080, 0));
+    let (_, before, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(before["status"], "invoiced", "{before}");
+
+    // SANITAS is credited 10.00, then 5.00 more, of the consultation: still billed, for less.
+    let first = partial_credit(
+        &w,
+        &id,
+        &payer_invoice,
+        &[(&cons, "10.00", "29.20")],
+        "10.00",
+        "36.40",
+    );
+    let first_env = deliver(&h, "invoicing", &first).await;
+    assert_eq!(billed(&h, &payer_invoice, &cons).await, (true, 3920, 1000));
+    let second = partial_credit(
+        &w,
+        &id,
+        &payer_invoice,
+        &[(&cons, "5.00", "24.20")],
+        "5.00",
+        "31.40",
+    );
+    deliver(&h, "invoicing", &second).await;
+    assert_eq!(billed(&h, &payer_invoice, &cons).await, (true, 3920, 1500));
+    assert_eq!(billed(&h, &payer_invoice, &lab).await, (true, 720, 0));
+    // Replayed: the same envelope (the inbox drops it), the same credit notes in new envelopes,
+    // the older one last. Nothing changes.
+    run_handler(&h.events.handler, first_env)
+        .await
+        .expect("replayed");
+    deliver(&h, "invoicing", &second).await;
+    deliver(&h, "invoicing", &first).await;
+    assert_eq!(billed(&h, &payer_invoice, &cons).await, (true, 3920, 1500));
+    // A partial credit note cannot ask for a reissue: refused, nothing applied.
+    let mut reissuing = partial_credit(
+        &w,
+        &id,
+        &payer_invoice,
+        &[(&lab, "7.20", "0.00")],
+        "7.20",
+        "24.20",
+    );
+    reissuing.reissue = true;
+    let env = Envelope::new("invoicing", &reissuing, Utc::now(), None, None).expect("envelope");
+    let refused = run_handler(&h.events.handler, env).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(billed(&h, &payer_invoice, &lab).await, (true, 720, 0));
+    // Nothing reopened, no new version.
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(
+        (&doc["status"], &doc["version"], &doc["issue_count"]),
+        (&before["status"], &before["version"], &json!(0)),
+        "{doc}"
+    );
+
+    // The patient's invoice is credited in full with reissue: the settlement reopens. SANITAS's
+    // invoice, partially credited, still bills the consultation as the settlement shares it.
+    deliver(&h, "invoicing", &credit(&w, &id, &patient_invoice)).await;
+    let (_, doc, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(doc["status"], "draft", "{doc}");
+    assert_eq!(line(&doc, "CONS")["issues"], json!([]), "{doc}");
+    assert_eq!(doc["issue_count"], 0, "{doc}");
+    assert_eq!(billed(&h, &patient_invoice, &cons).await, (false, 1080, 0));
+    assert_eq!(billed(&h, &patient_invoice, &lab).await, (false, 280, 280));
+
+    // A full credit note after the partial ones: SANITAS's lines are no longer billed.
+    let mut full = credit(&w, &id, &payer_invoice);
+    full.reissue = false;
+    full.total = Money::new("31.40".parse().expect("decimal"), Currency::EUR).expect("money");
+    deliver(&h, "invoicing", &full).await;
+    assert_eq!(billed(&h, &payer_invoice, &cons).await, (false, 3920, 1500));
+    assert_eq!(billed(&h, &payer_invoice, &lab).await, (false, 720, 0));
 }
 
 /// A consumption recorded before its episode was cancelled but applied after the cancellation
