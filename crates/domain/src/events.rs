@@ -119,10 +119,10 @@ pub struct PartyBilling {
     pub vat_id: Option<String>,
     /// Legal registration identifier (BT-30 / BT-47).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legal_registration: Option<SchemeIdentifier>,
+    pub legal_registration: Option<SchemeIdRef>,
     /// Electronic address (BT-34 / BT-49).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<SchemeIdentifier>,
+    pub endpoint: Option<SchemeIdRef>,
     /// Postal address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<PostalAddressRef>,
@@ -147,7 +147,7 @@ pub struct PartyBilling {
 /// registrations (e.g. `0088`, GLN).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SchemeIdentifier {
+pub struct SchemeIdRef {
     /// The scheme code.
     pub scheme: String,
     /// The identifier within it.
@@ -695,10 +695,23 @@ pub struct CreditNoteIssuedV1 {
     pub settlement_id: SettlementId,
     /// The settlement version the invoice billed.
     pub settlement_version: i32,
-    /// The consumptions no longer billed to this recipient.
+    /// The consumptions no longer billed to this recipient: every line of the invoice for a
+    /// full credit note, none for a partial one (its lines stay billed, for less).
     pub consumption_ids: Vec<ConsumptionId>,
-    /// Amount credited: the invoice's total.
+    /// Amount credited: for a full credit note what was left of the invoice's total.
     pub total: Money,
+    /// A partial credit note reduces the invoice (chosen lines, quantities or amounts) instead
+    /// of cancelling it; absent in events of older versions (which were all full).
+    #[serde(default)]
+    pub partial: bool,
+    /// What is credited, line by line (positive amounts); absent in events of older versions
+    /// (their lines are the invoice's, in full).
+    #[serde(default)]
+    pub lines: Vec<CreditedLine>,
+    /// What the invoice still bills after this credit note (zero for a full credit note);
+    /// absent in events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_remaining: Option<Money>,
     /// Why.
     pub reason: String,
     /// Whether the settlement is to be corrected and invoiced again.
@@ -709,6 +722,20 @@ pub struct CreditNoteIssuedV1 {
     pub issued_by: String,
     /// When.
     pub issued_at: DateTime<Utc>,
+}
+
+/// One line of a credit note: how much of an invoice line is credited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditedLine {
+    /// The consumption the invoice line bills.
+    pub consumption_id: ConsumptionId,
+    /// Catalog code.
+    pub code: String,
+    /// The amount credited to the recipient (positive).
+    pub amount: Money,
+    /// What the invoice line still bills to the recipient after this credit note.
+    pub remaining: Money,
 }
 
 impl EventPayload for CreditNoteIssuedV1 {

@@ -34,6 +34,7 @@ pub const PAYMENT_TERMS_MAX_DAYS: u16 = 365;
 /// an invoice to a payer follows the payer's terms, else the location's, else 30 days net.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PaymentTermsRef))]
 pub struct PaymentTerms {
     /// Days to pay, 0 (on receipt) to 365.
     pub days: u16,
@@ -411,6 +412,251 @@ pub fn credit_note_for(
         lines: lines.to_vec(),
         total,
         tax_total: Money::zero(total.currency()),
+    })
+}
+
+/// What a partial credit note credits of one invoice line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineCredit {
+    /// A quantity of the line: that part of what the line bills the recipient, rounded to the
+    /// cent (the whole quantity credits everything the line still bills).
+    Quantity(Decimal),
+    /// An amount of what the line bills the recipient, in the invoice's currency.
+    Amount(Decimal),
+}
+
+/// One line of a partial credit note as asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditAsked {
+    /// The consumption the invoice line bills.
+    pub consumption_id: ConsumptionId,
+    /// How much of it.
+    pub credit: LineCredit,
+}
+
+/// A credit note to issue, line by line, with what each invoice line still bills after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditPlan {
+    /// The credit note.
+    pub note: CreditNotePlan,
+    /// For each line credited, what the invoice line still bills after it.
+    pub remaining: Vec<(ConsumptionId, Money)>,
+    /// What the invoice still bills after it.
+    pub invoice_remaining: Money,
+}
+
+/// Why a partial credit note cannot be issued as asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CreditError {
+    /// A partial credit note names no line.
+    #[error("a partial credit note names at least one line")]
+    NothingAsked,
+    /// The invoice's total does not convert to minor units.
+    #[error("invoice total: {0}")]
+    Total(MoneyError),
+    /// The invoice has no line for the consumption.
+    #[error("the invoice has no line for consumption {0}")]
+    UnknownLine(ConsumptionId),
+    /// The same line is asked for twice.
+    #[error("line {0} is asked for twice")]
+    DuplicateLine(ConsumptionId),
+    /// Nothing to credit: a quantity or amount of zero or less, or one that rounds to zero.
+    #[error("line {0}: the credit must be more than zero")]
+    NotPositive(ConsumptionId),
+    /// More than the line's quantity.
+    #[error("line {consumption}: {asked} is more than the line's quantity {quantity}")]
+    QuantityAboveLine {
+        /// The line.
+        consumption: ConsumptionId,
+        /// Asked.
+        asked: Decimal,
+        /// The line's quantity.
+        quantity: Decimal,
+    },
+    /// A line that bills a deduction (less than zero) cannot be credited in part.
+    #[error("line {0} bills a deduction; only a full credit note reverses it")]
+    Deduction(ConsumptionId),
+    /// An amount in another currency, or with more decimals than the currency has.
+    #[error("line {0}: {1}")]
+    Money(ConsumptionId, MoneyError),
+    /// More than what the line still bills.
+    #[error("line {consumption}: crediting {asked} is more than the {left} it still bills")]
+    ExceedsRemaining {
+        /// The line.
+        consumption: ConsumptionId,
+        /// Asked (rounded).
+        asked: Money,
+        /// What the line still bills.
+        left: Money,
+    },
+}
+
+impl CreditError {
+    /// Whether the request itself is wrong (422), as opposed to asking more than is left (409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, CreditError::ExceedsRemaining { .. })
+    }
+
+    /// The line the error is about, if one.
+    pub fn line(&self) -> Option<ConsumptionId> {
+        match self {
+            CreditError::NothingAsked | CreditError::Total(_) => None,
+            CreditError::UnknownLine(c)
+            | CreditError::DuplicateLine(c)
+            | CreditError::NotPositive(c)
+            | CreditError::Deduction(c)
+            | CreditError::Money(c, _) => Some(*c),
+            CreditError::QuantityAboveLine { consumption, .. }
+            | CreditError::ExceedsRemaining { consumption, .. } => Some(*consumption),
+        }
+    }
+}
+
+/// The credit note for the rest of an invoice with these `lines`, of which `credited` (per
+/// consumption) was credited already by partial credit notes: each line with what it still bills
+/// (lines credited in full are left out). With nothing credited before, the same lines and total
+/// as the invoice, so that invoice and credit note cancel to the cent. Refuses an invoice whose
+/// lines do not add up to its total.
+pub fn rest_credit_for(
+    recipient: &PartyRef,
+    lines: &[DocumentLine],
+    total: Money,
+    credited: &std::collections::HashMap<ConsumptionId, Money>,
+) -> Result<CreditPlan, PlanError> {
+    let currency = total.currency();
+    if sum_lines(lines, currency)? != total {
+        return Err(PlanError::TotalMismatch);
+    }
+    let mut out = Vec::with_capacity(lines.len());
+    let mut remaining = Vec::with_capacity(lines.len());
+    for line in lines {
+        let billed = line.amount.to_minor()?.0;
+        let done = match credited.get(&line.consumption_id) {
+            Some(c) => c.to_minor()?.0,
+            None => 0,
+        };
+        let left = billed - done;
+        if left == 0 && done != 0 {
+            continue;
+        }
+        out.push(DocumentLine {
+            amount: money(left, currency),
+            ..line.clone()
+        });
+        remaining.push((line.consumption_id, Money::zero(currency)));
+    }
+    let total = sum_lines(&out, currency)?;
+    Ok(CreditPlan {
+        note: CreditNotePlan {
+            recipient: recipient.clone(),
+            lines: out,
+            total,
+            tax_total: Money::zero(currency),
+        },
+        remaining,
+        invoice_remaining: Money::zero(currency),
+    })
+}
+
+/// A partial credit note of an invoice with these `lines`, of which `credited` (per
+/// consumption) was credited already: the lines asked for, each credited by a quantity (its
+/// part of what the line bills, rounded to the cent) or an amount, never more than the line
+/// still bills. The invoice stays issued for what is left.
+pub fn partial_credit_for(
+    recipient: &PartyRef,
+    lines: &[DocumentLine],
+    total: Money,
+    credited: &std::collections::HashMap<ConsumptionId, Money>,
+    asked: &[CreditAsked],
+) -> Result<CreditPlan, CreditError> {
+    let currency = total.currency();
+    let minor = |c: ConsumptionId, m: &Money| {
+        m.to_minor()
+            .map(|m| m.0)
+            .map_err(|e| CreditError::Money(c, e))
+    };
+    if asked.is_empty() {
+        return Err(CreditError::NothingAsked);
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(asked.len());
+    let mut remaining = Vec::with_capacity(asked.len());
+    let mut credited_now = 0_i64;
+    for a in asked {
+        let c = a.consumption_id;
+        if !seen.insert(c) {
+            return Err(CreditError::DuplicateLine(c));
+        }
+        let line = lines
+            .iter()
+            .find(|l| l.consumption_id == c)
+            .ok_or(CreditError::UnknownLine(c))?;
+        let billed = minor(c, &line.amount)?;
+        if billed < 0 {
+            return Err(CreditError::Deduction(c));
+        }
+        let done = match credited.get(&c) {
+            Some(m) => minor(c, m)?,
+            None => 0,
+        };
+        let left = billed - done;
+        let (quantity, amount) = match &a.credit {
+            LineCredit::Quantity(q) => {
+                if *q <= Decimal::ZERO {
+                    return Err(CreditError::NotPositive(c));
+                }
+                if *q > line.quantity {
+                    return Err(CreditError::QuantityAboveLine {
+                        consumption: c,
+                        asked: *q,
+                        quantity: line.quantity,
+                    });
+                }
+                let amount = if *q == line.quantity {
+                    left
+                } else {
+                    let part = Money::round(line.amount.amount() * *q / line.quantity, currency);
+                    minor(c, &part)?
+                };
+                (*q, amount)
+            }
+            LineCredit::Amount(a) => {
+                let exact = Money::new(*a, currency).map_err(|e| CreditError::Money(c, e))?;
+                (line.quantity, minor(c, &exact)?)
+            }
+        };
+        if amount <= 0 {
+            return Err(CreditError::NotPositive(c));
+        }
+        if amount > left {
+            return Err(CreditError::ExceedsRemaining {
+                consumption: c,
+                asked: money(amount, currency),
+                left: money(left, currency),
+            });
+        }
+        credited_now += amount;
+        out.push(DocumentLine {
+            quantity,
+            amount: money(amount, currency),
+            ..line.clone()
+        });
+        remaining.push((c, money(left - amount, currency)));
+    }
+    let mut before = 0_i64;
+    for (c, m) in credited {
+        before += minor(*c, m)?;
+    }
+    let invoice_total = total.to_minor().map_err(CreditError::Total)?.0;
+    Ok(CreditPlan {
+        note: CreditNotePlan {
+            recipient: recipient.clone(),
+            lines: out,
+            total: money(credited_now, currency),
+            tax_total: Money::zero(currency),
+        },
+        remaining,
+        invoice_remaining: money(invoice_total - before - credited_now, currency),
     })
 }
 

@@ -146,6 +146,8 @@ error_codes! {
     AlreadyInvoiced = ("already_invoiced", 409, "Conflict", "Invoicing has issued this version; credit its invoices (with reissue) instead."),
     /// Already credited.
     AlreadyCredited = ("already_credited", 409, "Conflict", "The invoice is already cancelled by a credit note."),
+    /// A partial credit above what an invoice line still bills.
+    CreditExceedsRemaining = ("credit_exceeds_remaining", 409, "Conflict", "A partial credit note asks more of an invoice line than it still bills after earlier credit notes; nothing was credited."),
     /// An invoice cancelled by a credit note.
     InvoiceCancelled = ("invoice_cancelled", 409, "Conflict", "The invoice was cancelled by a credit note; nothing can be allocated to it."),
     /// A document that would not be valid.

@@ -78,6 +78,7 @@ diesel::table! {
         issued_by -> Text,
         created_at -> Timestamp,
         issued_at -> Timestamp,
+        partial -> Bool,
     }
 }
 

@@ -15,7 +15,7 @@ pub mod patients;
 pub mod payers;
 
 use carebill_domain::events::{
-    Envelope, EventPayload, PartyBilling, PostalAddressRef, SchemeIdentifier,
+    Envelope, EventPayload, PartyBilling, PostalAddressRef, SchemeIdRef,
 };
 use carebill_domain::invoicing::PaymentTerms;
 use carebill_platform::auth::Principal;
@@ -36,7 +36,7 @@ pub(crate) fn party_billing(
     address: &StoredAddress,
     billing: &StoredBilling,
 ) -> PartyBilling {
-    let scheme = |s: &StoredSchemeId| SchemeIdentifier {
+    let scheme = |s: &StoredSchemeId| SchemeIdRef {
         scheme: s.scheme.clone(),
         id: s.id.clone(),
     };

@@ -5,7 +5,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId, SettlementId};
+use carebill_domain::ids::{ConsumptionId, CreditNoteId, InvoiceId, PatientId, SettlementId};
+use carebill_domain::invoicing::{CreditAsked, LineCredit};
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -14,13 +15,14 @@ use carebill_platform::http::{
     IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
 use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
-use crate::service::credit_notes;
+use crate::service::credit_notes::{self, Credit};
 use crate::service::documents::{self, CreditNoteDocument, CreditNoteFilter, CreditNoteHeader};
 
 /// The invoice a credit note cancels.
@@ -63,6 +65,9 @@ pub struct CreditNoteSummary {
     pub reason: String,
     /// Whether the settlement is to be corrected and invoiced again.
     pub reissue: bool,
+    /// A partial credit note reduces its invoice (chosen lines, quantities or amounts); a full
+    /// one credits what was left of it and cancels it.
+    pub partial: bool,
     /// Issue date, the location's calendar day.
     pub issue_date: NaiveDate,
     /// Who issued it.
@@ -95,8 +100,95 @@ pub struct CreditInput {
     )]
     pub reason: String,
     /// True when the settlement is to be corrected and invoiced again (settlement reopens it);
-    /// false when the invoice is simply withdrawn.
+    /// false when the invoice is simply withdrawn. A partial credit note never reissues.
     pub reissue: bool,
+    /// For a partial credit note, the lines to credit, each by a quantity or an amount; absent,
+    /// the credit note is full: it credits what is left of every line and cancels the invoice.
+    pub lines: Option<Vec<CreditLineInput>>,
+}
+
+/// One line of a partial credit note: the invoice line (by its consumption) and how much of it,
+/// either a quantity (that part of what the line bills, rounded to the cent; the line's whole
+/// quantity credits everything it still bills) or an amount in the invoice's currency.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditLineInput {
+    /// The consumption the invoice line bills.
+    pub consumption_id: String,
+    /// A quantity of the line, more than zero and at most the line's.
+    #[schema(example = "1", pattern = r"^[0-9]+(\.[0-9]+)?$")]
+    pub quantity: Option<String>,
+    /// An amount of what the line bills, more than zero, in the invoice's currency.
+    #[schema(example = "20.00", pattern = r"^[0-9]+(\.[0-9]+)?$")]
+    pub amount: Option<String>,
+}
+
+impl CreditInput {
+    /// What the body asks for, every problem reported at once (the currency of amounts is the
+    /// invoice's, checked when the invoice is read).
+    fn credit(&self) -> Result<(String, Credit), Error> {
+        let mut v = Validation::new();
+        let reason = v.text("reason", &self.reason, 500);
+        let credit = match &self.lines {
+            None => Some(Credit::Full {
+                reissue: self.reissue,
+            }),
+            Some(lines) => {
+                if self.reissue {
+                    v.add(
+                        "reissue",
+                        "invalid",
+                        "a partial credit note does not reissue: credit the invoice in full to correct and bill again",
+                    );
+                }
+                if lines.is_empty() {
+                    v.add(
+                        "lines",
+                        "invalid",
+                        "a partial credit note names at least one line",
+                    );
+                }
+                let mut asked = Vec::with_capacity(lines.len());
+                for (i, line) in lines.iter().enumerate() {
+                    let at = format!("lines.{i}");
+                    let consumption_id = v.check(
+                        &format!("{at}.consumption_id"),
+                        "invalid",
+                        line.consumption_id.trim().parse::<ConsumptionId>(),
+                    );
+                    let decimal = |field: &str, text: &str, v: &mut Validation| {
+                        v.check(
+                            &format!("{at}.{field}"),
+                            "invalid",
+                            text.trim()
+                                .parse::<Decimal>()
+                                .map_err(|_| format!("`{text}` is not a decimal number")),
+                        )
+                    };
+                    let credit = match (&line.quantity, &line.amount) {
+                        (Some(q), None) => decimal("quantity", q, &mut v).map(LineCredit::Quantity),
+                        (None, Some(a)) => decimal("amount", a, &mut v).map(LineCredit::Amount),
+                        _ => {
+                            v.add(&at, "invalid", "give either a quantity or an amount");
+                            None
+                        }
+                    };
+                    if let (Some(consumption_id), Some(credit)) = (consumption_id, credit) {
+                        asked.push(CreditAsked {
+                            consumption_id,
+                            credit,
+                        });
+                    }
+                }
+                Some(Credit::Partial(asked))
+            }
+        };
+        v.finish().map_err(Error::validation)?;
+        match (reason, credit) {
+            (Some(reason), Some(credit)) => Ok((reason, credit)),
+            _ => Err(Error::internal(&"validation passed without values")),
+        }
+    }
 }
 
 impl CreditNoteSummary {
@@ -120,6 +212,7 @@ impl CreditNoteSummary {
             tax_total: h.tax_total,
             reason: h.reason.clone(),
             reissue: h.reissue,
+            partial: h.partial,
             issue_date: h.issue_date,
             issued_by: h.issued_by.clone(),
             created_at: h.created_at,
@@ -138,14 +231,17 @@ impl CreditNote {
     }
 }
 
-/// Cancel an invoice with a full credit note (reason required). With `reissue`, settlement
-/// reopens the settlement for correction and the corrected version is invoiced again.
+/// Credit an invoice (reason required). Without `lines`, a full credit note: it credits what is
+/// left of every line and cancels the invoice; with `reissue`, settlement reopens the settlement
+/// for correction and the corrected version is invoiced again. With `lines`, a partial credit
+/// note: each line credited by a quantity or an amount, never more than it still bills; the
+/// invoice stays issued for the rest.
 #[utoipa::path(post, path = "/v1/invoices/{id}/credit-notes", tag = "credit notes", request_body = CreditInput,
     params(("id" = String, Path, description = "Invoice id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
-    responses((status = 201, description = "Credit note issued; the invoice is cancelled", body = CreditNote),
+    responses((status = 201, description = "Credit note issued; the invoice is cancelled (full) or reduced (partial)", body = CreditNote),
         (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The invoice is already credited (`already_credited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The invoice is already cancelled (`already_credited`), or a line is asked more than it still bills (`credit_exceeds_remaining`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(invoice_id = %id))]
@@ -160,17 +256,13 @@ pub async fn credit_invoice(
     let body = body.parse()?;
     let id: InvoiceId = parse_id(&id, "invoice")?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
-    let mut v = Validation::new();
-    let reason = v.text("reason", &body.value.reason, 500);
-    v.finish().map_err(Error::validation)?;
-    let reason = reason.unwrap_or_default();
-    let reissue = body.value.reissue;
+    let (reason, credit) = body.value.credit()?;
     state
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
                 Ok(CreditNote::of(&credit_notes::credit(
-                    conn, &who, id, &reason, reissue,
+                    conn, &who, id, &reason, &credit,
                 )?))
             })
         })

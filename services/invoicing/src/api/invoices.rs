@@ -55,6 +55,9 @@ pub struct InvoiceSummary {
     /// location's, else 30 days net.
     #[schema(example = "Payment within 30 days of the invoice date, by 2027-01-05.")]
     pub payment_terms: String,
+    /// What its credit notes credited so far: partial ones reduce it, a full one credits the
+    /// rest and cancels it.
+    pub credited: Money,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -93,6 +96,7 @@ impl InvoiceSummary {
             issue_date: h.issue_date,
             due_date: h.due_date,
             payment_terms: h.payment_terms.clone(),
+            credited: h.credited,
             created_at: h.created_at,
             issued_at: h.issued_at,
             cancelled_at: h.cancelled_at,

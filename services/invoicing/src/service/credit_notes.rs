@@ -1,12 +1,27 @@
-//! Credit notes: the only way to cancel an invoice. A credit note is full — it mirrors its
-//! invoice line by line and credits its total — and numbered in the location's own credit-note
-//! series. The invoice becomes `cancelled` and its consumptions billable again for the same
-//! party; `carebill.invoicing.credit_note.issued.v1` tells settlement (which, with `reissue`,
-//! reopens the settlement for correction and approves a new version) and collections.
+//! Credit notes: the only way to reduce or cancel an invoice, numbered in the location's own
+//! credit-note series.
+//!
+//! - A **partial** credit note credits chosen lines, each by a quantity or an amount, never more
+//!   than the line still bills after earlier credit notes (409 `credit_exceeds_remaining`). The
+//!   invoice stays issued for what is left, and its lines stay billed (for less): nothing is
+//!   billed again.
+//! - A **full** credit note credits what is left of every line (the invoice's lines and total
+//!   when nothing was credited before) and cancels the invoice; its consumptions become billable
+//!   again for the same party, and with `reissue` settlement reopens the settlement for
+//!   correction.
+//!
+//! `carebill.invoicing.credit_note.issued.v1` tells settlement and collections, line by line.
 
-use carebill_domain::events::{CreditNoteIssuedV1, Envelope};
+use carebill_domain::Money;
+use carebill_domain::events::{CreditNoteIssuedV1, CreditedLine, Envelope};
 use carebill_domain::ids::{CreditNoteId, InvoiceId};
-use carebill_domain::invoicing::{DocumentKind, InvoiceStatus, credit_note_for, issue_date};
+use std::collections::HashMap;
+
+use carebill_domain::ids::ConsumptionId;
+use carebill_domain::invoicing::{
+    CreditAsked, CreditError, CreditPlan, DocumentKind, InvoiceStatus, issue_date, money,
+    partial_credit_for, rest_credit_for,
+};
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::db::{self, AnyConnection};
@@ -19,23 +34,36 @@ use crate::SERVICE;
 use crate::store::credit_notes::{self, CreditNoteRow};
 use crate::store::{billed, invoices, lines, series, to_minor};
 
-/// Cancels invoice `id` with a full credit note, in the caller's transaction: numbered,
-/// stored with its lines, the invoice cancelled and its consumptions released, audited and
-/// announced. Not found outside the caller's scope; `already_credited` when cancelled already.
+/// What a credit note is asked to credit.
+pub(crate) enum Credit {
+    /// What is left of the whole invoice; cancels it.
+    Full {
+        /// Whether settlement is to correct the settlement and invoice it again.
+        reissue: bool,
+    },
+    /// These lines, by quantity or amount; the invoice stays issued for the rest.
+    Partial(Vec<CreditAsked>),
+}
+
+/// Credits invoice `id` with a full or partial credit note, in the caller's transaction:
+/// numbered, stored with its lines, the invoice reduced or cancelled (and, when cancelled, its
+/// consumptions released), audited and announced. Not found outside the caller's scope;
+/// `already_credited` when cancelled already; `credit_exceeds_remaining` when a line is asked
+/// more than it still bills.
 #[tracing::instrument(skip_all, fields(invoice_id = %id))]
 pub(crate) fn credit(
     conn: &mut AnyConnection,
     who: &Principal,
     id: InvoiceId,
     reason: &str,
-    reissue: bool,
+    asked: &Credit,
 ) -> Result<CreditNoteDocument, Error> {
     let scope = Scope::of(who);
     // The scope first, with a plain read: an invoice outside it is not found, and not locked.
     if invoices::find_in_scope(conn, &scope, id)?.is_none() {
         return Err(Error::not_found("invoice"));
     }
-    // Two credits of one invoice never both pass the status check: lock, then read it again.
+    // Two credits of one invoice never both pass the checks: lock, then read it again.
     invoices::lock(conn, id)?;
     let invoice =
         invoices::find_in_scope(conn, &scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
@@ -53,8 +81,31 @@ pub(crate) fn credit(
         .iter()
         .map(lines::LineRow::domain)
         .collect::<Result<Vec<_>, _>>()?;
-    let plan =
-        credit_note_for(&recipient, &lines, invoice.total()).map_err(|e| Error::internal(&e))?;
+    let credited = credited_so_far(conn, id)?;
+    let mut credited_before = 0_i64;
+    for amount in credited.values() {
+        credited_before += to_minor(amount)?;
+    }
+    let (plan, reissue, partial) = match asked {
+        Credit::Full { reissue } => (
+            rest_credit_for(&recipient, &lines, invoice.total(), &credited)
+                .map_err(|e| Error::internal(&e))?,
+            *reissue,
+            false,
+        ),
+        Credit::Partial(asked) => (
+            partial_credit_for(&recipient, &lines, invoice.total(), &credited, asked)
+                .map_err(|e| refused(asked, e))?,
+            false,
+            true,
+        ),
+    };
+    let remaining: HashMap<ConsumptionId, Money> = plan.remaining.iter().cloned().collect();
+    let CreditPlan {
+        note: plan,
+        invoice_remaining,
+        ..
+    } = plan;
     // The series is locked before the clock is read, so numbers follow issue times (a year
     // turning meanwhile: the new year's series is locked too, below).
     let year = issue_date(db::now().and_utc(), &invoice.location_time_zone)
@@ -94,12 +145,15 @@ pub(crate) fn credit(
             issued_by: who.subject.clone(),
             created_at: now,
             issued_at: now,
+            partial,
         },
     )?;
     let cn_key = cn_id.to_string();
     lines::insert(conn, &cn_key, &plan.lines)?;
-    invoices::cancel(conn, id, cn_id, now)?;
-    billed::release_invoice(conn, id)?;
+    if !partial {
+        invoices::cancel(conn, id, cn_id, now)?;
+        billed::release_invoice(conn, id)?;
+    }
     let issued = CreditNoteIssuedV1 {
         credit_note_id: cn_id,
         number: number.clone(),
@@ -109,8 +163,27 @@ pub(crate) fn credit(
         recipient,
         settlement_id: invoice.settlement_id,
         settlement_version: invoice.settlement_version,
-        consumption_ids: plan.lines.iter().map(|l| l.consumption_id).collect(),
+        consumption_ids: if partial {
+            Vec::new()
+        } else {
+            lines.iter().map(|l| l.consumption_id).collect()
+        },
         total: plan.total,
+        partial,
+        lines: plan
+            .lines
+            .iter()
+            .map(|l| CreditedLine {
+                consumption_id: l.consumption_id,
+                code: l.code.clone(),
+                amount: l.amount,
+                remaining: remaining
+                    .get(&l.consumption_id)
+                    .copied()
+                    .unwrap_or_else(|| Money::zero(l.amount.currency())), // not stored: a line the plan credits in full
+            })
+            .collect(),
+        invoice_remaining: Some(invoice_remaining),
         reason: reason.to_owned(),
         reissue,
         issue_date: issued_on,
@@ -137,11 +210,19 @@ pub(crate) fn credit(
                 entity_type: "invoice",
                 entity_id: &invoice_key,
                 location_id: Some(&location_key),
-                changes: Snapshot::Json(serde_json::json!({
-                    "status": { "before": InvoiceStatus::Issued, "after": InvoiceStatus::Cancelled },
-                    "credit_note": { "id": cn_id, "number": number },
-                    "reissue": reissue,
-                })),
+                changes: Snapshot::Json(if partial {
+                    serde_json::json!({
+                        "credited": { "before": money(credited_before, invoice.currency),
+                            "after": money(credited_before + to_minor(&plan.total)?, invoice.currency) },
+                        "credit_note": { "id": cn_id, "number": number, "partial": true },
+                    })
+                } else {
+                    serde_json::json!({
+                        "status": { "before": InvoiceStatus::Issued, "after": InvoiceStatus::Cancelled },
+                        "credit_note": { "id": cn_id, "number": number },
+                        "reissue": reissue,
+                    })
+                }),
                 reason: Some(reason),
             },
             Change {
@@ -155,10 +236,48 @@ pub(crate) fn credit(
                     "invoice_number": invoice.number,
                     "total": plan.total,
                     "reissue": reissue,
+                    "partial": partial,
                 }})),
                 reason: Some(reason),
             },
         ],
     )?;
     documents::credit_note(conn, &scope, cn_id)
+}
+
+/// What earlier credit notes of the invoice credited, per consumption.
+fn credited_so_far(
+    conn: &mut AnyConnection,
+    id: InvoiceId,
+) -> Result<HashMap<ConsumptionId, Money>, Error> {
+    let mut credited: HashMap<ConsumptionId, Money> = HashMap::new();
+    for note in credit_notes::of_invoice(conn, id)? {
+        for line in lines::of_document(conn, &note.id.to_string())? {
+            let line = line.domain()?;
+            let sum = match credited.get(&line.consumption_id) {
+                Some(before) => before
+                    .checked_add(&line.amount)
+                    .map_err(|e| Error::internal(&e))?,
+                None => line.amount,
+            };
+            credited.insert(line.consumption_id, sum);
+        }
+    }
+    Ok(credited)
+}
+
+/// A partial credit the request cannot have: 409 when it asks more than is left, else 422
+/// naming the line (`lines.<i>`, the first one asked for that consumption).
+fn refused(asked: &[CreditAsked], e: CreditError) -> Error {
+    if e.is_conflict() {
+        return Error::new(ErrorCode::CreditExceedsRemaining, e.to_string());
+    }
+    let field = match e
+        .line()
+        .and_then(|c| asked.iter().position(|a| a.consumption_id == c))
+    {
+        Some(i) => format!("lines.{i}"),
+        None => "lines".to_owned(),
+    };
+    Error::field(&field, "invalid", e.to_string())
 }

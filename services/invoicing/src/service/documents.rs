@@ -2,6 +2,8 @@
 //! page of headers, as read models made from the stored rows (every stored value read back and
 //! checked). Anything outside the scope is not found.
 
+use std::collections::HashMap;
+
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{
     ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
@@ -116,6 +118,8 @@ pub(crate) struct InvoiceHeader {
     pub due_date: NaiveDate,
     /// The payment terms as the document states them (BT-20).
     pub payment_terms: String,
+    /// What its credit notes credited so far (its total once cancelled).
+    pub credited: Money,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -173,6 +177,8 @@ pub(crate) struct CreditNoteHeader {
     pub reason: String,
     /// Whether the settlement is to be invoiced again.
     pub reissue: bool,
+    /// A partial credit note reduces its invoice; a full one cancels it.
+    pub partial: bool,
     /// Issue date.
     pub issue_date: NaiveDate,
     /// Who issued it.
@@ -346,7 +352,7 @@ impl Line {
 
 impl InvoiceHeader {
     /// A stored invoice's header.
-    fn of(row: &InvoiceRow) -> Result<InvoiceHeader, Error> {
+    fn of(row: &InvoiceRow, credited_minor: i64) -> Result<InvoiceHeader, Error> {
         let c = row.currency;
         Ok(InvoiceHeader {
             id: row.id,
@@ -367,6 +373,7 @@ impl InvoiceHeader {
                 Some(terms) => terms.describe(row.due_date),
                 None => PaymentTerms::default().describe(row.due_date),
             },
+            credited: money(credited_minor, c),
             created_at: row.created_at.and_utc(),
             issued_at: row.issued_at.and_utc(),
             cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
@@ -397,6 +404,7 @@ impl CreditNoteHeader {
             tax_total: money(row.tax_total_minor, c),
             reason: row.reason.clone(),
             reissue: row.reissue,
+            partial: row.partial,
             issue_date: row.issue_date,
             issued_by: row.issued_by.clone(),
             created_at: row.created_at.and_utc(),
@@ -417,8 +425,9 @@ pub(crate) fn invoice(
     let invoice =
         invoices::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
     let lines = Line::of_document(conn, &invoice.id.to_string())?;
+    let credited = credited(conn, &[invoice.id.to_string()])?;
     Ok(InvoiceDocument {
-        invoice: InvoiceHeader::of(&invoice)?,
+        invoice: InvoiceHeader::of(&invoice, credited_of(&credited, invoice.id))?,
         lines,
     })
 }
@@ -433,7 +442,23 @@ pub(crate) fn invoices(
 ) -> Result<Page<InvoiceHeader>, Error> {
     let rows = invoices::list(conn, scope, &filter.stored(), page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    page.try_map(|r| InvoiceHeader::of(&r))
+    let ids: Vec<String> = page.items.iter().map(|r| r.id.to_string()).collect();
+    let credited = credited(conn, &ids)?;
+    page.try_map(|r| InvoiceHeader::of(&r, credited_of(&credited, r.id)))
+}
+
+/// What the credit notes of these invoices credited, per invoice id, in minor units.
+fn credited(conn: &mut AnyConnection, ids: &[String]) -> Result<HashMap<String, i64>, Error> {
+    let mut sums: HashMap<String, i64> = HashMap::new();
+    for (invoice, minor) in credit_notes::credited_of_invoices(conn, ids)? {
+        *sums.entry(invoice).or_insert(0) += minor;
+    }
+    Ok(sums)
+}
+
+/// What was credited of invoice `id` (nothing when it has no credit note).
+fn credited_of(sums: &HashMap<String, i64>, id: InvoiceId) -> i64 {
+    sums.get(&id.to_string()).copied().unwrap_or(0) // not stored: an invoice without credit notes
 }
 
 /// A credit note in the caller's scope, with its invoice and lines; not found otherwise.

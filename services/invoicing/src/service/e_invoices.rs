@@ -97,7 +97,11 @@ pub(crate) fn credit_note_ubl(
             issue_date: Some(h.invoice_issue_date),
         }),
         // BR-CO-25 wants terms for any positive amount due, credit notes included.
-        payment_terms: Some(format!("Credits invoice {} in full.", h.invoice_number)),
+        payment_terms: Some(if h.partial {
+            format!("Credits part of invoice {}.", h.invoice_number)
+        } else {
+            format!("Credits invoice {} in full.", h.invoice_number)
+        }),
         note: Some(h.reason.clone()).filter(|r| !r.trim().is_empty()),
     };
     let parties = Parties {

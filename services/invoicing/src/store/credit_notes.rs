@@ -22,7 +22,7 @@ pub(crate) struct CreditNoteRow {
     pub id: CreditNoteId,
     /// Number.
     pub number: String,
-    /// The invoice it cancels.
+    /// The invoice it credits.
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub invoice_id: InvoiceId,
     /// That invoice's number.
@@ -62,6 +62,8 @@ pub(crate) struct CreditNoteRow {
     pub created_at: NaiveDateTime,
     /// Issued (numbered).
     pub issued_at: NaiveDateTime,
+    /// A partial credit note reduces its invoice; a full one cancels it.
+    pub partial: bool,
 }
 
 /// What the credit-note list can be filtered by.
@@ -162,5 +164,29 @@ pub(crate) fn list(
     }
     Ok(q.order(credit_notes::id.asc())
         .limit(page.limit + 1)
+        .load(conn)?)
+}
+
+/// The credit notes of an invoice, oldest first.
+pub(crate) fn of_invoice(
+    conn: &mut AnyConnection,
+    invoice_id: InvoiceId,
+) -> Result<Vec<CreditNoteRow>, Error> {
+    Ok(credit_notes::table
+        .filter(credit_notes::invoice_id.eq(invoice_id.to_string()))
+        .order(credit_notes::issued_at.asc())
+        .select(CreditNoteRow::as_select())
+        .load(conn)?)
+}
+
+/// The credit notes of these invoices as (invoice id, amount credited in minor units), one
+/// pair per credit note.
+pub(crate) fn credited_of_invoices(
+    conn: &mut AnyConnection,
+    invoice_ids: &[String],
+) -> Result<Vec<(String, i64)>, Error> {
+    Ok(credit_notes::table
+        .filter(credit_notes::invoice_id.eq_any(invoice_ids))
+        .select((credit_notes::invoice_id, credit_notes::total_minor))
         .load(conn)?)
 }

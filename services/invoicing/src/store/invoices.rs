@@ -2,7 +2,7 @@
 //! reads), the list with its filters, and the writes that number and cancel an invoice.
 
 use carebill_domain::accounts::PayerKind;
-use carebill_domain::events::{PartyBilling, PartyKind, PartyRef, SchemeIdentifier};
+use carebill_domain::events::{PartyBilling, PartyKind, PartyRef, SchemeIdRef};
 use carebill_domain::ids::{
     CoverageId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
@@ -158,7 +158,7 @@ pub(crate) struct StoredParty {
 
 impl From<&PartyBilling> for StoredParty {
     fn from(b: &PartyBilling) -> Self {
-        let scheme = |s: &SchemeIdentifier| StoredSchemeId {
+        let scheme = |s: &SchemeIdRef| StoredSchemeId {
             scheme: s.scheme.clone(),
             id: s.id.clone(),
         };

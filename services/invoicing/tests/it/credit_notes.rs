@@ -1,5 +1,6 @@
 //! Credit notes: a full credit note cancels its invoice once; a reissue bills only the credited
-//! party again; a caller out of scope is refused before the invoice is locked.
+//! party again; a caller out of scope is refused before the invoice is locked; partial credit
+//! notes reduce an invoice line by line, never below zero, and a full one then credits the rest.
 
 use actix_web::http::StatusCode;
 use carebill_domain::events::PartyRef;
@@ -12,7 +13,10 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-both_backends!(a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_credited_party,);
+both_backends!(
+    a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_credited_party,
+    partial_credit_notes_reduce_an_invoice_and_a_full_one_credits_the_rest,
+);
 
 async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_credited_party(
     b: Backend,
@@ -187,4 +191,202 @@ async fn a_credit_out_of_scope_is_refused_without_waiting_on_the_invoice_lock() 
     let h1 = token(&["billing_manager"], Some(&["H1"]));
     let (s, note) = credit(&app, &h1, &invoice, body, None).await;
     assert_eq!(s, StatusCode::CREATED, "{note}");
+}
+
+async fn partial_credit_notes_reduce_an_invoice_and_a_full_one_credits_the_rest(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["billing_manager"], None);
+    let w = world("H1");
+    let (c1, c2) = (ConsumptionId::new(), ConsumptionId::new());
+    let pat = PartyRef::patient(w.patient.id);
+    // SANITAS is billed 80.00 of a 100.00 line of quantity 2, and 33.33 of another.
+    let lines = vec![
+        line(c1, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]),
+        line(c2, "RX-01", 3_333, &[(&w.sanitas, 3_333)]),
+    ];
+    deliver(
+        &h.db,
+        envelope(&approval(&w, SettlementId::new(), 1, lines)),
+    )
+    .await
+    .expect("v1");
+    let (_, list, _) = call(&app, get("/v1/invoices", &t)).await;
+    let invoice = items(&list)[0]["id"].as_str().expect("id").to_owned();
+    let url = format!("/v1/invoices/{invoice}");
+    let notes_url = format!("/v1/credit-notes?invoice_id={invoice}");
+    // Bad requests change nothing and name the field.
+    for (body, field) in [
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "quantity": "1", "amount": "1.00"}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string()}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": "nope", "quantity": "1"}]}),
+            "lines.0.consumption_id",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "quantity": "x"}]}),
+            "lines.0.quantity",
+        ),
+        (
+            json!({"reason": "r", "reissue": true, "lines": [{"consumption_id": c1.to_string(), "quantity": "1"}]}),
+            "reissue",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": []}),
+            "lines",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": ConsumptionId::new().to_string(), "quantity": "1"}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "quantity": "3"}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "amount": "0.001"}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "amount": "0"}]}),
+            "lines.0",
+        ),
+        (
+            json!({"reason": "r", "reissue": false, "lines": [{"consumption_id": c1.to_string(), "quantity": "1"}, {"consumption_id": c1.to_string(), "amount": "1.00"}]}),
+            "lines.0",
+        ),
+    ] {
+        let (s, problem) = credit(&app, &t, &invoice, body.clone(), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert!(fields.contains(&field), "{field} for {body}: {problem}");
+    }
+    let (_, notes, _) = call(&app, get(&notes_url, &t)).await;
+    assert_eq!(items(&notes).len(), 0, "{notes}");
+
+    // One of the two units of LAB-HB (40.00) and 10.00 of RX-01.
+    let (s, cn) = credit(
+        &app,
+        &t,
+        &invoice,
+        json!({"reason": "one test not performed; goodwill on the medication", "reissue": false,
+            "lines": [{"consumption_id": c1.to_string(), "quantity": "1"},
+                      {"consumption_id": c2.to_string(), "amount": "10.00"}]}),
+        Some("p-1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    assert_eq!(cn["partial"], true);
+    assert_eq!(cn["total"]["amount"], "50.00");
+    let credited: Vec<(String, String)> = cn["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["quantity"].as_str().expect("quantity").to_owned(),
+                l["amount"]["amount"].as_str().expect("amount").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        credited,
+        [
+            ("1".to_owned(), "40.00".to_owned()),
+            ("2".to_owned(), "10.00".to_owned())
+        ]
+    );
+    let (_, inv, _) = call(&app, get(&url, &t)).await;
+    assert_eq!(inv["status"], "issued", "a partial credit reduces: {inv}");
+    assert_eq!(inv["credited"]["amount"], "50.00");
+    assert_eq!(inv["credit_note_id"], Value::Null);
+    let events = outbox_bodies(&h.db, "carebill.invoicing.credit_note.issued.v1").await;
+    let data = &events[0]["data"];
+    assert_eq!(data["partial"], true);
+    assert_eq!(
+        data["consumption_ids"],
+        json!([]),
+        "nothing is billed again"
+    );
+    assert_eq!(data["invoice_remaining"]["amount"], "63.33");
+    assert_eq!(data["lines"][0]["remaining"]["amount"], "40.00");
+    assert_eq!(data["lines"][1]["remaining"]["amount"], "23.33");
+
+    // More than a line still bills is a conflict, and nothing is credited.
+    let (s, problem) = credit(
+        &app,
+        &t,
+        &invoice,
+        json!({"reason": "r", "reissue": false,
+            "lines": [{"consumption_id": c2.to_string(), "amount": "23.34"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "credit_exceeds_remaining");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("23.33"),
+        "{problem}"
+    );
+    let (_, notes, _) = call(&app, get(&notes_url, &t)).await;
+    assert_eq!(items(&notes).len(), 1, "{notes}");
+
+    // The full credit note credits what is left, line by line, and cancels the invoice.
+    let (s, full) = credit(
+        &app,
+        &t,
+        &invoice,
+        json!({"reason": "policy had ended", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{full}");
+    assert_eq!(full["partial"], false);
+    assert_eq!(full["total"]["amount"], "63.33");
+    let rest: Vec<&str> = full["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|l| l["amount"]["amount"].as_str())
+        .collect();
+    assert_eq!(rest, ["40.00", "23.33"]);
+    let (_, inv, _) = call(&app, get(&url, &t)).await;
+    assert_eq!(inv["status"], "cancelled");
+    assert_eq!(
+        inv["credited"]["amount"], "113.33",
+        "credited to the cent: {inv}"
+    );
+    assert_eq!(inv["credit_note_id"], full["id"]);
+    let events = outbox_bodies(&h.db, "carebill.invoicing.credit_note.issued.v1").await;
+    assert_eq!(events[1]["data"]["partial"], false);
+    assert_eq!(
+        events[1]["data"]["consumption_ids"],
+        json!([c1.to_string(), c2.to_string()])
+    );
+    assert_eq!(events[1]["data"]["invoice_remaining"]["amount"], "0.00");
+    let (s, problem) = credit(
+        &app,
+        &t,
+        &invoice,
+        json!({"reason": "r", "reissue": false,
+            "lines": [{"consumption_id": c1.to_string(), "amount": "1.00"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "already_credited");
 }

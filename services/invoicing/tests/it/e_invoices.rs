@@ -464,4 +464,30 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     )
     .await;
     assert_eq!(again, payer);
+
+    // A partial credit note of the patient's invoice: one of the two hemoglobin tests.
+    let (_, doc, _) = call(&app, get(&format!("/v1/invoices/{patient_invoice}"), &t)).await;
+    let lab = doc["lines"][0]["consumption_id"]
+        .as_str()
+        .expect("the patient's first line")
+        .to_owned();
+    let (s, cn) = credit(
+        &app,
+        &t,
+        &patient_invoice,
+        json!({"reason": "one test not performed", "reissue": false,
+            "lines": [{"consumption_id": lab, "quantity": "1"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let partial = ubl(
+        &app,
+        &format!("/v1/credit-notes/{}/ubl", cn["id"].as_str().expect("id")),
+        None,
+        Some(&format!("partial-credit-note-{backend}")),
+    )
+    .await;
+    assert!(partial.contains(">10.00<"), "{partial}");
+    assert!(partial.contains("Credits part of invoice"), "{partial}");
 }

@@ -1,0 +1,2 @@
+DROP INDEX credit_notes_invoice;
+ALTER TABLE credit_notes DROP COLUMN partial;
