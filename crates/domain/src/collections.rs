@@ -1,9 +1,13 @@
 //! Collections: what is owed on invoices and how payments are applied. Pure; no I/O.
 //!
-//! A receivable is what is owed on one issued invoice. Its status follows from its total, the
-//! money allocated to it, whether a credit note cancelled it, and — for `overdue` — the day it
-//! is in the issuing location's time zone. Only the *base* status (everything but `overdue`) is
-//! stored; `overdue` depends on today's date and is computed when read.
+//! A receivable is what is owed on one issued invoice. Its status follows from its total, what
+//! partial credit notes took off it, the money allocated to it, whether a (full) credit note
+//! cancelled it, and — for `overdue` — the day it is in the issuing location's time zone. Only
+//! the *base* status (everything but `overdue`) is stored; `overdue` depends on today's date and
+//! is computed when read.
+//!
+//! To the minor unit, for a receivable that stands: `total = credited + paid + outstanding`
+//! ([`partial_credit`] returns to the party's credit what was paid beyond what is left to pay).
 //!
 //! A payment is applied to invoices by [`plan_allocations`]: it checks every requested
 //! allocation against what the receivable still owes and returns the plan with the remainder
@@ -25,7 +29,8 @@ crate::accounts::text_enum!(
         Open = "open",
         /// Part paid, not past its due date.
         PartiallyPaid = "partially_paid",
-        /// Fully paid.
+        /// Nothing owed any more: fully paid, or paid and partially credited up to the total
+        /// (partial credit notes alone may take it there).
         Paid = "paid",
         /// Past its due date (in the location's time zone) and not fully paid.
         Overdue = "overdue",
@@ -44,20 +49,37 @@ impl ReceivableStatus {
     }
 }
 
-/// What is still owed: `total - paid`, never negative, and nothing once cancelled.
-pub fn outstanding(total: MinorUnits, paid: MinorUnits, cancelled: bool) -> MinorUnits {
+/// What is still owed: `total - credited - paid`, never negative, and nothing once cancelled.
+pub fn outstanding(
+    total: MinorUnits,
+    credited: MinorUnits,
+    paid: MinorUnits,
+    cancelled: bool,
+) -> MinorUnits {
     if cancelled {
         MinorUnits(0)
     } else {
-        MinorUnits(total.0.saturating_sub(paid.0).max(0))
+        MinorUnits(
+            total
+                .0
+                .saturating_sub(credited.0)
+                .saturating_sub(paid.0)
+                .max(0),
+        )
     }
 }
 
-/// The stored status: everything but `overdue`, which depends on the day it is read.
-pub fn base_status(total: MinorUnits, paid: MinorUnits, cancelled: bool) -> ReceivableStatus {
+/// The stored status: everything but `overdue`, which depends on the day it is read. By what is
+/// left to pay after partial credits: `paid` once credits and payments cover the total.
+pub fn base_status(
+    total: MinorUnits,
+    credited: MinorUnits,
+    paid: MinorUnits,
+    cancelled: bool,
+) -> ReceivableStatus {
     if cancelled {
         ReceivableStatus::Cancelled
-    } else if paid.0 >= total.0 {
+    } else if paid.0.saturating_add(credited.0) >= total.0 {
         ReceivableStatus::Paid
     } else if paid.0 > 0 {
         ReceivableStatus::PartiallyPaid
@@ -70,17 +92,65 @@ pub fn base_status(total: MinorUnits, paid: MinorUnits, cancelled: bool) -> Rece
 /// passed while money is still owed.
 pub fn receivable_status(
     total: MinorUnits,
+    credited: MinorUnits,
     paid: MinorUnits,
     cancelled: bool,
     due_date: NaiveDate,
     today: NaiveDate,
 ) -> ReceivableStatus {
-    let base = base_status(total, paid, cancelled);
+    let base = base_status(total, credited, paid, cancelled);
     if base.is_owing() && due_date < today {
         ReceivableStatus::Overdue
     } else {
         base
     }
+}
+
+/// A receivable after a partial credit note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartiallyCredited {
+    /// What partial credit notes took off the invoice, in all.
+    pub credited: MinorUnits,
+    /// What stays paid on it: never more than what is left to pay after the credits.
+    pub paid: MinorUnits,
+    /// What was paid beyond that: it goes back to the party's credit (unallocated), as money
+    /// paid on an invoice a full credit note cancels does.
+    pub returned: MinorUnits,
+}
+
+/// What a partial credit note leaves the invoice billing is not between nothing and its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the invoice would still bill {} minor units of its {}", remaining.0, total.0)]
+pub struct RemainingOutOfRange {
+    /// What the credit note says the invoice still bills.
+    pub remaining: MinorUnits,
+    /// The invoice's total.
+    pub total: MinorUnits,
+}
+
+/// Applies a partial credit note that leaves the invoice billing `remaining` to a receivable of
+/// `total`, `credited` so far, with `paid` allocated to it.
+///
+/// The credited amount is set from `remaining` (`total - remaining`), never added to and never
+/// lowered: credit notes only take off, so the same credit note applied again, or an older one
+/// applied late, changes nothing. What was paid beyond what is left to pay is returned.
+pub fn partial_credit(
+    total: MinorUnits,
+    credited: MinorUnits,
+    paid: MinorUnits,
+    remaining: MinorUnits,
+) -> Result<PartiallyCredited, RemainingOutOfRange> {
+    if remaining.0 < 0 || remaining.0 > total.0 {
+        return Err(RemainingOutOfRange { remaining, total });
+    }
+    let credited = MinorUnits((total.0 - remaining.0).max(credited.0));
+    let payable = total.0.saturating_sub(credited.0).max(0);
+    let kept = paid.0.min(payable).max(0);
+    Ok(PartiallyCredited {
+        credited,
+        paid: MinorUnits(kept),
+        returned: MinorUnits(paid.0 - kept),
+    })
 }
 
 /// The calendar day at `now` in an IANA time zone; an unknown zone counts as UTC (the zone
@@ -333,6 +403,10 @@ mod tests {
         Money::from_minor(MinorUnits(cents), Currency::EUR)
     }
 
+    fn paid_m(cents: i64) -> MinorUnits {
+        MinorUnits(cents)
+    }
+
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap_or(NaiveDate::MIN)
     }
@@ -352,7 +426,7 @@ mod tests {
         let before = day("2026-03-31");
         let after = day("2026-04-01");
         let s = |paid: i64, cancelled: bool, today| {
-            receivable_status(t, MinorUnits(paid), cancelled, due, today)
+            receivable_status(t, MinorUnits(0), paid_m(paid), cancelled, due, today)
         };
         assert_eq!(s(0, false, before), ReceivableStatus::Open);
         assert_eq!(s(1, false, before), ReceivableStatus::PartiallyPaid);
@@ -361,8 +435,26 @@ mod tests {
         assert_eq!(s(9_999, false, after), ReceivableStatus::Overdue);
         assert_eq!(s(10_000, false, after), ReceivableStatus::Paid);
         assert_eq!(s(0, true, after), ReceivableStatus::Cancelled);
-        assert_eq!(outstanding(t, MinorUnits(2_500), false), MinorUnits(7_500));
-        assert_eq!(outstanding(t, MinorUnits(2_500), true), MinorUnits(0));
+        assert_eq!(
+            outstanding(t, MinorUnits(0), MinorUnits(2_500), false),
+            MinorUnits(7_500)
+        );
+        assert_eq!(
+            outstanding(t, MinorUnits(1_000), MinorUnits(2_500), false),
+            MinorUnits(6_500)
+        );
+        assert_eq!(
+            outstanding(t, MinorUnits(0), MinorUnits(2_500), true),
+            MinorUnits(0)
+        );
+        // Partial credits: open, partly paid or overdue by what is left; paid once covered.
+        let c = |credited: i64, paid: i64, today| {
+            receivable_status(t, MinorUnits(credited), paid_m(paid), false, due, today)
+        };
+        assert_eq!(c(3_000, 0, before), ReceivableStatus::Open);
+        assert_eq!(c(3_000, 6_999, after), ReceivableStatus::Overdue);
+        assert_eq!(c(3_000, 7_000, after), ReceivableStatus::Paid);
+        assert_eq!(c(10_000, 0, after), ReceivableStatus::Paid);
         assert_eq!(
             "overdue".parse::<ReceivableStatus>(),
             Ok(ReceivableStatus::Overdue)
@@ -472,10 +564,41 @@ mod tests {
     proptest! {
         #[test]
         fn paid_and_outstanding_make_the_total(total in 0i64..10_000_000, paid in 0i64..10_000_000) {
-            let (t, p) = (MinorUnits(total), MinorUnits(paid.min(total)));
-            prop_assert_eq!(outstanding(t, p, false).0 + p.0, total);
-            prop_assert_eq!(base_status(t, p, false) == ReceivableStatus::Paid, p.0 == total);
-            prop_assert_eq!(outstanding(t, p, true).0, 0);
+            let (t, p, none) = (MinorUnits(total), MinorUnits(paid.min(total)), MinorUnits(0));
+            prop_assert_eq!(outstanding(t, none, p, false).0 + p.0, total);
+            prop_assert_eq!(base_status(t, none, p, false) == ReceivableStatus::Paid, p.0 == total);
+            prop_assert_eq!(outstanding(t, none, p, true).0, 0);
+        }
+
+        #[test]
+        fn a_partial_credit_accounts_for_every_cent(
+            total in 0i64..10_000_000,
+            paid in 0i64..10_000_000,
+            credits in proptest::collection::vec(0i64..10_000_000, 1..5),
+        ) {
+            let t = MinorUnits(total);
+            let mut credited = MinorUnits(0);
+            let mut p = MinorUnits(paid.min(total));
+            let mut returned = 0;
+            let mut least = total;
+            for remaining in credits {
+                let Ok(after) = partial_credit(t, credited, p, MinorUnits(remaining)) else {
+                    prop_assert!(remaining > total);
+                    continue;
+                };
+                least = least.min(remaining);
+                prop_assert_eq!(after.credited.0, total - least);
+                prop_assert_eq!(after.paid.0 + after.returned.0, p.0);
+                returned += after.returned.0;
+                (credited, p) = (after.credited, after.paid);
+                // Applied again: nothing changes.
+                let again = partial_credit(t, credited, p, MinorUnits(remaining));
+                prop_assert_eq!(again, Ok(PartiallyCredited { credited, paid: p, returned: MinorUnits(0) }));
+            }
+            let owed = outstanding(t, credited, p, false);
+            prop_assert_eq!(credited.0 + p.0 + owed.0, total);
+            prop_assert_eq!(p.0 + returned, paid.min(total));
+            prop_assert_eq!(base_status(t, credited, p, false) == ReceivableStatus::Paid, owed.0 == 0);
         }
 
         #[test]

@@ -1,11 +1,12 @@
 //! The collections service: the money.
 //!
 //! First scope: a receivable per issued invoice (`carebill.invoicing.invoice.issued.v1`),
-//! cancelled by its credit note (`carebill.invoicing.credit_note.issued.v1`, which may arrive
-//! first); payments from payers and patients applied to their invoices now or later
-//! (`/v1/payments`, announcing `carebill.collections.payment.recorded.v1`), the rest kept as the
-//! party's credit; receivables (`/v1/receivables`) with status and payment history; a party's
-//! balance (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
+//! cancelled by its credit note or reduced by partial ones
+//! (`carebill.invoicing.credit_note.issued.v1`, which may arrive first); payments from payers
+//! and patients applied to their invoices now or later (`/v1/payments`, announcing
+//! `carebill.collections.payment.recorded.v1`), the rest kept as the party's credit;
+//! receivables (`/v1/receivables`) with status and payment history; a party's balance
+//! (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -103,7 +104,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
-        (name = "balances", description = "A party's invoiced, paid, outstanding and overdue amounts and credit"),
+        (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
     )
 )]
 pub struct ApiDoc;

@@ -26,6 +26,7 @@ diesel::table! {
         issued_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        credited_minor -> BigInt,
     }
 }
 
@@ -70,11 +71,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    partial_credit_notes (credit_note_id) {
+        credit_note_id -> Text,
+        invoice_id -> Text,
+        credit_note_number -> Text,
+        currency -> Text,
+        credited_minor -> BigInt,
+        remaining_minor -> BigInt,
+        reason -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
 diesel::allow_tables_to_appear_in_same_query!(
     receivables,
     payments,
     allocations,
-    early_credit_notes
+    early_credit_notes,
+    partial_credit_notes
 );

@@ -22,9 +22,12 @@ pub struct CurrencyBalance {
     pub currency: String,
     /// Total of every invoice issued to the party (cancelled ones included).
     pub invoiced: Money,
-    /// Total of the invoices cancelled by credit notes.
+    /// Total of the invoices cancelled by (full) credit notes, partial credits before the
+    /// cancellation included.
     pub cancelled: Money,
-    /// Paid on invoices that stand (invoiced − cancelled = paid + outstanding).
+    /// Taken off invoices that stand by partial credit notes.
+    pub credited: Money,
+    /// Paid on invoices that stand (invoiced − cancelled − credited = paid + outstanding).
     pub paid: Money,
     /// Still owed.
     pub outstanding: Money,
@@ -59,6 +62,7 @@ impl Balance {
                     currency: c.code().to_owned(),
                     invoiced: money(s.invoiced, *c),
                     cancelled: money(s.cancelled, *c),
+                    credited: money(s.credited, *c),
                     paid: money(s.paid, *c),
                     outstanding: money(s.outstanding, *c),
                     overdue: money(s.overdue, *c),

@@ -59,9 +59,12 @@ pub struct Receivable {
     pub patient_id: String,
     /// The invoice total.
     pub total: Money,
+    /// Taken off the total by partial credit notes (kept as it was when a full credit note
+    /// cancels it).
+    pub credited: Money,
     /// Sum of the (not reversed) allocations to it.
     pub paid: Money,
-    /// What is still owed (zero once paid or cancelled).
+    /// What is still owed: total − credited − paid (zero once paid or cancelled).
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -124,6 +127,7 @@ impl Receivable {
             payer_code: v.payer_code.clone(),
             patient_id: v.patient_id.to_string(),
             total: v.total,
+            credited: v.credited,
             paid: v.paid,
             outstanding: v.outstanding,
             due_date: v.due_date,

@@ -1,6 +1,7 @@
-//! A party's balance: per currency, what was invoiced, cancelled, paid, what is outstanding and
-//! overdue, and the credit left from payments not (or no longer) allocated. Every figure is a
-//! sum in SQL over integer minor units, so it is exact on both backends.
+//! A party's balance: per currency, what was invoiced, cancelled, credited by partial credit
+//! notes, paid, what is outstanding and overdue, and the credit left from payments not (or no
+//! longer) allocated. Every figure is a sum in SQL over integer minor units, so it is exact on
+//! both backends, and invoiced = cancelled + credited + paid + outstanding to the minor unit.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +23,10 @@ const RECENT_PAYMENTS: i64 = 10;
 pub(crate) struct Sums {
     /// Every invoice.
     pub invoiced: i64,
-    /// Invoices cancelled.
+    /// Invoices cancelled (their whole totals).
     pub cancelled: i64,
+    /// Taken off invoices that stand by partial credit notes.
+    pub credited: i64,
     /// Paid on invoices that stand.
     pub paid: i64,
     /// Still owed.
@@ -66,8 +69,21 @@ pub(crate) fn balance(
     let mut by_currency: BTreeMap<String, Sums> = BTreeMap::new();
     for r in balances::receivable_sums(conn, scope, kind, &id)? {
         let s = by_currency.entry(r.currency).or_default();
-        (s.invoiced, s.cancelled, s.paid, s.outstanding, s.open) =
-            (r.invoiced, r.cancelled, r.paid, r.outstanding, r.open);
+        (
+            s.invoiced,
+            s.cancelled,
+            s.credited,
+            s.paid,
+            s.outstanding,
+            s.open,
+        ) = (
+            r.invoiced,
+            r.cancelled,
+            r.credited,
+            r.paid,
+            r.outstanding,
+            r.open,
+        );
     }
     for (currency, owed) in balances::overdue_sums(conn, scope, kind, &id, now)? {
         by_currency.entry(currency).or_default().overdue = owed;

@@ -389,6 +389,7 @@ fn store_allocations(
         let paid = r.paid_minor + amount;
         let status = carebill_domain::collections::base_status(
             MinorUnits(r.total_minor),
+            MinorUnits(r.credited_minor),
             MinorUnits(paid),
             false,
         );

@@ -4,6 +4,15 @@
 //! The stored status is the base status (`open`, `partially_paid`, `paid`, `cancelled`);
 //! `overdue` depends on the day in the issuing location's time zone and is computed when read,
 //! in SQL for filters and sums and in Rust for each row shown.
+//!
+//! A full credit note cancels a receivable: every allocation to it is reversed and its money
+//! goes back to the payments' unallocated remainder, the party's credit. A partial credit note
+//! reduces it instead: `credited` grows, outstanding = total − credited − paid, and the status
+//! follows what is left (`paid` once credits and payments cover the total: nothing is owed).
+//! Money paid beyond what is left to pay goes back to the party's credit the same way as a
+//! cancellation's, newest allocations first: each is reversed, and the part of it that stays
+//! paid is allocated again from the same payment, so allocations are never changed or deleted
+//! and the history shows what the credit note did.
 
 use carebill_domain::collections::{self as rules, ReceivableStatus};
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
@@ -16,8 +25,9 @@ use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::http::{Page, PageRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::store::allocations::{self, ReceivableAllocationRow};
+use crate::store::allocations::{self, NewAllocationRow, ReceivableAllocationRow};
 use crate::store::early_credit_notes::{self, EarlyCreditNoteRow};
+use crate::store::partial_credit_notes::{self, PartialCreditNoteRow};
 use crate::store::payments;
 use crate::store::receivables::{
     self, NewReceivableRow, ReceivableFilter as StoredFilter, ReceivableRow, StoredParty,
@@ -73,9 +83,11 @@ pub(crate) struct ReceivableView {
     pub currency: Currency,
     /// The invoice total.
     pub total: Money,
+    /// Taken off the total by partial credit notes.
+    pub credited: Money,
     /// Sum of the (not reversed) allocations to it.
     pub paid: Money,
-    /// What is still owed.
+    /// What is still owed: total − credited − paid.
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -159,6 +171,7 @@ impl ReceivableView {
         let today = rules::local_today(&row.location_time_zone, now);
         let status = rules::receivable_status(
             MinorUnits(row.total_minor),
+            MinorUnits(row.credited_minor),
             MinorUnits(row.paid_minor),
             row.cancelled(),
             row.due_date,
@@ -196,6 +209,7 @@ impl ReceivableView {
             patient_id: row.patient_id,
             currency: c,
             total: money(row.total_minor, c),
+            credited: money(row.credited_minor, c),
             paid: money(row.paid_minor, c),
             outstanding: money(outstanding.0, c),
             due_date: row.due_date,
@@ -245,7 +259,8 @@ fn minor(m: &Money, what: &str) -> Result<i64, Error> {
 }
 
 /// An invoice was issued: its receivable is created (once), cancelled at once when its credit
-/// note arrived first. Runs in the inbox's transaction with the invoice's key locked.
+/// note arrived first, reduced by the partial credit notes that arrived first. Runs in the
+/// inbox's transaction with the invoice's key locked.
 #[tracing::instrument(skip_all, fields(invoice_id = %e.invoice_id))]
 pub(crate) fn invoice_issued(
     conn: &mut AnyConnection,
@@ -260,7 +275,25 @@ pub(crate) fn invoice_issued(
     let now = db::now();
     let id = ReceivableId::new();
     let total = minor(&e.total, "total")?;
-    let status = rules::base_status(MinorUnits(total), MinorUnits(0), early.is_some());
+    let credited = match partial_credit_notes::least_remaining(conn, e.invoice_id)? {
+        None => MinorUnits(0),
+        Some(remaining) => {
+            rules::partial_credit(
+                MinorUnits(total),
+                MinorUnits(0),
+                MinorUnits(0),
+                MinorUnits(remaining),
+            )
+            .map_err(|err| {
+                Error::invalid_event(format!(
+                    "invoice {}: a partial credit note that came first: {err}",
+                    e.number
+                ))
+            })?
+            .credited
+        }
+    };
+    let status = rules::base_status(MinorUnits(total), credited, MinorUnits(0), early.is_some());
     receivables::insert(
         conn,
         NewReceivableRow {
@@ -278,6 +311,7 @@ pub(crate) fn invoice_issued(
             currency: e.total.currency(),
             total_minor: total,
             paid_minor: 0,
+            credited_minor: credited.0,
             due_date: e.due_date,
             issue_date: e.issue_date,
             status,
@@ -315,16 +349,20 @@ pub(crate) fn invoice_issued(
     Ok(())
 }
 
-/// A credit note was issued: its invoice's receivable is cancelled and the money allocated to
-/// it goes back to each payment's unallocated remainder (the allocations stay, marked reversed);
-/// a credit note whose invoice has not arrived yet is kept for it. Runs in the inbox's
-/// transaction with the invoice's key locked; then the receivable, then its payments in id order.
+/// A credit note was issued. A full one cancels its invoice's receivable and the money
+/// allocated to it goes back to each payment's unallocated remainder (the allocations stay,
+/// marked reversed); a partial one reduces it ([`partial_credit_note_issued`]). A credit note
+/// whose invoice has not arrived yet is kept for it. Runs in the inbox's transaction with the
+/// invoice's key locked; then the receivable, then its payments in id order.
 #[tracing::instrument(skip_all, fields(invoice_id = %e.invoice_id, credit_note_id = %e.credit_note_id))]
 pub(crate) fn credit_note_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
     e: &CreditNoteIssuedV1,
 ) -> Result<(), Error> {
+    if e.partial {
+        return partial_credit_note_issued(conn, env, e);
+    }
     let row = receivables::of_invoice(conn, e.invoice_id)?;
     let now = db::now();
     let Some(row) = row else {
@@ -373,6 +411,167 @@ pub(crate) fn credit_note_issued(
         Some(&e.reason),
     )?;
     Ok(())
+}
+
+/// A partial credit note: the receivable's `credited` is set from what the invoice still bills
+/// (so that the same credit note again, or an older one late, changes nothing), what was paid
+/// beyond what is left to pay goes back to the party's credit, newest allocations first (see
+/// the module), and the status follows what is left. Kept (once) for an invoice not arrived yet.
+/// A receivable a full credit note cancelled already is left as it is.
+fn partial_credit_note_issued(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &CreditNoteIssuedV1,
+) -> Result<(), Error> {
+    let remaining = e.invoice_remaining.as_ref().ok_or_else(|| {
+        Error::invalid_event(format!(
+            "partial credit note {} does not say what its invoice still bills",
+            e.number
+        ))
+    })?;
+    if remaining.currency() != e.total.currency() {
+        return Err(Error::invalid_event(format!(
+            "partial credit note {}: its total and what its invoice still bills are in different currencies",
+            e.number
+        )));
+    }
+    let now = db::now();
+    partial_credit_notes::keep(
+        conn,
+        PartialCreditNoteRow {
+            credit_note_id: e.credit_note_id,
+            invoice_id: e.invoice_id,
+            credit_note_number: e.number.clone(),
+            currency: remaining.currency().to_string(),
+            credited_minor: minor(&e.total, "total")?,
+            remaining_minor: minor(remaining, "invoice_remaining")?,
+            reason: e.reason.clone(),
+            received_at: now,
+        },
+    )?;
+    // Locked and read under the lock: what is paid on it now.
+    let Some(row) = receivables::lock_for_invoices(conn, &[e.invoice_id])?
+        .into_iter()
+        .next()
+    else {
+        // The invoice's issue event has not arrived yet: it applies the kept credit note.
+        return Ok(());
+    };
+    if row.cancelled() {
+        return Ok(());
+    }
+    if remaining.currency() != row.currency {
+        return Err(Error::invalid_event(format!(
+            "partial credit note {} is in {}, its invoice {} in {}",
+            e.number,
+            remaining.currency(),
+            row.invoice_number,
+            row.currency
+        )));
+    }
+    let after = rules::partial_credit(
+        MinorUnits(row.total_minor),
+        MinorUnits(row.credited_minor),
+        MinorUnits(row.paid_minor),
+        MinorUnits(minor(remaining, "invoice_remaining")?),
+    )
+    .map_err(|err| Error::invalid_event(format!("partial credit note {}: {err}", e.number)))?;
+    if after.credited.0 == row.credited_minor && after.returned.0 == 0 {
+        return Ok(());
+    }
+    let (reversed, reallocated) = return_to_credit(conn, env, e, &row, after.returned.0, now)?;
+    let status = rules::base_status(
+        MinorUnits(row.total_minor),
+        after.credited,
+        after.paid,
+        false,
+    );
+    receivables::set_credited(conn, row.id, after.credited.0, after.paid.0, status, now)?;
+    let c = row.currency;
+    audit::record_at(
+        conn,
+        &event_actor(env),
+        &row.location_id.to_string(),
+        "credit",
+        "receivable",
+        &row.id.to_string(),
+        serde_json::json!({
+            "status": { "before": row.status, "after": status },
+            "credited": { "before": money(row.credited_minor, c), "after": money(after.credited.0, c) },
+            "paid": { "before": money(row.paid_minor, c), "after": money(after.paid.0, c) },
+            "credit_note_id": e.credit_note_id.to_string(),
+            "credit_note_number": e.number,
+            "returned_to_credit": money(after.returned.0, c),
+            "reversed_allocations": reversed,
+            "reallocated": reallocated,
+            "event_id": env.id,
+        }),
+        Some(&e.reason),
+    )?;
+    Ok(())
+}
+
+/// Gives `excess` paid on `row` back to its payments' unallocated remainders, newest
+/// allocations first: each is reversed, and what of it stays paid is allocated again from the
+/// same payment. Returns the ids of the reversed allocations and of the new ones.
+fn return_to_credit(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &CreditNoteIssuedV1,
+    row: &ReceivableRow,
+    excess: i64,
+    now: chrono::NaiveDateTime,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    if excess <= 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut active = allocations::active_for(conn, row.id)?;
+    // Allocation ids are UUIDv7: newest first.
+    active.sort_by(|a, b| b.id.cmp(&a.id));
+    let mut left = excess;
+    let mut touched = Vec::new();
+    for a in active {
+        if left == 0 {
+            break;
+        }
+        let back = a.amount_minor.min(left);
+        left -= back;
+        touched.push((a, back));
+    }
+    if left > 0 {
+        return Err(Error::internal(&format!(
+            "receivable {}: its allocations do not add up to what is paid on it",
+            row.id
+        )));
+    }
+    let mut payment_ids: Vec<_> = touched.iter().map(|(a, _)| a.payment_id).collect();
+    payment_ids.sort_by_key(ToString::to_string);
+    payment_ids.dedup();
+    for p in payment_ids {
+        payments::lock(conn, p)?;
+    }
+    let (mut reversed, mut reallocated) = (Vec::new(), Vec::new());
+    for (a, back) in touched {
+        allocations::reverse(conn, &a.id, e.credit_note_id, now)?;
+        payments::give_back(conn, a.payment_id, back, now)?;
+        reversed.push(a.id.clone());
+        if a.amount_minor > back {
+            let id = uuid::Uuid::now_v7().to_string();
+            allocations::insert(
+                conn,
+                NewAllocationRow {
+                    id: id.clone(),
+                    payment_id: a.payment_id,
+                    receivable_id: row.id,
+                    amount_minor: a.amount_minor - back,
+                    allocated_by: env.source.clone(),
+                    allocated_at: now,
+                },
+            )?;
+            reallocated.push(id);
+        }
+    }
+    Ok((reversed, reallocated))
 }
 
 /// A receivable in the caller's scope with its payment history, as it stands at `now`.

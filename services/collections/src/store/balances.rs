@@ -1,5 +1,8 @@
 //! A party's sums per currency, in SQL over integer minor units (exact on both backends):
-//! invoiced, cancelled, paid, outstanding, overdue, open receivables, and unallocated credit.
+//! invoiced, cancelled, credited, paid, outstanding, overdue, open receivables, and unallocated
+//! credit. For each currency, invoiced = cancelled + credited + paid + outstanding: a cancelled
+//! invoice counts in `cancelled` whole (partial credits before its cancellation included), and
+//! only there.
 
 use carebill_domain::collections::ReceivableStatus;
 use carebill_domain::events::PartyKind;
@@ -19,10 +22,11 @@ const CANCELLED: &str =
     "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN total_minor ELSE 0 END), 0) AS BIGINT)";
 const PAID: &str =
     "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE paid_minor END), 0) AS BIGINT)";
-const OUTSTANDING: &str = "CAST(COALESCE(SUM(CASE WHEN status IN ('open', 'partially_paid') THEN total_minor - paid_minor ELSE 0 END), 0) AS BIGINT)";
+const CREDITED: &str = "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE credited_minor END), 0) AS BIGINT)";
+const OUTSTANDING: &str = "CAST(COALESCE(SUM(CASE WHEN status IN ('open', 'partially_paid') THEN total_minor - credited_minor - paid_minor ELSE 0 END), 0) AS BIGINT)";
 const OPEN_COUNT: &str =
     "CAST(COUNT(CASE WHEN status IN ('open', 'partially_paid') THEN 1 END) AS BIGINT)";
-const OWED: &str = "CAST(COALESCE(SUM(total_minor - paid_minor), 0) AS BIGINT)";
+const OWED: &str = "CAST(COALESCE(SUM(total_minor - credited_minor - paid_minor), 0) AS BIGINT)";
 const CREDIT: &str = "CAST(COALESCE(SUM(amount_minor - allocated_minor), 0) AS BIGINT)";
 
 /// A party's receivable sums in one currency, in minor units.
@@ -32,8 +36,10 @@ pub(crate) struct ReceivableSums {
     pub currency: String,
     /// Every invoice.
     pub invoiced: i64,
-    /// Invoices cancelled.
+    /// Invoices cancelled (their whole totals).
     pub cancelled: i64,
+    /// Taken off invoices that stand by partial credit notes.
+    pub credited: i64,
     /// Paid on invoices that stand.
     pub paid: i64,
     /// Still owed.
@@ -57,6 +63,7 @@ pub(crate) fn receivable_sums(
             receivables::currency,
             sql::<BigInt>(INVOICED),
             sql::<BigInt>(CANCELLED),
+            sql::<BigInt>(CREDITED),
             sql::<BigInt>(PAID),
             sql::<BigInt>(OUTSTANDING),
             sql::<BigInt>(OPEN_COUNT),

@@ -7,6 +7,7 @@
 pub(crate) mod allocations;
 pub(crate) mod balances;
 pub(crate) mod early_credit_notes;
+pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 

@@ -1,6 +1,7 @@
 //! Stored receivables: the row, the stored form of the party owed, the status conditions in
 //! SQL (`overdue` depends on the day in each location), lookups through the caller's [`Scope`],
-//! the list with its filters, locks, and the writes allocations and credit notes make.
+//! the list with its filters, locks, and the writes allocations and (partial or full) credit
+//! notes make.
 
 use std::collections::BTreeMap;
 
@@ -116,6 +117,8 @@ pub(crate) struct ReceivableRow {
     pub total_minor: i64,
     /// Allocated and not reversed, in minor units.
     pub paid_minor: i64,
+    /// Taken off the total by partial credit notes, in minor units.
+    pub credited_minor: i64,
     /// Due date.
     pub due_date: NaiveDate,
     /// Issue date.
@@ -145,6 +148,7 @@ impl ReceivableRow {
     pub(crate) fn outstanding(&self) -> MinorUnits {
         rules::outstanding(
             MinorUnits(self.total_minor),
+            MinorUnits(self.credited_minor),
             MinorUnits(self.paid_minor),
             self.cancelled(),
         )
@@ -196,6 +200,8 @@ pub(crate) struct NewReceivableRow {
     pub total_minor: i64,
     /// Paid, in minor units.
     pub paid_minor: i64,
+    /// Taken off by partial credit notes (ones that arrived first), in minor units.
+    pub credited_minor: i64,
     /// Due date.
     pub due_date: NaiveDate,
     /// Issue date.
@@ -363,6 +369,27 @@ pub(crate) fn set_paid(
 ) -> Result<(), Error> {
     diesel::update(receivables::table.find(id.to_string()))
         .set((
+            receivables::paid_minor.eq(paid_minor),
+            receivables::status.eq(status.as_str()),
+            receivables::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets what partial credit notes took off a receivable, what stays paid on it and its base
+/// status.
+pub(crate) fn set_credited(
+    conn: &mut AnyConnection,
+    id: ReceivableId,
+    credited_minor: i64,
+    paid_minor: i64,
+    status: ReceivableStatus,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(receivables::table.find(id.to_string()))
+        .set((
+            receivables::credited_minor.eq(credited_minor),
             receivables::paid_minor.eq(paid_minor),
             receivables::status.eq(status.as_str()),
             receivables::updated_at.eq(at),

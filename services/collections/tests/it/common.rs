@@ -132,6 +132,9 @@ pub(crate) fn credit_note(inv: &InvoiceIssuedV1) -> CreditNoteIssuedV1 {
         issue_date: today(),
         issued_by: "biller-1".to_owned(),
         issued_at: Utc::now(),
+        partial: false,
+        lines: vec![],
+        invoice_remaining: None,
     }
 }
 
