@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
-    CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, EventId, InvoiceId,
+    BatchId, CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, EventId, InvoiceId,
     LocationId, PatientId, PayerId, PaymentId, SettlementId,
 };
 use crate::money::{Currency, Money};
@@ -742,6 +742,90 @@ impl EventPayload for CreditNoteIssuedV1 {
     const TYPE: &'static str = "carebill.invoicing.credit_note.issued.v1";
     fn subject(&self) -> String {
         format!("invoice/{}", self.invoice_id)
+    }
+}
+
+/// A document of a batch, as its events list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchDocument {
+    /// An invoice or a credit note.
+    pub kind: crate::invoicing::BatchDocumentKind,
+    /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: uuid::Uuid,
+    /// Its number.
+    pub number: String,
+    /// Its total (a credit note's: the amount it credits, positive).
+    pub total: Money,
+}
+
+/// `carebill.invoicing.batch.closed.v1`: a batch of invoices and credit notes got its number;
+/// its documents and totals no longer change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchClosedV1 {
+    /// The batch.
+    pub batch_id: BatchId,
+    /// Its number, in the location's batch series.
+    pub number: String,
+    /// The issuing location.
+    pub location_id: LocationId,
+    /// Its code.
+    pub location_code: String,
+    /// The payer, for a payer's batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_code: Option<String>,
+    /// The documents, in the order they were added.
+    pub documents: Vec<BatchDocument>,
+    /// What its invoices bill.
+    pub invoiced: Money,
+    /// What its credit notes credit.
+    pub credited: Money,
+    /// Who closed it.
+    pub closed_by: String,
+    /// When.
+    pub closed_at: DateTime<Utc>,
+}
+
+impl EventPayload for BatchClosedV1 {
+    const TYPE: &'static str = "carebill.invoicing.batch.closed.v1";
+    fn subject(&self) -> String {
+        format!("batch/{}", self.batch_id)
+    }
+}
+
+/// `carebill.invoicing.batch.sent.v1`: a closed batch was handed to collections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchSentV1 {
+    /// The batch.
+    pub batch_id: BatchId,
+    /// Its number.
+    pub number: String,
+    /// The issuing location.
+    pub location_id: LocationId,
+    /// Its code.
+    pub location_code: String,
+    /// The payer, for a payer's batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_code: Option<String>,
+    /// The documents.
+    pub documents: Vec<BatchDocument>,
+    /// What its invoices bill.
+    pub invoiced: Money,
+    /// What its credit notes credit.
+    pub credited: Money,
+    /// Who sent it.
+    pub sent_by: String,
+    /// When.
+    pub sent_at: DateTime<Utc>,
+}
+
+impl EventPayload for BatchSentV1 {
+    const TYPE: &'static str = "carebill.invoicing.batch.sent.v1";
+    fn subject(&self) -> String {
+        format!("batch/{}", self.batch_id)
     }
 }
 

@@ -103,6 +103,8 @@ id_type!(
     InvoiceId,
     /// A credit note.
     CreditNoteId,
+    /// A batch of invoices and credit notes.
+    BatchId,
     /// A receivable: what is owed on one invoice.
     ReceivableId,
     /// A payment received.

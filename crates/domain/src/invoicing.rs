@@ -127,8 +127,10 @@ crate::accounts::text_enum!(
     DocumentKind {
         /// An invoice.
         Invoice = "invoice",
-        /// A credit note cancelling an invoice.
+        /// A credit note cancelling or reducing an invoice.
         CreditNote = "credit_note",
+        /// A batch of invoices and credit notes (numbered when closed).
+        Batch = "batch",
     }
 );
 
@@ -138,6 +140,7 @@ impl DocumentKind {
         match self {
             DocumentKind::Invoice => "INV",
             DocumentKind::CreditNote => "CN",
+            DocumentKind::Batch => "BAT",
         }
     }
 }
@@ -149,6 +152,29 @@ crate::accounts::text_enum!(
         Issued = "issued",
         /// Cancelled by a full credit note.
         Cancelled = "cancelled",
+    }
+);
+
+crate::accounts::text_enum!(
+    /// Where a batch of invoices and credit notes stands: `open` (documents added and removed),
+    /// `closed` (numbered, totals frozen, no longer changes), `sent` (handed to collections).
+    BatchStatus {
+        /// Documents may be added and removed.
+        Open = "open",
+        /// Numbered; its documents and totals no longer change.
+        Closed = "closed",
+        /// Handed to collections.
+        Sent = "sent",
+    }
+);
+
+crate::accounts::text_enum!(
+    /// Which documents a batch takes.
+    BatchDocumentKind {
+        /// An invoice.
+        Invoice = "invoice",
+        /// A credit note.
+        CreditNote = "credit_note",
     }
 );
 

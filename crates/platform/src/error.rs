@@ -148,6 +148,14 @@ error_codes! {
     AlreadyCredited = ("already_credited", 409, "Conflict", "The invoice is already cancelled by a credit note."),
     /// A partial credit above what an invoice line still bills.
     CreditExceedsRemaining = ("credit_exceeds_remaining", 409, "Conflict", "A partial credit note asks more of an invoice line than it still bills after earlier credit notes; nothing was credited."),
+    /// A batch that is closed no longer changes.
+    BatchClosed = ("batch_closed", 409, "Conflict", "The batch is closed (or sent): its documents and totals no longer change."),
+    /// A batch without documents cannot close.
+    BatchEmpty = ("batch_empty", 409, "Conflict", "The batch has no documents; add some (or fill it by its rule) before closing it."),
+    /// Only a closed batch can be sent or exported.
+    BatchNotClosed = ("batch_not_closed", 409, "Conflict", "The batch is still open (or already sent, for sending): close it first."),
+    /// A document is in at most one batch.
+    AlreadyBatched = ("already_batched", 409, "Conflict", "The document is in a batch already; a document is in at most one batch."),
     /// An invoice cancelled by a credit note.
     InvoiceCancelled = ("invoice_cancelled", 409, "Conflict", "The invoice was cancelled by a credit note; nothing can be allocated to it."),
     /// A document that would not be valid.

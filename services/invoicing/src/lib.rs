@@ -92,6 +92,48 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/invoice-batches")
+                    .route(web::get().to(api::batches::list_batches))
+                    .route(web::post().to(api::batches::create_batch))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}")
+                    .route(web::get().to(api::batches::get_batch))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/documents")
+                    .route(web::get().to(api::batches::list_batch_documents))
+                    .route(web::post().to(api::batches::add_batch_documents))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/documents/{document_id}")
+                    .route(web::delete().to(api::batches::remove_batch_document))
+                    .default_service(allow("DELETE")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/fill")
+                    .route(web::post().to(api::batches::fill_batch))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/close")
+                    .route(web::post().to(api::batches::close_batch))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/send")
+                    .route(web::post().to(api::batches::send_batch))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/invoice-batches/{id}/export")
+                    .route(web::get().to(api::batches::export_batch))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/invoicing/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -107,11 +149,16 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::credit_notes::credit_invoice, api::credit_notes::list_credit_notes,
         api::credit_notes::get_credit_note,
         api::e_invoices::get_invoice_ubl, api::e_invoices::get_credit_note_ubl,
+        api::batches::create_batch, api::batches::list_batches, api::batches::get_batch,
+        api::batches::list_batch_documents, api::batches::add_batch_documents,
+        api::batches::remove_batch_document, api::batches::fill_batch, api::batches::close_batch,
+        api::batches::send_batch, api::batches::export_batch,
         api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
-        (name = "credit notes", description = "Full credit notes cancelling invoices"),
+        (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
+        (name = "invoice batches", description = "Batches of invoices and credit notes, by rule or by hand, closed and sent to collections"),
     )
 )]
 pub struct ApiDoc;

@@ -113,9 +113,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invoice_batches (id) {
+        id -> Text,
+        number -> Nullable<Text>,
+        status -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        payer_code -> Nullable<Text>,
+        recipient_kind -> Nullable<Text>,
+        document_kind -> Nullable<Text>,
+        currency -> Text,
+        issued_from -> Nullable<Date>,
+        issued_to -> Nullable<Date>,
+        description -> Nullable<Text>,
+        document_count -> Integer,
+        invoiced_minor -> BigInt,
+        credited_minor -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        sent_by -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invoice_batch_documents (document_id) {
+        document_id -> Text,
+        batch_id -> Text,
+        document_kind -> Text,
+        number -> Text,
+        total_minor -> BigInt,
+        added_at -> Timestamp,
+        position -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     credit_notes,
     document_lines,
-    billed_consumptions
+    billed_consumptions,
+    invoice_batches,
+    invoice_batch_documents
 );

@@ -3,6 +3,7 @@
 //! result as its API type.
 
 pub(crate) mod audit_trail;
+pub(crate) mod batches;
 pub(crate) mod credit_notes;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;

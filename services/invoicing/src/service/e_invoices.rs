@@ -28,7 +28,7 @@ use super::documents::{self, EpisodeLink, Issuer, Line};
 use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
 
 /// A business term the document lacks, and where to complete it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Gap {
     /// Its EN 16931 number, e.g. `BT-31` (or `BG-5` for a whole group).
     pub term: &'static str,

@@ -1,13 +1,15 @@
 //! The invoicing use cases, each on a connection or inside the caller's transaction: reading
 //! documents in a caller's scope ([`documents`]), issuing invoices on an approval
 //! ([`issuing`]), cancelling an invoice with a credit note ([`credit_notes`]) and reading the
-//! audit trail ([`audit_trail`]), and rendering a document as an EN 16931 e-invoice
-//! ([`e_invoices`]). They decide, audit and announce; [`crate::store`] keeps.
+//! audit trail ([`audit_trail`]), rendering a document as an EN 16931 e-invoice
+//! ([`e_invoices`]), and batching documents for collections ([`batches`]). They decide, audit
+//! and announce; [`crate::store`] keeps.
 //!
-//! Arrows: `credit_notes` → `documents`; `e_invoices` → `documents`; `issuing`, `documents` and `audit_trail` use only
-//! the store.
+//! Arrows: `batches` → `e_invoices`; `credit_notes` → `documents`; `e_invoices` → `documents`;
+//! `issuing`, `documents` and `audit_trail` use only the store.
 
 pub(crate) mod audit_trail;
+pub(crate) mod batches;
 pub(crate) mod credit_notes;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;

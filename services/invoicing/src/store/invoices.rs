@@ -409,3 +409,17 @@ pub(crate) fn location_ids(
         .distinct()
         .load::<String>(conn)?)
 }
+
+/// A location as invoicing knows it from the invoices it issued there: its id and time zone
+/// (`None` when it issued nothing there).
+pub(crate) fn location_known(
+    conn: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(String, String)>, Error> {
+    Ok(invoices::table
+        .filter(invoices::location_code.eq(code))
+        .order(invoices::issued_at.desc())
+        .select((invoices::location_id, invoices::location_time_zone))
+        .first::<(String, String)>(conn)
+        .optional()?)
+}

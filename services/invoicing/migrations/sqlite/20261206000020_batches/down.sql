@@ -1,0 +1,2 @@
+DROP TABLE invoice_batch_documents;
+DROP TABLE invoice_batches;
