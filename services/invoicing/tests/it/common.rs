@@ -283,3 +283,24 @@ pub(crate) async fn credit(
     let (s, v, _) = call(app, req).await;
     (s, v)
 }
+
+/// The world with what master data gives an invoice's parties, as accounts puts it on its
+/// events and settlement on the approval: a complete seller, payers and patient.
+pub(crate) fn complete(w: &mut World) {
+    let billing = |json: &str| -> Option<carebill_domain::events::PartyBilling> {
+        Some(serde_json::from_str(json).expect("billing data"))
+    };
+    w.location.billing = billing(
+        r#"{"legal_name":"Hospital Central S.L.","vat_id":"ESB12345678","legal_registration":{"scheme":"0088","id":"4000001000005"},"endpoint":{"scheme":"0088","id":"4000001000005"},"address":{"lines":["Calle Mayor 1"],"city":"Madrid","postal_code":"28013","country":"ES"},"contact_email":"billing@hospital.example","iban":"ES9121000418450200051332","bic":"CAIXESBBXXX"}"#,
+    );
+    w.sanitas.billing = billing(
+        r#"{"legal_name":"Sanitas S.A. de Seguros","vat_id":"ESA28037042","endpoint":{"scheme":"9920","id":"ESA28037042"},"address":{"lines":["Calle Ribera del Loira 52"],"city":"Madrid","postal_code":"28042","country":"ES"},"buyer_reference":"SANITAS-HOSP"}"#,
+    );
+    w.adeslas.billing = billing(
+        r#"{"legal_name":"Adeslas S.A.","vat_id":"ESA28011864","endpoint":{"scheme":"9920","id":"ESA28011864"},"address":{"lines":["Calle Principe de Vergara 110"],"city":"Madrid","postal_code":"28002","country":"ES"},"buyer_reference":"ADESLAS-HOSP"}"#,
+    );
+    // A patient reachable on Peppol (as consumers are in some countries): a GLN.
+    w.patient.billing = billing(
+        r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
+    );
+}

@@ -7,7 +7,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test::{call_service, read_body};
-use carebill_domain::events::{PartyBilling, PartyRef};
+use carebill_domain::events::PartyRef;
 use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
@@ -291,24 +291,6 @@ async fn a_credit_note_as_ubl_names_what_its_parties_lack_and_scope_holds(b: Bac
     assert_eq!(
         call(&app, get(&path, &sanitas)).await.0,
         StatusCode::CONFLICT
-    );
-}
-
-/// The world with what master data gives an invoice's parties, as accounts puts it on its
-/// events and settlement on the approval: a complete seller, payer and patient.
-fn complete(w: &mut World) {
-    let billing = |json: &str| -> Option<PartyBilling> {
-        Some(serde_json::from_str(json).expect("billing data"))
-    };
-    w.location.billing = billing(
-        r#"{"legal_name":"Hospital Central S.L.","vat_id":"ESB12345678","legal_registration":{"scheme":"0088","id":"4000001000005"},"endpoint":{"scheme":"0088","id":"4000001000005"},"address":{"lines":["Calle Mayor 1"],"city":"Madrid","postal_code":"28013","country":"ES"},"contact_email":"billing@hospital.example","iban":"ES9121000418450200051332","bic":"CAIXESBBXXX"}"#,
-    );
-    w.sanitas.billing = billing(
-        r#"{"legal_name":"Sanitas S.A. de Seguros","vat_id":"ESA28037042","endpoint":{"scheme":"9920","id":"ESA28037042"},"address":{"lines":["Calle Ribera del Loira 52"],"city":"Madrid","postal_code":"28042","country":"ES"},"buyer_reference":"SANITAS-HOSP"}"#,
-    );
-    // A patient reachable on Peppol (as consumers are in some countries): a GLN.
-    w.patient.billing = billing(
-        r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
     );
 }
 
