@@ -644,6 +644,10 @@ pub struct InvoiceIssuedV1 {
     pub due_date: NaiveDate,
     /// When.
     pub issued_at: DateTime<Utc>,
+    /// The invoice this one replaces, for a corrective invoice: an invoice issued to the party
+    /// after a credit note with reissue cancelled the party's invoice of the same settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects_invoice_id: Option<InvoiceId>,
 }
 
 impl EventPayload for InvoiceIssuedV1 {

@@ -151,7 +151,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invoice_corrections (invoice_id) {
+        invoice_id -> Text,
+        corrects_invoice_id -> Text,
+        corrects_number -> Text,
+        corrects_issue_date -> Date,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    invoice_corrections,
     invoices,
     credit_notes,
     document_lines,

@@ -15,6 +15,7 @@ use carebill_platform::http::{Page, PageParams, parse_id};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::credit_notes::InvoiceLink;
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
 use super::{READERS, check_range};
@@ -58,6 +59,10 @@ pub struct InvoiceSummary {
     /// What its credit notes credited so far: partial ones reduce it, a full one credits the
     /// rest and cancels it.
     pub credited: Money,
+    /// For a corrective invoice, the invoice it replaces: issued to the party after a credit
+    /// note with reissue cancelled its invoice of the same settlement (its UBL names it as the
+    /// preceding invoice, BT-25).
+    pub corrects: Option<InvoiceLink>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -97,6 +102,10 @@ impl InvoiceSummary {
             due_date: h.due_date,
             payment_terms: h.payment_terms.clone(),
             credited: h.credited,
+            corrects: h.corrects.as_ref().map(|(id, number, _)| InvoiceLink {
+                id: *id,
+                number: number.clone(),
+            }),
             created_at: h.created_at,
             issued_at: h.issued_at,
             cancelled_at: h.cancelled_at,

@@ -18,7 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::store::credit_notes::{self, CreditNoteFilter as StoredCreditNoteFilter, CreditNoteRow};
-use crate::store::invoices::{self, InvoiceFilter as StoredInvoiceFilter, InvoiceRow, StoredParty};
+use crate::store::invoices::{
+    self, CorrectionRow, InvoiceFilter as StoredInvoiceFilter, InvoiceRow, StoredParty,
+};
 use crate::store::lines::{self, LineRow};
 
 /// The issuing location as printed on a document.
@@ -120,6 +122,8 @@ pub(crate) struct InvoiceHeader {
     pub payment_terms: String,
     /// What its credit notes credited so far (its total once cancelled).
     pub credited: Money,
+    /// The invoice a corrective invoice replaces: id, number and issue date.
+    pub corrects: Option<(InvoiceId, String, NaiveDate)>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Issued (numbered).
@@ -352,7 +356,11 @@ impl Line {
 
 impl InvoiceHeader {
     /// A stored invoice's header.
-    fn of(row: &InvoiceRow, credited_minor: i64) -> Result<InvoiceHeader, Error> {
+    fn of(
+        row: &InvoiceRow,
+        credited_minor: i64,
+        corrects: Option<&CorrectionRow>,
+    ) -> Result<InvoiceHeader, Error> {
         let c = row.currency;
         Ok(InvoiceHeader {
             id: row.id,
@@ -374,6 +382,13 @@ impl InvoiceHeader {
                 None => PaymentTerms::default().describe(row.due_date),
             },
             credited: money(credited_minor, c),
+            corrects: corrects.map(|k| {
+                (
+                    k.corrects_invoice_id,
+                    k.corrects_number.clone(),
+                    k.corrects_issue_date,
+                )
+            }),
             created_at: row.created_at.and_utc(),
             issued_at: row.issued_at.and_utc(),
             cancelled_at: row.cancelled_at.map(|t| t.and_utc()),
@@ -425,9 +440,15 @@ pub(crate) fn invoice(
     let invoice =
         invoices::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
     let lines = Line::of_document(conn, &invoice.id.to_string())?;
-    let credited = credited(conn, &[invoice.id.to_string()])?;
+    let ids = [invoice.id.to_string()];
+    let credited = credited(conn, &ids)?;
+    let corrections = invoices::corrections_of(conn, &ids)?;
     Ok(InvoiceDocument {
-        invoice: InvoiceHeader::of(&invoice, credited_of(&credited, invoice.id))?,
+        invoice: InvoiceHeader::of(
+            &invoice,
+            credited_of(&credited, invoice.id),
+            corrections.first(),
+        )?,
         lines,
     })
 }
@@ -444,7 +465,11 @@ pub(crate) fn invoices(
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     let ids: Vec<String> = page.items.iter().map(|r| r.id.to_string()).collect();
     let credited = credited(conn, &ids)?;
-    page.try_map(|r| InvoiceHeader::of(&r, credited_of(&credited, r.id)))
+    let corrections = invoices::corrections_of(conn, &ids)?;
+    page.try_map(|r| {
+        let corrects = corrections.iter().find(|k| k.invoice_id == r.id);
+        InvoiceHeader::of(&r, credited_of(&credited, r.id), corrects)
+    })
 }
 
 /// What the credit notes of these invoices credited, per invoice id, in minor units.

@@ -57,12 +57,20 @@ pub(crate) fn invoice_ubl(
     let doc = documents::invoice(conn, scope, id)?;
     let h = &doc.invoice;
     let header = Header {
+        // A corrective invoice names the invoice it replaces (BT-25, BT-26). It stays a 380:
+        // Peppol BIS Billing 3.0 does not take 384 in its billing profile (PEPPOL-EN16931-P0100).
         kind: DocumentKind::CommercialInvoice,
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: Some(h.due_date),
         buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
-        preceding: None,
+        preceding: h
+            .corrects
+            .as_ref()
+            .map(|(_, number, issue_date)| PrecedingInvoice {
+                number: number.clone(),
+                issue_date: Some(*issue_date),
+            }),
         payment_terms: Some(h.payment_terms.clone()),
         note: None,
     };

@@ -111,6 +111,31 @@ pub(crate) fn issue_invoices<'e>(
         let (number, due) = (row.number.clone(), row.due_date);
         invoices::insert(conn, row)?;
         lines::insert(conn, &id.to_string(), &plan.lines)?;
+        // Reissued to a party whose invoice of this settlement a credit note with reissue
+        // cancelled: a corrective invoice, naming the one it replaces.
+        let corrects = invoices::awaiting_correction(
+            conn,
+            &settlement_id.to_string(),
+            plan.recipient.kind,
+            &plan.recipient.id.to_string(),
+        )?;
+        let corrects_invoice_id = match corrects {
+            Some((replaced, number, issue_date)) => {
+                let replaced: InvoiceId =
+                    carebill_domain::stored::parse("invoice id", &replaced).map_err(Error::from)?;
+                invoices::insert_correction(
+                    conn,
+                    invoices::CorrectionRow {
+                        invoice_id: id,
+                        corrects_invoice_id: replaced,
+                        corrects_number: number,
+                        corrects_issue_date: issue_date,
+                    },
+                )?;
+                Some(replaced)
+            }
+            None => None,
+        };
         let key = plan.recipient.key();
         let pairs = plan
             .lines
@@ -146,6 +171,7 @@ pub(crate) fn issue_invoices<'e>(
             issue_date: issued_on,
             due_date: due,
             issued_at: now.and_utc(),
+            corrects_invoice_id,
         };
         let audit = serde_json::json!({ "after": {
             "number": number,
@@ -155,6 +181,7 @@ pub(crate) fn issue_invoices<'e>(
             "settlement_id": approval.settlement_id,
             "settlement_version": approval.version,
             "approved_by": approval.approved_by,
+            "corrects_invoice_id": corrects_invoice_id,
             "event_id": env.id,
         }});
         issued.push(Unnumbered {

@@ -16,7 +16,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::invoices;
+use crate::schema::{invoice_corrections, invoices};
 
 /// A stored invoice.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -422,4 +422,63 @@ pub(crate) fn location_known(
         .select((invoices::location_id, invoices::location_time_zone))
         .first::<(String, String)>(conn)
         .optional()?)
+}
+
+/// What a corrective invoice replaces.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invoice_corrections)]
+pub(crate) struct CorrectionRow {
+    /// The corrective invoice.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub invoice_id: InvoiceId,
+    /// The invoice it replaces (cancelled by a credit note with reissue).
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub corrects_invoice_id: InvoiceId,
+    /// That invoice's number.
+    pub corrects_number: String,
+    /// That invoice's issue date.
+    pub corrects_issue_date: NaiveDate,
+}
+
+/// The invoice of this settlement to this recipient that a credit note with reissue cancelled
+/// and no corrective invoice replaces yet, the latest first: (id, number, issue date).
+pub(crate) fn awaiting_correction(
+    conn: &mut AnyConnection,
+    settlement_id: &str,
+    recipient_kind: PartyKind,
+    recipient_id: &str,
+) -> Result<Option<(String, String, NaiveDate)>, Error> {
+    use crate::schema::credit_notes;
+    Ok(invoices::table
+        .inner_join(credit_notes::table.on(credit_notes::invoice_id.eq(invoices::id)))
+        .filter(invoices::settlement_id.eq(settlement_id))
+        .filter(invoices::recipient_kind.eq(recipient_kind.as_str()))
+        .filter(invoices::recipient_id.eq(recipient_id))
+        .filter(invoices::status.eq(InvoiceStatus::Cancelled.as_str()))
+        .filter(credit_notes::reissue.eq(true))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            invoice_corrections::table
+                .filter(invoice_corrections::corrects_invoice_id.eq(invoices::id)),
+        )))
+        .order(credit_notes::issued_at.desc())
+        .select((invoices::id, invoices::number, invoices::issue_date))
+        .first::<(String, String, NaiveDate)>(conn)
+        .optional()?)
+}
+
+/// Records what a corrective invoice replaces.
+pub(crate) fn insert_correction(conn: &mut AnyConnection, row: CorrectionRow) -> Result<(), Error> {
+    carebill_platform::insert_rows!(conn, invoice_corrections::table, vec![row]);
+    Ok(())
+}
+
+/// What these invoices replace, by invoice id (invoices that replace nothing are absent).
+pub(crate) fn corrections_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<CorrectionRow>, Error> {
+    Ok(invoice_corrections::table
+        .filter(invoice_corrections::invoice_id.eq_any(ids))
+        .select(CorrectionRow::as_select())
+        .load(conn)?)
 }

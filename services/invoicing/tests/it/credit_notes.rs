@@ -124,7 +124,15 @@ async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_cre
     assert_eq!(new["recipient"]["payer_code"], "SANITAS");
     assert_eq!(new["settlement"]["version"], 2);
     assert_eq!(new["total"]["amount"], "113.33");
-    assert_eq!(outbox_bodies(&h.db, INVOICE_ISSUED).await.len(), 3);
+    // It replaces the credited invoice: a corrective invoice naming it.
+    assert_eq!(
+        new["corrects"],
+        json!({"id": payer_invoice, "number": invoices[0]["number"]})
+    );
+    assert_eq!(issued[0]["corrects"], Value::Null, "the patient's stands");
+    let announced = outbox_bodies(&h.db, INVOICE_ISSUED).await;
+    assert_eq!(announced.len(), 3);
+    assert_eq!(announced[2]["data"]["corrects_invoice_id"], payer_invoice);
     let (_, cancelled, _) = call(&app, get("/v1/invoices?status=cancelled", &t)).await;
     assert_eq!(items(&cancelled).len(), 1);
 }

@@ -335,27 +335,24 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     complete(&mut w);
     let pat = PartyRef::patient(w.patient.id);
     // Two lines, shared: the patient's 0.51 over a quantity of 2 is a price of 0.255.
+    let settlement = SettlementId::new();
+    let approved_lines = vec![
+        line(
+            ConsumptionId::new(),
+            "LAB-HB",
+            10_000,
+            &[(&w.sanitas, 8_000), (&pat, 2_000)],
+        ),
+        line(
+            ConsumptionId::new(),
+            "RX-01",
+            1_051,
+            &[(&w.sanitas, 1_000), (&pat, 51)],
+        ),
+    ];
     deliver(
         &h.db,
-        envelope(&approval(
-            &w,
-            SettlementId::new(),
-            1,
-            vec![
-                line(
-                    ConsumptionId::new(),
-                    "LAB-HB",
-                    10_000,
-                    &[(&w.sanitas, 8_000), (&pat, 2_000)],
-                ),
-                line(
-                    ConsumptionId::new(),
-                    "RX-01",
-                    1_051,
-                    &[(&w.sanitas, 1_000), (&pat, 51)],
-                ),
-            ],
-        )),
+        envelope(&approval(&w, settlement, 1, approved_lines.clone())),
     )
     .await
     .expect("approved");
@@ -413,7 +410,7 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
         &app,
         &t,
         &payer_invoice,
-        json!({"reason": "policy had ended", "reissue": false}),
+        json!({"reason": "policy had ended", "reissue": true}),
         None,
     )
     .await;
@@ -446,6 +443,37 @@ async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accep
     )
     .await;
     assert_eq!(again, payer);
+
+    // Settlement corrects and approves again: the payer's new invoice is a corrective invoice
+    // naming the one it replaces (BT-25, BT-26); a 380, as Peppol's billing profile has no 384.
+    deliver(
+        &h.db,
+        envelope(&approval(&w, settlement, 2, approved_lines)),
+    )
+    .await
+    .expect("v2");
+    let (_, list, _) = call(
+        &app,
+        get("/v1/invoices?status=issued&payer_code=SANITAS", &t),
+    )
+    .await;
+    let corrective = items(&list)[0]["id"].as_str().expect("id").to_owned();
+    let replacing = ubl(
+        &app,
+        &format!("/v1/invoices/{corrective}/ubl"),
+        None,
+        Some(&format!("corrective-invoice-{backend}")),
+    )
+    .await;
+    assert!(
+        replacing.contains("<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>")
+            && replacing.contains("<cac:BillingReference>"),
+        "{replacing}"
+    );
+    assert!(
+        replacing.contains(&format!("<cbc:ID>{number}</cbc:ID>")),
+        "BT-25 names the replaced invoice: {replacing}"
+    );
 
     // A partial credit note of the patient's invoice: one of the two hemoglobin tests.
     let (_, doc, _) = call(&app, get(&format!("/v1/invoices/{patient_invoice}"), &t)).await;

@@ -709,6 +709,7 @@ fn issued(
         issue_date: "2026-11-03".parse().expect("date"),
         due_date: "2026-12-03".parse().expect("date"),
         issued_at: Utc::now(),
+        corrects_invoice_id: None,
     }
 }
 
