@@ -153,6 +153,111 @@ pub fn partial_credit(
     })
 }
 
+crate::accounts::text_enum!(
+    /// How far the invoices of a batch sent to collections are collected.
+    BatchCollectionStatus {
+        /// Something is owed and nothing is paid on any of its invoices.
+        Open = "open",
+        /// Something is paid and something is still owed.
+        PartlyCollected = "partly_collected",
+        /// Nothing is owed on any of its invoices: paid, or settled by credit notes.
+        Collected = "collected",
+    }
+);
+
+/// What collections knows of one invoice of a batch: its receivable's amounts, or nothing when
+/// the invoice's issue event has not arrived yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInvoice {
+    /// The invoice's total, as the batch lists it.
+    pub total: MinorUnits,
+    /// Its receivable, once it exists.
+    pub receivable: Option<ReceivableAmounts>,
+}
+
+/// The amounts of a receivable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivableAmounts {
+    /// The invoice total.
+    pub total: MinorUnits,
+    /// Taken off by partial credit notes.
+    pub credited: MinorUnits,
+    /// Paid on it.
+    pub paid: MinorUnits,
+    /// Whether a (full) credit note cancelled it.
+    pub cancelled: bool,
+}
+
+/// A batch's invoices summed as a party's balance sums its receivables: to the minor unit,
+/// the invoices' totals = `cancelled + credited + paid + outstanding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCollection {
+    /// Invoices with a receivable.
+    pub receivables: i64,
+    /// Invoices whose issue event has not arrived yet: their totals count as outstanding.
+    pub pending: i64,
+    /// Totals of the invoices credit notes cancelled (partial credits before included).
+    pub cancelled: MinorUnits,
+    /// Taken off the invoices that stand by partial credit notes.
+    pub credited: MinorUnits,
+    /// Paid on the invoices that stand.
+    pub paid: MinorUnits,
+    /// Still owed.
+    pub outstanding: MinorUnits,
+    /// Where the batch stands.
+    pub status: BatchCollectionStatus,
+}
+
+/// Sums a batch's invoices. An invoice collections has no receivable for yet is owed in full
+/// (the batch says it was sent), so a batch is `collected` only once every invoice arrived and
+/// nothing is owed on any; `open` while nothing is paid on any.
+pub fn batch_collection(invoices: impl IntoIterator<Item = BatchInvoice>) -> BatchCollection {
+    let mut c = BatchCollection {
+        receivables: 0,
+        pending: 0,
+        cancelled: MinorUnits(0),
+        credited: MinorUnits(0),
+        paid: MinorUnits(0),
+        outstanding: MinorUnits(0),
+        status: BatchCollectionStatus::Open,
+    };
+    let add = |a: MinorUnits, b: i64| MinorUnits(a.0.saturating_add(b));
+    for i in invoices {
+        match i.receivable {
+            None => {
+                c.pending += 1;
+                c.outstanding = add(c.outstanding, i.total.0);
+            }
+            Some(r) => {
+                c.receivables += 1;
+                if r.cancelled {
+                    c.cancelled = add(c.cancelled, r.total.0);
+                } else {
+                    c.credited = add(c.credited, r.credited.0);
+                    c.paid = add(c.paid, r.paid.0);
+                    c.outstanding = add(
+                        c.outstanding,
+                        outstanding(r.total, r.credited, r.paid, false).0,
+                    );
+                }
+            }
+        }
+    }
+    c.status = batch_collection_status(c.paid, c.outstanding);
+    c
+}
+
+/// Where a batch stands from what is paid and what is still owed on its invoices.
+pub fn batch_collection_status(paid: MinorUnits, outstanding: MinorUnits) -> BatchCollectionStatus {
+    if outstanding.0 <= 0 {
+        BatchCollectionStatus::Collected
+    } else if paid.0 > 0 {
+        BatchCollectionStatus::PartlyCollected
+    } else {
+        BatchCollectionStatus::Open
+    }
+}
+
 /// The calendar day at `now` in an IANA time zone; an unknown zone counts as UTC (the zone
 /// comes from an event and was validated by its producer).
 pub fn local_today(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
@@ -398,6 +503,44 @@ pub fn plan_allocations(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_batch_is_collected_once_every_invoice_arrived_and_nothing_is_owed() {
+        let r = |total, credited, paid, cancelled| BatchInvoice {
+            total: MinorUnits(total),
+            receivable: Some(ReceivableAmounts {
+                total: MinorUnits(total),
+                credited: MinorUnits(credited),
+                paid: MinorUnits(paid),
+                cancelled,
+            }),
+        };
+        let pending = BatchInvoice {
+            total: MinorUnits(500),
+            receivable: None,
+        };
+        let open = batch_collection([r(1000, 0, 0, false), r(300, 0, 0, true), pending]);
+        assert_eq!(open.status, BatchCollectionStatus::Open);
+        assert_eq!((open.receivables, open.pending), (2, 1));
+        assert_eq!(open.outstanding, MinorUnits(1500));
+        assert_eq!(open.cancelled, MinorUnits(300));
+        let partly = batch_collection([r(1000, 200, 300, false), r(300, 0, 0, true)]);
+        assert_eq!(partly.status, BatchCollectionStatus::PartlyCollected);
+        assert_eq!(
+            partly.cancelled.0 + partly.credited.0 + partly.paid.0 + partly.outstanding.0,
+            1300
+        );
+        let collected = batch_collection([r(1000, 200, 800, false), r(300, 0, 0, true)]);
+        assert_eq!(collected.status, BatchCollectionStatus::Collected);
+        assert_eq!(
+            batch_collection([r(300, 0, 0, true)]).status,
+            BatchCollectionStatus::Collected
+        );
+        assert_eq!(
+            batch_collection([pending]).status,
+            BatchCollectionStatus::Open
+        );
+    }
 
     fn eur(cents: i64) -> Money {
         Money::from_minor(MinorUnits(cents), Currency::EUR)

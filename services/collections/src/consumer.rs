@@ -1,22 +1,32 @@
 //! The events collections consumes, each to its use case, one at a time in the inbox's
 //! transaction:
 //! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`];
-//! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`].
+//! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`];
+//! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`].
 //!
-//! Other types are ignored.
+//! Other types are ignored (`batch.closed` among them: a batch matters to collections once it
+//! is sent).
 //!
 //! The locking order, the same as the payment writers': the invoice's key first (so concurrent
 //! and out-of-order deliveries of one invoice's events give the same result as in-order ones),
-//! then its receivable, then the payments allocated to it in id order.
+//! then its receivable, then the payments allocated to it in id order. A sent batch takes only
+//! its own key: it writes no receivable (its invoices' receivables are joined when read), so it
+//! never waits on an invoice's events nor they on it, whichever comes first.
 
-use carebill_domain::events::{CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1};
+use carebill_domain::events::{
+    BatchSentV1, CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1,
+};
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::receivables;
+use crate::service::{batches, receivables};
 
 /// The event types consumed.
-pub(crate) const TYPES: &[&str] = &[InvoiceIssuedV1::TYPE, CreditNoteIssuedV1::TYPE];
+pub(crate) const TYPES: &[&str] = &[
+    InvoiceIssuedV1::TYPE,
+    CreditNoteIssuedV1::TYPE,
+    BatchSentV1::TYPE,
+];
 
 /// Applies one event from invoicing (other types are ignored).
 #[tracing::instrument(skip_all, fields(event_type = %env.event_type))]
@@ -35,6 +45,13 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             receivables::lock_invoice(conn, e.invoice_id)?;
             receivables::credit_note_issued(conn, env, &e)
+        }
+        BatchSentV1::TYPE => {
+            let e: BatchSentV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            batches::lock_batch(conn, e.batch_id)?;
+            batches::batch_sent(conn, env, &e)
         }
         _ => Ok(()),
     }

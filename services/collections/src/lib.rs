@@ -5,8 +5,10 @@
 //! (`carebill.invoicing.credit_note.issued.v1`, which may arrive first); payments from payers
 //! and patients applied to their invoices now or later (`/v1/payments`, announcing
 //! `carebill.collections.payment.recorded.v1`), the rest kept as the party's credit;
-//! receivables (`/v1/receivables`) with status and payment history; a party's balance
-//! (`/v1/balances/{party_kind}/{party_id}`); and this service's audit trail.
+//! receivables (`/v1/receivables`) with status, payment history and batch; the invoice batches
+//! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
+//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`); and
+//! this service's audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -79,6 +81,16 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/collection-batches")
+                    .route(web::get().to(api::batches::list_collection_batches))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/collection-batches/{id}")
+                    .route(web::get().to(api::batches::get_collection_batch))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/balances/{party_kind}/{party_id}")
                     .route(web::get().to(api::balances::get_balance))
                     .default_service(allow("GET")),
@@ -98,12 +110,14 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::payments::create_payment, api::payments::list_payments, api::payments::get_payment,
         api::payments::allocate_payment,
         api::receivables::list_receivables, api::receivables::get_receivable,
+        api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance,
         api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
+        (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
     )
 )]

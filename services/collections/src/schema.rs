@@ -84,12 +84,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    batches (id) {
+        id -> Text,
+        number -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        payer_code -> Nullable<Text>,
+        currency -> Text,
+        invoiced_minor -> BigInt,
+        credited_minor -> BigInt,
+        document_count -> BigInt,
+        invoice_count -> BigInt,
+        credit_note_count -> BigInt,
+        sent_by -> Text,
+        sent_at -> Timestamp,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    batch_documents (document_id) {
+        document_id -> Text,
+        batch_id -> Text,
+        kind -> Text,
+        number -> Text,
+        total_minor -> BigInt,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
+diesel::joinable!(batch_documents -> batches (batch_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
 diesel::allow_tables_to_appear_in_same_query!(
     receivables,
     payments,
     allocations,
     early_credit_notes,
-    partial_credit_notes
+    partial_credit_notes,
+    batches,
+    batch_documents
 );

@@ -4,14 +4,16 @@
 //!
 //! Readers: admin, billing_manager, collector, biller, auditor, and payer. A payer's portal user
 //! (the `payer` role or a `payer` claim, unless admin: the platform [`Scope`]) sees only
-//! receivables, payments and balances of its own payer code; anything else answers 404. A token
-//! limited to some locations sees only those locations' receivables (and only the allocations
-//! to them); payments and credit belong to a party, not to a location.
+//! receivables, payments, balances and batches of its own payer code (a batch of no payer is
+//! no payer's); anything else answers 404. A token limited to some locations sees only those
+//! locations' receivables and batches (and only the allocations to them); payments and credit
+//! belong to a party, not to a location.
 //!
 //! [`Scope`]: carebill_platform::auth::Scope
 
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
+pub(crate) mod batches;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 

@@ -8,7 +8,8 @@ use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::ReceivableId;
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
-use carebill_platform::http::{Page, PageParams, parse_id};
+use carebill_platform::error::Problem;
+use carebill_platform::http::{Page, PageParams, PageRequest, parse_id};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,15 @@ pub struct Cancellation {
     pub reason: Option<String>,
     /// When collections applied it.
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// The sent batch an invoice is in.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceivableBatch {
+    /// Invoicing's batch id (see `/v1/collection-batches/{id}`).
+    pub id: String,
+    /// Its number.
+    pub number: String,
 }
 
 /// What is owed on one invoice.
@@ -76,6 +86,8 @@ pub struct Receivable {
     pub cancellation: Option<Cancellation>,
     /// When the invoice was issued.
     pub issued_at: DateTime<Utc>,
+    /// The batch invoicing sent the invoice in, once sent.
+    pub batch: Option<ReceivableBatch>,
 }
 
 /// One allocation of a payment to a receivable, as the receivable's history shows it.
@@ -140,6 +152,10 @@ impl Receivable {
                 cancelled_at: c.cancelled_at,
             }),
             issued_at: v.issued_at,
+            batch: v.batch.as_ref().map(|b| ReceivableBatch {
+                id: b.id.to_string(),
+                number: b.number.clone(),
+            }),
         }
     }
 }
@@ -168,8 +184,9 @@ impl ReceivableDetail {
     }
 }
 
-/// Filters for the receivable list.
+/// Filters and paging of the receivable list. Unknown parameters are refused.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReceivableFilter {
     /// Status as shown today: `overdue` means past the due date in the location's time zone and
@@ -187,43 +204,59 @@ pub struct ReceivableFilter {
     pub invoice_id: Option<String>,
     /// Due before this day.
     pub due_before: Option<NaiveDate>,
+    /// In this sent batch.
+    pub batch_id: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 impl ReceivableFilter {
-    /// The filters as the service takes them: ids must be UUIDs, the day plausible.
-    fn parse(self) -> Result<Filter, Error> {
+    /// The filters as the service takes them (ids must be UUIDs, the day plausible) and the
+    /// page.
+    fn parse(self) -> Result<(Filter, PageRequest), Error> {
+        let page = PageParams {
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+        .parse()?;
         let party_id = uuid_param("party_id", self.party_id.as_deref())?;
         let invoice_id = uuid_param("invoice_id", self.invoice_id.as_deref())?;
+        let batch_id = uuid_param("batch_id", self.batch_id.as_deref())?;
         if let Some(d) = self.due_before {
             carebill_domain::accounts::check_date(d)
                 .map_err(|m| Error::field("due_before", "out_of_range", m))?;
         }
-        Ok(Filter {
+        let filter = Filter {
             party_id,
             invoice_id,
+            batch_id,
             status: self.status,
             party_kind: self.party_kind,
             payer_code: self.payer_code.map(|c| c.trim().to_owned()),
             location_code: self.location_code.map(|c| c.trim().to_owned()),
             due_before: self.due_before,
-        })
+        };
+        Ok((filter, page))
     }
 }
 
 /// List receivables, oldest first.
-#[utoipa::path(get, path = "/v1/receivables", tag = "receivables", params(ReceivableFilter, PageParams),
-    responses((status = 200, description = "A page of receivables", body = Page<Receivable>)),
+#[utoipa::path(get, path = "/v1/receivables", tag = "receivables", params(ReceivableFilter),
+    responses((status = 200, description = "A page of receivables", body = Page<Receivable>),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value or paging", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list_receivables(
     state: web::Data<CollectionsState>,
     who: Principal,
     filter: web::Query<ReceivableFilter>,
-    page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<Receivable>>, Error> {
     who.require(READERS)?;
-    let page = page.parse()?;
-    let filter = filter.into_inner().parse()?;
+    let (filter, page) = filter.into_inner().parse()?;
     let scope = Scope::of(&who);
     let now = Utc::now();
     let page = state

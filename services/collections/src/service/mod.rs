@@ -1,11 +1,14 @@
 //! The collections use cases, each on a connection or inside the caller's transaction:
 //! receivables kept from invoicing's events and read with their history ([`receivables`]),
-//! payments recorded and allocated ([`payments`]), a party's balance ([`balances`]) and the
-//! audit trail ([`audit_trail`]). They decide, audit and announce; [`crate::store`] keeps.
+//! payments recorded and allocated ([`payments`]), a party's balance ([`balances`]), the
+//! batches invoicing sent and how far they are collected ([`batches`]) and the audit trail
+//! ([`audit_trail`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
-//! Arrows: `balances` → `payments`; the others use only the store.
+//! Arrows: `balances` → `payments`; `batches` → `receivables` (the event actor, money); the
+//! others use only the store.
 
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
+pub(crate) mod batches;
 pub(crate) mod payments;
 pub(crate) mod receivables;

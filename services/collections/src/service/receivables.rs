@@ -1,5 +1,6 @@
 //! Receivables: what is owed on each issued invoice, kept from invoicing's events, and read with
-//! their payment history.
+//! their payment history and the sent batch their invoice is in (joined when read, from the
+//! batches [`super::batches`] keeps).
 //!
 //! The stored status is the base status (`open`, `partially_paid`, `paid`, `cancelled`);
 //! `overdue` depends on the day in the issuing location's time zone and is computed when read,
@@ -14,10 +15,12 @@
 //! paid is allocated again from the same payment, so allocations are never changed or deleted
 //! and the history shows what the credit note did.
 
+use std::collections::HashMap;
+
 use carebill_domain::collections::{self as rules, ReceivableStatus};
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
-use carebill_domain::ids::{InvoiceId, LocationId, PatientId, ReceivableId};
-use carebill_domain::{Currency, MinorUnits, Money};
+use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
+use carebill_domain::{Currency, MinorUnits, Money, stored};
 use carebill_platform::Error;
 use carebill_platform::audit;
 use carebill_platform::auth::{Principal, Scope};
@@ -26,6 +29,7 @@ use carebill_platform::http::{Page, PageRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::store::allocations::{self, NewAllocationRow, ReceivableAllocationRow};
+use crate::store::batches;
 use crate::store::early_credit_notes::{self, EarlyCreditNoteRow};
 use crate::store::partial_credit_notes::{self, PartialCreditNoteRow};
 use crate::store::payments;
@@ -60,6 +64,15 @@ pub(crate) struct ReceivableCancellation {
     pub reason: Option<String>,
     /// When collections applied it.
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// The sent batch a receivable's invoice is in.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivableBatch {
+    /// Invoicing's batch id.
+    pub id: BatchId,
+    /// Its number.
+    pub number: String,
 }
 
 /// A receivable as read at a given time.
@@ -99,6 +112,8 @@ pub(crate) struct ReceivableView {
     pub cancellation: Option<ReceivableCancellation>,
     /// When the invoice was issued.
     pub issued_at: DateTime<Utc>,
+    /// The sent batch its invoice is in.
+    pub batch: Option<ReceivableBatch>,
 }
 
 /// One allocation of a payment to a receivable, as the receivable's history shows it.
@@ -149,6 +164,8 @@ pub(crate) struct ReceivableFilter {
     pub invoice_id: Option<String>,
     /// Due before this day.
     pub due_before: Option<NaiveDate>,
+    /// In this sent batch (a normalised UUID).
+    pub batch_id: Option<String>,
 }
 
 impl ReceivableFilter {
@@ -162,12 +179,17 @@ impl ReceivableFilter {
             location_code: self.location_code.clone(),
             invoice_id: self.invoice_id.clone(),
             due_before: self.due_before,
+            batch_id: self.batch_id.clone(),
         }
     }
 }
 
 impl ReceivableView {
-    fn of(row: ReceivableRow, now: DateTime<Utc>) -> Result<ReceivableView, Error> {
+    fn of(
+        row: ReceivableRow,
+        batch: Option<ReceivableBatch>,
+        now: DateTime<Utc>,
+    ) -> Result<ReceivableView, Error> {
         let today = rules::local_today(&row.location_time_zone, now);
         let status = rules::receivable_status(
             MinorUnits(row.total_minor),
@@ -217,6 +239,7 @@ impl ReceivableView {
             status,
             cancellation,
             issued_at: row.issued_at.and_utc(),
+            batch,
         })
     }
 }
@@ -242,7 +265,7 @@ pub(crate) fn lock_invoice(conn: &mut AnyConnection, invoice_id: InvoiceId) -> R
 }
 
 /// The actor recorded in the audit trail for changes made by an event.
-fn event_actor(env: &Envelope) -> Principal {
+pub(crate) fn event_actor(env: &Envelope) -> Principal {
     Principal {
         subject: env.source.clone(),
         roles: Vec::new(),
@@ -585,7 +608,8 @@ pub(crate) fn receivable(
     let row = receivables::find_in_scope(conn, scope, id)?
         .ok_or_else(|| Error::not_found("receivable"))?;
     let payments = allocations::of_receivable(conn, row.id)?;
-    let receivable = ReceivableView::of(row, now)?;
+    let mut batch = batches_of(conn, &[row.invoice_id])?;
+    let receivable = ReceivableView::of(row, batch.pop().flatten(), now)?;
     let c = receivable.currency;
     Ok(ReceivableDetail {
         receivable,
@@ -607,5 +631,23 @@ pub(crate) fn receivables(
 ) -> Result<Page<ReceivableView>, Error> {
     let rows = receivables::list(conn, scope, &filter.stored(), page, now)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    page.try_map(|r| ReceivableView::of(r, now))
+    let invoices: Vec<InvoiceId> = page.items.iter().map(|r| r.invoice_id).collect();
+    let mut batches = batches_of(conn, &invoices)?.into_iter();
+    page.try_map(|r| ReceivableView::of(r, batches.next().flatten(), now))
+}
+
+/// The sent batch of each of these invoices, in their order (none for an invoice in no batch).
+fn batches_of(
+    conn: &mut AnyConnection,
+    invoices: &[InvoiceId],
+) -> Result<Vec<Option<ReceivableBatch>>, Error> {
+    let mut found: HashMap<String, ReceivableBatch> = HashMap::new();
+    for (invoice_id, batch_id, number) in batches::of_invoices(conn, invoices)? {
+        let id = stored::parse::<BatchId>("batch id", &batch_id)?;
+        found.insert(invoice_id, ReceivableBatch { id, number });
+    }
+    Ok(invoices
+        .iter()
+        .map(|i| found.remove(&i.to_string()))
+        .collect())
 }

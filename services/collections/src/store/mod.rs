@@ -2,10 +2,12 @@
 //! take. No business decision is made here: the use cases one layer up make them.
 //!
 //! Lock order everywhere: an invoice's key, then receivables (in id order), then payments (in
-//! id order).
+//! id order). A batch's key is taken alone: a batch's documents are kept beside the receivables,
+//! never written into them.
 
 pub(crate) mod allocations;
 pub(crate) mod balances;
+pub(crate) mod batches;
 pub(crate) mod early_credit_notes;
 pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;

@@ -1,7 +1,7 @@
 //! Stored receivables: the row, the stored form of the party owed, the status conditions in
 //! SQL (`overdue` depends on the day in each location), lookups through the caller's [`Scope`],
-//! the list with its filters, locks, and the writes allocations and (partial or full) credit
-//! notes make.
+//! the list with its filters (a batch's through the batch's documents), locks, and the writes
+//! allocations and (partial or full) credit notes make.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{
     CoverageId, CreditNoteId, InvoiceId, LocationId, PatientId, ReceivableId,
 };
+use carebill_domain::invoicing::BatchDocumentKind;
 use carebill_domain::{Currency, MinorUnits, stored};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -22,7 +23,7 @@ use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 
 use super::Backend;
-use crate::schema::receivables;
+use crate::schema::{batch_documents, receivables};
 
 /// A boolean condition on receivables.
 pub(crate) type Condition = Box<dyn BoxableExpression<receivables::table, Backend, SqlType = Bool>>;
@@ -242,6 +243,8 @@ pub(crate) struct ReceivableFilter {
     pub invoice_id: Option<String>,
     /// Due before this day.
     pub due_before: Option<NaiveDate>,
+    /// In this batch (a normalised UUID).
+    pub batch_id: Option<String>,
 }
 
 /// "The due date has passed in the receivable's location" at `now`, as SQL: the time zones in
@@ -477,6 +480,16 @@ pub(crate) fn list(
     }
     if let Some(d) = f.due_before {
         q = q.filter(receivables::due_date.lt(d));
+    }
+    if let Some(b) = &f.batch_id {
+        q = q.filter(
+            receivables::invoice_id.eq_any(
+                batch_documents::table
+                    .filter(batch_documents::batch_id.eq(b.clone()))
+                    .filter(batch_documents::kind.eq(BatchDocumentKind::Invoice.as_str()))
+                    .select(batch_documents::document_id),
+            ),
+        );
     }
     if let Some(after) = &page.after {
         q = q.filter(receivables::id.gt(after.clone()));

@@ -8,14 +8,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::web;
 use carebill_collections::CollectionsState;
+use carebill_domain::MinorUnits;
 use carebill_domain::Money;
 use carebill_domain::events::{
-    CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, LocationRef, PartyKind, PartyRef,
-    PaymentRecordedV1,
+    BatchDocument, BatchSentV1, CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, LocationRef,
+    PartyKind, PartyRef, PaymentRecordedV1,
 };
 use carebill_domain::ids::{
-    ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
+    BatchId, ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
+use carebill_domain::invoicing::BatchDocumentKind;
 use carebill_platform::auth::{Claims, mint_hs256};
 use carebill_platform::db::{Backend, Db};
 use carebill_platform::events::Handler;
@@ -112,6 +114,7 @@ pub(crate) fn invoice(
         issue_date: due_date - Duration::days(30),
         due_date,
         issued_at: Utc::now(),
+        corrects_invoice_id: None,
     }
 }
 
@@ -135,6 +138,45 @@ pub(crate) fn credit_note(inv: &InvoiceIssuedV1) -> CreditNoteIssuedV1 {
         partial: false,
         lines: vec![],
         invoice_remaining: None,
+    }
+}
+
+/// A sent batch of `invoices` and `credit_notes` (all in euros) from `at`, to `payer_code`.
+pub(crate) fn batch_sent(
+    number: &str,
+    at: &LocationRef,
+    payer_code: Option<&str>,
+    invoices: &[&InvoiceIssuedV1],
+    credit_notes: &[&CreditNoteIssuedV1],
+) -> BatchSentV1 {
+    let minor = |m: &Money| m.to_minor().expect("minor units").0;
+    let euros = |minor: i64| Money::from_minor(MinorUnits(minor), eur("0").currency());
+    let mut documents: Vec<BatchDocument> = invoices
+        .iter()
+        .map(|i| BatchDocument {
+            kind: BatchDocumentKind::Invoice,
+            id: i.invoice_id.0,
+            number: i.number.clone(),
+            total: i.total,
+        })
+        .collect();
+    documents.extend(credit_notes.iter().map(|c| BatchDocument {
+        kind: BatchDocumentKind::CreditNote,
+        id: c.credit_note_id.0,
+        number: c.number.clone(),
+        total: c.total,
+    }));
+    BatchSentV1 {
+        batch_id: BatchId::new(),
+        number: number.to_owned(),
+        location_id: at.id,
+        location_code: at.code.clone(),
+        payer_code: payer_code.map(str::to_owned),
+        documents,
+        invoiced: euros(invoices.iter().map(|i| minor(&i.total)).sum()),
+        credited: euros(credit_notes.iter().map(|c| minor(&c.total)).sum()),
+        sent_by: "biller-1".to_owned(),
+        sent_at: Utc::now(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! on a throwaway PostgreSQL database.
 
 mod access;
+mod batches;
 mod common;
 mod openapi;
 mod payments;

@@ -18,8 +18,10 @@ fn the_openapi_document_names_every_collections_operation() {
             "allocate_payment",
             "create_payment",
             "get_balance",
+            "get_collection_batch",
             "get_payment",
             "get_receivable",
+            "list_collection_batches",
             "list_collections_audit_events",
             "list_payments",
             "list_receivables",
@@ -27,4 +29,6 @@ fn the_openapi_document_names_every_collections_operation() {
     );
     let detail = &doc["components"]["schemas"]["ReceivableDetail"];
     assert!(detail.to_string().contains("payments"), "{detail}");
+    let batch = &doc["components"]["schemas"]["CollectionBatch"];
+    assert!(batch.to_string().contains("collection_status"), "{batch}");
 }

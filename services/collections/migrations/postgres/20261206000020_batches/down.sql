@@ -1,0 +1,2 @@
+DROP TABLE batch_documents;
+DROP TABLE batches;
