@@ -8,7 +8,10 @@
 # PG_URL_OPTIONS is appended to each service's database URL (e.g. sslmode=disable); KEEP_DBS=1
 # keeps the databases for inspection, KEEP_LOGS=1 the services' logs.
 # BENCH=billing-run times billing runs of a care home of RESIDENTS (10000) instead (see
-# carebill-load --billing-run).
+# carebill-load --billing-run). BENCH=documents runs EPISODES_DOCUMENTS (5000) episodes of one
+# consumption (10,000 invoices: the payer's and the patient's), then times the UBL of 200
+# invoices one at a time and a batch of all 10,000 filled, closed and exported
+# (carebill-load --documents).
 # PostgreSQL and RabbitMQ as for the tests (scripts/services.sh); needs psql and rabbitmqctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,10 +51,16 @@ wait_ready() {
   echo "server at $1 did not become ready" >&2; return 1
 }
 
-load() { # accounts-url settlement-url admin-token auditor-token label
+load() { # accounts-url settlement-url admin-token auditor-token label invoicing-url
   if [ "${BENCH:-money-path}" = billing-run ]; then
     "$bin/carebill-load" --billing-run --url "$1" --settlement-url "$2" --token "$3" \
       --residents "${RESIDENTS:-10000}" --concurrency "$CONCURRENCY" --label "$5"
+    return
+  fi
+  if [ "${BENCH:-money-path}" = documents ]; then
+    "$bin/carebill-load" --money-path --documents --url "$1" --settlement-url "$2" \
+      --invoicing-url "$6" --token "$3" --auditor-token "$4" --episodes "${EPISODES_DOCUMENTS:-5000}" \
+      --per-episode 1 --concurrency "$CONCURRENCY" --label "$5"
     return
   fi
   "$bin/carebill-load" --money-path --url "$1" --settlement-url "$2" --token "$3" --auditor-token "$4" \
@@ -68,7 +77,8 @@ for mode in $MODES; do
     wait_ready http://127.0.0.1:18490
     load http://127.0.0.1:18490 http://127.0.0.1:18490 \
       "$("$bin/carebill" token --role admin --data-dir "$work/data" | tail -n 1)" \
-      "$("$bin/carebill" token --role auditor --data-dir "$work/data" | tail -n 1)" embedded
+      "$("$bin/carebill" token --role auditor --data-dir "$work/data" | tail -n 1)" embedded \
+      http://127.0.0.1:18490
     kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
     ;;
   distributed)
@@ -92,7 +102,7 @@ for mode in $MODES; do
     done
     load http://127.0.0.1:18491 http://127.0.0.1:18492 \
       "$("$bin/carebill" token --role admin | tail -n 1)" \
-      "$("$bin/carebill" token --role auditor | tail -n 1)" distributed
+      "$("$bin/carebill" token --role auditor | tail -n 1)" distributed http://127.0.0.1:18493
     ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac

@@ -19,7 +19,7 @@
 #     (scripts/validate-ubl.py), and a deliberately broken one that must be refused; then the
 #     same three over the documents the invoicing service answers in its tests (payer and
 #     patient invoices, a full and a partial credit note; both backends), written to $CAREBILL_UBL_OUT, and over
-#     the invoice the tutorial's walk saved (docs/tutorial/e-invoices.md).
+#     the invoice and the partial credit note the tutorial's walk saved (docs/tutorial/e-invoices.md).
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators};
 # the UBL validators in their own, ${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl} (their
 # pins conflict with the others'). `scripts/validators.sh ubl` runs the UBL section alone.
@@ -148,6 +148,7 @@ walk_types = [
     "carebill.settlement.settlement.approved.v1", "carebill.invoicing.invoice.issued.v1",
     "carebill.invoicing.settlement.invoiced.v1", "carebill.invoicing.credit_note.issued.v1",
     "carebill.collections.payment.recorded.v1",
+    "carebill.invoicing.batch.closed.v1", "carebill.invoicing.batch.sent.v1",
 ]
 bad += [f"{t}: the walk wrote none" for t in walk_types if not seen[t]]
 for t, n in sorted(seen.items()):
@@ -158,4 +159,4 @@ if bad:
 print(f"{sum(seen.values())} events match their schemas ({len(schemas)} schemas)")
 PY
 
-validate_ubl "$work/sanitas-invoice.xml"
+validate_ubl "$work/sanitas-invoice.xml" "$work/sanitas-credit-note.xml"

@@ -617,6 +617,17 @@ fn the_tutorial_works_as_written() {
         "<cbc:InvoiceTypeCode>380\n<cbc:BuyerReference>SANITAS-HOSP\n<cbc:PayableAmount currencyID=\"EUR\">42.00\n",
         "\"document_incomplete\"\n[\"BT-49\",\"Buyer electronic address\",\"/v1/payers/\u{2026}\"]\n[\"BG-8\",\"Buyer postal address\",\"/v1/payers/\u{2026}\"]\n",
         r#"{"legal_name":null,"endpoint":{"scheme":"9920","id":"ESG28000001"},"buyer_reference":"MUTUA-HOSP","payment_terms":{"days":60,"end_of_month":true,"text":null}}"#,
+        // A partial credit note, and what collections makes of it on a paid invoice.
+        r#"{"partial":true,"total":"7.60","lines":[["LAB-HB","1","7.60"]]}"#,
+        r#"{"status":"issued","credited":"7.60"}"#,
+        r#"{"status":"paid","credited":"7.60","paid":"34.40","outstanding":"0.00"}"#,
+        // A batch by rule: closed, exported, sent, followed by collections.
+        r#"[["invoice","42.00"],["invoice","686.00"],["credit_note","7.60"]]"#,
+        r#"{"status":"closed","number":"H1-BAT-YYYY-000001","document_count":3,"invoiced":"728.00","credited":"7.60","net":"720.40"}"#,
+        "invoice 42.00 ok True\ninvoice 686.00 ok True\ncredit_note 7.60 ok True\n",
+        r#"{"status":"sent"}"#,
+        r#"{"collection_status":"partly_collected","invoiced":"728.00","outstanding":"686.00"}"#,
+        r#"[{"total":"42.00","status":"paid","batch":true},{"total":"686.00","status":"open","batch":true}]"#,
     ] {
         assert!(
             stdout.contains(expected),

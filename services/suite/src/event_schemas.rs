@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::events::{
-    CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
-    CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload, InvoiceIssuedV1,
-    PaymentRecordedV1, SettlementApprovedV1, SettlementInvoicedV1,
+    BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
+    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
+    InvoiceIssuedV1, PaymentRecordedV1, SettlementApprovedV1, SettlementInvoicedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -26,6 +26,8 @@ use utoipa::OpenApi as _;
     InvoiceIssuedV1,
     SettlementInvoicedV1,
     CreditNoteIssuedV1,
+    BatchClosedV1,
+    BatchSentV1,
     PaymentRecordedV1,
 )))]
 struct Payloads;
@@ -80,7 +82,17 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
     (
         CreditNoteIssuedV1::TYPE,
         "CreditNoteIssuedV1",
-        "A credit note cancelled an invoice (invoicing).",
+        "A credit note cancelled an invoice (full) or reduced it (partial) (invoicing).",
+    ),
+    (
+        BatchClosedV1::TYPE,
+        "BatchClosedV1",
+        "A batch of invoices and credit notes was closed: numbered, its documents and totals frozen (invoicing).",
+    ),
+    (
+        BatchSentV1::TYPE,
+        "BatchSentV1",
+        "A closed batch was sent to collections (invoicing).",
     ),
     (
         PaymentRecordedV1::TYPE,

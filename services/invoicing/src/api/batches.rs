@@ -153,7 +153,7 @@ pub struct BatchMembers {
 /// What a client sends to create a batch: its rule, and whether to fill it by the rule now.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BatchInput {
+pub struct InvoiceBatchInput {
     /// The issuing location.
     #[schema(example = "H1")]
     pub location_code: String,
@@ -179,7 +179,7 @@ pub struct BatchInput {
     pub fill: bool,
 }
 
-impl BatchInput {
+impl InvoiceBatchInput {
     fn validate(self) -> Result<NewBatch, Error> {
         let mut v = Validation::new();
         let location = v.check("location_code", "invalid", Code::parse(&self.location_code));
@@ -240,7 +240,7 @@ pub struct BatchAdditions {
 
 /// Create a batch for a location (and optionally one payer, recipient kind, document kind and
 /// issue-date period); with `fill`, every matching document that is in no batch yet joins it.
-#[utoipa::path(post, path = "/v1/invoice-batches", tag = "invoice batches", request_body = BatchInput,
+#[utoipa::path(post, path = "/v1/invoice-batches", tag = "invoice batches", request_body = InvoiceBatchInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses((status = 201, description = "The batch, open", body = InvoiceBatch),
         (status = 422, description = "Invalid rule, or a location outside your scope or where nothing was invoiced yet", body = Problem, content_type = "application/problem+json")),
@@ -250,7 +250,7 @@ pub async fn create_batch(
     state: web::Data<InvoicingState>,
     req: HttpRequest,
     who: Principal,
-    body: JsonBody<BatchInput>,
+    body: JsonBody<InvoiceBatchInput>,
 ) -> Result<Reply, Error> {
     who.require(BATCHERS)?;
     let body = body.parse()?;

@@ -61,6 +61,16 @@ struct Args {
     /// Money path: a token with the auditor role (approvals are the auditor's alone).
     #[arg(long, env = "CAREBILL_AUDITOR_TOKEN")]
     auditor_token: Option<String>,
+    /// Money path, then documents: UBL of `--ubl-samples` invoices one at a time, and a batch of
+    /// every invoice of the run filled, closed and exported (invoicing at `--invoicing-url`).
+    #[arg(long)]
+    documents: bool,
+    /// Documents: the invoicing service, when it is not at `--url`.
+    #[arg(long)]
+    invoicing_url: Option<String>,
+    /// Documents: how many invoices' UBL to time.
+    #[arg(long, default_value_t = 200)]
+    ubl_samples: usize,
     /// Time billing runs of a care home instead (settlement at `--settlement-url`).
     #[arg(long)]
     billing_run: bool,
@@ -367,16 +377,23 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
 
     // Configuration and master data (not timed): a location, a payer covering 80 % after a
     // 1.00 copay per line, a priced item, up to 100 patients with a coverage, the episodes.
+    // With what an e-invoice names them by, so that every invoice's UBL is complete.
     let loc = accounts
         .post(
             "/v1/locations",
-            &json!({"code": format!("L{tag}"), "name": "Load test", "time_zone": "Europe/Madrid"}),
+            &json!({"code": format!("L{tag}"), "name": "Load test", "time_zone": "Europe/Madrid",
+                "address": {"lines": ["Calle Mayor 1"], "city": "Madrid", "postal_code": "28013", "country": "ES"},
+                "vat_id": "ESB12345678", "endpoint": {"scheme": "0088", "id": "4000001000005"},
+                "bank_account": {"iban": "ES9121000418450200051332", "bic": "CAIXESBBXXX"}}),
         )
         .await?;
     let payer = accounts
         .post(
             "/v1/payers",
-            &json!({"code": format!("P{tag}"), "name": "Load insurer", "kind": "insurer"}),
+            &json!({"code": format!("P{tag}"), "name": "Load insurer", "kind": "insurer",
+                "address": {"lines": ["Calle Ribera del Loira 52"], "city": "Madrid", "postal_code": "28042", "country": "ES"},
+                "vat_id": "ESA28037042", "endpoint": {"scheme": "9920", "id": "ESA28037042"},
+                "buyer_reference": "LOAD"}),
         )
         .await?;
     accounts.post("/v1/catalog-items", &json!({"code": code, "description": "Load item", "service_group": "LOAD", "kind": "procedure", "unit": "unit"})).await?;
@@ -545,6 +562,110 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
         "end to end: {:.0} consumptions/s, {:.0} invoices/s",
         total as f64 / done.as_secs_f64(),
         invoices as f64 / done.as_secs_f64()
+    );
+    if args.documents {
+        let invoicing = Api {
+            http,
+            url: args
+                .invoicing_url
+                .as_deref()
+                .unwrap_or(&url)
+                .trim_end_matches('/')
+                .to_owned(),
+            token: args.token.clone(),
+        };
+        documents(&invoicing, &format!("L{tag}"), invoices, args.ubl_samples).await?;
+    }
+    Ok(())
+}
+
+/// The documents of a money-path run: the UBL of `samples` invoices asked for one at a time
+/// (latency), then one batch of every invoice of the location: created and filled by its rule,
+/// closed, exported (each timed).
+async fn documents(
+    invoicing: &Api,
+    location: &str,
+    invoices: usize,
+    samples: usize,
+) -> anyhow::Result<()> {
+    let page = invoicing
+        .get(&format!(
+            "/v1/invoices?location_code={location}&limit={}",
+            samples.clamp(1, 500)
+        ))
+        .await?;
+    let ids: Vec<String> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect();
+    let mut took = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let t = Instant::now();
+        let res = invoicing
+            .http
+            .get(format!("{}/v1/invoices/{id}/ubl", invoicing.url))
+            .bearer_auth(&invoicing.token)
+            .send()
+            .await?;
+        let status = res.status();
+        let body = res.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "GET /v1/invoices/{id}/ubl: {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        took.push(t.elapsed());
+    }
+    took.sort();
+    println!(
+        "UBL of one invoice ({} asked one at a time): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        took.len(),
+        percentile(&took, 0.50).as_secs_f64() * 1000.0,
+        percentile(&took, 0.95).as_secs_f64() * 1000.0,
+        took.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+
+    let t = Instant::now();
+    let batch = invoicing
+        .post(
+            "/v1/invoice-batches",
+            &json!({"location_code": location, "currency": "EUR", "fill": true}),
+        )
+        .await?;
+    let filled = t.elapsed();
+    let count = batch["document_count"].as_u64().unwrap_or_default();
+    if count != invoices as u64 {
+        bail!("the batch holds {count} documents, not the run's {invoices} invoices");
+    }
+    let id = batch["id"].as_str().context("batch id")?.to_owned();
+    let t = Instant::now();
+    let closed = invoicing
+        .post(&format!("/v1/invoice-batches/{id}/close"), &json!({}))
+        .await?;
+    let close = t.elapsed();
+    let t = Instant::now();
+    let res = invoicing
+        .http
+        .get(format!("{}/v1/invoice-batches/{id}/export", invoicing.url))
+        .bearer_auth(&invoicing.token)
+        .send()
+        .await?;
+    let status = res.status();
+    let archive = res.bytes().await?;
+    if !status.is_success() {
+        bail!("export: {status}: {}", String::from_utf8_lossy(&archive));
+    }
+    let export = t.elapsed();
+    println!(
+        "batch of {count} invoices: created and filled by its rule in {:.2} s; closed ({}) in {:.2} s; exported as UBL ({:.1} MiB zip) in {:.2} s",
+        filled.as_secs_f64(),
+        closed["number"].as_str().unwrap_or_default(),
+        close.as_secs_f64(),
+        archive.len() as f64 / (1024.0 * 1024.0),
+        export.as_secs_f64()
     );
     Ok(())
 }
