@@ -8,10 +8,10 @@
 # PG_URL_OPTIONS is appended to each service's database URL (e.g. sslmode=disable); KEEP_DBS=1
 # keeps the databases for inspection, KEEP_LOGS=1 the services' logs.
 # BENCH=billing-run times billing runs of a care home of RESIDENTS (10000) instead (see
-# carebill-load --billing-run). BENCH=documents runs EPISODES_DOCUMENTS (5000) episodes of one
-# consumption (10,000 invoices: the payer's and the patient's), then times the UBL of 200
-# invoices one at a time and a batch of all 10,000 filled, closed and exported
-# (carebill-load --documents).
+# carebill-load --billing-run). BENCH=documents runs EPISODES_DOCUMENTS (10000) episodes of one
+# consumption (an invoice to the payer and one to the patient each), then times the UBL of 200
+# payer invoices one at a time and a batch of the payer's 10,000 invoices filled, closed and
+# exported (carebill-load --documents).
 # PostgreSQL and RabbitMQ as for the tests (scripts/services.sh); needs psql and rabbitmqctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +59,7 @@ load() { # accounts-url settlement-url admin-token auditor-token label invoicing
   fi
   if [ "${BENCH:-money-path}" = documents ]; then
     "$bin/carebill-load" --money-path --documents --url "$1" --settlement-url "$2" \
-      --invoicing-url "$6" --token "$3" --auditor-token "$4" --episodes "${EPISODES_DOCUMENTS:-5000}" \
+      --invoicing-url "$6" --token "$3" --auditor-token "$4" --episodes "${EPISODES_DOCUMENTS:-10000}" \
       --per-episode 1 --concurrency "$CONCURRENCY" --label "$5"
     return
   fi

@@ -105,6 +105,8 @@ id_type!(
     CreditNoteId,
     /// A batch of invoices and credit notes.
     BatchId,
+    /// A tax rule of a country.
+    TaxRuleId,
     /// A receivable: what is owed on one invoice.
     ReceivableId,
     /// A payment received.

@@ -8,8 +8,10 @@
 //! Document numbers follow one gapless series per location, document kind and year
 //! ([`document_number`]); the service allocates the sequence in the issuing transaction.
 //!
-//! Health care is exempt from VAT in the EU (Art. 132(1)(b) of Directive 2006/112/EC), so every
-//! line carries tax category `E` with the matching exemption reason and the tax total is zero.
+//! Health care is exempt from VAT in the EU (Art. 132(1)(b) of Directive 2006/112/EC), so a line
+//! is exempt (category `E`, reason `VATEX-EU-132-1B`) unless a tax rule of the location's country
+//! says otherwise ([`TaxRule`], [`apply_taxes`]): cosmetic procedures, some materials, a care home's
+//! gastro lines. Line amounts are net; VAT is added per category and rate.
 
 use std::collections::HashSet;
 
@@ -114,8 +116,6 @@ fn last_day_of_month(day: NaiveDate) -> NaiveDate {
         .unwrap_or(day)
 }
 
-/// UNCL5305 tax category of every line: exempt from tax.
-pub const TAX_CATEGORY_EXEMPT: &str = "E";
 /// CEF VATEX code of the exemption: hospital and medical care.
 pub const TAX_EXEMPTION_REASON_CODE: &str = "VATEX-EU-132-1B";
 /// The exemption reason as printed on the invoice.
@@ -222,15 +222,203 @@ pub struct DocumentLine {
     pub unit_price: Money,
     /// Amount of the whole service (every party's share).
     pub line_amount: Money,
-    /// The part of it billed to this recipient.
+    /// The part of it billed to this recipient, net of VAT.
     pub amount: Money,
+    /// Its VAT.
+    pub tax: LineTax,
 }
 
-impl DocumentLine {
-    /// Tax category of the line (always exempt: see the module documentation).
-    pub fn tax_category(&self) -> &'static str {
-        TAX_CATEGORY_EXEMPT
+/// A VAT category (UNCL 5305), as configured and stored: `S` standard or reduced rate, `Z` zero
+/// rated, `E` exempt, `O` outside the scope of VAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TaxCategory {
+    /// S: a standard or reduced rate above zero.
+    #[serde(rename = "S")]
+    Standard,
+    /// Z: zero rated.
+    #[serde(rename = "Z")]
+    ZeroRated,
+    /// E: exempt (with the exemption reason).
+    #[serde(rename = "E")]
+    Exempt,
+    /// O: outside the scope of VAT (with the reason).
+    #[serde(rename = "O")]
+    OutsideScope,
+}
+
+impl TaxCategory {
+    /// The UNCL 5305 code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TaxCategory::Standard => "S",
+            TaxCategory::ZeroRated => "Z",
+            TaxCategory::Exempt => "E",
+            TaxCategory::OutsideScope => "O",
+        }
     }
+}
+
+impl std::str::FromStr for TaxCategory {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "S" => Ok(TaxCategory::Standard),
+            "Z" => Ok(TaxCategory::ZeroRated),
+            "E" => Ok(TaxCategory::Exempt),
+            "O" => Ok(TaxCategory::OutsideScope),
+            other => Err(format!("`{other}` is not a VAT category: S, Z, E or O")),
+        }
+    }
+}
+
+impl std::fmt::Display for TaxCategory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The VAT of a line: its category, its rate in percent (zero but for `S`), and for `E` and
+/// `O` the exemption reason (a VATEX code, a text, or both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineTax {
+    /// The category.
+    pub category: TaxCategory,
+    /// The rate in percent (21 for 21 %); zero for Z, E and O.
+    pub rate: Decimal,
+    /// VATEX exemption reason code (E, O).
+    pub exemption_reason_code: Option<String>,
+    /// Exemption reason text (E, O).
+    pub exemption_reason: Option<String>,
+}
+
+impl LineTax {
+    /// Health care: exempt under Art. 132(1)(b) of Directive 2006/112/EC. What a line is when no
+    /// tax rule of the location's country says otherwise.
+    pub fn health_care() -> LineTax {
+        LineTax {
+            category: TaxCategory::Exempt,
+            rate: Decimal::ZERO,
+            exemption_reason_code: Some(TAX_EXEMPTION_REASON_CODE.to_owned()),
+            exemption_reason: Some(TAX_EXEMPTION_REASON.to_owned()),
+        }
+    }
+
+    /// Checks a configured treatment: S between 0 (excluded) and 100 %, Z, E and O at zero, E and
+    /// O with a reason, S and Z without one.
+    pub fn check(&self) -> Result<(), String> {
+        let reason = self.exemption_reason_code.is_some() || self.exemption_reason.is_some();
+        match self.category {
+            TaxCategory::Standard if self.rate <= Decimal::ZERO || self.rate > Decimal::ONE_HUNDRED => {
+                Err(format!("a standard rate is above 0 and at most 100 %, not {}", self.rate))
+            }
+            TaxCategory::ZeroRated | TaxCategory::Exempt | TaxCategory::OutsideScope
+                if !self.rate.is_zero() =>
+            {
+                Err(format!("category {} has no rate (0), not {}", self.category, self.rate))
+            }
+            TaxCategory::Exempt | TaxCategory::OutsideScope if !reason => Err(format!(
+                "category {} needs an exemption reason code (VATEX) or text",
+                self.category
+            )),
+            TaxCategory::Standard | TaxCategory::ZeroRated if reason => Err(format!(
+                "category {} has no exemption reason",
+                self.category
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A tax rule of a country: which lines it applies to (one catalog code, one service group, or
+/// every line), from when to when, and their VAT. The most specific rule in force on the
+/// document's date applies (code, then group, then the country's); without any, a line is health
+/// care, exempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaxRule {
+    /// Only this catalog code.
+    pub catalog_code: Option<String>,
+    /// Only this service group.
+    pub service_group: Option<String>,
+    /// First day in force.
+    pub valid_from: NaiveDate,
+    /// Last day in force.
+    pub valid_to: Option<NaiveDate>,
+    /// The VAT it gives.
+    pub tax: LineTax,
+}
+
+impl TaxRule {
+    /// How specific: a catalog code over a service group over the whole country.
+    fn specificity(&self) -> u8 {
+        match (&self.catalog_code, &self.service_group) {
+            (Some(_), _) => 2,
+            (None, Some(_)) => 1,
+            (None, None) => 0,
+        }
+    }
+
+    fn in_force(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && self.valid_to.is_none_or(|to| day <= to)
+    }
+
+    fn applies_to(&self, line: &DocumentLine) -> bool {
+        self.catalog_code.as_deref().is_none_or(|c| c == line.code)
+            && self
+                .service_group
+                .as_deref()
+                .is_none_or(|g| g == line.service_group)
+    }
+
+    /// Whether two rules of one country would both say something of the same lines on a day:
+    /// the same code and group, and periods that meet.
+    pub fn overlaps(&self, other: &TaxRule) -> bool {
+        let meet = self.valid_from <= other.valid_to.unwrap_or(NaiveDate::MAX)
+            && other.valid_from <= self.valid_to.unwrap_or(NaiveDate::MAX);
+        self.catalog_code == other.catalog_code && self.service_group == other.service_group && meet
+    }
+}
+
+/// The VAT of `line` on `day` under the country's `rules` (see [`TaxRule`]).
+pub fn tax_for(rules: &[TaxRule], line: &DocumentLine, day: NaiveDate) -> LineTax {
+    rules
+        .iter()
+        .filter(|r| r.in_force(day) && r.applies_to(line))
+        .max_by_key(|r| r.specificity())
+        .map_or_else(LineTax::health_care, |r| r.tax.clone())
+}
+
+/// The VAT of a document's lines: per category and rate, the net amounts summed and then taxed
+/// once, rounded to the cent (EN 16931 BR-CO-17; the VAT breakdown of the document model does the
+/// same).
+pub fn vat_total(lines: &[DocumentLine], currency: Currency) -> Result<Money, PlanError> {
+    let mut groups: Vec<(TaxCategory, Decimal, Money)> = Vec::new();
+    for l in lines {
+        match groups
+            .iter_mut()
+            .find(|(c, r, _)| *c == l.tax.category && *r == l.tax.rate)
+        {
+            Some((_, _, net)) => *net = net.checked_add(&l.amount)?,
+            None => groups.push((l.tax.category, l.tax.rate, l.amount)),
+        }
+    }
+    groups.iter().try_fold(Money::zero(currency), |acc, (_, rate, net)| {
+        let vat = Money::round(net.amount() * *rate / Decimal::ONE_HUNDRED, currency);
+        acc.checked_add(&vat).map_err(PlanError::from)
+    })
+}
+
+/// Gives each line of `plan` its VAT under the country's `rules` on `day`, and the plan its tax
+/// total and its total due (net plus VAT).
+pub fn apply_taxes(plan: &mut InvoicePlan, rules: &[TaxRule], day: NaiveDate) -> Result<(), PlanError> {
+    let currency = plan.total.currency();
+    for line in &mut plan.lines {
+        line.tax = tax_for(rules, line, day);
+    }
+    let net = sum_lines(&plan.lines, currency)?;
+    plan.tax_total = vat_total(&plan.lines, currency)?;
+    plan.total = net.checked_add(&plan.tax_total)?;
+    Ok(())
 }
 
 /// An invoice to issue: who is billed, for which lines, how much in all.
@@ -240,9 +428,9 @@ pub struct InvoicePlan {
     pub recipient: PartyRef,
     /// The lines billed, in the settlement's order.
     pub lines: Vec<DocumentLine>,
-    /// Sum of the lines' billed amounts; never zero.
+    /// What the recipient pays: the lines' net amounts and their VAT; never zero.
     pub total: Money,
-    /// Tax total (zero: exempt).
+    /// VAT (zero while every line is exempt).
     pub tax_total: Money,
 }
 
@@ -251,11 +439,11 @@ pub struct InvoicePlan {
 pub struct CreditNotePlan {
     /// Who the cancelled invoice was for.
     pub recipient: PartyRef,
-    /// The invoice's lines, unchanged.
+    /// The lines credited: net amounts, each with its invoice line's VAT.
     pub lines: Vec<DocumentLine>,
-    /// The invoice's total.
+    /// What it credits: the lines' net amounts and their VAT.
     pub total: Money,
-    /// Tax total (the invoice's: zero).
+    /// The VAT it credits.
     pub tax_total: Money,
 }
 
@@ -400,6 +588,7 @@ pub fn plan_invoices(
                 unit_price: line.unit_price,
                 line_amount: line.amount,
                 amount: share.amount,
+                tax: LineTax::health_care(),
             });
         }
         if lines.is_empty() {
@@ -480,6 +669,9 @@ pub enum CreditError {
     /// The invoice's total does not convert to minor units.
     #[error("invoice total: {0}")]
     Total(MoneyError),
+    /// The credit note's amounts do not add up.
+    #[error("credit note: {0}")]
+    Plan(PlanError),
     /// The invoice has no line for the consumption.
     #[error("the invoice has no line for consumption {0}")]
     UnknownLine(ConsumptionId),
@@ -526,7 +718,7 @@ impl CreditError {
     /// The line the error is about, if one.
     pub fn line(&self) -> Option<ConsumptionId> {
         match self {
-            CreditError::NothingAsked | CreditError::Total(_) => None,
+            CreditError::NothingAsked | CreditError::Total(_) | CreditError::Plan(_) => None,
             CreditError::UnknownLine(c)
             | CreditError::DuplicateLine(c)
             | CreditError::NotPositive(c)
@@ -550,7 +742,7 @@ pub fn rest_credit_for(
     credited: &std::collections::HashMap<ConsumptionId, Money>,
 ) -> Result<CreditPlan, PlanError> {
     let currency = total.currency();
-    if sum_lines(lines, currency)? != total {
+    if sum_lines(lines, currency)?.checked_add(&vat_total(lines, currency)?)? != total {
         return Err(PlanError::TotalMismatch);
     }
     let mut out = Vec::with_capacity(lines.len());
@@ -571,13 +763,14 @@ pub fn rest_credit_for(
         });
         remaining.push((line.consumption_id, Money::zero(currency)));
     }
-    let total = sum_lines(&out, currency)?;
+    let tax_total = vat_total(&out, currency)?;
+    let total = sum_lines(&out, currency)?.checked_add(&tax_total)?;
     Ok(CreditPlan {
         note: CreditNotePlan {
             recipient: recipient.clone(),
             lines: out,
             total,
-            tax_total: Money::zero(currency),
+            tax_total,
         },
         remaining,
         invoice_remaining: Money::zero(currency),
@@ -593,6 +786,7 @@ pub fn partial_credit_for(
     lines: &[DocumentLine],
     total: Money,
     credited: &std::collections::HashMap<ConsumptionId, Money>,
+    earlier_notes: Money,
     asked: &[CreditAsked],
 ) -> Result<CreditPlan, CreditError> {
     let currency = total.currency();
@@ -607,7 +801,6 @@ pub fn partial_credit_for(
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(asked.len());
     let mut remaining = Vec::with_capacity(asked.len());
-    let mut credited_now = 0_i64;
     for a in asked {
         let c = a.consumption_id;
         if !seen.insert(c) {
@@ -661,7 +854,6 @@ pub fn partial_credit_for(
                 left: money(left, currency),
             });
         }
-        credited_now += amount;
         out.push(DocumentLine {
             quantity,
             amount: money(amount, currency),
@@ -669,20 +861,21 @@ pub fn partial_credit_for(
         });
         remaining.push((c, money(left - amount, currency)));
     }
-    let mut before = 0_i64;
-    for (c, m) in credited {
-        before += minor(*c, m)?;
-    }
-    let invoice_total = total.to_minor().map_err(CreditError::Total)?.0;
+    let tax_total = vat_total(&out, currency).map_err(CreditError::Plan)?;
+    let note_total = sum_lines(&out, currency)
+        .and_then(|net| net.checked_add(&tax_total).map_err(PlanError::from))
+        .map_err(CreditError::Plan)?;
+    let minor_of = |m: &Money| m.to_minor().map(|m| m.0).map_err(CreditError::Total);
+    let invoice_remaining = minor_of(&total)? - minor_of(&earlier_notes)? - minor_of(&note_total)?;
     Ok(CreditPlan {
         note: CreditNotePlan {
             recipient: recipient.clone(),
             lines: out,
-            total: money(credited_now, currency),
-            tax_total: Money::zero(currency),
+            total: note_total,
+            tax_total,
         },
         remaining,
-        invoice_remaining: money(invoice_total - before - credited_now, currency),
+        invoice_remaining: money(invoice_remaining, currency),
     })
 }
 
@@ -884,7 +1077,7 @@ mod tests {
         assert_eq!(plans[1].lines[1].amount, eur(50));
         assert_eq!(plans[1].lines[1].line_amount, eur(1_050));
         assert_eq!(plans[0].tax_total, eur(0));
-        assert_eq!(plans[0].lines[0].tax_category(), "E");
+        assert_eq!(plans[0].lines[0].tax, LineTax::health_care());
     }
 
     #[test]

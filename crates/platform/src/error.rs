@@ -156,6 +156,8 @@ error_codes! {
     BatchNotClosed = ("batch_not_closed", 409, "Conflict", "The batch is still open (or already sent, for sending): close it first."),
     /// A document is in at most one batch.
     AlreadyBatched = ("already_batched", 409, "Conflict", "The document is in a batch already; a document is in at most one batch."),
+    /// A tax rule that would say something of the same lines on the same day as another.
+    TaxRuleOverlaps = ("tax_rule_overlaps", 422, "Tax rule overlaps another", "Another tax rule of the country covers the same lines (the same catalog code, service group, or the whole country) on some of the same days; end that one first."),
     /// An invoice cancelled by a credit note.
     InvoiceCancelled = ("invoice_cancelled", 409, "Conflict", "The invoice was cancelled by a credit note; nothing can be allocated to it."),
     /// A document that would not be valid.

@@ -134,6 +134,18 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/tax-rules")
+                    .route(web::get().to(api::tax_rules::list_tax_rules))
+                    .route(web::post().to(api::tax_rules::create_tax_rule))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/tax-rules/{id}")
+                    .route(web::get().to(api::tax_rules::get_tax_rule))
+                    .route(web::put().to(api::tax_rules::replace_tax_rule))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
                 web::resource("/v1/invoicing/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -153,11 +165,14 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::batches::list_batch_documents, api::batches::add_batch_documents,
         api::batches::remove_batch_document, api::batches::fill_batch, api::batches::close_batch,
         api::batches::send_batch, api::batches::export_batch,
+        api::tax_rules::create_tax_rule, api::tax_rules::replace_tax_rule,
+        api::tax_rules::list_tax_rules, api::tax_rules::get_tax_rule,
         api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
+        (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
         (name = "invoice batches", description = "Batches of invoices and credit notes, by rule or by hand, closed and sent to collections"),
     )
 )]

@@ -100,6 +100,7 @@ diesel::table! {
         tax_category -> Text,
         tax_exemption_reason_code -> Text,
         tax_exemption_reason -> Text,
+        tax_rate -> Text,
     }
 }
 
@@ -160,7 +161,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tax_rules (id) {
+        id -> Text,
+        country -> Text,
+        catalog_code -> Nullable<Text>,
+        service_group -> Nullable<Text>,
+        category -> Text,
+        rate -> Text,
+        exemption_reason_code -> Nullable<Text>,
+        exemption_reason -> Nullable<Text>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        description -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    tax_rules,
     invoice_corrections,
     invoices,
     credit_notes,

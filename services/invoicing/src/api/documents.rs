@@ -46,16 +46,21 @@ pub struct SettlementLink {
     pub version: i32,
 }
 
-/// The tax treatment of a line: health care is exempt from VAT.
+/// The VAT of a line: health care is exempt, unless a tax rule of the location's country says
+/// otherwise.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LineTax {
-    /// UNCL5305 category: `E` (exempt).
+    /// UNCL5305 category: `S` (standard or reduced rate), `Z` (zero rated), `E` (exempt), `O`
+    /// (outside the scope of VAT).
     #[schema(example = "E")]
     pub category: String,
-    /// VATEX exemption reason code.
+    /// The rate in percent (0 but for `S`).
+    #[schema(example = "0")]
+    pub rate: String,
+    /// VATEX exemption reason code (`E`, `O`), or empty.
     #[schema(example = "VATEX-EU-132-1B")]
     pub exemption_reason_code: String,
-    /// Exemption reason text.
+    /// Exemption reason text (`E`, `O`), or empty.
     #[schema(example = "Exempt: hospital and medical care, Art. 132(1)(b) Directive 2006/112/EC")]
     pub exemption_reason: String,
 }
@@ -140,9 +145,10 @@ impl Line {
             line_amount: l.line_amount,
             amount: l.amount,
             tax: LineTax {
-                category: l.tax_category.clone(),
-                exemption_reason_code: l.tax_exemption_reason_code.clone(),
-                exemption_reason: l.tax_exemption_reason.clone(),
+                category: l.tax.category.code().to_owned(),
+                rate: l.tax.rate.normalize().to_string(),
+                exemption_reason_code: l.tax.exemption_reason_code.clone().unwrap_or_default(),
+                exemption_reason: l.tax.exemption_reason.clone().unwrap_or_default(),
             },
         }
     }

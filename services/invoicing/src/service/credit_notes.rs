@@ -81,11 +81,7 @@ pub(crate) fn credit(
         .iter()
         .map(lines::LineRow::domain)
         .collect::<Result<Vec<_>, _>>()?;
-    let credited = credited_so_far(conn, id)?;
-    let mut credited_before = 0_i64;
-    for amount in credited.values() {
-        credited_before += to_minor(amount)?;
-    }
+    let (credited, credited_before) = credited_so_far(conn, id)?;
     let (plan, reissue, partial) = match asked {
         Credit::Full { reissue } => (
             rest_credit_for(&recipient, &lines, invoice.total(), &credited)
@@ -94,8 +90,15 @@ pub(crate) fn credit(
             false,
         ),
         Credit::Partial(asked) => (
-            partial_credit_for(&recipient, &lines, invoice.total(), &credited, asked)
-                .map_err(|e| refused(asked, e))?,
+            partial_credit_for(
+                &recipient,
+                &lines,
+                invoice.total(),
+                &credited,
+                money(credited_before, invoice.currency),
+                asked,
+            )
+            .map_err(|e| refused(asked, e))?,
             false,
             true,
         ),
@@ -245,13 +248,16 @@ pub(crate) fn credit(
     documents::credit_note(conn, &scope, cn_id)
 }
 
-/// What earlier credit notes of the invoice credited, per consumption.
+/// What earlier credit notes of the invoice credited: net per consumption, and in all (VAT
+/// included), in minor units.
 fn credited_so_far(
     conn: &mut AnyConnection,
     id: InvoiceId,
-) -> Result<HashMap<ConsumptionId, Money>, Error> {
+) -> Result<(HashMap<ConsumptionId, Money>, i64), Error> {
     let mut credited: HashMap<ConsumptionId, Money> = HashMap::new();
+    let mut total = 0_i64;
     for note in credit_notes::of_invoice(conn, id)? {
+        total += note.total_minor;
         for line in lines::of_document(conn, &note.id.to_string())? {
             let line = line.domain()?;
             let sum = match credited.get(&line.consumption_id) {
@@ -263,7 +269,7 @@ fn credited_so_far(
             credited.insert(line.consumption_id, sum);
         }
     }
-    Ok(credited)
+    Ok((credited, total))
 }
 
 /// A partial credit the request cannot have: 409 when it asks more than is left, else 422

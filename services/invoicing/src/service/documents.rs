@@ -8,7 +8,7 @@ use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{
     ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
-use carebill_domain::invoicing::{InvoiceStatus, PaymentTerms, money};
+use carebill_domain::invoicing::{InvoiceStatus, LineTax, PaymentTerms, money};
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -81,12 +81,8 @@ pub(crate) struct Line {
     pub line_amount: Money,
     /// The part billed to the document's recipient.
     pub amount: Money,
-    /// UNCL5305 tax category.
-    pub tax_category: String,
-    /// VATEX exemption reason code.
-    pub tax_exemption_reason_code: String,
-    /// Exemption reason text.
-    pub tax_exemption_reason: String,
+    /// Its VAT.
+    pub tax: LineTax,
 }
 
 /// An invoice's header, as read in a caller's scope.
@@ -339,9 +335,7 @@ impl Line {
             unit_price: d.unit_price,
             line_amount: d.line_amount,
             amount: d.amount,
-            tax_category: row.tax_category.clone(),
-            tax_exemption_reason_code: row.tax_exemption_reason_code.clone(),
-            tax_exemption_reason: row.tax_exemption_reason.clone(),
+            tax: row.tax()?,
         })
     }
 

@@ -20,6 +20,7 @@ use carebill_domain::document::{
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::identifiers::{Bic, Country, Iban, Scheme, SchemeId, VatId};
 use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_domain::invoicing::TaxCategory;
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
@@ -320,11 +321,17 @@ fn gap(m: &MissingTerm, parties: &Parties<'_>) -> Gap {
 }
 
 /// A stored line as a document line: the part billed to this recipient, at the net price that
-/// makes quantity × price equal to it to the cent.
+/// makes quantity × price equal to it to the cent (the catalog price when it does).
 fn document_line(line: &Line) -> Result<DocumentLine, Error> {
     let what = || format!("line {}", line.position);
     let amount = line.amount.amount();
-    let price = if line.amount == line.line_amount {
+    // The catalog price when the recipient pays the whole line and quantity × price gives it to
+    // the cent (a rounding rule of the invoicing rules may make it differ); else the price that
+    // does.
+    let whole_at_list_price = line.amount == line.line_amount
+        && Money::round(line.unit_price.amount() * line.quantity, line.amount.currency())
+            == line.amount;
+    let price = if whole_at_list_price {
         line.unit_price.amount()
     } else {
         amount
@@ -358,21 +365,16 @@ fn document_line(line: &Line) -> Result<DocumentLine, Error> {
 
 /// The stored tax of a line as its VAT category.
 fn vat(line: &Line) -> Result<VatCategory, Error> {
-    let filled = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
     let reason = ExemptionReason {
-        code: filled(&line.tax_exemption_reason_code),
-        text: filled(&line.tax_exemption_reason),
+        code: line.tax.exemption_reason_code.clone(),
+        text: line.tax.exemption_reason.clone(),
     };
-    match line.tax_category.as_str() {
-        "E" => Ok(VatCategory::Exempt(reason)),
-        "O" => Ok(VatCategory::OutsideScope(reason)),
-        "Z" => Ok(VatCategory::ZeroRated),
-        other => Err(Error::stored(
-            "line tax category",
-            other,
-            "lines are stored without a rate: only E, O and Z are readable",
-        )),
-    }
+    Ok(match line.tax.category {
+        TaxCategory::Standard => VatCategory::Standard(line.tax.rate),
+        TaxCategory::ZeroRated => VatCategory::ZeroRated,
+        TaxCategory::Exempt => VatCategory::Exempt(reason),
+        TaxCategory::OutsideScope => VatCategory::OutsideScope(reason),
+    })
 }
 
 /// The UN/ECE Recommendation 20 code of a catalog unit: measures by their code, anything

@@ -20,7 +20,7 @@ use carebill_domain::events::{
 };
 use carebill_domain::ids::{InvoiceId, LocationId, SettlementId};
 use carebill_domain::invoicing::{
-    DocumentKind, InvoicePlan, InvoiceStatus, PaymentTerms, issue_date, plan_invoices,
+    DocumentKind, InvoicePlan, InvoiceStatus, PaymentTerms, apply_taxes, issue_date, plan_invoices,
 };
 use carebill_platform::Error;
 use carebill_platform::audit::{self, Change, Snapshot};
@@ -95,6 +95,21 @@ pub(crate) fn issue_invoices<'e>(
     let location = &approval.episode.location;
     let issued_on = issue_date(now.and_utc(), &location.time_zone)
         .map_err(|e| Error::invalid_event(e.to_string()))?;
+    // VAT by the tax rules of the issuing location's country (its address's), on the issue date;
+    // without a country or a rule, a line is health care, exempt.
+    let rules = match location
+        .billing
+        .as_ref()
+        .and_then(|b| b.address.as_ref())
+        .and_then(|a| a.country.as_deref())
+    {
+        Some(country) => super::tax_rules::rules_of(conn, country)?,
+        None => Vec::new(),
+    };
+    let mut plans = plans;
+    for plan in &mut plans {
+        apply_taxes(plan, &rules, issued_on).map_err(|e| Error::invalid_event(e.to_string()))?;
+    }
     let mut issued = Vec::with_capacity(plans.len());
     for plan in &plans {
         let id = InvoiceId::new();

@@ -2,11 +2,11 @@
 //! documents in a caller's scope ([`documents`]), issuing invoices on an approval
 //! ([`issuing`]), cancelling an invoice with a credit note ([`credit_notes`]) and reading the
 //! audit trail ([`audit_trail`]), rendering a document as an EN 16931 e-invoice
-//! ([`e_invoices`]), and batching documents for collections ([`batches`]). They decide, audit
-//! and announce; [`crate::store`] keeps.
+//! ([`e_invoices`]), batching documents for collections ([`batches`]) and the VAT rules of
+//! each country ([`tax_rules`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
 //! Arrows: `batches` → `e_invoices`; `credit_notes` → `documents`; `e_invoices` → `documents`;
-//! `issuing`, `documents` and `audit_trail` use only the store.
+//! `issuing` → `tax_rules`; `documents`, `tax_rules` and `audit_trail` use only the store.
 
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
@@ -14,3 +14,4 @@ pub(crate) mod credit_notes;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;
 pub(crate) mod issuing;
+pub(crate) mod tax_rules;

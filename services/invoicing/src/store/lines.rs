@@ -3,9 +3,7 @@
 
 use carebill_domain::Currency;
 use carebill_domain::ids::ConsumptionId;
-use carebill_domain::invoicing::{
-    DocumentLine, TAX_EXEMPTION_REASON, TAX_EXEMPTION_REASON_CODE, money,
-};
+use carebill_domain::invoicing::{DocumentLine, LineTax, TaxCategory, money};
 use carebill_domain::stored;
 use carebill_platform::Error;
 use carebill_platform::db::{AnyConnection, truncate_micros};
@@ -54,6 +52,8 @@ pub(crate) struct LineRow {
     pub tax_exemption_reason_code: String,
     /// Exemption reason text.
     pub tax_exemption_reason: String,
+    /// VAT rate in percent (decimal text; 0 for Z, E and O).
+    pub tax_rate: String,
 }
 
 impl LineRow {
@@ -72,6 +72,19 @@ impl LineRow {
             unit_price: money(self.unit_price_minor, c),
             line_amount: money(self.line_amount_minor, c),
             amount: money(self.amount_minor, c),
+            tax: self.tax()?,
+        })
+    }
+
+    /// The line's VAT as stored.
+    pub(crate) fn tax(&self) -> Result<LineTax, Error> {
+        let filled = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
+        Ok(LineTax {
+            category: stored::parse::<TaxCategory>("line tax category", &self.tax_category)
+                .map_err(Error::from)?,
+            rate: stored::parse::<Decimal>("line tax rate", &self.tax_rate).map_err(Error::from)?,
+            exemption_reason_code: filled(&self.tax_exemption_reason_code),
+            exemption_reason: filled(&self.tax_exemption_reason),
         })
     }
 }
@@ -100,9 +113,10 @@ pub(crate) fn insert(
                 unit_price_minor: to_minor(&l.unit_price)?,
                 line_amount_minor: to_minor(&l.line_amount)?,
                 amount_minor: to_minor(&l.amount)?,
-                tax_category: l.tax_category().to_owned(),
-                tax_exemption_reason_code: TAX_EXEMPTION_REASON_CODE.to_owned(),
-                tax_exemption_reason: TAX_EXEMPTION_REASON.to_owned(),
+                tax_category: l.tax.category.code().to_owned(),
+                tax_exemption_reason_code: l.tax.exemption_reason_code.clone().unwrap_or_default(), // not stored: '' is none
+                tax_exemption_reason: l.tax.exemption_reason.clone().unwrap_or_default(), // not stored: '' is none
+                tax_rate: l.tax.rate.normalize().to_string(),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -7,6 +7,7 @@ pub(crate) mod credit_notes;
 pub(crate) mod invoices;
 pub(crate) mod lines;
 pub(crate) mod series;
+pub(crate) mod tax_rules;
 
 use carebill_domain::Money;
 use carebill_platform::Error;

@@ -10,3 +10,4 @@ mod credit_notes;
 mod e_invoices;
 mod invoices;
 mod openapi;
+mod taxes;

@@ -574,23 +574,32 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
                 .to_owned(),
             token: args.token.clone(),
         };
-        documents(&invoicing, &format!("L{tag}"), invoices, args.ubl_samples).await?;
+        // The payer's invoices: patients have no Peppol address, so theirs are not e-invoices.
+        documents(
+            &invoicing,
+            &format!("L{tag}"),
+            &format!("P{tag}"),
+            args.episodes,
+            args.ubl_samples,
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// The documents of a money-path run: the UBL of `samples` invoices asked for one at a time
-/// (latency), then one batch of every invoice of the location: created and filled by its rule,
-/// closed, exported (each timed).
+/// The documents of a money-path run: the UBL of `samples` of the payer's invoices asked for
+/// one at a time (latency), then one batch of every invoice to the payer: created and filled by
+/// its rule, closed, exported (each timed).
 async fn documents(
     invoicing: &Api,
     location: &str,
+    payer: &str,
     invoices: usize,
     samples: usize,
 ) -> anyhow::Result<()> {
     let page = invoicing
         .get(&format!(
-            "/v1/invoices?location_code={location}&limit={}",
+            "/v1/invoices?location_code={location}&payer_code={payer}&limit={}",
             samples.clamp(1, 500)
         ))
         .await?;
@@ -632,13 +641,13 @@ async fn documents(
     let batch = invoicing
         .post(
             "/v1/invoice-batches",
-            &json!({"location_code": location, "currency": "EUR", "fill": true}),
+            &json!({"location_code": location, "currency": "EUR", "payer_code": payer, "fill": true}),
         )
         .await?;
     let filled = t.elapsed();
     let count = batch["document_count"].as_u64().unwrap_or_default();
     if count != invoices as u64 {
-        bail!("the batch holds {count} documents, not the run's {invoices} invoices");
+        bail!("the batch holds {count} documents, not the run's {invoices} invoices to the payer");
     }
     let id = batch["id"].as_str().context("batch id")?.to_owned();
     let t = Instant::now();
@@ -660,7 +669,7 @@ async fn documents(
     }
     let export = t.elapsed();
     println!(
-        "batch of {count} invoices: created and filled by its rule in {:.2} s; closed ({}) in {:.2} s; exported as UBL ({:.1} MiB zip) in {:.2} s",
+        "batch of {count} invoices to the payer: created and filled by its rule in {:.2} s; closed ({}) in {:.2} s; exported as UBL ({:.1} MiB zip) in {:.2} s",
         filled.as_secs_f64(),
         closed["number"].as_str().unwrap_or_default(),
         close.as_secs_f64(),

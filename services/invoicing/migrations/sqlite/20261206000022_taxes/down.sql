@@ -1,0 +1,2 @@
+DROP TABLE tax_rules;
+ALTER TABLE document_lines DROP COLUMN tax_rate;
