@@ -617,6 +617,7 @@ fn the_tutorial_works_as_written() {
         "<cbc:InvoiceTypeCode>380\n<cbc:BuyerReference>SANITAS-HOSP\n<cbc:PayableAmount currencyID=\"EUR\">42.00\n",
         "\"document_incomplete\"\n[\"BT-49\",\"Buyer electronic address\",\"/v1/payers/\u{2026}\"]\n[\"BG-8\",\"Buyer postal address\",\"/v1/payers/\u{2026}\"]\n",
         r#"{"legal_name":null,"endpoint":{"scheme":"9920","id":"ESG28000001"},"buyer_reference":"MUTUA-HOSP","payment_terms":{"days":60,"end_of_month":true,"text":null}}"#,
+        r#"{"country":"ES","service_group":"COSMETIC","category":"S","rate":"21","valid_from":"2026-01-01"}"#,
         // A partial credit note, and what collections makes of it on a paid invoice.
         r#"{"partial":true,"total":"7.60","lines":[["LAB-HB","1","7.60"]]}"#,
         r#"{"status":"issued","credited":"7.60"}"#,
