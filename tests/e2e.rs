@@ -1277,6 +1277,68 @@ fn money_path(c: &Suite) {
         "8.60",
         "{balance}"
     );
+
+    // After the invoice number, across the services: a VAT rule; a partial credit note of
+    // MUTUA's unpaid invoice that collections follows; a batch of MUTUA's documents closed,
+    // exported, sent, and followed by collections.
+    let (s, rule) = c.post(
+        "billing_manager",
+        "/v1/tax-rules",
+        &json!({"country": "ES", "service_group": "COSMETIC", "category": "S", "rate": "21", "valid_from": "2026-01-01"}),
+    );
+    assert_eq!(s, 201, "{rule}");
+    let mutua_invoice = by_party(&corrected, Some("MUTUA"));
+    let mutua_id = mutua_invoice["id"].as_str().expect("id").to_owned();
+    let (_, doc) = c.get("billing_manager", &format!("/v1/invoices/{mutua_id}"));
+    let (s, cn) = c.post(
+        "billing_manager",
+        &format!("/v1/invoices/{mutua_id}/credit-notes"),
+        &json!({"reason": "goodwill", "reissue": false,
+            "lines": [{"consumption_id": doc["lines"][0]["consumption_id"], "amount": "1.60"}]}),
+    );
+    assert_eq!((s, &cn["partial"]), (201, &json!(true)), "{cn}");
+    let reduced = eventually("MUTUA's receivable reduced by the partial credit", || {
+        let (_, page) = c.get("collector", &format!("/v1/receivables?invoice_id={mutua_id}"));
+        let r = page["items"].get(0)?.clone();
+        (amount(&r["credited"]) == "1.60").then_some(r)
+    });
+    assert_eq!(amount(&reduced["outstanding"]), "7.00", "{reduced}");
+    let (s, batch) = c.post(
+        "billing_manager",
+        "/v1/invoice-batches",
+        &json!({"location_code": "H1", "currency": "EUR", "payer_code": "MUTUA", "fill": true}),
+    );
+    assert_eq!(s, 201, "{batch}");
+    let batch_id = batch["id"].as_str().expect("id").to_owned();
+    let (s, closed) = c.post(
+        "billing_manager",
+        &format!("/v1/invoice-batches/{batch_id}/close"),
+        &json!({}),
+    );
+    assert_eq!((s, &closed["status"]), (200, &json!("closed")), "{closed}");
+    let export = c
+        .http
+        .get(c.url(&format!("/v1/invoice-batches/{batch_id}/export")))
+        .bearer_auth(&c.tokens["billing_manager"])
+        .send()
+        .expect("export");
+    assert_eq!(export.status(), 200);
+    assert_eq!(export.headers()["content-type"], "application/zip");
+    let (s, sent) = c.post(
+        "billing_manager",
+        &format!("/v1/invoice-batches/{batch_id}/send"),
+        &json!({}),
+    );
+    assert_eq!((s, &sent["status"]), (200, &json!("sent")), "{sent}");
+    let collected = eventually("collections follows the batch", || {
+        let (s, b) = c.get("collector", &format!("/v1/collection-batches/{batch_id}"));
+        (s == 200).then_some(b)
+    });
+    assert_eq!(collected["number"], closed["number"]);
+    assert_eq!(collected["collection_status"], "open", "{collected}");
+    assert_eq!(amount(&collected["outstanding"]), "7.00", "{collected}");
+    let (_, in_batch) = c.get("collector", &format!("/v1/receivables?batch_id={batch_id}"));
+    assert_eq!(in_batch["items"][0]["invoice_id"], json!(mutua_id), "{in_batch}");
 }
 
 fn role_tokens(mint: impl Fn(&str) -> String) -> std::collections::HashMap<&'static str, String> {
