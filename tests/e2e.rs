@@ -1298,7 +1298,10 @@ fn money_path(c: &Suite) {
     );
     assert_eq!((s, &cn["partial"]), (201, &json!(true)), "{cn}");
     let reduced = eventually("MUTUA's receivable reduced by the partial credit", || {
-        let (_, page) = c.get("collector", &format!("/v1/receivables?invoice_id={mutua_id}"));
+        let (_, page) = c.get(
+            "collector",
+            &format!("/v1/receivables?invoice_id={mutua_id}"),
+        );
         let r = page["items"].get(0)?.clone();
         (amount(&r["credited"]) == "1.60").then_some(r)
     });
@@ -1338,7 +1341,11 @@ fn money_path(c: &Suite) {
     assert_eq!(collected["collection_status"], "open", "{collected}");
     assert_eq!(amount(&collected["outstanding"]), "7.00", "{collected}");
     let (_, in_batch) = c.get("collector", &format!("/v1/receivables?batch_id={batch_id}"));
-    assert_eq!(in_batch["items"][0]["invoice_id"], json!(mutua_id), "{in_batch}");
+    assert_eq!(
+        in_batch["items"][0]["invoice_id"],
+        json!(mutua_id),
+        "{in_batch}"
+    );
 }
 
 fn role_tokens(mint: impl Fn(&str) -> String) -> std::collections::HashMap<&'static str, String> {

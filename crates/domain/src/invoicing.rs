@@ -309,13 +309,21 @@ impl LineTax {
     pub fn check(&self) -> Result<(), String> {
         let reason = self.exemption_reason_code.is_some() || self.exemption_reason.is_some();
         match self.category {
-            TaxCategory::Standard if self.rate <= Decimal::ZERO || self.rate > Decimal::ONE_HUNDRED => {
-                Err(format!("a standard rate is above 0 and at most 100 %, not {}", self.rate))
+            TaxCategory::Standard
+                if self.rate <= Decimal::ZERO || self.rate > Decimal::ONE_HUNDRED =>
+            {
+                Err(format!(
+                    "a standard rate is above 0 and at most 100 %, not {}",
+                    self.rate
+                ))
             }
             TaxCategory::ZeroRated | TaxCategory::Exempt | TaxCategory::OutsideScope
                 if !self.rate.is_zero() =>
             {
-                Err(format!("category {} has no rate (0), not {}", self.category, self.rate))
+                Err(format!(
+                    "category {} has no rate (0), not {}",
+                    self.category, self.rate
+                ))
             }
             TaxCategory::Exempt | TaxCategory::OutsideScope if !reason => Err(format!(
                 "category {} needs an exemption reason code (VATEX) or text",
@@ -402,15 +410,21 @@ pub fn vat_total(lines: &[DocumentLine], currency: Currency) -> Result<Money, Pl
             None => groups.push((l.tax.category, l.tax.rate, l.amount)),
         }
     }
-    groups.iter().try_fold(Money::zero(currency), |acc, (_, rate, net)| {
-        let vat = Money::round(net.amount() * *rate / Decimal::ONE_HUNDRED, currency);
-        acc.checked_add(&vat).map_err(PlanError::from)
-    })
+    groups
+        .iter()
+        .try_fold(Money::zero(currency), |acc, (_, rate, net)| {
+            let vat = Money::round(net.amount() * *rate / Decimal::ONE_HUNDRED, currency);
+            acc.checked_add(&vat).map_err(PlanError::from)
+        })
 }
 
 /// Gives each line of `plan` its VAT under the country's `rules` on `day`, and the plan its tax
 /// total and its total due (net plus VAT).
-pub fn apply_taxes(plan: &mut InvoicePlan, rules: &[TaxRule], day: NaiveDate) -> Result<(), PlanError> {
+pub fn apply_taxes(
+    plan: &mut InvoicePlan,
+    rules: &[TaxRule],
+    day: NaiveDate,
+) -> Result<(), PlanError> {
     let currency = plan.total.currency();
     for line in &mut plan.lines {
         line.tax = tax_for(rules, line, day);

@@ -329,8 +329,10 @@ fn document_line(line: &Line) -> Result<DocumentLine, Error> {
     // the cent (a rounding rule of the invoicing rules may make it differ); else the price that
     // does.
     let whole_at_list_price = line.amount == line.line_amount
-        && Money::round(line.unit_price.amount() * line.quantity, line.amount.currency())
-            == line.amount;
+        && Money::round(
+            line.unit_price.amount() * line.quantity,
+            line.amount.currency(),
+        ) == line.amount;
     let price = if whole_at_list_price {
         line.unit_price.amount()
     } else {
