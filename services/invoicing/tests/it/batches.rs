@@ -64,17 +64,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
-fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn a_batch_by_rule_is_closed_numbered_and_sent_and_then_no_longer_changes(b: Backend) {
     let h = harness(b);
     let app = app(&h.db).await;

@@ -304,3 +304,48 @@ pub(crate) fn complete(w: &mut World) {
         r#"{"legal_name":"Ana Garcia Lopez","endpoint":{"scheme":"0088","id":"4000001000012"},"address":{"lines":["Calle Luna 3"],"city":"Madrid","postal_code":"28004","country":"ES"}}"#,
     );
 }
+
+/// GETs `path` as UBL: 200 `application/xml`; written to `$CAREBILL_UBL_OUT/<name>.xml` when set.
+pub(crate) async fn ubl(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    path: &str,
+    accept: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut req = carebill_platform::testing::get(path, &carebill_platform::testing::admin());
+    if let Some(a) = accept {
+        req = req.insert_header(("accept", a));
+    }
+    let res = actix_web::test::call_service(app, req.to_request()).await;
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = String::from_utf8(actix_web::test::read_body(res).await.to_vec()).expect("utf-8");
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    assert_eq!(ctype.as_deref(), Some("application/xml"), "{path}");
+    assert!(body.starts_with("<?xml"), "{body}");
+    if let (Some(name), Ok(dir)) = (name, std::env::var("CAREBILL_UBL_OUT")) {
+        std::fs::create_dir_all(&dir).expect("UBL output directory");
+        std::fs::write(format!("{dir}/{name}.xml"), &body).expect("UBL written");
+    }
+    body
+}
+
+/// The fields a problem+json body names in `errors`.
+pub(crate) fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

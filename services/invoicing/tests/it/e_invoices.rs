@@ -6,7 +6,6 @@
 //! payer's document is 404.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{call_service, read_body};
 use carebill_domain::events::PartyRef;
 use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
@@ -292,39 +291,6 @@ async fn a_credit_note_as_ubl_names_what_its_parties_lack_and_scope_holds(b: Bac
         call(&app, get(&path, &sanitas)).await.0,
         StatusCode::CONFLICT
     );
-}
-
-/// GETs `path` as UBL: 200 `application/xml`; written to `$CAREBILL_UBL_OUT/<name>.xml` when set.
-async fn ubl(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-    path: &str,
-    accept: Option<&str>,
-    name: Option<&str>,
-) -> String {
-    let mut req = get(path, &admin());
-    if let Some(a) = accept {
-        req = req.insert_header(("accept", a));
-    }
-    let res = call_service(app, req.to_request()).await;
-    let status = res.status();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = String::from_utf8(read_body(res).await.to_vec()).expect("utf-8");
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    assert_eq!(ctype.as_deref(), Some("application/xml"), "{path}");
-    assert!(body.starts_with("<?xml"), "{body}");
-    if let (Some(name), Ok(dir)) = (name, std::env::var("CAREBILL_UBL_OUT")) {
-        std::fs::create_dir_all(&dir).expect("UBL output directory");
-        std::fs::write(format!("{dir}/{name}.xml"), &body).expect("UBL written");
-    }
-    body
 }
 
 async fn complete_invoices_and_credit_notes_answer_ubl_that_the_validators_accept(b: Backend) {
