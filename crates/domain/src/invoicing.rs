@@ -226,6 +226,13 @@ pub struct DocumentLine {
     pub amount: Money,
     /// Its VAT.
     pub tax: LineTax,
+    /// What the recipient's part is made of (covered, copay, deductible, coinsurance, ...), as
+    /// the approved settlement explained it; the parts add up to `amount`. Empty for lines of
+    /// approvals written before coordination of benefits, and on credit notes but the full
+    /// mirror of an invoice.
+    pub parts: Vec<crate::settlement::Part>,
+    /// The coordination method the payer paid the line by (payers after the first).
+    pub method: Option<crate::settlement::Coordination>,
 }
 
 /// A VAT category (UNCL 5305), as configured and stored: `S` standard or reduced rate, `Z` zero
@@ -603,6 +610,8 @@ pub fn plan_invoices(
                 line_amount: line.amount,
                 amount: share.amount,
                 tax: LineTax::health_care(),
+                parts: share.parts.clone(),
+                method: share.method,
             });
         }
         if lines.is_empty() {
@@ -771,8 +780,17 @@ pub fn rest_credit_for(
         if left == 0 && done != 0 {
             continue;
         }
+        // A line credited whole mirrors the invoice's, explanation included; a rest is only an
+        // amount.
+        let whole = done == 0;
         out.push(DocumentLine {
             amount: money(left, currency),
+            parts: if whole {
+                line.parts.clone()
+            } else {
+                Vec::new()
+            },
+            method: if whole { line.method } else { None },
             ..line.clone()
         });
         remaining.push((line.consumption_id, Money::zero(currency)));
@@ -871,6 +889,8 @@ pub fn partial_credit_for(
         out.push(DocumentLine {
             quantity,
             amount: money(amount, currency),
+            parts: Vec::new(),
+            method: None,
             ..line.clone()
         });
         remaining.push((c, money(left - amount, currency)));

@@ -101,6 +101,7 @@ diesel::table! {
         tax_exemption_reason_code -> Text,
         tax_exemption_reason -> Text,
         tax_rate -> Text,
+        explanation -> Nullable<Text>,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use carebill_domain::Money;
 use carebill_domain::ids::{ConsumptionId, EpisodeId, LocationId, SettlementId};
+use carebill_domain::settlement::{Coordination, Part};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -94,6 +95,22 @@ pub struct Line {
     pub amount: Money,
     /// Tax treatment.
     pub tax: LineTax,
+    /// What the amount is made of, as the approved settlement explained it (coordination of
+    /// benefits): its parts, which add up to `amount`, and for a payer after the first the
+    /// method it paid by. Absent when nothing explains it (lines of older approvals, credit note
+    /// lines that only credit an amount).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<LineExplanation>,
+}
+
+/// What a line's amount is made of.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LineExplanation {
+    /// The coordination method of a payer after the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Coordination>,
+    /// The parts (covered, copay, deductible, coinsurance, not covered, excluded, cap reached).
+    pub parts: Vec<Part>,
 }
 
 impl Issuer {
@@ -144,6 +161,10 @@ impl Line {
             unit_price: l.unit_price,
             line_amount: l.line_amount,
             amount: l.amount,
+            explanation: (!l.parts.is_empty() || l.method.is_some()).then(|| LineExplanation {
+                method: l.method,
+                parts: l.parts.clone(),
+            }),
             tax: LineTax {
                 category: l.tax.category.code().to_owned(),
                 rate: l.tax.rate.normalize().to_string(),

@@ -9,6 +9,7 @@ use carebill_domain::ids::{
     ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
 };
 use carebill_domain::invoicing::{InvoiceStatus, LineTax, PaymentTerms, money};
+use carebill_domain::settlement::{Coordination, Part};
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -83,6 +84,10 @@ pub(crate) struct Line {
     pub amount: Money,
     /// Its VAT.
     pub tax: LineTax,
+    /// What the amount is made of (empty when nothing explains it).
+    pub parts: Vec<Part>,
+    /// The coordination method of a payer after the first.
+    pub method: Option<Coordination>,
 }
 
 /// An invoice's header, as read in a caller's scope.
@@ -335,7 +340,9 @@ impl Line {
             unit_price: d.unit_price,
             line_amount: d.line_amount,
             amount: d.amount,
-            tax: row.tax()?,
+            tax: d.tax,
+            parts: d.parts,
+            method: d.method,
         })
     }
 

@@ -4,12 +4,14 @@
 use carebill_domain::Currency;
 use carebill_domain::ids::ConsumptionId;
 use carebill_domain::invoicing::{DocumentLine, LineTax, TaxCategory, money};
+use carebill_domain::settlement::{Coordination, Part};
 use carebill_domain::stored;
 use carebill_platform::Error;
 use carebill_platform::db::{AnyConnection, truncate_micros};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::to_minor;
 use crate::schema::document_lines;
@@ -54,6 +56,19 @@ pub(crate) struct LineRow {
     pub tax_exemption_reason: String,
     /// VAT rate in percent (decimal text; 0 for Z, E and O).
     pub tax_rate: String,
+    /// What the amount is made of, JSON ([`StoredExplanation`]); NULL when nothing explains it.
+    pub explanation: Option<String>,
+}
+
+/// What a line's amount is made of, as kept on the line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredExplanation {
+    /// The coordination method (`Coordination` text), for a payer after the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The parts: kind (`PartKind` text) and amount in minor units.
+    #[serde(default)]
+    pub parts: Vec<(String, i64)>,
 }
 
 impl LineRow {
@@ -73,7 +88,38 @@ impl LineRow {
             line_amount: money(self.line_amount_minor, c),
             amount: money(self.amount_minor, c),
             tax: self.tax()?,
+            parts: self.parts()?,
+            method: self.method()?,
         })
+    }
+
+    fn explained(&self) -> Result<StoredExplanation, Error> {
+        match &self.explanation {
+            Some(json) => stored::json("line explanation", json).map_err(Error::from),
+            None => Ok(StoredExplanation::default()),
+        }
+    }
+
+    /// The parts of the line's amount, as the approval explained them.
+    pub(crate) fn parts(&self) -> Result<Vec<Part>, Error> {
+        self.explained()?
+            .parts
+            .into_iter()
+            .map(|(kind, minor)| {
+                Ok(Part {
+                    kind: stored::parse("line part kind", &kind).map_err(Error::from)?,
+                    amount: money(minor, self.currency),
+                })
+            })
+            .collect()
+    }
+
+    /// The coordination method of the line's payer, when it was not the first.
+    pub(crate) fn method(&self) -> Result<Option<Coordination>, Error> {
+        self.explained()?
+            .method
+            .map(|m| stored::parse("line coordination method", &m).map_err(Error::from))
+            .transpose()
     }
 
     /// The line's VAT as stored.
@@ -117,11 +163,28 @@ pub(crate) fn insert(
                 tax_exemption_reason_code: l.tax.exemption_reason_code.clone().unwrap_or_default(), // not stored: '' is none
                 tax_exemption_reason: l.tax.exemption_reason.clone().unwrap_or_default(), // not stored: '' is none
                 tax_rate: l.tax.rate.normalize().to_string(),
+                explanation: explanation(l)?,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
     carebill_platform::insert_rows!(conn, document_lines::table, rows);
     Ok(())
+}
+
+/// A line's explanation for its column: NULL when nothing explains it.
+fn explanation(l: &DocumentLine) -> Result<Option<String>, Error> {
+    if l.parts.is_empty() && l.method.is_none() {
+        return Ok(None);
+    }
+    let stored = StoredExplanation {
+        method: l.method.map(|m| m.as_str().to_owned()),
+        parts: l
+            .parts
+            .iter()
+            .map(|p| Ok((p.kind.as_str().to_owned(), to_minor(&p.amount)?)))
+            .collect::<Result<_, Error>>()?,
+    };
+    Ok(Some(serde_json::to_string(&stored)?))
 }
 
 /// The lines of a document, in order.

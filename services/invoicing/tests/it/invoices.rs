@@ -25,6 +25,7 @@ both_backends!(
     a_payer_limited_reader_sees_no_audit_entries,
     a_stored_line_quantity_that_is_not_a_decimal_is_an_error,
     the_due_date_follows_the_payers_terms_else_the_locations,
+    invoice_lines_explain_their_amounts_as_the_settlement_did,
 );
 
 async fn an_approval_issues_one_numbered_invoice_per_party_to_the_cent(b: Backend) {
@@ -723,4 +724,86 @@ async fn the_due_date_follows_the_payers_terms_else_the_locations(b: Backend) {
         .find(|e| e["data"]["invoice_id"] == payer["id"])
         .expect("the payer's invoice event");
     assert_eq!(event["data"]["due_date"], payer_due.to_string());
+}
+
+/// Coordination of benefits on the invoice: each line shows what the recipient's part is made of
+/// (the parts of the share, which add up to it) and the method a payer after the first paid by;
+/// a line of an older approval explains nothing.
+async fn invoice_lines_explain_their_amounts_as_the_settlement_did(b: Backend) {
+    use carebill_domain::settlement::{Coordination, Part, PartKind};
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    let settlement = SettlementId::new();
+    // SANITAS 114.75 (covered), ADESLAS 12.75 (coinsurance, supplemental), the patient 60.00
+    // (copay 10.00, deductible 50.00) of a 187.50 line; a second line of an older approval.
+    let mut explained = line(
+        ConsumptionId::new(),
+        "CONS",
+        18_750,
+        &[(&w.sanitas, 11_475), (&w.adeslas, 1_275), (&pat, 6_000)],
+    );
+    let part = |kind, cents| Part {
+        kind,
+        amount: eur(cents),
+    };
+    explained.shares[0].parts = vec![part(PartKind::Covered, 11_475)];
+    explained.shares[1].parts = vec![part(PartKind::Coinsurance, 1_275)];
+    explained.shares[1].method = Some(Coordination::Supplemental);
+    explained.shares[2].parts = vec![
+        part(PartKind::Copay, 1_000),
+        part(PartKind::Deductible, 5_000),
+    ];
+    let plain = line(ConsumptionId::new(), "LAB-HB", 1_000, &[(&pat, 1_000)]);
+    deliver(
+        &h.db,
+        envelope(&approval(&w, settlement, 1, vec![explained, plain])),
+    )
+    .await
+    .expect("approved");
+    let (_, list, _) = call(
+        &app,
+        get(&format!("/v1/invoices?settlement_id={settlement}"), &t),
+    )
+    .await;
+    let explanation_of = |recipient: Option<&str>| {
+        let invoice = items(&list)
+            .into_iter()
+            .find(|i| i["recipient"]["payer_code"].as_str() == recipient)
+            .expect("the invoice");
+        let id = invoice["id"].as_str().expect("id").to_owned();
+        let app = &app;
+        let t = &t;
+        async move {
+            let (_, doc, _) = call(app, get(&format!("/v1/invoices/{id}"), t)).await;
+            doc["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| l.get("explanation").cloned().unwrap_or(Value::Null))
+                .collect::<Vec<Value>>()
+        }
+    };
+    assert_eq!(
+        explanation_of(Some("SANITAS")).await,
+        [
+            json!({"parts": [{"kind": "covered", "amount": {"amount": "114.75", "currency": "EUR"}}]})
+        ]
+    );
+    assert_eq!(
+        explanation_of(Some("ADESLAS")).await,
+        [
+            json!({"method": "supplemental", "parts": [{"kind": "coinsurance", "amount": {"amount": "12.75", "currency": "EUR"}}]})
+        ]
+    );
+    assert_eq!(
+        explanation_of(None).await,
+        [
+            json!({"parts": [{"kind": "copay", "amount": {"amount": "10.00", "currency": "EUR"}},
+                             {"kind": "deductible", "amount": {"amount": "50.00", "currency": "EUR"}}]}),
+            Value::Null
+        ]
+    );
 }
