@@ -876,6 +876,78 @@ impl EventPayload for PaymentRecordedV1 {
     }
 }
 
+/// `carebill.collections.refund.issued.v1`: money left as a party's credit (of a payment or a
+/// prepayment) was paid back to it. The payment's credit after it is never negative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefundIssuedV1 {
+    /// The refund.
+    pub refund_id: uuid::Uuid,
+    /// The payment (or prepayment) whose credit it pays back.
+    pub payment_id: PaymentId,
+    /// Who gets it back.
+    pub party: PartyRef,
+    /// Amount paid back.
+    pub amount: Money,
+    /// How (transfer, card, cash, ...).
+    pub method: String,
+    /// The bank or card reference of the refund.
+    pub reference: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// What stays of the payment's credit after it.
+    pub credit_left: Money,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl EventPayload for RefundIssuedV1 {
+    const TYPE: &'static str = "carebill.collections.refund.issued.v1";
+    fn subject(&self) -> String {
+        format!("payment/{}", self.payment_id)
+    }
+}
+
+/// `carebill.collections.write_off.recorded.v1`: part or all of what a receivable still owed was
+/// written off (bad debt, small balance, charity); it is no longer collected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriteOffRecordedV1 {
+    /// The write-off.
+    pub write_off_id: uuid::Uuid,
+    /// The receivable.
+    pub receivable_id: crate::ids::ReceivableId,
+    /// Its invoice.
+    pub invoice_id: InvoiceId,
+    /// The invoice number.
+    pub invoice_number: String,
+    /// The issuing location.
+    pub location_id: LocationId,
+    /// Who owed it.
+    pub party: PartyRef,
+    /// `bad_debt`, `small_balance` or `charity`.
+    pub kind: crate::collections::WriteOffKind,
+    /// Amount written off.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// What the receivable still owes after it.
+    pub outstanding: Money,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventPayload for WriteOffRecordedV1 {
+    const TYPE: &'static str = "carebill.collections.write_off.recorded.v1";
+    fn subject(&self) -> String {
+        format!("receivable/{}", self.receivable_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

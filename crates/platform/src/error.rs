@@ -198,6 +198,12 @@ error_codes! {
     ExceedsOutstanding = ("exceeds_outstanding", 422, "Allocation refused", "The allocation is more than the invoice still owes."),
     /// More than available.
     OverAllocated = ("over_allocated", 422, "Allocation refused", "The allocations add up to more than the payment (or its unallocated remainder)."),
+    /// A refund above the credit.
+    ExceedsCredit = ("exceeds_credit", 422, "Refund refused", "The refund is more than the payment's unallocated credit (amount − allocated − refunded)."),
+    /// Tenders that are not the payment.
+    TendersDoNotAddUp = ("tenders_do_not_add_up", 422, "Tenders refused", "The payment's tenders do not add up to its amount (each positive, in its currency)."),
+    /// A small balance that is not small.
+    AboveThreshold = ("above_threshold", 422, "Write-off refused", "A small-balance write-off needs the receivable to owe at most the threshold of its currency (`/v1/write-off-thresholds`); none set: none allowed."),
 }
 
 impl std::fmt::Display for ErrorCode {

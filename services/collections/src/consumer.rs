@@ -1,6 +1,7 @@
 //! The events collections consumes, each to its use case, one at a time in the inbox's
 //! transaction:
-//! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`];
+//! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`], then, for a
+//!   receivable created now, [`payments::apply_prepayments`] (the party's prepayments' credit);
 //! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`];
 //! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`].
 //!
@@ -19,7 +20,7 @@ use carebill_domain::events::{
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::{batches, receivables};
+use crate::service::{batches, payments, receivables};
 
 /// The event types consumed.
 pub(crate) const TYPES: &[&str] = &[
@@ -37,7 +38,10 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
                 .payload()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             receivables::lock_invoice(conn, e.invoice_id)?;
-            receivables::invoice_issued(conn, env, &e)
+            if receivables::invoice_issued(conn, env, &e)? {
+                payments::apply_prepayments(conn, env, &e)?;
+            }
+            Ok(())
         }
         CreditNoteIssuedV1::TYPE => {
             let e: CreditNoteIssuedV1 = env

@@ -71,6 +71,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/payments/{id}/refunds")
+                    .route(web::post().to(api::payments::refund_payment))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/receivables")
                     .route(web::get().to(api::receivables::list_receivables))
                     .default_service(allow("GET")),
@@ -78,6 +83,26 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
             .service(
                 web::resource("/v1/receivables/{id}")
                     .route(web::get().to(api::receivables::get_receivable))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}/write-offs")
+                    .route(web::post().to(api::write_offs::write_off_receivable))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/write-off-thresholds")
+                    .route(web::get().to(api::write_offs::list_write_off_thresholds))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/write-off-thresholds/{currency}")
+                    .route(web::put().to(api::write_offs::set_write_off_threshold))
+                    .default_service(allow("PUT")),
+            )
+            .service(
+                web::resource("/v1/aging")
+                    .route(web::get().to(api::aging::get_aging))
                     .default_service(allow("GET")),
             )
             .service(
@@ -108,8 +133,10 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
 #[openapi(
     paths(
         api::payments::create_payment, api::payments::list_payments, api::payments::get_payment,
-        api::payments::allocate_payment,
+        api::payments::allocate_payment, api::payments::refund_payment,
         api::receivables::list_receivables, api::receivables::get_receivable,
+        api::write_offs::write_off_receivable, api::write_offs::list_write_off_thresholds,
+        api::write_offs::set_write_off_threshold, api::aging::get_aging,
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance,
         api::audit_trail::list_audit_events,

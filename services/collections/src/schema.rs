@@ -27,6 +27,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         credited_minor -> BigInt,
+        written_off_minor -> BigInt,
     }
 }
 
@@ -44,6 +45,9 @@ diesel::table! {
         recorded_by -> Text,
         recorded_at -> Timestamp,
         updated_at -> Timestamp,
+        refunded_minor -> BigInt,
+        kind -> Text,
+        episode_id -> Nullable<Text>,
     }
 }
 
@@ -113,9 +117,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_tenders (payment_id, line_no) {
+        payment_id -> Text,
+        line_no -> BigInt,
+        method -> Text,
+        amount_minor -> BigInt,
+        reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        payment_id -> Text,
+        amount_minor -> BigInt,
+        method -> Text,
+        reference -> Nullable<Text>,
+        reason -> Text,
+        refunded_on -> Date,
+        issued_by -> Text,
+        issued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    write_offs (id) {
+        id -> Text,
+        receivable_id -> Text,
+        kind -> Text,
+        amount_minor -> BigInt,
+        reason -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    write_off_thresholds (currency) {
+        currency -> Text,
+        max_minor -> BigInt,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(batch_documents -> batches (batch_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(write_offs -> receivables (receivable_id));
 diesel::allow_tables_to_appear_in_same_query!(
     receivables,
     payments,
@@ -123,5 +174,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     early_credit_notes,
     partial_credit_notes,
     batches,
-    batch_documents
+    batch_documents,
+    payment_tenders,
+    refunds,
+    write_offs,
+    write_off_thresholds
 );

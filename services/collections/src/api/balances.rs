@@ -27,14 +27,26 @@ pub struct CurrencyBalance {
     pub cancelled: Money,
     /// Taken off invoices that stand by partial credit notes.
     pub credited: Money,
-    /// Paid on invoices that stand (invoiced − cancelled − credited = paid + outstanding).
+    /// Paid on invoices that stand (invoiced − cancelled − credited = paid + written off +
+    /// outstanding).
     pub paid: Money,
+    /// Written off invoices that stand (bad debt, small balance, charity).
+    pub written_off: Money,
     /// Still owed.
     pub outstanding: Money,
     /// Of the outstanding, what is past its due date.
     pub overdue: Money,
-    /// Money received and not allocated (or returned by credit notes): the party's credit.
+    /// Money received from the party: payments and prepayments.
+    pub received: Money,
+    /// Of it, allocated to invoices (and not reversed).
+    pub allocated: Money,
+    /// Of it, paid back.
+    pub refunded: Money,
+    /// Money received and not allocated (or returned by credit notes) nor refunded: the
+    /// party's credit, received − allocated − refunded.
     pub unallocated_credit: Money,
+    /// Of the credit, what prepayments hold (applied to the party's invoices as they arrive).
+    pub prepaid: Money,
     /// Receivables still owing (open, partially paid or overdue).
     pub open_receivables: i64,
 }
@@ -64,9 +76,14 @@ impl Balance {
                     cancelled: money(s.cancelled, *c),
                     credited: money(s.credited, *c),
                     paid: money(s.paid, *c),
+                    written_off: money(s.written_off, *c),
                     outstanding: money(s.outstanding, *c),
                     overdue: money(s.overdue, *c),
+                    received: money(s.received, *c),
+                    allocated: money(s.allocated, *c),
+                    refunded: money(s.refunded, *c),
                     unallocated_credit: money(s.credit, *c),
+                    prepaid: money(s.prepaid, *c),
                     open_receivables: s.open,
                 })
                 .collect(),

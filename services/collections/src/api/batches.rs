@@ -18,7 +18,7 @@ use crate::CollectionsState;
 use crate::service::batches::{self, BatchFilter, BatchView};
 
 /// An invoice batch invoicing sent, with how far its invoices are collected. To the minor
-/// unit, `invoiced = cancelled + partially_credited + paid + outstanding`.
+/// unit, `invoiced = cancelled + partially_credited + paid + written_off + outstanding`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CollectionBatch {
     /// Invoicing's batch id (the same as `/v1/invoice-batches/{id}`).
@@ -53,6 +53,8 @@ pub struct CollectionBatch {
     pub partially_credited: Money,
     /// Paid on its invoices.
     pub paid: Money,
+    /// Written off its invoices that stand.
+    pub written_off: Money,
     /// Still owed on its invoices.
     pub outstanding: Money,
     /// `open` (nothing paid), `partly_collected`, or `collected` (nothing owed on any of its
@@ -83,6 +85,7 @@ impl CollectionBatch {
             cancelled: b.cancelled,
             partially_credited: b.partially_credited,
             paid: b.paid,
+            written_off: b.written_off,
             outstanding: b.outstanding,
             collection_status: b.collection_status,
             sent_by: b.sent_by.clone(),

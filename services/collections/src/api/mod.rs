@@ -11,17 +11,21 @@
 //!
 //! [`Scope`]: carebill_platform::auth::Scope
 
+pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod payments;
 pub(crate) mod receivables;
+pub(crate) mod write_offs;
 
 use carebill_platform::Error;
 use carebill_platform::auth::Role;
 
 /// Roles that record and allocate payments.
 pub(crate) const WRITERS: &[Role] = &[Role::BillingManager, Role::Collector];
+/// Roles that write off receivables and set the small-balance thresholds (admin always).
+pub(crate) const MANAGERS: &[Role] = &[Role::BillingManager];
 /// Roles that read collections.
 pub(crate) const READERS: &[Role] = &[
     Role::BillingManager,

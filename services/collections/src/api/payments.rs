@@ -1,11 +1,12 @@
-//! Payments over HTTP: recording a payment, allocating its remainder later, a list with
-//! filters and one payment with its allocations ([`crate::service::payments`]).
+//! Payments over HTTP: recording a payment (or a prepayment, perhaps of several tenders),
+//! allocating its remainder later, refunding its credit, a list with filters and one payment
+//! with its allocations, tenders and refunds ([`crate::service::payments`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::collections::RequestedAllocation;
+use carebill_domain::collections::{PaymentKind, RequestedAllocation};
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::{InvoiceId, PaymentId};
+use carebill_domain::ids::{EpisodeId, InvoiceId, PaymentId};
 use carebill_domain::{Code, Money, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -18,7 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{READERS, WRITERS, uuid_param};
 use crate::CollectionsState;
-use crate::service::payments::{self, NewPayment, Payer, PaymentFilter as Filter, PaymentRecord};
+use crate::service::payments::{
+    self, NewPayment, NewRefund, NewTender, Payer, PaymentFilter as Filter, PaymentRecord,
+};
+
+/// Most tenders in one payment.
+const MAX_TENDERS: usize = 20;
 
 /// Most allocations in one request.
 const MAX_ALLOCATIONS: usize = 500;
@@ -44,18 +50,44 @@ pub struct AllocationInput {
     pub amount: Money,
 }
 
-/// A payment received.
+/// One part of a payment paid by one method.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenderInput {
+    /// How: a code such as `card`, `cash`, `voucher`.
+    #[schema(example = "card", pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
+    pub method: String,
+    /// Amount; positive, in the payment's currency.
+    pub amount: Money,
+    /// Its reference (card slip, voucher number).
+    #[schema(max_length = 200)]
+    pub reference: Option<String>,
+}
+
+/// A payment received, or a prepayment (a deposit before there is an invoice).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
     /// Who paid.
     #[serde(deserialize_with = "carebill_platform::http::object")]
     pub party: PartyInput,
+    /// `payment` (the default) or `prepayment`: a deposit whose credit goes to the party's
+    /// invoices as they arrive (its episode's first), or by hand through its allocations.
+    pub kind: Option<PaymentKind>,
+    /// The episode a prepayment is for: that episode's invoices get it first; a prepayment
+    /// for an episode goes to no other episode's invoices by itself.
+    pub episode_id: Option<EpisodeId>,
     /// Amount received; positive.
     pub amount: Money,
-    /// How: a code such as `transfer`, `card`, `cash`, `direct_debit`.
+    /// How: a code such as `transfer`, `card`, `cash`, `direct_debit`. Required unless
+    /// `tenders` are given (then, when absent, the tenders' method if they share one, else
+    /// `split`).
     #[schema(example = "transfer", pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
-    pub method: String,
+    pub method: Option<String>,
+    /// The parts of a split payment (card + cash + voucher), adding up to `amount` to the
+    /// cent; none for a payment of one method.
+    #[serde(default, deserialize_with = "carebill_platform::http::objects")]
+    pub tenders: Vec<TenderInput>,
     /// Day received; not after tomorrow.
     pub received_on: NaiveDate,
     /// The payer's reference (bank reference, receipt number).
@@ -73,6 +105,57 @@ pub struct AllocateInput {
     /// Invoices and amounts; together at most the payment's unallocated remainder.
     #[serde(deserialize_with = "carebill_platform::http::objects")]
     pub allocations: Vec<AllocationInput>,
+}
+
+/// A refund of part of a payment's unallocated credit.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// Amount paid back; positive, in the payment's currency, at most its unallocated credit.
+    pub amount: Money,
+    /// How: a code such as `transfer`, `card`, `cash`.
+    #[schema(example = "transfer", pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
+    pub method: String,
+    /// The refund's bank or card reference.
+    #[schema(max_length = 200)]
+    pub reference: Option<String>,
+    /// Why (1 to 500 characters).
+    #[schema(max_length = 500)]
+    pub reason: String,
+    /// Day paid back; today when absent; not after tomorrow.
+    pub refunded_on: Option<NaiveDate>,
+}
+
+/// One tender of a payment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentTender {
+    /// Method code.
+    pub method: String,
+    /// Amount.
+    pub amount: Money,
+    /// Its reference.
+    pub reference: Option<String>,
+}
+
+/// A refund of a payment's credit.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentRefund {
+    /// Id.
+    pub id: String,
+    /// Amount paid back.
+    pub amount: Money,
+    /// Method code.
+    pub method: String,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Day paid back.
+    pub refunded_on: NaiveDate,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
 }
 
 /// One allocation of a payment, as the payment shows it.
@@ -105,16 +188,26 @@ pub struct PaymentAllocation {
 pub struct Payment {
     /// Id.
     pub id: String,
+    /// `payment` or `prepayment`.
+    pub kind: PaymentKind,
+    /// The episode a prepayment is for.
+    pub episode_id: Option<String>,
     /// Who paid.
     pub party: PartyRef,
     /// Amount received.
     pub amount: Money,
     /// Sum of the allocations not reversed.
     pub allocated: Money,
-    /// What stays as the party's credit.
+    /// Paid back of its credit.
+    pub refunded: Money,
+    /// What stays as the party's credit: amount − allocated − refunded, never negative.
     pub unallocated: Money,
-    /// Method.
+    /// Method (`split` for tenders of different methods).
     pub method: String,
+    /// The tenders it was made of, in order (none: one tender, `method`).
+    pub tenders: Vec<PaymentTender>,
+    /// Its refunds, oldest first.
+    pub refunds: Vec<PaymentRefund>,
     /// Day received.
     pub received_on: NaiveDate,
     /// The payer's reference.
@@ -133,11 +226,37 @@ impl Payment {
     pub(crate) fn of(p: &PaymentRecord) -> Payment {
         Payment {
             id: p.id.clone(),
+            kind: p.kind,
+            episode_id: p.episode_id.clone(),
             party: p.party.clone(),
             amount: p.amount,
             allocated: p.allocated,
+            refunded: p.refunded,
             unallocated: p.unallocated,
             method: p.method.clone(),
+            tenders: p
+                .tenders
+                .iter()
+                .map(|t| PaymentTender {
+                    method: t.method.clone(),
+                    amount: t.amount,
+                    reference: t.reference.clone(),
+                })
+                .collect(),
+            refunds: p
+                .refunds
+                .iter()
+                .map(|r| PaymentRefund {
+                    id: r.id.clone(),
+                    amount: r.amount,
+                    method: r.method.clone(),
+                    reference: r.reference.clone(),
+                    reason: r.reason.clone(),
+                    refunded_on: r.refunded_on,
+                    issued_by: r.issued_by.clone(),
+                    issued_at: r.issued_at,
+                })
+                .collect(),
             received_on: p.received_on,
             reference: p.reference.clone(),
             recorded_by: p.recorded_by.clone(),
@@ -178,7 +297,58 @@ impl PaymentInput {
         if self.amount.amount() <= rust_decimal::Decimal::ZERO {
             v.add("amount.amount", "not_positive", "must be greater than zero");
         }
-        let method = v.check("method", "invalid", Code::parse(&self.method));
+        let kind = self.kind.unwrap_or(PaymentKind::Payment); // not stored: absent means an ordinary payment
+        if self.episode_id.is_some() && kind != PaymentKind::Prepayment {
+            v.add(
+                "episode_id",
+                "invalid",
+                "only a prepayment names an episode",
+            );
+        }
+        if self.tenders.len() > MAX_TENDERS {
+            v.add(
+                "tenders",
+                "too_many",
+                format!("at most {MAX_TENDERS} tenders per payment"),
+            );
+        }
+        let mut tenders = Vec::with_capacity(self.tenders.len());
+        for (i, t) in self.tenders.iter().enumerate() {
+            let method = v.check(
+                &format!("tenders.{i}.method"),
+                "invalid",
+                Code::parse(&t.method),
+            );
+            let reference = v.opt_text(
+                &format!("tenders.{i}.reference"),
+                t.reference.as_deref(),
+                200,
+            );
+            if let Some(method) = method {
+                tenders.push(NewTender {
+                    method,
+                    amount: t.amount,
+                    reference,
+                });
+            }
+        }
+        let method = match (&self.method, tenders.first()) {
+            (Some(m), _) => v.check("method", "invalid", Code::parse(m)),
+            (None, Some(first)) => {
+                let one = tenders.iter().all(|t| t.method == first.method);
+                let m = if one { first.method.as_str() } else { "split" };
+                v.check("method", "invalid", Code::parse(m))
+            }
+            (None, None) if self.tenders.is_empty() => {
+                v.add(
+                    "method",
+                    "required",
+                    "a payment names its method, or its tenders",
+                );
+                None
+            }
+            (None, None) => None,
+        };
         if let Err(m) = carebill_domain::accounts::check_date(self.received_on) {
             v.add("received_on", "out_of_range", m);
         } else if self.received_on > today + Duration::days(1) {
@@ -201,6 +371,9 @@ impl PaymentInput {
             .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?
             .0;
         Ok(NewPayment {
+            kind,
+            episode_id: self.episode_id.map(|e| e.to_string()),
+            tenders,
             allocations: requested(&self.allocations),
             party: Payer {
                 kind: self.party.kind,
@@ -229,6 +402,8 @@ pub struct PaymentFilter {
     pub received_to: Option<NaiveDate>,
     /// Method code.
     pub method: Option<String>,
+    /// `payment` or `prepayment`.
+    pub kind: Option<PaymentKind>,
 }
 
 impl PaymentFilter {
@@ -250,16 +425,18 @@ impl PaymentFilter {
             received_from: self.received_from,
             received_to: self.received_to,
             method: self.method.map(|m| m.trim().to_owned()),
+            kind: self.kind,
         })
     }
 }
 
-/// Record a payment received from a payer or a patient, optionally applying it to invoices.
+/// Record a payment (or a prepayment) received from a payer or a patient, perhaps of several
+/// tenders, optionally applying it to invoices.
 #[utoipa::path(post, path = "/v1/payments", tag = "payments", request_body = PaymentInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses((status = 201, description = "Recorded", body = Payment),
         (status = 409, description = "An invoice was cancelled by a credit note", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input or allocations (unknown invoice, other party, currency_mismatch, exceeds_outstanding, over_allocated)", body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "Invalid input, tenders (tenders_do_not_add_up) or allocations (unknown invoice, other party, currency_mismatch, exceeds_outstanding, over_allocated)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn create_payment(
@@ -277,6 +454,69 @@ pub async fn create_payment(
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
                 payments::record(conn, &who, input).map(|p| Payment::of(&p))
+            })
+        })
+        .await?;
+    state.wake.notify_one();
+    Ok(reply)
+}
+
+impl RefundInput {
+    fn validate(self, today: NaiveDate) -> Result<NewRefund, Error> {
+        let mut v = Validation::new();
+        if self.amount.amount() <= rust_decimal::Decimal::ZERO {
+            v.add("amount.amount", "not_positive", "must be greater than zero");
+        }
+        let method = v.check("method", "invalid", Code::parse(&self.method));
+        let reference = v.opt_text("reference", self.reference.as_deref(), 200);
+        let reason = v.text("reason", &self.reason, 500);
+        let refunded_on = self.refunded_on.unwrap_or(today); // not stored: absent means today
+        if let Err(m) = carebill_domain::accounts::check_date(refunded_on) {
+            v.add("refunded_on", "out_of_range", m);
+        } else if refunded_on > today + Duration::days(1) {
+            v.add("refunded_on", "in_future", "must not be after tomorrow");
+        }
+        v.finish().map_err(Error::validation)?;
+        match (method, reason) {
+            (Some(method), Some(reason)) => Ok(NewRefund {
+                amount: self.amount,
+                method,
+                reference,
+                reason,
+                refunded_on,
+            }),
+            _ => Err(Error::internal(
+                &"validation passed without a method or reason",
+            )),
+        }
+    }
+}
+
+/// Pay part of a payment's (or prepayment's) unallocated credit back to its party.
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "payments", request_body = RefundInput,
+    params(("id" = String, Path, description = "Payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    responses((status = 201, description = "Refunded: the payment with its refunds", body = Payment),
+        (status = 422, description = "Invalid input, or above the unallocated credit (exceeds_credit, naming amount)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn refund_payment(
+    state: web::Data<CollectionsState>,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+    body: JsonBody<RefundInput>,
+) -> Result<Reply, Error> {
+    who.require(WRITERS)?;
+    let body = body.parse()?;
+    let id: PaymentId = parse_id(&id, "payment")?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let input = body.value.validate(Utc::now().date_naive())?;
+    let reply = state
+        .db
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
+                payments::refund(conn, &who, id, input).map(|p| Payment::of(&p))
             })
         })
         .await?;

@@ -13,6 +13,7 @@ use carebill_platform::http::{Page, PageParams, PageRequest, parse_id};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::write_offs::WriteOff;
 use super::{READERS, uuid_param};
 use crate::CollectionsState;
 use crate::service::receivables::{self, ReceivableFilter as Filter, ReceivableView};
@@ -74,7 +75,10 @@ pub struct Receivable {
     pub credited: Money,
     /// Sum of the (not reversed) allocations to it.
     pub paid: Money,
-    /// What is still owed: total − credited − paid (zero once paid or cancelled).
+    /// Written off (bad debt, small balance, charity); zero once cancelled.
+    pub written_off: Money,
+    /// What is still owed: total − credited − paid − written off (zero once paid, written off
+    /// or cancelled).
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -121,6 +125,8 @@ pub struct ReceivableDetail {
     pub receivable: Receivable,
     /// Allocations to it, oldest first, reversed ones included.
     pub payments: Vec<ReceivablePayment>,
+    /// Write-offs of it, oldest first.
+    pub write_offs: Vec<WriteOff>,
 }
 
 impl Receivable {
@@ -141,6 +147,7 @@ impl Receivable {
             total: v.total,
             credited: v.credited,
             paid: v.paid,
+            written_off: v.written_off,
             outstanding: v.outstanding,
             due_date: v.due_date,
             issue_date: v.issue_date,
@@ -180,6 +187,7 @@ impl ReceivableDetail {
                     reversed_by_credit_note_id: a.reversed_by_credit_note_id.clone(),
                 })
                 .collect(),
+            write_offs: d.write_offs.iter().map(WriteOff::of).collect(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A party's balance: per currency, what was invoiced, cancelled, credited by partial credit
-//! notes, paid, what is outstanding and overdue, and the credit left from payments not (or no
-//! longer) allocated. Every figure is a sum in SQL over integer minor units, so it is exact on
-//! both backends, and invoiced = cancelled + credited + paid + outstanding to the minor unit.
+//! notes, paid, written off, what is outstanding and overdue, and the money received,
+//! allocated, refunded and left as credit (payments and prepayments not, or no longer,
+//! allocated). Every figure is a sum in SQL over integer minor units, so it is exact on both
+//! backends: invoiced = cancelled + credited + paid + written off + outstanding, and credit =
+//! received − allocated − refunded, to the minor unit.
 
 use std::collections::BTreeMap;
 
@@ -29,12 +31,22 @@ pub(crate) struct Sums {
     pub credited: i64,
     /// Paid on invoices that stand.
     pub paid: i64,
+    /// Written off invoices that stand.
+    pub written_off: i64,
     /// Still owed.
     pub outstanding: i64,
     /// Of the outstanding, past its due date.
     pub overdue: i64,
-    /// Unallocated credit.
+    /// Received: payments and prepayments.
+    pub received: i64,
+    /// Allocated to invoices and not reversed.
+    pub allocated: i64,
+    /// Refunded.
+    pub refunded: i64,
+    /// Unallocated credit: received − allocated − refunded.
     pub credit: i64,
+    /// Of the credit, what prepayments hold.
+    pub prepaid: i64,
     /// Receivables still owing.
     pub open: i64,
 }
@@ -74,6 +86,7 @@ pub(crate) fn balance(
             s.cancelled,
             s.credited,
             s.paid,
+            s.written_off,
             s.outstanding,
             s.open,
         ) = (
@@ -81,6 +94,7 @@ pub(crate) fn balance(
             r.cancelled,
             r.credited,
             r.paid,
+            r.written_off,
             r.outstanding,
             r.open,
         );
@@ -88,8 +102,11 @@ pub(crate) fn balance(
     for (currency, owed) in balances::overdue_sums(conn, scope, kind, &id, now)? {
         by_currency.entry(currency).or_default().overdue = owed;
     }
-    for (currency, left) in balances::credit_sums(conn, kind, &id)? {
-        by_currency.entry(currency).or_default().credit = left;
+    for p in balances::payment_sums(conn, kind, &id)? {
+        let s = by_currency.entry(p.currency).or_default();
+        (s.received, s.allocated, s.refunded, s.prepaid) =
+            (p.received, p.allocated, p.refunded, p.prepaid);
+        s.credit = p.received - p.allocated - p.refunded;
     }
     if by_currency.is_empty() {
         return Err(Error::not_found("party"));

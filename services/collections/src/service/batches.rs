@@ -8,7 +8,7 @@
 //! only: `credit_note.issued` already reduced or cancelled their invoices' receivables.
 //!
 //! The collection figures sum the batch's invoices as a party's balance sums its receivables
-//! (invoices = cancelled + credited + paid + outstanding); the status is `open` while nothing
+//! (invoices = cancelled + credited + paid + written off + outstanding); the status is `open` while nothing
 //! is paid, `partly_collected` once something is, `collected` once nothing is owed on any
 //! invoice (paid, or settled by credit notes).
 
@@ -65,6 +65,8 @@ pub(crate) struct BatchView {
     pub partially_credited: Money,
     /// Paid on its invoices.
     pub paid: Money,
+    /// Written off its invoices that stand.
+    pub written_off: Money,
     /// Still owed on its invoices (in full on those not arrived yet).
     pub outstanding: Money,
     /// Where its collection stands.
@@ -100,6 +102,7 @@ impl BatchView {
             cancelled: money(sums.cancelled.0, c),
             partially_credited: money(sums.credited.0, c),
             paid: money(sums.paid.0, c),
+            written_off: money(sums.written_off.0, c),
             outstanding: money(sums.outstanding.0, c),
             collection_status: sums.status,
             sent_by: row.sent_by,
@@ -125,6 +128,7 @@ fn batch_invoice(i: BatchInvoiceRow, currency: Currency) -> Result<BatchInvoice,
                 total: MinorUnits(r.total_minor),
                 credited: MinorUnits(r.credited_minor),
                 paid: MinorUnits(r.paid_minor),
+                written_off: MinorUnits(r.written_off_minor),
                 cancelled: status == ReceivableStatus::Cancelled,
             })
         }

@@ -4,11 +4,14 @@
 //! batches invoicing sent and how far they are collected ([`batches`]) and the audit trail
 //! ([`audit_trail`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
-//! Arrows: `balances` → `payments`; `batches` → `receivables` (the event actor, money); the
-//! others use only the store.
+//! Arrows: `balances` → `payments`; `batches`, `payments`, `write_offs` and `aging` →
+//! `receivables` (the event actor, money, the write-off record); the others use only the
+//! store. Write-offs and their thresholds are [`write_offs`]; the aging report is [`aging`].
 
+pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod payments;
 pub(crate) mod receivables;
+pub(crate) mod write_offs;

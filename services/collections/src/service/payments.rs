@@ -5,6 +5,12 @@
 //! locked (in id order, always before any payment row, so writers never deadlock), every
 //! allocation is checked by [`plan_allocations`], and either all are made or none.
 //!
+//! A payment may be made of several tenders (card, cash, voucher) that add up to it
+//! ([`check_tenders`]). A prepayment is a payment recorded before its invoices: when an invoice
+//! of its party arrives, [`apply_prepayments`] allocates its credit to it (a prepayment for the
+//! invoice's episode first, then those for no episode, oldest first). A refund pays part of a
+//! payment's credit back ([`refund`]); credit = amount − allocated − refunded, never negative.
+//!
 //! Events: recording a payment enqueues `carebill.collections.payment.recorded.v1` with the
 //! allocations made then. Allocating the remainder later enqueues nothing (a second
 //! `payment.recorded` would announce money received twice); it is in the audit trail, and a
@@ -13,9 +19,14 @@
 use std::collections::HashMap;
 
 use carebill_domain::collections::{
-    AllocationError, AllocationProblem, AllocationTarget, RequestedAllocation, plan_allocations,
+    AllocationError, AllocationProblem, AllocationTarget, PaymentKind, RefundProblem,
+    RequestedAllocation, TenderProblem, apply_credits, check_refund, check_tenders,
+    plan_allocations,
 };
-use carebill_domain::events::{AllocationRef, Envelope, PartyKind, PartyRef, PaymentRecordedV1};
+use carebill_domain::events::{
+    AllocationRef, Envelope, InvoiceIssuedV1, PartyKind, PartyRef, PaymentRecordedV1,
+    RefundIssuedV1,
+};
 use carebill_domain::ids::PaymentId;
 use carebill_domain::{Code, FieldError, MinorUnits, Money, stored};
 use carebill_platform::audit::{self, Change, Snapshot};
@@ -27,10 +38,12 @@ use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::receivables::money;
+use super::receivables::{event_actor, money};
 use crate::store::allocations::{self, NewAllocationRow};
 use crate::store::payments::{self, PaymentFilter as StoredFilter, PaymentRow};
 use crate::store::receivables::{self, ReceivableRow};
+use crate::store::refunds::{self, RefundRow};
+use crate::store::tenders::{self, TenderRow};
 
 /// One allocation of a payment, as a payment is read and audited.
 #[derive(Debug, Clone, Serialize)]
@@ -57,18 +70,60 @@ pub(crate) struct AllocationRecord {
     pub reversed_by_credit_note_id: Option<String>,
 }
 
+/// One tender of a payment.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TenderRecord {
+    /// Method code.
+    pub method: String,
+    /// Amount.
+    pub amount: Money,
+    /// Its reference (card slip, voucher number).
+    pub reference: Option<String>,
+}
+
+/// A refund of a payment's credit.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RefundRecord {
+    /// Id.
+    pub id: String,
+    /// Amount paid back.
+    pub amount: Money,
+    /// Method code.
+    pub method: String,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Day paid back.
+    pub refunded_on: NaiveDate,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
 /// A payment with its allocations, as it is read and as the audit trail keeps it when recorded.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PaymentRecord {
     /// Id.
     pub id: String,
+    /// Payment or prepayment.
+    pub kind: PaymentKind,
+    /// The episode a prepayment is for.
+    pub episode_id: Option<String>,
+    /// Refunded of its credit.
+    pub refunded: Money,
+    /// The tenders it was made of (none: one tender, the payment's method).
+    pub tenders: Vec<TenderRecord>,
+    /// Its refunds, oldest first.
+    pub refunds: Vec<RefundRecord>,
     /// Who paid.
     pub party: PartyRef,
     /// Amount received.
     pub amount: Money,
     /// Sum of the allocations not reversed.
     pub allocated: Money,
-    /// What stays as the party's credit.
+    /// What stays as the party's credit: amount − allocated − refunded.
     pub unallocated: Money,
     /// Method.
     pub method: String,
@@ -94,9 +149,26 @@ pub(crate) struct Payer {
     pub id: uuid::Uuid,
 }
 
+/// A checked tender of a new payment.
+#[derive(Debug, Clone)]
+pub(crate) struct NewTender {
+    /// Method code.
+    pub method: Code,
+    /// Amount (positive, in the payment's currency: [`check_tenders`] says so).
+    pub amount: Money,
+    /// Its reference.
+    pub reference: Option<String>,
+}
+
 /// A checked payment, ready to be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct NewPayment {
+    /// Payment or prepayment.
+    pub kind: PaymentKind,
+    /// The episode a prepayment is for (a normalised UUID).
+    pub episode_id: Option<String>,
+    /// Its tenders (none, or several adding up to the amount).
+    pub tenders: Vec<NewTender>,
     /// Who paid.
     pub party: Payer,
     /// Amount received; positive.
@@ -159,6 +231,38 @@ fn records(
                 reversed_by_credit_note_id: a.reversed_by_credit_note_id,
             });
     }
+    let payment_ids: Vec<PaymentId> = rows.iter().map(|r| r.id).collect();
+    let mut tenders_of: HashMap<String, Vec<TenderRecord>> = HashMap::new();
+    for t in tenders::of_payments(conn, &payment_ids)? {
+        let currency = *currencies
+            .get(&t.payment_id)
+            .ok_or_else(|| Error::internal(&"a tender of another payment"))?;
+        tenders_of
+            .entry(t.payment_id)
+            .or_default()
+            .push(TenderRecord {
+                method: t.method,
+                amount: money(t.amount_minor, currency),
+                reference: t.reference,
+            });
+    }
+    let mut refunds_of: HashMap<String, Vec<RefundRecord>> = HashMap::new();
+    for f in refunds::of_payments(conn, &payment_ids)? {
+        let key = f.payment_id.to_string();
+        let currency = *currencies
+            .get(&key)
+            .ok_or_else(|| Error::internal(&"a refund of another payment"))?;
+        refunds_of.entry(key).or_default().push(RefundRecord {
+            id: f.id,
+            amount: money(f.amount_minor, currency),
+            method: f.method,
+            reference: f.reference,
+            reason: f.reason,
+            refunded_on: f.refunded_on,
+            issued_by: f.issued_by,
+            issued_at: f.issued_at.and_utc(),
+        });
+    }
     let mut out = Vec::with_capacity(rows.len());
     let mut payer_codes: HashMap<String, Option<String>> = HashMap::new();
     for r in rows {
@@ -176,7 +280,12 @@ fn records(
             party: party_ref(r.party_kind, party_id, payer_code),
             amount: money(r.amount_minor, r.currency),
             allocated: money(r.allocated_minor, r.currency),
-            unallocated: money(r.amount_minor - r.allocated_minor, r.currency),
+            unallocated: money(r.credit().0, r.currency),
+            refunded: money(r.refunded_minor, r.currency),
+            kind: r.kind,
+            episode_id: r.episode_id.clone(),
+            tenders: tenders_of.remove(&id).unwrap_or_default(), // not stored: a payment of one tender has no rows
+            refunds: refunds_of.remove(&id).unwrap_or_default(), // not stored: no refunds, no rows
             allocations: by_payment
                 .remove(&id)
                 .ok_or_else(|| Error::internal(&"a payment without its allocation list"))?,
@@ -219,6 +328,8 @@ pub(crate) struct PaymentFilter {
     pub received_to: Option<NaiveDate>,
     /// Method code.
     pub method: Option<String>,
+    /// Payment or prepayment.
+    pub kind: Option<PaymentKind>,
 }
 
 impl PaymentFilter {
@@ -230,6 +341,7 @@ impl PaymentFilter {
             received_from: self.received_from,
             received_to: self.received_to,
             method: self.method.clone(),
+            kind: self.kind,
         }
     }
 }
@@ -391,6 +503,7 @@ fn store_allocations(
             MinorUnits(r.total_minor),
             MinorUnits(r.credited_minor),
             MinorUnits(paid),
+            MinorUnits(r.written_off_minor),
             false,
         );
         receivables::set_paid(conn, r.id, paid, status, now)?;
@@ -441,6 +554,10 @@ pub(crate) fn record(
     let party_id = p.party.id.to_string();
     let kind = p.party.kind;
     let amount_minor = p.amount_minor;
+    if !p.tenders.is_empty() {
+        let amounts: Vec<Money> = p.tenders.iter().map(|t| t.amount).collect();
+        check_tenders(p.amount, &amounts).map_err(tender_problem)?;
+    }
     let invoice_ids: Vec<_> = p.allocations.iter().map(|a| a.invoice_id).collect();
     let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
     let planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
@@ -461,8 +578,36 @@ pub(crate) fn record(
             recorded_by: who.subject.clone(),
             recorded_at: now,
             updated_at: now,
+            refunded_minor: 0,
+            kind: p.kind,
+            episode_id: p.episode_id.clone(),
         },
     )?;
+    let tender_rows = p
+        .tenders
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Ok(TenderRow {
+                payment_id: id.to_string(),
+                line_no: i64::try_from(i).map_err(|e| Error::internal(&e))?,
+                method: t.method.as_str().to_owned(),
+                amount_minor: t
+                    .amount
+                    .to_minor()
+                    .map_err(|e| {
+                        Error::field(
+                            &format!("tenders.{i}.amount.amount"),
+                            "out_of_range",
+                            e.to_string(),
+                        )
+                    })?
+                    .0,
+                reference: t.reference.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    tenders::insert(conn, tender_rows)?;
     let refs = store_allocations(conn, who, id, &planned)?;
     let allocated = sum_minor(&refs)?;
     payments::set_allocated(conn, id, allocated, None)?;
@@ -521,7 +666,7 @@ pub(crate) fn allocate(
     payments::lock(conn, id)?;
     let row = payments::get(conn, id)?;
     let c = row.currency;
-    let available = money(row.amount_minor - row.allocated_minor, c);
+    let available = money(row.credit().0, c);
     let planned = plan(
         who,
         &rows,
@@ -543,10 +688,227 @@ pub(crate) fn allocate(
         serde_json::json!({
             "allocations": refs,
             "allocated": { "before": money(row.allocated_minor, c), "after": money(after, c) },
-            "unallocated": { "before": available, "after": money(row.amount_minor - after, c) },
+            "unallocated": { "before": available, "after": money(row.credit().0 - added, c) },
         }),
         None,
     )?;
     // The answer shows what the caller may read: only the allocations to its locations.
     payment(conn, &scope, id)
+}
+
+/// The error for tenders that are refused: `tenders_do_not_add_up` naming every offending
+/// tender.
+fn tender_problem(problems: Vec<TenderProblem>) -> Error {
+    let errors: Vec<FieldError> = problems
+        .iter()
+        .map(|p| FieldError {
+            field: p.field(),
+            code: p.code().to_owned(),
+            message: p.to_string(),
+        })
+        .collect();
+    let message = errors
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Error::new(ErrorCode::TendersDoNotAddUp, message).with_errors(errors)
+}
+
+/// A checked refund, ready to be made.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRefund {
+    /// Amount to pay back (positive).
+    pub amount: Money,
+    /// Method code.
+    pub method: Code,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Day paid back.
+    pub refunded_on: NaiveDate,
+}
+
+/// Pays part of payment `id`'s credit back to its party, in the caller's transaction: never
+/// above the credit (`exceeds_credit` naming `amount`), in the payment's currency. Announces
+/// it (`refund.issued`) and audits it; answers the payment with its refunds.
+#[tracing::instrument(skip_all, fields(payment_id = %id))]
+pub(crate) fn refund(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: PaymentId,
+    r: NewRefund,
+) -> Result<PaymentRecord, Error> {
+    let scope = Scope::of(who);
+    if payments::find_in_scope(conn, &scope, id)?.is_none() {
+        return Err(Error::not_found("payment"));
+    }
+    payments::lock(conn, id)?;
+    let row = payments::get(conn, id)?;
+    let c = row.currency;
+    if r.amount.currency() != c {
+        return Err(Error::new(
+            ErrorCode::CurrencyMismatch,
+            format!(
+                "the refund is in {}, the payment in {c}",
+                r.amount.currency()
+            ),
+        )
+        .with_errors(vec![FieldError {
+            field: "amount.currency".to_owned(),
+            code: "currency_mismatch".to_owned(),
+            message: format!("must be the payment's currency {c}"),
+        }]));
+    }
+    let amount = r
+        .amount
+        .to_minor()
+        .map_err(|e| Error::field("amount.amount", "out_of_range", e.to_string()))?;
+    let credit = row.credit();
+    let left = check_refund(amount, credit).map_err(|p| match p {
+        RefundProblem::NotPositive => Error::field("amount.amount", "not_positive", p.to_string()),
+        RefundProblem::ExceedsCredit { credit } => {
+            let message = format!(
+                "exceeds the payment's unallocated credit of {}",
+                money(credit.0, c)
+            );
+            Error::new(ErrorCode::ExceedsCredit, message.clone()).with_errors(vec![FieldError {
+                field: "amount".to_owned(),
+                code: "exceeds_credit".to_owned(),
+                message,
+            }])
+        }
+    })?;
+    let now = db::now();
+    let refund_id = uuid::Uuid::now_v7();
+    refunds::insert(
+        conn,
+        RefundRow {
+            id: refund_id.to_string(),
+            payment_id: id,
+            amount_minor: amount.0,
+            method: r.method.as_str().to_owned(),
+            reference: r.reference.clone(),
+            reason: r.reason.clone(),
+            refunded_on: r.refunded_on,
+            issued_by: who.subject.clone(),
+            issued_at: now,
+        },
+    )?;
+    payments::add_refunded(conn, id, amount.0, now)?;
+    let party_id = stored::parse("payment party id", &row.party_id).map_err(Error::from)?;
+    let payer_code = receivables::known_payer_code(conn, row.party_kind, &row.party_id)?;
+    let event = RefundIssuedV1 {
+        refund_id,
+        payment_id: id,
+        party: party_ref(row.party_kind, party_id, payer_code),
+        amount: r.amount,
+        method: r.method.to_string(),
+        reference: r.reference.clone(),
+        reason: r.reason.clone(),
+        credit_left: money(left.0, c),
+        issued_by: who.subject.clone(),
+        issued_at: now.and_utc(),
+    };
+    let env = Envelope::new(
+        crate::SERVICE,
+        &event,
+        now.and_utc(),
+        who.request_id.clone(),
+        None,
+    )
+    .map_err(|e| Error::internal(&e))?;
+    outbox::enqueue(conn, &env)?;
+    audit::record(
+        conn,
+        who,
+        "refund",
+        "payment",
+        &id.to_string(),
+        serde_json::json!({
+            "refund_id": refund_id,
+            "amount": r.amount,
+            "method": r.method.as_str(),
+            "reference": r.reference,
+            "refunded_on": r.refunded_on,
+            "unallocated": { "before": money(credit.0, c), "after": money(left.0, c) },
+        }),
+        Some(&r.reason),
+    )?;
+    payment(conn, &scope, id)
+}
+
+/// An invoice arrived: the credit of its party's prepayments in its currency goes to it, those
+/// for its episode first, then those for no episode, oldest first ([`apply_credits`]), until
+/// nothing is owed. Runs in the inbox's transaction right after its receivable was created
+/// (never for a redelivered invoice: the caller applies it once), with the invoice's key held;
+/// then the receivable, then the prepayments in id order, as every writer locks.
+#[tracing::instrument(skip_all, fields(invoice_id = %e.invoice_id))]
+pub(crate) fn apply_prepayments(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &InvoiceIssuedV1,
+) -> Result<(), Error> {
+    let party_id = e.recipient.id.to_string();
+    let ids = payments::prepayments_for(
+        conn,
+        e.recipient.kind,
+        &party_id,
+        e.total.currency(),
+        &e.episode_id.to_string(),
+    )?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let Some(r) = receivables::lock_for_invoices(conn, &[e.invoice_id])?
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    if r.cancelled() || r.outstanding().0 == 0 {
+        return Ok(());
+    }
+    let mut locked = ids.clone();
+    locked.sort_by_key(ToString::to_string);
+    for id in &locked {
+        payments::lock(conn, *id)?;
+    }
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in &ids {
+        rows.push(payments::get(conn, *id)?);
+    }
+    let credits: Vec<MinorUnits> = rows.iter().map(PaymentRow::credit).collect();
+    let given = apply_credits(r.outstanding(), &credits);
+    let actor = event_actor(env);
+    let mut row = r;
+    for (p, g) in rows.iter().zip(given) {
+        if g.0 == 0 {
+            continue;
+        }
+        let requested = RequestedAllocation {
+            invoice_id: e.invoice_id,
+            amount: money(g.0, p.currency),
+        };
+        let refs = store_allocations(conn, &actor, p.id, &[(requested, row.clone())])?;
+        let added = sum_minor(&refs)?;
+        payments::set_allocated(conn, p.id, p.allocated_minor + added, Some(db::now()))?;
+        audit::record(
+            conn,
+            &actor,
+            "allocate",
+            "payment",
+            &p.id.to_string(),
+            serde_json::json!({
+                "prepayment": true,
+                "allocations": refs,
+                "unallocated": { "before": money(p.credit().0, p.currency), "after": money(p.credit().0 - added, p.currency) },
+                "event_id": env.id,
+            }),
+            None,
+        )?;
+        row.paid_minor += added;
+    }
+    Ok(())
 }

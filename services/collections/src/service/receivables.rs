@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use carebill_domain::collections::{self as rules, ReceivableStatus};
+use carebill_domain::collections::{self as rules, ReceivableStatus, WriteOffKind};
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
 use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
 use carebill_domain::{Currency, MinorUnits, Money, stored};
@@ -36,6 +36,7 @@ use crate::store::payments;
 use crate::store::receivables::{
     self, NewReceivableRow, ReceivableFilter as StoredFilter, ReceivableRow, StoredParty,
 };
+use crate::store::write_offs::{self, WriteOffRow};
 
 /// Money from stored minor units.
 pub(crate) fn money(minor: i64, currency: Currency) -> Money {
@@ -100,7 +101,9 @@ pub(crate) struct ReceivableView {
     pub credited: Money,
     /// Sum of the (not reversed) allocations to it.
     pub paid: Money,
-    /// What is still owed: total − credited − paid.
+    /// Written off.
+    pub written_off: Money,
+    /// What is still owed: total − credited − paid − written off.
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -137,6 +140,39 @@ pub(crate) struct ReceivablePayment {
     pub reversed_by_credit_note_id: Option<String>,
 }
 
+/// A write-off as read.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteOffRecord {
+    /// Id.
+    pub id: String,
+    /// The receivable.
+    pub receivable_id: ReceivableId,
+    /// Kind.
+    pub kind: WriteOffKind,
+    /// Amount.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl WriteOffRecord {
+    pub(crate) fn of(r: WriteOffRow, currency: Currency) -> WriteOffRecord {
+        WriteOffRecord {
+            id: r.id,
+            receivable_id: r.receivable_id,
+            kind: r.kind,
+            amount: money(r.amount_minor, currency),
+            reason: r.reason,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at.and_utc(),
+        }
+    }
+}
+
 /// A receivable with its payment history.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceivableDetail {
@@ -144,6 +180,8 @@ pub(crate) struct ReceivableDetail {
     pub receivable: ReceivableView,
     /// Allocations to it, oldest first, reversed ones included.
     pub payments: Vec<ReceivablePayment>,
+    /// Write-offs of it, oldest first.
+    pub write_offs: Vec<WriteOffRecord>,
 }
 
 /// What the receivable list can be filtered by: valid values (ids normalised UUIDs, codes
@@ -195,6 +233,7 @@ impl ReceivableView {
             MinorUnits(row.total_minor),
             MinorUnits(row.credited_minor),
             MinorUnits(row.paid_minor),
+            MinorUnits(row.written_off_minor),
             row.cancelled(),
             row.due_date,
             today,
@@ -233,6 +272,7 @@ impl ReceivableView {
             total: money(row.total_minor, c),
             credited: money(row.credited_minor, c),
             paid: money(row.paid_minor, c),
+            written_off: money(row.written_off_minor, c),
             outstanding: money(outstanding.0, c),
             due_date: row.due_date,
             issue_date: row.issue_date,
@@ -283,16 +323,17 @@ fn minor(m: &Money, what: &str) -> Result<i64, Error> {
 
 /// An invoice was issued: its receivable is created (once), cancelled at once when its credit
 /// note arrived first, reduced by the partial credit notes that arrived first. Runs in the
-/// inbox's transaction with the invoice's key locked.
+/// inbox's transaction with the invoice's key locked. True when the receivable was created
+/// now (false for the same invoice announced again).
 #[tracing::instrument(skip_all, fields(invoice_id = %e.invoice_id))]
 pub(crate) fn invoice_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
     e: &InvoiceIssuedV1,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     if receivables::exists_for_invoice(conn, e.invoice_id)? {
         // The same invoice announced again (a re-published event under a new id).
-        return Ok(());
+        return Ok(false);
     }
     let early = early_credit_notes::pending(conn, e.invoice_id)?;
     let now = db::now();
@@ -303,6 +344,7 @@ pub(crate) fn invoice_issued(
         Some(remaining) => {
             rules::partial_credit(
                 MinorUnits(total),
+                MinorUnits(0),
                 MinorUnits(0),
                 MinorUnits(0),
                 MinorUnits(remaining),
@@ -316,7 +358,13 @@ pub(crate) fn invoice_issued(
             .credited
         }
     };
-    let status = rules::base_status(MinorUnits(total), credited, MinorUnits(0), early.is_some());
+    let status = rules::base_status(
+        MinorUnits(total),
+        credited,
+        MinorUnits(0),
+        MinorUnits(0),
+        early.is_some(),
+    );
     receivables::insert(
         conn,
         NewReceivableRow {
@@ -369,7 +417,7 @@ pub(crate) fn invoice_issued(
         }),
         early.as_ref().map(|c| c.reason.as_str()),
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// A credit note was issued. A full one cancels its invoice's receivable and the money
@@ -496,10 +544,14 @@ fn partial_credit_note_issued(
         MinorUnits(row.total_minor),
         MinorUnits(row.credited_minor),
         MinorUnits(row.paid_minor),
+        MinorUnits(row.written_off_minor),
         MinorUnits(minor(remaining, "invoice_remaining")?),
     )
     .map_err(|err| Error::invalid_event(format!("partial credit note {}: {err}", e.number)))?;
-    if after.credited.0 == row.credited_minor && after.returned.0 == 0 {
+    if after.credited.0 == row.credited_minor
+        && after.returned.0 == 0
+        && after.written_off.0 == row.written_off_minor
+    {
         return Ok(());
     }
     let (reversed, reallocated) = return_to_credit(conn, env, e, &row, after.returned.0, now)?;
@@ -507,9 +559,18 @@ fn partial_credit_note_issued(
         MinorUnits(row.total_minor),
         after.credited,
         after.paid,
+        after.written_off,
         false,
     );
-    receivables::set_credited(conn, row.id, after.credited.0, after.paid.0, status, now)?;
+    receivables::set_credited(
+        conn,
+        row.id,
+        after.credited.0,
+        after.paid.0,
+        after.written_off.0,
+        status,
+        now,
+    )?;
     let c = row.currency;
     audit::record_at(
         conn,
@@ -522,6 +583,7 @@ fn partial_credit_note_issued(
             "status": { "before": row.status, "after": status },
             "credited": { "before": money(row.credited_minor, c), "after": money(after.credited.0, c) },
             "paid": { "before": money(row.paid_minor, c), "after": money(after.paid.0, c) },
+            "written_off": { "before": money(row.written_off_minor, c), "after": money(after.written_off.0, c) },
             "credit_note_id": e.credit_note_id.to_string(),
             "credit_note_number": e.number,
             "returned_to_credit": money(after.returned.0, c),
@@ -608,6 +670,7 @@ pub(crate) fn receivable(
     let row = receivables::find_in_scope(conn, scope, id)?
         .ok_or_else(|| Error::not_found("receivable"))?;
     let payments = allocations::of_receivable(conn, row.id)?;
+    let written = write_offs::of_receivable(conn, row.id)?;
     let mut batch = batches_of(conn, &[row.invoice_id])?;
     let receivable = ReceivableView::of(row, batch.pop().flatten(), now)?;
     let c = receivable.currency;
@@ -616,6 +679,10 @@ pub(crate) fn receivable(
         payments: payments
             .into_iter()
             .map(|a| ReceivablePayment::of(a, c))
+            .collect(),
+        write_offs: written
+            .into_iter()
+            .map(|w| WriteOffRecord::of(w, c))
             .collect(),
     })
 }

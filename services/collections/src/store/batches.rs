@@ -99,6 +99,8 @@ pub(crate) struct StoredAmounts {
     pub paid_minor: i64,
     /// Base status.
     pub status: String,
+    /// Written off.
+    pub written_off_minor: i64,
 }
 
 /// One invoice of a batch with its receivable, if it exists yet.
@@ -197,6 +199,7 @@ pub(crate) fn invoices_of(
                 receivables::credited_minor,
                 receivables::paid_minor,
                 receivables::status,
+                receivables::written_off_minor,
             )
                 .nullable(),
         ))

@@ -5,6 +5,7 @@
 //! id order). A batch's key is taken alone: a batch's documents are kept beside the receivables,
 //! never written into them.
 
+pub(crate) mod aging;
 pub(crate) mod allocations;
 pub(crate) mod balances;
 pub(crate) mod batches;
@@ -12,6 +13,9 @@ pub(crate) mod early_credit_notes;
 pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;
 pub(crate) mod receivables;
+pub(crate) mod refunds;
+pub(crate) mod tenders;
+pub(crate) mod write_offs;
 
 use carebill_platform::db::AnyConnection;
 

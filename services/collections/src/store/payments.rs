@@ -1,9 +1,10 @@
 //! Stored payments: the row, who may see which (a payer's portal user only its payer's, known
 //! by the payer code of its receivables), the list with its filters, locks and the allocated sum.
 
-use carebill_domain::Currency;
+use carebill_domain::collections::{PaymentKind, payment_credit};
 use carebill_domain::events::PartyKind;
 use carebill_domain::ids::PaymentId;
+use carebill_domain::{Currency, MinorUnits};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::{self, AnyConnection};
@@ -46,6 +47,24 @@ pub(crate) struct PaymentRow {
     pub recorded_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// Refunded, in minor units.
+    pub refunded_minor: i64,
+    /// `payment`, or `prepayment` (applied to the party's invoices as they arrive).
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub kind: PaymentKind,
+    /// The episode a prepayment is for: its invoices get it first.
+    pub episode_id: Option<String>,
+}
+
+impl PaymentRow {
+    /// What stays as the party's credit: neither allocated nor refunded.
+    pub(crate) fn credit(&self) -> MinorUnits {
+        payment_credit(
+            MinorUnits(self.amount_minor),
+            MinorUnits(self.allocated_minor),
+            MinorUnits(self.refunded_minor),
+        )
+    }
 }
 
 /// What the payment list can be filtered by.
@@ -61,6 +80,8 @@ pub(crate) struct PaymentFilter {
     pub received_to: Option<NaiveDate>,
     /// Method code.
     pub method: Option<String>,
+    /// Payment or prepayment.
+    pub kind: Option<PaymentKind>,
 }
 
 type Visible = Box<dyn BoxableExpression<payments::table, Backend, SqlType = Bool>>;
@@ -144,6 +165,9 @@ pub(crate) fn list(
     if let Some(m) = &f.method {
         q = q.filter(payments::method.eq(m.clone()));
     }
+    if let Some(k) = f.kind {
+        q = q.filter(payments::kind.eq(k.as_str()));
+    }
     if let Some(after) = &page.after {
         q = q.filter(payments::id.gt(after.clone()));
     }
@@ -203,4 +227,53 @@ pub(crate) fn give_back(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Adds `amount_minor` to what was refunded of a payment.
+pub(crate) fn add_refunded(
+    conn: &mut AnyConnection,
+    id: PaymentId,
+    amount_minor: i64,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(payments::table.find(id.to_string()))
+        .set((
+            payments::refunded_minor.eq(payments::refunded_minor + amount_minor),
+            payments::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The ids of a party's prepayments in `currency` with credit left that an invoice of
+/// `episode_id` may take: those for that episode first, then those for no episode, each group
+/// oldest first.
+pub(crate) fn prepayments_for(
+    conn: &mut AnyConnection,
+    kind: PartyKind,
+    party_id: &str,
+    currency: Currency,
+    episode_id: &str,
+) -> Result<Vec<PaymentId>, Error> {
+    let base = || {
+        payments::table
+            .filter(payments::party_kind.eq(kind.as_str()))
+            .filter(payments::party_id.eq(party_id.to_owned()))
+            .filter(payments::currency.eq(currency.to_string()))
+            .filter(payments::kind.eq(PaymentKind::Prepayment.as_str()))
+            .filter(payments::amount_minor.gt(payments::allocated_minor + payments::refunded_minor))
+            .order(payments::id.asc())
+            .select(payments::id)
+    };
+    let mut ids: Vec<String> = base()
+        .filter(payments::episode_id.eq(episode_id.to_owned()))
+        .load(conn)?;
+    ids.extend(
+        base()
+            .filter(payments::episode_id.is_null())
+            .load::<String>(conn)?,
+    );
+    ids.iter()
+        .map(|id| carebill_domain::stored::parse("payment id", id).map_err(Error::from))
+        .collect()
 }

@@ -120,6 +120,8 @@ pub(crate) struct ReceivableRow {
     pub paid_minor: i64,
     /// Taken off the total by partial credit notes, in minor units.
     pub credited_minor: i64,
+    /// Written off, in minor units.
+    pub written_off_minor: i64,
     /// Due date.
     pub due_date: NaiveDate,
     /// Issue date.
@@ -151,6 +153,7 @@ impl ReceivableRow {
             MinorUnits(self.total_minor),
             MinorUnits(self.credited_minor),
             MinorUnits(self.paid_minor),
+            MinorUnits(self.written_off_minor),
             self.cancelled(),
         )
     }
@@ -290,7 +293,7 @@ pub(crate) fn has_status(
                 .eq(status.as_str())
                 .and(diesel::dsl::not(day_passed(conn, now)?)),
         ),
-        ReceivableStatus::Paid | ReceivableStatus::Cancelled => {
+        ReceivableStatus::Paid | ReceivableStatus::Cancelled | ReceivableStatus::WrittenOff => {
             Box::new(receivables::status.eq(status.as_str()))
         }
     })
@@ -380,13 +383,14 @@ pub(crate) fn set_paid(
     Ok(())
 }
 
-/// Sets what partial credit notes took off a receivable, what stays paid on it and its base
-/// status.
+/// Sets what partial credit notes took off a receivable, what stays paid and written off on it
+/// and its base status.
 pub(crate) fn set_credited(
     conn: &mut AnyConnection,
     id: ReceivableId,
     credited_minor: i64,
     paid_minor: i64,
+    written_off_minor: i64,
     status: ReceivableStatus,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
@@ -394,6 +398,7 @@ pub(crate) fn set_credited(
         .set((
             receivables::credited_minor.eq(credited_minor),
             receivables::paid_minor.eq(paid_minor),
+            receivables::written_off_minor.eq(written_off_minor),
             receivables::status.eq(status.as_str()),
             receivables::updated_at.eq(at),
         ))
@@ -401,7 +406,26 @@ pub(crate) fn set_credited(
     Ok(())
 }
 
-/// Marks a receivable cancelled by a credit note, with nothing paid on it.
+/// Sets what was written off a receivable and its base status.
+pub(crate) fn set_written_off(
+    conn: &mut AnyConnection,
+    id: ReceivableId,
+    written_off_minor: i64,
+    status: ReceivableStatus,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(receivables::table.find(id.to_string()))
+        .set((
+            receivables::written_off_minor.eq(written_off_minor),
+            receivables::status.eq(status.as_str()),
+            receivables::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a receivable cancelled by a credit note, with nothing paid or written off on it (the
+/// write-offs stay in their table).
 pub(crate) fn cancel(
     conn: &mut AnyConnection,
     id: ReceivableId,
@@ -414,6 +438,7 @@ pub(crate) fn cancel(
         .set((
             receivables::status.eq(ReceivableStatus::Cancelled.as_str()),
             receivables::paid_minor.eq(0_i64),
+            receivables::written_off_minor.eq(0_i64),
             receivables::credit_note_id.eq(Some(credit_note_id.to_string())),
             receivables::credit_note_number.eq(Some(credit_note_number)),
             receivables::cancel_reason.eq(Some(reason)),

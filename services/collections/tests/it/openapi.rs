@@ -17,6 +17,7 @@ fn the_openapi_document_names_every_collections_operation() {
         vec![
             "allocate_payment",
             "create_payment",
+            "get_aging",
             "get_balance",
             "get_collection_batch",
             "get_payment",
@@ -25,10 +26,15 @@ fn the_openapi_document_names_every_collections_operation() {
             "list_collections_audit_events",
             "list_payments",
             "list_receivables",
+            "list_write_off_thresholds",
+            "refund_payment",
+            "set_write_off_threshold",
+            "write_off_receivable",
         ]
     );
     let detail = &doc["components"]["schemas"]["ReceivableDetail"];
     assert!(detail.to_string().contains("payments"), "{detail}");
+    assert!(detail.to_string().contains("write_offs"), "{detail}");
     let batch = &doc["components"]["schemas"]["CollectionBatch"];
     assert!(batch.to_string().contains("collection_status"), "{batch}");
 }
