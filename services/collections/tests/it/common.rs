@@ -284,3 +284,108 @@ pub(crate) fn balance_path(p: &PartyRef) -> String {
 }
 
 // ---- scenarios ----
+
+pub(crate) fn patient() -> PartyRef {
+    PartyRef {
+        kind: PartyKind::Patient,
+        id: uuid::Uuid::now_v7(),
+        payer_code: None,
+        payer_kind: None,
+        coverage_id: None,
+        policy_number: None,
+        billing: None,
+    }
+}
+
+/// The payloads of the events of type `P` in the outbox, oldest first.
+pub(crate) async fn outbox_events<P: carebill_domain::events::EventPayload>(h: &Harness) -> Vec<P> {
+    use carebill_platform::schema::outbox;
+    let bodies: Vec<String> =
+        h.db.read(|conn| {
+            Ok(outbox::table
+                .filter(outbox::event_type.eq(P::TYPE))
+                .order(outbox::seq.asc())
+                .select(outbox::body)
+                .load(conn)?)
+        })
+        .await
+        .expect("outbox");
+    bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Envelope>(b)
+                .expect("envelope")
+                .payload()
+                .expect("payload")
+        })
+        .collect()
+}
+
+/// Sends a request; returns the status, the body as text and the content type.
+pub(crate) async fn call_text(
+    app: &impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    req: actix_web::test::TestRequest,
+) -> (actix_web::http::StatusCode, String, Option<String>) {
+    let res = actix_web::test::call_service(app, req.to_request()).await;
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = actix_web::test::read_body(res).await;
+    (status, String::from_utf8_lossy(&body).into_owned(), ctype)
+}
+
+/// Cents of a money value in the API (`{"amount": "12.34", ...}`), for sums.
+pub(crate) fn cents(v: &Value) -> i64 {
+    let s = amount(v);
+    use rust_decimal::prelude::ToPrimitive as _;
+    let d: rust_decimal::Decimal = s.parse().expect("decimal");
+    (d * rust_decimal::Decimal::from(100))
+        .to_i64()
+        .expect("cents")
+}
+
+/// Asserts a balance's identities in every currency: invoiced = cancelled + credited + paid +
+/// written off + outstanding, and credit = received − allocated − refunded, never negative.
+pub(crate) fn assert_balance_identities(bal: &Value) {
+    for c in bal["currencies"].as_array().expect("currencies") {
+        assert_eq!(
+            cents(&c["invoiced"]),
+            cents(&c["cancelled"])
+                + cents(&c["credited"])
+                + cents(&c["paid"])
+                + cents(&c["written_off"])
+                + cents(&c["outstanding"]),
+            "{c}"
+        );
+        assert_eq!(
+            cents(&c["unallocated_credit"]),
+            cents(&c["received"]) - cents(&c["allocated"]) - cents(&c["refunded"]),
+            "{c}"
+        );
+        assert!(cents(&c["unallocated_credit"]) >= 0, "{c}");
+    }
+}
+
+/// Asserts a receivable's identity: total = credited + paid + written off + outstanding (for
+/// one that stands).
+pub(crate) fn assert_receivable_identity(r: &Value) {
+    if r["status"] == "cancelled" {
+        assert_eq!(cents(&r["outstanding"]), 0, "{r}");
+        return;
+    }
+    assert_eq!(
+        cents(&r["total"]),
+        cents(&r["credited"])
+            + cents(&r["paid"])
+            + cents(&r["written_off"])
+            + cents(&r["outstanding"]),
+        "{r}"
+    );
+}

@@ -4,8 +4,10 @@
 //! on a throwaway PostgreSQL database.
 
 mod access;
+mod aging;
 mod batches;
 mod common;
+mod money_in;
 mod openapi;
 mod payments;
 mod receivables;
