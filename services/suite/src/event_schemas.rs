@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use carebill_domain::events::{
     BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
     CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
-    InvoiceIssuedV1, PaymentRecordedV1, SettlementApprovedV1, SettlementInvoicedV1,
+    InvoiceIssuedV1, PaymentRecordedV1, RefundIssuedV1, SettlementApprovedV1, SettlementInvoicedV1,
+    WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -29,6 +30,8 @@ use utoipa::OpenApi as _;
     BatchClosedV1,
     BatchSentV1,
     PaymentRecordedV1,
+    RefundIssuedV1,
+    WriteOffRecordedV1,
 )))]
 struct Payloads;
 
@@ -98,6 +101,16 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         PaymentRecordedV1::TYPE,
         "PaymentRecordedV1",
         "A payment was recorded and allocated (collections).",
+    ),
+    (
+        RefundIssuedV1::TYPE,
+        "RefundIssuedV1",
+        "Part of a payment's (or prepayment's) unallocated credit was paid back to its party (collections).",
+    ),
+    (
+        WriteOffRecordedV1::TYPE,
+        "WriteOffRecordedV1",
+        "Part or all of what a receivable still owed was written off: bad debt, small balance or charity (collections).",
     ),
 ];
 
