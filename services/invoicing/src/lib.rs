@@ -109,9 +109,9 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET, POST")),
             )
             .service(
-                web::resource("/v1/invoice-batches/{id}/documents/{document_id}")
-                    .route(web::delete().to(api::batches::remove_batch_document))
-                    .default_service(allow("DELETE")),
+                web::resource("/v1/invoice-batches/{id}/removals")
+                    .route(web::post().to(api::batches::remove_batch_documents))
+                    .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/invoice-batches/{id}/fill")
@@ -163,7 +163,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::e_invoices::get_invoice_ubl, api::e_invoices::get_credit_note_ubl,
         api::batches::create_batch, api::batches::list_batches, api::batches::get_batch,
         api::batches::list_batch_documents, api::batches::add_batch_documents,
-        api::batches::remove_batch_document, api::batches::fill_batch, api::batches::close_batch,
+        api::batches::remove_batch_documents, api::batches::fill_batch, api::batches::close_batch,
         api::batches::send_batch, api::batches::export_batch,
         api::tax_rules::create_tax_rule, api::tax_rules::replace_tax_rule,
         api::tax_rules::list_tax_rules, api::tax_rules::get_tax_rule,

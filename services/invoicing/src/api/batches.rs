@@ -224,15 +224,15 @@ impl InvoiceBatchInput {
     }
 }
 
-/// Documents to add to an open batch by hand.
+/// Documents to add to an open batch by hand, or to take out of it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchAdditions {
-    /// Invoices to add.
+    /// Invoices.
     #[serde(default)]
     #[schema(max_items = 10000)]
     pub invoice_ids: Vec<String>,
-    /// Credit notes to add.
+    /// Credit notes.
     #[serde(default)]
     #[schema(max_items = 10000)]
     pub credit_note_ids: Vec<String>,
@@ -407,27 +407,31 @@ pub async fn add_batch_documents(
     Ok(web::Json(InvoiceBatch::of(batch)?))
 }
 
-/// Take a document out of an open batch.
-#[utoipa::path(delete, path = "/v1/invoice-batches/{id}/documents/{document_id}", tag = "invoice batches",
-    params(("id" = String, Path, description = "Batch id"),
-        ("document_id" = String, Path, description = "The invoice's or credit note's id")),
-    responses((status = 200, description = "The batch without it", body = InvoiceBatch),
-        (status = 404, description = "No such batch in your scope, or the document is not in it", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The batch is closed (`batch_closed`)", body = Problem, content_type = "application/problem+json")),
+/// Take invoices and credit notes out of an open batch, all or none: each must be in it.
+#[utoipa::path(post, path = "/v1/invoice-batches/{id}/removals", tag = "invoice batches", request_body = BatchAdditions,
+    params(("id" = String, Path, description = "Batch id")),
+    responses((status = 200, description = "The batch without them", body = InvoiceBatch),
+        (status = 404, description = "No such batch in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The batch is closed (`batch_closed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A document that is not in the batch, named by its field", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all)]
-pub async fn remove_batch_document(
+#[tracing::instrument(skip_all, fields(batch_id = %id))]
+pub async fn remove_batch_documents(
     state: web::Data<InvoicingState>,
     who: Principal,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
+    body: JsonBody<BatchAdditions>,
 ) -> Result<web::Json<InvoiceBatch>, Error> {
     who.require(BATCHERS)?;
-    let (id, document) = path.into_inner();
+    let body = body.parse()?;
     let id: BatchId = parse_id(&id, "batch")?;
-    let document: uuid::Uuid = parse_id(&document, "document in this batch")?;
+    let removals = Additions {
+        invoice_ids: body.value.invoice_ids,
+        credit_note_ids: body.value.credit_note_ids,
+    };
     let batch = state
         .db
-        .write(move |conn| service::remove(conn, &who, id, &document.to_string()))
+        .write(move |conn| service::remove(conn, &who, id, &removals))
         .await?;
     Ok(web::Json(InvoiceBatch::of(batch)?))
 }

@@ -410,27 +410,64 @@ fn mismatch(batch: &Batch, kind: BatchDocumentKind, c: &Candidate) -> Option<Str
     None
 }
 
-/// Takes a document out of an open batch; 404 when it is not in it.
+/// Takes documents out of an open batch, all or none: each must be in it (else a 422 naming
+/// its field, `invoice_ids.<i>` or `credit_note_ids.<i>`).
 #[tracing::instrument(skip_all, fields(batch_id = %id))]
 pub(crate) fn remove(
     conn: &mut AnyConnection,
     who: &Principal,
     id: BatchId,
-    document_id: &str,
+    removals: &Additions,
 ) -> Result<Batch, Error> {
     open_for_change(conn, who, id)?;
-    if !store::remove_document(conn, id, document_id)? {
-        return Err(Error::not_found("document in this batch"));
+    let members: HashMap<String, BatchDocumentKind> = store::documents(conn, id)?
+        .into_iter()
+        .map(|d| (d.document_id, d.document_kind))
+        .collect();
+    let mut v = carebill_domain::Validation::new();
+    let mut ids = Vec::new();
+    for (field, kind, asked) in [
+        (
+            "invoice_ids",
+            BatchDocumentKind::Invoice,
+            &removals.invoice_ids,
+        ),
+        (
+            "credit_note_ids",
+            BatchDocumentKind::CreditNote,
+            &removals.credit_note_ids,
+        ),
+    ] {
+        for (i, doc) in asked.iter().enumerate() {
+            if members.get(doc) == Some(&kind) && !ids.contains(doc) {
+                ids.push(doc.clone());
+            } else {
+                v.add(
+                    &format!("{field}.{i}"),
+                    "not_in_batch",
+                    format!("{kind} {doc} is not in this batch (or is named twice)"),
+                );
+            }
+        }
     }
+    if removals.invoice_ids.is_empty() && removals.credit_note_ids.is_empty() {
+        v.add(
+            "invoice_ids",
+            "required",
+            "name at least one invoice or credit note",
+        );
+    }
+    v.finish().map_err(Error::validation)?;
+    store::remove_documents(conn, id, &ids)?;
     let after = recount(conn, id)?;
     audit::record_at(
         conn,
         who,
         &after.location_id.to_string(),
-        "remove_document",
+        "remove_documents",
         "invoice_batch",
         &id.to_string(),
-        serde_json::json!({ "removed": document_id, "document_count": after.document_count }),
+        serde_json::json!({ "removed": ids, "document_count": after.document_count }),
         None,
     )?;
     Ok(after)

@@ -422,19 +422,21 @@ pub(crate) fn add_documents(
     Ok(())
 }
 
-/// Takes a document out of a batch; whether it was in it.
-pub(crate) fn remove_document(
+/// Takes documents out of a batch.
+pub(crate) fn remove_documents(
     conn: &mut AnyConnection,
     id: BatchId,
-    document_id: &str,
-) -> Result<bool, Error> {
-    let n = diesel::delete(
-        invoice_batch_documents::table
-            .filter(invoice_batch_documents::batch_id.eq(id.to_string()))
-            .filter(invoice_batch_documents::document_id.eq(document_id)),
-    )
-    .execute(conn)?;
-    Ok(n > 0)
+    document_ids: &[String],
+) -> Result<(), Error> {
+    for chunk in document_ids.chunks(500) {
+        diesel::delete(
+            invoice_batch_documents::table
+                .filter(invoice_batch_documents::batch_id.eq(id.to_string()))
+                .filter(invoice_batch_documents::document_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The next position in a batch.

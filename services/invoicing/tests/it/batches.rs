@@ -142,6 +142,7 @@ async fn a_batch_by_rule_is_closed_numbered_and_sent_and_then_no_longer_changes(
             format!("{url}/documents"),
             json!({"invoice_ids": [patient[0]]}),
         ),
+        (format!("{url}/removals"), json!({"invoice_ids": [sanitas[0]]})),
         (format!("{url}/fill"), json!({})),
         (format!("{url}/close"), json!({})),
     ] {
@@ -183,18 +184,15 @@ async fn a_batch_by_rule_is_closed_numbered_and_sent_and_then_no_longer_changes(
     assert_eq!(rest["invoiced"]["amount"], "90.00");
     let rest_url = format!("/v1/invoice-batches/{}", id_of(&rest));
     // Taken out while open, and not twice.
-    let remove = format!("{rest_url}/documents/{}", adeslas[0]);
-    let req = actix_web::test::TestRequest::delete()
-        .uri(&remove)
-        .insert_header(("authorization", format!("Bearer {biller}")));
-    let (s, fewer, _) = call(&app, req).await;
+    let removals = format!("{rest_url}/removals");
+    let body = json!({"invoice_ids": [adeslas[0]]});
+    let (s, fewer, _) = call(&app, post(&removals, &biller, &body)).await;
     assert_eq!(s, StatusCode::OK, "{fewer}");
     assert_eq!(fewer["document_count"], 2);
     assert_eq!(fewer["invoiced"]["amount"], "40.00");
-    let req = actix_web::test::TestRequest::delete()
-        .uri(&remove)
-        .insert_header(("authorization", format!("Bearer {biller}")));
-    assert_eq!(call(&app, req).await.0, StatusCode::NOT_FOUND);
+    let (s, problem, _) = call(&app, post(&removals, &biller, &body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(fields(&problem), ["invoice_ids.0"]);
 
     // A document is in at most one batch; an empty batch does not close.
     let (_, empty, _) = call(
