@@ -121,6 +121,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/balances/{party_kind}/{party_id}/history")
+                    .route(web::get().to(api::history::get_party_history))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -138,7 +143,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::write_offs::write_off_receivable, api::write_offs::list_write_off_thresholds,
         api::write_offs::set_write_off_threshold, api::aging::get_aging,
         api::batches::list_collection_batches, api::batches::get_collection_batch,
-        api::balances::get_balance,
+        api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
     ),
     tags(

@@ -12,6 +12,7 @@ pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod history;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 pub(crate) mod write_offs;

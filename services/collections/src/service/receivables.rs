@@ -473,6 +473,7 @@ pub(crate) fn credit_note_issued(
         serde_json::json!({
             "status": { "before": row.status, "after": "cancelled" },
             "paid": { "before": money(row.paid_minor, c), "after": money(0, c) },
+            "written_off": { "before": money(row.written_off_minor, c), "after": money(0, c) },
             "credit_note_id": e.credit_note_id.to_string(),
             "credit_note_number": e.number,
             "returned_to_credit": money(returned, c),

@@ -10,6 +10,7 @@ pub(crate) mod allocations;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod early_credit_notes;
+pub(crate) mod history;
 pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;
 pub(crate) mod receivables;

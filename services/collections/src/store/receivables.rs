@@ -588,3 +588,24 @@ pub(crate) fn location_ids(
         .distinct()
         .load::<String>(conn)?)
 }
+
+/// Whether the party has a receivable in the caller's scope.
+pub(crate) fn party_known(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    kind: PartyKind,
+    party_id: &str,
+) -> Result<bool, Error> {
+    let q = receivables::table
+        .filter(receivables::party_kind.eq(kind.as_str()))
+        .filter(receivables::party_id.eq(party_id.to_owned()))
+        .select(receivables::id)
+        .into_boxed();
+    let q = carebill_platform::scoped!(
+        q,
+        scope,
+        receivables::location_code,
+        receivables::payer_code
+    );
+    Ok(q.first::<String>(conn).optional()?.is_some())
+}

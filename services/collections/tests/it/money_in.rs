@@ -188,6 +188,48 @@ async fn a_deposit_pays_its_episodes_invoice_when_it_arrives_and_the_rest_is_ref
     assert_eq!(amount(&c["outstanding"]), "0.00");
     assert_balance_identities(&bal);
 
+    // The party's history: what was received, where it went, what was paid back; as CSV too.
+    let history = format!("{}/history", balance_path(&ana));
+    let (s, hist, _) = call(&app, get(&history, &t)).await;
+    assert_eq!(s, StatusCode::OK, "{hist}");
+    let kinds: Vec<(&str, &str)> = hist["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap_or("?"), amount(&e["amount"])))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("received", "200.00"),
+            ("received", "50.00"),
+            ("received", "30.00"),
+            ("allocated", "120.00"),
+            ("allocated", "50.00"),
+            ("allocated", "20.00"),
+            ("refunded", "60.00"),
+        ]
+    );
+    assert_eq!(hist["entries"][4]["invoice_number"], "H1-P-2");
+    assert_eq!(hist["entries"][6]["reason"], "treatment cancelled");
+    let (s, text, ctype) = call_text(&app, get(&format!("{history}?format=csv"), &t)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(ctype.unwrap_or_default().starts_with("text/csv"));
+    assert_eq!(text.lines().count(), 8, "{text}");
+    assert!(text.starts_with(
+        "at,day,id,kind,amount,currency,payment_id,invoice_number,detail,reference,reason\n"
+    ));
+    for path in [
+        format!("/v1/balances/patient/{}/history", uuid::Uuid::now_v7()),
+        format!("{history}?format=xml"),
+        format!("{history}?colour=red"),
+    ] {
+        let (s, _, _) = call(&app, get(&path, &t)).await;
+        assert!(s.is_client_error(), "{path}: {s}");
+    }
+    let (s, _, _) = call(&app, get(&history, &payer_token("SANITAS"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // A prepayment is a kind of payment: the list filters by it.
     let (_, list, _) = call(&app, get("/v1/payments?kind=prepayment", &t)).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
@@ -479,6 +521,15 @@ async fn write_offs_take_what_is_left_and_only_billing_managers_make_them(b: Bac
     );
     assert_eq!(r["status"], "written_off");
 
+    // A full credit note cancels a written-off invoice: it counts as cancelled, whole.
+    let big_note = credit_note(&big);
+    feed(&h, &envelope(&big_note)).await;
+    let r = receivable_of(&app, &manager, &big).await;
+    assert_eq!(
+        (r["status"].as_str(), amount(&r["written_off"])),
+        (Some("cancelled"), "0.00")
+    );
+
     // Events, one per write-off; the balance to the cent.
     let events: Vec<WriteOffRecordedV1> = outbox_events(&h).await;
     assert_eq!(events.len(), 4);
@@ -497,7 +548,7 @@ async fn write_offs_take_what_is_left_and_only_billing_managers_make_them(b: Bac
             &c["outstanding"]
         ]
         .map(amount),
-        ["510.00", "10.00", "70.00", "99.50", "330.50", "0.00"]
+        ["510.00", "310.00", "70.00", "99.50", "30.50", "0.00"]
     );
     assert_balance_identities(&bal);
     let (_, audit, _) = call(

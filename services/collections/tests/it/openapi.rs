@@ -20,6 +20,7 @@ fn the_openapi_document_names_every_collections_operation() {
             "get_aging",
             "get_balance",
             "get_collection_batch",
+            "get_party_history",
             "get_payment",
             "get_receivable",
             "list_collection_batches",
