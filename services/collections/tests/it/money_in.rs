@@ -17,6 +17,7 @@ both_backends!(
     a_split_payment_adds_up_and_one_invoice_takes_several_methods,
     write_offs_take_what_is_left_and_only_billing_managers_make_them,
     bad_refunds_tenders_and_write_offs_are_refused_and_change_nothing,
+    racing_refunds_allocations_and_write_offs_never_take_more_than_there_is,
 );
 
 fn deposit(
@@ -807,4 +808,78 @@ async fn bad_refunds_tenders_and_write_offs_are_refused_and_change_nothing(b: Ba
         assert!(s.is_client_error(), "{s}: {err}");
     }
     assert_eq!(snapshot().await, before);
+}
+
+async fn racing_refunds_allocations_and_write_offs_never_take_more_than_there_is(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = token(&["collector"], None);
+    let manager = token(&["billing_manager"], None);
+    let party = payer("SANITAS");
+    let h1 = location("H1", "Europe/Madrid");
+    let inv = invoice(
+        &party,
+        &h1,
+        "H1-R-1",
+        eur("60.00"),
+        today() + Duration::days(5),
+    );
+    let other = invoice(
+        &party,
+        &h1,
+        "H1-R-2",
+        eur("80.00"),
+        today() + Duration::days(5),
+    );
+    feed(&h, &envelope(&inv)).await;
+    feed(&h, &envelope(&other)).await;
+    let (_, p, _) = call(
+        &app,
+        post("/v1/payments", &t, &payment(&party, eur("100.00"), &[])),
+    )
+    .await;
+    let p_id = p["id"].as_str().expect("id").to_owned();
+    // 60 refunded and 60 allocated at once, of a credit of 100: one of them is refused.
+    let refund = json!({"amount": eur("60.00"), "method": "transfer", "reason": "asked back"});
+    let (one, two) = tokio::join!(
+        call(
+            &app,
+            post(&format!("/v1/payments/{p_id}/refunds"), &t, &refund)
+        ),
+        call(
+            &app,
+            post(
+                &format!("/v1/payments/{p_id}/allocations"),
+                &t,
+                &allocations(&[(&inv, eur("60.00"))]),
+            )
+        ),
+    );
+    let ok = [one.0, two.0].iter().filter(|s| s.is_success()).count();
+    assert_eq!(ok, 1, "{} / {}", one.1, two.1);
+    assert!([one.0, two.0].contains(&StatusCode::UNPROCESSABLE_ENTITY));
+    let (_, bal, _) = call(&app, get(&balance_path(&party), &t)).await;
+    assert_eq!(amount(&bal["currencies"][0]["unallocated_credit"]), "40.00");
+    assert_balance_identities(&bal);
+    // Two write-offs of everything the other invoice owes: one is made.
+    let r = receivable_of(&app, &t, &other).await;
+    let path = format!(
+        "/v1/receivables/{}/write-offs",
+        r["id"].as_str().expect("id")
+    );
+    let body = json!({"kind": "bad_debt", "reason": "insolvent"});
+    let (one, two) = tokio::join!(
+        call(&app, post(&path, &manager, &body)),
+        call(&app, post(&path, &manager, &body)),
+    );
+    let mut statuses = vec![one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY]
+    );
+    let r = receivable_of(&app, &t, &other).await;
+    assert_eq!(amount(&r["written_off"]), "80.00");
+    let written: Vec<WriteOffRecordedV1> = outbox_events(&h).await;
+    assert_eq!(written.len(), 1);
 }
