@@ -203,7 +203,7 @@ error_codes! {
     /// Tenders that are not the payment.
     TendersDoNotAddUp = ("tenders_do_not_add_up", 422, "Tenders refused", "The payment's tenders do not add up to its amount (each positive, in its currency)."),
     /// A small balance that is not small.
-    AboveThreshold = ("above_threshold", 422, "Write-off refused", "A small-balance write-off needs the receivable to owe at most the threshold of its currency (`/v1/write-off-thresholds`); none set: none allowed."),
+    AboveThreshold = ("above_threshold", 422, "Write-off refused", "A small-balance write-off needs the receivable to owe at most the threshold of its currency (`/v1/collections/write-off-thresholds`); none set: none allowed."),
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -91,17 +91,17 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
-                web::resource("/v1/write-off-thresholds")
+                web::resource("/v1/collections/write-off-thresholds")
                     .route(web::get().to(api::write_offs::list_write_off_thresholds))
                     .default_service(allow("GET")),
             )
             .service(
-                web::resource("/v1/write-off-thresholds/{currency}")
+                web::resource("/v1/collections/write-off-thresholds/{currency}")
                     .route(web::put().to(api::write_offs::set_write_off_threshold))
                     .default_service(allow("PUT")),
             )
             .service(
-                web::resource("/v1/aging")
+                web::resource("/v1/collections/aging")
                     .route(web::get().to(api::aging::get_aging))
                     .default_service(allow("GET")),
             )

@@ -168,7 +168,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, Error> {
 }
 
 /// Aging of open receivables: outstanding per group and currency in buckets of days past due.
-#[utoipa::path(get, path = "/v1/aging", tag = "receivables", params(AgingParams),
+#[utoipa::path(get, path = "/v1/collections/aging", tag = "receivables", params(AgingParams),
     responses((status = 200, description = "The report (as text/csv when asked)", content(
             (AgingReport = "application/json"),
             (String = "text/csv"))),

@@ -176,7 +176,7 @@ pub struct WriteOffThresholdInput {
 
 /// The small-balance write-off thresholds, by currency (a currency with none allows no
 /// small-balance write-off).
-#[utoipa::path(get, path = "/v1/write-off-thresholds", tag = "receivables",
+#[utoipa::path(get, path = "/v1/collections/write-off-thresholds", tag = "receivables",
     responses((status = 200, description = "Every threshold", body = Vec<WriteOffThreshold>)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
@@ -190,7 +190,7 @@ pub async fn list_write_off_thresholds(
 }
 
 /// Set a currency's small-balance write-off threshold (billing managers).
-#[utoipa::path(put, path = "/v1/write-off-thresholds/{currency}", tag = "receivables", request_body = WriteOffThresholdInput,
+#[utoipa::path(put, path = "/v1/collections/write-off-thresholds/{currency}", tag = "receivables", request_body = WriteOffThresholdInput,
     params(("currency" = String, Path, description = "ISO 4217 code")),
     responses((status = 200, description = "The threshold", body = WriteOffThreshold),
         (status = 403, description = "Not a billing manager", body = Problem, content_type = "application/problem+json"),

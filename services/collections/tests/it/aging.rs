@@ -114,7 +114,8 @@ async fn aging_buckets_what_is_owed_by_days_past_due_per_group_and_scope(b: Back
     .await;
     assert_eq!(s, StatusCode::CREATED);
 
-    let report = |q: &str, tok: &str| get(&format!("/v1/aging?as_of=2026-06-30{q}"), tok);
+    let report =
+        |q: &str, tok: &str| get(&format!("/v1/collections/aging?as_of=2026-06-30{q}"), tok);
     let (s, r, _) = call(&app, report("&group_by=payer", &t)).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["as_of"], as_of.to_string());
@@ -186,7 +187,7 @@ async fn aging_buckets_what_is_owed_by_days_past_due_per_group_and_scope(b: Back
 
     // The default day is today: everything above is well past due by then... or not yet
     // issued; the report answers either way.
-    let (s, _, _) = call(&app, get("/v1/aging", &t)).await;
+    let (s, _, _) = call(&app, get("/v1/collections/aging", &t)).await;
     assert_eq!(s, StatusCode::OK);
 
     // CSV, by format or by Accept.
@@ -227,7 +228,10 @@ async fn aging_buckets_what_is_owed_by_days_past_due_per_group_and_scope(b: Back
     }
     let (s, _, _) = call(
         &app,
-        get("/v1/aging?as_of=2026-06-30", &token(&["auditor"], None)),
+        get(
+            "/v1/collections/aging?as_of=2026-06-30",
+            &token(&["auditor"], None),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::OK);

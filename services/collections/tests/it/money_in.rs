@@ -390,7 +390,7 @@ async fn write_offs_take_what_is_left_and_only_billing_managers_make_them(b: Bac
     let (s, _, _) = call(
         &app,
         put(
-            "/v1/write-off-thresholds/EUR",
+            "/v1/collections/write-off-thresholds/EUR",
             &biller,
             &json!({"max": eur("1.00")}),
         ),
@@ -400,14 +400,14 @@ async fn write_offs_take_what_is_left_and_only_billing_managers_make_them(b: Bac
     let (s, th, _) = call(
         &app,
         put(
-            "/v1/write-off-thresholds/EUR",
+            "/v1/collections/write-off-thresholds/EUR",
             &manager,
             &json!({"max": eur("1.00")}),
         ),
     )
     .await;
     assert_eq!((s, amount(&th["max"])), (StatusCode::OK, "1.00"), "{th}");
-    let (_, all, _) = call(&app, get("/v1/write-off-thresholds", &biller)).await;
+    let (_, all, _) = call(&app, get("/v1/collections/write-off-thresholds", &biller)).await;
     assert_eq!(all[0]["currency"], "EUR");
     let (s, w, _) = call(
         &app,
@@ -789,17 +789,17 @@ async fn bad_refunds_tenders_and_write_offs_are_refused_and_change_nothing(b: Ba
             &json!({"kind": "charity", "reason": "x"}),
         ),
         put(
-            "/v1/write-off-thresholds/EUR",
+            "/v1/collections/write-off-thresholds/EUR",
             &manager,
             &json!({"max": money_in("1.00", "USD")}),
         ),
         put(
-            "/v1/write-off-thresholds/EUR",
+            "/v1/collections/write-off-thresholds/EUR",
             &manager,
             &json!({"max": eur("-1.00")}),
         ),
         put(
-            "/v1/write-off-thresholds/XYZW",
+            "/v1/collections/write-off-thresholds/XYZW",
             &manager,
             &json!({"max": eur("1.00")}),
         ),
