@@ -100,12 +100,12 @@ pub struct Line {
     /// method it paid by. Absent when nothing explains it (lines of older approvals, credit note
     /// lines that only credit an amount).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<LineExplanation>,
+    pub explanation: Option<InvoiceLineExplanation>,
 }
 
 /// What a line's amount is made of.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LineExplanation {
+pub struct InvoiceLineExplanation {
     /// The coordination method of a payer after the first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<Coordination>,
@@ -161,9 +161,11 @@ impl Line {
             unit_price: l.unit_price,
             line_amount: l.line_amount,
             amount: l.amount,
-            explanation: (!l.parts.is_empty() || l.method.is_some()).then(|| LineExplanation {
-                method: l.method,
-                parts: l.parts.clone(),
+            explanation: (!l.parts.is_empty() || l.method.is_some()).then(|| {
+                InvoiceLineExplanation {
+                    method: l.method,
+                    parts: l.parts.clone(),
+                }
             }),
             tax: LineTax {
                 category: l.tax.category.code().to_owned(),

@@ -142,7 +142,10 @@ async fn a_batch_by_rule_is_closed_numbered_and_sent_and_then_no_longer_changes(
             format!("{url}/documents"),
             json!({"invoice_ids": [patient[0]]}),
         ),
-        (format!("{url}/removals"), json!({"invoice_ids": [sanitas[0]]})),
+        (
+            format!("{url}/removals"),
+            json!({"invoice_ids": [sanitas[0]]}),
+        ),
         (format!("{url}/fill"), json!({})),
         (format!("{url}/close"), json!({})),
     ] {
