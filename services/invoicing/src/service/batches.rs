@@ -443,7 +443,7 @@ pub(crate) fn remove(
                 ids.push(doc.clone());
             } else {
                 v.add(
-                    &format!("{field}.{i}"),
+                    format!("{field}.{i}"),
                     "not_in_batch",
                     format!("{kind} {doc} is not in this batch (or is named twice)"),
                 );
