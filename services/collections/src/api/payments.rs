@@ -407,7 +407,8 @@ pub struct PaymentFilter {
 }
 
 impl PaymentFilter {
-    /// The filters as the service takes them: the party id must be a UUID, the days plausible.
+    /// The filters as the service takes them: the party id must be a UUID, the days plausible
+    /// and in order.
     fn parse(self) -> Result<Filter, Error> {
         let party_id = uuid_param("party_id", self.party_id.as_deref())?;
         for (field, d) in [
@@ -418,6 +419,15 @@ impl PaymentFilter {
                 carebill_domain::accounts::check_date(d)
                     .map_err(|m| Error::field(field, "out_of_range", m))?;
             }
+        }
+        if let (Some(from), Some(to)) = (self.received_from, self.received_to)
+            && from > to
+        {
+            return Err(Error::field(
+                "received_to",
+                "invalid",
+                "must not be before received_from",
+            ));
         }
         Ok(Filter {
             party_id,
@@ -593,7 +603,9 @@ pub async fn get_payment(
 
 /// List payments, oldest first.
 #[utoipa::path(get, path = "/v1/payments", tag = "payments", params(PaymentFilter, PageParams),
-    responses((status = 200, description = "A page of payments", body = Page<Payment>)),
+    responses((status = 200, description = "A page of payments", body = Page<Payment>),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value (a party id that is not a UUID, an implausible day, `received_to` before `received_from`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list_payments(

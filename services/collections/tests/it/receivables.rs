@@ -111,6 +111,18 @@ async fn overdue_follows_the_due_date_in_the_locations_day(b: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = call(&app, get("/v1/payments?received_from=yesterday", &t)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, e, _) = call(
+        &app,
+        get(
+            "/v1/payments?received_from=2026-11-02&received_to=2026-11-01",
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("received_to"))
+    );
     let (s, _, _) = call(&app, get("/v1/receivables/not-a-uuid", &t)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = call(&app, get(&format!("/v1/balances/insurer/{}", dkv.id), &t)).await;
