@@ -833,6 +833,46 @@ impl EventPayload for BatchSentV1 {
     }
 }
 
+/// `carebill.accounts.payer.changed.v1`: a payer was created or its details replaced; what
+/// invoices to it name it by, as it now is (consumers keep the newest, by `changed_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PayerChangedV1 {
+    /// The payer.
+    pub payer_id: PayerId,
+    /// Its code.
+    pub code: String,
+    /// What invoices to it name it by.
+    pub billing: PartyBilling,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for PayerChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.payer.changed.v1";
+    fn subject(&self) -> String {
+        format!("payer/{}", self.payer_id)
+    }
+}
+
+/// `carebill.accounts.location.changed.v1`: a location was created or its details replaced, as
+/// it now is (consumers keep the newest, by `changed_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocationChangedV1 {
+    /// The location, with what invoices name it by as seller.
+    pub location: LocationRef,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for LocationChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.location.changed.v1";
+    fn subject(&self) -> String {
+        format!("location/{}", self.location.id)
+    }
+}
+
 /// Part of a payment applied to one invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

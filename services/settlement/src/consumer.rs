@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use carebill_domain::events::{
     CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
     CreditNoteIssuedV1, Envelope, EnvelopeError, EpisodeClosedV1, EventPayload as _,
-    InvoiceIssuedV1, SettlementInvoicedV1,
+    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, SettlementInvoicedV1,
 };
 use carebill_platform::db::AnyConnection;
 use carebill_platform::{Error, ErrorCode};
@@ -120,6 +120,12 @@ fn apply_event(conn: &mut AnyConnection, env: &Envelope, dirty: &mut Dirty) -> R
         }
         CareRecordChangedV1::TYPE => {
             care_records::on_care_record(conn, &env.payload::<CareRecordChangedV1>().map_err(bad)?)
+        }
+        PayerChangedV1::TYPE => {
+            intake::on_payer_changed(conn, &env.payload::<PayerChangedV1>().map_err(bad)?)
+        }
+        LocationChangedV1::TYPE => {
+            intake::on_location_changed(conn, &env.payload::<LocationChangedV1>().map_err(bad)?)
         }
         CreditNoteIssuedV1::TYPE => intake::on_credit_note(
             conn,

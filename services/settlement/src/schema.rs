@@ -332,3 +332,11 @@ diesel::table! {
         coverages_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    party_billing (party) {
+        party -> Text,
+        billing -> Text,
+        changed_at -> Timestamp,
+    }
+}

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use carebill_domain::events::{
     BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
     CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
-    InvoiceIssuedV1, PaymentRecordedV1, RefundIssuedV1, SettlementApprovedV1, SettlementInvoicedV1,
-    WriteOffRecordedV1,
+    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1, RefundIssuedV1,
+    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -23,6 +23,8 @@ use utoipa::OpenApi as _;
     EpisodeOpenedV1,
     EpisodeClosedV1,
     CoverageChangedV1,
+    PayerChangedV1,
+    LocationChangedV1,
     SettlementApprovedV1,
     InvoiceIssuedV1,
     SettlementInvoicedV1,
@@ -66,6 +68,16 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         CoverageChangedV1::TYPE,
         "CoverageChangedV1",
         "A patient's coverages changed (accounts).",
+    ),
+    (
+        PayerChangedV1::TYPE,
+        "PayerChangedV1",
+        "A payer was created or replaced: what invoices to it name it by (accounts).",
+    ),
+    (
+        LocationChangedV1::TYPE,
+        "LocationChangedV1",
+        "A location was created or replaced, with what invoices name it by (accounts).",
     ),
     (
         SettlementApprovedV1::TYPE,

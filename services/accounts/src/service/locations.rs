@@ -1,7 +1,7 @@
 //! Locations: creating and replacing them (organisation-wide: a caller limited to some
 //! locations cannot create one), reading them within the caller's scope.
 
-use carebill_domain::events::LocationRef;
+use carebill_domain::events::{LocationChangedV1, LocationRef};
 use carebill_domain::ids::LocationId;
 use carebill_domain::{Code, Currency};
 use carebill_platform::auth::{Principal, Scope};
@@ -153,6 +153,7 @@ pub fn create(
         serde_json::json!({ "after": created }),
         None,
     )?;
+    announce(conn, who, &created)?;
     Ok(created)
 }
 
@@ -199,6 +200,7 @@ pub fn replace(
             serde_json::json!({ "before": before, "after": after }),
             None,
         )?;
+        announce(conn, who, &after)?;
         Ok(after)
     })
 }
@@ -213,4 +215,16 @@ pub fn list(
     let rows = store::page(conn, scope, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     page.try_map(Location::read)
+}
+
+/// Announces the location as it now is, with what invoices name it by.
+fn announce(conn: &mut AnyConnection, who: &Principal, l: &Location) -> Result<(), Error> {
+    super::emit(
+        conn,
+        who,
+        &LocationChangedV1 {
+            location: l.to_ref(),
+            changed_at: l.updated_at,
+        },
+    )
 }

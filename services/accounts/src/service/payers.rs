@@ -3,6 +3,7 @@
 
 use carebill_domain::Code;
 use carebill_domain::accounts::PayerKind;
+use carebill_domain::events::PayerChangedV1;
 use carebill_domain::ids::PayerId;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
@@ -139,6 +140,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, p: NewPayer) -> Result<
         serde_json::json!({ "after": created }),
         None,
     )?;
+    announce(conn, who, &created)?;
     Ok(created)
 }
 
@@ -185,6 +187,7 @@ pub fn replace(
             serde_json::json!({ "before": before, "after": after }),
             None,
         )?;
+        announce(conn, who, &after)?;
         Ok(after)
     })
 }
@@ -199,4 +202,18 @@ pub fn list(
     let rows = store::page(conn, f, page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     page.try_map(Payer::read)
+}
+
+/// Announces what invoices to the payer name it by, as it now is.
+fn announce(conn: &mut AnyConnection, who: &Principal, p: &Payer) -> Result<(), Error> {
+    super::emit(
+        conn,
+        who,
+        &PayerChangedV1 {
+            payer_id: p.id,
+            code: p.code.clone(),
+            billing: super::party_billing(&p.name, &p.address, &p.billing),
+            changed_at: p.updated_at,
+        },
+    )
 }

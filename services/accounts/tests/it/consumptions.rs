@@ -195,12 +195,20 @@ async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: B
     assert_eq!(
         types,
         vec![
+            "carebill.accounts.location.changed.v1",
+            "carebill.accounts.payer.changed.v1",
             "carebill.accounts.coverage.changed.v1",
             "carebill.accounts.episode.opened.v1",
             "carebill.accounts.consumption.recorded.v1"
         ]
     );
-    let env = &events[2].1;
+    // Master data announces what invoices name its parties by.
+    assert_eq!(
+        events[0].1["data"]["location"]["billing"]["legal_name"],
+        "Hospital"
+    );
+    assert_eq!(events[1].1["data"]["billing"]["legal_name"], "Insurer");
+    let env = &events[4].1;
     assert_eq!(env["specversion"], "1.0");
     assert_eq!(env["subject"], format!("episode/{}", f.episode));
     let data = &env["data"];
@@ -246,6 +254,13 @@ async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: B
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    let events = outbox_types(&h.db).await;
+    let (_, changed) = events
+        .iter()
+        .rfind(|(t, _)| t == "carebill.accounts.payer.changed.v1")
+        .expect("payer changed");
+    assert_eq!(changed["data"]["billing"]["legal_name"], "Insurer S.A.");
+    assert_eq!(changed["data"]["billing"]["endpoint"]["id"], "ESA28037042");
     let (s, c, _) = call(
         &app,
         post(

@@ -631,3 +631,35 @@ pub fn recompute_marked(
     }
     Ok(())
 }
+
+/// A payer announced what invoices to it name it by: kept when newer than what is kept, for
+/// approvals to use over an older snapshot their settlement's consumptions carried.
+#[tracing::instrument(skip_all)]
+pub fn on_payer_changed(
+    conn: &mut AnyConnection,
+    e: &carebill_domain::events::PayerChangedV1,
+) -> Result<(), Error> {
+    crate::store::party_billing::keep_newest(
+        conn,
+        &format!("payer:{}", e.payer_id),
+        &e.billing,
+        e.changed_at.naive_utc(),
+    )
+}
+
+/// A location announced what invoices name it by as seller: kept as [`on_payer_changed`] does.
+#[tracing::instrument(skip_all)]
+pub fn on_location_changed(
+    conn: &mut AnyConnection,
+    e: &carebill_domain::events::LocationChangedV1,
+) -> Result<(), Error> {
+    let Some(billing) = &e.location.billing else {
+        return Ok(());
+    };
+    crate::store::party_billing::keep_newest(
+        conn,
+        &format!("location:{}", e.location.id),
+        billing,
+        e.changed_at.naive_utc(),
+    )
+}

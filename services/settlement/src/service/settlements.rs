@@ -246,16 +246,29 @@ pub fn approved_event(
     parties.sort_by_key(|p| p.kind == carebill_domain::events::PartyKind::Patient);
     // Each party with what its invoice names it by, as accounts last reported it: a payer's from
     // the coverage it pays through, the patient's from the episode.
+    // Master data completed after the settlement's last consumption still counts: what accounts
+    // announced later (payer.changed, location.changed) wins over the snapshot.
     let coverages = row.coverages()?;
+    let carried_at = row.coverages_at;
     for party in &mut parties {
         party.billing = match party.coverage_id {
-            Some(coverage_id) => coverages
-                .iter()
-                .find(|c| c.id == coverage_id)
-                .and_then(|c| c.payer_billing.clone()),
+            Some(coverage_id) => {
+                let carried = coverages
+                    .iter()
+                    .find(|c| c.id == coverage_id)
+                    .and_then(|c| c.payer_billing.clone());
+                newest(conn, &format!("payer:{}", party.id), carried, carried_at)?
+            }
             None => episode.patient.billing.clone(),
         };
     }
+    let mut episode = episode;
+    episode.location.billing = newest(
+        conn,
+        &format!("location:{}", episode.location.id),
+        episode.location.billing.clone(),
+        carried_at,
+    )?;
     Ok(SettlementApprovedV1 {
         settlement_id: row.id.parse().map_err(|e| Error::internal(&e))?,
         number: row.number.clone(),
@@ -274,6 +287,20 @@ pub fn approved_event(
         total: Money::from_minor(MinorUnits(row.total_minor), currency),
         approved_by: by.to_owned(),
         approved_at: at,
+    })
+}
+
+/// What invoices name a party by: the billing accounts announced for it when that is newer than
+/// the snapshot the settlement's events carried (as of `carried_at`), else the snapshot.
+fn newest(
+    conn: &mut AnyConnection,
+    party: &str,
+    carried: Option<carebill_domain::events::PartyBilling>,
+    carried_at: chrono::NaiveDateTime,
+) -> Result<Option<carebill_domain::events::PartyBilling>, Error> {
+    Ok(match crate::store::party_billing::find(conn, party)? {
+        Some((announced, at)) if carried.is_none() || at > carried_at => Some(announced),
+        _ => carried,
     })
 }
 

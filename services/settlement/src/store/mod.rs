@@ -7,6 +7,7 @@ pub mod care_records;
 pub mod conditions;
 pub mod lines;
 pub mod offers;
+pub mod party_billing;
 pub mod periodic;
 pub mod prices;
 pub mod pricing;

@@ -292,6 +292,46 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     let (s, _, _) = call(&app, get(&format!("{url}/versions/9"), &biller)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // Master data completed after the last consumption reaches the approval; an announcement
+    // older than what the consumptions carried does not.
+    let named = |name: &str| carebill_domain::events::PartyBilling {
+        legal_name: name.to_owned(),
+        ..Default::default()
+    };
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::PayerChangedV1 {
+            payer_id: w.coverages[1].payer_id,
+            code: "MUTUA".to_owned(),
+            billing: named("Mutua Seguros S.A."),
+            changed_at: Utc::now() + chrono::Duration::minutes(1),
+        },
+    )
+    .await;
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::PayerChangedV1 {
+            payer_id: w.coverages[0].payer_id,
+            code: "SANITAS".to_owned(),
+            billing: named("Sanitas (2020)"),
+            changed_at: "2020-01-01T00:00:00Z".parse().expect("time"),
+        },
+    )
+    .await;
+    let mut moved = w.episode.location.clone();
+    moved.billing = Some(named("Hospital One S.L.U."));
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::LocationChangedV1 {
+            location: moved,
+            changed_at: Utc::now() + chrono::Duration::minutes(1),
+        },
+    )
+    .await;
+
     // Audit approves: one event with everything invoicing needs; shares add up to every line.
     let etag = doc["etag"].as_str().expect("etag").to_owned();
     let (s, doc, _) = call(
@@ -340,11 +380,15 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
         .collect();
     assert_eq!(
         names,
-        [Some("Sanitas S.A."), Some("Mutua S.A."), Some("Ana Garcia")]
+        [
+            Some("Sanitas S.A."),
+            Some("Mutua Seguros S.A."),
+            Some("Ana Garcia")
+        ]
     );
     assert_eq!(
         event.episode.location.billing.map(|b| b.legal_name),
-        Some("Hospital One S.L.".to_owned())
+        Some("Hospital One S.L.U.".to_owned())
     );
     let eur = |s: &str| Money::new(s.parse().expect("decimal"), Currency::EUR).expect("money");
     assert_eq!(event.total, eur("100.00"));
