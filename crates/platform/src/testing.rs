@@ -308,6 +308,18 @@ pub fn get(path: &str, tok: &str) -> test::TestRequest {
         .insert_header(("authorization", format!("Bearer {tok}")))
 }
 
+/// The fields a problem+json body names in `errors`, in order (a body without `errors` fails
+/// the test).
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("a problem with errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field").to_owned())
+        .collect()
+}
+
 /// A token with the admin role.
 pub fn admin() -> String {
     token(&["admin"], None)

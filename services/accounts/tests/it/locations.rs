@@ -4,23 +4,14 @@
 
 use actix_web::http::StatusCode;
 use carebill_platform::db::Backend;
-use carebill_platform::testing::{admin, call, get, post};
-use serde_json::{Value, json};
+use carebill_platform::testing::{admin, call, fields, get, post};
+use serde_json::json;
 
 use crate::common::{app, harness};
 
 carebill_platform::both_backends!(
     a_location_keeps_its_e_invoicing_data_and_refuses_malformed_identifiers
 );
-
-fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["field"].as_str().expect("field").to_owned())
-        .collect()
-}
 
 async fn a_location_keeps_its_e_invoicing_data_and_refuses_malformed_identifiers(b: Backend) {
     let h = harness(b);

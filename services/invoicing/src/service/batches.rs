@@ -404,7 +404,7 @@ fn mismatch(batch: &Batch, kind: BatchDocumentKind, c: &Candidate) -> Option<Str
     {
         return Some(format!("addressed to a {}, not to a {k}", c.recipient_kind));
     }
-    if c.status == InvoiceStatus::Cancelled.as_str() {
+    if c.status.as_deref() == Some(InvoiceStatus::Cancelled.as_str()) {
         return Some("cancelled by a credit note; add the credit note instead".to_owned());
     }
     None

@@ -90,7 +90,7 @@ pub(crate) struct BatchDocumentRow {
 }
 
 /// A document that could join a batch: what the batch keeps of it, and what its rule checks.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone)]
 pub(crate) struct Candidate {
     /// Id.
     pub id: String,
@@ -106,8 +106,9 @@ pub(crate) struct Candidate {
     pub currency: String,
     /// Total, minor units.
     pub total_minor: i64,
-    /// An invoice's status (`issued` for credit notes).
-    pub status: String,
+    /// An invoice's status (`InvoiceStatus` text); none for a credit note, which stands once
+    /// issued.
+    pub status: Option<String>,
 }
 
 /// What a batch's rule selects (every part optional but the location and currency).
@@ -262,7 +263,9 @@ pub(crate) fn invoice_candidates(
             invoices::table
                 .filter(invoices::id.eq_any(chunk))
                 .select(invoice_columns())
-                .load::<Candidate>(conn)?,
+                .load::<InvoiceCandidate>(conn)?
+                .into_iter()
+                .map(invoice_candidate),
         );
     }
     Ok(found)
@@ -315,7 +318,10 @@ pub(crate) fn invoices_matching(
         q = q.filter(invoices::issue_date.le(d));
     }
     Ok(q.order((invoices::issued_at.asc(), invoices::number.asc()))
-        .load(conn)?)
+        .load::<InvoiceCandidate>(conn)?
+        .into_iter()
+        .map(invoice_candidate)
+        .collect())
 }
 
 /// The credit notes a rule selects that are in no batch yet, oldest first.
@@ -407,7 +413,33 @@ fn credit_note_candidate(c: CreditNoteCandidate) -> Candidate {
         payer_code,
         currency,
         total_minor,
-        status: InvoiceStatus::Issued.as_str().to_owned(),
+        status: None,
+    }
+}
+
+/// An invoice as a candidate.
+type InvoiceCandidate = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+);
+
+fn invoice_candidate(c: InvoiceCandidate) -> Candidate {
+    let (id, number, location_code, recipient_kind, payer_code, currency, total_minor, status) = c;
+    Candidate {
+        id,
+        number,
+        location_code,
+        recipient_kind,
+        payer_code,
+        currency,
+        total_minor,
+        status: Some(status),
     }
 }
 

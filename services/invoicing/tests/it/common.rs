@@ -338,14 +338,4 @@ pub(crate) async fn ubl(
     body
 }
 
-/// The fields a problem+json body names in `errors`.
-pub(crate) fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use carebill_platform::testing::fields;
