@@ -1291,6 +1291,19 @@ fn money_path(c: &Suite) {
     assert_eq!(s, 201, "{rule}");
     let mutua_invoice = by_party(&corrected, Some("MUTUA"));
     let mutua_id = mutua_invoice["id"].as_str().expect("id").to_owned();
+    // Its parties lack what an e-invoice needs: the UBL answer names it.
+    let (s, incomplete) = c.get("billing_manager", &format!("/v1/invoices/{mutua_id}/ubl"));
+    assert_eq!(
+        (s, incomplete["code"].as_str()),
+        (409, Some("document_incomplete")),
+        "{incomplete}"
+    );
+    assert!(
+        incomplete["missing"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|g| g["term"] == "BT-34")),
+        "{incomplete}"
+    );
     let (_, doc) = c.get("billing_manager", &format!("/v1/invoices/{mutua_id}"));
     let (s, cn) = c.post(
         "billing_manager",
