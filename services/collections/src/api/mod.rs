@@ -18,6 +18,7 @@ pub(crate) mod batches;
 pub(crate) mod history;
 pub(crate) mod payments;
 pub(crate) mod receivables;
+pub(crate) mod reminders;
 pub(crate) mod write_offs;
 
 use carebill_platform::Error;

@@ -15,4 +15,5 @@ pub(crate) mod batches;
 pub(crate) mod history;
 pub(crate) mod payments;
 pub(crate) mod receivables;
+pub(crate) mod reminders;
 pub(crate) mod write_offs;

@@ -15,6 +15,7 @@ pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 pub(crate) mod refunds;
+pub(crate) mod reminders;
 pub(crate) mod tenders;
 pub(crate) mod write_offs;
 

@@ -11,3 +11,4 @@ mod money_in;
 mod openapi;
 mod payments;
 mod receivables;
+mod reminders;
