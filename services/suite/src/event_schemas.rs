@@ -10,7 +10,7 @@ use carebill_domain::events::{
     BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
     CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
     InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1, RefundIssuedV1,
-    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
+    ReminderSentV1, SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -34,6 +34,7 @@ use utoipa::OpenApi as _;
     PaymentRecordedV1,
     RefundIssuedV1,
     WriteOffRecordedV1,
+    ReminderSentV1,
 )))]
 struct Payloads;
 
@@ -123,6 +124,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         WriteOffRecordedV1::TYPE,
         "WriteOffRecordedV1",
         "Part or all of what a receivable still owed was written off: bad debt, small balance or charity (collections).",
+    ),
+    (
+        ReminderSentV1::TYPE,
+        "ReminderSentV1",
+        "A payment reminder was accepted by the mail server or SMS provider; its fee and interest were charged to the receivable (collections).",
     ),
 ];
 
