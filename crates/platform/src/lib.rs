@@ -5,6 +5,7 @@
 //! - [`http`], [`error`], [`auth`], [`health`], [`metrics`]: the HTTP edge.
 //! - [`events`]: bus (RabbitMQ, in-process), transactional outbox and relay, inbox.
 //! - [`audit`]: the append-only audit trail.
+//! - [`outbound`]: channels to the outside world (the payment provider).
 
 pub mod audit;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod schema;
 pub mod telemetry;
 #[cfg(feature = "testing")]

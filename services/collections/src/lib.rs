@@ -7,8 +7,10 @@
 //! `carebill.collections.payment.recorded.v1`), the rest kept as the party's credit;
 //! receivables (`/v1/receivables`) with status, payment history and batch; the invoice batches
 //! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
-//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`); and
-//! this service's audit trail.
+//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`);
+//! online payment links at a payment provider (`/v1/payment-links`) and the provider's signed
+//! webhook (`/v1/payment-webhooks`, the one route without a bearer token); and this service's
+//! audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -23,9 +25,11 @@ mod store;
 use std::sync::Arc;
 
 use actix_web::web;
+use carebill_platform::config::{ConfigError, PaymentsConfig};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, subscription};
 use carebill_platform::http::allow;
+use carebill_platform::outbound::payments::{self as provider, PaymentProvider};
 use tokio::sync::Notify;
 
 /// The collections database migrations (after the platform's).
@@ -43,6 +47,28 @@ pub struct CollectionsState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
+    /// The payment provider of payment links; none when `[payments]` is not configured (making
+    /// a link, or taking a webhook, is then a 503 `no_payment_provider`).
+    pub payment_links: Option<PaymentLinks>,
+}
+
+/// The payment provider behind payment links, and how long a link stays payable.
+#[derive(Clone)]
+pub struct PaymentLinks {
+    /// The provider.
+    pub provider: Arc<dyn PaymentProvider>,
+    /// Hours a new link stays payable.
+    pub link_hours: u32,
+}
+
+impl PaymentLinks {
+    /// The payment links of the `[payments]` settings; none without a provider URL and key.
+    pub fn from_config(cfg: &PaymentsConfig) -> Result<Option<PaymentLinks>, ConfigError> {
+        Ok(provider::from_config(cfg)?.map(|provider| PaymentLinks {
+            provider,
+            link_hours: cfg.link_hours,
+        }))
+    }
 }
 
 /// The events this service consumes, applied once each (see `consumer`).
@@ -126,6 +152,22 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/payment-links")
+                    .route(web::get().to(api::payment_links::list_payment_links))
+                    .route(web::post().to(api::payment_links::create_payment_link))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/payment-links/{id}")
+                    .route(web::get().to(api::payment_links::get_payment_link))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/payment-webhooks")
+                    .route(web::post().to(api::payment_links::receive_payment_webhook))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -145,12 +187,15 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
+        api::payment_links::create_payment_link, api::payment_links::list_payment_links,
+        api::payment_links::get_payment_link, api::payment_links::receive_payment_webhook,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
+        (name = "payment links", description = "Online payment links at the payment provider, and its signed webhook (no bearer token: the signature authenticates it)"),
     )
 )]
 pub struct ApiDoc;

@@ -361,10 +361,12 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let payment_links = carebill_collections::PaymentLinks::from_config(&cfg.payments)?;
     let collections = running.iter().find(|s| s.name == "collections").map(|s| {
         web::Data::new(carebill_collections::CollectionsState {
             db: s.db.clone(),
             wake: s.wake.clone(),
+            payment_links: payment_links.clone(),
         })
     });
     let doc = crate::openapi::document();

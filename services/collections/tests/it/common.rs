@@ -52,6 +52,7 @@ pub(crate) async fn app(
     let state = web::Data::new(CollectionsState {
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
+        payment_links: None,
     });
     test_app(carebill_collections::routes(state)).await
 }
