@@ -334,7 +334,9 @@ impl Config {
         }
         if let Some(v) = env("CAREBILL_PAYMENTS_LINK_HOURS") {
             cfg.payments.link_hours = v.parse().map_err(|_| {
-                ConfigError(format!("CAREBILL_PAYMENTS_LINK_HOURS: `{v}` is not a number"))
+                ConfigError(format!(
+                    "CAREBILL_PAYMENTS_LINK_HOURS: `{v}` is not a number"
+                ))
             })?;
         }
         cfg.payments.check()?;

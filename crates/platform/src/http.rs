@@ -554,7 +554,13 @@ impl IdempotencyKey {
     /// A digest of the caller and its key (never the key itself): the same for a retry of the
     /// same request, to pass on as an outside system's idempotency key.
     pub fn fingerprint(&self) -> String {
-        digest(format!("{}\n{}\n{}\n{}", self.principal, self.key, self.path, self.digest).as_bytes())
+        digest(
+            format!(
+                "{}\n{}\n{}\n{}",
+                self.principal, self.key, self.path, self.digest
+            )
+            .as_bytes(),
+        )
     }
 }
 

@@ -359,16 +359,30 @@ impl Drop for TestServer {
     }
 }
 
-/// Serves `routes` on a free port of 127.0.0.1 (see [`TestServer`]).
+/// A free port of 127.0.0.1, bound, and its base URL (`http://127.0.0.1:<port>`): known before
+/// the server starts, so that a stand-in started first can be told where to call.
 ///
 /// # Panics
 /// When no port can be bound.
 #[expect(clippy::expect_used, reason = "test helper")]
-pub fn serve<F>(routes: F) -> TestServer
+pub fn listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("the bound address")
+    );
+    (listener, base)
+}
+
+/// Serves `routes` on `listener` (from [`listener`]; see [`TestServer`]).
+///
+/// # Panics
+/// When the listener cannot be used.
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn serve<F>(listener: std::net::TcpListener, routes: F) -> TestServer
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let base = format!(
         "http://{}",
         listener.local_addr().expect("the bound address")
@@ -414,7 +428,10 @@ impl StandIn {
     /// # Panics
     /// When `python3` or the script is missing, or the script does not say where it listens
     /// within 20 s: the test needs it and says so.
-    #[expect(clippy::panic, reason = "test helper: a missing stand-in fails the test loudly")]
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a missing stand-in fails the test loudly"
+    )]
     pub fn start(script: &str, args: &[&str]) -> StandIn {
         use std::io::BufRead as _;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -255,7 +255,10 @@ impl StripeCheckout {
                 "line_items[0][price_data][unit_amount]",
                 &r.amount_minor.to_string(),
             )
-            .append_pair("line_items[0][price_data][product_data][name]", &r.description)
+            .append_pair(
+                "line_items[0][price_data][product_data][name]",
+                &r.description,
+            )
             .append_pair("line_items[0][quantity]", "1")
             .append_pair("client_reference_id", &r.client_reference_id)
             .append_pair("expires_at", &r.expires_at.timestamp().to_string());
@@ -418,7 +421,10 @@ impl PaymentProvider for StripeCheckout {
 
 /// The `Stripe-Signature` value for `body` signed with `secret` at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("t={timestamp},v1={}", hex(&mac(secret, &timestamp.to_string(), body)))
+    format!(
+        "t={timestamp},v1={}",
+        hex(&mac(secret, &timestamp.to_string(), body))
+    )
 }
 
 fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Vec<u8> {
@@ -515,7 +521,8 @@ fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         _ => SessionOutcome::Other,
     };
     // The payment intent is an id, or the whole object when the event expands it.
-    let payment_reference = text(&object["payment_intent"]).or_else(|| text(&object["payment_intent"]["id"]));
+    let payment_reference =
+        text(&object["payment_intent"]).or_else(|| text(&object["payment_intent"]["id"]));
     Ok(WebhookEvent {
         id,
         event_type,
@@ -538,9 +545,16 @@ mod tests {
         let body = br#"{"id":"evt_1","type":"checkout.session.expired"}"#;
         let now = 1_800_000_000;
         let good = sign(SECRET, now, body);
-        assert_eq!(verify_signature(SECRET, Some(&good), body, now + 10), Ok(()));
+        assert_eq!(
+            verify_signature(SECRET, Some(&good), body, now + 10),
+            Ok(())
+        );
         // Several v1 values (a secret being rolled): one match is enough.
-        let rolled = format!("{},v1={}", sign(b"old", now, body), good.split("v1=").nth(1).unwrap_or(""));
+        let rolled = format!(
+            "{},v1={}",
+            sign(b"old", now, body),
+            good.split("v1=").nth(1).unwrap_or("")
+        );
         assert_eq!(verify_signature(SECRET, Some(&rolled), body, now), Ok(()));
         assert_eq!(
             verify_signature(SECRET, Some(&good), b"{\"id\":\"evt_2\"}", now),
@@ -554,10 +568,21 @@ mod tests {
         );
         assert_eq!(
             verify_signature(SECRET, Some(&good), body, now + TOLERANCE_SECS + 1),
-            Err(SignatureError::Stale { age: TOLERANCE_SECS + 1 })
+            Err(SignatureError::Stale {
+                age: TOLERANCE_SECS + 1
+            })
         );
-        assert_eq!(verify_signature(SECRET, None, body, now), Err(SignatureError::Missing));
-        for bad in ["", "v1=00", "t=abc,v1=00", "t=1,t=2,v1=00", &format!("t={now}")] {
+        assert_eq!(
+            verify_signature(SECRET, None, body, now),
+            Err(SignatureError::Missing)
+        );
+        for bad in [
+            "",
+            "v1=00",
+            "t=abc,v1=00",
+            "t=1,t=2,v1=00",
+            &format!("t={now}"),
+        ] {
             assert_eq!(
                 verify_signature(SECRET, Some(bad), body, now),
                 Err(SignatureError::Malformed),
@@ -581,14 +606,34 @@ mod tests {
             .to_string()
         };
         let read = |t: &str, s: &str| parse_event(event(t, s).as_bytes()).map(|e| e.outcome).ok();
-        assert_eq!(read("checkout.session.completed", "paid"), Some(SessionOutcome::Paid));
-        assert_eq!(read("checkout.session.completed", "unpaid"), Some(SessionOutcome::Pending));
-        assert_eq!(read("checkout.session.expired", "unpaid"), Some(SessionOutcome::Expired));
-        assert_eq!(read("checkout.session.async_payment_failed", "unpaid"), Some(SessionOutcome::Failed));
-        assert_eq!(read("customer.created", "paid"), Some(SessionOutcome::Other));
+        assert_eq!(
+            read("checkout.session.completed", "paid"),
+            Some(SessionOutcome::Paid)
+        );
+        assert_eq!(
+            read("checkout.session.completed", "unpaid"),
+            Some(SessionOutcome::Pending)
+        );
+        assert_eq!(
+            read("checkout.session.expired", "unpaid"),
+            Some(SessionOutcome::Expired)
+        );
+        assert_eq!(
+            read("checkout.session.async_payment_failed", "unpaid"),
+            Some(SessionOutcome::Failed)
+        );
+        assert_eq!(
+            read("customer.created", "paid"),
+            Some(SessionOutcome::Other)
+        );
         let e = parse_event(event("checkout.session.completed", "paid").as_bytes()).expect("event");
         assert_eq!(
-            (e.session_id.as_deref(), e.amount_total, e.currency.as_deref(), e.payment_reference.as_deref()),
+            (
+                e.session_id.as_deref(),
+                e.amount_total,
+                e.currency.as_deref(),
+                e.payment_reference.as_deref()
+            ),
             (Some("cs_test_1"), Some(12050), Some("EUR"), Some("pi_1"))
         );
         assert!(parse_event(b"not json").is_err());

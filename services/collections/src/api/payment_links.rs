@@ -52,7 +52,8 @@ pub struct PaymentLinkInput {
 impl PaymentLinkInput {
     fn validate(self) -> Result<LinkFor, Error> {
         let mut v = Validation::new();
-        let balance = self.party_kind.is_some() || self.party_id.is_some() || self.currency.is_some();
+        let balance =
+            self.party_kind.is_some() || self.party_id.is_some() || self.currency.is_some();
         match (self.receivable_id, balance) {
             (Some(id), false) => return Ok(LinkFor::Receivable(id)),
             (Some(_), true) => v.add(
@@ -62,7 +63,11 @@ impl PaymentLinkInput {
             ),
             (None, _) => {
                 if self.party_kind.is_none() {
-                    v.add("party_kind", "required", "name a receivable_id, or a party_kind, party_id and currency");
+                    v.add(
+                        "party_kind",
+                        "required",
+                        "name a receivable_id, or a party_kind, party_id and currency",
+                    );
                 }
                 if self.party_id.is_none() {
                     v.add("party_id", "required", "a balance link names the party");
@@ -77,7 +82,11 @@ impl PaymentLinkInput {
             }
         }
         v.finish().map_err(Error::validation)?;
-        match (self.party_kind, self.party_id, self.currency.as_deref().map(|c| Currency::parse(c.trim()))) {
+        match (
+            self.party_kind,
+            self.party_id,
+            self.currency.as_deref().map(|c| Currency::parse(c.trim())),
+        ) {
             (Some(kind), Some(party_id), Some(Ok(currency))) => Ok(LinkFor::Balance {
                 kind,
                 party_id,
@@ -217,8 +226,10 @@ pub async fn create_payment_link(
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
-                payment_links::store(conn, &who, &link_id, provider, &target, &session, expires_at)
-                    .map(|r| PaymentLink::of(&r))
+                payment_links::store(
+                    conn, &who, &link_id, provider, &target, &session, expires_at,
+                )
+                .map(|r| PaymentLink::of(&r))
             })
         })
         .await

@@ -17,7 +17,9 @@
 //! - expired or failed: the link says so, no money moves;
 //! - anything else: taken and ignored.
 
-use carebill_domain::collections::{PaymentKind, PaymentLinkStatus, RequestedAllocation, pay_in_order};
+use carebill_domain::collections::{
+    PaymentKind, PaymentLinkStatus, RequestedAllocation, pay_in_order,
+};
 use carebill_domain::events::PartyKind;
 use carebill_domain::ids::ReceivableId;
 use carebill_domain::{Code, Currency, MinorUnits, Money, stored};
@@ -34,7 +36,9 @@ use serde::Serialize;
 
 use super::payments::{self, NewPayment, Payer};
 use super::receivables::money;
-use crate::store::payment_links::{self as links, LinkFilter, Paid, PaymentLinkRow, WebhookEventRow};
+use crate::store::payment_links::{
+    self as links, LinkFilter, Paid, PaymentLinkRow, WebhookEventRow,
+};
 use crate::store::receivables::{self, ReceivableRow};
 
 /// The method of a payment received through a link.
@@ -162,7 +166,10 @@ pub(crate) fn target(
                 .ok_or_else(|| Error::not_found("receivable"))?;
             let owed = r.outstanding().0;
             if owed <= 0 {
-                return Err(nothing_outstanding(&format!("invoice {}", r.invoice_number)));
+                return Err(nothing_outstanding(&format!(
+                    "invoice {}",
+                    r.invoice_number
+                )));
             }
             Ok(LinkTarget {
                 party_kind: r.party_kind,
@@ -195,7 +202,9 @@ pub(crate) fn target(
                 .try_fold(0_i64, |acc, r| acc.checked_add(r.outstanding().0))
                 .ok_or_else(|| Error::internal(&"a balance beyond the range of minor units"))?;
             if owed <= 0 {
-                return Err(nothing_outstanding(&format!("the {kind}'s balance in {currency}")));
+                return Err(nothing_outstanding(&format!(
+                    "the {kind}'s balance in {currency}"
+                )));
             }
             let n = owing.len();
             Ok(LinkTarget {
@@ -205,10 +214,7 @@ pub(crate) fn target(
                 party_id: id,
                 currency: *currency,
                 amount_minor: owed,
-                description: format!(
-                    "Balance of {n} invoice{}",
-                    if n == 1 { "" } else { "s" }
-                ),
+                description: format!("Balance of {n} invoice{}", if n == 1 { "" } else { "s" }),
             })
         }
     }
@@ -516,9 +522,8 @@ fn record_payment(
 ) -> Result<(String, Paid), Error> {
     // What the provider says was paid; in the link's currency unless it says otherwise.
     let currency = match &e.currency {
-        Some(c) => Currency::parse(c).map_err(|err| {
-            Error::field("data.object.currency", "invalid", err.to_string())
-        })?,
+        Some(c) => Currency::parse(c)
+            .map_err(|err| Error::field("data.object.currency", "invalid", err.to_string()))?,
         None => link.currency,
     };
     let paid_minor = e.amount_total.unwrap_or(link.amount_minor);
@@ -545,7 +550,9 @@ fn record_payment(
             let ids: Vec<_> = found.iter().map(|r| r.invoice_id).collect();
             // Locked, then read again; the order to pay them in is the due date's.
             let mut locked = receivables::lock_for_invoices(conn, &ids)?;
-            locked.sort_by(|a, b| (a.due_date, a.id.to_string()).cmp(&(b.due_date, b.id.to_string())));
+            locked.sort_by(|a, b| {
+                (a.due_date, a.id.to_string()).cmp(&(b.due_date, b.id.to_string()))
+            });
             locked
         }
     };
@@ -565,10 +572,7 @@ fn record_payment(
         })
         .collect();
     let party_id: uuid::Uuid = stored::parse("link party id", &link.party_id)?;
-    let reference = e
-        .payment_reference
-        .clone()
-        .or_else(|| e.session_id.clone());
+    let reference = e.payment_reference.clone().or_else(|| e.session_id.clone());
     let payment = payments::record(
         conn,
         actor,

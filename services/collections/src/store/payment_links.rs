@@ -4,9 +4,9 @@
 //! them), the list with its filters, the lock, the outcome, and the event ledger that makes a
 //! webhook delivered twice count once.
 
+use carebill_domain::Currency;
 use carebill_domain::collections::PaymentLinkStatus;
 use carebill_domain::events::PartyKind;
-use carebill_domain::Currency;
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::{self, AnyConnection};

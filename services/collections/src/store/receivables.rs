@@ -632,6 +632,8 @@ pub(crate) fn owing_of_party(
         receivables::location_code,
         receivables::payer_code
     );
-    Ok(q.order((receivables::due_date.asc(), receivables::id.asc()))
-        .load(conn)?)
+    Ok(
+        q.order((receivables::due_date.asc(), receivables::id.asc()))
+            .load(conn)?,
+    )
 }

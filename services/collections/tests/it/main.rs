@@ -9,5 +9,6 @@ mod batches;
 mod common;
 mod money_in;
 mod openapi;
+mod payment_links;
 mod payments;
 mod receivables;
