@@ -207,7 +207,7 @@ error_codes! {
     /// Nothing owed to pay by link.
     NothingOutstanding = ("nothing_outstanding", 409, "Conflict", "The receivable (or the party's balance in that currency) owes nothing: there is nothing to pay by link."),
     /// No payment provider configured.
-    NoPaymentProvider = ("no_payment_provider", 503, "Service unavailable", "No payment provider is configured (`[payments]`: `provider_url` and `secret_key` for links, `webhook_secret` for webhooks); ask the operator."),
+    NoPaymentProvider = ("no_payment_provider", 409, "Conflict", "No payment provider is configured in this installation (`[payments]`: `provider_url` and `secret_key` for links, `webhook_secret` for webhooks); ask the operator."),
     /// The payment provider failed.
     PaymentProviderFailed = ("payment_provider_failed", 502, "Bad gateway", "The payment provider could not be reached, or refused or garbled the request, after retries; nothing was stored. Retry later."),
     /// A webhook whose signature does not verify.

@@ -48,7 +48,7 @@ pub struct CollectionsState {
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
     /// The payment provider of payment links; none when `[payments]` is not configured (making
-    /// a link, or taking a webhook, is then a 503 `no_payment_provider`).
+    /// a link, or taking a webhook, is then a 409 `no_payment_provider`).
     pub payment_links: Option<PaymentLinks>,
 }
 

@@ -784,7 +784,8 @@ async fn nothing_outstanding_or_no_provider_is_a_clear_error_and_stores_nothing(
         "no internals shown"
     );
 
-    // No provider configured: links and webhooks are a 503 that says so.
+    // No provider configured: links and webhooks are a 409 that says so; what is not an
+    // event is refused as such.
     let unconfigured = web::Data::new(CollectionsState {
         db: w.h.db.clone(),
         wake: Arc::new(Notify::new()),
@@ -802,7 +803,7 @@ async fn nothing_outstanding_or_no_provider_is_a_clear_error_and_stores_nothing(
     .await;
     assert_eq!(
         (s, problem["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("no_payment_provider")),
+        (StatusCode::CONFLICT, Some("no_payment_provider")),
         "{problem}"
     );
     let body = event(
@@ -823,9 +824,24 @@ async fn nothing_outstanding_or_no_provider_is_a_clear_error_and_stores_nothing(
     .await;
     assert_eq!(
         (s, problem["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("no_payment_provider")),
+        (StatusCode::CONFLICT, Some("no_payment_provider")),
         "{problem}"
     );
+    for (garbage, status) in [
+        ("not json", StatusCode::BAD_REQUEST),
+        ("[1, 2", StatusCode::UNPROCESSABLE_ENTITY),
+        ("{\"id\": 5}", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (s, problem, _) = call(
+            &app_none,
+            actix_web::test::TestRequest::post()
+                .uri("/v1/payment-webhooks")
+                .insert_header(("content-type", "application/json"))
+                .set_payload(garbage),
+        )
+        .await;
+        assert_eq!(s, status, "{garbage}: {problem}");
+    }
 
     // Only the one link was stored.
     let (_, page, _) = call(&app, get("/v1/payment-links", &t)).await;
