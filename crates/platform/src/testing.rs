@@ -485,3 +485,37 @@ impl Drop for StandIn {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StandIn;
+
+    #[test]
+    #[should_panic(expected = "does not exist")]
+    fn a_missing_stand_in_fails_the_test_loudly() {
+        let _ = StandIn::start("scripts/standins/no_such_provider.py", &[]);
+    }
+
+    #[test]
+    fn a_stand_in_says_where_it_listens_and_answers_there() {
+        use std::io::{Read as _, Write as _};
+        let provider = StandIn::start("scripts/standins/payment_provider.py", &[]);
+        let address = provider
+            .base
+            .strip_prefix("http://")
+            .expect("an http base URL")
+            .to_owned();
+        let mut conn = std::net::TcpStream::connect(&address).expect("connect");
+        conn.write_all(b"GET /_requests HTTP/1.0\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(answer.ends_with("[]"), "nothing received yet: {answer}");
+        drop(provider);
+        assert!(
+            std::net::TcpStream::connect(&address).is_err(),
+            "killed when dropped"
+        );
+    }
+}

@@ -751,6 +751,49 @@ async fn nothing_outstanding_or_no_provider_is_a_clear_error_and_stores_nothing(
             .all(|r| r["idempotency_key"] == sent[0]["idempotency_key"])
     );
 
+    // A provider that refuses the key: its answer is final (no retry), a 502, nothing stored.
+    let wrong_key = web::Data::new(CollectionsState {
+        db: w.h.db.clone(),
+        wake: Arc::new(Notify::new()),
+        payment_links: Some(PaymentLinks {
+            provider: Arc::new(
+                StripeCheckout::new(
+                    &w.provider.base,
+                    Secret::new("sk_test_wrong"),
+                    None,
+                    None,
+                    None,
+                )
+                .expect("provider"),
+            ),
+            link_hours: 1,
+        }),
+    });
+    let app_refused = test_app(carebill_collections::routes(wrong_key)).await;
+    let (s, problem, _) = call(
+        &app_refused,
+        post(
+            "/v1/payment-links",
+            &t,
+            &json!({"receivable_id": owing_rid}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("payment_provider_failed")),
+        "{problem}"
+    );
+    assert!(
+        !problem.to_string().contains("sk_test"),
+        "no key shown: {problem}"
+    );
+    assert_eq!(
+        w.session_requests().await.len(),
+        4,
+        "one more request, not retried"
+    );
+
     // A provider that is down: a clear 502, nothing stored.
     let (gone, _) = listener();
     let down = gone.local_addr().expect("addr");
