@@ -1282,3 +1282,50 @@ mod tests {
         }
     }
 }
+
+crate::accounts::text_enum!(
+    /// Where an online payment link stands. Only an `open` link changes, and only once.
+    PaymentLinkStatus {
+        /// Payable at the provider.
+        Open = "open",
+        /// Paid: the payment is recorded.
+        Paid = "paid",
+        /// Expired unpaid at the provider.
+        Expired = "expired",
+        /// The payer's payment failed at the provider; nothing was received.
+        Failed = "failed",
+    }
+);
+
+/// How much of `paid` goes to each owing receivable, given what each still owes in the order
+/// they are to be paid (oldest due first): each takes what it owes while money is left; the
+/// rest stays with the party as credit. The parts and the rest add up to `paid`.
+pub fn pay_in_order(paid: MinorUnits, owed: &[MinorUnits]) -> (Vec<MinorUnits>, MinorUnits) {
+    let mut left = paid.0.max(0);
+    let parts = owed
+        .iter()
+        .map(|o| {
+            let take = o.0.max(0).min(left);
+            left -= take;
+            MinorUnits(take)
+        })
+        .collect();
+    (parts, MinorUnits(left))
+}
+
+#[cfg(test)]
+mod payment_link_tests {
+    use super::*;
+
+    #[test]
+    fn a_payment_goes_to_the_oldest_first_and_the_rest_is_credit() {
+        let owed = [MinorUnits(100), MinorUnits(250), MinorUnits(40)];
+        let (parts, rest) = pay_in_order(MinorUnits(300), &owed);
+        assert_eq!(parts, vec![MinorUnits(100), MinorUnits(200), MinorUnits(0)]);
+        assert_eq!(rest, MinorUnits(0));
+        let (parts, rest) = pay_in_order(MinorUnits(500), &owed);
+        assert_eq!(parts, owed.to_vec());
+        assert_eq!(rest, MinorUnits(110));
+        assert_eq!(pay_in_order(MinorUnits(0), &owed).1, MinorUnits(0));
+    }
+}

@@ -18,6 +18,11 @@
 //! | sender of e-mail | `mail.from` | `CAREBILL_MAIL_FROM` | `Carebill <billing@localhost>` |
 //! | SMS provider base URL / account / token / sender | `sms.url`, `sms.account`, `sms.token`, `sms.from` | `CAREBILL_SMS_URL`, `CAREBILL_SMS_ACCOUNT`, `CAREBILL_SMS_TOKEN`, `CAREBILL_SMS_FROM` | none: no SMS |
 //! | how often due reminders are sent | `reminders.dispatch_interval_secs` | `CAREBILL_REMINDERS_DISPATCH_SECS` | 60 |
+//! | payment provider base URL | `payments.provider_url` | `CAREBILL_PAYMENTS_URL` | none (no payment links) |
+//! | payment provider secret API key | `payments.secret_key` | `CAREBILL_PAYMENTS_SECRET_KEY` | none |
+//! | payment webhook signing secret | `payments.webhook_secret` | `CAREBILL_PAYMENTS_WEBHOOK_SECRET` | none (webhooks refused) |
+//! | where the provider sends a payer after paying / cancelling | `payments.success_url`, `payments.cancel_url` | `CAREBILL_PAYMENTS_SUCCESS_URL`, `CAREBILL_PAYMENTS_CANCEL_URL` | none |
+//! | hours a payment link stays payable | `payments.link_hours` | `CAREBILL_PAYMENTS_LINK_HOURS` | 24 |
 
 use std::path::{Path, PathBuf};
 
@@ -139,6 +144,40 @@ impl Default for LogConfig {
     }
 }
 
+/// The online payment provider behind payment links (a Stripe Checkout compatible API; see
+/// [`crate::outbound::payments`]). Without `provider_url` and `secret_key` no link can be made;
+/// without `webhook_secret` no webhook is accepted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Base URL of the provider's API, e.g. `https://api.stripe.com` (no trailing `/v1`).
+    pub provider_url: Option<String>,
+    /// The secret API key sent as the bearer token.
+    pub secret_key: Option<Secret>,
+    /// The secret the provider signs its webhooks with (`Stripe-Signature`).
+    pub webhook_secret: Option<Secret>,
+    /// Where the provider sends the payer after paying; `{link_id}` is replaced by the link's
+    /// id. A real provider requires it.
+    pub success_url: Option<String>,
+    /// Where the provider sends a payer who gives up; `{link_id}` as above.
+    pub cancel_url: Option<String>,
+    /// Hours a new link stays payable (1 to 24, the provider's own limit).
+    pub link_hours: u32,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            provider_url: None,
+            secret_key: None,
+            webhook_secret: None,
+            success_url: None,
+            cancel_url: None,
+            link_hours: 24,
+        }
+    }
+}
+
 /// Outgoing e-mail.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -228,6 +267,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Payment reminders.
     pub reminders: RemindersConfig,
+    /// The payment provider of payment links.
+    pub payments: PaymentsConfig,
 }
 
 impl Default for Config {
@@ -242,7 +283,34 @@ impl Default for Config {
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             reminders: RemindersConfig::default(),
+            payments: PaymentsConfig::default(),
         }
+    }
+}
+
+impl PaymentsConfig {
+    /// Refuses a provider URL that is not HTTP(S), a provider without its secret key, and a
+    /// link lifetime the provider would refuse.
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.provider_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "payments.provider_url must be an http:// or https:// URL, not `{url}`"
+            )));
+        }
+        if self.provider_url.is_some() && self.secret_key.is_none() {
+            return Err(ConfigError(
+                "payments.provider_url is set without payments.secret_key (CAREBILL_PAYMENTS_SECRET_KEY)"
+                    .to_owned(),
+            ));
+        }
+        if !(1..=24).contains(&self.link_hours) {
+            return Err(ConfigError(
+                "payments.link_hours must be between 1 and 24".to_owned(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -329,6 +397,29 @@ impl Config {
         if let Some(v) = env("CAREBILL_LOG_FORMAT") {
             cfg.log.format = v;
         }
+        if let Some(v) = env("CAREBILL_PAYMENTS_URL") {
+            cfg.payments.provider_url = Some(v);
+        }
+        if let Some(v) = env("CAREBILL_PAYMENTS_SECRET_KEY") {
+            cfg.payments.secret_key = Some(Secret(v));
+        }
+        if let Some(v) = env("CAREBILL_PAYMENTS_WEBHOOK_SECRET") {
+            cfg.payments.webhook_secret = Some(Secret(v));
+        }
+        if let Some(v) = env("CAREBILL_PAYMENTS_SUCCESS_URL") {
+            cfg.payments.success_url = Some(v);
+        }
+        if let Some(v) = env("CAREBILL_PAYMENTS_CANCEL_URL") {
+            cfg.payments.cancel_url = Some(v);
+        }
+        if let Some(v) = env("CAREBILL_PAYMENTS_LINK_HOURS") {
+            cfg.payments.link_hours = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "CAREBILL_PAYMENTS_LINK_HOURS: `{v}` is not a number"
+                ))
+            })?;
+        }
+        cfg.payments.check()?;
         if let Some(v) = env("CAREBILL_SMTP_URL") {
             cfg.mail.smtp_url = Some(Secret(v));
         }
@@ -505,6 +596,46 @@ mod tests {
                 "{key}={value} is refused"
             );
         }
+    }
+
+    #[test]
+    fn payments_come_from_the_environment_and_their_secrets_never_print() {
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("CAREBILL_PAYMENTS_URL", "http://127.0.0.1:9999"),
+            ("CAREBILL_PAYMENTS_SECRET_KEY", "sk_test_abc"),
+            ("CAREBILL_PAYMENTS_WEBHOOK_SECRET", "whsec_xyz"),
+            ("CAREBILL_PAYMENTS_LINK_HOURS", "2"),
+        ]);
+        let cfg = Config::load(None, None, &|k| env.get(k).map(|v| (*v).to_owned())).expect("load");
+        assert_eq!(
+            cfg.payments.provider_url.as_deref(),
+            Some("http://127.0.0.1:9999")
+        );
+        assert_eq!(
+            cfg.payments.secret_key.as_ref().map(Secret::expose),
+            Some("sk_test_abc")
+        );
+        assert_eq!(cfg.payments.link_hours, 2);
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("sk_test_abc") && !shown.contains("whsec_xyz"));
+        for (key, value) in [
+            ("CAREBILL_PAYMENTS_URL", "ftp://provider"),
+            ("CAREBILL_PAYMENTS_LINK_HOURS", "25"),
+        ] {
+            let bad = |k: &str| {
+                if k == key {
+                    Some(value.to_owned())
+                } else {
+                    env.get(k).map(|v| (*v).to_owned())
+                }
+            };
+            assert!(Config::load(None, None, &bad).is_err(), "{key}={value}");
+        }
+        let no_key = |k: &str| (k == "CAREBILL_PAYMENTS_URL").then(|| "http://p".to_owned());
+        assert!(
+            Config::load(None, None, &no_key).is_err(),
+            "a provider without its key is refused"
+        );
     }
 
     #[test]

@@ -204,6 +204,14 @@ error_codes! {
     TendersDoNotAddUp = ("tenders_do_not_add_up", 422, "Tenders refused", "The payment's tenders do not add up to its amount (each positive, in its currency)."),
     /// A small balance that is not small.
     AboveThreshold = ("above_threshold", 422, "Write-off refused", "A small-balance write-off needs the receivable to owe at most the threshold of its currency (`/v1/collections/write-off-thresholds`); none set: none allowed."),
+    /// Nothing owed to pay by link.
+    NothingOutstanding = ("nothing_outstanding", 409, "Conflict", "The receivable (or the party's balance in that currency) owes nothing: there is nothing to pay by link."),
+    /// No payment provider configured.
+    NoPaymentProvider = ("no_payment_provider", 409, "Conflict", "No payment provider is configured in this installation (`[payments]`: `provider_url` and `secret_key` for links, `webhook_secret` for webhooks); ask the operator."),
+    /// The payment provider failed.
+    PaymentProviderFailed = ("payment_provider_failed", 502, "Bad gateway", "The payment provider could not be reached, or refused or garbled the request, after retries; nothing was stored. Retry later."),
+    /// A webhook whose signature does not verify.
+    InvalidSignature = ("invalid_signature", 401, "Unauthorized", "A webhook's `Stripe-Signature` is missing, malformed, not made with the webhook secret, or more than 5 minutes old; nothing was recorded."),
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -223,7 +231,7 @@ impl ErrorCode {
             409 => ErrorKind::Conflict,
             412 | 428 => ErrorKind::Precondition,
             422 => ErrorKind::Invalid,
-            503 => ErrorKind::Unavailable,
+            502 | 503 => ErrorKind::Unavailable,
             500 => ErrorKind::Internal,
             _ => ErrorKind::BadRequest,
         }

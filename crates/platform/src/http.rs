@@ -154,7 +154,7 @@ impl actix_web::ResponseError for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if status == StatusCode::UNAUTHORIZED {
+        if self.code() == ErrorCode::Unauthorized {
             res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         res.json(self.problem())
@@ -550,6 +550,20 @@ impl IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// A digest of the caller and its key (never the key itself): the same for a retry of the
+    /// same request, to pass on as an outside system's idempotency key.
+    pub fn fingerprint(&self) -> String {
+        digest(
+            format!(
+                "{}\n{}\n{}\n{}",
+                self.principal, self.key, self.path, self.digest
+            )
+            .as_bytes(),
+        )
+    }
+}
+
 /// A JSON reply that may be the replay of an earlier idempotent request.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -593,42 +607,10 @@ pub fn idempotent_with_status<T: Serialize>(
     f: impl FnOnce(&mut AnyConnection) -> Result<(StatusCode, T), Error>,
 ) -> Result<Reply, Error> {
     conn.transaction(|conn| {
-        if let Some(k) = key {
-            let stored: Option<(String, String, String, i32, String)> = idempotency_keys::table
-                .filter(idempotency_keys::principal.eq(&k.principal))
-                .filter(idempotency_keys::key.eq(&k.key))
-                .select((
-                    idempotency_keys::method,
-                    idempotency_keys::path,
-                    idempotency_keys::request_hash,
-                    idempotency_keys::status,
-                    idempotency_keys::response_body,
-                ))
-                .first(conn)
-                .optional()?;
-            if let Some((method, path, hash, status, body)) = stored {
-                if method != k.method || path != k.path || hash != k.digest {
-                    return Err(Error::new(
-                        ErrorCode::IdempotencyKeyReused,
-                        "this Idempotency-Key was already used with a different request",
-                    ));
-                }
-                let status = u16::try_from(status)
-                    .ok()
-                    .and_then(|s| StatusCode::from_u16(s).ok())
-                    .ok_or_else(|| {
-                        Error::stored(
-                            "idempotent reply status",
-                            &status.to_string(),
-                            "not an HTTP status",
-                        )
-                    })?;
-                return Ok(Reply {
-                    status,
-                    body,
-                    replayed: true,
-                });
-            }
+        if let Some(k) = key
+            && let Some(reply) = stored_reply(conn, k)?
+        {
+            return Ok(reply);
         }
         let (status, value) = f(conn)?;
         let body = serde_json::to_string(&value)?;
@@ -662,6 +644,53 @@ pub fn idempotent_with_status<T: Serialize>(
             replayed: false,
         })
     })
+}
+
+/// The stored response of an earlier request with this key, if any (marked replayed); a 409
+/// when the key was used for another request. For a write that must do something outside the
+/// database first (call a provider) and so looks before it leaps; [`idempotent`] checks again
+/// in its transaction.
+pub fn replay(conn: &mut AnyConnection, key: &IdempotencyKey) -> Result<Option<Reply>, Error> {
+    stored_reply(conn, key)
+}
+
+fn stored_reply(conn: &mut AnyConnection, k: &IdempotencyKey) -> Result<Option<Reply>, Error> {
+    let stored: Option<(String, String, String, i32, String)> = idempotency_keys::table
+        .filter(idempotency_keys::principal.eq(&k.principal))
+        .filter(idempotency_keys::key.eq(&k.key))
+        .select((
+            idempotency_keys::method,
+            idempotency_keys::path,
+            idempotency_keys::request_hash,
+            idempotency_keys::status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((method, path, hash, status, body)) = stored else {
+        return Ok(None);
+    };
+    if method != k.method || path != k.path || hash != k.digest {
+        return Err(Error::new(
+            ErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was already used with a different request",
+        ));
+    }
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| {
+            Error::stored(
+                "idempotent reply status",
+                &status.to_string(),
+                "not an HTTP status",
+            )
+        })?;
+    Ok(Some(Reply {
+        status,
+        body,
+        replayed: true,
+    }))
 }
 
 /// Parses a path id, answering 404 for anything that is not one.

@@ -5,6 +5,7 @@
 //! - [`http`], [`error`], [`auth`], [`health`], [`metrics`]: the HTTP edge.
 //! - [`events`]: bus (RabbitMQ, in-process), transactional outbox and relay, inbox.
 //! - [`audit`]: the append-only audit trail.
+//! - [`outbound`]: channels to the outside world (the payment provider).
 
 pub mod audit;
 pub mod auth;

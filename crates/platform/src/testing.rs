@@ -1,12 +1,13 @@
 //! Test helpers (feature `testing`): throwaway PostgreSQL databases on the server named by
 //! `CAREBILL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`), the
 //! broker named by `CAREBILL_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`),
-//! and tokens. A missing server is a test failure with a clear message, never a skip.
+//! tokens, the app over a real socket ([`serve`]) and stand-ins for third-party HTTP APIs
+//! ([`StandIn`]). A missing server is a test failure with a clear message, never a skip.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{App, middleware, test, web};
+use actix_web::{App, HttpServer, middleware, test, web};
 use diesel::{Connection as _, PgConnection, RunQueryDsl};
 use serde_json::Value;
 
@@ -340,4 +341,181 @@ macro_rules! both_backends {
             }
         }
     )*};
+}
+
+/// The service's routes served like [`test_app`] but on a real socket (`127.0.0.1`, a free
+/// port), for callers that are separate processes (a stand-in delivering webhooks). Stops when
+/// dropped. Needs to run inside the actix runtime of an `#[actix_web::test]`.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // The stop command is sent at once; nobody needs to wait for it.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A free port of 127.0.0.1, bound, and its base URL (`http://127.0.0.1:<port>`): known before
+/// the server starts, so that a stand-in started first can be told where to call.
+///
+/// # Panics
+/// When no port can be bound.
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("the bound address")
+    );
+    (listener, base)
+}
+
+/// Serves `routes` on `listener` (from [`listener`]; see [`TestServer`]).
+///
+/// # Panics
+/// When the listener cannot be used.
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn serve<F>(listener: std::net::TcpListener, routes: F) -> TestServer
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("the bound address")
+    );
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(Authenticator::hs256(
+                TEST_SECRET.as_bytes(),
+                "carebill",
+                "carebill",
+            )))
+            .app_data(web::Data::new(Metrics::new().expect("metrics")))
+            .app_data(cbhttp::query_config())
+            .app_data(cbhttp::path_config())
+            .app_data(BodyLimit(DEFAULT_BODY_LIMIT))
+            .wrap(middleware::from_fn(cbhttp::observe))
+            .configure(routes.clone())
+            .default_service(web::to(cbhttp::not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listening")
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestServer { base, handle }
+}
+
+/// A local stand-in for a third party's HTTP API (a payment or SMS provider): a Python 3
+/// script of the repository (standard library only) started with `--port 0` and `args`, which
+/// prints `listening on http://127.0.0.1:<port>` as its first line. Killed when dropped.
+pub struct StandIn {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl StandIn {
+    /// Starts `script` (a path from the repository root, e.g.
+    /// `scripts/standins/payment_provider.py`) with `python3`.
+    ///
+    /// # Panics
+    /// When `python3` or the script is missing, or the script does not say where it listens
+    /// within 20 s: the test needs it and says so.
+    #[expect(
+        clippy::panic,
+        reason = "test helper: a missing stand-in fails the test loudly"
+    )]
+    pub fn start(script: &str, args: &[&str]) -> StandIn {
+        use std::io::BufRead as _;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join(script);
+        if !path.is_file() {
+            panic!("the stand-in {} does not exist", path.display());
+        }
+        let mut child = std::process::Command::new("python3")
+            .arg("-u")
+            .arg(&path)
+            .args(["--port", "0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("python3 is needed to run the stand-in {script} ({e}); install Python 3")
+            });
+        let Some(stdout) = child.stdout.take() else {
+            panic!("the stand-in {script} has no stdout");
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            // Keep reading, so the stand-in never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let first = match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                panic!("the stand-in {script} did not say where it listens: {other:?}");
+            }
+        };
+        let Some(base) = first.strip_prefix("listening on ") else {
+            let _ = child.kill();
+            panic!("the stand-in {script} printed `{first}` instead of `listening on <url>`");
+        };
+        StandIn {
+            base: base.trim().to_owned(),
+            child,
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StandIn;
+
+    #[test]
+    #[should_panic(expected = "does not exist")]
+    fn a_missing_stand_in_fails_the_test_loudly() {
+        let _ = StandIn::start("scripts/standins/no_such_provider.py", &[]);
+    }
+
+    #[test]
+    fn a_stand_in_says_where_it_listens_and_answers_there() {
+        use std::io::{Read as _, Write as _};
+        let provider = StandIn::start("scripts/standins/payment_provider.py", &[]);
+        let address = provider
+            .base
+            .strip_prefix("http://")
+            .expect("an http base URL")
+            .to_owned();
+        let mut conn = std::net::TcpStream::connect(&address).expect("connect");
+        conn.write_all(b"GET /_requests HTTP/1.0\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(answer.ends_with("[]"), "nothing received yet: {answer}");
+        drop(provider);
+        assert!(
+            std::net::TcpStream::connect(&address).is_err(),
+            "killed when dropped"
+        );
+    }
 }

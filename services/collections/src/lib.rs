@@ -7,8 +7,10 @@
 //! `carebill.collections.payment.recorded.v1`), the rest kept as the party's credit;
 //! receivables (`/v1/receivables`) with status, payment history and batch; the invoice batches
 //! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
-//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`); and
-//! this service's audit trail.
+//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`);
+//! online payment links at a payment provider (`/v1/payment-links`) and the provider's signed
+//! webhook (`/v1/payment-webhooks`, the one route without a bearer token); and this service's
+//! audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -23,9 +25,11 @@ mod store;
 use std::sync::Arc;
 
 use actix_web::web;
+use carebill_platform::config::{ConfigError, PaymentsConfig};
 use carebill_platform::db::{Db, MigrationSet};
 use carebill_platform::events::{Subscription, subscription};
 use carebill_platform::http::allow;
+use carebill_platform::outbound::payments::{self as provider, PaymentProvider};
 use tokio::sync::Notify;
 
 /// The collections database migrations (after the platform's).
@@ -45,6 +49,9 @@ pub struct CollectionsState {
     pub wake: Arc<Notify>,
     /// The e-mail and SMS senders payment reminders go through.
     pub reminders: Channels,
+    /// The payment provider of payment links; none when `[payments]` is not configured (making
+    /// a link, or taking a webhook, is then a 409 `no_payment_provider`).
+    pub payment_links: Option<PaymentLinks>,
 }
 
 pub use service::reminders::Channels;
@@ -71,6 +78,25 @@ pub async fn reminder_sender(state: web::Data<CollectionsState>, interval: std::
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sending reminders failed; trying again later"),
         }
+    }
+}
+
+/// The payment provider behind payment links, and how long a link stays payable.
+#[derive(Clone)]
+pub struct PaymentLinks {
+    /// The provider.
+    pub provider: Arc<dyn PaymentProvider>,
+    /// Hours a new link stays payable.
+    pub link_hours: u32,
+}
+
+impl PaymentLinks {
+    /// The payment links of the `[payments]` settings; none without a provider URL and key.
+    pub fn from_config(cfg: &PaymentsConfig) -> Result<Option<PaymentLinks>, ConfigError> {
+        Ok(provider::from_config(cfg)?.map(|provider| PaymentLinks {
+            provider,
+            link_hours: cfg.link_hours,
+        }))
     }
 }
 
@@ -197,6 +223,22 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/payment-links")
+                    .route(web::get().to(api::payment_links::list_payment_links))
+                    .route(web::post().to(api::payment_links::create_payment_link))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/payment-links/{id}")
+                    .route(web::get().to(api::payment_links::get_payment_link))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/payment-webhooks")
+                    .route(web::post().to(api::payment_links::receive_payment_webhook))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -221,6 +263,8 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::reminders::list_reminder_policies, api::reminders::create_reminder_run,
         api::reminders::get_reminder_run, api::reminders::list_reminder_notices,
         api::reminders::get_reminder_notice, api::reminders::dispatch_reminders,
+        api::payment_links::create_payment_link, api::payment_links::list_payment_links,
+        api::payment_links::get_payment_link, api::payment_links::receive_payment_webhook,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
@@ -228,6 +272,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
         (name = "reminders", description = "Payment reminders: contacts, policies, runs, notices by e-mail and SMS"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
+        (name = "payment links", description = "Online payment links at the payment provider, and its signed webhook (no bearer token: the signature authenticates it)"),
     )
 )]
 pub struct ApiDoc;

@@ -237,6 +237,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_links (id) {
+        id -> Text,
+        provider -> Text,
+        session_id -> Text,
+        url -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        receivable_id -> Nullable<Text>,
+        invoice_id -> Nullable<Text>,
+        invoice_number -> Nullable<Text>,
+        party_kind -> Text,
+        party_id -> Text,
+        location_code -> Nullable<Text>,
+        payer_code -> Nullable<Text>,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        paid_at -> Nullable<Timestamp>,
+        paid_minor -> Nullable<BigInt>,
+        payment_id -> Nullable<Text>,
+        provider_reference -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_webhook_events (provider, event_id) {
+        provider -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        session_id -> Nullable<Text>,
+        link_id -> Nullable<Text>,
+        outcome -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(batch_documents -> batches (batch_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
@@ -257,5 +296,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminder_contacts,
     reminder_policies,
     reminder_runs,
-    reminder_notices
+    reminder_notices,
+    payment_links,
+    payment_webhook_events
 );

@@ -367,11 +367,13 @@ async fn run(
         mail: Mailer::from_config(&cfg.mail)?,
         sms: SmsSender::from_config(&cfg.sms)?,
     };
+    let payment_links = carebill_collections::PaymentLinks::from_config(&cfg.payments)?;
     let collections = running.iter().find(|s| s.name == "collections").map(|s| {
         web::Data::new(carebill_collections::CollectionsState {
             db: s.db.clone(),
             wake: s.wake.clone(),
             reminders: channels.clone(),
+            payment_links: payment_links.clone(),
         })
     });
     let sender = collections.clone().map(|state| {

@@ -4,8 +4,13 @@
 //! busy) or [`SendError::Permanent`] (the same message will never go: a malformed address, a
 //! refused recipient). Retrying, backoff and the per-message log belong to the caller, which
 //! keeps them in its own database.
+//!
+//! - [`mail`]: e-mail over SMTP;
+//! - [`sms`]: text messages through a provider's HTTP API;
+//! - [`payments`]: the online payment provider (checkout sessions and their signed webhooks).
 
 pub mod mail;
+pub mod payments;
 pub mod sms;
 
 /// Why a message was not sent.

@@ -7,7 +7,12 @@
 //! receivables, payments, balances and batches of its own payer code (a batch of no payer is
 //! no payer's); anything else answers 404. A token limited to some locations sees only those
 //! locations' receivables and batches (and only the allocations to them); payments and credit
-//! belong to a party, not to a location.
+//! belong to a party, not to a location. Payment links follow their receivable's scope; a
+//! link for a party's balance spans locations, so only a reader who sees every location (and
+//! a payer's portal user, for its own payer) sees it.
+//!
+//! One exception to the bearer token: the payment provider's webhook
+//! (`POST /v1/payment-webhooks`, [`payment_links`]) is authenticated by its signature.
 //!
 //! [`Scope`]: carebill_platform::auth::Scope
 
@@ -16,6 +21,7 @@ pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod history;
+pub(crate) mod payment_links;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 pub(crate) mod reminders;

@@ -7,12 +7,15 @@
 //! Arrows: `balances` → `payments`; `batches`, `payments`, `write_offs` and `aging` →
 //! `receivables` (the event actor, money, the write-off record); the others use only the
 //! store. Write-offs and their thresholds are [`write_offs`]; the aging report is [`aging`].
+//! Online payment links and their webhooks are [`payment_links`] → `payments` (a paid link
+//! records its payment through the payment use case) and `receivables` (money).
 
 pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod history;
+pub(crate) mod payment_links;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 pub(crate) mod reminders;

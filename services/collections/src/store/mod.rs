@@ -1,9 +1,9 @@
 //! The collections database: typed rows and the queries over them, and the locks the use cases
 //! take. No business decision is made here: the use cases one layer up make them.
 //!
-//! Lock order everywhere: an invoice's key, then receivables (in id order), then payments (in
-//! id order). A batch's key is taken alone: a batch's documents are kept beside the receivables,
-//! never written into them.
+//! Lock order everywhere: an invoice's key, then a payment link, then receivables (in id
+//! order), then payments (in id order). A batch's key is taken alone: a batch's documents are
+//! kept beside the receivables, never written into them.
 
 pub(crate) mod aging;
 pub(crate) mod allocations;
@@ -12,6 +12,7 @@ pub(crate) mod batches;
 pub(crate) mod early_credit_notes;
 pub(crate) mod history;
 pub(crate) mod partial_credit_notes;
+pub(crate) mod payment_links;
 pub(crate) mod payments;
 pub(crate) mod receivables;
 pub(crate) mod refunds;

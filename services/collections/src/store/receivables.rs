@@ -609,3 +609,31 @@ pub(crate) fn party_known(
     );
     Ok(q.first::<String>(conn).optional()?.is_some())
 }
+
+/// The receivables of a party in `currency` that still owe money and that the caller may see,
+/// oldest due first (then by id): what a payment of the party's balance pays, in that order.
+pub(crate) fn owing_of_party(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    kind: PartyKind,
+    party_id: &str,
+    currency: Currency,
+) -> Result<Vec<ReceivableRow>, Error> {
+    let q = receivables::table
+        .filter(receivables::party_kind.eq(kind.as_str()))
+        .filter(receivables::party_id.eq(party_id.to_owned()))
+        .filter(receivables::currency.eq(currency.to_string()))
+        .filter(receivables::status.eq_any(OWING))
+        .select(ReceivableRow::as_select())
+        .into_boxed();
+    let q = carebill_platform::scoped!(
+        q,
+        scope,
+        receivables::location_code,
+        receivables::payer_code
+    );
+    Ok(
+        q.order((receivables::due_date.asc(), receivables::id.asc()))
+            .load(conn)?,
+    )
+}

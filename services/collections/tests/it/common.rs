@@ -65,6 +65,7 @@ pub(crate) async fn app_with(
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
         reminders,
+        payment_links: None,
     });
     test_app(carebill_collections::routes(state)).await
 }

@@ -9,6 +9,7 @@ mod batches;
 mod common;
 mod money_in;
 mod openapi;
+mod payment_links;
 mod payments;
 mod receivables;
 mod reminders;

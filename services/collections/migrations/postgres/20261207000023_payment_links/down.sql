@@ -1,0 +1,2 @@
+DROP TABLE payment_webhook_events;
+DROP TABLE payment_links;
