@@ -104,7 +104,7 @@ port=${CAREBILL_SCHEMATHESIS_PORT:-18479}
 # The collecting page's outside parties (docs/tutorial/collecting.md): a real SMTP server and
 # the SMS provider's stand-in, on free ports.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-smtp_port=$(free_port); sms_port=$(free_port)
+smtp_port=$(free_port); sms_port=$(free_port); payments_port=$(free_port)
 "$(scripts/tools-venv.sh)" scripts/standins/smtp_sink.py --port "$smtp_port" --maildir "$work/mail" >/dev/null &
 smtp_pid=$!
 python3 scripts/standins/sms_provider.py --port "$sms_port" --account AC1 --token sms-token >/dev/null &
@@ -114,6 +114,8 @@ CAREBILL_LOG=warn CAREBILL_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
   CAREBILL_MAIL_FROM='Hospital Central <cobros@h1.example>' \
   CAREBILL_SMS_URL="http://127.0.0.1:$sms_port" CAREBILL_SMS_ACCOUNT=AC1 \
   CAREBILL_SMS_TOKEN=sms-token CAREBILL_SMS_FROM=HCentral \
+  CAREBILL_PAYMENTS_URL="http://127.0.0.1:$payments_port" CAREBILL_PAYMENTS_SECRET_KEY=sk_test_carebill \
+  CAREBILL_PAYMENTS_WEBHOOK_SECRET=whsec_carebill \
   "$bin" serve --data-dir "$work/carebill-data" --bind "127.0.0.1:$port" >/dev/null 2>"$work/suite.log" &
 pid=$!
 trap 'kill $pid $smtp_pid $sms_pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -131,6 +133,7 @@ for page in sys.argv[1:]:
 PY
 (cd "$work" && PATH="$(cd "$(dirname "$bin")" && pwd):$PATH" CAREBILL="http://127.0.0.1:$port" \
   MAILDIR="$work/mail" SMS_URL="http://127.0.0.1:$sms_port" \
+  PAYMENTS="http://127.0.0.1:$payments_port" CAREBILL_REPO="$OLDPWD" \
   bash -euo pipefail walk.sh >"$work/walk.log" 2>&1) || { cat "$work/walk.log"; exit 1; }
 (cd "$work" && "$venv/bin/schemathesis" run "$OLDPWD/openapi/carebill.json" \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \

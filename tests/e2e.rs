@@ -531,9 +531,25 @@ fn tutorial_walk() -> (String, String) {
     let (continued, _) = rest
         .split_once("<!-- walk:end -->")
         .expect("e-invoices walk end marker");
-    let walk = [blocks(walk, "```bash\n"), blocks(continued, "```bash\n")]
-        .concat()
-        .join("\n");
+    // The collecting page continues both.
+    let collecting = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/collecting.md"
+    ))
+    .expect("the collecting page");
+    let (_, rest) = collecting
+        .split_once("<!-- walk:start -->")
+        .expect("collecting walk start marker");
+    let (collecting, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("collecting walk end marker");
+    let walk = [
+        blocks(walk, "```bash\n"),
+        blocks(continued, "```bash\n"),
+        blocks(collecting, "```bash\n"),
+    ]
+    .concat()
+    .join("\n");
     let bad = blocks(after, "```sh\n")
         .into_iter()
         .next()
@@ -545,7 +561,31 @@ fn tutorial_walk() -> (String, String) {
 fn the_tutorial_works_as_written() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("carebill-data");
-    let server = Server::start(&["--data-dir", data.to_str().expect("utf8")], &[]);
+    // The collecting page's outside parties, as its setup starts them.
+    let outbound = Outbound::start_as("AC1", "sms-token");
+    let mut env = outbound.env();
+    env.push((
+        "CAREBILL_MAIL_FROM".to_owned(),
+        "Hospital Central <cobros@h1.example>".to_owned(),
+    ));
+    // The payment provider's stand-in: the walk starts it on this port.
+    let payments = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    );
+    env.extend(
+        [
+            ("CAREBILL_PAYMENTS_URL", payments.as_str()),
+            ("CAREBILL_PAYMENTS_SECRET_KEY", "sk_test_carebill"),
+            ("CAREBILL_PAYMENTS_WEBHOOK_SECRET", "whsec_carebill"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start(&["--data-dir", data.to_str().expect("utf8")], &env);
     let (walk, bad) = tutorial_walk();
     let bin_dir = Path::new(BIN).parent().expect("bin dir");
     let path = format!(
@@ -560,6 +600,13 @@ fn the_tutorial_works_as_written() {
         .current_dir(dir.path())
         .env("PATH", path)
         .env("CAREBILL", &server.base)
+        .env("MAILDIR", outbound.maildir.path())
+        .env("SMS_URL", &outbound.sms_url)
+        .env("PAYMENTS", &payments)
+        .env(
+            "CAREBILL_REPO",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+        )
         .output()
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -631,6 +678,20 @@ fn the_tutorial_works_as_written() {
         r#"{"status":"sent"}"#,
         r#"{"collection_status":"partly_collected","invoiced":"728.00","outstanding":"686.00"}"#,
         r#"[{"total":"42.00","status":"paid","batch":true},{"total":"686.00","status":"open","batch":true}]"#,
+        // Collecting: reminders by e-mail and SMS.
+        r#"{"version":1,"levels":[["aviso",-3,"email"],["primer recordatorio",10,"sms"]]}"#,
+        r#"[true,1,[["aviso","carmen@example.org","Su factura H1-INV-2026-000007 vence el "#,
+        r#"{"queued":1,"skipped":{"channel_unavailable":0,"currency_mismatch":0,"disputed":0,"in_plan":0,"no_contact":0,"no_policy":3,"opted_out":0}}"#,
+        "X-Envelope-To: carmen@example.org\nSubject: Su factura H1-INV-2026-000007 vence el ",
+        "{\"queued\":1}\n{\"queued\":0}\n{\"sent\":1}\n",
+        r#"["+34600111222","HCentral: la factura H1-INV-2026-000007 lleva 10 dias vencida. Total con gastos: 5639.00 EUR."]"#,
+        r#"[[1,"email","sent",1,"0.00"],[2,"sms","sent",1,"5.00"]]"#,
+        // Paying online.
+        r#"{"status":"open","amount":"10.25","invoice_number":"H1-INV-2026-000002"}"#,
+        r#"{"authorization":"Bearer sk_test_carebill","amount":"1025","currency":"eur"}"#,
+        r#"{"webhook_status":200,"outcome":"recorded"}"#,
+        r#"{"status":"paid","paid":"10.25","outstanding":"0.00"}"#,
+        r#"{"webhook_status":200,"outcome":"duplicate"}"#,
     ] {
         assert!(
             stdout.contains(expected),
@@ -904,6 +965,128 @@ struct Suite {
     bases: Vec<(&'static str, String)>,
     tokens: std::collections::HashMap<&'static str, String>,
     http: reqwest::blocking::Client,
+    /// The SMTP server and SMS stand-in the suite's collections sends reminders to, if any.
+    outbound: Option<std::sync::Arc<Outbound>>,
+}
+
+/// A real SMTP server (aiosmtpd, keeping messages as files) and the SMS provider stand-in, from
+/// scripts/standins/, stopped on drop.
+struct Outbound {
+    smtp: Child,
+    sms: Child,
+    maildir: tempfile::TempDir,
+    smtp_url: String,
+    sms_url: String,
+    account: String,
+    sms_token: String,
+}
+
+impl Outbound {
+    fn start() -> Outbound {
+        Outbound::start_as("AC-E2E", "e2e-token")
+    }
+
+    /// With the SMS provider's account and token.
+    fn start_as(account: &str, sms_token: &str) -> Outbound {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let venv = Command::new("bash")
+            .arg(root.join("scripts/tools-venv.sh"))
+            .output()
+            .expect("scripts/tools-venv.sh");
+        assert!(
+            venv.status.success(),
+            "{}",
+            String::from_utf8_lossy(&venv.stderr)
+        );
+        let python = String::from_utf8_lossy(&venv.stdout).trim().to_owned();
+        let maildir = tempfile::tempdir().expect("maildir");
+        let start = |python: &str, script: &str, args: &[&str]| -> (Child, String) {
+            let mut child = Command::new(python)
+                .arg(root.join("scripts/standins").join(script))
+                .args(args)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("stand-in");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("banner");
+            let url = line.trim().trim_start_matches("listening on ").to_owned();
+            (child, url)
+        };
+        let dir = maildir.path().to_str().expect("utf8").to_owned();
+        let (smtp, smtp_url) = start(&python, "smtp_sink.py", &["--port", "0", "--maildir", &dir]);
+        let (sms, sms_url) = start(
+            "python3",
+            "sms_provider.py",
+            &["--port", "0", "--account", account, "--token", sms_token],
+        );
+        Outbound {
+            smtp,
+            sms,
+            maildir,
+            smtp_url,
+            sms_url,
+            account: account.to_owned(),
+            sms_token: sms_token.to_owned(),
+        }
+    }
+
+    /// What a service needs to send through them.
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("CAREBILL_SMTP_URL", self.smtp_url.as_str()),
+            (
+                "CAREBILL_MAIL_FROM",
+                "Hospital Central <billing@h1.example>",
+            ),
+            ("CAREBILL_SMS_URL", self.sms_url.as_str()),
+            ("CAREBILL_SMS_ACCOUNT", self.account.as_str()),
+            ("CAREBILL_SMS_TOKEN", self.sms_token.as_str()),
+            ("CAREBILL_SMS_FROM", "HCentral"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    /// The messages the SMTP server accepted.
+    fn mails(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.path())
+            .expect("maildir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("mail"))
+            .collect()
+    }
+
+    /// The texts the SMS stand-in accepted.
+    fn texts(&self) -> Vec<Value> {
+        let v: Value = reqwest::blocking::Client::new()
+            .get(format!(
+                "{}/2010-04-01/Accounts/AC-E2E/Messages.json",
+                self.sms_url
+            ))
+            .basic_auth("AC-E2E", Some("e2e-token"))
+            .send()
+            .expect("sms stand-in")
+            .json()
+            .expect("json");
+        v["messages"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Outbound {
+    fn drop(&mut self) {
+        for c in [&mut self.smtp, &mut self.sms] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Which service owns a path (what an ingress routes on).
@@ -1361,6 +1544,98 @@ fn money_path(c: &Suite) {
         json!(mutua_id),
         "{in_batch}"
     );
+    reminders(c, &mutua_id);
+}
+
+/// MUTUA's invoice, still owed, is reminded of by e-mail ten days after its due date and by SMS
+/// thirty days after, through the SMTP server and SMS provider the suite was started with (or,
+/// without them, skipped as `channel_unavailable`).
+fn reminders(c: &Suite, mutua_invoice: &str) {
+    let (_, page) = c.get(
+        "collector",
+        &format!("/v1/receivables?invoice_id={mutua_invoice}"),
+    );
+    let r = page["items"][0].clone();
+    let due: chrono::NaiveDate = r["due_date"]
+        .as_str()
+        .expect("due date")
+        .parse()
+        .expect("date");
+    let payer = r["party"]["id"].as_str().expect("payer id").to_owned();
+    let level = |name: &str, days: i64, channel: &str| {
+        json!({"name": name, "days_after_due": days, "channel": channel, "fee": {"amount": "2.50", "currency": "EUR"},
+            "templates": {"en": {"subject": "Invoice {{ invoice_number }} is overdue",
+                "body": "Invoice {{ invoice_number }}: {{ outstanding }} {{ currency }} is {{ days_past_due }} days overdue. With the fee: {{ total }}."}}})
+    };
+    let (s, policy) = c.send(
+        "billing_manager",
+        c.http
+            .put(c.url("/v1/reminder-policies/PAYERS"))
+            .json(&json!({
+            "party_kind": "payer", "default_language": "en",
+            "levels": [level("first reminder", 10, "email"), level("final reminder", 30, "sms")]})),
+    );
+    assert_eq!(s, 201, "{policy}");
+    let (s, contact) = c.send(
+        "collector",
+        c.http
+            .put(c.url(&format!("/v1/reminder-contacts/payer/{payer}")))
+            .json(&json!({"name": "Mutua Madrileña", "email": "cobros@mutua.example", "phone": "+34910000000"})),
+    );
+    assert_eq!(s, 200, "{contact}");
+    for (days, channel) in [(10, "email"), (30, "sms")] {
+        let as_of = (due + chrono::Duration::days(days)).to_string();
+        let (s, run) = c.post("collector", "/v1/reminder-runs", &json!({"as_of": as_of}));
+        assert_eq!(s, 201, "{run}");
+        let mine = run["notices"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["invoice_id"] == mutua_invoice).cloned());
+        if c.outbound.is_none() {
+            assert!(mine.is_none(), "{run}");
+            assert!(
+                run["skipped"]["channel_unavailable"].as_i64() >= Some(1),
+                "{run}"
+            );
+            return;
+        }
+        let notice = mine.unwrap_or_else(|| panic!("MUTUA's {channel} reminder queued: {run}"));
+        let id = notice["id"].as_str().expect("id").to_owned();
+        let (s, _) = c.post("collector", "/v1/reminder-dispatches", &json!({}));
+        assert_eq!(s, 200);
+        let sent = eventually("the reminder sent", || {
+            let (_, n) = c.get("collector", &format!("/v1/reminder-notices/{id}"));
+            (n["status"] == "sent").then_some(n)
+        });
+        assert_eq!(sent["channel"], channel, "{sent}");
+    }
+    let Some(outbound) = &c.outbound else { return };
+    let mails = outbound.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("X-Envelope-To: cobros@mutua.example"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("is 10 days overdue. With the fee: "),
+        "{}",
+        mails[0]
+    );
+    let texts = outbound.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["to"], "+34910000000");
+    assert!(
+        texts[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("30 days overdue")),
+        "{texts:?}"
+    );
+    // Each reminder's fee is charged to the receivable.
+    let (_, page) = c.get(
+        "collector",
+        &format!("/v1/receivables?invoice_id={mutua_invoice}"),
+    );
+    assert_eq!(amount(&page["items"][0]["adjusted"]), "5.00", "{page}");
 }
 
 fn role_tokens(mint: impl Fn(&str) -> String) -> std::collections::HashMap<&'static str, String> {
@@ -1382,11 +1657,15 @@ fn the_money_path_runs_in_the_embedded_suite() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let data = data.to_str().expect("utf8");
-    let server = Server::start(&["--data-dir", data], &[]);
+    let outbound = std::sync::Arc::new(Outbound::start());
+    let env = outbound.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start(&["--data-dir", data], &env);
     let suite = Suite {
         bases: vec![("*", server.base.clone())],
         tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
         http: reqwest::blocking::Client::new(),
+        outbound: Some(outbound),
     };
     money_path(&suite);
     server.stop();
@@ -1509,6 +1788,7 @@ fn suite_with(s: &Suite, server: &Server) -> Suite {
         bases: vec![("*", server.base.clone())],
         tokens: s.tokens.clone(),
         http: s.http.clone(),
+        outbound: s.outbound.clone(),
     }
 }
 
@@ -1520,6 +1800,7 @@ struct Distributed {
     envs: std::collections::HashMap<&'static str, Vec<(String, String)>>,
     _dbs: Vec<PgTestDb>,
     vhost: TestVhost,
+    outbound: std::sync::Arc<Outbound>,
 }
 
 const SECRET: &str = "e2e-secret-0123456789abcdef0123456789";
@@ -1537,15 +1818,17 @@ impl Distributed {
             envs: std::collections::HashMap::new(),
             _dbs: Vec::new(),
             vhost,
+            outbound: std::sync::Arc::new(Outbound::start()),
         };
         for svc in processes {
             if !d.envs.contains_key(svc) {
                 let db = PgTestDb::create();
-                let env = vec![
+                let mut env = vec![
                     ("CAREBILL_DATABASE_URL".to_owned(), db.url.clone()),
                     ("CAREBILL_AMQP_URL".to_owned(), d.vhost.url.clone()),
                     ("CAREBILL_JWT_SECRET".to_owned(), SECRET.to_owned()),
                 ];
+                env.extend(d.outbound.env());
                 d._dbs.push(db);
                 d.envs.insert(svc, env);
                 carebill(&["migrate", "--service", svc], &d.env(svc));
@@ -1578,6 +1861,7 @@ impl Distributed {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("client"),
+            outbound: Some(self.outbound.clone()),
         }
     }
 
@@ -1813,6 +2097,7 @@ fn a_care_home_month_is_billed_in_the_embedded_suite() {
         bases: vec![("*", server.base.clone())],
         tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
         http: reqwest::blocking::Client::new(),
+        outbound: None,
     };
     care_home_month(&suite);
     server.stop();
@@ -2193,6 +2478,7 @@ fn the_compose_gateway_serves_the_whole_money_path_at_one_address() {
         bases: vec![("*", gateway.base.clone())],
         tokens: direct.tokens.clone(),
         http: direct.http.clone(),
+        outbound: direct.outbound.clone(),
     };
     money_path(&through);
     // The merged document, and the caller's request id kept through the gateway.
@@ -2644,6 +2930,7 @@ fn every_operation_keeps_to_its_scope_and_refuses_roles_before_reading_the_body(
         bases: vec![("*", server.base.clone())],
         tokens,
         http: reqwest::blocking::Client::new(),
+        outbound: None,
     };
     money_path(&suite);
     care_home_month(&suite);
