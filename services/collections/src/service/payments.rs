@@ -500,7 +500,7 @@ fn store_allocations(
         )?;
         let paid = r.paid_minor + amount;
         let status = carebill_domain::collections::base_status(
-            MinorUnits(r.total_minor),
+            r.payable_total(),
             MinorUnits(r.credited_minor),
             MinorUnits(paid),
             MinorUnits(r.written_off_minor),

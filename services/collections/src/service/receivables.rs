@@ -230,7 +230,7 @@ impl ReceivableView {
     ) -> Result<ReceivableView, Error> {
         let today = rules::local_today(&row.location_time_zone, now);
         let status = rules::receivable_status(
-            MinorUnits(row.total_minor),
+            row.payable_total(),
             MinorUnits(row.credited_minor),
             MinorUnits(row.paid_minor),
             MinorUnits(row.written_off_minor),
@@ -541,8 +541,9 @@ fn partial_credit_note_issued(
             row.currency
         )));
     }
-    let after = rules::partial_credit(
+    let after = rules::partial_credit_adjusted(
         MinorUnits(row.total_minor),
+        MinorUnits(row.adjusted_minor),
         MinorUnits(row.credited_minor),
         MinorUnits(row.paid_minor),
         MinorUnits(row.written_off_minor),
@@ -557,7 +558,7 @@ fn partial_credit_note_issued(
     }
     let (reversed, reallocated) = return_to_credit(conn, env, e, &row, after.returned.0, now)?;
     let status = rules::base_status(
-        MinorUnits(row.total_minor),
+        row.payable_total(),
         after.credited,
         after.paid,
         after.written_off,

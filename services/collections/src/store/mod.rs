@@ -5,14 +5,18 @@
 //! id order). A batch's key is taken alone: a batch's documents are kept beside the receivables,
 //! never written into them.
 
+pub(crate) mod adjustments;
 pub(crate) mod aging;
 pub(crate) mod allocations;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod disputes;
+pub(crate) mod dso;
 pub(crate) mod early_credit_notes;
 pub(crate) mod history;
 pub(crate) mod partial_credit_notes;
 pub(crate) mod payments;
+pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod refunds;
 pub(crate) mod tenders;
