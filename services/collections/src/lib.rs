@@ -86,6 +86,47 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/receivables/{id}/adjustments")
+                    .route(web::post().to(api::disputes::adjust_receivable))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}/disputes")
+                    .route(web::post().to(api::disputes::open_dispute))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}/disputes/resolution")
+                    .route(web::post().to(api::disputes::resolve_dispute))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans")
+                    .route(web::get().to(api::plans::list_plans))
+                    .route(web::post().to(api::plans::create_plan))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/evaluation")
+                    .route(web::post().to(api::plans::evaluate_plans))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/{id}")
+                    .route(web::get().to(api::plans::get_plan))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/{id}/cancellation")
+                    .route(web::post().to(api::plans::cancel_plan))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/collections/dso")
+                    .route(web::get().to(api::dso::get_dso))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/receivables/{id}/write-offs")
                     .route(web::post().to(api::write_offs::write_off_receivable))
                     .default_service(allow("POST")),
@@ -145,11 +186,16 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
+        api::plans::create_plan, api::plans::list_plans, api::plans::get_plan,
+        api::plans::cancel_plan, api::plans::evaluate_plans,
+        api::disputes::open_dispute, api::disputes::resolve_dispute,
+        api::disputes::adjust_receivable, api::dso::get_dso,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
+        (name = "payment plans", description = "What a party owes split into installments, and how far they are paid"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
     )
 )]

@@ -15,8 +15,11 @@ pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod disputes;
+pub(crate) mod dso;
 pub(crate) mod history;
 pub(crate) mod payments;
+pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod write_offs;
 

@@ -8,11 +8,15 @@
 //! `receivables` (the event actor, money, the write-off record); the others use only the
 //! store. Write-offs and their thresholds are [`write_offs`]; the aging report is [`aging`].
 
+pub(crate) mod adjustments;
 pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod disputes;
+pub(crate) mod dso;
 pub(crate) mod history;
 pub(crate) mod payments;
+pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod write_offs;

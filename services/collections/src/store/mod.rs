@@ -2,7 +2,7 @@
 //! take. No business decision is made here: the use cases one layer up make them.
 //!
 //! Lock order everywhere: an invoice's key, then receivables (in id order), then payments (in
-//! id order). A batch's key is taken alone: a batch's documents are kept beside the receivables,
+//! id order), then payment plans. A batch's key is taken alone: a batch's documents are kept beside the receivables,
 //! never written into them.
 
 pub(crate) mod adjustments;
