@@ -102,23 +102,23 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
             )
             .service(
                 web::resource("/v1/payment-plans")
-                    .route(web::get().to(api::plans::list_plans))
-                    .route(web::post().to(api::plans::create_plan))
+                    .route(web::get().to(api::plans::list_payment_plans))
+                    .route(web::post().to(api::plans::create_payment_plan))
                     .default_service(allow("GET, POST")),
             )
             .service(
                 web::resource("/v1/payment-plans/evaluation")
-                    .route(web::post().to(api::plans::evaluate_plans))
+                    .route(web::post().to(api::plans::evaluate_payment_plans))
                     .default_service(allow("POST")),
             )
             .service(
                 web::resource("/v1/payment-plans/{id}")
-                    .route(web::get().to(api::plans::get_plan))
+                    .route(web::get().to(api::plans::get_payment_plan))
                     .default_service(allow("GET")),
             )
             .service(
                 web::resource("/v1/payment-plans/{id}/cancellation")
-                    .route(web::post().to(api::plans::cancel_plan))
+                    .route(web::post().to(api::plans::cancel_payment_plan))
                     .default_service(allow("POST")),
             )
             .service(
@@ -186,8 +186,8 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
-        api::plans::create_plan, api::plans::list_plans, api::plans::get_plan,
-        api::plans::cancel_plan, api::plans::evaluate_plans,
+        api::plans::create_payment_plan, api::plans::list_payment_plans, api::plans::get_payment_plan,
+        api::plans::cancel_payment_plan, api::plans::evaluate_payment_plans,
         api::disputes::open_dispute, api::disputes::resolve_dispute,
         api::disputes::adjust_receivable, api::dso::get_dso,
     ),

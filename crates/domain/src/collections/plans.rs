@@ -232,8 +232,10 @@ pub fn days_sales_outstanding(
     if invoiced.0 <= 0 {
         return None;
     }
-    let d = Decimal::from(outstanding.0) * Decimal::from(days) / Decimal::from(invoiced.0);
-    Some(d.round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
+    let mut d = (Decimal::from(outstanding.0) * Decimal::from(days) / Decimal::from(invoiced.0))
+        .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    d.rescale(1);
+    Some(d)
 }
 
 #[cfg(test)]
@@ -302,7 +304,11 @@ mod tests {
     fn dso_is_outstanding_over_invoiced_times_days() {
         assert_eq!(
             days_sales_outstanding(MinorUnits(3_000), MinorUnits(9_000), 90),
-            Some(Decimal::from(30))
+            Some(Decimal::new(300, 1))
+        );
+        assert_eq!(
+            days_sales_outstanding(MinorUnits(3_000), MinorUnits(9_000), 90).map(|d| d.to_string()),
+            Some("30.0".to_owned())
         );
         assert_eq!(days_sales_outstanding(MinorUnits(1), MinorUnits(0), 90), None);
     }

@@ -272,7 +272,7 @@ impl PaymentPlan {
         (status = 422, description = "Invalid input, or installments that do not add up to what is owed (plan_does_not_add_up, naming installments)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
-pub async fn create_plan(
+pub async fn create_payment_plan(
     state: web::Data<CollectionsState>,
     req: HttpRequest,
     who: Principal,
@@ -319,7 +319,7 @@ pub struct PlanFilter {
         (status = 422, description = "Invalid filter value or paging", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
-pub async fn list_plans(
+pub async fn list_payment_plans(
     state: web::Data<CollectionsState>,
     who: Principal,
     filter: web::Query<PlanFilter>,
@@ -355,7 +355,7 @@ pub async fn list_plans(
         (status = 404, description = "No such plan in the caller's scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(plan_id = %id))]
-pub async fn get_plan(
+pub async fn get_payment_plan(
     state: web::Data<CollectionsState>,
     who: Principal,
     id: web::Path<String>,
@@ -390,7 +390,7 @@ pub struct CancellationInput {
         (status = 422, description = "No reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(plan_id = %id))]
-pub async fn cancel_plan(
+pub async fn cancel_payment_plan(
     state: web::Data<CollectionsState>,
     who: Principal,
     id: web::Path<String>,
@@ -450,7 +450,7 @@ impl EvaluationResult {
         (status = 422, description = "Invalid day", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
-pub async fn evaluate_plans(
+pub async fn evaluate_payment_plans(
     state: web::Data<CollectionsState>,
     who: Principal,
     body: JsonBody<EvaluationInput>,

@@ -254,12 +254,40 @@ fn chosen_receivables(
     Ok(rows)
 }
 
+/// No installment of a new plan falls due before `today`.
+fn check_days(asked: &InstallmentsAsked, today: NaiveDate) -> Result<(), Error> {
+    let errors: Vec<FieldError> = match asked {
+        InstallmentsAsked::Generated { first_due_on, .. } if *first_due_on < today => {
+            vec![FieldError {
+                field: "first_due_on".to_owned(),
+                code: "in_past".to_owned(),
+                message: format!("must be {today} or later"),
+            }]
+        }
+        InstallmentsAsked::Generated { .. } => Vec::new(),
+        InstallmentsAsked::Listed(items) => items
+            .iter()
+            .enumerate()
+            .filter(|(_, (due_on, _))| *due_on < today)
+            .map(|(n, _)| FieldError {
+                field: format!("installments.{n}.due_on"),
+                code: "in_past".to_owned(),
+                message: format!("must be {today} or later"),
+            })
+            .collect(),
+    };
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::validation(errors))
+    }
+}
+
 /// The installments of a new plan that must add up to `owed`, in due order.
 fn installments(
     asked: &InstallmentsAsked,
     currency: Currency,
     owed: MinorUnits,
-    today: NaiveDate,
 ) -> Result<Vec<(NaiveDate, MinorUnits)>, Error> {
     let mut out = match asked {
         InstallmentsAsked::Generated {
@@ -267,13 +295,6 @@ fn installments(
             first_due_on,
             every,
         } => {
-            if *first_due_on < today {
-                return Err(Error::field(
-                    "first_due_on",
-                    "in_past",
-                    format!("must be {today} or later"),
-                ));
-            }
             let days = rules::schedule(*first_due_on, *every, *count).ok_or_else(|| {
                 Error::field("count", "out_of_range", "the schedule runs past the calendar")
             })?;
@@ -285,13 +306,6 @@ fn installments(
             let mut out = Vec::with_capacity(items.len());
             let mut errors = Vec::new();
             for (n, (due_on, amount)) in items.iter().enumerate() {
-                if *due_on < today {
-                    errors.push(FieldError {
-                        field: format!("installments.{n}.due_on"),
-                        code: "in_past".to_owned(),
-                        message: format!("must be {today} or later"),
-                    });
-                }
                 if amount.currency() != currency {
                     errors.push(FieldError {
                         field: format!("installments.{n}.amount.currency"),
@@ -361,10 +375,11 @@ pub(crate) fn create(
 ) -> Result<PlanView, Error> {
     let scope = Scope::of(who);
     let today = Utc::now().date_naive();
+    check_days(&p.installments, today)?;
     let rows = chosen_receivables(conn, &scope, &p)?;
     let c = p.currency;
     let owed = rows.iter().map(|r| r.outstanding().0).sum::<i64>();
-    let schedule = installments(&p.installments, c, MinorUnits(owed), today)?;
+    let schedule = installments(&p.installments, c, MinorUnits(owed))?;
     let first = rows
         .first()
         .ok_or_else(|| Error::internal(&"a plan without receivables"))?;

@@ -10,4 +10,5 @@ mod common;
 mod money_in;
 mod openapi;
 mod payments;
+mod plans;
 mod receivables;
