@@ -12,3 +12,4 @@ mod openapi;
 mod payments;
 mod plans;
 mod receivables;
+mod reconciliation;
