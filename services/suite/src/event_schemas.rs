@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::events::{
-    BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
-    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
-    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1, RefundIssuedV1,
-    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1, PlanCreatedV1, PlanCompletedV1,
-    PlanBrokenV1, AdjustmentRecordedV1,
+    AdjustmentRecordedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1,
+    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
+    EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
+    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, SettlementApprovedV1,
+    SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;

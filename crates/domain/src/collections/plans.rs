@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn even_split_puts_the_remainder_on_the_last_installment() {
         let parts = split_evenly(MinorUnits(10_000), 3);
-        assert_eq!(parts, vec![MinorUnits(3333), MinorUnits(3333), MinorUnits(3334)]);
+        assert_eq!(
+            parts,
+            vec![MinorUnits(3333), MinorUnits(3333), MinorUnits(3334)]
+        );
         assert_eq!(parts.iter().map(|m| m.0).sum::<i64>(), 10_000);
         assert!(split_evenly(MinorUnits(5), 0).is_empty());
     }
@@ -271,8 +274,14 @@ mod tests {
         ];
         let s = fill_installments(&inst, MinorUnits(150), d("2026-02-11"));
         assert_eq!(s[0].status, InstallmentStatus::Paid);
-        assert_eq!((s[1].paid, s[1].status), (MinorUnits(50), InstallmentStatus::Missed));
-        assert_eq!((s[2].paid, s[2].status), (MinorUnits(0), InstallmentStatus::Due));
+        assert_eq!(
+            (s[1].paid, s[1].status),
+            (MinorUnits(50), InstallmentStatus::Missed)
+        );
+        assert_eq!(
+            (s[2].paid, s[2].status),
+            (MinorUnits(0), InstallmentStatus::Due)
+        );
         let s = fill_installments(&inst, MinorUnits(150), d("2026-02-10"));
         assert_eq!(s[1].status, InstallmentStatus::PartlyPaid);
         assert_eq!(
@@ -291,13 +300,24 @@ mod tests {
 
     #[test]
     fn adjustments_never_take_the_outstanding_below_zero() {
-        assert_eq!(check_adjustment(MinorUnits(500), MinorUnits(0)), Ok(MinorUnits(500)));
-        assert_eq!(check_adjustment(MinorUnits(-100), MinorUnits(100)), Ok(MinorUnits(0)));
+        assert_eq!(
+            check_adjustment(MinorUnits(500), MinorUnits(0)),
+            Ok(MinorUnits(500))
+        );
+        assert_eq!(
+            check_adjustment(MinorUnits(-100), MinorUnits(100)),
+            Ok(MinorUnits(0))
+        );
         assert_eq!(
             check_adjustment(MinorUnits(-101), MinorUnits(100)),
-            Err(AdjustmentProblem::BelowZero { outstanding: MinorUnits(100) })
+            Err(AdjustmentProblem::BelowZero {
+                outstanding: MinorUnits(100)
+            })
         );
-        assert_eq!(check_adjustment(MinorUnits(0), MinorUnits(1)), Err(AdjustmentProblem::Zero));
+        assert_eq!(
+            check_adjustment(MinorUnits(0), MinorUnits(1)),
+            Err(AdjustmentProblem::Zero)
+        );
     }
 
     #[test]
@@ -310,6 +330,9 @@ mod tests {
             days_sales_outstanding(MinorUnits(3_000), MinorUnits(9_000), 90).map(|d| d.to_string()),
             Some("30.0".to_owned())
         );
-        assert_eq!(days_sales_outstanding(MinorUnits(1), MinorUnits(0), 90), None);
+        assert_eq!(
+            days_sales_outstanding(MinorUnits(1), MinorUnits(0), 90),
+            None
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! aging report, scoped like receivables.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use carebill_domain::collections::plans::DsoGroupBy;
 use carebill_domain::Money;
+use carebill_domain::collections::plans::DsoGroupBy;
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::error::Problem;

@@ -79,7 +79,11 @@ impl PlanInput {
         let mut receivable_ids = None;
         if let Some(ids) = &self.receivable_ids {
             if ids.is_empty() {
-                v.add("receivable_ids", "empty", "name at least one receivable, or leave it out");
+                v.add(
+                    "receivable_ids",
+                    "empty",
+                    "name at least one receivable, or leave it out",
+                );
             }
             let mut parsed = Vec::with_capacity(ids.len());
             for (n, id) in ids.iter().enumerate() {
@@ -126,7 +130,11 @@ impl PlanInput {
                 }
                 match self.first_due_on {
                     None => {
-                        v.add("first_due_on", "required", "the first installment's due day");
+                        v.add(
+                            "first_due_on",
+                            "required",
+                            "the first installment's due day",
+                        );
                         None
                     }
                     Some(first_due_on) => Some(InstallmentsAsked::Generated {

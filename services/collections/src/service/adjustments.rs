@@ -54,7 +54,10 @@ pub(crate) fn adjust(
         let c = found.currency;
         return Err(Error::new(
             ErrorCode::CurrencyMismatch,
-            format!("the adjustment is in {}, the receivable in {c}", a.amount.currency()),
+            format!(
+                "the adjustment is in {}, the receivable in {c}",
+                a.amount.currency()
+            ),
         )
         .with_errors(vec![FieldError {
             field: "amount.currency".to_owned(),

@@ -39,7 +39,10 @@ pub(crate) fn open(
     if let Some(d) = disputes::open_of(conn, id)? {
         return Err(Error::new(
             ErrorCode::DisputeOpen,
-            format!("dispute {} of this receivable is open; resolve it first", d.id),
+            format!(
+                "dispute {} of this receivable is open; resolve it first",
+                d.id
+            ),
         ));
     }
     let now = db::now();

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::Currency;
-use carebill_domain::collections::plans::{DsoGroupBy, days_sales_outstanding};
 use carebill_domain::MinorUnits;
+use carebill_domain::collections::plans::{DsoGroupBy, days_sales_outstanding};
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;

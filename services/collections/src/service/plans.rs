@@ -200,13 +200,8 @@ fn chosen_receivables(
             (ids.clone(), fields)
         }
         None => {
-            let rows = receivables::owing_of_party(
-                conn,
-                scope,
-                p.party_kind,
-                &party_id,
-                p.currency,
-            )?;
+            let rows =
+                receivables::owing_of_party(conn, scope, p.party_kind, &party_id, p.currency)?;
             if rows.is_empty() {
                 return Err(field_error(
                     ErrorCode::NothingOwed,
@@ -296,7 +291,11 @@ fn installments(
             every,
         } => {
             let days = rules::schedule(*first_due_on, *every, *count).ok_or_else(|| {
-                Error::field("count", "out_of_range", "the schedule runs past the calendar")
+                Error::field(
+                    "count",
+                    "out_of_range",
+                    "the schedule runs past the calendar",
+                )
             })?;
             days.into_iter()
                 .zip(rules::split_evenly(owed, *count))
@@ -608,8 +607,8 @@ pub(crate) fn plan(
     id: uuid::Uuid,
     as_of: NaiveDate,
 ) -> Result<PlanView, Error> {
-    let row = plans::find(conn, &id.to_string())?
-        .ok_or_else(|| Error::not_found("payment plan"))?;
+    let row =
+        plans::find(conn, &id.to_string())?.ok_or_else(|| Error::not_found("payment plan"))?;
     if !visible(conn, scope, &row)? {
         return Err(Error::not_found("payment plan"));
     }
@@ -695,8 +694,8 @@ fn evaluate_one(
         None => return Ok(None),
     };
     let now = db::now();
-    let plan_uuid = uuid::Uuid::parse_str(plan_id)
-        .map_err(|e| Error::stored("payment plan id", plan_id, e))?;
+    let plan_uuid =
+        uuid::Uuid::parse_str(plan_id).map_err(|e| Error::stored("payment plan id", plan_id, e))?;
     let status = match outcome {
         PlanOutcome::Active => return Ok(None),
         PlanOutcome::Completed => {
@@ -741,7 +740,11 @@ fn evaluate_one(
     audit::record(
         conn,
         who,
-        if status == PlanStatus::Broken { "break" } else { "complete" },
+        if status == PlanStatus::Broken {
+            "break"
+        } else {
+            "complete"
+        },
         "payment_plan",
         plan_id,
         serde_json::json!({

@@ -9,7 +9,9 @@ use carebill_platform::db::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{allocations, payments, receivable_adjustments, receivables, refunds, write_offs};
+use crate::schema::{
+    allocations, payments, receivable_adjustments, receivables, refunds, write_offs,
+};
 
 /// A payment received.
 #[derive(Debug, Clone, Queryable)]

@@ -13,7 +13,9 @@ use carebill_platform::http::PageRequest;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{payment_plan_installments, payment_plan_receivables, payment_plans, receivables};
+use crate::schema::{
+    payment_plan_installments, payment_plan_receivables, payment_plans, receivables,
+};
 
 /// A stored plan.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

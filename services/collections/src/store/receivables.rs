@@ -471,8 +471,10 @@ pub(crate) fn owing_of_party(
         receivables::location_code,
         receivables::payer_code
     );
-    Ok(q.order((receivables::due_date.asc(), receivables::id.asc()))
-        .load(conn)?)
+    Ok(
+        q.order((receivables::due_date.asc(), receivables::id.asc()))
+            .load(conn)?,
+    )
 }
 
 /// These receivables, whoever may see them, in id order.

@@ -72,7 +72,11 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
     issued(&h, &[&a1, &a2, &s1, &paid]).await;
     let (s, _, _) = call(
         &app,
-        post("/v1/payments", &t, &payment(&sanitas, eur("10.00"), &[(&paid, eur("10.00"))])),
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&sanitas, eur("10.00"), &[(&paid, eur("10.00"))]),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -101,7 +105,11 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
     assert_eq!(plan["installments"][0]["due_on"], json!(first));
     assert_eq!(
         plan["installments"][1]["due_on"],
-        json!(first.checked_add_months(chrono::Months::new(1)).expect("day"))
+        json!(
+            first
+                .checked_add_months(chrono::Months::new(1))
+                .expect("day")
+        )
     );
     assert_eq!(plan["receivables"].as_array().map(Vec::len), Some(2));
     // The same request again answers the same plan, not a second one.
@@ -127,8 +135,16 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
         }),
     )
     .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "an invoice id is not a receivable id: {err}");
-    let (_, r, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", a2.invoice_id), &t)).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an invoice id is not a receivable id: {err}"
+    );
+    let (_, r, _) = call(
+        &app,
+        get(&format!("/v1/receivables?invoice_id={}", a2.invoice_id), &t),
+    )
+    .await;
     let a2_id = r["items"][0]["id"].as_str().expect("id").to_owned();
     let (s, err, _) = call(
         &app,
@@ -154,21 +170,39 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
             "missed_allowed": 0,
         })
     };
-    let (s, err, _) = call(&app, post("/v1/payment-plans", &t, &listed("20.00", "29.99"))).await;
+    let (s, err, _) = call(
+        &app,
+        post("/v1/payment-plans", &t, &listed("20.00", "29.99")),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["code"], "plan_does_not_add_up");
     assert_eq!(fields(&err), vec!["installments"]);
-    let (s, plan, _) = call(&app, post("/v1/payment-plans", &t, &listed("20.00", "30.00"))).await;
+    let (s, plan, _) = call(
+        &app,
+        post("/v1/payment-plans", &t, &listed("20.00", "30.00")),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
     assert_eq!(
         amounts(&plan),
-        vec![triple("30.00", "0.00", "due"), triple("20.00", "0.00", "due")]
+        vec![
+            triple("30.00", "0.00", "due"),
+            triple("20.00", "0.00", "due")
+        ]
     );
     assert_eq!(plan["installments"][0]["due_on"], json!(day(5)));
     assert_eq!(plan["missed_allowed"], 0);
 
     // A paid receivable, or a party that owes nothing: nothing to plan.
-    let (_, r, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", paid.invoice_id), &t)).await;
+    let (_, r, _) = call(
+        &app,
+        get(
+            &format!("/v1/receivables?invoice_id={}", paid.invoice_id),
+            &t,
+        ),
+    )
+    .await;
     let paid_id = r["items"][0]["id"].as_str().expect("id").to_owned();
     let (s, err, _) = call(
         &app,
@@ -179,13 +213,35 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
         }),
     )
     .await;
-    assert_eq!((s, &err["code"]), (StatusCode::CONFLICT, &json!("nothing_owed")), "{err}");
-    let (s, err, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&patient(), 2, first, "week"))).await;
-    assert_eq!((s, &err["code"]), (StatusCode::CONFLICT, &json!("nothing_owed")), "{err}");
+    assert_eq!(
+        (s, &err["code"]),
+        (StatusCode::CONFLICT, &json!("nothing_owed")),
+        "{err}"
+    );
+    let (s, err, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&patient(), 2, first, "week"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, &err["code"]),
+        (StatusCode::CONFLICT, &json!("nothing_owed")),
+        "{err}"
+    );
     // Past due days, both kinds of installments at once, and a biller are refused.
-    let (s, err, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&sanitas, 2, day(-1), "week"))).await;
+    let (s, err, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&sanitas, 2, day(-1), "week"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&err), vec!["first_due_on"]);
     let (s, _, _) = call(
@@ -202,7 +258,10 @@ async fn a_plan_splits_what_is_owed_into_installments_that_add_up_to_the_cent(b:
     // Listed by party and status.
     let (s, page, _) = call(
         &app,
-        get(&format!("/v1/payment-plans?party_id={}&status=active", ana.id), &t),
+        get(
+            &format!("/v1/payment-plans?party_id={}&status=active", ana.id),
+            &t,
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
@@ -222,8 +281,11 @@ async fn payments_fill_installments_in_due_order_and_complete_the_plan(b: Backen
     let ana = patient();
     let i = invoice(&ana, &h1, "P-1", eur("90.00"), day(0));
     issued(&h, &[&i]).await;
-    let (s, plan, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&ana, 3, day(0), "week"))).await;
+    let (s, plan, _) = call(
+        &app,
+        post("/v1/payment-plans", &t, &generated(&ana, 3, day(0), "week")),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
     let path = format!("/v1/payment-plans/{}", plan["id"].as_str().expect("id"));
 
@@ -263,19 +325,40 @@ async fn missed_installments_beyond_the_allowance_break_the_plan_once(b: Backend
     let i = invoice(&ana, &h1, "P-1", eur("100.00"), day(0));
     issued(&h, &[&i]).await;
     // Default allowance: one installment may be missed; the second missed one breaks it.
-    let (s, plan, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&ana, 4, day(1), "week"))).await;
+    let (s, plan, _) = call(
+        &app,
+        post("/v1/payment-plans", &t, &generated(&ana, 4, day(1), "week")),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
     let path = format!("/v1/payment-plans/{}", plan["id"].as_str().expect("id"));
-    let evaluate = |d: i64| post("/v1/payment-plans/evaluation", &t, &json!({"as_of": day(d)}));
+    let evaluate = |d: i64| {
+        post(
+            "/v1/payment-plans/evaluation",
+            &t,
+            &json!({"as_of": day(d)}),
+        )
+    };
 
     // Due on day 1: not missed on day 1, missed from day 2; one missed is allowed.
     for d in [1, 2, 8] {
         let (s, e, _) = call(&app, evaluate(d)).await;
         assert_eq!(s, StatusCode::OK, "{e}");
-        assert_eq!((e["broken"].as_array().map(Vec::len), &e["still_active"]), (Some(0), &json!(1)), "day {d}: {e}");
+        assert_eq!(
+            (e["broken"].as_array().map(Vec::len), &e["still_active"]),
+            (Some(0), &json!(1)),
+            "day {d}: {e}"
+        );
     }
-    let (s, _, _) = call(&app, post("/v1/payments", &t, &payment(&ana, eur("10.00"), &[(&i, eur("10.00"))]))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&ana, eur("10.00"), &[(&i, eur("10.00"))]),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, e, _) = call(&app, evaluate(9)).await;
     assert_eq!(s, StatusCode::OK);
@@ -299,19 +382,33 @@ async fn missed_installments_beyond_the_allowance_break_the_plan_once(b: Backend
     let broken = outbox_events::<PlanBrokenV1>(&h).await;
     assert_eq!(broken.len(), 1);
     assert_eq!(broken[0].outstanding, eur("90.00"));
-    assert_eq!(broken[0].missed.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        broken[0].missed.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert_eq!(broken[0].missed[0].paid, eur("10.00"));
     assert_eq!(broken[0].receivables.len(), 1);
     assert_eq!(broken[0].receivables[0].owed, eur("90.00"));
     // Its receivable left the plan: a new plan may take it.
-    let (s, again, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&ana, 2, day(1), "month"))).await;
+    let (s, again, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&ana, 2, day(1), "month"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{again}");
     assert_eq!(amount(&again["total"]), "90.00");
     // A collector limited to some locations cannot evaluate everyone's plans.
     let (s, _, _) = call(
         &app,
-        post("/v1/payment-plans/evaluation", &token(&["collector"], Some(&["H1"])), &json!({"as_of": day(1)})),
+        post(
+            "/v1/payment-plans/evaluation",
+            &token(&["collector"], Some(&["H1"])),
+            &json!({"as_of": day(1)}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -321,17 +418,34 @@ async fn a_cancelled_plan_gives_its_receivables_back_and_plans_are_scoped(b: Bac
     let h = harness(b);
     let app = app(&h).await;
     let t = token(&["collector"], None);
-    let (h1, h2) = (location("H1", "Europe/Madrid"), location("H2", "Europe/Madrid"));
+    let (h1, h2) = (
+        location("H1", "Europe/Madrid"),
+        location("H2", "Europe/Madrid"),
+    );
     let (sanitas, mapfre) = (payer("SANITAS"), payer("MAPFRE"));
     let s1 = invoice(&sanitas, &h1, "S-1", eur("30.00"), day(10));
     let s2 = invoice(&sanitas, &h2, "S-2", eur("30.00"), day(10));
     let m1 = invoice(&mapfre, &h1, "M-1", eur("10.00"), day(10));
     issued(&h, &[&s1, &s2, &m1]).await;
-    let (s, plan, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&sanitas, 2, day(3), "week"))).await;
+    let (s, plan, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&sanitas, 2, day(3), "week"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
-    let (s, m_plan, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&mapfre, 1, day(3), "week"))).await;
+    let (s, m_plan, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&mapfre, 1, day(3), "week"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{m_plan}");
     let id = plan["id"].as_str().expect("id");
     let path = format!("/v1/payment-plans/{id}");
@@ -347,20 +461,41 @@ async fn a_cancelled_plan_gives_its_receivables_back_and_plans_are_scoped(b: Bac
     assert_eq!(page["items"][0]["id"], m_plan["id"]);
     let h1_only = token(&["collector"], Some(&["H1"]));
     let (_, page, _) = call(&app, get("/v1/payment-plans", &h1_only)).await;
-    let ids: Vec<&Value> = page["items"].as_array().expect("items").iter().map(|p| &p["id"]).collect();
+    let ids: Vec<&Value> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| &p["id"])
+        .collect();
     assert_eq!(ids, vec![&m_plan["id"]]);
     let (s, _, _) = call(&app, get(&path, &h1_only)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, _) = call(&app, post(&format!("{path}/cancellation"), &h1_only, &json!({"reason": "x"}))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/cancellation"),
+            &h1_only,
+            &json!({"reason": "x"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Cancellation needs a reason, and happens once.
-    let (s, err, _) = call(&app, post(&format!("{path}/cancellation"), &t, &json!({"reason": " "}))).await;
+    let (s, err, _) = call(
+        &app,
+        post(&format!("{path}/cancellation"), &t, &json!({"reason": " "})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&err), vec!["reason"]);
     let (s, done, _) = call(
         &app,
-        post(&format!("{path}/cancellation"), &t, &json!({"reason": "the patient moved abroad"})),
+        post(
+            &format!("{path}/cancellation"),
+            &t,
+            &json!({"reason": "the patient moved abroad"}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{done}");
@@ -368,13 +503,27 @@ async fn a_cancelled_plan_gives_its_receivables_back_and_plans_are_scoped(b: Bac
     assert_eq!(done["cancel_reason"], "the patient moved abroad");
     let (s, err, _) = call(
         &app,
-        post(&format!("{path}/cancellation"), &t, &json!({"reason": "again"})),
+        post(
+            &format!("{path}/cancellation"),
+            &t,
+            &json!({"reason": "again"}),
+        ),
     )
     .await;
-    assert_eq!((s, &err["code"]), (StatusCode::CONFLICT, &json!("plan_not_active")));
+    assert_eq!(
+        (s, &err["code"]),
+        (StatusCode::CONFLICT, &json!("plan_not_active"))
+    );
     // Its receivables are free for another plan.
-    let (s, again, _) =
-        call(&app, post("/v1/payment-plans", &t, &generated(&sanitas, 3, day(3), "week"))).await;
+    let (s, again, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &generated(&sanitas, 3, day(3), "week"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{again}");
     assert_eq!(amount(&again["total"]), "60.00");
     let (s, _, _) = call(&app, get("/v1/payment-plans/not-a-uuid", &t)).await;
@@ -390,8 +539,15 @@ async fn receivable_id(
     t: &str,
     inv: &InvoiceIssuedV1,
 ) -> String {
-    let (_, page, _) = call(app, get(&format!("/v1/receivables?invoice_id={}", inv.invoice_id), t)).await;
-    page["items"][0]["id"].as_str().expect("receivable id").to_owned()
+    let (_, page, _) = call(
+        app,
+        get(&format!("/v1/receivables?invoice_id={}", inv.invoice_id), t),
+    )
+    .await;
+    page["items"][0]["id"]
+        .as_str()
+        .expect("receivable id")
+        .to_owned()
 }
 
 async fn disputes_open_and_resolve_one_at_a_time(b: Backend) {
@@ -406,32 +562,74 @@ async fn disputes_open_and_resolve_one_at_a_time(b: Backend) {
     let path = format!("/v1/receivables/{id}");
 
     let (_, r, _) = call(&app, get(&path, &t)).await;
-    assert_eq!((&r["disputed"], &r["dispute"]), (&json!(false), &Value::Null));
-    let (s, err, _) = call(&app, post(&format!("{path}/disputes"), &t, &json!({"reason": ""}))).await;
+    assert_eq!(
+        (&r["disputed"], &r["dispute"]),
+        (&json!(false), &Value::Null)
+    );
+    let (s, err, _) = call(
+        &app,
+        post(&format!("{path}/disputes"), &t, &json!({"reason": ""})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&err), vec!["reason"]);
     let (s, d, _) = call(
         &app,
-        post(&format!("{path}/disputes"), &t, &json!({"reason": "the stay was two nights, not three"})),
+        post(
+            &format!("{path}/disputes"),
+            &t,
+            &json!({"reason": "the stay was two nights, not three"}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
     let (_, r, _) = call(&app, get(&path, &t)).await;
     assert_eq!(r["disputed"], true);
     assert_eq!(r["dispute"]["reason"], "the stay was two nights, not three");
-    let (_, page, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t)).await;
+    let (_, page, _) = call(
+        &app,
+        get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t),
+    )
+    .await;
     assert_eq!(page["items"][0]["disputed"], true);
-    let (s, err, _) = call(&app, post(&format!("{path}/disputes"), &t, &json!({"reason": "again"}))).await;
-    assert_eq!((s, &err["code"]), (StatusCode::CONFLICT, &json!("dispute_open")));
+    let (s, err, _) = call(
+        &app,
+        post(&format!("{path}/disputes"), &t, &json!({"reason": "again"})),
+    )
+    .await;
+    assert_eq!(
+        (s, &err["code"]),
+        (StatusCode::CONFLICT, &json!("dispute_open"))
+    );
     // Another payer's portal, or a reader, cannot touch it.
-    let (s, _, _) = call(&app, post(&format!("{path}/disputes/resolution"), &staff_payer_token(&["collector"], None, "MAPFRE"), &json!({"resolution": "x"}))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/disputes/resolution"),
+            &staff_payer_token(&["collector"], None, "MAPFRE"),
+            &json!({"resolution": "x"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, _) = call(&app, post(&format!("{path}/disputes/resolution"), &token(&["auditor"], None), &json!({"resolution": "x"}))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/disputes/resolution"),
+            &token(&["auditor"], None),
+            &json!({"resolution": "x"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     let (s, d, _) = call(
         &app,
-        post(&format!("{path}/disputes/resolution"), &t, &json!({"resolution": "three nights confirmed by the ward"})),
+        post(
+            &format!("{path}/disputes/resolution"),
+            &t,
+            &json!({"resolution": "three nights confirmed by the ward"}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{d}");
@@ -440,14 +638,43 @@ async fn disputes_open_and_resolve_one_at_a_time(b: Backend) {
     let (_, r, _) = call(&app, get(&path, &t)).await;
     assert_eq!(r["disputed"], false);
     assert_eq!(r["disputes"].as_array().map(Vec::len), Some(1));
-    let (s, err, _) = call(&app, post(&format!("{path}/disputes/resolution"), &t, &json!({"resolution": "x"}))).await;
-    assert_eq!((s, &err["code"]), (StatusCode::CONFLICT, &json!("no_open_dispute")));
+    let (s, err, _) = call(
+        &app,
+        post(
+            &format!("{path}/disputes/resolution"),
+            &t,
+            &json!({"resolution": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, &err["code"]),
+        (StatusCode::CONFLICT, &json!("no_open_dispute"))
+    );
     // A new one may be opened once the last is resolved; both are audited.
-    let (s, _, _) = call(&app, post(&format!("{path}/disputes"), &t, &json!({"reason": "new doubt"}))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/disputes"),
+            &t,
+            &json!({"reason": "new doubt"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (_, audit, _) = call(&app, get(&format!("/v1/collections/audit-events?entity_id={id}"), &t)).await;
-    let actions: Vec<&str> = audit["items"].as_array().map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect()).unwrap_or_default();
-    assert!(actions.contains(&"dispute") && actions.contains(&"resolve_dispute"), "{audit}");
+    let (_, audit, _) = call(
+        &app,
+        get(&format!("/v1/collections/audit-events?entity_id={id}"), &t),
+    )
+    .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        actions.contains(&"dispute") && actions.contains(&"resolve_dispute"),
+        "{audit}"
+    );
 }
 
 async fn adjustments_raise_and_lower_what_is_owed_never_below_zero(b: Backend) {
@@ -463,21 +690,65 @@ async fn adjustments_raise_and_lower_what_is_owed_never_below_zero(b: Backend) {
     let path = format!("/v1/receivables/{id}");
     let adjust = |a: &str, kind: &str| json!({"amount": eur(a), "kind": kind, "reason": "reminder fee, level 1"});
 
-    let (s, _, _) = call(&app, post(&format!("{path}/adjustments"), &t, &adjust("5.00", "fee"))).await;
+    let (s, _, _) = call(
+        &app,
+        post(&format!("{path}/adjustments"), &t, &adjust("5.00", "fee")),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a collector may not adjust");
-    let (s, fee, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &adjust("5.00", "fee"))).await;
+    let (s, fee, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &adjust("5.00", "fee"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{fee}");
     assert_eq!(amount(&fee["outstanding"]), "105.00");
-    let (s, c, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &adjust("-10.00", "correction"))).await;
+    let (s, c, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &adjust("-10.00", "correction"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     assert_eq!(amount(&c["outstanding"]), "95.00");
-    let (s, err, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &adjust("-95.01", "correction"))).await;
+    let (s, err, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &adjust("-95.01", "correction"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["code"], "below_zero_outstanding");
-    let (s, err, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &json!({"amount": money_in("1.00", "USD"), "kind": "fee", "reason": "x"}))).await;
+    let (s, err, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &json!({"amount": money_in("1.00", "USD"), "kind": "fee", "reason": "x"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&err), vec!["amount.currency"]);
-    let (s, err, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &json!({"amount": eur("1.00"), "kind": "fee", "reason": ""}))).await;
+    let (s, err, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &json!({"amount": eur("1.00"), "kind": "fee", "reason": ""}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&err), vec!["reason"]);
 
@@ -492,24 +763,60 @@ async fn adjustments_raise_and_lower_what_is_owed_never_below_zero(b: Backend) {
     assert_eq!(amount(&bal["currencies"][0]["outstanding"]), "95.00");
     let events = outbox_events::<AdjustmentRecordedV1>(&h).await;
     assert_eq!(events.len(), 2);
-    assert_eq!((events[1].amount, events[1].outstanding), (eur("-10.00"), eur("95.00")));
+    assert_eq!(
+        (events[1].amount, events[1].outstanding),
+        (eur("-10.00"), eur("95.00"))
+    );
     let (_, hist, _) = call(&app, get(&format!("{}/history", balance_path(&ana)), &t)).await;
-    assert!(hist.to_string().contains("adjust"), "the party's history shows adjustments: {hist}");
+    assert!(
+        hist.to_string().contains("adjust"),
+        "the party's history shows adjustments: {hist}"
+    );
 
     // Paid in full, then a fee opens it again; a correction may take it to nothing but not
     // below.
-    let (s, _, _) = call(&app, post("/v1/payments", &t, &payment(&ana, eur("95.00"), &[(&i, eur("95.00"))]))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&ana, eur("95.00"), &[(&i, eur("95.00"))]),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, r, _) = call(&app, get(&path, &t)).await;
     assert_eq!(r["status"], "paid");
-    let (s, _, _) = call(&app, post(&format!("{path}/adjustments"), &token(&["admin"], None), &adjust("2.50", "interest"))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &token(&["admin"], None),
+            &adjust("2.50", "interest"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, r, _) = call(&app, get(&path, &t)).await;
-    assert_eq!((r["status"].as_str(), amount(&r["outstanding"])), (Some("partially_paid"), "2.50"));
-    let (s, _, _) = call(&app, post(&format!("{path}/adjustments"), &manager, &adjust("-2.50", "correction"))).await;
+    assert_eq!(
+        (r["status"].as_str(), amount(&r["outstanding"])),
+        (Some("partially_paid"), "2.50")
+    );
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("{path}/adjustments"),
+            &manager,
+            &adjust("-2.50", "correction"),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, r, _) = call(&app, get(&path, &t)).await;
-    assert_eq!((r["status"].as_str(), amount(&r["outstanding"])), (Some("paid"), "0.00"));
+    assert_eq!(
+        (r["status"].as_str(), amount(&r["outstanding"])),
+        (Some("paid"), "0.00")
+    );
     let (_, bal, _) = call(&app, get(&balance_path(&ana), &t)).await;
     assert_balance_identities(&bal);
 }
@@ -518,10 +825,17 @@ async fn dso_divides_what_is_owed_by_what_was_invoiced_per_payer_and_location(b:
     let h = harness(b);
     let app = app(&h).await;
     let t = token(&["collector"], None);
-    let (h1, h2) = (location("H1", "Europe/Madrid"), location("H2", "Europe/Madrid"));
+    let (h1, h2) = (
+        location("H1", "Europe/Madrid"),
+        location("H2", "Europe/Madrid"),
+    );
     let (sanitas, mapfre) = (payer("SANITAS"), payer("MAPFRE"));
     let on = |s: &str| s.parse::<NaiveDate>().expect("day");
-    let dated = |to: &PartyRef, at: &carebill_domain::events::LocationRef, n: &str, a: &str, issued: &str| {
+    let dated = |to: &PartyRef,
+                 at: &carebill_domain::events::LocationRef,
+                 n: &str,
+                 a: &str,
+                 issued: &str| {
         let mut i = invoice(to, at, n, eur(a), on(issued) + Duration::days(30));
         i.issue_date = on(issued);
         i
@@ -534,42 +848,94 @@ async fn dso_divides_what_is_owed_by_what_was_invoiced_per_payer_and_location(b:
     let m_in = dated(&mapfre, &h2, "M-1", "200.00", "2026-06-20");
     issued(&h, &[&s_in, &s_old, &s_late, &s_void, &m_in]).await;
     feed(&h, &envelope(&credit_note(&s_void))).await;
-    let (s, _, _) = call(&app, post("/v1/payments", &t, &payment(&mapfre, eur("50.00"), &[(&m_in, eur("50.00"))]))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/payments",
+            &t,
+            &payment(&mapfre, eur("50.00"), &[(&m_in, eur("50.00"))]),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
 
-    let (s, r, _) = call(&app, get("/v1/collections/dso?as_of=2026-06-30&days=30", &t)).await;
+    let (s, r, _) = call(
+        &app,
+        get("/v1/collections/dso?as_of=2026-06-30&days=30", &t),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!((&r["by"], &r["from"], &r["days"]), (&json!("payer"), &json!("2026-06-01"), &json!(30)));
+    assert_eq!(
+        (&r["by"], &r["from"], &r["days"]),
+        (&json!("payer"), &json!("2026-06-01"), &json!(30))
+    );
     let group = |r: &Value, key: &str| -> Value {
-        r["groups"].as_array().expect("groups").iter().find(|g| g["key"] == key).cloned().unwrap_or(Value::Null)
+        r["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["key"] == key)
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     let sg = group(&r, "SANITAS");
-    assert_eq!((amount(&sg["outstanding"]), amount(&sg["invoiced"])), ("400.00", "300.00"));
+    assert_eq!(
+        (amount(&sg["outstanding"]), amount(&sg["invoiced"])),
+        ("400.00", "300.00")
+    );
     assert_eq!(sg["dso"], "40.0", "400 / 300 × 30");
     let mg = group(&r, "MAPFRE");
-    assert_eq!((amount(&mg["outstanding"]), amount(&mg["invoiced"])), ("150.00", "200.00"));
+    assert_eq!(
+        (amount(&mg["outstanding"]), amount(&mg["invoiced"])),
+        ("150.00", "200.00")
+    );
     assert_eq!(mg["dso"], "22.5", "150 / 200 × 30");
     assert_eq!(r["totals"][0]["dso"], "33.0", "550 / 500 × 30");
 
-    let (_, r, _) = call(&app, get("/v1/collections/dso?as_of=2026-06-30&days=30&by=location", &t)).await;
+    let (_, r, _) = call(
+        &app,
+        get(
+            "/v1/collections/dso?as_of=2026-06-30&days=30&by=location",
+            &t,
+        ),
+    )
+    .await;
     assert_eq!(group(&r, "H1")["dso"], "40.0");
     assert_eq!(group(&r, "H2")["dso"], "22.5");
     // Nothing invoiced in the window: no figure.
-    let (_, r, _) = call(&app, get("/v1/collections/dso?as_of=2026-05-30&days=30", &t)).await;
+    let (_, r, _) = call(
+        &app,
+        get("/v1/collections/dso?as_of=2026-05-30&days=30", &t),
+    )
+    .await;
     assert_eq!(group(&r, "SANITAS")["dso"], Value::Null, "{r}");
     assert_eq!(amount(&group(&r, "SANITAS")["outstanding"]), "100.00");
 
     let (s, csv, ctype) = call_text(
         &app,
-        get("/v1/collections/dso?as_of=2026-06-30&days=30", &t).insert_header(("accept", "text/csv")),
+        get("/v1/collections/dso?as_of=2026-06-30&days=30", &t)
+            .insert_header(("accept", "text/csv")),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
     assert!(ctype.unwrap_or_default().starts_with("text/csv"));
-    assert!(csv.starts_with("line,payer,currency,outstanding,invoiced,days,dso\n"), "{csv}");
-    assert!(csv.contains("group,SANITAS,EUR,400.00,300.00,30,40.0\n"), "{csv}");
+    assert!(
+        csv.starts_with("line,payer,currency,outstanding,invoiced,days,dso\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("group,SANITAS,EUR,400.00,300.00,30,40.0\n"),
+        "{csv}"
+    );
     // Scoped: a payer sees its own figures only.
-    let (_, r, _) = call(&app, get("/v1/collections/dso?as_of=2026-06-30&days=30", &payer_token("MAPFRE"))).await;
+    let (_, r, _) = call(
+        &app,
+        get(
+            "/v1/collections/dso?as_of=2026-06-30&days=30",
+            &payer_token("MAPFRE"),
+        ),
+    )
+    .await;
     assert_eq!(r["groups"].as_array().map(Vec::len), Some(1));
     assert_eq!(r["groups"][0]["key"], "MAPFRE");
     let (s, err, _) = call(&app, get("/v1/collections/dso?days=0", &t)).await;

@@ -80,7 +80,13 @@ async fn run(ops: Vec<Op>) {
         match op {
             Op::Issue(cents) => {
                 let n = m.invoices.len();
-                let i = invoice(&ana, &h1, &format!("P-{n}"), euros(cents), today() + Duration::days(30));
+                let i = invoice(
+                    &ana,
+                    &h1,
+                    &format!("P-{n}"),
+                    euros(cents),
+                    today() + Duration::days(30),
+                );
                 feed(&h, &envelope(&i)).await;
                 m.invoices.push(i);
                 m.billed.push(cents);
@@ -90,13 +96,29 @@ async fn run(ops: Vec<Op>) {
             Op::Pay(n, cents) => {
                 let allocations = match m.invoices.get(n) {
                     Some(i) => {
-                        let (_, page, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t)).await;
+                        let (_, page, _) = call(
+                            &app,
+                            get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t),
+                        )
+                        .await;
                         let owed = cents_of(&receivable(&page)["outstanding"]);
-                        if owed > 0 { vec![(i, euros(owed.min(cents)))] } else { vec![] }
+                        if owed > 0 {
+                            vec![(i, euros(owed.min(cents)))]
+                        } else {
+                            vec![]
+                        }
                     }
                     None => vec![],
                 };
-                let (s, p, _) = call(&app, post("/v1/payments", &t, &payment(&ana, euros(cents), &allocations))).await;
+                let (s, p, _) = call(
+                    &app,
+                    post(
+                        "/v1/payments",
+                        &t,
+                        &payment(&ana, euros(cents), &allocations),
+                    ),
+                )
+                .await;
                 assert_eq!(s, StatusCode::CREATED, "{p}");
                 m.received += cents;
             }
@@ -128,8 +150,16 @@ async fn run(ops: Vec<Op>) {
                 feed(&h, &envelope(&credit_note(i))).await;
             }
             Op::Refund(cents) => {
-                let (_, page, _) = call(&app, get(&format!("/v1/payments?party_id={}&limit=500", ana.id), &t)).await;
-                let with_credit = page["items"].as_array().into_iter().flatten().find(|p| cents_of(&p["unallocated"]) > 0);
+                let (_, page, _) = call(
+                    &app,
+                    get(&format!("/v1/payments?party_id={}&limit=500", ana.id), &t),
+                )
+                .await;
+                let with_credit = page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| cents_of(&p["unallocated"]) > 0);
                 let Some(p) = with_credit else { continue };
                 let amount = cents.min(cents_of(&p["unallocated"]));
                 let (s, r, _) = call(
@@ -146,7 +176,11 @@ async fn run(ops: Vec<Op>) {
             }
             Op::WriteOff(n, cents) => {
                 let Some(i) = m.invoices.get(n) else { continue };
-                let (_, page, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t)).await;
+                let (_, page, _) = call(
+                    &app,
+                    get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t),
+                )
+                .await;
                 let r = receivable(&page);
                 let owed = cents_of(&r["outstanding"]);
                 let (s, w, _) = call(
@@ -169,7 +203,11 @@ async fn run(ops: Vec<Op>) {
             }
             Op::Adjust(n, cents) => {
                 let Some(i) = m.invoices.get(n) else { continue };
-                let (_, page, _) = call(&app, get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t)).await;
+                let (_, page, _) = call(
+                    &app,
+                    get(&format!("/v1/receivables?invoice_id={}", i.invoice_id), &t),
+                )
+                .await;
                 let r = receivable(&page);
                 let owed = cents_of(&r["outstanding"]);
                 let (s, a, _) = call(
@@ -204,13 +242,23 @@ async fn run(ops: Vec<Op>) {
     assert_eq!(cents_of(&c["refunded"]), m.refunded, "{c}");
     assert_eq!(
         cents_of(&c["outstanding"]) - cents_of(&c["unallocated_credit"]),
-        m.invoiced - cents_of(&c["cancelled"]) - cents_of(&c["credited"]) - cents_of(&c["written_off"])
+        m.invoiced
+            - cents_of(&c["cancelled"])
+            - cents_of(&c["credited"])
+            - cents_of(&c["written_off"])
             + cents_of(&c["adjusted"])
             - m.received
             + m.refunded,
         "{c}"
     );
-    let (_, page, _) = call(&app, get(&format!("/v1/receivables?party_id={}&limit=500", ana.id), &t)).await;
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/receivables?party_id={}&limit=500", ana.id),
+            &t,
+        ),
+    )
+    .await;
     let mut owed = 0;
     for r in page["items"].as_array().into_iter().flatten() {
         assert_receivable_identity(r);
