@@ -7,8 +7,10 @@
 //! `carebill.collections.payment.recorded.v1`), the rest kept as the party's credit;
 //! receivables (`/v1/receivables`) with status, payment history and batch; the invoice batches
 //! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
-//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`); and
-//! this service's audit trail.
+//! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`);
+//! this service's audit trail; payment plans (`/v1/payment-plans`, announcing
+//! `plan.created`, `plan.completed` and `plan.broken`), disputes and adjustments of receivables
+//! (`adjustment.recorded`), and days sales outstanding (`/v1/collections/dso`).
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{READERS, WRITERS, uuid_param};
 use crate::CollectionsState;
-use crate::service::plans::{self, Evaluation, InstallmentsAsked, NewPlan, PlanView};
-use crate::store::plans::PlanFilter as Filter;
+use crate::service::plans::{
+    self, Evaluation, InstallmentsAsked, NewPlan, PlanFilter as Filter, PlanView,
+};
 
 /// Most installments in one plan.
 const MAX_INSTALLMENTS: usize = 120;

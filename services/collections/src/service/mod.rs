@@ -7,6 +7,10 @@
 //! Arrows: `balances` → `payments`; `batches`, `payments`, `write_offs` and `aging` →
 //! `receivables` (the event actor, money, the write-off record); the others use only the
 //! store. Write-offs and their thresholds are [`write_offs`]; the aging report is [`aging`].
+//! Payment plans are [`plans`] (`payments` → `plans` → `receivables`: an allocation evaluates
+//! the plans of its receivables); disputes ([`disputes`]) and adjustments ([`adjustments`]) →
+//! `receivables` (the record types a receivable is read with); days sales outstanding is
+//! [`dso`].
 
 pub(crate) mod adjustments;
 pub(crate) mod aging;

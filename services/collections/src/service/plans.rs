@@ -36,7 +36,9 @@ use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::receivables::money;
-use crate::store::plans::{self, InstallmentRow, PlanFilter, PlanReceivableRow, PlanRow};
+use crate::store::plans::{
+    self, InstallmentRow, PlanFilter as StoredFilter, PlanReceivableRow, PlanRow,
+};
 use crate::store::receivables::{self, ReceivableRow};
 
 /// How the installments are asked for.
@@ -135,6 +137,17 @@ pub(crate) struct PlanView {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
+}
+
+/// What the plan list can be filtered by: valid values (the party id a normalised UUID).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanFilter {
+    /// Payer or patient.
+    pub party_kind: Option<PartyKind>,
+    /// The party's id.
+    pub party_id: Option<String>,
+    /// Status.
+    pub status: Option<PlanStatus>,
 }
 
 /// What an evaluation changed.
@@ -624,7 +637,12 @@ pub(crate) fn plans(
     page: &PageRequest,
     as_of: NaiveDate,
 ) -> Result<Page<PlanView>, Error> {
-    let rows = plans::list(conn, scope, filter, page)?;
+    let stored = StoredFilter {
+        party_kind: filter.party_kind,
+        party_id: filter.party_id.clone(),
+        status: filter.status,
+    };
+    let rows = plans::list(conn, scope, &stored, page)?;
     Page::from_rows(rows, page, |r| r.id.clone()).try_map(|r| view(conn, r, as_of))
 }
 
