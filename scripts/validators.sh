@@ -101,15 +101,28 @@ cargo build -q -p carebill --bin carebill
 bin="${CARGO_TARGET_DIR:-target}/debug/carebill"
 work=$(mktemp -d)
 port=${CAREBILL_SCHEMATHESIS_PORT:-18479}
-CAREBILL_LOG=warn "$bin" serve --data-dir "$work/carebill-data" --bind "127.0.0.1:$port" >/dev/null 2>"$work/suite.log" &
+# The collecting page's outside parties (docs/tutorial/collecting.md): a real SMTP server and
+# the SMS provider's stand-in, on free ports.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+smtp_port=$(free_port); sms_port=$(free_port)
+"$(scripts/tools-venv.sh)" scripts/standins/smtp_sink.py --port "$smtp_port" --maildir "$work/mail" >/dev/null &
+smtp_pid=$!
+python3 scripts/standins/sms_provider.py --port "$sms_port" --account AC1 --token sms-token >/dev/null &
+sms_pid=$!
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break; sleep 0.2; done
+CAREBILL_LOG=warn CAREBILL_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+  CAREBILL_MAIL_FROM='Hospital Central <cobros@h1.example>' \
+  CAREBILL_SMS_URL="http://127.0.0.1:$sms_port" CAREBILL_SMS_ACCOUNT=AC1 \
+  CAREBILL_SMS_TOKEN=sms-token CAREBILL_SMS_FROM=HCentral \
+  "$bin" serve --data-dir "$work/carebill-data" --bind "127.0.0.1:$port" >/dev/null 2>"$work/suite.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid $smtp_pid $sms_pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.2; done
 token=$("$bin" token --role admin --data-dir "$work/carebill-data" | tail -n 1)
 
 # The tutorial's walk, as written, against this suite: the money path's events end in the
 # outboxes, and the e-invoices page (which continues it) saves the UBL of an invoice.
-python3 - docs/tutorial/money-path.md docs/tutorial/e-invoices.md >"$work/walk.sh" <<'PY'
+python3 - docs/tutorial/money-path.md docs/tutorial/e-invoices.md docs/tutorial/collecting.md >"$work/walk.sh" <<'PY'
 import sys
 for page in sys.argv[1:]:
     text = open(page).read()
@@ -117,6 +130,7 @@ for page in sys.argv[1:]:
     print("\n".join(b.split("```", 1)[0] for b in walk.split("```bash\n")[1:]))
 PY
 (cd "$work" && PATH="$(cd "$(dirname "$bin")" && pwd):$PATH" CAREBILL="http://127.0.0.1:$port" \
+  MAILDIR="$work/mail" SMS_URL="http://127.0.0.1:$sms_port" \
   bash -euo pipefail walk.sh >"$work/walk.log" 2>&1) || { cat "$work/walk.log"; exit 1; }
 (cd "$work" && "$venv/bin/schemathesis" run "$OLDPWD/openapi/carebill.json" \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
@@ -151,6 +165,7 @@ walk_types = [
     "carebill.invoicing.settlement.invoiced.v1", "carebill.invoicing.credit_note.issued.v1",
     "carebill.collections.payment.recorded.v1",
     "carebill.invoicing.batch.closed.v1", "carebill.invoicing.batch.sent.v1",
+    "carebill.collections.reminder.sent.v1",
 ]
 bad += [f"{t}: the walk wrote none" for t in walk_types if not seen[t]]
 for t, n in sorted(seen.items()):

@@ -1144,6 +1144,46 @@ impl EventPayload for AdjustmentRecordedV1 {
     }
 }
 
+/// `carebill.collections.reminder.sent.v1`: a payment reminder went out (the mail server or SMS
+/// provider accepted it); its fee and interest, if any, were charged to the receivable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReminderSentV1 {
+    /// The notice (see `/v1/reminder-notices/{id}`).
+    pub notice_id: String,
+    /// The receivable reminded of.
+    pub receivable_id: crate::ids::ReceivableId,
+    /// Its invoice.
+    pub invoice_id: InvoiceId,
+    /// The invoice's number.
+    pub invoice_number: String,
+    /// Payer or patient.
+    pub party_kind: PartyKind,
+    /// The payer's or patient's id.
+    pub party_id: String,
+    /// The policy's level (1 is the first).
+    pub level: i64,
+    /// The level's name.
+    pub level_name: String,
+    /// How it went.
+    pub channel: crate::dunning::Channel,
+    /// What the receivable owed when the run decided the notice.
+    pub outstanding: Money,
+    /// The level's fee charged.
+    pub fee: Money,
+    /// Interest charged.
+    pub interest: Money,
+    /// When it was accepted for delivery.
+    pub sent_at: DateTime<Utc>,
+}
+
+impl EventPayload for ReminderSentV1 {
+    const TYPE: &'static str = "carebill.collections.reminder.sent.v1";
+    fn subject(&self) -> String {
+        format!("receivable/{}", self.receivable_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

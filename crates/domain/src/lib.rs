@@ -10,6 +10,7 @@ pub mod code;
 pub mod collections;
 pub mod conditions;
 pub mod document;
+pub mod dunning;
 pub mod events;
 pub mod identifiers;
 pub mod ids;

@@ -14,6 +14,10 @@
 //! | HS256 secret | `auth.secret`, `auth.secret_file` | `CAREBILL_JWT_SECRET`, `CAREBILL_JWT_SECRET_FILE` | embedded: `<data_dir>/jwt-secret` |
 //! | JWKS URL / algorithms | `auth.jwks_url`, `auth.algorithms` | `CAREBILL_JWKS_URL`, `CAREBILL_JWT_ALGORITHMS` | none / `RS256,ES256` |
 //! | log filter / format | `log.level`, `log.format` | `CAREBILL_LOG`, `CAREBILL_LOG_FORMAT` | `info` / `json` |
+//! | SMTP server (`smtp://host:port`, `smtps://user:pass@host`, `smtp://host?tls=required`) | `mail.smtp_url` | `CAREBILL_SMTP_URL` | none: no e-mail |
+//! | sender of e-mail | `mail.from` | `CAREBILL_MAIL_FROM` | `Carebill <billing@localhost>` |
+//! | SMS provider base URL / account / token / sender | `sms.url`, `sms.account`, `sms.token`, `sms.from` | `CAREBILL_SMS_URL`, `CAREBILL_SMS_ACCOUNT`, `CAREBILL_SMS_TOKEN`, `CAREBILL_SMS_FROM` | none: no SMS |
+//! | how often due reminders are sent | `reminders.dispatch_interval_secs` | `CAREBILL_REMINDERS_DISPATCH_SECS` | 60 |
 
 use std::path::{Path, PathBuf};
 
@@ -135,6 +139,73 @@ impl Default for LogConfig {
     }
 }
 
+/// Outgoing e-mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The SMTP server as a URL (lettre's form: `smtp://host:port` plain, `smtps://` TLS,
+    /// `?tls=required` STARTTLS, credentials as `user:password@`); none sends no e-mail.
+    pub smtp_url: Option<Secret>,
+    /// The sender (`Name <address>`).
+    pub from: String,
+    /// Seconds one SMTP exchange may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "Carebill <billing@localhost>".to_owned(),
+            timeout_secs: 20,
+        }
+    }
+}
+
+/// The SMS provider (an HTTP API shaped like Twilio's Messages resource).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Base URL of the provider's API; none sends no SMS.
+    pub url: Option<String>,
+    /// The account id (the user of basic authentication).
+    pub account: String,
+    /// The account's token.
+    pub token: Option<Secret>,
+    /// The sender number or name.
+    pub from: String,
+    /// Seconds one request may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            url: None,
+            account: String::new(),
+            token: None,
+            from: String::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Payment reminders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// Seconds between two looks for reminders due to be sent.
+    pub dispatch_interval_secs: u64,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        RemindersConfig {
+            dispatch_interval_secs: 60,
+        }
+    }
+}
+
 /// Every setting of a Carebill process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -151,6 +222,12 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logs.
     pub log: LogConfig,
+    /// Outgoing e-mail.
+    pub mail: MailConfig,
+    /// Outgoing text messages.
+    pub sms: SmsConfig,
+    /// Payment reminders.
+    pub reminders: RemindersConfig,
 }
 
 impl Default for Config {
@@ -162,6 +239,9 @@ impl Default for Config {
             broker: BrokerConfig::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
+            mail: MailConfig::default(),
+            sms: SmsConfig::default(),
+            reminders: RemindersConfig::default(),
         }
     }
 }
@@ -248,6 +328,36 @@ impl Config {
         }
         if let Some(v) = env("CAREBILL_LOG_FORMAT") {
             cfg.log.format = v;
+        }
+        if let Some(v) = env("CAREBILL_SMTP_URL") {
+            cfg.mail.smtp_url = Some(Secret(v));
+        }
+        if let Some(v) = env("CAREBILL_MAIL_FROM") {
+            cfg.mail.from = v;
+        }
+        if let Some(v) = env("CAREBILL_SMS_URL") {
+            cfg.sms.url = Some(v);
+        }
+        if let Some(v) = env("CAREBILL_SMS_ACCOUNT") {
+            cfg.sms.account = v;
+        }
+        if let Some(v) = env("CAREBILL_SMS_TOKEN") {
+            cfg.sms.token = Some(Secret(v));
+        }
+        if let Some(v) = env("CAREBILL_SMS_FROM") {
+            cfg.sms.from = v;
+        }
+        if let Some(v) = env("CAREBILL_REMINDERS_DISPATCH_SECS") {
+            cfg.reminders.dispatch_interval_secs = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "CAREBILL_REMINDERS_DISPATCH_SECS: `{v}` is not a number"
+                ))
+            })?;
+        }
+        if cfg.reminders.dispatch_interval_secs == 0 {
+            return Err(ConfigError(
+                "reminders.dispatch_interval_secs must be at least 1".to_owned(),
+            ));
         }
         if cfg.database.pool_size == 0 {
             return Err(ConfigError(

@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod schema;
 pub mod telemetry;
 #[cfg(feature = "testing")]

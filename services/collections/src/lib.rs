@@ -45,6 +45,35 @@ pub struct CollectionsState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
+    /// The e-mail and SMS senders payment reminders go through.
+    pub reminders: Channels,
+}
+
+pub use service::reminders::Channels;
+
+/// Sends due payment reminders every `interval`, until the process stops: the background half
+/// of `/v1/reminder-dispatches`. Several processes may run it; each notice is claimed by one.
+pub async fn reminder_sender(state: web::Data<CollectionsState>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service::reminders::dispatch(&state.db, &state.reminders, chrono::Utc::now(), 500)
+            .await
+        {
+            Ok(s) if s.sent + s.failed + s.retrying > 0 => {
+                tracing::info!(
+                    sent = s.sent,
+                    failed = s.failed,
+                    retrying = s.retrying,
+                    "reminders sent"
+                );
+                state.wake.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sending reminders failed; trying again later"),
+        }
+    }
 }
 
 /// The events this service consumes, applied once each (see `consumer`).
@@ -169,6 +198,48 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/reminder-contacts/{party_kind}/{party_id}")
+                    .route(web::get().to(api::reminders::get_reminder_contact))
+                    .route(web::put().to(api::reminders::put_reminder_contact))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/reminder-policies")
+                    .route(web::get().to(api::reminders::list_reminder_policies))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reminder-policies/{code}")
+                    .route(web::get().to(api::reminders::get_reminder_policy))
+                    .route(web::put().to(api::reminders::put_reminder_policy))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/reminder-runs")
+                    .route(web::post().to(api::reminders::create_reminder_run))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/reminder-runs/{id}")
+                    .route(web::get().to(api::reminders::get_reminder_run))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reminder-notices")
+                    .route(web::get().to(api::reminders::list_reminder_notices))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reminder-notices/{id}")
+                    .route(web::get().to(api::reminders::get_reminder_notice))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reminder-dispatches")
+                    .route(web::post().to(api::reminders::dispatch_reminders))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -192,12 +263,18 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::plans::cancel_payment_plan, api::plans::evaluate_payment_plans,
         api::disputes::open_dispute, api::disputes::resolve_dispute,
         api::disputes::adjust_receivable, api::dso::get_dso,
+        api::reminders::put_reminder_contact, api::reminders::get_reminder_contact,
+        api::reminders::put_reminder_policy, api::reminders::get_reminder_policy,
+        api::reminders::list_reminder_policies, api::reminders::create_reminder_run,
+        api::reminders::get_reminder_run, api::reminders::list_reminder_notices,
+        api::reminders::get_reminder_notice, api::reminders::dispatch_reminders,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
         (name = "payment plans", description = "What a party owes split into installments, and how far they are paid"),
+        (name = "reminders", description = "Payment reminders: contacts, policies, runs, notices by e-mail and SMS"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
     )
 )]

@@ -164,6 +164,81 @@ diesel::table! {
 }
 
 diesel::table! {
+    reminder_contacts (party_kind, party_id) {
+        party_kind -> Text,
+        party_id -> Text,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        language -> Nullable<Text>,
+        opted_out -> Bool,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminder_policies (code) {
+        code -> Text,
+        party_kind -> Text,
+        location_code -> Text,
+        version -> BigInt,
+        body -> Text,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminder_runs (id) {
+        id -> Text,
+        as_of -> Date,
+        location_code -> Nullable<Text>,
+        considered -> BigInt,
+        queued -> BigInt,
+        skipped -> Text,
+        started_by -> Text,
+        started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminder_notices (id) {
+        id -> Text,
+        run_id -> Text,
+        receivable_id -> Text,
+        invoice_id -> Text,
+        invoice_number -> Text,
+        location_code -> Text,
+        location_time_zone -> Text,
+        payer_code -> Nullable<Text>,
+        party_kind -> Text,
+        party_id -> Text,
+        policy_code -> Text,
+        policy_version -> BigInt,
+        level -> BigInt,
+        level_name -> Text,
+        channel -> Text,
+        recipient -> Text,
+        language -> Text,
+        subject -> Nullable<Text>,
+        body -> Text,
+        currency -> Text,
+        outstanding_minor -> BigInt,
+        fee_minor -> BigInt,
+        interest_minor -> BigInt,
+        status -> Text,
+        attempts -> BigInt,
+        not_before -> Timestamp,
+        last_error -> Nullable<Text>,
+        provider_id -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     receivable_adjustments (id) {
         id -> Text,
         receivable_id -> Text,
@@ -247,6 +322,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     write_offs,
     write_off_thresholds,
+    reminder_contacts,
+    reminder_policies,
+    reminder_runs,
+    reminder_notices,
     receivable_adjustments,
     receivable_disputes,
     payment_plans,

@@ -10,8 +10,8 @@ use carebill_domain::events::{
     AdjustmentRecordedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1,
     ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
     EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
-    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, SettlementApprovedV1,
-    SettlementInvoicedV1, WriteOffRecordedV1,
+    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
+    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -39,6 +39,7 @@ use utoipa::OpenApi as _;
     PlanCompletedV1,
     PlanBrokenV1,
     AdjustmentRecordedV1,
+    ReminderSentV1,
 )))]
 struct Payloads;
 
@@ -148,6 +149,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         AdjustmentRecordedV1::TYPE,
         "AdjustmentRecordedV1",
         "What a receivable owes was raised (fee, interest) or lowered (correction) (collections).",
+    ),
+    (
+        ReminderSentV1::TYPE,
+        "ReminderSentV1",
+        "A payment reminder was accepted by the mail server or SMS provider; its fee and interest were charged to the receivable (collections).",
     ),
 ];
 

@@ -1,6 +1,8 @@
 //! Running services: the embedded suite (all services, SQLite files, in-process bus) and a
 //! single service on PostgreSQL and RabbitMQ. Both build the same App from the same pieces.
 
+use carebill_platform::outbound::mail::Mailer;
+use carebill_platform::outbound::sms::SmsSender;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -361,11 +363,20 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let channels = carebill_collections::Channels {
+        mail: Mailer::from_config(&cfg.mail)?,
+        sms: SmsSender::from_config(&cfg.sms)?,
+    };
     let collections = running.iter().find(|s| s.name == "collections").map(|s| {
         web::Data::new(carebill_collections::CollectionsState {
             db: s.db.clone(),
             wake: s.wake.clone(),
+            reminders: channels.clone(),
         })
+    });
+    let sender = collections.clone().map(|state| {
+        let interval = std::time::Duration::from_secs(cfg.reminders.dispatch_interval_secs);
+        tokio::spawn(carebill_collections::reminder_sender(state, interval))
     });
     let doc = crate::openapi::document();
     let server = HttpServer::new(move || {
@@ -408,6 +419,10 @@ async fn run(
     tracing::info!(addresses = ?addrs, "listening");
     server.run().await?;
     tracing::info!("HTTP server stopped; draining the outbox");
+    if let Some(sender) = sender {
+        // A notice being sent when this stops stays `sending`: it is never sent twice.
+        sender.abort();
+    }
     let _ = stop_tx.send(true);
     // Each relay finishes the batch in hand; whatever is left stays in the outbox for next time.
     for r in relays {

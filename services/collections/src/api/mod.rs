@@ -21,6 +21,7 @@ pub(crate) mod history;
 pub(crate) mod payments;
 pub(crate) mod plans;
 pub(crate) mod receivables;
+pub(crate) mod reminders;
 pub(crate) mod write_offs;
 
 use carebill_platform::Error;

@@ -23,4 +23,5 @@ pub(crate) mod history;
 pub(crate) mod payments;
 pub(crate) mod plans;
 pub(crate) mod receivables;
+pub(crate) mod reminders;
 pub(crate) mod write_offs;

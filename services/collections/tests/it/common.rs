@@ -49,9 +49,22 @@ pub(crate) async fn app(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
+    app_with(h, carebill_collections::Channels::default()).await
+}
+
+/// The app with reminder senders.
+pub(crate) async fn app_with(
+    h: &Harness,
+    reminders: carebill_collections::Channels,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     let state = web::Data::new(CollectionsState {
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
+        reminders,
     });
     test_app(carebill_collections::routes(state)).await
 }

@@ -13,3 +13,4 @@ mod payments;
 mod plans;
 mod receivables;
 mod reconciliation;
+mod reminders;
