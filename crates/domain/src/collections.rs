@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::InvoiceId;
 use crate::money::{Currency, MinorUnits, Money};
 
+pub mod plans;
+
 crate::accounts::text_enum!(
     /// Where a receivable stands.
     ReceivableStatus {
@@ -165,11 +167,34 @@ pub fn partial_credit(
     written_off: MinorUnits,
     remaining: MinorUnits,
 ) -> Result<PartiallyCredited, RemainingOutOfRange> {
+    partial_credit_adjusted(total, MinorUnits(0), credited, paid, written_off, remaining)
+}
+
+/// [`partial_credit`] of a receivable whose adjustments ([`plans::check_adjustment`]) changed
+/// what it owes by `adjusted`: what is left to pay is `total + adjusted - credited`, the credit
+/// measured against the invoice's total but never more than `total + adjusted` (a downward
+/// correction took that part off already), so that `total + adjusted = credited + paid +
+/// written_off + outstanding` holds.
+pub fn partial_credit_adjusted(
+    total: MinorUnits,
+    adjusted: MinorUnits,
+    credited: MinorUnits,
+    paid: MinorUnits,
+    written_off: MinorUnits,
+    remaining: MinorUnits,
+) -> Result<PartiallyCredited, RemainingOutOfRange> {
     if remaining.0 < 0 || remaining.0 > total.0 {
         return Err(RemainingOutOfRange { remaining, total });
     }
-    let credited = MinorUnits((total.0 - remaining.0).max(credited.0));
-    let payable = total.0.saturating_sub(credited.0).max(0);
+    // A downward correction already took part of what the credit note takes off: never credit
+    // below nothing left to pay.
+    let cap = total.0.saturating_add(adjusted.0).max(credited.0);
+    let credited = MinorUnits((total.0 - remaining.0).max(credited.0).min(cap));
+    let payable = total
+        .0
+        .saturating_add(adjusted.0)
+        .saturating_sub(credited.0)
+        .max(0);
     let kept = paid.0.min(payable).max(0);
     let written = written_off.0.min(payable - kept).max(0);
     Ok(PartiallyCredited {

@@ -988,6 +988,162 @@ impl EventPayload for WriteOffRecordedV1 {
     }
 }
 
+/// One receivable of a payment plan, with an amount (what it owed when the plan began, or what
+/// it still owes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanReceivable {
+    /// The receivable.
+    pub receivable_id: crate::ids::ReceivableId,
+    /// Its invoice.
+    pub invoice_id: InvoiceId,
+    /// The invoice number.
+    pub invoice_number: String,
+    /// What it owed when the plan began (`plan.created`) or owes now (`plan.broken`,
+    /// `plan.completed`).
+    pub owed: Money,
+}
+
+/// One installment of a payment plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanInstallment {
+    /// Its place in due order, from 1.
+    pub seq: u32,
+    /// Due on.
+    pub due_on: NaiveDate,
+    /// Its amount.
+    pub amount: Money,
+    /// What of it is paid.
+    pub paid: Money,
+}
+
+/// `carebill.collections.plan.created.v1`: what a party owes on some receivables was split into
+/// installments; dunning leaves those receivables alone while the plan is active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanCreatedV1 {
+    /// The plan.
+    pub plan_id: uuid::Uuid,
+    /// Who owes it.
+    pub party: PartyRef,
+    /// The receivables and what each owed.
+    pub receivables: Vec<PlanReceivable>,
+    /// What the plan collects: the sum of the installments.
+    pub total: Money,
+    /// The installments, in due order.
+    pub installments: Vec<PlanInstallment>,
+    /// How many installments may be missed before the plan breaks.
+    pub missed_allowed: u32,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl EventPayload for PlanCreatedV1 {
+    const TYPE: &'static str = "carebill.collections.plan.created.v1";
+    fn subject(&self) -> String {
+        format!("payment-plan/{}", self.plan_id)
+    }
+}
+
+/// `carebill.collections.plan.completed.v1`: every installment of a plan is paid (or its
+/// receivables owe nothing more).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanCompletedV1 {
+    /// The plan.
+    pub plan_id: uuid::Uuid,
+    /// Who owed it.
+    pub party: PartyRef,
+    /// The receivables and what each still owes (usually nothing).
+    pub receivables: Vec<PlanReceivable>,
+    /// What the plan collected: the sum of its installments.
+    pub total: Money,
+    /// What its receivables were paid since it began.
+    pub paid: Money,
+    /// The day it was evaluated on.
+    pub as_of: NaiveDate,
+    /// When.
+    pub completed_at: DateTime<Utc>,
+}
+
+impl EventPayload for PlanCompletedV1 {
+    const TYPE: &'static str = "carebill.collections.plan.completed.v1";
+    fn subject(&self) -> String {
+        format!("payment-plan/{}", self.plan_id)
+    }
+}
+
+/// `carebill.collections.plan.broken.v1`: more installments of a plan were missed than
+/// allowed; its receivables go back to normal collection (dunning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanBrokenV1 {
+    /// The plan.
+    pub plan_id: uuid::Uuid,
+    /// Who owes it.
+    pub party: PartyRef,
+    /// The receivables and what each still owes.
+    pub receivables: Vec<PlanReceivable>,
+    /// What they still owe, in all.
+    pub outstanding: Money,
+    /// The missed installments, with what of each was paid.
+    pub missed: Vec<PlanInstallment>,
+    /// How many could be missed.
+    pub missed_allowed: u32,
+    /// The day it was evaluated on.
+    pub as_of: NaiveDate,
+    /// When.
+    pub broken_at: DateTime<Utc>,
+}
+
+impl EventPayload for PlanBrokenV1 {
+    const TYPE: &'static str = "carebill.collections.plan.broken.v1";
+    fn subject(&self) -> String {
+        format!("payment-plan/{}", self.plan_id)
+    }
+}
+
+/// `carebill.collections.adjustment.recorded.v1`: what a receivable owes was raised (a fee,
+/// interest) or lowered (a correction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdjustmentRecordedV1 {
+    /// The adjustment.
+    pub adjustment_id: uuid::Uuid,
+    /// The receivable.
+    pub receivable_id: crate::ids::ReceivableId,
+    /// Its invoice.
+    pub invoice_id: InvoiceId,
+    /// The invoice number.
+    pub invoice_number: String,
+    /// The issuing location.
+    pub location_id: LocationId,
+    /// Who owes it.
+    pub party: PartyRef,
+    /// `fee`, `interest` or `correction`.
+    pub kind: crate::collections::plans::AdjustmentKind,
+    /// The change, signed: positive raises what is owed.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// What the receivable owes after it.
+    pub outstanding: Money,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventPayload for AdjustmentRecordedV1 {
+    const TYPE: &'static str = "carebill.collections.adjustment.recorded.v1";
+    fn subject(&self) -> String {
+        format!("receivable/{}", self.receivable_id)
+    }
+}
+
 /// `carebill.collections.reminder.sent.v1`: a payment reminder went out (the mail server or SMS
 /// provider accepted it); its fee and interest, if any, were charged to the receivable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -212,6 +212,20 @@ error_codes! {
     PaymentProviderFailed = ("payment_provider_failed", 502, "Bad gateway", "The payment provider could not be reached, or refused or garbled the request, after retries; nothing was stored. Retry later."),
     /// A webhook whose signature does not verify.
     InvalidSignature = ("invalid_signature", 401, "Unauthorized", "A webhook's `Stripe-Signature` is missing, malformed, not made with the webhook secret, or more than 5 minutes old; nothing was recorded."),
+    /// Installments that are not what is owed.
+    PlanDoesNotAddUp = ("plan_does_not_add_up", 422, "Plan refused", "A payment plan's installments (each positive, in its currency) must add up exactly to what its receivables still owe."),
+    /// A receivable already being paid by a plan.
+    AlreadyInPlan = ("already_in_plan", 409, "Conflict", "The receivable is in another active payment plan; a receivable is in one active plan at most."),
+    /// Nothing to put in a plan.
+    NothingOwed = ("nothing_owed", 409, "Conflict", "Nothing is owed on the receivables asked for (paid, written off or cancelled, or none open)."),
+    /// A plan that no longer runs.
+    PlanNotActive = ("plan_not_active", 409, "Conflict", "The payment plan is completed, broken or cancelled: it no longer changes."),
+    /// A second open dispute.
+    DisputeOpen = ("dispute_open", 409, "Conflict", "The receivable has an open dispute already; resolve it first."),
+    /// No dispute to resolve.
+    NoOpenDispute = ("no_open_dispute", 409, "Conflict", "The receivable has no open dispute to resolve."),
+    /// An adjustment that would owe less than nothing.
+    BelowZeroOutstanding = ("below_zero_outstanding", 422, "Adjustment refused", "The adjustment would take what the receivable owes below zero."),
 }
 
 impl std::fmt::Display for ErrorCode {

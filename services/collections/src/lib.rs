@@ -9,8 +9,11 @@
 //! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
 //! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`);
 //! online payment links at a payment provider (`/v1/payment-links`) and the provider's signed
-//! webhook (`/v1/payment-webhooks`, the one route without a bearer token); and this service's
-//! audit trail.
+//! webhook (`/v1/payment-webhooks`, the one route without a bearer token); payment plans
+//! (`/v1/payment-plans`, announcing `plan.created`, `plan.completed` and `plan.broken`),
+//! disputes and adjustments of receivables (`adjustment.recorded`), days sales outstanding
+//! (`/v1/collections/dso`), payment reminders (`/v1/reminder-*`, announcing `reminder.sent`);
+//! and this service's audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -141,6 +144,47 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/receivables/{id}/adjustments")
+                    .route(web::post().to(api::disputes::adjust_receivable))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}/disputes")
+                    .route(web::post().to(api::disputes::open_dispute))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/receivables/{id}/disputes/resolution")
+                    .route(web::post().to(api::disputes::resolve_dispute))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans")
+                    .route(web::get().to(api::plans::list_payment_plans))
+                    .route(web::post().to(api::plans::create_payment_plan))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/evaluation")
+                    .route(web::post().to(api::plans::evaluate_payment_plans))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/{id}")
+                    .route(web::get().to(api::plans::get_payment_plan))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/payment-plans/{id}/cancellation")
+                    .route(web::post().to(api::plans::cancel_payment_plan))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/collections/dso")
+                    .route(web::get().to(api::dso::get_dso))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/receivables/{id}/write-offs")
                     .route(web::post().to(api::write_offs::write_off_receivable))
                     .default_service(allow("POST")),
@@ -258,6 +302,10 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
+        api::plans::create_payment_plan, api::plans::list_payment_plans, api::plans::get_payment_plan,
+        api::plans::cancel_payment_plan, api::plans::evaluate_payment_plans,
+        api::disputes::open_dispute, api::disputes::resolve_dispute,
+        api::disputes::adjust_receivable, api::dso::get_dso,
         api::reminders::put_reminder_contact, api::reminders::get_reminder_contact,
         api::reminders::put_reminder_policy, api::reminders::get_reminder_policy,
         api::reminders::list_reminder_policies, api::reminders::create_reminder_run,
@@ -270,6 +318,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
+        (name = "payment plans", description = "What a party owes split into installments, and how far they are paid"),
         (name = "reminders", description = "Payment reminders: contacts, policies, runs, notices by e-mail and SMS"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
         (name = "payment links", description = "Online payment links at the payment provider, and its signed webhook (no bearer token: the signature authenticates it)"),

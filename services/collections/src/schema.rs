@@ -28,6 +28,7 @@ diesel::table! {
         updated_at -> Timestamp,
         credited_minor -> BigInt,
         written_off_minor -> BigInt,
+        adjusted_minor -> BigInt,
     }
 }
 
@@ -276,11 +277,78 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    receivable_adjustments (id) {
+        id -> Text,
+        receivable_id -> Text,
+        kind -> Text,
+        amount_minor -> BigInt,
+        reason -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    receivable_disputes (id) {
+        id -> Text,
+        receivable_id -> Text,
+        reason -> Text,
+        opened_at -> Timestamp,
+        opened_by -> Text,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payment_plans (id) {
+        id -> Text,
+        party_kind -> Text,
+        party_id -> Text,
+        payer_code -> Nullable<Text>,
+        currency -> Text,
+        total_minor -> BigInt,
+        missed_allowed -> BigInt,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        ended_as_of -> Nullable<Date>,
+        cancel_reason -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_plan_installments (plan_id, seq) {
+        plan_id -> Text,
+        seq -> BigInt,
+        due_on -> Date,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    payment_plan_receivables (plan_id, receivable_id) {
+        plan_id -> Text,
+        receivable_id -> Text,
+        owed_at_start_minor -> BigInt,
+        paid_at_start_minor -> BigInt,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(batch_documents -> batches (batch_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(write_offs -> receivables (receivable_id));
+diesel::joinable!(receivable_adjustments -> receivables (receivable_id));
+diesel::joinable!(receivable_disputes -> receivables (receivable_id));
+diesel::joinable!(payment_plan_installments -> payment_plans (plan_id));
+diesel::joinable!(payment_plan_receivables -> payment_plans (plan_id));
+diesel::joinable!(payment_plan_receivables -> receivables (receivable_id));
 diesel::allow_tables_to_appear_in_same_query!(
     receivables,
     payments,
@@ -298,5 +366,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminder_runs,
     reminder_notices,
     payment_links,
-    payment_webhook_events
+    payment_webhook_events,
+    receivable_adjustments,
+    receivable_disputes,
+    payment_plans,
+    payment_plan_installments,
+    payment_plan_receivables
 );

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::events::{
-    BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
-    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
-    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1, RefundIssuedV1,
-    ReminderSentV1, SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
+    AdjustmentRecordedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1,
+    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
+    EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
+    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
+    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -34,6 +35,10 @@ use utoipa::OpenApi as _;
     PaymentRecordedV1,
     RefundIssuedV1,
     WriteOffRecordedV1,
+    PlanCreatedV1,
+    PlanCompletedV1,
+    PlanBrokenV1,
+    AdjustmentRecordedV1,
     ReminderSentV1,
 )))]
 struct Payloads;
@@ -124,6 +129,26 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         WriteOffRecordedV1::TYPE,
         "WriteOffRecordedV1",
         "Part or all of what a receivable still owed was written off: bad debt, small balance or charity (collections).",
+    ),
+    (
+        PlanCreatedV1::TYPE,
+        "PlanCreatedV1",
+        "What a party owes on some receivables was split into installments; dunning leaves them alone while the plan is active (collections).",
+    ),
+    (
+        PlanCompletedV1::TYPE,
+        "PlanCompletedV1",
+        "Every installment of a payment plan is paid, or its receivables owe nothing more (collections).",
+    ),
+    (
+        PlanBrokenV1::TYPE,
+        "PlanBrokenV1",
+        "More installments of a payment plan were missed than allowed; its receivables go back to normal collection (collections).",
+    ),
+    (
+        AdjustmentRecordedV1::TYPE,
+        "AdjustmentRecordedV1",
+        "What a receivable owes was raised (fee, interest) or lowered (correction) (collections).",
     ),
     (
         ReminderSentV1::TYPE,

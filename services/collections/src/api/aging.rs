@@ -154,7 +154,7 @@ impl AgingReport {
 }
 
 /// Whether the caller asks for CSV: `format=csv`, or `Accept` naming `text/csv`.
-fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, Error> {
+pub(crate) fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, Error> {
     match format.map(str::trim) {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),

@@ -32,6 +32,10 @@ pub struct CurrencyBalance {
     pub paid: Money,
     /// Written off invoices that stand (bad debt, small balance, charity).
     pub written_off: Money,
+    /// What adjustments changed the invoices that stand by, signed: fees and interest raise
+    /// it, corrections raise or lower it (invoiced + adjusted = cancelled + credited + paid +
+    /// written off + outstanding).
+    pub adjusted: Money,
     /// Still owed.
     pub outstanding: Money,
     /// Of the outstanding, what is past its due date.
@@ -77,6 +81,7 @@ impl Balance {
                     credited: money(s.credited, *c),
                     paid: money(s.paid, *c),
                     written_off: money(s.written_off, *c),
+                    adjusted: money(s.adjusted, *c),
                     outstanding: money(s.outstanding, *c),
                     overdue: money(s.overdue, *c),
                     received: money(s.received, *c),

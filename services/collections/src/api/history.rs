@@ -28,6 +28,8 @@ pub enum HistoryEntryKind {
     Refunded,
     /// Part of what an invoice owed, written off.
     WrittenOff,
+    /// What an invoice owes raised or lowered: a fee, interest or a correction (signed).
+    Adjusted,
 }
 
 impl From<EntryKind> for HistoryEntryKind {
@@ -38,6 +40,7 @@ impl From<EntryKind> for HistoryEntryKind {
             EntryKind::Reversed => HistoryEntryKind::Reversed,
             EntryKind::Refunded => HistoryEntryKind::Refunded,
             EntryKind::WrittenOff => HistoryEntryKind::WrittenOff,
+            EntryKind::Adjusted => HistoryEntryKind::Adjusted,
         }
     }
 }
@@ -45,7 +48,8 @@ impl From<EntryKind> for HistoryEntryKind {
 /// One line of a party's money history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
-    /// The payment, allocation (for `allocated` and `reversed`), refund or write-off.
+    /// The payment, allocation (for `allocated` and `reversed`), refund, write-off or
+    /// adjustment.
     pub id: String,
     /// When it was recorded.
     pub at: DateTime<Utc>,

@@ -20,9 +20,12 @@ pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod disputes;
+pub(crate) mod dso;
 pub(crate) mod history;
 pub(crate) mod payment_links;
 pub(crate) mod payments;
+pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod reminders;
 pub(crate) mod write_offs;
@@ -30,9 +33,11 @@ pub(crate) mod write_offs;
 use carebill_platform::Error;
 use carebill_platform::auth::Role;
 
-/// Roles that record and allocate payments.
+/// Roles that record and allocate payments, make and cancel payment plans and open and resolve
+/// disputes (admin always).
 pub(crate) const WRITERS: &[Role] = &[Role::BillingManager, Role::Collector];
-/// Roles that write off receivables and set the small-balance thresholds (admin always).
+/// Roles that write off and adjust receivables and set the small-balance thresholds (admin
+/// always).
 pub(crate) const MANAGERS: &[Role] = &[Role::BillingManager];
 /// Roles that read collections.
 pub(crate) const READERS: &[Role] = &[

@@ -13,6 +13,7 @@ use carebill_platform::http::{Page, PageParams, PageRequest, parse_id};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::disputes::{Adjustment, Dispute};
 use super::write_offs::WriteOff;
 use super::{READERS, uuid_param};
 use crate::CollectionsState;
@@ -77,8 +78,11 @@ pub struct Receivable {
     pub paid: Money,
     /// Written off (bad debt, small balance, charity); zero once cancelled.
     pub written_off: Money,
-    /// What is still owed: total − credited − paid − written off (zero once paid, written off
-    /// or cancelled).
+    /// What adjustments changed it by, signed: fees and interest raise it, corrections raise
+    /// or lower it.
+    pub adjusted: Money,
+    /// What is still owed: total + adjusted − credited − paid − written off (zero once paid,
+    /// written off or cancelled).
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -92,6 +96,10 @@ pub struct Receivable {
     pub issued_at: DateTime<Utc>,
     /// The batch invoicing sent the invoice in, once sent.
     pub batch: Option<ReceivableBatch>,
+    /// Whether a dispute of it is open (dunning leaves it alone meanwhile).
+    pub disputed: bool,
+    /// Its open dispute.
+    pub dispute: Option<Dispute>,
 }
 
 /// One allocation of a payment to a receivable, as the receivable's history shows it.
@@ -127,6 +135,10 @@ pub struct ReceivableDetail {
     pub payments: Vec<ReceivablePayment>,
     /// Write-offs of it, oldest first.
     pub write_offs: Vec<WriteOff>,
+    /// Adjustments of it (fees, interest, corrections), oldest first.
+    pub adjustments: Vec<Adjustment>,
+    /// Its disputes, resolved ones included, oldest first.
+    pub disputes: Vec<Dispute>,
 }
 
 impl Receivable {
@@ -148,6 +160,7 @@ impl Receivable {
             credited: v.credited,
             paid: v.paid,
             written_off: v.written_off,
+            adjusted: v.adjusted,
             outstanding: v.outstanding,
             due_date: v.due_date,
             issue_date: v.issue_date,
@@ -163,6 +176,8 @@ impl Receivable {
                 id: b.id.to_string(),
                 number: b.number.clone(),
             }),
+            disputed: v.dispute.is_some(),
+            dispute: v.dispute.as_ref().map(Dispute::of),
         }
     }
 }
@@ -188,6 +203,8 @@ impl ReceivableDetail {
                 })
                 .collect(),
             write_offs: d.write_offs.iter().map(WriteOff::of).collect(),
+            adjustments: d.adjustments.iter().map(Adjustment::of).collect(),
+            disputes: d.disputes.iter().map(Dispute::of).collect(),
         }
     }
 }

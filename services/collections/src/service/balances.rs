@@ -1,8 +1,9 @@
 //! A party's balance: per currency, what was invoiced, cancelled, credited by partial credit
-//! notes, paid, written off, what is outstanding and overdue, and the money received,
+//! notes, paid, written off, adjusted, what is outstanding and overdue, and the money received,
 //! allocated, refunded and left as credit (payments and prepayments not, or no longer,
 //! allocated). Every figure is a sum in SQL over integer minor units, so it is exact on both
-//! backends: invoiced = cancelled + credited + paid + written off + outstanding, and credit =
+//! backends: invoiced + adjusted = cancelled + credited + paid + written off + outstanding, and
+//! credit =
 //! received − allocated − refunded, to the minor unit.
 
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub(crate) struct Sums {
     pub paid: i64,
     /// Written off invoices that stand.
     pub written_off: i64,
+    /// Adjustments of invoices that stand (fees and interest up, corrections either way).
+    pub adjusted: i64,
     /// Still owed.
     pub outstanding: i64,
     /// Of the outstanding, past its due date.
@@ -87,6 +90,7 @@ pub(crate) fn balance(
             s.credited,
             s.paid,
             s.written_off,
+            s.adjusted,
             s.outstanding,
             s.open,
         ) = (
@@ -95,6 +99,7 @@ pub(crate) fn balance(
             r.credited,
             r.paid,
             r.written_off,
+            r.adjusted,
             r.outstanding,
             r.open,
         );

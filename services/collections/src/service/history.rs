@@ -1,6 +1,7 @@
 //! A party's money history: what it paid (payments and prepayments), where each went
 //! (allocations, and their reversal by credit notes), what was paid back (refunds) and what was
-//! written off its receivables, with when, oldest first. Four queries
+//! written off its receivables and what adjustments changed them by, with when, oldest first.
+//! Five queries
 //! ([`crate::store::history`]), merged here.
 
 use carebill_domain::Currency;
@@ -27,6 +28,8 @@ pub(crate) enum EntryKind {
     Refunded,
     /// Part of what an invoice owed, written off.
     WrittenOff,
+    /// What an invoice owes raised or lowered (signed).
+    Adjusted,
 }
 
 impl EntryKind {
@@ -38,6 +41,7 @@ impl EntryKind {
             EntryKind::Reversed => "reversed",
             EntryKind::Refunded => "refunded",
             EntryKind::WrittenOff => "written_off",
+            EntryKind::Adjusted => "adjusted",
         }
     }
 }
@@ -166,6 +170,22 @@ pub(crate) fn history(
             detail: Some(w.kind),
             reference: None,
             reason: Some(w.reason),
+        });
+    }
+    for a in history::adjusted(conn, scope, kind, &id)? {
+        let c = currency(&a.currency)?;
+        out.push(Entry {
+            id: a.id,
+            at: a.recorded_at.and_utc(),
+            day: a.recorded_at.date(),
+            kind: EntryKind::Adjusted,
+            amount: money(a.amount_minor, c),
+            payment_id: None,
+            invoice_id: Some(a.invoice_id),
+            invoice_number: Some(a.invoice_number),
+            detail: Some(a.kind),
+            reference: None,
+            reason: Some(a.reason),
         });
     }
     if out.is_empty() && !receivables::party_known(conn, scope, kind, &id)? {

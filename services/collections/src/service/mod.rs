@@ -9,14 +9,22 @@
 //! store. Write-offs and their thresholds are [`write_offs`]; the aging report is [`aging`].
 //! Online payment links and their webhooks are [`payment_links`] → `payments` (a paid link
 //! records its payment through the payment use case) and `receivables` (money).
+//! Payment plans are [`plans`] (`payments` → `plans` → `receivables`: an allocation evaluates
+//! the plans of its receivables); disputes ([`disputes`]) and adjustments ([`adjustments`]) →
+//! `receivables` (the record types a receivable is read with); days sales outstanding is
+//! [`dso`].
 
+pub(crate) mod adjustments;
 pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod batches;
+pub(crate) mod disputes;
+pub(crate) mod dso;
 pub(crate) mod history;
 pub(crate) mod payment_links;
 pub(crate) mod payments;
+pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod reminders;
 pub(crate) mod write_offs;

@@ -27,7 +27,7 @@ use carebill_domain::events::{
     AllocationRef, Envelope, InvoiceIssuedV1, PartyKind, PartyRef, PaymentRecordedV1,
     RefundIssuedV1,
 };
-use carebill_domain::ids::PaymentId;
+use carebill_domain::ids::{PaymentId, ReceivableId};
 use carebill_domain::{Code, FieldError, MinorUnits, Money, stored};
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::{Principal, Scope};
@@ -500,7 +500,7 @@ fn store_allocations(
         )?;
         let paid = r.paid_minor + amount;
         let status = carebill_domain::collections::base_status(
-            MinorUnits(r.total_minor),
+            r.payable_total(),
             MinorUnits(r.credited_minor),
             MinorUnits(paid),
             MinorUnits(r.written_off_minor),
@@ -532,6 +532,8 @@ fn store_allocations(
             amount: a.amount,
         });
     }
+    let touched: Vec<ReceivableId> = planned.iter().map(|(_, r)| r.id).collect();
+    super::plans::after_payment(conn, who, &touched)?;
     Ok(refs)
 }
 

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use carebill_domain::collections::plans::AdjustmentKind;
 use carebill_domain::collections::{self as rules, ReceivableStatus, WriteOffKind};
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
 use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
@@ -28,8 +29,10 @@ use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::http::{Page, PageRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::store::adjustments::{self, AdjustmentRow};
 use crate::store::allocations::{self, NewAllocationRow, ReceivableAllocationRow};
 use crate::store::batches;
+use crate::store::disputes::{self, DisputeRow};
 use crate::store::early_credit_notes::{self, EarlyCreditNoteRow};
 use crate::store::partial_credit_notes::{self, PartialCreditNoteRow};
 use crate::store::payments;
@@ -103,7 +106,9 @@ pub(crate) struct ReceivableView {
     pub paid: Money,
     /// Written off.
     pub written_off: Money,
-    /// What is still owed: total − credited − paid − written off.
+    /// Raised or lowered by adjustments, signed.
+    pub adjusted: Money,
+    /// What is still owed: total + adjusted − credited − paid − written off.
     pub outstanding: Money,
     /// Due date.
     pub due_date: NaiveDate,
@@ -117,6 +122,8 @@ pub(crate) struct ReceivableView {
     pub issued_at: DateTime<Utc>,
     /// The sent batch its invoice is in.
     pub batch: Option<ReceivableBatch>,
+    /// Its open dispute, if any.
+    pub dispute: Option<DisputeRecord>,
 }
 
 /// One allocation of a payment to a receivable, as the receivable's history shows it.
@@ -173,6 +180,75 @@ impl WriteOffRecord {
     }
 }
 
+/// An adjustment as read.
+#[derive(Debug, Clone)]
+pub(crate) struct AdjustmentRecord {
+    /// Id.
+    pub id: String,
+    /// The receivable.
+    pub receivable_id: ReceivableId,
+    /// Kind.
+    pub kind: AdjustmentKind,
+    /// The change, signed.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl AdjustmentRecord {
+    pub(crate) fn of(r: AdjustmentRow, currency: Currency) -> AdjustmentRecord {
+        AdjustmentRecord {
+            id: r.id,
+            receivable_id: r.receivable_id,
+            kind: r.kind,
+            amount: money(r.amount_minor, currency),
+            reason: r.reason,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at.and_utc(),
+        }
+    }
+}
+
+/// A dispute as read.
+#[derive(Debug, Clone)]
+pub(crate) struct DisputeRecord {
+    /// Id.
+    pub id: String,
+    /// The receivable.
+    pub receivable_id: ReceivableId,
+    /// Why the party disputes it.
+    pub reason: String,
+    /// When it was opened.
+    pub opened_at: DateTime<Utc>,
+    /// Who opened it.
+    pub opened_by: String,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+    /// How.
+    pub resolution: Option<String>,
+}
+
+impl DisputeRecord {
+    pub(crate) fn of(r: DisputeRow) -> DisputeRecord {
+        DisputeRecord {
+            id: r.id,
+            receivable_id: r.receivable_id,
+            reason: r.reason,
+            opened_at: r.opened_at.and_utc(),
+            opened_by: r.opened_by,
+            resolved_at: r.resolved_at.map(|t| t.and_utc()),
+            resolved_by: r.resolved_by,
+            resolution: r.resolution,
+        }
+    }
+}
+
 /// A receivable with its payment history.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceivableDetail {
@@ -182,6 +258,10 @@ pub(crate) struct ReceivableDetail {
     pub payments: Vec<ReceivablePayment>,
     /// Write-offs of it, oldest first.
     pub write_offs: Vec<WriteOffRecord>,
+    /// Adjustments of it, oldest first.
+    pub adjustments: Vec<AdjustmentRecord>,
+    /// Disputes of it, oldest first (the open one last).
+    pub disputes: Vec<DisputeRecord>,
 }
 
 /// What the receivable list can be filtered by: valid values (ids normalised UUIDs, codes
@@ -226,11 +306,12 @@ impl ReceivableView {
     fn of(
         row: ReceivableRow,
         batch: Option<ReceivableBatch>,
+        dispute: Option<DisputeRecord>,
         now: DateTime<Utc>,
     ) -> Result<ReceivableView, Error> {
         let today = rules::local_today(&row.location_time_zone, now);
         let status = rules::receivable_status(
-            MinorUnits(row.total_minor),
+            row.payable_total(),
             MinorUnits(row.credited_minor),
             MinorUnits(row.paid_minor),
             MinorUnits(row.written_off_minor),
@@ -273,6 +354,7 @@ impl ReceivableView {
             credited: money(row.credited_minor, c),
             paid: money(row.paid_minor, c),
             written_off: money(row.written_off_minor, c),
+            adjusted: money(row.adjusted_minor, c),
             outstanding: money(outstanding.0, c),
             due_date: row.due_date,
             issue_date: row.issue_date,
@@ -280,6 +362,7 @@ impl ReceivableView {
             cancellation,
             issued_at: row.issued_at.and_utc(),
             batch,
+            dispute,
         })
     }
 }
@@ -541,8 +624,9 @@ fn partial_credit_note_issued(
             row.currency
         )));
     }
-    let after = rules::partial_credit(
+    let after = rules::partial_credit_adjusted(
         MinorUnits(row.total_minor),
+        MinorUnits(row.adjusted_minor),
         MinorUnits(row.credited_minor),
         MinorUnits(row.paid_minor),
         MinorUnits(row.written_off_minor),
@@ -557,7 +641,7 @@ fn partial_credit_note_issued(
     }
     let (reversed, reallocated) = return_to_credit(conn, env, e, &row, after.returned.0, now)?;
     let status = rules::base_status(
-        MinorUnits(row.total_minor),
+        row.payable_total(),
         after.credited,
         after.paid,
         after.written_off,
@@ -672,8 +756,14 @@ pub(crate) fn receivable(
         .ok_or_else(|| Error::not_found("receivable"))?;
     let payments = allocations::of_receivable(conn, row.id)?;
     let written = write_offs::of_receivable(conn, row.id)?;
+    let adjusted = adjustments::of_receivable(conn, row.id)?;
+    let disputed: Vec<DisputeRecord> = disputes::of_receivable(conn, row.id)?
+        .into_iter()
+        .map(DisputeRecord::of)
+        .collect();
+    let open = disputed.iter().find(|d| d.resolved_at.is_none()).cloned();
     let mut batch = batches_of(conn, &[row.invoice_id])?;
-    let receivable = ReceivableView::of(row, batch.pop().flatten(), now)?;
+    let receivable = ReceivableView::of(row, batch.pop().flatten(), open, now)?;
     let c = receivable.currency;
     Ok(ReceivableDetail {
         receivable,
@@ -685,6 +775,11 @@ pub(crate) fn receivable(
             .into_iter()
             .map(|w| WriteOffRecord::of(w, c))
             .collect(),
+        adjustments: adjusted
+            .into_iter()
+            .map(|a| AdjustmentRecord::of(a, c))
+            .collect(),
+        disputes: disputed,
     })
 }
 
@@ -701,7 +796,15 @@ pub(crate) fn receivables(
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
     let invoices: Vec<InvoiceId> = page.items.iter().map(|r| r.invoice_id).collect();
     let mut batches = batches_of(conn, &invoices)?.into_iter();
-    page.try_map(|r| ReceivableView::of(r, batches.next().flatten(), now))
+    let ids: Vec<ReceivableId> = page.items.iter().map(|r| r.id).collect();
+    let mut open: HashMap<ReceivableId, DisputeRecord> = disputes::open_of_many(conn, &ids)?
+        .into_iter()
+        .map(|d| (d.receivable_id, DisputeRecord::of(d)))
+        .collect();
+    page.try_map(|r| {
+        let dispute = open.remove(&r.id);
+        ReceivableView::of(r, batches.next().flatten(), dispute, now)
+    })
 }
 
 /// The sent batch of each of these invoices, in their order (none for an invoice in no batch).

@@ -37,10 +37,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::receivables::money;
+use super::{adjustments, plans};
 use crate::store::receivables::ReceivableRow;
 use crate::store::reminders::{
     self as store, ContactRow, NoticeFilter, NoticeRow, Outcome, PolicyRow, RunRow,
 };
+use carebill_domain::collections::plans::AdjustmentKind;
 
 /// The senders a process has; a channel without one is not used.
 #[derive(Debug, Clone, Default)]
@@ -584,6 +586,8 @@ pub(crate) fn run(
     {
         return Err(Error::not_found("location"));
     }
+    // Plans missed or paid up to that day end first: a broken plan's receivables are reminded of.
+    plans::evaluate_plans(conn, input.as_of)?;
     let policies = policies(conn)?;
     let by_scope: HashMap<(String, String), &PolicyRecord> = policies
         .iter()
@@ -1085,7 +1089,18 @@ fn record_outcome(
     Ok(())
 }
 
-/// Charges a sent notice's fee and interest to its receivable.
-fn charge(_conn: &mut AnyConnection, _n: &NoticeRow) -> Result<(), Error> {
+/// Charges a sent notice's fee and interest to its receivable, as adjustments (audited and
+/// announced like any other).
+fn charge(conn: &mut AnyConnection, n: &NoticeRow) -> Result<(), Error> {
+    let id: ReceivableId = n.receivable_id.parse().map_err(|e| Error::internal(&e))?;
+    let why = format!("{} (reminder {})", n.level_name, n.id);
+    for (minor, kind) in [
+        (n.fee_minor, AdjustmentKind::Fee),
+        (n.interest_minor, AdjustmentKind::Interest),
+    ] {
+        if minor > 0 {
+            adjustments::record_adjustment(conn, &system(), id, minor, kind, &why)?;
+        }
+    }
     Ok(())
 }

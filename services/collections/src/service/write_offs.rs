@@ -129,7 +129,7 @@ pub(crate) fn write_off(
         rules::check_write_off(w.kind, amount, owed, threshold).map_err(|p| problem(p, c))?;
     let written = row.written_off_minor + amount.0;
     let status = rules::base_status(
-        MinorUnits(row.total_minor),
+        row.payable_total(),
         MinorUnits(row.credited_minor),
         MinorUnits(row.paid_minor),
         MinorUnits(written),

@@ -49,7 +49,7 @@ pub(crate) struct AgingRow {
     pub receivables: i64,
 }
 
-const OWED: &str = "receivables.total_minor - receivables.credited_minor - receivables.paid_minor - receivables.written_off_minor";
+const OWED: &str = "receivables.total_minor + receivables.adjusted_minor - receivables.credited_minor - receivables.paid_minor - receivables.written_off_minor";
 
 /// The aging of the receivables in the caller's scope issued on or before `as_of` that still
 /// owe, grouped by `key` and currency (by key, then currency).

@@ -1,7 +1,8 @@
 //! A party's sums per currency, in SQL over integer minor units (exact on both backends):
-//! invoiced, cancelled, credited, paid, written off, outstanding, overdue, open receivables, and
-//! what was received, allocated, refunded and is left as unallocated credit. For each currency,
-//! invoiced = cancelled + credited + paid + written off + outstanding: a cancelled invoice
+//! invoiced, cancelled, credited, paid, written off, adjusted, outstanding, overdue, open
+//! receivables, and what was received, allocated, refunded and is left as unallocated credit.
+//! For each currency, invoiced + adjusted = cancelled + credited + paid + written off +
+//! outstanding: a cancelled invoice
 //! counts in `cancelled` whole (partial credits before its cancellation included), and only
 //! there; and credit = received − allocated − refunded.
 
@@ -25,10 +26,11 @@ const PAID: &str =
     "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE paid_minor END), 0) AS BIGINT)";
 const CREDITED: &str = "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE credited_minor END), 0) AS BIGINT)";
 const WRITTEN_OFF: &str = "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE written_off_minor END), 0) AS BIGINT)";
-const OUTSTANDING: &str = "CAST(COALESCE(SUM(CASE WHEN status IN ('open', 'partially_paid') THEN total_minor - credited_minor - paid_minor - written_off_minor ELSE 0 END), 0) AS BIGINT)";
+const ADJUSTED: &str = "CAST(COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 0 ELSE adjusted_minor END), 0) AS BIGINT)";
+const OUTSTANDING: &str = "CAST(COALESCE(SUM(CASE WHEN status IN ('open', 'partially_paid') THEN total_minor + adjusted_minor - credited_minor - paid_minor - written_off_minor ELSE 0 END), 0) AS BIGINT)";
 const OPEN_COUNT: &str =
     "CAST(COUNT(CASE WHEN status IN ('open', 'partially_paid') THEN 1 END) AS BIGINT)";
-const OWED: &str = "CAST(COALESCE(SUM(total_minor - credited_minor - paid_minor - written_off_minor), 0) AS BIGINT)";
+const OWED: &str = "CAST(COALESCE(SUM(total_minor + adjusted_minor - credited_minor - paid_minor - written_off_minor), 0) AS BIGINT)";
 const RECEIVED: &str = "CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT)";
 const ALLOCATED: &str = "CAST(COALESCE(SUM(allocated_minor), 0) AS BIGINT)";
 const REFUNDED: &str = "CAST(COALESCE(SUM(refunded_minor), 0) AS BIGINT)";
@@ -49,6 +51,8 @@ pub(crate) struct ReceivableSums {
     pub paid: i64,
     /// Written off invoices that stand.
     pub written_off: i64,
+    /// Adjustments (fees, interest, corrections) of invoices that stand, signed.
+    pub adjusted: i64,
     /// Still owed.
     pub outstanding: i64,
     /// Receivables still owing.
@@ -88,6 +92,7 @@ pub(crate) fn receivable_sums(
             sql::<BigInt>(CREDITED),
             sql::<BigInt>(PAID),
             sql::<BigInt>(WRITTEN_OFF),
+            sql::<BigInt>(ADJUSTED),
             sql::<BigInt>(OUTSTANDING),
             sql::<BigInt>(OPEN_COUNT),
         ))

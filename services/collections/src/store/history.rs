@@ -9,7 +9,9 @@ use carebill_platform::db::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{allocations, payments, receivables, refunds, write_offs};
+use crate::schema::{
+    allocations, payments, receivable_adjustments, receivables, refunds, write_offs,
+};
 
 /// A payment received.
 #[derive(Debug, Clone, Queryable)]
@@ -199,6 +201,39 @@ pub(crate) fn written_off(
             receivables::invoice_id,
             receivables::invoice_number,
             write_offs::recorded_at,
+        ))
+        .into_boxed();
+    let q = carebill_platform::scoped!(
+        q,
+        scope,
+        receivables::location_code,
+        receivables::payer_code
+    );
+    Ok(q.load(conn)?)
+}
+
+/// The adjustments of the party's receivables in the caller's scope (the same shape as a
+/// write-off: signed amount, kind, reason, invoice).
+pub(crate) fn adjusted(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    kind: PartyKind,
+    party_id: &str,
+) -> Result<Vec<WrittenOffRow>, Error> {
+    let q = receivable_adjustments::table
+        .inner_join(receivables::table)
+        .filter(receivables::party_kind.eq(kind.as_str()))
+        .filter(receivables::party_id.eq(party_id.to_owned()))
+        .order(receivable_adjustments::id.asc())
+        .select((
+            receivable_adjustments::id,
+            receivables::currency,
+            receivable_adjustments::amount_minor,
+            receivable_adjustments::kind,
+            receivable_adjustments::reason,
+            receivables::invoice_id,
+            receivables::invoice_number,
+            receivable_adjustments::recorded_at,
         ))
         .into_boxed();
     let q = carebill_platform::scoped!(

@@ -122,6 +122,8 @@ pub(crate) struct ReceivableRow {
     pub credited_minor: i64,
     /// Written off, in minor units.
     pub written_off_minor: i64,
+    /// Raised (positive) or lowered (negative) by adjustments, in minor units.
+    pub adjusted_minor: i64,
     /// Due date.
     pub due_date: NaiveDate,
     /// Issue date.
@@ -147,10 +149,15 @@ impl ReceivableRow {
         self.status == ReceivableStatus::Cancelled
     }
 
-    /// What is still owed.
+    /// What it bills with its adjustments: total + adjusted.
+    pub(crate) fn payable_total(&self) -> MinorUnits {
+        MinorUnits(self.total_minor.saturating_add(self.adjusted_minor))
+    }
+
+    /// What is still owed: total + adjusted − credited − paid − written off.
     pub(crate) fn outstanding(&self) -> MinorUnits {
         rules::outstanding(
-            MinorUnits(self.total_minor),
+            self.payable_total(),
             MinorUnits(self.credited_minor),
             MinorUnits(self.paid_minor),
             MinorUnits(self.written_off_minor),
@@ -424,6 +431,83 @@ pub(crate) fn set_written_off(
     Ok(())
 }
 
+/// Sets what adjustments changed a receivable by and its base status.
+pub(crate) fn set_adjusted(
+    conn: &mut AnyConnection,
+    id: ReceivableId,
+    adjusted_minor: i64,
+    status: ReceivableStatus,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(receivables::table.find(id.to_string()))
+        .set((
+            receivables::adjusted_minor.eq(adjusted_minor),
+            receivables::status.eq(status.as_str()),
+            receivables::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The receivables of one party in one currency that still owe (stored status open or
+/// partially paid), in the caller's scope, oldest due first.
+pub(crate) fn owing_of_party(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    kind: PartyKind,
+    party_id: &str,
+    currency: Currency,
+) -> Result<Vec<ReceivableRow>, Error> {
+    let q = receivables::table
+        .filter(receivables::party_kind.eq(kind.as_str()))
+        .filter(receivables::party_id.eq(party_id.to_owned()))
+        .filter(receivables::currency.eq(currency.to_string()))
+        .filter(receivables::status.eq_any(OWING))
+        .select(ReceivableRow::as_select())
+        .into_boxed();
+    let q = carebill_platform::scoped!(
+        q,
+        scope,
+        receivables::location_code,
+        receivables::payer_code
+    );
+    Ok(
+        q.order((receivables::due_date.asc(), receivables::id.asc()))
+            .load(conn)?,
+    )
+}
+
+/// These receivables, whoever may see them, in id order.
+pub(crate) fn by_ids(
+    conn: &mut AnyConnection,
+    ids: &[ReceivableId],
+) -> Result<Vec<ReceivableRow>, Error> {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    Ok(receivables::table
+        .filter(receivables::id.eq_any(ids))
+        .order(receivables::id.asc())
+        .select(ReceivableRow::as_select())
+        .load(conn)?)
+}
+
+/// Locks these receivables in id order and reads them again under the locks.
+pub(crate) fn lock_many(
+    conn: &mut AnyConnection,
+    ids: &[ReceivableId],
+) -> Result<Vec<ReceivableRow>, Error> {
+    let mut sorted: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    sorted.sort();
+    sorted.dedup();
+    for id in &sorted {
+        db::lock_row(conn, "receivables", id)?;
+    }
+    Ok(receivables::table
+        .filter(receivables::id.eq_any(&sorted))
+        .order(receivables::id.asc())
+        .select(ReceivableRow::as_select())
+        .load(conn)?)
+}
+
 /// Marks a receivable cancelled by a credit note, with nothing paid or written off on it (the
 /// write-offs stay in their table).
 pub(crate) fn cancel(
@@ -608,32 +692,4 @@ pub(crate) fn party_known(
         receivables::payer_code
     );
     Ok(q.first::<String>(conn).optional()?.is_some())
-}
-
-/// The receivables of a party in `currency` that still owe money and that the caller may see,
-/// oldest due first (then by id): what a payment of the party's balance pays, in that order.
-pub(crate) fn owing_of_party(
-    conn: &mut AnyConnection,
-    scope: &Scope,
-    kind: PartyKind,
-    party_id: &str,
-    currency: Currency,
-) -> Result<Vec<ReceivableRow>, Error> {
-    let q = receivables::table
-        .filter(receivables::party_kind.eq(kind.as_str()))
-        .filter(receivables::party_id.eq(party_id.to_owned()))
-        .filter(receivables::currency.eq(currency.to_string()))
-        .filter(receivables::status.eq_any(OWING))
-        .select(ReceivableRow::as_select())
-        .into_boxed();
-    let q = carebill_platform::scoped!(
-        q,
-        scope,
-        receivables::location_code,
-        receivables::payer_code
-    );
-    Ok(
-        q.order((receivables::due_date.asc(), receivables::id.asc()))
-            .load(conn)?,
-    )
 }

@@ -12,7 +12,8 @@ use diesel::prelude::*;
 
 use super::receivables::{OWING, ReceivableRow};
 use crate::schema::{
-    receivables, reminder_contacts, reminder_notices, reminder_policies, reminder_runs,
+    payment_plan_receivables, payment_plans, receivable_disputes, receivables, reminder_contacts,
+    reminder_notices, reminder_policies, reminder_runs,
 };
 
 /// How a party is reached, as stored.
@@ -358,8 +359,19 @@ pub(crate) fn settle(
 /// Receivables a run leaves alone whatever their level, with why: disputed, or in an active
 /// payment plan.
 pub(crate) fn held(conn: &mut AnyConnection) -> Result<HashMap<String, &'static str>, Error> {
-    let _ = conn;
-    Ok(HashMap::new())
+    let disputed: Vec<String> = receivable_disputes::table
+        .filter(receivable_disputes::resolved_at.is_null())
+        .select(receivable_disputes::receivable_id)
+        .load(conn)?;
+    let planned: Vec<String> = payment_plan_receivables::table
+        .inner_join(payment_plans::table)
+        .filter(payment_plans::status.eq("active"))
+        .select(payment_plan_receivables::receivable_id)
+        .load(conn)?;
+    let mut held: HashMap<String, &'static str> =
+        planned.into_iter().map(|id| (id, "in_plan")).collect();
+    held.extend(disputed.into_iter().map(|id| (id, "disputed")));
+    Ok(held)
 }
 
 /// Why the notice should no longer go out, if it should not: its receivable no longer owes, is

@@ -365,12 +365,12 @@ pub(crate) fn cents(v: &Value) -> i64 {
         .expect("cents")
 }
 
-/// Asserts a balance's identities in every currency: invoiced = cancelled + credited + paid +
-/// written off + outstanding, and credit = received − allocated − refunded, never negative.
+/// Asserts a balance's identities in every currency: invoiced + adjusted = cancelled + credited
+/// + paid + written off + outstanding, and credit = received − allocated − refunded, never negative.
 pub(crate) fn assert_balance_identities(bal: &Value) {
     for c in bal["currencies"].as_array().expect("currencies") {
         assert_eq!(
-            cents(&c["invoiced"]),
+            cents(&c["invoiced"]) + cents(&c["adjusted"]),
             cents(&c["cancelled"])
                 + cents(&c["credited"])
                 + cents(&c["paid"])
@@ -387,7 +387,7 @@ pub(crate) fn assert_balance_identities(bal: &Value) {
     }
 }
 
-/// Asserts a receivable's identity: total = credited + paid + written off + outstanding (for
+/// Asserts a receivable's identity: total + adjusted = credited + paid + written off + outstanding (for
 /// one that stands).
 pub(crate) fn assert_receivable_identity(r: &Value) {
     if r["status"] == "cancelled" {
@@ -395,7 +395,7 @@ pub(crate) fn assert_receivable_identity(r: &Value) {
         return;
     }
     assert_eq!(
-        cents(&r["total"]),
+        cents(&r["total"]) + cents(&r["adjusted"]),
         cents(&r["credited"])
             + cents(&r["paid"])
             + cents(&r["written_off"])

@@ -11,5 +11,7 @@ mod money_in;
 mod openapi;
 mod payment_links;
 mod payments;
+mod plans;
 mod receivables;
+mod reconciliation;
 mod reminders;

@@ -15,17 +15,23 @@ fn the_openapi_document_names_every_collections_operation() {
     assert_eq!(
         ids,
         vec![
+            "adjust_receivable",
             "allocate_payment",
+            "cancel_payment_plan",
             "create_payment",
             "create_payment_link",
+            "create_payment_plan",
             "create_reminder_run",
             "dispatch_reminders",
+            "evaluate_payment_plans",
             "get_aging",
             "get_balance",
             "get_collection_batch",
+            "get_dso",
             "get_party_history",
             "get_payment",
             "get_payment_link",
+            "get_payment_plan",
             "get_receivable",
             "get_reminder_contact",
             "get_reminder_notice",
@@ -34,15 +40,18 @@ fn the_openapi_document_names_every_collections_operation() {
             "list_collection_batches",
             "list_collections_audit_events",
             "list_payment_links",
+            "list_payment_plans",
             "list_payments",
             "list_receivables",
             "list_reminder_notices",
             "list_reminder_policies",
             "list_write_off_thresholds",
+            "open_dispute",
             "put_reminder_contact",
             "put_reminder_policy",
             "receive_payment_webhook",
             "refund_payment",
+            "resolve_dispute",
             "set_write_off_threshold",
             "write_off_receivable",
         ]
@@ -50,6 +59,8 @@ fn the_openapi_document_names_every_collections_operation() {
     let detail = &doc["components"]["schemas"]["ReceivableDetail"];
     assert!(detail.to_string().contains("payments"), "{detail}");
     assert!(detail.to_string().contains("write_offs"), "{detail}");
+    assert!(detail.to_string().contains("adjustments"), "{detail}");
+    assert!(detail.to_string().contains("disputes"), "{detail}");
     let batch = &doc["components"]["schemas"]["CollectionBatch"];
     assert!(batch.to_string().contains("collection_status"), "{batch}");
 }

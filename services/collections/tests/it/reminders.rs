@@ -29,6 +29,7 @@ both_backends!(
     a_provider_that_fails_for_now_gets_the_notice_again_and_it_goes_once,
     a_notice_for_a_receivable_paid_meanwhile_or_refused_for_good_is_not_sent,
     quiet_hours_hold_notices_until_they_end,
+    disputed_receivables_and_those_in_a_plan_are_left_alone_until_they_are_not,
 );
 
 // ---- the local servers ----
@@ -515,13 +516,61 @@ async fn a_run_queues_each_level_once_and_the_sender_delivers_by_email_and_sms(b
     );
     let events: Vec<ReminderSentV1> = outbox_events(&h).await;
     assert_eq!(events.len(), 3);
+    // The fee and the interest are charged to their receivables.
+    let (_, r, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/receivables/{}",
+                receivable_id(&app, &manager, &late).await
+            ),
+            &manager,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (amount(&r["adjusted"]), amount(&r["outstanding"])),
+        ("5.00", "255.00"),
+        "{r}"
+    );
+    let (_, r, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/receivables/{}",
+                receivable_id(&app, &manager, &very_late).await
+            ),
+            &manager,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (amount(&r["adjusted"]), amount(&r["outstanding"])),
+        ("8.77", "1008.77"),
+        "{r}"
+    );
+    let (_, r, _) = call(
+        &app,
+        get(
+            &format!(
+                "/v1/receivables/{}",
+                receivable_id(&app, &manager, &soon).await
+            ),
+            &manager,
+        ),
+    )
+    .await;
+    assert_eq!(
+        amount(&r["adjusted"]),
+        "0.00",
+        "no fee on the friendly notice: {r}"
+    );
     let fee_event = events
         .iter()
         .find(|e| e.invoice_number == "H1-2")
         .expect("H1-2 announced");
     assert_eq!(fee_event.fee, eur("5.00"));
     assert_eq!(fee_event.level_name, "second reminder");
-    let _ = (soon, very_late);
 }
 
 async fn receivable_id(
@@ -827,4 +876,120 @@ async fn quiet_hours_hold_notices_until_they_end(backend: Backend) {
     let end = now + Duration::hours(1);
     assert!((until - end).num_minutes().abs() <= 1, "{until} vs {end}");
     let _ = admin();
+}
+
+async fn disputed_receivables_and_those_in_a_plan_are_left_alone_until_they_are_not(
+    backend: Backend,
+) {
+    let h = harness(backend);
+    let (sink, mailer) = smtp(&[]);
+    let app = app_with(
+        &h,
+        Channels {
+            mail: Some(mailer),
+            sms: None,
+        },
+    )
+    .await;
+    let manager = token(&["billing_manager"], None);
+    let (s, _, _) = call(
+        &app,
+        put(
+            "/v1/reminder-policies/P",
+            &manager,
+            &policy(json!([level("first", 5, "email")])),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (ana, bea) = (patient(), patient());
+    let contested = owed(&h, &ana, "H1-1", "40.00", -10).await;
+    owed(&h, &bea, "H1-2", "90.00", -10).await;
+    for p in [&ana, &bea] {
+        call(
+            &app,
+            put(
+                &contact_path(p),
+                &manager,
+                &contact(Some("x@example.org"), None, "es", false),
+            ),
+        )
+        .await;
+    }
+    let disputed = receivable_id(&app, &manager, &contested).await;
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!("/v1/receivables/{disputed}/disputes"),
+            &manager,
+            &json!({"reason": "never received the care"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let first = today() + Duration::days(10);
+    let (s, plan, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &manager,
+            &json!({
+        "party_kind": bea.kind, "party_id": bea.id, "currency": "EUR",
+        "count": 3, "first_due_on": first, "every": "month"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let (_, run, _) = call(&app, post("/v1/reminder-runs", &manager, &json!({}))).await;
+    assert_eq!(run["queued"], 0, "{run}");
+    assert_eq!(
+        (
+            run["skipped"]["disputed"].as_i64(),
+            run["skipped"]["in_plan"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+
+    // Resolved, the dispute no longer holds it back; a plan cancelled returns its receivable.
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!("/v1/receivables/{disputed}/disputes/resolution"),
+            &manager,
+            &json!({"resolution": "care confirmed by the ward"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let plan_id = plan["id"].as_str().expect("plan id");
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!("/v1/payment-plans/{plan_id}/cancellation"),
+            &manager,
+            &json!({"reason": "asked to pay at once"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, run, _) = call(&app, post("/v1/reminder-runs", &manager, &json!({}))).await;
+    assert_eq!(run["queued"], 2, "{run}");
+    // A dispute opened after the run cancels the notice before it goes.
+    call(
+        &app,
+        post(
+            &format!("/v1/receivables/{disputed}/disputes"),
+            &manager,
+            &json!({"reason": "contested again"}),
+        ),
+    )
+    .await;
+    let (_, out, _) = call(&app, post("/v1/reminder-dispatches", &manager, &json!({}))).await;
+    assert_eq!(
+        (out["sent"].as_i64(), out["cancelled"].as_i64()),
+        (Some(1), Some(1)),
+        "{out}"
+    );
+    assert_eq!(sink.mails().len(), 1);
 }
