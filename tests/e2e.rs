@@ -692,6 +692,16 @@ fn the_tutorial_works_as_written() {
         r#"{"webhook_status":200,"outcome":"recorded"}"#,
         r#"{"status":"paid","paid":"10.25","outstanding":"0.00"}"#,
         r#"{"webhook_status":200,"outcome":"duplicate"}"#,
+        // A deposit, a split payment, a plan that breaks.
+        r#"{"kind":"prepayment","amount":"50.00","unallocated":"50.00"}"#,
+        r#"{"method":"split","tenders":[["card","20.00"],["cash","10.00"]]}"#,
+        r#"{"status":"partially_paid","paid":"80.00","outstanding":"40.00"}"#,
+        r#"{"status":422,"code":"plan_does_not_add_up","fields":["installments"]}"#,
+        r#"{"status":"active","total":"40.00","installments":[["20.00","due"],["20.00","due"]]}"#,
+        r#"{"status":"active","paid":"5.00","installments":[["5.00","partly_paid"],["0.00","due"]]}"#,
+        r#"{"broken":1,"still_active":0}"#,
+        r#"{"status":"broken","outstanding":"35.00","installments":[[true,"missed"],[false,"due"]]}"#,
+        r#"{"broken":0,"still_active":0}"#,
     ] {
         assert!(
             stdout.contains(expected),
