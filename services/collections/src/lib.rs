@@ -8,13 +8,16 @@
 //! receivables (`/v1/receivables`) with status, payment history and batch; the invoice batches
 //! invoicing sent (`carebill.invoicing.batch.sent.v1`) with how far each is collected
 //! (`/v1/collection-batches`); a party's balance (`/v1/balances/{party_kind}/{party_id}`); and
-//! this service's audit trail.
+//! this service's audit trail; bank statements (camt.053/054, `/v1/bank-statements`) whose
+//! credits are matched to receivables by the ISO 11649 creditor reference of their invoice
+//! and posted as payments, the rest queued (`/v1/bank-statement-entries`).
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
 //! events to use cases.
 
 mod api;
+mod camt;
 mod consumer;
 mod schema;
 mod service;
@@ -126,6 +129,27 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/bank-statements")
+                    .route(web::get().to(api::bank_statements::list_bank_statements))
+                    .route(web::post().to(api::bank_statements::import_bank_statement))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/bank-statements/{id}")
+                    .route(web::get().to(api::bank_statements::get_bank_statement))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/bank-statement-entries")
+                    .route(web::get().to(api::bank_statements::list_bank_statement_entries))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/bank-statement-entries/{id}/match")
+                    .route(web::post().to(api::bank_statements::match_bank_statement_entry))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -145,11 +169,16 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::batches::list_collection_batches, api::batches::get_collection_batch,
         api::balances::get_balance, api::history::get_party_history,
         api::audit_trail::list_audit_events,
+        api::bank_statements::import_bank_statement, api::bank_statements::list_bank_statements,
+        api::bank_statements::get_bank_statement,
+        api::bank_statements::list_bank_statement_entries,
+        api::bank_statements::match_bank_statement_entry,
     ),
     tags(
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),
+        (name = "bank statements", description = "camt.053/054 bank statements imported, their credits matched by ISO 11649 creditor reference and posted, the rest queued for a person"),
         (name = "balances", description = "A party's invoiced, cancelled, credited, paid, outstanding and overdue amounts and credit"),
     )
 )]

@@ -2,6 +2,7 @@
 //! ([`crate::service::receivables`]).
 
 use actix_web::web;
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::Money;
 use carebill_domain::collections::ReceivableStatus;
 use carebill_domain::events::{PartyKind, PartyRef};
@@ -60,6 +61,10 @@ pub struct Receivable {
     pub invoice_id: String,
     /// Its number.
     pub invoice_number: String,
+    /// The ISO 11649 creditor reference to pay it with (as its invoice shows it), electronic
+    /// form; bank statement credits quoting it are matched to it.
+    #[schema(example = "RF18539007547034")]
+    pub payment_reference: String,
     /// The issuing location.
     pub location: LocationView,
     /// Who owes it.
@@ -136,6 +141,9 @@ impl Receivable {
             id: v.id.to_string(),
             invoice_id: v.invoice_id.to_string(),
             invoice_number: v.invoice_number.clone(),
+            payment_reference: CreditorReference::for_invoice_number(&v.invoice_number)
+                .as_str()
+                .to_owned(),
             location: LocationView {
                 id: v.location.id.to_string(),
                 code: v.location.code.clone(),

@@ -7,6 +7,7 @@
 
 pub(crate) mod aging;
 pub(crate) mod allocations;
+pub(crate) mod bank_statements;
 pub(crate) mod balances;
 pub(crate) mod batches;
 pub(crate) mod early_credit_notes;
