@@ -239,7 +239,8 @@ mod tests {
             CreditorReference::parse("XX18539007547034"),
             Err(ReferenceError::NotRf)
         );
-        assert_eq!(CreditorReference::parse("RF18"), Err(ReferenceError::NotRf));
+        assert_eq!(CreditorReference::parse("RF18"), Err(ReferenceError::Length));
+        assert_eq!(CreditorReference::parse("RFAB1234"), Err(ReferenceError::NotRf));
         assert_eq!(
             CreditorReference::parse("RF18-5390-0754-7034"),
             Err(ReferenceError::Character)
