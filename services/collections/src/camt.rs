@@ -348,10 +348,15 @@ fn transaction(tx: &El, currency: Currency, what: &str) -> Result<Transaction, C
         None => None,
     };
     let parties = tx.child("RltdPties");
-    let debtor_name = parties.and_then(|p| p.text_at("Dbtr/Nm").or_else(|| p.text_at("Dbtr/Pty/Nm")));
+    let debtor_name =
+        parties.and_then(|p| p.text_at("Dbtr/Nm").or_else(|| p.text_at("Dbtr/Pty/Nm")));
     let debtor_iban = parties
         .and_then(|p| p.text_at("DbtrAcct/Id/IBAN"))
-        .map(|i| i.split_whitespace().collect::<String>().to_ascii_uppercase());
+        .map(|i| {
+            i.split_whitespace()
+                .collect::<String>()
+                .to_ascii_uppercase()
+        });
     let mut structured_refs = Vec::new();
     let mut unstructured = Vec::new();
     if let Some(rmt) = tx.child("RmtInf") {
@@ -372,9 +377,7 @@ fn transaction(tx: &El, currency: Currency, what: &str) -> Result<Transaction, C
     Ok(Transaction {
         amount,
         servicer_ref: tx.text_at("Refs/AcctSvcrRef"),
-        end_to_end_id: tx
-            .text_at("Refs/EndToEndId")
-            .filter(|e| e != "NOTPROVIDED"),
+        end_to_end_id: tx.text_at("Refs/EndToEndId").filter(|e| e != "NOTPROVIDED"),
         debtor_name,
         debtor_iban,
         structured_refs,
@@ -396,11 +399,7 @@ fn entry(n: &El, i: usize, currency: Currency) -> Result<Entry, CamtError> {
     }
     let credit = credit_of(n, &what)?;
     let mut transactions = Vec::new();
-    for (j, tx) in n
-        .all("NtryDtls")
-        .flat_map(|d| d.all("TxDtls"))
-        .enumerate()
-    {
+    for (j, tx) in n.all("NtryDtls").flat_map(|d| d.all("TxDtls")).enumerate() {
         transactions.push(transaction(
             tx,
             currency,
@@ -447,18 +446,22 @@ fn entry(n: &El, i: usize, currency: Currency) -> Result<Entry, CamtError> {
 /// Checks a `TxsSummry` block (`TtlNtries`, `TtlCdtNtries`, `TtlDbtNtries`) against the entries.
 fn check_summary(s: &El, entries: &[Entry], currency: Currency) -> Result<(), CamtError> {
     let money = |m: i64| Money::from_minor(carebill_domain::MinorUnits(m), currency);
-    let groups: [(&str, &str, Box<dyn Fn(&Entry) -> bool>); 3] = [
-        ("TtlNtries", "entries", Box::new(|_| true)),
-        ("TtlCdtNtries", "credit entries", Box::new(|e| e.credit)),
-        ("TtlDbtNtries", "debit entries", Box::new(|e| !e.credit)),
+    // Each block and the entries it counts: all (None), credits, debits.
+    let groups = [
+        ("TtlNtries", "entries", None),
+        ("TtlCdtNtries", "credit entries", Some(true)),
+        ("TtlDbtNtries", "debit entries", Some(false)),
     ];
-    for (tag, what, keep) in groups {
+    for (tag, what, credit) in groups {
         let Some(g) = s.child(tag) else { continue };
-        let chosen: Vec<&Entry> = entries.iter().filter(|e| keep(e)).collect();
+        let chosen: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| credit.is_none_or(|c| e.credit == c))
+            .collect();
         if let Some(n) = g.text_at("NbOfNtries") {
-            let declared: usize = n
-                .parse()
-                .map_err(|_| CamtError::Invalid(format!("TxsSummry/{tag}/NbOfNtries is not a number: {n}")))?;
+            let declared: usize = n.parse().map_err(|_| {
+                CamtError::Invalid(format!("TxsSummry/{tag}/NbOfNtries is not a number: {n}"))
+            })?;
             if declared != chosen.len() {
                 return Err(CamtError::DoesNotAddUp(format!(
                     "TxsSummry/{tag} declares {declared} {what}, the statement has {}",
@@ -468,9 +471,9 @@ fn check_summary(s: &El, entries: &[Entry], currency: Currency) -> Result<(), Ca
         }
         let total: i64 = chosen.iter().map(|e| minor(&e.amount)).sum();
         if let Some(sum) = g.text_at("Sum") {
-            let declared: Decimal = sum
-                .parse()
-                .map_err(|_| CamtError::Invalid(format!("TxsSummry/{tag}/Sum is not an amount: {sum}")))?;
+            let declared: Decimal = sum.parse().map_err(|_| {
+                CamtError::Invalid(format!("TxsSummry/{tag}/Sum is not an amount: {sum}"))
+            })?;
             if declared != money(total).amount() {
                 return Err(CamtError::DoesNotAddUp(format!(
                     "TxsSummry/{tag}/Sum is {declared}, its {what} add up to {}",
@@ -481,12 +484,14 @@ fn check_summary(s: &El, entries: &[Entry], currency: Currency) -> Result<(), Ca
         if tag == "TtlNtries"
             && let Some(net) = g.child("TtlNetNtry")
         {
-            let amt = net
-                .text_at("Amt")
-                .ok_or_else(|| CamtError::Invalid("TxsSummry/TtlNtries/TtlNetNtry has no Amt".into()))?;
-            let declared: Decimal = amt
-                .parse()
-                .map_err(|_| CamtError::Invalid(format!("TxsSummry/TtlNtries/TtlNetNtry/Amt is not an amount: {amt}")))?;
+            let amt = net.text_at("Amt").ok_or_else(|| {
+                CamtError::Invalid("TxsSummry/TtlNtries/TtlNetNtry has no Amt".into())
+            })?;
+            let declared: Decimal = amt.parse().map_err(|_| {
+                CamtError::Invalid(format!(
+                    "TxsSummry/TtlNtries/TtlNetNtry/Amt is not an amount: {amt}"
+                ))
+            })?;
             let signed = if credit_of(net, "TxsSummry/TtlNtries/TtlNetNtry")? {
                 declared
             } else {
@@ -494,7 +499,13 @@ fn check_summary(s: &El, entries: &[Entry], currency: Currency) -> Result<(), Ca
             };
             let actual: i64 = entries
                 .iter()
-                .map(|e| if e.credit { minor(&e.amount) } else { -minor(&e.amount) })
+                .map(|e| {
+                    if e.credit {
+                        minor(&e.amount)
+                    } else {
+                        -minor(&e.amount)
+                    }
+                })
                 .sum();
             if signed != money(actual).amount() {
                 return Err(CamtError::DoesNotAddUp(format!(
@@ -537,7 +548,13 @@ fn check_balances(stmt: &El, entries: &[Entry], currency: Currency) -> Result<()
     };
     let net: i64 = entries
         .iter()
-        .map(|e| if e.credit { minor(&e.amount) } else { -minor(&e.amount) })
+        .map(|e| {
+            if e.credit {
+                minor(&e.amount)
+            } else {
+                -minor(&e.amount)
+            }
+        })
         .sum();
     if opening + net != *closing {
         let money = |m: i64| Money::from_minor(carebill_domain::MinorUnits(m), currency);
@@ -581,9 +598,9 @@ pub(crate) fn read(body: &[u8]) -> Result<Statement, CamtError> {
         CamtKind::Statement => ("BkToCstmrStmt", "Stmt"),
         CamtKind::Notification => ("BkToCstmrDbtCdtNtfctn", "Ntfctn"),
     };
-    let message = root.child(message_tag).ok_or_else(|| {
-        CamtError::NotCamt(format!("a {version} Document holds {message_tag}"))
-    })?;
+    let message = root
+        .child(message_tag)
+        .ok_or_else(|| CamtError::NotCamt(format!("a {version} Document holds {message_tag}")))?;
     let message_id = message
         .text_at("GrpHdr/MsgId")
         .ok_or_else(|| CamtError::Invalid("GrpHdr/MsgId is missing".to_owned()))?;
@@ -595,7 +612,11 @@ pub(crate) fn read(body: &[u8]) -> Result<Statement, CamtError> {
         .ok_or_else(|| CamtError::Invalid(format!("{statement_tag}/Id is missing")))?;
     let account = stmt
         .text_at("Acct/Id/IBAN")
-        .map(|i| i.split_whitespace().collect::<String>().to_ascii_uppercase())
+        .map(|i| {
+            i.split_whitespace()
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
         .or_else(|| stmt.text_at("Acct/Id/Othr/Id"))
         .ok_or_else(|| {
             CamtError::Invalid(format!("{statement_tag}/Acct/Id has no IBAN or Othr/Id"))

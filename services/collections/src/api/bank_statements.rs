@@ -257,9 +257,10 @@ fn camt_problem(e: CamtError) -> Error {
         CamtError::DoesNotAddUp(_) | CamtError::CurrencyMismatch(_) => {
             ErrorCode::StatementDoesNotAddUp
         }
-        CamtError::NotXml(_) | CamtError::NotCamt(_) | CamtError::Invalid(_) | CamtError::NoEntries => {
-            ErrorCode::NotCamt
-        }
+        CamtError::NotXml(_)
+        | CamtError::NotCamt(_)
+        | CamtError::Invalid(_)
+        | CamtError::NoEntries => ErrorCode::NotCamt,
     };
     Error::new(code, e.to_string())
 }

@@ -2,9 +2,9 @@
 //! ([`crate::service::receivables`]).
 
 use actix_web::web;
-use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::Money;
 use carebill_domain::collections::ReceivableStatus;
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::ReceivableId;
 use carebill_platform::Error;

@@ -161,10 +161,12 @@ pub(crate) fn statements(
 ) -> Result<Page<StatementRecord>, Error> {
     refuse_payers(scope)?;
     let rows = store::statements(conn, page)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.clone()).map(|row| StatementRecord {
-        row,
-        entries: Vec::new(),
-    }))
+    Ok(
+        Page::from_rows(rows, page, |r| r.id.clone()).map(|row| StatementRecord {
+            row,
+            entries: Vec::new(),
+        }),
+    )
 }
 
 /// A page of entries of `status` (all when none), in id order.
@@ -276,16 +278,13 @@ fn find_match(
             return Ok(Some(m));
         }
     }
-    if let Some(iban) = &tx.debtor_iban {
-        if let [(kind, party_id)] = store::debtors_of(conn, iban)?.as_slice() {
-            let minor = amount
-                .to_minor()
-                .map_err(|e| Error::internal(&e))?
-                .0;
-            let rows = store::owing_exactly(conn, scope, kind, party_id, currency, minor)?;
-            if rows.len() == 1 {
-                return Ok(of_receivables("debtor_account", rows, currency));
-            }
+    if let Some(iban) = &tx.debtor_iban
+        && let [(kind, party_id)] = store::debtors_of(conn, iban)?.as_slice()
+    {
+        let minor = amount.to_minor().map_err(|e| Error::internal(&e))?.0;
+        let rows = store::owing_exactly(conn, scope, kind, party_id, currency, minor)?;
+        if rows.len() == 1 {
+            return Ok(of_receivables("debtor_account", rows, currency));
         }
     }
     Ok(None)
@@ -391,8 +390,7 @@ pub(crate) fn import(
     let scope = Scope::of(who);
     refuse_payers(&scope)?;
     db::lock_key(conn, &format!("bank-account:{}", st.account))?;
-    if let Some(row) = store::find_statement(conn, &st.account, &st.message_id, &st.statement_id)?
-    {
+    if let Some(row) = store::find_statement(conn, &st.account, &st.message_id, &st.statement_id)? {
         return Ok((false, with_entries(conn, &scope, row)?));
     }
     store::fill_payment_references(conn)?;
@@ -601,7 +599,8 @@ pub(crate) fn match_by_hand(
     let invoice_ids = m.invoice_ids.clone();
     receivables::lock_for_invoices(conn, &invoice_ids)?;
     store::lock_entry(conn, id)?;
-    let mut entry = store::entry(conn, id)?.ok_or_else(|| Error::not_found("bank statement entry"))?;
+    let mut entry =
+        store::entry(conn, id)?.ok_or_else(|| Error::not_found("bank statement entry"))?;
     if entry.status != status::UNMATCHED {
         return Err(Error::new(
             ErrorCode::AlreadyMatched,

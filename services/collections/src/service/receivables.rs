@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 
-use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::collections::{self as rules, ReceivableStatus, WriteOffKind};
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
 use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
 use carebill_domain::{Currency, MinorUnits, Money, stored};

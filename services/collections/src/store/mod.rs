@@ -7,8 +7,8 @@
 
 pub(crate) mod aging;
 pub(crate) mod allocations;
-pub(crate) mod bank_statements;
 pub(crate) mod balances;
+pub(crate) mod bank_statements;
 pub(crate) mod batches;
 pub(crate) mod early_credit_notes;
 pub(crate) mod history;

@@ -48,7 +48,9 @@ pub(crate) fn credit(amount: &str, servicer_ref: &str) -> Ntry {
 fn cents_of(amount: &str) -> i64 {
     let d: rust_decimal::Decimal = amount.parse().expect("amount");
     use rust_decimal::prelude::ToPrimitive as _;
-    (d * rust_decimal::Decimal::from(100)).to_i64().expect("cents")
+    (d * rust_decimal::Decimal::from(100))
+        .to_i64()
+        .expect("cents")
 }
 
 fn decimal(cents: i64) -> String {
@@ -104,7 +106,10 @@ fn entry_xml(e: &Ntry, v08: bool) -> String {
 fn summary_xml(entries: &[Ntry]) -> String {
     let sum = |f: &dyn Fn(&Ntry) -> bool| -> (usize, i64) {
         let chosen: Vec<&Ntry> = entries.iter().filter(|e| f(e)).collect();
-        (chosen.len(), chosen.iter().map(|e| cents_of(&e.amount)).sum())
+        (
+            chosen.len(),
+            chosen.iter().map(|e| cents_of(&e.amount)).sum(),
+        )
     };
     let (n, all) = sum(&|_| true);
     let (nc, credits) = sum(&|e| !e.debit);
@@ -136,7 +141,13 @@ pub(crate) fn camt053(msg_id: &str, stmt_id: &str, entries: &[Ntry]) -> String {
     let opening = 100_000_i64;
     let net: i64 = entries
         .iter()
-        .map(|e| if e.debit { -cents_of(&e.amount) } else { cents_of(&e.amount) })
+        .map(|e| {
+            if e.debit {
+                -cents_of(&e.amount)
+            } else {
+                cents_of(&e.amount)
+            }
+        })
         .sum();
     let body: String = entries.iter().map(|e| entry_xml(e, true)).collect();
     format!(
@@ -225,10 +236,7 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
         // Two structured references, printed with spaces and in lower case: a takes 100.00,
         // b 50.00, the 10.00 left is the insurer's credit.
         Ntry {
-            refs: vec![
-                rf(&a).print_form().to_lowercase(),
-                rf(&b2).print_form(),
-            ],
+            refs: vec![rf(&a).print_form().to_lowercase(), rf(&b2).print_form()],
             debtor_iban: Some(iban.to_owned()),
             ..credit("160.00", "SVC-1")
         },
@@ -256,17 +264,27 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
     assert_eq!(st["account"], ACCOUNT);
     assert_eq!(st["entries_count"], 4);
     assert_eq!(
-        (st["matched"]["count"].as_i64(), amount(&st["matched"]["sum"])),
+        (
+            st["matched"]["count"].as_i64(),
+            amount(&st["matched"]["sum"])
+        ),
         (Some(3), "232.10")
     );
     assert_eq!(
-        (st["ignored"]["count"].as_i64(), amount(&st["ignored"]["sum"])),
+        (
+            st["ignored"]["count"].as_i64(),
+            amount(&st["ignored"]["sum"])
+        ),
         (Some(1), "12.00")
     );
     assert_eq!(st["unmatched"]["count"], 0);
     let e = &st["entries"];
     assert_eq!(
-        [&e[0]["matched_by"], &e[1]["matched_by"], &e[2]["matched_by"]],
+        [
+            &e[0]["matched_by"],
+            &e[1]["matched_by"],
+            &e[2]["matched_by"]
+        ],
         ["reference", "remittance_text", "debtor_account"]
     );
     assert_eq!(e[3]["status"], "ignored");
@@ -275,11 +293,19 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
         .as_array()
         .expect("allocations")
         .iter()
-        .map(|x| (x["invoice_number"].as_str().unwrap_or("?"), amount(&x["amount"])))
+        .map(|x| {
+            (
+                x["invoice_number"].as_str().unwrap_or("?"),
+                amount(&x["amount"]),
+            )
+        })
         .collect();
     assert_eq!(
         allocated,
-        [("H1-INV-2026-000001", "100.00"), ("H1-INV-2026-000002", "50.00")]
+        [
+            ("H1-INV-2026-000001", "100.00"),
+            ("H1-INV-2026-000002", "50.00")
+        ]
     );
 
     // Posted through the payment use case: one payment.recorded per matched credit, with the
@@ -292,7 +318,10 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
     assert_eq!(events[0].unallocated, eur("10.00"));
     let (_, p, _) = call(
         &app,
-        get(&format!("/v1/payments/{}", e[0]["payment_id"].as_str().expect("id")), &t),
+        get(
+            &format!("/v1/payments/{}", e[0]["payment_id"].as_str().expect("id")),
+            &t,
+        ),
     )
     .await;
     assert_eq!(amount(&p["unallocated"]), "10.00");
@@ -305,7 +334,11 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
         (&d, "paid", "42.10"),
     ] {
         let r = receivable_of(&app, &t, inv).await;
-        assert_eq!((r["status"].as_str(), amount(&r["paid"])), (Some(status), paid), "{r}");
+        assert_eq!(
+            (r["status"].as_str(), amount(&r["paid"])),
+            (Some(status), paid),
+            "{r}"
+        );
     }
     let (_, bal, _) = call(&app, get(&balance_path(&insurer), &t)).await;
     assert_balance_identities(&bal);
@@ -317,7 +350,10 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
     assert!(list["items"][0].get("entries").is_none());
     let (s, again, _) = call(
         &app,
-        get(&format!("/v1/bank-statements/{}", st["id"].as_str().expect("id")), &t),
+        get(
+            &format!("/v1/bank-statements/{}", st["id"].as_str().expect("id")),
+            &t,
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
@@ -337,7 +373,11 @@ async fn unmatched_credits_wait_in_the_queue_and_are_matched_by_hand_once(b: Bac
     // A reference nobody issued (valid check digits), a text without numbers, an unknown account.
     let entries = vec![
         Ntry {
-            refs: vec![CreditorReference::from_body("UNKNOWN1").expect("rf").to_string()],
+            refs: vec![
+                CreditorReference::from_body("UNKNOWN1")
+                    .expect("rf")
+                    .to_string(),
+            ],
             ..credit("70.00", "Q-1")
         },
         Ntry {
@@ -348,12 +388,19 @@ async fn unmatched_credits_wait_in_the_queue_and_are_matched_by_hand_once(b: Bac
     ];
     let (s, st, _) = call(
         &app,
-        xml_post("/v1/bank-statements", &t, &camt053("MSG-Q", "STMT-Q", &entries)),
+        xml_post(
+            "/v1/bank-statements",
+            &t,
+            &camt053("MSG-Q", "STMT-Q", &entries),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{st}");
     assert_eq!(
-        (st["unmatched"]["count"].as_i64(), amount(&st["unmatched"]["sum"])),
+        (
+            st["unmatched"]["count"].as_i64(),
+            amount(&st["unmatched"]["sum"])
+        ),
         (Some(2), "95.00")
     );
     assert!(outbox_events::<PaymentRecordedV1>(&h).await.is_empty());
@@ -402,7 +449,11 @@ async fn unmatched_credits_wait_in_the_queue_and_are_matched_by_hand_once(b: Bac
     // Neither target, or an unknown party: 422.
     let (s, p, _) = call(
         &app,
-        post(&format!("/v1/bank-statement-entries/{second}/match"), &t, &json!({})),
+        post(
+            &format!("/v1/bank-statement-entries/{second}/match"),
+            &t,
+            &json!({}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
@@ -437,11 +488,17 @@ async fn unmatched_credits_wait_in_the_queue_and_are_matched_by_hand_once(b: Bac
     assert_eq!(queue["items"].as_array().map(Vec::len), Some(0));
     let (_, st, _) = call(
         &app,
-        get(&format!("/v1/bank-statements/{}", st["id"].as_str().expect("id")), &t),
+        get(
+            &format!("/v1/bank-statements/{}", st["id"].as_str().expect("id")),
+            &t,
+        ),
     )
     .await;
     assert_eq!(
-        (st["matched"]["count"].as_i64(), st["unmatched"]["count"].as_i64()),
+        (
+            st["matched"]["count"].as_i64(),
+            st["unmatched"]["count"].as_i64()
+        ),
         (Some(2), Some(0))
     );
     assert_eq!(amount(&st["matched"]["sum"]), "95.00");
@@ -456,7 +513,11 @@ async fn unmatched_credits_wait_in_the_queue_and_are_matched_by_hand_once(b: Bac
     }];
     let (s, st, _) = call(
         &app,
-        xml_post("/v1/bank-statements", &t, &camt053("MSG-Q2", "STMT-Q2", &entries)),
+        xml_post(
+            "/v1/bank-statements",
+            &t,
+            &camt053("MSG-Q2", "STMT-Q2", &entries),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{st}");
@@ -498,7 +559,10 @@ async fn the_same_statement_twice_and_a_notification_then_its_statement_post_onc
     assert_eq!(st["entries"][0]["duplicate_of"], n["entries"][0]["id"]);
     assert_eq!(st["entries"][1]["status"], "matched");
     assert_eq!(
-        (st["duplicate"]["count"].as_i64(), st["matched"]["count"].as_i64()),
+        (
+            st["duplicate"]["count"].as_i64(),
+            st["matched"]["count"].as_i64()
+        ),
         (Some(1), Some(1))
     );
 
@@ -540,7 +604,10 @@ async fn bad_statements_are_refused_and_change_nothing(b: Backend) {
     let pain = good
         .replace("camt.053.001.08", "pain.001.001.09")
         .replace("BkToCstmrStmt", "CstmrCdtTrfInitn");
-    let bad_summary = good.replace("<NbOfNtries>1</NbOfNtries><Sum>40.00</Sum><TtlNetNtry>", "<NbOfNtries>1</NbOfNtries><Sum>41.00</Sum><TtlNetNtry>");
+    let bad_summary = good.replace(
+        "<NbOfNtries>1</NbOfNtries><Sum>40.00</Sum><TtlNetNtry>",
+        "<NbOfNtries>1</NbOfNtries><Sum>41.00</Sum><TtlNetNtry>",
+    );
     let bad_closing = good.replace(
         "<Amt Ccy=\"EUR\">1040.00</Amt>",
         "<Amt Ccy=\"EUR\">1039.00</Amt>",
@@ -577,7 +644,10 @@ async fn bad_statements_are_refused_and_change_nothing(b: Backend) {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
     assert!(outbox_events::<PaymentRecordedV1>(&h).await.is_empty());
     let r = receivable_of(&app, &t, &a).await;
-    assert_eq!((r["status"].as_str(), amount(&r["paid"])), (Some("open"), "0.00"));
+    assert_eq!(
+        (r["status"].as_str(), amount(&r["paid"])),
+        (Some("open"), "0.00")
+    );
     // The good one still imports.
     let (s, st, _) = call(&app, xml_post("/v1/bank-statements", &t, &good)).await;
     assert_eq!(s, StatusCode::CREATED, "{st}");
@@ -588,7 +658,11 @@ async fn only_collectors_and_billing_managers_import_and_payers_see_nothing(b: B
     let app = app(&h).await;
     let xml = camt053("MSG-R", "STMT-R", &[credit("10.00", "R-1")]);
     for role in ["biller", "auditor", "payer"] {
-        let (s, p, _) = call(&app, xml_post("/v1/bank-statements", &token(&[role], None), &xml)).await;
+        let (s, p, _) = call(
+            &app,
+            xml_post("/v1/bank-statements", &token(&[role], None), &xml),
+        )
+        .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {p}");
     }
     // Refused before the body is read: garbage from an auditor is still 403.
@@ -634,6 +708,10 @@ async fn only_collectors_and_billing_managers_import_and_payers_see_nothing(b: B
     let (s, _, _) = call(&app, xml_post("/v1/bank-statements", &staff, &xml)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // An unknown status filter names it.
-    let (s, p, _) = call(&app, get("/v1/bank-statement-entries?status=lost", &collector)).await;
+    let (s, p, _) = call(
+        &app,
+        get("/v1/bank-statement-entries?status=lost", &collector),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 }

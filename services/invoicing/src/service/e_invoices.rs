@@ -12,8 +12,8 @@
 //! terms the invoice was issued under (the payer's, else the location's); a catalog unit that is not a
 //! measure (visit, test, session ...) is counted (UN/ECE Rec 20 `C62`, "one").
 
-use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::Money;
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::document::{
     Contact, Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm,
     Part, Party, PaymentInstructions, PostalAddress, PrecedingInvoice, VatCategory,
