@@ -715,3 +715,59 @@ async fn only_collectors_and_billing_managers_import_and_payers_see_nothing(b: B
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 }
+
+/// The benchmark: a camt.053 of 10,000 credits, each paying one invoice by its
+/// reference, matched and posted in one import. Ignored by default (it feeds 10,000 invoices
+/// first); run with `cargo nextest run -p carebill-collections --run-ignored only -E
+/// 'test(ten_thousand)' --no-capture`. Prints the import's time per backend.
+mod ten_thousand_credits {
+    use super::*;
+
+    async fn run(b: Backend) {
+        let n: usize = std::env::var("CAREBILL_BENCH_ENTRIES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let h = harness(b);
+        let app = app(&h).await;
+        let t = token(&["collector"], None);
+        let h1 = location("H1", "Europe/Madrid");
+        let insurer = payer("INS-BENCH");
+        let due = today() + Duration::days(30);
+        let started = std::time::Instant::now();
+        let mut entries = Vec::with_capacity(n);
+        for i in 0..n {
+            let inv = invoice(&insurer, &h1, &format!("H1-INV-2026-{i:06}"), eur("12.34"), due);
+            feed(&h, &envelope(&inv)).await;
+            entries.push(Ntry {
+                refs: vec![rf(&inv).to_string()],
+                ..credit("12.34", &format!("BENCH-{i}"))
+            });
+        }
+        let fed = started.elapsed();
+        let xml = camt053("MSG-BENCH", "STMT-BENCH", &entries);
+        let started = std::time::Instant::now();
+        let (s, st, _) = call(&app, xml_post("/v1/bank-statements", &t, &xml)).await;
+        let took = started.elapsed();
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(st["matched"]["count"].as_u64(), Some(n as u64));
+        eprintln!(
+            "bank statement benchmark ({b:?}): {n} invoices fed in {:.1} s; a camt.053 of {n} credits ({} bytes) matched and posted in {:.1} s",
+            fed.as_secs_f64(),
+            xml.len(),
+            took.as_secs_f64()
+        );
+    }
+
+    #[actix_web::test]
+    #[ignore = "a benchmark: 10,000 invoices and a statement of 10,000 credits"]
+    async fn sqlite() {
+        run(Backend::Sqlite).await
+    }
+
+    #[actix_web::test]
+    #[ignore = "a benchmark: 10,000 invoices and a statement of 10,000 credits"]
+    async fn postgres() {
+        run(Backend::Postgres).await
+    }
+}
