@@ -183,6 +183,16 @@ pub(crate) fn camt054(msg_id: &str, ntfctn_id: &str, entries: &[Ntry]) -> String
         .replace("<c:c:Document", "<c:Document")
 }
 
+/// Writes a statement the tests send to `$CAREBILL_CAMT_OUT` when set, for
+/// `scripts/validators.sh camt` to check against the ISO 20022 XSDs.
+fn save(name: &str, backend: Backend, xml: &str) {
+    if let Ok(dir) = std::env::var("CAREBILL_CAMT_OUT") {
+        std::fs::create_dir_all(&dir).expect("camt output folder");
+        let file = format!("{dir}/{name}-{}.xml", format!("{backend:?}").to_lowercase());
+        std::fs::write(file, xml).expect("camt written");
+    }
+}
+
 fn xml_post(path: &str, tok: &str, body: &str) -> TestRequest {
     TestRequest::post()
         .uri(path)
@@ -257,6 +267,7 @@ async fn credits_are_matched_by_reference_by_free_text_and_by_a_learnt_account(b
         },
     ];
     let xml = camt053("MSG-1", "STMT-1", &entries);
+    save("statement-matched", b, &xml);
     let (s, st, _) = call(&app, xml_post("/v1/bank-statements", &t, &xml)).await;
     assert_eq!(s, StatusCode::CREATED, "{st}");
     assert_eq!(st["kind"], "camt.053");
@@ -542,6 +553,7 @@ async fn the_same_statement_twice_and_a_notification_then_its_statement_post_onc
         ..credit("40.00", "DAY-1")
     };
     let xml054 = camt054("NTF-MSG-1", "NTF-1", std::slice::from_ref(&first));
+    save("notification", b, &xml054);
     let (s, n, _) = call(&app, xml_post("/v1/bank-statements", &t, &xml054)).await;
     assert_eq!(s, StatusCode::CREATED, "{n}");
     assert_eq!(n["kind"], "camt.054");
@@ -553,6 +565,7 @@ async fn the_same_statement_twice_and_a_notification_then_its_statement_post_onc
         ..credit("60.00", "DAY-2")
     };
     let xml053 = camt053("STMT-MSG-1", "STMT-1", &[first, second]);
+    save("statement-overlap", b, &xml053);
     let (s, st, _) = call(&app, xml_post("/v1/bank-statements", &t, &xml053)).await;
     assert_eq!(s, StatusCode::CREATED, "{st}");
     assert_eq!(st["entries"][0]["status"], "duplicate");
