@@ -750,7 +750,13 @@ mod ten_thousand_credits {
         let started = std::time::Instant::now();
         let mut entries = Vec::with_capacity(n);
         for i in 0..n {
-            let inv = invoice(&insurer, &h1, &format!("H1-INV-2026-{i:06}"), eur("12.34"), due);
+            let inv = invoice(
+                &insurer,
+                &h1,
+                &format!("H1-INV-2026-{i:06}"),
+                eur("12.34"),
+                due,
+            );
             feed(&h, &envelope(&inv)).await;
             entries.push(Ntry {
                 refs: vec![rf(&inv).to_string()],
