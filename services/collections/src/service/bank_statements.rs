@@ -427,7 +427,9 @@ pub(crate) fn import(
         let batch = e.transactions.len() > 1;
         for (j, tx) in e.transactions.iter().enumerate() {
             let amount = if batch {
-                tx.amount.unwrap_or(e.amount)
+                // The reader gives every transaction of a batch booking its amount.
+                tx.amount
+                    .ok_or_else(|| Error::internal(&"a batch transaction without its amount"))?
             } else {
                 e.amount
             };
@@ -484,7 +486,8 @@ pub(crate) fn import(
             } else if !e.credit {
                 entry.status = status::IGNORED.to_owned();
             } else if let Some(m) = find_match(conn, &scope, tx, &amount)? {
-                let received_on = e.booking_date.or(e.value_date).unwrap_or(today);
+                let day = e.booking_date.or(e.value_date);
+                let received_on = day.unwrap_or(today); // not stored: an entry without dates was received today
                 post(conn, who, &mut entry, m, received_on)?;
             }
             if let (Some(k), None) = (&servicer_ref, &entry.duplicate_of) {
@@ -610,7 +613,7 @@ pub(crate) fn match_by_hand(
     let received_on = entry
         .booking_date
         .or(entry.value_date)
-        .unwrap_or_else(|| Utc::now().date_naive());
+        .unwrap_or_else(|| Utc::now().date_naive()); // not stored: the entry had no dates
     post(conn, who, &mut entry, m, received_on)?;
     store::set_posted(conn, &entry)?;
     db::lock_row(conn, "bank_statements", &entry.bank_statement_id)?;
