@@ -21,6 +21,7 @@ both_backends!(
     the_same_statement_twice_and_a_notification_then_its_statement_post_once,
     bad_statements_are_refused_and_change_nothing,
     only_collectors_and_billing_managers_import_and_payers_see_nothing,
+    a_batch_booking_posts_each_of_its_transactions,
 );
 
 const ACCOUNT: &str = "DE89370400440532013000";
@@ -727,6 +728,85 @@ async fn only_collectors_and_billing_managers_import_and_payers_see_nothing(b: B
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+}
+
+/// One entry of 100.00 whose details are two transactions (40.00 and 60.00), each with its own
+/// reference and account servicer reference.
+fn batch_statement(msg: &str, first: (&str, &str), second: (&str, &str)) -> String {
+    let xml = camt053(
+        msg,
+        &format!("{msg}-S"),
+        &[credit("100.00", &format!("{msg}-BATCH"))],
+    );
+    let tx = |(amount, reference): (&str, &str), n: u8| {
+        format!(
+            "<TxDtls><Refs><AcctSvcrRef>{msg}-TX-{n}</AcctSvcrRef><EndToEndId>E2E-{n}</EndToEndId></Refs>\
+             <Amt Ccy=\"EUR\">{amount}</Amt><RmtInf><Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>\
+             <Ref>{reference}</Ref></CdtrRefInf></Strd></RmtInf></TxDtls>"
+        )
+    };
+    xml.replace(
+        "<NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs></TxDtls></NtryDtls>",
+        &format!("<NtryDtls>{}{}</NtryDtls>", tx(first, 1), tx(second, 2)),
+    )
+}
+
+async fn a_batch_booking_posts_each_of_its_transactions(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = token(&["collector"], None);
+    let h1 = location("H1", "Europe/Madrid");
+    let (ana, luis) = (patient(), patient());
+    let due = today() + Duration::days(30);
+    let a = invoice(&ana, &h1, "H1-INV-2026-000040", eur("40.00"), due);
+    let c = invoice(&luis, &h1, "H1-INV-2026-000041", eur("60.00"), due);
+    feed(&h, &envelope(&a)).await;
+    feed(&h, &envelope(&c)).await;
+
+    // Transactions that do not add up to their entry: refused, nothing stored.
+    let wrong = batch_statement(
+        "BAD",
+        ("40.00", rf(&a).as_str()),
+        ("59.00", rf(&c).as_str()),
+    );
+    let (s, p, _) = call(&app, xml_post("/v1/bank-statements", &t, &wrong)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["code"], "statement_does_not_add_up");
+    assert!(outbox_events::<PaymentRecordedV1>(&h).await.is_empty());
+
+    // Two patients' transfers booked as one entry: two payments, one for each.
+    let xml = batch_statement("OK", ("40.00", rf(&a).as_str()), ("60.00", rf(&c).as_str()));
+    save("statement-batch", b, &xml);
+    let (s, st, _) = call(&app, xml_post("/v1/bank-statements", &t, &xml)).await;
+    assert_eq!(s, StatusCode::CREATED, "{st}");
+    assert_eq!(st["entries_count"], 2);
+    let refs: Vec<(&str, &str, &str)> = st["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap_or("?"),
+                amount(&e["amount"]),
+                e["bank_reference"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            ("matched", "40.00", "OK-TX-1"),
+            ("matched", "60.00", "OK-TX-2")
+        ]
+    );
+    let events = outbox_events::<PaymentRecordedV1>(&h).await;
+    assert_eq!(
+        events.iter().map(|e| e.party.id).collect::<Vec<_>>(),
+        [ana.id, luis.id]
+    );
+    for inv in [&a, &c] {
+        assert_eq!(receivable_of(&app, &t, inv).await["status"], "paid");
+    }
 }
 
 /// The issue's benchmark: a camt.053 of 10,000 credits, each paying one invoice by its
