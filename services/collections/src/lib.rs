@@ -13,13 +13,16 @@
 //! (`/v1/payment-plans`, announcing `plan.created`, `plan.completed` and `plan.broken`),
 //! disputes and adjustments of receivables (`adjustment.recorded`), days sales outstanding
 //! (`/v1/collections/dso`), payment reminders (`/v1/reminder-*`, announcing `reminder.sent`);
-//! and this service's audit trail.
+//! bank statements (camt.053/054, `/v1/bank-statements`) whose credits are matched to
+//! receivables by the ISO 11649 creditor reference of their invoice and posted as payments, the
+//! rest queued (`/v1/bank-statement-entries`); and this service's audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
 //! events to use cases.
 
 mod api;
+mod camt;
 mod consumer;
 mod schema;
 mod service;
@@ -283,6 +286,27 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/bank-statements")
+                    .route(web::get().to(api::bank_statements::list_bank_statements))
+                    .route(web::post().to(api::bank_statements::import_bank_statement))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/bank-statements/{id}")
+                    .route(web::get().to(api::bank_statements::get_bank_statement))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/bank-statement-entries")
+                    .route(web::get().to(api::bank_statements::list_bank_statement_entries))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/bank-statement-entries/{id}/match")
+                    .route(web::post().to(api::bank_statements::match_bank_statement_entry))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -313,8 +337,13 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::reminders::get_reminder_notice, api::reminders::dispatch_reminders,
         api::payment_links::create_payment_link, api::payment_links::list_payment_links,
         api::payment_links::get_payment_link, api::payment_links::receive_payment_webhook,
+        api::bank_statements::import_bank_statement, api::bank_statements::list_bank_statements,
+        api::bank_statements::get_bank_statement,
+        api::bank_statements::list_bank_statement_entries,
+        api::bank_statements::match_bank_statement_entry,
     ),
     tags(
+        (name = "bank statements", description = "camt.053/054 bank statements imported, their credits matched by ISO 11649 creditor reference and posted, the rest queued for a person"),
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),

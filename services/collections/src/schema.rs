@@ -29,6 +29,7 @@ diesel::table! {
         credited_minor -> BigInt,
         written_off_minor -> BigInt,
         adjusted_minor -> BigInt,
+        payment_reference -> Nullable<Text>,
     }
 }
 
@@ -339,6 +340,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bank_statements (id) {
+        id -> Text,
+        kind -> Text,
+        version -> Text,
+        message_id -> Text,
+        statement_id -> Text,
+        account -> Text,
+        currency -> Text,
+        from_date -> Nullable<Date>,
+        to_date -> Nullable<Date>,
+        entry_count -> BigInt,
+        matched_count -> BigInt,
+        unmatched_count -> BigInt,
+        ignored_count -> BigInt,
+        duplicate_count -> BigInt,
+        matched_minor -> BigInt,
+        unmatched_minor -> BigInt,
+        ignored_minor -> BigInt,
+        duplicate_minor -> BigInt,
+        digest -> Text,
+        imported_by -> Text,
+        imported_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bank_statement_entries (id) {
+        id -> Text,
+        bank_statement_id -> Text,
+        line_no -> BigInt,
+        account -> Text,
+        currency -> Text,
+        credit -> Bool,
+        amount_minor -> BigInt,
+        booking_date -> Nullable<Date>,
+        value_date -> Nullable<Date>,
+        servicer_ref -> Nullable<Text>,
+        bank_reference -> Nullable<Text>,
+        debtor_name -> Nullable<Text>,
+        debtor_iban -> Nullable<Text>,
+        structured_refs -> Text,
+        unstructured -> Nullable<Text>,
+        status -> Text,
+        matched_by -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        party_kind -> Nullable<Text>,
+        party_id -> Nullable<Text>,
+        allocations -> Text,
+        duplicate_of -> Nullable<Text>,
+        posted_by -> Nullable<Text>,
+        posted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bank_debtor_accounts (debtor_iban, party_kind, party_id) {
+        debtor_iban -> Text,
+        party_kind -> Text,
+        party_id -> Text,
+        learnt_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(allocations -> payments (payment_id));
 diesel::joinable!(batch_documents -> batches (batch_id));
 diesel::joinable!(allocations -> receivables (receivable_id));
@@ -371,5 +438,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     receivable_disputes,
     payment_plans,
     payment_plan_installments,
-    payment_plan_receivables
+    payment_plan_receivables,
+    bank_statements,
+    bank_statement_entries,
+    bank_debtor_accounts
 );

@@ -4,6 +4,7 @@
 use actix_web::web;
 use carebill_domain::Money;
 use carebill_domain::collections::ReceivableStatus;
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::ReceivableId;
 use carebill_platform::Error;
@@ -61,6 +62,10 @@ pub struct Receivable {
     pub invoice_id: String,
     /// Its number.
     pub invoice_number: String,
+    /// The ISO 11649 creditor reference to pay it with (as its invoice shows it), electronic
+    /// form; bank statement credits quoting it are matched to it.
+    #[schema(example = "RF18539007547034")]
+    pub payment_reference: String,
     /// The issuing location.
     pub location: LocationView,
     /// Who owes it.
@@ -148,6 +153,9 @@ impl Receivable {
             id: v.id.to_string(),
             invoice_id: v.invoice_id.to_string(),
             invoice_number: v.invoice_number.clone(),
+            payment_reference: CreditorReference::for_invoice_number(&v.invoice_number)
+                .as_str()
+                .to_owned(),
             location: LocationView {
                 id: v.location.id.to_string(),
                 code: v.location.code.clone(),

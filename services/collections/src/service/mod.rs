@@ -18,6 +18,7 @@ pub(crate) mod adjustments;
 pub(crate) mod aging;
 pub(crate) mod audit_trail;
 pub(crate) mod balances;
+pub(crate) mod bank_statements;
 pub(crate) mod batches;
 pub(crate) mod disputes;
 pub(crate) mod dso;

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use carebill_domain::collections::plans::AdjustmentKind;
 use carebill_domain::collections::{self as rules, ReceivableStatus, WriteOffKind};
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
 use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
 use carebill_domain::{Currency, MinorUnits, Money, stored};
@@ -474,6 +475,11 @@ pub(crate) fn invoice_issued(
             cancel_reason: early.as_ref().map(|c| c.reason.clone()),
             cancelled_at: early.as_ref().map(|_| now),
             issued_at: db::truncate_micros(e.issued_at.naive_utc()),
+            payment_reference: Some(
+                CreditorReference::for_invoice_number(&e.number)
+                    .as_str()
+                    .to_owned(),
+            ),
             created_at: now,
             updated_at: now,
         },

@@ -230,6 +230,8 @@ pub(crate) struct NewReceivableRow {
     pub cancelled_at: Option<NaiveDateTime>,
     /// When the invoice was issued.
     pub issued_at: NaiveDateTime,
+    /// The invoice's ISO 11649 creditor reference, for matching bank statements.
+    pub payment_reference: Option<String>,
     /// Created.
     pub created_at: NaiveDateTime,
     /// Last changed.

@@ -5,6 +5,7 @@
 
 mod access;
 mod aging;
+mod bank_statements;
 mod batches;
 mod common;
 mod money_in;

@@ -4,6 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
 use carebill_domain::invoicing::InvoiceStatus;
@@ -30,6 +31,12 @@ pub struct InvoiceSummary {
     /// Number, unique in the location's invoice series of the year.
     #[schema(example = "H1-INV-2026-000001")]
     pub number: String,
+    /// The ISO 11649 creditor reference to pay it with, derived from its number (electronic
+    /// form; printed in groups of four). Its UBL quotes it as the remittance information
+    /// (BT-83, `cac:PaymentMeans/cbc:PaymentID`), and collections matches bank statement credits
+    /// by it.
+    #[schema(example = "RF18539007547034")]
+    pub payment_reference: String,
     /// `issued`, or `cancelled` by a credit note.
     pub status: InvoiceStatus,
     /// The issuing location.
@@ -89,6 +96,9 @@ impl InvoiceSummary {
         InvoiceSummary {
             id: h.id,
             number: h.number.clone(),
+            payment_reference: CreditorReference::for_invoice_number(&h.number)
+                .as_str()
+                .to_owned(),
             status: h.status,
             issuer: Issuer::of(&h.issuer),
             recipient: h.recipient.clone(),

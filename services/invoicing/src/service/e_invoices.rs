@@ -13,6 +13,7 @@
 //! measure (visit, test, session ...) is counted (UN/ECE Rec 20 `C62`, "one").
 
 use carebill_domain::Money;
+use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::document::{
     Contact, Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm,
     Part, Party, PaymentInstructions, PostalAddress, PrecedingInvoice, VatCategory,
@@ -170,7 +171,9 @@ impl Parties<'_> {
         }
     }
 
-    /// The payment instructions: a credit transfer to the seller's account, when it gave one.
+    /// The payment instructions: a credit transfer to the seller's account, when it gave one,
+    /// quoting the invoice's ISO 11649 creditor reference (BT-83), which collections matches
+    /// bank statement credits by.
     fn payment(&self, number: &str) -> Result<Option<PaymentInstructions>, Error> {
         let Some(seller) = self.seller else {
             return Ok(None);
@@ -180,7 +183,11 @@ impl Parties<'_> {
         };
         Ok(Some(PaymentInstructions {
             means_code: "30".to_owned(),
-            remittance: Some(number.to_owned()),
+            remittance: Some(
+                CreditorReference::for_invoice_number(number)
+                    .as_str()
+                    .to_owned(),
+            ),
             iban: Some(Iban::parse(iban).map_err(|e| Error::stored("seller IBAN", iban, e))?),
             account_name: seller.legal_name.clone(),
             bic: seller

@@ -1,0 +1,642 @@
+//! Bank statements: a camt.053 statement or camt.054 notification ([`crate::camt`]) imported in
+//! one transaction; each credit matched to receivables and posted as a payment through
+//! [`payments::record`] (method `bank_transfer`, the bank's reference, received on the booking
+//! date), or left in the queue for a person, who matches it by hand ([`match_by_hand`]).
+//!
+//! Matching, in order, for each credit (each transaction of a batch booking):
+//! 1. `reference`: the ISO 11649 creditor references in the structured remittance information
+//!    (`RmtInf/Strd/CdtrRefInf/Ref`) that receivables carry;
+//! 2. `remittance_text`: creditor references or invoice numbers found in the free text
+//!    (`RmtInf/Ustrd`);
+//! 3. `debtor_account`: the debtor's IBAN is known from an earlier matched credit of exactly
+//!    one party, and exactly one receivable of that party owes exactly the amount.
+//!
+//! The receivables found (all of one party, in the entry's currency, else the credit waits)
+//! take the money in the order they were named, each up to what it owes; the rest stays as the
+//! party's credit. Debits are listed as `ignored`.
+//!
+//! Idempotent: a statement is known by its account, message id and statement id, and imported
+//! once (a repeat answers the first import); a credit is known by its account servicer
+//! reference (`AcctSvcrRef`) and posted once per account, whichever statement brings it (a
+//! camt.054 during the day, then the camt.053): a repeat is listed as `duplicate`. Imports of
+//! one account are serialised by a lock on its key.
+
+use std::collections::{HashMap, HashSet};
+
+use carebill_domain::collections::{PaymentKind, RequestedAllocation};
+use carebill_domain::creditor_reference::CreditorReference;
+use carebill_domain::events::PartyKind;
+use carebill_domain::{Code, Currency, FieldError, Money, stored};
+use carebill_platform::audit;
+use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::http::{Page, PageRequest};
+use carebill_platform::{Error, ErrorCode};
+use chrono::{NaiveDate, Utc};
+
+use super::payments::{self, NewPayment, Payer};
+use super::receivables::money;
+use crate::camt::{Statement, Transaction};
+use crate::store::bank_statements::{self as store, EntryRow, StatementRow, StoredAllocation};
+use crate::store::receivables::{self, ReceivableRow};
+
+/// Most invoice numbers looked up from one free text.
+const MAX_TOKENS: usize = 50;
+
+/// What an entry is.
+pub(crate) mod status {
+    /// Posted as a payment.
+    pub const MATCHED: &str = "matched";
+    /// A credit waiting for a person.
+    pub const UNMATCHED: &str = "unmatched";
+    /// A debit: not Carebill's business.
+    pub const IGNORED: &str = "ignored";
+    /// Posted already by an earlier entry of the same account servicer reference.
+    pub const DUPLICATE: &str = "duplicate";
+}
+
+/// One allocation an entry's payment made.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryAllocation {
+    /// The receivable.
+    pub receivable_id: String,
+    /// Its invoice.
+    pub invoice_id: String,
+    /// The invoice number.
+    pub invoice_number: String,
+    /// Amount.
+    pub amount: Money,
+}
+
+/// An entry as it is read.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryRecord {
+    /// The stored row.
+    pub row: EntryRow,
+    /// Its amount.
+    pub amount: Money,
+    /// Structured references as the bank gave them.
+    pub structured_refs: Vec<String>,
+    /// The allocations its payment made (for a reader limited to some locations, only those
+    /// to its locations' receivables).
+    pub allocations: Vec<EntryAllocation>,
+}
+
+/// A statement with its entries.
+#[derive(Debug, Clone)]
+pub(crate) struct StatementRecord {
+    /// The stored row.
+    pub row: StatementRow,
+    /// Its entries, in order (none in lists).
+    pub entries: Vec<EntryRecord>,
+}
+
+fn entry_record(scope: &Scope, row: EntryRow) -> Result<EntryRecord, Error> {
+    let structured_refs: Vec<String> =
+        stored::json("bank entry structured references", &row.structured_refs)
+            .map_err(Error::from)?;
+    let allocations: Vec<StoredAllocation> =
+        stored::json("bank entry allocations", &row.allocations).map_err(Error::from)?;
+    let allocations = allocations
+        .into_iter()
+        .filter(|a| {
+            scope
+                .locations
+                .as_ref()
+                .is_none_or(|l| l.contains(&a.location_code))
+        })
+        .map(|a| EntryAllocation {
+            receivable_id: a.receivable_id,
+            invoice_id: a.invoice_id,
+            invoice_number: a.invoice_number,
+            amount: money(a.amount_minor, row.currency),
+        })
+        .collect();
+    Ok(EntryRecord {
+        amount: money(row.amount_minor, row.currency),
+        structured_refs,
+        allocations,
+        row,
+    })
+}
+
+/// Bank statements are no payer's: a caller limited to a payer sees none.
+fn refuse_payers(scope: &Scope) -> Result<(), Error> {
+    if scope.payer.is_some() {
+        return Err(Error::not_found("bank statement"));
+    }
+    Ok(())
+}
+
+/// A statement with its entries; not found for a caller limited to a payer.
+#[tracing::instrument(skip_all, fields(bank_statement_id = %id))]
+pub(crate) fn statement(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &str,
+) -> Result<StatementRecord, Error> {
+    refuse_payers(scope)?;
+    let row = store::statement(conn, id)?.ok_or_else(|| Error::not_found("bank statement"))?;
+    with_entries(conn, scope, row)
+}
+
+fn with_entries(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    row: StatementRow,
+) -> Result<StatementRecord, Error> {
+    let entries = store::entries_of(conn, &row.id)?
+        .into_iter()
+        .map(|e| entry_record(scope, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StatementRecord { row, entries })
+}
+
+/// A page of statements, oldest import first, without their entries.
+#[tracing::instrument(skip_all)]
+pub(crate) fn statements(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    page: &PageRequest,
+) -> Result<Page<StatementRecord>, Error> {
+    refuse_payers(scope)?;
+    let rows = store::statements(conn, page)?;
+    Ok(
+        Page::from_rows(rows, page, |r| r.id.clone()).map(|row| StatementRecord {
+            row,
+            entries: Vec::new(),
+        }),
+    )
+}
+
+/// A page of entries of `status` (all when none), in id order.
+#[tracing::instrument(skip_all)]
+pub(crate) fn entries(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<EntryRecord>, Error> {
+    refuse_payers(scope)?;
+    let rows = store::entries(conn, status, page)?;
+    let page = Page::from_rows(rows, page, |r| r.id.clone());
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| entry_record(scope, r))
+            .collect::<Result<Vec<_>, _>>()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// What a credit was matched to: one party, and receivables of it in the order named.
+struct Match {
+    by: &'static str,
+    party_kind: PartyKind,
+    party_id: String,
+    invoice_ids: Vec<carebill_domain::ids::InvoiceId>,
+}
+
+/// The match of receivables found, in order: all of one party and currency, else none.
+fn of_receivables(by: &'static str, rows: Vec<ReceivableRow>, currency: Currency) -> Option<Match> {
+    let mut seen = HashSet::new();
+    let rows: Vec<ReceivableRow> = rows
+        .into_iter()
+        .filter(|r| seen.insert(r.id.to_string()))
+        .collect();
+    let first = rows.first()?;
+    let one_party = rows
+        .iter()
+        .all(|r| r.party_kind == first.party_kind && r.party_id == first.party_id);
+    if !one_party || rows.iter().any(|r| r.currency != currency) {
+        return None;
+    }
+    Some(Match {
+        by,
+        party_kind: first.party_kind,
+        party_id: first.party_id.clone(),
+        invoice_ids: rows.iter().map(|r| r.invoice_id).collect(),
+    })
+}
+
+/// Receivables of these references, in their order; a reference two receivables share (which
+/// the derivation makes as good as impossible) names neither.
+fn by_references(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    refs: &[CreditorReference],
+) -> Result<Vec<ReceivableRow>, Error> {
+    let texts: Vec<String> = refs.iter().map(|r| r.as_str().to_owned()).collect();
+    let mut by_ref: HashMap<String, Vec<ReceivableRow>> = HashMap::new();
+    for (reference, row) in store::by_references(conn, scope, &texts)? {
+        if let Some(reference) = reference {
+            by_ref.entry(reference).or_default().push(row);
+        }
+    }
+    Ok(texts
+        .iter()
+        .filter_map(|t| match by_ref.get(t).map(Vec::as_slice) {
+            Some([one]) => Some(one.clone()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Finds what a credit pays (see the module for the order).
+fn find_match(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    tx: &Transaction,
+    amount: &Money,
+) -> Result<Option<Match>, Error> {
+    let currency = amount.currency();
+    let structured: Vec<CreditorReference> = tx
+        .structured_refs
+        .iter()
+        .filter_map(|r| CreditorReference::parse(r).ok())
+        .collect();
+    if !structured.is_empty() {
+        let rows = by_references(conn, scope, &structured)?;
+        if let Some(m) = of_receivables("reference", rows, currency) {
+            return Ok(Some(m));
+        }
+    }
+    if let Some(text) = &tx.unstructured {
+        let mut rows = by_references(conn, scope, &CreditorReference::find_in(text))?;
+        let tokens: Vec<String> = text
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')'))
+            .map(|t| t.trim_end_matches('.').to_owned())
+            .filter(|t| !t.is_empty())
+            .take(MAX_TOKENS)
+            .collect();
+        let found = store::by_invoice_numbers(conn, scope, &tokens)?;
+        for t in &tokens {
+            rows.extend(found.iter().filter(|r| &r.invoice_number == t).cloned());
+        }
+        if let Some(m) = of_receivables("remittance_text", rows, currency) {
+            return Ok(Some(m));
+        }
+    }
+    if let Some(iban) = &tx.debtor_iban
+        && let [(kind, party_id)] = store::debtors_of(conn, iban)?.as_slice()
+    {
+        let minor = amount.to_minor().map_err(|e| Error::internal(&e))?.0;
+        let rows = store::owing_exactly(conn, scope, kind, party_id, currency, minor)?;
+        if rows.len() == 1 {
+            return Ok(of_receivables("debtor_account", rows, currency));
+        }
+    }
+    Ok(None)
+}
+
+/// Posts `entry` as a payment of the match's party, allocated to its receivables in order
+/// (each up to what it owes now, under their locks; the rest stays as credit), and learns
+/// the debtor's account.
+fn post(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    entry: &mut EntryRow,
+    m: Match,
+    received_on: NaiveDate,
+) -> Result<(), Error> {
+    let currency = entry.currency;
+    let rows = receivables::lock_for_invoices(conn, &m.invoice_ids)?;
+    let by_invoice: HashMap<String, &ReceivableRow> =
+        rows.iter().map(|r| (r.invoice_id.to_string(), r)).collect();
+    let mut left = entry.amount_minor;
+    let mut requested = Vec::new();
+    let mut kept = Vec::new();
+    for invoice_id in &m.invoice_ids {
+        let Some(r) = by_invoice.get(&invoice_id.to_string()) else {
+            continue;
+        };
+        let give = r.outstanding().0.min(left);
+        if give <= 0 {
+            continue;
+        }
+        left -= give;
+        requested.push(RequestedAllocation {
+            invoice_id: *invoice_id,
+            amount: money(give, currency),
+        });
+        kept.push(StoredAllocation {
+            receivable_id: r.id.to_string(),
+            invoice_id: r.invoice_id.to_string(),
+            invoice_number: r.invoice_number.clone(),
+            location_code: r.location_code.clone(),
+            amount_minor: give,
+        });
+    }
+    let party_id = stored::parse("bank entry party id", &m.party_id).map_err(Error::from)?;
+    let method = Code::parse("bank_transfer").map_err(|e| Error::internal(&e))?;
+    let reference = entry
+        .bank_reference
+        .as_ref()
+        .map(|r| r.chars().take(200).collect());
+    let payment = payments::record(
+        conn,
+        who,
+        NewPayment {
+            kind: PaymentKind::Payment,
+            episode_id: None,
+            tenders: Vec::new(),
+            party: Payer {
+                kind: m.party_kind,
+                id: party_id,
+            },
+            amount: money(entry.amount_minor, currency),
+            amount_minor: entry.amount_minor,
+            method,
+            received_on,
+            reference,
+            allocations: requested,
+        },
+    )?;
+    if let Some(iban) = &entry.debtor_iban {
+        store::learn_debtor(conn, iban, m.party_kind, &m.party_id, db::now())?;
+    }
+    entry.status = status::MATCHED.to_owned();
+    entry.matched_by = Some(m.by.to_owned());
+    entry.payment_id = Some(payment.id);
+    entry.party_kind = Some(m.party_kind.as_str().to_owned());
+    entry.party_id = Some(m.party_id);
+    entry.allocations = serde_json::to_string(&kept).map_err(|e| Error::internal(&e))?;
+    entry.posted_by = Some(who.subject.clone());
+    entry.posted_at = Some(db::now());
+    Ok(())
+}
+
+fn count(row: &mut StatementRow, status: &str, minor: i64, sign: i64) {
+    let (n, sum) = match status {
+        status::MATCHED => (&mut row.matched_count, &mut row.matched_minor),
+        status::UNMATCHED => (&mut row.unmatched_count, &mut row.unmatched_minor),
+        status::IGNORED => (&mut row.ignored_count, &mut row.ignored_minor),
+        _ => (&mut row.duplicate_count, &mut row.duplicate_minor),
+    };
+    *n += sign;
+    *sum += sign * minor;
+}
+
+/// Imports a statement in the caller's transaction (see the module). Answers whether it was
+/// new, and the statement as stored: a repeat answers the first import and changes nothing.
+#[tracing::instrument(skip_all, fields(account = %st.account, message_id = %st.message_id))]
+pub(crate) fn import(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    st: Statement,
+    digest: String,
+) -> Result<(bool, StatementRecord), Error> {
+    let scope = Scope::of(who);
+    refuse_payers(&scope)?;
+    db::lock_key(conn, &format!("bank-account:{}", st.account))?;
+    if let Some(row) = store::find_statement(conn, &st.account, &st.message_id, &st.statement_id)? {
+        return Ok((false, with_entries(conn, &scope, row)?));
+    }
+    store::fill_payment_references(conn)?;
+    let now = db::now();
+    let today = Utc::now().date_naive();
+    let mut row = StatementRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: st.kind.as_str().to_owned(),
+        version: st.version.clone(),
+        message_id: st.message_id.clone(),
+        statement_id: st.statement_id.clone(),
+        account: st.account.clone(),
+        currency: st.currency,
+        from_date: st.from_date,
+        to_date: st.to_date,
+        entry_count: 0,
+        matched_count: 0,
+        unmatched_count: 0,
+        ignored_count: 0,
+        duplicate_count: 0,
+        matched_minor: 0,
+        unmatched_minor: 0,
+        ignored_minor: 0,
+        duplicate_minor: 0,
+        digest,
+        imported_by: who.subject.clone(),
+        imported_at: now,
+        updated_at: now,
+    };
+    store::insert_statement(conn, &row)?;
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut rows: Vec<EntryRow> = Vec::new();
+    for e in &st.entries {
+        let batch = e.transactions.len() > 1;
+        for (j, tx) in e.transactions.iter().enumerate() {
+            let amount = if batch {
+                // The reader gives every transaction of a batch booking its amount.
+                tx.amount
+                    .ok_or_else(|| Error::internal(&"a batch transaction without its amount"))?
+            } else {
+                e.amount
+            };
+            let amount_minor = amount.to_minor().map_err(|err| Error::internal(&err))?.0;
+            let servicer_ref = if batch {
+                tx.servicer_ref
+                    .clone()
+                    .or_else(|| e.servicer_ref.as_ref().map(|r| format!("{r}/{}", j + 1)))
+            } else {
+                e.servicer_ref.clone().or_else(|| tx.servicer_ref.clone())
+            };
+            let bank_reference = servicer_ref
+                .clone()
+                .or_else(|| e.entry_ref.clone())
+                .or_else(|| tx.end_to_end_id.clone());
+            let mut entry = EntryRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                bank_statement_id: row.id.clone(),
+                line_no: i64::try_from(rows.len() + 1).map_err(|err| Error::internal(&err))?,
+                account: st.account.clone(),
+                currency: st.currency,
+                credit: e.credit,
+                amount_minor,
+                booking_date: e.booking_date,
+                value_date: e.value_date,
+                servicer_ref: servicer_ref.clone(),
+                bank_reference,
+                debtor_name: tx.debtor_name.clone(),
+                debtor_iban: tx.debtor_iban.clone(),
+                structured_refs: serde_json::to_string(&tx.structured_refs)
+                    .map_err(|err| Error::internal(&err))?,
+                unstructured: tx.unstructured.clone(),
+                status: status::UNMATCHED.to_owned(),
+                matched_by: None,
+                payment_id: None,
+                party_kind: None,
+                party_id: None,
+                allocations: "[]".to_owned(),
+                duplicate_of: None,
+                posted_by: None,
+                posted_at: None,
+                created_at: now,
+            };
+            let earlier = match &servicer_ref {
+                Some(k) => match seen.get(k) {
+                    Some(id) => Some(id.clone()),
+                    None => store::entry_by_servicer_ref(conn, &st.account, k)?,
+                },
+                None => None,
+            };
+            if let Some(first) = earlier {
+                entry.status = status::DUPLICATE.to_owned();
+                entry.duplicate_of = Some(first);
+            } else if !e.credit {
+                entry.status = status::IGNORED.to_owned();
+            } else if let Some(m) = find_match(conn, &scope, tx, &amount)? {
+                let day = e.booking_date.or(e.value_date);
+                let received_on = day.unwrap_or(today); // not stored: an entry without dates was received today
+                post(conn, who, &mut entry, m, received_on)?;
+            }
+            if let (Some(k), None) = (&servicer_ref, &entry.duplicate_of) {
+                seen.insert(k.clone(), entry.id.clone());
+            }
+            row.entry_count += 1;
+            count(&mut row, &entry.status, amount_minor, 1);
+            rows.push(entry);
+        }
+    }
+    store::insert_entries(conn, &rows)?;
+    store::set_totals(conn, &row)?;
+    let c = row.currency;
+    audit::record(
+        conn,
+        who,
+        "import",
+        "bank_statement",
+        &row.id,
+        serde_json::json!({
+            "kind": row.kind,
+            "account": row.account,
+            "message_id": row.message_id,
+            "statement_id": row.statement_id,
+            "entries": row.entry_count,
+            "matched": { "count": row.matched_count, "sum": money(row.matched_minor, c) },
+            "unmatched": { "count": row.unmatched_count, "sum": money(row.unmatched_minor, c) },
+            "ignored": { "count": row.ignored_count, "sum": money(row.ignored_minor, c) },
+            "duplicate": { "count": row.duplicate_count, "sum": money(row.duplicate_minor, c) },
+        }),
+        None,
+    )?;
+    let id = row.id.clone();
+    let row = store::statement(conn, &id)?.ok_or_else(|| Error::not_found("bank statement"))?;
+    Ok((true, with_entries(conn, &scope, row)?))
+}
+
+/// Where a person sends an unmatched credit.
+#[derive(Debug, Clone)]
+pub(crate) enum HandMatch {
+    /// To these receivables, in order (ids as normalised UUIDs); the rest as their party's
+    /// credit.
+    Receivables(Vec<String>),
+    /// All of it as this party's credit.
+    Party(PartyKind, uuid::Uuid),
+}
+
+/// Matches an unmatched credit by hand and posts it, in the caller's transaction: 409
+/// (`already_matched`) unless it is waiting; 422 naming `receivable_ids` or `party` when they
+/// are not the caller's to see, of several parties or of another currency.
+#[tracing::instrument(skip_all, fields(entry_id = %id))]
+pub(crate) fn match_by_hand(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+    target: HandMatch,
+) -> Result<EntryRecord, Error> {
+    let scope = Scope::of(who);
+    refuse_payers(&scope)?;
+    if store::entry(conn, id)?.is_none() {
+        return Err(Error::not_found("bank statement entry"));
+    }
+    let m = match &target {
+        HandMatch::Receivables(ids) => {
+            let rows = store::by_ids(conn, &scope, ids)?;
+            let by_id: HashMap<String, &ReceivableRow> =
+                rows.iter().map(|r| (r.id.to_string(), r)).collect();
+            let mut ordered = Vec::new();
+            let mut errors = Vec::new();
+            for (i, rid) in ids.iter().enumerate() {
+                match by_id.get(rid) {
+                    Some(r) => ordered.push((*r).clone()),
+                    None => errors.push(FieldError {
+                        field: format!("receivable_ids.{i}"),
+                        code: "unknown".to_owned(),
+                        message: "no such receivable in your scope".to_owned(),
+                    }),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Error::validation(errors));
+            }
+            let currency = store::entry(conn, id)?
+                .map(|e| e.currency)
+                .ok_or_else(|| Error::not_found("bank statement entry"))?;
+            of_receivables("hand", ordered, currency).ok_or_else(|| {
+                Error::field(
+                    "receivable_ids",
+                    "invalid",
+                    "the receivables must be of one party and in the credit's currency",
+                )
+            })?
+        }
+        HandMatch::Party(kind, party_id) => {
+            let party_id = party_id.to_string();
+            if !receivables::party_known(conn, &scope, *kind, &party_id)? {
+                return Err(Error::field(
+                    "party",
+                    "unknown",
+                    "no receivable of this party in your scope",
+                ));
+            }
+            Match {
+                by: "hand",
+                party_kind: *kind,
+                party_id,
+                invoice_ids: Vec::new(),
+            }
+        }
+    };
+    // Receivables, then the entry, then its statement: every writer's order.
+    let invoice_ids = m.invoice_ids.clone();
+    receivables::lock_for_invoices(conn, &invoice_ids)?;
+    store::lock_entry(conn, id)?;
+    let mut entry =
+        store::entry(conn, id)?.ok_or_else(|| Error::not_found("bank statement entry"))?;
+    if entry.status != status::UNMATCHED {
+        return Err(Error::new(
+            ErrorCode::AlreadyMatched,
+            format!("the entry is {}, not waiting to be matched", entry.status),
+        ));
+    }
+    let received_on = entry
+        .booking_date
+        .or(entry.value_date)
+        .unwrap_or_else(|| Utc::now().date_naive()); // not stored: the entry had no dates
+    post(conn, who, &mut entry, m, received_on)?;
+    store::set_posted(conn, &entry)?;
+    db::lock_row(conn, "bank_statements", &entry.bank_statement_id)?;
+    let mut statement = store::statement(conn, &entry.bank_statement_id)?
+        .ok_or_else(|| Error::internal(&"an entry without its statement"))?;
+    count(&mut statement, status::UNMATCHED, entry.amount_minor, -1);
+    count(&mut statement, status::MATCHED, entry.amount_minor, 1);
+    statement.updated_at = db::now();
+    store::set_totals(conn, &statement)?;
+    audit::record(
+        conn,
+        who,
+        "match",
+        "bank_statement_entry",
+        &entry.id,
+        serde_json::json!({
+            "payment_id": entry.payment_id,
+            "party": { "kind": entry.party_kind, "id": entry.party_id },
+            "allocations": serde_json::from_str::<serde_json::Value>(&entry.allocations)
+                .map_err(|e| Error::internal(&e))?,
+            "amount": money(entry.amount_minor, entry.currency),
+        }),
+        None,
+    )?;
+    entry_record(&scope, entry)
+}
