@@ -702,6 +702,12 @@ fn the_tutorial_works_as_written() {
         r#"{"broken":1,"still_active":0}"#,
         r#"{"status":"broken","outstanding":"35.00","installments":[[true,"missed"],[false,"due"]]}"#,
         r#"{"broken":0,"still_active":0}"#,
+        // A bank statement, and where the money stands.
+        r#"{"matched":1,"unmatched":1,"entries":[["686.00","matched","reference"],["12.34","unmatched",null]]}"#,
+        "{\"status\":\"paid\",\"paid\":\"686.00\",\"outstanding\":\"0.00\"}\n200\n1\n",
+        r#"{"status":"matched","matched_by":"hand"}"#,
+        r#"{"status":409,"code":"already_matched"}"#,
+        r#"{"current":"0.00","days_1_30":"5954.00","total":"5954.00","receivables":3}"#,
     ] {
         assert!(
             stdout.contains(expected),
