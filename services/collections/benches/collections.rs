@@ -9,11 +9,7 @@
 //!     cargo bench -p carebill-collections --bench collections
 //!     BENCH_RECEIVABLES=10000 BENCH_BACKENDS=sqlite cargo bench -p carebill-collections --bench collections
 
-#![expect(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    reason = "a benchmark program"
-)]
+#![expect(clippy::expect_used, reason = "a benchmark program")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,6 +152,7 @@ async fn bench(backend: Backend, n: usize) {
         db: t.db.clone(),
         wake: Arc::new(Notify::new()),
         reminders: channels,
+        payment_links: None,
     });
     let app = carebill_platform::testing::test_app(carebill_collections::routes(state)).await;
     let manager = token(&["billing_manager"], None);

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{READERS, WRITERS, uuid_param};
 use crate::CollectionsState;
+use crate::service::payment_links::LinkFilter;
 use crate::service::payment_links::{self, LinkFor, PaymentLinkRecord, Taken, WebhookResult};
-use crate::store::payment_links::LinkFilter;
 
 /// The largest webhook body taken (the provider's events are a few KiB).
 const WEBHOOK_LIMIT: usize = 256 * 1024;
@@ -406,10 +406,7 @@ pub async fn receive_payment_webhook(
     let rid = request_id(&req);
     let taken = state
         .db
-        .write(move |conn| {
-            use diesel::Connection as _;
-            conn.transaction(|conn| payment_links::take_event(conn, provider, &event, rid))
-        })
+        .write(move |conn| payment_links::take_event_once(conn, provider, &event, rid))
         .await;
     let result = match taken {
         Ok(r) => r,

@@ -23,10 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::CollectionsState;
 use crate::service::reminders::{
-    self, Contact, Level, NewContact, NoticeRecord, Policy, PolicyRecord, RunInput, RunRecord,
-    Template,
+    self, Contact, Level, NewContact, NoticeFilter, NoticeRecord, Policy, PolicyRecord, RunInput,
+    RunRecord, Template,
 };
-use crate::store::reminders::NoticeFilter;
 
 /// Roles that keep contacts, run reminders and send them.
 const WRITERS: &[Role] = &[Role::BillingManager, Role::Collector];

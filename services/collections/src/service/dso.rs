@@ -100,7 +100,7 @@ pub(crate) fn dso(
     Ok(DsoReport {
         as_of,
         days,
-        from: before.succ_opt().unwrap_or(before),
+        from: before.succ_opt().unwrap_or(before), // not stored: the day after, at the end of the calendar the same
         lines,
         totals,
     })

@@ -17,6 +17,7 @@
 //! - expired or failed: the link says so, no money moves;
 //! - anything else: taken and ignored.
 
+pub(crate) use crate::store::payment_links::LinkFilter;
 use carebill_domain::collections::{
     PaymentKind, PaymentLinkStatus, RequestedAllocation, pay_in_order,
 };
@@ -36,9 +37,7 @@ use serde::Serialize;
 
 use super::payments::{self, NewPayment, Payer};
 use super::receivables::money;
-use crate::store::payment_links::{
-    self as links, LinkFilter, Paid, PaymentLinkRow, WebhookEventRow,
-};
+use crate::store::payment_links::{self as links, Paid, PaymentLinkRow, WebhookEventRow};
 use crate::store::receivables::{self, ReceivableRow};
 
 /// The method of a payment received through a link.
@@ -265,7 +264,7 @@ pub(crate) fn store(
 ) -> Result<PaymentLinkRecord, Error> {
     let now = db::now();
     let expires: NaiveDateTime =
-        db::truncate_micros(session.expires_at.unwrap_or(expires_at).naive_utc());
+        db::truncate_micros(session.expires_at.unwrap_or(expires_at).naive_utc()); // not stored: the provider's expiry, else what we asked for
     let row = PaymentLinkRow {
         id: link_id.to_owned(),
         provider: provider.to_owned(),
@@ -379,6 +378,18 @@ pub(crate) struct WebhookResult {
     pub link_id: Option<String>,
     /// The payment recorded.
     pub payment_id: Option<String>,
+}
+
+/// Takes a verified event of `provider` in a transaction of its own (a savepoint inside the
+/// caller's): a concurrent delivery of the same event fails on its unique key and leaves nothing.
+pub(crate) fn take_event_once(
+    conn: &mut AnyConnection,
+    provider: &str,
+    e: &WebhookEvent,
+    request_id: Option<String>,
+) -> Result<WebhookResult, Error> {
+    use diesel::Connection as _;
+    conn.transaction(|conn| take_event(conn, provider, e, request_id))
 }
 
 /// Takes a verified event of `provider`, in the caller's transaction (see the module).
@@ -526,7 +537,7 @@ fn record_payment(
             .map_err(|err| Error::field("data.object.currency", "invalid", err.to_string()))?,
         None => link.currency,
     };
-    let paid_minor = e.amount_total.unwrap_or(link.amount_minor);
+    let paid_minor = e.amount_total.unwrap_or(link.amount_minor); // not stored: an event without its total paid what the link asked
     if paid_minor <= 0 {
         return Err(Error::field(
             "data.object.amount_total",

@@ -455,7 +455,7 @@ pub(crate) fn create(
         installments: installment_rows
             .iter()
             .map(|i| PlanInstallment {
-                seq: u32::try_from(i.seq).unwrap_or(u32::MAX),
+                seq: u32::try_from(i.seq).unwrap_or(u32::MAX), // not stored: a seq is 1 to the installment count, a small number
                 due_on: i.due_on,
                 amount: money(i.amount_minor, c),
                 paid: money(0, c),
@@ -544,7 +544,7 @@ fn view(conn: &mut AnyConnection, plan: PlanRow, as_of: NaiveDate) -> Result<Pla
     let as_of = if plan.status == PlanStatus::Active {
         as_of
     } else {
-        plan.ended_as_of.unwrap_or(as_of)
+        plan.ended_as_of.unwrap_or(as_of) // not stored: a plan ended before the column was kept is read as of today
     };
     let states = rules::fill_installments(&s.schedule(), s.progress, as_of);
     let party = match s.rows.values().next() {
@@ -558,7 +558,7 @@ fn view(conn: &mut AnyConnection, plan: PlanRow, as_of: NaiveDate) -> Result<Pla
         total: money(plan.total_minor, c),
         paid: money(s.progress.0, c),
         outstanding: money(s.owed_now.0, c),
-        missed_allowed: u32::try_from(plan.missed_allowed).unwrap_or(u32::MAX),
+        missed_allowed: u32::try_from(plan.missed_allowed).unwrap_or(u32::MAX), // not stored: checked to 0..=12 when stored
         status: plan.status,
         as_of,
         installments: s
@@ -566,7 +566,7 @@ fn view(conn: &mut AnyConnection, plan: PlanRow, as_of: NaiveDate) -> Result<Pla
             .iter()
             .zip(states)
             .map(|(i, st)| InstallmentView {
-                seq: u32::try_from(i.seq).unwrap_or(u32::MAX),
+                seq: u32::try_from(i.seq).unwrap_or(u32::MAX), // not stored: a seq is 1 to the installment count, a small number
                 due_on: i.due_on,
                 amount: money(i.amount_minor, c),
                 paid: money(st.paid.0, c),
@@ -705,7 +705,7 @@ fn evaluate_one(
     }
     let s = standing(conn, plan_id)?;
     let c = plan.currency;
-    let allowed = u32::try_from(plan.missed_allowed).unwrap_or(u32::MAX);
+    let allowed = u32::try_from(plan.missed_allowed).unwrap_or(u32::MAX); // not stored: checked to 0..=12 when stored
     let outcome = rules::plan_outcome(&s.schedule(), s.progress, s.owed_now, allowed, as_of);
     let party = match s.rows.values().next() {
         Some(r) => r.party()?,
@@ -740,7 +740,7 @@ fn evaluate_one(
                     .iter()
                     .filter_map(|&n| s.installments.get(n).zip(states.get(n)))
                     .map(|(i, st)| PlanInstallment {
-                        seq: u32::try_from(i.seq).unwrap_or(u32::MAX),
+                        seq: u32::try_from(i.seq).unwrap_or(u32::MAX), // not stored: a seq is 1 to the installment count, a small number
                         due_on: i.due_on,
                         amount: money(i.amount_minor, c),
                         paid: money(st.paid.0, c),

@@ -39,9 +39,8 @@ use serde::{Deserialize, Serialize};
 use super::receivables::money;
 use super::{adjustments, plans};
 use crate::store::receivables::ReceivableRow;
-use crate::store::reminders::{
-    self as store, ContactRow, NoticeFilter, NoticeRow, Outcome, PolicyRow, RunRow,
-};
+pub(crate) use crate::store::reminders::NoticeFilter;
+use crate::store::reminders::{self as store, ContactRow, NoticeRow, Outcome, PolicyRow, RunRow};
 use carebill_domain::collections::plans::AdjustmentKind;
 
 /// The senders a process has; a channel without one is not used.
@@ -389,7 +388,7 @@ pub(crate) fn put_policy(
     if_match: Option<i64>,
 ) -> Result<(PolicyRecord, bool), Error> {
     check_templates(&policy)?;
-    let location = policy.location_code.clone().unwrap_or_default();
+    let location = policy.location_code.clone().unwrap_or_default(); // not stored: every location is stored as ''
     if let Some(other) = store::policy_for_scope(conn, policy.party_kind.as_str(), &location)?
         && other.code != code
     {
@@ -399,7 +398,7 @@ pub(crate) fn put_policy(
                 "policy {} already covers {} of {}",
                 other.code,
                 policy.party_kind.as_str(),
-                policy.location_code.as_deref().unwrap_or("every location")
+                policy.location_code.as_deref().unwrap_or("every location") // not stored: a message
             ),
         ));
     }
@@ -595,7 +594,7 @@ pub(crate) fn run(
             (
                 (
                     p.policy.party_kind.as_str().to_owned(),
-                    p.policy.location_code.clone().unwrap_or_default(),
+                    p.policy.location_code.clone().unwrap_or_default(), // not stored: '' is every location
                 ),
                 p,
             )
@@ -629,7 +628,7 @@ pub(crate) fn run(
         };
         let days = rules::days_past_due(r.due_date, input.as_of);
         let offsets: Vec<i64> = p.policy.levels.iter().map(|l| l.days_after_due).collect();
-        let highest = sent.get(&r.id.to_string()).copied().unwrap_or(0);
+        let highest = sent.get(&r.id.to_string()).copied().unwrap_or(0); // not stored: no notice yet is level 0
         let Some(level_no) = rules::level_due(&offsets, days, highest) else {
             continue;
         };
@@ -663,21 +662,21 @@ pub(crate) fn run(
             skip("currency_mismatch", &mut skipped);
             continue;
         }
-        let fee = level.fee.unwrap_or(money(0, c));
+        let fee = level.fee.unwrap_or(money(0, c)); // not stored: a level without a fee charges none
         let interest = level
             .interest_percent
             .map(|p| rules::interest(owed, c, p, days))
-            .unwrap_or(money(0, c));
+            .unwrap_or(money(0, c)); // not stored: a level without a rate charges no interest
         let language = contact
             .and_then(|c| c.language.clone())
             .filter(|l| level.templates.contains_key(l))
-            .unwrap_or_else(|| p.policy.default_language.clone());
+            .unwrap_or_else(|| p.policy.default_language.clone()); // not stored: the policy's language when the party has none of its own
         let Some(template) = level.templates.get(&language) else {
             skip("no_policy", &mut skipped);
             continue;
         };
         let values = Values {
-            party_name: contact.and_then(|c| c.name.as_deref()).unwrap_or(""),
+            party_name: contact.and_then(|c| c.name.as_deref()).unwrap_or(""), // not stored: a template value
             invoice_number: &r.invoice_number,
             issue_date: r.issue_date,
             due_date: r.due_date,
@@ -986,7 +985,7 @@ async fn send(channels: &Channels, n: &NoticeRow) -> Result<String, SendError> {
             Some(m) => {
                 m.send(&Email {
                     to: n.recipient.clone(),
-                    subject: n.subject.clone().unwrap_or_default(),
+                    subject: n.subject.clone().unwrap_or_default(), // not stored: an e-mail level always has a subject
                     text: n.body.clone(),
                     id: format!("reminder-{}", n.id),
                 })

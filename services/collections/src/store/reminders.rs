@@ -221,7 +221,7 @@ pub(crate) fn highest_levels(conn: &mut AnyConnection) -> Result<HashMap<String,
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, level)| (id, level.unwrap_or(0)))
+        .map(|(id, level)| (id, level.unwrap_or(0))) // not stored: max() over a group is never null
         .collect())
 }
 
