@@ -18,7 +18,9 @@ use crate::schema::receivables;
 /// The SQL expression of a group's key.
 fn key_sql(by: AgingGroupBy) -> &'static str {
     match by {
-        AgingGroupBy::Payer => "receivables.payer_code",
+        // Concatenated so that no plan walks the payer-code index to group (one random row
+        // read per receivable, ten times slower on SQLite than the plain scan).
+        AgingGroupBy::Payer => "(receivables.payer_code || '')",
         AgingGroupBy::Patient => "receivables.patient_id",
         AgingGroupBy::Location => "receivables.location_code",
         AgingGroupBy::Batch => {
