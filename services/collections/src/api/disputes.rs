@@ -138,7 +138,7 @@ pub async fn resolve_dispute(
 
 /// An adjustment of a receivable.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Adjustment {
+pub struct ReceivableAdjustment {
     /// Id.
     pub id: String,
     /// The receivable.
@@ -155,10 +155,10 @@ pub struct Adjustment {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl Adjustment {
+impl ReceivableAdjustment {
     /// An adjustment as the API shows it.
-    pub(crate) fn of(a: &AdjustmentRecord) -> Adjustment {
-        Adjustment {
+    pub(crate) fn of(a: &AdjustmentRecord) -> ReceivableAdjustment {
+        ReceivableAdjustment {
             id: a.id.clone(),
             receivable_id: a.receivable_id.to_string(),
             kind: a.kind,
@@ -175,7 +175,7 @@ impl Adjustment {
 pub struct AdjustmentResult {
     /// The adjustment.
     #[serde(flatten)]
-    pub adjustment: Adjustment,
+    pub adjustment: ReceivableAdjustment,
     /// What the receivable owes after it.
     pub outstanding: Money,
 }
@@ -183,7 +183,7 @@ pub struct AdjustmentResult {
 impl AdjustmentResult {
     fn of(m: &AdjustmentMade) -> AdjustmentResult {
         AdjustmentResult {
-            adjustment: Adjustment::of(&m.adjustment),
+            adjustment: ReceivableAdjustment::of(&m.adjustment),
             outstanding: m.outstanding,
         }
     }

@@ -14,7 +14,7 @@ use carebill_platform::http::{Page, PageParams, PageRequest, parse_id};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::disputes::{Adjustment, Dispute};
+use super::disputes::{Dispute, ReceivableAdjustment};
 use super::write_offs::WriteOff;
 use super::{READERS, uuid_param};
 use crate::CollectionsState;
@@ -141,7 +141,7 @@ pub struct ReceivableDetail {
     /// Write-offs of it, oldest first.
     pub write_offs: Vec<WriteOff>,
     /// Adjustments of it (fees, interest, corrections), oldest first.
-    pub adjustments: Vec<Adjustment>,
+    pub adjustments: Vec<ReceivableAdjustment>,
     /// Its disputes, resolved ones included, oldest first.
     pub disputes: Vec<Dispute>,
 }
@@ -211,7 +211,7 @@ impl ReceivableDetail {
                 })
                 .collect(),
             write_offs: d.write_offs.iter().map(WriteOff::of).collect(),
-            adjustments: d.adjustments.iter().map(Adjustment::of).collect(),
+            adjustments: d.adjustments.iter().map(ReceivableAdjustment::of).collect(),
             disputes: d.disputes.iter().map(Dispute::of).collect(),
         }
     }
