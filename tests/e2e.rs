@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use carebill_platform::db::Db;
 use carebill_platform::events::rabbitmq::{declare_consumer, decode_message, queue_name};
 use carebill_platform::schema::{dead_letters, outbox};
-use carebill_platform::testing::{PgTestDb, TestVhost};
+use carebill_platform::testing::{PgTestDb, StandIn, TestVhost};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
@@ -988,8 +988,8 @@ struct Suite {
 /// A real SMTP server (aiosmtpd, keeping messages as files) and the SMS provider stand-in, from
 /// scripts/standins/, stopped on drop.
 struct Outbound {
-    smtp: Child,
-    sms: Child,
+    _smtp: StandIn,
+    _sms: StandIn,
     maildir: tempfile::TempDir,
     smtp_url: String,
     sms_url: String,
@@ -1016,33 +1016,22 @@ impl Outbound {
         );
         let python = String::from_utf8_lossy(&venv.stdout).trim().to_owned();
         let maildir = tempfile::tempdir().expect("maildir");
-        let start = |python: &str, script: &str, args: &[&str]| -> (Child, String) {
-            let mut child = Command::new(python)
-                .arg(root.join("scripts/standins").join(script))
-                .args(args)
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("stand-in");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
-                .read_line(&mut line)
-                .expect("banner");
-            let url = line.trim().trim_start_matches("listening on ").to_owned();
-            (child, url)
-        };
         let dir = maildir.path().to_str().expect("utf8").to_owned();
-        let (smtp, smtp_url) = start(&python, "smtp_sink.py", &["--port", "0", "--maildir", &dir]);
-        let (sms, sms_url) = start(
-            "python3",
-            "sms_provider.py",
-            &["--port", "0", "--account", account, "--token", sms_token],
+        let smtp = StandIn::start_with(
+            &python,
+            "scripts/standins/smtp_sink.py",
+            &["--maildir", &dir],
+        );
+        let sms = StandIn::start(
+            "scripts/standins/sms_provider.py",
+            &["--account", account, "--token", sms_token],
         );
         Outbound {
-            smtp,
-            sms,
+            smtp_url: smtp.base.clone(),
+            sms_url: sms.base.clone(),
+            _smtp: smtp,
+            _sms: sms,
             maildir,
-            smtp_url,
-            sms_url,
             account: account.to_owned(),
             sms_token: sms_token.to_owned(),
         }
@@ -1093,15 +1082,6 @@ impl Outbound {
             .json()
             .expect("json");
         v["messages"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Outbound {
-    fn drop(&mut self) {
-        for c in [&mut self.smtp, &mut self.sms] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

@@ -428,18 +428,27 @@ impl StandIn {
     /// # Panics
     /// When `python3` or the script is missing, or the script does not say where it listens
     /// within 20 s: the test needs it and says so.
+    pub fn start(script: &str, args: &[&str]) -> StandIn {
+        StandIn::start_with("python3", script, args)
+    }
+
+    /// Like [`StandIn::start`], with another Python (a virtual environment's, for a stand-in
+    /// that needs a package such as aiosmtpd).
+    ///
+    /// # Panics
+    /// As [`StandIn::start`].
     #[expect(
         clippy::panic,
         reason = "test helper: a missing stand-in fails the test loudly"
     )]
-    pub fn start(script: &str, args: &[&str]) -> StandIn {
+    pub fn start_with(python: &str, script: &str, args: &[&str]) -> StandIn {
         use std::io::BufRead as _;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let path = root.join(script);
         if !path.is_file() {
             panic!("the stand-in {} does not exist", path.display());
         }
-        let mut child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new(python)
             .arg("-u")
             .arg(&path)
             .args(["--port", "0"])
@@ -449,7 +458,7 @@ impl StandIn {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("python3 is needed to run the stand-in {script} ({e}); install Python 3")
+                panic!("{python} is needed to run the stand-in {script} ({e}); install Python 3")
             });
         let Some(stdout) = child.stdout.take() else {
             panic!("the stand-in {script} has no stdout");

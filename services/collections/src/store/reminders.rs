@@ -338,7 +338,7 @@ pub(crate) fn settle(
     outcome: Outcome<'_>,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
-    let mut q = diesel::update(reminder_notices::table.find(id))
+    diesel::update(reminder_notices::table.find(id))
         .set((
             reminder_notices::status.eq(outcome.status),
             reminder_notices::last_error.eq(outcome.last_error),
@@ -348,11 +348,10 @@ pub(crate) fn settle(
         ))
         .execute(conn)?;
     if let Some(at) = outcome.not_before {
-        q += diesel::update(reminder_notices::table.find(id))
+        diesel::update(reminder_notices::table.find(id))
             .set(reminder_notices::not_before.eq(at))
             .execute(conn)?;
     }
-    let _ = q;
     Ok(())
 }
 

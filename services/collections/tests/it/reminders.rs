@@ -4,9 +4,8 @@
 //! events, retries after a temporary failure without sending twice, a permanent refusal, a
 //! receivable paid meanwhile, quiet hours.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::common::*;
@@ -18,7 +17,7 @@ use carebill_platform::config::{MailConfig, Secret, SmsConfig};
 use carebill_platform::db::Backend;
 use carebill_platform::outbound::mail::Mailer;
 use carebill_platform::outbound::sms::SmsSender;
-use carebill_platform::testing::{admin, call, fields, get, post, put, token};
+use carebill_platform::testing::{StandIn, call, fields, get, post, put, token};
 use chrono::{Duration, Timelike, Utc};
 use serde_json::{Value, json};
 
@@ -55,37 +54,16 @@ fn tools_python() -> &'static str {
     })
 }
 
-/// A local server started from scripts/standins/, stopped on drop.
+/// A local server started from scripts/standins/ (stopped on drop), with the folder an SMTP
+/// server keeps what it receives in.
 struct Local {
-    child: Child,
-    url: String,
+    server: StandIn,
     dir: tempfile::TempDir,
 }
 
 impl Local {
-    fn start(python: &str, script: &str, args: &[&str]) -> Local {
-        let dir = tempfile::tempdir().expect("tmp");
-        let mut child = Command::new(python)
-            .arg(repo().join("scripts/standins").join(script))
-            .args(args)
-            .args(if script == "smtp_sink.py" {
-                vec!["--maildir".to_owned(), dir.path().display().to_string()]
-            } else {
-                vec![]
-            })
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {script} with {python}: {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{script} did not start: {line:?}"))
-            .to_owned();
-        Local { child, url, dir }
+    fn url(&self) -> &str {
+        &self.server.base
     }
 
     fn mails(&self) -> Vec<String> {
@@ -102,21 +80,17 @@ impl Local {
     }
 }
 
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn smtp(args: &[&str]) -> (Local, Mailer) {
-    let sink = Local::start(
+    let dir = tempfile::tempdir().expect("maildir");
+    let maildir = dir.path().to_str().expect("utf8").to_owned();
+    let server = StandIn::start_with(
         tools_python(),
-        "smtp_sink.py",
-        &[&["--port", "0"], args].concat(),
+        "scripts/standins/smtp_sink.py",
+        &[&["--maildir", maildir.as_str()], args].concat(),
     );
+    let sink = Local { server, dir };
     let mailer = Mailer::from_config(&MailConfig {
-        smtp_url: Some(Secret::new(sink.url.clone())),
+        smtp_url: Some(Secret::new(sink.url().to_owned())),
         from: "Hospital H1 <billing@h1.example>".to_owned(),
         timeout_secs: 10,
     })
@@ -126,17 +100,15 @@ fn smtp(args: &[&str]) -> (Local, Mailer) {
 }
 
 fn sms(args: &[&str]) -> (Local, SmsSender) {
-    let provider = Local::start(
-        "python3",
-        "sms_provider.py",
-        &[
-            &["--port", "0", "--account", "AC42", "--token", "tok"],
-            args,
-        ]
-        .concat(),
-    );
+    let provider = Local {
+        server: StandIn::start(
+            "scripts/standins/sms_provider.py",
+            &[&["--account", "AC42", "--token", "tok"], args].concat(),
+        ),
+        dir: tempfile::tempdir().expect("tmp"),
+    };
     let sender = SmsSender::from_config(&SmsConfig {
-        url: Some(provider.url.clone()),
+        url: Some(provider.url().to_owned()),
         account: "AC42".to_owned(),
         token: Some(Secret::new("tok")),
         from: "Hospital".to_owned(),
@@ -148,7 +120,7 @@ fn sms(args: &[&str]) -> (Local, SmsSender) {
 }
 
 async fn sms_requests(provider: &Local) -> Vec<Value> {
-    let body = reqwest::get(format!("{}/_requests", provider.url))
+    let body = reqwest::get(format!("{}/_requests", provider.url()))
         .await
         .expect("stand-in")
         .json::<Value>()
@@ -875,7 +847,6 @@ async fn quiet_hours_hold_notices_until_they_end(backend: Backend) {
     let until: chrono::DateTime<Utc> = until.parse().expect("time");
     let end = now + Duration::hours(1);
     assert!((until - end).num_minutes().abs() <= 1, "{until} vs {end}");
-    let _ = admin();
 }
 
 async fn disputed_receivables_and_those_in_a_plan_are_left_alone_until_they_are_not(
