@@ -146,6 +146,27 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET, PUT")),
             )
             .service(
+                web::resource("/v1/layouts")
+                    .route(web::get().to(api::layouts::list_layouts))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/layouts/{code}")
+                    .route(web::get().to(api::layouts::get_layout))
+                    .route(web::put().to(api::layouts::put_layout))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/layouts/{code}/versions/{version}")
+                    .route(web::get().to(api::layouts::get_layout_version))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/layouts/{code}/preview")
+                    .route(web::post().to(api::layouts::preview_layout))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/invoicing/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -167,12 +188,15 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::batches::send_batch, api::batches::export_batch,
         api::tax_rules::create_tax_rule, api::tax_rules::replace_tax_rule,
         api::tax_rules::list_tax_rules, api::tax_rules::get_tax_rule,
+        api::layouts::put_layout, api::layouts::get_layout, api::layouts::get_layout_version,
+        api::layouts::list_layouts, api::layouts::preview_layout,
         api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
         (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
+        (name = "layouts", description = "How a location's invoices and credit notes look as PDF and HTML: language, font, colours, logo, fields, texts; versioned"),
         (name = "invoice batches", description = "Batches of invoices and credit notes, by rule or by hand, closed and sent to collections"),
     )
 )]

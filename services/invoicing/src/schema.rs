@@ -180,7 +180,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    layouts (code) {
+        code -> Text,
+        location_code -> Text,
+        recipient_kind -> Nullable<Text>,
+        payer_code -> Nullable<Text>,
+        document_type -> Nullable<Text>,
+        version -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    layout_versions (code, version) {
+        code -> Text,
+        version -> BigInt,
+        definition -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    layouts,
+    layout_versions,
     tax_rules,
     invoice_corrections,
     invoices,

@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
+use super::printing::printed;
 use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
 use crate::service::credit_notes::{self, Credit};
 use crate::service::documents::{self, CreditNoteDocument, CreditNoteFilter, CreditNoteHeader};
+use crate::service::printing;
 
 /// The invoice a credit note cancels.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -348,9 +350,9 @@ pub async fn list_credit_notes(
 /// Get a credit note with its lines.
 #[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "credit notes",
     params(("id" = String, Path, description = "Credit note id")),
-    responses((status = 200, description = "The credit note: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`", content((CreditNote = "application/json"), (String = "application/xml"))),
+    responses((status = 200, description = "The credit note: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`, PDF/A-3b with `Accept: application/pdf`, HTML with `Accept: text/html` (in the layout it was issued under, named in `Carebill-Layout`)", content((CreditNote = "application/json"), (String = "application/xml"), (String = "application/pdf"), (String = "text/html"))),
         (status = 404, description = "No such credit note in your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "`Accept` allows neither `application/json` nor `application/xml`", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows none of `application/json`, `application/xml`, `application/pdf`, `text/html`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "UBL asked for, and the document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(credit_note_id = %id))]
@@ -364,8 +366,16 @@ pub async fn get_credit_note(
     let id: CreditNoteId = parse_id(&id, "credit note")?;
     let format = negotiate(&req, DOCUMENT_FORMATS)?;
     let scope = Scope::of(&who);
-    if format == Format::Ubl {
-        return e_invoices::credit_note_ubl(&state, scope, id).await;
+    match format {
+        Format::Ubl => return e_invoices::credit_note_ubl(&state, scope, id).await,
+        Format::Pdf | Format::Html => {
+            let p = state
+                .db
+                .read(move |conn| printing::credit_note(conn, &scope, id))
+                .await?;
+            return printed(p, format).await;
+        }
+        Format::Json => {}
     }
     let doc = state
         .db

@@ -21,6 +21,10 @@ use crate::service::e_invoices::{self, Gap, Rendered};
 pub(crate) const XML: &str = "application/xml";
 /// The media type of the JSON representation.
 pub(crate) const JSON: &str = "application/json";
+/// The media type of PDF.
+pub(crate) const PDF: &str = "application/pdf";
+/// The media type of HTML.
+pub(crate) const HTML: &str = "text/html";
 
 /// A representation a document resource can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +33,19 @@ pub(crate) enum Format {
     Json,
     /// UBL 2.1.
     Ubl,
+    /// PDF, in the document's layout.
+    Pdf,
+    /// HTML, in the document's layout.
+    Html,
 }
 
 /// What the document resources give, in the order preferred when `Accept` leaves the choice.
-pub(crate) const DOCUMENT_FORMATS: &[(&str, Format)] = &[(JSON, Format::Json), (XML, Format::Ubl)];
+pub(crate) const DOCUMENT_FORMATS: &[(&str, Format)] = &[
+    (JSON, Format::Json),
+    (XML, Format::Ubl),
+    (PDF, Format::Pdf),
+    (HTML, Format::Html),
+];
 /// What the `/ubl` sub-resources give.
 const UBL_FORMATS: &[(&str, Format)] = &[(XML, Format::Ubl)];
 

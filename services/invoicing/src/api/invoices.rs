@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::credit_notes::InvoiceLink;
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
+use super::printing::printed;
 use super::{READERS, check_range};
 use crate::InvoicingState;
 use crate::service::documents::{self, InvoiceDocument, InvoiceFilter, InvoiceHeader};
+use crate::service::printing;
 
 /// An invoice without its lines, as lists show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -216,9 +218,9 @@ pub async fn list_invoices(
 /// Get an invoice with its lines.
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices",
     params(("id" = String, Path, description = "Invoice id")),
-    responses((status = 200, description = "The invoice: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`", content((Invoice = "application/json"), (String = "application/xml"))),
+    responses((status = 200, description = "The invoice: JSON by default, UBL 2.1 (EN 16931, Peppol BIS Billing 3.0) with `Accept: application/xml`, PDF/A-3b with `Accept: application/pdf`, HTML with `Accept: text/html` (PDF and HTML in the layout the invoice was issued under, named in the `Carebill-Layout` header)", content((Invoice = "application/json"), (String = "application/xml"), (String = "application/pdf"), (String = "text/html"))),
         (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "`Accept` allows neither `application/json` nor `application/xml`", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows none of `application/json`, `application/xml`, `application/pdf`, `text/html`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "UBL asked for, and the document would not be valid: `missing` lists each business term and the resource to complete", body = IncompleteDocument, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(invoice_id = %id))]
@@ -232,8 +234,16 @@ pub async fn get_invoice(
     let id: InvoiceId = parse_id(&id, "invoice")?;
     let format = negotiate(&req, DOCUMENT_FORMATS)?;
     let scope = Scope::of(&who);
-    if format == Format::Ubl {
-        return e_invoices::invoice_ubl(&state, scope, id).await;
+    match format {
+        Format::Ubl => return e_invoices::invoice_ubl(&state, scope, id).await,
+        Format::Pdf | Format::Html => {
+            let p = state
+                .db
+                .read(move |conn| printing::invoice(conn, &scope, id))
+                .await?;
+            return printed(p, format).await;
+        }
+        Format::Json => {}
     }
     let doc = state
         .db

@@ -8,6 +8,8 @@ pub(crate) mod credit_notes;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;
 pub(crate) mod invoices;
+pub(crate) mod layouts;
+pub(crate) mod printing;
 pub(crate) mod tax_rules;
 
 use carebill_platform::auth::Role;

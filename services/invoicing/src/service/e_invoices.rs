@@ -26,7 +26,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 
-use super::documents::{self, EpisodeLink, Issuer, Line};
+use super::documents::{self, CreditNoteDocument, EpisodeLink, InvoiceDocument, Issuer, Line};
 use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
 
 /// A business term the document lacks, and where to complete it.
@@ -57,6 +57,18 @@ pub(crate) fn invoice_ubl(
     id: InvoiceId,
 ) -> Result<Rendered, Error> {
     let doc = documents::invoice(conn, scope, id)?;
+    let (header, parties) = invoice_parts(&doc);
+    render(header, &parties, doc.invoice.total, &doc.lines)
+}
+
+/// The EN 16931 document of an invoice as it was issued, complete or not (a printed invoice
+/// needs no buyer VAT identifier).
+pub(crate) fn invoice_model(doc: &InvoiceDocument) -> Result<Document, Error> {
+    let (header, parties) = invoice_parts(doc);
+    build(header, &parties, doc.invoice.total, &doc.lines)
+}
+
+fn invoice_parts(doc: &InvoiceDocument) -> (Header, Parties<'_>) {
     let h = &doc.invoice;
     let header = Header {
         // A corrective invoice names the invoice it replaces (BT-25, BT-26). It stays a 380:
@@ -81,9 +93,9 @@ pub(crate) fn invoice_ubl(
         recipient: &h.recipient,
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
-        this: format!("/v1/invoices/{id}"),
+        this: format!("/v1/invoices/{}", h.id),
     };
-    render(header, &parties, h.total, &doc.lines)
+    (header, parties)
 }
 
 /// The credit note in the caller's scope as UBL (type 381, referring to the invoice it
@@ -95,6 +107,17 @@ pub(crate) fn credit_note_ubl(
     id: CreditNoteId,
 ) -> Result<Rendered, Error> {
     let doc = documents::credit_note(conn, scope, id)?;
+    let (header, parties) = credit_note_parts(&doc);
+    render(header, &parties, doc.header.total, &doc.lines)
+}
+
+/// The EN 16931 document of a credit note as it was issued, complete or not.
+pub(crate) fn credit_note_model(doc: &CreditNoteDocument) -> Result<Document, Error> {
+    let (header, parties) = credit_note_parts(doc);
+    build(header, &parties, doc.header.total, &doc.lines)
+}
+
+fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
     let h = &doc.header;
     let header = Header {
         kind: DocumentKind::CreditNote,
@@ -119,9 +142,9 @@ pub(crate) fn credit_note_ubl(
         recipient: &h.recipient,
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
-        this: format!("/v1/credit-notes/{id}"),
+        this: format!("/v1/credit-notes/{}", h.id),
     };
-    render(header, &parties, h.total, &doc.lines)
+    (header, parties)
 }
 
 /// Who issues, who is billed, as the invoice was issued, and the document's own resource.
@@ -278,6 +301,25 @@ fn render(
     total: Money,
     lines: &[Line],
 ) -> Result<Rendered, Error> {
+    let doc = build(header, parties, total, lines)?;
+    let missing = doc.missing();
+    if !missing.is_empty() {
+        return Ok(Rendered::Incomplete(
+            missing.iter().map(|m| gap(m, parties)).collect(),
+        ));
+    }
+    let ubl = carebill_ubl::to_ubl(&doc).map_err(|e| Error::internal(&e))?;
+    Ok(Rendered::Ubl(ubl))
+}
+
+/// The document of `header` over the stored lines, its amount due checked against the stored
+/// total.
+fn build(
+    header: Header,
+    parties: &Parties<'_>,
+    total: Money,
+    lines: &[Line],
+) -> Result<Document, Error> {
     let currency = total.currency();
     let lines = lines
         .iter()
@@ -305,14 +347,7 @@ fn render(
             doc.totals().due
         )));
     }
-    let missing = doc.missing();
-    if !missing.is_empty() {
-        return Ok(Rendered::Incomplete(
-            missing.iter().map(|m| gap(m, parties)).collect(),
-        ));
-    }
-    let ubl = carebill_ubl::to_ubl(&doc).map_err(|e| Error::internal(&e))?;
-    Ok(Rendered::Ubl(ubl))
+    Ok(doc)
 }
 
 fn gap(m: &MissingTerm, parties: &Parties<'_>) -> Gap {

@@ -14,4 +14,6 @@ pub(crate) mod credit_notes;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;
 pub(crate) mod issuing;
+pub(crate) mod layouts;
+pub(crate) mod printing;
 pub(crate) mod tax_rules;

@@ -5,6 +5,7 @@ pub(crate) mod batches;
 pub(crate) mod billed;
 pub(crate) mod credit_notes;
 pub(crate) mod invoices;
+pub(crate) mod layouts;
 pub(crate) mod lines;
 pub(crate) mod series;
 pub(crate) mod tax_rules;

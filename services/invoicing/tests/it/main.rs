@@ -9,5 +9,6 @@ mod common;
 mod credit_notes;
 mod e_invoices;
 mod invoices;
+mod layouts;
 mod openapi;
 mod taxes;

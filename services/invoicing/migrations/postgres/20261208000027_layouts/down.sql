@@ -1,0 +1,2 @@
+DROP TABLE layout_versions;
+DROP TABLE layouts;
