@@ -10,6 +10,7 @@ pub mod code;
 pub mod collections;
 pub mod conditions;
 pub mod creditor_reference;
+pub mod delivery;
 pub mod document;
 pub mod dunning;
 pub mod events;

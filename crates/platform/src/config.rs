@@ -18,6 +18,9 @@
 //! | sender of e-mail | `mail.from` | `CAREBILL_MAIL_FROM` | `Carebill <billing@localhost>` |
 //! | SMS provider base URL / account / token / sender | `sms.url`, `sms.account`, `sms.token`, `sms.from` | `CAREBILL_SMS_URL`, `CAREBILL_SMS_ACCOUNT`, `CAREBILL_SMS_TOKEN`, `CAREBILL_SMS_FROM` | none: no SMS |
 //! | how often due reminders are sent | `reminders.dispatch_interval_secs` | `CAREBILL_REMINDERS_DISPATCH_SECS` | 60 |
+//! | how often queued documents are sent | `delivery.dispatch_interval_secs` | `CAREBILL_DELIVERY_DISPATCH_SECS` | 30 |
+//! | the public base URL portal links start with | `delivery.portal_url` | `CAREBILL_PORTAL_URL` | `http://127.0.0.1:8080` |
+//! | hours a portal link opens its document | `delivery.link_hours` | `CAREBILL_PORTAL_LINK_HOURS` | 168 |
 //! | payment provider base URL | `payments.provider_url` | `CAREBILL_PAYMENTS_URL` | none (no payment links) |
 //! | payment provider secret API key | `payments.secret_key` | `CAREBILL_PAYMENTS_SECRET_KEY` | none |
 //! | payment webhook signing secret | `payments.webhook_secret` | `CAREBILL_PAYMENTS_WEBHOOK_SECRET` | none (webhooks refused) |
@@ -245,6 +248,28 @@ impl Default for RemindersConfig {
     }
 }
 
+/// Delivering issued invoices and credit notes by e-mail and portal notices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Seconds between two looks for documents due to be sent.
+    pub dispatch_interval_secs: u64,
+    /// The public base URL of the API that portal links in notices start with.
+    pub portal_url: String,
+    /// Hours a portal link opens its document.
+    pub link_hours: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            dispatch_interval_secs: 30,
+            portal_url: "http://127.0.0.1:8080".to_owned(),
+            link_hours: 168,
+        }
+    }
+}
+
 /// Every setting of a Carebill process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -267,6 +292,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Payment reminders.
     pub reminders: RemindersConfig,
+    /// Delivering invoices and credit notes.
+    pub delivery: DeliveryConfig,
     /// The payment provider of payment links.
     pub payments: PaymentsConfig,
 }
@@ -283,6 +310,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             reminders: RemindersConfig::default(),
+            delivery: DeliveryConfig::default(),
             payments: PaymentsConfig::default(),
         }
     }
@@ -444,6 +472,37 @@ impl Config {
                     "CAREBILL_REMINDERS_DISPATCH_SECS: `{v}` is not a number"
                 ))
             })?;
+        }
+        if let Some(v) = env("CAREBILL_DELIVERY_DISPATCH_SECS") {
+            cfg.delivery.dispatch_interval_secs = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "CAREBILL_DELIVERY_DISPATCH_SECS: `{v}` is not a number"
+                ))
+            })?;
+        }
+        if let Some(v) = env("CAREBILL_PORTAL_URL") {
+            cfg.delivery.portal_url = v;
+        }
+        if let Some(v) = env("CAREBILL_PORTAL_LINK_HOURS") {
+            cfg.delivery.link_hours = v.parse().map_err(|_| {
+                ConfigError(format!("CAREBILL_PORTAL_LINK_HOURS: `{v}` is not a number"))
+            })?;
+        }
+        if cfg.delivery.dispatch_interval_secs == 0 {
+            return Err(ConfigError(
+                "delivery.dispatch_interval_secs must be at least 1".to_owned(),
+            ));
+        }
+        if !(1..=24 * 90).contains(&cfg.delivery.link_hours) {
+            return Err(ConfigError(
+                "delivery.link_hours must be between 1 and 2160 (90 days)".to_owned(),
+            ));
+        }
+        let portal = &cfg.delivery.portal_url;
+        if !(portal.starts_with("http://") || portal.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "delivery.portal_url must be an http:// or https:// URL, not `{portal}`"
+            )));
         }
         if cfg.reminders.dispatch_interval_secs == 0 {
             return Err(ConfigError(

@@ -212,6 +212,8 @@ error_codes! {
     PaymentProviderFailed = ("payment_provider_failed", 502, "Bad gateway", "The payment provider could not be reached, or refused or garbled the request, after retries; nothing was stored. Retry later."),
     /// A webhook whose signature does not verify.
     InvalidSignature = ("invalid_signature", 401, "Unauthorized", "A webhook's `Stripe-Signature` is missing, malformed, not made with the webhook secret, or more than 5 minutes old; nothing was recorded."),
+    /// A portal link that does not open a document.
+    InvalidLink = ("invalid_link", 401, "Unauthorized", "The portal link is unknown, expired or revoked; ask the sender for a new one."),
     /// Installments that are not what is owed.
     PlanDoesNotAddUp = ("plan_does_not_add_up", 422, "Plan refused", "A payment plan's installments (each positive, in its currency) must add up exactly to what its receivables still owe."),
     /// A receivable already being paid by a plan.

@@ -44,6 +44,45 @@ pub struct InvoicingState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
+    /// What documents are delivered through.
+    pub delivery: DeliveryChannels,
+    /// Wakes the delivery sender when something was queued by hand.
+    pub delivery_wake: Arc<Notify>,
+}
+
+impl InvoicingState {
+    /// Tells the delivery sender there is something to send.
+    pub(crate) fn wake_delivery(&self) {
+        self.delivery_wake.notify_one();
+    }
+}
+
+pub use service::deliveries::Channels as DeliveryChannels;
+
+/// Sends queued invoices and credit notes every `interval` (sooner when woken), until the
+/// process stops: the background half of `/v1/delivery-dispatches`. Several processes may run
+/// it; each delivery is claimed by one.
+pub async fn delivery_sender(state: web::Data<InvoicingState>, interval: std::time::Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = state.delivery_wake.notified() => {}
+        }
+        match service::deliveries::dispatch(&state.db, &state.delivery, chrono::Utc::now(), 200)
+            .await
+        {
+            Ok(s) if s.sent + s.failed + s.retrying > 0 => {
+                tracing::info!(
+                    sent = s.sent,
+                    failed = s.failed,
+                    retrying = s.retrying,
+                    "documents delivered"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "delivering documents failed; trying again later"),
+        }
+    }
 }
 
 /// The events this service consumes, applied once each, in batches: approved settlements are
@@ -167,6 +206,62 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/delivery-settings/{party_kind}/{party}")
+                    .route(web::get().to(api::deliveries::get_delivery_settings))
+                    .route(web::put().to(api::deliveries::put_delivery_settings))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/sending-windows/{location_code}")
+                    .route(web::get().to(api::deliveries::get_sending_windows))
+                    .route(web::put().to(api::deliveries::put_sending_windows))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/invoices/{id}/deliveries")
+                    .route(web::get().to(api::deliveries::list_invoice_deliveries))
+                    .route(web::post().to(api::deliveries::resend_invoice))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/credit-notes/{id}/deliveries")
+                    .route(web::get().to(api::deliveries::list_credit_note_deliveries))
+                    .route(web::post().to(api::deliveries::resend_credit_note))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/deliveries")
+                    .route(web::get().to(api::deliveries::list_deliveries))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/delivery-dispatches")
+                    .route(web::post().to(api::deliveries::dispatch_deliveries))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/invoices/{id}/portal-links")
+                    .route(web::get().to(api::deliveries::list_invoice_links))
+                    .route(web::post().to(api::deliveries::create_invoice_link))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/credit-notes/{id}/portal-links")
+                    .route(web::get().to(api::deliveries::list_credit_note_links))
+                    .route(web::post().to(api::deliveries::create_credit_note_link))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/portal-links/{token}")
+                    .route(web::get().to(api::deliveries::open_portal_link))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/portal-links/{id}/revocation")
+                    .route(web::post().to(api::deliveries::revoke_portal_link))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/invoicing/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -190,12 +285,21 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::tax_rules::list_tax_rules, api::tax_rules::get_tax_rule,
         api::layouts::put_layout, api::layouts::get_layout, api::layouts::get_layout_version,
         api::layouts::list_layouts, api::layouts::preview_layout,
+        api::deliveries::put_delivery_settings, api::deliveries::get_delivery_settings,
+        api::deliveries::put_sending_windows, api::deliveries::get_sending_windows,
+        api::deliveries::list_invoice_deliveries, api::deliveries::resend_invoice,
+        api::deliveries::list_credit_note_deliveries, api::deliveries::resend_credit_note,
+        api::deliveries::list_deliveries, api::deliveries::dispatch_deliveries,
+        api::deliveries::create_invoice_link, api::deliveries::list_invoice_links,
+        api::deliveries::create_credit_note_link, api::deliveries::list_credit_note_links,
+        api::deliveries::revoke_portal_link, api::deliveries::open_portal_link,
         api::audit_trail::list_audit_events,
     ),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
         (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
+        (name = "delivery", description = "Invoices and credit notes e-mailed (PDF, and UBL) or announced with a portal link, inside each location's sending windows; the delivery log, resends, portal links"),
         (name = "layouts", description = "How a location's invoices and credit notes look as PDF and HTML: language, font, colours, logo, fields, texts; versioned"),
         (name = "invoice batches", description = "Batches of invoices and credit notes, by rule or by hand, closed and sent to collections"),
     )

@@ -204,7 +204,88 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    delivery_settings (party_kind, party, version) {
+        party_kind -> Text,
+        party -> Text,
+        version -> BigInt,
+        channel -> Text,
+        email -> Nullable<Text>,
+        attach_ubl -> Bool,
+        language -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sending_windows (location_code) {
+        location_code -> Text,
+        definition -> Text,
+        version -> BigInt,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        document_kind -> Text,
+        document_id -> Text,
+        document_number -> Text,
+        location_code -> Text,
+        payer_code -> Nullable<Text>,
+        channel -> Text,
+        recipient -> Text,
+        attach_ubl -> Bool,
+        resend_of -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        not_before -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (delivery_id, attempt) {
+        delivery_id -> Text,
+        attempt -> Integer,
+        at -> Timestamp,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    portal_links (id) {
+        id -> Text,
+        token_hash -> Text,
+        document_kind -> Text,
+        document_id -> Text,
+        location_code -> Text,
+        delivery_id -> Nullable<Text>,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        uses -> BigInt,
+        last_used_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    delivery_settings,
+    sending_windows,
+    deliveries,
+    delivery_attempts,
+    portal_links,
     layouts,
     layout_versions,
     tax_rules,

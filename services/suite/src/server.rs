@@ -357,11 +357,22 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let delivery = carebill_invoicing::DeliveryChannels {
+        mail: Mailer::from_config(&cfg.mail)?,
+        portal_url: cfg.delivery.portal_url.clone(),
+        link_hours: cfg.delivery.link_hours,
+    };
     let invoicing = running.iter().find(|s| s.name == "invoicing").map(|s| {
         web::Data::new(carebill_invoicing::InvoicingState {
             db: s.db.clone(),
             wake: s.wake.clone(),
+            delivery: delivery.clone(),
+            delivery_wake: Arc::new(Notify::new()),
         })
+    });
+    let delivery_sender = invoicing.clone().map(|state| {
+        let interval = std::time::Duration::from_secs(cfg.delivery.dispatch_interval_secs);
+        tokio::spawn(carebill_invoicing::delivery_sender(state, interval))
     });
     let channels = carebill_collections::Channels {
         mail: Mailer::from_config(&cfg.mail)?,
@@ -423,6 +434,11 @@ async fn run(
     tracing::info!("HTTP server stopped; draining the outbox");
     if let Some(sender) = sender {
         // A notice being sent when this stops stays `sending`: it is never sent twice.
+        sender.abort();
+    }
+    if let Some(sender) = delivery_sender {
+        // A delivery being sent when this stops stays claimed until its claim lapses, then is
+        // tried again with the same Message-ID.
         sender.abort();
     }
     let _ = stop_tx.send(true);

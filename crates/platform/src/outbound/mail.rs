@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::SendError;
@@ -21,6 +21,19 @@ pub struct Email {
     pub text: String,
     /// A value unique to this message (the caller's id for it); the `Message-ID` is made from it.
     pub id: String,
+    /// Files attached (none: a plain-text message).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to an e-mail.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// Its name as the recipient sees it.
+    pub filename: String,
+    /// Its media type, e.g. `application/pdf`.
+    pub media_type: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
 }
 
 /// Sends e-mail through the configured SMTP server.
@@ -66,14 +79,28 @@ impl Mailer {
             .parse()
             .map_err(|e| SendError::Permanent(format!("recipient `{}`: {e}", mail.to)))?;
         let message_id = format!("<{}@{}>", mail.id, self.domain);
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
-            .message_id(Some(message_id.clone()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text.clone())
-            .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
+            .message_id(Some(message_id.clone()));
+        let message = if mail.attachments.is_empty() {
+            builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.text.clone())
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone()));
+            for a in &mail.attachments {
+                let media = ContentType::parse(&a.media_type)
+                    .map_err(|e| SendError::Permanent(format!("attachment {}: {e}", a.filename)))?;
+                parts = parts.singlepart(
+                    lettre::message::Attachment::new(a.filename.clone())
+                        .body(a.bytes.clone(), media),
+                );
+            }
+            builder.multipart(parts)
+        }
+        .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(message_id),
             Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),

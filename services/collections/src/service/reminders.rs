@@ -988,6 +988,7 @@ async fn send(channels: &Channels, n: &NoticeRow) -> Result<String, SendError> {
                     subject: n.subject.clone().unwrap_or_default(), // not stored: an e-mail level always has a subject
                     text: n.body.clone(),
                     id: format!("reminder-{}", n.id),
+                    attachments: Vec::new(),
                 })
                 .await
             }

@@ -5,6 +5,7 @@
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
 pub(crate) mod credit_notes;
+pub(crate) mod deliveries;
 pub(crate) mod documents;
 pub(crate) mod e_invoices;
 pub(crate) mod invoices;

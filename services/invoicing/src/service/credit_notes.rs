@@ -26,6 +26,8 @@ use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
+
+use super::deliveries;
 use carebill_platform::{Error, ErrorCode};
 use chrono::Datelike as _;
 
@@ -202,6 +204,19 @@ pub(crate) fn credit(
     )
     .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)?;
+    deliveries::enqueue(
+        conn,
+        &[deliveries::IssuedDocument {
+            kind: deliveries::DocKind::CreditNote,
+            id: cn_id.to_string(),
+            number: number.clone(),
+            location_code: invoice.location_code.clone(),
+            recipient_kind: issued.recipient.kind,
+            party: deliveries::party_of(&issued.recipient, invoice.patient_id),
+            payer_code: invoice.payer_code.clone(),
+        }],
+        &who.subject,
+    )?;
     let invoice_key = id.to_string();
     let location_key = invoice.location_id.to_string();
     audit::record_many(

@@ -29,6 +29,7 @@ use carebill_platform::db::{self, AnyConnection};
 use carebill_platform::events::outbox;
 use chrono::Datelike as _;
 
+use super::deliveries;
 use crate::SERVICE;
 use crate::store::billed::{self, BilledRow, InvoicedSettlementRow};
 use crate::store::invoices::{self, InvoiceRow, StoredParty};
@@ -293,6 +294,7 @@ pub(crate) fn number_and_announce(
         numbers.insert((location_id, year, code), taken.into_iter());
     }
     let mut events = Vec::new();
+    let mut to_deliver = Vec::new();
     for Issued {
         env,
         mut invoices,
@@ -312,6 +314,15 @@ pub(crate) fn number_and_announce(
             invoices::set_number(conn, e.invoice_id, &number, e.issue_date, e.due_date, now)?;
             invoice.audit["after"]["number"] = serde_json::Value::String(number.clone());
             e.number = number;
+            to_deliver.push(deliveries::IssuedDocument {
+                kind: deliveries::DocKind::Invoice,
+                id: e.invoice_id.to_string(),
+                number: e.number.clone(),
+                location_code: e.location.code.clone(),
+                recipient_kind: e.recipient.kind,
+                party: deliveries::party_of(&e.recipient, e.patient_id),
+                payer_code: e.recipient.payer_code.clone(),
+            });
             events.push(
                 Envelope::new(
                     SERVICE,
@@ -366,6 +377,7 @@ pub(crate) fn number_and_announce(
             .collect();
         audit::record_many(conn, &system, &changes)?;
     }
+    deliveries::enqueue(conn, &to_deliver, SYSTEM_ACTOR)?;
     outbox::enqueue_many(conn, &events)
 }
 

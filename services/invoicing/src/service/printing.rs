@@ -8,19 +8,21 @@
 //! typesetting ([`pdf`], [`html`]) needs none and runs wherever the caller puts CPU work.
 
 use carebill_domain::document::{Document, Party as DocumentParty, VatCategory};
-use carebill_domain::events::PartyRef;
-use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_domain::events::{PartyKind, PartyRef};
+use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId};
 use carebill_layout::{
-    Layout, Line as PrintLine, Party, Payment, References, RenderError, Sheet, SheetKind, Totals,
-    VatRow,
+    Language, Layout, Line as PrintLine, Party, Payment, References, RenderError, Sheet, SheetKind,
+    Totals, VatRow,
 };
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
+use chrono::{DateTime, Utc};
 
 use super::documents::{self, Line};
 use super::e_invoices;
 use super::layouts::{self, DocumentSelector, DocumentType};
+use crate::store::deliveries;
 
 /// A document ready to typeset: what it shows and the layout it shows it in.
 #[derive(Debug, Clone)]
@@ -68,6 +70,7 @@ pub(crate) fn invoice(
             issued_at: h.issued_at,
         },
     )?;
+    let layout = in_recipients_language(conn, layout, &h.recipient, h.patient_id, h.issued_at)?;
     Ok(Printable {
         sheet,
         layout,
@@ -111,6 +114,7 @@ pub(crate) fn credit_note(
             issued_at: h.issued_at,
         },
     )?;
+    let layout = in_recipients_language(conn, layout, &h.recipient, h.patient_id, h.issued_at)?;
     Ok(Printable {
         sheet,
         layout,
@@ -131,6 +135,38 @@ pub(crate) fn sample() -> Printable {
 /// Checks that a layout renders (its texts and its logo) over the sample invoice.
 pub(crate) fn check(layout: &Layout) -> Result<(), Error> {
     carebill_layout::check(layout).map_err(render_error)
+}
+
+/// Whom delivery settings are kept for: a payer by its code, a patient by id.
+pub(crate) fn party_of(recipient: &PartyRef, patient_id: PatientId) -> String {
+    match recipient.kind {
+        PartyKind::Payer => recipient.payer_code.clone().unwrap_or_default(), // not stored: a payer document always names its payer
+        PartyKind::Patient => patient_id.to_string(),
+    }
+}
+
+/// The layout in the language the recipient had asked for when the document was issued, if it
+/// had asked for one.
+fn in_recipients_language(
+    conn: &mut AnyConnection,
+    mut layout: Layout,
+    recipient: &PartyRef,
+    patient_id: PatientId,
+    issued_at: DateTime<Utc>,
+) -> Result<Layout, Error> {
+    let party = party_of(recipient, patient_id);
+    let asked = deliveries::settings(
+        conn,
+        recipient.kind.as_str(),
+        &party,
+        Some(issued_at.naive_utc()),
+    )?
+    .and_then(|s| s.language);
+    if let Some(code) = asked {
+        layout.language = Language::parse(&code)
+            .ok_or_else(|| Error::stored("delivery settings language", &code, "no labels"))?;
+    }
+    Ok(layout)
 }
 
 /// The document as PDF.

@@ -4,6 +4,7 @@
 pub(crate) mod batches;
 pub(crate) mod billed;
 pub(crate) mod credit_notes;
+pub(crate) mod deliveries;
 pub(crate) mod invoices;
 pub(crate) mod layouts;
 pub(crate) mod lines;

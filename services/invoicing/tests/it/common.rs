@@ -48,9 +48,37 @@ pub(crate) async fn app(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
+    app_with(db, None).await
+}
+
+/// The app over `db`, delivering through the SMTP server at `smtp` when given.
+pub(crate) async fn app_with(
+    db: &Db,
+    smtp: Option<&str>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let mail = smtp.and_then(|url| {
+        carebill_platform::outbound::mail::Mailer::from_config(
+            &carebill_platform::config::MailConfig {
+                smtp_url: Some(carebill_platform::config::Secret::new(url)),
+                from: "Hospital Central <billing@hospital.example>".to_owned(),
+                timeout_secs: 5,
+            },
+        )
+        .expect("mailer")
+    });
     let state = web::Data::new(InvoicingState {
         db: db.clone(),
         wake: Arc::new(Notify::new()),
+        delivery: carebill_invoicing::DeliveryChannels {
+            mail,
+            portal_url: "https://billing.example.org".to_owned(),
+            link_hours: 72,
+        },
+        delivery_wake: Arc::new(Notify::new()),
     });
     test_app(carebill_invoicing::routes(state)).await
 }
