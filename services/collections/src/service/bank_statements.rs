@@ -1,7 +1,7 @@
 //! Bank statements: a camt.053 statement or camt.054 notification ([`crate::camt`]) imported in
 //! one transaction; each credit matched to receivables and posted as a payment through
-//! [`payments::record`] (method `bank_transfer`, the bank's reference, received on the booking
-//! date), or left in the queue for a person, who matches it by hand ([`match_by_hand`]).
+//! [`payments::record_many`] (method `bank_transfer`, the bank's reference, received on the
+//! booking date), or left in the queue for a person, who matches it by hand ([`match_by_hand`]).
 //!
 //! Matching, in order, for each credit (each transaction of a batch booking):
 //! 1. `reference`: the ISO 11649 creditor references in the structured remittance information
@@ -14,6 +14,12 @@
 //! The receivables found (all of one party, in the entry's currency, else the credit waits)
 //! take the money in the order they were named, each up to what it owes; the rest stays as the
 //! party's credit. Debits are listed as `ignored`.
+//!
+//! Set-based, so that a statement of 10,000 credits posts in seconds: the receivables the
+//! statement names (references, invoice numbers) and its credits posted before are looked up
+//! in a few queries for the whole statement, and matched credits are posted together, their
+//! rows written many per statement. A credit left to step 3 reads the database as it is, so
+//! the credits before it are posted first.
 //!
 //! Idempotent: a statement is known by its account, message id and statement id, and imported
 //! once (a repeat answers the first import); a credit is known by its account servicer
@@ -36,7 +42,7 @@ use chrono::{NaiveDate, Utc};
 
 use super::payments::{self, NewPayment, Payer};
 use super::receivables::money;
-use crate::camt::{Statement, Transaction};
+use crate::camt::{Entry, Statement, Transaction};
 use crate::store::bank_statements::{self as store, EntryRow, StatementRow, StoredAllocation};
 use crate::store::receivables::{self, ReceivableRow};
 
@@ -220,64 +226,112 @@ fn of_receivables(by: &'static str, rows: Vec<ReceivableRow>, currency: Currency
     })
 }
 
-/// Receivables of these references, in their order; a reference two receivables share (which
-/// the derivation makes as good as impossible) names neither.
-fn by_references(
-    conn: &mut AnyConnection,
-    scope: &Scope,
-    refs: &[CreditorReference],
-) -> Result<Vec<ReceivableRow>, Error> {
-    let texts: Vec<String> = refs.iter().map(|r| r.as_str().to_owned()).collect();
-    let mut by_ref: HashMap<String, Vec<ReceivableRow>> = HashMap::new();
-    for (reference, row) in store::by_references(conn, scope, &texts)? {
-        if let Some(reference) = reference {
-            by_ref.entry(reference).or_default().push(row);
-        }
-    }
-    Ok(texts
-        .iter()
-        .filter_map(|t| match by_ref.get(t).map(Vec::as_slice) {
-            Some([one]) => Some(one.clone()),
-            _ => None,
-        })
-        .collect())
+/// The words of a free text that may be invoice numbers (at most [`MAX_TOKENS`]).
+fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')'))
+        .map(|t| t.trim_end_matches('.').to_owned())
+        .filter(|t| !t.is_empty())
+        .take(MAX_TOKENS)
+        .collect()
 }
 
-/// Finds what a credit pays (see the module for the order).
-fn find_match(
+/// The structured creditor references of a transaction that are valid.
+fn structured_refs(tx: &Transaction) -> Vec<CreditorReference> {
+    tx.structured_refs
+        .iter()
+        .filter_map(|r| CreditorReference::parse(r).ok())
+        .collect()
+}
+
+/// The receivables in the caller's scope that a statement's credits name by creditor
+/// reference or invoice number, looked up together before any credit is matched (they do
+/// not change while it is posted: what a receivable still owes is read under its lock).
+#[derive(Default)]
+struct Named {
+    /// By creditor reference (its text).
+    by_reference: HashMap<String, Vec<ReceivableRow>>,
+    /// By invoice number.
+    by_number: HashMap<String, Vec<ReceivableRow>>,
+}
+
+impl Named {
+    /// Looks up every reference and free-text word of these transactions.
+    fn of<'a>(
+        conn: &mut AnyConnection,
+        scope: &Scope,
+        txs: impl Iterator<Item = &'a Transaction>,
+    ) -> Result<Named, Error> {
+        let mut references = HashSet::new();
+        let mut numbers = HashSet::new();
+        for tx in txs {
+            for r in structured_refs(tx) {
+                references.insert(r.as_str().to_owned());
+            }
+            if let Some(text) = &tx.unstructured {
+                for r in CreditorReference::find_in(text) {
+                    references.insert(r.as_str().to_owned());
+                }
+                numbers.extend(tokens(text));
+            }
+        }
+        let mut named = Named::default();
+        let references: Vec<String> = references.into_iter().collect();
+        for (reference, row) in store::by_references(conn, scope, &references)? {
+            if let Some(reference) = reference {
+                named.by_reference.entry(reference).or_default().push(row);
+            }
+        }
+        let numbers: Vec<String> = numbers.into_iter().collect();
+        for row in store::by_invoice_numbers(conn, scope, &numbers)? {
+            named
+                .by_number
+                .entry(row.invoice_number.clone())
+                .or_default()
+                .push(row);
+        }
+        Ok(named)
+    }
+
+    /// Receivables of these references, in their order; a reference two receivables share
+    /// (which the derivation makes as good as impossible) names neither.
+    fn by_references(&self, refs: &[CreditorReference]) -> Vec<ReceivableRow> {
+        refs.iter()
+            .filter_map(
+                |r| match self.by_reference.get(r.as_str()).map(Vec::as_slice) {
+                    Some([one]) => Some(one.clone()),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
+    /// What a credit pays by its references: the structured ones, else those and the invoice
+    /// numbers in its free text (steps 1 and 2 of the module).
+    fn find(&self, tx: &Transaction, currency: Currency) -> Option<Match> {
+        let structured = structured_refs(tx);
+        if !structured.is_empty()
+            && let Some(m) = of_receivables("reference", self.by_references(&structured), currency)
+        {
+            return Some(m);
+        }
+        let text = tx.unstructured.as_ref()?;
+        let mut rows = self.by_references(&CreditorReference::find_in(text));
+        for t in tokens(text) {
+            rows.extend(self.by_number.get(&t).into_iter().flatten().cloned());
+        }
+        of_receivables("remittance_text", rows, currency)
+    }
+}
+
+/// What a credit pays by its debtor's account (step 3 of the module), as the database is
+/// now: every credit before it must be posted.
+fn by_debtor_account(
     conn: &mut AnyConnection,
     scope: &Scope,
     tx: &Transaction,
     amount: &Money,
 ) -> Result<Option<Match>, Error> {
     let currency = amount.currency();
-    let structured: Vec<CreditorReference> = tx
-        .structured_refs
-        .iter()
-        .filter_map(|r| CreditorReference::parse(r).ok())
-        .collect();
-    if !structured.is_empty() {
-        let rows = by_references(conn, scope, &structured)?;
-        if let Some(m) = of_receivables("reference", rows, currency) {
-            return Ok(Some(m));
-        }
-    }
-    if let Some(text) = &tx.unstructured {
-        let mut rows = by_references(conn, scope, &CreditorReference::find_in(text))?;
-        let tokens: Vec<String> = text
-            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')'))
-            .map(|t| t.trim_end_matches('.').to_owned())
-            .filter(|t| !t.is_empty())
-            .take(MAX_TOKENS)
-            .collect();
-        let found = store::by_invoice_numbers(conn, scope, &tokens)?;
-        for t in &tokens {
-            rows.extend(found.iter().filter(|r| &r.invoice_number == t).cloned());
-        }
-        if let Some(m) = of_receivables("remittance_text", rows, currency) {
-            return Ok(Some(m));
-        }
-    }
     if let Some(iban) = &tx.debtor_iban
         && let [(kind, party_id)] = store::debtors_of(conn, iban)?.as_slice()
     {
@@ -290,81 +344,125 @@ fn find_match(
     Ok(None)
 }
 
-/// Posts `entry` as a payment of the match's party, allocated to its receivables in order
-/// (each up to what it owes now, under their locks; the rest stays as credit), and learns
-/// the debtor's account.
-fn post(
+/// A matched entry waiting to be posted: its position, its match and its day received.
+struct ToPost {
+    index: usize,
+    found: Match,
+    received_on: NaiveDate,
+}
+
+/// Posts matched `entries` (positions in `rows`) together: each a payment of its match's
+/// party through [`payments::record_many`], allocated to its receivables in order, each up to
+/// what it owes after the entries before it (under their locks; the rest stays as credit);
+/// learns the debtors' accounts and fills in each entry what it was posted as.
+fn post_all(
     conn: &mut AnyConnection,
     who: &Principal,
-    entry: &mut EntryRow,
-    m: Match,
-    received_on: NaiveDate,
+    rows: &mut [EntryRow],
+    entries: Vec<ToPost>,
 ) -> Result<(), Error> {
-    let currency = entry.currency;
-    let rows = receivables::lock_for_invoices(conn, &m.invoice_ids)?;
-    let by_invoice: HashMap<String, &ReceivableRow> =
-        rows.iter().map(|r| (r.invoice_id.to_string(), r)).collect();
-    let mut left = entry.amount_minor;
-    let mut requested = Vec::new();
-    let mut kept = Vec::new();
-    for invoice_id in &m.invoice_ids {
-        let Some(r) = by_invoice.get(&invoice_id.to_string()) else {
-            continue;
-        };
-        let give = r.outstanding().0.min(left);
-        if give <= 0 {
-            continue;
-        }
-        left -= give;
-        requested.push(RequestedAllocation {
-            invoice_id: *invoice_id,
-            amount: money(give, currency),
-        });
-        kept.push(StoredAllocation {
-            receivable_id: r.id.to_string(),
-            invoice_id: r.invoice_id.to_string(),
-            invoice_number: r.invoice_number.clone(),
-            location_code: r.location_code.clone(),
-            amount_minor: give,
-        });
+    if entries.is_empty() {
+        return Ok(());
     }
-    let party_id = stored::parse("bank entry party id", &m.party_id).map_err(Error::from)?;
+    let invoice_ids: Vec<_> = entries
+        .iter()
+        .flat_map(|e| e.found.invoice_ids.iter().copied())
+        .collect();
+    let mut by_invoice: HashMap<String, ReceivableRow> =
+        receivables::lock_for_invoices(conn, &invoice_ids)?
+            .into_iter()
+            .map(|r| (r.invoice_id.to_string(), r))
+            .collect();
     let method = Code::parse("bank_transfer").map_err(|e| Error::internal(&e))?;
-    let reference = entry
-        .bank_reference
-        .as_ref()
-        .map(|r| r.chars().take(200).collect());
-    let payment = payments::record(
-        conn,
-        who,
-        NewPayment {
+    let mut new_payments = Vec::with_capacity(entries.len());
+    let mut kept_all = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let entry = rows
+            .get(e.index)
+            .ok_or_else(|| Error::internal(&"a posted entry out of its statement"))?;
+        let currency = entry.currency;
+        let mut left = entry.amount_minor;
+        let mut requested = Vec::new();
+        let mut kept = Vec::new();
+        for invoice_id in &e.found.invoice_ids {
+            let Some(r) = by_invoice.get_mut(&invoice_id.to_string()) else {
+                continue;
+            };
+            let give = r.outstanding().0.min(left);
+            if give <= 0 {
+                continue;
+            }
+            left -= give;
+            // What the entries after it find owing.
+            r.paid_minor += give;
+            requested.push(RequestedAllocation {
+                invoice_id: *invoice_id,
+                amount: money(give, currency),
+            });
+            kept.push(StoredAllocation {
+                receivable_id: r.id.to_string(),
+                invoice_id: r.invoice_id.to_string(),
+                invoice_number: r.invoice_number.clone(),
+                location_code: r.location_code.clone(),
+                amount_minor: give,
+            });
+        }
+        let party_id =
+            stored::parse("bank entry party id", &e.found.party_id).map_err(Error::from)?;
+        new_payments.push(NewPayment {
             kind: PaymentKind::Payment,
             episode_id: None,
             tenders: Vec::new(),
             party: Payer {
-                kind: m.party_kind,
+                kind: e.found.party_kind,
                 id: party_id,
             },
             amount: money(entry.amount_minor, currency),
             amount_minor: entry.amount_minor,
-            method,
-            received_on,
-            reference,
+            method: method.clone(),
+            received_on: e.received_on,
+            reference: entry
+                .bank_reference
+                .as_ref()
+                .map(|r| r.chars().take(200).collect()),
             allocations: requested,
-        },
-    )?;
-    if let Some(iban) = &entry.debtor_iban {
-        store::learn_debtor(conn, iban, m.party_kind, &m.party_id, db::now())?;
+        });
+        kept_all.push(kept);
     }
-    entry.status = status::MATCHED.to_owned();
-    entry.matched_by = Some(m.by.to_owned());
-    entry.payment_id = Some(payment.id);
-    entry.party_kind = Some(m.party_kind.as_str().to_owned());
-    entry.party_id = Some(m.party_id);
-    entry.allocations = serde_json::to_string(&kept).map_err(|e| Error::internal(&e))?;
-    entry.posted_by = Some(who.subject.clone());
-    entry.posted_at = Some(db::now());
+    let recorded = payments::record_many(conn, who, new_payments)?;
+    let now = db::now();
+    let mut debtors = Vec::new();
+    for ((e, payment), kept) in entries.into_iter().zip(recorded).zip(kept_all) {
+        let entry = rows
+            .get_mut(e.index)
+            .ok_or_else(|| Error::internal(&"a posted entry out of its statement"))?;
+        if let Some(iban) = &entry.debtor_iban {
+            debtors.push((iban.clone(), e.found.party_kind, e.found.party_id.clone()));
+        }
+        entry.status = status::MATCHED.to_owned();
+        entry.matched_by = Some(e.found.by.to_owned());
+        entry.payment_id = Some(payment.id);
+        entry.party_kind = Some(e.found.party_kind.as_str().to_owned());
+        entry.party_id = Some(e.found.party_id);
+        entry.allocations = serde_json::to_string(&kept).map_err(|e| Error::internal(&e))?;
+        entry.posted_by = Some(who.subject.clone());
+        entry.posted_at = Some(now);
+    }
+    store::learn_debtors(conn, &debtors, now)?;
     Ok(())
+}
+
+/// What a transaction is known by across statements: its own account servicer reference in a
+/// batch booking (else the entry's with its position), else the entry's (else the
+/// transaction's).
+fn servicer_ref_of(e: &Entry, tx: &Transaction, j: usize, batch: bool) -> Option<String> {
+    if batch {
+        tx.servicer_ref
+            .clone()
+            .or_else(|| e.servicer_ref.as_ref().map(|r| format!("{r}/{}", j + 1)))
+    } else {
+        e.servicer_ref.clone().or_else(|| tx.servicer_ref.clone())
+    }
 }
 
 fn count(row: &mut StatementRow, status: &str, minor: i64, sign: i64) {
@@ -421,8 +519,33 @@ pub(crate) fn import(
         updated_at: now,
     };
     store::insert_statement(conn, &row)?;
+    let servicer_refs: Vec<String> = st
+        .entries
+        .iter()
+        .flat_map(|e| {
+            let batch = e.transactions.len() > 1;
+            e.transactions
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, tx)| servicer_ref_of(e, tx, j, batch))
+        })
+        .collect();
+    // Credits posted before, by any statement of the account: one lookup for the statement.
+    let posted_before = store::entries_by_servicer_refs(conn, &st.account, &servicer_refs)?;
+    let named = Named::of(
+        conn,
+        &scope,
+        st.entries
+            .iter()
+            .filter(|e| e.credit)
+            .flat_map(|e| e.transactions.iter()),
+    )?;
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut rows: Vec<EntryRow> = Vec::new();
+    // Matched credits wait here and are posted together; before a credit is matched by its
+    // debtor's account (which reads the learnt accounts and what receivables owe), those
+    // before it are posted.
+    let mut waiting: Vec<ToPost> = Vec::new();
     for e in &st.entries {
         let batch = e.transactions.len() > 1;
         for (j, tx) in e.transactions.iter().enumerate() {
@@ -434,13 +557,7 @@ pub(crate) fn import(
                 e.amount
             };
             let amount_minor = amount.to_minor().map_err(|err| Error::internal(&err))?.0;
-            let servicer_ref = if batch {
-                tx.servicer_ref
-                    .clone()
-                    .or_else(|| e.servicer_ref.as_ref().map(|r| format!("{r}/{}", j + 1)))
-            } else {
-                e.servicer_ref.clone().or_else(|| tx.servicer_ref.clone())
-            };
+            let servicer_ref = servicer_ref_of(e, tx, j, batch);
             let bank_reference = servicer_ref
                 .clone()
                 .or_else(|| e.entry_ref.clone())
@@ -473,22 +590,35 @@ pub(crate) fn import(
                 posted_at: None,
                 created_at: now,
             };
-            let earlier = match &servicer_ref {
-                Some(k) => match seen.get(k) {
-                    Some(id) => Some(id.clone()),
-                    None => store::entry_by_servicer_ref(conn, &st.account, k)?,
-                },
-                None => None,
-            };
+            let earlier = servicer_ref
+                .as_ref()
+                .and_then(|k| seen.get(k).or_else(|| posted_before.get(k)))
+                .cloned();
             if let Some(first) = earlier {
                 entry.status = status::DUPLICATE.to_owned();
                 entry.duplicate_of = Some(first);
             } else if !e.credit {
                 entry.status = status::IGNORED.to_owned();
-            } else if let Some(m) = find_match(conn, &scope, tx, &amount)? {
-                let day = e.booking_date.or(e.value_date);
-                let received_on = day.unwrap_or(today); // not stored: an entry without dates was received today
-                post(conn, who, &mut entry, m, received_on)?;
+            } else {
+                let found = match named.find(tx, amount.currency()) {
+                    Some(m) => Some(m),
+                    None if tx.debtor_iban.is_some() => {
+                        post_all(conn, who, &mut rows, std::mem::take(&mut waiting))?;
+                        by_debtor_account(conn, &scope, tx, &amount)?
+                    }
+                    None => None,
+                };
+                if let Some(found) = found {
+                    let day = e.booking_date.or(e.value_date);
+                    let received_on = day.unwrap_or(today); // not stored: an entry without dates was received today
+                    waiting.push(ToPost {
+                        index: rows.len(),
+                        found,
+                        received_on,
+                    });
+                    // Posting makes it matched (or fails the import).
+                    entry.status = status::MATCHED.to_owned();
+                }
             }
             if let (Some(k), None) = (&servicer_ref, &entry.duplicate_of) {
                 seen.insert(k.clone(), entry.id.clone());
@@ -498,7 +628,8 @@ pub(crate) fn import(
             rows.push(entry);
         }
     }
-    store::insert_entries(conn, &rows)?;
+    post_all(conn, who, &mut rows, waiting)?;
+    store::insert_entries(conn, rows)?;
     store::set_totals(conn, &row)?;
     let c = row.currency;
     audit::record(
@@ -602,8 +733,7 @@ pub(crate) fn match_by_hand(
     let invoice_ids = m.invoice_ids.clone();
     receivables::lock_for_invoices(conn, &invoice_ids)?;
     store::lock_entry(conn, id)?;
-    let mut entry =
-        store::entry(conn, id)?.ok_or_else(|| Error::not_found("bank statement entry"))?;
+    let entry = store::entry(conn, id)?.ok_or_else(|| Error::not_found("bank statement entry"))?;
     if entry.status != status::UNMATCHED {
         return Err(Error::new(
             ErrorCode::AlreadyMatched,
@@ -614,7 +744,18 @@ pub(crate) fn match_by_hand(
         .booking_date
         .or(entry.value_date)
         .unwrap_or_else(|| Utc::now().date_naive()); // not stored: the entry had no dates
-    post(conn, who, &mut entry, m, received_on)?;
+    let mut posted = [entry];
+    post_all(
+        conn,
+        who,
+        &mut posted,
+        vec![ToPost {
+            index: 0,
+            found: m,
+            received_on,
+        }],
+    )?;
+    let [entry] = posted;
     store::set_posted(conn, &entry)?;
     db::lock_row(conn, "bank_statements", &entry.bank_statement_id)?;
     let mut statement = store::statement(conn, &entry.bank_statement_id)?

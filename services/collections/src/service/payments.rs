@@ -16,7 +16,7 @@
 //! `payment.recorded` would announce money received twice); it is in the audit trail, and a
 //! `payment.allocated` event is for when a consumer needs it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use carebill_domain::collections::{
     AllocationError, AllocationProblem, AllocationTarget, PaymentKind, RefundProblem,
@@ -41,7 +41,8 @@ use serde::Serialize;
 use super::receivables::{event_actor, money};
 use crate::store::allocations::{self, NewAllocationRow};
 use crate::store::payments::{self, PaymentFilter as StoredFilter, PaymentRow};
-use crate::store::receivables::{self, ReceivableRow};
+use crate::store::plans as plan_store;
+use crate::store::receivables::{self, PaidReceivable, ReceivableRow};
 use crate::store::refunds::{self, RefundRow};
 use crate::store::tenders::{self, TenderRow};
 
@@ -470,34 +471,115 @@ fn plan(
         .collect()
 }
 
-/// Stores planned allocations of `payment_id`: allocation rows, receivables' paid amounts and
-/// statuses, and one audit entry per receivable.
-fn store_allocations(
+/// An audit entry kept to be written with others.
+struct PendingAudit {
+    action: &'static str,
+    entity_type: &'static str,
+    entity_id: String,
+    location_id: Option<String>,
+    changes: serde_json::Value,
+}
+
+/// Writes audit entries, in order, in as few statements as the backend allows.
+fn write_audits(
     conn: &mut AnyConnection,
     who: &Principal,
+    audits: Vec<PendingAudit>,
+) -> Result<(), Error> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let (keys, values): (Vec<_>, Vec<_>) = audits
+        .into_iter()
+        .map(|a| {
+            (
+                (a.action, a.entity_type, a.entity_id, a.location_id),
+                a.changes,
+            )
+        })
+        .unzip();
+    let changes: Vec<Change<'_>> = keys
+        .iter()
+        .zip(values)
+        .map(
+            |((action, entity_type, entity_id, location_id), v)| Change {
+                action,
+                entity_type,
+                entity_id,
+                location_id: location_id.as_deref(),
+                changes: Snapshot::Json(v),
+                reason: None,
+            },
+        )
+        .collect();
+    audit::record_many(conn, who, &changes)?;
+    Ok(())
+}
+
+/// Rows that allocations and payments make, kept to be written together.
+#[derive(Default)]
+struct PendingRows {
+    payments: Vec<PaymentRow>,
+    tenders: Vec<TenderRow>,
+    allocations: Vec<NewAllocationRow>,
+    /// Each receivable paid, with its new paid amount and status and when (several of one
+    /// receivable: the last counts).
+    paid: Vec<PaidReceivable>,
+}
+
+impl PendingRows {
+    /// Writes the payments, then their tenders and allocations, then the receivables paid.
+    fn write(&mut self, conn: &mut AnyConnection) -> Result<(), Error> {
+        payments::insert_many(conn, std::mem::take(&mut self.payments))?;
+        tenders::insert(conn, std::mem::take(&mut self.tenders))?;
+        allocations::insert_many(conn, std::mem::take(&mut self.allocations))?;
+        let mut last: HashMap<ReceivableId, PaidReceivable> = HashMap::new();
+        let mut order = Vec::new();
+        for p in std::mem::take(&mut self.paid) {
+            if last.insert(p.id, p).is_none() {
+                order.push(p.id);
+            }
+        }
+        let updates: Vec<PaidReceivable> = order.iter().filter_map(|id| last.remove(id)).collect();
+        receivables::set_paid_many(conn, &updates)?;
+        Ok(())
+    }
+
+    fn append(&mut self, mut other: PendingRows) {
+        self.payments.append(&mut other.payments);
+        self.tenders.append(&mut other.tenders);
+        self.allocations.append(&mut other.allocations);
+        self.paid.append(&mut other.paid);
+    }
+}
+
+/// Makes planned allocations of `payment_id` in memory: each planned receivable row takes
+/// what it is paid and its new base status; the allocation rows and the receivables' new
+/// amounts go to `rows`. Answers the event's references and one audit entry per allocation.
+fn allocate_planned(
+    who: &Principal,
     payment_id: PaymentId,
-    planned: &[(RequestedAllocation, ReceivableRow)],
-) -> Result<Vec<AllocationRef>, Error> {
+    planned: &mut [(RequestedAllocation, ReceivableRow)],
+    rows: &mut PendingRows,
+) -> Result<(Vec<AllocationRef>, Vec<PendingAudit>), Error> {
     let now = db::now();
     let mut refs = Vec::with_capacity(planned.len());
-    for (a, r) in planned {
+    let mut audits = Vec::with_capacity(planned.len());
+    for (a, r) in planned.iter_mut() {
         let amount = a
             .amount
             .to_minor()
             .map_err(|e| Error::field("allocations", "out_of_range", e.to_string()))?
             .0;
         let allocation_id = uuid::Uuid::now_v7().to_string();
-        allocations::insert(
-            conn,
-            NewAllocationRow {
-                id: allocation_id.clone(),
-                payment_id,
-                receivable_id: r.id,
-                amount_minor: amount,
-                allocated_by: who.subject.clone(),
-                allocated_at: now,
-            },
-        )?;
+        rows.allocations.push(NewAllocationRow {
+            id: allocation_id.clone(),
+            payment_id,
+            receivable_id: r.id,
+            amount_minor: amount,
+            allocated_by: who.subject.clone(),
+            allocated_at: now,
+        });
         let paid = r.paid_minor + amount;
         let status = carebill_domain::collections::base_status(
             r.payable_total(),
@@ -506,32 +588,49 @@ fn store_allocations(
             MinorUnits(r.written_off_minor),
             false,
         );
-        receivables::set_paid(conn, r.id, paid, status, now)?;
-        let (receivable_id, location_id) = (r.id.to_string(), r.location_id.to_string());
-        audit::record_many(
-            conn,
-            who,
-            &[Change {
-                action: "allocate",
-                entity_type: "receivable",
-                entity_id: &receivable_id,
-                location_id: Some(&location_id),
-                changes: Snapshot::Json(serde_json::json!({
-                    "payment_id": payment_id,
-                    "allocation_id": allocation_id,
-                    "amount": a.amount,
-                    "paid": { "before": money(r.paid_minor, r.currency), "after": money(paid, r.currency) },
-                    "status": { "before": r.status, "after": status },
-                })),
-                reason: None,
-            }],
-        )?;
+        rows.paid.push(PaidReceivable {
+            id: r.id,
+            paid_minor: paid,
+            status,
+            at: now,
+        });
+        audits.push(PendingAudit {
+            action: "allocate",
+            entity_type: "receivable",
+            entity_id: r.id.to_string(),
+            location_id: Some(r.location_id.to_string()),
+            changes: serde_json::json!({
+                "payment_id": payment_id,
+                "allocation_id": allocation_id,
+                "amount": a.amount,
+                "paid": { "before": money(r.paid_minor, r.currency), "after": money(paid, r.currency) },
+                "status": { "before": r.status, "after": status },
+            }),
+        });
         refs.push(AllocationRef {
             invoice_id: a.invoice_id,
             invoice_number: r.invoice_number.clone(),
             amount: a.amount,
         });
+        r.paid_minor = paid;
+        r.status = status;
     }
+    Ok((refs, audits))
+}
+
+/// Stores planned allocations of `payment_id`: allocation rows, receivables' paid amounts and
+/// statuses, and one audit entry per receivable; then evaluates the plans they are in.
+fn store_allocations(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    payment_id: PaymentId,
+    planned: &[(RequestedAllocation, ReceivableRow)],
+) -> Result<Vec<AllocationRef>, Error> {
+    let mut planned = planned.to_vec();
+    let mut rows = PendingRows::default();
+    let (refs, audits) = allocate_planned(who, payment_id, &mut planned, &mut rows)?;
+    rows.write(conn)?;
+    write_audits(conn, who, audits)?;
     let touched: Vec<ReceivableId> = planned.iter().map(|(_, r)| r.id).collect();
     super::plans::after_payment(conn, who, &touched)?;
     Ok(refs)
@@ -553,27 +652,89 @@ pub(crate) fn record(
     who: &Principal,
     p: NewPayment,
 ) -> Result<PaymentRecord, Error> {
-    let party_id = p.party.id.to_string();
-    let kind = p.party.kind;
-    let amount_minor = p.amount_minor;
-    if !p.tenders.is_empty() {
-        let amounts: Vec<Money> = p.tenders.iter().map(|t| t.amount).collect();
-        check_tenders(p.amount, &amounts).map_err(tender_problem)?;
+    record_many(conn, who, vec![p])?
+        .pop()
+        .ok_or_else(|| Error::internal(&"a payment recorded without its record"))
+}
+
+/// Payments made in memory and waiting to be written: their rows, and for each its audit
+/// entries (its allocations, then its creation) and its `payment.recorded` event.
+#[derive(Default)]
+struct PendingPayments {
+    rows: PendingRows,
+    audits: Vec<PendingAudit>,
+    events: Vec<Envelope>,
+}
+
+impl PendingPayments {
+    fn write(&mut self, conn: &mut AnyConnection, who: &Principal) -> Result<(), Error> {
+        self.rows.write(conn)?;
+        write_audits(conn, who, std::mem::take(&mut self.audits))?;
+        outbox::enqueue_many(conn, &std::mem::take(&mut self.events))?;
+        Ok(())
     }
-    let invoice_ids: Vec<_> = p.allocations.iter().map(|a| a.invoice_id).collect();
-    let rows = receivables::lock_for_invoices(conn, &invoice_ids)?;
-    let planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
-    let id = PaymentId::new();
-    let now = db::now();
-    payments::insert(
-        conn,
-        PaymentRow {
+}
+
+/// Records payments and the allocations asked for, in order, in the caller's transaction: for
+/// each, what a single payment does (its allocations checked against what the payments before
+/// it left, its `payment.recorded` event, its audit entries), the rows written many per
+/// statement. A payment to receivables in an active payment plan is written on its own, and
+/// the plans evaluated after its allocations, as for a single payment. All or none.
+#[tracing::instrument(skip_all, fields(payments = ps.len()))]
+pub(crate) fn record_many(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    ps: Vec<NewPayment>,
+) -> Result<Vec<PaymentRecord>, Error> {
+    for p in &ps {
+        if !p.tenders.is_empty() {
+            let amounts: Vec<Money> = p.tenders.iter().map(|t| t.amount).collect();
+            check_tenders(p.amount, &amounts).map_err(tender_problem)?;
+        }
+    }
+    let invoice_ids: Vec<_> = ps
+        .iter()
+        .flat_map(|p| p.allocations.iter().map(|a| a.invoice_id))
+        .collect();
+    // Every receivable is locked once, all in id order, and then followed in memory.
+    let mut current: HashMap<String, ReceivableRow> =
+        receivables::lock_for_invoices(conn, &invoice_ids)?
+            .into_iter()
+            .map(|r| (r.invoice_id.to_string(), r))
+            .collect();
+    let ids: Vec<ReceivableId> = current.values().map(|r| r.id).collect();
+    let in_plans: HashSet<String> = plan_store::in_active_plans(conn, &ids)?
+        .into_iter()
+        .map(|(receivable, _)| receivable)
+        .collect();
+    let mut payer_codes: HashMap<(PartyKind, String), Option<String>> = HashMap::new();
+    let mut pending = PendingPayments::default();
+    let mut out = Vec::with_capacity(ps.len());
+    for p in ps {
+        let party_id = p.party.id.to_string();
+        let kind = p.party.kind;
+        let currency = p.amount.currency();
+        let rows: Vec<ReceivableRow> = p
+            .allocations
+            .iter()
+            .filter_map(|a| current.get(&a.invoice_id.to_string()).cloned())
+            .collect();
+        let mut planned = plan(who, &rows, kind, &party_id, p.amount, &p.allocations)?;
+        let id = PaymentId::new();
+        let now = db::now();
+        let mut these = PendingRows::default();
+        let (refs, allocation_audits) = allocate_planned(who, id, &mut planned, &mut these)?;
+        for (_, r) in &planned {
+            current.insert(r.invoice_id.to_string(), r.clone());
+        }
+        let allocated = sum_minor(&refs)?;
+        let row = PaymentRow {
             id,
             party_kind: kind,
             party_id: party_id.clone(),
-            currency: p.amount.currency(),
-            amount_minor,
-            allocated_minor: 0,
+            currency,
+            amount_minor: p.amount_minor,
+            allocated_minor: allocated,
             method: p.method.as_str().to_owned(),
             received_on: p.received_on,
             reference: p.reference.clone(),
@@ -583,69 +744,128 @@ pub(crate) fn record(
             refunded_minor: 0,
             kind: p.kind,
             episode_id: p.episode_id.clone(),
-        },
-    )?;
-    let tender_rows = p
-        .tenders
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            Ok(TenderRow {
+        };
+        let mut tenders = Vec::with_capacity(p.tenders.len());
+        for (i, t) in p.tenders.iter().enumerate() {
+            let amount_minor = t
+                .amount
+                .to_minor()
+                .map_err(|e| {
+                    Error::field(
+                        &format!("tenders.{i}.amount.amount"),
+                        "out_of_range",
+                        e.to_string(),
+                    )
+                })?
+                .0;
+            these.tenders.push(TenderRow {
                 payment_id: id.to_string(),
                 line_no: i64::try_from(i).map_err(|e| Error::internal(&e))?,
                 method: t.method.as_str().to_owned(),
-                amount_minor: t
-                    .amount
-                    .to_minor()
-                    .map_err(|e| {
-                        Error::field(
-                            &format!("tenders.{i}.amount.amount"),
-                            "out_of_range",
-                            e.to_string(),
-                        )
-                    })?
-                    .0,
+                amount_minor,
                 reference: t.reference.clone(),
+            });
+            tenders.push(TenderRecord {
+                method: t.method.as_str().to_owned(),
+                amount: money(amount_minor, currency),
+                reference: t.reference.clone(),
+            });
+        }
+        let payer_code = match payer_codes.get(&(kind, party_id.clone())) {
+            Some(code) => code.clone(),
+            None => {
+                let code = receivables::known_payer_code(conn, kind, &party_id)?;
+                payer_codes.insert((kind, party_id.clone()), code.clone());
+                code
+            }
+        };
+        let event = PaymentRecordedV1 {
+            payment_id: id,
+            party: party_ref(kind, p.party.id, payer_code.clone()),
+            amount: p.amount,
+            method: p.method.to_string(),
+            received_on: p.received_on,
+            reference: p.reference.clone(),
+            allocations: refs,
+            unallocated: Money::from_minor(MinorUnits(p.amount_minor - allocated), currency),
+            recorded_at: now.and_utc(),
+        };
+        let env = Envelope::new(
+            crate::SERVICE,
+            &event,
+            now.and_utc(),
+            who.request_id.clone(),
+            None,
+        )
+        .map_err(|e| Error::internal(&e))?;
+        // The payment as `payment` reads it back: every allocation, in id order.
+        let mut allocations: Vec<AllocationRecord> = these
+            .allocations
+            .iter()
+            .zip(&planned)
+            .map(|(a, (_, r))| AllocationRecord {
+                id: a.id.clone(),
+                receivable_id: r.id.to_string(),
+                invoice_id: r.invoice_id.to_string(),
+                invoice_number: r.invoice_number.clone(),
+                amount: money(a.amount_minor, currency),
+                allocated_at: a.allocated_at.and_utc(),
+                allocated_by: a.allocated_by.clone(),
+                reversed: false,
+                reversed_at: None,
+                reversed_by_credit_note_id: None,
             })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    tenders::insert(conn, tender_rows)?;
-    let refs = store_allocations(conn, who, id, &planned)?;
-    let allocated = sum_minor(&refs)?;
-    payments::set_allocated(conn, id, allocated, None)?;
-    let currency = p.amount.currency();
-    let payer_code = receivables::known_payer_code(conn, kind, &party_id)?;
-    let event = PaymentRecordedV1 {
-        payment_id: id,
-        party: party_ref(kind, p.party.id, payer_code),
-        amount: p.amount,
-        method: p.method.to_string(),
-        received_on: p.received_on,
-        reference: p.reference.clone(),
-        allocations: refs,
-        unallocated: Money::from_minor(MinorUnits(amount_minor - allocated), currency),
-        recorded_at: now.and_utc(),
-    };
-    let env = Envelope::new(
-        crate::SERVICE,
-        &event,
-        now.and_utc(),
-        who.request_id.clone(),
-        None,
-    )
-    .map_err(|e| Error::internal(&e))?;
-    outbox::enqueue(conn, &env)?;
-    let created = payment(conn, &Scope::everything(), id)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "payment",
-        &id.to_string(),
-        serde_json::json!({ "after": created }),
-        None,
-    )?;
-    Ok(created)
+            .collect();
+        allocations.sort_by(|a, b| a.id.cmp(&b.id));
+        let created = PaymentRecord {
+            id: id.to_string(),
+            kind: row.kind,
+            episode_id: row.episode_id.clone(),
+            refunded: money(row.refunded_minor, currency),
+            tenders,
+            refunds: Vec::new(),
+            party: party_ref(kind, p.party.id, payer_code),
+            amount: money(row.amount_minor, currency),
+            allocated: money(row.allocated_minor, currency),
+            unallocated: money(row.credit().0, currency),
+            method: row.method.clone(),
+            received_on: row.received_on,
+            reference: row.reference.clone(),
+            recorded_by: row.recorded_by.clone(),
+            recorded_at: row.recorded_at.and_utc(),
+            allocations,
+        };
+        let created_audit = PendingAudit {
+            action: "create",
+            entity_type: "payment",
+            entity_id: id.to_string(),
+            location_id: None,
+            changes: serde_json::json!({ "after": created }),
+        };
+        these.payments.push(row);
+        let in_a_plan = planned
+            .iter()
+            .any(|(_, r)| in_plans.contains(&r.id.to_string()));
+        if in_a_plan {
+            // The payments before it, then this one with its plans evaluated between its
+            // allocations and its announcement, as for a single payment.
+            pending.write(conn, who)?;
+            these.write(conn)?;
+            write_audits(conn, who, allocation_audits)?;
+            let touched: Vec<ReceivableId> = planned.iter().map(|(_, r)| r.id).collect();
+            super::plans::after_payment(conn, who, &touched)?;
+            write_audits(conn, who, vec![created_audit])?;
+            outbox::enqueue(conn, &env)?;
+        } else {
+            pending.rows.append(these);
+            pending.audits.extend(allocation_audits);
+            pending.audits.push(created_audit);
+            pending.events.push(env);
+        }
+        out.push(created);
+    }
+    pending.write(conn, who)?;
+    Ok(out)
 }
 
 /// Applies part of payment `id`'s unallocated remainder to invoices, in the caller's

@@ -11,7 +11,7 @@ use crate::schema::{allocations, payments, receivables};
 
 /// A new allocation.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = allocations)]
+#[diesel(table_name = allocations, treat_none_as_default_value = false)]
 pub(crate) struct NewAllocationRow {
     /// Id (a UUIDv7).
     pub id: String,
@@ -93,6 +93,15 @@ pub(crate) fn insert(conn: &mut AnyConnection, row: NewAllocationRow) -> Result<
     diesel::insert_into(allocations::table)
         .values(row)
         .execute(conn)?;
+    Ok(())
+}
+
+/// Stores new allocations, many rows per statement.
+pub(crate) fn insert_many(
+    conn: &mut AnyConnection,
+    rows: Vec<NewAllocationRow>,
+) -> Result<(), Error> {
+    insert_rows!(conn, allocations::table, rows);
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! learnt from matched credits, and the receivable lookups matching makes (by creditor
 //! reference, by invoice number, by party and amount).
 
+use std::collections::{HashMap, HashSet};
+
 use carebill_domain::Currency;
 use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::PartyKind;
@@ -12,6 +14,7 @@ use carebill_platform::http::PageRequest;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::KEYS_PER_QUERY;
 use super::receivables::{OWING, ReceivableRow};
 use crate::schema::{bank_debtor_accounts, bank_statement_entries, bank_statements, receivables};
 
@@ -68,7 +71,7 @@ pub(crate) struct StatementRow {
 
 /// A stored entry.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = bank_statement_entries)]
+#[diesel(table_name = bank_statement_entries, treat_none_as_default_value = false)]
 pub(crate) struct EntryRow {
     /// Id.
     pub id: String,
@@ -206,15 +209,9 @@ pub(crate) fn set_totals(conn: &mut AnyConnection, row: &StatementRow) -> Result
     Ok(())
 }
 
-/// Stores entries.
-pub(crate) fn insert_entries(conn: &mut AnyConnection, rows: &[EntryRow]) -> Result<(), Error> {
-    // One statement per row: multi-row inserts are not portable over the multi-backend
-    // connection.
-    for row in rows {
-        diesel::insert_into(bank_statement_entries::table)
-            .values(row.clone())
-            .execute(conn)?;
-    }
+/// Stores entries, many rows per statement.
+pub(crate) fn insert_entries(conn: &mut AnyConnection, rows: Vec<EntryRow>) -> Result<(), Error> {
+    insert_rows!(conn, bank_statement_entries::table, rows);
     Ok(())
 }
 
@@ -259,19 +256,27 @@ pub(crate) fn entries(
         .load(conn)?)
 }
 
-/// The first entry stored for this account servicer reference of `account`.
-pub(crate) fn entry_by_servicer_ref(
+/// The first entries stored for these account servicer references of `account`: reference →
+/// entry id.
+pub(crate) fn entries_by_servicer_refs(
     conn: &mut AnyConnection,
     account: &str,
-    servicer_ref: &str,
-) -> Result<Option<String>, Error> {
-    Ok(bank_statement_entries::table
-        .filter(bank_statement_entries::account.eq(account))
-        .filter(bank_statement_entries::servicer_ref.eq(servicer_ref))
-        .filter(bank_statement_entries::duplicate_of.is_null())
-        .select(bank_statement_entries::id)
-        .first(conn)
-        .optional()?)
+    servicer_refs: &[String],
+) -> Result<HashMap<String, String>, Error> {
+    let mut out = HashMap::new();
+    for chunk in servicer_refs.chunks(KEYS_PER_QUERY) {
+        let found: Vec<(Option<String>, String)> = bank_statement_entries::table
+            .filter(bank_statement_entries::account.eq(account))
+            .filter(bank_statement_entries::servicer_ref.eq_any(chunk))
+            .filter(bank_statement_entries::duplicate_of.is_null())
+            .select((
+                bank_statement_entries::servicer_ref,
+                bank_statement_entries::id,
+            ))
+            .load(conn)?;
+        out.extend(found.into_iter().filter_map(|(r, id)| Some((r?, id))));
+    }
+    Ok(out)
 }
 
 /// Locks an entry until the transaction ends.
@@ -296,30 +301,55 @@ pub(crate) fn set_posted(conn: &mut AnyConnection, row: &EntryRow) -> Result<(),
     Ok(())
 }
 
-/// Remembers that `party` paid from `iban`.
-pub(crate) fn learn_debtor(
+/// A debtor account learnt.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = bank_debtor_accounts)]
+struct NewDebtorRow {
+    debtor_iban: String,
+    party_kind: String,
+    party_id: String,
+    learnt_at: NaiveDateTime,
+}
+
+/// Remembers that each `(iban, party kind, party id)` paid from that IBAN (those known already
+/// stay as they were).
+pub(crate) fn learn_debtors(
     conn: &mut AnyConnection,
-    iban: &str,
-    kind: PartyKind,
-    party_id: &str,
+    debtors: &[(String, PartyKind, String)],
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    let known: i64 = bank_debtor_accounts::table
-        .filter(bank_debtor_accounts::debtor_iban.eq(iban))
-        .filter(bank_debtor_accounts::party_kind.eq(kind.as_str()))
-        .filter(bank_debtor_accounts::party_id.eq(party_id))
-        .count()
-        .get_result(conn)?;
-    if known == 0 {
-        diesel::insert_into(bank_debtor_accounts::table)
-            .values((
-                bank_debtor_accounts::debtor_iban.eq(iban),
-                bank_debtor_accounts::party_kind.eq(kind.as_str()),
-                bank_debtor_accounts::party_id.eq(party_id),
-                bank_debtor_accounts::learnt_at.eq(at),
-            ))
-            .execute(conn)?;
+    let mut wanted: Vec<(String, String, String)> = debtors
+        .iter()
+        .map(|(iban, kind, party)| (iban.clone(), kind.as_str().to_owned(), party.clone()))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut ibans: Vec<String> = wanted.iter().map(|(iban, _, _)| iban.clone()).collect();
+    ibans.dedup();
+    let mut known: HashSet<(String, String, String)> = HashSet::new();
+    for chunk in ibans.chunks(KEYS_PER_QUERY) {
+        known.extend(
+            bank_debtor_accounts::table
+                .filter(bank_debtor_accounts::debtor_iban.eq_any(chunk))
+                .select((
+                    bank_debtor_accounts::debtor_iban,
+                    bank_debtor_accounts::party_kind,
+                    bank_debtor_accounts::party_id,
+                ))
+                .load::<(String, String, String)>(conn)?,
+        );
     }
+    let rows: Vec<NewDebtorRow> = wanted
+        .into_iter()
+        .filter(|d| !known.contains(d))
+        .map(|(debtor_iban, party_kind, party_id)| NewDebtorRow {
+            debtor_iban,
+            party_kind,
+            party_id,
+            learnt_at: at,
+        })
+        .collect();
+    insert_rows!(conn, bank_debtor_accounts::table, rows);
     Ok(())
 }
 
@@ -354,26 +384,28 @@ pub(crate) fn fill_payment_references(conn: &mut AnyConnection) -> Result<(), Er
     Ok(())
 }
 
-/// The receivables in the caller's scope carrying these creditor references.
+/// The receivables in the caller's scope carrying these creditor references, with their
+/// reference.
 pub(crate) fn by_references(
     conn: &mut AnyConnection,
     scope: &Scope,
     references: &[String],
 ) -> Result<Vec<(Option<String>, ReceivableRow)>, Error> {
-    if references.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    for chunk in references.chunks(KEYS_PER_QUERY) {
+        let q = receivables::table
+            .filter(receivables::payment_reference.eq_any(chunk.to_vec()))
+            .select((receivables::payment_reference, ReceivableRow::as_select()))
+            .into_boxed();
+        let q = carebill_platform::scoped!(
+            q,
+            scope,
+            receivables::location_code,
+            receivables::payer_code
+        );
+        out.extend(q.load::<(Option<String>, ReceivableRow)>(conn)?);
     }
-    let q = receivables::table
-        .filter(receivables::payment_reference.eq_any(references.to_vec()))
-        .select((receivables::payment_reference, ReceivableRow::as_select()))
-        .into_boxed();
-    let q = carebill_platform::scoped!(
-        q,
-        scope,
-        receivables::location_code,
-        receivables::payer_code
-    );
-    Ok(q.load(conn)?)
+    Ok(out)
 }
 
 /// The receivables in the caller's scope of these invoice numbers.
@@ -382,20 +414,21 @@ pub(crate) fn by_invoice_numbers(
     scope: &Scope,
     numbers: &[String],
 ) -> Result<Vec<ReceivableRow>, Error> {
-    if numbers.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    for chunk in numbers.chunks(KEYS_PER_QUERY) {
+        let q = receivables::table
+            .filter(receivables::invoice_number.eq_any(chunk.to_vec()))
+            .select(ReceivableRow::as_select())
+            .into_boxed();
+        let q = carebill_platform::scoped!(
+            q,
+            scope,
+            receivables::location_code,
+            receivables::payer_code
+        );
+        out.extend(q.load::<ReceivableRow>(conn)?);
     }
-    let q = receivables::table
-        .filter(receivables::invoice_number.eq_any(numbers.to_vec()))
-        .select(ReceivableRow::as_select())
-        .into_boxed();
-    let q = carebill_platform::scoped!(
-        q,
-        scope,
-        receivables::location_code,
-        receivables::payer_code
-    );
-    Ok(q.load(conn)?)
+    Ok(out)
 }
 
 /// Up to two receivables in the caller's scope of the party that still owe exactly `minor` in

@@ -18,7 +18,7 @@ use crate::schema::{payments, receivables};
 
 /// A stored payment.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payments)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
 pub(crate) struct PaymentRow {
     /// Id.
     #[diesel(deserialize_as = String, serialize_as = String)]
@@ -104,11 +104,9 @@ fn visible(scope: &Scope) -> Visible {
     }
 }
 
-/// Stores a new payment.
-pub(crate) fn insert(conn: &mut AnyConnection, row: PaymentRow) -> Result<(), Error> {
-    diesel::insert_into(payments::table)
-        .values(row)
-        .execute(conn)?;
+/// Stores new payments, many rows per statement.
+pub(crate) fn insert_many(conn: &mut AnyConnection, rows: Vec<PaymentRow>) -> Result<(), Error> {
+    insert_rows!(conn, payments::table, rows);
     Ok(())
 }
 

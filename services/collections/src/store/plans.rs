@@ -165,15 +165,21 @@ pub(crate) fn in_active_plans(
         return Ok(Vec::new());
     }
     let ids: Vec<String> = receivable_ids.iter().map(ToString::to_string).collect();
-    Ok(payment_plan_receivables::table
-        .inner_join(payment_plans::table)
-        .filter(payment_plan_receivables::receivable_id.eq_any(ids))
-        .filter(payment_plans::status.eq(PlanStatus::Active.as_str()))
-        .select((
-            payment_plan_receivables::receivable_id,
-            payment_plan_receivables::plan_id,
-        ))
-        .load(conn)?)
+    let mut out = Vec::new();
+    for chunk in ids.chunks(super::KEYS_PER_QUERY) {
+        out.extend(
+            payment_plan_receivables::table
+                .inner_join(payment_plans::table)
+                .filter(payment_plan_receivables::receivable_id.eq_any(chunk))
+                .filter(payment_plans::status.eq(PlanStatus::Active.as_str()))
+                .select((
+                    payment_plan_receivables::receivable_id,
+                    payment_plan_receivables::plan_id,
+                ))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// The ids of every active plan, oldest first.

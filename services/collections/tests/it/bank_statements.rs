@@ -8,7 +8,7 @@ use crate::common::*;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use carebill_domain::creditor_reference::CreditorReference;
-use carebill_domain::events::{InvoiceIssuedV1, PaymentRecordedV1};
+use carebill_domain::events::{InvoiceIssuedV1, PaymentRecordedV1, PlanCompletedV1};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{call, get, post, token};
@@ -22,6 +22,7 @@ both_backends!(
     bad_statements_are_refused_and_change_nothing,
     only_collectors_and_billing_managers_import_and_payers_see_nothing,
     a_batch_booking_posts_each_of_its_transactions,
+    credits_for_one_invoice_take_what_it_still_owes_in_order_and_complete_its_plan,
 );
 
 const ACCOUNT: &str = "DE89370400440532013000";
@@ -807,6 +808,120 @@ async fn a_batch_booking_posts_each_of_its_transactions(b: Backend) {
     for inv in [&a, &c] {
         assert_eq!(receivable_of(&app, &t, inv).await["status"], "paid");
     }
+}
+
+async fn credits_for_one_invoice_take_what_it_still_owes_in_order_and_complete_its_plan(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = token(&["collector"], None);
+    let h1 = location("H1", "Europe/Madrid");
+    let (ana, luis) = (patient(), patient());
+    let due = today() + Duration::days(30);
+    let i = invoice(&ana, &h1, "H1-INV-2026-000050", eur("90.00"), due);
+    let j = invoice(&luis, &h1, "H1-INV-2026-000051", eur("50.00"), due);
+    feed(&h, &envelope(&i)).await;
+    feed(&h, &envelope(&j)).await;
+    // Ana pays hers in three weekly installments.
+    let (s, plan, _) = call(
+        &app,
+        post(
+            "/v1/payment-plans",
+            &t,
+            &json!({
+                "party_kind": ana.kind, "party_id": ana.id, "currency": "EUR",
+                "count": 3, "first_due_on": today(), "every": "week",
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+
+    // Four credits in one statement, two for each invoice: each takes what the credits before
+    // it left owing; the third pays the rest of Ana's (10.00 stays as her credit) and so
+    // completes her plan.
+    let pays = |inv: &InvoiceIssuedV1, amount: &str, svc: &str| Ntry {
+        refs: vec![rf(inv).to_string()],
+        ..credit(amount, svc)
+    };
+    let entries = vec![
+        pays(&i, "40.00", "SEQ-1"),
+        pays(&j, "30.00", "SEQ-2"),
+        pays(&i, "60.00", "SEQ-3"),
+        pays(&j, "20.00", "SEQ-4"),
+    ];
+    let (s, st, _) = call(
+        &app,
+        xml_post(
+            "/v1/bank-statements",
+            &t,
+            &camt053("MSG-SEQ", "STMT-SEQ", &entries),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{st}");
+    assert_eq!(st["matched"]["count"], 4);
+    let allocated: Vec<Vec<(&str, &str)>> = st["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            e["allocations"]
+                .as_array()
+                .expect("allocations")
+                .iter()
+                .map(|a| {
+                    (
+                        a["invoice_number"].as_str().unwrap_or("?"),
+                        amount(&a["amount"]),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        allocated,
+        [
+            vec![("H1-INV-2026-000050", "40.00")],
+            vec![("H1-INV-2026-000051", "30.00")],
+            vec![("H1-INV-2026-000050", "50.00")],
+            vec![("H1-INV-2026-000051", "20.00")],
+        ]
+    );
+    let events = outbox_events::<PaymentRecordedV1>(&h).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.reference.as_deref(), e.unallocated))
+            .collect::<Vec<_>>(),
+        [
+            (Some("SEQ-1"), eur("0.00")),
+            (Some("SEQ-2"), eur("0.00")),
+            (Some("SEQ-3"), eur("10.00")),
+            (Some("SEQ-4"), eur("0.00")),
+        ]
+    );
+    for inv in [&i, &j] {
+        let r = receivable_of(&app, &t, inv).await;
+        assert_eq!(r["status"], "paid", "{r}");
+        assert_receivable_identity(&r);
+    }
+    let (_, plan, _) = call(
+        &app,
+        get(
+            &format!("/v1/payment-plans/{}", plan["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(plan["status"], "completed", "{plan}");
+    let done = outbox_events::<PlanCompletedV1>(&h).await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].paid, eur("90.00"));
+    let (_, bal, _) = call(&app, get(&balance_path(&ana), &t)).await;
+    assert_eq!(amount(&bal["currencies"][0]["unallocated_credit"]), "10.00");
+    assert_balance_identities(&bal);
 }
 
 /// The benchmark: a camt.053 of 10,000 credits, each paying one invoice by its
