@@ -495,6 +495,83 @@ impl Drop for StandIn {
     }
 }
 
+/// The Python of the stand-ins' virtual environment (with aiosmtpd), made by
+/// `scripts/tools-venv.sh` on first use.
+///
+/// # Panics
+/// When the script fails (it installs from PyPI): the test needs it and says so.
+#[expect(
+    clippy::panic,
+    reason = "test helper: a missing tool fails the test loudly"
+)]
+pub fn tools_python() -> &'static str {
+    static PY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/tools-venv.sh"))
+            .output()
+            .unwrap_or_else(|e| panic!("scripts/tools-venv.sh does not run: {e}"));
+        if !out.status.success() {
+            panic!(
+                "scripts/tools-venv.sh failed (it installs aiosmtpd from PyPI): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    })
+}
+
+/// A real SMTP server on 127.0.0.1 (`scripts/standins/smtp_sink.py`, aiosmtpd) that keeps
+/// every message it accepts in a folder of its own; stopped and removed when dropped.
+pub struct SmtpSink {
+    /// The server, `smtp://127.0.0.1:<port>`.
+    pub server: StandIn,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// Starts the sink with extra `args` (e.g. `--fail-first 1`).
+    ///
+    /// # Panics
+    /// As [`StandIn::start`], or when no temporary folder can be made.
+    #[expect(clippy::expect_used, reason = "test helper")]
+    pub fn start(args: &[&str]) -> SmtpSink {
+        let dir = tempfile::tempdir().expect("a temporary folder for the sink");
+        let maildir = dir.path().to_string_lossy().into_owned();
+        let server = StandIn::start_with(
+            tools_python(),
+            "scripts/standins/smtp_sink.py",
+            &[&["--maildir", maildir.as_str()], args].concat(),
+        );
+        SmtpSink { server, dir }
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.server.base
+    }
+
+    /// Every message received so far, raw, in the order received.
+    ///
+    /// # Panics
+    /// When the folder cannot be read.
+    #[expect(clippy::expect_used, reason = "test helper")]
+    pub fn mails(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("the sink's folder")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read(p).expect("a received message"))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StandIn;

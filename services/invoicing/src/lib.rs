@@ -295,6 +295,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::deliveries::revoke_portal_link, api::deliveries::open_portal_link,
         api::audit_trail::list_audit_events,
     ),
+    components(schemas(carebill_domain::delivery::DeliveryStatus)),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),

@@ -21,9 +21,9 @@ use super::e_invoices::negotiate;
 use super::printing::{PRINT_FORMATS, printed};
 use crate::InvoicingState;
 use crate::service::deliveries::{
-    self as service, DeliveryView, DocKind, NewLink, NewSettings, Resend, Settings, StoredWindows,
+    self as service, DeliveryView, DocKind, LinkRow, NewLink, NewSettings, Resend, Settings,
+    StoredWindows,
 };
-use crate::store::deliveries::LinkRow;
 
 /// Roles that set delivery settings and sending windows (admin always may).
 const MANAGERS: &[Role] = &[Role::BillingManager];
@@ -313,7 +313,7 @@ impl SendingWindowsInput {
                 {
                     Some(x) => days.push(x),
                     None => v.add(
-                        &format!("windows[{i}].days"),
+                        format!("windows[{i}].days"),
                         "invalid",
                         format!("`{d}` is not mon ... sun"),
                     ),

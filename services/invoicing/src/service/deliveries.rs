@@ -32,8 +32,9 @@ use super::documents;
 use super::e_invoices::{self, Rendered};
 pub(crate) use super::printing::party_of;
 use super::printing::{self, Printable};
+pub(crate) use crate::store::deliveries::LinkRow;
 use crate::store::deliveries::{
-    self as store, AttemptRow, DeliveryRow, LinkRow, Outcome, SettingsRow, WindowsRow,
+    self as store, AttemptRow, DeliveryRow, Outcome, SettingsRow, WindowsRow,
 };
 
 /// What the sender sends through, and what its links look like.
@@ -240,6 +241,7 @@ pub(crate) fn put_windows(
         updated_at: db::now(),
     };
     store::put_windows(conn, row.clone())?;
+    store::requeue_location(conn, location_code, row.updated_at)?;
     audit::record(
         conn,
         who,
@@ -605,7 +607,7 @@ pub(crate) fn link_for(
         (kind, id, &doc.location_code),
         None,
         channels,
-        hours.unwrap_or(channels.link_hours),
+        hours.unwrap_or(channels.link_hours), // not stored: the installation's default lifetime
     )?;
     audit::record(
         conn,
@@ -720,7 +722,7 @@ pub(crate) async fn dispatch(
         return Ok(summary);
     }
     let windows: std::collections::HashMap<String, SendingWindows> = db
-        .read(|conn| store::all_windows(conn))
+        .read(store::all_windows)
         .await?
         .into_iter()
         .map(|r| StoredWindows::of(r).map(|w| (w.location_code, w.windows)))

@@ -220,6 +220,25 @@ pub(crate) fn put_windows(conn: &mut AnyConnection, row: WindowsRow) -> Result<(
     Ok(())
 }
 
+/// Makes a location's queued first tries due now again (after its windows changed, which may
+/// open earlier than the time they were put off to).
+pub(crate) fn requeue_location(
+    conn: &mut AnyConnection,
+    location_code: &str,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(
+        deliveries::table
+            .filter(deliveries::location_code.eq(location_code))
+            .filter(deliveries::status.eq("queued"))
+            .filter(deliveries::attempts.eq(0))
+            .filter(deliveries::not_before.gt(now)),
+    )
+    .set(deliveries::not_before.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Stores new deliveries.
 pub(crate) fn insert(conn: &mut AnyConnection, rows: Vec<DeliveryRow>) -> Result<(), Error> {
     if !rows.is_empty() {

@@ -4,12 +4,7 @@
 //! previews of drafts that save nothing, and every bad layout refused with nothing stored. The
 //! PDFs are checked by outside tools: `qpdf --check` and the text `pdftotext` reads.
 
-use std::io::Write as _;
-use std::process::Command;
-
 use actix_web::http::StatusCode;
-use carebill_domain::events::PartyRef;
-use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, put, token};
@@ -22,122 +17,6 @@ both_backends!(
     a_draft_previews_without_saving_anything,
     bad_layouts_are_refused_and_nothing_is_stored,
 );
-
-/// What a raw response gives: status, content type, `Carebill-Layout`, body bytes.
-struct Raw {
-    status: StatusCode,
-    ctype: String,
-    layout: String,
-    body: Vec<u8>,
-}
-
-async fn raw(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-    req: actix_web::test::TestRequest,
-) -> Raw {
-    let res = actix_web::test::call_service(app, req.to_request()).await;
-    let header = |name: &str| {
-        res.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let (status, ctype, layout) = (
-        res.status(),
-        header("content-type"),
-        header("carebill-layout"),
-    );
-    let body = actix_web::test::read_body(res).await.to_vec();
-    Raw {
-        status,
-        ctype,
-        layout,
-        body,
-    }
-}
-
-/// The text of a PDF as `pdftotext -layout` reads it, after `qpdf --check` found it sound.
-fn pdf_text(pdf: &[u8]) -> String {
-    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
-    let path = std::env::temp_dir().join(format!("carebill-it-{}.pdf", uuid::Uuid::now_v7()));
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(pdf))
-        .expect("pdf written");
-    let run = |cmd: &str, args: &[&str]| {
-        let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| {
-            panic!("{cmd} must be installed (.ci/run installs qpdf and poppler-utils): {e}")
-        });
-        assert!(
-            out.status.success(),
-            "{cmd}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let p = path.to_string_lossy().into_owned();
-    let check = run("qpdf", &["--check", &p]);
-    assert!(
-        check.contains("No syntax or stream encoding errors"),
-        "{check}"
-    );
-    let text = run("pdftotext", &["-layout", &p, "-"]);
-    let _ = std::fs::remove_file(&path);
-    text
-}
-
-/// Delivers an approval billing 100.00 of a lab test, 80.00 to Sanitas and 20.00 to the
-/// patient; returns the ids of the new invoices (payer's first).
-async fn approve(
-    h: &Harness,
-    w: &World,
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-    seen: &mut Vec<String>,
-) -> (String, String) {
-    let pat = PartyRef::patient(w.patient.id);
-    deliver(
-        &h.db,
-        envelope(&approval(
-            w,
-            SettlementId::new(),
-            1,
-            vec![line(
-                ConsumptionId::new(),
-                "LAB-HB",
-                10_000,
-                &[(&w.sanitas, 8_000), (&pat, 2_000)],
-            )],
-        )),
-    )
-    .await
-    .expect("approved");
-    let (_, list, _) = call(app, get("/v1/invoices?limit=500", &admin())).await;
-    let new: Vec<Value> = items(&list)
-        .into_iter()
-        .filter(|i| !seen.contains(&i["id"].as_str().unwrap_or_default().to_owned()))
-        .collect();
-    assert_eq!(new.len(), 2, "{list}");
-    let id = |kind: &str| {
-        new.iter()
-            .find(|i| i["recipient"]["kind"] == kind)
-            .and_then(|i| i["id"].as_str())
-            .expect("invoice")
-            .to_owned()
-    };
-    let (payer, patient) = (id("payer"), id("patient"));
-    seen.push(payer.clone());
-    seen.push(patient.clone());
-    (payer, patient)
-}
 
 fn pdf_of(path: &str) -> actix_web::test::TestRequest {
     get(path, &admin()).insert_header(("accept", "application/pdf"))

@@ -7,6 +7,7 @@
 mod batches;
 mod common;
 mod credit_notes;
+mod deliveries;
 mod e_invoices;
 mod invoices;
 mod layouts;
