@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// What kind of document is printed (its title).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SheetKind {
     /// An invoice.
@@ -20,7 +20,7 @@ pub enum SheetKind {
 }
 
 /// A party as printed: a name and the lines under it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Party {
     /// Legal or personal name.
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Party {
 }
 
 /// A billed line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Line {
     /// When the service was performed.
     pub date: Option<NaiveDate>,
@@ -56,7 +56,7 @@ pub struct Line {
 }
 
 /// One group of the VAT breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct VatRow {
     /// VAT category code (UNCL 5305).
     pub category: String,
@@ -71,7 +71,7 @@ pub struct VatRow {
 }
 
 /// The document totals (EN 16931 BT-109, BT-110, BT-112, BT-113, BT-115).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Totals {
     /// Sum of the lines without VAT.
     pub net: Decimal,
@@ -86,7 +86,7 @@ pub struct Totals {
 }
 
 /// How to pay by credit transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Payment {
     /// Account holder.
     pub account_name: Option<String>,
@@ -99,7 +99,7 @@ pub struct Payment {
 }
 
 /// References a layout may choose to print.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct References {
     /// The patient's id (or medical record number).
     pub patient_id: Option<String>,
@@ -116,7 +116,7 @@ pub struct References {
 }
 
 /// A document to print.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Sheet {
     /// Invoice, corrective invoice or credit note.
     pub kind: SheetKind,

@@ -41,6 +41,8 @@ pub enum Role {
     Integration,
     /// A payer's portal user: sees only its own payer's documents.
     Payer,
+    /// A patient (or client) at the portal: sees only the documents addressed to them.
+    Patient,
 }
 
 impl Role {
@@ -53,6 +55,7 @@ impl Role {
         Role::Collector,
         Role::Integration,
         Role::Payer,
+        Role::Patient,
     ];
 
     /// The wire form.
@@ -65,6 +68,7 @@ impl Role {
             Role::Collector => "collector",
             Role::Integration => "integration",
             Role::Payer => "payer",
+            Role::Patient => "patient",
         }
     }
 }
@@ -104,6 +108,9 @@ pub struct Claims {
     /// For payer tokens: the payer code the user acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
+    /// For patient tokens: the patient's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
 }
 
 /// Reads `aud` as a string or, as many identity providers send it, a list (whose membership
@@ -135,6 +142,8 @@ pub struct Principal {
     pub locations: Option<Vec<String>>,
     /// Payer code for payer users.
     pub payer: Option<String>,
+    /// Patient id for patient users.
+    pub patient: Option<String>,
     /// The request id, for the audit trail.
     pub request_id: Option<String>,
 }
@@ -192,15 +201,21 @@ impl Principal {
 ///
 /// A caller limited to some locations sees only their records. A caller with the `payer` role
 /// or a `payer` claim (a payer's portal user), unless admin, sees only records addressed to its
-/// payer, and nothing without a payer claim. Anything outside the scope is answered as if it did
-/// not exist (404, or absent from a list). Store queries apply it with [`crate::scoped!`].
+/// payer, and nothing without a payer claim. A caller with the `patient` role (a patient or
+/// client at the portal) sees only the documents addressed to them, where a store says which
+/// (`scoped!` with the recipient columns), and nothing anywhere else. Anything outside the scope
+/// is answered as if it did not exist (404, or absent from a list). Store queries apply it with
+/// [`crate::scoped!`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     /// Location codes; `None` for every location.
     pub locations: Option<Vec<String>>,
     /// The payer code records must be addressed to; `None` for every recipient. Never empty
-    /// text for a real payer, so a payer user without a claim matches nothing.
+    /// text for a real payer, so a payer user without a claim matches nothing. A patient user
+    /// has the empty payer: it matches no payer's record.
     pub payer: Option<String>,
+    /// The patient whose documents alone a patient user sees (empty without a claim: none).
+    pub patient: Option<String>,
 }
 
 impl Scope {
@@ -212,11 +227,18 @@ impl Scope {
     /// The caller's scope.
     pub fn of(who: &Principal) -> Scope {
         let is_admin = who.roles.contains(&Role::Admin);
-        let payer = (!is_admin && (who.roles.contains(&Role::Payer) || who.payer.is_some()))
-            .then(|| who.payer.clone().unwrap_or_default());
+        let patient = (!is_admin && (who.roles.contains(&Role::Patient) || who.patient.is_some()))
+            .then(|| who.patient.clone().unwrap_or_default());
+        let payer = if patient.is_some() {
+            Some(String::new())
+        } else {
+            (!is_admin && (who.roles.contains(&Role::Payer) || who.payer.is_some()))
+                .then(|| who.payer.clone().unwrap_or_default())
+        };
         Scope {
             locations: who.locations.clone(),
             payer,
+            patient,
         }
     }
 
@@ -241,8 +263,9 @@ impl Scope {
 
 /// Filters a boxed diesel query by a [`Scope`]: `scoped!(query, scope, location_code_column)`
 /// for records of a location, `scoped!(query, scope, location_code_column, payer_code_column)`
-/// for records that are also addressed to a payer. Records without a payer column are invisible
-/// to a payer-limited caller.
+/// for records that are also addressed to a payer, and with the recipient kind and patient
+/// columns after those for documents a patient may see. Records without a payer column are
+/// invisible to a payer- or patient-limited caller.
 #[macro_export]
 macro_rules! scoped {
     ($query:expr, $scope:expr, $location:expr) => {{
@@ -264,6 +287,21 @@ macro_rules! scoped {
             q = q.filter($location.eq_any(codes.clone()));
         }
         if let Some(p) = &scope.payer {
+            q = q.filter($payer.eq(p.clone()));
+        }
+        q
+    }};
+    ($query:expr, $scope:expr, $location:expr, $payer:expr, $recipient_kind:expr, $patient:expr) => {{
+        let scope: &$crate::auth::Scope = $scope;
+        let mut q = $query;
+        if let Some(codes) = &scope.locations {
+            q = q.filter($location.eq_any(codes.clone()));
+        }
+        if let Some(p) = &scope.patient {
+            q = q
+                .filter($recipient_kind.eq("patient"))
+                .filter($patient.eq(p.clone()));
+        } else if let Some(p) = &scope.payer {
             q = q.filter($payer.eq(p.clone()));
         }
         q
@@ -381,6 +419,7 @@ impl Authenticator {
             roles: c.roles.iter().filter_map(|r| r.parse().ok()).collect(),
             locations: c.locations,
             payer: c.payer,
+            patient: c.patient,
             request_id: None,
         })
     }
@@ -517,6 +556,7 @@ mod tests {
             roles: vec!["biller".into(), "astronaut".into()],
             locations: Some(vec!["H1".into()]),
             payer: None,
+            patient: None,
         }
     }
 

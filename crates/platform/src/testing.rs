@@ -122,6 +122,7 @@ pub fn token(roles: &[&str], locations: Option<&[&str]>) -> String {
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         locations: locations.map(|l| l.iter().map(|c| (*c).to_owned()).collect()),
         payer: None,
+        patient: None,
     };
     mint_hs256(TEST_SECRET.as_bytes(), &claims).unwrap_or_default()
 }

@@ -53,6 +53,9 @@ enum Command {
         /// For payer tokens: the payer code.
         #[arg(long)]
         payer: Option<String>,
+        /// For patient tokens: the patient's id.
+        #[arg(long)]
+        patient: Option<String>,
         /// Lifetime: e.g. 3600, 90s, 30m, 12h, 7d (default 12h).
         #[arg(long, default_value = "12h")]
         ttl: String,
@@ -209,6 +212,7 @@ pub fn main() -> anyhow::Result<()> {
             roles,
             locations,
             payer,
+            patient,
             ttl,
             subject,
         } => {
@@ -219,6 +223,9 @@ pub fn main() -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if roles.contains(&Role::Payer) && payer.is_none() {
                 bail!("a payer token needs --payer CODE");
+            }
+            if roles.contains(&Role::Patient) && patient.is_none() {
+                bail!("a patient token needs --patient ID");
             }
             if cfg.auth.jwks_url.is_some() {
                 bail!("tokens come from your identity provider when CAREBILL_JWKS_URL is set");
@@ -246,6 +253,7 @@ pub fn main() -> anyhow::Result<()> {
                 roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
                 locations: (!locations.is_empty()).then_some(locations),
                 payer,
+                patient,
             };
             println!("{}", mint_hs256(secret.as_bytes(), &claims)?);
             Ok(())

@@ -46,6 +46,7 @@ fn claims(aud: &str) -> Claims {
         roles: vec!["biller".into()],
         locations: Some(vec!["H1".into()]),
         payer: None,
+        patient: None,
     }
 }
 

@@ -623,6 +623,7 @@ async fn auth_rejects_bad_tokens_roles_and_foreign_locations(b: Backend) {
         roles: vec!["admin".into()],
         locations: None,
         payer: None,
+        patient: None,
     };
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let bad_tokens = vec![

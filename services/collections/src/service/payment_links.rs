@@ -468,6 +468,7 @@ fn decide(
         roles: Vec::new(),
         locations: None,
         payer: None,
+        patient: None,
         request_id,
     };
     let (status, taken) = match e.outcome {

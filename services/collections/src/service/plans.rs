@@ -178,6 +178,7 @@ fn system_actor() -> Principal {
         roles: Vec::new(),
         locations: None,
         payer: None,
+        patient: None,
         request_id: None,
     }
 }

@@ -395,6 +395,7 @@ pub(crate) fn event_actor(env: &Envelope) -> Principal {
         roles: Vec::new(),
         locations: None,
         payer: None,
+        patient: None,
         request_id: env.correlationid.clone(),
     }
 }

@@ -894,6 +894,7 @@ fn system() -> Principal {
         roles: Vec::new(),
         locations: None,
         payer: None,
+        patient: None,
         request_id: None,
     }
 }

@@ -215,6 +215,7 @@ pub(crate) fn payer_token(code: &str) -> String {
             roles: vec!["payer".to_owned()],
             locations: None,
             payer: Some(code.to_owned()),
+            patient: None,
         },
     )
     .expect("token")
@@ -235,6 +236,7 @@ pub(crate) fn staff_payer_token(roles: &[&str], locations: Option<&[&str]>, code
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             locations: locations.map(|l| l.iter().map(|c| (*c).to_owned()).collect()),
             payer: Some(code.to_owned()),
+            patient: None,
         },
     )
     .expect("token")

@@ -1,7 +1,7 @@
 //! Credit notes over HTTP: cancelling an invoice with a full credit note
 //! ([`crate::service::credit_notes`]), a list with filters and one credit note with its lines.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::events::{PartyKind, PartyRef};
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
-use super::printing::printed;
+use super::printing::{json_tagged, printed};
 use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
 use crate::service::credit_notes::{self, Credit};
@@ -329,8 +329,9 @@ impl CreditNoteQuery {
 pub async fn list_credit_notes(
     state: web::Data<InvoicingState>,
     who: Principal,
+    req: HttpRequest,
     query: web::Query<CreditNoteQuery>,
-) -> Result<web::Json<Page<CreditNoteSummary>>, Error> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let query = query.into_inner();
     let page = PageParams {
@@ -344,7 +345,7 @@ pub async fn list_credit_notes(
         .db
         .read(move |conn| documents::credit_notes(conn, &scope, &filter, &page))
         .await?;
-    Ok(web::Json(page.map(|h| CreditNoteSummary::of(&h))))
+    json_tagged(&req, &page.map(|h| CreditNoteSummary::of(&h)))
 }
 
 /// Get a credit note with its lines.
@@ -373,7 +374,7 @@ pub async fn get_credit_note(
                 .db
                 .read(move |conn| printing::credit_note(conn, &scope, id))
                 .await?;
-            return printed(p, format).await;
+            return printed(&req, p, format).await;
         }
         Format::Json => {}
     }
@@ -381,7 +382,5 @@ pub async fn get_credit_note(
         .db
         .read(move |conn| documents::credit_note(conn, &scope, id))
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::VARY, "Accept"))
-        .json(CreditNote::of(&doc)))
+    json_tagged(&req, &CreditNote::of(&doc))
 }

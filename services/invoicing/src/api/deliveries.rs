@@ -883,7 +883,7 @@ pub async fn open_portal_link(
         .db
         .write(move |conn| service::open_link(conn, &token))
         .await?;
-    let mut res = printed(p, format).await?;
+    let mut res = printed(&req, p, format).await?;
     res.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         actix_web::http::header::HeaderValue::from_static("private, no-store"),

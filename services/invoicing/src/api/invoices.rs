@@ -2,7 +2,6 @@
 //! by [`crate::service::issuing`] and cancelled by [`crate::service::credit_notes`]; nobody edits
 //! them.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{PartyKind, PartyRef};
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::credit_notes::InvoiceLink;
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
 use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
-use super::printing::printed;
+use super::printing::{json_tagged, printed};
 use super::{READERS, check_range};
 use crate::InvoicingState;
 use crate::service::documents::{self, InvoiceDocument, InvoiceFilter, InvoiceHeader};
@@ -161,6 +160,8 @@ pub struct InvoiceQuery {
     pub issued_to: Option<NaiveDate>,
     /// With this number.
     pub number: Option<String>,
+    /// Issued or cancelled at or after this instant (RFC 3339): a portal's incremental pull.
+    pub since: Option<DateTime<Utc>>,
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -183,6 +184,7 @@ impl InvoiceQuery {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
+            since: self.since,
         })
     }
 }
@@ -197,8 +199,9 @@ impl InvoiceQuery {
 pub async fn list_invoices(
     state: web::Data<InvoicingState>,
     who: Principal,
+    req: HttpRequest,
     query: web::Query<InvoiceQuery>,
-) -> Result<web::Json<Page<InvoiceSummary>>, Error> {
+) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let query = query.into_inner();
     let page = PageParams {
@@ -212,7 +215,7 @@ pub async fn list_invoices(
         .db
         .read(move |conn| documents::invoices(conn, &scope, &filter, &page))
         .await?;
-    Ok(web::Json(page.map(|h| InvoiceSummary::of(&h))))
+    json_tagged(&req, &page.map(|h| InvoiceSummary::of(&h)))
 }
 
 /// Get an invoice with its lines.
@@ -241,7 +244,7 @@ pub async fn get_invoice(
                 .db
                 .read(move |conn| printing::invoice(conn, &scope, id))
                 .await?;
-            return printed(p, format).await;
+            return printed(&req, p, format).await;
         }
         Format::Json => {}
     }
@@ -249,7 +252,5 @@ pub async fn get_invoice(
         .db
         .read(move |conn| documents::invoice(conn, &scope, id))
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::VARY, "Accept"))
-        .json(Invoice::of(&doc)))
+    json_tagged(&req, &Invoice::of(&doc))
 }

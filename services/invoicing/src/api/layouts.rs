@@ -632,7 +632,7 @@ pub async fn preview_layout(
             Ok(p)
         })
         .await?;
-    printed(printable, format).await
+    printed(&req, printable, format).await
 }
 
 #[cfg(test)]

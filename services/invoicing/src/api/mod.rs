@@ -22,6 +22,7 @@ pub(crate) const READERS: &[Role] = &[
     Role::Auditor,
     Role::Collector,
     Role::Payer,
+    Role::Patient,
 ];
 
 /// Roles that may issue credit notes (admin always may).

@@ -230,6 +230,8 @@ pub(crate) struct InvoiceFilter {
     pub issued_to: Option<NaiveDate>,
     /// Number.
     pub number: Option<String>,
+    /// Issued or cancelled at or after.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// What the credit-note list can be filtered by: valid values (a plausible issue-date range).
@@ -269,6 +271,7 @@ impl InvoiceFilter {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
+            since: self.since.map(|s| s.naive_utc()),
         }
     }
 }

@@ -353,6 +353,7 @@ pub(crate) fn number_and_announce(
             roles: Vec::new(),
             locations: None,
             payer: None,
+            patient: None,
             request_id: env.correlationid.clone(),
         };
         let ids: Vec<String> = invoices

@@ -111,7 +111,9 @@ pub(crate) fn find_in_scope(
         q,
         scope,
         credit_notes::location_code,
-        credit_notes::payer_code
+        credit_notes::payer_code,
+        credit_notes::recipient_kind,
+        credit_notes::patient_id
     );
     Ok(q.first(conn).optional()?)
 }
@@ -130,7 +132,9 @@ pub(crate) fn list(
         q,
         scope,
         credit_notes::location_code,
-        credit_notes::payer_code
+        credit_notes::payer_code,
+        credit_notes::recipient_kind,
+        credit_notes::patient_id
     );
     if let Some(l) = &f.location_code {
         q = q.filter(credit_notes::location_code.eq(l.clone()));

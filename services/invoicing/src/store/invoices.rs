@@ -268,6 +268,8 @@ pub(crate) struct InvoiceFilter {
     pub issued_to: Option<NaiveDate>,
     /// Number.
     pub number: Option<String>,
+    /// Issued or cancelled at or after.
+    pub since: Option<NaiveDateTime>,
 }
 
 /// Stores a new invoice.
@@ -302,7 +304,14 @@ pub(crate) fn find_in_scope(
         .filter(invoices::id.eq(id.to_string()))
         .select(InvoiceRow::as_select())
         .into_boxed();
-    let q = carebill_platform::scoped!(q, scope, invoices::location_code, invoices::payer_code);
+    let q = carebill_platform::scoped!(
+        q,
+        scope,
+        invoices::location_code,
+        invoices::payer_code,
+        invoices::recipient_kind,
+        invoices::patient_id
+    );
     Ok(q.first(conn).optional()?)
 }
 
@@ -322,7 +331,14 @@ pub(crate) fn list(
     page: &PageRequest,
 ) -> Result<Vec<InvoiceRow>, Error> {
     let q = invoices::table.select(InvoiceRow::as_select()).into_boxed();
-    let mut q = carebill_platform::scoped!(q, scope, invoices::location_code, invoices::payer_code);
+    let mut q = carebill_platform::scoped!(
+        q,
+        scope,
+        invoices::location_code,
+        invoices::payer_code,
+        invoices::recipient_kind,
+        invoices::patient_id
+    );
     if let Some(s) = f.status {
         q = q.filter(invoices::status.eq(s.as_str()));
     }
@@ -352,6 +368,13 @@ pub(crate) fn list(
     }
     if let Some(n) = &f.number {
         q = q.filter(invoices::number.eq(n.clone()));
+    }
+    if let Some(at) = f.since {
+        q = q.filter(
+            invoices::issued_at
+                .ge(at)
+                .or(invoices::cancelled_at.ge(at).assume_not_null()),
+        );
     }
     if let Some(after) = &page.after {
         q = q.filter(invoices::id.gt(after.clone()));

@@ -257,6 +257,7 @@ pub(crate) fn payer_token(payer: &str) -> String {
             roles: vec!["payer".to_owned()],
             locations: None,
             payer: Some(payer.to_owned()),
+            patient: None,
         },
     )
     .expect("token")
@@ -277,6 +278,27 @@ pub(crate) fn staff_payer_token(roles: &[&str], payer: &str) -> String {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             locations: None,
             payer: Some(payer.to_owned()),
+            patient: None,
+        },
+    )
+    .expect("token")
+}
+
+/// A patient's portal token: the `patient` role and claim.
+pub(crate) fn patient_token(patient: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint_hs256(
+        TEST_SECRET.as_bytes(),
+        &Claims {
+            sub: format!("patient-{patient}"),
+            iss: "carebill".to_owned(),
+            aud: "carebill".to_owned(),
+            exp: now + 3600,
+            iat: now,
+            roles: vec!["patient".to_owned()],
+            locations: None,
+            payer: None,
+            patient: Some(patient.to_owned()),
         },
     )
     .expect("token")

@@ -19,6 +19,7 @@ both_backends!(
     documents_go_by_email_with_pdf_and_ubl_or_as_a_portal_notice_once_each,
     a_server_that_answers_later_or_is_down_keeps_the_document_and_it_goes_once,
     bad_delivery_settings_and_windows_are_refused_and_change_nothing,
+    portals_pull_only_their_documents_incrementally_and_unchanged_ones_cost_a_304,
 );
 
 async fn dispatch(
@@ -488,4 +489,149 @@ async fn bad_delivery_settings_and_windows_are_refused_and_change_nothing(b: Bac
     assert_eq!(fields(&problem), ["email"]);
     let (_, log, _) = call(&app, get(&format!("/v1/invoices/{payer}/deliveries"), &t)).await;
     assert_eq!(log, json!([]));
+}
+
+async fn portals_pull_only_their_documents_incrementally_and_unchanged_ones_cost_a_304(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let mut w = world("H1");
+    complete(&mut w);
+    let mut seen = Vec::new();
+    let (first_payer, first_patient) = approve(&h, &w, &app, &mut seen).await;
+    let sanitas = payer_token("SANITAS");
+
+    // The payer's list: its own invoices, with an ETag that answers 304 while nothing changes.
+    let r = raw(&app, get("/v1/invoices", &sanitas)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list: Value = serde_json::from_slice(&r.body).expect("json");
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, [first_payer.as_str()]);
+    let res = actix_web::test::call_service(&app, get("/v1/invoices", &sanitas).to_request()).await;
+    let tag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("an ETag")
+        .to_owned();
+    let again = raw(
+        &app,
+        get("/v1/invoices", &sanitas).insert_header(("if-none-match", tag.as_str())),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+
+    // Something new: the list changes, and `since` gives only what is new.
+    let before = chrono::Utc::now();
+    let (second_payer, _) = approve(&h, &w, &app, &mut seen).await;
+    let r = raw(
+        &app,
+        get("/v1/invoices", &sanitas).insert_header(("if-none-match", tag.as_str())),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let since = before
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        .replace('+', "%2B");
+    let (s, page, _) = call(&app, get(&format!("/v1/invoices?since={since}"), &sanitas)).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, [second_payer.as_str()]);
+
+    // Every format of its own documents; the PDF too answers 304 once fetched.
+    for accept in [
+        "application/json",
+        "application/xml",
+        "application/pdf",
+        "text/html",
+    ] {
+        let r = raw(
+            &app,
+            get(&format!("/v1/invoices/{first_payer}"), &sanitas).insert_header(("accept", accept)),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{accept}");
+        assert!(r.ctype.starts_with(accept), "{accept}: {}", r.ctype);
+    }
+    let res = actix_web::test::call_service(
+        &app,
+        get(&format!("/v1/invoices/{first_payer}"), &sanitas)
+            .insert_header(("accept", "application/pdf"))
+            .to_request(),
+    )
+    .await;
+    let pdf_tag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("an ETag")
+        .to_owned();
+    let r = raw(
+        &app,
+        get(&format!("/v1/invoices/{first_payer}"), &sanitas)
+            .insert_header(("accept", "application/pdf"))
+            .insert_header(("if-none-match", pdf_tag.as_str())),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    // Another payer's document, or the patient's, is not there for it.
+    let (s, _, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoices/{first_payer}"),
+            &payer_token("ADESLAS"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(
+        &app,
+        get(&format!("/v1/invoices/{first_patient}"), &sanitas),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The patient's own token: its invoices only, nothing of the payer's, none of the staff's
+    // resources.
+    let ana = patient_token(&w.patient.id.to_string());
+    let (s, list, _) = call(&app, get("/v1/invoices", &ana)).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
+    assert!(
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["recipient"]["kind"] == "patient")
+    );
+    let r = raw(
+        &app,
+        get(&format!("/v1/invoices/{first_patient}"), &ana)
+            .insert_header(("accept", "application/pdf")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (s, _, _) = call(&app, get(&format!("/v1/invoices/{first_payer}"), &ana)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let other = patient_token(&carebill_domain::ids::PatientId::new().to_string());
+    let (_, list, _) = call(&app, get("/v1/invoices", &other)).await;
+    assert_eq!(list["items"], json!([]));
+    for path in [
+        "/v1/layouts".to_owned(),
+        format!("/v1/invoices/{first_patient}/deliveries"),
+        "/v1/invoicing/audit-events".to_owned(),
+    ] {
+        let (s, _, _) = call(&app, get(&path, &ana)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
 }
