@@ -509,13 +509,14 @@ pub async fn send_batch(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// The document format: `ubl` (the default; PDF comes with layouts).
+    /// The document format: `ubl` (the default) or `pdf` (each document in the layout it was
+    /// issued under).
     pub format: Option<String>,
 }
 
 /// Export a closed or sent batch: one zip archive with `manifest.json` (the batch, and each
 /// document with its file, or what it lacks to be a valid e-invoice) and `ubl/<number>.xml` per
-/// document.
+/// document, or with `format=pdf` `pdf/<number>.pdf` per document.
 #[utoipa::path(get, path = "/v1/invoice-batches/{id}/export", tag = "invoice batches", params(("id" = String, Path, description = "Batch id"), ExportQuery),
     responses((status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>),
         (status = 404, description = "No such batch in your scope", body = Problem, content_type = "application/problem+json"),
@@ -531,20 +532,32 @@ pub async fn export_batch(
 ) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: BatchId = parse_id(&id, "batch")?;
-    if let Some(f) = query.format.as_deref()
-        && f != "ubl"
-    {
-        return Err(Error::field(
-            "format",
-            "invalid",
-            format!("`{f}` is not an export format: `ubl`"),
-        ));
-    }
+    let pdf = match query.format.as_deref() {
+        None | Some("ubl") => false,
+        Some("pdf") => true,
+        Some(f) => {
+            return Err(Error::field(
+                "format",
+                "invalid",
+                format!("`{f}` is not an export format: `ubl` or `pdf`"),
+            ));
+        }
+    };
     let scope = Scope::of(&who);
-    let (batch, bytes) = state
-        .db
-        .read(move |conn| service::export(conn, &scope, id))
-        .await?;
+    let (batch, bytes) = if pdf {
+        let (batch, documents) = state
+            .db
+            .read(move |conn| service::printables(conn, &scope, id))
+            .await?;
+        web::block(move || service::pdf_archive(&batch, documents).map(|bytes| (batch, bytes)))
+            .await
+            .map_err(|e| Error::internal(&e))??
+    } else {
+        state
+            .db
+            .read(move |conn| service::export(conn, &scope, id))
+            .await?
+    };
     let name = batch
         .number
         .as_deref()

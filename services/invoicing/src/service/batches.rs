@@ -822,3 +822,78 @@ pub(crate) fn export(
     let bytes = archive.finish().map_err(zip_error)?.into_inner();
     Ok((batch, bytes))
 }
+
+/// A closed batch's documents as they print (each in the layout it was issued under), read for
+/// a PDF export; typesetting them is [`pdf_archive`]'s, off the connection.
+pub(crate) fn printables(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: BatchId,
+) -> Result<(Batch, Vec<(Member, super::printing::Printable)>), Error> {
+    let (batch, members) = members(conn, scope, id)?;
+    if batch.status == BatchStatus::Open {
+        return Err(Error::new(
+            ErrorCode::BatchNotClosed,
+            "the batch is open: close it before exporting it",
+        ));
+    }
+    // The batch's scope was checked above; each document is read as the service.
+    let everything = Scope::everything();
+    let mut out = Vec::with_capacity(members.len());
+    for m in members {
+        let p = match m.kind {
+            BatchDocumentKind::Invoice => {
+                super::printing::invoice(conn, &everything, InvoiceId(m.id))?
+            }
+            BatchDocumentKind::CreditNote => {
+                super::printing::credit_note(conn, &everything, CreditNoteId(m.id))?
+            }
+        };
+        out.push((m, p));
+    }
+    Ok((batch, out))
+}
+
+/// The zip of a batch's documents as PDF (`pdf/<number>.pdf` and `manifest.json`), typeset on
+/// every core.
+pub(crate) fn pdf_archive(
+    batch: &Batch,
+    documents: Vec<(Member, super::printing::Printable)>,
+) -> Result<Vec<u8>, Error> {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+
+    let (members, printables): (Vec<Member>, Vec<super::printing::Printable>) =
+        documents.into_iter().unzip();
+    let pdfs = super::printing::pdf_all(&printables);
+    let zip_error = |e: zip::result::ZipError| Error::internal(&e);
+    let io_error = |e: std::io::Error| Error::internal(&e);
+    // PDFs are compressed already.
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut entries = Vec::with_capacity(members.len());
+    for (m, pdf) in members.into_iter().zip(pdfs) {
+        let file = format!("pdf/{}.pdf", m.number.replace(['/', '\\'], "_"));
+        archive.start_file(file.as_str(), stored).map_err(zip_error)?;
+        archive.write_all(&pdf?).map_err(io_error)?;
+        entries.push(serde_json::json!({
+            "kind": m.kind,
+            "id": m.id,
+            "number": m.number,
+            "total": m.total,
+            "status": "ok",
+            "file": file,
+        }));
+    }
+    let manifest = serde_json::json!({ "batch": batch, "format": "pdf", "documents": entries });
+    archive
+        .start_file(
+            "manifest.json",
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+        )
+        .map_err(zip_error)?;
+    archive
+        .write_all(&serde_json::to_vec_pretty(&manifest).map_err(|e| Error::internal(&e))?)
+        .map_err(io_error)?;
+    Ok(archive.finish().map_err(zip_error)?.into_inner())
+}

@@ -174,6 +174,25 @@ pub(crate) fn pdf(p: &Printable) -> Result<Vec<u8>, Error> {
     carebill_layout::pdf(&p.sheet, &p.layout).map_err(render_error)
 }
 
+/// Many documents as PDF, typeset on every core, in the order given.
+pub(crate) fn pdf_all(documents: &[Printable]) -> Vec<Result<Vec<u8>, Error>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = documents.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = documents
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(pdf).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec![Err(Error::internal(&"a typesetting thread panicked"))])
+            })
+            .collect()
+    })
+}
+
 /// The document as HTML.
 pub(crate) fn html(p: &Printable) -> Result<String, Error> {
     carebill_layout::html(&p.sheet, &p.layout).map_err(render_error)

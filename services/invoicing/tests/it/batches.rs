@@ -432,8 +432,31 @@ async fn a_closed_batch_exports_as_a_zip_of_ubl_with_a_manifest(b: Backend) {
     assert_eq!(problem["code"], "batch_not_closed");
     let (_, closed, _) = call(&app, post(&format!("{url}/close"), &t, &json!({}))).await;
     let number = closed["number"].as_str().expect("number").to_owned();
-    let (s, problem, _) = call(&app, get(&format!("{url}/export?format=pdf"), &t)).await;
+    let (s, problem, _) = call(&app, get(&format!("{url}/export?format=docx"), &t)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // As PDF: one file per document, each the invoice it names.
+    let res = call_service(&app, get(&format!("{url}/export?format=pdf"), &t).to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = read_body(res).await.to_vec();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip archive");
+    let mut manifest = String::new();
+    zip.by_name("manifest.json")
+        .expect("manifest")
+        .read_to_string(&mut manifest)
+        .expect("utf-8");
+    let manifest: Value = serde_json::from_str(&manifest).expect("json");
+    assert_eq!(manifest["format"], "pdf");
+    let docs = manifest["documents"].as_array().expect("documents");
+    assert_eq!(docs.len(), 5);
+    for d in docs {
+        let mut pdf = Vec::new();
+        zip.by_name(d["file"].as_str().expect("file"))
+            .expect("the document's PDF")
+            .read_to_end(&mut pdf)
+            .expect("bytes");
+        let text = pdf_text(&pdf);
+        assert!(text.contains(d["number"].as_str().expect("number")), "{text}");
+    }
 
     let res = call_service(
         &app,
