@@ -874,7 +874,9 @@ pub(crate) fn pdf_archive(
     let mut entries = Vec::with_capacity(members.len());
     for (m, pdf) in members.into_iter().zip(pdfs) {
         let file = format!("pdf/{}.pdf", m.number.replace(['/', '\\'], "_"));
-        archive.start_file(file.as_str(), stored).map_err(zip_error)?;
+        archive
+            .start_file(file.as_str(), stored)
+            .map_err(zip_error)?;
         archive.write_all(&pdf?).map_err(io_error)?;
         entries.push(serde_json::json!({
             "kind": m.kind,

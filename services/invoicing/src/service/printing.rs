@@ -186,8 +186,9 @@ pub(crate) fn pdf_all(documents: &[Printable]) -> Vec<Result<Vec<u8>, Error>> {
         workers
             .into_iter()
             .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| vec![Err(Error::internal(&"a typesetting thread panicked"))])
+                w.join().unwrap_or_else(|_| {
+                    vec![Err(Error::internal(&"a typesetting thread panicked"))]
+                })
             })
             .collect()
     })

@@ -435,7 +435,11 @@ async fn a_closed_batch_exports_as_a_zip_of_ubl_with_a_manifest(b: Backend) {
     let (s, problem, _) = call(&app, get(&format!("{url}/export?format=docx"), &t)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     // As PDF: one file per document, each the invoice it names.
-    let res = call_service(&app, get(&format!("{url}/export?format=pdf"), &t).to_request()).await;
+    let res = call_service(
+        &app,
+        get(&format!("{url}/export?format=pdf"), &t).to_request(),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let bytes = read_body(res).await.to_vec();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip archive");
@@ -455,7 +459,10 @@ async fn a_closed_batch_exports_as_a_zip_of_ubl_with_a_manifest(b: Backend) {
             .read_to_end(&mut pdf)
             .expect("bytes");
         let text = pdf_text(&pdf);
-        assert!(text.contains(d["number"].as_str().expect("number")), "{text}");
+        assert!(
+            text.contains(d["number"].as_str().expect("number")),
+            "{text}"
+        );
     }
 
     let res = call_service(
