@@ -543,10 +543,23 @@ fn tutorial_walk() -> (String, String) {
     let (collecting, _) = rest
         .split_once("<!-- walk:end -->")
         .expect("collecting walk end marker");
+    // The printed invoices page continues all three.
+    let printed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/printed-invoices.md"
+    ))
+    .expect("the printed invoices page");
+    let (_, rest) = printed
+        .split_once("<!-- walk:start -->")
+        .expect("printed invoices walk start marker");
+    let (printed, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("printed invoices walk end marker");
     let walk = [
         blocks(walk, "```bash\n"),
         blocks(continued, "```bash\n"),
         blocks(collecting, "```bash\n"),
+        blocks(printed, "```bash\n"),
     ]
     .concat()
     .join("\n");
@@ -708,6 +721,17 @@ fn the_tutorial_works_as_written() {
         r#"{"status":"matched","matched_by":"hand"}"#,
         r#"{"status":409,"code":"already_matched"}"#,
         r#"{"current":"0.00","days_1_30":"5954.00","total":"5954.00","receivables":3}"#,
+        // Printed invoices: a layout, a preview, delivery by e-mail, the portal.
+        r#"{"code":"H1-standard","version":1,"language":"es","qr":true}"#,
+        r#"{"status":422,"errors":["footer_text"]}"#,
+        "Factuur\n",
+        "carebill-layout: built-in\n",
+        r#"{"channel":"email","email":"elena@example.org","version":1}"#,
+        "carebill-layout: H1-standard;version=1\n",
+        r#"["sent","elena@example.org",1]"#,
+        "Factura\napplication/pdf True\nImporte a pagar\n",
+        "[\"patient\"]\n304\n%PDF-\n403\n",
+        "%PDF-\n{\"uses\":1,\"revoked\":true}\n401\n",
     ] {
         assert!(
             stdout.contains(expected),
