@@ -1565,6 +1565,78 @@ fn money_path(c: &Suite) {
         "{in_batch}"
     );
     reminders(c, &mutua_id);
+    printed(c, &mutua_id);
+}
+
+/// MUTUA's invoice as a PDF in the built-in layout, then e-mailed to MUTUA with its PDF attached
+/// through the suite's SMTP server (or, without one, kept queued with the reason).
+fn printed(c: &Suite, mutua_invoice: &str) {
+    let pdf = c
+        .http
+        .get(c.url(&format!("/v1/invoices/{mutua_invoice}")))
+        .bearer_auth(&c.tokens["billing_manager"])
+        .header("accept", "application/pdf")
+        .send()
+        .expect("the PDF");
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["carebill-layout"], "built-in");
+    assert!(pdf.bytes().expect("bytes").starts_with(b"%PDF-"));
+    let (_, page) = c.get(
+        "collector",
+        &format!("/v1/receivables?invoice_id={mutua_invoice}"),
+    );
+    let payer_code = page["items"][0]["party"]["payer_code"]
+        .as_str()
+        .expect("the payer's code")
+        .to_owned();
+    let (s, settings) = c.send(
+        "billing_manager",
+        c.http
+            .put(c.url(&format!("/v1/delivery-settings/payer/{payer_code}")))
+            .json(&json!({"channel": "email", "email": "facturas@mutua.example"})),
+    );
+    assert_eq!(s, 200, "{settings}");
+    let (s, queued) = c.post(
+        "billing_manager",
+        &format!("/v1/invoices/{mutua_invoice}/deliveries"),
+        &json!({}),
+    );
+    assert_eq!(s, 202, "{queued}");
+    let (s, _) = c.post("billing_manager", "/v1/delivery-dispatches", &json!({}));
+    assert_eq!(s, 200);
+    let id = queued["id"].as_str().expect("delivery id").to_owned();
+    let Some(outbound) = &c.outbound else {
+        let (_, log) = c.get(
+            "billing_manager",
+            &format!("/v1/invoices/{mutua_invoice}/deliveries"),
+        );
+        let mine = log
+            .as_array()
+            .and_then(|l| l.iter().find(|d| d["id"] == id.as_str()).cloned());
+        assert_eq!(
+            mine.as_ref().map(|d| d["status"].clone()),
+            Some(json!("queued")),
+            "{log}"
+        );
+        return;
+    };
+    eventually("the invoice delivered", || {
+        let (_, log) = c.get(
+            "billing_manager",
+            &format!("/v1/invoices/{mutua_invoice}/deliveries"),
+        );
+        log.as_array().and_then(|l| {
+            l.iter()
+                .find(|d| d["id"] == id.as_str() && d["status"] == "sent")
+                .cloned()
+        })
+    });
+    let mails = outbound.mails();
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("X-Envelope-To: facturas@mutua.example"))
+        .unwrap_or_else(|| panic!("the invoice's e-mail: {mails:?}"));
+    assert!(mail.contains("Content-Type: application/pdf"), "{mail}");
 }
 
 /// MUTUA's invoice, still owed, is reminded of by e-mail ten days after its due date and by SMS

@@ -22,6 +22,8 @@ pub enum Channel {
     Email,
     /// A text message to the party's phone number.
     Sms,
+    /// A letter to the party's postal address, printed as PDF by the location and posted.
+    Letter,
 }
 
 impl Channel {
@@ -30,6 +32,7 @@ impl Channel {
         match self {
             Channel::Email => "email",
             Channel::Sms => "sms",
+            Channel::Letter => "letter",
         }
     }
 }
@@ -40,6 +43,7 @@ impl std::str::FromStr for Channel {
         match s {
             "email" => Ok(Channel::Email),
             "sms" => Ok(Channel::Sms),
+            "letter" => Ok(Channel::Letter),
             other => Err(format!("unknown reminder channel `{other}`")),
         }
     }

@@ -169,6 +169,8 @@ pub struct Labels {
     pub page: &'static str,
     pub of: &'static str,
     pub outstanding: &'static str,
+    pub fee: &'static str,
+    pub interest: &'static str,
 }
 
 static EN: Labels = Labels {
@@ -215,6 +217,8 @@ static EN: Labels = Labels {
     page: "Page",
     of: "of",
     outstanding: "Outstanding",
+    fee: "Reminder fee",
+    interest: "Interest",
 };
 
 static ES: Labels = Labels {
@@ -261,6 +265,8 @@ static ES: Labels = Labels {
     page: "Página",
     of: "de",
     outstanding: "Pendiente",
+    fee: "Gastos de reclamación",
+    interest: "Intereses",
 };
 
 static DE: Labels = Labels {
@@ -307,6 +313,8 @@ static DE: Labels = Labels {
     page: "Seite",
     of: "von",
     outstanding: "Offen",
+    fee: "Mahngebühr",
+    interest: "Zinsen",
 };
 
 static FR: Labels = Labels {
@@ -353,6 +361,8 @@ static FR: Labels = Labels {
     page: "Page",
     of: "sur",
     outstanding: "Restant dû",
+    fee: "Frais de relance",
+    interest: "Intérêts",
 };
 
 static NL: Labels = Labels {
@@ -399,6 +409,8 @@ static NL: Labels = Labels {
     page: "Pagina",
     of: "van",
     outstanding: "Openstaand",
+    fee: "Aanmaningskosten",
+    interest: "Rente",
 };
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 mod labels;
 mod layout;
+mod letter;
 mod pdf;
 mod sheet;
 mod view;
@@ -19,6 +20,7 @@ pub use layout::{
     Color, Fields, FontChoice, Layout, Logo, LogoError, LogoFormat, MAX_LOGO_BYTES,
     MAX_LOGO_PIXELS, MAX_TEXT_CHARS,
 };
+pub use letter::{Letter, letter_pdf};
 pub use sheet::{Line, Party, Payment, References, Sheet, SheetKind, Totals, VatRow};
 
 /// The variables a header or footer text can use, e.g. `{{ number }}`.

@@ -19,8 +19,10 @@ use crate::layout::{Layout, LogoFormat};
 use crate::sheet::Sheet;
 use crate::view::View;
 
-/// The Typst template.
+/// The Typst template of invoices and credit notes.
 const TEMPLATE: &str = include_str!("../templates/document.typ");
+/// The Typst template of letters.
+pub(crate) const LETTER: &str = include_str!("../templates/letter.typ");
 
 /// The fonts every document can use, parsed once.
 struct Fonts {
@@ -97,59 +99,81 @@ impl World for Print {
 
 /// The document typeset and written as PDF/A-3b.
 pub(crate) fn typeset(view: &View, sheet: &Sheet, layout: &Layout) -> Result<Vec<u8>, RenderError> {
-    let data =
-        serde_json::to_vec(&view.data).map_err(|e| RenderError::Typeset(format!("data: {e}")))?;
-    let mut files = vec![(file_id("/data.json")?, Bytes::new(data))];
+    let mut files = Vec::new();
     if let Some(logo) = &layout.logo {
         let path = match logo.format() {
             LogoFormat::Png => "/logo.png",
             LogoFormat::Svg => "/logo.svg",
         };
-        files.push((file_id(path)?, Bytes::new(logo.bytes().to_vec())));
+        files.push((path, Bytes::new(logo.bytes().to_vec())));
     }
     if let Some(qr) = &view.qr_svg {
-        files.push((file_id("/qr.svg")?, Bytes::from_string(qr.clone())));
+        files.push(("/qr.svg", Bytes::from_string(qr.clone())));
+    }
+    typeset_template(
+        TEMPLATE,
+        &view.data,
+        &sheet.number,
+        sheet.issue_date,
+        &files,
+    )
+    .map_err(|e| match e {
+        RenderError::Typeset(text) if layout.logo.is_some() && about_image(&text) => {
+            RenderError::Logo(text)
+        }
+        other => other,
+    })
+}
+
+/// A bundled template typeset over `data` (read as `/data.json`) and the given virtual files,
+/// written as PDF/A-3b identified by `ident` and dated `date`.
+pub(crate) fn typeset_template(
+    template: &str,
+    data: &serde_json::Value,
+    ident: &str,
+    date: chrono::NaiveDate,
+    extra: &[(&str, Bytes)],
+) -> Result<Vec<u8>, RenderError> {
+    let json = serde_json::to_vec(data).map_err(|e| RenderError::Typeset(format!("data: {e}")))?;
+    let mut files = vec![(file_id("/data.json")?, Bytes::new(json))];
+    for (path, bytes) in extra {
+        files.push((file_id(path)?, bytes.clone()));
     }
     let world = Print {
-        main: Source::new(file_id("/document.typ")?, TEMPLATE.to_owned()),
+        main: Source::new(file_id("/main.typ")?, template.to_owned()),
         files,
     };
     let compiled = typst::compile::<PagedDocument>(&world).output;
     // Memoized layout results of earlier documents are of no use to the next one: keep the
     // cache from growing with every document rendered.
     typst::comemo::evict(4);
-    let document = compiled
-        .map_err(|errors: typst::ecow::EcoVec<SourceDiagnostic>| diagnose(&errors, layout))?;
+    let document =
+        compiled.map_err(|errors: typst::ecow::EcoVec<SourceDiagnostic>| diagnose(&errors))?;
     let options = PdfOptions {
-        ident: Smart::Custom(sheet.number.clone()),
-        // PDF/A wants a date: the issue date (at midnight UTC), never the time of rendering.
-        timestamp: issue_timestamp(sheet),
+        ident: Smart::Custom(ident.to_owned()),
+        // PDF/A wants a date: the document's own (at midnight UTC), never the time of rendering.
+        timestamp: timestamp(date),
         standards: PdfStandards::new(&[PdfStandard::A_3b])
             .map_err(|e| RenderError::Typeset(format!("PDF standard: {e:?}")))?,
         ..PdfOptions::default()
     };
-    typst_pdf::pdf(&document, &options)
-        .map_err(|errors: typst::ecow::EcoVec<SourceDiagnostic>| diagnose(&errors, layout))
+    typst_pdf::pdf(&document, &options).map_err(|errors| diagnose(&errors))
 }
 
-fn issue_timestamp(sheet: &Sheet) -> Option<Timestamp> {
-    let d = sheet.issue_date;
+fn timestamp(d: chrono::NaiveDate) -> Option<Timestamp> {
     let month = u8::try_from(d.month()).ok()?;
     let day = u8::try_from(d.day()).ok()?;
     Datetime::from_ymd_hms(d.year(), month, day, 0, 0, 0).map(Timestamp::new_utc)
 }
 
-/// What the typesetter said: a broken logo is the layout's fault, anything else the template's.
-fn diagnose(errors: &[SourceDiagnostic], layout: &Layout) -> RenderError {
+/// What the typesetter said.
+fn diagnose(errors: &[SourceDiagnostic]) -> RenderError {
     let messages: Vec<String> = errors.iter().map(|e| e.message.to_string()).collect();
-    let text = messages.join("; ");
-    let about_image = messages.iter().any(|m| {
-        let m = m.to_ascii_lowercase();
-        m.contains("image") || m.contains("svg") || m.contains("png") || m.contains("decode")
-    });
-    if layout.logo.is_some() && about_image {
-        RenderError::Logo(text)
-    } else {
-        RenderError::Typeset(text)
-    }
+    RenderError::Typeset(messages.join("; "))
+}
+
+/// Whether a typesetter's complaint is about an image (a logo that does not draw).
+fn about_image(text: &str) -> bool {
+    let m = text.to_ascii_lowercase();
+    m.contains("image") || m.contains("svg") || m.contains("png") || m.contains("decode")
 }

@@ -260,6 +260,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/reminder-notices/{id}/letter")
+                    .route(web::get().to(api::reminders::get_reminder_letter))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/reminder-notices/{id}")
                     .route(web::get().to(api::reminders::get_reminder_notice))
                     .default_service(allow("GET")),
@@ -334,7 +339,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::reminders::put_reminder_policy, api::reminders::get_reminder_policy,
         api::reminders::list_reminder_policies, api::reminders::create_reminder_run,
         api::reminders::get_reminder_run, api::reminders::list_reminder_notices,
-        api::reminders::get_reminder_notice, api::reminders::dispatch_reminders,
+        api::reminders::get_reminder_notice, api::reminders::get_reminder_letter, api::reminders::dispatch_reminders,
         api::payment_links::create_payment_link, api::payment_links::list_payment_links,
         api::payment_links::get_payment_link, api::payment_links::receive_payment_webhook,
         api::bank_statements::import_bank_statement, api::bank_statements::list_bank_statements,

@@ -175,6 +175,7 @@ diesel::table! {
         opted_out -> Bool,
         updated_by -> Text,
         updated_at -> Timestamp,
+        postal_address -> Nullable<Text>,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct ReminderContactInput {
     /// True when the party asked to get no reminders.
     #[serde(default)]
     pub opted_out: bool,
+    /// Postal address, a line each (street, post code and city, country), for letters; at
+    /// most 6 lines of 100 characters.
+    #[serde(default)]
+    pub postal_address: Vec<String>,
 }
 
 /// A party's reminder contact.
@@ -101,6 +105,8 @@ pub struct ReminderContact {
     pub updated_by: String,
     /// When.
     pub updated_at: DateTime<Utc>,
+    /// Postal address, a line each.
+    pub postal_address: Vec<String>,
 }
 
 impl ReminderContact {
@@ -115,6 +121,7 @@ impl ReminderContact {
             opted_out: c.opted_out,
             updated_by: c.updated_by,
             updated_at: c.updated_at,
+            postal_address: c.postal_address,
         }
     }
 }
@@ -148,6 +155,15 @@ impl ReminderContactInput {
             .language
             .as_deref()
             .and_then(|l| check_language("language", l, &mut v));
+        if self.postal_address.len() > 6 {
+            v.add("postal_address", "too_long", "at most 6 lines");
+        }
+        let postal_address: Vec<String> = self
+            .postal_address
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| v.text(&format!("postal_address.{i}"), l, 100))
+            .collect();
         v.finish().map_err(Error::validation)?;
         Ok(NewContact {
             name,
@@ -155,6 +171,7 @@ impl ReminderContactInput {
             phone,
             language,
             opted_out: self.opted_out,
+            postal_address,
         })
     }
 }
@@ -403,13 +420,13 @@ impl ReminderPolicyInput {
             for (lang, t) in l.templates {
                 let tf = format!("levels.{i}.templates.{lang}");
                 check_language(&tf, &lang, &mut v);
-                if l.channel == Channel::Email
+                if matches!(l.channel, Channel::Email | Channel::Letter)
                     && t.subject.as_deref().is_none_or(|s| s.trim().is_empty())
                 {
                     v.add(
                         format!("{tf}.subject"),
                         "required",
-                        "an e-mail needs a subject",
+                        "an e-mail or a letter needs a subject",
                     );
                 }
                 let max = if l.channel == Channel::Sms {
@@ -848,6 +865,36 @@ pub async fn get_reminder_notice(
         .read(move |conn| reminders::notice(conn, &who, &id.to_string()))
         .await?;
     Ok(web::Json(ReminderNotice::of(n, false)))
+}
+
+/// Get a letter notice as the PDF to print and post.
+#[utoipa::path(get, path = "/v1/reminder-notices/{id}/letter", tag = "reminders",
+    params(("id" = String, Path, description = "Notice id")),
+    responses((status = 200, description = "The letter (PDF/A-3b)", content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, description = "No such notice in your scope, or not a letter", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn get_reminder_letter(
+    state: web::Data<CollectionsState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    who.require(READERS)?;
+    let id: uuid::Uuid = parse_id(&id, "reminder notice")?;
+    let (letter, language) = state
+        .db
+        .read(move |conn| reminders::letter(conn, &who, &id.to_string()))
+        .await?;
+    let pdf = web::block(move || reminders::letter_pdf(&letter, language))
+        .await
+        .map_err(|e| Error::internal(&e))??;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"reminder-{id}.pdf\""),
+        ))
+        .body(pdf))
 }
 
 /// What sending the due notices did.

@@ -57,6 +57,8 @@ impl Channels {
         match c {
             Channel::Email => self.mail.is_some(),
             Channel::Sms => self.sms.is_some(),
+            // A letter is printed by the location: it needs no provider.
+            Channel::Letter => true,
         }
     }
 }
@@ -76,6 +78,8 @@ pub(crate) struct Contact {
     pub opted_out: bool,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
+    /// Postal address, a line each (letters go there).
+    pub postal_address: Vec<String>,
 }
 
 impl Contact {
@@ -93,6 +97,10 @@ impl Contact {
             opted_out: r.opted_out,
             updated_by: r.updated_by,
             updated_at: r.updated_at.and_utc(),
+            postal_address: r
+                .postal_address
+                .map(|a| a.lines().map(str::to_owned).collect())
+                .unwrap_or_default(), // not stored: no address is no lines
         })
     }
 }
@@ -105,6 +113,7 @@ pub(crate) struct NewContact {
     pub phone: Option<String>,
     pub language: Option<String>,
     pub opted_out: bool,
+    pub postal_address: Vec<String>,
 }
 
 /// A party's contact; 404 when none was given.
@@ -135,6 +144,7 @@ pub(crate) fn put_contact(
         phone: c.phone,
         language: c.language,
         opted_out: c.opted_out,
+        postal_address: (!c.postal_address.is_empty()).then(|| c.postal_address.join("\n")),
         updated_by: who.subject.clone(),
         updated_at: db::now(),
     };
@@ -648,6 +658,19 @@ pub(crate) fn run(
         let address = contact.and_then(|c| match level.channel {
             Channel::Email => c.email.clone(),
             Channel::Sms => c.phone.clone(),
+            // A letter's recipient: the name over the postal address.
+            Channel::Letter => c
+                .postal_address
+                .as_deref()
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| {
+                    c.name
+                        .iter()
+                        .cloned()
+                        .chain(a.lines().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }),
         });
         let Some(recipient) = address else {
             skip("no_contact", &mut skipped);
@@ -875,6 +898,55 @@ pub(crate) fn notice(
         .and_then(|r| NoticeRecord::of(&r))
 }
 
+/// A letter notice as it prints, and the language it is printed in; 404 when the notice is not
+/// a letter, as for one outside the caller's scope.
+pub(crate) fn letter(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+) -> Result<(carebill_layout::Letter, carebill_layout::Language), Error> {
+    let n = notice(conn, who, id)?;
+    if n.channel != Channel::Letter {
+        return Err(Error::not_found("reminder letter"));
+    }
+    let language = carebill_layout::Language::parse(&n.language).unwrap_or_default(); // not stored: a language without printed labels prints in English
+    let labels = language.labels();
+    let amount = |m: &Money| {
+        format!(
+            "{} {}",
+            language.amount(m.amount(), m.currency().exponent()),
+            m.currency().code()
+        )
+    };
+    let mut facts = vec![
+        (labels.invoice.to_owned(), n.invoice_number.clone()),
+        (labels.outstanding.to_owned(), amount(&n.outstanding)),
+    ];
+    if !n.fee.amount().is_zero() {
+        facts.push((labels.fee.to_owned(), amount(&n.fee)));
+    }
+    if !n.interest.amount().is_zero() {
+        facts.push((labels.interest.to_owned(), amount(&n.interest)));
+    }
+    let letter = carebill_layout::Letter {
+        sender: n.location_code.clone(),
+        recipient: n.recipient.lines().map(str::to_owned).collect(),
+        date: n.sent_at.unwrap_or(n.not_before).date_naive(), // not stored: a letter not yet made is dated when it is due
+        subject: n.subject.clone().unwrap_or_else(|| n.level_name.clone()), // not stored: a level without a subject is titled by its name
+        body: n.body.clone(),
+        facts,
+    };
+    Ok((letter, language))
+}
+
+/// A letter as PDF.
+pub(crate) fn letter_pdf(
+    letter: &carebill_layout::Letter,
+    language: carebill_layout::Language,
+) -> Result<Vec<u8>, Error> {
+    carebill_layout::letter_pdf(letter, language).map_err(|e| Error::internal(&e))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sending
 
@@ -1003,6 +1075,9 @@ async fn send(channels: &Channels, n: &NoticeRow) -> Result<String, SendError> {
                 "no SMS provider is configured".to_owned(),
             )),
         },
+        // A letter is ready once it is made: the location prints it (`GET
+        // /v1/reminder-notices/{id}/letter`) and posts it.
+        Ok(Channel::Letter) => Ok(format!("letter-{}", n.id)),
         Err(e) => Err(SendError::Permanent(e)),
     }
 }

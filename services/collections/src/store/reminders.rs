@@ -29,6 +29,8 @@ pub(crate) struct ContactRow {
     pub opted_out: bool,
     pub updated_by: String,
     pub updated_at: NaiveDateTime,
+    /// Postal address lines, newline-separated.
+    pub postal_address: Option<String>,
 }
 
 /// A stored policy; `body` is its levels, languages and quiet hours as JSON (the service's

@@ -29,6 +29,7 @@ both_backends!(
     a_notice_for_a_receivable_paid_meanwhile_or_refused_for_good_is_not_sent,
     quiet_hours_hold_notices_until_they_end,
     disputed_receivables_and_those_in_a_plan_are_left_alone_until_they_are_not,
+    a_letter_level_makes_a_pdf_to_print_for_a_contact_with_a_postal_address,
 );
 
 // ---- the local servers ----
@@ -140,7 +141,7 @@ fn level(name: &str, days: i64, channel: &str) -> Value {
         "es": {"body": "Factura {{ invoice_number }}: quedan {{ outstanding }} {{ currency }} ({{ days_past_due }} días). Total {{ total }}."},
         "en": {"body": "Invoice {{ invoice_number }}: {{ outstanding }} {{ currency }} still due. Total {{ total }}."},
     });
-    if channel == "email" {
+    if channel == "email" || channel == "letter" {
         templates["es"]["subject"] = json!("Recordatorio: factura {{ invoice_number }}");
         templates["en"]["subject"] = json!("Reminder: invoice {{ invoice_number }}");
     }
@@ -963,4 +964,129 @@ async fn disputed_receivables_and_those_in_a_plan_are_left_alone_until_they_are_
         "{out}"
     );
     assert_eq!(sink.mails().len(), 1);
+}
+
+async fn a_letter_level_makes_a_pdf_to_print_for_a_contact_with_a_postal_address(backend: Backend) {
+    let h = harness(backend);
+    let app = app_with(
+        &h,
+        Channels {
+            mail: None,
+            sms: None,
+        },
+    )
+    .await;
+    let manager = token(&["billing_manager"], None);
+    let mut letter = level("carta", -40, "letter");
+    letter["fee"] = json!(eur("3.00"));
+    let (s, body, _) = call(
+        &app,
+        put(
+            "/v1/reminder-policies/PATIENTS",
+            &manager,
+            &policy(json!([letter])),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // A letter level without a subject is refused.
+    let mut bare = level("carta", -40, "letter");
+    bare["templates"]["es"]["subject"] = Value::Null;
+    let (s, body, _) = call(
+        &app,
+        put(
+            "/v1/reminder-policies/OTHER",
+            &manager,
+            &json!({"party_kind": "payer", "default_language": "es", "levels": [bare]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (ana, bea) = (patient(), patient());
+    owed(&h, &ana, "H1-77", "120.00", -45).await;
+    owed(&h, &bea, "H1-78", "30.00", -45).await;
+    let mut with_address = contact(None, None, "es", false);
+    with_address["postal_address"] = json!(["Calle Luna 5", "28004 Madrid", "España"]);
+    let (s, body, _) = call(&app, put(&contact_path(&ana), &manager, &with_address)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["postal_address"][1], "28004 Madrid");
+    // Too many lines are refused.
+    let mut long = contact(None, None, "es", false);
+    long["postal_address"] = json!(["1", "2", "3", "4", "5", "6", "7"]);
+    let (s, _, _) = call(&app, put(&contact_path(&bea), &manager, &long)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Bea's contact has no address: no letter for her.
+    call(
+        &app,
+        put(
+            &contact_path(&bea),
+            &manager,
+            &contact(Some("bea@example.org"), None, "es", false),
+        ),
+    )
+    .await;
+
+    let (s, run, _) = call(&app, post("/v1/reminder-runs", &manager, &json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{run}");
+    assert_eq!(run["queued"], 1, "{run}");
+    assert_eq!(run["skipped"]["no_contact"], 1, "{run}");
+    let notice = &run["notices"][0];
+    assert_eq!(notice["channel"], "letter");
+    assert_eq!(
+        notice["recipient"],
+        "Ana García\nCalle Luna 5\n28004 Madrid\nEspaña"
+    );
+    let (s, d, _) = call(&app, post("/v1/reminder-dispatches", &manager, &json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["sent"], 1, "a letter needs no provider: {d}");
+
+    let id = notice["id"].as_str().expect("id");
+    let res = actix_web::test::call_service(
+        &app,
+        get(&format!("/v1/reminder-notices/{id}/letter"), &manager).to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let pdf = actix_web::test::read_body(res).await.to_vec();
+    let path = std::env::temp_dir().join(format!("carebill-letter-{id}.pdf"));
+    std::fs::write(&path, &pdf).expect("written");
+    let run_tool = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| {
+            panic!("{cmd} (Debian qpdf, poppler-utils; .ci/run installs them): {e}")
+        });
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let p = path.to_string_lossy().into_owned();
+    assert!(run_tool("qpdf", &["--check", &p]).contains("No syntax or stream encoding errors"));
+    let text = run_tool("pdftotext", &["-layout", &p, "-"]);
+    for expected in [
+        "Recordatorio: factura H1-77",
+        "Calle Luna 5",
+        "28004 Madrid",
+        "Factura H1-77: quedan 120.00 EUR",
+        "120,00 EUR",
+        "Gastos de reclamación",
+        "3,00 EUR",
+    ] {
+        assert!(text.contains(expected), "`{expected}` not in:\n{text}");
+    }
+    let _ = std::fs::remove_file(&path);
+    // An e-mail or SMS notice has no letter.
+    let (_, all, _) = call(&app, get("/v1/reminder-notices", &manager)).await;
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1));
+    let (s, _, _) = call(
+        &app,
+        get(
+            &format!("/v1/reminder-notices/{}/letter", uuid::Uuid::now_v7()),
+            &manager,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -181,14 +181,21 @@ pub(crate) fn pdf_all(documents: &[Printable]) -> Vec<Result<Vec<u8>, Error>> {
     std::thread::scope(|s| {
         let workers: Vec<_> = documents
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(pdf).collect::<Vec<_>>()))
+            .map(|part| {
+                (
+                    part.len(),
+                    s.spawn(move || part.iter().map(pdf).collect::<Vec<_>>()),
+                )
+            })
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    vec![Err(Error::internal(&"a typesetting thread panicked"))]
-                })
+            .flat_map(|(n, w)| match w.join() {
+                Ok(done) => done,
+                // One error per document of the part, so results stay in step with documents.
+                Err(_) => (0..n)
+                    .map(|_| Err(Error::internal(&"a typesetting thread panicked")))
+                    .collect(),
             })
             .collect()
     })

@@ -1,0 +1,1 @@
+ALTER TABLE reminder_contacts DROP COLUMN postal_address;
