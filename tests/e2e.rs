@@ -729,7 +729,7 @@ fn the_tutorial_works_as_written() {
         r#"{"channel":"email","email":"elena@example.org","version":1}"#,
         "carebill-layout: H1-standard;version=1\n",
         r#"["sent","elena@example.org",1]"#,
-        "Factura\napplication/pdf True\nImporte a pagar\n",
+        "Factura\napplication/pdf True\nBase imponible\n",
         "[\"patient\"]\n304\n%PDF-\n403\n",
         "%PDF-\n{\"uses\":1,\"revoked\":true}\n401\n",
     ] {
