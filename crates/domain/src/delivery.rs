@@ -23,7 +23,9 @@ crate::accounts::text_enum!(
         Queued = "queued",
         /// Accepted by the mail server.
         Sent = "sent",
-        /// Given up: the server refused it for good, or every try failed.
+        /// Refused for good by the mail server (a mailbox that does not exist, a 5xx reply).
+        Bounced = "bounced",
+        /// Given up: it could not be made or sent (every try failed, or a malformed address).
         Failed = "failed",
     }
 );

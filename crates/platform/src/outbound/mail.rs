@@ -103,7 +103,7 @@ impl Mailer {
         .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(message_id),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) if e.is_permanent() => Err(SendError::Refused(e.to_string())),
             Err(e) => Err(SendError::Transient(e.to_string())),
         }
     }

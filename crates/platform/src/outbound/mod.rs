@@ -22,6 +22,9 @@ pub enum SendError {
     /// Will fail the same way every time.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The receiving server refused it for good (an SMTP 5xx reply: a bounce).
+    #[error("refused by the server: {0}")]
+    Refused(String),
 }
 
 impl SendError {

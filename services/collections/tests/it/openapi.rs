@@ -35,6 +35,7 @@ fn the_openapi_document_names_every_collections_operation() {
             "get_payment_plan",
             "get_receivable",
             "get_reminder_contact",
+            "get_reminder_letter",
             "get_reminder_notice",
             "get_reminder_policy",
             "get_reminder_run",

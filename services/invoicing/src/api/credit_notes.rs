@@ -294,6 +294,8 @@ pub struct CreditNoteQuery {
     pub issued_to: Option<NaiveDate>,
     /// With this number.
     pub number: Option<String>,
+    /// Issued at or after this instant (RFC 3339): a portal's incremental pull.
+    pub since: Option<DateTime<Utc>>,
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -315,6 +317,7 @@ impl CreditNoteQuery {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
+            since: self.since,
         })
     }
 }

@@ -774,6 +774,16 @@ pub(crate) async fn dispatch(
                 },
                 Some(e.to_string()),
             ),
+            Err(SendError::Refused(m)) => (
+                Outcome {
+                    status: DeliveryStatus::Bounced.as_str(),
+                    attempts: attempt,
+                    not_before: None,
+                    last_error: Some(m.clone()),
+                    message_id: None,
+                },
+                Some(m.clone()),
+            ),
             Err(e) => (
                 Outcome {
                     status: DeliveryStatus::Failed.as_str(),
@@ -793,6 +803,10 @@ pub(crate) async fn dispatch(
             "queued" => {
                 summary.retrying += 1;
                 "retrying"
+            }
+            "bounced" => {
+                summary.failed += 1;
+                "bounced"
             }
             _ => {
                 summary.failed += 1;

@@ -255,6 +255,8 @@ pub(crate) struct CreditNoteFilter {
     pub issued_to: Option<NaiveDate>,
     /// Number.
     pub number: Option<String>,
+    /// Issued at or after.
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl InvoiceFilter {
@@ -289,6 +291,7 @@ impl CreditNoteFilter {
             issued_from: self.issued_from,
             issued_to: self.issued_to,
             number: self.number.clone(),
+            since: self.since.map(|s| s.naive_utc()),
         }
     }
 }

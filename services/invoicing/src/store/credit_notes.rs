@@ -87,6 +87,8 @@ pub(crate) struct CreditNoteFilter {
     pub issued_to: Option<NaiveDate>,
     /// Number.
     pub number: Option<String>,
+    /// Issued at or after.
+    pub since: Option<NaiveDateTime>,
 }
 
 /// Stores a new credit note.
@@ -162,6 +164,9 @@ pub(crate) fn list(
     }
     if let Some(n) = &f.number {
         q = q.filter(credit_notes::number.eq(n.clone()));
+    }
+    if let Some(at) = f.since {
+        q = q.filter(credit_notes::issued_at.ge(at));
     }
     if let Some(after) = &page.after {
         q = q.filter(credit_notes::id.gt(after.clone()));

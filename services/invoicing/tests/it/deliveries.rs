@@ -349,7 +349,7 @@ async fn a_server_that_answers_later_or_is_down_keeps_the_document_and_it_goes_o
     assert_eq!(dispatch(&app).await["sent"], 1);
     assert_eq!(sink.mails().len(), 2);
 
-    // A permanent refusal fails the delivery at once, with the server's answer.
+    // A permanent refusal bounces the delivery at once, with the server's answer.
     let (s, body, _) = call(
         &app,
         post(
@@ -362,7 +362,7 @@ async fn a_server_that_answers_later_or_is_down_keeps_the_document_and_it_goes_o
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let d = dispatch(&app).await;
     assert_eq!(d["failed"], 1, "{d}");
-    let (_, failed, _) = call(&app, get("/v1/deliveries?status=failed", &t)).await;
+    let (_, failed, _) = call(&app, get("/v1/deliveries?status=bounced", &t)).await;
     assert_eq!(
         failed["items"].as_array().map(Vec::len),
         Some(1),
