@@ -61,6 +61,20 @@ pub fn precondition_required(hint: &str) -> Error {
     )
 }
 
+/// The version an `If-Match` of the form `"v<n>"` names (the ETag versioned resources give);
+/// none without the header; 412 naming `what` for any other tag.
+pub fn if_match_version(req: &HttpRequest, what: &str) -> Result<Option<i64>, Error> {
+    match if_match_value(req) {
+        None => Ok(None),
+        Some(tag) => tag
+            .trim_matches('"')
+            .strip_prefix('v')
+            .and_then(|n| n.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| precondition_failed(format!("not an ETag of this {what}"))),
+    }
+}
+
 /// 412: what the caller read has changed since.
 pub fn precondition_failed(detail: impl Into<String>) -> Error {
     Error::new(ErrorCode::PreconditionFailed, detail)

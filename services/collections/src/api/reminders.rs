@@ -15,7 +15,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, if_match_value, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, if_match_version, parse_id,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
@@ -511,17 +511,7 @@ pub async fn put_reminder_policy(
         v.add("code", "invalid", "1 to 40 letters, digits, - or _");
     }
     v.finish().map_err(Error::validation)?;
-    let if_match = match if_match_value(&req) {
-        None => None,
-        Some(tag) => Some(
-            tag.trim_matches('"')
-                .strip_prefix('v')
-                .and_then(|n| n.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    carebill_platform::http::precondition_failed("not an ETag of this policy")
-                })?,
-        ),
-    };
+    let if_match = if_match_version(&req, "policy")?;
     let policy = body.value.validate()?;
     let (record, created) = state
         .db

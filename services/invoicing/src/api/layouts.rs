@@ -13,9 +13,7 @@ use carebill_layout::{Color, Fields, FontChoice, Language, Layout, Logo, LogoFor
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{
-    JsonBody, Page, PageParams, if_match_value, parse_id, precondition_failed,
-};
+use carebill_platform::http::{JsonBody, Page, PageParams, if_match_version, parse_id};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -438,15 +436,7 @@ pub async fn put_layout(
     who.require(WRITERS)?;
     let body = body.parse()?;
     let code = layout_code(&code)?;
-    let if_match = match if_match_value(&req) {
-        None => None,
-        Some(tag) => Some(
-            tag.trim_matches('"')
-                .strip_prefix('v')
-                .and_then(|n| n.parse::<i64>().ok())
-                .ok_or_else(|| precondition_failed("not an ETag of this layout"))?,
-        ),
-    };
+    let if_match = if_match_version(&req, "layout")?;
     let (selector, layout) = body.value.validate()?;
     let checked = layout.clone();
     web::block(move || printing::check(&checked))
