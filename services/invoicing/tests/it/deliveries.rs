@@ -214,6 +214,36 @@ async fn documents_go_by_email_with_pdf_and_ubl_or_as_a_portal_notice_once_each(
         (s, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_link"))
     );
+    // A link past its time opens nothing either.
+    let (s, fresh, _) = call(
+        &app,
+        post(
+            &format!("/v1/invoices/{patient_invoice}/portal-links"),
+            &t,
+            &json!({ "hours": 1 }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{fresh}");
+    let fresh_path = fresh["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches("https://billing.example.org")
+        .to_owned();
+    let opened = call(&app, actix_web::test::TestRequest::get().uri(&fresh_path)).await;
+    assert_eq!(opened.0, StatusCode::OK);
+    let fresh_id = fresh["id"].as_str().expect("id").to_owned();
+    h.db.write(move |conn| {
+        diesel::sql_query(format!(
+            "UPDATE portal_links SET expires_at = '2000-01-01 00:00:00' WHERE id = '{fresh_id}'"
+        ))
+        .execute(conn)
+        .map_err(carebill_platform::Error::from)
+    })
+    .await
+    .expect("expired");
+    let expired = call(&app, actix_web::test::TestRequest::get().uri(&fresh_path)).await;
+    assert_eq!(expired.0, StatusCode::UNAUTHORIZED);
     let link_id = links[0]["id"].as_str().expect("id");
     let (s, _, _) = call(
         &app,
