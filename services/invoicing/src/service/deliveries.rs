@@ -707,6 +707,11 @@ pub(crate) struct DispatchSummary {
 /// How long a claimed delivery is its sender's before another may take it.
 const CLAIM: Duration = Duration::minutes(5);
 
+/// One pass at a time in a process: the background sender and `POST /v1/delivery-dispatches`
+/// take turns instead of racing for the same rows (replicas still may; each delivery is
+/// claimed by one).
+static ONE_PASS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Sends the deliveries due at `now` (at most `limit`), one at a time.
 pub(crate) async fn dispatch(
     db: &Db,
@@ -714,6 +719,7 @@ pub(crate) async fn dispatch(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<DispatchSummary, Error> {
+    let _one_pass = ONE_PASS.lock().await;
     let mut summary = DispatchSummary::default();
     let due = db
         .read(move |conn| store::due(conn, now.naive_utc(), limit))
@@ -738,11 +744,11 @@ pub(crate) async fn dispatch(
                 continue;
             }
         }
-        let id = d.id.clone();
+        let (id, tried) = (d.id.clone(), d.attempts);
         let claimed = db
             .write(move |conn| {
                 let now = db::now();
-                store::claim(conn, &id, now, now + CLAIM)
+                store::claim(conn, &id, tried, now, now + CLAIM)
             })
             .await?;
         if !claimed {

@@ -314,10 +314,12 @@ pub(crate) fn defer(
     Ok(())
 }
 
-/// Claims a queued delivery until `until` unless another sender holds it; whether it got it.
+/// Claims a queued delivery, as it was read (`attempts` tries, due at `now`), until `until`
+/// unless another sender holds it or has tried it since; whether it got it.
 pub(crate) fn claim(
     conn: &mut AnyConnection,
     id: &str,
+    attempts: i32,
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<bool, Error> {
@@ -325,6 +327,8 @@ pub(crate) fn claim(
         deliveries::table
             .find(id)
             .filter(deliveries::status.eq("queued"))
+            .filter(deliveries::attempts.eq(attempts))
+            .filter(deliveries::not_before.le(now))
             .filter(
                 deliveries::claimed_until
                     .is_null()
