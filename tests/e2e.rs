@@ -792,6 +792,9 @@ fn the_token_command_refuses_what_it_cannot_sign() {
     let payer = run(&["--role", "payer"]);
     assert!(!payer.status.success());
     assert!(String::from_utf8_lossy(&payer.stderr).contains("--payer"));
+    let patient = run(&["--role", "patient"]);
+    assert!(!patient.status.success());
+    assert!(String::from_utf8_lossy(&patient.stderr).contains("--patient"));
     let ttl = run(&["--role", "admin", "--ttl", "soon"]);
     assert!(!ttl.status.success());
     let ok = run(&["--role", "payer", "--payer", "SANITAS", "--ttl", "30m"]);

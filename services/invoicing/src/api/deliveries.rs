@@ -445,7 +445,7 @@ impl From<DeliveryView> for Delivery {
     fn from(v: DeliveryView) -> Self {
         let r = v.row;
         Delivery {
-            channel: r.channel.parse().unwrap_or(DeliveryChannel::Email), // not stored: the enum only reads what it wrote
+            channel: v.channel,
             id: r.id,
             document_kind: r.document_kind,
             document_id: r.document_id,

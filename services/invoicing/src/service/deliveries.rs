@@ -359,6 +359,8 @@ pub(crate) fn enqueue(
 pub(crate) struct DeliveryView {
     /// The delivery.
     pub row: DeliveryRow,
+    /// Its channel, read from the row.
+    pub channel: DeliveryChannel,
     /// Its tries, in order.
     pub attempts: Vec<AttemptRow>,
 }
@@ -415,18 +417,21 @@ fn with_attempts(
 ) -> Result<Vec<DeliveryView>, Error> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut attempts = store::attempts_of(conn, &ids)?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let (mine, rest): (Vec<AttemptRow>, Vec<AttemptRow>) =
                 attempts.drain(..).partition(|a| a.delivery_id == row.id);
             attempts = rest;
-            DeliveryView {
+            Ok(DeliveryView {
+                channel: row
+                    .channel
+                    .parse()
+                    .map_err(|e| Error::stored("delivery channel", &row.channel, e))?,
                 row,
                 attempts: mine,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A resend: by another channel or to another address than the recipient's settings when
@@ -504,6 +509,7 @@ pub(crate) fn resend(
     )?;
     Ok(DeliveryView {
         row,
+        channel,
         attempts: Vec::new(),
     })
 }

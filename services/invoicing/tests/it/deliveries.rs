@@ -214,6 +214,18 @@ async fn documents_go_by_email_with_pdf_and_ubl_or_as_a_portal_notice_once_each(
         (s, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_link"))
     );
+    // A link's lifetime is 1 to 2160 hours.
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!("/v1/invoices/{patient_invoice}/portal-links"),
+            &t,
+            &json!({ "hours": 0 }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(fields(&body), ["hours"]);
     // A link past its time opens nothing either.
     let (s, fresh, _) = call(
         &app,
