@@ -602,6 +602,58 @@ impl EventPayload for SettlementApprovedV1 {
     }
 }
 
+/// Where one settlement stands in its workflow, as a dashboard counts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettlementProgress {
+    /// The settlement.
+    pub settlement_id: SettlementId,
+    /// Its number.
+    pub number: String,
+    /// Its location's id.
+    pub location_id: LocationId,
+    /// Its location's code.
+    pub location_code: String,
+    /// The code of its first payer; none when the patient pays it all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_code: Option<String>,
+    /// Where it is.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "in_review"))]
+    pub status: crate::settlement::SettlementStatus,
+    /// Its current total; none while nothing is priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Money>,
+    /// The biller it is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+    /// Since when it is in its status.
+    pub status_since: DateTime<Utc>,
+    /// Grows with every change of this settlement: a consumer keeps the state with the highest
+    /// sequence, whatever order events arrive in.
+    pub sequence: i64,
+}
+
+/// `carebill.settlement.settlement.changed.v1`: settlements changed status, total or assignee;
+/// each is named with its state after the change. One event carries the settlements a moment's
+/// changes touched (sent within a second or two of the change); a settlement may appear again
+/// in a later event with the same state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettlementChangedV1 {
+    /// The settlements, each as it stands now.
+    pub settlements: Vec<SettlementProgress>,
+}
+
+impl EventPayload for SettlementChangedV1 {
+    const TYPE: &'static str = "carebill.settlement.settlement.changed.v1";
+    fn subject(&self) -> String {
+        match self.settlements.as_slice() {
+            [one] => format!("settlement/{}", one.settlement_id),
+            _ => "settlements".to_owned(),
+        }
+    }
+}
+
 /// A line of an issued invoice, as other services see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

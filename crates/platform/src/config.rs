@@ -21,6 +21,7 @@
 //! | how often queued documents are sent | `delivery.dispatch_interval_secs` | `CAREBILL_DELIVERY_DISPATCH_SECS` | 30 |
 //! | the public base URL portal links start with | `delivery.portal_url` | `CAREBILL_PORTAL_URL` | `http://127.0.0.1:8080` |
 //! | hours a portal link opens its document | `delivery.link_hours` | `CAREBILL_PORTAL_LINK_HOURS` | 168 |
+//! | milliseconds between two announcements of settlement changes (dashboards) | `dashboard.publish_interval_ms` | `CAREBILL_DASHBOARD_PUBLISH_MS` | 1000 |
 //! | payment provider base URL | `payments.provider_url` | `CAREBILL_PAYMENTS_URL` | none (no payment links) |
 //! | payment provider secret API key | `payments.secret_key` | `CAREBILL_PAYMENTS_SECRET_KEY` | none |
 //! | payment webhook signing secret | `payments.webhook_secret` | `CAREBILL_PAYMENTS_WEBHOOK_SECRET` | none (webhooks refused) |
@@ -270,6 +271,22 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Keeping dashboards current.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Milliseconds between two announcements of settlement changes (`settlement.changed`).
+    pub publish_interval_ms: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            publish_interval_ms: 1000,
+        }
+    }
+}
+
 /// Every setting of a Carebill process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -296,6 +313,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The payment provider of payment links.
     pub payments: PaymentsConfig,
+    /// Dashboards.
+    pub dashboard: DashboardConfig,
 }
 
 impl Default for Config {
@@ -312,6 +331,7 @@ impl Default for Config {
             reminders: RemindersConfig::default(),
             delivery: DeliveryConfig::default(),
             payments: PaymentsConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -487,6 +507,16 @@ impl Config {
             cfg.delivery.link_hours = v.parse().map_err(|_| {
                 ConfigError(format!("CAREBILL_PORTAL_LINK_HOURS: `{v}` is not a number"))
             })?;
+        }
+        if let Some(v) = env("CAREBILL_DASHBOARD_PUBLISH_MS") {
+            cfg.dashboard.publish_interval_ms = v.parse().map_err(|_| {
+                ConfigError(format!("CAREBILL_DASHBOARD_PUBLISH_MS: `{v}` is not a number"))
+            })?;
+        }
+        if !(10..=60_000).contains(&cfg.dashboard.publish_interval_ms) {
+            return Err(ConfigError(
+                "dashboard.publish_interval_ms must be between 10 and 60000".to_owned(),
+            ));
         }
         if cfg.delivery.dispatch_interval_secs == 0 {
             return Err(ConfigError(

@@ -47,6 +47,37 @@ pub struct SettlementState {
     pub wake: Arc<Notify>,
 }
 
+/// Announces the settlements whose workflow state changed (`settlement.changed`) every
+/// `interval`, until the process stops: what dashboards elsewhere count. Several processes may
+/// run it; each change is announced by one of them.
+pub async fn progress_publisher(state: web::Data<SettlementState>, interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        loop {
+            match state
+                .db
+                .write(|conn| service::progress::publish(conn, PROGRESS_BATCH))
+                .await
+            {
+                Ok(n) if n > 0 => {
+                    state.wake.notify_one();
+                    if n < PROGRESS_BATCH as usize {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "announcing settlement changes failed; trying again later");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How many settlements one `settlement.changed` event names at most.
+const PROGRESS_BATCH: i64 = 500;
+
 /// The events this service consumes, applied once each, in batches (see
 /// [`consumer::apply_events`]).
 pub fn events(db: Db, wake: Arc<Notify>) -> Subscription {

@@ -68,6 +68,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         billing_run_id -> Nullable<Text>,
+        change_seq -> BigInt,
     }
 }
 
@@ -338,5 +339,12 @@ diesel::table! {
         party -> Text,
         billing -> Text,
         changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settlement_changes (settlement_id) {
+        settlement_id -> Text,
+        marks -> BigInt,
     }
 }

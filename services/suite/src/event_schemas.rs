@@ -11,7 +11,7 @@ use carebill_domain::events::{
     ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
     EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
     PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
-    SettlementApprovedV1, SettlementInvoicedV1, WriteOffRecordedV1,
+    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -27,6 +27,7 @@ use utoipa::OpenApi as _;
     PayerChangedV1,
     LocationChangedV1,
     SettlementApprovedV1,
+    SettlementChangedV1,
     InvoiceIssuedV1,
     SettlementInvoicedV1,
     CreditNoteIssuedV1,
@@ -89,6 +90,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         SettlementApprovedV1::TYPE,
         "SettlementApprovedV1",
         "Medical audit approved a settlement version: what to invoice to whom (settlement).",
+    ),
+    (
+        SettlementChangedV1::TYPE,
+        "SettlementChangedV1",
+        "Settlements changed status, total or assignee: their state now, for dashboards (settlement).",
     ),
     (
         InvoiceIssuedV1::TYPE,

@@ -357,6 +357,12 @@ async fn run(
             wake: s.wake.clone(),
         })
     });
+    let progress_publisher = settlement.clone().map(|state| {
+        tokio::spawn(carebill_settlement::progress_publisher(
+            state,
+            std::time::Duration::from_millis(cfg.dashboard.publish_interval_ms),
+        ))
+    });
     let delivery = carebill_invoicing::DeliveryChannels {
         mail: Mailer::from_config(&cfg.mail)?,
         portal_url: cfg.delivery.portal_url.clone(),
@@ -435,6 +441,10 @@ async fn run(
     if let Some(sender) = sender {
         // A notice being sent when this stops stays `sending`: it is never sent twice.
         sender.abort();
+    }
+    if let Some(publisher) = progress_publisher {
+        // What it was announcing stays marked and is announced on the next start.
+        publisher.abort();
     }
     if let Some(sender) = delivery_sender {
         // A delivery being sent when this stops stays claimed until its claim lapses, then is

@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod intake;
 pub mod offers;
 pub mod periodic;
+pub mod progress;
 pub mod prices;
 pub mod review;
 pub mod rules;

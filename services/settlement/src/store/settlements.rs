@@ -347,6 +347,8 @@ pub fn store_new(
         })
         .collect();
     insert_all!(conn, settlements::table, headers);
+    let ids: Vec<&str> = made.iter().map(|(r, _)| r.id.as_str()).collect();
+    mark_changed_many(conn, &ids)?;
     let versions: Vec<NewVersion<'_>> = made
         .iter()
         .map(|(r, _)| NewVersion {
@@ -431,9 +433,10 @@ pub fn save(conn: &mut AnyConnection, row: &Row) -> Result<(), Error> {
             settlements::invoiced_version.eq(row.invoiced_version),
             settlements::assigned_to.eq(&row.assigned_to),
             settlements::updated_at.eq(row.updated_at),
+            settlements::change_seq.eq(settlements::change_seq + 1),
         ))
         .execute(conn)?;
-    Ok(())
+    mark_changed(conn, &row.id)
 }
 
 /// Stores a new settlement header (version 0, no lines yet).
@@ -464,7 +467,120 @@ pub fn insert(conn: &mut AnyConnection, row: &Row) -> Result<(), Error> {
             settlements::billing_run_id.eq(&row.billing_run_id),
         ))
         .execute(conn)?;
+    mark_changed(conn, &row.id)
+}
+
+/// Marks a settlement whose workflow state was written, for the progress publisher (in the
+/// writer's transaction). An existing mark is updated, not left alone: the update waits for a
+/// publisher holding the mark, so a change is never taken for announced before it commits.
+fn mark_changed(conn: &mut AnyConnection, id: &str) -> Result<(), Error> {
+    use crate::schema::settlement_changes::dsl as c;
+    let row = (c::settlement_id.eq(id), c::marks.eq(1_i64));
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(c::settlement_changes)
+            .values(row)
+            .on_conflict(c::settlement_id)
+            .do_update()
+            .set(c::marks.eq(c::marks + 1))
+            .execute(pg)?,
+        AnyConnection::Sqlite(lite) => diesel::insert_into(c::settlement_changes)
+            .values(row)
+            .on_conflict(c::settlement_id)
+            .do_update()
+            .set(c::marks.eq(c::marks + 1))
+            .execute(lite)?,
+    };
     Ok(())
+}
+
+/// [`mark_changed`] for new settlements (no mark can exist yet).
+fn mark_changed_many(conn: &mut AnyConnection, ids: &[&str]) -> Result<(), Error> {
+    use crate::schema::settlement_changes::dsl as c;
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| (c::settlement_id.eq(*id), c::marks.eq(1_i64)))
+        .collect();
+    insert_all!(conn, c::settlement_changes, rows);
+    Ok(())
+}
+
+/// What the progress publisher announces of one marked settlement.
+#[derive(Debug, Clone, Queryable)]
+pub struct ProgressRow {
+    pub id: String,
+    pub number: String,
+    pub location_id: String,
+    pub location_code: String,
+    pub coverages: String,
+    pub status: String,
+    pub currency: Option<String>,
+    pub total_minor: i64,
+    pub assigned_to: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub change_seq: i64,
+}
+
+/// Takes up to `limit` marks (on PostgreSQL those no writer holds: a mark being written is
+/// taken after its writer commits) and answers the marked settlements as they stand, with
+/// since when each is in its status. Removes the marks: the caller announces them in the same
+/// transaction.
+pub fn take_changed(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(ProgressRow, Option<NaiveDateTime>)>, Error> {
+    use crate::schema::settlement_changes::dsl as c;
+    let ids: Vec<String> = match conn {
+        AnyConnection::Postgresql(pg) => c::settlement_changes
+            .select(c::settlement_id)
+            .order(c::settlement_id)
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        AnyConnection::Sqlite(lite) => c::settlement_changes
+            .select(c::settlement_id)
+            .order(c::settlement_id)
+            .limit(limit)
+            .load(lite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::delete(c::settlement_changes.filter(c::settlement_id.eq_any(&ids))).execute(conn)?;
+    let rows: Vec<ProgressRow> = settlements::table
+        .filter(settlements::id.eq_any(&ids))
+        .select((
+            settlements::id,
+            settlements::number,
+            settlements::location_id,
+            settlements::location_code,
+            settlements::coverages,
+            settlements::status,
+            settlements::currency,
+            settlements::total_minor,
+            settlements::assigned_to,
+            settlements::created_at,
+            settlements::change_seq,
+        ))
+        .order(settlements::id)
+        .load(conn)?;
+    let since: HashMap<String, Option<NaiveDateTime>> = settlement_status_changes::table
+        .filter(settlement_status_changes::settlement_id.eq_any(&ids))
+        .group_by(settlement_status_changes::settlement_id)
+        .select((
+            settlement_status_changes::settlement_id,
+            diesel::dsl::max(settlement_status_changes::changed_at),
+        ))
+        .load::<(String, Option<NaiveDateTime>)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let s = since.get(&r.id).copied().flatten();
+            (r, s)
+        })
+        .collect())
 }
 
 /// Whether accounts cancelled the episode (and why): `Some(reason)` once its cancellation was

@@ -1,0 +1,2 @@
+DROP TABLE settlement_changes;
+ALTER TABLE settlements DROP COLUMN change_seq;
