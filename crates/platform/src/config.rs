@@ -510,7 +510,9 @@ impl Config {
         }
         if let Some(v) = env("CAREBILL_DASHBOARD_PUBLISH_MS") {
             cfg.dashboard.publish_interval_ms = v.parse().map_err(|_| {
-                ConfigError(format!("CAREBILL_DASHBOARD_PUBLISH_MS: `{v}` is not a number"))
+                ConfigError(format!(
+                    "CAREBILL_DASHBOARD_PUBLISH_MS: `{v}` is not a number"
+                ))
             })?;
         }
         if !(10..=60_000).contains(&cfg.dashboard.publish_interval_ms) {

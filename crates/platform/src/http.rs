@@ -80,6 +80,79 @@ pub fn precondition_failed(detail: impl Into<String>) -> Error {
     Error::new(ErrorCode::PreconditionFailed, detail)
 }
 
+/// The representation the request's `Accept` prefers among `offered` (no `Accept`: the first);
+/// 406 listing the offered media types when it allows none.
+pub fn negotiate<F: Copy>(req: &HttpRequest, offered: &[(&str, F)]) -> Result<F, Error> {
+    let ranges: Vec<(String, f32)> = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(media_range)
+        .collect();
+    if ranges.is_empty()
+        && let Some((_, f)) = offered.first()
+    {
+        return Ok(*f);
+    }
+    let mut best: Option<(f32, F)> = None;
+    for (media, format) in offered {
+        // The most specific range that matches decides the quality of this media type.
+        let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+        let quality = ranges
+            .iter()
+            .filter_map(|(range, q)| {
+                let specificity = if range == media {
+                    3
+                } else if range.strip_suffix("/*") == Some(kind) {
+                    2
+                } else if range == "*/*" {
+                    1
+                } else {
+                    return None;
+                };
+                Some((specificity, *q))
+            })
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, q)| q);
+        if let Some(q) = quality
+            && q > 0.0
+            && best.is_none_or(|(b, _)| q > b)
+        {
+            best = Some((q, *format));
+        }
+    }
+    best.map(|(_, f)| f).ok_or_else(|| {
+        let media: Vec<&str> = offered.iter().map(|(m, _)| *m).collect();
+        Error::new(
+            ErrorCode::NotAcceptable,
+            format!(
+                "this resource is available as {}; `Accept` allows none of them",
+                media.join(", ")
+            ),
+        )
+    })
+}
+
+/// One media range of `Accept`, lower-cased, with its quality (1 unless `q` says otherwise;
+/// an unreadable `q` counts as 0, i.e. not acceptable).
+fn media_range(item: &str) -> Option<(String, f32)> {
+    let mut parts = item.split(';');
+    let media = parts.next()?.trim().to_ascii_lowercase();
+    if media.is_empty() {
+        return None;
+    }
+    let mut q = 1.0;
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("q")
+        {
+            q = v.trim().parse::<f32>().map_or(0.0, |q| q.clamp(0.0, 1.0));
+        }
+    }
+    Some((media, q))
+}
+
 /// Whether the request asked for a minimal answer (`Prefer: return=minimal`, RFC 7240).
 pub fn prefers_minimal(req: &HttpRequest) -> bool {
     req.headers()

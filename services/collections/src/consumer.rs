@@ -3,7 +3,9 @@
 //! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`], then, for a
 //!   receivable created now, [`payments::apply_prepayments`] (the party's prepayments' credit);
 //! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`];
-//! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`].
+//! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`];
+//! - `carebill.settlement.settlement.changed.v1` → [`dashboard::settlements_changed`] (the
+//!   dashboard's settlements; an invoice's location name is kept for it too).
 //!
 //! Other types are ignored (`batch.closed` among them: a batch matters to collections once it
 //! is sent).
@@ -16,17 +18,19 @@
 
 use carebill_domain::events::{
     BatchSentV1, CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1,
+    SettlementChangedV1,
 };
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::{batches, payments, receivables};
+use crate::service::{batches, dashboard, payments, receivables};
 
 /// The event types consumed.
 pub(crate) const TYPES: &[&str] = &[
     InvoiceIssuedV1::TYPE,
     CreditNoteIssuedV1::TYPE,
     BatchSentV1::TYPE,
+    SettlementChangedV1::TYPE,
 ];
 
 /// Applies one event from invoicing (other types are ignored).
@@ -38,6 +42,7 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
                 .payload()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             receivables::lock_invoice(conn, e.invoice_id)?;
+            dashboard::location_named(conn, &e.location.code, &e.location.name)?;
             if receivables::invoice_issued(conn, env, &e)? {
                 payments::apply_prepayments(conn, env, &e)?;
             }
@@ -56,6 +61,12 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             batches::lock_batch(conn, e.batch_id)?;
             batches::batch_sent(conn, env, &e)
+        }
+        SettlementChangedV1::TYPE => {
+            let e: SettlementChangedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            dashboard::settlements_changed(conn, &e)
         }
         _ => Ok(()),
     }

@@ -23,6 +23,7 @@
 
 mod api;
 mod camt;
+mod charts;
 mod consumer;
 mod schema;
 mod service;
@@ -183,6 +184,21 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/dashboard")
+                    .route(web::get().to(api::dashboard::get_dashboard))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/dashboard/charts/progress")
+                    .route(web::get().to(api::dashboard::get_progress_chart))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/dashboard/charts/pending")
+                    .route(web::get().to(api::dashboard::get_pending_chart))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/collections/dso")
                     .route(web::get().to(api::dso::get_dso))
                     .default_service(allow("GET")),
@@ -335,6 +351,8 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::plans::cancel_payment_plan, api::plans::evaluate_payment_plans,
         api::disputes::open_dispute, api::disputes::resolve_dispute,
         api::disputes::adjust_receivable, api::dso::get_dso,
+        api::dashboard::get_dashboard, api::dashboard::get_progress_chart,
+        api::dashboard::get_pending_chart,
         api::reminders::put_reminder_contact, api::reminders::get_reminder_contact,
         api::reminders::put_reminder_policy, api::reminders::get_reminder_policy,
         api::reminders::list_reminder_policies, api::reminders::create_reminder_run,
@@ -349,6 +367,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
     ),
     tags(
         (name = "bank statements", description = "camt.053/054 bank statements imported, their credits matched by ISO 11649 creditor reference and posted, the rest queued for a person"),
+        (name = "dashboard", description = "The billing dashboard: settlements waiting to be invoiced per stage and per biller, billing month by month against a year before, totals, and their charts (SVG)"),
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),
         (name = "collection batches", description = "Invoice batches invoicing sent, and how far their invoices are collected"),

@@ -444,3 +444,40 @@ diesel::allow_tables_to_appear_in_same_query!(
     bank_statement_entries,
     bank_debtor_accounts
 );
+
+diesel::table! {
+    dashboard_settlements (settlement_id) {
+        settlement_id -> Text,
+        number -> Text,
+        location_code -> Text,
+        payer_code -> Nullable<Text>,
+        status -> Text,
+        currency -> Nullable<Text>,
+        total_minor -> BigInt,
+        assigned_to -> Nullable<Text>,
+        status_since -> Timestamp,
+        sequence -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_months (location_code, payer_code, currency, month) {
+        location_code -> Text,
+        payer_code -> Text,
+        currency -> Text,
+        month -> Date,
+        invoices -> BigInt,
+        billed_minor -> BigInt,
+        adjusted_minor -> BigInt,
+        credited_minor -> BigInt,
+        collected_minor -> BigInt,
+        written_off_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_locations (code) {
+        code -> Text,
+        name -> Text,
+    }
+}

@@ -21,6 +21,7 @@ pub(crate) mod audit_trail;
 pub(crate) mod balances;
 pub(crate) mod bank_statements;
 pub(crate) mod batches;
+pub(crate) mod dashboard;
 pub(crate) mod disputes;
 pub(crate) mod dso;
 pub(crate) mod history;

@@ -17,6 +17,9 @@ pub(crate) const ROWS_PER_INSERT: usize = 500;
 /// bound value, under SQLite's limit of 32,766.
 pub(crate) const KEYS_PER_QUERY: usize = 5_000;
 
+/// Statuses stored for receivables that still owe money.
+pub(crate) const OWING: [&str; 2] = ["open", "partially_paid"];
+
 /// Inserts `$rows` (a `Vec` of owned insertable rows of `$table`) in multi-row statements of
 /// [`ROWS_PER_INSERT`] rows, on either backend. The multi-backend connection writes one row
 /// per statement on SQLite when a row has optional columns, so the rows are written on the
@@ -46,6 +49,7 @@ pub(crate) mod allocations;
 pub(crate) mod balances;
 pub(crate) mod bank_statements;
 pub(crate) mod batches;
+pub(crate) mod dashboard;
 pub(crate) mod disputes;
 pub(crate) mod dso;
 pub(crate) mod early_credit_notes;

@@ -22,14 +22,13 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 
-use super::Backend;
+use super::{Backend, dashboard};
 use crate::schema::{batch_documents, receivables};
 
 /// A boolean condition on receivables.
 pub(crate) type Condition = Box<dyn BoxableExpression<receivables::table, Backend, SqlType = Bool>>;
 
-/// Statuses stored for receivables that still owe money.
-pub(crate) const OWING: [&str; 2] = ["open", "partially_paid"];
+pub(crate) use super::OWING;
 
 /// The party owed, as kept in the `party` column (JSON): the event's party reference, stored in
 /// its own form so that a change to the API or event schema never changes what is stored.
@@ -334,10 +333,36 @@ pub(crate) fn of_invoice(
 
 /// Stores a new receivable.
 pub(crate) fn insert(conn: &mut AnyConnection, row: NewReceivableRow) -> Result<(), Error> {
+    let (location, payer, currency) = (
+        row.location_code.clone(),
+        row.payer_code.clone(),
+        row.currency.to_string(),
+    );
+    let (issue_date, total) = (row.issue_date, row.total_minor);
     diesel::insert_into(receivables::table)
         .values(row)
         .execute(conn)?;
-    Ok(())
+    dashboard::book_billed(
+        conn,
+        &location,
+        payer.as_deref(),
+        &currency,
+        issue_date,
+        total,
+    )
+}
+
+/// Runs `write` on receivables `ids` and books on the dashboard what it changed of their
+/// figures, in `at`'s month. Every writer of a receivable's amounts or status goes through it.
+fn booked(
+    conn: &mut AnyConnection,
+    ids: &[String],
+    at: NaiveDateTime,
+    write: impl FnOnce(&mut AnyConnection) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let before = dashboard::figures(conn, ids)?;
+    write(conn)?;
+    dashboard::book_changes(conn, before, at)
 }
 
 /// Locks an invoice's key until the transaction ends: its events are applied one at a time.
@@ -405,10 +430,19 @@ pub(crate) fn set_paid_many(
     conn: &mut AnyConnection,
     updates: &[PaidReceivable],
 ) -> Result<(), Error> {
-    use diesel::sql_types::{Array, BigInt, Text, Timestamp};
     if updates.is_empty() {
         return Ok(());
     }
+    let ids: Vec<String> = updates.iter().map(|u| u.id.to_string()).collect();
+    let at = updates.iter().map(|u| u.at).max().unwrap_or_else(db::now); // not stored: updates is not empty
+    booked(conn, &ids, at, |conn| set_paid_many_unbooked(conn, updates))
+}
+
+fn set_paid_many_unbooked(
+    conn: &mut AnyConnection,
+    updates: &[PaidReceivable],
+) -> Result<(), Error> {
+    use diesel::sql_types::{Array, BigInt, Text, Timestamp};
     if let AnyConnection::Postgresql(pg) = conn {
         diesel::sql_query(
             "UPDATE receivables AS r \
@@ -429,13 +463,13 @@ pub(crate) fn set_paid_many(
         return Ok(());
     }
     for u in updates {
-        set_paid(conn, u.id, u.paid_minor, u.status, u.at)?;
+        set_paid_unbooked(conn, u.id, u.paid_minor, u.status, u.at)?;
     }
     Ok(())
 }
 
-/// Sets what was paid on a receivable and its base status.
-pub(crate) fn set_paid(
+/// Sets what was paid on a receivable and its base status (booked by the caller).
+fn set_paid_unbooked(
     conn: &mut AnyConnection,
     id: ReceivableId,
     paid_minor: i64,
@@ -463,16 +497,18 @@ pub(crate) fn set_credited(
     status: ReceivableStatus,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    diesel::update(receivables::table.find(id.to_string()))
-        .set((
-            receivables::credited_minor.eq(credited_minor),
-            receivables::paid_minor.eq(paid_minor),
-            receivables::written_off_minor.eq(written_off_minor),
-            receivables::status.eq(status.as_str()),
-            receivables::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    booked(conn, &[id.to_string()], at, |conn| {
+        diesel::update(receivables::table.find(id.to_string()))
+            .set((
+                receivables::credited_minor.eq(credited_minor),
+                receivables::paid_minor.eq(paid_minor),
+                receivables::written_off_minor.eq(written_off_minor),
+                receivables::status.eq(status.as_str()),
+                receivables::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Sets what was written off a receivable and its base status.
@@ -483,14 +519,16 @@ pub(crate) fn set_written_off(
     status: ReceivableStatus,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    diesel::update(receivables::table.find(id.to_string()))
-        .set((
-            receivables::written_off_minor.eq(written_off_minor),
-            receivables::status.eq(status.as_str()),
-            receivables::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    booked(conn, &[id.to_string()], at, |conn| {
+        diesel::update(receivables::table.find(id.to_string()))
+            .set((
+                receivables::written_off_minor.eq(written_off_minor),
+                receivables::status.eq(status.as_str()),
+                receivables::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Sets what adjustments changed a receivable by and its base status.
@@ -501,14 +539,16 @@ pub(crate) fn set_adjusted(
     status: ReceivableStatus,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    diesel::update(receivables::table.find(id.to_string()))
-        .set((
-            receivables::adjusted_minor.eq(adjusted_minor),
-            receivables::status.eq(status.as_str()),
-            receivables::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    booked(conn, &[id.to_string()], at, |conn| {
+        diesel::update(receivables::table.find(id.to_string()))
+            .set((
+                receivables::adjusted_minor.eq(adjusted_minor),
+                receivables::status.eq(status.as_str()),
+                receivables::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// The receivables of one party in one currency that still owe (stored status open or
@@ -580,19 +620,21 @@ pub(crate) fn cancel(
     reason: &str,
     at: NaiveDateTime,
 ) -> Result<(), Error> {
-    diesel::update(receivables::table.find(id.to_string()))
-        .set((
-            receivables::status.eq(ReceivableStatus::Cancelled.as_str()),
-            receivables::paid_minor.eq(0_i64),
-            receivables::written_off_minor.eq(0_i64),
-            receivables::credit_note_id.eq(Some(credit_note_id.to_string())),
-            receivables::credit_note_number.eq(Some(credit_note_number)),
-            receivables::cancel_reason.eq(Some(reason)),
-            receivables::cancelled_at.eq(Some(at)),
-            receivables::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    booked(conn, &[id.to_string()], at, |conn| {
+        diesel::update(receivables::table.find(id.to_string()))
+            .set((
+                receivables::status.eq(ReceivableStatus::Cancelled.as_str()),
+                receivables::paid_minor.eq(0_i64),
+                receivables::written_off_minor.eq(0_i64),
+                receivables::credit_note_id.eq(Some(credit_note_id.to_string())),
+                receivables::credit_note_number.eq(Some(credit_note_number)),
+                receivables::cancel_reason.eq(Some(reason)),
+                receivables::cancelled_at.eq(Some(at)),
+                receivables::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// A receivable in the caller's scope.

@@ -19,13 +19,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
-use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
+use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument};
 use super::printing::{json_tagged, printed};
 use super::{CREDITORS, READERS, check_range};
 use crate::InvoicingState;
 use crate::service::credit_notes::{self, Credit};
 use crate::service::documents::{self, CreditNoteDocument, CreditNoteFilter, CreditNoteHeader};
 use crate::service::printing;
+use carebill_platform::http::negotiate;
 
 /// The invoice a credit note cancels.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -17,13 +17,13 @@ use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use super::AUDIT_READERS;
-use super::e_invoices::negotiate;
 use super::printing::{PRINT_FORMATS, printed};
 use crate::InvoicingState;
 use crate::service::deliveries::{
     self as service, DeliveryView, DocKind, LinkRow, NewLink, NewSettings, Resend, Settings,
     StoredWindows,
 };
+use carebill_platform::http::negotiate;
 
 /// Roles that set delivery settings and sending windows (admin always may).
 const MANAGERS: &[Role] = &[Role::BillingManager];

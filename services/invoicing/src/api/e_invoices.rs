@@ -49,79 +49,6 @@ pub(crate) const DOCUMENT_FORMATS: &[(&str, Format)] = &[
 /// What the `/ubl` sub-resources give.
 const UBL_FORMATS: &[(&str, Format)] = &[(XML, Format::Ubl)];
 
-/// The representation the request's `Accept` prefers among `offered` (no `Accept`: the first);
-/// 406 listing the offered media types when it allows none.
-pub(crate) fn negotiate(req: &HttpRequest, offered: &[(&str, Format)]) -> Result<Format, Error> {
-    let ranges: Vec<(String, f32)> = req
-        .headers()
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(media_range)
-        .collect();
-    if ranges.is_empty()
-        && let Some((_, f)) = offered.first()
-    {
-        return Ok(*f);
-    }
-    let mut best: Option<(f32, Format)> = None;
-    for (media, format) in offered {
-        // The most specific range that matches decides the quality of this media type.
-        let (kind, _) = media.split_once('/').unwrap_or((media, ""));
-        let quality = ranges
-            .iter()
-            .filter_map(|(range, q)| {
-                let specificity = if range == media {
-                    3
-                } else if range.strip_suffix("/*") == Some(kind) {
-                    2
-                } else if range == "*/*" {
-                    1
-                } else {
-                    return None;
-                };
-                Some((specificity, *q))
-            })
-            .max_by_key(|(s, _)| *s)
-            .map(|(_, q)| q);
-        if let Some(q) = quality
-            && q > 0.0
-            && best.is_none_or(|(b, _)| q > b)
-        {
-            best = Some((q, *format));
-        }
-    }
-    best.map(|(_, f)| f).ok_or_else(|| {
-        let media: Vec<&str> = offered.iter().map(|(m, _)| *m).collect();
-        Error::new(
-            ErrorCode::NotAcceptable,
-            format!(
-                "this resource is available as {}; `Accept` allows none of them",
-                media.join(", ")
-            ),
-        )
-    })
-}
-
-/// One media range of `Accept`, lower-cased, with its quality (1 unless `q` says otherwise;
-/// an unreadable `q` counts as 0, i.e. not acceptable).
-fn media_range(item: &str) -> Option<(String, f32)> {
-    let mut parts = item.split(';');
-    let media = parts.next()?.trim().to_ascii_lowercase();
-    if media.is_empty() {
-        return None;
-    }
-    let mut q = 1.0;
-    for p in parts {
-        if let Some((k, v)) = p.split_once('=')
-            && k.trim().eq_ignore_ascii_case("q")
-        {
-            q = v.trim().parse::<f32>().map_or(0.0, |q| q.clamp(0.0, 1.0));
-        }
-    }
-    Some((media, q))
-}
-
 /// A business term the document lacks.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MissingTerm {
@@ -226,7 +153,7 @@ pub async fn get_invoice_ubl(
 ) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: InvoiceId = parse_id(&id, "invoice")?;
-    negotiate(&req, UBL_FORMATS)?;
+    carebill_platform::http::negotiate(&req, UBL_FORMATS)?;
     invoice_ubl(&state, Scope::of(&who), id).await
 }
 
@@ -248,6 +175,6 @@ pub async fn get_credit_note_ubl(
 ) -> Result<HttpResponse, Error> {
     who.require(READERS)?;
     let id: CreditNoteId = parse_id(&id, "credit note")?;
-    negotiate(&req, UBL_FORMATS)?;
+    carebill_platform::http::negotiate(&req, UBL_FORMATS)?;
     credit_note_ubl(&state, Scope::of(&who), id).await
 }

@@ -17,12 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use super::credit_notes::InvoiceLink;
 use super::documents::{EpisodeLink, Issuer, Line, SettlementLink};
-use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument, negotiate};
+use super::e_invoices::{self, DOCUMENT_FORMATS, Format, IncompleteDocument};
 use super::printing::{json_tagged, printed};
 use super::{READERS, check_range};
 use crate::InvoicingState;
 use crate::service::documents::{self, InvoiceDocument, InvoiceFilter, InvoiceHeader};
 use crate::service::printing;
+use carebill_platform::http::negotiate;
 
 /// An invoice without its lines, as lists show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -18,11 +18,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AUDIT_READERS;
-use super::e_invoices::negotiate;
 use super::printing::{PRINT_FORMATS, printed};
 use crate::InvoicingState;
 use crate::service::layouts::{self as service, DocumentType, Selector, StoredLayout};
 use crate::service::printing::{self, Printable};
+use carebill_platform::http::negotiate;
 
 /// Roles that may create and change layouts (admin always may).
 const WRITERS: &[Role] = &[Role::BillingManager];

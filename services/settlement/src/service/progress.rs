@@ -5,9 +5,7 @@
 //! stopped is published by the next one; a settlement written again while it is being published
 //! is marked again and published once more.
 
-use carebill_domain::events::{
-    CoverageRef, Envelope, SettlementChangedV1, SettlementProgress,
-};
+use carebill_domain::events::{CoverageRef, Envelope, SettlementChangedV1, SettlementProgress};
 use carebill_domain::stored::json;
 use carebill_domain::{Currency, MinorUnits, Money};
 use carebill_platform::Error;

@@ -1,0 +1,3 @@
+DROP TABLE dashboard_locations;
+DROP TABLE dashboard_months;
+DROP TABLE dashboard_settlements;
