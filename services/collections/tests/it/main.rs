@@ -8,6 +8,7 @@ mod aging;
 mod bank_statements;
 mod batches;
 mod common;
+mod dashboard;
 mod money_in;
 mod openapi;
 mod payment_links;
