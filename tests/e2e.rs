@@ -1267,6 +1267,13 @@ fn money_path(c: &Suite) {
     });
     let id = settlement["id"].as_str().expect("id").to_owned();
     assert_eq!(amount(&settlement["total"]), "86.00");
+    // The dashboard follows the settlement service's announcements: the draft waits, 86.00.
+    eventually("the dashboard counting the new draft", || {
+        let (s, d) = c.get("billing_manager", "/v1/dashboard");
+        assert_eq!(s, 200, "{d}");
+        (d["pending"][0]["count"] == 1 && amount(&d["pending"][0]["amounts"][0]) == "86.00")
+            .then_some(())
+    });
     let (s, denied) = c.step("biller", &id, &json!({"to": "approved"}));
     assert_eq!(s, 403, "a biller never approves: {denied}");
     let (s, denied) = c.step("auditor", &id, &json!({"to": "approved"}));
@@ -1327,6 +1334,16 @@ fn money_path(c: &Suite) {
     eventually("the settlement marked invoiced", || {
         let (_, doc) = c.get("biller", &format!("/v1/settlements/{id}"));
         (doc["status"] == "invoiced").then_some(())
+    });
+    // ... and no longer waits once invoiced; what was billed counts this month.
+    eventually("the dashboard after invoicing", || {
+        let (_, d) = c.get("billing_manager", "/v1/dashboard");
+        let waiting: i64 = d["pending"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["count"].as_i64())
+            .sum();
+        (waiting == 0 && amount(&d["totals"][0]["billed"]) == "86.00").then_some(())
     });
     let receivables = eventually("three receivables", || {
         let (_, page) = c.get(
