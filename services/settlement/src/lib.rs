@@ -54,11 +54,7 @@ pub async fn progress_publisher(state: web::Data<SettlementState>, interval: std
     loop {
         tokio::time::sleep(interval).await;
         loop {
-            match state
-                .db
-                .write(|conn| service::progress::publish(conn, PROGRESS_BATCH))
-                .await
-            {
+            match publish_progress(&state.db).await {
                 Ok(n) if n > 0 => {
                     state.wake.notify_one();
                     if n < PROGRESS_BATCH as usize {
@@ -73,6 +69,14 @@ pub async fn progress_publisher(state: web::Data<SettlementState>, interval: std
             }
         }
     }
+}
+
+/// Announces up to [`PROGRESS_BATCH`] settlements changed since they were last announced, in
+/// one `settlement.changed` event in the outbox; answers how many (what the publisher does
+/// every interval).
+pub async fn publish_progress(db: &Db) -> Result<usize, carebill_platform::Error> {
+    db.write(|conn| service::progress::publish(conn, PROGRESS_BATCH))
+        .await
 }
 
 /// How many settlements one `settlement.changed` event names at most.

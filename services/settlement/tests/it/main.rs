@@ -15,5 +15,6 @@ mod assignment;
 mod billing_runs;
 mod conditions;
 mod coverage;
+mod progress;
 mod rules;
 mod settlements;
