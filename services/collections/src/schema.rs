@@ -481,3 +481,13 @@ diesel::table! {
         name -> Text,
     }
 }
+
+diesel::table! {
+    dashboard_due (location_code, payer_code, currency, due_date) {
+        location_code -> Text,
+        payer_code -> Text,
+        currency -> Text,
+        due_date -> Date,
+        owed_minor -> BigInt,
+    }
+}

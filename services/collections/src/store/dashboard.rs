@@ -22,7 +22,9 @@ use diesel::sql_types::{BigInt, Nullable, Timestamp};
 use diesel::upsert::excluded;
 
 use super::{KEYS_PER_QUERY, OWING};
-use crate::schema::{dashboard_locations, dashboard_months, dashboard_settlements, receivables};
+use crate::schema::{
+    dashboard_due, dashboard_locations, dashboard_months, dashboard_settlements, receivables,
+};
 
 /// The first day of `day`'s month: the key of a month.
 pub(crate) fn month_of(day: NaiveDate) -> NaiveDate {
@@ -62,6 +64,7 @@ pub(crate) struct Figures {
     credited: i64,
     paid: i64,
     written_off: i64,
+    due_date: NaiveDate,
 }
 
 impl Figures {
@@ -71,6 +74,15 @@ impl Figures {
             self.payer_code.clone().unwrap_or_default(), // not stored: "" is the patients' key
             self.currency.clone(),
         )
+    }
+
+    /// What it owes while it is owing (open or partially paid), else nothing.
+    fn owed(&self) -> i64 {
+        if OWING.contains(&self.status.as_str()) {
+            self.total + self.adjusted - self.credited - self.paid - self.written_off
+        } else {
+            0
+        }
     }
 
     /// (adjusted, credited, collected, written off) as counted.
@@ -101,6 +113,7 @@ pub(crate) fn figures(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Fi
                     receivables::credited_minor,
                     receivables::paid_minor,
                     receivables::written_off_minor,
+                    receivables::due_date,
                 ))
                 .load::<Figures>(conn)?,
         );
@@ -120,8 +133,11 @@ pub(crate) fn book_changes(
         .map(|f| (f.id.clone(), f))
         .collect();
     let mut deltas: BTreeMap<Key, Booked> = BTreeMap::new();
+    let mut owed: BTreeMap<(Key, NaiveDate), i64> = BTreeMap::new();
     for b in before {
         let Some(a) = after.get(&b.id) else { continue };
+        *owed.entry((b.key(), b.due_date)).or_default() -= b.owed();
+        *owed.entry((a.key(), a.due_date)).or_default() += a.owed();
         let (x, y) = (b.counted(), a.counted());
         let d = deltas.entry(b.key()).or_default();
         d.adjusted += y[0] - x[0];
@@ -135,16 +151,21 @@ pub(crate) fn book_changes(
             add(conn, &key, month, d)?;
         }
     }
+    for ((key, due), d) in owed {
+        if d != 0 {
+            add_owed(conn, &key, due, d)?;
+        }
+    }
     Ok(())
 }
 
-/// Books a new invoice in its issue month.
+/// Books a new invoice in its issue month, and what it owes on its due date.
 pub(crate) fn book_billed(
     conn: &mut AnyConnection,
     location_code: &str,
     payer_code: Option<&str>,
     currency: &str,
-    issue_date: NaiveDate,
+    (issue_date, due_date): (NaiveDate, NaiveDate),
     total_minor: i64,
 ) -> Result<(), Error> {
     let key = (
@@ -157,7 +178,37 @@ pub(crate) fn book_billed(
         billed: total_minor,
         ..Booked::default()
     };
-    add(conn, &key, month_of(issue_date), d)
+    add(conn, &key, month_of(issue_date), d)?;
+    add_owed(conn, &key, due_date, total_minor)
+}
+
+/// Adds `owed` to what is owed on a due date.
+fn add_owed(conn: &mut AnyConnection, key: &Key, due: NaiveDate, owed: i64) -> Result<(), Error> {
+    use dashboard_due::dsl as o;
+    let row = (
+        o::location_code.eq(&key.0),
+        o::payer_code.eq(&key.1),
+        o::currency.eq(&key.2),
+        o::due_date.eq(due),
+        o::owed_minor.eq(owed),
+    );
+    let target = (o::location_code, o::payer_code, o::currency, o::due_date);
+    let sum = o::owed_minor.eq(o::owed_minor + excluded(o::owed_minor));
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(o::dashboard_due)
+            .values(row)
+            .on_conflict(target)
+            .do_update()
+            .set(sum)
+            .execute(pg)?,
+        AnyConnection::Sqlite(lite) => diesel::insert_into(o::dashboard_due)
+            .values(row)
+            .on_conflict(target)
+            .do_update()
+            .set(sum)
+            .execute(lite)?,
+    };
+    Ok(())
 }
 
 /// Adds `d` to a month's row, making it when it is the month's first.
@@ -381,23 +432,21 @@ pub(crate) fn overdue(
     filter: &Filter,
     today: NaiveDate,
 ) -> Result<Vec<(String, String, i64)>, Error> {
-    let mut q = receivables::table
-        .filter(receivables::status.eq_any(OWING))
-        .filter(receivables::due_date.lt(today))
-        .group_by((receivables::location_code, receivables::currency))
+    use dashboard_due::dsl as o;
+    let mut q = o::dashboard_due
+        .filter(o::due_date.lt(today))
+        .group_by((o::location_code, o::currency))
         .select((
-            receivables::location_code,
-            receivables::currency,
-            sql::<BigInt>(
-                "CAST(COALESCE(SUM(total_minor + adjusted_minor - credited_minor - paid_minor - written_off_minor), 0) AS BIGINT)",
-            ),
+            o::location_code,
+            o::currency,
+            sql::<BigInt>("CAST(COALESCE(SUM(owed_minor), 0) AS BIGINT)"),
         ))
         .into_boxed();
     if let Some(codes) = &filter.locations {
-        q = q.filter(receivables::location_code.eq_any(codes.clone()));
+        q = q.filter(o::location_code.eq_any(codes.clone()));
     }
     if let Some(p) = &filter.payer {
-        q = q.filter(receivables::payer_code.eq(p.clone()));
+        q = q.filter(o::payer_code.eq(p.clone()));
     }
     Ok(q.load(conn)?)
 }

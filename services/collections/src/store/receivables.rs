@@ -338,18 +338,11 @@ pub(crate) fn insert(conn: &mut AnyConnection, row: NewReceivableRow) -> Result<
         row.payer_code.clone(),
         row.currency.to_string(),
     );
-    let (issue_date, total) = (row.issue_date, row.total_minor);
+    let (dates, total) = ((row.issue_date, row.due_date), row.total_minor);
     diesel::insert_into(receivables::table)
         .values(row)
         .execute(conn)?;
-    dashboard::book_billed(
-        conn,
-        &location,
-        payer.as_deref(),
-        &currency,
-        issue_date,
-        total,
-    )
+    dashboard::book_billed(conn, &location, payer.as_deref(), &currency, dates, total)
 }
 
 /// Runs `write` on receivables `ids` and books on the dashboard what it changed of their

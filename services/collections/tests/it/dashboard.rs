@@ -313,16 +313,22 @@ async fn the_dashboard_counts_what_waits_and_what_was_billed_collected_and_owed(
         ),
         ["180.00", "40.00", "30.00", "50.00", "100.00", "30.00"]
     );
-    // What is outstanding is what the open receivables owe, as the aging report adds it up.
     let (_, aging, _) = call(
         &app,
         get(&format!("/v1/collections/aging?as_of={today}"), &collector),
     )
     .await;
+    // What is outstanding is what the open receivables owe, and overdue what of it is past
+    // due, as the aging report adds them up.
     for currency in ["EUR", "USD"] {
+        let (d, a) = (
+            total(&dash["totals"], currency),
+            total(&aging["totals"], currency),
+        );
+        assert_eq!(amount(&d["outstanding"]), amount(&a["total"]), "{currency}");
         assert_eq!(
-            amount(&total(&dash["totals"], currency)["outstanding"]),
-            amount(&total(&aging["totals"], currency)["total"]),
+            cents(&d["overdue"]),
+            cents(&a["total"]) - cents(&a["current"]),
             "{currency}"
         );
     }

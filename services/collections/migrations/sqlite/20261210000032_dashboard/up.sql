@@ -34,6 +34,17 @@ CREATE TABLE dashboard_months (
     PRIMARY KEY (location_code, payer_code, currency, month)
 );
 
+-- What receivables still owe (open or partially paid) per location, payer, currency and due
+-- date: overdue on a day is the sum of what is due before it.
+CREATE TABLE dashboard_due (
+    location_code TEXT NOT NULL,
+    payer_code TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    due_date DATE NOT NULL,
+    owed_minor BIGINT NOT NULL,
+    PRIMARY KEY (location_code, payer_code, currency, due_date)
+);
+
 -- The locations' names, as invoices carry them.
 CREATE TABLE dashboard_locations (
     code TEXT PRIMARY KEY,
@@ -59,5 +70,10 @@ ON CONFLICT (location_code, payer_code, currency, month) DO UPDATE SET
     credited_minor = excluded.credited_minor,
     collected_minor = excluded.collected_minor,
     written_off_minor = excluded.written_off_minor;
+INSERT INTO dashboard_due (location_code, payer_code, currency, due_date, owed_minor)
+SELECT location_code, COALESCE(payer_code, ''), currency, due_date,
+    SUM(total_minor + adjusted_minor - credited_minor - paid_minor - written_off_minor)
+FROM receivables WHERE status IN ('open', 'partially_paid')
+GROUP BY location_code, COALESCE(payer_code, ''), currency, due_date;
 INSERT INTO dashboard_locations (code, name)
 SELECT DISTINCT location_code, location_code FROM receivables;
