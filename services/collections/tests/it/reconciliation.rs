@@ -9,7 +9,9 @@
 //! - invoiced + adjusted = cancelled + credited + paid + written off + outstanding, and credit =
 //!   received − allocated − refunded (the balance's own identities);
 //! - every receivable: total + adjusted = credited + paid + written off + outstanding, never a
-//!   negative outstanding, and the receivables' outstanding adds up to the balance's.
+//!   negative outstanding, and the receivables' outstanding adds up to the balance's;
+//! - the dashboard's totals: billed as invoiced, outstanding as owed, collected and written off
+//!   as the balance's paid and written off.
 
 use crate::common::*;
 use actix_web::http::StatusCode;
@@ -266,6 +268,31 @@ async fn run(ops: Vec<Op>) {
         owed += cents_of(&r["outstanding"]);
     }
     assert_eq!(owed, cents_of(&c["outstanding"]), "{c}");
+    // The dashboard, kept by every writer as it goes, says the same: billed is what the test
+    // invoiced, what is outstanding is what the receivables owe, and billed + adjusted −
+    // credited − collected − written off is it too.
+    let (s, d, _) = call(&app, get("/v1/dashboard", &t)).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let Some(dt) = d["totals"].get(0) else {
+        assert_eq!((m.invoiced, owed), (0, 0), "no figures: {d}");
+        return;
+    };
+    assert_eq!(cents_of(&dt["billed"]), m.invoiced, "{dt}");
+    assert_eq!(cents_of(&dt["outstanding"]), owed, "{dt}");
+    assert_eq!(
+        cents_of(&dt["billed"]) + cents_of(&dt["adjusted"])
+            - cents_of(&dt["credited"])
+            - cents_of(&dt["collected"])
+            - cents_of(&dt["written_off"]),
+        owed,
+        "{dt}"
+    );
+    assert_eq!(cents_of(&dt["collected"]), cents_of(&c["paid"]), "{dt} {c}");
+    assert_eq!(
+        cents_of(&dt["written_off"]),
+        cents_of(&c["written_off"]),
+        "{dt} {c}"
+    );
 }
 
 fn cents_of(v: &Value) -> i64 {
