@@ -555,11 +555,24 @@ fn tutorial_walk() -> (String, String) {
     let (printed, _) = rest
         .split_once("<!-- walk:end -->")
         .expect("printed invoices walk end marker");
+    // The dashboard page continues all four.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/dashboard.md"
+    ))
+    .expect("the dashboard page");
+    let (_, rest) = dashboard
+        .split_once("<!-- walk:start -->")
+        .expect("dashboard walk start marker");
+    let (dashboard, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("dashboard walk end marker");
     let walk = [
         blocks(walk, "```bash\n"),
         blocks(continued, "```bash\n"),
         blocks(collecting, "```bash\n"),
         blocks(printed, "```bash\n"),
+        blocks(dashboard, "```bash\n"),
     ]
     .concat()
     .join("\n");
@@ -732,11 +745,27 @@ fn the_tutorial_works_as_written() {
         "Factura\napplication/pdf True\nBase imponible\n",
         "[\"patient\"]\n304\n%PDF-\n403\n",
         "%PDF-\n{\"uses\":1,\"revoked\":true}\n401\n",
+        // The dashboard.
+        r#"[["draft",3,["5441.20"]],["in_review",0,[]],["observed",0,[]],["in_audit",0,[]],["approved",0,[]]]"#,
+        r#"{"currency":"EUR","invoices":9,"billed":"6912.75","credited":"77.85","collected":"825.90","written_off":"0.00","outstanding":"6014.00"}"#,
+        r#"{"invoices":9,"billed":"6912.75","outstanding":"6014.00"}"#,
+        "[\"draft\",4,\"5486.20\"]\n[[null,\"biller\",\"draft\",1],[\"lucia\",\"biller\",\"draft\",3]]\nin_review\n[\"lucia\",\"biller\",\"in_review\",1]\n",
+        "[\"Hospital Central\",1]\n[\"SANITAS\",1]\n",
+        "month,currency,invoices,billed,billed_year_before,adjusted,credited,collected,written_off,outstanding\nEUR\n<svg\n",
+        "Billed per month \u{2014} Hospital Central\nWaiting to be invoiced \u{2014} All locations\n",
+        r#"{"status":422,"errors":[["to","before_from"]]}"#,
+        r#"[406,"this resource is available as application/json, text/csv; `Accept` allows none of them"]"#,
     ] {
         assert!(
             stdout.contains(expected),
             "billing run step, {expected}: {stdout}"
         );
+    }
+    // The walk's charts, for the dashboard page's pictures (scripts/docs-images.sh).
+    if let Ok(to) = std::env::var("CAREBILL_KEEP_CHARTS") {
+        for chart in ["progress.svg", "pending.svg"] {
+            std::fs::copy(dir.path().join(chart), Path::new(&to).join(chart)).expect("chart kept");
+        }
     }
     let ubl = std::fs::read_to_string(dir.path().join("sanitas-invoice.xml")).expect("saved UBL");
     assert!(

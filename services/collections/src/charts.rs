@@ -31,6 +31,7 @@ const HEIGHT: u32 = 420;
 const THIS_YEAR: RGBColor = RGBColor(0x1f, 0x5f, 0xa8);
 const LAST_YEAR: RGBColor = RGBColor(0xb4, 0xc7, 0xdc);
 const STAGE: RGBColor = RGBColor(0x2e, 0x7d, 0x5b);
+const GRID: RGBColor = RGBColor(0xf4, 0xf4, 0xf4);
 
 /// `minor` in major units, for pixels (never for money).
 fn major(minor: i64, exponent: u32) -> f64 {
@@ -98,6 +99,7 @@ pub(crate) fn progress(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(GRID)
             .x_labels(n * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
@@ -177,6 +179,7 @@ pub(crate) fn pending(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(GRID)
             .x_labels(n * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
