@@ -103,7 +103,11 @@ async fn bench(backend: Backend, n: usize) {
     let total = n + 4 * (n / 10);
     for i in 0..total {
         // The first n at L0, then a tenth of n at each of the others; issue dates over a year.
-        let at = if i < n { 0 } else { 1 + (i - n) / (n / 10).max(1) };
+        let at = if i < n {
+            0
+        } else {
+            1 + (i - n) / (n / 10).max(1)
+        };
         let issue = year_ago + Days::days((i % 365) as i64);
         let inv = InvoiceIssuedV1 {
             invoice_id: InvoiceId::new(),
@@ -176,7 +180,10 @@ async fn bench(backend: Backend, n: usize) {
     let from = NaiveDate::from_ymd_opt(year_ago.year(), year_ago.month(), 1).expect("first");
     let from = from.max(today - Months::new(11));
     let queries = [
-        ("L0's year", format!("/v1/dashboard?location=L0&from={from}&to={today}")),
+        (
+            "L0's year",
+            format!("/v1/dashboard?location=L0&from={from}&to={today}"),
+        ),
         (
             "every location's year, by location",
             format!("/v1/dashboard?by=location&from={from}&to={today}"),

@@ -199,6 +199,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/reports/payers")
+                    .route(web::get().to(api::reports::get_payers_report))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/collections/dso")
                     .route(web::get().to(api::dso::get_dso))
                     .default_service(allow("GET")),
@@ -352,7 +357,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::disputes::open_dispute, api::disputes::resolve_dispute,
         api::disputes::adjust_receivable, api::dso::get_dso,
         api::dashboard::get_dashboard, api::dashboard::get_progress_chart,
-        api::dashboard::get_pending_chart,
+        api::dashboard::get_pending_chart, api::reports::get_payers_report,
         api::reminders::put_reminder_contact, api::reminders::get_reminder_contact,
         api::reminders::put_reminder_policy, api::reminders::get_reminder_policy,
         api::reminders::list_reminder_policies, api::reminders::create_reminder_run,

@@ -18,7 +18,7 @@ use crate::service::dashboard::{self as service, Amounts, Dashboard, Query, Tota
 use crate::service::receivables::money;
 
 /// Who reads the dashboard (admin always): the provider's billing staff.
-const DASHBOARD_READERS: &[Role] = &[
+pub(crate) const DASHBOARD_READERS: &[Role] = &[
     Role::BillingManager,
     Role::Collector,
     Role::Biller,

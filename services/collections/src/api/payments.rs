@@ -601,19 +601,82 @@ pub async fn get_payment(
     Ok(web::Json(Payment::of(&payment)))
 }
 
-/// List payments, oldest first.
+/// A page of payments as CSV: one line per payment, its invoices paid (not reversed) in one
+/// cell, amounts as decimal text.
+fn payments_csv(page: &Page<Payment>) -> Result<Vec<u8>, Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::internal(&e);
+    w.write_record([
+        "id",
+        "received_on",
+        "kind",
+        "party_kind",
+        "party_id",
+        "payer_code",
+        "method",
+        "currency",
+        "amount",
+        "allocated",
+        "refunded",
+        "unallocated",
+        "reference",
+        "invoices",
+        "recorded_by",
+        "recorded_at",
+    ])
+    .map_err(fail)?;
+    for p in &page.items {
+        let invoices: Vec<&str> = p
+            .allocations
+            .iter()
+            .filter(|a| !a.reversed)
+            .map(|a| a.invoice_number.as_str())
+            .collect();
+        w.write_record([
+            p.id.as_str(),
+            &p.received_on.to_string(),
+            p.kind.as_str(),
+            p.party.kind.as_str(),
+            &p.party.id.to_string(),
+            p.party.payer_code.as_deref().unwrap_or(""), // not stored: an empty cell for a patient
+            &p.method,
+            p.amount.currency().code(),
+            &p.amount.amount_string(),
+            &p.allocated.amount_string(),
+            &p.refunded.amount_string(),
+            &p.unallocated.amount_string(),
+            p.reference.as_deref().unwrap_or(""), // not stored: an empty cell for no reference
+            &invoices.join(" "),
+            &p.recorded_by,
+            &p.recorded_at.to_rfc3339(),
+        ])
+        .map_err(fail)?;
+    }
+    w.into_inner().map_err(|e| Error::internal(&e.to_string()))
+}
+
+/// List payments, oldest first; with `Accept: text/csv`, the page as CSV (the next page's
+/// cursor in the `Link` header): a payment history to export.
 #[utoipa::path(get, path = "/v1/payments", tag = "payments", params(PaymentFilter, PageParams),
-    responses((status = 200, description = "A page of payments", body = Page<Payment>),
+    responses((status = 200, description = "A page of payments (as text/csv when asked, the next page in `Link`)", content(
+            (Page<Payment> = "application/json"),
+            (String = "text/csv"))),
         (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "`Accept` allows neither JSON nor CSV", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter value (a party id that is not a UUID, an implausible day, `received_to` before `received_from`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list_payments(
     state: web::Data<CollectionsState>,
+    req: HttpRequest,
     who: Principal,
     filter: web::Query<PaymentFilter>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<Payment>>, Error> {
+) -> Result<actix_web::HttpResponse, Error> {
+    let csv = carebill_platform::http::negotiate(
+        &req,
+        &[("application/json", false), ("text/csv", true)],
+    )?;
     who.require(READERS)?;
     let page = page.parse()?;
     let filter = filter.into_inner().parse()?;
@@ -622,5 +685,24 @@ pub async fn list_payments(
         .db
         .read(move |conn| payments::payments(conn, &scope, &filter, &page))
         .await?;
-    Ok(web::Json(page.map(|p| Payment::of(&p))))
+    let page = page.map(|p| Payment::of(&p));
+    if !csv {
+        return Ok(actix_web::HttpResponse::Ok().json(page));
+    }
+    let mut res = actix_web::HttpResponse::Ok();
+    res.content_type("text/csv; charset=utf-8");
+    if let Some(next) = &page.next_cursor {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+            if k != "cursor" {
+                url.append_pair(&k, &v);
+            }
+        }
+        url.append_pair("cursor", next);
+        res.insert_header((
+            actix_web::http::header::LINK,
+            format!("</v1/payments?{}>; rel=\"next\"", url.finish()),
+        ));
+    }
+    Ok(res.body(payments_csv(&page)?))
 }

@@ -218,14 +218,14 @@ fn year_before(m: NaiveDate) -> NaiveDate {
     m.checked_sub_months(Months::new(12)).unwrap_or(m) // not stored: dates are checked to stay after 1900
 }
 
-fn currency(code: &str) -> Result<Currency, Error> {
+pub(crate) fn currency(code: &str) -> Result<Currency, Error> {
     Currency::parse(code).map_err(|e| Error::stored("dashboard currency", code, e))
 }
 
 /// Which locations and payer the caller's query reads: an asked location must be one the
 /// dashboard knows and the caller sees (else it is unknown, whichever the reason), an asked
 /// payer one it knows.
-fn filter(conn: &mut AnyConnection, scope: &Scope, q: &Query) -> Result<Filter, Error> {
+pub(crate) fn filter(conn: &mut AnyConnection, scope: &Scope, q: &Query) -> Result<Filter, Error> {
     let locations = match &q.location {
         Some(code) => {
             let visible = scope.locations.as_ref().is_none_or(|l| l.contains(code));

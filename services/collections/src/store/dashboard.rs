@@ -426,6 +426,52 @@ pub(crate) fn months(
     Ok(q.load(conn)?)
 }
 
+/// One month's money of one payer (`""`: patients) and currency (locations summed).
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct PayerMonthRow {
+    pub payer_code: String,
+    pub currency: String,
+    pub month: NaiveDate,
+    pub invoices: i64,
+    pub billed: i64,
+    pub adjusted: i64,
+    pub credited: i64,
+    pub collected: i64,
+    pub written_off: i64,
+}
+
+/// Every month up to `until` (its first day) per payer and currency.
+pub(crate) fn payer_months(
+    conn: &mut AnyConnection,
+    filter: &Filter,
+    until: NaiveDate,
+) -> Result<Vec<PayerMonthRow>, Error> {
+    use dashboard_months::dsl as m;
+    let mut q = m::dashboard_months
+        .filter(m::month.le(until))
+        .group_by((m::payer_code, m::currency, m::month))
+        .select((
+            m::payer_code,
+            m::currency,
+            m::month,
+            sql::<BigInt>("CAST(SUM(invoices) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(billed_minor) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(adjusted_minor) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(credited_minor) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(collected_minor) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(written_off_minor) AS BIGINT)"),
+        ))
+        .order((m::payer_code, m::currency, m::month))
+        .into_boxed();
+    if let Some(codes) = &filter.locations {
+        q = q.filter(m::location_code.eq_any(codes.clone()));
+    }
+    if let Some(p) = &filter.payer {
+        q = q.filter(m::payer_code.eq(p.clone()));
+    }
+    Ok(q.load(conn)?)
+}
+
 /// What receivables due before `today` still owe, per location and currency, in minor units.
 pub(crate) fn overdue(
     conn: &mut AnyConnection,

@@ -399,6 +399,111 @@ async fn the_dashboard_counts_what_waits_and_what_was_billed_collected_and_owed(
     );
     assert!(csv.lines().any(|l| l == line), "{line} not in\n{csv}");
 
+    // Billed and collected per payer, patients last; as CSV too.
+    let (s, rep, _) = call(
+        &app,
+        get(
+            &format!("/v1/reports/payers?from={last_month}&to={today}"),
+            &collector,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{rep}");
+    let lines: Vec<(Value, String, Vec<String>)> = rep["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["payer"].clone(),
+                l["currency"].as_str().expect("currency").to_owned(),
+                figures(
+                    l,
+                    &[
+                        "billed",
+                        "credited",
+                        "collected",
+                        "written_off",
+                        "outstanding",
+                    ],
+                ),
+            )
+        })
+        .collect();
+    let f = |v: [&str; 5]| v.map(str::to_owned).to_vec();
+    assert_eq!(
+        lines,
+        vec![
+            (
+                json!("MAPFRE"),
+                "USD".into(),
+                f(["20.00", "0.00", "0.00", "0.00", "20.00"])
+            ),
+            (
+                json!("SANITAS"),
+                "EUR".into(),
+                f(["150.00", "40.00", "30.00", "50.00", "70.00"])
+            ),
+            (
+                Value::Null,
+                "EUR".into(),
+                f(["30.00", "0.00", "0.00", "0.00", "30.00"])
+            ),
+        ]
+    );
+    let (s, csv, _) = call_text(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/v1/reports/payers?from={last_month}&to={today}"))
+            .insert_header(("Authorization", format!("Bearer {collector}")))
+            .insert_header(("Accept", "text/csv")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        csv.starts_with(
+            "payer,currency,invoices,billed,adjusted,credited,collected,written_off,outstanding\n"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nSANITAS,EUR,2,150.00,0.00,40.00,30.00,50.00,70.00\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.ends_with("\n,EUR,1,30.00,0.00,0.00,0.00,0.00,30.00\n"),
+        "{csv}"
+    );
+    let (s, body, _) = call(&app, get("/v1/reports/payers", &payer_token("SANITAS"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+
+    // The payment history as CSV.
+    let (s, csv, _) = call_text(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/v1/payments?received_from={today}"))
+            .insert_header(("Authorization", format!("Bearer {collector}")))
+            .insert_header(("Accept", "text/csv")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{csv}");
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some(
+            "id,received_on,kind,party_kind,party_id,payer_code,method,currency,amount,allocated,refunded,unallocated,reference,invoices,recorded_by,recorded_at"
+        )
+    );
+    let row = rows.next().expect("the payment");
+    assert!(
+        row.contains(&format!(
+            ",{today},payment,payer,{},SANITAS,transfer,EUR,30.00,30.00,0.00,0.00,BANK-REF-1,A-1,",
+            sanitas.id
+        )),
+        "{row}"
+    );
+    assert_eq!(rows.next(), None);
+
     // The charts.
     let chart = |path: &str| {
         TestRequest::get()

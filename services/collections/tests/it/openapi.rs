@@ -31,6 +31,7 @@ fn the_openapi_document_names_every_collections_operation() {
             "get_dashboard",
             "get_dso",
             "get_party_history",
+            "get_payers_report",
             "get_payment",
             "get_payment_link",
             "get_payment_plan",
