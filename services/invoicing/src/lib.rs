@@ -96,6 +96,21 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state)
             .service(
+                web::resource("/v1/reports/revenue")
+                    .route(web::get().to(api::reports::get_revenue_report))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reports/utilization")
+                    .route(web::get().to(api::reports::get_utilization_report))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/reports/credit-notes")
+                    .route(web::get().to(api::reports::get_credit_notes_report))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/invoices")
                     .route(web::get().to(api::invoices::list_invoices))
                     .default_service(allow("GET")),
@@ -274,6 +289,8 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
 #[openapi(
     paths(
         api::invoices::list_invoices, api::invoices::get_invoice,
+        api::reports::get_revenue_report, api::reports::get_utilization_report,
+        api::reports::get_credit_notes_report,
         api::credit_notes::credit_invoice, api::credit_notes::list_credit_notes,
         api::credit_notes::get_credit_note,
         api::e_invoices::get_invoice_ubl, api::e_invoices::get_credit_note_ubl,
@@ -298,6 +315,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
     components(schemas(carebill_domain::delivery::DeliveryStatus)),
     tags(
         (name = "invoices", description = "Invoices issued from approved settlements, one per paying party"),
+        (name = "reports", description = "What was invoiced: revenue per service group, code, location or payer; utilization; credit notes per reason (JSON or CSV)"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
         (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
         (name = "delivery", description = "Invoices and credit notes e-mailed (PDF, and UBL) or announced with a portal link, inside each location's sending windows; the delivery log, resends, portal links"),

@@ -11,6 +11,7 @@ pub(crate) mod e_invoices;
 pub(crate) mod invoices;
 pub(crate) mod layouts;
 pub(crate) mod printing;
+pub(crate) mod reports;
 pub(crate) mod tax_rules;
 
 use carebill_platform::auth::Role;

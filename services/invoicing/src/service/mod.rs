@@ -17,4 +17,5 @@ pub(crate) mod e_invoices;
 pub(crate) mod issuing;
 pub(crate) mod layouts;
 pub(crate) mod printing;
+pub(crate) mod reports;
 pub(crate) mod tax_rules;

@@ -8,6 +8,7 @@ pub(crate) mod deliveries;
 pub(crate) mod invoices;
 pub(crate) mod layouts;
 pub(crate) mod lines;
+pub(crate) mod reports;
 pub(crate) mod series;
 pub(crate) mod tax_rules;
 

@@ -12,4 +12,5 @@ mod e_invoices;
 mod invoices;
 mod layouts;
 mod openapi;
+mod reports;
 mod taxes;

@@ -17,6 +17,9 @@ fn the_openapi_document_describes_every_route_and_resolves_its_references() {
         ("/v1/invoices/{id}/ubl", &["get"]),
         ("/v1/credit-notes/{id}/ubl", &["get"]),
         ("/v1/invoicing/audit-events", &["get"]),
+        ("/v1/reports/revenue", &["get"]),
+        ("/v1/reports/utilization", &["get"]),
+        ("/v1/reports/credit-notes", &["get"]),
     ] {
         for m in methods {
             let op = &paths[path][*m];
