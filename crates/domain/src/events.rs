@@ -562,6 +562,13 @@ pub struct SettledLine {
     pub amount: Money,
     /// Who pays what of it (zero shares left out).
     pub shares: Vec<SettledShare>,
+    /// The kind of service (the catalog item's); absent in events of older versions and on
+    /// lines of billing runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ServiceKind>,
+    /// Who performed it, as the clinical system said; absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performed_by: Option<String>,
 }
 
 /// `carebill.settlement.settlement.approved.v1`: medical audit approved a settlement version;

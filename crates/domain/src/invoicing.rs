@@ -233,6 +233,10 @@ pub struct DocumentLine {
     pub parts: Vec<crate::settlement::Part>,
     /// The coordination method the payer paid the line by (payers after the first).
     pub method: Option<crate::settlement::Coordination>,
+    /// The kind of service, when the approval said.
+    pub kind: Option<crate::accounts::ServiceKind>,
+    /// Who performed it, when the approval said.
+    pub performed_by: Option<String>,
 }
 
 /// A VAT category (UNCL 5305), as configured and stored: `S` standard or reduced rate, `Z` zero
@@ -612,6 +616,8 @@ pub fn plan_invoices(
                 tax: LineTax::health_care(),
                 parts: share.parts.clone(),
                 method: share.method,
+                kind: line.kind,
+                performed_by: line.performed_by.clone(),
             });
         }
         if lines.is_empty() {
@@ -979,6 +985,8 @@ mod tests {
                         method: None,
                     })
                     .collect(),
+                kind: None,
+                performed_by: None,
             })
             .collect();
         let total = lines.iter().map(|l| l.amount.to_minor().unwrap().0).sum();

@@ -72,6 +72,8 @@ pub struct PricedLine {
     pub performed_at: DateTime<Utc>,
     /// Performing practitioner.
     pub performed_by: Option<String>,
+    /// The kind of service (the catalog item's); none for lines of billing runs.
+    pub kind: Option<crate::accounts::ServiceKind>,
     /// Price of one unit; absent when no price applies.
     pub unit_price: Option<Money>,
     /// Unit price × quantity, rounded to the currency; absent when unpriced.
@@ -399,6 +401,7 @@ pub fn compute(
             unit: c.unit.clone(),
             performed_at: c.performed_at,
             performed_by: c.performed_by.clone(),
+            kind: Some(c.item.kind),
             unit_price,
             amount,
             price_source: source.to_owned(),
@@ -427,6 +430,7 @@ pub fn compute(
                 unit: "unit".to_owned(),
                 performed_at: c.performed_at,
                 performed_by: c.performed_by.clone(),
+                kind: Some(c.item.kind),
                 unit_price: Some(price),
                 amount: Some(Money::round(price.amount() * quantity, price.currency())),
                 price_source: "condition".to_owned(),

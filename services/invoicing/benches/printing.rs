@@ -71,6 +71,8 @@ fn approval(location: &LocationRef, sanitas: &PartyRef, n: usize) -> Envelope {
             parts: Vec::new(),
             method: None,
         }],
+        kind: None,
+        performed_by: None,
     };
     let a = SettlementApprovedV1 {
         settlement_id: SettlementId::new(),

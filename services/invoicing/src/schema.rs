@@ -102,6 +102,8 @@ diesel::table! {
         tax_exemption_reason -> Text,
         tax_rate -> Text,
         explanation -> Nullable<Text>,
+        service_kind -> Nullable<Text>,
+        performed_by -> Nullable<Text>,
     }
 }
 

@@ -39,7 +39,8 @@ pub struct InvoicedReportParams {
     pub location: Option<String>,
     /// One payer's code (default: every payer and the patients).
     pub payer: Option<String>,
-    /// `service_group` (default), `code`, `location` or `payer` (credit notes: ignored).
+    /// `service_group` (default), `service_type`, `code`, `practitioner`, `location` or `payer`
+    /// (credit notes: ignored).
     pub group_by: Option<String>,
     /// Groups per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -71,13 +72,17 @@ impl InvoicedReportParams {
     fn key(&self) -> Result<(Key, &'static str), Error> {
         match self.group_by.as_deref().map(str::trim) {
             None | Some("service_group") => Ok((Key::ServiceGroup, "service_group")),
+            Some("service_type") => Ok((Key::ServiceType, "service_type")),
             Some("code") => Ok((Key::Code, "code")),
+            Some("practitioner") => Ok((Key::Practitioner, "practitioner")),
             Some("location") => Ok((Key::Location, "location")),
             Some("payer") => Ok((Key::Payer, "payer")),
             Some(other) => Err(Error::field(
                 "group_by",
                 "unknown_grouping",
-                format!("`{other}` is no grouping; use service_group, code, location or payer"),
+                format!(
+                    "`{other}` is no grouping; use service_group, service_type, code, practitioner, location or payer"
+                ),
             )),
         }
     }
@@ -138,8 +143,9 @@ fn paged<T, K: Fn(&T) -> (Option<String>, String)>(
 /// Revenue of one group in one currency.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RevenueGroup {
-    /// The group: a service group, catalog code, location code or payer code (none: what
-    /// patients were billed).
+    /// The group: a service group, service type, catalog code, practitioner, location code or
+    /// payer code; none for what patients were billed (by payer), and for lines that do not
+    /// say (service type, practitioner).
     pub key: Option<String>,
     /// ISO 4217 code.
     #[schema(example = "EUR")]

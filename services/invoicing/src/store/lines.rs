@@ -58,6 +58,10 @@ pub(crate) struct LineRow {
     pub tax_rate: String,
     /// What the amount is made of, JSON ([`StoredExplanation`]); NULL when nothing explains it.
     pub explanation: Option<String>,
+    /// The kind of service (`ServiceKind` text); NULL when the approval did not say.
+    pub service_kind: Option<String>,
+    /// Who performed it; NULL when unknown.
+    pub performed_by: Option<String>,
 }
 
 /// What a line's amount is made of, as kept on the line.
@@ -90,6 +94,13 @@ impl LineRow {
             tax: self.tax()?,
             parts: self.parts()?,
             method: self.method()?,
+            kind: self
+                .service_kind
+                .as_deref()
+                .map(|k| stored::parse("line service kind", k))
+                .transpose()
+                .map_err(Error::from)?,
+            performed_by: self.performed_by.clone(),
         })
     }
 
@@ -164,6 +175,8 @@ pub(crate) fn insert(
                 tax_exemption_reason: l.tax.exemption_reason.clone().unwrap_or_default(), // not stored: '' is none
                 tax_rate: l.tax.rate.normalize().to_string(),
                 explanation: explanation(l)?,
+                service_kind: l.kind.map(|k| k.as_str().to_owned()),
+                performed_by: l.performed_by.clone(),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

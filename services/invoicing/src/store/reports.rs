@@ -1,5 +1,6 @@
 //! What the reports add up: the lines of the invoices and of the credit notes issued in a
-//! period, grouped by a key (service group, catalog code, location or payer), their currency,
+//! period, grouped by a key (service group or type, catalog code, practitioner, location or
+//! payer), their currency,
 //! unit and quantity, with how many lines and their amount in minor units. Quantities are
 //! decimal text, so they are grouped as they are and added up exactly one level up.
 
@@ -28,7 +29,9 @@ pub(crate) struct Filter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Key {
     ServiceGroup,
+    ServiceType,
     Code,
+    Practitioner,
     Location,
     Payer,
 }
@@ -78,7 +81,9 @@ pub(crate) fn invoiced(
 ) -> Result<Vec<Group>, Error> {
     Ok(match key {
         Key::ServiceGroup => grouped!(conn, invoices, "document_lines.service_group", f),
+        Key::ServiceType => grouped!(conn, invoices, "document_lines.service_kind", f),
         Key::Code => grouped!(conn, invoices, "document_lines.code", f),
+        Key::Practitioner => grouped!(conn, invoices, "document_lines.performed_by", f),
         Key::Location => grouped!(conn, invoices, "invoices.location_code", f),
         Key::Payer => grouped!(conn, invoices, "invoices.payer_code", f),
     })
@@ -94,7 +99,9 @@ pub(crate) fn standing(
     let stands = || invoices::status.ne(InvoiceStatus::Cancelled.as_str());
     Ok(match key {
         Key::ServiceGroup => grouped!(conn, invoices, "document_lines.service_group", f, stands()),
+        Key::ServiceType => grouped!(conn, invoices, "document_lines.service_kind", f, stands()),
         Key::Code => grouped!(conn, invoices, "document_lines.code", f, stands()),
+        Key::Practitioner => grouped!(conn, invoices, "document_lines.performed_by", f, stands()),
         Key::Location => grouped!(conn, invoices, "invoices.location_code", f, stands()),
         Key::Payer => grouped!(conn, invoices, "invoices.payer_code", f, stands()),
     })
@@ -108,7 +115,9 @@ pub(crate) fn credited(
 ) -> Result<Vec<Group>, Error> {
     Ok(match key {
         Key::ServiceGroup => grouped!(conn, credit_notes, "document_lines.service_group", f),
+        Key::ServiceType => grouped!(conn, credit_notes, "document_lines.service_kind", f),
         Key::Code => grouped!(conn, credit_notes, "document_lines.code", f),
+        Key::Practitioner => grouped!(conn, credit_notes, "document_lines.performed_by", f),
         Key::Location => grouped!(conn, credit_notes, "credit_notes.location_code", f),
         Key::Payer => grouped!(conn, credit_notes, "credit_notes.payer_code", f),
     })

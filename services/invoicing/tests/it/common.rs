@@ -172,6 +172,8 @@ pub(crate) fn line(
                 method: None,
             })
             .collect(),
+        kind: Some(carebill_domain::accounts::ServiceKind::Lab),
+        performed_by: Some("DR-ROSSI".to_owned()),
     }
 }
 

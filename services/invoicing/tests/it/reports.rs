@@ -124,6 +124,28 @@ async fn reports_add_up_what_was_billed_credited_and_used(b: Backend) {
         rows(&u, &["key", "unit", "lines", "quantity"]),
         vec![vec![json!("LAB-HB"), json!("unit"), json!(1), json!("2")]]
     );
+    // By practitioner and by the kind of service, as the approval said them.
+    let (_, u, _) = call(
+        &app,
+        get("/v1/reports/utilization?group_by=practitioner", &t),
+    )
+    .await;
+    assert_eq!(
+        rows(&u, &["key", "unit", "lines", "quantity"]),
+        vec![vec![json!("DR-ROSSI"), json!("unit"), json!(1), json!("2")]]
+    );
+    let (_, r, _) = call(&app, get("/v1/reports/revenue?group_by=service_type", &t)).await;
+    assert_eq!(r["group_by"], "service_type");
+    assert_eq!(
+        rows(&r, &["key", "lines", "billed", "credited", "net"]),
+        vec![vec![
+            json!("lab"),
+            json!(3),
+            json!("133.33"),
+            json!("113.33"),
+            json!("20.00")
+        ]]
+    );
     let (_, c, _) = call(&app, get("/v1/reports/credit-notes", &t)).await;
     assert_eq!(
         rows(&c, &["reason", "currency", "credit_notes", "total"]),

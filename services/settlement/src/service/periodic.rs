@@ -202,6 +202,7 @@ fn lines_of(
             unit: "day".to_owned(),
             performed_at: start_of(day),
             performed_by: None,
+            kind: None,
             unit_price: Some(unit_price),
             amount: Some(amount),
             price_source: source.to_owned(),

@@ -240,6 +240,8 @@ pub fn approved_event(
             unit_price,
             amount,
             shares,
+            kind: l.kind,
+            performed_by: l.performed_by.clone(),
         });
     }
     // Payers first, the patient last.

@@ -3,6 +3,7 @@
 //! change stored data. Field names and order are the stored format: keep them.
 
 use carebill_domain::Money;
+use carebill_domain::accounts::ServiceKind;
 use carebill_domain::billing::RunLine;
 use carebill_domain::conditions::Adjustment;
 use carebill_domain::events::PartyRef;
@@ -77,6 +78,9 @@ pub struct StoredLine {
     pub performed_at: DateTime<Utc>,
     /// Performing practitioner.
     pub performed_by: Option<String>,
+    /// The kind of service; absent in lines stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ServiceKind>,
     /// Price of one unit; absent when no price applies.
     pub unit_price: Option<Money>,
     /// Unit price × quantity, rounded to the currency; absent when unpriced.
@@ -131,6 +135,7 @@ impl From<&PricedLine> for StoredLine {
             unit: l.unit.clone(),
             performed_at: l.performed_at,
             performed_by: l.performed_by.clone(),
+            kind: l.kind,
             unit_price: l.unit_price,
             amount: l.amount,
             price_source: l.price_source.clone(),
@@ -188,6 +193,7 @@ impl From<StoredLine> for PricedLine {
             unit: l.unit,
             performed_at: l.performed_at,
             performed_by: l.performed_by,
+            kind: l.kind,
             unit_price: l.unit_price,
             amount: l.amount,
             price_source: l.price_source,

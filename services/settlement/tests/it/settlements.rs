@@ -392,6 +392,15 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     );
     let eur = |s: &str| Money::new(s.parse().expect("decimal"), Currency::EUR).expect("money");
     assert_eq!(event.total, eur("100.00"));
+    // Each line says what kind of service it bills (the catalog item's), for reports.
+    assert!(
+        event
+            .lines
+            .iter()
+            .all(|l| l.kind == Some(carebill_domain::accounts::ServiceKind::Lab)),
+        "{:?}",
+        event.lines
+    );
     for l in &event.lines {
         let sum = l
             .shares
