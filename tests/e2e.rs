@@ -755,6 +755,10 @@ fn the_tutorial_works_as_written() {
         "Billed per month \u{2014} Hospital Central\nWaiting to be invoiced \u{2014} All locations\n",
         r#"{"status":422,"errors":[["to","before_from"]]}"#,
         r#"[406,"this resource is available as application/json, text/csv; `Accept` allows none of them"]"#,
+        r#"["CONSULTATIONS","44.35","5.85","38.50"],["DENTAL","240.00","60.00","180.00"],["LAB","28.40","12.00","16.40"]"#,
+        r#"[[null,"day",6,"55"],[null,"session",3,"3"],[null,"test",3,"6"],["DR-ROSSI","visit",3,"3"]]"#,
+        r#"[["dental cleaning not performed",1,"70.25"],["one hemoglobin test not performed",1,"7.60"]]"#,
+        "payer,currency,invoices,billed,adjusted,credited,collected,written_off,outstanding\nMADRID-DEP,EUR,1,280.00,0.00,0.00,0.00,0.00,280.00\nMUTUA,EUR,1,10.25,0.00,0.00,10.25,0.00,0.00\nSANITAS,EUR,2,728.00,0.00,7.60,720.40,0.00,0.00\n,EUR,5,5894.50,5.00,70.25,95.25,0.00,5734.00\nmethod,currency,amount\ntransfer,EUR,30.00\n",
     ] {
         assert!(
             stdout.contains(expected),

@@ -56,7 +56,7 @@ fn money(minor: i64) -> Money {
 }
 
 fn party(i: usize, payers: &[PartyRef]) -> PartyRef {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         payers[i % payers.len()].clone()
     } else {
         PartyRef {

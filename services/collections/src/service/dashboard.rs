@@ -164,6 +164,9 @@ pub(crate) struct Totals {
     pub overdue: i64,
 }
 
+/// Per location code: its name and its totals per currency.
+pub(crate) type LocationTotals = BTreeMap<String, (String, BTreeMap<Currency, Totals>)>;
+
 /// The dashboard.
 #[derive(Debug, Clone)]
 pub(crate) struct Dashboard {
@@ -180,7 +183,7 @@ pub(crate) struct Dashboard {
     pub progress: BTreeMap<(NaiveDate, Currency), Month>,
     pub totals: BTreeMap<Currency, Totals>,
     /// Per location code: its name and totals (when asked).
-    pub by_location: Option<BTreeMap<String, (String, BTreeMap<Currency, Totals>)>>,
+    pub by_location: Option<LocationTotals>,
 }
 
 /// Checks the period: `to` not before `from`, and at most [`MAX_MONTHS`] months.
@@ -286,7 +289,7 @@ pub(crate) fn dashboard(
         }
     }
     let (pending, validation) = settlements(conn, &f)?;
-    let mut names_of: Vec<String> = f.locations.clone().unwrap_or_default();
+    let mut names_of: Vec<String> = f.locations.clone().unwrap_or_default(); // not stored: every location is named by the breakdown
     if let Some(by) = &by_location {
         names_of.extend(by.keys().cloned());
     }

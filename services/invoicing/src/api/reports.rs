@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::InvoicingState;
 use crate::service::reports::{self, Key, Query};
 
+/// Where a page starts: after this group and its currency (or unit).
+type After = Option<(Option<String>, String)>;
+
 /// Who reads reports (admin always).
 const REPORT_READERS: &[Role] = &[
     Role::BillingManager,
@@ -88,7 +91,7 @@ impl InvoicedReportParams {
     }
 
     /// The page: its size and the last (group, currency or unit) of the previous one.
-    fn page(&self) -> Result<(usize, Option<(Option<String>, String)>), Error> {
+    fn page(&self) -> Result<(usize, After), Error> {
         let limit = self.limit.unwrap_or(50); // not stored: the documented default
         if limit == 0 || limit > MAX_PAGE {
             return Err(Error::field(
@@ -127,7 +130,7 @@ fn paged<T, K: Fn(&T) -> (Option<String>, String)>(
     rows: Vec<T>,
     key: K,
     limit: usize,
-    after: Option<(Option<String>, String)>,
+    after: After,
 ) -> (Vec<T>, Option<String>) {
     let mut rows: Vec<T> = rows
         .into_iter()
