@@ -238,6 +238,44 @@ pub fn check_date(date: NaiveDate) -> Result<(), String> {
     }
 }
 
+/// A report's period from what was asked: `to` defaults to `today`, `from` to 1 January of
+/// `to`'s year.
+pub fn report_period(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> (NaiveDate, NaiveDate) {
+    use chrono::Datelike as _;
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to));
+    (from, to)
+}
+
+/// Checks a report's period: both days plausible, `to` not before `from`, and the whole months
+/// from `from`'s to `to`'s at most `max_months`. A refusal names the field, a code and why.
+pub fn check_report_period(
+    from: NaiveDate,
+    to: NaiveDate,
+    max_months: u32,
+) -> Result<(), (&'static str, &'static str, String)> {
+    use chrono::Datelike as _;
+    for (field, d) in [("from", from), ("to", to)] {
+        check_date(d).map_err(|m| (field, "invalid", m))?;
+    }
+    if to < from {
+        return Err(("to", "before_from", "must not be before `from`".to_owned()));
+    }
+    let months = (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32 + 1;
+    if months > max_months as i32 {
+        return Err((
+            "to",
+            "period_too_long",
+            format!("a period covers at most {max_months} months"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether two validity periods share a day; an absent bound is open-ended, and both ends
 /// are inclusive.
 pub fn periods_overlap(

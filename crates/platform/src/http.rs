@@ -542,6 +542,19 @@ fn encode_cursor(id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
 }
 
+/// The `Link` header value naming the next page of the request's resource: its query with
+/// `cursor` set to `next` (a CSV page has no body field for it).
+pub fn next_link(req: &HttpRequest, next: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k != "cursor" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("cursor", next);
+    format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

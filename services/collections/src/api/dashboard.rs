@@ -334,10 +334,7 @@ const SVG: &str = "image/svg+xml";
 /// Reads the query into the service's terms.
 fn query(p: &DashboardParams) -> Result<Query, Error> {
     let today = Utc::now().date_naive();
-    let to = p.to.unwrap_or(today); // not stored: the documented default
-    let from = p
-        .from
-        .unwrap_or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to)); // not stored: the documented default
+    let (from, to) = carebill_domain::accounts::report_period(p.from, p.to, today);
     let by_location = match p.by.as_deref().map(str::trim) {
         None => false,
         Some("location") => true,

@@ -692,16 +692,9 @@ pub async fn list_payments(
     let mut res = actix_web::HttpResponse::Ok();
     res.content_type("text/csv; charset=utf-8");
     if let Some(next) = &page.next_cursor {
-        let mut url = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-            if k != "cursor" {
-                url.append_pair(&k, &v);
-            }
-        }
-        url.append_pair("cursor", next);
         res.insert_header((
             actix_web::http::header::LINK,
-            format!("</v1/payments?{}>; rel=\"next\"", url.finish()),
+            carebill_platform::http::next_link(&req, next),
         ));
     }
     Ok(res.body(payments_csv(&page)?))

@@ -7,7 +7,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::negotiate;
-use chrono::{Datelike as _, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::dashboard::DASHBOARD_READERS;
@@ -35,10 +35,7 @@ pub struct ReportParams {
 impl ReportParams {
     fn query(&self) -> Query {
         let today = Utc::now().date_naive();
-        let to = self.to.unwrap_or(today); // not stored: the documented default
-        let from = self
-            .from
-            .unwrap_or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to)); // not stored: the documented default
+        let (from, to) = carebill_domain::accounts::report_period(self.from, self.to, today);
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

@@ -24,7 +24,7 @@ use carebill_domain::settlement::SettlementStatus;
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
-use chrono::{DateTime, Datelike as _, Months, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, Utc};
 
 use crate::store::dashboard::{self as store, Filter, MonthRow, SettlementRow, month_of};
 
@@ -188,29 +188,8 @@ pub(crate) struct Dashboard {
 
 /// Checks the period: `to` not before `from`, and at most [`MAX_MONTHS`] months.
 pub(crate) fn check_period(from: NaiveDate, to: NaiveDate) -> Result<(), Error> {
-    for (field, d) in [("from", from), ("to", to)] {
-        carebill_domain::accounts::check_date(d).map_err(|m| Error::field(field, "invalid", m))?;
-    }
-    if to < from {
-        return Err(Error::field(
-            "to",
-            "before_from",
-            "must not be before `from`",
-        ));
-    }
-    if months_between(month_of(from), month_of(to)) >= MAX_MONTHS {
-        return Err(Error::field(
-            "to",
-            "period_too_long",
-            format!("a period covers at most {MAX_MONTHS} months (5 years)"),
-        ));
-    }
-    Ok(())
-}
-
-fn months_between(a: NaiveDate, b: NaiveDate) -> u32 {
-    let n = (b.year() - a.year()) * 12 + b.month() as i32 - a.month() as i32;
-    u32::try_from(n).unwrap_or(0) // not stored: a is never after b here
+    carebill_domain::accounts::check_report_period(from, to, MAX_MONTHS)
+        .map_err(|(field, code, why)| Error::field(field, code, why))
 }
 
 fn next_month(m: NaiveDate) -> NaiveDate {

@@ -393,37 +393,50 @@ pub(crate) struct MonthRow {
     pub written_off: i64,
 }
 
-/// Every month up to `until` (its first day) per location and currency, oldest first: the
-/// outstanding at a month's end is the sum of all before it.
+/// Every month up to `until` (its first day) grouped by `$by` (location or payer code) and
+/// currency, in the caller's filter.
+macro_rules! months_by {
+    ($conn:expr, $filter:expr, $until:expr, $by:expr) => {{
+        use dashboard_months::dsl as m;
+        let mut q = m::dashboard_months
+            .filter(m::month.le($until))
+            .group_by(($by, m::currency, m::month))
+            .select((
+                $by,
+                m::currency,
+                m::month,
+                sql::<BigInt>("CAST(SUM(invoices) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(billed_minor) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(adjusted_minor) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(credited_minor) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(collected_minor) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(written_off_minor) AS BIGINT)"),
+            ))
+            .order(($by, m::currency, m::month))
+            .into_boxed();
+        if let Some(codes) = &$filter.locations {
+            q = q.filter(m::location_code.eq_any(codes.clone()));
+        }
+        if let Some(p) = &$filter.payer {
+            q = q.filter(m::payer_code.eq(p.clone()));
+        }
+        q.load($conn)?
+    }};
+}
+
+/// Every month up to `until` (its first day) per location and currency: the outstanding at a
+/// month's end is the sum of all before it.
 pub(crate) fn months(
     conn: &mut AnyConnection,
     filter: &Filter,
     until: NaiveDate,
 ) -> Result<Vec<MonthRow>, Error> {
-    use dashboard_months::dsl as m;
-    let mut q = m::dashboard_months
-        .filter(m::month.le(until))
-        .group_by((m::location_code, m::currency, m::month))
-        .select((
-            m::location_code,
-            m::currency,
-            m::month,
-            sql::<BigInt>("CAST(SUM(invoices) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(billed_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(adjusted_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(credited_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(collected_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(written_off_minor) AS BIGINT)"),
-        ))
-        .order((m::month, m::location_code, m::currency))
-        .into_boxed();
-    if let Some(codes) = &filter.locations {
-        q = q.filter(m::location_code.eq_any(codes.clone()));
-    }
-    if let Some(p) = &filter.payer {
-        q = q.filter(m::payer_code.eq(p.clone()));
-    }
-    Ok(q.load(conn)?)
+    Ok(months_by!(
+        conn,
+        filter,
+        until,
+        dashboard_months::location_code
+    ))
 }
 
 /// One month's money of one payer (`""`: patients) and currency (locations summed).
@@ -446,30 +459,12 @@ pub(crate) fn payer_months(
     filter: &Filter,
     until: NaiveDate,
 ) -> Result<Vec<PayerMonthRow>, Error> {
-    use dashboard_months::dsl as m;
-    let mut q = m::dashboard_months
-        .filter(m::month.le(until))
-        .group_by((m::payer_code, m::currency, m::month))
-        .select((
-            m::payer_code,
-            m::currency,
-            m::month,
-            sql::<BigInt>("CAST(SUM(invoices) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(billed_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(adjusted_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(credited_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(collected_minor) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(written_off_minor) AS BIGINT)"),
-        ))
-        .order((m::payer_code, m::currency, m::month))
-        .into_boxed();
-    if let Some(codes) = &filter.locations {
-        q = q.filter(m::location_code.eq_any(codes.clone()));
-    }
-    if let Some(p) = &filter.payer {
-        q = q.filter(m::payer_code.eq(p.clone()));
-    }
-    Ok(q.load(conn)?)
+    Ok(months_by!(
+        conn,
+        filter,
+        until,
+        dashboard_months::payer_code
+    ))
 }
 
 /// What receivables due before `today` still owe, per location and currency, in minor units.

@@ -11,7 +11,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{MAX_PAGE, negotiate};
-use chrono::{Datelike as _, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -54,10 +54,8 @@ pub struct InvoicedReportParams {
 
 impl InvoicedReportParams {
     fn query(&self) -> Query {
-        let to = self.to.unwrap_or_else(|| Utc::now().date_naive()); // not stored: the documented default
-        let from = self
-            .from
-            .unwrap_or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to)); // not stored: the documented default
+        let (from, to) =
+            carebill_domain::accounts::report_period(self.from, self.to, Utc::now().date_naive());
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
@@ -228,16 +226,9 @@ fn csv_response(
     let mut res = HttpResponse::Ok();
     res.content_type("text/csv; charset=utf-8");
     if let Some(next) = next {
-        let mut url = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-            if k != "cursor" {
-                url.append_pair(&k, &v);
-            }
-        }
-        url.append_pair("cursor", next);
         res.insert_header((
             actix_web::http::header::LINK,
-            format!("<{}?{}>; rel=\"next\"", req.path(), url.finish()),
+            carebill_platform::http::next_link(req, next),
         ));
     }
     Ok(res.body(body))

@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 pub(crate) use crate::store::reports::Key;
 use crate::store::reports::{self as store, Filter, Group};
 
-/// The longest period a report covers, in days (five years).
-const MAX_DAYS: i64 = 5 * 366;
+/// The longest period a report covers, in whole months (five years), as the dashboard's.
+const MAX_MONTHS: u32 = 60;
 
 /// What a report is asked for.
 #[derive(Debug, Clone)]
@@ -38,23 +38,8 @@ fn filter(conn: &mut AnyConnection, scope: &Scope, q: &Query) -> Result<Filter, 
             "reports are the provider's: payers and patients read their documents instead",
         ));
     }
-    for (field, d) in [("from", q.from), ("to", q.to)] {
-        carebill_domain::accounts::check_date(d).map_err(|m| Error::field(field, "invalid", m))?;
-    }
-    if q.to < q.from {
-        return Err(Error::field(
-            "to",
-            "before_from",
-            "must not be before `from`",
-        ));
-    }
-    if (q.to - q.from).num_days() >= MAX_DAYS {
-        return Err(Error::field(
-            "to",
-            "period_too_long",
-            "a report covers at most 5 years",
-        ));
-    }
+    carebill_domain::accounts::check_report_period(q.from, q.to, MAX_MONTHS)
+        .map_err(|(field, code, why)| Error::field(field, code, why))?;
     let locations = match &q.location {
         Some(code) => {
             let visible = scope.locations.as_ref().is_none_or(|l| l.contains(code));
