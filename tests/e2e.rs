@@ -747,7 +747,8 @@ fn the_tutorial_works_as_written() {
         "%PDF-\n{\"uses\":1,\"revoked\":true}\n401\n",
         // The dashboard.
         r#"[["draft",3,["5441.20"]],["in_review",0,[]],["observed",0,[]],["in_audit",0,[]],["approved",0,[]]]"#,
-        r#"{"currency":"EUR","invoices":9,"billed":"6912.75","credited":"77.85","collected":"825.90","written_off":"0.00","outstanding":"6014.00"}"#,
+        "{\"number\":\"H1/2026-11/1\",\"days\":0}\n",
+        r#"{"currency":"EUR","invoices":9,"billed":"6912.75","credited":"77.85","collected":"825.90","written_off":"0.00","outstanding":"6014.00","overdue":"0.00"}"#,
         r#"{"invoices":9,"billed":"6912.75","outstanding":"6014.00"}"#,
         "[\"draft\",4,\"5486.20\"]\n[[null,\"biller\",\"draft\",1],[\"lucia\",\"biller\",\"draft\",3]]\nin_review\n[\"lucia\",\"biller\",\"in_review\",1]\n",
         "[\"Hospital Central\",1]\n[\"SANITAS\",1]\n",
