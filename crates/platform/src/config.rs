@@ -660,6 +660,12 @@ mod tests {
         );
         assert_eq!(cfg.broker.events_per_message, 1);
         assert_eq!(cfg.broker.consumers, 2, "the default");
+        assert_eq!(cfg.dashboard.publish_interval_ms, 1000, "the default");
+        let fast = Config::load(None, None, &|k| {
+            (k == "CAREBILL_DASHBOARD_PUBLISH_MS").then(|| "250".to_owned())
+        })
+        .expect("load");
+        assert_eq!(fast.dashboard.publish_interval_ms, 250);
         assert!(
             !format!("{cfg:?}").contains("postgres://accounts"),
             "secrets must not print"
@@ -681,6 +687,9 @@ mod tests {
             ("CAREBILL_AMQP_EVENTS_PER_MESSAGE", "0"),
             ("CAREBILL_AMQP_EVENTS_PER_MESSAGE", "many"),
             ("CAREBILL_AMQP_CONSUMERS", "17"),
+            ("CAREBILL_DASHBOARD_PUBLISH_MS", "0"),
+            ("CAREBILL_DASHBOARD_PUBLISH_MS", "60001"),
+            ("CAREBILL_DASHBOARD_PUBLISH_MS", "soon"),
         ] {
             assert!(
                 Config::load(None, None, &|k| (k == key).then(|| value.to_owned())).is_err(),

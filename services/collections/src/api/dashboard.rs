@@ -333,8 +333,6 @@ const SVG: &str = "image/svg+xml";
 
 /// Reads the query into the service's terms.
 fn query(p: &DashboardParams) -> Result<Query, Error> {
-    let today = Utc::now().date_naive();
-    let (from, to) = carebill_domain::accounts::report_period(p.from, p.to, today);
     let by_location = match p.by.as_deref().map(str::trim) {
         None => false,
         Some("location") => true,
@@ -346,20 +344,13 @@ fn query(p: &DashboardParams) -> Result<Query, Error> {
             ));
         }
     };
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    Ok(Query {
-        from,
-        to,
-        location: text(&p.location),
-        payer: text(&p.payer),
+    Ok(Query::asked(
+        p.from,
+        p.to,
+        p.location.as_deref(),
+        p.payer.as_deref(),
         by_location,
-        today,
-    })
+    ))
 }
 
 async fn read(

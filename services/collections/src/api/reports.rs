@@ -7,7 +7,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::negotiate;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::dashboard::DASHBOARD_READERS;
@@ -34,22 +34,13 @@ pub struct ReportParams {
 
 impl ReportParams {
     fn query(&self) -> Query {
-        let today = Utc::now().date_naive();
-        let (from, to) = carebill_domain::accounts::report_period(self.from, self.to, today);
-        let text = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        Query {
-            from,
-            to,
-            location: text(&self.location),
-            payer: text(&self.payer),
-            by_location: false,
-            today,
-        }
+        Query::asked(
+            self.from,
+            self.to,
+            self.location.as_deref(),
+            self.payer.as_deref(),
+            false,
+        )
     }
 }
 

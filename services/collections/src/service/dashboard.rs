@@ -107,6 +107,34 @@ pub(crate) struct Query {
     pub today: NaiveDate,
 }
 
+impl Query {
+    /// What a caller asked, as of today: the period's defaults (this year to today), and a
+    /// blank location or payer taken as none.
+    pub(crate) fn asked(
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        location: Option<&str>,
+        payer: Option<&str>,
+        by_location: bool,
+    ) -> Query {
+        let today = Utc::now().date_naive();
+        let (from, to) = carebill_domain::accounts::report_period(from, to, today);
+        let text = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Query {
+            from,
+            to,
+            location: text(location),
+            payer: text(payer),
+            by_location,
+            today,
+        }
+    }
+}
+
 /// Amounts per currency, in minor units, by currency code.
 pub(crate) type Amounts = BTreeMap<Currency, i64>;
 

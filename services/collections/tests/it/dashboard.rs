@@ -585,4 +585,38 @@ async fn the_dashboard_refuses_what_it_cannot_answer(b: Backend) {
     assert!(body.contains("image/svg+xml"), "{body}");
     let (s, body, _) = call(&app, get("/v1/dashboard/charts/pending?currency=EURO", &t)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The payers report refuses as the dashboard does; the payments list gives JSON or CSV only.
+    for (q, field, code) in [
+        (
+            "/v1/reports/payers?from=2026-05-01&to=2026-04-30",
+            "to",
+            "before_from",
+        ),
+        ("/v1/reports/payers?payer=NOPE", "payer", "unknown_payer"),
+        (
+            "/v1/reports/payers?location=NOPE",
+            "location",
+            "unknown_location",
+        ),
+    ] {
+        let (s, body, _) = call(&app, get(q, &t)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{q}: {body}");
+        assert_eq!(body["errors"][0]["code"], code, "{q}: {body}");
+    }
+    let (s, _, _) = call(&app, get("/v1/reports/payers?by=location", &t)).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "no grouping on the payers report"
+    );
+    for uri in ["/v1/reports/payers", "/v1/payments"] {
+        let xml = TestRequest::get()
+            .uri(uri)
+            .insert_header(("Authorization", format!("Bearer {t}")))
+            .insert_header(("Accept", "application/xml"));
+        let (s, body, _) = call_text(&app, xml).await;
+        assert_eq!(s, StatusCode::NOT_ACCEPTABLE, "{uri}: {body}");
+        assert!(body.contains("application/json, text/csv"), "{uri}: {body}");
+    }
 }
