@@ -282,7 +282,7 @@ pub async fn get_revenue_report(
             .iter()
             .map(|r| {
                 vec![
-                    r.key.clone().unwrap_or_default(), // not stored: an empty cell for patients
+                    r.key.clone().unwrap_or_default(), // not stored: an empty cell for none (patients, or a line that does not say)
                     r.currency.clone(),
                     r.lines.to_string(),
                     r.billed.amount_string(),
@@ -356,7 +356,7 @@ pub async fn get_utilization_report(
             .iter()
             .map(|r| {
                 vec![
-                    r.key.clone().unwrap_or_default(), // not stored: an empty cell for patients
+                    r.key.clone().unwrap_or_default(), // not stored: an empty cell for none (patients, or a line that does not say)
                     r.unit.clone(),
                     r.lines.to_string(),
                     r.quantity.to_string(),
