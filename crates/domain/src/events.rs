@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
-    BatchId, CatalogItemId, ConsumptionId, CoverageId, CreditNoteId, EpisodeId, EventId, InvoiceId,
-    LocationId, PatientId, PayerId, PaymentId, SettlementId,
+    ApprovalId, BatchId, CarerId, CatalogItemId, ConsumptionId, CoverageId, CreditNoteId,
+    EpisodeId, EventId, HoursId, InvoiceId, LocationId, PatientId, PayerId, PaymentId, PlacementId,
+    SettlementId, TimesheetId,
 };
 use crate::money::{Currency, Money};
 use crate::settlement::SettlementKind;
@@ -1240,6 +1241,114 @@ impl EventPayload for ReminderSentV1 {
     const TYPE: &'static str = "carebill.collections.reminder.sent.v1";
     fn subject(&self) -> String {
         format!("receivable/{}", self.receivable_id)
+    }
+}
+
+/// A carer as invoices on their behalf name them: the seller of a self-billed invoice and the
+/// buyer of a commission invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CarerRef {
+    /// Id.
+    pub id: CarerId,
+    /// The agency's code for the carer (the invoice series of the carer's invoices).
+    pub code: String,
+    /// Legal name, VAT id, chamber of commerce registration, address, e-mail, bank account.
+    pub billing: PartyBilling,
+    /// Whether and at which rate VAT is charged on the carer's invoices.
+    pub vat: crate::agency::VatStatus,
+    /// The self-billing agreements (the invoice takes the one that holds on its date).
+    pub agreements: Vec<crate::agency::SelfBillingAgreement>,
+}
+
+/// A placement's terms, as they stood when the hours were approved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlacementTerms {
+    /// The placement.
+    pub placement_id: PlacementId,
+    /// Its reference.
+    pub reference: String,
+    /// Hourly tariffs per service type.
+    pub tariffs: Vec<HourlyTariff>,
+    /// What the agency charges the carer.
+    pub commission: crate::agency::Fee,
+    /// What the agency charges the client, if anything.
+    pub mediation_fee: Option<crate::agency::Fee>,
+}
+
+/// The price of an hour of one service type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HourlyTariff {
+    /// The service type (a catalog code).
+    pub service_type: String,
+    /// The rate per hour.
+    pub hourly_rate: Money,
+}
+
+/// One approved line of hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovedHours {
+    /// The line.
+    pub hours_id: HoursId,
+    /// The date worked.
+    pub date: NaiveDate,
+    /// Start (`HH:MM`, the location's local time), when registered from–to.
+    pub start: Option<String>,
+    /// End (`HH:MM`, `24:00` ends the day), when registered from–to.
+    pub end: Option<String>,
+    /// Minutes worked.
+    pub minutes: i64,
+    /// Hours worked (minutes / 60).
+    pub hours: Decimal,
+    /// The service type.
+    pub service_type: String,
+    /// The carer's notes.
+    pub notes: Option<String>,
+}
+
+/// `carebill.accounts.timesheet.approved.v1`: a client approved hours of a carer; they are to be
+/// invoiced on the carer's behalf to the paying party, with the agency's fees. One event per
+/// decision, with the lines it approved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimesheetApprovedV1 {
+    /// The decision.
+    pub approval_id: ApprovalId,
+    /// The timesheet.
+    pub timesheet_id: TimesheetId,
+    /// First day of its period.
+    pub period_start: NaiveDate,
+    /// Last day of its period.
+    pub period_end: NaiveDate,
+    /// The agency (its location): the seller of commission and mediation-fee invoices.
+    pub location: LocationRef,
+    /// The carer: the seller of the hours.
+    pub carer: CarerRef,
+    /// The client the care was for.
+    pub client: PartyRef,
+    /// The patient, when the client is a person.
+    pub patient: Option<PatientRef>,
+    /// Who pays for the hours: the client, or a payer (the budget holder or a care provider).
+    pub bill_to: PartyRef,
+    /// The placement's terms.
+    pub terms: PlacementTerms,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// The approved lines.
+    pub lines: Vec<ApprovedHours>,
+    /// Who approved: the contact the approval link went to, or the portal user.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: DateTime<Utc>,
+}
+
+impl EventPayload for TimesheetApprovedV1 {
+    const TYPE: &'static str = "carebill.accounts.timesheet.approved.v1";
+    fn subject(&self) -> String {
+        format!("timesheet/{}", self.timesheet_id)
     }
 }
 

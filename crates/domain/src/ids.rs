@@ -23,6 +23,11 @@ fn id_name(type_name: &'static str) -> &'static str {
         "PaymentId" => "payment id",
         "ReceivableId" => "receivable id",
         "EventId" => "event id",
+        "CarerId" => "carer id",
+        "PlacementId" => "placement id",
+        "TimesheetId" => "timesheet id",
+        "HoursId" => "hours id",
+        "ApprovalId" => "approval id",
         other => other,
     }
 }
@@ -111,4 +116,14 @@ id_type!(
     ReceivableId,
     /// A payment received.
     PaymentId,
+    /// A freelance carer a care agency places and invoices for.
+    CarerId,
+    /// A carer placed with a client.
+    PlacementId,
+    /// A placement's hours of one week or month.
+    TimesheetId,
+    /// One line of hours a carer registered.
+    HoursId,
+    /// One decision of a client on submitted hours.
+    ApprovalId,
 );

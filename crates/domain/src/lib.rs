@@ -5,6 +5,7 @@
 //! and event payloads are versioned types that are part of the public contract.
 
 pub mod accounts;
+pub mod agency;
 pub mod billing;
 pub mod code;
 pub mod collections;

@@ -43,6 +43,8 @@ pub enum Role {
     Payer,
     /// A patient (or client) at the portal: sees only the documents addressed to them.
     Patient,
+    /// A freelance carer of a care agency: registers and submits their own hours only.
+    Carer,
 }
 
 impl Role {
@@ -56,6 +58,7 @@ impl Role {
         Role::Integration,
         Role::Payer,
         Role::Patient,
+        Role::Carer,
     ];
 
     /// The wire form.
@@ -69,6 +72,7 @@ impl Role {
             Role::Integration => "integration",
             Role::Payer => "payer",
             Role::Patient => "patient",
+            Role::Carer => "carer",
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct Claims {
     /// For patient tokens: the patient's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
+    /// For carer tokens: the carer's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carer: Option<String>,
 }
 
 /// Reads `aud` as a string or, as many identity providers send it, a list (whose membership
@@ -144,6 +151,8 @@ pub struct Principal {
     pub payer: Option<String>,
     /// Patient id for patient users.
     pub patient: Option<String>,
+    /// Carer id for carer users.
+    pub carer: Option<String>,
     /// The request id, for the audit trail.
     pub request_id: Option<String>,
 }
@@ -420,6 +429,7 @@ impl Authenticator {
             locations: c.locations,
             payer: c.payer,
             patient: c.patient,
+            carer: c.carer,
             request_id: None,
         })
     }
@@ -557,6 +567,7 @@ mod tests {
             locations: Some(vec!["H1".into()]),
             payer: None,
             patient: None,
+            carer: None,
         }
     }
 

@@ -212,6 +212,10 @@ error_codes! {
     PaymentProviderFailed = ("payment_provider_failed", 502, "Bad gateway", "The payment provider could not be reached, or refused or garbled the request, after retries; nothing was stored. Retry later."),
     /// A webhook whose signature does not verify.
     InvalidSignature = ("invalid_signature", 401, "Unauthorized", "A webhook's `Stripe-Signature` is missing, malformed, not made with the webhook secret, or more than 5 minutes old; nothing was recorded."),
+    /// Nothing in a timesheet waits to be submitted.
+    NothingToSubmit = ("nothing_to_submit", 409, "Conflict", "The timesheet has no draft hours to submit; disputed hours must be changed (or removed) first."),
+    /// Hours already decided.
+    AlreadyDecided = ("already_decided", 409, "Conflict", "The hours were already approved or disputed; the client decides each submitted line once."),
     /// A portal link that does not open a document.
     InvalidLink = ("invalid_link", 401, "Unauthorized", "The portal link is unknown, expired or revoked; ask the sender for a new one."),
     /// Installments that are not what is owed.

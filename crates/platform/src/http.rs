@@ -812,6 +812,25 @@ pub fn decimal_input() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
+/// A new secret for a link that opens something without a token (a portal or approval link):
+/// 32 random bytes, base64url. Returns the token, shown once, and the hash that is kept.
+pub fn link_token() -> (String, String) {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = link_token_hash(&token);
+    (token, hash)
+}
+
+/// The kept form of a link's token: SHA-256, hex.
+pub fn link_token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

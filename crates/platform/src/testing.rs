@@ -123,6 +123,7 @@ pub fn token(roles: &[&str], locations: Option<&[&str]>) -> String {
         locations: locations.map(|l| l.iter().map(|c| (*c).to_owned()).collect()),
         payer: None,
         patient: None,
+        carer: None,
     };
     mint_hs256(TEST_SECRET.as_bytes(), &claims).unwrap_or_default()
 }

@@ -2,7 +2,8 @@
 //!
 //! Resources under `/v1`: locations, payers, patients, coverages, episodes (accounts), the
 //! service catalog, consumptions and care records (stays, absences, contracts and the other
-//! invoicing sources), plus this service's audit trail. Writes that other services
+//! invoicing sources), carers, placements, hours and timesheets of care agencies, plus this
+//! service's audit trail. Writes that other services
 //! care about emit `carebill.accounts.*` events through the outbox.
 //!
 //! The library is composed by the `carebill` binary, alone (`--service accounts`) or with the
@@ -40,6 +41,10 @@ pub struct AccountsState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
+    /// The public base URL approval links start with (`delivery.portal_url`).
+    pub portal_url: String,
+    /// Hours an approval link opens its timesheet (`delivery.link_hours`).
+    pub link_hours: u32,
 }
 
 /// Registers every accounts route.
@@ -167,6 +172,79 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/carers")
+                    .route(web::get().to(api::carers::list_carers))
+                    .route(web::post().to(api::carers::create_carer))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/carers/{id}")
+                    .route(web::get().to(api::carers::get_carer))
+                    .route(web::put().to(api::carers::replace_carer))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/placements")
+                    .route(web::get().to(api::placements::list_placements))
+                    .route(web::post().to(api::placements::create_placement))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/placements/{id}")
+                    .route(web::get().to(api::placements::get_placement))
+                    .route(web::put().to(api::placements::replace_placement))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/hours")
+                    .route(web::post().to(api::timesheets::register_hours))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/hours/batch")
+                    .app_data(BodyLimit(BATCH_BODY_LIMIT))
+                    .route(web::post().to(api::timesheets::register_hours_batch))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/hours/{id}")
+                    .route(web::get().to(api::timesheets::get_hours))
+                    .route(web::put().to(api::timesheets::change_hours))
+                    .route(web::delete().to(api::timesheets::remove_hours))
+                    .default_service(allow("GET, PUT, DELETE")),
+            )
+            .service(
+                web::resource("/v1/timesheets")
+                    .route(web::get().to(api::timesheets::list_timesheets))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/timesheets/{id}")
+                    .route(web::get().to(api::timesheets::get_timesheet))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/timesheets/{id}/submit")
+                    .route(web::post().to(api::timesheets::submit_timesheet))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/timesheets/{id}/approval-links")
+                    .route(web::post().to(api::timesheets::make_approval_link))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/timesheets/{id}/review")
+                    .route(web::post().to(api::timesheets::review_timesheet))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/timesheet-approvals/{token}")
+                    .route(web::get().to(api::timesheets::open_approval))
+                    .route(web::post().to(api::timesheets::review_by_link))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
                 web::resource("/v1/accounts/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -188,6 +266,13 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         api::consumptions::get_consumption, api::consumptions::void_consumption,
         api::care_records::create_care_record, api::care_records::list_care_records, api::care_records::get_care_record,
         api::care_records::change_care_record, api::care_records::cancel_care_record, api::care_records::list_care_record_versions,
+        api::carers::create_carer, api::carers::list_carers, api::carers::get_carer, api::carers::replace_carer,
+        api::placements::create_placement, api::placements::list_placements, api::placements::get_placement, api::placements::replace_placement,
+        api::timesheets::register_hours, api::timesheets::register_hours_batch, api::timesheets::get_hours,
+        api::timesheets::change_hours, api::timesheets::remove_hours,
+        api::timesheets::list_timesheets, api::timesheets::get_timesheet, api::timesheets::submit_timesheet,
+        api::timesheets::make_approval_link, api::timesheets::review_timesheet,
+        api::timesheets::open_approval, api::timesheets::review_by_link,
         api::audit_trail::list_audit_events,
     ),
     tags(
@@ -199,6 +284,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         (name = "catalog", description = "The service catalog"),
         (name = "consumptions", description = "What was done for a patient, pushed by clinical systems"),
         (name = "care-records", description = "Stays, absences, contracts, manual entries, evaluations, gastro and ambulatory lines: the sources invoicing rules bill, kept with every version"),
+        (name = "agency", description = "Care agencies: carers, placements with clients, hours, timesheets and the client's approval"),
         (name = "audit", description = "Who changed what, when and why"),
     )
 )]

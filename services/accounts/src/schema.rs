@@ -172,3 +172,94 @@ diesel::table! {
         changed_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    carers (id) {
+        id -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        code -> Text,
+        name -> Text,
+        address -> Text,
+        email -> Nullable<Text>,
+        billing -> Text,
+        vat -> Text,
+        agreements -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    placements (id) {
+        id -> Text,
+        reference -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        carer_id -> Text,
+        client_patient_id -> Nullable<Text>,
+        client_payer_id -> Nullable<Text>,
+        bill_to_payer_id -> Nullable<Text>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        period -> Text,
+        currency -> Text,
+        tariffs -> Text,
+        commission -> Text,
+        mediation_fee -> Nullable<Text>,
+        approver -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    timesheets (id) {
+        id -> Text,
+        placement_id -> Text,
+        carer_id -> Text,
+        location_code -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        status -> Text,
+        submitted_at -> Nullable<Timestamp>,
+        approved_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    timesheet_hours (id) {
+        id -> Text,
+        timesheet_id -> Text,
+        placement_id -> Text,
+        carer_id -> Text,
+        work_date -> Date,
+        start_minute -> Nullable<Integer>,
+        end_minute -> Nullable<Integer>,
+        minutes -> Integer,
+        service_type -> Text,
+        notes -> Nullable<Text>,
+        status -> Text,
+        dispute_reason -> Nullable<Text>,
+        approval_id -> Nullable<Text>,
+        source_system -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    timesheet_links (id) {
+        id -> Text,
+        timesheet_id -> Text,
+        token_hash -> Text,
+        sent_to -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

@@ -237,6 +237,7 @@ async fn run(backend: Backend, n: usize) {
             locations: None,
             payer: Some("SANITAS".to_owned()),
             patient: None,
+            carer: None,
         },
     )
     .expect("token");

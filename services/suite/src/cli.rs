@@ -44,7 +44,8 @@ enum Command {
     Token {
         #[command(flatten)]
         common: Common,
-        /// Role(s): admin, billing_manager, biller, auditor, collector, integration, payer.
+        /// Role(s): admin, billing_manager, biller, auditor, collector, integration, payer,
+        /// patient, carer.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Limit the token to these location codes (repeatable); default all locations.
@@ -56,6 +57,9 @@ enum Command {
         /// For patient tokens: the patient's id.
         #[arg(long)]
         patient: Option<String>,
+        /// For carer tokens: the carer's id.
+        #[arg(long)]
+        carer: Option<String>,
         /// Lifetime: e.g. 3600, 90s, 30m, 12h, 7d (default 12h).
         #[arg(long, default_value = "12h")]
         ttl: String,
@@ -213,6 +217,7 @@ pub fn main() -> anyhow::Result<()> {
             locations,
             payer,
             patient,
+            carer,
             ttl,
             subject,
         } => {
@@ -226,6 +231,9 @@ pub fn main() -> anyhow::Result<()> {
             }
             if roles.contains(&Role::Patient) && patient.is_none() {
                 bail!("a patient token needs --patient ID");
+            }
+            if roles.contains(&Role::Carer) && carer.is_none() {
+                bail!("a carer token needs --carer ID");
             }
             if cfg.auth.jwks_url.is_some() {
                 bail!("tokens come from your identity provider when CAREBILL_JWKS_URL is set");
@@ -254,6 +262,7 @@ pub fn main() -> anyhow::Result<()> {
                 locations: (!locations.is_empty()).then_some(locations),
                 payer,
                 patient,
+                carer,
             };
             println!("{}", mint_hs256(secret.as_bytes(), &claims)?);
             Ok(())

@@ -11,7 +11,8 @@ use carebill_domain::events::{
     ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
     EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
     PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
-    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, WriteOffRecordedV1,
+    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
+    WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -26,6 +27,7 @@ use utoipa::OpenApi as _;
     CoverageChangedV1,
     PayerChangedV1,
     LocationChangedV1,
+    TimesheetApprovedV1,
     SettlementApprovedV1,
     SettlementChangedV1,
     InvoiceIssuedV1,
@@ -85,6 +87,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         LocationChangedV1::TYPE,
         "LocationChangedV1",
         "A location was created or replaced, with what invoices name it by (accounts).",
+    ),
+    (
+        TimesheetApprovedV1::TYPE,
+        "TimesheetApprovedV1",
+        "A client approved a carer's hours (one event per decision, with its lines, the carer, who pays and the placement's terms) (accounts).",
     ),
     (
         SettlementApprovedV1::TYPE,

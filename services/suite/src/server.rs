@@ -349,6 +349,8 @@ async fn run(
         web::Data::new(carebill_accounts::AccountsState {
             db: s.db.clone(),
             wake: s.wake.clone(),
+            portal_url: cfg.delivery.portal_url.clone(),
+            link_hours: cfg.delivery.link_hours,
         })
     });
     let settlement = running.iter().find(|s| s.name == "settlement").map(|s| {

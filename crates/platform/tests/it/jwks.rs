@@ -47,6 +47,7 @@ fn claims(aud: &str) -> Claims {
         locations: Some(vec!["H1".into()]),
         payer: None,
         patient: None,
+        carer: None,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod audit_trail;
 pub mod care_records;
+pub mod carers;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;
@@ -15,6 +16,8 @@ pub mod episodes;
 pub mod locations;
 pub mod patients;
 pub mod payers;
+pub mod placements;
+pub mod timesheets;
 
 use carebill_domain::Validation;
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 
 pub mod audit_trail;
 pub mod care_records;
+pub mod carers;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;
@@ -13,12 +14,14 @@ pub mod episodes;
 pub mod locations;
 pub mod patients;
 pub mod payers;
+pub mod placements;
+pub mod timesheets;
 
 use carebill_domain::events::{
     Envelope, EventPayload, PartyBilling, PostalAddressRef, SchemeIdRef,
 };
 use carebill_domain::invoicing::PaymentTerms;
-use carebill_platform::auth::Principal;
+use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::db::AnyConnection;
 use carebill_platform::events::outbox;
 use carebill_platform::{Error, ErrorCode};
@@ -101,4 +104,14 @@ pub fn unknown_as_field(e: Error, field: &str, code: &str, message: &str) -> Err
     } else {
         e
     }
+}
+
+/// The location codes records with a location code column may have for `scope`: `None` for
+/// every location; none at all for a payer- or patient-limited caller (agency records are
+/// never addressed to them).
+pub(crate) fn location_codes(scope: &Scope) -> Option<Vec<String>> {
+    if scope.is_payer_limited() {
+        return Some(Vec::new());
+    }
+    scope.locations.clone()
 }

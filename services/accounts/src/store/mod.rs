@@ -4,6 +4,7 @@
 
 pub mod care_record_details;
 pub mod care_records;
+pub mod carers;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;
@@ -11,6 +12,8 @@ pub mod episodes;
 pub mod locations;
 pub mod patients;
 pub mod payers;
+pub mod placements;
+pub mod timesheets;
 
 use carebill_platform::Error;
 use serde::de::DeserializeOwned;

@@ -624,6 +624,7 @@ async fn auth_rejects_bad_tokens_roles_and_foreign_locations(b: Backend) {
         locations: None,
         payer: None,
         patient: None,
+        carer: None,
     };
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let bad_tokens = vec![

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod agency;
 mod audit_trail;
 mod care_records;
 mod consumptions;

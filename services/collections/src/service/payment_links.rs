@@ -469,6 +469,7 @@ fn decide(
         locations: None,
         payer: None,
         patient: None,
+        carer: None,
         request_id,
     };
     let (status, taken) = match e.outcome {

@@ -179,6 +179,7 @@ fn system_actor() -> Principal {
         locations: None,
         payer: None,
         patient: None,
+        carer: None,
         request_id: None,
     }
 }

@@ -396,6 +396,7 @@ pub(crate) fn event_actor(env: &Envelope) -> Principal {
         locations: None,
         payer: None,
         patient: None,
+        carer: None,
         request_id: env.correlationid.clone(),
     }
 }

@@ -967,6 +967,7 @@ fn system() -> Principal {
         locations: None,
         payer: None,
         patient: None,
+        carer: None,
         request_id: None,
     }
 }

@@ -216,6 +216,7 @@ pub(crate) fn payer_token(code: &str) -> String {
             locations: None,
             payer: Some(code.to_owned()),
             patient: None,
+            carer: None,
         },
     )
     .expect("token")
@@ -237,6 +238,7 @@ pub(crate) fn staff_payer_token(roles: &[&str], locations: Option<&[&str]>, code
             locations: locations.map(|l| l.iter().map(|c| (*c).to_owned()).collect()),
             payer: Some(code.to_owned()),
             patient: None,
+            carer: None,
         },
     )
     .expect("token")

@@ -11,7 +11,6 @@
 //! repeated after a crash between the server's acceptance and the record of it is recognisable
 //! as the same message by the receiving side. A resend is another delivery of the document.
 
-use base64::Engine as _;
 use carebill_domain::delivery::{
     DeliveryChannel, DeliveryStatus, MAX_ATTEMPTS, SendingWindows, retry_after,
 };
@@ -24,9 +23,7 @@ use carebill_platform::outbound::SendError;
 use carebill_platform::outbound::mail::{Attachment, Email, Mailer};
 use carebill_platform::{Error, ErrorCode, audit};
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore as _;
 use serde::Serialize;
-use sha2::Digest as _;
 
 use super::documents;
 use super::e_invoices::{self, Rendered};
@@ -552,13 +549,6 @@ pub(crate) struct NewLink {
     pub link: LinkRow,
 }
 
-fn token_hash(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Makes a link that opens one document for `hours`.
 pub(crate) fn make_link(
     conn: &mut AnyConnection,
@@ -568,13 +558,11 @@ pub(crate) fn make_link(
     channels: &Channels,
     hours: u32,
 ) -> Result<NewLink, Error> {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let (token, token_hash) = carebill_platform::http::link_token();
     let now = db::now();
     let row = LinkRow {
         id: uuid::Uuid::now_v7().to_string(),
-        token_hash: token_hash(&token),
+        token_hash,
         document_kind: doc.0.as_str().to_owned(),
         document_id: doc.1.to_owned(),
         location_code: doc.2.to_owned(),
@@ -672,7 +660,7 @@ pub(crate) fn revoke(
 pub(crate) fn open_link(conn: &mut AnyConnection, token: &str) -> Result<Printable, Error> {
     let invalid = || Error::new(ErrorCode::InvalidLink, "this link does not open a document");
     let now = db::now();
-    let link = store::link_by_hash(conn, &token_hash(token))?.ok_or_else(invalid)?;
+    let link = store::link_by_hash(conn, &carebill_platform::http::link_token_hash(token))?.ok_or_else(invalid)?;
     if link.revoked_at.is_some() || link.expires_at <= now {
         tracing::info!(link_id = %link.id, "a revoked or expired portal link was used");
         return Err(invalid());

@@ -354,6 +354,7 @@ pub(crate) fn number_and_announce(
             locations: None,
             payer: None,
             patient: None,
+            carer: None,
             request_id: env.correlationid.clone(),
         };
         let ids: Vec<String> = invoices

@@ -260,6 +260,7 @@ pub(crate) fn payer_token(payer: &str) -> String {
             locations: None,
             payer: Some(payer.to_owned()),
             patient: None,
+            carer: None,
         },
     )
     .expect("token")
@@ -281,6 +282,7 @@ pub(crate) fn staff_payer_token(roles: &[&str], payer: &str) -> String {
             locations: None,
             payer: Some(payer.to_owned()),
             patient: None,
+            carer: None,
         },
     )
     .expect("token")
@@ -301,6 +303,7 @@ pub(crate) fn patient_token(patient: &str) -> String {
             locations: None,
             payer: None,
             patient: Some(patient.to_owned()),
+            carer: None,
         },
     )
     .expect("token")

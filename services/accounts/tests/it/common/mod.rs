@@ -43,6 +43,8 @@ pub async fn app(
     let state = web::Data::new(AccountsState {
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
+        portal_url: "http://carebill.test".to_owned(),
+        link_hours: 168,
     });
     test_app(carebill_accounts::routes(state)).await
 }

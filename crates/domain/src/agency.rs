@@ -1,0 +1,439 @@
+//! Care agencies (seed 004): freelance carers placed with clients, the hours they register, the
+//! client's approval line by line, and the terms invoices on the carers' behalf are made from.
+//!
+//! A placement joins a carer and a client for a span of dates with hourly tariffs per service
+//! type, a commission the agency charges the carer and optionally a mediation fee it charges the
+//! client. Hours fall into the placement's timesheet of their week or month; the carer submits
+//! it, the client approves or disputes each line, and a disputed line goes back to the carer.
+//! Everything here is pure: the rules the accounts service applies before it writes.
+
+use chrono::{Datelike as _, Duration, NaiveDate};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::text_enum;
+use crate::money::Money;
+
+/// Minutes in a day: no carer works more on one date.
+pub const MINUTES_PER_DAY: u16 = 24 * 60;
+
+/// At most this many lines in one batch of hours or one review.
+pub const MAX_HOURS_PER_REQUEST: usize = 500;
+
+text_enum!(
+    /// The span a placement's timesheets cover.
+    TimesheetPeriod {
+        /// ISO weeks, Monday to Sunday.
+        Week = "week",
+        /// Calendar months.
+        Month = "month",
+    }
+);
+
+impl TimesheetPeriod {
+    /// The first and last day of the period `date` falls in.
+    pub fn span(self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        match self {
+            TimesheetPeriod::Week => {
+                let start = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
+                (start, start + Duration::days(6))
+            }
+            TimesheetPeriod::Month => {
+                let start = date.with_day(1).unwrap_or(date);
+                let next = if start.month() == 12 {
+                    NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
+                };
+                (start, next.map_or(start, |n| n - Duration::days(1)))
+            }
+        }
+    }
+}
+
+text_enum!(
+    /// Where one line of hours stands.
+    HoursStatus {
+        /// Registered; the carer may still change or remove it.
+        Draft = "draft",
+        /// Submitted: waits for the client's decision and cannot change.
+        Submitted = "submitted",
+        /// Approved by the client: it will be invoiced and never changes again.
+        Approved = "approved",
+        /// Disputed by the client with a reason: back with the carer to change or remove.
+        Disputed = "disputed",
+    }
+);
+
+impl HoursStatus {
+    /// Whether the carer may still change or remove the line.
+    pub fn editable(self) -> bool {
+        matches!(self, HoursStatus::Draft | HoursStatus::Disputed)
+    }
+}
+
+text_enum!(
+    /// Where a timesheet stands, from the states of its lines.
+    TimesheetStatus {
+        /// Lines being registered (or disputed lines back with the carer); nothing waits for
+        /// the client.
+        Open = "open",
+        /// Lines wait for the client's decision.
+        AwaitingApproval = "awaiting_approval",
+        /// Every line approved.
+        Approved = "approved",
+    }
+);
+
+/// How many lines of a timesheet are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HoursCounts {
+    /// Draft lines.
+    pub draft: i64,
+    /// Lines waiting for the client.
+    pub submitted: i64,
+    /// Approved lines.
+    pub approved: i64,
+    /// Disputed lines.
+    pub disputed: i64,
+}
+
+impl HoursCounts {
+    /// The timesheet's status: waiting while any line waits, approved when every line is,
+    /// open otherwise (also when it has no lines).
+    pub fn status(&self) -> TimesheetStatus {
+        if self.submitted > 0 {
+            TimesheetStatus::AwaitingApproval
+        } else if self.approved > 0 && self.draft == 0 && self.disputed == 0 {
+            TimesheetStatus::Approved
+        } else {
+            TimesheetStatus::Open
+        }
+    }
+}
+
+/// What the agency charges: a percentage of the hours' value, or an amount per hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Fee {
+    /// Percent of the hours' value (0 to 100).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12.5"))]
+    Percent(Decimal),
+    /// An amount per hour worked.
+    PerHour(Money),
+}
+
+impl Fee {
+    /// Why the fee cannot be charged on hours at these rates: a percentage outside 0–100, an
+    /// amount per hour in another currency, negative, or above the lowest hourly rate (it would
+    /// exceed the hours' value).
+    pub fn check(&self, rates: &[Money]) -> Result<(), String> {
+        match self {
+            Fee::Percent(p) if *p < Decimal::ZERO || *p > Decimal::ONE_HUNDRED => {
+                Err("a percentage must be between 0 and 100".to_owned())
+            }
+            Fee::Percent(_) => Ok(()),
+            Fee::PerHour(m) => {
+                if m.amount() < Decimal::ZERO {
+                    return Err("an amount per hour cannot be negative".to_owned());
+                }
+                if let Some(r) = rates.iter().find(|r| r.currency() != m.currency()) {
+                    return Err(format!(
+                        "an amount per hour in {} on tariffs in {}",
+                        m.currency(),
+                        r.currency()
+                    ));
+                }
+                match rates.iter().min_by_key(|r| r.amount()) {
+                    Some(low) if m.amount() > low.amount() => Err(format!(
+                        "{} per hour is above the hours' value (the lowest tariff is {})",
+                        m.amount_string(),
+                        low.amount_string()
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A carer's VAT status: invoices on their behalf charge VAT only when they are liable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum VatStatus {
+    /// Exempt (care by a health professional, a small-business scheme): VAT category E.
+    Exempt {
+        /// The VATEX exemption reason code (BT-121), e.g. `VATEX-EU-132-1C`.
+        #[cfg_attr(feature = "openapi", schema(example = "VATEX-EU-132-1C"))]
+        reason_code: Option<String>,
+        /// The exemption as invoices state it (BT-120).
+        #[cfg_attr(
+            feature = "openapi",
+            schema(example = "Vrijgesteld van btw (art. 11 lid 1 onder g Wet OB)")
+        )]
+        reason: Option<String>,
+    },
+    /// Liable at a standard rate: VAT category S.
+    Standard {
+        /// The rate in percent.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, example = "21"))]
+        rate: Decimal,
+    },
+}
+
+impl VatStatus {
+    /// Why the status cannot be used: a rate outside 0–100.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            VatStatus::Standard { rate }
+                if *rate <= Decimal::ZERO || *rate >= Decimal::ONE_HUNDRED =>
+            {
+                Err("a standard rate must be above 0 and below 100 percent".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A self-billing agreement: the carer's consent, for its dates, to invoices issued by the
+/// agency on the carer's behalf (the legal basis of a self-billed invoice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SelfBillingAgreement {
+    /// The agreement's reference, as invoices cite it.
+    #[cfg_attr(feature = "openapi", schema(example = "SBA-2026-017"))]
+    pub reference: String,
+    /// First day it holds.
+    pub valid_from: NaiveDate,
+    /// Last day it holds; open when absent.
+    pub valid_to: Option<NaiveDate>,
+}
+
+impl SelfBillingAgreement {
+    /// Whether it holds on `date`.
+    pub fn holds_on(&self, date: NaiveDate) -> bool {
+        self.valid_from <= date && self.valid_to.is_none_or(|to| date <= to)
+    }
+}
+
+/// The agreement that holds on `date`, if any.
+pub fn agreement_on(
+    agreements: &[SelfBillingAgreement],
+    date: NaiveDate,
+) -> Option<&SelfBillingAgreement> {
+    agreements.iter().find(|a| a.holds_on(date))
+}
+
+/// Why a list of agreements cannot stand, per index: an end before the start, a blank or
+/// repeated reference, or dates that overlap another agreement's (one basis per day).
+pub fn check_agreements(agreements: &[SelfBillingAgreement]) -> Vec<(usize, String)> {
+    let mut errors = Vec::new();
+    for (i, a) in agreements.iter().enumerate() {
+        if a.valid_to.is_some_and(|to| to < a.valid_from) {
+            errors.push((i, "ends before it starts".to_owned()));
+            continue;
+        }
+        for (j, b) in agreements.iter().enumerate().take(i) {
+            if a.reference.trim() == b.reference.trim() {
+                errors.push((i, format!("repeats the reference of agreement {j}")));
+            } else if b.valid_to.is_none_or(|to| a.valid_from <= to)
+                && a.valid_to.is_none_or(|to| b.valid_from <= to)
+            {
+                errors.push((i, format!("overlaps the dates of agreement {j}")));
+            }
+        }
+    }
+    errors
+}
+
+/// A span of a day in minutes from midnight, end after start (`24:00` ends the day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shift {
+    /// Start, minutes from midnight.
+    pub start: u16,
+    /// End, minutes from midnight (at most 1440).
+    pub end: u16,
+}
+
+impl Shift {
+    /// From `HH:MM` texts; the end must come after the start on the same date (a night shift
+    /// is two lines: to `24:00`, and from `00:00` the next day).
+    pub fn parse(start: &str, end: &str) -> Result<Shift, String> {
+        let start = clock(start, false)?;
+        let end = clock(end, true)?;
+        if end <= start {
+            return Err(
+                "the end must come after the start on the same date (split a night shift at 24:00)"
+                    .to_owned(),
+            );
+        }
+        Ok(Shift { start, end })
+    }
+
+    /// Its length in minutes.
+    pub fn minutes(&self) -> u16 {
+        self.end - self.start
+    }
+
+    /// Whether it shares any minute with `other`.
+    pub fn overlaps(&self, other: &Shift) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// `HH:MM` of a minute of the day.
+    pub fn text(minute: u16) -> String {
+        format!("{:02}:{:02}", minute / 60, minute % 60)
+    }
+}
+
+/// Minutes from midnight of an `HH:MM` time; `24:00` only as an end.
+fn clock(s: &str, end: bool) -> Result<u16, String> {
+    let bad = || format!("`{s}` is not a time of day as HH:MM");
+    let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let h: u16 = h.parse().map_err(|_| bad())?;
+    let m: u16 = m.parse().map_err(|_| bad())?;
+    match (h, m) {
+        (24, 0) if end => Ok(MINUTES_PER_DAY),
+        (0..=23, 0..=59) => Ok(h * 60 + m),
+        _ => Err(bad()),
+    }
+}
+
+/// Hours as a decimal from minutes (90 → 1.5), exact to the minute's fraction.
+pub fn hours_of(minutes: i64) -> Decimal {
+    (Decimal::from(minutes) / Decimal::from(60)).normalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr as _;
+
+    use super::*;
+    use crate::money::Currency;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn eur(s: &str) -> Money {
+        Money::new(
+            Decimal::from_str(s).unwrap(),
+            Currency::parse("EUR").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn periods_are_iso_weeks_and_calendar_months() {
+        assert_eq!(
+            TimesheetPeriod::Week.span(d("2026-12-06")),
+            (d("2026-11-30"), d("2026-12-06"))
+        );
+        assert_eq!(
+            TimesheetPeriod::Week.span(d("2026-11-30")),
+            (d("2026-11-30"), d("2026-12-06"))
+        );
+        assert_eq!(
+            TimesheetPeriod::Month.span(d("2026-12-31")),
+            (d("2026-12-01"), d("2026-12-31"))
+        );
+        assert_eq!(
+            TimesheetPeriod::Month.span(d("2028-02-10")),
+            (d("2028-02-01"), d("2028-02-29"))
+        );
+    }
+
+    #[test]
+    fn shifts_parse_overlap_and_end_at_midnight() {
+        let a = Shift::parse("08:00", "12:30").unwrap();
+        assert_eq!(a.minutes(), 270);
+        let b = Shift::parse("12:30", "24:00").unwrap();
+        assert!(!a.overlaps(&b), "touching shifts do not overlap");
+        assert!(a.overlaps(&Shift::parse("12:00", "13:00").unwrap()));
+        assert_eq!(b.minutes(), 690);
+        assert!(Shift::parse("22:00", "06:00").is_err());
+        assert!(Shift::parse("10:00", "10:00").is_err());
+        assert!(Shift::parse("24:00", "24:00").is_err());
+        assert!(Shift::parse("8:00", "09:00").is_err());
+        assert!(Shift::parse("08:60", "09:00").is_err());
+        assert_eq!(Shift::text(1440), "24:00");
+        assert_eq!(hours_of(90), Decimal::from_str("1.5").unwrap());
+        assert_eq!(hours_of(20), Decimal::ONE / Decimal::from(3));
+    }
+
+    #[test]
+    fn a_fee_may_not_exceed_the_hours_value() {
+        let rates = [eur("32.50"), eur("40.00")];
+        assert!(Fee::PerHour(eur("32.50")).check(&rates).is_ok());
+        assert!(
+            Fee::PerHour(eur("32.51"))
+                .check(&rates)
+                .unwrap_err()
+                .contains("above")
+        );
+        assert!(Fee::PerHour(eur("-1")).check(&rates).is_err());
+        assert!(Fee::Percent(Decimal::from(101)).check(&rates).is_err());
+        assert!(Fee::Percent(Decimal::from(15)).check(&rates).is_ok());
+        let usd = Money::new(Decimal::ONE, Currency::parse("USD").unwrap()).unwrap();
+        assert!(Fee::PerHour(usd).check(&rates).unwrap_err().contains("USD"));
+    }
+
+    #[test]
+    fn agreements_may_not_overlap_and_one_holds_per_day() {
+        let a = |r: &str, from: &str, to: Option<&str>| SelfBillingAgreement {
+            reference: r.to_owned(),
+            valid_from: d(from),
+            valid_to: to.map(d),
+        };
+        let ok = [
+            a("A", "2026-01-01", Some("2026-06-30")),
+            a("B", "2026-07-01", None),
+        ];
+        assert!(check_agreements(&ok).is_empty());
+        assert_eq!(agreement_on(&ok, d("2026-12-06")).unwrap().reference, "B");
+        assert!(agreement_on(&ok, d("2025-12-31")).is_none());
+        let bad = [
+            a("A", "2026-01-01", None),
+            a("B", "2026-07-01", None),
+            a("A", "2027-01-01", Some("2026-01-01")),
+        ];
+        let errors = check_agreements(&bad);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].1.contains("overlaps"));
+        assert!(errors[1].1.contains("ends before"));
+    }
+
+    #[test]
+    fn a_timesheet_is_approved_only_when_every_line_is() {
+        let c = |draft, submitted, approved, disputed| HoursCounts {
+            draft,
+            submitted,
+            approved,
+            disputed,
+        };
+        assert_eq!(c(0, 0, 0, 0).status(), TimesheetStatus::Open);
+        assert_eq!(c(1, 2, 3, 0).status(), TimesheetStatus::AwaitingApproval);
+        assert_eq!(c(0, 0, 3, 1).status(), TimesheetStatus::Open);
+        assert_eq!(c(0, 0, 3, 0).status(), TimesheetStatus::Approved);
+        assert!(
+            VatStatus::Standard {
+                rate: Decimal::from(21)
+            }
+            .check()
+            .is_ok()
+        );
+        assert!(
+            VatStatus::Standard {
+                rate: Decimal::ZERO
+            }
+            .check()
+            .is_err()
+        );
+    }
+}

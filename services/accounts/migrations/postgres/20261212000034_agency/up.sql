@@ -1,0 +1,90 @@
+-- Care agencies (seed 004): carers with their self-billing agreements, placements of a carer
+-- with a client, and the hours a carer registers, grouped in a timesheet per placement and
+-- week or month, with the links a client approves them by. Portable types only.
+CREATE TABLE carers (
+    id TEXT PRIMARY KEY,
+    location_id TEXT NOT NULL REFERENCES locations (id),
+    location_code TEXT NOT NULL,
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    email TEXT,
+    billing TEXT NOT NULL,
+    vat TEXT NOT NULL,
+    agreements TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE placements (
+    id TEXT PRIMARY KEY,
+    reference TEXT NOT NULL UNIQUE,
+    location_id TEXT NOT NULL REFERENCES locations (id),
+    location_code TEXT NOT NULL,
+    carer_id TEXT NOT NULL REFERENCES carers (id),
+    client_patient_id TEXT REFERENCES patients (id),
+    client_payer_id TEXT REFERENCES payers (id),
+    bill_to_payer_id TEXT REFERENCES payers (id),
+    valid_from DATE NOT NULL,
+    valid_to DATE,
+    period TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    tariffs TEXT NOT NULL,
+    commission TEXT NOT NULL,
+    mediation_fee TEXT,
+    approver TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX placements_carer ON placements (carer_id);
+
+CREATE TABLE timesheets (
+    id TEXT PRIMARY KEY,
+    placement_id TEXT NOT NULL REFERENCES placements (id),
+    carer_id TEXT NOT NULL,
+    location_code TEXT NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    status TEXT NOT NULL,
+    submitted_at TIMESTAMP,
+    approved_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    UNIQUE (placement_id, period_start)
+);
+CREATE INDEX timesheets_status ON timesheets (status, period_end);
+
+CREATE TABLE timesheet_hours (
+    id TEXT PRIMARY KEY,
+    timesheet_id TEXT NOT NULL REFERENCES timesheets (id),
+    placement_id TEXT NOT NULL,
+    carer_id TEXT NOT NULL,
+    work_date DATE NOT NULL,
+    start_minute INTEGER,
+    end_minute INTEGER,
+    minutes INTEGER NOT NULL,
+    service_type TEXT NOT NULL,
+    notes TEXT,
+    status TEXT NOT NULL,
+    dispute_reason TEXT,
+    approval_id TEXT,
+    source_system TEXT,
+    external_id TEXT,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    UNIQUE (source_system, external_id)
+);
+CREATE INDEX timesheet_hours_carer_date ON timesheet_hours (carer_id, work_date);
+CREATE INDEX timesheet_hours_timesheet ON timesheet_hours (timesheet_id);
+
+CREATE TABLE timesheet_links (
+    id TEXT PRIMARY KEY,
+    timesheet_id TEXT NOT NULL REFERENCES timesheets (id),
+    token_hash TEXT NOT NULL UNIQUE,
+    sent_to TEXT NOT NULL,
+    expires_at TIMESTAMP NOT NULL,
+    revoked_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX timesheet_links_timesheet ON timesheet_links (timesheet_id);

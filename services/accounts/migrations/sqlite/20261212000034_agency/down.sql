@@ -1,0 +1,5 @@
+DROP TABLE timesheet_links;
+DROP TABLE timesheet_hours;
+DROP TABLE timesheets;
+DROP TABLE placements;
+DROP TABLE carers;
