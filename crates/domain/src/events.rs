@@ -1303,8 +1303,12 @@ pub struct ApprovedHours {
     pub minutes: i64,
     /// Hours worked (minutes / 60).
     pub hours: Decimal,
-    /// The service type.
+    /// The service type (a catalog code).
     pub service_type: String,
+    /// Its catalog description, as the invoice line names it.
+    pub description: String,
+    /// Its catalog service group (what business conditions select on).
+    pub service_group: String,
     /// The carer's notes.
     pub notes: Option<String>,
 }
@@ -1343,6 +1347,11 @@ pub struct TimesheetApprovedV1 {
     pub approved_by: String,
     /// When.
     pub approved_at: DateTime<Utc>,
+    /// The date the invoices carry: the approval's (the agency's local date), or, for an
+    /// approval held until the carer had a self-billing agreement, the day it was released.
+    pub invoice_date: NaiveDate,
+    /// The self-billing agreement that holds on that date: the basis of the invoice.
+    pub agreement: crate::agency::SelfBillingAgreement,
 }
 
 impl EventPayload for TimesheetApprovedV1 {

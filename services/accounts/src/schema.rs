@@ -263,3 +263,17 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    timesheet_approvals (id) {
+        id -> Text,
+        timesheet_id -> Text,
+        carer_id -> Text,
+        approved_by -> Text,
+        approved_at -> Timestamp,
+        status -> Text,
+        held_reason -> Nullable<Text>,
+        invoice_date -> Nullable<Date>,
+        released_at -> Nullable<Timestamp>,
+    }
+}

@@ -273,7 +273,9 @@ pub async fn replace_carer(
     Ok(web::Json(
         state
             .db
-            .write(move |conn| service::replace(conn, &who, &id.to_string(), input))
+            .write(move |conn| {
+                crate::service::timesheets::replace_carer(conn, &who, &id.to_string(), input)
+            })
             .await?
             .into(),
     ))

@@ -126,6 +126,24 @@ impl From<HoursCounts> for Counts {
     }
 }
 
+/// A client's decision that approved lines of a timesheet.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimesheetApproval {
+    /// Id (the `approval_id` of `timesheet.approved` and of the approved lines).
+    pub id: String,
+    /// Who approved: `approval-link:<address>` or the portal user.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: DateTime<Utc>,
+    /// `released` (announced for invoicing) or `held`.
+    #[schema(example = "released")]
+    pub status: String,
+    /// Why it is held.
+    pub held_reason: Option<String>,
+    /// The date its invoices carry, once released.
+    pub invoice_date: Option<NaiveDate>,
+}
+
 /// A timesheet: a placement's hours of one week or month.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Timesheet {
@@ -154,6 +172,10 @@ pub struct Timesheet {
     pub approved_at: Option<DateTime<Utc>>,
     /// The lines, by date and start.
     pub lines: Vec<Hours>,
+    /// The client's decisions that approved lines: `released` went to invoicing; `held` waits
+    /// (see `held_reason`: the carer has no self-billing agreement on the invoice date) and is
+    /// released when the carer's agreements are updated.
+    pub approvals: Vec<TimesheetApproval>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -175,6 +197,18 @@ impl From<service::Timesheet> for Timesheet {
             submitted_at: t.submitted_at,
             approved_at: t.approved_at,
             lines: t.lines.into_iter().map(Hours::from).collect(),
+            approvals: t
+                .approvals
+                .into_iter()
+                .map(|a| TimesheetApproval {
+                    id: a.id,
+                    approved_by: a.approved_by,
+                    approved_at: a.approved_at,
+                    status: a.status,
+                    held_reason: a.held_reason,
+                    invoice_date: a.invoice_date,
+                })
+                .collect(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -13,7 +13,10 @@
 
 use std::collections::HashSet;
 
-use carebill_domain::agency::{HoursStatus, MINUTES_PER_DAY, Shift, TimesheetStatus, hours_of};
+use carebill_domain::agency::{
+    HoursStatus, MINUTES_PER_DAY, SelfBillingAgreement, Shift, TimesheetStatus, agreement_on,
+    hours_of,
+};
 use carebill_domain::events::{ApprovedHours, TimesheetApprovedV1};
 use carebill_domain::ids::{ApprovalId, CarerId, HoursId, PlacementId, TimesheetId};
 use carebill_platform::auth::{Principal, Role, Scope};
@@ -29,7 +32,9 @@ use crate::service::placements::{Client, Placement};
 use crate::service::{carers, emit, location_codes, locations, payers, placements};
 use crate::store::carers as carer_store;
 pub use crate::store::timesheets::TimesheetFilter;
-use crate::store::timesheets::{self as store, HoursChanges, HoursRow, LinkRow, TimesheetRow};
+use crate::store::timesheets::{
+    self as store, ApprovalRow, HoursChanges, HoursRow, LinkRow, TimesheetRow,
+};
 
 /// One line of hours as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -125,10 +130,29 @@ pub struct Timesheet {
     pub approved_at: Option<DateTime<Utc>>,
     /// The lines, by date and start.
     pub lines: Vec<Hours>,
+    /// The client's decisions that approved lines, and whether each went to invoicing.
+    pub approvals: Vec<Approval>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A client's decision that approved lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    /// Id (the event's `approval_id`).
+    pub id: String,
+    /// Who approved.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: DateTime<Utc>,
+    /// `released`: announced for invoicing; `held`: waiting, see `held_reason`.
+    pub status: String,
+    /// Why it waits (no self-billing agreement of the carer on the invoice date).
+    pub held_reason: Option<String>,
+    /// The date its invoices carry, once released.
+    pub invoice_date: Option<NaiveDate>,
 }
 
 fn view(conn: &mut AnyConnection, r: TimesheetRow) -> Result<Timesheet, Error> {
@@ -137,7 +161,19 @@ fn view(conn: &mut AnyConnection, r: TimesheetRow) -> Result<Timesheet, Error> {
         .map(Hours::read)
         .collect();
     let counts = store::counts(conn, &r.id.to_string())?;
+    let approvals = store::approvals_of(conn, &r.id.to_string())?
+        .into_iter()
+        .map(|a| Approval {
+            id: a.id,
+            approved_by: a.approved_by,
+            approved_at: a.approved_at.and_utc(),
+            status: a.status,
+            held_reason: a.held_reason,
+            invoice_date: a.invoice_date,
+        })
+        .collect();
     Ok(Timesheet {
+        approvals,
         minutes: lines.iter().map(|l| l.minutes).sum(),
         lines,
         counts,
@@ -832,11 +868,78 @@ fn review(
         }),
         None,
     )?;
-    let sheet = store::find(conn, None, &id)?.ok_or_else(|| Error::not_found("timesheet"))?;
     if !approved.is_empty() {
-        announce(conn, who, &sheet, approval_id, approved)?;
+        let row = ApprovalRow {
+            id: approval_id.to_string(),
+            timesheet_id: id.clone(),
+            carer_id: sheet.carer_id.to_string(),
+            approved_by: who.subject.clone(),
+            approved_at: now,
+            status: "held".to_owned(),
+            held_reason: None,
+            invoice_date: None,
+            released_at: None,
+        };
+        store::insert_approval(conn, row.clone())?;
+        release_or_hold(conn, who, &row)?;
     }
+    let sheet = store::find(conn, None, &id)?.ok_or_else(|| Error::not_found("timesheet"))?;
     for_approval(conn, sheet)
+}
+
+/// Announces an approval for invoicing when the carer has a self-billing agreement on its
+/// invoice date (today, the agency's local date), else keeps it held with the reason.
+fn release_or_hold(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    a: &ApprovalRow,
+) -> Result<bool, Error> {
+    let everything = Scope::everything();
+    let carer = carers::get(conn, &everything, &a.carer_id)?;
+    let location = locations::get(conn, &everything, &carer.location_id.to_string())?;
+    let today = carebill_domain::invoicing::issue_date(Utc::now(), &location.time_zone)
+        .map_err(|e| Error::internal(&e))?;
+    let Some(agreement) = agreement_on(&carer.agreements, today).cloned() else {
+        store::hold(
+            conn,
+            &a.id,
+            &format!(
+                "the carer has no self-billing agreement on {today}: add one to release the invoice"
+            ),
+        )?;
+        return Ok(false);
+    };
+    let sheet =
+        store::find(conn, None, &a.timesheet_id)?.ok_or_else(|| Error::not_found("timesheet"))?;
+    let lines = store::hours_of_approval(conn, &a.id)?;
+    let approval = ApprovalId(a.id.parse().map_err(|e| Error::internal(&e))?);
+    announce(conn, who, &sheet, approval, a, lines, (today, agreement))?;
+    store::release(conn, &a.id, today, db::now())?;
+    Ok(true)
+}
+
+/// Replaces a carer's details, then releases the carer's approvals held for want of a
+/// self-billing agreement that now holds. How many were released goes to the log.
+#[tracing::instrument(skip_all, fields(carer_id = %id))]
+pub fn replace_carer(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+    c: carers::NewCarer,
+) -> Result<carers::Carer, Error> {
+    conn.transaction(|conn| {
+        let carer = carers::replace(conn, who, id, c)?;
+        let mut released = 0;
+        for held in store::held_of(conn, id)? {
+            if release_or_hold(conn, who, &held)? {
+                released += 1;
+            }
+        }
+        if released > 0 {
+            tracing::info!(released, "held approvals released");
+        }
+        Ok(carer)
+    })
 }
 
 /// Emits `timesheet.approved` for the lines one decision approved.
@@ -845,18 +948,31 @@ fn announce(
     who: &Principal,
     sheet: &TimesheetRow,
     approval_id: ApprovalId,
+    approval: &ApprovalRow,
     lines: Vec<HoursRow>,
+    (invoice_date, agreement): (NaiveDate, SelfBillingAgreement),
 ) -> Result<(), Error> {
     let everything = Scope::everything();
     let p = placements::get(conn, &everything, &sheet.placement_id.to_string())?;
     let carer = carers::get(conn, &everything, &p.carer_id.to_string())?;
     let location = locations::get(conn, &everything, &p.location_id.to_string())?;
     let (client, patient, bill_to) = p.parties(conn)?;
+    let codes: Vec<String> = lines.iter().map(|l| l.service_type.clone()).collect();
+    let catalog: std::collections::HashMap<String, crate::store::catalog::CatalogRow> =
+        crate::store::catalog::by_codes(conn, &codes)?
+            .into_iter()
+            .map(|r| (r.code.clone(), r))
+            .collect();
     let lines = lines
         .into_iter()
         .map(|r| {
             let h = Hours::read(r);
-            ApprovedHours {
+            let item = catalog.get(&h.service_type).ok_or_else(|| {
+                Error::internal(&format!("service type {} left the catalog", h.service_type))
+            })?;
+            Ok(ApprovedHours {
+                description: item.description.clone(),
+                service_group: item.service_group.clone(),
                 hours_id: h.id,
                 date: h.date,
                 start: h.start,
@@ -865,9 +981,9 @@ fn announce(
                 hours: h.hours,
                 service_type: h.service_type,
                 notes: h.notes,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, Error>>()?;
     emit(
         conn,
         who,
@@ -884,8 +1000,10 @@ fn announce(
             terms: p.terms(),
             currency: p.currency,
             lines,
-            approved_by: who.subject.clone(),
-            approved_at: Utc::now(),
+            approved_by: approval.approved_by.clone(),
+            approved_at: approval.approved_at.and_utc(),
+            invoice_date,
+            agreement,
         },
     )
 }

@@ -431,3 +431,104 @@ pub fn last_date(conn: &mut AnyConnection, placement_id: &str) -> Result<Option<
         .select(diesel::dsl::max(timesheet_hours::work_date))
         .first(conn)?)
 }
+
+/// A client's decision that approved lines, as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::timesheet_approvals)]
+pub struct ApprovalRow {
+    /// Id (the event's `approval_id`).
+    pub id: String,
+    /// The timesheet.
+    pub timesheet_id: String,
+    /// Its carer.
+    pub carer_id: String,
+    /// Who approved.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: NaiveDateTime,
+    /// `released` (announced for invoicing) or `held`.
+    pub status: String,
+    /// Why it is held.
+    pub held_reason: Option<String>,
+    /// The date its invoices carry, once released.
+    pub invoice_date: Option<NaiveDate>,
+    /// When it was announced.
+    pub released_at: Option<NaiveDateTime>,
+}
+
+/// Inserts an approval.
+pub fn insert_approval(conn: &mut AnyConnection, row: ApprovalRow) -> Result<(), Error> {
+    use crate::schema::timesheet_approvals;
+    carebill_platform::insert_rows!(conn, timesheet_approvals::table, vec![row]);
+    Ok(())
+}
+
+/// The approvals of a timesheet, oldest first.
+pub fn approvals_of(
+    conn: &mut AnyConnection,
+    timesheet_id: &str,
+) -> Result<Vec<ApprovalRow>, Error> {
+    use crate::schema::timesheet_approvals;
+    Ok(timesheet_approvals::table
+        .filter(timesheet_approvals::timesheet_id.eq(timesheet_id))
+        .order(timesheet_approvals::id.asc())
+        .select(ApprovalRow::as_select())
+        .load(conn)?)
+}
+
+/// A carer's held approvals, oldest first.
+pub fn held_of(conn: &mut AnyConnection, carer_id: &str) -> Result<Vec<ApprovalRow>, Error> {
+    use crate::schema::timesheet_approvals;
+    Ok(timesheet_approvals::table
+        .filter(timesheet_approvals::carer_id.eq(carer_id))
+        .filter(timesheet_approvals::status.eq("held"))
+        .order(timesheet_approvals::id.asc())
+        .select(ApprovalRow::as_select())
+        .load(conn)?)
+}
+
+/// Marks an approval released (announced) with its invoice date.
+pub fn release(
+    conn: &mut AnyConnection,
+    id: &str,
+    invoice_date: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    use crate::schema::timesheet_approvals;
+    diesel::update(timesheet_approvals::table.find(id))
+        .set((
+            timesheet_approvals::status.eq("released"),
+            timesheet_approvals::held_reason.eq(None::<String>),
+            timesheet_approvals::invoice_date.eq(invoice_date),
+            timesheet_approvals::released_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The lines one approval approved.
+pub fn hours_of_approval(
+    conn: &mut AnyConnection,
+    approval_id: &str,
+) -> Result<Vec<HoursRow>, Error> {
+    Ok(timesheet_hours::table
+        .filter(timesheet_hours::approval_id.eq(approval_id))
+        .select(HoursRow::as_select())
+        .order((
+            timesheet_hours::work_date.asc(),
+            timesheet_hours::start_minute.asc(),
+        ))
+        .load(conn)?)
+}
+
+/// Keeps an approval held, with why.
+pub fn hold(conn: &mut AnyConnection, id: &str, reason: &str) -> Result<(), Error> {
+    use crate::schema::timesheet_approvals;
+    diesel::update(timesheet_approvals::table.find(id))
+        .set((
+            timesheet_approvals::status.eq("held"),
+            timesheet_approvals::held_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

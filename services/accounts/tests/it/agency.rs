@@ -116,6 +116,8 @@ async fn an_agency_month_from_placement_to_approved_hours(b: Backend) {
         "SBA-2026-017"
     );
     carer_in["code"] = json!("ZZP-0043");
+    // Sanne's agreement ended in June: invoices on her behalf wait until she signs a new one.
+    carer_in["self_billing_agreements"] = json!([{"reference": "SBA-2026-003", "valid_from": "2026-01-01", "valid_to": "2026-06-30"}]);
     carer_in["name"] = json!("Sanne Smit");
     let (_, other_carer, _) = call(&app, post("/v1/carers", &manager, &carer_in)).await;
 
@@ -529,5 +531,115 @@ async fn an_agency_month_from_placement_to_approved_hours(b: Backend) {
         approvals(&outbox_types(&h.db).await).len(),
         2,
         "nothing approved by an expired link"
+    );
+
+    // Sanne's approved hours are held: no self-billing agreement on the invoice date.
+    let mut sanne_in = placement_in.clone();
+    sanne_in["reference"] = json!("PL-2026-0108");
+    sanne_in["carer_id"] = json!(id(&other_carer));
+    sanne_in["client"] = json!({"patient_id": id(&other_client)});
+    let (s, sanne_placement, _) = call(&app, post("/v1/placements", &manager, &sanne_in)).await;
+    assert_eq!(s, StatusCode::CREATED, "{sanne_placement}");
+    let mut hours = line("2026-12-02", "09:00", "11:00", "DOMESTIC");
+    hours["placement_id"] = sanne_placement["id"].clone();
+    let (s, registered, _) = call(&app, post("/v1/hours", &sanne, &hours)).await;
+    assert_eq!(s, StatusCode::CREATED, "{registered}");
+    let held_sheet = registered["timesheet_id"]
+        .as_str()
+        .expect("timesheet")
+        .to_owned();
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("/v1/timesheets/{held_sheet}/submit"),
+            &sanne,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let els = portal_token("patient", Some(&id(&other_client)), None);
+    let (s, decided, _) = call(
+        &app,
+        post(
+            &format!("/v1/timesheets/{held_sheet}/review"),
+            &els,
+            &json!({"approve_all": true}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{decided}");
+    assert_eq!(decided["timesheet"]["status"], "approved");
+    let held = &decided["timesheet"]["approvals"][0];
+    assert_eq!(held["status"], "held", "{decided}");
+    assert!(
+        held["held_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("no self-billing agreement"),
+        "{held}"
+    );
+    assert_eq!(
+        approvals(&outbox_types(&h.db).await).len(),
+        2,
+        "a held approval is not announced"
+    );
+    // A new agreement releases it, dated the day of release.
+    carer_in["self_billing_agreements"] = json!([
+        {"reference": "SBA-2026-003", "valid_from": "2026-01-01", "valid_to": "2026-06-30"},
+        {"reference": "SBA-2026-044", "valid_from": "2026-07-01", "valid_to": null}
+    ]);
+    carer_in["location_id"] = json!(id(&agency));
+    let (s, changed, _) = call(
+        &app,
+        put(
+            &format!("/v1/carers/{}", id(&other_carer)),
+            &manager,
+            &carer_in,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{changed}");
+    let events = approvals(&outbox_types(&h.db).await);
+    assert_eq!(
+        events.len(),
+        3,
+        "the held approval is announced once released"
+    );
+    assert_eq!(events[2]["agreement"]["reference"], "SBA-2026-044");
+    assert_eq!(events[2]["lines"][0]["description"], "Huishoudelijke hulp");
+    assert_eq!(events[0]["agreement"]["reference"], "SBA-2026-017");
+    let (_, sheet, _) = call(&app, get(&format!("/v1/timesheets/{held_sheet}"), &manager)).await;
+    assert_eq!(sheet["approvals"][0]["status"], "released", "{sheet}");
+    assert_eq!(
+        sheet["approvals"][0]["invoice_date"],
+        events[2]["invoice_date"]
+    );
+    let released: chrono::NaiveDate = events[2]["invoice_date"]
+        .as_str()
+        .expect("date")
+        .parse()
+        .expect("date");
+    assert!(
+        (released - chrono::Utc::now().date_naive())
+            .num_days()
+            .abs()
+            <= 1,
+        "dated the day of release"
+    );
+    let (s, _, _) = call(
+        &app,
+        put(
+            &format!("/v1/carers/{}", id(&other_carer)),
+            &manager,
+            &carer_in,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        approvals(&outbox_types(&h.db).await).len(),
+        3,
+        "released once"
     );
 }

@@ -660,7 +660,8 @@ pub(crate) fn revoke(
 pub(crate) fn open_link(conn: &mut AnyConnection, token: &str) -> Result<Printable, Error> {
     let invalid = || Error::new(ErrorCode::InvalidLink, "this link does not open a document");
     let now = db::now();
-    let link = store::link_by_hash(conn, &carebill_platform::http::link_token_hash(token))?.ok_or_else(invalid)?;
+    let link = store::link_by_hash(conn, &carebill_platform::http::link_token_hash(token))?
+        .ok_or_else(invalid)?;
     if link.revoked_at.is_some() || link.expires_at <= now {
         tracing::info!(link_id = %link.id, "a revoked or expired portal link was used");
         return Err(invalid());

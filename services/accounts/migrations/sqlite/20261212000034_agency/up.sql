@@ -88,3 +88,19 @@ CREATE TABLE timesheet_links (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX timesheet_links_timesheet ON timesheet_links (timesheet_id);
+
+-- Each client decision that approved lines; released (announced for invoicing) when the carer
+-- has a self-billing agreement on its invoice date, else held with the reason until one is given.
+CREATE TABLE timesheet_approvals (
+    id TEXT PRIMARY KEY,
+    timesheet_id TEXT NOT NULL REFERENCES timesheets (id),
+    carer_id TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    approved_at TIMESTAMP NOT NULL,
+    status TEXT NOT NULL,
+    held_reason TEXT,
+    invoice_date DATE,
+    released_at TIMESTAMP
+);
+CREATE INDEX timesheet_approvals_timesheet ON timesheet_approvals (timesheet_id);
+CREATE INDEX timesheet_approvals_held ON timesheet_approvals (carer_id, status);
