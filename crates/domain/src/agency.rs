@@ -51,6 +51,46 @@ impl TimesheetPeriod {
     }
 }
 
+impl TimesheetPeriod {
+    /// The latest period whose deadline (`deadline_days` after its last day) has passed on
+    /// `today`: the one a carer who submitted nothing for it is reminded of.
+    pub fn due(self, today: NaiveDate, deadline_days: u32) -> (NaiveDate, NaiveDate) {
+        let days = Duration::days(i64::from(deadline_days));
+        let (start, end) = self.span(today - days - Duration::days(1));
+        if end + days < today {
+            (start, end)
+        } else {
+            self.span(start - Duration::days(1))
+        }
+    }
+}
+
+text_enum!(
+    /// What an agency notice is.
+    AgencyNoticeKind {
+        /// To the client: hours wait for approval, with the approval link.
+        ApprovalRequest = "approval_request",
+        /// To the client: hours still wait for approval, with a fresh link.
+        ApprovalReminder = "approval_reminder",
+        /// To the carer: no hours submitted for a period whose deadline passed.
+        HoursMissing = "hours_missing",
+    }
+);
+
+text_enum!(
+    /// Where an agency notice stands.
+    AgencyNoticeStatus {
+        /// Waiting to be sent (again, after a temporary failure, from `not_before`).
+        Queued = "queued",
+        /// Taken by a sender.
+        Sending = "sending",
+        /// Accepted by the mail server.
+        Sent = "sent",
+        /// Refused for good, or too many attempts.
+        Failed = "failed",
+    }
+);
+
 text_enum!(
     /// Where one line of hours stands.
     HoursStatus {
@@ -346,6 +386,33 @@ mod tests {
         assert_eq!(
             TimesheetPeriod::Month.span(d("2028-02-10")),
             (d("2028-02-01"), d("2028-02-29"))
+        );
+    }
+
+    #[test]
+    fn the_due_period_is_the_last_whose_deadline_passed() {
+        // Weekly, two days' grace: the week to Sunday 6 December is due from Wednesday 9th.
+        let week = TimesheetPeriod::Week;
+        assert_eq!(
+            week.due(d("2026-12-09"), 2),
+            (d("2026-11-30"), d("2026-12-06"))
+        );
+        assert_eq!(
+            week.due(d("2026-12-08"), 2),
+            (d("2026-11-23"), d("2026-11-29"))
+        );
+        assert_eq!(
+            week.due(d("2026-12-07"), 0),
+            (d("2026-11-30"), d("2026-12-06"))
+        );
+        let month = TimesheetPeriod::Month;
+        assert_eq!(
+            month.due(d("2026-12-06"), 5),
+            (d("2026-11-01"), d("2026-11-30"))
+        );
+        assert_eq!(
+            month.due(d("2026-12-05"), 5),
+            (d("2026-10-01"), d("2026-10-31"))
         );
     }
 

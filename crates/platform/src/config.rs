@@ -22,6 +22,9 @@
 //! | the public base URL portal links start with | `delivery.portal_url` | `CAREBILL_PORTAL_URL` | `http://127.0.0.1:8080` |
 //! | hours a portal link opens its document | `delivery.link_hours` | `CAREBILL_PORTAL_LINK_HOURS` | 168 |
 //! | milliseconds between two announcements of settlement changes (dashboards) | `dashboard.publish_interval_ms` | `CAREBILL_DASHBOARD_PUBLISH_MS` | 1000 |
+//! | days after a timesheet period a carer is reminded of hours not submitted | `agency.hours_deadline_days` | `CAREBILL_AGENCY_HOURS_DEADLINE_DAYS` | 2 |
+//! | days after submission a client is reminded of hours to approve | `agency.approval_reminder_days` | `CAREBILL_AGENCY_APPROVAL_REMINDER_DAYS` | 3 |
+//! | how often agency notices are looked for and sent | `agency.dispatch_interval_secs` | `CAREBILL_AGENCY_DISPATCH_SECS` | 60 |
 //! | payment provider base URL | `payments.provider_url` | `CAREBILL_PAYMENTS_URL` | none (no payment links) |
 //! | payment provider secret API key | `payments.secret_key` | `CAREBILL_PAYMENTS_SECRET_KEY` | none |
 //! | payment webhook signing secret | `payments.webhook_secret` | `CAREBILL_PAYMENTS_WEBHOOK_SECRET` | none (webhooks refused) |
@@ -287,6 +290,29 @@ impl Default for DashboardConfig {
     }
 }
 
+/// Care agencies' notices: the approval e-mail, and reminders of hours forgotten or waiting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgencyConfig {
+    /// Days after a timesheet period ends by which its hours must be submitted; a carer who
+    /// submitted nothing by then gets a reminder (0 to 31).
+    pub hours_deadline_days: u32,
+    /// Days after submission a client who has not decided gets a reminder (1 to 60).
+    pub approval_reminder_days: u32,
+    /// Seconds between two looks for notices to queue and send.
+    pub dispatch_interval_secs: u64,
+}
+
+impl Default for AgencyConfig {
+    fn default() -> Self {
+        AgencyConfig {
+            hours_deadline_days: 2,
+            approval_reminder_days: 3,
+            dispatch_interval_secs: 60,
+        }
+    }
+}
+
 /// Every setting of a Carebill process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -315,6 +341,8 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// Dashboards.
     pub dashboard: DashboardConfig,
+    /// Care agencies' notices.
+    pub agency: AgencyConfig,
 }
 
 impl Default for Config {
@@ -332,6 +360,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             payments: PaymentsConfig::default(),
             dashboard: DashboardConfig::default(),
+            agency: AgencyConfig::default(),
         }
     }
 }
@@ -515,6 +544,44 @@ impl Config {
                 ))
             })?;
         }
+        for (name, target) in [
+            (
+                "CAREBILL_AGENCY_HOURS_DEADLINE_DAYS",
+                &mut cfg.agency.hours_deadline_days,
+            ),
+            (
+                "CAREBILL_AGENCY_APPROVAL_REMINDER_DAYS",
+                &mut cfg.agency.approval_reminder_days,
+            ),
+        ] {
+            if let Some(v) = env(name) {
+                *target = v
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name}: `{v}` is not a number")))?;
+            }
+        }
+        if let Some(v) = env("CAREBILL_AGENCY_DISPATCH_SECS") {
+            cfg.agency.dispatch_interval_secs = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "CAREBILL_AGENCY_DISPATCH_SECS: `{v}` is not a number"
+                ))
+            })?;
+        }
+        if cfg.agency.hours_deadline_days > 31 {
+            return Err(ConfigError(
+                "agency.hours_deadline_days must be between 0 and 31".to_owned(),
+            ));
+        }
+        if !(1..=60).contains(&cfg.agency.approval_reminder_days) {
+            return Err(ConfigError(
+                "agency.approval_reminder_days must be between 1 and 60".to_owned(),
+            ));
+        }
+        if cfg.agency.dispatch_interval_secs == 0 {
+            return Err(ConfigError(
+                "agency.dispatch_interval_secs must be at least 1".to_owned(),
+            ));
+        }
         if !(10..=60_000).contains(&cfg.dashboard.publish_interval_ms) {
             return Err(ConfigError(
                 "dashboard.publish_interval_ms must be between 10 and 60000".to_owned(),
@@ -666,6 +733,19 @@ mod tests {
         })
         .expect("load");
         assert_eq!(fast.dashboard.publish_interval_ms, 250);
+        assert_eq!(
+            (
+                cfg.agency.hours_deadline_days,
+                cfg.agency.approval_reminder_days
+            ),
+            (2, 3),
+            "the defaults"
+        );
+        let agency = Config::load(None, None, &|k| {
+            (k == "CAREBILL_AGENCY_HOURS_DEADLINE_DAYS").then(|| "0".to_owned())
+        })
+        .expect("load");
+        assert_eq!(agency.agency.hours_deadline_days, 0);
         assert!(
             !format!("{cfg:?}").contains("postgres://accounts"),
             "secrets must not print"
@@ -690,6 +770,10 @@ mod tests {
             ("CAREBILL_DASHBOARD_PUBLISH_MS", "0"),
             ("CAREBILL_DASHBOARD_PUBLISH_MS", "60001"),
             ("CAREBILL_DASHBOARD_PUBLISH_MS", "soon"),
+            ("CAREBILL_AGENCY_HOURS_DEADLINE_DAYS", "32"),
+            ("CAREBILL_AGENCY_APPROVAL_REMINDER_DAYS", "0"),
+            ("CAREBILL_AGENCY_DISPATCH_SECS", "0"),
+            ("CAREBILL_AGENCY_DISPATCH_SECS", "-1"),
         ] {
             assert!(
                 Config::load(None, None, &|k| (k == key).then(|| value.to_owned())).is_err(),

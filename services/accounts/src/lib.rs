@@ -41,10 +41,43 @@ pub struct AccountsState {
     pub db: Db,
     /// Wakes the outbox relay after a commit.
     pub wake: Arc<Notify>,
-    /// The public base URL approval links start with (`delivery.portal_url`).
-    pub portal_url: String,
-    /// Hours an approval link opens its timesheet (`delivery.link_hours`).
-    pub link_hours: u32,
+    /// The mail server and what approval links look like (`delivery.portal_url`,
+    /// `delivery.link_hours`).
+    pub channels: AgencyChannels,
+    /// When reminders are due (`[agency]`).
+    pub notices: NoticeSettings,
+}
+
+pub use service::notices::{Channels as AgencyChannels, NoticeSettings};
+
+/// Queues and sends agency notices (approval e-mails, reminders) every `interval`, until the
+/// process stops: the background half of `POST /v1/agency-notices/dispatch`. Several processes
+/// may run it; each notice is claimed by one.
+pub async fn notice_sender(state: web::Data<AccountsState>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service::notices::dispatch(
+            &state.db,
+            &state.channels,
+            state.notices,
+            chrono::Utc::now(),
+            500,
+        )
+        .await
+        {
+            Ok(s) if s.queued + s.sent + s.failed + s.retrying > 0 => tracing::info!(
+                queued = s.queued,
+                sent = s.sent,
+                failed = s.failed,
+                retrying = s.retrying,
+                "agency notices"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "agency notices failed; trying again later"),
+        }
+    }
 }
 
 /// Registers every accounts route.
@@ -245,6 +278,16 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
                     .default_service(allow("GET, POST")),
             )
             .service(
+                web::resource("/v1/agency-notices")
+                    .route(web::get().to(api::notices::list_notices))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/agency-notices/dispatch")
+                    .route(web::post().to(api::notices::dispatch_notices))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/accounts/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -273,6 +316,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         api::timesheets::list_timesheets, api::timesheets::get_timesheet, api::timesheets::submit_timesheet,
         api::timesheets::make_approval_link, api::timesheets::review_timesheet,
         api::timesheets::open_approval, api::timesheets::review_by_link,
+        api::notices::list_notices, api::notices::dispatch_notices,
         api::audit_trail::list_audit_events,
     ),
     tags(

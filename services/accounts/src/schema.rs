@@ -277,3 +277,27 @@ diesel::table! {
         released_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    agency_notices (id) {
+        id -> Text,
+        kind -> Text,
+        dedupe_key -> Text,
+        location_code -> Text,
+        placement_id -> Text,
+        carer_id -> Text,
+        timesheet_id -> Nullable<Text>,
+        period_start -> Date,
+        period_end -> Date,
+        recipient -> Text,
+        status -> Text,
+        attempts -> Integer,
+        not_before -> Timestamp,
+        last_error -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(timesheets, timesheet_hours);

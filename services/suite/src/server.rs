@@ -345,12 +345,20 @@ async fn run(
             .collect(),
         bus: bus.clone(),
     });
+    let agency_mail = Mailer::from_config(&cfg.mail)?;
     let accounts = running.iter().find(|s| s.name == "accounts").map(|s| {
         web::Data::new(carebill_accounts::AccountsState {
             db: s.db.clone(),
             wake: s.wake.clone(),
-            portal_url: cfg.delivery.portal_url.clone(),
-            link_hours: cfg.delivery.link_hours,
+            channels: carebill_accounts::AgencyChannels {
+                mail: agency_mail.clone(),
+                portal_url: cfg.delivery.portal_url.clone(),
+                link_hours: cfg.delivery.link_hours,
+            },
+            notices: carebill_accounts::NoticeSettings {
+                hours_deadline_days: cfg.agency.hours_deadline_days,
+                approval_reminder_days: cfg.agency.approval_reminder_days,
+            },
         })
     });
     let settlement = running.iter().find(|s| s.name == "settlement").map(|s| {
@@ -358,6 +366,10 @@ async fn run(
             db: s.db.clone(),
             wake: s.wake.clone(),
         })
+    });
+    let notice_sender = accounts.clone().map(|state| {
+        let interval = std::time::Duration::from_secs(cfg.agency.dispatch_interval_secs);
+        tokio::spawn(carebill_accounts::notice_sender(state, interval))
     });
     let progress_publisher = settlement.clone().map(|state| {
         tokio::spawn(carebill_settlement::progress_publisher(
@@ -442,6 +454,10 @@ async fn run(
     tracing::info!("HTTP server stopped; draining the outbox");
     if let Some(sender) = sender {
         // A notice being sent when this stops stays `sending`: it is never sent twice.
+        sender.abort();
+    }
+    if let Some(sender) = notice_sender {
+        // An agency notice being sent when this stops stays `sending`: never sent twice.
         sender.abort();
     }
     if let Some(publisher) = progress_publisher {

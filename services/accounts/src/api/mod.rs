@@ -14,6 +14,7 @@ pub mod consumptions;
 pub mod coverages;
 pub mod episodes;
 pub mod locations;
+pub mod notices;
 pub mod patients;
 pub mod payers;
 pub mod placements;

@@ -762,7 +762,7 @@ pub async fn make_approval_link(
 ) -> Result<HttpResponse, Error> {
     who.require(LINK_MAKERS)?;
     let id: uuid::Uuid = parse_id(&id, "timesheet")?;
-    let (base, hours) = (state.portal_url.clone(), state.link_hours);
+    let (base, hours) = (state.channels.portal_url.clone(), state.channels.link_hours);
     let link = state
         .db
         .write(move |conn| service::make_link(conn, &who, &id.to_string(), &base, hours))

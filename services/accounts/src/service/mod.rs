@@ -12,6 +12,7 @@ pub mod consumptions;
 pub mod coverages;
 pub mod episodes;
 pub mod locations;
+pub mod notices;
 pub mod patients;
 pub mod payers;
 pub mod placements;
@@ -114,4 +115,17 @@ pub(crate) fn location_codes(scope: &Scope) -> Option<Vec<String>> {
         return Some(Vec::new());
     }
     scope.locations.clone()
+}
+
+/// The actor the audit trail names for what the service does by itself (notices, links).
+pub(crate) fn system() -> Principal {
+    Principal {
+        subject: "system:accounts".to_owned(),
+        roles: Vec::new(),
+        locations: None,
+        payer: None,
+        patient: None,
+        carer: None,
+        request_id: None,
+    }
 }

@@ -21,15 +21,15 @@ use carebill_domain::events::{ApprovedHours, TimesheetApprovedV1};
 use carebill_domain::ids::{ApprovalId, CarerId, HoursId, PlacementId, TimesheetId};
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::db::AnyConnection;
-use carebill_platform::http::{Page, PageRequest, link_token, link_token_hash};
+use carebill_platform::http::{Page, PageRequest, link_token_hash};
 use carebill_platform::{Error, ErrorCode, audit, db};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::service::placements::{Client, Placement};
-use crate::service::{carers, emit, location_codes, locations, payers, placements};
+use crate::service::{carers, emit, location_codes, locations, notices, payers, placements};
 use crate::store::carers as carer_store;
 pub use crate::store::timesheets::TimesheetFilter;
 use crate::store::timesheets::{
@@ -582,6 +582,9 @@ pub fn submit(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Tim
         }
         store::revoke_links(conn, id, now)?;
         restate(conn, id, true)?;
+        let sheet = store::find(conn, None, id)?.ok_or_else(|| Error::not_found("timesheet"))?;
+        let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
+        notices::queue_approval_request(conn, &p, &sheet, sheet.submitted_at.unwrap_or(now))?; // not stored: restate just set it
         let after = get(conn, who, id)?;
         audit::record(
             conn,
@@ -628,18 +631,7 @@ pub fn make_link(
         ));
     }
     let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
-    let (token, hash) = link_token();
-    let now = db::now();
-    let row = LinkRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        timesheet_id: sheet.id,
-        token_hash: hash,
-        sent_to: p.approver.email.clone(),
-        expires_at: now + Duration::hours(i64::from(hours)),
-        revoked_at: None,
-        created_at: now,
-    };
-    store::insert_link(conn, row.clone())?;
+    let (url, row) = notices::new_link(conn, sheet.id, &p.approver.email, base_url, hours)?;
     audit::record(
         conn,
         who,
@@ -650,10 +642,7 @@ pub fn make_link(
         None,
     )?;
     Ok(ApprovalLink {
-        url: format!(
-            "{}/v1/timesheet-approvals/{token}",
-            base_url.trim_end_matches('/')
-        ),
+        url,
         sent_to: row.sent_to,
         expires_at: row.expires_at.and_utc(),
     })

@@ -208,3 +208,21 @@ pub fn page(
         .limit(page.limit + 1)
         .load(conn)?)
 }
+
+/// Every placement that runs on some day of `from`..=`to`.
+pub fn running(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<PlacementRow>, Error> {
+    Ok(placements::table
+        .filter(placements::valid_from.le(to))
+        .filter(
+            placements::valid_to
+                .is_null()
+                .or(placements::valid_to.ge(from)),
+        )
+        .select(PlacementRow::as_select())
+        .order(placements::id.asc())
+        .load(conn)?)
+}

@@ -532,3 +532,30 @@ pub fn hold(conn: &mut AnyConnection, id: &str, reason: &str) -> Result<(), Erro
         .execute(conn)?;
     Ok(())
 }
+
+/// Timesheets waiting for approval since before `submitted_before`.
+pub fn waiting_since(
+    conn: &mut AnyConnection,
+    submitted_before: NaiveDateTime,
+) -> Result<Vec<TimesheetRow>, Error> {
+    Ok(timesheets::table
+        .filter(timesheets::status.eq(TimesheetStatus::AwaitingApproval.as_str()))
+        .filter(timesheets::submitted_at.le(submitted_before))
+        .select(TimesheetRow::as_select())
+        .load(conn)?)
+}
+
+/// The placements' timesheets of the periods starting on these days with something submitted
+/// (waiting, approved or disputed): (placement id, period start).
+pub fn submitted_periods(
+    conn: &mut AnyConnection,
+    starts: &[NaiveDate],
+) -> Result<Vec<(String, NaiveDate)>, Error> {
+    Ok(timesheets::table
+        .inner_join(timesheet_hours::table.on(timesheet_hours::timesheet_id.eq(timesheets::id)))
+        .filter(timesheets::period_start.eq_any(starts))
+        .filter(timesheet_hours::status.ne(HoursStatus::Draft.as_str()))
+        .select((timesheets::placement_id, timesheets::period_start))
+        .distinct()
+        .load(conn)?)
+}

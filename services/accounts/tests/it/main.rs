@@ -7,6 +7,7 @@
 mod common;
 
 mod agency;
+mod agency_notices;
 mod audit_trail;
 mod care_records;
 mod consumptions;

@@ -104,3 +104,27 @@ CREATE TABLE timesheet_approvals (
 );
 CREATE INDEX timesheet_approvals_timesheet ON timesheet_approvals (timesheet_id);
 CREATE INDEX timesheet_approvals_held ON timesheet_approvals (carer_id, status);
+
+-- Notices to carers and clients: the approval e-mail, and reminders of hours not submitted or
+-- not approved. `dedupe_key` makes each notice at most once (per submission, per placement and
+-- period); the sender claims, sends and records the outcome with retries.
+CREATE TABLE agency_notices (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    location_code TEXT NOT NULL,
+    placement_id TEXT NOT NULL,
+    carer_id TEXT NOT NULL,
+    timesheet_id TEXT,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    recipient TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    not_before TIMESTAMP NOT NULL,
+    last_error TEXT,
+    message_id TEXT,
+    sent_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX agency_notices_due ON agency_notices (status, not_before);

@@ -1,3 +1,4 @@
+DROP TABLE agency_notices;
 DROP TABLE timesheet_approvals;
 DROP TABLE timesheet_links;
 DROP TABLE timesheet_hours;

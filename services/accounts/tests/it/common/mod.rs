@@ -40,11 +40,40 @@ pub async fn app(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
+    app_with_mail(h, None).await
+}
+
+/// The accounts routes, sending agency notices through the SMTP server at `smtp_url`.
+pub async fn app_with_mail(
+    h: &Harness,
+    smtp_url: Option<&str>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     let state = web::Data::new(AccountsState {
         db: h.db.clone(),
         wake: Arc::new(Notify::new()),
-        portal_url: "http://carebill.test".to_owned(),
-        link_hours: 168,
+        channels: carebill_accounts::AgencyChannels {
+            mail: smtp_url.map(|url| {
+                carebill_platform::outbound::mail::Mailer::from_config(
+                    &carebill_platform::config::MailConfig {
+                        smtp_url: Some(carebill_platform::config::Secret::new(url.to_owned())),
+                        from: "Zorgbemiddeling Utrecht <uren@zorgbemiddeling.example>".to_owned(),
+                        timeout_secs: 5,
+                    },
+                )
+                .expect("mailer")
+                .expect("a mailer for a URL")
+            }),
+            portal_url: "http://carebill.test".to_owned(),
+            link_hours: 168,
+        },
+        notices: carebill_accounts::NoticeSettings {
+            hours_deadline_days: 2,
+            approval_reminder_days: 3,
+        },
     });
     test_app(carebill_accounts::routes(state)).await
 }
