@@ -198,6 +198,20 @@ impl Fee {
     }
 }
 
+impl Fee {
+    /// The fee on hours worth `amount`: the percentage of it, or the rate per hour times
+    /// `hours`; rounded to the currency's minor unit.
+    pub fn on(&self, amount: Money, hours: Decimal) -> Money {
+        match self {
+            Fee::Percent(p) => Money::round(
+                amount.amount() * *p / Decimal::ONE_HUNDRED,
+                amount.currency(),
+            ),
+            Fee::PerHour(rate) => Money::round(rate.amount() * hours, rate.currency()),
+        }
+    }
+}
+
 /// A carer's VAT status: invoices on their behalf charge VAT only when they are liable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -329,6 +343,34 @@ impl Shift {
     }
 }
 
+impl Shift {
+    /// The shift cut at each boundary inside it (minutes from midnight, e.g. the agency's
+    /// opening and closing times), so that each part is priced by the time it falls in.
+    pub fn split(self, boundaries: &[u16]) -> Vec<Shift> {
+        let mut cuts: Vec<u16> = boundaries
+            .iter()
+            .copied()
+            .filter(|b| *b > self.start && *b < self.end)
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut parts = Vec::with_capacity(cuts.len() + 1);
+        let mut from = self.start;
+        for cut in cuts {
+            parts.push(Shift {
+                start: from,
+                end: cut,
+            });
+            from = cut;
+        }
+        parts.push(Shift {
+            start: from,
+            end: self.end,
+        });
+        parts
+    }
+}
+
 /// Minutes from midnight of an `HH:MM` time; `24:00` only as an end.
 fn clock(s: &str, end: bool) -> Result<u16, String> {
     let bad = || format!("`{s}` is not a time of day as HH:MM");
@@ -432,6 +474,54 @@ mod tests {
         assert_eq!(Shift::text(1440), "24:00");
         assert_eq!(hours_of(90), Decimal::from_str("1.5").unwrap());
         assert_eq!(hours_of(20), Decimal::ONE / Decimal::from(3));
+    }
+
+    #[test]
+    fn a_shift_is_cut_where_the_rates_change_and_fees_round_to_the_cent() {
+        let evening = Shift::parse("17:00", "23:30").unwrap();
+        let parts = evening.split(&[8 * 60, 20 * 60]);
+        assert_eq!(
+            parts,
+            vec![
+                Shift {
+                    start: 1020,
+                    end: 1200
+                },
+                Shift {
+                    start: 1200,
+                    end: 1410
+                }
+            ]
+        );
+        assert_eq!(
+            parts.iter().map(Shift::minutes).sum::<u16>(),
+            evening.minutes()
+        );
+        assert_eq!(
+            Shift::parse("09:00", "12:00")
+                .unwrap()
+                .split(&[480, 1200])
+                .len(),
+            1
+        );
+        assert_eq!(
+            Shift::parse("08:00", "20:00")
+                .unwrap()
+                .split(&[480, 1200])
+                .len(),
+            1,
+            "a cut at an end is no cut"
+        );
+        let amount = eur("146.25");
+        assert_eq!(
+            Fee::Percent(Decimal::from_str("12.5").unwrap())
+                .on(amount, Decimal::from_str("4.5").unwrap()),
+            eur("18.28")
+        );
+        assert_eq!(
+            Fee::PerHour(eur("1.50")).on(amount, hours_of(20)),
+            eur("0.50")
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub async fn replace_carer(
         state
             .db
             .write(move |conn| {
-                crate::service::timesheets::replace_carer(conn, &who, &id.to_string(), input)
+                crate::service::approvals::replace_carer(conn, &who, &id.to_string(), input)
             })
             .await?
             .into(),

@@ -19,7 +19,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::service::timesheets::{self as service, Decision, NewHours};
+use crate::service::approvals::{self, Decision};
+use crate::service::timesheets::{self as service, NewHours};
 
 /// Roles that register, change and submit hours (a carer token only their own).
 const HOURS_WRITERS: &[Role] = &[
@@ -456,8 +457,8 @@ pub struct TimesheetForApproval {
     pub timesheet: Timesheet,
 }
 
-impl From<service::ForApproval> for TimesheetForApproval {
-    fn from(a: service::ForApproval) -> Self {
+impl From<approvals::ForApproval> for TimesheetForApproval {
+    fn from(a: approvals::ForApproval) -> Self {
         TimesheetForApproval {
             agency: a.agency_name,
             carer: a.carer_name,
@@ -765,7 +766,7 @@ pub async fn make_approval_link(
     let (base, hours) = (state.channels.portal_url.clone(), state.channels.link_hours);
     let link = state
         .db
-        .write(move |conn| service::make_link(conn, &who, &id.to_string(), &base, hours))
+        .write(move |conn| approvals::make_link(conn, &who, &id.to_string(), &base, hours))
         .await?;
     Ok(HttpResponse::Created().json(ApprovalLink {
         url: link.url,
@@ -795,7 +796,7 @@ pub async fn review_timesheet(
     let (decisions, all) = body.parse()?.value.validate()?;
     let out = state
         .db
-        .write(move |conn| service::review_at_portal(conn, &who, &id.to_string(), decisions, all))
+        .write(move |conn| approvals::review_at_portal(conn, &who, &id.to_string(), decisions, all))
         .await?;
     state.wake.notify_one();
     Ok(web::Json(out.into()))
@@ -826,7 +827,7 @@ pub async fn open_approval(
     }
     let out = state
         .db
-        .read(move |conn| service::open_link(conn, &token))
+        .read(move |conn| approvals::open_link(conn, &token))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
@@ -856,7 +857,7 @@ pub async fn review_by_link(
     let rid = request_id(&req);
     let out = state
         .db
-        .write(move |conn| service::review_by_link(conn, &token, rid, decisions, all))
+        .write(move |conn| approvals::review_by_link(conn, &token, rid, decisions, all))
         .await?;
     state.wake.notify_one();
     Ok(HttpResponse::Ok()

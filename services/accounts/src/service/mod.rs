@@ -2,8 +2,12 @@
 //! transaction, makes the business decision, writes through `crate::store`, and records the
 //! audit trail and the outbox events in the same transaction. Modules call each other in one
 //! direction only: consumptions and care records use episodes, coverages, patients, catalog and
-//! locations; episodes use coverages, patients and locations; nothing calls back up.
+//! locations; episodes use coverages, patients and locations; for care agencies, approvals use
+//! timesheets, notices, placements, carers and locations, timesheets use notices and
+//! placements, notices use placements, carers and locations, placements use carers, patients
+//! and payers; nothing calls back up.
 
+pub mod approvals;
 pub mod audit_trail;
 pub mod care_records;
 pub mod carers;

@@ -10,31 +10,25 @@
 //! tariff for; from–to hours of a carer never overlap (over all placements); no day of a carer
 //! above 24 hours; a line changes only while draft or disputed; each submitted line is decided
 //! once. A carer's hours are checked and written one writer at a time (the carer row is locked).
+//! The client's side — links, decisions, what an approval announces — is in
+//! [`super::approvals`].
 
-use std::collections::HashSet;
-
-use carebill_domain::agency::{
-    HoursStatus, MINUTES_PER_DAY, SelfBillingAgreement, Shift, TimesheetStatus, agreement_on,
-    hours_of,
-};
-use carebill_domain::events::{ApprovedHours, TimesheetApprovedV1};
-use carebill_domain::ids::{ApprovalId, CarerId, HoursId, PlacementId, TimesheetId};
+use carebill_domain::agency::{HoursStatus, MINUTES_PER_DAY, Shift, TimesheetStatus, hours_of};
+use carebill_domain::ids::{CarerId, HoursId, PlacementId, TimesheetId};
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::db::AnyConnection;
-use carebill_platform::http::{Page, PageRequest, link_token_hash};
+use carebill_platform::http::{Page, PageRequest};
 use carebill_platform::{Error, ErrorCode, audit, db};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::service::placements::{Client, Placement};
-use crate::service::{carers, emit, location_codes, locations, notices, payers, placements};
+use crate::service::placements::Placement;
+use crate::service::{location_codes, notices, placements};
 use crate::store::carers as carer_store;
 pub use crate::store::timesheets::TimesheetFilter;
-use crate::store::timesheets::{
-    self as store, ApprovalRow, HoursChanges, HoursRow, LinkRow, TimesheetRow,
-};
+use crate::store::timesheets::{self as store, HoursChanges, HoursRow, TimesheetRow};
 
 /// One line of hours as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +72,7 @@ pub struct Hours {
 }
 
 impl Hours {
-    fn read(r: HoursRow) -> Hours {
+    pub(crate) fn read(r: HoursRow) -> Hours {
         let minute = |m: Option<i32>| m.and_then(|m| u16::try_from(m).ok()).map(Shift::text);
         Hours {
             id: r.id,
@@ -155,7 +149,7 @@ pub struct Approval {
     pub invoice_date: Option<NaiveDate>,
 }
 
-fn view(conn: &mut AnyConnection, r: TimesheetRow) -> Result<Timesheet, Error> {
+pub(crate) fn view(conn: &mut AnyConnection, r: TimesheetRow) -> Result<Timesheet, Error> {
     let lines: Vec<Hours> = store::hours_of(conn, &r.id.to_string())?
         .into_iter()
         .map(Hours::read)
@@ -322,7 +316,11 @@ fn timesheet_for(
 }
 
 /// Sets a timesheet's status from its lines.
-fn restate(conn: &mut AnyConnection, id: &str, submitted: bool) -> Result<TimesheetStatus, Error> {
+pub(crate) fn restate(
+    conn: &mut AnyConnection,
+    id: &str,
+    submitted: bool,
+) -> Result<TimesheetStatus, Error> {
     let status = store::counts(conn, id)?.status();
     let now = db::now();
     store::set_status(
@@ -537,7 +535,11 @@ pub fn get(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Timesh
     view(conn, row)
 }
 
-fn find(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<TimesheetRow, Error> {
+pub(crate) fn find(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+) -> Result<TimesheetRow, Error> {
     let allowed = location_codes(&Scope::of(who));
     let row =
         store::find(conn, allowed.as_deref(), id)?.ok_or_else(|| Error::not_found("timesheet"))?;
@@ -597,402 +599,4 @@ pub fn submit(conn: &mut AnyConnection, who: &Principal, id: &str) -> Result<Tim
         )?;
         Ok(after)
     })
-}
-
-/// An approval link just made: the URL (its token shown once), to whom, until when.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApprovalLink {
-    /// Opens the timesheet for approval, without a token.
-    pub url: String,
-    /// The approver it was made for.
-    pub sent_to: String,
-    /// When it stops opening.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Makes a link that opens a timesheet waiting for approval, for its placement's approver
-/// (the agency sends it, or a notice does).
-#[tracing::instrument(skip_all, fields(timesheet_id = %id))]
-pub fn make_link(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    base_url: &str,
-    hours: u32,
-) -> Result<ApprovalLink, Error> {
-    let sheet = find(conn, who, id)?;
-    if sheet.status != TimesheetStatus::AwaitingApproval {
-        return Err(Error::new(
-            ErrorCode::NotOpen,
-            format!(
-                "the timesheet is {}: nothing waits for approval",
-                sheet.status
-            ),
-        ));
-    }
-    let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
-    let (url, row) = notices::new_link(conn, sheet.id, &p.approver.email, base_url, hours)?;
-    audit::record(
-        conn,
-        who,
-        "create",
-        "approval_link",
-        &row.id,
-        serde_json::json!({ "timesheet_id": id, "sent_to": row.sent_to, "expires_at": row.expires_at.and_utc() }),
-        None,
-    )?;
-    Ok(ApprovalLink {
-        url,
-        sent_to: row.sent_to,
-        expires_at: row.expires_at.and_utc(),
-    })
-}
-
-/// What a client sees of a timesheet to approve.
-#[derive(Debug, Clone, Serialize)]
-pub struct ForApproval {
-    /// The timesheet.
-    pub timesheet: Timesheet,
-    /// The placement's reference.
-    pub placement_reference: String,
-    /// The carer's name.
-    pub carer_name: String,
-    /// The agency's name.
-    pub agency_name: String,
-}
-
-/// The timesheet an approval link opens; 401 `invalid_link` (nothing more) for a token that is
-/// unknown, expired or revoked.
-fn link_sheet(conn: &mut AnyConnection, token: &str) -> Result<(LinkRow, TimesheetRow), Error> {
-    let invalid = || {
-        Error::new(
-            ErrorCode::InvalidLink,
-            "this link does not open a timesheet",
-        )
-    };
-    let link = store::link_by_hash(conn, &link_token_hash(token))?.ok_or_else(invalid)?;
-    if link.revoked_at.is_some() || link.expires_at <= db::now() {
-        tracing::info!(link_id = %link.id, "a revoked or expired approval link was used");
-        return Err(invalid());
-    }
-    let sheet = store::find(conn, None, &link.timesheet_id.to_string())?.ok_or_else(invalid)?;
-    Ok((link, sheet))
-}
-
-/// The timesheet behind an approval link, with whom it is about.
-#[tracing::instrument(skip_all)]
-pub fn open_link(conn: &mut AnyConnection, token: &str) -> Result<ForApproval, Error> {
-    let (_, sheet) = link_sheet(conn, token)?;
-    for_approval(conn, sheet)
-}
-
-fn for_approval(conn: &mut AnyConnection, sheet: TimesheetRow) -> Result<ForApproval, Error> {
-    let everything = Scope::everything();
-    let p = placements::get(conn, &everything, &sheet.placement_id.to_string())?;
-    let carer = carers::get(conn, &everything, &p.carer_id.to_string())?;
-    let agency = locations::get(conn, &everything, &p.location_id.to_string())?;
-    Ok(ForApproval {
-        timesheet: view(conn, sheet)?,
-        placement_reference: p.reference,
-        carer_name: carer.name,
-        agency_name: agency.name,
-    })
-}
-
-/// A client's decision on one submitted line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Approve it.
-    Approve,
-    /// Dispute it, with why.
-    Dispute(String),
-}
-
-/// Decides submitted lines through an approval link.
-#[tracing::instrument(skip_all)]
-pub fn review_by_link(
-    conn: &mut AnyConnection,
-    token: &str,
-    request_id: Option<String>,
-    decisions: Vec<(String, Decision)>,
-    approve_all: bool,
-) -> Result<ForApproval, Error> {
-    conn.transaction(|conn| {
-        let (link, sheet) = link_sheet(conn, token)?;
-        let actor = Principal {
-            subject: format!("approval-link:{}", link.sent_to),
-            roles: Vec::new(),
-            locations: None,
-            payer: None,
-            patient: None,
-            carer: None,
-            request_id,
-        };
-        review(conn, &actor, sheet, decisions, approve_all)
-    })
-}
-
-/// Decides submitted lines at the portal: a patient token of the placement's client, or a payer
-/// token of the organisation that is the client; anyone else does not find the timesheet.
-#[tracing::instrument(skip_all, fields(timesheet_id = %id))]
-pub fn review_at_portal(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    decisions: Vec<(String, Decision)>,
-    approve_all: bool,
-) -> Result<ForApproval, Error> {
-    conn.transaction(|conn| {
-        let sheet = store::find(conn, None, id)?.ok_or_else(|| Error::not_found("timesheet"))?;
-        let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
-        let is_client = match &p.client {
-            Client::Patient(patient) => {
-                who.roles.contains(&Role::Patient)
-                    && who.patient.as_deref() == Some(patient.as_str())
-            }
-            Client::Payer(payer) => {
-                who.roles.contains(&Role::Payer)
-                    && who.payer.as_deref() == Some(payers::get(conn, payer)?.code.as_str())
-            }
-        };
-        if !is_client {
-            return Err(Error::not_found("timesheet"));
-        }
-        review(conn, who, sheet, decisions, approve_all)
-    })
-}
-
-/// Applies a client's decisions: every named line must wait for approval (a line decided
-/// already answers 409 `already_decided`), a dispute needs a reason; all or nothing. The
-/// approved lines go out in one `timesheet.approved` event.
-fn review(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    sheet: TimesheetRow,
-    decisions: Vec<(String, Decision)>,
-    approve_all: bool,
-) -> Result<ForApproval, Error> {
-    let id = sheet.id.to_string();
-    store::lock(conn, &id)?;
-    let lines = store::hours_of(conn, &id)?;
-    let decisions: Vec<(HoursRow, Decision)> = if approve_all {
-        let waiting: Vec<(HoursRow, Decision)> = lines
-            .into_iter()
-            .filter(|l| l.status == HoursStatus::Submitted)
-            .map(|l| (l, Decision::Approve))
-            .collect();
-        if waiting.is_empty() {
-            return Err(Error::new(
-                ErrorCode::AlreadyDecided,
-                "no hours of the timesheet wait for approval",
-            ));
-        }
-        waiting
-    } else {
-        let mut v = carebill_domain::Validation::new();
-        let mut seen = HashSet::new();
-        let mut picked = Vec::new();
-        for (i, (hours_id, decision)) in decisions.into_iter().enumerate() {
-            let field = format!("decisions.{i}.hours_id");
-            if !seen.insert(hours_id.clone()) {
-                v.add(field, "duplicate", "one decision per line");
-                continue;
-            }
-            match lines.iter().find(|l| l.id.to_string() == hours_id) {
-                None => v.add(field, "unknown", "no such line in this timesheet"),
-                Some(l) if l.status == HoursStatus::Draft => {
-                    v.add(field, "not_submitted", "the line was not submitted")
-                }
-                Some(l) if l.status != HoursStatus::Submitted => {
-                    return Err(Error::new(
-                        ErrorCode::AlreadyDecided,
-                        format!("line {hours_id} is {} already", l.status),
-                    ));
-                }
-                Some(l) => picked.push((l.clone(), decision)),
-            }
-        }
-        v.finish().map_err(Error::validation)?;
-        picked
-    };
-    let approval_id = ApprovalId::new();
-    let now = db::now();
-    let mut approved = Vec::new();
-    for (line, decision) in &decisions {
-        match decision {
-            Decision::Approve => {
-                store::decide(
-                    conn,
-                    &line.id.to_string(),
-                    HoursStatus::Approved,
-                    None,
-                    Some(&approval_id.to_string()),
-                    now,
-                )?;
-                approved.push(line.clone());
-            }
-            Decision::Dispute(reason) => store::decide(
-                conn,
-                &line.id.to_string(),
-                HoursStatus::Disputed,
-                Some(reason),
-                None,
-                now,
-            )?,
-        }
-    }
-    let status = restate(conn, &id, false)?;
-    audit::record(
-        conn,
-        who,
-        "review",
-        "timesheet",
-        &id,
-        serde_json::json!({
-            "approved": approved.iter().map(|l| l.id).collect::<Vec<_>>(),
-            "disputed": decisions.iter().filter(|(_, d)| *d != Decision::Approve).map(|(l, d)| {
-                serde_json::json!({ "hours_id": l.id, "reason": match d { Decision::Dispute(r) => r.as_str(), Decision::Approve => "" } })
-            }).collect::<Vec<_>>(),
-            "status": status,
-        }),
-        None,
-    )?;
-    if !approved.is_empty() {
-        let row = ApprovalRow {
-            id: approval_id.to_string(),
-            timesheet_id: id.clone(),
-            carer_id: sheet.carer_id.to_string(),
-            approved_by: who.subject.clone(),
-            approved_at: now,
-            status: "held".to_owned(),
-            held_reason: None,
-            invoice_date: None,
-            released_at: None,
-        };
-        store::insert_approval(conn, row.clone())?;
-        release_or_hold(conn, who, &row)?;
-    }
-    let sheet = store::find(conn, None, &id)?.ok_or_else(|| Error::not_found("timesheet"))?;
-    for_approval(conn, sheet)
-}
-
-/// Announces an approval for invoicing when the carer has a self-billing agreement on its
-/// invoice date (today, the agency's local date), else keeps it held with the reason.
-fn release_or_hold(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    a: &ApprovalRow,
-) -> Result<bool, Error> {
-    let everything = Scope::everything();
-    let carer = carers::get(conn, &everything, &a.carer_id)?;
-    let location = locations::get(conn, &everything, &carer.location_id.to_string())?;
-    let today = carebill_domain::invoicing::issue_date(Utc::now(), &location.time_zone)
-        .map_err(|e| Error::internal(&e))?;
-    let Some(agreement) = agreement_on(&carer.agreements, today).cloned() else {
-        store::hold(
-            conn,
-            &a.id,
-            &format!(
-                "the carer has no self-billing agreement on {today}: add one to release the invoice"
-            ),
-        )?;
-        return Ok(false);
-    };
-    let sheet =
-        store::find(conn, None, &a.timesheet_id)?.ok_or_else(|| Error::not_found("timesheet"))?;
-    let lines = store::hours_of_approval(conn, &a.id)?;
-    let approval = ApprovalId(a.id.parse().map_err(|e| Error::internal(&e))?);
-    announce(conn, who, &sheet, approval, a, lines, (today, agreement))?;
-    store::release(conn, &a.id, today, db::now())?;
-    Ok(true)
-}
-
-/// Replaces a carer's details, then releases the carer's approvals held for want of a
-/// self-billing agreement that now holds. How many were released goes to the log.
-#[tracing::instrument(skip_all, fields(carer_id = %id))]
-pub fn replace_carer(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    id: &str,
-    c: carers::NewCarer,
-) -> Result<carers::Carer, Error> {
-    conn.transaction(|conn| {
-        let carer = carers::replace(conn, who, id, c)?;
-        let mut released = 0;
-        for held in store::held_of(conn, id)? {
-            if release_or_hold(conn, who, &held)? {
-                released += 1;
-            }
-        }
-        if released > 0 {
-            tracing::info!(released, "held approvals released");
-        }
-        Ok(carer)
-    })
-}
-
-/// Emits `timesheet.approved` for the lines one decision approved.
-fn announce(
-    conn: &mut AnyConnection,
-    who: &Principal,
-    sheet: &TimesheetRow,
-    approval_id: ApprovalId,
-    approval: &ApprovalRow,
-    lines: Vec<HoursRow>,
-    (invoice_date, agreement): (NaiveDate, SelfBillingAgreement),
-) -> Result<(), Error> {
-    let everything = Scope::everything();
-    let p = placements::get(conn, &everything, &sheet.placement_id.to_string())?;
-    let carer = carers::get(conn, &everything, &p.carer_id.to_string())?;
-    let location = locations::get(conn, &everything, &p.location_id.to_string())?;
-    let (client, patient, bill_to) = p.parties(conn)?;
-    let codes: Vec<String> = lines.iter().map(|l| l.service_type.clone()).collect();
-    let catalog: std::collections::HashMap<String, crate::store::catalog::CatalogRow> =
-        crate::store::catalog::by_codes(conn, &codes)?
-            .into_iter()
-            .map(|r| (r.code.clone(), r))
-            .collect();
-    let lines = lines
-        .into_iter()
-        .map(|r| {
-            let h = Hours::read(r);
-            let item = catalog.get(&h.service_type).ok_or_else(|| {
-                Error::internal(&format!("service type {} left the catalog", h.service_type))
-            })?;
-            Ok(ApprovedHours {
-                description: item.description.clone(),
-                service_group: item.service_group.clone(),
-                hours_id: h.id,
-                date: h.date,
-                start: h.start,
-                end: h.end,
-                minutes: h.minutes,
-                hours: h.hours,
-                service_type: h.service_type,
-                notes: h.notes,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    emit(
-        conn,
-        who,
-        &TimesheetApprovedV1 {
-            approval_id,
-            timesheet_id: sheet.id,
-            period_start: sheet.period_start,
-            period_end: sheet.period_end,
-            location: location.to_ref(),
-            carer: carer.to_ref(),
-            client,
-            patient,
-            bill_to,
-            terms: p.terms(),
-            currency: p.currency,
-            lines,
-            approved_by: approval.approved_by.clone(),
-            approved_at: approval.approved_at.and_utc(),
-            invoice_date,
-            agreement,
-        },
-    )
 }
