@@ -392,6 +392,230 @@ pub fn hours_of(minutes: i64) -> Decimal {
     (Decimal::from(minutes) / Decimal::from(60)).normalize()
 }
 
+pub use pricing::{ExtraCharge, PricedApproval, PricedHours, price};
+
+/// Pricing an approval: each approved line at its placement's tariff, cut where the agency
+/// calendar's rates change, adjusted by the business conditions in force, with the agency's
+/// commission and mediation fee on what the hours are worth.
+mod pricing {
+    use chrono::NaiveTime;
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Serialize};
+
+    use super::{Shift, hours_of};
+    use crate::conditions::{Adjustment, CompiledSet, FactInputs, LineFacts, age_on, apply};
+    use crate::events::TimesheetApprovedV1;
+    use crate::ids::HoursId;
+    use crate::money::{Money, MoneyError};
+
+    /// One priced part of an approved line.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct PricedHours {
+        /// The approved line.
+        pub hours_id: HoursId,
+        /// The date worked.
+        pub date: chrono::NaiveDate,
+        /// Start of this part (`HH:MM`), when the line was registered from–to.
+        pub start: Option<String>,
+        /// End of this part.
+        pub end: Option<String>,
+        /// Hours of this part.
+        pub hours: Decimal,
+        /// The service type.
+        pub service_type: String,
+        /// Its catalog text.
+        pub description: String,
+        /// The price of an hour after the conditions (the tariff without them).
+        pub unit_price: Money,
+        /// What the part is worth.
+        pub amount: Money,
+        /// The conditions' steps from the tariff to the amount.
+        pub adjustments: Vec<Adjustment>,
+        /// The agency's commission on it (charged to the carer).
+        pub commission: Money,
+        /// The agency's mediation fee on it (charged to the client), if the placement has one.
+        pub mediation_fee: Option<Money>,
+    }
+
+    /// A line a condition adds (an evening fee), billed with the hours.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct ExtraCharge {
+        /// The line it follows.
+        pub hours_id: HoursId,
+        /// The condition that adds it.
+        pub condition: String,
+        /// Its code.
+        pub code: String,
+        /// Its text.
+        pub description: String,
+        /// Its quantity.
+        pub quantity: Decimal,
+        /// Its unit price.
+        pub unit_price: Money,
+        /// Quantity × unit price.
+        pub amount: Money,
+    }
+
+    /// An approval priced.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct PricedApproval {
+        /// The parts of the approved lines, in their order.
+        pub lines: Vec<PricedHours>,
+        /// Lines conditions added.
+        pub extras: Vec<ExtraCharge>,
+        /// What the hours and extras are worth: the self-billed invoice's net total.
+        pub total: Money,
+        /// The commission on the hours: the commission invoice's net total.
+        pub commission: Money,
+        /// The mediation fee on the hours, if the placement has one.
+        pub mediation_fee: Option<Money>,
+    }
+
+    fn add(a: Money, b: Money) -> Result<Money, String> {
+        a.checked_add(&b).map_err(|e: MoneyError| e.to_string())
+    }
+
+    /// Prices an approval (pure). A line whose service type has no tariff in the terms, or a
+    /// condition that cannot be evaluated, is an error naming it.
+    pub fn price(
+        e: &TimesheetApprovedV1,
+        conditions: Option<&CompiledSet>,
+    ) -> Result<PricedApproval, String> {
+        let calendar = conditions.and_then(|c| c.calendar(&e.location.code));
+        let opens = calendar
+            .and_then(|c| c.opens)
+            .unwrap_or(NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN));
+        let closes = calendar
+            .and_then(|c| c.closes)
+            .unwrap_or(NaiveTime::from_hms_opt(20, 0, 0).unwrap_or(NaiveTime::MIN));
+        let minute = |t: NaiveTime| {
+            u16::try_from(chrono::Timelike::num_seconds_from_midnight(&t) / 60).unwrap_or(0)
+        };
+        let boundaries = [minute(opens), minute(closes)];
+        let zero = Money::zero(e.currency);
+        let mut out = PricedApproval {
+            lines: Vec::new(),
+            extras: Vec::new(),
+            total: zero,
+            commission: zero,
+            mediation_fee: e.terms.mediation_fee.as_ref().map(|_| zero),
+        };
+        let flags: Vec<String> = e
+            .patient
+            .as_ref()
+            .map(|p| p.flags.clone())
+            .unwrap_or_default();
+        for line in &e.lines {
+            let tariff = e
+                .terms
+                .tariffs
+                .iter()
+                .find(|t| t.service_type == line.service_type)
+                .ok_or_else(|| {
+                    format!(
+                        "no tariff for {} in placement {}",
+                        line.service_type, e.terms.reference
+                    )
+                })?;
+            let shift = match (&line.start, &line.end) {
+                (Some(s), Some(t)) => Some(Shift::parse(s, t)?),
+                _ => None,
+            };
+            // A line of a duration alone counts as daytime (noon).
+            let parts: Vec<(Option<Shift>, Decimal)> = match shift {
+                Some(s) => s
+                    .split(&boundaries)
+                    .into_iter()
+                    .map(|p| (Some(p), hours_of(i64::from(p.minutes()))))
+                    .collect(),
+                None => vec![(None, line.hours)],
+            };
+            for (part, hours) in parts {
+                let start_minute = part.map_or(12 * 60, |p| p.start);
+                let local = line.date.and_time(
+                    NaiveTime::from_hms_opt(
+                        u32::from(start_minute / 60),
+                        u32::from(start_minute % 60),
+                        0,
+                    )
+                    .unwrap_or(NaiveTime::MIN),
+                );
+                let patient = e.patient.as_ref();
+                let facts = LineFacts::of(FactInputs {
+                    code: &line.service_type,
+                    service_group: &line.service_group,
+                    kind: "other",
+                    quantity: hours,
+                    unit: "hour",
+                    unit_price: Some(tariff.hourly_rate),
+                    attributes: serde_json::json!({ "placement": e.terms.reference }),
+                    local_time: local,
+                    calendar,
+                    age: age_on(patient.and_then(|p| p.birth_date), line.date),
+                    beneficiary_kind: patient.map_or("", |p| p.beneficiary_kind.as_str()),
+                    flags: &flags,
+                    sex: patient.and_then(|p| p.sex.as_deref()).unwrap_or_default(),
+                    attending: None,
+                    performing: Some(&e.carer.code),
+                    ordering: None,
+                    payer_code: e.bill_to.payer_code.as_deref(),
+                    plan_code: None,
+                    location_code: &e.location.code,
+                    episode_kind: "home_care",
+                });
+                let matching = match conditions {
+                    Some(set) => set
+                        .matching(&facts, line.date)
+                        .map_err(|x| format!("condition {}: {}", x.code, x.message))?,
+                    None => Vec::new(),
+                };
+                let outcome = apply(&matching, hours, Some(tariff.hourly_rate));
+                let amount = outcome.amount.unwrap_or_else(|| {
+                    Money::round(tariff.hourly_rate.amount() * hours, e.currency)
+                }); // not stored: a priced line always has an amount
+                let commission = e.terms.commission.on(amount, hours);
+                let fee = e.terms.mediation_fee.as_ref().map(|f| f.on(amount, hours));
+                out.total = add(out.total, amount)?;
+                out.commission = add(out.commission, commission)?;
+                if let (Some(sum), Some(f)) = (out.mediation_fee, fee) {
+                    out.mediation_fee = Some(add(sum, f)?);
+                }
+                for (condition, code, description, quantity, unit_price) in outcome.extra_lines {
+                    let extra = Money::round(unit_price.amount() * quantity, unit_price.currency());
+                    out.total = add(out.total, extra)?;
+                    out.extras.push(ExtraCharge {
+                        hours_id: line.hours_id,
+                        condition,
+                        code,
+                        description,
+                        quantity,
+                        unit_price,
+                        amount: extra,
+                    });
+                }
+                out.lines.push(PricedHours {
+                    hours_id: line.hours_id,
+                    date: line.date,
+                    start: part.map(|p| Shift::text(p.start)),
+                    end: part.map(|p| Shift::text(p.end)),
+                    hours,
+                    service_type: line.service_type.clone(),
+                    description: line.description.clone(),
+                    unit_price: outcome.unit_price.unwrap_or(tariff.hourly_rate), // not stored: the tariff when no condition overrides it
+                    amount,
+                    adjustments: outcome.adjustments,
+                    commission,
+                    mediation_fee: fee,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr as _;

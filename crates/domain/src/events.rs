@@ -1361,6 +1361,31 @@ impl EventPayload for TimesheetApprovedV1 {
     }
 }
 
+/// `carebill.settlement.hours.priced.v1`: an approval of a carer's hours priced — each line at
+/// its tariff, cut where the agency calendar's rates change and adjusted by the business
+/// conditions in force, with the agency's commission and mediation fee. One event per approval;
+/// what the invoices on the carer's behalf, the commission invoice and the mediation-fee
+/// invoice are made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoursPricedV1 {
+    /// The approval as accounts announced it.
+    pub approval: TimesheetApprovedV1,
+    /// The prices.
+    pub priced: crate::agency::PricedApproval,
+    /// The version of the business conditions applied (none: no conditions).
+    pub conditions_version: Option<i32>,
+    /// When.
+    pub priced_at: DateTime<Utc>,
+}
+
+impl EventPayload for HoursPricedV1 {
+    const TYPE: &'static str = "carebill.settlement.hours.priced.v1";
+    fn subject(&self) -> String {
+        format!("timesheet/{}", self.approval.timesheet_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

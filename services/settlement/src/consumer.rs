@@ -1,5 +1,6 @@
 //! The events the settlement service consumes, from accounts and invoicing, each to its use case
-//! in [`crate::service::intake`] (care records to [`crate::service::care_records`]), a batch at a
+//! in [`crate::service::intake`] (care records to [`crate::service::care_records`], care
+//! agencies' approvals to [`crate::service::agency`]), a batch at a
 //! time inside the inbox transaction: each event's effect in order, then one recomputation (one
 //! new version) per touched settlement.
 //!
@@ -19,13 +20,13 @@ use std::collections::BTreeSet;
 use carebill_domain::events::{
     CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1,
     CreditNoteIssuedV1, Envelope, EnvelopeError, EpisodeClosedV1, EventPayload as _,
-    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, SettlementInvoicedV1,
+    InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
 };
 use carebill_platform::db::AnyConnection;
 use carebill_platform::{Error, ErrorCode};
 
-use crate::service::care_records;
 use crate::service::intake::{self, Dirty};
+use crate::service::{agency, care_records};
 
 /// The episode an accounts event is about, for locking.
 fn episode_of(env: &Envelope) -> Option<&str> {
@@ -127,6 +128,11 @@ fn apply_event(conn: &mut AnyConnection, env: &Envelope, dirty: &mut Dirty) -> R
         LocationChangedV1::TYPE => {
             intake::on_location_changed(conn, &env.payload::<LocationChangedV1>().map_err(bad)?)
         }
+        TimesheetApprovedV1::TYPE => agency::on_timesheet_approved(
+            conn,
+            env,
+            &env.payload::<TimesheetApprovedV1>().map_err(bad)?,
+        ),
         CreditNoteIssuedV1::TYPE => intake::on_credit_note(
             conn,
             &env.payload::<CreditNoteIssuedV1>().map_err(bad)?,

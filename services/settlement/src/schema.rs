@@ -348,3 +348,18 @@ diesel::table! {
         marks -> BigInt,
     }
 }
+
+diesel::table! {
+    agency_pricings (approval_id) {
+        approval_id -> Text,
+        timesheet_id -> Text,
+        location_code -> Text,
+        carer_id -> Text,
+        currency -> Text,
+        total_minor -> BigInt,
+        commission_minor -> BigInt,
+        priced -> Text,
+        conditions_version -> Nullable<Integer>,
+        priced_at -> Timestamp,
+    }
+}

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use carebill_domain::events::{
     AdjustmentRecordedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1,
     ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
-    EventPayload, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
-    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
-    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
-    WriteOffRecordedV1,
+    EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1,
+    PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1,
+    ReminderSentV1, SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1,
+    TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -28,6 +28,7 @@ use utoipa::OpenApi as _;
     PayerChangedV1,
     LocationChangedV1,
     TimesheetApprovedV1,
+    HoursPricedV1,
     SettlementApprovedV1,
     SettlementChangedV1,
     InvoiceIssuedV1,
@@ -92,6 +93,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         TimesheetApprovedV1::TYPE,
         "TimesheetApprovedV1",
         "A client approved a carer's hours (one event per decision, with its lines, the carer, who pays and the placement's terms) (accounts).",
+    ),
+    (
+        HoursPricedV1::TYPE,
+        "HoursPricedV1",
+        "An approval of a carer's hours priced: each line at its tariff, cut where the agency calendar's rates change and adjusted by business conditions, with the agency's commission and mediation fee (settlement).",
     ),
     (
         SettlementApprovedV1::TYPE,

@@ -5,6 +5,7 @@
 //! `care_records`, `assignment`; `billing_runs` → `periodic`, `rules`; `prices` and `terms` stand
 //! alone. Below them all, `store`.
 
+pub mod agency;
 pub mod assignment;
 pub mod audit_trail;
 pub mod billing_runs;

@@ -1,6 +1,7 @@
 //! The settlement service's storage: typed rows and their queries, and the locks. No business
 //! decisions here; nothing here imports the service or API layers.
 
+pub mod agency;
 pub mod assignment;
 pub mod billing_runs;
 pub mod care_records;

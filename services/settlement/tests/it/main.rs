@@ -10,6 +10,7 @@
 
 mod common;
 
+mod agency;
 mod api;
 mod assignment;
 mod billing_runs;
