@@ -567,12 +567,25 @@ fn tutorial_walk() -> (String, String) {
     let (dashboard, _) = rest
         .split_once("<!-- walk:end -->")
         .expect("dashboard walk end marker");
+    // The care agency page continues all five.
+    let agency = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/agency.md"
+    ))
+    .expect("the care agency page");
+    let (_, rest) = agency
+        .split_once("<!-- walk:start -->")
+        .expect("agency walk start marker");
+    let (agency, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("agency walk end marker");
     let walk = [
         blocks(walk, "```bash\n"),
         blocks(continued, "```bash\n"),
         blocks(collecting, "```bash\n"),
         blocks(printed, "```bash\n"),
         blocks(dashboard, "```bash\n"),
+        blocks(agency, "```bash\n"),
     ]
     .concat()
     .join("\n");
@@ -760,6 +773,17 @@ fn the_tutorial_works_as_written() {
         r#"[[null,"day",6,"55"],[null,"session",3,"3"],[null,"test",3,"6"],["DR-ROSSI","visit",3,"3"]]"#,
         r#"[["dental cleaning not performed",1,"70.25"],["one hemoglobin test not performed",1,"7.60"]]"#,
         "payer,currency,invoices,billed,adjusted,credited,collected,written_off,outstanding\nMADRID-DEP,EUR,1,280.00,0.00,0.00,0.00,0.00,280.00\nMUTUA,EUR,1,10.25,0.00,0.00,10.25,0.00,0.00\nSANITAS,EUR,2,728.00,0.00,7.60,720.40,0.00,0.00\n,EUR,5,5894.50,5.00,70.25,95.25,0.00,5734.00\nmethod,currency,amount\ntransfer,EUR,30.00\n",
+        // A care agency's month: refusals, the forgotten week, hours, the approval by link and portal.
+        r#"{"status":422,"fields":["bank_account.iban","self_billing_agreements.1"]}"#,
+        r#"{"status":422,"errors":[["commission","30.00 per hour is above the hours' value (the lowest tariff is 27.00)"]]}"#,
+        "[\"anouk@example.nl\",\"sanne@example.nl\"]\n2\n",
+        r#"[422,"start","overlaps"]"#,
+        r#"{"status":"awaiting_approval","counts":{"draft":0,"submitted":2,"approved":0,"disputed":0},"hours":"9.5"}"#,
+        "henk.bakker@example.nl\n",
+        r#"{"carer":"Anouk de Vries","agency":"Zorgbemiddeling Utrecht","lines":[["08:00","12:30","4.5"],["17:00","22:00","5"]]}"#,
+        r#"{"status":"open","counts":{"draft":0,"submitted":0,"approved":1,"disputed":1},"approvals":["released"]}"#,
+        "draft\n401\n",
+        r#"{"status":"approved","hours":"8.5","approvals":["released","released"]}"#,
     ] {
         assert!(
             stdout.contains(expected),
