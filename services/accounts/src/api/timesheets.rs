@@ -793,6 +793,12 @@ pub async fn review_timesheet(
 ) -> Result<web::Json<TimesheetForApproval>, Error> {
     who.require(&[Role::Patient, Role::Payer])?;
     let id: uuid::Uuid = parse_id(&id, "timesheet")?;
+    // Another client's timesheet answers 404 before the body is read.
+    let asker = who.clone();
+    state
+        .db
+        .read(move |conn| approvals::client_sheet(conn, &asker, &id.to_string()))
+        .await?;
     let (decisions, all) = body.parse()?.value.validate()?;
     let out = state
         .db

@@ -167,23 +167,34 @@ pub fn review_at_portal(
     approve_all: bool,
 ) -> Result<ForApproval, Error> {
     conn.transaction(|conn| {
-        let sheet = store::find(conn, None, id)?.ok_or_else(|| Error::not_found("timesheet"))?;
-        let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
-        let is_client = match &p.client {
-            Client::Patient(patient) => {
-                who.roles.contains(&Role::Patient)
-                    && who.patient.as_deref() == Some(patient.as_str())
-            }
-            Client::Payer(payer) => {
-                who.roles.contains(&Role::Payer)
-                    && who.payer.as_deref() == Some(payers::get(conn, payer)?.code.as_str())
-            }
-        };
-        if !is_client {
-            return Err(Error::not_found("timesheet"));
-        }
+        let sheet = client_sheet(conn, who, id)?;
         review(conn, who, sheet, decisions, approve_all)
     })
+}
+
+/// The timesheet `id` if `who` is its placement's client at the portal (a patient token of the
+/// patient, a payer token of the organisation); 404 for anyone else. Asked before a review's
+/// body is read, so that nobody else learns anything from how a body is refused.
+pub fn client_sheet(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+) -> Result<TimesheetRow, Error> {
+    let sheet = store::find(conn, None, id)?.ok_or_else(|| Error::not_found("timesheet"))?;
+    let p = placements::get(conn, &Scope::everything(), &sheet.placement_id.to_string())?;
+    let is_client = match &p.client {
+        Client::Patient(patient) => {
+            who.roles.contains(&Role::Patient) && who.patient.as_deref() == Some(patient.as_str())
+        }
+        Client::Payer(payer) => {
+            who.roles.contains(&Role::Payer)
+                && who.payer.as_deref() == Some(payers::get(conn, payer)?.code.as_str())
+        }
+    };
+    if !is_client {
+        return Err(Error::not_found("timesheet"));
+    }
+    Ok(sheet)
 }
 
 /// Applies a client's decisions: every named line must wait for approval (a line decided
