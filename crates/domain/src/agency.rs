@@ -35,8 +35,13 @@ impl TimesheetPeriod {
     pub fn span(self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
             TimesheetPeriod::Week => {
-                let start = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
-                (start, start + Duration::days(6))
+                // Checked: at the ends of the calendar the period is cut, never a panic.
+                let back = chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+                let start = date.checked_sub_days(back).unwrap_or(date);
+                (
+                    start,
+                    start.checked_add_days(chrono::Days::new(6)).unwrap_or(date),
+                )
             }
             TimesheetPeriod::Month => {
                 let start = date.with_day(1).unwrap_or(date);
@@ -55,12 +60,17 @@ impl TimesheetPeriod {
     /// The latest period whose deadline (`deadline_days` after its last day) has passed on
     /// `today`: the one a carer who submitted nothing for it is reminded of.
     pub fn due(self, today: NaiveDate, deadline_days: u32) -> (NaiveDate, NaiveDate) {
-        let days = Duration::days(i64::from(deadline_days));
-        let (start, end) = self.span(today - days - Duration::days(1));
-        if end + days < today {
+        let days = chrono::Days::new(u64::from(deadline_days));
+        let day = chrono::Days::new(1);
+        let probe = today
+            .checked_sub_days(days)
+            .and_then(|d| d.checked_sub_days(day))
+            .unwrap_or(today);
+        let (start, end) = self.span(probe);
+        if end.checked_add_days(days).is_some_and(|d| d < today) {
             (start, end)
         } else {
-            self.span(start - Duration::days(1))
+            self.span(start.checked_sub_days(day).unwrap_or(start))
         }
     }
 }
@@ -680,6 +690,19 @@ mod tests {
             month.due(d("2026-12-05"), 5),
             (d("2026-10-01"), d("2026-10-31"))
         );
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_cut_a_period_instead_of_panicking() {
+        let first = NaiveDate::MIN;
+        let last = NaiveDate::MAX;
+        for p in [TimesheetPeriod::Week, TimesheetPeriod::Month] {
+            let (s, e) = p.span(first);
+            assert!(s <= first && first <= e.max(first));
+            let _ = p.span(last);
+            let _ = p.due(first, 31);
+            let _ = p.due(last, 0);
+        }
     }
 
     #[test]
