@@ -853,6 +853,9 @@ fn the_token_command_refuses_what_it_cannot_sign() {
     let patient = run(&["--role", "patient"]);
     assert!(!patient.status.success());
     assert!(String::from_utf8_lossy(&patient.stderr).contains("--patient"));
+    let carer = run(&["--role", "carer"]);
+    assert!(!carer.status.success());
+    assert!(String::from_utf8_lossy(&carer.stderr).contains("--carer"));
     let ttl = run(&["--role", "admin", "--ttl", "soon"]);
     assert!(!ttl.status.success());
     let ok = run(&["--role", "payer", "--payer", "SANITAS", "--ttl", "30m"]);

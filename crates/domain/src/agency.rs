@@ -7,7 +7,7 @@
 //! it, the client approves or disputes each line, and a disputed line goes back to the carer.
 //! Everything here is pure: the rules the accounts service applies before it writes.
 
-use chrono::{Datelike as _, Duration, NaiveDate};
+use chrono::{Datelike as _, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,11 @@ impl TimesheetPeriod {
                 } else {
                     NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
                 };
-                (start, next.map_or(start, |n| n - Duration::days(1)))
+                // The month of the calendar's last day ends there.
+                (
+                    start,
+                    next.and_then(|n| n.pred_opt()).unwrap_or(NaiveDate::MAX),
+                )
             }
         }
     }
@@ -694,14 +698,15 @@ mod tests {
 
     #[test]
     fn the_ends_of_the_calendar_cut_a_period_instead_of_panicking() {
-        let first = NaiveDate::MIN;
-        let last = NaiveDate::MAX;
         for p in [TimesheetPeriod::Week, TimesheetPeriod::Month] {
-            let (s, e) = p.span(first);
-            assert!(s <= first && first <= e.max(first));
-            let _ = p.span(last);
-            let _ = p.due(first, 31);
-            let _ = p.due(last, 0);
+            for day in [NaiveDate::MIN, NaiveDate::MAX] {
+                let (s, e) = p.span(day);
+                assert!(s <= day && day <= e, "{p}: {day} in {s}..{e}");
+            }
+            let (s, e) = p.due(NaiveDate::MAX, 0);
+            assert!(s <= e && e < NaiveDate::MAX, "{p}: due {s}..{e}");
+            let (s, e) = p.due(NaiveDate::MIN, 31);
+            assert!(s <= e, "{p}: due {s}..{e}");
         }
     }
 

@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::common::{app, count, harness, outbox_types};
 
-carebill_platform::both_backends!(an_agency_month_from_placement_to_approved_hours);
+carebill_platform::both_backends!(
+    an_agency_month_from_placement_to_approved_hours,
+    what_the_agency_endpoints_refuse_changes_nothing
+);
 
 /// A token for a carer or a portal client.
 fn portal_token(role: &str, patient: Option<&str>, carer: Option<&str>) -> String {
@@ -641,5 +644,198 @@ async fn an_agency_month_from_placement_to_approved_hours(b: Backend) {
         approvals(&outbox_types(&h.db).await).len(),
         3,
         "released once"
+    );
+}
+
+/// The refusals the month's walk does not meet: a batch too big or empty, a review naming a line
+/// twice or one of another timesheet, a placement's fixed fields changed or its end moved before
+/// registered hours, removing submitted hours, a bad notice filter, a scoped manager sending every
+/// location's notices. Each is a 4xx problem and nothing changes.
+async fn what_the_agency_endpoints_refuse_changes_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let manager = token(&["billing_manager"], None);
+    let (_, agency, _) = call(&app, post("/v1/locations", &t, &json!({"code": "ZB-UTR", "name": "Zorgbemiddeling Utrecht", "time_zone": "Europe/Amsterdam"}))).await;
+    let (_, _, _) = call(&app, post("/v1/catalog-items", &t, &json!({"code": "PERSONAL-CARE", "description": "Persoonlijke verzorging", "service_group": "HOMECARE", "kind": "other", "unit": "hour"}))).await;
+    let (_, client, _) = call(&app, post("/v1/patients", &t, &json!({"identifiers": [{"system": "bsn", "value": "111222333"}], "family_name": "Bakker", "given_name": "Henk", "beneficiary_kind": "PGB", "flags": []}))).await;
+    let (s, carer, _) = call(&app, post("/v1/carers", &manager, &json!({"location_id": id(&agency), "code": "ZZP-1", "name": "Anouk", "vat": {"kind": "standard", "rate": "21"}, "self_billing_agreements": []}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{carer}");
+    let placement_in = json!({
+        "reference": "PL-1", "location_id": id(&agency), "carer_id": id(&carer),
+        "client": {"patient_id": id(&client)}, "valid_from": "2026-11-01",
+        "tariffs": [{"service_type": "PERSONAL-CARE", "hourly_rate": {"amount": "30.00", "currency": "EUR"}}],
+        "commission": {"percent": "10"}, "approver": {"name": "Henk", "email": "henk@example.nl"}
+    });
+    let (s, placement, _) = call(&app, post("/v1/placements", &manager, &placement_in)).await;
+    assert_eq!(s, StatusCode::CREATED, "{placement}");
+    let pid = id(&placement);
+    let hours = |date: &str, start: &str, end: &str| json!({"placement_id": pid, "date": date, "start": start, "end": end, "service_type": "PERSONAL-CARE"});
+    let (_, a, _) = call(
+        &app,
+        post(
+            "/v1/hours",
+            &manager,
+            &hours("2026-12-01", "08:00", "10:00"),
+        ),
+    )
+    .await;
+    let (_, other_week, _) = call(
+        &app,
+        post(
+            "/v1/hours",
+            &manager,
+            &hours("2026-12-08", "08:00", "10:00"),
+        ),
+    )
+    .await;
+    let sheet = a["timesheet_id"].as_str().expect("timesheet").to_owned();
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("/v1/timesheets/{sheet}/submit"),
+            &manager,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Batches: none, or more than 500 lines.
+    let (s, problem, _) = call(
+        &app,
+        post("/v1/hours/batch", &manager, &json!({"items": []})),
+    )
+    .await;
+    assert_eq!(
+        (s, fields(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["items".to_owned()])
+    );
+    let many: Vec<Value> = (0..501)
+        .map(|_| hours("2026-12-02", "08:00", "09:00"))
+        .collect();
+    let (s, problem, _) = call(
+        &app,
+        post("/v1/hours/batch", &manager, &json!({"items": many})),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["code"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!("payload_too_large"))
+    );
+
+    // A review naming a line twice, or a line of another timesheet; neither approve_all nor lines.
+    let approval = call(
+        &app,
+        post(
+            &format!("/v1/timesheets/{sheet}/approval-links"),
+            &manager,
+            &json!({}),
+        ),
+    )
+    .await
+    .1;
+    let path = format!(
+        "/v1/timesheet-approvals/{}",
+        approval["url"]
+            .as_str()
+            .expect("url")
+            .rsplit('/')
+            .next()
+            .expect("token")
+    );
+    let review = |body: Value| test::TestRequest::post().uri(&path).set_json(body);
+    let approve = |line: &Value| json!({"hours_id": line["id"], "decision": "approve"});
+    let (s, problem, _) = call(
+        &app,
+        review(json!({"decisions": [approve(&a), approve(&a)]})),
+    )
+    .await;
+    assert_eq!(
+        (s, fields(&problem)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["decisions.1.hours_id".to_owned()]
+        )
+    );
+    let (s, problem, _) = call(&app, review(json!({"decisions": [approve(&other_week)]}))).await;
+    assert_eq!(
+        (s, fields(&problem)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["decisions.0.hours_id".to_owned()]
+        )
+    );
+    let (s, problem, _) = call(&app, review(json!({}))).await;
+    assert_eq!(
+        (s, fields(&problem)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["decisions".to_owned()]
+        )
+    );
+    assert!(approvals(&outbox_types(&h.db).await).is_empty(), "nothing approved");
+
+    // Submitted hours cannot be removed.
+    let (s, problem, _) = call(
+        &app,
+        test::TestRequest::delete()
+            .uri(&format!("/v1/hours/{}", id(&a)))
+            .insert_header(("authorization", format!("Bearer {manager}"))),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["code"].clone()),
+        (StatusCode::CONFLICT, json!("not_editable"))
+    );
+
+    // A placement's fixed fields, and an end before registered hours.
+    let mut changed = placement_in.clone();
+    changed["period"] = json!("month");
+    changed["valid_from"] = json!("2026-10-01");
+    let (s, problem, _) = call(
+        &app,
+        put(&format!("/v1/placements/{pid}"), &manager, &changed),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        fields(&problem),
+        vec!["valid_from".to_owned(), "period".to_owned()]
+    );
+    let mut ended = placement_in.clone();
+    ended["valid_to"] = json!("2026-12-05");
+    let (s, problem, _) = call(
+        &app,
+        put(&format!("/v1/placements/{pid}"), &manager, &ended),
+    )
+    .await;
+    assert_eq!(
+        (s, problem["errors"][0]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("hours_after"))
+    );
+    let (_, still, _) = call(&app, get(&format!("/v1/placements/{pid}"), &manager)).await;
+    assert_eq!(
+        (still["valid_to"].clone(), still["period"].clone()),
+        (Value::Null, json!("week"))
+    );
+
+    // Notices: a filter that is not a kind; a manager limited to a location sends nobody's.
+    let (s, problem, _) = call(&app, get("/v1/agency-notices?kind=postcard", &manager)).await;
+    assert_eq!(
+        (s, problem["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_query"))
+    );
+    let scoped = token(&["billing_manager"], Some(&["ZB-UTR"]));
+    let (s, _, _) = call(
+        &app,
+        post("/v1/agency-notices/dispatch", &scoped, &json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        count(&h.db, "agency_notices").await,
+        1,
+        "only the submission's e-mail is queued"
     );
 }
