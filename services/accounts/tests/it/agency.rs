@@ -774,7 +774,10 @@ async fn what_the_agency_endpoints_refuse_changes_nothing(b: Backend) {
             vec!["decisions".to_owned()]
         )
     );
-    assert!(approvals(&outbox_types(&h.db).await).is_empty(), "nothing approved");
+    assert!(
+        approvals(&outbox_types(&h.db).await).is_empty(),
+        "nothing approved"
+    );
 
     // Submitted hours cannot be removed.
     let (s, problem, _) = call(
