@@ -20,7 +20,8 @@
 #     against the UBL 2.1 XSD, the CEN EN 16931 schematron and OpenPeppol's BIS 3.0 rules
 #     (scripts/validate-ubl.py), and a deliberately broken one that must be refused; then the
 #     same three over the documents the invoicing service answers in its tests (payer and
-#     patient invoices, a full and a partial credit note; both backends), written to $CAREBILL_UBL_OUT, and over
+#     patient invoices, a full and a partial credit note, a care agency's self-billed, commission
+#     and mediation-fee invoices; both backends), written to $CAREBILL_UBL_OUT, and over
 #     the invoice and the partial credit note the tutorial's walk saved (docs/tutorial/e-invoices.md).
 # The environment lives in ${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators};
 # the UBL validators in their own, ${CAREBILL_UBL_VENV:-$HOME/.cache/carebill/venv-ubl} (their
@@ -67,16 +68,17 @@ PY
   # /v1/credit-notes/{id}/ubl: its tests write each UBL document they get (a payer invoice, a
   # patient invoice, a full and a partial credit note, a corrective invoice, the five invoices of
   # an exported batch's archive, an invoice with a standard-rated line and its partial credit
-  # note; on SQLite and PostgreSQL) to $CAREBILL_UBL_OUT.
+  # note, a care agency's self-billed (389), commission and mediation-fee invoices; on SQLite
+  # and PostgreSQL) to $CAREBILL_UBL_OUT.
   mkdir "$dir/service"
   CAREBILL_UBL_OUT="$dir/service" cargo nextest run -p carebill-invoicing --no-tests=fail \
-    -E 'test(/e_invoices::complete_/) | test(/batches::a_closed_batch_exports/) | test(/taxes::a_standard_rated/)' \
+    -E 'test(/e_invoices::complete_/) | test(/batches::a_closed_batch_exports/) | test(/taxes::a_standard_rated/) | test(/agency::an_approval_of_hours/)' \
     >"$dir/service-tests.log" 2>&1 ||
     { cat "$dir/service-tests.log"; rm -rf "$dir"; return 1; }
   local written
   written=$(find "$dir/service" -name '*.xml' | wc -l)
-  [ "$written" -ge 24 ] || {
-    rm -rf "$dir"; echo "the invoicing tests wrote $written UBL documents, not 24" >&2; return 1; }
+  [ "$written" -ge 30 ] || {
+    rm -rf "$dir"; echo "the invoicing tests wrote $written UBL documents, not 30" >&2; return 1; }
   "$venv/bin/python" scripts/validate-ubl.py "$dir"/service/*.xml ||
     { rm -rf "$dir"; return 1; }
   echo "$written UBL documents of the invoicing service pass the XSD, the CEN and the Peppol rules"

@@ -458,6 +458,8 @@ crate::accounts::text_enum!(
         Payer = "payer",
         /// The patient.
         Patient = "patient",
+        /// A carer placed by a care agency (the buyer of its commission invoice).
+        Carer = "carer",
     }
 );
 
@@ -1383,6 +1385,55 @@ impl EventPayload for HoursPricedV1 {
     const TYPE: &'static str = "carebill.settlement.hours.priced.v1";
     fn subject(&self) -> String {
         format!("timesheet/{}", self.approval.timesheet_id)
+    }
+}
+
+/// `carebill.invoicing.agency-invoice.issued.v1`: an invoice of a care agency got its number
+/// (seed 004): the invoice for a carer's approved hours, self-billed on the carer's behalf (UBL
+/// 389, the carer as seller), the commission invoice to the carer, or the mediation-fee invoice
+/// to the client (the agency as seller). One event per invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgencyInvoiceIssuedV1 {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number: in the carer's series for hours, else in the agency's.
+    pub number: String,
+    /// What it bills.
+    pub purpose: crate::agency_invoices::AgencyPurpose,
+    /// The UNTDID 1001 document type: `389` (self-billed) or `380`.
+    pub document_type: String,
+    /// The agency (its location), which issued it.
+    pub location: LocationRef,
+    /// The carer: the seller of the hours, the buyer of the commission.
+    pub carer_id: CarerId,
+    /// Who is billed.
+    pub recipient: PartyRef,
+    /// The patient cared for, when the client is a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<PatientId>,
+    /// The approval of hours it bills.
+    pub approval_id: ApprovalId,
+    /// The timesheet approved.
+    pub timesheet_id: TimesheetId,
+    /// Net amount of the lines.
+    pub net: Money,
+    /// VAT.
+    pub tax_total: Money,
+    /// Total to pay.
+    pub total: Money,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl EventPayload for AgencyInvoiceIssuedV1 {
+    const TYPE: &'static str = "carebill.invoicing.agency-invoice.issued.v1";
+    fn subject(&self) -> String {
+        format!("invoice/{}", self.invoice_id)
     }
 }
 

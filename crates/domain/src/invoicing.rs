@@ -131,16 +131,19 @@ crate::accounts::text_enum!(
         CreditNote = "credit_note",
         /// A batch of invoices and credit notes (numbered when closed).
         Batch = "batch",
+        /// A self-billed invoice made on a carer's behalf: one series per carer (seed 004).
+        SelfBilledInvoice = "self_billed_invoice",
     }
 );
 
 impl DocumentKind {
-    /// The part of the number that names the kind: `INV` or `CN`.
+    /// The part of the number that names the kind: `INV`, `CN`, `BAT` or `SB`.
     pub fn number_prefix(&self) -> &'static str {
         match self {
             DocumentKind::Invoice => "INV",
             DocumentKind::CreditNote => "CN",
             DocumentKind::Batch => "BAT",
+            DocumentKind::SelfBilledInvoice => "SB",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod agency;
+pub mod agency_invoices;
 pub mod billing;
 pub mod code;
 pub mod collections;

@@ -15,6 +15,8 @@ pub enum SheetKind {
     Invoice,
     /// An invoice that replaces an earlier one.
     CorrectiveInvoice,
+    /// An invoice the buyer (a care agency) made on the seller's (a carer's) behalf.
+    SelfBilledInvoice,
     /// A credit note.
     CreditNote,
 }

@@ -67,6 +67,7 @@ impl View {
         let title = match sheet.kind {
             SheetKind::Invoice => labels.invoice,
             SheetKind::CorrectiveInvoice => labels.corrective_invoice,
+            SheetKind::SelfBilledInvoice => labels.self_billed_invoice,
             SheetKind::CreditNote => labels.credit_note,
         };
 

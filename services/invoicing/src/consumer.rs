@@ -1,28 +1,40 @@
 //! The events invoicing consumes, each to its use case, in batches applied in one transaction.
 //!
-//! `carebill.settlement.settlement.approved.v1` → [`crate::service::issuing`]. Other types are ignored.
+//! `carebill.settlement.settlement.approved.v1` → [`crate::service::issuing`];
+//! `carebill.settlement.hours.priced.v1` → [`crate::service::agency_issuing`]. Other types are
+//! ignored.
 //!
 //! The batch locking order, so that two replicas' batches never wait on each other in a cycle:
 //! 1. every settlement of the batch (its advisory key), sorted by id, before anything is read;
 //! 2. at the end of the batch, the invoice series it takes numbers from, sorted by location id
-//!    and year ([`crate::service::issuing::number_and_announce`]).
+//!    and year ([`crate::service::issuing::number_and_announce`]);
+//! 3. then each priced approval of hours, in the batch's order: the agency's series, then the
+//!    carer's.
 
-use carebill_domain::events::{Envelope, EventPayload as _, SettlementApprovedV1};
+use carebill_domain::events::{Envelope, EventPayload as _, HoursPricedV1, SettlementApprovedV1};
 use carebill_domain::ids::SettlementId;
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::issuing;
+use crate::service::{agency_issuing, issuing};
 
 /// The event types consumed.
-pub(crate) const TYPES: &[&str] = &[SettlementApprovedV1::TYPE];
+pub(crate) const TYPES: &[&str] = &[SettlementApprovedV1::TYPE, HoursPricedV1::TYPE];
 
 /// Applies a batch of consumed events in one transaction: issues the invoices of each approved
 /// settlement, then numbers and announces them all.
 #[tracing::instrument(skip_all, fields(events = envs.len()))]
 pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), Error> {
     let mut approvals = Vec::new();
+    let mut priced = Vec::new();
     for env in envs {
+        if env.event_type == HoursPricedV1::TYPE {
+            let hours: HoursPricedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            priced.push((*env, hours));
+            continue;
+        }
         if env.event_type != SettlementApprovedV1::TYPE {
             continue;
         }
@@ -40,5 +52,9 @@ pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Resu
     for (env, approval) in &approvals {
         issued.extend(issuing::issue_invoices(conn, env, approval)?);
     }
-    issuing::number_and_announce(conn, issued)
+    issuing::number_and_announce(conn, issued)?;
+    for (env, hours) in &priced {
+        agency_issuing::issue(conn, env, hours)?;
+    }
+    Ok(())
 }

@@ -36,12 +36,12 @@ diesel::table! {
         payer_kind -> Nullable<Text>,
         coverage_id -> Nullable<Text>,
         policy_number -> Nullable<Text>,
-        patient_id -> Text,
-        episode_id -> Text,
-        episode_number -> Text,
-        settlement_id -> Text,
-        settlement_number -> Text,
-        settlement_version -> Integer,
+        patient_id -> Nullable<Text>,
+        episode_id -> Nullable<Text>,
+        episode_number -> Nullable<Text>,
+        settlement_id -> Nullable<Text>,
+        settlement_number -> Nullable<Text>,
+        settlement_version -> Nullable<Integer>,
         currency -> Text,
         total_minor -> BigInt,
         tax_total_minor -> BigInt,
@@ -54,6 +54,19 @@ diesel::table! {
         seller -> Nullable<Text>,
         buyer -> Nullable<Text>,
         payment_terms -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    agency_invoices (invoice_id) {
+        invoice_id -> Text,
+        purpose -> Text,
+        approval_id -> Text,
+        timesheet_id -> Text,
+        carer_id -> Text,
+        placement_reference -> Text,
+        note -> Nullable<Text>,
+        payee -> Nullable<Text>,
     }
 }
 
@@ -293,6 +306,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tax_rules,
     invoice_corrections,
     invoices,
+    agency_invoices,
     credit_notes,
     document_lines,
     billed_consumptions,

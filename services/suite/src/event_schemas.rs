@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::events::{
-    AdjustmentRecordedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1,
-    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1,
-    EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1,
-    PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1,
-    ReminderSentV1, SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1,
-    TimesheetApprovedV1, WriteOffRecordedV1,
+    AdjustmentRecordedV1, AgencyInvoiceIssuedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1,
+    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1,
+    EpisodeClosedV1, EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1,
+    LocationChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1,
+    PlanCreatedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1, SettlementChangedV1,
+    SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -32,6 +32,7 @@ use utoipa::OpenApi as _;
     SettlementApprovedV1,
     SettlementChangedV1,
     InvoiceIssuedV1,
+    AgencyInvoiceIssuedV1,
     SettlementInvoicedV1,
     CreditNoteIssuedV1,
     BatchClosedV1,
@@ -113,6 +114,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         InvoiceIssuedV1::TYPE,
         "InvoiceIssuedV1",
         "An invoice was issued and numbered (invoicing).",
+    ),
+    (
+        AgencyInvoiceIssuedV1::TYPE,
+        "AgencyInvoiceIssuedV1",
+        "A care agency's invoice was issued and numbered: a carer's hours self-billed on the carer's behalf, the commission to the carer, or the mediation fee to the client (invoicing).",
     ),
     (
         SettlementInvoicedV1::TYPE,

@@ -159,12 +159,12 @@ fn party(path: (String, String)) -> Result<(PartyKind, String), Error> {
     Ok((kind, party))
 }
 
-/// Set how a payer (by code) or a patient (by id) gets its documents: a new version, followed
-/// by documents issued from now on.
+/// Set how a payer (by code), a patient or a carer (by id) gets its documents: a new version,
+/// followed by documents issued from now on.
 #[utoipa::path(put, path = "/v1/delivery-settings/{party_kind}/{party}", tag = "delivery",
     request_body = DeliverySettingsInput,
-    params(("party_kind" = String, Path, description = "`payer` or `patient`"),
-        ("party" = String, Path, description = "The payer's code or the patient's id")),
+    params(("party_kind" = String, Path, description = "`payer`, `patient` or `carer`"),
+        ("party" = String, Path, description = "The payer's code, the patient's id or the carer's id")),
     responses((status = 200, description = "The settings", body = DeliverySettings),
         (status = 422, description = "A malformed e-mail address, none for a channel that needs one, an unknown language", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -186,10 +186,10 @@ pub async fn put_delivery_settings(
     Ok(web::Json(s.into()))
 }
 
-/// Get how a payer or a patient gets its documents.
+/// Get how a payer, a patient or a carer gets its documents.
 #[utoipa::path(get, path = "/v1/delivery-settings/{party_kind}/{party}", tag = "delivery",
-    params(("party_kind" = String, Path, description = "`payer` or `patient`"),
-        ("party" = String, Path, description = "The payer's code or the patient's id")),
+    params(("party_kind" = String, Path, description = "`payer`, `patient` or `carer`"),
+        ("party" = String, Path, description = "The payer's code, the patient's id or the carer's id")),
     responses((status = 200, description = "The settings", body = DeliverySettings),
         (status = 404, description = "None set: nothing is sent", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

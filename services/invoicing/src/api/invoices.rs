@@ -3,9 +3,12 @@
 //! them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use carebill_domain::agency_invoices::AgencyPurpose;
 use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::{CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId};
+use carebill_domain::ids::{
+    ApprovalId, CarerId, CreditNoteId, EpisodeId, InvoiceId, PatientId, SettlementId, TimesheetId,
+};
 use carebill_domain::invoicing::InvoiceStatus;
 use carebill_domain::{Currency, Money};
 use carebill_platform::Error;
@@ -43,14 +46,17 @@ pub struct InvoiceSummary {
     pub status: InvoiceStatus,
     /// The issuing location.
     pub issuer: Issuer,
-    /// Who is billed: a payer (through a coverage) or the patient.
+    /// Who is billed: a payer (through a coverage) or the patient; for a care agency's invoice
+    /// the party that pays the hours, the client, or the carer (commission).
     pub recipient: PartyRef,
-    /// The patient the care was for.
-    pub patient_id: PatientId,
-    /// The episode of care.
-    pub episode: EpisodeLink,
-    /// The settlement version billed.
-    pub settlement: SettlementLink,
+    /// The patient the care was for (null on an agency invoice to an organisation or a carer).
+    pub patient_id: Option<PatientId>,
+    /// The episode of care (null on a care agency's invoice).
+    pub episode: Option<EpisodeLink>,
+    /// The settlement version billed (null on a care agency's invoice).
+    pub settlement: Option<SettlementLink>,
+    /// What a care agency's invoice is besides an invoice (null on a settlement's).
+    pub agency: Option<AgencyInvoice>,
     /// Currency of every amount.
     pub currency: Currency,
     /// Total to pay: the sum of the lines' billed amounts.
@@ -82,6 +88,32 @@ pub struct InvoiceSummary {
     pub credit_note_id: Option<CreditNoteId>,
 }
 
+/// What a care agency's invoice is besides an invoice (seed 004).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AgencyInvoice {
+    /// `hours`: the carer's approved hours, made by the agency on the carer's behalf under
+    /// their self-billing agreement (the carer is the seller); `commission`: the agency's
+    /// commission to the carer; `mediation_fee`: the agency's fee to the client.
+    pub purpose: AgencyPurpose,
+    /// The UNTDID 1001 type its UBL carries: `389` (self-billed) for hours, else `380`.
+    #[schema(example = "389")]
+    pub document_type: String,
+    /// The client's approval of the hours it bills.
+    pub approval_id: ApprovalId,
+    /// The timesheet approved.
+    pub timesheet_id: TimesheetId,
+    /// The carer.
+    pub carer_id: CarerId,
+    /// The placement's reference.
+    pub placement_reference: String,
+    /// The note the document carries (EN 16931 BT-22): on a self-billed invoice, the
+    /// self-billing agreement it is made under.
+    pub note: Option<String>,
+    /// Who receives the payment when not the seller (BG-10): the agency, for hours it bills
+    /// on a carer's behalf.
+    pub payee: Option<String>,
+}
+
 /// An invoice with its lines.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Invoice {
@@ -105,8 +137,23 @@ impl InvoiceSummary {
             issuer: Issuer::of(&h.issuer),
             recipient: h.recipient.clone(),
             patient_id: h.patient_id,
-            episode: EpisodeLink::of(&h.episode),
-            settlement: SettlementLink::of(&h.settlement),
+            episode: h.episode.as_ref().map(EpisodeLink::of),
+            settlement: h.settlement.as_ref().map(SettlementLink::of),
+            agency: h.agency.as_ref().map(|a| AgencyInvoice {
+                purpose: a.purpose,
+                document_type: if a.purpose == AgencyPurpose::Hours {
+                    "389"
+                } else {
+                    "380"
+                }
+                .to_owned(),
+                approval_id: a.approval_id,
+                timesheet_id: a.timesheet_id,
+                carer_id: a.carer_id,
+                placement_reference: a.placement_reference.clone(),
+                note: a.note.clone(),
+                payee: a.payee.as_ref().and_then(|p| p.legal_name.clone()),
+            }),
             currency: h.currency,
             total: h.total,
             tax_total: h.tax_total,

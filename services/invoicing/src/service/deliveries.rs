@@ -300,7 +300,7 @@ pub(crate) fn enqueue(
     }
     let mut newest: std::collections::HashMap<(String, String), SettingsRow> =
         std::collections::HashMap::new();
-    for kind in [PartyKind::Payer, PartyKind::Patient] {
+    for kind in [PartyKind::Payer, PartyKind::Patient, PartyKind::Carer] {
         let mut parties: Vec<String> = docs
             .iter()
             .filter(|d| d.recipient_kind == kind)
@@ -369,21 +369,21 @@ fn document_in_scope(
     kind: DocKind,
     id: &str,
 ) -> Result<IssuedDocument, Error> {
-    let (number, location_code, recipient, patient_id) = match kind {
+    let (number, location_code, recipient) = match kind {
         DocKind::Invoice => {
             let id: InvoiceId = id.parse().map_err(|_| Error::not_found("invoice"))?;
             let d = documents::invoice(conn, scope, id)?;
             let h = d.invoice;
-            (h.number, h.issuer.code, h.recipient, h.patient_id)
+            (h.number, h.issuer.code, h.recipient)
         }
         DocKind::CreditNote => {
             let id: CreditNoteId = id.parse().map_err(|_| Error::not_found("credit note"))?;
             let d = documents::credit_note(conn, scope, id)?;
             let h = d.header;
-            (h.number, h.issuer.code, h.recipient, h.patient_id)
+            (h.number, h.issuer.code, h.recipient)
         }
     };
-    let party = party_of(&recipient, patient_id);
+    let party = party_of(&recipient);
     Ok(IssuedDocument {
         kind,
         id: id.to_owned(),

@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
+use carebill_domain::agency_invoices::AgencyPurpose;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{
-    ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, SettlementId,
+    ApprovalId, CarerId, ConsumptionId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId,
+    SettlementId, TimesheetId,
 };
 use carebill_domain::invoicing::{InvoiceStatus, LineTax, PaymentTerms, money};
 use carebill_domain::settlement::{Coordination, Part};
@@ -18,6 +20,7 @@ use carebill_platform::http::{Page, PageRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::store::agency::{self, AgencyInvoiceRow};
 use crate::store::credit_notes::{self, CreditNoteFilter as StoredCreditNoteFilter, CreditNoteRow};
 use crate::store::invoices::{
     self, CorrectionRow, InvoiceFilter as StoredInvoiceFilter, InvoiceRow, StoredParty,
@@ -103,12 +106,14 @@ pub(crate) struct InvoiceHeader {
     pub issuer: Issuer,
     /// Who is billed.
     pub recipient: PartyRef,
-    /// The patient the care was for.
-    pub patient_id: PatientId,
-    /// The episode of care.
-    pub episode: EpisodeLink,
-    /// The settlement version billed.
-    pub settlement: SettlementLink,
+    /// The patient the care was for (an agency invoice to an organisation or a carer: none).
+    pub patient_id: Option<PatientId>,
+    /// The episode of care (an agency invoice: none).
+    pub episode: Option<EpisodeLink>,
+    /// The settlement version billed (an agency invoice: none).
+    pub settlement: Option<SettlementLink>,
+    /// What a care agency's invoice is besides an invoice (seed 004); none for a settlement's.
+    pub agency: Option<AgencyFacts>,
     /// Currency of every amount.
     pub currency: Currency,
     /// Total to pay.
@@ -137,6 +142,39 @@ pub(crate) struct InvoiceHeader {
     pub seller: Option<StoredParty>,
     /// The buyer as issued (none as `seller`).
     pub buyer: Option<StoredParty>,
+}
+
+/// What a care agency's invoice is besides an invoice.
+#[derive(Debug, Clone)]
+pub(crate) struct AgencyFacts {
+    /// What it bills.
+    pub purpose: AgencyPurpose,
+    /// The approval of hours it comes from.
+    pub approval_id: ApprovalId,
+    /// The timesheet approved.
+    pub timesheet_id: TimesheetId,
+    /// The carer.
+    pub carer_id: CarerId,
+    /// The placement's reference.
+    pub placement_reference: String,
+    /// The free text it carries (BT-22).
+    pub note: Option<String>,
+    /// Who receives the payment when not the seller (BG-10).
+    pub payee: Option<StoredParty>,
+}
+
+impl AgencyFacts {
+    fn of(row: &AgencyInvoiceRow) -> Result<AgencyFacts, Error> {
+        Ok(AgencyFacts {
+            purpose: row.purpose,
+            approval_id: row.approval_id,
+            timesheet_id: row.timesheet_id,
+            carer_id: row.carer_id,
+            placement_reference: row.placement_reference.clone(),
+            note: row.note.clone(),
+            payee: row.payee()?,
+        })
+    }
 }
 
 /// An invoice with its lines.
@@ -309,23 +347,48 @@ impl Issuer {
 }
 
 impl EpisodeLink {
-    /// The episode the invoice bills.
-    fn of(row: &InvoiceRow) -> EpisodeLink {
-        EpisodeLink {
-            id: row.episode_id,
-            number: row.episode_number.clone(),
-        }
+    /// The episode the invoice bills, if any.
+    fn of(row: &InvoiceRow) -> Result<Option<EpisodeLink>, Error> {
+        Ok(match (row.episode()?, &row.episode_number) {
+            (Some(id), Some(number)) => Some(EpisodeLink {
+                id,
+                number: number.clone(),
+            }),
+            _ => None,
+        })
     }
 }
 
 impl SettlementLink {
-    /// The settlement version the invoice bills.
-    fn of(row: &InvoiceRow) -> SettlementLink {
-        SettlementLink {
-            id: row.settlement_id,
-            number: row.settlement_number.clone(),
-            version: row.settlement_version,
-        }
+    /// The settlement version the invoice bills, if any.
+    fn of(row: &InvoiceRow) -> Result<Option<SettlementLink>, Error> {
+        Ok(
+            match (
+                row.settlement()?,
+                &row.settlement_number,
+                row.settlement_version,
+            ) {
+                (Some(id), Some(number), Some(version)) => Some(SettlementLink {
+                    id,
+                    number: number.clone(),
+                    version,
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
+/// What a credit note shows of the invoice it credits, which bills a settlement (agency invoices
+/// are not credited yet): an invoice row without one is a stored-data error.
+fn settled(row: &InvoiceRow) -> Result<(EpisodeLink, SettlementLink), Error> {
+    match (EpisodeLink::of(row)?, SettlementLink::of(row)?) {
+        (Some(e), Some(s)) => Ok((e, s)),
+        _ => Err(Error::stored(
+            "credited invoice",
+            &row.number,
+            "it bills no settlement",
+        )),
     }
 }
 
@@ -367,6 +430,7 @@ impl InvoiceHeader {
         row: &InvoiceRow,
         credited_minor: i64,
         corrects: Option<&CorrectionRow>,
+        agency: Option<&AgencyInvoiceRow>,
     ) -> Result<InvoiceHeader, Error> {
         let c = row.currency;
         Ok(InvoiceHeader {
@@ -375,9 +439,10 @@ impl InvoiceHeader {
             status: row.status,
             issuer: Issuer::of(row),
             recipient: row.recipient()?,
-            patient_id: row.patient_id,
-            episode: EpisodeLink::of(row),
-            settlement: SettlementLink::of(row),
+            patient_id: row.patient()?,
+            episode: EpisodeLink::of(row)?,
+            settlement: SettlementLink::of(row)?,
+            agency: agency.map(AgencyFacts::of).transpose()?,
             currency: c,
             total: money(row.total_minor, c),
             tax_total: money(row.tax_total_minor, c),
@@ -410,6 +475,7 @@ impl CreditNoteHeader {
     /// A stored credit note's header, with what it shows of its invoice.
     fn of(row: &CreditNoteRow, invoice: &InvoiceRow) -> Result<CreditNoteHeader, Error> {
         let c = row.currency;
+        let (episode, settlement) = settled(invoice)?;
         Ok(CreditNoteHeader {
             id: row.id,
             number: row.number.clone(),
@@ -419,8 +485,8 @@ impl CreditNoteHeader {
             issuer: Issuer::of(invoice),
             recipient: invoice.recipient()?,
             patient_id: row.patient_id,
-            episode: EpisodeLink::of(invoice),
-            settlement: SettlementLink::of(invoice),
+            episode,
+            settlement,
             currency: c,
             total: money(row.total_minor, c),
             tax_total: money(row.tax_total_minor, c),
@@ -450,11 +516,13 @@ pub(crate) fn invoice(
     let ids = [invoice.id.to_string()];
     let credited = credited(conn, &ids)?;
     let corrections = invoices::corrections_of(conn, &ids)?;
+    let agency = agency::of(conn, &ids)?;
     Ok(InvoiceDocument {
         invoice: InvoiceHeader::of(
             &invoice,
             credited_of(&credited, invoice.id),
             corrections.first(),
+            agency.first(),
         )?,
         lines,
     })
@@ -473,9 +541,11 @@ pub(crate) fn invoices(
     let ids: Vec<String> = page.items.iter().map(|r| r.id.to_string()).collect();
     let credited = credited(conn, &ids)?;
     let corrections = invoices::corrections_of(conn, &ids)?;
+    let agency = agency::of(conn, &ids)?;
     page.try_map(|r| {
         let corrects = corrections.iter().find(|k| k.invoice_id == r.id);
-        InvoiceHeader::of(&r, credited_of(&credited, r.id), corrects)
+        let facts = agency.iter().find(|a| a.invoice_id == r.id);
+        InvoiceHeader::of(&r, credited_of(&credited, r.id), corrects, facts)
     })
 }
 

@@ -13,6 +13,7 @@
 //! measure (visit, test, session ...) is counted (UN/ECE Rec 20 `C62`, "one").
 
 use carebill_domain::Money;
+use carebill_domain::agency_invoices::AgencyPurpose;
 use carebill_domain::creditor_reference::CreditorReference;
 use carebill_domain::document::{
     Contact, Document, DocumentKind, ExemptionReason, Header, Line as DocumentLine, MissingTerm,
@@ -20,13 +21,13 @@ use carebill_domain::document::{
 };
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::identifiers::{Bic, Country, Iban, Scheme, SchemeId, VatId};
-use carebill_domain::ids::{CreditNoteId, InvoiceId};
+use carebill_domain::ids::{CarerId, CreditNoteId, InvoiceId};
 use carebill_domain::invoicing::TaxCategory;
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 
-use super::documents::{self, CreditNoteDocument, EpisodeLink, InvoiceDocument, Issuer, Line};
+use super::documents::{self, CreditNoteDocument, InvoiceDocument, Issuer, Line};
 use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
 
 /// A business term the document lacks, and where to complete it.
@@ -70,14 +71,27 @@ pub(crate) fn invoice_model(doc: &InvoiceDocument) -> Result<Document, Error> {
 
 fn invoice_parts(doc: &InvoiceDocument) -> (Header, Parties<'_>) {
     let h = &doc.invoice;
+    let agency = h.agency.as_ref();
+    // What the buyer knows the invoice by when it asked for nothing: the episode of care, or the
+    // placement of an agency's invoice.
+    let context = match (&h.episode, agency) {
+        (Some(e), _) => e.number.clone(),
+        (None, Some(a)) => a.placement_reference.clone(),
+        (None, None) => h.number.clone(),
+    };
     let header = Header {
         // A corrective invoice names the invoice it replaces (BT-25, BT-26). It stays a 380:
         // Peppol BIS Billing 3.0 does not take 384 in its billing profile (PEPPOL-EN16931-P0100).
-        kind: DocumentKind::CommercialInvoice,
+        // A carer's hours an agency bills on the carer's behalf are self-billed: 389.
+        kind: if agency.is_some_and(|a| a.purpose == AgencyPurpose::Hours) {
+            DocumentKind::SelfBilledInvoice
+        } else {
+            DocumentKind::CommercialInvoice
+        },
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: Some(h.due_date),
-        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
+        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &context)),
         preceding: h
             .corrects
             .as_ref()
@@ -86,13 +100,17 @@ fn invoice_parts(doc: &InvoiceDocument) -> (Header, Parties<'_>) {
                 issue_date: Some(*issue_date),
             }),
         payment_terms: Some(h.payment_terms.clone()),
-        note: None,
+        note: agency.and_then(|a| a.note.clone()),
     };
     let parties = Parties {
         issuer: &h.issuer,
         recipient: &h.recipient,
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
+        payee: agency.and_then(|a| a.payee.as_ref()),
+        carer: agency
+            .filter(|a| a.purpose == AgencyPurpose::Hours)
+            .map(|a| a.carer_id),
         this: format!("/v1/invoices/{}", h.id),
     };
     (header, parties)
@@ -124,7 +142,11 @@ fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: None,
-        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &h.episode)),
+        buyer_reference: Some(buyer_reference(
+            h.buyer.as_ref(),
+            &h.recipient,
+            &h.episode.number,
+        )),
         preceding: Some(PrecedingInvoice {
             number: h.invoice_number.clone(),
             issue_date: Some(h.invoice_issue_date),
@@ -142,6 +164,8 @@ fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
         recipient: &h.recipient,
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
+        payee: None,
+        carer: None,
         this: format!("/v1/credit-notes/{}", h.id),
     };
     (header, parties)
@@ -153,6 +177,11 @@ struct Parties<'a> {
     recipient: &'a PartyRef,
     seller: Option<&'a StoredParty>,
     buyer: Option<&'a StoredParty>,
+    /// Who receives the payment when not the seller: the agency, for hours it bills on a
+    /// carer's behalf.
+    payee: Option<&'a StoredParty>,
+    /// The carer who is the seller, for hours billed on their behalf.
+    carer: Option<CarerId>,
     this: String,
 }
 
@@ -160,12 +189,17 @@ impl Parties<'_> {
     /// The resource that holds a missing term.
     fn href(&self, part: &Part) -> String {
         match part {
-            Part::Seller | Part::Payee | Part::Payment => {
+            Part::Seller => match self.carer {
+                Some(carer) => format!("/v1/carers/{carer}"),
+                None => format!("/v1/locations/{}", self.issuer.location_id),
+            },
+            Part::Payee | Part::Payment => {
                 format!("/v1/locations/{}", self.issuer.location_id)
             }
             Part::Buyer => match self.recipient.kind {
                 PartyKind::Payer => format!("/v1/payers/{}", self.recipient.id),
                 PartyKind::Patient => format!("/v1/patients/{}", self.recipient.id),
+                PartyKind::Carer => format!("/v1/carers/{}", self.recipient.id),
             },
             Part::Document | Part::Line(_) | Part::Allowance(_) | Part::Charge(_) => {
                 self.this.clone()
@@ -194,11 +228,16 @@ impl Parties<'_> {
         }
     }
 
-    /// The payment instructions: a credit transfer to the seller's account, when it gave one,
-    /// quoting the invoice's ISO 11649 creditor reference (BT-83), which collections matches
-    /// bank statement credits by.
+    /// The payee (BG-10), when someone other than the seller receives the payment.
+    fn payee(&self) -> Result<Option<Party>, Error> {
+        self.payee.map(|p| party(p, "invoice payee")).transpose()
+    }
+
+    /// The payment instructions: a credit transfer to the payee's account (else the seller's),
+    /// when it gave one, quoting the invoice's ISO 11649 creditor reference (BT-83), which
+    /// collections matches bank statement credits by.
     fn payment(&self, number: &str) -> Result<Option<PaymentInstructions>, Error> {
-        let Some(seller) = self.seller else {
+        let Some(seller) = self.payee.or(self.seller) else {
             return Ok(None);
         };
         let Some(iban) = seller.iban.as_deref() else {
@@ -278,11 +317,7 @@ fn postal_address(
 
 /// The buyer reference (BT-10) Peppol needs: the one the buyer asked for, else the policy
 /// number a payer knows the care by, else the episode number.
-fn buyer_reference(
-    buyer: Option<&StoredParty>,
-    recipient: &PartyRef,
-    episode: &EpisodeLink,
-) -> String {
+fn buyer_reference(buyer: Option<&StoredParty>, recipient: &PartyRef, context: &str) -> String {
     if let Some(asked) = buyer.and_then(|b| b.buyer_reference.as_deref())
         && !asked.trim().is_empty()
     {
@@ -290,7 +325,7 @@ fn buyer_reference(
     }
     match (&recipient.kind, &recipient.policy_number) {
         (PartyKind::Payer, Some(policy)) if !policy.trim().is_empty() => policy.clone(),
-        _ => episode.number.clone(),
+        _ => context.to_owned(),
     }
 }
 
@@ -340,6 +375,7 @@ fn build(
     .map_err(|e| Error::internal(&e))?;
     if !credit {
         doc.payment = parties.payment(&number)?;
+        doc.payee = parties.payee()?;
     }
     if doc.totals().due != total {
         return Err(Error::internal(&format!(

@@ -6,8 +6,10 @@
 //! each country ([`tax_rules`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
 //! Arrows: `batches` → `e_invoices`; `credit_notes` → `documents`; `e_invoices` → `documents`;
-//! `issuing` → `tax_rules`; `documents`, `tax_rules` and `audit_trail` use only the store.
+//! `issuing` → `tax_rules`; `agency_issuing` (a care agency's invoices, seed 004) → `issuing`,
+//! `tax_rules`, `deliveries`; `documents`, `tax_rules` and `audit_trail` use only the store.
 
+pub(crate) mod agency_issuing;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
 pub(crate) mod credit_notes;

@@ -9,7 +9,7 @@
 
 use carebill_domain::document::{Document, Party as DocumentParty, VatCategory};
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::{CreditNoteId, InvoiceId, PatientId};
+use carebill_domain::ids::{CreditNoteId, InvoiceId};
 use carebill_layout::{
     Language, Layout, Line as PrintLine, Party, Payment, References, RenderError, Sheet, SheetKind,
     Totals, VatRow,
@@ -48,6 +48,8 @@ pub(crate) fn invoice(
     let h = &doc.invoice;
     let kind = if h.corrects.is_some() {
         SheetKind::CorrectiveInvoice
+    } else if model.header.kind == carebill_domain::document::DocumentKind::SelfBilledInvoice {
+        SheetKind::SelfBilledInvoice
     } else {
         SheetKind::Invoice
     };
@@ -56,10 +58,11 @@ pub(crate) fn invoice(
         &model,
         &doc.lines,
         &h.recipient,
-        h.patient_id.to_string(),
-        &h.episode.number,
+        h.patient_id.map(|p| p.to_string()),
+        h.episode.as_ref().map(|e| e.number.as_str()),
     );
     sheet.corrects = h.corrects.as_ref().map(|(_, n, d)| (n.clone(), *d));
+    sheet.note.clone_from(&model.header.note);
     let (layout, layout_ref) = layouts::for_document(
         conn,
         &DocumentSelector {
@@ -70,7 +73,7 @@ pub(crate) fn invoice(
             issued_at: h.issued_at,
         },
     )?;
-    let layout = in_recipients_language(conn, layout, &h.recipient, h.patient_id, h.issued_at)?;
+    let layout = in_recipients_language(conn, layout, &h.recipient, h.issued_at)?;
     Ok(Printable {
         sheet,
         layout,
@@ -99,8 +102,8 @@ pub(crate) fn credit_note(
         &model,
         &doc.lines,
         &h.recipient,
-        h.patient_id.to_string(),
-        &h.episode.number,
+        Some(h.patient_id.to_string()),
+        Some(&h.episode.number),
     );
     sheet.corrects = Some((h.invoice_number.clone(), h.invoice_issue_date));
     sheet.note = Some(h.reason.clone()).filter(|r| !r.trim().is_empty());
@@ -114,7 +117,7 @@ pub(crate) fn credit_note(
             issued_at: h.issued_at,
         },
     )?;
-    let layout = in_recipients_language(conn, layout, &h.recipient, h.patient_id, h.issued_at)?;
+    let layout = in_recipients_language(conn, layout, &h.recipient, h.issued_at)?;
     Ok(Printable {
         sheet,
         layout,
@@ -137,11 +140,11 @@ pub(crate) fn check(layout: &Layout) -> Result<(), Error> {
     carebill_layout::check(layout).map_err(render_error)
 }
 
-/// Whom delivery settings are kept for: a payer by its code, a patient by id.
-pub(crate) fn party_of(recipient: &PartyRef, patient_id: PatientId) -> String {
+/// Whom delivery settings are kept for: a payer by its code, a patient or a carer by id.
+pub(crate) fn party_of(recipient: &PartyRef) -> String {
     match recipient.kind {
         PartyKind::Payer => recipient.payer_code.clone().unwrap_or_default(), // not stored: a payer document always names its payer
-        PartyKind::Patient => patient_id.to_string(),
+        PartyKind::Patient | PartyKind::Carer => recipient.id.to_string(),
     }
 }
 
@@ -151,10 +154,9 @@ fn in_recipients_language(
     conn: &mut AnyConnection,
     mut layout: Layout,
     recipient: &PartyRef,
-    patient_id: PatientId,
     issued_at: DateTime<Utc>,
 ) -> Result<Layout, Error> {
-    let party = party_of(recipient, patient_id);
+    let party = party_of(recipient);
     let asked = deliveries::settings(
         conn,
         recipient.kind.as_str(),
@@ -312,15 +314,15 @@ fn references(
     model: &Document,
     lines: &[Line],
     recipient: &PartyRef,
-    patient_id: String,
-    episode: &str,
+    patient_id: Option<String>,
+    episode: Option<&str>,
 ) -> References {
     let days = lines.iter().map(|l| l.performed_at.date_naive());
     let period = days.clone().min().zip(days.max());
     References {
-        patient_id: Some(patient_id),
+        patient_id,
         policy_number: recipient.policy_number.clone(),
-        episode: Some(episode.to_owned()),
+        episode: episode.map(str::to_owned),
         practitioner: None,
         service_period: period,
         buyer_reference: model.header.buyer_reference.clone(),

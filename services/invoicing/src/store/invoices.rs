@@ -54,21 +54,18 @@ pub(crate) struct InvoiceRow {
     pub coverage_id: Option<String>,
     /// The policy number (payers only).
     pub policy_number: Option<String>,
-    /// The patient.
-    #[diesel(deserialize_as = String, serialize_as = String)]
-    pub patient_id: PatientId,
-    /// The episode.
-    #[diesel(deserialize_as = String, serialize_as = String)]
-    pub episode_id: EpisodeId,
+    /// The patient (an agency invoice to an organisation has none; see [`InvoiceRow::patient`]).
+    pub patient_id: Option<String>,
+    /// The episode (an agency invoice has none; see [`InvoiceRow::episode`]).
+    pub episode_id: Option<String>,
     /// The episode's number.
-    pub episode_number: String,
-    /// The settlement.
-    #[diesel(deserialize_as = String, serialize_as = String)]
-    pub settlement_id: SettlementId,
+    pub episode_number: Option<String>,
+    /// The settlement billed (an agency invoice has none; see [`InvoiceRow::settlement`]).
+    pub settlement_id: Option<String>,
     /// The settlement's number.
-    pub settlement_number: String,
+    pub settlement_number: Option<String>,
     /// The settlement version billed.
-    pub settlement_version: i32,
+    pub settlement_version: Option<i32>,
     /// Currency of every amount.
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub currency: Currency,
@@ -188,6 +185,18 @@ fn read_party(what: &'static str, text: Option<&str>) -> Result<Option<StoredPar
         .transpose()
 }
 
+fn parse_optional<T: std::str::FromStr>(
+    what: &'static str,
+    text: Option<&str>,
+) -> Result<Option<T>, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    text.map(|t| stored::parse::<T>(what, t))
+        .transpose()
+        .map_err(Error::from)
+}
+
 impl InvoiceRow {
     /// Who the invoice is for.
     pub(crate) fn recipient(&self) -> Result<PartyRef, Error> {
@@ -210,6 +219,21 @@ impl InvoiceRow {
             policy_number: self.policy_number.clone(),
             billing: None,
         })
+    }
+
+    /// The patient it concerns, if any.
+    pub(crate) fn patient(&self) -> Result<Option<PatientId>, Error> {
+        parse_optional("patient id", self.patient_id.as_deref())
+    }
+
+    /// The episode it bills, if any.
+    pub(crate) fn episode(&self) -> Result<Option<EpisodeId>, Error> {
+        parse_optional("episode id", self.episode_id.as_deref())
+    }
+
+    /// The settlement it bills, if any.
+    pub(crate) fn settlement(&self) -> Result<Option<SettlementId>, Error> {
+        parse_optional("settlement id", self.settlement_id.as_deref())
     }
 
     /// The credit note that cancelled it.

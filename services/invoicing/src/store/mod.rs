@@ -1,6 +1,7 @@
 //! The invoicing database: typed rows and the queries over them, and the locks the use cases
 //! take. No business decision is made here: the use cases one layer up make them.
 
+pub(crate) mod agency;
 pub(crate) mod batches;
 pub(crate) mod billed;
 pub(crate) mod credit_notes;

@@ -1,4 +1,6 @@
-//! Document number series: one gapless series per location, document kind and year.
+//! Document number series: one gapless series per location, document kind and year, and one
+//! per carer and year for the invoices a care agency self-bills on a carer's behalf (seed 004;
+//! the series row's `location_id` then holds the carer's id).
 //!
 //! A number is taken in the transaction that stores the document: the series row is created if
 //! missing (`INSERT … ON CONFLICT DO NOTHING`, so two first documents of a year do not collide),
@@ -6,7 +8,7 @@
 //! committed with the document. A rolled-back transaction gives its number back, so numbers have
 //! no gaps, and two replicas on one database never hand out the same one.
 
-use carebill_domain::ids::LocationId;
+use carebill_domain::ids::{CarerId, LocationId};
 use carebill_domain::invoicing::{DocumentKind, document_number};
 use carebill_platform::Error;
 use carebill_platform::db::{self, AnyConnection};
@@ -40,16 +42,43 @@ pub(crate) fn take_numbers(
     n: usize,
 ) -> Result<Vec<String>, Error> {
     let id = lock_series(conn, location_id, kind, year)?;
+    take(conn, &id, location_code, kind, year, n)
+}
+
+/// Takes the next number of a carer's series of self-billed invoices in `year`, e.g.
+/// `AG1-C017-SB-2026-000001` for `prefix` `AG1-C017`. The series stays locked until the
+/// transaction ends.
+pub(crate) fn next_carer_number(
+    conn: &mut AnyConnection,
+    carer: CarerId,
+    prefix: &str,
+    year: i32,
+) -> Result<String, Error> {
+    let kind = DocumentKind::SelfBilledInvoice;
+    let id = lock_owned(conn, &carer.to_string(), kind, year)?;
+    take(conn, &id, prefix, kind, year, 1)?
+        .pop()
+        .ok_or_else(|| Error::internal(&"a series gave no number"))
+}
+
+fn take(
+    conn: &mut AnyConnection,
+    id: &str,
+    prefix: &str,
+    kind: DocumentKind,
+    year: i32,
+    n: usize,
+) -> Result<Vec<String>, Error> {
     let last: i64 = invoice_series::table
-        .find(&id)
+        .find(id)
         .select(invoice_series::last_number)
         .first(conn)?;
     let count = i64::try_from(n).map_err(|e| Error::internal(&e))?;
-    diesel::update(invoice_series::table.find(&id))
+    diesel::update(invoice_series::table.find(id))
         .set(invoice_series::last_number.eq(last + count))
         .execute(conn)?;
     Ok((last + 1..=last + count)
-        .map(|k| document_number(location_code, kind, year, k))
+        .map(|k| document_number(prefix, kind, year, k))
         .collect())
 }
 
@@ -61,11 +90,22 @@ pub(crate) fn lock_series(
     kind: DocumentKind,
     year: i32,
 ) -> Result<String, Error> {
-    let location_id = location_id.to_string();
+    lock_owned(conn, &location_id.to_string(), kind, year)
+}
+
+/// Creates the series of `kind` of `owner` (a location's or a carer's id) in `year` if missing
+/// and locks it; returns its id.
+fn lock_owned(
+    conn: &mut AnyConnection,
+    owner: &str,
+    kind: DocumentKind,
+    year: i32,
+) -> Result<String, Error> {
+    let location_id = owner;
     let id = format!("{location_id}:{kind}:{year}");
     let new = (
         invoice_series::id.eq(&id),
-        invoice_series::location_id.eq(&location_id),
+        invoice_series::location_id.eq(location_id),
         invoice_series::kind.eq(kind.as_str()),
         invoice_series::year.eq(year),
         invoice_series::last_number.eq(0_i64),

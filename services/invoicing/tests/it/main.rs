@@ -4,6 +4,7 @@
 //! on SQLite and on a throwaway PostgreSQL database; numbering under two replicas runs on
 //! PostgreSQL.
 
+mod agency;
 mod batches;
 mod common;
 mod credit_notes;

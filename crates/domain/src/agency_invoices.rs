@@ -1,0 +1,260 @@
+//! The invoices of a care agency (seed 004), planned from an approval of a carer's hours as
+//! settlement priced it (`carebill.settlement.hours.priced.v1`); pure, like
+//! [`crate::invoicing::plan_invoices`] for a settlement.
+//!
+//! - **hours**: the carer's invoice for the approved hours to the party that pays them, made by
+//!   the agency on the carer's behalf under their self-billing agreement (UBL 389, the carer as
+//!   seller): one line per priced part of the hours and per extra charge a condition added; VAT
+//!   as the carer's status says (exempt with its reason, or the carer's standard rate).
+//! - **commission**: the agency's invoice to the carer for its commission on those hours, one
+//!   line; VAT by the agency country's tax rules for [`COMMISSION_CODE`] /
+//!   [`COMMISSION_SERVICE_GROUP`] (without a rule, exempt like care).
+//! - **mediation_fee**: the agency's invoice to the client for its mediation fee, when the
+//!   placement has one; VAT by the rules for [`MEDIATION_FEE_CODE`] /
+//!   [`MEDIATION_FEE_SERVICE_GROUP`].
+//!
+//! An invoice with nothing to bill (a zero commission, a zero fee) is not planned. Each line
+//! names the hours it bills in its `consumption_id` (the hours' id: an agency invoice bills
+//! hours, not care records).
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone as _, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{parse_time_zone, text_enum};
+use crate::agency::VatStatus;
+use crate::events::{HoursPricedV1, PartyKind, PartyRef};
+use crate::ids::{ConsumptionId, HoursId};
+use crate::invoicing::{
+    DocumentLine, InvoicePlan, LineTax, PlanError, TaxCategory, TaxRule, sum_lines, tax_for,
+    vat_total,
+};
+use crate::money::Money;
+
+text_enum!(
+    /// What an agency invoice bills.
+    AgencyPurpose {
+        /// A carer's approved hours, self-billed on the carer's behalf.
+        Hours = "hours",
+        /// The agency's commission, to the carer.
+        Commission = "commission",
+        /// The agency's mediation fee, to the client.
+        MediationFee = "mediation_fee",
+    }
+);
+
+/// The catalog code of a commission line.
+pub const COMMISSION_CODE: &str = "COMMISSION";
+/// The service group of a commission line (what a tax rule names to tax it).
+pub const COMMISSION_SERVICE_GROUP: &str = "agency-commission";
+/// The catalog code of a mediation-fee line.
+pub const MEDIATION_FEE_CODE: &str = "MEDIATION-FEE";
+/// The service group of a mediation-fee line.
+pub const MEDIATION_FEE_SERVICE_GROUP: &str = "agency-mediation";
+
+/// One invoice to issue for an approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgencyInvoicePlan {
+    /// What it bills.
+    pub purpose: AgencyPurpose,
+    /// Its recipient, lines and totals.
+    pub plan: InvoicePlan,
+}
+
+/// The carer as the buyer of a commission invoice.
+pub fn carer_party(e: &HoursPricedV1) -> PartyRef {
+    PartyRef {
+        kind: PartyKind::Carer,
+        id: e.approval.carer.id.0,
+        payer_code: None,
+        payer_kind: None,
+        coverage_id: None,
+        policy_number: None,
+        billing: Some(e.approval.carer.billing.clone()),
+    }
+}
+
+/// The VAT of a self-billed line: the carer's status.
+pub fn carer_tax(vat: &VatStatus) -> LineTax {
+    match vat {
+        VatStatus::Exempt {
+            reason_code,
+            reason,
+        } => {
+            let care = LineTax::health_care();
+            LineTax {
+                exemption_reason_code: reason_code.clone().or(care.exemption_reason_code),
+                exemption_reason: reason.clone().or(care.exemption_reason),
+                ..care
+            }
+        }
+        VatStatus::Standard { rate } => LineTax {
+            category: TaxCategory::Standard,
+            rate: *rate,
+            exemption_reason_code: None,
+            exemption_reason: None,
+        },
+    }
+}
+
+/// Plans the invoices of a priced approval: the hours, then the commission, then the mediation
+/// fee (see the module documentation). `agency_rules` are the tax rules of the agency's country;
+/// `day` the invoice date the rules are read on.
+pub fn plan_agency_invoices(
+    e: &HoursPricedV1,
+    agency_rules: &[TaxRule],
+    day: NaiveDate,
+) -> Result<Vec<AgencyInvoicePlan>, PlanError> {
+    let a = &e.approval;
+    let tz = parse_time_zone(&a.location.time_zone)
+        .map_err(|_| PlanError::TimeZone(a.location.time_zone.clone()))?;
+    let at = |date: NaiveDate, start: Option<&str>| -> DateTime<Utc> {
+        let time = start
+            .and_then(|s| NaiveTime::parse_from_str(s, "%H:%M").ok())
+            .unwrap_or(NaiveTime::MIN);
+        tz.from_local_datetime(&date.and_time(time))
+            .earliest()
+            .map_or_else(|| date.and_time(time).and_utc(), |t| t.with_timezone(&Utc))
+    };
+    let line = |hours: HoursId, code: &str, description: String, group: &str| DocumentLine {
+        consumption_id: ConsumptionId(hours.0),
+        code: code.to_owned(),
+        description,
+        service_group: group.to_owned(),
+        quantity: Decimal::ONE,
+        unit: "hour".to_owned(),
+        performed_at: at(a.period_start, None),
+        unit_price: Money::zero(a.currency),
+        line_amount: Money::zero(a.currency),
+        amount: Money::zero(a.currency),
+        tax: carer_tax(&a.carer.vat),
+        parts: Vec::new(),
+        method: None,
+        kind: None,
+        performed_by: None,
+    };
+
+    let mut plans = Vec::new();
+    let mut hours_lines = Vec::new();
+    for p in &e.priced.lines {
+        let description = match (&p.start, &p.end) {
+            (Some(s), Some(t)) => format!("{} {} {s}–{t}", p.description, p.date),
+            _ => format!("{} {}", p.description, p.date),
+        };
+        let group = a
+            .lines
+            .iter()
+            .find(|l| l.hours_id == p.hours_id)
+            .map_or_else(String::new, |l| l.service_group.clone());
+        hours_lines.push(DocumentLine {
+            quantity: p.hours,
+            performed_at: at(p.date, p.start.as_deref()),
+            unit_price: p.unit_price,
+            line_amount: p.amount,
+            amount: p.amount,
+            performed_by: Some(a.carer.billing.legal_name.clone()),
+            ..line(p.hours_id, &p.service_type, description, &group)
+        });
+    }
+    for x in &e.priced.extras {
+        let date = e
+            .priced
+            .lines
+            .iter()
+            .find(|p| p.hours_id == x.hours_id)
+            .map_or(a.period_start, |p| p.date);
+        hours_lines.push(DocumentLine {
+            quantity: x.quantity,
+            unit: "unit".to_owned(),
+            performed_at: at(date, None),
+            unit_price: x.unit_price,
+            line_amount: x.amount,
+            amount: x.amount,
+            ..line(x.hours_id, &x.code, x.description.clone(), "")
+        });
+    }
+    plans.push(AgencyInvoicePlan {
+        purpose: AgencyPurpose::Hours,
+        plan: finish(a.bill_to.clone(), hours_lines, None, day)?,
+    });
+
+    let hours: Decimal = e.priced.lines.iter().map(|p| p.hours).sum();
+    let first = a
+        .lines
+        .first()
+        .map_or(HoursId(uuid::Uuid::nil()), |l| l.hours_id);
+    let period = format!("{} – {}", a.period_start, a.period_end);
+    if !e.priced.commission.amount().is_zero() {
+        let l = DocumentLine {
+            unit: "unit".to_owned(),
+            unit_price: e.priced.commission,
+            line_amount: e.priced.commission,
+            amount: e.priced.commission,
+            ..line(
+                first,
+                COMMISSION_CODE,
+                format!(
+                    "Commission on {hours} hours ({}) of placement {}, {period}",
+                    e.priced.total, a.terms.reference
+                ),
+                COMMISSION_SERVICE_GROUP,
+            )
+        };
+        plans.push(AgencyInvoicePlan {
+            purpose: AgencyPurpose::Commission,
+            plan: finish(carer_party(e), vec![l], Some(agency_rules), day)?,
+        });
+    }
+    if let Some(fee) = e.priced.mediation_fee.filter(|f| !f.amount().is_zero()) {
+        let l = DocumentLine {
+            unit: "unit".to_owned(),
+            unit_price: fee,
+            line_amount: fee,
+            amount: fee,
+            ..line(
+                first,
+                MEDIATION_FEE_CODE,
+                format!(
+                    "Mediation fee on {hours} hours of care by {} (placement {}), {period}",
+                    a.carer.billing.legal_name, a.terms.reference
+                ),
+                MEDIATION_FEE_SERVICE_GROUP,
+            )
+        };
+        plans.push(AgencyInvoicePlan {
+            purpose: AgencyPurpose::MediationFee,
+            plan: finish(a.client.clone(), vec![l], Some(agency_rules), day)?,
+        });
+    }
+    Ok(plans)
+}
+
+/// A plan of `lines` to `recipient`, taxed by `rules` when given (else the lines keep theirs),
+/// with its totals.
+fn finish(
+    recipient: PartyRef,
+    mut lines: Vec<DocumentLine>,
+    rules: Option<&[TaxRule]>,
+    day: NaiveDate,
+) -> Result<InvoicePlan, PlanError> {
+    let currency = lines
+        .first()
+        .map(|l| l.amount.currency())
+        .ok_or(PlanError::TotalMismatch)?;
+    if let Some(rules) = rules {
+        for l in &mut lines {
+            l.tax = tax_for(rules, l, day);
+        }
+    }
+    let net = sum_lines(&lines, currency)?;
+    if net.amount().is_sign_negative() && !net.amount().is_zero() {
+        return Err(PlanError::NegativeTotal(recipient.key()));
+    }
+    let tax_total = vat_total(&lines, currency)?;
+    Ok(InvoicePlan {
+        recipient,
+        total: net.checked_add(&tax_total)?,
+        tax_total,
+        lines,
+    })
+}

@@ -1,0 +1,270 @@
+//! Issuing a care agency's invoices (seed 004) when settlement has priced a client's approval of
+//! a carer's hours (`carebill.settlement.hours.priced.v1`).
+//!
+//! In the event's transaction (with the inbox record), once per approval whatever the
+//! redeliveries: the domain plans the invoices ([`plan_agency_invoices`]), and each is stored
+//! with its lines and its agency facts, numbered, audited, announced
+//! (`carebill.invoicing.agency-invoice.issued.v1`) and queued for delivery by its recipient's
+//! settings (the sending windows of the agency apply when it goes out).
+//!
+//! - The invoice for the hours is the carer's, made by the agency on the carer's behalf: the
+//!   carer is the seller (as accounts reported the carer's billing data), the self-billing
+//!   agreement that holds on the invoice date is cited in its note (BT-22), and it is numbered in
+//!   the carer's own series (`{agency}-{carer}-SB-{year}-{n}`). The agency collects it on the
+//!   carer's behalf: it is the payee (BG-10) and the payment goes to its account.
+//! - The commission invoice (to the carer) and the mediation-fee invoice (to the client) are the
+//!   agency's own, numbered in its invoice series like every other invoice of the location.
+//!
+//! Every invoice carries the approval's invoice date: the agency's local date of the approval,
+//! or the day a held approval was released once the carer had an agreement (accounts checks the
+//! agreement on that date; an approval without one never reaches invoicing).
+//!
+//! Series locks: the agency's series, then the carer's, per approval; approvals after the
+//! batch's settlements (see [`crate::consumer`]). A cycle with another replica's batch is broken
+//! by PostgreSQL and the batch applied again.
+
+use carebill_domain::agency_invoices::{AgencyInvoicePlan, AgencyPurpose, plan_agency_invoices};
+use carebill_domain::events::{AgencyInvoiceIssuedV1, Envelope, HoursPricedV1};
+use carebill_domain::ids::InvoiceId;
+use carebill_domain::invoicing::{DocumentKind, InvoiceStatus, PaymentTerms, sum_lines};
+use carebill_platform::Error;
+use carebill_platform::audit::{self, Change, Snapshot};
+use carebill_platform::auth::Principal;
+use carebill_platform::db::{self, AnyConnection};
+use carebill_platform::events::outbox;
+use chrono::Datelike as _;
+
+use super::deliveries;
+use super::issuing::SYSTEM_ACTOR;
+use crate::SERVICE;
+use crate::store::agency::{self, AgencyInvoiceRow};
+use crate::store::invoices::{self, InvoiceRow, StoredParty};
+use crate::store::{lines, series, to_minor};
+
+/// Issues the invoices of a priced approval (see the module documentation); nothing when they
+/// were issued before.
+#[tracing::instrument(skip_all, fields(approval_id = %e.approval.approval_id))]
+pub(crate) fn issue(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &HoursPricedV1,
+) -> Result<(), Error> {
+    let a = &e.approval;
+    let location = &a.location;
+    // The agency's series first (the order the settlements' numbering takes it in), then the
+    // carer's; then a redelivery finds the approval's invoices and stops.
+    let day = a.invoice_date;
+    series::lock_series(conn, location.id, DocumentKind::Invoice, day.year())?;
+    if agency::approval_invoiced(conn, a.approval_id)? {
+        tracing::info!(approval = %a.approval_id, "approval already invoiced");
+        return Ok(());
+    }
+    let rules = match location
+        .billing
+        .as_ref()
+        .and_then(|b| b.address.as_ref())
+        .and_then(|x| x.country.as_deref())
+    {
+        Some(country) => super::tax_rules::rules_of(conn, country)?,
+        None => Vec::new(),
+    };
+    let plans =
+        plan_agency_invoices(e, &rules, day).map_err(|x| Error::invalid_event(x.to_string()))?;
+    let agency_party = match &location.billing {
+        Some(b) => StoredParty::from(b),
+        None => StoredParty {
+            legal_name: Some(location.name.clone()),
+            vat_id: location.tax_id.clone(),
+            ..StoredParty::default()
+        },
+    };
+    let carer_party = StoredParty::from(&a.carer.billing);
+    let now = db::now();
+    let system = Principal {
+        subject: SYSTEM_ACTOR.to_owned(),
+        roles: Vec::new(),
+        locations: None,
+        payer: None,
+        patient: None,
+        carer: None,
+        request_id: env.correlationid.clone(),
+    };
+    let mut events = Vec::with_capacity(plans.len());
+    let mut to_deliver = Vec::with_capacity(plans.len());
+    let mut audits = Vec::with_capacity(plans.len());
+    for AgencyInvoicePlan { purpose, plan } in &plans {
+        let id = InvoiceId::new();
+        let hours = *purpose == AgencyPurpose::Hours;
+        let number = if hours {
+            series::next_carer_number(
+                conn,
+                a.carer.id,
+                &format!("{}-{}", location.code, a.carer.code),
+                day.year(),
+            )?
+        } else {
+            series::next_number(
+                conn,
+                location.id,
+                &location.code,
+                DocumentKind::Invoice,
+                day.year(),
+            )?
+        };
+        // The payer's terms, else the agency's, else 30 days net (a carer or a person has none
+        // of their own).
+        let terms: PaymentTerms = [&plan.recipient.billing, &location.billing]
+            .into_iter()
+            .flatten()
+            .find_map(|b| b.payment_terms.clone())
+            .unwrap_or_default(); // not stored: neither party set terms, 30 days net applies
+        let due = terms.due_date(day);
+        let r = &plan.recipient;
+        let (seller, payee, note) = if hours {
+            (
+                &carer_party,
+                Some(&agency_party),
+                Some(format!(
+                    "Self-billed invoice: issued by {} on behalf of {} under self-billing \
+                     agreement {} (valid from {}). Hours approved by {} for {} – {}.",
+                    location.name,
+                    a.carer.billing.legal_name,
+                    a.agreement.reference,
+                    a.agreement.valid_from,
+                    a.approved_by,
+                    a.period_start,
+                    a.period_end,
+                )),
+            )
+        } else {
+            (&agency_party, None, None)
+        };
+        let patient = match purpose {
+            AgencyPurpose::Commission => None,
+            AgencyPurpose::Hours | AgencyPurpose::MediationFee => a.patient.as_ref().map(|p| p.id),
+        };
+        invoices::insert(
+            conn,
+            InvoiceRow {
+                id,
+                number: number.clone(),
+                status: InvoiceStatus::Issued,
+                location_id: location.id,
+                location_code: location.code.clone(),
+                location_name: location.name.clone(),
+                location_tax_id: location.tax_id.clone(),
+                location_time_zone: location.time_zone.clone(),
+                recipient_kind: r.kind,
+                recipient_id: r.id.to_string(),
+                payer_code: r.payer_code.clone(),
+                payer_kind: r.payer_kind.map(|k| k.as_str().to_owned()),
+                coverage_id: None,
+                policy_number: None,
+                patient_id: patient.map(|p| p.to_string()),
+                episode_id: None,
+                episode_number: None,
+                settlement_id: None,
+                settlement_number: None,
+                settlement_version: None,
+                currency: a.currency,
+                total_minor: to_minor(&plan.total)?,
+                tax_total_minor: to_minor(&plan.tax_total)?,
+                issue_date: day,
+                due_date: due,
+                created_at: now,
+                issued_at: now,
+                cancelled_at: None,
+                credit_note_id: None,
+                seller: Some(serde_json::to_string(seller)?),
+                buyer: Some(serde_json::to_string(&match &r.billing {
+                    Some(b) => StoredParty::from(b),
+                    None => StoredParty::default(),
+                })?),
+                payment_terms: Some(serde_json::to_string(&terms)?),
+            },
+        )?;
+        lines::insert(conn, &id.to_string(), &plan.lines)?;
+        agency::insert(
+            conn,
+            vec![AgencyInvoiceRow {
+                invoice_id: id,
+                purpose: *purpose,
+                approval_id: a.approval_id,
+                timesheet_id: a.timesheet_id,
+                carer_id: a.carer.id,
+                placement_reference: a.terms.reference.clone(),
+                note: note.clone(),
+                payee: payee.map(serde_json::to_string).transpose()?,
+            }],
+        )?;
+        let net =
+            sum_lines(&plan.lines, a.currency).map_err(|x| Error::invalid_event(x.to_string()))?;
+        let event = AgencyInvoiceIssuedV1 {
+            invoice_id: id,
+            number: number.clone(),
+            purpose: *purpose,
+            document_type: if hours { "389" } else { "380" }.to_owned(),
+            location: location.clone(),
+            carer_id: a.carer.id,
+            recipient: r.clone(),
+            patient_id: patient,
+            approval_id: a.approval_id,
+            timesheet_id: a.timesheet_id,
+            net,
+            tax_total: plan.tax_total,
+            total: plan.total,
+            issue_date: day,
+            due_date: due,
+            issued_at: now.and_utc(),
+        };
+        audits.push((
+            id.to_string(),
+            serde_json::json!({ "after": {
+                "number": number,
+                "status": InvoiceStatus::Issued,
+                "purpose": purpose,
+                "recipient": r,
+                "total": plan.total,
+                "approval_id": a.approval_id,
+                "timesheet_id": a.timesheet_id,
+                "carer_id": a.carer.id,
+                "note": note,
+                "event_id": env.id,
+            }}),
+        ));
+        to_deliver.push(deliveries::IssuedDocument {
+            kind: deliveries::DocKind::Invoice,
+            id: id.to_string(),
+            number,
+            location_code: location.code.clone(),
+            recipient_kind: r.kind,
+            party: deliveries::party_of(r),
+            payer_code: r.payer_code.clone(),
+        });
+        events.push(
+            Envelope::new(
+                SERVICE,
+                &event,
+                event.issued_at,
+                env.correlationid.clone(),
+                Some(env.id.to_string()),
+            )
+            .map_err(|x| Error::internal(&x))?,
+        );
+    }
+    let location_id = location.id.to_string();
+    let changes: Vec<Change<'_>> = audits
+        .iter()
+        .map(|(id, after)| Change {
+            action: "issue",
+            entity_type: "invoice",
+            entity_id: id,
+            location_id: Some(&location_id),
+            changes: Snapshot::Json(after.clone()),
+            reason: None,
+        })
+        .collect();
+    audit::record_many(conn, &system, &changes)?;
+    deliveries::enqueue(conn, &to_deliver, SYSTEM_ACTOR)?;
+    outbox::enqueue_many(conn, &events)
+}

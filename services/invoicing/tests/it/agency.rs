@@ -1,0 +1,354 @@
+//! A care agency's invoices (seed 004): a priced approval of a carer's hours, delivered as the
+//! bus delivers `carebill.settlement.hours.priced.v1`, gives the carer's self-billed invoice
+//! (389, the carer as seller, the agency as payee, the agreement in its note, the carer's own
+//! series), the commission invoice to the carer and the mediation-fee invoice to the client,
+//! each once, announced, queued for delivery and rendered as UBL and PDF.
+
+use std::str::FromStr as _;
+
+use actix_web::http::StatusCode;
+use carebill_domain::agency::{Fee, SelfBillingAgreement, VatStatus, price};
+use carebill_domain::events::{
+    ApprovedHours, CarerRef, Envelope, HourlyTariff, HoursPricedV1, LocationRef, PartyBilling,
+    PartyRef, PatientRef, PlacementTerms, TimesheetApprovedV1,
+};
+use carebill_domain::ids::{
+    ApprovalId, CarerId, HoursId, LocationId, PatientId, PlacementId, TimesheetId,
+};
+use carebill_domain::{Currency, Money};
+use carebill_platform::both_backends;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, get, post, put, token};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+both_backends!(an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_once,);
+
+fn money(s: &str) -> Money {
+    Money::new(
+        Decimal::from_str(s).expect("amount"),
+        Currency::parse("EUR").expect("EUR"),
+    )
+    .expect("money")
+}
+
+fn billing(json: &str) -> PartyBilling {
+    serde_json::from_str(json).expect("billing data")
+}
+
+fn hours(
+    date: &str,
+    start: Option<&str>,
+    end: Option<&str>,
+    minutes: i64,
+    kind: &str,
+) -> ApprovedHours {
+    ApprovedHours {
+        hours_id: HoursId::new(),
+        date: date.parse().expect("date"),
+        start: start.map(str::to_owned),
+        end: end.map(str::to_owned),
+        minutes,
+        hours: Decimal::from(minutes) / Decimal::from(60),
+        service_type: kind.to_owned(),
+        description: if kind == "PERSONAL-CARE" {
+            "Persoonlijke verzorging"
+        } else {
+            "Huishoudelijke hulp"
+        }
+        .to_owned(),
+        service_group: "AGENCY".to_owned(),
+        notes: None,
+    }
+}
+
+/// An agency in Utrecht, a VAT-exempt carer with an agreement, a client who is a patient, and a
+/// week of hours.
+fn approval() -> TimesheetApprovedV1 {
+    let client = PatientId::new();
+    let mut client_party = PartyRef::patient(client);
+    client_party.billing = Some(billing(
+        r#"{"legal_name":"Henk Bakker","endpoint":{"scheme":"0088","id":"4000001000029"},"address":{"lines":["Oudegracht 12"],"city":"Utrecht","postal_code":"3511 AB","country":"NL"},"contact_email":"henk.bakker@example.nl"}"#,
+    ));
+    let agreement = SelfBillingAgreement {
+        reference: "SBA-2026-017".to_owned(),
+        valid_from: "2026-01-01".parse().expect("date"),
+        valid_to: None,
+    };
+    TimesheetApprovedV1 {
+        approval_id: ApprovalId::new(),
+        timesheet_id: TimesheetId::new(),
+        period_start: "2026-11-30".parse().expect("date"),
+        period_end: "2026-12-06".parse().expect("date"),
+        location: LocationRef {
+            id: LocationId::new(),
+            code: "ZB-UTR".to_owned(),
+            name: "Zorgbemiddeling Utrecht".to_owned(),
+            time_zone: "Europe/Amsterdam".to_owned(),
+            tax_id: Some("NL859876543B01".to_owned()),
+            billing: Some(billing(
+                r#"{"legal_name":"Zorgbemiddeling Utrecht B.V.","vat_id":"NL859876543B01","legal_registration":{"scheme":"0106","id":"30123456"},"endpoint":{"scheme":"0106","id":"30123456"},"address":{"lines":["Catharijnesingel 50"],"city":"Utrecht","postal_code":"3511 GD","country":"NL"},"contact_email":"facturen@zb-utrecht.example","iban":"NL91ABNA0417164300"}"#,
+            )),
+        },
+        carer: CarerRef {
+            id: CarerId::new(),
+            code: "ZZP-0042".to_owned(),
+            billing: billing(
+                r#"{"legal_name":"Zorg door Anouk","vat_id":"NL001234567B89","legal_registration":{"scheme":"0106","id":"71234567"},"endpoint":{"scheme":"0106","id":"71234567"},"address":{"lines":["Lange Nieuwstraat 3"],"city":"Utrecht","postal_code":"3512 PA","country":"NL"},"contact_email":"anouk@example.nl","iban":"NL02RABO0123456789"}"#,
+            ),
+            vat: VatStatus::Exempt {
+                reason_code: Some("VATEX-EU-132-1C".to_owned()),
+                reason: Some("Vrijgesteld van btw (art. 11 lid 1 onder g Wet OB)".to_owned()),
+            },
+            agreements: vec![agreement.clone()],
+        },
+        client: client_party.clone(),
+        patient: Some(PatientRef {
+            id: client,
+            ..world("ZB").patient
+        }),
+        bill_to: client_party,
+        terms: PlacementTerms {
+            placement_id: PlacementId::new(),
+            reference: "PL-2026-0107".to_owned(),
+            tariffs: vec![
+                HourlyTariff {
+                    service_type: "PERSONAL-CARE".to_owned(),
+                    hourly_rate: money("32.50"),
+                },
+                HourlyTariff {
+                    service_type: "DOMESTIC".to_owned(),
+                    hourly_rate: money("27.00"),
+                },
+            ],
+            commission: Fee::Percent(Decimal::from_str("12.5").expect("percent")),
+            mediation_fee: Some(Fee::PerHour(money("1.50"))),
+        },
+        currency: Currency::parse("EUR").expect("EUR"),
+        lines: vec![
+            hours(
+                "2026-12-02",
+                Some("09:00"),
+                Some("12:00"),
+                180,
+                "PERSONAL-CARE",
+            ),
+            hours("2026-12-05", None, None, 120, "DOMESTIC"),
+        ],
+        approved_by: "approval-link:henk.bakker@example.nl".to_owned(),
+        approved_at: chrono::Utc::now(),
+        invoice_date: "2026-12-06".parse().expect("date"),
+        agreement,
+    }
+}
+
+fn priced_envelope(a: &TimesheetApprovedV1) -> Envelope {
+    let priced = HoursPricedV1 {
+        priced: price(a, None).expect("priced"),
+        approval: a.clone(),
+        conditions_version: None,
+        priced_at: chrono::Utc::now(),
+    };
+    Envelope::new(
+        "settlement",
+        &priced,
+        chrono::Utc::now(),
+        Some("corr-agency".to_owned()),
+        None,
+    )
+    .expect("envelope")
+}
+
+fn by_purpose<'a>(invoices: &'a [Value], purpose: &str) -> &'a Value {
+    invoices
+        .iter()
+        .find(|i| i["agency"]["purpose"] == purpose)
+        .unwrap_or_else(|| panic!("no {purpose} invoice among {invoices:?}"))
+}
+
+async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_once(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let a = approval();
+    let carer = a.carer.id.to_string();
+    let client = a.client.id.to_string();
+
+    // The agency charges VAT on its commission and fee (a tax rule of its country); the carer
+    // gets commission invoices by e-mail, the client a portal notice.
+    for group in ["agency-commission", "agency-mediation"] {
+        let rule = json!({"country": "NL", "service_group": group, "category": "S", "rate": "21",
+            "valid_from": "2026-01-01", "description": "agency services"});
+        let (s, r, _) = call(
+            &app,
+            post("/v1/tax-rules", &token(&["billing_manager"], None), &rule),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+    }
+    let (s, r, _) = call(
+        &app,
+        put(
+            &format!("/v1/delivery-settings/carer/{carer}"),
+            &t,
+            &json!({"channel": "email", "email": "anouk@example.nl", "attach_ubl": true}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (s, r, _) = call(
+        &app,
+        put(
+            &format!("/v1/delivery-settings/patient/{client}"),
+            &t,
+            &json!({"channel": "portal_notice", "email": "henk.bakker@example.nl"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+
+    let env = priced_envelope(&a);
+    deliver(&h.db, env.clone()).await.expect("issued");
+    // A redelivery, and the same approval priced again under another event id, issue nothing.
+    deliver(&h.db, env).await.expect("redelivery");
+    deliver(&h.db, priced_envelope(&a))
+        .await
+        .expect("priced again");
+
+    let (s, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let invoices = items(&list);
+    assert_eq!(invoices.len(), 3, "{list}");
+    let issued = outbox_bodies(&h.db, "carebill.invoicing.agency-invoice.issued.v1").await;
+    assert_eq!(issued.len(), 3, "one announcement per invoice");
+
+    // The hours: 3 h × 32.50 + 2 h × 27.00 = 151.50, exempt, in the carer's own series, the
+    // carer as seller, the agency as payee.
+    let sb = by_purpose(&invoices, "hours");
+    assert_eq!(sb["number"], "ZB-UTR-ZZP-0042-SB-2026-000001");
+    assert_eq!(sb["agency"]["document_type"], "389");
+    assert_eq!(sb["total"]["amount"], "151.50");
+    assert_eq!(sb["tax_total"]["amount"], "0.00");
+    assert_eq!(sb["recipient"]["kind"], "patient");
+    assert_eq!(sb["patient_id"], client.as_str());
+    assert_eq!(sb["episode"], Value::Null);
+    assert_eq!(sb["issue_date"], "2026-12-06");
+    assert_eq!(sb["agency"]["payee"], "Zorgbemiddeling Utrecht B.V.");
+    let note = sb["agency"]["note"].as_str().expect("note");
+    assert!(
+        note.contains("SBA-2026-017") && note.contains("Zorg door Anouk"),
+        "{note}"
+    );
+    // The commission: 12.5 % of 151.50 = 18.94, plus 21 % VAT 3.98 = 22.92, to the carer.
+    let commission = by_purpose(&invoices, "commission");
+    assert_eq!(commission["number"], "ZB-UTR-INV-2026-000001");
+    assert_eq!(commission["agency"]["document_type"], "380");
+    assert_eq!(commission["recipient"]["kind"], "carer");
+    assert_eq!(commission["recipient"]["id"], carer.as_str());
+    assert_eq!(commission["patient_id"], Value::Null);
+    assert_eq!(commission["tax_total"]["amount"], "3.98");
+    assert_eq!(commission["total"]["amount"], "22.92");
+    // The mediation fee: 5 h × 1.50 = 7.50, plus VAT 1.58 = 9.08, to the client.
+    let fee = by_purpose(&invoices, "mediation_fee");
+    assert_eq!(fee["number"], "ZB-UTR-INV-2026-000002");
+    assert_eq!(fee["recipient"]["kind"], "patient");
+    assert_eq!(fee["total"]["amount"], "9.08");
+
+    // One invoice with its lines: each priced part of the hours.
+    let sb_id = sb["id"].as_str().expect("id").to_owned();
+    let (s, one, _) = call(&app, get(&format!("/v1/invoices/{sb_id}"), &t)).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    let lines = one["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 2, "{one}");
+    assert_eq!(lines[0]["code"], "PERSONAL-CARE");
+    assert_eq!(lines[0]["quantity"], "3");
+    assert_eq!(lines[0]["amount"]["amount"], "97.50");
+    assert_eq!(
+        lines[0]["tax"]["exemption_reason_code"], "VATEX-EU-132-1C",
+        "{one}"
+    );
+
+    // The UBL: a self-billed invoice (389) whose seller is the carer and payee the agency; the
+    // commission a 380 from the agency to the carer. Both complete, for the validators.
+    let xml = ubl(
+        &app,
+        &format!("/v1/invoices/{sb_id}/ubl"),
+        None,
+        Some(&format!("agency-self-billed-{b:?}")),
+    )
+    .await;
+    assert!(
+        xml.contains("<cbc:InvoiceTypeCode>389</cbc:InvoiceTypeCode>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("selfbilling"),
+        "the Peppol self-billing profile: {xml}"
+    );
+    assert!(
+        xml.contains("<cac:PayeeParty>") && xml.contains("NL91ABNA0417164300"),
+        "{xml}"
+    );
+    let seller = &xml[xml.find("<cac:AccountingSupplierParty>").expect("seller")..];
+    assert!(seller.contains("Zorg door Anouk"), "{xml}");
+    assert!(xml.contains("SBA-2026-017"), "{xml}");
+    for (inv, name) in [(commission, "commission"), (fee, "mediation-fee")] {
+        let id = inv["id"].as_str().expect("id");
+        let xml = ubl(
+            &app,
+            &format!("/v1/invoices/{id}/ubl"),
+            None,
+            Some(&format!("agency-{name}-{b:?}")),
+        )
+        .await;
+        assert!(
+            xml.contains("<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>"),
+            "{xml}"
+        );
+        assert!(!xml.contains("<cac:PayeeParty>"), "{xml}");
+    }
+
+    // The PDF says what it is and on what basis.
+    let pdf = raw(
+        &app,
+        get(&format!("/v1/invoices/{sb_id}"), &t).insert_header(("accept", "application/pdf")),
+    )
+    .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    let text = pdf_text(&pdf.body);
+    assert!(text.contains("Self-billed invoice"), "{text}");
+    assert!(text.contains("SBA-2026-017"), "{text}");
+
+    // Each is queued for its recipient as its settings say: the carer's commission by e-mail,
+    // the client's invoices as portal notices.
+    let commission_id = commission["id"].as_str().expect("id");
+    let (s, d, _) = call(
+        &app,
+        get(&format!("/v1/invoices/{commission_id}/deliveries"), &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d.as_array().map_or(0, Vec::len), 1, "{d}");
+    assert_eq!(d[0]["channel"], "email");
+    assert_eq!(d[0]["recipient"], "anouk@example.nl");
+    let (s, d, _) = call(&app, get(&format!("/v1/invoices/{sb_id}/deliveries"), &t)).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d[0]["channel"], "portal_notice", "{d}");
+
+    // Crediting an agency invoice is refused for now, and changes nothing.
+    let (s, problem, _) = call(
+        &app,
+        post(
+            &format!("/v1/invoices/{sb_id}/credit-notes"),
+            &t,
+            &json!({"reason": "wrong hours", "reissue": false}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "invalid_transition");
+    let (_, again, _) = call(&app, get(&format!("/v1/invoices/{sb_id}"), &t)).await;
+    assert_eq!(again["status"], "issued");
+}
