@@ -649,6 +649,10 @@ fn the_tutorial_works_as_written() {
         .output()
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // For whoever writes the docs: the walk's whole output, to copy expected lines from.
+    if std::env::var_os("CAREBILL_WALK_OUT").is_some() {
+        eprintln!("{stdout}");
+    }
     assert!(
         out.status.success(),
         "the tutorial's walk failed:\n{stdout}\n{}",
@@ -784,6 +788,11 @@ fn the_tutorial_works_as_written() {
         r#"{"status":"open","counts":{"draft":0,"submitted":0,"approved":1,"disputed":1},"approvals":["released"]}"#,
         "draft\n401\n",
         r#"{"status":"approved","hours":"8.5","approvals":["released","released"]}"#,
+        // Its invoices: self-billed, commission, mediation fee; delivered by e-mail and notice.
+        r#"[["commission","380","carer"],["commission","380","carer"],["hours","389","payer"],["hours","389","payer"],["mediation_fee","380","patient"],["mediation_fee","380","patient"]]"#,
+        r#"{"seller":true,"total":"146.25","lines":[["PERSONAL-CARE","4.5","146.25"]]}"#,
+        r#"{"net":"18.28","vat":"3.84","total":"22.12"}"#,
+        "anouk@example.nl\npgb-facturen@svb.example\nportal_notice\n%PDF-\n",
     ] {
         assert!(
             stdout.contains(expected),
