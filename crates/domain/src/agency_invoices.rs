@@ -14,8 +14,11 @@
 //!   [`MEDIATION_FEE_SERVICE_GROUP`].
 //!
 //! An invoice with nothing to bill (a zero commission, a zero fee) is not planned. Each line
-//! names the hours it bills in its `consumption_id` (the hours' id: an agency invoice bills
-//! hours, not care records).
+//! names the hours it bills in its `consumption_id` (an agency invoice bills hours, not care
+//! records): the hours' id for the first line of those hours, and for each further line (a
+//! shift cut where the rates change, an extra charge) a UUID v5 of the line's index in the
+//! hours' id's namespace, so that every line of a document has its own id (credit notes name
+//! lines by it).
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone as _, Utc};
 use rust_decimal::Decimal;
@@ -116,8 +119,18 @@ pub fn plan_agency_invoices(
             .earliest()
             .map_or_else(|| date.and_time(time).and_utc(), |t| t.with_timezone(&Utc))
     };
-    let line = |hours: HoursId, code: &str, description: String, group: &str| DocumentLine {
-        consumption_id: ConsumptionId(hours.0),
+    let mut seen: Vec<HoursId> = Vec::new();
+    let mut id_of = |hours: HoursId| -> ConsumptionId {
+        let k = seen.iter().filter(|h| **h == hours).count();
+        seen.push(hours);
+        if k == 0 {
+            ConsumptionId(hours.0)
+        } else {
+            ConsumptionId(uuid::Uuid::new_v5(&hours.0, format!("line-{k}").as_bytes()))
+        }
+    };
+    let line = |id: ConsumptionId, code: &str, description: String, group: &str| DocumentLine {
+        consumption_id: id,
         code: code.to_owned(),
         description,
         service_group: group.to_owned(),
@@ -153,7 +166,7 @@ pub fn plan_agency_invoices(
             line_amount: p.amount,
             amount: p.amount,
             performed_by: Some(a.carer.billing.legal_name.clone()),
-            ..line(p.hours_id, &p.service_type, description, &group)
+            ..line(id_of(p.hours_id), &p.service_type, description, &group)
         });
     }
     for x in &e.priced.extras {
@@ -170,7 +183,7 @@ pub fn plan_agency_invoices(
             unit_price: x.unit_price,
             line_amount: x.amount,
             amount: x.amount,
-            ..line(x.hours_id, &x.code, x.description.clone(), "")
+            ..line(id_of(x.hours_id), &x.code, x.description.clone(), "")
         });
     }
     plans.push(AgencyInvoicePlan {
@@ -179,10 +192,7 @@ pub fn plan_agency_invoices(
     });
 
     let hours: Decimal = e.priced.lines.iter().map(|p| p.hours).sum();
-    let first = a
-        .lines
-        .first()
-        .map_or(HoursId(uuid::Uuid::nil()), |l| l.hours_id);
+    let first = ConsumptionId(a.lines.first().map_or(uuid::Uuid::nil(), |l| l.hours_id.0));
     let period = format!("{} – {}", a.period_start, a.period_end);
     if !e.priced.commission.amount().is_zero() {
         let l = DocumentLine {
@@ -257,4 +267,142 @@ fn finish(
         tax_total,
         lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr as _;
+
+    use super::*;
+    use crate::agency::{Fee, SelfBillingAgreement, price};
+    use crate::events::{
+        ApprovedHours, CarerRef, HourlyTariff, LocationRef, PartyBilling, PlacementTerms,
+        TimesheetApprovedV1,
+    };
+    use crate::ids::{ApprovalId, CarerId, LocationId, PatientId, PlacementId, TimesheetId};
+    use crate::money::Currency;
+
+    fn eur(s: &str) -> Money {
+        Money::new(
+            Decimal::from_str(s).expect("amount"),
+            Currency::parse("EUR").expect("EUR"),
+        )
+        .expect("money")
+    }
+
+    fn priced(commission: Fee, vat: VatStatus) -> HoursPricedV1 {
+        let agreement = SelfBillingAgreement {
+            reference: "SBA-1".to_owned(),
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            valid_to: None,
+        };
+        let client = PartyRef::patient(PatientId::new());
+        let approval = TimesheetApprovedV1 {
+            approval_id: ApprovalId::new(),
+            timesheet_id: TimesheetId::new(),
+            period_start: NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"),
+            period_end: NaiveDate::from_ymd_opt(2026, 12, 6).expect("date"),
+            location: LocationRef {
+                id: LocationId::new(),
+                code: "AG".to_owned(),
+                name: "Agency".to_owned(),
+                time_zone: "Europe/Amsterdam".to_owned(),
+                tax_id: None,
+                billing: None,
+            },
+            carer: CarerRef {
+                id: CarerId::new(),
+                code: "C1".to_owned(),
+                billing: PartyBilling {
+                    legal_name: "Carer".to_owned(),
+                    ..PartyBilling::default()
+                },
+                vat,
+                agreements: vec![agreement.clone()],
+            },
+            client: client.clone(),
+            patient: None,
+            bill_to: client,
+            terms: PlacementTerms {
+                placement_id: PlacementId::new(),
+                reference: "PL-1".to_owned(),
+                tariffs: vec![HourlyTariff {
+                    service_type: "CARE".to_owned(),
+                    hourly_rate: eur("30.00"),
+                }],
+                commission,
+                mediation_fee: None,
+            },
+            currency: Currency::parse("EUR").expect("EUR"),
+            // An evening shift past closing time (20:00): two parts of the same hours.
+            lines: vec![ApprovedHours {
+                hours_id: HoursId::new(),
+                date: NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"),
+                start: Some("18:00".to_owned()),
+                end: Some("22:00".to_owned()),
+                minutes: 240,
+                hours: Decimal::from(4),
+                service_type: "CARE".to_owned(),
+                description: "Care".to_owned(),
+                service_group: "HOMECARE".to_owned(),
+                notes: None,
+            }],
+            approved_by: "client".to_owned(),
+            approved_at: Utc::now(),
+            invoice_date: NaiveDate::from_ymd_opt(2026, 12, 6).expect("date"),
+            agreement,
+        };
+        HoursPricedV1 {
+            priced: price(&approval, None).expect("priced"),
+            approval,
+            conditions_version: None,
+            priced_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_shift_cut_in_parts_gives_lines_with_ids_of_their_own() {
+        let e = priced(
+            Fee::Percent(Decimal::from(10)),
+            VatStatus::Exempt {
+                reason_code: None,
+                reason: None,
+            },
+        );
+        let plans = plan_agency_invoices(&e, &[], e.approval.invoice_date).expect("planned");
+        let purposes: Vec<AgencyPurpose> = plans.iter().map(|p| p.purpose).collect();
+        assert_eq!(purposes, [AgencyPurpose::Hours, AgencyPurpose::Commission]);
+        let hours = &plans[0].plan;
+        assert_eq!(hours.lines.len(), 2, "18:00–20:00 and 20:00–22:00");
+        let hours_id = e.approval.lines[0].hours_id;
+        assert_eq!(hours.lines[0].consumption_id, ConsumptionId(hours_id.0));
+        assert_ne!(hours.lines[1].consumption_id, hours.lines[0].consumption_id);
+        // Derived, so the same approval planned again names its lines the same.
+        let again = plan_agency_invoices(&e, &[], e.approval.invoice_date).expect("planned");
+        assert_eq!(
+            again[0].plan.lines[1].consumption_id,
+            hours.lines[1].consumption_id
+        );
+        assert_eq!(hours.total, eur("120.00"));
+        // Exempt without a reason of the carer's own: health care's code and text.
+        assert_eq!(hours.lines[0].tax, LineTax::health_care());
+        assert_eq!(plans[1].plan.total, eur("12.00"));
+        assert_eq!(plans[1].plan.recipient.kind, PartyKind::Carer);
+    }
+
+    #[test]
+    fn a_carer_liable_for_vat_charges_it_and_no_commission_means_no_commission_invoice() {
+        let e = priced(
+            Fee::Percent(Decimal::ZERO),
+            VatStatus::Standard {
+                rate: Decimal::from(21),
+            },
+        );
+        let plans = plan_agency_invoices(&e, &[], e.approval.invoice_date).expect("planned");
+        assert_eq!(plans.len(), 1, "nothing to charge the carer");
+        let hours = &plans[0].plan;
+        assert_eq!(hours.lines[0].tax.category, TaxCategory::Standard);
+        assert_eq!(hours.tax_total, eur("25.20"));
+        assert_eq!(hours.total, eur("145.20"));
+    }
 }

@@ -1437,6 +1437,56 @@ impl EventPayload for AgencyInvoiceIssuedV1 {
     }
 }
 
+/// `carebill.invoicing.agency-credit-note.issued.v1`: a care agency's invoice was credited
+/// (seed 004): a self-billed invoice by a self-billed credit note (UBL 261, in the carer's
+/// series), a commission or mediation-fee invoice by a credit note (381, in the agency's).
+/// Full (cancels the invoice) or partial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgencyCreditNoteIssuedV1 {
+    /// The credit note.
+    pub credit_note_id: CreditNoteId,
+    /// Its number.
+    pub number: String,
+    /// The UNTDID 1001 document type: `261` (self-billed) or `381`.
+    pub document_type: String,
+    /// The invoice credited.
+    pub invoice_id: InvoiceId,
+    /// Its number.
+    pub invoice_number: String,
+    /// What the invoice billed.
+    pub purpose: crate::agency_invoices::AgencyPurpose,
+    /// The agency (its location).
+    pub location_id: LocationId,
+    /// The carer.
+    pub carer_id: CarerId,
+    /// Who the invoice was for.
+    pub recipient: PartyRef,
+    /// The approval of hours the invoice billed.
+    pub approval_id: ApprovalId,
+    /// Amount credited (with its VAT).
+    pub total: Money,
+    /// A partial credit note reduces the invoice; a full one cancels it.
+    pub partial: bool,
+    /// What the invoice still bills after it (zero for a full credit note).
+    pub invoice_remaining: Money,
+    /// Why.
+    pub reason: String,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Who.
+    pub issued_by: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl EventPayload for AgencyCreditNoteIssuedV1 {
+    const TYPE: &'static str = "carebill.invoicing.agency-credit-note.issued.v1";
+    fn subject(&self) -> String {
+        format!("credit-note/{}", self.credit_note_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

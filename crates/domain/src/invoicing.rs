@@ -133,17 +133,20 @@ crate::accounts::text_enum!(
         Batch = "batch",
         /// A self-billed invoice made on a carer's behalf: one series per carer (seed 004).
         SelfBilledInvoice = "self_billed_invoice",
+        /// A credit note of a self-billed invoice: one series per carer.
+        SelfBilledCreditNote = "self_billed_credit_note",
     }
 );
 
 impl DocumentKind {
-    /// The part of the number that names the kind: `INV`, `CN`, `BAT` or `SB`.
+    /// The part of the number that names the kind: `INV`, `CN`, `BAT`, `SB` or `SBC`.
     pub fn number_prefix(&self) -> &'static str {
         match self {
             DocumentKind::Invoice => "INV",
             DocumentKind::CreditNote => "CN",
             DocumentKind::Batch => "BAT",
             DocumentKind::SelfBilledInvoice => "SB",
+            DocumentKind::SelfBilledCreditNote => "SBC",
         }
     }
 }

@@ -67,6 +67,7 @@ diesel::table! {
         placement_reference -> Text,
         note -> Nullable<Text>,
         payee -> Nullable<Text>,
+        series_prefix -> Nullable<Text>,
     }
 }
 
@@ -80,8 +81,8 @@ diesel::table! {
         location_code -> Text,
         recipient_kind -> Text,
         payer_code -> Nullable<Text>,
-        patient_id -> Text,
-        settlement_id -> Text,
+        patient_id -> Nullable<Text>,
+        settlement_id -> Nullable<Text>,
         currency -> Text,
         total_minor -> BigInt,
         tax_total_minor -> BigInt,

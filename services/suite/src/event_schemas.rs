@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::events::{
-    AdjustmentRecordedV1, AgencyInvoiceIssuedV1, BatchClosedV1, BatchSentV1, CareRecordChangedV1,
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1,
-    EpisodeClosedV1, EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1,
-    LocationChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1,
-    PlanCreatedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1, SettlementChangedV1,
-    SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
+    AdjustmentRecordedV1, AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchClosedV1,
+    BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
+    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
+    HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
+    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
+    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
+    WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -35,6 +36,7 @@ use utoipa::OpenApi as _;
     AgencyInvoiceIssuedV1,
     SettlementInvoicedV1,
     CreditNoteIssuedV1,
+    AgencyCreditNoteIssuedV1,
     BatchClosedV1,
     BatchSentV1,
     PaymentRecordedV1,
@@ -129,6 +131,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         CreditNoteIssuedV1::TYPE,
         "CreditNoteIssuedV1",
         "A credit note cancelled an invoice (full) or reduced it (partial) (invoicing).",
+    ),
+    (
+        AgencyCreditNoteIssuedV1::TYPE,
+        "AgencyCreditNoteIssuedV1",
+        "A care agency's invoice was credited: a self-billed credit note (261) in the carer's series, or a credit note of a commission or mediation-fee invoice (invoicing).",
     ),
     (
         BatchClosedV1::TYPE,

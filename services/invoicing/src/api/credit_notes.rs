@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
+use carebill_domain::agency_invoices::AgencyPurpose;
 use carebill_domain::events::{PartyKind, PartyRef};
 use carebill_domain::ids::{ConsumptionId, CreditNoteId, InvoiceId, PatientId, SettlementId};
 use carebill_domain::invoicing::{CreditAsked, LineCredit};
@@ -52,12 +53,17 @@ pub struct CreditNoteSummary {
     pub issuer: Issuer,
     /// Who the invoice was for.
     pub recipient: PartyRef,
-    /// The patient the care was for.
-    pub patient_id: PatientId,
-    /// The episode of care.
-    pub episode: EpisodeLink,
-    /// The settlement version the invoice billed.
-    pub settlement: SettlementLink,
+    /// The patient the care was for (null when the credited care agency's invoice concerned
+    /// none).
+    pub patient_id: Option<PatientId>,
+    /// The episode of care (null for a care agency's invoice).
+    pub episode: Option<EpisodeLink>,
+    /// The settlement version the invoice billed (null for a care agency's invoice).
+    pub settlement: Option<SettlementLink>,
+    /// The UNTDID 1001 type its UBL carries: `381`, or `261` for a credit note of an invoice a
+    /// care agency self-billed on a carer's behalf.
+    #[schema(example = "381")]
+    pub document_type: String,
     /// Currency of every amount.
     pub currency: Currency,
     /// Amount credited: the invoice's total.
@@ -208,8 +214,18 @@ impl CreditNoteSummary {
             issuer: Issuer::of(&h.issuer),
             recipient: h.recipient.clone(),
             patient_id: h.patient_id,
-            episode: EpisodeLink::of(&h.episode),
-            settlement: SettlementLink::of(&h.settlement),
+            episode: h.episode.as_ref().map(EpisodeLink::of),
+            settlement: h.settlement.as_ref().map(SettlementLink::of),
+            document_type: if h
+                .agency
+                .as_ref()
+                .is_some_and(|a| a.purpose == AgencyPurpose::Hours)
+            {
+                "261"
+            } else {
+                "381"
+            }
+            .to_owned(),
             currency: h.currency,
             total: h.total,
             tax_total: h.tax_total,

@@ -95,11 +95,13 @@ pub(crate) fn issue(
     for AgencyInvoicePlan { purpose, plan } in &plans {
         let id = InvoiceId::new();
         let hours = *purpose == AgencyPurpose::Hours;
+        let prefix = format!("{}-{}", location.code, a.carer.code);
         let number = if hours {
             series::next_carer_number(
                 conn,
                 a.carer.id,
-                &format!("{}-{}", location.code, a.carer.code),
+                &prefix,
+                DocumentKind::SelfBilledInvoice,
                 day.year(),
             )?
         } else {
@@ -195,6 +197,7 @@ pub(crate) fn issue(
                 placement_reference: a.terms.reference.clone(),
                 note: note.clone(),
                 payee: payee.map(serde_json::to_string).transpose()?,
+                series_prefix: hours.then(|| prefix.clone()),
             }],
         )?;
         let net =

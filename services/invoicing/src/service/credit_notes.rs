@@ -13,7 +13,10 @@
 //! `carebill.invoicing.credit_note.issued.v1` tells settlement and collections, line by line.
 
 use carebill_domain::Money;
-use carebill_domain::events::{CreditNoteIssuedV1, CreditedLine, Envelope};
+use carebill_domain::agency_invoices::AgencyPurpose;
+use carebill_domain::events::{
+    AgencyCreditNoteIssuedV1, CreditNoteIssuedV1, CreditedLine, Envelope, EventPayload,
+};
 use carebill_domain::ids::{CreditNoteId, InvoiceId};
 use std::collections::HashMap;
 
@@ -33,6 +36,7 @@ use chrono::Datelike as _;
 
 use super::documents::{self, CreditNoteDocument};
 use crate::SERVICE;
+use crate::store::agency;
 use crate::store::credit_notes::{self, CreditNoteRow};
 use crate::store::{billed, invoices, lines, series, to_minor};
 
@@ -78,18 +82,19 @@ pub(crate) fn credit(
             ),
         ));
     }
-    // An agency invoice (seed 004) bills no settlement; its credit notes (261 for a self-billed
-    // invoice) are not built yet.
-    let (Some(patient_id), Some(settlement_id)) = (invoice.patient()?, invoice.settlement()?)
-    else {
-        return Err(Error::new(
-            ErrorCode::InvalidTransition,
-            format!(
-                "invoice {} is a care agency's invoice; crediting agency invoices is not built yet",
-                invoice.number
-            ),
+    // A care agency's invoice (seed 004) bills no settlement: nothing is invoiced again, and
+    // a self-billed invoice's credit note is self-billed too (261, in the carer's series).
+    let agency = agency::of(conn, &[id.to_string()])?.into_iter().next();
+    if agency.is_some() && matches!(asked, Credit::Full { reissue: true }) {
+        return Err(Error::field(
+            "reissue",
+            "not_allowed",
+            "a care agency's invoice is not invoiced again: credit what is wrong, or all of it",
         ));
-    };
+    }
+    let self_billed = agency
+        .as_ref()
+        .filter(|a| a.purpose == AgencyPurpose::Hours);
     let recipient = invoice.recipient()?;
     let lines = lines::of_document(conn, &id.to_string())?
         .iter()
@@ -128,17 +133,30 @@ pub(crate) fn credit(
     let year = issue_date(db::now().and_utc(), &invoice.location_time_zone)
         .map_err(|e| Error::internal(&e))?
         .year();
-    series::lock_series(conn, invoice.location_id, DocumentKind::CreditNote, year)?;
+    if self_billed.is_none() {
+        series::lock_series(conn, invoice.location_id, DocumentKind::CreditNote, year)?;
+    }
     let now = db::now();
     let issued_on =
         issue_date(now.and_utc(), &invoice.location_time_zone).map_err(|e| Error::internal(&e))?;
-    let number = series::next_number(
-        conn,
-        invoice.location_id,
-        &invoice.location_code,
-        DocumentKind::CreditNote,
-        issued_on.year(),
-    )?;
+    let number = match self_billed {
+        Some(a) => series::next_carer_number(
+            conn,
+            a.carer_id,
+            a.series_prefix.as_deref().ok_or_else(|| {
+                Error::stored("self-billed invoice", &invoice.number, "no series prefix")
+            })?,
+            DocumentKind::SelfBilledCreditNote,
+            issued_on.year(),
+        )?,
+        None => series::next_number(
+            conn,
+            invoice.location_id,
+            &invoice.location_code,
+            DocumentKind::CreditNote,
+            issued_on.year(),
+        )?,
+    };
     let cn_id = CreditNoteId::new();
     credit_notes::insert(
         conn,
@@ -151,8 +169,8 @@ pub(crate) fn credit(
             location_code: invoice.location_code.clone(),
             recipient_kind: invoice.recipient_kind,
             payer_code: invoice.payer_code.clone(),
-            patient_id,
-            settlement_id,
+            patient_id: invoice.patient_id.clone(),
+            settlement_id: invoice.settlement_id.clone(),
             currency: invoice.currency,
             total_minor: to_minor(&plan.total)?,
             tax_total_minor: to_minor(&plan.tax_total)?,
@@ -171,50 +189,77 @@ pub(crate) fn credit(
         invoices::cancel(conn, id, cn_id, now)?;
         billed::release_invoice(conn, id)?;
     }
-    let issued = CreditNoteIssuedV1 {
-        credit_note_id: cn_id,
-        number: number.clone(),
-        invoice_id: invoice.id,
-        invoice_number: invoice.number.clone(),
-        location_id: invoice.location_id,
-        recipient,
-        settlement_id,
-        settlement_version: invoice.settlement_version.unwrap_or_default(), // not stored: a settlement's invoice has its version
-        consumption_ids: if partial {
-            Vec::new()
-        } else {
-            lines.iter().map(|l| l.consumption_id).collect()
-        },
-        total: plan.total,
-        partial,
-        lines: plan
-            .lines
-            .iter()
-            .map(|l| CreditedLine {
-                consumption_id: l.consumption_id,
-                code: l.code.clone(),
-                amount: l.amount,
-                remaining: remaining
-                    .get(&l.consumption_id)
-                    .copied()
-                    .unwrap_or_else(|| Money::zero(l.amount.currency())), // not stored: a line the plan credits in full
-            })
-            .collect(),
-        invoice_remaining: Some(invoice_remaining),
-        reason: reason.to_owned(),
-        reissue,
-        issue_date: issued_on,
-        issued_by: who.subject.clone(),
-        issued_at: now.and_utc(),
+    let env = match &agency {
+        Some(a) => announce(
+            &AgencyCreditNoteIssuedV1 {
+                credit_note_id: cn_id,
+                number: number.clone(),
+                document_type: if self_billed.is_some() { "261" } else { "381" }.to_owned(),
+                invoice_id: invoice.id,
+                invoice_number: invoice.number.clone(),
+                purpose: a.purpose,
+                location_id: invoice.location_id,
+                carer_id: a.carer_id,
+                recipient: recipient.clone(),
+                approval_id: a.approval_id,
+                total: plan.total,
+                partial,
+                invoice_remaining,
+                reason: reason.to_owned(),
+                issue_date: issued_on,
+                issued_by: who.subject.clone(),
+                issued_at: now.and_utc(),
+            },
+            now.and_utc(),
+            who,
+        )?,
+        None => announce(
+            &CreditNoteIssuedV1 {
+                credit_note_id: cn_id,
+                number: number.clone(),
+                invoice_id: invoice.id,
+                invoice_number: invoice.number.clone(),
+                location_id: invoice.location_id,
+                recipient: recipient.clone(),
+                settlement_id: invoice.settlement()?.ok_or_else(|| {
+                    Error::stored(
+                        "credited invoice",
+                        &invoice.number,
+                        "it bills no settlement",
+                    )
+                })?,
+                settlement_version: invoice.settlement_version.unwrap_or_default(), // not stored: a settlement's invoice has its version
+                consumption_ids: if partial {
+                    Vec::new()
+                } else {
+                    lines.iter().map(|l| l.consumption_id).collect()
+                },
+                total: plan.total,
+                partial,
+                lines: plan
+                    .lines
+                    .iter()
+                    .map(|l| CreditedLine {
+                        consumption_id: l.consumption_id,
+                        code: l.code.clone(),
+                        amount: l.amount,
+                        remaining: remaining
+                            .get(&l.consumption_id)
+                            .copied()
+                            .unwrap_or_else(|| Money::zero(l.amount.currency())), // not stored: a line the plan credits in full
+                    })
+                    .collect(),
+                invoice_remaining: Some(invoice_remaining),
+                reason: reason.to_owned(),
+                reissue,
+                issue_date: issued_on,
+                issued_by: who.subject.clone(),
+                issued_at: now.and_utc(),
+            },
+            now.and_utc(),
+            who,
+        )?,
     };
-    let env = Envelope::new(
-        SERVICE,
-        &issued,
-        now.and_utc(),
-        who.request_id.clone(),
-        who.request_id.clone(),
-    )
-    .map_err(|e| Error::internal(&e))?;
     outbox::enqueue(conn, &env)?;
     deliveries::enqueue(
         conn,
@@ -223,8 +268,8 @@ pub(crate) fn credit(
             id: cn_id.to_string(),
             number: number.clone(),
             location_code: invoice.location_code.clone(),
-            recipient_kind: issued.recipient.kind,
-            party: deliveries::party_of(&issued.recipient),
+            recipient_kind: recipient.kind,
+            party: deliveries::party_of(&recipient),
             payer_code: invoice.payer_code.clone(),
         }],
         &who.subject,
@@ -273,6 +318,22 @@ pub(crate) fn credit(
         ],
     )?;
     documents::credit_note(conn, &scope, cn_id)
+}
+
+/// The announcement of a credit note, correlated with the request that issued it.
+fn announce<E: EventPayload>(
+    event: &E,
+    at: chrono::DateTime<chrono::Utc>,
+    who: &Principal,
+) -> Result<Envelope, Error> {
+    Envelope::new(
+        SERVICE,
+        event,
+        at,
+        who.request_id.clone(),
+        who.request_id.clone(),
+    )
+    .map_err(|e| Error::internal(&e))
 }
 
 /// What earlier credit notes of the invoice credited: net per consumption, and in all (VAT

@@ -204,12 +204,14 @@ pub(crate) struct CreditNoteHeader {
     pub issuer: Issuer,
     /// Who the invoice was for.
     pub recipient: PartyRef,
-    /// The patient the care was for.
-    pub patient_id: PatientId,
-    /// The episode of care.
-    pub episode: EpisodeLink,
-    /// The settlement version the invoice billed.
-    pub settlement: SettlementLink,
+    /// The patient the care was for (none as on its invoice).
+    pub patient_id: Option<PatientId>,
+    /// The episode of care (none for a care agency's invoice).
+    pub episode: Option<EpisodeLink>,
+    /// The settlement version the invoice billed (none for a care agency's invoice).
+    pub settlement: Option<SettlementLink>,
+    /// What the credited invoice is, when a care agency's.
+    pub agency: Option<AgencyFacts>,
     /// Currency of every amount.
     pub currency: Currency,
     /// Amount credited.
@@ -379,19 +381,6 @@ impl SettlementLink {
     }
 }
 
-/// What a credit note shows of the invoice it credits, which bills a settlement (agency invoices
-/// are not credited yet): an invoice row without one is a stored-data error.
-fn settled(row: &InvoiceRow) -> Result<(EpisodeLink, SettlementLink), Error> {
-    match (EpisodeLink::of(row)?, SettlementLink::of(row)?) {
-        (Some(e), Some(s)) => Ok((e, s)),
-        _ => Err(Error::stored(
-            "credited invoice",
-            &row.number,
-            "it bills no settlement",
-        )),
-    }
-}
-
 impl Line {
     /// A stored line read back: its quantity must read as a decimal (an error naming it
     /// otherwise), as every other stored value.
@@ -473,9 +462,12 @@ impl InvoiceHeader {
 
 impl CreditNoteHeader {
     /// A stored credit note's header, with what it shows of its invoice.
-    fn of(row: &CreditNoteRow, invoice: &InvoiceRow) -> Result<CreditNoteHeader, Error> {
+    fn of(
+        row: &CreditNoteRow,
+        invoice: &InvoiceRow,
+        agency: Option<&AgencyInvoiceRow>,
+    ) -> Result<CreditNoteHeader, Error> {
         let c = row.currency;
-        let (episode, settlement) = settled(invoice)?;
         Ok(CreditNoteHeader {
             id: row.id,
             number: row.number.clone(),
@@ -484,9 +476,10 @@ impl CreditNoteHeader {
             invoice_issue_date: invoice.issue_date,
             issuer: Issuer::of(invoice),
             recipient: invoice.recipient()?,
-            patient_id: row.patient_id,
-            episode,
-            settlement,
+            patient_id: invoice.patient()?,
+            episode: EpisodeLink::of(invoice)?,
+            settlement: SettlementLink::of(invoice)?,
+            agency: agency.map(AgencyFacts::of).transpose()?,
             currency: c,
             total: money(row.total_minor, c),
             tax_total: money(row.tax_total_minor, c),
@@ -575,8 +568,9 @@ pub(crate) fn credit_note(
     let invoice = invoices::find(conn, credit_note.invoice_id)?
         .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
     let lines = Line::of_document(conn, &credit_note.id.to_string())?;
+    let agency = agency::of(conn, &[invoice.id.to_string()])?;
     Ok(CreditNoteDocument {
-        header: CreditNoteHeader::of(&credit_note, &invoice)?,
+        header: CreditNoteHeader::of(&credit_note, &invoice, agency.first())?,
         lines,
     })
 }
@@ -592,11 +586,12 @@ pub(crate) fn credit_notes(
 ) -> Result<Page<CreditNoteHeader>, Error> {
     let rows = credit_notes::list(conn, scope, &filter.stored(), page)?;
     let page = Page::from_rows(rows, page, |r| r.id.to_string());
-    let ids = page
+    let ids: Vec<String> = page
         .items
         .iter()
         .map(|r| r.invoice_id.to_string())
         .collect();
+    let agency = agency::of(conn, &ids)?;
     let invoices = invoices::by_ids(conn, ids)?;
     let items = page
         .items
@@ -606,7 +601,8 @@ pub(crate) fn credit_notes(
                 .iter()
                 .find(|i| i.id == credit_note.invoice_id)
                 .ok_or_else(|| Error::internal(&"credit note without its invoice"))?;
-            CreditNoteHeader::of(&credit_note, invoice)
+            let facts = agency.iter().find(|a| a.invoice_id == invoice.id);
+            CreditNoteHeader::of(&credit_note, invoice, facts)
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Page {

@@ -27,7 +27,9 @@ use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 
-use super::documents::{self, CreditNoteDocument, InvoiceDocument, Issuer, Line};
+use super::documents::{
+    self, AgencyFacts, CreditNoteDocument, EpisodeLink, InvoiceDocument, Issuer, Line,
+};
 use crate::store::invoices::{StoredParty, StoredPostalAddress, StoredSchemeId};
 
 /// A business term the document lacks, and where to complete it.
@@ -72,13 +74,6 @@ pub(crate) fn invoice_model(doc: &InvoiceDocument) -> Result<Document, Error> {
 fn invoice_parts(doc: &InvoiceDocument) -> (Header, Parties<'_>) {
     let h = &doc.invoice;
     let agency = h.agency.as_ref();
-    // What the buyer knows the invoice by when it asked for nothing: the episode of care, or the
-    // placement of an agency's invoice.
-    let context = match (&h.episode, agency) {
-        (Some(e), _) => e.number.clone(),
-        (None, Some(a)) => a.placement_reference.clone(),
-        (None, None) => h.number.clone(),
-    };
     let header = Header {
         // A corrective invoice names the invoice it replaces (BT-25, BT-26). It stays a 380:
         // Peppol BIS Billing 3.0 does not take 384 in its billing profile (PEPPOL-EN16931-P0100).
@@ -91,7 +86,11 @@ fn invoice_parts(doc: &InvoiceDocument) -> (Header, Parties<'_>) {
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: Some(h.due_date),
-        buyer_reference: Some(buyer_reference(h.buyer.as_ref(), &h.recipient, &context)),
+        buyer_reference: Some(buyer_reference(
+            h.buyer.as_ref(),
+            &h.recipient,
+            &context(h.episode.as_ref(), agency, &h.number),
+        )),
         preceding: h
             .corrects
             .as_ref()
@@ -137,15 +136,22 @@ pub(crate) fn credit_note_model(doc: &CreditNoteDocument) -> Result<Document, Er
 
 fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
     let h = &doc.header;
+    let agency = h.agency.as_ref();
+    let self_billed = agency.is_some_and(|a| a.purpose == AgencyPurpose::Hours);
     let header = Header {
-        kind: DocumentKind::CreditNote,
+        // A credit note of a self-billed invoice is self-billed too: 261.
+        kind: if self_billed {
+            DocumentKind::SelfBilledCreditNote
+        } else {
+            DocumentKind::CreditNote
+        },
         number: h.number.clone(),
         issue_date: h.issue_date,
         due_date: None,
         buyer_reference: Some(buyer_reference(
             h.buyer.as_ref(),
             &h.recipient,
-            &h.episode.number,
+            &context(h.episode.as_ref(), agency, &h.invoice_number),
         )),
         preceding: Some(PrecedingInvoice {
             number: h.invoice_number.clone(),
@@ -165,7 +171,7 @@ fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
         payee: None,
-        carer: None,
+        carer: agency.filter(|_| self_billed).map(|a| a.carer_id),
         this: format!("/v1/credit-notes/{}", h.id),
     };
     (header, parties)
@@ -329,6 +335,16 @@ fn buyer_reference(buyer: Option<&StoredParty>, recipient: &PartyRef, context: &
     }
 }
 
+/// What the buyer knows an invoice by when it asked for nothing: the episode of care, or the
+/// placement of a care agency's invoice (else the invoice's number).
+fn context(episode: Option<&EpisodeLink>, agency: Option<&AgencyFacts>, number: &str) -> String {
+    match (episode, agency) {
+        (Some(e), _) => e.number.clone(),
+        (None, Some(a)) => a.placement_reference.clone(),
+        (None, None) => number.to_owned(),
+    }
+}
+
 /// The document of `header` over the stored lines, as UBL when it is complete.
 fn render(
     header: Header,
@@ -362,7 +378,7 @@ fn build(
         .collect::<Result<Vec<_>, Error>>()?;
     let number = header.number.clone();
     // A credit note pays nothing to the seller's account: like the domain's full credit note,
-    // it carries no payment instructions.
+    // it carries no payment instructions ...
     let credit = header.kind.is_credit_note();
     let mut doc = Document::new(
         header,
@@ -376,6 +392,15 @@ fn build(
     if !credit {
         doc.payment = parties.payment(&number)?;
         doc.payee = parties.payee()?;
+    } else if doc
+        .seller
+        .address
+        .as_ref()
+        .is_some_and(|a| a.country.code() == "NL")
+    {
+        // Except where Peppol's country rules want the means of payment on a credit note too
+        // (NL-R-007: a Dutch seller states them on any document with an amount due).
+        doc.payment = parties.payment(&number)?;
     }
     if doc.totals().due != total {
         return Err(Error::internal(&format!(

@@ -102,8 +102,8 @@ pub(crate) fn credit_note(
         &model,
         &doc.lines,
         &h.recipient,
-        Some(h.patient_id.to_string()),
-        Some(&h.episode.number),
+        h.patient_id.map(|p| p.to_string()),
+        h.episode.as_ref().map(|e| e.number.as_str()),
     );
     sheet.corrects = Some((h.invoice_number.clone(), h.invoice_issue_date));
     sheet.note = Some(h.reason.clone()).filter(|r| !r.trim().is_empty());

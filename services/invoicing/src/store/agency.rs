@@ -36,6 +36,9 @@ pub(crate) struct AgencyInvoiceRow {
     pub note: Option<String>,
     /// Who receives the payment when not the seller, JSON ([`StoredParty`]).
     pub payee: Option<String>,
+    /// The prefix of the carer's series a self-billed invoice was numbered in, which its
+    /// credit notes are numbered in too.
+    pub series_prefix: Option<String>,
 }
 
 impl AgencyInvoiceRow {

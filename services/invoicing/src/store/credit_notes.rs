@@ -37,12 +37,10 @@ pub(crate) struct CreditNoteRow {
     pub recipient_kind: PartyKind,
     /// The payer's code (payers only).
     pub payer_code: Option<String>,
-    /// The patient.
-    #[diesel(deserialize_as = String, serialize_as = String)]
-    pub patient_id: PatientId,
-    /// The settlement the invoice billed.
-    #[diesel(deserialize_as = String, serialize_as = String)]
-    pub settlement_id: SettlementId,
+    /// The patient (none when the credited agency invoice concerned none).
+    pub patient_id: Option<String>,
+    /// The settlement the invoice billed (none for a care agency's invoice).
+    pub settlement_id: Option<String>,
     /// Currency of every amount.
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub currency: Currency,

@@ -45,16 +45,16 @@ pub(crate) fn take_numbers(
     take(conn, &id, location_code, kind, year, n)
 }
 
-/// Takes the next number of a carer's series of self-billed invoices in `year`, e.g.
-/// `AG1-C017-SB-2026-000001` for `prefix` `AG1-C017`. The series stays locked until the
-/// transaction ends.
+/// Takes the next number of a carer's series of `kind` (self-billed invoices or their credit
+/// notes) in `year`, e.g. `AG1-C017-SB-2026-000001` for `prefix` `AG1-C017`. The series stays
+/// locked until the transaction ends.
 pub(crate) fn next_carer_number(
     conn: &mut AnyConnection,
     carer: CarerId,
     prefix: &str,
+    kind: DocumentKind,
     year: i32,
 ) -> Result<String, Error> {
-    let kind = DocumentKind::SelfBilledInvoice;
     let id = lock_owned(conn, &carer.to_string(), kind, year)?;
     take(conn, &id, prefix, kind, year, 1)?
         .pop()

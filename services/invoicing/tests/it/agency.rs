@@ -96,7 +96,7 @@ fn approval() -> TimesheetApprovedV1 {
             id: CarerId::new(),
             code: "ZZP-0042".to_owned(),
             billing: billing(
-                r#"{"legal_name":"Zorg door Anouk","vat_id":"NL001234567B89","legal_registration":{"scheme":"0106","id":"71234567"},"endpoint":{"scheme":"0106","id":"71234567"},"address":{"lines":["Lange Nieuwstraat 3"],"city":"Utrecht","postal_code":"3512 PA","country":"NL"},"contact_email":"anouk@example.nl","iban":"NL02RABO0123456789"}"#,
+                r#"{"legal_name":"Zorg door Anouk","vat_id":"NL001234567B89","legal_registration":{"scheme":"0106","id":"71234567"},"endpoint":{"scheme":"0106","id":"71234567"},"address":{"lines":["Lange Nieuwstraat 3"],"city":"Utrecht","postal_code":"3512 PA","country":"NL"},"contact_email":"anouk@example.nl","iban":"NL20INGB0001234567"}"#,
             ),
             vat: VatStatus::Exempt {
                 reason_code: Some("VATEX-EU-132-1C".to_owned()),
@@ -337,18 +337,106 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d[0]["channel"], "portal_notice", "{d}");
 
-    // Crediting an agency invoice is refused for now, and changes nothing.
+    // An agency invoice is never invoiced again: a credit with reissue is refused, and
+    // changes nothing.
+    let credit =
+        |id: &str, body: Value| post(&format!("/v1/invoices/{id}/credit-notes"), &t, &body);
     let (s, problem, _) = call(
         &app,
-        post(
-            &format!("/v1/invoices/{sb_id}/credit-notes"),
-            &t,
-            &json!({"reason": "wrong hours", "reissue": false}),
+        credit(&sb_id, json!({"reason": "wrong hours", "reissue": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "reissue", "{problem}");
+    let (_, again, _) = call(&app, get(&format!("/v1/invoices/{sb_id}"), &t)).await;
+    assert_eq!(again["status"], "issued");
+    assert_eq!(again["credited"]["amount"], "0.00");
+
+    // One hour of the morning was not worked: a partial self-billed credit note (261) in the
+    // carer's own series of credit notes.
+    let morning = lines[0]["consumption_id"]
+        .as_str()
+        .expect("line id")
+        .to_owned();
+    let (s, cn, _) = call(
+        &app,
+        credit(
+            &sb_id,
+            json!({"reason": "one hour less", "reissue": false,
+        "lines": [{"consumption_id": morning, "quantity": "1"}]}),
         ),
     )
     .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
-    assert_eq!(problem["code"], "invalid_transition");
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    assert_eq!(cn["number"], "ZB-UTR-ZZP-0042-SBC-2026-000001");
+    assert_eq!(cn["document_type"], "261");
+    assert_eq!(cn["total"]["amount"], "32.50");
+    assert_eq!(cn["settlement"], Value::Null);
+    let cn_id = cn["id"].as_str().expect("id").to_owned();
+    let xml = ubl(
+        &app,
+        &format!("/v1/credit-notes/{cn_id}/ubl"),
+        None,
+        Some(&format!("agency-self-billed-credit-{b:?}")),
+    )
+    .await;
+    assert!(
+        xml.contains("<cbc:CreditNoteTypeCode>261</cbc:CreditNoteTypeCode>"),
+        "{xml}"
+    );
+    let seller = &xml[xml.find("<cac:AccountingSupplierParty>").expect("seller")..];
+    assert!(seller.contains("Zorg door Anouk"), "{xml}");
     let (_, again, _) = call(&app, get(&format!("/v1/invoices/{sb_id}"), &t)).await;
+    assert_eq!(again["credited"]["amount"], "32.50");
     assert_eq!(again["status"], "issued");
+
+    // The commission is credited in full (381, the agency's credit-note series): cancelled.
+    let (s, cn, _) = call(
+        &app,
+        credit(
+            commission_id,
+            json!({"reason": "commission waived", "reissue": false}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    assert_eq!(cn["number"], "ZB-UTR-CN-2026-000001");
+    assert_eq!(cn["document_type"], "381");
+    assert_eq!(cn["total"]["amount"], "22.92");
+    let id = cn["id"].as_str().expect("id");
+    let xml = ubl(
+        &app,
+        &format!("/v1/credit-notes/{id}/ubl"),
+        None,
+        Some(&format!("agency-commission-credit-{b:?}")),
+    )
+    .await;
+    assert!(
+        xml.contains("<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>"),
+        "{xml}"
+    );
+    let (_, again, _) = call(&app, get(&format!("/v1/invoices/{commission_id}"), &t)).await;
+    assert_eq!(again["status"], "cancelled");
+
+    // Announced as the agency's credit notes, not as credit notes of a settlement.
+    let credited = outbox_bodies(&h.db, "carebill.invoicing.agency-credit-note.issued.v1").await;
+    let kinds: Vec<(&str, &str, bool)> = credited
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["document_type"].as_str().expect("type"),
+                e["data"]["purpose"].as_str().expect("purpose"),
+                e["data"]["partial"].as_bool().expect("partial"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("261", "hours", true), ("381", "commission", false)]
+    );
+    assert!(
+        outbox_bodies(&h.db, "carebill.invoicing.credit_note.issued.v1")
+            .await
+            .is_empty()
+    );
 }
