@@ -793,6 +793,8 @@ fn the_tutorial_works_as_written() {
         r#"{"seller":true,"total":"146.25","lines":[["PERSONAL-CARE","4.5","146.25"]]}"#,
         r#"{"net":"18.28","vat":"3.84","total":"22.12"}"#,
         "anouk@example.nl\npgb-facturen@svb.example\nportal_notice\n%PDF-\n",
+        r#"["carer","carer","patient","patient","payer","payer"]"#,
+        r#"{"invoiced":"41.78","outstanding":"41.78"}"#,
     ] {
         assert!(
             stdout.contains(expected),

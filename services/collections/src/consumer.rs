@@ -3,6 +3,9 @@
 //! - `carebill.invoicing.invoice.issued.v1` → [`receivables::invoice_issued`], then, for a
 //!   receivable created now, [`payments::apply_prepayments`] (the party's prepayments' credit);
 //! - `carebill.invoicing.credit_note.issued.v1` → [`receivables::credit_note_issued`];
+//! - `carebill.invoicing.agency-invoice.issued.v1` and `…agency-credit-note.issued.v1` (a care
+//!   agency's invoices, seed 004) → the same, through [`receivables::IssuedInvoice`] and
+//!   [`receivables::IssuedCredit`];
 //! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`];
 //! - `carebill.settlement.settlement.changed.v1` → [`dashboard::settlements_changed`] (the
 //!   dashboard's settlements; an invoice's location name is kept for it too).
@@ -17,8 +20,8 @@
 //! never waits on an invoice's events nor they on it, whichever comes first.
 
 use carebill_domain::events::{
-    BatchSentV1, CreditNoteIssuedV1, Envelope, EventPayload as _, InvoiceIssuedV1,
-    SettlementChangedV1,
+    AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchSentV1, CreditNoteIssuedV1, Envelope,
+    EventPayload as _, InvoiceIssuedV1, SettlementChangedV1,
 };
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
@@ -29,6 +32,8 @@ use crate::service::{batches, dashboard, payments, receivables};
 pub(crate) const TYPES: &[&str] = &[
     InvoiceIssuedV1::TYPE,
     CreditNoteIssuedV1::TYPE,
+    AgencyInvoiceIssuedV1::TYPE,
+    AgencyCreditNoteIssuedV1::TYPE,
     BatchSentV1::TYPE,
     SettlementChangedV1::TYPE,
 ];
@@ -41,19 +46,27 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
             let e: InvoiceIssuedV1 = env
                 .payload()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
-            receivables::lock_invoice(conn, e.invoice_id)?;
-            dashboard::location_named(conn, &e.location.code, &e.location.name)?;
-            if receivables::invoice_issued(conn, env, &e)? {
-                payments::apply_prepayments(conn, env, &e)?;
-            }
-            Ok(())
+            invoice_issued(conn, env, &(&e).into())
+        }
+        AgencyInvoiceIssuedV1::TYPE => {
+            let e: AgencyInvoiceIssuedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            invoice_issued(conn, env, &(&e).into())
         }
         CreditNoteIssuedV1::TYPE => {
             let e: CreditNoteIssuedV1 = env
                 .payload()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             receivables::lock_invoice(conn, e.invoice_id)?;
-            receivables::credit_note_issued(conn, env, &e)
+            receivables::credit_note_issued(conn, env, &(&e).into())
+        }
+        AgencyCreditNoteIssuedV1::TYPE => {
+            let e: AgencyCreditNoteIssuedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            receivables::lock_invoice(conn, e.invoice_id)?;
+            receivables::credit_note_issued(conn, env, &(&e).into())
         }
         BatchSentV1::TYPE => {
             let e: BatchSentV1 = env
@@ -70,4 +83,19 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
         }
         _ => Ok(()),
     }
+}
+
+/// An issued invoice: its receivable (once), then, for a receivable created now, the party's
+/// prepayments.
+fn invoice_issued(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &receivables::IssuedInvoice<'_>,
+) -> Result<(), Error> {
+    receivables::lock_invoice(conn, e.invoice_id)?;
+    dashboard::location_named(conn, &e.location.code, &e.location.name)?;
+    if receivables::invoice_issued(conn, env, e)? {
+        payments::apply_prepayments(conn, env, e)?;
+    }
+    Ok(())
 }

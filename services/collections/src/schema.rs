@@ -12,7 +12,7 @@ diesel::table! {
         party_id -> Text,
         payer_code -> Nullable<Text>,
         party -> Text,
-        patient_id -> Text,
+        patient_id -> Nullable<Text>,
         currency -> Text,
         total_minor -> BigInt,
         paid_minor -> BigInt,

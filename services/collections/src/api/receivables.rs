@@ -72,8 +72,9 @@ pub struct Receivable {
     pub party: PartyRef,
     /// The payer's code (payers only).
     pub payer_code: Option<String>,
-    /// The patient the care was for.
-    pub patient_id: String,
+    /// The patient the care was for (null for a care agency's invoice to a carer or an
+    /// organisation).
+    pub patient_id: Option<String>,
     /// The invoice total.
     pub total: Money,
     /// Taken off the total by partial credit notes (kept as it was when a full credit note
@@ -163,7 +164,7 @@ impl Receivable {
             },
             party: v.party.clone(),
             payer_code: v.payer_code.clone(),
-            patient_id: v.patient_id.to_string(),
+            patient_id: v.patient_id.map(|p| p.to_string()),
             total: v.total,
             credited: v.credited,
             paid: v.paid,

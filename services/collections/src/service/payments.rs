@@ -24,8 +24,7 @@ use carebill_domain::collections::{
     plan_allocations,
 };
 use carebill_domain::events::{
-    AllocationRef, Envelope, InvoiceIssuedV1, PartyKind, PartyRef, PaymentRecordedV1,
-    RefundIssuedV1,
+    AllocationRef, Envelope, PartyKind, PartyRef, PaymentRecordedV1, RefundIssuedV1,
 };
 use carebill_domain::ids::{PaymentId, ReceivableId};
 use carebill_domain::{Code, FieldError, MinorUnits, Money, stored};
@@ -1070,7 +1069,7 @@ pub(crate) fn refund(
 pub(crate) fn apply_prepayments(
     conn: &mut AnyConnection,
     env: &Envelope,
-    e: &InvoiceIssuedV1,
+    e: &super::receivables::IssuedInvoice<'_>,
 ) -> Result<(), Error> {
     let party_id = e.recipient.id.to_string();
     let ids = payments::prepayments_for(
@@ -1078,7 +1077,7 @@ pub(crate) fn apply_prepayments(
         e.recipient.kind,
         &party_id,
         e.total.currency(),
-        &e.episode_id.to_string(),
+        &e.episode_id.map_or_else(String::new, |x| x.to_string()), // not stored: an agency invoice has no episode; only prepayments for none apply
     )?;
     if ids.is_empty() {
         return Ok(());

@@ -20,8 +20,13 @@ use std::collections::HashMap;
 use carebill_domain::collections::plans::AdjustmentKind;
 use carebill_domain::collections::{self as rules, ReceivableStatus, WriteOffKind};
 use carebill_domain::creditor_reference::CreditorReference;
-use carebill_domain::events::{CreditNoteIssuedV1, Envelope, InvoiceIssuedV1, PartyKind, PartyRef};
-use carebill_domain::ids::{BatchId, InvoiceId, LocationId, PatientId, ReceivableId};
+use carebill_domain::events::{
+    AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, CreditNoteIssuedV1, Envelope, InvoiceIssuedV1,
+    LocationRef, PartyKind, PartyRef,
+};
+use carebill_domain::ids::{
+    BatchId, CreditNoteId, EpisodeId, InvoiceId, LocationId, PatientId, ReceivableId,
+};
 use carebill_domain::{Currency, MinorUnits, Money, stored};
 use carebill_platform::Error;
 use carebill_platform::audit;
@@ -95,8 +100,8 @@ pub(crate) struct ReceivableView {
     pub party: PartyRef,
     /// The payer's code (payers only).
     pub payer_code: Option<String>,
-    /// The patient.
-    pub patient_id: PatientId,
+    /// The patient (none for a care agency's invoice to a carer or an organisation).
+    pub patient_id: Option<PatientId>,
     /// Currency of every amount.
     pub currency: Currency,
     /// The invoice total.
@@ -349,7 +354,12 @@ impl ReceivableView {
             },
             party,
             payer_code: row.payer_code,
-            patient_id: row.patient_id,
+            patient_id: row
+                .patient_id
+                .as_deref()
+                .map(|p| carebill_domain::stored::parse("patient id", p))
+                .transpose()
+                .map_err(Error::from)?,
             currency: c,
             total: money(row.total_minor, c),
             credited: money(row.credited_minor, c),
@@ -407,6 +417,113 @@ fn minor(m: &Money, what: &str) -> Result<i64, Error> {
         .map_err(|e| Error::invalid_event(format!("{what}: {e}")))
 }
 
+/// An issued invoice as collections takes it: a settlement's (`invoice.issued`) or a care
+/// agency's (`agency-invoice.issued`, seed 004: the carer's self-billed hours the agency
+/// collects on the carer's behalf, its commission, its mediation fee).
+pub(crate) struct IssuedInvoice<'e> {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number.
+    pub number: &'e str,
+    /// The issuing location.
+    pub location: &'e LocationRef,
+    /// Who owes it.
+    pub recipient: &'e PartyRef,
+    /// The patient the care was for, if any.
+    pub patient_id: Option<PatientId>,
+    /// The episode, if any (prepayments for it go first).
+    pub episode_id: Option<EpisodeId>,
+    /// Total to pay.
+    pub total: Money,
+    /// Issue date.
+    pub issue_date: NaiveDate,
+    /// Due date.
+    pub due_date: NaiveDate,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl<'e> From<&'e InvoiceIssuedV1> for IssuedInvoice<'e> {
+    fn from(e: &'e InvoiceIssuedV1) -> Self {
+        IssuedInvoice {
+            invoice_id: e.invoice_id,
+            number: &e.number,
+            location: &e.location,
+            recipient: &e.recipient,
+            patient_id: Some(e.patient_id),
+            episode_id: Some(e.episode_id),
+            total: e.total,
+            issue_date: e.issue_date,
+            due_date: e.due_date,
+            issued_at: e.issued_at,
+        }
+    }
+}
+
+impl<'e> From<&'e AgencyInvoiceIssuedV1> for IssuedInvoice<'e> {
+    fn from(e: &'e AgencyInvoiceIssuedV1) -> Self {
+        IssuedInvoice {
+            invoice_id: e.invoice_id,
+            number: &e.number,
+            location: &e.location,
+            recipient: &e.recipient,
+            patient_id: e.patient_id,
+            episode_id: None,
+            total: e.total,
+            issue_date: e.issue_date,
+            due_date: e.due_date,
+            issued_at: e.issued_at,
+        }
+    }
+}
+
+/// A credit note as collections takes it: a settlement invoice's (`credit_note.issued`) or a
+/// care agency invoice's (`agency-credit-note.issued`).
+pub(crate) struct IssuedCredit<'e> {
+    /// The credit note.
+    pub credit_note_id: CreditNoteId,
+    /// Its number.
+    pub number: &'e str,
+    /// The invoice credited.
+    pub invoice_id: InvoiceId,
+    /// Partial (reduces the invoice) or full (cancels it).
+    pub partial: bool,
+    /// Amount credited.
+    pub total: Money,
+    /// What the invoice still bills after it (partial credit notes say).
+    pub invoice_remaining: Option<Money>,
+    /// Why.
+    pub reason: &'e str,
+}
+
+impl<'e> From<&'e CreditNoteIssuedV1> for IssuedCredit<'e> {
+    fn from(e: &'e CreditNoteIssuedV1) -> Self {
+        IssuedCredit {
+            credit_note_id: e.credit_note_id,
+            number: &e.number,
+            invoice_id: e.invoice_id,
+            partial: e.partial,
+            total: e.total,
+            invoice_remaining: e.invoice_remaining,
+            reason: &e.reason,
+        }
+    }
+}
+
+impl<'e> From<&'e AgencyCreditNoteIssuedV1> for IssuedCredit<'e> {
+    fn from(e: &'e AgencyCreditNoteIssuedV1) -> Self {
+        IssuedCredit {
+            credit_note_id: e.credit_note_id,
+            number: &e.number,
+            invoice_id: e.invoice_id,
+            partial: e.partial,
+            total: e.total,
+            invoice_remaining: Some(e.invoice_remaining),
+            reason: &e.reason,
+        }
+    }
+}
+
 /// An invoice was issued: its receivable is created (once), cancelled at once when its credit
 /// note arrived first, reduced by the partial credit notes that arrived first. Runs in the
 /// inbox's transaction with the invoice's key locked. True when the receivable was created
@@ -415,7 +532,7 @@ fn minor(m: &Money, what: &str) -> Result<i64, Error> {
 pub(crate) fn invoice_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
-    e: &InvoiceIssuedV1,
+    e: &IssuedInvoice<'_>,
 ) -> Result<bool, Error> {
     if receivables::exists_for_invoice(conn, e.invoice_id)? {
         // The same invoice announced again (a re-published event under a new id).
@@ -456,15 +573,15 @@ pub(crate) fn invoice_issued(
         NewReceivableRow {
             id,
             invoice_id: e.invoice_id,
-            invoice_number: e.number.clone(),
+            invoice_number: e.number.to_owned(),
             location_id: e.location.id,
             location_code: e.location.code.clone(),
             location_time_zone: e.location.time_zone.clone(),
             party_kind: e.recipient.kind,
             party_id: e.recipient.id.to_string(),
             payer_code: e.recipient.payer_code.clone(),
-            party: serde_json::to_string(&StoredParty::from(&e.recipient))?,
-            patient_id: e.patient_id,
+            party: serde_json::to_string(&StoredParty::from(e.recipient))?,
+            patient_id: e.patient_id.map(|p| p.to_string()),
             currency: e.total.currency(),
             total_minor: total,
             paid_minor: 0,
@@ -478,7 +595,7 @@ pub(crate) fn invoice_issued(
             cancelled_at: early.as_ref().map(|_| now),
             issued_at: db::truncate_micros(e.issued_at.naive_utc()),
             payment_reference: Some(
-                CreditorReference::for_invoice_number(&e.number)
+                CreditorReference::for_invoice_number(e.number)
                     .as_str()
                     .to_owned(),
             ),
@@ -520,7 +637,7 @@ pub(crate) fn invoice_issued(
 pub(crate) fn credit_note_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
-    e: &CreditNoteIssuedV1,
+    e: &IssuedCredit<'_>,
 ) -> Result<(), Error> {
     if e.partial {
         return partial_credit_note_issued(conn, env, e);
@@ -534,8 +651,8 @@ pub(crate) fn credit_note_issued(
             EarlyCreditNoteRow {
                 invoice_id: e.invoice_id,
                 credit_note_id: e.credit_note_id,
-                credit_note_number: e.number.clone(),
-                reason: e.reason.clone(),
+                credit_note_number: e.number.to_owned(),
+                reason: e.reason.to_owned(),
                 received_at: now,
                 applied_at: None,
             },
@@ -551,7 +668,7 @@ pub(crate) fn credit_note_issued(
         payments::give_back(conn, a.payment_id, a.amount_minor, now)?;
         allocations::reverse(conn, &a.id, e.credit_note_id, now)?;
     }
-    receivables::cancel(conn, row.id, e.credit_note_id, &e.number, &e.reason, now)?;
+    receivables::cancel(conn, row.id, e.credit_note_id, e.number, e.reason, now)?;
     let returned: i64 = active.iter().map(|a| a.amount_minor).sum();
     let c = row.currency;
     audit::record_at(
@@ -571,7 +688,7 @@ pub(crate) fn credit_note_issued(
             "reversed_allocations": active.iter().map(|a| &a.id).collect::<Vec<_>>(),
             "event_id": env.id,
         }),
-        Some(&e.reason),
+        Some(e.reason),
     )?;
     Ok(())
 }
@@ -584,7 +701,7 @@ pub(crate) fn credit_note_issued(
 fn partial_credit_note_issued(
     conn: &mut AnyConnection,
     env: &Envelope,
-    e: &CreditNoteIssuedV1,
+    e: &IssuedCredit<'_>,
 ) -> Result<(), Error> {
     let remaining = e.invoice_remaining.as_ref().ok_or_else(|| {
         Error::invalid_event(format!(
@@ -604,11 +721,11 @@ fn partial_credit_note_issued(
         PartialCreditNoteRow {
             credit_note_id: e.credit_note_id,
             invoice_id: e.invoice_id,
-            credit_note_number: e.number.clone(),
+            credit_note_number: e.number.to_owned(),
             currency: remaining.currency().to_string(),
             credited_minor: minor(&e.total, "total")?,
             remaining_minor: minor(remaining, "invoice_remaining")?,
-            reason: e.reason.clone(),
+            reason: e.reason.to_owned(),
             received_at: now,
         },
     )?;
@@ -684,7 +801,7 @@ fn partial_credit_note_issued(
             "reallocated": reallocated,
             "event_id": env.id,
         }),
-        Some(&e.reason),
+        Some(e.reason),
     )?;
     Ok(())
 }
@@ -695,7 +812,7 @@ fn partial_credit_note_issued(
 fn return_to_credit(
     conn: &mut AnyConnection,
     env: &Envelope,
-    e: &CreditNoteIssuedV1,
+    e: &IssuedCredit<'_>,
     row: &ReceivableRow,
     excess: i64,
     now: chrono::NaiveDateTime,

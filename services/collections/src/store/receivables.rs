@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use carebill_domain::accounts::PayerKind;
 use carebill_domain::collections::{self as rules, ReceivableStatus};
 use carebill_domain::events::{PartyKind, PartyRef};
-use carebill_domain::ids::{
-    CoverageId, CreditNoteId, InvoiceId, LocationId, PatientId, ReceivableId,
-};
+use carebill_domain::ids::{CoverageId, CreditNoteId, InvoiceId, LocationId, ReceivableId};
 use carebill_domain::invoicing::BatchDocumentKind;
 use carebill_domain::{Currency, MinorUnits, stored};
 use carebill_platform::Error;
@@ -107,9 +105,8 @@ pub(crate) struct ReceivableRow {
     pub payer_code: Option<String>,
     /// The party, as JSON ([`StoredParty`]).
     pub party: String,
-    /// The patient.
-    #[diesel(deserialize_as = String)]
-    pub patient_id: PatientId,
+    /// The patient (none for a care agency's invoice to a carer or an organisation).
+    pub patient_id: Option<String>,
     /// Currency.
     #[diesel(deserialize_as = String)]
     pub currency: Currency,
@@ -200,9 +197,8 @@ pub(crate) struct NewReceivableRow {
     pub payer_code: Option<String>,
     /// The party, as JSON ([`StoredParty`]).
     pub party: String,
-    /// The patient.
-    #[diesel(serialize_as = String)]
-    pub patient_id: PatientId,
+    /// The patient (none for a care agency's invoice to a carer or an organisation).
+    pub patient_id: Option<String>,
     /// Currency.
     #[diesel(serialize_as = String)]
     pub currency: Currency,

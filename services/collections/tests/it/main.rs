@@ -4,6 +4,7 @@
 //! on a throwaway PostgreSQL database.
 
 mod access;
+mod agency;
 mod aging;
 mod bank_statements;
 mod batches;

@@ -1,0 +1,1 @@
+ALTER TABLE receivables ALTER COLUMN patient_id SET NOT NULL;
