@@ -158,6 +158,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The actor the audit trail names for what a service does by itself or on an event (no
+    /// roles, no scope): `subject` says which, `request_id` the request or event it follows.
+    pub fn system(subject: impl Into<String>, request_id: Option<String>) -> Principal {
+        Principal {
+            subject: subject.into(),
+            roles: Vec::new(),
+            locations: None,
+            payer: None,
+            patient: None,
+            carer: None,
+            request_id,
+        }
+    }
+
     /// Whether the caller has any of `roles` (admin always does).
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.roles

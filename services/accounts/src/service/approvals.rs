@@ -143,15 +143,7 @@ pub fn review_by_link(
 ) -> Result<ForApproval, Error> {
     conn.transaction(|conn| {
         let (link, sheet) = link_sheet(conn, token)?;
-        let actor = Principal {
-            subject: format!("approval-link:{}", link.sent_to),
-            roles: Vec::new(),
-            locations: None,
-            payer: None,
-            patient: None,
-            carer: None,
-            request_id,
-        };
+        let actor = Principal::system(format!("approval-link:{}", link.sent_to), request_id);
         review(conn, &actor, sheet, decisions, approve_all)
     })
 }

@@ -123,13 +123,5 @@ pub(crate) fn location_codes(scope: &Scope) -> Option<Vec<String>> {
 
 /// The actor the audit trail names for what the service does by itself (notices, links).
 pub(crate) fn system() -> Principal {
-    Principal {
-        subject: "system:accounts".to_owned(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id: None,
-    }
+    Principal::system("system:accounts", None)
 }

@@ -463,15 +463,7 @@ fn decide(
     if link.status != PaymentLinkStatus::Open {
         return Ok(result(Taken::NotOpen, None));
     }
-    let actor = Principal {
-        subject: format!("payment-provider:{provider}"),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id,
-    };
+    let actor = Principal::system(format!("payment-provider:{provider}"), request_id);
     let (status, taken) = match e.outcome {
         SessionOutcome::Pending | SessionOutcome::Other => {
             return Ok(result(Taken::Pending, None));

@@ -173,15 +173,7 @@ fn field_error(code: ErrorCode, field: &str, fcode: &str, message: String) -> Er
 
 /// The actor of evaluations no person asked for (dunning's run).
 fn system_actor() -> Principal {
-    Principal {
-        subject: crate::SERVICE.to_owned(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id: None,
-    }
+    Principal::system(crate::SERVICE, None)
 }
 
 /// The receivables chosen for a new plan, locked (id order) and checked: in the caller's

@@ -400,15 +400,7 @@ pub(crate) fn lock_invoice(conn: &mut AnyConnection, invoice_id: InvoiceId) -> R
 
 /// The actor recorded in the audit trail for changes made by an event.
 pub(crate) fn event_actor(env: &Envelope) -> Principal {
-    Principal {
-        subject: env.source.clone(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id: env.correlationid.clone(),
-    }
+    Principal::system(env.source.clone(), env.correlationid.clone())
 }
 
 fn minor(m: &Money, what: &str) -> Result<i64, Error> {

@@ -961,15 +961,7 @@ pub(crate) struct DispatchSummary {
 }
 
 fn system() -> Principal {
-    Principal {
-        subject: "collections/reminders".to_owned(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id: None,
-    }
+    Principal::system("collections/reminders", None)
 }
 
 /// Sends the notices due at `now` (at most `limit`), one at a time.

@@ -26,7 +26,7 @@
 use carebill_domain::agency_invoices::{AgencyInvoicePlan, AgencyPurpose, plan_agency_invoices};
 use carebill_domain::events::{AgencyInvoiceIssuedV1, Envelope, HoursPricedV1};
 use carebill_domain::ids::InvoiceId;
-use carebill_domain::invoicing::{DocumentKind, InvoiceStatus, PaymentTerms, sum_lines};
+use carebill_domain::invoicing::{DocumentKind, InvoiceStatus, sum_lines};
 use carebill_platform::Error;
 use carebill_platform::audit::{self, Change, Snapshot};
 use carebill_platform::auth::Principal;
@@ -35,7 +35,7 @@ use carebill_platform::events::outbox;
 use chrono::Datelike as _;
 
 use super::deliveries;
-use super::issuing::SYSTEM_ACTOR;
+use super::issuing::{SYSTEM_ACTOR, buyer_as_issued, payment_terms, seller_as_issued};
 use crate::SERVICE;
 use crate::store::agency::{self, AgencyInvoiceRow};
 use crate::store::invoices::{self, InvoiceRow, StoredParty};
@@ -70,25 +70,10 @@ pub(crate) fn issue(
     };
     let plans =
         plan_agency_invoices(e, &rules, day).map_err(|x| Error::invalid_event(x.to_string()))?;
-    let agency_party = match &location.billing {
-        Some(b) => StoredParty::from(b),
-        None => StoredParty {
-            legal_name: Some(location.name.clone()),
-            vat_id: location.tax_id.clone(),
-            ..StoredParty::default()
-        },
-    };
+    let agency_party = seller_as_issued(location);
     let carer_party = StoredParty::from(&a.carer.billing);
     let now = db::now();
-    let system = Principal {
-        subject: SYSTEM_ACTOR.to_owned(),
-        roles: Vec::new(),
-        locations: None,
-        payer: None,
-        patient: None,
-        carer: None,
-        request_id: env.correlationid.clone(),
-    };
+    let system = Principal::system(SYSTEM_ACTOR, env.correlationid.clone());
     let mut events = Vec::with_capacity(plans.len());
     let mut to_deliver = Vec::with_capacity(plans.len());
     let mut audits = Vec::with_capacity(plans.len());
@@ -115,11 +100,7 @@ pub(crate) fn issue(
         };
         // The payer's terms, else the agency's, else 30 days net (a carer or a person has none
         // of their own).
-        let terms: PaymentTerms = [&plan.recipient.billing, &location.billing]
-            .into_iter()
-            .flatten()
-            .find_map(|b| b.payment_terms.clone())
-            .unwrap_or_default(); // not stored: neither party set terms, 30 days net applies
+        let terms = payment_terms(location, &plan.recipient);
         let due = terms.due_date(day);
         let r = &plan.recipient;
         let (seller, payee, note) = if hours {
@@ -178,10 +159,7 @@ pub(crate) fn issue(
                 cancelled_at: None,
                 credit_note_id: None,
                 seller: Some(serde_json::to_string(seller)?),
-                buyer: Some(serde_json::to_string(&match &r.billing {
-                    Some(b) => StoredParty::from(b),
-                    None => StoredParty::default(),
-                })?),
+                buyer: Some(serde_json::to_string(&buyer_as_issued(r))?),
                 payment_terms: Some(serde_json::to_string(&terms)?),
             },
         )?;

@@ -348,15 +348,7 @@ pub(crate) fn number_and_announce(
             )
             .map_err(|e| Error::internal(&e))?,
         );
-        let system = Principal {
-            subject: SYSTEM_ACTOR.to_owned(),
-            roles: Vec::new(),
-            locations: None,
-            payer: None,
-            patient: None,
-            carer: None,
-            request_id: env.correlationid.clone(),
-        };
+        let system = Principal::system(SYSTEM_ACTOR, env.correlationid.clone());
         let ids: Vec<String> = invoices
             .iter()
             .map(|i| i.event.invoice_id.to_string())
@@ -432,7 +424,7 @@ fn invoice_row(
 
 /// The payment terms of an invoice to `recipient`: a payer's own, else the issuing location's,
 /// else 30 days net. (A patient has none of their own.)
-fn payment_terms(location: &LocationRef, recipient: &PartyRef) -> PaymentTerms {
+pub(crate) fn payment_terms(location: &LocationRef, recipient: &PartyRef) -> PaymentTerms {
     [&recipient.billing, &location.billing]
         .into_iter()
         .flatten()
@@ -442,7 +434,7 @@ fn payment_terms(location: &LocationRef, recipient: &PartyRef) -> PaymentTerms {
 
 /// The seller as the approval names it, kept on the invoice: the location's billing data, or
 /// for an approval of an older version that carries none, its name and tax id.
-fn seller_as_issued(location: &LocationRef) -> StoredParty {
+pub(crate) fn seller_as_issued(location: &LocationRef) -> StoredParty {
     match &location.billing {
         Some(billing) => StoredParty::from(billing),
         None => StoredParty {
@@ -455,7 +447,7 @@ fn seller_as_issued(location: &LocationRef) -> StoredParty {
 
 /// The buyer as the approval names it, kept on the invoice: the payer's or the patient's
 /// billing data (nothing for an approval of an older version that carries none).
-fn buyer_as_issued(recipient: &PartyRef) -> StoredParty {
+pub(crate) fn buyer_as_issued(recipient: &PartyRef) -> StoredParty {
     match &recipient.billing {
         Some(billing) => StoredParty::from(billing),
         None => StoredParty::default(),
