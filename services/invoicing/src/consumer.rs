@@ -8,8 +8,8 @@
 //! 1. every settlement of the batch (its advisory key), sorted by id, before anything is read;
 //! 2. at the end of the batch, the invoice series it takes numbers from, sorted by location id
 //!    and year ([`crate::service::issuing::number_and_announce`]);
-//! 3. then each priced approval of hours, in the batch's order: the agency's series, then the
-//!    carer's.
+//! 3. then each priced approval of hours, in (agency, carer) id order: the agency's series, then
+//!    the carer's.
 
 use carebill_domain::events::{Envelope, EventPayload as _, HoursPricedV1, SettlementApprovedV1};
 use carebill_domain::ids::SettlementId;
@@ -53,6 +53,8 @@ pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Resu
         issued.extend(issuing::issue_invoices(conn, env, approval)?);
     }
     issuing::number_and_announce(conn, issued)?;
+    // In (agency, carer) id order, so two replicas take the series in the same order.
+    priced.sort_by_key(|(_, h)| (h.approval.location.id, h.approval.carer.id));
     for (env, hours) in &priced {
         agency_issuing::issue(conn, env, hours)?;
     }

@@ -1071,13 +1071,18 @@ pub(crate) fn apply_prepayments(
     env: &Envelope,
     e: &super::receivables::IssuedInvoice<'_>,
 ) -> Result<(), Error> {
+    // A deposit was taken for the care a location gives: a care agency's invoice (no episode)
+    // is another creditor's (the carer's hours) or the agency's own, and takes none.
+    let Some(episode_id) = e.episode_id else {
+        return Ok(());
+    };
     let party_id = e.recipient.id.to_string();
     let ids = payments::prepayments_for(
         conn,
         e.recipient.kind,
         &party_id,
         e.total.currency(),
-        &e.episode_id.map_or_else(String::new, |x| x.to_string()), // not stored: an agency invoice has no episode; only prepayments for none apply
+        &episode_id.to_string(),
     )?;
     if ids.is_empty() {
         return Ok(());

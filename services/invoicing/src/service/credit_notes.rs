@@ -133,8 +133,13 @@ pub(crate) fn credit(
     let year = issue_date(db::now().and_utc(), &invoice.location_time_zone)
         .map_err(|e| Error::internal(&e))?
         .year();
-    if self_billed.is_none() {
-        series::lock_series(conn, invoice.location_id, DocumentKind::CreditNote, year)?;
+    match self_billed {
+        Some(a) => {
+            series::lock_carer_series(conn, a.carer_id, DocumentKind::SelfBilledCreditNote, year)?;
+        }
+        None => {
+            series::lock_series(conn, invoice.location_id, DocumentKind::CreditNote, year)?;
+        }
     }
     let now = db::now();
     let issued_on =

@@ -170,7 +170,7 @@ fn credit_note_parts(doc: &CreditNoteDocument) -> (Header, Parties<'_>) {
         recipient: &h.recipient,
         seller: h.seller.as_ref(),
         buyer: h.buyer.as_ref(),
-        payee: None,
+        payee: agency.and_then(|a| a.payee.as_ref()),
         carer: agency.filter(|_| self_billed).map(|a| a.carer_id),
         this: format!("/v1/credit-notes/{}", h.id),
     };
@@ -399,8 +399,10 @@ fn build(
         .is_some_and(|a| a.country.code() == "NL")
     {
         // Except where Peppol's country rules want the means of payment on a credit note too
-        // (NL-R-007: a Dutch seller states them on any document with an amount due).
+        // (NL-R-007: a Dutch seller states them on any document with an amount due): the
+        // account the invoice was paid to (its payee's, else the seller's).
         doc.payment = parties.payment(&number)?;
+        doc.payee = parties.payee()?;
     }
     if doc.totals().due != total {
         return Err(Error::internal(&format!(

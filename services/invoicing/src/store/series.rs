@@ -93,6 +93,17 @@ pub(crate) fn lock_series(
     lock_owned(conn, &location_id.to_string(), kind, year)
 }
 
+/// Creates a carer's series of `kind` in `year` if missing and locks it until the transaction
+/// ends; returns its id.
+pub(crate) fn lock_carer_series(
+    conn: &mut AnyConnection,
+    carer: CarerId,
+    kind: DocumentKind,
+    year: i32,
+) -> Result<String, Error> {
+    lock_owned(conn, &carer.to_string(), kind, year)
+}
+
 /// Creates the series of `kind` of `owner` (a location's or a carer's id) in `year` if missing
 /// and locks it; returns its id.
 fn lock_owned(

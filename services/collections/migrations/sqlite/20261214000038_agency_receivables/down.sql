@@ -1,5 +1,8 @@
 PRAGMA foreign_keys = OFF;
 BEGIN;
+-- Receivables without a patient (a care agency's) go, with what refers to them.
+DELETE FROM allocations WHERE receivable_id IN (SELECT id FROM receivables WHERE patient_id IS NULL);
+DELETE FROM payment_plan_receivables WHERE receivable_id IN (SELECT id FROM receivables WHERE patient_id IS NULL);
 DELETE FROM receivables WHERE patient_id IS NULL;
 CREATE TABLE receivables_old (
     id TEXT PRIMARY KEY,

@@ -1,5 +1,12 @@
 PRAGMA foreign_keys = OFF;
 BEGIN;
+-- Agency invoices go with the table that says what they are (their lines, credit notes,
+-- deliveries and links first).
+DELETE FROM document_lines WHERE document_id IN (SELECT id FROM credit_notes WHERE invoice_id IN (SELECT invoice_id FROM agency_invoices));
+DELETE FROM credit_notes WHERE invoice_id IN (SELECT invoice_id FROM agency_invoices);
+DELETE FROM document_lines WHERE document_id IN (SELECT invoice_id FROM agency_invoices);
+DELETE FROM portal_links WHERE document_id IN (SELECT invoice_id FROM agency_invoices);
+DELETE FROM deliveries WHERE document_id IN (SELECT invoice_id FROM agency_invoices);
 DELETE FROM invoices WHERE id IN (SELECT invoice_id FROM agency_invoices);
 DROP TABLE agency_invoices;
 CREATE TABLE invoices_old (

@@ -1,4 +1,5 @@
 ALTER TABLE agency_invoices DROP COLUMN series_prefix;
+DELETE FROM document_lines WHERE document_id IN (SELECT id FROM credit_notes WHERE settlement_id IS NULL);
 DELETE FROM credit_notes WHERE settlement_id IS NULL;
 CREATE TABLE credit_notes_old (
     id TEXT PRIMARY KEY,
