@@ -606,7 +606,14 @@ async fn bad_statements_are_refused_and_change_nothing(b: Backend) {
     let t = token(&["collector"], None);
     let h1 = location("H1", "Europe/Madrid");
     let insurer = payer("INS-3");
-    let a = invoice(&insurer, &h1, "H1-INV-2026-000030", eur("40.00"), today());
+    // Due tomorrow (UTC): open in Madrid's day too, whatever the hour.
+    let a = invoice(
+        &insurer,
+        &h1,
+        "H1-INV-2026-000030",
+        eur("40.00"),
+        today() + Duration::days(1),
+    );
     feed(&h, &envelope(&a)).await;
     let good = camt053(
         "MSG-B",

@@ -382,7 +382,14 @@ async fn a_balance_link_pays_the_oldest_due_first_with_what_was_paid(b: Backend)
         eur("30.00"),
         today() + Duration::days(20),
     );
-    let dollars = invoice(&acme, &h1, "H1-D", money_in("70.00", "USD"), today());
+    // Due tomorrow (UTC): open in Madrid's day too, whatever the hour.
+    let dollars = invoice(
+        &acme,
+        &h1,
+        "H1-D",
+        money_in("70.00", "USD"),
+        today() + Duration::days(1),
+    );
     for inv in [&later, &overdue, &last, &dollars] {
         feed(&w.h, &envelope(inv)).await;
     }
@@ -460,7 +467,7 @@ async fn bad_old_or_missing_signatures_are_refused_and_record_nothing(b: Backend
         &location("H1", "Europe/Madrid"),
         "H1-S",
         eur("80.00"),
-        today(),
+        today() + Duration::days(1),
     );
     feed(&w.h, &envelope(&inv)).await;
     let rid = receivable_id(&app, &inv).await;

@@ -36,7 +36,8 @@ const REPORT_READERS: &[Role] = &[
 pub struct InvoicedReportParams {
     /// First issue day (default: 1 January of this year).
     pub from: Option<NaiveDate>,
-    /// Last issue day (default: today, UTC); at most 5 years after `from`.
+    /// Last issue day (default: tomorrow, UTC — on or after every location's today); at most 5
+    /// years after `from`.
     pub to: Option<NaiveDate>,
     /// One location's code (default: every location you may see).
     pub location: Option<String>,
@@ -54,8 +55,15 @@ pub struct InvoicedReportParams {
 
 impl InvoicedReportParams {
     fn query(&self) -> Query {
-        let (from, to) =
-            carebill_domain::accounts::report_period(self.from, self.to, Utc::now().date_naive());
+        let today = Utc::now().date_naive();
+        let (from, to) = carebill_domain::accounts::report_period(self.from, self.to, today);
+        // Issue days are the locations' own: without a `to`, up to tomorrow (UTC), which is on
+        // or after every location's today (UTC−12 to UTC+14); `from` stays 1 January of this
+        // year (UTC).
+        let to = match self.to {
+            Some(_) => to,
+            None => today.succ_opt().unwrap_or(today), // not stored: the calendar's last day has no tomorrow
+        };
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
