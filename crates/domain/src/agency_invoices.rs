@@ -257,7 +257,7 @@ fn finish(
         }
     }
     let net = sum_lines(&lines, currency)?;
-    if net.amount().is_sign_negative() && !net.amount().is_zero() {
+    if net.amount() < Decimal::ZERO {
         return Err(PlanError::NegativeTotal(recipient.key()));
     }
     let tax_total = vat_total(&lines, currency)?;

@@ -59,15 +59,7 @@ pub(crate) fn issue(
         tracing::info!(approval = %a.approval_id, "approval already invoiced");
         return Ok(());
     }
-    let rules = match location
-        .billing
-        .as_ref()
-        .and_then(|b| b.address.as_ref())
-        .and_then(|x| x.country.as_deref())
-    {
-        Some(country) => super::tax_rules::rules_of(conn, country)?,
-        None => Vec::new(),
-    };
+    let rules = super::tax_rules::rules_of_location(conn, location)?;
     let plans =
         plan_agency_invoices(e, &rules, day).map_err(|x| Error::invalid_event(x.to_string()))?;
     let agency_party = seller_as_issued(location);

@@ -98,15 +98,7 @@ pub(crate) fn issue_invoices<'e>(
         .map_err(|e| Error::invalid_event(e.to_string()))?;
     // VAT by the tax rules of the issuing location's country (its address's), on the issue date;
     // without a country or a rule, a line is health care, exempt.
-    let rules = match location
-        .billing
-        .as_ref()
-        .and_then(|b| b.address.as_ref())
-        .and_then(|a| a.country.as_deref())
-    {
-        Some(country) => super::tax_rules::rules_of(conn, country)?,
-        None => Vec::new(),
-    };
+    let rules = super::tax_rules::rules_of_location(conn, location)?;
     let mut plans = plans;
     for plan in &mut plans {
         apply_taxes(plan, &rules, issued_on).map_err(|e| Error::invalid_event(e.to_string()))?;

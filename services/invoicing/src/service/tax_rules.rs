@@ -240,6 +240,23 @@ pub(crate) fn list(
     Page::from_rows(rows, page, |r| r.id.to_string()).try_map(StoredTaxRule::of)
 }
 
+/// The rules of the country of a location's address, which its invoices are taxed by; none
+/// without a country (every line is then health care, exempt).
+pub(crate) fn rules_of_location(
+    conn: &mut AnyConnection,
+    location: &carebill_domain::events::LocationRef,
+) -> Result<Vec<TaxRule>, Error> {
+    match location
+        .billing
+        .as_ref()
+        .and_then(|b| b.address.as_ref())
+        .and_then(|a| a.country.as_deref())
+    {
+        Some(country) => rules_of(conn, country),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The rules of a country, as the domain applies them.
 pub(crate) fn rules_of(conn: &mut AnyConnection, country: &str) -> Result<Vec<TaxRule>, Error> {
     store::of_country(conn, country)?

@@ -209,6 +209,26 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
     .await;
     assert_eq!(s, StatusCode::OK, "{r}");
 
+    // A carer's settings are checked like anyone's: a malformed address is refused and nothing
+    // is stored (no delivery would follow).
+    let other = CarerId::new();
+    let (s, problem, _) = call(
+        &app,
+        put(
+            &format!("/v1/delivery-settings/carer/{other}"),
+            &t,
+            &json!({"channel": "email", "email": "not an address"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (s, _, _) = call(
+        &app,
+        get(&format!("/v1/delivery-settings/carer/{other}"), &t),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     let env = priced_envelope(&a);
     deliver(&h.db, env.clone()).await.expect("issued");
     // A redelivery, and the same approval priced again under another event id, issue nothing.
