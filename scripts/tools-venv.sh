@@ -7,6 +7,10 @@ set -euo pipefail
 venv="${CAREBILL_TOOLS_VENV:-$HOME/.cache/carebill/venv-tools}"
 requirements="aiosmtpd==1.4.6"
 stamp="$venv/.carebill-requirements"
+# Tests start in parallel processes: one installs, the others wait for it.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements >&2

@@ -6,9 +6,10 @@
 //!   the agency on the carer's behalf under their self-billing agreement (UBL 389, the carer as
 //!   seller): one line per priced part of the hours and per extra charge a condition added; VAT
 //!   as the carer's status says (exempt with its reason, or the carer's standard rate).
-//! - **commission**: the agency's invoice to the carer for its commission on those hours, one
-//!   line; VAT by the agency country's tax rules for [`COMMISSION_CODE`] /
-//!   [`COMMISSION_SERVICE_GROUP`] (without a rule, exempt like care).
+//! - **commission**: the agency's invoice to the carer for its commission, one per carer and
+//!   period ([`plan_commission_invoice`]): one line per approval of hours it was earned on
+//!   ([`commission_of`]), whatever the placement; VAT by the agency country's tax rules for
+//!   [`COMMISSION_CODE`] / [`COMMISSION_SERVICE_GROUP`] (without a rule, exempt like care).
 //! - **mediation_fee**: the agency's invoice to the client for its mediation fee, when the
 //!   placement has one; VAT by the rules for [`MEDIATION_FEE_CODE`] /
 //!   [`MEDIATION_FEE_SERVICE_GROUP`].
@@ -100,8 +101,8 @@ pub fn carer_tax(vat: &VatStatus) -> LineTax {
     }
 }
 
-/// Plans the invoices of a priced approval: the hours, then the commission, then the mediation
-/// fee (see the module documentation). `agency_rules` are the tax rules of the agency's country;
+/// Plans the invoices of a priced approval: the hours, then the mediation fee (see the module
+/// documentation; the commission waits for its period, [`commission_of`]). `agency_rules` are the tax rules of the agency's country;
 /// `day` the invoice date the rules are read on.
 pub fn plan_agency_invoices(
     e: &HoursPricedV1,
@@ -194,27 +195,6 @@ pub fn plan_agency_invoices(
     let hours: Decimal = e.priced.lines.iter().map(|p| p.hours).sum();
     let first = ConsumptionId(a.lines.first().map_or(uuid::Uuid::nil(), |l| l.hours_id.0));
     let period = format!("{} – {}", a.period_start, a.period_end);
-    if !e.priced.commission.amount().is_zero() {
-        let l = DocumentLine {
-            unit: "unit".to_owned(),
-            unit_price: e.priced.commission,
-            line_amount: e.priced.commission,
-            amount: e.priced.commission,
-            ..line(
-                first,
-                COMMISSION_CODE,
-                format!(
-                    "Commission on {hours} hours ({}) of placement {}, {period}",
-                    e.priced.total, a.terms.reference
-                ),
-                COMMISSION_SERVICE_GROUP,
-            )
-        };
-        plans.push(AgencyInvoicePlan {
-            purpose: AgencyPurpose::Commission,
-            plan: finish(carer_party(e), vec![l], Some(agency_rules), day)?,
-        });
-    }
     if let Some(fee) = e.priced.mediation_fee.filter(|f| !f.amount().is_zero()) {
         let l = DocumentLine {
             unit: "unit".to_owned(),
@@ -237,6 +217,91 @@ pub fn plan_agency_invoices(
         });
     }
     Ok(plans)
+}
+
+/// The commission an approval earned the agency, waiting for its carer's commission invoice of
+/// the period: one line of that invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommissionEntry {
+    /// The line's id: the first hours' id of the approval (unique across approvals).
+    pub line_id: ConsumptionId,
+    /// The placement the hours were worked on.
+    pub placement_reference: String,
+    /// The approved period.
+    pub period_start: NaiveDate,
+    /// Its last day.
+    pub period_end: NaiveDate,
+    /// When the period began, in the agency's time zone (the line's service date).
+    pub performed_at: DateTime<Utc>,
+    /// The hours approved.
+    pub hours: Decimal,
+    /// What they are worth (the self-billed invoice's net total).
+    pub hours_value: Money,
+    /// The commission on them.
+    pub commission: Money,
+}
+
+/// The commission a priced approval earned, if any (a zero commission earns none).
+pub fn commission_of(e: &HoursPricedV1) -> Result<Option<CommissionEntry>, PlanError> {
+    let a = &e.approval;
+    if e.priced.commission.amount().is_zero() {
+        return Ok(None);
+    }
+    let tz = parse_time_zone(&a.location.time_zone)
+        .map_err(|_| PlanError::TimeZone(a.location.time_zone.clone()))?;
+    let start = a.period_start.and_time(NaiveTime::MIN);
+    Ok(Some(CommissionEntry {
+        line_id: ConsumptionId(a.lines.first().map_or(uuid::Uuid::nil(), |l| l.hours_id.0)),
+        placement_reference: a.terms.reference.clone(),
+        period_start: a.period_start,
+        period_end: a.period_end,
+        performed_at: tz
+            .from_local_datetime(&start)
+            .earliest()
+            .map_or_else(|| start.and_utc(), |t| t.with_timezone(&Utc)),
+        hours: e.priced.lines.iter().map(|p| p.hours).sum(),
+        hours_value: e.priced.total,
+        commission: e.priced.commission,
+    }))
+}
+
+/// Plans a carer's commission invoice over `entries` (at least one, one currency): one line per
+/// entry, in their order, taxed by the agency country's `agency_rules` on `day`, the invoice
+/// date.
+pub fn plan_commission_invoice(
+    carer: PartyRef,
+    entries: &[CommissionEntry],
+    agency_rules: &[TaxRule],
+    day: NaiveDate,
+) -> Result<InvoicePlan, PlanError> {
+    let lines = entries
+        .iter()
+        .map(|c| DocumentLine {
+            consumption_id: c.line_id,
+            code: COMMISSION_CODE.to_owned(),
+            description: format!(
+                "Commission on {} hours ({}) of placement {}, {} – {}",
+                c.hours.normalize(),
+                c.hours_value,
+                c.placement_reference,
+                c.period_start,
+                c.period_end
+            ),
+            service_group: COMMISSION_SERVICE_GROUP.to_owned(),
+            quantity: Decimal::ONE,
+            unit: "unit".to_owned(),
+            performed_at: c.performed_at,
+            unit_price: c.commission,
+            line_amount: c.commission,
+            amount: c.commission,
+            tax: LineTax::health_care(),
+            parts: Vec::new(),
+            method: None,
+            kind: None,
+            performed_by: None,
+        })
+        .collect();
+    finish(carer, lines, Some(agency_rules), day)
 }
 
 /// A plan of `lines` to `recipient`, taxed by `rules` when given (else the lines keep theirs),
@@ -371,7 +436,11 @@ mod tests {
         );
         let plans = plan_agency_invoices(&e, &[], e.approval.invoice_date).expect("planned");
         let purposes: Vec<AgencyPurpose> = plans.iter().map(|p| p.purpose).collect();
-        assert_eq!(purposes, [AgencyPurpose::Hours, AgencyPurpose::Commission]);
+        assert_eq!(
+            purposes,
+            [AgencyPurpose::Hours],
+            "the commission waits for its period"
+        );
         let hours = &plans[0].plan;
         assert_eq!(hours.lines.len(), 2, "18:00–20:00 and 20:00–22:00");
         let hours_id = e.approval.lines[0].hours_id;
@@ -386,8 +455,44 @@ mod tests {
         assert_eq!(hours.total, eur("120.00"));
         // Exempt without a reason of the carer's own: health care's code and text.
         assert_eq!(hours.lines[0].tax, LineTax::health_care());
-        assert_eq!(plans[1].plan.total, eur("12.00"));
-        assert_eq!(plans[1].plan.recipient.kind, PartyKind::Carer);
+        let entry = commission_of(&e).expect("entry").expect("a commission");
+        assert_eq!(entry.commission, eur("12.00"));
+        assert_eq!(entry.hours_value, eur("120.00"));
+        assert_eq!(entry.line_id, ConsumptionId(hours_id.0));
+        // A period's invoice: one line per approval, taxed by the agency's rules.
+        let mut other = entry.clone();
+        other.line_id = ConsumptionId(uuid::Uuid::new_v5(&hours_id.0, b"other"));
+        other.placement_reference = "PL-2".to_owned();
+        other.commission = eur("7.35");
+        let rule = TaxRule {
+            catalog_code: None,
+            service_group: Some(COMMISSION_SERVICE_GROUP.to_owned()),
+            valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            valid_to: None,
+            tax: LineTax {
+                category: TaxCategory::Standard,
+                rate: Decimal::from(21),
+                exemption_reason_code: None,
+                exemption_reason: None,
+            },
+        };
+        let plan = plan_commission_invoice(
+            carer_party(&e),
+            &[entry, other],
+            &[rule],
+            e.approval.invoice_date,
+        )
+        .expect("planned");
+        assert_eq!(plan.recipient.kind, PartyKind::Carer);
+        assert_eq!(plan.lines.len(), 2);
+        assert!(
+            plan.lines[1].description.contains("PL-2"),
+            "{}",
+            plan.lines[1].description
+        );
+        // 12.00 + 7.35 = 19.35 at 21 %: 4.06 VAT.
+        assert_eq!(plan.tax_total, eur("4.06"));
+        assert_eq!(plan.total, eur("23.41"));
     }
 
     #[test]
@@ -399,7 +504,12 @@ mod tests {
             },
         );
         let plans = plan_agency_invoices(&e, &[], e.approval.invoice_date).expect("planned");
-        assert_eq!(plans.len(), 1, "nothing to charge the carer");
+        assert_eq!(plans.len(), 1);
+        assert_eq!(
+            commission_of(&e).expect("entry"),
+            None,
+            "nothing to charge the carer"
+        );
         let hours = &plans[0].plan;
         assert_eq!(hours.lines[0].tax.category, TaxCategory::Standard);
         assert_eq!(hours.tax_total, eur("25.20"));

@@ -1390,8 +1390,8 @@ impl EventPayload for HoursPricedV1 {
 
 /// `carebill.invoicing.agency-invoice.issued.v1`: an invoice of a care agency got its number
 /// (seed 004): the invoice for a carer's approved hours, self-billed on the carer's behalf (UBL
-/// 389, the carer as seller), the commission invoice to the carer, or the mediation-fee invoice
-/// to the client (the agency as seller). One event per invoice.
+/// 389, the carer as seller), the commission invoice to the carer (one per carer and period),
+/// or the mediation-fee invoice to the client (the agency as seller). One event per invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgencyInvoiceIssuedV1 {
@@ -1412,10 +1412,16 @@ pub struct AgencyInvoiceIssuedV1 {
     /// The patient cared for, when the client is a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient_id: Option<PatientId>,
-    /// The approval of hours it bills.
-    pub approval_id: ApprovalId,
-    /// The timesheet approved.
-    pub timesheet_id: TimesheetId,
+    /// The approval of hours it bills; absent on a commission invoice, which bills a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<ApprovalId>,
+    /// The timesheet approved; absent on a commission invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timesheet_id: Option<TimesheetId>,
+    /// Every approval it bills: the one of an invoice for hours or a mediation fee, each of the
+    /// period for a commission invoice (one line each).
+    #[serde(default)]
+    pub approvals: Vec<ApprovalId>,
     /// Net amount of the lines.
     pub net: Money,
     /// VAT.
@@ -1462,8 +1468,10 @@ pub struct AgencyCreditNoteIssuedV1 {
     pub carer_id: CarerId,
     /// Who the invoice was for.
     pub recipient: PartyRef,
-    /// The approval of hours the invoice billed.
-    pub approval_id: ApprovalId,
+    /// The approval of hours the invoice billed; absent for a commission invoice, which bills
+    /// a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<ApprovalId>,
     /// Amount credited (with its VAT).
     pub total: Money,
     /// A partial credit note reduces the invoice; a full one cancels it.

@@ -61,12 +61,24 @@ pub use service::deliveries::Channels as DeliveryChannels;
 
 /// Sends queued invoices and credit notes every `interval` (sooner when woken), until the
 /// process stops: the background half of `/v1/delivery-dispatches`. Several processes may run
-/// it; each delivery is claimed by one.
+/// it; each delivery is claimed by one. Each pass first issues the care agencies' commission
+/// invoices of the calendar months that are over (the background half of
+/// `/v1/agency-commission-runs`), so that they go out in the same pass.
 pub async fn delivery_sender(state: web::Data<InvoicingState>, interval: std::time::Duration) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = state.delivery_wake.notified() => {}
+        }
+        match service::agency_commissions::run_due(&state.db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                state.wake.notify_one();
+                tracing::info!(invoices = n, "agency commissions of past months issued");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "issuing agency commissions failed; trying again later")
+            }
         }
         match service::deliveries::dispatch(&state.db, &state.delivery, chrono::Utc::now(), 200)
             .await
@@ -250,6 +262,11 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/agency-commission-runs")
+                    .route(web::post().to(api::agency_commissions::run_agency_commissions))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/delivery-dispatches")
                     .route(web::post().to(api::deliveries::dispatch_deliveries))
                     .default_service(allow("POST")),
@@ -311,6 +328,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::deliveries::create_credit_note_link, api::deliveries::list_credit_note_links,
         api::deliveries::revoke_portal_link, api::deliveries::open_portal_link,
         api::audit_trail::list_audit_events,
+        api::agency_commissions::run_agency_commissions,
     ),
     components(schemas(carebill_domain::delivery::DeliveryStatus)),
     tags(
@@ -320,6 +338,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
         (name = "delivery", description = "Invoices and credit notes e-mailed (PDF, and UBL) or announced with a portal link, inside each location's sending windows; the delivery log, resends, portal links"),
         (name = "layouts", description = "How a location's invoices and credit notes look as PDF and HTML: language, font, colours, logo, fields, texts; versioned"),
+        (name = "agency commissions", description = "A care agency's commission invoices to its carers: one per carer and period, one line per approval of hours"),
         (name = "invoice batches", description = "Batches of invoices and credit notes, by rule or by hand, closed and sent to collections"),
     )
 )]

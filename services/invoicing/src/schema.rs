@@ -58,11 +58,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    agency_commissions (approval_id) {
+        approval_id -> Text,
+        location_id -> Text,
+        location -> Text,
+        carer_id -> Text,
+        carer -> Text,
+        timesheet_id -> Text,
+        placement_reference -> Text,
+        line_id -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        performed_at -> Timestamp,
+        hours -> Text,
+        currency -> Text,
+        hours_value_minor -> BigInt,
+        commission_minor -> BigInt,
+        invoice_date -> Date,
+        created_at -> Timestamp,
+        invoice_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     agency_invoices (invoice_id) {
         invoice_id -> Text,
         purpose -> Text,
-        approval_id -> Text,
-        timesheet_id -> Text,
+        approval_id -> Nullable<Text>,
+        timesheet_id -> Nullable<Text>,
         carer_id -> Text,
         placement_reference -> Text,
         note -> Nullable<Text>,
@@ -307,6 +330,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tax_rules,
     invoice_corrections,
     invoices,
+    agency_commissions,
     agency_invoices,
     credit_notes,
     document_lines,

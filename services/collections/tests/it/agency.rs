@@ -41,8 +41,10 @@ fn agency_invoice(
         carer_id: carer,
         recipient: to.clone(),
         patient_id: patient,
-        approval_id: ApprovalId::new(),
-        timesheet_id: TimesheetId::new(),
+        // A commission invoice bills a period's approvals, not one.
+        approval_id: (purpose != AgencyPurpose::Commission).then(ApprovalId::new),
+        timesheet_id: (purpose != AgencyPurpose::Commission).then(TimesheetId::new),
+        approvals: vec![ApprovalId::new()],
         net: eur(total),
         tax_total: eur("0.00"),
         total: eur(total),

@@ -93,18 +93,21 @@ pub struct InvoiceSummary {
 pub struct AgencyInvoice {
     /// `hours`: the carer's approved hours, made by the agency on the carer's behalf under
     /// their self-billing agreement (the carer is the seller); `commission`: the agency's
-    /// commission to the carer; `mediation_fee`: the agency's fee to the client.
+    /// commission to the carer over a period (one line per approval); `mediation_fee`: the
+    /// agency's fee to the client.
     pub purpose: AgencyPurpose,
     /// The UNTDID 1001 type its UBL carries: `389` (self-billed) for hours, else `380`.
     #[schema(example = "389")]
     pub document_type: String,
-    /// The client's approval of the hours it bills.
-    pub approval_id: ApprovalId,
-    /// The timesheet approved.
-    pub timesheet_id: TimesheetId,
+    /// The client's approval of the hours it bills (null on a commission invoice, which bills
+    /// the approvals of a period: its lines name them).
+    pub approval_id: Option<ApprovalId>,
+    /// The timesheet approved (null on a commission invoice).
+    pub timesheet_id: Option<TimesheetId>,
     /// The carer.
     pub carer_id: CarerId,
-    /// The placement's reference.
+    /// The placement's reference (a commission invoice: each placement it bills, comma
+    /// separated).
     pub placement_reference: String,
     /// The note the document carries (EN 16931 BT-22): on a self-billed invoice, the
     /// self-billing agreement it is made under.

@@ -2,6 +2,7 @@
 //! authorises, parses, calls one use case in [`crate::service`] on a connection, and shows the
 //! result as its API type.
 
+pub(crate) mod agency_commissions;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
 pub(crate) mod credit_notes;

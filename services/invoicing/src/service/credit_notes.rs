@@ -206,7 +206,7 @@ pub(crate) fn credit(
                 location_id: invoice.location_id,
                 carer_id: a.carer_id,
                 recipient: recipient.clone(),
-                approval_id: a.approval_id,
+                approval_id: a.approval()?,
                 total: plan.total,
                 partial,
                 invoice_remaining,

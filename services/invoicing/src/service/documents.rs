@@ -149,13 +149,14 @@ pub(crate) struct InvoiceHeader {
 pub(crate) struct AgencyFacts {
     /// What it bills.
     pub purpose: AgencyPurpose,
-    /// The approval of hours it comes from.
-    pub approval_id: ApprovalId,
-    /// The timesheet approved.
-    pub timesheet_id: TimesheetId,
+    /// The approval of hours it comes from (none for a commission invoice, which bills a
+    /// period).
+    pub approval_id: Option<ApprovalId>,
+    /// The timesheet approved (none for a commission invoice).
+    pub timesheet_id: Option<TimesheetId>,
     /// The carer.
     pub carer_id: CarerId,
-    /// The placement's reference.
+    /// The placement's reference (a commission invoice: each placement it bills).
     pub placement_reference: String,
     /// The free text it carries (BT-22).
     pub note: Option<String>,
@@ -167,8 +168,8 @@ impl AgencyFacts {
     fn of(row: &AgencyInvoiceRow) -> Result<AgencyFacts, Error> {
         Ok(AgencyFacts {
             purpose: row.purpose,
-            approval_id: row.approval_id,
-            timesheet_id: row.timesheet_id,
+            approval_id: row.approval()?,
+            timesheet_id: row.timesheet()?,
             carer_id: row.carer_id,
             placement_reference: row.placement_reference.clone(),
             note: row.note.clone(),

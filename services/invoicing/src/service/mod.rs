@@ -9,6 +9,7 @@
 //! `issuing` → `tax_rules`; `agency_issuing` (a care agency's invoices, seed 004) → `issuing`,
 //! `tax_rules`, `deliveries`; `documents`, `tax_rules` and `audit_trail` use only the store.
 
+pub(crate) mod agency_commissions;
 pub(crate) mod agency_issuing;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;

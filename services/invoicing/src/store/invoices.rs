@@ -185,7 +185,7 @@ fn read_party(what: &'static str, text: Option<&str>) -> Result<Option<StoredPar
         .transpose()
 }
 
-fn parse_optional<T: std::str::FromStr>(
+pub(crate) fn parse_optional<T: std::str::FromStr>(
     what: &'static str,
     text: Option<&str>,
 ) -> Result<Option<T>, Error>

@@ -19,12 +19,17 @@ use carebill_domain::{Currency, Money};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, get, post, put, token};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::common::*;
 
-both_backends!(an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_once,);
+both_backends!(
+    an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_once,
+    a_months_commissions_are_invoiced_by_themselves_once_it_is_over,
+    a_commission_run_refuses_what_it_cannot_do_and_changes_nothing,
+);
 
 fn money(s: &str) -> Money {
     Money::new(
@@ -144,6 +149,34 @@ fn approval() -> TimesheetApprovedV1 {
     }
 }
 
+/// Another approval of the same carer's hours, on another placement (without a mediation fee),
+/// with its invoice date and period.
+fn another(
+    a: &TimesheetApprovedV1,
+    reference: &str,
+    invoice_date: NaiveDate,
+) -> TimesheetApprovedV1 {
+    let mut b = a.clone();
+    b.approval_id = ApprovalId::new();
+    b.timesheet_id = TimesheetId::new();
+    b.terms.placement_id = PlacementId::new();
+    b.terms.reference = reference.to_owned();
+    b.terms.mediation_fee = None;
+    b.invoice_date = invoice_date;
+    b.period_start = invoice_date - chrono::Duration::days(6);
+    b.period_end = invoice_date;
+    for l in &mut b.lines {
+        l.hours_id = HoursId::new();
+        l.date = invoice_date - chrono::Duration::days(1);
+    }
+    b
+}
+
+/// Today at the agency (Amsterdam).
+fn agency_today() -> NaiveDate {
+    carebill_domain::collections::local_today("Europe/Amsterdam", chrono::Utc::now())
+}
+
 fn priced_envelope(a: &TimesheetApprovedV1) -> Envelope {
     let priced = HoursPricedV1 {
         priced: price(a, None).expect("priced"),
@@ -240,15 +273,23 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
     let (s, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
     assert_eq!(s, StatusCode::OK, "{list}");
     let invoices = items(&list);
-    assert_eq!(invoices.len(), 3, "{list}");
+    assert_eq!(
+        invoices.len(),
+        2,
+        "the hours and the fee; the commission waits: {list}"
+    );
     let issued = outbox_bodies(&h.db, "carebill.invoicing.agency-invoice.issued.v1").await;
-    assert_eq!(issued.len(), 3, "one announcement per invoice");
+    assert_eq!(issued.len(), 2, "one announcement per invoice");
 
     // The hours: 3 h × 32.50 + 2 h × 27.00 = 151.50, exempt, in the carer's own series, the
     // carer as seller, the agency as payee.
     let sb = by_purpose(&invoices, "hours");
     assert_eq!(sb["number"], "ZB-UTR-ZZP-0042-SB-2026-000001");
     assert_eq!(sb["agency"]["document_type"], "389");
+    assert_eq!(
+        sb["agency"]["approval_id"],
+        a.approval_id.to_string().as_str()
+    );
     assert_eq!(sb["total"]["amount"], "151.50");
     assert_eq!(sb["tax_total"]["amount"], "0.00");
     assert_eq!(sb["recipient"]["kind"], "patient");
@@ -261,18 +302,97 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
         note.contains("SBA-2026-017") && note.contains("Zorg door Anouk"),
         "{note}"
     );
-    // The commission: 12.5 % of 151.50 = 18.94, plus 21 % VAT 3.98 = 22.92, to the carer.
+
+    // The same carer's hours on another placement, later that week: her second self-billed
+    // invoice; nothing is charged yet for either placement's commission.
+    let b2 = another(&a, "PL-2026-0123", "2026-12-06".parse().expect("date"));
+    deliver(&h.db, priced_envelope(&b2)).await.expect("issued");
+    let (_, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
+    assert_eq!(items(&list).len(), 3, "{list}");
+    assert!(
+        items(&list)
+            .iter()
+            .any(|i| i["number"] == "ZB-UTR-ZZP-0042-SB-2026-000002"),
+        "{list}"
+    );
+
+    // The commission run: one invoice to the carer over both placements, one line per
+    // approval, dated the agency's today: 12.5 % of 151.50 = 18.94 twice = 37.88, plus 21 % VAT
+    // 7.95 = 45.83.
+    let run = |body: Value| post("/v1/agency-commission-runs", &t, &body);
+    let (s, r, _) = call(&app, run(json!({"location_code": "ZB-UTR"}))).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let today = agency_today();
+    assert_eq!(r["issue_date"], today.to_string().as_str(), "{r}");
+    assert_eq!(r["invoices"].as_array().map_or(0, Vec::len), 1, "{r}");
+    assert_eq!(r["invoices"][0]["total"]["amount"], "45.83", "{r}");
+    assert_eq!(
+        r["invoices"][0]["approvals"].as_array().map_or(0, Vec::len),
+        2,
+        "{r}"
+    );
+    // Nothing is billed twice: a second run issues nothing.
+    let (s, again, _) = call(&app, run(json!({"location_code": "ZB-UTR"}))).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["invoices"], json!([]), "{again}");
+
+    let (_, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
+    let invoices = items(&list);
+    assert_eq!(invoices.len(), 4, "{list}");
+    let issued = outbox_bodies(&h.db, "carebill.invoicing.agency-invoice.issued.v1").await;
+    assert_eq!(issued.len(), 4, "one announcement per invoice");
     let commission = by_purpose(&invoices, "commission");
-    assert_eq!(commission["number"], "ZB-UTR-INV-2026-000001");
+    // The fee took the agency's first number of 2026; the commission is dated today.
+    let year = chrono::Datelike::year(&today);
+    let n = if year == 2026 { 2 } else { 1 };
+    assert_eq!(
+        commission["number"],
+        format!("ZB-UTR-INV-{year}-{n:06}").as_str(),
+        "{commission}"
+    );
     assert_eq!(commission["agency"]["document_type"], "380");
+    assert_eq!(commission["agency"]["approval_id"], Value::Null);
+    assert_eq!(
+        commission["agency"]["placement_reference"],
+        "PL-2026-0107, PL-2026-0123"
+    );
     assert_eq!(commission["recipient"]["kind"], "carer");
     assert_eq!(commission["recipient"]["id"], carer.as_str());
     assert_eq!(commission["patient_id"], Value::Null);
-    assert_eq!(commission["tax_total"]["amount"], "3.98");
-    assert_eq!(commission["total"]["amount"], "22.92");
+    assert_eq!(commission["tax_total"]["amount"], "7.95");
+    assert_eq!(commission["total"]["amount"], "45.83");
+    let commission_id = commission["id"].as_str().expect("id").to_owned();
+    let (s, one, _) = call(&app, get(&format!("/v1/invoices/{commission_id}"), &t)).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    let descriptions: Vec<&str> = one["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["description"].as_str().expect("description"))
+        .collect();
+    assert_eq!(descriptions.len(), 2, "{one}");
+    assert!(
+        descriptions[0].contains("PL-2026-0107") && descriptions[0].contains("151.50"),
+        "{descriptions:?}"
+    );
+    assert!(descriptions[1].contains("PL-2026-0123"), "{descriptions:?}");
+    let announced = issued
+        .iter()
+        .find(|e| e["data"]["purpose"] == "commission")
+        .expect("the commission announced");
+    assert_eq!(
+        announced["data"]["approvals"]
+            .as_array()
+            .map_or(0, Vec::len),
+        2
+    );
+    assert!(
+        announced["data"].get("approval_id").is_none(),
+        "{announced}"
+    );
     // The mediation fee: 5 h × 1.50 = 7.50, plus VAT 1.58 = 9.08, to the client.
     let fee = by_purpose(&invoices, "mediation_fee");
-    assert_eq!(fee["number"], "ZB-UTR-INV-2026-000002");
+    assert_eq!(fee["number"], "ZB-UTR-INV-2026-000001");
     assert_eq!(fee["recipient"]["kind"], "patient");
     assert_eq!(fee["total"]["amount"], "9.08");
 
@@ -343,7 +463,6 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
 
     // Each is queued for its recipient as its settings say: the carer's commission by e-mail,
     // the client's invoices as portal notices.
-    let commission_id = commission["id"].as_str().expect("id");
     let (s, d, _) = call(
         &app,
         get(&format!("/v1/invoices/{commission_id}/deliveries"), &t),
@@ -414,7 +533,7 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
     let (s, cn, _) = call(
         &app,
         credit(
-            commission_id,
+            &commission_id,
             json!({"reason": "commission waived", "reissue": false}),
         ),
     )
@@ -422,7 +541,7 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
     assert_eq!(s, StatusCode::CREATED, "{cn}");
     assert_eq!(cn["number"], "ZB-UTR-CN-2026-000001");
     assert_eq!(cn["document_type"], "381");
-    assert_eq!(cn["total"]["amount"], "22.92");
+    assert_eq!(cn["total"]["amount"], "45.83");
     let id = cn["id"].as_str().expect("id");
     let xml = ubl(
         &app,
@@ -459,4 +578,163 @@ async fn an_approval_of_hours_gives_the_self_billed_commission_and_fee_invoices_
             .await
             .is_empty()
     );
+}
+
+async fn a_months_commissions_are_invoiced_by_themselves_once_it_is_over(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = admin();
+    let a = approval();
+    let today = agency_today();
+    let month_start = chrono::Datelike::with_day(&today, 1).expect("first of the month");
+    let last_month = month_start - chrono::Duration::days(3);
+    let earlier = another(&a, "PL-2026-0107", last_month);
+    let current = another(&a, "PL-2026-0123", today);
+    deliver(&h.db, priced_envelope(&earlier))
+        .await
+        .expect("issued");
+    deliver(&h.db, priced_envelope(&current))
+        .await
+        .expect("issued");
+
+    // The background pass (the delivery sender's) issues last month's commission by itself,
+    // and leaves this month's until the month is over.
+    let state = actix_web::web::Data::new(carebill_invoicing::InvoicingState {
+        db: h.db.clone(),
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        delivery: carebill_invoicing::DeliveryChannels {
+            mail: None,
+            portal_url: "https://billing.example.org".to_owned(),
+            link_hours: 72,
+        },
+        delivery_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+    });
+    let sender = tokio::spawn(carebill_invoicing::delivery_sender(
+        state,
+        std::time::Duration::from_millis(50),
+    ));
+    let commissions = |list: &Value| -> Vec<Value> {
+        items(list)
+            .into_iter()
+            .filter(|i| i["agency"]["purpose"] == "commission")
+            .collect()
+    };
+    let mut found = Vec::new();
+    for _ in 0..200 {
+        let (_, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
+        found = commissions(&list);
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found.len(), 1, "last month's commission, issued by itself");
+    // A few more passes change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sender.abort();
+    let (_, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &t)).await;
+    assert_eq!(commissions(&list).len(), 1, "{list}");
+    let id = found[0]["id"].as_str().expect("id");
+    assert_eq!(found[0]["issue_date"], today.to_string().as_str());
+    let (_, one, _) = call(&app, get(&format!("/v1/invoices/{id}"), &t)).await;
+    let lines = one["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 1, "{one}");
+    assert!(
+        lines[0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("PL-2026-0107")),
+        "{one}"
+    );
+    assert_eq!(
+        found[0]["total"]["amount"], "18.94",
+        "exempt without a rule"
+    );
+
+    // This month's, by hand.
+    let (s, r, _) = call(
+        &app,
+        post(
+            "/v1/agency-commission-runs",
+            &t,
+            &json!({"location_code": "ZB-UTR"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["invoices"].as_array().map_or(0, Vec::len), 1, "{r}");
+    assert_eq!(
+        r["invoices"][0]["approvals"],
+        json!([current.approval_id.to_string()]),
+        "{r}"
+    );
+}
+
+async fn a_commission_run_refuses_what_it_cannot_do_and_changes_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let a = approval();
+    deliver(&h.db, priced_envelope(&a)).await.expect("issued");
+    let manager = token(&["billing_manager"], None);
+    let run = |tok: &str, body: Value| post("/v1/agency-commission-runs", tok, &body);
+    let tomorrow = agency_today() + chrono::Duration::days(1);
+    let cases = [
+        (
+            token(&["biller"], None),
+            json!({"location_code": "ZB-UTR"}),
+            StatusCode::FORBIDDEN,
+            None,
+        ),
+        (
+            token(&["billing_manager"], Some(&["H1"])),
+            json!({"location_code": "ZB-UTR"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(("location_code", "forbidden")),
+        ),
+        (
+            manager.clone(),
+            json!({"location_code": "NOWHERE"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(("location_code", "unknown")),
+        ),
+        (
+            manager.clone(),
+            json!({"location_code": "not a code!"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(("location_code", "invalid")),
+        ),
+        (
+            manager.clone(),
+            json!({"location_code": "ZB-UTR", "through": tomorrow}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(("through", "after_today")),
+        ),
+    ];
+    for (tok, body, status, field) in cases {
+        let (s, problem, _) = call(&app, run(&tok, body.clone())).await;
+        assert_eq!(s, status, "{body}: {problem}");
+        if let Some((field, code)) = field {
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            assert_eq!(problem["errors"][0]["code"], code, "{problem}");
+        }
+    }
+    for body in [
+        json!({"location_code": "ZB-UTR", "period": "2026-12"}),
+        json!({"location_code": "ZB-UTR", "through": "yesterday"}),
+        json!([]),
+    ] {
+        let (s, problem, _) = call(&app, run(&manager, body.clone())).await;
+        assert!(s.is_client_error(), "{body}: {s} {problem}");
+        assert!(problem["title"].is_string(), "a problem: {problem}");
+    }
+    // Nothing was issued: the commission is still pending, and a run now bills it.
+    let (_, list, _) = call(&app, get("/v1/invoices?location_code=ZB-UTR", &manager)).await;
+    assert!(
+        items(&list)
+            .iter()
+            .all(|i| i["agency"]["purpose"] != "commission"),
+        "{list}"
+    );
+    let (s, r, _) = call(&app, run(&manager, json!({"location_code": "ZB-UTR"}))).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["invoices"][0]["total"]["amount"], "18.94", "{r}");
 }
