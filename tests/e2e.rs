@@ -788,12 +788,14 @@ fn the_tutorial_works_as_written() {
         r#"{"status":"open","counts":{"draft":0,"submitted":0,"approved":1,"disputed":1},"approvals":["released"]}"#,
         "draft\n401\n",
         r#"{"status":"approved","hours":"8.5","approvals":["released","released"]}"#,
-        // Its invoices: self-billed, commission, mediation fee; delivered by e-mail and notice.
-        r#"[["commission","380","carer"],["commission","380","carer"],["hours","389","payer"],["hours","389","payer"],["mediation_fee","380","patient"],["mediation_fee","380","patient"]]"#,
+        // Its invoices: self-billed, mediation fee, the month's commission in one run; delivered
+        // by e-mail and notice.
+        r#"[["hours","389","payer"],["hours","389","payer"],["mediation_fee","380","patient"],["mediation_fee","380","patient"]]"#,
         r#"{"seller":true,"total":"146.25","lines":[["PERSONAL-CARE","4.5","146.25"]]}"#,
-        r#"{"net":"18.28","vat":"3.84","total":"22.12"}"#,
+        r#"[{"approvals":2,"net":"34.53","vat":"7.25","total":"41.78"}]"#,
+        r#"["18.28","16.25"]"#,
         "anouk@example.nl\npgb-facturen@svb.example\nportal_notice\n%PDF-\n",
-        r#"["carer","carer","patient","patient","payer","payer"]"#,
+        r#"["carer","patient","patient","payer","payer"]"#,
         r#"{"invoiced":"41.78","outstanding":"41.78"}"#,
     ] {
         assert!(
@@ -2296,6 +2298,191 @@ fn a_care_home_month_is_billed_across_four_services() {
         &d.env("settlement"),
     );
     assert!(dead.trim().is_empty(), "settlement dead letters: {dead}");
+    d.stop();
+}
+
+/// A care agency's month through every part that carries it (seed 004): a carer placed with
+/// two clients, hours registered and submitted by the agency, each timesheet approved by its
+/// client through the approval link (no token); accounts announces each approval, settlement
+/// prices it, invoicing issues the self-billed invoices and the mediation fee, and the month's
+/// commission run issues one invoice to the carer over both placements; collections opens a
+/// receivable for each and the carer's balance is her commission. Amounts by hand: 2 h × 30.00
+/// = 60.00 (10 %: 6.00, fee 2 × 1.00) and 4 h × 25.00 = 100.00 (2.00 an hour: 8.00); commission
+/// exempt without a tax rule: 14.00.
+fn agency_month(c: &Suite) {
+    let agency = c.created("/v1/locations", &json!({"code": "ZB1", "name": "Zorgbemiddeling Een", "time_zone": "Europe/Amsterdam", "currency": "EUR",
+        "address": {"lines": ["Catharijnesingel 1"], "city": "Utrecht", "postal_code": "3511 GA", "country": "NL"}}));
+    c.created("/v1/catalog-items", &json!({"code": "ZB-CARE", "description": "Persoonlijke verzorging", "service_group": "HOMECARE", "kind": "other", "unit": "hour"}));
+    let client = |bsn: &str, name: &str| {
+        c.created("/v1/patients", &json!({"identifiers": [{"system": "bsn", "value": bsn}], "family_name": name, "given_name": "Client", "beneficiary_kind": "PGB", "flags": []}))
+    };
+    let (henk, joke) = (client("900000001", "Bakker"), client("900000002", "Visser"));
+    let carer = c.created("/v1/carers", &json!({"location_id": agency["id"], "code": "ZZP-1", "name": "Anouk de Vries", "email": "anouk@example.nl",
+        "legal_name": "Zorg door Anouk", "legal_registration": {"scheme": "0106", "id": "12345678"}, "bank_account": {"iban": "NL91ABNA0417164300"},
+        "vat": {"kind": "exempt", "reason_code": "VATEX-EU-132-1C", "reason": "Vrijgesteld van btw"},
+        "self_billing_agreements": [{"reference": "SBA-1", "valid_from": "2026-01-01", "valid_to": null}]}));
+    let placement = |reference: &str, client: &Value, rate: &str, commission: Value, fee: Value| {
+        c.created("/v1/placements", &json!({"reference": reference, "location_id": agency["id"], "carer_id": carer["id"],
+            "client": {"patient_id": client["id"]}, "valid_from": "2026-01-01", "period": "week",
+            "tariffs": [{"service_type": "ZB-CARE", "hourly_rate": {"amount": rate, "currency": "EUR"}}],
+            "commission": commission, "mediation_fee": fee,
+            "approver": {"name": "Client", "email": "client@example.nl"}}))
+    };
+    let with_henk = placement(
+        "PL-1",
+        &henk,
+        "30.00",
+        json!({"percent": "10"}),
+        json!({"per_hour": {"amount": "1.00", "currency": "EUR"}}),
+    );
+    let with_joke = placement(
+        "PL-2",
+        &joke,
+        "25.00",
+        json!({"per_hour": {"amount": "2.00", "currency": "EUR"}}),
+        Value::Null,
+    );
+    // Last week's Tuesday: a weekday inside the agency's opening hours, in a finished week.
+    let today = chrono::Utc::now().date_naive();
+    let tuesday = today
+        - chrono::Duration::days(
+            i64::from(chrono::Datelike::weekday(&today).num_days_from_monday()) + 6,
+        );
+    let mut sheets = Vec::new();
+    for (p, end) in [(&with_henk, "11:00"), (&with_joke, "13:00")] {
+        let (s, h) = c.post("billing_manager", "/v1/hours", &json!({"placement_id": p["id"], "date": tuesday, "start": "09:00", "end": end, "service_type": "ZB-CARE"}));
+        assert_eq!(s, 201, "{h}");
+        let sheet = h["timesheet_id"].as_str().expect("timesheet").to_owned();
+        let (s, v) = c.post(
+            "billing_manager",
+            &format!("/v1/timesheets/{sheet}/submit"),
+            &json!({}),
+        );
+        assert_eq!(s, 200, "{v}");
+        sheets.push(sheet);
+    }
+    // Each client approves by the link the agency sends (here: made by hand, opened without a
+    // token, as a client's browser would).
+    for sheet in &sheets {
+        let (s, link) = c.post(
+            "billing_manager",
+            &format!("/v1/timesheets/{sheet}/approval-links"),
+            &json!({}),
+        );
+        assert_eq!(s, 201, "{link}");
+        let token = link["url"]
+            .as_str()
+            .expect("url")
+            .rsplit('/')
+            .next()
+            .expect("token")
+            .to_owned();
+        let r = c
+            .http
+            .post(c.url(&format!("/v1/timesheet-approvals/{token}")))
+            .json(&json!({"approve_all": true}))
+            .send()
+            .expect("approval");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // The self-billed invoices and Henk's mediation fee, once each.
+    let invoices = eventually("the agency's invoices", || {
+        let (s, v) = c.get("billing_manager", "/v1/invoices?location_code=ZB1");
+        (s == 200 && v["items"].as_array().is_some_and(|i| i.len() == 3)).then_some(v)
+    });
+    let mut kinds: Vec<(String, String)> = invoices["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["agency"]["purpose"].as_str().unwrap_or("?").to_owned(),
+                amount(&i["total"]).to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("hours".to_owned(), "100.00".to_owned()),
+            ("hours".to_owned(), "60.00".to_owned()),
+            ("mediation_fee".to_owned(), "2.00".to_owned())
+        ]
+    );
+    // The month's commission, at once: one invoice to the carer over both placements.
+    let (s, run) = c.post(
+        "billing_manager",
+        "/v1/agency-commission-runs",
+        &json!({"location_code": "ZB1"}),
+    );
+    assert_eq!(s, 200, "{run}");
+    let issued = run["invoices"].as_array().expect("invoices");
+    assert_eq!(issued.len(), 1, "{run}");
+    assert_eq!(amount(&issued[0]["total"]), "14.00", "{run}");
+    assert_eq!(
+        issued[0]["approvals"].as_array().map_or(0, Vec::len),
+        2,
+        "{run}"
+    );
+    let (s, again) = c.post(
+        "billing_manager",
+        "/v1/agency-commission-runs",
+        &json!({"location_code": "ZB1"}),
+    );
+    assert_eq!(
+        (s, again["invoices"].clone()),
+        (200, json!([])),
+        "nothing billed twice"
+    );
+    let id = issued[0]["invoice_id"].as_str().expect("id");
+    let (s, commission) = c.get("billing_manager", &format!("/v1/invoices/{id}"));
+    assert_eq!(s, 200, "{commission}");
+    assert_eq!(commission["recipient"]["kind"], "carer");
+    assert_eq!(
+        commission["lines"].as_array().map_or(0, Vec::len),
+        2,
+        "{commission}"
+    );
+    // Collections: a receivable per invoice; the carer owes her commission.
+    eventually("the agency's receivables", || {
+        let (s, v) = c.get("collector", "/v1/receivables?location_code=ZB1");
+        (s == 200 && v["items"].as_array().is_some_and(|i| i.len() == 4)).then_some(())
+    });
+    let carer_id = carer["id"].as_str().expect("carer id");
+    let (s, balance) = c.get("collector", &format!("/v1/balances/carer/{carer_id}"));
+    assert_eq!(s, 200, "{balance}");
+    assert_eq!(
+        amount(&balance["currencies"][0]["outstanding"]),
+        "14.00",
+        "{balance}"
+    );
+}
+
+#[test]
+fn a_care_agencys_month_is_billed_in_the_embedded_suite() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf8");
+    let server = Server::start(&["--data-dir", data], &[]);
+    let suite = Suite {
+        bases: vec![("*", server.base.clone())],
+        tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
+        http: reqwest::blocking::Client::new(),
+        outbound: None,
+    };
+    agency_month(&suite);
+    server.stop();
+}
+
+#[test]
+fn a_care_agencys_month_is_billed_across_four_services() {
+    let d = Distributed::start();
+    agency_month(&d.suite());
+    for svc in ["settlement", "invoicing", "collections"] {
+        let dead = carebill(&["dead-letters", "--service", svc], &d.env(svc));
+        assert!(dead.trim().is_empty(), "{svc} dead letters: {dead}");
+    }
     d.stop();
 }
 
