@@ -2342,15 +2342,19 @@ fn agency_month(c: &Suite) {
         json!({"per_hour": {"amount": "2.00", "currency": "EUR"}}),
         Value::Null,
     );
-    // Last week's Tuesday: a weekday inside the agency's opening hours, in a finished week.
+    // Last week's Tuesday and Wednesday: weekdays, inside the agency's opening hours, in a
+    // finished week.
     let today = chrono::Utc::now().date_naive();
     let tuesday = today
         - chrono::Duration::days(
             i64::from(chrono::Datelike::weekday(&today).num_days_from_monday()) + 6,
         );
     let mut sheets = Vec::new();
-    for (p, end) in [(&with_henk, "11:00"), (&with_joke, "13:00")] {
-        let (s, h) = c.post("billing_manager", "/v1/hours", &json!({"placement_id": p["id"], "date": tuesday, "start": "09:00", "end": end, "service_type": "ZB-CARE"}));
+    for (p, date, end) in [
+        (&with_henk, tuesday, "11:00"),
+        (&with_joke, tuesday + chrono::Duration::days(1), "13:00"),
+    ] {
+        let (s, h) = c.post("billing_manager", "/v1/hours", &json!({"placement_id": p["id"], "date": date, "start": "09:00", "end": end, "service_type": "ZB-CARE"}));
         assert_eq!(s, 201, "{h}");
         let sheet = h["timesheet_id"].as_str().expect("timesheet").to_owned();
         let (s, v) = c.post(
