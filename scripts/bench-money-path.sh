@@ -4,7 +4,10 @@
 #   1. the embedded suite (SQLite files, in-process bus) on a fresh data directory;
 #   2. four service processes, each on a fresh PostgreSQL database, events through RabbitMQ
 #      (a fresh vhost).
-# MODES="embedded distributed" picks the runs; CONCURRENCY (8) requests in flight.
+# MODES="embedded distributed" picks the runs; CONCURRENCY (8) requests in flight. BULK=1
+# approves the bulk way (clean drafts listed with issues=none, released 500 at a time by
+# POST /v1/settlements/transitions) instead of the interactive one (each settlement read and
+# stepped three times).
 # PG_URL_OPTIONS is appended to each service's database URL (e.g. sslmode=disable); KEEP_DBS=1
 # keeps the databases for inspection, KEEP_LOGS=1 the services' logs.
 # BENCH=billing-run times billing runs of a care home of RESIDENTS (10000) instead (see
@@ -64,7 +67,8 @@ load() { # accounts-url settlement-url admin-token auditor-token label invoicing
     return
   fi
   "$bin/carebill-load" --money-path --url "$1" --settlement-url "$2" --token "$3" --auditor-token "$4" \
-    --episodes "$EPISODES" --per-episode "$PER_EPISODE" --concurrency "$CONCURRENCY" --label "$5"
+    --episodes "$EPISODES" --per-episode "$PER_EPISODE" --concurrency "$CONCURRENCY" --label "$5" \
+    ${BULK:+--bulk}
 }
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; commit $(git rev-parse --short HEAD)"

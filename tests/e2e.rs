@@ -676,6 +676,10 @@ fn the_tutorial_works_as_written() {
         ) && stdout.contains(r#"{"location_code":"H1","rule_code":"CARE-L","enabled":true}"#),
         "the invoicing rules step: {stdout}"
     );
+    assert!(
+        stdout.contains(r#"{"moved":1,"refused":0,"status":["in_audit"]}"#),
+        "the corrected settlement released in bulk: {stdout}"
+    );
     // The billing run step: the October preview, the committed totals, November's corrections.
     for expected in [
         r#"["CARE-L","beneficiary","28","2394.00",3]"#,

@@ -137,6 +137,11 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/settlements/transitions")
+                    .route(web::post().to(api::settlements::transition_settlements))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/settlements/{id}")
                     .route(web::get().to(api::settlements::get_settlement))
                     .default_service(allow("GET")),
@@ -314,6 +319,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         api::coverage_terms::create_terms, api::coverage_terms::list_terms, api::coverage_terms::get_terms, api::coverage_terms::replace_terms,
         api::settlements::list_settlements, api::settlements::get_settlement, api::settlements::list_versions,
         api::settlements::get_version, api::settlements::diff_versions, api::settlements::transition_settlement,
+        api::settlements::transition_settlements,
         api::settlements::correct_settlement_line, api::settlements::recompute_settlement, api::settlements::simulate_settlement,
         api::invoicing_rules::create_rule, api::invoicing_rules::list_rules, api::invoicing_rules::get_rule,
         api::invoicing_rules::change_rule, api::invoicing_rules::list_rule_versions, api::invoicing_rules::get_rule_version,

@@ -118,6 +118,10 @@ pub struct SettlementSummary {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The `ETag` (also in the header of the settlement): send it as `If-Match` to change the
+    /// settlement, or in a bulk transition's item, without reading the settlement first.
+    #[schema(example = "\"r7\"")]
+    pub etag: String,
 }
 
 /// A settlement with its current lines, party totals, observations and status history.
@@ -126,9 +130,6 @@ pub struct SettlementDoc {
     /// The header.
     #[serde(flatten)]
     pub summary: SettlementSummary,
-    /// The `ETag` (also in the header): send it as `If-Match` to change the settlement.
-    #[schema(example = "\"r7\"")]
-    pub etag: String,
     /// What each party pays.
     pub parties: Vec<PartyTotal>,
     /// The lines of the current version.
@@ -225,6 +226,7 @@ fn summary(r: &Row) -> Result<SettlementSummary, Error> {
         assigned_to: r.assigned_to.clone(),
         created_at: r.created_at.and_utc(),
         updated_at: r.updated_at.and_utc(),
+        etag: r.etag(),
     })
 }
 
@@ -232,7 +234,6 @@ fn summary(r: &Row) -> Result<SettlementSummary, Error> {
 fn document(v: SettlementView) -> Result<(SettlementDoc, String), Error> {
     let etag = v.row.etag();
     let doc = SettlementDoc {
-        etag: etag.clone(),
         summary: summary(&v.row)?,
         parties: party_totals(&v.lines)?,
         lines: shown(v.lines),
@@ -348,10 +349,23 @@ pub struct SettlementFilter {
     pub location_code: Option<String>,
     /// `true`: only settlements with lines that block approval.
     pub has_issues: Option<bool>,
+    /// `none`: only settlements without lines that block approval (clean, releasable in bulk);
+    /// `some`: only those with (like `has_issues`).
+    pub issues: Option<IssuesFilter>,
     /// Assigned biller (subject).
     pub assigned_to: Option<String>,
     /// The periodic settlements a committed billing run made.
     pub billing_run_id: Option<uuid::Uuid>,
+}
+
+/// Settlements with or without lines that block approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuesFilter {
+    /// No line blocks approval.
+    None,
+    /// Some line does.
+    Some,
 }
 
 /// List settlements.
@@ -368,12 +382,22 @@ pub async fn list_settlements(
     who.require(READERS)?;
     let page = page.parse()?;
     let f = filter.into_inner();
+    let issues = f.issues.map(|i| i == IssuesFilter::Some);
+    if let (Some(a), Some(b)) = (issues, f.has_issues)
+        && a != b
+    {
+        return Err(Error::field(
+            "issues",
+            "conflicting",
+            "`issues` and `has_issues` ask for different settlements; give one",
+        ));
+    }
     let filter = ListFilter {
         status: f.status,
         episode_id: f.episode_id.map(|e| e.to_string()),
         patient_id: f.patient_id.map(|p| p.to_string()),
         location_code: f.location_code,
-        has_issues: f.has_issues,
+        has_issues: issues.or(f.has_issues),
         assigned_to: f.assigned_to,
         billing_run_id: f.billing_run_id.map(|r| r.to_string()),
     };
@@ -729,6 +753,168 @@ pub async fn transition_settlement(
         None => HttpResponse::NoContent()
             .insert_header(("ETag", row.etag()))
             .finish(),
+    })
+}
+
+/// The most items one bulk transition takes.
+pub const MAX_BULK_TRANSITIONS: usize = 500;
+
+/// One step of a bulk transition.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTransitionItem {
+    /// The settlement.
+    pub id: String,
+    /// The new status, as in the single transition (`observed` needs observations: give it
+    /// through `/v1/settlements/{id}/transitions`).
+    pub to: SettlementStatus,
+    /// The settlement's `ETag` as the list or the settlement gave it (the single transition's
+    /// `If-Match`).
+    #[schema(example = "\"r7\"")]
+    pub if_match: String,
+    /// Why; required to send it back to `draft` or to withdraw an approval.
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
+/// Steps for many settlements at once.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTransitionInput {
+    /// The steps, at most 500, applied in order.
+    #[schema(max_items = 500)]
+    pub items: Vec<BulkTransitionItem>,
+}
+
+/// What became of one step.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkTransitionOutcome {
+    /// The settlement, as given.
+    pub id: String,
+    /// What the single transition would have answered: 200 when moved, else the problem's
+    /// status.
+    #[schema(example = 200)]
+    pub status: u16,
+    /// The status it is in now (moved only).
+    pub settlement_status: Option<SettlementStatus>,
+    /// Its new `ETag`, for the next step (moved only).
+    pub etag: Option<String>,
+    /// Why it was not moved (nothing changed for it).
+    pub problem: Option<Problem>,
+}
+
+/// What a bulk transition did, item by item.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkTransitionResult {
+    /// Items moved.
+    pub moved: usize,
+    /// Items refused.
+    pub refused: usize,
+    /// One outcome per item, in the request's order.
+    pub items: Vec<BulkTransitionOutcome>,
+}
+
+/// Move many settlements at once — how a billing department releases clean claims in bulk
+/// (list `?status=draft&issues=none`, then send each one's `etag`). Each item is checked
+/// exactly as the single transition (role, segregation of duties, issues, voids, `ETag`),
+/// audited on its own and answered on its own: a refused item changes nothing and does not
+/// stop the others. Approvals emit `carebill.settlement.settlement.approved.v1` as one by one.
+#[utoipa::path(post, path = "/v1/settlements/transitions", tag = "settlements", request_body = BulkTransitionInput,
+    responses((status = 200, description = "Each item's outcome", body = BulkTransitionResult),
+        (status = 413, description = "More than 500 items", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No items", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn transition_settlements(
+    state: web::Data<SettlementState>,
+    who: Principal,
+    body: JsonBody<BulkTransitionInput>,
+) -> Result<web::Json<BulkTransitionResult>, Error> {
+    who.require(&[Role::BillingManager, Role::Biller, Role::Auditor])?;
+    let items = body.parse()?.value.items;
+    if items.len() > MAX_BULK_TRANSITIONS {
+        return Err(Error::too_large(format!(
+            "{} items; at most {MAX_BULK_TRANSITIONS} per request",
+            items.len()
+        )));
+    }
+    if items.is_empty() {
+        return Err(Error::field("items", "required", "at least one item"));
+    }
+    // Each item is read as the single transition reads its request; what is wrong with one
+    // is its outcome.
+    let steps: Vec<(String, Result<review::BulkStep, Error>)> = items
+        .into_iter()
+        .map(|i| {
+            let id = i.id.clone();
+            (id, bulk_step(i))
+        })
+        .collect();
+    let outcomes = state
+        .db
+        .write(move |conn| review::transition_many(conn, &who, steps))
+        .await?;
+    let items: Vec<BulkTransitionOutcome> = outcomes
+        .into_iter()
+        .map(|(id, r)| match r {
+            Ok(row) => BulkTransitionOutcome {
+                id,
+                status: 200,
+                settlement_status: Some(row.status()),
+                etag: Some(row.etag()),
+                problem: None,
+            },
+            Err(e) => {
+                let problem = e.problem();
+                BulkTransitionOutcome {
+                    id,
+                    status: problem.status,
+                    settlement_status: None,
+                    etag: None,
+                    problem: Some(problem),
+                }
+            }
+        })
+        .collect();
+    let moved = items.iter().filter(|i| i.status == 200).count();
+    if moved > 0 {
+        state.wake.notify_one();
+    }
+    Ok(web::Json(BulkTransitionResult {
+        moved,
+        refused: items.len() - moved,
+        items,
+    }))
+}
+
+/// One bulk item as a step, checked as the single transition checks its request.
+fn bulk_step(i: BulkTransitionItem) -> Result<review::BulkStep, Error> {
+    let id: uuid::Uuid = parse_id(&i.id, "settlement")?;
+    let mut v = Validation::new();
+    let reason = v.opt_text("reason", i.reason.as_deref(), 500);
+    if i.to == SettlementStatus::Draft && reason.is_none() {
+        v.add("reason", "required", "say why it goes back");
+    }
+    if i.to == SettlementStatus::Observed {
+        v.add(
+            "to",
+            "not_in_bulk",
+            "observing needs observations: use POST /v1/settlements/{id}/transitions",
+        );
+    }
+    let etag = i.if_match.trim().trim_start_matches("W/").to_owned();
+    if etag.is_empty() {
+        v.add("if_match", "required", "the settlement's ETag");
+    }
+    v.finish().map_err(Error::validation)?;
+    Ok(review::BulkStep {
+        id: id.to_string(),
+        etag,
+        transition: review::Transition {
+            to: i.to,
+            reason,
+            observations: Vec::new(),
+        },
     })
 }
 

@@ -222,6 +222,50 @@ pub fn transition(
     conn.transaction(|conn| transition_in(conn, who, id, etag, t, minimal))
 }
 
+/// One step of a bulk transition.
+pub struct BulkStep {
+    /// The settlement.
+    pub id: String,
+    /// Its `ETag` as the caller saw it.
+    pub etag: String,
+    /// Where to.
+    pub transition: Transition,
+}
+
+/// A bulk step's outcome: the id it was given, and the settlement moved or why not.
+pub type BulkOutcome = (String, Result<Row, Error>);
+
+/// Moves many settlements, each exactly as [`transition`] would (checked, saved and audited on
+/// its own, in its own savepoint so that a refused step changes nothing), in one transaction.
+/// A step that could not be read is answered with its error as it is. Returns each step's
+/// outcome in order, with its id.
+#[tracing::instrument(skip_all, fields(items = steps.len()))]
+pub fn transition_many(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    steps: Vec<(String, Result<BulkStep, Error>)>,
+) -> Result<Vec<BulkOutcome>, Error> {
+    conn.transaction(|conn| {
+        let mut out = Vec::with_capacity(steps.len());
+        for (id, step) in steps {
+            let result = step.and_then(|s| {
+                conn.transaction(|conn| {
+                    transition_in(conn, who, &s.id, &s.etag, &s.transition, true)
+                        .map(|(row, _)| row)
+                })
+            });
+            if let Err(e) = &result
+                && e.code().status() >= 500
+            {
+                // Not the item's fault: the whole request fails, and nothing of it stays.
+                return Err(e.clone());
+            }
+            out.push((id, result));
+        }
+        Ok(out)
+    })
+}
+
 fn transition_in(
     conn: &mut AnyConnection,
     who: &Principal,

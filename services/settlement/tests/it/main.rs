@@ -14,6 +14,7 @@ mod agency;
 mod api;
 mod assignment;
 mod billing_runs;
+mod bulk;
 mod conditions;
 mod coverage;
 mod progress;

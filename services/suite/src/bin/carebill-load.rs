@@ -5,7 +5,11 @@
 //!   the outbox took to publish everything.
 //! - `--money-path`: N episodes × M consumptions pushed, settled, approved (biller and auditor
 //!   steps, as people would) and invoiced; reports end-to-end consumptions/s and invoices/s from
-//!   the first push to the last settlement invoiced.
+//!   the first push to the last settlement invoiced. Two ways to approve: **interactive** (the
+//!   default: each settlement read, then three steps with `If-Match`) and **bulk** (`--bulk`:
+//!   the clean drafts listed with `issues=none` and released 500 at a time with
+//!   `POST /v1/settlements/transitions` — in_review, in_audit, approved — as a billing
+//!   department releases clean claims).
 //!
 //! - `--billing-run`: N residents of a care home (a stay, a care level, every fifth with a hospital
 //!   absence over the month's edge) recorded through accounts; then the billing run of a month is
@@ -58,6 +62,10 @@ struct Args {
     /// Money path: the settlement service, when it is not at `--url`.
     #[arg(long)]
     settlement_url: Option<String>,
+    /// Money path: release the clean settlements in bulk (`POST /v1/settlements/transitions`,
+    /// 500 per request) instead of reading each and stepping it three times.
+    #[arg(long)]
+    bulk: bool,
     /// Money path: a token with the auditor role (approvals are the auditor's alone).
     #[arg(long, env = "CAREBILL_AUDITOR_TOKEN")]
     auditor_token: Option<String>,
@@ -469,11 +477,15 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
         let mut ready = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
+            // Bulk: only the clean ones (a person would work the others by hand).
+            let clean = if args.bulk { "&issues=none" } else { "" };
             let path = match &cursor {
                 Some(c) => format!(
-                    "/v1/settlements?status=draft&location_code=L{tag}&limit=500&cursor={c}"
+                    "/v1/settlements?status=draft&location_code=L{tag}{clean}&limit=500&cursor={c}"
                 ),
-                None => format!("/v1/settlements?status=draft&location_code=L{tag}&limit=500"),
+                None => {
+                    format!("/v1/settlements?status=draft&location_code=L{tag}{clean}&limit=500")
+                }
             };
             let page = biller.get(&path).await?;
             for s in page["items"].as_array().into_iter().flatten() {
@@ -481,7 +493,7 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
                 if s["line_count"].as_u64() == Some(args.per_episode as u64)
                     && !approved.contains(&id)
                 {
-                    ready.push(id);
+                    ready.push((id, s["etag"].as_str().unwrap_or_default().to_owned()));
                 }
             }
             match page["next_cursor"].as_str() {
@@ -500,23 +512,24 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         }
-        approved.extend(ready.iter().cloned());
+        approved.extend(ready.iter().map(|(id, _)| id.clone()));
         let steps = Instant::now();
         let n = ready.len();
-        for_each_concurrent(ready, args.concurrency, |id| {
-            let biller = biller.clone();
-            let auditor = auditor.clone();
-            async move {
-                let doc = biller.get(&format!("/v1/settlements/{id}")).await?;
-                let mut etag = doc["etag"].as_str().context("etag")?.to_owned();
-                for to in ["in_review", "in_audit"] {
-                    etag = biller.step(&id, &etag, to).await?;
-                }
-                auditor.step(&id, &etag, "approved").await?;
-                Ok(())
-            }
-        })
-        .await?;
+        if args.bulk {
+            let chunks: Vec<Vec<(String, String)>> = ready
+                .chunks(500)
+                .map(<[(String, String)]>::to_vec)
+                .collect();
+            for_each_concurrent(chunks, 2, |chunk| {
+                let biller = biller.clone();
+                let auditor = auditor.clone();
+                async move { release(&biller, &auditor, chunk).await }
+            })
+            .await?;
+        } else {
+            let ids = ready.into_iter().map(|(id, _)| id).collect();
+            interactive(&biller, &auditor, ids, args.concurrency).await?;
+        }
         if std::env::var_os("CAREBILL_LOAD_TRACE").is_some() {
             eprintln!(
                 "{:>7.1} s: {n} settlements approved in {:.2} s ({} of {})",
@@ -527,6 +540,86 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
             );
         }
     }
+    finish_money_path(
+        args, &http, &url, &biller, &tag, total, start, pusher, pushed_at,
+    )
+    .await
+}
+
+/// Reads each settlement and takes it through its three steps, as people do one by one.
+async fn interactive(
+    biller: &std::sync::Arc<Api>,
+    auditor: &std::sync::Arc<Api>,
+    ready: Vec<String>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    for_each_concurrent(ready, concurrency, |id| {
+        let biller = biller.clone();
+        let auditor = auditor.clone();
+        async move {
+            let doc = biller.get(&format!("/v1/settlements/{id}")).await?;
+            let mut etag = doc["etag"].as_str().context("etag")?.to_owned();
+            for to in ["in_review", "in_audit"] {
+                etag = biller.step(&id, &etag, to).await?;
+            }
+            auditor.step(&id, &etag, "approved").await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Releases clean settlements in bulk: one request per step for up to 500 of them, each with
+/// the `ETag` the list (then the previous step) gave. Every item must move.
+async fn release(biller: &Api, auditor: &Api, chunk: Vec<(String, String)>) -> anyhow::Result<()> {
+    let mut items: Vec<(String, String)> = chunk;
+    for (api, to) in [
+        (biller, "in_review"),
+        (biller, "in_audit"),
+        (auditor, "approved"),
+    ] {
+        let body = json!({"items": items
+            .iter()
+            .map(|(id, etag)| json!({"id": id, "to": to, "if_match": etag}))
+            .collect::<Vec<_>>()});
+        let r = api.post("/v1/settlements/transitions", &body).await?;
+        if r["refused"].as_u64() != Some(0) {
+            let first = r["items"]
+                .as_array()
+                .and_then(|i| i.iter().find(|i| i["status"] != 200))
+                .cloned()
+                .unwrap_or(Value::Null);
+            bail!("{to}: {} refused, the first: {first}", r["refused"]);
+        }
+        items = r["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap_or_default().to_owned(),
+                    i["etag"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+/// The end of a money-path run: waits until everything approved is invoiced, prints the
+/// figures, and times the documents if asked.
+#[expect(clippy::too_many_arguments, reason = "the run's state, passed once")]
+async fn finish_money_path(
+    args: &Args,
+    http: &reqwest::Client,
+    url: &str,
+    biller: &Api,
+    tag: &str,
+    total: usize,
+    start: Instant,
+    pusher: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pushed_at: Option<Duration>,
+) -> anyhow::Result<()> {
     pusher.await??;
     let pushed_at = pushed_at.unwrap_or_else(|| start.elapsed());
     let approved_at = start.elapsed();
@@ -549,8 +642,14 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
     let invoices = 2 * args.episodes;
     println!("label: {}", args.label);
     println!(
-        "money path: {} episodes x {} consumptions = {total} consumptions, {invoices} invoices (payer and patient per settlement)",
-        args.episodes, args.per_episode
+        "money path ({}): {} episodes x {} consumptions = {total} consumptions, {invoices} invoices (payer and patient per settlement)",
+        if args.bulk {
+            "bulk: clean drafts released 500 at a time"
+        } else {
+            "interactive: each settlement read and stepped"
+        },
+        args.episodes,
+        args.per_episode
     );
     println!(
         "pushed after {:.1} s; all settlements approved after {:.1} s; all invoiced after {:.1} s",
@@ -565,11 +664,11 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
     );
     if args.documents {
         let invoicing = Api {
-            http,
+            http: http.clone(),
             url: args
                 .invoicing_url
                 .as_deref()
-                .unwrap_or(&url)
+                .unwrap_or(url)
                 .trim_end_matches('/')
                 .to_owned(),
             token: args.token.clone(),
