@@ -2279,6 +2279,11 @@ fn care_home_month(c: &Suite) {
 
 #[test]
 fn a_care_home_month_is_billed_in_the_embedded_suite() {
+    in_the_embedded_suite(care_home_month);
+}
+
+/// Runs `walk` against a fresh embedded suite (SQLite files, in-process bus).
+fn in_the_embedded_suite(walk: fn(&Suite)) {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let data = data.to_str().expect("utf8");
@@ -2289,7 +2294,7 @@ fn a_care_home_month_is_billed_in_the_embedded_suite() {
         http: reqwest::blocking::Client::new(),
         outbound: None,
     };
-    care_home_month(&suite);
+    walk(&suite);
     server.stop();
 }
 
@@ -2469,18 +2474,7 @@ fn agency_month(c: &Suite) {
 
 #[test]
 fn a_care_agencys_month_is_billed_in_the_embedded_suite() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let data = dir.path().join("data");
-    let data = data.to_str().expect("utf8");
-    let server = Server::start(&["--data-dir", data], &[]);
-    let suite = Suite {
-        bases: vec![("*", server.base.clone())],
-        tokens: role_tokens(|r| token(&["--role", r, "--data-dir", data], &[])),
-        http: reqwest::blocking::Client::new(),
-        outbound: None,
-    };
-    agency_month(&suite);
-    server.stop();
+    in_the_embedded_suite(agency_month);
 }
 
 #[test]
