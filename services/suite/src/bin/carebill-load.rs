@@ -520,7 +520,7 @@ async fn money_path(args: &Args) -> anyhow::Result<()> {
                 .chunks(500)
                 .map(<[(String, String)]>::to_vec)
                 .collect();
-            for_each_concurrent(chunks, 2, |chunk| {
+            for_each_concurrent(chunks, args.concurrency, |chunk| {
                 let biller = biller.clone();
                 let auditor = auditor.clone();
                 async move { release(&biller, &auditor, chunk).await }
