@@ -332,6 +332,7 @@ pub fn routes(state: web::Data<SettlementState>) -> impl FnOnce(&mut web::Servic
         api::offers::create_offer, api::offers::list_offers, api::offers::get_offer, api::offers::end_offer, api::offers::list_balances,
         api::audit_trail::list_audit_events,
     ),
+    components(schemas(api::settlements::IssuesFilter)),
     tags(
         (name = "prices", description = "Price lists: unit prices by code, validity, location and payer"),
         (name = "coverage terms", description = "What each payer (and plan) covers"),
