@@ -841,6 +841,19 @@ pub async fn transition_settlements(
     if items.is_empty() {
         return Err(Error::field("items", "required", "at least one item"));
     }
+    // What the request's schema forbids refuses the whole request (as a malformed body); what
+    // only the settlement's state decides is the item's outcome.
+    let mut v = Validation::new();
+    for (n, i) in items.iter().enumerate() {
+        if i.reason.as_deref().is_some_and(|r| r.chars().count() > 500) {
+            v.add(
+                format!("items[{n}].reason"),
+                "too_long",
+                "must be at most 500 characters",
+            );
+        }
+    }
+    v.finish().map_err(Error::validation)?;
     // Each item is read as the single transition reads its request; what is wrong with one
     // is its outcome.
     let steps: Vec<(String, Result<review::BulkStep, Error>)> = items

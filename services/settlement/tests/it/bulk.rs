@@ -223,6 +223,12 @@ async fn a_bulk_transition_refuses_what_it_cannot_read(b: Backend) {
             json!({"items": [item]}),
             StatusCode::FORBIDDEN,
         ),
+        // What the schema forbids refuses the whole request.
+        (
+            biller.clone(),
+            json!({"items": [item, {"id": id, "to": "draft", "if_match": "*", "reason": "x".repeat(501)}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let (s, p, _) = call(&app, bulk(&tok, body)).await;
         assert_eq!(s, status, "{p}");
