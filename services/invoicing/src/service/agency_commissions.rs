@@ -28,6 +28,7 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
 use carebill_platform::db::{self, AnyConnection, Db};
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use diesel::Connection as _;
 
 use super::agency_issuing::{NewAgencyInvoice, announce, store};
 use super::issuing::{SYSTEM_ACTOR, seller_as_issued};
@@ -107,7 +108,12 @@ pub(crate) async fn run_due(db: &Db, now: DateTime<Utc>) -> Result<usize, Error>
         let system = Principal::system(SYSTEM_ACTOR, None);
         issued += db
             .write(move |conn| {
-                issue_through(conn, &system, location_id, last_month_end, today).map(|v| v.len())
+                // One transaction: the series lock holds, and the invoices and the commissions
+                // they bill are written together or not at all.
+                conn.transaction(|conn| {
+                    issue_through(conn, &system, location_id, last_month_end, today)
+                        .map(|v| v.len())
+                })
             })
             .await?;
     }
@@ -115,7 +121,7 @@ pub(crate) async fn run_due(db: &Db, now: DateTime<Utc>) -> Result<usize, Error>
 }
 
 /// Issues, per carer, one invoice over the agency's commissions pending through `through`,
-/// dated `day`.
+/// dated `day`. Runs inside the caller's transaction.
 fn issue_through(
     conn: &mut AnyConnection,
     who: &Principal,
