@@ -80,7 +80,7 @@ fn is_iso_3166(code: &str) -> bool {
 }
 
 /// Removes spaces and upper-cases: how IBANs, BICs and VAT ids are printed is not what they are.
-fn compact(s: &str) -> String {
+pub(crate) fn compact(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_uppercase)
