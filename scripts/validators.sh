@@ -14,6 +14,7 @@
 #     schema, and the walk's event types must all be there.
 #   - the camt.053/054 bank statements the collections tests import, against the ISO 20022 XSD
 #     of their version (`scripts/validators.sh camt` runs that section alone);
+#   - the X12 837P claim files of crates/x12 against pyx12 (`scripts/validators.sh x12`);
 #   - the UBL invoices and credit notes of crates/ubl (its `samples` example: exempt healthcare
 #     lines, a standard-rated line, a rounding edge, a credit note, a patient and a payer
 #     invoice, an invoice outside the scope of VAT, and ${CAREBILL_UBL_RANDOM:-200} random ones)
@@ -134,6 +135,52 @@ if [ "${1:-}" = camt ]; then
   exit 0
 fi
 
+# X12 claim files: the 837P samples of crates/x12 (its `samples` example: a patient who is the
+# subscriber, a child on a parent's policy with two diagnoses and modifiers, a secondary claim
+# with the primary's adjudication and a zero-paid line, a replacement and a void, three claims
+# in one file) against pyx12's map of the implementation guide their GS08 names
+# (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
+# and broken ones that must be refused: an SE count that lies, a claim without its diagnosis.
+# `scripts/validators.sh x12` runs this section alone.
+validate_x12() {
+  local venv="${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12}"
+  if ! "$venv/bin/python" - pyx12==4.0.0 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != want for name, want in (p.split("==") for p in sys.argv[1:])))
+PY
+  then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pyx12==4.0.0
+  fi
+  local dir
+  dir=$(mktemp -d)
+  cargo run -q -p carebill-x12 --example samples -- "$dir" >/dev/null
+  local written
+  written=$(find "$dir" -name '*.837' | wc -l)
+  [ "$written" -ge 6 ] || { rm -rf "$dir"; echo "the x12 samples wrote $written files, not 6" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/*.837 || { rm -rf "$dir"; return 1; }
+  echo "$written 837P claim files pass pyx12 (005010X222A1)"
+  sed -E 's/SE\*([0-9]+)\*0001/SE*1\1*0001/' "$dir/professional-original.837" >"$dir/broken-count.x12"
+  sed -E 's/~HI\*[^~]*~/~/' "$dir/professional-dependent.837" >"$dir/broken-diagnosis.x12"
+  local broken
+  for broken in broken-count broken-diagnosis; do
+    if "$venv/bin/python" scripts/validate-x12.py "$dir/$broken.x12" >"$dir/$broken.log"; then
+      cat "$dir/$broken.log"; rm -rf "$dir"
+      echo "validate-x12.py accepted $broken.x12" >&2; return 1
+    fi
+  done
+  grep -q 'SE count' "$dir/broken-count.log" && grep -q 'Mandatory segment .*HI' "$dir/broken-diagnosis.log" || {
+    cat "$dir"/broken-*.log; rm -rf "$dir"
+    echo "validate-x12.py did not name what is wrong in the broken claim files" >&2; return 1; }
+  echo "broken claim files are refused (a lying SE count, a claim without its diagnosis)"
+  rm -rf "$dir"
+}
+if [ "${1:-}" = x12 ]; then
+  validate_x12
+  exit 0
+fi
+
 venv="${CAREBILL_VALIDATORS_VENV:-$HOME/.cache/carebill/venv-validators}"
 if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
   python3 -m venv "$venv"
@@ -225,3 +272,4 @@ PY
 
 validate_ubl "$work/sanitas-invoice.xml" "$work/sanitas-credit-note.xml"
 validate_camt
+validate_x12

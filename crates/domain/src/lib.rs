@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agency;
 pub mod agency_invoices;
 pub mod billing;
+pub mod claim;
 pub mod claim_codes;
 pub mod code;
 pub mod collections;

@@ -6,6 +6,11 @@
     reason = "test helpers and fixed sample data: panicking is how they fail"
 )]
 
+#[path = "support/samples.rs"]
+mod samples;
+
+use carebill_domain::claim::ClaimFormat;
+use carebill_x12::claims::write_837;
 use carebill_x12::{
     GroupHeader, InterchangeHeader, ReadError, Usage, WriteError, Writer, parse, write::clean,
 };
@@ -240,4 +245,136 @@ proptest! {
             prop_assert!(!s.element(2).starts_with(' ') && !s.element(2).ends_with(' '));
         }
     }
+}
+
+fn decimal(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[test]
+fn every_sample_claim_file_reads_back_with_its_hierarchy_and_totals() {
+    for sample in samples::all() {
+        let file = write_837(&samples::header(9), &sample.claims).unwrap();
+        let x = parse(&file.text).unwrap();
+        let tx = &x.groups[0].transactions[0];
+        assert_eq!(
+            x.groups[0].header.element(8),
+            "005010X222A1",
+            "{}",
+            sample.name
+        );
+        // Every HL's parent is an HL already written, and levels nest 20 > 22 > 23.
+        let mut levels = std::collections::HashMap::new();
+        for hl in tx.segments.iter().filter(|s| s.id == "HL") {
+            let level = hl.element(3);
+            if hl.element(2).is_empty() {
+                assert_eq!(level, "20", "{}", sample.name);
+            } else {
+                let parent = levels[hl.element(2)];
+                assert_eq!(
+                    (parent, level),
+                    if level == "22" {
+                        ("20", "22")
+                    } else {
+                        ("22", "23")
+                    },
+                    "{}",
+                    sample.name
+                );
+            }
+            levels.insert(hl.element(1), level);
+        }
+        // CLM02 is the sum of its lines' SV102; each line has a REF*6R.
+        let mut claims = 0;
+        let mut current: Option<(Decimal, Decimal)> = None;
+        let close = |c: Option<(Decimal, Decimal)>| {
+            if let Some((clm, lines)) = c {
+                assert_eq!(clm, lines, "{}", sample.name);
+            }
+        };
+        for s in &tx.segments {
+            match s.id {
+                "CLM" => {
+                    close(current.take());
+                    claims += 1;
+                    current = Some((decimal(s.element(2)), Decimal::ZERO));
+                }
+                "SV1" => current.as_mut().unwrap().1 += decimal(s.element(2)),
+                _ => {}
+            }
+        }
+        close(current);
+        assert_eq!(claims, sample.claims.len(), "{}", sample.name);
+        assert_eq!(
+            file.transactions[0].patient_control_numbers,
+            sample
+                .claims
+                .iter()
+                .map(|c| c.patient_control_number.clone())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_patient_who_is_not_the_subscriber_has_a_patient_loop_and_corrections_name_the_payers_claim() {
+    let file = write_837(&samples::header(1), &[samples::dependent()]).unwrap();
+    assert!(
+        file.text
+            .contains("~HL*2*1*22*1~SBR*P**GRP-1******CI~NM1*IL*1*DOE*JOHN****MI*MEMBER123~")
+    );
+    assert!(file.text.contains("~HL*3*2*23*0~PAT*19~NM1*QC*1*DOE*LUCY~"));
+    assert!(file.text.contains("~HI*ABK:J189*ABF:E119~"));
+    assert!(file.text.contains("~SV1*HC:85025:LT:59*50.5*UN*1***2~"));
+    let file = write_837(&samples::header(1), &[samples::original()]).unwrap();
+    assert!(
+        file.text
+            .contains("~HL*2*1*22*0~SBR*P*18*GRP-1******CI~NM1*IL*1*MUNOZ*JANE****MI*MEMBER123~")
+    );
+    assert!(!file.text.contains("~REF*F8"));
+    let void = samples::corrected(carebill_domain::claim::Frequency::Void);
+    let file = write_837(&samples::header(1), &[void]).unwrap();
+    assert!(
+        file.text
+            .contains("~CLM*INV-2026-000001*120***11:B:8*Y*A*Y*I~REF*F8*PAYER-ICN-778899~")
+    );
+}
+
+#[test]
+fn more_than_five_thousand_claims_go_in_several_transactions() {
+    let claims: Vec<_> = (0..5_001)
+        .map(|n| {
+            let mut c = samples::original();
+            c.patient_control_number = format!("INV-{n:06}");
+            c
+        })
+        .collect();
+    let file = write_837(&samples::header(1), &claims).unwrap();
+    assert_eq!(file.transactions.len(), 2);
+    assert_eq!(file.transactions[1].transaction_control_number, "0002");
+    assert_eq!(file.transactions[1].patient_control_numbers, ["INV-005000"]);
+    let x = parse(&file.text).unwrap();
+    assert_eq!(x.groups[0].transactions.len(), 2);
+    assert_eq!(
+        x.groups[0].transactions[0]
+            .segments
+            .iter()
+            .filter(|s| s.id == "CLM")
+            .count(),
+        5_000
+    );
+}
+
+#[test]
+fn no_claims_or_an_institutional_claim_write_no_file() {
+    assert!(matches!(
+        write_837(&samples::header(1), &[]),
+        Err(WriteError::Order(_))
+    ));
+    let mut c = samples::original();
+    c.format = ClaimFormat::Institutional;
+    assert!(matches!(
+        write_837(&samples::header(1), &[c]),
+        Err(WriteError::Order(_))
+    ));
 }

@@ -1,0 +1,45 @@
+//! Writes the sample claim files into a directory, for the outside validator:
+//! `cargo run -q -p carebill-x12 --example samples -- DIR` (scripts/validators.sh does). One
+//! `.837` per sample of tests/support/samples.rs.
+
+// The samples are fixed, known-valid data shared with the tests: a failed parse there is a
+// bug in the samples, and stopping at once is the right answer.
+#[expect(
+    clippy::unwrap_used,
+    reason = "fixed sample data, shared with the tests"
+)]
+#[path = "../tests/support/samples.rs"]
+mod samples;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir] = args.as_slice() else {
+        eprintln!("usage: samples DIR");
+        return ExitCode::from(2);
+    };
+    let dir = PathBuf::from(dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("{}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for (n, sample) in samples::all().into_iter().enumerate() {
+        let control = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        let file = match carebill_x12::claims::write_837(&samples::header(control), &sample.claims)
+        {
+            Ok(file) => file,
+            Err(e) => {
+                eprintln!("{}: {e}", sample.name);
+                return ExitCode::FAILURE;
+            }
+        };
+        let path = dir.join(format!("{}.837", sample.name));
+        if let Err(e) = std::fs::write(&path, file.text) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
