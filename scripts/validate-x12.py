@@ -38,8 +38,12 @@ def nested_errors(node, where):
 
 
 def check(path: str) -> bool:
-    with open(path, encoding="ascii", errors="replace") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        print(f"{path}: {e.strerror}")
+        return False
     fd_999 = io.StringIO()
     fd_json = io.StringIO()
     ok = pyx12.x12n_document.x12n_document(
@@ -57,9 +61,9 @@ def check(path: str) -> bool:
             errors = list(nested_errors(json.loads(raw), []))
         except json.JSONDecodeError:
             errors = [{"message": line} for line in raw.splitlines() if line.strip()]
-    version = next(
-        (s.split("*")[8] for s in text.replace("\n", "").split("~") if s.startswith("GS*")), "?"
-    )
+    version = ", ".join(
+        s.split("*")[8] for s in text.replace("\n", "").split("~") if s.startswith("GS*")
+    ) or "?"
     if ok and accepted and not errors:
         print(f"{path}: OK ({version})")
         return True

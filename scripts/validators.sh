@@ -14,7 +14,7 @@
 #     schema, and the walk's event types must all be there.
 #   - the camt.053/054 bank statements the collections tests import, against the ISO 20022 XSD
 #     of their version (`scripts/validators.sh camt` runs that section alone);
-#   - the X12 837P claim files of crates/x12 against pyx12 (`scripts/validators.sh x12`);
+#   - the X12 837P and 837I claim files of crates/x12 against pyx12 (`scripts/validators.sh x12`);
 #   - the UBL invoices and credit notes of crates/ubl (its `samples` example: exempt healthcare
 #     lines, a standard-rated line, a rounding edge, a credit note, a patient and a payer
 #     invoice, an invoice outside the scope of VAT, and ${CAREBILL_UBL_RANDOM:-200} random ones)
@@ -135,10 +135,11 @@ if [ "${1:-}" = camt ]; then
   exit 0
 fi
 
-# X12 claim files: the 837P samples of crates/x12 (its `samples` example: a patient who is the
-# subscriber, a child on a parent's policy with two diagnoses and modifiers, a secondary claim
-# with the primary's adjudication and a zero-paid line, a replacement and a void, three claims
-# in one file) against pyx12's map of the implementation guide their GS08 names
+# X12 claim files: the 837P and 837I samples of crates/x12 (its `samples` example: a patient
+# who is the subscriber, a child on a parent's policy with two diagnoses and modifiers, a
+# secondary claim with the primary's adjudication and a zero-paid line, a replacement and a
+# void, three claims in one file; an inpatient stay with its admission and present-on-admission
+# flags, an outpatient visit, an institutional secondary, a file of both formats) against pyx12's map of the implementation guide their GS08 names
 # (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
 # and broken ones that must be refused: an SE count that lies, a claim without its diagnosis.
 # `scripts/validators.sh x12` runs this section alone.
@@ -158,9 +159,9 @@ PY
   cargo run -q -p carebill-x12 --example samples -- "$dir" >/dev/null
   local written
   written=$(find "$dir" -name '*.837' | wc -l)
-  [ "$written" -ge 6 ] || { rm -rf "$dir"; echo "the x12 samples wrote $written files, not 6" >&2; return 1; }
+  [ "$written" -ge 10 ] || { rm -rf "$dir"; echo "the x12 samples wrote $written files, not 10" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/*.837 || { rm -rf "$dir"; return 1; }
-  echo "$written 837P claim files pass pyx12 (005010X222A1)"
+  echo "$written claim files pass pyx12 (837P 005010X222A1, 837I 005010X223A2)"
   sed -E 's/SE\*([0-9]+)\*0001/SE*1\1*0001/' "$dir/professional-original.837" >"$dir/broken-count.x12"
   sed -E 's/~HI\*[^~]*~/~/' "$dir/professional-dependent.837" >"$dir/broken-diagnosis.x12"
   local broken

@@ -254,8 +254,11 @@ pub struct Institutional {
     /// DTP*434 (to).
     pub statement_to: NaiveDate,
     /// Inpatient stays: admission date and hour (DTP*435), type and source (CL101, CL102),
-    /// discharge status (CL103), admitting diagnosis (HI*ABJ).
+    /// admitting diagnosis (HI*ABJ).
     pub admission: Option<Admission>,
+    /// CL103, the NUBC patient (discharge) status every institutional claim carries (`01`
+    /// home, `03` skilled nursing, `30` still a patient ...).
+    pub patient_status: String,
     /// 2310A: the attending provider (required).
     pub attending: Practitioner,
 }
@@ -269,8 +272,6 @@ pub struct Admission {
     pub kind: String,
     /// CL102, NUBC point of origin.
     pub source: String,
-    /// CL103, NUBC patient discharge status (`01` home ...).
-    pub discharge_status: String,
     /// HI*ABJ.
     pub admitting_diagnosis: Option<Icd10Cm>,
 }

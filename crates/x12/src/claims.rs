@@ -1,4 +1,5 @@
-//! The 837 claim file: professional claims (005010X222A1) written from the domain's
+//! The 837 claim file: professional (005010X222A1) and institutional (005010X223A2) claims
+//! written from the domain's
 //! [`Claim`]s, with the hierarchy the guide asks for — billing provider (2000A), subscriber
 //! (2000B), patient when not the subscriber (2000C), then the claim (2300), its providers
 //! (2310), prior payers (2320/2330), and its service lines (2400/2430).
@@ -10,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use carebill_domain::claim::{
-    Adjustment, Claim, ClaimFormat, Frequency, OtherPayer, Person, PersonName, Practitioner,
-    Relationship, UsAddress,
+    Adjustment, Claim, ClaimFormat, Frequency, Institutional, OtherPayer, Person, PersonName,
+    Practitioner, Relationship, ServiceLine, UsAddress,
 };
 use chrono::NaiveDateTime;
 
@@ -90,8 +91,8 @@ pub struct ClaimFile {
 /// Writes an 837 interchange of `claims`.
 ///
 /// # Errors
-/// A header value X12 cannot carry, an empty list, or an institutional claim (837I is
-/// written by a later version; the check refuses it before).
+/// A header value X12 cannot carry, an empty list, or an institutional claim without its
+/// institutional facts.
 pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile, WriteError> {
     if claims.is_empty() {
         return Err(WriteError::Order("a claim file needs at least one claim"));
@@ -107,9 +108,12 @@ pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile
         let version = match format {
             ClaimFormat::Professional => "005010X222A1",
             ClaimFormat::Institutional => {
-                return Err(WriteError::Order(
-                    "institutional claims (837I) are not written yet",
-                ));
+                if of_format.iter().any(|c| c.institutional.is_none()) {
+                    return Err(WriteError::Order(
+                        "an institutional claim needs its facility type, statement period and attending provider",
+                    ));
+                }
+                "005010X223A2"
             }
         };
         if !transactions.is_empty() {
@@ -127,7 +131,7 @@ pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile
         for (i, chunk) in of_format.chunks(CLAIMS_PER_TRANSACTION).enumerate() {
             let control = format!("{:04}", i + 1);
             w.begin_transaction("837", &control, version)?;
-            professional(&mut w, header, chunk);
+            transaction(&mut w, header, chunk);
             w.end_transaction()?;
             transactions.push(WrittenTransaction {
                 group_control_number: group_control,
@@ -200,7 +204,8 @@ fn cas(w: &mut Writer, adjustments: &[Adjustment]) {
     }
 }
 
-fn professional(w: &mut Writer, header: &ClaimFileHeader, claims: &[&Claim]) {
+/// One transaction's segments after ST: the header, 1000A/B, then the hierarchy.
+fn transaction(w: &mut Writer, header: &ClaimFileHeader, claims: &[&Claim]) {
     w.segment("BHT")
         .code("0019")
         .code("00")
@@ -295,7 +300,10 @@ fn professional(w: &mut Writer, header: &ClaimFileHeader, claims: &[&Claim]) {
                 name(w.segment("NM1").code("QC").code("1"), &patient.name).end();
                 demographics(w, patient);
             }
-            professional_claim(w, claim);
+            match &claim.institutional {
+                None => professional_claim(w, claim),
+                Some(facts) => institutional_claim(w, claim, facts),
+            }
         }
     }
 }
@@ -376,9 +384,7 @@ fn professional_claim(w: &mut Writer, claim: &Claim) {
     }
     for (n, line) in claim.lines.iter().enumerate() {
         w.segment("LX").code(&(n + 1).to_string()).end();
-        let code = line.procedure.as_ref().map(|p| p.as_str()).unwrap_or("");
-        let mut procedure = vec!["HC", code];
-        procedure.extend(line.modifiers.iter().take(4).map(|m| m.as_str()));
+        let procedure = procedure_of(line);
         let pointers: Vec<String> = line
             .diagnosis_pointers
             .iter()
@@ -403,27 +409,145 @@ fn professional_claim(w: &mut Writer, claim: &Claim) {
             .code("6R")
             .text(&line.control_number, 50)
             .end();
-        for other in &claim.other_payers {
-            if let Some(adj) = other
-                .lines
-                .iter()
-                .find(|a| a.control_number == line.control_number)
-            {
-                w.segment("SVD")
-                    .text(&other.payer.payer_id, 80)
-                    .amount(adj.paid)
-                    .composite(&procedure)
-                    .empty(1)
-                    .quantity(adj.units)
-                    .end();
-                cas(w, &adj.adjustments);
-                w.segment("DTP")
-                    .code("573")
-                    .code("D8")
-                    .date(other.adjudicated_on)
-                    .end();
-            }
+        line_adjudications(w, claim, line, &procedure);
+    }
+}
+
+/// 2430: each prior payer's decision on this line (SVD, CAS, DTP*573).
+fn line_adjudications(w: &mut Writer, claim: &Claim, line: &ServiceLine, procedure: &[&str]) {
+    for other in &claim.other_payers {
+        let Some(adj) = other
+            .lines
+            .iter()
+            .find(|a| a.control_number == line.control_number)
+        else {
+            continue;
+        };
+        w.segment("SVD")
+            .text(&other.payer.payer_id, 80)
+            .amount(adj.paid)
+            .composite(procedure)
+            .code_opt(line.revenue_code.as_ref().map(|r| r.as_str()))
+            .quantity(adj.units)
+            .end();
+        cas(w, &adj.adjustments);
+        w.segment("DTP")
+            .code("573")
+            .code("D8")
+            .date(other.adjudicated_on)
+            .end();
+    }
+}
+
+/// The procedure composite of a line: `HC`, the code, up to four modifiers.
+fn procedure_of(line: &ServiceLine) -> Vec<&str> {
+    match &line.procedure {
+        Some(p) => std::iter::once("HC")
+            .chain(std::iter::once(p.as_str()))
+            .chain(line.modifiers.iter().take(4).map(|m| m.as_str()))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn institutional_claim(w: &mut Writer, claim: &Claim, facts: &Institutional) {
+    w.segment("CLM")
+        .text(&claim.patient_control_number, 38)
+        .amount(claim.total_charge())
+        .empty(2)
+        .composite(&[&facts.facility_type, "A", claim.frequency.code()])
+        .empty(1)
+        .code("A")
+        .code("Y")
+        .code("I")
+        .end();
+    w.segment("DTP")
+        .code("434")
+        .code("RD8")
+        .date_range(facts.statement_from, facts.statement_to)
+        .end();
+    if let Some(a) = &facts.admission {
+        w.segment("DTP")
+            .code("435")
+            .code("DT")
+            .code(&a.at.format("%Y%m%d%H%M").to_string())
+            .end();
+    }
+    let admission = facts.admission.as_ref();
+    w.segment("CL1")
+        .code_opt(admission.map(|a| a.kind.as_str()))
+        .code_opt(admission.map(|a| a.source.as_str()))
+        .code(&facts.patient_status)
+        .end();
+    if claim.frequency != Frequency::Original
+        && let Some(icn) = &claim.payer_claim_number
+    {
+        w.segment("REF").code("F8").text(icn, 50).end();
+    }
+    let poa = |d: &carebill_domain::claim::Diagnosis| -> String {
+        d.present_on_admission
+            .filter(|_| facts.admission.is_some())
+            .map(String::from)
+            .unwrap_or_default()
+    };
+    if let Some((principal, others)) = claim.diagnoses.split_first() {
+        let flag = poa(principal);
+        w.segment("HI")
+            .composite(&["ABK", &principal.code.x12(), "", "", "", "", "", "", &flag])
+            .end();
+        if let Some(admitting) = facts
+            .admission
+            .as_ref()
+            .and_then(|a| a.admitting_diagnosis.as_ref())
+        {
+            w.segment("HI").composite(&["ABJ", &admitting.x12()]).end();
         }
+        for chunk in others.chunks(12).take(2) {
+            let mut hi = w.segment("HI");
+            for d in chunk {
+                let flag = poa(d);
+                hi = hi.composite(&["ABF", &d.code.x12(), "", "", "", "", "", "", &flag]);
+            }
+            hi.end();
+        }
+    }
+    practitioner(w, "71", &facts.attending);
+    if let Some(t) = &facts.attending.taxonomy {
+        w.segment("PRV")
+            .code("AT")
+            .code("PXC")
+            .code(t.as_str())
+            .end();
+    }
+    if let Some(r) = &claim.rendering {
+        practitioner(w, "82", r);
+    }
+    if let Some(r) = &claim.referring {
+        practitioner(w, "DN", r);
+    }
+    for other in &claim.other_payers {
+        other_payer(w, other);
+    }
+    for (n, line) in claim.lines.iter().enumerate() {
+        w.segment("LX").code(&(n + 1).to_string()).end();
+        let procedure = procedure_of(line);
+        w.segment("SV2")
+            .code_opt(line.revenue_code.as_ref().map(|r| r.as_str()))
+            .composite(&procedure)
+            .amount(line.charge)
+            .code(line.unit_basis)
+            .quantity(line.units)
+            .end();
+        w.segment("DTP")
+            .code("472")
+            .code("D8")
+            .date(line.date)
+            .end();
+        w.segment("REF")
+            .code("6R")
+            .text(&line.control_number, 50)
+            .end();
+        line_adjudications(w, claim, line, &procedure);
     }
 }
 

@@ -256,63 +256,59 @@ fn every_sample_claim_file_reads_back_with_its_hierarchy_and_totals() {
     for sample in samples::all() {
         let file = write_837(&samples::header(9), &sample.claims).unwrap();
         let x = parse(&file.text).unwrap();
-        let tx = &x.groups[0].transactions[0];
-        assert_eq!(
-            x.groups[0].header.element(8),
-            "005010X222A1",
-            "{}",
-            sample.name
-        );
-        // Every HL's parent is an HL already written, and levels nest 20 > 22 > 23.
-        let mut levels = std::collections::HashMap::new();
-        for hl in tx.segments.iter().filter(|s| s.id == "HL") {
-            let level = hl.element(3);
-            if hl.element(2).is_empty() {
-                assert_eq!(level, "20", "{}", sample.name);
-            } else {
-                let parent = levels[hl.element(2)];
-                assert_eq!(
-                    (parent, level),
-                    if level == "22" {
-                        ("20", "22")
-                    } else {
-                        ("22", "23")
-                    },
-                    "{}",
-                    sample.name
-                );
-            }
-            levels.insert(hl.element(1), level);
-        }
-        // CLM02 is the sum of its lines' SV102; each line has a REF*6R.
+        let groups: Vec<&str> = x.groups.iter().map(|g| g.header.element(8)).collect();
+        let formats: Vec<&str> = [ClaimFormat::Professional, ClaimFormat::Institutional]
+            .into_iter()
+            .filter(|f| sample.claims.iter().any(|c| c.format == *f))
+            .map(|f| match f {
+                ClaimFormat::Professional => "005010X222A1",
+                ClaimFormat::Institutional => "005010X223A2",
+            })
+            .collect();
+        assert_eq!(groups, formats, "{}", sample.name);
         let mut claims = 0;
-        let mut current: Option<(Decimal, Decimal)> = None;
-        let close = |c: Option<(Decimal, Decimal)>| {
-            if let Some((clm, lines)) = c {
+        for tx in x.groups.iter().flat_map(|g| &g.transactions) {
+            // Every HL's parent is an HL already written, and levels nest 20 > 22 > 23.
+            let mut levels = std::collections::HashMap::new();
+            for hl in tx.segments.iter().filter(|s| s.id == "HL") {
+                let level = hl.element(3);
+                if hl.element(2).is_empty() {
+                    assert_eq!(level, "20", "{}", sample.name);
+                } else {
+                    let expected = if level == "22" { "20" } else { "22" };
+                    assert_eq!(levels[hl.element(2)], expected, "{}", sample.name);
+                }
+                levels.insert(hl.element(1), level);
+            }
+            // CLM02 is the sum of its lines' SV102 (SV203).
+            let mut totals: Vec<(Decimal, Decimal)> = Vec::new();
+            for s in &tx.segments {
+                match s.id {
+                    "CLM" => totals.push((decimal(s.element(2)), Decimal::ZERO)),
+                    "SV1" => totals.last_mut().unwrap().1 += decimal(s.element(2)),
+                    "SV2" => totals.last_mut().unwrap().1 += decimal(s.element(3)),
+                    _ => {}
+                }
+            }
+            for (clm, lines) in &totals {
                 assert_eq!(clm, lines, "{}", sample.name);
             }
-        };
-        for s in &tx.segments {
-            match s.id {
-                "CLM" => {
-                    close(current.take());
-                    claims += 1;
-                    current = Some((decimal(s.element(2)), Decimal::ZERO));
-                }
-                "SV1" => current.as_mut().unwrap().1 += decimal(s.element(2)),
-                _ => {}
-            }
+            claims += totals.len();
         }
-        close(current);
         assert_eq!(claims, sample.claims.len(), "{}", sample.name);
-        assert_eq!(
-            file.transactions[0].patient_control_numbers,
-            sample
-                .claims
-                .iter()
-                .map(|c| c.patient_control_number.clone())
-                .collect::<Vec<_>>()
-        );
+        let mut written: Vec<String> = file
+            .transactions
+            .iter()
+            .flat_map(|t| t.patient_control_numbers.clone())
+            .collect();
+        let mut given: Vec<String> = sample
+            .claims
+            .iter()
+            .map(|c| c.patient_control_number.clone())
+            .collect();
+        written.sort();
+        given.sort();
+        assert_eq!(written, given, "{}", sample.name);
     }
 }
 
@@ -366,7 +362,38 @@ fn more_than_five_thousand_claims_go_in_several_transactions() {
 }
 
 #[test]
-fn no_claims_or_an_institutional_claim_write_no_file() {
+fn an_inpatient_claim_carries_its_stay_and_a_mixed_file_has_a_group_per_format() {
+    let file = write_837(
+        &samples::header(5),
+        &[samples::original(), samples::inpatient()],
+    )
+    .unwrap();
+    assert!(
+        file.text
+            .contains("~GS*HC*S123*R987*20261207*1030*5*X*005010X222A1~")
+    );
+    assert!(
+        file.text
+            .contains("~GS*HC*S123*R987*20261207*1030*6*X*005010X223A2~")
+    );
+    assert_eq!(file.last_group_control_number, 6);
+    assert_eq!(
+        file.transactions
+            .iter()
+            .map(|t| t.group_control_number)
+            .collect::<Vec<_>>(),
+        [5, 6]
+    );
+    assert!(file.text.contains(
+        "~CLM*INV-2026-000010*3645.5***11:A:1**A*Y*I~DTP*434*RD8*20261201-20261204~DTP*435*DT*202612010830~CL1*1*7*01~HI*ABK:J189:::::::Y~HI*ABJ:R509~HI*ABF:E119:::::::Y*ABF:N390:::::::N~NM1*71*1*GARCIA*ANA*M***XX*1000000004~"
+    ));
+    assert!(file.text.contains("~SV2*0120**3600*DA*3~"));
+    let outpatient = write_837(&samples::header(5), &[samples::outpatient()]).unwrap();
+    assert!(outpatient.text.contains("~CL1***01~HI*ABK:J189~HI*ABF:E119~"));
+}
+
+#[test]
+fn no_claims_or_an_institutional_claim_without_its_facts_write_no_file() {
     assert!(matches!(
         write_837(&samples::header(1), &[]),
         Err(WriteError::Order(_))

@@ -4,13 +4,13 @@
 //! (2320/2330/2430, a zero-paid line); a replacement and a void (REF*F8).
 
 use carebill_domain::claim::{
-    Adjustment, BillingProvider, Claim, ClaimFormat, Diagnosis, Frequency, LineAdjudication,
-    OtherPayer, Payer, Person, PersonName, Practitioner, Relationship, Responsibility, ServiceLine,
-    Sex, Subscriber, UsAddress,
+    Adjustment, Admission, BillingProvider, Claim, ClaimFormat, Diagnosis, Frequency,
+    Institutional, LineAdjudication, OtherPayer, Payer, Person, PersonName, Practitioner,
+    Relationship, Responsibility, ServiceLine, Sex, Subscriber, UsAddress,
 };
 use carebill_domain::claim_codes::{
-    Ein, Icd10Cm, Modifier, Npi, PlaceOfService, ProcedureCode, ProcedureSystem, Taxonomy, UsState,
-    ZipCode,
+    Ein, Icd10Cm, Modifier, Npi, PlaceOfService, ProcedureCode, ProcedureSystem, RevenueCode,
+    Taxonomy, UsState, ZipCode,
 };
 use carebill_x12::claims::{ClaimFileHeader, Receiver, Submitter};
 use carebill_x12::{InterchangeHeader, Usage};
@@ -248,6 +248,146 @@ pub fn corrected(frequency: Frequency) -> Claim {
     c
 }
 
+fn attending() -> Practitioner {
+    Practitioner {
+        name: PersonName {
+            family: "García".into(),
+            given: Some("Ana".into()),
+            middle: Some("M".into()),
+        },
+        npi: Npi::parse("1000000004").unwrap(),
+        taxonomy: Some(Taxonomy::parse("207R00000X").unwrap()),
+    }
+}
+
+fn institutional_line(
+    n: u32,
+    revenue: &str,
+    hcpcs: Option<&str>,
+    cents: i64,
+    basis: &'static str,
+    units: i64,
+    d: u32,
+) -> ServiceLine {
+    ServiceLine {
+        control_number: format!("INV-2026-000010-{n}"),
+        procedure: hcpcs.map(|c| {
+            ProcedureCode::parse(ProcedureSystem::Hcpcs, c)
+                .or_else(|_| ProcedureCode::parse(ProcedureSystem::Cpt, c))
+                .unwrap()
+        }),
+        modifiers: vec![],
+        revenue_code: Some(RevenueCode::parse(revenue).unwrap()),
+        charge: Decimal::new(cents, 2),
+        units: Decimal::new(units, 0),
+        unit_basis: basis,
+        date: day(d),
+        diagnosis_pointers: vec![],
+    }
+}
+
+/// An inpatient stay: room and board by the day, a drug, the admission, POA flags.
+pub fn inpatient() -> Claim {
+    let mut c = original();
+    c.patient_control_number = "INV-2026-000010".into();
+    c.format = ClaimFormat::Institutional;
+    c.place_of_service = None;
+    c.diagnoses = vec![
+        Diagnosis {
+            code: Icd10Cm::parse("J18.9").unwrap(),
+            present_on_admission: Some('Y'),
+        },
+        Diagnosis {
+            code: Icd10Cm::parse("E11.9").unwrap(),
+            present_on_admission: Some('Y'),
+        },
+        Diagnosis {
+            code: Icd10Cm::parse("N39.0").unwrap(),
+            present_on_admission: Some('N'),
+        },
+    ];
+    c.institutional = Some(Institutional {
+        facility_type: "11".into(),
+        statement_from: day(1),
+        statement_to: day(4),
+        admission: Some(Admission {
+            at: day(1).and_hms_opt(8, 30, 0).unwrap(),
+            kind: "1".into(),
+            source: "7".into(),
+            admitting_diagnosis: Some(Icd10Cm::parse("R50.9").unwrap()),
+        }),
+        patient_status: "01".into(),
+        attending: attending(),
+    });
+    c.lines = vec![
+        institutional_line(1, "0120", None, 360000, "DA", 3, 1),
+        institutional_line(2, "0250", Some("J1100"), 4550, "UN", 2, 2),
+    ];
+    c
+}
+
+/// An outpatient hospital visit (type of bill 13x) with HCPCS-coded lines, for a dependent.
+pub fn outpatient() -> Claim {
+    let mut c = dependent();
+    c.patient_control_number = "INV-2026-000011".into();
+    c.format = ClaimFormat::Institutional;
+    c.place_of_service = None;
+    c.rendering = None;
+    c.institutional = Some(Institutional {
+        facility_type: "13".into(),
+        statement_from: day(2),
+        statement_to: day(2),
+        admission: None,
+        patient_status: "01".into(),
+        attending: attending(),
+    });
+    c.lines = vec![
+        institutional_line(1, "0450", Some("99283"), 42000, "UN", 1, 2),
+        institutional_line(2, "0300", Some("85025"), 3500, "UN", 1, 2),
+    ];
+    c
+}
+
+/// The outpatient visit sent to a secondary payer after the primary's adjudication.
+pub fn institutional_secondary() -> Claim {
+    let mut c = outpatient();
+    c.patient_control_number = "INV-2026-000012".into();
+    let primary = secondary().other_payers.remove(0);
+    c.responsibility = Responsibility::Secondary;
+    c.payer = Payer {
+        name: "Aetna".into(),
+        payer_id: "60054".into(),
+        filing_indicator: "CI".into(),
+    };
+    c.other_payers = vec![OtherPayer {
+        paid: Decimal::new(30000, 2),
+        lines: vec![
+            LineAdjudication {
+                control_number: "INV-2026-000010-1".into(),
+                paid: Decimal::new(30000, 2),
+                units: Decimal::ONE,
+                adjustments: vec![Adjustment {
+                    group: "CO".into(),
+                    reason: "45".into(),
+                    amount: Decimal::new(12000, 2),
+                }],
+            },
+            LineAdjudication {
+                control_number: "INV-2026-000010-2".into(),
+                paid: Decimal::ZERO,
+                units: Decimal::ONE,
+                adjustments: vec![Adjustment {
+                    group: "PR".into(),
+                    reason: "1".into(),
+                    amount: Decimal::new(3500, 2),
+                }],
+            },
+        ],
+        ..primary
+    }];
+    c
+}
+
 pub fn all() -> Vec<Sample> {
     vec![
         Sample {
@@ -273,6 +413,22 @@ pub fn all() -> Vec<Sample> {
         Sample {
             name: "professional-three-claims",
             claims: vec![original(), dependent(), secondary()],
+        },
+        Sample {
+            name: "institutional-inpatient",
+            claims: vec![inpatient()],
+        },
+        Sample {
+            name: "institutional-outpatient",
+            claims: vec![outpatient()],
+        },
+        Sample {
+            name: "institutional-secondary",
+            claims: vec![institutional_secondary()],
+        },
+        Sample {
+            name: "professional-and-institutional",
+            claims: vec![original(), inpatient()],
         },
     ]
 }
