@@ -139,7 +139,8 @@ fi
 # who is the subscriber, a child on a parent's policy with two diagnoses and modifiers, a
 # secondary claim with the primary's adjudication and a zero-paid line, a replacement and a
 # void, three claims in one file; an inpatient stay with its admission and present-on-admission
-# flags, an outpatient visit, an institutional secondary, a file of both formats) against pyx12's map of the implementation guide their GS08 names
+# flags, an outpatient visit, an institutional secondary, a file of both formats; and the
+# payers' 835 remittances the tests read) against pyx12's map of the implementation guide their GS08 names
 # (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
 # and broken ones that must be refused: an SE count that lies, a claim without its diagnosis.
 # `scripts/validators.sh x12` runs this section alone.
@@ -162,6 +163,11 @@ PY
   [ "$written" -ge 10 ] || { rm -rf "$dir"; echo "the x12 samples wrote $written files, not 10" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/*.837 || { rm -rf "$dir"; return 1; }
   echo "$written claim files pass pyx12 (837P 005010X222A1, 837I 005010X223A2)"
+  # The payer's 835s the tests read (claims paid, a zero-paid line, patient responsibility, a
+  # denial, a PLB recovery; and a payment of nothing) are themselves checked.
+  [ "$(find "$dir" -name '*.835' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the x12 samples wrote no 835" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/*.835 || { rm -rf "$dir"; return 1; }
+  echo "the sample remittances pass pyx12 (835 005010X221A1)"
   sed -E 's/SE\*([0-9]+)\*0001/SE*1\1*0001/' "$dir/professional-original.837" >"$dir/broken-count.x12"
   sed -E 's/~HI\*[^~]*~/~/' "$dir/professional-dependent.837" >"$dir/broken-diagnosis.x12"
   local broken

@@ -1,6 +1,6 @@
 //! Writes the sample claim files into a directory, for the outside validator:
 //! `cargo run -q -p carebill-x12 --example samples -- DIR` (scripts/validators.sh does). One
-//! `.837` per sample of tests/support/samples.rs.
+//! `.837` per claim sample of tests/support/samples.rs, and the payer's `.835` the tests read.
 
 // The samples are fixed, known-valid data shared with the tests: a failed parse there is a
 // bug in the samples, and stopping at once is the right answer.
@@ -37,6 +37,29 @@ fn main() -> ExitCode {
         };
         let path = dir.join(format!("{}.837", sample.name));
         if let Err(e) = std::fs::write(&path, file.text) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let remittances = [
+        (
+            "remittance",
+            samples::remittance_835(
+                100,
+                "CHK-100200",
+                &samples::remittance_claims(),
+                &[("WO", "PAYER-ICN-0", 2000)],
+                None,
+            ),
+        ),
+        (
+            "remittance-empty",
+            samples::remittance_835(101, "NON-1", &[], &[], None),
+        ),
+    ];
+    for (name, text) in remittances {
+        let path = dir.join(format!("{name}.835"));
+        if let Err(e) = std::fs::write(&path, text) {
             eprintln!("{}: {e}", path.display());
             return ExitCode::FAILURE;
         }

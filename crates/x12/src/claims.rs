@@ -130,7 +130,7 @@ pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile
         })?;
         for (i, chunk) in of_format.chunks(CLAIMS_PER_TRANSACTION).enumerate() {
             let control = format!("{:04}", i + 1);
-            w.begin_transaction("837", &control, version)?;
+            w.begin_transaction("837", &control, Some(version))?;
             transaction(&mut w, header, chunk);
             w.end_transaction()?;
             transactions.push(WrittenTransaction {

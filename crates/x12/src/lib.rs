@@ -12,6 +12,7 @@
 
 pub mod claims;
 pub mod read;
+pub mod remittance;
 pub mod write;
 
 pub use read::{Interchange, ReadError, Segment, Transaction, parse};

@@ -16,7 +16,7 @@
 //!     functional_id: "HC", sender_code: "S123".into(), receiver_code: "R987".into(),
 //!     date: at, time, control_number: 1, version: "005010X222A1",
 //! }).unwrap();
-//! w.begin_transaction("837", "0001", "005010X222A1").unwrap();
+//! w.begin_transaction("837", "0001", Some("005010X222A1")).unwrap();
 //! w.segment("NM1").code("41").code("2").text("Hospital Central, Muñoz", 60).empty(4)
 //!     .code("46").code("S123").end();
 //! w.end_transaction().unwrap();
@@ -265,12 +265,12 @@ impl Writer {
     }
 
     /// Opens a transaction set (ST): its id (`837`), control number (4 to 9 characters, unique
-    /// in the group) and implementation guide (ST03).
+    /// in the group) and implementation guide (ST03; the 835's guide leaves it unused).
     pub fn begin_transaction(
         &mut self,
         id: &str,
         control_number: &str,
-        guide: &str,
+        guide: Option<&str>,
     ) -> Result<(), WriteError> {
         if self.state != State::Group {
             return Err(WriteError::Order(
@@ -280,7 +280,9 @@ impl Writer {
         let d = self.delimiters;
         envelope_id("ST01", id, 3, 3, &d)?;
         envelope_id("ST02", control_number, 4, 9, &d)?;
-        envelope_id("ST03", guide, 1, 35, &d)?;
+        if let Some(guide) = guide {
+            envelope_id("ST03", guide, 1, 35, &d)?;
+        }
         self.state = State::Transaction {
             control: control_number.to_owned(),
         };
@@ -288,7 +290,7 @@ impl Writer {
         self.segment("ST")
             .code(id)
             .code(control_number)
-            .code(guide)
+            .code_opt(guide)
             .end();
         Ok(())
     }

@@ -11,6 +11,7 @@ mod samples;
 
 use carebill_domain::claim::ClaimFormat;
 use carebill_x12::claims::write_837;
+use carebill_x12::remittance::{RemittanceError, read_835};
 use carebill_x12::{
     GroupHeader, InterchangeHeader, ReadError, Usage, WriteError, Writer, parse, write::clean,
 };
@@ -49,7 +50,8 @@ fn sample() -> String {
     let mut w = Writer::new(&header(42)).unwrap();
     w.begin_group(&group(7)).unwrap();
     for st in ["0001", "0002"] {
-        w.begin_transaction("837", st, "005010X222A1").unwrap();
+        w.begin_transaction("837", st, Some("005010X222A1"))
+            .unwrap();
         w.segment("BHT")
             .code("0019")
             .code("00")
@@ -198,12 +200,13 @@ fn the_writer_refuses_what_x12_cannot_carry_and_a_broken_order() {
 
     let mut w = Writer::new(&header(1)).unwrap();
     assert!(matches!(
-        w.begin_transaction("837", "0001", "005010X222A1"),
+        w.begin_transaction("837", "0001", Some("005010X222A1")),
         Err(WriteError::Order(_))
     ));
     assert!(matches!(w.end_group(), Err(WriteError::Order(_))));
     w.begin_group(&group(1)).unwrap();
-    w.begin_transaction("837", "0001", "005010X222A1").unwrap();
+    w.begin_transaction("837", "0001", Some("005010X222A1"))
+        .unwrap();
     assert!(matches!(
         w.begin_group(&group(2)),
         Err(WriteError::Order(_))
@@ -227,7 +230,7 @@ proptest! {
     ) {
         let mut w = Writer::new(&header(control)).unwrap();
         w.begin_group(&group(control)).unwrap();
-        w.begin_transaction("837", "0001", "005010X222A1").unwrap();
+        w.begin_transaction("837", "0001", Some("005010X222A1")).unwrap();
         for v in &values {
             w.segment("NTE").code("ADD").text(v, 80).end();
         }
@@ -389,7 +392,11 @@ fn an_inpatient_claim_carries_its_stay_and_a_mixed_file_has_a_group_per_format()
     ));
     assert!(file.text.contains("~SV2*0120**3600*DA*3~"));
     let outpatient = write_837(&samples::header(5), &[samples::outpatient()]).unwrap();
-    assert!(outpatient.text.contains("~CL1***01~HI*ABK:J189~HI*ABF:E119~"));
+    assert!(
+        outpatient
+            .text
+            .contains("~CL1***01~HI*ABK:J189~HI*ABF:E119~")
+    );
 }
 
 #[test]
@@ -404,4 +411,124 @@ fn no_claims_or_an_institutional_claim_without_its_facts_write_no_file() {
         write_837(&samples::header(1), &[c]),
         Err(WriteError::Order(_))
     ));
+}
+
+fn remittance() -> String {
+    samples::remittance_835(
+        100,
+        "CHK-100200",
+        &samples::remittance_claims(),
+        &[("WO", "PAYER-ICN-0", 2000)],
+        None,
+    )
+}
+
+#[test]
+fn a_remittance_reads_claim_by_claim_and_line_by_line() {
+    let text = remittance();
+    let x = parse(&text).unwrap();
+    let all = read_835(&x).unwrap();
+    assert_eq!(all.len(), 1);
+    let r = &all[0];
+    assert_eq!(r.total, decimal("170"));
+    assert_eq!(
+        (r.method.as_str(), r.trace_number.as_str()),
+        ("CHK", "CHK-100200")
+    );
+    assert_eq!(r.payer_id, "87726", "REF*2U overrides TRN03");
+    assert_eq!(r.payer_name, "UNITEDHEALTHCARE");
+    assert_eq!(r.payee_npi.as_deref(), Some("1234567893"));
+    assert_eq!(r.paid_on, samples::day(8));
+    assert_eq!(r.claims.len(), 3);
+    let second = &r.claims[1];
+    assert_eq!(second.patient_control_number, "INV-2026-000002");
+    assert_eq!(
+        (second.charge, second.paid),
+        (decimal("150.5"), decimal("70"))
+    );
+    assert_eq!(second.patient_responsibility, decimal("60.5"));
+    assert_eq!(second.payer_claim_number, "PAYER-ICN-2");
+    assert_eq!(second.member_id.as_deref(), Some("MEMBER123"));
+    assert_eq!(second.lines.len(), 2);
+    let zero = &second.lines[1];
+    assert_eq!(zero.procedure, ["HC", "85025"]);
+    assert_eq!((zero.charge, zero.paid), (decimal("50.5"), Decimal::ZERO));
+    assert_eq!(zero.control_number.as_deref(), Some("INV-2026-000002-2"));
+    assert_eq!(zero.remarks, ["N130"]);
+    assert_eq!(zero.date, Some(samples::day(1)));
+    let pr: Decimal = second
+        .all_adjustments()
+        .filter(|a| a.group == "PR")
+        .map(|a| a.amount)
+        .sum();
+    assert_eq!(pr, second.patient_responsibility);
+    let denied = &r.claims[2];
+    assert!(denied.is_denied());
+    assert_eq!(denied.adjustments[0].reason, "50");
+    assert!(denied.lines.is_empty());
+    assert_eq!(r.provider_adjustments.len(), 1);
+    assert_eq!(r.provider_adjustments[0].reason, "WO");
+    assert_eq!(
+        r.provider_adjustments[0].reference.as_deref(),
+        Some("PAYER-ICN-0")
+    );
+    assert_eq!(r.provider_adjustments[0].amount, decimal("20"));
+}
+
+#[test]
+fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
+    // BPR02 that is not what the claims paid less the PLB.
+    let text = samples::remittance_835(
+        1,
+        "T",
+        &samples::remittance_claims(),
+        &[("WO", "X", 2000)],
+        Some(19000),
+    );
+    let err = read_835(&parse(&text).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        RemittanceError::Unbalanced {
+            segment: "BPR".into(),
+            position: 4,
+            expected: decimal("170"),
+            found: decimal("190"),
+        }
+    );
+    // A claim paid more than its charge less its adjustments.
+    let mut claims = samples::remittance_claims();
+    claims[0].paid = 12100;
+    let err = read_835(&parse(&samples::remittance_835(1, "T", &claims, &[], None)).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, RemittanceError::Unbalanced { ref segment, .. } if segment == "CLP"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expected 120"), "{err}");
+    // A line whose paid amount disagrees with its adjustments.
+    let mut claims = samples::remittance_claims();
+    claims[1].lines[0].paid = 7100;
+    claims[1].paid = 7100;
+    let err = read_835(&parse(&samples::remittance_835(1, "T", &claims, &[], None)).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, RemittanceError::Unbalanced { ref segment, .. } if segment == "SVC"),
+        "{err}"
+    );
+    // Lines that do not add up to the claim's charge.
+    let mut claims = samples::remittance_claims();
+    claims[0].charge = 16000;
+    claims[0].adjustments = vec![("CO", "45", 1000)];
+    let err = read_835(&parse(&samples::remittance_835(1, "T", &claims, &[], None)).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("expected 150, found 160"), "{err}");
+    // A claim file is not a remittance; a CAS with an unknown group is refused.
+    let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
+    assert_eq!(
+        read_835(&parse(&claim_file.text).unwrap()).unwrap_err(),
+        RemittanceError::No835
+    );
+    let bad_group = remittance().replacen("CAS*CO*45*30", "CAS*XX*45*30", 1);
+    let err = read_835(&parse(&bad_group).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("CAS01 `XX`"), "{err}");
 }

@@ -432,3 +432,233 @@ pub fn all() -> Vec<Sample> {
         },
     ]
 }
+
+/// A line of a payer's 835: procedure, charge, paid, adjustments `(group, reason, cents)`, the
+/// line control number it answers, a remark code.
+pub struct PaidLine {
+    pub code: &'static str,
+    pub charge: i64,
+    pub paid: i64,
+    pub adjustments: Vec<(&'static str, &'static str, i64)>,
+    pub control_number: String,
+    pub remark: Option<&'static str>,
+}
+
+/// A claim of a payer's 835.
+pub struct PaidClaim {
+    pub patient_control_number: String,
+    pub status: &'static str,
+    pub charge: i64,
+    pub paid: i64,
+    pub patient_responsibility: i64,
+    pub payer_claim_number: String,
+    pub adjustments: Vec<(&'static str, &'static str, i64)>,
+    pub lines: Vec<PaidLine>,
+}
+
+fn cents(c: i64) -> Decimal {
+    Decimal::new(c, 2)
+}
+
+/// Writes an 835 as a payer would: one payment by check of what the claims paid less the
+/// provider-level adjustments `(reason, reference, cents)`, unless `total` says otherwise.
+pub fn remittance_835(
+    control_number: u32,
+    trace: &str,
+    claims: &[PaidClaim],
+    provider_adjustments: &[(&str, &str, i64)],
+    total: Option<i64>,
+) -> String {
+    use carebill_x12::{GroupHeader, Writer};
+    let total = total.unwrap_or_else(|| {
+        claims.iter().map(|c| c.paid).sum::<i64>()
+            - provider_adjustments.iter().map(|p| p.2).sum::<i64>()
+    });
+    let mut w = Writer::new(&InterchangeHeader {
+        sender_qualifier: "ZZ".into(),
+        sender_id: "87726".into(),
+        receiver_qualifier: "ZZ".into(),
+        receiver_id: "S123".into(),
+        date: day(8),
+        time: chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
+        control_number,
+        acknowledgement_requested: false,
+        usage: Usage::Test,
+    })
+    .unwrap();
+    w.begin_group(&GroupHeader {
+        functional_id: "HP",
+        sender_code: "87726".into(),
+        receiver_code: "S123".into(),
+        date: day(8),
+        time: chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
+        control_number,
+        version: "005010X221A1",
+    })
+    .unwrap();
+    w.begin_transaction("835", "0001", None).unwrap();
+    w.segment("BPR")
+        .code(if total == 0 { "H" } else { "I" })
+        .amount(cents(total))
+        .code("C")
+        .code(if total == 0 { "NON" } else { "CHK" })
+        .empty(11)
+        .date(day(8))
+        .end();
+    w.segment("TRN")
+        .code("1")
+        .code(trace)
+        .code("1410000001")
+        .end();
+    w.segment("DTM").code("405").date(day(8)).end();
+    w.segment("N1")
+        .code("PR")
+        .text("UnitedHealthcare", 60)
+        .end();
+    w.segment("N3").text("PO Box 30555", 55).end();
+    w.segment("N4")
+        .text("Salt Lake City", 30)
+        .code("UT")
+        .code("841300555")
+        .end();
+    w.segment("REF").code("2U").code("87726").end();
+    w.segment("PER")
+        .code("BL")
+        .text("Provider services", 60)
+        .code("TE")
+        .code("8005551234")
+        .end();
+    w.segment("N1")
+        .code("PE")
+        .text("Hospital Central", 60)
+        .code("XX")
+        .code("1234567893")
+        .end();
+    w.segment("REF").code("TJ").code("123456789").end();
+    if !claims.is_empty() {
+        w.segment("LX").code("1").end();
+    }
+    for c in claims {
+        w.segment("CLP")
+            .code(&c.patient_control_number)
+            .code(c.status)
+            .amount(cents(c.charge))
+            .amount(cents(c.paid))
+            .amount(cents(c.patient_responsibility))
+            .code("12")
+            .code(&c.payer_claim_number)
+            .code("11")
+            .code("1")
+            .end();
+        for (group, reason, amount) in &c.adjustments {
+            w.segment("CAS")
+                .code(group)
+                .code(reason)
+                .amount(cents(*amount))
+                .end();
+        }
+        w.segment("NM1")
+            .code("QC")
+            .code("1")
+            .text("Munoz", 60)
+            .text("Jane", 35)
+            .empty(3)
+            .code("MI")
+            .code("MEMBER123")
+            .end();
+        for l in &c.lines {
+            w.segment("SVC")
+                .composite(&["HC", l.code])
+                .amount(cents(l.charge))
+                .amount(cents(l.paid))
+                .empty(1)
+                .code("1")
+                .end();
+            w.segment("DTM").code("472").date(day(1)).end();
+            for (group, reason, amount) in &l.adjustments {
+                w.segment("CAS")
+                    .code(group)
+                    .code(reason)
+                    .amount(cents(*amount))
+                    .end();
+            }
+            w.segment("REF").code("6R").code(&l.control_number).end();
+            if let Some(remark) = l.remark {
+                w.segment("LQ").code("HE").code(remark).end();
+            }
+        }
+    }
+    for (reason, reference, amount) in provider_adjustments {
+        w.segment("PLB")
+            .code("1234567893")
+            .date(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
+            .composite(&[reason, reference])
+            .amount(cents(*amount))
+            .end();
+    }
+    w.end_transaction().unwrap();
+    w.end_group().unwrap();
+    w.finish().unwrap()
+}
+
+/// A payment for the original claim, the dependent's claim with a zero-paid line and
+/// patient responsibility (deductible, coinsurance), a denied claim, and an overpayment
+/// recovered by PLB.
+pub fn remittance_claims() -> Vec<PaidClaim> {
+    vec![
+        PaidClaim {
+            patient_control_number: "INV-2026-000001".into(),
+            status: "1",
+            charge: 15000,
+            paid: 12000,
+            patient_responsibility: 0,
+            payer_claim_number: "PAYER-ICN-1".into(),
+            adjustments: vec![],
+            lines: vec![PaidLine {
+                code: "99213",
+                charge: 15000,
+                paid: 12000,
+                adjustments: vec![("CO", "45", 3000)],
+                control_number: "INV-2026-000001-1".into(),
+                remark: None,
+            }],
+        },
+        PaidClaim {
+            patient_control_number: "INV-2026-000002".into(),
+            status: "1",
+            charge: 15050,
+            paid: 7000,
+            patient_responsibility: 6050,
+            payer_claim_number: "PAYER-ICN-2".into(),
+            adjustments: vec![],
+            lines: vec![
+                PaidLine {
+                    code: "99213",
+                    charge: 10000,
+                    paid: 7000,
+                    adjustments: vec![("CO", "45", 2000), ("PR", "2", 1000)],
+                    control_number: "INV-2026-000002-1".into(),
+                    remark: None,
+                },
+                PaidLine {
+                    code: "85025",
+                    charge: 5050,
+                    paid: 0,
+                    adjustments: vec![("PR", "1", 5050)],
+                    control_number: "INV-2026-000002-2".into(),
+                    remark: Some("N130"),
+                },
+            ],
+        },
+        PaidClaim {
+            patient_control_number: "INV-2026-000004".into(),
+            status: "4",
+            charge: 8000,
+            paid: 0,
+            patient_responsibility: 0,
+            payer_claim_number: "PAYER-ICN-4".into(),
+            adjustments: vec![("CO", "50", 8000)],
+            lines: vec![],
+        },
+    ]
+}
