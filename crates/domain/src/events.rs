@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
@@ -19,8 +20,11 @@ use crate::money::{Currency, Money};
 use crate::settlement::SettlementKind;
 
 /// A CloudEvents 1.0 structured-mode JSON event with Carebill's correlation extensions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+///
+/// The payload is kept as the JSON text it was written as: relays, buses and inboxes move events
+/// without building a tree of each payload, and a consumer parses it once, straight into its
+/// payload type ([`Envelope::payload`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
     /// Always `"1.0"`.
     pub specversion: String,
@@ -43,8 +47,25 @@ pub struct Envelope {
     /// The event or request that caused this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causationid: Option<String>,
-    /// The payload.
-    pub data: Value,
+    /// The payload, as JSON text.
+    pub data: Box<RawValue>,
+}
+
+/// Equal when every attribute is and the payloads' JSON texts are the same (the same payload
+/// written with its members in another order is a different text).
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.specversion == other.specversion
+            && self.source == other.source
+            && self.event_type == other.event_type
+            && self.time == other.time
+            && self.subject == other.subject
+            && self.datacontenttype == other.datacontenttype
+            && self.correlationid == other.correlationid
+            && self.causationid == other.causationid
+            && self.data.get() == other.data.get()
+    }
 }
 
 /// A payload type with its fixed event type and subject.
@@ -90,7 +111,7 @@ impl Envelope {
             datacontenttype: "application/json".to_owned(),
             correlationid,
             causationid,
-            data: serde_json::to_value(payload)?,
+            data: serde_json::value::to_raw_value(payload)?,
         })
     }
 
@@ -102,7 +123,7 @@ impl Envelope {
                 actual: self.event_type.clone(),
             });
         }
-        Ok(serde_json::from_value(self.data.clone())?)
+        Ok(serde_json::from_str(self.data.get())?)
     }
 }
 
@@ -1523,7 +1544,12 @@ mod tests {
         assert_eq!(json["subject"], format!("episode/{}", payload.episode_id));
         assert_eq!(json["correlationid"], "req-1");
         assert!(json.get("causationid").is_none());
-        let back: Envelope = serde_json::from_value(json).expect("back");
+        // The payload is kept as text, so an envelope is read from text (as the relay, the
+        // broker and the inbox do), not from a tree; the text comes back as it was written.
+        let text = serde_json::to_string(&env).expect("text");
+        let back: Envelope = serde_json::from_str(&text).expect("back");
+        assert_eq!(back, env);
+        let back: Envelope = serde_json::from_str(&json.to_string()).expect("back");
         assert_eq!(back.payload::<EpisodeClosedV1>().expect("payload"), payload);
         assert!(back.payload::<ConsumptionVoidedV1>().is_err());
     }

@@ -71,15 +71,45 @@ pub fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Result<(), 
 /// open, rarely: theirs are locked when it comes to that. Locking those up front too made one
 /// batch of invoice reports hold nearly every patient, and the money path ten times slower.
 fn patients_of(envs: &[&Envelope]) -> Vec<String> {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    // Only the patient's id is read, not the whole payload: the rest of each field is skipped.
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Episode {
+        patient: Id,
+    }
+    #[derive(serde::Deserialize)]
+    struct Consumption {
+        episode: Episode,
+    }
+    #[derive(serde::Deserialize)]
+    struct Coverage {
+        patient_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Record {
+        patient_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct CareRecord {
+        record: Record,
+    }
     let patients: BTreeSet<String> = envs
         .iter()
         .filter_map(|env| {
-            let d = &env.data;
+            let text = env.data.get();
             match env.event_type.as_str() {
-                ConsumptionRecordedV1::TYPE => text(&d["episode"]["patient"]["id"]),
-                CoverageChangedV1::TYPE => text(&d["patient_id"]),
-                CareRecordChangedV1::TYPE => text(&d["record"]["patient_id"]),
+                ConsumptionRecordedV1::TYPE => serde_json::from_str::<Consumption>(text)
+                    .ok()
+                    .map(|c| c.episode.patient.id),
+                CoverageChangedV1::TYPE => serde_json::from_str::<Coverage>(text)
+                    .ok()
+                    .map(|c| c.patient_id),
+                CareRecordChangedV1::TYPE => serde_json::from_str::<CareRecord>(text)
+                    .ok()
+                    .map(|c| c.record.patient_id),
                 _ => None,
             }
         })

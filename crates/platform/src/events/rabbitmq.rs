@@ -97,16 +97,16 @@ fn message_parts(data: &[u8]) -> Vec<Part> {
             },
         }];
     }
-    match serde_json::from_slice::<Vec<serde_json::Value>>(data) {
+    match serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(data) {
         Err(e) => vec![Part::Unreadable {
             body: None,
             error: e.to_string(),
         }],
-        Ok(values) => values
+        Ok(raws) => raws
             .into_iter()
-            .map(|v| {
-                let body = serde_json::to_vec(&v).unwrap_or_default();
-                match serde_json::from_value::<Envelope>(v) {
+            .map(|raw| {
+                let body = raw.get().as_bytes().to_vec();
+                match serde_json::from_str::<Envelope>(raw.get()) {
                     Ok(env) => Part::Event {
                         env: Box::new(env),
                         body: Some(body),
