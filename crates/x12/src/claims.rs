@@ -353,11 +353,7 @@ fn professional_claim(w: &mut Writer, claim: &Claim) {
         .code("Y")
         .code("I")
         .end();
-    if claim.frequency != Frequency::Original
-        && let Some(icn) = &claim.payer_claim_number
-    {
-        w.segment("REF").code("F8").text(icn, 50).end();
-    }
+    replaced_claim(w, claim);
     if !claim.diagnoses.is_empty() {
         let codes: Vec<String> = claim.diagnoses.iter().map(|d| d.code.x12()).collect();
         let mut hi = w.segment("HI");
@@ -400,17 +396,32 @@ fn professional_claim(w: &mut Writer, claim: &Claim) {
             .empty(2)
             .composite(&pointers)
             .end();
-        w.segment("DTP")
-            .code("472")
-            .code("D8")
-            .date(line.date)
-            .end();
-        w.segment("REF")
-            .code("6R")
-            .text(&line.control_number, 50)
-            .end();
-        line_adjudications(w, claim, line, &procedure);
+        line_tail(w, claim, line, &procedure);
     }
+}
+
+/// REF*F8: the payer's number of the claim a replacement or void corrects.
+fn replaced_claim(w: &mut Writer, claim: &Claim) {
+    if claim.frequency != Frequency::Original
+        && let Some(icn) = &claim.payer_claim_number
+    {
+        w.segment("REF").code("F8").text(icn, 50).end();
+    }
+}
+
+/// What follows a line's SV1/SV2 in both formats: its date (DTP*472), its control number
+/// (REF*6R) and the prior payers' decisions on it (2430).
+fn line_tail(w: &mut Writer, claim: &Claim, line: &ServiceLine, procedure: &[&str]) {
+    w.segment("DTP")
+        .code("472")
+        .code("D8")
+        .date(line.date)
+        .end();
+    w.segment("REF")
+        .code("6R")
+        .text(&line.control_number, 50)
+        .end();
+    line_adjudications(w, claim, line, procedure);
 }
 
 /// 2430: each prior payer's decision on this line (SVD, CAS, DTP*573).
@@ -479,11 +490,7 @@ fn institutional_claim(w: &mut Writer, claim: &Claim, facts: &Institutional) {
         .code_opt(admission.map(|a| a.source.as_str()))
         .code(&facts.patient_status)
         .end();
-    if claim.frequency != Frequency::Original
-        && let Some(icn) = &claim.payer_claim_number
-    {
-        w.segment("REF").code("F8").text(icn, 50).end();
-    }
+    replaced_claim(w, claim);
     let poa = |d: &carebill_domain::claim::Diagnosis| -> String {
         d.present_on_admission
             .filter(|_| facts.admission.is_some())
@@ -538,16 +545,7 @@ fn institutional_claim(w: &mut Writer, claim: &Claim, facts: &Institutional) {
             .code(line.unit_basis)
             .quantity(line.units)
             .end();
-        w.segment("DTP")
-            .code("472")
-            .code("D8")
-            .date(line.date)
-            .end();
-        w.segment("REF")
-            .code("6R")
-            .text(&line.control_number, 50)
-            .end();
-        line_adjudications(w, claim, line, &procedure);
+        line_tail(w, claim, line, &procedure);
     }
 }
 
