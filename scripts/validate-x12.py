@@ -85,6 +85,9 @@ def check(path: str) -> bool:
     no_st03 = any(
         s.startswith("ST*") and len(s.split("*")) < 4 for s in text.replace("\n", "").split("~")
     )
+    # Nor does it acknowledge an acknowledgement: for a 999 it writes nothing.
+    if not ack.strip():
+        accepted = True
     if no_st03:
         accepted = True
         logged.messages = [m for m in logged.messages if m != "Failed to create 999 response"]

@@ -1,6 +1,7 @@
 //! Writes the sample claim files into a directory, for the outside validator:
 //! `cargo run -q -p carebill-x12 --example samples -- DIR` (scripts/validators.sh does). One
-//! `.837` per claim sample of tests/support/samples.rs, and the payer's `.835` the tests read.
+//! `.837` per claim sample of tests/support/samples.rs, the payer's `.835` and the
+//! clearinghouse's `.999` the tests read.
 
 // The samples are fixed, known-valid data shared with the tests: a failed parse there is a
 // bug in the samples, and stopping at once is the right answer.
@@ -57,6 +58,34 @@ fn main() -> ExitCode {
             samples::remittance_835(101, "NON-1", &[], &[], None),
         ),
     ];
+    let acknowledgements = [
+        (
+            "accepted",
+            samples::acknowledgement_999(200, 1, &[("0001", "A", vec![])]),
+        ),
+        (
+            "partly-rejected",
+            samples::acknowledgement_999(
+                201,
+                1,
+                &[
+                    ("0001", "A", vec![]),
+                    (
+                        "0002",
+                        "R",
+                        vec![("NM1", "23", "2010", "9", "67", "7", "1234567890")],
+                    ),
+                ],
+            ),
+        ),
+    ];
+    for (name, text) in acknowledgements {
+        let path = dir.join(format!("{name}.999"));
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     for (name, text) in remittances {
         let path = dir.join(format!("{name}.835"));
         if let Err(e) = std::fs::write(&path, text) {

@@ -10,6 +10,7 @@
 //!
 //! No I/O and no knowledge of HTTP or storage, like `carebill-ubl`.
 
+pub mod acknowledgement;
 pub mod claims;
 pub mod read;
 pub mod remittance;

@@ -10,6 +10,7 @@
 mod samples;
 
 use carebill_domain::claim::ClaimFormat;
+use carebill_x12::acknowledgement::{AcknowledgementError, read_999};
 use carebill_x12::claims::write_837;
 use carebill_x12::remittance::{RemittanceError, read_835};
 use carebill_x12::{
@@ -531,4 +532,57 @@ fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
     let bad_group = remittance().replacen("CAS*CO*45*30", "CAS*XX*45*30", 1);
     let err = read_835(&parse(&bad_group).unwrap()).unwrap_err();
     assert!(err.to_string().contains("CAS01 `XX`"), "{err}");
+}
+
+#[test]
+fn a_999_says_which_transactions_were_taken_and_what_was_wrong_in_the_others() {
+    // The file's transactions 0001 and 0002 of group 7: the second refused for a bad NPI.
+    let text = samples::acknowledgement_999(
+        201,
+        7,
+        &[
+            ("0001", "A", vec![]),
+            (
+                "0002",
+                "R",
+                vec![("NM1", "23", "2010", "9", "67", "7", "1234567890")],
+            ),
+        ],
+    );
+    let acks = read_999(&parse(&text).unwrap()).unwrap();
+    assert_eq!(acks.len(), 1);
+    let a = &acks[0];
+    assert_eq!(
+        (a.functional_id.as_str(), a.group_control_number.as_str()),
+        ("HC", "7")
+    );
+    assert_eq!(a.group_status, "P");
+    assert_eq!(a.counts, (2, 2, 1));
+    assert!(a.transactions[0].accepted());
+    let refused = &a.transactions[1];
+    assert!(!refused.accepted());
+    assert_eq!(refused.control_number, "0002");
+    assert_eq!(refused.codes, ["5"]);
+    assert_eq!(refused.errors[0].segment, "NM1");
+    assert_eq!(refused.errors[0].loop_id.as_deref(), Some("2010"));
+    assert_eq!(refused.errors[0].elements[0].position, "9");
+    assert_eq!(
+        refused.errors[0].elements[0].value.as_deref(),
+        Some("1234567890")
+    );
+
+    // A claim file is not an acknowledgement; a verdict without IK5 is refused.
+    let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
+    assert_eq!(
+        read_999(&parse(&claim_file.text).unwrap()).unwrap_err(),
+        AcknowledgementError::No999
+    );
+    let without_ik5 = text
+        .replacen("IK5*A~", "", 1)
+        .replacen("SE*10*0001", "SE*9*0001", 1);
+    let err = read_999(&parse(&without_ik5).unwrap()).unwrap_err();
+    assert!(
+        err.to_string().contains("transaction 0001 has no IK5"),
+        "{err}"
+    );
 }

@@ -662,3 +662,88 @@ pub fn remittance_claims() -> Vec<PaidClaim> {
         },
     ]
 }
+
+/// Writes the 999 a clearinghouse answers a claim file with: for each transaction (ST02), its
+/// verdict (`A`, `E`, `R`) and the segments in error `(segment, position, loop, element
+/// position, element reference, error code, bad value)`.
+#[allow(clippy::type_complexity)]
+pub fn acknowledgement_999(
+    control_number: u32,
+    group_control_number: u32,
+    verdicts: &[(&str, &str, Vec<(&str, &str, &str, &str, &str, &str, &str)>)],
+) -> String {
+    use carebill_x12::{GroupHeader, Writer};
+    let at = chrono::NaiveTime::from_hms_opt(11, 0, 0).unwrap();
+    let mut w = Writer::new(&InterchangeHeader {
+        sender_qualifier: "ZZ".into(),
+        sender_id: "R987".into(),
+        receiver_qualifier: "ZZ".into(),
+        receiver_id: "S123".into(),
+        date: day(7),
+        time: at,
+        control_number,
+        acknowledgement_requested: false,
+        usage: Usage::Test,
+    })
+    .unwrap();
+    w.begin_group(&GroupHeader {
+        functional_id: "FA",
+        sender_code: "R987".into(),
+        receiver_code: "S123".into(),
+        date: day(7),
+        time: at,
+        control_number,
+        version: "005010X231A1",
+    })
+    .unwrap();
+    w.begin_transaction("999", "0001", Some("005010X231A1"))
+        .unwrap();
+    w.segment("AK1")
+        .code("HC")
+        .code(&group_control_number.to_string())
+        .code("005010X222A1")
+        .end();
+    let accepted = verdicts.iter().filter(|v| v.1 != "R").count();
+    for (st, status, errors) in verdicts {
+        w.segment("AK2")
+            .code("837")
+            .code(st)
+            .code("005010X222A1")
+            .end();
+        for (segment, position, loop_id, element, reference, code, value) in errors {
+            w.segment("IK3")
+                .code(segment)
+                .code(position)
+                .code(loop_id)
+                .code("8")
+                .end();
+            w.segment("IK4")
+                .code(element)
+                .code(reference)
+                .code(code)
+                .code(value)
+                .end();
+        }
+        let mut ik5 = w.segment("IK5").code(status);
+        if *status != "A" {
+            ik5 = ik5.code("5");
+        }
+        ik5.end();
+    }
+    let group = if accepted == verdicts.len() {
+        "A"
+    } else if accepted == 0 {
+        "R"
+    } else {
+        "P"
+    };
+    w.segment("AK9")
+        .code(group)
+        .code(&verdicts.len().to_string())
+        .code(&verdicts.len().to_string())
+        .code(&accepted.to_string())
+        .end();
+    w.end_transaction().unwrap();
+    w.end_group().unwrap();
+    w.finish().unwrap()
+}
