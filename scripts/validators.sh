@@ -140,7 +140,7 @@ fi
 # secondary claim with the primary's adjudication and a zero-paid line, a replacement and a
 # void, three claims in one file; an inpatient stay with its admission and present-on-admission
 # flags, an outpatient visit, an institutional secondary, a file of both formats; and the
-# payers' 835 remittances and the clearinghouse's 999 acknowledgements the tests read) against pyx12's map of the implementation guide their GS08 names
+# payers' 835 remittances, the clearinghouse's 999 and the payer's 277CA the tests read) against pyx12's map of the implementation guide their GS08 names
 # (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
 # and broken ones that must be refused: an SE count that lies, a claim without its diagnosis.
 # `scripts/validators.sh x12` runs this section alone.
@@ -168,8 +168,8 @@ PY
   [ "$(find "$dir" -name '*.835' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the x12 samples wrote no 835" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/*.835 || { rm -rf "$dir"; return 1; }
   echo "the sample remittances pass pyx12 (835 005010X221A1)"
-  "$venv/bin/python" scripts/validate-x12.py "$dir"/*.999 || { rm -rf "$dir"; return 1; }
-  echo "the sample acknowledgements pass pyx12 (999 005010X231A1)"
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/*.999 "$dir"/*.277ca || { rm -rf "$dir"; return 1; }
+  echo "the sample acknowledgements pass pyx12 (999 005010X231A1, 277CA 005010X214)"
   sed -E 's/SE\*([0-9]+)\*0001/SE*1\1*0001/' "$dir/professional-original.837" >"$dir/broken-count.x12"
   sed -E 's/~HI\*[^~]*~/~/' "$dir/professional-dependent.837" >"$dir/broken-diagnosis.x12"
   local broken

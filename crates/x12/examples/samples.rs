@@ -79,6 +79,18 @@ fn main() -> ExitCode {
             ),
         ),
     ];
+    let statuses = samples::claim_acknowledgement_277ca(
+        300,
+        &[
+            ("INV-2026-000001", 15000, Some("PAYER-ICN-1"), "A2", "20"),
+            ("INV-2026-000002", 15050, None, "A7", "562"),
+        ],
+    );
+    let path = dir.join("claims.277ca");
+    if let Err(e) = std::fs::write(&path, statuses) {
+        eprintln!("{}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
     for (name, text) in acknowledgements {
         let path = dir.join(format!("{name}.999"));
         if let Err(e) = std::fs::write(&path, text) {

@@ -14,6 +14,7 @@ pub mod acknowledgement;
 pub mod claims;
 pub mod read;
 pub mod remittance;
+pub mod status;
 pub mod write;
 
 pub use read::{Interchange, ReadError, Segment, Transaction, parse};

@@ -13,6 +13,7 @@ use carebill_domain::claim::ClaimFormat;
 use carebill_x12::acknowledgement::{AcknowledgementError, read_999};
 use carebill_x12::claims::write_837;
 use carebill_x12::remittance::{RemittanceError, read_835};
+use carebill_x12::status::{StatusError, read_277};
 use carebill_x12::{
     GroupHeader, InterchangeHeader, ReadError, Usage, WriteError, Writer, parse, write::clean,
 };
@@ -583,6 +584,56 @@ fn a_999_says_which_transactions_were_taken_and_what_was_wrong_in_the_others() {
     let err = read_999(&parse(&without_ik5).unwrap()).unwrap_err();
     assert!(
         err.to_string().contains("transaction 0001 has no IK5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_277ca_says_which_claims_the_payer_took_with_its_claim_numbers_and_why_the_others_not() {
+    let text = samples::claim_acknowledgement_277ca(
+        300,
+        &[
+            ("INV-2026-000001", 15000, Some("PAYER-ICN-1"), "A2", "20"),
+            ("INV-2026-000002", 15050, None, "A7", "562"),
+        ],
+    );
+    let reports = read_277(&parse(&text).unwrap()).unwrap();
+    let r = &reports[0];
+    assert_eq!(r.version, "005010X214");
+    assert_eq!(
+        (r.payer_name.as_str(), r.payer_id.as_str()),
+        ("UNITEDHEALTHCARE", "87726")
+    );
+    assert_eq!(
+        r.claims.len(),
+        2,
+        "the submitter's and provider's levels are not claims"
+    );
+    let taken = &r.claims[0];
+    assert_eq!(taken.patient_control_number, "INV-2026-000001");
+    assert_eq!(taken.payer_claim_number.as_deref(), Some("PAYER-ICN-1"));
+    assert!(taken.accepted() && !taken.rejected());
+    let refused = &r.claims[1];
+    assert!(refused.rejected() && !refused.accepted());
+    let why = &refused.statuses[0];
+    assert_eq!((why.category.as_str(), why.code.as_str()), ("A7", "562"));
+    assert_eq!(why.entity.as_deref(), Some("85"));
+    assert_eq!(why.amount, Some(decimal("150.5")));
+    assert_eq!(why.date, Some(samples::day(7)));
+
+    // Not a 277; a claim without a status.
+    let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
+    assert_eq!(
+        read_277(&parse(&claim_file.text).unwrap()).unwrap_err(),
+        StatusError::No277
+    );
+    let no_status = text
+        .replacen("STC*A7:562:85*20261207*U*150.5~", "", 1)
+        .replacen("SE*27*0001", "SE*26*0001", 1);
+    let err = read_277(&parse(&no_status).unwrap()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("claim INV-2026-000002 has no status"),
         "{err}"
     );
 }

@@ -747,3 +747,144 @@ pub fn acknowledgement_999(
     w.end_group().unwrap();
     w.finish().unwrap()
 }
+
+/// Writes the 277CA a payer answers a claim file with: for each claim, its patient control
+/// number, charge (cents), the payer's claim number when accepted, and its status
+/// `(category, code)` — `A2:20` accepted, `A7:562:85` rejected for the billing provider's NPI.
+pub fn claim_acknowledgement_277ca(
+    control_number: u32,
+    claims: &[(&str, i64, Option<&str>, &str, &str)],
+) -> String {
+    use carebill_x12::{GroupHeader, Writer};
+    let at = chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap();
+    let mut w = Writer::new(&InterchangeHeader {
+        sender_qualifier: "ZZ".into(),
+        sender_id: "87726".into(),
+        receiver_qualifier: "ZZ".into(),
+        receiver_id: "S123".into(),
+        date: day(7),
+        time: at,
+        control_number,
+        acknowledgement_requested: false,
+        usage: Usage::Test,
+    })
+    .unwrap();
+    w.begin_group(&GroupHeader {
+        functional_id: "HN",
+        sender_code: "87726".into(),
+        receiver_code: "S123".into(),
+        date: day(7),
+        time: at,
+        control_number,
+        version: "005010X214",
+    })
+    .unwrap();
+    w.begin_transaction("277", "0001", Some("005010X214"))
+        .unwrap();
+    w.segment("BHT")
+        .code("0085")
+        .code("08")
+        .code("CA-2026-1")
+        .date(day(7))
+        .code("1200")
+        .code("TH")
+        .end();
+    w.segment("HL")
+        .code("1")
+        .empty(1)
+        .code("20")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("PR")
+        .code("2")
+        .text("UnitedHealthcare", 60)
+        .empty(4)
+        .code("PI")
+        .code("87726")
+        .end();
+    w.segment("TRN").code("1").code("CA-TRACE-1").end();
+    w.segment("DTP").code("050").code("D8").date(day(7)).end();
+    w.segment("DTP").code("009").code("D8").date(day(7)).end();
+    w.segment("HL")
+        .code("2")
+        .code("1")
+        .code("21")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("41")
+        .code("2")
+        .text("Hospital Central", 60)
+        .empty(4)
+        .code("46")
+        .code("S123")
+        .end();
+    w.segment("TRN").code("2").code("EB-2026-000001").end();
+    w.segment("STC")
+        .composite(&["A1", "19", "PR"])
+        .date(day(7))
+        .code("WQ")
+        .amount(cents(claims.iter().map(|c| c.1).sum()))
+        .end();
+    w.segment("HL")
+        .code("3")
+        .code("2")
+        .code("19")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("85")
+        .code("2")
+        .text("Hospital Central", 60)
+        .empty(4)
+        .code("XX")
+        .code("1234567893")
+        .end();
+    w.segment("TRN").code("1").code("PROVIDER-1").end();
+    w.segment("STC")
+        .composite(&["A1", "19", "PR"])
+        .empty(1)
+        .code("WQ")
+        .amount(cents(claims.iter().map(|c| c.1).sum()))
+        .end();
+    for (n, (pcn, charge, icn, category, code)) in claims.iter().enumerate() {
+        w.segment("HL")
+            .code(&(4 + n).to_string())
+            .code("3")
+            .code("PT")
+            .end();
+        w.segment("NM1")
+            .code("QC")
+            .code("1")
+            .text("Munoz", 60)
+            .text("Jane", 35)
+            .empty(3)
+            .code("MI")
+            .code("MEMBER123")
+            .end();
+        w.segment("TRN").code("2").code(pcn).end();
+        let accepted = category.starts_with("A2") || *category == "A1";
+        let mut parts = vec![*category, *code];
+        if !accepted {
+            parts.push("85");
+        }
+        w.segment("STC")
+            .composite(&parts)
+            .date(day(7))
+            .code(if accepted { "WQ" } else { "U" })
+            .amount(cents(*charge))
+            .end();
+        if let Some(icn) = icn {
+            w.segment("REF").code("1K").code(icn).end();
+        }
+        w.segment("DTP")
+            .code("472")
+            .code("RD8")
+            .date_range(day(1), day(1))
+            .end();
+    }
+    w.end_transaction().unwrap();
+    w.end_group().unwrap();
+    w.finish().unwrap()
+}
