@@ -135,7 +135,7 @@ if [ "${1:-}" = camt ]; then
   exit 0
 fi
 
-# X12 claim files: the 837P and 837I samples of crates/x12 (its `samples` example: a patient
+# X12 claim files: the 837P and 837I samples of crates/x12 (its `x12_samples` example: a patient
 # who is the subscriber, a child on a parent's policy with two diagnoses and modifiers, a
 # secondary claim with the primary's adjudication and a zero-paid line, a replacement and a
 # void, three claims in one file; an inpatient stay with its admission and present-on-admission
@@ -157,7 +157,7 @@ PY
   fi
   local dir
   dir=$(mktemp -d)
-  cargo run -q -p carebill-x12 --example samples -- "$dir" >/dev/null
+  cargo run -q -p carebill-x12 --example x12_samples -- "$dir" >/dev/null
   local written
   written=$(find "$dir" -name '*.837' | wc -l)
   [ "$written" -ge 10 ] || { rm -rf "$dir"; echo "the x12 samples wrote $written files, not 10" >&2; return 1; }

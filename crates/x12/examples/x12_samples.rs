@@ -1,5 +1,5 @@
 //! Writes the sample claim files into a directory, for the outside validator:
-//! `cargo run -q -p carebill-x12 --example samples -- DIR` (scripts/validators.sh does). One
+//! `cargo run -q -p carebill-x12 --example x12_samples -- DIR` (scripts/validators.sh does). One
 //! `.837` per claim sample of tests/support/samples.rs, the payer's `.835` and the
 //! clearinghouse's `.999` the tests read.
 
@@ -18,7 +18,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir] = args.as_slice() else {
-        eprintln!("usage: samples DIR");
+        eprintln!("usage: x12_samples DIR");
         return ExitCode::from(2);
     };
     let dir = PathBuf::from(dir);
