@@ -35,7 +35,7 @@ before=$(ticks)
   --token "$admin" --auditor-token "$auditor" --episodes "$EPISODES" --per-episode 20 \
   --concurrency "${CONCURRENCY:-8}" --label embedded ${BULK:+--bulk}
 after=$(ticks)
-echo "server CPU: $(( (after - before) / $(getconf CLK_TCK) )) s (user + system, during the load)"
+echo "server CPU: $(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t / hz}') s (user + system, during the load)"
 [ "$TOOL" = perf ] && { kill -INT "$recorder"; wait "$recorder" || true; }
 kill "$server"; wait "$server" 2>/dev/null || true
 [ "$TOOL" = none ] || echo "profile: $OUT"

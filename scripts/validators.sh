@@ -142,7 +142,8 @@ fi
 # flags, an outpatient visit, an institutional secondary, a file of both formats; and the
 # payers' 835 remittances, the clearinghouse's 999 and the payer's 277CA the tests read) against pyx12's map of the implementation guide their GS08 names
 # (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
-# and broken ones that must be refused: an SE count that lies, a claim without its diagnosis.
+# and broken ones that must be refused: an SE count that lies, a claim without its diagnosis, an
+# 835 whose claims have no LX header.
 # `scripts/validators.sh x12` runs this section alone.
 validate_x12() {
   local venv="${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12}"
@@ -172,17 +173,19 @@ PY
   echo "the sample acknowledgements pass pyx12 (999 005010X231A1, 277CA 005010X214)"
   sed -E 's/SE\*([0-9]+)\*0001/SE*1\1*0001/' "$dir/professional-original.837" >"$dir/broken-count.x12"
   sed -E 's/~HI\*[^~]*~/~/' "$dir/professional-dependent.837" >"$dir/broken-diagnosis.x12"
+  sed -E 's/~LX\*1~/~/' "$dir/remittance.835" >"$dir/broken-remittance.x12"
   local broken
-  for broken in broken-count broken-diagnosis; do
+  for broken in broken-count broken-diagnosis broken-remittance; do
     if "$venv/bin/python" scripts/validate-x12.py "$dir/$broken.x12" >"$dir/$broken.log"; then
       cat "$dir/$broken.log"; rm -rf "$dir"
       echo "validate-x12.py accepted $broken.x12" >&2; return 1
     fi
   done
-  grep -q 'SE count' "$dir/broken-count.log" && grep -q 'Mandatory segment .*HI' "$dir/broken-diagnosis.log" || {
+  grep -q 'SE count' "$dir/broken-count.log" && grep -q 'Mandatory segment .*HI' "$dir/broken-diagnosis.log" &&
+    grep -q 'Segment CLP\*.* not found' "$dir/broken-remittance.log" || {
     cat "$dir"/broken-*.log; rm -rf "$dir"
     echo "validate-x12.py did not name what is wrong in the broken claim files" >&2; return 1; }
-  echo "broken claim files are refused (a lying SE count, a claim without its diagnosis)"
+  echo "broken files are refused (a lying SE count, a claim without its diagnosis, a remittance without its LX)"
   rm -rf "$dir"
 }
 if [ "${1:-}" = x12 ]; then

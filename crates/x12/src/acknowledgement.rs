@@ -4,25 +4,7 @@
 //! AK1 names the group by its GS06 and AK2 the transaction by its ST02, so a 999 matches the
 //! claims of a file through [`crate::claims::WrittenTransaction`].
 
-use crate::read::{Interchange, Segment};
-
-/// Why a 999 was not read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AcknowledgementError {
-    /// The interchange has no 999.
-    #[error("the interchange holds no 999 (implementation acknowledgement) transaction")]
-    No999,
-    /// A segment is out of place or incomplete.
-    #[error("segment {position} ({segment}): {problem}")]
-    Invalid {
-        /// The segment's id.
-        segment: String,
-        /// Its position in the interchange.
-        position: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
+use crate::read::{ContentError, Interchange, Segment, invalid, optional};
 
 /// An element the receiver found wrong (IK4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,28 +74,14 @@ pub struct Acknowledgement {
     pub counts: (u32, u32, u32),
 }
 
-fn invalid(s: &Segment<'_>, problem: impl Into<String>) -> AcknowledgementError {
-    AcknowledgementError::Invalid {
-        segment: s.id.to_owned(),
-        position: s.position,
-        problem: problem.into(),
-    }
-}
-
-fn optional(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
-fn count(s: &Segment<'_>, n: usize) -> Result<u32, AcknowledgementError> {
+fn count(s: &Segment<'_>, n: usize) -> Result<u32, ContentError> {
     s.element(n)
         .parse()
         .map_err(|_| invalid(s, format!("element {n} `{}` is not a count", s.element(n))))
 }
 
 /// Reads every 999 of an interchange.
-pub fn read_999(
-    interchange: &Interchange<'_>,
-) -> Result<Vec<Acknowledgement>, AcknowledgementError> {
+pub fn read_999(interchange: &Interchange<'_>) -> Result<Vec<Acknowledgement>, ContentError> {
     let mut out = Vec::new();
     for tx in interchange
         .groups
@@ -205,7 +173,7 @@ pub fn read_999(
         out.push(a);
     }
     if out.is_empty() {
-        return Err(AcknowledgementError::No999);
+        return Err(ContentError::Missing("999"));
     }
     Ok(out)
 }

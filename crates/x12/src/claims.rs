@@ -91,11 +91,20 @@ pub struct ClaimFile {
 /// Writes an 837 interchange of `claims`.
 ///
 /// # Errors
-/// A header value X12 cannot carry, an empty list, or an institutional claim without its
-/// institutional facts.
+/// A header value X12 cannot carry, an empty list, or a claim its guide cannot carry (no
+/// lines, no diagnosis, a professional line without its procedure or diagnosis pointers, an
+/// institutional claim without its facts ...): nothing is written.
 pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile, WriteError> {
     if claims.is_empty() {
         return Err(WriteError::Order("a claim file needs at least one claim"));
+    }
+    for c in claims {
+        if let Some(problem) = unwritable(c) {
+            return Err(WriteError::Claim {
+                patient_control_number: c.patient_control_number.clone(),
+                problem,
+            });
+        }
     }
     let mut w = Writer::new(&header.interchange)?;
     let mut transactions = Vec::new();
@@ -107,14 +116,7 @@ pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile
         }
         let version = match format {
             ClaimFormat::Professional => "005010X222A1",
-            ClaimFormat::Institutional => {
-                if of_format.iter().any(|c| c.institutional.is_none()) {
-                    return Err(WriteError::Order(
-                        "an institutional claim needs its facility type, statement period and attending provider",
-                    ));
-                }
-                "005010X223A2"
-            }
+            ClaimFormat::Institutional => "005010X223A2",
         };
         if !transactions.is_empty() {
             group_control += 1;
@@ -149,6 +151,47 @@ pub fn write_837(header: &ClaimFileHeader, claims: &[Claim]) -> Result<ClaimFile
         transactions,
         last_group_control_number: group_control,
     })
+}
+
+/// What a claim lacks that its guide requires, or has more of than the guide allows.
+fn unwritable(c: &Claim) -> Option<&'static str> {
+    let professional = c.format == ClaimFormat::Professional;
+    let (max_lines, max_diagnoses) = if professional { (50, 12) } else { (999, 25) };
+    if c.lines.is_empty() {
+        Some("a claim needs at least one service line")
+    } else if c.lines.len() > max_lines {
+        Some("more service lines than the guide allows (837P 50, 837I 999)")
+    } else if c.diagnoses.is_empty() {
+        Some("a claim needs its principal diagnosis")
+    } else if c.diagnoses.len() > max_diagnoses {
+        Some("more diagnoses than the guide allows (837P 12, 837I 25)")
+    } else if c.relationship != Relationship::SelfInsured && c.patient.is_none() {
+        Some("the patient is not the subscriber, so the patient's details are needed")
+    } else if c.frequency != Frequency::Original && c.payer_claim_number.is_none() {
+        Some("a replacement or void needs the payer's claim number (REF*F8)")
+    } else if professional && c.place_of_service.is_none() {
+        Some("a professional claim needs its place of service")
+    } else if professional && c.lines.iter().any(|l| l.procedure.is_none()) {
+        Some("every line of a professional claim needs its procedure code")
+    } else if professional
+        && c.lines.iter().any(|l| {
+            l.diagnosis_pointers.is_empty()
+                || l.diagnosis_pointers.len() > 4
+                || l.diagnosis_pointers
+                    .iter()
+                    .any(|p| *p == 0 || usize::from(*p) > c.diagnoses.len())
+        })
+    {
+        Some("every line of a professional claim points to one to four of its diagnoses")
+    } else if !professional && c.institutional.is_none() {
+        Some(
+            "an institutional claim needs its facility type, statement period and attending provider",
+        )
+    } else if !professional && c.lines.iter().any(|l| l.revenue_code.is_none()) {
+        Some("every line of an institutional claim needs its revenue code")
+    } else {
+        None
+    }
 }
 
 fn name<'w>(s: SegmentBuilder<'w>, n: &PersonName) -> SegmentBuilder<'w> {

@@ -17,7 +17,7 @@ pub mod remittance;
 pub mod status;
 pub mod write;
 
-pub use read::{Interchange, ReadError, Segment, Transaction, parse};
+pub use read::{ContentError, Interchange, ReadError, Segment, Transaction, parse};
 pub use write::{GroupHeader, InterchangeHeader, Usage, WriteError, Writer};
 
 /// The four delimiters of an interchange. Carebill writes `*` between elements, `:` between

@@ -27,6 +27,52 @@ pub enum ReadError {
     },
 }
 
+/// Why a transaction's content was refused once its envelope read fine: the transaction is not
+/// there, a segment is out of place or unreadable, or amounts that must add up do not. Shared by
+/// the readers of the 835, the 999 and the 277.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// The interchange holds no transaction of the kind asked for (`835`, `999`, `277`).
+    #[error("the interchange holds no {0} transaction")]
+    Missing(&'static str),
+    /// A segment is out of place, incomplete or unreadable.
+    #[error("segment {position} ({segment}): {problem}")]
+    Invalid {
+        /// The segment's id.
+        segment: String,
+        /// Its position in the interchange.
+        position: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Amounts that should add up do not.
+    #[error("segment {position} ({segment}) does not balance: expected {expected}, found {found}")]
+    Unbalanced {
+        /// The segment whose amount disagrees.
+        segment: String,
+        /// Its position.
+        position: usize,
+        /// What the other amounts make it.
+        expected: rust_decimal::Decimal,
+        /// What the file says.
+        found: rust_decimal::Decimal,
+    },
+}
+
+/// A [`ContentError::Invalid`] about segment `s`.
+pub(crate) fn invalid(s: &Segment<'_>, problem: impl Into<String>) -> ContentError {
+    ContentError::Invalid {
+        segment: s.id.to_owned(),
+        position: s.position,
+        problem: problem.into(),
+    }
+}
+
+/// An element's value, or `None` when it is empty.
+pub(crate) fn optional(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 /// One segment: its id and elements, with its position in the interchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment<'a> {

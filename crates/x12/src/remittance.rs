@@ -11,37 +11,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::read::{Interchange, Segment, Transaction};
-
-/// Why an 835 was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RemittanceError {
-    /// The interchange has no 835 transaction.
-    #[error("the interchange holds no 835 (health care claim payment/advice) transaction")]
-    No835,
-    /// A segment the guide requires is missing, or a value cannot be read.
-    #[error("segment {position} ({segment}): {problem}")]
-    Invalid {
-        /// The segment's id (or the one after which something is missing).
-        segment: String,
-        /// Its position in the interchange.
-        position: usize,
-        /// What is wrong.
-        problem: String,
-    },
-    /// Amounts that should add up do not.
-    #[error("segment {position} ({segment}) does not balance: expected {expected}, found {found}")]
-    Unbalanced {
-        /// The segment whose amount disagrees.
-        segment: String,
-        /// Its position.
-        position: usize,
-        /// What the other amounts make it.
-        expected: Decimal,
-        /// What the file says.
-        found: Decimal,
-    },
-}
+use crate::read::{ContentError, Interchange, Segment, Transaction, invalid, optional};
 
 /// One CAS amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,21 +153,13 @@ pub struct Remittance {
     pub transaction_control_number: String,
 }
 
-fn invalid(s: &Segment<'_>, problem: impl Into<String>) -> RemittanceError {
-    RemittanceError::Invalid {
-        segment: s.id.to_owned(),
-        position: s.position,
-        problem: problem.into(),
-    }
-}
-
-fn amount(s: &Segment<'_>, n: usize) -> Result<Decimal, RemittanceError> {
+fn amount(s: &Segment<'_>, n: usize) -> Result<Decimal, ContentError> {
     let raw = s.element(n);
     raw.parse::<Decimal>()
         .map_err(|_| invalid(s, format!("element {n} `{raw}` is not an amount")))
 }
 
-fn amount_or_zero(s: &Segment<'_>, n: usize) -> Result<Decimal, RemittanceError> {
+fn amount_or_zero(s: &Segment<'_>, n: usize) -> Result<Decimal, ContentError> {
     if s.element(n).is_empty() {
         Ok(Decimal::ZERO)
     } else {
@@ -205,17 +167,13 @@ fn amount_or_zero(s: &Segment<'_>, n: usize) -> Result<Decimal, RemittanceError>
     }
 }
 
-fn date(s: &Segment<'_>, n: usize) -> Result<NaiveDate, RemittanceError> {
+fn date(s: &Segment<'_>, n: usize) -> Result<NaiveDate, ContentError> {
     let raw = s.element(n);
     NaiveDate::parse_from_str(raw, "%Y%m%d")
         .map_err(|_| invalid(s, format!("element {n} `{raw}` is not a CCYYMMDD date")))
 }
 
-fn optional(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
-fn cas(s: &Segment<'_>) -> Result<Vec<CasAdjustment>, RemittanceError> {
+fn cas(s: &Segment<'_>) -> Result<Vec<CasAdjustment>, ContentError> {
     let group = s.element(1);
     if !matches!(group, "CO" | "PR" | "OA" | "PI" | "CR") {
         return Err(invalid(
@@ -248,7 +206,7 @@ fn cas(s: &Segment<'_>) -> Result<Vec<CasAdjustment>, RemittanceError> {
 }
 
 /// Reads every 835 of an interchange, each balanced.
-pub fn read_835(interchange: &Interchange<'_>) -> Result<Vec<Remittance>, RemittanceError> {
+pub fn read_835(interchange: &Interchange<'_>) -> Result<Vec<Remittance>, ContentError> {
     let mut out = Vec::new();
     for group in &interchange.groups {
         for tx in &group.transactions {
@@ -258,7 +216,7 @@ pub fn read_835(interchange: &Interchange<'_>) -> Result<Vec<Remittance>, Remitt
         }
     }
     if out.is_empty() {
-        return Err(RemittanceError::No835);
+        return Err(ContentError::Missing("835"));
     }
     Ok(out)
 }
@@ -272,7 +230,7 @@ enum Level {
     Line,
 }
 
-fn transaction(tx: &Transaction<'_>) -> Result<Remittance, RemittanceError> {
+fn transaction(tx: &Transaction<'_>) -> Result<Remittance, ContentError> {
     let mut segments = tx.segments.iter();
     let bpr = segments
         .next()
@@ -466,13 +424,8 @@ fn transaction(tx: &Transaction<'_>) -> Result<Remittance, RemittanceError> {
     Ok(r)
 }
 
-fn unbalanced(
-    segment: &str,
-    position: usize,
-    expected: Decimal,
-    found: Decimal,
-) -> RemittanceError {
-    RemittanceError::Unbalanced {
+fn unbalanced(segment: &str, position: usize, expected: Decimal, found: Decimal) -> ContentError {
+    ContentError::Unbalanced {
         segment: segment.to_owned(),
         position,
         expected,
@@ -480,7 +433,7 @@ fn unbalanced(
     }
 }
 
-fn balance(r: &Remittance, bpr: &Segment<'_>) -> Result<(), RemittanceError> {
+fn balance(r: &Remittance, bpr: &Segment<'_>) -> Result<(), ContentError> {
     for claim in &r.claims {
         for line in &claim.lines {
             let expected = line.charge - line.adjustments.iter().map(|a| a.amount).sum::<Decimal>();

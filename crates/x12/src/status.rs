@@ -8,25 +8,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::read::{Interchange, Segment};
-
-/// Why a 277 was not read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StatusError {
-    /// The interchange has no 277.
-    #[error("the interchange holds no 277 (claim acknowledgement or status) transaction")]
-    No277,
-    /// A segment is out of place or unreadable.
-    #[error("segment {position} ({segment}): {problem}")]
-    Invalid {
-        /// The segment's id.
-        segment: String,
-        /// Its position in the interchange.
-        position: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
+use crate::read::{ContentError, Interchange, Segment, invalid, optional};
 
 /// One STC: a status of the claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,19 +77,7 @@ pub struct StatusReport {
     pub claims: Vec<ClaimStatus>,
 }
 
-fn invalid(s: &Segment<'_>, problem: impl Into<String>) -> StatusError {
-    StatusError::Invalid {
-        segment: s.id.to_owned(),
-        position: s.position,
-        problem: problem.into(),
-    }
-}
-
-fn optional(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
-fn stc(s: &Segment<'_>) -> Result<Status, StatusError> {
+fn stc(s: &Segment<'_>) -> Result<Status, ContentError> {
     let category = s.component(1, 1);
     if category.is_empty() {
         return Err(invalid(s, "STC01-1, the status category, is empty"));
@@ -137,7 +107,7 @@ fn stc(s: &Segment<'_>) -> Result<Status, StatusError> {
 }
 
 /// Reads every 277 of an interchange.
-pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, StatusError> {
+pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, ContentError> {
     let mut out = Vec::new();
     for tx in interchange
         .groups
@@ -191,7 +161,7 @@ pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, Stat
             }
         }
         if let Some(c) = report.claims.iter().find(|c| c.statuses.is_empty()) {
-            return Err(StatusError::Invalid {
+            return Err(ContentError::Invalid {
                 segment: "TRN".into(),
                 position: c.position,
                 problem: format!("claim {} has no status (STC)", c.patient_control_number),
@@ -200,7 +170,7 @@ pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, Stat
         out.push(report);
     }
     if out.is_empty() {
-        return Err(StatusError::No277);
+        return Err(ContentError::Missing("277"));
     }
     Ok(out)
 }

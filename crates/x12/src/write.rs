@@ -50,6 +50,15 @@ pub enum WriteError {
     /// The envelope's order is broken.
     #[error("{0}")]
     Order(&'static str),
+    /// A claim that its format's guide cannot carry (the e-billing check should have refused
+    /// it before; the writer does not write it regardless).
+    #[error("claim {patient_control_number}: {problem}")]
+    Claim {
+        /// Its CLM01.
+        patient_control_number: String,
+        /// What the guide needs.
+        problem: &'static str,
+    },
 }
 
 /// ISA15: whether the interchange is test or production data.

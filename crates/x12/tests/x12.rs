@@ -10,10 +10,11 @@
 mod samples;
 
 use carebill_domain::claim::ClaimFormat;
-use carebill_x12::acknowledgement::{AcknowledgementError, read_999};
+use carebill_x12::acknowledgement::read_999;
 use carebill_x12::claims::write_837;
-use carebill_x12::remittance::{RemittanceError, read_835};
-use carebill_x12::status::{StatusError, read_277};
+use carebill_x12::read::ContentError;
+use carebill_x12::remittance::read_835;
+use carebill_x12::status::read_277;
 use carebill_x12::{
     GroupHeader, InterchangeHeader, ReadError, Usage, WriteError, Writer, parse, write::clean,
 };
@@ -402,17 +403,47 @@ fn an_inpatient_claim_carries_its_stay_and_a_mixed_file_has_a_group_per_format()
 }
 
 #[test]
-fn no_claims_or_an_institutional_claim_without_its_facts_write_no_file() {
+fn no_claims_or_a_claim_its_guide_cannot_carry_write_no_file() {
     assert!(matches!(
         write_837(&samples::header(1), &[]),
         Err(WriteError::Order(_))
     ));
+    let refused = |c: carebill_domain::claim::Claim| match write_837(
+        &samples::header(1),
+        &[samples::original(), c],
+    ) {
+        Err(WriteError::Claim { problem, .. }) => problem,
+        other => panic!("written: {other:?}"),
+    };
     let mut c = samples::original();
     c.format = ClaimFormat::Institutional;
-    assert!(matches!(
-        write_837(&samples::header(1), &[c]),
-        Err(WriteError::Order(_))
-    ));
+    assert!(refused(c).contains("facility type"));
+    let mut c = samples::original();
+    c.place_of_service = None;
+    assert!(refused(c).contains("place of service"));
+    let mut c = samples::original();
+    c.lines[0].procedure = None;
+    assert!(refused(c).contains("procedure code"));
+    let mut c = samples::original();
+    c.lines[0].diagnosis_pointers = vec![2];
+    assert!(refused(c).contains("points to one to four"));
+    let mut c = samples::original();
+    c.diagnoses.clear();
+    assert!(refused(c).contains("principal diagnosis"));
+    let mut c = samples::dependent();
+    c.patient = None;
+    assert!(refused(c).contains("patient's details"));
+    let mut c = samples::corrected(carebill_domain::claim::Frequency::Void);
+    c.payer_claim_number = None;
+    assert!(refused(c).contains("REF*F8"));
+    let mut c = samples::inpatient();
+    c.lines[0].revenue_code = None;
+    assert!(refused(c).contains("revenue code"));
+    let mut c = samples::original();
+    c.lines = (0..51)
+        .map(|_| samples::original().lines[0].clone())
+        .collect();
+    assert!(refused(c).contains("more service lines"));
 }
 
 fn remittance() -> String {
@@ -490,7 +521,7 @@ fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
     let err = read_835(&parse(&text).unwrap()).unwrap_err();
     assert_eq!(
         err,
-        RemittanceError::Unbalanced {
+        ContentError::Unbalanced {
             segment: "BPR".into(),
             position: 4,
             expected: decimal("170"),
@@ -503,7 +534,7 @@ fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
     let err = read_835(&parse(&samples::remittance_835(1, "T", &claims, &[], None)).unwrap())
         .unwrap_err();
     assert!(
-        matches!(err, RemittanceError::Unbalanced { ref segment, .. } if segment == "CLP"),
+        matches!(err, ContentError::Unbalanced { ref segment, .. } if segment == "CLP"),
         "{err}"
     );
     assert!(err.to_string().contains("expected 120"), "{err}");
@@ -514,7 +545,7 @@ fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
     let err = read_835(&parse(&samples::remittance_835(1, "T", &claims, &[], None)).unwrap())
         .unwrap_err();
     assert!(
-        matches!(err, RemittanceError::Unbalanced { ref segment, .. } if segment == "SVC"),
+        matches!(err, ContentError::Unbalanced { ref segment, .. } if segment == "SVC"),
         "{err}"
     );
     // Lines that do not add up to the claim's charge.
@@ -528,7 +559,7 @@ fn a_remittance_that_does_not_balance_is_refused_naming_the_segment() {
     let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
     assert_eq!(
         read_835(&parse(&claim_file.text).unwrap()).unwrap_err(),
-        RemittanceError::No835
+        ContentError::Missing("835")
     );
     let bad_group = remittance().replacen("CAS*CO*45*30", "CAS*XX*45*30", 1);
     let err = read_835(&parse(&bad_group).unwrap()).unwrap_err();
@@ -576,7 +607,7 @@ fn a_999_says_which_transactions_were_taken_and_what_was_wrong_in_the_others() {
     let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
     assert_eq!(
         read_999(&parse(&claim_file.text).unwrap()).unwrap_err(),
-        AcknowledgementError::No999
+        ContentError::Missing("999")
     );
     let without_ik5 = text
         .replacen("IK5*A~", "", 1)
@@ -625,7 +656,7 @@ fn a_277ca_says_which_claims_the_payer_took_with_its_claim_numbers_and_why_the_o
     let claim_file = write_837(&samples::header(1), &[samples::original()]).unwrap();
     assert_eq!(
         read_277(&parse(&claim_file.text).unwrap()).unwrap_err(),
-        StatusError::No277
+        ContentError::Missing("277")
     );
     let no_status = text
         .replacen("STC*A7:562:85*20261207*U*150.5~", "", 1)

@@ -85,16 +85,12 @@ fn patients_of(envs: &[&Envelope]) -> Vec<String> {
         episode: Episode,
     }
     #[derive(serde::Deserialize)]
-    struct Coverage {
-        patient_id: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Record {
+    struct Patient {
         patient_id: String,
     }
     #[derive(serde::Deserialize)]
     struct CareRecord {
-        record: Record,
+        record: Patient,
     }
     let patients: BTreeSet<String> = envs
         .iter()
@@ -104,7 +100,7 @@ fn patients_of(envs: &[&Envelope]) -> Vec<String> {
                 ConsumptionRecordedV1::TYPE => serde_json::from_str::<Consumption>(text)
                     .ok()
                     .map(|c| c.episode.patient.id),
-                CoverageChangedV1::TYPE => serde_json::from_str::<Coverage>(text)
+                CoverageChangedV1::TYPE => serde_json::from_str::<Patient>(text)
                     .ok()
                     .map(|c| c.patient_id),
                 CareRecordChangedV1::TYPE => serde_json::from_str::<CareRecord>(text)

@@ -433,6 +433,41 @@ pub fn all() -> Vec<Sample> {
     ]
 }
 
+/// A test interchange from `sender` to `receiver` with one open group of `functional_id`
+/// under `version`; both control numbers are `control_number`.
+fn open_group(
+    sender: &str,
+    receiver: &str,
+    at: chrono::NaiveDateTime,
+    control_number: u32,
+    functional_id: &'static str,
+    version: &'static str,
+) -> carebill_x12::Writer {
+    let mut w = carebill_x12::Writer::new(&InterchangeHeader {
+        sender_qualifier: "ZZ".into(),
+        sender_id: sender.into(),
+        receiver_qualifier: "ZZ".into(),
+        receiver_id: receiver.into(),
+        date: at.date(),
+        time: at.time(),
+        control_number,
+        acknowledgement_requested: false,
+        usage: Usage::Test,
+    })
+    .unwrap();
+    w.begin_group(&carebill_x12::GroupHeader {
+        functional_id,
+        sender_code: sender.into(),
+        receiver_code: receiver.into(),
+        date: at.date(),
+        time: at.time(),
+        control_number,
+        version,
+    })
+    .unwrap();
+    w
+}
+
 /// A line of a payer's 835: procedure, charge, paid, adjustments `(group, reason, cents)`, the
 /// line control number it answers, a remark code.
 pub struct PaidLine {
@@ -469,33 +504,18 @@ pub fn remittance_835(
     provider_adjustments: &[(&str, &str, i64)],
     total: Option<i64>,
 ) -> String {
-    use carebill_x12::{GroupHeader, Writer};
     let total = total.unwrap_or_else(|| {
         claims.iter().map(|c| c.paid).sum::<i64>()
             - provider_adjustments.iter().map(|p| p.2).sum::<i64>()
     });
-    let mut w = Writer::new(&InterchangeHeader {
-        sender_qualifier: "ZZ".into(),
-        sender_id: "87726".into(),
-        receiver_qualifier: "ZZ".into(),
-        receiver_id: "S123".into(),
-        date: day(8),
-        time: chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
+    let mut w = open_group(
+        "87726",
+        "S123",
+        day(8).and_time(chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap()),
         control_number,
-        acknowledgement_requested: false,
-        usage: Usage::Test,
-    })
-    .unwrap();
-    w.begin_group(&GroupHeader {
-        functional_id: "HP",
-        sender_code: "87726".into(),
-        receiver_code: "S123".into(),
-        date: day(8),
-        time: chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
-        control_number,
-        version: "005010X221A1",
-    })
-    .unwrap();
+        "HP",
+        "005010X221A1",
+    );
     w.begin_transaction("835", "0001", None).unwrap();
     w.segment("BPR")
         .code(if total == 0 { "H" } else { "I" })
@@ -672,30 +692,15 @@ pub fn acknowledgement_999(
     group_control_number: u32,
     verdicts: &[(&str, &str, Vec<(&str, &str, &str, &str, &str, &str, &str)>)],
 ) -> String {
-    use carebill_x12::{GroupHeader, Writer};
     let at = chrono::NaiveTime::from_hms_opt(11, 0, 0).unwrap();
-    let mut w = Writer::new(&InterchangeHeader {
-        sender_qualifier: "ZZ".into(),
-        sender_id: "R987".into(),
-        receiver_qualifier: "ZZ".into(),
-        receiver_id: "S123".into(),
-        date: day(7),
-        time: at,
+    let mut w = open_group(
+        "R987",
+        "S123",
+        day(7).and_time(at),
         control_number,
-        acknowledgement_requested: false,
-        usage: Usage::Test,
-    })
-    .unwrap();
-    w.begin_group(&GroupHeader {
-        functional_id: "FA",
-        sender_code: "R987".into(),
-        receiver_code: "S123".into(),
-        date: day(7),
-        time: at,
-        control_number,
-        version: "005010X231A1",
-    })
-    .unwrap();
+        "FA",
+        "005010X231A1",
+    );
     w.begin_transaction("999", "0001", Some("005010X231A1"))
         .unwrap();
     w.segment("AK1")
@@ -755,30 +760,15 @@ pub fn claim_acknowledgement_277ca(
     control_number: u32,
     claims: &[(&str, i64, Option<&str>, &str, &str)],
 ) -> String {
-    use carebill_x12::{GroupHeader, Writer};
     let at = chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap();
-    let mut w = Writer::new(&InterchangeHeader {
-        sender_qualifier: "ZZ".into(),
-        sender_id: "87726".into(),
-        receiver_qualifier: "ZZ".into(),
-        receiver_id: "S123".into(),
-        date: day(7),
-        time: at,
+    let mut w = open_group(
+        "87726",
+        "S123",
+        day(7).and_time(at),
         control_number,
-        acknowledgement_requested: false,
-        usage: Usage::Test,
-    })
-    .unwrap();
-    w.begin_group(&GroupHeader {
-        functional_id: "HN",
-        sender_code: "87726".into(),
-        receiver_code: "S123".into(),
-        date: day(7),
-        time: at,
-        control_number,
-        version: "005010X214",
-    })
-    .unwrap();
+        "HN",
+        "005010X214",
+    );
     w.begin_transaction("277", "0001", Some("005010X214"))
         .unwrap();
     w.segment("BHT")
