@@ -143,18 +143,22 @@ fi
 # payers' 835 remittances, the clearinghouse's 999 and the payer's 277CA the tests read) against pyx12's map of the implementation guide their GS08 names
 # (scripts/validate-x12.py; pyx12 in its own venv, ${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12});
 # and broken ones that must be refused: an SE count that lies, a claim without its diagnosis, an
-# 835 whose claims have no LX header.
+# 835 whose claims have no LX header. The 276 status requests for those claims (a subscriber, a
+# dependent, a second payer, an inpatient stay, a replacement with the payer's claim number) and
+# the payer's 277 answer, for which pyx12 has no map, against x12sdk's typed models of
+# 005010X212 (scripts/validate-x12sdk.py, in the same venv); and a 276 without a claim's
+# subscriber name, or with a segment out of place, refused.
 # `scripts/validators.sh x12` runs this section alone.
 validate_x12() {
   local venv="${CAREBILL_X12_VENV:-$HOME/.cache/carebill/venv-x12}"
-  if ! "$venv/bin/python" - pyx12==4.0.0 2>/dev/null <<'PY'
+  if ! "$venv/bin/python" - pyx12==4.0.0 x12sdk==2.2.0 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
 sys.exit(any(version(name) != want for name, want in (p.split("==") for p in sys.argv[1:])))
 PY
   then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check pyx12==4.0.0
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pyx12==4.0.0 x12sdk==2.2.0
   fi
   local dir
   dir=$(mktemp -d)
@@ -186,6 +190,25 @@ PY
     cat "$dir"/broken-*.log; rm -rf "$dir"
     echo "validate-x12.py did not name what is wrong in the broken claim files" >&2; return 1; }
   echo "broken files are refused (a lying SE count, a claim without its diagnosis, a remittance without its LX)"
+  [ "$(find "$dir" -name '*.276' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the x12 samples wrote no 276" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12sdk.py "$dir"/*.276 "$dir/claims.277" || { rm -rf "$dir"; return 1; }
+  echo "the status requests and the payer's answer pass x12sdk (276 and 277 005010X212)"
+  sed -E 's/~NM1\*IL\*[^~]*~TRN\*1\*INV-2026-000001~/~TRN*1*INV-2026-000001~/' "$dir/status-request.276" >"$dir/broken-subscriber.x12"
+  # (x12sdk reads a loop's segments by name, not in order: a segment the guide does not have
+  # there, counted by SE, is what it refuses.)
+  sed -E 's/(~NM1\*1P\*[^~]*~)/\1PRV*BI*PXC*207Q00000X~/; s/~SE\*([0-9]+)\*/~SE*\1X*/' "$dir/status-request.276" |
+    awk -v RS='~' -v ORS='~' '/^SE\*[0-9]+X\*/ { split($0, e, "*"); sub(/X$/, "", e[2]); $0 = "SE*" e[2] + 1 "*" e[3] } { print }' >"$dir/broken-order.x12"
+  for broken in broken-subscriber broken-order; do
+    if cmp -s "$dir/$broken.x12" "$dir/status-request.276" ||
+      "$venv/bin/python" scripts/validate-x12sdk.py "$dir/$broken.x12" >"$dir/$broken.log"; then
+      cat "$dir/$broken.log" 2>/dev/null; rm -rf "$dir"
+      echo "validate-x12sdk.py accepted $broken.x12 (or the sample changed and the edit missed)" >&2; return 1
+    fi
+  done
+  grep -q 'loop_2100d' "$dir/broken-subscriber.log" && grep -q 'SE segment count\|placed' "$dir/broken-order.log" || {
+    cat "$dir"/broken-s*.log "$dir"/broken-o*.log; rm -rf "$dir"
+    echo "validate-x12sdk.py did not name what is wrong in the broken status requests" >&2; return 1; }
+  echo "broken status requests are refused (a subscriber without a name, a segment the guide does not have there)"
   rm -rf "$dir"
 }
 if [ "${1:-}" = x12 ]; then

@@ -1,7 +1,8 @@
 //! Writes the sample claim files into a directory, for the outside validator:
 //! `cargo run -q -p carebill-x12 --example x12_samples -- DIR` (scripts/validators.sh does). One
-//! `.837` per claim sample of tests/support/samples.rs, the payer's `.835` and the
-//! clearinghouse's `.999` the tests read.
+//! `.837` per claim sample of tests/support/samples.rs, the payer's `.835`, the
+//! clearinghouse's `.999` and the payer's `.277ca`/`.277` the tests read, and the `.276` status
+//! requests for the claim samples.
 
 // The samples are fixed, known-valid data shared with the tests: a failed parse there is a
 // bug in the samples, and stopping at once is the right answer.
@@ -86,6 +87,41 @@ fn main() -> ExitCode {
             ("INV-2026-000002", 15050, None, "A7", "562"),
         ],
     );
+    let statuses_x212 = samples::claim_status_277(400, &samples::status_lines());
+    let path = dir.join("claims.277");
+    if let Err(e) = std::fs::write(&path, statuses_x212) {
+        eprintln!("{}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    for samples::StatusRequestSample {
+        name,
+        claims,
+        payer_claim_numbers,
+    } in samples::status_requests()
+    {
+        let inquiries: Vec<_> = claims
+            .iter()
+            .zip(&payer_claim_numbers)
+            .map(|(claim, icn)| carebill_x12::status_request::StatusInquiry {
+                claim,
+                trace: &claim.patient_control_number,
+                payer_claim_number: *icn,
+            })
+            .collect();
+        let file = match carebill_x12::status_request::write_276(&samples::header(500), &inquiries)
+        {
+            Ok(file) => file,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let path = dir.join(format!("{name}.276"));
+        if let Err(e) = std::fs::write(&path, file.text) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let path = dir.join("claims.277ca");
     if let Err(e) = std::fs::write(&path, statuses) {
         eprintln!("{}: {e}", path.display());

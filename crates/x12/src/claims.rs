@@ -194,7 +194,7 @@ fn unwritable(c: &Claim) -> Option<&'static str> {
     }
 }
 
-fn name<'w>(s: SegmentBuilder<'w>, n: &PersonName) -> SegmentBuilder<'w> {
+pub(crate) fn name<'w>(s: SegmentBuilder<'w>, n: &PersonName) -> SegmentBuilder<'w> {
     s.text(&n.family, 60)
         .text(n.given.as_deref().unwrap_or(""), 35)
         .text(n.middle.as_deref().unwrap_or(""), 25)

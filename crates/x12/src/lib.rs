@@ -15,6 +15,7 @@ pub mod claims;
 pub mod read;
 pub mod remittance;
 pub mod status;
+pub mod status_request;
 pub mod write;
 
 pub use read::{ContentError, Interchange, ReadError, Segment, Transaction, parse};

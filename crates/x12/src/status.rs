@@ -33,8 +33,12 @@ pub struct Status {
 /// What a 277 says about one claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimStatus {
-    /// TRN02 at the claim's level: the patient control number (CLM01) sent.
+    /// The patient control number (CLM01) the claim was sent with: REF*EJ when the 277 has it
+    /// (a 277 answering a 276 echoes the 276's patient account number there), else TRN02 (a
+    /// 277CA's trace is the CLM01 itself).
     pub patient_control_number: String,
+    /// TRN02 at the claim's level: a 277CA's CLM01, or the trace number a 276 asked with.
+    pub trace: String,
     /// REF*1K: the payer's claim control number.
     pub payer_claim_number: Option<String>,
     /// REF*D9: the clearinghouse's trace number.
@@ -135,6 +139,7 @@ pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, Cont
                 "TRN" if claim_level && s.element(1) == "2" => {
                     report.claims.push(ClaimStatus {
                         patient_control_number: s.element(2).to_owned(),
+                        trace: s.element(2).to_owned(),
                         payer_claim_number: None,
                         clearinghouse_trace: None,
                         statuses: Vec::new(),
@@ -153,6 +158,9 @@ pub fn read_277(interchange: &Interchange<'_>) -> Result<Vec<StatusReport>, Cont
                         match s.element(1) {
                             "1K" => claim.payer_claim_number = optional(s.element(2)),
                             "D9" => claim.clearinghouse_trace = optional(s.element(2)),
+                            "EJ" if !s.element(2).is_empty() => {
+                                claim.patient_control_number = s.element(2).to_owned();
+                            }
                             _ => {}
                         }
                     }

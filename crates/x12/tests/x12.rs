@@ -15,6 +15,7 @@ use carebill_x12::claims::write_837;
 use carebill_x12::read::ContentError;
 use carebill_x12::remittance::read_835;
 use carebill_x12::status::read_277;
+use carebill_x12::status_request::{StatusInquiry, write_276};
 use carebill_x12::{
     GroupHeader, InterchangeHeader, ReadError, Usage, WriteError, Writer, parse, write::clean,
 };
@@ -667,4 +668,204 @@ fn a_277ca_says_which_claims_the_payer_took_with_its_claim_numbers_and_why_the_o
             .contains("claim INV-2026-000002 has no status"),
         "{err}"
     );
+}
+
+/// The 276 asking about every claim of the first status-request sample, read back.
+fn status_request() -> (Vec<carebill_domain::claim::Claim>, String) {
+    let sample = samples::status_requests().remove(0);
+    assert_eq!(sample.name, "status-request");
+    let claims = sample.claims;
+    let inquiries: Vec<StatusInquiry<'_>> = claims
+        .iter()
+        .zip(&sample.payer_claim_numbers)
+        .map(|(claim, icn)| StatusInquiry {
+            claim,
+            trace: &claim.patient_control_number,
+            payer_claim_number: *icn,
+        })
+        .collect();
+    let file = write_276(&samples::header(500), &inquiries).unwrap();
+    assert_eq!(file.transactions.len(), 1);
+    assert_eq!(
+        file.transactions[0].patient_control_numbers,
+        claims
+            .iter()
+            .map(|c| c.patient_control_number.clone())
+            .collect::<Vec<_>>()
+    );
+    (claims, file.text)
+}
+
+#[test]
+fn a_status_request_asks_each_payer_about_its_claims_under_their_subscribers() {
+    let (claims, text) = status_request();
+    let interchange = parse(&text).unwrap();
+    let group = &interchange.groups[0];
+    assert_eq!(
+        (group.header.element(1), group.header.element(8)),
+        ("HR", "005010X212")
+    );
+    let tx = &group.transactions[0];
+    assert_eq!((tx.id(), tx.header.element(3)), ("276", "005010X212"));
+    let segs = &tx.segments;
+
+    // Every HL's parent is an HL before it, one level up: payer 20 → receiver 21 → provider
+    // 19 → subscriber 22 → dependent 23.
+    let mut levels = std::collections::HashMap::new();
+    for s in segs.iter().filter(|s| s.id == "HL") {
+        let level = s.element(3);
+        let parent = s.element(2);
+        let expected_parent = match level {
+            "20" => None,
+            "21" => Some("20"),
+            "19" => Some("21"),
+            "22" => Some("19"),
+            "23" => Some("22"),
+            other => panic!("HL level {other}"),
+        };
+        assert_eq!(
+            expected_parent,
+            (!parent.is_empty()).then(|| levels[parent]),
+            "HL*{}",
+            s.element(1)
+        );
+        levels.insert(s.element(1), level);
+    }
+    // Two payers (UnitedHealthcare for three claims, Aetna for the secondary), each once.
+    let payers: Vec<&str> = segs
+        .iter()
+        .filter(|s| s.id == "NM1" && s.element(1) == "PR")
+        .map(|s| s.element(9))
+        .collect();
+    assert_eq!(payers, ["87726", "60054"]);
+
+    // Each claim: its trace, REF*EJ, its charge and its period; the payer's number when known,
+    // the type of bill when institutional.
+    for claim in &claims {
+        let pcn = claim.patient_control_number.as_str();
+        let at = segs
+            .iter()
+            .position(|s| s.id == "TRN" && s.element(2) == pcn)
+            .unwrap_or_else(|| panic!("no TRN for {pcn}"));
+        let tracking: Vec<_> = segs[at + 1..]
+            .iter()
+            .take_while(|s| s.id != "HL" && s.id != "SE")
+            .collect();
+        let refs = |q: &str| {
+            tracking
+                .iter()
+                .find(|s| s.id == "REF" && s.element(1) == q)
+                .map(|s| s.element(2))
+        };
+        assert_eq!(refs("EJ"), Some(pcn));
+        let amount = tracking.iter().find(|s| s.id == "AMT").unwrap();
+        assert_eq!(
+            (amount.element(1), decimal(amount.element(2))),
+            ("T3", claim.total_charge())
+        );
+        let period = tracking.iter().find(|s| s.id == "DTP").unwrap();
+        assert_eq!((period.element(1), period.element(2)), ("472", "RD8"));
+        assert_eq!(
+            refs("BLT"),
+            claim.institutional.as_ref().map(|_| "111"),
+            "{pcn}"
+        );
+    }
+    let first = segs.iter().position(|s| s.id == "TRN").unwrap();
+    assert_eq!(segs[first + 1].element(1), "1K");
+    assert_eq!(segs[first + 1].element(2), "PAYER-ICN-1");
+    let stay = segs
+        .iter()
+        .position(|s| s.id == "TRN" && s.element(2) == "INV-2026-000010")
+        .unwrap();
+    assert_eq!(
+        segs[stay + 4].element(3),
+        "20261201-20261204",
+        "the statement period"
+    );
+
+    // The dependent: DMG and NM1*QC in 2000E, and no DMG under the subscriber then.
+    let dependent = segs
+        .iter()
+        .position(|s| s.id == "HL" && s.element(3) == "23")
+        .unwrap();
+    let subscriber = &segs[dependent - 2..dependent];
+    assert_eq!(
+        (subscriber[0].id, subscriber[0].element(4)),
+        ("HL", "1"),
+        "the subscriber's HL says a dependent follows"
+    );
+    assert_eq!((subscriber[1].id, subscriber[1].element(1)), ("NM1", "IL"));
+    assert_eq!(
+        (
+            segs[dependent + 1].id,
+            segs[dependent + 2].id,
+            segs[dependent + 2].element(1)
+        ),
+        ("DMG", "NM1", "QC")
+    );
+    assert_eq!(segs[dependent + 1].element(2), "20150315");
+}
+
+#[test]
+fn a_status_request_without_claims_or_with_a_bad_trace_is_not_written() {
+    let claim = samples::original();
+    assert_eq!(
+        write_276(&samples::header(1), &[]).unwrap_err(),
+        WriteError::Order("a status request needs at least one claim")
+    );
+    let long = "T".repeat(51);
+    for trace in ["", "  ", long.as_str()] {
+        let err = write_276(
+            &samples::header(1),
+            &[StatusInquiry {
+                claim: &claim,
+                trace,
+                payer_claim_number: None,
+            }],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, WriteError::Claim { patient_control_number, problem }
+                if patient_control_number == "INV-2026-000001" && problem.contains("TRN02")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_277_answering_a_276_names_each_claim_by_its_patient_control_number_and_trace() {
+    let text = samples::claim_status_277(400, &samples::status_lines());
+    let reports = read_277(&parse(&text).unwrap()).unwrap();
+    let r = &reports[0];
+    assert_eq!(
+        (r.version.as_str(), r.reference.as_str()),
+        ("005010X212", "ST-2026-1")
+    );
+    let names: Vec<(&str, &str)> = r
+        .claims
+        .iter()
+        .map(|c| (c.patient_control_number.as_str(), c.trace.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("INV-2026-000001", "TRACE-1"),
+            ("INV-2026-000002", "TRACE-2")
+        ],
+        "REF*EJ names the claim, TRN02 is the 276's trace (a dependent's claim too)"
+    );
+    let paid = &r.claims[0];
+    assert!(paid.accepted() && !paid.rejected());
+    assert_eq!(paid.payer_claim_number.as_deref(), Some("PAYER-ICN-1"));
+    assert_eq!(
+        (
+            paid.statuses[0].category.as_str(),
+            paid.statuses[0].code.as_str()
+        ),
+        ("F1", "65")
+    );
+    assert_eq!(paid.statuses[0].amount, Some(decimal("150")));
+    let pending = &r.claims[1];
+    assert!(pending.accepted(), "pending (P1) is with the payer");
 }

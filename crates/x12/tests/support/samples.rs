@@ -878,3 +878,199 @@ pub fn claim_acknowledgement_277ca(
     w.end_group().unwrap();
     w.finish().unwrap()
 }
+
+/// One claim's line of a 277 answering a 276.
+pub struct StatusLine {
+    /// TRN02: the trace the 276 sent.
+    pub trace: &'static str,
+    /// REF*EJ: the patient control number.
+    pub pcn: &'static str,
+    /// Whether the patient is a dependent (2000E).
+    pub dependent: bool,
+    /// REF*1K: the payer's claim number.
+    pub icn: Option<&'static str>,
+    /// STC01-1 and STC01-2: `F1:65` finalized and paid, `P1:20` pending in process, `F2:88`
+    /// denied.
+    pub status: (&'static str, &'static str),
+    /// STC04 and STC05, in cents.
+    pub charge: i64,
+    pub paid: i64,
+}
+
+/// Writes the 277 a payer answers a 276 with (005010X212), one claim per [`StatusLine`].
+pub fn claim_status_277(control_number: u32, claims: &[StatusLine]) -> String {
+    let at = chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap();
+    let mut w = open_group(
+        "87726",
+        "S123",
+        day(8).and_time(at),
+        control_number,
+        "HN",
+        "005010X212",
+    );
+    w.begin_transaction("277", "0001", Some("005010X212"))
+        .unwrap();
+    w.segment("BHT")
+        .code("0010")
+        .code("08")
+        .code("ST-2026-1")
+        .date(day(8))
+        .code("1400")
+        .code("DG")
+        .end();
+    w.segment("HL")
+        .code("1")
+        .empty(1)
+        .code("20")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("PR")
+        .code("2")
+        .text("UnitedHealthcare", 60)
+        .empty(4)
+        .code("PI")
+        .code("87726")
+        .end();
+    w.segment("HL")
+        .code("2")
+        .code("1")
+        .code("21")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("41")
+        .code("2")
+        .text("Hospital Central", 60)
+        .empty(4)
+        .code("46")
+        .code("S123")
+        .end();
+    w.segment("HL")
+        .code("3")
+        .code("2")
+        .code("19")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("1P")
+        .code("2")
+        .text("Hospital Central", 60)
+        .empty(4)
+        .code("XX")
+        .code("1234567893")
+        .end();
+    let mut hl = 3;
+    for &StatusLine {
+        trace,
+        pcn,
+        dependent,
+        icn,
+        status: (category, code),
+        charge,
+        paid,
+    } in claims
+    {
+        hl += 1;
+        let subscriber_hl = hl;
+        w.segment("HL")
+            .code(&subscriber_hl.to_string())
+            .code("3")
+            .code("22")
+            .code(if dependent { "1" } else { "0" })
+            .end();
+        w.segment("NM1")
+            .code("IL")
+            .code("1")
+            .text(if dependent { "Doe" } else { "Munoz" }, 60)
+            .text(if dependent { "John" } else { "Jane" }, 35)
+            .empty(3)
+            .code("MI")
+            .code("MEMBER123")
+            .end();
+        if dependent {
+            hl += 1;
+            w.segment("HL")
+                .code(&hl.to_string())
+                .code(&subscriber_hl.to_string())
+                .code("23")
+                .end();
+            w.segment("NM1")
+                .code("QC")
+                .code("1")
+                .text("Doe", 60)
+                .text("Lucy", 35)
+                .end();
+        }
+        w.segment("TRN").code("2").code(trace).end();
+        w.segment("STC")
+            .composite(&[category, code])
+            .date(day(8))
+            .empty(1)
+            .amount(cents(charge))
+            .amount(cents(paid))
+            .end();
+        if let Some(icn) = icn {
+            w.segment("REF").code("1K").code(icn).end();
+        }
+        w.segment("REF").code("EJ").code(pcn).end();
+        w.segment("DTP")
+            .code("472")
+            .code("RD8")
+            .date_range(day(1), day(1))
+            .end();
+    }
+    w.end_transaction().unwrap();
+    w.end_group().unwrap();
+    w.finish().unwrap()
+}
+
+/// A 276 sample: the claims asked about and, for each, the payer's claim number (REF*1K) when
+/// known.
+pub struct StatusRequestSample {
+    pub name: &'static str,
+    pub claims: Vec<Claim>,
+    pub payer_claim_numbers: Vec<Option<&'static str>>,
+}
+
+/// The 276 samples: a subscriber, a dependent (2000E), a second payer, an inpatient stay
+/// (REF*BLT) in one file; a replacement asked about with its payer's number in another.
+pub fn status_requests() -> Vec<StatusRequestSample> {
+    vec![
+        StatusRequestSample {
+            name: "status-request",
+            claims: vec![original(), dependent(), secondary(), inpatient()],
+            payer_claim_numbers: vec![Some("PAYER-ICN-1"), None, None, None],
+        },
+        StatusRequestSample {
+            name: "status-request-replacement",
+            claims: vec![corrected(Frequency::Replacement)],
+            payer_claim_numbers: vec![Some("PAYER-ICN-7")],
+        },
+    ]
+}
+
+/// The two claims of the sample 277: the first finalized and paid with the payer's claim
+/// number, the second (a dependent's) pending.
+pub fn status_lines() -> [StatusLine; 2] {
+    [
+        StatusLine {
+            trace: "TRACE-1",
+            pcn: "INV-2026-000001",
+            dependent: false,
+            icn: Some("PAYER-ICN-1"),
+            status: ("F1", "65"),
+            charge: 15000,
+            paid: 12000,
+        },
+        StatusLine {
+            trace: "TRACE-2",
+            pcn: "INV-2026-000002",
+            dependent: true,
+            icn: None,
+            status: ("P1", "20"),
+            charge: 15050,
+            paid: 0,
+        },
+    ]
+}
