@@ -14,7 +14,7 @@ use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
     ApprovalId, BatchId, CarerId, CatalogItemId, ConsumptionId, CoverageId, CreditNoteId,
     EpisodeId, EventId, HoursId, InvoiceId, LocationId, PatientId, PayerId, PaymentId, PlacementId,
-    SettlementId, TimesheetId,
+    PractitionerId, SettlementId, TimesheetId,
 };
 use crate::money::{Currency, Money};
 use crate::settlement::SettlementKind;
@@ -953,6 +953,81 @@ impl EventPayload for LocationChangedV1 {
     const TYPE: &'static str = "carebill.accounts.location.changed.v1";
     fn subject(&self) -> String {
         format!("location/{}", self.location.id)
+    }
+}
+
+/// Whether a practitioner of the registry is a person or an organisation (claims name them
+/// with entity type 1 or 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PractitionerKind {
+    /// A person (a physician, a nurse ...).
+    Person,
+    /// An organisation (a laboratory, a group practice ...).
+    Organization,
+}
+
+/// An identifier of a practitioner in a namespace (`his`, `national_id`, a licence register).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PractitionerIdentifier {
+    /// The namespace; `his` is the code the hospital information system names them by on
+    /// consumptions.
+    pub system: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A practitioner as the registry holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PractitionerRef {
+    /// The practitioner.
+    pub id: PractitionerId,
+    /// Unique code.
+    pub code: String,
+    /// Person or organisation.
+    pub kind: PractitionerKind,
+    /// Family name, or an organisation's name.
+    pub family_name: String,
+    /// Given name (persons).
+    pub given_name: Option<String>,
+    /// Middle name or initial (persons).
+    pub middle_name: Option<String>,
+    /// Suffix, e.g. `Jr` (persons).
+    pub suffix: Option<String>,
+    /// Credentials, e.g. `MD`, `RN` (persons).
+    pub credentials: Option<String>,
+    /// National Provider Identifier (10 digits, check digit verified).
+    pub npi: Option<String>,
+    /// Health care provider taxonomy code, e.g. `207Q00000X`.
+    pub taxonomy: Option<String>,
+    /// Specialty in words.
+    pub specialty: Option<String>,
+    /// First day they may be named on care (inclusive).
+    pub active_from: Option<NaiveDate>,
+    /// Last day they may be named on care (inclusive).
+    pub active_to: Option<NaiveDate>,
+    /// Other identifiers, one per system.
+    pub identifiers: Vec<PractitionerIdentifier>,
+}
+
+/// `carebill.accounts.practitioner.changed.v1`: a practitioner was registered or their details
+/// replaced, as they now are (consumers keep the newest, by `changed_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PractitionerChangedV1 {
+    /// The practitioner.
+    pub practitioner: PractitionerRef,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for PractitionerChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.practitioner.changed.v1";
+    fn subject(&self) -> String {
+        format!("practitioner/{}", self.practitioner.id)
     }
 }
 

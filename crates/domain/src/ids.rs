@@ -28,6 +28,7 @@ fn id_name(type_name: &'static str) -> &'static str {
         "TimesheetId" => "timesheet id",
         "HoursId" => "hours id",
         "ApprovalId" => "approval id",
+        "PractitionerId" => "practitioner id",
         other => other,
     }
 }
@@ -126,4 +127,6 @@ id_type!(
     HoursId,
     /// One decision of a client on submitted hours.
     ApprovalId,
+    /// A practitioner of the registry, named on claims.
+    PractitionerId,
 );

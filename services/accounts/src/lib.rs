@@ -217,6 +217,18 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
                     .default_service(allow("GET, PUT")),
             )
             .service(
+                web::resource("/v1/practitioners")
+                    .route(web::get().to(api::practitioners::list_practitioners))
+                    .route(web::post().to(api::practitioners::create_practitioner))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/practitioners/{id}")
+                    .route(web::get().to(api::practitioners::get_practitioner))
+                    .route(web::put().to(api::practitioners::replace_practitioner))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
                 web::resource("/v1/placements")
                     .route(web::get().to(api::placements::list_placements))
                     .route(web::post().to(api::placements::create_placement))
@@ -309,6 +321,8 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         api::consumptions::get_consumption, api::consumptions::void_consumption,
         api::care_records::create_care_record, api::care_records::list_care_records, api::care_records::get_care_record,
         api::care_records::change_care_record, api::care_records::cancel_care_record, api::care_records::list_care_record_versions,
+        api::practitioners::create_practitioner, api::practitioners::list_practitioners,
+        api::practitioners::get_practitioner, api::practitioners::replace_practitioner,
         api::carers::create_carer, api::carers::list_carers, api::carers::get_carer, api::carers::replace_carer,
         api::placements::create_placement, api::placements::list_placements, api::placements::get_placement, api::placements::replace_placement,
         api::timesheets::register_hours, api::timesheets::register_hours_batch, api::timesheets::get_hours,
@@ -326,6 +340,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         (name = "coverages", description = "Which payer covers a patient, in which order"),
         (name = "episodes", description = "Episodes of care: the accounts consumptions are charged to"),
         (name = "catalog", description = "The service catalog"),
+        (name = "practitioners", description = "Who performs, orders or attends care, with the identifiers claims name them by (NPI, taxonomy)"),
         (name = "consumptions", description = "What was done for a patient, pushed by clinical systems"),
         (name = "care-records", description = "Stays, absences, contracts, manual entries, evaluations, gastro and ambulatory lines: the sources invoicing rules bill, kept with every version"),
         (name = "agency", description = "Care agencies: carers, placements with clients, hours, timesheets and the client's approval"),

@@ -301,3 +301,32 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(timesheets, timesheet_hours);
+
+diesel::table! {
+    practitioners (id) {
+        id -> Text,
+        code -> Text,
+        kind -> Text,
+        family_name -> Text,
+        given_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        suffix -> Nullable<Text>,
+        credentials -> Nullable<Text>,
+        npi -> Nullable<Text>,
+        taxonomy -> Nullable<Text>,
+        specialty -> Nullable<Text>,
+        active_from -> Nullable<Date>,
+        active_to -> Nullable<Date>,
+        identifiers -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    practitioner_identifiers (system, value) {
+        system -> Text,
+        value -> Text,
+        practitioner_id -> Text,
+    }
+}

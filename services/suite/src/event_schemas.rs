@@ -11,9 +11,9 @@ use carebill_domain::events::{
     BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
     CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
     HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
-    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, RefundIssuedV1, ReminderSentV1,
-    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
-    WriteOffRecordedV1,
+    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1,
+    ReminderSentV1, SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1,
+    TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -28,6 +28,7 @@ use utoipa::OpenApi as _;
     CoverageChangedV1,
     PayerChangedV1,
     LocationChangedV1,
+    PractitionerChangedV1,
     TimesheetApprovedV1,
     HoursPricedV1,
     SettlementApprovedV1,
@@ -91,6 +92,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         LocationChangedV1::TYPE,
         "LocationChangedV1",
         "A location was created or replaced, with what invoices name it by (accounts).",
+    ),
+    (
+        PractitionerChangedV1::TYPE,
+        "PractitionerChangedV1",
+        "A practitioner was registered or replaced, with what claims name them by (accounts).",
     ),
     (
         TimesheetApprovedV1::TYPE,

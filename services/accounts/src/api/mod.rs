@@ -18,6 +18,7 @@ pub mod notices;
 pub mod patients;
 pub mod payers;
 pub mod placements;
+pub mod practitioners;
 pub mod timesheets;
 
 use carebill_domain::Validation;

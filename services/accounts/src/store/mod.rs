@@ -14,6 +14,7 @@ pub mod notices;
 pub mod patients;
 pub mod payers;
 pub mod placements;
+pub mod practitioners;
 pub mod timesheets;
 
 use carebill_platform::Error;

@@ -14,3 +14,4 @@ mod consumptions;
 mod episodes;
 mod locations;
 mod payers;
+mod practitioners;

@@ -1,0 +1,2 @@
+DROP TABLE practitioner_identifiers;
+DROP TABLE practitioners;
