@@ -279,14 +279,16 @@ pub async fn create_practitioner(
     let body = body.parse()?;
     let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
     let input = body.value.validate()?;
-    state
+    let reply = state
         .db
         .write(move |conn| {
             idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
                 service::create(conn, &who, input).map(Practitioner::from)
             })
         })
-        .await
+        .await?;
+    state.wake.notify_one();
+    Ok(reply)
 }
 
 /// Replace a practitioner's details (the code cannot change).
@@ -307,13 +309,12 @@ pub async fn replace_practitioner(
     who.require(WRITERS)?;
     let id: uuid::Uuid = parse_id(&id, "practitioner")?;
     let input = body.parse()?.value.validate()?;
-    Ok(web::Json(
-        state
-            .db
-            .write(move |conn| service::replace(conn, &who, &id.to_string(), input))
-            .await?
-            .into(),
-    ))
+    let replaced = state
+        .db
+        .write(move |conn| service::replace(conn, &who, &id.to_string(), input))
+        .await?;
+    state.wake.notify_one();
+    Ok(web::Json(replaced.into()))
 }
 
 /// Get a practitioner.
