@@ -368,6 +368,24 @@ impl ZipCode {
     }
 }
 
+/// The NUBC (UB-04) code lists an institutional claim carries from an episode's coding.
+pub mod nubc {
+    /// Priority (type) of admission, UB-04 form locator 14: emergency, urgent, elective,
+    /// newborn, trauma, information not available.
+    pub const ADMISSION_TYPES: &[&str] = &["1", "2", "3", "4", "5", "9"];
+    /// Point of origin (source) of admission, form locator 15 (3 and 7 are discontinued).
+    pub const ADMISSION_SOURCES: &[&str] = &["1", "2", "4", "5", "6", "8", "9", "D", "E", "F", "G"];
+    /// Patient discharge status, form locator 17.
+    pub const PATIENT_STATUSES: &[&str] = &[
+        "01", "02", "03", "04", "05", "06", "07", "09", "20", "21", "30", "40", "41", "42", "43",
+        "50", "51", "61", "62", "63", "64", "65", "66", "69", "70", "81", "82", "83", "84", "85",
+        "86", "87", "88", "89", "90", "91", "92", "93", "94", "95",
+    ];
+    /// Present on admission indicators: yes, no, unknown (documentation insufficient),
+    /// clinically undetermined.
+    pub const PRESENT_ON_ADMISSION: &[&str] = &["Y", "N", "U", "W"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1031,6 +1031,92 @@ impl EventPayload for PractitionerChangedV1 {
     }
 }
 
+/// One diagnosis of an episode's coding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodedDiagnosis {
+    /// ICD-10-CM code, with its dot (`J18.9`).
+    pub code: String,
+    /// Present on admission (inpatient and long-term stays): `Y`, `N`, `U` or `W`.
+    pub present_on_admission: Option<String>,
+}
+
+/// How an inpatient or a long-term stay began (NUBC codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdmissionFacts {
+    /// Priority (type) of admission: `1` emergency, `2` urgent, `3` elective, `4` newborn, `5`
+    /// trauma, `9` unknown.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Point of origin: `1` non-health care facility, `2` clinic or physician's office, `4`
+    /// transfer from a hospital ...
+    pub source: String,
+    /// When the patient was admitted.
+    pub at: DateTime<Utc>,
+}
+
+/// How an inpatient or a long-term stay ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DischargeFacts {
+    /// Patient discharge status (NUBC): `01` home, `02` short-term hospital, `03` skilled
+    /// nursing facility, `20` expired, `30` still a patient ...
+    pub status: String,
+    /// When the patient left (absent while still a patient).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// What an episode is coded as: its diagnoses (principal first), and for stays how they began
+/// and ended; the practitioners claims name for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EpisodeCoding {
+    /// Diagnoses in order; the first is the principal one.
+    pub diagnoses: Vec<CodedDiagnosis>,
+    /// The diagnosis on admission (inpatient and long-term stays).
+    pub admitting_diagnosis: Option<String>,
+    /// The patient's reasons for an unscheduled outpatient visit (at most 3).
+    #[serde(default)]
+    pub reason_for_visit: Vec<String>,
+    /// How the stay began.
+    pub admission: Option<AdmissionFacts>,
+    /// How the stay ended.
+    pub discharge: Option<DischargeFacts>,
+    /// The attending practitioner (registry id).
+    pub attending_practitioner_id: Option<PractitionerId>,
+    /// The referring practitioner (registry id).
+    pub referring_practitioner_id: Option<PractitionerId>,
+    /// The operating practitioner (registry id).
+    pub operating_practitioner_id: Option<PractitionerId>,
+}
+
+/// `carebill.accounts.episode.coded.v1`: an episode's coding changed; the new version whole
+/// (consumers keep the highest version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EpisodeCodedV1 {
+    /// The episode.
+    pub episode_id: EpisodeId,
+    /// Its location.
+    pub location_id: LocationId,
+    /// The coding's version: 1 for the first, one more for each change.
+    pub version: i64,
+    /// The coding as it now is.
+    pub coding: EpisodeCoding,
+    /// Why it changed, when the coder said.
+    pub reason: Option<String>,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for EpisodeCodedV1 {
+    const TYPE: &'static str = "carebill.accounts.episode.coded.v1";
+    fn subject(&self) -> String {
+        format!("episode/{}", self.episode_id)
+    }
+}
+
 /// Part of a payment applied to one invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

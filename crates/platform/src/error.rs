@@ -123,7 +123,7 @@ error_codes! {
     /// An incoming event breaks its contract.
     InvalidEvent = ("invalid_event", 422, "Invalid event", "An event a consumer received does not carry what its schema promises; it is retried, then parked as a dead letter."),
     /// Identifier taken by another record.
-    IdentifierTaken = ("identifier_taken", 409, "Conflict", "The patient identifier (scheme and value) already belongs to another patient."),
+    IdentifierTaken = ("identifier_taken", 409, "Conflict", "The identifier (system and value) already belongs to another patient, or to another practitioner."),
     /// An external id reused with other content.
     ExternalIdReused = ("external_id_reused", 409, "Conflict", "The source system's external id was already recorded with different content."),
     /// The location is inactive.

@@ -144,6 +144,17 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/episodes/{id}/coding")
+                    .route(web::get().to(api::episode_codings::get_coding))
+                    .route(web::put().to(api::episode_codings::change_coding))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/episodes/{id}/coding/versions")
+                    .route(web::get().to(api::episode_codings::list_coding_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/episodes/{id}/status")
                     .route(web::post().to(api::episodes::change_episode_status))
                     .default_service(allow("POST")),
@@ -316,6 +327,7 @@ pub fn routes(state: web::Data<AccountsState>) -> impl FnOnce(&mut web::ServiceC
         api::patients::create_patient, api::patients::list_patients, api::patients::get_patient, api::patients::replace_patient,
         api::coverages::create_coverage, api::coverages::list_coverages, api::coverages::get_coverage, api::coverages::replace_coverage,
         api::episodes::create_episode, api::episodes::list_episodes, api::episodes::get_episode, api::episodes::change_episode_status,
+        api::episode_codings::get_coding, api::episode_codings::change_coding, api::episode_codings::list_coding_versions,
         api::catalog::create_catalog_item, api::catalog::list_catalog_items, api::catalog::get_catalog_item, api::catalog::replace_catalog_item,
         api::consumptions::create_consumption, api::consumptions::push_batch, api::consumptions::list_consumptions,
         api::consumptions::get_consumption, api::consumptions::void_consumption,

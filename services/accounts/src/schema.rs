@@ -330,3 +330,14 @@ diesel::table! {
         practitioner_id -> Text,
     }
 }
+
+diesel::table! {
+    episode_codings (episode_id, version) {
+        episode_id -> Text,
+        version -> BigInt,
+        data -> Text,
+        reason -> Nullable<Text>,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+    }
+}

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use carebill_domain::events::{
     AdjustmentRecordedV1, AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchClosedV1,
     BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
-    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeOpenedV1, EventPayload,
-    HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1, PaymentRecordedV1,
-    PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1,
-    ReminderSentV1, SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1,
-    TimesheetApprovedV1, WriteOffRecordedV1,
+    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeCodedV1, EpisodeOpenedV1,
+    EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1,
+    PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1,
+    RefundIssuedV1, ReminderSentV1, SettlementApprovedV1, SettlementChangedV1,
+    SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -25,6 +25,7 @@ use utoipa::OpenApi as _;
     CareRecordChangedV1,
     EpisodeOpenedV1,
     EpisodeClosedV1,
+    EpisodeCodedV1,
     CoverageChangedV1,
     PayerChangedV1,
     LocationChangedV1,
@@ -77,6 +78,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         EpisodeClosedV1::TYPE,
         "EpisodeClosedV1",
         "An episode was closed or cancelled (accounts).",
+    ),
+    (
+        EpisodeCodedV1::TYPE,
+        "EpisodeCodedV1",
+        "An episode's coding changed: diagnoses, admission, discharge, practitioners (accounts).",
     ),
     (
         CoverageChangedV1::TYPE,

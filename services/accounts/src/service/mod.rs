@@ -14,6 +14,7 @@ pub mod carers;
 pub mod catalog;
 pub mod consumptions;
 pub mod coverages;
+pub mod episode_codings;
 pub mod episodes;
 pub mod locations;
 pub mod notices;

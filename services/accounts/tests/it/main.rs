@@ -11,6 +11,7 @@ mod agency_notices;
 mod audit_trail;
 mod care_records;
 mod consumptions;
+mod episode_codings;
 mod episodes;
 mod locations;
 mod payers;

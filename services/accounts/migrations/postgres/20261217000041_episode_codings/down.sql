@@ -1,0 +1,1 @@
+DROP TABLE episode_codings;
