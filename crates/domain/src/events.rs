@@ -945,6 +945,11 @@ impl EventPayload for PayerChangedV1 {
 pub struct LocationChangedV1 {
     /// The location, with what invoices name it by as seller.
     pub location: LocationRef,
+    /// What claims name the location by as billing provider (NPI, taxonomy, EIN, place of
+    /// service, type of bill per kind of episode); absent when not set, and in events of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<LocationClaims>,
     /// When it changed.
     pub changed_at: DateTime<Utc>,
 }
@@ -1114,6 +1119,107 @@ impl EventPayload for EpisodeCodedV1 {
     const TYPE: &'static str = "carebill.accounts.episode.coded.v1";
     fn subject(&self) -> String {
         format!("episode/{}", self.episode_id)
+    }
+}
+
+/// What claims name a location by as billing provider (US X12 claims).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocationClaims {
+    /// The billing provider's National Provider Identifier.
+    pub npi: Option<String>,
+    /// The billing provider's taxonomy code.
+    pub taxonomy: Option<String>,
+    /// The employer identification number (nine digits) claims carry as tax id.
+    pub ein: Option<String>,
+    /// CMS place of service of professional claims (`11` office, `21` inpatient hospital, `22`
+    /// outpatient hospital, `12` home ...).
+    pub place_of_service: Option<String>,
+    /// Institutional claims' facility type and bill classification (the first two digits of the
+    /// type of bill) per kind of episode.
+    #[serde(default)]
+    pub facility_types: FacilityTypes,
+}
+
+/// The first two digits of the type of bill per kind of episode (`11` hospital inpatient, `13`
+/// hospital outpatient, `21` skilled nursing inpatient, `32` home health ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FacilityTypes {
+    /// Of inpatient episodes.
+    pub inpatient: Option<String>,
+    /// Of outpatient episodes.
+    pub outpatient: Option<String>,
+    /// Of long-term stays.
+    pub long_term_stay: Option<String>,
+    /// Of home care.
+    pub home_care: Option<String>,
+}
+
+/// The coding system of a catalog item's billing code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BillingCodeSystem {
+    /// CPT (HCPCS level I).
+    Cpt,
+    /// HCPCS level II.
+    Hcpcs,
+    /// A national or payer tariff code, for payers whose claims accept one.
+    National,
+}
+
+/// The unit a claim line counts the item in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum UnitBasis {
+    /// Units.
+    #[serde(rename = "UN")]
+    Units,
+    /// Minutes (anaesthesia, professional claims).
+    #[serde(rename = "MJ")]
+    Minutes,
+    /// Days (accommodation, institutional claims).
+    #[serde(rename = "DA")]
+    Days,
+}
+
+/// How claims bill a catalog item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BillingCode {
+    /// The coding system.
+    pub system: BillingCodeSystem,
+    /// The code (`99213`, `J1100`).
+    pub code: String,
+    /// Procedure modifiers always billed with it (at most 4).
+    #[serde(default)]
+    pub modifiers: Vec<String>,
+    /// The revenue code institutional claims bill it under (`0510` clinic, `0300` laboratory).
+    pub revenue_code: Option<String>,
+    /// The unit a claim line counts it in (`UN` when absent).
+    pub unit_basis: Option<UnitBasis>,
+}
+
+/// `carebill.accounts.catalog_item.changed.v1`: a catalog item was created or replaced, with
+/// how claims bill it (consumers keep the newest, by `changed_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogItemChangedV1 {
+    /// The item as consumption events carry it.
+    pub item: CatalogItemRef,
+    /// Whether it may still be charged.
+    pub active: bool,
+    /// How claims bill it; absent when not set.
+    pub billing_code: Option<BillingCode>,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for CatalogItemChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.catalog_item.changed.v1";
+    fn subject(&self) -> String {
+        format!("catalog_item/{}", self.item.id)
     }
 }
 

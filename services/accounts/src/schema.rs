@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         billing -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -113,6 +114,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        billing_code -> Nullable<Text>,
     }
 }
 

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use carebill_domain::events::{
     AdjustmentRecordedV1, AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchClosedV1,
-    BatchSentV1, CareRecordChangedV1, ConsumptionRecordedV1, ConsumptionVoidedV1,
-    CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeCodedV1, EpisodeOpenedV1,
-    EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1, PayerChangedV1,
-    PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1,
-    RefundIssuedV1, ReminderSentV1, SettlementApprovedV1, SettlementChangedV1,
-    SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
+    BatchSentV1, CareRecordChangedV1, CatalogItemChangedV1, ConsumptionRecordedV1,
+    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeCodedV1,
+    EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1,
+    PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1,
+    PractitionerChangedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1,
+    SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -29,6 +29,7 @@ use utoipa::OpenApi as _;
     CoverageChangedV1,
     PayerChangedV1,
     LocationChangedV1,
+    CatalogItemChangedV1,
     PractitionerChangedV1,
     TimesheetApprovedV1,
     HoursPricedV1,
@@ -98,6 +99,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         LocationChangedV1::TYPE,
         "LocationChangedV1",
         "A location was created or replaced, with what invoices name it by (accounts).",
+    ),
+    (
+        CatalogItemChangedV1::TYPE,
+        "CatalogItemChangedV1",
+        "A catalog item was created or replaced, with how claims bill it (accounts).",
     ),
     (
         PractitionerChangedV1::TYPE,

@@ -4,6 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::ServiceKind;
+use carebill_domain::claim_codes::{Modifier, ProcedureCode, ProcedureSystem, RevenueCode};
+use carebill_domain::events::{BillingCode, BillingCodeSystem, UnitBasis};
 use carebill_domain::{Code, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
@@ -38,6 +40,8 @@ pub struct CatalogItem {
     pub unit: String,
     /// Inactive items cannot be consumed.
     pub active: bool,
+    /// How US claims bill it; absent when not set.
+    pub billing_code: Option<BillingCode>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -68,6 +72,95 @@ pub struct CatalogItemInput {
     pub unit: String,
     /// Default true.
     pub active: Option<bool>,
+    /// How US claims bill it: coding system, code, modifiers, revenue code, unit basis.
+    pub billing_code: Option<BillingCodeInput>,
+}
+
+/// How claims bill a catalog item, as sent.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingCodeInput {
+    /// `cpt`, `hcpcs` or `national`.
+    pub system: BillingCodeSystem,
+    /// CPT: four digits and a digit or letter (`99213`); HCPCS: a letter A–V and four digits
+    /// (`J1100`); national: letters and digits, at most 48.
+    #[schema(example = "99213")]
+    pub code: String,
+    /// Modifiers always billed with it (two letters or digits each, at most 4).
+    #[serde(default)]
+    pub modifiers: Vec<String>,
+    /// Revenue code for institutional claims (four digits, the first `0`).
+    #[schema(example = "0510")]
+    pub revenue_code: Option<String>,
+    /// `UN` units (the default), `MJ` minutes, `DA` days.
+    pub unit_basis: Option<UnitBasis>,
+}
+
+impl BillingCodeInput {
+    fn check(&self, v: &mut Validation) -> Option<BillingCode> {
+        let code = match self.system {
+            BillingCodeSystem::Cpt | BillingCodeSystem::Hcpcs => {
+                let system = if self.system == BillingCodeSystem::Cpt {
+                    ProcedureSystem::Cpt
+                } else {
+                    ProcedureSystem::Hcpcs
+                };
+                v.check(
+                    "billing_code.code",
+                    "invalid",
+                    ProcedureCode::parse(system, &self.code),
+                )
+                .map(|c| c.as_str().to_owned())
+            }
+            BillingCodeSystem::National => {
+                let code = self.code.trim();
+                if !code.is_empty()
+                    && code.len() <= 48
+                    && code
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                {
+                    Some(code.to_owned())
+                } else {
+                    v.add(
+                        "billing_code.code",
+                        "invalid",
+                        "1 to 48 letters, digits, dots or dashes",
+                    );
+                    None
+                }
+            }
+        };
+        if self.modifiers.len() > 4 {
+            v.add("billing_code.modifiers", "too_many", "at most 4 modifiers");
+        }
+        let mut modifiers: Vec<String> = Vec::new();
+        for (i, m) in self.modifiers.iter().enumerate() {
+            let field = format!("billing_code.modifiers.{i}");
+            if let Some(m) = v.check(&field, "invalid", Modifier::parse(m)) {
+                if modifiers.iter().any(|x| x == m.as_str()) {
+                    v.add(field, "duplicate", "each modifier once");
+                } else {
+                    modifiers.push(m.as_str().to_owned());
+                }
+            }
+        }
+        let revenue_code = self.revenue_code.as_deref().and_then(|r| {
+            v.check(
+                "billing_code.revenue_code",
+                "invalid",
+                RevenueCode::parse(r),
+            )
+            .map(|r| r.as_str().to_owned())
+        });
+        Some(BillingCode {
+            system: self.system,
+            code: code?,
+            modifiers,
+            revenue_code,
+            unit_basis: self.unit_basis,
+        })
+    }
 }
 
 impl From<service::CatalogItem> for CatalogItem {
@@ -80,6 +173,7 @@ impl From<service::CatalogItem> for CatalogItem {
             kind: i.kind,
             unit: i.unit,
             active: i.active,
+            billing_code: i.billing_code,
             created_at: i.created_at,
             updated_at: i.updated_at,
         }
@@ -94,6 +188,7 @@ impl CatalogItemInput {
         let description = v.text("description", &self.description, 300);
         let service_group = v.check("service_group", "invalid", Code::parse(&self.service_group));
         let unit = v.check("unit", "invalid", Code::parse(&self.unit));
+        let billing_code = self.billing_code.as_ref().and_then(|b| b.check(&mut v));
         v.finish().map_err(Error::validation)?;
         match (code, description, service_group, unit) {
             (Some(code), Some(description), Some(service_group), Some(unit)) => Ok(NewItem {
@@ -103,6 +198,7 @@ impl CatalogItemInput {
                 unit,
                 kind: self.kind,
                 active: self.active.unwrap_or(true),
+                billing_code,
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }

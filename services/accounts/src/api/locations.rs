@@ -63,6 +63,8 @@ pub struct Location {
     pub contact_email: Option<String>,
     /// Payment terms of the location's invoices, unless the payer has its own.
     pub payment_terms: Option<PaymentTerms>,
+    /// What US claims name the location by as billing provider; absent when not set.
+    pub claims: Option<carebill_domain::events::LocationClaims>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -90,6 +92,7 @@ impl From<service::Location> for Location {
             }),
             contact_email: l.billing.contact_email,
             payment_terms: l.billing.payment_terms.map(Into::into),
+            claims: l.claims,
             created_at: l.created_at,
             updated_at: l.updated_at,
         }
@@ -140,6 +143,9 @@ pub struct LocationInput {
     /// Payment terms of the location's invoices, unless the payer has its own (default 30 days
     /// net).
     pub payment_terms: Option<PaymentTerms>,
+    /// What US claims name the location by as billing provider (NPI, taxonomy, EIN, place of
+    /// service, type of bill per kind of episode).
+    pub claims: Option<crate::api::LocationClaimsInput>,
 }
 
 impl LocationInput {
@@ -181,6 +187,7 @@ impl LocationInput {
                 &mut v,
             ),
         };
+        let claims = self.claims.as_ref().map(|c| c.check("claims", &mut v));
         v.finish().map_err(Error::validation)?;
         match (code, name, time_zone, currency) {
             (Some(code), Some(name), Some(time_zone), Some(currency)) => Ok(NewLocation {
@@ -192,6 +199,7 @@ impl LocationInput {
                 currency,
                 active: self.active.unwrap_or(true),
                 billing,
+                claims,
             }),
             _ => Err(Error::internal(&"validation passed without values")),
         }

@@ -367,3 +367,113 @@ pub(crate) fn check_email(field: &str, value: Option<&str>, v: &mut Validation) 
     v.check(field, "invalid", SchemeId::parse(Scheme::EMAIL, value))
         .map(|e| e.value().to_owned())
 }
+
+/// Checks a National Provider Identifier; a failed check digit is code `check_digit`, any other
+/// fault `invalid`, under `field`.
+pub(crate) fn check_npi(
+    field: &str,
+    value: Option<&str>,
+    v: &mut Validation,
+) -> Option<carebill_domain::claim_codes::Npi> {
+    match carebill_domain::claim_codes::Npi::parse(value?) {
+        Ok(npi) => Some(npi),
+        Err(e @ carebill_domain::identifiers::IdentifierError::CheckDigit { .. }) => {
+            v.add(field, "check_digit", e.to_string());
+            None
+        }
+        Err(e) => {
+            v.add(field, "invalid", e.to_string());
+            None
+        }
+    }
+}
+
+/// What claims name a location by, as sent.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationClaimsInput {
+    /// The billing provider's NPI (ten digits, the last a check digit).
+    #[schema(example = "1234567893")]
+    pub npi: Option<String>,
+    /// The billing provider's taxonomy code.
+    #[schema(example = "282N00000X")]
+    pub taxonomy: Option<String>,
+    /// Employer identification number (nine digits, a dash allowed).
+    #[schema(example = "12-3456789")]
+    pub ein: Option<String>,
+    /// CMS place of service of professional claims (two digits).
+    #[schema(example = "22")]
+    pub place_of_service: Option<String>,
+    /// The first two digits of the type of bill per kind of episode.
+    #[serde(default)]
+    pub facility_types: FacilityTypesInput,
+}
+
+/// Type of bill (facility type and bill classification, two digits) per kind of episode.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FacilityTypesInput {
+    /// Of inpatient episodes, e.g. `11`.
+    pub inpatient: Option<String>,
+    /// Of outpatient episodes, e.g. `13`.
+    pub outpatient: Option<String>,
+    /// Of long-term stays, e.g. `21`.
+    pub long_term_stay: Option<String>,
+    /// Of home care, e.g. `32`.
+    pub home_care: Option<String>,
+}
+
+impl LocationClaimsInput {
+    /// The checked claim facts, errors under `field`.
+    pub(crate) fn check(
+        &self,
+        field: &str,
+        v: &mut Validation,
+    ) -> carebill_domain::events::LocationClaims {
+        use carebill_domain::claim_codes::{Ein, PlaceOfService, Taxonomy};
+        let npi = check_npi(&format!("{field}.npi"), self.npi.as_deref(), v);
+        let taxonomy = self
+            .taxonomy
+            .as_deref()
+            .and_then(|t| v.check(&format!("{field}.taxonomy"), "invalid", Taxonomy::parse(t)));
+        let ein = self
+            .ein
+            .as_deref()
+            .and_then(|e| v.check(&format!("{field}.ein"), "invalid", Ein::parse(e)));
+        let place_of_service = self.place_of_service.as_deref().and_then(|p| {
+            v.check(
+                &format!("{field}.place_of_service"),
+                "invalid",
+                PlaceOfService::parse(p),
+            )
+        });
+        let mut facility = |kind: &str, value: &Option<String>| {
+            let value = value.as_deref()?.trim();
+            let b = value.as_bytes();
+            if b.len() == 2 && (b'1'..=b'8').contains(&b[0]) && (b'1'..=b'9').contains(&b[1]) {
+                Some(value.to_owned())
+            } else {
+                v.add(
+                    format!("{field}.facility_types.{kind}"),
+                    "invalid",
+                    "two digits: the facility type (1-8) and the bill classification (1-9)",
+                );
+                None
+            }
+        };
+        let f = &self.facility_types;
+        let facility_types = carebill_domain::events::FacilityTypes {
+            inpatient: facility("inpatient", &f.inpatient),
+            outpatient: facility("outpatient", &f.outpatient),
+            long_term_stay: facility("long_term_stay", &f.long_term_stay),
+            home_care: facility("home_care", &f.home_care),
+        };
+        carebill_domain::events::LocationClaims {
+            npi: npi.map(|n| n.as_str().to_owned()),
+            taxonomy: taxonomy.map(|t| t.as_str().to_owned()),
+            ein: ein.map(|e| e.as_str().to_owned()),
+            place_of_service: place_of_service.map(|p| p.as_str().to_owned()),
+            facility_types,
+        }
+    }
+}

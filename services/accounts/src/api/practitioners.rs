@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use carebill_domain::claim_codes::{Npi, Taxonomy};
+use carebill_domain::claim_codes::Taxonomy;
 use carebill_domain::events::{PractitionerIdentifier, PractitionerKind};
 use carebill_domain::{Code, Validation};
 use carebill_platform::Error;
@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::api::{Identifier, validate_identifiers};
+use crate::api::{Identifier, check_npi, validate_identifiers};
 use crate::service::practitioners::{self as service, NewPractitioner};
 
 /// A practitioner as the API shows them.
@@ -149,17 +149,7 @@ impl PractitionerInput {
             }
             person.push(v.opt_text(field, value.as_deref(), max));
         }
-        let npi = self.npi.as_deref().and_then(|n| match Npi::parse(n) {
-            Ok(npi) => Some(npi),
-            Err(e @ carebill_domain::identifiers::IdentifierError::CheckDigit { .. }) => {
-                v.add("npi", "check_digit", e.to_string());
-                None
-            }
-            Err(e) => {
-                v.add("npi", "invalid", e.to_string());
-                None
-            }
-        });
+        let npi = check_npi("npi", self.npi.as_deref(), &mut v);
         let taxonomy = self
             .taxonomy
             .as_deref()

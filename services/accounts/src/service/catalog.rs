@@ -2,6 +2,7 @@
 
 use carebill_domain::Code;
 use carebill_domain::accounts::ServiceKind;
+use carebill_domain::events::{BillingCode, CatalogItemChangedV1};
 use carebill_domain::ids::CatalogItemId;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use crate::store::catalog::CatalogFilter;
 use crate::store::catalog::{self as store, CatalogChanges, CatalogRow};
+use crate::store::write_json;
 
 /// A catalog item as the use cases (and the audit trail) see it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,15 +33,18 @@ pub struct CatalogItem {
     pub unit: String,
     /// Whether it may be charged.
     pub active: bool,
+    /// How claims bill it.
+    pub billing_code: Option<BillingCode>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<CatalogRow> for CatalogItem {
-    fn from(r: CatalogRow) -> Self {
-        CatalogItem {
+impl CatalogItem {
+    fn read(r: CatalogRow) -> Result<CatalogItem, Error> {
+        Ok(CatalogItem {
+            billing_code: r.billing_code()?,
             id: r.id,
             code: r.code,
             description: r.description,
@@ -49,7 +54,7 @@ impl From<CatalogRow> for CatalogItem {
             active: r.active,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -68,14 +73,40 @@ pub struct NewItem {
     pub kind: ServiceKind,
     /// Active.
     pub active: bool,
+    /// How claims bill it, checked.
+    pub billing_code: Option<BillingCode>,
+}
+
+fn billing_code_json(code: Option<&BillingCode>) -> Result<Option<String>, Error> {
+    code.map(|c| write_json("catalog item billing code", c))
+        .transpose()
+}
+
+/// Announces the item as it now is, with how claims bill it.
+fn announce(conn: &mut AnyConnection, who: &Principal, item: &CatalogItem) -> Result<(), Error> {
+    super::emit(
+        conn,
+        who,
+        &CatalogItemChangedV1 {
+            item: carebill_domain::events::CatalogItemRef {
+                id: item.id,
+                code: item.code.clone(),
+                description: item.description.clone(),
+                service_group: item.service_group.clone(),
+                kind: item.kind,
+                unit: item.unit.clone(),
+            },
+            active: item.active,
+            billing_code: item.billing_code.clone(),
+            changed_at: item.updated_at,
+        },
+    )
 }
 
 /// The item with this id.
 #[tracing::instrument(skip_all, fields(catalog_item_id = %id))]
 pub fn get(conn: &mut AnyConnection, id: &str) -> Result<CatalogItem, Error> {
-    store::find(conn, id)?
-        .map(CatalogItem::from)
-        .ok_or_else(|| Error::not_found("catalog item"))
+    CatalogItem::read(store::find(conn, id)?.ok_or_else(|| Error::not_found("catalog item"))?)
 }
 
 /// Creates an item; its code must be new.
@@ -101,6 +132,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, i: NewItem) -> Result<C
             active: i.active,
             created_at: now,
             updated_at: now,
+            billing_code: billing_code_json(i.billing_code.as_ref())?,
         },
     )?;
     let id = id.to_string();
@@ -114,6 +146,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, i: NewItem) -> Result<C
         serde_json::json!({ "after": created }),
         None,
     )?;
+    announce(conn, who, &created)?;
     Ok(created)
 }
 
@@ -144,6 +177,7 @@ pub fn replace(
                 unit: i.unit.as_str().to_owned(),
                 active: i.active,
                 updated_at: db::now(),
+                billing_code: billing_code_json(i.billing_code.as_ref())?,
             },
         )?;
         let after = get(conn, id)?;
@@ -156,6 +190,7 @@ pub fn replace(
             serde_json::json!({ "before": before, "after": after }),
             None,
         )?;
+        announce(conn, who, &after)?;
         Ok(after)
     })
 }
@@ -168,5 +203,5 @@ pub fn list(
     page: &PageRequest,
 ) -> Result<Page<CatalogItem>, Error> {
     let rows = store::page(conn, f, page)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.to_string()).map(CatalogItem::from))
+    Page::from_rows(rows, page, |r| r.id.to_string()).try_map(CatalogItem::read)
 }

@@ -1,7 +1,7 @@
 //! Locations: creating and replacing them (organisation-wide: a caller limited to some
 //! locations cannot create one), reading them within the caller's scope.
 
-use carebill_domain::events::{LocationChangedV1, LocationRef};
+use carebill_domain::events::{LocationChangedV1, LocationClaims, LocationRef};
 use carebill_domain::ids::LocationId;
 use carebill_domain::{Code, Currency};
 use carebill_platform::auth::{Principal, Scope};
@@ -36,6 +36,8 @@ pub struct Location {
     pub active: bool,
     /// What e-invoices need of the location as seller.
     pub billing: StoredBilling,
+    /// What claims name the location by as billing provider.
+    pub claims: Option<LocationClaims>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -64,6 +66,7 @@ impl Location {
         Ok(Location {
             address: r.address()?,
             billing: r.billing()?,
+            claims: r.claims()?,
             id: r.id,
             code: r.code,
             name: r.name,
@@ -96,6 +99,12 @@ pub struct NewLocation {
     pub active: bool,
     /// E-invoicing data, checked.
     pub billing: StoredBilling,
+    /// Claim facts, checked.
+    pub claims: Option<LocationClaims>,
+}
+
+fn claims_json(claims: Option<&LocationClaims>) -> Result<Option<String>, Error> {
+    claims.map(|c| write_json("location claims", c)).transpose()
 }
 
 /// The location with this id, if `scope` allows it.
@@ -139,6 +148,7 @@ pub fn create(
             created_at: now,
             updated_at: now,
             billing: Some(write_json("location billing", &input.billing)?),
+            claims: claims_json(input.claims.as_ref())?,
         },
     )?;
     let id = id.to_string();
@@ -187,6 +197,7 @@ pub fn replace(
                 active: input.active,
                 updated_at: db::now(),
                 billing: Some(write_json("location billing", &input.billing)?),
+                claims: claims_json(input.claims.as_ref())?,
             },
         )?;
         let after = get(conn, &scope, id)?;
@@ -224,6 +235,7 @@ fn announce(conn: &mut AnyConnection, who: &Principal, l: &Location) -> Result<(
         who,
         &LocationChangedV1 {
             location: l.to_ref(),
+            claims: l.claims.clone(),
             changed_at: l.updated_at,
         },
     )

@@ -1,7 +1,7 @@
 //! The `catalog_items` table.
 
 use carebill_domain::accounts::ServiceKind;
-use carebill_domain::events::CatalogItemRef;
+use carebill_domain::events::{BillingCode, CatalogItemRef};
 use carebill_domain::ids::CatalogItemId;
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::catalog_items;
+use crate::store::read_json;
 
 /// A catalog item as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -35,9 +36,19 @@ pub struct CatalogRow {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// How claims bill the item, JSON; NULL when not set.
+    pub billing_code: Option<String>,
 }
 
 impl CatalogRow {
+    /// How claims bill the item, if set.
+    pub fn billing_code(&self) -> Result<Option<BillingCode>, Error> {
+        self.billing_code
+            .as_deref()
+            .map(|c| read_json("catalog item billing code", c))
+            .transpose()
+    }
+
     /// The item as events carry it.
     pub fn to_ref(&self) -> CatalogItemRef {
         CatalogItemRef {
@@ -53,7 +64,7 @@ impl CatalogRow {
 
 /// What a replace changes.
 #[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = catalog_items)]
+#[diesel(table_name = catalog_items, treat_none_as_null = true)]
 pub struct CatalogChanges {
     /// Description.
     pub description: String,
@@ -67,6 +78,8 @@ pub struct CatalogChanges {
     pub active: bool,
     /// Now.
     pub updated_at: NaiveDateTime,
+    /// Billing code JSON.
+    pub billing_code: Option<String>,
 }
 
 /// Filters of the catalog list.

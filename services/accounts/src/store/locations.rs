@@ -2,6 +2,7 @@
 //! turned into the location ids that other tables carry.
 
 use carebill_domain::Currency;
+use carebill_domain::events::LocationClaims;
 use carebill_domain::ids::LocationId;
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
@@ -41,6 +42,8 @@ pub struct LocationRow {
     pub updated_at: NaiveDateTime,
     /// E-invoicing data, JSON (see [`LocationRow::billing`]).
     pub billing: Option<String>,
+    /// What claims name the location by, JSON; NULL when not set.
+    pub claims: Option<String>,
 }
 
 impl LocationRow {
@@ -52,6 +55,14 @@ impl LocationRow {
     /// The stored address.
     pub fn address(&self) -> Result<StoredAddress, Error> {
         read_json("location address", &self.address)
+    }
+
+    /// What claims name the location by, if set.
+    pub fn claims(&self) -> Result<Option<LocationClaims>, Error> {
+        self.claims
+            .as_deref()
+            .map(|c| read_json("location claims", c))
+            .transpose()
     }
 }
 
@@ -75,6 +86,8 @@ pub struct LocationChanges {
     pub updated_at: NaiveDateTime,
     /// E-invoicing data JSON.
     pub billing: Option<String>,
+    /// Claim facts JSON.
+    pub claims: Option<String>,
 }
 
 /// The location ids a scope allows; `None` for every location. Tables that carry location ids

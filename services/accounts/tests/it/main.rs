@@ -10,6 +10,7 @@ mod agency;
 mod agency_notices;
 mod audit_trail;
 mod care_records;
+mod claim_facts;
 mod consumptions;
 mod episode_codings;
 mod episodes;

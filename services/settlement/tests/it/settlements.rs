@@ -327,6 +327,7 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
         "accounts",
         &carebill_domain::events::LocationChangedV1 {
             location: moved,
+            claims: None,
             changed_at: Utc::now() + chrono::Duration::minutes(1),
         },
     )

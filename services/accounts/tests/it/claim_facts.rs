@@ -1,0 +1,157 @@
+//! What claims need of the catalog and the locations: a catalog item's billing code and a
+//! location's claim facts, checked when written, shown with the item or location, announced,
+//! cleared by leaving them out; bad codes a 422 naming each field, with nothing changed.
+
+use actix_web::http::StatusCode;
+use carebill_platform::db::Backend;
+use carebill_platform::testing::{admin, call, fields, get, post, put};
+use serde_json::{Value, json};
+
+use crate::common::{app, harness, outbox_types};
+
+carebill_platform::both_backends!(
+    a_catalog_item_and_a_location_keep_what_claims_bill_and_name_them_by,
+    bad_billing_codes_and_claim_facts_are_refused_naming_each_field
+);
+
+fn events_of(events: &[(String, Value)], kind: &str) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|(t, _)| t == kind)
+        .map(|(_, e)| e["data"].clone())
+        .collect()
+}
+
+fn visit() -> Value {
+    json!({"code": "CONS-GP", "description": "Office visit", "service_group": "CONSULTATIONS", "kind": "consultation", "unit": "visit",
+           "billing_code": {"system": "cpt", "code": "99213", "modifiers": ["25"], "revenue_code": "0510"}})
+}
+
+fn hospital() -> Value {
+    json!({"code": "SPR", "name": "Springfield General", "time_zone": "America/Chicago", "currency": "USD",
+           "address": {"lines": ["1 Main Street"], "city": "Springfield", "region": "IL", "postal_code": "62701-1234", "country": "US"},
+           "claims": {"npi": "1234567893", "taxonomy": "282N00000X", "ein": "12-3456789", "place_of_service": "22",
+                      "facility_types": {"inpatient": "11", "outpatient": "13"}}})
+}
+
+async fn a_catalog_item_and_a_location_keep_what_claims_bill_and_name_them_by(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let (s, item, _) = call(&app, post("/v1/catalog-items", &t, &visit())).await;
+    assert_eq!(s, StatusCode::CREATED, "{item}");
+    assert_eq!(
+        item["billing_code"],
+        json!({"system": "cpt", "code": "99213", "modifiers": ["25"], "revenue_code": "0510", "unit_basis": null})
+    );
+    let (s, location, _) = call(&app, post("/v1/locations", &t, &hospital())).await;
+    assert_eq!(s, StatusCode::CREATED, "{location}");
+    assert_eq!(
+        location["claims"]["ein"], "123456789",
+        "stored without its dash"
+    );
+    assert_eq!(location["claims"]["facility_types"]["inpatient"], "11");
+    assert_eq!(
+        location["claims"]["facility_types"]["home_care"],
+        Value::Null
+    );
+    let id = location["id"].as_str().expect("id");
+    let (_, again, _) = call(&app, get(&format!("/v1/locations/{id}"), &t)).await;
+    assert_eq!(again["claims"], location["claims"]);
+
+    // A replaced item bills another code; an item without one bills none.
+    let item_id = item["id"].as_str().expect("id");
+    let mut hcpcs = visit();
+    hcpcs["billing_code"] = json!({"system": "hcpcs", "code": "g0463", "unit_basis": "UN"});
+    let (s, replaced, _) = call(
+        &app,
+        put(&format!("/v1/catalog-items/{item_id}"), &t, &hcpcs),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["billing_code"]["code"], "G0463");
+    let mut plain = visit();
+    plain
+        .as_object_mut()
+        .expect("object")
+        .remove("billing_code");
+    let (_, cleared, _) = call(
+        &app,
+        put(&format!("/v1/catalog-items/{item_id}"), &t, &plain),
+    )
+    .await;
+    assert_eq!(cleared["billing_code"], Value::Null);
+
+    // Announced: each item change with its billing code, the location with its claim facts.
+    let events = outbox_types(&h.db).await;
+    let items = events_of(&events, "carebill.accounts.catalog_item.changed.v1");
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["item"]["code"], "CONS-GP");
+    assert_eq!(items[1]["billing_code"]["code"], "G0463");
+    assert_eq!(items[2]["billing_code"], Value::Null);
+    let locations = events_of(&events, "carebill.accounts.location.changed.v1");
+    assert_eq!(locations[0]["claims"]["npi"], "1234567893");
+    assert_eq!(locations[0]["location"]["code"], "SPR");
+}
+
+async fn bad_billing_codes_and_claim_facts_are_refused_naming_each_field(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let mut item = visit();
+    item["billing_code"] = json!({"system": "cpt", "code": "J1100", "modifiers": ["25", "25", "LTX"], "revenue_code": "1510"});
+    let (s, problem, _) = call(&app, post("/v1/catalog-items", &t, &item)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mut named = fields(&problem);
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "billing_code.code",
+            "billing_code.modifiers.1",
+            "billing_code.modifiers.2",
+            "billing_code.revenue_code"
+        ]
+    );
+    item["billing_code"] = json!({"system": "icd10", "code": "J18.9"});
+    let (s, _, _) = call(&app, post("/v1/catalog-items", &t, &item)).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown coding system"
+    );
+
+    let mut location = hospital();
+    location["claims"] = json!({"npi": "1234567890", "taxonomy": "282N", "ein": "12-34", "place_of_service": "2",
+                                "facility_types": {"inpatient": "91", "home_care": "3"}});
+    let (s, problem, _) = call(&app, post("/v1/locations", &t, &location)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mut named = fields(&problem);
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "claims.ein",
+            "claims.facility_types.home_care",
+            "claims.facility_types.inpatient",
+            "claims.npi",
+            "claims.place_of_service",
+            "claims.taxonomy"
+        ]
+    );
+    let npi = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .find(|e| e["field"] == "claims.npi")
+        .expect("npi");
+    assert_eq!(npi["code"], "check_digit");
+
+    let (_, items, _) = call(&app, get("/v1/catalog-items", &t)).await;
+    let (_, locations, _) = call(&app, get("/v1/locations", &t)).await;
+    assert_eq!(
+        (items["items"].clone(), locations["items"].clone()),
+        (json!([]), json!([]))
+    );
+    assert!(outbox_types(&h.db).await.is_empty(), "nothing announced");
+}
