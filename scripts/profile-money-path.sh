@@ -10,13 +10,18 @@
 #                  the machine does (use EPISODES=100: it runs about 50 times slower), read with
 #                  callgrind_annotate --inclusive=yes $OUT.
 # OUT (default /tmp/carebill-profile.<tool>) receives the profile. BULK=1 approves the bulk way.
+# CAREBILL_BIN_DIR runs the carebill and carebill-load binaries found there instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPISODES=${EPISODES:-2000}
 TOOL=${TOOL:-none}
 OUT=${OUT:-/tmp/carebill-profile.$TOOL}
-cargo build --release -q -p carebill --bins
-bin="${CARGO_TARGET_DIR:-target}/release"
+if [ -n "${CAREBILL_BIN_DIR:-}" ]; then
+  bin=$CAREBILL_BIN_DIR   # binaries built elsewhere (an A/B of two builds, run alternately)
+else
+  cargo build --release -q -p carebill --bins
+  bin="${CARGO_TARGET_DIR:-target}/release"
+fi
 work=$(mktemp -d)
 trap 'kill "${server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 wrap=()
