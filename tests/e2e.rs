@@ -311,7 +311,7 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
 
     let mut events: Vec<Value> = Vec::new();
     let start = Instant::now();
-    while events.len() < 8 && start.elapsed() < Duration::from_secs(30) {
+    while events.len() < 9 && start.elapsed() < Duration::from_secs(30) {
         match rt
             .block_on(ch.basic_get(
                 queue_name("e2e").as_str().into(),
@@ -335,6 +335,7 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
         vec![
             "carebill.accounts.location.changed.v1",
             "carebill.accounts.payer.changed.v1",
+            "carebill.accounts.patient.changed.v1",
             "carebill.accounts.coverage.changed.v1",
             "carebill.accounts.catalog_item.changed.v1",
             "carebill.accounts.episode.opened.v1",
@@ -343,7 +344,7 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
             "carebill.accounts.consumption.recorded.v1",
         ]
     );
-    let recorded = &events[5];
+    let recorded = &events[6];
     assert_eq!(recorded["subject"], format!("episode/{episode}"));
     assert_eq!(recorded["data"]["item"]["code"], "LAB-HB");
     assert_eq!(

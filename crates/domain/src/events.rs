@@ -461,8 +461,95 @@ pub struct CoverageChangedV1 {
     pub change: String,
     /// The patient's coverages after the change.
     pub coverages: Vec<CoverageRef>,
+    /// What claims need of those coverages beyond what consumption events carry (who holds
+    /// the policy, the group number), one entry per coverage that has any; absent when none
+    /// has, and in events of older versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<CoverageClaimFacts>,
     /// When.
     pub changed_at: DateTime<Utc>,
+}
+
+/// How a patient relates to the person who holds a coverage's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriberRelationship {
+    /// The patient holds the policy.
+    #[serde(rename = "self")]
+    SelfInsured,
+    /// The holder's spouse.
+    Spouse,
+    /// The holder's child.
+    Child,
+    /// The holder's employee.
+    Employee,
+    /// The holder's life partner.
+    LifePartner,
+    /// Another relationship.
+    Other,
+    /// Not known.
+    Unknown,
+}
+
+/// Who holds a coverage's policy, when it is not the patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CoverageSubscriber {
+    /// How the patient relates to the holder.
+    pub relationship: SubscriberRelationship,
+    /// The holder's member id at the payer, when it is not the coverage's policy number.
+    pub member_id: Option<String>,
+    /// The holder's family name (required unless `self`).
+    pub family_name: Option<String>,
+    /// The holder's given name.
+    pub given_name: Option<String>,
+    /// The holder's birth date (required unless `self`).
+    pub birth_date: Option<NaiveDate>,
+    /// `female`, `male` or `unknown`.
+    pub sex: Option<String>,
+    /// The holder's address.
+    pub address: Option<PostalAddressRef>,
+}
+
+/// What claims need of one coverage beyond [`CoverageRef`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CoverageClaimFacts {
+    /// The coverage.
+    pub coverage_id: CoverageId,
+    /// Who holds the policy; absent when the patient does.
+    pub subscriber: Option<CoverageSubscriber>,
+    /// The group or plan number of an employer's plan.
+    pub group_number: Option<String>,
+}
+
+/// `carebill.accounts.patient.changed.v1`: a patient was registered or their details replaced,
+/// as they now are (consumers keep the newest, by `changed_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatientChangedV1 {
+    /// The patient.
+    pub patient_id: PatientId,
+    /// Family name.
+    pub family_name: String,
+    /// Given name.
+    pub given_name: String,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+    /// `female`, `male`, `other` or `unknown`.
+    pub sex: String,
+    /// Address; absent when the patient has none.
+    pub address: Option<PostalAddressRef>,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl EventPayload for PatientChangedV1 {
+    const TYPE: &'static str = "carebill.accounts.patient.changed.v1";
+    fn subject(&self) -> String {
+        format!("patient/{}", self.patient_id)
+    }
 }
 
 impl EventPayload for CoverageChangedV1 {

@@ -72,6 +72,8 @@ diesel::table! {
         valid_to -> Nullable<Date>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        subscriber -> Nullable<Text>,
+        group_number -> Nullable<Text>,
     }
 }
 

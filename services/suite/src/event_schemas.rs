@@ -11,8 +11,8 @@ use carebill_domain::events::{
     BatchSentV1, CareRecordChangedV1, CatalogItemChangedV1, ConsumptionRecordedV1,
     ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeCodedV1,
     EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1,
-    PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1, PlanCreatedV1,
-    PractitionerChangedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1,
+    PatientChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1,
+    PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1,
     SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
@@ -27,6 +27,7 @@ use utoipa::OpenApi as _;
     EpisodeClosedV1,
     EpisodeCodedV1,
     CoverageChangedV1,
+    PatientChangedV1,
     PayerChangedV1,
     LocationChangedV1,
     CatalogItemChangedV1,
@@ -89,6 +90,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         CoverageChangedV1::TYPE,
         "CoverageChangedV1",
         "A patient's coverages changed (accounts).",
+    ),
+    (
+        PatientChangedV1::TYPE,
+        "PatientChangedV1",
+        "A patient was registered or replaced: names, birth date, sex, address (accounts).",
     ),
     (
         PayerChangedV1::TYPE,

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::check_validity;
+use carebill_domain::events::{CoverageSubscriber, SubscriberRelationship};
 use carebill_domain::{Code, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
@@ -43,6 +44,10 @@ pub struct Coverage {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Who holds the policy when not the patient; absent when the patient does.
+    pub subscriber: Option<CoverageSubscriber>,
+    /// The group number of an employer's plan.
+    pub group_number: Option<String>,
 }
 
 /// What a client sends to create a coverage (patient and payer cannot change later).
@@ -70,6 +75,104 @@ pub struct CoverageInput {
     pub valid_from: Option<NaiveDate>,
     /// Last covered day.
     pub valid_to: Option<NaiveDate>,
+    /// Who holds the policy, when it is not the patient (what claims name as subscriber).
+    pub subscriber: Option<SubscriberInput>,
+    /// The group number of an employer's plan (at most 50 characters).
+    #[schema(example = "GRP-1")]
+    pub group_number: Option<String>,
+}
+
+/// Who holds a coverage's policy, as sent.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberInput {
+    /// How the patient relates to the holder: `self`, `spouse`, `child`, `employee`,
+    /// `life_partner`, `other` or `unknown`.
+    pub relationship: SubscriberRelationship,
+    /// The holder's member id, when it is not the coverage's policy number.
+    pub member_id: Option<String>,
+    /// The holder's family name (required unless `self`).
+    pub family_name: Option<String>,
+    /// The holder's given name.
+    pub given_name: Option<String>,
+    /// The holder's birth date (required unless `self`).
+    pub birth_date: Option<NaiveDate>,
+    /// `female`, `male` or `unknown`.
+    pub sex: Option<String>,
+    /// The holder's address.
+    pub address: Option<crate::api::Address>,
+}
+
+impl SubscriberInput {
+    fn check(&self, v: &mut Validation) -> Option<CoverageSubscriber> {
+        let member_id = v.opt_text("subscriber.member_id", self.member_id.as_deref(), 80);
+        let family_name = v.opt_text("subscriber.family_name", self.family_name.as_deref(), 60);
+        let given_name = v.opt_text("subscriber.given_name", self.given_name.as_deref(), 35);
+        let sex = self.sex.as_deref().map(str::trim).and_then(|s| {
+            if matches!(s, "female" | "male" | "unknown") {
+                Some(s.to_owned())
+            } else {
+                v.add("subscriber.sex", "invalid", "female, male or unknown");
+                None
+            }
+        });
+        if let Some(b) = self.birth_date
+            && let Err(m) = carebill_domain::accounts::check_date(b)
+        {
+            v.add("subscriber.birth_date", "out_of_range", m);
+        }
+        if let Some(a) = &self.address {
+            a.validate("subscriber.address", v);
+        }
+        if self.relationship == SubscriberRelationship::SelfInsured {
+            for (field, given) in [
+                ("subscriber.family_name", self.family_name.is_some()),
+                ("subscriber.given_name", self.given_name.is_some()),
+                ("subscriber.birth_date", self.birth_date.is_some()),
+                ("subscriber.sex", self.sex.is_some()),
+                ("subscriber.address", self.address.is_some()),
+            ] {
+                if given {
+                    v.add(
+                        field,
+                        "not_allowed",
+                        "the patient is the subscriber: their own details count",
+                    );
+                }
+            }
+        } else {
+            if self
+                .family_name
+                .as_deref()
+                .is_none_or(|f| f.trim().is_empty())
+            {
+                v.add(
+                    "subscriber.family_name",
+                    "required",
+                    "the subscriber's family name",
+                );
+            }
+            if self.birth_date.is_none() {
+                v.add(
+                    "subscriber.birth_date",
+                    "required",
+                    "the subscriber's birth date",
+                );
+            }
+        }
+        Some(CoverageSubscriber {
+            relationship: self.relationship,
+            member_id,
+            family_name,
+            given_name,
+            birth_date: self.birth_date,
+            sex,
+            address: self
+                .address
+                .clone()
+                .and_then(|a| crate::service::postal_address(&a.into())),
+        })
+    }
 }
 
 impl From<service::Coverage> for Coverage {
@@ -83,6 +186,8 @@ impl From<service::Coverage> for Coverage {
             priority: c.priority,
             valid_from: c.valid_from,
             valid_to: c.valid_to,
+            subscriber: c.subscriber,
+            group_number: c.group_number,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -121,6 +226,8 @@ impl CoverageInput {
             "invalid",
             check_validity(self.valid_from, self.valid_to),
         );
+        let subscriber = self.subscriber.as_ref().and_then(|sub| sub.check(&mut v));
+        let group_number = v.opt_text("group_number", self.group_number.as_deref(), 50);
         v.finish().map_err(Error::validation)?;
         match policy_number {
             Some(policy_number) => Ok(NewCoverage {
@@ -131,6 +238,8 @@ impl CoverageInput {
                 priority: self.priority,
                 valid_from: self.valid_from,
                 valid_to: self.valid_to,
+                subscriber,
+                group_number,
             }),
             None => Err(Error::internal(&"validation passed without values")),
         }

@@ -206,10 +206,11 @@ impl From<StoredContact> for Contact {
 }
 
 impl From<Identifier> for StoredIdentifier {
+    /// Trimmed, as [`validate_identifiers`] checked them and list filters look them up.
     fn from(i: Identifier) -> Self {
         StoredIdentifier {
-            system: i.system,
-            value: i.value,
+            system: i.system.trim().to_owned(),
+            value: i.value.trim().to_owned(),
         }
     }
 }
@@ -476,4 +477,16 @@ impl LocationClaimsInput {
             facility_types,
         }
     }
+}
+
+/// A list filter's `identifier=system|value`, trimmed; a value without `|` is a 422 on
+/// `identifier`.
+pub(crate) fn identifier_filter(
+    value: Option<&str>,
+) -> Result<Option<(String, String)>, carebill_platform::Error> {
+    let Some(ident) = value else { return Ok(None) };
+    let (system, value) = ident.split_once('|').ok_or_else(|| {
+        carebill_platform::Error::field("identifier", "invalid", "use system|value")
+    })?;
+    Ok(Some((system.trim().to_owned(), value.trim().to_owned())))
 }

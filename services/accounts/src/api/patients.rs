@@ -219,15 +219,7 @@ impl TryFrom<PatientFilter> for service::PatientFilter {
             carebill_domain::accounts::check_date(b)
                 .map_err(|m| Error::field("birth_date", "out_of_range", m))?;
         }
-        let identifier = match &f.identifier {
-            None => None,
-            Some(ident) => {
-                let (system, value) = ident
-                    .split_once('|')
-                    .ok_or_else(|| Error::field("identifier", "invalid", "use system|value"))?;
-                Some((system.to_owned(), value.to_owned()))
-            }
-        };
+        let identifier = crate::api::identifier_filter(f.identifier.as_deref())?;
         Ok(service::PatientFilter {
             identifier,
             family_name: f.family_name,

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::AccountsState;
-use crate::api::{Identifier, check_npi, validate_identifiers};
+use crate::api::{Identifier, check_npi, identifier_filter, validate_identifiers};
 use crate::service::practitioners::{self as service, NewPractitioner};
 
 /// A practitioner as the API shows them.
@@ -217,15 +217,7 @@ pub struct PractitionerFilter {
 impl TryFrom<PractitionerFilter> for service::PractitionerFilter {
     type Error = Error;
     fn try_from(f: PractitionerFilter) -> Result<Self, Error> {
-        let identifier = match &f.identifier {
-            None => None,
-            Some(ident) => {
-                let (system, value) = ident
-                    .split_once('|')
-                    .ok_or_else(|| Error::field("identifier", "invalid", "use system|value"))?;
-                Some((system.trim().to_owned(), value.trim().to_owned()))
-            }
-        };
+        let identifier = identifier_filter(f.identifier.as_deref())?;
         if let Some(d) = f.active_on {
             carebill_domain::accounts::check_date(d)
                 .map_err(|m| Error::field("active_on", "out_of_range", m))?;

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use carebill_domain::Code;
-use carebill_domain::events::{CoverageChangedV1, CoverageRef};
+use carebill_domain::events::{
+    CoverageChangedV1, CoverageClaimFacts, CoverageRef, CoverageSubscriber,
+};
 use carebill_domain::ids::{CoverageId, PatientId, PayerId};
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
@@ -42,11 +44,18 @@ pub struct Coverage {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Who holds the policy, when not the patient.
+    pub subscriber: Option<CoverageSubscriber>,
+    /// The group number.
+    pub group_number: Option<String>,
 }
 
-impl From<CoverageRow> for Coverage {
-    fn from(r: CoverageRow) -> Self {
-        Coverage {
+impl Coverage {
+    /// Reads a stored row.
+    pub(crate) fn read(r: CoverageRow) -> Result<Coverage, Error> {
+        Ok(Coverage {
+            subscriber: r.subscriber()?,
+            group_number: r.group_number.clone(),
             id: r.id,
             patient_id: r.patient_id,
             payer_id: r.payer_id,
@@ -57,7 +66,7 @@ impl From<CoverageRow> for Coverage {
             valid_to: r.valid_to,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -78,14 +87,16 @@ pub struct NewCoverage {
     pub valid_from: Option<NaiveDate>,
     /// Last day covered.
     pub valid_to: Option<NaiveDate>,
+    /// Who holds the policy, when not the patient (checked).
+    pub subscriber: Option<CoverageSubscriber>,
+    /// The group number.
+    pub group_number: Option<String>,
 }
 
 /// The coverage with this id.
 #[tracing::instrument(skip_all, fields(coverage_id = %id))]
 pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Coverage, Error> {
-    store::find(conn, id)?
-        .map(Coverage::from)
-        .ok_or_else(|| Error::not_found("coverage"))
+    Coverage::read(store::find(conn, id)?.ok_or_else(|| Error::not_found("coverage"))?)
 }
 
 /// The coverages of these patients as events carry them, by patient id (every patient given
@@ -171,6 +182,30 @@ fn check_priority_free(
     }
 }
 
+fn subscriber_json(s: Option<&CoverageSubscriber>) -> Result<Option<String>, Error> {
+    s.map(|s| crate::store::write_json("coverage subscriber", s))
+        .transpose()
+}
+
+/// What claims need of the patient's coverages beyond their references: one entry per
+/// coverage with a subscriber or a group number.
+fn claim_facts(
+    conn: &mut AnyConnection,
+    patient_id: &str,
+) -> Result<Vec<CoverageClaimFacts>, Error> {
+    let mut out = Vec::new();
+    for r in store::of_patients(conn, &[patient_id.to_owned()])? {
+        if r.subscriber.is_some() || r.group_number.is_some() {
+            out.push(CoverageClaimFacts {
+                coverage_id: r.id,
+                subscriber: r.subscriber()?,
+                group_number: r.group_number.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn announce(
     conn: &mut AnyConnection,
     who: &Principal,
@@ -183,6 +218,7 @@ fn announce(
         coverage_id: coverage_id.parse().map_err(|e| Error::internal(&e))?,
         change: change.to_owned(),
         coverages: refs_for_patient(conn, patient_id)?,
+        claims: claim_facts(conn, patient_id)?,
         changed_at: Utc::now(),
     };
     emit(conn, who, &payload)
@@ -222,6 +258,8 @@ pub fn create(
             valid_to: c.valid_to,
             created_at: now,
             updated_at: now,
+            subscriber: subscriber_json(c.subscriber.as_ref())?,
+            group_number: c.group_number,
         },
     )?;
     let id = id.to_string();
@@ -275,6 +313,8 @@ pub fn replace(
                 valid_from: c.valid_from,
                 valid_to: c.valid_to,
                 updated_at: db::now(),
+                subscriber: subscriber_json(c.subscriber.as_ref())?,
+                group_number: c.group_number,
             },
         )?;
         let after = get(conn, id)?;
@@ -305,5 +345,5 @@ pub fn list(
     page: &PageRequest,
 ) -> Result<Page<Coverage>, Error> {
     let rows = store::page(conn, f, page)?;
-    Ok(Page::from_rows(rows, page, |r| r.id.to_string()).map(Coverage::from))
+    Page::from_rows(rows, page, |r| r.id.to_string()).try_map(Coverage::read)
 }

@@ -39,6 +39,17 @@ pub use crate::store::{
     StoredSchemeId,
 };
 
+/// An address as events carry it; none for an empty one.
+pub(crate) fn postal_address(address: &StoredAddress) -> Option<PostalAddressRef> {
+    (address != &StoredAddress::default()).then(|| PostalAddressRef {
+        lines: address.lines.clone(),
+        city: address.city.clone(),
+        postal_code: address.postal_code.clone(),
+        region: address.region.clone(),
+        country: address.country.clone(),
+    })
+}
+
 /// What invoices name a party by, as events carry it: the registered name (else `name`), the
 /// party's address and its e-invoicing data. A party without an address carries none.
 pub(crate) fn party_billing(
@@ -50,13 +61,7 @@ pub(crate) fn party_billing(
         scheme: s.scheme.clone(),
         id: s.id.clone(),
     };
-    let address = (address != &StoredAddress::default()).then(|| PostalAddressRef {
-        lines: address.lines.clone(),
-        city: address.city.clone(),
-        postal_code: address.postal_code.clone(),
-        region: address.region.clone(),
-        country: address.country.clone(),
-    });
+    let address = postal_address(address);
     PartyBilling {
         // A party that gave no registered name is invoiced under the name it goes by.
         legal_name: match &billing.legal_name {

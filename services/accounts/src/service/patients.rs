@@ -170,6 +170,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, p: NewPatient) -> Resul
         serde_json::json!({ "after": created }),
         None,
     )?;
+    announce(conn, who, &created)?;
     Ok(created)
 }
 
@@ -211,8 +212,26 @@ pub fn replace(
             serde_json::json!({ "before": before, "after": after }),
             None,
         )?;
+        announce(conn, who, &after)?;
         Ok(after)
     })
+}
+
+/// Announces the patient as they now are (what claims name the patient by).
+fn announce(conn: &mut AnyConnection, who: &Principal, p: &Patient) -> Result<(), Error> {
+    super::emit(
+        conn,
+        who,
+        &carebill_domain::events::PatientChangedV1 {
+            patient_id: p.id,
+            family_name: p.family_name.clone(),
+            given_name: p.given_name.clone(),
+            birth_date: p.birth_date,
+            sex: p.sex.as_str().to_owned(),
+            address: super::postal_address(&p.address),
+            changed_at: p.updated_at,
+        },
+    )
 }
 
 /// A page of patients.

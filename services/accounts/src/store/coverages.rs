@@ -1,5 +1,6 @@
 //! The `coverages` table.
 
+use carebill_domain::events::CoverageSubscriber;
 use carebill_domain::ids::{CoverageId, PatientId, PayerId};
 use carebill_platform::Error;
 use carebill_platform::db::{self, AnyConnection};
@@ -36,6 +37,20 @@ pub struct CoverageRow {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// Who holds the policy when not the patient, JSON.
+    pub subscriber: Option<String>,
+    /// The group number.
+    pub group_number: Option<String>,
+}
+
+impl CoverageRow {
+    /// Who holds the policy, when not the patient.
+    pub fn subscriber(&self) -> Result<Option<CoverageSubscriber>, Error> {
+        self.subscriber
+            .as_deref()
+            .map(|s| crate::store::read_json("coverage subscriber", s))
+            .transpose()
+    }
 }
 
 /// What a replace changes.
@@ -54,6 +69,10 @@ pub struct CoverageChanges {
     pub valid_to: Option<NaiveDate>,
     /// Now.
     pub updated_at: NaiveDateTime,
+    /// Subscriber JSON.
+    pub subscriber: Option<String>,
+    /// Group number.
+    pub group_number: Option<String>,
 }
 
 /// Filters of the coverage list.

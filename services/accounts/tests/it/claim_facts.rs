@@ -7,11 +7,13 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, fields, get, post, put};
 use serde_json::{Value, json};
 
+use crate::common::fixtures::fixture;
 use crate::common::{app, harness, outbox_types};
 
 carebill_platform::both_backends!(
     a_catalog_item_and_a_location_keep_what_claims_bill_and_name_them_by,
-    bad_billing_codes_and_claim_facts_are_refused_naming_each_field
+    bad_billing_codes_and_claim_facts_are_refused_naming_each_field,
+    a_child_on_a_parents_policy_is_announced_with_its_subscriber_and_a_patient_with_their_details
 );
 
 fn events_of(events: &[(String, Value)], kind: &str) -> Vec<Value> {
@@ -154,4 +156,87 @@ async fn bad_billing_codes_and_claim_facts_are_refused_naming_each_field(b: Back
         (json!([]), json!([]))
     );
     assert!(outbox_types(&h.db).await.is_empty(), "nothing announced");
+}
+
+async fn a_child_on_a_parents_policy_is_announced_with_its_subscriber_and_a_patient_with_their_details(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let (_, payer, _) = call(
+        &app,
+        post(
+            "/v1/payers",
+            &t,
+            &json!({"code": "UHC", "name": "UnitedHealthcare", "kind": "insurer"}),
+        ),
+    )
+    .await;
+    let parent = json!({
+        "patient_id": f.patient, "payer_id": payer["id"], "policy_number": "MEMBER123", "priority": 2,
+        "group_number": "GRP-1",
+        "subscriber": {"relationship": "child", "family_name": "Doe", "given_name": "John", "birth_date": "1975-06-30", "sex": "male",
+                       "address": {"lines": ["2 Elm Street"], "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"}}
+    });
+    let (s, coverage, _) = call(&app, post("/v1/coverages", &t, &parent)).await;
+    assert_eq!(s, StatusCode::CREATED, "{coverage}");
+    assert_eq!(coverage["subscriber"]["relationship"], "child");
+    assert_eq!(coverage["group_number"], "GRP-1");
+
+    let events = outbox_types(&h.db).await;
+    let changed = events_of(&events, "carebill.accounts.coverage.changed.v1");
+    let last = changed.last().expect("coverage.changed");
+    assert_eq!(last["coverages"].as_array().expect("coverages").len(), 2);
+    assert_eq!(
+        last["claims"],
+        json!([{"coverage_id": coverage["id"], "group_number": "GRP-1", "subscriber": {
+            "relationship": "child", "member_id": null, "family_name": "Doe", "given_name": "John",
+            "birth_date": "1975-06-30", "sex": "male",
+            "address": {"lines": ["2 Elm Street"], "city": "Springfield", "postal_code": "62701", "region": "IL", "country": "US"}}}]),
+        "only the coverage with claim facts"
+    );
+    assert!(
+        changed[0].get("claims").is_none(),
+        "a coverage without a subscriber or group adds nothing: {}",
+        changed[0]
+    );
+    let patients = events_of(&events, "carebill.accounts.patient.changed.v1");
+    assert_eq!(patients.len(), 1);
+    assert_eq!(patients[0]["patient_id"], f.patient.as_str());
+    assert_eq!(patients[0]["birth_date"], "1980-04-12");
+
+    // Not the patient: the subscriber's name and birth date are needed; the patient's own
+    // details are not the subscriber's to repeat.
+    let mut bad = parent.clone();
+    bad["priority"] = json!(3);
+    bad["subscriber"] = json!({"relationship": "spouse", "family_name": " ", "sex": "x"});
+    let (s, problem, _) = call(&app, post("/v1/coverages", &t, &bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mut named = fields(&problem);
+    named.sort();
+    named.dedup();
+    assert_eq!(
+        named,
+        [
+            "subscriber.birth_date",
+            "subscriber.family_name",
+            "subscriber.sex"
+        ]
+    );
+    bad["subscriber"] = json!({"relationship": "self", "member_id": "M-9", "family_name": "Doe"});
+    let (s, problem, _) = call(&app, post("/v1/coverages", &t, &bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(fields(&problem), ["subscriber.family_name"]);
+    let (_, list, _) = call(
+        &app,
+        get(&format!("/v1/coverages?patient_id={}", f.patient), &t),
+    )
+    .await;
+    assert_eq!(
+        list["items"].as_array().expect("items").len(),
+        2,
+        "nothing stored"
+    );
 }

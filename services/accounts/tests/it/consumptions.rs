@@ -197,6 +197,7 @@ async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: B
         vec![
             "carebill.accounts.location.changed.v1",
             "carebill.accounts.payer.changed.v1",
+            "carebill.accounts.patient.changed.v1",
             "carebill.accounts.coverage.changed.v1",
             "carebill.accounts.catalog_item.changed.v1",
             "carebill.accounts.episode.opened.v1",
@@ -209,7 +210,7 @@ async fn recorded_consumption_emits_an_event_carrying_what_settlement_needs(b: B
         "Hospital"
     );
     assert_eq!(events[1].1["data"]["billing"]["legal_name"], "Insurer");
-    let env = &events[5].1;
+    let env = &events[6].1;
     assert_eq!(env["specversion"], "1.0");
     assert_eq!(env["subject"], format!("episode/{}", f.episode));
     let data = &env["data"];

@@ -825,6 +825,7 @@ async fn a_committed_run_feeds_periodic_settlements_invoiced_per_party(backend: 
         coverage_id: renewed[0].id,
         change: "updated".to_owned(),
         coverages: renewed,
+        claims: Vec::new(),
         changed_at: Utc::now(),
     };
     let env = Envelope::new("accounts", &changed, Utc::now(), None, None).expect("envelope");
@@ -1159,6 +1160,7 @@ async fn care_records_keep_the_newest_coverages_whatever_order_events_come_in(ba
             coverage_id: coverages[0].id,
             change: "updated".to_owned(),
             coverages,
+            claims: Vec::new(),
             changed_at: at,
         }
     };

@@ -606,6 +606,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
             coverage_id: CoverageId::new(),
             change: "ended".to_owned(),
             coverages: w.coverages.clone(),
+            claims: Vec::new(),
             changed_at: Utc::now(),
         },
     )
@@ -631,6 +632,7 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
             coverage_id: CoverageId::new(),
             change: "created".to_owned(),
             coverages: w.coverages.clone(),
+            claims: Vec::new(),
             changed_at: Utc::now(),
         },
     )
@@ -1600,6 +1602,7 @@ async fn a_consumption_applied_after_a_newer_coverage_change_is_split_with_the_n
             coverage_id: w.coverages[0].id,
             change: "ended".to_owned(),
             coverages: vec![w.coverages[1].clone()],
+            claims: Vec::new(),
             changed_at: "2026-11-02T12:00:00Z".parse().expect("time"),
         },
     )
