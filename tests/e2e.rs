@@ -261,6 +261,24 @@ fn the_embedded_suite_runs_from_one_command_and_keeps_its_data() {
     assert_eq!((s, ep["number"].as_str()), (200, Some("ENC-2026-0001")));
     server.stop();
     assert!(Path::new(data).join("accounts.sqlite").exists());
+
+    // Master data announced again from the embedded suite's file (the relay publishes it when
+    // the suite next starts); a kind that does not exist is refused.
+    let announced = carebill(&["announce", "--data-dir", data], &[]);
+    assert_eq!(
+        announced,
+        "locations: 1 announced\npayers: 1 announced\npractitioners: 0 announced\ncatalog: 1 announced\npatients: 1 announced\ncodings: 0 announced\n"
+    );
+    let refused = Command::new(BIN)
+        .args(["announce", "--data-dir", data, "--what", "coverages"])
+        .output()
+        .expect("run carebill");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unknown kind `coverages`"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 #[test]
@@ -370,6 +388,43 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
         )
         .contains("re-driven: 0")
     );
+
+    // Master data announced again on demand (for a service that starts keeping a copy): the
+    // running service's relay publishes what the command enqueues.
+    let announced = carebill(&["announce", "--what", "locations,payers,patients"], &envs);
+    assert_eq!(
+        announced,
+        "locations: 1 announced\npayers: 1 announced\npatients: 1 announced\n"
+    );
+    let mut again: Vec<Value> = Vec::new();
+    let start = Instant::now();
+    while again.len() < 3 && start.elapsed() < Duration::from_secs(30) {
+        match rt
+            .block_on(ch.basic_get(
+                queue_name("e2e").as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            ))
+            .expect("get")
+        {
+            Some(m) => again.extend(
+                decode_message(&m.delivery.data)
+                    .expect("cloudevents")
+                    .into_iter()
+                    .map(|e| serde_json::to_value(e).expect("json")),
+            ),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let types: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "carebill.accounts.location.changed.v1",
+            "carebill.accounts.payer.changed.v1",
+            "carebill.accounts.patient.changed.v1"
+        ]
+    );
+    assert_eq!(again[0]["data"], events[0]["data"], "the location as it is");
 
     // The integration role may push but not configure.
     assert_eq!(

@@ -32,6 +32,43 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
 };
 
+pub use service::announce::{KINDS as ANNOUNCE_KINDS, Kind as AnnounceKind, parse_kinds};
+
+/// Announces master data again: the current `*.changed` event of every record of `kinds`, in
+/// pages of `page_size` records, each page in a transaction of its own (see
+/// `service::announce`). Returns how many records of each kind were announced.
+pub async fn announce(
+    db: &Db,
+    kinds: &[AnnounceKind],
+    page_size: i64,
+) -> Result<Vec<(&'static str, usize)>, carebill_platform::Error> {
+    use diesel::Connection as _;
+    let mut out = Vec::new();
+    for &kind in kinds {
+        let name = ANNOUNCE_KINDS
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .map_or("?", |(n, _)| *n);
+        let mut after: Option<String> = None;
+        let mut total = 0;
+        loop {
+            let from = after.take();
+            let (n, next) = db
+                .write(move |conn| {
+                    conn.transaction(|c| service::announce::page(c, kind, from, page_size))
+                })
+                .await?;
+            total += n;
+            match next {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        out.push((name, total));
+    }
+    Ok(out)
+}
+
 /// Body limit of the batch endpoint: 1,000 consumptions with attributes.
 pub const BATCH_BODY_LIMIT: usize = 4 << 20;
 

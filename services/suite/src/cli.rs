@@ -76,6 +76,18 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
+    /// Announce accounts' master data again: the current `*.changed` event of every location,
+    /// payer, practitioner, catalog item, patient and coded episode, through the outbox, for
+    /// services that keep copies (after an upgrade that added one, or a restore). Embedded: the
+    /// SQLite file in --data-dir; distributed: accounts' database (CAREBILL_DATABASE_URL).
+    Announce {
+        #[command(flatten)]
+        common: Common,
+        /// Only these kinds, comma-separated: locations, payers, practitioners, catalog,
+        /// patients, codings (default all).
+        #[arg(long)]
+        what: Option<String>,
+    },
     /// Print the suite's OpenAPI 3.1 document.
     Openapi,
     /// Print the error reference (every stable error code with its status), as Markdown.
@@ -277,6 +289,16 @@ pub fn main() -> anyhow::Result<()> {
             }
             for line in report {
                 println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Announce { common, what } => {
+            let kinds = carebill_accounts::parse_kinds(what.as_deref())
+                .map_err(|e| anyhow!("--what: {e}"))?;
+            let cfg = load(cli.config.as_ref(), Some("accounts"), &common)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            for (name, n) in rt.block_on(crate::server::announce(&cfg, &kinds))? {
+                println!("{name}: {n} announced");
             }
             Ok(())
         }

@@ -119,6 +119,34 @@ pub async fn embedded_dead_letters(
     Ok(redriven)
 }
 
+/// Enqueues accounts' current `*.changed` event of every record of `kinds` (a page of 1,000
+/// per transaction), for the services that keep copies: in accounts' PostgreSQL database when
+/// `CAREBILL_DATABASE_URL` is set, else in the embedded suite's SQLite file. The service's
+/// relay publishes them (at once if it runs, else when it starts). Returns how many per kind.
+pub async fn announce(
+    cfg: &Config,
+    kinds: &[carebill_accounts::AnnounceKind],
+) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    let db = match &cfg.database.url {
+        Some(url) => Db::connect(url.expose(), 1).context("connecting the accounts database")?,
+        None => {
+            let path = sqlite_path(&cfg.data_dir, "accounts");
+            if !Path::new(&path).exists() {
+                bail!(
+                    "no embedded data for accounts in {} (give --data-dir; for the accounts service on PostgreSQL set CAREBILL_DATABASE_URL)",
+                    cfg.data_dir.display()
+                );
+            }
+            Db::connect(&path, 1)?
+        }
+    };
+    db.migrate(&[&PLATFORM_MIGRATIONS, migrations("accounts")?])
+        .context("migrating the accounts database")?;
+    carebill_accounts::announce(&db, kinds, 1_000)
+        .await
+        .map_err(|e| anyhow!("announcing: {}", e.problem().detail))
+}
+
 /// A service's running parts.
 struct Running {
     name: &'static str,

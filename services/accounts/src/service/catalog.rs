@@ -83,7 +83,11 @@ fn billing_code_json(code: Option<&BillingCode>) -> Result<Option<String>, Error
 }
 
 /// Announces the item as it now is, with how claims bill it.
-fn announce(conn: &mut AnyConnection, who: &Principal, item: &CatalogItem) -> Result<(), Error> {
+pub(crate) fn announce(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    item: &CatalogItem,
+) -> Result<(), Error> {
     super::emit(
         conn,
         who,

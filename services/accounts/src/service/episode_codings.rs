@@ -152,6 +152,24 @@ fn check_for_episode(
     v.finish().map_err(Error::validation)
 }
 
+/// Announces a version of an episode's coding.
+pub(crate) fn announce(conn: &mut AnyConnection, who: &Principal, c: &Coding) -> Result<(), Error> {
+    emit(
+        conn,
+        who,
+        &EpisodeCodedV1 {
+            episode_id: c.episode_id,
+            location_id: c.location_id,
+            version: c.version,
+            coding: c.coding.clone(),
+            reason: c.reason.clone(),
+            changed_at: c
+                .changed_at
+                .ok_or_else(|| Error::internal(&"a coding version without its time"))?,
+        },
+    )
+}
+
 /// Codes an episode anew: `expected` is the `If-Match` the caller sent (the version they read).
 /// Sending the current coding again changes nothing.
 #[tracing::instrument(skip_all, fields(episode_id = %episode_id))]
@@ -208,18 +226,7 @@ pub fn change(
             serde_json::json!({ "before": before, "after": after }),
             reason.as_deref(),
         )?;
-        emit(
-            conn,
-            who,
-            &EpisodeCodedV1 {
-                episode_id: after.episode_id,
-                location_id: after.location_id,
-                version: after.version,
-                coding: after.coding.clone(),
-                reason,
-                changed_at: now.and_utc(),
-            },
-        )?;
+        announce(conn, who, &after)?;
         Ok(Changed::New(after))
     })
 }

@@ -229,7 +229,11 @@ pub fn list(
 }
 
 /// Announces the location as it now is, with what invoices name it by.
-fn announce(conn: &mut AnyConnection, who: &Principal, l: &Location) -> Result<(), Error> {
+pub(crate) fn announce(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    l: &Location,
+) -> Result<(), Error> {
     super::emit(
         conn,
         who,

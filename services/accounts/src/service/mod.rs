@@ -7,6 +7,7 @@
 //! placements, notices use placements, carers and locations, placements use carers, patients
 //! and payers; nothing calls back up.
 
+pub mod announce;
 pub mod approvals;
 pub mod audit_trail;
 pub mod care_records;

@@ -218,7 +218,11 @@ pub fn replace(
 }
 
 /// Announces the patient as they now are (what claims name the patient by).
-fn announce(conn: &mut AnyConnection, who: &Principal, p: &Patient) -> Result<(), Error> {
+pub(crate) fn announce(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    p: &Patient,
+) -> Result<(), Error> {
     super::emit(
         conn,
         who,

@@ -205,7 +205,7 @@ pub fn list(
 }
 
 /// Announces what invoices to the payer name it by, as it now is.
-fn announce(conn: &mut AnyConnection, who: &Principal, p: &Payer) -> Result<(), Error> {
+pub(crate) fn announce(conn: &mut AnyConnection, who: &Principal, p: &Payer) -> Result<(), Error> {
     super::emit(
         conn,
         who,

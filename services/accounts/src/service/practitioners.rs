@@ -282,7 +282,11 @@ pub fn list(
 }
 
 /// Announces the practitioner as they now are.
-fn announce(conn: &mut AnyConnection, who: &Principal, p: &Practitioner) -> Result<(), Error> {
+pub(crate) fn announce(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    p: &Practitioner,
+) -> Result<(), Error> {
     super::emit(
         conn,
         who,

@@ -63,3 +63,21 @@ pub fn lock_episode(conn: &mut AnyConnection, episode_id: &str) -> Result<(), Er
     }
     Ok(())
 }
+
+/// The episodes that have a coding, by id, after `after`, at most `limit`.
+pub fn coded_episodes(
+    conn: &mut AnyConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, Error> {
+    let mut q = episode_codings::table
+        .select(episode_codings::episode_id)
+        .distinct()
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(episode_codings::episode_id.gt(after.to_owned()));
+    }
+    Ok(q.order(episode_codings::episode_id.asc())
+        .limit(limit)
+        .load(conn)?)
+}

@@ -213,3 +213,47 @@ async fn a_practitioner_with_a_bad_npi_or_taken_identifiers_is_refused_and_nothi
         .count();
     assert_eq!(announced, 1);
 }
+
+carebill_platform::both_backends!(master_data_is_announced_again_page_by_page);
+
+async fn master_data_is_announced_again_page_by_page(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    for (code, npi) in [
+        ("DR-A", "1234567893"),
+        ("DR-B", "1999999992"),
+        ("DR-C", "1000000004"),
+    ] {
+        let (s, p, _) = call(
+            &app,
+            post(
+                "/v1/practitioners",
+                &t,
+                &json!({"code": code, "family_name": code, "npi": npi}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+    }
+    let before = outbox_types(&h.db).await.len();
+    let kinds = carebill_accounts::parse_kinds(Some("practitioners, codings")).expect("kinds");
+    let counts = carebill_accounts::announce(&h.db, &kinds, 2)
+        .await
+        .expect("announce");
+    assert_eq!(counts, [("practitioners", 3), ("codings", 0)]);
+    let events = outbox_types(&h.db).await;
+    let again: Vec<&str> = events[before..]
+        .iter()
+        .map(|(_, e)| e["data"]["practitioner"]["code"].as_str().expect("code"))
+        .collect();
+    let mut sorted = again.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["DR-A", "DR-B", "DR-C"],
+        "each once, over two pages"
+    );
+    assert!(carebill_accounts::parse_kinds(Some("coverages")).is_err());
+    assert!(carebill_accounts::parse_kinds(Some(" , ")).is_err());
+}
