@@ -133,6 +133,36 @@ fn carebill(args: &[&str], envs: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
+/// At least `n` events from the test consumer's queue `queue` (within 30 s), as JSON.
+fn take_events(
+    rt: &tokio::runtime::Runtime,
+    ch: &lapin::Channel,
+    queue: &str,
+    n: usize,
+) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    let start = Instant::now();
+    while events.len() < n && start.elapsed() < Duration::from_secs(30) {
+        match rt
+            .block_on(ch.basic_get(
+                queue_name(queue).as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            ))
+            .expect("get")
+        {
+            // A message carries one event, or a run of events of one type (batch format).
+            Some(m) => events.extend(
+                decode_message(&m.delivery.data)
+                    .expect("cloudevents")
+                    .into_iter()
+                    .map(|e| serde_json::to_value(e).expect("json")),
+            ),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    events
+}
+
 fn token(args: &[&str], envs: &[(&str, &str)]) -> String {
     let out = carebill(&[&["token"], args].concat(), envs);
     out.lines()
@@ -327,26 +357,7 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
     };
     let episode = walk(&admin);
 
-    let mut events: Vec<Value> = Vec::new();
-    let start = Instant::now();
-    while events.len() < 9 && start.elapsed() < Duration::from_secs(30) {
-        match rt
-            .block_on(ch.basic_get(
-                queue_name("e2e").as_str().into(),
-                lapin::options::BasicGetOptions { no_ack: true },
-            ))
-            .expect("get")
-        {
-            // A message carries one event, or a run of events of one type (batch format).
-            Some(m) => events.extend(
-                decode_message(&m.delivery.data)
-                    .expect("cloudevents")
-                    .into_iter()
-                    .map(|e| serde_json::to_value(e).expect("json")),
-            ),
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    let events = take_events(&rt, &ch, "e2e", 9);
     let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(
         types,
@@ -396,25 +407,7 @@ fn the_accounts_service_runs_alone_on_postgresql_and_publishes_to_rabbitmq() {
         announced,
         "locations: 1 announced\npayers: 1 announced\npatients: 1 announced\n"
     );
-    let mut again: Vec<Value> = Vec::new();
-    let start = Instant::now();
-    while again.len() < 3 && start.elapsed() < Duration::from_secs(30) {
-        match rt
-            .block_on(ch.basic_get(
-                queue_name("e2e").as_str().into(),
-                lapin::options::BasicGetOptions { no_ack: true },
-            ))
-            .expect("get")
-        {
-            Some(m) => again.extend(
-                decode_message(&m.delivery.data)
-                    .expect("cloudevents")
-                    .into_iter()
-                    .map(|e| serde_json::to_value(e).expect("json")),
-            ),
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    let again = take_events(&rt, &ch, "e2e", 3);
     let types: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(
         types,

@@ -107,10 +107,14 @@ pub struct Person {
     pub sex: Sex,
 }
 
-/// The patient's relationship to the insured (SBR02 / PAT01).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The patient's relationship to the insured (SBR02 / PAT01); in JSON `self`, `spouse`,
+/// `child`, `employee`, `life_partner`, `other`, `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Relationship {
     /// The patient is the subscriber: SBR02 `18`, no patient loop.
+    #[serde(rename = "self")]
     SelfInsured,
     /// `01`.
     Spouse,

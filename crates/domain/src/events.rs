@@ -470,34 +470,12 @@ pub struct CoverageChangedV1 {
     pub changed_at: DateTime<Utc>,
 }
 
-/// How a patient relates to the person who holds a coverage's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriberRelationship {
-    /// The patient holds the policy.
-    #[serde(rename = "self")]
-    SelfInsured,
-    /// The holder's spouse.
-    Spouse,
-    /// The holder's child.
-    Child,
-    /// The holder's employee.
-    Employee,
-    /// The holder's life partner.
-    LifePartner,
-    /// Another relationship.
-    Other,
-    /// Not known.
-    Unknown,
-}
-
 /// Who holds a coverage's policy, when it is not the patient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CoverageSubscriber {
-    /// How the patient relates to the holder.
-    pub relationship: SubscriberRelationship,
+    /// How the patient relates to the holder (what a claim's SBR02/PAT01 say).
+    pub relationship: crate::claim::Relationship,
     /// The holder's member id at the payer, when it is not the coverage's policy number.
     pub member_id: Option<String>,
     /// The holder's family name (required unless `self`).

@@ -4,7 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::check_validity;
-use carebill_domain::events::{CoverageSubscriber, SubscriberRelationship};
+use carebill_domain::claim::Relationship;
+use carebill_domain::events::CoverageSubscriber;
 use carebill_domain::{Code, Validation};
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role};
@@ -88,7 +89,7 @@ pub struct CoverageInput {
 pub struct SubscriberInput {
     /// How the patient relates to the holder: `self`, `spouse`, `child`, `employee`,
     /// `life_partner`, `other` or `unknown`.
-    pub relationship: SubscriberRelationship,
+    pub relationship: Relationship,
     /// The holder's member id, when it is not the coverage's policy number.
     pub member_id: Option<String>,
     /// The holder's family name (required unless `self`).
@@ -124,7 +125,7 @@ impl SubscriberInput {
         if let Some(a) = &self.address {
             a.validate("subscriber.address", v);
         }
-        if self.relationship == SubscriberRelationship::SelfInsured {
+        if self.relationship == Relationship::SelfInsured {
             for (field, given) in [
                 ("subscriber.family_name", self.family_name.is_some()),
                 ("subscriber.given_name", self.given_name.is_some()),
