@@ -309,6 +309,19 @@ fn the_embedded_suite_runs_from_one_command_and_keeps_its_data() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    let empty = tempfile::tempdir().expect("empty dir");
+    let nothing = Command::new(BIN)
+        .args(["announce", "--data-dir"])
+        .arg(empty.path())
+        .env_remove("CAREBILL_DATABASE_URL")
+        .output()
+        .expect("run carebill");
+    assert!(!nothing.status.success());
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr).contains("no embedded data for accounts"),
+        "{}",
+        String::from_utf8_lossy(&nothing.stderr)
+    );
 }
 
 #[test]

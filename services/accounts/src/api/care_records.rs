@@ -158,9 +158,7 @@ impl CareRecordInput {
 }
 
 fn with_etag(view: &CareRecordView, status: StatusCode) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, view.etag.clone()))
-        .json(view)
+    crate::api::with_etag(&view.etag, status, view)
 }
 
 /// Filters for the care record list.

@@ -1,7 +1,7 @@
 //! Episode coding over HTTP: `GET|PUT /v1/episodes/{id}/coding` (each change a new version
 //! behind `If-Match`) and `GET /v1/episodes/{id}/coding/versions`.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::Validation;
 use carebill_domain::claim_codes::{Icd10Cm, nubc};
@@ -267,9 +267,7 @@ const READERS: &[Role] = &[
 ];
 
 fn with_etag(view: CodingView, status: StatusCode) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, view.etag.clone()))
-        .json(view)
+    crate::api::with_etag(&view.etag, status, &view)
 }
 
 /// An episode's coding: its diagnoses, admission and discharge, practitioners. Version 0,

@@ -490,3 +490,14 @@ pub(crate) fn identifier_filter(
     })?;
     Ok(Some((system.trim().to_owned(), value.trim().to_owned())))
 }
+
+/// A JSON answer with its `ETag` header (versioned resources give the tag in the body too).
+pub(crate) fn with_etag<T: Serialize>(
+    etag: &str,
+    status: actix_web::http::StatusCode,
+    body: &T,
+) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(status)
+        .insert_header((actix_web::http::header::ETAG, etag.to_owned()))
+        .json(body)
+}

@@ -133,3 +133,40 @@ pub(crate) fn location_codes(scope: &Scope) -> Option<Vec<String>> {
 pub(crate) fn system() -> Principal {
     Principal::system("system:accounts", None)
 }
+
+/// A table that keeps each identifier with one owner (`patient_identifiers`,
+/// `practitioner_identifiers`): who holds an identifier, and recording that an owner does.
+pub(crate) struct IdentifierTable {
+    /// What owns them, for the 409's message (`patient`, `practitioner`).
+    pub owner: &'static str,
+    /// The owner holding `(system, value)`, if any.
+    pub owner_of: fn(&mut AnyConnection, &str, &str) -> Result<Option<String>, Error>,
+    /// Records that `owner` holds `(system, value)`.
+    pub record: fn(&mut AnyConnection, &str, &str, &str) -> Result<(), Error>,
+}
+
+/// Claims `ids` for `owner_id` in `table`, failing with 409 `identifier_taken` when another
+/// owner holds one.
+pub(crate) fn claim_identifiers(
+    conn: &mut AnyConnection,
+    table: &IdentifierTable,
+    owner_id: &str,
+    ids: &[StoredIdentifier],
+) -> Result<(), Error> {
+    for i in ids {
+        match (table.owner_of)(conn, &i.system, &i.value)? {
+            Some(other) if other == owner_id => {}
+            Some(other) => {
+                return Err(Error::new(
+                    ErrorCode::IdentifierTaken,
+                    format!(
+                        "identifier {}|{} belongs to {} {other}",
+                        i.system, i.value, table.owner
+                    ),
+                ));
+            }
+            None => (table.record)(conn, owner_id, &i.system, &i.value)?,
+        }
+    }
+    Ok(())
+}

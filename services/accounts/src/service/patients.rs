@@ -7,7 +7,7 @@ use carebill_domain::ids::PatientId;
 use carebill_platform::auth::Principal;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::http::{Page, PageRequest};
-use carebill_platform::{Error, ErrorCode, audit, db};
+use carebill_platform::{Error, audit, db};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::Connection;
 use serde::Serialize;
@@ -112,29 +112,12 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Patient, Error> {
     Patient::read(store::find(conn, id)?.ok_or_else(|| Error::not_found("patient"))?)
 }
 
-/// Claims the identifiers for `patient_id`, failing with 409 when another patient has one.
-fn claim_identifiers(
-    conn: &mut AnyConnection,
-    patient_id: &str,
-    ids: &[StoredIdentifier],
-) -> Result<(), Error> {
-    for id in ids {
-        match store::identifier_owner(conn, &id.system, &id.value)? {
-            Some(o) if o == patient_id => {}
-            Some(o) => {
-                return Err(Error::new(
-                    ErrorCode::IdentifierTaken,
-                    format!(
-                        "identifier {}|{} belongs to patient {o}",
-                        id.system, id.value
-                    ),
-                ));
-            }
-            None => store::insert_identifier(conn, patient_id, &id.system, &id.value)?,
-        }
-    }
-    Ok(())
-}
+/// Where patients' identifiers are kept, each with one patient.
+const IDENTIFIERS: super::IdentifierTable = super::IdentifierTable {
+    owner: "patient",
+    owner_of: store::identifier_owner,
+    record: store::insert_identifier,
+};
 
 /// Registers a patient; each identifier must be free.
 #[tracing::instrument(skip_all)]
@@ -159,7 +142,7 @@ pub fn create(conn: &mut AnyConnection, who: &Principal, p: NewPatient) -> Resul
         },
     )?;
     let id = id.to_string();
-    claim_identifiers(conn, &id, &p.identifiers)?;
+    super::claim_identifiers(conn, &IDENTIFIERS, &id, &p.identifiers)?;
     let created = get(conn, &id)?;
     audit::record(
         conn,
@@ -185,7 +168,7 @@ pub fn replace(
     conn.transaction(|conn| {
         let before = get(conn, id)?;
         store::delete_identifiers(conn, id)?;
-        claim_identifiers(conn, id, &p.identifiers)?;
+        super::claim_identifiers(conn, &IDENTIFIERS, id, &p.identifiers)?;
         store::update(
             conn,
             id,

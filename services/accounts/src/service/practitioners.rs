@@ -137,29 +137,12 @@ fn check_npi_free(conn: &mut AnyConnection, id: &str, npi: Option<&Npi>) -> Resu
     }
 }
 
-/// Claims the identifiers for `id`, failing with 409 when another practitioner has one.
-fn claim_identifiers(
-    conn: &mut AnyConnection,
-    id: &str,
-    ids: &[StoredIdentifier],
-) -> Result<(), Error> {
-    for i in ids {
-        match store::identifier_owner(conn, &i.system, &i.value)? {
-            Some(owner) if owner == id => {}
-            Some(owner) => {
-                return Err(Error::new(
-                    ErrorCode::IdentifierTaken,
-                    format!(
-                        "identifier {}|{} belongs to practitioner {owner}",
-                        i.system, i.value
-                    ),
-                ));
-            }
-            None => store::insert_identifier(conn, id, &i.system, &i.value)?,
-        }
-    }
-    Ok(())
-}
+/// Where practitioners' identifiers are kept, each with one practitioner.
+const IDENTIFIERS: super::IdentifierTable = super::IdentifierTable {
+    owner: "practitioner",
+    owner_of: store::identifier_owner,
+    record: store::insert_identifier,
+};
 
 /// Registers a practitioner; the code, the NPI and each identifier must be free.
 #[tracing::instrument(skip_all)]
@@ -200,7 +183,7 @@ pub fn create(
                 updated_at: now,
             },
         )?;
-        claim_identifiers(conn, &id_text, &p.identifiers)?;
+        super::claim_identifiers(conn, &IDENTIFIERS, &id_text, &p.identifiers)?;
         let created = get(conn, &id_text)?;
         audit::record(
             conn,
@@ -235,7 +218,7 @@ pub fn replace(
         }
         check_npi_free(conn, id, p.npi.as_ref())?;
         store::delete_identifiers(conn, id)?;
-        claim_identifiers(conn, id, &p.identifiers)?;
+        super::claim_identifiers(conn, &IDENTIFIERS, id, &p.identifiers)?;
         store::update(
             conn,
             id,
