@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the PostgreSQL and RabbitMQ servers the tests use are reachable.
 #
-# Tests use CAREBILL_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres,
+# Tests use CAREBILL_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable,
 # on which they create and drop throwaway databases) and CAREBILL_TEST_AMQP_URL (default
 # amqp://guest:guest@127.0.0.1:5672/%2f; e2e tests also create throwaway virtual hosts with
 # rabbitmqctl). When the defaults are used and nothing answers, this script starts the local

@@ -297,15 +297,15 @@ fn the_embedded_suite_runs_from_one_command_and_keeps_its_data() {
     let announced = carebill(&["announce", "--data-dir", data], &[]);
     assert_eq!(
         announced,
-        "locations: 1 announced\npayers: 1 announced\npractitioners: 0 announced\ncatalog: 1 announced\npatients: 1 announced\ncodings: 0 announced\n"
+        "locations: 1 announced\npayers: 1 announced\npractitioners: 0 announced\ncatalog: 1 announced\npatients: 1 announced\ncodings: 0 announced\ncoverages: 1 announced\n"
     );
     let refused = Command::new(BIN)
-        .args(["announce", "--data-dir", data, "--what", "coverages"])
+        .args(["announce", "--data-dir", data, "--what", "coverage"])
         .output()
         .expect("run carebill");
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("unknown kind `coverages`"),
+        String::from_utf8_lossy(&refused.stderr).contains("unknown kind `coverage`"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );

@@ -146,6 +146,7 @@ pub fn plan_agency_invoices(
         method: None,
         kind: None,
         performed_by: None,
+        claim: None,
     };
 
     let mut plans = Vec::new();
@@ -299,6 +300,7 @@ pub fn plan_commission_invoice(
             method: None,
             kind: None,
             performed_by: None,
+            claim: None,
         })
         .collect();
     finish(carer, lines, Some(agency_rules), day)

@@ -371,3 +371,96 @@ impl Claim {
         self.lines.iter().map(|l| l.charge).sum()
     }
 }
+
+/// What a free string names in the practitioner registry (consumptions and episodes name
+/// practitioners by what the clinical system wrote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named<'a> {
+    /// Exactly one practitioner.
+    One(&'a crate::events::PractitionerRef),
+    /// Nobody: the registry has no such code, `his` identifier or NPI.
+    Unknown,
+    /// More than one practitioner at the first rule that matched: never a guess.
+    Ambiguous(Vec<&'a crate::events::PractitionerRef>),
+}
+
+/// The practitioner a free string names: the one whose code equals it, else whose `his`
+/// identifier does, else whose NPI does (compared trimmed, ignoring ASCII case); zero matches
+/// is [`Named::Unknown`], two at the first rule that matches any [`Named::Ambiguous`].
+pub fn named<'a>(
+    name: &str,
+    registry: impl IntoIterator<Item = &'a crate::events::PractitionerRef> + Clone,
+) -> Named<'a> {
+    let name = name.trim();
+    let same = |s: &str| s.trim().eq_ignore_ascii_case(name);
+    let rules: [&dyn Fn(&crate::events::PractitionerRef) -> bool; 3] = [
+        &|p| same(&p.code),
+        &|p| {
+            p.identifiers
+                .iter()
+                .any(|i| i.system == "his" && same(&i.value))
+        },
+        &|p| p.npi.as_deref().is_some_and(same),
+    ];
+    for rule in rules {
+        let found: Vec<_> = registry.clone().into_iter().filter(|p| rule(p)).collect();
+        match found.len() {
+            0 => continue,
+            1 => return Named::One(found[0]),
+            _ => return Named::Ambiguous(found),
+        }
+    }
+    Named::Unknown
+}
+
+#[cfg(test)]
+mod naming {
+    use super::*;
+    use crate::events::{PractitionerIdentifier, PractitionerKind, PractitionerRef};
+    use crate::ids::PractitionerId;
+
+    fn practitioner(code: &str, his: Option<&str>, npi: Option<&str>) -> PractitionerRef {
+        PractitionerRef {
+            id: PractitionerId::new(),
+            code: code.to_owned(),
+            kind: PractitionerKind::Person,
+            family_name: code.to_owned(),
+            given_name: None,
+            middle_name: None,
+            suffix: None,
+            credentials: None,
+            npi: npi.map(str::to_owned),
+            taxonomy: None,
+            specialty: None,
+            active_from: None,
+            active_to: None,
+            identifiers: his
+                .map(|v| PractitionerIdentifier {
+                    system: "his".to_owned(),
+                    value: v.to_owned(),
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_code_wins_over_an_identifier_and_an_npi_and_two_matches_are_never_a_guess() {
+        let rossi = practitioner("DR-ROSSI", Some("4711"), Some("1234567893"));
+        let lab = practitioner("LAB", Some("DR-ROSSI"), None);
+        let twin_a = practitioner("A", Some("77"), None);
+        let twin_b = practitioner("B", Some("77"), None);
+        let all = [rossi.clone(), lab.clone(), twin_a.clone(), twin_b.clone()];
+        assert_eq!(named(" dr-rossi ", &all), Named::One(&rossi), "code first");
+        assert_eq!(named("4711", &all), Named::One(&rossi), "then the HIS's id");
+        assert_eq!(
+            named("1234567893", &all),
+            Named::One(&rossi),
+            "then the NPI"
+        );
+        assert_eq!(named("LAB", &all), Named::One(&lab));
+        assert_eq!(named("77", &all), Named::Ambiguous(vec![&twin_a, &twin_b]));
+        assert_eq!(named("DR-NOBODY", &all), Named::Unknown);
+        assert_eq!(named("DR-ROSSI", &[] as &[PractitionerRef]), Named::Unknown);
+    }
+}

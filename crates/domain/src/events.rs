@@ -333,6 +333,63 @@ pub struct ConsumptionRecordedV1 {
     pub coverages: Vec<CoverageRef>,
     /// When Carebill recorded it.
     pub recorded_at: DateTime<Utc>,
+    /// What an electronic claim needs of this service beyond the catalog's codes (diagnoses,
+    /// modifiers); absent when the clinical system sent none, and in events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ConsumptionClaimFacts>,
+}
+
+/// What a clinical system said of one consumption for electronic claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsumptionClaimFacts {
+    /// ICD-10-CM codes the service was for, most important first (at most 4, dotted, upper
+    /// case): an 837P line points at them in the claim's diagnoses (SV107).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis_codes: Vec<String>,
+    /// Procedure modifiers, written after the catalog item's own (at most 4 in all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<String>,
+}
+
+impl ConsumptionClaimFacts {
+    /// None when there is nothing to say.
+    pub fn or_none(self) -> Option<Self> {
+        (!self.diagnosis_codes.is_empty() || !self.modifiers.is_empty()).then_some(self)
+    }
+}
+
+/// What an electronic claim needs of one settled line beyond its code and amount: the
+/// consumption's diagnoses and modifiers and the practitioners it named.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LineClaimFacts {
+    /// ICD-10-CM codes the service was for, most important first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis_codes: Vec<String>,
+    /// Procedure modifiers added to the catalog item's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<String>,
+    /// Who ordered it, as the clinical system said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_practitioner: Option<String>,
+    /// Who was attending at the time, as the clinical system said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attending_practitioner: Option<String>,
+}
+
+impl LineClaimFacts {
+    /// A consumption's claim facts with its practitioners; none when there is nothing to say.
+    pub fn of(c: &ConsumptionRecordedV1) -> Option<Self> {
+        let facts = c.claim.clone().unwrap_or_default();
+        let line = Self {
+            diagnosis_codes: facts.diagnosis_codes,
+            modifiers: facts.modifiers,
+            ordering_practitioner: c.ordering_practitioner.clone(),
+            attending_practitioner: c.attending_practitioner.clone(),
+        };
+        (line != Self::default()).then_some(line)
+    }
 }
 
 impl EventPayload for ConsumptionRecordedV1 {
@@ -658,6 +715,11 @@ pub struct SettledLine {
     /// Who performed it, as the clinical system said; absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performed_by: Option<String>,
+    /// What an electronic claim needs of the line (diagnoses, modifiers, ordering and attending
+    /// practitioners); absent when the consumption said none, on lines of billing runs and in
+    /// events of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<LineClaimFacts>,
 }
 
 /// `carebill.settlement.settlement.approved.v1`: medical audit approved a settlement version;

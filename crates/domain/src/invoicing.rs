@@ -243,6 +243,9 @@ pub struct DocumentLine {
     pub kind: Option<crate::accounts::ServiceKind>,
     /// Who performed it, when the approval said.
     pub performed_by: Option<String>,
+    /// What an electronic claim needs of the line (diagnoses, modifiers, practitioners), when
+    /// the approval said.
+    pub claim: Option<crate::events::LineClaimFacts>,
 }
 
 /// A VAT category (UNCL 5305), as configured and stored: `S` standard or reduced rate, `Z` zero
@@ -624,6 +627,7 @@ pub fn plan_invoices(
                 method: share.method,
                 kind: line.kind,
                 performed_by: line.performed_by.clone(),
+                claim: line.claim.clone(),
             });
         }
         if lines.is_empty() {
@@ -993,6 +997,7 @@ mod tests {
                     .collect(),
                 kind: None,
                 performed_by: None,
+                claim: None,
             })
             .collect();
         let total = lines.iter().map(|l| l.amount.to_minor().unwrap().0).sum();

@@ -108,6 +108,8 @@ pub struct PricedLine {
     /// Units of a prepaid bundle (promotional offer) this line used: they are priced at zero,
     /// the rest of the quantity as usual.
     pub offer: Option<OfferUse>,
+    /// What an electronic claim needs of the line, from its consumption.
+    pub claim: Option<crate::events::LineClaimFacts>,
 }
 
 /// What a line is computed from.
@@ -417,6 +419,7 @@ pub fn compute(
             package: package.map(|(p, _)| p.clone()),
             run_line: None,
             offer,
+            claim: crate::events::LineClaimFacts::of(c),
         });
         applying.push(mine.clone());
         for (by, code, description, quantity, price) in extras {
@@ -446,6 +449,7 @@ pub fn compute(
                 package: None,
                 run_line: None,
                 offer: None,
+                claim: crate::events::LineClaimFacts::of(c),
             });
             applying.push(mine.clone());
         }

@@ -1,5 +1,5 @@
 //! Test helpers (feature `testing`): throwaway PostgreSQL databases on the server named by
-//! `CAREBILL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`), the
+//! `CAREBILL_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable`), the
 //! broker named by `CAREBILL_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`),
 //! tokens, the app over a real socket ([`serve`]) and stand-ins for third-party HTTP APIs
 //! ([`StandIn`]). A missing server is a test failure with a clear message, never a skip.
@@ -16,10 +16,13 @@ use crate::db::{Backend, Db, MigrationSet, PLATFORM_MIGRATIONS};
 use crate::http::{self as cbhttp, BodyLimit, DEFAULT_BODY_LIMIT};
 use crate::metrics::Metrics;
 
-/// The server tests create their databases on.
+/// The server tests create their databases on. Without TLS by default: the local server needs
+/// none, and libpq's OpenSSL state torn down while a pool thread still holds a connection has
+/// crashed test processes at exit (SIGSEGV after every test had passed; diesel#3441).
 pub fn postgres_admin_url() -> String {
-    std::env::var("CAREBILL_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("CAREBILL_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_owned()
+    })
 }
 
 /// The broker tests use.
@@ -54,9 +57,18 @@ impl PgTestDb {
         if let Err(e) = diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn) {
             panic!("creating test database {name}: {e}");
         }
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        // The new database on the same server, with the same options (`?sslmode=...`).
+        let (path, options) = admin
+            .split_once('?')
+            .map_or((admin.as_str(), ""), |(p, o)| (p, o));
+        let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+        let options = if options.is_empty() {
+            String::new()
+        } else {
+            format!("?{options}")
+        };
         PgTestDb {
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{options}"),
             name,
             admin,
         }

@@ -146,6 +146,7 @@ diesel::table! {
         voided_at -> Nullable<Timestamp>,
         recorded_by -> Text,
         recorded_at -> Timestamp,
+        claim -> Nullable<Text>,
     }
 }
 

@@ -73,6 +73,7 @@ fn approval(location: &LocationRef, sanitas: &PartyRef, n: usize) -> Envelope {
         }],
         kind: None,
         performed_by: None,
+        claim: None,
     };
     let a = SettlementApprovedV1 {
         settlement_id: SettlementId::new(),

@@ -1,7 +1,10 @@
 //! The events invoicing consumes, each to its use case, in batches applied in one transaction.
 //!
 //! `carebill.settlement.settlement.approved.v1` → [`crate::service::issuing`];
-//! `carebill.settlement.hours.priced.v1` → [`crate::service::agency_issuing`]. Other types are
+//! `carebill.settlement.hours.priced.v1` → [`crate::service::agency_issuing`]; accounts' master
+//! data claims need (`location.changed`, `patient.changed`, `coverage.changed`,
+//! `practitioner.changed`, `episode.coded`, `catalog_item.changed`) →
+//! [`crate::service::claim_facts`], kept in order of arrival (the newest wins). Other types are
 //! ignored.
 //!
 //! The batch locking order, so that two replicas' batches never wait on each other in a cycle:
@@ -11,15 +14,28 @@
 //! 3. then each priced approval of hours, in (agency, carer) id order: the agency's series, then
 //!    the carer's.
 
-use carebill_domain::events::{Envelope, EventPayload as _, HoursPricedV1, SettlementApprovedV1};
+use carebill_domain::events::{
+    CatalogItemChangedV1, CoverageChangedV1, Envelope, EpisodeCodedV1, EventPayload as _,
+    HoursPricedV1, LocationChangedV1, PatientChangedV1, PractitionerChangedV1,
+    SettlementApprovedV1,
+};
 use carebill_domain::ids::SettlementId;
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::{agency_issuing, issuing};
+use crate::service::{agency_issuing, claim_facts, issuing};
 
 /// The event types consumed.
-pub(crate) const TYPES: &[&str] = &[SettlementApprovedV1::TYPE, HoursPricedV1::TYPE];
+pub(crate) const TYPES: &[&str] = &[
+    SettlementApprovedV1::TYPE,
+    HoursPricedV1::TYPE,
+    LocationChangedV1::TYPE,
+    PatientChangedV1::TYPE,
+    CoverageChangedV1::TYPE,
+    PractitionerChangedV1::TYPE,
+    EpisodeCodedV1::TYPE,
+    CatalogItemChangedV1::TYPE,
+];
 
 /// Applies a batch of consumed events in one transaction: issues the invoices of each approved
 /// settlement, then numbers and announces them all.
@@ -36,6 +52,7 @@ pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Resu
             continue;
         }
         if env.event_type != SettlementApprovedV1::TYPE {
+            claim_facts::apply(conn, env)?;
             continue;
         }
         let approval: SettlementApprovedV1 = env

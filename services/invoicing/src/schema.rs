@@ -58,6 +58,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    claim_facts (kind, key) {
+        kind -> Text,
+        key -> Text,
+        data -> Text,
+        version -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     agency_commissions (approval_id) {
         approval_id -> Text,
         location_id -> Text,
@@ -141,6 +151,7 @@ diesel::table! {
         explanation -> Nullable<Text>,
         service_kind -> Nullable<Text>,
         performed_by -> Nullable<Text>,
+        claim -> Nullable<Text>,
     }
 }
 

@@ -131,20 +131,15 @@ impl BillingCodeInput {
                 }
             }
         };
-        if self.modifiers.len() > 4 {
-            v.add("billing_code.modifiers", "too_many", "at most 4 modifiers");
-        }
-        let mut modifiers: Vec<String> = Vec::new();
-        for (i, m) in self.modifiers.iter().enumerate() {
-            let field = format!("billing_code.modifiers.{i}");
-            if let Some(m) = v.check(&field, "invalid", Modifier::parse(m)) {
-                if modifiers.iter().any(|x| x == m.as_str()) {
-                    v.add(field, "duplicate", "each modifier once");
-                } else {
-                    modifiers.push(m.as_str().to_owned());
-                }
-            }
-        }
+        let modifiers = super::code_list(
+            "billing_code.modifiers",
+            &self.modifiers,
+            4,
+            "modifier",
+            Modifier::parse,
+            Modifier::as_str,
+            v,
+        );
         let revenue_code = self.revenue_code.as_deref().and_then(|r| {
             v.check(
                 "billing_code.revenue_code",

@@ -5,6 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::accounts::{MAX_BATCH, Quantity, ServiceKind, check_performed_at};
+use carebill_domain::claim_codes::{Icd10Cm, Modifier};
+use carebill_domain::events::ConsumptionClaimFacts;
 use carebill_domain::{Code, FieldError, Validation};
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
@@ -74,6 +76,12 @@ pub struct Consumption {
     /// Free attributes for rules.
     #[schema(value_type = Object)]
     pub attributes: Value,
+    /// ICD-10-CM diagnoses the service was for, most important first (dotted, upper case).
+    #[schema(example = json!(["J18.9"]))]
+    pub diagnosis_codes: Vec<String>,
+    /// Procedure modifiers for this service (after the catalog item's own).
+    #[schema(example = json!(["LT"]))]
+    pub modifiers: Vec<String>,
     /// Active or voided.
     pub status: ConsumptionStatus,
     /// Why it was voided.
@@ -124,6 +132,16 @@ pub struct ConsumptionInput {
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"urgent": true}))]
     pub attributes: Option<Map<String, Value>>,
+    /// ICD-10-CM diagnoses the service was for, most important first (at most 4, with or
+    /// without the dot): an electronic claim's line points at them (837P SV107).
+    #[serde(default)]
+    #[schema(example = json!(["J18.9"]), max_items = 4)]
+    pub diagnosis_codes: Vec<String>,
+    /// Procedure modifiers for this service, written after the catalog item's own (at most 4,
+    /// two letters or digits each).
+    #[serde(default)]
+    #[schema(example = json!(["LT"]), max_items = 4)]
+    pub modifiers: Vec<String>,
 }
 
 /// A batch push.
@@ -225,6 +243,12 @@ impl From<service::Consumption> for Consumption {
             source_system: c.source_system,
             external_id: c.external_id,
             attributes: c.attributes,
+            diagnosis_codes: c
+                .claim
+                .as_ref()
+                .map(|f| f.diagnosis_codes.clone())
+                .unwrap_or_default(),
+            modifiers: c.claim.map(|f| f.modifiers).unwrap_or_default(),
             status: c.status.into(),
             void_reason: c.void_reason,
             voided_by: c.voided_by,
@@ -331,6 +355,26 @@ impl ConsumptionInput {
                 format!("must serialise to at most {MAX_ATTRIBUTES_BYTES} bytes"),
             );
         }
+        let claim = ConsumptionClaimFacts {
+            diagnosis_codes: super::code_list(
+                "diagnosis_codes",
+                &self.diagnosis_codes,
+                4,
+                "diagnosis code",
+                Icd10Cm::parse,
+                Icd10Cm::as_str,
+                &mut v,
+            ),
+            modifiers: super::code_list(
+                "modifiers",
+                &self.modifiers,
+                4,
+                "modifier",
+                Modifier::parse,
+                Modifier::as_str,
+                &mut v,
+            ),
+        };
         let errors = v.finish();
         match (errors, code, quantity) {
             (Ok(()), Some(code), Some(quantity)) => Ok(NewConsumption {
@@ -345,6 +389,7 @@ impl ConsumptionInput {
                 source_system,
                 external_id,
                 attributes,
+                claim: claim.or_none(),
             }),
             (Err(e), _, _) => Err(e),
             _ => Err(vec![FieldError {

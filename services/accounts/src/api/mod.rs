@@ -389,6 +389,36 @@ pub(crate) fn check_npi(
     }
 }
 
+/// Checks a list of claim codes under `field` (`field.{i}` for each): at most `max`
+/// (`too_many`), each parsed by `parse` (`invalid`), none twice (`duplicate`, naming `what`);
+/// gives the codes as `parse` writes them, in order.
+pub(crate) fn code_list<T, E: std::fmt::Display>(
+    field: &str,
+    values: &[String],
+    max: usize,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    written: impl Fn(&T) -> &str,
+    v: &mut Validation,
+) -> Vec<String> {
+    if values.len() > max {
+        v.add(field, "too_many", format!("at most {max} {what}s"));
+    }
+    let mut codes: Vec<String> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let at = format!("{field}.{i}");
+        if let Some(code) = v.check(&at, "invalid", parse(value)) {
+            let code = written(&code).to_owned();
+            if codes.contains(&code) {
+                v.add(at, "duplicate", format!("each {what} once"));
+            } else {
+                codes.push(code);
+            }
+        }
+    }
+    codes
+}
+
 /// What claims name a location by, as sent.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,8 +4,8 @@
 //! after its database was restored. Consumers keep the newest by `changed_at` or version, so an
 //! announcement of a record they already have changes nothing.
 //!
-//! Coverages are not among the kinds: `coverage.changed` makes settlement split its open
-//! settlements again, and announcing it for every patient would do that for all of them.
+//! Coverages are announced per patient with `change` `announced`, which settlement does not
+//! split its open settlements again for (any other `coverage.changed` it does).
 
 use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Scope};
@@ -13,7 +13,7 @@ use carebill_platform::db::AnyConnection;
 use carebill_platform::http::PageRequest;
 
 use crate::service::{
-    catalog, episode_codings, locations, patients, payers, practitioners, system,
+    catalog, coverages, episode_codings, locations, patients, payers, practitioners, system,
 };
 use crate::store::episode_codings as coding_store;
 
@@ -32,6 +32,8 @@ pub enum Kind {
     Patients,
     /// `episode.coded` (each coded episode's current version).
     Codings,
+    /// `coverage.changed` with change `announced`, per patient with coverages.
+    Coverages,
 }
 
 /// Every kind, by the name the command line takes, in the order they are announced.
@@ -42,6 +44,7 @@ pub const KINDS: &[(&str, Kind)] = &[
     ("catalog", Kind::Catalog),
     ("patients", Kind::Patients),
     ("codings", Kind::Codings),
+    ("coverages", Kind::Coverages),
 ];
 
 /// The kinds a comma-separated list names (every kind for `None`).
@@ -69,9 +72,9 @@ pub fn parse_kinds(list: Option<&str>) -> Result<Vec<Kind>, String> {
     Ok(out)
 }
 
-/// Announces one page of `kind` (records after the id `after`, at most `limit`) in the
-/// caller's transaction; returns how many, and the last id to continue after (none when this
-/// was the last page).
+/// Announces one page of `kind` (records after the id `after`, at most `limit`; patients for
+/// coverages) in the caller's transaction; returns how many were announced, and the last id to
+/// continue after (none when this was the last page).
 pub fn page(
     conn: &mut AnyConnection,
     kind: Kind,
@@ -81,6 +84,8 @@ pub fn page(
     let who: Principal = system();
     let req = PageRequest { limit, after };
     let everything = Scope::everything();
+    // Patients without coverages are paged over but not announced.
+    let mut skipped = 0;
     let ids: Vec<String> = match kind {
         Kind::Locations => {
             let page = locations::list(conn, &everything, &req)?;
@@ -128,8 +133,14 @@ pub fn page(
             }
             episodes
         }
+        Kind::Coverages => {
+            let page = patients::list(conn, &Default::default(), &req)?;
+            let ids: Vec<String> = page.items.iter().map(|p| p.id.to_string()).collect();
+            skipped = ids.len() - coverages::announce_patients(conn, &who, &ids)?;
+            ids
+        }
     };
     let full = i64::try_from(ids.len()).unwrap_or(i64::MAX) >= limit; // not stored: a count
     let last = ids.last().cloned().filter(|_| full);
-    Ok((ids.len(), last))
+    Ok((ids.len() - skipped, last))
 }

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use carebill_domain::Code;
 use carebill_domain::accounts::{Quantity, ServiceKind};
 use carebill_domain::events::{
-    ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, Envelope, EpisodeRef,
+    ConsumptionClaimFacts, ConsumptionRecordedV1, ConsumptionVoidedV1, CoverageRef, Envelope,
+    EpisodeRef,
 };
 use carebill_domain::ids::{ConsumptionId, EpisodeId, LocationId, PatientId};
 use carebill_platform::auth::{Principal, Scope};
@@ -69,6 +70,8 @@ pub struct Consumption {
     pub external_id: Option<String>,
     /// Free attributes for rules.
     pub attributes: Value,
+    /// Diagnoses and modifiers for electronic claims.
+    pub claim: Option<ConsumptionClaimFacts>,
     /// Active or voided.
     pub status: ConsumptionStatus,
     /// Why it was voided.
@@ -88,6 +91,7 @@ impl Consumption {
         Ok(Consumption {
             quantity: r.quantity()?,
             attributes: r.attributes()?,
+            claim: r.claim()?,
             id: r.id,
             episode_id: r.episode_id,
             patient_id: r.patient_id,
@@ -138,6 +142,10 @@ pub struct NewConsumption {
     pub external_id: Option<String>,
     /// Free attributes.
     pub attributes: Map<String, Value>,
+    /// Diagnoses and modifiers for electronic claims; left out of the digest when none, so
+    /// that inputs recorded before it existed keep their digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ConsumptionClaimFacts>,
 }
 
 impl NewConsumption {
@@ -346,6 +354,7 @@ fn prepare(
         status: ConsumptionStatus::Active.as_str().to_owned(),
         recorded_by: who.subject.clone(),
         recorded_at: now,
+        claim: v.claim.as_ref().map(serde_json::to_string).transpose()?,
     };
     let view = Consumption {
         id,
@@ -364,6 +373,7 @@ fn prepare(
         source_system: row.source_system.clone(),
         external_id: row.external_id.clone(),
         attributes: attributes.clone(),
+        claim: v.claim.clone(),
         status: ConsumptionStatus::Active,
         void_reason: None,
         voided_by: None,
@@ -386,6 +396,7 @@ fn prepare(
         attributes,
         coverages: coverage_refs.to_vec(),
         recorded_at: now.and_utc(),
+        claim: v.claim,
     };
     let event = envelope(who, &payload)?;
     Ok(Prepared {

@@ -206,6 +206,28 @@ fn claim_facts(
     Ok(out)
 }
 
+/// How an announcement of coverages that did not change says so (`carebill announce`):
+/// settlement does not split anything again for it.
+pub const ANNOUNCED: &str = "announced";
+
+/// Announces again the coverages of each patient that has any (`change` [`ANNOUNCED`], naming
+/// the first coverage); returns how many patients had some.
+pub fn announce_patients(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    patient_ids: &[String],
+) -> Result<usize, Error> {
+    let rows = store::of_patients(conn, patient_ids)?;
+    let mut announced = 0;
+    for patient in patient_ids {
+        if let Some(first) = rows.iter().find(|r| r.patient_id.to_string() == *patient) {
+            announce(conn, who, patient, &first.id.to_string(), ANNOUNCED)?;
+            announced += 1;
+        }
+    }
+    Ok(announced)
+}
+
 fn announce(
     conn: &mut AnyConnection,
     who: &Principal,

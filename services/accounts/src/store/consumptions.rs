@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use carebill_domain::accounts::ServiceKind;
+use carebill_domain::events::ConsumptionClaimFacts;
 use carebill_domain::ids::{ConsumptionId, EpisodeId, LocationId, PatientId};
 use carebill_domain::stored::Unreadable;
 use carebill_platform::Error;
@@ -112,9 +113,21 @@ pub struct ConsumptionRow {
     pub recorded_by: String,
     /// When.
     pub recorded_at: NaiveDateTime,
+    /// Diagnoses and modifiers for electronic claims, JSON (see [`ConsumptionRow::claim`]);
+    /// NULL when the clinical system sent none.
+    pub claim: Option<String>,
 }
 
 impl ConsumptionRow {
+    /// The stored claim facts.
+    pub fn claim(&self) -> Result<Option<ConsumptionClaimFacts>, Error> {
+        self.claim
+            .as_deref()
+            .map(|json| carebill_domain::stored::json("consumption claim facts", json))
+            .transpose()
+            .map_err(Error::from)
+    }
+
     /// The stored quantity.
     pub fn quantity(&self) -> Result<rust_decimal::Decimal, Error> {
         carebill_domain::stored::parse("consumption quantity", &self.quantity).map_err(Error::from)
@@ -173,6 +186,8 @@ pub struct NewConsumptionRow {
     pub recorded_by: String,
     /// When.
     pub recorded_at: NaiveDateTime,
+    /// Diagnoses and modifiers, JSON; NULL when none.
+    pub claim: Option<String>,
 }
 
 /// Filters of the consumption list.

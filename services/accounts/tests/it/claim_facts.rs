@@ -7,13 +7,14 @@ use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, fields, get, post, put};
 use serde_json::{Value, json};
 
-use crate::common::fixtures::fixture;
-use crate::common::{app, harness, outbox_types};
+use crate::common::fixtures::{consumption, fixture};
+use crate::common::{app, count, harness, outbox_types};
 
 carebill_platform::both_backends!(
     a_catalog_item_and_a_location_keep_what_claims_bill_and_name_them_by,
     bad_billing_codes_and_claim_facts_are_refused_naming_each_field,
-    a_child_on_a_parents_policy_is_announced_with_its_subscriber_and_a_patient_with_their_details
+    a_child_on_a_parents_policy_is_announced_with_its_subscriber_and_a_patient_with_their_details,
+    a_consumption_keeps_its_diagnoses_and_modifiers_and_announces_them,
 );
 
 fn events_of(events: &[(String, Value)], kind: &str) -> Vec<Value> {
@@ -239,4 +240,139 @@ async fn a_child_on_a_parents_policy_is_announced_with_its_subscriber_and_a_pati
         2,
         "nothing stored"
     );
+
+    // Announced again (for a service that starts keeping a copy), per patient with coverages,
+    // as an announcement; a patient without coverages is not.
+    let (s, uncovered, _) = call(
+        &app,
+        post(
+            "/v1/patients",
+            &t,
+            &json!({"identifiers": [{"system": "mrn", "value": "MRN-UNCOVERED"}], "family_name": "Nobody", "given_name": "Uncovered",
+                    "birth_date": "1990-01-01", "beneficiary_kind": "INSURED"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{uncovered}");
+    let before = events_of(
+        &outbox_types(&h.db).await,
+        "carebill.accounts.coverage.changed.v1",
+    )
+    .len();
+    let counts =
+        carebill_accounts::announce(&h.db, &[carebill_accounts::AnnounceKind::Coverages], 1)
+            .await
+            .expect("announced");
+    assert_eq!(counts, [("coverages", 1)]);
+    let changed = events_of(
+        &outbox_types(&h.db).await,
+        "carebill.accounts.coverage.changed.v1",
+    );
+    assert_eq!(changed.len(), before + 1);
+    let announced = changed.last().expect("announced");
+    assert_eq!(
+        (
+            announced["change"].as_str(),
+            announced["patient_id"].as_str()
+        ),
+        (Some("announced"), Some(f.patient.as_str()))
+    );
+    assert_eq!(announced["claims"][0]["group_number"], "GRP-1");
+}
+
+async fn a_consumption_keeps_its_diagnoses_and_modifiers_and_announces_them(b: Backend) {
+    let h = harness(b);
+    let app = app(&h).await;
+    let t = admin();
+    let f = fixture(&app, "H1", "ENC-1").await;
+    let mut coded = consumption(&f.episode, Some("ord-1"));
+    coded["diagnosis_codes"] = json!(["j189", " E11.9 "]);
+    coded["modifiers"] = json!(["lt"]);
+    let (s, c, _) = call(&app, post("/v1/consumptions", &t, &coded)).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(
+        (c["diagnosis_codes"].clone(), c["modifiers"].clone()),
+        (json!(["J18.9", "E11.9"]), json!(["LT"])),
+        "written as claims carry them: dotted, upper case"
+    );
+    let id = c["id"].as_str().expect("id").to_owned();
+    let (_, read, _) = call(&app, get(&format!("/v1/consumptions/{id}"), &t)).await;
+    assert_eq!(read["diagnosis_codes"], json!(["J18.9", "E11.9"]));
+    // A retry with the same content is the same consumption; other diagnoses are another
+    // content under the same external id.
+    let (s, again, _) = call(&app, post("/v1/consumptions", &t, &coded)).await;
+    assert_eq!(
+        (s, again["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let mut recoded = coded.clone();
+    recoded["diagnosis_codes"] = json!(["J18.9"]);
+    let (s, problem, _) = call(&app, post("/v1/consumptions", &t, &recoded)).await;
+    assert_eq!(
+        (s, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("external_id_reused"))
+    );
+    // Without them, a consumption shows empty lists and its event says nothing.
+    let (s, plain, _) = call(
+        &app,
+        post(
+            "/v1/consumptions",
+            &t,
+            &consumption(&f.episode, Some("ord-2")),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+    assert_eq!(
+        (plain["diagnosis_codes"].clone(), plain["modifiers"].clone()),
+        (json!([]), json!([]))
+    );
+    let recorded = events_of(
+        &outbox_types(&h.db).await,
+        "carebill.accounts.consumption.recorded.v1",
+    );
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(
+        recorded[0]["claim"],
+        json!({"diagnosis_codes": ["J18.9", "E11.9"], "modifiers": ["LT"]})
+    );
+    assert!(recorded[1].get("claim").is_none(), "{}", recorded[1]);
+
+    // Bad ones: each named, nothing recorded.
+    let before = count(&h.db, "consumptions").await;
+    let mut bad = consumption(&f.episode, None);
+    bad["diagnosis_codes"] = json!(["J18.9", "not a code", "j18.9", "R05", "R50.9"]);
+    bad["modifiers"] = json!(["L", "25", "25"]);
+    let (s, problem, _) = call(&app, post("/v1/consumptions", &t, &bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mut named = fields(&problem);
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "diagnosis_codes",
+            "diagnosis_codes.1",
+            "diagnosis_codes.2",
+            "modifiers.0",
+            "modifiers.2"
+        ]
+    );
+    let codes: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["code"].as_str().expect("code"))
+        .collect();
+    assert!(
+        codes.contains(&"too_many") && codes.contains(&"duplicate"),
+        "{problem}"
+    );
+    bad["diagnosis_codes"] = json!("J18.9");
+    let (s, _, _) = call(&app, post("/v1/consumptions", &t, &bad)).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a string is not a list"
+    );
+    assert_eq!(count(&h.db, "consumptions").await, before);
 }

@@ -254,6 +254,6 @@ async fn master_data_is_announced_again_page_by_page(b: Backend) {
         ["DR-A", "DR-B", "DR-C"],
         "each once, over two pages"
     );
-    assert!(carebill_accounts::parse_kinds(Some("coverages")).is_err());
+    assert!(carebill_accounts::parse_kinds(Some("coverage")).is_err());
     assert!(carebill_accounts::parse_kinds(Some(" , ")).is_err());
 }

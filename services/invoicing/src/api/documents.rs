@@ -2,6 +2,7 @@
 //! their lines, as the API shows them, made from the service's read models.
 
 use carebill_domain::Money;
+use carebill_domain::events::LineClaimFacts;
 use carebill_domain::ids::{ConsumptionId, EpisodeId, LocationId, SettlementId};
 use carebill_domain::settlement::{Coordination, Part};
 use chrono::{DateTime, Utc};
@@ -101,6 +102,11 @@ pub struct Line {
     /// lines that only credit an amount).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<InvoiceLineExplanation>,
+    /// What an electronic claim needs of the line beyond its code and amount: the diagnoses
+    /// and modifiers the clinical system sent with the consumption, and the ordering and
+    /// attending practitioners it named. Absent when it said none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<LineClaimFacts>,
 }
 
 /// What a line's amount is made of.
@@ -161,6 +167,7 @@ impl Line {
             unit_price: l.unit_price,
             line_amount: l.line_amount,
             amount: l.amount,
+            claim: l.claim.clone(),
             explanation: (!l.parts.is_empty() || l.method.is_some()).then(|| {
                 InvoiceLineExplanation {
                     method: l.method,

@@ -91,6 +91,8 @@ pub(crate) struct Line {
     pub parts: Vec<Part>,
     /// The coordination method of a payer after the first.
     pub method: Option<Coordination>,
+    /// What an electronic claim needs of the line, when the approval said.
+    pub claim: Option<carebill_domain::events::LineClaimFacts>,
 }
 
 /// An invoice's header, as read in a caller's scope.
@@ -402,6 +404,7 @@ impl Line {
             tax: d.tax,
             parts: d.parts,
             method: d.method,
+            claim: d.claim,
         })
     }
 

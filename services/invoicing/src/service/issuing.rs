@@ -103,6 +103,13 @@ pub(crate) fn issue_invoices<'e>(
     for plan in &mut plans {
         apply_taxes(plan, &rules, issued_on).map_err(|e| Error::invalid_event(e.to_string()))?;
     }
+    // Claims to payers pick their format by the kind of care: kept with the claim facts.
+    if plans
+        .iter()
+        .any(|p| p.recipient.kind == carebill_domain::events::PartyKind::Payer)
+    {
+        super::claim_facts::keep_episode(conn, approval)?;
+    }
     let mut issued = Vec::with_capacity(plans.len());
     for plan in &plans {
         let id = InvoiceId::new();

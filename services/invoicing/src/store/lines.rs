@@ -62,6 +62,9 @@ pub(crate) struct LineRow {
     pub service_kind: Option<String>,
     /// Who performed it; NULL when unknown.
     pub performed_by: Option<String>,
+    /// What an electronic claim needs of the line, JSON ([`carebill_domain::events::LineClaimFacts`]); NULL when the
+    /// approval said nothing.
+    pub claim: Option<String>,
 }
 
 /// What a line's amount is made of, as kept on the line.
@@ -101,6 +104,12 @@ impl LineRow {
                 .transpose()
                 .map_err(Error::from)?,
             performed_by: self.performed_by.clone(),
+            claim: self
+                .claim
+                .as_deref()
+                .map(|json| stored::json("line claim facts", json))
+                .transpose()
+                .map_err(Error::from)?,
         })
     }
 
@@ -177,6 +186,7 @@ pub(crate) fn insert(
                 explanation: explanation(l)?,
                 service_kind: l.kind.map(|k| k.as_str().to_owned()),
                 performed_by: l.performed_by.clone(),
+                claim: l.claim.as_ref().map(serde_json::to_string).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

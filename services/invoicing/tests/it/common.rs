@@ -174,6 +174,7 @@ pub(crate) fn line(
             .collect(),
         kind: Some(carebill_domain::accounts::ServiceKind::Lab),
         performed_by: Some("DR-ROSSI".to_owned()),
+        claim: None,
     }
 }
 

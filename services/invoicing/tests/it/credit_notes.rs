@@ -28,10 +28,17 @@ async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_cre
     let settlement = SettlementId::new();
     let (c1, c2) = (ConsumptionId::new(), ConsumptionId::new());
     let pat = PartyRef::patient(w.patient.id);
-    let lines = vec![
+    let mut lines = vec![
         line(c1, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]),
         line(c2, "RX-01", 3_333, &[(&w.sanitas, 3_333)]),
     ];
+    // What a claim needs of a line is kept with it, and a correction's lines keep it too.
+    lines[0].claim = Some(carebill_domain::events::LineClaimFacts {
+        diagnosis_codes: vec!["D64.9".to_owned()],
+        modifiers: vec!["91".to_owned()],
+        ordering_practitioner: Some("DR-ORD".to_owned()),
+        attending_practitioner: Some("DR-ROSSI".to_owned()),
+    });
     deliver(&h.db, envelope(&approval(&w, settlement, 1, lines.clone())))
         .await
         .expect("v1");
@@ -66,12 +73,24 @@ async fn a_credit_note_cancels_its_invoice_once_and_a_reissue_bills_only_the_cre
                     l["amount"],
                     l["line_amount"],
                     l["quantity"],
-                    l["tax"]
+                    l["tax"],
+                    l["claim"]
                 ])
             })
             .collect()
     };
     assert_eq!(strip(&cn["lines"]), strip(&inv["lines"]));
+    assert_eq!(
+        (
+            inv["lines"][0]["claim"].clone(),
+            inv["lines"][1].get("claim")
+        ),
+        (
+            json!({"diagnosis_codes": ["D64.9"], "modifiers": ["91"],
+                   "ordering_practitioner": "DR-ORD", "attending_practitioner": "DR-ROSSI"}),
+            None
+        )
+    );
 
     // A retry with the same key replays; a second credit is refused and changes nothing.
     let (s, replay) = credit(&app, &t, &payer_invoice, body.clone(), Some("k-1")).await;

@@ -6,6 +6,7 @@
 
 mod agency;
 mod batches;
+mod claim_facts;
 mod common;
 mod credit_notes;
 mod deliveries;

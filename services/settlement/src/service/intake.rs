@@ -252,14 +252,22 @@ pub fn on_void(
     Ok(())
 }
 
+/// The `change` of a `coverage.changed` that only repeats the patient's coverages.
+const ANNOUNCED: &str = "announced";
+
 /// A patient's coverages changed: kept, told to billing runs, and given to every settlement of
-/// the patient; the open ones are split again.
+/// the patient; the open ones are split again. An announcement changes nothing.
 #[tracing::instrument(skip_all)]
 pub fn on_coverage(
     conn: &mut AnyConnection,
     c: &CoverageChangedV1,
     dirty: &mut Dirty,
 ) -> Result<(), Error> {
+    // An announcement (`carebill announce --what coverages`, for services that keep a copy)
+    // repeats what was announced before: nothing to split again.
+    if c.change == ANNOUNCED {
+        return Ok(());
+    }
     // The patient's lock (taken with the batch's, up front) orders this with the settlements and
     // care records being made for the patient, which read what is kept here.
     let patient = c.patient_id.to_string();

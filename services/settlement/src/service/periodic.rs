@@ -218,6 +218,7 @@ fn lines_of(
             package: None,
             run_line: Some(l),
             offer: None,
+            claim: None,
         });
     }
     // What each party is billed must not be negative.

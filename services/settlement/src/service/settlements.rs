@@ -242,6 +242,7 @@ pub fn approved_event(
             shares,
             kind: l.kind,
             performed_by: l.performed_by.clone(),
+            claim: l.claim.clone(),
         });
     }
     // Payers first, the patient last.

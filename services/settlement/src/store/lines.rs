@@ -6,7 +6,7 @@ use carebill_domain::Money;
 use carebill_domain::accounts::ServiceKind;
 use carebill_domain::billing::RunLine;
 use carebill_domain::conditions::Adjustment;
-use carebill_domain::events::PartyRef;
+use carebill_domain::events::{LineClaimFacts, PartyRef};
 use carebill_domain::pricing::{LineIssue, LineShare, PricedLine};
 use carebill_domain::settlement::{Coordination, OfferUse, Part, PartKind, Reason};
 use carebill_platform::Error;
@@ -122,6 +122,10 @@ pub struct StoredLine {
     /// the rest of the quantity as usual.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferUse>,
+    /// What an electronic claim needs of the line (diagnoses, modifiers, practitioners), from
+    /// its consumption; absent when it said none and in lines stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<LineClaimFacts>,
 }
 
 impl From<&PricedLine> for StoredLine {
@@ -178,6 +182,7 @@ impl From<&PricedLine> for StoredLine {
             package: l.package.clone(),
             run_line: l.run_line.clone(),
             offer: l.offer.clone(),
+            claim: l.claim.clone(),
         }
     }
 }
@@ -236,6 +241,7 @@ impl From<StoredLine> for PricedLine {
             package: l.package,
             run_line: l.run_line,
             offer: l.offer,
+            claim: l.claim,
         }
     }
 }

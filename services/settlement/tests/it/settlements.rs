@@ -77,7 +77,13 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     w.episode.patient.billing = billing("Ana Garcia");
     w.coverages[0].payer_billing = billing("Sanitas S.A.");
     w.coverages[1].payer_billing = billing("Mutua S.A.");
-    let hb = consumption(&w, "LAB-HB", 2, "2026-11-02T09:00:00Z");
+    let mut hb = consumption(&w, "LAB-HB", 2, "2026-11-02T09:00:00Z");
+    // What an electronic claim will need of it travels to the approval untouched.
+    hb.claim = Some(carebill_domain::events::ConsumptionClaimFacts {
+        diagnosis_codes: vec!["D64.9".to_owned()],
+        modifiers: vec!["91".to_owned()],
+    });
+    hb.ordering_practitioner = Some("DR-ORD".to_owned());
     let env = deliver(&h, "accounts", &hb).await;
     deliver(
         &h,
@@ -393,6 +399,22 @@ async fn consumptions_are_priced_split_reviewed_observed_corrected_and_approved(
     );
     let eur = |s: &str| Money::new(s.parse().expect("decimal"), Currency::EUR).expect("money");
     assert_eq!(event.total, eur("100.00"));
+    let claims: Vec<(&str, Option<&carebill_domain::events::LineClaimFacts>)> = event
+        .lines
+        .iter()
+        .map(|l| (l.code.as_str(), l.claim.as_ref()))
+        .collect();
+    let hb_claim = carebill_domain::events::LineClaimFacts {
+        diagnosis_codes: vec!["D64.9".to_owned()],
+        modifiers: vec!["91".to_owned()],
+        ordering_practitioner: Some("DR-ORD".to_owned()),
+        attending_practitioner: None,
+    };
+    assert!(
+        claims.contains(&("LAB-HB", Some(&hb_claim)))
+            && claims.iter().filter(|(_, c)| c.is_some()).count() == 1,
+        "{claims:?}"
+    );
     // Each line says what kind of service it bills (the catalog item's), for reports.
     assert!(
         event
@@ -596,6 +618,24 @@ async fn voids_credit_notes_and_coverage_changes_make_new_versions(b: Backend) {
     let (_, doc, _) = call(&app, get(&url, &admin())).await;
     assert_eq!(doc["line_count"], 1, "{doc}");
 
+    // An announcement of coverages (`carebill announce`, for services that keep a copy) splits
+    // nothing again, whatever it carries.
+    let (_, before, _) = call(&app, get(&url, &admin())).await;
+    deliver(
+        &h,
+        "accounts",
+        &carebill_domain::events::CoverageChangedV1 {
+            patient_id: w.episode.patient.id,
+            coverage_id: w.coverages[0].id,
+            change: "announced".to_owned(),
+            coverages: w.coverages[..1].to_vec(),
+            claims: Vec::new(),
+            changed_at: Utc::now(),
+        },
+    )
+    .await;
+    let (_, after, _) = call(&app, get(&url, &admin())).await;
+    assert_eq!(after["version"], before["version"], "{after}");
     // The patient loses the second coverage: the open settlement is split again.
     w.coverages.truncate(1);
     deliver(

@@ -131,6 +131,7 @@ pub fn consumption(w: &World, code: &str, quantity: i64, at: &str) -> Consumptio
         attributes: json!({}),
         coverages: w.coverages.clone(),
         recorded_at: at,
+        claim: None,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE document_lines DROP COLUMN claim;
