@@ -17,6 +17,7 @@ pub mod creditor_reference;
 pub mod delivery;
 pub mod document;
 pub mod dunning;
+pub mod e_billing;
 pub mod events;
 pub mod identifiers;
 pub mod ids;

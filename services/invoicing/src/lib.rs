@@ -233,6 +233,22 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/e-billing-settings")
+                    .route(web::get().to(api::e_billing_settings::list_e_billing_settings))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billing-settings/{payer_code}")
+                    .route(web::get().to(api::e_billing_settings::get_e_billing_settings))
+                    .route(web::put().to(api::e_billing_settings::put_e_billing_settings))
+                    .default_service(allow("GET, PUT")),
+            )
+            .service(
+                web::resource("/v1/e-billing-settings/{payer_code}/versions")
+                    .route(web::get().to(api::e_billing_settings::e_billing_settings_versions))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/delivery-settings/{party_kind}/{party}")
                     .route(web::get().to(api::deliveries::get_delivery_settings))
                     .route(web::put().to(api::deliveries::put_delivery_settings))
@@ -327,6 +343,10 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::deliveries::create_invoice_link, api::deliveries::list_invoice_links,
         api::deliveries::create_credit_note_link, api::deliveries::list_credit_note_links,
         api::deliveries::revoke_portal_link, api::deliveries::open_portal_link,
+        api::e_billing_settings::put_e_billing_settings,
+        api::e_billing_settings::get_e_billing_settings,
+        api::e_billing_settings::e_billing_settings_versions,
+        api::e_billing_settings::list_e_billing_settings,
         api::audit_trail::list_audit_events,
         api::agency_commissions::run_agency_commissions,
     ),
@@ -336,6 +356,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         (name = "reports", description = "What was invoiced: revenue per service group, code, location or payer; utilization; credit notes per reason (JSON or CSV)"),
         (name = "credit notes", description = "Credit notes: full ones cancel an invoice, partial ones reduce it"),
         (name = "tax rules", description = "The VAT of lines per country: health care is exempt unless a rule says otherwise"),
+        (name = "e-billing", description = "US electronic claims (X12 837P/837I): each payer's e-billing settings — its payer id, filing indicator, the submitter and receiver, interchange and application ids, test or production, and what it requires beyond the guide"),
         (name = "delivery", description = "Invoices and credit notes e-mailed (PDF, and UBL) or announced with a portal link, inside each location's sending windows; the delivery log, resends, portal links"),
         (name = "layouts", description = "How a location's invoices and credit notes look as PDF and HTML: language, font, colours, logo, fields, texts; versioned"),
         (name = "agency commissions", description = "A care agency's commission invoices to its carers: one per carer and period, one line per approval of hours"),

@@ -58,6 +58,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    e_billing_settings (payer_code, version) {
+        payer_code -> Text,
+        version -> BigInt,
+        data -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     claim_facts (kind, key) {
         kind -> Text,
         key -> Text,

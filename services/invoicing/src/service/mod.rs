@@ -17,6 +17,7 @@ pub(crate) mod claim_facts;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod documents;
+pub(crate) mod e_billing_settings;
 pub(crate) mod e_invoices;
 pub(crate) mod issuing;
 pub(crate) mod layouts;

@@ -7,6 +7,7 @@ pub(crate) mod billed;
 pub(crate) mod claim_facts;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
+pub(crate) mod e_billing_settings;
 pub(crate) mod invoices;
 pub(crate) mod layouts;
 pub(crate) mod lines;

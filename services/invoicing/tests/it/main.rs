@@ -10,6 +10,7 @@ mod claim_facts;
 mod common;
 mod credit_notes;
 mod deliveries;
+mod e_billing;
 mod e_invoices;
 mod invoices;
 mod layouts;

@@ -1,0 +1,1 @@
+DROP TABLE e_billing_settings;
