@@ -14,6 +14,7 @@ pub(crate) mod agency_issuing;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
 pub(crate) mod claim_facts;
+pub(crate) mod claimable;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod documents;

@@ -5,6 +5,7 @@ pub(crate) mod agency;
 pub(crate) mod batches;
 pub(crate) mod billed;
 pub(crate) mod claim_facts;
+pub(crate) mod claimable;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod e_billing_settings;

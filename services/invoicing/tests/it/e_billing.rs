@@ -2,6 +2,8 @@
 //! billers, refused naming every bad field with nothing stored.
 
 use actix_web::http::StatusCode;
+use carebill_domain::events::PartyRef;
+use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
 use carebill_platform::testing::{admin, call, fields, get, put, token};
@@ -12,6 +14,7 @@ use crate::common::*;
 both_backends!(
     a_payers_settings_are_set_in_versions_behind_if_match,
     bad_settings_are_refused_naming_each_field_and_nothing_is_stored,
+    claimable_entries_are_the_lines_of_issued_payer_invoices_filtered_and_paged,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -178,4 +181,154 @@ async fn bad_settings_are_refused_naming_each_field_and_nothing_is_stored(b: Bac
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, all, _) = call(&app, get("/v1/e-billing-settings", &t)).await;
     assert!(items(&all).is_empty(), "nothing stored: {all}");
+}
+
+async fn claimable_entries_are_the_lines_of_issued_payer_invoices_filtered_and_paged(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("H1");
+    let pat = PartyRef::patient(w.patient.id);
+    // SANITAS is billed two lines (one shared with the patient), ADESLAS one; the patient's own
+    // invoice is not claimable.
+    let mut cons = line(ConsumptionId::new(), "CONS", 5_000, &[(&w.adeslas, 5_000)]);
+    cons.service_group = "CONSULTATIONS".to_owned();
+    cons.kind = Some(carebill_domain::accounts::ServiceKind::Consultation);
+    let lines = vec![
+        line(
+            ConsumptionId::new(),
+            "LAB-HB",
+            10_000,
+            &[(&w.sanitas, 8_000), (&pat, 2_000)],
+        ),
+        line(
+            ConsumptionId::new(),
+            "LAB-GLU",
+            3_000,
+            &[(&w.sanitas, 3_000)],
+        ),
+        cons,
+    ];
+    deliver(
+        &h.db,
+        envelope(&approval(&w, SettlementId::new(), 1, lines)),
+    )
+    .await
+    .expect("approved");
+    let list = |query: &str| get(&format!("/v1/claimable-entries{query}"), &t);
+    let (s, all, _) = call(&app, list("")).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let seen: Vec<(String, String, String, String)> = items(&all)
+        .iter()
+        .map(|e| {
+            (
+                e["payer"].as_str().expect("payer").to_owned(),
+                e["code"].as_str().expect("code").to_owned(),
+                e["charge"]["amount"].as_str().expect("charge").to_owned(),
+                e["billed"]["amount"].as_str().expect("billed").to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let row = |p: &str, c: &str, ch: &str, bi: &str| {
+        (p.to_owned(), c.to_owned(), ch.to_owned(), bi.to_owned())
+    };
+    assert_eq!(
+        sorted,
+        [
+            row("ADESLAS", "CONS", "50.00", "50.00"),
+            row("SANITAS", "LAB-GLU", "30.00", "30.00"),
+            row("SANITAS", "LAB-HB", "100.00", "80.00"),
+        ],
+        "the payers' lines with the whole charge and the part billed; not the patient's"
+    );
+    let first = &items(&all)[0];
+    assert_eq!(first["provider"], "H1");
+    assert_eq!(first["claim_kind"], "original");
+    assert_eq!(first["episode_id"], w.episode.id.to_string());
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .with_timezone(&chrono_tz::Europe::Madrid)
+        .date_naive();
+    assert_eq!(first["performed_on"], yesterday.to_string());
+
+    let count = |v: &Value| items(v).len();
+    for (query, n) in [
+        ("?payer=SANITAS", 2),
+        ("?payer=NOBODY", 0),
+        ("?service_type=lab", 2),
+        ("?service_type=CONSULTATIONS", 1),
+        ("?provider=H1&payer=ADESLAS", 1),
+        ("?provider=H2", 0),
+        (&format!("?from={yesterday}&to={yesterday}"), 3),
+        (&format!("?to={}", yesterday - chrono::Duration::days(1)), 0),
+        (
+            &format!("?from={}", yesterday + chrono::Duration::days(1)),
+            0,
+        ),
+    ] {
+        let (s, page, _) = call(&app, list(query)).await;
+        assert_eq!((s, count(&page)), (StatusCode::OK, n), "{query}: {page}");
+    }
+    // Page by page, each entry once.
+    let mut codes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=1&cursor={c}"),
+            None => "?limit=1".to_owned(),
+        };
+        let (_, page, _) = call(&app, list(&query)).await;
+        codes.extend(
+            items(&page)
+                .iter()
+                .map(|e| e["code"].as_str().expect("code").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    codes.sort();
+    assert_eq!(codes, ["CONS", "LAB-GLU", "LAB-HB"]);
+    // A biller of another location sees none of them.
+    let (_, other, _) = call(
+        &app,
+        get("/v1/claimable-entries", &token(&["biller"], Some(&["H2"]))),
+    )
+    .await;
+    assert_eq!(count(&other), 0);
+    // A credit note cancels the invoice: its lines are no longer claimable.
+    let sanitas_invoice = items(&all)
+        .iter()
+        .find(|e| e["payer"] == "SANITAS")
+        .map(|e| e["invoice_id"].as_str().expect("id").to_owned())
+        .expect("sanitas");
+    let (s, cn) = credit(
+        &app,
+        &admin(),
+        &sanitas_invoice,
+        json!({"reason": "wrong payer", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let (_, after, _) = call(&app, list("")).await;
+    assert_eq!(count(&after), 1);
+
+    // Bad filters are refused, naming them.
+    let (s, p, _) = call(&app, list("?from=2026-12-02&to=2026-12-01")).await;
+    assert_eq!(
+        (s, fields(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["to".to_owned()])
+    );
+    let (s, p, _) = call(&app, list("?cursor=not-a-cursor")).await;
+    assert_eq!(
+        (s, fields(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["cursor".to_owned()])
+    );
+    let (s, _, _) = call(&app, list("?payer_code=SANITAS")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an unknown parameter");
+    let (s, _, _) = call(&app, get("/v1/claimable-entries", &payer_token("SANITAS"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }

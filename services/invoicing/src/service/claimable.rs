@@ -1,0 +1,108 @@
+//! Claimable entries: the lines of issued payer invoices an e-billing may claim (seed 002, step
+//! 2), filtered by billing provider, payer, kind of service and the day performed in the
+//! location's time zone. Every line of an issued payer invoice is claimable until e-billings
+//! claim them (the next chunk of issue 18).
+
+use carebill_domain::invoicing::money;
+use carebill_domain::{Currency, Money, stored};
+use carebill_platform::Error;
+use carebill_platform::auth::Scope;
+use carebill_platform::db::AnyConnection;
+use carebill_platform::http::Page;
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+
+use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
+
+/// How a claim of the entry would go: the first claim of an invoice.
+pub(crate) const ORIGINAL: &str = "original";
+
+/// What the entries are filtered by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    /// The billing provider (location code).
+    pub provider: Option<String>,
+    /// The payer's code.
+    pub payer: Option<String>,
+    /// A kind of service or a service group.
+    pub service_type: Option<String>,
+    /// Performed on or after this day (the location's).
+    pub from: Option<NaiveDate>,
+    /// Performed on or before this day.
+    pub to: Option<NaiveDate>,
+}
+
+/// One claimable line.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The row read.
+    pub row: ClaimableRow,
+    /// The day performed, in the location's time zone.
+    pub performed_on: NaiveDate,
+    /// The whole service's charge.
+    pub charge: Money,
+    /// The part the payer was invoiced.
+    pub billed: Money,
+}
+
+/// A page cursor: the last entry's invoice and position.
+fn cursor_of(row: &ClaimableRow) -> String {
+    format!("{}.{}", row.invoice_id, row.position)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(String, i32), Error> {
+    let bad = || Error::field("cursor", "invalid", "not a cursor of this list");
+    let (invoice, position) = cursor.split_once('.').ok_or_else(bad)?;
+    uuid::Uuid::parse_str(invoice).map_err(|_| bad())?;
+    Ok((invoice.to_owned(), position.parse().map_err(|_| bad())?))
+}
+
+/// A page of claimable entries in the caller's scope, in invoice and line order. The days are
+/// the location's, so the database is asked for a day more on each side and the rest is
+/// narrowed here: a page may hold fewer than `limit` entries and still have a next one.
+pub(crate) fn page(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    f: &Filter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Entry>, Error> {
+    let after = cursor.map(parse_cursor).transpose()?;
+    let filter = ClaimableFilter {
+        location_code: f.provider.clone(),
+        payer_code: f.payer.clone(),
+        service_type: f.service_type.clone(),
+        performed_from: f
+            .from
+            .and_then(|d| (d - Duration::days(1)).and_hms_opt(0, 0, 0)),
+        performed_before: f
+            .to
+            .and_then(|d| (d + Duration::days(2)).and_hms_opt(0, 0, 0)),
+    };
+    let fetch = i64::try_from(limit + 1).map_err(|e| Error::internal(&e))?;
+    let mut rows = store::page(conn, scope, &filter, after, fetch)?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let tz: Tz =
+            stored::parse("location time zone", &row.location_time_zone).map_err(Error::from)?;
+        let performed_on = row.performed_at.and_utc().with_timezone(&tz).date_naive();
+        if f.from.is_some_and(|d| performed_on < d) || f.to.is_some_and(|d| performed_on > d) {
+            continue;
+        }
+        let currency = Currency::parse(&row.currency)
+            .map_err(|e| Error::stored("line currency", &row.currency, e))?;
+        items.push(Entry {
+            performed_on,
+            charge: money(row.line_amount_minor, currency),
+            billed: money(row.amount_minor, currency),
+            row,
+        });
+    }
+    Ok(Page { items, next_cursor })
+}
