@@ -10,7 +10,7 @@ use carebill_platform::http::{Page, PageParams};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::AUDIT_READERS;
+use super::{AUDIT_READERS, check_days};
 use crate::InvoicingState;
 use crate::service::claimable::{self as service, Entry, Filter};
 
@@ -128,7 +128,7 @@ pub async fn list_claimable_entries(
     }
     .parse()?
     .limit;
-    check_days(q.from, q.to)?;
+    check_days(("from", q.from), ("to", q.to))?;
     let filter = Filter {
         provider: q.provider,
         payer: q.payer,
@@ -152,24 +152,4 @@ pub async fn list_claimable_entries(
         items,
         next_cursor: page.next_cursor,
     }))
-}
-
-/// Plausible days, `from` not after `to`.
-fn check_days(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), Error> {
-    let mut v = carebill_domain::Validation::new();
-    for (field, day) in [("from", from), ("to", to)] {
-        if let Some(d) = day {
-            v.check(
-                field,
-                "out_of_range",
-                carebill_domain::accounts::check_date(d),
-            );
-        }
-    }
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        v.add("to", "invalid", "must not be before from");
-    }
-    v.finish().map_err(Error::validation)
 }

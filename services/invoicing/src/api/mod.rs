@@ -46,8 +46,17 @@ pub(crate) fn check_range(
     from: Option<chrono::NaiveDate>,
     to: Option<chrono::NaiveDate>,
 ) -> Result<(), carebill_platform::Error> {
+    check_days(("issued_from", from), ("issued_to", to))
+}
+
+/// Checks a range of days of a list's query, each named by its parameter: plausible days, the
+/// first not after the second.
+pub(crate) fn check_days(
+    (from_field, from): (&str, Option<chrono::NaiveDate>),
+    (to_field, to): (&str, Option<chrono::NaiveDate>),
+) -> Result<(), carebill_platform::Error> {
     let mut v = carebill_domain::Validation::new();
-    for (field, day) in [("issued_from", from), ("issued_to", to)] {
+    for (field, day) in [(from_field, from), (to_field, to)] {
         if let Some(d) = day {
             v.check(
                 field,
@@ -59,7 +68,11 @@ pub(crate) fn check_range(
     if let (Some(f), Some(t)) = (from, to)
         && f > t
     {
-        v.add("issued_to", "invalid", "must not be before issued_from");
+        v.add(
+            to_field,
+            "invalid",
+            format!("must not be before {from_field}"),
+        );
     }
     v.finish().map_err(carebill_platform::Error::validation)
 }
