@@ -9,6 +9,7 @@ pub mod agency;
 pub mod agency_invoices;
 pub mod billing;
 pub mod claim;
+pub mod claim_build;
 pub mod claim_codes;
 pub mod code;
 pub mod collections;
