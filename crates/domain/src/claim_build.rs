@@ -310,7 +310,7 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
     let place = place_of_service(s, format, kind, &mut g);
     let (diagnoses, pointers) = diagnoses(s, format, &mut g);
     let lines = service_lines(s, format, kind, &pointers, &mut g);
-    let rendering = rendering(s, &mut g);
+    let rendering = rendering(s, format, &mut g);
     let referring = referring(s, format, &mut g);
     let institutional = match format {
         Some(ClaimFormat::Institutional) => institutional(s, kind, &place, &mut g),
@@ -600,24 +600,29 @@ fn insured(
     s: &Sources<'_>,
     g: &mut Gaps,
 ) -> (Option<Subscriber>, Option<Relationship>, Option<Person>) {
-    let patient_ref = s
-        .patient
-        .map(|p| Resource::Patient(p.value.patient_id.to_string()));
-    let patient = match (s.patient, &patient_ref) {
-        (Some(p), Some(r)) => person(
-            "2010CA",
+    // The patient is named in 2010BA when they hold the policy, else in 2010CA.
+    let holds_own = s.invoice.coverage_id.is_none_or(|id| {
+        s.coverages
+            .and_then(|c| c.value.claims.iter().find(|f| f.coverage_id == id))
+            .and_then(|f| f.subscriber.as_ref())
+            .is_none_or(|h| h.relationship == Relationship::SelfInsured)
+    });
+    let patient_loop = if holds_own { "2010BA" } else { "2010CA" };
+    let patient = match s.patient {
+        Some(p) => person(
+            patient_loop,
             Some(&p.value.family_name),
             Some(&p.value.given_name),
             p.value.birth_date,
             Some(&p.value.sex),
             p.value.address.as_ref(),
-            r,
+            &Resource::Patient(p.value.patient_id.to_string()),
             Some(p.as_of),
             g,
         ),
-        _ => {
+        None => {
             g.add(
-                ("2010BA", "NM1", "NM103", "Subscriber Last Name"),
+                (patient_loop, "NM1", "NM103", "Patient Last Name"),
                 "the patient is not known to invoicing yet",
                 "run carebill announce --what patients, or change the patient",
                 Resource::Invoice(s.invoice.id),
@@ -1050,7 +1055,15 @@ fn as_practitioner(
 }
 
 /// The rendering provider: who performed the lines, when they name one (one per claim).
-fn rendering(s: &Sources<'_>, g: &mut Gaps) -> Option<Option<Practitioner>> {
+fn rendering(
+    s: &Sources<'_>,
+    format: Option<ClaimFormat>,
+    g: &mut Gaps,
+) -> Option<Option<Practitioner>> {
+    let loop_id = match format {
+        Some(ClaimFormat::Institutional) => "2310D",
+        _ => "2310B",
+    };
     let mut names: Vec<&str> = s
         .invoice
         .lines
@@ -1059,12 +1072,12 @@ fn rendering(s: &Sources<'_>, g: &mut Gaps) -> Option<Option<Practitioner>> {
         .collect();
     names.sort_unstable();
     names.dedup();
-    let at = ("2310B", "NM1", "NM109", "Rendering Provider Identifier");
+    let at = (loop_id, "NM1", "NM109", "Rendering Provider Identifier");
     match names.as_slice() {
         [] => Some(None),
         [name] => {
             let (p, as_of) = practitioner_named(s, name, at, g)?;
-            as_practitioner(p, as_of, ("2310B", "837 2310B names who performed the services when it is not the billing provider, by NPI"), s.settings.requirements.billing_taxonomy, g).map(Some)
+            as_practitioner(p, as_of, (loop_id, "the claim names who performed the services, by NPI, when it is not the billing provider"), s.settings.requirements.billing_taxonomy, g).map(Some)
         }
         many => {
             g.add(at, format!("the lines name {} performing practitioners ({})", many.len(), many.join(", ")),
@@ -1419,7 +1432,7 @@ mod tests {
                 "2010AA N403",
                 "2010AA NM109",
                 "2010AA REF02",
-                "2010CA DMG02",
+                "2010BA DMG02",
                 "2300 CLM02",
                 "2310B NM109",
                 "2400 SV101-2",

@@ -148,6 +148,8 @@ error_codes! {
     AlreadyCredited = ("already_credited", 409, "Conflict", "The invoice is already cancelled by a credit note."),
     /// A partial credit above what an invoice line still bills.
     CreditExceedsRemaining = ("credit_exceeds_remaining", 409, "Conflict", "A partial credit note asks more of an invoice line than it still bills after earlier credit notes; nothing was credited."),
+    /// Only invoices to payers for a patient's care are claimed electronically.
+    NotClaimable = ("not_claimable", 422, "Not claimable", "Only an invoice to a payer for a patient's care is claimed electronically; invoices to patients and agency invoices are not."),
     /// A batch that is closed no longer changes.
     BatchClosed = ("batch_closed", 409, "Conflict", "The batch is closed (or sent): its documents and totals no longer change."),
     /// A batch without documents cannot close.

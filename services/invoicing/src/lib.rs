@@ -233,6 +233,11 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/invoices/{id}/claim-check")
+                    .route(web::get().to(api::e_billings::check_invoice_claim))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/claimable-entries")
                     .route(web::get().to(api::e_billings::list_claimable_entries))
                     .default_service(allow("GET")),
@@ -353,6 +358,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::e_billing_settings::e_billing_settings_versions,
         api::e_billing_settings::list_e_billing_settings,
         api::e_billings::list_claimable_entries,
+        api::e_billings::check_invoice_claim,
         api::audit_trail::list_audit_events,
         api::agency_commissions::run_agency_commissions,
     ),

@@ -31,8 +31,7 @@ pub struct EBillingSettingsDoc {
     /// Send as `If-Match` to change them (also the `ETag` header).
     #[schema(example = "\"v1\"")]
     pub etag: String,
-    /// The settings.
-    #[serde(flatten)]
+    /// The settings, as sent (with their defaults filled in).
     pub settings: EBillingSettings,
     /// Who set this version.
     pub created_by: String,

@@ -1,4 +1,5 @@
-//! E-billings over HTTP: what can be claimed (`GET /v1/claimable-entries`).
+//! E-billings over HTTP: what can be claimed (`GET /v1/claimable-entries`) and one invoice's
+//! claim checked (`GET /v1/invoices/{id}/claim-check`).
 
 use actix_web::web;
 use carebill_domain::Money;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_READERS, check_days};
 use crate::InvoicingState;
+use crate::service::claim_check;
 use crate::service::claimable::{self as service, Entry, Filter};
 
 /// Filters of the claimable entries.
@@ -151,5 +153,148 @@ pub async fn list_claimable_entries(
     Ok(web::Json(Page {
         items,
         next_cursor: page.next_cursor,
+    }))
+}
+
+/// Something a claim lacks, and where to fix it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClaimGap {
+    /// The X12 loop, e.g. `2010AA`.
+    #[serde(rename = "loop")]
+    #[schema(example = "2010AA")]
+    pub loop_id: String,
+    /// The segment, e.g. `NM1`.
+    #[schema(example = "NM1")]
+    pub segment: String,
+    /// The element, e.g. `NM109`.
+    #[schema(example = "NM109")]
+    pub element: String,
+    /// The element's name in the implementation guide.
+    #[schema(example = "Billing Provider Identifier")]
+    pub name: String,
+    /// What is missing or wrong.
+    pub what: String,
+    /// Why the claim needs it.
+    pub why: String,
+    /// The kind of record to fix: `e_billing_settings`, `location`, `patient`, `coverage`,
+    /// `episode_coding`, `practitioner`, `catalog_item` or `invoice`.
+    #[schema(example = "location")]
+    pub resource: String,
+    /// Where to fix it (an unresolved practitioner name links to the registry's search).
+    #[schema(example = "/v1/locations/0193a0a0-0000-7000-8000-000000000001")]
+    pub href: String,
+    /// `absent`, `invalid` or `unresolved` (a name no record, or more than one, answers to).
+    pub kind: String,
+    /// When the record read last changed; absent when there is none.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An invoice's claim, checked against the payer's e-billing settings and the master data as
+/// invoicing now holds it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClaimCheck {
+    /// The invoice.
+    pub invoice_id: InvoiceId,
+    /// Its number: the claim's patient control number.
+    pub invoice_number: String,
+    /// The payer claimed.
+    pub payer_code: String,
+    /// True when the claim can be written: no gaps.
+    pub ready: bool,
+    /// `837P` or `837I`, when ready.
+    pub format: Option<String>,
+    /// The claim's total charge (CLM02, the sum of the lines' whole charges), when ready.
+    pub total_charge: Option<Money>,
+    /// The claim's diagnoses, principal first, when ready.
+    pub diagnoses: Vec<String>,
+    /// Everything missing or wrong, each naming its X12 element and the record to fix.
+    pub gaps: Vec<ClaimGap>,
+}
+
+fn resource_kind(r: &carebill_domain::claim_build::Resource) -> &'static str {
+    use carebill_domain::claim_build::Resource as R;
+    match r {
+        R::Settings(_) => "e_billing_settings",
+        R::Location(_) => "location",
+        R::Patient(_) => "patient",
+        R::Coverage(_) => "coverage",
+        R::Coding(_) => "episode_coding",
+        R::Practitioner(_) | R::PractitionerNamed(_) => "practitioner",
+        R::CatalogItem(_) => "catalog_item",
+        R::Invoice(_) => "invoice",
+    }
+}
+
+impl ClaimGap {
+    fn of(g: carebill_domain::claim_build::Gap) -> ClaimGap {
+        use carebill_domain::claim_build::GapKind;
+        ClaimGap {
+            loop_id: g.loop_id.to_owned(),
+            segment: g.segment.to_owned(),
+            element: g.element.to_owned(),
+            name: g.name.to_owned(),
+            what: g.what,
+            why: g.why.to_owned(),
+            resource: resource_kind(&g.resource).to_owned(),
+            href: claim_check::href(&g.resource),
+            kind: match g.kind {
+                GapKind::Absent => "absent",
+                GapKind::Invalid => "invalid",
+                GapKind::Unresolved => "unresolved",
+            }
+            .to_owned(),
+            as_of: g.as_of,
+        }
+    }
+}
+
+/// Check an invoice's claim: whether the payer's e-billing settings and the master data as
+/// invoicing holds it now make a whole 837 claim of it, and if not, everything missing, each
+/// gap naming the X12 loop, segment and element, why, and the record to fix. Fix, then check
+/// again (what accounts changes reaches invoicing by its events, a moment later).
+#[utoipa::path(get, path = "/v1/invoices/{id}/claim-check", tag = "e-billing",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "The check: ready, or the gaps", body = ClaimCheck),
+        (status = 404, description = "No such invoice in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The invoice is cancelled (`cancelled`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invoice to a patient, or an agency's (`not_claimable`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(invoice = %id))]
+pub async fn check_invoice_claim(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<ClaimCheck>, Error> {
+    who.require(AUDIT_READERS)?;
+    let id: InvoiceId = carebill_platform::http::parse_id(&id, "invoice")?;
+    let scope = Scope::of(&who);
+    let checked = state
+        .db
+        .read(move |conn| claim_check::check(conn, &scope, id))
+        .await?;
+    let format = checked.format().map(|f| match f {
+        carebill_domain::claim::ClaimFormat::Professional => "837P".to_owned(),
+        carebill_domain::claim::ClaimFormat::Institutional => "837I".to_owned(),
+    });
+    let currency = checked.invoice.currency;
+    let (total_charge, diagnoses) = match &checked.claim {
+        Some(c) => (
+            Some(Money::new(c.total_charge(), currency).map_err(|e| Error::internal(&e))?),
+            c.diagnoses
+                .iter()
+                .map(|d| d.code.as_str().to_owned())
+                .collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(web::Json(ClaimCheck {
+        invoice_id: checked.invoice.id,
+        invoice_number: checked.invoice.number.clone(),
+        payer_code: checked.invoice.payer_code.clone().unwrap_or_default(),
+        ready: checked.gaps.is_empty() && checked.claim.is_some(),
+        format,
+        total_charge,
+        diagnoses,
+        gaps: checked.gaps.into_iter().map(ClaimGap::of).collect(),
     }))
 }

@@ -4,11 +4,6 @@
 //! invoicing never asks accounts on its write path. `carebill announce` fills them on an
 //! install that had the master data before invoicing consumed these events.
 
-#![expect(
-    dead_code,
-    reason = "the readers are the e-billing check's (issue 18, C4), written next"
-)]
-
 use std::collections::HashMap;
 
 use carebill_domain::events::{

@@ -13,6 +13,7 @@ pub(crate) mod agency_commissions;
 pub(crate) mod agency_issuing;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
+pub(crate) mod claim_check;
 pub(crate) mod claim_facts;
 pub(crate) mod claimable;
 pub(crate) mod credit_notes;

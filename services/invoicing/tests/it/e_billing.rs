@@ -15,6 +15,7 @@ both_backends!(
     a_payers_settings_are_set_in_versions_behind_if_match,
     bad_settings_are_refused_naming_each_field_and_nothing_is_stored,
     claimable_entries_are_the_lines_of_issued_payer_invoices_filtered_and_paged,
+    an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -42,9 +43,15 @@ async fn a_payers_settings_are_set_in_versions_behind_if_match(b: Backend) {
         (first["version"].as_i64(), first["etag"].as_str()),
         (Some(1), Some("\"v1\""))
     );
-    assert_eq!(first["claim_format"], "auto", "defaults are filled in");
-    assert_eq!(first["usage"], "test");
-    assert_eq!(first["requirements"]["max_patient_control_number"], 20);
+    assert_eq!(
+        first["settings"]["claim_format"], "auto",
+        "defaults are filled in"
+    );
+    assert_eq!(first["settings"]["usage"], "test");
+    assert_eq!(
+        first["settings"]["requirements"]["max_patient_control_number"],
+        20
+    );
     // Billers read them; the payer's portal users do not.
     let (s, read, _) = call(&app, get(url, &token(&["biller"], None))).await;
     assert_eq!((s, &read), (StatusCode::OK, &first));
@@ -77,7 +84,10 @@ async fn a_payers_settings_are_set_in_versions_behind_if_match(b: Backend) {
     .await;
     assert_eq!(s, StatusCode::OK, "{second}");
     assert_eq!(
-        (second["version"].as_i64(), second["usage"].as_str()),
+        (
+            second["version"].as_i64(),
+            second["settings"]["usage"].as_str()
+        ),
         (Some(2), Some("production"))
     );
     let (s, _, _) = call(&app, with_if_match(put(url, &manager, &uhc()), "\"v1\"")).await;
@@ -331,4 +341,181 @@ async fn claimable_entries_are_the_lines_of_issued_payer_invoices_filtered_and_p
     assert_eq!(s, StatusCode::BAD_REQUEST, "an unknown parameter");
     let (s, _, _) = call(&app, get("/v1/claimable-entries", &payer_token("SANITAS"))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+fn usd_currency() -> carebill_domain::Currency {
+    carebill_domain::Currency::parse("USD").expect("USD")
+}
+
+/// The approval in US dollars (the helpers' amounts are euros).
+fn in_dollars(
+    mut a: carebill_domain::events::SettlementApprovedV1,
+) -> carebill_domain::events::SettlementApprovedV1 {
+    use carebill_domain::Money;
+    let usd = |m: Money| Money::from_minor(m.to_minor().expect("minor"), usd_currency());
+    a.currency = usd_currency();
+    a.total = usd(a.total);
+    for l in &mut a.lines {
+        l.unit_price = usd(l.unit_price);
+        l.amount = usd(l.amount);
+        for s in &mut l.shares {
+            s.amount = usd(s.amount);
+        }
+    }
+    a
+}
+
+fn accounts_event<P: carebill_domain::events::EventPayload>(
+    p: &P,
+) -> carebill_domain::events::Envelope {
+    carebill_domain::events::Envelope::new("accounts", p, chrono::Utc::now(), None, None)
+        .expect("envelope")
+}
+
+async fn an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let pat = PartyRef::patient(w.patient.id);
+    let lab = line(
+        ConsumptionId::new(),
+        "LAB-HB",
+        10_000,
+        &[(&w.sanitas, 8_000), (&pat, 2_000)],
+    );
+    deliver(
+        &h.db,
+        envelope(&in_dollars(approval(&w, SettlementId::new(), 1, vec![lab]))),
+    )
+    .await
+    .expect("approved");
+    let (_, list, _) = call(&app, get("/v1/invoices", &t)).await;
+    let id_of = |payer: Option<&str>| {
+        items(&list)
+            .into_iter()
+            .find(|i| i["recipient"]["payer_code"].as_str() == payer)
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .expect("invoice")
+    };
+    let (payer_invoice, patient_invoice) = (id_of(Some("SANITAS")), id_of(None));
+    let url = format!("/v1/invoices/{payer_invoice}/claim-check");
+    let check = || get(&url, &t);
+    let gaps = |c: &Value| -> Vec<String> {
+        let mut g: Vec<String> = c["gaps"]
+            .as_array()
+            .expect("gaps")
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {} {}",
+                    g["loop"].as_str().expect("loop"),
+                    g["element"].as_str().expect("element"),
+                    g["resource"].as_str().expect("resource")
+                )
+            })
+            .collect();
+        g.sort();
+        g
+    };
+
+    // Without the payer's settings there is nothing to address the claim by.
+    let (s, c, _) = call(&app, check()).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(
+        (c["ready"].as_bool(), c["payer_code"].as_str()),
+        (Some(false), Some("SANITAS"))
+    );
+    assert_eq!(c["gaps"][0]["href"], "/v1/e-billing-settings/SANITAS");
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // With them, everything invoicing does not know yet of the master data.
+    let (_, c, _) = call(&app, check()).await;
+    assert_eq!(
+        gaps(&c),
+        [
+            "2010AA NM109 invoice",
+            "2010BA NM103 invoice",
+            "2300 HI01-2 episode_coding",
+            "2310B NM109 practitioner",
+            "2400 SV101-2 catalog_item",
+        ],
+        "{c}"
+    );
+    let rendering = c["gaps"]
+        .as_array()
+        .expect("gaps")
+        .iter()
+        .find(|g| g["loop"] == "2310B")
+        .expect("2310B")
+        .clone();
+    assert_eq!(
+        (rendering["kind"].as_str(), rendering["href"].as_str()),
+        (Some("unresolved"), Some("/v1/practitioners?code=DR-ROSSI"))
+    );
+
+    // Accounts announces the master data; invoicing keeps it.
+    let at = chrono::Utc::now();
+    let mut location = w.location.clone();
+    location.billing = Some(serde_json::from_value(json!({"legal_name": "Springfield General Hospital",
+        "address": {"lines": ["1 Main Street"], "city": "Springfield", "region": "IL", "postal_code": "62701-1234", "country": "US"}})).expect("billing"));
+    let coverage_id = w.sanitas.coverage_id.expect("coverage");
+    let rossi = carebill_domain::ids::PractitionerId::new();
+    let events = [
+        accounts_event(&carebill_domain::events::LocationChangedV1 {
+            location,
+            claims: Some(serde_json::from_value(json!({"npi": "1234567893", "ein": "123456789", "place_of_service": "22"})).expect("claims")),
+            changed_at: at,
+        }),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::PatientChangedV1>(json!({
+            "patient_id": w.patient.id, "family_name": "Doe", "given_name": "Jane", "birth_date": "1980-04-12", "sex": "female",
+            "address": {"lines": ["2 Elm Street"], "city": "Springfield", "region": "IL", "postal_code": "62701"}, "changed_at": at})).expect("patient")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::CoverageChangedV1>(json!({
+            "patient_id": w.patient.id, "coverage_id": coverage_id, "change": "created", "coverages": [], "changed_at": at})).expect("coverages")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::EpisodeCodedV1>(json!({
+            "episode_id": w.episode.id, "location_id": w.location.id, "version": 1, "reason": null, "changed_at": at,
+            "coding": {"diagnoses": [{"code": "D64.9", "present_on_admission": null}]}})).expect("coding")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::CatalogItemChangedV1>(json!({
+            "item": {"id": carebill_domain::ids::CatalogItemId::new(), "code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"},
+            "active": true, "billing_code": {"system": "cpt", "code": "85018"}, "changed_at": at})).expect("item")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::PractitionerChangedV1>(json!({
+            "practitioner": {"id": rossi, "code": "DR-ROSSI", "kind": "person", "family_name": "Rossi", "given_name": "Marco",
+                "middle_name": null, "suffix": null, "credentials": "MD", "npi": "1999999992", "taxonomy": null, "specialty": null,
+                "active_from": null, "active_to": null, "identifiers": []}, "changed_at": at})).expect("practitioner")),
+    ];
+    for e in events {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let (_, c, _) = call(&app, check()).await;
+    assert_eq!(c["gaps"], json!([]), "{c}");
+    assert_eq!(
+        (c["ready"].as_bool(), c["format"].as_str()),
+        (Some(true), Some("837P"))
+    );
+    assert_eq!(
+        c["total_charge"],
+        json!({"amount": "100.00", "currency": "USD"}),
+        "the whole service, not the payer's 80.00"
+    );
+    assert_eq!(c["diagnoses"], json!(["D64.9"]));
+
+    // Only payer invoices are claimed; others' invoices are not found.
+    let (s, p, _) = call(
+        &app,
+        get(&format!("/v1/invoices/{patient_invoice}/claim-check"), &t),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_claimable"))
+    );
+    let (s, _, _) = call(&app, get(&url, &token(&["biller"], Some(&["H2"])))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(&app, get("/v1/invoices/not-an-id/claim-check", &t)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
