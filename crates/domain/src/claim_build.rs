@@ -241,6 +241,11 @@ impl Gaps {
     }
 }
 
+/// A required text as it is (trimmed by [`Gaps::parsed`]).
+fn text(v: &str) -> Result<String, std::convert::Infallible> {
+    Ok(v.to_owned())
+}
+
 const WHY_NPI: &str =
     "837 names providers by NPI (qualifier XX): ten digits whose last is a Luhn check digit";
 const WHY_ADDRESS: &str = "the billing provider's address must be a US street address with its state and nine-digit ZIP (2010AA N3/N4)";
@@ -396,7 +401,7 @@ fn us_address(
         (at_loop, "N3", "N301", "Address Information"),
         a.lines.first().map(String::as_str),
         "street",
-        |v: &str| Ok::<_, String>(v.to_owned()),
+        text,
         why,
         resource,
         as_of,
@@ -405,7 +410,7 @@ fn us_address(
         (at_loop, "N4", "N401", "City Name"),
         a.city.as_deref(),
         "city",
-        |v: &str| Ok::<_, String>(v.to_owned()),
+        text,
         why,
         resource,
         as_of,
@@ -556,7 +561,7 @@ fn person(
         (at_loop, "NM1", "NM103", "Last Name"),
         family,
         "family name",
-        |v: &str| Ok::<_, String>(v.to_owned()),
+        text,
         WHY_PERSON,
         resource,
         as_of,
@@ -657,7 +662,7 @@ fn insured(
         ("2010BA", "NM1", "NM109", "Subscriber Primary Identifier"),
         member_id.as_deref(),
         "member id",
-        |v: &str| Ok::<_, String>(v.to_owned()),
+        text,
         "the insured is named by the member id on the insurance card",
         &coverage_ref,
         as_of,
@@ -733,7 +738,7 @@ fn place_of_service(
                 ("2300", "CLM", "CLM05-1", "Facility Type Code"),
                 code.as_deref(),
                 &format!("type of bill for {} episodes", kind?.as_str()),
-                |v: &str| Ok::<_, String>(v.to_owned()),
+                text,
                 "an institutional claim says the facility type and bill classification (the type of bill's first two digits)",
                 &r,
                 Some(l.as_of),
