@@ -105,23 +105,27 @@ pub(crate) fn check(
             "the invoice is cancelled; its corrective invoice is claimed instead",
         ));
     }
-    let Ok(settings) = e_billing_settings::get(conn, &payer_code) else {
-        let gap = Gap {
-            loop_id: "1000A",
-            segment: "NM1",
-            element: "NM109",
-            name: "Submitter Identifier",
-            what: format!("payer {payer_code} has no e-billing settings"),
-            why: "a claim file is addressed by the payer's settings: its payer id, the submitter, the receiver and the interchange ids",
-            resource: Resource::Settings(payer_code),
-            kind: claim_build::GapKind::Absent,
-            as_of: None,
-        };
-        return Ok(Checked {
-            invoice,
-            claim: None,
-            gaps: vec![gap],
-        });
+    let settings = match e_billing_settings::get(conn, &payer_code) {
+        Ok(settings) => settings,
+        Err(e) if e.code() != ErrorCode::NotFound => return Err(e),
+        Err(_) => {
+            let gap = Gap {
+                loop_id: "1000A",
+                segment: "NM1",
+                element: "NM109",
+                name: "Submitter Identifier",
+                what: format!("payer {payer_code} has no e-billing settings"),
+                why: "a claim file is addressed by the payer's settings: its payer id, the submitter, the receiver and the interchange ids",
+                resource: Resource::Settings(payer_code),
+                kind: claim_build::GapKind::Absent,
+                as_of: None,
+            };
+            return Ok(Checked {
+                invoice,
+                claim: None,
+                gaps: vec![gap],
+            });
+        }
     };
     let rows = lines::of_document(conn, &invoice.id.to_string())?;
     let tz: Tz = carebill_domain::stored::parse("location time zone", &invoice.location_time_zone)
