@@ -27,7 +27,7 @@ use crate::events::{
     LineClaimFacts, LocationChangedV1, PatientChangedV1, PostalAddressRef, PractitionerChangedV1,
     PractitionerRef, UnitBasis,
 };
-use crate::ids::{CoverageId, InvoiceId, PractitionerId};
+use crate::ids::{CoverageId, EpisodeId, InvoiceId, PractitionerId};
 
 /// A record as invoicing keeps it, and when it last changed.
 #[derive(Debug)]
@@ -74,6 +74,8 @@ pub struct InvoiceFacts<'a> {
     pub id: InvoiceId,
     /// Its number: CLM01.
     pub number: &'a str,
+    /// The episode it bills (whose coding a claim reads).
+    pub episode_id: EpisodeId,
     /// Its currency (837 amounts are US dollars).
     pub currency: &'a str,
     /// The coverage it bills through.
@@ -310,6 +312,16 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
         );
     }
 
+    if s.invoice.lines.is_empty() {
+        g.add(
+            ("2400", "LX", "LX01", "Assigned Number"),
+            "the invoice has no lines",
+            "a claim bills at least one service line",
+            invoice_ref.clone(),
+            GapKind::Absent,
+            None,
+        );
+    }
     let billing_provider = billing_provider(s, &mut g);
     let (subscriber, relationship, patient) = insured(s, &mut g);
     let place = place_of_service(s, format, kind, &mut g);
@@ -754,10 +766,7 @@ fn diagnoses(
     format: Option<ClaimFormat>,
     g: &mut Gaps,
 ) -> (Vec<Diagnosis>, HashMap<i32, Vec<u8>>) {
-    let episode_id = s
-        .episode
-        .map(|e| e.value.id.to_string())
-        .unwrap_or_default();
+    let episode_id = s.invoice.episode_id.to_string();
     let coding_ref = Resource::Coding(episode_id);
     let as_of = s.coding.map(|c| c.as_of);
     let mut out: Vec<Diagnosis> = Vec::new();
@@ -1082,7 +1091,7 @@ fn rendering(
         [] => Some(None),
         [name] => {
             let (p, as_of) = practitioner_named(s, name, at, g)?;
-            as_practitioner(p, as_of, (loop_id, "the claim names who performed the services, by NPI, when it is not the billing provider"), s.settings.requirements.billing_taxonomy, g).map(Some)
+            as_practitioner(p, as_of, (loop_id, "the claim names who performed the services, by NPI, when it is not the billing provider"), false, g).map(Some)
         }
         many => {
             g.add(at, format!("the lines name {} performing practitioners ({})", many.len(), many.join(", ")),
@@ -1126,10 +1135,7 @@ fn referring(
             as_practitioner(p, as_of, why, false, g).map(Some)
         }
         None => {
-            let episode_id = s
-                .episode
-                .map(|e| e.value.id.to_string())
-                .unwrap_or_default();
+            let episode_id = s.invoice.episode_id.to_string();
             g.add(
                 at,
                 "no referring practitioner: the coding names none and no line names who ordered it",
@@ -1149,10 +1155,7 @@ fn institutional(
     facility_type: &Option<String>,
     g: &mut Gaps,
 ) -> Option<Institutional> {
-    let episode_id = s
-        .episode
-        .map(|e| e.value.id.to_string())
-        .unwrap_or_default();
+    let episode_id = s.invoice.episode_id.to_string();
     let coding_ref = Resource::Coding(episode_id);
     let as_of = s.coding.map(|c| c.as_of);
     let coding = s.coding.map(|c| &c.value.coding);
@@ -1256,6 +1259,7 @@ mod tests {
         lines: Vec<LineClaimFacts>,
         coverage_id: CoverageId,
         currency: &'static str,
+        episode_known: bool,
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -1311,6 +1315,7 @@ mod tests {
             }],
             coverage_id: coverage_id.parse().expect("id"),
             currency: "USD",
+            episode_known: true,
         }
     }
 
@@ -1350,12 +1355,13 @@ mod tests {
             invoice: InvoiceFacts {
                 id: InvoiceId::new(),
                 number: "SPR-2026-000001",
+                episode_id: w.episode.id,
                 currency: w.currency,
                 coverage_id: Some(w.coverage_id),
                 policy_number: Some("MEMBER123"),
                 lines,
             },
-            episode: Some(known(&w.episode)),
+            episode: w.episode_known.then(|| known(&w.episode)),
             location: Some(known(&w.location)),
             patient: Some(known(&w.patient)),
             coverages: Some(known(&w.coverages)),
@@ -1529,6 +1535,25 @@ mod tests {
         );
         assert_eq!(claim.diagnoses[0].present_on_admission, Some('Y'));
         assert!(claim.place_of_service.is_none());
+    }
+
+    #[test]
+    fn without_lines_or_a_known_episode_the_gaps_still_name_the_invoice_and_its_episode() {
+        let mut w = world();
+        w.lines.clear();
+        w.episode_known = false;
+        w.coding.coding.diagnoses.clear();
+        let gaps = check(&w).expect_err("gaps");
+        assert_eq!(
+            elements(&gaps),
+            ["2300 CLM05-1", "2300 HI01-2", "2400 LX01"]
+        );
+        let coding = gaps.iter().find(|g| g.element == "HI01-2").expect("coding");
+        assert_eq!(
+            coding.resource,
+            Resource::Coding(w.episode.id.to_string()),
+            "the invoice's episode, even when its approval's is not kept"
+        );
     }
 
     #[test]

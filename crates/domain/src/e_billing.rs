@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
 use crate::Validation;
+use crate::identifiers::{Scheme, SchemeId};
 
 /// ISA05/ISA07 qualifiers the 5010 guides allow.
 pub const INTERCHANGE_QUALIFIERS: &[&str] = &["01", "14", "20", "27", "28", "29", "30", "33", "ZZ"];
@@ -254,10 +255,11 @@ impl EBillingSettings {
             digits
         });
         let email = s.submitter.email.as_deref().map(str::trim).map(|e| {
-            let parts: Vec<&str> = e.split('@').collect();
-            if parts.len() != 2 || parts[0].is_empty() || !parts[1].contains('.') {
-                v.add("submitter.email", "invalid", "an e-mail address");
-            }
+            v.check(
+                "submitter.email",
+                "invalid",
+                SchemeId::parse(Scheme::EMAIL, e),
+            );
             x12_text(&mut v, "submitter.email", e, 3, 256)
         });
         let submitter = Submitter {
@@ -371,6 +373,7 @@ mod tests {
         s.payer_id = "8".to_owned();
         s.claim_filing_indicator = "XX".to_owned();
         s.submitter.phone = Some("555-1234".to_owned());
+        s.submitter.email = Some("billing desk".to_owned());
         s.interchange.sender_qualifier = "99".to_owned();
         s.interchange.sender_id = "A-VERY-LONG-SENDER-ID".to_owned();
         s.application.receiver_code = "R*9".to_owned();
@@ -391,6 +394,7 @@ mod tests {
                 "interchange.sender_qualifier",
                 "payer_id",
                 "requirements.max_patient_control_number",
+                "submitter.email",
                 "submitter.phone",
             ]
         );

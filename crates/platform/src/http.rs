@@ -542,6 +542,11 @@ fn encode_cursor(id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
 }
 
+/// A value written into a URL's query, percent-encoded (`DR ROSSI` is `DR+ROSSI`).
+pub fn query_value(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// The `Link` header value naming the next page of the request's resource: its query with
 /// `cursor` set to `next` (a CSV page has no body field for it).
 pub fn next_link(req: &HttpRequest, next: &str) -> String {
@@ -833,6 +838,12 @@ pub fn link_token_hash(token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(query_value("DR ROSSI/1&x=ü"), "DR+ROSSI%2F1%26x%3D%C3%BC");
+        assert_eq!(query_value("LAB-HB.2_x"), "LAB-HB.2_x");
+    }
+
     #[test]
     fn if_match_admits_star_lists_and_weak_tags() {
         assert!(super::if_match_admits("*", "\"r3\""));

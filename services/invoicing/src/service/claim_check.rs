@@ -9,7 +9,10 @@ use carebill_domain::claim::{Claim, ClaimFormat};
 use carebill_domain::claim_build::{
     self, Gap, InvoiceFacts, InvoiceLine, Known, Resource, Sources,
 };
-use carebill_domain::events::{PartyKind, PractitionerChangedV1};
+use carebill_domain::events::{
+    CatalogItemChangedV1, CoverageChangedV1, EpisodeCodedV1, EpisodeRef, LocationChangedV1,
+    PartyKind, PatientChangedV1, PractitionerChangedV1,
+};
 use carebill_domain::ids::InvoiceId;
 use carebill_domain::invoicing::InvoiceStatus;
 use carebill_platform::auth::Scope;
@@ -42,18 +45,7 @@ impl Checked {
 
 /// Where a gap is fixed, as an API path.
 pub(crate) fn href(r: &Resource) -> String {
-    // A query value: everything but unreserved characters percent-encoded.
-    let q = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
+    let q = carebill_platform::http::query_value;
     match r {
         Resource::Settings(code) => format!("/v1/e-billing-settings/{}", q(code)),
         Resource::Location(id) => format!("/v1/locations/{id}"),
@@ -133,13 +125,15 @@ pub(crate) fn check(
     let lines: Vec<_> = rows.iter().map(LineRow::domain).collect::<Result<_, _>>()?;
     let codes: Vec<String> = lines.iter().map(|l| l.code.clone()).collect();
     let location_id = invoice.location_id.to_string();
-    let episodes = facts::episodes(conn, std::slice::from_ref(&episode_id))?;
-    let locations = facts::locations(conn, std::slice::from_ref(&location_id))?;
-    let patients = facts::patients(conn, std::slice::from_ref(&patient_id))?;
-    let coverages = facts::coverages(conn, std::slice::from_ref(&patient_id))?;
-    let codings = facts::codings(conn, std::slice::from_ref(&episode_id))?;
-    let catalog = facts::catalog_items(conn, &codes)?;
-    let practitioners: Vec<Kept<PractitionerChangedV1>> = facts::practitioners(conn)?;
+    let episode_key = std::slice::from_ref(&episode_id);
+    let patient_key = std::slice::from_ref(&patient_id);
+    let episodes = facts::of::<EpisodeRef>(conn, episode_key)?;
+    let locations = facts::of::<LocationChangedV1>(conn, std::slice::from_ref(&location_id))?;
+    let patients = facts::of::<PatientChangedV1>(conn, patient_key)?;
+    let coverages = facts::of::<CoverageChangedV1>(conn, patient_key)?;
+    let codings = facts::of::<EpisodeCodedV1>(conn, episode_key)?;
+    let catalog = facts::of::<CatalogItemChangedV1>(conn, &codes)?;
+    let practitioners = facts::all::<PractitionerChangedV1>(conn)?;
     let catalog: HashMap<String, Known<'_, _>> =
         catalog.iter().map(|(k, v)| (k.clone(), known(v))).collect();
     let registry: Vec<Known<'_, PractitionerChangedV1>> = practitioners.iter().map(known).collect();
@@ -172,6 +166,8 @@ pub(crate) fn check(
         invoice: InvoiceFacts {
             id: invoice.id,
             number: &invoice.number,
+            episode_id: carebill_domain::stored::parse("invoice episode id", &episode_id)
+                .map_err(Error::from)?,
             currency: &currency,
             coverage_id,
             policy_number: invoice.policy_number.as_deref(),

@@ -103,11 +103,35 @@ pub(crate) fn keep_episode(
     )
 }
 
-fn read<T: DeserializeOwned>(
-    what: &'static str,
-    row: store::FactRow,
-) -> Result<(String, Kept<T>), Error> {
-    let value = carebill_domain::stored::json(what, &row.data).map_err(Error::from)?;
+/// A kind of record kept: the event payload it is kept as, and its kind.
+pub(crate) trait Fact: DeserializeOwned {
+    /// Its kind in `claim_facts`.
+    const KIND: FactKind;
+    /// What a stored value that does not read back is called in the error.
+    const WHAT: &'static str;
+}
+
+macro_rules! facts {
+    ($($ty:ty => $kind:ident, $what:literal;)*) => {$(
+        impl Fact for $ty {
+            const KIND: FactKind = FactKind::$kind;
+            const WHAT: &'static str = $what;
+        }
+    )*};
+}
+
+facts! {
+    LocationChangedV1 => Location, "kept location";
+    PatientChangedV1 => Patient, "kept patient";
+    CoverageChangedV1 => Coverages, "kept coverages";
+    PractitionerChangedV1 => Practitioner, "kept practitioner";
+    EpisodeCodedV1 => Coding, "kept episode coding";
+    CatalogItemChangedV1 => CatalogItem, "kept catalog item";
+    EpisodeRef => Episode, "kept episode";
+}
+
+fn read<T: Fact>(row: store::FactRow) -> Result<(String, Kept<T>), Error> {
+    let value = carebill_domain::stored::json(T::WHAT, &row.data).map_err(Error::from)?;
     Ok((
         row.key,
         Kept {
@@ -117,72 +141,22 @@ fn read<T: DeserializeOwned>(
     ))
 }
 
-fn of<T: DeserializeOwned>(
+/// The kept records of a kind with these keys (locations and patients by id, coverages by
+/// patient, codings and episodes by episode, catalog items by code).
+pub(crate) fn of<T: Fact>(
     conn: &mut AnyConnection,
-    kind: FactKind,
-    what: &'static str,
     keys: &[String],
 ) -> Result<HashMap<String, Kept<T>>, Error> {
-    store::of(conn, kind, keys)?
+    store::of(conn, T::KIND, keys)?
         .into_iter()
-        .map(|r| read(what, r))
+        .map(read)
         .collect()
 }
 
-/// The kept locations with these ids.
-pub(crate) fn locations(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Kept<LocationChangedV1>>, Error> {
-    of(conn, FactKind::Location, "kept location", ids)
-}
-
-/// The kept patients with these ids.
-pub(crate) fn patients(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Kept<PatientChangedV1>>, Error> {
-    of(conn, FactKind::Patient, "kept patient", ids)
-}
-
-/// The kept coverages of these patients.
-pub(crate) fn coverages(
-    conn: &mut AnyConnection,
-    patient_ids: &[String],
-) -> Result<HashMap<String, Kept<CoverageChangedV1>>, Error> {
-    of(conn, FactKind::Coverages, "kept coverages", patient_ids)
-}
-
-/// The kept codings of these episodes.
-pub(crate) fn codings(
-    conn: &mut AnyConnection,
-    episode_ids: &[String],
-) -> Result<HashMap<String, Kept<EpisodeCodedV1>>, Error> {
-    of(conn, FactKind::Coding, "kept episode coding", episode_ids)
-}
-
-/// The kept catalog items with these codes.
-pub(crate) fn catalog_items(
-    conn: &mut AnyConnection,
-    codes: &[String],
-) -> Result<HashMap<String, Kept<CatalogItemChangedV1>>, Error> {
-    of(conn, FactKind::CatalogItem, "kept catalog item", codes)
-}
-
-/// The kept episodes with these ids.
-pub(crate) fn episodes(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Kept<EpisodeRef>>, Error> {
-    of(conn, FactKind::Episode, "kept episode", ids)
-}
-
-/// Every kept practitioner (free strings are matched against all of them).
-pub(crate) fn practitioners(
-    conn: &mut AnyConnection,
-) -> Result<Vec<Kept<PractitionerChangedV1>>, Error> {
-    store::all(conn, FactKind::Practitioner)?
+/// Every kept record of a kind (practitioners: free strings are matched against all of them).
+pub(crate) fn all<T: Fact>(conn: &mut AnyConnection) -> Result<Vec<Kept<T>>, Error> {
+    store::all(conn, T::KIND)?
         .into_iter()
-        .map(|r| read("kept practitioner", r).map(|(_, k)| k))
+        .map(|r| read(r).map(|(_, k)| k))
         .collect()
 }

@@ -518,4 +518,19 @@ async fn an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready(b: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = call(&app, get("/v1/invoices/not-an-id/claim-check", &t)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A cancelled invoice is not claimed; its corrective invoice would be.
+    let (s, cn) = credit(
+        &app,
+        &admin(),
+        &payer_invoice,
+        json!({"reason": "wrong policy", "reissue": false}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let (s, p, _) = call(&app, check()).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cancelled"))
+    );
 }
