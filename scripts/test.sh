@@ -3,6 +3,8 @@
 # then the outside validators. See docs/development/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian keeps rabbitmqctl (which the tests call) in sbin, which a CI runner's PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 scripts/services.sh
 if cargo nextest --version >/dev/null 2>&1; then
