@@ -40,7 +40,12 @@ fi
 
 if [ -z "${CAREBILL_TEST_AMQP_URL:-}" ] && ! port_open 127.0.0.1 5672; then
   echo "RabbitMQ is not answering on 127.0.0.1:5672: starting it"
-  if command -v rabbitmq-server >/dev/null; then
+  if command -v rabbitmqctl >/dev/null && as_root timeout 30 rabbitmqctl ping >/dev/null 2>&1; then
+    # The node runs but its application is stopped (`rabbitmqctl stop_app`, as the broker-restart
+    # test does, left so by an interrupted run).
+    echo "the node is up with its application stopped: rabbitmqctl start_app"
+    as_root timeout 120 rabbitmqctl start_app || true
+  elif command -v rabbitmq-server >/dev/null; then
     # -detached returns before the node is up; the port is what tells.
     as_root rabbitmq-server -detached || true
   else
@@ -50,7 +55,7 @@ if [ -z "${CAREBILL_TEST_AMQP_URL:-}" ] && ! port_open 127.0.0.1 5672; then
   # half-started beam behind; when the first start does not answer, start it again cleanly.
   if ! wait_port 127.0.0.1 5672 90 && command -v rabbitmq-server >/dev/null; then
     echo "RabbitMQ did not answer in 90 s: stopping what is left of it and starting it again"
-    as_root rabbitmqctl stop >/dev/null 2>&1 || true
+    as_root timeout 60 rabbitmqctl stop >/dev/null 2>&1 || true
     as_root pkill -u rabbitmq -x beam.smp 2>/dev/null || true
     as_root pkill -u rabbitmq -x epmd 2>/dev/null || true
     sleep 2
