@@ -10,6 +10,36 @@ use crate::FieldError;
 use crate::Validation;
 use crate::identifiers::{Scheme, SchemeId};
 
+crate::accounts::text_enum!(
+    /// Where an e-billing stands: `missing_info` (some claim has gaps; no file is written),
+    /// `ready` (every claim is whole), `sent` (its 837 was taken: frozen), `cancelled` (before
+    /// it was sent; its invoices are claimable again).
+    EBillingStatus {
+        /// Some claim has gaps.
+        MissingInfo = "missing_info",
+        /// Every claim is whole.
+        Ready = "ready",
+        /// Its file was taken.
+        Sent = "sent",
+        /// Cancelled before it was sent.
+        Cancelled = "cancelled",
+    }
+);
+
+crate::accounts::text_enum!(
+    /// Where one claim of an e-billing stands.
+    ClaimStatus {
+        /// It has gaps.
+        MissingInfo = "missing_info",
+        /// It is whole.
+        Ready = "ready",
+        /// In a file that was taken.
+        Submitted = "submitted",
+        /// Its e-billing was cancelled.
+        Cancelled = "cancelled",
+    }
+);
+
 /// ISA05/ISA07 qualifiers the 5010 guides allow.
 pub const INTERCHANGE_QUALIFIERS: &[&str] = &["01", "14", "20", "27", "28", "29", "30", "33", "ZZ"];
 

@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use crate::accounts::{EpisodeKind, EpisodeStatus, PayerKind, ServiceKind};
 use crate::ids::{
     ApprovalId, BatchId, CarerId, CatalogItemId, ConsumptionId, CoverageId, CreditNoteId,
-    EpisodeId, EventId, HoursId, InvoiceId, LocationId, PatientId, PayerId, PaymentId, PlacementId,
-    PractitionerId, SettlementId, TimesheetId,
+    EBillingClaimId, EBillingId, EpisodeId, EventId, HoursId, InvoiceId, LocationId, PatientId,
+    PayerId, PaymentId, PlacementId, PractitionerId, SettlementId, TimesheetId,
 };
 use crate::money::{Currency, Money};
 use crate::settlement::SettlementKind;
@@ -1006,6 +1006,63 @@ impl EventPayload for BatchClosedV1 {
     const TYPE: &'static str = "carebill.invoicing.batch.closed.v1";
     fn subject(&self) -> String {
         format!("batch/{}", self.batch_id)
+    }
+}
+
+/// One claim of a sent e-billing: which invoice it bills and under which numbers the payer's
+/// answers (999, 277CA, 277, 835) will name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SentClaim {
+    /// The claim.
+    pub claim_id: EBillingClaimId,
+    /// The invoice it bills.
+    pub invoice_id: InvoiceId,
+    /// CLM01, the patient control number: the invoice's number (835 CLP01, 277 TRN02).
+    pub patient_control_number: String,
+    /// CLM05-3: `1` original, `7` replacement, `8` void.
+    pub frequency: String,
+    /// `837P` or `837I`.
+    pub format: String,
+    /// CLM02: what the claim charges (the lines' whole charges).
+    pub charge: Money,
+    /// GS06 of its functional group.
+    pub group_control_number: u32,
+    /// ST02 of its transaction.
+    pub transaction_control_number: String,
+}
+
+/// `carebill.invoicing.e_billing.sent.v1`: an e-billing's 837 file was taken to be sent to the
+/// payer; its claims are submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EBillingSentV1 {
+    /// The e-billing.
+    pub e_billing_id: EBillingId,
+    /// Its number (BHT03).
+    pub number: String,
+    /// The billing provider.
+    pub location_id: LocationId,
+    /// Its code.
+    pub location_code: String,
+    /// The payer's code.
+    pub payer_code: String,
+    /// The payer id the clearinghouse routes on (2010BB NM109; the 835's payer).
+    pub payer_id: String,
+    /// ISA13 of the 837.
+    pub interchange_control_number: u32,
+    /// The claims.
+    pub claims: Vec<SentClaim>,
+    /// Who took the file.
+    pub sent_by: String,
+    /// When.
+    pub sent_at: DateTime<Utc>,
+}
+
+impl EventPayload for EBillingSentV1 {
+    const TYPE: &'static str = "carebill.invoicing.e_billing.sent.v1";
+    fn subject(&self) -> String {
+        format!("e-billing/{}", self.e_billing_id)
     }
 }
 

@@ -29,6 +29,8 @@ fn id_name(type_name: &'static str) -> &'static str {
         "HoursId" => "hours id",
         "ApprovalId" => "approval id",
         "PractitionerId" => "practitioner id",
+        "EBillingId" => "e-billing id",
+        "EBillingClaimId" => "e-billing claim id",
         other => other,
     }
 }
@@ -129,4 +131,8 @@ id_type!(
     ApprovalId,
     /// A practitioner of the registry, named on claims.
     PractitionerId,
+    /// An e-billing: payer invoices claimed together in one X12 837 file.
+    EBillingId,
+    /// One claim of an e-billing (one invoice).
+    EBillingClaimId,
 );

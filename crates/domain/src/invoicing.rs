@@ -135,11 +135,14 @@ crate::accounts::text_enum!(
         SelfBilledInvoice = "self_billed_invoice",
         /// A credit note of a self-billed invoice: one series per carer.
         SelfBilledCreditNote = "self_billed_credit_note",
+        /// An e-billing: a set of payer invoices claimed in one X12 837 file (numbered when
+        /// created, in the billing provider's series).
+        EBilling = "e_billing",
     }
 );
 
 impl DocumentKind {
-    /// The part of the number that names the kind: `INV`, `CN`, `BAT`, `SB` or `SBC`.
+    /// The part of the number that names the kind: `INV`, `CN`, `BAT`, `SB`, `SBC` or `EB`.
     pub fn number_prefix(&self) -> &'static str {
         match self {
             DocumentKind::Invoice => "INV",
@@ -147,6 +150,7 @@ impl DocumentKind {
             DocumentKind::Batch => "BAT",
             DocumentKind::SelfBilledInvoice => "SB",
             DocumentKind::SelfBilledCreditNote => "SBC",
+            DocumentKind::EBilling => "EB",
         }
     }
 }

@@ -150,6 +150,16 @@ error_codes! {
     CreditExceedsRemaining = ("credit_exceeds_remaining", 409, "Conflict", "A partial credit note asks more of an invoice line than it still bills after earlier credit notes; nothing was credited."),
     /// Only invoices to payers for a patient's care are claimed electronically.
     NotClaimable = ("not_claimable", 422, "Not claimable", "Only an invoice to a payer for a patient's care is claimed electronically; invoices to patients and agency invoices are not."),
+    /// Nothing matched an e-billing's selection.
+    NoClaimableEntries = ("no_claimable_entries", 422, "Nothing to claim", "No invoice matched the e-billing's selection: nothing issued to the payer in the filter, or every match is claimed in another e-billing already."),
+    /// An invoice is in one active claim at most.
+    AlreadyClaimed = ("already_claimed", 409, "Conflict", "The invoice is claimed in another e-billing already; cancel that e-billing first, or leave the invoice out."),
+    /// A sent or cancelled e-billing no longer changes.
+    EBillingClosed = ("e_billing_closed", 409, "Conflict", "The e-billing was sent (its file taken) or cancelled: it no longer changes."),
+    /// An e-billing with gaps never gives a file.
+    EBillingIncomplete = ("e_billing_incomplete", 409, "Conflict", "Some claim of the e-billing has gaps (or its invoice was cancelled): no file is written until every claim is whole. Check the e-billing again and see its missing information."),
+    /// The 276 asks about claims that were sent.
+    EBillingNotSent = ("e_billing_not_sent", 409, "Conflict", "The e-billing's 837 file was not taken yet: the status request (276) asks about claims that were sent."),
     /// A batch that is closed no longer changes.
     BatchClosed = ("batch_closed", 409, "Conflict", "The batch is closed (or sent): its documents and totals no longer change."),
     /// A batch without documents cannot close.

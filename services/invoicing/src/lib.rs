@@ -243,6 +243,52 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/e-billings")
+                    .route(web::get().to(api::e_billings::list_e_billings))
+                    .route(web::post().to(api::e_billings::create_e_billing))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}")
+                    .route(web::get().to(api::e_billings::get_e_billing))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/claims")
+                    .route(web::get().to(api::e_billings::list_e_billing_claims))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/missing-info")
+                    .route(web::get().to(api::e_billings::e_billing_missing_info))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/file")
+                    .route(web::get().to(api::e_billings::e_billing_file))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/request")
+                    .route(web::get().to(api::e_billings::e_billing_request))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/check")
+                    .route(web::post().to(api::e_billings::check_e_billing))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/e-billings/{id}/cancel")
+                    .route(web::post().to(api::e_billings::cancel_e_billing))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/e-billing-claims/{id}")
+                    .route(web::get().to(api::e_billings::get_e_billing_claim))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/e-billing-settings")
                     .route(web::get().to(api::e_billing_settings::list_e_billing_settings))
                     .default_service(allow("GET")),
@@ -359,6 +405,16 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::e_billing_settings::list_e_billing_settings,
         api::e_billings::list_claimable_entries,
         api::e_billings::check_invoice_claim,
+        api::e_billings::create_e_billing,
+        api::e_billings::list_e_billings,
+        api::e_billings::get_e_billing,
+        api::e_billings::list_e_billing_claims,
+        api::e_billings::get_e_billing_claim,
+        api::e_billings::e_billing_missing_info,
+        api::e_billings::check_e_billing,
+        api::e_billings::cancel_e_billing,
+        api::e_billings::e_billing_file,
+        api::e_billings::e_billing_request,
         api::audit_trail::list_audit_events,
         api::agency_commissions::run_agency_commissions,
     ),

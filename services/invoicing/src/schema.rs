@@ -340,6 +340,68 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    e_billings (id) {
+        id -> Text,
+        number -> Text,
+        location_id -> Text,
+        location_code -> Text,
+        payer_code -> Text,
+        status -> Text,
+        selection -> Text,
+        currency -> Text,
+        claim_count -> Integer,
+        ready_count -> Integer,
+        gap_count -> Integer,
+        total_charge_minor -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        checked_at -> Timestamp,
+        cancelled_by -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        sent_by -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    e_billing_claims (id) {
+        id -> Text,
+        e_billing_id -> Text,
+        position -> Integer,
+        invoice_id -> Text,
+        invoice_number -> Text,
+        frequency -> Text,
+        format -> Nullable<Text>,
+        charge_minor -> BigInt,
+        status -> Text,
+        gaps -> Text,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    e_billing_files (e_billing_id, kind) {
+        e_billing_id -> Text,
+        kind -> Text,
+        submitter_key -> Text,
+        interchange_control_number -> BigInt,
+        transactions -> Text,
+        body -> Text,
+        sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    x12_control_numbers (id) {
+        id -> Text,
+        last_interchange -> BigInt,
+        last_group -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     delivery_settings,
     sending_windows,
@@ -357,5 +419,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_lines,
     billed_consumptions,
     invoice_batches,
-    invoice_batch_documents
+    invoice_batch_documents,
+    e_billings,
+    e_billing_claims,
+    e_billing_files,
+    x12_control_numbers
 );

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use carebill_domain::events::{
     AdjustmentRecordedV1, AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchClosedV1,
     BatchSentV1, CareRecordChangedV1, CatalogItemChangedV1, ConsumptionRecordedV1,
-    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EpisodeClosedV1, EpisodeCodedV1,
-    EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1, LocationChangedV1,
-    PatientChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1, PlanCompletedV1,
-    PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1, ReminderSentV1, SettlementApprovedV1,
-    SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1, WriteOffRecordedV1,
+    ConsumptionVoidedV1, CoverageChangedV1, CreditNoteIssuedV1, EBillingSentV1, EpisodeClosedV1,
+    EpisodeCodedV1, EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1,
+    LocationChangedV1, PatientChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1,
+    PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1, ReminderSentV1,
+    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
+    WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -43,6 +44,7 @@ use utoipa::OpenApi as _;
     AgencyCreditNoteIssuedV1,
     BatchClosedV1,
     BatchSentV1,
+    EBillingSentV1,
     PaymentRecordedV1,
     RefundIssuedV1,
     WriteOffRecordedV1,
@@ -170,6 +172,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         BatchSentV1::TYPE,
         "BatchSentV1",
         "A closed batch was sent to collections (invoicing).",
+    ),
+    (
+        EBillingSentV1::TYPE,
+        "EBillingSentV1",
+        "An e-billing's 837 claim file was taken to be sent to the payer; its claims are submitted, each named by its patient control number and transaction (invoicing).",
     ),
     (
         PaymentRecordedV1::TYPE,

@@ -1,20 +1,29 @@
-//! E-billings over HTTP: what can be claimed (`GET /v1/claimable-entries`) and one invoice's
-//! claim checked (`GET /v1/invoices/{id}/claim-check`).
+//! E-billings over HTTP: what can be claimed (`GET /v1/claimable-entries`), one invoice's
+//! claim checked (`GET /v1/invoices/{id}/claim-check`), and e-billings made, checked, listed,
+//! read with their claims and missing information, and cancelled (`/v1/e-billings`).
 
-use actix_web::web;
-use carebill_domain::Money;
-use carebill_domain::ids::{ConsumptionId, EpisodeId, InvoiceId, PatientId};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use carebill_domain::e_billing::{ClaimStatus, EBillingStatus};
+use carebill_domain::ids::{
+    ConsumptionId, EBillingClaimId, EBillingId, EpisodeId, InvoiceId, PatientId,
+};
+use carebill_domain::{Code, Money, Validation};
 use carebill_platform::Error;
-use carebill_platform::auth::{Principal, Scope};
+use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
-use carebill_platform::http::{Page, PageParams};
-use chrono::NaiveDate;
+use carebill_platform::http::{
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
+};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_READERS, check_days};
 use crate::InvoicingState;
 use crate::service::claim_check;
 use crate::service::claimable::{self as service, Entry, Filter};
+use crate::service::e_billing_files::{self, FileKind};
+use crate::service::e_billings::{self, EBilling, NewEBilling, Selection};
 
 /// Filters of the claimable entries.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -211,38 +220,18 @@ pub struct ClaimCheck {
     pub gaps: Vec<ClaimGap>,
 }
 
-fn resource_kind(r: &carebill_domain::claim_build::Resource) -> &'static str {
-    use carebill_domain::claim_build::Resource as R;
-    match r {
-        R::Settings(_) => "e_billing_settings",
-        R::Location(_) => "location",
-        R::Patient(_) => "patient",
-        R::Coverage(_) => "coverage",
-        R::Coding(_) => "episode_coding",
-        R::Practitioner(_) | R::PractitionerNamed(_) => "practitioner",
-        R::CatalogItem(_) => "catalog_item",
-        R::Invoice(_) => "invoice",
-    }
-}
-
-impl ClaimGap {
-    fn of(g: carebill_domain::claim_build::Gap) -> ClaimGap {
-        use carebill_domain::claim_build::GapKind;
+impl From<claim_check::GapView> for ClaimGap {
+    fn from(g: claim_check::GapView) -> ClaimGap {
         ClaimGap {
-            loop_id: g.loop_id.to_owned(),
-            segment: g.segment.to_owned(),
-            element: g.element.to_owned(),
-            name: g.name.to_owned(),
+            loop_id: g.loop_id,
+            segment: g.segment,
+            element: g.element,
+            name: g.name,
             what: g.what,
-            why: g.why.to_owned(),
-            resource: resource_kind(&g.resource).to_owned(),
-            href: claim_check::href(&g.resource),
-            kind: match g.kind {
-                GapKind::Absent => "absent",
-                GapKind::Invalid => "invalid",
-                GapKind::Unresolved => "unresolved",
-            }
-            .to_owned(),
+            why: g.why,
+            resource: g.resource,
+            href: g.href,
+            kind: g.kind,
             as_of: g.as_of,
         }
     }
@@ -272,10 +261,7 @@ pub async fn check_invoice_claim(
         .db
         .read(move |conn| claim_check::check(conn, &scope, id))
         .await?;
-    let format = checked.format().map(|f| match f {
-        carebill_domain::claim::ClaimFormat::Professional => "837P".to_owned(),
-        carebill_domain::claim::ClaimFormat::Institutional => "837I".to_owned(),
-    });
+    let format = checked.format().map(str::to_owned);
     let currency = checked.invoice.currency;
     let (total_charge, diagnoses) = match &checked.claim {
         Some(c) => (
@@ -295,6 +281,616 @@ pub async fn check_invoice_claim(
         format,
         total_charge,
         diagnoses,
-        gaps: checked.gaps.into_iter().map(ClaimGap::of).collect(),
+        gaps: checked
+            .gaps
+            .into_iter()
+            .map(|g| claim_check::GapView::of(g).into())
+            .collect(),
     }))
+}
+
+/// Roles that make, check and cancel e-billings (admin always may).
+const BILLERS: &[Role] = &[Role::BillingManager, Role::Biller];
+
+/// Which claimable entries an e-billing claims: every issued invoice to its payer with a line
+/// that matches (whole invoices are claimed).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EBillingFilter {
+    /// The billing provider: the invoices' location code.
+    #[schema(example = "H1")]
+    pub provider: String,
+    /// A kind of service (`consultation`, `lab` ...) or a service group.
+    pub service_type: Option<String>,
+    /// Performed on or after this day (the location's).
+    pub from: Option<NaiveDate>,
+    /// Performed on or before this day (the location's).
+    pub to: Option<NaiveDate>,
+}
+
+/// What a client sends to make an e-billing: the payer, and either a filter of the claimable
+/// entries or the invoices' ids.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EBillingInput {
+    /// The payer claimed: one file goes to one payer.
+    #[schema(example = "UHC")]
+    pub payer_code: String,
+    /// Claim every claimable invoice to the payer with a line this filter matches.
+    pub filter: Option<EBillingFilter>,
+    /// Or claim these invoices (issued, to the payer, of one provider, in no other e-billing).
+    #[schema(max_items = 10000)]
+    pub invoice_ids: Option<Vec<String>>,
+}
+
+impl EBillingInput {
+    fn validate(self) -> Result<NewEBilling, Error> {
+        let mut v = Validation::new();
+        let payer = v.check("payer_code", "invalid", Code::parse(&self.payer_code));
+        let selection = match (self.filter, self.invoice_ids) {
+            (Some(f), None) => {
+                let provider = v.check("filter.provider", "invalid", Code::parse(&f.provider));
+                let service_type =
+                    v.opt_text("filter.service_type", f.service_type.as_deref(), 100);
+                if let (Some(from), Some(to)) = (f.from, f.to)
+                    && from > to
+                {
+                    v.add("filter.to", "invalid", "must not be before filter.from");
+                }
+                for (field, day) in [("filter.from", f.from), ("filter.to", f.to)] {
+                    if let Some(d) = day {
+                        v.check(
+                            field,
+                            "out_of_range",
+                            carebill_domain::accounts::check_date(d),
+                        );
+                    }
+                }
+                provider.map(|p| {
+                    Selection::Filter(Filter {
+                        provider: Some(p.as_str().to_owned()),
+                        payer: None,
+                        service_type,
+                        from: f.from,
+                        to: f.to,
+                    })
+                })
+            }
+            (None, Some(ids)) => {
+                if ids.is_empty() {
+                    v.add("invoice_ids", "required", "name at least one invoice");
+                }
+                if ids.len() > 10_000 {
+                    v.add(
+                        "invoice_ids",
+                        "too_many",
+                        "at most 10000 invoices; use a filter for more",
+                    );
+                }
+                let parsed: Vec<Option<InvoiceId>> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        v.check(
+                            &format!("invoice_ids[{i}]"),
+                            "invalid",
+                            id.parse::<InvoiceId>(),
+                        )
+                    })
+                    .collect();
+                parsed
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Selection::InvoiceIds)
+            }
+            (Some(_), Some(_)) => {
+                v.add(
+                    "invoice_ids",
+                    "conflict",
+                    "send a filter or invoice ids, not both",
+                );
+                None
+            }
+            (None, None) => {
+                v.add(
+                    "filter",
+                    "required",
+                    "send a filter of the claimable entries, or invoice ids",
+                );
+                None
+            }
+        };
+        v.finish().map_err(Error::validation)?;
+        match (payer, selection) {
+            (Some(payer), Some(selection)) => Ok(NewEBilling {
+                payer_code: payer.as_str().to_owned(),
+                selection,
+            }),
+            _ => Err(Error::internal(&"validation passed without its values")),
+        }
+    }
+}
+
+/// An e-billing: issued payer invoices of one billing provider, each one claim to the payer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EBillingDoc {
+    /// Id.
+    pub id: EBillingId,
+    /// Number in the billing provider's e-billing series.
+    #[schema(example = "H1-EB-2026-000001")]
+    pub number: String,
+    /// `missing_info` (some claim has gaps: see `missing-info`), `ready` (every claim is whole),
+    /// `sent` (its file was taken) or `cancelled`.
+    pub status: EBillingStatus,
+    /// The billing provider (location code).
+    #[schema(example = "H1")]
+    pub provider: String,
+    /// The payer claimed.
+    #[schema(example = "UHC")]
+    pub payer_code: String,
+    /// What it was made from: `{"filter": {...}}` or `{"invoice_ids": [...]}`.
+    #[schema(value_type = Object)]
+    pub selection: serde_json::Value,
+    /// How many claims (one per invoice).
+    pub claim_count: i32,
+    /// How many of them are whole.
+    pub ready_count: i32,
+    /// How many gaps its claims have in all.
+    pub gap_count: i32,
+    /// What the whole claims charge (CLM02 summed; a claim with gaps counts 0 until whole).
+    pub total_charge: Money,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When its claims were last checked.
+    pub checked_at: DateTime<Utc>,
+    /// Who cancelled it.
+    pub cancelled_by: Option<String>,
+    /// When.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Who took its 837 file.
+    pub sent_by: Option<String>,
+    /// When.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<EBilling> for EBillingDoc {
+    fn from(e: EBilling) -> EBillingDoc {
+        EBillingDoc {
+            id: e.id,
+            number: e.number,
+            status: e.status,
+            provider: e.location_code,
+            payer_code: e.payer_code,
+            selection: e.selection,
+            claim_count: e.claim_count,
+            ready_count: e.ready_count,
+            gap_count: e.gap_count,
+            total_charge: e.total_charge,
+            created_by: e.created_by,
+            created_at: e.created_at,
+            checked_at: e.checked_at,
+            cancelled_by: e.cancelled_by,
+            cancelled_at: e.cancelled_at,
+            sent_by: e.sent_by,
+            sent_at: e.sent_at,
+        }
+    }
+}
+
+/// Make an e-billing from a filter of the claimable entries or from invoice ids, and check
+/// every claim at once: `ready` when all are whole, else `missing_info` with the gaps at
+/// `/v1/e-billings/{id}/missing-info`. Its invoices are no longer claimable until it is
+/// cancelled.
+#[utoipa::path(post, path = "/v1/e-billings", tag = "e-billing", request_body = EBillingInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    responses((status = 201, description = "The e-billing, checked", body = EBillingDoc),
+        (status = 409, description = "An invoice named is claimed in another e-billing (`already_claimed`, per field)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input, invoices that cannot be claimed (named by field), several providers, or nothing to claim (`no_claimable_entries`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create_e_billing(
+    state: web::Data<InvoicingState>,
+    req: HttpRequest,
+    who: Principal,
+    body: JsonBody<EBillingInput>,
+) -> Result<Reply, Error> {
+    who.require(BILLERS)?;
+    let body = body.parse()?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let new = body.value.validate()?;
+    state
+        .db
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::CREATED, |conn| {
+                Ok(EBillingDoc::from(e_billings::create(conn, &who, new)?))
+            })
+        })
+        .await
+}
+
+/// Filters and paging of the e-billing list. Unknown parameters are refused.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EBillingQuery {
+    /// `missing_info`, `ready`, `sent` or `cancelled`.
+    pub status: Option<EBillingStatus>,
+    /// Of this payer.
+    pub payer_code: Option<String>,
+    /// Of this billing provider (location code).
+    pub provider: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// List the e-billings in your scope, oldest first.
+#[utoipa::path(get, path = "/v1/e-billings", tag = "e-billing", params(EBillingQuery),
+    responses((status = 200, description = "A page of e-billings", body = Page<EBillingDoc>),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn list_e_billings(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    query: web::Query<EBillingQuery>,
+) -> Result<web::Json<Page<EBillingDoc>>, Error> {
+    who.require(AUDIT_READERS)?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    let filter = e_billings::ListFilter {
+        status: query.status,
+        payer_code: query.payer_code,
+        location_code: query.provider,
+    };
+    let scope = Scope::of(&who);
+    let page = state
+        .db
+        .read(move |conn| e_billings::list(conn, &scope, &filter, &page))
+        .await?;
+    Ok(web::Json(
+        page.try_map(|e| Ok::<_, Error>(EBillingDoc::from(e)))?,
+    ))
+}
+
+/// Get an e-billing.
+#[utoipa::path(get, path = "/v1/e-billings/{id}", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The e-billing", body = EBillingDoc),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn get_e_billing(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<EBillingDoc>, Error> {
+    who.require(AUDIT_READERS)?;
+    let id: EBillingId = parse_id(&id, "e-billing")?;
+    let scope = Scope::of(&who);
+    let e = state
+        .db
+        .read(move |conn| e_billings::get(conn, &scope, id))
+        .await?;
+    Ok(web::Json(e.into()))
+}
+
+/// One claim of an e-billing: one invoice.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EBillingClaim {
+    /// Id.
+    pub id: EBillingClaimId,
+    /// The e-billing.
+    pub e_billing_id: EBillingId,
+    /// 1-based position in it.
+    pub position: i32,
+    /// The invoice claimed.
+    pub invoice_id: InvoiceId,
+    /// Its number: the patient control number (CLM01).
+    pub invoice_number: String,
+    /// CLM05-3 claim frequency: `1` original.
+    #[schema(example = "1")]
+    pub frequency: String,
+    /// `837P` or `837I`, once whole.
+    pub format: Option<String>,
+    /// What the claim charges (CLM02), once whole.
+    pub charge: Money,
+    /// `missing_info`, `ready`, `submitted` or `cancelled`.
+    pub status: ClaimStatus,
+    /// Whether it holds its invoice (false once its e-billing is cancelled).
+    pub active: bool,
+    /// What it lacks, each gap naming its X12 element and the record to fix.
+    pub gaps: Vec<ClaimGap>,
+}
+
+impl From<e_billings::Claim> for EBillingClaim {
+    fn from(c: e_billings::Claim) -> EBillingClaim {
+        EBillingClaim {
+            id: c.id,
+            e_billing_id: c.e_billing_id,
+            position: c.position,
+            invoice_id: c.invoice_id,
+            invoice_number: c.invoice_number,
+            frequency: c.frequency,
+            format: c.format,
+            charge: c.charge,
+            status: c.status,
+            active: c.active,
+            gaps: c.gaps.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A page of an e-billing's claims.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EBillingClaims {
+    /// The e-billing.
+    pub e_billing: EBillingDoc,
+    /// Its claims, in order.
+    pub items: Vec<EBillingClaim>,
+    /// Cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// Paging of a list read by position.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PositionPage {
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl PositionPage {
+    fn parse(&self) -> Result<(i32, usize), Error> {
+        let limit = PageParams {
+            limit: self.limit,
+            cursor: None,
+        }
+        .parse()?
+        .limit;
+        let after = match &self.cursor {
+            None => 0,
+            Some(c) => c
+                .strip_prefix('p')
+                .and_then(|p| p.parse::<i32>().ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| Error::field("cursor", "invalid", "not a cursor of this list"))?,
+        };
+        Ok((
+            after,
+            usize::try_from(limit).map_err(|e| Error::internal(&e))?,
+        ))
+    }
+}
+
+/// List an e-billing's claims in order, each with its status and gaps.
+#[utoipa::path(get, path = "/v1/e-billings/{id}/claims", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id"), PositionPage),
+    responses((status = 200, description = "The e-billing and a page of its claims", body = EBillingClaims),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn list_e_billing_claims(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+    query: web::Query<PositionPage>,
+) -> Result<web::Json<EBillingClaims>, Error> {
+    who.require(AUDIT_READERS)?;
+    let id: EBillingId = parse_id(&id, "e-billing")?;
+    let (after, limit) = query.parse()?;
+    let scope = Scope::of(&who);
+    let (e, claims, next) = state
+        .db
+        .read(move |conn| e_billings::claims(conn, &scope, id, after, limit))
+        .await?;
+    Ok(web::Json(EBillingClaims {
+        e_billing: e.into(),
+        items: claims.into_iter().map(Into::into).collect(),
+        next_cursor: next.map(|p| format!("p{p}")),
+    }))
+}
+
+/// Get one claim of an e-billing.
+#[utoipa::path(get, path = "/v1/e-billing-claims/{id}", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing claim id")),
+    responses((status = 200, description = "The claim", body = EBillingClaim),
+        (status = 404, description = "No such claim in your scope", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(claim = %id))]
+pub async fn get_e_billing_claim(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<EBillingClaim>, Error> {
+    who.require(AUDIT_READERS)?;
+    let id: EBillingClaimId = parse_id(&id, "e-billing claim")?;
+    let scope = Scope::of(&who);
+    let c = state
+        .db
+        .read(move |conn| e_billings::claim(conn, &scope, id))
+        .await?;
+    Ok(web::Json(c.into()))
+}
+
+/// One thing to fix, and the claims it holds up.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MissingInfo {
+    /// The gap: the X12 loop, segment and element, what and why, and the record to fix.
+    #[serde(flatten)]
+    pub gap: ClaimGap,
+    /// How many claims lack it.
+    pub claims: usize,
+    /// The first ten of them.
+    pub claim_ids: Vec<EBillingClaimId>,
+    /// Their invoices' numbers.
+    pub invoice_numbers: Vec<String>,
+}
+
+/// An e-billing's missing information.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MissingInfoList {
+    /// The e-billing.
+    pub e_billing: EBillingDoc,
+    /// Every thing to fix, those holding up the most claims first.
+    pub items: Vec<MissingInfo>,
+}
+
+/// What an e-billing's claims lack ("Missing Info..."), one entry per thing to fix: the X12
+/// element and loop, what and why, `href` to the record to complete (the payer's e-billing
+/// settings, the location, the patient, the coverage, the episode's coding, the practitioner,
+/// the catalog item), and the claims it holds up. Fix, then `POST .../check`.
+#[utoipa::path(get, path = "/v1/e-billings/{id}/missing-info", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The things to fix (none when ready)", body = MissingInfoList),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn e_billing_missing_info(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<MissingInfoList>, Error> {
+    who.require(AUDIT_READERS)?;
+    let id: EBillingId = parse_id(&id, "e-billing")?;
+    let scope = Scope::of(&who);
+    let (e, missing) = state
+        .db
+        .read(move |conn| e_billings::missing_info(conn, &scope, id))
+        .await?;
+    Ok(web::Json(MissingInfoList {
+        e_billing: e.into(),
+        items: missing
+            .into_iter()
+            .map(|m| MissingInfo {
+                gap: m.gap.into(),
+                claims: m.claims,
+                claim_ids: m.claim_ids,
+                invoice_numbers: m.invoice_numbers,
+            })
+            .collect(),
+    }))
+}
+
+async fn step(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: &str,
+    f: fn(
+        &mut carebill_platform::db::AnyConnection,
+        &Principal,
+        EBillingId,
+    ) -> Result<EBilling, Error>,
+) -> Result<web::Json<EBillingDoc>, Error> {
+    who.require(BILLERS)?;
+    let id: EBillingId = parse_id(id, "e-billing")?;
+    let e = state.db.write(move |conn| f(conn, &who, id)).await?;
+    Ok(web::Json(e.into()))
+}
+
+/// Check an e-billing's claims again, against the master data as invoicing holds it now (after
+/// fixing what `missing-info` named; accounts' changes reach invoicing by events, a moment
+/// later). Its status becomes `ready` when no gap is left.
+#[utoipa::path(post, path = "/v1/e-billings/{id}/check", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The e-billing, checked", body = EBillingDoc),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Sent or cancelled (`e_billing_closed`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn check_e_billing(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<EBillingDoc>, Error> {
+    step(state, who, &id, e_billings::check).await
+}
+
+/// Cancel an e-billing that was not sent: its invoices are claimable again.
+#[utoipa::path(post, path = "/v1/e-billings/{id}/cancel", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The e-billing, cancelled", body = EBillingDoc),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Sent or cancelled already (`e_billing_closed`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn cancel_e_billing(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<EBillingDoc>, Error> {
+    step(state, who, &id, e_billings::cancel).await
+}
+
+async fn download(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: &str,
+    kind: FileKind,
+) -> Result<HttpResponse, Error> {
+    who.require(BILLERS)?;
+    let id: EBillingId = parse_id(id, "e-billing")?;
+    let file = state
+        .db
+        .write(move |conn| e_billing_files::take(conn, &who, id, kind))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/edi-x12")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", file.name),
+        ))
+        .insert_header((header::ETAG, format!("\"{}\"", file.sha256)))
+        .body(file.body))
+}
+
+/// Download an e-billing's 837 claim file (seed 002's EBILLING file) to upload to the payer or
+/// clearinghouse. The first download sends the e-billing: every claim is checked once more (a
+/// file is never written with gaps), the envelope takes the submitter's next control numbers,
+/// the file and the 276 that asks about its claims are frozen, its claims become `submitted`
+/// (`carebill.invoicing.e_billing.sent.v1`). Downloading again gives the same bytes.
+#[utoipa::path(get, path = "/v1/e-billings/{id}/file", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The X12 837 interchange (837P and/or 837I), `ETag` its SHA-256", content_type = "application/edi-x12", body = String),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Some claim has gaps (`e_billing_incomplete`), or the e-billing was cancelled (`e_billing_closed`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn e_billing_file(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    download(state, who, &id, FileKind::Claims).await
+}
+
+/// Download the 276 claim status request for a sent e-billing's claims (seed 002's Request
+/// file), written when its 837 was: the same bytes every time.
+#[utoipa::path(get, path = "/v1/e-billings/{id}/request", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing id")),
+    responses((status = 200, description = "The X12 276 interchange, `ETag` its SHA-256", content_type = "application/edi-x12", body = String),
+        (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its 837 was not taken yet (`e_billing_not_sent`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(e_billing = %id))]
+pub async fn e_billing_request(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    download(state, who, &id, FileKind::StatusRequest).await
 }

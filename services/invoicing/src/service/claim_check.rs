@@ -37,14 +37,17 @@ pub(crate) struct Checked {
 }
 
 impl Checked {
-    /// 837P or 837I, when the claim is whole.
-    pub(crate) fn format(&self) -> Option<ClaimFormat> {
-        self.claim.as_ref().map(|c| c.format)
+    /// `837P` or `837I`, when the claim is whole.
+    pub(crate) fn format(&self) -> Option<&'static str> {
+        self.claim.as_ref().map(|c| match c.format {
+            ClaimFormat::Professional => "837P",
+            ClaimFormat::Institutional => "837I",
+        })
     }
 }
 
 /// Where a gap is fixed, as an API path.
-pub(crate) fn href(r: &Resource) -> String {
+fn href(r: &Resource) -> String {
     let q = carebill_platform::http::query_value;
     match r {
         Resource::Settings(code) => format!("/v1/e-billing-settings/{}", q(code)),
@@ -56,6 +59,70 @@ pub(crate) fn href(r: &Resource) -> String {
         Resource::PractitionerNamed(name) => format!("/v1/practitioners?code={}", q(name)),
         Resource::CatalogItem(code) => format!("/v1/catalog-items?code={}", q(code)),
         Resource::Invoice(id) => format!("/v1/invoices/{id}"),
+    }
+}
+
+/// A gap as it is answered and kept with an e-billing's claim: every part as text, the record
+/// to fix as its kind and path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct GapView {
+    /// The X12 loop.
+    #[serde(rename = "loop")]
+    pub loop_id: String,
+    /// The segment.
+    pub segment: String,
+    /// The element.
+    pub element: String,
+    /// The element's name in the guide.
+    pub name: String,
+    /// What is missing or wrong.
+    pub what: String,
+    /// Why the claim needs it.
+    pub why: String,
+    /// The kind of record to fix.
+    pub resource: String,
+    /// Where to fix it.
+    pub href: String,
+    /// `absent`, `invalid` or `unresolved`.
+    pub kind: String,
+    /// When the record read last changed.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl GapView {
+    /// The view of a gap the builder found.
+    pub(crate) fn of(g: Gap) -> GapView {
+        use carebill_domain::claim_build::GapKind;
+        GapView {
+            loop_id: g.loop_id.to_owned(),
+            segment: g.segment.to_owned(),
+            element: g.element.to_owned(),
+            name: g.name.to_owned(),
+            what: g.what,
+            why: g.why.to_owned(),
+            resource: resource_kind(&g.resource).to_owned(),
+            href: href(&g.resource),
+            kind: match g.kind {
+                GapKind::Absent => "absent",
+                GapKind::Invalid => "invalid",
+                GapKind::Unresolved => "unresolved",
+            }
+            .to_owned(),
+            as_of: g.as_of,
+        }
+    }
+}
+
+fn resource_kind(r: &Resource) -> &'static str {
+    match r {
+        Resource::Settings(_) => "e_billing_settings",
+        Resource::Location(_) => "location",
+        Resource::Patient(_) => "patient",
+        Resource::Coverage(_) => "coverage",
+        Resource::Coding(_) => "episode_coding",
+        Resource::Practitioner(_) | Resource::PractitionerNamed(_) => "practitioner",
+        Resource::CatalogItem(_) => "catalog_item",
+        Resource::Invoice(_) => "invoice",
     }
 }
 
@@ -75,84 +142,171 @@ pub(crate) fn check(
 ) -> Result<Checked, Error> {
     let invoice =
         invoices::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
-    let (Some(payer_code), Some(episode_id), Some(patient_id)) = (
-        invoice.payer_code.clone(),
-        invoice.episode_id.clone(),
-        invoice.patient_id.clone(),
+    let payer_code = claimable(&invoice)?.to_owned();
+    check_many(conn, &payer_code, vec![invoice])?
+        .pop()
+        .ok_or_else(|| Error::internal(&"a check of one invoice answered none"))
+}
+
+/// The payer an invoice is claimed from, or why it is not claimed: 422 `not_claimable` for an
+/// invoice to a patient or of an agency, 409 `cancelled` for a cancelled one.
+pub(crate) fn claimable(invoice: &InvoiceRow) -> Result<&str, Error> {
+    let (Some(payer_code), Some(_), Some(_), PartyKind::Payer) = (
+        invoice.payer_code.as_deref(),
+        invoice.episode_id.as_deref(),
+        invoice.patient_id.as_deref(),
+        invoice.recipient_kind,
     ) else {
         return Err(Error::new(
             ErrorCode::NotClaimable,
             "only an invoice to a payer for a patient's care is claimed",
         ));
     };
-    if invoice.recipient_kind != PartyKind::Payer {
-        return Err(Error::new(
-            ErrorCode::NotClaimable,
-            "only an invoice to a payer is claimed",
-        ));
-    }
     if invoice.status == InvoiceStatus::Cancelled {
         return Err(Error::new(
             ErrorCode::Cancelled,
             "the invoice is cancelled; its corrective invoice is claimed instead",
         ));
     }
-    let settings = match e_billing_settings::get(conn, &payer_code) {
+    Ok(payer_code)
+}
+
+/// The gap of a payer without e-billing settings.
+fn no_settings(payer_code: &str) -> Gap {
+    Gap {
+        loop_id: "1000A",
+        segment: "NM1",
+        element: "NM109",
+        name: "Submitter Identifier",
+        what: format!("payer {payer_code} has no e-billing settings"),
+        why: "a claim file is addressed by the payer's settings: its payer id, the submitter, the receiver and the interchange ids",
+        resource: Resource::Settings(payer_code.to_owned()),
+        kind: claim_build::GapKind::Absent,
+        as_of: None,
+    }
+}
+
+/// Checks the claims of many invoices to one payer (each already found [`claimable`]), set
+/// by set: the settings and the practitioner registry are read once, the invoices' lines and
+/// the master data they name in chunks, and each claim is built in memory. In the order given.
+pub(crate) fn check_many(
+    conn: &mut AnyConnection,
+    payer_code: &str,
+    invoices: Vec<InvoiceRow>,
+) -> Result<Vec<Checked>, Error> {
+    let settings = match e_billing_settings::get(conn, payer_code) {
         Ok(settings) => settings,
         Err(e) if e.code() != ErrorCode::NotFound => return Err(e),
         Err(_) => {
-            let gap = Gap {
-                loop_id: "1000A",
-                segment: "NM1",
-                element: "NM109",
-                name: "Submitter Identifier",
-                what: format!("payer {payer_code} has no e-billing settings"),
-                why: "a claim file is addressed by the payer's settings: its payer id, the submitter, the receiver and the interchange ids",
-                resource: Resource::Settings(payer_code),
-                kind: claim_build::GapKind::Absent,
-                as_of: None,
-            };
-            return Ok(Checked {
-                invoice,
-                claim: None,
-                gaps: vec![gap],
-            });
+            return Ok(invoices
+                .into_iter()
+                .map(|invoice| Checked {
+                    invoice,
+                    claim: None,
+                    gaps: vec![no_settings(payer_code)],
+                })
+                .collect());
         }
     };
-    let rows = lines::of_document(conn, &invoice.id.to_string())?;
-    let tz: Tz = carebill_domain::stored::parse("location time zone", &invoice.location_time_zone)
-        .map_err(Error::from)?;
-    let lines: Vec<_> = rows.iter().map(LineRow::domain).collect::<Result<_, _>>()?;
-    let codes: Vec<String> = lines.iter().map(|l| l.code.clone()).collect();
-    let location_id = invoice.location_id.to_string();
-    let episode_key = std::slice::from_ref(&episode_id);
-    let patient_key = std::slice::from_ref(&patient_id);
-    let episodes = facts::of::<EpisodeRef>(conn, episode_key)?;
-    let locations = facts::of::<LocationChangedV1>(conn, std::slice::from_ref(&location_id))?;
-    let patients = facts::of::<PatientChangedV1>(conn, patient_key)?;
-    let coverages = facts::of::<CoverageChangedV1>(conn, patient_key)?;
-    let codings = facts::of::<EpisodeCodedV1>(conn, episode_key)?;
+    let ids: Vec<String> = invoices.iter().map(|i| i.id.to_string()).collect();
+    let mut rows_of: HashMap<String, Vec<LineRow>> = HashMap::new();
+    for row in lines::of_documents(conn, &ids)? {
+        rows_of
+            .entry(row.document_id.clone())
+            .or_default()
+            .push(row);
+    }
+    let keys = |f: fn(&InvoiceRow) -> Option<String>| -> Vec<String> {
+        let mut k: Vec<String> = invoices.iter().filter_map(f).collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let episode_keys = keys(|i| i.episode_id.clone());
+    let patient_keys = keys(|i| i.patient_id.clone());
+    let location_keys = keys(|i| Some(i.location_id.to_string()));
+    let mut codes: Vec<String> = rows_of.values().flatten().map(|r| r.code.clone()).collect();
+    codes.sort();
+    codes.dedup();
+    let episodes = facts::of::<EpisodeRef>(conn, &episode_keys)?;
+    let locations = facts::of::<LocationChangedV1>(conn, &location_keys)?;
+    let patients = facts::of::<PatientChangedV1>(conn, &patient_keys)?;
+    let coverages = facts::of::<CoverageChangedV1>(conn, &patient_keys)?;
+    let codings = facts::of::<EpisodeCodedV1>(conn, &episode_keys)?;
     let catalog = facts::of::<CatalogItemChangedV1>(conn, &codes)?;
     let practitioners = facts::all::<PractitionerChangedV1>(conn)?;
     let catalog: HashMap<String, Known<'_, _>> =
         catalog.iter().map(|(k, v)| (k.clone(), known(v))).collect();
     let registry: Vec<Known<'_, PractitionerChangedV1>> = practitioners.iter().map(known).collect();
+    let kept = Held {
+        episodes: &episodes,
+        locations: &locations,
+        patients: &patients,
+        coverages: &coverages,
+        codings: &codings,
+        catalog: &catalog,
+        registry: &registry,
+    };
+    invoices
+        .into_iter()
+        .map(|invoice| {
+            let key = invoice.id.to_string();
+            let rows = rows_of.remove(&key).unwrap_or_default(); // not stored: no lines, a gap
+            let (claim, gaps) = match one(payer_code, &settings.settings, &kept, &invoice, &rows)? {
+                Ok(claim) => (Some(claim), Vec::new()),
+                Err(gaps) => (None, gaps),
+            };
+            Ok(Checked {
+                invoice,
+                claim,
+                gaps,
+            })
+        })
+        .collect()
+}
+
+/// The master data read for a check, by key.
+struct Held<'a> {
+    episodes: &'a HashMap<String, Kept<EpisodeRef>>,
+    locations: &'a HashMap<String, Kept<LocationChangedV1>>,
+    patients: &'a HashMap<String, Kept<PatientChangedV1>>,
+    coverages: &'a HashMap<String, Kept<CoverageChangedV1>>,
+    codings: &'a HashMap<String, Kept<EpisodeCodedV1>>,
+    catalog: &'a HashMap<String, Known<'a, CatalogItemChangedV1>>,
+    registry: &'a [Known<'a, PractitionerChangedV1>],
+}
+
+/// One invoice's claim, built from what is held.
+fn one(
+    payer_code: &str,
+    settings: &carebill_domain::e_billing::EBillingSettings,
+    kept: &Held<'_>,
+    invoice: &InvoiceRow,
+    rows: &[LineRow],
+) -> Result<Result<Claim, Vec<Gap>>, Error> {
+    let (Some(episode_id), Some(patient_id)) = (&invoice.episode_id, &invoice.patient_id) else {
+        return Err(Error::internal(
+            &"a claimable invoice without its episode or patient",
+        ));
+    };
+    let tz: Tz = carebill_domain::stored::parse("location time zone", &invoice.location_time_zone)
+        .map_err(Error::from)?;
+    let lines: Vec<_> = rows.iter().map(LineRow::domain).collect::<Result<_, _>>()?;
+    let location_id = invoice.location_id.to_string();
     let invoice_lines = rows
         .iter()
         .zip(&lines)
-        .map(|(row, l)| {
-            Ok(InvoiceLine {
-                position: row.position,
-                consumption_id: l.consumption_id.to_string(),
-                code: &l.code,
-                quantity: l.quantity,
-                charge: l.line_amount.amount(),
-                performed_on: l.performed_at.with_timezone(&tz).date_naive(),
-                performed_by: l.performed_by.as_deref(),
-                claim: l.claim.as_ref(),
-            })
+        .map(|(row, l)| InvoiceLine {
+            position: row.position,
+            consumption_id: l.consumption_id.to_string(),
+            code: &l.code,
+            quantity: l.quantity,
+            charge: l.line_amount.amount(),
+            performed_on: l.performed_at.with_timezone(&tz).date_naive(),
+            performed_by: l.performed_by.as_deref(),
+            claim: l.claim.as_ref(),
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect();
     let currency = invoice.currency.to_string();
     let coverage_id = invoice
         .coverage_id
@@ -161,33 +315,25 @@ pub(crate) fn check(
         .transpose()
         .map_err(Error::from)?;
     let sources = Sources {
-        payer_code: &payer_code,
-        settings: &settings.settings,
+        payer_code,
+        settings,
         invoice: InvoiceFacts {
             id: invoice.id,
             number: &invoice.number,
-            episode_id: carebill_domain::stored::parse("invoice episode id", &episode_id)
+            episode_id: carebill_domain::stored::parse("invoice episode id", episode_id)
                 .map_err(Error::from)?,
             currency: &currency,
             coverage_id,
             policy_number: invoice.policy_number.as_deref(),
             lines: invoice_lines,
         },
-        episode: episodes.get(&episode_id).map(known),
-        location: locations.get(&location_id).map(known),
-        patient: patients.get(&patient_id).map(known),
-        coverages: coverages.get(&patient_id).map(known),
-        coding: codings.get(&episode_id).map(known),
-        catalog: &catalog,
-        practitioners: &registry,
+        episode: kept.episodes.get(episode_id).map(known),
+        location: kept.locations.get(&location_id).map(known),
+        patient: kept.patients.get(patient_id).map(known),
+        coverages: kept.coverages.get(patient_id).map(known),
+        coding: kept.codings.get(episode_id).map(known),
+        catalog: kept.catalog,
+        practitioners: kept.registry,
     };
-    let (claim, gaps) = match claim_build::build(&sources) {
-        Ok(claim) => (Some(claim), Vec::new()),
-        Err(gaps) => (None, gaps),
-    };
-    Ok(Checked {
-        invoice,
-        claim,
-        gaps,
-    })
+    Ok(claim_build::build(&sources))
 }

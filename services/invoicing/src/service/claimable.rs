@@ -1,7 +1,7 @@
 //! Claimable entries: the lines of issued payer invoices an e-billing may claim (seed 002, step
 //! 2), filtered by billing provider, payer, kind of service and the day performed in the
-//! location's time zone. Every line of an issued payer invoice is claimable until e-billings
-//! claim them (the next chunk of issue 18).
+//! location's time zone. Every line of an issued payer invoice is claimable until an e-billing
+//! claims its invoice, and again once that e-billing is cancelled.
 
 use carebill_domain::invoicing::money;
 use carebill_domain::{Currency, Money, stored};
@@ -17,18 +17,23 @@ use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
 /// How a claim of the entry would go: the first claim of an invoice.
 pub(crate) const ORIGINAL: &str = "original";
 
-/// What the entries are filtered by.
-#[derive(Debug, Clone, Default)]
+/// What the entries are filtered by (kept with an e-billing made from it).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub(crate) struct Filter {
     /// The billing provider (location code).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// The payer's code.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
     /// A kind of service or a service group.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_type: Option<String>,
     /// Performed on or after this day (the location's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<NaiveDate>,
     /// Performed on or before this day.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<NaiveDate>,
 }
 
@@ -68,7 +73,33 @@ pub(crate) fn page(
     limit: usize,
 ) -> Result<Page<Entry>, Error> {
     let after = cursor.map(parse_cursor).transpose()?;
-    let filter = ClaimableFilter {
+    let fetch = i64::try_from(limit + 1).map_err(|e| Error::internal(&e))?;
+    let mut rows = store::page(conn, scope, &wide(f), after, Some(fetch))?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: narrow(f, rows)?,
+        next_cursor,
+    })
+}
+
+/// Every claimable entry in the caller's scope that `f` matches, in invoice and line order
+/// (what an e-billing made from a filter claims).
+pub(crate) fn all(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    f: &Filter,
+) -> Result<Vec<Entry>, Error> {
+    narrow(f, store::page(conn, scope, &wide(f), None, None)?)
+}
+
+/// The filter as the database is asked: a day more on each side of the location's days.
+fn wide(f: &Filter) -> ClaimableFilter {
+    ClaimableFilter {
         location_code: f.provider.clone(),
         payer_code: f.payer.clone(),
         service_type: f.service_type.clone(),
@@ -78,15 +109,11 @@ pub(crate) fn page(
         performed_before: f
             .to
             .and_then(|d| (d + Duration::days(2)).and_hms_opt(0, 0, 0)),
-    };
-    let fetch = i64::try_from(limit + 1).map_err(|e| Error::internal(&e))?;
-    let mut rows = store::page(conn, scope, &filter, after, fetch)?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(cursor_of)
-    } else {
-        None
-    };
+    }
+}
+
+/// The rows performed on the filter's days in their location's time zone, as entries.
+fn narrow(f: &Filter, rows: Vec<ClaimableRow>) -> Result<Vec<Entry>, Error> {
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let tz: Tz =
@@ -104,5 +131,5 @@ pub(crate) fn page(
             row,
         });
     }
-    Ok(Page { items, next_cursor })
+    Ok(items)
 }

@@ -6,6 +6,7 @@
 //! each country ([`tax_rules`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
 //! Arrows: `batches` → `e_invoices`; `credit_notes` → `documents`; `e_invoices` → `documents`;
+//! `e_billings` → `claim_check`, `claimable`; `claim_check` → `claim_facts`, `e_billing_settings`;
 //! `issuing` → `tax_rules`; `agency_issuing` (a care agency's invoices, seed 004) → `issuing`,
 //! `tax_rules`, `deliveries`; `documents`, `tax_rules` and `audit_trail` use only the store.
 
@@ -19,7 +20,9 @@ pub(crate) mod claimable;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod documents;
+pub(crate) mod e_billing_files;
 pub(crate) mod e_billing_settings;
+pub(crate) mod e_billings;
 pub(crate) mod e_invoices;
 pub(crate) mod issuing;
 pub(crate) mod layouts;

@@ -1,13 +1,14 @@
 //! The lines of issued payer invoices, with what their invoice says, for the claimable entries
-//! an e-billing is made from.
+//! an e-billing is made from: those of invoices no active e-billing claims.
 
 use carebill_platform::Error;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 use chrono::NaiveDateTime;
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use crate::schema::{document_lines, invoices};
+use crate::schema::{document_lines, e_billing_claims, invoices};
 
 /// One line of an issued payer invoice.
 #[derive(Debug, Clone, Queryable)]
@@ -63,19 +64,24 @@ pub(crate) struct ClaimableFilter {
     pub performed_before: Option<NaiveDateTime>,
 }
 
-/// Up to `limit` lines after `(invoice id, position)`, in that order.
+/// Up to `limit` lines after `(invoice id, position)`, in that order (every line without a
+/// limit). An invoice in an active claim of an e-billing is not claimable.
 pub(crate) fn page(
     conn: &mut AnyConnection,
     scope: &Scope,
     f: &ClaimableFilter,
     after: Option<(String, i32)>,
-    limit: i64,
+    limit: Option<i64>,
 ) -> Result<Vec<ClaimableRow>, Error> {
+    let claimed = e_billing_claims::table
+        .filter(e_billing_claims::invoice_id.eq(invoices::id))
+        .filter(e_billing_claims::active.eq(true));
     let q = invoices::table
         .inner_join(document_lines::table.on(document_lines::document_id.eq(invoices::id)))
         .filter(invoices::status.eq("issued"))
         .filter(invoices::recipient_kind.eq("payer"))
         .filter(invoices::episode_id.is_not_null())
+        .filter(not(exists(claimed)))
         .select((
             invoices::id,
             invoices::number,
@@ -123,9 +129,9 @@ pub(crate) fn page(
                 .and(document_lines::position.gt(position))),
         );
     }
-    Ok(
-        q.order((invoices::id.asc(), document_lines::position.asc()))
-            .limit(limit)
-            .load(conn)?,
-    )
+    let q = q.order((invoices::id.asc(), document_lines::position.asc()));
+    Ok(match limit {
+        Some(limit) => q.limit(limit).load(conn)?,
+        None => q.load(conn)?,
+    })
 }

@@ -339,12 +339,18 @@ pub(crate) fn find_in_scope(
     Ok(q.first(conn).optional()?)
 }
 
-/// The invoices with these ids.
+/// The invoices with these ids (500 per query), in no particular order.
 pub(crate) fn by_ids(conn: &mut AnyConnection, ids: Vec<String>) -> Result<Vec<InvoiceRow>, Error> {
-    Ok(invoices::table
-        .filter(invoices::id.eq_any(ids))
-        .select(InvoiceRow::as_select())
-        .load(conn)?)
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        out.extend(
+            invoices::table
+                .filter(invoices::id.eq_any(chunk))
+                .select(InvoiceRow::as_select())
+                .load::<InvoiceRow>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// Up to `page.limit + 1` invoices in the caller's scope matching `f`, in id order.

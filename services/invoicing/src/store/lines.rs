@@ -221,3 +221,24 @@ pub(crate) fn of_document(
         .select(LineRow::as_select())
         .load(conn)?)
 }
+
+/// The lines of these documents, by document and position (500 documents per query).
+pub(crate) fn of_documents(
+    conn: &mut AnyConnection,
+    document_ids: &[String],
+) -> Result<Vec<LineRow>, Error> {
+    let mut out = Vec::new();
+    for chunk in document_ids.chunks(500) {
+        out.extend(
+            document_lines::table
+                .filter(document_lines::document_id.eq_any(chunk))
+                .order((
+                    document_lines::document_id.asc(),
+                    document_lines::position.asc(),
+                ))
+                .select(LineRow::as_select())
+                .load::<LineRow>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -9,6 +9,7 @@ pub(crate) mod claimable;
 pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod e_billing_settings;
+pub(crate) mod e_billings;
 pub(crate) mod invoices;
 pub(crate) mod layouts;
 pub(crate) mod lines;

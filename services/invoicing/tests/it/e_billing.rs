@@ -1,12 +1,14 @@
 //! E-billing over HTTP: each payer's settings, set whole behind If-Match in versions, read by
-//! billers, refused naming every bad field with nothing stored.
+//! billers, refused naming every bad field with nothing stored; claimable entries; claim checks;
+//! e-billings made, checked, cancelled and sent as 837 and 276 files (written to
+//! `$CAREBILL_X12_OUT` when set, for `scripts/validators.sh x12` to check with pyx12 and x12sdk).
 
 use actix_web::http::StatusCode;
 use carebill_domain::events::PartyRef;
 use carebill_domain::ids::{ConsumptionId, SettlementId};
 use carebill_platform::both_backends;
 use carebill_platform::db::Backend;
-use carebill_platform::testing::{admin, call, fields, get, put, token};
+use carebill_platform::testing::{admin, call, fields, get, post, put, token};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -16,6 +18,9 @@ both_backends!(
     bad_settings_are_refused_naming_each_field_and_nothing_is_stored,
     claimable_entries_are_the_lines_of_issued_payer_invoices_filtered_and_paged,
     an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready,
+    an_e_billing_says_what_is_missing_is_ready_once_fixed_and_lets_go_when_cancelled,
+    bad_e_billings_are_refused_naming_each_field_and_nothing_is_claimed,
+    a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -372,6 +377,46 @@ fn accounts_event<P: carebill_domain::events::EventPayload>(
         .expect("envelope")
 }
 
+/// What accounts announces of the world's master data for claims: the location's claim facts,
+/// the patient, the coverages, the episode's coding, the catalog item LAB-HB and DR-ROSSI.
+fn master_data(w: &World) -> Vec<carebill_domain::events::Envelope> {
+    master_data_at(w, chrono::Utc::now())
+}
+
+/// [`master_data`] as changed at `at`.
+fn master_data_at(
+    w: &World,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<carebill_domain::events::Envelope> {
+    let mut location = w.location.clone();
+    location.billing = Some(serde_json::from_value(json!({"legal_name": "Springfield General Hospital",
+        "address": {"lines": ["1 Main Street"], "city": "Springfield", "region": "IL", "postal_code": "62701-1234", "country": "US"}})).expect("billing"));
+    let coverage_id = w.sanitas.coverage_id.expect("coverage");
+    let rossi = carebill_domain::ids::PractitionerId::new();
+    vec![
+        accounts_event(&carebill_domain::events::LocationChangedV1 {
+            location,
+            claims: Some(serde_json::from_value(json!({"npi": "1234567893", "ein": "123456789", "place_of_service": "22"})).expect("claims")),
+            changed_at: at,
+        }),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::PatientChangedV1>(json!({
+            "patient_id": w.patient.id, "family_name": "Doe", "given_name": "Jane", "birth_date": "1980-04-12", "sex": "female",
+            "address": {"lines": ["2 Elm Street"], "city": "Springfield", "region": "IL", "postal_code": "62701"}, "changed_at": at})).expect("patient")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::CoverageChangedV1>(json!({
+            "patient_id": w.patient.id, "coverage_id": coverage_id, "change": "created", "coverages": [], "changed_at": at})).expect("coverages")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::EpisodeCodedV1>(json!({
+            "episode_id": w.episode.id, "location_id": w.location.id, "version": 1, "reason": null, "changed_at": at,
+            "coding": {"diagnoses": [{"code": "D64.9", "present_on_admission": null}]}})).expect("coding")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::CatalogItemChangedV1>(json!({
+            "item": {"id": carebill_domain::ids::CatalogItemId::new(), "code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"},
+            "active": true, "billing_code": {"system": "cpt", "code": "85018"}, "changed_at": at})).expect("item")),
+        accounts_event(&serde_json::from_value::<carebill_domain::events::PractitionerChangedV1>(json!({
+            "practitioner": {"id": rossi, "code": "DR-ROSSI", "kind": "person", "family_name": "Rossi", "given_name": "Marco",
+                "middle_name": null, "suffix": null, "credentials": "MD", "npi": "1999999992", "taxonomy": null, "specialty": null,
+                "active_from": null, "active_to": null, "identifiers": []}, "changed_at": at})).expect("practitioner")),
+    ]
+}
+
 async fn an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready(b: Backend) {
     let h = harness(b);
     let app = app(&h.db).await;
@@ -460,35 +505,7 @@ async fn an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready(b: Backend) {
     );
 
     // Accounts announces the master data; invoicing keeps it.
-    let at = chrono::Utc::now();
-    let mut location = w.location.clone();
-    location.billing = Some(serde_json::from_value(json!({"legal_name": "Springfield General Hospital",
-        "address": {"lines": ["1 Main Street"], "city": "Springfield", "region": "IL", "postal_code": "62701-1234", "country": "US"}})).expect("billing"));
-    let coverage_id = w.sanitas.coverage_id.expect("coverage");
-    let rossi = carebill_domain::ids::PractitionerId::new();
-    let events = [
-        accounts_event(&carebill_domain::events::LocationChangedV1 {
-            location,
-            claims: Some(serde_json::from_value(json!({"npi": "1234567893", "ein": "123456789", "place_of_service": "22"})).expect("claims")),
-            changed_at: at,
-        }),
-        accounts_event(&serde_json::from_value::<carebill_domain::events::PatientChangedV1>(json!({
-            "patient_id": w.patient.id, "family_name": "Doe", "given_name": "Jane", "birth_date": "1980-04-12", "sex": "female",
-            "address": {"lines": ["2 Elm Street"], "city": "Springfield", "region": "IL", "postal_code": "62701"}, "changed_at": at})).expect("patient")),
-        accounts_event(&serde_json::from_value::<carebill_domain::events::CoverageChangedV1>(json!({
-            "patient_id": w.patient.id, "coverage_id": coverage_id, "change": "created", "coverages": [], "changed_at": at})).expect("coverages")),
-        accounts_event(&serde_json::from_value::<carebill_domain::events::EpisodeCodedV1>(json!({
-            "episode_id": w.episode.id, "location_id": w.location.id, "version": 1, "reason": null, "changed_at": at,
-            "coding": {"diagnoses": [{"code": "D64.9", "present_on_admission": null}]}})).expect("coding")),
-        accounts_event(&serde_json::from_value::<carebill_domain::events::CatalogItemChangedV1>(json!({
-            "item": {"id": carebill_domain::ids::CatalogItemId::new(), "code": "LAB-HB", "description": "Hemoglobin", "service_group": "LAB", "kind": "lab", "unit": "test"},
-            "active": true, "billing_code": {"system": "cpt", "code": "85018"}, "changed_at": at})).expect("item")),
-        accounts_event(&serde_json::from_value::<carebill_domain::events::PractitionerChangedV1>(json!({
-            "practitioner": {"id": rossi, "code": "DR-ROSSI", "kind": "person", "family_name": "Rossi", "given_name": "Marco",
-                "middle_name": null, "suffix": null, "credentials": "MD", "npi": "1999999992", "taxonomy": null, "specialty": null,
-                "active_from": null, "active_to": null, "identifiers": []}, "changed_at": at})).expect("practitioner")),
-    ];
-    for e in events {
+    for e in master_data(&w) {
         deliver(&h.db, e).await.expect("kept");
     }
     let (_, c, _) = call(&app, check()).await;
@@ -533,4 +550,698 @@ async fn an_invoices_claim_is_checked_gap_by_gap_until_it_is_ready(b: Backend) {
         (s, p["code"].as_str()),
         (StatusCode::CONFLICT, Some("cancelled"))
     );
+}
+
+/// Issues `n` invoices to SANITAS (in dollars, one LAB-HB line each, 100.00 of which the payer
+/// is billed 80.00) and answers their ids, in id order.
+async fn payer_invoices(app_db: &carebill_platform::db::Db, w: &World, n: usize) -> Vec<String> {
+    let pat = PartyRef::patient(w.patient.id);
+    for _ in 0..n {
+        let lab = line(
+            ConsumptionId::new(),
+            "LAB-HB",
+            10_000,
+            &[(&w.sanitas, 8_000), (&pat, 2_000)],
+        );
+        deliver(
+            app_db,
+            envelope(&in_dollars(approval(w, SettlementId::new(), 1, vec![lab]))),
+        )
+        .await
+        .expect("approved");
+    }
+    let app = app(app_db).await;
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &admin())).await;
+    let mut ids: Vec<String> = items(&list)
+        .into_iter()
+        .filter(|i| i["recipient"]["payer_code"] == "SANITAS")
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn an_e_billing_says_what_is_missing_is_ready_once_fixed_and_lets_go_when_cancelled(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let invoices = payer_invoices(&h.db, &w, 2).await;
+    assert_eq!(invoices.len(), 2);
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let claimable = |tok: &str| get("/v1/claimable-entries?payer=SANITAS", tok);
+    let body =
+        json!({"payer_code": "SANITAS", "filter": {"provider": "SPR", "service_type": "lab"}});
+
+    // Made from the filter: both invoices, neither claim whole yet.
+    let (s, e, _) = call(
+        &app,
+        post("/v1/e-billings", &t, &body).insert_header(("idempotency-key", "eb-1")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["claim_count"].as_i64(),
+            e["ready_count"].as_i64()
+        ),
+        (Some("missing_info"), Some(2), Some(0)),
+        "{e}"
+    );
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(e["number"], format!("SPR-EB-{year}-000001"));
+    assert_eq!(e["provider"], "SPR");
+    assert_eq!(
+        e["selection"],
+        json!({"filter": {"provider": "SPR", "payer": "SANITAS", "service_type": "lab"}})
+    );
+    let id = e["id"].as_str().expect("id").to_owned();
+    // A retry with the same key answers the first e-billing; nothing is claimed twice.
+    let (s, again, _) = call(
+        &app,
+        post("/v1/e-billings", &t, &body).insert_header(("idempotency-key", "eb-1")),
+    )
+    .await;
+    assert_eq!(
+        (s, again["id"].as_str()),
+        (StatusCode::CREATED, Some(id.as_str()))
+    );
+    // Its invoices are claimed: no longer claimable, and not in a second e-billing.
+    let (_, entries, _) = call(&app, claimable(&t)).await;
+    assert_eq!(entries["items"], json!([]), "{entries}");
+    let (s, p, _) = call(&app, post("/v1/e-billings", &t, &body)).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("no_claimable_entries")
+        )
+    );
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[1]]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"][0]["field"], "invoice_ids[0]");
+    assert_eq!(p["errors"][0]["code"], "already_claimed", "{p}");
+
+    // Missing info: one entry per thing to fix, with the claims it holds up.
+    let missing_url = format!("/v1/e-billings/{id}/missing-info");
+    let (s, m, _) = call(&app, get(&missing_url, &t)).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    let catalog = items(&m)
+        .into_iter()
+        .find(|g| g["element"] == "SV101-2")
+        .expect("the catalog item's code");
+    assert_eq!(
+        (
+            catalog["claims"].as_i64(),
+            catalog["href"].as_str(),
+            catalog["loop"].as_str()
+        ),
+        (Some(2), Some("/v1/catalog-items?code=LAB-HB"), Some("2400"))
+    );
+    assert_eq!(catalog["invoice_numbers"].as_array().map(Vec::len), Some(2));
+    let rendering = items(&m)
+        .into_iter()
+        .find(|g| g["loop"] == "2310B")
+        .expect("the rendering provider");
+    assert_eq!(rendering["href"], "/v1/practitioners?code=DR-ROSSI");
+    assert_eq!(rendering["claims"], 2);
+    let (_, claims, _) = call(
+        &app,
+        get(&format!("/v1/e-billings/{id}/claims?limit=1"), &t),
+    )
+    .await;
+    assert_eq!(claims["items"][0]["status"], "missing_info");
+    assert_eq!(
+        claims["items"][0]["invoice_id"].as_str(),
+        Some(invoices[0].as_str())
+    );
+    assert!(
+        claims["items"][0]["gaps"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty())
+    );
+    let next = claims["next_cursor"].as_str().expect("a second page");
+    let (_, page2, _) = call(
+        &app,
+        get(&format!("/v1/e-billings/{id}/claims?cursor={next}"), &t),
+    )
+    .await;
+    assert_eq!(page2["items"][0]["position"], 2);
+    assert_eq!(page2["next_cursor"], Value::Null);
+
+    // Fixed in accounts; checked again: ready, the whole charges claimed.
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let (s, e, _) = call(
+        &app,
+        post(&format!("/v1/e-billings/{id}/check"), &t, &json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["ready_count"].as_i64(),
+            e["gap_count"].as_i64()
+        ),
+        (Some("ready"), Some(2), Some(0)),
+        "{e}"
+    );
+    assert_eq!(
+        e["total_charge"],
+        json!({"amount": "200.00", "currency": "USD"})
+    );
+    let (_, m, _) = call(&app, get(&missing_url, &t)).await;
+    assert_eq!(m["items"], json!([]));
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    let claim = claims["items"][0].clone();
+    assert_eq!(
+        (
+            claim["status"].as_str(),
+            claim["format"].as_str(),
+            claim["frequency"].as_str()
+        ),
+        (Some("ready"), Some("837P"), Some("1"))
+    );
+    assert_eq!(
+        claim["id"], claims["items"][0]["id"],
+        "claims keep their ids when checked again"
+    );
+    let (s, one, _) = call(
+        &app,
+        get(
+            &format!("/v1/e-billing-claims/{}", claim["id"].as_str().expect("id")),
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, one["charge"]["amount"].as_str()),
+        (StatusCode::OK, Some("100.00"))
+    );
+    let (_, list, _) = call(
+        &app,
+        get("/v1/e-billings?status=ready&payer_code=SANITAS", &t),
+    )
+    .await;
+    assert_eq!(items(&list).len(), 1);
+    let (_, list, _) = call(&app, get("/v1/e-billings?status=sent", &t)).await;
+    assert_eq!(items(&list).len(), 0);
+
+    // Outside the caller's scope it does not exist.
+    let other = token(&["biller"], Some(&["H2"]));
+    let (s, _, _) = call(&app, get(&format!("/v1/e-billings/{id}"), &other)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(
+        &app,
+        post(&format!("/v1/e-billings/{id}/cancel"), &other, &json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(
+        &app,
+        post(
+            &format!("/v1/e-billings/{id}/cancel"),
+            &token(&["auditor"], None),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Cancelled: its invoices are claimable again, and it no longer changes.
+    let (s, e, _) = call(
+        &app,
+        post(&format!("/v1/e-billings/{id}/cancel"), &t, &json!({})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str()),
+        (StatusCode::OK, Some("cancelled")),
+        "{e}"
+    );
+    assert!(e["cancelled_at"].is_string());
+    let (_, entries, _) = call(&app, claimable(&t)).await;
+    assert_eq!(items(&entries).len(), 2, "{entries}");
+    for step in ["check", "cancel"] {
+        let (s, p, _) = call(
+            &app,
+            post(&format!("/v1/e-billings/{id}/{step}"), &t, &json!({})),
+        )
+        .await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::CONFLICT, Some("e_billing_closed")),
+            "{step}"
+        );
+    }
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    assert_eq!(
+        (
+            claims["items"][0]["status"].as_str(),
+            claims["items"][0]["active"].as_bool()
+        ),
+        (Some("cancelled"), Some(false))
+    );
+    // A new e-billing of one invoice by id: numbered next, ready at once.
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[1]]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["claim_count"].as_i64(),
+            e["number"].as_str()
+        ),
+        (
+            Some("ready"),
+            Some(1),
+            Some(format!("SPR-EB-{year}-000002").as_str())
+        )
+    );
+    // Every step is in the audit trail.
+    let (_, audit, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoicing/audit-events?entity_type=e_billing&entity_id={id}"),
+            &admin(),
+        ),
+    )
+    .await;
+    let actions: Vec<String> = items(&audit)
+        .iter()
+        .filter_map(|a| a["action"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(actions, ["create", "check", "cancel"], "{audit}");
+}
+
+async fn bad_e_billings_are_refused_naming_each_field_and_nothing_is_claimed(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let invoices = payer_invoices(&h.db, &w, 1).await;
+    let (_, list, _) = call(&app, get("/v1/invoices", &t)).await;
+    let patient_invoice = items(&list)
+        .into_iter()
+        .find(|i| i["recipient"]["kind"] == "patient")
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .expect("the patient's invoice");
+    let cases = [
+        (json!({"payer_code": "SANITAS"}), vec!["filter"]),
+        (
+            json!({"payer_code": "SANITAS", "filter": {"provider": "SPR"}, "invoice_ids": [invoices[0]]}),
+            vec!["invoice_ids"],
+        ),
+        (
+            json!({"payer_code": "", "filter": {"provider": "SPR", "from": "2026-12-31", "to": "2026-12-01"}}),
+            vec!["payer_code", "filter.to"],
+        ),
+        (
+            json!({"payer_code": "SANITAS", "invoice_ids": []}),
+            vec!["invoice_ids"],
+        ),
+        (
+            json!({"payer_code": "SANITAS", "invoice_ids": ["nope", invoices[0]]}),
+            vec!["invoice_ids[0]"],
+        ),
+        (
+            json!({"payer_code": "SANITAS", "invoice_ids": [patient_invoice, invoices[0], invoices[0]]}),
+            vec!["invoice_ids[0]", "invoice_ids[2]"],
+        ),
+        (
+            json!({"payer_code": "OTHER", "invoice_ids": [invoices[0]]}),
+            vec!["invoice_ids[0]"],
+        ),
+        (
+            json!({"payer_code": "SANITAS", "invoice_ids": [uuid::Uuid::now_v7()]}),
+            vec!["invoice_ids[0]"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let (s, p, _) = call(&app, post("/v1/e-billings", &t, &body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert_eq!(fields(&p), expected, "{body}: {p}");
+    }
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[0]], "extra": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, fields(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["extra".to_owned()]),
+        "{p}"
+    );
+    let (s, _, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &token(&["auditor"], None),
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[0]]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A filter of no match, or of a provider outside the caller's scope, claims nothing.
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "filter": {"provider": "H2"}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("no_claimable_entries")
+        )
+    );
+    let scoped = token(&["biller"], Some(&["H2"]));
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &scoped,
+            &json!({"payer_code": "SANITAS", "filter": {"provider": "SPR"}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("no_claimable_entries")
+        )
+    );
+    let (_, list, _) = call(&app, get("/v1/e-billings", &t)).await;
+    assert_eq!(items(&list).len(), 0, "nothing was made");
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    assert_eq!(items(&entries).len(), 1, "nothing was claimed");
+    let (s, _, _) = call(&app, get("/v1/e-billings/not-an-id", &t)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, p, _) = call(
+        &app,
+        get(
+            &format!("/v1/e-billings/{}/claims?cursor=zz", uuid::Uuid::now_v7()),
+            &t,
+        ),
+    )
+    .await;
+    assert!(
+        s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::NOT_FOUND,
+        "{p}"
+    );
+}
+
+/// GETs an e-billing's file: 200 `application/edi-x12` with its name and ETag; written to
+/// `$CAREBILL_X12_OUT/<backend>-<name>` when set.
+async fn x12_file(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    url: &str,
+    tok: &str,
+    backend: Backend,
+) -> (String, String, String) {
+    let resp = actix_web::test::call_service(app, get(url, tok).to_request()).await;
+    if resp.status() != StatusCode::OK {
+        let status = resp.status();
+        let body = actix_web::test::read_body(resp).await;
+        panic!("{url}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "application/edi-x12");
+    let disposition = header("content-disposition");
+    let etag = header("etag");
+    let name = disposition
+        .split("filename=\"")
+        .nth(1)
+        .and_then(|n| n.strip_suffix('"'))
+        .expect("a file name")
+        .to_owned();
+    let body = actix_web::test::read_body(resp).await;
+    let body = String::from_utf8(body.to_vec()).expect("X12 is text");
+    if let Ok(dir) = std::env::var("CAREBILL_X12_OUT") {
+        std::fs::write(format!("{dir}/{backend:?}-{name}"), &body).expect("written");
+    }
+    (name, etag, body)
+}
+
+/// ISA13 of an interchange (the ISA is fixed width: its elements never move).
+fn isa13(x12: &str) -> u32 {
+    x12.split('*')
+        .nth(13)
+        .and_then(|n| n.parse().ok())
+        .expect("ISA13")
+}
+
+async fn a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let invoices = payer_invoices(&h.db, &w, 3).await;
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &t)).await;
+    let number_of = |id: &str| {
+        items(&list)
+            .into_iter()
+            .find(|i| i["id"] == id)
+            .and_then(|i| i["number"].as_str().map(str::to_owned))
+            .expect("number")
+    };
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[0], invoices[1]]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str()),
+        (StatusCode::CREATED, Some("ready")),
+        "{e}"
+    );
+    let id = e["id"].as_str().expect("id").to_owned();
+    let number = e["number"].as_str().expect("number").to_owned();
+
+    // The status request asks about sent claims only.
+    let (s, p, _) = call(&app, get(&format!("/v1/e-billings/{id}/request"), &t)).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("e_billing_not_sent"))
+    );
+    // Readers may not send it.
+    let (s, _, _) = call(
+        &app,
+        get(
+            &format!("/v1/e-billings/{id}/file"),
+            &token(&["auditor"], None),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The first download sends it.
+    let (name, etag, file) = x12_file(&app, &format!("/v1/e-billings/{id}/file"), &t, b).await;
+    assert_eq!(name, format!("{number}.837"));
+    assert!(file.starts_with("ISA*00*"), "{file}");
+    assert!(
+        file.contains("~ST*837*") && file.contains("*005010X222A1~"),
+        "{file}"
+    );
+    assert_eq!(isa13(&file), 1);
+    for invoice in &invoices[..2] {
+        assert!(
+            file.contains(&format!("~CLM*{}*100***", number_of(invoice))),
+            "{file}"
+        );
+    }
+    assert!(
+        !file.contains(&number_of(&invoices[2])),
+        "only the e-billing's invoices"
+    );
+    assert!(file.contains("~NM1*85*2*"), "the billing provider");
+    assert!(file.contains("*XX*1234567893~"), "by its NPI");
+    assert!(
+        file.contains("~NM1*PR*2*UNITEDHEALTHCARE*****PI*87726~"),
+        "{file}"
+    );
+    assert!(file.contains("~SV1*HC:85018*100*UN*2***1~"), "{file}");
+    assert!(
+        file.contains(&format!("~BHT*0019*00*{number}*")),
+        "BHT03 is the e-billing's number"
+    );
+    let (_, again_tag, again) = x12_file(&app, &format!("/v1/e-billings/{id}/file"), &t, b).await;
+    assert_eq!(
+        (again_tag, &again),
+        (etag.clone(), &file),
+        "the same bytes again"
+    );
+    let (_, e, _) = call(&app, get(&format!("/v1/e-billings/{id}"), &t)).await;
+    assert_eq!(e["status"], "sent");
+    assert!(e["sent_at"].is_string());
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    assert!(
+        items(&claims).iter().all(|c| c["status"] == "submitted"),
+        "{claims}"
+    );
+    for step in ["check", "cancel"] {
+        let (s, p, _) = call(
+            &app,
+            post(&format!("/v1/e-billings/{id}/{step}"), &t, &json!({})),
+        )
+        .await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::CONFLICT, Some("e_billing_closed")),
+            "{step}"
+        );
+    }
+    let sent = outbox_bodies(&h.db, "carebill.invoicing.e_billing.sent.v1").await;
+    assert_eq!(sent.len(), 1, "announced once");
+    let event = &sent[0]["data"];
+    assert_eq!(
+        (event["number"].as_str(), event["payer_id"].as_str()),
+        (Some(number.as_str()), Some("87726"))
+    );
+    assert_eq!(event["interchange_control_number"], 1);
+    assert_eq!(event["claims"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        event["claims"][0]["patient_control_number"].as_str(),
+        Some(number_of(&invoices[0]).as_str())
+    );
+    assert_eq!(event["claims"][0]["transaction_control_number"], "0001");
+    assert_eq!(
+        event["claims"][0]["charge"],
+        json!({"amount": "100.00", "currency": "USD"})
+    );
+
+    // The 276 asks about the same claims, under the next control number.
+    let (name, _, request) = x12_file(&app, &format!("/v1/e-billings/{id}/request"), &t, b).await;
+    assert_eq!(name, format!("{number}.276"));
+    assert!(
+        request.contains("~ST*276*") && request.contains("*005010X212~"),
+        "{request}"
+    );
+    assert_eq!(isa13(&request), 2);
+    assert!(
+        request.contains(&format!("~TRN*1*{}~", number_of(&invoices[0]))),
+        "{request}"
+    );
+    let (_, _, request_again) =
+        x12_file(&app, &format!("/v1/e-billings/{id}/request"), &t, b).await;
+    assert_eq!(request_again, request);
+
+    // The submitter's next e-billing takes the next control numbers.
+    let (_, e2, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [invoices[2]]}),
+        ),
+    )
+    .await;
+    let id2 = e2["id"].as_str().expect("id").to_owned();
+    // But not while a claim has gaps: the location's NPI broke since it was checked.
+    let mut location = w.location.clone();
+    location.billing = None;
+    deliver(
+        &h.db,
+        accounts_event(&carebill_domain::events::LocationChangedV1 {
+            location,
+            claims: Some(
+                serde_json::from_value(
+                    json!({"npi": "1234567890", "ein": "123456789", "place_of_service": "22"}),
+                )
+                .expect("claims"),
+            ),
+            changed_at: chrono::Utc::now() + chrono::Duration::seconds(1),
+        }),
+    )
+    .await
+    .expect("kept");
+    let (s, p, _) = call(&app, get(&format!("/v1/e-billings/{id2}/file"), &t)).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("e_billing_incomplete")),
+        "{p}"
+    );
+    let (_, e2, _) = call(&app, get(&format!("/v1/e-billings/{id2}"), &t)).await;
+    assert_eq!(e2["status"], "ready", "nothing was sent");
+    assert_eq!(
+        outbox_bodies(&h.db, "carebill.invoicing.e_billing.sent.v1")
+            .await
+            .len(),
+        1
+    );
+    // The location fixed (only it: a second DR-ROSSI would make the name ambiguous).
+    let fixed = master_data_at(&w, chrono::Utc::now() + chrono::Duration::seconds(2))
+        .into_iter()
+        .next()
+        .expect("the location's event");
+    deliver(&h.db, fixed).await.expect("kept");
+    let (_, _, file2) = x12_file(&app, &format!("/v1/e-billings/{id2}/file"), &t, b).await;
+    assert_eq!(isa13(&file2), 3, "after the first e-billing's 837 and 276");
+    // Nobody outside its scope downloads it.
+    let (s, _, _) = call(
+        &app,
+        get(
+            &format!("/v1/e-billings/{id}/file"),
+            &token(&["biller"], Some(&["H2"])),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

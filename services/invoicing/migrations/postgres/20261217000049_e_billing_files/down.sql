@@ -1,0 +1,2 @@
+DROP TABLE x12_control_numbers;
+DROP TABLE e_billing_files;

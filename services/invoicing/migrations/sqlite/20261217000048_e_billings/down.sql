@@ -1,0 +1,2 @@
+DROP TABLE e_billing_claims;
+DROP TABLE e_billings;
