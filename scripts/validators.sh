@@ -209,19 +209,21 @@ PY
     cat "$dir"/broken-s*.log "$dir"/broken-o*.log; rm -rf "$dir"
     echo "validate-x12sdk.py did not name what is wrong in the broken status requests" >&2; return 1; }
   echo "broken status requests are refused (a subscriber without a name, a segment the guide does not have there)"
-  # What the invoicing service itself answers at /v1/e-billings/{id}/file and /request: its
-  # tests write each 837 and 276 they download (two e-billings, on SQLite and PostgreSQL) to
-  # $CAREBILL_X12_OUT.
+  # What the invoicing service itself answers at /v1/e-billings/{id}/file and /request, and
+  # the 999 and 277CA its tests import: its tests write each 837 and 276 they download (two
+  # e-billings, on SQLite and PostgreSQL) and each response they send to $CAREBILL_X12_OUT.
   mkdir "$dir/service"
   CAREBILL_X12_OUT="$dir/service" cargo nextest run -p carebill-invoicing --no-tests=fail \
-    -E 'test(/e_billing::a_ready_e_billing_is_sent/)' >"$dir/service-tests.log" 2>&1 ||
+    -E 'test(/e_billing::a_ready_e_billing_is_sent/) | test(/e_billing::what_comes_back/)' >"$dir/service-tests.log" 2>&1 ||
     { cat "$dir/service-tests.log"; rm -rf "$dir"; return 1; }
   written=$(find "$dir/service" -name '*.837' | wc -l)
   [ "$written" -ge 4 ] || { rm -rf "$dir"; echo "the invoicing tests wrote $written 837 files, not 4" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/service/*.837 || { rm -rf "$dir"; return 1; }
   [ "$(find "$dir/service" -name '*.276' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the invoicing tests wrote no 276" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12sdk.py "$dir"/service/*.276 || { rm -rf "$dir"; return 1; }
-  echo "$written claim files and the status requests of the invoicing service pass pyx12 and x12sdk"
+  [ "$(find "$dir/service" -name '*.999' -o -name '*.277ca' | wc -l)" -ge 4 ] || { rm -rf "$dir"; echo "the invoicing tests wrote no 999 or 277CA" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/service/*.999 "$dir"/service/*.277ca || { rm -rf "$dir"; return 1; }
+  echo "$written claim files and the status requests of the invoicing service pass pyx12 and x12sdk, and so do the 999s and 277CAs it imports"
   rm -rf "$dir"
 }
 if [ "${1:-}" = x12 ]; then

@@ -35,6 +35,17 @@ crate::accounts::text_enum!(
         Ready = "ready",
         /// In a file that was taken.
         Submitted = "submitted",
+        /// The clearinghouse took its transaction (999 `A` or `E`), or the payer received it
+        /// (277CA `A1`).
+        Acknowledged = "acknowledged",
+        /// The payer took it into adjudication (277CA `A2`), with its claim number.
+        Accepted = "accepted",
+        /// Refused (999 `R`; 277CA `A3`, `A6`, `A7`, `A8`): its invoice is claimable again.
+        Rejected = "rejected",
+        /// The payer is working on it (277 `P*`).
+        Pending = "pending",
+        /// The payer decided it (277 `F*`).
+        Finalized = "finalized",
         /// Its e-billing was cancelled.
         Cancelled = "cancelled",
     }

@@ -160,6 +160,14 @@ error_codes! {
     EBillingIncomplete = ("e_billing_incomplete", 409, "Conflict", "Some claim of the e-billing has gaps (or its invoice was cancelled): no file is written until every claim is whole. Check the e-billing again and see its missing information."),
     /// The 276 asks about claims that were sent.
     EBillingNotSent = ("e_billing_not_sent", 409, "Conflict", "The e-billing's 837 file was not taken yet: the status request (276) asks about claims that were sent."),
+    /// What was sent is not an X12 interchange.
+    NotX12 = ("not_x12", 422, "Not X12", "The file is not an X12 interchange: it must begin with a 106-character ISA segment."),
+    /// An X12 envelope whose counts or control numbers disagree.
+    X12EnvelopeInvalid = ("x12_envelope_invalid", 422, "X12 envelope invalid", "The interchange's envelope does not hold: a segment count (SE01), a group or transaction count (GE01, IEA01) or a control number (SE02, GE02, IEA02) disagrees; the segment and its position are named. Nothing was imported."),
+    /// An X12 file of a kind this endpoint does not read.
+    X12Unsupported = ("x12_unsupported", 422, "X12 file not supported", "The interchange holds no transaction this endpoint reads (999, 277CA 005010X214, 277 005010X212 for e-billing responses). Nothing was imported."),
+    /// An X12 transaction whose content does not read.
+    X12Invalid = ("x12_invalid", 422, "X12 content invalid", "A segment of the transaction is out of place, incomplete or unreadable; the segment and its position are named. Nothing was imported."),
     /// A batch that is closed no longer changes.
     BatchClosed = ("batch_closed", 409, "Conflict", "The batch is closed (or sent): its documents and totals no longer change."),
     /// A batch without documents cannot close.

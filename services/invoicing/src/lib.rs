@@ -249,6 +249,16 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET, POST")),
             )
             .service(
+                web::resource("/v1/e-billings/responses")
+                    .route(web::post().to(api::e_billings::import_e_billing_response))
+                    .default_service(allow("POST")),
+            )
+            .service(
+                web::resource("/v1/e-billings/responses/{id}")
+                    .route(web::get().to(api::e_billings::get_e_billing_response))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/e-billings/{id}")
                     .route(web::get().to(api::e_billings::get_e_billing))
                     .default_service(allow("GET")),
@@ -415,6 +425,8 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::e_billings::cancel_e_billing,
         api::e_billings::e_billing_file,
         api::e_billings::e_billing_request,
+        api::e_billings::import_e_billing_response,
+        api::e_billings::get_e_billing_response,
         api::audit_trail::list_audit_events,
         api::agency_commissions::run_agency_commissions,
     ),

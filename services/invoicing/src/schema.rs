@@ -377,6 +377,7 @@ diesel::table! {
         status -> Text,
         gaps -> Text,
         active -> Bool,
+        payer_claim_number -> Nullable<Text>,
         updated_at -> Timestamp,
     }
 }
@@ -402,6 +403,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    e_billing_responses (id) {
+        id -> Text,
+        kind -> Text,
+        digest -> Text,
+        sender_id -> Text,
+        interchange_control_number -> Text,
+        results -> Text,
+        matched_count -> Integer,
+        unmatched_count -> Integer,
+        body -> Text,
+        received_by -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    e_billing_claim_events (id) {
+        id -> Text,
+        claim_id -> Text,
+        response_id -> Text,
+        status -> Text,
+        detail -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     delivery_settings,
     sending_windows,
@@ -423,5 +451,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     e_billings,
     e_billing_claims,
     e_billing_files,
-    x12_control_numbers
+    x12_control_numbers,
+    e_billing_responses,
+    e_billing_claim_events
 );

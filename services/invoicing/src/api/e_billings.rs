@@ -23,6 +23,7 @@ use crate::InvoicingState;
 use crate::service::claim_check;
 use crate::service::claimable::{self as service, Entry, Filter};
 use crate::service::e_billing_files::{self, FileKind};
+use crate::service::e_billing_responses;
 use crate::service::e_billings::{self, EBilling, NewEBilling, Selection};
 
 /// Filters of the claimable entries.
@@ -604,10 +605,13 @@ pub struct EBillingClaim {
     pub format: Option<String>,
     /// What the claim charges (CLM02), once whole.
     pub charge: Money,
-    /// `missing_info`, `ready`, `submitted` or `cancelled`.
+    /// `missing_info`, `ready`, `submitted`, `acknowledged`, `accepted`, `rejected`,
+    /// `pending`, `finalized` or `cancelled`.
     pub status: ClaimStatus,
-    /// Whether it holds its invoice (false once its e-billing is cancelled).
+    /// Whether it holds its invoice (false once its e-billing is cancelled or it is rejected).
     pub active: bool,
+    /// REF*1K: the payer's claim control number, once its 277CA gave one.
+    pub payer_claim_number: Option<String>,
     /// What it lacks, each gap naming its X12 element and the record to fix.
     pub gaps: Vec<ClaimGap>,
 }
@@ -625,6 +629,7 @@ impl From<e_billings::Claim> for EBillingClaim {
             charge: c.charge,
             status: c.status,
             active: c.active,
+            payer_claim_number: c.payer_claim_number,
             gaps: c.gaps.into_iter().map(Into::into).collect(),
         }
     }
@@ -893,4 +898,183 @@ pub async fn e_billing_request(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     download(state, who, &id, FileKind::StatusRequest).await
+}
+
+/// The most a response file may weigh.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a response said of one claim (or of something it named that was never sent).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ResponseItem {
+    /// The patient control number it named (a 277 names one; a 999 names transactions).
+    pub patient_control_number: Option<String>,
+    /// The claim it matched.
+    pub claim_id: Option<EBillingClaimId>,
+    /// Its e-billing.
+    pub e_billing_id: Option<EBillingId>,
+    /// The claim's status after it.
+    pub status: Option<ClaimStatus>,
+    /// Its codes: `IK5:R`, `IK3:NM1:12:2010AA IK4:9:7` (999); `A7:562:85` (277 STC
+    /// category:status:entity).
+    pub codes: Vec<String>,
+    /// REF*1K: the payer's claim control number.
+    pub payer_claim_number: Option<String>,
+    /// What it said, in words (or why it matched nothing).
+    pub note: String,
+    /// Whether it named a claim that was sent.
+    pub matched: bool,
+    /// The position of its segment in the file (1 = ISA), when it has one.
+    pub position: Option<usize>,
+}
+
+/// An imported response file.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EBillingResponse {
+    /// Id.
+    pub id: String,
+    /// `999`, `277CA` or `277`.
+    pub kind: String,
+    /// ISA06: who sent it.
+    pub sender_id: String,
+    /// ISA13.
+    pub interchange_control_number: String,
+    /// What it said of each claim, in file order.
+    pub items: Vec<ResponseItem>,
+    /// How many items named a claim sent.
+    pub matched: i32,
+    /// How many did not (kept for a person to look at, never dropped).
+    pub unmatched: i32,
+    /// Who imported it.
+    pub received_by: String,
+    /// When.
+    pub received_at: DateTime<Utc>,
+}
+
+impl From<e_billing_responses::Imported> for EBillingResponse {
+    fn from(r: e_billing_responses::Imported) -> EBillingResponse {
+        EBillingResponse {
+            id: r.id,
+            kind: r.kind,
+            sender_id: r.sender_id,
+            interchange_control_number: r.interchange_control_number,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| ResponseItem {
+                    patient_control_number: i.patient_control_number,
+                    claim_id: i.claim_id,
+                    e_billing_id: i.e_billing_id,
+                    status: i.status,
+                    codes: i.codes,
+                    payer_claim_number: i.payer_claim_number,
+                    note: i.note,
+                    matched: i.matched,
+                    position: i.position,
+                })
+                .collect(),
+            matched: r.matched,
+            unmatched: r.unmatched,
+            received_by: r.received_by,
+            received_at: r.received_at,
+        }
+    }
+}
+
+/// Import what came back for sent e-billings, the raw X12 as the clearinghouse gave it: a 999
+/// (each transaction of an 837 taken or rejected, with the segments in error), a 277CA (each
+/// claim accepted into adjudication with the payer's claim number, or rejected with its status
+/// codes) or a 277 answering a 276. Claims move to `acknowledged`, `accepted`, `rejected` (their
+/// invoices are claimable again), `pending` or `finalized`. What names no claim sent is an
+/// unmatched item, never a failed import. The same file again answers its first import (200).
+#[utoipa::path(post, path = "/v1/e-billings/responses", tag = "e-billing",
+    request_body(content = String, content_type = "application/edi-x12",
+        description = "An X12 interchange holding 999 (005010X231A1), 277CA (005010X214) or 277 (005010X212) transactions; `text/plain` is taken too"),
+    responses((status = 201, description = "Imported: what it said of each claim", body = EBillingResponse),
+        (status = 200, description = "Imported before (the same bytes): the first import, nothing changed again", body = EBillingResponse),
+        (status = 413, description = "Larger than 8 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not sent as `application/edi-x12` or `text/plain`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not X12 (`not_x12`), an envelope that lies (`x12_envelope_invalid`, naming the segment and its position), no 999 or 277 (`x12_unsupported`), or a segment that does not read (`x12_invalid`); nothing imported", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn import_e_billing_response(
+    state: web::Data<InvoicingState>,
+    req: HttpRequest,
+    who: Principal,
+    payload: web::Payload,
+) -> Result<HttpResponse, Error> {
+    who.require(BILLERS)?;
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(media.as_deref(), Some("application/edi-x12" | "text/plain")) {
+        return Err(Error::new(
+            carebill_platform::ErrorCode::UnsupportedMediaType,
+            "a response file is sent as its X12 text (Content-Type: application/edi-x12)",
+        ));
+    }
+    let body = payload
+        .to_bytes_limited(MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|_| {
+            Error::too_large(format!(
+                "a response file must be at most {MAX_RESPONSE_BYTES} bytes"
+            ))
+        })?
+        .map_err(|e| {
+            Error::new(
+                carebill_platform::ErrorCode::BadBody,
+                format!("could not read the body: {e}"),
+            )
+        })?;
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        Error::new(
+            carebill_platform::ErrorCode::NotX12,
+            "not an X12 interchange: the file is not text",
+        )
+    })?;
+    let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+        text.as_bytes(),
+    ))
+    .iter()
+    .map(|b| format!("{b:02x}"))
+    .collect();
+    let (created, imported) = state
+        .db
+        .write(move |conn| e_billing_responses::import(conn, &who, &text, digest))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(EBillingResponse::from(imported)))
+}
+
+/// Get an imported response file's results.
+#[utoipa::path(get, path = "/v1/e-billings/responses/{id}", tag = "e-billing",
+    params(("id" = String, Path, description = "Response id")),
+    responses((status = 200, description = "The response", body = EBillingResponse),
+        (status = 404, description = "No such response", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(response = %id))]
+pub async fn get_e_billing_response(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<EBillingResponse>, Error> {
+    who.require(AUDIT_READERS)?;
+    if Scope::of(&who) != Scope::everything() {
+        return Err(Error::not_found("e-billing response"));
+    }
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| Error::not_found("e-billing response"))?;
+    let r = state
+        .db
+        .read(move |conn| e_billing_responses::get(conn, &id.to_string()))
+        .await?;
+    Ok(web::Json(r.into()))
 }

@@ -65,10 +65,13 @@ pub(crate) struct File {
 
 /// Which claims one transaction holds, as kept with the file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct KeptTransaction {
-    group: u32,
-    transaction: String,
-    patient_control_numbers: Vec<String>,
+pub(crate) struct KeptTransaction {
+    /// GS06.
+    pub group: u32,
+    /// ST02.
+    pub transaction: String,
+    /// CLM01 of its claims.
+    pub patient_control_numbers: Vec<String>,
 }
 
 fn kept(ts: &[WrittenTransaction]) -> Vec<KeptTransaction> {

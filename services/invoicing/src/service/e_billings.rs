@@ -148,6 +148,8 @@ pub(crate) struct Claim {
     pub status: ClaimStatus,
     /// Whether it holds its invoice.
     pub active: bool,
+    /// REF*1K: the payer's claim control number.
+    pub payer_claim_number: Option<String>,
     /// What it lacks.
     pub gaps: Vec<GapView>,
 }
@@ -165,6 +167,7 @@ fn claim_of(r: ClaimRow, currency: carebill_domain::Currency) -> Result<Claim, E
         charge: money(r.charge_minor, currency),
         status: r.status,
         active: r.active,
+        payer_claim_number: r.payer_claim_number,
         gaps: carebill_domain::stored::json("claim gaps", &r.gaps).map_err(Error::from)?,
     })
 }
@@ -466,6 +469,7 @@ fn claim_row(
         status: o.status,
         gaps: serde_json::to_string(&o.gaps)?,
         active: true,
+        payer_claim_number: None,
         updated_at: at,
     })
 }

@@ -21,6 +21,7 @@ pub(crate) mod credit_notes;
 pub(crate) mod deliveries;
 pub(crate) mod documents;
 pub(crate) mod e_billing_files;
+pub(crate) mod e_billing_responses;
 pub(crate) mod e_billing_settings;
 pub(crate) mod e_billings;
 pub(crate) mod e_invoices;

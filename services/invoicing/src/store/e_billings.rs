@@ -12,7 +12,10 @@ use carebill_platform::http::PageRequest;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{e_billing_claims, e_billing_files, e_billings, x12_control_numbers};
+use crate::schema::{
+    e_billing_claim_events, e_billing_claims, e_billing_files, e_billing_responses, e_billings,
+    x12_control_numbers,
+};
 
 /// A stored e-billing.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -89,8 +92,10 @@ pub(crate) struct ClaimRow {
     pub status: ClaimStatus,
     /// The check's gaps (JSON list).
     pub gaps: String,
-    /// Whether it holds its invoice (not cancelled).
+    /// Whether it holds its invoice (not cancelled, not rejected).
     pub active: bool,
+    /// REF*1K: the payer's claim control number, once its 277CA gave one.
+    pub payer_claim_number: Option<String>,
     /// When it last changed.
     pub updated_at: NaiveDateTime,
 }
@@ -363,4 +368,137 @@ pub(crate) fn take_control_numbers(
         ))
         .execute(conn)?;
     Ok((interchange + 1, group + 1))
+}
+
+/// A kept response file.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = e_billing_responses)]
+pub(crate) struct ResponseRow {
+    /// Id.
+    pub id: String,
+    /// `999`, `277CA` or `277`.
+    pub kind: String,
+    /// SHA-256 of the body, hex.
+    pub digest: String,
+    /// ISA06.
+    pub sender_id: String,
+    /// ISA13.
+    pub interchange_control_number: String,
+    /// What it said of each claim (JSON).
+    pub results: String,
+    /// How many of its items named a claim sent.
+    pub matched_count: i32,
+    /// How many did not.
+    pub unmatched_count: i32,
+    /// The file.
+    pub body: String,
+    /// Who imported it.
+    pub received_by: String,
+    /// When.
+    pub received_at: NaiveDateTime,
+}
+
+/// A status a response gave a claim.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = e_billing_claim_events)]
+pub(crate) struct ClaimEventRow {
+    /// Id.
+    pub id: String,
+    /// The claim.
+    pub claim_id: String,
+    /// The response that said it.
+    pub response_id: String,
+    /// The claim's status after it.
+    pub status: String,
+    /// What it said (JSON).
+    pub detail: String,
+    /// When it was imported.
+    pub at: NaiveDateTime,
+}
+
+/// A response imported before, by its digest.
+pub(crate) fn response_by_digest(
+    conn: &mut AnyConnection,
+    digest: &str,
+) -> Result<Option<ResponseRow>, Error> {
+    Ok(e_billing_responses::table
+        .filter(e_billing_responses::digest.eq(digest))
+        .select(ResponseRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A response by id.
+pub(crate) fn response(conn: &mut AnyConnection, id: &str) -> Result<Option<ResponseRow>, Error> {
+    Ok(e_billing_responses::table
+        .find(id)
+        .select(ResponseRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Keeps a response and the statuses it gave.
+pub(crate) fn insert_response(
+    conn: &mut AnyConnection,
+    row: ResponseRow,
+    events: Vec<ClaimEventRow>,
+) -> Result<(), Error> {
+    diesel::insert_into(e_billing_responses::table)
+        .values(row)
+        .execute(conn)?;
+    carebill_platform::insert_rows!(conn, e_billing_claim_events::table, events);
+    Ok(())
+}
+
+/// The 837 files of a submitter: each e-billing with its transactions (JSON).
+pub(crate) fn claim_files_of(
+    conn: &mut AnyConnection,
+    submitter_key: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    Ok(e_billing_files::table
+        .filter(e_billing_files::submitter_key.eq(submitter_key))
+        .filter(e_billing_files::kind.eq("837"))
+        .select((e_billing_files::e_billing_id, e_billing_files::transactions))
+        .load(conn)?)
+}
+
+/// The claims of an e-billing with these patient control numbers.
+pub(crate) fn claims_numbered(
+    conn: &mut AnyConnection,
+    e_billing_id: &str,
+    numbers: &[String],
+) -> Result<Vec<ClaimRow>, Error> {
+    Ok(e_billing_claims::table
+        .filter(e_billing_claims::e_billing_id.eq(e_billing_id))
+        .filter(e_billing_claims::invoice_number.eq_any(numbers))
+        .select(ClaimRow::as_select())
+        .load(conn)?)
+}
+
+/// The claims sent (in a sent e-billing) with this patient control number, the active one
+/// first, then the newest.
+pub(crate) fn sent_claims_numbered(
+    conn: &mut AnyConnection,
+    number: &str,
+) -> Result<Vec<ClaimRow>, Error> {
+    Ok(e_billing_claims::table
+        .inner_join(e_billings::table.on(e_billings::id.eq(e_billing_claims::e_billing_id)))
+        .filter(e_billings::status.eq(EBillingStatus::Sent.as_str()))
+        .filter(e_billing_claims::invoice_number.eq(number))
+        .order((e_billing_claims::active.desc(), e_billing_claims::id.desc()))
+        .select(ClaimRow::as_select())
+        .load(conn)?)
+}
+
+/// Sets what a response said of a claim.
+pub(crate) fn set_claim_status(conn: &mut AnyConnection, c: &ClaimRow) -> Result<(), Error> {
+    diesel::update(e_billing_claims::table.find(c.id.to_string()))
+        .set((
+            e_billing_claims::status.eq(c.status.as_str()),
+            e_billing_claims::active.eq(c.active),
+            e_billing_claims::payer_claim_number.eq(&c.payer_claim_number),
+            e_billing_claims::updated_at.eq(c.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

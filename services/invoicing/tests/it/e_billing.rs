@@ -21,6 +21,7 @@ both_backends!(
     an_e_billing_says_what_is_missing_is_ready_once_fixed_and_lets_go_when_cancelled,
     bad_e_billings_are_refused_naming_each_field_and_nothing_is_claimed,
     a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time,
+    what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothing,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -1244,4 +1245,370 @@ async fn a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time(
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Opens a response interchange from the clearinghouse (or payer) `sender` to our submitter
+/// S123, with one group.
+fn response_writer(
+    sender: &str,
+    control_number: u32,
+    functional_id: &'static str,
+    version: &'static str,
+) -> carebill_x12::Writer {
+    let at = chrono::Utc::now().naive_utc();
+    let mut w = carebill_x12::Writer::new(&carebill_x12::InterchangeHeader {
+        sender_qualifier: "ZZ".into(),
+        sender_id: sender.into(),
+        receiver_qualifier: "ZZ".into(),
+        receiver_id: "S123".into(),
+        date: at.date(),
+        time: at.time(),
+        control_number,
+        acknowledgement_requested: false,
+        usage: carebill_x12::Usage::Test,
+    })
+    .expect("ISA");
+    w.begin_group(&carebill_x12::GroupHeader {
+        functional_id,
+        sender_code: sender.into(),
+        receiver_code: "S123".into(),
+        date: at.date(),
+        time: at.time(),
+        control_number,
+        version,
+    })
+    .expect("GS");
+    w
+}
+
+/// A 999 answering group `group`, transaction 0001 of our 837: accepted, or rejected for the
+/// billing provider's NPI.
+fn acknowledgement_999(group: &str, accepted: bool) -> String {
+    let mut w = response_writer("R987", 901, "FA", "005010X231A1");
+    w.begin_transaction("999", "0001", Some("005010X231A1"))
+        .expect("ST");
+    w.segment("AK1")
+        .code("HC")
+        .code(group)
+        .code("005010X222A1")
+        .end();
+    w.segment("AK2")
+        .code("837")
+        .code("0001")
+        .code("005010X222A1")
+        .end();
+    if !accepted {
+        w.segment("IK3")
+            .code("NM1")
+            .code("8")
+            .code("2010AA")
+            .code("8")
+            .end();
+        w.segment("IK4")
+            .code("9")
+            .code("67")
+            .code("7")
+            .code("1234567890")
+            .end();
+    }
+    w.segment("IK5")
+        .code(if accepted { "A" } else { "R" })
+        .code_opt((!accepted).then_some("5"))
+        .end();
+    w.segment("AK9")
+        .code(if accepted { "A" } else { "R" })
+        .code("1")
+        .code("1")
+        .code(if accepted { "1" } else { "0" })
+        .end();
+    w.end_transaction().expect("SE");
+    w.end_group().expect("GE");
+    w.finish().expect("IEA")
+}
+
+/// A 277CA from the payer: for each claim, its patient control number, charge, claim number
+/// when accepted, and STC01 (`A2:20` accepted, `A7:562:85` rejected for the billing NPI).
+fn claim_acknowledgement_277ca(claims: &[(&str, &str, Option<&str>, &[&str])]) -> String {
+    let today = chrono::Utc::now().date_naive();
+    let mut w = response_writer("87726", 902, "HN", "005010X214");
+    w.begin_transaction("277", "0001", Some("005010X214"))
+        .expect("ST");
+    w.segment("BHT")
+        .code("0085")
+        .code("08")
+        .code("CA-1")
+        .date(today)
+        .code("1200")
+        .code("TH")
+        .end();
+    w.segment("HL")
+        .code("1")
+        .empty(1)
+        .code("20")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("PR")
+        .code("2")
+        .text("UNITEDHEALTHCARE", 60)
+        .empty(4)
+        .code("PI")
+        .code("87726")
+        .end();
+    w.segment("TRN").code("1").code("CA-TRACE-1").end();
+    w.segment("DTP").code("050").code("D8").date(today).end();
+    w.segment("DTP").code("009").code("D8").date(today).end();
+    w.segment("HL")
+        .code("2")
+        .code("1")
+        .code("21")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("41")
+        .code("2")
+        .text("SPRINGFIELD GENERAL", 60)
+        .empty(4)
+        .code("46")
+        .code("S123")
+        .end();
+    w.segment("TRN").code("2").code("BATCH-1").end();
+    w.segment("STC")
+        .composite(&["A1", "19", "PR"])
+        .date(today)
+        .code("WQ")
+        .code("300")
+        .end();
+    w.segment("HL")
+        .code("3")
+        .code("2")
+        .code("19")
+        .code("1")
+        .end();
+    w.segment("NM1")
+        .code("85")
+        .code("2")
+        .text("SPRINGFIELD GENERAL HOSPITAL", 60)
+        .empty(4)
+        .code("XX")
+        .code("1234567893")
+        .end();
+    w.segment("TRN").code("1").code("PROVIDER-1").end();
+    w.segment("STC")
+        .composite(&["A1", "19", "PR"])
+        .empty(1)
+        .code("WQ")
+        .code("300")
+        .end();
+    for (n, (pcn, charge, icn, stc)) in claims.iter().enumerate() {
+        w.segment("HL")
+            .code(&(4 + n).to_string())
+            .code("3")
+            .code("PT")
+            .end();
+        w.segment("NM1")
+            .code("QC")
+            .code("1")
+            .text("DOE", 60)
+            .text("JANE", 35)
+            .empty(3)
+            .code("MI")
+            .code("SANITAS-POL-1")
+            .end();
+        w.segment("TRN").code("2").code(pcn).end();
+        let accepted = stc[0] == "A2";
+        w.segment("STC")
+            .composite(stc)
+            .date(today)
+            .code(if accepted { "WQ" } else { "U" })
+            .code(charge)
+            .end();
+        if let Some(icn) = icn {
+            w.segment("REF").code("1K").code(icn).end();
+        }
+        w.segment("DTP")
+            .code("472")
+            .code("RD8")
+            .date_range(today, today)
+            .end();
+    }
+    w.end_transaction().expect("SE");
+    w.end_group().expect("GE");
+    w.finish().expect("IEA")
+}
+
+fn x12_post(path: &str, tok: &str, body: &str) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::post()
+        .uri(path)
+        .insert_header(("authorization", format!("Bearer {tok}")))
+        .insert_header(("content-type", "application/edi-x12"))
+        .set_payload(body.to_owned())
+}
+
+async fn what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothing(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let invoices = payer_invoices(&h.db, &w, 2).await;
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let (_, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": invoices}),
+        ),
+    )
+    .await;
+    let id = e["id"].as_str().expect("id").to_owned();
+    let (_, _, file) = x12_file(&app, &format!("/v1/e-billings/{id}/file"), &t, b).await;
+    let group = file
+        .split('~')
+        .find(|s| s.starts_with("GS*"))
+        .and_then(|gs| gs.split('*').nth(6))
+        .expect("GS06")
+        .to_owned();
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    let numbers: Vec<String> = items(&claims)
+        .iter()
+        .map(|c| c["invoice_number"].as_str().expect("number").to_owned())
+        .collect();
+    let save = |name: &str, body: &str| {
+        if let Ok(dir) = std::env::var("CAREBILL_X12_OUT") {
+            std::fs::write(format!("{dir}/{b:?}-{name}"), body).expect("written");
+        }
+    };
+    let url = "/v1/e-billings/responses";
+
+    // The clearinghouse took the transaction.
+    let ack = acknowledgement_999(&group, true);
+    save("accepted.999", &ack);
+    let (s, r, _) = call(&app, x12_post(url, &t, &ack)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        (
+            r["kind"].as_str(),
+            r["matched"].as_i64(),
+            r["unmatched"].as_i64()
+        ),
+        (Some("999"), Some(2), Some(0)),
+        "{r}"
+    );
+    assert!(
+        items(&r).iter().all(|i| i["status"] == "acknowledged"),
+        "{r}"
+    );
+
+    // The payer accepted one claim and rejected the other; a third it names we never sent.
+    let ca = claim_acknowledgement_277ca(&[
+        (&numbers[0], "100", Some("ICN-0001"), &["A2", "20"]),
+        (&numbers[1], "100", None, &["A7", "562", "85"]),
+        ("SPR-INV-1999-000001", "50", None, &["A2", "20"]),
+    ]);
+    save("claims.277ca", &ca);
+    let (s, r, _) = call(&app, x12_post(url, &t, &ca)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        (
+            r["kind"].as_str(),
+            r["matched"].as_i64(),
+            r["unmatched"].as_i64()
+        ),
+        (Some("277CA"), Some(2), Some(1)),
+        "{r}"
+    );
+    let response_id = r["id"].as_str().expect("id").to_owned();
+    let item = |n: usize| r["items"][n].clone();
+    assert_eq!(
+        (
+            item(0)["status"].as_str(),
+            item(0)["payer_claim_number"].as_str()
+        ),
+        (Some("accepted"), Some("ICN-0001"))
+    );
+    assert_eq!(item(1)["status"], "rejected");
+    assert_eq!(item(1)["codes"], json!(["A7:562:85"]));
+    assert_eq!(
+        (item(2)["matched"].as_bool(), item(2)["claim_id"].as_str()),
+        (Some(false), None)
+    );
+    assert!(
+        item(2)["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("SPR-INV-1999-000001"))
+    );
+    assert!(
+        item(2)["position"].as_u64().is_some_and(|p| p > 1),
+        "the TRN's position"
+    );
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    assert_eq!(
+        (
+            claims["items"][0]["status"].as_str(),
+            claims["items"][0]["payer_claim_number"].as_str(),
+            claims["items"][0]["active"].as_bool()
+        ),
+        (Some("accepted"), Some("ICN-0001"), Some(true))
+    );
+    assert_eq!(
+        (
+            claims["items"][1]["status"].as_str(),
+            claims["items"][1]["active"].as_bool()
+        ),
+        (Some("rejected"), Some(false))
+    );
+    // The rejected claim's invoice can be claimed again; the accepted one's cannot.
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    let claimable: Vec<&str> = items(&entries)
+        .iter()
+        .filter_map(|e| e["invoice_number"].as_str())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|n| if n == numbers[1] { "rejected" } else { "other" })
+        .collect();
+    assert_eq!(claimable, ["rejected"], "{entries}");
+
+    // The same file again: the first import, nothing moved twice.
+    let (s, again, _) = call(&app, x12_post(url, &t, &ca)).await;
+    assert_eq!(
+        (s, again["id"].as_str()),
+        (StatusCode::OK, Some(response_id.as_str()))
+    );
+    let (s, read, _) = call(&app, get(&format!("{url}/{response_id}"), &t)).await;
+    assert_eq!(
+        (s, read["items"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(3))
+    );
+
+    // Bad files are refused and change nothing.
+    let mut lying = ca.replace("SE*", "SE*9");
+    lying.push('\n');
+    let bad = [
+        ("hello", "not_x12"),
+        (lying.as_str(), "x12_envelope_invalid"),
+        (file.as_str(), "x12_unsupported"),
+    ];
+    for (body, code) in bad {
+        let (s, p, _) = call(&app, x12_post(url, &t, body)).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{p}"
+        );
+    }
+    let (s, _, _) = call(&app, post(url, &t, &json!({"x12": ack}))).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (s, _, _) = call(&app, x12_post(url, &token(&["auditor"], None), &ack)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, claims_after, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+    assert_eq!(claims_after, claims, "nothing moved");
 }

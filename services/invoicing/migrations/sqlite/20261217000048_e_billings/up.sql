@@ -39,6 +39,7 @@ CREATE TABLE e_billing_claims (
     status TEXT NOT NULL,
     gaps TEXT NOT NULL,
     active BOOLEAN NOT NULL,
+    payer_claim_number TEXT,
     updated_at TIMESTAMP NOT NULL
 );
 CREATE INDEX e_billing_claims_e_billing ON e_billing_claims (e_billing_id, position);

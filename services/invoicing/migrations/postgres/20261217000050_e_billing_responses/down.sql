@@ -1,0 +1,2 @@
+DROP TABLE e_billing_claim_events;
+DROP TABLE e_billing_responses;
