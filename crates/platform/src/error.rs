@@ -152,8 +152,6 @@ error_codes! {
     NotClaimable = ("not_claimable", 422, "Not claimable", "Only an invoice to a payer for a patient's care is claimed electronically; invoices to patients and agency invoices are not."),
     /// Nothing matched an e-billing's selection.
     NoClaimableEntries = ("no_claimable_entries", 422, "Nothing to claim", "No invoice matched the e-billing's selection: nothing issued to the payer in the filter, or every match is claimed in another e-billing already."),
-    /// An invoice is in one active claim at most.
-    AlreadyClaimed = ("already_claimed", 409, "Conflict", "The invoice is claimed in another e-billing already; cancel that e-billing first, or leave the invoice out."),
     /// A sent or cancelled e-billing no longer changes.
     EBillingClosed = ("e_billing_closed", 409, "Conflict", "The e-billing was sent (its file taken) or cancelled: it no longer changes."),
     /// An e-billing with gaps never gives a file.

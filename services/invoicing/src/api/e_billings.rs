@@ -487,8 +487,7 @@ impl From<EBilling> for EBillingDoc {
 #[utoipa::path(post, path = "/v1/e-billings", tag = "e-billing", request_body = EBillingInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
     responses((status = 201, description = "The e-billing, checked", body = EBillingDoc),
-        (status = 409, description = "An invoice named is claimed in another e-billing (`already_claimed`, per field)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input, invoices that cannot be claimed (named by field), several providers, or nothing to claim (`no_claimable_entries`)", body = Problem, content_type = "application/problem+json")),
+        (status = 422, description = "Invalid input, invoices that cannot be claimed (named by field: `already_claimed`, `not_claimable`, `cancelled`, `other_payer`, `unknown`, `duplicate`), several providers or currencies, or nothing to claim (`no_claimable_entries`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn create_e_billing(
@@ -685,6 +684,7 @@ impl PositionPage {
 #[utoipa::path(get, path = "/v1/e-billings/{id}/claims", tag = "e-billing",
     params(("id" = String, Path, description = "E-billing id"), PositionPage),
     responses((status = 200, description = "The e-billing and a page of its claims", body = EBillingClaims),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

@@ -348,7 +348,7 @@ fn by_ids(
         if let Some(number) = claimed.get(key) {
             v.add(
                 &field,
-                ErrorCode::AlreadyClaimed.as_str(),
+                "already_claimed",
                 format!("invoice {} is claimed in e-billing {number}", row.number),
             );
             continue;
