@@ -933,39 +933,19 @@ async fn bad_e_billings_are_refused_naming_each_field_and_nothing_is_claimed(b: 
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // A filter of no match, or of a provider outside the caller's scope, claims nothing.
-    let (s, p, _) = call(
-        &app,
-        post(
-            "/v1/e-billings",
-            &t,
-            &json!({"payer_code": "SANITAS", "filter": {"provider": "H2"}}),
-        ),
-    )
-    .await;
-    assert_eq!(
-        (s, p["code"].as_str()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("no_claimable_entries")
-        )
-    );
     let scoped = token(&["biller"], Some(&["H2"]));
-    let (s, p, _) = call(
-        &app,
-        post(
-            "/v1/e-billings",
-            &scoped,
-            &json!({"payer_code": "SANITAS", "filter": {"provider": "SPR"}}),
-        ),
-    )
-    .await;
-    assert_eq!(
-        (s, p["code"].as_str()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("no_claimable_entries")
-        )
-    );
+    for (tok, provider) in [(&t, "H2"), (&scoped, "SPR")] {
+        let body = json!({"payer_code": "SANITAS", "filter": {"provider": provider}});
+        let (s, p, _) = call(&app, post("/v1/e-billings", tok, &body)).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("no_claimable_entries")
+            ),
+            "{provider}"
+        );
+    }
     let (_, list, _) = call(&app, get("/v1/e-billings", &t)).await;
     assert_eq!(items(&list).len(), 0, "nothing was made");
     let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
