@@ -596,7 +596,8 @@ mod tests {
             assert!(
                 c.as_str()
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    && c.as_str().starts_with(|ch: char| ch.is_ascii_lowercase()),
                 "{c}"
             );
             assert_eq!(ErrorCode::parse(c.as_str()), Some(*c));
