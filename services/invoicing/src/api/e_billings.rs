@@ -987,8 +987,8 @@ impl From<e_billing_responses::Imported> for EBillingResponse {
 /// invoices are claimable again), `pending` or `finalized`. What names no claim sent is an
 /// unmatched item, never a failed import. The same file again answers its first import (200).
 #[utoipa::path(post, path = "/v1/e-billings/responses", tag = "e-billing",
-    request_body(content = String, content_type = "application/edi-x12",
-        description = "An X12 interchange holding 999 (005010X231A1), 277CA (005010X214) or 277 (005010X212) transactions; `text/plain` is taken too"),
+    request_body(content((String = "application/edi-x12"), (String = "text/plain")),
+        description = "An X12 interchange holding 999 (005010X231A1), 277CA (005010X214) or 277 (005010X212) transactions"),
     responses((status = 201, description = "Imported: what it said of each claim", body = EBillingResponse),
         (status = 200, description = "Imported before (the same bytes): the first import, nothing changed again", body = EBillingResponse),
         (status = 413, description = "Larger than 8 MiB", body = Problem, content_type = "application/problem+json"),
