@@ -337,18 +337,8 @@ fn read_body(
     let limit = req
         .app_data::<BodyLimit>()
         .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-    let content_type_ok = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let media = media_type(req);
+    let content_type_ok = media == "application/json" || media.ends_with("+json");
     let declared_len = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -382,6 +372,31 @@ fn read_body(
         }
         Ok(body.freeze())
     })
+}
+
+/// The request's media type, lower case and without its parameters (empty when none is sent).
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Reads a raw request body (a file a handler parses itself, or bytes a signature covers) of
+/// at most `limit` bytes: 413 beyond it, 400 when it cannot be read.
+pub async fn raw_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, Error> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(Error::new(
+            ErrorCode::BadBody,
+            format!("could not read the body: {e}"),
+        )),
+        Err(_) => Err(Error::too_large(format!(
+            "the body must be at most {limit} bytes"
+        ))),
+    }
 }
 
 /// Parses a JSON object, reporting syntax errors as 400 and data errors (not an object, wrong

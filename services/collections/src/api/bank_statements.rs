@@ -6,18 +6,18 @@
 //! collectors and auditors. Statements are no payer's: a payer's token is refused (403), a
 //! staff token limited to a payer finds none (404).
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use carebill_domain::Money;
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, idempotent_with_status,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, digest, idempotent, idempotent_with_status,
+    media_type, raw_body,
 };
 use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::WRITERS;
 use super::payments::PartyInput;
@@ -267,34 +267,14 @@ fn camt_problem(e: CamtError) -> Error {
 
 /// Reads the body after the caller is authorised: XML only, within the size limit.
 async fn read_xml(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, Error> {
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let media = media_type(req);
     if !(media == "application/xml" || media == "text/xml" || media.ends_with("+xml")) {
         return Err(Error::new(
             ErrorCode::UnsupportedMediaType,
             "a bank statement is sent as its XML (Content-Type: application/xml)",
         ));
     }
-    let too_large = || {
-        Error::too_large(format!(
-            "a bank statement must be at most {MAX_STATEMENT_BYTES} bytes"
-        ))
-    };
-    payload
-        .to_bytes_limited(MAX_STATEMENT_BYTES)
-        .await
-        .map_err(|_| too_large())?
-        .map_err(|e| Error::new(ErrorCode::BadBody, format!("could not read the body: {e}")))
+    raw_body(payload, MAX_STATEMENT_BYTES).await
 }
 
 /// Import a camt.053 bank statement or camt.054 notification: match its credits to
@@ -320,7 +300,7 @@ pub async fn import_bank_statement(
         return Err(Error::forbidden("bank statements are no payer's"));
     }
     let body = read_xml(&req, payload).await?;
-    let digest = hex(&Sha256::digest(&body));
+    let digest = digest(&body);
     let key = IdempotencyKey::from_request(&req, &who, &digest)?;
     let parsed = camt::read(&body).map_err(camt_problem)?;
     let reply = state
@@ -339,10 +319,6 @@ pub async fn import_bank_statement(
         .await?;
     state.wake.notify_one();
     Ok(reply)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// List imported bank statements (without their entries), oldest import first.

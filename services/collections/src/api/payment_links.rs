@@ -17,7 +17,7 @@ use carebill_domain::{Currency, Money, Validation};
 use carebill_platform::auth::{Principal, Scope, request_id};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id, replay,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id, raw_body, replay,
 };
 use carebill_platform::outbound::payments::{SIGNATURE_HEADER, WebhookError};
 use carebill_platform::{Error, ErrorCode};
@@ -342,20 +342,6 @@ fn receipt(r: WebhookResult) -> WebhookReceipt {
         outcome: r.outcome.as_str().to_owned(),
         link_id: r.link_id,
         payment_id: r.payment_id,
-    }
-}
-
-/// Reads the raw body, up to `limit` bytes: the signature is over these exact bytes.
-async fn raw_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, Error> {
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => Err(Error::new(
-            ErrorCode::BadBody,
-            format!("could not read the body: {e}"),
-        )),
-        Err(_) => Err(Error::too_large(format!(
-            "the body must be at most {limit} bytes"
-        ))),
     }
 }
 

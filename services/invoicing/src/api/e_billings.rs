@@ -13,7 +13,8 @@ use carebill_platform::Error;
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, JsonBody, Page, PageParams, Reply, idempotent, parse_id,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, digest, idempotent, media_type, parse_id,
+    raw_body,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -645,44 +646,9 @@ pub struct EBillingClaims {
     pub next_cursor: Option<String>,
 }
 
-/// Paging of a list read by position.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PositionPage {
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
-    /// Opaque cursor from a previous page's `next_cursor`.
-    pub cursor: Option<String>,
-}
-
-impl PositionPage {
-    fn parse(&self) -> Result<(i32, usize), Error> {
-        let limit = PageParams {
-            limit: self.limit,
-            cursor: None,
-        }
-        .parse()?
-        .limit;
-        let after = match &self.cursor {
-            None => 0,
-            Some(c) => c
-                .strip_prefix('p')
-                .and_then(|p| p.parse::<i32>().ok())
-                .filter(|p| *p > 0)
-                .ok_or_else(|| Error::field("cursor", "invalid", "not a cursor of this list"))?,
-        };
-        Ok((
-            after,
-            usize::try_from(limit).map_err(|e| Error::internal(&e))?,
-        ))
-    }
-}
-
 /// List an e-billing's claims in order, each with its status and gaps.
 #[utoipa::path(get, path = "/v1/e-billings/{id}/claims", tag = "e-billing",
-    params(("id" = String, Path, description = "E-billing id"), PositionPage),
+    params(("id" = String, Path, description = "E-billing id"), PageParams),
     responses((status = 200, description = "The e-billing and a page of its claims", body = EBillingClaims),
         (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such e-billing in your scope", body = Problem, content_type = "application/problem+json"),
@@ -693,20 +659,20 @@ pub async fn list_e_billing_claims(
     state: web::Data<InvoicingState>,
     who: Principal,
     id: web::Path<String>,
-    query: web::Query<PositionPage>,
+    query: web::Query<PageParams>,
 ) -> Result<web::Json<EBillingClaims>, Error> {
     who.require(AUDIT_READERS)?;
     let id: EBillingId = parse_id(&id, "e-billing")?;
-    let (after, limit) = query.parse()?;
+    let page = query.parse()?;
     let scope = Scope::of(&who);
-    let (e, claims, next) = state
+    let (e, claims) = state
         .db
-        .read(move |conn| e_billings::claims(conn, &scope, id, after, limit))
+        .read(move |conn| e_billings::claims(conn, &scope, id, &page))
         .await?;
     Ok(web::Json(EBillingClaims {
         e_billing: e.into(),
-        items: claims.into_iter().map(Into::into).collect(),
-        next_cursor: next.map(|p| format!("p{p}")),
+        items: claims.items.into_iter().map(Into::into).collect(),
+        next_cursor: claims.next_cursor,
     }))
 }
 
@@ -1003,44 +969,23 @@ pub async fn import_e_billing_response(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     who.require(BILLERS)?;
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if !matches!(media.as_deref(), Some("application/edi-x12" | "text/plain")) {
+    if !matches!(
+        media_type(&req).as_str(),
+        "application/edi-x12" | "text/plain"
+    ) {
         return Err(Error::new(
             carebill_platform::ErrorCode::UnsupportedMediaType,
             "a response file is sent as its X12 text (Content-Type: application/edi-x12)",
         ));
     }
-    let body = payload
-        .to_bytes_limited(MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|_| {
-            Error::too_large(format!(
-                "a response file must be at most {MAX_RESPONSE_BYTES} bytes"
-            ))
-        })?
-        .map_err(|e| {
-            Error::new(
-                carebill_platform::ErrorCode::BadBody,
-                format!("could not read the body: {e}"),
-            )
-        })?;
+    let body = raw_body(payload, MAX_RESPONSE_BYTES).await?;
+    let digest = digest(&body);
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
         Error::new(
             carebill_platform::ErrorCode::NotX12,
             "not an X12 interchange: the file is not text",
         )
     })?;
-    let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-        text.as_bytes(),
-    ))
-    .iter()
-    .map(|b| format!("{b:02x}"))
-    .collect();
     let (created, imported) = state
         .db
         .write(move |conn| e_billing_responses::import(conn, &who, &text, digest))

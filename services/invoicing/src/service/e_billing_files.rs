@@ -27,7 +27,6 @@ use carebill_x12::claims::{ClaimFileHeader, Receiver, Submitter, WrittenTransact
 use carebill_x12::status_request::{StatusInquiry, write_276};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::e_billing_settings;
 use super::e_billings::{self, EBilling};
@@ -180,10 +179,7 @@ fn send(conn: &mut AnyConnection, who: &Principal, id: EBillingId) -> Result<(),
             submitter_key: key.clone(),
             interchange_control_number: ic,
             transactions: serde_json::to_string(&kept(ts))?,
-            sha256: Sha256::digest(body.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: carebill_platform::http::digest(body.as_bytes()),
             body,
             created_at: now,
         })

@@ -651,29 +651,40 @@ pub(crate) fn list(
     })
 }
 
-/// A page of an e-billing's claims, in order, after position `after`.
+/// A page of an e-billing's claims, in order (the cursor names the last claim read).
 pub(crate) fn claims(
     conn: &mut AnyConnection,
     scope: &Scope,
     id: EBillingId,
-    after: i32,
-    limit: usize,
-) -> Result<(EBilling, Vec<Claim>, Option<i32>), Error> {
+    page: &PageRequest,
+) -> Result<(EBilling, Page<Claim>), Error> {
     let e_billing = get(conn, scope, id)?;
-    let fetch = i64::try_from(limit + 1).map_err(|e| Error::internal(&e))?;
-    let mut rows = store::claims_page(conn, id, after, fetch)?;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| r.position)
-    } else {
-        None
+    let after = match &page.after {
+        None => 0,
+        Some(last) => {
+            let last: EBillingClaimId = carebill_domain::stored::parse("cursor", last)
+                .map_err(|_| Error::field("cursor", "invalid", "not a cursor of this list"))?;
+            store::claim(conn, last)?
+                .filter(|c| c.e_billing_id == id)
+                .ok_or_else(|| Error::field("cursor", "invalid", "not a cursor of this list"))?
+                .position
+        }
     };
+    let rows = store::claims_page(conn, id, after, page.limit + 1)?;
+    let rows = Page::from_rows(rows, page, |r| r.id.to_string());
     let currency = e_billing.total_charge.currency();
-    let claims = rows
+    let items = rows
+        .items
         .into_iter()
         .map(|r| claim_of(r, currency))
         .collect::<Result<_, _>>()?;
-    Ok((e_billing, claims, next))
+    Ok((
+        e_billing,
+        Page {
+            items,
+            next_cursor: rows.next_cursor,
+        },
+    ))
 }
 
 /// One claim, when its e-billing is in the caller's scope.
