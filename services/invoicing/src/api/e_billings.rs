@@ -952,11 +952,13 @@ impl From<e_billing_responses::Imported> for EBillingResponse {
 /// codes) or a 277 answering a 276. Claims move to `acknowledged`, `accepted`, `rejected` (their
 /// invoices are claimable again), `pending` or `finalized`. What names no claim sent is an
 /// unmatched item, never a failed import. The same file again answers its first import (200).
+/// A file may name any provider's claims, so only users of every location import it.
 #[utoipa::path(post, path = "/v1/e-billings/responses", tag = "e-billing",
     request_body(content((String = "application/edi-x12"), (String = "text/plain")),
         description = "An X12 interchange holding 999 (005010X231A1), 277CA (005010X214) or 277 (005010X212) transactions"),
     responses((status = 201, description = "Imported: what it said of each claim", body = EBillingResponse),
         (status = 200, description = "Imported before (the same bytes): the first import, nothing changed again", body = EBillingResponse),
+        (status = 403, description = "Not a biller or billing manager of every location", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than 8 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not sent as `application/edi-x12` or `text/plain`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not X12 (`not_x12`), an envelope that lies (`x12_envelope_invalid`, naming the segment and its position), no 999 or 277 (`x12_unsupported`), or a segment that does not read (`x12_invalid`); nothing imported", body = Problem, content_type = "application/problem+json")),
@@ -969,6 +971,11 @@ pub async fn import_e_billing_response(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     who.require(BILLERS)?;
+    if Scope::of(&who) != Scope::everything() {
+        return Err(Error::forbidden(
+            "a response file may name any provider's claims: it is imported by a user of every location",
+        ));
+    }
     if !matches!(
         media_type(&req).as_str(),
         "application/edi-x12" | "text/plain"

@@ -697,6 +697,7 @@ async fn an_e_billing_says_what_is_missing_is_ready_once_fixed_and_lets_go_when_
             .as_array()
             .is_some_and(|g| !g.is_empty())
     );
+    let first_claim = claims["items"][0]["id"].clone();
     let next = claims["next_cursor"].as_str().expect("a second page");
     let (_, page2, _) = call(
         &app,
@@ -742,7 +743,7 @@ async fn an_e_billing_says_what_is_missing_is_ready_once_fixed_and_lets_go_when_
         (Some("ready"), Some("837P"), Some("1"))
     );
     assert_eq!(
-        claim["id"], claims["items"][0]["id"],
+        claim["id"], first_claim,
         "claims keep their ids when checked again"
     );
     let (s, one, _) = call(
@@ -1589,6 +1590,15 @@ async fn what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothin
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (s, _, _) = call(&app, x12_post(url, &token(&["auditor"], None), &ack)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // A file may name any provider's claims: a biller of one location neither imports nor reads it.
+    let scoped = token(&["biller"], Some(&["SPR"]));
+    let (s, _, _) = call(&app, x12_post(url, &scoped, &ack)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = call(&app, get(&format!("{url}/{response_id}"), &scoped)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let big = format!("{ca}{}", " ".repeat(8 * 1024 * 1024));
+    let (s, p, _) = call(&app, x12_post(url, &t, &big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
     let (_, claims_after, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
     assert_eq!(claims_after, claims, "nothing moved");
 }
