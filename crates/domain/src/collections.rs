@@ -32,6 +32,7 @@ use crate::ids::InvoiceId;
 use crate::money::{Currency, MinorUnits, Money};
 
 pub mod plans;
+pub mod remittance;
 
 crate::accounts::text_enum!(
     /// Where a receivable stands.

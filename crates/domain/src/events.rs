@@ -1657,7 +1657,8 @@ pub struct AdjustmentRecordedV1 {
     pub location_id: LocationId,
     /// Who owes it.
     pub party: PartyRef,
-    /// `fee`, `interest` or `correction`.
+    /// `fee`, `interest` or `correction` (the adjustments a remittance posts, `contractual`,
+    /// `patient_responsibility` and `payer_other`, are announced by `remittance.posted`).
     pub kind: crate::collections::plans::AdjustmentKind,
     /// The change, signed: positive raises what is owed.
     pub amount: Money,
@@ -1675,6 +1676,109 @@ impl EventPayload for AdjustmentRecordedV1 {
     const TYPE: &'static str = "carebill.collections.adjustment.recorded.v1";
     fn subject(&self) -> String {
         format!("receivable/{}", self.receivable_id)
+    }
+}
+
+/// One adjustment of a remitted claim or line: its group (`CO`, `PR`, `OA`, `PI`, `CR`), reason
+/// (CARC) and amount, and how much of it was posted to the receivable (the rest explained what
+/// was never billed to the payer: see `docs/reference/remittances.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemittedAdjustment {
+    /// CAS01.
+    pub group: String,
+    /// The claim adjustment reason code.
+    pub reason: String,
+    /// The amount (positive lowered the payment).
+    pub amount: Money,
+    /// What was posted to the receivable as an adjustment (lowering what it owes).
+    pub posted: Money,
+    /// The line's control number (REF*6R) for a line's adjustment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+}
+
+/// One service line of a remitted claim (2110).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemittedLine {
+    /// REF*6R: the line control number the claim sent.
+    pub control_number: Option<String>,
+    /// SVC01: the procedure as paid (`HC:99213:25`).
+    pub procedure: String,
+    /// SVC02.
+    pub charge: Money,
+    /// SVC03.
+    pub paid: Money,
+    /// SVC05.
+    pub units: Decimal,
+    /// LQ*HE remark codes (RARC).
+    pub remarks: Vec<String>,
+}
+
+/// One claim of a posted remittance that matched an invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemittedClaim {
+    /// The remittance claim (`/v1/remittance-claims/{id}`).
+    pub remittance_claim_id: String,
+    /// The invoice it paid.
+    pub invoice_id: InvoiceId,
+    /// The e-billing claim it answered, when Carebill sent it.
+    pub claim_id: Option<crate::ids::EBillingClaimId>,
+    /// CLP01.
+    pub patient_control_number: String,
+    /// CLP07: the payer's claim control number.
+    pub payer_claim_number: String,
+    /// CLP02 (`1` primary, `2` secondary, `4` denied, `22` reversal ...).
+    pub status_code: String,
+    /// `posted`, `review` or `denied`.
+    pub status: String,
+    /// CLP03.
+    pub charge: Money,
+    /// CLP04.
+    pub paid: Money,
+    /// CLP05.
+    pub patient_responsibility: Money,
+    /// The part of the patient's responsibility posted off the payer's receivable: what may
+    /// still be billed to the patient.
+    pub patient_share: Money,
+    /// Every adjustment of the claim and of its lines.
+    pub adjustments: Vec<RemittedAdjustment>,
+    /// The lines.
+    pub lines: Vec<RemittedLine>,
+}
+
+/// `carebill.collections.remittance.posted.v1`: a payer's 835 remittance was imported; the
+/// claims it matched were paid and adjusted (or flagged as denied or for review). One event per
+/// remittance (unmatched claims wait for a person and are not in it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemittancePostedV1 {
+    /// The remittance.
+    pub remittance_id: String,
+    /// The payer's code (of the invoices it paid), when it matched any.
+    pub payer_code: Option<String>,
+    /// The payer's id as the 835 gives it (REF*2U, else TRN03).
+    pub payer_id: String,
+    /// TRN02: the check or EFT trace number.
+    pub trace_number: String,
+    /// BPR16.
+    pub paid_on: NaiveDate,
+    /// BPR02.
+    pub total: Money,
+    /// The claims that matched an invoice, in file order.
+    pub claims: Vec<RemittedClaim>,
+    /// Who imported it.
+    pub posted_by: String,
+    /// When.
+    pub posted_at: DateTime<Utc>,
+}
+
+impl EventPayload for RemittancePostedV1 {
+    const TYPE: &'static str = "carebill.collections.remittance.posted.v1";
+    fn subject(&self) -> String {
+        format!("remittance/{}", self.remittance_id)
     }
 }
 

@@ -163,9 +163,13 @@ error_codes! {
     /// An X12 envelope whose counts or control numbers disagree.
     X12EnvelopeInvalid = ("x12_envelope_invalid", 422, "X12 envelope invalid", "The interchange's envelope does not hold: a segment count (SE01), a group or transaction count (GE01, IEA01) or a control number (SE02, GE02, IEA02) disagrees; the segment and its position are named. Nothing was imported."),
     /// An X12 file of a kind this endpoint does not read.
-    X12Unsupported = ("x12_unsupported", 422, "X12 file not supported", "The interchange holds no transaction this endpoint reads (999, 277CA 005010X214, 277 005010X212 for e-billing responses). Nothing was imported."),
+    X12Unsupported = ("x12_unsupported", 422, "X12 file not supported", "The interchange holds no transaction this endpoint reads (999, 277CA 005010X214, 277 005010X212 for e-billing responses; 835 005010X221A1 for remittances). Nothing was imported."),
     /// An X12 transaction whose content does not read.
     X12Invalid = ("x12_invalid", 422, "X12 content invalid", "A segment of the transaction is out of place, incomplete or unreadable; the segment and its position are named. Nothing was imported."),
+    /// An 835 whose amounts do not add up.
+    RemittanceDoesNotBalance = ("remittance_does_not_balance", 422, "Remittance does not balance", "An amount of the 835 disagrees with the amounts it sums: a service line's paid (SVC03 = SVC02 − its adjustments), a claim's paid (CLP04 = CLP03 − its adjustments and its lines'), or the payment (BPR02 = Σ CLP04 − Σ PLB); the segment, its position and both amounts are named. Nothing was posted."),
+    /// An 835 from a payer no claim was sent to, paying no invoice Carebill knows.
+    UnknownPayer = ("unknown_payer", 422, "Unknown payer", "The 835's payer id (REF*2U, else TRN03) is not one claims were sent to, and none of its claims names an invoice Carebill issued to a payer. Nothing was posted."),
     /// A batch that is closed no longer changes.
     BatchClosed = ("batch_closed", 409, "Conflict", "The batch is closed (or sent): its documents and totals no longer change."),
     /// A batch without documents cannot close.

@@ -7,6 +7,8 @@
 //!   agency's invoices, seed 004) → the same, through [`receivables::IssuedInvoice`] and
 //!   [`receivables::IssuedCredit`];
 //! - `carebill.invoicing.batch.sent.v1` → [`batches::batch_sent`];
+//! - `carebill.invoicing.e_billing.sent.v1` → [`remittances::claims_sent`] (how a payer's 835
+//!   finds the invoices its claims billed);
 //! - `carebill.settlement.settlement.changed.v1` → [`dashboard::settlements_changed`] (the
 //!   dashboard's settlements; an invoice's location name is kept for it too).
 //!
@@ -20,13 +22,13 @@
 //! never waits on an invoice's events nor they on it, whichever comes first.
 
 use carebill_domain::events::{
-    AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchSentV1, CreditNoteIssuedV1, Envelope,
-    EventPayload as _, InvoiceIssuedV1, SettlementChangedV1,
+    AgencyCreditNoteIssuedV1, AgencyInvoiceIssuedV1, BatchSentV1, CreditNoteIssuedV1,
+    EBillingSentV1, Envelope, EventPayload as _, InvoiceIssuedV1, SettlementChangedV1,
 };
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::{batches, dashboard, payments, receivables};
+use crate::service::{batches, dashboard, payments, receivables, remittances};
 
 /// The event types consumed.
 pub(crate) const TYPES: &[&str] = &[
@@ -35,6 +37,7 @@ pub(crate) const TYPES: &[&str] = &[
     AgencyInvoiceIssuedV1::TYPE,
     AgencyCreditNoteIssuedV1::TYPE,
     BatchSentV1::TYPE,
+    EBillingSentV1::TYPE,
     SettlementChangedV1::TYPE,
 ];
 
@@ -74,6 +77,12 @@ pub(crate) fn apply_event(conn: &mut AnyConnection, env: &Envelope) -> Result<()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             batches::lock_batch(conn, e.batch_id)?;
             batches::batch_sent(conn, env, &e)
+        }
+        EBillingSentV1::TYPE => {
+            let e: EBillingSentV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            remittances::claims_sent(conn, &e)
         }
         SettlementChangedV1::TYPE => {
             let e: SettlementChangedV1 = env

@@ -15,7 +15,10 @@
 //! (`/v1/collections/dso`), payment reminders (`/v1/reminder-*`, announcing `reminder.sent`);
 //! bank statements (camt.053/054, `/v1/bank-statements`) whose credits are matched to
 //! receivables by the ISO 11649 creditor reference of their invoice and posted as payments, the
-//! rest queued (`/v1/bank-statement-entries`); and this service's audit trail.
+//! rest queued (`/v1/bank-statement-entries`); payers' X12 835 remittances (`/v1/remittances`)
+//! whose claim payments are matched to invoices by patient control number and posted with their
+//! adjustments (`remittance.posted`), the rest queued (`/v1/remittance-claims`); and this
+//! service's audit trail.
 //!
 //! Four layers, arrows pointing down: `api` (handlers and API types) → `service` (use cases:
 //! decisions, audit, outbox) → `store` (typed rows and queries); `consumer` maps consumed
@@ -333,6 +336,27 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("POST")),
             )
             .service(
+                web::resource("/v1/remittances")
+                    .route(web::get().to(api::remittances::list_remittances))
+                    .route(web::post().to(api::remittances::import_remittance))
+                    .default_service(allow("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/remittances/{id}")
+                    .route(web::get().to(api::remittances::get_remittance))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/remittance-claims")
+                    .route(web::get().to(api::remittances::list_remittance_claims))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/v1/remittance-claims/{id}")
+                    .route(web::get().to(api::remittances::get_remittance_claim))
+                    .default_service(allow("GET")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -369,9 +393,13 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::bank_statements::get_bank_statement,
         api::bank_statements::list_bank_statement_entries,
         api::bank_statements::match_bank_statement_entry,
+        api::remittances::import_remittance, api::remittances::list_remittances,
+        api::remittances::get_remittance, api::remittances::list_remittance_claims,
+        api::remittances::get_remittance_claim,
     ),
     tags(
         (name = "bank statements", description = "camt.053/054 bank statements imported, their credits matched by ISO 11649 creditor reference and posted, the rest queued for a person"),
+        (name = "remittances", description = "Payers' X12 835 remittances imported, each claim payment matched to its invoice by patient control number and posted with its adjustments and reason codes; denials, reviews and unmatched claims queued for a person"),
         (name = "dashboard", description = "The billing dashboard: settlements waiting to be invoiced per stage and per biller, billing month by month against a year before, totals, and their charts (SVG)"),
         (name = "payments", description = "Money received from payers and patients, and where it went"),
         (name = "receivables", description = "What is owed on each issued invoice"),

@@ -491,3 +491,75 @@ diesel::table! {
         owed_minor -> BigInt,
     }
 }
+
+diesel::table! {
+    claim_references (claim_id) {
+        claim_id -> Text,
+        patient_control_number -> Text,
+        invoice_id -> Text,
+        e_billing_id -> Text,
+        payer_code -> Text,
+        payer_id -> Text,
+        frequency -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remittances (id) {
+        id -> Text,
+        payer_id -> Text,
+        trace_number -> Text,
+        payer_code -> Nullable<Text>,
+        payer_name -> Text,
+        handling -> Text,
+        method -> Text,
+        paid_on -> Date,
+        currency -> Text,
+        total_minor -> BigInt,
+        claim_count -> BigInt,
+        posted_count -> BigInt,
+        review_count -> BigInt,
+        denied_count -> BigInt,
+        unmatched_count -> BigInt,
+        posted_minor -> BigInt,
+        unmatched_minor -> BigInt,
+        provider_adjustments -> Text,
+        interchange_control_number -> Text,
+        transaction_control_number -> Text,
+        digest -> Text,
+        imported_by -> Text,
+        imported_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remittance_claims (id) {
+        id -> Text,
+        remittance_id -> Text,
+        position -> BigInt,
+        patient_control_number -> Text,
+        payer_claim_number -> Text,
+        status_code -> Text,
+        status -> Text,
+        currency -> Text,
+        charge_minor -> BigInt,
+        paid_minor -> BigInt,
+        patient_responsibility_minor -> BigInt,
+        patient_share_minor -> BigInt,
+        unallocated_minor -> BigInt,
+        left_owing_minor -> BigInt,
+        invoice_id -> Nullable<Text>,
+        invoice_number -> Nullable<Text>,
+        receivable_id -> Nullable<Text>,
+        location_code -> Nullable<Text>,
+        claim_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        note -> Text,
+        detail -> Text,
+        posted_by -> Nullable<Text>,
+        posted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

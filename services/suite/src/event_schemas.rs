@@ -13,8 +13,8 @@ use carebill_domain::events::{
     EpisodeCodedV1, EpisodeOpenedV1, EventPayload, HoursPricedV1, InvoiceIssuedV1,
     LocationChangedV1, PatientChangedV1, PayerChangedV1, PaymentRecordedV1, PlanBrokenV1,
     PlanCompletedV1, PlanCreatedV1, PractitionerChangedV1, RefundIssuedV1, ReminderSentV1,
-    SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1, TimesheetApprovedV1,
-    WriteOffRecordedV1,
+    RemittancePostedV1, SettlementApprovedV1, SettlementChangedV1, SettlementInvoicedV1,
+    TimesheetApprovedV1, WriteOffRecordedV1,
 };
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -52,6 +52,7 @@ use utoipa::OpenApi as _;
     PlanCompletedV1,
     PlanBrokenV1,
     AdjustmentRecordedV1,
+    RemittancePostedV1,
     ReminderSentV1,
 )))]
 struct Payloads;
@@ -212,6 +213,11 @@ pub const EVENTS: &[(&str, &str, &str)] = &[
         AdjustmentRecordedV1::TYPE,
         "AdjustmentRecordedV1",
         "What a receivable owes was raised (fee, interest) or lowered (correction) (collections).",
+    ),
+    (
+        RemittancePostedV1::TYPE,
+        "RemittancePostedV1",
+        "A payer's 835 remittance was imported: the claims it matched were paid and adjusted with their reason codes, or flagged as denied or for review (collections).",
     ),
     (
         ReminderSentV1::TYPE,

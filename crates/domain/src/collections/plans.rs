@@ -71,6 +71,14 @@ crate::accounts::text_enum!(
         Interest = "interest",
         /// A correction, up or down.
         Correction = "correction",
+        /// What a payer's remittance (835) took off under its contract with the provider
+        /// (adjustment group `CO`).
+        Contractual = "contractual",
+        /// What a payer's remittance left to the patient (group `PR`: deductible,
+        /// coinsurance, copay), taken off the payer's receivable.
+        PatientResponsibility = "patient_responsibility",
+        /// Any other adjustment of a payer's remittance (groups `OA`, `PI`, `CR`).
+        PayerOther = "payer_other",
     }
 );
 

@@ -30,6 +30,7 @@ pub(crate) mod payments;
 pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod reminders;
+pub(crate) mod remittances;
 pub(crate) mod reports;
 pub(crate) mod write_offs;
 

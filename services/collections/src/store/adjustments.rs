@@ -50,3 +50,9 @@ pub(crate) fn of_receivable(
         .select(AdjustmentRow::as_select())
         .load(conn)?)
 }
+
+/// Stores adjustments, many rows per statement.
+pub(crate) fn insert_many(conn: &mut AnyConnection, rows: Vec<AdjustmentRow>) -> Result<(), Error> {
+    insert_rows!(conn, receivable_adjustments::table, rows);
+    Ok(())
+}

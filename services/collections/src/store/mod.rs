@@ -61,6 +61,7 @@ pub(crate) mod plans;
 pub(crate) mod receivables;
 pub(crate) mod refunds;
 pub(crate) mod reminders;
+pub(crate) mod remittances;
 pub(crate) mod tenders;
 pub(crate) mod write_offs;
 

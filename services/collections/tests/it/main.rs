@@ -18,3 +18,4 @@ mod plans;
 mod receivables;
 mod reconciliation;
 mod reminders;
+mod remittances;
