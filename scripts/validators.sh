@@ -224,6 +224,14 @@ PY
   [ "$(find "$dir/service" -name '*.999' -o -name '*.277ca' | wc -l)" -ge 4 ] || { rm -rf "$dir"; echo "the invoicing tests wrote no 999 or 277CA" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/service/*.999 "$dir"/service/*.277ca || { rm -rf "$dir"; return 1; }
   echo "$written claim files and the status requests of the invoicing service pass pyx12 and x12sdk, and so do the 999s and 277CAs it imports"
+  # The 835s the collections service's tests post (both backends).
+  mkdir "$dir/remittances"
+  CAREBILL_X12_OUT="$dir/remittances" cargo nextest run -p carebill-collections --no-tests=fail \
+    -E 'test(/remittances::a_remittance_pays/)' >"$dir/remittance-tests.log" 2>&1 ||
+    { cat "$dir/remittance-tests.log"; rm -rf "$dir"; return 1; }
+  [ "$(find "$dir/remittances" -name '*.835' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the collections tests wrote no 835" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/remittances/*.835 || { rm -rf "$dir"; return 1; }
+  echo "the remittances the collections service posts pass pyx12 (835 005010X221A1)"
   rm -rf "$dir"
 }
 if [ "${1:-}" = x12 ]; then
