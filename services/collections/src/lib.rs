@@ -357,6 +357,11 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/remittance-claims/{id}/match")
+                    .route(web::post().to(api::remittances::match_remittance_claim))
+                    .default_service(allow("POST")),
+            )
+            .service(
                 web::resource("/v1/collections/audit-events")
                     .route(web::get().to(api::audit_trail::list_audit_events))
                     .default_service(allow("GET")),
@@ -395,7 +400,7 @@ pub fn routes(state: web::Data<CollectionsState>) -> impl FnOnce(&mut web::Servi
         api::bank_statements::match_bank_statement_entry,
         api::remittances::import_remittance, api::remittances::list_remittances,
         api::remittances::get_remittance, api::remittances::list_remittance_claims,
-        api::remittances::get_remittance_claim,
+        api::remittances::get_remittance_claim, api::remittances::match_remittance_claim,
     ),
     tags(
         (name = "bank statements", description = "camt.053/054 bank statements imported, their credits matched by ISO 11649 creditor reference and posted, the rest queued for a person"),

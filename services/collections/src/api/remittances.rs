@@ -9,11 +9,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
+use carebill_domain::ids::InvoiceId;
 use carebill_domain::{Currency, Money};
 use carebill_platform::auth::{Principal, Role, Scope};
 use carebill_platform::error::Problem;
 use carebill_platform::http::{
-    IdempotencyKey, Page, PageParams, Reply, digest, idempotent_with_status, media_type, raw_body,
+    IdempotencyKey, JsonBody, Page, PageParams, Reply, digest, idempotent, idempotent_with_status,
+    media_type, raw_body,
 };
 use carebill_platform::{Error, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -207,6 +209,14 @@ pub struct RemittanceClaim {
     pub member_id: Option<String>,
     /// When it was posted.
     pub posted_at: Option<DateTime<Utc>>,
+}
+
+/// Where a person sends an unmatched claim payment.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMatch {
+    /// The invoice it pays.
+    pub invoice_id: String,
 }
 
 /// Filters of the claim payments' list.
@@ -519,4 +529,51 @@ pub async fn get_remittance_claim(
     let id = parse_uuid(&id, "remittance claim")?;
     let c = state.db.read(move |conn| service::claim(conn, &id)).await?;
     Ok(web::Json(claim_doc(c)?))
+}
+
+/// Match an unmatched claim payment to the invoice it pays, by hand: it is posted as an import
+/// would have posted it (payment, adjustments; or denied, or for review).
+#[utoipa::path(post, path = "/v1/remittance-claims/{id}/match", tag = "remittances",
+    params(("id" = String, Path, description = "Remittance claim id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first result")),
+    request_body = ClaimMatch,
+    responses((status = 200, description = "The claim payment, posted", body = RemittanceClaim),
+        (status = 403, description = "Not a collector or billing manager of every location", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such claim payment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not waiting to be matched (`already_matched`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No receivable of that invoice, or one in another currency (field `invoice_id`)", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn match_remittance_claim(
+    state: web::Data<CollectionsState>,
+    req: HttpRequest,
+    who: Principal,
+    id: web::Path<String>,
+    body: JsonBody<ClaimMatch>,
+) -> Result<Reply, Error> {
+    who.require(WRITERS)?;
+    if Scope::of(&who) != Scope::everything() {
+        return Err(Error::forbidden(
+            "a remittance pays claims of any location: it is matched by a user of every location",
+        ));
+    }
+    let body = body.parse()?;
+    let id = parse_uuid(&id, "remittance claim")?;
+    let input = body.value;
+    let invoice_id: InvoiceId = input
+        .invoice_id
+        .trim()
+        .parse()
+        .map_err(|_| Error::field("invoice_id", "invalid", "not an invoice id"))?;
+    let key = IdempotencyKey::from_request(&req, &who, &body.digest)?;
+    let reply = state
+        .db
+        .write(move |conn| {
+            idempotent(conn, key.as_ref(), StatusCode::OK, |conn| {
+                claim_doc(service::match_by_hand(conn, &who, &id, invoice_id)?)
+            })
+        })
+        .await?;
+    state.wake.notify_one();
+    Ok(reply)
 }

@@ -483,38 +483,22 @@ fn codes(detail: &ClaimDetail) -> String {
     out.join(" ")
 }
 
-/// Works out one claim payment (module docs): its row, and the payment, adjustments and
-/// dispute it makes. `owing` follows each receivable through the claims before it.
-#[allow(clippy::too_many_arguments)]
-fn work(
-    who: &Principal,
-    r: &Remittance,
+/// What pays a claim payment: its remittance's trace number, day and method.
+struct Paying<'a> {
+    trace_number: &'a str,
+    paid_on: chrono::NaiveDate,
+    method: &'a Code,
+}
+
+/// A claim payment as read from the file, in `currency`, not matched yet.
+fn unposted(
     remittance_id: &str,
     c: &ClaimPayment,
-    found: Found,
-    rows: &HashMap<ReceivableId, ReceivableRow>,
-    owing: &mut HashMap<ReceivableId, i64>,
-    method: &Code,
+    currency: Currency,
     now: NaiveDateTime,
-) -> Result<Worked, Error> {
-    let target: Option<(Option<String>, &ReceivableRow)> = match &found {
-        Found::Invoice {
-            claim_id,
-            receivable,
-        } => Some((
-            claim_id.clone(),
-            rows.get(receivable)
-                .ok_or_else(|| Error::internal(&"a receivable found and not locked"))?,
-        )),
-        Found::Nothing(_) => None,
-    };
-    let currency = match target {
-        Some((_, row)) => row.currency,
-        None => usd()?,
-    };
-    let mut detail = detail_of(c, currency)?;
-    let paid = minor(c.paid, currency, "CLP04")?;
-    let mut row = ClaimRow {
+) -> Result<(ClaimRow, ClaimDetail), Error> {
+    let detail = detail_of(c, currency)?;
+    let row = ClaimRow {
         id: uuid::Uuid::now_v7().to_string(),
         remittance_id: remittance_id.to_owned(),
         position: i64::try_from(c.position).map_err(|e| Error::internal(&e))?,
@@ -524,7 +508,7 @@ fn work(
         status: status::UNMATCHED.to_owned(),
         currency: currency.to_string(),
         charge_minor: minor(c.charge, currency, "CLP03")?,
-        paid_minor: paid,
+        paid_minor: minor(c.paid, currency, "CLP04")?,
         patient_responsibility_minor: minor(c.patient_responsibility, currency, "CLP05")?,
         patient_share_minor: 0,
         unallocated_minor: 0,
@@ -536,33 +520,43 @@ fn work(
         claim_id: None,
         payment_id: None,
         note: String::new(),
-        detail: String::new(),
+        detail: serde_json::to_string(&detail)?,
         posted_by: None,
         posted_at: None,
         created_at: now,
     };
+    Ok((row, detail))
+}
+
+/// Decides what a claim payment matched to `receivable` (as the e-billing claim `claim_id`, when
+/// one) becomes (module docs): its row, and the payment, adjustments and dispute it makes.
+/// `owing` follows each receivable through the claims before it.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    who: &Principal,
+    paying: &Paying<'_>,
+    mut row: ClaimRow,
+    mut detail: ClaimDetail,
+    claim_id: Option<String>,
+    receivable: &ReceivableRow,
+    owing: &mut HashMap<ReceivableId, i64>,
+    now: NaiveDateTime,
+) -> Result<Worked, Error> {
+    let currency = receivable.currency;
+    let paid = row.paid_minor;
     let mut worked = Worked {
         row: row.clone(),
         detail: detail.clone(),
         payment: None,
         adjustments: Vec::new(),
         dispute: None,
-        receivable: None,
-    };
-    let Some((claim_id, receivable)) = target else {
-        if let Found::Nothing(why) = found {
-            row.note = why;
-        }
-        row.detail = serde_json::to_string(&detail)?;
-        worked.row = row;
-        return Ok(worked);
+        receivable: Some(receivable.id),
     };
     row.invoice_id = Some(receivable.invoice_id.to_string());
     row.invoice_number = Some(receivable.invoice_number.clone());
     row.receivable_id = Some(receivable.id.to_string());
     row.location_code = Some(receivable.location_code.clone());
     row.claim_id = claim_id;
-    worked.receivable = Some(receivable.id);
     let has_pr = detail
         .adjustments
         .iter()
@@ -581,15 +575,15 @@ fn work(
             "invoice {} was cancelled by a credit note: nothing was posted",
             receivable.invoice_number
         );
-    } else if c.is_reversal() || paid < 0 {
+    } else if row.status_code == "22" || paid < 0 {
         row.status = status::REVIEW.to_owned();
         row.note = "a reversal of an earlier payment: reverse that posting by hand".to_owned();
-    } else if c.is_denied() || (paid == 0 && !has_pr) {
+    } else if row.status_code == "4" || (paid == 0 && !has_pr) {
         row.status = status::DENIED.to_owned();
         row.note = format!("denied by the payer: {reasons}");
         worked.dispute = Some(format!(
             "835 {} claim {}: denied ({reasons})",
-            r.trace_number, c.payer_claim_number
+            paying.trace_number, row.payer_claim_number
         ));
     } else {
         let before = *owing
@@ -660,10 +654,10 @@ fn work(
                 },
                 amount: money(paid, currency),
                 amount_minor: paid,
-                method: method.clone(),
-                received_on: r.paid_on,
+                method: paying.method.clone(),
+                received_on: paying.paid_on,
                 reference: Some(
-                    format!("{}/{}", r.trace_number, c.payer_claim_number)
+                    format!("{}/{}", paying.trace_number, row.payer_claim_number)
                         .chars()
                         .take(200)
                         .collect(),
@@ -683,6 +677,30 @@ fn work(
     worked.row = row;
     worked.detail = detail;
     Ok(worked)
+}
+
+/// Writes what the worked claims make: their payments (set-based; each payment's id on its
+/// claim), adjustments and disputes.
+fn write_postings(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    trace_number: &str,
+    worked: &mut [Worked],
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let with_payment: Vec<usize> = (0..worked.len())
+        .filter(|&i| worked[i].payment.is_some())
+        .collect();
+    let new_payments: Vec<NewPayment> =
+        worked.iter_mut().filter_map(|w| w.payment.take()).collect();
+    let recorded = payments::record_many(conn, who, new_payments)?;
+    for (i, p) in with_payment.into_iter().zip(recorded) {
+        if let Some(w) = worked.get_mut(i) {
+            w.row.payment_id = Some(p.id);
+        }
+    }
+    adjust(conn, who, trace_number, worked, now)?;
+    dispute(conn, who, worked, now)
 }
 
 /// Imports an 835 file in the caller's transaction (module docs). Answers whether any of its
@@ -737,24 +755,41 @@ fn post(
         .values()
         .map(|row| (row.id, row.outstanding().0))
         .collect();
+    let paying = Paying {
+        trace_number: &r.trace_number,
+        paid_on: r.paid_on,
+        method: &method,
+    };
     let mut worked = Vec::with_capacity(r.claims.len());
     for (c, f) in r.claims.iter().zip(found) {
-        worked.push(work(who, r, &id, c, f, &rows, &mut owing, &method, now)?);
-    }
-    // The payments, set-based; then each payment's id on its claim.
-    let with_payment: Vec<usize> = (0..worked.len())
-        .filter(|&i| worked[i].payment.is_some())
-        .collect();
-    let new_payments: Vec<NewPayment> =
-        worked.iter_mut().filter_map(|w| w.payment.take()).collect();
-    let recorded = payments::record_many(conn, who, new_payments)?;
-    for (i, p) in with_payment.into_iter().zip(recorded) {
-        if let Some(w) = worked.get_mut(i) {
-            w.row.payment_id = Some(p.id);
+        match f {
+            Found::Invoice {
+                claim_id,
+                receivable,
+            } => {
+                let receivable = rows
+                    .get(&receivable)
+                    .ok_or_else(|| Error::internal(&"a receivable found and not locked"))?;
+                let (row, detail) = unposted(&id, c, receivable.currency, now)?;
+                worked.push(decide(
+                    who, &paying, row, detail, claim_id, receivable, &mut owing, now,
+                )?);
+            }
+            Found::Nothing(why) => {
+                let (mut row, detail) = unposted(&id, c, usd()?, now)?;
+                row.note = why;
+                worked.push(Worked {
+                    row,
+                    detail,
+                    payment: None,
+                    adjustments: Vec::new(),
+                    dispute: None,
+                    receivable: None,
+                });
+            }
         }
     }
-    adjust(conn, who, r, &mut worked, now)?;
-    dispute(conn, who, &worked, now)?;
+    write_postings(conn, who, &r.trace_number, &mut worked, now)?;
     // The remittance and its claims.
     let currency = match rows.values().next() {
         Some(row) => row.currency,
@@ -849,7 +884,7 @@ fn post(
 fn adjust(
     conn: &mut AnyConnection,
     who: &Principal,
-    r: &Remittance,
+    trace_number: &str,
     worked: &mut [Worked],
     now: NaiveDateTime,
 ) -> Result<(), Error> {
@@ -880,7 +915,7 @@ fn adjust(
             a.adjustment_id = Some(adjustment_id.clone());
             let mut reason = format!(
                 "835 {} claim {}: {}-{}",
-                r.trace_number, w.row.payer_claim_number, a.group, a.reason
+                trace_number, w.row.payer_claim_number, a.group, a.reason
             );
             if let Some(line) = &a.line {
                 reason.push_str(&format!(" (line {line})"));
@@ -923,7 +958,7 @@ fn adjust(
             row.location_id.to_string(),
             id.to_string(),
             serde_json::json!({
-                "remittance": r.trace_number,
+                "remittance": trace_number,
                 "adjusted": { "before": money(row.adjusted_minor, c), "after": money(adjusted, c) },
                 "status": { "before": row.status, "after": status },
             }),
@@ -1033,4 +1068,126 @@ fn remitted(row: &ClaimRow, detail: &ClaimDetail) -> Result<RemittedClaim, Error
             })
             .collect(),
     })
+}
+
+/// Matches an unmatched claim payment to the invoice `invoice_id` by hand and posts it as an
+/// import would (module docs), in the caller's transaction: 409 `already_matched` unless it is
+/// waiting; 422 naming `invoice_id` when no receivable of that invoice exists or it is in
+/// another currency. Announced by a `remittance.posted` of that one claim.
+#[tracing::instrument(skip_all, fields(remittance_claim = %id))]
+pub(crate) fn match_by_hand(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: &str,
+    invoice_id: InvoiceId,
+) -> Result<ClaimRecord, Error> {
+    if store::claim(conn, id)?.is_none() {
+        return Err(Error::not_found("remittance claim"));
+    }
+    // Receivables, then the claim, then its remittance: every writer's order.
+    let receivable = receivables::lock_for_invoices(conn, &[invoice_id])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::field("invoice_id", "unknown", "no receivable of this invoice"))?;
+    db::lock_row(conn, "remittance_claims", id)?;
+    let row = store::claim(conn, id)?.ok_or_else(|| Error::not_found("remittance claim"))?;
+    if row.status != status::UNMATCHED {
+        return Err(Error::new(
+            ErrorCode::AlreadyMatched,
+            format!(
+                "the claim payment is {}, not waiting to be matched",
+                row.status
+            ),
+        ));
+    }
+    if receivable.currency.to_string() != row.currency {
+        return Err(Error::field(
+            "invoice_id",
+            "currency_mismatch",
+            format!(
+                "the invoice is in {}, the remittance in {}",
+                receivable.currency, row.currency
+            ),
+        ));
+    }
+    db::lock_row(conn, "remittances", &row.remittance_id)?;
+    let mut remittance = store::remittance(conn, &row.remittance_id)?
+        .ok_or_else(|| Error::internal(&"a claim payment without its remittance"))?;
+    let method = method(&remittance.method)?;
+    let paying = Paying {
+        trace_number: &remittance.trace_number,
+        paid_on: remittance.paid_on,
+        method: &method,
+    };
+    let detail: ClaimDetail =
+        stored::json("remittance claim detail", &row.detail).map_err(Error::from)?;
+    let now = db::now();
+    let mut owing = HashMap::from([(receivable.id, receivable.outstanding().0)]);
+    let paid = row.paid_minor;
+    let mut worked = vec![decide(
+        who,
+        &paying,
+        row,
+        detail,
+        None,
+        &receivable,
+        &mut owing,
+        now,
+    )?];
+    write_postings(conn, who, &remittance.trace_number, &mut worked, now)?;
+    let w = worked
+        .pop()
+        .ok_or_else(|| Error::internal(&"a matched claim lost"))?;
+    store::update_claim(conn, &w.row)?;
+    remittance.unmatched_count -= 1;
+    remittance.unmatched_minor -= paid;
+    match w.row.status.as_str() {
+        status::POSTED => remittance.posted_count += 1,
+        status::DENIED => remittance.denied_count += 1,
+        _ => remittance.review_count += 1,
+    }
+    if w.row.status != status::DENIED {
+        remittance.posted_minor += paid;
+    }
+    if remittance.payer_code.is_none() {
+        remittance.payer_code = receivable.payer_code.clone();
+    }
+    remittance.updated_at = now;
+    store::set_counts(conn, &remittance)?;
+    let event = RemittancePostedV1 {
+        remittance_id: remittance.id.clone(),
+        payer_code: remittance.payer_code.clone(),
+        payer_id: remittance.payer_id.clone(),
+        trace_number: remittance.trace_number.clone(),
+        paid_on: remittance.paid_on,
+        total: money(remittance.total_minor, receivable.currency),
+        claims: vec![remitted(&w.row, &w.detail)?],
+        posted_by: who.subject.clone(),
+        posted_at: now.and_utc(),
+    };
+    let env = Envelope::new(
+        crate::SERVICE,
+        &event,
+        now.and_utc(),
+        who.request_id.clone(),
+        None,
+    )
+    .map_err(|e| Error::internal(&e))?;
+    outbox::enqueue(conn, &env)?;
+    audit::record_at(
+        conn,
+        who,
+        &receivable.location_id.to_string(),
+        "match",
+        "remittance_claim",
+        id,
+        serde_json::json!({
+            "invoice_id": invoice_id,
+            "invoice_number": receivable.invoice_number,
+            "status": { "before": status::UNMATCHED, "after": w.row.status },
+            "payment_id": w.row.payment_id,
+        }),
+        None,
+    )?;
+    claim(conn, id)
 }

@@ -299,3 +299,28 @@ pub(crate) fn claim(conn: &mut AnyConnection, id: &str) -> Result<Option<ClaimRo
         .first(conn)
         .optional()?)
 }
+
+/// Stores what became of a claim payment.
+pub(crate) fn update_claim(conn: &mut AnyConnection, row: &ClaimRow) -> Result<(), Error> {
+    diesel::update(remittance_claims::table.find(&row.id))
+        .set(row.clone())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores a remittance's counts and sums (and the payer's code it learnt).
+pub(crate) fn set_counts(conn: &mut AnyConnection, row: &RemittanceRow) -> Result<(), Error> {
+    diesel::update(remittances::table.find(&row.id))
+        .set((
+            remittances::payer_code.eq(&row.payer_code),
+            remittances::posted_count.eq(row.posted_count),
+            remittances::review_count.eq(row.review_count),
+            remittances::denied_count.eq(row.denied_count),
+            remittances::unmatched_count.eq(row.unmatched_count),
+            remittances::posted_minor.eq(row.posted_minor),
+            remittances::unmatched_minor.eq(row.unmatched_minor),
+            remittances::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

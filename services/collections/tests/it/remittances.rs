@@ -29,6 +29,7 @@ both_backends!(
     the_same_remittance_twice_posts_once,
     bad_remittances_are_refused_and_change_nothing,
     only_collectors_and_billing_managers_of_every_location_import,
+    an_unmatched_claim_is_matched_by_hand_once,
 );
 
 fn usd(amount: &str) -> carebill_domain::Money {
@@ -447,4 +448,70 @@ async fn only_collectors_and_billing_managers_of_every_location_import(backend: 
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, list, _) = call(&app, get("/v1/remittances", &scoped)).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+}
+
+async fn an_unmatched_claim_is_matched_by_hand_once(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let c = claimed(&h).await;
+    let text = samples::remittance_835(108, "CHK-5005", &claims_with_a_stranger(), &[], None);
+    let (status, body, _) = call(&app, upload(&collector(), &text)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let remittance = body["remittances"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, queue, _) = call(
+        &app,
+        get("/v1/remittance-claims?status=unmatched", &collector()),
+    )
+    .await;
+    let stranger = queue["items"][0]["id"]
+        .as_str()
+        .expect("unmatched")
+        .to_owned();
+    // The invoice the payer meant, issued under another number.
+    let meant = invoice(
+        &c.payer,
+        &location("H1", "America/New_York"),
+        "INV-2026-000099",
+        usd("25.00"),
+        today(),
+    );
+    feed(&h, &envelope(&meant)).await;
+    let url = format!("/v1/remittance-claims/{stranger}/match");
+    let tok = collector();
+    let post_match = |invoice_id: String| {
+        TestRequest::post()
+            .uri(&url)
+            .insert_header(("authorization", format!("Bearer {tok}")))
+            .set_json(serde_json::json!({ "invoice_id": invoice_id }))
+    };
+    let (status, body, _) = call(&app, post_match(uuid::Uuid::now_v7().to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "invoice_id");
+    let (status, matched, _) = call(&app, post_match(meant.invoice_id.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{matched}");
+    assert_eq!(matched["status"], "posted");
+    assert_eq!(matched["invoice_number"], "INV-2026-000099");
+    assert!(matched["payment_id"].is_string());
+    let r = receivable_of(&app, &meant).await;
+    assert_eq!(amount(&r["paid"]), "25.00");
+    assert_eq!(amount(&r["outstanding"]), "0.00");
+    let (status, body, _) = call(&app, post_match(meant.invoice_id.to_string())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "already_matched");
+    let (_, rem, _) = call(
+        &app,
+        get(&format!("/v1/remittances/{remittance}"), &collector()),
+    )
+    .await;
+    assert_eq!(rem["claims"]["unmatched"], 0);
+    assert_eq!(rem["claims"]["posted"], 3);
+    assert_eq!(amount(&rem["unmatched"]), "0.00");
+    assert_eq!(amount(&rem["posted"]), "215.00");
+    let posted = outbox_events::<RemittancePostedV1>(&h).await;
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[1].claims.len(), 1);
+    assert_eq!(posted[1].claims[0].invoice_id, meant.invoice_id);
 }
