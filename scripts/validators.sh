@@ -224,14 +224,19 @@ PY
   [ "$(find "$dir/service" -name '*.999' -o -name '*.277ca' | wc -l)" -ge 4 ] || { rm -rf "$dir"; echo "the invoicing tests wrote no 999 or 277CA" >&2; return 1; }
   "$venv/bin/python" scripts/validate-x12.py "$dir"/service/*.999 "$dir"/service/*.277ca || { rm -rf "$dir"; return 1; }
   echo "$written claim files and the status requests of the invoicing service pass pyx12 and x12sdk, and so do the 999s and 277CAs it imports"
-  # The 835s the collections service's tests post (both backends).
+  # The 835s the collections service's tests post (both backends), and the files of the
+  # tutorial's e-billing walk (docs/tutorial/e-billing.md): the 837 and 276 it downloads, the
+  # 277CA and 835 it imports. (--workspace: the feature set of the test run, nothing rebuilt.)
   mkdir "$dir/remittances"
-  CAREBILL_X12_OUT="$dir/remittances" cargo nextest run -p carebill-collections --no-tests=fail \
-    -E 'test(/remittances::a_remittance_pays/)' >"$dir/remittance-tests.log" 2>&1 ||
+  CAREBILL_X12_OUT="$dir/remittances" cargo nextest run --workspace --no-tests=fail \
+    -E 'test(/remittances::a_remittance_pays/) | (binary(e2e) & test(the_tutorial_works_as_written))' \
+    >"$dir/remittance-tests.log" 2>&1 ||
     { cat "$dir/remittance-tests.log"; rm -rf "$dir"; return 1; }
-  [ "$(find "$dir/remittances" -name '*.835' | wc -l)" -ge 2 ] || { rm -rf "$dir"; echo "the collections tests wrote no 835" >&2; return 1; }
-  "$venv/bin/python" scripts/validate-x12.py "$dir"/remittances/*.835 || { rm -rf "$dir"; return 1; }
-  echo "the remittances the collections service posts pass pyx12 (835 005010X221A1)"
+  [ "$(find "$dir/remittances" -name '*.835' | wc -l)" -ge 3 ] || { rm -rf "$dir"; echo "the collections tests and the walk wrote no 835" >&2; return 1; }
+  [ -s "$dir/remittances/walk.837" ] && [ -s "$dir/remittances/walk.276" ] || { rm -rf "$dir"; echo "the walk kept no 837 or 276" >&2; return 1; }
+  "$venv/bin/python" scripts/validate-x12.py "$dir"/remittances/*.835 "$dir/remittances/walk.837" "$dir/remittances/walk.277ca" || { rm -rf "$dir"; return 1; }
+  "$venv/bin/python" scripts/validate-x12sdk.py "$dir/remittances/walk.276" || { rm -rf "$dir"; return 1; }
+  echo "the remittances the collections service posts, and the tutorial's 837, 276, 277CA and 835, pass pyx12 and x12sdk"
   rm -rf "$dir"
 }
 if [ "${1:-}" = x12 ]; then

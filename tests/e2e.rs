@@ -642,6 +642,18 @@ fn tutorial_walk() -> (String, String) {
     let (agency, _) = rest
         .split_once("<!-- walk:end -->")
         .expect("agency walk end marker");
+    // The electronic claims page continues all six.
+    let e_billing = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/e-billing.md"
+    ))
+    .expect("the e-billing page");
+    let (_, rest) = e_billing
+        .split_once("<!-- walk:start -->")
+        .expect("e-billing walk start marker");
+    let (e_billing, _) = rest
+        .split_once("<!-- walk:end -->")
+        .expect("e-billing walk end marker");
     let walk = [
         blocks(walk, "```bash\n"),
         blocks(continued, "```bash\n"),
@@ -649,6 +661,7 @@ fn tutorial_walk() -> (String, String) {
         blocks(printed, "```bash\n"),
         blocks(dashboard, "```bash\n"),
         blocks(agency, "```bash\n"),
+        blocks(e_billing, "```bash\n"),
     ]
     .concat()
     .join("\n");
@@ -864,11 +877,34 @@ fn the_tutorial_works_as_written() {
         "anouk@example.nl\npgb-facturen@svb.example\nportal_notice\n%PDF-\n",
         r#"["carer","patient","patient","payer","payer"]"#,
         r#"{"invoiced":"41.78","outstanding":"41.78"}"#,
+        // Electronic claims: an e-billing with its missing information, fixed, sent; what
+        // comes back, posted in collections.
+        "[\"OV-EST\",\"150.00\",\"original\"]\n[\"LAB-CBC\",\"40.00\",\"original\"]\n",
+        r#"{"status":"missing_info","claims":1,"ready":0}"#,
+        r#"{"loop":"2310B","element":"NM109","name":"Rendering Provider Identifier","kind":"unresolved","href":"/v1/practitioners?code=DR-HOUSE","claims":1}"#,
+        "1999999992\nready\n",
+        "ST*837*0001*005010X222A1\nCLM*NUMBER*190***22:B:1*Y*A*Y*I\nSV1*HC:99213*150*UN*1***1\nSV1*HC:85025*40*UN*1***1\nST*276*0001*005010X212\nTRN*1*NUMBER\nsent\n",
+        r#"{"status":"accepted","payer_claim_number":"PAYER-ICN-1","matched":true}"#,
+        r#"{"trace_number":"CHK-100200","total":"110.00","claims":{"total":1,"posted":1,"review":0,"denied":0,"unmatched":0}}"#,
+        r#"{"note":"posted; 55.00 USD is the patient's responsibility","paid":"110.00","adjustments":[["CO","45","25.00"],["PR","2","15.00"],["PR","1","40.00"]]}"#,
+        "{\"status\":\"paid\",\"paid\":\"110.00\",\"adjusted\":\"-80.00\",\"outstanding\":\"0.00\",\"kinds\":[\"contractual\",\"patient_responsibility\",\"patient_responsibility\"]}\n200\n",
     ] {
         assert!(
             stdout.contains(expected),
             "billing run step, {expected}: {stdout}"
         );
+    }
+    // The claim file and status request the walk downloaded, for the outside validators.
+    if let Ok(to) = std::env::var("CAREBILL_X12_OUT") {
+        std::fs::create_dir_all(&to).expect("x12 out");
+        for (file, name) in [
+            ("claims.837", "walk.837"),
+            ("status.276", "walk.276"),
+            ("ack.277ca", "walk.277ca"),
+            ("payment.835", "walk.835"),
+        ] {
+            std::fs::copy(dir.path().join(file), Path::new(&to).join(name)).expect("x12 kept");
+        }
     }
     // The walk's charts, for the dashboard page's pictures (scripts/docs-images.sh).
     if let Ok(to) = std::env::var("CAREBILL_KEEP_CHARTS") {

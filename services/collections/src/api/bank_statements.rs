@@ -125,14 +125,15 @@ pub struct BankStatementEntry {
     pub bank_statement_id: String,
     /// Position in the statement, from 1.
     pub line_no: i64,
-    /// `matched` (posted), `unmatched` (waiting for a person), `ignored` (a debit) or
-    /// `duplicate` (an earlier statement brought it).
+    /// `matched` (posted), `unmatched` (waiting for a person), `ignored` (a debit),
+    /// `duplicate` (an earlier statement brought it) or `remittance` (the payment of a payer's
+    /// 835 whose import posted it claim by claim; counted with the duplicates).
     #[schema(example = "matched")]
     pub status: String,
     /// How it was matched: `reference` (a creditor reference in the structured remittance
     /// information), `remittance_text` (a reference or invoice number in the free text),
-    /// `debtor_account` (a known debtor IBAN and the exact amount of one open receivable) or
-    /// `hand`.
+    /// `debtor_account` (a known debtor IBAN and the exact amount of one open receivable),
+    /// `hand`, or `remittance` (its trace number and amount are an imported 835's).
     pub matched_by: Option<String>,
     /// `credit` or `debit`.
     pub direction: String,
@@ -157,7 +158,8 @@ pub struct BankStatementEntry {
     pub party: Option<BankEntryParty>,
     /// Where the payment went (the rest is the party's credit).
     pub allocations: Vec<BankEntryAllocation>,
-    /// The earlier entry of the same account servicer reference.
+    /// The earlier entry of the same account servicer reference; for a `remittance`, the
+    /// remittance (`/v1/remittances/{id}`).
     pub duplicate_of: Option<String>,
     /// Who posted it.
     pub posted_by: Option<String>,
@@ -401,13 +403,14 @@ pub async fn list_bank_statement_entries(
             status::UNMATCHED,
             status::IGNORED,
             status::DUPLICATE,
+            status::REMITTANCE,
         ]
         .contains(&s.as_str())
     {
         return Err(Error::field(
             "status",
             "invalid",
-            "must be matched, unmatched, ignored or duplicate",
+            "must be matched, unmatched, ignored, duplicate or remittance",
         ));
     }
     let scope = Scope::of(&who);

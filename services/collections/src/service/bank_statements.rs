@@ -2,6 +2,8 @@
 //! one transaction; each credit matched to receivables and posted as a payment through
 //! [`payments::record_many`] (method `bank_transfer`, the bank's reference, received on the
 //! booking date), or left in the queue for a person, who matches it by hand ([`match_by_hand`]).
+//! A credit that is the payment of a payer's 835 already imported (its trace number and amount)
+//! is listed as `remittance` and not posted again: the remittance posted it claim by claim.
 //!
 //! Matching, in order, for each credit (each transaction of a batch booking):
 //! 1. `reference`: the ISO 11649 creditor references in the structured remittance information
@@ -59,6 +61,9 @@ pub(crate) mod status {
     pub const IGNORED: &str = "ignored";
     /// Posted already by an earlier entry of the same account servicer reference.
     pub const DUPLICATE: &str = "duplicate";
+    /// The payment of a payer's 835 remittance, whose import posted it claim by claim
+    /// (counted with the duplicates).
+    pub const REMITTANCE: &str = "remittance";
 }
 
 /// One allocation an entry's payment made.
@@ -476,6 +481,35 @@ fn count(row: &mut StatementRow, status: &str, minor: i64, sign: i64) {
     *sum += sign * minor;
 }
 
+/// The remittance whose payment a credit is: one of the same amount and currency whose trace
+/// number (TRN02) the credit's references or free text carry as a whole word (a US bank's ACH
+/// credit carries the 835's `TRN` in its addenda).
+fn remittance_paid<'a>(
+    remittances: &'a [crate::store::remittances::RemittanceTotal],
+    tx: &Transaction,
+    amount_minor: i64,
+    currency: Currency,
+) -> Option<&'a str> {
+    let words: HashSet<&str> = tx
+        .structured_refs
+        .iter()
+        .map(String::as_str)
+        .chain(tx.end_to_end_id.as_deref())
+        .chain(tx.unstructured.iter().flat_map(|u| {
+            u.split(|c: char| c.is_whitespace() || matches!(c, '*' | '\\' | '/' | ':' | ',' | ';'))
+        }))
+        .filter(|w| !w.is_empty())
+        .collect();
+    remittances
+        .iter()
+        .find(|r| {
+            r.total_minor == amount_minor
+                && r.currency == currency.to_string()
+                && words.contains(r.trace_number.as_str())
+        })
+        .map(|r| r.id.as_str())
+}
+
 /// Imports a statement in the caller's transaction (see the module). Answers whether it was
 /// new, and the statement as stored: a repeat answers the first import and changes nothing.
 #[tracing::instrument(skip_all, fields(account = %st.account, message_id = %st.message_id))]
@@ -540,6 +574,25 @@ pub(crate) fn import(
             .filter(|e| e.credit)
             .flat_map(|e| e.transactions.iter()),
     )?;
+    // Payers' 835 payments already posted claim by claim: one lookup for the statement's
+    // credit amounts.
+    let credit_amounts: Vec<i64> = st
+        .entries
+        .iter()
+        .filter(|e| e.credit)
+        .flat_map(|e| {
+            let batch = e.transactions.len() > 1;
+            e.transactions.iter().filter_map(move |tx| {
+                let amount = if batch {
+                    tx.amount.as_ref()?
+                } else {
+                    &e.amount
+                };
+                amount.to_minor().ok().map(|m| m.0)
+            })
+        })
+        .collect();
+    let remittances = crate::store::remittances::by_totals(conn, &credit_amounts)?;
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut rows: Vec<EntryRow> = Vec::new();
     // Matched credits wait here and are posted together; before a credit is matched by its
@@ -599,6 +652,10 @@ pub(crate) fn import(
                 entry.duplicate_of = Some(first);
             } else if !e.credit {
                 entry.status = status::IGNORED.to_owned();
+            } else if let Some(r) = remittance_paid(&remittances, tx, amount_minor, st.currency) {
+                entry.status = status::REMITTANCE.to_owned();
+                entry.matched_by = Some(status::REMITTANCE.to_owned());
+                entry.duplicate_of = Some(r.to_owned());
             } else {
                 let found = match named.find(tx, amount.currency()) {
                     Some(m) => Some(m),

@@ -324,3 +324,41 @@ pub(crate) fn set_counts(conn: &mut AnyConnection, row: &RemittanceRow) -> Resul
         .execute(conn)?;
     Ok(())
 }
+
+/// What a bank credit is recognised as a remittance's payment by.
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct RemittanceTotal {
+    /// The remittance.
+    pub id: String,
+    /// TRN02.
+    pub trace_number: String,
+    /// BPR02.
+    pub total_minor: i64,
+    /// Its currency.
+    pub currency: String,
+}
+
+/// The remittances of these totals.
+pub(crate) fn by_totals(
+    conn: &mut AnyConnection,
+    totals: &[i64],
+) -> Result<Vec<RemittanceTotal>, Error> {
+    let mut totals = totals.to_vec();
+    totals.sort_unstable();
+    totals.dedup();
+    let mut out = Vec::new();
+    for chunk in totals.chunks(KEYS_PER_QUERY) {
+        out.extend(
+            remittances::table
+                .filter(remittances::total_minor.eq_any(chunk))
+                .select((
+                    remittances::id,
+                    remittances::trace_number,
+                    remittances::total_minor,
+                    remittances::currency,
+                ))
+                .load::<RemittanceTotal>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -30,6 +30,7 @@ both_backends!(
     bad_remittances_are_refused_and_change_nothing,
     only_collectors_and_billing_managers_of_every_location_import,
     an_unmatched_claim_is_matched_by_hand_once,
+    the_remittances_payment_in_a_bank_statement_is_not_posted_again,
 );
 
 fn usd(amount: &str) -> carebill_domain::Money {
@@ -514,4 +515,42 @@ async fn an_unmatched_claim_is_matched_by_hand_once(backend: Backend) {
     assert_eq!(posted.len(), 2);
     assert_eq!(posted[1].claims.len(), 1);
     assert_eq!(posted[1].claims[0].invoice_id, meant.invoice_id);
+}
+
+async fn the_remittances_payment_in_a_bank_statement_is_not_posted_again(backend: Backend) {
+    use crate::bank_statements::{camt053, credit};
+    let h = harness(backend);
+    let app = app(&h).await;
+    claimed(&h).await;
+    // 120.00 + 70.00 + 0.00 by EFT.
+    let text = samples::remittance_835(109, "EFT-9001", &samples::remittance_claims(), &[], None);
+    let (status, body, _) = call(&app, upload(&collector(), &text)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let remittance = body["remittances"][0]["id"].clone();
+    assert_eq!(amount(&body["remittances"][0]["total"]), "190.00");
+    // The bank's credit of the EFT carries the 835's TRN in its addenda; another credit of the
+    // same amount does not.
+    let mut eft = credit("190.00", "BANK-REF-1");
+    eft.ustrd = Some("HCCLAIMPMT TRN*1*EFT-9001*1410000001\\".into());
+    let mut other = credit("190.00", "BANK-REF-2");
+    other.ustrd = Some("TRANSFER EFT-9001X".into());
+    let xml = camt053("MSG-EFT-1", "STMT-EFT-1", &[eft, other]).replace("EUR", "USD");
+    let (status, st, _) = call(
+        &app,
+        TestRequest::post()
+            .uri("/v1/bank-statements")
+            .insert_header(("authorization", format!("Bearer {}", collector())))
+            .insert_header(("Content-Type", "application/xml"))
+            .set_payload(xml),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{st}");
+    let entries = st["entries"].as_array().expect("entries");
+    assert_eq!(entries[0]["status"], "remittance", "{st}");
+    assert_eq!(entries[0]["matched_by"], "remittance");
+    assert_eq!(entries[0]["duplicate_of"], remittance);
+    assert!(entries[0]["payment_id"].is_null());
+    assert_eq!(entries[1]["status"], "unmatched", "{st}");
+    // Only the remittance's own payments, one per paid claim.
+    assert_eq!(outbox_events::<PaymentRecordedV1>(&h).await.len(), 2);
 }
