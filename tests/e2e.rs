@@ -2587,6 +2587,195 @@ fn a_care_agencys_month_is_billed_across_four_services() {
     d.stop();
 }
 
+/// The X12 file the e-billing tutorial (docs/tutorial/e-billing.md) writes with `cat > NAME`,
+/// for the claim of invoice `number`.
+fn tutorial_x12(name: &str, number: &str) -> String {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/tutorial/e-billing.md"
+    ))
+    .expect("the e-billing page");
+    let (_, rest) = page
+        .split_once(&format!("cat > {name} <<X12\n"))
+        .expect("the file's here-document");
+    let (text, _) = rest.split_once("X12\n").expect("its end");
+    text.replace("$NUMBER", number)
+}
+
+/// Seed 002's electronic claims through every service that carries them: accounts' master
+/// data (a US location with its NPI, CPT-coded catalog items, a practitioner with an NPI, a
+/// coded visit) reaching invoicing's copy by events; a settlement approved and invoiced;
+/// the payer's e-billing settings; an e-billing checked until ready (the master data arrives
+/// by events), sent as an 837 and a 276; the payer's 277CA (accepted, with its claim number) and
+/// 835 (the tutorial's files) imported; the payment and the payer's adjustments posted in
+/// collections, where the invoice's receivable was opened by invoicing's event.
+fn e_billing_flow(c: &Suite) {
+    let spr = c.created("/v1/locations", &json!({"code": "SPR", "name": "Springfield General Hospital", "time_zone": "America/Chicago", "currency": "USD",
+        "legal_name": "Springfield General Hospital",
+        "address": {"lines": ["1 Main Street"], "city": "Springfield", "region": "IL", "postal_code": "62701-1234", "country": "US"},
+        "claims": {"npi": "1234567893", "ein": "12-3456789", "place_of_service": "22"}}));
+    let uhc = c.created(
+        "/v1/payers",
+        &json!({"code": "UHC", "name": "UnitedHealthcare", "kind": "insurer"}),
+    );
+    for (code, cpt, group, kind) in [
+        ("OV-EST", "99213", "VISITS", "consultation"),
+        ("LAB-CBC", "85025", "LAB", "lab"),
+    ] {
+        c.created("/v1/catalog-items", &json!({"code": code, "description": code, "service_group": group, "kind": kind, "unit": "each",
+            "billing_code": {"system": "cpt", "code": cpt}}));
+    }
+    for (code, price) in [("OV-EST", "150.00"), ("LAB-CBC", "40.00")] {
+        c.created("/v1/prices", &json!({"code": code, "location_code": "SPR", "unit_price": {"amount": price, "currency": "USD"}, "valid_from": "2026-01-01"}));
+    }
+    c.created(
+        "/v1/coverage-terms",
+        &json!({"payer_code": "UHC", "covered_percent": "100"}),
+    );
+    c.created("/v1/practitioners", &json!({"code": "DR-HOUSE", "family_name": "House", "given_name": "Gregory", "npi": "1999999992"}));
+    let jane = c.created("/v1/patients", &json!({"identifiers": [{"system": "mrn", "value": "SPR-000042"}], "family_name": "Doe", "given_name": "Jane",
+        "birth_date": "1980-04-12", "sex": "female", "beneficiary_kind": "INSURED",
+        "address": {"lines": ["2 Elm Street"], "city": "Springfield", "region": "IL", "postal_code": "62701", "country": "US"}}));
+    c.created("/v1/coverages", &json!({"patient_id": jane["id"], "payer_id": uhc["id"], "policy_number": "MEMBER123", "priority": 1, "valid_from": "2026-01-01"}));
+    let visit = c.created("/v1/episodes", &json!({"number": "SPR-ENC-1", "patient_id": jane["id"], "location_id": spr["id"], "kind": "outpatient", "attending_practitioner": "DR-HOUSE"}));
+    let line = |code: &str, id: &str| {
+        json!({"episode_id": visit["id"], "code": code, "quantity": 1, "performed_at": "2026-12-01T15:00:00Z",
+        "performed_by": "DR-HOUSE", "diagnosis_codes": ["J06.9"], "source_system": "HIS", "external_id": id})
+    };
+    let (s, batch) = c.post(
+        "integration",
+        "/v1/consumptions/batch",
+        &json!({"items": [line("OV-EST", "SPR-1-1"), line("LAB-CBC", "SPR-1-2")]}),
+    );
+    assert!(s == 200 || s == 207, "{batch}");
+    assert_eq!(batch["created"], 2, "{batch}");
+    let settlement = eventually("the visit's settlement", || {
+        let (_, page) = c.get(
+            "biller",
+            &format!("/v1/settlements?episode_id={}", visit["id"].as_str()?),
+        );
+        let s = &page["items"][0];
+        (amount(&s["total"]) == "190.00").then(|| s["id"].as_str().map(str::to_owned))?
+    });
+    c.approve(&settlement);
+    let invoice = eventually("UnitedHealthcare's invoice", || {
+        let (_, page) = c.get(
+            "billing_manager",
+            &format!("/v1/invoices?settlement_id={settlement}&payer_code=UHC"),
+        );
+        Some(page["items"][0].clone()).filter(|i| i["id"].is_string())
+    });
+    let number = invoice["number"].as_str().expect("number").to_owned();
+    let (s, v) = c.send("billing_manager", c.http.put(c.url("/v1/e-billing-settings/UHC")).json(&json!({
+        "payer_id": "87726", "payer_name": "UNITEDHEALTHCARE", "claim_filing_indicator": "CI",
+        "submitter": {"name": "SPRINGFIELD GENERAL", "id": "S123", "contact": "BILLING DESK", "phone": "2175551234"},
+        "receiver": {"name": "CLEARINGHOUSE", "id": "R987"},
+        "interchange": {"sender_qualifier": "ZZ", "sender_id": "S123", "receiver_qualifier": "ZZ", "receiver_id": "R987"},
+        "application": {"sender_code": "S123", "receiver_code": "R987"}})));
+    assert_eq!(s, 201, "{v}");
+    let (s, eb) = c.post(
+        "biller",
+        "/v1/e-billings",
+        &json!({"payer_code": "UHC", "invoice_ids": [invoice["id"]]}),
+    );
+    assert_eq!(s, 201, "{eb}");
+    let eb = eb["id"].as_str().expect("e-billing").to_owned();
+    // Accounts' master data reaches invoicing's copy by events: check until it has.
+    eventually("the e-billing ready", || {
+        let (_, doc) = c.post("biller", &format!("/v1/e-billings/{eb}/check"), &json!({}));
+        (doc["status"] == "ready").then_some(())
+    });
+    let text = |role: &str, path: &str| {
+        let r = c
+            .http
+            .get(c.url(path))
+            .bearer_auth(&c.tokens[role])
+            .send()
+            .expect("download");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        r.text().expect("text")
+    };
+    let claim_file = text("biller", &format!("/v1/e-billings/{eb}/file"));
+    assert!(
+        claim_file.contains(&format!("~CLM*{number}*190***22:B:1*")),
+        "{claim_file}"
+    );
+    assert!(
+        text("biller", &format!("/v1/e-billings/{eb}/request"))
+            .contains(&format!("~TRN*1*{number}~"))
+    );
+    let upload = |role: &str, path: &str, body: String| {
+        c.send(
+            role,
+            c.http
+                .post(c.url(path))
+                .header("content-type", "application/edi-x12")
+                .body(body),
+        )
+    };
+    let (s, ack) = upload(
+        "billing_manager",
+        "/v1/e-billings/responses",
+        tutorial_x12("ack.277ca", &number),
+    );
+    assert_eq!(s, 201, "{ack}");
+    assert_eq!(ack["items"][0]["status"], "accepted", "{ack}");
+    let (_, claims) = c.get("biller", &format!("/v1/e-billings/{eb}/claims"));
+    assert_eq!(
+        claims["items"][0]["payer_claim_number"], "PAYER-ICN-1",
+        "{claims}"
+    );
+    // The invoice's receivable, opened by invoicing's event.
+    let receivable = eventually("the invoice's receivable", || {
+        let (_, page) = c.get(
+            "collector",
+            &format!("/v1/receivables?invoice_id={}", invoice["id"].as_str()?),
+        );
+        page["items"][0]["id"].as_str().map(str::to_owned)
+    });
+    let (s, posted) = upload(
+        "collector",
+        "/v1/remittances",
+        tutorial_x12("payment.835", &number),
+    );
+    assert_eq!(s, 201, "{posted}");
+    assert_eq!(posted["remittances"][0]["claims"]["posted"], 1, "{posted}");
+    assert_eq!(posted["remittances"][0]["payer_code"], "UHC");
+    let (_, r) = c.get("collector", &format!("/v1/receivables/{receivable}"));
+    assert_eq!(
+        (
+            amount(&r["paid"]),
+            amount(&r["adjusted"]),
+            amount(&r["outstanding"])
+        ),
+        ("110.00", "-80.00", "0.00"),
+        "{r}"
+    );
+    assert_eq!(r["status"], "paid");
+    let (s, again) = upload(
+        "collector",
+        "/v1/remittances",
+        tutorial_x12("payment.835", &number),
+    );
+    assert_eq!(s, 200, "{again}");
+}
+
+#[test]
+fn electronic_claims_go_out_and_remittances_come_back_in_the_embedded_suite() {
+    in_the_embedded_suite(e_billing_flow);
+}
+
+#[test]
+fn electronic_claims_go_out_and_remittances_come_back_across_four_services() {
+    let d = Distributed::start();
+    e_billing_flow(&d.suite());
+    for svc in ["settlement", "invoicing", "collections"] {
+        let dead = carebill(&["dead-letters", "--service", svc], &d.env(svc));
+        assert!(dead.trim().is_empty(), "{svc} dead letters: {dead}");
+    }
+    d.stop();
+}
+
 impl Suite {
     /// Like `send`, but a transport error (the service is down) is `None`.
     fn try_send(&self, role: &str, req: reqwest::blocking::RequestBuilder) -> Option<(u16, Value)> {

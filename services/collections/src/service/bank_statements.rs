@@ -2,8 +2,10 @@
 //! one transaction; each credit matched to receivables and posted as a payment through
 //! [`payments::record_many`] (method `bank_transfer`, the bank's reference, received on the
 //! booking date), or left in the queue for a person, who matches it by hand ([`match_by_hand`]).
-//! A credit that is the payment of a payer's 835 already imported (its trace number and amount)
-//! is listed as `remittance` and not posted again: the remittance posted it claim by claim.
+//! A credit that is the payment of a payer's 835 (its trace number and amount) is listed as
+//! `remittance` and never posted: the remittance posts it claim by claim — whether the 835 was
+//! imported before the statement, or after it ([`remittance_imported`] takes the waiting
+//! credit out of the queue then).
 //!
 //! Matching, in order, for each credit (each transaction of a batch booking):
 //! 1. `reference`: the ISO 11649 creditor references in the structured remittance information
@@ -481,6 +483,23 @@ fn count(row: &mut StatementRow, status: &str, minor: i64, sign: i64) {
     *sum += sign * minor;
 }
 
+/// The words of a credit's references and free text: a trace number is one of them.
+fn reference_words<'a>(
+    structured: &'a [String],
+    end_to_end_id: Option<&'a str>,
+    unstructured: Option<&'a str>,
+) -> HashSet<&'a str> {
+    structured
+        .iter()
+        .map(String::as_str)
+        .chain(end_to_end_id)
+        .chain(unstructured.into_iter().flat_map(|u| {
+            u.split(|c: char| c.is_whitespace() || matches!(c, '*' | '\\' | '/' | ':' | ',' | ';'))
+        }))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// The remittance whose payment a credit is: one of the same amount and currency whose trace
 /// number (TRN02) the credit's references or free text carry as a whole word (a US bank's ACH
 /// credit carries the 835's `TRN` in its addenda).
@@ -490,16 +509,11 @@ fn remittance_paid<'a>(
     amount_minor: i64,
     currency: Currency,
 ) -> Option<&'a str> {
-    let words: HashSet<&str> = tx
-        .structured_refs
-        .iter()
-        .map(String::as_str)
-        .chain(tx.end_to_end_id.as_deref())
-        .chain(tx.unstructured.iter().flat_map(|u| {
-            u.split(|c: char| c.is_whitespace() || matches!(c, '*' | '\\' | '/' | ':' | ',' | ';'))
-        }))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = reference_words(
+        &tx.structured_refs,
+        tx.end_to_end_id.as_deref(),
+        tx.unstructured.as_deref(),
+    );
     remittances
         .iter()
         .find(|r| {
@@ -508,6 +522,43 @@ fn remittance_paid<'a>(
                 && words.contains(r.trace_number.as_str())
         })
         .map(|r| r.id.as_str())
+}
+
+/// A remittance was imported after the bank credit of its payment: the credit waiting for a
+/// person that carries its trace number, with its amount and currency, is listed as
+/// `remittance` and leaves the queue (the remittance posted it claim by claim). In the caller's
+/// transaction; the first such credit only.
+pub(crate) fn remittance_imported(
+    conn: &mut AnyConnection,
+    remittance_id: &str,
+    trace_number: &str,
+    total_minor: i64,
+    currency: &str,
+) -> Result<(), Error> {
+    for entry in store::unmatched_credits_of(conn, total_minor, currency)? {
+        let structured: Vec<String> =
+            stored::json("bank entry structured references", &entry.structured_refs)
+                .map_err(Error::from)?;
+        let words = reference_words(
+            &structured,
+            entry.bank_reference.as_deref(),
+            entry.unstructured.as_deref(),
+        );
+        if !words.contains(trace_number) {
+            continue;
+        }
+        store::lock_entry(conn, &entry.id)?;
+        store::set_remittance(conn, &entry.id, status::REMITTANCE, remittance_id)?;
+        db::lock_row(conn, "bank_statements", &entry.bank_statement_id)?;
+        let mut statement = store::statement(conn, &entry.bank_statement_id)?
+            .ok_or_else(|| Error::internal(&"an entry without its statement"))?;
+        count(&mut statement, status::UNMATCHED, entry.amount_minor, -1);
+        count(&mut statement, status::REMITTANCE, entry.amount_minor, 1);
+        statement.updated_at = db::now();
+        store::set_totals(conn, &statement)?;
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// Imports a statement in the caller's transaction (see the module). Answers whether it was

@@ -865,18 +865,36 @@ fn post(
         "denied": row.denied_count,
         "unmatched": row.unmatched_count,
     });
+    let (total_minor, currency_code) = (row.total_minor, row.currency.clone());
     store::insert(conn, row, worked.into_iter().map(|w| w.row).collect())?;
+    super::bank_statements::remittance_imported(
+        conn,
+        &id,
+        &r.trace_number,
+        total_minor,
+        &currency_code,
+    )?;
+    announce(conn, who, &event, now)?;
+    audit::record(conn, who, "import", "remittance", &id, summary, None)?;
+    get(conn, &id)
+}
+
+/// Announces a remittance's postings through the outbox.
+fn announce(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    event: &RemittancePostedV1,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
     let env = Envelope::new(
         crate::SERVICE,
-        &event,
+        event,
         now.and_utc(),
         who.request_id.clone(),
         None,
     )
     .map_err(|e| Error::internal(&e))?;
-    outbox::enqueue(conn, &env)?;
-    audit::record(conn, who, "import", "remittance", &id, summary, None)?;
-    get(conn, &id)
+    outbox::enqueue(conn, &env)
 }
 
 /// Posts the worked claims' adjustments: one receivable adjustment per posted CAS amount, each
@@ -1165,15 +1183,7 @@ pub(crate) fn match_by_hand(
         posted_by: who.subject.clone(),
         posted_at: now.and_utc(),
     };
-    let env = Envelope::new(
-        crate::SERVICE,
-        &event,
-        now.and_utc(),
-        who.request_id.clone(),
-        None,
-    )
-    .map_err(|e| Error::internal(&e))?;
-    outbox::enqueue(conn, &env)?;
+    announce(conn, who, &event, now)?;
     audit::record_at(
         conn,
         who,

@@ -301,6 +301,39 @@ pub(crate) fn set_posted(conn: &mut AnyConnection, row: &EntryRow) -> Result<(),
     Ok(())
 }
 
+/// The credits of this amount and currency waiting for a person.
+pub(crate) fn unmatched_credits_of(
+    conn: &mut AnyConnection,
+    amount_minor: i64,
+    currency: &str,
+) -> Result<Vec<EntryRow>, Error> {
+    Ok(bank_statement_entries::table
+        .filter(bank_statement_entries::status.eq("unmatched"))
+        .filter(bank_statement_entries::credit.eq(true))
+        .filter(bank_statement_entries::amount_minor.eq(amount_minor))
+        .filter(bank_statement_entries::currency.eq(currency))
+        .order(bank_statement_entries::id.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// Marks an entry as the payment of a remittance (`duplicate_of` names it).
+pub(crate) fn set_remittance(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    remittance_id: &str,
+) -> Result<(), Error> {
+    diesel::update(bank_statement_entries::table.find(id))
+        .set((
+            bank_statement_entries::status.eq(status),
+            bank_statement_entries::matched_by.eq(status),
+            bank_statement_entries::duplicate_of.eq(remittance_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A debtor account learnt.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = bank_debtor_accounts)]

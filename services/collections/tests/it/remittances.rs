@@ -31,6 +31,7 @@ both_backends!(
     only_collectors_and_billing_managers_of_every_location_import,
     an_unmatched_claim_is_matched_by_hand_once,
     the_remittances_payment_in_a_bank_statement_is_not_posted_again,
+    a_bank_credit_before_its_835_leaves_the_queue_when_the_835_arrives,
 );
 
 fn usd(amount: &str) -> carebill_domain::Money {
@@ -553,4 +554,47 @@ async fn the_remittances_payment_in_a_bank_statement_is_not_posted_again(backend
     assert_eq!(entries[1]["status"], "unmatched", "{st}");
     // Only the remittance's own payments, one per paid claim.
     assert_eq!(outbox_events::<PaymentRecordedV1>(&h).await.len(), 2);
+}
+
+async fn a_bank_credit_before_its_835_leaves_the_queue_when_the_835_arrives(backend: Backend) {
+    use crate::bank_statements::{camt053, credit};
+    let h = harness(backend);
+    let app = app(&h).await;
+    claimed(&h).await;
+    let mut eft = credit("190.00", "BANK-REF-7");
+    eft.ustrd = Some("HCCLAIMPMT TRN*1*EFT-9002*1410000001\\".into());
+    let xml = camt053("MSG-EFT-2", "STMT-EFT-2", &[eft]).replace("EUR", "USD");
+    let (status, st, _) = call(
+        &app,
+        TestRequest::post()
+            .uri("/v1/bank-statements")
+            .insert_header(("authorization", format!("Bearer {}", collector())))
+            .insert_header(("Content-Type", "application/xml"))
+            .set_payload(xml),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{st}");
+    assert_eq!(st["entries"][0]["status"], "unmatched", "{st}");
+    let statement = st["id"].as_str().expect("id").to_owned();
+    let text = samples::remittance_835(110, "EFT-9002", &samples::remittance_claims(), &[], None);
+    let (status, body, _) = call(&app, upload(&collector(), &text)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, st, _) = call(
+        &app,
+        get(&format!("/v1/bank-statements/{statement}"), &collector()),
+    )
+    .await;
+    assert_eq!(st["entries"][0]["status"], "remittance", "{st}");
+    assert_eq!(
+        st["entries"][0]["duplicate_of"],
+        body["remittances"][0]["id"]
+    );
+    assert_eq!(st["unmatched"]["count"], 0, "{st}");
+    assert_eq!(st["duplicate"]["count"], 1, "{st}");
+    let (_, queue, _) = call(
+        &app,
+        get("/v1/bank-statement-entries?status=unmatched", &collector()),
+    )
+    .await;
+    assert_eq!(queue["items"].as_array().map(Vec::len), Some(0), "{queue}");
 }
