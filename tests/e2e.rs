@@ -888,6 +888,7 @@ fn the_tutorial_works_as_written() {
         r#"{"trace_number":"CHK-100200","total":"110.00","claims":{"total":1,"posted":1,"review":0,"denied":0,"unmatched":0}}"#,
         r#"{"note":"posted; 55.00 USD is the patient's responsibility","paid":"110.00","adjustments":[["CO","45","25.00"],["PR","2","15.00"],["PR","1","40.00"]]}"#,
         "{\"status\":\"paid\",\"paid\":\"110.00\",\"adjusted\":\"-80.00\",\"outstanding\":\"0.00\",\"kinds\":[\"contractual\",\"patient_responsibility\",\"patient_responsibility\"]}\n200\n",
+        r#"[["277CA","accepted"],["835","paid"]]"#,
     ] {
         assert!(
             stdout.contains(expected),
@@ -2758,6 +2759,12 @@ fn e_billing_flow(c: &Suite) {
         tutorial_x12("payment.835", &number),
     );
     assert_eq!(s, 200, "{again}");
+    // Invoicing follows collections' remittance.posted: the claim is paid.
+    let claim = claims["items"][0]["id"].as_str().expect("claim").to_owned();
+    eventually("the claim paid", || {
+        let (_, c) = c.get("biller", &format!("/v1/e-billing-claims/{claim}"));
+        (c["status"] == "paid" && c["history"].as_array().map(Vec::len) == Some(2)).then_some(())
+    });
 }
 
 #[test]

@@ -46,6 +46,10 @@ crate::accounts::text_enum!(
         Pending = "pending",
         /// The payer decided it (277 `F*`).
         Finalized = "finalized",
+        /// The payer's 835 paid it, in whole or in part (posted in collections).
+        Paid = "paid",
+        /// The payer's 835 denied it.
+        Denied = "denied",
         /// Its e-billing was cancelled.
         Cancelled = "cancelled",
     }

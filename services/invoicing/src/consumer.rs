@@ -4,8 +4,9 @@
 //! `carebill.settlement.hours.priced.v1` → [`crate::service::agency_issuing`]; accounts' master
 //! data claims need (`location.changed`, `patient.changed`, `coverage.changed`,
 //! `practitioner.changed`, `episode.coded`, `catalog_item.changed`) →
-//! [`crate::service::claim_facts`], kept in order of arrival (the newest wins). Other types are
-//! ignored.
+//! [`crate::service::claim_facts`], kept in order of arrival (the newest wins);
+//! `carebill.collections.remittance.posted.v1` → [`crate::service::e_billing_responses`] (the
+//! claims a payer's 835 paid or denied). Other types are ignored.
 //!
 //! The batch locking order, so that two replicas' batches never wait on each other in a cycle:
 //! 1. every settlement of the batch (its advisory key), sorted by id, before anything is read;
@@ -16,14 +17,14 @@
 
 use carebill_domain::events::{
     CatalogItemChangedV1, CoverageChangedV1, Envelope, EpisodeCodedV1, EventPayload as _,
-    HoursPricedV1, LocationChangedV1, PatientChangedV1, PractitionerChangedV1,
+    HoursPricedV1, LocationChangedV1, PatientChangedV1, PractitionerChangedV1, RemittancePostedV1,
     SettlementApprovedV1,
 };
 use carebill_domain::ids::SettlementId;
 use carebill_platform::Error;
 use carebill_platform::db::AnyConnection;
 
-use crate::service::{agency_issuing, claim_facts, issuing};
+use crate::service::{agency_issuing, claim_facts, e_billing_responses, issuing};
 
 /// The event types consumed.
 pub(crate) const TYPES: &[&str] = &[
@@ -35,6 +36,7 @@ pub(crate) const TYPES: &[&str] = &[
     PractitionerChangedV1::TYPE,
     EpisodeCodedV1::TYPE,
     CatalogItemChangedV1::TYPE,
+    RemittancePostedV1::TYPE,
 ];
 
 /// Applies a batch of consumed events in one transaction: issues the invoices of each approved
@@ -49,6 +51,13 @@ pub(crate) fn apply_events(conn: &mut AnyConnection, envs: &[&Envelope]) -> Resu
                 .payload()
                 .map_err(|e| Error::invalid_event(e.to_string()))?;
             priced.push((*env, hours));
+            continue;
+        }
+        if env.event_type == RemittancePostedV1::TYPE {
+            let posted: RemittancePostedV1 = env
+                .payload()
+                .map_err(|e| Error::invalid_event(e.to_string()))?;
+            e_billing_responses::remittance_posted(conn, env, &posted)?;
             continue;
         }
         if env.event_type != SettlementApprovedV1::TYPE {

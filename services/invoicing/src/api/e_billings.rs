@@ -606,7 +606,7 @@ pub struct EBillingClaim {
     /// What the claim charges (CLM02), once whole.
     pub charge: Money,
     /// `missing_info`, `ready`, `submitted`, `acknowledged`, `accepted`, `rejected`,
-    /// `pending`, `finalized` or `cancelled`.
+    /// `pending`, `finalized`, `paid`, `denied` or `cancelled`.
     pub status: ClaimStatus,
     /// Whether it holds its invoice (false once its e-billing is cancelled or it is rejected).
     pub active: bool,
@@ -633,6 +633,34 @@ impl From<e_billings::Claim> for EBillingClaim {
             gaps: c.gaps.into_iter().map(Into::into).collect(),
         }
     }
+}
+
+/// One thing that came back of a claim.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClaimHistoryEntry {
+    /// The claim's status after it.
+    pub status: ClaimStatus,
+    /// `999`, `277CA`, `277`, or `835` (the payer's remittance, as collections posted it).
+    pub kind: String,
+    /// Its codes (999 IK5/IK3/IK4; 277 STC `category:status:entity`; 835 `CLP02:1`,
+    /// `CO-45:25.00` ...).
+    pub codes: Vec<String>,
+    /// What it said, in words.
+    pub note: String,
+    /// The response it came in (`/v1/e-billings/responses/{id}`).
+    pub response_id: String,
+    /// When it was imported.
+    pub at: DateTime<Utc>,
+}
+
+/// One claim with what came back of it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EBillingClaimDetail {
+    /// The claim.
+    #[serde(flatten)]
+    pub claim: EBillingClaim,
+    /// What came back of it, oldest first: acknowledgements, statuses, the remittance.
+    pub history: Vec<ClaimHistoryEntry>,
 }
 
 /// A page of an e-billing's claims.
@@ -676,10 +704,10 @@ pub async fn list_e_billing_claims(
     }))
 }
 
-/// Get one claim of an e-billing.
+/// Get one claim of an e-billing, with what came back of it.
 #[utoipa::path(get, path = "/v1/e-billing-claims/{id}", tag = "e-billing",
     params(("id" = String, Path, description = "E-billing claim id")),
-    responses((status = 200, description = "The claim", body = EBillingClaim),
+    responses((status = 200, description = "The claim and its history", body = EBillingClaimDetail),
         (status = 404, description = "No such claim in your scope", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(claim = %id))]
@@ -687,15 +715,31 @@ pub async fn get_e_billing_claim(
     state: web::Data<InvoicingState>,
     who: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<EBillingClaim>, Error> {
+) -> Result<web::Json<EBillingClaimDetail>, Error> {
     who.require(AUDIT_READERS)?;
     let id: EBillingClaimId = parse_id(&id, "e-billing claim")?;
     let scope = Scope::of(&who);
-    let c = state
+    let (c, history) = state
         .db
-        .read(move |conn| e_billings::claim(conn, &scope, id))
+        .read(move |conn| {
+            let c = e_billings::claim(conn, &scope, id)?;
+            Ok((c, e_billing_responses::history(conn, id)?))
+        })
         .await?;
-    Ok(web::Json(c.into()))
+    Ok(web::Json(EBillingClaimDetail {
+        claim: c.into(),
+        history: history
+            .into_iter()
+            .map(|h| ClaimHistoryEntry {
+                status: h.status,
+                kind: h.kind,
+                codes: h.codes,
+                note: h.note,
+                response_id: h.response_id,
+                at: h.at,
+            })
+            .collect(),
+    }))
 }
 
 /// One thing to fix, and the claims it holds up.
@@ -819,6 +863,8 @@ async fn download(
         .db
         .write(move |conn| e_billing_files::take(conn, &who, id, kind))
         .await?;
+    // The first download announced the sending: the relay publishes it now.
+    state.wake.notify_one();
     Ok(HttpResponse::Ok()
         .content_type("application/edi-x12")
         .insert_header((
@@ -898,7 +944,7 @@ pub struct ResponseItem {
 pub struct EBillingResponse {
     /// Id.
     pub id: String,
-    /// `999`, `277CA` or `277`.
+    /// `999`, `277CA`, `277`, or `835` (a payer's remittance as collections posted it).
     pub kind: String,
     /// ISA06: who sent it.
     pub sender_id: String,

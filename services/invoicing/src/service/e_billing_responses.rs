@@ -4,7 +4,8 @@
 //! 276). Each file is kept once by its SHA-256 — importing it again answers the first import
 //! and changes nothing — with what it said of each claim, and each claim's status moves:
 //! `acknowledged`, `accepted` (with the payer's claim number), `rejected` (its invoice is
-//! claimable again), `pending`, `finalized`.
+//! claimable again), `pending`, `finalized`; and, when collections posts the payer's 835
+//! ([`remittance_posted`]), `paid` or `denied`.
 //!
 //! A 999 names our group (AK1-02, GS06) and transaction (AK2-02, ST02); the submitter it is
 //! addressed to (ISA07:ISA08) and the group number find the file among the submitter's. A 277
@@ -16,6 +17,7 @@
 use std::collections::HashMap;
 
 use carebill_domain::e_billing::ClaimStatus;
+use carebill_domain::events::{Envelope, RemittancePostedV1};
 use carebill_domain::ids::{EBillingClaimId, EBillingId};
 use carebill_platform::audit;
 use carebill_platform::auth::Principal;
@@ -408,4 +410,155 @@ fn statuses(
         }
     }
     Ok(items)
+}
+
+/// A payer's 835 as collections posted it (`carebill.collections.remittance.posted.v1`): each
+/// claim it paid that an e-billing sent moves to `paid` (or `denied`), keeps the payer's claim
+/// number when it had none, and has the 835 in its history. Kept as a response of kind `835`
+/// (once per event: a redelivery changes nothing); claims of invoices no e-billing sent are
+/// left out.
+pub(crate) fn remittance_posted(
+    conn: &mut AnyConnection,
+    env: &Envelope,
+    e: &RemittancePostedV1,
+) -> Result<(), Error> {
+    let digest = format!("event:{}", env.id);
+    if store::response_by_digest(conn, &digest)?.is_some() {
+        return Ok(());
+    }
+    let now = db::now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut changed: HashMap<EBillingClaimId, ClaimRow> = HashMap::new();
+    let mut items = Vec::new();
+    for c in &e.claims {
+        // Collections names the claim when it knew it was sent (`e_billing.sent`); when the 835
+        // came first, the invoice's sent claim is the one it answers.
+        let row = match c.claim_id {
+            Some(claim_id) => store::claim(conn, claim_id)?,
+            None => store::sent_claim_of_invoice(conn, &c.invoice_id.to_string())?,
+        };
+        let Some(row) = row else {
+            continue;
+        };
+        let mut row = current(&changed, row);
+        let denied = c.status == "denied";
+        if row.status != ClaimStatus::Cancelled {
+            row.status = if denied {
+                ClaimStatus::Denied
+            } else {
+                ClaimStatus::Paid
+            };
+        }
+        if row.payer_claim_number.is_none() && !c.payer_claim_number.is_empty() {
+            row.payer_claim_number = Some(c.payer_claim_number.clone());
+        }
+        row.updated_at = now;
+        let mut codes = vec![format!("CLP02:{}", c.status_code)];
+        codes.extend(
+            c.adjustments
+                .iter()
+                .map(|a| format!("{}-{}:{}", a.group, a.reason, a.amount.amount_string())),
+        );
+        items.push(Item {
+            patient_control_number: Some(c.patient_control_number.clone()),
+            claim_id: Some(row.id),
+            e_billing_id: Some(row.e_billing_id),
+            status: Some(row.status),
+            codes,
+            payer_claim_number: Some(c.payer_claim_number.clone()),
+            note: if denied {
+                format!("the payer denied the claim (835 {})", e.trace_number)
+            } else {
+                format!(
+                    "the payer paid {} of {} (835 {})",
+                    c.paid, c.charge, e.trace_number
+                )
+            },
+            matched: true,
+            position: None,
+        });
+        changed.insert(row.id, row);
+    }
+    let events = items
+        .iter()
+        .filter_map(|i| Some((i.claim_id?, i.status?, i)))
+        .map(|(claim, status, i)| {
+            Ok(ClaimEventRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                claim_id: claim.to_string(),
+                response_id: id.clone(),
+                status: status.as_str().to_owned(),
+                detail: serde_json::to_string(&serde_json::json!({
+                    "kind": "835", "codes": i.codes, "note": i.note,
+                    "payer_claim_number": i.payer_claim_number }))?,
+                at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    for c in changed.values() {
+        store::set_claim_status(conn, c)?;
+    }
+    let matched = i32::try_from(items.len()).map_err(|e| Error::internal(&e))?;
+    let row = ResponseRow {
+        id,
+        kind: "835".to_owned(),
+        digest,
+        sender_id: e.payer_id.clone(),
+        interchange_control_number: e.trace_number.clone(),
+        results: serde_json::to_string(&items)?,
+        matched_count: matched,
+        unmatched_count: 0,
+        body: String::new(),
+        received_by: e.posted_by.clone(),
+        received_at: now,
+    };
+    store::insert_response(conn, row, events)
+}
+
+/// One thing that came back of a claim.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryEntry {
+    /// The claim's status after it.
+    pub status: ClaimStatus,
+    /// `999`, `277CA`, `277` or `835`.
+    pub kind: String,
+    /// Its codes.
+    pub codes: Vec<String>,
+    /// What it said, in words.
+    pub note: String,
+    /// The response (`/v1/e-billings/responses/{id}`).
+    pub response_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What came back of a claim, oldest first.
+pub(crate) fn history(
+    conn: &mut AnyConnection,
+    claim_id: EBillingClaimId,
+) -> Result<Vec<HistoryEntry>, Error> {
+    #[derive(Deserialize)]
+    struct Detail {
+        kind: String,
+        #[serde(default)]
+        codes: Vec<String>,
+        #[serde(default)]
+        note: String,
+    }
+    store::claim_events(conn, claim_id)?
+        .into_iter()
+        .map(|r| {
+            let d: Detail = carebill_domain::stored::json("claim event detail", &r.detail)
+                .map_err(Error::from)?;
+            Ok(HistoryEntry {
+                status: carebill_domain::stored::parse("claim event status", &r.status)
+                    .map_err(Error::from)?,
+                kind: d.kind,
+                codes: d.codes,
+                note: d.note,
+                response_id: r.response_id,
+                at: r.at.and_utc(),
+            })
+        })
+        .collect()
 }

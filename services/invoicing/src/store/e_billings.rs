@@ -502,3 +502,33 @@ pub(crate) fn set_claim_status(conn: &mut AnyConnection, c: &ClaimRow) -> Result
         .execute(conn)?;
     Ok(())
 }
+
+/// What came back of a claim, oldest first.
+pub(crate) fn claim_events(
+    conn: &mut AnyConnection,
+    claim_id: EBillingClaimId,
+) -> Result<Vec<ClaimEventRow>, Error> {
+    Ok(e_billing_claim_events::table
+        .filter(e_billing_claim_events::claim_id.eq(claim_id.to_string()))
+        .order(e_billing_claim_events::id.asc())
+        .select(ClaimEventRow::as_select())
+        .load(conn)?)
+}
+
+/// The sent claim that holds an invoice now (active, past `ready`), the latest when several.
+pub(crate) fn sent_claim_of_invoice(
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+) -> Result<Option<ClaimRow>, Error> {
+    Ok(e_billing_claims::table
+        .filter(e_billing_claims::invoice_id.eq(invoice_id))
+        .filter(e_billing_claims::active.eq(true))
+        .filter(e_billing_claims::status.ne_all([
+            ClaimStatus::MissingInfo.as_str(),
+            ClaimStatus::Ready.as_str(),
+        ]))
+        .order(e_billing_claims::id.desc())
+        .select(ClaimRow::as_select())
+        .first(conn)
+        .optional()?)
+}

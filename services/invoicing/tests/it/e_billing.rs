@@ -1570,6 +1570,58 @@ async fn what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothin
         (StatusCode::OK, Some(3))
     );
 
+    // Collections posts the payer's 835: the accepted claim is paid, with its history. (The
+    // 835 reached collections before it knew the claim was sent, so it names the invoice only;
+    // the rejected claim's invoice, which no active claim holds, is left out.)
+    let paid_claim = claims["items"][0]["id"].as_str().expect("claim").to_owned();
+    let posted = carebill_domain::events::Envelope::new(
+        "collections",
+        &serde_json::from_value::<carebill_domain::events::RemittancePostedV1>(json!({
+            "remittance_id": "0199a000-0000-7000-8000-000000000001", "payer_code": "SANITAS",
+            "payer_id": "87726", "trace_number": "CHK-1", "paid_on": "2026-12-08",
+            "total": {"amount": "80.00", "currency": "USD"},
+            "claims": [{"remittance_claim_id": "r1", "invoice_id": claims["items"][0]["invoice_id"],
+                "claim_id": null, "patient_control_number": numbers[0], "payer_claim_number": "ICN-0001",
+                "status_code": "1", "status": "posted", "charge": {"amount": "100.00", "currency": "USD"},
+                "paid": {"amount": "80.00", "currency": "USD"},
+                "patient_responsibility": {"amount": "0.00", "currency": "USD"},
+                "patient_share": {"amount": "0.00", "currency": "USD"},
+                "adjustments": [{"group": "CO", "reason": "45", "amount": {"amount": "20.00", "currency": "USD"},
+                    "posted": {"amount": "20.00", "currency": "USD"}}], "lines": []},
+                {"remittance_claim_id": "r2", "invoice_id": claims["items"][1]["invoice_id"], "claim_id": null,
+                "patient_control_number": "ELSEWHERE-1", "payer_claim_number": "ICN-X", "status_code": "1",
+                "status": "posted", "charge": {"amount": "10.00", "currency": "USD"},
+                "paid": {"amount": "10.00", "currency": "USD"},
+                "patient_responsibility": {"amount": "0.00", "currency": "USD"},
+                "patient_share": {"amount": "0.00", "currency": "USD"}, "adjustments": [], "lines": []}],
+            "posted_by": "pablo", "posted_at": "2026-12-08T10:00:00Z"}))
+        .expect("remittance posted"),
+        chrono::Utc::now(),
+        None,
+        None,
+    )
+    .expect("envelope");
+    deliver(&h.db, posted.clone()).await.expect("applied");
+    deliver(&h.db, posted).await.expect("applied once");
+    let (s, c, _) = call(&app, get(&format!("/v1/e-billing-claims/{paid_claim}"), &t)).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "paid", "{c}");
+    let kinds: Vec<&str> = c["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["999", "277CA", "835"], "{c}");
+    assert_eq!(c["history"][2]["codes"], json!(["CLP02:1", "CO-45:20.00"]));
+    assert!(
+        c["history"][2]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("80.00 USD of 100.00 USD")),
+        "{c}"
+    );
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
+
     // Bad files are refused and change nothing.
     let mut lying = ca.replace("SE*", "SE*9");
     lying.push('\n');
