@@ -548,6 +548,10 @@ pub(crate) fn remittance_imported(
             continue;
         }
         store::lock_entry(conn, &entry.id)?;
+        // A person may have matched it meanwhile.
+        if store::entry(conn, &entry.id)?.is_none_or(|e| e.status != status::UNMATCHED) {
+            continue;
+        }
         store::set_remittance(conn, &entry.id, status::REMITTANCE, remittance_id)?;
         db::lock_row(conn, "bank_statements", &entry.bank_statement_id)?;
         let mut statement = store::statement(conn, &entry.bank_statement_id)?

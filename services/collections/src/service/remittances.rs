@@ -126,6 +126,7 @@ pub(crate) fn read(text: &str, digest: String) -> Result<File, Error> {
         }
         e => Error::new(ErrorCode::X12Invalid, e.to_string()),
     })?;
+    check_amounts(&remittances)?;
     Ok(File {
         interchange_control_number: x12.control_number().to_owned(),
         remittances,
@@ -283,6 +284,10 @@ fn usd() -> Result<Currency, Error> {
     Currency::parse("USD").map_err(|e| Error::internal(&e))
 }
 
+/// The largest amount an 835 may carry, in cents (a hundred billion dollars): sums of a file's
+/// amounts stay far inside 64 bits.
+const MAX_MINOR: i64 = 10_000_000_000_000;
+
 fn minor(amount: Decimal, currency: Currency, what: &str) -> Result<i64, Error> {
     let m = Money::new(amount, currency).map_err(|e| {
         Error::new(
@@ -290,9 +295,50 @@ fn minor(amount: Decimal, currency: Currency, what: &str) -> Result<i64, Error> 
             format!("{what} {amount} is not an amount in {currency}: {e}"),
         )
     })?;
-    Ok(m.to_minor()
+    let cents = m
+        .to_minor()
         .map_err(|e| Error::new(ErrorCode::X12Invalid, format!("{what} {amount}: {e}")))?
-        .0)
+        .0;
+    if cents.abs() > MAX_MINOR {
+        return Err(Error::new(
+            ErrorCode::X12Invalid,
+            format!("{what} {amount} is larger than a remittance carries"),
+        ));
+    }
+    Ok(cents)
+}
+
+/// Every amount of a remittance, as US dollars within [`MAX_MINOR`]; two payments of one trace
+/// number in one file are refused.
+fn check_amounts(remittances: &[Remittance]) -> Result<(), Error> {
+    let usd = usd()?;
+    let mut traces = std::collections::HashSet::new();
+    for r in remittances {
+        if !traces.insert((r.payer_id.as_str(), r.trace_number.as_str())) {
+            return Err(Error::new(
+                ErrorCode::X12Invalid,
+                format!(
+                    "two payments of payer id {} with trace number {} in one file",
+                    r.payer_id, r.trace_number
+                ),
+            ));
+        }
+        minor(r.total, usd, "BPR02")?;
+        for p in &r.provider_adjustments {
+            minor(p.amount, usd, "PLB")?;
+        }
+        for c in &r.claims {
+            detail_of(c, usd)?;
+            for (amount, what) in [
+                (c.charge, "CLP03"),
+                (c.paid, "CLP04"),
+                (c.patient_responsibility, "CLP05"),
+            ] {
+                minor(amount, usd, what)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The payment method of BPR04.
@@ -347,8 +393,17 @@ fn find_invoices(
         .filter(|n| !sent.contains_key(*n))
         .cloned()
         .collect();
+    // A claim sent outside Carebill (or before collections heard it was sent): an invoice of
+    // that number to a payer — one whose claims went to this payer id when there are any (never
+    // another payer's); when no claim went to it, the invoice number alone decides.
+    let payers = store::payer_codes_of(conn, &r.payer_id)?;
     let mut by_number: HashMap<String, Vec<ReceivableRow>> = HashMap::new();
-    for row in store::payer_receivables_by_number(conn, &unsent)? {
+    for row in store::payer_receivables_by_number(conn, &unsent)?
+        .into_iter()
+        .filter(|row| {
+            payers.is_empty() || row.payer_code.as_ref().is_some_and(|p| payers.contains(p))
+        })
+    {
         by_number
             .entry(row.invoice_number.clone())
             .or_default()
@@ -416,6 +471,7 @@ struct Worked {
     adjustments: Vec<(usize, AdjustmentKind, i64)>,
     dispute: Option<String>,
     receivable: Option<ReceivableId>,
+    location_id: Option<String>,
 }
 
 fn detail_of(c: &ClaimPayment, currency: Currency) -> Result<ClaimDetail, Error> {
@@ -551,6 +607,7 @@ fn decide(
         adjustments: Vec::new(),
         dispute: None,
         receivable: Some(receivable.id),
+        location_id: Some(receivable.location_id.to_string()),
     };
     row.invoice_id = Some(receivable.invoice_id.to_string());
     row.invoice_number = Some(receivable.invoice_number.clone());
@@ -562,7 +619,13 @@ fn decide(
         .iter()
         .any(|a| a.group == "PR" && a.amount_minor != 0);
     let reasons = codes(&detail);
-    if receivable.party_kind != PartyKind::Payer {
+    if receivable.currency != usd()? {
+        row.status = status::REVIEW.to_owned();
+        row.note = format!(
+            "invoice {} is in {}; an 835 pays US dollars: nothing was posted",
+            receivable.invoice_number, receivable.currency
+        );
+    } else if receivable.party_kind != PartyKind::Payer {
         row.status = status::REVIEW.to_owned();
         row.note = format!(
             "invoice {} is owed by a {}, not a payer: post it by hand",
@@ -770,7 +833,7 @@ fn post(
                 let receivable = rows
                     .get(&receivable)
                     .ok_or_else(|| Error::internal(&"a receivable found and not locked"))?;
-                let (row, detail) = unposted(&id, c, receivable.currency, now)?;
+                let (row, detail) = unposted(&id, c, usd()?, now)?;
                 worked.push(decide(
                     who, &paying, row, detail, claim_id, receivable, &mut owing, now,
                 )?);
@@ -785,16 +848,14 @@ fn post(
                     adjustments: Vec::new(),
                     dispute: None,
                     receivable: None,
+                    location_id: None,
                 });
             }
         }
     }
     write_postings(conn, who, &r.trace_number, &mut worked, now)?;
     // The remittance and its claims.
-    let currency = match rows.values().next() {
-        Some(row) => row.currency,
-        None => usd()?,
-    };
+    let currency = usd()?;
     let mut plb = Vec::new();
     for p in &r.provider_adjustments {
         plb.push(StoredPlb {
@@ -830,7 +891,11 @@ fn post(
         review_count: count(status::REVIEW).map_err(|e| Error::internal(&e))?,
         denied_count: count(status::DENIED).map_err(|e| Error::internal(&e))?,
         unmatched_count: count(status::UNMATCHED).map_err(|e| Error::internal(&e))?,
-        posted_minor: sum(&|s| s == status::POSTED || s == status::REVIEW),
+        posted_minor: worked
+            .iter()
+            .filter(|w| w.row.payment_id.is_some())
+            .map(|w| w.row.paid_minor)
+            .sum(),
         unmatched_minor: sum(&|s| s == status::UNMATCHED),
         provider_adjustments: serde_json::to_string(&plb)?,
         interchange_control_number: file.interchange_control_number.clone(),
@@ -1026,7 +1091,7 @@ fn dispute(
         audit::record_at(
             conn,
             who,
-            w.row.location_code.as_deref().unwrap_or_default(), // not stored: a matched claim has its location
+            w.location_id.as_deref().unwrap_or_default(), // not stored: a matched claim has its location
             "dispute",
             "receivable",
             &receivable.to_string(),
@@ -1118,6 +1183,13 @@ pub(crate) fn match_by_hand(
             ),
         ));
     }
+    if receivable.party_kind != PartyKind::Payer || receivable.cancelled() {
+        return Err(Error::field(
+            "invoice_id",
+            "not_payable",
+            "a remittance pays a payer's invoice that stands: this one is a patient's or was cancelled",
+        ));
+    }
     if receivable.currency.to_string() != row.currency {
         return Err(Error::field(
             "invoice_id",
@@ -1164,7 +1236,7 @@ pub(crate) fn match_by_hand(
         status::DENIED => remittance.denied_count += 1,
         _ => remittance.review_count += 1,
     }
-    if w.row.status != status::DENIED {
+    if w.row.payment_id.is_some() {
         remittance.posted_minor += paid;
     }
     if remittance.payer_code.is_none() {

@@ -186,6 +186,18 @@ pub(crate) fn references(
     Ok(out)
 }
 
+/// The payers whose claims were sent to this payer id.
+pub(crate) fn payer_codes_of(
+    conn: &mut AnyConnection,
+    payer_id: &str,
+) -> Result<Vec<String>, Error> {
+    Ok(claim_references::table
+        .filter(claim_references::payer_id.eq(payer_id))
+        .select(claim_references::payer_code)
+        .distinct()
+        .load(conn)?)
+}
+
 /// Whether any claim was sent to this payer id.
 pub(crate) fn payer_id_known(conn: &mut AnyConnection, payer_id: &str) -> Result<bool, Error> {
     Ok(diesel::select(diesel::dsl::exists(

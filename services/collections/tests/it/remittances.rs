@@ -389,6 +389,33 @@ async fn bad_remittances_are_refused_and_change_nothing(backend: Backend) {
             "{code} names {names}: {body}"
         );
     }
+    // An amount no remittance carries (a hundred billion dollars and more): refused, never
+    // summed past 64 bits.
+    let huge = samples::remittance_835(
+        111,
+        "CHK-9999",
+        &[PaidClaim {
+            patient_control_number: c.whole.number.clone(),
+            status: "1",
+            charge: 5_000_000_000_000_000,
+            paid: 5_000_000_000_000_000,
+            patient_responsibility: 0,
+            payer_claim_number: "ICN-HUGE".into(),
+            adjustments: vec![],
+            lines: vec![],
+        }],
+        &[],
+        None,
+    );
+    let (status, body, _) = call(&app, upload(&collector(), &huge)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "x12_invalid");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("larger")),
+        "{body}"
+    );
     // A payer no claim was sent to, paying invoices Carebill never issued.
     let stranger =
         samples::remittance_835(106, "CHK-3003", &claims_with_a_stranger()[3..], &[], None)
@@ -492,6 +519,18 @@ async fn an_unmatched_claim_is_matched_by_hand_once(backend: Backend) {
     let (status, body, _) = call(&app, post_match(uuid::Uuid::now_v7().to_string())).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["field"], "invoice_id");
+    // A patient's invoice is no payer's to pay: refused, and the claim still waits.
+    let patients = invoice(
+        &patient(),
+        &location("H1", "America/New_York"),
+        "INV-2026-000098",
+        usd("25.00"),
+        today(),
+    );
+    feed(&h, &envelope(&patients)).await;
+    let (status, body, _) = call(&app, post_match(patients.invoice_id.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["code"], "not_payable", "{body}");
     let (status, matched, _) = call(&app, post_match(meant.invoice_id.to_string())).await;
     assert_eq!(status, StatusCode::OK, "{matched}");
     assert_eq!(matched["status"], "posted");

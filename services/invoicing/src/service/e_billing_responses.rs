@@ -442,12 +442,18 @@ pub(crate) fn remittance_posted(
         };
         let mut row = current(&changed, row);
         let denied = c.status == "denied";
+        // Collections posted it, or flagged it for review with a payment recorded; a reversal
+        // or a claim it could not post leaves the claim as it is, for a person.
+        let paid = c.status == "posted"
+            || (c.status == "review"
+                && c.status_code != "22"
+                && c.paid.amount() > rust_decimal::Decimal::ZERO);
         if row.status != ClaimStatus::Cancelled {
-            row.status = if denied {
-                ClaimStatus::Denied
-            } else {
-                ClaimStatus::Paid
-            };
+            if denied {
+                row.status = ClaimStatus::Denied;
+            } else if paid {
+                row.status = ClaimStatus::Paid;
+            }
         }
         if row.payer_claim_number.is_none() && !c.payer_claim_number.is_empty() {
             row.payer_claim_number = Some(c.payer_claim_number.clone());
@@ -468,6 +474,11 @@ pub(crate) fn remittance_posted(
             payer_claim_number: Some(c.payer_claim_number.clone()),
             note: if denied {
                 format!("the payer denied the claim (835 {})", e.trace_number)
+            } else if !paid {
+                format!(
+                    "the payer's 835 {} names the claim; collections holds it for review",
+                    e.trace_number
+                )
             } else {
                 format!(
                     "the payer paid {} of {} (835 {})",
