@@ -32,6 +32,7 @@ both_backends!(
     an_unmatched_claim_is_matched_by_hand_once,
     the_remittances_payment_in_a_bank_statement_is_not_posted_again,
     a_bank_credit_before_its_835_leaves_the_queue_when_the_835_arrives,
+    what_an_835_cannot_pay_is_held_or_left_unmatched,
 );
 
 fn usd(amount: &str) -> carebill_domain::Money {
@@ -636,4 +637,82 @@ async fn a_bank_credit_before_its_835_leaves_the_queue_when_the_835_arrives(back
     )
     .await;
     assert_eq!(queue["items"].as_array().map(Vec::len), Some(0), "{queue}");
+}
+
+async fn what_an_835_cannot_pay_is_held_or_left_unmatched(backend: Backend) {
+    let h = harness(backend);
+    let app = app(&h).await;
+    let c = claimed(&h).await;
+    let at = location("H1", "America/New_York");
+    // UnitedHealthcare's invoice in euros, and another payer's invoice: neither claimed by an
+    // e-billing, both named by an 835 from UnitedHealthcare's payer id.
+    let euros = invoice(
+        &c.payer,
+        &at,
+        "INV-2026-000050",
+        money_in("100.00", "EUR"),
+        today(),
+    );
+    let cigna = invoice(
+        &payer("CIGNA"),
+        &at,
+        "INV-2026-000051",
+        usd("50.00"),
+        today(),
+    );
+    feed(&h, &envelope(&euros)).await;
+    feed(&h, &envelope(&cigna)).await;
+    let paid = |number: &str, cents: i64| PaidClaim {
+        patient_control_number: number.into(),
+        status: "1",
+        charge: cents,
+        paid: cents,
+        patient_responsibility: 0,
+        payer_claim_number: format!("ICN-{number}"),
+        adjustments: vec![],
+        lines: vec![],
+    };
+    let text = samples::remittance_835(
+        112,
+        "CHK-7007",
+        &[paid(&euros.number, 10_000), paid(&cigna.number, 5_000)],
+        &[],
+        None,
+    );
+    let (status, body, _) = call(&app, upload(&collector(), &text)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let r = &body["remittances"][0];
+    assert_eq!(r["claims"]["review"], 1, "{body}");
+    assert_eq!(r["claims"]["unmatched"], 1, "{body}");
+    assert_eq!(
+        amount(&r["posted"]),
+        "0.00",
+        "nothing was paid to an invoice"
+    );
+    let id = r["id"].as_str().expect("id");
+    let (_, page, _) = call(
+        &app,
+        get(
+            &format!("/v1/remittance-claims?remittance_id={id}"),
+            &collector(),
+        ),
+    )
+    .await;
+    let mut claims = page["items"].as_array().expect("claims").clone();
+    claims.sort_by_key(|c| c["position"].as_i64());
+    assert_eq!(claims[0]["status"], "review");
+    assert_eq!(claims[0]["invoice_number"], euros.number.as_str());
+    assert!(claims[0]["payment_id"].is_null());
+    assert!(
+        claims[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("EUR")),
+        "{page}"
+    );
+    // CIGNA's claims never went to this payer id: its invoice is not this 835's to pay.
+    assert_eq!(claims[1]["status"], "unmatched", "{page}");
+    assert!(claims[1]["invoice_id"].is_null());
+    let r = receivable_of(&app, &euros).await;
+    assert_eq!(amount(&r["outstanding"]), "100.00");
+    assert!(outbox_events::<PaymentRecordedV1>(&h).await.is_empty());
 }
