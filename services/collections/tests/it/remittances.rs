@@ -138,6 +138,38 @@ fn upload(tok: &str, text: &str) -> TestRequest {
         .set_payload(text.to_owned())
 }
 
+/// A bank statement sent by a collector.
+fn statement_upload(xml: String) -> TestRequest {
+    TestRequest::post()
+        .uri("/v1/bank-statements")
+        .insert_header(("authorization", format!("Bearer {}", collector())))
+        .insert_header(("Content-Type", "application/xml"))
+        .set_payload(xml)
+}
+
+/// The claim payments of a remittance, in file order.
+async fn claims_of(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    remittance_id: &str,
+) -> Vec<Value> {
+    let (status, page, _) = call(
+        app,
+        get(
+            &format!("/v1/remittance-claims?remittance_id={remittance_id}"),
+            &collector(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let mut claims = page["items"].as_array().expect("claims").clone();
+    claims.sort_by_key(|c| c["position"].as_i64());
+    claims
+}
+
 fn collector() -> String {
     token(&["collector"], None)
 }
@@ -200,17 +232,7 @@ async fn a_remittance_pays_adjusts_disputes_and_keeps_what_it_cannot_match(backe
     let id = r["id"].as_str().expect("id");
 
     // The claims of the remittance, in file order by their position.
-    let (status, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/remittance-claims?remittance_id={id}"),
-            &collector(),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let mut claims = page["items"].as_array().expect("claims").clone();
-    claims.sort_by_key(|c| c["position"].as_i64());
+    let claims = claims_of(&app, id).await;
     assert_eq!(claims.len(), 4);
     let [whole, shared, denied, stranger] = &claims[..] else {
         panic!("four claims");
@@ -576,15 +598,7 @@ async fn the_remittances_payment_in_a_bank_statement_is_not_posted_again(backend
     let mut other = credit("190.00", "BANK-REF-2");
     other.ustrd = Some("TRANSFER EFT-9001X".into());
     let xml = camt053("MSG-EFT-1", "STMT-EFT-1", &[eft, other]).replace("EUR", "USD");
-    let (status, st, _) = call(
-        &app,
-        TestRequest::post()
-            .uri("/v1/bank-statements")
-            .insert_header(("authorization", format!("Bearer {}", collector())))
-            .insert_header(("Content-Type", "application/xml"))
-            .set_payload(xml),
-    )
-    .await;
+    let (status, st, _) = call(&app, statement_upload(xml)).await;
     assert_eq!(status, StatusCode::CREATED, "{st}");
     let entries = st["entries"].as_array().expect("entries");
     assert_eq!(entries[0]["status"], "remittance", "{st}");
@@ -604,15 +618,7 @@ async fn a_bank_credit_before_its_835_leaves_the_queue_when_the_835_arrives(back
     let mut eft = credit("190.00", "BANK-REF-7");
     eft.ustrd = Some("HCCLAIMPMT TRN*1*EFT-9002*1410000001\\".into());
     let xml = camt053("MSG-EFT-2", "STMT-EFT-2", &[eft]).replace("EUR", "USD");
-    let (status, st, _) = call(
-        &app,
-        TestRequest::post()
-            .uri("/v1/bank-statements")
-            .insert_header(("authorization", format!("Bearer {}", collector())))
-            .insert_header(("Content-Type", "application/xml"))
-            .set_payload(xml),
-    )
-    .await;
+    let (status, st, _) = call(&app, statement_upload(xml)).await;
     assert_eq!(status, StatusCode::CREATED, "{st}");
     assert_eq!(st["entries"][0]["status"], "unmatched", "{st}");
     let statement = st["id"].as_str().expect("id").to_owned();
@@ -690,16 +696,7 @@ async fn what_an_835_cannot_pay_is_held_or_left_unmatched(backend: Backend) {
         "nothing was paid to an invoice"
     );
     let id = r["id"].as_str().expect("id");
-    let (_, page, _) = call(
-        &app,
-        get(
-            &format!("/v1/remittance-claims?remittance_id={id}"),
-            &collector(),
-        ),
-    )
-    .await;
-    let mut claims = page["items"].as_array().expect("claims").clone();
-    claims.sort_by_key(|c| c["position"].as_i64());
+    let claims = claims_of(&app, id).await;
     assert_eq!(claims[0]["status"], "review");
     assert_eq!(claims[0]["invoice_number"], euros.number.as_str());
     assert!(claims[0]["payment_id"].is_null());
@@ -707,10 +704,10 @@ async fn what_an_835_cannot_pay_is_held_or_left_unmatched(backend: Backend) {
         claims[0]["note"]
             .as_str()
             .is_some_and(|n| n.contains("EUR")),
-        "{page}"
+        "{claims:?}"
     );
     // CIGNA's claims never went to this payer id: its invoice is not this 835's to pay.
-    assert_eq!(claims[1]["status"], "unmatched", "{page}");
+    assert_eq!(claims[1]["status"], "unmatched", "{claims:?}");
     assert!(claims[1]["invoice_id"].is_null());
     let r = receivable_of(&app, &euros).await;
     assert_eq!(amount(&r["outstanding"]), "100.00");

@@ -153,22 +153,7 @@ pub(crate) fn import(
         statuses(conn, &x12, &mut changed, now)?
     };
     let id = uuid::Uuid::now_v7().to_string();
-    let events = items
-        .iter()
-        .filter_map(|i| Some((i.claim_id?, i.status?, i)))
-        .map(|(claim, status, i)| {
-            Ok(ClaimEventRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                claim_id: claim.to_string(),
-                response_id: id.clone(),
-                status: status.as_str().to_owned(),
-                detail: serde_json::to_string(&serde_json::json!({
-                    "kind": kind, "codes": i.codes, "note": i.note,
-                    "payer_claim_number": i.payer_claim_number }))?,
-                at: now,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
+    let events = claim_events(&items, &id, kind, now)?;
     for c in changed.values() {
         store::set_claim_status(conn, c)?;
     }
@@ -201,6 +186,31 @@ pub(crate) fn import(
         None,
     )?;
     Ok((true, answer))
+}
+
+/// Each claim's entry in its history for what response `response_id` of `kind` said of it.
+fn claim_events(
+    items: &[Item],
+    response_id: &str,
+    kind: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Vec<ClaimEventRow>, Error> {
+    items
+        .iter()
+        .filter_map(|i| Some((i.claim_id?, i.status?, i)))
+        .map(|(claim, status, i)| {
+            Ok(ClaimEventRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                claim_id: claim.to_string(),
+                response_id: response_id.to_owned(),
+                status: status.as_str().to_owned(),
+                detail: serde_json::to_string(&serde_json::json!({
+                    "kind": kind, "codes": i.codes, "note": i.note,
+                    "payer_claim_number": i.payer_claim_number }))?,
+                at: now,
+            })
+        })
+        .collect()
 }
 
 /// The claim as changed so far in this import, or as stored.
@@ -490,22 +500,7 @@ pub(crate) fn remittance_posted(
         });
         changed.insert(row.id, row);
     }
-    let events = items
-        .iter()
-        .filter_map(|i| Some((i.claim_id?, i.status?, i)))
-        .map(|(claim, status, i)| {
-            Ok(ClaimEventRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                claim_id: claim.to_string(),
-                response_id: id.clone(),
-                status: status.as_str().to_owned(),
-                detail: serde_json::to_string(&serde_json::json!({
-                    "kind": "835", "codes": i.codes, "note": i.note,
-                    "payer_claim_number": i.payer_claim_number }))?,
-                at: now,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
+    let events = claim_events(&items, &id, "835", now)?;
     for c in changed.values() {
         store::set_claim_status(conn, c)?;
     }
