@@ -44,6 +44,25 @@ impl Frequency {
             Frequency::Void => "8",
         }
     }
+
+    /// The frequency of a code: `1`, `7` or `8`.
+    pub fn of_code(code: &str) -> Option<Frequency> {
+        match code {
+            "1" => Some(Frequency::Original),
+            "7" => Some(Frequency::Replacement),
+            "8" => Some(Frequency::Void),
+            _ => None,
+        }
+    }
+
+    /// In words, as the API answers it: `original`, `replacement`, `void`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Frequency::Original => "original",
+            Frequency::Replacement => "replacement",
+            Frequency::Void => "void",
+        }
+    }
 }
 
 /// A US postal address (N3/N4).

@@ -82,8 +82,21 @@ pub struct InvoiceFacts<'a> {
     pub coverage_id: Option<CoverageId>,
     /// The coverage's policy number (the member id unless the subscriber has another).
     pub policy_number: Option<&'a str>,
-    /// Its lines.
+    /// Its lines (less what credit notes credited).
     pub lines: Vec<InvoiceLine<'a>>,
+    /// CLM05-3: an original, or a correction of a claim the payer has.
+    pub frequency: Frequency,
+    /// The claim a replacement or void corrects.
+    pub corrects: Option<Corrected<'a>>,
+}
+
+/// The claim a correction corrects.
+#[derive(Debug, Clone, Copy)]
+pub struct Corrected<'a> {
+    /// The claim (where its payer claim number is typed when no response gave it).
+    pub claim_id: crate::ids::EBillingClaimId,
+    /// The payer's claim control number of it (REF*F8).
+    pub payer_claim_number: Option<&'a str>,
 }
 
 /// Everything a claim is made of.
@@ -132,6 +145,8 @@ pub enum Resource {
     CatalogItem(String),
     /// The invoice.
     Invoice(InvoiceId),
+    /// A claim sent before (by id).
+    Claim(crate::ids::EBillingClaimId),
 }
 
 /// Why a value is a gap.
@@ -352,6 +367,8 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
         );
     }
 
+    let payer_claim_number = corrected(s, &mut g);
+
     if !g.0.is_empty() {
         return Err(g.0);
     }
@@ -363,8 +380,8 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
     Ok(Claim {
         patient_control_number: s.invoice.number.to_owned(),
         format,
-        frequency: Frequency::Original,
-        payer_claim_number: None,
+        frequency: s.invoice.frequency,
+        payer_claim_number,
         billing_provider,
         payer: Payer {
             name: s.settings.payer_name.clone(),
@@ -386,6 +403,45 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
         lines,
         other_payers: Vec::new(),
     })
+}
+
+/// REF*F8 of a replacement or void: the payer's number of the claim it corrects, or a gap
+/// pointing at that claim (where a person types the number from the payer's portal).
+fn corrected(s: &Sources<'_>, g: &mut Gaps) -> Option<String> {
+    if s.invoice.frequency == Frequency::Original {
+        return None;
+    }
+    let at = ("2300", "REF", "REF02", "Payer Claim Control Number");
+    let why = "a replacement or void names the payer's claim control number of the claim it corrects (REF*F8); the payer's 277CA or 835 gives it, or it is typed from the payer's portal";
+    let Some(corrects) = s.invoice.corrects else {
+        g.add(
+            at,
+            "the claim corrected is not known",
+            why,
+            Resource::Invoice(s.invoice.id),
+            GapKind::Absent,
+            None,
+        );
+        return None;
+    };
+    match corrects
+        .payer_claim_number
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) => Some(n.to_owned()),
+        None => {
+            g.add(
+                at,
+                "the payer has not given its claim number of the claim corrected",
+                why,
+                Resource::Claim(corrects.claim_id),
+                GapKind::Absent,
+                None,
+            );
+            None
+        }
+    }
 }
 
 /// A US address, or gaps at `at_loop` naming `what`.
@@ -1260,6 +1316,8 @@ mod tests {
         coverage_id: CoverageId,
         currency: &'static str,
         episode_known: bool,
+        frequency: Frequency,
+        corrects: Option<(crate::ids::EBillingClaimId, Option<&'static str>)>,
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -1316,6 +1374,8 @@ mod tests {
             coverage_id: coverage_id.parse().expect("id"),
             currency: "USD",
             episode_known: true,
+            frequency: Frequency::Original,
+            corrects: None,
         }
     }
 
@@ -1360,6 +1420,11 @@ mod tests {
                 coverage_id: Some(w.coverage_id),
                 policy_number: Some("MEMBER123"),
                 lines,
+                frequency: w.frequency,
+                corrects: w.corrects.map(|(claim_id, number)| Corrected {
+                    claim_id,
+                    payer_claim_number: number,
+                }),
             },
             episode: w.episode_known.then(|| known(&w.episode)),
             location: Some(known(&w.location)),
@@ -1554,6 +1619,32 @@ mod tests {
             Resource::Coding(w.episode.id.to_string()),
             "the invoice's episode, even when its approval's is not kept"
         );
+    }
+
+    #[test]
+    fn a_correction_names_the_payer_claim_number_or_points_at_the_claim_that_lacks_it() {
+        let claim_id = crate::ids::EBillingClaimId::new();
+        let mut w = world();
+        w.frequency = Frequency::Replacement;
+        w.corrects = Some((claim_id, Some(" 2026120100042 ")));
+        let claim = check(&w).expect("a replacement");
+        assert_eq!(claim.frequency, Frequency::Replacement);
+        assert_eq!(claim.payer_claim_number.as_deref(), Some("2026120100042"));
+
+        w.frequency = Frequency::Void;
+        w.corrects = Some((claim_id, None));
+        let gaps = check(&w).expect_err("no payer claim number");
+        assert_eq!(elements(&gaps), ["2300 REF02"]);
+        assert_eq!(gaps[0].resource, Resource::Claim(claim_id));
+        assert_eq!(gaps[0].kind, GapKind::Absent);
+
+        w.corrects = None;
+        let gaps = check(&w).expect_err("nothing corrected");
+        assert!(matches!(gaps[0].resource, Resource::Invoice(_)));
+
+        w.frequency = Frequency::Original;
+        w.corrects = Some((claim_id, Some("IGNORED")));
+        assert_eq!(check(&w).expect("an original").payer_claim_number, None);
     }
 
     #[test]

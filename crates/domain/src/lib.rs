@@ -11,6 +11,7 @@ pub mod billing;
 pub mod claim;
 pub mod claim_build;
 pub mod claim_codes;
+pub mod claim_correction;
 pub mod code;
 pub mod collections;
 pub mod conditions;

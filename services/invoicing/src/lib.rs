@@ -299,6 +299,11 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
                     .default_service(allow("GET")),
             )
             .service(
+                web::resource("/v1/e-billing-claims/{id}/payer-claim-number")
+                    .route(web::put().to(api::e_billings::set_payer_claim_number))
+                    .default_service(allow("PUT")),
+            )
+            .service(
                 web::resource("/v1/e-billing-settings")
                     .route(web::get().to(api::e_billing_settings::list_e_billing_settings))
                     .default_service(allow("GET")),
@@ -420,6 +425,7 @@ pub fn routes(state: web::Data<InvoicingState>) -> impl FnOnce(&mut web::Service
         api::e_billings::get_e_billing,
         api::e_billings::list_e_billing_claims,
         api::e_billings::get_e_billing_claim,
+        api::e_billings::set_payer_claim_number,
         api::e_billings::e_billing_missing_info,
         api::e_billings::check_e_billing,
         api::e_billings::cancel_e_billing,

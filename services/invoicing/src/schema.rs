@@ -379,6 +379,8 @@ diesel::table! {
         active -> Bool,
         payer_claim_number -> Nullable<Text>,
         updated_at -> Timestamp,
+        credit_note_id -> Nullable<Text>,
+        corrects_claim_id -> Nullable<Text>,
     }
 }
 

@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use carebill_domain::e_billing::{ClaimStatus, EBillingStatus};
 use carebill_domain::ids::{
-    ConsumptionId, EBillingClaimId, EBillingId, EpisodeId, InvoiceId, PatientId,
+    ConsumptionId, CreditNoteId, EBillingClaimId, EBillingId, EpisodeId, InvoiceId, PatientId,
 };
 use carebill_domain::{Code, Money, Validation};
 use carebill_platform::Error;
@@ -82,9 +82,13 @@ pub struct ClaimableEntry {
     pub charge: Money,
     /// What the payer was invoiced of it.
     pub billed: Money,
-    /// `original`: the first claim of the invoice.
+    /// How the invoice would be claimed: `original` (its first claim), `replacement` (CLM05-3
+    /// `7`: credited since its claim was sent, or the corrective invoice of one that was) or
+    /// `void` (`8`: cancelled by a credit note since its claim was sent).
     #[schema(example = "original")]
     pub claim_kind: String,
+    /// The claim a replacement or void corrects (its payer claim number is the REF*F8).
+    pub corrects_claim_id: Option<EBillingClaimId>,
 }
 
 fn id<T: std::str::FromStr>(what: &str, value: Option<&str>) -> Result<T, Error> {
@@ -114,7 +118,12 @@ impl ClaimableEntry {
             performed_on: e.performed_on,
             charge: e.charge,
             billed: e.billed,
-            claim_kind: service::ORIGINAL.to_owned(),
+            claim_kind: e.claim_kind.to_owned(),
+            corrects_claim_id: e
+                .corrects_claim_id
+                .as_deref()
+                .map(|c| id("corrected claim", Some(c)))
+                .transpose()?,
         })
     }
 }
@@ -598,9 +607,13 @@ pub struct EBillingClaim {
     pub invoice_id: InvoiceId,
     /// Its number: the patient control number (CLM01).
     pub invoice_number: String,
-    /// CLM05-3 claim frequency: `1` original.
+    /// CLM05-3 claim frequency: `1` original, `7` replacement, `8` void.
     #[schema(example = "1")]
     pub frequency: String,
+    /// The credit note a replacement or void answers.
+    pub credit_note_id: Option<CreditNoteId>,
+    /// The claim a replacement or void corrects (REF*F8 is its payer claim number).
+    pub corrects_claim_id: Option<EBillingClaimId>,
     /// `837P` or `837I`, once whole.
     pub format: Option<String>,
     /// What the claim charges (CLM02), once whole.
@@ -610,28 +623,43 @@ pub struct EBillingClaim {
     pub status: ClaimStatus,
     /// Whether it holds its invoice (false once its e-billing is cancelled or it is rejected).
     pub active: bool,
-    /// REF*1K: the payer's claim control number, once its 277CA gave one.
+    /// The payer's claim control number: REF*1K of its 277CA, CLP07 of its 835, or typed by a
+    /// person from the payer's portal.
     pub payer_claim_number: Option<String>,
     /// What it lacks, each gap naming its X12 element and the record to fix.
     pub gaps: Vec<ClaimGap>,
 }
 
-impl From<e_billings::Claim> for EBillingClaim {
-    fn from(c: e_billings::Claim) -> EBillingClaim {
-        EBillingClaim {
+impl TryFrom<e_billings::Claim> for EBillingClaim {
+    type Error = Error;
+
+    fn try_from(c: e_billings::Claim) -> Result<EBillingClaim, Error> {
+        Ok(EBillingClaim {
             id: c.id,
             e_billing_id: c.e_billing_id,
             position: c.position,
             invoice_id: c.invoice_id,
             invoice_number: c.invoice_number,
             frequency: c.frequency,
+            credit_note_id: c
+                .credit_note_id
+                .as_deref()
+                .map(|n| carebill_domain::stored::parse("claim credit note id", n))
+                .transpose()
+                .map_err(Error::from)?,
+            corrects_claim_id: c
+                .corrects_claim_id
+                .as_deref()
+                .map(|n| carebill_domain::stored::parse("corrected claim id", n))
+                .transpose()
+                .map_err(Error::from)?,
             format: c.format,
             charge: c.charge,
             status: c.status,
             active: c.active,
             payer_claim_number: c.payer_claim_number,
             gaps: c.gaps.into_iter().map(Into::into).collect(),
-        }
+        })
     }
 }
 
@@ -699,7 +727,11 @@ pub async fn list_e_billing_claims(
         .await?;
     Ok(web::Json(EBillingClaims {
         e_billing: e.into(),
-        items: claims.items.into_iter().map(Into::into).collect(),
+        items: claims
+            .items
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?,
         next_cursor: claims.next_cursor,
     }))
 }
@@ -727,7 +759,7 @@ pub async fn get_e_billing_claim(
         })
         .await?;
     Ok(web::Json(EBillingClaimDetail {
-        claim: c.into(),
+        claim: c.try_into()?,
         history: history
             .into_iter()
             .map(|h| ClaimHistoryEntry {
@@ -740,6 +772,74 @@ pub async fn get_e_billing_claim(
             })
             .collect(),
     }))
+}
+
+/// The payer's claim control number of a claim, as a person read it from the payer's portal.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayerClaimNumberInput {
+    /// The number (1–50 characters: letters, digits, `-`, `.`, `/`, spaces).
+    #[schema(example = "2026120100042")]
+    pub payer_claim_number: String,
+    /// Why it is typed (kept in the audit trail).
+    #[schema(example = "read from the payer's portal; no 277CA came")]
+    pub reason: String,
+}
+
+/// Set the payer's claim control number of a sent claim when no 277CA or 835 gave it (a
+/// replacement or void names it as its REF*F8: check the correction's e-billing again after).
+/// Audited with its reason and what it replaced.
+#[utoipa::path(put, path = "/v1/e-billing-claims/{id}/payer-claim-number", tag = "e-billing",
+    params(("id" = String, Path, description = "E-billing claim id")),
+    request_body = PayerClaimNumberInput,
+    responses((status = 200, description = "The claim, with the number", body = EBillingClaim),
+        (status = 403, description = "Not a biller or billing manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such claim in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The claim's e-billing was not sent (`e_billing_not_sent`), or the claim was rejected or cancelled (`e_billing_closed`): only the payer numbers a claim it has", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A number or reason that is empty, too long or has other characters", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(claim = %id))]
+pub async fn set_payer_claim_number(
+    state: web::Data<InvoicingState>,
+    who: Principal,
+    id: web::Path<String>,
+    body: web::Json<PayerClaimNumberInput>,
+) -> Result<web::Json<EBillingClaim>, Error> {
+    who.require(BILLERS)?;
+    let id: EBillingClaimId = parse_id(&id, "e-billing claim")?;
+    let input = body.into_inner();
+    let mut v = carebill_domain::Validation::new();
+    let number = input.payer_claim_number.trim().to_owned();
+    if number.is_empty() || number.chars().count() > 50 {
+        v.add(
+            "payer_claim_number",
+            "invalid",
+            "1 to 50 characters, as the payer wrote it",
+        );
+    } else if !number
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '/' | ' '))
+    {
+        v.add(
+            "payer_claim_number",
+            "invalid",
+            "letters, digits, '-', '.', '/' and spaces only (it goes into an X12 element)",
+        );
+    }
+    let reason = input.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        v.add(
+            "reason",
+            "invalid",
+            "why the number is typed: 1 to 500 characters",
+        );
+    }
+    v.finish().map_err(Error::validation)?;
+    let c = state
+        .db
+        .write(move |conn| e_billings::set_payer_claim_number(conn, &who, id, &number, &reason))
+        .await?;
+    Ok(web::Json(c.try_into()?))
 }
 
 /// One thing to fix, and the claims it holds up.

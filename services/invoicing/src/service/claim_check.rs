@@ -7,21 +7,26 @@ use std::collections::HashMap;
 
 use carebill_domain::claim::{Claim, ClaimFormat};
 use carebill_domain::claim_build::{
-    self, Gap, InvoiceFacts, InvoiceLine, Known, Resource, Sources,
+    self, Corrected, Gap, InvoiceFacts, InvoiceLine, Known, Resource, Sources,
 };
+use carebill_domain::claim_correction::line_after_credits;
 use carebill_domain::events::{
     CatalogItemChangedV1, CoverageChangedV1, EpisodeCodedV1, EpisodeRef, LocationChangedV1,
     PartyKind, PatientChangedV1, PractitionerChangedV1,
 };
 use carebill_domain::ids::InvoiceId;
 use carebill_domain::invoicing::InvoiceStatus;
+use carebill_domain::invoicing::money;
 use carebill_platform::auth::Scope;
 use carebill_platform::db::AnyConnection;
 use carebill_platform::{Error, ErrorCode};
 use chrono_tz::Tz;
+use rust_decimal::Decimal;
 
+use super::claim_corrections::{self, Claiming};
 use super::claim_facts::{self as facts, Kept};
 use super::e_billing_settings;
+use crate::store::credit_notes;
 use crate::store::invoices::{self, InvoiceRow};
 use crate::store::lines::{self, LineRow};
 
@@ -30,6 +35,8 @@ use crate::store::lines::{self, LineRow};
 pub(crate) struct Checked {
     /// The invoice.
     pub invoice: InvoiceRow,
+    /// How it is claimed.
+    pub claiming: Claiming,
     /// The claim, when nothing is missing.
     pub claim: Option<Claim>,
     /// Everything missing or wrong (empty when the claim is whole).
@@ -59,6 +66,7 @@ fn href(r: &Resource) -> String {
         Resource::PractitionerNamed(name) => format!("/v1/practitioners?code={}", q(name)),
         Resource::CatalogItem(code) => format!("/v1/catalog-items?code={}", q(code)),
         Resource::Invoice(id) => format!("/v1/invoices/{id}"),
+        Resource::Claim(id) => format!("/v1/e-billing-claims/{id}"),
     }
 }
 
@@ -123,6 +131,7 @@ fn resource_kind(r: &Resource) -> &'static str {
         Resource::Practitioner(_) | Resource::PractitionerNamed(_) => "practitioner",
         Resource::CatalogItem(_) => "catalog_item",
         Resource::Invoice(_) => "invoice",
+        Resource::Claim(_) => "e_billing_claim",
     }
 }
 
@@ -133,8 +142,10 @@ fn known<T>(k: &Kept<T>) -> Known<'_, T> {
     }
 }
 
-/// Checks the claim of one invoice in the caller's scope: 404 outside it, 422 `not_claimable`
-/// for an invoice to a patient or of an agency, 409 `cancelled` for a cancelled one.
+/// Checks the claim of one invoice in the caller's scope, as its next claim would be (an
+/// original, or a replacement or void of the claim the payer has; an original when a claim of
+/// it is open or on file already): 404 outside it, 422 `not_claimable` for an invoice to a
+/// patient or of an agency, 409 `cancelled` for a cancelled one with nothing to void.
 pub(crate) fn check(
     conn: &mut AnyConnection,
     scope: &Scope,
@@ -142,15 +153,24 @@ pub(crate) fn check(
 ) -> Result<Checked, Error> {
     let invoice =
         invoices::find_in_scope(conn, scope, id)?.ok_or_else(|| Error::not_found("invoice"))?;
-    let payer_code = claimable(&invoice)?.to_owned();
-    check_many(conn, &payer_code, vec![invoice])?
+    let payer_code = payer_of(&invoice)?.to_owned();
+    let claiming = match claim_corrections::next_claims(conn, std::slice::from_ref(&invoice))?
+        .remove(&invoice.id.to_string())
+    {
+        Some(c) => c,
+        None => {
+            claimable(&invoice)?;
+            Claiming::original()
+        }
+    };
+    check_many(conn, &payer_code, vec![(invoice, claiming)])?
         .pop()
         .ok_or_else(|| Error::internal(&"a check of one invoice answered none"))
 }
 
-/// The payer an invoice is claimed from, or why it is not claimed: 422 `not_claimable` for an
-/// invoice to a patient or of an agency, 409 `cancelled` for a cancelled one.
-pub(crate) fn claimable(invoice: &InvoiceRow) -> Result<&str, Error> {
+/// The payer an invoice is claimed from, or 422 `not_claimable` for an invoice to a patient or
+/// of an agency.
+pub(crate) fn payer_of(invoice: &InvoiceRow) -> Result<&str, Error> {
     let (Some(payer_code), Some(_), Some(_), PartyKind::Payer) = (
         invoice.payer_code.as_deref(),
         invoice.episode_id.as_deref(),
@@ -162,6 +182,13 @@ pub(crate) fn claimable(invoice: &InvoiceRow) -> Result<&str, Error> {
             "only an invoice to a payer for a patient's care is claimed",
         ));
     };
+    Ok(payer_code)
+}
+
+/// The payer an invoice is claimed from, or why it is not claimed: 422 `not_claimable` for an
+/// invoice to a patient or of an agency, 409 `cancelled` for a cancelled one.
+pub(crate) fn claimable(invoice: &InvoiceRow) -> Result<&str, Error> {
+    let payer_code = payer_of(invoice)?;
     if invoice.status == InvoiceStatus::Cancelled {
         return Err(Error::new(
             ErrorCode::Cancelled,
@@ -186,13 +213,14 @@ fn no_settings(payer_code: &str) -> Gap {
     }
 }
 
-/// Checks the claims of many invoices to one payer (each already found [`claimable`]), set
-/// by set: the settings and the practitioner registry are read once, the invoices' lines and
-/// the master data they name in chunks, and each claim is built in memory. In the order given.
+/// Checks the claims of many invoices to one payer (each already found [`payer_of`] it, and
+/// claimed as `Claiming` says), set by set: the settings and the practitioner registry are read
+/// once, the invoices' lines, credit notes and the master data they name in chunks, and each
+/// claim is built in memory. In the order given.
 pub(crate) fn check_many(
     conn: &mut AnyConnection,
     payer_code: &str,
-    invoices: Vec<InvoiceRow>,
+    invoices: Vec<(InvoiceRow, Claiming)>,
 ) -> Result<Vec<Checked>, Error> {
     let settings = match e_billing_settings::get(conn, payer_code) {
         Ok(settings) => settings,
@@ -200,15 +228,16 @@ pub(crate) fn check_many(
         Err(_) => {
             return Ok(invoices
                 .into_iter()
-                .map(|invoice| Checked {
+                .map(|(invoice, claiming)| Checked {
                     invoice,
+                    claiming,
                     claim: None,
                     gaps: vec![no_settings(payer_code)],
                 })
                 .collect());
         }
     };
-    let ids: Vec<String> = invoices.iter().map(|i| i.id.to_string()).collect();
+    let ids: Vec<String> = invoices.iter().map(|(i, _)| i.id.to_string()).collect();
     let mut rows_of: HashMap<String, Vec<LineRow>> = HashMap::new();
     for row in lines::of_documents(conn, &ids)? {
         rows_of
@@ -216,8 +245,9 @@ pub(crate) fn check_many(
             .or_default()
             .push(row);
     }
+    let credits = Credits::of(conn, &ids)?;
     let keys = |f: fn(&InvoiceRow) -> Option<String>| -> Vec<String> {
-        let mut k: Vec<String> = invoices.iter().filter_map(f).collect();
+        let mut k: Vec<String> = invoices.iter().map(|(i, _)| i).filter_map(f).collect();
         k.sort();
         k.dedup();
         k
@@ -249,20 +279,85 @@ pub(crate) fn check_many(
     };
     invoices
         .into_iter()
-        .map(|invoice| {
+        .map(|(invoice, claiming)| {
             let key = invoice.id.to_string();
             let rows = rows_of.remove(&key).unwrap_or_default(); // not stored: no lines, a gap
-            let (claim, gaps) = match one(payer_code, &settings.settings, &kept, &invoice, &rows)? {
+            let credited = credits.of_invoice(&key, claiming.credits_until)?;
+            let claimed = Claimed {
+                invoice: &invoice,
+                claiming: &claiming,
+                rows: &rows,
+                credited: &credited,
+            };
+            let (claim, gaps) = match one(payer_code, &settings.settings, &kept, &claimed)? {
                 Ok(claim) => (Some(claim), Vec::new()),
                 Err(gaps) => (None, gaps),
             };
             Ok(Checked {
                 invoice,
+                claiming,
                 claim,
                 gaps,
             })
         })
         .collect()
+}
+
+/// One credit note line: the payer's amount credited (minor units) and its quantity (the
+/// line's whole quantity when it credited an amount).
+type CreditLine = (i64, rust_decimal::Decimal);
+
+/// The credit notes of the invoices checked, with their lines.
+struct Credits {
+    /// Per invoice: each note's issue time and lines.
+    notes: HashMap<String, Vec<(chrono::NaiveDateTime, Vec<LineRow>)>>,
+}
+
+impl Credits {
+    fn of(conn: &mut AnyConnection, invoice_ids: &[String]) -> Result<Credits, Error> {
+        let notes = credit_notes::of_invoices(conn, invoice_ids)?;
+        let ids: Vec<String> = notes.iter().map(|n| n.id.to_string()).collect();
+        let mut lines_of: HashMap<String, Vec<LineRow>> = HashMap::new();
+        for row in lines::of_documents(conn, &ids)? {
+            lines_of
+                .entry(row.document_id.clone())
+                .or_default()
+                .push(row);
+        }
+        let mut out: HashMap<String, Vec<_>> = HashMap::new();
+        for n in notes {
+            let rows = lines_of.remove(&n.id.to_string()).unwrap_or_default(); // not stored: no lines
+            out.entry(n.invoice_id.to_string())
+                .or_default()
+                .push((n.issued_at, rows));
+        }
+        Ok(Credits { notes: out })
+    }
+
+    /// What the invoice's credit notes issued up to `until` (all of them when none) credited,
+    /// per consumption.
+    fn of_invoice(
+        &self,
+        invoice_id: &str,
+        until: Option<chrono::NaiveDateTime>,
+    ) -> Result<HashMap<String, Vec<CreditLine>>, Error> {
+        let mut out: HashMap<String, Vec<CreditLine>> = HashMap::new();
+        for (at, rows) in self.notes.get(invoice_id).into_iter().flatten() {
+            if until.is_some_and(|u| *at > u) {
+                continue;
+            }
+            for row in rows {
+                let quantity = row
+                    .quantity
+                    .parse()
+                    .map_err(|e| Error::stored("credited quantity", &row.quantity, e))?;
+                out.entry(row.consumption_id.to_string())
+                    .or_default()
+                    .push((row.amount_minor, quantity));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The master data read for a check, by key.
@@ -277,13 +372,26 @@ struct Held<'a> {
 }
 
 /// One invoice's claim, built from what is held.
+/// One invoice as it is claimed: its lines, and what its credit notes credited of them.
+struct Claimed<'a> {
+    invoice: &'a InvoiceRow,
+    claiming: &'a Claiming,
+    rows: &'a [LineRow],
+    credited: &'a HashMap<String, Vec<CreditLine>>,
+}
+
 fn one(
     payer_code: &str,
     settings: &carebill_domain::e_billing::EBillingSettings,
     kept: &Held<'_>,
-    invoice: &InvoiceRow,
-    rows: &[LineRow],
+    claimed: &Claimed<'_>,
 ) -> Result<Result<Claim, Vec<Gap>>, Error> {
+    let Claimed {
+        invoice,
+        claiming,
+        rows,
+        credited,
+    } = claimed;
     let (Some(episode_id), Some(patient_id)) = (&invoice.episode_id, &invoice.patient_id) else {
         return Err(Error::internal(
             &"a claimable invoice without its episode or patient",
@@ -293,20 +401,34 @@ fn one(
         .map_err(Error::from)?;
     let lines: Vec<_> = rows.iter().map(LineRow::domain).collect::<Result<_, _>>()?;
     let location_id = invoice.location_id.to_string();
-    let invoice_lines = rows
-        .iter()
-        .zip(&lines)
-        .map(|(row, l)| InvoiceLine {
+    let mut invoice_lines = Vec::with_capacity(lines.len());
+    for (row, l) in rows.iter().zip(&lines) {
+        let key = l.consumption_id.to_string();
+        let credits: Vec<(Decimal, Decimal)> = credited
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|(minor, q)| (money(*minor, invoice.currency).amount(), *q))
+            .collect();
+        let Some((charge, quantity)) = line_after_credits(
+            l.line_amount.amount(),
+            l.amount.amount(),
+            l.quantity,
+            &credits,
+        ) else {
+            continue;
+        };
+        invoice_lines.push(InvoiceLine {
             position: row.position,
-            consumption_id: l.consumption_id.to_string(),
+            consumption_id: key,
             code: &l.code,
-            quantity: l.quantity,
-            charge: l.line_amount.amount(),
+            quantity,
+            charge,
             performed_on: l.performed_at.with_timezone(&tz).date_naive(),
             performed_by: l.performed_by.as_deref(),
             claim: l.claim.as_ref(),
-        })
-        .collect();
+        });
+    }
     let currency = invoice.currency.to_string();
     let coverage_id = invoice
         .coverage_id
@@ -326,6 +448,11 @@ fn one(
             coverage_id,
             policy_number: invoice.policy_number.as_deref(),
             lines: invoice_lines,
+            frequency: claiming.frequency,
+            corrects: claiming.corrects.as_ref().map(|c| Corrected {
+                claim_id: c.id,
+                payer_claim_number: c.payer_claim_number.as_deref(),
+            }),
         },
         episode: kept.episodes.get(episode_id).map(known),
         location: kept.locations.get(&location_id).map(known),

@@ -1,7 +1,9 @@
 //! Claimable entries: the lines of issued payer invoices an e-billing may claim (seed 002, step
 //! 2), filtered by billing provider, payer, kind of service and the day performed in the
 //! location's time zone. Every line of an issued payer invoice is claimable until an e-billing
-//! claims its invoice, and again once that e-billing is cancelled.
+//! claims its invoice, and again once that e-billing is cancelled or its claim rejected; an
+//! invoice credited after its claim was sent is claimable again as the replacement or void of
+//! that claim ([`super::claim_corrections`]), and each entry says which (`claim_kind`).
 
 use carebill_domain::invoicing::money;
 use carebill_domain::{Currency, Money, stored};
@@ -12,10 +14,8 @@ use carebill_platform::http::Page;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
+use super::claim_corrections;
 use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
-
-/// How a claim of the entry would go: the first claim of an invoice.
-pub(crate) const ORIGINAL: &str = "original";
 
 /// What the entries are filtered by (kept with an e-billing made from it).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -48,6 +48,10 @@ pub(crate) struct Entry {
     pub charge: Money,
     /// The part the payer was invoiced.
     pub billed: Money,
+    /// How its invoice would be claimed: `original`, `replacement` or `void`.
+    pub claim_kind: &'static str,
+    /// The claim a replacement or void corrects.
+    pub corrects_claim_id: Option<String>,
 }
 
 /// A page cursor: the last entry's invoice and position.
@@ -82,7 +86,7 @@ pub(crate) fn page(
         None
     };
     Ok(Page {
-        items: narrow(f, rows)?,
+        items: narrow(conn, f, rows)?,
         next_cursor,
     })
 }
@@ -94,7 +98,8 @@ pub(crate) fn all(
     scope: &Scope,
     f: &Filter,
 ) -> Result<Vec<Entry>, Error> {
-    narrow(f, store::page(conn, scope, &wide(f), None, None)?)
+    let rows = store::page(conn, scope, &wide(f), None, None)?;
+    narrow(conn, f, rows)
 }
 
 /// The filter as the database is asked: a day more on each side of the location's days.
@@ -112,10 +117,22 @@ fn wide(f: &Filter) -> ClaimableFilter {
     }
 }
 
-/// The rows performed on the filter's days in their location's time zone, as entries.
-fn narrow(f: &Filter, rows: Vec<ClaimableRow>) -> Result<Vec<Entry>, Error> {
+/// The rows performed on the filter's days in their location's time zone, of invoices with a
+/// claim to make, as entries.
+fn narrow(
+    conn: &mut AnyConnection,
+    f: &Filter,
+    rows: Vec<ClaimableRow>,
+) -> Result<Vec<Entry>, Error> {
+    let mut ids: Vec<String> = rows.iter().map(|r| r.invoice_id.clone()).collect();
+    ids.dedup();
+    let invoices = crate::store::invoices::by_ids(conn, ids)?;
+    let next = claim_corrections::next_claims(conn, &invoices)?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
+        let Some(claiming) = next.get(&row.invoice_id) else {
+            continue;
+        };
         let tz: Tz =
             stored::parse("location time zone", &row.location_time_zone).map_err(Error::from)?;
         let performed_on = row.performed_at.and_utc().with_timezone(&tz).date_naive();
@@ -128,6 +145,8 @@ fn narrow(f: &Filter, rows: Vec<ClaimableRow>) -> Result<Vec<Entry>, Error> {
             performed_on,
             charge: money(row.line_amount_minor, currency),
             billed: money(row.amount_minor, currency),
+            claim_kind: claiming.frequency.word(),
+            corrects_claim_id: claiming.corrects.as_ref().map(|c| c.id.to_string()),
             row,
         });
     }

@@ -27,6 +27,7 @@ use chrono::{DateTime, Datelike as _, Utc};
 use serde::Serialize;
 
 use super::claim_check::{self, Checked, GapView};
+use super::claim_corrections::{self, Claiming};
 use super::claimable::{self, Filter};
 pub(crate) use crate::store::e_billings::ListFilter;
 use crate::store::e_billings::{self as store, ClaimRow, EBillingRow};
@@ -140,6 +141,10 @@ pub(crate) struct Claim {
     pub invoice_number: String,
     /// CLM05-3.
     pub frequency: String,
+    /// The credit note a replacement or void answers.
+    pub credit_note_id: Option<String>,
+    /// The claim a replacement or void corrects.
+    pub corrects_claim_id: Option<String>,
     /// `837P` or `837I`, once whole.
     pub format: Option<String>,
     /// What the claim charges.
@@ -163,6 +168,8 @@ fn claim_of(r: ClaimRow, currency: carebill_domain::Currency) -> Result<Claim, E
             .map_err(Error::from)?,
         invoice_number: r.invoice_number,
         frequency: r.frequency,
+        credit_note_id: r.credit_note_id,
+        corrects_claim_id: r.corrects_claim_id,
         format: r.format,
         charge: money(r.charge_minor, currency),
         status: r.status,
@@ -187,6 +194,7 @@ pub(crate) struct Missing {
 
 /// What one invoice's claim is, after a check.
 struct Outcome {
+    claiming: Claiming,
     status: ClaimStatus,
     format: Option<String>,
     charge_minor: i64,
@@ -214,6 +222,7 @@ fn outcome(c: Checked) -> Result<(InvoiceRow, Outcome), Error> {
     Ok((
         c.invoice,
         Outcome {
+            claiming: c.claiming,
             status,
             format,
             charge_minor,
@@ -243,12 +252,13 @@ fn tally(row: &mut EBillingRow, outcomes: &[&Outcome]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The invoices a selection claims, in invoice order, checked to be claimable by the caller.
+/// The invoices a selection claims, in invoice order, checked to be claimable by the caller,
+/// each with how it is claimed.
 fn selected(
     conn: &mut AnyConnection,
     scope: &Scope,
     new: &NewEBilling,
-) -> Result<Vec<InvoiceRow>, Error> {
+) -> Result<Vec<(InvoiceRow, Claiming)>, Error> {
     let mut rows = match &new.selection {
         Selection::Filter(f) => {
             let mut ids: Vec<String> = claimable::all(conn, scope, f)?
@@ -266,12 +276,16 @@ fn selected(
                     ),
                 ));
             }
-            invoices::by_ids(conn, ids)?
+            let rows = invoices::by_ids(conn, ids)?;
+            let mut next = claim_corrections::next_claims(conn, &rows)?;
+            rows.into_iter()
+                .filter_map(|r| next.remove(&r.id.to_string()).map(|c| (r, c)))
+                .collect()
         }
         Selection::InvoiceIds(ids) => by_ids(conn, scope, &new.payer_code, ids)?,
     };
-    rows.sort_by_key(|r| r.id);
-    let mut providers: Vec<&str> = rows.iter().map(|r| r.location_code.as_str()).collect();
+    rows.sort_by_key(|(r, _)| r.id);
+    let mut providers: Vec<&str> = rows.iter().map(|(r, _)| r.location_code.as_str()).collect();
     providers.sort_unstable();
     providers.dedup();
     if providers.len() > 1 {
@@ -288,7 +302,7 @@ fn selected(
             ),
         ));
     }
-    let mut currencies: Vec<&str> = rows.iter().map(|r| r.currency.code()).collect();
+    let mut currencies: Vec<&str> = rows.iter().map(|(r, _)| r.currency.code()).collect();
     currencies.sort_unstable();
     currencies.dedup();
     if currencies.len() > 1 {
@@ -304,20 +318,22 @@ fn selected(
     Ok(rows)
 }
 
-/// The invoices named by id: each in the caller's scope, claimable, to the payer, and in no
-/// active claim; every problem named at once.
+/// The invoices named by id: each in the caller's scope, to the payer, and with a claim to
+/// make (never claimed, or a claim on file to correct); every problem named at once.
 fn by_ids(
     conn: &mut AnyConnection,
     scope: &Scope,
     payer_code: &str,
     ids: &[InvoiceId],
-) -> Result<Vec<InvoiceRow>, Error> {
+) -> Result<Vec<(InvoiceRow, Claiming)>, Error> {
     let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let mut found: HashMap<String, InvoiceRow> = invoices::by_ids(conn, keys.clone())?
+    let found: Vec<InvoiceRow> = invoices::by_ids(conn, keys.clone())?
         .into_iter()
         .filter(|r| scope.allows(&r.location_code, r.payer_code.as_deref()))
-        .map(|r| (r.id.to_string(), r))
         .collect();
+    let mut next = claim_corrections::next_claims(conn, &found)?;
+    let mut found: HashMap<String, InvoiceRow> =
+        found.into_iter().map(|r| (r.id.to_string(), r)).collect();
     let claimed: HashMap<String, String> =
         store::actively_claimed(conn, &keys)?.into_iter().collect();
     let mut v = carebill_domain::Validation::new();
@@ -333,7 +349,7 @@ fn by_ids(
             v.add(&field, "unknown", format!("no invoice {key} in your scope"));
             continue;
         };
-        if let Err(e) = claim_check::claimable(&row) {
+        if let Err(e) = claim_check::payer_of(&row) {
             v.add(&field, e.code().as_str(), e.detail());
             continue;
         }
@@ -345,15 +361,28 @@ fn by_ids(
             );
             continue;
         }
-        if let Some(number) = claimed.get(key) {
-            v.add(
-                &field,
-                "already_claimed",
-                format!("invoice {} is claimed in e-billing {number}", row.number),
-            );
+        let Some(claiming) = next.remove(key) else {
+            if let Err(e) = claim_check::claimable(&row) {
+                v.add(&field, e.code().as_str(), e.detail());
+            } else if let Some(number) = claimed.get(key) {
+                v.add(
+                    &field,
+                    "already_claimed",
+                    format!(
+                        "invoice {} is claimed in e-billing {number}, and no credit note since asks to correct it",
+                        row.number
+                    ),
+                );
+            } else {
+                v.add(
+                    &field,
+                    "already_claimed",
+                    format!("invoice {} has no claim to make", row.number),
+                );
+            }
             continue;
-        }
-        rows.push(row);
+        };
+        rows.push((row, claiming));
     }
     v.finish().map_err(Error::validation)?;
     Ok(rows)
@@ -372,7 +401,7 @@ pub(crate) fn create(
         f.payer = Some(new.payer_code.clone());
     }
     let rows = selected(conn, &scope, &new)?;
-    let Some(first) = rows.first() else {
+    let Some((first, _)) = rows.first() else {
         return Err(Error::new(
             ErrorCode::NoClaimableEntries,
             format!(
@@ -463,7 +492,9 @@ fn claim_row(
         position,
         invoice_id: invoice.id.to_string(),
         invoice_number: invoice.number.clone(),
-        frequency: "1".to_owned(),
+        frequency: o.claiming.frequency.code().to_owned(),
+        credit_note_id: o.claiming.credit_note_id.map(|n| n.to_string()),
+        corrects_claim_id: o.claiming.corrects.as_ref().map(|c| c.id.to_string()),
         format: o.format,
         charge_minor: o.charge_minor,
         status: o.status,
@@ -544,6 +575,7 @@ pub(crate) fn recheck(
     row: &mut EBillingRow,
 ) -> Result<(Vec<ClaimRow>, Vec<Option<carebill_domain::claim::Claim>>), Error> {
     let claims = store::claims_of(conn, row.id)?;
+    let mut claiming = claim_corrections::stored(conn, &claims)?;
     let mut by_id: HashMap<String, InvoiceRow> =
         invoices::by_ids(conn, claims.iter().map(|c| c.invoice_id.clone()).collect())?
             .into_iter()
@@ -555,13 +587,18 @@ pub(crate) fn recheck(
         let invoice = by_id
             .remove(&c.invoice_id)
             .ok_or_else(|| Error::internal(&format!("claimed invoice {} is gone", c.invoice_id)))?;
-        if claim_check::claimable(&invoice).is_ok() {
-            live.push(invoice);
+        let how = claiming
+            .remove(&c.id.to_string())
+            .ok_or_else(|| Error::internal(&"a claim's kind was not read"))?;
+        let void = how.frequency == carebill_domain::claim::Frequency::Void;
+        if void || claim_check::claimable(&invoice).is_ok() {
+            live.push((invoice, how));
         } else {
             let gaps = vec![cancelled_gap(&invoice)];
             outcomes.insert(
                 invoice.id.to_string(),
                 Outcome {
+                    claiming: how,
                     status: ClaimStatus::MissingInfo,
                     format: None,
                     charge_minor: 0,
@@ -697,6 +734,53 @@ pub(crate) fn claim(
     let e_billing =
         get(conn, scope, row.e_billing_id).map_err(|_| Error::not_found("e-billing claim"))?;
     claim_of(row, e_billing.total_charge.currency())
+}
+
+/// Sets the payer's claim control number of a sent claim, as a person read it from the payer's
+/// portal (when no 277CA or 835 gave it): audited with its reason and the number it replaced.
+/// 409 `e_billing_not_sent` before its file was taken; `e_billing_closed` once rejected.
+pub(crate) fn set_payer_claim_number(
+    conn: &mut AnyConnection,
+    who: &Principal,
+    id: EBillingClaimId,
+    number: &str,
+    reason: &str,
+) -> Result<Claim, Error> {
+    let scope = Scope::of(who);
+    let before = claim(conn, &scope, id)?;
+    let e_billing = get(conn, &scope, before.e_billing_id)?;
+    if e_billing.status != EBillingStatus::Sent {
+        return Err(Error::new(
+            ErrorCode::EBillingNotSent,
+            format!(
+                "e-billing {} was not sent: the payer numbers only the claims it has",
+                e_billing.number
+            ),
+        ));
+    }
+    if !before.active {
+        return Err(Error::new(
+            ErrorCode::EBillingClosed,
+            format!(
+                "the claim of invoice {} is {}: the payer has no claim of it",
+                before.invoice_number, before.status
+            ),
+        ));
+    }
+    store::set_payer_claim_number(conn, id, number, db::now())?;
+    let after = claim(conn, &scope, id)?;
+    audit::record_at(
+        conn,
+        who,
+        &e_billing.location_id.to_string(),
+        "set_payer_claim_number",
+        "e_billing_claim",
+        &id.to_string(),
+        serde_json::json!({ "before": { "payer_claim_number": before.payer_claim_number },
+            "after": { "payer_claim_number": after.payer_claim_number }, "reason": reason }),
+        Some(reason),
+    )?;
+    Ok(after)
 }
 
 /// What an e-billing's claims lack, grouped by the element and the record to fix: one entry per

@@ -6,7 +6,8 @@
 //! each country ([`tax_rules`]). They decide, audit and announce; [`crate::store`] keeps.
 //!
 //! Arrows: `batches` → `e_invoices`; `credit_notes` → `documents`; `e_invoices` → `documents`;
-//! `e_billings` → `claim_check`, `claimable`; `claim_check` → `claim_facts`, `e_billing_settings`;
+//! `e_billings` → `claim_check`, `claim_corrections`, `claimable`; `claimable` →
+//! `claim_corrections`; `claim_check` → `claim_corrections`, `claim_facts`, `e_billing_settings`;
 //! `issuing` → `tax_rules`; `agency_issuing` (a care agency's invoices, seed 004) → `issuing`,
 //! `tax_rules`, `deliveries`; `documents`, `tax_rules` and `audit_trail` use only the store.
 
@@ -15,6 +16,7 @@ pub(crate) mod agency_issuing;
 pub(crate) mod audit_trail;
 pub(crate) mod batches;
 pub(crate) mod claim_check;
+pub(crate) mod claim_corrections;
 pub(crate) mod claim_facts;
 pub(crate) mod claimable;
 pub(crate) mod credit_notes;

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use crate::schema::{document_lines, e_billing_claims, invoices};
+use crate::schema::{credit_notes, document_lines, e_billing_claims, e_billings, invoices};
 
 /// One line of an issued payer invoice.
 #[derive(Debug, Clone, Queryable)]
@@ -65,7 +65,9 @@ pub(crate) struct ClaimableFilter {
 }
 
 /// Up to `limit` lines after `(invoice id, position)`, in that order (every line without a
-/// limit). An invoice in an active claim of an e-billing is not claimable.
+/// limit): the lines of issued invoices in no active claim of an e-billing, and of invoices
+/// (issued or cancelled) credited since a claim of theirs was sent — the candidates for a
+/// correction, which the caller decides.
 pub(crate) fn page(
     conn: &mut AnyConnection,
     scope: &Scope,
@@ -76,12 +78,23 @@ pub(crate) fn page(
     let claimed = e_billing_claims::table
         .filter(e_billing_claims::invoice_id.eq(invoices::id))
         .filter(e_billing_claims::active.eq(true));
+    let sent = e_billing_claims::table
+        .inner_join(e_billings::table.on(e_billings::id.eq(e_billing_claims::e_billing_id)))
+        .filter(e_billing_claims::invoice_id.eq(invoices::id))
+        .filter(e_billing_claims::active.eq(true))
+        .filter(e_billings::sent_at.is_not_null());
+    let credited = credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::id));
     let q = invoices::table
         .inner_join(document_lines::table.on(document_lines::document_id.eq(invoices::id)))
-        .filter(invoices::status.eq("issued"))
+        .filter(invoices::status.eq_any(["issued", "cancelled"]))
         .filter(invoices::recipient_kind.eq("payer"))
         .filter(invoices::episode_id.is_not_null())
-        .filter(not(exists(claimed)))
+        .filter(
+            invoices::status
+                .eq("issued")
+                .and(not(exists(claimed)))
+                .or(exists(credited).and(exists(sent))),
+        )
         .select((
             invoices::id,
             invoices::number,

@@ -197,3 +197,21 @@ pub(crate) fn credited_of_invoices(
         .select((credit_notes::invoice_id, credit_notes::total_minor))
         .load(conn)?)
 }
+
+/// The credit notes of these invoices, oldest first (500 invoices per query).
+pub(crate) fn of_invoices(
+    conn: &mut AnyConnection,
+    invoice_ids: &[String],
+) -> Result<Vec<CreditNoteRow>, Error> {
+    let mut out = Vec::new();
+    for chunk in invoice_ids.chunks(500) {
+        out.extend(
+            credit_notes::table
+                .filter(credit_notes::invoice_id.eq_any(chunk))
+                .order(credit_notes::issued_at.asc())
+                .select(CreditNoteRow::as_select())
+                .load::<CreditNoteRow>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -1,5 +1,6 @@
-//! Stored e-billings and their claims. An invoice is in at most one active claim of each
-//! frequency: the partial unique index `e_billing_claims_active` holds it even against two
+//! Stored e-billings and their claims. An invoice is in at most one active original claim, and
+//! in at most one active correction per credit note: the partial unique indexes
+//! `e_billing_claims_active` and `e_billing_claims_corrections` hold it even against two
 //! e-billings made at once.
 
 use carebill_domain::Currency;
@@ -98,6 +99,10 @@ pub(crate) struct ClaimRow {
     pub payer_claim_number: Option<String>,
     /// When it last changed.
     pub updated_at: NaiveDateTime,
+    /// The credit note a replacement or void corrects the payer's claim for.
+    pub credit_note_id: Option<String>,
+    /// The claim a replacement or void corrects.
+    pub corrects_claim_id: Option<String>,
 }
 
 /// Stores a new e-billing and its claims.
@@ -275,6 +280,40 @@ pub(crate) fn actively_claimed(
         );
     }
     Ok(out)
+}
+
+/// Every claim of these invoices, with when its e-billing was sent (500 invoices per query).
+pub(crate) fn claims_of_invoices(
+    conn: &mut AnyConnection,
+    invoice_ids: &[String],
+) -> Result<Vec<(ClaimRow, Option<NaiveDateTime>)>, Error> {
+    let mut out = Vec::new();
+    for chunk in invoice_ids.chunks(500) {
+        out.extend(
+            e_billing_claims::table
+                .inner_join(e_billings::table.on(e_billings::id.eq(e_billing_claims::e_billing_id)))
+                .filter(e_billing_claims::invoice_id.eq_any(chunk))
+                .select((ClaimRow::as_select(), e_billings::sent_at))
+                .load::<(ClaimRow, Option<NaiveDateTime>)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Sets the payer's claim control number of a claim, as a person typed it.
+pub(crate) fn set_payer_claim_number(
+    conn: &mut AnyConnection,
+    id: EBillingClaimId,
+    number: &str,
+    at: NaiveDateTime,
+) -> Result<(), Error> {
+    diesel::update(e_billing_claims::table.find(id.to_string()))
+        .set((
+            e_billing_claims::payer_claim_number.eq(number),
+            e_billing_claims::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A frozen X12 file of an e-billing.
@@ -531,4 +570,22 @@ pub(crate) fn sent_claim_of_invoice(
         .select(ClaimRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// These claims, with when their e-billings were sent (500 per query).
+pub(crate) fn claims_with_sent_at(
+    conn: &mut AnyConnection,
+    claim_ids: &[String],
+) -> Result<Vec<(ClaimRow, Option<NaiveDateTime>)>, Error> {
+    let mut out = Vec::new();
+    for chunk in claim_ids.chunks(500) {
+        out.extend(
+            e_billing_claims::table
+                .inner_join(e_billings::table.on(e_billings::id.eq(e_billing_claims::e_billing_id)))
+                .filter(e_billing_claims::id.eq_any(chunk))
+                .select((ClaimRow::as_select(), e_billings::sent_at))
+                .load::<(ClaimRow, Option<NaiveDateTime>)>(conn)?,
+        );
+    }
+    Ok(out)
 }

@@ -535,3 +535,41 @@ pub(crate) fn corrections_of(
         .select(CorrectionRow::as_select())
         .load(conn)?)
 }
+
+/// The corrections that replace these invoices (500 per query).
+pub(crate) fn corrected_by(
+    conn: &mut AnyConnection,
+    corrected_ids: &[String],
+) -> Result<Vec<CorrectionRow>, Error> {
+    let mut out = Vec::new();
+    for chunk in corrected_ids.chunks(500) {
+        out.extend(
+            invoice_corrections::table
+                .filter(invoice_corrections::corrects_invoice_id.eq_any(chunk))
+                .select(CorrectionRow::as_select())
+                .load::<CorrectionRow>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// When each of these settlements was last invoiced: (settlement id, latest issue time).
+pub(crate) fn last_issued_of_settlements(
+    conn: &mut AnyConnection,
+    settlement_ids: &[String],
+) -> Result<Vec<(String, NaiveDateTime)>, Error> {
+    let mut out = Vec::new();
+    for chunk in settlement_ids.chunks(500) {
+        out.extend(
+            invoices::table
+                .filter(invoices::settlement_id.eq_any(chunk))
+                .group_by(invoices::settlement_id)
+                .select((
+                    invoices::settlement_id.assume_not_null(),
+                    diesel::dsl::max(invoices::issued_at).assume_not_null(),
+                ))
+                .load::<(String, NaiveDateTime)>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -22,6 +22,7 @@ both_backends!(
     bad_e_billings_are_refused_naming_each_field_and_nothing_is_claimed,
     a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time,
     what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothing,
+    a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_payers_claim,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -1653,4 +1654,418 @@ async fn what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothin
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
     let (_, claims_after, _) = call(&app, get(&format!("/v1/e-billings/{id}/claims"), &t)).await;
     assert_eq!(claims_after, claims, "nothing moved");
+}
+
+/// A problem's errors as (field, code).
+fn field_codes(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .expect("a problem with errors")
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().expect("field").to_owned(),
+                e["code"].as_str().expect("code").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The lines of an invoice: each one's consumption id.
+async fn consumptions_of(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    invoice: &str,
+) -> Vec<String> {
+    let (s, inv, _) = call(app, get(&format!("/v1/invoices/{invoice}"), &admin())).await;
+    assert_eq!(s, StatusCode::OK, "{inv}");
+    inv["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            l["consumption_id"]
+                .as_str()
+                .expect("consumption")
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_payers_claim(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SPR");
+    let pat = PartyRef::patient(w.patient.id);
+    // Three settlements, each a 100.00 hemoglobin test of which SANITAS is billed 80.00.
+    let settlements: Vec<SettlementId> = (0..3).map(|_| SettlementId::new()).collect();
+    let lab = |c: ConsumptionId| line(c, "LAB-HB", 10_000, &[(&w.sanitas, 8_000), (&pat, 2_000)]);
+    let consumptions: Vec<ConsumptionId> = (0..3).map(|_| ConsumptionId::new()).collect();
+    for (s, c) in settlements.iter().zip(&consumptions) {
+        deliver(
+            &h.db,
+            envelope(&in_dollars(approval(&w, *s, 1, vec![lab(*c)]))),
+        )
+        .await
+        .expect("approved");
+    }
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let payer_invoices = |list: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = items(list)
+            .into_iter()
+            .filter(|i| i["recipient"]["payer_code"] == "SANITAS")
+            .map(|i| {
+                (
+                    i["id"].as_str().expect("id").to_owned(),
+                    i["number"].as_str().expect("number").to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &t)).await;
+    let invoices = payer_invoices(&list);
+    let [(a, a_no), (b_id, b_no), (c, c_no)] =
+        <[(String, String); 3]>::try_from(invoices).expect("three");
+    let settlement_of = |id: &str| {
+        items(&list)
+            .into_iter()
+            .find(|i| i["id"] == id)
+            .and_then(|i| i["settlement"]["id"].as_str().map(str::to_owned))
+            .expect("settlement")
+    };
+    let c_settlement: SettlementId = settlement_of(&c).parse().expect("id");
+
+    // The three are claimed and sent; the payer acknowledges two with its claim numbers.
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [a, b_id, c]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str()),
+        (StatusCode::CREATED, Some("ready")),
+        "{e}"
+    );
+    let first = e["id"].as_str().expect("id").to_owned();
+    let (_, _, sent) = x12_file(&app, &format!("/v1/e-billings/{first}/file"), &t, b).await;
+    assert!(
+        sent.contains(&format!("~CLM*{a_no}*100***22:B:1*")),
+        "{sent}"
+    );
+    let ca = claim_acknowledgement_277ca(&[
+        (&b_no, "100", Some("ICN-B-1"), &["A2", "20"]),
+        (&c_no, "100", Some("ICN-C-1"), &["A2", "20"]),
+    ]);
+    let (s, r, _) = call(&app, x12_post("/v1/e-billings/responses", &t, &ca)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{first}/claims"), &t)).await;
+    let claim_of = |invoice: &str| {
+        items(&claims)
+            .into_iter()
+            .find(|c| c["invoice_id"] == invoice)
+            .and_then(|c| c["id"].as_str().map(str::to_owned))
+            .expect("claim")
+    };
+    let (a_claim, b_claim, c_claim) = (claim_of(&a), claim_of(&b_id), claim_of(&c));
+    let claimable = get("/v1/claimable-entries?payer=SANITAS", &t);
+    let (_, entries, _) = call(&app, claimable).await;
+    assert_eq!(
+        items(&entries),
+        Vec::<Value>::new(),
+        "all claimed: {entries}"
+    );
+
+    // A: 30.00 of its line credited; B: credited whole, withdrawn; C: credited whole to be
+    // invoiced again.
+    let credit =
+        |id: &str, body: Value| post(&format!("/v1/invoices/{id}/credit-notes"), &admin(), &body);
+    let a_line = consumptions_of(&app, &a).await;
+    let (s, cn, _) = call(
+        &app,
+        credit(
+            &a,
+            json!({"reason": "one test billed twice", "reissue": false,
+            "lines": [{"consumption_id": a_line[0], "amount": "30.00"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let a_note = cn["id"].as_str().expect("id").to_owned();
+    let (s, cn, _) = call(
+        &app,
+        credit(
+            &b_id,
+            json!({"reason": "not our patient", "reissue": false}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let b_note = cn["id"].as_str().expect("id").to_owned();
+    let (s, cn, _) = call(
+        &app,
+        credit(&c, json!({"reason": "wrong price", "reissue": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let c_note = cn["id"].as_str().expect("id").to_owned();
+
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    let kinds: Vec<(String, String, String)> = items(&entries)
+        .into_iter()
+        .map(|e| {
+            (
+                e["invoice_id"].as_str().expect("id").to_owned(),
+                e["claim_kind"].as_str().expect("kind").to_owned(),
+                e["corrects_claim_id"]
+                    .as_str()
+                    .expect("corrects")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (a.clone(), "replacement".to_owned(), a_claim.clone()),
+            (b_id.clone(), "void".to_owned(), b_claim.clone()),
+        ],
+        "C waits for its corrective invoice: {entries}"
+    );
+    // C's settlement is invoiced again: its corrective invoice replaces C's claim.
+    deliver(
+        &h.db,
+        envelope(&in_dollars(approval(
+            &w,
+            c_settlement,
+            2,
+            vec![lab(consumptions[2])],
+        ))),
+    )
+    .await
+    .expect("v2");
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500&status=issued", &t)).await;
+    let (c2, c2_no) = payer_invoices(&list)
+        .into_iter()
+        .find(|(id, _)| *id != a)
+        .expect("the corrective invoice");
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    let c2_entry = items(&entries)
+        .into_iter()
+        .find(|e| e["invoice_id"] == c2.as_str())
+        .expect("C2 claimable");
+    assert_eq!(
+        (&c2_entry["claim_kind"], &c2_entry["corrects_claim_id"]),
+        (&json!("replacement"), &json!(c_claim))
+    );
+
+    // The corrections lack A's payer claim number (no 277CA gave it): a gap at REF*F8
+    // pointing at A's claim.
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "filter": {"provider": "SPR"}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str(), e["claim_count"].as_i64()),
+        (StatusCode::CREATED, Some("missing_info"), Some(3)),
+        "{e}"
+    );
+    let second = e["id"].as_str().expect("id").to_owned();
+    let (_, missing, _) = call(
+        &app,
+        get(&format!("/v1/e-billings/{second}/missing-info"), &t),
+    )
+    .await;
+    let gaps = items(&missing);
+    assert_eq!(gaps.len(), 1, "{missing}");
+    assert_eq!(
+        (&gaps[0]["loop"], &gaps[0]["element"], &gaps[0]["resource"]),
+        (&json!("2300"), &json!("REF02"), &json!("e_billing_claim"))
+    );
+    assert_eq!(gaps[0]["href"], format!("/v1/e-billing-claims/{a_claim}"));
+    // Asking for an invoice already in it names the e-billing.
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [a]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, field_codes(&p)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![("invoice_ids[0]".to_owned(), "already_claimed".to_owned())]
+        ),
+        "{p}"
+    );
+
+    // The number is typed from the payer's portal: bad input changes nothing; a claim not
+    // sent has no payer number.
+    let url = format!("/v1/e-billing-claims/{a_claim}/payer-claim-number");
+    let (s, p, _) = call(
+        &app,
+        put(
+            &url,
+            &t,
+            &json!({"payer_claim_number": "ICN*A~1", "reason": " "}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, field_codes(&p)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![
+                ("payer_claim_number".to_owned(), "invalid".to_owned()),
+                ("reason".to_owned(), "invalid".to_owned())
+            ]
+        ),
+        "{p}"
+    );
+    let (_, claims2, _) = call(&app, get(&format!("/v1/e-billings/{second}/claims"), &t)).await;
+    let open_claim = items(&claims2)[0]["id"].as_str().expect("id").to_owned();
+    let (s, p, _) = call(
+        &app,
+        put(
+            &format!("/v1/e-billing-claims/{open_claim}/payer-claim-number"),
+            &t,
+            &json!({"payer_claim_number": "X", "reason": "typo"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("e_billing_not_sent"))
+    );
+    let (s, put_claim, _) = call(
+        &app,
+        put(
+            &url,
+            &t,
+            &json!({"payer_claim_number": " ICN-A-1 ", "reason": "read from the payer's portal"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, put_claim["payer_claim_number"].as_str()),
+        (StatusCode::OK, Some("ICN-A-1")),
+        "{put_claim}"
+    );
+    let (_, trail, _) = call(
+        &app,
+        get(
+            &format!("/v1/invoicing/audit-events?entity_type=e_billing_claim&entity_id={a_claim}"),
+            &admin(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        items(&trail)[0]["reason"],
+        "read from the payer's portal",
+        "{trail}"
+    );
+
+    // Checked again, it is ready; its 837 replaces A (70.00 left), voids B as it was claimed
+    // and replaces C by C2, each naming the payer's claim.
+    let (s, e, _) = call(
+        &app,
+        post(&format!("/v1/e-billings/{second}/check"), &t, &json!({})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{e}"
+    );
+    let (_, claims2, _) = call(&app, get(&format!("/v1/e-billings/{second}/claims"), &t)).await;
+    let by_invoice = |id: &str| {
+        items(&claims2)
+            .into_iter()
+            .find(|c| c["invoice_id"] == id)
+            .expect("claim")
+    };
+    for (invoice, frequency, note, corrects, charge) in [
+        (&a, "7", &a_note, &a_claim, "70.00"),
+        (&b_id, "8", &b_note, &b_claim, "100.00"),
+        (&c2, "7", &c_note, &c_claim, "100.00"),
+    ] {
+        let claim = by_invoice(invoice);
+        assert_eq!(
+            (
+                &claim["frequency"],
+                &claim["credit_note_id"],
+                &claim["corrects_claim_id"],
+                &claim["charge"]["amount"]
+            ),
+            (
+                &json!(frequency),
+                &json!(note),
+                &json!(corrects),
+                &json!(charge)
+            ),
+            "{claim}"
+        );
+    }
+    let (_, _, file) = x12_file(&app, &format!("/v1/e-billings/{second}/file"), &t, b).await;
+    for expected in [
+        format!("~CLM*{a_no}*70***22:B:7*"),
+        "~REF*F8*ICN-A-1~".to_owned(),
+        format!("~CLM*{b_no}*100***22:B:8*"),
+        "~REF*F8*ICN-B-1~".to_owned(),
+        format!("~CLM*{c2_no}*100***22:B:7*"),
+        "~REF*F8*ICN-C-1~".to_owned(),
+    ] {
+        assert!(file.contains(&expected), "{expected} in {file}");
+    }
+    assert!(
+        !file.contains(&format!("~CLM*{c_no}*")),
+        "C itself is not claimed again"
+    );
+    // Sent: nothing left to correct.
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    assert_eq!(items(&entries), Vec::<Value>::new(), "{entries}");
+    let (s, p, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [b_id]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, field_codes(&p)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![("invoice_ids[0]".to_owned(), "cancelled".to_owned())]
+        ),
+        "a voided invoice: {p}"
+    );
 }
