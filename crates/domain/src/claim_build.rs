@@ -13,9 +13,9 @@ use rust_decimal::Decimal;
 
 use crate::accounts::EpisodeKind;
 use crate::claim::{
-    BillingProvider, Claim, ClaimFormat, Diagnosis, Frequency, Institutional, Named, Payer, Person,
-    PersonName, Practitioner, Relationship, Responsibility, ServiceLine, Sex, Subscriber,
-    UsAddress, named,
+    Adjustment, BillingProvider, Claim, ClaimFormat, Diagnosis, Frequency, Institutional,
+    LineAdjudication, Named, OtherPayer, Payer, Person, PersonName, Practitioner, Relationship,
+    Responsibility, ServiceLine, Sex, Subscriber, UsAddress, named,
 };
 use crate::claim_codes::{
     Ein, Icd10Cm, Modifier, Npi, PlaceOfService, ProcedureCode, ProcedureSystem, RevenueCode,
@@ -99,6 +99,26 @@ pub struct Corrected<'a> {
     pub payer_claim_number: Option<&'a str>,
 }
 
+/// Another payer's invoice of the same settlement: a payer before this one when its coverage
+/// comes first, whose 835 a secondary or tertiary claim carries (2320/2330/2430).
+#[derive(Debug, Clone)]
+pub struct SettlementPayer<'a> {
+    /// The payer's code.
+    pub payer_code: &'a str,
+    /// Its invoice.
+    pub invoice_id: InvoiceId,
+    /// That invoice's number.
+    pub invoice_number: &'a str,
+    /// The coverage it billed through.
+    pub coverage_id: Option<CoverageId>,
+    /// That coverage's policy number.
+    pub policy_number: Option<&'a str>,
+    /// The payer's e-billing settings (its name, payer id and filing indicator), when it has.
+    pub settings: Option<&'a EBillingSettings>,
+    /// What its 835 decided of that invoice, and when it paid, when it came.
+    pub adjudication: Option<(&'a crate::events::RemittedClaim, NaiveDate)>,
+}
+
 /// Everything a claim is made of.
 #[derive(Debug, Clone)]
 pub struct Sources<'a> {
@@ -122,6 +142,8 @@ pub struct Sources<'a> {
     pub catalog: &'a HashMap<String, Known<'a, CatalogItemChangedV1>>,
     /// The practitioner registry.
     pub practitioners: &'a [Known<'a, PractitionerChangedV1>],
+    /// The other payers' invoices of the invoice's settlement.
+    pub settlement_payers: &'a [SettlementPayer<'a>],
 }
 
 /// The record a gap is fixed in.
@@ -368,6 +390,7 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
     }
 
     let payer_claim_number = corrected(s, &mut g);
+    let (responsibility, other_payers) = prior_payers(s, lines.as_deref(), &mut g);
 
     if !g.0.is_empty() {
         return Err(g.0);
@@ -388,7 +411,7 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
             payer_id: s.settings.payer_id.clone(),
             filing_indicator: s.settings.claim_filing_indicator.clone(),
         },
-        responsibility: Responsibility::Primary,
+        responsibility,
         subscriber,
         relationship,
         patient,
@@ -401,8 +424,270 @@ pub fn build(s: &Sources<'_>) -> Result<Claim, Vec<Gap>> {
         referring: referring.flatten(),
         institutional,
         lines,
-        other_payers: Vec::new(),
+        other_payers,
     })
+}
+
+const WHY_PRIOR: &str = "a secondary or tertiary claim carries what each payer before it decided: its paid amount and adjustments from its 835 (2320 AMT*D and CAS, 2430 SVD and CAS)";
+
+/// Who this payer is among the patient's payers (SBR01), and the payers before it with what
+/// their 835s decided: the settlement's other payer invoices whose coverage comes first.
+fn prior_payers(
+    s: &Sources<'_>,
+    lines: Option<&[ServiceLine]>,
+    g: &mut Gaps,
+) -> (Responsibility, Vec<OtherPayer>) {
+    if s.settlement_payers.is_empty() {
+        return (Responsibility::Primary, Vec::new());
+    }
+    let priority_of = |coverage: Option<CoverageId>| {
+        s.coverages.and_then(|c| {
+            c.value
+                .coverages
+                .iter()
+                .find(|r| Some(r.id) == coverage)
+                .map(|r| r.priority)
+        })
+    };
+    let order_gap = |g: &mut Gaps, what: String| {
+        g.add(
+            ("2000B", "SBR", "SBR01", "Payer Responsibility Sequence Number Code"),
+            what,
+            "with several payers billed for one settlement, the claim says whether this payer is asked first, second or third, by the order of the patient's coverages",
+            Resource::Patient(
+                s.patient
+                    .map(|p| p.value.patient_id.to_string())
+                    .unwrap_or_default(),
+            ),
+            GapKind::Absent,
+            s.coverages.map(|c| c.as_of),
+        );
+    };
+    let Some(mine) = priority_of(s.invoice.coverage_id) else {
+        order_gap(
+            g,
+            "the order of the patient's coverages is not known to invoicing".to_owned(),
+        );
+        return (Responsibility::Primary, Vec::new());
+    };
+    let mut before = Vec::new();
+    for p in s.settlement_payers {
+        match priority_of(p.coverage_id) {
+            Some(q) if q < mine => before.push((q, p)),
+            Some(_) => {}
+            None => order_gap(
+                g,
+                format!(
+                    "the coverage payer {} was billed through (invoice {}) is not among the patient's coverages",
+                    p.payer_code, p.invoice_number
+                ),
+            ),
+        }
+    }
+    before.sort_by_key(|(q, _)| *q);
+    let responsibility = match before.len() {
+        0 => Responsibility::Primary,
+        1 => Responsibility::Secondary,
+        _ => Responsibility::Tertiary,
+    };
+    let others = before
+        .iter()
+        .zip([Responsibility::Primary, Responsibility::Secondary])
+        .filter_map(|((_, p), r)| other_payer(s, p, r, lines, g))
+        .collect();
+    (responsibility, others)
+}
+
+/// One payer before this one (2320/2330A/2330B/2430), or its gaps.
+fn other_payer(
+    s: &Sources<'_>,
+    p: &SettlementPayer<'_>,
+    responsibility: Responsibility,
+    lines: Option<&[ServiceLine]>,
+    g: &mut Gaps,
+) -> Option<OtherPayer> {
+    let invoice_ref = Resource::Invoice(p.invoice_id);
+    let payer = match p.settings {
+        Some(settings) => Some(Payer {
+            name: settings.payer_name.clone(),
+            payer_id: settings.payer_id.clone(),
+            filing_indicator: settings.claim_filing_indicator.clone(),
+        }),
+        None => {
+            g.add(
+                ("2330B", "NM1", "NM109", "Other Payer Primary Identifier"),
+                format!("payer {} has no e-billing settings", p.payer_code),
+                "the payer before this one is named by its name, payer id and filing indicator, from its settings",
+                Resource::Settings(p.payer_code.to_owned()),
+                GapKind::Absent,
+                None,
+            );
+            None
+        }
+    };
+    let (subscriber, relationship) = other_subscriber(s, p, g);
+    let Some((remitted, paid_on)) = p.adjudication else {
+        g.add(
+            ("2320", "AMT", "AMT02", "Payer Paid Amount"),
+            format!(
+                "payer {}'s 835 for invoice {} has not come",
+                p.payer_code, p.invoice_number
+            ),
+            WHY_PRIOR,
+            invoice_ref,
+            GapKind::Absent,
+            None,
+        );
+        return None;
+    };
+    let cas = |line: Option<&str>| -> Vec<Adjustment> {
+        remitted
+            .adjustments
+            .iter()
+            .filter(|a| a.line.as_deref() == line)
+            .map(|a| Adjustment {
+                group: a.group.clone(),
+                reason: a.reason.clone(),
+                amount: a.amount.amount(),
+            })
+            .collect()
+    };
+    let adjustments = cas(None);
+    let line_adjudications: Vec<LineAdjudication> = remitted
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let control_number = l.control_number.clone()?;
+            Some(LineAdjudication {
+                adjustments: cas(Some(&control_number)),
+                control_number,
+                paid: l.paid.amount(),
+                units: l.units,
+            })
+        })
+        .collect();
+    if let Some(lines) = lines {
+        let sum = |a: &[Adjustment]| a.iter().map(|a| a.amount).sum::<Decimal>();
+        let charge: Decimal = lines.iter().map(|l| l.charge).sum();
+        let explained = remitted.paid.amount()
+            + sum(&adjustments)
+            + line_adjudications
+                .iter()
+                .map(|l| sum(&l.adjustments))
+                .sum::<Decimal>();
+        let lines_hold = line_adjudications.iter().all(|a| {
+            lines
+                .iter()
+                .find(|l| l.control_number == a.control_number)
+                .is_some_and(|l| l.charge == a.paid + sum(&a.adjustments))
+        });
+        if charge != explained || !lines_hold {
+            g.add(
+                ("2320", "CAS", "CAS03", "Adjustment Amount"),
+                format!(
+                    "payer {}'s 835 for invoice {} paid {} and adjusted {} of {}: it does not add up to this claim's charge {} line by line",
+                    p.payer_code,
+                    p.invoice_number,
+                    remitted.paid.amount(),
+                    explained - remitted.paid.amount(),
+                    remitted.charge.amount(),
+                    charge
+                ),
+                "the claim's charge is what each payer before it paid plus what it adjusted (CLM02 = AMT*D + CAS), and so is each line's (SV102 = SVD02 + CAS)",
+                invoice_ref,
+                GapKind::Invalid,
+                None,
+            );
+            return None;
+        }
+    }
+    Some(OtherPayer {
+        responsibility,
+        payer: payer?,
+        subscriber: subscriber?,
+        relationship: relationship?,
+        paid: remitted.paid.amount(),
+        adjudicated_on: paid_on,
+        adjustments,
+        lines: line_adjudications,
+    })
+}
+
+/// The holder of a payer's policy before this one (2330A) and how the patient relates to them.
+fn other_subscriber(
+    s: &Sources<'_>,
+    p: &SettlementPayer<'_>,
+    g: &mut Gaps,
+) -> (Option<Subscriber>, Option<Relationship>) {
+    let facts = s.coverages.and_then(|c| {
+        c.value
+            .claims
+            .iter()
+            .find(|f| Some(f.coverage_id) == p.coverage_id)
+    });
+    let as_of = s.coverages.map(|c| c.as_of);
+    let coverage_ref = match p.coverage_id {
+        Some(id) => Resource::Coverage(id.to_string()),
+        None => Resource::Invoice(p.invoice_id),
+    };
+    let member_id = facts
+        .and_then(|f| f.subscriber.as_ref())
+        .and_then(|h| h.member_id.clone())
+        .or_else(|| p.policy_number.map(str::to_owned));
+    let member_id = g.parsed(
+        ("2330A", "NM1", "NM109", "Other Insured Identifier"),
+        member_id.as_deref(),
+        "member id at the payer before",
+        text,
+        "the insured of the payer before this one is named by the member id on that card",
+        &coverage_ref,
+        as_of,
+    );
+    let group_number = facts.and_then(|f| f.group_number.clone());
+    let (person, relationship) = match facts.and_then(|f| f.subscriber.as_ref()) {
+        Some(h) if h.relationship != Relationship::SelfInsured => (
+            person(
+                "2330A",
+                h.family_name.as_deref(),
+                h.given_name.as_deref(),
+                h.birth_date,
+                h.sex.as_deref(),
+                h.address.as_ref(),
+                &coverage_ref,
+                as_of,
+                g,
+            ),
+            h.relationship,
+        ),
+        _ => {
+            // The patient holds it: their details are checked (and their gaps named) as the
+            // claim's own patient or subscriber already.
+            let mut named_already = Gaps(Vec::new());
+            let patient = s.patient.and_then(|p| {
+                person(
+                    "2330A",
+                    Some(&p.value.family_name),
+                    Some(&p.value.given_name),
+                    p.value.birth_date,
+                    Some(&p.value.sex),
+                    p.value.address.as_ref(),
+                    &Resource::Patient(p.value.patient_id.to_string()),
+                    Some(p.as_of),
+                    &mut named_already,
+                )
+            });
+            (patient, Relationship::SelfInsured)
+        }
+    };
+    let subscriber = match (member_id, person) {
+        (Some(member_id), Some(person)) => Some(Subscriber {
+            member_id,
+            group_number,
+            person,
+        }),
+        _ => None,
+    };
+    (subscriber, Some(relationship))
 }
 
 /// REF*F8 of a replacement or void: the payer's number of the claim it corrects, or a gap
@@ -1301,7 +1586,7 @@ fn institutional(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     struct World {
         settings: EBillingSettings,
@@ -1318,6 +1603,7 @@ mod tests {
         episode_known: bool,
         frequency: Frequency,
         corrects: Option<(crate::ids::EBillingClaimId, Option<&'static str>)>,
+        settlement_payers: Vec<SettlementPayer<'static>>,
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -1376,6 +1662,7 @@ mod tests {
             episode_known: true,
             frequency: Frequency::Original,
             corrects: None,
+            settlement_payers: Vec::new(),
         }
     }
 
@@ -1433,6 +1720,7 @@ mod tests {
             coding: Some(known(&w.coding)),
             catalog: &catalog,
             practitioners: &practitioners,
+            settlement_payers: &w.settlement_payers,
         })
     }
 
@@ -1645,6 +1933,125 @@ mod tests {
         w.frequency = Frequency::Original;
         w.corrects = Some((claim_id, Some("IGNORED")));
         assert_eq!(check(&w).expect("an original").payer_claim_number, None);
+    }
+
+    /// The world's coverage second after a primary one of payer MEDICARE, whose invoice of the
+    /// same settlement is `primary_invoice`, with the 835 `remitted` (when it came).
+    fn secondary(w: &mut World, primary_invoice: InvoiceId, remitted: Option<Value>) {
+        let coverage = |id: &str, code: &str, priority: i32| {
+            json!({"id": id, "payer_id": "0193a0a0-0000-7000-8000-0000000000a1", "payer_code": code,
+                "payer_kind": "insurer", "policy_number": "POL", "plan_code": null, "priority": priority,
+                "valid_from": null, "valid_to": null})
+        };
+        w.coverages.coverages = vec![
+            parse(coverage("0193a0a0-0000-7000-8000-000000000003", "UHC", 2)),
+            parse(coverage(
+                "0193a0a0-0000-7000-8000-0000000000c1",
+                "MEDICARE",
+                1,
+            )),
+        ];
+        let mut settings = w.settings.clone();
+        settings.payer_name = "MEDICARE".to_owned();
+        settings.payer_id = "MCR01".to_owned();
+        settings.claim_filing_indicator = "MB".to_owned();
+        let adjudication = remitted.map(|r| {
+            let claim: &'static crate::events::RemittedClaim = Box::leak(Box::new(parse(r)));
+            (claim, NaiveDate::from_ymd_opt(2026, 12, 20).expect("day"))
+        });
+        w.settlement_payers = vec![SettlementPayer {
+            payer_code: "MEDICARE",
+            invoice_id: primary_invoice,
+            invoice_number: "SPR-2026-000009",
+            coverage_id: Some("0193a0a0-0000-7000-8000-0000000000c1".parse().expect("id")),
+            policy_number: Some("1EG4TE5MK73"),
+            settings: Some(Box::leak(Box::new(settings))),
+            adjudication,
+        }];
+    }
+
+    fn remitted(paid: &str, line_paid: &str, adjustments: Value) -> Value {
+        let usd = |a: &str| json!({"amount": a, "currency": "USD"});
+        json!({"remittance_claim_id": "r1", "invoice_id": "0193a0a0-0000-7000-8000-0000000000b1", "claim_id": null,
+            "patient_control_number": "SPR-2026-000009", "payer_claim_number": "MCR-ICN-1", "status_code": "1",
+            "status": "posted", "charge": usd("150.00"), "paid": usd(paid), "patient_responsibility": usd("20.00"),
+            "patient_share": usd("0.00"), "adjustments": adjustments,
+            "lines": [{"control_number": "0193a0a0000070008000000000000100", "procedure": "HC:99213:25",
+                "charge": usd("150.00"), "paid": usd(line_paid), "units": "1", "remarks": []}]})
+    }
+
+    #[test]
+    fn a_secondary_claim_carries_the_primary_payers_835_or_says_it_has_not_come() {
+        let usd = |a: &str| json!({"amount": a, "currency": "USD"});
+        let line = "0193a0a0000070008000000000000100";
+        let adjustments = json!([
+            {"group": "CO", "reason": "45", "amount": usd("30.00"), "posted": usd("30.00"), "line": line},
+            {"group": "PR", "reason": "2", "amount": usd("20.00"), "posted": usd("0.00"), "line": line}]);
+        let primary = InvoiceId::new();
+        let mut w = world();
+        secondary(
+            &mut w,
+            primary,
+            Some(remitted("100.00", "100.00", adjustments.clone())),
+        );
+        let claim = check(&w).expect("a secondary claim");
+        assert_eq!(claim.responsibility, Responsibility::Secondary);
+        let [other] = claim.other_payers.as_slice() else {
+            panic!("one payer before: {:?}", claim.other_payers);
+        };
+        assert_eq!(other.responsibility, Responsibility::Primary);
+        assert_eq!(
+            (
+                other.payer.payer_id.as_str(),
+                other.payer.filing_indicator.as_str()
+            ),
+            ("MCR01", "MB")
+        );
+        assert_eq!(other.subscriber.member_id, "1EG4TE5MK73");
+        assert_eq!(other.relationship, Relationship::SelfInsured);
+        assert_eq!(other.paid, Decimal::new(100, 0));
+        assert!(other.adjustments.is_empty(), "all at line level");
+        assert_eq!(other.lines.len(), 1);
+        assert_eq!(other.lines[0].control_number, line);
+        assert_eq!(
+            other.lines[0]
+                .adjustments
+                .iter()
+                .map(|a| format!("{}-{}:{}", a.group, a.reason, a.amount))
+                .collect::<Vec<_>>(),
+            ["CO-45:30", "PR-2:20"]
+        );
+
+        // Claim-level adjustments count too; what does not add up is a gap.
+        secondary(
+            &mut w,
+            primary,
+            Some(remitted("90.00", "100.00", adjustments)),
+        );
+        let gaps = check(&w).expect_err("does not balance");
+        assert_eq!(elements(&gaps), ["2320 CAS03"]);
+        assert_eq!(gaps[0].resource, Resource::Invoice(primary));
+
+        secondary(&mut w, primary, None);
+        let gaps = check(&w).expect_err("no 835 yet");
+        assert_eq!(elements(&gaps), ["2320 AMT02"]);
+        assert!(gaps[0].what.contains("MEDICARE"), "{}", gaps[0].what);
+
+        // The other way round this payer comes first: a primary claim, whatever the other did.
+        let mut first = world();
+        secondary(&mut first, primary, None);
+        first.coverages.coverages[0].priority = 1;
+        first.coverages.coverages[1].priority = 2;
+        let claim = check(&first).expect("a primary claim");
+        assert_eq!(claim.responsibility, Responsibility::Primary);
+        assert!(claim.other_payers.is_empty());
+
+        // Without the coverages' order, a gap on the patient (announce the coverages).
+        first.coverages.coverages.clear();
+        assert_eq!(
+            elements(&check(&first).expect_err("order unknown")),
+            ["2000B SBR01"]
+        );
     }
 
     #[test]

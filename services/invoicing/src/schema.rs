@@ -457,3 +457,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     e_billing_responses,
     e_billing_claim_events
 );
+
+diesel::table! {
+    claim_adjudications (id) {
+        id -> Text,
+        invoice_id -> Text,
+        remittance_id -> Text,
+        status_code -> Text,
+        paid_on -> Date,
+        claim -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use carebill_domain::claim::{Claim, ClaimFormat};
 use carebill_domain::claim_build::{
-    self, Corrected, Gap, InvoiceFacts, InvoiceLine, Known, Resource, Sources,
+    self, Corrected, Gap, InvoiceFacts, InvoiceLine, Known, Resource, SettlementPayer, Sources,
 };
 use carebill_domain::claim_correction::line_after_credits;
+use carebill_domain::events::RemittedClaim;
 use carebill_domain::events::{
     CatalogItemChangedV1, CoverageChangedV1, EpisodeCodedV1, EpisodeRef, LocationChangedV1,
     PartyKind, PatientChangedV1, PractitionerChangedV1,
@@ -27,6 +28,7 @@ use super::claim_corrections::{self, Claiming};
 use super::claim_facts::{self as facts, Kept};
 use super::e_billing_settings;
 use crate::store::credit_notes;
+use crate::store::e_billings as store;
 use crate::store::invoices::{self, InvoiceRow};
 use crate::store::lines::{self, LineRow};
 
@@ -246,6 +248,7 @@ pub(crate) fn check_many(
             .push(row);
     }
     let credits = Credits::of(conn, &ids)?;
+    let siblings = Siblings::of(conn, payer_code, &invoices)?;
     let keys = |f: fn(&InvoiceRow) -> Option<String>| -> Vec<String> {
         let mut k: Vec<String> = invoices.iter().map(|(i, _)| i).filter_map(f).collect();
         k.sort();
@@ -283,11 +286,13 @@ pub(crate) fn check_many(
             let key = invoice.id.to_string();
             let rows = rows_of.remove(&key).unwrap_or_default(); // not stored: no lines, a gap
             let credited = credits.of_invoice(&key, claiming.credits_until)?;
+            let settlement_payers = siblings.of_invoice(&invoice)?;
             let claimed = Claimed {
                 invoice: &invoice,
                 claiming: &claiming,
                 rows: &rows,
                 credited: &credited,
+                settlement_payers: &settlement_payers,
             };
             let (claim, gaps) = match one(payer_code, &settings.settings, &kept, &claimed)? {
                 Ok(claim) => (Some(claim), Vec::new()),
@@ -301,6 +306,114 @@ pub(crate) fn check_many(
             })
         })
         .collect()
+}
+
+/// The other payers' invoices of the settlements checked, with their settings and what their
+/// 835s decided: what a secondary claim carries of the payers before it.
+struct Siblings {
+    /// Per settlement, each payer's latest issued invoice.
+    by_settlement: HashMap<String, Vec<InvoiceRow>>,
+    /// Those payers' e-billing settings.
+    settings: HashMap<String, carebill_domain::e_billing::EBillingSettings>,
+    /// Per invoice, the latest 835 that decided it (not a reversal) and when it paid.
+    adjudications: HashMap<String, (RemittedClaim, chrono::NaiveDate)>,
+}
+
+impl Siblings {
+    fn of(
+        conn: &mut AnyConnection,
+        payer_code: &str,
+        invoices: &[(InvoiceRow, Claiming)],
+    ) -> Result<Siblings, Error> {
+        let mut settlements: Vec<String> = invoices
+            .iter()
+            .filter_map(|(i, _)| i.settlement_id.clone())
+            .collect();
+        settlements.sort();
+        settlements.dedup();
+        let mut latest: HashMap<(String, String), InvoiceRow> = HashMap::new();
+        for row in invoices::payer_invoices_of_settlements(conn, &settlements)? {
+            let (Some(settlement), Some(code)) =
+                (row.settlement_id.clone(), row.payer_code.clone())
+            else {
+                continue;
+            };
+            if code == payer_code {
+                continue;
+            }
+            let newer = latest
+                .get(&(settlement.clone(), code.clone()))
+                .is_none_or(|r| {
+                    (r.settlement_version, r.issued_at) < (row.settlement_version, row.issued_at)
+                });
+            if newer {
+                latest.insert((settlement, code), row);
+            }
+        }
+        let ids: Vec<String> = latest.values().map(|r| r.id.to_string()).collect();
+        let mut adjudications = HashMap::new();
+        for a in store::adjudications_of(conn, &ids)? {
+            let claim: RemittedClaim =
+                carebill_domain::stored::json("claim adjudication", &a.claim)
+                    .map_err(Error::from)?;
+            adjudications.insert(a.invoice_id, (claim, a.paid_on));
+        }
+        let mut settings = HashMap::new();
+        for code in latest.keys().map(|(_, c)| c.clone()) {
+            if settings.contains_key(&code) {
+                continue;
+            }
+            match e_billing_settings::get(conn, &code) {
+                Ok(s) => {
+                    settings.insert(code, s.settings);
+                }
+                Err(e) if e.code() == ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut by_settlement: HashMap<String, Vec<InvoiceRow>> = HashMap::new();
+        for ((settlement, _), row) in latest {
+            by_settlement.entry(settlement).or_default().push(row);
+        }
+        Ok(Siblings {
+            by_settlement,
+            settings,
+            adjudications,
+        })
+    }
+
+    /// The other payers' invoices of an invoice's settlement.
+    fn of_invoice<'a>(&'a self, invoice: &InvoiceRow) -> Result<Vec<SettlementPayer<'a>>, Error> {
+        let Some(rows) = invoice
+            .settlement_id
+            .as_ref()
+            .and_then(|s| self.by_settlement.get(s))
+        else {
+            return Ok(Vec::new());
+        };
+        rows.iter()
+            .filter_map(|r| r.payer_code.as_deref().map(|code| (r, code)))
+            .map(|(r, payer_code)| {
+                Ok(SettlementPayer {
+                    payer_code,
+                    invoice_id: r.id,
+                    invoice_number: &r.number,
+                    coverage_id: r
+                        .coverage_id
+                        .as_deref()
+                        .map(|c| carebill_domain::stored::parse("invoice coverage id", c))
+                        .transpose()
+                        .map_err(Error::from)?,
+                    policy_number: r.policy_number.as_deref(),
+                    settings: self.settings.get(payer_code),
+                    adjudication: self
+                        .adjudications
+                        .get(&r.id.to_string())
+                        .map(|(c, on)| (c, *on)),
+                })
+            })
+            .collect()
+    }
 }
 
 /// One credit note line: the payer's amount credited (minor units) and its quantity (the
@@ -378,6 +491,7 @@ struct Claimed<'a> {
     claiming: &'a Claiming,
     rows: &'a [LineRow],
     credited: &'a HashMap<String, Vec<CreditLine>>,
+    settlement_payers: &'a [SettlementPayer<'a>],
 }
 
 fn one(
@@ -391,6 +505,7 @@ fn one(
         claiming,
         rows,
         credited,
+        settlement_payers,
     } = claimed;
     let (Some(episode_id), Some(patient_id)) = (&invoice.episode_id, &invoice.patient_id) else {
         return Err(Error::internal(
@@ -461,6 +576,7 @@ fn one(
         coding: kept.codings.get(episode_id).map(known),
         catalog: kept.catalog,
         practitioners: kept.registry,
+        settlement_payers,
     };
     Ok(claim_build::build(&sources))
 }

@@ -440,6 +440,23 @@ pub(crate) fn remittance_posted(
     let id = uuid::Uuid::now_v7().to_string();
     let mut changed: HashMap<EBillingClaimId, ClaimRow> = HashMap::new();
     let mut items = Vec::new();
+    // What the payer decided of each invoice, for the secondary claims of its settlement.
+    let adjudications = e
+        .claims
+        .iter()
+        .map(|c| {
+            Ok(store::AdjudicationRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                invoice_id: c.invoice_id.to_string(),
+                remittance_id: e.remittance_id.clone(),
+                status_code: c.status_code.clone(),
+                paid_on: e.paid_on,
+                claim: serde_json::to_string(c)?,
+                created_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    store::insert_adjudications(conn, adjudications)?;
     for c in &e.claims {
         // Collections names the claim when it knew it was sent (`e_billing.sent`); when the 835
         // came first, the invoice's sent claim is the one it answers.

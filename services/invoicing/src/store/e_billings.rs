@@ -14,8 +14,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{
-    e_billing_claim_events, e_billing_claims, e_billing_files, e_billing_responses, e_billings,
-    x12_control_numbers,
+    claim_adjudications, e_billing_claim_events, e_billing_claims, e_billing_files,
+    e_billing_responses, e_billings, x12_control_numbers,
 };
 
 /// A stored e-billing.
@@ -585,6 +585,57 @@ pub(crate) fn claims_with_sent_at(
                 .filter(e_billing_claims::id.eq_any(chunk))
                 .select((ClaimRow::as_select(), e_billings::sent_at))
                 .load::<(ClaimRow, Option<NaiveDateTime>)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// What a payer's 835 decided of one invoice (the remitted claim as JSON).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = claim_adjudications)]
+pub(crate) struct AdjudicationRow {
+    /// Id.
+    pub id: String,
+    /// The invoice it answered.
+    pub invoice_id: String,
+    /// The remittance (in collections).
+    pub remittance_id: String,
+    /// CLP02.
+    pub status_code: String,
+    /// BPR16: when the payer paid.
+    pub paid_on: chrono::NaiveDate,
+    /// The remitted claim (JSON).
+    pub claim: String,
+    /// When it was kept.
+    pub created_at: NaiveDateTime,
+}
+
+/// Keeps what 835s decided.
+pub(crate) fn insert_adjudications(
+    conn: &mut AnyConnection,
+    rows: Vec<AdjudicationRow>,
+) -> Result<(), Error> {
+    carebill_platform::insert_rows!(conn, claim_adjudications::table, rows);
+    Ok(())
+}
+
+/// What 835s decided of these invoices, reversals left out, oldest first (500 per query).
+pub(crate) fn adjudications_of(
+    conn: &mut AnyConnection,
+    invoice_ids: &[String],
+) -> Result<Vec<AdjudicationRow>, Error> {
+    let mut out = Vec::new();
+    for chunk in invoice_ids.chunks(500) {
+        out.extend(
+            claim_adjudications::table
+                .filter(claim_adjudications::invoice_id.eq_any(chunk))
+                .filter(claim_adjudications::status_code.ne("22"))
+                .order((
+                    claim_adjudications::created_at.asc(),
+                    claim_adjudications::id.asc(),
+                ))
+                .select(AdjudicationRow::as_select())
+                .load::<AdjudicationRow>(conn)?,
         );
     }
     Ok(out)

@@ -573,3 +573,22 @@ pub(crate) fn last_issued_of_settlements(
     }
     Ok(out)
 }
+
+/// The issued invoices to payers of these settlements (500 per query).
+pub(crate) fn payer_invoices_of_settlements(
+    conn: &mut AnyConnection,
+    settlement_ids: &[String],
+) -> Result<Vec<InvoiceRow>, Error> {
+    let mut out = Vec::new();
+    for chunk in settlement_ids.chunks(500) {
+        out.extend(
+            invoices::table
+                .filter(invoices::settlement_id.eq_any(chunk))
+                .filter(invoices::recipient_kind.eq(PartyKind::Payer.as_str()))
+                .filter(invoices::status.eq(InvoiceStatus::Issued.as_str()))
+                .select(InvoiceRow::as_select())
+                .load::<InvoiceRow>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -23,6 +23,7 @@ both_backends!(
     a_ready_e_billing_is_sent_as_its_837_and_276_the_same_bytes_every_time,
     what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothing,
     a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_payers_claim,
+    a_secondary_claim_carries_the_primary_payers_835_and_waits_for_it,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -1701,7 +1702,7 @@ async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_pay
     let h = harness(b);
     let app = app(&h.db).await;
     let t = token(&["biller"], None);
-    let w = world("SPR");
+    let w = world("COR");
     let pat = PartyRef::patient(w.patient.id);
     // Three settlements, each a 100.00 hemoglobin test of which SANITAS is billed 80.00.
     let settlements: Vec<SettlementId> = (0..3).map(|_| SettlementId::new()).collect();
@@ -1885,7 +1886,7 @@ async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_pay
         post(
             "/v1/e-billings",
             &t,
-            &json!({"payer_code": "SANITAS", "filter": {"provider": "SPR"}}),
+            &json!({"payer_code": "SANITAS", "filter": {"provider": "COR"}}),
         ),
     )
     .await;
@@ -2068,4 +2069,175 @@ async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_pay
         ),
         "a voided invoice: {p}"
     );
+}
+
+async fn a_secondary_claim_carries_the_primary_payers_835_and_waits_for_it(b: Backend) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("SEC");
+    let pat = PartyRef::patient(w.patient.id);
+    // One 100.00 test: SANITAS (first) is billed 60.00, ADESLAS (second) 30.00, the patient 10.00.
+    let consumption = ConsumptionId::new();
+    let split = line(
+        consumption,
+        "LAB-HB",
+        10_000,
+        &[(&w.sanitas, 6_000), (&w.adeslas, 3_000), (&pat, 1_000)],
+    );
+    deliver(
+        &h.db,
+        envelope(&in_dollars(approval(
+            &w,
+            SettlementId::new(),
+            1,
+            vec![split],
+        ))),
+    )
+    .await
+    .expect("approved");
+    let mut second = uhc();
+    second["payer_id"] = json!("60054");
+    second["payer_name"] = json!("AETNA");
+    for (code, settings) in [("SANITAS", uhc()), ("ADESLAS", second)] {
+        let (s, _, _) = call(
+            &app,
+            put(
+                &format!("/v1/e-billing-settings/{code}"),
+                &admin(),
+                &settings,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let ordered = |code: &str, party: &PartyRef, priority: i32| {
+        let mut c = coverage(code);
+        c.id = party.coverage_id.expect("coverage");
+        c.priority = priority;
+        c
+    };
+    deliver(
+        &h.db,
+        accounts_event(&carebill_domain::events::CoverageChangedV1 {
+            patient_id: w.patient.id,
+            coverage_id: w.adeslas.coverage_id.expect("coverage"),
+            change: "created".to_owned(),
+            coverages: vec![
+                ordered("SANITAS", &w.sanitas, 1),
+                ordered("ADESLAS", &w.adeslas, 2),
+            ],
+            claims: Vec::new(),
+            changed_at: chrono::Utc::now() + chrono::Duration::seconds(1),
+        }),
+    )
+    .await
+    .expect("kept");
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &t)).await;
+    let invoice_of = |code: &str| {
+        items(&list)
+            .into_iter()
+            .find(|i| i["recipient"]["payer_code"] == code)
+            .map(|i| {
+                (
+                    i["id"].as_str().expect("id").to_owned(),
+                    i["number"].as_str().expect("no").to_owned(),
+                )
+            })
+            .expect("invoice")
+    };
+    let ((first, first_no), (secondary, secondary_no)) =
+        (invoice_of("SANITAS"), invoice_of("ADESLAS"));
+
+    // The first payer's claim is whole as it is; the second's waits for the first's 835.
+    let (s, check, _) = call(&app, get(&format!("/v1/invoices/{first}/claim-check"), &t)).await;
+    assert_eq!(
+        (s, &check["ready"]),
+        (StatusCode::OK, &json!(true)),
+        "{check}"
+    );
+    let (_, check, _) = call(
+        &app,
+        get(&format!("/v1/invoices/{secondary}/claim-check"), &t),
+    )
+    .await;
+    assert_eq!(check["ready"], false, "{check}");
+    let gaps = check["gaps"].as_array().expect("gaps");
+    assert_eq!(gaps.len(), 1, "{check}");
+    assert_eq!(
+        (&gaps[0]["loop"], &gaps[0]["element"]),
+        (&json!("2320"), &json!("AMT02"))
+    );
+    assert_eq!(gaps[0]["href"], format!("/v1/invoices/{first}"));
+
+    // SANITAS's 835 comes (collections posts it): paid 60.00, 10.00 contractual, 30.00 the
+    // patient's (what the second payer and the patient were billed).
+    let usd = |a: &str| json!({"amount": a, "currency": "USD"});
+    let control = consumption.to_string().replace('-', "");
+    let posted = carebill_domain::events::Envelope::new(
+        "collections",
+        &serde_json::from_value::<carebill_domain::events::RemittancePostedV1>(json!({
+            "remittance_id": "0199a000-0000-7000-8000-000000000002", "payer_code": "SANITAS",
+            "payer_id": "87726", "trace_number": "CHK-2", "paid_on": "2026-12-09", "total": usd("60.00"),
+            "claims": [{"remittance_claim_id": "r1", "invoice_id": first, "claim_id": null,
+                "patient_control_number": first_no, "payer_claim_number": "ICN-S-1", "status_code": "1",
+                "status": "posted", "charge": usd("100.00"), "paid": usd("60.00"),
+                "patient_responsibility": usd("30.00"), "patient_share": usd("0.00"),
+                "adjustments": [
+                    {"group": "CO", "reason": "45", "amount": usd("10.00"), "posted": usd("0.00"), "line": control},
+                    {"group": "PR", "reason": "2", "amount": usd("30.00"), "posted": usd("0.00"), "line": control}],
+                "lines": [{"control_number": control, "procedure": "HC:85018", "charge": usd("100.00"),
+                    "paid": usd("60.00"), "units": "1", "remarks": []}]}],
+            "posted_by": "pablo", "posted_at": "2026-12-09T10:00:00Z"}))
+        .expect("remittance posted"),
+        chrono::Utc::now(),
+        None,
+        None,
+    )
+    .expect("envelope");
+    deliver(&h.db, posted.clone()).await.expect("applied");
+    deliver(&h.db, posted).await.expect("applied once");
+
+    let (_, check, _) = call(
+        &app,
+        get(&format!("/v1/invoices/{secondary}/claim-check"), &t),
+    )
+    .await;
+    assert_eq!(check["ready"], true, "{check}");
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "ADESLAS", "invoice_ids": [secondary]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, e["status"].as_str()),
+        (StatusCode::CREATED, Some("ready")),
+        "{e}"
+    );
+    let id = e["id"].as_str().expect("id");
+    let (_, _, file) = x12_file(&app, &format!("/v1/e-billings/{id}/file"), &t, b).await;
+    for expected in [
+        format!("~CLM*{secondary_no}*100***"),
+        "~NM1*PR*2*AETNA*****PI*60054~".to_owned(),
+        "~SBR*S*18*".to_owned(),
+        "~SBR*P*18*".to_owned(),
+        "~AMT*D*60~".to_owned(),
+        "~OI***Y***I~".to_owned(),
+        "~NM1*PR*2*UNITEDHEALTHCARE*****PI*87726~".to_owned(),
+        "~SVD*87726*60*HC:85018**1~".to_owned(),
+        "~CAS*CO*45*10~".to_owned(),
+        "~CAS*PR*2*30~".to_owned(),
+        "~DTP*573*D8*20261209~".to_owned(),
+    ] {
+        assert!(file.contains(&expected), "{expected} in {file}");
+    }
+    // The 835 once kept: applying it again added nothing (one 2430 for the one line).
+    assert_eq!(file.matches("~SVD*").count(), 1, "{file}");
 }
