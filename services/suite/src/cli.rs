@@ -84,7 +84,7 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Only these kinds, comma-separated: locations, payers, practitioners, catalog,
-        /// patients, codings (default all).
+        /// patients, codings, coverages (default all).
         #[arg(long)]
         what: Option<String>,
     },
