@@ -97,6 +97,8 @@ pub struct Corrected<'a> {
     pub claim_id: crate::ids::EBillingClaimId,
     /// The payer's claim control number of it (REF*F8).
     pub payer_claim_number: Option<&'a str>,
+    /// Whether the payer still has it (not rejected since, its e-billing not cancelled).
+    pub active: bool,
 }
 
 /// Another payer's invoice of the same settlement: a payer before this one when its coverage
@@ -485,6 +487,24 @@ fn prior_payers(
         }
     }
     before.sort_by_key(|(q, _)| *q);
+    let mut named: Vec<&str> = Vec::new();
+    for (_, p) in &before {
+        if named.contains(&p.payer_code) {
+            g.add(
+                ("2320", "SBR", "SBR01", "Payer Responsibility Sequence Number Code"),
+                format!(
+                    "payer {} billed these services on more than one invoice (invoice {} among them)",
+                    p.payer_code, p.invoice_number
+                ),
+                "a claim carries one decision of each payer before it; services that payer billed on several invoices are claimed separately",
+                Resource::Invoice(s.invoice.id),
+                GapKind::Invalid,
+                None,
+            );
+            return (Responsibility::Primary, Vec::new());
+        }
+        named.push(p.payer_code);
+    }
     let responsibility = match before.len() {
         0 => Responsibility::Primary,
         1 => Responsibility::Secondary,
@@ -709,6 +729,17 @@ fn corrected(s: &Sources<'_>, g: &mut Gaps) -> Option<String> {
         );
         return None;
     };
+    if !corrects.active {
+        g.add(
+            at,
+            "the claim corrected was rejected since: the payer has no claim of it",
+            "a replacement or void corrects a claim the payer has; cancel this e-billing: what the invoice needs then shows among the claimable entries",
+            Resource::Claim(corrects.claim_id),
+            GapKind::Invalid,
+            None,
+        );
+        return None;
+    }
     match corrects
         .payer_claim_number
         .map(str::trim)
@@ -1604,6 +1635,7 @@ mod tests {
         frequency: Frequency,
         corrects: Option<(crate::ids::EBillingClaimId, Option<&'static str>)>,
         settlement_payers: Vec<SettlementPayer<'static>>,
+        corrects_active: bool,
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -1663,6 +1695,7 @@ mod tests {
             frequency: Frequency::Original,
             corrects: None,
             settlement_payers: Vec::new(),
+            corrects_active: true,
         }
     }
 
@@ -1711,6 +1744,7 @@ mod tests {
                 corrects: w.corrects.map(|(claim_id, number)| Corrected {
                     claim_id,
                     payer_claim_number: number,
+                    active: w.corrects_active,
                 }),
             },
             episode: w.episode_known.then(|| known(&w.episode)),
@@ -1926,6 +1960,15 @@ mod tests {
         assert_eq!(gaps[0].resource, Resource::Claim(claim_id));
         assert_eq!(gaps[0].kind, GapKind::Absent);
 
+        w.corrects = Some((claim_id, Some("2026120100042")));
+        w.corrects_active = false;
+        let gaps = check(&w).expect_err("the claim corrected was rejected");
+        assert_eq!(
+            (elements(&gaps), gaps[0].kind),
+            (vec!["2300 REF02".to_owned()], GapKind::Invalid)
+        );
+        w.corrects_active = true;
+
         w.corrects = None;
         let gaps = check(&w).expect_err("nothing corrected");
         assert!(matches!(gaps[0].resource, Resource::Invoice(_)));
@@ -2031,6 +2074,14 @@ mod tests {
         let gaps = check(&w).expect_err("does not balance");
         assert_eq!(elements(&gaps), ["2320 CAS03"]);
         assert_eq!(gaps[0].resource, Resource::Invoice(primary));
+
+        // The payer before billed these services twice over: never a guess which.
+        let twice = w.settlement_payers[0].clone();
+        w.settlement_payers.push(twice);
+        assert_eq!(
+            elements(&check(&w).expect_err("two invoices")),
+            ["2320 SBR01"]
+        );
 
         secondary(&mut w, primary, None);
         let gaps = check(&w).expect_err("no 835 yet");

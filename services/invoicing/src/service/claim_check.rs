@@ -3,7 +3,7 @@
 //! builder, which answers the claim or every gap. A biller checks an invoice before claiming
 //! it; e-billings check their invoices the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use carebill_domain::claim::{Claim, ClaimFormat};
 use carebill_domain::claim_build::{
@@ -286,7 +286,7 @@ pub(crate) fn check_many(
             let key = invoice.id.to_string();
             let rows = rows_of.remove(&key).unwrap_or_default(); // not stored: no lines, a gap
             let credited = credits.of_invoice(&key, claiming.credits_until)?;
-            let settlement_payers = siblings.of_invoice(&invoice)?;
+            let settlement_payers = siblings.of_invoice(&invoice, &rows)?;
             let claimed = Claimed {
                 invoice: &invoice,
                 claiming: &claiming,
@@ -311,11 +311,13 @@ pub(crate) fn check_many(
 /// The other payers' invoices of the settlements checked, with their settings and what their
 /// 835s decided: what a secondary claim carries of the payers before it.
 struct Siblings {
-    /// Per settlement, each payer's latest issued invoice.
+    /// Per settlement, the other payers' issued invoices.
     by_settlement: HashMap<String, Vec<InvoiceRow>>,
+    /// Per such invoice, the consumptions its lines bill.
+    consumptions: HashMap<String, HashSet<String>>,
     /// Those payers' e-billing settings.
     settings: HashMap<String, carebill_domain::e_billing::EBillingSettings>,
-    /// Per invoice, the latest 835 that decided it (not a reversal) and when it paid.
+    /// Per invoice, the latest 835 that decided it and when it paid (none once reversed).
     adjudications: HashMap<String, (RemittedClaim, chrono::NaiveDate)>,
 }
 
@@ -331,35 +333,32 @@ impl Siblings {
             .collect();
         settlements.sort();
         settlements.dedup();
-        let mut latest: HashMap<(String, String), InvoiceRow> = HashMap::new();
-        for row in invoices::payer_invoices_of_settlements(conn, &settlements)? {
-            let (Some(settlement), Some(code)) =
-                (row.settlement_id.clone(), row.payer_code.clone())
-            else {
-                continue;
-            };
-            if code == payer_code {
-                continue;
-            }
-            let newer = latest
-                .get(&(settlement.clone(), code.clone()))
-                .is_none_or(|r| {
-                    (r.settlement_version, r.issued_at) < (row.settlement_version, row.issued_at)
-                });
-            if newer {
-                latest.insert((settlement, code), row);
-            }
+        let others: Vec<InvoiceRow> = invoices::payer_invoices_of_settlements(conn, &settlements)?
+            .into_iter()
+            .filter(|r| r.payer_code.as_deref() != Some(payer_code))
+            .collect();
+        let ids: Vec<String> = others.iter().map(|r| r.id.to_string()).collect();
+        let mut consumptions: HashMap<String, HashSet<String>> = HashMap::new();
+        for line in lines::of_documents(conn, &ids)? {
+            consumptions
+                .entry(line.document_id.clone())
+                .or_default()
+                .insert(line.consumption_id.to_string());
         }
-        let ids: Vec<String> = latest.values().map(|r| r.id.to_string()).collect();
+        // The latest decision of each invoice; a reversal takes back what came before it.
         let mut adjudications = HashMap::new();
         for a in store::adjudications_of(conn, &ids)? {
+            if a.status_code == "22" {
+                adjudications.remove(&a.invoice_id);
+                continue;
+            }
             let claim: RemittedClaim =
                 carebill_domain::stored::json("claim adjudication", &a.claim)
                     .map_err(Error::from)?;
             adjudications.insert(a.invoice_id, (claim, a.paid_on));
         }
         let mut settings = HashMap::new();
-        for code in latest.keys().map(|(_, c)| c.clone()) {
+        for code in others.iter().filter_map(|r| r.payer_code.clone()) {
             if settings.contains_key(&code) {
                 continue;
             }
@@ -372,18 +371,27 @@ impl Siblings {
             }
         }
         let mut by_settlement: HashMap<String, Vec<InvoiceRow>> = HashMap::new();
-        for ((settlement, _), row) in latest {
-            by_settlement.entry(settlement).or_default().push(row);
+        for row in others {
+            if let Some(settlement) = row.settlement_id.clone() {
+                by_settlement.entry(settlement).or_default().push(row);
+            }
         }
         Ok(Siblings {
             by_settlement,
+            consumptions,
             settings,
             adjudications,
         })
     }
 
-    /// The other payers' invoices of an invoice's settlement.
-    fn of_invoice<'a>(&'a self, invoice: &InvoiceRow) -> Result<Vec<SettlementPayer<'a>>, Error> {
+    /// The other payers' invoices of an invoice's settlement that bill some of the services
+    /// its `lines` bill (a settlement invoiced again adds invoices for what is new only).
+    fn of_invoice<'a>(
+        &'a self,
+        invoice: &InvoiceRow,
+        lines: &[LineRow],
+    ) -> Result<Vec<SettlementPayer<'a>>, Error> {
+        let mine: HashSet<String> = lines.iter().map(|l| l.consumption_id.to_string()).collect();
         let Some(rows) = invoice
             .settlement_id
             .as_ref()
@@ -392,6 +400,11 @@ impl Siblings {
             return Ok(Vec::new());
         };
         rows.iter()
+            .filter(|r| {
+                self.consumptions
+                    .get(&r.id.to_string())
+                    .is_some_and(|c| !c.is_disjoint(&mine))
+            })
             .filter_map(|r| r.payer_code.as_deref().map(|code| (r, code)))
             .map(|(r, payer_code)| {
                 Ok(SettlementPayer {
@@ -567,6 +580,7 @@ fn one(
             corrects: claiming.corrects.as_ref().map(|c| Corrected {
                 claim_id: c.id,
                 payer_claim_number: c.payer_claim_number.as_deref(),
+                active: c.active,
             }),
         },
         episode: kept.episodes.get(episode_id).map(known),

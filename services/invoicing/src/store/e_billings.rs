@@ -619,7 +619,8 @@ pub(crate) fn insert_adjudications(
     Ok(())
 }
 
-/// What 835s decided of these invoices, reversals left out, oldest first (500 per query).
+/// What 835s decided of these invoices, reversals (CLP02 `22`) included, oldest first (500 per
+/// query).
 pub(crate) fn adjudications_of(
     conn: &mut AnyConnection,
     invoice_ids: &[String],
@@ -629,7 +630,6 @@ pub(crate) fn adjudications_of(
         out.extend(
             claim_adjudications::table
                 .filter(claim_adjudications::invoice_id.eq_any(chunk))
-                .filter(claim_adjudications::status_code.ne("22"))
                 .order((
                     claim_adjudications::created_at.asc(),
                     claim_adjudications::id.asc(),

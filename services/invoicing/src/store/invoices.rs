@@ -525,15 +525,22 @@ pub(crate) fn insert_correction(conn: &mut AnyConnection, row: CorrectionRow) ->
     Ok(())
 }
 
-/// What these invoices replace, by invoice id (invoices that replace nothing are absent).
+/// What these invoices replace, by invoice id (invoices that replace nothing are absent; 500
+/// per query).
 pub(crate) fn corrections_of(
     conn: &mut AnyConnection,
     ids: &[String],
 ) -> Result<Vec<CorrectionRow>, Error> {
-    Ok(invoice_corrections::table
-        .filter(invoice_corrections::invoice_id.eq_any(ids))
-        .select(CorrectionRow::as_select())
-        .load(conn)?)
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            invoice_corrections::table
+                .filter(invoice_corrections::invoice_id.eq_any(chunk))
+                .select(CorrectionRow::as_select())
+                .load::<CorrectionRow>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// The corrections that replace these invoices (500 per query).

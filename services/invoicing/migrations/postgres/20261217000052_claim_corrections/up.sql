@@ -3,7 +3,7 @@
 -- invoice holds at most one active original claim, and at most one active correction per
 -- credit note; the partial unique indexes hold it against two e-billings made at once.
 ALTER TABLE e_billing_claims ADD COLUMN credit_note_id TEXT;
-ALTER TABLE e_billing_claims ADD COLUMN corrects_claim_id TEXT REFERENCES e_billing_claims (id);
+ALTER TABLE e_billing_claims ADD COLUMN corrects_claim_id TEXT;
 DROP INDEX e_billing_claims_active;
 CREATE UNIQUE INDEX e_billing_claims_active ON e_billing_claims (invoice_id, frequency)
     WHERE active AND credit_note_id IS NULL;

@@ -1,7 +1,7 @@
 -- What a payer's 835 decided of each invoice it answered (issue 18, C8), as collections announced
 -- it (`remittance.posted`): the remitted claim whole (JSON: paid, adjustments with their lines,
 -- the lines), kept once per event. A secondary claim of the same settlement carries the latest
--- that is not a reversal (2320/2330/2430).
+-- unless a reversal (CLP02 22) took it back (2320/2330/2430).
 CREATE TABLE claim_adjudications (
     id TEXT PRIMARY KEY,
     invoice_id TEXT NOT NULL,
