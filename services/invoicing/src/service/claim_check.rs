@@ -431,16 +431,16 @@ impl Siblings {
 
 /// One credit note line: the payer's amount credited (minor units) and its quantity (the
 /// line's whole quantity when it credited an amount).
-type CreditLine = (i64, rust_decimal::Decimal);
+pub(crate) type CreditLine = (i64, rust_decimal::Decimal);
 
 /// The credit notes of the invoices checked, with their lines.
-struct Credits {
+pub(crate) struct Credits {
     /// Per invoice: each note's issue time and lines.
     notes: HashMap<String, Vec<(chrono::NaiveDateTime, Vec<LineRow>)>>,
 }
 
 impl Credits {
-    fn of(conn: &mut AnyConnection, invoice_ids: &[String]) -> Result<Credits, Error> {
+    pub(crate) fn of(conn: &mut AnyConnection, invoice_ids: &[String]) -> Result<Credits, Error> {
         let notes = credit_notes::of_invoices(conn, invoice_ids)?;
         let ids: Vec<String> = notes.iter().map(|n| n.id.to_string()).collect();
         let mut lines_of: HashMap<String, Vec<LineRow>> = HashMap::new();
@@ -462,7 +462,7 @@ impl Credits {
 
     /// What the invoice's credit notes issued up to `until` (all of them when none) credited,
     /// per consumption.
-    fn of_invoice(
+    pub(crate) fn of_invoice(
         &self,
         invoice_id: &str,
         until: Option<chrono::NaiveDateTime>,

@@ -14,7 +14,9 @@ use carebill_platform::http::Page;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
-use super::claim_corrections;
+use super::{claim_check, claim_corrections};
+use carebill_domain::claim_correction::line_after_credits;
+use rust_decimal::Decimal;
 use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
 
 /// What the entries are filtered by (kept with an e-billing made from it).
@@ -126,6 +128,7 @@ fn narrow(
 ) -> Result<Vec<Entry>, Error> {
     let mut ids: Vec<String> = rows.iter().map(|r| r.invoice_id.clone()).collect();
     ids.dedup();
+    let credits = claim_check::Credits::of(conn, &ids)?;
     let invoices = crate::store::invoices::by_ids(conn, ids)?;
     let next = claim_corrections::next_claims(conn, &invoices)?;
     let mut items = Vec::with_capacity(rows.len());
@@ -141,10 +144,29 @@ fn narrow(
         }
         let currency = Currency::parse(&row.currency)
             .map_err(|e| Error::stored("line currency", &row.currency, e))?;
+        // As the claim charges it: less what credit notes credited (gone when nothing is left).
+        let quantity: Decimal = stored::parse("line quantity", &row.quantity).map_err(Error::from)?;
+        let credited: Vec<(Decimal, Decimal)> = credits
+            .of_invoice(&row.invoice_id, claiming.credits_until)?
+            .remove(&row.consumption_id)
+            .into_iter()
+            .flatten()
+            .map(|(minor, q)| (money(minor, currency).amount(), q))
+            .collect();
+        let billed = money(row.amount_minor, currency).amount();
+        let Some((charge, _)) = line_after_credits(
+            money(row.line_amount_minor, currency).amount(),
+            billed,
+            quantity,
+            &credited,
+        ) else {
+            continue;
+        };
+        let credited_total: Decimal = credited.iter().map(|(a, _)| *a).sum();
         items.push(Entry {
             performed_on,
-            charge: money(row.line_amount_minor, currency),
-            billed: money(row.amount_minor, currency),
+            charge: Money::new(charge, currency).map_err(|e| Error::internal(&e))?,
+            billed: Money::new(billed - credited_total, currency).map_err(|e| Error::internal(&e))?,
             claim_kind: claiming.frequency.word(),
             corrects_claim_id: claiming.corrects.as_ref().map(|c| c.id.to_string()),
             row,

@@ -35,6 +35,8 @@ pub(crate) struct ClaimableRow {
     pub code: String,
     /// Description.
     pub description: String,
+    /// Quantity (decimal text).
+    pub quantity: String,
     /// Service group.
     pub service_group: String,
     /// Kind of service.
@@ -107,6 +109,7 @@ pub(crate) fn page(
             document_lines::consumption_id,
             document_lines::code,
             document_lines::description,
+            document_lines::quantity,
             document_lines::service_group,
             document_lines::service_kind,
             document_lines::performed_at,

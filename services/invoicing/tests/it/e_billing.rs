@@ -1844,6 +1844,12 @@ async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_pay
             )
         })
         .collect();
+    let a_entry = &items(&entries)[0];
+    assert_eq!(
+        (&a_entry["charge"]["amount"], &a_entry["billed"]["amount"]),
+        (&json!("70.00"), &json!("50.00")),
+        "as the replacement asks it: {a_entry}"
+    );
     assert_eq!(
         kinds,
         vec![
