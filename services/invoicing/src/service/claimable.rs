@@ -15,9 +15,9 @@ use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
 use super::{claim_check, claim_corrections};
+use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
 use carebill_domain::claim_correction::line_after_credits;
 use rust_decimal::Decimal;
-use crate::store::claimable::{self as store, ClaimableFilter, ClaimableRow};
 
 /// What the entries are filtered by (kept with an e-billing made from it).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -145,7 +145,8 @@ fn narrow(
         let currency = Currency::parse(&row.currency)
             .map_err(|e| Error::stored("line currency", &row.currency, e))?;
         // As the claim charges it: less what credit notes credited (gone when nothing is left).
-        let quantity: Decimal = stored::parse("line quantity", &row.quantity).map_err(Error::from)?;
+        let quantity: Decimal =
+            stored::parse("line quantity", &row.quantity).map_err(Error::from)?;
         let credited: Vec<(Decimal, Decimal)> = credits
             .of_invoice(&row.invoice_id, claiming.credits_until)?
             .remove(&row.consumption_id)
@@ -166,7 +167,8 @@ fn narrow(
         items.push(Entry {
             performed_on,
             charge: Money::new(charge, currency).map_err(|e| Error::internal(&e))?,
-            billed: Money::new(billed - credited_total, currency).map_err(|e| Error::internal(&e))?,
+            billed: Money::new(billed - credited_total, currency)
+                .map_err(|e| Error::internal(&e))?,
             claim_kind: claiming.frequency.word(),
             corrects_claim_id: claiming.corrects.as_ref().map(|c| c.id.to_string()),
             row,

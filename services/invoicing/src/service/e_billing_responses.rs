@@ -464,9 +464,19 @@ pub(crate) fn remittance_posted(
             Some(claim_id) => store::claim(conn, claim_id)?,
             None => store::sent_claim_of_invoice(conn, &c.invoice_id.to_string())?,
         };
-        let Some(row) = row else {
+        let Some(mut row) = row else {
             continue;
         };
+        // An invoice corrected since has several claims of one patient control number: the
+        // payer's claim number (CLP07) says which of them this payment answers.
+        if !c.payer_claim_number.is_empty()
+            && row.payer_claim_number.as_deref() != Some(&c.payer_claim_number)
+            && let Some((named, _)) = store::claims_of_invoices(conn, &[c.invoice_id.to_string()])?
+                .into_iter()
+                .find(|(o, _)| o.payer_claim_number.as_deref() == Some(&c.payer_claim_number))
+        {
+            row = named;
+        }
         let mut row = current(&changed, row);
         let denied = c.status == "denied";
         // Collections posted it, or flagged it for review with a payment recorded; a reversal

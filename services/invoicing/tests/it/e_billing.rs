@@ -2075,6 +2075,34 @@ async fn a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_pay
         ),
         "a voided invoice: {p}"
     );
+
+    // A late 835 for A's first claim (the payer's number ICN-A-1), which collections names by
+    // A's latest claim, the replacement: the payer's claim number says which it answers.
+    let replacement = by_invoice(&a)["id"].as_str().expect("id").to_owned();
+    let usd = |v: &str| json!({"amount": v, "currency": "USD"});
+    let posted = carebill_domain::events::Envelope::new(
+        "collections",
+        &serde_json::from_value::<carebill_domain::events::RemittancePostedV1>(json!({
+            "remittance_id": "0199a000-0000-7000-8000-000000000003", "payer_code": "SANITAS",
+            "payer_id": "87726", "trace_number": "CHK-3", "paid_on": "2026-12-10", "total": usd("80.00"),
+            "claims": [{"remittance_claim_id": "r1", "invoice_id": a, "claim_id": replacement,
+                "patient_control_number": a_no, "payer_claim_number": "ICN-A-1", "status_code": "1",
+                "status": "posted", "charge": usd("100.00"), "paid": usd("80.00"),
+                "patient_responsibility": usd("0.00"), "patient_share": usd("0.00"),
+                "adjustments": [{"group": "CO", "reason": "45", "amount": usd("20.00"), "posted": usd("20.00")}],
+                "lines": []}],
+            "posted_by": "pablo", "posted_at": "2026-12-10T10:00:00Z"}))
+        .expect("remittance posted"),
+        chrono::Utc::now(),
+        None,
+        None,
+    )
+    .expect("envelope");
+    deliver(&h.db, posted).await.expect("applied");
+    for (claim, status) in [(&a_claim, "paid"), (&replacement, "submitted")] {
+        let (_, c, _) = call(&app, get(&format!("/v1/e-billing-claims/{claim}"), &t)).await;
+        assert_eq!(c["status"], status, "{c}");
+    }
 }
 
 async fn a_secondary_claim_carries_the_primary_payers_835_and_waits_for_it(b: Backend) {
