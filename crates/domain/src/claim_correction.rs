@@ -88,20 +88,29 @@ pub fn on_file<Id: Copy>(claims: &[ClaimFacts<Id>]) -> Option<ClaimFacts<Id>> {
 
 /// The next claim of an invoice (`cancelled` when a full credit note cancelled it) with these
 /// credit notes and claims.
+/// A corrective invoice with no claim of its own stands for the claim of the invoice it
+/// corrects ([`inherited`]): it is claimed as that claim's replacement, and once cancelled
+/// without a reissue it voids that claim.
 pub fn next_claim<Id: Copy>(
     cancelled: bool,
     notes: &[NoteFacts],
     claims: &[ClaimFacts<Id>],
     reinvoiced: Reinvoiced,
+    inherited: Option<(CreditNoteId, ClaimFacts<Id>)>,
 ) -> Next<Id> {
     if claims.iter().any(|c| c.active && c.sent_at.is_none()) {
         return Next::Nothing;
     }
     let Some(filed) = on_file(claims) else {
-        return if cancelled {
-            Next::Nothing
-        } else {
-            Next::Original
+        return match (inherited, cancelled) {
+            (None, true) => Next::Nothing,
+            (None, false) => Next::Original,
+            (Some((credit_note, filed)), false) => Next::Correction {
+                frequency: Frequency::Replacement,
+                credit_note,
+                corrects: filed.id,
+            },
+            (Some((_, filed)), true) => void(notes, filed, reinvoiced),
         };
     };
     if filed.frequency == Frequency::Void {
@@ -121,7 +130,15 @@ pub fn next_claim<Id: Copy>(
             corrects: filed.id,
         };
     }
-    let full = notes.iter().find(|n| n.full).unwrap_or(latest);
+    void(notes, filed, reinvoiced)
+}
+
+/// The void of `filed` that the full credit note among `notes` asks for, unless it asked for a
+/// reissue that replaces the claim instead.
+fn void<Id: Copy>(notes: &[NoteFacts], filed: ClaimFacts<Id>, reinvoiced: Reinvoiced) -> Next<Id> {
+    let Some(full) = notes.iter().find(|n| n.full) else {
+        return Next::Nothing;
+    };
     if full.reissue && reinvoiced != Reinvoiced::OnlyToOthers {
         return Next::Nothing;
     }
@@ -132,25 +149,24 @@ pub fn next_claim<Id: Copy>(
     }
 }
 
-/// For an invoice whose next claim is an [`Next::Original`]: the replacement it is instead
-/// when it is the corrective invoice of a cancelled invoice to the same payer (its settlement's
-/// invoice cancelled last before it was issued) whose full credit note asked for a reissue
-/// while a claim of it was on file.
-pub fn reissued<Id: Copy>(
-    predecessor_notes: &[NoteFacts],
-    predecessor_claims: &[ClaimFacts<Id>],
-) -> Option<Next<Id>> {
-    let full = predecessor_notes.iter().find(|n| n.full)?;
-    let filed = on_file(predecessor_claims)?;
-    if !full.reissue || filed.frequency == Frequency::Void || filed.sent_at >= Some(full.issued_at)
-    {
-        return None;
+/// The claim on file a corrective invoice stands for, and the credit note that asked for it:
+/// `chain` is the invoices it corrects, nearest first, each with its credit notes and claims.
+/// The nearest's claim on file when it has one, else (it was cancelled with a reissue before it
+/// was ever claimed) the one before's, and so on; each link's full credit note asked for a
+/// reissue after that claim was sent. None when a link has no reissue, or the claim was voided
+/// or rejected.
+pub fn inherited<Id: Copy>(
+    chain: &[(&[NoteFacts], &[ClaimFacts<Id>])],
+) -> Option<(CreditNoteId, ClaimFacts<Id>)> {
+    let nearest = chain.first()?.0.iter().find(|n| n.full && n.reissue)?;
+    for (notes, claims) in chain {
+        let full = notes.iter().find(|n| n.full && n.reissue)?;
+        if let Some(filed) = on_file(claims) {
+            return (filed.frequency != Frequency::Void && filed.sent_at < Some(full.issued_at))
+                .then_some((nearest.id, filed));
+        }
     }
-    Some(Next::Correction {
-        frequency: Frequency::Replacement,
-        credit_note: full.id,
-        corrects: filed.id,
-    })
+    None
 }
 
 /// A line of an invoice as its claim charges it after credit notes: the service's `charge` less
@@ -211,12 +227,12 @@ mod tests {
     #[test]
     fn an_invoice_never_claimed_is_an_original_and_an_open_claim_holds_it() {
         assert_eq!(
-            next_claim::<u8>(false, &[], &[], Reinvoiced::NotYet),
+            next_claim::<u8>(false, &[], &[], Reinvoiced::NotYet, None),
             Next::Original
         );
         let partial = note(9, false, false);
         assert_eq!(
-            next_claim::<u8>(false, &[partial], &[], Reinvoiced::NotYet),
+            next_claim::<u8>(false, &[partial], &[], Reinvoiced::NotYet, None),
             Next::Original,
             "a credit before any claim is sent: the original claims what is left"
         );
@@ -225,7 +241,8 @@ mod tests {
                 false,
                 &[],
                 &[claim(1, Original, true, None)],
-                Reinvoiced::NotYet
+                Reinvoiced::NotYet,
+                None
             ),
             Next::Nothing
         );
@@ -234,13 +251,14 @@ mod tests {
                 false,
                 &[],
                 &[claim(1, Original, false, Some(8))],
-                Reinvoiced::NotYet
+                Reinvoiced::NotYet,
+                None
             ),
             Next::Original,
             "a rejected claim lets go of its invoice"
         );
         assert_eq!(
-            next_claim::<u8>(true, &[note(9, true, false)], &[], Reinvoiced::NotYet),
+            next_claim::<u8>(true, &[note(9, true, false)], &[], Reinvoiced::NotYet, None),
             Next::Nothing,
             "a cancelled invoice never claimed is not claimed"
         );
@@ -252,12 +270,18 @@ mod tests {
         let partial = note(9, false, false);
         let partial2 = note(10, false, false);
         assert_eq!(
-            next_claim(false, &[note(7, false, false)], &sent, Reinvoiced::NotYet),
+            next_claim(
+                false,
+                &[note(7, false, false)],
+                &sent,
+                Reinvoiced::NotYet,
+                None
+            ),
             Next::Nothing,
             "credited before the claim was sent: the claim said it already"
         );
         assert_eq!(
-            next_claim(false, &[partial2, partial], &sent, Reinvoiced::NotYet),
+            next_claim(false, &[partial2, partial], &sent, Reinvoiced::NotYet, None),
             Next::Correction {
                 frequency: Replacement,
                 credit_note: partial2.id,
@@ -267,7 +291,7 @@ mod tests {
         );
         let full = note(11, true, false);
         assert_eq!(
-            next_claim(true, &[partial, full], &sent, Reinvoiced::NotYet),
+            next_claim(true, &[partial, full], &sent, Reinvoiced::NotYet, None),
             Next::Correction {
                 frequency: Void,
                 credit_note: full.id,
@@ -279,7 +303,7 @@ mod tests {
             claim(2, Replacement, true, Some(10)),
         ];
         assert_eq!(
-            next_claim(true, &[partial, full], &replaced, Reinvoiced::NotYet),
+            next_claim(true, &[partial, full], &replaced, Reinvoiced::NotYet, None),
             Next::Correction {
                 frequency: Void,
                 credit_note: full.id,
@@ -288,7 +312,7 @@ mod tests {
             "a void names the last claim on file"
         );
         assert_eq!(
-            next_claim(false, &[partial], &replaced, Reinvoiced::NotYet),
+            next_claim(false, &[partial], &replaced, Reinvoiced::NotYet, None),
             Next::Nothing,
             "the replacement on file says what the invoice says"
         );
@@ -301,7 +325,8 @@ mod tests {
                 true,
                 &[full, note(13, false, false)],
                 &voided,
-                Reinvoiced::NotYet
+                Reinvoiced::NotYet,
+                None
             ),
             Next::Nothing
         );
@@ -310,7 +335,7 @@ mod tests {
             claim(2, Replacement, true, None),
         ];
         assert_eq!(
-            next_claim(false, &[partial2], &open, Reinvoiced::NotYet),
+            next_claim(false, &[partial2], &open, Reinvoiced::NotYet, None),
             Next::Nothing,
             "an open correction covers a later credit note when its file is written"
         );
@@ -332,28 +357,68 @@ mod tests {
                 },
             ),
         ] {
-            assert_eq!(next_claim(true, &[full], &sent, reinvoiced), next);
+            assert_eq!(next_claim(true, &[full], &sent, reinvoiced, None), next);
         }
+        let chain = |n: &[NoteFacts], c: &[ClaimFacts<u8>]| inherited(&[(n, c)]);
+        assert_eq!(chain(&[full], &sent), Some((full.id, sent[0])));
         assert_eq!(
-            reissued(&[full], &sent),
-            Some(Next::Correction {
+            next_claim(false, &[], &[], Reinvoiced::NotYet, chain(&[full], &sent)),
+            Next::Correction {
                 frequency: Replacement,
                 credit_note: full.id,
                 corrects: 1
-            })
+            },
+            "the corrective invoice replaces the claim"
         );
-        assert_eq!(reissued(&[note(9, true, false)], &sent), None, "no reissue");
-        assert_eq!(reissued::<u8>(&[full], &[]), None, "nothing was on file");
+        assert_eq!(chain(&[note(9, true, false)], &sent), None, "no reissue");
+        assert_eq!(chain(&[full], &[]), None, "nothing was on file");
         assert_eq!(
-            reissued(&[full], &[claim(1, Original, true, Some(10))]),
+            chain(&[full], &[claim(1, Original, true, Some(10))]),
             None,
             "sent after the credit note: the payer never had the wrong claim"
         );
         assert_eq!(
-            reissued(&[full], &[claim(1, Original, false, Some(8))]),
+            chain(&[full], &[claim(1, Original, false, Some(8))]),
             None,
             "rejected: nothing to replace"
         );
+    }
+
+    #[test]
+    fn a_corrective_invoice_credited_before_it_was_claimed_passes_the_claim_on() {
+        // A's claim 1 was sent; A was credited with a reissue; its corrective invoice B was
+        // credited in turn before anyone claimed it.
+        let a_claims = [claim(1, Original, true, Some(8))];
+        let a_full = note(9, true, true);
+        let b_full = note(11, true, false);
+        let from_a = inherited(&[(&[a_full][..], &a_claims[..])]);
+        assert_eq!(
+            next_claim(true, &[b_full], &[], Reinvoiced::NotYet, from_a),
+            Next::Correction {
+                frequency: Void,
+                credit_note: b_full.id,
+                corrects: 1
+            },
+            "withdrawn: A's claim is voided"
+        );
+        let b_again = note(11, true, true);
+        assert_eq!(
+            next_claim(true, &[b_again], &[], Reinvoiced::NotYet, from_a),
+            Next::Nothing,
+            "invoiced again: the next corrective invoice replaces it"
+        );
+        // C corrects B, which corrects A: C replaces A's claim, naming B's credit note.
+        let chain = [(&[b_again][..], &[][..]), (&[a_full][..], &a_claims[..])];
+        assert_eq!(
+            next_claim(false, &[], &[], Reinvoiced::NotYet, inherited(&chain)),
+            Next::Correction {
+                frequency: Replacement,
+                credit_note: b_again.id,
+                corrects: 1
+            }
+        );
+        let withdrawn = [(&[b_full][..], &[][..]), (&[a_full][..], &a_claims[..])];
+        assert_eq!(inherited(&withdrawn), None, "B was not reissued");
     }
 
     #[test]

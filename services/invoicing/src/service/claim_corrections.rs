@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use carebill_domain::claim::Frequency;
 use carebill_domain::claim_correction::{
-    ClaimFacts, Next, NoteFacts, Reinvoiced, next_claim, reissued,
+    ClaimFacts, Next, NoteFacts, Reinvoiced, inherited, next_claim,
 };
 use carebill_domain::ids::CreditNoteId;
 use carebill_domain::invoicing::InvoiceStatus;
@@ -19,6 +19,9 @@ use chrono::NaiveDateTime;
 use crate::store::credit_notes::{self, CreditNoteRow};
 use crate::store::e_billings::{self as store, ClaimRow};
 use crate::store::invoices::{self, InvoiceRow};
+
+/// How far back a chain of corrective invoices is followed.
+const MAX_CHAIN: usize = 16;
 
 /// How an invoice is claimed.
 #[derive(Debug, Clone)]
@@ -88,10 +91,23 @@ pub(crate) fn next_claims(
     invoices: &[InvoiceRow],
 ) -> Result<HashMap<String, Claiming>, Error> {
     let ids: Vec<String> = invoices.iter().map(|i| i.id.to_string()).collect();
-    let predecessor: HashMap<String, String> = invoices::corrections_of(conn, &ids)?
-        .into_iter()
-        .map(|c| (c.invoice_id.to_string(), c.corrects_invoice_id.to_string()))
-        .collect();
+    // The invoices each corrects, back to the first (a reissue of a reissue ...).
+    let mut predecessor: HashMap<String, String> = HashMap::new();
+    let mut frontier = ids.clone();
+    for _ in 0..MAX_CHAIN {
+        let found = invoices::corrections_of(conn, &frontier)?;
+        frontier = Vec::new();
+        for c in found {
+            let before = c.corrects_invoice_id.to_string();
+            if !predecessor.contains_key(&before) {
+                frontier.push(before.clone());
+            }
+            predecessor.insert(c.invoice_id.to_string(), before);
+        }
+        if frontier.is_empty() {
+            break;
+        }
+    }
     let mut all: Vec<String> = ids.iter().chain(predecessor.values()).cloned().collect();
     all.sort();
     all.dedup();
@@ -160,20 +176,26 @@ pub(crate) fn next_claims(
                 Reinvoiced::NotYet
             }
         };
-        let cancelled = invoice.status == InvoiceStatus::Cancelled;
-        let mut next = next_claim(cancelled, &notes, &claims, reinvoiced);
-        if next == Next::Original
-            && let Some(before) = predecessor.get(&key)
-        {
+        let mut links: Vec<(Vec<NoteFacts>, Vec<ClaimFacts<&str>>)> = Vec::new();
+        let mut at = predecessor.get(&key);
+        while let Some(before) = at {
+            if links.len() >= MAX_CHAIN {
+                break;
+            }
             let notes: Vec<NoteFacts> = notes_of
                 .get(before)
                 .map(|ns| ns.iter().map(note_facts).collect())
                 .unwrap_or_default(); // not stored: no credit notes
             let claims = claim_facts(claims_of.get(before).unwrap_or(&none), &sent)?; // not stored: no claims
-            if let Some(replacement) = reissued(&notes, &claims) {
-                next = replacement;
-            }
+            links.push((notes, claims));
+            at = predecessor.get(before);
         }
+        let chain: Vec<(&[NoteFacts], &[ClaimFacts<&str>])> = links
+            .iter()
+            .map(|(n, c)| (n.as_slice(), c.as_slice()))
+            .collect();
+        let cancelled = invoice.status == InvoiceStatus::Cancelled;
+        let next = next_claim(cancelled, &notes, &claims, reinvoiced, inherited(&chain));
         let claiming = match next {
             Next::Nothing => continue,
             Next::Original => Claiming::original(),

@@ -8,7 +8,9 @@ use chrono::NaiveDateTime;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use crate::schema::{credit_notes, document_lines, e_billing_claims, e_billings, invoices};
+use crate::schema::{
+    credit_notes, document_lines, e_billing_claims, e_billings, invoice_corrections, invoices,
+};
 
 /// One line of an issued payer invoice.
 #[derive(Debug, Clone, Queryable)]
@@ -68,7 +70,8 @@ pub(crate) struct ClaimableFilter {
 
 /// Up to `limit` lines after `(invoice id, position)`, in that order (every line without a
 /// limit): the lines of issued invoices in no active claim of an e-billing, and of invoices
-/// (issued or cancelled) credited since a claim of theirs was sent — the candidates for a
+/// (issued or cancelled) credited since a claim of theirs was sent, or corrective invoices
+/// credited (standing for the claim of the invoice they correct) — the candidates for a
 /// correction, which the caller decides.
 pub(crate) fn page(
     conn: &mut AnyConnection,
@@ -86,6 +89,8 @@ pub(crate) fn page(
         .filter(e_billing_claims::active.eq(true))
         .filter(e_billings::sent_at.is_not_null());
     let credited = credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::id));
+    let corrective =
+        invoice_corrections::table.filter(invoice_corrections::invoice_id.eq(invoices::id));
     let q = invoices::table
         .inner_join(document_lines::table.on(document_lines::document_id.eq(invoices::id)))
         .filter(invoices::status.eq_any(["issued", "cancelled"]))
@@ -95,7 +100,7 @@ pub(crate) fn page(
             invoices::status
                 .eq("issued")
                 .and(not(exists(claimed)))
-                .or(exists(credited).and(exists(sent))),
+                .or(exists(credited).and(exists(sent).or(exists(corrective)))),
         )
         .select((
             invoices::id,

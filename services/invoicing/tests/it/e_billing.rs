@@ -24,6 +24,7 @@ both_backends!(
     what_comes_back_moves_the_claims_and_the_same_file_twice_changes_nothing,
     a_claim_credited_after_it_was_sent_is_replaced_or_voided_naming_the_payers_claim,
     a_secondary_claim_carries_the_primary_payers_835_and_waits_for_it,
+    a_corrective_invoice_credited_before_it_was_claimed_voids_the_claim_it_stood_for,
 );
 
 pub(crate) fn uhc() -> Value {
@@ -2274,4 +2275,110 @@ async fn a_secondary_claim_carries_the_primary_payers_835_and_waits_for_it(b: Ba
     }
     // The 835 once kept: applying it again added nothing (one 2430 for the one line).
     assert_eq!(file.matches("~SVD*").count(), 1, "{file}");
+}
+
+async fn a_corrective_invoice_credited_before_it_was_claimed_voids_the_claim_it_stood_for(
+    b: Backend,
+) {
+    let h = harness(b);
+    let app = app(&h.db).await;
+    let t = token(&["biller"], None);
+    let w = world("CHN");
+    let pat = PartyRef::patient(w.patient.id);
+    let settlement = SettlementId::new();
+    let consumption = ConsumptionId::new();
+    let lab = || {
+        line(
+            consumption,
+            "LAB-HB",
+            10_000,
+            &[(&w.sanitas, 8_000), (&pat, 2_000)],
+        )
+    };
+    deliver(
+        &h.db,
+        envelope(&in_dollars(approval(&w, settlement, 1, vec![lab()]))),
+    )
+    .await
+    .expect("approved");
+    let (s, _, _) = call(
+        &app,
+        put("/v1/e-billing-settings/SANITAS", &admin(), &uhc()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for e in master_data(&w) {
+        deliver(&h.db, e).await.expect("kept");
+    }
+    let payer_invoice = |list: &Value, status: &str| {
+        items(list)
+            .into_iter()
+            .find(|i| i["recipient"]["payer_code"] == "SANITAS" && i["status"] == status)
+            .and_then(|i| i["id"].as_str().map(str::to_owned))
+            .expect("invoice")
+    };
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500", &t)).await;
+    let first = payer_invoice(&list, "issued");
+    let (s, e, _) = call(
+        &app,
+        post(
+            "/v1/e-billings",
+            &t,
+            &json!({"payer_code": "SANITAS", "invoice_ids": [first]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let eb = e["id"].as_str().expect("id").to_owned();
+    x12_file(&app, &format!("/v1/e-billings/{eb}/file"), &t, b).await;
+    let (_, claims, _) = call(&app, get(&format!("/v1/e-billings/{eb}/claims"), &t)).await;
+    let claim = items(&claims)[0]["id"].as_str().expect("claim").to_owned();
+
+    // Credited with a reissue; the corrective invoice is credited in turn before anyone claims
+    // it, withdrawn for good: the payer's claim of the first is to be voided, by it.
+    let credit = |id: &str, reissue: bool| {
+        post(
+            &format!("/v1/invoices/{id}/credit-notes"),
+            &admin(),
+            &json!({"reason": "wrong", "reissue": reissue}),
+        )
+    };
+    let (s, _, _) = call(&app, credit(&first, true)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    deliver(
+        &h.db,
+        envelope(&in_dollars(approval(&w, settlement, 2, vec![lab()]))),
+    )
+    .await
+    .expect("v2");
+    let (_, list, _) = call(&app, get("/v1/invoices?limit=500&status=issued", &t)).await;
+    let second = payer_invoice(&list, "issued");
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    let kinds: Vec<(Value, Value)> = items(&entries)
+        .into_iter()
+        .map(|e| (e["invoice_id"].clone(), e["claim_kind"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(json!(second), json!("replacement"))],
+        "{entries}"
+    );
+    let (s, cn, _) = call(&app, credit(&second, false)).await;
+    assert_eq!(s, StatusCode::CREATED, "{cn}");
+    let (_, entries, _) = call(&app, get("/v1/claimable-entries?payer=SANITAS", &t)).await;
+    let found: Vec<(Value, Value, Value)> = items(&entries)
+        .into_iter()
+        .map(|e| {
+            (
+                e["invoice_id"].clone(),
+                e["claim_kind"].clone(),
+                e["corrects_claim_id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![(json!(second), json!("void"), json!(claim))],
+        "{entries}"
+    );
 }
