@@ -633,6 +633,27 @@ fn other_payer(
     })
 }
 
+/// The holder of a policy who is not the patient, named in `at_loop`, or its gaps.
+fn holder(
+    at_loop: &'static str,
+    h: &crate::events::CoverageSubscriber,
+    coverage_ref: &Resource,
+    as_of: Option<DateTime<Utc>>,
+    g: &mut Gaps,
+) -> Option<Person> {
+    person(
+        at_loop,
+        h.family_name.as_deref(),
+        h.given_name.as_deref(),
+        h.birth_date,
+        h.sex.as_deref(),
+        h.address.as_ref(),
+        coverage_ref,
+        as_of,
+        g,
+    )
+}
+
 /// The holder of a payer's policy before this one (2330A) and how the patient relates to them.
 fn other_subscriber(
     s: &Sources<'_>,
@@ -665,20 +686,9 @@ fn other_subscriber(
     );
     let group_number = facts.and_then(|f| f.group_number.clone());
     let (person, relationship) = match facts.and_then(|f| f.subscriber.as_ref()) {
-        Some(h) if h.relationship != Relationship::SelfInsured => (
-            person(
-                "2330A",
-                h.family_name.as_deref(),
-                h.given_name.as_deref(),
-                h.birth_date,
-                h.sex.as_deref(),
-                h.address.as_ref(),
-                &coverage_ref,
-                as_of,
-                g,
-            ),
-            h.relationship,
-        ),
+        Some(h) if h.relationship != Relationship::SelfInsured => {
+            (holder("2330A", h, &coverage_ref, as_of, g), h.relationship)
+        }
         _ => {
             // The patient holds it: their details are checked (and their gaps named) as the
             // claim's own patient or subscriber already.
@@ -1053,17 +1063,7 @@ fn insured(
     );
     match facts.and_then(|f| f.subscriber.as_ref()) {
         Some(h) if h.relationship != Relationship::SelfInsured => {
-            let holder = person(
-                "2010BA",
-                h.family_name.as_deref(),
-                h.given_name.as_deref(),
-                h.birth_date,
-                h.sex.as_deref(),
-                h.address.as_ref(),
-                &coverage_ref,
-                as_of,
-                g,
-            );
+            let holder = holder("2010BA", h, &coverage_ref, as_of, g);
             let subscriber = match (member_id, holder) {
                 (Some(member_id), Some(person)) => Some(Subscriber {
                     member_id,
