@@ -803,11 +803,11 @@ pub async fn set_payer_claim_number(
     state: web::Data<InvoicingState>,
     who: Principal,
     id: web::Path<String>,
-    body: web::Json<PayerClaimNumberInput>,
+    body: JsonBody<PayerClaimNumberInput>,
 ) -> Result<web::Json<EBillingClaim>, Error> {
     who.require(BILLERS)?;
     let id: EBillingClaimId = parse_id(&id, "e-billing claim")?;
-    let input = body.into_inner();
+    let input = body.parse()?.value;
     let mut v = carebill_domain::Validation::new();
     let number = input.payer_claim_number.trim().to_owned();
     if number.is_empty() || number.chars().count() > 50 {
